@@ -1,0 +1,3 @@
+"""Word-level attention seq2seq for chatbots and headline generation."""
+
+__version__ = "0.1.0"

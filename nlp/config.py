@@ -1,0 +1,181 @@
+"""Typed experiment configuration, saved as JSON next to every model.
+
+Why dataclasses and not a dict: a typo in `--set model.unitz=8` must fail loudly, and the
+values must be of the declared type when the model is rebuilt from a bundle years later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration file or override that does not fit the schema."""
+
+
+@dataclass
+class TokenizerConfig:
+    """How raw text becomes tokens (see `nlp.tokenizers`)."""
+
+    kind: str = "words"  # words | jieba | sentencepiece | jieba+sentencepiece
+    lowercase: bool = True
+    sp_model_type: str = "unigram"  # unigram | bpe
+    sp_vocab_size: int = 8000
+    sp_character_coverage: float = 0.9995
+    placeholders: bool = False  # mask numbers, dates, URLs, Latin words (see nlp.text.placeholders)
+
+
+@dataclass
+class VocabConfig:
+    """Vocabulary limits; special ids are fixed in `nlp.specials`."""
+
+    min_freq: int = 1
+    max_size: int = 8000
+
+
+@dataclass
+class ModelConfig:
+    """The one seq2seq network (see `nlp.model.seq2seq`)."""
+
+    vocab_size: int = 0  # filled in from the vocabulary
+    embedding_dim: int = 256
+    units: int = 256
+    encoder_layers: int = 1
+    decoder_layers: int = 1
+    cell: str = "lstm"  # lstm | gru
+    attention: str = "general"  # dot | general | bahdanau
+    input_feeding: bool = True
+    dropout: float = 0.1
+    share_embeddings: bool = True
+    tie_output: bool = False
+    copy: bool = False  # pointer-generator copying from the source
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and data pipeline settings."""
+
+    batch_size: int = 64
+    epochs: int = 10
+    learning_rate: float = 1e-3
+    lr_schedule: str = "constant"  # constant | inverse_sqrt | exponential
+    warmup_steps: int = 0
+    decay_rate: float = 0.5
+    decay_steps: int = 10000
+    label_smoothing: float = 0.0
+    clip_norm: float = 5.0
+    max_source_length: int = 100
+    max_target_length: int = 30
+    bucket_width: int = 8
+    patience: int = 3
+    valid_fraction: float = 0.05
+    checkpoint_every: int = 200
+    mixed_precision: bool = False
+    seed: int = 1234
+
+
+@dataclass
+class DataConfig:
+    """What the model reads: single pairs or multi-turn context."""
+
+    task: str = "chat"  # chat | headline
+    context_turns: int = 0  # previous turns joined into the encoder input (chat only)
+    turn_separator: str = " __eot__ "
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything needed to rebuild a model and its text pipeline."""
+
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    vocab: VocabConfig = field(default_factory=VocabConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], origin: str = "<dict>") -> ExperimentConfig:
+        return _from_dict(cls, raw, origin)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", "utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> ExperimentConfig:
+        try:
+            raw = json.loads(path.read_text("utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}") from exc
+        return cls.from_dict(raw, str(path))
+
+    def with_overrides(self, assignments: list[str]) -> ExperimentConfig:
+        """Apply `section.key=value` strings, coercing each value to the field's type."""
+        raw = self.to_dict()
+        for item in assignments:
+            key, sep, value = item.partition("=")
+            parts = key.strip().split(".")
+            if not sep or len(parts) != 2:
+                raise ConfigError(f"--set {item!r}: expected section.key=value")
+            section, name = parts
+            if section not in raw or name not in raw[section]:
+                raise ConfigError(f"--set {item!r}: unknown setting {key!r}")
+            hint = _field_types(type(getattr(self, section)))[name]
+            raw[section][name] = _coerce(value.strip(), hint, item)
+        return ExperimentConfig.from_dict(raw, "--set")
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _coerce(text: str, hint: Any, where: str) -> Any:
+    try:
+        if hint is bool:
+            lowered = text.lower()
+            if lowered not in {"true", "false", "1", "0", "yes", "no"}:
+                raise ValueError(text)
+            return lowered in {"true", "1", "yes"}
+        if hint in (int, float, str):
+            return hint(text)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {text!r} is not a valid {hint.__name__}") from exc
+    raise ConfigError(f"{where}: cannot set a value of type {hint}")
+
+
+def _from_dict(cls: type[T], raw: Any, origin: str) -> T:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: expected an object for {cls.__name__}")
+    hints = _field_types(cls)
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"{origin}: unknown keys for {cls.__name__}: {sorted(unknown)}")
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _from_dict(hint, value, f"{origin}:{name}")  # type: ignore[arg-type]
+        else:
+            values[name] = _check_type(value, hint, f"{origin}:{name}")
+    return cls(**values)
+
+
+def _check_type(value: Any, hint: Any, where: str) -> Any:
+    if isinstance(hint, types.UnionType):
+        hint = next(h for h in typing.get_args(hint) if h is not type(None))
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
+    return value
