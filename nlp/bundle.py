@@ -1,0 +1,166 @@
+"""Model bundles: one directory holding everything needed to use or retrain a model.
+
+Layout: `config.json`, `vocab.txt`, `tokenizer/`, `model.weights.h5`, `metadata.json`
+(bundle format, library versions, corpus hashes, metrics, and the sha256 of every file).
+Written atomically; loading verifies the checksums so a truncated copy or a hand-edited
+vocabulary is caught with the name of the file instead of producing garbage replies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import time
+from dataclasses import dataclass
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from nlp import __version__
+from nlp.codec import TextCodec
+from nlp.config import ConfigError, ExperimentConfig
+from nlp.fsutil import atomic_directory, recover
+
+BUNDLE_FORMAT = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.weights.h5"
+METADATA_FILE = "metadata.json"
+MODEL_SUBDIR = "model"  # a training run directory keeps its best bundle here
+_LIBRARIES = ("tensorflow", "keras", "numpy", "jieba", "sentencepiece")
+
+log = logging.getLogger(__name__)
+
+
+class BundleError(ValueError):
+    """A bundle that is missing, incomplete, corrupt or from an incompatible version."""
+
+
+@dataclass
+class Bundle:
+    config: ExperimentConfig
+    codec: TextCodec
+    model: Any  # nlp.model.Seq2Seq; typed loosely so importing this module stays light
+    metadata: dict[str, Any]
+    path: Path
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "s2s": __version__}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            if name == "tensorflow":
+                versions[name] = importlib_metadata.version("tensorflow-cpu")
+    return versions
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _manifest(directory: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(directory)): file_sha256(p)
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and p.name != METADATA_FILE
+    }
+
+
+def save_bundle(
+    directory: Path,
+    config: ExperimentConfig,
+    codec: TextCodec,
+    model: Any,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Write the bundle into a temporary sibling and rename it into place."""
+    with atomic_directory(directory) as tmp:
+        config.save(tmp / CONFIG_FILE)
+        codec.save(tmp)
+        model.save_weights(tmp / WEIGHTS_FILE)
+        meta = {
+            "format": BUNDLE_FORMAT,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "versions": library_versions(),
+            **(extra or {}),
+            "files": _manifest(tmp),
+        }
+        (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), "utf-8")
+
+
+def resolve(path: Path) -> Path:
+    """Accept a bundle directory or a training run directory (which holds `model/`)."""
+    path = recover(Path(path))
+    if not (path / CONFIG_FILE).exists() and (recover(path / MODEL_SUBDIR) / CONFIG_FILE).exists():
+        return recover(path / MODEL_SUBDIR)
+    return path
+
+
+def read_metadata(directory: Path) -> dict[str, Any]:
+    """Metadata after checking presence, format and every file's checksum."""
+    if not directory.is_dir():
+        raise BundleError(f"{directory}: no such model directory")
+    meta_path = directory / METADATA_FILE
+    if not meta_path.exists():
+        raise BundleError(f"{meta_path}: missing (is {directory} a model bundle?)")
+    try:
+        meta = json.loads(meta_path.read_text("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{meta_path}: corrupt: {exc}") from exc
+    if meta.get("format") != BUNDLE_FORMAT:
+        raise BundleError(
+            f"{meta_path}: bundle format {meta.get('format')!r}, this version reads {BUNDLE_FORMAT}"
+        )
+    for name, expected in meta.get("files", {}).items():
+        file = directory / name
+        if not file.exists():
+            raise BundleError(f"{file}: missing from the bundle")
+        if file_sha256(file) != expected:
+            raise BundleError(f"{file}: corrupt (sha256 differs from {METADATA_FILE})")
+    for required in (CONFIG_FILE, WEIGHTS_FILE):
+        if required not in meta.get("files", {}):
+            raise BundleError(f"{directory / required}: not listed in {METADATA_FILE}")
+    _warn_versions(meta_path, meta.get("versions", {}))
+    return meta
+
+
+def _warn_versions(meta_path: Path, saved: dict[str, str]) -> None:
+    current = library_versions()
+    for name in ("tensorflow", "keras"):
+        old, new = saved.get(name, "?"), current.get(name, "?")
+        if old.split(".")[:2] != new.split(".")[:2]:
+            log.warning("%s: saved with %s %s, running %s %s", meta_path, name, old, name, new)
+
+
+def load_bundle(path: Path) -> Bundle:
+    """Load and verify a bundle; every failure names the file at fault."""
+    from nlp.model import Seq2Seq  # heavy import only when a model is really loaded
+
+    directory = resolve(Path(path))
+    meta = read_metadata(directory)
+    try:
+        config = ExperimentConfig.load(directory / CONFIG_FILE)
+    except ConfigError as exc:
+        raise BundleError(str(exc)) from exc
+    try:
+        codec = TextCodec.load(config, directory)
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"{directory}: tokenizer or vocabulary: {exc}") from exc
+    if len(codec.vocab) != config.model.vocab_size:
+        raise BundleError(
+            f"{directory / 'vocab.txt'}: {len(codec.vocab)} entries, but {CONFIG_FILE} says "
+            f"model.vocab_size = {config.model.vocab_size}"
+        )
+    model = Seq2Seq(config.model)
+    try:
+        model.load_weights(directory / WEIGHTS_FILE)
+    except (OSError, ValueError, KeyError) as exc:
+        raise BundleError(f"{directory / WEIGHTS_FILE}: cannot load weights: {exc}") from exc
+    return Bundle(config, codec, model, meta, directory)

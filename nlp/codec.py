@@ -1,0 +1,146 @@
+"""Text <-> ids for one model: normalisation, placeholders, tokenizer, vocabulary, copying.
+
+Training, evaluation and generation all go through this one class, so a sentence is prepared
+the same way when the model learns from it and when it answers with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nlp.config import ExperimentConfig
+from nlp.corpus.records import Pair
+from nlp.specials import UNK_ID
+from nlp.text import placeholders
+from nlp.text.normalize import normalize_text
+from nlp.tokenizers import Tokenizer, build_tokenizer, load_tokenizer
+from nlp.vocab import Vocabulary
+
+TOKENIZER_DIR = "tokenizer"
+VOCAB_FILE = "vocab.txt"
+
+
+@dataclass
+class Source:
+    """A prepared encoder input: its tokens, (extended) ids and placeholder slots."""
+
+    tokens: list[str]
+    ids: list[int]
+    slots: dict[str, str] = field(default_factory=dict)
+
+
+class TextCodec:
+    """Prepares sources and targets for a model and turns output ids back into text."""
+
+    def __init__(self, config: ExperimentConfig, tokenizer: Tokenizer, vocab: Vocabulary) -> None:
+        self.config = config
+        self.tokenizer = tokenizer
+        self.vocab = vocab
+
+    # --- construction --------------------------------------------------------------------
+
+    @classmethod
+    def fit(cls, config: ExperimentConfig, pairs: Sequence[Pair]) -> TextCodec:
+        """Train the tokenizer (sentencepiece) and build the vocabulary from training pairs."""
+        tokenizer = build_tokenizer(config.tokenizer)
+        codec = cls(config, tokenizer, Vocabulary.build([], 1, 4))
+        texts = [text for pair in pairs for text in codec._masked_pair(pair)]
+        tokenizer.fit(texts)
+        codec.vocab = Vocabulary.build(
+            (tokenizer.tokenize(text) for text in texts),
+            min_freq=config.vocab.min_freq,
+            max_size=config.vocab.max_size,
+        )
+        return codec
+
+    @classmethod
+    def load(cls, config: ExperimentConfig, directory: Path) -> TextCodec:
+        tokenizer = load_tokenizer(config.tokenizer, directory / TOKENIZER_DIR)
+        return cls(config, tokenizer, Vocabulary.load(directory / VOCAB_FILE))
+
+    def save(self, directory: Path) -> None:
+        (directory / TOKENIZER_DIR).mkdir(parents=True, exist_ok=True)
+        self.tokenizer.save(directory / TOKENIZER_DIR)
+        self.vocab.save(directory / VOCAB_FILE)
+
+    def extend_vocab(self, pairs: Iterable[Pair], min_freq: int, max_new: int) -> list[str]:
+        """Add frequent new words (retraining on a new corpus); existing ids never move."""
+        token_lists = (
+            self.tokenizer.tokenize(text) for pair in pairs for text in self._masked_pair(pair)
+        )
+        return self.vocab.extend(token_lists, min_freq=min_freq, max_new=max_new)
+
+    # --- encoding ------------------------------------------------------------------------
+
+    def source(self, text: str) -> Source:
+        """Encoder input for `text`, truncated to the trained maximum source length."""
+        masked = self._mask(normalize_text(text))
+        tokens = self.tokenizer.tokenize(masked.text)[: self.config.train.max_source_length]
+        return Source(tokens, self._source_ids(tokens), masked.slots)
+
+    def pair_ids(self, pair: Pair) -> tuple[list[int], list[int]]:
+        """(source ids, target ids without BOS/EOS) for training and loss evaluation."""
+        source_text, target_text = self._masked_pair(pair)
+        src_tokens = self.tokenizer.tokenize(source_text)[: self.config.train.max_source_length]
+        tgt_tokens = self.tokenizer.tokenize(target_text)[: self.config.train.max_target_length]
+        return self._source_ids(src_tokens), self._target_ids(tgt_tokens, src_tokens)
+
+    def _source_ids(self, tokens: Sequence[str]) -> list[int]:
+        ids = self.vocab.encode(tokens)
+        if not self.config.model.copy:
+            return ids
+        first: dict[str, int] = {}
+        size = len(self.vocab)
+        return [
+            i if i != UNK_ID else size + first.setdefault(token, position)
+            for position, (token, i) in enumerate(zip(tokens, ids, strict=True))
+        ]
+
+    def _target_ids(self, tokens: Sequence[str], source_tokens: Sequence[str]) -> list[int]:
+        ids = self.vocab.encode(tokens)
+        if not self.config.model.copy:
+            return ids
+        first: dict[str, int] = {}
+        for position, token in enumerate(source_tokens):
+            first.setdefault(token, position)
+        size = len(self.vocab)
+        return [
+            size + first[token] if i == UNK_ID and token in first else i
+            for token, i in zip(tokens, ids, strict=True)
+        ]
+
+    # --- decoding ------------------------------------------------------------------------
+
+    def output_tokens(self, ids: Sequence[int], source: Source) -> list[str]:
+        """Output ids -> tokens; copy ids become the source word they point at."""
+        size = len(self.vocab)
+        tokens = []
+        for i in ids:
+            if i >= size and i - size < len(source.tokens):
+                tokens.append(source.tokens[i - size])
+            else:
+                tokens.extend(self.vocab.decode([min(i, UNK_ID) if i >= size else i]))
+        return tokens
+
+    def text(self, tokens: Sequence[str], source: Source) -> str:
+        """Natural text: detokenised, with placeholders restored from the source."""
+        text = self.tokenizer.detokenize(tokens)
+        return placeholders.restore(text, source.slots) if self.config.tokenizer.placeholders else text
+
+    # --- placeholders --------------------------------------------------------------------
+
+    def _mask(self, text: str) -> placeholders.Masked:
+        if not self.config.tokenizer.placeholders:
+            return placeholders.Masked(text, {})
+        return placeholders.mask(text)
+
+    def _masked_pair(self, pair: Pair) -> tuple[str, str]:
+        """Source and target with the source's placeholders (a target value absent from the
+        source stays as text: the model could never restore it)."""
+        source = self._mask(normalize_text(pair.source))
+        target = normalize_text(pair.target)
+        if source.slots:
+            target = placeholders.mask_like(target, source.slots)
+        return source.text, target

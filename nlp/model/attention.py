@@ -1,0 +1,97 @@
+"""Attention scores: Luong dot and general, Bahdanau additive.
+
+Each scorer splits its work in two: `keys(memory)` runs once per source sentence (in
+`encode`), `scores(query, keys)` runs once per output token. Precomputing the key projection
+is what makes general and additive attention cheap inside the decoding loop.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+class AttentionScorer(keras.layers.Layer):
+    """Base class: subclasses define how a decoder query is compared with the source."""
+
+    def keys(self, memory: tf.Tensor) -> tf.Tensor:
+        raise NotImplementedError
+
+    def scores(self, query: tf.Tensor, keys: tf.Tensor) -> tf.Tensor:
+        raise NotImplementedError
+
+
+class DotScorer(AttentionScorer):
+    """Luong dot: score = h . m (the memory and the query must have the same width)."""
+
+    def build_for(self, memory_dim: int, query_dim: int) -> None:
+        if memory_dim != query_dim:
+            raise ValueError(f"dot attention needs equal widths, got {memory_dim} and {query_dim}")
+        self.built = True
+
+    def keys(self, memory: tf.Tensor) -> tf.Tensor:
+        return memory
+
+    def scores(self, query: tf.Tensor, keys: tf.Tensor) -> tf.Tensor:
+        return tf.einsum("bh,bsh->bs", query, keys)
+
+
+class GeneralScorer(AttentionScorer):
+    """Luong general: score = h W m, with W m precomputed once per source."""
+
+    def build_for(self, memory_dim: int, query_dim: int) -> None:
+        self.project = keras.layers.Dense(query_dim, use_bias=False, name="key_projection")
+        self.project.build((None, None, memory_dim))
+        self.built = True
+
+    def keys(self, memory: tf.Tensor) -> tf.Tensor:
+        return self.project(memory)
+
+    def scores(self, query: tf.Tensor, keys: tf.Tensor) -> tf.Tensor:
+        return tf.einsum("bh,bsh->bs", query, keys)
+
+
+class AdditiveScorer(AttentionScorer):
+    """Bahdanau additive: score = v . tanh(W1 m + W2 h), with W1 m precomputed."""
+
+    def build_for(self, memory_dim: int, query_dim: int) -> None:
+        self.memory_layer = keras.layers.Dense(query_dim, use_bias=False, name="memory_layer")
+        self.query_layer = keras.layers.Dense(query_dim, use_bias=True, name="query_layer")
+        self.memory_layer.build((None, None, memory_dim))
+        self.query_layer.build((None, query_dim))
+        self.v = self.add_weight(shape=(query_dim,), name="v", initializer="glorot_uniform")
+        self.built = True
+
+    def keys(self, memory: tf.Tensor) -> tf.Tensor:
+        return self.memory_layer(memory)
+
+    def scores(self, query: tf.Tensor, keys: tf.Tensor) -> tf.Tensor:
+        hidden = tf.tanh(keys + self.query_layer(query)[:, None, :])
+        return tf.einsum("bsh,h->bs", hidden, tf.convert_to_tensor(self.v))
+
+
+SCORERS: dict[str, type[AttentionScorer]] = {
+    "dot": DotScorer,
+    "general": GeneralScorer,
+    "bahdanau": AdditiveScorer,
+}
+
+
+def make_scorer(name: str, memory_dim: int, query_dim: int) -> AttentionScorer:
+    """Build the scorer named in the config, with its weights created up front."""
+    if name not in SCORERS:
+        raise ValueError(f"unknown attention {name!r}; choose one of {sorted(SCORERS)}")
+    scorer = SCORERS[name](name=f"attention_{name}")
+    scorer.build_for(memory_dim, query_dim)  # type: ignore[attr-defined]
+    return scorer
+
+
+def attend(
+    scorer: AttentionScorer, query: tf.Tensor, keys: tf.Tensor, memory: tf.Tensor, mask: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Masked softmax attention: returns (context [B,H], weights [B,S])."""
+    scores = scorer.scores(query, keys)
+    scores = tf.where(mask, scores, tf.fill(tf.shape(scores), tf.constant(-1e9, scores.dtype)))
+    weights = tf.nn.softmax(scores, axis=-1)
+    context = tf.einsum("bs,bsh->bh", weights, memory)
+    return context, weights

@@ -1,0 +1,44 @@
+"""Adam with a learning-rate schedule and global-norm gradient clipping."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from nlp.config import TrainConfig
+
+
+@keras.saving.register_keras_serializable("s2s")
+class WarmupInverseSqrt(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up, then decay with 1/sqrt(step): the usual schedule for Adam on seq2seq."""
+
+    def __init__(self, peak: float, warmup_steps: int) -> None:
+        self.peak = peak
+        self.warmup_steps = max(1, warmup_steps)
+
+    def __call__(self, step: tf.Tensor) -> tf.Tensor:
+        step = tf.cast(step, tf.float32) + 1.0
+        warmup = tf.cast(self.warmup_steps, tf.float32)
+        return self.peak * tf.minimum(step / warmup, tf.sqrt(warmup / step))
+
+    def get_config(self) -> dict[str, float | int]:
+        return {"peak": self.peak, "warmup_steps": self.warmup_steps}
+
+
+def learning_rate(config: TrainConfig) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    if config.lr_schedule == "inverse_sqrt":
+        return WarmupInverseSqrt(config.learning_rate, config.warmup_steps)
+    if config.lr_schedule == "exponential":
+        return keras.optimizers.schedules.ExponentialDecay(
+            config.learning_rate, config.decay_steps, config.decay_rate
+        )
+    raise ValueError(
+        f"unknown lr_schedule {config.lr_schedule!r}; use constant, inverse_sqrt or exponential"
+    )
+
+
+def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
+    clip = config.clip_norm if config.clip_norm > 0 else None
+    return keras.optimizers.Adam(learning_rate=learning_rate(config), global_clipnorm=clip)

@@ -1,0 +1,227 @@
+"""`s2s train` and `s2s retrain`: from corpora to a model bundle, resumable.
+
+A run directory holds: `model/` (the best bundle so far, replaced atomically), `checkpoint/`
+(the latest resumable state), `logs/` (TensorBoard), `run/` (the config and text pipeline
+fixed at the start, so `--resume` uses the same vocabulary) and `valid.jsonl`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nlp.bundle import MODEL_SUBDIR, load_bundle, save_bundle
+from nlp.codec import TextCodec
+from nlp.config import ExperimentConfig
+from nlp.corpus.records import Pair
+from nlp.model import Seq2Seq
+from nlp.training.checkpoint import TrainState
+from nlp.training.corpus_io import CorpusSpec, corpus_fingerprint, load_pairs, sample, split_off
+from nlp.training.data import Example
+from nlp.training.trainer import Hooks, LossMeter, Trainer, batching_for
+
+RUN_SUBDIR = "run"
+VALID_FILE = "valid.jsonl"
+
+
+@dataclass
+class RunOptions:
+    """What `train` and `retrain` share beyond the config."""
+
+    out: Path
+    resume: bool = False
+    verbose: int = 1
+    stop_after_steps: int | None = None  # tests: stop as if killed
+
+
+def seed_everything(seed: int) -> None:
+    """Same seed, same model: Python, NumPy, TF and Keras RNGs, deterministic kernels."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def examples_of(codec: TextCodec, pairs: Sequence[Pair]) -> list[Example]:
+    """Encoded pairs; pairs whose source or target tokenizes to nothing are dropped."""
+    encoded = (codec.pair_ids(pair) for pair in pairs)
+    return [(s, t) for s, t in encoded if s and t]
+
+
+def write_pairs(pairs: Sequence[Pair], path: Path) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for pair in pairs:
+            record = {"source": pair.source, "target": pair.target}
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def train(
+    config: ExperimentConfig,
+    corpus: CorpusSpec,
+    options: RunOptions,
+    valid_corpus: CorpusSpec | None = None,
+) -> TrainState:
+    """Train a new model (or resume an interrupted run) and leave the best bundle in out/model."""
+    run_dir = options.out / RUN_SUBDIR
+    if options.resume:
+        config = ExperimentConfig.load(run_dir / "config.json")
+    seed_everything(config.train.seed)
+    pairs = load_pairs(corpus, verbose=bool(options.verbose))
+    if valid_corpus is not None:
+        train_pairs, valid_pairs = pairs, load_pairs(valid_corpus, verbose=bool(options.verbose))
+    else:
+        train_pairs, valid_pairs = split_off(pairs, config.train.valid_fraction, config.train.seed)
+    if options.resume:
+        codec = TextCodec.load(config, run_dir)
+    else:
+        codec = TextCodec.fit(config, train_pairs)
+        config = replace(config, model=replace(config.model, vocab_size=len(codec.vocab)))
+        _write_run(run_dir, config, codec)
+        write_pairs(valid_pairs, options.out / VALID_FILE)
+    model = Seq2Seq(config.model)
+    metadata = {
+        "task": config.data.task,
+        "corpus": {"train": corpus_fingerprint(corpus), "valid_file": str(options.out / VALID_FILE)},
+    }
+    return _fit(config, codec, model, train_pairs, valid_pairs, options, metadata)
+
+
+def _write_run(run_dir: Path, config: ExperimentConfig, codec: TextCodec) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.save(run_dir / "config.json")
+    codec.save(run_dir)
+
+
+def _fit(
+    config: ExperimentConfig,
+    codec: TextCodec,
+    model: Seq2Seq,
+    train_pairs: Sequence[Pair],
+    valid_pairs: Sequence[Pair],
+    options: RunOptions,
+    metadata: dict[str, Any],
+) -> TrainState:
+    train_examples = examples_of(codec, train_pairs)
+    valid_examples = examples_of(codec, valid_pairs)
+    if not train_examples or not valid_examples:
+        raise ValueError("no training or validation pairs left after tokenization")
+    _say(options, f"{len(train_examples)} training pairs, {len(valid_examples)} validation "
+         f"pairs, vocabulary {len(codec.vocab)}, {model.count_params():,} parameters")
+    trainer = Trainer(model, config.train, options.out, verbose=options.verbose)
+
+    def save_best(state: TrainState) -> None:
+        extra = {**metadata, "metrics": state.history[-1], "history": state.history}
+        save_bundle(options.out / MODEL_SUBDIR, config, codec, model, extra)
+
+    hooks = Hooks(on_improved=save_best, stop_after_steps=options.stop_after_steps)
+    return trainer.fit(train_examples, valid_examples, resume=options.resume, hooks=hooks)
+
+
+@dataclass
+class RetrainOptions:
+    """`s2s retrain` specifics."""
+
+    old_corpus: CorpusSpec | None = None  # default: the old run's validation file
+    old_share: float = 0.0  # old pairs mixed in, as a share of the new training pairs
+    extend_vocab: bool = False
+    extend_min_freq: int = 2
+    extend_max_new: int = 2000
+
+
+def retrain(
+    source: Path,
+    corpus: CorpusSpec,
+    options: RunOptions,
+    retrain_options: RetrainOptions,
+    overrides: Sequence[str] = (),
+) -> dict[str, float]:
+    """Continue training a bundle on new data, keeping its tokenizer (and learned rows)."""
+    bundle = load_bundle(source)
+    config = bundle.config.with_overrides(list(overrides))
+    if config.model != bundle.config.model:
+        raise ValueError("retrain keeps the model architecture: only train.* settings may change")
+    seed_everything(config.train.seed)
+    codec, model = bundle.codec, bundle.model
+    new_train, new_valid = split_off(
+        load_pairs(corpus, verbose=bool(options.verbose)), config.train.valid_fraction,
+        config.train.seed,
+    )
+    old_pairs = _old_pairs(bundle.metadata, retrain_options, options)
+    if retrain_options.extend_vocab:
+        added = codec.extend_vocab(
+            new_train, retrain_options.extend_min_freq, retrain_options.extend_max_new
+        )
+        _say(options, f"vocabulary extended by {len(added)} tokens to {len(codec.vocab)}")
+        config = replace(config, model=replace(config.model, vocab_size=len(codec.vocab)))
+        model = grow_model(model, config)
+    mixed = list(new_train)
+    if old_pairs and retrain_options.old_share > 0:
+        count = round(len(new_train) * retrain_options.old_share)
+        mixed += sample(old_pairs, count, config.train.seed)
+    _write_run(options.out / RUN_SUBDIR, config, codec)
+    write_pairs(new_valid, options.out / VALID_FILE)
+    meter = LossMeter(model, batching_for(config.train))
+    before = _old_new_losses(meter, codec, old_pairs, new_valid)
+    _say(options, "before: " + _format_losses(before))
+    metadata = {
+        "task": config.data.task,
+        "retrained_from": str(bundle.path),
+        "corpus": {"train": corpus_fingerprint(corpus), "valid_file": str(options.out / VALID_FILE)},
+    }
+    _fit(config, codec, model, mixed, new_valid, options, metadata)
+    best = load_bundle(options.out / MODEL_SUBDIR)
+    after = _old_new_losses(LossMeter(best.model, batching_for(config.train)), codec, old_pairs, new_valid)
+    _say(options, "after:  " + _format_losses(after))
+    return {**{f"before_{k}": v for k, v in before.items()}, **{f"after_{k}": v for k, v in after.items()}}
+
+
+def _old_pairs(
+    metadata: dict[str, Any], retrain_options: RetrainOptions, options: RunOptions
+) -> list[Pair]:
+    if retrain_options.old_corpus is not None:
+        return load_pairs(retrain_options.old_corpus, verbose=bool(options.verbose))
+    valid_file = Path(metadata.get("corpus", {}).get("valid_file", ""))
+    if valid_file.is_file():
+        return load_pairs(CorpusSpec((valid_file,), "jsonl"), verbose=bool(options.verbose))
+    _say(options, "old validation data not found; pass --old-corpus to compare on it")
+    return []
+
+
+def _old_new_losses(
+    meter: LossMeter, codec: TextCodec, old: Sequence[Pair], new: Sequence[Pair]
+) -> dict[str, float]:
+    losses = {"new_valid_loss": meter(examples_of(codec, new))}
+    old_examples = examples_of(codec, old)
+    if old_examples:
+        losses["old_valid_loss"] = meter(old_examples)
+    return losses
+
+
+def _format_losses(losses: dict[str, float]) -> str:
+    return ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in sorted(losses.items()))
+
+
+def grow_model(old: Seq2Seq, config: ExperimentConfig) -> Seq2Seq:
+    """A model with a larger vocabulary that keeps every learned row of the old one.
+
+    Weights whose shape did not change are copied; embedding and projection matrices are
+    copied into the leading rows/columns, and the new rows keep their fresh initialisation.
+    """
+    new = Seq2Seq(config.model)
+    for old_var, new_var in zip(old.weights, new.weights, strict=True):
+        value = np.array(new_var.numpy())
+        source = old_var.numpy()
+        value[tuple(slice(0, n) for n in source.shape)] = source
+        new_var.assign(value)
+    return new
+
+
+def _say(options: RunOptions, message: str) -> None:
+    if options.verbose:
+        print(message, file=sys.stderr, flush=True)

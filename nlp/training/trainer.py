@@ -1,0 +1,176 @@
+"""The training loop: teacher forcing, validation, early stopping, checkpoints, resume.
+
+A hand-written loop rather than `model.fit` because resuming mid-epoch at the exact batch,
+with the optimizer state and the random state, is the point: a long run killed at any time
+continues as if it had not been.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from nlp.config import TrainConfig
+from nlp.model.losses import masked_mean_loss, token_losses
+from nlp.training.checkpoint import TrainState, load_checkpoint, save_checkpoint
+from nlp.training.data import Batching, Example, count_batches, make_dataset
+from nlp.training.optim import make_optimizer
+
+CHECKPOINT_DIR = "checkpoint"
+LOG_DIR = "logs"
+
+_BATCH_SPEC = [tf.TensorSpec([None, None], tf.int32)] * 3
+
+
+@dataclass
+class Hooks:
+    """Calls out of the loop; `on_improved` saves the best model (the bundle)."""
+
+    on_improved: Callable[[TrainState], None] | None = None
+    stop_after_steps: int | None = None  # for tests: stop as if killed after N steps
+
+
+class LossMeter:
+    """Mean cross-entropy per target token of a model on examples (no smoothing, no dropout)."""
+
+    def __init__(self, model: keras.Model, batching: Batching) -> None:
+        self.model = model
+        self.batching = batching
+        self._sums = tf.function(self._batch_sums, input_signature=_BATCH_SPEC)
+
+    def _batch_sums(
+        self, source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        losses, mask = token_losses(self.model((source, target_in), training=False), target_out)
+        return tf.reduce_sum(losses), tf.reduce_sum(mask)
+
+    def __call__(self, examples: Sequence[Example]) -> float:
+        total, count = 0.0, 0.0
+        for batch in make_dataset(examples, self.batching, seed=None):
+            loss_sum, tokens = self._sums(*batch)
+            total += float(loss_sum)
+            count += float(tokens)
+        return total / max(count, 1.0)
+
+
+def batching_for(config: TrainConfig) -> Batching:
+    return Batching(
+        config.batch_size,
+        config.bucket_width,
+        max(config.max_source_length, config.max_target_length + 1),
+    )
+
+
+class Trainer:
+    """Trains one model; `run_dir` holds the checkpoint and the TensorBoard logs."""
+
+    def __init__(
+        self, model: keras.Model, config: TrainConfig, run_dir: Path, *, verbose: int = 1
+    ) -> None:
+        self.model = model
+        self.config = config
+        self.run_dir = run_dir
+        self.verbose = verbose
+        self.optimizer = make_optimizer(config)
+        self.optimizer.build(model.trainable_variables)
+        self.batching = batching_for(config)
+        self.evaluate_loss = LossMeter(model, self.batching)
+        self._train_step = tf.function(self._step, input_signature=_BATCH_SPEC)
+
+    def _step(self, source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            log_probs = self.model((source, target_in), training=True)
+            loss = masked_mean_loss(log_probs, target_out, self.config.label_smoothing)
+        variables = self.model.trainable_variables
+        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        return loss
+
+    def fit(
+        self,
+        train: Sequence[Example],
+        valid: Sequence[Example],
+        *,
+        resume: bool = False,
+        hooks: Hooks | None = None,
+    ) -> TrainState:
+        hooks = hooks or Hooks()
+        checkpoint = self.run_dir / CHECKPOINT_DIR
+        state = load_checkpoint(checkpoint, self.model, self.optimizer) if resume else TrainState()
+        writer = tf.summary.create_file_writer(str(self.run_dir / LOG_DIR))
+        cfg = self.config
+        while not state.finished and state.epoch < cfg.epochs:
+            dataset = make_dataset(train, self.batching, seed=cfg.seed, epoch=state.epoch)
+            total = count_batches(dataset)
+            if state.step_in_epoch:
+                dataset = make_dataset(
+                    train, self.batching, seed=cfg.seed, epoch=state.epoch,
+                    skip_batches=state.step_in_epoch,
+                )
+            self._log(f"epoch {state.epoch + 1}/{cfg.epochs}")
+            bar = keras.utils.Progbar(total, verbose=self.verbose, stateful_metrics=["lr"])
+            bar.update(state.step_in_epoch)
+            for batch in dataset:
+                loss = float(self._train_step(*batch))
+                if not math.isfinite(loss):
+                    raise FloatingPointError(
+                        f"training loss became {loss} at step {state.global_step}; "
+                        "lower train.learning_rate or set train.clip_norm"
+                    )
+                state.step_in_epoch += 1
+                state.global_step += 1
+                bar.update(state.step_in_epoch, [("loss", loss)])
+                with writer.as_default(step=state.global_step):
+                    tf.summary.scalar("train/loss", loss)
+                if state.global_step % max(1, cfg.checkpoint_every) == 0:
+                    save_checkpoint(checkpoint, self.model, self.optimizer, state)
+                if hooks.stop_after_steps is not None and state.global_step >= hooks.stop_after_steps:
+                    save_checkpoint(checkpoint, self.model, self.optimizer, state)
+                    return state
+            self._end_epoch(state, valid, hooks, writer)
+            save_checkpoint(checkpoint, self.model, self.optimizer, state)
+        state.finished = True
+        save_checkpoint(checkpoint, self.model, self.optimizer, state)
+        return state
+
+    def _end_epoch(
+        self, state: TrainState, valid: Sequence[Example], hooks: Hooks, writer: Any
+    ) -> None:
+        valid_loss = self.evaluate_loss(valid)
+        record = {
+            "epoch": state.epoch + 1,
+            "step": state.global_step,
+            "valid_loss": round(valid_loss, 5),
+            "valid_perplexity": round(math.exp(min(valid_loss, 50.0)), 3),
+        }
+        state.history.append(record)
+        with writer.as_default(step=state.epoch + 1):
+            tf.summary.scalar("valid/loss", valid_loss)
+            tf.summary.scalar("valid/perplexity", record["valid_perplexity"])
+        writer.flush()
+        state.epoch += 1
+        state.step_in_epoch = 0
+        improved = valid_loss < state.best_valid_loss - 1e-6
+        self._log(
+            f"  valid loss {valid_loss:.4f}  perplexity {record['valid_perplexity']:.2f}"
+            + ("  (best so far)" if improved else "")
+        )
+        if improved:
+            state.best_valid_loss, state.best_epoch, state.bad_epochs = valid_loss, state.epoch, 0
+            if hooks.on_improved is not None:
+                hooks.on_improved(state)
+        else:
+            state.bad_epochs += 1
+            if state.bad_epochs >= self.config.patience:
+                self._log(f"  early stop: no improvement for {state.bad_epochs} epochs")
+                state.finished = True
+
+    def _log(self, message: str) -> None:
+        if self.verbose:
+            print(message, file=sys.stderr, flush=True)

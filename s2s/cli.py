@@ -1,0 +1,63 @@
+"""`s2s`: one command with a subcommand per job.
+
+Each job's module registers its own subparser (`register(subparsers)`) and imports heavy
+libraries such as TensorFlow only when it runs, so `s2s --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot import command as bot_command
+from nlp.chat import command as chat_command
+from nlp.corpus import command as corpus_command
+from nlp.evaluation import command as evaluate_command
+from nlp.headlines import command as headlines_command
+from nlp.training import command as training_command
+
+REGISTRARS = (
+    corpus_command.register,
+    training_command.register,
+    evaluate_command.register,
+    headlines_command.register,
+    chat_command.register,
+    bot_command.register,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="s2s",
+        description="Attention seq2seq chatbot and headline generator: prepare corpora, train, "
+        "retrain, evaluate, generate headlines, chat in the terminal or on Telegram.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in REGISTRARS:
+        register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (OSError, ValueError) as exc:  # bad files and settings: one clear line, no trace
+        if args.verbose:
+            raise
+        print(f"s2s {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
