@@ -1,0 +1,78 @@
+"""`s2s evaluate` and `s2s attention` argument parsing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from nlp.decode_args import add_decode_arguments, decode_options
+from nlp.training.command import add_corpus_arguments, corpus_spec
+
+METRIC_NAMES = ("loss", "exact", "rouge")
+
+
+def register(subparsers: Any) -> None:
+    evaluate = subparsers.add_parser(
+        "evaluate", help="score a model on a corpus",
+        description="Score a model on a corpus: teacher-forced loss and perplexity, exact "
+        "match of the generated output, or ROUGE-1/2/L F1 beside the lead baselines.",
+    )
+    evaluate.add_argument("--model", type=Path, required=True, help="model bundle or run dir")
+    add_corpus_arguments(evaluate)
+    evaluate.add_argument("--metric", choices=METRIC_NAMES, action="append",
+                          help="metric (repeatable; default: loss)")
+    evaluate.add_argument("--limit", type=int, default=0, help="only the first N pairs (0: all)")
+    evaluate.add_argument("--batch-size", type=int, default=64, help="inputs per decoder call")
+    evaluate.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    add_decode_arguments(evaluate)
+    evaluate.set_defaults(func=run_evaluate)
+
+    attention = subparsers.add_parser(
+        "attention", help="draw the attention heatmap of one generated output",
+        description="Generate an output for --text and save the attention of every output "
+        "token over the source tokens as a PNG heatmap.",
+    )
+    attention.add_argument("--model", type=Path, required=True, help="model bundle or run dir")
+    attention.add_argument("--text", required=True, help="the input text")
+    attention.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    add_decode_arguments(attention)
+    attention.set_defaults(func=run_attention)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from nlp.evaluation.evaluate import METRICS
+    from nlp.generator import Generator
+    from nlp.training.corpus_io import load_pairs
+
+    options = decode_options(args)
+    generator = Generator.from_bundle(args.model)
+    pairs = load_pairs(corpus_spec(args.corpus, args))
+    if args.limit:
+        pairs = pairs[: args.limit]
+    results = {
+        metric: METRICS[metric](generator, pairs, options, args.batch_size)
+        for metric in (args.metric or ["loss"])
+    }
+    text = json.dumps(results, indent=2, ensure_ascii=False)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n", "utf-8")
+    return 0
+
+
+def run_attention(args: argparse.Namespace) -> int:
+    from nlp.chat.attention_plot import render_attention_png
+    from nlp.generator import Generator
+
+    generator = Generator.from_bundle(args.model)
+    [n_best] = generator.generate([args.text], decode_options(args))
+    if not n_best:
+        print(f"s2s attention: {args.text!r} has no tokens to attend to", file=sys.stderr)
+        return 1
+    best = n_best[0]
+    args.out.write_bytes(render_attention_png(best.source_tokens, best.tokens, best.attention))
+    print(f"{best.text}\n(attention heatmap written to {args.out})")
+    return 0

@@ -1,0 +1,83 @@
+"""`s2s evaluate`: loss, exact match and ROUGE (with lead baselines) on a corpus.
+
+ROUGE is computed for the model and, on the same pairs and by the same code, for the lead
+baselines, so a reported figure always comes with what copying the article would score.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from nlp.corpus.records import Pair
+from nlp.decoding import DecodeOptions
+from nlp.evaluation.baselines import lead_n_baseline, lead_sentence_baseline
+from nlp.evaluation.rouge import rouge
+from nlp.generator import Generator
+from nlp.text.normalize import normalize_text
+
+
+def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def generate_all(
+    generator: Generator, sources: Sequence[str], options: DecodeOptions, batch_size: int
+) -> list[str]:
+    """Best output for every source ("" where the source has no tokens)."""
+    outputs: list[str] = []
+    for batch in _batches(sources, batch_size):
+        outputs.extend(n_best[0].text if n_best else "" for n_best in generator.generate(batch, options))
+    return outputs
+
+
+def loss_metrics(generator: Generator, pairs: Sequence[Pair], batch_size: int) -> dict[str, float]:
+    from nlp.training.run import examples_of
+    from nlp.training.trainer import LossMeter, batching_for
+
+    config = generator.bundle.config.train
+    meter = LossMeter(generator.bundle.model, batching_for(config))
+    examples = examples_of(generator.codec, pairs)
+    loss = meter(examples)
+    return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "pairs": len(examples)}
+
+
+def _canonical(generator: Generator, text: str) -> str:
+    """A reference as the model would write it: normalised, tokenised, detokenised."""
+    codec = generator.codec
+    return codec.tokenizer.detokenize(codec.tokenizer.tokenize(normalize_text(text)))
+
+
+def exact_metrics(
+    generator: Generator, pairs: Sequence[Pair], options: DecodeOptions, batch_size: int
+) -> dict[str, float]:
+    outputs = generate_all(generator, [p.source for p in pairs], options, batch_size)
+    hits = sum(out == _canonical(generator, p.target) for out, p in zip(outputs, pairs, strict=True))
+    return {"exact_match": hits / max(1, len(pairs)), "pairs": len(pairs)}
+
+
+def rouge_metrics(
+    generator: Generator, pairs: Sequence[Pair], options: DecodeOptions, batch_size: int
+) -> dict[str, Any]:
+    articles = [normalize_text(p.source) for p in pairs]
+    references = [normalize_text(p.target) for p in pairs]
+    systems = {
+        "model": generate_all(generator, articles, options, batch_size),
+        "lead_sentence": lead_sentence_baseline(articles),
+        "lead_n": lead_n_baseline(articles, references),
+    }
+    report: dict[str, Any] = {"pairs": len(pairs)}
+    for name, outputs in systems.items():
+        scores = rouge(outputs, references)
+        report["unit"] = scores.unit
+        report[name] = {k: round(v, 4) for k, v in scores.as_dict().items() if k.endswith("_f1")}
+    return report
+
+
+METRICS: dict[str, Callable[..., dict[str, Any]]] = {
+    "loss": lambda g, pairs, options, batch: loss_metrics(g, pairs, batch),
+    "exact": exact_metrics,
+    "rouge": rouge_metrics,
+}

@@ -1,0 +1,46 @@
+from pathlib import Path
+
+import pytest
+
+from nlp.config import ConfigError, ExperimentConfig
+
+
+def test_overrides_are_typed() -> None:
+    config = ExperimentConfig().with_overrides(
+        ["model.units=64", "model.copy=true", "train.learning_rate=0.01", "model.cell=gru"]
+    )
+    assert config.model.units == 64 and config.model.copy is True
+    assert config.train.learning_rate == 0.01 and config.model.cell == "gru"
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("model.unitz=3", "unknown setting"),
+        ("model.units=abc", "not a valid int"),
+        ("model.copy=maybe", "not a valid bool"),
+        ("units=3", "section.key=value"),
+    ],
+)
+def test_bad_overrides_name_the_problem(item: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ExperimentConfig().with_overrides([item])
+
+
+def test_save_load_round_trip(tmp_path: Path) -> None:
+    config = ExperimentConfig().with_overrides(["model.attention=bahdanau", "data.task=headline"])
+    config.save(tmp_path / "config.json")
+    assert ExperimentConfig.load(tmp_path / "config.json") == config
+
+
+def test_load_errors_name_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text('{"model": {"units": "many"}}')
+    with pytest.raises(ConfigError, match=r"config.json:model:units: expected int"):
+        ExperimentConfig.load(path)
+    path.write_text('{"model": {"units": 8},\n "bogus": 1}')
+    with pytest.raises(ConfigError, match="unknown keys"):
+        ExperimentConfig.load(path)
+    path.write_text('{"model": \n{')
+    with pytest.raises(ConfigError, match="line 2"):
+        ExperimentConfig.load(path)

@@ -1,0 +1,93 @@
+"""The one Seq2Seq model: shapes, masks, teacher forcing == step-by-step, copying."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nlp.config import ModelConfig
+from nlp.model import Seq2Seq
+from nlp.model.losses import masked_mean_loss, token_losses
+
+VARIANTS = [
+    {},
+    {"cell": "gru", "attention": "bahdanau", "encoder_layers": 2, "decoder_layers": 2},
+    {"attention": "dot", "tie_output": True, "share_embeddings": False},
+    {"input_feeding": False, "copy": True},
+]
+
+
+def make(**kw: object) -> Seq2Seq:
+    tf.random.set_seed(0)
+    return Seq2Seq(ModelConfig(vocab_size=30, embedding_dim=8, units=8, dropout=0.0, **kw))
+
+
+@pytest.mark.parametrize("kw", VARIANTS)
+def test_teacher_forcing_equals_step_by_step(kw: dict[str, object]) -> None:
+    model = make(**kw)
+    source = np.array([[5, 6, 7, 0, 0], [8, 9, 9, 10, 11]])
+    target_in = np.array([[1, 5, 6, 7], [1, 9, 8, 4]])
+    forced = model((source, target_in)).numpy()
+    state, context = model.encode(source)
+    for t in range(target_in.shape[1]):
+        log_probs, state, weights = model.decode_step(target_in[:, t], state, context)
+        np.testing.assert_allclose(forced[:, t], log_probs.numpy(), atol=1e-5)
+        np.testing.assert_allclose(weights.numpy().sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(np.exp(forced).sum(-1), 1.0, atol=1e-4)
+
+
+@pytest.mark.parametrize("kw", VARIANTS)
+def test_padding_changes_nothing(kw: dict[str, object]) -> None:
+    """Extra padding on the source must not change a single output probability."""
+    model = make(**kw)
+    short = np.array([[5, 6, 7]])
+    padded = np.array([[5, 6, 7, 0, 0, 0]])
+    target_in = np.array([[1, 5, 6]])
+    np.testing.assert_allclose(
+        model((short, target_in)).numpy()[..., :30],
+        model((padded, target_in)).numpy()[..., :30],
+        atol=1e-5,
+    )
+    state, context = model.encode(padded)
+    _, _, weights = model.decode_step(tf.constant([1]), state, context)
+    assert np.all(weights.numpy()[0, 3:] == 0.0)
+
+
+def test_copy_points_at_out_of_vocabulary_source_words() -> None:
+    model = make(copy=True)
+    # 30 + 1: the word at position 1 is out of vocabulary; position 3 repeats it.
+    source = np.array([[5, 31, 7, 31]])
+    state, context = model.encode(source)
+    log_probs, _, _ = model.decode_step(tf.constant([1]), state, context)
+    probs = np.exp(log_probs.numpy()[0])
+    assert probs.shape == (34,)
+    assert probs.sum() == pytest.approx(1.0, abs=1e-4)
+    assert probs[31] > 1e-4  # copy of source position 1 (both occurrences)
+    assert probs[33] < 1e-6  # position 3 is not a first occurrence
+
+
+def test_masked_loss_ignores_padding_and_smooths() -> None:
+    log_probs = tf.math.log(tf.constant([[[0.7, 0.1, 0.1, 0.1], [0.25, 0.25, 0.25, 0.25]]]))
+    targets = tf.constant([[1, 0]])
+    losses, mask = token_losses(log_probs, targets)
+    assert mask.numpy().tolist() == [[1.0, 0.0]]
+    assert float(masked_mean_loss(log_probs, targets)) == pytest.approx(-np.log(0.1), rel=1e-5)
+    smoothed = float(masked_mean_loss(log_probs, targets, label_smoothing=0.1))
+    expected = 0.9 * -np.log(0.1) + 0.1 * -np.mean(np.log([0.7, 0.1, 0.1, 0.1]))
+    assert smoothed == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"units": 7}, "units must be even"),
+        ({"cell": "rnn"}, "cell must be one of"),
+        ({"vocab_size": 2}, "vocab_size"),
+        ({"attention": "luong"}, "unknown attention"),
+    ],
+)
+def test_invalid_configs_are_refused(kw: dict[str, object], message: str) -> None:
+    settings: dict[str, object] = {"vocab_size": 30, "embedding_dim": 8, "units": 8, **kw}
+    with pytest.raises(ValueError, match=message):
+        Seq2Seq(ModelConfig(**settings))  # type: ignore[arg-type]
