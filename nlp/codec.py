@@ -127,7 +127,9 @@ class TextCodec:
     def text(self, tokens: Sequence[str], source: Source) -> str:
         """Natural text: detokenised, with placeholders restored from the source."""
         text = self.tokenizer.detokenize(tokens)
-        return placeholders.restore(text, source.slots) if self.config.tokenizer.placeholders else text
+        return (
+            placeholders.restore(text, source.slots) if self.config.tokenizer.placeholders else text
+        )
 
     # --- placeholders --------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from nlp.bundle import Bundle, load_bundle
-from nlp.decoding import Decoder, DecodeOptions
+from nlp.decoding import DecodeOptions, Decoder
 
 
 @dataclass

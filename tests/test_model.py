@@ -70,7 +70,7 @@ def test_copy_points_at_out_of_vocabulary_source_words() -> None:
 def test_masked_loss_ignores_padding_and_smooths() -> None:
     log_probs = tf.math.log(tf.constant([[[0.7, 0.1, 0.1, 0.1], [0.25, 0.25, 0.25, 0.25]]]))
     targets = tf.constant([[1, 0]])
-    losses, mask = token_losses(log_probs, targets)
+    _losses, mask = token_losses(log_probs, targets)
     assert mask.numpy().tolist() == [[1.0, 0.0]]
     assert float(masked_mean_loss(log_probs, targets)) == pytest.approx(-np.log(0.1), rel=1e-5)
     smoothed = float(masked_mean_loss(log_probs, targets, label_smoothing=0.1))

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO, tiny_overrides, write_jsonl
+
 from nlp.config import ExperimentConfig
 from nlp.decoding import DecodeOptions
 from nlp.generator import Generator
 from nlp.training.corpus_io import CorpusSpec
 from nlp.training.run import RunOptions, train
 
-WORDS = "zero one two three four five six seven eight nine".split()
+WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
 def integer_pair(rng: random.Random) -> tuple[str, str]:
@@ -148,7 +148,7 @@ def test_same_seed_same_model(tmp_path: Path) -> None:
 
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
     config = ExperimentConfig().with_overrides(tiny_overrides())
-    with pytest.raises(FileNotFoundError, match="config.json"):
+    with pytest.raises(FileNotFoundError, match=r"config\.json"):
         train(
             config,
             CorpusSpec((REPO / "corpora" / "dialogue-en.jsonl",)),

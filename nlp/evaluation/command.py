@@ -16,14 +16,16 @@ METRIC_NAMES = ("loss", "exact", "rouge")
 
 def register(subparsers: Any) -> None:
     evaluate = subparsers.add_parser(
-        "evaluate", help="score a model on a corpus",
+        "evaluate",
+        help="score a model on a corpus",
         description="Score a model on a corpus: teacher-forced loss and perplexity, exact "
         "match of the generated output, or ROUGE-1/2/L F1 beside the lead baselines.",
     )
     evaluate.add_argument("--model", type=Path, required=True, help="model bundle or run dir")
     add_corpus_arguments(evaluate)
-    evaluate.add_argument("--metric", choices=METRIC_NAMES, action="append",
-                          help="metric (repeatable; default: loss)")
+    evaluate.add_argument(
+        "--metric", choices=METRIC_NAMES, action="append", help="metric (repeatable; default: loss)"
+    )
     evaluate.add_argument("--limit", type=int, default=0, help="only the first N pairs (0: all)")
     evaluate.add_argument("--batch-size", type=int, default=64, help="inputs per decoder call")
     evaluate.add_argument("--json", type=Path, help="also write the results to this JSON file")
@@ -31,7 +33,8 @@ def register(subparsers: Any) -> None:
     evaluate.set_defaults(func=run_evaluate)
 
     attention = subparsers.add_parser(
-        "attention", help="draw the attention heatmap of one generated output",
+        "attention",
+        help="draw the attention heatmap of one generated output",
         description="Generate an output for --text and save the attention of every output "
         "token over the source tokens as a PNG heatmap.",
     )

@@ -29,7 +29,9 @@ def generate_all(
     """Best output for every source ("" where the source has no tokens)."""
     outputs: list[str] = []
     for batch in _batches(sources, batch_size):
-        outputs.extend(n_best[0].text if n_best else "" for n_best in generator.generate(batch, options))
+        outputs.extend(
+            n_best[0].text if n_best else "" for n_best in generator.generate(batch, options)
+        )
     return outputs
 
 
@@ -54,7 +56,9 @@ def exact_metrics(
     generator: Generator, pairs: Sequence[Pair], options: DecodeOptions, batch_size: int
 ) -> dict[str, float]:
     outputs = generate_all(generator, [p.source for p in pairs], options, batch_size)
-    hits = sum(out == _canonical(generator, p.target) for out, p in zip(outputs, pairs, strict=True))
+    hits = sum(
+        out == _canonical(generator, p.target) for out, p in zip(outputs, pairs, strict=True)
+    )
     return {"exact_match": hits / max(1, len(pairs)), "pairs": len(pairs)}
 
 

@@ -22,7 +22,10 @@ from nlp.specials import PAD_ID, UNK_ID
 State = dict[str, tf.Tensor]
 Context = dict[str, tf.Tensor]
 
-_CELLS = {"lstm": (keras.layers.LSTM, keras.layers.LSTMCell, 2), "gru": (keras.layers.GRU, keras.layers.GRUCell, 1)}
+_CELLS = {
+    "lstm": (keras.layers.LSTM, keras.layers.LSTMCell, 2),
+    "gru": (keras.layers.GRU, keras.layers.GRUCell, 1),
+}
 
 
 def _check(config: ModelConfig) -> None:
@@ -170,14 +173,20 @@ class Seq2Seq(keras.Model):
         logits = tf.cast(self._project(self.dropout(attentional, training=training)), tf.float32)
         if self.copy_gate is None:
             return tf.nn.log_softmax(logits), new_state, weights
-        gate = tf.cast(self.copy_gate(tf.concat([context_vector, h, embedded], axis=-1)), tf.float32)
-        log_probs = self._mix_copy(logits, gate, tf.cast(weights, tf.float32), context["source_ids"])
+        gate = tf.cast(
+            self.copy_gate(tf.concat([context_vector, h, embedded], axis=-1)), tf.float32
+        )
+        log_probs = self._mix_copy(
+            logits, gate, tf.cast(weights, tf.float32), context["source_ids"]
+        )
         return log_probs, new_state, weights
 
     def _project(self, attentional: tf.Tensor) -> tf.Tensor:
         if self.config.tie_output:
             table = tf.convert_to_tensor(self.target_embedding.embeddings)
-            return tf.matmul(self.pre_output(attentional), table, transpose_b=True) + self.output_bias
+            return (
+                tf.matmul(self.pre_output(attentional), table, transpose_b=True) + self.output_bias
+            )
         return self.output_layer(attentional)
 
     def _mix_copy(

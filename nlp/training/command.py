@@ -11,16 +11,20 @@ from nlp.config import ExperimentConfig
 
 def add_corpus_arguments(parser: argparse.ArgumentParser, flag: str = "--corpus") -> None:
     parser.add_argument(
-        flag, dest="corpus", type=Path, nargs="+", required=True, metavar="PATH",
+        flag,
+        dest="corpus",
+        type=Path,
+        nargs="+",
+        required=True,
+        metavar="PATH",
         help="corpus files or directories (canonical JSONL, or any --format)",
     )
     parser.add_argument(
-        "--format", default="auto",
+        "--format",
+        default="auto",
         help="corpus format (see `s2s corpus convert --help`); default: detect",
     )
-    parser.add_argument(
-        "--strict", action="store_true", help="stop at the first malformed record"
-    )
+    parser.add_argument("--strict", action="store_true", help="stop at the first malformed record")
 
 
 def corpus_spec(paths: list[Path], args: argparse.Namespace) -> Any:
@@ -47,7 +51,10 @@ def _config(args: argparse.Namespace) -> ExperimentConfig:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="run directory to create")
     parser.add_argument(
-        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
         help="override one setting, e.g. --set model.units=128 (repeatable)",
     )
     parser.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
@@ -57,39 +64,74 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: Any) -> None:
     train = subparsers.add_parser(
-        "train", help="train a new model",
+        "train",
+        help="train a new model",
         description="Train a model on a corpus. The best model is kept in OUT/model (a "
         "bundle), the resumable state in OUT/checkpoint, TensorBoard logs in OUT/logs.",
     )
     add_corpus_arguments(train)
-    train.add_argument("--valid", type=Path, nargs="+", metavar="PATH",
-                       help="validation corpus (default: a seeded share of --corpus)")
+    train.add_argument(
+        "--valid",
+        type=Path,
+        nargs="+",
+        metavar="PATH",
+        help="validation corpus (default: a seeded share of --corpus)",
+    )
     train.add_argument("--config", type=Path, help="JSON config (see nlp/config.py)")
-    train.add_argument("--resume", action="store_true",
-                       help="continue the interrupted run in --out (same config, vocabulary, "
-                       "optimizer state and epoch counter)")
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run in --out (same config, vocabulary, "
+        "optimizer state and epoch counter)",
+    )
     _common(train)
     train.set_defaults(func=run_train)
 
     retrain = subparsers.add_parser(
-        "retrain", help="continue training a model on new data",
+        "retrain",
+        help="continue training a model on new data",
         description="Continue training a trained model on a new corpus, keeping its "
         "tokenizer; prints validation loss on the old and the new data before and after.",
     )
-    retrain.add_argument("--from", dest="source", type=Path, required=True,
-                         help="the trained model (bundle or run directory)")
+    retrain.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        required=True,
+        help="the trained model (bundle or run directory)",
+    )
     add_corpus_arguments(retrain)
-    retrain.add_argument("--old-corpus", type=Path, nargs="+", metavar="PATH",
-                         help="the old data (default: the old run's validation file)")
-    retrain.add_argument("--old-share", type=float, default=0.0,
-                         help="mix in old pairs: this share of the new training pairs")
-    retrain.add_argument("--extend-vocab", action="store_true",
-                         help="add the new corpus's frequent words, growing the embedding and "
-                         "projection matrices while keeping every learned row")
-    retrain.add_argument("--extend-min-freq", type=int, default=2,
-                         help="with --extend-vocab: minimum count of a new word")
-    retrain.add_argument("--extend-max-new", type=int, default=2000,
-                         help="with --extend-vocab: at most this many new words")
+    retrain.add_argument(
+        "--old-corpus",
+        type=Path,
+        nargs="+",
+        metavar="PATH",
+        help="the old data (default: the old run's validation file)",
+    )
+    retrain.add_argument(
+        "--old-share",
+        type=float,
+        default=0.0,
+        help="mix in old pairs: this share of the new training pairs",
+    )
+    retrain.add_argument(
+        "--extend-vocab",
+        action="store_true",
+        help="add the new corpus's frequent words, growing the embedding and "
+        "projection matrices while keeping every learned row",
+    )
+    retrain.add_argument(
+        "--extend-min-freq",
+        type=int,
+        default=2,
+        help="with --extend-vocab: minimum count of a new word",
+    )
+    retrain.add_argument(
+        "--extend-max-new",
+        type=int,
+        default=2000,
+        help="with --extend-vocab: at most this many new words",
+    )
     _common(retrain)
     retrain.set_defaults(func=run_retrain)
 
@@ -100,8 +142,10 @@ def run_train(args: argparse.Namespace) -> int:
     valid = corpus_spec(args.valid, args) if args.valid else None
     options = RunOptions(args.out, resume=args.resume, verbose=0 if args.quiet else 1)
     state = train(_config(args), corpus_spec(args.corpus, args), options, valid)
-    print(f"best validation loss {state.best_valid_loss:.4f} at epoch {state.best_epoch}; "
-          f"model in {args.out / 'model'}")
+    print(
+        f"best validation loss {state.best_valid_loss:.4f} at epoch {state.best_epoch}; "
+        f"model in {args.out / 'model'}"
+    )
     return 0
 
 
@@ -113,8 +157,9 @@ def run_retrain(args: argparse.Namespace) -> int:
         args.source,
         corpus_spec(args.corpus, args),
         RunOptions(args.out, verbose=0 if args.quiet else 1),
-        RetrainOptions(old, args.old_share, args.extend_vocab, args.extend_min_freq,
-                       args.extend_max_new),
+        RetrainOptions(
+            old, args.old_share, args.extend_vocab, args.extend_min_freq, args.extend_max_new
+        ),
         _overrides(args),
     )
     print(" ".join(f"{k}={v:.4f}" for k, v in losses.items()))

@@ -26,9 +26,7 @@ class Batching:
 
 def _ragged(sequences: Sequence[Sequence[int]]) -> tf.RaggedTensor:
     lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-    flat = np.fromiter(
-        (i for s in sequences for i in s), dtype=np.int32, count=int(lengths.sum())
-    )
+    flat = np.fromiter((i for s in sequences for i in s), dtype=np.int32, count=int(lengths.sum()))
     return tf.RaggedTensor.from_row_lengths(flat, lengths)
 
 
@@ -58,9 +56,7 @@ def make_dataset(
         (_ragged([s for s, _ in examples]), _ragged([t for _, t in examples]))
     )
     if seed is not None:
-        dataset = dataset.shuffle(
-            len(examples), seed=seed + epoch, reshuffle_each_iteration=False
-        )
+        dataset = dataset.shuffle(len(examples), seed=seed + epoch, reshuffle_each_iteration=False)
     dataset = dataset.map(_with_specials)
     width = max(1, batching.bucket_width)
     boundaries = list(range(width + 1, batching.max_length + 2, width))

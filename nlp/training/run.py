@@ -87,7 +87,10 @@ def train(
     model = Seq2Seq(config.model)
     metadata = {
         "task": config.data.task,
-        "corpus": {"train": corpus_fingerprint(corpus), "valid_file": str(options.out / VALID_FILE)},
+        "corpus": {
+            "train": corpus_fingerprint(corpus),
+            "valid_file": str(options.out / VALID_FILE),
+        },
     }
     return _fit(config, codec, model, train_pairs, valid_pairs, options, metadata)
 
@@ -111,8 +114,11 @@ def _fit(
     valid_examples = examples_of(codec, valid_pairs)
     if not train_examples or not valid_examples:
         raise ValueError("no training or validation pairs left after tokenization")
-    _say(options, f"{len(train_examples)} training pairs, {len(valid_examples)} validation "
-         f"pairs, vocabulary {len(codec.vocab)}, {model.count_params():,} parameters")
+    _say(
+        options,
+        f"{len(train_examples)} training pairs, {len(valid_examples)} validation "
+        f"pairs, vocabulary {len(codec.vocab)}, {model.count_params():,} parameters",
+    )
     trainer = Trainer(model, config.train, options.out, verbose=options.verbose)
 
     def save_best(state: TrainState) -> None:
@@ -149,7 +155,8 @@ def retrain(
     seed_everything(config.train.seed)
     codec, model = bundle.codec, bundle.model
     new_train, new_valid = split_off(
-        load_pairs(corpus, verbose=bool(options.verbose)), config.train.valid_fraction,
+        load_pairs(corpus, verbose=bool(options.verbose)),
+        config.train.valid_fraction,
         config.train.seed,
     )
     old_pairs = _old_pairs(bundle.metadata, retrain_options, options)
@@ -172,13 +179,21 @@ def retrain(
     metadata = {
         "task": config.data.task,
         "retrained_from": str(bundle.path),
-        "corpus": {"train": corpus_fingerprint(corpus), "valid_file": str(options.out / VALID_FILE)},
+        "corpus": {
+            "train": corpus_fingerprint(corpus),
+            "valid_file": str(options.out / VALID_FILE),
+        },
     }
     _fit(config, codec, model, mixed, new_valid, options, metadata)
     best = load_bundle(options.out / MODEL_SUBDIR)
-    after = _old_new_losses(LossMeter(best.model, batching_for(config.train)), codec, old_pairs, new_valid)
+    after = _old_new_losses(
+        LossMeter(best.model, batching_for(config.train)), codec, old_pairs, new_valid
+    )
     _say(options, "after:  " + _format_losses(after))
-    return {**{f"before_{k}": v for k, v in before.items()}, **{f"after_{k}": v for k, v in after.items()}}
+    return {
+        **{f"before_{k}": v for k, v in before.items()},
+        **{f"after_{k}": v for k, v in after.items()},
+    }
 
 
 def _old_pairs(

@@ -110,7 +110,10 @@ class Trainer:
             total = count_batches(dataset)
             if state.step_in_epoch:
                 dataset = make_dataset(
-                    train, self.batching, seed=cfg.seed, epoch=state.epoch,
+                    train,
+                    self.batching,
+                    seed=cfg.seed,
+                    epoch=state.epoch,
                     skip_batches=state.step_in_epoch,
                 )
             self._log(f"epoch {state.epoch + 1}/{cfg.epochs}")
@@ -130,7 +133,10 @@ class Trainer:
                     tf.summary.scalar("train/loss", loss)
                 if state.global_step % max(1, cfg.checkpoint_every) == 0:
                     save_checkpoint(checkpoint, self.model, self.optimizer, state)
-                if hooks.stop_after_steps is not None and state.global_step >= hooks.stop_after_steps:
+                if (
+                    hooks.stop_after_steps is not None
+                    and state.global_step >= hooks.stop_after_steps
+                ):
                     save_checkpoint(checkpoint, self.model, self.optimizer, state)
                     return state
             self._end_epoch(state, valid, hooks, writer)

@@ -1,0 +1,149 @@
+"""Load benchmark for the Telegram bot: 200 chats x 5 messages through a fake Bot API.
+
+Run: .venv/bin/python benchmarks/bot_load.py [--model DIR] [--chats 200] [--messages 5]
+
+Everything is real except Telegram: python-telegram-bot long-polls the fake Bot API server
+from tests/fake_telegram.py over HTTP on 127.0.0.1, in the same process and event loop (so
+the figures include the fake server's own work). All messages are pushed at once (a burst),
+then the bot answers them; we check that every message got exactly one reply, in order per
+chat, and report messages per second and reply latency (push to delivery) percentiles, once
+with micro-batching and once without (max_batch=1, max_wait=0).
+
+Without --model, a fake generator stands in for the model with a cost model of PER_CALL_MS
+per call plus PER_ITEM_MS per message in the batch (default 5 + 0.5 ms, roughly a small
+greedy model on 2 CPU cores, see STACK-NOTES), slept on the worker thread. With --model, the
+real bundle is loaded once and decodes with the default chat settings (beam 5, n-best 5).
+Results go to benchmarks/results/bot_load.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from fake_telegram import bot_on_fake_telegram  # noqa: E402
+
+from nlp.chat.fake_generator import CostModel, ScriptedGenerator, fake_model  # noqa: E402
+from nlp.chat.loading import LoadedModel, load_model  # noqa: E402
+from nlp.chat.responder import ChatResponder  # noqa: E402
+from nlp.chat.settings import SettingsStore  # noqa: E402
+
+
+@dataclass
+class RunResult:
+    mode: str
+    max_batch: int
+    max_wait_ms: float
+    messages: int
+    seconds: float
+    messages_per_second: float
+    latency_ms: dict[str, float]
+    model_calls: int
+    mean_batch: float
+    largest_batch: int
+    exactly_once_in_order: bool
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+async def run_once(
+    model: LoadedModel, mode: str, max_batch: int, max_wait_ms: float, chats: int, messages: int
+) -> RunResult:
+    responder = ChatResponder(
+        model, store=SettingsStore(":memory:"), max_batch=max_batch, max_wait=max_wait_ms / 1000
+    )
+    pushed: dict[tuple[int, int], float] = {}
+    order: dict[int, list[int]] = {}
+    async with bot_on_fake_telegram(responder, rate_burst=messages + 1) as server:
+        start = time.monotonic()
+        for i in range(messages):
+            for chat in range(1, chats + 1):
+                message_id = server.push_message(chat, f"chat {chat} says hello number {i}")
+                pushed[(chat, message_id)] = time.monotonic()
+                order.setdefault(chat, []).append(message_id)
+        total = chats * messages
+        await server.wait_for(lambda: len(server.sent) >= total, timeout=600)
+        elapsed = max(s.time for s in server.sent) - start
+    latencies = [(s.time - pushed[(s.chat_id, s.reply_to or 0)]) * 1000 for s in server.sent]
+    in_order = all([s.reply_to for s in server.replies(chat)] == ids for chat, ids in order.items())
+    stats = responder.batcher.stats
+    return RunResult(
+        mode=mode,
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+        messages=total,
+        seconds=round(elapsed, 3),
+        messages_per_second=round(total / elapsed, 1),
+        latency_ms={f"p{q}": round(percentile(latencies, q), 1) for q in (50, 95, 99)}
+        | {"mean": round(statistics.fmean(latencies), 1)},
+        model_calls=stats.calls,
+        mean_batch=round(stats.mean_batch, 2),
+        largest_batch=stats.largest,
+        exactly_once_in_order=in_order and len(server.sent) == total,
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=None, help="a trained chat model bundle")
+    parser.add_argument("--chats", type=int, default=200)
+    parser.add_argument("--messages", type=int, default=5, help="messages per chat")
+    parser.add_argument("--max-batch", type=int, default=32)
+    parser.add_argument("--max-wait-ms", type=float, default=20.0)
+    parser.add_argument("--per-call-ms", type=float, default=5.0, help="fake generator cost")
+    parser.add_argument("--per-item-ms", type=float, default=0.5, help="fake generator cost")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/bot_load.json")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    if args.model is not None:
+        model = load_model(args.model)
+        generator = f"real model bundle {args.model}"
+    else:
+        cost = CostModel(args.per_call_ms / 1000, args.per_item_ms / 1000)
+        model = fake_model(ScriptedGenerator(cost=cost))
+        generator = (
+            f"FAKE generator (no model): {args.per_call_ms:g} ms per call + "
+            f"{args.per_item_ms:g} ms per message, slept in the worker thread"
+        )
+    print(f"generator: {generator}")
+    print(f"load: {args.chats} chats x {args.messages} messages, pushed at once")
+    modes = [("micro-batching", args.max_batch, args.max_wait_ms), ("no batching", 1, 0.0)]
+    results = []
+    for mode, max_batch, max_wait in modes:
+        result = asyncio.run(run_once(model, mode, max_batch, max_wait, args.chats, args.messages))
+        results.append(result)
+        lat = result.latency_ms
+        print(
+            f"{mode:>15}: {result.messages_per_second:7.1f} msg/s | latency p50 {lat['p50']:.0f}"
+            f" ms, p95 {lat['p95']:.0f} ms, p99 {lat['p99']:.0f} ms | {result.model_calls} model"
+            f" calls, mean batch {result.mean_batch} | exactly once, in order:"
+            f" {result.exactly_once_in_order}"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "generator": generator,
+        "chats": args.chats,
+        "messages_per_chat": args.messages,
+        "runs": [asdict(r) for r in results],
+    }
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0 if all(r.exactly_once_in_order for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

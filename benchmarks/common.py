@@ -1,0 +1,70 @@
+"""Small helpers shared by the benchmarks: isolation, timing, memory, JSON and tables.
+
+Run benchmarks from the repository root as modules (`python -m benchmarks.decode_speed`) so
+that both `benchmarks` and `nlp` import.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import resource
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (ru_maxrss is KiB on Linux,
+    bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def run_isolated(function: Callable[..., T], *args: Any) -> T:
+    """Call `function(*args)` in a fresh process and return its result.
+
+    Peak RSS only ever grows within a process, so each measurement that reports memory runs
+    alone; 'spawn' gives a clean interpreter (no inherited TensorFlow state). `function` must
+    be importable at module level and its result picklable.
+    """
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(function, *args).result()
+
+
+def timed(function: Callable[[], T]) -> tuple[T, float]:
+    """(result, seconds) of one call."""
+    start = time.perf_counter()
+    result = function()
+    return result, time.perf_counter() - start
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
+    """A plain-text (Markdown-compatible) table; `columns` are (key, header) pairs. Floats are
+    shown with three significant digits, at least one decimal."""
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.1f}" if abs(value) >= 100 else f"{value:.3g}"
+        return str(value)
+
+    table = [[header for _, header in columns]]
+    table += [[cell(row.get(key, "")) for key, _ in columns] for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |"
+             for line in table]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)

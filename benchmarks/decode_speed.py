@@ -1,0 +1,154 @@
+"""Decoding speed of the shared decoder against the tutorial's per-token `predict()` loop.
+
+Run from the repository root: `python -m benchmarks.decode_speed` (a few minutes on 2 cores).
+The real `Seq2Seq` at the default size (embedding and hidden 256, vocabulary 8000) with
+random weights decodes sources of 30 tokens into exactly 15 tokens (min_length = max_length,
+since random weights would end at arbitrary points). Each variant runs in its own process so
+that its peak memory is its own. Prints a table and writes benchmarks/results/decode_speed.json.
+Not a test: absolute numbers vary by +-20-30% between runs on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import (
+    RESULTS_DIR,
+    format_table,
+    peak_rss_mb,
+    run_isolated,
+    timed,
+    write_json,
+)
+
+VOCAB, HIDDEN, SOURCE_LEN, OUTPUT_LEN = 8000, 256, 30, 15
+
+# variant -> (strategy, batch size, sentences timed after the first call)
+VARIANTS: dict[str, tuple[str, int, int]] = {
+    "predict_loop": ("greedy", 1, 3),
+    "greedy_b1": ("greedy", 1, 40),
+    "beam5_b1": ("beam", 1, 40),
+    "greedy_b64": ("greedy", 64, 512),
+    "beam5_b64": ("beam", 64, 320),
+}
+COLUMNS = [
+    ("variant", "variant"),
+    ("ms_per_sentence", "ms/sentence"),
+    ("sentences_per_s", "sentences/s"),
+    ("speedup_vs_predict_loop", "x predict loop"),
+    ("first_call_s", "first call s"),
+    ("peak_rss_mb", "peak RSS MiB"),
+]
+
+
+def _model() -> Any:
+    import keras
+
+    from nlp.config import ModelConfig
+    from nlp.model.seq2seq import Seq2Seq
+
+    keras.utils.set_random_seed(0)
+    return Seq2Seq(ModelConfig(vocab_size=VOCAB, embedding_dim=HIDDEN, units=HIDDEN, dropout=0.0))
+
+
+def _sources(count: int) -> np.ndarray:
+    return np.random.default_rng(0).integers(4, VOCAB, (count, SOURCE_LEN), dtype=np.int32)
+
+
+def measure(variant: str) -> dict[str, Any]:
+    """Time one variant in this process: the first call apart, then the steady state."""
+    strategy, batch, count = VARIANTS[variant]
+    model = _model()
+    sources = _sources(batch + count)
+    if variant == "predict_loop":
+        decode_batch = _predict_loop(model)
+    else:
+        decode_batch = _decoder_call(model, strategy)
+    _, first_call = timed(lambda: decode_batch(sources[:batch]))
+    start = time.perf_counter()
+    for offset in range(batch, batch + count, batch):
+        decode_batch(sources[offset : offset + batch])
+    seconds = (time.perf_counter() - start) / count
+    return {
+        "variant": variant,
+        "ms_per_sentence": seconds * 1000,
+        "sentences_per_s": 1 / seconds,
+        "first_call_s": first_call,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def _decoder_call(model: Any, strategy: str) -> Callable[[np.ndarray], object]:
+    from nlp.decoding import DecodeOptions, Decoder
+
+    decoder = Decoder(model)
+    options = DecodeOptions(strategy=strategy, beam_size=5, max_length=OUTPUT_LEN,
+                            min_length=OUTPUT_LEN)
+    return lambda batch: decoder.decode(batch, options)
+
+
+def _predict_loop(model: Any) -> Callable[[np.ndarray], object]:
+    """The tutorial's approach: an encoder model and a one-step decoder model, both plain
+    Keras functional models, and `predict()` called once per output token."""
+    import keras
+    import tensorflow as tf
+
+    from nlp.specials import BOS_ID, EOS_ID
+
+    class Encode(keras.layers.Layer):
+        def call(self, source_ids: Any) -> Any:
+            return model.encode(source_ids)
+
+    class Step(keras.layers.Layer):
+        def call(self, inputs: Any) -> Any:
+            prev_ids, state, context = inputs
+            return model.decode_step(prev_ids, state, context)
+
+    def placeholder(x: tf.Tensor) -> Any:
+        return keras.Input(shape=x.shape[1:], dtype=x.dtype.name)
+
+    source_in = keras.Input(shape=(None,), dtype="int32")
+    encoder = keras.Model(source_in, Encode()(source_in))
+    state, context = model.encode(tf.constant(_sources(1)))
+    step_in = (keras.Input(shape=(), dtype="int32"),
+               tf.nest.map_structure(placeholder, state),
+               tf.nest.map_structure(placeholder, context))
+    stepper = keras.Model(step_in, Step()(step_in))
+
+    def decode(batch: np.ndarray) -> list[list[int]]:
+        state, context = encoder.predict(batch, verbose=0)
+        prev = np.full(len(batch), BOS_ID, np.int32)
+        outputs = []
+        for _ in range(OUTPUT_LEN):
+            log_probs, state, _ = stepper.predict([prev, state, context], verbose=0)
+            log_probs[:, EOS_ID] = -np.inf  # min_length = max_length, as for the decoder
+            prev = log_probs.argmax(axis=-1).astype(np.int32)
+            outputs.append(prev)
+        return np.stack(outputs, axis=1).tolist()
+
+    return decode
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    args = parser.parse_args()
+    rows = []
+    for variant in args.variants:
+        rows.append(run_isolated(measure, variant))
+        print(f"measured {variant}", flush=True)
+    reference = next((r["ms_per_sentence"] for r in rows if r["variant"] == "predict_loop"), None)
+    for row in rows:
+        if reference is not None:
+            row["speedup_vs_predict_loop"] = reference / row["ms_per_sentence"]
+    write_json(RESULTS_DIR / "decode_speed.json", {"rows": rows})
+    print(format_table(rows, COLUMNS))
+
+
+if __name__ == "__main__":
+    main()

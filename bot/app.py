@@ -1,0 +1,61 @@
+"""Building the python-telegram-bot Application around a chat responder."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import Application, ApplicationBuilder, TypeHandler
+from telegram.request import HTTPXRequest
+
+from bot.config import BotConfig
+from bot.delivery import Sender
+from bot.handlers import BotHandlers
+from bot.ratelimit import ChatRateLimiter
+from nlp.chat.responder import ChatResponder
+
+
+def build_application(config: BotConfig, responder: ChatResponder) -> Application:
+    """An Application that routes every update through `BotHandlers` and closes the responder
+    (finishing decodes in flight and flushing logs) when it shuts down.
+
+    Two HTTP clients, as PTB recommends: long polls must not wait behind replies, and replies
+    must not wait behind a long poll.
+    """
+    t = config.timeouts
+    request = HTTPXRequest(
+        connection_pool_size=16,
+        connect_timeout=t.connect,
+        read_timeout=t.read,
+        write_timeout=t.write,
+        pool_timeout=t.pool,
+    )
+    updates_request = HTTPXRequest(
+        connection_pool_size=16,
+        connect_timeout=t.connect,
+        read_timeout=t.read,  # PTB adds the long-poll duration to this for getUpdates
+        write_timeout=t.write,
+        pool_timeout=t.pool,
+    )
+
+    async def close_responder(_: Application) -> None:
+        await responder.aclose()
+
+    application = (
+        ApplicationBuilder()
+        .token(config.token)
+        .base_url(config.bot_api_url)
+        .base_file_url(config.file_api_url)
+        .request(request)
+        .get_updates_request(updates_request)
+        .concurrent_updates(config.concurrency)
+        .post_shutdown(close_responder)
+        .build()
+    )
+    handlers = BotHandlers(
+        responder,
+        config.access,
+        ChatRateLimiter(config.rate_burst, config.rate_per_minute / 60.0),
+        Sender(config.retry, 12),
+    )
+    application.add_handler(TypeHandler(Update, handlers.on_update))
+    application.add_error_handler(handlers.on_error)
+    return application

@@ -1,0 +1,105 @@
+"""`s2s bot --model DIR`: serve the chat responder on Telegram."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import os
+import sys
+from pathlib import Path
+
+from telegram.error import TelegramError
+
+from bot.config import API_BASE_ENV, TOKEN_ENV, WEBHOOK_SECRET_ENV, BotConfigError, config_from_args
+from bot.redaction import redact
+from bot.service import configure_logging, serve
+from nlp.chat.loading import ModelLoader, load_model
+from nlp.chat.setup import add_responder_arguments, build_responder
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "bot",
+        help="serve a trained chat model as a Telegram bot",
+        description=f"Serve a chat model on Telegram. The token comes from {TOKEN_ENV} or "
+        "--token-file, never from a flag. Long polling unless --webhook-url is given.",
+    )
+    add_responder_arguments(parser, state_name="bot.sqlite")
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="file holding the bot token (instead of the environment)",
+    )
+    parser.add_argument(
+        "--api-base-url",
+        default=None,
+        metavar="URL",
+        help=f"a self-hosted Bot API server (or {API_BASE_ENV}); default https://api.telegram.org",
+    )
+    parser.add_argument(
+        "--webhook-url",
+        default=None,
+        metavar="URL",
+        help="public https URL Telegram posts updates to (webhook mode); "
+        f"the secret token comes from {WEBHOOK_SECRET_ENV} or is random",
+    )
+    parser.add_argument("--listen", default="127.0.0.1", help="webhook listen address")
+    parser.add_argument("--port", type=int, default=8443, help="webhook listen port")
+    parser.add_argument(
+        "--allow",
+        action="append",
+        metavar="IDS",
+        help="only these chat or user ids may chat (repeatable, comma-separated)",
+    )
+    parser.add_argument(
+        "--admin",
+        action="append",
+        metavar="IDS",
+        help="user ids that may /reload the model (repeatable, comma-separated)",
+    )
+    parser.add_argument(
+        "--rate-burst",
+        type=float,
+        default=5.0,
+        metavar="N",
+        help="messages a chat may send at once (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rate-per-minute",
+        type=float,
+        default=30.0,
+        metavar="N",
+        help="sustained messages per minute per chat (default: %(default)s)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_with_loader(args, functools.partial(load_model, args.model))
+
+
+def run_with_loader(args: argparse.Namespace, loader: ModelLoader) -> int:
+    """`run` with the model loader injectable (tests serve a fake generator this way)."""
+    try:
+        config = config_from_args(args, os.environ)
+    except BotConfigError as exc:
+        print(f"s2s bot: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(config.secrets)
+    try:
+        responder = build_responder(args, loader)
+    except (OSError, ValueError) as exc:
+        print(
+            f"s2s bot: cannot load the model: {redact(str(exc), config.secrets)}", file=sys.stderr
+        )
+        return 1
+    try:
+        return serve(config, responder)
+    except (TelegramError, OSError) as exc:  # e.g. a revoked token or a busy webhook port
+        log.error("the bot stopped: %s: %s", type(exc).__name__, exc)  # redacted by the filter
+        return 1

@@ -1,0 +1,127 @@
+"""Sending replies reliably: retries that cannot turn one reply into two on a sane server.
+
+What "exactly once" means here. Every reply is sent as a *reply to* the user's message
+(`reply_parameters.message_id`), so (chat id, replied-to message id) names the reply. We retry
+a send until the server acknowledges it:
+- 429 with retry_after: wait as told, retry (Telegram did not send it).
+- HTTP 5xx, connection errors: back off, retry (the server reported it did not send it).
+- Read time-outs and unreadable 2xx bodies: *ambiguous*, the message may have been sent.
+  We retry anyway (at-least-once), because an unanswered user is worse than a rare duplicate.
+  The fake Bot API used by the tests deduplicates on the (chat, replied-to message) key and
+  the tests count on it; the real Telegram API has no idempotency key, so there a time-out
+  after the server already sent the message can show the reply twice. Generous read
+  time-outs keep that case rare.
+- 400/403/401/409 (bad request, bot blocked, bad token, conflict): give up, retrying can't help.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dtm
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from telegram import Bot, ReplyParameters
+from telegram.constants import ChatAction
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    RetryAfter,
+    TelegramError,
+)
+
+from nlp.chat.responder import Reply
+
+log = logging.getLogger(__name__)
+
+TYPING_REFRESH_SECONDS = 4.0  # Telegram shows "typing" for 5 s per sendChatAction
+FINAL_ERRORS = (BadRequest, Forbidden, InvalidToken, Conflict)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 8
+    first_delay: float = 0.5  # doubled after each failure ...
+    max_delay: float = 15.0  # ... up to this
+    max_retry_after: float = 120.0  # longest flood-control wait we accept
+
+
+def retry_after_seconds(error: RetryAfter) -> float:
+    value = error.retry_after
+    return value.total_seconds() if isinstance(value, dtm.timedelta) else float(value)
+
+
+class Sender:
+    """Sends replies with the retry policy above, at most `max_in_flight` at a time.
+
+    Why a bound: httpx's connection pool rescans every queued request whenever a connection
+    frees up, so hundreds of queued sends (a burst across many chats) cost quadratic time in
+    the pool itself. Waiting on our own semaphore instead keeps that queue short.
+    """
+
+    def __init__(self, policy: RetryPolicy, max_in_flight: int = 32) -> None:
+        self.policy = policy
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+
+    async def reply(self, bot: Bot, chat_id: int, message_id: int | None, reply: Reply) -> bool:
+        """Send `reply` in answer to `message_id`; True once the server acknowledged it."""
+        quote = (
+            ReplyParameters(message_id, allow_sending_without_reply=True)
+            if message_id is not None
+            else None
+        )
+
+        def send(chat: int) -> Awaitable[object]:
+            if reply.photo is not None:
+                return bot.send_photo(chat, reply.photo, caption=reply.text, reply_parameters=quote)
+            return bot.send_message(chat, reply.text, reply_parameters=quote)
+
+        return await self._with_retries(send, chat_id)
+
+    async def _with_retries(self, send: Callable[[int], Awaitable[object]], chat_id: int) -> bool:
+        delay = self.policy.first_delay
+        for attempt in range(1, self.policy.attempts + 1):
+            try:
+                async with self._in_flight:
+                    await send(chat_id)
+                return True
+            except RetryAfter as exc:
+                wait = min(retry_after_seconds(exc), self.policy.max_retry_after)
+            except ChatMigrated as exc:  # a group became a supergroup: same chat, new id
+                chat_id, wait = exc.new_chat_id, 0.0
+            except FINAL_ERRORS as exc:
+                log.warning("giving up on a reply: %s: %s", type(exc).__name__, exc)
+                return False
+            except TelegramError as exc:  # network errors, time-outs, unreadable answers
+                wait, delay = delay, min(delay * 2, self.policy.max_delay)
+                log.info("send attempt %d failed (%s: %s)", attempt, type(exc).__name__, exc)
+            if attempt < self.policy.attempts:
+                await asyncio.sleep(wait)
+        log.error("giving up on a reply after %d attempts", self.policy.attempts)
+        return False
+
+
+@contextlib.asynccontextmanager
+async def typing_indicator(bot: Bot, chat_id: int) -> AsyncIterator[None]:
+    """Show "typing..." in the chat for as long as the body runs (best effort, no retries)."""
+
+    async def keep_typing() -> None:
+        while True:
+            try:
+                await bot.send_chat_action(chat_id, ChatAction.TYPING)
+            except TelegramError as exc:
+                log.debug("typing indicator failed: %s", exc)
+            await asyncio.sleep(TYPING_REFRESH_SECONDS)
+
+    task = asyncio.create_task(keep_typing())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

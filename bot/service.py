@@ -1,0 +1,90 @@
+"""Running the bot: long polling, or a webhook with a secret token, until SIGINT/SIGTERM.
+
+One start/stop sequence (`running`) serves the CLI, the tests and the benchmark alike. On a
+stop signal it stops fetching updates, waits for the updates being processed (our replies in
+flight, including their decodes and send retries), shuts PTB down, then closes the responder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+
+from telegram.ext import Application
+
+from bot.app import build_application
+from bot.config import BotConfig
+from bot.redaction import install_redaction
+from bot.routing import ALLOWED_UPDATES
+from nlp.chat.responder import ChatResponder
+
+log = logging.getLogger(__name__)
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def configure_logging(secrets: list[str], level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    install_redaction(secrets)
+
+
+def serve(config: BotConfig, responder: ChatResponder) -> int:
+    """Run until SIGINT or SIGTERM; returns the process exit status."""
+    return asyncio.run(_serve_until_signal(config, responder))
+
+
+async def _serve_until_signal(config: BotConfig, responder: ChatResponder) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop.set)
+    application = build_application(config, responder)
+    async with running(application, config):
+        log.info("bot running; stop with Ctrl-C or SIGTERM")
+        await stop.wait()
+        log.info("stopping: finishing replies in flight")
+    log.info("stopped")
+    return 0
+
+
+@contextlib.asynccontextmanager
+async def running(application: Application, config: BotConfig) -> AsyncIterator[None]:
+    """Receive updates (polling or webhook, per `config`) for the duration of the block.
+
+    On exit: stop receiving, wait for the updates in flight, shut down, then run the
+    post-shutdown hook that closes the responder (as PTB's `run_polling` would).
+    """
+    async with application:
+        await application.start()
+        updater = application.updater
+        assert updater is not None
+        hook = config.webhook
+        if hook is not None:
+            log.info("webhook mode: listening on %s:%d/%s", hook.listen, hook.port, hook.path)
+            await updater.start_webhook(
+                listen=hook.listen,
+                port=hook.port,
+                url_path=hook.path,
+                webhook_url=hook.url,
+                secret_token=hook.secret,
+                allowed_updates=list(ALLOWED_UPDATES),
+                bootstrap_retries=3,
+            )
+        else:
+            log.info("long-polling %s", config.api_base_url)
+            await updater.start_polling(
+                poll_interval=0,
+                timeout=int(config.timeouts.poll),
+                allowed_updates=list(ALLOWED_UPDATES),
+                bootstrap_retries=3,
+            )
+        try:
+            yield
+        finally:
+            await updater.stop()
+            await application.stop()
+    if application.post_shutdown is not None:
+        await application.post_shutdown(application)

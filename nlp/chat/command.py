@@ -1,0 +1,77 @@
+"""`s2s chat --model DIR`: talk to a model in the terminal, with the bot's responder.
+
+A synchronous read loop drives one persistent event loop (`asyncio.Runner`): reading stdin
+stays in the main thread, so Ctrl-C and end-of-input stop it at once, while the responder's
+batcher and worker thread work exactly as they do in the bot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from nlp.chat.loading import load_model
+from nlp.chat.responder import ChatResponder
+from nlp.chat.setup import add_responder_arguments, build_responder
+
+TERMINAL_CHAT = "terminal"
+QUIT_COMMANDS = frozenset({"/quit", "/exit"})
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "chat",
+        help="chat with a trained model in the terminal",
+        description="Chat with a trained model. Commands as in the Telegram bot (/help); "
+        "/quit or end of input (Ctrl-D) leaves.",
+    )
+    add_responder_arguments(parser, state_name="chat.sqlite")
+    parser.add_argument(
+        "--why-dir",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="where /why saves its attention pictures (default: current dir)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        responder = build_responder(args, functools.partial(load_model, args.model))
+    except (OSError, ValueError) as exc:
+        print(f"s2s chat: cannot load the model: {exc}", file=sys.stderr)
+        return 1
+    try:
+        chat_loop(responder, sys.stdin, sys.stdout, why_dir=args.why_dir)
+    except KeyboardInterrupt:
+        print(file=sys.stdout)
+    return 0
+
+
+def chat_loop(responder: ChatResponder, lines: TextIO, out: TextIO, *, why_dir: Path) -> None:
+    """Answer each input line until /quit or end of input; always closes the responder."""
+    prompt = "you> " if lines.isatty() else ""
+    pictures = 0
+    with asyncio.Runner() as runner:
+        try:
+            while True:
+                out.write(prompt)
+                out.flush()
+                line = lines.readline()
+                if not line or line.strip() in QUIT_COMMANDS:
+                    break
+                reply = runner.run(responder.respond(TERMINAL_CHAT, line, is_admin=True))
+                out.write(f"bot> {reply.text}\n")
+                if reply.photo is not None:
+                    pictures += 1
+                    path = why_dir / f"why-{pictures}.png"
+                    path.write_bytes(reply.photo)
+                    out.write(f"     (picture saved to {path})\n")
+                out.flush()
+        finally:
+            runner.run(responder.aclose())

@@ -1,0 +1,49 @@
+"""Multi-turn context: the last K turns of a chat joined into one encoder input.
+
+The model was trained on inputs built the same way (`DataConfig.context_turns` previous turns
+joined with `DataConfig.turn_separator`), so this mirrors that and nothing more.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from nlp.chat.lru import LruDict
+
+
+class DialogueContext:
+    """Recent turns (user and bot alike) per chat, for the chats seen most recently.
+
+    Context lives in memory only: after a restart a conversation starts fresh, which is also
+    what /reset does. At most `max_chats` chats are remembered (least recently used dropped),
+    so a bot in thousands of chats has bounded memory.
+    """
+
+    def __init__(self, turns: int, separator: str, *, max_chats: int = 10_000) -> None:
+        if turns < 0:
+            raise ValueError(f"context turns must be >= 0, got {turns}")
+        self.turns = turns
+        self.separator = separator
+        self._history: LruDict[str, deque[str]] = LruDict(max_chats)
+
+    def sanitize(self, text: str) -> str:
+        """Remove the separator from user text so a message cannot forge extra turns."""
+        marker = self.separator.strip()
+        return " ".join(text.replace(marker, " ").split()) if marker else text
+
+    def previous(self, chat: str) -> list[str]:
+        return list(self._history.get(chat, ()))
+
+    def encoder_input(self, chat: str, message: str) -> str:
+        """The last K turns plus `message`, joined with the separator."""
+        return self.separator.join([*self.previous(chat), message])
+
+    def add_exchange(self, chat: str, message: str, reply: str) -> None:
+        if self.turns == 0:
+            return
+        history = self._history.get(chat) or deque(maxlen=self.turns)
+        history.extend((message, reply))
+        self._history[chat] = history
+
+    def reset(self, chat: str) -> None:
+        self._history.pop(chat, None)

@@ -1,0 +1,32 @@
+"""Loading a trained model bundle for chatting; the one place `nlp.chat` touches TensorFlow.
+
+The import of `nlp.generator` (and with it TensorFlow) happens inside `load_model`, so the bot
+adapter and the tests can import `nlp.chat` without paying for, or even having, TensorFlow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from nlp.chat.protocols import TextGenerator
+from nlp.config import DataConfig, ExperimentConfig
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A generator plus what the responder must know about the model's input format."""
+
+    generator: TextGenerator
+    data: DataConfig
+
+
+ModelLoader = Callable[[], LoadedModel]
+
+
+def load_model(directory: Path) -> LoadedModel:
+    data = ExperimentConfig.load(directory / "config.json").data  # fails fast, before TF loads
+    from nlp.generator import Generator
+
+    return LoadedModel(Generator.from_bundle(directory), data)

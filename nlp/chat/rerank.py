@@ -1,0 +1,114 @@
+"""Choosing a reply from the n-best list.
+
+Seq2seq chat models love three failure modes: parroting the input, saying the same thing
+twice in a row, and one safe generic line ("i don't know .") for everything. The model score
+alone prefers all three, so we subtract penalties (in the same log-probability units as the
+score) and pick the best candidate that is left.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from nlp.chat.lru import LruDict
+from nlp.chat.protocols import GenerationLike
+
+G = TypeVar("G", bound=GenerationLike)
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class RerankWeights:
+    """Penalties in nats (log-probability units, like `Generation.score`)."""
+
+    echo: float = 3.0  # times the share of reply words copied from the message
+    echo_threshold: float = 0.5  # below this share, copying is normal conversation
+    repeat: float = 5.0  # identical to the bot's previous reply in the same chat
+    chat_frequency: float = 1.0  # per earlier use in this chat's recent replies
+    global_frequency: float = 0.5  # times log(1 + uses) in recent replies across all chats
+    empty: float = 20.0  # a reply with no words at all
+
+
+def normalize(text: str) -> str:
+    """Lower-case words only: "I see." and "i see !" count as the same reply."""
+    return " ".join(_WORD.findall(text.lower()))
+
+
+class _RecentReplies:
+    """A sliding window of normalised replies with counts."""
+
+    def __init__(self, size: int) -> None:
+        self._window: deque[str] = deque()
+        self._size = size
+        self.counts: Counter[str] = Counter()
+
+    def add(self, reply: str) -> None:
+        self._window.append(reply)
+        self.counts[reply] += 1
+        if len(self._window) > self._size:
+            old = self._window.popleft()
+            self.counts[old] -= 1
+            if not self.counts[old]:
+                del self.counts[old]
+
+    @property
+    def last(self) -> str | None:
+        return self._window[-1] if self._window else None
+
+
+class ReplyRanker:
+    """Remembers recent replies (per chat and overall) and re-ranks candidates against them."""
+
+    def __init__(
+        self,
+        weights: RerankWeights | None = None,
+        *,
+        chat_window: int = 20,
+        global_window: int = 500,
+        max_chats: int = 10_000,
+    ) -> None:
+        self.weights = weights or RerankWeights()
+        self._chat_window = chat_window
+        self._chats: LruDict[str, _RecentReplies] = LruDict(max_chats)
+        self._global = _RecentReplies(global_window)
+
+    def penalty(self, chat: str, reply: str, message: str) -> float:
+        w = self.weights
+        words = normalize(reply)
+        if not words:
+            return w.empty
+        penalty = 0.0
+        reply_words = words.split()
+        message_words = set(normalize(message).split())
+        copied = sum(word in message_words for word in reply_words) / len(reply_words)
+        if copied >= w.echo_threshold:
+            penalty += w.echo * copied
+        recent = self._chats.get(chat)
+        if recent is not None:
+            if recent.last == words:
+                penalty += w.repeat
+            penalty += w.chat_frequency * recent.counts[words]
+        penalty += w.global_frequency * math.log1p(self._global.counts[words])
+        return penalty
+
+    def choose(self, chat: str, candidates: Sequence[G], message: str) -> G:
+        """The candidate with the best score minus penalty (earlier candidates win ties)."""
+        if not candidates:
+            raise ValueError("no candidates to choose from")
+        return max(candidates, key=lambda c: float(c.score) - self.penalty(chat, c.text, message))
+
+    def remember(self, chat: str, reply: str) -> None:
+        words = normalize(reply)
+        recent = self._chats.get(chat) or _RecentReplies(self._chat_window)
+        recent.add(words)
+        self._chats[chat] = recent
+        self._global.add(words)
+
+    def forget(self, chat: str) -> None:
+        """Drop a chat's history (after /reset); the global frequencies stay."""
+        self._chats.pop(chat, None)

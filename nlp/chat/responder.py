@@ -1,0 +1,265 @@
+"""The chat responder: one line of user text in, one reply out.
+
+Both front ends (the Telegram bot and `s2s chat`) call `ChatResponder.respond`, so commands,
+settings, context, input cleaning, batching and re-ranking behave identically in both.
+Callers must not run two `respond` calls for the same chat at once (the bot serialises per
+chat; the terminal is sequential): a chat's context is updated after its reply is chosen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from nlp.chat.attention_plot import render_attention_png
+from nlp.chat.batcher import MicroBatcher
+from nlp.chat.commands import HELP_TEXT, START_TEXT, Command, parse_command
+from nlp.chat.context import DialogueContext
+from nlp.chat.conversation_log import ConversationLog, Rating
+from nlp.chat.loading import LoadedModel, ModelLoader
+from nlp.chat.lru import LruDict
+from nlp.chat.protocols import GenerationLike, TextGenerator
+from nlp.chat.rerank import ReplyRanker
+from nlp.chat.settings import SettingsError, SettingsStore
+from nlp.chat.text_input import (
+    TELEGRAM_CAPTION_LIMIT,
+    TELEGRAM_TEXT_LIMIT,
+    InputKind,
+    classify,
+    clean_message,
+    fit_reply,
+    keep_tail,
+)
+from nlp.decoding import DecodeOptions
+
+log = logging.getLogger(__name__)
+
+EMPTY_REPLY = "That message was empty. Write me something and I will answer."
+NO_WORDS_REPLY = "I can only read words so far, not emoji or symbols alone. Try a sentence?"
+NO_IDEA_REPLY = "I have no words for that one. Could you say it differently?"
+SLOW_COMMANDS = frozenset({"why", "reload"})
+FAILURE_REPLY = "Sorry, something went wrong while I was thinking. Please try again."
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What to send back: text, or a PNG picture with `text` as its caption."""
+
+    text: str
+    photo: bytes | None = None
+
+
+@dataclass(frozen=True)
+class ResponderLimits:
+    max_input_chars: int = 1000  # longer messages keep their last part (see keep_tail)
+    max_reply_chars: int = TELEGRAM_TEXT_LIMIT
+    max_chats: int = 10_000  # chats whose last reply is kept for /why
+
+
+class ChatResponder:
+    """Turns a chat message or command into a `Reply`, keeping per-chat state."""
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        *,
+        store: SettingsStore,
+        context_turns: int | None = None,
+        ranker: ReplyRanker | None = None,
+        base_options: DecodeOptions | None = None,
+        conversation_log: ConversationLog | None = None,
+        loader: ModelLoader | None = None,
+        max_batch: int = 32,
+        max_wait: float = 0.02,
+        limits: ResponderLimits | None = None,
+    ) -> None:
+        self._generator: TextGenerator = model.generator
+        self._turns_override = context_turns
+        self.context = self._make_context(model)
+        self.store = store
+        self.ranker = ranker or ReplyRanker()
+        self.base_options = base_options or DecodeOptions()
+        self.log = conversation_log
+        self._loader = loader
+        self._reload_lock = asyncio.Lock()
+        self.limits = limits or ResponderLimits()
+        self.batcher: MicroBatcher[GenerationLike] = MicroBatcher(
+            self._generate, max_batch=max_batch, max_wait=max_wait
+        )
+        self._last: LruDict[str, GenerationLike] = LruDict(self.limits.max_chats)
+        self._commands: dict[str, Callable[[str, Command, bool], Awaitable[Reply]]] = {
+            "start": self._cmd_start,
+            "help": self._cmd_help,
+            "reset": self._cmd_reset,
+            "settings": self._cmd_settings,
+            "beam": self._cmd_beam,
+            "greedy": self._cmd_greedy,
+            "sample": self._cmd_sample,
+            "length": self._cmd_length,
+            "why": self._cmd_why,
+            "good": self._cmd_good,
+            "bad": self._cmd_bad,
+            "reload": self._cmd_reload,
+        }
+
+    def _make_context(self, model: LoadedModel) -> DialogueContext:
+        turns = model.data.context_turns if self._turns_override is None else self._turns_override
+        return DialogueContext(turns, model.data.turn_separator)
+
+    def _generate(
+        self, texts: list[str], options: DecodeOptions
+    ) -> Sequence[Sequence[GenerationLike]]:
+        return self._generator.generate(texts, options)  # runs on the batcher's worker thread
+
+    async def aclose(self) -> None:
+        """Finish replies being decoded, write pending log records, close the state file."""
+        await self.batcher.aclose()
+        if self.log is not None:
+            self.log.close()
+        self.store.close()
+
+    def is_slow(self, text: str) -> bool:
+        """Whether answering `text` takes model or drawing time (worth a typing indicator)."""
+        command = parse_command(clean_message(text))
+        return command is None or command.name in SLOW_COMMANDS
+
+    async def respond(self, chat: str, text: str, *, is_admin: bool = False) -> Reply:
+        """The reply to one message or command from `chat`. Never raises for bad input."""
+        cleaned = clean_message(text)
+        command = parse_command(cleaned)
+        if command is not None:
+            handler = self._commands.get(command.name)
+            if handler is None:
+                return Reply(f"I don't know the command /{command.name}. Try /help.")
+            return await handler(chat, command, is_admin)
+        kind = classify(cleaned)
+        if kind is InputKind.EMPTY:
+            return Reply(EMPTY_REPLY)
+        if kind is InputKind.NO_WORDS:
+            return Reply(NO_WORDS_REPLY)
+        return await self._chat(chat, keep_tail(cleaned, self.limits.max_input_chars))
+
+    async def _chat(self, chat: str, message: str) -> Reply:
+        message = self.context.sanitize(message)
+        encoder_input = self.context.encoder_input(chat, message)
+        options = self.store.get(chat).decode_options(self.base_options)
+        try:
+            candidates = await self.batcher.submit(encoder_input, options)
+        except Exception:
+            log.exception("generation failed for a message of %d characters", len(message))
+            return Reply(FAILURE_REPLY)
+        usable = [c for c in candidates if clean_message(c.text)]
+        if not usable:
+            return Reply(NO_IDEA_REPLY)
+        best = self.ranker.choose(chat, usable, message)
+        reply = fit_reply(clean_message(best.text), self.limits.max_reply_chars)
+        self.ranker.remember(chat, reply)
+        if self.log is not None:
+            self.log.record(chat, message, reply, self.context.previous(chat))
+        self.context.add_exchange(chat, message, reply)
+        self._last[chat] = best
+        return Reply(reply)
+
+    def _update(self, chat: str, **changes: object) -> Reply:
+        try:
+            settings = self.store.get(chat).replace(**changes)
+        except SettingsError as exc:
+            return Reply(str(exc))
+        self.store.set(chat, settings)
+        return Reply(f"OK. {settings.describe()}")
+
+    async def _cmd_start(self, chat: str, command: Command, is_admin: bool) -> Reply:
+        return Reply(START_TEXT)
+
+    async def _cmd_help(self, chat: str, command: Command, is_admin: bool) -> Reply:
+        return Reply(HELP_TEXT)
+
+    async def _cmd_reset(self, chat: str, command: Command, is_admin: bool) -> Reply:
+        self.context.reset(chat)
+        self.ranker.forget(chat)
+        self._last.pop(chat, None)
+        if self.log is not None:
+            self.log.settle(chat)
+        return Reply("Done, I forgot our conversation. Your settings stay as they were.")
+
+    async def _cmd_settings(self, chat: str, command: Command, is_admin: bool) -> Reply:
+        turns = self.context.turns
+        memory = f"I remember the last {turns} turns." if turns else "I answer each message alone."
+        return Reply(f"{self.store.get(chat).describe()} {memory}")
+
+    async def _cmd_beam(self, chat: str, command: Command, is_admin: bool) -> Reply:
+        size = _parse_number(command.args, int)
+        if size is None:
+            return Reply("Usage: /beam N, for example /beam 5")
+        return self._update(chat, strategy="beam", beam_size=size)
+
+    async def _cmd_greedy(self, chat: str, command: Command, is_admin: bool) -> Reply:
+        return self._update(chat, strategy="greedy")
+
+    async def _cmd_sample(self, chat: str, command: Command, is_admin: bool) -> Reply:
+        if not command.args:
+            return self._update(chat, strategy="sample")
+        temperature = _parse_number(command.args, float)
+        if temperature is None:
+            return Reply("Usage: /sample T, for example /sample 0.8")
+        return self._update(chat, strategy="sample", temperature=temperature)
+
+    async def _cmd_length(self, chat: str, command: Command, is_admin: bool) -> Reply:
+        length = _parse_number(command.args, int)
+        if length is None:
+            return Reply("Usage: /length N, for example /length 20")
+        return self._update(chat, max_length=length)
+
+    async def _cmd_why(self, chat: str, command: Command, is_admin: bool) -> Reply:
+        last = self._last.get(chat)
+        if last is None:
+            return Reply("There is no reply of mine to explain yet. Send me a message first.")
+        try:
+            png = await asyncio.to_thread(
+                render_attention_png, last.source_tokens, last.tokens, last.attention
+            )
+        except ValueError as exc:
+            return Reply(f"I can't draw that one: {exc}.")
+        caption = fit_reply(f"What I looked at while writing: {last.text}", TELEGRAM_CAPTION_LIMIT)
+        return Reply(caption, photo=png)
+
+    async def _cmd_good(self, chat: str, command: Command, is_admin: bool) -> Reply:
+        return self._rate(chat, "good")
+
+    async def _cmd_bad(self, chat: str, command: Command, is_admin: bool) -> Reply:
+        return self._rate(chat, "bad")
+
+    def _rate(self, chat: str, rating: Rating) -> Reply:
+        if self.log is None:
+            return Reply("Thanks! (Conversation logging is off, so ratings are not kept.)")
+        if not self.log.rate(chat, rating):
+            return Reply("There is no new reply of mine to rate.")
+        return Reply("Thanks, noted." if rating == "good" else "Thanks, I will try to do better.")
+
+    async def _cmd_reload(self, chat: str, command: Command, is_admin: bool) -> Reply:
+        if not is_admin:
+            return Reply("Sorry, only the bot's admins can reload the model.")
+        if self._loader is None:
+            return Reply("Reloading is not available here.")
+        async with self._reload_lock:
+            try:
+                model = await asyncio.to_thread(self._loader)
+            except Exception as exc:
+                log.exception("reloading the model failed")
+                return Reply(f"Reloading failed, I keep the current model ({type(exc).__name__}).")
+            self._generator = model.generator
+            fresh = self._make_context(model)
+            if (fresh.turns, fresh.separator) != (self.context.turns, self.context.separator):
+                self.context = fresh  # the old history is in a format the new model can't read
+        return Reply("Reloaded the model from disk.")
+
+
+def _parse_number(args: tuple[str, ...], kind: type[int] | type[float]) -> int | float | None:
+    if len(args) != 1:
+        return None
+    try:
+        return kind(args[0])
+    except ValueError:
+        return None

@@ -1,0 +1,155 @@
+"""Per-chat decoding settings and the SQLite file that keeps them across restarts.
+
+Why SQLite: one file, atomic writes, no server, in the standard library; a bot restart (or a
+/reload) must not make every user re-type /beam 3.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nlp.decoding import STRATEGY_NAMES, DecodeOptions
+
+log = logging.getLogger(__name__)
+
+RERANK_CANDIDATES = 5  # n-best size asked for whenever the strategy can produce several
+BEAM_RANGE = (1, 16)
+LENGTH_RANGE = (1, 200)
+TEMPERATURE_RANGE = (0.05, 5.0)
+
+
+class SettingsError(ValueError):
+    """A user-supplied setting outside its allowed range (the message is shown to the user)."""
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """What a user may change about decoding in one chat."""
+
+    strategy: str = "beam"
+    beam_size: int = 5
+    temperature: float = 1.0
+    max_length: int = 30
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGY_NAMES:
+            raise SettingsError(f"unknown strategy {self.strategy!r}")
+        _check_range("beam size", self.beam_size, BEAM_RANGE)
+        _check_range("length", self.max_length, LENGTH_RANGE)
+        _check_range("temperature", self.temperature, TEMPERATURE_RANGE)
+
+    def replace(self, **changes: Any) -> ChatSettings:
+        return dataclasses.replace(self, **changes)
+
+    def decode_options(self, base: DecodeOptions) -> DecodeOptions:
+        """Options for one model call: `base` plus these settings and an n-best size that
+        gives the re-ranker several candidates whenever the strategy can produce them."""
+        if self.strategy == "greedy":
+            n_best = 1
+        elif self.strategy == "beam":
+            n_best = min(self.beam_size, RERANK_CANDIDATES)
+        else:
+            n_best = RERANK_CANDIDATES
+        return dataclasses.replace(
+            base,
+            strategy=self.strategy,
+            beam_size=self.beam_size,
+            temperature=self.temperature,
+            max_length=self.max_length,
+            min_length=min(base.min_length, self.max_length),
+            n_best=n_best,
+        )
+
+    def describe(self) -> str:
+        how = {
+            "greedy": "greedy search",
+            "beam": f"beam search, beam size {self.beam_size}",
+            "sample": f"sampling, temperature {self.temperature:g}",
+        }[self.strategy]
+        return f"Decoding: {how}. Longest reply: {self.max_length} tokens."
+
+    @classmethod
+    def from_json(cls, raw: str, defaults: ChatSettings) -> ChatSettings:
+        """Stored settings over `defaults`; unknown or invalid stored values fall back quietly,
+        so a settings file written by an older version never stops the bot."""
+        try:
+            stored = json.loads(raw)
+            known = {f.name for f in dataclasses.fields(cls)}
+            return defaults.replace(**{k: v for k, v in stored.items() if k in known})
+        except (ValueError, TypeError, AttributeError) as exc:
+            log.warning("ignoring unreadable stored settings %r: %s", raw[:200], exc)
+            return defaults
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+
+def _check_range(name: str, value: float, bounds: tuple[float, float]) -> None:
+    low, high = bounds
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise SettingsError(f"The {name} must be between {low:g} and {high:g}.")
+
+
+def default_state_path(name: str) -> Path:
+    """`$XDG_STATE_HOME/s2s/<name>` (~/.local/state/s2s/<name>): outside any repository."""
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "s2s" / name
+
+
+class SettingsStore:
+    """Chat id -> ChatSettings, write-through to SQLite, reads from an in-memory cache.
+
+    Calls are synchronous: each is one indexed row on a local file (well under a millisecond
+    with WAL), cheaper than handing it to a thread. Also keeps a few named secrets (the salt
+    that anonymises chat ids in conversation logs) so they survive restarts too.
+    """
+
+    def __init__(self, path: Path | str, defaults: ChatSettings | None = None) -> None:
+        self.defaults = defaults or ChatSettings()
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS chat_settings (chat TEXT PRIMARY KEY, settings TEXT)"
+        )
+        self._db.execute("CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT)")
+        self._cache: dict[str, ChatSettings] = {}
+
+    def get(self, chat: str) -> ChatSettings:
+        if chat not in self._cache:
+            row = self._db.execute(
+                "SELECT settings FROM chat_settings WHERE chat = ?", (chat,)
+            ).fetchone()
+            self._cache[chat] = (
+                ChatSettings.from_json(row[0], self.defaults) if row else self.defaults
+            )
+        return self._cache[chat]
+
+    def set(self, chat: str, settings: ChatSettings) -> None:
+        self._db.execute(
+            "INSERT INTO chat_settings (chat, settings) VALUES (?, ?) "
+            "ON CONFLICT(chat) DO UPDATE SET settings = excluded.settings",
+            (chat, settings.to_json()),
+        )
+        self._cache[chat] = settings
+
+    def secret(self, name: str) -> str:
+        """A random value created on first use and stable for the life of the state file."""
+        row = self._db.execute("SELECT value FROM secrets WHERE name = ?", (name,)).fetchone()
+        if row:
+            return str(row[0])
+        value = secrets.token_hex(16)
+        self._db.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", (name, value))
+        return value
+
+    def close(self) -> None:
+        self._db.close()

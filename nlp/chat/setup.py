@@ -1,0 +1,78 @@
+"""Command-line options and construction shared by `s2s chat` and `s2s bot`.
+
+Both front ends build the very same responder from the very same flags, so a setting tried in
+the terminal behaves the same once deployed as a bot.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nlp.chat.conversation_log import ConversationLog
+from nlp.chat.loading import ModelLoader
+from nlp.chat.responder import ChatResponder
+from nlp.chat.settings import SettingsStore, default_state_path
+
+
+def add_responder_arguments(parser: argparse.ArgumentParser, *, state_name: str) -> None:
+    parser.add_argument(
+        "--model", type=Path, required=True, metavar="DIR", help="trained model bundle directory"
+    )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        default=default_state_path(state_name),
+        metavar="FILE",
+        help="SQLite file keeping per-chat settings across restarts (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--context-turns",
+        type=int,
+        default=None,
+        metavar="K",
+        help="previous turns fed to the model with each message "
+        "(default: the model's data.context_turns)",
+    )
+    parser.add_argument(
+        "--log-conversations",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="append (source, target) pairs as JSONL, loadable by s2s retrain; "
+        "/bad pairs go to FILE's .rejected.jsonl sibling instead (off by default)",
+    )
+    parser.add_argument(
+        "--max-batch",
+        type=int,
+        default=32,
+        metavar="N",
+        help="most messages decoded in one model call (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=20.0,
+        metavar="MS",
+        help="longest a message waits for others to share its model call (default: %(default)s)",
+    )
+
+
+def build_responder(args: argparse.Namespace, loader: ModelLoader) -> ChatResponder:
+    """Load the model once and wire the responder's parts from the parsed options."""
+    if args.context_turns is not None and args.context_turns < 0:
+        raise ValueError("--context-turns must be >= 0")
+    model = loader()
+    store = SettingsStore(args.state)
+    conversation_log = None
+    if args.log_conversations is not None:
+        conversation_log = ConversationLog(args.log_conversations, store.secret("log_salt"))
+    return ChatResponder(
+        model,
+        store=store,
+        context_turns=args.context_turns,
+        conversation_log=conversation_log,
+        loader=loader,
+        max_batch=args.max_batch,
+        max_wait=args.max_wait_ms / 1000.0,
+    )

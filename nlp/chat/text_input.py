@@ -1,0 +1,84 @@
+"""Making arbitrary user text safe to feed the model, and replies safe to send.
+
+Telegram delivers anything: control characters, bidi overrides, 4,096-character walls of text,
+emoji-only messages. The model was trained on short, clean sentences, so we clean, classify
+and trim here, once, for both the bot and the terminal chat.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import unicodedata
+
+TELEGRAM_TEXT_LIMIT = 4096
+TELEGRAM_CAPTION_LIMIT = 1024
+
+# Invisible characters that change how text *looks* without being words: bidi overrides and
+# isolates (a classic spoofing trick), zero-width space/no-break, BOM. The zero-width joiner
+# (U+200D) is kept because emoji sequences need it.
+_INVISIBLE = dict.fromkeys(
+    map(ord, "\u200b\u200c\u2060\ufeff\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"),
+    None,
+)
+_SPACES = re.compile(r"\s+")
+
+
+class InputKind(enum.Enum):
+    """What a cleaned message is, deciding whether it is worth a model call."""
+
+    EMPTY = "empty"
+    NO_WORDS = "no_words"  # emoji, punctuation or symbols only
+    TEXT = "text"
+
+
+def clean_message(text: str) -> str:
+    """Drop control and invisible characters and collapse whitespace to single spaces.
+
+    Control characters become spaces (not nothing) so that "a\\x00b" does not glue two words.
+    """
+    text = text.translate(_INVISIBLE)
+    text = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def classify(text: str) -> InputKind:
+    """EMPTY, NO_WORDS (nothing a word-level model can read) or TEXT. Expects cleaned text."""
+    if not text:
+        return InputKind.EMPTY
+    if any(unicodedata.category(ch)[0] in "LN" for ch in text):
+        return InputKind.TEXT
+    return InputKind.NO_WORDS
+
+
+def keep_tail(text: str, max_chars: int) -> str:
+    """The last `max_chars` characters, starting at a word boundary when there is one.
+
+    Why the tail: in conversation the end of a long message is what a reply should follow
+    up on, and the encoder truncates long inputs anyway.
+    """
+    if len(text) <= max_chars:
+        return text
+    tail = text[-max_chars:]
+    space = tail.find(" ")
+    if 0 <= space < max_chars // 4:
+        tail = tail[space + 1 :]
+    return tail
+
+
+def telegram_length(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units (an emoji outside the BMP counts 2)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def fit_reply(text: str, limit: int = TELEGRAM_TEXT_LIMIT) -> str:
+    """Cut a reply to `limit` Telegram characters at a word boundary, marking the cut with "…"."""
+    if telegram_length(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    while telegram_length(head) > limit - 1:
+        head = head[:-1]
+    space = head.rfind(" ")
+    if space > len(head) * 3 // 4:
+        head = head[:space]
+    return head.rstrip() + "…"

@@ -1,0 +1,177 @@
+"""From raw pairs to training files: normalise, filter, dedupe, split, write.
+
+Everything streams: `process` and `split_pairs` are generators, deduplication keeps one 8-byte
+hash per kept pair, and the split is decided per pair from a hash of its content and the seed,
+so it needs no shuffling buffer and gives the same split for the same data in any order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Literal
+
+from nlp.corpus.readers.base import EMPTY_SOURCE, EMPTY_TARGET
+from nlp.corpus.records import Pair, ReadReport
+from nlp.text.normalize import normalize_text
+
+DUPLICATE = "duplicate"
+TRAIN, VALID = "train", "valid"
+LengthUnit = Literal["chars", "tokens"]
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """What `process` does to each pair; a maximum of 0 means no limit."""
+
+    normalize: bool = True  # nlp.text.normalize_text on both sides
+    lowercase: bool = False
+    dedupe: bool = True  # drop exact (source, target) repeats after normalisation
+    length_unit: LengthUnit = "chars"  # "tokens" = whitespace-separated words
+    min_source_length: int = 1
+    max_source_length: int = 0
+    min_target_length: int = 1
+    max_target_length: int = 0
+
+    def __post_init__(self) -> None:
+        if self.length_unit not in ("chars", "tokens"):
+            raise ValueError(f"length_unit must be 'chars' or 'tokens', not {self.length_unit!r}")
+        for name in (
+            "min_source_length",
+            "max_source_length",
+            "min_target_length",
+            "max_target_length",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+
+
+def measure(text: str, unit: LengthUnit) -> int:
+    """Length of a side in the unit the filters use."""
+    return len(text) if unit == "chars" else len(text.split())
+
+
+def pair_hash(source: str, target: str, salt: str = "") -> int:
+    """A stable 64-bit hash of a pair (same on every run and machine, unlike `hash`)."""
+    digest = hashlib.blake2b(
+        "\x00".join((salt, source, target)).encode("utf-8"), digest_size=8
+    ).digest()
+    return int.from_bytes(digest, "big")
+
+
+def process(pairs: Iterable[Pair], options: PipelineOptions, report: ReadReport) -> Iterator[Pair]:
+    """Normalised, length-filtered, deduplicated pairs; every drop is counted in `report`."""
+    seen: set[int] = set()
+    for pair in pairs:
+        source, target = pair.source, pair.target
+        if options.normalize:
+            source, target = normalize_text(source), normalize_text(target)
+        if options.lowercase:
+            source, target = source.lower(), target.lower()
+        reason = _length_problem(source, target, options)
+        if reason:
+            report.count_skip(reason)
+            continue
+        if options.dedupe:
+            key = pair_hash(source, target)
+            if key in seen:
+                report.count_skip(DUPLICATE)
+                continue
+            seen.add(key)
+        yield Pair(source, target, pair.origin)
+
+
+def _length_problem(source: str, target: str, options: PipelineOptions) -> str:
+    """The reason a pair fails the length limits, or "" when it passes."""
+    for side, text, low, high in (
+        ("source", source, options.min_source_length, options.max_source_length),
+        ("target", target, options.min_target_length, options.max_target_length),
+    ):
+        if not text:
+            return EMPTY_SOURCE if side == "source" else EMPTY_TARGET
+        length = measure(text, options.length_unit)
+        if length < low:
+            return f"{side} too short"
+        if high and length > high:
+            return f"{side} too long"
+    return ""
+
+
+def assign_split(pair: Pair, valid_fraction: float, seed: int) -> str:
+    """TRAIN or VALID, decided by the pair's content and the seed alone.
+
+    Identical pairs always land on the same side, so duplicates cannot leak across the split.
+    """
+    position = pair_hash(pair.source, pair.target, salt=str(seed)) / 2.0**64
+    return VALID if position < valid_fraction else TRAIN
+
+
+def split_pairs(
+    pairs: Iterable[Pair], valid_fraction: float, seed: int
+) -> Iterator[tuple[str, Pair]]:
+    """(TRAIN | VALID, pair) for each pair, streaming; about `valid_fraction` are VALID."""
+    if not 0.0 <= valid_fraction <= 1.0:
+        raise ValueError(f"valid_fraction must be in [0, 1], got {valid_fraction}")
+    for pair in pairs:
+        yield assign_split(pair, valid_fraction, seed), pair
+
+
+class JsonlWriter:
+    """Writes `{"source", "target"}` lines to a temporary sibling, renamed into place on success.
+
+    Why: an interrupted or failed conversion must never leave a truncated corpus that a later
+    training run would silently use. On an exception the temporary file is deleted.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.count = 0
+        self._handle: IO[str] | None = None
+        self._temporary: Path | None = None
+
+    def __enter__(self) -> JsonlWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # A unique sibling (same file system, so the rename is atomic), created with mode "x"
+        # so that it gets the usual umask permissions, unlike tempfile's private 0600.
+        self._temporary = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.tmp")
+        self._handle = self._temporary.open("x", encoding="utf-8")
+        return self
+
+    def write(self, pair: Pair) -> None:
+        assert self._handle is not None, "use JsonlWriter as a context manager"
+        record = {"source": pair.source, "target": pair.target}
+        self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.count += 1
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        assert self._handle is not None and self._temporary is not None
+        temporary = self._temporary
+        try:
+            if kind is None:
+                self._handle.flush()
+                os.fsync(self._handle.fileno())
+            self._handle.close()
+            if kind is None:
+                os.replace(temporary, self.path)
+        finally:
+            if temporary.exists():
+                temporary.unlink()
+
+
+def write_jsonl(pairs: Iterable[Pair], path: str | os.PathLike[str]) -> int:
+    """Write the pairs as JSONL atomically; returns how many were written."""
+    with JsonlWriter(path) as writer:
+        for pair in pairs:
+            writer.write(pair)
+    return writer.count

@@ -1,0 +1,137 @@
+"""Corpus readers: every supported format streamed as `Pair`s through one entry point.
+
+`read_pairs` resolves the format (or detects it), checks that the options belong to that
+format before anything is read, expands corpus directories, and chains the per-file readers.
+Each reader module handles one format family and normalises nothing (see `nlp.corpus.pipeline`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+from nlp.corpus.readers.base import RecordSource
+from nlp.corpus.readers.chatterbot import read_chatterbot
+from nlp.corpus.readers.cornell import read_cornell
+from nlp.corpus.readers.dailydialog import read_dailydialog
+from nlp.corpus.readers.delimited import (
+    read_csv,
+    read_lccc,
+    read_lcsts_tsv,
+    read_tatoeba,
+    read_tsv,
+)
+from nlp.corpus.readers.detect import detect_format
+from nlp.corpus.readers.jsonl import read_jsonl
+from nlp.corpus.readers.lcsts_xml import read_lcsts_xml
+from nlp.corpus.readers.reuters import read_reuters
+from nlp.corpus.records import FormatError, Pair, ReadReport
+
+Reader = Callable[..., Iterator[Pair]]
+
+
+@dataclass(frozen=True)
+class Format:
+    """A corpus format: its reader, default encoding and what it takes from a directory."""
+
+    name: str
+    read: Reader
+    description: str
+    encoding: str = "utf-8"
+    patterns: tuple[str, ...] = ()  # files read from a directory given as the path
+    whole_directory: bool = False  # the reader takes the directory itself
+
+
+FORMATS: dict[str, Format] = {
+    spec.name: spec
+    for spec in (
+        Format("jsonl", read_jsonl, '{"source": ..., "target": ...} per line'),
+        Format("tsv", read_tsv, "tab-separated, columns chosen by index"),
+        Format("csv", read_csv, "CSV, columns chosen by header name or index"),
+        Format("lcsts-tsv", read_lcsts_tsv, "LCSTS title<TAB>content"),
+        Format("lcsts-xml", read_lcsts_xml, "LCSTS original <doc> records"),
+        Format("dailydialog", read_dailydialog, "one dialogue per line, __eou__ turns"),
+        Format("lccc", read_lccc, "space-separated post<TAB>reply"),
+        Format("chatterbot", read_chatterbot, "ChatterBot YAML", patterns=("*.yml", "*.yaml")),
+        Format(
+            "cornell", read_cornell, "Cornell Movie-Dialogs", "iso-8859-1", whole_directory=True
+        ),
+        Format("reuters", read_reuters, "Reuters-21578 SGML", "iso-8859-1", patterns=("*.sgm",)),
+        Format("tatoeba", read_tatoeba, "Tatoeba english<TAB>chinese[<TAB>attribution]"),
+    )
+}
+
+
+def format_options(fmt: str) -> list[str]:
+    """The keyword options the reader of `fmt` accepts (besides `encoding`)."""
+    parameters = list(inspect.signature(FORMATS[fmt].read).parameters.values())[1:]
+    return [parameter.name for parameter in parameters]
+
+
+def read_pairs(
+    path: str | PathLike[str],
+    fmt: str = "auto",
+    *,
+    report: ReadReport,
+    strict: bool = False,
+    encoding: str | None = None,
+    **options: Any,
+) -> Iterator[Pair]:
+    """Stream the pairs of a corpus file (or corpus directory) in format `fmt`.
+
+    Problems with single records are counted in `report` (with `path:line`) and skipped, or
+    raised as `CorpusError` at the first one when `strict`. Problems that make the whole
+    request unusable (missing path, unknown format, options of another format) raise
+    `FormatError` at once, before iteration starts.
+    """
+    location = Path(path)
+    if not location.exists():
+        raise FormatError(str(location), 0, "no such file or directory")
+    if fmt == "auto":
+        fmt, why = detect_format(location)
+        report.formats[str(location)] = f"{fmt} (detected: {why})"
+    elif fmt in FORMATS:
+        report.formats[str(location)] = fmt
+    else:
+        raise FormatError(str(location), 0, f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    spec = FORMATS[fmt]
+    unknown = sorted(set(options) - set(format_options(fmt)))
+    if unknown:
+        accepted = ", ".join(format_options(fmt)) or "none"
+        raise FormatError(
+            str(location),
+            0,
+            f"option(s) {', '.join(unknown)} do not apply to format {fmt} (it accepts: {accepted})",
+        )
+    files = _files(location, spec)
+    return _chain(files, spec, report, strict, encoding or spec.encoding, options)
+
+
+def _files(path: Path, spec: Format) -> list[Path]:
+    if not path.is_dir() or spec.whole_directory:
+        return [path]
+    if not spec.patterns:
+        raise FormatError(str(path), 0, f"format {spec.name} reads files, not directories")
+    files = sorted({file for pattern in spec.patterns for file in path.rglob(pattern)})
+    if not files:
+        raise FormatError(str(path), 0, f"no {' or '.join(spec.patterns)} files in directory")
+    return files
+
+
+def _chain(
+    files: list[Path],
+    spec: Format,
+    report: ReadReport,
+    strict: bool,
+    encoding: str,
+    options: dict[str, Any],
+) -> Iterator[Pair]:
+    for file in files:
+        yield from spec.read(RecordSource(file, report, strict, encoding), **options)
+
+
+__all__ = ["FORMATS", "Format", "detect_format", "format_options", "read_pairs"]

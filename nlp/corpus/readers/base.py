@@ -1,0 +1,99 @@
+"""What every reader shares: the file being read, line decoding, and how problems are reported.
+
+Why per-line decoding: one corrupt byte sequence must cost one record, not the whole file, and
+the user must learn on which line it was. Files are opened in binary and each line is decoded
+on its own, so memory stays bounded by the longest line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from nlp.corpus.records import CorpusError, FormatError, Pair, ReadReport
+
+UNDECODABLE = "undecodable bytes"
+EMPTY_SOURCE = "empty source"
+EMPTY_TARGET = "empty target"
+
+# Field (or CSV header) names recognised without options, in order of preference.
+KNOWN_FIELD_PAIRS: tuple[tuple[str, str], ...] = (
+    ("source", "target"),
+    ("article", "headline"),
+    ("post", "reply"),
+)
+
+
+def decoded_lines(path: Path, encoding: str) -> Iterator[tuple[int, str | None]]:
+    """(1-based line number, text without line ending), text None when it cannot be decoded."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode(encoding)
+            except UnicodeDecodeError:
+                yield number, None
+                continue
+            if number == 1 and text.startswith("\ufeff"):
+                text = text[1:]
+            yield number, text.rstrip("\r\n")
+
+
+@dataclass
+class RecordSource:
+    """One file being read: where its problems go and whether the first one is fatal."""
+
+    path: Path
+    report: ReadReport
+    strict: bool = False
+    encoding: str = "utf-8"
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+    def reject(self, line: int, reason: str, detail: str = "") -> None:
+        """A broken record: counted and reported with its line; raises in strict mode."""
+        self.report.read += 1
+        problem = self.report.add_problem(self.name, line, reason, detail)
+        if self.strict:
+            raise CorpusError(problem.path, problem.line, problem.reason)
+
+    def drop(self, reason: str) -> None:
+        """A sound record left out on purpose (a threshold the user chose): counted only."""
+        self.report.read += 1
+        self.report.count_skip(reason)
+
+    def pair(self, line: int, source: str, target: str) -> Pair | None:
+        """The record as a Pair, or None (reported) when a side is empty.
+
+        Surrounding whitespace is format padding, not content, so it is stripped here; any
+        other normalisation belongs to the pipeline.
+        """
+        source, target = source.strip(), target.strip()
+        if not source:
+            self.reject(line, EMPTY_SOURCE)
+            return None
+        if not target:
+            self.reject(line, EMPTY_TARGET)
+            return None
+        self.report.read += 1
+        return Pair(source, target, f"{self.name}:{line}")
+
+    def lines(self) -> Iterator[tuple[int, str]]:
+        """Decoded lines; undecodable ones are reported as skipped records and left out."""
+        for number, text in decoded_lines(self.path, self.encoding):
+            if text is None:
+                self.reject(number, UNDECODABLE, f"not valid {self.encoding}")
+            else:
+                yield number, text
+
+    def records(self) -> Iterator[tuple[int, str]]:
+        """Non-blank lines: in line-oriented formats a blank line is not a record."""
+        for number, text in self.lines():
+            if text.strip():
+                yield number, text
+
+    def fail(self, reason: str, line: int = 0) -> FormatError:
+        """An error about the file as a whole, or options that do not fit it: always fatal."""
+        return FormatError(self.name, line, reason)

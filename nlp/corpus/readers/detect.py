@@ -1,0 +1,98 @@
+"""`fmt="auto"`: pick a format from the path, then from the first lines of content.
+
+Every guess comes with the evidence it rests on, so the report can say why a format was chosen
+and a wrong guess is easy to spot and override.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from nlp.corpus.readers.cornell import CONVERSATIONS_FILE, LINES_FILE
+from nlp.corpus.records import FormatError
+
+SAMPLE_BYTES = 64 * 1024
+SAMPLE_LINES = 20
+
+_BY_SUFFIX = {
+    ".sgm": "reuters",
+    ".yml": "chatterbot",
+    ".yaml": "chatterbot",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+}
+_CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def detect_format(path: Path) -> tuple[str, str]:
+    """(format name, why) for a file or corpus directory; FormatError when nothing fits."""
+    if path.is_dir():
+        return _detect_directory(path)
+    name = path.name.lower()
+    if name in (LINES_FILE, CONVERSATIONS_FILE):
+        return "cornell", f"file name {path.name}"
+    if path.suffix.lower() in _BY_SUFFIX:
+        return _BY_SUFFIX[path.suffix.lower()], f"extension {path.suffix}"
+    return _detect_content(path)
+
+
+def _detect_directory(path: Path) -> tuple[str, str]:
+    names = {child.name.lower() for child in path.iterdir()}
+    if LINES_FILE in names or CONVERSATIONS_FILE in names:
+        return "cornell", f"directory holds {LINES_FILE}"
+    suffixes = {Path(name).suffix for name in names}
+    if ".sgm" in suffixes:
+        return "reuters", "directory holds .sgm files"
+    if suffixes & {".yml", ".yaml"}:
+        return "chatterbot", "directory holds .yml files"
+    raise FormatError(str(path), 0, "cannot detect the corpus format of this directory; give fmt")
+
+
+def _detect_content(path: Path) -> tuple[str, str]:
+    with path.open("rb") as handle:
+        sample = handle.read(SAMPLE_BYTES).decode("utf-8", errors="replace")
+    lines = [line for line in sample.splitlines() if line.strip()][:SAMPLE_LINES]
+    joined = "\n".join(lines)
+    if "<REUTERS" in joined:
+        return "reuters", "content has <REUTERS> records"
+    if re.search(r"<doc\b", joined):
+        return "lcsts-xml", "content has <doc> records"
+    if "__eou__" in joined:
+        return "dailydialog", "content has __eou__ turn markers"
+    # Majorities, not unanimity: the sample may contain the malformed lines to be reported.
+    if _majority(line.lstrip().startswith("{") for line in lines):
+        return "jsonl", "lines are JSON objects"
+    tabbed = [line for line in lines if "\t" in line]
+    if _majority("\t" in line for line in lines):
+        return _detect_tabular(tabbed)
+    raise FormatError(str(path), 0, "cannot detect the corpus format from the content; give fmt")
+
+
+def _detect_tabular(lines: list[str]) -> tuple[str, str]:
+    """Tell the tab-separated corpora apart by script, spacing and side lengths."""
+    rows = [line.split("\t") for line in lines]
+    first = [row[0] for row in rows]
+    second = [row[1] for row in rows]
+    tokens = [token for row in rows for cell in row[:2] for token in cell.split()]
+    if _majority(len(row) == 2 for row in rows) and _cjk_share(first + second) > 0.5:
+        if tokens and sum(len(token) == 1 for token in tokens) / len(tokens) > 0.9:
+            return "lccc", "two columns of space-separated CJK characters"
+        if sum(map(len, first)) < sum(map(len, second)):
+            return "lcsts-tsv", "two CJK columns, the first (title) shorter"
+    if _cjk_share(first) < 0.1 and _cjk_share(second) > 0.5:
+        return "tatoeba", "Latin first column, Chinese second column"
+    return "tsv", "tab-separated columns"
+
+
+def _majority(flags: Iterable[bool]) -> bool:
+    values = list(flags)
+    return sum(values) > len(values) / 2
+
+
+def _cjk_share(cells: list[str]) -> float:
+    """Fraction of the cells that contain CJK ideographs."""
+    return sum(bool(_CJK.search(cell)) for cell in cells) / len(cells) if cells else 0.0

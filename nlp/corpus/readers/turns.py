@@ -1,0 +1,49 @@
+"""Dialogue turns to (context, reply) pairs, shared by every dialogue format.
+
+Why one helper: DailyDialog, ChatterBot and Cornell differ only in how turns are stored; how
+adjacent turns become pairs (and how earlier turns become context) must be the same for all,
+and must match what `DataConfig.context_turns` / `turn_separator` mean at training time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from nlp.config import DataConfig
+from nlp.corpus.readers.base import RecordSource
+from nlp.corpus.records import Pair
+
+DEFAULT_TURN_SEPARATOR: str = DataConfig.turn_separator
+TOO_FEW_TURNS = "fewer than 2 turns"
+
+Turn = tuple[int, str]  # (line of the turn, text)
+
+
+def check_context_turns(src: RecordSource, context_turns: int) -> None:
+    """Reject a negative context size before any record is read."""
+    if context_turns < 0:
+        raise src.fail(f"context_turns must be >= 0, got {context_turns}")
+
+
+def turns_to_pairs(
+    src: RecordSource,
+    turns: Sequence[Turn],
+    context_turns: int = 0,
+    separator: str = DEFAULT_TURN_SEPARATOR,
+) -> Iterator[Pair]:
+    """Each turn answers the one before it; up to `context_turns` earlier turns lead the source.
+
+    The source is `earlier turns + the turn being answered`, joined with `separator`; empty
+    earlier turns are left out of the context, an empty answered turn or reply is reported.
+    """
+    if len(turns) < 2:
+        src.reject(turns[0][0] if turns else 0, TOO_FEW_TURNS)
+        return
+    for index in range(1, len(turns)):
+        line, reply = turns[index]
+        earlier = turns[max(0, index - 1 - context_turns) : index - 1]
+        current = turns[index - 1][1].strip()
+        context = [text.strip() for _, text in earlier if text.strip()]
+        source = separator.join([*context, current]) if current else ""
+        if pair := src.pair(line, source, reply):
+            yield pair

@@ -1,0 +1,104 @@
+"""Corpus records and the bookkeeping of what a read kept and what it skipped.
+
+Why a report object instead of logging: a corpus conversion must say, at the end, exactly how
+many records were read, kept and skipped and why, with `path:line` for the first problems, so
+that a user can fix the file instead of guessing why the model saw fewer pairs than expected.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+DEFAULT_MAX_PROBLEMS = 20
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One training example: encoder input and decoder output, plus where it came from."""
+
+    source: str
+    target: str
+    origin: str = ""  # "path:line" of the record, for error messages
+
+
+def location(path: str, line: int) -> str:
+    """`path:line`, or just `path` for problems that concern the whole file (line 0)."""
+    return f"{path}:{line}" if line > 0 else path
+
+
+class CorpusError(ValueError):
+    """A corpus record or file that cannot be read; str() is `path:line: reason`."""
+
+    def __init__(self, path: str, line: int, reason: str) -> None:
+        super().__init__(f"{location(path, line)}: {reason}")
+        self.path = path
+        self.line = line
+        self.reason = reason
+
+
+class FormatError(CorpusError):
+    """The request itself is unusable (missing file, unknown format, wrong options, a file
+    that does not fit its format at all): fatal even when not strict."""
+
+
+class Problem(NamedTuple):
+    """A skipped record worth showing to the user."""
+
+    path: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{location(self.path, self.line)}: {self.reason}"
+
+
+@dataclass
+class ReadReport:
+    """Counts of a read (and of the pipeline after it) plus the first problems found.
+
+    `read` counts candidate pairs (and broken records that never became pairs), every skip is
+    counted by reason, and `kept` is what is left; so `read == kept + sum(skipped.values())`
+    always holds, even while a stream is still being consumed.
+    """
+
+    read: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    problems: list[Problem] = field(default_factory=list)
+    problem_count: int = 0
+    formats: dict[str, str] = field(default_factory=dict)  # path -> "fmt (why)"
+    max_problems: int = DEFAULT_MAX_PROBLEMS
+
+    @property
+    def kept(self) -> int:
+        return self.read - sum(self.skipped.values())
+
+    def count_skip(self, reason: str) -> None:
+        """A record dropped on purpose (duplicate, too long, below a threshold): count only."""
+        self.skipped[reason] += 1
+
+    def add_problem(self, path: str, line: int, reason: str, detail: str = "") -> Problem:
+        """A broken record: counted under `reason`, and remembered while there is room."""
+        self.skipped[reason] += 1
+        self.problem_count += 1
+        problem = Problem(path, line, f"{reason}: {detail}" if detail else reason)
+        if len(self.problems) < self.max_problems:
+            self.problems.append(problem)
+        return problem
+
+    def summary(self) -> str:
+        """One line: `read N, kept M, skipped K (reason n, ...)`, biggest reasons first."""
+        text = f"read {self.read}, kept {self.kept}, skipped {sum(self.skipped.values())}"
+        if self.skipped:
+            reasons = ", ".join(f"{reason} {n}" for reason, n in self.skipped.most_common())
+            text += f" ({reasons})"
+        return text
+
+    def details(self) -> str:
+        """The summary, then the remembered problems as `path:line: reason` lines."""
+        lines = [self.summary(), *(str(problem) for problem in self.problems)]
+        hidden = self.problem_count - len(self.problems)
+        if hidden > 0:
+            lines.append(f"... and {hidden} more problems")
+        return "\n".join(lines)

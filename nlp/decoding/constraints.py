@@ -1,0 +1,51 @@
+"""Rules that forbid tokens before a strategy picks one (set their log-probability to -inf).
+
+They act on the full [rows, V'] matrix, the costliest tensor of a step, so each rule is a
+single broadcast add or one scatter rather than a chain of element-wise ops.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from nlp.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+
+NEG_INF = float("-inf")
+
+
+def forbidden_token_bias(
+    width: tf.Tensor, step: tf.Tensor, min_length: tf.Tensor, suppress_unk: tf.Tensor
+) -> tf.Tensor:
+    """A [V'] row to add to log-probabilities: -inf for PAD and BOS (never valid outputs), for
+    UNK when `suppress_unk`, and for EOS while fewer than `min_length` tokens exist."""
+    eos_bias = tf.where(step < min_length, NEG_INF, 0.0)
+    unk_bias = tf.where(suppress_unk, NEG_INF, 0.0)
+    return tf.tensor_scatter_nd_update(
+        tf.zeros([width], tf.float32),
+        [[PAD_ID], [BOS_ID], [EOS_ID], [UNK_ID]],
+        tf.stack([NEG_INF, NEG_INF, eos_bias, unk_bias]),
+    )
+
+
+def block_repeated_ngrams(
+    log_probs: tf.Tensor, history: tf.Tensor, step: tf.Tensor, n: int
+) -> tf.Tensor:
+    """Forbid every token that would complete an n-gram already present in the row's output.
+
+    `history` [rows, L] holds the tokens generated so far (positions < `step`). For each start
+    position i, the window history[i : i+n-1] is compared with the last n-1 tokens; where they
+    match, history[i+n-1] is banned. `n` is a Python int: it fixes the graph structure.
+    """
+    length = tf.shape(history)[1]
+    starts = length - n + 1  # candidate start positions 0 .. L-n
+    matches = tf.range(starts)[None, :] <= step - n  # the whole n-gram lies before `step`
+    for offset in range(n - 1):
+        window = history[:, offset : offset + starts]
+        recent = tf.gather(history, tf.maximum(step - n + 1 + offset, 0), axis=1)
+        matches &= tf.equal(window, recent[:, None])
+    banned = history[:, n - 1 :]  # [rows, starts]: the token that would complete each n-gram
+    rows = tf.broadcast_to(tf.range(tf.shape(history)[0])[:, None], tf.shape(banned))
+    indices = tf.reshape(tf.stack([rows, banned], axis=-1), [-1, 2])
+    matches = tf.broadcast_to(matches, tf.shape(banned))
+    updates = tf.reshape(tf.where(matches, NEG_INF, float("inf")), [-1])
+    return tf.tensor_scatter_nd_min(log_probs, indices, updates)

@@ -1,0 +1,152 @@
+"""The one decoding loop: a `tf.while_loop` over output positions, shared by all strategies.
+
+Everything here runs at trace time only; the traced graph contains the whole search (encoder
+call, tiling, per-step model call, constraints, selection, bookkeeping, final ranking), so no
+Python runs per token.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Protocol
+
+import tensorflow as tf
+
+from nlp.decoding.constraints import block_repeated_ngrams, forbidden_token_bias
+from nlp.decoding.params import DecodeParams
+from nlp.decoding.scoring import Scorer
+from nlp.decoding.strategies import SearchState, Strategy
+from nlp.specials import BOS_ID, EOS_ID, PAD_ID
+
+
+class StepModel(Protocol):
+    """What the decoder needs from a model (see docs/ARCHITECTURE.md)."""
+
+    def encode(self, source_ids: tf.Tensor, training: bool = False) -> tuple[Any, Any]: ...
+
+    def decode_step(
+        self, prev_ids: tf.Tensor, state: Any, context: Any, training: bool = False
+    ) -> tuple[tf.Tensor, Any, tf.Tensor]: ...
+
+
+class DecodeOutput(NamedTuple):
+    """Hypotheses of each input, best first (width = the strategy's width)."""
+
+    ids: tf.Tensor  # [B, width, L] int32, PAD after the end
+    scores: tf.Tensor  # [B, width] float32
+    lengths: tf.Tensor  # [B, width] int32, end token included
+    attention: tf.Tensor  # [B, width, L, S] float32 ([B, width, L, 0] when not collected)
+
+
+def dynamic_decode(
+    model: StepModel,
+    strategy: Strategy,
+    source_ids: tf.Tensor,
+    params: DecodeParams,
+    *,
+    no_repeat_ngram: int = 0,
+    return_attention: bool = True,
+) -> DecodeOutput:
+    """Decode a padded batch `source_ids` [B, S] (PAD = 0) with `strategy`."""
+    batch = tf.shape(source_ids)[0]
+    width = strategy.width
+    source_mask = tf.not_equal(source_ids, PAD_ID)
+    model_state, context = model.encode(source_ids, training=False)
+    if width > 1:
+        model_state, context, source_mask = _repeat_rows((model_state, context, source_mask),
+                                                          width)
+    rows = batch * width
+    limits = _length_limits(tf.reduce_sum(tf.cast(source_mask, tf.int32), axis=1), params)
+    # The history buffers are sized by the option, not by the data, so that under XLA their
+    # shape is known when compiling (a data-dependent size would force a compile per input).
+    max_steps = params.max_length
+    source_len = tf.shape(source_ids)[1]
+    scorer = Scorer(params.length_penalty, params.coverage_penalty, source_mask)
+
+    search = SearchState(
+        log_probs=strategy.initial_log_probs(batch),
+        finished=tf.zeros([rows], tf.bool),
+        lengths=tf.zeros([rows], tf.int32),
+        coverage=tf.zeros([rows, source_len], tf.float32),
+        ids=tf.fill([rows, max_steps], PAD_ID),
+        attention=tf.zeros([rows, max_steps, source_len if return_attention else 0]),
+    )
+
+    def not_done(step: tf.Tensor, prev_ids: tf.Tensor, model_state: Any,
+                 search: SearchState) -> tf.Tensor:
+        return (step < max_steps) & ~tf.reduce_all(search.finished)
+
+    def advance(step: tf.Tensor, prev_ids: tf.Tensor, model_state: Any,
+                search: SearchState) -> tuple[tf.Tensor, tf.Tensor, Any, SearchState]:
+        log_probs, model_state, attention = model.decode_step(
+            prev_ids, model_state, context, training=False
+        )
+        log_probs = tf.cast(log_probs, tf.float32)
+        attention = tf.cast(attention, tf.float32)
+        log_probs += forbidden_token_bias(
+            tf.shape(log_probs)[1], step, params.min_length, params.suppress_unk
+        )[None, :]
+        if no_repeat_ngram:
+            log_probs = block_repeated_ngrams(log_probs, search.ids, step, no_repeat_ngram)
+
+        alive = ~search.finished
+        attention = tf.where(alive[:, None], attention, 0.0)
+        grown = search._replace(
+            lengths=search.lengths + tf.cast(alive, tf.int32),
+            coverage=search.coverage + attention,
+        )
+        selection = strategy.select(log_probs, grown, scorer, step, params)
+        if selection.parents is not None:
+            grown, attention, alive, model_state = tf.nest.map_structure(
+                lambda x: tf.gather(x, selection.parents), (grown, attention, alive, model_state)
+            )
+        at_step = tf.equal(tf.range(max_steps), step)  # [L]
+        ids = tf.where(at_step[None, :], tf.where(alive, selection.ids, PAD_ID)[:, None],
+                       grown.ids)
+        history = grown.attention
+        if return_attention:
+            history = tf.where(at_step[None, :, None], attention[:, None, :], history)
+        search = grown._replace(
+            log_probs=grown.log_probs + selection.log_probs,
+            finished=grown.finished | tf.equal(selection.ids, EOS_ID)
+            | (grown.lengths >= limits),
+            ids=ids,
+            attention=history,
+        )
+        return step + 1, selection.ids, model_state, search
+
+    _, _, _, search = tf.while_loop(
+        not_done, advance, (tf.constant(0), tf.fill([rows], BOS_ID), model_state, search)
+    )
+    return _rank(search, scorer(search.log_probs, search.lengths, search.coverage), batch,
+                 width)
+
+
+def _length_limits(source_lengths: tf.Tensor, params: DecodeParams) -> tf.Tensor:
+    """Per-row maximum output length: absolute, or min(absolute, ceil(ratio * source length))."""
+    relative = tf.cast(tf.math.ceil(params.max_length_ratio * tf.cast(source_lengths,
+                                                                       tf.float32)), tf.int32)
+    limits = tf.where(params.max_length_ratio > 0, tf.minimum(relative, params.max_length),
+                      params.max_length)
+    return tf.maximum(limits, 1)
+
+
+def _repeat_rows(nest: Any, times: int) -> Any:
+    """[B, ...] -> [B*times, ...], each input's copies adjacent (row = b * times + copy)."""
+    return tf.nest.map_structure(lambda x: tf.repeat(x, times, axis=0), nest)
+
+
+def _rank(search: SearchState, scores: tf.Tensor, batch: tf.Tensor, width: int) -> DecodeOutput:
+    """Group rows by input and sort each input's hypotheses by score, best first."""
+    scores = tf.reshape(scores, [batch, width])
+    scores, order = tf.math.top_k(scores, k=width)
+
+    def by_input(x: tf.Tensor) -> tf.Tensor:
+        grouped = tf.reshape(x, tf.concat([[batch, width], tf.shape(x)[1:]], axis=0))
+        return tf.gather(grouped, order, batch_dims=1)
+
+    return DecodeOutput(
+        ids=by_input(search.ids),
+        scores=scores,
+        lengths=by_input(search.lengths),
+        attention=by_input(search.attention),
+    )

@@ -1,0 +1,158 @@
+"""Search strategies: how hypotheses are kept and extended, resolved by name.
+
+A strategy sees one step's constrained log-probabilities and the running search state, and
+returns a `Selection`: for every row of the next step, which row it continues (its parent) and
+which token it appends. The decoding loop (`nlp.decoding.loop`) does all the bookkeeping that
+follows from that, identically for every strategy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import tensorflow as tf
+
+from nlp.decoding.constraints import NEG_INF
+from nlp.decoding.options import STRATEGY_NAMES, DecodeOptions
+from nlp.decoding.params import DecodeParams
+from nlp.decoding.samplers import BestSampler, RandomSampler, Sampler
+from nlp.decoding.scoring import Scorer
+from nlp.specials import EOS_ID
+
+
+class SearchState(NamedTuple):
+    """Per-row state of the hypotheses (rows = batch * width, width rows per input)."""
+
+    log_probs: tf.Tensor  # [rows] float32: sum of the chosen tokens' log-probabilities
+    finished: tf.Tensor  # [rows] bool
+    lengths: tf.Tensor  # [rows] int32: tokens generated, end token included
+    coverage: tf.Tensor  # [rows, S] float32: attention summed over the generated tokens
+    ids: tf.Tensor  # [rows, L] int32: tokens so far (PAD after the end)
+    attention: tf.Tensor  # [rows, L, S] float32, or [rows, L, 0] when not collected
+
+
+class Selection(NamedTuple):
+    parents: tf.Tensor | None  # [rows] int32 row each new row continues; None = same row
+    ids: tf.Tensor  # [rows] int32
+    log_probs: tf.Tensor  # [rows] float32 log-probability of each chosen token
+
+
+class Strategy:
+    """Base: `width` rows per input; `key` identifies the compiled graph it needs.
+
+    `state` passed to `select` already counts this step in `lengths` and `coverage` for rows
+    still alive, so candidates can be scored as they would stand after the step.
+    """
+
+    width: int = 1
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        return (type(self).__name__, self.width)
+
+    def initial_log_probs(self, batch: tf.Tensor) -> tf.Tensor:
+        return tf.zeros([batch * self.width], tf.float32)
+
+    def select(
+        self,
+        log_probs: tf.Tensor,
+        state: SearchState,
+        scorer: Scorer,
+        step: tf.Tensor,
+        params: DecodeParams,
+    ) -> Selection:
+        raise NotImplementedError
+
+
+class GreedySearch(Strategy):
+    """Each row extends itself with the sampler's token; finished rows only repeat EOS.
+
+    With `BestSampler` this is greedy search; with `RandomSampler` and width n it draws n
+    independent samples per input.
+    """
+
+    def __init__(self, sampler: Sampler, width: int = 1) -> None:
+        self.sampler = sampler
+        self.width = width
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        return (*super().key, type(self.sampler).__name__)
+
+    def select(
+        self,
+        log_probs: tf.Tensor,
+        state: SearchState,
+        scorer: Scorer,
+        step: tf.Tensor,
+        params: DecodeParams,
+    ) -> Selection:
+        ids = self.sampler.pick(log_probs, step, params)
+        chosen = tf.gather(log_probs, ids, batch_dims=1)
+        return Selection(
+            parents=None,
+            ids=tf.where(state.finished, EOS_ID, ids),
+            log_probs=tf.where(state.finished, 0.0, chosen),
+        )
+
+
+class BeamSearch(Strategy):
+    """Keeps the `width` best-scoring hypotheses per input.
+
+    Finished hypotheses stay in the beam with their score frozen (their only continuation is
+    EOS at log-probability 0) and compete with live ones under the same GNMT score, so the
+    loop can stop as soon as every row is finished. Candidates are first cut to the top
+    `width` tokens per row by log-probability: the score is a per-row increasing function of
+    it, so this loses nothing and keeps all penalty arithmetic on [rows, width] tensors
+    instead of [rows, V'].
+    """
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+
+    def initial_log_probs(self, batch: tf.Tensor) -> tf.Tensor:
+        # Only the first copy of each input is live at the start, so the beam does not fill
+        # with `width` identical hypotheses.
+        first = tf.constant([0.0] + [NEG_INF] * (self.width - 1))
+        return tf.tile(first, [batch])
+
+    def select(
+        self,
+        log_probs: tf.Tensor,
+        state: SearchState,
+        scorer: Scorer,
+        step: tf.Tensor,
+        params: DecodeParams,
+    ) -> Selection:
+        k = self.width
+        top_log_probs, top_ids = tf.math.top_k(log_probs, k=k)  # [rows, k]
+        only_eos = tf.constant([[0.0] + [NEG_INF] * (k - 1)])
+        finished = state.finished[:, None]
+        top_log_probs = tf.where(finished, only_eos, top_log_probs)
+        top_ids = tf.where(finished, EOS_ID, top_ids)
+        scores = scorer(state.log_probs[:, None] + top_log_probs, state.lengths, state.coverage)
+        batch = tf.shape(log_probs)[0] // k
+        _, best = tf.math.top_k(tf.reshape(scores, [batch, k * k]), k=k)  # [batch, k]
+        parents = best // k + tf.range(batch)[:, None] * k
+
+        def take(candidates: tf.Tensor) -> tf.Tensor:
+            flat = tf.reshape(candidates, [batch, k * k])
+            return tf.reshape(tf.gather(flat, best, batch_dims=1), [-1])
+
+        return Selection(
+            parents=tf.reshape(parents, [-1]), ids=take(top_ids), log_probs=take(top_log_probs)
+        )
+
+_REGISTRY: dict[str, Callable[[DecodeOptions], Strategy]] = {
+    "greedy": lambda options: GreedySearch(BestSampler()),
+    "beam": lambda options: BeamSearch(options.beam_size),
+    "sample": lambda options: GreedySearch(RandomSampler(), width=options.n_best),
+}
+if set(_REGISTRY) != set(STRATEGY_NAMES):  # pragma: no cover - a programming error
+    raise RuntimeError("strategy registry and options.STRATEGY_NAMES disagree")
+
+
+def build_strategy(options: DecodeOptions) -> Strategy:
+    """The strategy object for `options.strategy` (a name in `STRATEGY_NAMES`)."""
+    return _REGISTRY[options.strategy](options)

@@ -1,0 +1,202 @@
+"""Batch headline generation: stream articles in, decode them in batches, stream results out.
+
+Memory stays flat whatever the input size: records are read lazily, one batch at a time is
+held, and each batch is written and flushed before the next is read. The generator is passed
+in (anything with `generate(texts, options)`), so this module never imports TensorFlow and
+tests drive it with a fake.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import BinaryIO, Protocol, TextIO
+
+from nlp.decoding import DecodeOptions
+from nlp.headlines import readers, resume, writers
+from nlp.headlines.progress import Progress
+from nlp.headlines.readers import Article, HeadlineInputError, ReaderOptions
+from nlp.headlines.writers import Candidate, Result
+
+STDIO = "-"
+MAX_PROBLEMS = 20
+
+
+class Hypothesis(Protocol):
+    """What the job reads from a generation (`nlp.generator.Generation` fits)."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def score(self) -> float: ...
+
+
+class HeadlineGenerator(Protocol):
+    """`nlp.generator.Generator`, or a fake: n-best hypotheses per input text, best first."""
+
+    def generate(
+        self, texts: Sequence[str], options: DecodeOptions
+    ) -> Sequence[Sequence[Hypothesis]]: ...
+
+
+@dataclass
+class HeadlineJobOptions:
+    """Everything about a job except the generator and the two paths."""
+
+    decode: DecodeOptions = field(default_factory=DecodeOptions)
+    reader: ReaderOptions = field(default_factory=ReaderOptions)
+    output_format: str = "auto"  # auto | jsonl | tsv
+    batch_size: int = 64
+    strict: bool = False  # the first bad record stops the job (HeadlineInputError)
+    resume: bool = False  # complete an interrupted output instead of overwriting it
+    progress: TextIO | None = None  # where to draw the progress line (None: nowhere)
+
+
+@dataclass
+class JobSummary:
+    """Counts for this run (records skipped by --resume are counted apart)."""
+
+    resumed: int = 0  # records already in the output before this run
+    written: int = 0  # records written by this run (headlines + error records)
+    errors: Counter[str] = field(default_factory=Counter)  # by reason, e.g. "invalid JSON"
+    problems: list[tuple[int, str]] = field(default_factory=list)  # first (line, reason)s
+    seconds: float = 0.0
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+    @property
+    def articles_per_second(self) -> float:
+        return self.written / self.seconds if self.seconds > 0 else 0.0
+
+    def record_error(self, article: Article) -> None:
+        self.errors[article.error.split(":")[0]] += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append((article.line, article.error))
+
+    def summary(self, source: str = "input") -> str:
+        """Human-readable report for stderr: totals, then the first problems with lines."""
+        parts = [
+            f"{self.written:,} records written ({self.written - self.error_count:,} headlines, "
+            f"{self.error_count:,} errors) in {self.seconds:.1f} s, "
+            f"{self.articles_per_second:,.1f} articles/s"
+        ]
+        if self.resumed:
+            parts[0] += f"; resumed after {self.resumed:,} records"
+        parts += [f"  {count:,} x {reason}" for reason, count in self.errors.most_common()]
+        parts += [f"  {source}:{line}: {reason}" for line, reason in self.problems]
+        if self.error_count > len(self.problems):
+            parts.append(f"  ... {self.error_count - len(self.problems):,} more")
+        return "\n".join(parts)
+
+
+def generate_headlines(
+    generator: HeadlineGenerator,
+    source: str | Path,
+    destination: str | Path,
+    options: HeadlineJobOptions,
+) -> JobSummary:
+    """Write one result line per record of `source` to `destination` ("-": stdin/stdout).
+
+    Bad records become error records (or, with `strict`, raise HeadlineInputError after the
+    good records before them are written). With `resume`, records already complete in
+    `destination` are skipped and the rest appended.
+    """
+    source, destination = str(source), str(destination)
+    if options.batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {options.batch_size}")
+    if options.resume and destination == STDIO:
+        raise ValueError("--resume needs an output file, not stdout")
+    options.decode.validate()
+    formatter = writers.FORMATTERS[writers.detect_format(destination, options.output_format)]
+    readers.detect_format(source, options.reader.format)  # fail early on a bad format name
+    summary = JobSummary()
+    if options.resume:
+        summary.resumed = resume.records_done(Path(destination))
+    started = time.perf_counter()
+    progress = Progress(options.progress)
+    with ExitStack() as stack:
+        inp = _open_input(source, stack)
+        out = _open_output(destination, append=options.resume, stack=stack)
+        articles = readers.read_articles(inp, source, options.reader)
+        _skip(articles, summary.resumed, source)
+        try:
+            for batch in _batches(articles, options.batch_size):
+                bad = _first_bad(batch) if options.strict else None
+                results = _decode(generator, batch[:bad], options.decode, summary)
+                out.write(
+                    "".join(formatter(r, options.decode.n_best) + "\n" for r in results).encode()
+                )
+                out.flush()
+                summary.written += len(results)
+                progress.update(summary.written, summary.error_count)
+                if bad is not None:
+                    raise HeadlineInputError(source, batch[bad].line, batch[bad].error)
+        finally:
+            summary.seconds = time.perf_counter() - started
+            progress.close(summary.written, summary.error_count)
+    return summary
+
+
+def _open_input(source: str, stack: ExitStack) -> BinaryIO:
+    if source == STDIO:
+        return sys.stdin.buffer
+    return stack.enter_context(Path(source).open("rb"))
+
+
+def _open_output(destination: str, *, append: bool, stack: ExitStack) -> BinaryIO:
+    if destination == STDIO:
+        return sys.stdout.buffer
+    return stack.enter_context(Path(destination).open("ab" if append else "wb"))
+
+
+def _skip(articles: Iterator[Article], count: int, source: str) -> None:
+    """Consume the `count` records an earlier run already answered."""
+    skipped = sum(1 for _ in islice(articles, count))
+    if skipped < count:
+        raise HeadlineInputError(
+            source, skipped, f"the output already has {count} records but the input only {skipped}"
+        )
+
+
+def _batches(articles: Iterator[Article], size: int) -> Iterator[list[Article]]:
+    while batch := list(islice(articles, size)):
+        yield batch
+
+
+def _first_bad(batch: Sequence[Article]) -> int | None:
+    return next((i for i, a in enumerate(batch) if a.error), None)
+
+
+def _decode(
+    generator: HeadlineGenerator,
+    batch: Sequence[Article],
+    options: DecodeOptions,
+    summary: JobSummary,
+) -> list[Result]:
+    """Results for `batch` in input order: the good articles go to the generator together."""
+    good = [a for a in batch if not a.error]
+    generations = generator.generate([a.text for a in good], options) if good else []
+    if len(generations) != len(good):
+        raise RuntimeError(f"generator returned {len(generations)} results for {len(good)} texts")
+    by_line = dict(zip((a.line for a in good), generations, strict=True))
+    results = []
+    for article in batch:
+        hypotheses = by_line.get(article.line, ())
+        if not article.error and not hypotheses:
+            article = Article(article.line, article.id, article.text, "no hypothesis")
+        if article.error:
+            summary.record_error(article)
+            results.append(Result(article.id, article.line, error=article.error))
+            continue
+        candidates = [Candidate(h.text, h.score) for h in hypotheses]
+        results.append(Result(article.id, article.line, candidates))
+    return results

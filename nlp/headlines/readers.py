@@ -1,0 +1,180 @@
+"""Articles in: plain text, JSONL, TSV or CSV, one record at a time, bad records included.
+
+Why bad records are yielded rather than skipped: the output must stay aligned with the input
+(record N of the output answers record N of the input), so a bad record becomes an error
+record downstream instead of disappearing. Only a wrong *configuration* (a header without
+the requested column) raises, because then every record would be bad.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+FORMATS: tuple[str, ...] = ("text", "jsonl", "tsv", "csv")
+DEFAULT_FIELDS: tuple[str, ...] = ("article", "source", "text")
+"""JSONL fields tried in order when no field is named."""
+
+_EXTENSIONS = {".jsonl": "jsonl", ".json": "jsonl", ".tsv": "tsv", ".csv": "csv"}
+_INDEX = re.compile(r"-?\d+")
+
+
+class HeadlineInputError(ValueError):
+    """A record (or the input's layout) that cannot be used; str() is "path:line: reason"."""
+
+    def __init__(self, path: str, line: int, reason: str) -> None:
+        super().__init__(f"{path}:{line}: {reason}")
+        self.path, self.line, self.reason = path, line, reason
+
+
+@dataclass(frozen=True)
+class Article:
+    """One input record: its text, or the reason it has none."""
+
+    line: int  # 1-based line where the record starts
+    id: object  # the record's id (str/int from the input), else its line number
+    text: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ReaderOptions:
+    """Where the article (and its id) sit in a record.
+
+    `column` / `id_column`: a 0-based index (negative counts from the end; the default -1 is
+    the last column, where ``title<TAB>content`` files keep the article) or a header name; a
+    name means the first row is a header.
+    """
+
+    format: str = "auto"  # auto | text | jsonl | tsv | csv
+    field: str | None = None  # JSONL article field; None tries DEFAULT_FIELDS
+    id_field: str = "id"
+    column: str = "-1"
+    id_column: str | None = None
+
+
+def detect_format(path: str, requested: str) -> str:
+    """`requested`, or the format implied by the file extension (stdin and others: text)."""
+    if requested != "auto":
+        if requested not in FORMATS:
+            raise ValueError(f"unknown input format {requested!r}; choose from {FORMATS}")
+        return requested
+    return _EXTENSIONS.get(Path(path).suffix.lower(), "text")
+
+
+def read_articles(stream: BinaryIO, path: str, options: ReaderOptions) -> Iterator[Article]:
+    """Lazily parse `stream` (bytes, so that one undecodable line costs only that record)."""
+    fmt = detect_format(path, options.format)
+    lines = _decoded_lines(stream)
+    if fmt == "text":
+        return (_text_record(n, text) for n, text in lines)
+    if fmt == "jsonl":
+        return (_json_record(n, text, options) for n, text in lines)
+    return _table_records(lines, path, fmt, options)
+
+
+_UNDECODABLE = "undecodable bytes (not UTF-8)"
+
+
+def _decoded_lines(stream: BinaryIO) -> Iterator[tuple[int, str]]:
+    """(line number, text without its newline); undecodable bytes become lone surrogates."""
+    for number, raw in enumerate(stream, 1):
+        text = raw.decode("utf-8", errors="surrogateescape").rstrip("\r\n")
+        yield number, text.removeprefix("\ufeff") if number == 1 else text
+
+
+def _undecodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _article(line: int, record_id: object, text: str) -> Article:
+    if _undecodable(text):
+        return Article(line, record_id, error=_UNDECODABLE)
+    if not text.strip():
+        return Article(line, record_id, error="empty article")
+    return Article(line, record_id, text.strip())
+
+
+def _usable_id(value: object) -> bool:
+    """A string (writable as UTF-8: not a lone "\\ud800" escape) or an integer."""
+    if isinstance(value, str):
+        return not _undecodable(value)
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _text_record(line: int, text: str) -> Article:
+    return _article(line, line, text)
+
+
+def _json_record(line: int, text: str, options: ReaderOptions) -> Article:
+    if _undecodable(text):
+        return Article(line, line, error=_UNDECODABLE)
+    if not text.strip():
+        return Article(line, line, error="empty line")
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return Article(line, line, error=f"invalid JSON: {exc.msg} (column {exc.colno})")
+    if not isinstance(record, dict):
+        return Article(line, line, error="not a JSON object")
+    record_id = record.get(options.id_field, line)
+    if not _usable_id(record_id):
+        record_id = line
+    names = (options.field,) if options.field else DEFAULT_FIELDS
+    name = next((n for n in names if n in record), None)
+    if name is None:
+        return Article(line, record_id, error=f"missing field {' / '.join(map(repr, names))}")
+    value = record[name]
+    if not isinstance(value, str):
+        return Article(line, record_id, error=f"field {name!r} is not a string")
+    return _article(line, record_id, value)
+
+
+def _table_records(
+    lines: Iterable[tuple[int, str]], path: str, fmt: str, options: ReaderOptions
+) -> Iterator[Article]:
+    """TSV (plain tab split, no quoting: LCSTS-style files) or CSV (RFC 4180 quoting, where a
+    quoted field may span lines: a record's line is the line where it starts)."""
+    dialect = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {}
+    rows = csv.reader((text + "\n" for _, text in lines), **dialect)  # type: ignore[arg-type]
+    specs = [options.column] + ([options.id_column] if options.id_column is not None else [])
+    header: list[str] | None = None
+    if any(not _INDEX.fullmatch(s) for s in specs):
+        header = next(rows, None)
+        if header is None:
+            return
+    column = _column_index(options.column, header, path)
+    id_column = (
+        None if options.id_column is None else _column_index(options.id_column, header, path)
+    )
+    start = rows.line_num + 1
+    for row in rows:
+        line, start = start, rows.line_num + 1
+        if any(_undecodable(f) for f in row):
+            yield Article(line, line, error=_UNDECODABLE)
+            continue
+        record_id: object = line
+        if id_column is not None and -len(row) <= id_column < len(row):
+            record_id = row[id_column]
+        if not -len(row) <= column < len(row):
+            yield Article(line, record_id, error=f"missing column {options.column}")
+            continue
+        yield _article(line, record_id, row[column])
+
+
+def _column_index(spec: str, header: list[str] | None, path: str) -> int:
+    if _INDEX.fullmatch(spec):
+        return int(spec)
+    assert header is not None
+    if spec not in header:
+        raise HeadlineInputError(path, 1, f"header has no column {spec!r} (columns: {header})")
+    return header.index(spec)

@@ -1,0 +1,46 @@
+"""Text normalisation applied to every corpus side and, identically, to user input.
+
+`normalize_text` does, in order:
+
+1. Unicode NFKC: full-width ASCII (`１２３ＡＢＣ`, `％`) becomes ASCII, ligatures split,
+   the ideographic space and NBSP become plain spaces, compatibility forms are unified.
+2. EXCEPT for the Chinese sentence punctuation `，！？；：（）～` and the ellipsis `…`.
+   NFKC would turn these into `,!?;:()~` and `...`, but `。、《》「」“”` have no ASCII
+   compatibility mapping and would stay full-width, so Chinese text would end up with a mix of
+   ASCII and full-width marks. We keep all of them in their Chinese form, deliberately: a
+   Chinese sentence keeps consistent punctuation, and the tokenizer sees `，` as the Chinese
+   comma it is. (English text rarely contains these code points, so it is unaffected.)
+   ASCII punctuation already present in Chinese text is left as it is, too.
+3. Control and format characters are removed (zero-width space/joiners, BOM, bidi marks,
+   soft hyphen, stray C0/C1 controls such as the `\\x03` markers of SGML corpora).
+4. Whitespace (tabs, newlines, any Unicode space) collapses to single spaces; edges stripped.
+
+Case is not changed: lowercasing is a tokenizer setting.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Chinese punctuation that NFKC would fold to ASCII; kept as is (see the module docstring).
+KEPT_FULL_WIDTH = "，！？；：（）～…"
+
+_KEPT = re.compile(f"([{re.escape(KEPT_FULL_WIDTH)}]+)")
+_REMOVED_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
+
+
+def normalize_text(text: str) -> str:
+    """NFKC except Chinese punctuation, no control/format chars, single spaces, stripped."""
+    pieces = _KEPT.split(text)
+    # re.split with one group alternates: unprotected, protected, unprotected, ...
+    folded = "".join(
+        piece if index % 2 else unicodedata.normalize("NFKC", piece)
+        for index, piece in enumerate(pieces)
+    )
+    cleaned = "".join(
+        " " if char.isspace() else char
+        for char in folded
+        if char.isspace() or unicodedata.category(char) not in _REMOVED_CATEGORIES
+    )
+    return " ".join(cleaned.split())

@@ -1,0 +1,189 @@
+"""`make demo`: train four small models on the shipped sample corpora, then use them.
+
+Runs the real command line (`s2s train`, `s2s headlines`, `s2s chat`) as a user would, so
+the demo shows the commands to copy. The sample corpora hold a few hundred pairs: too few to
+hold data out, so the demo validates on its training data and shows what the model learned,
+not how it generalises (see README: benchmarks for figures on real corpora).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+COMMON = [
+    "model.embedding_dim=64",
+    "model.units=128",
+    "model.dropout=0.1",
+    "train.batch_size=16",
+    "train.learning_rate=0.003",
+    "train.patience=100",
+    "train.checkpoint_every=100000",
+]
+MODELS: dict[str, tuple[int, list[str]]] = {
+    # name: (epochs, settings)
+    "dialogue-en": (30, ["tokenizer.kind=words"]),
+    "dialogue-zh": (30, ["tokenizer.kind=jieba"]),
+    "headlines-en": (
+        25,
+        [
+            "tokenizer.kind=words",
+            "tokenizer.placeholders=true",
+            "model.copy=true",
+            "data.task=headline",
+            "train.max_source_length=120",
+        ],
+    ),
+    "headlines-zh": (
+        25,
+        [
+            "tokenizer.kind=jieba",
+            "tokenizer.placeholders=true",
+            "model.copy=true",
+            "data.task=headline",
+            "train.max_source_length=120",
+        ],
+    ),
+}
+CHAT_INPUTS = {
+    "dialogue-en": [
+        "Good morning!",
+        "What are you doing this weekend?",
+        "I am so tired today.",
+        "Do you like coffee?",
+        "/beam 3",
+        "Thanks for your help.",
+    ],
+    "dialogue-zh": [
+        "早上好！",
+        "你周末打算做什么？",
+        "今天好累啊。",
+        "你喜欢喝咖啡吗？",
+        "谢谢你的帮助。",
+    ],
+}
+HEADLINE_ARTICLES = 3
+
+
+def run(command: list[str], *, stdin: str | None = None) -> str:
+    print(f"\n$ {shlex.join(command)}", flush=True)
+    result = subprocess.run(
+        command, cwd=REPO, input=stdin, text=True, stdout=subprocess.PIPE, check=False
+    )
+    if result.returncode != 0:
+        sys.exit(f"demo: command failed with exit code {result.returncode}")
+    return result.stdout
+
+
+def s2s(*args: str) -> list[str]:
+    return [sys.executable, "-m", "s2s.cli", *args]
+
+
+def train(name: str, work: Path, epochs_scale: float) -> Path:
+    epochs, settings = MODELS[name]
+    corpus = f"corpora/{name}.jsonl"
+    out = work / name
+    sets = [f"--set={s}" for s in [*COMMON, *settings]]
+    run(
+        s2s(
+            "train",
+            "--corpus",
+            corpus,
+            "--valid",
+            corpus,
+            "--out",
+            str(out),
+            "--quiet",
+            "--epochs",
+            str(max(1, round(epochs * epochs_scale))),
+            *sets,
+        )
+    )
+    return out / "model"
+
+
+def headlines(name: str, model: Path, work: Path) -> None:
+    articles = [
+        json.loads(line)
+        for line in (REPO / "corpora" / f"{name}.jsonl").read_text("utf-8").splitlines()
+    ][::40][:HEADLINE_ARTICLES]
+    batch = work / f"{name}-articles.jsonl"
+    batch.write_text(
+        "".join(
+            json.dumps({"id": f"a{i}", "article": a["source"]}, ensure_ascii=False) + "\n"
+            for i, a in enumerate(articles)
+        ),
+        "utf-8",
+    )
+    output = run(
+        s2s(
+            "headlines",
+            "--model",
+            str(model),
+            str(batch),
+            "-o",
+            "-",
+            "--beam",
+            "5",
+            "--no-repeat-ngram",
+            "3",
+            "--quiet",
+        )
+    )
+    for article, line in zip(articles, output.splitlines(), strict=False):
+        record = json.loads(line)
+        print(f"  article:   {article['source'][:90]}...")
+        print(f"  reference: {article['target']}")
+        print(f"  generated: {record.get('headline', record.get('error'))}\n")
+
+
+def chat(name: str, model: Path, work: Path) -> None:
+    lines = "\n".join(CHAT_INPUTS[name]) + "\n"
+    print(
+        run(
+            s2s(
+                "chat",
+                "--model",
+                str(model),
+                "--state",
+                str(work / "chat.sqlite"),
+                "--why-dir",
+                str(work),
+            ),
+            stdin=lines,
+        )
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--work", type=Path, default=Path("runs/demo"), help="output directory")
+    parser.add_argument(
+        "--epochs-scale",
+        type=float,
+        default=1.0,
+        help="multiply every model's epochs (smaller: faster, worse)",
+    )
+    args = parser.parse_args()
+    work = (REPO / args.work).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    for name in MODELS:
+        model = train(name, work, args.epochs_scale)
+        if name.startswith("headlines"):
+            headlines(name, model, work)
+        else:
+            chat(name, model, work)
+    print(f"demo finished in {time.monotonic() - started:.0f} s; models in {work}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,446 @@
+"""A fake Telegram Bot API server on 127.0.0.1, for end-to-end tests and the load benchmark.
+
+Real python-telegram-bot talks to it over real HTTP (point `base_url` at `<base_url>/bot`), so
+the tests exercise the library's request encoding, error mapping and polling loop, not a
+mock of them. Standard library only (asyncio streams): HTTP/1.1 with keep-alive,
+Content-Length and chunked bodies, form, JSON and multipart requests.
+
+It answers getMe, deleteWebhook, setWebhook, getWebhookInfo, getUpdates (offsets, limit and
+long-poll timeout), sendMessage, sendPhoto, sendChatAction and answerCallbackQuery, records
+every call in `calls`, queues updates with `push_update`/`push_message`, and injects faults
+per method with `inject` (HTTP 500, 429 with retry_after, a malformed JSON body, a response
+slower than the client's timeout).
+
+Idempotency: a send that carries `reply_parameters.message_id` is keyed by (chat id,
+replied-to message id). A second send with a key already delivered returns the first message
+again and is counted in `duplicates_suppressed` instead of being delivered twice. This models
+a server that processed a request whose answer the client never got (the "malformed" and
+"slow" faults process the request first, as a real server would), so tests can check that
+every message is answered exactly once *as delivered*, while `calls` still shows the retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.parser
+import email.policy
+import itertools
+import json
+import time
+import urllib.parse
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bot.app import build_application
+from bot.config import BotConfig, Timeouts
+from bot.delivery import RetryPolicy
+from bot.service import running
+from nlp.chat.responder import ChatResponder
+
+TEST_TOKEN = "123456:TEST-token-secret-abcdefghij"
+FAST_TIMEOUTS = Timeouts(connect=1.0, read=1.0, write=1.0, pool=1.0, poll=1.0)
+FAST_RETRY = RetryPolicy(attempts=8, first_delay=0.05, max_delay=0.2, max_retry_after=2.0)
+BOT_ID = 4242
+BOT_USERNAME = "s2s_test_bot"
+BOT_USER = {
+    "id": BOT_ID,
+    "is_bot": True,
+    "first_name": "S2S Test",
+    "username": BOT_USERNAME,
+    "can_join_groups": True,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
+STICKER_JSON = {
+    "file_id": "sticker",
+    "file_unique_id": "u",
+    "type": "regular",
+    "width": 512,
+    "height": 512,
+    "is_animated": False,
+    "is_video": False,
+}
+FaultKind = Literal["http500", "retry_after", "malformed", "slow"]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What to do instead of a normal answer to one call."""
+
+    kind: FaultKind
+    retry_after: int = 1  # for "retry_after"
+    delay: float = 1.0  # for "slow": seconds before answering (after processing)
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    files: dict[str, bytes]
+    time: float
+    fault: FaultKind | None = None
+
+
+@dataclass
+class Sent:
+    """A message the bot delivered (once per idempotency key)."""
+
+    method: str
+    chat_id: int
+    message_id: int
+    text: str | None = None
+    caption: str | None = None
+    photo: bytes | None = None
+    reply_to: int | None = None
+    time: float = field(default_factory=time.monotonic)
+
+
+class FakeTelegram:
+    """Start with `async with FakeTelegram(token) as server:`; see the module docstring."""
+
+    def __init__(self, token: str, *, host: str = "127.0.0.1") -> None:
+        self.token = token
+        self.host = host
+        self.port = 0
+        self.calls: list[Call] = []
+        self.sent: list[Sent] = []
+        self.duplicates_suppressed = 0
+        self.webhook_url = ""
+        self._faults: defaultdict[str, deque[Fault]] = defaultdict(deque)
+        self._updates: list[dict[str, Any]] = []
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1000)
+        self._by_key: dict[tuple[int, int], Sent] = {}
+        self._new_update = asyncio.Condition()
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[Any]] = set()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def __aenter__(self) -> FakeTelegram:
+        self._server = await asyncio.start_server(self._serve_connection, self.host, 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        await self._server.wait_closed()
+
+    # -- test API --------------------------------------------------------------------------
+
+    def inject(self, method: str, *faults: Fault) -> None:
+        """Apply `faults`, in order, to the next calls of `method`."""
+        self._faults[method].extend(faults)
+
+    def push_update(self, update: dict[str, Any]) -> int:
+        update = {"update_id": next(self._update_ids), **update}
+        self._updates.append(update)
+        asyncio.get_running_loop().create_task(self._notify())
+        return int(update["update_id"])
+
+    def message(
+        self,
+        chat_id: int,
+        text: str | None = None,
+        *,
+        chat_type: str = "private",
+        user_id: int | None = None,
+        reply_to_bot: bool = False,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """A Message object as Telegram sends it; `fields` adds e.g. sticker=... or photo=..."""
+        chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
+        if chat_type in ("group", "supergroup", "channel"):
+            chat["title"] = f"chat {chat_id}"
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": chat,
+            **fields,
+        }
+        if chat_type != "channel":
+            user = user_id if user_id is not None else abs(chat_id)
+            message["from"] = {"id": user, "is_bot": False, "first_name": f"user{user}"}
+        if text is not None:
+            message["text"] = text
+        if reply_to_bot:
+            message["reply_to_message"] = {
+                "message_id": next(self._message_ids),
+                "date": int(time.time()),
+                "chat": chat,
+                "from": BOT_USER,
+                "text": "an earlier reply",
+            }
+        return message
+
+    def push_message(self, chat_id: int, text: str | None = None, **kwargs: Any) -> int:
+        """Queue a new message update; returns the message id (what replies will quote)."""
+        message = self.message(chat_id, text, **kwargs)
+        self.push_update({"message": message})
+        return int(message["message_id"])
+
+    def replies(self, chat_id: int | None = None) -> list[Sent]:
+        return [s for s in self.sent if chat_id is None or s.chat_id == chat_id]
+
+    def calls_of(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"condition not met within {timeout} s")
+            await asyncio.sleep(0.01)
+
+    async def wait_for_replies(self, count: int, timeout: float = 10.0) -> list[Sent]:
+        await self.wait_for(lambda: len(self.sent) >= count, timeout)
+        return self.sent
+
+    # -- Bot API ---------------------------------------------------------------------------
+
+    async def _notify(self) -> None:
+        async with self._new_update:
+            self._new_update.notify_all()
+
+    async def _api(self, method: str, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+        if method == "getMe":
+            return BOT_USER
+        if method in ("deleteWebhook", "setWebhook"):
+            self.webhook_url = str(params.get("url", ""))
+            return True
+        if method == "getWebhookInfo":
+            return {
+                "url": self.webhook_url,
+                "has_custom_certificate": False,
+                "pending_update_count": 0,
+            }
+        if method in ("sendChatAction", "answerCallbackQuery"):
+            return True
+        if method == "getUpdates":
+            return await self._get_updates(params)
+        if method in ("sendMessage", "sendPhoto"):
+            return self._send(method, params, files)
+        raise _ApiError(400, f"Bad Request: method {method} is not faked")
+
+    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset") or 0)
+        limit = int(params.get("limit") or 100)
+        deadline = time.monotonic() + float(params.get("timeout") or 0)
+        if offset > 0:  # Telegram forgets updates once a higher offset confirms them
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        while True:
+            pending = [u for u in self._updates if u["update_id"] >= offset][:limit]
+            remaining = deadline - time.monotonic()
+            if pending or remaining <= 0:
+                return pending
+            async with self._new_update:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._new_update.wait(), remaining)
+
+    def _send(self, method: str, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+        chat_id = int(params["chat_id"])
+        quote = params.get("reply_parameters") or {}
+        reply_to = int(quote["message_id"]) if "message_id" in quote else None
+        key = (chat_id, reply_to) if reply_to is not None else None
+        if key is not None and key in self._by_key:
+            self.duplicates_suppressed += 1
+            return self._message_json(self._by_key[key])
+        if method == "sendMessage":
+            text = str(params.get("text", ""))
+            if not text.strip():
+                raise _ApiError(400, "Bad Request: message text is empty")
+            if len(text.encode("utf-16-le")) // 2 > 4096:
+                raise _ApiError(400, "Bad Request: message is too long")
+        photo = files.get("photo") if method == "sendPhoto" else None
+        if method == "sendPhoto" and not photo:
+            raise _ApiError(400, "Bad Request: there is no photo in the request")
+        sent = Sent(
+            method=method,
+            chat_id=chat_id,
+            message_id=next(self._message_ids),
+            text=params.get("text"),
+            caption=params.get("caption"),
+            photo=photo,
+            reply_to=reply_to,
+        )
+        self.sent.append(sent)
+        if key is not None:
+            self._by_key[key] = sent
+        return self._message_json(sent)
+
+    @staticmethod
+    def _message_json(sent: Sent) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "message_id": sent.message_id,
+            "date": int(time.time()),
+            "chat": {"id": sent.chat_id, "type": "private"},
+            "from": BOT_USER,
+        }
+        if sent.text is not None:
+            message["text"] = sent.text
+        if sent.photo is not None:
+            message["photo"] = [
+                {
+                    "file_id": f"photo{sent.message_id}",
+                    "file_unique_id": f"u{sent.message_id}",
+                    "width": 640,
+                    "height": 480,
+                }
+            ]
+            if sent.caption:
+                message["caption"] = sent.caption
+        return message
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    async def _respond(
+        self, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, bytes]:
+        parsed = urllib.parse.urlsplit(target)
+        prefix = f"/bot{self.token}/"
+        if not parsed.path.startswith(prefix):
+            return _error(401 if parsed.path.startswith("/bot") else 404, "Unauthorized")
+        method = parsed.path[len(prefix) :]
+        params, files = _parse_body(headers.get("content-type", ""), body)
+        params.update(urllib.parse.parse_qsl(parsed.query))
+        fault = self._faults[method].popleft() if self._faults[method] else None
+        self.calls.append(Call(method, params, files, time.monotonic(), fault and fault.kind))
+        if fault is not None and fault.kind == "http500":
+            return _error(500, "Internal Server Error")
+        if fault is not None and fault.kind == "retry_after":
+            return _error(
+                429,
+                f"Too Many Requests: retry after {fault.retry_after}",
+                parameters={"retry_after": fault.retry_after},
+            )
+        try:
+            result = await self._api(method, params, files)
+        except _ApiError as exc:
+            return _error(exc.status, exc.description)
+        if fault is not None and fault.kind == "malformed":
+            return 200, b'{"ok": true, "result": {"message_id": '
+        if fault is not None and fault.kind == "slow":
+            await asyncio.sleep(fault.delay)
+        return 200, json.dumps({"ok": True, "result": result}).encode()
+
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            while True:
+                request_line = await reader.readline()
+                if not request_line.strip():
+                    break
+                _, target, _ = request_line.decode("latin-1").split(" ", 2)
+                headers = await _read_headers(reader)
+                body = await _read_body(reader, headers)
+                status, payload = await self._respond(target, headers, body)
+                head = (
+                    f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+                    "Connection: keep-alive\r\n\r\n"
+                )
+                writer.write(head.encode("latin-1") + payload)
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        finally:
+            self._connections.discard(task)
+            writer.close()
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+
+
+def _error(status: int, description: str, **extra: Any) -> tuple[int, bytes]:
+    body = {"ok": False, "error_code": status, "description": description, **extra}
+    return status, json.dumps(body).encode()
+
+
+async def _read_headers(reader: asyncio.StreamReader) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b"\n", b""):
+            return headers
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+
+
+async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
+    if "content-length" in headers:
+        return await reader.readexactly(int(headers["content-length"]))
+    if headers.get("transfer-encoding", "").lower() != "chunked":
+        return b""
+    chunks = []
+    while True:
+        size = int((await reader.readline()).split(b";")[0], 16)
+        if size == 0:
+            await reader.readline()
+            return b"".join(chunks)
+        chunks.append(await reader.readexactly(size))
+        await reader.readline()
+
+
+def _parse_body(content_type: str, body: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Request parameters (nested objects decoded from their JSON strings) and files."""
+    params: dict[str, Any] = {}
+    files: dict[str, bytes] = {}
+    if content_type.startswith("application/json"):
+        params = json.loads(body or b"{}")
+    elif content_type.startswith("multipart/form-data"):
+        parser = email.parser.BytesParser(policy=email.policy.HTTP)
+        message = parser.parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+        for part in message.iter_parts():  # type: ignore[attr-defined]
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True) or b""
+            if part.get_filename() is not None:
+                files[name] = payload
+            else:
+                params[name] = payload.decode("utf-8")
+    elif body:
+        params = dict(urllib.parse.parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    for name, value in params.items():
+        if isinstance(value, str) and value[:1] in ("{", "["):
+            with contextlib.suppress(ValueError):
+                params[name] = json.loads(value)
+    return params, files
+
+
+def fast_config(server: FakeTelegram, **changes: Any) -> BotConfig:
+    """A bot config pointing at `server`, with time-outs and back-offs short enough for tests."""
+    settings: dict[str, Any] = {"timeouts": FAST_TIMEOUTS, "retry": FAST_RETRY, **changes}
+    return BotConfig(token=server.token, api_base_url=server.base_url, **settings)
+
+
+@contextlib.asynccontextmanager
+async def bot_on_fake_telegram(
+    responder: ChatResponder, **changes: Any
+) -> AsyncIterator[FakeTelegram]:
+    """Serve `responder` with the real bot code, long-polling a fresh fake server.
+
+    `changes` override `BotConfig` fields (access, rate_burst, webhook, ...). On exit the bot
+    finishes its replies in flight and closes the responder, as on SIGTERM.
+    """
+    async with FakeTelegram(TEST_TOKEN) as server:
+        config = fast_config(server, **changes)
+        async with running(build_application(config, responder), config):
+            yield server

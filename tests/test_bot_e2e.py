@@ -1,0 +1,231 @@
+"""The Telegram bot end to end: real python-telegram-bot over HTTP against a fake Bot API.
+
+Every command and every kind of bad input goes through getUpdates -> routing -> responder ->
+sendMessage/sendPhoto, and the assertions look at what the fake server received.
+"""
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from fake_telegram import BOT_USERNAME, STICKER_JSON, TEST_TOKEN, bot_on_fake_telegram
+
+from bot.access import REFUSAL_TEXT, AccessPolicy
+from bot.handlers import ERROR_TEXT
+from bot.ratelimit import RATE_LIMIT_TEXT
+from bot.routing import STALE_BUTTON_TEXT, UNSUPPORTED_TEXT
+from nlp.chat.conversation_log import ConversationLog
+from nlp.chat.fake_generator import CostModel, ScriptedGenerator, fake_model, reply_for
+from nlp.chat.responder import EMPTY_REPLY, NO_WORDS_REPLY, ChatResponder
+from nlp.chat.settings import SettingsStore
+
+CHAT = 501
+
+
+def responder(generator: ScriptedGenerator | None = None, **kwargs: object) -> ChatResponder:
+    store = kwargs.pop("store", None) or SettingsStore(":memory:")
+    return ChatResponder(
+        fake_model(generator or ScriptedGenerator()),
+        store=store,
+        max_wait=0.005,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+async def test_every_command_is_answered_in_order(tmp_path: Path) -> None:
+    log = ConversationLog(tmp_path / "talk.jsonl", salt="s")
+    lines = [
+        "/start",
+        "/help",
+        "/settings",
+        "/beam 3",
+        "/greedy",
+        "/sample 0.8",
+        "/length 12",
+        "hello bot",
+        "/why",
+        "/good",
+        "/bad",
+        "/reload",
+        "/reset",
+        "/why",
+        "/nonsense",
+    ]
+    async with bot_on_fake_telegram(responder(conversation_log=log), rate_burst=50) as server:
+        ids = [server.push_message(CHAT, line) for line in lines]
+        sent = await server.wait_for_replies(len(lines))
+    assert [s.reply_to for s in sent] == ids  # one reply per message, in order
+    texts = [s.text or s.caption or "" for s in sent]
+    expected = [
+        "Hello!",
+        "/beam N",
+        "beam search, beam size 5",
+        "beam size 3",
+        "greedy search",
+        "sampling, temperature 0.8",
+        "12 tokens",
+        reply_for("hello bot"),
+        "What I looked at",
+        "Thanks, noted",
+        "no new reply",
+        "only the bot's admins",
+        "I forgot our conversation",
+        "no reply of mine",
+        "don't know the command",
+    ]
+    for text, fragment in zip(texts, expected, strict=True):
+        assert fragment in text
+    why = sent[8]
+    assert why.method == "sendPhoto" and why.photo is not None and why.photo.startswith(b"\x89PNG")
+    record = json.loads((tmp_path / "talk.jsonl").read_text())
+    assert (record["source"], record["rating"]) == ("hello bot", "good")
+    assert str(CHAT) not in record["chat"]
+
+
+async def test_typing_is_shown_while_the_model_thinks() -> None:
+    slow = ScriptedGenerator(cost=CostModel(per_call=0.3))
+    async with bot_on_fake_telegram(responder(slow)) as server:
+        server.push_message(CHAT, "take your time")
+        await server.wait_for_replies(1)
+    actions = server.calls_of("sendChatAction")
+    assert actions and actions[0].params == {"chat_id": str(CHAT), "action": "typing"}
+    assert actions[0].time < server.calls_of("sendMessage")[0].time
+
+
+async def test_bad_input_is_answered_clearly_or_ignored_on_purpose() -> None:
+    generator = ScriptedGenerator()
+    photo = [{"file_id": "p", "file_unique_id": "u", "width": 9, "height": 9}]
+    voice = {"file_id": "v", "file_unique_id": "u", "duration": 1}
+    long_text = ("word " * 1000)[:4096]
+    async with bot_on_fake_telegram(responder(generator), rate_burst=50) as server:
+        answered = {
+            server.push_message(CHAT, "   "): EMPTY_REPLY,
+            server.push_message(CHAT, "😀😀🎉"): NO_WORDS_REPLY,
+            server.push_message(CHAT, "\x01\x02\x1f"): EMPTY_REPLY,
+            server.push_message(CHAT, None, sticker=STICKER_JSON): UNSUPPORTED_TEXT,
+            server.push_message(CHAT, None, photo=photo, caption="see"): UNSUPPORTED_TEXT,
+            server.push_message(CHAT, None, voice=voice): UNSUPPORTED_TEXT,
+        }
+        control = server.push_message(CHAT, "ab\x00cd\u202e ef")
+        mixed = server.push_message(CHAT, "Hello 你好 Привет مرحبا 😀")
+        long_id = server.push_message(CHAT, long_text)
+        server.push_update({"edited_message": server.message(CHAT, "edited")})
+        server.push_update({"channel_post": server.message(-1009, "post", chat_type="channel")})
+        query = {
+            "id": "q1",
+            "from": {"id": CHAT, "is_bot": False, "first_name": "u"},
+            "chat_instance": "ci",
+            "data": "old",
+        }
+        server.push_update({"callback_query": query})
+        await server.wait_for_replies(9)
+        await server.wait_for(lambda: bool(server.calls_of("answerCallbackQuery")))
+    by_id = {s.reply_to: s.text for s in server.replies()}
+    assert len(server.replies()) == 9  # the edited message and the channel post got nothing
+    for message_id, text in answered.items():
+        assert by_id[message_id] == text
+    assert by_id[control] == reply_for("ab cd ef")
+    assert by_id[mixed] == reply_for("Hello 你好 Привет مرحبا 😀")
+    assert by_id[long_id] is not None and by_id[long_id].startswith("reply-")
+    assert max(len(texts[0]) for texts, _ in generator.calls) <= 1000
+    assert server.calls_of("answerCallbackQuery")[0].params["text"] == STALE_BUTTON_TEXT
+
+
+async def test_groups_get_answers_only_when_the_bot_is_addressed() -> None:
+    group = {"chat_type": "supergroup", "user_id": 7}
+    async with bot_on_fake_telegram(responder()) as server:
+        server.push_message(-100, "just chatting among humans", **group)
+        server.push_message(-100, "/help@someone_else_bot", **group)
+        mention = server.push_message(-100, f"@{BOT_USERNAME} what's up", **group)
+        reply = server.push_message(-100, "replying to you", reply_to_bot=True, **group)
+        command = server.push_message(-100, f"/settings@{BOT_USERNAME}", **group)
+        await server.wait_for_replies(3)
+    assert [s.reply_to for s in server.replies()] == [mention, reply, command]
+    assert server.replies()[0].text == reply_for("what's up")
+
+
+async def test_allowlist_refuses_others_politely_once_and_admins_can_reload() -> None:
+    generator = ScriptedGenerator()
+    reloaded = ScriptedGenerator(candidates=lambda m: ["new model speaking"])
+    bot_responder = responder(generator, loader=lambda: fake_model(reloaded))
+    access = AccessPolicy(allowed=frozenset({CHAT}), admins=frozenset({99}))
+    async with bot_on_fake_telegram(bot_responder, access=access) as server:
+        server.push_message(666, "let me in")
+        server.push_message(666, "please?")
+        server.push_message(CHAT, "/reload")  # allowed chat, but not an admin
+        server.push_message(99, "/reload")  # the admin, in their private chat
+        server.push_message(CHAT, "hello")
+        await server.wait_for_replies(4)
+        await server.wait_for(lambda: len(server.replies(CHAT)) == 2)
+    assert [s.text for s in server.replies(666)] == [REFUSAL_TEXT]
+    assert "only the bot's admins" in (server.replies(CHAT)[0].text or "")
+    assert [s.text for s in server.replies(99)] == ["Reloaded the model from disk."]
+    assert server.replies(CHAT)[1].text == "new model speaking"
+    assert all("let me in" not in texts for texts, _ in generator.calls)
+
+
+async def test_rate_limit_drops_a_flood_with_one_notice() -> None:
+    async with bot_on_fake_telegram(responder(), rate_burst=2, rate_per_minute=1) as server:
+        for i in range(6):
+            server.push_message(CHAT, f"spam {i}")
+        server.push_message(CHAT + 1, "a calm user")  # answered last: the flood was all seen
+        await server.wait_for(lambda: bool(server.replies(CHAT + 1)))
+    texts = [s.text for s in server.replies(CHAT)]
+    assert texts == [reply_for("spam 0"), reply_for("spam 1"), RATE_LIMIT_TEXT]
+    assert [s.text for s in server.replies(CHAT + 1)] == [reply_for("a calm user")]
+
+
+async def test_many_chats_share_model_calls_and_keep_their_own_order() -> None:
+    generator = ScriptedGenerator(cost=CostModel(per_call=0.02, per_item=0.001))
+    async with bot_on_fake_telegram(responder(generator), rate_burst=10) as server:
+        sent = {
+            chat: [server.push_message(chat, f"chat {chat} message {i}") for i in range(3)]
+            for chat in range(1, 31)
+        }
+        await server.wait_for_replies(90)
+    for chat, ids in sent.items():
+        assert [s.reply_to for s in server.replies(chat)] == ids
+    assert len(generator.calls) < 45  # 90 messages, batched
+
+
+async def test_a_crashing_handler_is_logged_without_the_token_and_answered_once(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bot_responder = responder()
+    original = bot_responder.respond
+
+    async def explode(chat: str, text: str, *, is_admin: bool = False):  # type: ignore[no-untyped-def]
+        if text == "boom":
+            raise RuntimeError(f"bug while calling /bot{TEST_TOKEN}/sendMessage")
+        return await original(chat, text, is_admin=is_admin)
+
+    monkeypatch.setattr(bot_responder, "respond", explode)
+    from bot.redaction import install_redaction
+
+    installed = install_redaction([TEST_TOKEN], logging.getLogger())
+    try:
+        with caplog.at_level(logging.INFO):
+            async with bot_on_fake_telegram(bot_responder) as server:
+                boom = server.push_message(CHAT, "boom")
+                fine = server.push_message(CHAT, "still alive?")
+                await server.wait_for_replies(2)
+    finally:
+        for handler in logging.getLogger().handlers:
+            handler.removeFilter(installed)
+    by_id = {s.reply_to: s.text for s in server.replies()}
+    assert by_id == {boom: ERROR_TEXT, fine: reply_for("still alive?")}
+    logged = "\n".join(caplog.handler.format(r) for r in caplog.records)
+    assert "bug while calling" in logged and TEST_TOKEN not in logged
+    assert "HTTP Request" not in logged  # httpx's URL logging is silenced
+
+
+async def test_settings_survive_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "bot.sqlite"
+    async with bot_on_fake_telegram(responder(store=SettingsStore(state))) as server:
+        server.push_message(CHAT, "/beam 2")
+        await server.wait_for_replies(1)
+    async with bot_on_fake_telegram(responder(store=SettingsStore(state))) as server:
+        server.push_message(CHAT, "/settings")
+        (reply,) = await server.wait_for_replies(1)
+    assert "beam size 2" in (reply.text or "")

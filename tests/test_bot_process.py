@@ -1,0 +1,68 @@
+"""The bot as a process: no TensorFlow in the adapter, clean stop on signals, no token in logs."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fake_telegram import TEST_TOKEN, FakeTelegram
+
+from nlp.chat.fake_generator import reply_for
+
+ROOT = Path(__file__).resolve().parent.parent
+BOT_SCRIPT = """
+import argparse, sys
+from bot.command import register, run_with_loader
+from nlp.chat.fake_generator import CostModel, ScriptedGenerator, fake_model
+parser = argparse.ArgumentParser()
+register(parser.add_subparsers())
+args = parser.parse_args(["bot", "--model", "unused", "--state", sys.argv[1],
+                          "--api-base-url", sys.argv[2]])
+slow = ScriptedGenerator(cost=CostModel(per_call=1.5))
+sys.exit(run_with_loader(args, lambda: fake_model(slow)))
+"""
+
+
+def test_the_adapter_and_the_responder_import_without_tensorflow() -> None:
+    code = (
+        "import sys, pkgutil, importlib, bot\n"
+        "for m in pkgutil.iter_modules(bot.__path__): importlib.import_module('bot.' + m.name)\n"
+        "import nlp.chat.command, nlp.chat.responder, nlp.chat.fake_generator\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+async def test_a_stop_signal_finishes_the_reply_in_flight(
+    tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    async with FakeTelegram(TEST_TOKEN) as server:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            BOT_SCRIPT,
+            str(tmp_path / "state.sqlite"),
+            server.base_url,
+            cwd=ROOT,
+            env={**os.environ, "TELEGRAM_BOT_TOKEN": TEST_TOKEN},
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            message_id = server.push_message(3, "answer me before you go")
+            await server.wait_for(lambda: bool(server.calls_of("sendChatAction")), timeout=30)
+            process.send_signal(stop_signal)  # while the 1.5 s decode is running
+            _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+        finally:
+            if process.returncode is None:
+                process.kill()
+    log = stderr.decode()
+    assert process.returncode == 0, log
+    assert [(s.reply_to, s.text) for s in server.replies()] == [
+        (message_id, reply_for("answer me before you go"))
+    ]
+    assert "finishing replies in flight" in log
+    assert TEST_TOKEN not in log and TEST_TOKEN.split(":")[1] not in log

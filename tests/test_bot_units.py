@@ -1,0 +1,147 @@
+"""Bot building blocks without a network: config and token, redaction, rate limit, access."""
+
+import argparse
+import logging
+from pathlib import Path
+
+import pytest
+
+from bot import command
+from bot.access import AccessPolicy
+from bot.config import BotConfigError, config_from_args, normalize_api_base, parse_ids, read_token
+from bot.ratelimit import ChatRateLimiter, Verdict
+from bot.redaction import REDACTED, install_redaction
+
+TOKEN = "123456:TEST-token-secret-abcdefghij"
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="s2s")
+    command.register(parser.add_subparsers())
+    return parser.parse_args(["bot", "--model", "m", *argv])
+
+
+def test_token_comes_from_the_environment_or_a_file(tmp_path: Path) -> None:
+    assert read_token(None, {"TELEGRAM_BOT_TOKEN": f" {TOKEN}\n"}) == TOKEN
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    assert read_token(token_file, {}) == TOKEN
+
+
+@pytest.mark.parametrize(
+    "environ", [{}, {"TELEGRAM_BOT_TOKEN": "   "}, {"TELEGRAM_BOT_TOKEN": "a b:c"}]
+)
+def test_missing_or_malformed_tokens_are_reported_without_echoing_them(environ: dict) -> None:
+    with pytest.raises(BotConfigError) as error:
+        read_token(None, environ)
+    assert "a b" not in str(error.value)
+
+
+def test_unreadable_token_file(tmp_path: Path) -> None:
+    with pytest.raises(BotConfigError, match="cannot read the token file"):
+        read_token(tmp_path / "missing", {})
+
+
+def test_config_from_flags_and_environment() -> None:
+    args = parse(
+        "--api-base-url",
+        "http://127.0.0.1:8081/bot/",
+        "--allow",
+        "1,2",
+        "--allow",
+        "-100",
+        "--admin",
+        "9",
+        "--webhook-url",
+        "https://example.org/hook/path",
+    )
+    config = config_from_args(
+        args, {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": "s3cr3t_-"}
+    )
+    assert config.api_base_url == "http://127.0.0.1:8081"
+    assert config.bot_api_url == "http://127.0.0.1:8081/bot"
+    assert config.access == AccessPolicy(frozenset({1, 2, -100}), frozenset({9}))
+    assert config.webhook is not None and config.webhook.path == "hook/path"
+    assert config.webhook.secret == "s3cr3t_-" and TOKEN in config.secrets
+    assert TOKEN not in repr(config) and "s3cr3t" not in repr(config)
+    polling = config_from_args(
+        parse(), {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": "http://127.0.0.1:1"}
+    )
+    assert polling.webhook is None and polling.access.allowed is None
+    assert polling.api_base_url == "http://127.0.0.1:1"
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "message"),
+    [
+        (["--webhook-url", "http://example.org/x"], {}, "must be https"),
+        (["--webhook-url", "https://e.org/x"], {"TELEGRAM_WEBHOOK_SECRET": "bad secret"}, "1-256"),
+        (["--allow", "12,abc"], {}, "not a chat or user id"),
+        (["--rate-burst", "0"], {}, "--rate-burst"),
+    ],
+)
+def test_bad_flags_are_config_errors(argv: list[str], environ: dict, message: str) -> None:
+    with pytest.raises(BotConfigError, match=message):
+        config_from_args(parse(*argv), {"TELEGRAM_BOT_TOKEN": TOKEN, **environ})
+
+
+def test_run_without_a_token_exits_2_with_a_hint(capsys: pytest.CaptureFixture[str]) -> None:
+    assert command.run_with_loader(parse(), lambda: pytest.fail("must not load")) == 2  # type: ignore[arg-type,return-value]
+    assert "TELEGRAM_BOT_TOKEN" in capsys.readouterr().err
+
+
+def test_api_base_url_must_be_http() -> None:
+    with pytest.raises(BotConfigError):
+        normalize_api_base("ftp://x")
+    assert parse_ids(None) == frozenset()
+
+
+def test_redaction_covers_messages_arguments_and_tracebacks(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    logger = logging.getLogger("test.redaction")
+    root = logging.getLogger()
+    installed = install_redaction([TOKEN], root)
+    try:
+        with caplog.at_level(logging.INFO):
+            logger.info("POST https://api.telegram.org/bot%s/getMe", TOKEN)
+            try:
+                raise RuntimeError(f"boom at /bot{TOKEN}/sendMessage")
+            except RuntimeError:
+                logger.exception("failed")
+            logger.warning("the secret half alone: %s", TOKEN.split(":")[1])
+        handler = root.handlers[0] if root.handlers else caplog.handler
+        text = "\n".join(handler.format(r) for r in caplog.records)
+        assert TOKEN not in text and TOKEN.split(":")[1] not in text
+        assert text.count(REDACTED) >= 3
+        assert logging.getLogger("httpx").level == logging.WARNING
+    finally:
+        for handler in root.handlers:
+            handler.removeFilter(installed)
+
+
+def test_rate_limiter_tells_once_per_run_of_refusals() -> None:
+    now = 0.0
+    limiter = ChatRateLimiter(burst=2, per_second=1.0, clock=lambda: now)
+    verdicts = [limiter.check(1) for _ in range(5)]
+    assert verdicts == [
+        Verdict.ALLOW,
+        Verdict.ALLOW,
+        Verdict.REFUSE_AND_TELL,
+        Verdict.REFUSE_SILENTLY,
+        Verdict.REFUSE_SILENTLY,
+    ]
+    assert limiter.check(2) is Verdict.ALLOW  # other chats are not affected
+    now = 1.0
+    assert limiter.check(1) is Verdict.ALLOW
+    assert limiter.check(1) is Verdict.REFUSE_AND_TELL  # a new run of refusals: told again
+
+
+def test_access_policy() -> None:
+    everyone = AccessPolicy()
+    assert everyone.allows(5, 6) and not everyone.is_admin(6)
+    private = AccessPolicy(frozenset({-100, 7}), frozenset({9}))
+    assert private.allows(-100, 1)  # the whole group
+    assert private.allows(3, 7)  # this person anywhere
+    assert private.allows(3, 9) and private.is_admin(9)  # admins are always allowed
+    assert not private.allows(3, 4) and not private.allows(3, None)

@@ -1,0 +1,49 @@
+"""The /why heatmap renders to PNG for any token mix, with or without a CJK font."""
+
+import io
+
+import numpy as np
+import pytest
+from matplotlib import image
+
+from nlp.chat import attention_plot
+from nlp.chat.attention_plot import render_attention_png
+
+
+def pixels(png: bytes) -> np.ndarray:
+    return image.imread(io.BytesIO(png))
+
+
+def test_renders_a_png_of_a_sensible_size() -> None:
+    png = render_attention_png(["how", "are", "you"], ["fine", "."], np.eye(2, 3))
+    assert png.startswith(b"\x89PNG")
+    height, width = pixels(png).shape[:2]
+    assert 200 <= width <= 2000 and 200 <= height <= 2000
+
+
+def test_long_sequences_are_cropped_to_stay_phone_sized() -> None:
+    png = render_attention_png(
+        [f"s{i}" for i in range(100)], [f"o{i}" for i in range(70)], np.ones((70, 100))
+    )
+    height, width = pixels(png).shape[:2]
+    assert width <= 3000 and height <= 2500
+
+
+@pytest.mark.filterwarnings("ignore:Glyph")  # DejaVu stands in for a CJK font here
+@pytest.mark.parametrize("font", [None, "DejaVu Sans"])
+def test_cjk_tokens_render_with_or_without_a_cjk_font(
+    monkeypatch: pytest.MonkeyPatch, font: str | None
+) -> None:
+    monkeypatch.setattr(attention_plot, "cjk_font_family", lambda: font)
+    png = render_attention_png(["你好", "世界"], ["谢谢", "😀"], np.ones((2, 2)) / 2)
+    assert png.startswith(b"\x89PNG")
+
+
+def test_labels_escape_wide_tokens_only_without_a_cjk_font() -> None:
+    assert attention_plot._labels(["你好", "hi"], can_draw_wide=False) == ["\\u4f60\\u597d", "hi"]
+    assert attention_plot._labels(["你好"], can_draw_wide=True) == ["你好"]
+
+
+def test_empty_reply_is_refused_not_crashed() -> None:
+    with pytest.raises(ValueError, match="nothing to draw"):
+        render_attention_png(["a"], [], np.zeros((0, 1)))

@@ -1,0 +1,36 @@
+"""Multi-turn context: last K turns joined with the model's separator."""
+
+from nlp.chat.context import DialogueContext
+
+
+def test_last_k_turns_and_the_message_form_the_encoder_input() -> None:
+    context = DialogueContext(3, " __eot__ ")
+    assert context.encoder_input("c", "hi") == "hi"
+    context.add_exchange("c", "hi", "hello")
+    context.add_exchange("c", "how are you", "fine")
+    assert context.previous("c") == ["hello", "how are you", "fine"]
+    assert (
+        context.encoder_input("c", "good") == "hello __eot__ how are you __eot__ fine __eot__ good"
+    )
+    assert context.encoder_input("other", "x") == "x"
+    context.reset("c")
+    assert context.encoder_input("c", "again") == "again"
+
+
+def test_zero_turns_means_single_messages() -> None:
+    context = DialogueContext(0, " __eot__ ")
+    context.add_exchange("c", "hi", "hello")
+    assert context.encoder_input("c", "next") == "next"
+
+
+def test_users_cannot_forge_turns_with_the_separator() -> None:
+    context = DialogueContext(2, " __eot__ ")
+    assert context.sanitize("a __eot__ b__eot__c") == "a b c"
+
+
+def test_memory_is_bounded_by_chat_count() -> None:
+    context = DialogueContext(2, " | ", max_chats=2)
+    for chat in "abc":
+        context.add_exchange(chat, "m", "r")
+    assert context.previous("a") == []
+    assert context.previous("c") == ["m", "r"]

@@ -1,0 +1,47 @@
+"""Re-ranking the n-best list against echoes, repeats and over-used generic replies."""
+
+import numpy as np
+
+from nlp.chat.fake_generator import CannedGeneration
+from nlp.chat.rerank import ReplyRanker
+
+
+def candidates(*texts: str) -> list[CannedGeneration]:
+    return [
+        CannedGeneration(t, -1.0 - 0.5 * i, t.split(), [], np.zeros((0, 0)))
+        for i, t in enumerate(texts)
+    ]
+
+
+def test_an_echo_of_the_message_loses_to_a_real_reply() -> None:
+    ranker = ReplyRanker()
+    best = ranker.choose("c", candidates("how are you ?", "i am fine ."), "How are you?")
+    assert best.text == "i am fine ."
+
+
+def test_the_previous_reply_is_not_repeated() -> None:
+    ranker = ReplyRanker()
+    ranker.remember("c", "i am fine .")
+    assert ranker.choose("c", candidates("I am fine!", "not bad ."), "and you").text == "not bad ."
+    assert ranker.choose("d", candidates("I am fine!", "not bad ."), "and you").text == "I am fine!"
+
+
+def test_a_generic_line_said_everywhere_is_penalised_more_and_more() -> None:
+    ranker = ReplyRanker()
+    penalties = []
+    for chat in range(50):
+        penalties.append(ranker.penalty("new", "i don't know .", "question"))
+        ranker.remember(str(chat), "i don't know .")
+    assert penalties[0] == 0 and penalties[1] < penalties[10] < penalties[49]
+    best = ranker.choose("new", candidates("i don't know .", "ask me later ."), "question")
+    assert best.text == "ask me later ."
+
+
+def test_when_every_candidate_is_bad_the_best_scored_still_wins() -> None:
+    ranker = ReplyRanker()
+    assert ranker.choose("c", candidates("hello", "hello !"), "hello").text == "hello"
+
+
+def test_empty_replies_rank_last() -> None:
+    ranker = ReplyRanker()
+    assert ranker.choose("c", candidates("...", "fine"), "hi").text == "fine"

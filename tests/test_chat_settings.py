@@ -1,0 +1,46 @@
+"""Per-chat settings: validation, decode options, and persistence across restarts."""
+
+from pathlib import Path
+
+import pytest
+
+from nlp.chat.settings import ChatSettings, SettingsError, SettingsStore
+from nlp.decoding import DecodeOptions
+
+
+def test_decode_options_ask_for_an_nbest_list_where_the_strategy_allows() -> None:
+    base = DecodeOptions(no_repeat_ngram=3)
+    beam = ChatSettings(strategy="beam", beam_size=8).decode_options(base)
+    assert (beam.strategy, beam.beam_size, beam.n_best, beam.no_repeat_ngram) == ("beam", 8, 5, 3)
+    assert ChatSettings(strategy="beam", beam_size=2).decode_options(base).n_best == 2
+    assert ChatSettings(strategy="greedy").decode_options(base).n_best == 1
+    sample = ChatSettings(strategy="sample", temperature=0.7, max_length=12).decode_options(base)
+    assert (sample.n_best, sample.temperature, sample.max_length) == (5, 0.7, 12)
+
+
+@pytest.mark.parametrize(
+    "changes", [{"beam_size": 0}, {"beam_size": 99}, {"temperature": 0.0}, {"max_length": 0}]
+)
+def test_out_of_range_settings_are_refused_with_a_readable_message(changes: dict) -> None:
+    with pytest.raises(SettingsError, match="must be between"):
+        ChatSettings().replace(**changes)
+
+
+def test_settings_survive_reopening_the_store(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "bot.sqlite"
+    store = SettingsStore(path)
+    store.set("42", ChatSettings(strategy="sample", temperature=0.5))
+    salt = store.secret("log_salt")
+    store.close()
+    reopened = SettingsStore(path)
+    assert reopened.get("42") == ChatSettings(strategy="sample", temperature=0.5)
+    assert reopened.get("7") == ChatSettings()
+    assert reopened.secret("log_salt") == salt
+    reopened.close()
+
+
+def test_unreadable_stored_settings_fall_back_to_defaults() -> None:
+    defaults = ChatSettings(beam_size=3)
+    assert ChatSettings.from_json("{not json", defaults) == defaults
+    assert ChatSettings.from_json('{"beam_size": 500}', defaults) == defaults
+    assert ChatSettings.from_json('{"beam_size": 4, "future": 1}', defaults).beam_size == 4

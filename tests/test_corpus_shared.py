@@ -1,0 +1,84 @@
+"""Every reader on the real corpora in ../shared/corpora (first records only, to stay fast).
+
+These corpora are not part of the repository; on a machine without them the tests skip.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from nlp.corpus import PipelineOptions, ReadReport, process, read_pairs
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+LIMIT = 2000
+
+pytestmark = [
+    pytest.mark.shared,
+    pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared corpora not found at {SHARED}"),
+]
+
+# (path under corpora/, format auto-detection must pick, minimum pairs among the first LIMIT)
+CORPORA = [
+    ("headlines-zh/lcsts/train.tsv", "lcsts-tsv", LIMIT),
+    ("headlines-zh/lcsts/val.tsv", "lcsts-tsv", 1000),
+    ("headlines-en/reuters21578", "reuters", LIMIT),
+    ("dialogue-zh/lccc/toy_train.txt", "lccc", LIMIT),
+    ("dialogue-zh/chatterbot", "chatterbot", 500),
+    ("dialogue-en/chatterbot", "chatterbot", LIMIT),
+    ("dialogue-en/dailydialog/train/dialogues_train.txt", "dailydialog", LIMIT),
+    ("dialogue-en/dailydialog/validation/dialogues_validation.txt", "dailydialog", LIMIT),
+    ("translation/tatoeba-cmn-eng/cmn.txt", "tatoeba", LIMIT),
+]
+
+
+@pytest.mark.parametrize(("relative", "fmt", "minimum"), CORPORA, ids=[c[0] for c in CORPORA])
+def test_real_corpus(relative: str, fmt: str, minimum: int) -> None:
+    path = SHARED / relative
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    report = ReadReport()
+    pairs = list(itertools.islice(read_pairs(path, report=report), LIMIT))
+    assert report.formats[str(path)].split()[0] == fmt
+    assert len(pairs) >= minimum
+    assert all(pair.source.strip() and pair.target.strip() for pair in pairs)
+    assert report.problem_count <= len(pairs) // 100 + 1, report.details()
+    cleaned = list(process(pairs, PipelineOptions(), report))
+    assert len(cleaned) >= len(pairs) // 3  # the chatterbot corpora repeat a lot
+
+
+def test_lccc_spaces_are_removed() -> None:
+    path = SHARED / "dialogue-zh/lccc/toy_train.txt"
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    pairs = list(itertools.islice(read_pairs(path, "lccc", report=ReadReport()), 500))
+    spaced = [pair for pair in pairs if " " in pair.source + pair.target]
+    assert not spaced, spaced[:3]
+
+
+def test_reuters_headline_pairs() -> None:
+    path = SHARED / "headlines-en/reuters21578/reut2-000.sgm"
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    report = ReadReport()
+    pairs = list(read_pairs(path, report=report))
+    assert pairs[0].target == "BAHIA COCOA REVIEW"
+    assert pairs[0].source.startswith("Showers continued throughout the week")
+    assert not any(pair.source.rstrip().lower().endswith("reuter") for pair in pairs)
+    assert not any("&lt;" in pair.source or "\x03" in pair.source for pair in pairs)
+    assert report.skipped["no title"] + report.skipped["no body"] > 0
+    assert report.read == 1000  # every <REUTERS> document of the file is accounted for
+
+
+def test_chatterbot_known_malformed_conversation_is_reported() -> None:
+    path = SHARED / "dialogue-en/chatterbot/trivia.yml"
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    report = ReadReport()
+    pairs = list(read_pairs(path, report=report))
+    assert pairs
+    assert [(p.line, p.reason) for p in report.problems] == [
+        (35, "conversation is not a list of turns")
+    ]

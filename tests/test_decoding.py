@@ -1,0 +1,324 @@
+"""The decoder against a scripted model: fixed log-probability tables, no network.
+
+The scripted model's next-token distribution depends only on (step, previous token), looked
+up in a table built from a few rules, so every case below is worked out by hand.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nlp.decoding import DecodeOptions, Decoder, Hypothesis
+from nlp.specials import BOS_ID, EOS_ID, UNK_ID
+
+VOCAB = 10
+WORDS = (4, 5, 6, 7, 8, 9)  # ids that are not special
+Rules = dict[int, dict[int, float]]
+
+
+def distribution(probs: dict[int, float]) -> np.ndarray:
+    """Log-probabilities over VOCAB: the given tokens, the rest of the mass shared evenly."""
+    row = np.full(VOCAB, 0.0)
+    rest = [t for t in range(VOCAB) if t not in probs]
+    remaining = 1.0 - sum(probs.values())
+    row[rest] = max(remaining, 1e-6) / len(rest)
+    for token, p in probs.items():
+        row[token] = p
+    return np.log(row / row.sum())
+
+
+def script(
+    rules: Rules, at_step: dict[tuple[int, int], dict[int, float]] | None = None, steps: int = 12
+) -> np.ndarray:
+    """[steps, VOCAB(prev), VOCAB(next)] table; `rules` by previous token, `at_step` by
+    (step, previous token); unlisted previous tokens lead to a uniform distribution."""
+    table = np.tile(distribution({}), (steps, VOCAB, 1))
+    for prev, probs in rules.items():
+        table[:, prev] = distribution(probs)
+    for (step, prev), probs in (at_step or {}).items():
+        table[step, prev] = distribution(probs)
+    return table.astype(np.float32)
+
+
+class ScriptedModel:
+    """Implements the model protocol with a lookup table.
+
+    Attention peaks at source position (previous token mod source length), so the attention
+    a hypothesis reports shows whether it was gathered along the right beam parents.
+    `favour_source` adds that much to the logit of the input's first token, making inputs
+    decode differently (for the batching test). `steps_run` counts decoding steps executed.
+    """
+
+    def __init__(self, table: np.ndarray, favour_source: float = 0.0) -> None:
+        self.table = tf.constant(table)
+        self.favour_source = favour_source
+        self.steps_run = tf.Variable(0, dtype=tf.int64)
+
+    def encode(self, source_ids: tf.Tensor, training: bool = False) -> tuple[Any, Any]:
+        batch = tf.shape(source_ids)[0]
+        state = {"step": tf.zeros([batch], tf.int32)}
+        context = {"mask": tf.not_equal(source_ids, 0), "source_ids": source_ids}
+        return state, context
+
+    def decode_step(
+        self, prev_ids: tf.Tensor, state: Any, context: Any, training: bool = False
+    ) -> tuple[tf.Tensor, Any, tf.Tensor]:
+        self.steps_run.assign_add(1)
+        step = tf.minimum(state["step"], self.table.shape[0] - 1)
+        logits = tf.gather_nd(self.table, tf.stack([step, prev_ids], axis=-1))
+        first_source = context["source_ids"][:, 0]
+        logits += self.favour_source * tf.one_hot(first_source, VOCAB)
+        mask = context["mask"]
+        source_len = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+        peak = tf.one_hot(prev_ids % source_len, tf.shape(mask)[1]) * 3.0
+        attention = tf.nn.softmax(tf.where(mask, peak, -1e9))
+        return tf.nn.log_softmax(logits), {"step": state["step"] + 1}, attention
+
+
+_DECODERS: dict[str, Decoder] = {}
+
+
+def decode_one(rules: Rules, source: list[int] | None = None, **options: Any) -> list[Hypothesis]:
+    """Decode one source under `rules`; decoders are shared per script to save traces."""
+    key = repr(rules)
+    if key not in _DECODERS:
+        _DECODERS[key] = Decoder(ScriptedModel(script(rules)))
+    return _DECODERS[key].decode([source or [4, 5, 6]], DecodeOptions(**options))[0]
+
+
+# From BOS, 4 is likelier than 5, but 4 leads to a flat distribution while 5 ends surely:
+# greedy takes 4 (0.5) then 5 (0.35) then EOS: 0.5*0.35*0.9 = 0.158 < beam's 5 EOS: 0.4*0.9.
+BEAM_BEATS_GREEDY: Rules = {
+    BOS_ID: {4: 0.5, 5: 0.4},
+    4: {5: 0.35, 6: 0.25, 7: 0.2, EOS_ID: 0.1},
+    5: {EOS_ID: 0.9},
+}
+# Short [5] (0.4*0.9 = 0.36, length 2 with EOS) against long [4, 6, 7] (0.5*0.8^3 = 0.256,
+# length 4): the short one wins on raw probability, the long one once lengths are rewarded.
+SHORT_VS_LONG: Rules = {
+    BOS_ID: {4: 0.5, 5: 0.4},
+    4: {6: 0.8},
+    6: {7: 0.8},
+    7: {EOS_ID: 0.8},
+    5: {EOS_ID: 0.9},
+}
+
+
+def test_greedy_takes_the_most_probable_token_each_step() -> None:
+    (best,) = decode_one(BEAM_BEATS_GREEDY, strategy="greedy")
+    assert best.ids == [4, 5]
+    assert best.score == pytest.approx(math.log(0.5 * 0.35 * 0.9), abs=1e-5)
+
+
+def test_beam_finds_a_higher_scoring_sequence_than_greedy() -> None:
+    greedy = decode_one(BEAM_BEATS_GREEDY, strategy="greedy")[0]
+    beam = decode_one(BEAM_BEATS_GREEDY, strategy="beam", beam_size=3)[0]
+    assert beam.ids == [5]
+    assert beam.score == pytest.approx(math.log(0.4 * 0.9), abs=1e-5)
+    assert beam.score > greedy.score
+
+
+def test_length_penalty_changes_which_hypothesis_wins() -> None:
+    plain = decode_one(SHORT_VS_LONG, strategy="beam", beam_size=4)[0]
+    assert plain.ids == [5]
+    rewarded = decode_one(SHORT_VS_LONG, strategy="beam", beam_size=4, length_penalty=2.0)[0]
+    assert rewarded.ids == [4, 6, 7]
+    expected = math.log(0.5 * 0.8**3) / ((5 + 4) / 6) ** 2.0  # 4 tokens with EOS
+    assert rewarded.score == pytest.approx(expected, abs=1e-5)
+
+
+def test_coverage_penalty_prefers_hypotheses_that_cover_the_source() -> None:
+    # A one-token source is fully covered by any output; a long source only by long outputs.
+    assert decode_one(SHORT_VS_LONG, [4], strategy="beam", coverage_penalty=1.0)[0].ids == [5]
+    covered = decode_one(SHORT_VS_LONG, [4, 5, 6, 7], strategy="beam", coverage_penalty=1.0)
+    assert covered[0].ids == [4, 6, 7]
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "beam"])
+def test_no_repeat_ngram_blocks_the_repeat_the_script_pushes_for(strategy: str) -> None:
+    # Ending is made very unlikely so that blocking leads to another word, not to an early end.
+    loop: Rules = {prev: {EOS_ID: 1e-4} for prev in (BOS_ID, *WORDS)}
+    loop.update({prev: {nxt: 0.9, EOS_ID: 1e-4} for prev, nxt in [(BOS_ID, 4), (4, 5), (5, 4)]})
+    free = decode_one(loop, strategy=strategy, max_length=8)[0].ids
+    assert free == [4, 5] * 4
+    for n in (1, 2, 3):
+        ids = decode_one(loop, strategy=strategy, max_length=8, no_repeat_ngram=n)[0].ids
+        grams = [tuple(ids[i : i + n]) for i in range(len(ids) - n + 1)]
+        assert len(grams) == len(set(grams)), (n, ids)
+        # Blocked, not ended: another word is taken (for n=1 until every word has been used).
+        assert ids[0] == 4 and len(ids) == (len(WORDS) if n == 1 else 8)
+
+
+def test_min_length_suppresses_the_end_token() -> None:
+    ends_now: Rules = {BOS_ID: {EOS_ID: 0.9}, **{w: {EOS_ID: 0.9} for w in WORDS}}
+    assert decode_one(ends_now, strategy="greedy")[0].ids == []
+    for strategy in ("greedy", "beam"):
+        (best,) = decode_one(ends_now, strategy=strategy, min_length=3)
+        assert len(best.ids) == 3
+        assert EOS_ID not in best.ids
+
+
+def test_max_length_absolute_and_relative_to_each_source() -> None:
+    endless: Rules = {BOS_ID: {4: 0.9}, **{w: {4: 0.9} for w in WORDS}}
+    decoder = Decoder(ScriptedModel(script(endless)))
+    sources = [[4, 5], [4, 5, 6, 7, 8, 9]]
+    absolute = decoder.decode(sources, DecodeOptions(strategy="greedy", max_length=5))
+    assert [len(h[0].ids) for h in absolute] == [5, 5]
+    relative = DecodeOptions(strategy="beam", max_length=5, max_length_ratio=1.5)
+    assert [len(h[0].ids) for h in decoder.decode(sources, relative)] == [3, 5]
+
+
+def test_unknown_token_suppressed_unless_allowed() -> None:
+    likes_unk: Rules = {BOS_ID: {UNK_ID: 0.8, 4: 0.1}, UNK_ID: {EOS_ID: 0.9}, 4: {EOS_ID: 0.9}}
+    assert decode_one(likes_unk, strategy="greedy")[0].ids == [4]
+    assert decode_one(likes_unk, strategy="greedy", suppress_unk=False)[0].ids == [UNK_ID]
+
+
+def test_n_best_lists_are_sorted_and_distinct() -> None:
+    hypotheses = decode_one(SHORT_VS_LONG, strategy="beam", beam_size=5, n_best=5)
+    assert len(hypotheses) == 5
+    scores = [h.score for h in hypotheses]
+    assert scores == sorted(scores, reverse=True)
+    assert len({tuple(h.ids) for h in hypotheses}) == 5
+    assert hypotheses[0].ids == [5] and hypotheses[1].ids == [4, 6, 7]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        DecodeOptions(strategy="greedy", max_length=6),
+        DecodeOptions(
+            strategy="beam",
+            beam_size=3,
+            n_best=3,
+            max_length=6,
+            length_penalty=1.0,
+            coverage_penalty=0.5,
+            no_repeat_ngram=2,
+        ),
+    ],
+)
+def test_batched_results_equal_one_by_one_results(options: DecodeOptions) -> None:
+    sources = [[4, 5, 6], [7], [9, 8, 7, 6, 5, 4, 9], [5, 4]]
+    decoder = Decoder(ScriptedModel(script(BEAM_BEATS_GREEDY), favour_source=1.5), max_batch_size=3)
+    batched = decoder.decode(sources, options)
+    assert len({tuple(h[0].ids) for h in batched}) > 1  # the inputs really differ
+    for source, together in zip(sources, batched, strict=True):
+        (alone,) = decoder.decode([source], options)
+        assert [h.ids for h in alone] == [h.ids for h in together]
+        assert [h.score for h in alone] == pytest.approx([h.score for h in together], abs=1e-5)
+        for a, b in zip(alone, together, strict=True):
+            np.testing.assert_allclose(a.attention, b.attention, atol=1e-6)
+
+
+def test_attention_follows_beam_parents_and_is_trimmed() -> None:
+    source = [4, 5, 6, 7, 8]
+    decoder = Decoder(ScriptedModel(script(SHORT_VS_LONG)))
+    padded = np.array([[*source, 0, 0, 0]], np.int32)
+    options = DecodeOptions(strategy="beam", beam_size=4, n_best=4)
+    from_array = decoder.decode(padded, options)[0]
+    assert [h.ids for h in from_array] == [h.ids for h in decoder.decode([source], options)[0]]
+    for hypothesis in from_array:
+        assert hypothesis.attention.shape == (len(hypothesis.ids), len(source))
+        previous = [BOS_ID, *hypothesis.ids][: len(hypothesis.ids)]
+        expected_peaks = [p % len(source) for p in previous]
+        assert hypothesis.attention.argmax(axis=1).tolist() == expected_peaks
+        np.testing.assert_allclose(hypothesis.attention.sum(axis=1), 1.0, atol=1e-5)
+    without = decoder.decode([source], options, return_attention=False)[0][0]
+    assert without.attention.shape == (len(without.ids), 0)
+
+
+@pytest.mark.parametrize("strategy", ["beam", "greedy"])
+def test_the_loop_stops_once_every_hypothesis_is_finished(strategy: str) -> None:
+    # Both [5] (ends at step 2) and [4, 6, 7] (the greedy path) are finished after step 4.
+    model = ScriptedModel(script(SHORT_VS_LONG))
+    Decoder(model).decode([[4, 5]], DecodeOptions(strategy=strategy, beam_size=2, max_length=30))
+    assert int(model.steps_run.numpy()) == 4
+
+
+FLAT: Rules = {t: {4: 0.3, 5: 0.25, 6: 0.2} for t in (BOS_ID, *WORDS)}
+
+
+def sample_tokens(**options: Any) -> list[int]:
+    decoder = Decoder(ScriptedModel(script(FLAT)))
+    sources = [[4, 5]] * 20
+    results = decoder.decode(sources, DecodeOptions(strategy="sample", max_length=6, **options))
+    return [token for hypotheses in results for h in hypotheses for token in h.ids]
+
+
+def test_top_k_sampling_never_picks_outside_the_top_k() -> None:
+    assert set(sample_tokens(seed=1, top_k=3)) == {4, 5, 6}
+    assert set(sample_tokens(seed=1, top_k=1)) == {4}
+    assert not set(sample_tokens(seed=1)) <= {4, 5, 6}  # unfiltered sampling does go there
+
+
+def test_top_p_sampling_keeps_only_the_nucleus() -> None:
+    # 4 (0.3) and 5 (0.25) reach 0.55 >= 0.5; 6 lies outside the nucleus.
+    assert set(sample_tokens(seed=2, top_p=0.5)) == {4, 5}
+
+
+def test_sampling_with_a_seed_repeats_exactly() -> None:
+    first = sample_tokens(seed=7, temperature=1.5, n_best=3)
+    assert first == sample_tokens(seed=7, temperature=1.5, n_best=3)
+    assert first != sample_tokens(seed=8, temperature=1.5, n_best=3)
+
+
+def test_one_trace_per_structural_choice() -> None:
+    decoder = Decoder(ScriptedModel(script(BEAM_BEATS_GREEDY)))
+    for length, batch in [(1, 1), (3, 2), (9, 5), (4, 3)]:
+        sources = [list(range(4, 4 + length))] * batch
+        for alpha in (0.0, 0.7):
+            options = DecodeOptions(
+                strategy="beam",
+                max_length=4 + length,
+                min_length=length % 3,
+                length_penalty=alpha,
+                suppress_unk=length % 2 == 0,
+            )
+            decoder.decode(sources, options)
+    assert decoder.trace_count == 1
+    decoder.decode([[4]], DecodeOptions(strategy="beam", beam_size=2))
+    assert decoder.trace_count == 2
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"strategy": "bem"}, "unknown decoding strategy 'bem'"),
+        ({"beam_size": 0}, "beam_size"),
+        ({"temperature": 0.0}, "temperature"),
+        ({"top_p": 1.5}, "top_p"),
+        ({"top_k": -1}, "top_k"),
+        ({"max_length": 0}, "max_length"),
+        ({"min_length": 40}, "min_length"),
+        ({"length_penalty": -1.0}, "length_penalty"),
+        ({"coverage_penalty": float("nan")}, "coverage_penalty"),
+        ({"n_best": 6}, "n_best"),
+        ({"strategy": "greedy", "n_best": 2}, "n_best"),
+        ({"seed": -3}, "seed"),
+        ({"seed": 2**31}, "seed"),
+        ({"no_repeat_ngram": 1.5}, "no_repeat_ngram"),
+    ],
+)
+def test_invalid_options_raise_clear_errors(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        DecodeOptions(**fields)
+
+
+def test_empty_source_is_rejected() -> None:
+    decoder = Decoder(ScriptedModel(script({})))
+    with pytest.raises(ValueError, match="source 1 is empty"):
+        decoder.decode([[4], []], DecodeOptions())
+
+
+def test_options_import_without_tensorflow() -> None:
+    code = "import sys, nlp.decoding; assert 'tensorflow' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])

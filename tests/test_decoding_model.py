@@ -1,0 +1,95 @@
+"""The decoder driving the real `Seq2Seq` (tiny, random weights): protocol fit, batching with
+real padding masks, copy-extended vocabularies, and agreement with teacher forcing."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nlp.config import ModelConfig
+from nlp.decoding import DecodeOptions, Decoder
+from nlp.model.seq2seq import Seq2Seq
+from nlp.specials import BOS_ID, EOS_ID
+
+VOCAB = 20
+SOURCES = [[5, 6, 7], [8, 9, 10, 11, 12, 13, 14], [4], [19, 4, 18, 5]]
+
+
+def tiny_model(**overrides: object) -> Seq2Seq:
+    keras.utils.set_random_seed(0)
+    config = ModelConfig(vocab_size=VOCAB, embedding_dim=8, units=8, dropout=0.0)
+    for name, value in overrides.items():
+        setattr(config, name, value)
+    return Seq2Seq(config)
+
+
+@pytest.fixture(scope="module")
+def decoder() -> Decoder:
+    return Decoder(tiny_model(), max_batch_size=3)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        DecodeOptions(strategy="greedy", max_length=8),
+        DecodeOptions(
+            strategy="beam",
+            beam_size=4,
+            n_best=3,
+            max_length=8,
+            length_penalty=0.6,
+            coverage_penalty=0.2,
+        ),
+        DecodeOptions(strategy="sample", n_best=2, seed=5, top_k=5, max_length=8),
+    ],
+)
+def test_hypotheses_are_well_formed(decoder: Decoder, options: DecodeOptions) -> None:
+    results = decoder.decode(SOURCES, options)
+    assert len(results) == len(SOURCES)
+    for source, hypotheses in zip(SOURCES, results, strict=True):
+        assert len(hypotheses) == options.n_best
+        for h in hypotheses:
+            assert all(3 < t < VOCAB for t in h.ids)  # no specials: PAD/BOS/EOS/UNK excluded
+            assert len(h.ids) <= options.max_length
+            assert h.attention.shape == (len(h.ids), len(source))
+            np.testing.assert_allclose(h.attention.sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "beam"])
+def test_batched_results_equal_one_by_one_results(decoder: Decoder, strategy: str) -> None:
+    options = DecodeOptions(strategy=strategy, beam_size=3, max_length=8, min_length=2)
+    batched = decoder.decode(SOURCES, options)
+    for source, together in zip(SOURCES, batched, strict=True):
+        (alone,) = decoder.decode([source], options)
+        assert alone[0].ids == together[0].ids
+        assert alone[0].score == pytest.approx(together[0].score, abs=1e-4)
+        np.testing.assert_allclose(alone[0].attention, together[0].attention, atol=1e-5)
+
+
+def test_greedy_score_matches_teacher_forcing(decoder: Decoder) -> None:
+    options = DecodeOptions(strategy="greedy", max_length=6, suppress_unk=False)
+    for source, (best,) in zip(SOURCES, decoder.decode(SOURCES, options), strict=True):
+        ended = len(best.ids) < options.max_length
+        target = best.ids + ([EOS_ID] if ended else [])
+        log_probs = decoder.model((tf.constant([source]), tf.constant([[BOS_ID, *target[:-1]]])))
+        expected = sum(float(log_probs[0, t, token]) for t, token in enumerate(target))
+        assert best.score == pytest.approx(expected, abs=1e-4)
+
+
+def test_no_retracing_across_lengths_and_batch_sizes() -> None:
+    decoder = Decoder(tiny_model())
+    for batch, length in [(1, 2), (2, 5), (3, 11)]:
+        sources = [list(range(4, 4 + length))] * batch
+        decoder.decode(sources, DecodeOptions(strategy="beam", max_length=length + 2))
+    assert decoder.trace_count == 1
+
+
+def test_copy_model_outputs_may_point_into_the_source() -> None:
+    model = tiny_model(copy=True)
+    source = [5, VOCAB, 7, VOCAB + 1]  # two out-of-vocabulary source words (extended ids)
+    options = DecodeOptions(strategy="beam", beam_size=3, n_best=3, max_length=5)
+    for h in Decoder(model).decode([source], options)[0]:
+        assert all(3 < t < VOCAB + len(source) for t in h.ids)
+        assert h.attention.shape == (len(h.ids), len(source))

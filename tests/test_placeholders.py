@@ -1,0 +1,163 @@
+"""Placeholders: masking finds each kind, restore reproduces the source exactly, and the
+token shape survives jieba and a word tokenizer."""
+
+from __future__ import annotations
+
+import re
+
+import jieba
+import pytest
+
+from nlp.text.placeholders import (
+    PLACEHOLDER_RE,
+    is_placeholder,
+    mask,
+    mask_like,
+    placeholder_tokens,
+    restore,
+)
+
+jieba.setLogLevel(60)
+
+ZH_ARTICLE = (
+    "苹果公司2026年3月5日发布iPhone 17，营收2.4亿元，同比增长37.5%，"
+    "另有3000万美元用于AI研发，详见https://www.apple.com/cn/。售价5元起。"
+)
+EN_ARTICLE = (
+    "Apple said on March 5, 2026 that revenue rose 37.5% to $2.4 billion, "
+    "or 1,234 million dollars, up from 3.14 on 2025-03-05. See www.example.com/a?b=1."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("营收2.4亿元，", "money", "2.4亿元"),
+        ("投资3000万美元。", "money", "3000万美元"),
+        ("只要5元", "money", "5元"),
+        ("rose to $2.4 billion.", "money", "$2.4 billion"),
+        ("增长37.5%达到", "pct", "37.5%"),
+        ("增长百分之三十", "pct", "百分之三十"),
+        ("rose 12 pct in", "pct", "12 pct"),
+        ("于2026年3月5日发布", "date", "2026年3月5日"),
+        ("于3月5日发布", "date", "3月5日"),
+        ("on 2026-03-05 at", "date", "2026-03-05"),
+        ("on March 5, 2026 at", "date", "March 5, 2026"),
+        ("共1,234人", "num", "1,234"),
+        ("pi is 3.14 here", "num", "3.14"),
+        ("see https://example.com/x?y=1.", "url", "https://example.com/x?y=1"),
+        ("发布iPhone手机", "lat", "iPhone"),
+        ("发展AI技术", "lat", "AI"),
+    ],
+)
+def test_each_kind_is_masked_whole(text: str, kind: str, value: str) -> None:
+    masked = mask(text)
+    assert masked.slots == {f"ph{kind}1": value}
+    assert value not in masked.text
+    assert restore(masked.text, masked.slots) == text
+
+
+def test_latin_words_in_english_text_are_left_alone_unless_asked() -> None:
+    assert mask("Apple sells the iPhone").slots == {}
+    assert mask("Apple sells the iPhone", latin_everywhere=True).slots["phlat4"] == "iPhone"
+    assert mask("The COVID-19 wave and 5G").slots == {}
+
+
+def test_same_value_same_placeholder_numbered_per_kind_in_order() -> None:
+    masked = mask("涨了37.5%，又涨了37.5%，共12次，再涨5%")
+    assert masked.text == "涨了phpct1，又涨了phpct1，共phnum1次，再涨phpct2"
+    assert masked.slots == {"phpct1": "37.5%", "phnum1": "12", "phpct2": "5%"}
+
+
+@pytest.mark.parametrize("article", [ZH_ARTICLE, EN_ARTICLE])
+def test_round_trip_restores_realistic_text_exactly(article: str) -> None:
+    masked = mask(article)
+    assert not re.search(r"\d", PLACEHOLDER_RE.sub("", masked.text))
+    assert restore(masked.text, masked.slots) == article
+
+
+def test_headline_reproduces_money_and_percentage_exactly() -> None:
+    masked = mask(ZH_ARTICLE)
+    money = next(k for k, v in masked.slots.items() if v == "2.4亿元")
+    pct = next(k for k, v in masked.slots.items() if v == "37.5%")
+    fake_model_output = f"苹果营收{money}增长{pct}"
+    assert restore(fake_model_output, masked.slots) == "苹果营收2.4亿元增长37.5%"
+
+
+def test_unknown_placeholders_are_removed_cleanly() -> None:
+    slots = mask(EN_ARTICLE).slots
+    assert restore("revenue rose phpct9 to phmoney1", slots) == "revenue rose to $2.4 billion"
+    assert restore("phnum7 apple up", slots) == "apple up"
+    assert restore("营收phmoney5增长", {}) == "营收增长"
+    assert not PLACEHOLDER_RE.search(restore("phdate3phlat2 x PHNUM4", {}))
+
+
+def test_longest_known_placeholder_wins() -> None:
+    slots = {f"phnum{i}": str(i * 100) for i in range(1, 13)}
+    assert restore("a phnum12 b phnum1", slots) == "a 1200 b 100"
+
+
+def test_placeholders_survive_jieba_and_a_word_tokenizer() -> None:
+    masked = mask(ZH_ARTICLE)
+    jieba_tokens = jieba.lcut(masked.text)
+    for token in masked.slots:
+        assert token in jieba_tokens
+    english = mask(EN_ARTICLE)
+    words = re.findall(r"\w+", english.text.lower())
+    for token in english.slots:
+        assert token in words
+    assert jieba.lcut("增长phpct1达到") == ["增长", "phpct1", "达到"]
+
+
+def test_adjacent_placeholders_are_kept_apart_for_jieba() -> None:
+    masked = mask("融资2.4亿元AI芯片")
+    assert "phmoney1 phlat1" in masked.text
+    assert {"phmoney1", "phlat1"} <= set(jieba.lcut(masked.text))
+    assert restore(masked.text, masked.slots) == "融资2.4亿元 AI芯片"
+
+
+def test_helpers() -> None:
+    tokens = placeholder_tokens(3)
+    assert "phmoney3" in tokens and len(tokens) == 18
+    assert all(is_placeholder(t) for t in tokens)
+    assert not is_placeholder("phone")
+    with pytest.raises(ValueError, match="unknown placeholder kinds"):
+        mask("x", kinds={"nope"})
+
+
+def test_only_requested_kinds_are_masked() -> None:
+    masked = mask("2026年营收2.4亿元，增长37.5%", kinds={"pct"})
+    assert masked.slots == {"phpct1": "37.5%"}
+
+
+def test_mask_like_uses_only_the_source_slots() -> None:
+    source = mask("苹果营收2.4亿元，增长37.5%，售价5999元")
+    target = "营收2.4亿元增长37.5%，利润3亿元，AI"
+    assert mask_like(target, source.slots) == "营收phmoney1增长phpct1，利润3亿元，AI"
+    assert mask_like(target, {}) == target
+    english = mask("Profit rose 37.5% to $5 billion on March 5, 2026")
+    masked_title = mask_like("PROFIT UP 37.5% ON MARCH 5, 2026", english.slots)
+    assert masked_title == "PROFIT UP phpct1 ON phdate1"  # values match case-insensitively
+
+
+def test_restore_respaces_values_the_detokenizer_spaced_like_latin_words() -> None:
+    masked = mask("营收2.4亿元，增长37.5%，iPhone于2026年3月5日发布")
+    detokenized = "营收 phmoney1，增长 phpct1，phlat1 于 phdate1 发布"  # nlp.tokenizers style
+    assert restore(detokenized, masked.slots) == "营收2.4亿元，增长37.5%，iPhone 于2026年3月5日发布"
+    assert restore("rose phpct1 to phmoney1", mask("up 5% to $3").slots) == "rose 5% to $3"
+
+
+@pytest.mark.parametrize("kind", ["words", "jieba"])
+def test_project_tokenizers_keep_placeholders_whole(kind: str) -> None:
+    from nlp.config import TokenizerConfig
+    from nlp.tokenizers import build_tokenizer
+
+    tokenizer = build_tokenizer(TokenizerConfig(kind=kind))
+    for article in (ZH_ARTICLE, EN_ARTICLE):
+        masked = mask(article)
+        tokens = tokenizer.tokenize(masked.text)
+        assert set(masked.slots) <= set(tokens)
+        # A model that emits the placeholders: the values come back exactly.
+        output = [t for t in tokens if is_placeholder(t)]
+        restored = restore(tokenizer.detokenize(output), masked.slots)
+        assert restored == " ".join(masked.slots[t] for t in output)
