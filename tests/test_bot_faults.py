@@ -6,7 +6,6 @@ replied-to message), as a server that processed a request whose answer was lost 
 """
 
 from fake_telegram import Fault, bot_on_fake_telegram
-
 from nlp.chat.fake_generator import ScriptedGenerator, fake_model, reply_for
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore

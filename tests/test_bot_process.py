@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from fake_telegram import TEST_TOKEN, FakeTelegram
 
+from fake_telegram import TEST_TOKEN, FakeTelegram
 from nlp.chat.fake_generator import reply_for
 
 ROOT = Path(__file__).resolve().parent.parent

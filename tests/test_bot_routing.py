@@ -1,10 +1,10 @@
 """Which updates the bot answers, with what, and which it ignores on purpose."""
 
 import pytest
-from fake_telegram import BOT_ID, BOT_USERNAME, STICKER_JSON, FakeTelegram
 from telegram import Update
 
 from bot.routing import Action, route
+from fake_telegram import BOT_ID, BOT_USERNAME, STICKER_JSON, FakeTelegram
 
 FAKE = FakeTelegram("1:x")
 STICKER = STICKER_JSON

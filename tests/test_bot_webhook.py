@@ -3,9 +3,9 @@
 import socket
 
 import httpx
-from fake_telegram import bot_on_fake_telegram
 
 from bot.config import WebhookConfig
+from fake_telegram import bot_on_fake_telegram
 from nlp.chat.fake_generator import fake_model, reply_for
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore

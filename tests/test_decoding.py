@@ -83,6 +83,12 @@ class ScriptedModel:
         return tf.nn.log_softmax(logits), {"step": state["step"] + 1}, attention
 
 
+def plain_decoder(model: ScriptedModel, **kwargs: Any) -> Decoder:
+    """A decoder without XLA: these logic tests would otherwise compile once per shape.
+    The XLA path (the default) is checked against it in `test_xla_gives_the_same_results`."""
+    return Decoder(model, jit_compile=False, **kwargs)
+
+
 _DECODERS: dict[str, Decoder] = {}
 
 
@@ -90,7 +96,7 @@ def decode_one(rules: Rules, source: list[int] | None = None, **options: Any) ->
     """Decode one source under `rules`; decoders are shared per script to save traces."""
     key = repr(rules)
     if key not in _DECODERS:
-        _DECODERS[key] = Decoder(ScriptedModel(script(rules)))
+        _DECODERS[key] = plain_decoder(ScriptedModel(script(rules)))
     return _DECODERS[key].decode([source or [4, 5, 6]], DecodeOptions(**options))[0]
 
 
@@ -168,7 +174,7 @@ def test_min_length_suppresses_the_end_token() -> None:
 
 def test_max_length_absolute_and_relative_to_each_source() -> None:
     endless: Rules = {BOS_ID: {4: 0.9}, **{w: {4: 0.9} for w in WORDS}}
-    decoder = Decoder(ScriptedModel(script(endless)))
+    decoder = plain_decoder(ScriptedModel(script(endless)))
     sources = [[4, 5], [4, 5, 6, 7, 8, 9]]
     absolute = decoder.decode(sources, DecodeOptions(strategy="greedy", max_length=5))
     assert [len(h[0].ids) for h in absolute] == [5, 5]
@@ -208,7 +214,8 @@ def test_n_best_lists_are_sorted_and_distinct() -> None:
 )
 def test_batched_results_equal_one_by_one_results(options: DecodeOptions) -> None:
     sources = [[4, 5, 6], [7], [9, 8, 7, 6, 5, 4, 9], [5, 4]]
-    decoder = Decoder(ScriptedModel(script(BEAM_BEATS_GREEDY), favour_source=1.5), max_batch_size=3)
+    model = ScriptedModel(script(BEAM_BEATS_GREEDY), favour_source=1.5)
+    decoder = plain_decoder(model, max_batch_size=3)
     batched = decoder.decode(sources, options)
     assert len({tuple(h[0].ids) for h in batched}) > 1  # the inputs really differ
     for source, together in zip(sources, batched, strict=True):
@@ -221,7 +228,7 @@ def test_batched_results_equal_one_by_one_results(options: DecodeOptions) -> Non
 
 def test_attention_follows_beam_parents_and_is_trimmed() -> None:
     source = [4, 5, 6, 7, 8]
-    decoder = Decoder(ScriptedModel(script(SHORT_VS_LONG)))
+    decoder = plain_decoder(ScriptedModel(script(SHORT_VS_LONG)))
     padded = np.array([[*source, 0, 0, 0]], np.int32)
     options = DecodeOptions(strategy="beam", beam_size=4, n_best=4)
     from_array = decoder.decode(padded, options)[0]
@@ -240,7 +247,8 @@ def test_attention_follows_beam_parents_and_is_trimmed() -> None:
 def test_the_loop_stops_once_every_hypothesis_is_finished(strategy: str) -> None:
     # Both [5] (ends at step 2) and [4, 6, 7] (the greedy path) are finished after step 4.
     model = ScriptedModel(script(SHORT_VS_LONG))
-    Decoder(model).decode([[4, 5]], DecodeOptions(strategy=strategy, beam_size=2, max_length=30))
+    options = DecodeOptions(strategy=strategy, beam_size=2, max_length=30)
+    plain_decoder(model).decode([[4, 5]], options)
     assert int(model.steps_run.numpy()) == 4
 
 
@@ -248,7 +256,7 @@ FLAT: Rules = {t: {4: 0.3, 5: 0.25, 6: 0.2} for t in (BOS_ID, *WORDS)}
 
 
 def sample_tokens(**options: Any) -> list[int]:
-    decoder = Decoder(ScriptedModel(script(FLAT)))
+    decoder = plain_decoder(ScriptedModel(script(FLAT)))
     sources = [[4, 5]] * 20
     results = decoder.decode(sources, DecodeOptions(strategy="sample", max_length=6, **options))
     return [token for hypotheses in results for h in hypotheses for token in h.ids]
@@ -271,8 +279,27 @@ def test_sampling_with_a_seed_repeats_exactly() -> None:
     assert first != sample_tokens(seed=8, temperature=1.5, n_best=3)
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        DecodeOptions(strategy="greedy", max_length=7, min_length=1, no_repeat_ngram=2),
+        DecodeOptions(strategy="beam", beam_size=3, n_best=3, max_length=7, length_penalty=0.8,
+                      coverage_penalty=0.3, max_length_ratio=1.5),
+    ],
+)
+def test_xla_gives_the_same_results(options: DecodeOptions) -> None:
+    sources = [[4, 5, 6], [7], [9, 8, 7, 6, 5, 4, 9, 8, 7]]
+    model = ScriptedModel(script(BEAM_BEATS_GREEDY), favour_source=1.5)
+    compiled = Decoder(model, jit_compile=True).decode(sources, options)
+    for xla, plain in zip(compiled, plain_decoder(model).decode(sources, options), strict=True):
+        assert [h.ids for h in xla] == [h.ids for h in plain]
+        assert [h.score for h in xla] == pytest.approx([h.score for h in plain], abs=1e-5)
+        for a, b in zip(xla, plain, strict=True):
+            np.testing.assert_allclose(a.attention, b.attention, atol=1e-5)
+
+
 def test_one_trace_per_structural_choice() -> None:
-    decoder = Decoder(ScriptedModel(script(BEAM_BEATS_GREEDY)))
+    decoder = plain_decoder(ScriptedModel(script(BEAM_BEATS_GREEDY)))
     for length, batch in [(1, 1), (3, 2), (9, 5), (4, 3)]:
         sources = [list(range(4, 4 + length))] * batch
         for alpha in (0.0, 0.7):
@@ -314,7 +341,7 @@ def test_invalid_options_raise_clear_errors(fields: dict[str, Any], message: str
 
 
 def test_empty_source_is_rejected() -> None:
-    decoder = Decoder(ScriptedModel(script({})))
+    decoder = plain_decoder(ScriptedModel(script({})))
     with pytest.raises(ValueError, match="source 1 is empty"):
         decoder.decode([[4], []], DecodeOptions())
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from conftest import tiny_overrides, write_jsonl
 
+from conftest import tiny_overrides, write_jsonl
 from nlp.bundle import load_bundle
 from nlp.training.corpus_io import CorpusSpec
 from nlp.training.run import RetrainOptions, RunOptions, retrain

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, tiny_overrides, write_jsonl
 
+from conftest import REPO, tiny_overrides, write_jsonl
 from nlp.config import ExperimentConfig
 from nlp.decoding import DecodeOptions
 from nlp.generator import Generator

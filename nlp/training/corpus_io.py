@@ -24,7 +24,7 @@ class CorpusSpec:
     options: tuple[tuple[str, Any], ...] = ()
 
 
-def load_pairs(spec: CorpusSpec, *, verbose: bool = True) -> list[Pair]:
+def load_pairs(spec: CorpusSpec) -> list[Pair]:
     """All pairs of the corpus; skipped records are summarised on stderr with file:line."""
     report = ReadReport()
     pairs: list[Pair] = []
@@ -32,8 +32,7 @@ def load_pairs(spec: CorpusSpec, *, verbose: bool = True) -> list[Pair]:
         pairs.extend(
             read_pairs(path, spec.fmt, report=report, strict=spec.strict, **dict(spec.options))
         )
-    if verbose:
-        print(f"{', '.join(map(str, spec.paths))}: {report.details()}", file=sys.stderr)
+    print(f"{', '.join(map(str, spec.paths))}: {report.details()}", file=sys.stderr)
     if not pairs:
         raise ValueError(f"{', '.join(map(str, spec.paths))}: no usable pairs")
     return pairs

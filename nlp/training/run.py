@@ -72,9 +72,9 @@ def train(
     if options.resume:
         config = ExperimentConfig.load(run_dir / "config.json")
     seed_everything(config.train.seed)
-    pairs = load_pairs(corpus, verbose=bool(options.verbose))
+    pairs = load_pairs(corpus)
     if valid_corpus is not None:
-        train_pairs, valid_pairs = pairs, load_pairs(valid_corpus, verbose=bool(options.verbose))
+        train_pairs, valid_pairs = pairs, load_pairs(valid_corpus)
     else:
         train_pairs, valid_pairs = split_off(pairs, config.train.valid_fraction, config.train.seed)
     if options.resume:
@@ -155,7 +155,7 @@ def retrain(
     seed_everything(config.train.seed)
     codec, model = bundle.codec, bundle.model
     new_train, new_valid = split_off(
-        load_pairs(corpus, verbose=bool(options.verbose)),
+        load_pairs(corpus),
         config.train.valid_fraction,
         config.train.seed,
     )
@@ -200,10 +200,10 @@ def _old_pairs(
     metadata: dict[str, Any], retrain_options: RetrainOptions, options: RunOptions
 ) -> list[Pair]:
     if retrain_options.old_corpus is not None:
-        return load_pairs(retrain_options.old_corpus, verbose=bool(options.verbose))
+        return load_pairs(retrain_options.old_corpus)
     valid_file = Path(metadata.get("corpus", {}).get("valid_file", ""))
     if valid_file.is_file():
-        return load_pairs(CorpusSpec((valid_file,), "jsonl"), verbose=bool(options.verbose))
+        return load_pairs(CorpusSpec((valid_file,), "jsonl"))
     _say(options, "old validation data not found; pass --old-corpus to compare on it")
     return []
 

@@ -82,7 +82,7 @@ class Trainer:
         self.optimizer.build(model.trainable_variables)
         self.batching = batching_for(config)
         self.evaluate_loss = LossMeter(model, self.batching)
-        self._train_step = tf.function(self._step, input_signature=_BATCH_SPEC)
+        self.train_batch = tf.function(self._step, input_signature=_BATCH_SPEC)
 
     def _step(self, source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
@@ -120,7 +120,7 @@ class Trainer:
             bar = keras.utils.Progbar(total, verbose=self.verbose, stateful_metrics=["lr"])
             bar.update(state.step_in_epoch)
             for batch in dataset:
-                loss = float(self._train_step(*batch))
+                loss = float(self.train_batch(*batch))
                 if not math.isfinite(loss):
                     raise FloatingPointError(
                         f"training loss became {loss} at step {state.global_step}; "
