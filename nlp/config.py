@@ -79,6 +79,7 @@ class TrainConfig:
     valid_fraction: float = 0.05
     checkpoint_every: int = 200
     mixed_precision: bool = False
+    max_minutes: float = 0.0  # wall-clock training budget; 0 = none (stops after validating)
     seed: int = 1234
 
 

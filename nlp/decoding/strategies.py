@@ -144,6 +144,7 @@ class BeamSearch(Strategy):
             parents=tf.reshape(parents, [-1]), ids=take(top_ids), log_probs=take(top_log_probs)
         )
 
+
 _REGISTRY: dict[str, Callable[[DecodeOptions], Strategy]] = {
     "greedy": lambda options: GreedySearch(BestSampler()),
     "beam": lambda options: BeamSearch(options.beam_size),

@@ -11,15 +11,17 @@ from typing import Any
 from nlp.decode_args import add_decode_arguments, decode_options
 from nlp.training.command import add_corpus_arguments, corpus_spec
 
-METRIC_NAMES = ("loss", "exact", "rouge")
+METRIC_NAMES = ("loss", "exact", "rouge", "chat")
 
 
 def register(subparsers: Any) -> None:
     evaluate = subparsers.add_parser(
         "evaluate",
         help="score a model on a corpus",
-        description="Score a model on a corpus: teacher-forced loss and perplexity, exact "
-        "match of the generated output, or ROUGE-1/2/L F1 beside the lead baselines.",
+        description="Score a model on a corpus: teacher-forced loss and perplexity (loss), "
+        "exact match of the generated output (exact), ROUGE-1/2/L F1 beside the lead "
+        "baselines (rouge), or reply diversity: distinct-1/2, share of the 5 most frequent "
+        "replies, share of replies echoing the input (chat).",
     )
     evaluate.add_argument("--model", type=Path, required=True, help="model bundle or run dir")
     add_corpus_arguments(evaluate)

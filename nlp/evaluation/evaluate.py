@@ -13,6 +13,7 @@ from typing import Any
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
 from nlp.evaluation.baselines import lead_n_baseline, lead_sentence_baseline
+from nlp.evaluation.chat_metrics import chat_metrics
 from nlp.evaluation.rouge import rouge
 from nlp.generator import Generator
 from nlp.text.normalize import normalize_text
@@ -80,8 +81,18 @@ def rouge_metrics(
     return report
 
 
+def reply_metrics(
+    generator: Generator, pairs: Sequence[Pair], options: DecodeOptions, batch_size: int
+) -> dict[str, Any]:
+    """Diversity of generated replies (distinct-n, generic and echo shares)."""
+    posts = [normalize_text(p.source) for p in pairs]
+    replies = generate_all(generator, posts, options, batch_size)
+    return {"pairs": len(pairs), **chat_metrics(posts, replies)}
+
+
 METRICS: dict[str, Callable[..., dict[str, Any]]] = {
     "loss": lambda g, pairs, options, batch: loss_metrics(g, pairs, batch),
     "exact": exact_metrics,
     "rouge": rouge_metrics,
+    "chat": reply_metrics,
 }

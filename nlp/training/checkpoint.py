@@ -32,6 +32,7 @@ class TrainState:
     best_epoch: int = -1
     bad_epochs: int = 0
     finished: bool = False
+    train_seconds: float = 0.0  # time spent in training steps, across resumed runs
     history: list[dict[str, Any]] = field(default_factory=list)
 
 

@@ -32,10 +32,15 @@ def load_pairs(spec: CorpusSpec) -> list[Pair]:
         pairs.extend(
             read_pairs(path, spec.fmt, report=report, strict=spec.strict, **dict(spec.options))
         )
-    print(f"{', '.join(map(str, spec.paths))}: {report.details()}", file=sys.stderr)
+    print(f"{_describe(spec)}: {report.details()}", file=sys.stderr)
     if not pairs:
-        raise ValueError(f"{', '.join(map(str, spec.paths))}: no usable pairs")
+        raise ValueError(f"{_describe(spec)}: no usable pairs")
     return pairs
+
+
+def _describe(spec: CorpusSpec) -> str:
+    first = str(spec.paths[0])
+    return first if len(spec.paths) == 1 else f"{first} and {len(spec.paths) - 1} more"
 
 
 def split_off(pairs: Sequence[Pair], fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:

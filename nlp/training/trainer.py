@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,8 +120,10 @@ class Trainer:
             self._log(f"epoch {state.epoch + 1}/{cfg.epochs}")
             bar = keras.utils.Progbar(total, verbose=self.verbose, stateful_metrics=["lr"])
             bar.update(state.step_in_epoch)
+            started = time.monotonic() - state.train_seconds
             for batch in dataset:
                 loss = float(self.train_batch(*batch))
+                state.train_seconds = time.monotonic() - started
                 if not math.isfinite(loss):
                     raise FloatingPointError(
                         f"training loss became {loss} at step {state.global_step}; "
@@ -139,6 +142,10 @@ class Trainer:
                 ):
                     save_checkpoint(checkpoint, self.model, self.optimizer, state)
                     return state
+                if cfg.max_minutes and state.train_seconds >= 60 * cfg.max_minutes:
+                    self._log(f"  time budget of {cfg.max_minutes} min reached")
+                    state.finished = True
+                    break
             self._end_epoch(state, valid, hooks, writer)
             save_checkpoint(checkpoint, self.model, self.optimizer, state)
         state.finished = True

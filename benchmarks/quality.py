@@ -1,0 +1,70 @@
+"""Shared by the quality benchmarks: train one model within a time budget, then score it."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nlp.config import ExperimentConfig
+from nlp.corpus.records import Pair
+from nlp.decoding import DecodeOptions
+from nlp.generator import Generator
+from nlp.training.corpus_io import CorpusSpec, load_pairs
+from nlp.training.run import VALID_FILE, RunOptions, train
+
+
+@dataclass
+class QualityRun:
+    """One language's experiment: the data, the settings and how to score it."""
+
+    name: str
+    train: CorpusSpec
+    test: CorpusSpec | None  # None: the seeded share of `train` held out during training
+    settings: list[str]
+    decode: DecodeOptions
+
+
+def train_within_budget(
+    run: QualityRun, work: Path, minutes: float
+) -> tuple[Generator, dict[str, Any]]:
+    """Train `run` for at most `minutes` of training steps; returns the best model."""
+    config = ExperimentConfig().with_overrides([*run.settings, f"train.max_minutes={minutes}"])
+    started = time.monotonic()
+    state = train(config, run.train, RunOptions(work / run.name, verbose=0))
+    info = {
+        "settings": run.settings,
+        "budget_minutes": minutes,
+        "wall_minutes": round((time.monotonic() - started) / 60, 2),
+        "epochs": state.epoch,
+        "steps": state.global_step,
+        "best_epoch": state.best_epoch,
+        "history": state.history,
+    }
+    return Generator.from_bundle(work / run.name), info
+
+
+def test_pairs(run: QualityRun, work: Path, limit: int) -> list[Pair]:
+    spec = run.test or CorpusSpec((work / run.name / VALID_FILE,), "jsonl")
+    pairs = load_pairs(spec)
+    return pairs[:limit] if limit else pairs
+
+
+def run_all(
+    runs: Sequence[QualityRun],
+    work: Path,
+    minutes: float,
+    score: Callable[[QualityRun, Generator, dict[str, Any]], dict[str, Any]],
+    out: Path,
+) -> dict[str, Any]:
+    """Train and score every run, writing the JSON after each so a long job keeps its results."""
+    results: dict[str, Any] = {}
+    for run in runs:
+        generator, info = train_within_budget(run, work, minutes)
+        results[run.name] = {**info, **score(run, generator, info)}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    return results

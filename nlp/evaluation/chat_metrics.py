@@ -1,0 +1,53 @@
+"""Reply diversity metrics for chat models: distinct-n, generic-reply share, echo share.
+
+Perplexity says how well a model predicts held-out replies; these say what a user will see.
+A chatbot that answers "i don't know" to everything, or parrots the message back, can have
+a fine perplexity and be useless. Units are tokens from `units` (words, or characters in
+Chinese, as for ROUGE) so that English and Chinese figures are computed the same way.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from nlp.evaluation.rouge import resolve_unit, units
+
+
+def distinct_n(replies: Sequence[str], n: int, unit: str) -> float:
+    """Distinct n-grams over all n-grams of all replies (Li et al., 2016)."""
+    grams: list[tuple[str, ...]] = []
+    for reply in replies:
+        tokens = units(reply, unit)
+        grams.extend(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def top_reply_share(replies: Sequence[str], k: int = 5) -> float:
+    """Share of replies that are one of the k most frequent replies."""
+    counts = Counter(reply.strip().lower() for reply in replies)
+    return sum(c for _, c in counts.most_common(k)) / len(replies) if replies else 0.0
+
+
+def is_echo(post: str, reply: str, unit: str, threshold: float = 0.8) -> bool:
+    """The reply repeats the post: identical, or most of its units are taken from the post."""
+    reply_units, post_units = units(reply, unit), Counter(units(post, unit))
+    if not reply_units:
+        return False
+    copied = sum(min(c, post_units[u]) for u, c in Counter(reply_units).items())
+    return copied / len(reply_units) >= threshold
+
+
+def chat_metrics(
+    posts: Sequence[str], replies: Sequence[str], unit: str = "auto"
+) -> dict[str, float | str]:
+    resolved = resolve_unit(posts, unit)
+    return {
+        "distinct_1": distinct_n(replies, 1, resolved),
+        "distinct_2": distinct_n(replies, 2, resolved),
+        "top5_reply_share": top_reply_share(replies, 5),
+        "echo_share": sum(is_echo(p, r, resolved) for p, r in zip(posts, replies, strict=True))
+        / max(1, len(replies)),
+        "empty_share": sum(not r.strip() for r in replies) / max(1, len(replies)),
+        "unit": resolved,
+    }
