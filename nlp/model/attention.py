@@ -91,7 +91,7 @@ def attend(
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Masked softmax attention: returns (context [B,H], weights [B,S])."""
     scores = scorer.scores(query, keys)
-    scores = tf.where(mask, scores, tf.fill(tf.shape(scores), tf.constant(-1e9, scores.dtype)))
+    scores = tf.where(mask, scores, tf.fill(tf.shape(scores), scores.dtype.min))
     weights = tf.nn.softmax(scores, axis=-1)
     context = tf.einsum("bs,bsh->bh", weights, memory)
     return context, weights

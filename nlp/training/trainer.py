@@ -80,6 +80,8 @@ class Trainer:
         self.run_dir = run_dir
         self.verbose = verbose
         self.optimizer = make_optimizer(config)
+        if keras.mixed_precision.global_policy().name == "mixed_float16":
+            self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
         self.optimizer.build(model.trainable_variables)
         self.batching = batching_for(config)
         self.evaluate_loss = LossMeter(model, self.batching)
@@ -89,8 +91,9 @@ class Trainer:
         with tf.GradientTape() as tape:
             log_probs = self.model((source, target_in), training=True)
             loss = masked_mean_loss(log_probs, target_out, self.config.label_smoothing)
+            scaled = self.optimizer.scale_loss(loss)  # loss scaling under mixed precision
         variables = self.model.trainable_variables
-        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        self.optimizer.apply(tape.gradient(scaled, variables), variables)
         return loss
 
     def fit(
