@@ -38,8 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", nargs="?", default="-", help="articles file, - for stdin")
     parser.add_argument("-o", "--output", default="-", help="results file, - for stdout")
     io = parser.add_argument_group("input and output")
-    io.add_argument("--input-format", default="auto", choices=("auto", *readers.FORMATS))
-    io.add_argument("--output-format", default="auto", choices=("auto", *writers.FORMATS))
+    io.add_argument(
+        "--input-format", default="auto", choices=("auto", *readers.FORMATS),
+        help="how INPUT is laid out (default: from its extension; plain text otherwise)",
+    )
+    io.add_argument(
+        "--output-format", default="auto", choices=("auto", *writers.FORMATS),
+        help="results as JSONL or TSV (default: from the output extension; JSONL otherwise)",
+    )
     io.add_argument("--field", help="JSONL article field (default: article, source, text)")
     io.add_argument("--id-field", default="id", help="JSONL id field (default: id)")
     io.add_argument(
