@@ -13,7 +13,8 @@ Without --model, a fake generator stands in for the model with a cost model of P
 per call plus PER_ITEM_MS per message in the batch (default 5 + 0.5 ms, roughly a small
 greedy model on 2 CPU cores, see STACK-NOTES), slept on the worker thread. With --model, the
 real bundle is loaded once and decodes with the default chat settings (beam 5, n-best 5).
-Results go to benchmarks/results/bot_load.json.
+Before timing, one batch of each power-of-two size up to --max-batch is decoded (the real
+decoder compiles once per padded batch shape). Results go to benchmarks/results/bot_load.json.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from fake_telegram import bot_on_fake_telegram  # noqa: E402
 from nlp.chat.fake_generator import CostModel, ScriptedGenerator, fake_model  # noqa: E402
 from nlp.chat.loading import LoadedModel, load_model  # noqa: E402
 from nlp.chat.responder import ChatResponder  # noqa: E402
-from nlp.chat.settings import SettingsStore  # noqa: E402
+from nlp.chat.settings import ChatSettings, SettingsStore  # noqa: E402
+from nlp.decoding import DecodeOptions  # noqa: E402
 
 
 @dataclass
@@ -51,6 +53,19 @@ class RunResult:
     mean_batch: float
     largest_batch: int
     exactly_once_in_order: bool
+
+
+def warm_up(model: LoadedModel, max_batch: int) -> float:
+    """Decode one batch of every power-of-two size up to `max_batch`, untimed, and return the
+    seconds it took: the decoder compiles once per padded batch shape (XLA), and those
+    one-off compilations are start-up cost, not throughput."""
+    start = time.monotonic()
+    options = ChatSettings().decode_options(DecodeOptions())
+    size = 1
+    while size <= max_batch:
+        model.generator.generate(["chat 1 says hello number 0"] * size, options)
+        size *= 2
+    return time.monotonic() - start
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -119,6 +134,7 @@ def main() -> int:
             f"{args.per_item_ms:g} ms per message, slept in the worker thread"
         )
     print(f"generator: {generator}")
+    print(f"warm-up (compiling batch shapes, untimed): {warm_up(model, args.max_batch):.1f} s")
     print(f"load: {args.chats} chats x {args.messages} messages, pushed at once")
     modes = [("micro-batching", args.max_batch, args.max_wait_ms), ("no batching", 1, 0.0)]
     results = []

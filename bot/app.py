@@ -22,14 +22,14 @@ def build_application(config: BotConfig, responder: ChatResponder) -> Applicatio
     """
     t = config.timeouts
     request = HTTPXRequest(
-        connection_pool_size=8,
+        connection_pool_size=config.max_in_flight + 4,  # + getMe, callback answers, ...
         connect_timeout=t.connect,
         read_timeout=t.read,
         write_timeout=t.write,
         pool_timeout=t.pool,
     )
     updates_request = HTTPXRequest(
-        connection_pool_size=8,
+        connection_pool_size=2,
         connect_timeout=t.connect,
         read_timeout=t.read,  # PTB adds the long-poll duration to this for getUpdates
         write_timeout=t.write,
@@ -54,7 +54,7 @@ def build_application(config: BotConfig, responder: ChatResponder) -> Applicatio
         responder,
         config.access,
         ChatRateLimiter(config.rate_burst, config.rate_per_minute / 60.0),
-        Sender(config.retry, 6),
+        Sender(config.retry, config.max_in_flight),
     )
     application.add_handler(TypeHandler(Update, handlers.on_update))
     application.add_error_handler(handlers.on_error)

@@ -62,6 +62,7 @@ class BotConfig:
     rate_burst: float = 5.0
     rate_per_minute: float = 30.0
     concurrency: int = 256  # updates processed at once (replies of one chat stay in order)
+    max_in_flight: int = 16  # concurrent Bot API sends (Telegram allows ~30 messages/s anyway)
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 

@@ -1,8 +1,10 @@
-"""Sending replies reliably: retries that cannot turn one reply into two on a sane server.
+"""Sending replies reliably: retried until acknowledged, named so a server can deduplicate.
 
-What "exactly once" means here. Every reply is sent as a *reply to* the user's message
-(`reply_parameters.message_id`), so (chat id, replied-to message id) names the reply. We retry
-a send until the server acknowledges it:
+What "exactly once" means here. Receiving: each update is handled once (getUpdates offsets,
+plus `BotHandlers` skipping update ids it has already seen, e.g. webhook redeliveries), and
+each handled message produces exactly one logical reply. Sending: every reply is sent as a
+*reply to* the user's message (`reply_parameters.message_id`), so (chat id, replied-to message
+id) names the reply. We retry a send until the server acknowledges it:
 - 429 with retry_after: wait as told, retry (Telegram did not send it).
 - HTTP 5xx, connection errors: back off, retry (the server reported it did not send it).
 - Read time-outs and unreadable 2xx bodies: *ambiguous*, the message may have been sent.
@@ -61,10 +63,11 @@ class Sender:
 
     Why a bound: httpx's connection pool rescans every queued request whenever a connection
     frees up, so hundreds of queued sends (a burst across many chats) cost quadratic time in
-    the pool itself. Waiting on our own semaphore instead keeps that queue short.
+    the pool itself. Waiting on our own semaphore instead keeps that queue short, and the
+    HTTP pool is sized above the bound, so a send never times out waiting for a connection.
     """
 
-    def __init__(self, policy: RetryPolicy, max_in_flight: int = 32) -> None:
+    def __init__(self, policy: RetryPolicy, max_in_flight: int = 16) -> None:
         self.policy = policy
         self._in_flight = asyncio.Semaphore(max_in_flight)
 
@@ -105,23 +108,25 @@ class Sender:
         log.error("giving up on a reply after %d attempts", self.policy.attempts)
         return False
 
+    @contextlib.asynccontextmanager
+    async def typing(self, bot: Bot, chat_id: int) -> AsyncIterator[None]:
+        """Show "typing..." in the chat while the body runs: best effort, never retried, and
+        skipped while every send slot is busy (replies matter more than the indicator)."""
 
-@contextlib.asynccontextmanager
-async def typing_indicator(bot: Bot, chat_id: int) -> AsyncIterator[None]:
-    """Show "typing..." in the chat for as long as the body runs (best effort, no retries)."""
+        async def keep_typing() -> None:
+            while True:
+                if not self._in_flight.locked():
+                    try:
+                        async with self._in_flight:
+                            await bot.send_chat_action(chat_id, ChatAction.TYPING)
+                    except TelegramError as exc:
+                        log.debug("typing indicator failed: %s", exc)
+                await asyncio.sleep(TYPING_REFRESH_SECONDS)
 
-    async def keep_typing() -> None:
-        while True:
-            try:
-                await bot.send_chat_action(chat_id, ChatAction.TYPING)
-            except TelegramError as exc:
-                log.debug("typing indicator failed: %s", exc)
-            await asyncio.sleep(TYPING_REFRESH_SECONDS)
-
-    task = asyncio.create_task(keep_typing())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        task = asyncio.create_task(keep_typing())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

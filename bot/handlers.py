@@ -13,7 +13,7 @@ from telegram.error import NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.access import REFUSAL_TEXT, AccessPolicy
-from bot.delivery import Sender, typing_indicator
+from bot.delivery import Sender
 from bot.ratelimit import RATE_LIMIT_TEXT, ChatRateLimiter, Verdict
 from bot.routing import STALE_BUTTON_TEXT, UNSUPPORTED_TEXT, Action, route
 from nlp.chat.lru import LruDict
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 ERROR_TEXT = "Sorry, something went wrong on my side. Please try again in a moment."
 REMEMBERED_IDS = 100_000
+DROP = Reply("")  # sentinel from BotHandlers._gate: answer nothing
 
 
 class ChatLocks:
@@ -49,9 +50,6 @@ class ChatLocks:
             self._users[chat_id] -= 1
             if not self._users[chat_id]:
                 del self._users[chat_id], self._locks[chat_id]
-
-    def __len__(self) -> int:
-        return len(self._locks)
 
 
 class BotHandlers:
@@ -94,38 +92,37 @@ class BotHandlers:
             return
         chat_id = message.chat_id
         user_id = message.from_user.id if message.from_user else None
-        reply: Reply | None = None
-        if not self.access.allows(chat_id, user_id):
-            if chat_id in self._refused:
-                return
-            self._refused[chat_id] = True
-            reply = Reply(REFUSAL_TEXT)
-        else:
-            verdict = self.limiter.check(chat_id)
-            if verdict is Verdict.REFUSE_SILENTLY:
-                return
-            if verdict is Verdict.REFUSE_AND_TELL:
-                reply = Reply(RATE_LIMIT_TEXT)
-            elif decision.action is Action.UNSUPPORTED:
-                reply = Reply(UNSUPPORTED_TEXT)
+        reply = self._gate(decision.action, chat_id, user_id)
+        if reply is DROP:
+            return
         async with self.locks.hold(chat_id):
             if reply is None:
-                reply = await self._respond(update, chat_id, user_id, decision.text, context)
+                reply = await self._respond(chat_id, user_id, decision.text, context)
             if await self.sender.reply(bot, chat_id, message.message_id, reply):
                 self._answered[update.update_id] = True
 
+    def _gate(self, action: Action, chat_id: int, user_id: int | None) -> Reply | None:
+        """Checked before any waiting: a reply that replaces the model's (refusal, rate-limit
+        notice, text-only hint), DROP to answer nothing, or None to go ahead."""
+        if not self.access.allows(chat_id, user_id):
+            if chat_id in self._refused:
+                return DROP
+            self._refused[chat_id] = True
+            return Reply(REFUSAL_TEXT)
+        verdict = self.limiter.check(chat_id)
+        if verdict is Verdict.REFUSE_SILENTLY:
+            return DROP
+        if verdict is Verdict.REFUSE_AND_TELL:
+            return Reply(RATE_LIMIT_TEXT)
+        return Reply(UNSUPPORTED_TEXT) if action is Action.UNSUPPORTED else None
+
     async def _respond(
-        self,
-        update: Update,
-        chat_id: int,
-        user_id: int | None,
-        text: str,
-        context: ContextTypes.DEFAULT_TYPE,
+        self, chat_id: int, user_id: int | None, text: str, context: ContextTypes.DEFAULT_TYPE
     ) -> Reply:
         admin = self.access.is_admin(user_id)
         if not self.responder.is_slow(text):
             return await self.responder.respond(str(chat_id), text, is_admin=admin)
-        async with typing_indicator(context.bot, chat_id):
+        async with self.sender.typing(context.bot, chat_id):
             return await self.responder.respond(str(chat_id), text, is_admin=admin)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

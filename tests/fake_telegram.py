@@ -17,6 +17,9 @@ again and is counted in `duplicates_suppressed` instead of being delivered twice
 a server that processed a request whose answer the client never got (the "malformed" and
 "slow" faults process the request first, as a real server would), so tests can check that
 every message is answered exactly once *as delivered*, while `calls` still shows the retries.
+
+`bot_on_fake_telegram` runs the real bot (`bot.service.running`) against a fresh fake server
+with short time-outs; the tests and benchmarks/bot_load.py both use it.
 """
 
 from __future__ import annotations

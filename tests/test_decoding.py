@@ -17,6 +17,7 @@ import pytest
 import tensorflow as tf
 
 from nlp.decoding import DecodeOptions, Decoder, Hypothesis
+from nlp.decoding.strategies import top_k_wide
 from nlp.specials import BOS_ID, EOS_ID, UNK_ID
 
 VOCAB = 10
@@ -314,6 +315,19 @@ def test_one_trace_per_structural_choice() -> None:
     assert decoder.trace_count == 1
     decoder.decode([[4]], DecodeOptions(strategy="beam", beam_size=2))
     assert decoder.trace_count == 2
+
+
+@pytest.mark.parametrize("width", [7, 64, 1000, 8003])
+def test_wide_top_k_equals_tensorflow_top_k(width: int) -> None:
+    values = np.random.default_rng(width).normal(size=(6, width)).astype(np.float32)
+    values[0, : width // 2] = -np.inf  # suppressed tokens, as after the constraints
+    values[1, 2:] = -np.inf  # fewer than k allowed tokens
+    expected = tf.math.top_k(values, k=5)
+    got = top_k_wide(tf.constant(values), 5)
+    np.testing.assert_array_equal(got[0].numpy(), expected.values.numpy())
+    finite = np.isfinite(expected.values.numpy())  # ids of -inf entries are arbitrary
+    np.testing.assert_array_equal(got[1].numpy()[finite], expected.indices.numpy()[finite])
+    assert ((got[1].numpy() >= 0) & (got[1].numpy() < width)).all()
 
 
 @pytest.mark.parametrize(

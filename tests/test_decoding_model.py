@@ -27,7 +27,9 @@ def tiny_model(**overrides: object) -> Seq2Seq:
 
 @pytest.fixture(scope="module")
 def decoder() -> Decoder:
-    return Decoder(tiny_model(), max_batch_size=3)
+    """Without XLA (one compile per shape would dominate the run); the XLA path is compared
+    with it in `test_xla_matches_the_plain_graph`."""
+    return Decoder(tiny_model(), max_batch_size=3, jit_compile=False)
 
 
 @pytest.mark.parametrize(
@@ -78,8 +80,23 @@ def test_greedy_score_matches_teacher_forcing(decoder: Decoder) -> None:
         assert best.score == pytest.approx(expected, abs=1e-4)
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        DecodeOptions(strategy="greedy", max_length=8),
+        DecodeOptions(strategy="beam", beam_size=4, n_best=4, max_length=8, length_penalty=0.6,
+                      coverage_penalty=0.2, no_repeat_ngram=2),
+    ],
+)
+def test_xla_matches_the_plain_graph(decoder: Decoder, options: DecodeOptions) -> None:
+    compiled = Decoder(decoder.model).decode(SOURCES, options)  # jit_compile is the default
+    for xla, plain in zip(compiled, decoder.decode(SOURCES, options), strict=True):
+        assert [h.ids for h in xla] == [h.ids for h in plain]
+        assert [h.score for h in xla] == pytest.approx([h.score for h in plain], abs=1e-4)
+
+
 def test_no_retracing_across_lengths_and_batch_sizes() -> None:
-    decoder = Decoder(tiny_model())
+    decoder = Decoder(tiny_model(), jit_compile=False)
     for batch, length in [(1, 2), (2, 5), (3, 11)]:
         sources = [list(range(4, 4 + length))] * batch
         decoder.decode(sources, DecodeOptions(strategy="beam", max_length=length + 2))
@@ -90,6 +107,6 @@ def test_copy_model_outputs_may_point_into_the_source() -> None:
     model = tiny_model(copy=True)
     source = [5, VOCAB, 7, VOCAB + 1]  # two out-of-vocabulary source words (extended ids)
     options = DecodeOptions(strategy="beam", beam_size=3, n_best=3, max_length=5)
-    for h in Decoder(model).decode([source], options)[0]:
+    for h in Decoder(model, jit_compile=False).decode([source], options)[0]:
         assert all(3 < t < VOCAB + len(source) for t in h.ids)
         assert h.attention.shape == (len(h.ids), len(source))

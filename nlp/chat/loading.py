@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from nlp.bundle import resolve
 from nlp.chat.protocols import TextGenerator
 from nlp.config import DataConfig, ExperimentConfig
 
@@ -26,6 +27,8 @@ ModelLoader = Callable[[], LoadedModel]
 
 
 def load_model(directory: Path) -> LoadedModel:
+    """The bundle in `directory` (or in a training run's `model/`), with its data settings."""
+    directory = resolve(directory)
     data = ExperimentConfig.load(directory / "config.json").data  # fails fast, before TF loads
     from nlp.generator import Generator
 

@@ -30,7 +30,7 @@ class Decoder:
     and scalar numeric options, so new batch sizes, source lengths and option values never
     retrace (`trace_count` counts traces, for tests).
 
-    XLA (`jit_compile`, on by default) was kept because it pays off where decoding is
+    XLA (`jit_compile`) is on by default because it pays off where decoding is
     latency-bound. Measured on the 2-core CPU machine at the default model size (random
     weights, 30 source / 15 output tokens, machine under load): greedy batch 1 6.1 vs
     16.8 ms per sentence, beam 5 batch 1 9.6 vs 24.6 ms; at batch 64 the gain is small (beam
@@ -40,6 +40,8 @@ class Decoder:
     with copies of a real input, whose results are dropped), which bounds the number of
     compilations; the traced graph itself is still shared by all shapes. Pass
     `jit_compile=False` where shapes vary a lot and every call is a first one (e.g. tests).
+    Sampling with a seed repeats exactly for a given `jit_compile` setting; XLA and the plain
+    graph need not draw the same samples.
     """
 
     def __init__(

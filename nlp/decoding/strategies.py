@@ -157,16 +157,18 @@ def top_k_wide(values: tf.Tensor, k: int) -> tuple[tf.Tensor, tf.Tensor]:
     so the k chunks with the largest maxima hold all of them (up to ties between equal
     values, which may then resolve to different but equal-valued entries). Only a cheap
     row-wise max and two small top-k calls touch the data. Results are sorted, best first.
+    A row with fewer than k finite values gets -inf entries whose ids are arbitrary (valid).
     """
     rows, width = tf.shape(values)[0], tf.shape(values)[1]
-    chunks = (width + _CHUNK - 1) // _CHUNK
+    # At least k chunks, so toy vocabularies work too (padding is -inf and never wins).
+    chunks = tf.maximum((width + _CHUNK - 1) // _CHUNK, k)
     padded = tf.pad(values, [[0, 0], [0, chunks * _CHUNK - width]], constant_values=NEG_INF)
     grouped = tf.reshape(padded, [rows, chunks, _CHUNK])
     _, best_chunks = tf.math.top_k(tf.reduce_max(grouped, axis=-1), k=k)  # [rows, k]
     candidates = tf.reshape(tf.gather(grouped, best_chunks, batch_dims=1), [rows, k * _CHUNK])
     top_values, picked = tf.math.top_k(candidates, k=k)
-    chunk_of = tf.gather(best_chunks, picked // _CHUNK, batch_dims=1)
-    return top_values, chunk_of * _CHUNK + picked % _CHUNK
+    ids = tf.gather(best_chunks, picked // _CHUNK, batch_dims=1) * _CHUNK + picked % _CHUNK
+    return top_values, tf.minimum(ids, width - 1)
 
 
 _REGISTRY: dict[str, Callable[[DecodeOptions], Strategy]] = {
