@@ -30,14 +30,17 @@ class Generation:
 class Generator:
     """Generates n-best outputs for a batch of texts with one model bundle."""
 
-    def __init__(self, bundle: Bundle) -> None:
+    def __init__(self, bundle: Bundle, *, jit_compile: bool = False) -> None:
         self.bundle = bundle
         self.codec = bundle.codec
-        self.decoder = Decoder(bundle.model)
+        self.decoder = Decoder(bundle.model, jit_compile=jit_compile)
 
     @classmethod
-    def from_bundle(cls, directory: Path) -> Generator:
-        return cls(load_bundle(directory))
+    def from_bundle(cls, directory: Path, *, jit_compile: bool = False) -> Generator:
+        """XLA (`jit_compile`) is faster per sentence but compiles once per batch size and
+        length bucket (seconds each): worth it for long batch jobs, not for a chatbot's
+        first replies or for tests (see `nlp.decoding.decoder.Decoder`)."""
+        return cls(load_bundle(directory), jit_compile=jit_compile)
 
     @property
     def config(self):  # type: ignore[no-untyped-def]

@@ -116,6 +116,7 @@ class Decoder:
                 decode_batch,
                 input_signature=[tf.TensorSpec([None, None], tf.int32), DecodeParams.signature()],
                 jit_compile=self.jit_compile,
+                autograph=False,  # the loop is an explicit tf.while_loop; no Python control flow
             )
         return self._compiled[key]
 

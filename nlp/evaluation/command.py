@@ -53,7 +53,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from nlp.training.corpus_io import load_pairs
 
     options = decode_options(args)
-    generator = Generator.from_bundle(args.model)
+    generator = Generator.from_bundle(args.model, jit_compile=args.xla)
     pairs = load_pairs(corpus_spec(args.corpus, args))
     if args.limit:
         pairs = pairs[: args.limit]
@@ -72,7 +72,7 @@ def run_attention(args: argparse.Namespace) -> int:
     from nlp.chat.attention_plot import render_attention_png
     from nlp.generator import Generator
 
-    generator = Generator.from_bundle(args.model)
+    generator = Generator.from_bundle(args.model, jit_compile=args.xla)
     [n_best] = generator.generate([args.text], decode_options(args))
     if not n_best:
         print(f"s2s attention: {args.text!r} has no tokens to attend to", file=sys.stderr)

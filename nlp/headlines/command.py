@@ -65,13 +65,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_decode_arguments(parser)
 
 
-def load_generator(model: str) -> HeadlineGenerator:
+def load_generator(model: str, *, jit_compile: bool = False) -> HeadlineGenerator:
     """The bundle's `Generator` (TensorFlow loads here), or the fake for ``fake://``."""
     if model.startswith(SCHEME):
         return FakeGenerator.from_uri(model)
     from nlp.generator import Generator
 
-    return Generator.from_bundle(Path(model))
+    return Generator.from_bundle(Path(model), jit_compile=jit_compile)
 
 
 def job_options(args: argparse.Namespace) -> HeadlineJobOptions:
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        generator = load_generator(args.model)
+        generator = load_generator(args.model, jit_compile=args.xla)
         summary = generate_headlines(generator, args.input, args.output, options)
     except HeadlineInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
