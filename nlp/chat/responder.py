@@ -104,6 +104,12 @@ class ChatResponder:
             "reload": self._cmd_reload,
         }
 
+    def warm_up(self, generator: TextGenerator | None = None) -> None:
+        """Build the decoder's graph for the default settings now (a few seconds), so the
+        first person to write does not wait for it. Runs before serving and on /reload."""
+        options = self.store.defaults.decode_options(self.base_options)
+        (generator or self._generator).generate(["hello"], options)
+
     def _make_context(self, model: LoadedModel) -> DialogueContext:
         turns = model.data.context_turns if self._turns_override is None else self._turns_override
         return DialogueContext(turns, model.data.turn_separator)
@@ -246,6 +252,7 @@ class ChatResponder:
         async with self._reload_lock:
             try:
                 model = await asyncio.to_thread(self._loader)
+                await asyncio.to_thread(self.warm_up, model.generator)
             except Exception as exc:
                 log.exception("reloading the model failed")
                 return Reply(f"Reloading failed, I keep the current model ({type(exc).__name__}).")

@@ -67,7 +67,7 @@ def build_responder(args: argparse.Namespace, loader: ModelLoader) -> ChatRespon
     conversation_log = None
     if args.log_conversations is not None:
         conversation_log = ConversationLog(args.log_conversations, store.secret("log_salt"))
-    return ChatResponder(
+    responder = ChatResponder(
         model,
         store=store,
         context_turns=args.context_turns,
@@ -76,3 +76,5 @@ def build_responder(args: argparse.Namespace, loader: ModelLoader) -> ChatRespon
         max_batch=args.max_batch,
         max_wait=args.max_wait_ms / 1000.0,
     )
+    responder.warm_up()
+    return responder
