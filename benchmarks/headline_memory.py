@@ -24,8 +24,9 @@ from pathlib import Path
 
 from benchmarks.common import RESULTS_DIR, format_table, peak_rss_mb, write_json
 from nlp.decoding import DecodeOptions
+from nlp.generation import Generation
 from nlp.headlines import HeadlineJobOptions, generate_headlines
-from nlp.headlines.fake import FakeGeneration, FakeGenerator
+from nlp.headlines.fake import FakeGenerator
 
 RESULTS = RESULTS_DIR / "headline_memory.json"
 FLAT_LIMIT_MB = 8.0
@@ -48,7 +49,7 @@ class SamplingGenerator(FakeGenerator):
         self.seen = 0
         self.samples: list[tuple[int, float]] = []
 
-    def generate(self, texts: Sequence[str], options: DecodeOptions) -> list[list[FakeGeneration]]:
+    def generate(self, texts: Sequence[str], options: DecodeOptions) -> list[list[Generation]]:
         self.seen += len(texts)
         result = super().generate(texts, options)
         if self.calls % self.every == 1:

@@ -2,13 +2,13 @@
 
 import numpy as np
 
-from nlp.chat.fake_generator import CannedGeneration
 from nlp.chat.rerank import ReplyRanker
+from nlp.generation import Generation
 
 
-def candidates(*texts: str) -> list[CannedGeneration]:
+def candidates(*texts: str) -> list[Generation]:
     return [
-        CannedGeneration(t, -1.0 - 0.5 * i, t.split(), [], np.zeros((0, 0)))
+        Generation(t, -1.0 - 0.5 * i, t.split(), [], np.zeros((0, 0)))
         for i, t in enumerate(texts)
     ]
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from nlp.decoding import DecodeOptions
+from nlp.generation import Generation
 from nlp.headlines import (
     HeadlineInputError,
     HeadlineJobOptions,
@@ -24,7 +25,7 @@ from nlp.headlines import (
     generate_headlines,
 )
 from nlp.headlines.command import add_arguments, decode_options
-from nlp.headlines.fake import FakeGeneration, FakeGenerator
+from nlp.headlines.fake import FakeGenerator
 from nlp.headlines.resume import records_done
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +55,7 @@ class RecordingGenerator(FakeGenerator):
         self.batches: list[list[str]] = []
         self.sizes: list[int] = []
 
-    def generate(self, texts: Sequence[str], options: DecodeOptions) -> list[list[FakeGeneration]]:
+    def generate(self, texts: Sequence[str], options: DecodeOptions) -> list[list[Generation]]:
         self.batches.append(list(texts))
         self.sizes.append(self.output.stat().st_size if self.output.exists() else 0)
         return super().generate(texts, options)

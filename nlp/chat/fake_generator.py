@@ -19,19 +19,9 @@ import numpy as np
 from nlp.chat.loading import LoadedModel
 from nlp.config import DataConfig
 from nlp.decoding import DecodeOptions
+from nlp.generation import Generation
 
 DEFAULT_SEPARATOR = " __eot__ "
-
-
-@dataclass(frozen=True)
-class CannedGeneration:
-    """Has every field of `nlp.generator.Generation` (see `GenerationLike`)."""
-
-    text: str
-    score: float
-    tokens: list[str]
-    source_tokens: list[str]
-    attention: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -74,7 +64,7 @@ class ScriptedGenerator:
 
     def generate(
         self, texts: Sequence[str], options: DecodeOptions
-    ) -> list[list[CannedGeneration]]:
+    ) -> list[list[Generation]]:
         with self._lock:  # like a real model: one call at a time
             self.calls.append((list(texts), options))
             delay = self.cost.seconds(len(texts))
@@ -82,14 +72,14 @@ class ScriptedGenerator:
                 time.sleep(delay)
             return [self._nbest(text, options.n_best) for text in texts]
 
-    def _nbest(self, text: str, n_best: int) -> list[CannedGeneration]:
+    def _nbest(self, text: str, n_best: int) -> list[Generation]:
         last = text.split(self.separator.strip())[-1].strip()
         source = text.split()
         results = []
         for rank, reply in enumerate(self.candidates(last)[:n_best]):
             tokens = reply.split()
             results.append(
-                CannedGeneration(
+                Generation(
                     reply, -1.0 - 0.5 * rank, tokens, source, _attention(len(tokens), len(source))
                 )
             )

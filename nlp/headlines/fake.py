@@ -10,20 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
+
 from nlp.decoding import DecodeOptions
+from nlp.generation import Generation
 
 SCHEME = "fake://"
-
-
-@dataclass(frozen=True)
-class FakeGeneration:
-    """The two fields of `nlp.generator.Generation` that headline jobs read."""
-
-    text: str
-    score: float
 
 
 class FakeGenerator:
@@ -41,13 +35,13 @@ class FakeGenerator:
         delay = float(query.get("delay", ["0"])[0])
         return cls(words=words, delay=delay)
 
-    def generate(self, texts: Sequence[str], options: DecodeOptions) -> list[list[FakeGeneration]]:
+    def generate(self, texts: Sequence[str], options: DecodeOptions) -> list[list[Generation]]:
         self.calls += 1
         if self.delay:
             time.sleep(self.delay)
         return [
             [
-                FakeGeneration(self._echo(t, self.words - k), float(-k))
+                _generation(self._echo(t, self.words - k), float(-k))
                 for k in range(options.n_best)
             ]
             for t in texts
@@ -60,3 +54,8 @@ class FakeGenerator:
         if len(words) > 1:
             return " ".join(words[:count])
         return text[: count * 2]
+
+
+def _generation(text: str, score: float) -> Generation:
+    """A headline with the fields a batch job reads; no tokens or attention to show."""
+    return Generation(text, score, text.split(), [], np.zeros((0, 0), np.float32))
