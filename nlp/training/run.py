@@ -58,6 +58,13 @@ def configure_precision(config: ExperimentConfig) -> None:
         print("train.mixed_precision ignored: no GPU found", file=sys.stderr)
 
 
+def training_strategy() -> tf.distribute.Strategy:
+    """All local GPUs with MirroredStrategy when there are several; otherwise no distribution."""
+    if len(tf.config.list_physical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
 def examples_of(codec: TextCodec, pairs: Sequence[Pair]) -> list[Example]:
     """Encoded pairs; pairs whose source or target tokenizes to nothing are dropped."""
     encoded = (codec.pair_ids(pair) for pair in pairs)
@@ -95,7 +102,9 @@ def train(
         _write_run(run_dir, config, codec)
         write_pairs(valid_pairs, options.out / VALID_FILE)
     configure_precision(config)
-    model = Seq2Seq(config.model)
+    strategy = training_strategy()
+    with strategy.scope():
+        model = Seq2Seq(config.model)
     metadata = {
         "task": config.data.task,
         "corpus": {
@@ -103,7 +112,7 @@ def train(
             "valid_file": str(options.out / VALID_FILE),
         },
     }
-    return _fit(config, codec, model, train_pairs, valid_pairs, options, metadata)
+    return _fit(config, codec, model, train_pairs, valid_pairs, options, metadata, strategy)
 
 
 def _write_run(run_dir: Path, config: ExperimentConfig, codec: TextCodec) -> None:
@@ -120,6 +129,7 @@ def _fit(
     valid_pairs: Sequence[Pair],
     options: RunOptions,
     metadata: dict[str, Any],
+    strategy: tf.distribute.Strategy,
 ) -> TrainState:
     train_examples = examples_of(codec, train_pairs)
     valid_examples = examples_of(codec, valid_pairs)
@@ -130,7 +140,7 @@ def _fit(
         f"{len(train_examples)} training pairs, {len(valid_examples)} validation "
         f"pairs, vocabulary {len(codec.vocab)}, {model.count_params():,} parameters",
     )
-    trainer = Trainer(model, config.train, options.out, verbose=options.verbose)
+    trainer = Trainer(model, config.train, options.out, verbose=options.verbose, strategy=strategy)
 
     def save_best(state: TrainState) -> None:
         extra = {**metadata, "metrics": state.history[-1], "history": state.history}
@@ -164,7 +174,7 @@ def retrain(
     if config.model != bundle.config.model:
         raise ValueError("retrain keeps the model architecture: only train.* settings may change")
     seed_everything(config.train.seed)
-    codec, model = bundle.codec, bundle.model
+    codec = bundle.codec
     new_train, new_valid = split_off(
         load_pairs(corpus),
         config.train.valid_fraction,
@@ -177,7 +187,9 @@ def retrain(
         )
         _say(options, f"vocabulary extended by {len(added)} tokens to {len(codec.vocab)}")
         config = replace(config, model=replace(config.model, vocab_size=len(codec.vocab)))
-        model = grow_model(model, config)
+    strategy = training_strategy()
+    with strategy.scope():
+        model = rebuild_model(bundle.model, config)
     mixed = list(new_train)
     if old_pairs and retrain_options.old_share > 0:
         count = round(len(new_train) * retrain_options.old_share)
@@ -195,7 +207,7 @@ def retrain(
             "valid_file": str(options.out / VALID_FILE),
         },
     }
-    _fit(config, codec, model, mixed, new_valid, options, metadata)
+    _fit(config, codec, model, mixed, new_valid, options, metadata, strategy)
     best = load_bundle(options.out / MODEL_SUBDIR)
     after = _old_new_losses(
         LossMeter(best.model, batching_for(config.train)), codec, old_pairs, new_valid
@@ -233,11 +245,12 @@ def _format_losses(losses: dict[str, float]) -> str:
     return ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in sorted(losses.items()))
 
 
-def grow_model(old: Seq2Seq, config: ExperimentConfig) -> Seq2Seq:
-    """A model with a larger vocabulary that keeps every learned row of the old one.
+def rebuild_model(old: Seq2Seq, config: ExperimentConfig) -> Seq2Seq:
+    """A new model for `config` (in the current distribution scope) with the old weights.
 
-    Weights whose shape did not change are copied; embedding and projection matrices are
-    copied into the leading rows/columns, and the new rows keep their fresh initialisation.
+    Weights whose shape did not change are copied; with a larger vocabulary, embedding and
+    projection matrices are copied into the leading rows/columns, and the new rows keep
+    their fresh initialisation, so every learned row survives.
     """
     new = Seq2Seq(config.model)
     for old_var, new_var in zip(old.weights, new.weights, strict=True):

@@ -73,24 +73,41 @@ class Trainer:
     """Trains one model; `run_dir` holds the checkpoint and the TensorBoard logs."""
 
     def __init__(
-        self, model: keras.Model, config: TrainConfig, run_dir: Path, *, verbose: int = 1
+        self,
+        model: keras.Model,
+        config: TrainConfig,
+        run_dir: Path,
+        *,
+        verbose: int = 1,
+        strategy: tf.distribute.Strategy | None = None,
     ) -> None:
+        """`strategy` must be the one whose scope created `model` (default: no distribution)."""
         self.model = model
         self.config = config
         self.run_dir = run_dir
         self.verbose = verbose
-        self.optimizer = make_optimizer(config)
-        if keras.mixed_precision.global_policy().name == "mixed_float16":
-            self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
-        self.optimizer.build(model.trainable_variables)
+        self.strategy = strategy or tf.distribute.get_strategy()
+        with self.strategy.scope():
+            self.optimizer = make_optimizer(config)
+            if keras.mixed_precision.global_policy().name == "mixed_float16":
+                self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
+            self.optimizer.build(model.trainable_variables)
         self.batching = batching_for(config)
         self.evaluate_loss = LossMeter(model, self.batching)
-        self.train_batch = tf.function(self._step, input_signature=_BATCH_SPEC)
+        self.train_batch = tf.function(self._distributed_step, reduce_retracing=True)
+
+    def _distributed_step(
+        self, source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor
+    ) -> tf.Tensor:
+        """One batch, split over the strategy's replicas; returns the mean loss."""
+        per_replica = self.strategy.run(self._step, args=(source, target_in, target_out))
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
     def _step(self, source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
             log_probs = self.model((source, target_in), training=True)
             loss = masked_mean_loss(log_probs, target_out, self.config.label_smoothing)
+            loss /= self.strategy.num_replicas_in_sync  # replicas' gradients are summed
             scaled = self.optimizer.scale_loss(loss)  # loss scaling under mixed precision
         variables = self.model.trainable_variables
         self.optimizer.apply(tape.gradient(scaled, variables), variables)
@@ -124,7 +141,7 @@ class Trainer:
             bar = keras.utils.Progbar(total, verbose=self.verbose, stateful_metrics=["lr"])
             bar.update(state.step_in_epoch)
             started = time.monotonic() - state.train_seconds
-            for batch in dataset:
+            for batch in self.strategy.experimental_distribute_dataset(dataset):
                 loss = float(self.train_batch(*batch))
                 state.train_seconds = time.monotonic() - started
                 if not math.isfinite(loss):
