@@ -64,7 +64,9 @@ def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, st
     table = [[header for _, header in columns]]
     table += [[cell(row.get(key, "")) for key, _ in columns] for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |"
-             for line in table]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |"
+        for line in table
+    ]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)

@@ -96,8 +96,9 @@ def _decoder_call(model: Any, strategy: str) -> Callable[[np.ndarray], object]:
     from nlp.decoding import DecodeOptions, Decoder
 
     decoder = Decoder(model)
-    options = DecodeOptions(strategy=strategy, beam_size=5, max_length=OUTPUT_LEN,
-                            min_length=OUTPUT_LEN)
+    options = DecodeOptions(
+        strategy=strategy, beam_size=5, max_length=OUTPUT_LEN, min_length=OUTPUT_LEN
+    )
     return lambda batch: decoder.decode(batch, options)
 
 
@@ -124,9 +125,11 @@ def _predict_loop(model: Any) -> Callable[[np.ndarray], object]:
     source_in = keras.Input(shape=(None,), dtype="int32")
     encoder = keras.Model(source_in, Encode()(source_in))
     state, context = model.encode(tf.constant(_sources(1)))
-    step_in = (keras.Input(shape=(), dtype="int32"),
-               tf.nest.map_structure(placeholder, state),
-               tf.nest.map_structure(placeholder, context))
+    step_in = (
+        keras.Input(shape=(), dtype="int32"),
+        tf.nest.map_structure(placeholder, state),
+        tf.nest.map_structure(placeholder, context),
+    )
     stepper = keras.Model(step_in, Step()(step_in))
 
     def decode(batch: np.ndarray) -> list[list[int]]:

@@ -10,31 +10,22 @@ the machine it runs on (the README states the budget used), then decodes with be
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS_DIR, format_table
-from benchmarks.quality import QualityRun, run_all, test_pairs
+from benchmarks.common import format_table
+from benchmarks.quality import BASE_SETTINGS, SHARED, QualityRun, arguments, run_all, test_pairs
 from nlp.decoding import DecodeOptions
 from nlp.evaluation.evaluate import rouge_metrics
 from nlp.generator import Generator
 from nlp.training.corpus_io import CorpusSpec
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 HEADLINE_MODEL = [
+    *BASE_SETTINGS,
     "data.task=headline",
     "tokenizer.placeholders=true",
     "model.copy=true",
-    "model.embedding_dim=128",
-    "model.units=256",
-    "model.dropout=0.2",
-    "train.batch_size=64",
-    "train.learning_rate=0.002",
-    "train.patience=3",
     "train.max_source_length=80",
     "train.max_target_length=25",
-    "train.checkpoint_every=1000",
 ]
 
 
@@ -62,12 +53,7 @@ def runs() -> list[QualityRun]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--minutes", type=float, default=20.0, help="training budget per model")
-    parser.add_argument("--limit", type=int, default=1000, help="test articles per language")
-    parser.add_argument("--work", type=Path, default=Path("runs/headline_quality"))
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "headline_quality.json")
-    args = parser.parse_args()
+    args = arguments(__doc__, "headline_quality")
 
     def score(run: QualityRun, generator: Generator, info: dict[str, Any]) -> dict[str, Any]:
         report = rouge_metrics(generator, test_pairs(run, args.work, args.limit), run.decode, 64)

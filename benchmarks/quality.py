@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -9,12 +10,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import RESULTS_DIR
 from nlp.config import ExperimentConfig
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
 from nlp.generator import Generator
 from nlp.training.corpus_io import CorpusSpec, load_pairs
 from nlp.training.run import VALID_FILE, RunOptions, train
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+BASE_SETTINGS = [
+    "model.embedding_dim=128",
+    "model.units=256",
+    "model.dropout=0.2",
+    "train.batch_size=64",
+    "train.learning_rate=0.002",
+    "train.patience=3",
+    "train.checkpoint_every=1000",
+]  # the same model size and optimiser for every quality benchmark
 
 
 @dataclass
@@ -68,3 +81,13 @@ def run_all(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", "utf-8")
     return results
+
+
+def arguments(doc: str, name: str) -> argparse.Namespace:
+    """The options every quality benchmark takes: budget, test size, where to write."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=20.0, help="training budget per model")
+    parser.add_argument("--limit", type=int, default=1000, help="test pairs per language")
+    parser.add_argument("--work", type=Path, default=Path("runs") / name, help="run directory")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / f"{name}.json")
+    return parser.parse_args()

@@ -7,24 +7,15 @@ all call `Generator.generate`; none of them touches TensorFlow or the decoder di
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from nlp.bundle import Bundle, load_bundle
 from nlp.decoding import DecodeOptions, Decoder
+from nlp.generation import Generation
 
-
-@dataclass
-class Generation:
-    """One output: text for people, tokens and attention for heatmaps and re-ranking."""
-
-    text: str
-    score: float
-    tokens: list[str]
-    source_tokens: list[str]
-    attention: np.ndarray  # [len(tokens), len(source_tokens)]
+__all__ = ["Generation", "Generator"]
 
 
 class Generator:
