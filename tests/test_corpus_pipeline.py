@@ -302,3 +302,8 @@ def test_every_option_has_help() -> None:
     for name, sub in commands.choices.items():
         for action in sub._actions:
             assert action.help, f"corpus {name} {action.option_strings} has no help"
+
+
+def test_curly_apostrophes_in_words_become_ascii_but_chinese_quotes_stay() -> None:
+    assert normalize_text("I’ve got it, don’t worry") == "I've got it, don't worry"
+    assert normalize_text("他说‘你好’吧") == "他说‘你好’吧"

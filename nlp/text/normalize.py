@@ -30,8 +30,16 @@ _KEPT = re.compile(f"([{re.escape(KEPT_FULL_WIDTH)}]+)")
 _REMOVED_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
 
 
+_CURLY_APOSTROPHE = re.compile(r"(?<=[A-Za-z])[\u2018\u2019](?=[A-Za-z])")
+
+
 def normalize_text(text: str) -> str:
-    """NFKC except Chinese punctuation, no control/format chars, single spaces, stripped."""
+    """NFKC except Chinese punctuation, no control/format chars, single spaces, stripped.
+
+    A curly apostrophe between Latin letters ("I’ve", common in DailyDialog) becomes "'",
+    so the word tokenizer sees one contraction instead of "i’" + "ve"; curly quotes used as
+    quotation marks (Chinese ‘…’) are left alone.
+    """
     pieces = _KEPT.split(text)
     # re.split with one group alternates: unprotected, protected, unprotected, ...
     folded = "".join(
@@ -43,4 +51,4 @@ def normalize_text(text: str) -> str:
         for char in folded
         if char.isspace() or unicodedata.category(char) not in _REMOVED_CATEGORIES
     )
-    return " ".join(cleaned.split())
+    return " ".join(_CURLY_APOSTROPHE.sub("'", cleaned).split())
