@@ -12,13 +12,18 @@ sample exchanges per language.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from benchmarks.common import format_table
 from benchmarks.quality import BASE_SETTINGS, SHARED, QualityRun, arguments, run_all, test_pairs
+from nlp.chat.rerank import ReplyRanker
+from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
+from nlp.evaluation.chat_metrics import chat_metrics
 from nlp.evaluation.evaluate import loss_metrics, reply_metrics
 from nlp.generator import Generator
+from nlp.text.normalize import normalize_text
 from nlp.training.corpus_io import CorpusSpec
 
 CHAT_MODEL = [*BASE_SETTINGS, "train.max_source_length=40", "train.max_target_length=30"]
@@ -46,6 +51,27 @@ def runs() -> list[QualityRun]:
     ]
 
 
+def bot_replies_metrics(
+    generator: Generator, pairs: list[Pair], decode: DecodeOptions
+) -> dict[str, float | str]:
+    """What the bot would send: the beam's 5-best re-ranked by the chat responder's ranker
+    (penalising echoes and replies it keeps giving), posts taken as one chat each."""
+    ranker = ReplyRanker()
+    posts = [normalize_text(p.source) for p in pairs]
+    options = replace(decode, n_best=5)
+    replies = []
+    for start in range(0, len(posts), 64):
+        batch = posts[start : start + 64]
+        for index, (post, n_best) in enumerate(
+            zip(batch, generator.generate(batch, options), strict=True)
+        ):
+            chat = str(start + index)
+            chosen = ranker.choose(chat, n_best, post).text if n_best else ""
+            ranker.remember(chat, chosen)
+            replies.append(chosen)
+    return chat_metrics(posts, replies)
+
+
 def main() -> None:
     args = arguments(__doc__, "chat_quality")
 
@@ -54,6 +80,7 @@ def main() -> None:
         report = {
             "valid_perplexity": loss_metrics(generator, pairs, 64)["perplexity"],
             **reply_metrics(generator, pairs, run.decode, 64),
+            "bot": bot_replies_metrics(generator, pairs, run.decode),
         }
         samples = pairs[:: max(1, len(pairs) // 10)][:10]
         outputs = generator.generate([p.source for p in samples], run.decode)
@@ -63,8 +90,17 @@ def main() -> None:
         ]
         return report
 
-    results = run_all(runs(), args.work, args.minutes, score, args.out)
-    rows = [{"corpus": name, **result} for name, result in results.items()]
+    results = run_all(runs(), args.work, args.minutes, score, args.out, args.reuse)
+    rows = [
+        {
+            "corpus": name,
+            **result,
+            "bot_distinct_2": result["bot"]["distinct_2"],
+            "bot_top5": result["bot"]["top5_reply_share"],
+            "bot_echo": result["bot"]["echo_share"],
+        }
+        for name, result in results.items()
+    ]
     print(
         format_table(
             rows,
@@ -75,8 +111,11 @@ def main() -> None:
                 ("distinct_2", "distinct-2"),
                 ("top5_reply_share", "top-5 share"),
                 ("echo_share", "echo share"),
+                ("bot_distinct_2", "bot distinct-2"),
+                ("bot_top5", "bot top-5 share"),
+                ("bot_echo", "bot echo share"),
                 ("epochs", "epochs"),
-                ("wall_minutes", "train min"),
+                ("train_minutes", "train min"),
             ],
         )
     )

@@ -65,7 +65,7 @@ def main() -> None:
         ]
         return report
 
-    results = run_all(runs(), args.work, args.minutes, score, args.out)
+    results = run_all(runs(), args.work, args.minutes, score, args.out, args.reuse)
     rows = [
         {"corpus": name, "system": system, **result[system], "unit": result["unit"]}
         for name, result in results.items()

@@ -6,7 +6,7 @@ import argparse
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,25 @@ class QualityRun:
     decode: DecodeOptions
 
 
+def reuse_trained(run: QualityRun, work: Path) -> tuple[Generator, dict[str, Any]] | None:
+    """The model a previous run of the benchmark left in `work`, to score it again."""
+    state_file = work / run.name / "checkpoint" / "state.json"
+    if not state_file.exists():
+        return None
+    state = json.loads(state_file.read_text("utf-8"))
+    return Generator.from_bundle(work / run.name), {**_training_info(state), "reused": True}
+
+
+def _training_info(state: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "epochs": state["epoch"],
+        "steps": state["global_step"],
+        "train_minutes": round(state["train_seconds"] / 60, 2),
+        "best_epoch": state["best_epoch"],
+        "history": state["history"],
+    }
+
+
 def train_within_budget(
     run: QualityRun, work: Path, minutes: float
 ) -> tuple[Generator, dict[str, Any]]:
@@ -52,10 +71,7 @@ def train_within_budget(
         "settings": run.settings,
         "budget_minutes": minutes,
         "wall_minutes": round((time.monotonic() - started) / 60, 2),
-        "epochs": state.epoch,
-        "steps": state.global_step,
-        "best_epoch": state.best_epoch,
-        "history": state.history,
+        **_training_info(asdict(state)),
     }
     return Generator.from_bundle(work / run.name), info
 
@@ -72,11 +88,13 @@ def run_all(
     minutes: float,
     score: Callable[[QualityRun, Generator, dict[str, Any]], dict[str, Any]],
     out: Path,
+    reuse: bool = False,
 ) -> dict[str, Any]:
     """Train and score every run, writing the JSON after each so a long job keeps its results."""
     results: dict[str, Any] = {}
     for run in runs:
-        generator, info = train_within_budget(run, work, minutes)
+        found = reuse_trained(run, work) if reuse else None
+        generator, info = found or train_within_budget(run, work, minutes)
         results[run.name] = {**info, **score(run, generator, info)}
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", "utf-8")
@@ -90,4 +108,7 @@ def arguments(doc: str, name: str) -> argparse.Namespace:
     parser.add_argument("--limit", type=int, default=1000, help="test pairs per language")
     parser.add_argument("--work", type=Path, default=Path("runs") / name, help="run directory")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / f"{name}.json")
+    parser.add_argument(
+        "--reuse", action="store_true", help="score the models already trained in --work again"
+    )
     return parser.parse_args()
