@@ -17,7 +17,11 @@ from nlp.chat.settings import SettingsStore, default_state_path
 
 def add_responder_arguments(parser: argparse.ArgumentParser, *, state_name: str) -> None:
     parser.add_argument(
-        "--model", type=Path, required=True, metavar="DIR", help="trained model bundle directory"
+        "--model",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="trained model: a bundle, or a training run directory holding model/",
     )
     parser.add_argument(
         "--state",
