@@ -57,7 +57,9 @@ async def test_polling_survives_getupdates_faults_without_losing_or_repeating_up
         )
         second = server.push_message(2, "after the storm")
         await server.wait_for(lambda: len(server.replies()) == 2, timeout=25)
-    assert [(s.chat_id, s.reply_to) for s in server.replies()] == [(1, first), (2, second)]
+    # One reply per message, none lost or repeated; the two chats may be answered in
+    # either order (both messages can arrive in the same getUpdates batch).
+    assert sorted((s.chat_id, s.reply_to) for s in server.replies()) == [(1, first), (2, second)]
     faults = [c.fault for c in server.calls_of("getUpdates") if c.fault]
     assert faults == ["http500", "malformed", "slow", "retry_after"]
     assert server.duplicates_suppressed == 0
