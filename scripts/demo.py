@@ -35,6 +35,7 @@ MODELS: dict[str, tuple[int, list[str]]] = {
         25,
         [
             "tokenizer.kind=words",
+            "tokenizer.lowercase=false",  # headlines keep their capitals (names, places)
             "tokenizer.placeholders=true",
             "model.copy=true",
             "data.task=headline",
