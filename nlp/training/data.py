@@ -1,7 +1,7 @@
 """tf.data input pipeline: length bucketing, per-batch padding, seeded shuffling.
 
 The order of batches is a pure function of (examples, seed, epoch), which is what lets an
-interrupted run resume at the exact batch where it stopped (`skip_batches`).
+interrupted run resume at the exact batch where it stopped (`Dataset.skip`).
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ def make_dataset(
     *,
     seed: int | None,
     epoch: int = 0,
-    skip_batches: int = 0,
 ) -> tf.data.Dataset:
     """Batches of (source [B,S], target_in [B,T], target_out [B,T]), padded with PAD_ID.
 
@@ -65,8 +64,6 @@ def make_dataset(
         bucket_boundaries=boundaries,
         bucket_batch_sizes=[batching.batch_size] * (len(boundaries) + 1),
     )
-    if skip_batches:
-        dataset = dataset.skip(skip_batches)
     return dataset.prefetch(2)
 
 

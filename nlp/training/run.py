@@ -112,7 +112,16 @@ def train(
             "valid_file": str(options.out / VALID_FILE),
         },
     }
-    return _fit(config, codec, model, train_pairs, valid_pairs, options, metadata, strategy)
+    return _fit(
+        config,
+        codec,
+        model,
+        examples_of(codec, train_pairs),
+        examples_of(codec, valid_pairs),
+        options,
+        metadata,
+        strategy,
+    )
 
 
 def _write_run(run_dir: Path, config: ExperimentConfig, codec: TextCodec) -> None:
@@ -125,14 +134,12 @@ def _fit(
     config: ExperimentConfig,
     codec: TextCodec,
     model: Seq2Seq,
-    train_pairs: Sequence[Pair],
-    valid_pairs: Sequence[Pair],
+    train_examples: Sequence[Example],
+    valid_examples: Sequence[Example],
     options: RunOptions,
     metadata: dict[str, Any],
     strategy: tf.distribute.Strategy,
 ) -> TrainState:
-    train_examples = examples_of(codec, train_pairs)
-    valid_examples = examples_of(codec, valid_pairs)
     if not train_examples or not valid_examples:
         raise ValueError("no training or validation pairs left after tokenization")
     _say(
@@ -196,8 +203,9 @@ def retrain(
         mixed += sample(old_pairs, count, config.train.seed)
     _write_run(options.out / RUN_SUBDIR, config, codec)
     write_pairs(new_valid, options.out / VALID_FILE)
+    old_examples, new_examples = examples_of(codec, old_pairs), examples_of(codec, new_valid)
     meter = LossMeter(model, batching_for(config.train))
-    before = _old_new_losses(meter, codec, old_pairs, new_valid)
+    before = _old_new_losses(meter, old_examples, new_examples)
     _say(options, "before: " + _format_losses(before))
     metadata = {
         "task": config.data.task,
@@ -207,10 +215,19 @@ def retrain(
             "valid_file": str(options.out / VALID_FILE),
         },
     }
-    _fit(config, codec, model, mixed, new_valid, options, metadata, strategy)
+    _fit(
+        config,
+        codec,
+        model,
+        examples_of(codec, mixed),
+        new_examples,
+        options,
+        metadata,
+        strategy,
+    )
     best = load_bundle(options.out / MODEL_SUBDIR)
     after = _old_new_losses(
-        LossMeter(best.model, batching_for(config.train)), codec, old_pairs, new_valid
+        LossMeter(best.model, batching_for(config.train)), old_examples, new_examples
     )
     _say(options, "after:  " + _format_losses(after))
     return {
@@ -232,12 +249,11 @@ def _old_pairs(
 
 
 def _old_new_losses(
-    meter: LossMeter, codec: TextCodec, old: Sequence[Pair], new: Sequence[Pair]
+    meter: LossMeter, old: Sequence[Example], new: Sequence[Example]
 ) -> dict[str, float]:
-    losses = {"new_valid_loss": meter(examples_of(codec, new))}
-    old_examples = examples_of(codec, old)
-    if old_examples:
-        losses["old_valid_loss"] = meter(old_examples)
+    losses = {"new_valid_loss": meter(new)}
+    if old:
+        losses["old_valid_loss"] = meter(old)
     return losses
 
 

@@ -128,15 +128,8 @@ class Trainer:
         cfg = self.config
         while not state.finished and state.epoch < cfg.epochs:
             dataset = make_dataset(train, self.batching, seed=cfg.seed, epoch=state.epoch)
-            total = count_batches(dataset)
-            if state.step_in_epoch:
-                dataset = make_dataset(
-                    train,
-                    self.batching,
-                    seed=cfg.seed,
-                    epoch=state.epoch,
-                    skip_batches=state.step_in_epoch,
-                )
+            total = count_batches(dataset)  # bucketing makes it vary a little per epoch
+            dataset = dataset.skip(state.step_in_epoch)  # resuming mid-epoch
             self._log(f"epoch {state.epoch + 1}/{cfg.epochs}")
             bar = keras.utils.Progbar(total, verbose=self.verbose, stateful_metrics=["lr"])
             bar.update(state.step_in_epoch)
