@@ -1,15 +1,39 @@
-"""Training throughput of the default configuration: target tokens per second, peak memory.
+"""Training throughput as a share of the machine's own matmul peak.
 
-Default model (embedding and hidden 256, vocabulary 8000, batch 64) on synthetic batches of
-source length 40 and target length 15, trained through the project's own `Trainer`: what a
-user's `s2s train` step costs, without corpus reading or tokenization.
+Default model size (embedding and hidden 256, vocabulary 8000, batch 64) on synthetic batches
+of source length 40 and target length 15, trained through the project's own `Trainer`: what a
+user's `s2s train` step costs, without corpus reading or tokenization. One row per
+configuration: cell (lstm, gru) x input feeding (on, off) x copy (off, on).
 
-    python -m benchmarks.train_throughput [--steps 60] [--warmup 5]
+Machines of the same kind differ by up to 4x in matmul speed, so each run also times a large
+TensorFlow matmul (2048 x 2048 x 2048, float32) and reports `peak_share` = achieved GFLOP/s /
+that matmul's GFLOP/s. The model's FLOPs are counted analytically (`train_flops_per_sample`):
+
+    forward, per sample (S source tokens, T decoder steps = target length + 1, E embedding,
+    U hidden, V vocabulary, G gates = 4 for LSTM / 3 for GRU, u = U/2 per encoder direction):
+      encoder layer l, both directions:  S * 2 * 2 * (in_l + u) * G * u   (in_1 = E, else U)
+      bridge:                            2 * U * (U * states per layer * decoder layers)
+      attention keys (general/bahdanau): 2 * S * U * U
+      decoder layer 1, per step:         2 * (E + U [input feeding] + U) * G * U
+      decoder layer k > 1, per step:     2 * (U + U) * G * U
+      attention per step:                4 * S * U  (+ 2 * U * U + 2 * S * U for bahdanau)
+      attentional layer per step:        2 * 2U * U
+      output projection per step:        2 * U * V   (tied: 2 * U * E + 2 * E * V)
+      copy gate per step:                2 * (2U + E)
+    training = 3 x forward (the backward pass costs about twice the forward pass).
+  Element-wise work (activations, softmax, the copy scatter) is not counted, so the share is
+  a lower bound of the machine's real use.
+
+    python -m benchmarks.train_throughput [--steps 40] [--warmup 5] [--code DIR] [--jit]
+
+`--code DIR` measures another checkout of the project (e.g. a worktree of an older commit)
+with this same script, so old and new figures come from one run on one machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,8 +41,61 @@ from typing import Any
 
 from benchmarks.common import RESULTS_DIR, format_table, peak_rss_mb, run_isolated, write_json
 
+VOCAB = 8000
+CONFIGURATIONS = [
+    {"cell": cell, "input_feeding": feeding, "copy": copy}
+    for cell in ("lstm", "gru")
+    for feeding in (True, False)
+    for copy in (False, True)
+]
 
-def measure(steps: int, warmup: int, source_len: int, target_len: int, cell: str) -> dict[str, Any]:
+
+def train_flops_per_sample(model: Any, source_len: int, target_len: int) -> float:
+    """Training FLOPs (forward + backward) of one sample; the formula is in the docstring."""
+    S, T = source_len, target_len + 1
+    E, U, V = model.embedding_dim, model.units, model.vocab_size
+    G = 4 if model.cell == "lstm" else 3
+    u = U // 2
+    forward = 0.0
+    for layer in range(model.encoder_layers):
+        width = E if layer == 0 else U
+        forward += S * 2 * 2 * (width + u) * G * u
+    forward += 2 * U * (U * (2 if model.cell == "lstm" else 1) * model.decoder_layers)
+    if model.attention in ("general", "bahdanau"):
+        forward += 2 * S * U * U
+    per_step = 2 * (E + (U if model.input_feeding else 0) + U) * G * U
+    per_step += (model.decoder_layers - 1) * 2 * (U + U) * G * U
+    per_step += 4 * S * U + (2 * U * U + 2 * S * U if model.attention == "bahdanau" else 0)
+    per_step += 2 * 2 * U * U
+    per_step += 2 * U * E + 2 * E * V if model.tie_output else 2 * U * V
+    per_step += 2 * (2 * U + E) if model.copy else 0
+    forward += T * per_step
+    return 3.0 * forward
+
+
+def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
+    """GFLOP/s of a large float32 TensorFlow matmul on this machine, now."""
+    import tensorflow as tf
+
+    a = tf.random.normal([size, size])
+    b = tf.random.normal([size, size])
+    product = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
+    float(product(a, b))  # trace and warm up
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            float(product(a, b))
+        best = min(best, (time.perf_counter() - start) / repeats)
+    return 2 * size**3 / best / 1e9
+
+
+def measure(
+    steps: int, warmup: int, source_len: int, target_len: int, settings: dict[str, Any],
+    code: str | None, jit: bool,
+) -> dict[str, Any]:
+    if code:
+        sys.path.insert(0, code)
     import numpy as np
 
     from nlp.config import ExperimentConfig
@@ -26,13 +103,15 @@ def measure(steps: int, warmup: int, source_len: int, target_len: int, cell: str
     from nlp.training.data import make_dataset
     from nlp.training.trainer import Trainer
 
-    config = ExperimentConfig().with_overrides(
-        [f"model.vocab_size={8000}", f"model.cell={cell}", f"train.max_source_length={source_len}"]
-    )
+    overrides = [f"model.vocab_size={VOCAB}", f"train.max_source_length={source_len}"]
+    overrides += [f"model.{key}={value}" for key, value in settings.items()]
+    if jit:
+        overrides.append("train.jit_compile=true")
+    config = ExperimentConfig().with_overrides(overrides)
     rng = np.random.default_rng(0)
     examples = [
-        (rng.integers(4, 8000, source_len).tolist(), rng.integers(4, 8000, target_len).tolist())
-        for _ in range(64 * (steps + warmup))
+        (rng.integers(4, VOCAB, source_len).tolist(), rng.integers(4, VOCAB, target_len).tolist())
+        for _ in range(config.train.batch_size * (steps + warmup))
     ]
     model = Seq2Seq(config.model)
     trainer = Trainer(model, config.train, Path(tempfile.mkdtemp()), verbose=0)
@@ -41,53 +120,75 @@ def measure(steps: int, warmup: int, source_len: int, target_len: int, cell: str
     for batch in batches[:warmup]:
         float(trainer.train_batch(*batch))
     first = time.perf_counter() - start
+    tokens = sum(int((batch[2].numpy() != 0).sum()) for batch in batches[warmup:])
     start = time.perf_counter()
-    tokens = 0
-    for batch in batches[warmup : warmup + steps]:
-        float(trainer.train_batch(*batch))
-        tokens += int((batch[2].numpy() != 0).sum())
+    losses = [trainer.train_batch(*batch) for batch in batches[warmup : warmup + steps]]
+    float(losses[-1])  # the steps run in order; reading the last one waits for all
     seconds = time.perf_counter() - start
+    flops = train_flops_per_sample(config.model, source_len, target_len)
+    samples = config.train.batch_size * steps
     return {
-        "cell": cell,
-        "batch_size": config.train.batch_size,
-        "source_len": source_len,
-        "target_len": target_len,
+        **settings,
         "parameters": model.count_params(),
         "steps": steps,
         "warmup_s": first,
         "ms_per_step": 1000 * seconds / steps,
         "target_tokens_per_s": tokens / seconds,
+        "flops_per_target_token": flops * samples / tokens,
+        "achieved_gflops": flops * samples / seconds / 1e9,
         "peak_rss_mb": peak_rss_mb(),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--source-len", type=int, default=40)
     parser.add_argument("--target-len", type=int, default=15)
+    parser.add_argument("--code", help="measure the project checkout in this directory")
+    parser.add_argument("--jit", action="store_true", help="train.jit_compile=true (XLA)")
+    parser.add_argument("--only-default", action="store_true",
+                        help="only the default configuration (lstm, input feeding, no copy)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "train_throughput.json")
     args = parser.parse_args()
+    peaks = [run_isolated(matmul_peak)]
+    configurations = CONFIGURATIONS[:1] if args.only_default else CONFIGURATIONS
     rows = [
-        run_isolated(measure, args.steps, args.warmup, args.source_len, args.target_len, cell)
-        for cell in ("lstm", "gru")
+        run_isolated(measure, args.steps, args.warmup, args.source_len, args.target_len,
+                     settings, args.code, args.jit)
+        for settings in configurations
     ]
+    peaks.append(run_isolated(matmul_peak))
+    peak = max(peaks)  # the larger of the two timings: the share is then a lower bound
+    for row in rows:
+        row["peak_share"] = row["achieved_gflops"] / peak
+    print(f"matmul peak (2048^3 float32): {peaks[0]:.0f} GFLOP/s before, {peaks[1]:.0f} after")
     print(
         format_table(
             rows,
             [
                 ("cell", "cell"),
-                ("parameters", "params"),
+                ("input_feeding", "input feeding"),
+                ("copy", "copy"),
                 ("ms_per_step", "ms/step"),
                 ("target_tokens_per_s", "target tokens/s"),
-                ("warmup_s", "warm-up s"),
+                ("flops_per_target_token", "FLOPs/token"),
+                ("achieved_gflops", "GFLOP/s"),
+                ("peak_share", "peak share"),
                 ("peak_rss_mb", "peak RSS MB"),
             ],
         )
     )
     write_json(
-        args.out, {"config": "embedding 256, hidden 256, vocab 8000, batch 64", "rows": rows}
+        args.out,
+        {
+            "config": "embedding 256, hidden 256, vocab 8000, batch 64, source 40, target 15",
+            "code": args.code or "this checkout",
+            "jit_compile": args.jit,
+            "matmul_peak_gflops": peaks,
+            "rows": rows,
+        },
     )
 
 

@@ -80,6 +80,8 @@ class TrainConfig:
     checkpoint_every: int = 200
     mixed_precision: bool = False
     max_minutes: float = 0.0  # wall-clock training budget; 0 = none (stops after validating)
+    log_every: int = 20  # steps between reading the loss back (progress bar, TensorBoard)
+    jit_compile: bool = False  # XLA for the training step (see benchmarks/train_throughput.py)
     seed: int = 1234
 
 

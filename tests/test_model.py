@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from nlp.config import ModelConfig
 from nlp.model import Seq2Seq
+from nlp.model.distribution import DecoderOutputs
 from nlp.model.losses import masked_mean_loss, token_losses
 
 VARIANTS = [
@@ -16,6 +17,19 @@ VARIANTS = [
     {"attention": "dot", "tie_output": True, "share_embeddings": False},
     {"input_feeding": False, "copy": True},
 ]
+# Every cell x attention x input feeding x copy, plus tied output: the teacher-forcing path
+# (one projection after the loop, fused recurrence without input feeding) must equal decoding.
+ALL_VARIANTS = [
+    {"cell": cell, "attention": attention, "input_feeding": feeding, "copy": copy}
+    for cell in ("lstm", "gru")
+    for attention in ("dot", "general", "bahdanau")
+    for feeding in (True, False)
+    for copy in (False, True)
+] + [
+    {"tie_output": True, "share_embeddings": False},
+    {"tie_output": True, "input_feeding": False, "copy": True, "decoder_layers": 2},
+    {"cell": "gru", "input_feeding": True, "decoder_layers": 2, "encoder_layers": 2},
+]
 
 
 def make(**kw: object) -> Seq2Seq:
@@ -23,10 +37,12 @@ def make(**kw: object) -> Seq2Seq:
     return Seq2Seq(ModelConfig(vocab_size=30, embedding_dim=8, units=8, dropout=0.0, **kw))
 
 
-@pytest.mark.parametrize("kw", VARIANTS)
+@pytest.mark.parametrize("kw", ALL_VARIANTS)
 def test_teacher_forcing_equals_step_by_step(kw: dict[str, object]) -> None:
     model = make(**kw)
     source = np.array([[5, 6, 7, 0, 0], [8, 9, 9, 10, 11]])
+    if kw.get("copy"):
+        source = np.array([[5, 31, 7, 31, 0], [8, 9, 32, 10, 11]])
     target_in = np.array([[1, 5, 6, 7], [1, 9, 8, 4]])
     forced = model((source, target_in)).numpy()
     state, context = model.encode(source)
@@ -68,14 +84,62 @@ def test_copy_points_at_out_of_vocabulary_source_words() -> None:
 
 
 def test_masked_loss_ignores_padding_and_smooths() -> None:
-    log_probs = tf.math.log(tf.constant([[[0.7, 0.1, 0.1, 0.1], [0.25, 0.25, 0.25, 0.25]]]))
+    logits = tf.math.log(tf.constant([[[0.7, 0.1, 0.1, 0.1], [0.25, 0.25, 0.25, 0.25]]]))
+    outputs = DecoderOutputs(logits=logits, attention=tf.zeros([1, 2, 3]), gate=None,
+                             source_ids=tf.constant([[5, 6, 7]]))
     targets = tf.constant([[1, 0]])
-    _losses, mask = token_losses(log_probs, targets)
+    _losses, mask = token_losses(outputs, targets, vocab_size=4)
     assert mask.numpy().tolist() == [[1.0, 0.0]]
-    assert float(masked_mean_loss(log_probs, targets)) == pytest.approx(-np.log(0.1), rel=1e-5)
-    smoothed = float(masked_mean_loss(log_probs, targets, label_smoothing=0.1))
+    assert float(masked_mean_loss(outputs, targets, 4)) == pytest.approx(-np.log(0.1), rel=1e-5)
+    smoothed = float(masked_mean_loss(outputs, targets, 4, label_smoothing=0.1))
     expected = 0.9 * -np.log(0.1) + 0.1 * -np.mean(np.log([0.7, 0.1, 0.1, 0.1]))
     assert smoothed == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("kw", [{}, {"copy": True}, {"copy": True, "input_feeding": False}])
+def test_loss_from_logits_equals_loss_from_full_distribution(kw: dict[str, object]) -> None:
+    """The training loss (gathered from logits) is -log p of the decoder's distribution."""
+    model = make(**kw)
+    source = np.array([[5, 31, 7, 31, 0], [8, 9, 32, 10, 11]])
+    target_in = np.array([[1, 5, 31, 7], [1, 32, 8, 4]])
+    target_out = np.array([[5, 31, 7, 2], [32, 8, 4, 0]])
+    if not kw.get("copy"):  # without copying, unknown words are <unk> (3)
+        source, target_in, target_out = (np.where(a >= 30, 3, a)
+                                          for a in (source, target_in, target_out))
+    full = model((source, target_in)).numpy()
+    expected = -np.take_along_axis(full, target_out[..., None], axis=-1)[..., 0]
+    expected[target_out == 0] = 0.0
+    outputs = model.teacher_forcing(source, target_in)
+    losses, _ = token_losses(outputs, target_out, model.config.vocab_size)
+    np.testing.assert_allclose(losses.numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_copy_label_smoothing_does_not_depend_on_source_padding() -> None:
+    """Smoothing used to average over source columns: 40 extra pads changed the loss."""
+    model = make(copy=True)
+    source = np.array([[5, 31, 7, 8]])
+    padded = np.pad(source, [(0, 0), (0, 40)])
+    target_in, target_out = np.array([[1, 5, 31]]), np.array([[5, 31, 2]])
+    losses = [
+        float(masked_mean_loss(model.teacher_forcing(s, target_in), target_out, 30,
+                               label_smoothing=0.1))
+        for s in (source, padded)
+    ]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+
+
+def test_copy_columns_without_a_source_word_are_impossible() -> None:
+    """Padding, in-vocabulary words and repeats have no copy column: -inf, even at high
+    temperature no sampler can pick them (they used to get log(1e-9))."""
+    model = make(copy=True)
+    source = np.array([[5, 31, 7, 31, 0, 0]])
+    state, context = model.encode(source)
+    log_probs, _, _ = model.decode_step(tf.constant([1]), state, context)
+    copy_part = log_probs.numpy()[0, 30:]
+    assert np.isfinite(copy_part[1])  # the first occurrence of the unknown word
+    assert np.all(np.isneginf(np.delete(copy_part, 1)))
+    hot = tf.random.categorical(log_probs / 5.0, 2000, seed=1).numpy()
+    assert not np.isin(hot, [30, 32, 33, 34, 35]).any()
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,10 @@
 """Attention scores: Luong dot and general, Bahdanau additive.
 
 Each scorer splits its work in two: `keys(memory)` runs once per source sentence (in
-`encode`), `scores(query, keys)` runs once per output token. Precomputing the key projection
-is what makes general and additive attention cheap inside the decoding loop.
+`encode`), `scores(query, keys)` runs once per output token (query [B,H]) or, when the
+decoder has no input feeding, once for the whole target (query [B,T,H], scores [B,T,S]).
+Precomputing the key projection is what makes general and additive attention cheap inside
+the decoding loop.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class DotScorer(AttentionScorer):
         return memory
 
     def scores(self, query: tf.Tensor, keys: tf.Tensor) -> tf.Tensor:
-        return tf.einsum("bh,bsh->bs", query, keys)
+        return tf.einsum("b...h,bsh->b...s", query, keys)
 
 
 class GeneralScorer(AttentionScorer):
@@ -48,7 +50,7 @@ class GeneralScorer(AttentionScorer):
         return self.project(memory)
 
     def scores(self, query: tf.Tensor, keys: tf.Tensor) -> tf.Tensor:
-        return tf.einsum("bh,bsh->bs", query, keys)
+        return tf.einsum("b...h,bsh->b...s", query, keys)
 
 
 class AdditiveScorer(AttentionScorer):
@@ -66,8 +68,12 @@ class AdditiveScorer(AttentionScorer):
         return self.memory_layer(memory)
 
     def scores(self, query: tf.Tensor, keys: tf.Tensor) -> tf.Tensor:
-        hidden = tf.tanh(keys + self.query_layer(query)[:, None, :])
-        return tf.einsum("bsh,h->bs", hidden, tf.convert_to_tensor(self.v))
+        projected = self.query_layer(query)[..., None, :]  # [B,(T,)1,H]
+        if query.shape.rank == 3:
+            keys = keys[:, None]  # [B,1,S,H]
+        hidden = tf.tanh(keys + projected)
+        return tf.einsum("b...sh,h->b...s", hidden, tf.cast(tf.convert_to_tensor(self.v),
+                                                            hidden.dtype))
 
 
 SCORERS: dict[str, type[AttentionScorer]] = {
@@ -89,9 +95,12 @@ def make_scorer(name: str, memory_dim: int, query_dim: int) -> AttentionScorer:
 def attend(
     scorer: AttentionScorer, query: tf.Tensor, keys: tf.Tensor, memory: tf.Tensor, mask: tf.Tensor
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """Masked softmax attention: returns (context [B,H], weights [B,S])."""
+    """Masked softmax attention: (context [B,H], weights [B,S]), or [B,T,H] and [B,T,S]
+    for a query [B,T,H]."""
     scores = scorer.scores(query, keys)
+    if query.shape.rank == 3:
+        mask = mask[:, None, :]
     scores = tf.where(mask, scores, tf.fill(tf.shape(scores), scores.dtype.min))
     weights = tf.nn.softmax(scores, axis=-1)
-    context = tf.einsum("bs,bsh->bh", weights, memory)
+    context = tf.einsum("b...s,bsh->b...h", weights, memory)
     return context, weights

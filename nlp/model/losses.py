@@ -1,32 +1,35 @@
-"""Masked cross-entropy with optional label smoothing, on log-probabilities."""
+"""Masked cross-entropy with optional label smoothing, computed from the decoder's logits.
+
+The loss never builds a [B,T,V'] log-probability tensor: it takes log p(target) from the
+logits (and, with copying, the attention) via `nlp.model.distribution.target_log_probs`,
+the same formula decoding uses. Label smoothing spreads its mass over the vocabulary part
+only (the generator's distribution), so it does not depend on source padding.
+"""
 
 from __future__ import annotations
 
 import tensorflow as tf
 
+from nlp.model.distribution import DecoderOutputs, mean_negative_log_softmax, target_log_probs
 from nlp.specials import PAD_ID
 
 
 def token_losses(
-    log_probs: tf.Tensor, targets: tf.Tensor, label_smoothing: float = 0.0
+    outputs: DecoderOutputs, targets: tf.Tensor, vocab_size: int, label_smoothing: float = 0.0
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """Per-token loss [B,T] (zero on padding) and the padding mask as float [B,T].
-
-    The model returns log-probabilities rather than logits because with copying the output
-    is a mixture of two distributions; smoothing spreads its mass over the vocabulary width.
-    """
+    """Per-token loss [B,T] (zero on padding) and the padding mask as float [B,T]."""
     targets = tf.cast(targets, tf.int32)
-    mask = tf.cast(tf.not_equal(targets, PAD_ID), log_probs.dtype)
-    nll = -tf.gather(log_probs, targets, axis=-1, batch_dims=2)
+    mask = tf.cast(tf.not_equal(targets, PAD_ID), tf.float32)
+    nll = -target_log_probs(outputs, targets, vocab_size)
     if label_smoothing > 0.0:
-        smooth = -tf.reduce_mean(log_probs, axis=-1)
+        smooth = mean_negative_log_softmax(outputs.logits)
         nll = (1.0 - label_smoothing) * nll + label_smoothing * smooth
     return nll * mask, mask
 
 
 def masked_mean_loss(
-    log_probs: tf.Tensor, targets: tf.Tensor, label_smoothing: float = 0.0
+    outputs: DecoderOutputs, targets: tf.Tensor, vocab_size: int, label_smoothing: float = 0.0
 ) -> tf.Tensor:
     """Mean loss per real (non-padding) target token."""
-    losses, mask = token_losses(log_probs, targets, label_smoothing)
+    losses, mask = token_losses(outputs, targets, vocab_size, label_smoothing)
     return tf.reduce_sum(losses) / tf.maximum(tf.reduce_sum(mask), 1.0)

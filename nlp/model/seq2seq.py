@@ -16,7 +16,9 @@ import keras
 import tensorflow as tf
 
 from nlp.config import ModelConfig
+from nlp.model import recurrence
 from nlp.model.attention import attend, make_scorer
+from nlp.model.distribution import DecoderOutputs, log_probabilities
 from nlp.specials import PAD_ID, UNK_ID
 
 State = dict[str, tf.Tensor]
@@ -121,16 +123,12 @@ class Seq2Seq(keras.Model):
         source_ids = tf.cast(source_ids, tf.int32)
         mask = tf.not_equal(source_ids, PAD_ID)
         x = self.dropout(self.source_embedding(self._in_vocab(source_ids)), training=training)
-        final_h: list[tf.Tensor] = []
         for rnn in self.encoder_rnns:
-            outputs = rnn(x, mask=mask, training=training)
-            sequence, states = outputs[0], outputs[1:]
-            half = len(states) // 2
-            final_h = [states[0], states[half]]  # forward h, backward h
+            sequence, forward_h, backward_h = recurrence.bidirectional(rnn, x, mask)
             x = self.dropout(sequence, training=training)
         memory = sequence
         init = tf.split(
-            self.bridge(tf.concat(final_h, axis=-1)),
+            self.bridge(tf.concat([forward_h, backward_h], axis=-1)),
             self.states_per_layer * self.config.decoder_layers,
             axis=-1,
         )
@@ -145,22 +143,19 @@ class Seq2Seq(keras.Model):
         }
         return state, context
 
-    # --- one decoder step ----------------------------------------------------------------
+    # --- one decoder step (generation) -----------------------------------------------------
 
     def decode_step(
         self, prev_ids: tf.Tensor, state: State, context: Context, training: bool = False
     ) -> tuple[tf.Tensor, State, tf.Tensor]:
         """One output token: (log_probs [B,V'], new state, attention weights [B,S])."""
-        embedded = self.dropout(
-            self.target_embedding(self._in_vocab(tf.cast(prev_ids, tf.int32))), training=training
-        )
+        embedded = self._embed_targets(prev_ids, training)
         x = embedded
         if self.config.input_feeding:
             x = tf.concat([x, state["feed"]], axis=-1)
         new_state: State = {}
-        per = self.states_per_layer
         for i, cell in enumerate(self.decoder_cells):
-            names = [f"rnn_{i * per + k}" for k in range(per)]
+            names = self._state_names(i)
             h, cell_states = cell(x, [state[n] for n in names], training=training)
             new_state.update(zip(names, cell_states, strict=True))
             x = self.dropout(h, training=training) if i + 1 < len(self.decoder_cells) else h
@@ -170,67 +165,132 @@ class Seq2Seq(keras.Model):
         attentional = self.attentional(tf.concat([context_vector, h], axis=-1))
         if self.config.input_feeding:
             new_state["feed"] = attentional
-        logits = tf.cast(self._project(self.dropout(attentional, training=training)), tf.float32)
+        outputs = DecoderOutputs(
+            logits=self._project(self.dropout(attentional, training=training)),
+            attention=weights,
+            gate=self._gate(context_vector, h, embedded),
+            source_ids=context["source_ids"],
+        )
+        return log_probabilities(outputs, self.config.vocab_size), new_state, weights
+
+    # --- teacher forcing (training, scoring) ---------------------------------------------
+
+    def teacher_forcing(
+        self, source_ids: tf.Tensor, target_in: tf.Tensor, training: bool = False
+    ) -> DecoderOutputs:
+        """Logits [B,T,V] (and copy inputs) for target_in = <s> y1 .. y(T-1).
+
+        Only the recurrence runs step by step; the output projection, half of the model's
+        arithmetic, is ONE [B*T, H] x [H, V] matmul after the loop, and the loss is taken
+        from the logits (`nlp.model.losses`) without building a [B,T,V'] log-prob tensor.
+        Without input feeding the recurrence itself runs over the whole target at once.
+        """
+        state, context = self.encode(source_ids, training=training)
+        embedded = self._embed_targets(target_in, training)  # [B,T,E]
+        if self.config.input_feeding:
+            attentional, context_vectors, top, weights = self._fed_recurrence(
+                embedded, state, context, training
+            )
+        else:
+            top = self._unfed_recurrence(embedded, state, training)
+            context_vectors, weights = attend(
+                self.scorer, top, context["keys"], context["memory"], context["mask"]
+            )
+            attentional = self.attentional(tf.concat([context_vectors, top], axis=-1))
+        return DecoderOutputs(
+            logits=self._project(self.dropout(attentional, training=training)),
+            attention=weights,
+            gate=self._gate(context_vectors, top, embedded),
+            source_ids=context["source_ids"],
+        )
+
+    def call(self, inputs: tuple[tf.Tensor, tf.Tensor], training: bool = False) -> tf.Tensor:
+        """Teacher forcing as full log-probs [B,T,V'] (tests, analysis; training uses logits)."""
+        source_ids, target_in = inputs
+        outputs = self.teacher_forcing(source_ids, target_in, training=training)
+        return log_probabilities(outputs, self.config.vocab_size)
+
+    def _fed_recurrence(
+        self, embedded: tf.Tensor, state: State, context: Context, training: bool
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Input feeding: each step needs the previous attentional vector, so attention runs
+        inside the loop; the embeddings' share of the first cell's input projection is one
+        matmul before it. Returns attentional, context vectors, top RNN outputs [B,T,H] and
+        attention weights [B,T,S]."""
+        emb_dim = self.config.embedding_dim
+        first = self.decoder_cells[0]
+        projected = tf.transpose(
+            recurrence.project_inputs(first, embedded, rows=slice(0, emb_dim)), [1, 0, 2]
+        )
+        feed_kernel = recurrence.kernel_rows(first, slice(emb_dim, None), embedded.dtype)
+        steps = tf.shape(projected)[0]
+        collected = [tf.TensorArray(embedded.dtype, size=steps) for _ in range(4)]
+
+        def body(t, state, collected):  # type: ignore[no-untyped-def]
+            new_state: State = {}
+            x = projected[t] + tf.matmul(state["feed"], feed_kernel)
+            h = x  # replaced by the first layer's output before any use
+            for i, cell in enumerate(self.decoder_cells):
+                names = self._state_names(i)
+                if i:
+                    x = recurrence.project_inputs(cell, self.dropout(h, training=training))
+                h, cell_states = recurrence.step(cell, x, [state[n] for n in names])
+                new_state.update(zip(names, cell_states, strict=True))
+            context_vector, weights = attend(
+                self.scorer, h, context["keys"], context["memory"], context["mask"]
+            )
+            attentional = self.attentional(tf.concat([context_vector, h], axis=-1))
+            new_state["feed"] = attentional
+            values = (attentional, context_vector, h, tf.cast(weights, embedded.dtype))
+            collected = [c.write(t, v) for c, v in zip(collected, values, strict=True)]
+            return t + 1, new_state, collected
+
+        _, _, collected = tf.while_loop(
+            lambda t, *_: t < steps, body, (tf.constant(0), state, collected),
+            maximum_iterations=steps,  # lets XLA (train.jit_compile) size the gradient stacks
+        )
+        attentional, context_vectors, top, weights = (
+            tf.transpose(c.stack(), [1, 0, 2]) for c in collected
+        )
+        return attentional, context_vectors, top, weights
+
+    def _unfed_recurrence(self, embedded: tf.Tensor, state: State, training: bool) -> tf.Tensor:
+        """No input feeding: each decoder layer runs over the whole target in one loop."""
+        x = embedded
+        for i, cell in enumerate(self.decoder_cells):
+            x, _ = recurrence.run(cell, x, [state[n] for n in self._state_names(i)])
+            if i + 1 < len(self.decoder_cells):
+                x = self.dropout(x, training=training)
+        return x
+
+    # --- shared pieces ---------------------------------------------------------------------
+
+    def _embed_targets(self, ids: tf.Tensor, training: bool) -> tf.Tensor:
+        ids = self._in_vocab(tf.cast(ids, tf.int32))
+        return self.dropout(self.target_embedding(ids), training=training)
+
+    def _state_names(self, layer: int) -> list[str]:
+        per = self.states_per_layer
+        return [f"rnn_{layer * per + k}" for k in range(per)]
+
+    def _gate(self, context_vector: tf.Tensor, h: tf.Tensor, embedded: tf.Tensor) -> tf.Tensor:
+        """Probability of generating rather than copying (None without copying)."""
         if self.copy_gate is None:
-            return tf.nn.log_softmax(logits), new_state, weights
-        gate = tf.cast(
-            self.copy_gate(tf.concat([context_vector, h, embedded], axis=-1)), tf.float32
-        )
-        log_probs = self._mix_copy(
-            logits, gate, tf.cast(weights, tf.float32), context["source_ids"]
-        )
-        return log_probs, new_state, weights
+            return None
+        return tf.cast(self.copy_gate(tf.concat([context_vector, h, embedded], axis=-1)),
+                       tf.float32)
 
     def _project(self, attentional: tf.Tensor) -> tf.Tensor:
+        """Attentional vectors [..., H] -> vocabulary logits [..., V] (float32)."""
         if self.config.tie_output:
             table = tf.convert_to_tensor(self.target_embedding.embeddings)
-            return (
-                tf.matmul(self.pre_output(attentional), table, transpose_b=True) + self.output_bias
-            )
-        return self.output_layer(attentional)
-
-    def _mix_copy(
-        self, logits: tf.Tensor, gate: tf.Tensor, weights: tf.Tensor, source_ids: tf.Tensor
-    ) -> tf.Tensor:
-        """Pointer-generator mixture over vocabulary + source positions, as log-probs."""
-        vocab = self.config.vocab_size
-        batch, length = tf.shape(source_ids)[0], tf.shape(source_ids)[1]
-        copy_mass = weights * (1.0 - gate)
-        rows = tf.tile(tf.range(batch)[:, None], [1, length])
-        in_vocab = tf.logical_and(source_ids < vocab, source_ids > UNK_ID)
-        to_vocab = tf.scatter_nd(
-            tf.stack([rows, tf.where(in_vocab, source_ids, 0)], axis=-1),
-            tf.where(in_vocab, copy_mass, 0.0),
-            tf.stack([batch, vocab]),
-        )
-        oov = source_ids >= vocab
-        to_source = tf.scatter_nd(
-            tf.stack([rows, tf.where(oov, source_ids - vocab, 0)], axis=-1),
-            tf.where(oov, copy_mass, 0.0),
-            tf.stack([batch, length]),
-        )
-        probs = tf.concat([tf.nn.softmax(logits) * gate + to_vocab, to_source], axis=-1)
-        return tf.math.log(probs + 1e-9)
+            logits = tf.matmul(
+                self.pre_output(attentional), tf.cast(table, attentional.dtype), transpose_b=True
+            ) + tf.cast(self.output_bias, attentional.dtype)
+        else:
+            logits = self.output_layer(attentional)
+        return tf.cast(logits, tf.float32)
 
     def _in_vocab(self, ids: tf.Tensor) -> tf.Tensor:
         """Extended (copy) ids are embedded as <unk>."""
         return tf.where(ids >= self.config.vocab_size, tf.constant(UNK_ID, ids.dtype), ids)
-
-    # --- teacher forcing -----------------------------------------------------------------
-
-    def call(self, inputs: tuple[tf.Tensor, tf.Tensor], training: bool = False) -> tf.Tensor:
-        """Teacher forcing: log-probs [B,T,V'] for target_in = <s> y1 .. y(T-1)."""
-        source_ids, target_in = inputs
-        state, context = self.encode(source_ids, training=training)
-        target_in = tf.cast(target_in, tf.int32)
-        steps = tf.shape(target_in)[1]
-        outputs = tf.TensorArray(tf.float32, size=steps)
-
-        def body(t: tf.Tensor, state: State, outputs: tf.TensorArray):  # type: ignore[no-untyped-def]
-            log_probs, state, _ = self.decode_step(target_in[:, t], state, context, training)
-            return t + 1, state, outputs.write(t, log_probs)
-
-        _, _, outputs = tf.while_loop(
-            lambda t, *_: t < steps, body, (tf.constant(0), state, outputs)
-        )
-        return tf.transpose(outputs.stack(), [1, 0, 2])

@@ -49,7 +49,8 @@ class LossMeter:
     def _batch_sums(
         self, source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor
     ) -> tuple[tf.Tensor, tf.Tensor]:
-        losses, mask = token_losses(self.model((source, target_in), training=False), target_out)
+        outputs = self.model.teacher_forcing(source, target_in, training=False)
+        losses, mask = token_losses(outputs, target_out, self.model.config.vocab_size)
         return tf.reduce_sum(losses), tf.reduce_sum(mask)
 
     def __call__(self, examples: Sequence[Example]) -> float:
@@ -94,7 +95,16 @@ class Trainer:
             self.optimizer.build(model.trainable_variables)
         self.batching = batching_for(config)
         self.evaluate_loss = LossMeter(model, self.batching)
-        self.train_batch = tf.function(self._distributed_step, reduce_retracing=True)
+        if self.strategy.num_replicas_in_sync == 1:
+            # One trace for every batch shape: bucketing gives many (batch, length) shapes.
+            self.train_batch = tf.function(
+                self._distributed_step, input_signature=_BATCH_SPEC,
+                jit_compile=config.jit_compile,
+            )
+        else:  # per-replica inputs do not fit a TensorSpec signature
+            self.train_batch = tf.function(
+                self._distributed_step, reduce_retracing=True, jit_compile=config.jit_compile
+            )
 
     def _distributed_step(
         self, source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor
@@ -105,8 +115,10 @@ class Trainer:
 
     def _step(self, source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
-            log_probs = self.model((source, target_in), training=True)
-            loss = masked_mean_loss(log_probs, target_out, self.config.label_smoothing)
+            outputs = self.model.teacher_forcing(source, target_in, training=True)
+            loss = masked_mean_loss(
+                outputs, target_out, self.model.config.vocab_size, self.config.label_smoothing
+            )
             loss /= self.strategy.num_replicas_in_sync  # replicas' gradients are summed
             scaled = self.optimizer.scale_loss(loss)  # loss scaling under mixed precision
         variables = self.model.trainable_variables
@@ -126,44 +138,63 @@ class Trainer:
         state = load_checkpoint(checkpoint, self.model, self.optimizer) if resume else TrainState()
         writer = tf.summary.create_file_writer(str(self.run_dir / LOG_DIR))
         cfg = self.config
+        total: int | None = None
+        every = max(1, cfg.log_every)
         while not state.finished and state.epoch < cfg.epochs:
             dataset = make_dataset(train, self.batching, seed=cfg.seed, epoch=state.epoch)
-            total = count_batches(dataset)  # bucketing makes it vary a little per epoch
+            if total is None:  # once per run: bucketing makes it vary only a little per epoch
+                total = count_batches(dataset)
             dataset = dataset.skip(state.step_in_epoch)  # resuming mid-epoch
             self._log(f"epoch {state.epoch + 1}/{cfg.epochs}")
             bar = keras.utils.Progbar(total, verbose=self.verbose, stateful_metrics=["lr"])
             bar.update(state.step_in_epoch)
             started = time.monotonic() - state.train_seconds
+            pending: list[tf.Tensor] = []  # losses not yet read back to the host
             for batch in self.strategy.experimental_distribute_dataset(dataset):
-                loss = float(self.train_batch(*batch))
-                state.train_seconds = time.monotonic() - started
-                if not math.isfinite(loss):
-                    raise FloatingPointError(
-                        f"training loss became {loss} at step {state.global_step}; "
-                        "lower train.learning_rate or set train.clip_norm"
-                    )
+                pending.append(self.train_batch(*batch))
                 state.step_in_epoch += 1
                 state.global_step += 1
-                bar.update(state.step_in_epoch, [("loss", loss)])
-                with writer.as_default(step=state.global_step):
-                    tf.summary.scalar("train/loss", loss)
-                if state.global_step % max(1, cfg.checkpoint_every) == 0:
-                    save_checkpoint(checkpoint, self.model, self.optimizer, state)
-                if (
+                stopping = (
                     hooks.stop_after_steps is not None
                     and state.global_step >= hooks.stop_after_steps
-                ):
+                )
+                saving = state.global_step % max(1, cfg.checkpoint_every) == 0
+                if len(pending) >= every or saving or stopping:
+                    self._report(pending, state, bar, writer)
+                    pending = []
+                    state.train_seconds = time.monotonic() - started
+                if saving:
+                    save_checkpoint(checkpoint, self.model, self.optimizer, state)
+                if stopping:
                     save_checkpoint(checkpoint, self.model, self.optimizer, state)
                     return state
-                if cfg.max_minutes and state.train_seconds >= 60 * cfg.max_minutes:
+                if cfg.max_minutes and time.monotonic() - started >= 60 * cfg.max_minutes:
                     self._log(f"  time budget of {cfg.max_minutes} min reached")
                     state.finished = True
                     break
+            if pending:
+                self._report(pending, state, bar, writer)
+            state.train_seconds = time.monotonic() - started
             self._end_epoch(state, valid, hooks, writer)
             save_checkpoint(checkpoint, self.model, self.optimizer, state)
         state.finished = True
         save_checkpoint(checkpoint, self.model, self.optimizer, state)
         return state
+
+    def _report(
+        self, losses: list[tf.Tensor], state: TrainState, bar: keras.utils.Progbar, writer: Any
+    ) -> None:
+        """Read the last steps' losses back from the device: one host sync per `log_every`."""
+        loss = float(tf.reduce_mean(tf.stack(losses)))
+        if not math.isfinite(loss):
+            first = state.global_step - len(losses) + 1
+            raise FloatingPointError(
+                f"training loss became {loss} between steps {first} and {state.global_step}; "
+                "lower train.learning_rate or set train.clip_norm"
+            )
+        bar.update(state.step_in_epoch, [("loss", loss)])
+        with writer.as_default(step=state.global_step):
+            tf.summary.scalar("train/loss", loss)
 
     def _end_epoch(
         self, state: TrainState, valid: Sequence[Example], hooks: Hooks, writer: Any
