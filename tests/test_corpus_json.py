@@ -173,6 +173,19 @@ def test_malformed_file_keeps_earlier_records_and_the_other_files(tmp_path: Path
         read(tmp_path, "json", strict=True)
 
 
+def test_bytes_that_are_not_utf8_end_the_file_with_one_line_reason(tmp_path: Path) -> None:
+    path = tmp_path / "feed.json"
+    path.write_bytes(b'[{"description": "ok", "title": "T"}, {"description": "caf\xe9"}]')
+    pairs, report = read(path)
+    assert [pair.target for pair in pairs] == ["T"]
+    assert [str(problem) for problem in report.problems] == [
+        f"{path}:record 2: invalid json: lexical error: invalid bytes in UTF8 string; "
+        "rest of file lost"
+    ]
+    with pytest.raises(FormatError, match="read as UTF-8, not latin-1"):
+        read(path, encoding="latin-1")
+
+
 def test_bad_records_are_reported_with_their_index(tmp_path: Path) -> None:
     records = [
         item("Fine", "a sound record"),

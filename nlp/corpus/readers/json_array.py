@@ -15,7 +15,7 @@ from typing import IO
 
 import ijson
 
-from nlp.corpus.readers.base import UNDECODABLE, RecordSource
+from nlp.corpus.readers.base import RecordSource
 from nlp.corpus.readers.jsonl import INVALID_JSON, pair_from_record
 from nlp.corpus.records import Pair
 
@@ -41,11 +41,8 @@ def read_json(
                 record = next(records)
             except StopIteration:
                 break
-            except UnicodeDecodeError:
-                src.reject(count + 1, UNDECODABLE, f"not valid {src.encoding}; rest of file lost")
-                return
-            except ijson.JSONError as exc:
-                src.reject(count + 1, INVALID_JSON, f"{exc}; rest of file lost")
+            except ijson.JSONError as exc:  # syntax, truncation or bytes that are not UTF-8
+                src.reject(count + 1, INVALID_JSON, f"{_message(exc)}; rest of file lost")
                 return
             count += 1
             if pair := pair_from_record(src, count, record, source_field, target_field):
@@ -54,14 +51,24 @@ def read_json(
         src.reject(0, NO_RECORDS, problem)
 
 
-def _open(src: RecordSource) -> IO[bytes] | IO[str]:
-    """The file positioned after any BOM: bytes for UTF-8 (ijson's fast path), else text."""
-    if src.encoding.replace("-", "").replace("_", "").lower() in ("utf8", "utf8sig"):
-        handle = src.path.open("rb")
-        if handle.read(len(_BOM)) != _BOM:
-            handle.seek(0)
-        return handle
-    return src.path.open(encoding=src.encoding)
+def _open(src: RecordSource) -> IO[bytes]:
+    """The file positioned after any BOM. JSON exchanged between systems is UTF-8 (RFC 8259)
+    and `ijson` reads bytes, so other encodings are refused rather than transcoded."""
+    if src.encoding.replace("-", "").replace("_", "").lower() not in ("utf8", "utf8sig"):
+        raise src.fail(f"json files are read as UTF-8, not {src.encoding}")
+    handle = src.path.open("rb")
+    if handle.read(len(_BOM)) != _BOM:
+        handle.seek(0)
+    return handle
+
+
+def _message(error: ijson.JSONError) -> str:
+    """The first line of a parser error (the C backend gives bytes with a context excerpt)."""
+    text = error.args[0] if error.args else str(error)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    lines = str(text).strip().splitlines()
+    return lines[0].rstrip(".") if lines else type(error).__name__
 
 
 def _no_array(src: RecordSource, records_field: str | None) -> str:
