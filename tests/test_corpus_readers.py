@@ -296,7 +296,7 @@ def test_dailydialog_adjacent_turns(tmp_path: Path) -> None:
         ("Hello !", "How are you ?"),
         ("How are you ?", "Fine ."),
     ]
-    assert report.problems[0] == (str(path), 2, "fewer than 2 turns")
+    assert str(report.problems[0]) == f"{path}:2: fewer than 2 turns"
     assert report.skipped["empty target"] == 1 and report.skipped["empty source"] == 1
 
 

@@ -82,3 +82,20 @@ def test_chatterbot_known_malformed_conversation_is_reported() -> None:
     assert [(p.line, p.reason) for p in report.problems] == [
         (35, "conversation is not a list of turns")
     ]
+
+
+def test_rss_news_month_of_snapshots() -> None:
+    """August 2021 of the rss-news snapshots: detected, HTML cleaned, repeats counted."""
+    root = SHARED / "headlines-en/rss-news"
+    days = sorted(root.glob("2021-08-*"))  # a month in which items recur on later days
+    if not days:
+        pytest.skip(f"{root} not present")
+    report = ReadReport()
+    read = [pair for day in days for pair in read_pairs(day, report=report)]
+    assert {fmt.split()[0] for fmt in report.formats.values()} == {"json"}
+    assert len(read) > 1500
+    assert report.html_cleaned > 0
+    assert not any("<p>" in pair.source or "&amp;" in pair.source for pair in read)
+    assert set(report.skipped) <= {"empty source"}, report.details()  # CNN items without text
+    kept = list(process(read, PipelineOptions(), report))
+    assert 0 < len(read) - len(kept) == report.skipped["duplicate"]

@@ -84,10 +84,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--input",
-        action="append",
+        action="extend",
+        nargs="+",
         required=True,
         metavar="PATH",
-        help="corpus file or directory (repeat for several)",
+        help="corpus files or directories (several after one --input, e.g. a shell glob "
+        "such as rss-news/2021-*, or --input repeated)",
     )
     parser.add_argument(
         "--format",
@@ -98,10 +100,30 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--strict", action="store_true", help="stop with exit code 1 at the first bad record"
     )
+    add_reader_arguments(parser)
+
+
+def add_reader_arguments(parser: argparse.ArgumentParser) -> None:
+    """The reader options, for every command that reads corpora (see `reader_options`)."""
     parser.add_argument("--encoding", help="file encoding (default: the format's own)")
+    parser.add_argument(
+        "--strip-html",
+        action=argparse.BooleanOptionalAction,
+        help="turn HTML in text fields into its visible text (default: on for json and csv, "
+        "off for the other formats)",
+    )
     group = parser.add_argument_group("format options (only where the format has them)")
-    group.add_argument("--source-field", help="jsonl: field holding the source")
-    group.add_argument("--target-field", help="jsonl: field holding the target")
+    group.add_argument(
+        "--source-field", help="jsonl/json: field holding the source (dotted path if nested)"
+    )
+    group.add_argument(
+        "--target-field", help="jsonl/json: field holding the target (dotted path if nested)"
+    )
+    group.add_argument(
+        "--records-field",
+        metavar="PATH",
+        help="json: field (dotted path) of the top-level object that holds the records array",
+    )
     group.add_argument(
         "--columns",
         metavar="SRC,TGT",
@@ -159,10 +181,15 @@ def _add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def reader_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The `read_pairs` options the user actually gave (so foreign ones can be refused)."""
+    """The `read_pairs` options the user actually gave (so foreign ones can be refused).
+
+    `args` comes from a parser given `add_reader_arguments`.
+    """
     options: dict[str, Any] = {
         "source_field": args.source_field,
         "target_field": args.target_field,
+        "records_field": args.records_field,
+        "strip_html": args.strip_html,
         "delimiter": args.delimiter,
         "context_turns": args.context_turns,
         "min_human_label": args.min_human_label,
@@ -289,8 +316,14 @@ def _fail(report: ReadReport, error: Exception, code: int) -> int:
 
 
 def _print_report(report: ReadReport) -> None:
+    """Formats (one line per format when many inputs share it, e.g. a glob of day folders),
+    then the counts and problems."""
+    by_format: dict[str, list[str]] = {}
     for path, fmt in report.formats.items():
-        print(f"format: {path}: {fmt}", file=sys.stderr)
+        by_format.setdefault(fmt, []).append(path)
+    for fmt, paths in by_format.items():
+        where = paths[0] if len(paths) == 1 else f"{paths[0]} and {len(paths) - 1} more inputs"
+        print(f"format: {where}: {fmt}", file=sys.stderr)
     print(report.details(), file=sys.stderr)
 
 

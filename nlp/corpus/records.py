@@ -23,19 +23,26 @@ class Pair:
     origin: str = ""  # "path:line" of the record, for error messages
 
 
-def location(path: str, line: int) -> str:
-    """`path:line`, or just `path` for problems that concern the whole file (line 0)."""
-    return f"{path}:{line}" if line > 0 else path
+LINE, RECORD = "line", "record"
+
+
+def location(path: str, line: int, unit: str = LINE) -> str:
+    """`path:line` (or `path:record N` where records are counted instead of lines, as in a
+    JSON array on one line), or just `path` for problems that concern the whole file (0)."""
+    if line <= 0:
+        return path
+    return f"{path}:{line}" if unit == LINE else f"{path}:{unit} {line}"
 
 
 class CorpusError(ValueError):
     """A corpus record or file that cannot be read; str() is `path:line: reason`."""
 
-    def __init__(self, path: str, line: int, reason: str) -> None:
-        super().__init__(f"{location(path, line)}: {reason}")
+    def __init__(self, path: str, line: int, reason: str, unit: str = LINE) -> None:
+        super().__init__(f"{location(path, line, unit)}: {reason}")
         self.path = path
         self.line = line
         self.reason = reason
+        self.unit = unit
 
 
 class FormatError(CorpusError):
@@ -49,9 +56,10 @@ class Problem(NamedTuple):
     path: str
     line: int
     reason: str
+    unit: str = LINE  # what `line` counts: LINE, or RECORD (1-based index in a JSON array)
 
     def __str__(self) -> str:
-        return f"{location(self.path, self.line)}: {self.reason}"
+        return f"{location(self.path, self.line, self.unit)}: {self.reason}"
 
 
 @dataclass
@@ -68,6 +76,7 @@ class ReadReport:
     problems: list[Problem] = field(default_factory=list)
     problem_count: int = 0
     formats: dict[str, str] = field(default_factory=dict)  # path -> "fmt (why)"
+    html_cleaned: int = 0  # text fields whose markup was removed (see nlp.text.html)
     max_problems: int = DEFAULT_MAX_PROBLEMS
 
     @property
@@ -78,11 +87,13 @@ class ReadReport:
         """A record dropped on purpose (duplicate, too long, below a threshold): count only."""
         self.skipped[reason] += 1
 
-    def add_problem(self, path: str, line: int, reason: str, detail: str = "") -> Problem:
+    def add_problem(
+        self, path: str, line: int, reason: str, detail: str = "", unit: str = LINE
+    ) -> Problem:
         """A broken record: counted under `reason`, and remembered while there is room."""
         self.skipped[reason] += 1
         self.problem_count += 1
-        problem = Problem(path, line, f"{reason}: {detail}" if detail else reason)
+        problem = Problem(path, line, f"{reason}: {detail}" if detail else reason, unit)
         if len(self.problems) < self.max_problems:
             self.problems.append(problem)
         return problem
@@ -93,6 +104,8 @@ class ReadReport:
         if self.skipped:
             reasons = ", ".join(f"{reason} {n}" for reason, n in self.skipped.most_common())
             text += f" ({reasons})"
+        if self.html_cleaned:
+            text += f"; HTML removed from {self.html_cleaned} text fields"
         return text
 
     def details(self) -> str:

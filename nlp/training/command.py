@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from nlp.config import ExperimentConfig
+from nlp.corpus.command import add_reader_arguments, reader_options
 
 
 def add_corpus_arguments(parser: argparse.ArgumentParser, flag: str = "--corpus") -> None:
@@ -25,12 +26,15 @@ def add_corpus_arguments(parser: argparse.ArgumentParser, flag: str = "--corpus"
         help="corpus format (see `s2s corpus convert --help`); default: detect",
     )
     parser.add_argument("--strict", action="store_true", help="stop at the first malformed record")
+    add_reader_arguments(parser)
 
 
 def corpus_spec(paths: list[Path], args: argparse.Namespace) -> Any:
+    """Paths, format and the reader options given (they apply to every corpus of the run)."""
     from nlp.training.corpus_io import CorpusSpec
 
-    return CorpusSpec(tuple(paths), args.format, args.strict)
+    options = tuple(reader_options(args).items())
+    return CorpusSpec(tuple(paths), args.format, args.strict, options)
 
 
 def _overrides(args: argparse.Namespace) -> list[str]:

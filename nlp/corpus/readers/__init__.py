@@ -26,17 +26,22 @@ from nlp.corpus.readers.delimited import (
     read_tsv,
 )
 from nlp.corpus.readers.detect import detect_format
+from nlp.corpus.readers.json_array import read_json
 from nlp.corpus.readers.jsonl import read_jsonl
 from nlp.corpus.readers.lcsts_xml import read_lcsts_xml
 from nlp.corpus.readers.reuters import read_reuters
-from nlp.corpus.records import FormatError, Pair, ReadReport
+from nlp.corpus.records import LINE, RECORD, FormatError, Pair, ReadReport
 
 Reader = Callable[..., Iterator[Pair]]
 
 
 @dataclass(frozen=True)
 class Format:
-    """A corpus format: its reader, default encoding and what it takes from a directory."""
+    """A corpus format: its reader, default encoding and what it takes from a directory.
+
+    `strip_html` is the default of the markup cleaning (on where text fields often carry
+    HTML: web and feed exports); `unit` is what its problem locations count.
+    """
 
     name: str
     read: Reader
@@ -44,14 +49,24 @@ class Format:
     encoding: str = "utf-8"
     patterns: tuple[str, ...] = ()  # files read from a directory given as the path
     whole_directory: bool = False  # the reader takes the directory itself
+    strip_html: bool = False
+    unit: str = LINE
 
 
 FORMATS: dict[str, Format] = {
     spec.name: spec
     for spec in (
         Format("jsonl", read_jsonl, '{"source": ..., "target": ...} per line'),
+        Format(
+            "json",
+            read_json,
+            "JSON array of records (or an object holding one), streamed",
+            patterns=("*.json",),
+            strip_html=True,
+            unit=RECORD,
+        ),
         Format("tsv", read_tsv, "tab-separated, columns chosen by index"),
-        Format("csv", read_csv, "CSV, columns chosen by header name or index"),
+        Format("csv", read_csv, "CSV, columns chosen by header name or index", strip_html=True),
         Format("lcsts-tsv", read_lcsts_tsv, "LCSTS title<TAB>content"),
         Format("lcsts-xml", read_lcsts_xml, "LCSTS original <doc> records"),
         Format("dailydialog", read_dailydialog, "one dialogue per line, __eou__ turns"),
@@ -79,9 +94,13 @@ def read_pairs(
     report: ReadReport,
     strict: bool = False,
     encoding: str | None = None,
+    strip_html: bool | None = None,
     **options: Any,
 ) -> Iterator[Pair]:
     """Stream the pairs of a corpus file (or corpus directory) in format `fmt`.
+
+    `strip_html` (None: the format's default) turns markup in the text into visible text
+    (`nlp.text.html`); the report counts the fields it changed.
 
     Problems with single records are counted in `report` (with `path:line`) and skipped, or
     raised as `CorpusError` at the first one when `strict`. Problems that make the whole
@@ -108,7 +127,12 @@ def read_pairs(
             f"option(s) {', '.join(unknown)} do not apply to format {fmt} (it accepts: {accepted})",
         )
     files = _files(location, spec)
-    return _chain(files, spec, report, strict, encoding or spec.encoding, options)
+    cleaning = spec.strip_html if strip_html is None else strip_html
+    sources = [
+        RecordSource(file, report, strict, encoding or spec.encoding, spec.unit, cleaning)
+        for file in files
+    ]
+    return _chain(sources, spec, options)
 
 
 def _files(path: Path, spec: Format) -> list[Path]:
@@ -122,16 +146,9 @@ def _files(path: Path, spec: Format) -> list[Path]:
     return files
 
 
-def _chain(
-    files: list[Path],
-    spec: Format,
-    report: ReadReport,
-    strict: bool,
-    encoding: str,
-    options: dict[str, Any],
-) -> Iterator[Pair]:
-    for file in files:
-        yield from spec.read(RecordSource(file, report, strict, encoding), **options)
+def _chain(sources: list[RecordSource], spec: Format, options: dict[str, Any]) -> Iterator[Pair]:
+    for src in sources:
+        yield from spec.read(src, **options)
 
 
 __all__ = ["FORMATS", "Format", "detect_format", "format_options", "read_pairs"]

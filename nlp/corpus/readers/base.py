@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from nlp.corpus.records import CorpusError, FormatError, Pair, ReadReport
+from nlp.corpus.records import LINE, CorpusError, FormatError, Pair, ReadReport, location
+from nlp.text.html import html_to_text
 
 UNDECODABLE = "undecodable bytes"
 EMPTY_SOURCE = "empty source"
@@ -22,6 +23,7 @@ KNOWN_FIELD_PAIRS: tuple[tuple[str, str], ...] = (
     ("source", "target"),
     ("article", "headline"),
     ("post", "reply"),
+    ("description", "title"),  # RSS/Atom items as exported by feed readers
 )
 
 
@@ -41,12 +43,18 @@ def decoded_lines(path: Path, encoding: str) -> Iterator[tuple[int, str | None]]
 
 @dataclass
 class RecordSource:
-    """One file being read: where its problems go and whether the first one is fatal."""
+    """One file being read: where its problems go and whether the first one is fatal.
+
+    `unit` says what the record numbers given to `reject`/`pair` count (lines, or records of
+    a JSON array); `strip_html` turns markup in both sides into their visible text.
+    """
 
     path: Path
     report: ReadReport
     strict: bool = False
     encoding: str = "utf-8"
+    unit: str = LINE
+    strip_html: bool = False
 
     @property
     def name(self) -> str:
@@ -55,9 +63,9 @@ class RecordSource:
     def reject(self, line: int, reason: str, detail: str = "") -> None:
         """A broken record: counted and reported with its line; raises in strict mode."""
         self.report.read += 1
-        problem = self.report.add_problem(self.name, line, reason, detail)
+        problem = self.report.add_problem(self.name, line, reason, detail, self.unit)
         if self.strict:
-            raise CorpusError(problem.path, problem.line, problem.reason)
+            raise CorpusError(problem.path, problem.line, problem.reason, problem.unit)
 
     def drop(self, reason: str) -> None:
         """A sound record left out on purpose (a threshold the user chose): counted only."""
@@ -67,9 +75,12 @@ class RecordSource:
     def pair(self, line: int, source: str, target: str) -> Pair | None:
         """The record as a Pair, or None (reported) when a side is empty.
 
-        Surrounding whitespace is format padding, not content, so it is stripped here; any
-        other normalisation belongs to the pipeline.
+        Surrounding whitespace is format padding, not content, so it is stripped here, and
+        markup is removed when asked (before the emptiness check: a side that is only markup
+        is empty); any other normalisation belongs to the pipeline.
         """
+        if self.strip_html:
+            source, target = self._visible(source), self._visible(target)
         source, target = source.strip(), target.strip()
         if not source:
             self.reject(line, EMPTY_SOURCE)
@@ -78,7 +89,14 @@ class RecordSource:
             self.reject(line, EMPTY_TARGET)
             return None
         self.report.read += 1
-        return Pair(source, target, f"{self.name}:{line}")
+        return Pair(source, target, location(self.name, line, self.unit))
+
+    def _visible(self, text: str) -> str:
+        """`text` without markup; a field that changed (beyond spacing) is counted."""
+        visible = html_to_text(text)
+        if visible != text and visible != " ".join(text.split()):
+            self.report.html_cleaned += 1
+        return visible
 
     def lines(self) -> Iterator[tuple[int, str]]:
         """Decoded lines; undecodable ones are reported as skipped records and left out."""

@@ -6,6 +6,7 @@ and a wrong guess is easy to spot and override.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -22,7 +23,6 @@ _BY_SUFFIX = {
     ".yaml": "chatterbot",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
-    ".json": "jsonl",
     ".csv": "csv",
 }
 _CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -37,7 +37,36 @@ def detect_format(path: Path) -> tuple[str, str]:
         return "cornell", f"file name {path.name}"
     if path.suffix.lower() in _BY_SUFFIX:
         return _BY_SUFFIX[path.suffix.lower()], f"extension {path.suffix}"
+    if path.suffix.lower() == ".json":
+        return _detect_json(_sample_lines(path))
     return _detect_content(path)
+
+
+def _detect_json(lines: list[str]) -> tuple[str, str]:
+    """A `.json` file is either one JSON document (`json`) or JSON Lines under that name."""
+    if not lines or lines[0].lstrip().startswith("["):
+        return "json", "extension .json, an array"
+    if len(lines) > 1 and all(line.lstrip().startswith("{") for line in lines):
+        return "jsonl", "extension .json, but every line is an object"
+    if len(lines) == 1 and not _holds_array(lines[0]):
+        return "jsonl", "extension .json, one object per line"
+    return "json", "extension .json, one document"
+
+
+def _holds_array(text: str) -> bool:
+    """True unless `text` is a complete JSON object without any array value (a JSONL record)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:  # cut off by the sample: a long single-line document
+        return True
+    return not isinstance(value, dict) or any(isinstance(v, list) for v in value.values())
+
+
+def _sample_lines(path: Path) -> list[str]:
+    """The first non-blank lines of the file's first SAMPLE_BYTES (BOM removed)."""
+    with path.open("rb") as handle:
+        sample = handle.read(SAMPLE_BYTES).decode("utf-8", errors="replace").lstrip("\ufeff")
+    return [line for line in sample.splitlines() if line.strip()][:SAMPLE_LINES]
 
 
 def _detect_directory(path: Path) -> tuple[str, str]:
@@ -49,13 +78,13 @@ def _detect_directory(path: Path) -> tuple[str, str]:
         return "reuters", "directory holds .sgm files"
     if suffixes & {".yml", ".yaml"}:
         return "chatterbot", "directory holds .yml files"
+    if next(path.rglob("*.json"), None) is not None:  # feed snapshots: one folder per day
+        return "json", "directory holds .json files"
     raise FormatError(str(path), 0, "cannot detect the corpus format of this directory; give fmt")
 
 
 def _detect_content(path: Path) -> tuple[str, str]:
-    with path.open("rb") as handle:
-        sample = handle.read(SAMPLE_BYTES).decode("utf-8", errors="replace")
-    lines = [line for line in sample.splitlines() if line.strip()][:SAMPLE_LINES]
+    lines = _sample_lines(path)
     joined = "\n".join(lines)
     if "<REUTERS" in joined:
         return "reuters", "content has <REUTERS> records"
@@ -63,6 +92,8 @@ def _detect_content(path: Path) -> tuple[str, str]:
         return "lcsts-xml", "content has <doc> records"
     if "__eou__" in joined:
         return "dailydialog", "content has __eou__ turn markers"
+    if lines and lines[0].lstrip().startswith("["):
+        return "json", "content is a JSON array"
     # Majorities, not unanimity: the sample may contain the malformed lines to be reported.
     if _majority(line.lstrip().startswith("{") for line in lines):
         return "jsonl", "lines are JSON objects"

@@ -1,7 +1,9 @@
 """JSON Lines: one object per line, `{"source": ..., "target": ...}` by default.
 
 Why per-record field fallback: corpora converted by other tools name the sides
-`article`/`headline` or `post`/`reply`; accepting those without options saves a conversion.
+`article`/`headline`, `post`/`reply` or (feed exports) `description`/`title`; accepting those
+without options saves a conversion. `pair_from_record` is shared with the `json` reader, so
+both take the same field options and report a bad record the same way.
 """
 
 from __future__ import annotations
@@ -18,35 +20,66 @@ NOT_OBJECT = "not a json object"
 MISSING_FIELD = "missing field"
 NOT_STRING = "not a string"
 
+_MISSING = object()
+
 
 def read_jsonl(
     src: RecordSource, *, source_field: str | None = None, target_field: str | None = None
 ) -> Iterator[Pair]:
     """Pairs from JSON objects; explicit field names turn the known-name fallback off."""
-    if (source_field is None) != (target_field is None):
-        source_field = source_field or "source"
-        target_field = target_field or "target"
     for number, text in src.records():
         try:
             record = json.loads(text)
         except json.JSONDecodeError as exc:
             src.reject(number, INVALID_JSON, f"{exc.msg} (column {exc.colno})")
             continue
-        if not isinstance(record, dict):
-            src.reject(number, NOT_OBJECT, type(record).__name__)
-            continue
-        fields = _fields(record, source_field, target_field)
-        missing = [name for name in fields if name not in record]
-        if missing:
-            tried = "" if source_field else " (also tried article/headline, post/reply)"
-            src.reject(number, MISSING_FIELD, f"{', '.join(map(repr, missing))}{tried}")
-            continue
-        wrong = [name for name in fields if not isinstance(record[name], str)]
-        if wrong:
-            src.reject(number, NOT_STRING, ", ".join(map(repr, wrong)))
-            continue
-        if pair := src.pair(number, record[fields[0]], record[fields[1]]):
+        if pair := pair_from_record(src, number, record, source_field, target_field):
             yield pair
+
+
+def pair_from_record(
+    src: RecordSource,
+    number: int,
+    record: Any,
+    source_field: str | None = None,
+    target_field: str | None = None,
+) -> Pair | None:
+    """The pair held by one parsed JSON record, or None after reporting why there is none.
+
+    Field names may be dotted paths into nested objects (`body.text`); a key that itself
+    contains the dot wins. Giving only one field keeps the other at its default name.
+    """
+    if (source_field is None) != (target_field is None):
+        source_field = source_field or "source"
+        target_field = target_field or "target"
+    if not isinstance(record, dict):
+        src.reject(number, NOT_OBJECT, type(record).__name__)
+        return None
+    fields = _fields(record, source_field, target_field)
+    values = [field_value(record, name) for name in fields]
+    missing = [name for name, value in zip(fields, values, strict=True) if value is _MISSING]
+    if missing:
+        others = ", ".join("/".join(pair) for pair in KNOWN_FIELD_PAIRS[1:])
+        tried = "" if source_field else f" (also tried {others})"
+        src.reject(number, MISSING_FIELD, f"{', '.join(map(repr, missing))}{tried}")
+        return None
+    wrong = [name for name, value in zip(fields, values, strict=True) if not isinstance(value, str)]
+    if wrong:
+        src.reject(number, NOT_STRING, ", ".join(map(repr, wrong)))
+        return None
+    return src.pair(number, values[0], values[1])
+
+
+def field_value(record: dict[str, Any], path: str) -> Any:
+    """`record[path]`, else the value at the dotted `path` through nested objects."""
+    if path in record:
+        return record[path]
+    value: Any = record
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return _MISSING
+        value = value[key]
+    return value
 
 
 def _fields(record: dict[str, Any], source: str | None, target: str | None) -> tuple[str, str]:
