@@ -25,12 +25,13 @@ class ConfigError(ValueError):
 class TokenizerConfig:
     """How raw text becomes tokens (see `nlp.tokenizers`)."""
 
-    kind: str = "words"  # words | jieba | sentencepiece | jieba+sentencepiece
+    kind: str = "words"  # words | chars | jieba | sentencepiece | jieba+sentencepiece
     lowercase: bool = True
     sp_model_type: str = "unigram"  # unigram | bpe
     sp_vocab_size: int = 8000
     sp_character_coverage: float = 0.9995
     placeholders: bool = False  # mask numbers, dates, URLs, Latin words (see nlp.text.placeholders)
+    latin_chars: bool = False  # kind=chars: Latin text one character a token too (translation)
 
 
 @dataclass
