@@ -22,6 +22,7 @@ from nlp.bundle import MODEL_SUBDIR, load_bundle, save_bundle
 from nlp.codec import TextCodec
 from nlp.config import ExperimentConfig
 from nlp.corpus.records import Pair
+from nlp.decode_settings import DecodeSettings, task_defaults
 from nlp.model import Seq2Seq
 from nlp.training.checkpoint import TrainState
 from nlp.training.corpus_io import CorpusSpec, corpus_fingerprint, load_pairs, sample, split_off
@@ -121,6 +122,7 @@ def train(
         options,
         metadata,
         strategy,
+        task_defaults(config.data.task),
     )
 
 
@@ -139,7 +141,9 @@ def _fit(
     options: RunOptions,
     metadata: dict[str, Any],
     strategy: tf.distribute.Strategy,
+    decoding: DecodeSettings,
 ) -> TrainState:
+    """Train and keep the best bundle, which recommends `decoding` to generating commands."""
     if not train_examples or not valid_examples:
         raise ValueError("no training or validation pairs left after tokenization")
     _say(
@@ -151,7 +155,7 @@ def _fit(
 
     def save_best(state: TrainState) -> None:
         extra = {**metadata, "metrics": state.history[-1], "history": state.history}
-        save_bundle(options.out / MODEL_SUBDIR, config, codec, model, extra)
+        save_bundle(options.out / MODEL_SUBDIR, config, codec, model, extra, decoding)
 
     hooks = Hooks(on_improved=save_best, stop_after_steps=options.stop_after_steps)
     return trainer.fit(train_examples, valid_examples, resume=options.resume, hooks=hooks)
@@ -224,6 +228,7 @@ def retrain(
         options,
         metadata,
         strategy,
+        bundle.decoding or task_defaults(config.data.task),  # tuned settings survive retraining
     )
     best = load_bundle(options.out / MODEL_SUBDIR)
     after = _old_new_losses(
