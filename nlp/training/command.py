@@ -9,13 +9,15 @@ from typing import Any
 from nlp.config import ExperimentConfig
 
 
-def add_corpus_arguments(parser: argparse.ArgumentParser, flag: str = "--corpus") -> None:
+def add_corpus_arguments(
+    parser: argparse.ArgumentParser, flag: str = "--corpus", *, required: bool = True
+) -> None:
     parser.add_argument(
         flag,
         dest="corpus",
         type=Path,
         nargs="+",
-        required=True,
+        required=required,
         metavar="PATH",
         help="corpus files or directories (canonical JSONL, or any --format)",
     )
