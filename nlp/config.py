@@ -81,6 +81,8 @@ class TrainConfig:
     checkpoint_every: int = 200
     mixed_precision: bool = False
     max_minutes: float = 0.0  # wall-clock training budget; 0 = none (stops after validating)
+    select_by: str = "loss"  # loss | rouge: what picks the best bundle and drives early stopping
+    select_sample: int = 200  # select_by=rouge: validation pairs decoded at each epoch end
     seed: int = 1234
 
 
