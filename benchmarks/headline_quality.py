@@ -81,6 +81,7 @@ def main() -> None:
                 ("rouge1_f1", "R-1"),
                 ("rouge2_f1", "R-2"),
                 ("rougeL_f1", "R-L"),
+                ("repeat_share", "repeats"),
             ],
         )
     )

@@ -1,9 +1,11 @@
 """Model bundles: one directory holding everything needed to use or retrain a model.
 
-Layout: `config.json`, `vocab.txt`, `tokenizer/`, `model.weights.h5`, `metadata.json`
+Layout: `config.json`, `vocab.txt`, `tokenizer/`, `model.weights.h5`, `decoding.json` (the
+recommended decode options, see `nlp.decode_settings`; absent in older bundles), `metadata.json`
 (bundle format, library versions, corpus hashes, metrics, and the sha256 of every file).
-Written atomically; loading verifies the checksums so a truncated copy or a hand-edited
-vocabulary is caught with the name of the file instead of producing garbage replies.
+Written atomically, also when only the decoding settings change (`store_decoding`); loading
+verifies the checksums so a truncated copy or a hand-edited vocabulary is caught with the name
+of the file instead of producing garbage replies.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import json
 import logging
 import platform
+import shutil
 import time
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
@@ -21,6 +24,7 @@ from typing import Any
 from nlp import __version__
 from nlp.codec import TextCodec
 from nlp.config import ConfigError, ExperimentConfig
+from nlp.decode_settings import DECODING_FILE, DecodeSettings
 from nlp.fsutil import atomic_directory, recover
 
 BUNDLE_FORMAT = 1
@@ -44,6 +48,7 @@ class Bundle:
     model: Any  # nlp.model.Seq2Seq; typed loosely so importing this module stays light
     metadata: dict[str, Any]
     path: Path
+    decoding: DecodeSettings | None = None  # the bundle's recommended decode options
 
 
 def library_versions() -> dict[str, str]:
@@ -79,20 +84,55 @@ def save_bundle(
     codec: TextCodec,
     model: Any,
     extra: dict[str, Any] | None = None,
+    decoding: DecodeSettings | None = None,
 ) -> None:
     """Write the bundle into a temporary sibling and rename it into place."""
     with atomic_directory(directory) as tmp:
         config.save(tmp / CONFIG_FILE)
         codec.save(tmp)
         model.save_weights(tmp / WEIGHTS_FILE)
+        if decoding is not None:
+            (tmp / DECODING_FILE).write_text(decoding.to_json(), "utf-8")
         meta = {
             "format": BUNDLE_FORMAT,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "versions": library_versions(),
             **(extra or {}),
-            "files": _manifest(tmp),
         }
-        (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), "utf-8")
+        _write_metadata(tmp, meta)
+
+
+def _write_metadata(directory: Path, meta: dict[str, Any]) -> None:
+    """metadata.json with the sha256 of every other file now in `directory`."""
+    meta = {**meta, "files": _manifest(directory)}
+    (directory / METADATA_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), "utf-8")
+
+
+def store_decoding(path: Path, settings: DecodeSettings) -> Path:
+    """Replace the bundle's recommended decode options, atomically; returns the bundle dir.
+
+    The bundle is verified, copied into a temporary sibling with the new `decoding.json` and
+    fresh checksums, and renamed into place: a crash leaves the old bundle or the new one,
+    never one whose checksums disagree with its files.
+    """
+    directory = resolve(Path(path))
+    meta = read_metadata(directory)
+    with atomic_directory(directory) as tmp:
+        shutil.copytree(directory, tmp, dirs_exist_ok=True)
+        (tmp / DECODING_FILE).write_text(settings.to_json(), "utf-8")
+        _write_metadata(tmp, {key: value for key, value in meta.items() if key != "files"})
+    return directory
+
+
+def read_decoding(directory: Path, meta: dict[str, Any]) -> DecodeSettings | None:
+    """The verified bundle's decoding settings (`meta` from `read_metadata`), None if absent."""
+    file = directory / DECODING_FILE
+    if DECODING_FILE not in meta.get("files", {}):
+        return None
+    try:
+        return DecodeSettings.from_json(file.read_text("utf-8"), str(file))
+    except ValueError as exc:
+        raise BundleError(str(exc)) from exc
 
 
 def resolve(path: Path) -> Path:
@@ -127,6 +167,11 @@ def read_metadata(directory: Path) -> dict[str, Any]:
     for required in (CONFIG_FILE, WEIGHTS_FILE):
         if required not in meta.get("files", {}):
             raise BundleError(f"{directory / required}: not listed in {METADATA_FILE}")
+    if (directory / DECODING_FILE).exists() and DECODING_FILE not in meta.get("files", {}):
+        raise BundleError(
+            f"{directory / DECODING_FILE}: not listed in {METADATA_FILE} "
+            "(store decoding settings with `s2s tune-decoding`, not by hand)"
+        )
     _warn_versions(meta_path, meta.get("versions", {}))
     return meta
 
@@ -163,4 +208,4 @@ def load_bundle(path: Path) -> Bundle:
         model.load_weights(directory / WEIGHTS_FILE)
     except (OSError, ValueError, KeyError) as exc:
         raise BundleError(f"{directory / WEIGHTS_FILE}: cannot load weights: {exc}") from exc
-    return Bundle(config, codec, model, meta, directory)
+    return Bundle(config, codec, model, meta, directory, read_decoding(directory, meta))

@@ -25,12 +25,13 @@ class ConfigError(ValueError):
 class TokenizerConfig:
     """How raw text becomes tokens (see `nlp.tokenizers`)."""
 
-    kind: str = "words"  # words | jieba | sentencepiece | jieba+sentencepiece
+    kind: str = "words"  # words | chars | jieba | sentencepiece | jieba+sentencepiece
     lowercase: bool = True
     sp_model_type: str = "unigram"  # unigram | bpe
     sp_vocab_size: int = 8000
     sp_character_coverage: float = 0.9995
     placeholders: bool = False  # mask numbers, dates, URLs, Latin words (see nlp.text.placeholders)
+    latin_chars: bool = False  # kind=chars: Latin text one character a token too (translation)
 
 
 @dataclass
@@ -82,6 +83,8 @@ class TrainConfig:
     max_minutes: float = 0.0  # wall-clock training budget; 0 = none (stops after validating)
     log_every: int = 20  # steps between reading the loss back (progress bar, TensorBoard)
     jit_compile: bool = False  # XLA for the training step (see benchmarks/train_throughput.py)
+    select_by: str = "loss"  # loss | rouge: what picks the best bundle and drives early stopping
+    select_sample: int = 200  # select_by=rouge: validation pairs decoded at each epoch end
     seed: int = 1234
 
 

@@ -20,12 +20,14 @@ from nlp.corpus import command as corpus_command
 from nlp.evaluation import command as evaluate_command
 from nlp.headlines import command as headlines_command
 from nlp.training import command as training_command
+from nlp.tuning import command as tuning_command
 
 REGISTRARS = (
     corpus_command.register,
     training_command.register,
     evaluate_command.register,
     headlines_command.register,
+    tuning_command.register,
     chat_command.register,
     bot_command.register,
 )

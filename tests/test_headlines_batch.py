@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from nlp.decode_args import decode_options
 from nlp.decoding import DecodeOptions
 from nlp.generation import Generation
 from nlp.headlines import (
@@ -24,7 +25,7 @@ from nlp.headlines import (
     ReaderOptions,
     generate_headlines,
 )
-from nlp.headlines.command import add_arguments, decode_options
+from nlp.headlines.command import add_arguments
 from nlp.headlines.fake import FakeGenerator
 from nlp.headlines.resume import records_done
 

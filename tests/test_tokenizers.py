@@ -115,12 +115,13 @@ def make(kind: str, model_type: str = "unigram", **overrides: object) -> Tokeniz
 KINDS = [
     pytest.param(("words", "unigram"), id="words"),
     pytest.param(("jieba", "unigram"), id="jieba"),
+    pytest.param(("chars", "unigram"), id="chars"),
     pytest.param(("sentencepiece", "unigram"), id="sp-unigram"),
     pytest.param(("sentencepiece", "bpe"), id="sp-bpe"),
     pytest.param(("jieba+sentencepiece", "unigram"), id="jieba-sp-unigram"),
     pytest.param(("jieba+sentencepiece", "bpe"), id="jieba-sp-bpe"),
 ]
-WORD_LEVEL = ["words", "jieba", "jieba+sentencepiece"]
+WORD_LEVEL = ["words", "chars", "jieba", "jieba+sentencepiece"]
 
 
 @pytest.mark.parametrize("kind", KINDS)

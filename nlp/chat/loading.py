@@ -13,6 +13,7 @@ from pathlib import Path
 from nlp.bundle import resolve
 from nlp.chat.protocols import TextGenerator
 from nlp.config import DataConfig, ExperimentConfig
+from nlp.decode_settings import DecodeSettings
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class LoadedModel:
 
     generator: TextGenerator
     data: DataConfig
+    decoding: DecodeSettings | None = None  # the bundle's recommended decode options
 
 
 ModelLoader = Callable[[], LoadedModel]
@@ -32,4 +34,5 @@ def load_model(directory: Path) -> LoadedModel:
     data = ExperimentConfig.load(directory / "config.json").data  # fails fast, before TF loads
     from nlp.generator import Generator
 
-    return LoadedModel(Generator.from_bundle(directory), data)
+    generator = Generator.from_bundle(directory)
+    return LoadedModel(generator, data, generator.bundle.decoding)

@@ -46,6 +46,17 @@ class ChatSettings:
         _check_range("length", self.max_length, LENGTH_RANGE)
         _check_range("temperature", self.temperature, TEMPERATURE_RANGE)
 
+    @classmethod
+    def from_options(cls, options: DecodeOptions) -> ChatSettings:
+        """The per-chat defaults matching the model's decode options (clipped to the ranges a
+        user may set, so a /settings reply never shows a value /beam would refuse)."""
+        return cls(
+            strategy=options.strategy,
+            beam_size=_clip(options.beam_size, BEAM_RANGE),
+            temperature=_clip(options.temperature, TEMPERATURE_RANGE),
+            max_length=_clip(options.max_length, LENGTH_RANGE),
+        )
+
     def replace(self, **changes: Any) -> ChatSettings:
         return dataclasses.replace(self, **changes)
 
@@ -90,6 +101,11 @@ class ChatSettings:
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+
+def _clip(value: float, bounds: tuple[float, float]) -> Any:
+    low, high = bounds
+    return type(value)(min(max(value, low), high))
 
 
 def _check_range(name: str, value: float, bounds: tuple[float, float]) -> None:

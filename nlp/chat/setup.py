@@ -1,18 +1,22 @@
 """Command-line options and construction shared by `s2s chat` and `s2s bot`.
 
 Both front ends build the very same responder from the very same flags, so a setting tried in
-the terminal behaves the same once deployed as a bot.
+the terminal behaves the same once deployed as a bot. Decoding starts from the model's
+recommended settings (its decoding.json); decoding flags override them, and per-chat commands
+(/beam, /length, ...) override both for one chat.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from nlp.chat.conversation_log import ConversationLog
 from nlp.chat.loading import ModelLoader
 from nlp.chat.responder import ChatResponder
-from nlp.chat.settings import SettingsStore, default_state_path
+from nlp.chat.settings import ChatSettings, SettingsStore, default_state_path
+from nlp.decode_args import add_decode_arguments, resolve_decoding
 
 
 def add_responder_arguments(parser: argparse.ArgumentParser, *, state_name: str) -> None:
@@ -60,6 +64,7 @@ def add_responder_arguments(parser: argparse.ArgumentParser, *, state_name: str)
         metavar="MS",
         help="longest a message waits for others to share its model call (default: %(default)s)",
     )
+    add_decode_arguments(parser, xla=False)
 
 
 def build_responder(args: argparse.Namespace, loader: ModelLoader) -> ChatResponder:
@@ -67,7 +72,9 @@ def build_responder(args: argparse.Namespace, loader: ModelLoader) -> ChatRespon
     if args.context_turns is not None and args.context_turns < 0:
         raise ValueError("--context-turns must be >= 0")
     model = loader()
-    store = SettingsStore(args.state)
+    decoding = resolve_decoding(args, model.decoding)
+    print(decoding.describe(), file=sys.stderr)
+    store = SettingsStore(args.state, ChatSettings.from_options(decoding.options))
     conversation_log = None
     if args.log_conversations is not None:
         conversation_log = ConversationLog(args.log_conversations, store.secret("log_salt"))
@@ -76,6 +83,7 @@ def build_responder(args: argparse.Namespace, loader: ModelLoader) -> ChatRespon
         store=store,
         context_turns=args.context_turns,
         conversation_log=conversation_log,
+        base_options=decoding.options,
         loader=loader,
         max_batch=args.max_batch,
         max_wait=args.max_wait_ms / 1000.0,

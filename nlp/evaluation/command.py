@@ -6,10 +6,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nlp.decode_args import add_decode_arguments, decode_options
+from nlp.decode_args import ResolvedDecoding, add_decode_arguments, resolve_decoding
 from nlp.training.command import add_corpus_arguments, corpus_spec
+
+if TYPE_CHECKING:
+    from nlp.generator import Generator
 
 METRIC_NAMES = ("loss", "exact", "rouge", "chat")
 
@@ -52,8 +55,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from nlp.generator import Generator
     from nlp.training.corpus_io import load_pairs
 
-    options = decode_options(args)
     generator = Generator.from_bundle(args.model, jit_compile=args.xla)
+    options = _decoding(args, generator).options
     pairs = load_pairs(corpus_spec(args.corpus, args))
     if args.limit:
         pairs = pairs[: args.limit]
@@ -73,7 +76,7 @@ def run_attention(args: argparse.Namespace) -> int:
     from nlp.generator import Generator
 
     generator = Generator.from_bundle(args.model, jit_compile=args.xla)
-    [n_best] = generator.generate([args.text], decode_options(args))
+    [n_best] = generator.generate([args.text], _decoding(args, generator).options)
     if not n_best:
         print(f"s2s attention: {args.text!r} has no tokens to attend to", file=sys.stderr)
         return 1
@@ -81,3 +84,10 @@ def run_attention(args: argparse.Namespace) -> int:
     args.out.write_bytes(render_attention_png(best.source_tokens, best.tokens, best.attention))
     print(f"{best.text}\n(attention heatmap written to {args.out})")
     return 0
+
+
+def _decoding(args: argparse.Namespace, generator: Generator) -> ResolvedDecoding:
+    """The model's recommended settings with the flags on top, announced on stderr."""
+    resolved = resolve_decoding(args, generator.bundle.decoding)
+    print(resolved.describe(), file=sys.stderr)
+    return resolved

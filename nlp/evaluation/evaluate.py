@@ -2,6 +2,8 @@
 
 ROUGE is computed for the model and, on the same pairs and by the same code, for the lead
 baselines, so a reported figure always comes with what copying the article would score.
+Beside ROUGE, each system gets its repetition shares (`nlp.evaluation.repetition`), which
+ROUGE does not see.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
 from nlp.evaluation.baselines import lead_n_baseline, lead_sentence_baseline
 from nlp.evaluation.chat_metrics import chat_metrics
+from nlp.evaluation.repetition import repetition_shares
 from nlp.evaluation.rouge import rouge
 from nlp.generator import Generator
 from nlp.text.normalize import normalize_text
@@ -77,7 +80,9 @@ def rouge_metrics(
     for name, outputs in systems.items():
         scores = rouge(outputs, references)
         report["unit"] = scores.unit
-        report[name] = {k: round(v, 4) for k, v in scores.as_dict().items() if k.endswith("_f1")}
+        figures = {k: v for k, v in scores.as_dict().items() if k.endswith("_f1")}
+        figures.update(repetition_shares(outputs))
+        report[name] = {k: round(v, 4) for k, v in figures.items()}
     return report
 
 

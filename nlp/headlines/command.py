@@ -1,6 +1,7 @@
 """`s2s headlines` (and scripts/generate_headlines.py): parse options, run one job.
 
 Usage: ``s2s headlines --model DIR [INPUT|-] [-o OUTPUT|-] [--beam 5] [--n-best 3] ...``
+Decoding starts from the model's recommended settings (its decoding.json); flags override.
 ``--model fake://`` selects the echoing fake generator (for tests and benchmarks only).
 """
 
@@ -11,7 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from nlp.decode_args import add_decode_arguments, decode_options
+from nlp.decode_args import add_decode_arguments, resolve_decoding
+from nlp.decode_settings import DecodeSettings
+from nlp.decoding import DecodeOptions
 from nlp.headlines import readers, writers
 from nlp.headlines.fake import SCHEME, FakeGenerator
 from nlp.headlines.job import HeadlineGenerator, HeadlineJobOptions, generate_headlines
@@ -65,20 +68,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_decode_arguments(parser)
 
 
-def load_generator(model: str, *, jit_compile: bool = False) -> HeadlineGenerator:
-    """The bundle's `Generator` (TensorFlow loads here), or the fake for ``fake://``."""
+def load_generator(
+    model: str, *, jit_compile: bool = False
+) -> tuple[HeadlineGenerator, DecodeSettings | None]:
+    """The bundle's `Generator` (TensorFlow loads here) and its recommended decoding settings,
+    or the fake for ``fake://`` (which recommends nothing)."""
     if model.startswith(SCHEME):
-        return FakeGenerator.from_uri(model)
+        return FakeGenerator.from_uri(model), None
     from nlp.generator import Generator
 
-    return Generator.from_bundle(Path(model), jit_compile=jit_compile)
+    generator = Generator.from_bundle(Path(model), jit_compile=jit_compile)
+    return generator, generator.bundle.decoding
 
 
-def job_options(args: argparse.Namespace) -> HeadlineJobOptions:
+def job_options(args: argparse.Namespace, decode: DecodeOptions) -> HeadlineJobOptions:
     """The job's options from parsed flags (the progress line only on a terminal by default)."""
     show_progress = sys.stderr.isatty() if args.progress is None else args.progress
     return HeadlineJobOptions(
-        decode=decode_options(args),
+        decode=decode,
         reader=ReaderOptions(
             format=args.input_format,
             field=args.field,
@@ -98,12 +105,19 @@ def run(args: argparse.Namespace) -> int:
     """Run the job; exit 0 (even with error records), 1 on a --strict or input failure,
     2 on bad options, 130 when interrupted (then --resume completes the output)."""
     try:
-        options = job_options(args)
+        generator, recommended = load_generator(args.model, jit_compile=args.xla)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        decoding = resolve_decoding(args, recommended)
+        options = job_options(args, decoding.options)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if not args.quiet:
+        print(decoding.describe(), file=sys.stderr)
     try:
-        generator = load_generator(args.model, jit_compile=args.xla)
         summary = generate_headlines(generator, args.input, args.output, options)
     except HeadlineInputError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,6 +1,8 @@
 """Tokenizers, picked by name from `TokenizerConfig.kind`.
 
     words               English-style words, whole numbers, punctuation; Han one char a token
+    chars               Han one char a token, Latin words whole; with tokenizer.latin_chars,
+                        every character a token (character-level translation)
     jieba               Chinese words by jieba; Latin, numbers, punctuation as in "words"
     sentencepiece       subword pieces (unigram or BPE) trained in fit()
     jieba+sentencepiece jieba words first, then sentencepiece pieces inside each word
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from nlp.config import TokenizerConfig
 from nlp.tokenizers.base import Tokenizer, clean_text
+from nlp.tokenizers.chars import CharTokenizer
 from nlp.tokenizers.chinese import JiebaTokenizer
 from nlp.tokenizers.detokenize import detokenize
 from nlp.tokenizers.subword import SentencePieceTokenizer
@@ -23,6 +26,7 @@ from nlp.tokenizers.words import WordTokenizer
 
 __all__ = [
     "TOKENIZER_KINDS",
+    "CharTokenizer",
     "JiebaTokenizer",
     "SentencePieceTokenizer",
     "Tokenizer",
@@ -36,6 +40,9 @@ __all__ = [
 _BUILDERS: dict[str, Callable[[TokenizerConfig], Tokenizer]] = {
     "words": lambda config: WordTokenizer(config.lowercase),
     "jieba": lambda config: JiebaTokenizer(config.lowercase),
+    "chars": lambda config: CharTokenizer(
+        config.lowercase, latin_chars=config.latin_chars, placeholders=config.placeholders
+    ),
     "sentencepiece": lambda config: SentencePieceTokenizer(config),
     "jieba+sentencepiece": lambda config: SentencePieceTokenizer(
         config, words=JiebaTokenizer(config.lowercase)
@@ -46,6 +53,10 @@ TOKENIZER_KINDS: tuple[str, ...] = tuple(_BUILDERS)
 
 def build_tokenizer(config: TokenizerConfig) -> Tokenizer:
     """A fresh tokenizer of `config.kind` (sentencepiece kinds still need `fit()`)."""
+    if config.latin_chars and config.kind != "chars":
+        raise ValueError(
+            f"tokenizer.latin_chars=true needs tokenizer.kind=chars, not {config.kind!r}"
+        )
     try:
         builder = _BUILDERS[config.kind]
     except KeyError:

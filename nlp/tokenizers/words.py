@@ -31,6 +31,8 @@ _L = f"[^\\W\\d_{CJK_CLASS}]"  # the same, letters only
 _SIGN_AFTER = re.escape("".join(sorted(OPENING_CHARS | STRAIGHT_QUOTES))) + CJK_CLASS
 _SIGN = f"(?:(?<![^\\s{_SIGN_AFTER}])[-+](?=\\d))"
 _JOINER = r"(?:['’\-/&]|(?<=\d)[.,:](?=\d))"  # may sit between two runs of _W inside a word
+# A reserved marker such as the turn separator `__eot__`: always one token, in every kind.
+MARKER_PATTERN = r"__[A-Za-z0-9]+__"
 _TOKEN_RE = re.compile(
     "|".join(
         (
@@ -38,7 +40,7 @@ _TOKEN_RE = re.compile(
             # trailing punctuation belongs to the sentence.
             r"(?P<url>(?:https?://|www\.)[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*[A-Za-z0-9\-_~/#=&%+@])",
             r"(?P<email>[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)",
-            r"(?P<marker>__[A-Za-z0-9]+__)",
+            f"(?P<marker>{MARKER_PATTERN})",
             f"(?P<abbrev>(?:{_L}\\.){{2,}})",
             (
                 f"(?P<word>{_SIGN}?{_W}+(?:{_JOINER}{_W}+)*"

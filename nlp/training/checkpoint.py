@@ -28,7 +28,8 @@ class TrainState:
     epoch: int = 0  # epochs completed
     step_in_epoch: int = 0  # batches of the current epoch already trained
     global_step: int = 0
-    best_valid_loss: float = float("inf")
+    best_valid_loss: float = float("inf")  # of the best epoch (by loss, or by the selection)
+    best_score: float = float("-inf")  # of the best epoch, when a selection score picks it
     best_epoch: int = -1
     bad_epochs: int = 0
     finished: bool = False

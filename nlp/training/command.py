@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -10,13 +11,15 @@ from nlp.config import ExperimentConfig
 from nlp.corpus.command import add_reader_arguments, reader_options
 
 
-def add_corpus_arguments(parser: argparse.ArgumentParser, flag: str = "--corpus") -> None:
+def add_corpus_arguments(
+    parser: argparse.ArgumentParser, flag: str = "--corpus", *, required: bool = True
+) -> None:
     parser.add_argument(
         flag,
         dest="corpus",
         type=Path,
         nargs="+",
-        required=True,
+        required=required,
         metavar="PATH",
         help="corpus files or directories (canonical JSONL, or any --format)",
     )
@@ -146,8 +149,11 @@ def run_train(args: argparse.Namespace) -> int:
     valid = corpus_spec(args.valid, args) if args.valid else None
     options = RunOptions(args.out, resume=args.resume, verbose=0 if args.quiet else 1)
     state = train(_config(args), corpus_spec(args.corpus, args), options, valid)
+    picked = ""
+    if math.isfinite(state.best_score):  # train.select_by picked the epoch, not the loss
+        picked = f" (selected by validation score {state.best_score:.4f})"
     print(
-        f"best validation loss {state.best_valid_loss:.4f} at epoch {state.best_epoch}; "
+        f"best validation loss {state.best_valid_loss:.4f} at epoch {state.best_epoch}{picked}; "
         f"model in {args.out / 'model'}"
     )
     return 0

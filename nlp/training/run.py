@@ -18,18 +18,21 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nlp.bundle import MODEL_SUBDIR, load_bundle, save_bundle
+from nlp.bundle import MODEL_SUBDIR, Bundle, load_bundle, save_bundle
 from nlp.codec import TextCodec
 from nlp.config import ExperimentConfig
 from nlp.corpus.records import Pair
+from nlp.decode_settings import DecodeSettings, task_defaults
+from nlp.decoding import DecodeOptions
 from nlp.model import Seq2Seq
 from nlp.training.checkpoint import TrainState
 from nlp.training.corpus_io import CorpusSpec, corpus_fingerprint, load_pairs, sample, split_off
 from nlp.training.data import Example
-from nlp.training.trainer import Hooks, LossMeter, Trainer, batching_for
+from nlp.training.trainer import Hooks, LossMeter, Selection, Trainer, batching_for
 
 RUN_SUBDIR = "run"
 VALID_FILE = "valid.jsonl"
+SELECT_BY = ("loss", "rouge")  # train.select_by
 
 
 @dataclass
@@ -121,6 +124,8 @@ def train(
         options,
         metadata,
         strategy,
+        task_defaults(config.data.task),
+        valid_pairs,
     )
 
 
@@ -139,9 +144,13 @@ def _fit(
     options: RunOptions,
     metadata: dict[str, Any],
     strategy: tf.distribute.Strategy,
+    decoding: DecodeSettings,
+    valid_pairs: Sequence[Pair],
 ) -> TrainState:
+    """Train and keep the best bundle, which recommends `decoding` to generating commands."""
     if not train_examples or not valid_examples:
         raise ValueError("no training or validation pairs left after tokenization")
+    selection = _selection(config, codec, model, decoding, valid_pairs)
     _say(
         options,
         f"{len(train_examples)} training pairs, {len(valid_examples)} validation "
@@ -151,10 +160,56 @@ def _fit(
 
     def save_best(state: TrainState) -> None:
         extra = {**metadata, "metrics": state.history[-1], "history": state.history}
-        save_bundle(options.out / MODEL_SUBDIR, config, codec, model, extra)
+        save_bundle(options.out / MODEL_SUBDIR, config, codec, model, extra, decoding)
 
-    hooks = Hooks(on_improved=save_best, stop_after_steps=options.stop_after_steps)
+    hooks = Hooks(
+        on_improved=save_best, stop_after_steps=options.stop_after_steps, selection=selection
+    )
     return trainer.fit(train_examples, valid_examples, resume=options.resume, hooks=hooks)
+
+
+def _selection(
+    config: ExperimentConfig,
+    codec: TextCodec,
+    model: Seq2Seq,
+    decoding: DecodeSettings,
+    valid_pairs: Sequence[Pair],
+) -> Selection | None:
+    """What picks the best epoch: None for validation loss, else `rouge_selection`."""
+    if config.train.select_by not in SELECT_BY:
+        raise ValueError(
+            f"train.select_by must be one of {', '.join(SELECT_BY)}, got {config.train.select_by!r}"
+        )
+    if config.train.select_by == "loss":
+        return None
+    if config.train.select_sample < 1:
+        raise ValueError(f"train.select_sample must be >= 1, got {config.train.select_sample}")
+    return rouge_selection(config, codec, model, decoding.options, valid_pairs)
+
+
+def rouge_selection(
+    config: ExperimentConfig,
+    codec: TextCodec,
+    model: Seq2Seq,
+    options: DecodeOptions,
+    valid_pairs: Sequence[Pair],
+) -> Selection:
+    """ROUGE-L of the current weights on the first `train.select_sample` validation pairs,
+    decoded with the settings the bundle will recommend, through the shared decoder (the
+    same objective `s2s tune-decoding` maximises; ValueError for tasks that have none)."""
+    from nlp.evaluation.evaluate import generate_all
+    from nlp.generator import Generator
+    from nlp.tuning.search import objective_for
+
+    _, objective = objective_for(config.data.task)
+    sample = list(valid_pairs[: config.train.select_sample])
+    generator = Generator(Bundle(config, codec, model, {}, Path()))
+    sources = [pair.source for pair in sample]
+
+    def score() -> float:
+        return objective(generate_all(generator, sources, options, config.train.batch_size), sample)
+
+    return Selection("rouge", score)
 
 
 @dataclass
@@ -224,6 +279,8 @@ def retrain(
         options,
         metadata,
         strategy,
+        bundle.decoding or task_defaults(config.data.task),  # tuned settings survive retraining
+        new_valid,
     )
     best = load_bundle(options.out / MODEL_SUBDIR)
     after = _old_new_losses(

@@ -30,12 +30,22 @@ LOG_DIR = "logs"
 _BATCH_SPEC = [tf.TensorSpec([None, None], tf.int32)] * 3
 
 
+@dataclass(frozen=True)
+class Selection:
+    """A validation score (higher is better) that replaces validation loss for picking the best
+    epoch and for early stopping, e.g. ROUGE-L of decoded headlines (`train.select_by`)."""
+
+    name: str  # recorded in the history as f"valid_{name}"
+    score: Callable[[], float]  # called at each epoch end, on the current weights
+
+
 @dataclass
 class Hooks:
     """Calls out of the loop; `on_improved` saves the best model (the bundle)."""
 
     on_improved: Callable[[TrainState], None] | None = None
     stop_after_steps: int | None = None  # for tests: stop as if killed after N steps
+    selection: Selection | None = None  # None: the lowest validation loss is best
 
 
 class LossMeter:
@@ -206,20 +216,33 @@ class Trainer:
             "valid_loss": round(valid_loss, 5),
             "valid_perplexity": round(math.exp(min(valid_loss, 50.0)), 3),
         }
+        selected = hooks.selection
+        score = selected.score() if selected is not None else None
+        name = selected.name if selected is not None else ""
+        if score is not None:
+            record[f"valid_{name}"] = round(score, 5)
         state.history.append(record)
         with writer.as_default(step=state.epoch + 1):
             tf.summary.scalar("valid/loss", valid_loss)
             tf.summary.scalar("valid/perplexity", record["valid_perplexity"])
+            if score is not None:
+                tf.summary.scalar(f"valid/{name}", score)
         writer.flush()
         state.epoch += 1
         state.step_in_epoch = 0
-        improved = valid_loss < state.best_valid_loss - 1e-6
+        if score is None:
+            improved = valid_loss < state.best_valid_loss - 1e-6
+        else:
+            improved = score > state.best_score + 1e-9
         self._log(
             f"  valid loss {valid_loss:.4f}  perplexity {record['valid_perplexity']:.2f}"
+            + (f"  {name} {score:.4f}" if score is not None else "")
             + ("  (best so far)" if improved else "")
         )
         if improved:
             state.best_valid_loss, state.best_epoch, state.bad_epochs = valid_loss, state.epoch, 0
+            if score is not None:
+                state.best_score = score
             if hooks.on_improved is not None:
                 hooks.on_improved(state)
         else:

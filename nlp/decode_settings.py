@@ -1,0 +1,79 @@
+"""Recommended decoding settings: task defaults, and the copy stored inside a model bundle.
+
+Why they travel with the model: the same checkpoint scores very differently with and without
+n-gram blocking or a length penalty (a headline model below the lead baseline with the plain
+defaults beat it once tuned), and users never see flags a benchmark used. So training writes
+the task's defaults into the bundle (`decoding.json`), `s2s tune-decoding` replaces them with
+tuned ones, and every generating command starts from them; an explicit flag still wins
+(`nlp.decode_args`).
+
+`decoding.json`: `{"options": {DecodeOptions fields}, "origin": "...", "details": {...}}`.
+It is listed with its sha256 in `metadata.json` like every bundle file, so a hand-edited or
+truncated copy is caught on load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from nlp.decoding.options import DecodeOptions
+
+DECODING_FILE = "decoding.json"
+
+# Per task, what differs from the decoder's own defaults. Headlines: n-gram blocking stops
+# the stutter ("地方地方地方"), and a GNMT length penalty keeps beam search from preferring
+# the shortest headline.
+_TASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "chat": {},
+    "headline": {"no_repeat_ngram": 3, "length_penalty": 0.6},
+}
+
+
+def default_decode_options(task: str) -> DecodeOptions:
+    """The decode options a freshly trained model of `task` recommends."""
+    try:
+        changes = _TASK_DEFAULTS[task]
+    except KeyError:
+        raise ValueError(
+            f"no decoding defaults for data.task={task!r}; known: {', '.join(_TASK_DEFAULTS)}"
+        ) from None
+    return DecodeOptions(**changes)
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    """Options plus where they came from (shown to users: "tuned", "defaults for headline")."""
+
+    options: DecodeOptions
+    origin: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        raw = {
+            "options": dataclasses.asdict(self.options),
+            "origin": self.origin,
+            "details": self.details,
+        }
+        return json.dumps(raw, indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> DecodeSettings:
+        """Parse `decoding.json`; ValueError naming `where` and the bad field otherwise."""
+        try:
+            raw = json.loads(text)
+            options = raw["options"]
+            known = {f.name for f in dataclasses.fields(DecodeOptions)}
+            unknown = set(options) - known
+            if unknown:
+                raise ValueError(f"unknown decode options {sorted(unknown)}")
+            return cls(DecodeOptions(**options), str(raw.get("origin", "")), raw.get("details", {}))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: unusable decoding settings: {exc}") from exc
+
+
+def task_defaults(task: str) -> DecodeSettings:
+    """What training stores in a new bundle."""
+    return DecodeSettings(default_decode_options(task), f"defaults for data.task={task}")

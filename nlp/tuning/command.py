@@ -1,0 +1,128 @@
+"""`s2s tune-decoding --model DIR [--corpus VALID] [--max-pairs N] [--minutes M]`.
+
+Decodes validation pairs (default: the training run's `valid.jsonl`) with one setting changed
+at a time (`nlp.tuning.search`), scores each configuration by the task's objective (ROUGE-L
+for `data.task=headline`), prints what it tried, and stores the best configuration in the
+bundle's `decoding.json` (atomically, checksums updated), where `s2s headlines`,
+`s2s evaluate`, `s2s chat` and the bot pick it up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from pathlib import Path
+from typing import Any
+
+from nlp.training.command import add_corpus_arguments
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "tune-decoding",
+        help="search decoding settings on validation pairs and store the best in the model",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--model", type=Path, required=True, help="model bundle or run dir")
+    add_corpus_arguments(parser, required=False)
+    parser.add_argument(
+        "--max-pairs",
+        type=int,
+        default=200,
+        help="decode at most the first N validation pairs per configuration (default 200)",
+    )
+    parser.add_argument(
+        "--minutes", type=float, default=10.0, help="time budget of the search (default 10)"
+    )
+    parser.add_argument("--batch-size", type=int, default=64, help="inputs per decoder call")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the table but leave the model unchanged"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from nlp.bundle import store_decoding
+    from nlp.decode_args import describe_options
+    from nlp.decode_settings import DecodeSettings, default_decode_options
+    from nlp.evaluation.evaluate import generate_all
+    from nlp.generator import Generator
+    from nlp.text.normalize import normalize_text
+    from nlp.training.command import corpus_spec
+    from nlp.training.corpus_io import load_pairs
+    from nlp.tuning.search import Trial, objective_for, space_for, tune
+
+    if args.max_pairs < 1 or args.minutes <= 0:
+        raise ValueError("--max-pairs must be >= 1 and --minutes > 0")
+    generator = Generator.from_bundle(args.model, jit_compile=False)
+    bundle = generator.bundle
+    metric, objective = objective_for(bundle.config.data.task)
+    paths = args.corpus or [_run_valid_file(bundle.metadata, bundle.path)]
+    pairs = load_pairs(corpus_spec(paths, args))[: args.max_pairs]
+    if not pairs:
+        raise ValueError(f"{' '.join(map(str, paths))}: no validation pairs")
+    start = (
+        bundle.decoding.options
+        if bundle.decoding
+        else default_decode_options(bundle.config.data.task)
+    )
+    codec = generator.codec
+    space = space_for(
+        [len(codec.tokenizer.tokenize(normalize_text(p.target))) for p in pairs],
+        [len(codec.source(p.source).tokens) for p in pairs],
+        start.max_length,
+    )
+    print(f"tuning on {len(pairs)} pairs of {' '.join(map(str, paths))}, by {metric}, "
+          f"budget {args.minutes:g} min", file=sys.stderr)
+    print(f"{'#':>3}  {metric:>10}  {'seconds':>7}  settings")
+
+    numbers = itertools.count(1)
+
+    def show(trial: Trial) -> None:
+        row = f"{next(numbers):>3}  {trial.score:>10.4f}  {trial.seconds:>7.1f}"
+        print(f"{row}  {describe_options(trial.options)}", flush=True)
+
+    result = tune(
+        lambda sources, options: generate_all(generator, sources, options, args.batch_size),
+        pairs,
+        start,
+        objective,
+        space,
+        60 * args.minutes,
+        on_trial=show,
+    )
+    if result.stopped_early:
+        print("time budget reached before every setting was tried", file=sys.stderr)
+    best = result.best
+    print(f"best: {metric} {best.score:.4f} (start {result.start.score:.4f}): "
+          f"{describe_options(best.options)}")
+    if args.dry_run:
+        return 0
+    settings = DecodeSettings(
+        best.options,
+        f"tuned by s2s tune-decoding: {metric} {best.score:.4f} on {len(pairs)} pairs",
+        {
+            "metric": metric,
+            "score": best.score,
+            "start_score": result.start.score,
+            "pairs": len(pairs),
+            "corpus": [str(p) for p in paths],
+            "trials": len(result.trials),
+        },
+    )
+    directory = store_decoding(bundle.path, settings)
+    print(f"stored in {directory}/decoding.json", file=sys.stderr)
+    return 0
+
+
+def _run_valid_file(metadata: dict[str, Any], bundle_dir: Path) -> Path:
+    """The validation file the model's training run wrote (recorded in metadata.json)."""
+    recorded = metadata.get("corpus", {}).get("valid_file")
+    if recorded and Path(recorded).is_file():
+        return Path(recorded)
+    raise ValueError(
+        f"{bundle_dir}: its training run's validation file "
+        f"({recorded or 'not recorded'}) is not there; pass --corpus"
+    )

@@ -1,0 +1,153 @@
+"""The search behind `s2s tune-decoding`: coordinate ascent over decode options, in a budget.
+
+Why coordinate ascent and not a full grid: five settings with three or four values each are
+hundreds of configurations, each one a full decode of the validation sample. Starting from the
+model's current settings and trying one setting at a time (keeping a change only when the
+objective improves) needs about fifteen decodes for a pass, finds the large effects (n-gram
+blocking, length penalty) first, and can stop cleanly when the time budget runs out with the
+best configuration found so far.
+
+TensorFlow-free: it sees a `generate(sources, options) -> outputs` function and an objective,
+so a test can drive it with a scripted generator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from nlp.corpus.records import Pair
+from nlp.decoding.options import DecodeOptions
+from nlp.evaluation.rouge import rouge
+from nlp.text.normalize import normalize_text
+
+Generate = Callable[[Sequence[str], DecodeOptions], list[str]]
+Objective = Callable[[Sequence[str], Sequence[Pair]], float]  # outputs, pairs -> higher is better
+
+
+def rouge_l_objective(outputs: Sequence[str], pairs: Sequence[Pair]) -> float:
+    """Mean ROUGE-L F1 against the references (units as `s2s evaluate --metric rouge`)."""
+    return rouge(outputs, [normalize_text(pair.target) for pair in pairs]).rougeL.f1
+
+
+# data.task -> (name shown in the table, objective). Chat has none yet: its objective (reply
+# diversity subject to likelihood, issue 11) needs metrics and re-ranking that are not built.
+OBJECTIVES: dict[str, tuple[str, Objective]] = {
+    "headline": ("ROUGE-L F1", rouge_l_objective),
+}
+
+
+def objective_for(task: str) -> tuple[str, Objective]:
+    """The task's objective, or ValueError saying there is none yet."""
+    if task not in OBJECTIVES:
+        raise ValueError(
+            f"tune-decoding has no objective for data.task={task!r} yet (it has one for: "
+            f"{', '.join(OBJECTIVES)}); the model keeps its current decoding settings"
+        )
+    return OBJECTIVES[task]
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Values tried per setting, in the order the settings are visited."""
+
+    no_repeat_ngram: tuple[int, ...] = (0, 2, 3, 4)
+    length_penalty: tuple[float, ...] = (0.0, 0.6, 1.0, 1.5)
+    beam_size: tuple[int, ...] = (1, 3, 5, 8)
+    min_length: tuple[int, ...] = (0,)
+    max_length_ratio: tuple[float, ...] = (0.0,)
+
+    def settings(self) -> list[tuple[str, tuple[float, ...]]]:
+        return [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self)]
+
+
+def space_for(
+    target_lengths: Sequence[int], source_lengths: Sequence[int], max_length: int
+) -> SearchSpace:
+    """Length settings from the validation pairs (in the model's tokens): minimum lengths up to
+    the shortest quarter of the references, and a length cap at the ratio that 95% of the
+    references stay under (or none)."""
+    targets = sorted(target_lengths)
+    quarter = min(targets[len(targets) // 4], max_length) if targets else 0
+    ratios = sorted(t / max(1, s) for t, s in zip(target_lengths, source_lengths, strict=True))
+    cap = math.ceil(100 * ratios[int(0.95 * (len(ratios) - 1))]) / 100 if ratios else 0.0
+    return SearchSpace(
+        min_length=tuple(sorted({0, quarter // 2, quarter})),
+        max_length_ratio=tuple(sorted({0.0, cap})),
+    )
+
+
+@dataclass(frozen=True)
+class Trial:
+    options: DecodeOptions
+    score: float
+    seconds: float
+
+
+@dataclass
+class SearchResult:
+    trials: list[Trial]
+    start: Trial
+    best: Trial
+    stopped_early: bool  # the budget ran out before the pass was complete
+
+
+def tune(
+    generate: Generate,
+    pairs: Sequence[Pair],
+    start: DecodeOptions,
+    objective: Objective,
+    space: SearchSpace,
+    budget_seconds: float,
+    *,
+    on_trial: Callable[[Trial], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> SearchResult:
+    """One pass of coordinate ascent from `start`; a trial starts only if the last one's
+    duration still fits in the budget (the first one always runs)."""
+    sources = [pair.source for pair in pairs]
+    began = clock()
+    trials: list[Trial] = []
+    tried: dict[str, Trial] = {}
+
+    def run(options: DecodeOptions) -> Trial:
+        key = repr(options)
+        if key not in tried:
+            t0 = clock()
+            score = objective(generate(sources, options), pairs)
+            tried[key] = Trial(options, score, clock() - t0)
+            trials.append(tried[key])
+            if on_trial is not None:
+                on_trial(tried[key])
+        return tried[key]
+
+    start = dataclasses.replace(start, n_best=1, min_length=min(start.min_length, start.max_length))
+    first = best = run(start)
+    for name, values in space.settings():
+        for value in values:
+            candidate = _with(best.options, name, value)
+            if candidate is None or repr(candidate) in tried:
+                continue
+            if clock() - began + trials[-1].seconds > budget_seconds:
+                return SearchResult(trials, first, best, stopped_early=True)
+            trial = run(candidate)
+            if trial.score > best.score + 1e-9:
+                best = trial
+    return SearchResult(trials, first, best, stopped_early=False)
+
+
+def _with(options: DecodeOptions, name: str, value: float) -> DecodeOptions | None:
+    """`options` with one setting changed, or None when that makes no valid configuration.
+    Beam size 1 is greedy search (same output, no beam bookkeeping)."""
+    changes: dict[str, object] = {name: value}
+    if name == "beam_size":
+        changes["strategy"] = "greedy" if value == 1 else "beam"
+    if options.strategy == "sample":
+        return None if name == "beam_size" else dataclasses.replace(options, **changes)
+    try:
+        return dataclasses.replace(options, **changes)
+    except ValueError:  # e.g. a minimum length above the maximum
+        return None

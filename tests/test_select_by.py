@@ -1,0 +1,62 @@
+"""Model selection by the task metric (`train.select_by=rouge`): the best bundle and early
+stopping follow validation ROUGE-L instead of validation loss."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, tiny_overrides
+from nlp.bundle import load_bundle
+from nlp.config import ExperimentConfig
+from nlp.training import run
+from nlp.training.corpus_io import CorpusSpec
+from nlp.training.run import RunOptions, train
+from nlp.training.trainer import Selection
+
+CORPUS = CorpusSpec((REPO / "corpora" / "headlines-en.jsonl",))
+
+
+def headline_config(**extra: object) -> ExperimentConfig:
+    settings = {"data.task": "headline", "train.max_source_length": 30, **extra}
+    return ExperimentConfig().with_overrides(tiny_overrides(**settings))
+
+
+def test_select_by_rouge_keeps_the_best_scoring_epoch_and_stops_on_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scripted ROUGE per epoch: the best is epoch 2, although the loss keeps falling; with
+    patience 2, training stops after epoch 4."""
+    scores = iter([0.10, 0.30, 0.20, 0.25, 0.9, 0.9])
+
+    def scripted(*args: object) -> Selection:
+        return Selection("rouge", lambda: next(scores))
+
+    monkeypatch.setattr(run, "rouge_selection", scripted)
+    config = headline_config(
+        **{"train.select_by": "rouge", "train.epochs": 6, "train.patience": 2}
+    )
+    state = train(config, CORPUS, RunOptions(tmp_path, verbose=0))
+    assert state.epoch == 4 and state.best_epoch == 2 and state.best_score == 0.30
+    losses = [record["valid_loss"] for record in state.history]
+    assert losses[3] < losses[1]  # by loss, a later epoch would have been kept
+    metadata = load_bundle(tmp_path).metadata
+    assert metadata["metrics"]["epoch"] == 2 and metadata["metrics"]["valid_rouge"] == 0.30
+    assert [r["valid_rouge"] for r in metadata["history"]] == [0.10, 0.30]
+
+
+def test_select_by_rouge_decodes_the_validation_sample(tmp_path: Path) -> None:
+    config = headline_config(**{"train.select_by": "rouge", "train.select_sample": 5})
+    state = train(config, CORPUS, RunOptions(tmp_path, verbose=0))
+    score = state.history[0]["valid_rouge"]
+    assert 0.0 <= score <= 1.0 and state.best_score == score
+    assert load_bundle(tmp_path).metadata["metrics"]["valid_rouge"] == score
+
+
+def test_select_by_is_checked(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"train\.select_by must be one of loss, rouge"):
+        train(headline_config(**{"train.select_by": "bleu"}), CORPUS, RunOptions(tmp_path))
+    chat = ExperimentConfig().with_overrides(tiny_overrides(**{"train.select_by": "rouge"}))
+    with pytest.raises(ValueError, match="no objective"):
+        train(chat, CorpusSpec((REPO / "corpora" / "dialogue-en.jsonl",)), RunOptions(tmp_path))

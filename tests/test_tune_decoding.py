@@ -1,0 +1,146 @@
+"""Decoding settings that travel with the model: training stores the task's defaults,
+`s2s tune-decoding` searches and stores the best, generating commands use them, flags win."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, tiny_overrides
+from nlp.bundle import BundleError, load_bundle, read_metadata, store_decoding
+from nlp.config import ExperimentConfig
+from nlp.corpus.records import Pair
+from nlp.decode_settings import DECODING_FILE, DecodeSettings, default_decode_options
+from nlp.decoding import DecodeOptions
+from nlp.training.corpus_io import CorpusSpec
+from nlp.training.run import RunOptions, train
+from nlp.tuning.search import SearchSpace, objective_for, space_for, tune
+from s2s.cli import main
+
+
+def test_task_defaults() -> None:
+    assert default_decode_options("chat") == DecodeOptions()
+    headline = default_decode_options("headline")
+    assert (headline.no_repeat_ngram, headline.length_penalty) == (3, 0.6)
+    with pytest.raises(ValueError, match=r"no objective for data\.task='chat' yet"):
+        objective_for("chat")
+
+
+def test_search_keeps_only_improvements_and_respects_the_budget() -> None:
+    """A scripted scorer: blocking 2-grams helps, a length penalty of 1.0 helps more."""
+
+    def generate(sources: Sequence[str], options: DecodeOptions) -> list[str]:
+        return [f"{options.no_repeat_ngram}/{options.length_penalty}/{options.beam_size}"]
+
+    def objective(outputs: Sequence[str], pairs: Sequence[Pair]) -> float:
+        ngram, penalty, beam = outputs[0].split("/")
+        return (ngram == "2") + 2 * (penalty == "1.0") - 0.1 * (beam == "1")
+
+    space = SearchSpace(no_repeat_ngram=(0, 2, 3), length_penalty=(0.0, 1.0), beam_size=(1, 5))
+    pairs = [Pair("a", "b")]
+    result = tune(generate, pairs, DecodeOptions(), objective, space, budget_seconds=60)
+    assert (result.best.options.no_repeat_ngram, result.best.options.length_penalty) == (2, 1.0)
+    assert result.best.options.beam_size == 5 and result.best.score == 3.0
+    assert result.start.score == 0.0 and not result.stopped_early
+    assert len(result.trials) == 1 + 2 + 1 + 1  # start, ngram 2 and 3, penalty 1.0, beam 1
+
+    ticks = iter(range(1000))  # every clock reading is one second later
+    short = tune(generate, pairs, DecodeOptions(), objective, space, 2.5, clock=lambda: next(ticks))
+    assert short.stopped_early and len(short.trials) == 1
+
+
+def test_space_from_lengths() -> None:
+    space = space_for([4, 6, 8, 10], [40, 60, 80, 100], max_length=30)
+    assert space.min_length == (0, 3, 6)
+    assert space.max_length_ratio == (0.0, 0.1)
+
+
+@pytest.fixture(scope="module")
+def headline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("headline_run")
+    config = ExperimentConfig().with_overrides(
+        tiny_overrides(**{"data.task": "headline", "train.max_source_length": 40})
+    )
+    corpus = CorpusSpec((REPO / "corpora" / "headlines-en.jsonl",))
+    train(config, corpus, RunOptions(out, verbose=0))
+    return out
+
+
+def test_training_stores_the_task_defaults(headline_run: Path) -> None:
+    bundle = load_bundle(headline_run)
+    assert bundle.decoding is not None
+    assert bundle.decoding.options == default_decode_options("headline")
+    assert DECODING_FILE in read_metadata(bundle.path)["files"]
+
+
+def test_tuned_settings_are_used_and_flags_override_them(
+    headline_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    argv = ["tune-decoding", "--model", str(headline_run), "--max-pairs", "4", "--minutes", "0.01"]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "ROUGE-L F1" in out and "best:" in out and "decoding.json" in err
+    stored = load_bundle(headline_run).decoding
+    assert stored is not None and stored.origin.startswith("tuned")
+    assert stored.details["pairs"] == 4
+
+    # Pretend the search found beam 2 without n-gram blocking: the commands must follow.
+    tuned = DecodeOptions(beam_size=2, no_repeat_ngram=0, max_length=7)
+    store_decoding(headline_run, DecodeSettings(tuned, "tuned in a test"))
+    articles = tmp_path / "articles.txt"
+    articles.write_text("oil prices rise as output falls\n", "utf-8")
+    output = tmp_path / "out.jsonl"
+    assert main(["headlines", "--model", str(headline_run), str(articles), "-o", str(output)]) == 0
+    err = capsys.readouterr().err
+    assert "decoding: bundle settings (tuned in a test): beam 2, max_length 7" in err
+    assert "overridden" not in err
+
+    flags = ["--beam", "3", "--no-repeat-ngram", "2"]
+    assert main(["headlines", "--model", str(headline_run), str(articles), "-o", str(output),
+                 *flags]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "beam 3, no_repeat_ngram 2, max_length 7" in err
+    assert "overridden: --beam 3 --no-repeat-ngram 2" in err
+
+    valid = headline_run / "valid.jsonl"
+    argv = ["evaluate", "--model", str(headline_run), "--corpus", str(valid), "--limit", "2"]
+    assert main([*argv, "--metric", "rouge", "--greedy"]) == 0
+    captured = capsys.readouterr()
+    assert "greedy, max_length 7; overridden: --greedy" in captured.err
+    assert "repeat_share" in json.loads(captured.out)["rouge"]["model"]
+
+
+def test_a_hand_edited_decoding_file_is_caught(headline_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(headline_run / "model", copy)
+    (copy / DECODING_FILE).write_text('{"options": {"beam_size": 50}}', "utf-8")
+    with pytest.raises(BundleError, match=r"decoding\.json: corrupt"):
+        load_bundle(copy)
+
+
+def test_chat_and_bot_start_from_the_bundle_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+    import dataclasses
+
+    from nlp.chat.fake_generator import fake_model
+    from nlp.chat.setup import add_responder_arguments, build_responder
+
+    parser = argparse.ArgumentParser()
+    add_responder_arguments(parser, state_name="chat.sqlite")
+    tuned = DecodeSettings(DecodeOptions(beam_size=3, length_penalty=0.6), "tuned in a test")
+    model = dataclasses.replace(fake_model(), decoding=tuned)
+    for flags, beam in (([], 3), (["--beam", "7"], 7)):
+        args = parser.parse_args(["--model", "m", "--state", str(tmp_path / "s.db"), *flags])
+        responder = build_responder(args, lambda: model)
+        assert responder.base_options.length_penalty == 0.6
+        assert responder.base_options.beam_size == responder.store.defaults.beam_size == beam
+        assert "decoding: bundle settings (tuned in a test)" in capsys.readouterr().err
+        responder.store.close()
