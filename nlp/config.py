@@ -58,6 +58,7 @@ class ModelConfig:
     share_embeddings: bool = True
     tie_output: bool = False
     copy: bool = False  # pointer-generator copying from the source
+    coverage: bool = False  # attention coverage (See et al. 2017), loss: train.coverage_weight
 
 
 @dataclass
@@ -72,6 +73,7 @@ class TrainConfig:
     decay_rate: float = 0.5
     decay_steps: int = 10000
     label_smoothing: float = 0.0
+    coverage_weight: float = 1.0  # weight of the coverage loss (models with model.coverage)
     clip_norm: float = 5.0
     max_source_length: int = 100
     max_target_length: int = 30

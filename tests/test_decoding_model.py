@@ -110,3 +110,27 @@ def test_copy_model_outputs_may_point_into_the_source() -> None:
     for h in Decoder(model, jit_compile=False).decode([source], options)[0]:
         assert all(3 < t < VOCAB + len(source) for t in h.ids)
         assert h.attention.shape == (len(h.ids), len(source))
+
+
+def test_beam_search_reorders_the_coverage_state_with_its_beams() -> None:
+    """With coverage, each step's attention depends on the attention paid before. If beam
+    search kept a row's coverage when its hypothesis moved to another row, the attention it
+    reports would differ from teacher forcing of the same output: they must be equal."""
+    model = tiny_model(coverage=True)
+    for weight in model.scorer.weights:  # make coverage matter at initialisation
+        if "coverage" in weight.path:
+            weight.assign(np.full(weight.shape, -4.0, np.float32))
+    options = DecodeOptions(strategy="beam", beam_size=4, n_best=4, max_length=7,
+                            suppress_unk=False)
+    reordered = 0
+    for source, hypotheses in zip(
+        SOURCES, Decoder(model, jit_compile=False).decode(SOURCES, options), strict=True
+    ):
+        for h in hypotheses:
+            forced = model.teacher_forcing(tf.constant([source]),
+                                           tf.constant([[BOS_ID, *h.ids[:-1]]] if h.ids else
+                                                       [[BOS_ID]]))
+            expected = forced.attention.numpy()[0, : len(h.ids)]
+            np.testing.assert_allclose(h.attention, expected, atol=1e-5)
+            reordered += len(h.ids) > 1
+    assert reordered  # some hypotheses were long enough for reordering to matter

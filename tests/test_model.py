@@ -9,7 +9,7 @@ import tensorflow as tf
 from nlp.config import ModelConfig
 from nlp.model import Seq2Seq
 from nlp.model.distribution import DecoderOutputs
-from nlp.model.losses import masked_mean_loss, token_losses
+from nlp.model.losses import coverage_losses, masked_mean_loss, token_losses
 
 VARIANTS = [
     {},
@@ -29,6 +29,9 @@ ALL_VARIANTS = [
     {"tie_output": True, "share_embeddings": False},
     {"tie_output": True, "input_feeding": False, "copy": True, "decoder_layers": 2},
     {"cell": "gru", "input_feeding": True, "decoder_layers": 2, "encoder_layers": 2},
+    {"coverage": True},
+    {"coverage": True, "attention": "bahdanau", "input_feeding": False, "copy": True},
+    {"coverage": True, "attention": "dot", "cell": "gru"},
 ]
 
 
@@ -155,3 +158,27 @@ def test_invalid_configs_are_refused(kw: dict[str, object], message: str) -> Non
     settings: dict[str, object] = {"vocab_size": 30, "embedding_dim": 8, "units": 8, **kw}
     with pytest.raises(ValueError, match=message):
         Seq2Seq(ModelConfig(**settings))  # type: ignore[arg-type]
+
+
+def test_coverage_loss_is_zero_without_overlap_and_counts_overlap() -> None:
+    disjoint = tf.constant([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]])
+    assert np.allclose(coverage_losses(disjoint).numpy(), 0.0)
+    repeated = tf.constant([[[0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [0.0, 0.0, 1.0]]])
+    np.testing.assert_allclose(coverage_losses(repeated).numpy(), [[0.0, 1.0, 0.0]], atol=1e-6)
+
+
+def test_coverage_changes_attention_and_is_carried_in_the_state() -> None:
+    model = make(coverage=True)
+    for weight in model.scorer.weights:  # make coverage matter at initialisation
+        if "coverage" in weight.path:
+            weight.assign(np.full(weight.shape, -5.0, np.float32))
+    source = np.array([[5, 6, 7, 8]])
+    state, context = model.encode(source)
+    assert np.allclose(state["coverage"].numpy(), 0.0)
+    _, state, first = model.decode_step(tf.constant([1]), state, context)
+    np.testing.assert_allclose(state["coverage"].numpy(), first.numpy(), atol=1e-6)
+    _, state, second = model.decode_step(tf.constant([5]), state, context)
+    np.testing.assert_allclose(state["coverage"].numpy(), (first + second).numpy(), atol=1e-6)
+    # the most attended position of step 1 gets less attention at step 2 than without coverage
+    top = int(np.argmax(first.numpy()[0]))
+    assert second.numpy()[0, top] < first.numpy()[0, top]

@@ -14,12 +14,35 @@ import tensorflow as tf
 
 
 class AttentionScorer(keras.layers.Layer):
-    """Base class: subclasses define how a decoder query is compared with the source."""
+    """Base class: subclasses define how a decoder query is compared with the source.
+
+    With coverage (See et al. 2017), the attention already paid to each source position
+    (the running sum of past weights, [B,S]) is a feature of the score, so the model can
+    learn not to attend to the same words again: inside the tanh for additive attention
+    (`w_c * c_i`, as in the paper), and as a learned linear term
+    `w_c * c_i` added to the Luong scores, which have no tanh to put it in.
+    """
+
+    coverage_weight: keras.Variable | None = None
+
+    def build_coverage(self, width: int) -> None:
+        self.coverage_weight = self.add_weight(
+            shape=(width,), name="coverage_weight", initializer="random_normal"
+        )
 
     def keys(self, memory: tf.Tensor) -> tf.Tensor:
         raise NotImplementedError
 
-    def scores(self, query: tf.Tensor, keys: tf.Tensor) -> tf.Tensor:
+    def scores(
+        self, query: tf.Tensor, keys: tf.Tensor, coverage: tf.Tensor | None = None
+    ) -> tf.Tensor:
+        raw = self._scores(query, keys)
+        if coverage is None or self.coverage_weight is None:
+            return raw
+        weight = tf.cast(tf.convert_to_tensor(self.coverage_weight), raw.dtype)
+        return raw + tf.cast(coverage, raw.dtype) * weight[0]
+
+    def _scores(self, query: tf.Tensor, keys: tf.Tensor) -> tf.Tensor:
         raise NotImplementedError
 
 
@@ -34,7 +57,7 @@ class DotScorer(AttentionScorer):
     def keys(self, memory: tf.Tensor) -> tf.Tensor:
         return memory
 
-    def scores(self, query: tf.Tensor, keys: tf.Tensor) -> tf.Tensor:
+    def _scores(self, query: tf.Tensor, keys: tf.Tensor) -> tf.Tensor:
         return tf.einsum("b...h,bsh->b...s", query, keys)
 
 
@@ -49,7 +72,7 @@ class GeneralScorer(AttentionScorer):
     def keys(self, memory: tf.Tensor) -> tf.Tensor:
         return self.project(memory)
 
-    def scores(self, query: tf.Tensor, keys: tf.Tensor) -> tf.Tensor:
+    def _scores(self, query: tf.Tensor, keys: tf.Tensor) -> tf.Tensor:
         return tf.einsum("b...h,bsh->b...s", query, keys)
 
 
@@ -67,11 +90,17 @@ class AdditiveScorer(AttentionScorer):
     def keys(self, memory: tf.Tensor) -> tf.Tensor:
         return self.memory_layer(memory)
 
-    def scores(self, query: tf.Tensor, keys: tf.Tensor) -> tf.Tensor:
+    def scores(
+        self, query: tf.Tensor, keys: tf.Tensor, coverage: tf.Tensor | None = None
+    ) -> tf.Tensor:
         projected = self.query_layer(query)[..., None, :]  # [B,(T,)1,H]
         if query.shape.rank == 3:
             keys = keys[:, None]  # [B,1,S,H]
-        hidden = tf.tanh(keys + projected)
+        hidden = keys + projected
+        if coverage is not None and self.coverage_weight is not None:
+            weight = tf.cast(tf.convert_to_tensor(self.coverage_weight), hidden.dtype)
+            hidden += tf.cast(coverage, hidden.dtype)[..., None] * weight
+        hidden = tf.tanh(hidden)
         return tf.einsum("b...sh,h->b...s", hidden, tf.cast(tf.convert_to_tensor(self.v),
                                                             hidden.dtype))
 
@@ -83,21 +112,30 @@ SCORERS: dict[str, type[AttentionScorer]] = {
 }
 
 
-def make_scorer(name: str, memory_dim: int, query_dim: int) -> AttentionScorer:
+def make_scorer(
+    name: str, memory_dim: int, query_dim: int, coverage: bool = False
+) -> AttentionScorer:
     """Build the scorer named in the config, with its weights created up front."""
     if name not in SCORERS:
         raise ValueError(f"unknown attention {name!r}; choose one of {sorted(SCORERS)}")
     scorer = SCORERS[name](name=f"attention_{name}")
     scorer.build_for(memory_dim, query_dim)  # type: ignore[attr-defined]
+    if coverage:
+        scorer.build_coverage(query_dim if name == "bahdanau" else 1)
     return scorer
 
 
 def attend(
-    scorer: AttentionScorer, query: tf.Tensor, keys: tf.Tensor, memory: tf.Tensor, mask: tf.Tensor
+    scorer: AttentionScorer,
+    query: tf.Tensor,
+    keys: tf.Tensor,
+    memory: tf.Tensor,
+    mask: tf.Tensor,
+    coverage: tf.Tensor | None = None,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Masked softmax attention: (context [B,H], weights [B,S]), or [B,T,H] and [B,T,S]
-    for a query [B,T,H]."""
-    scores = scorer.scores(query, keys)
+    for a query [B,T,H]. `coverage` [B,S]: attention paid so far (coverage models)."""
+    scores = scorer.scores(query, keys, coverage)
     if query.shape.rank == 3:
         mask = mask[:, None, :]
     scores = tf.where(mask, scores, tf.fill(tf.shape(scores), scores.dtype.min))

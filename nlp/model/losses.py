@@ -27,9 +27,23 @@ def token_losses(
     return nll * mask, mask
 
 
+def coverage_losses(attention: tf.Tensor) -> tf.Tensor:
+    """See et al. (2017): sum_i min(a_t,i, c_t,i) per step [B,T], where the coverage c_t is
+    the attention paid before step t. Zero when no two steps attend to the same position."""
+    attention = tf.cast(attention, tf.float32)
+    coverage = tf.cumsum(attention, axis=1, exclusive=True)
+    return tf.reduce_sum(tf.minimum(attention, coverage), axis=-1)
+
+
 def masked_mean_loss(
-    outputs: DecoderOutputs, targets: tf.Tensor, vocab_size: int, label_smoothing: float = 0.0
+    outputs: DecoderOutputs,
+    targets: tf.Tensor,
+    vocab_size: int,
+    label_smoothing: float = 0.0,
+    coverage_weight: float = 0.0,
 ) -> tf.Tensor:
-    """Mean loss per real (non-padding) target token."""
+    """Mean training loss per real (non-padding) target token (+ weighted coverage loss)."""
     losses, mask = token_losses(outputs, targets, vocab_size, label_smoothing)
+    if coverage_weight:
+        losses += coverage_weight * coverage_losses(outputs.attention) * mask
     return tf.reduce_sum(losses) / tf.maximum(tf.reduce_sum(mask), 1.0)

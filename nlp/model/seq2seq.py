@@ -76,7 +76,7 @@ class Seq2Seq(keras.Model):
         self.decoder_cells = [
             cell_layer(units, name=f"decoder_cell_{i}") for i in range(config.decoder_layers)
         ]
-        self.scorer = make_scorer(config.attention, units, units)
+        self.scorer = make_scorer(config.attention, units, units, coverage=config.coverage)
         self.attentional = keras.layers.Dense(
             units, activation="tanh", use_bias=False, name="attentional"
         )
@@ -135,6 +135,8 @@ class Seq2Seq(keras.Model):
         state: State = {f"rnn_{i}": s for i, s in enumerate(init)}
         if self.config.input_feeding:
             state["feed"] = tf.zeros_like(init[0])
+        if self.config.coverage:  # attention paid so far to each source position
+            state["coverage"] = tf.zeros(tf.shape(source_ids), memory.dtype)
         context: Context = {
             "memory": memory,
             "keys": self.scorer.keys(memory),
@@ -160,11 +162,14 @@ class Seq2Seq(keras.Model):
             new_state.update(zip(names, cell_states, strict=True))
             x = self.dropout(h, training=training) if i + 1 < len(self.decoder_cells) else h
         context_vector, weights = attend(
-            self.scorer, h, context["keys"], context["memory"], context["mask"]
+            self.scorer, h, context["keys"], context["memory"], context["mask"],
+            state.get("coverage"),
         )
         attentional = self.attentional(tf.concat([context_vector, h], axis=-1))
         if self.config.input_feeding:
             new_state["feed"] = attentional
+        if self.config.coverage:
+            new_state["coverage"] = state["coverage"] + weights
         outputs = DecoderOutputs(
             logits=self._project(self.dropout(attentional, training=training)),
             attention=weights,
@@ -183,12 +188,13 @@ class Seq2Seq(keras.Model):
         Only the recurrence runs step by step; the output projection, half of the model's
         arithmetic, is ONE [B*T, H] x [H, V] matmul after the loop, and the loss is taken
         from the logits (`nlp.model.losses`) without building a [B,T,V'] log-prob tensor.
-        Without input feeding the recurrence itself runs over the whole target at once.
+        Without input feeding (and coverage, which also makes each step's attention depend
+        on the previous ones) the recurrence runs over the whole target at once.
         """
         state, context = self.encode(source_ids, training=training)
         embedded = self._embed_targets(target_in, training)  # [B,T,E]
-        if self.config.input_feeding:
-            attentional, context_vectors, top, weights = self._fed_recurrence(
+        if self.config.input_feeding or self.config.coverage:
+            attentional, context_vectors, top, weights = self._stepwise_recurrence(
                 embedded, state, context, training
             )
         else:
@@ -210,14 +216,16 @@ class Seq2Seq(keras.Model):
         outputs = self.teacher_forcing(source_ids, target_in, training=training)
         return log_probabilities(outputs, self.config.vocab_size)
 
-    def _fed_recurrence(
+    def _stepwise_recurrence(
         self, embedded: tf.Tensor, state: State, context: Context, training: bool
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
-        """Input feeding: each step needs the previous attentional vector, so attention runs
-        inside the loop; the embeddings' share of the first cell's input projection is one
-        matmul before it. Returns attentional, context vectors, top RNN outputs [B,T,H] and
-        attention weights [B,T,S]."""
+        """Input feeding (each step needs the previous attentional vector) or coverage (each
+        step's attention needs the previous ones): attention runs inside the loop. The
+        embeddings' share of the first cell's input projection is one matmul before it.
+        Returns attentional, context vectors, top RNN outputs [B,T,H] and attention weights
+        [B,T,S]."""
         emb_dim = self.config.embedding_dim
+        feeding = self.config.input_feeding
         first = self.decoder_cells[0]
         projected = tf.transpose(
             recurrence.project_inputs(first, embedded, rows=slice(0, emb_dim)), [1, 0, 2]
@@ -228,7 +236,9 @@ class Seq2Seq(keras.Model):
 
         def body(t, state, collected):  # type: ignore[no-untyped-def]
             new_state: State = {}
-            x = projected[t] + tf.matmul(state["feed"], feed_kernel)
+            x = projected[t]
+            if feeding:
+                x += tf.matmul(state["feed"], feed_kernel)
             h = x  # replaced by the first layer's output before any use
             for i, cell in enumerate(self.decoder_cells):
                 names = self._state_names(i)
@@ -237,10 +247,14 @@ class Seq2Seq(keras.Model):
                 h, cell_states = recurrence.step(cell, x, [state[n] for n in names])
                 new_state.update(zip(names, cell_states, strict=True))
             context_vector, weights = attend(
-                self.scorer, h, context["keys"], context["memory"], context["mask"]
+                self.scorer, h, context["keys"], context["memory"], context["mask"],
+                state.get("coverage"),
             )
             attentional = self.attentional(tf.concat([context_vector, h], axis=-1))
-            new_state["feed"] = attentional
+            if feeding:
+                new_state["feed"] = attentional
+            if "coverage" in state:
+                new_state["coverage"] = state["coverage"] + weights
             values = (attentional, context_vector, h, tf.cast(weights, embedded.dtype))
             collected = [c.write(t, v) for c, v in zip(collected, values, strict=True)]
             return t + 1, new_state, collected

@@ -127,7 +127,11 @@ class Trainer:
         with tf.GradientTape() as tape:
             outputs = self.model.teacher_forcing(source, target_in, training=True)
             loss = masked_mean_loss(
-                outputs, target_out, self.model.config.vocab_size, self.config.label_smoothing
+                outputs,
+                target_out,
+                self.model.config.vocab_size,
+                self.config.label_smoothing,
+                self.config.coverage_weight if self.model.config.coverage else 0.0,
             )
             loss /= self.strategy.num_replicas_in_sync  # replicas' gradients are summed
             scaled = self.optimizer.scale_loss(loss)  # loss scaling under mixed precision
