@@ -18,6 +18,13 @@ def test_decode_options_ask_for_an_nbest_list_where_the_strategy_allows() -> Non
     assert (sample.n_best, sample.temperature, sample.max_length) == (5, 0.7, 12)
 
 
+def test_a_short_length_limit_clamps_the_base_options_instead_of_failing() -> None:
+    # /length 2 with a server-wide no_repeat_ngram=3 and min_length=4 must still decode.
+    base = DecodeOptions(no_repeat_ngram=3, min_length=4)
+    options = ChatSettings(max_length=2).decode_options(base)
+    assert (options.max_length, options.no_repeat_ngram, options.min_length) == (2, 2, 2)
+
+
 @pytest.mark.parametrize(
     "changes", [{"beam_size": 0}, {"beam_size": 99}, {"temperature": 0.0}, {"max_length": 0}]
 )

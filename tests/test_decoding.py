@@ -164,6 +164,15 @@ def test_no_repeat_ngram_blocks_the_repeat_the_script_pushes_for(strategy: str) 
         assert ids[0] == 4 and len(ids) == (len(WORDS) if n == 1 else 8)
 
 
+@pytest.mark.parametrize("strategy", ["greedy", "beam"])
+def test_no_repeat_ngram_as_long_as_the_output_decodes(strategy: str) -> None:
+    # The longest n-gram the options accept: it cannot repeat, so nothing is blocked. (One
+    # longer than max_length + 1 used to crash inside the graph; options now refuse it.)
+    loop: Rules = {prev: {4: 0.9, EOS_ID: 1e-4} for prev in (BOS_ID, *WORDS)}
+    ids = decode_one(loop, strategy=strategy, max_length=3, no_repeat_ngram=3)[0].ids
+    assert ids == [4, 4, 4]
+
+
 def test_min_length_suppresses_the_end_token() -> None:
     ends_now: Rules = {BOS_ID: {EOS_ID: 0.9}, **{w: {EOS_ID: 0.9} for w in WORDS}}
     assert decode_one(ends_now, strategy="greedy")[0].ids == []
@@ -347,6 +356,9 @@ def test_wide_top_k_equals_tensorflow_top_k(width: int) -> None:
         ({"seed": -3}, "seed"),
         ({"seed": 2**31}, "seed"),
         ({"no_repeat_ngram": 1.5}, "no_repeat_ngram"),
+        ({"max_length": 3, "no_repeat_ngram": 5},
+         r"no_repeat_ngram \(5\) must not exceed max_length \(3\)"),
+        ({"max_length": 3, "no_repeat_ngram": 4}, "no_repeat_ngram"),
     ],
 )
 def test_invalid_options_raise_clear_errors(fields: dict[str, Any], message: str) -> None:

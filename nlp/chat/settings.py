@@ -76,6 +76,7 @@ class ChatSettings:
             temperature=self.temperature,
             max_length=self.max_length,
             min_length=min(base.min_length, self.max_length),
+            no_repeat_ngram=min(base.no_repeat_ngram, self.max_length),
             n_best=n_best,
         )
 

@@ -67,6 +67,13 @@ class DecodeOptions:
             raise ValueError(
                 f"min_length ({self.min_length}) must not exceed max_length ({self.max_length})"
             )
+        if self.no_repeat_ngram > self.max_length:
+            # The decoder's history buffer holds max_length tokens; a longer n-gram cannot
+            # occur in it (and its windows would not fit the buffer).
+            raise ValueError(
+                f"no_repeat_ngram ({self.no_repeat_ngram}) must not exceed max_length "
+                f"({self.max_length}): an output that short has no such n-gram to repeat"
+            )
         if self.strategy == "greedy" and self.n_best != 1:
             raise ValueError("greedy search yields one hypothesis: n_best must be 1")
         if self.strategy == "beam" and self.n_best > self.beam_size:
