@@ -267,7 +267,8 @@ FLAT: Rules = {t: {4: 0.3, 5: 0.25, 6: 0.2} for t in (BOS_ID, *WORDS)}
 
 def sample_tokens(**options: Any) -> list[int]:
     decoder = plain_decoder(ScriptedModel(script(FLAT)))
-    sources = [[4, 5]] * 20
+    # Distinct inputs: a seeded sample is a function of the input, so copies would agree.
+    sources = [[4 + i % 6, 4 + i // 6] for i in range(20)]
     results = decoder.decode(sources, DecodeOptions(strategy="sample", max_length=6, **options))
     return [token for hypotheses in results for h in hypotheses for token in h.ids]
 
@@ -287,6 +288,28 @@ def test_sampling_with_a_seed_repeats_exactly() -> None:
     first = sample_tokens(seed=7, temperature=1.5, n_best=3)
     assert first == sample_tokens(seed=7, temperature=1.5, n_best=3)
     assert first != sample_tokens(seed=8, temperature=1.5, n_best=3)
+
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_a_seeded_sample_does_not_depend_on_the_batch_mates(jit_compile: bool) -> None:
+    # Length sorting and max_batch_size=3 put the input in row 1 of the first chunk, in row
+    # 2 of the second chunk, and (under XLA) beside padding copies of a batch-mate.
+    decoder = Decoder(ScriptedModel(script(FLAT)), max_batch_size=3, jit_compile=jit_compile)
+    options = DecodeOptions(strategy="sample", max_length=6, n_best=2, seed=11)
+    target = [6, 7, 8]
+    alone = decoder.decode([target], options)[0]
+    batches = [
+        [[4], target],
+        [[4], [5, 4], [7, 7], [5, 5], [9, 9], target, [9, 8, 7, 6]],
+        [[9, 8, 7, 6], [4, 4, 4, 4, 4], target],
+    ]
+    for batch in batches:
+        together = decoder.decode(batch, options)[batch.index(target)]
+        assert [h.ids for h in together] == [h.ids for h in alone], batch
+    assert alone[0].ids != alone[1].ids  # the two samples of one input are not copies
+    reseeded = DecodeOptions(strategy="sample", max_length=6, n_best=2, seed=12)
+    assert decoder.decode([target], reseeded)[0][0].ids != alone[0].ids
 
 
 @pytest.mark.parametrize(

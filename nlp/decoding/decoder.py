@@ -3,18 +3,18 @@ conversion to `Hypothesis`)."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+from nlp.decoding.draws import sampling_draws
 from nlp.decoding.hypothesis import Hypothesis
 from nlp.decoding.loop import DecodeOutput, StepModel, dynamic_decode
 from nlp.decoding.options import DecodeOptions
 from nlp.decoding.params import DecodeParams
-from nlp.decoding.strategies import build_strategy
+from nlp.decoding.strategies import Strategy, build_strategy
 from nlp.specials import EOS_ID, PAD_ID
 
 CompiledDecode = Callable[[tf.Tensor, DecodeParams], DecodeOutput]
@@ -40,8 +40,10 @@ class Decoder:
     with copies of a real input, whose results are dropped), which bounds the number of
     compilations; the traced graph itself is still shared by all shapes. Pass
     `jit_compile=False` where shapes vary a lot and every call is a first one (e.g. tests).
-    Sampling with a seed repeats exactly for a given `jit_compile` setting; XLA and the plain
-    graph need not draw the same samples.
+    Sampling with a seed repeats exactly for a given `jit_compile` setting, and an input's
+    sample depends on the seed and that input only, not on its batch-mates
+    (`nlp.decoding.draws`); XLA and the plain graph may round differently, so they need not
+    draw the same samples.
     """
 
     def __init__(
@@ -71,14 +73,14 @@ class Decoder:
         """
         options.validate()
         sources = _as_lists(source_ids)
-        compiled = self._function(options, return_attention)
-        seed = options.seed if options.seed is not None else random.SystemRandom().randrange(
-            2**31
-        )
-        params = DecodeParams.from_options(options, seed)
+        strategy = build_strategy(options)
+        compiled = self._function(strategy, options, return_attention)
         results: list[list[Hypothesis]] = [[] for _ in sources]
         for chunk in _length_sorted_chunks(sources, self.max_batch_size):
-            output = compiled(self._batch([sources[i] for i in chunk]), params)
+            rows = self._batch_rows([sources[i] for i in chunk])
+            params = DecodeParams.from_options(options, _draws(strategy, rows, options))
+            bucket = LENGTH_BUCKET if self.jit_compile else 1
+            output = compiled(_padded(rows, bucket), params)
             ids, scores, lengths, attention = (np.asarray(t) for t in output)
             for row, index in enumerate(chunk):
                 results[index] = _hypotheses(
@@ -87,20 +89,17 @@ class Decoder:
                 )
         return results
 
-    def _batch(self, sources: list[list[int]]) -> np.ndarray:
-        """PAD-padded [B, S] ids; under XLA, B and S are rounded up to bucket sizes."""
-        rows, length = len(sources), max(len(s) for s in sources)
-        if self.jit_compile:
-            rows = min(1 << (rows - 1).bit_length(), self.max_batch_size)
-            length = -(-length // LENGTH_BUCKET) * LENGTH_BUCKET
-        batch = np.full((rows, length), PAD_ID, np.int32)
-        for row in range(rows):
-            source = sources[min(row, len(sources) - 1)]
-            batch[row, : len(source)] = source
-        return batch
+    def _batch_rows(self, sources: list[list[int]]) -> list[list[int]]:
+        """The sources of one batch; under XLA, padded to a power-of-two count with copies of
+        the last one (their results are dropped), bounding the number of compilations."""
+        if not self.jit_compile:
+            return sources
+        rows = min(1 << (len(sources) - 1).bit_length(), self.max_batch_size)
+        return sources + [sources[-1]] * (rows - len(sources))
 
-    def _function(self, options: DecodeOptions, return_attention: bool) -> CompiledDecode:
-        strategy = build_strategy(options)
+    def _function(
+        self, strategy: Strategy, options: DecodeOptions, return_attention: bool
+    ) -> CompiledDecode:
         key = (strategy.key, options.no_repeat_ngram, return_attention)
         if key not in self._compiled:
 
@@ -119,6 +118,23 @@ class Decoder:
                 autograph=False,  # the loop is an explicit tf.while_loop; no Python control flow
             )
         return self._compiled[key]
+
+
+def _padded(sources: list[list[int]], bucket: int = 1) -> np.ndarray:
+    """PAD-padded [B, S] ids, S rounded up to a multiple of `bucket`."""
+    length = -(-max(len(s) for s in sources) // bucket) * bucket
+    batch = np.full((len(sources), length), PAD_ID, np.int32)
+    for row, source in enumerate(sources):
+        batch[row, : len(source)] = source
+    return batch
+
+
+def _draws(strategy: Strategy, rows: list[list[int]], options: DecodeOptions) -> np.ndarray:
+    """The sampler's uniforms for these rows, or an empty [rows * width, 0] array when the
+    strategy does not sample."""
+    if not strategy.random:
+        return np.zeros((len(rows) * strategy.width, 0), np.float32)
+    return sampling_draws(rows, options.seed, strategy.width, options.max_length)
 
 
 def _as_lists(source_ids: Sequence[Sequence[int]] | np.ndarray) -> list[list[int]]:

@@ -2,7 +2,8 @@
 
 Every option that does not change the shape of the computation travels into the compiled
 function as a scalar tensor, so a new temperature, length limit or penalty reuses the traced
-graph instead of retracing it.
+graph instead of retracing it. The sampler's random numbers travel the same way, as a
+[rows, steps] tensor (see `nlp.decoding.draws`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from nlp.decoding.options import DecodeOptions
 
 
 class DecodeParams(NamedTuple):
-    """Scalar tensors read inside the decoding loop."""
+    """Tensors read inside the decoding loop: scalars, and the sampler's draws."""
 
     max_length: tf.Tensor  # int32
     max_length_ratio: tf.Tensor  # float32
@@ -27,19 +28,19 @@ class DecodeParams(NamedTuple):
     temperature: tf.Tensor  # float32
     top_k: tf.Tensor  # int32
     top_p: tf.Tensor  # float32
-    seed: tf.Tensor  # int32 (XLA's stateless sampling takes no int64 seed)
+    draws: tf.Tensor  # [rows, steps] float32 uniforms in [0, 1); [rows, 0] when not sampling
 
     @classmethod
     def signature(cls) -> DecodeParams:
-        """The `input_signature` entry: one scalar TensorSpec per field."""
-        return cls(**{name: tf.TensorSpec([], dtype) for name, dtype in _DTYPES.items()})
+        """The `input_signature` entry: one TensorSpec per field."""
+        scalars = {name: tf.TensorSpec([], dtype) for name, dtype in _DTYPES.items()}
+        return cls(**scalars, draws=tf.TensorSpec([None, None], tf.float32))
 
     @classmethod
-    def from_options(cls, options: DecodeOptions, seed: int) -> DecodeParams:
-        values = {name: getattr(options, name) for name in _DTYPES if name != "seed"}
-        values["seed"] = seed
-        return cls(**{name: np.asarray(values[name], dtype.as_numpy_dtype)
-                      for name, dtype in _DTYPES.items()})
+    def from_options(cls, options: DecodeOptions, draws: np.ndarray) -> DecodeParams:
+        scalars = {name: np.asarray(getattr(options, name), dtype.as_numpy_dtype)
+                   for name, dtype in _DTYPES.items()}
+        return cls(**scalars, draws=np.asarray(draws, np.float32))
 
 
 _DTYPES: dict[str, tf.DType] = {
@@ -52,5 +53,4 @@ _DTYPES: dict[str, tf.DType] = {
     "temperature": tf.float32,
     "top_k": tf.int32,
     "top_p": tf.float32,
-    "seed": tf.int32,
 }

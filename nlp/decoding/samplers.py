@@ -15,6 +15,8 @@ from nlp.decoding.params import DecodeParams
 
 
 class Sampler(Protocol):
+    random: bool  # True if `pick` reads `params.draws` (the decoder then fills them)
+
     def pick(self, log_probs: tf.Tensor, step: tf.Tensor, params: DecodeParams) -> tf.Tensor:
         """Return int32 token ids [rows]."""
         ...
@@ -23,6 +25,8 @@ class Sampler(Protocol):
 class BestSampler:
     """The most probable token (ties go to the lowest id, so results are deterministic)."""
 
+    random = False
+
     def pick(self, log_probs: tf.Tensor, step: tf.Tensor, params: DecodeParams) -> tf.Tensor:
         return tf.argmax(log_probs, axis=-1, output_type=tf.int32)
 
@@ -30,9 +34,14 @@ class BestSampler:
 class RandomSampler:
     """A random token after temperature scaling and top-k / top-p (nucleus) filtering.
 
-    Uses stateless random ops keyed by (seed, step): the same seed gives the same samples on
-    every call, with no random-generator state to thread through the graph.
+    The randomness comes in from outside: `params.draws[row, step]` is one uniform number in
+    [0, 1) per row and step, turned into a token by inverting the row's cumulative
+    distribution. The decoder derives each input's draws from the seed and that input alone
+    (see `nlp.decoding.draws`), so a seeded sample does not depend on which other inputs
+    share its batch, while the graph holds no random-generator state.
     """
+
+    random = True
 
     def pick(self, log_probs: tf.Tensor, step: tf.Tensor, params: DecodeParams) -> tf.Tensor:
         logits = log_probs / params.temperature
@@ -46,7 +55,10 @@ class RandomSampler:
         kept = tf.reduce_sum(tf.cast(in_nucleus, tf.int32), axis=-1)
         top_p_floor = tf.gather(ranked, tf.maximum(kept - 1, 0), batch_dims=1)
         floor = tf.maximum(top_k_floor, top_p_floor)
-        logits = tf.where(logits < floor[:, None], NEG_INF, logits)
-        seed = tf.stack([params.seed, step])
-        picked = tf.random.stateless_categorical(logits, 1, seed=seed, dtype=tf.int32)
-        return picked[:, 0]
+        probs = tf.nn.softmax(tf.where(logits < floor[:, None], NEG_INF, logits))
+        cumulative = tf.cumsum(probs, axis=-1)
+        target = tf.gather(params.draws, step, axis=1) * cumulative[:, -1]
+        picked = tf.reduce_sum(tf.cast(cumulative <= target[:, None], tf.int32), axis=-1)
+        # Rounding can put `target` at the total; never step past the last token with mass.
+        last = tf.reduce_max(tf.where(probs > 0, tf.range(width)[None, :], 0), axis=-1)
+        return tf.minimum(picked, last)

@@ -46,6 +46,7 @@ class Strategy:
     """
 
     width: int = 1
+    random: bool = False  # True if it reads `params.draws` (then the decoder fills them)
 
     @property
     def key(self) -> tuple[object, ...]:
@@ -75,6 +76,7 @@ class GreedySearch(Strategy):
     def __init__(self, sampler: Sampler, width: int = 1) -> None:
         self.sampler = sampler
         self.width = width
+        self.random = sampler.random
 
     @property
     def key(self) -> tuple[object, ...]:

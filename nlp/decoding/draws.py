@@ -1,0 +1,32 @@
+"""The sampler's random numbers, one stream per input.
+
+Why not a seeded random op in the graph: a stateless op keyed by (seed, step) gives every row
+of a batch numbers that depend on the row's position, so the sample an input got depended on
+which other inputs shared its batch (and on where length sorting put it). Here each input's
+numbers come from the seed and the input's own token ids, computed before the graph runs:
+the same input with the same seed and options gets the same sample alone, in any batch, in
+any position, and in a resumed headline job. Two identical inputs in one seeded call get the
+same sample, as they would in two calls. Without a seed every call draws fresh numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def sampling_draws(
+    sources: Sequence[Sequence[int]], seed: int | None, width: int, steps: int
+) -> np.ndarray:
+    """[len(sources) * width, steps] float32 uniforms in [0, 1), rows in decoder order (an
+    input's `width` samples adjacent). With a seed, an input's rows depend only on
+    (seed, its token ids, width, steps)."""
+    if seed is None:
+        fresh = np.random.default_rng()
+        return fresh.random((len(sources) * width, steps), dtype=np.float32)
+    rows = [
+        np.random.default_rng([seed, *source]).random((width, steps), dtype=np.float32)
+        for source in sources
+    ]
+    return np.concatenate(rows) if rows else np.zeros((0, steps), np.float32)
