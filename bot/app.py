@@ -8,6 +8,7 @@ from telegram.request import HTTPXRequest
 
 from bot.config import BotConfig
 from bot.delivery import Sender
+from bot.flood import FloodControl
 from bot.handlers import BotHandlers
 from bot.ratelimit import ChatRateLimiter
 from nlp.chat.responder import ChatResponder
@@ -47,6 +48,7 @@ def build_application(config: BotConfig, responder: ChatResponder) -> Applicatio
         .request(request)
         .get_updates_request(updates_request)
         .concurrent_updates(config.concurrency)
+        .rate_limiter(FloodControl(config.flood))
         .post_shutdown(close_responder)
         .build()
     )

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 from bot.access import AccessPolicy
 from bot.delivery import RetryPolicy
+from bot.flood import FloodLimits
 
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
 API_BASE_ENV = "TELEGRAM_API_BASE_URL"
@@ -63,6 +64,7 @@ class BotConfig:
     rate_per_minute: float = 30.0
     concurrency: int = 256  # updates processed at once (replies of one chat stay in order)
     max_in_flight: int = 16  # concurrent Bot API sends (Telegram allows ~30 messages/s anyway)
+    flood: FloodLimits = field(default_factory=FloodLimits)  # outgoing: Telegram's limits
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 

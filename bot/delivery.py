@@ -1,19 +1,19 @@
-"""Sending replies reliably: retried until acknowledged, named so a server can deduplicate.
+"""Sending replies reliably: retried until acknowledged, so every message is answered at least
+once; duplicates are possible after a timed-out send.
 
-What "exactly once" means here. Receiving: each update is handled once (getUpdates offsets,
-plus `BotHandlers` skipping update ids it has already seen, e.g. webhook redeliveries), and
-each handled message produces exactly one logical reply. Sending: every reply is sent as a
-*reply to* the user's message (`reply_parameters.message_id`), so (chat id, replied-to message
-id) names the reply. We retry a send until the server acknowledges it:
+Receiving: each update is handled once (getUpdates offsets, plus `BotHandlers` skipping update
+ids it has already seen, e.g. webhook redeliveries), and each handled message produces exactly
+one logical reply, sent as a *reply to* the user's message (`reply_parameters.message_id`). We
+retry a send until the server acknowledges it:
 - 429 with retry_after: wait as told, retry (Telegram did not send it).
 - HTTP 5xx, connection errors: back off, retry (the server reported it did not send it).
 - Read time-outs and unreadable 2xx bodies: *ambiguous*, the message may have been sent.
   We retry anyway (at-least-once), because an unanswered user is worse than a rare duplicate.
-  The fake Bot API used by the tests deduplicates on the (chat, replied-to message) key and
-  the tests count on it; the real Telegram API has no idempotency key, so there a time-out
-  after the server already sent the message can show the reply twice. Generous read
-  time-outs keep that case rare.
+  The Telegram Bot API has no idempotency key, so a time-out after the server already sent
+  the message shows the reply twice (tests/test_bot_faults.py counts exactly that). Generous
+  read time-outs keep that case rare.
 - 400/403/401/409 (bad request, bot blocked, bad token, conflict): give up, retrying can't help.
+Outgoing flood limits are kept by `bot.flood.FloodControl`, before a send reaches the network.
 """
 
 from __future__ import annotations

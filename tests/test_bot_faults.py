@@ -1,8 +1,8 @@
-"""A misbehaving Bot API: the bot keeps running and answers every message exactly once.
+"""A misbehaving Bot API: the bot keeps running and answers every message at least once.
 
-"Exactly once" is counted as the fake server delivers: it deduplicates sends by (chat,
-replied-to message), as a server that processed a request whose answer was lost would have to
-(see bot/delivery.py for what that means against the real Telegram API).
+The fake server, like the real one, has no idempotency key: a send it processed but whose
+answer the bot never got is retried and delivered twice (see bot/delivery.py). These tests
+count those duplicates exactly rather than hide them.
 """
 
 from fake_telegram import Fault, bot_on_fake_telegram
@@ -29,10 +29,16 @@ async def test_send_faults_are_retried_until_each_message_is_answered_once() -> 
         )
         server.inject("sendChatAction", Fault("http500"), Fault("http500"))
         ids = {chat: server.push_message(chat, f"message from {chat}") for chat in range(1, 7)}
-        await server.wait_for(lambda: len(server.replies()) == 6, timeout=20)
+        # 6 replies, plus one duplicate for each ambiguous send (processed, then retried).
+        await server.wait_for(lambda: len(server.replies()) == 6 + 2, timeout=20)
+    repeated = 0
     for chat, message_id in ids.items():
-        (reply,) = server.replies(chat)
-        assert (reply.reply_to, reply.text) == (message_id, reply_for(f"message from {chat}"))
+        replies = server.replies(chat)
+        assert {(r.reply_to, r.text) for r in replies} == {
+            (message_id, reply_for(f"message from {chat}"))
+        }
+        repeated += len(replies) - 1
+    assert repeated == 2  # at least once: only the two ambiguous sends arrived twice
     attempts = server.calls_of("sendMessage")
     assert [c.fault for c in attempts[:5]] == [
         "http500",
@@ -42,7 +48,6 @@ async def test_send_faults_are_retried_until_each_message_is_answered_once() -> 
         "http500",
     ]
     assert len(attempts) == 6 + 5  # every fault cost exactly one extra attempt
-    assert server.duplicates_suppressed == 2  # the retries of the two ambiguous sends
 
 
 async def test_polling_survives_getupdates_faults_without_losing_or_repeating_updates() -> None:
@@ -62,4 +67,3 @@ async def test_polling_survives_getupdates_faults_without_losing_or_repeating_up
     assert sorted((s.chat_id, s.reply_to) for s in server.replies()) == [(1, first), (2, second)]
     faults = [c.fault for c in server.calls_of("getUpdates") if c.fault]
     assert faults == ["http500", "malformed", "slow", "retry_after"]
-    assert server.duplicates_suppressed == 0

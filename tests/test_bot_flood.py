@@ -1,0 +1,73 @@
+"""Outgoing flood control against the fake Bot API: a burst goes out within the configured
+limits (Telegram's by default), and nothing is lost on the way."""
+
+from __future__ import annotations
+
+import itertools
+
+from bot.config import BotConfig
+from bot.flood import FloodControl, FloodLimits
+from fake_telegram import BOT_USERNAME, Sent, bot_on_fake_telegram
+from nlp.chat.fake_generator import ScriptedGenerator, fake_model, reply_for
+from nlp.chat.responder import ChatResponder
+from nlp.chat.settings import SettingsStore
+
+# Arrival times at the server add network jitter to the limiter's spacing; allow this much.
+JITTER = 0.05
+
+
+def responder() -> ChatResponder:
+    return ChatResponder(
+        fake_model(ScriptedGenerator()), store=SettingsStore(":memory:"), max_wait=0.005
+    )
+
+
+def most_in_any_window(times: list[float], window: float) -> int:
+    """The largest number of `times` inside one half-open window of this length."""
+    times = sorted(times)
+    most, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= window:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+def test_the_default_limits_are_telegrams() -> None:
+    limits = BotConfig(token="1:x").flood
+    assert limits == FloodLimits(per_bot_per_second=30, per_chat_per_second=1,
+                                 per_group_per_minute=20)
+    assert FloodControl().limits == limits
+
+
+async def test_a_burst_of_200_chats_is_sent_within_the_bot_limit_and_none_is_lost() -> None:
+    # 80/s keeps the test short; unlimited, the bot sends this burst at ~280/s here.
+    limits = FloodLimits(per_bot_per_second=80, per_chat_per_second=100)
+    async with bot_on_fake_telegram(responder(), flood=limits) as server:
+        ids = {chat: server.push_message(chat, f"hello from {chat}") for chat in range(1, 201)}
+        await server.wait_for_replies(200, timeout=30)
+    sent: list[Sent] = server.replies()
+    assert sorted((s.chat_id, s.reply_to, s.text) for s in sent) == sorted(
+        (chat, message_id, reply_for(f"hello from {chat}")) for chat, message_id in ids.items()
+    )
+    times = [s.time for s in sent]
+    # Spaced sends: at most rate * w + 1 in any window w, give or take the jitter.
+    assert most_in_any_window(times, 1.0) <= limits.per_bot_per_second * (1 + JITTER) + 1
+    assert max(times) - min(times) >= (200 - 1) / limits.per_bot_per_second * (1 - JITTER)
+
+
+async def test_replies_in_one_chat_and_in_one_group_are_spaced_by_their_limits() -> None:
+    limits = FloodLimits(per_bot_per_second=1000, per_chat_per_second=4, per_group_per_minute=120)
+    group = {"chat_type": "supergroup", "user_id": 7}
+    async with bot_on_fake_telegram(responder(), flood=limits, rate_burst=10) as server:
+        for i in range(4):
+            server.push_message(1, f"quick message {i}")
+            server.push_message(-100, f"@{BOT_USERNAME} group message {i}", **group)
+        await server.wait_for_replies(8, timeout=20)
+    for chat, spacing in [(1, 1 / 4), (-100, 60 / 120)]:
+        replies = server.replies(chat)
+        assert [s.text for s in replies] == [
+            reply_for(f"{'quick' if chat > 0 else 'group'} message {i}") for i in range(4)
+        ]
+        gaps = [b.time - a.time for a, b in itertools.pairwise(replies)]
+        assert min(gaps) >= spacing - JITTER, (chat, gaps)
