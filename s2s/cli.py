@@ -21,6 +21,7 @@ from nlp.evaluation import command as evaluate_command
 from nlp.headlines import command as headlines_command
 from nlp.training import command as training_command
 from nlp.tuning import command as tuning_command
+from s2s import quiet
 
 REGISTRARS = (
     corpus_command.register,
@@ -39,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Attention seq2seq chatbot and headline generator: prepare corpora, train, "
         "retrain, evaluate, generate headlines, chat in the terminal or on Telegram.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="debug logging, and TensorFlow's start-up lines (CUDA, absl)",
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in REGISTRARS:
         register(subparsers)
@@ -52,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        quiet.quiet_tensorflow()
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -62,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"s2s {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        quiet.uninstall()
 
 
 if __name__ == "__main__":
