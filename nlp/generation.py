@@ -3,7 +3,7 @@ test doubles can use the type without loading a model."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -17,3 +17,4 @@ class Generation:
     tokens: list[str]
     source_tokens: list[str]
     attention: np.ndarray  # [len(tokens), len(source_tokens)]
+    slots: dict[str, str] = field(default_factory=dict)  # placeholder token -> original string

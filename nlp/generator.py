@@ -57,6 +57,7 @@ class Generator:
                         tokens=tokens,
                         source_tokens=source.tokens,
                         attention=np.asarray(hypothesis.attention),
+                        slots=source.slots,
                     )
                 )
         return results

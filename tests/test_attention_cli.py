@@ -27,3 +27,22 @@ def test_attention_without_tokens_is_a_clear_error(
 ) -> None:
     assert attention(tiny_bundle, "   ", tmp_path / "a.png") == 1
     assert "no tokens" in capsys.readouterr().err
+
+
+def test_attention_titles_the_picture_by_the_models_task(
+    tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nlp.chat import attention_plot
+
+    drawn: list[dict[str, object]] = []
+    real = attention_plot.render_attention_png
+
+    def recording(*args: object, **kwargs: object) -> bytes:
+        drawn.append(kwargs)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(attention_plot, "render_attention_png", recording)
+    assert attention(tiny_bundle, "how are you today?", tmp_path / "a.png", "--greedy") == 0
+    (kwargs,) = drawn
+    assert kwargs["text"] == attention_plot.TASK_TEXT["chat"]  # the tiny bundle is a chat model
+    assert isinstance(kwargs["slots"], dict)

@@ -1,6 +1,7 @@
 """The /why heatmap renders to PNG for any token mix, with or without a CJK font."""
 
 import io
+import warnings
 
 import numpy as np
 import pytest
@@ -47,3 +48,37 @@ def test_labels_escape_wide_tokens_only_without_a_cjk_font() -> None:
 def test_empty_reply_is_refused_not_crashed() -> None:
     with pytest.raises(ValueError, match="nothing to draw"):
         render_attention_png(["a"], [], np.zeros((0, 1)))
+
+
+CHINESE_SOURCE = "国家统计局：全年国内生产总值增长8391.9亿元，涨幅创新高。"
+
+
+def test_the_cjk_font_used_has_a_glyph_for_every_character_of_a_chinese_source() -> None:
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    family = attention_plot.cjk_font_family()
+    assert family is not None  # the packaged Noto Sans CJK SC (mplfonts), no system font needed
+    path = font_manager.findfont(font_manager.FontProperties(family=family),
+                                 fallback_to_default=False)
+    charmap = FT2Font(path).get_charmap()
+    assert [ch for ch in CHINESE_SOURCE if ord(ch) not in charmap] == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns "Glyph ... missing from font(s)"
+        png = render_attention_png(list(CHINESE_SOURCE), ["增长", "亿元"], np.ones((2, 30)))
+    assert png.startswith(b"\x89PNG")
+
+
+def test_axes_show_placeholders_as_what_they_stand_for_and_the_task_in_the_title() -> None:
+    slots = {"phmoney1": "8391.9亿元", "phpct1": "37.5%"}
+    figure = attention_plot.attention_figure(
+        ["生产总值", "增长", "phmoney1", "涨幅", "phpct1"], ["增长", "phmoney1"], np.ones((2, 5)),
+        slots=slots, text=attention_plot.TASK_TEXT["headline"],
+    )
+    (axes, _colorbar) = figure.axes
+    assert [t.get_text() for t in axes.get_xticklabels()] == [
+        "生产总值", "增长", "8391.9亿元", "涨幅", "37.5%"
+    ]
+    assert [t.get_text() for t in axes.get_yticklabels()] == ["增长", "8391.9亿元"]
+    assert axes.get_title() == "Attention while writing the headline"
+    assert (axes.get_xlabel(), axes.get_ylabel()) == ("article tokens", "headline tokens")

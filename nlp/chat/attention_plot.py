@@ -8,11 +8,18 @@ on first use: the bot should not pay its import time at start-up.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import io
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MAX_SOURCE_TOKENS = 80
 MAX_OUTPUT_TOKENS = 60
@@ -32,11 +39,29 @@ CJK_FONT_FAMILIES = (
 )
 
 
+PACKAGED_CJK_FONT = "NotoSansCJKsc-Regular.otf"  # in mplfonts (SIL Open Font License)
+
+
+def packaged_cjk_font() -> Path | None:
+    """Noto Sans CJK SC as shipped by the `mplfonts` package (a project dependency), found on
+    disk: the package is only a font carrier here, nothing of it needs importing."""
+    spec = importlib.util.find_spec("mplfonts")
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / "fonts" / PACKAGED_CJK_FONT
+    return path if path.is_file() else None
+
+
 @functools.lru_cache(maxsize=1)
 def cjk_font_family() -> str | None:
-    """The first installed font family that can draw Chinese/Japanese/Korean, if any."""
+    """A font family that can draw Chinese: the packaged Noto Sans CJK SC, registered with
+    matplotlib on first use, else the first suitable installed one, else None."""
     from matplotlib import font_manager
 
+    packaged = packaged_cjk_font()
+    if packaged is not None:
+        font_manager.fontManager.addfont(str(packaged))
+        return font_manager.FontProperties(fname=str(packaged)).get_name()
     installed = {font.name for font in font_manager.fontManager.ttflist}
     return next((family for family in CJK_FONT_FAMILIES if family in installed), None)
 
@@ -51,16 +76,63 @@ def _labels(tokens: Sequence[str], can_draw_wide: bool) -> list[str]:
     return [t.encode("ascii", "backslashreplace").decode() if _is_wide(t) else t for t in tokens]
 
 
-def render_attention_png(
-    source_tokens: Sequence[str], output_tokens: Sequence[str], attention: np.ndarray
-) -> bytes:
-    """A heatmap with output tokens as rows and source tokens as columns, as PNG bytes.
+@dataclass(frozen=True)
+class PlotText:
+    """What the picture calls its parts: the task decides (a headline is not a reply)."""
 
-    Long sequences are cropped (the picture must stay a sensible size for a phone screen and
-    within Telegram's photo limits) and the crop is said in the title. Wide (CJK) tokens are
-    drawn with a CJK font when one is installed; otherwise they appear as \\u escapes with a
-    note saying so, instead of as empty boxes.
+    title: str = "Attention of the last reply"
+    source: str = "input tokens"
+    output: str = "reply tokens"
+
+
+TASK_TEXT: dict[str, PlotText] = {
+    "chat": PlotText("Attention while writing the reply", "message tokens", "reply tokens"),
+    "headline": PlotText(
+        "Attention while writing the headline", "article tokens", "headline tokens"
+    ),
+}
+
+
+def shown_tokens(tokens: Sequence[str], slots: Mapping[str, str]) -> list[str]:
+    """Tokens as the user wrote and reads them: each placeholder ("phmoney1") replaced by the
+    string it stands for ("8391.9亿元")."""
+    return [slots.get(token, token) for token in tokens]
+
+
+def render_attention_png(
+    source_tokens: Sequence[str],
+    output_tokens: Sequence[str],
+    attention: np.ndarray,
+    *,
+    slots: Mapping[str, str] | None = None,
+    text: PlotText | None = None,
+) -> bytes:
+    """`attention_figure` as PNG bytes."""
+    figure = attention_figure(source_tokens, output_tokens, attention, slots=slots, text=text)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def attention_figure(
+    source_tokens: Sequence[str],
+    output_tokens: Sequence[str],
+    attention: np.ndarray,
+    *,
+    slots: Mapping[str, str] | None = None,
+    text: PlotText | None = None,
+) -> Figure:
+    """A heatmap with output tokens as rows and source tokens as columns (an Agg Figure).
+
+    Placeholder tokens are labelled with the strings they stand for (`slots`). Long sequences
+    are cropped (the picture must stay a sensible size for a phone screen and within
+    Telegram's photo limits) and the crop is said in the title. Wide (CJK) tokens are drawn
+    with the packaged CJK font (or an installed one); without any they appear as \\u escapes
+    with a note saying so, instead of as empty boxes.
     """
+    text = text or PlotText()
+    source_tokens = shown_tokens(source_tokens, slots or {})
+    output_tokens = shown_tokens(output_tokens, slots or {})
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -86,16 +158,14 @@ def render_attention_png(
         range(cols), _labels(source_tokens[:cols], can_draw_wide), rotation=90, fontsize=8, **font
     )
     axes.set_yticks(range(rows), _labels(output_tokens[:rows], can_draw_wide), fontsize=8, **font)
-    axes.set_xlabel("input tokens")
-    axes.set_ylabel("reply tokens")
-    title = "Attention of the last reply"
+    axes.set_xlabel(text.source)
+    axes.set_ylabel(text.output)
+    title = text.title
     if rows < len(output_tokens) or cols < len(source_tokens):
         title += f" (first {rows} of {len(output_tokens)} x {cols} of {len(source_tokens)})"
-    axes.set_title(title, fontsize=10)
+    axes.set_title(title, fontsize=10, **font)
     if needs_wide and family is None:
-        note = "No CJK font installed (e.g. fonts-noto-cjk): wide tokens are shown as \\u escapes."
+        note = "No CJK font found (install mplfonts): wide tokens are shown as \\u escapes."
         figure.text(0.01, 0.005, note, fontsize=7)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return figure

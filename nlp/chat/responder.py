@@ -9,6 +9,7 @@ chat; the terminal is sequential): a chat's context is updated after its reply i
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -224,7 +225,8 @@ class ChatResponder:
             return Reply("There is no reply of mine to explain yet. Send me a message first.")
         try:
             png = await asyncio.to_thread(
-                render_attention_png, last.source_tokens, last.tokens, last.attention
+                functools.partial(render_attention_png, slots=last.slots),
+                last.source_tokens, last.tokens, last.attention,
             )
         except ValueError as exc:
             return Reply(f"I can't draw that one: {exc}.")

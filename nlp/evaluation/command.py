@@ -72,7 +72,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_attention(args: argparse.Namespace) -> int:
-    from nlp.chat.attention_plot import render_attention_png
+    from nlp.chat.attention_plot import TASK_TEXT, PlotText, render_attention_png
     from nlp.generator import Generator
 
     generator = Generator.from_bundle(args.model, jit_compile=args.xla)
@@ -81,7 +81,11 @@ def run_attention(args: argparse.Namespace) -> int:
         print(f"s2s attention: {args.text!r} has no tokens to attend to", file=sys.stderr)
         return 1
     best = n_best[0]
-    args.out.write_bytes(render_attention_png(best.source_tokens, best.tokens, best.attention))
+    text = TASK_TEXT.get(generator.config.data.task, PlotText())
+    png = render_attention_png(
+        best.source_tokens, best.tokens, best.attention, slots=best.slots, text=text
+    )
+    args.out.write_bytes(png)
     print(f"{best.text}\n(attention heatmap written to {args.out})")
     return 0
 
