@@ -55,45 +55,72 @@ def step(
 ) -> tuple[tf.Tensor, list[tf.Tensor]]:
     """One step from the already projected input: (output h, new states)."""
     recurrent = _weight(cell.recurrent_kernel, projected.dtype)
+    inner = tf.matmul(states[0], recurrent)
     if isinstance(cell, keras.layers.GRUCell):
-        (h_prev,) = states
-        x_z, x_r, x_h = tf.split(projected, 3, axis=-1)
-        inner = tf.matmul(h_prev, recurrent) + _weight(cell.bias, projected.dtype)[1]
-        r_z, r_r, r_h = tf.split(inner, 3, axis=-1)
-        z = tf.sigmoid(x_z + r_z)
-        r = tf.sigmoid(x_r + r_r)
-        h = z * h_prev + (1.0 - z) * tf.tanh(x_h + r * r_h)
-        return h, [h]
-    h_prev, c_prev = states
-    gates = projected + tf.matmul(h_prev, recurrent)
+        return _gru_gates(projected, inner + _weight(cell.bias, projected.dtype)[1], states[0])
+    return _lstm_gates(projected + inner, states[1])
+
+
+def step_with_extra_input(
+    cell: keras.layers.Layer,
+    projected: tf.Tensor,
+    states: Sequence[tf.Tensor],
+    extra: tf.Tensor,
+    extra_kernel: tf.Tensor,
+) -> tuple[tf.Tensor, list[tf.Tensor]]:
+    """`step` for a cell whose input also has a part only known inside the loop (`extra`,
+    with its rows of the input kernel): the input feeding vector. For an LSTM the extra
+    input and the previous h go through ONE matmul with the stacked kernels; a GRU keeps
+    its recurrent product apart (the reset gate multiplies it alone)."""
+    if isinstance(cell, keras.layers.GRUCell):
+        return step(cell, projected + tf.matmul(extra, extra_kernel), states)
+    stacked = tf.concat([extra_kernel, _weight(cell.recurrent_kernel, projected.dtype)], axis=0)
+    gates = projected + tf.matmul(tf.concat([extra, states[0]], axis=-1), stacked)
+    return _lstm_gates(gates, states[1])
+
+
+def _lstm_gates(gates: tf.Tensor, c_prev: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
+    """Keras LSTMCell arithmetic from x W + h U + b (gate order i, f, c, o)."""
     i, f, c, o = tf.split(gates, 4, axis=-1)
     c_new = tf.sigmoid(f) * c_prev + tf.sigmoid(i) * tf.tanh(c)
     h = tf.sigmoid(o) * tf.tanh(c_new)
     return h, [h, c_new]
 
 
-def run(
-    cell: keras.layers.Layer,
-    inputs: tf.Tensor,
-    states: Sequence[tf.Tensor],
-    mask: tf.Tensor | None = None,
+def _gru_gates(
+    projected: tf.Tensor, inner: tf.Tensor, h_prev: tf.Tensor
 ) -> tuple[tf.Tensor, list[tf.Tensor]]:
-    """The cell over inputs [B,T,in] from `states`: (outputs [B,T,H], final states).
+    """Keras GRUCell arithmetic (reset_after=True) from x W + b_x and h U + b_h (z, r, h)."""
+    x_z, x_r, x_h = tf.split(projected, 3, axis=-1)
+    r_z, r_r, r_h = tf.split(inner, 3, axis=-1)
+    z = tf.sigmoid(x_z + r_z)
+    r = tf.sigmoid(x_r + r_r)
+    h = z * h_prev + (1.0 - z) * tf.tanh(x_h + r * r_h)
+    return h, [h]
 
-    With a mask [B,T], masked steps keep the previous state and output zeros, so the final
-    states are those after each row's last real step (right padding).
+
+def time_major(sequence: tf.Tensor) -> tf.TensorArray:
+    """[B,T,...] as a TensorArray of T steps, for reading step t inside a while loop.
+
+    Why not `sequence[:, t]`: the gradient of slicing a tensor captured by a loop is a
+    full-size tensor per iteration, summed over all of them (T^2 memory traffic); a
+    TensorArray's gradient writes one step per iteration.
     """
-    projected = tf.transpose(project_inputs(cell, inputs), [1, 0, 2])  # [T,B,gates]
-    steps = tf.shape(projected)[0]
-    step_mask = None if mask is None else tf.transpose(mask)[:, :, None]  # [T,B,1]
+    steps = tf.shape(sequence)[1]
+    perm = [1, 0, *range(2, sequence.shape.rank)]
+    return tf.TensorArray(sequence.dtype, size=steps).unstack(tf.transpose(sequence, perm))
+
+
+def run(
+    cell: keras.layers.Layer, inputs: tf.Tensor, states: Sequence[tf.Tensor]
+) -> tuple[tf.Tensor, list[tf.Tensor]]:
+    """The cell over inputs [B,T,in] from `states`: (outputs [B,T,H], final states)."""
+    projected = time_major(project_inputs(cell, inputs))
+    steps = tf.shape(inputs)[1]
     outputs = tf.TensorArray(inputs.dtype, size=steps)
 
     def body(t, states, outputs):  # type: ignore[no-untyped-def]
-        h, new_states = step(cell, projected[t], states)
-        if step_mask is not None:
-            keep = step_mask[t]
-            new_states = [tf.where(keep, n, s) for n, s in zip(new_states, states, strict=True)]
-            h = tf.where(keep, h, tf.zeros_like(h))
+        h, new_states = step(cell, projected.read(t), states)
         return t + 1, new_states, outputs.write(t, h)
 
     _, final, outputs = tf.while_loop(
@@ -103,29 +130,53 @@ def run(
     return tf.transpose(outputs.stack(), [1, 0, 2]), final
 
 
-def zero_states(cell: keras.layers.Layer, batch: tf.Tensor, dtype: tf.DType) -> list[tf.Tensor]:
-    count = 1 if isinstance(cell, keras.layers.GRUCell) else 2
-    return [tf.zeros(tf.stack([batch, cell.units]), dtype) for _ in range(count)]
-
-
 def bidirectional(
     layer: keras.layers.Bidirectional, inputs: tf.Tensor, mask: tf.Tensor
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """A Keras Bidirectional(LSTM|GRU) layer's weights run over right-padded inputs.
 
-    Returns (outputs [B,T,2H] with zeros on padding, forward final h, backward final h).
-    The backward direction reads each row's real tokens from the last one to the first
-    (the padding stays at the end), so padding never reaches a state.
+    Returns (outputs [B,T,2H], forward final h, backward final h). Both directions run in
+    ONE loop as a batch of two (a batched matmul with both recurrent kernels): half the
+    per-step operations of two loops, which is what a 2-core CPU is short of. The backward
+    direction reads each row's real tokens from the last to the first (`reverse_sequence`
+    keeps the padding at the end), so no real position ever sees padding and the loop
+    needs no mask; the final states are read at each row's last real step. Outputs at
+    padded positions are not meaningful: attention masks them.
     """
     lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
     batch = tf.shape(inputs)[0]
-    forward_cell, backward_cell = layer.forward_layer.cell, layer.backward_layer.cell
-    forward, forward_states = run(
-        forward_cell, inputs, zero_states(forward_cell, batch, inputs.dtype), mask
-    )
+    cells = (layer.forward_layer.cell, layer.backward_layer.cell)
     reversed_inputs = tf.reverse_sequence(inputs, lengths, seq_axis=1, batch_axis=0)
-    backward, backward_states = run(
-        backward_cell, reversed_inputs, zero_states(backward_cell, batch, inputs.dtype), mask
+    projected = tf.stack(
+        [project_inputs(cell, x) for cell, x in zip(cells, (inputs, reversed_inputs),
+                                                    strict=True)]
+    )  # [2,B,T,gates]
+    projected = time_major(tf.transpose(projected, [0, 2, 1, 3]))  # T steps of [2,B,gates]
+    recurrent = tf.stack([_weight(cell.recurrent_kernel, inputs.dtype) for cell in cells])
+    gru = isinstance(cells[0], keras.layers.GRUCell)
+    if gru:
+        recurrent_bias = tf.stack([_weight(c.bias, inputs.dtype)[1] for c in cells])[:, None, :]
+    units = cells[0].units
+    zeros = tf.zeros(tf.stack([2, batch, units]), inputs.dtype)
+    states = [zeros] if gru else [zeros, zeros]
+    steps = tf.shape(inputs)[1]
+    outputs = tf.TensorArray(inputs.dtype, size=steps)
+
+    def body(t, states, outputs):  # type: ignore[no-untyped-def]
+        inner = tf.matmul(states[0], recurrent)  # [2,B,gates]
+        if gru:
+            h, new_states = _gru_gates(projected.read(t), inner + recurrent_bias, states[0])
+        else:
+            h, new_states = _lstm_gates(projected.read(t) + inner, states[1])
+        return t + 1, new_states, outputs.write(t, h)
+
+    _, _, outputs = tf.while_loop(
+        lambda t, *_: t < steps, body, (tf.constant(0), states, outputs),
+        maximum_iterations=steps,
     )
-    backward = tf.reverse_sequence(backward, lengths, seq_axis=1, batch_axis=0)
-    return tf.concat([forward, backward], axis=-1), forward_states[0], backward_states[0]
+    sequences = tf.transpose(outputs.stack(), [1, 2, 0, 3])  # [2,B,T,H]
+    last = tf.maximum(lengths - 1, 0)
+    forward_h = tf.gather(sequences[0], last, batch_dims=1)
+    backward_h = tf.gather(sequences[1], last, batch_dims=1)
+    backward = tf.reverse_sequence(sequences[1], lengths, seq_axis=1, batch_axis=0)
+    return tf.concat([sequences[0], backward], axis=-1), forward_h, backward_h

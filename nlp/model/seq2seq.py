@@ -227,25 +227,29 @@ class Seq2Seq(keras.Model):
         emb_dim = self.config.embedding_dim
         feeding = self.config.input_feeding
         first = self.decoder_cells[0]
-        projected = tf.transpose(
-            recurrence.project_inputs(first, embedded, rows=slice(0, emb_dim)), [1, 0, 2]
+        projected = recurrence.time_major(
+            recurrence.project_inputs(first, embedded, rows=slice(0, emb_dim))
         )
         feed_kernel = recurrence.kernel_rows(first, slice(emb_dim, None), embedded.dtype)
-        steps = tf.shape(projected)[0]
+        steps = tf.shape(embedded)[1]
         collected = [tf.TensorArray(embedded.dtype, size=steps) for _ in range(4)]
 
         def body(t, state, collected):  # type: ignore[no-untyped-def]
             new_state: State = {}
-            x = projected[t]
-            if feeding:
-                x += tf.matmul(state["feed"], feed_kernel)
-            h = x  # replaced by the first layer's output before any use
+            h = projected.read(t)  # replaced by the first layer's output before any use
             for i, cell in enumerate(self.decoder_cells):
                 names = self._state_names(i)
+                cell_state = [state[n] for n in names]
                 if i:
                     x = recurrence.project_inputs(cell, self.dropout(h, training=training))
-                h, cell_states = recurrence.step(cell, x, [state[n] for n in names])
-                new_state.update(zip(names, cell_states, strict=True))
+                    h, cell_state = recurrence.step(cell, x, cell_state)
+                elif feeding:
+                    h, cell_state = recurrence.step_with_extra_input(
+                        cell, h, cell_state, state["feed"], feed_kernel
+                    )
+                else:
+                    h, cell_state = recurrence.step(cell, h, cell_state)
+                new_state.update(zip(names, cell_state, strict=True))
             context_vector, weights = attend(
                 self.scorer, h, context["keys"], context["memory"], context["mask"],
                 state.get("coverage"),
