@@ -143,6 +143,43 @@ class ExperimentConfig:
         return ExperimentConfig.from_dict(raw, "--set")
 
 
+# What `s2s train --task NAME` sets before --set: the settings that the task's benchmarks
+# measured (benchmarks/headline_quality.py runs the README recipe, which uses --task), so a
+# user who runs the README's short command gets them without copying a dozen flags.
+# Headlines: Chinese as characters and English words whole (`chars`), numbers and names
+# restored verbatim (placeholders), copying and coverage against missing and repeated
+# words, the lead of the article (the first 100 tokens), the best epoch picked by
+# validation ROUGE-L rather than loss.
+TASK_PRESETS: dict[str, tuple[str, ...]] = {
+    "chat": ("data.task=chat",),
+    "headline": (
+        "data.task=headline",
+        "tokenizer.kind=chars",
+        "tokenizer.placeholders=true",
+        "vocab.min_freq=2",
+        "vocab.max_size=12000",
+        "model.embedding_dim=128",
+        "model.dropout=0.2",
+        "model.copy=true",
+        "model.coverage=true",
+        "train.learning_rate=0.002",
+        "train.max_source_length=100",
+        "train.max_target_length=30",
+        "train.select_by=rouge",
+    ),
+}
+
+
+def task_preset(task: str) -> tuple[str, ...]:
+    """The `section.key=value` settings of a task preset (ConfigError for an unknown task)."""
+    try:
+        return TASK_PRESETS[task]
+    except KeyError:
+        raise ConfigError(
+            f"unknown task {task!r}; choose one of {', '.join(TASK_PRESETS)}"
+        ) from None
+
+
 def _field_types(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 

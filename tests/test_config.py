@@ -44,3 +44,26 @@ def test_load_errors_name_file_and_key(tmp_path: Path) -> None:
     path.write_text('{"model": \n{')
     with pytest.raises(ConfigError, match="line 2"):
         ExperimentConfig.load(path)
+
+
+def test_task_preset_applies_before_set_overrides() -> None:
+    from nlp.training.command import _config
+    from s2s.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["train", "--corpus", "c.jsonl", "--out", "o", "--task", "headline",
+         "--set", "model.coverage=false"]
+    )
+    config = _config(args)
+    assert config.data.task == "headline"
+    assert config.model.copy and config.tokenizer.placeholders  # from the preset
+    assert config.model.coverage is False  # --set wins over the preset
+    plain = _config(build_parser().parse_args(["train", "--corpus", "c.jsonl", "--out", "o"]))
+    assert plain.model.copy is False and plain.data.task == "chat"
+
+
+def test_unknown_task_preset_is_refused() -> None:
+    from nlp.config import ConfigError, task_preset
+
+    with pytest.raises(ConfigError, match="headline"):
+        task_preset("summaries")

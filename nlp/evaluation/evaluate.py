@@ -66,6 +66,9 @@ def exact_metrics(
     return {"exact_match": hits / max(1, len(pairs)), "pairs": len(pairs)}
 
 
+EXAMPLES = 10  # generated headlines shown beside the ROUGE figures
+
+
 def rouge_metrics(
     generator: Generator, pairs: Sequence[Pair], options: DecodeOptions, batch_size: int
 ) -> dict[str, Any]:
@@ -83,6 +86,12 @@ def rouge_metrics(
         figures = {k: v for k, v in scores.as_dict().items() if k.endswith("_f1")}
         figures.update(repetition_shares(outputs))
         report[name] = {k: round(v, 4) for k, v in figures.items()}
+    report["examples"] = [  # what the numbers stand for
+        {"article": article[:200], "reference": reference, "generated": generated}
+        for article, reference, generated in zip(
+            articles[:EXAMPLES], references[:EXAMPLES], systems["model"][:EXAMPLES], strict=True
+        )
+    ]
     return report
 
 

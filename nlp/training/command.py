@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from nlp.config import ExperimentConfig
+from nlp.config import TASK_PRESETS, ExperimentConfig, task_preset
 from nlp.corpus.command import add_reader_arguments, reader_options
 
 
@@ -41,8 +41,8 @@ def corpus_spec(paths: list[Path], args: argparse.Namespace) -> Any:
 
 
 def _overrides(args: argparse.Namespace) -> list[str]:
-    """--set values plus the --epochs and --seed shortcuts."""
-    sets = list(args.set)
+    """The --task preset, then --set values, then the --epochs and --seed shortcuts."""
+    sets = [*task_preset(args.task), *args.set] if getattr(args, "task", None) else list(args.set)
     if args.epochs is not None:
         sets.append(f"train.epochs={args.epochs}")
     if args.seed is not None:
@@ -85,6 +85,13 @@ def register(subparsers: Any) -> None:
         help="validation corpus (default: a seeded share of --corpus)",
     )
     train.add_argument("--config", type=Path, help="JSON config (see nlp/config.py)")
+    train.add_argument(
+        "--task",
+        choices=sorted(TASK_PRESETS),
+        help="start from the task's tested settings (nlp/config.py TASK_PRESETS; "
+        "--set still overrides them): headline = chars, placeholders, copy, coverage, "
+        "best epoch by ROUGE-L",
+    )
     train.add_argument(
         "--resume",
         action="store_true",
