@@ -89,7 +89,7 @@ def register(subparsers: Any) -> None:
         "--task",
         choices=sorted(TASK_PRESETS),
         help="start from the task's tested settings (nlp/config.py TASK_PRESETS; "
-        "--set still overrides them): headline = chars, placeholders, copy, coverage, "
+        "--set still overrides them): headline = chars, placeholders, copy, "
         "best epoch by ROUGE-L",
     )
     train.add_argument(
