@@ -52,12 +52,12 @@ def test_task_preset_applies_before_set_overrides() -> None:
 
     args = build_parser().parse_args(
         ["train", "--corpus", "c.jsonl", "--out", "o", "--task", "headline",
-         "--set", "model.coverage=false"]
+         "--set", "model.copy=false"]
     )
     config = _config(args)
     assert config.data.task == "headline"
-    assert config.model.copy and config.tokenizer.placeholders  # from the preset
-    assert config.model.coverage is False  # --set wins over the preset
+    assert config.tokenizer.placeholders and config.train.select_by == "rouge"  # the preset
+    assert config.model.copy is False  # --set wins over the preset
     plain = _config(build_parser().parse_args(["train", "--corpus", "c.jsonl", "--out", "o"]))
     assert plain.model.copy is False and plain.data.task == "chat"
 
