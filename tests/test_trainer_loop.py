@@ -1,0 +1,57 @@
+"""The training loop's cost structure: one trace for all batch shapes, and the loss read
+back from the device once every `train.log_every` steps rather than every step."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import tensorflow as tf
+
+from nlp.config import ExperimentConfig, ModelConfig
+from nlp.model import Seq2Seq
+from nlp.training.trainer import Trainer
+
+
+def examples(count: int, seed: int = 0) -> list[tuple[list[int], list[int]]]:
+    rng = random.Random(seed)
+    return [
+        ([rng.randrange(4, 30) for _ in range(rng.randint(1, 30))],
+         [rng.randrange(4, 30) for _ in range(rng.randint(1, 12))])
+        for _ in range(count)
+    ]
+
+
+def make_trainer(tmp_path: Path, **train: object) -> Trainer:
+    tf.keras.utils.set_random_seed(0)
+    config = ExperimentConfig().with_overrides(
+        ["train.batch_size=8", "train.bucket_width=4", "train.epochs=1",
+         *(f"train.{k}={v}" for k, v in train.items())]
+    )
+    model = Seq2Seq(ModelConfig(vocab_size=30, embedding_dim=8, units=8, dropout=0.0))
+    return Trainer(model, config.train, tmp_path, verbose=0)
+
+
+def test_one_trace_for_every_batch_shape(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path)
+    data = examples(160)
+    trainer.fit(data, data[:16])
+    # bucketing gave batches of several source and target lengths and sizes
+    assert trainer.train_batch.experimental_get_tracing_count() == 1
+
+
+def test_loss_is_read_back_every_log_every_steps(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    trainer = make_trainer(tmp_path, log_every=5, checkpoint_every=1000)
+    reads: list[int] = []
+    original = trainer._report
+
+    def counting(losses, state, bar, writer):  # type: ignore[no-untyped-def]
+        reads.append(len(losses))
+        original(losses, state, bar, writer)
+
+    monkeypatch.setattr(trainer, "_report", counting)
+    data = examples(160)
+    state = trainer.fit(data, data[:16])
+    assert sum(reads) == state.global_step  # every step's loss is reported once
+    assert len(reads) == -(-state.global_step // 5)  # in groups of log_every (last shorter)
+    assert all(n == 5 for n in reads[:-1])
