@@ -42,7 +42,6 @@ class RunOptions:
     out: Path
     resume: bool = False
     verbose: int = 1
-    stop_after_steps: int | None = None  # tests: stop as if killed
 
 
 def seed_everything(seed: int) -> None:
@@ -162,9 +161,7 @@ def _fit(
         extra = {**metadata, "metrics": state.history[-1], "history": state.history}
         save_bundle(options.out / MODEL_SUBDIR, config, codec, model, extra, decoding)
 
-    hooks = Hooks(
-        on_improved=save_best, stop_after_steps=options.stop_after_steps, selection=selection
-    )
+    hooks = Hooks(on_improved=save_best, selection=selection)
     return trainer.fit(train_examples, valid_examples, resume=options.resume, hooks=hooks)
 
 
