@@ -129,6 +129,13 @@ def register(subparsers: Any) -> None:
         help="mix in old pairs: this share of the new training pairs",
     )
     retrain.add_argument(
+        "--old-holdout",
+        type=float,
+        default=0.5,
+        help="with --old-share: share of the old pairs never mixed in, on which forgetting "
+        "is measured (default: %(default)s; without --old-share all are held out)",
+    )
+    retrain.add_argument(
         "--extend-vocab",
         action="store_true",
         help="add the new corpus's frequent words, growing the embedding and "
@@ -175,7 +182,12 @@ def run_retrain(args: argparse.Namespace) -> int:
         corpus_spec(args.corpus, args),
         RunOptions(args.out, verbose=0 if args.quiet else 1),
         RetrainOptions(
-            old, args.old_share, args.extend_vocab, args.extend_min_freq, args.extend_max_new
+            old,
+            args.old_share,
+            args.old_holdout,
+            args.extend_vocab,
+            args.extend_min_freq,
+            args.extend_max_new,
         ),
         _overrides(args),
     )

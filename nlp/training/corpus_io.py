@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nlp.bundle import file_sha256
+from nlp.corpus.pipeline import VALID, PipelineOptions, pair_hash, process, split_pairs
 from nlp.corpus.readers import read_pairs
 from nlp.corpus.records import Pair, ReadReport
 
@@ -43,15 +44,65 @@ def _describe(spec: CorpusSpec) -> str:
     return first if len(spec.paths) == 1 else f"{first} and {len(spec.paths) - 1} more"
 
 
-def split_off(pairs: Sequence[Pair], fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
-    """Seeded (train, validation) split; at least one pair on each side when possible."""
-    order = list(range(len(pairs)))
-    random.Random(seed).shuffle(order)
-    size = min(len(pairs) - 1, max(1, round(len(pairs) * fraction))) if len(pairs) > 1 else 0
-    held = set(order[:size])
-    train = [p for i, p in enumerate(pairs) if i not in held]
-    valid = [p for i, p in enumerate(pairs) if i in held]
-    return train, valid or train[:1]
+def dedupe(pairs: Iterable[Pair], what: str = "corpus") -> list[Pair]:
+    """Normalised pairs without repeats (the corpus pipeline's rules), saying how many went."""
+    report = ReadReport()
+    unique = list(process(pairs, PipelineOptions(), report))
+    dropped = sum(report.skipped.values())
+    if dropped:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(report.skipped.items()))
+        print(f"{what}: dropped {dropped} pairs ({reasons})", file=sys.stderr)
+    return unique
+
+
+def without(pairs: Iterable[Pair], others: Iterable[Pair]) -> list[Pair]:
+    """`pairs` minus those identical to one of `others` (both normalised, see `dedupe`)."""
+    seen = {pair_hash(p.source, p.target) for p in others}
+    return [p for p in pairs if pair_hash(p.source, p.target) not in seen]
+
+
+def split(pairs: Iterable[Pair], fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
+    """(kept, held out): de-duplicated, then the corpus pipeline's content-hash split.
+
+    A pair's side depends on its content and the seed only, so identical pairs can never be
+    on both sides, and the split is the one `s2s corpus convert --valid-output` makes.
+    """
+    kept: list[Pair] = []
+    held: list[Pair] = []
+    for side, pair in split_pairs(dedupe(pairs), fraction, seed):
+        (held if side == VALID else kept).append(pair)
+    return kept, held
+
+
+def train_valid(
+    pairs: Sequence[Pair], valid: Sequence[Pair] | None, fraction: float, seed: int
+) -> tuple[list[Pair], list[Pair]]:
+    """Training and validation pairs that share no pair; a clear error when either is empty.
+
+    Without a validation corpus, `fraction` of the (de-duplicated) pairs are held out.
+    """
+    if valid is None:
+        train, held = split(pairs, fraction, seed)
+    else:
+        train = dedupe(pairs)
+        unique = dedupe(valid, "validation corpus")
+        held = without(unique, train)
+        if len(held) < len(unique):
+            print(
+                f"validation corpus: left out {len(unique) - len(held)} pairs that are also "
+                "in the training corpus",
+                file=sys.stderr,
+            )
+    if not train:
+        raise ValueError("no training pairs left after de-duplication and the validation split")
+    if not held and valid is not None:
+        raise ValueError("no validation pairs left: every one is also in the training corpus")
+    if not held:
+        raise ValueError(
+            f"no validation pairs: train.valid_fraction={fraction} of {len(train)} distinct "
+            "pairs held none out; raise it or give a validation corpus"
+        )
+    return train, held
 
 
 def sample(pairs: Sequence[Pair], count: int, seed: int) -> list[Pair]:

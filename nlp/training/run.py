@@ -25,14 +25,23 @@ from nlp.corpus.records import Pair
 from nlp.decode_settings import DecodeSettings, task_defaults
 from nlp.decoding import DecodeOptions
 from nlp.model import Seq2Seq
-from nlp.training.checkpoint import TrainState
-from nlp.training.corpus_io import CorpusSpec, corpus_fingerprint, load_pairs, sample, split_off
+from nlp.training.checkpoint import TrainState, variable_paths
+from nlp.training.corpus_io import (
+    CorpusSpec,
+    corpus_fingerprint,
+    load_pairs,
+    sample,
+    split,
+    train_valid,
+    without,
+)
 from nlp.training.data import Example
 from nlp.training.trainer import Hooks, LossMeter, Selection, Trainer, batching_for
 
 RUN_SUBDIR = "run"
 VALID_FILE = "valid.jsonl"
 SELECT_BY = ("loss", "rouge")  # train.select_by
+OLD_VALID_FILE = "old_valid.jsonl"  # retrain: old pairs held out to measure forgetting
 
 
 @dataclass
@@ -91,11 +100,12 @@ def train(
     if options.resume:
         config = ExperimentConfig.load(run_dir / "config.json")
     seed_everything(config.train.seed)
-    pairs = load_pairs(corpus)
-    if valid_corpus is not None:
-        train_pairs, valid_pairs = pairs, load_pairs(valid_corpus)
-    else:
-        train_pairs, valid_pairs = split_off(pairs, config.train.valid_fraction, config.train.seed)
+    train_pairs, valid_pairs = train_valid(
+        load_pairs(corpus),
+        load_pairs(valid_corpus) if valid_corpus is not None else None,
+        config.train.valid_fraction,
+        config.train.seed,
+    )
     if options.resume:
         codec = TextCodec.load(config, run_dir)
     else:
@@ -215,6 +225,7 @@ class RetrainOptions:
 
     old_corpus: CorpusSpec | None = None  # default: the old run's validation file
     old_share: float = 0.0  # old pairs mixed in, as a share of the new training pairs
+    old_holdout: float = 0.5  # with old_share > 0: share of the old pairs never mixed in
     extend_vocab: bool = False
     extend_min_freq: int = 2
     extend_max_new: int = 2000
@@ -234,12 +245,15 @@ def retrain(
         raise ValueError("retrain keeps the model architecture: only train.* settings may change")
     seed_everything(config.train.seed)
     codec = bundle.codec
-    new_train, new_valid = split_off(
-        load_pairs(corpus),
-        config.train.valid_fraction,
+    new_train, new_valid = train_valid(
+        load_pairs(corpus), None, config.train.valid_fraction, config.train.seed
+    )
+    mix_pool, old_held = split_old_pairs(
+        _old_pairs(bundle.metadata, retrain_options, options),
+        [*new_train, *new_valid],
+        retrain_options.old_holdout if retrain_options.old_share > 0 else 1.0,
         config.train.seed,
     )
-    old_pairs = _old_pairs(bundle.metadata, retrain_options, options)
     if retrain_options.extend_vocab:
         added = codec.extend_vocab(
             new_train, retrain_options.extend_min_freq, retrain_options.extend_max_new
@@ -250,12 +264,18 @@ def retrain(
     with strategy.scope():
         model = rebuild_model(bundle.model, config)
     mixed = list(new_train)
-    if old_pairs and retrain_options.old_share > 0:
+    if mix_pool and retrain_options.old_share > 0:
         count = round(len(new_train) * retrain_options.old_share)
-        mixed += sample(old_pairs, count, config.train.seed)
+        mixed += sample(mix_pool, count, config.train.seed)
+        _say(
+            options,
+            f"mixed in {len(mixed) - len(new_train)} old pairs; {len(old_held)} other old "
+            "pairs are held out to measure forgetting",
+        )
     _write_run(options.out / RUN_SUBDIR, config, codec)
     write_pairs(new_valid, options.out / VALID_FILE)
-    old_examples, new_examples = examples_of(codec, old_pairs), examples_of(codec, new_valid)
+    write_pairs(old_held, options.out / OLD_VALID_FILE)
+    old_examples, new_examples = examples_of(codec, old_held), examples_of(codec, new_valid)
     meter = LossMeter(model, batching_for(config.train))
     before = _old_new_losses(meter, old_examples, new_examples)
     _say(options, "before: " + _format_losses(before))
@@ -265,6 +285,7 @@ def retrain(
         "corpus": {
             "train": corpus_fingerprint(corpus),
             "valid_file": str(options.out / VALID_FILE),
+            "old_valid_file": str(options.out / OLD_VALID_FILE),
         },
     }
     _fit(
@@ -288,6 +309,17 @@ def retrain(
         **{f"before_{k}": v for k, v in before.items()},
         **{f"after_{k}": v for k, v in after.items()},
     }
+
+
+def split_old_pairs(
+    old: Sequence[Pair], new: Sequence[Pair], holdout: float, seed: int
+) -> tuple[list[Pair], list[Pair]]:
+    """(pool to mix into training, held out to measure forgetting) from the old pairs.
+
+    Why: old pairs that are trained on (mixed in, or also in the new data) say nothing about
+    forgetting; only held-out ones do. Pairs also in the new data are left out of both.
+    """
+    return split(without(old, new), holdout, seed)
 
 
 def _old_pairs(
@@ -318,14 +350,17 @@ def _format_losses(losses: dict[str, float]) -> str:
 def rebuild_model(old: Seq2Seq, config: ExperimentConfig) -> Seq2Seq:
     """A new model for `config` (in the current distribution scope) with the old weights.
 
-    Weights whose shape did not change are copied; with a larger vocabulary, embedding and
+    Each weight is copied from the old weight at the same object path (see
+    `nlp.training.checkpoint.variable_paths`), never by position. Weights whose shape did not
+    change are copied; with a larger vocabulary, embedding and
     projection matrices are copied into the leading rows/columns, and the new rows keep
     their fresh initialisation, so every learned row survives.
     """
     new = Seq2Seq(config.model)
-    for old_var, new_var in zip(old.weights, new.weights, strict=True):
+    old_paths = variable_paths(old)
+    for path, new_var in variable_paths(new).items():
         value = np.array(new_var.numpy())
-        source = old_var.numpy()
+        source = old_paths[path].numpy()
         value[tuple(slice(0, n) for n in source.shape)] = source
         new_var.assign(value)
     return new
