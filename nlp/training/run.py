@@ -41,6 +41,9 @@ from nlp.training.trainer import Hooks, LossMeter, Selection, Trainer, batching_
 RUN_SUBDIR = "run"
 VALID_FILE = "valid.jsonl"
 SELECT_BY = ("loss", "rouge")  # train.select_by
+CONFIG_FILE = "config.json"
+# What `--resume` may change: limits of the run and its reporting, not what it trains or how.
+SAFE_ON_RESUME = ("train.epochs", "train.max_minutes", "train.patience", "train.log_every")
 OLD_VALID_FILE = "old_valid.jsonl"  # retrain: old pairs held out to measure forgetting
 
 
@@ -98,7 +101,10 @@ def train(
     """Train a new model (or resume an interrupted run) and leave the best bundle in out/model."""
     run_dir = options.out / RUN_SUBDIR
     if options.resume:
-        config = ExperimentConfig.load(run_dir / "config.json")
+        config, changes = resume_settings(saved_config(options.out), config)
+        if changes:
+            print("resuming with " + ", ".join(changes), file=sys.stderr, flush=True)
+            config.save(run_dir / CONFIG_FILE)
     seed_everything(config.train.seed)
     train_pairs, valid_pairs = train_valid(
         load_pairs(corpus),
@@ -138,9 +144,47 @@ def train(
     )
 
 
+def saved_config(out: Path) -> ExperimentConfig:
+    """The config a run in `out` started with (what `--resume` continues)."""
+    return ExperimentConfig.load(out / RUN_SUBDIR / CONFIG_FILE)
+
+
+def resume_settings(
+    saved: ExperimentConfig, requested: ExperimentConfig
+) -> tuple[ExperimentConfig, list[str]]:
+    """The saved config with the changes `requested` makes to `SAFE_ON_RESUME` settings, and
+    those changes as text. Any other difference is an error naming each setting.
+
+    Why: a resumed run reuses its vocabulary, weights, optimizer state and batch order, so
+    a changed model, tokenizer or seed cannot apply; ignoring it silently would train
+    something other than what the user asked for.
+    """
+    old, new = _flat(saved), _flat(requested)
+    new["model.vocab_size"] = old["model.vocab_size"]  # derived from the vocabulary
+    changed = sorted(key for key in old if old[key] != new[key])
+    unsafe = [f"{key} {old[key]!r} -> {new[key]!r}" for key in changed if key not in SAFE_ON_RESUME]
+    if unsafe:
+        raise ValueError(
+            "--resume continues a run with the settings it started with, but these differ: "
+            + ", ".join(unsafe)
+            + f". Only {', '.join(SAFE_ON_RESUME)} can change on resume; "
+            "train into a new --out to change the others"
+        )
+    resumed = saved.with_overrides([f"{key}={new[key]}" for key in changed])
+    return resumed, [f"{key} {old[key]} -> {new[key]}" for key in changed]
+
+
+def _flat(config: ExperimentConfig) -> dict[str, Any]:
+    return {
+        f"{section}.{name}": value
+        for section, values in config.to_dict().items()
+        for name, value in values.items()
+    }
+
+
 def _write_run(run_dir: Path, config: ExperimentConfig, codec: TextCodec) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    config.save(run_dir / "config.json")
+    config.save(run_dir / CONFIG_FILE)
     codec.save(run_dir)
 
 
