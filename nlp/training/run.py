@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from nlp.bundle import MODEL_SUBDIR, Bundle, load_bundle, save_bundle
 from nlp.codec import TextCodec
-from nlp.config import ExperimentConfig
+from nlp.config import DataConfig, ExperimentConfig
 from nlp.corpus.records import Pair
 from nlp.decode_settings import DecodeSettings, task_defaults
 from nlp.decoding import DecodeOptions
@@ -28,6 +28,7 @@ from nlp.model import Seq2Seq
 from nlp.training.checkpoint import TrainState, variable_paths
 from nlp.training.corpus_io import (
     CorpusSpec,
+    check_context,
     corpus_fingerprint,
     load_pairs,
     sample,
@@ -107,11 +108,12 @@ def train(
             config.save(run_dir / CONFIG_FILE)
     seed_everything(config.train.seed)
     train_pairs, valid_pairs = train_valid(
-        load_pairs(corpus),
-        load_pairs(valid_corpus) if valid_corpus is not None else None,
+        load_pairs(corpus, config.data),
+        load_pairs(valid_corpus, config.data) if valid_corpus is not None else None,
         config.train.valid_fraction,
         config.train.seed,
     )
+    earlier = check_context(train_pairs, config.data)
     if options.resume:
         codec = TextCodec.load(config, run_dir)
     else:
@@ -129,6 +131,7 @@ def train(
             "train": corpus_fingerprint(corpus),
             "valid_file": str(options.out / VALID_FILE),
         },
+        "pairs": pairs_record(config, earlier),
     }
     return _fit(
         config,
@@ -142,6 +145,17 @@ def train(
         task_defaults(config.data.task),
         valid_pairs,
     )
+
+
+def pairs_record(config: ExperimentConfig, earlier: int) -> dict[str, Any]:
+    """How the training pairs were built, for the bundle metadata: the context the chat
+    responder must feed (`data.context_turns`, checked by `check_context`) and the most
+    earlier turns a training source actually held."""
+    return {
+        "context_turns": config.data.context_turns,
+        "turn_separator": config.data.turn_separator,
+        "most_earlier_turns_seen": earlier,
+    }
 
 
 def saved_config(out: Path) -> ExperimentConfig:
@@ -285,15 +299,24 @@ def retrain(
     """Continue training a bundle on new data, keeping its tokenizer (and learned rows)."""
     bundle = load_bundle(source)
     config = bundle.config.with_overrides(list(overrides))
-    if config.model != bundle.config.model:
-        raise ValueError("retrain keeps the model architecture: only train.* settings may change")
+    fixed = [
+        section
+        for section in ("tokenizer", "vocab", "model", "data")
+        if getattr(config, section) != getattr(bundle.config, section)
+    ]
+    if fixed:
+        raise ValueError(
+            "retrain keeps the model and how it reads text: only train.* settings may "
+            f"change, not {', '.join(f'{section}.*' for section in fixed)}"
+        )
     seed_everything(config.train.seed)
     codec = bundle.codec
     new_train, new_valid = train_valid(
-        load_pairs(corpus), None, config.train.valid_fraction, config.train.seed
+        load_pairs(corpus, config.data), None, config.train.valid_fraction, config.train.seed
     )
+    earlier = check_context(new_train, config.data)
     mix_pool, old_held = split_old_pairs(
-        _old_pairs(bundle.metadata, retrain_options, options),
+        _old_pairs(bundle.metadata, retrain_options, options, config.data),
         [*new_train, *new_valid],
         retrain_options.old_holdout if retrain_options.old_share > 0 else 1.0,
         config.train.seed,
@@ -331,6 +354,7 @@ def retrain(
             "valid_file": str(options.out / VALID_FILE),
             "old_valid_file": str(options.out / OLD_VALID_FILE),
         },
+        "pairs": pairs_record(config, earlier),
     }
     _fit(
         config,
@@ -367,10 +391,13 @@ def split_old_pairs(
 
 
 def _old_pairs(
-    metadata: dict[str, Any], retrain_options: RetrainOptions, options: RunOptions
+    metadata: dict[str, Any],
+    retrain_options: RetrainOptions,
+    options: RunOptions,
+    data: DataConfig,
 ) -> list[Pair]:
     if retrain_options.old_corpus is not None:
-        return load_pairs(retrain_options.old_corpus)
+        return load_pairs(retrain_options.old_corpus, data)
     valid_file = Path(metadata.get("corpus", {}).get("valid_file", ""))
     if valid_file.is_file():
         return load_pairs(CorpusSpec((valid_file,), "jsonl"))
