@@ -102,6 +102,7 @@ def _train_command(out: Path, *extra: str) -> list[str]:
                     "train.batch_size": 8,
                     "model.dropout": 0.2,
                     "train.checkpoint_every": CHECKPOINT_EVERY,
+                    "train.log_every": 1,  # the progress bar shows every step
                 }
             )
         ),
