@@ -43,7 +43,12 @@ def test_attention_titles_the_picture_by_the_models_task(
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(attention_plot, "render_attention_png", recording)
-    assert attention(tiny_bundle, "how are you today?", tmp_path / "a.png", "--greedy") == 0
+    assert (
+        attention(
+            tiny_bundle, "how are you today?", tmp_path / "a.png", "--greedy", "--min-length", "3"
+        )
+        == 0
+    )
     (kwargs,) = drawn
     assert kwargs["text"] == attention_plot.TASK_TEXT["chat"]  # the tiny bundle is a chat model
     assert isinstance(kwargs["slots"], dict)
