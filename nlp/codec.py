@@ -77,15 +77,28 @@ class TextCodec:
     def source(self, text: str) -> Source:
         """Encoder input for `text`, truncated to the trained maximum source length."""
         masked = self._mask(normalize_text(text))
-        tokens = self.tokenizer.tokenize(masked.text)[: self.config.train.max_source_length]
+        tokens = self._source_tokens(masked.text)
         return Source(tokens, self._source_ids(tokens), masked.slots)
 
     def pair_ids(self, pair: Pair) -> tuple[list[int], list[int]]:
         """(source ids, target ids without BOS/EOS) for training and loss evaluation."""
         source_text, target_text = self._masked_pair(pair)
-        src_tokens = self.tokenizer.tokenize(source_text)[: self.config.train.max_source_length]
+        src_tokens = self._source_tokens(source_text)
         tgt_tokens = self.tokenizer.tokenize(target_text)[: self.config.train.max_target_length]
         return self._source_ids(src_tokens), self._target_ids(tgt_tokens, src_tokens)
+
+    def _source_tokens(self, masked_text: str) -> list[str]:
+        """Source tokens cut to `train.max_source_length`, the same in training and use.
+
+        A chat source ends with the message to answer (earlier turns come first, see
+        `nlp.chat.context`), so chat keeps the last tokens; a headline's article keeps its
+        first ones, where news puts what matters.
+        """
+        tokens = self.tokenizer.tokenize(masked_text)
+        limit = self.config.train.max_source_length
+        if len(tokens) <= limit:
+            return tokens
+        return tokens[-limit:] if self.config.data.task == "chat" else tokens[:limit]
 
     def _source_ids(self, tokens: Sequence[str]) -> list[int]:
         ids = self.vocab.encode(tokens)

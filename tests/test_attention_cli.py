@@ -17,7 +17,8 @@ def test_attention_heatmap_is_written(
     tiny_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "attention.png"
-    assert attention(tiny_bundle, "how are you today?", out, "--greedy") == 0
+    # A one-epoch model may end its reply at once; a minimum length gives it tokens to draw.
+    assert attention(tiny_bundle, "how are you today?", out, "--greedy", "--min-length", "3") == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "attention heatmap written" in capsys.readouterr().out
 
@@ -42,7 +43,12 @@ def test_attention_titles_the_picture_by_the_models_task(
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(attention_plot, "render_attention_png", recording)
-    assert attention(tiny_bundle, "how are you today?", tmp_path / "a.png", "--greedy") == 0
+    assert (
+        attention(
+            tiny_bundle, "how are you today?", tmp_path / "a.png", "--greedy", "--min-length", "3"
+        )
+        == 0
+    )
     (kwargs,) = drawn
     assert kwargs["text"] == attention_plot.TASK_TEXT["chat"]  # the tiny bundle is a chat model
     assert isinstance(kwargs["slots"], dict)

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import random
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from conftest import REPO, tiny_overrides, write_jsonl
 from nlp.config import ExperimentConfig
 from nlp.decoding import DecodeOptions
 from nlp.generator import Generator
+from nlp.training.checkpoint import read_state
 from nlp.training.corpus_io import CorpusSpec
 from nlp.training.run import RunOptions, train
 
@@ -75,26 +79,12 @@ def _weights(model_dir: Path) -> list[np.ndarray]:
     return [np.array(w) for w in Generator.from_bundle(model_dir).bundle.model.get_weights()]
 
 
-def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(tmp_path: Path) -> None:
-    corpus = REPO / "corpora" / "dialogue-en.jsonl"
-    config = ExperimentConfig().with_overrides(
-        tiny_overrides(**{"train.epochs": 2, "model.dropout": 0.2, "train.checkpoint_every": 4})
-    )
-    spec = CorpusSpec((corpus,))
-    train(config, spec, RunOptions(tmp_path / "straight", verbose=0))
-    stopped = train(config, spec, RunOptions(tmp_path / "cut", verbose=0, stop_after_steps=13))
-    assert stopped.global_step == 13 and not stopped.finished
-    resumed = train(config, spec, RunOptions(tmp_path / "cut", resume=True, verbose=0))
-    assert resumed.finished and resumed.epoch == 2
-    for a, b in zip(
-        _weights(tmp_path / "straight" / "model"), _weights(tmp_path / "cut" / "model"), strict=True
-    ):
-        np.testing.assert_allclose(a, b, atol=1e-6)
+CHECKPOINT_EVERY = 12
 
 
-def test_killed_training_process_resumes_and_finishes(tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    command = [
+def _train_command(out: Path, *extra: str) -> list[str]:
+    """`s2s train` on the shipped dialogue sample: 44 batches an epoch, dropout on."""
+    return [
         sys.executable,
         "-m",
         "s2s.cli",
@@ -103,36 +93,103 @@ def test_killed_training_process_resumes_and_finishes(tmp_path: Path) -> None:
         str(REPO / "corpora" / "dialogue-en.jsonl"),
         "--out",
         str(out),
-        "--quiet",
         "--epochs",
-        "4",
+        "2",
         *(
             f"--set={s}"
-            for s in tiny_overrides(**{"train.batch_size": 8, "train.checkpoint_every": 5})
+            for s in tiny_overrides(
+                **{
+                    "train.batch_size": 8,
+                    "model.dropout": 0.2,
+                    "train.checkpoint_every": CHECKPOINT_EVERY,
+                    "train.log_every": 1,  # the progress bar shows every step
+                }
+            )
         ),
+        *extra,
     ]
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    state_file = out / "checkpoint" / "state.json"
-    deadline = time.monotonic() + 120
+
+
+class ProgressWatcher:
+    """Reads the progress bar of a training process: the last `step/total` it printed."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.step = 0
+        self._stream = stream
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        text = ""
+        while chunk := self._stream.read1(4096):  # type: ignore[attr-defined]
+            text = (text + chunk.decode("utf-8", "replace"))[-200:]
+            steps = re.findall(r"(\d+)/\d+", text)
+            if steps:
+                self.step = int(steps[-1])
+
+
+def _checkpoint_step(directory: Path) -> int | None:
+    """global_step of the newest checkpoint, None while there is none (or it is rotating)."""
+    try:
+        return read_state(directory).global_step
+    except (FileNotFoundError, ValueError, tf.errors.OpError):
+        return None
+
+
+def _checkpoint_values(directory: Path) -> dict[str, np.ndarray]:
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(directory)))
+    return {
+        key: reader.get_tensor(key)
+        for key in reader.get_variable_to_shape_map()
+        if key.startswith("variables/")
+    }
+
+
+def test_process_killed_between_checkpoints_resumes_to_the_same_weights(tmp_path: Path) -> None:
+    """SIGKILL a real `s2s train` mid-epoch, steps after its last checkpoint; --resume must
+    end with the same model and optimizer values as a run that was never interrupted."""
+    straight, cut = tmp_path / "straight", tmp_path / "cut"
+    subprocess.run(_train_command(straight, "--quiet"), cwd=REPO, check=True, timeout=600)
+
+    process = subprocess.Popen(
+        _train_command(cut), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    assert process.stdout is not None
+    progress = ProgressWatcher(process.stdout)
+    deadline = time.monotonic() + 300
+    saved = None
     while time.monotonic() < deadline and process.poll() is None:
-        if state_file.exists() and json.loads(state_file.read_text())["global_step"] >= 10:
+        saved = _checkpoint_step(cut / "checkpoint")
+        if saved is not None and progress.step >= saved + 3:
             break
-        time.sleep(0.05)
-    assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+        time.sleep(0.01)
+    assert process.poll() is None, "training ended before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait()
-    killed_at = json.loads(state_file.read_text())
-    assert not killed_at["finished"]
+    killed_at = progress.step
+    state = read_state(cut / "checkpoint")
+    assert state.global_step % CHECKPOINT_EVERY == 0 and state.step_in_epoch > 0
+    assert killed_at > state.global_step, "killed at a checkpoint: nothing left to redo"
+    assert state.epoch == 0 and not state.finished
 
-    result = subprocess.run(
-        [*command, "--resume"], cwd=REPO, capture_output=True, text=True, timeout=300
+    resumed = subprocess.run(
+        _train_command(cut, "--resume", "--quiet"),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
-    assert result.returncode == 0, result.stderr
-    final = json.loads(state_file.read_text())
-    assert final["finished"] and final["epoch"] == 4
-    assert final["global_step"] > killed_at["global_step"]
-    assert [h["epoch"] for h in final["history"]] == [1, 2, 3, 4]
-    assert (out / "model" / "metadata.json").exists()
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    final = read_state(cut / "checkpoint")
+    assert final.finished and final.epoch == 2
+    assert final.global_step == read_state(straight / "checkpoint").global_step
+    expected = _checkpoint_values(straight / "checkpoint")
+    got = _checkpoint_values(cut / "checkpoint")
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        np.testing.assert_allclose(got[key], value, atol=1e-6, err_msg=key)
+    for a, b in zip(_weights(straight / "model"), _weights(cut / "model"), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
 
 
 def test_same_seed_same_model(tmp_path: Path) -> None:

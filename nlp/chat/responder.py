@@ -112,7 +112,15 @@ class ChatResponder:
         (generator or self._generator).generate(["hello"], options)
 
     def _make_context(self, model: LoadedModel) -> DialogueContext:
-        turns = model.data.context_turns if self._turns_override is None else self._turns_override
+        """The bundle's context size (how its training pairs were built); a smaller
+        `--context-turns` is allowed, a larger one would feed turns the model never saw."""
+        trained = model.data.context_turns
+        turns = trained if self._turns_override is None else self._turns_override
+        if turns > trained:
+            raise ValueError(
+                f"--context-turns {turns}: the model was trained with {trained} earlier turns "
+                "(data.context_turns in its config.json) and cannot read more"
+            )
         return DialogueContext(turns, model.data.turn_separator)
 
     def _generate(
@@ -254,12 +262,12 @@ class ChatResponder:
         async with self._reload_lock:
             try:
                 model = await asyncio.to_thread(self._loader)
+                fresh = self._make_context(model)
                 await asyncio.to_thread(self.warm_up, model.generator)
             except Exception as exc:
                 log.exception("reloading the model failed")
                 return Reply(f"Reloading failed, I keep the current model ({type(exc).__name__}).")
             self._generator = model.generator
-            fresh = self._make_context(model)
             if (fresh.turns, fresh.separator) != (self.context.turns, self.context.separator):
                 self.context = fresh  # the old history is in a format the new model can't read
         return Reply("Reloaded the model from disk.")

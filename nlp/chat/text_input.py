@@ -55,7 +55,7 @@ def keep_tail(text: str, max_chars: int) -> str:
     """The last `max_chars` characters, starting at a word boundary when there is one.
 
     Why the tail: in conversation the end of a long message is what a reply should follow
-    up on, and the encoder truncates long inputs anyway.
+    up on, and the codec keeps the tail of a chat source too (`TextCodec._source_tokens`).
     """
     if len(text) <= max_chars:
         return text

@@ -135,7 +135,8 @@ def add_reader_arguments(parser: argparse.ArgumentParser) -> None:
         "--context-turns",
         type=int,
         metavar="K",
-        help="dailydialog/chatterbot/cornell: earlier turns prepended to the source",
+        help="dailydialog/chatterbot/cornell: earlier turns prepended to the source "
+        "(train on the result with --set data.context_turns=K; s2s train checks it)",
     )
     group.add_argument(
         "--min-human-label",

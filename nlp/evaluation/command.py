@@ -57,7 +57,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     generator = Generator.from_bundle(args.model, jit_compile=args.xla)
     options = _decoding(args, generator).options
-    pairs = load_pairs(corpus_spec(args.corpus, args))
+    pairs = load_pairs(corpus_spec(args.corpus, args), generator.config.data)
     if args.limit:
         pairs = pairs[: args.limit]
     results = {

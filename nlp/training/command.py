@@ -95,8 +95,9 @@ def register(subparsers: Any) -> None:
     train.add_argument(
         "--resume",
         action="store_true",
-        help="continue the interrupted run in --out (same config, vocabulary, "
-        "optimizer state and epoch counter)",
+        help="continue the run in --out (same config, vocabulary, optimizer state and "
+        "batch position); --epochs and --set train.epochs|max_minutes|patience may change "
+        "its limits, any other changed setting is an error",
     )
     _common(train)
     train.set_defaults(func=run_train)
@@ -129,6 +130,13 @@ def register(subparsers: Any) -> None:
         help="mix in old pairs: this share of the new training pairs",
     )
     retrain.add_argument(
+        "--old-holdout",
+        type=float,
+        default=0.5,
+        help="with --old-share: share of the old pairs never mixed in, on which forgetting "
+        "is measured (default: %(default)s; without --old-share all are held out)",
+    )
+    retrain.add_argument(
         "--extend-vocab",
         action="store_true",
         help="add the new corpus's frequent words, growing the embedding and "
@@ -151,11 +159,16 @@ def register(subparsers: Any) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from nlp.training.run import RunOptions, train
+    from nlp.training.run import RunOptions, saved_config, train
 
     valid = corpus_spec(args.valid, args) if args.valid else None
     options = RunOptions(args.out, resume=args.resume, verbose=0 if args.quiet else 1)
-    state = train(_config(args), corpus_spec(args.corpus, args), options, valid)
+    if args.resume:  # what the user asks for, on top of the run's own settings
+        base = ExperimentConfig.load(args.config) if args.config else saved_config(args.out)
+        config = base.with_overrides(_overrides(args))
+    else:
+        config = _config(args)
+    state = train(config, corpus_spec(args.corpus, args), options, valid)
     picked = ""
     if math.isfinite(state.best_score):  # train.select_by picked the epoch, not the loss
         picked = f" (selected by validation score {state.best_score:.4f})"
@@ -175,7 +188,12 @@ def run_retrain(args: argparse.Namespace) -> int:
         corpus_spec(args.corpus, args),
         RunOptions(args.out, verbose=0 if args.quiet else 1),
         RetrainOptions(
-            old, args.old_share, args.extend_vocab, args.extend_min_freq, args.extend_max_new
+            old,
+            args.old_share,
+            args.old_holdout,
+            args.extend_vocab,
+            args.extend_min_freq,
+            args.extend_max_new,
         ),
         _overrides(args),
     )

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nlp.bundle import file_sha256
-from nlp.corpus.readers import read_pairs
+from nlp.config import DataConfig
+from nlp.corpus.pipeline import VALID, PipelineOptions, pair_hash, process, split_pairs
+from nlp.corpus.readers import FORMATS, detect_format, format_options, read_pairs
 from nlp.corpus.records import Pair, ReadReport
 
 
@@ -24,18 +26,78 @@ class CorpusSpec:
     options: tuple[tuple[str, Any], ...] = ()
 
 
-def load_pairs(spec: CorpusSpec) -> list[Pair]:
-    """All pairs of the corpus; skipped records are summarised on stderr with file:line."""
+def load_pairs(spec: CorpusSpec, data: DataConfig | None = None) -> list[Pair]:
+    """All pairs of the corpus; skipped records are summarised on stderr with file:line.
+
+    With `data`, dialogue formats (whose readers take `context_turns`) build each source from
+    `data.context_turns` earlier turns joined with `data.turn_separator`: the pairs are made
+    the way the model is configured to read them.
+    """
+    given = dict(spec.options)
+    if data is not None:
+        for name, value in (
+            ("context_turns", data.context_turns),
+            ("turn_separator", data.turn_separator),
+        ):
+            if name in given and given[name] != value:
+                raise ValueError(
+                    f"reader option {name}={given[name]!r} contradicts data.{name}={value!r}: "
+                    f"set --set data.{name}=... instead, the readers follow it"
+                )
     report = ReadReport()
     pairs: list[Pair] = []
     for path in spec.paths:
-        pairs.extend(
-            read_pairs(path, spec.fmt, report=report, strict=spec.strict, **dict(spec.options))
-        )
+        options = dict(given)
+        if data is not None and _takes_context(path, spec.fmt):
+            options.setdefault("context_turns", data.context_turns)
+            options.setdefault("turn_separator", data.turn_separator)
+        pairs.extend(read_pairs(path, spec.fmt, report=report, strict=spec.strict, **options))
     print(f"{_describe(spec)}: {report.details()}", file=sys.stderr)
     if not pairs:
         raise ValueError(f"{_describe(spec)}: no usable pairs")
     return pairs
+
+
+def _takes_context(path: Path, fmt: str) -> bool:
+    if fmt == "auto" and path.exists():
+        fmt, _ = detect_format(path)
+    return fmt in FORMATS and "context_turns" in format_options(fmt)
+
+
+def earlier_turns(pairs: Iterable[Pair], separator: str) -> int:
+    """The most earlier turns any source holds (separators in it), 0 for single turns."""
+    marker = separator.strip()
+    return max((pair.source.count(marker) for pair in pairs), default=0) if marker else 0
+
+
+def check_context(pairs: Sequence[Pair], data: DataConfig) -> int:
+    """How many earlier turns the sources hold; an error when that contradicts `data`.
+
+    Why: the chat responder feeds `data.context_turns` earlier turns, so a model must have
+    been trained on sources built the same way. Pairs from a dialogue format are built that
+    way by `load_pairs`; pairs read as they are (JSONL from `s2s corpus convert
+    --context-turns K`, for instance) must agree with the setting.
+    """
+    seen = earlier_turns(pairs, data.turn_separator)
+    wanted = data.context_turns
+    if data.task != "chat":
+        if wanted:
+            raise ValueError(f"data.context_turns={wanted} applies to data.task=chat only")
+        return seen
+    if seen > wanted:
+        raise ValueError(
+            f"training sources hold up to {seen} earlier turns joined with "
+            f"{data.turn_separator.strip()!r} (as `s2s corpus convert --context-turns {seen}` "
+            f"writes them), but data.context_turns={wanted}, so the chat would feed {wanted}: "
+            f"set --set data.context_turns={seen}"
+        )
+    if wanted and not seen:
+        raise ValueError(
+            f"data.context_turns={wanted}, but no training source holds an earlier turn: read "
+            "a dialogue format (dailydialog, chatterbot, cornell) directly, or convert it with "
+            f"`s2s corpus convert --context-turns {wanted}`"
+        )
+    return seen
 
 
 def _describe(spec: CorpusSpec) -> str:
@@ -43,15 +105,65 @@ def _describe(spec: CorpusSpec) -> str:
     return first if len(spec.paths) == 1 else f"{first} and {len(spec.paths) - 1} more"
 
 
-def split_off(pairs: Sequence[Pair], fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
-    """Seeded (train, validation) split; at least one pair on each side when possible."""
-    order = list(range(len(pairs)))
-    random.Random(seed).shuffle(order)
-    size = min(len(pairs) - 1, max(1, round(len(pairs) * fraction))) if len(pairs) > 1 else 0
-    held = set(order[:size])
-    train = [p for i, p in enumerate(pairs) if i not in held]
-    valid = [p for i, p in enumerate(pairs) if i in held]
-    return train, valid or train[:1]
+def dedupe(pairs: Iterable[Pair], what: str = "corpus") -> list[Pair]:
+    """Normalised pairs without repeats (the corpus pipeline's rules), saying how many went."""
+    report = ReadReport()
+    unique = list(process(pairs, PipelineOptions(), report))
+    dropped = sum(report.skipped.values())
+    if dropped:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(report.skipped.items()))
+        print(f"{what}: dropped {dropped} pairs ({reasons})", file=sys.stderr)
+    return unique
+
+
+def without(pairs: Iterable[Pair], others: Iterable[Pair]) -> list[Pair]:
+    """`pairs` minus those identical to one of `others` (both normalised, see `dedupe`)."""
+    seen = {pair_hash(p.source, p.target) for p in others}
+    return [p for p in pairs if pair_hash(p.source, p.target) not in seen]
+
+
+def split(pairs: Iterable[Pair], fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
+    """(kept, held out): de-duplicated, then the corpus pipeline's content-hash split.
+
+    A pair's side depends on its content and the seed only, so identical pairs can never be
+    on both sides, and the split is the one `s2s corpus convert --valid-output` makes.
+    """
+    kept: list[Pair] = []
+    held: list[Pair] = []
+    for side, pair in split_pairs(dedupe(pairs), fraction, seed):
+        (held if side == VALID else kept).append(pair)
+    return kept, held
+
+
+def train_valid(
+    pairs: Sequence[Pair], valid: Sequence[Pair] | None, fraction: float, seed: int
+) -> tuple[list[Pair], list[Pair]]:
+    """Training and validation pairs that share no pair; a clear error when either is empty.
+
+    Without a validation corpus, `fraction` of the (de-duplicated) pairs are held out.
+    """
+    if valid is None:
+        train, held = split(pairs, fraction, seed)
+    else:
+        train = dedupe(pairs)
+        unique = dedupe(valid, "validation corpus")
+        held = without(unique, train)
+        if len(held) < len(unique):
+            print(
+                f"validation corpus: left out {len(unique) - len(held)} pairs that are also "
+                "in the training corpus",
+                file=sys.stderr,
+            )
+    if not train:
+        raise ValueError("no training pairs left after de-duplication and the validation split")
+    if not held and valid is not None:
+        raise ValueError("no validation pairs left: every one is also in the training corpus")
+    if not held:
+        raise ValueError(
+            f"no validation pairs: train.valid_fraction={fraction} of {len(train)} distinct "
+            "pairs held none out; raise it or give a validation corpus"
+        )
+    return train, held
 
 
 def sample(pairs: Sequence[Pair], count: int, seed: int) -> list[Pair]:

@@ -20,19 +20,32 @@ import tensorflow as tf
 
 from nlp.bundle import MODEL_SUBDIR, Bundle, load_bundle, save_bundle
 from nlp.codec import TextCodec
-from nlp.config import ExperimentConfig
+from nlp.config import DataConfig, ExperimentConfig
 from nlp.corpus.records import Pair
 from nlp.decode_settings import DecodeSettings, task_defaults
 from nlp.decoding import DecodeOptions
 from nlp.model import Seq2Seq
-from nlp.training.checkpoint import TrainState
-from nlp.training.corpus_io import CorpusSpec, corpus_fingerprint, load_pairs, sample, split_off
+from nlp.training.checkpoint import TrainState, variable_paths
+from nlp.training.corpus_io import (
+    CorpusSpec,
+    check_context,
+    corpus_fingerprint,
+    load_pairs,
+    sample,
+    split,
+    train_valid,
+    without,
+)
 from nlp.training.data import Example
 from nlp.training.trainer import Hooks, LossMeter, Selection, Trainer, batching_for
 
 RUN_SUBDIR = "run"
 VALID_FILE = "valid.jsonl"
 SELECT_BY = ("loss", "rouge")  # train.select_by
+CONFIG_FILE = "config.json"
+# What `--resume` may change: limits of the run and its reporting, not what it trains or how.
+SAFE_ON_RESUME = ("train.epochs", "train.max_minutes", "train.patience", "train.log_every")
+OLD_VALID_FILE = "old_valid.jsonl"  # retrain: old pairs held out to measure forgetting
 
 
 @dataclass
@@ -42,7 +55,6 @@ class RunOptions:
     out: Path
     resume: bool = False
     verbose: int = 1
-    stop_after_steps: int | None = None  # tests: stop as if killed
 
 
 def seed_everything(seed: int) -> None:
@@ -90,13 +102,18 @@ def train(
     """Train a new model (or resume an interrupted run) and leave the best bundle in out/model."""
     run_dir = options.out / RUN_SUBDIR
     if options.resume:
-        config = ExperimentConfig.load(run_dir / "config.json")
+        config, changes = resume_settings(saved_config(options.out), config)
+        if changes:
+            print("resuming with " + ", ".join(changes), file=sys.stderr, flush=True)
+            config.save(run_dir / CONFIG_FILE)
     seed_everything(config.train.seed)
-    pairs = load_pairs(corpus)
-    if valid_corpus is not None:
-        train_pairs, valid_pairs = pairs, load_pairs(valid_corpus)
-    else:
-        train_pairs, valid_pairs = split_off(pairs, config.train.valid_fraction, config.train.seed)
+    train_pairs, valid_pairs = train_valid(
+        load_pairs(corpus, config.data),
+        load_pairs(valid_corpus, config.data) if valid_corpus is not None else None,
+        config.train.valid_fraction,
+        config.train.seed,
+    )
+    earlier = check_context(train_pairs, config.data)
     if options.resume:
         codec = TextCodec.load(config, run_dir)
     else:
@@ -114,6 +131,7 @@ def train(
             "train": corpus_fingerprint(corpus),
             "valid_file": str(options.out / VALID_FILE),
         },
+        "pairs": pairs_record(config, earlier),
     }
     return _fit(
         config,
@@ -129,9 +147,58 @@ def train(
     )
 
 
+def pairs_record(config: ExperimentConfig, earlier: int) -> dict[str, Any]:
+    """How the training pairs were built, for the bundle metadata: the context the chat
+    responder must feed (`data.context_turns`, checked by `check_context`) and the most
+    earlier turns a training source actually held."""
+    return {
+        "context_turns": config.data.context_turns,
+        "turn_separator": config.data.turn_separator,
+        "most_earlier_turns_seen": earlier,
+    }
+
+
+def saved_config(out: Path) -> ExperimentConfig:
+    """The config a run in `out` started with (what `--resume` continues)."""
+    return ExperimentConfig.load(out / RUN_SUBDIR / CONFIG_FILE)
+
+
+def resume_settings(
+    saved: ExperimentConfig, requested: ExperimentConfig
+) -> tuple[ExperimentConfig, list[str]]:
+    """The saved config with the changes `requested` makes to `SAFE_ON_RESUME` settings, and
+    those changes as text. Any other difference is an error naming each setting.
+
+    Why: a resumed run reuses its vocabulary, weights, optimizer state and batch order, so
+    a changed model, tokenizer or seed cannot apply; ignoring it silently would train
+    something other than what the user asked for.
+    """
+    old, new = _flat(saved), _flat(requested)
+    new["model.vocab_size"] = old["model.vocab_size"]  # derived from the vocabulary
+    changed = sorted(key for key in old if old[key] != new[key])
+    unsafe = [f"{key} {old[key]!r} -> {new[key]!r}" for key in changed if key not in SAFE_ON_RESUME]
+    if unsafe:
+        raise ValueError(
+            "--resume continues a run with the settings it started with, but these differ: "
+            + ", ".join(unsafe)
+            + f". Only {', '.join(SAFE_ON_RESUME)} can change on resume; "
+            "train into a new --out to change the others"
+        )
+    resumed = saved.with_overrides([f"{key}={new[key]}" for key in changed])
+    return resumed, [f"{key} {old[key]} -> {new[key]}" for key in changed]
+
+
+def _flat(config: ExperimentConfig) -> dict[str, Any]:
+    return {
+        f"{section}.{name}": value
+        for section, values in config.to_dict().items()
+        for name, value in values.items()
+    }
+
+
 def _write_run(run_dir: Path, config: ExperimentConfig, codec: TextCodec) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    config.save(run_dir / "config.json")
+    config.save(run_dir / CONFIG_FILE)
     codec.save(run_dir)
 
 
@@ -162,9 +229,7 @@ def _fit(
         extra = {**metadata, "metrics": state.history[-1], "history": state.history}
         save_bundle(options.out / MODEL_SUBDIR, config, codec, model, extra, decoding)
 
-    hooks = Hooks(
-        on_improved=save_best, stop_after_steps=options.stop_after_steps, selection=selection
-    )
+    hooks = Hooks(on_improved=save_best, selection=selection)
     return trainer.fit(train_examples, valid_examples, resume=options.resume, hooks=hooks)
 
 
@@ -218,6 +283,7 @@ class RetrainOptions:
 
     old_corpus: CorpusSpec | None = None  # default: the old run's validation file
     old_share: float = 0.0  # old pairs mixed in, as a share of the new training pairs
+    old_holdout: float = 0.5  # with old_share > 0: share of the old pairs never mixed in
     extend_vocab: bool = False
     extend_min_freq: int = 2
     extend_max_new: int = 2000
@@ -233,16 +299,28 @@ def retrain(
     """Continue training a bundle on new data, keeping its tokenizer (and learned rows)."""
     bundle = load_bundle(source)
     config = bundle.config.with_overrides(list(overrides))
-    if config.model != bundle.config.model:
-        raise ValueError("retrain keeps the model architecture: only train.* settings may change")
+    fixed = [
+        section
+        for section in ("tokenizer", "vocab", "model", "data")
+        if getattr(config, section) != getattr(bundle.config, section)
+    ]
+    if fixed:
+        raise ValueError(
+            "retrain keeps the model and how it reads text: only train.* settings may "
+            f"change, not {', '.join(f'{section}.*' for section in fixed)}"
+        )
     seed_everything(config.train.seed)
     codec = bundle.codec
-    new_train, new_valid = split_off(
-        load_pairs(corpus),
-        config.train.valid_fraction,
+    new_train, new_valid = train_valid(
+        load_pairs(corpus, config.data), None, config.train.valid_fraction, config.train.seed
+    )
+    earlier = check_context(new_train, config.data)
+    mix_pool, old_held = split_old_pairs(
+        _old_pairs(bundle.metadata, retrain_options, options, config.data),
+        [*new_train, *new_valid],
+        retrain_options.old_holdout if retrain_options.old_share > 0 else 1.0,
         config.train.seed,
     )
-    old_pairs = _old_pairs(bundle.metadata, retrain_options, options)
     if retrain_options.extend_vocab:
         added = codec.extend_vocab(
             new_train, retrain_options.extend_min_freq, retrain_options.extend_max_new
@@ -253,12 +331,18 @@ def retrain(
     with strategy.scope():
         model = rebuild_model(bundle.model, config)
     mixed = list(new_train)
-    if old_pairs and retrain_options.old_share > 0:
+    if mix_pool and retrain_options.old_share > 0:
         count = round(len(new_train) * retrain_options.old_share)
-        mixed += sample(old_pairs, count, config.train.seed)
+        mixed += sample(mix_pool, count, config.train.seed)
+        _say(
+            options,
+            f"mixed in {len(mixed) - len(new_train)} old pairs; {len(old_held)} other old "
+            "pairs are held out to measure forgetting",
+        )
     _write_run(options.out / RUN_SUBDIR, config, codec)
     write_pairs(new_valid, options.out / VALID_FILE)
-    old_examples, new_examples = examples_of(codec, old_pairs), examples_of(codec, new_valid)
+    write_pairs(old_held, options.out / OLD_VALID_FILE)
+    old_examples, new_examples = examples_of(codec, old_held), examples_of(codec, new_valid)
     meter = LossMeter(model, batching_for(config.train))
     before = _old_new_losses(meter, old_examples, new_examples)
     _say(options, "before: " + _format_losses(before))
@@ -268,7 +352,9 @@ def retrain(
         "corpus": {
             "train": corpus_fingerprint(corpus),
             "valid_file": str(options.out / VALID_FILE),
+            "old_valid_file": str(options.out / OLD_VALID_FILE),
         },
+        "pairs": pairs_record(config, earlier),
     }
     _fit(
         config,
@@ -293,11 +379,25 @@ def retrain(
     }
 
 
+def split_old_pairs(
+    old: Sequence[Pair], new: Sequence[Pair], holdout: float, seed: int
+) -> tuple[list[Pair], list[Pair]]:
+    """(pool to mix into training, held out to measure forgetting) from the old pairs.
+
+    Why: old pairs that are trained on (mixed in, or also in the new data) say nothing about
+    forgetting; only held-out ones do. Pairs also in the new data are left out of both.
+    """
+    return split(without(old, new), holdout, seed)
+
+
 def _old_pairs(
-    metadata: dict[str, Any], retrain_options: RetrainOptions, options: RunOptions
+    metadata: dict[str, Any],
+    retrain_options: RetrainOptions,
+    options: RunOptions,
+    data: DataConfig,
 ) -> list[Pair]:
     if retrain_options.old_corpus is not None:
-        return load_pairs(retrain_options.old_corpus)
+        return load_pairs(retrain_options.old_corpus, data)
     valid_file = Path(metadata.get("corpus", {}).get("valid_file", ""))
     if valid_file.is_file():
         return load_pairs(CorpusSpec((valid_file,), "jsonl"))
@@ -321,14 +421,17 @@ def _format_losses(losses: dict[str, float]) -> str:
 def rebuild_model(old: Seq2Seq, config: ExperimentConfig) -> Seq2Seq:
     """A new model for `config` (in the current distribution scope) with the old weights.
 
-    Weights whose shape did not change are copied; with a larger vocabulary, embedding and
+    Each weight is copied from the old weight at the same object path (see
+    `nlp.training.checkpoint.variable_paths`), never by position. Weights whose shape did not
+    change are copied; with a larger vocabulary, embedding and
     projection matrices are copied into the leading rows/columns, and the new rows keep
     their fresh initialisation, so every learned row survives.
     """
     new = Seq2Seq(config.model)
-    for old_var, new_var in zip(old.weights, new.weights, strict=True):
+    old_paths = variable_paths(old)
+    for path, new_var in variable_paths(new).items():
         value = np.array(new_var.numpy())
-        source = old_var.numpy()
+        source = old_paths[path].numpy()
         value[tuple(slice(0, n) for n in source.shape)] = source
         new_var.assign(value)
     return new

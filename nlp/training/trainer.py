@@ -44,7 +44,6 @@ class Hooks:
     """Calls out of the loop; `on_improved` saves the best model (the bundle)."""
 
     on_improved: Callable[[TrainState], None] | None = None
-    stop_after_steps: int | None = None  # for tests: stop as if killed after N steps
     selection: Selection | None = None  # None: the lowest validation loss is best
 
 
@@ -150,6 +149,8 @@ class Trainer:
         hooks = hooks or Hooks()
         checkpoint = self.run_dir / CHECKPOINT_DIR
         state = load_checkpoint(checkpoint, self.model, self.optimizer) if resume else TrainState()
+        if resume:  # the limits may have changed (s2s train --resume --epochs N)
+            state.reopen(self.config.epochs, self.config.patience, self.config.max_minutes)
         writer = tf.summary.create_file_writer(str(self.run_dir / LOG_DIR))
         cfg = self.config
         total: int | None = None
@@ -168,20 +169,13 @@ class Trainer:
                 pending.append(self.train_batch(*batch))
                 state.step_in_epoch += 1
                 state.global_step += 1
-                stopping = (
-                    hooks.stop_after_steps is not None
-                    and state.global_step >= hooks.stop_after_steps
-                )
                 saving = state.global_step % max(1, cfg.checkpoint_every) == 0
-                if len(pending) >= every or saving or stopping:
+                if len(pending) >= every or saving:
                     self._report(pending, state, bar, writer)
                     pending = []
                     state.train_seconds = time.monotonic() - started
                 if saving:
                     save_checkpoint(checkpoint, self.model, self.optimizer, state)
-                if stopping:
-                    save_checkpoint(checkpoint, self.model, self.optimizer, state)
-                    return state
                 if cfg.max_minutes and time.monotonic() - started >= 60 * cfg.max_minutes:
                     self._log(f"  time budget of {cfg.max_minutes} min reached")
                     state.finished = True

@@ -1,0 +1,39 @@
+"""The codec cuts long sources at the end that matters for the task, in training and use alike."""
+
+from __future__ import annotations
+
+from nlp.chat.context import DialogueContext
+from nlp.codec import TextCodec
+from nlp.config import ExperimentConfig
+from nlp.corpus.records import Pair
+
+PAIRS = [Pair("a b c d e f g", "x y"), Pair("h i j", "z")]
+
+
+def _codec(task: str, max_source_length: int = 3) -> TextCodec:
+    config = ExperimentConfig().with_overrides(
+        [f"data.task={task}", f"train.max_source_length={max_source_length}"]
+    )
+    return TextCodec.fit(config, PAIRS)
+
+
+def test_chat_sources_keep_their_last_tokens_in_training_and_use() -> None:
+    codec = _codec("chat")
+    assert codec.source("a b c d e f g").tokens == ["e", "f", "g"]
+    source_ids, _ = codec.pair_ids(PAIRS[0])
+    assert source_ids == codec.vocab.encode(["e", "f", "g"])
+
+
+def test_headline_sources_keep_their_first_tokens_in_training_and_use() -> None:
+    codec = _codec("headline")
+    assert codec.source("a b c d e f g").tokens == ["a", "b", "c"]
+    source_ids, _ = codec.pair_ids(PAIRS[0])
+    assert source_ids == codec.vocab.encode(["a", "b", "c"])
+
+
+def test_a_long_chat_context_keeps_the_message_being_answered() -> None:
+    codec = _codec("chat", max_source_length=6)
+    context = DialogueContext(2, codec.config.data.turn_separator)
+    context.add_exchange("chat", "a b c d", "e f g")
+    tokens = codec.source(context.encoder_input("chat", "h i j")).tokens
+    assert tokens[-3:] == ["h", "i", "j"] and len(tokens) == 6

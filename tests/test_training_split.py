@@ -1,0 +1,70 @@
+"""The training/validation split: de-duplicated, content-hashed, one function for all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import tiny_overrides, write_jsonl
+from nlp.config import ExperimentConfig
+from nlp.corpus.pipeline import VALID, split_pairs
+from nlp.corpus.records import Pair
+from nlp.training import run
+from nlp.training.checkpoint import TrainState
+from nlp.training.corpus_io import CorpusSpec, train_valid
+
+PAIRS = [(f"question number {i} ?", f"answer {i} .") for i in range(60)]
+
+
+def _examples_given_to_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, valid: CorpusSpec | None = None
+) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """Run `train` up to the point where it hands examples to the trainer."""
+    encoded: list[set[tuple[str, str]]] = []
+    real_examples_of = run.examples_of
+
+    def examples_of(codec, pairs):  # type: ignore[no-untyped-def]
+        encoded.append({(p.source, p.target) for p in pairs})
+        return real_examples_of(codec, pairs)
+
+    def fit(*args):  # type: ignore[no-untyped-def]
+        return TrainState()
+
+    monkeypatch.setattr(run, "examples_of", examples_of)
+    monkeypatch.setattr(run, "_fit", fit)
+    corpus = write_jsonl(tmp_path / "train.jsonl", PAIRS * 3)  # every pair three times
+    config = ExperimentConfig().with_overrides(tiny_overrides(**{"train.valid_fraction": 0.2}))
+    run.train(config, CorpusSpec((corpus,)), run.RunOptions(tmp_path / "run", verbose=0), valid)
+    train, valid = encoded  # train() encodes the training pairs, then the validation pairs
+    return train, valid
+
+
+def test_repeated_pairs_never_land_on_both_sides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    train, valid = _examples_given_to_training(tmp_path, monkeypatch)
+    assert train and valid
+    assert not train & valid
+    assert len(train) + len(valid) == len(PAIRS)
+
+
+def test_validation_corpus_pairs_also_in_training_are_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    valid_file = write_jsonl(tmp_path / "valid.jsonl", [*PAIRS[:5], ("brand new ?", "yes .")])
+    train, valid = _examples_given_to_training(tmp_path, monkeypatch, CorpusSpec((valid_file,)))
+    assert len(valid) == 1 and not train & valid
+
+
+def test_training_uses_the_corpus_pipeline_split() -> None:
+    pairs = [Pair(s, t) for s, t in PAIRS]
+    train, valid = train_valid(pairs, None, 0.3, seed=5)
+    expected = [p for side, p in split_pairs(pairs, 0.3, 5) if side == VALID]
+    assert valid == expected
+    assert len(train) == len(pairs) - len(expected)
+
+
+def test_a_split_that_holds_out_nothing_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="no validation pairs"):
+        train_valid([Pair("a", "b"), Pair("a", "b")], None, 0.01, seed=1)
