@@ -15,6 +15,7 @@ from nlp.corpus.records import Pair
 from nlp.specials import UNK_ID
 from nlp.text import placeholders
 from nlp.text.normalize import normalize_text
+from nlp.text.truecase import TRUECASE_FILE, Truecaser
 from nlp.tokenizers import Tokenizer, build_tokenizer, load_tokenizer
 from nlp.vocab import Vocabulary
 
@@ -34,10 +35,21 @@ class Source:
 class TextCodec:
     """Prepares sources and targets for a model and turns output ids back into text."""
 
-    def __init__(self, config: ExperimentConfig, tokenizer: Tokenizer, vocab: Vocabulary) -> None:
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        tokenizer: Tokenizer,
+        vocab: Vocabulary,
+        truecaser: Truecaser | None = None,
+    ) -> None:
         self.config = config
         self.tokenizer = tokenizer
         self.vocab = vocab
+        # Output of a lowercasing tokenizer is truecased (`nlp.text.truecase`); the forms are
+        # learned from the training texts, and the rules alone apply to older bundles.
+        if truecaser is None and config.tokenizer.lowercase:
+            truecaser = Truecaser()
+        self.truecaser = truecaser
 
     # --- construction --------------------------------------------------------------------
 
@@ -48,6 +60,8 @@ class TextCodec:
         codec = cls(config, tokenizer, Vocabulary.build([], 1, 4))
         texts = [text for pair in pairs for text in codec._masked_pair(pair)]
         tokenizer.fit(texts)
+        if config.tokenizer.lowercase:
+            codec.truecaser = Truecaser.fit(texts)
         codec.vocab = Vocabulary.build(
             (tokenizer.tokenize(text) for text in texts),
             min_freq=config.vocab.min_freq,
@@ -58,12 +72,17 @@ class TextCodec:
     @classmethod
     def load(cls, config: ExperimentConfig, directory: Path) -> TextCodec:
         tokenizer = load_tokenizer(config.tokenizer, directory / TOKENIZER_DIR)
-        return cls(config, tokenizer, Vocabulary.load(directory / VOCAB_FILE))
+        truecaser = (
+            Truecaser.load(directory / TRUECASE_FILE) if config.tokenizer.lowercase else None
+        )
+        return cls(config, tokenizer, Vocabulary.load(directory / VOCAB_FILE), truecaser)
 
     def save(self, directory: Path) -> None:
         (directory / TOKENIZER_DIR).mkdir(parents=True, exist_ok=True)
         self.tokenizer.save(directory / TOKENIZER_DIR)
         self.vocab.save(directory / VOCAB_FILE)
+        if self.truecaser is not None:
+            self.truecaser.save(directory / TRUECASE_FILE)
 
     def extend_vocab(self, pairs: Iterable[Pair], min_freq: int, max_new: int) -> list[str]:
         """Add frequent new words (retraining on a new corpus); existing ids never move."""
@@ -125,8 +144,12 @@ class TextCodec:
         return tokens
 
     def text(self, tokens: Sequence[str], source: Source) -> str:
-        """Natural text: detokenised, with placeholders restored from the source."""
+        """Natural text: detokenised, truecased if the tokenizer lowercased it, with
+        placeholders restored from the source (after truecasing, so restored strings keep
+        their own case)."""
         text = self.tokenizer.detokenize(tokens)
+        if self.truecaser is not None:
+            text = self.truecaser.apply(text)
         return (
             placeholders.restore(text, source.slots) if self.config.tokenizer.placeholders else text
         )
