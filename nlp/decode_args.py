@@ -27,6 +27,7 @@ _FIELD_FLAGS: tuple[tuple[str, str], ...] = (
     ("coverage_penalty", "coverage_penalty"),
     ("no_repeat_ngram", "no_repeat_ngram"),
     ("n_best", "n_best"),
+    ("diversity_penalty", "diversity_penalty"),
 )
 _MODEL = "default: the model's setting"
 
@@ -46,6 +47,16 @@ def add_decode_arguments(parser: argparse.ArgumentParser, *, xla: bool = True) -
         type=float,
         metavar="T",
         help="sampling with temperature T (see --top-k, --top-p, --sample-seed)",
+    )
+    choice.add_argument(
+        "--diverse-beam",
+        type=int,
+        metavar="G",
+        help="diverse beam search: G groups sharing the beam (its width rounded to a multiple "
+        "of G), kept apart by --diversity-penalty",
+    )
+    group.add_argument(
+        "--diversity-penalty", type=float, help="diverse beam: penalty per earlier group's token"
     )
     group.add_argument("--top-k", type=int, help="sampling: only the K best tokens (0: all)")
     group.add_argument("--top-p", type=float, help="sampling: nucleus mass P (1: all)")
@@ -86,7 +97,7 @@ def given_flags(args: argparse.Namespace) -> list[str]:
     given = []
     if args.greedy:
         given.append("--greedy")
-    for dest in ("beam", "sample", *(dest for _, dest in _FIELD_FLAGS)):
+    for dest in ("beam", "sample", "diverse_beam", *(dest for _, dest in _FIELD_FLAGS)):
         value = getattr(args, dest)
         if value is not None:
             shown = f"{value:g}" if isinstance(value, float) else str(value)
@@ -111,6 +122,13 @@ def decode_options(args: argparse.Namespace, base: DecodeOptions | None = None) 
         changes.update(strategy="sample", beam_size=1, temperature=args.sample)
     elif args.beam is not None:
         changes.update(strategy="beam", beam_size=args.beam)
+    elif args.diverse_beam is not None:
+        groups = args.diverse_beam
+        changes.update(
+            strategy="diverse_beam",
+            beam_groups=groups,
+            beam_size=groups * max(1, merged["beam_size"] // groups),
+        )
     for name, dest in _FIELD_FLAGS:
         if getattr(args, dest) is not None:
             changes[name] = getattr(args, dest)
@@ -120,7 +138,7 @@ def decode_options(args: argparse.Namespace, base: DecodeOptions | None = None) 
     if "n_best" not in changes:
         if merged["strategy"] == "greedy":
             merged["n_best"] = 1
-        elif merged["strategy"] == "beam":
+        elif merged["strategy"] in ("beam", "diverse_beam"):
             merged["n_best"] = min(merged["n_best"], merged["beam_size"])
     if "min_length" not in changes:
         merged["min_length"] = min(merged["min_length"], merged["max_length"])
@@ -158,6 +176,10 @@ def describe_options(options: DecodeOptions) -> str:
         "greedy": ["greedy"],
         "beam": [f"beam {options.beam_size}"],
         "sample": [f"sample T={options.temperature:g}"],
+        "diverse_beam": [
+            f"diverse beam {options.beam_size} in {options.beam_groups} groups, "
+            f"diversity_penalty {options.diversity_penalty:g}"
+        ],
     }[options.strategy]
     if options.strategy == "sample":
         parts += [f"top_k {options.top_k}"] * bool(options.top_k)

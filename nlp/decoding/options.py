@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-STRATEGY_NAMES: tuple[str, ...] = ("greedy", "beam", "sample")
+STRATEGY_NAMES: tuple[str, ...] = ("greedy", "beam", "sample", "diverse_beam")
 
 
 @dataclass
@@ -19,8 +19,10 @@ class DecodeOptions:
     """How to decode. Structural fields (strategy, beam_size, n_best, no_repeat_ngram) pick a
     compiled graph; all numeric fields are fed to it as tensors, so changing them is free."""
 
-    strategy: str = "beam"  # greedy | beam | sample
-    beam_size: int = 5
+    strategy: str = "beam"  # greedy | beam | sample | diverse_beam
+    beam_size: int = 5  # diverse_beam: all groups together
+    beam_groups: int = 1  # diverse_beam: G groups of beam_size / G hypotheses each
+    diversity_penalty: float = 0.0  # diverse_beam: lambda per earlier group's use of a token
     temperature: float = 1.0
     top_k: int = 0  # 0 = no top-k filter
     top_p: float = 1.0  # 1.0 = no nucleus filter
@@ -46,6 +48,7 @@ class DecodeOptions:
                 f"{', '.join(STRATEGY_NAMES)}"
             )
         _check_int("beam_size", self.beam_size, minimum=1)
+        _check_int("beam_groups", self.beam_groups, minimum=1)
         _check_int("top_k", self.top_k, minimum=0)
         _check_int("max_length", self.max_length, minimum=1)
         _check_int("min_length", self.min_length, minimum=0)
@@ -59,7 +62,7 @@ class DecodeOptions:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p!r}")
         if not _finite(self.max_length_ratio) or self.max_length_ratio < 0:
             raise ValueError(f"max_length_ratio must be >= 0, got {self.max_length_ratio!r}")
-        for name in ("length_penalty", "coverage_penalty"):
+        for name in ("length_penalty", "coverage_penalty", "diversity_penalty"):
             value = getattr(self, name)
             if not _finite(value) or value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value!r}")
@@ -76,7 +79,12 @@ class DecodeOptions:
             )
         if self.strategy == "greedy" and self.n_best != 1:
             raise ValueError("greedy search yields one hypothesis: n_best must be 1")
-        if self.strategy == "beam" and self.n_best > self.beam_size:
+        if self.strategy == "diverse_beam" and self.beam_size % self.beam_groups:
+            raise ValueError(
+                f"beam_size ({self.beam_size}) must be a multiple of beam_groups "
+                f"({self.beam_groups})"
+            )
+        if self.strategy in ("beam", "diverse_beam") and self.n_best > self.beam_size:
             raise ValueError(
                 f"n_best ({self.n_best}) must not exceed beam_size ({self.beam_size})"
             )
