@@ -12,7 +12,7 @@ from pathlib import Path
 
 from nlp.config import ExperimentConfig
 from nlp.corpus.records import Pair
-from nlp.specials import UNK_ID
+from nlp.specials import BOS_ID, UNK_ID
 from nlp.text import placeholders
 from nlp.text.normalize import normalize_text
 from nlp.text.truecase import TRUECASE_FILE, Truecaser
@@ -20,6 +20,7 @@ from nlp.tokenizers import Tokenizer, build_tokenizer, load_tokenizer
 from nlp.vocab import Vocabulary
 
 TOKENIZER_DIR = "tokenizer"
+LM_TASK = "lm"
 VOCAB_FILE = "vocab.txt"
 
 
@@ -97,11 +98,24 @@ class TextCodec:
         """Encoder input for `text`, truncated to the trained maximum source length."""
         masked = self._mask(normalize_text(text))
         tokens = self.tokenizer.tokenize(masked.text)[: self.config.train.max_source_length]
+        if self.config.data.task == LM_TASK:
+            return Source([], [BOS_ID], masked.slots)
         return Source(tokens, self._source_ids(tokens), masked.slots)
 
     def pair_ids(self, pair: Pair) -> tuple[list[int], list[int]]:
-        """(source ids, target ids without BOS/EOS) for training and loss evaluation."""
+        """(source ids, target ids without BOS/EOS) for training and loss evaluation.
+
+        Two companions of a chat model (MMI re-ranking) are made here, from the same corpus:
+        `data.reverse` swaps the sides (p(message | reply)), and `data.task=lm` gives every
+        pair the empty source, written as the one token BOS so that the encoder and its
+        attention mask still have a position to look at (p(reply) alone).
+        """
+        if self.config.data.reverse:
+            pair = Pair(pair.target, pair.source, pair.origin)
         source_text, target_text = self._masked_pair(pair)
+        if self.config.data.task == LM_TASK:
+            tgt_tokens = self.tokenizer.tokenize(target_text)
+            return [BOS_ID], self._target_ids(tgt_tokens[: self.config.train.max_target_length], [])
         src_tokens = self.tokenizer.tokenize(source_text)[: self.config.train.max_source_length]
         tgt_tokens = self.tokenizer.tokenize(target_text)[: self.config.train.max_target_length]
         return self._source_ids(src_tokens), self._target_ids(tgt_tokens, src_tokens)

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 
 STRATEGY_NAMES: tuple[str, ...] = ("greedy", "beam", "sample", "diverse_beam")
+# How the n-best list is re-ranked after decoding (`nlp.mmi`, applied by the generator).
+RERANK_NAMES: tuple[str, ...] = ("none", "mmi-antilm", "mmi-bidi")
 
 
 @dataclass
@@ -35,6 +37,13 @@ class DecodeOptions:
     no_repeat_ngram: int = 0
     suppress_unk: bool = True
     n_best: int = 1
+    # Re-ranking of the n-best list (Li et al. 2016; the decoder itself ignores these):
+    # mmi-antilm: log p(T|S) - mmi_lambda * log p_lm(first mmi_gamma tokens of T) + bonus*|T|
+    # mmi-bidi:   log p(T|S) + mmi_lambda * log p(S|T) / |S| + bonus*|T|
+    rerank: str = "none"
+    mmi_lambda: float = 0.5
+    mmi_gamma: int = 0  # 0 = every token of T
+    length_bonus: float = 0.0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -49,6 +58,14 @@ class DecodeOptions:
             )
         _check_int("beam_size", self.beam_size, minimum=1)
         _check_int("beam_groups", self.beam_groups, minimum=1)
+        _check_int("mmi_gamma", self.mmi_gamma, minimum=0)
+        if self.rerank not in RERANK_NAMES:
+            raise ValueError(
+                f"unknown re-ranking {self.rerank!r}; choose one of {', '.join(RERANK_NAMES)}"
+            )
+        for name in ("mmi_lambda", "length_bonus"):
+            if not _finite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number, got {getattr(self, name)!r}")
         _check_int("top_k", self.top_k, minimum=0)
         _check_int("max_length", self.max_length, minimum=1)
         _check_int("min_length", self.min_length, minimum=0)

@@ -47,6 +47,10 @@ def _overrides(args: argparse.Namespace) -> list[str]:
         sets.append(f"train.epochs={args.epochs}")
     if args.seed is not None:
         sets.append(f"train.seed={args.seed}")
+    if getattr(args, "task", None) is not None:
+        sets.append(f"data.task={args.task}")
+    if getattr(args, "reverse", False):
+        sets.append("data.reverse=true")
     return sets
 
 
@@ -97,6 +101,18 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="continue the interrupted run in --out (same config, vocabulary, "
         "optimizer state and epoch counter)",
+    )
+    train.add_argument(
+        "--task",
+        choices=("chat", "headline", "lm"),
+        help="shortcut for --set data.task=TASK; lm trains the target-side language model "
+        "(empty source) that MMI anti-LM re-ranking subtracts",
+    )
+    train.add_argument(
+        "--reverse",
+        action="store_true",
+        help="train p(source | target) (--set data.reverse=true): the backward model of "
+        "MMI-bidi re-ranking",
     )
     _common(train)
     train.set_defaults(func=run_train)
