@@ -156,6 +156,7 @@ class ExperimentConfig:
 # `s2s tune-decoding`) is what stops repetition here.
 TASK_PRESETS: dict[str, tuple[str, ...]] = {
     "chat": ("data.task=chat",),
+    "lm": ("data.task=lm",),  # companion of a chat model for MMI anti-LM re-ranking
     "headline": (
         "data.task=headline",
         "tokenizer.kind=chars",

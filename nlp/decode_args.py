@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from nlp.decode_settings import DecodeSettings
-from nlp.decoding.options import DecodeOptions
+from nlp.decoding.options import RERANK_NAMES, DecodeOptions
 
 # DecodeOptions field <- argparse dest, for the flags that set one field each.
 _FIELD_FLAGS: tuple[tuple[str, str], ...] = (
@@ -28,6 +28,10 @@ _FIELD_FLAGS: tuple[tuple[str, str], ...] = (
     ("no_repeat_ngram", "no_repeat_ngram"),
     ("n_best", "n_best"),
     ("diversity_penalty", "diversity_penalty"),
+    ("rerank", "rerank"),
+    ("mmi_lambda", "mmi_lambda"),
+    ("mmi_gamma", "mmi_gamma"),
+    ("length_bonus", "length_bonus"),
 )
 _MODEL = "default: the model's setting"
 
@@ -80,6 +84,16 @@ def add_decode_arguments(parser: argparse.ArgumentParser, *, xla: bool = True) -
         metavar="N",
         help="never produce the same N-gram twice in one output (0: off)",
     )
+    group.add_argument(
+        "--rerank",
+        choices=RERANK_NAMES,
+        help="re-rank the n-best list by MMI (needs the companion LM or reverse model)",
+    )
+    group.add_argument("--mmi-lambda", type=float, help="MMI: weight of the companion score")
+    group.add_argument(
+        "--mmi-gamma", type=int, help="MMI anti-LM: penalise only the first N tokens (0: all)"
+    )
+    group.add_argument("--length-bonus", type=float, help="MMI: bonus per reply token")
     group.add_argument("--allow-unk", action="store_true", help="let the decoder emit <unk>")
     group.add_argument("--n-best", type=int, help="keep the K best outputs")
     if not xla:

@@ -124,3 +124,19 @@ def test_lm_and_reverse_models_train_and_load_through_the_cli(
         (n_best,) = generator.generate(["how are you?"], DecodeOptions(n_best=3, rerank=rerank))
         assert len(n_best) == 3
         assert [g.score for g in n_best] == sorted((g.score for g in n_best), reverse=True)
+
+
+def test_s2s_chat_reranks_with_a_companion_named_on_the_command_line(
+    companions: dict[str, Path], tiny_bundle: Path, tmp_path: Path, monkeypatch, capsys  # type: ignore[no-untyped-def]
+) -> None:
+    import io
+
+    from s2s.cli import main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("how are you?\n"))
+    args = ["chat", "--model", str(tiny_bundle), "--state", str(tmp_path / "s.sqlite"),
+            "--mmi-model", str(companions["lm"]), "--rerank", "mmi-antilm", "--mmi-lambda", "0.3"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "overridden: " in captured.err and "--rerank mmi-antilm" in captured.err
+    assert captured.out.strip()

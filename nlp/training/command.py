@@ -47,8 +47,6 @@ def _overrides(args: argparse.Namespace) -> list[str]:
         sets.append(f"train.epochs={args.epochs}")
     if args.seed is not None:
         sets.append(f"train.seed={args.seed}")
-    if getattr(args, "task", None) is not None:
-        sets.append(f"data.task={args.task}")
     if getattr(args, "reverse", False):
         sets.append("data.reverse=true")
     return sets
@@ -94,19 +92,14 @@ def register(subparsers: Any) -> None:
         choices=sorted(TASK_PRESETS),
         help="start from the task's tested settings (nlp/config.py TASK_PRESETS; "
         "--set still overrides them): headline = chars, placeholders, copy, "
-        "best epoch by ROUGE-L",
+        "best epoch by ROUGE-L; lm = the target-side language model (empty source) that "
+        "MMI anti-LM re-ranking subtracts",
     )
     train.add_argument(
         "--resume",
         action="store_true",
         help="continue the interrupted run in --out (same config, vocabulary, "
         "optimizer state and epoch counter)",
-    )
-    train.add_argument(
-        "--task",
-        choices=("chat", "headline", "lm"),
-        help="shortcut for --set data.task=TASK; lm trains the target-side language model "
-        "(empty source) that MMI anti-LM re-ranking subtracts",
     )
     train.add_argument(
         "--reverse",
