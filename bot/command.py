@@ -80,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_with_loader(args, functools.partial(load_model, args.model))
+    return run_with_loader(args, functools.partial(load_model, args.model, args.mmi_model))
 
 
 def run_with_loader(args: argparse.Namespace, loader: ModelLoader) -> int:

@@ -12,13 +12,15 @@ from pathlib import Path
 
 from nlp.config import ExperimentConfig
 from nlp.corpus.records import Pair
-from nlp.specials import UNK_ID
+from nlp.specials import BOS_ID, UNK_ID
 from nlp.text import placeholders
 from nlp.text.normalize import normalize_text
+from nlp.text.truecase import TRUECASE_FILE, Truecaser
 from nlp.tokenizers import Tokenizer, build_tokenizer, load_tokenizer
 from nlp.vocab import Vocabulary
 
 TOKENIZER_DIR = "tokenizer"
+LM_TASK = "lm"
 VOCAB_FILE = "vocab.txt"
 
 
@@ -34,10 +36,21 @@ class Source:
 class TextCodec:
     """Prepares sources and targets for a model and turns output ids back into text."""
 
-    def __init__(self, config: ExperimentConfig, tokenizer: Tokenizer, vocab: Vocabulary) -> None:
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        tokenizer: Tokenizer,
+        vocab: Vocabulary,
+        truecaser: Truecaser | None = None,
+    ) -> None:
         self.config = config
         self.tokenizer = tokenizer
         self.vocab = vocab
+        # Output of a lowercasing tokenizer is truecased (`nlp.text.truecase`); the forms are
+        # learned from the training texts, and the rules alone apply to older bundles.
+        if truecaser is None and config.tokenizer.lowercase:
+            truecaser = Truecaser()
+        self.truecaser = truecaser
 
     # --- construction --------------------------------------------------------------------
 
@@ -48,6 +61,8 @@ class TextCodec:
         codec = cls(config, tokenizer, Vocabulary.build([], 1, 4))
         texts = [text for pair in pairs for text in codec._masked_pair(pair)]
         tokenizer.fit(texts)
+        if config.tokenizer.lowercase:
+            codec.truecaser = Truecaser.fit(texts)
         codec.vocab = Vocabulary.build(
             (tokenizer.tokenize(text) for text in texts),
             min_freq=config.vocab.min_freq,
@@ -58,12 +73,17 @@ class TextCodec:
     @classmethod
     def load(cls, config: ExperimentConfig, directory: Path) -> TextCodec:
         tokenizer = load_tokenizer(config.tokenizer, directory / TOKENIZER_DIR)
-        return cls(config, tokenizer, Vocabulary.load(directory / VOCAB_FILE))
+        truecaser = (
+            Truecaser.load(directory / TRUECASE_FILE) if config.tokenizer.lowercase else None
+        )
+        return cls(config, tokenizer, Vocabulary.load(directory / VOCAB_FILE), truecaser)
 
     def save(self, directory: Path) -> None:
         (directory / TOKENIZER_DIR).mkdir(parents=True, exist_ok=True)
         self.tokenizer.save(directory / TOKENIZER_DIR)
         self.vocab.save(directory / VOCAB_FILE)
+        if self.truecaser is not None:
+            self.truecaser.save(directory / TRUECASE_FILE)
 
     def extend_vocab(self, pairs: Iterable[Pair], min_freq: int, max_new: int) -> list[str]:
         """Add frequent new words (retraining on a new corpus); existing ids never move."""
@@ -77,12 +97,25 @@ class TextCodec:
     def source(self, text: str) -> Source:
         """Encoder input for `text`, truncated to the trained maximum source length."""
         masked = self._mask(normalize_text(text))
+        if self.config.data.task == LM_TASK:
+            return Source([], [BOS_ID], masked.slots)
         tokens = self._source_tokens(masked.text)
         return Source(tokens, self._source_ids(tokens), masked.slots)
 
     def pair_ids(self, pair: Pair) -> tuple[list[int], list[int]]:
-        """(source ids, target ids without BOS/EOS) for training and loss evaluation."""
+        """(source ids, target ids without BOS/EOS) for training and loss evaluation.
+
+        Two companions of a chat model (MMI re-ranking) are made here, from the same corpus:
+        `data.reverse` swaps the sides (p(message | reply)), and `data.task=lm` gives every
+        pair the empty source, written as the one token BOS so that the encoder and its
+        attention mask still have a position to look at (p(reply) alone).
+        """
+        if self.config.data.reverse:
+            pair = Pair(pair.target, pair.source, pair.origin)
         source_text, target_text = self._masked_pair(pair)
+        if self.config.data.task == LM_TASK:
+            tgt_tokens = self.tokenizer.tokenize(target_text)
+            return [BOS_ID], self._target_ids(tgt_tokens[: self.config.train.max_target_length], [])
         src_tokens = self._source_tokens(source_text)
         tgt_tokens = self.tokenizer.tokenize(target_text)[: self.config.train.max_target_length]
         return self._source_ids(src_tokens), self._target_ids(tgt_tokens, src_tokens)
@@ -138,8 +171,12 @@ class TextCodec:
         return tokens
 
     def text(self, tokens: Sequence[str], source: Source) -> str:
-        """Natural text: detokenised, with placeholders restored from the source."""
+        """Natural text: detokenised, truecased if the tokenizer lowercased it, with
+        placeholders restored from the source (after truecasing, so restored strings keep
+        their own case)."""
         text = self.tokenizer.detokenize(tokens)
+        if self.truecaser is not None:
+            text = self.truecaser.apply(text)
         return (
             placeholders.restore(text, source.slots) if self.config.tokenizer.placeholders else text
         )

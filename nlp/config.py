@@ -94,7 +94,8 @@ class TrainConfig:
 class DataConfig:
     """What the model reads: single pairs or multi-turn context."""
 
-    task: str = "chat"  # chat | headline
+    task: str = "chat"  # chat | headline | lm (target-side language model: empty source)
+    reverse: bool = False  # train p(source | target): the backward model of MMI-bidi
     context_turns: int = 0  # previous turns joined into the encoder input (chat only)
     turn_separator: str = " __eot__ "
 
@@ -155,6 +156,7 @@ class ExperimentConfig:
 # `s2s tune-decoding`) is what stops repetition here.
 TASK_PRESETS: dict[str, tuple[str, ...]] = {
     "chat": ("data.task=chat",),
+    "lm": ("data.task=lm",),  # companion of a chat model for MMI anti-LM re-ranking
     "headline": (
         "data.task=headline",
         "tokenizer.kind=chars",

@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from nlp.decode_settings import DecodeSettings
-from nlp.decoding.options import DecodeOptions
+from nlp.decoding.options import RERANK_NAMES, DecodeOptions
 
 # DecodeOptions field <- argparse dest, for the flags that set one field each.
 _FIELD_FLAGS: tuple[tuple[str, str], ...] = (
@@ -27,6 +27,11 @@ _FIELD_FLAGS: tuple[tuple[str, str], ...] = (
     ("coverage_penalty", "coverage_penalty"),
     ("no_repeat_ngram", "no_repeat_ngram"),
     ("n_best", "n_best"),
+    ("diversity_penalty", "diversity_penalty"),
+    ("rerank", "rerank"),
+    ("mmi_lambda", "mmi_lambda"),
+    ("mmi_gamma", "mmi_gamma"),
+    ("length_bonus", "length_bonus"),
 )
 _MODEL = "default: the model's setting"
 
@@ -46,6 +51,16 @@ def add_decode_arguments(parser: argparse.ArgumentParser, *, xla: bool = True) -
         type=float,
         metavar="T",
         help="sampling with temperature T (see --top-k, --top-p, --sample-seed)",
+    )
+    choice.add_argument(
+        "--diverse-beam",
+        type=int,
+        metavar="G",
+        help="diverse beam search: G groups sharing the beam (its width rounded to a multiple "
+        "of G), kept apart by --diversity-penalty",
+    )
+    group.add_argument(
+        "--diversity-penalty", type=float, help="diverse beam: penalty per earlier group's token"
     )
     group.add_argument("--top-k", type=int, help="sampling: only the K best tokens (0: all)")
     group.add_argument("--top-p", type=float, help="sampling: nucleus mass P (1: all)")
@@ -69,6 +84,16 @@ def add_decode_arguments(parser: argparse.ArgumentParser, *, xla: bool = True) -
         metavar="N",
         help="never produce the same N-gram twice in one output (0: off)",
     )
+    group.add_argument(
+        "--rerank",
+        choices=RERANK_NAMES,
+        help="re-rank the n-best list by MMI (needs the companion LM or reverse model)",
+    )
+    group.add_argument("--mmi-lambda", type=float, help="MMI: weight of the companion score")
+    group.add_argument(
+        "--mmi-gamma", type=int, help="MMI anti-LM: penalise only the first N tokens (0: all)"
+    )
+    group.add_argument("--length-bonus", type=float, help="MMI: bonus per reply token")
     group.add_argument("--allow-unk", action="store_true", help="let the decoder emit <unk>")
     group.add_argument("--n-best", type=int, help="keep the K best outputs")
     if not xla:
@@ -86,7 +111,7 @@ def given_flags(args: argparse.Namespace) -> list[str]:
     given = []
     if args.greedy:
         given.append("--greedy")
-    for dest in ("beam", "sample", *(dest for _, dest in _FIELD_FLAGS)):
+    for dest in ("beam", "sample", "diverse_beam", *(dest for _, dest in _FIELD_FLAGS)):
         value = getattr(args, dest)
         if value is not None:
             shown = f"{value:g}" if isinstance(value, float) else str(value)
@@ -111,6 +136,13 @@ def decode_options(args: argparse.Namespace, base: DecodeOptions | None = None) 
         changes.update(strategy="sample", beam_size=1, temperature=args.sample)
     elif args.beam is not None:
         changes.update(strategy="beam", beam_size=args.beam)
+    elif args.diverse_beam is not None:
+        groups = args.diverse_beam
+        changes.update(
+            strategy="diverse_beam",
+            beam_groups=groups,
+            beam_size=groups * max(1, merged["beam_size"] // groups),
+        )
     for name, dest in _FIELD_FLAGS:
         if getattr(args, dest) is not None:
             changes[name] = getattr(args, dest)
@@ -120,7 +152,7 @@ def decode_options(args: argparse.Namespace, base: DecodeOptions | None = None) 
     if "n_best" not in changes:
         if merged["strategy"] == "greedy":
             merged["n_best"] = 1
-        elif merged["strategy"] == "beam":
+        elif merged["strategy"] in ("beam", "diverse_beam"):
             merged["n_best"] = min(merged["n_best"], merged["beam_size"])
     if "min_length" not in changes:
         merged["min_length"] = min(merged["min_length"], merged["max_length"])
@@ -158,6 +190,10 @@ def describe_options(options: DecodeOptions) -> str:
         "greedy": ["greedy"],
         "beam": [f"beam {options.beam_size}"],
         "sample": [f"sample T={options.temperature:g}"],
+        "diverse_beam": [
+            f"diverse beam {options.beam_size} in {options.beam_groups} groups, "
+            f"diversity_penalty {options.diversity_penalty:g}"
+        ],
     }[options.strategy]
     if options.strategy == "sample":
         parts += [f"top_k {options.top_k}"] * bool(options.top_k)

@@ -29,6 +29,7 @@ DECODING_FILE = "decoding.json"
 _TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "chat": {},
     "headline": {"no_repeat_ngram": 3, "length_penalty": 0.6},
+    "lm": {},  # a companion for MMI re-ranking; it is not decoded from on its own
 }
 
 

@@ -6,32 +6,64 @@ all call `Generator.generate`; none of them touches TensorFlow or the decoder di
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from nlp.bundle import Bundle, load_bundle
+from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions, Decoder
 from nlp.generation import Generation
+from nlp.mmi import COMPANION_KIND, mmi_score
 
 __all__ = ["Generation", "Generator"]
 
 
-class Generator:
-    """Generates n-best outputs for a batch of texts with one model bundle."""
+class Companion(Protocol):
+    """What MMI re-ranking needs (`nlp.mmi.CompanionScorer`, or a scripted one in tests)."""
 
-    def __init__(self, bundle: Bundle, *, jit_compile: bool = False) -> None:
+    kind: str  # "lm" | "reverse"
+
+    def token_log_probs(self, pairs: Sequence[Pair]) -> list[np.ndarray]: ...
+
+
+class Generator:
+    """Generates n-best outputs for a batch of texts with one model bundle.
+
+    With companions (an LM and/or a reverse bundle), `options.rerank` re-scores each n-best
+    list by MMI (`nlp.mmi`) and returns it sorted by that score.
+    """
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        *,
+        jit_compile: bool = False,
+        companions: Sequence[Companion] = (),
+    ) -> None:
         self.bundle = bundle
         self.codec = bundle.codec
         self.decoder = Decoder(bundle.model, jit_compile=jit_compile)
+        self.companions = {companion.kind: companion for companion in companions}
 
     @classmethod
-    def from_bundle(cls, directory: Path, *, jit_compile: bool = False) -> Generator:
+    def from_bundle(
+        cls, directory: Path, *, jit_compile: bool = False, companions: Sequence[Path] = ()
+    ) -> Generator:
         """XLA (`jit_compile`) is faster per sentence but compiles once per batch size and
         length bucket (seconds each): worth it for long batch jobs, not for a chatbot's
-        first replies or for tests (see `nlp.decoding.decoder.Decoder`)."""
-        return cls(load_bundle(directory), jit_compile=jit_compile)
+        first replies or for tests (see `nlp.decoding.decoder.Decoder`). `companions` are
+        LM / reverse bundles for MMI re-ranking."""
+        from nlp.mmi import CompanionScorer
+
+        return cls(
+            load_bundle(directory),
+            jit_compile=jit_compile,
+            companions=[CompanionScorer(path) for path in companions],
+        )
 
     @property
     def config(self):  # type: ignore[no-untyped-def]
@@ -60,4 +92,35 @@ class Generator:
                         slots=source.slots,
                     )
                 )
+        if options.rerank != "none":
+            results = self._rerank(texts, results, options)
         return results
+
+    def _rerank(
+        self, texts: Sequence[str], results: list[list[Generation]], options: DecodeOptions
+    ) -> list[list[Generation]]:
+        """Every candidate of every input re-scored by MMI in one companion call."""
+        kind = COMPANION_KIND[options.rerank]
+        companion = self.companions.get(kind)
+        if companion is None:
+            raise ValueError(
+                f"rerank={options.rerank} needs a companion {kind} model; none was loaded "
+                f"(train one with `s2s train {'--task lm' if kind == 'lm' else '--reverse'}`)"
+            )
+        pairs = [Pair(text, g.text) for text, n_best in zip(texts, results, strict=True)
+                 for g in n_best]
+        if not pairs:
+            return results
+        scores = iter(companion.token_log_probs(pairs))
+        return [
+            sorted(
+                (
+                    dataclasses.replace(
+                        g, score=mmi_score(g.score, next(scores), len(g.tokens) + 1, options)
+                    )
+                    for g in n_best
+                ),
+                key=lambda g: -g.score,
+            )
+            for n_best in results
+        ]

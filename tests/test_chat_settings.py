@@ -16,6 +16,10 @@ def test_decode_options_ask_for_an_nbest_list_where_the_strategy_allows() -> Non
     assert ChatSettings(strategy="greedy").decode_options(base).n_best == 1
     sample = ChatSettings(strategy="sample", temperature=0.7, max_length=12).decode_options(base)
     assert (sample.n_best, sample.temperature, sample.max_length) == (5, 0.7, 12)
+    diverse_base = DecodeOptions(strategy="diverse_beam", beam_size=6, beam_groups=3)
+    diverse = ChatSettings(strategy="diverse_beam", beam_size=8).decode_options(diverse_base)
+    assert (diverse.beam_size, diverse.beam_groups, diverse.n_best) == (6, 3, 5)
+    assert "diverse beam" in ChatSettings(strategy="diverse_beam").describe()
 
 
 def test_a_short_length_limit_clamps_the_base_options_instead_of_failing() -> None:

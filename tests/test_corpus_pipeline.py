@@ -46,6 +46,33 @@ def test_normalize_text(raw: str, expected: str) -> None:
     assert normalize_text(raw) == expected
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("I ’ m sorry .", "I'm sorry ."),  # DailyDialog's spaced curly apostrophe
+        ("That ’ s a good idea , isn ’ t it ?", "That's a good idea , isn't it ?"),
+        ("we ’ ll see , you ’ re right , he ’ d", "we'll see , you're right , he'd"),
+        ("it ' s fine", "it's fine"),
+        ("I’m here", "I'm here"),
+        ("He said ‘ yes ’ to me .", "He said ‘ yes ’ to me ."),  # quotation marks stay
+        ("I said 'sure' then", "I said 'sure' then"),
+        ("‘好’ 的", "‘好’ 的"),
+    ],
+)
+def test_normalize_joins_contractions(raw: str, expected: str) -> None:
+    assert normalize_text(raw) == expected
+
+
+def test_spaced_contractions_tokenize_like_written_ones() -> None:
+    """Round trip: training data written "I ’ m" and input written "I'm" meet as one form."""
+    from nlp.tokenizers.words import WordTokenizer
+
+    tokenizer = WordTokenizer(lowercase=False)
+    spaced = tokenizer.tokenize(normalize_text("I ’ m sure it ’ s fine ."))
+    assert spaced == tokenizer.tokenize(normalize_text("I'm sure it's fine."))
+    assert tokenizer.detokenize(spaced) == "I'm sure it's fine."
+
+
 def test_normalize_keeps_chinese_punctuation_full_width() -> None:
     text = "你好，世界！真的吗？是的；注意：（括号）好～……。、《书》“引号”"
     assert normalize_text(text) == text

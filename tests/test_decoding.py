@@ -207,10 +207,57 @@ def test_n_best_lists_are_sorted_and_distinct() -> None:
     assert hypotheses[0].ids == [5] and hypotheses[1].ids == [4, 6, 7]
 
 
+# One first token dominates: 4 (0.9) then three near-equal endings, so every hypothesis of a
+# plain beam of width 3 starts with 4 ([4,7], [4,8], [4,9] all beat [5] and [6] at 0.045).
+ONE_OPENING: Rules = {
+    BOS_ID: {4: 0.9, 5: 0.05, 6: 0.05},
+    4: {7: 0.34, 8: 0.33, 9: 0.33},
+    5: {EOS_ID: 0.9},
+    6: {EOS_ID: 0.9},
+    7: {EOS_ID: 0.9},
+    8: {EOS_ID: 0.9},
+    9: {EOS_ID: 0.9},
+}
+
+
+def test_plain_beam_hypotheses_share_their_first_token() -> None:
+    hypotheses = decode_one(ONE_OPENING, strategy="beam", beam_size=3, n_best=3)
+    assert {h.ids[0] for h in hypotheses} == {4}
+
+
+@pytest.mark.parametrize("groups", [3, 2])
+def test_diverse_beam_groups_take_distinct_first_tokens(groups: int) -> None:
+    hypotheses = decode_one(
+        ONE_OPENING, strategy="diverse_beam", beam_size=groups, beam_groups=groups,
+        diversity_penalty=10.0, n_best=groups,
+    )
+    assert len({h.ids[0] for h in hypotheses}) == groups
+    assert hypotheses[0].ids == [4, 7]  # the first group is an unpenalised beam
+    # Scores are true log-probabilities (the penalty only steers), best first.
+    table = script(ONE_OPENING)
+    for h in hypotheses:
+        path = [BOS_ID, *h.ids, EOS_ID]
+        expected = sum(table[step, path[step], path[step + 1]] for step in range(len(path) - 1))
+        assert h.score == pytest.approx(expected, abs=1e-4)
+    assert [h.score for h in hypotheses] == sorted((h.score for h in hypotheses), reverse=True)
+
+
+def test_diverse_beam_without_penalty_repeats_the_plain_beam_per_group() -> None:
+    hypotheses = decode_one(
+        ONE_OPENING, strategy="diverse_beam", beam_size=4, beam_groups=2, n_best=4
+    )
+    plain = decode_one(ONE_OPENING, strategy="beam", beam_size=2, n_best=2)
+    assert sorted(h.ids for h in hypotheses) == sorted([h.ids for h in plain] * 2)
+
+
 @pytest.mark.parametrize(
     "options",
     [
         DecodeOptions(strategy="greedy", max_length=6),
+        DecodeOptions(
+            strategy="diverse_beam", beam_size=4, beam_groups=2, diversity_penalty=1.0,
+            n_best=4, max_length=6, length_penalty=1.0,
+        ),
         DecodeOptions(
             strategy="beam",
             beam_size=3,
@@ -375,6 +422,9 @@ def test_wide_top_k_equals_tensorflow_top_k(width: int) -> None:
         ({"length_penalty": -1.0}, "length_penalty"),
         ({"coverage_penalty": float("nan")}, "coverage_penalty"),
         ({"n_best": 6}, "n_best"),
+        ({"strategy": "diverse_beam", "beam_size": 5, "beam_groups": 2}, "multiple of"),
+        ({"diversity_penalty": -1.0}, "diversity_penalty"),
+        ({"beam_groups": 0}, "beam_groups"),
         ({"strategy": "greedy", "n_best": 2}, "n_best"),
         ({"seed": -3}, "seed"),
         ({"seed": 2**31}, "seed"),

@@ -259,6 +259,9 @@ def test_decode_flags_are_the_shared_ones() -> None:
     sample = parse("--sample", "0.7", "--top-k", "10", "--sample-seed", "1")
     assert (sample.strategy, sample.temperature, sample.top_k) == ("sample", 0.7, 10)
     assert parse("--greedy", "--no-repeat-ngram", "3").strategy == "greedy"
+    diverse = parse("--diverse-beam", "2", "--diversity-penalty", "0.5")
+    assert (diverse.strategy, diverse.beam_groups, diverse.beam_size) == ("diverse_beam", 2, 4)
+    assert diverse.diversity_penalty == 0.5
     with pytest.raises(SystemExit):
         parser.parse_args(["--model", "m", "--greedy", "--beam", "3"])
 

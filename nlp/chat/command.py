@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     try:
-        responder = build_responder(args, functools.partial(load_model, args.model))
+        responder = build_responder(args, functools.partial(load_model, args.model, args.mmi_model))
     except (OSError, ValueError) as exc:
         print(f"s2s chat: cannot load the model: {exc}", file=sys.stderr)
         return 1

@@ -6,7 +6,7 @@ adapter and the tests can import `nlp.chat` without paying for, or even having, 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,11 +28,12 @@ class LoadedModel:
 ModelLoader = Callable[[], LoadedModel]
 
 
-def load_model(directory: Path) -> LoadedModel:
-    """The bundle in `directory` (or in a training run's `model/`), with its data settings."""
+def load_model(directory: Path, companions: Sequence[Path] = ()) -> LoadedModel:
+    """The bundle in `directory` (or in a training run's `model/`), with its data settings;
+    `companions` are LM / reverse bundles for MMI re-ranking (`--rerank`)."""
     directory = resolve(directory)
     data = ExperimentConfig.load(directory / "config.json").data  # fails fast, before TF loads
     from nlp.generator import Generator
 
-    generator = Generator.from_bundle(directory)
+    generator = Generator.from_bundle(directory, companions=companions)
     return LoadedModel(generator, data, generator.bundle.decoding)

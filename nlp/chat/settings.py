@@ -65,14 +65,18 @@ class ChatSettings:
         gives the re-ranker several candidates whenever the strategy can produce them."""
         if self.strategy == "greedy":
             n_best = 1
-        elif self.strategy == "beam":
+        elif self.strategy in ("beam", "diverse_beam"):
             n_best = min(self.beam_size, RERANK_CANDIDATES)
         else:
             n_best = RERANK_CANDIDATES
+        beam_size = self.beam_size
+        if self.strategy == "diverse_beam":  # whole groups of the model's group count
+            beam_size = base.beam_groups * max(1, beam_size // base.beam_groups)
+            n_best = min(beam_size, RERANK_CANDIDATES)
         return dataclasses.replace(
             base,
             strategy=self.strategy,
-            beam_size=self.beam_size,
+            beam_size=beam_size,
             temperature=self.temperature,
             max_length=self.max_length,
             min_length=min(base.min_length, self.max_length),
@@ -84,6 +88,7 @@ class ChatSettings:
         how = {
             "greedy": "greedy search",
             "beam": f"beam search, beam size {self.beam_size}",
+            "diverse_beam": f"diverse beam search, beam size {self.beam_size}",
             "sample": f"sampling, temperature {self.temperature:g}",
         }[self.strategy]
         return f"Decoding: {how}. Longest reply: {self.max_length} tokens."

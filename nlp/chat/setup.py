@@ -64,6 +64,15 @@ def add_responder_arguments(parser: argparse.ArgumentParser, *, state_name: str)
         metavar="MS",
         help="longest a message waits for others to share its model call (default: %(default)s)",
     )
+    parser.add_argument(
+        "--mmi-model",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="BUNDLE",
+        help="companion models for --rerank: an LM (s2s train --task lm) and/or a reverse "
+        "model (s2s train --reverse)",
+    )
     add_decode_arguments(parser, xla=False)
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from nlp.decoding.hypothesis import Hypothesis
-from nlp.decoding.options import STRATEGY_NAMES, DecodeOptions
+from nlp.decoding.options import RERANK_NAMES, STRATEGY_NAMES, DecodeOptions
 
 if TYPE_CHECKING:
     from nlp.decoding.decoder import Decoder
 
-__all__ = ["STRATEGY_NAMES", "DecodeOptions", "Decoder", "Hypothesis"]
+__all__ = ["RERANK_NAMES", "STRATEGY_NAMES", "DecodeOptions", "Decoder", "Hypothesis"]
 
 
 def __getattr__(name: str) -> Any:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-STRATEGY_NAMES: tuple[str, ...] = ("greedy", "beam", "sample")
+STRATEGY_NAMES: tuple[str, ...] = ("greedy", "beam", "sample", "diverse_beam")
+# How the n-best list is re-ranked after decoding (`nlp.mmi`, applied by the generator).
+RERANK_NAMES: tuple[str, ...] = ("none", "mmi-antilm", "mmi-bidi")
 
 
 @dataclass
@@ -19,8 +21,10 @@ class DecodeOptions:
     """How to decode. Structural fields (strategy, beam_size, n_best, no_repeat_ngram) pick a
     compiled graph; all numeric fields are fed to it as tensors, so changing them is free."""
 
-    strategy: str = "beam"  # greedy | beam | sample
-    beam_size: int = 5
+    strategy: str = "beam"  # greedy | beam | sample | diverse_beam
+    beam_size: int = 5  # diverse_beam: all groups together
+    beam_groups: int = 1  # diverse_beam: G groups of beam_size / G hypotheses each
+    diversity_penalty: float = 0.0  # diverse_beam: lambda per earlier group's use of a token
     temperature: float = 1.0
     top_k: int = 0  # 0 = no top-k filter
     top_p: float = 1.0  # 1.0 = no nucleus filter
@@ -33,6 +37,13 @@ class DecodeOptions:
     no_repeat_ngram: int = 0
     suppress_unk: bool = True
     n_best: int = 1
+    # Re-ranking of the n-best list (Li et al. 2016; the decoder itself ignores these):
+    # mmi-antilm: log p(T|S) - mmi_lambda * log p_lm(first mmi_gamma tokens of T) + bonus*|T|
+    # mmi-bidi:   log p(T|S) + mmi_lambda * log p(S|T) / |S| + bonus*|T|
+    rerank: str = "none"
+    mmi_lambda: float = 0.5
+    mmi_gamma: int = 0  # 0 = every token of T
+    length_bonus: float = 0.0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -46,6 +57,15 @@ class DecodeOptions:
                 f"{', '.join(STRATEGY_NAMES)}"
             )
         _check_int("beam_size", self.beam_size, minimum=1)
+        _check_int("beam_groups", self.beam_groups, minimum=1)
+        _check_int("mmi_gamma", self.mmi_gamma, minimum=0)
+        if self.rerank not in RERANK_NAMES:
+            raise ValueError(
+                f"unknown re-ranking {self.rerank!r}; choose one of {', '.join(RERANK_NAMES)}"
+            )
+        for name in ("mmi_lambda", "length_bonus"):
+            if not _finite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number, got {getattr(self, name)!r}")
         _check_int("top_k", self.top_k, minimum=0)
         _check_int("max_length", self.max_length, minimum=1)
         _check_int("min_length", self.min_length, minimum=0)
@@ -59,7 +79,7 @@ class DecodeOptions:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p!r}")
         if not _finite(self.max_length_ratio) or self.max_length_ratio < 0:
             raise ValueError(f"max_length_ratio must be >= 0, got {self.max_length_ratio!r}")
-        for name in ("length_penalty", "coverage_penalty"):
+        for name in ("length_penalty", "coverage_penalty", "diversity_penalty"):
             value = getattr(self, name)
             if not _finite(value) or value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value!r}")
@@ -76,7 +96,12 @@ class DecodeOptions:
             )
         if self.strategy == "greedy" and self.n_best != 1:
             raise ValueError("greedy search yields one hypothesis: n_best must be 1")
-        if self.strategy == "beam" and self.n_best > self.beam_size:
+        if self.strategy == "diverse_beam" and self.beam_size % self.beam_groups:
+            raise ValueError(
+                f"beam_size ({self.beam_size}) must be a multiple of beam_groups "
+                f"({self.beam_groups})"
+            )
+        if self.strategy in ("beam", "diverse_beam") and self.n_best > self.beam_size:
             raise ValueError(
                 f"n_best ({self.n_best}) must not exceed beam_size ({self.beam_size})"
             )

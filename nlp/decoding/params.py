@@ -28,6 +28,7 @@ class DecodeParams(NamedTuple):
     temperature: tf.Tensor  # float32
     top_k: tf.Tensor  # int32
     top_p: tf.Tensor  # float32
+    diversity_penalty: tf.Tensor  # float32, diverse beam search lambda
     draws: tf.Tensor  # [rows, steps] float32 uniforms in [0, 1); [rows, 0] when not sampling
 
     @classmethod
@@ -53,4 +54,5 @@ _DTYPES: dict[str, tf.DType] = {
     "temperature": tf.float32,
     "top_k": tf.int32,
     "top_p": tf.float32,
+    "diversity_penalty": tf.float32,
 }

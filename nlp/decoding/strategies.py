@@ -147,6 +147,89 @@ class BeamSearch(Strategy):
         )
 
 
+class DiverseBeamSearch(Strategy):
+    """Diverse beam search (Vijayakumar et al. 2018): `groups` beams of `width / groups`.
+
+    Why: a plain beam's hypotheses mostly share their first words ("i'm sorry." / "i'm sorry
+    , sir."), so re-ranking an n-best list has little to choose from. Here the groups are
+    searched one after another within each step; group g's candidates lose
+    `diversity_penalty` times the number of earlier groups that chose the same token at this
+    step (the Hamming diversity term), so the groups take different paths. The penalty only
+    steers selection: each hypothesis keeps its true log-probability, and final ranking uses
+    the ordinary score. With one group, or a zero penalty, every group is a plain beam.
+    """
+
+    def __init__(self, width: int, groups: int) -> None:
+        if width % groups:
+            raise ValueError(f"width {width} is not a multiple of groups {groups}")
+        self.width = width
+        self.groups = groups
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        return (*super().key, self.groups)
+
+    def initial_log_probs(self, batch: tf.Tensor) -> tf.Tensor:
+        # The first row of every group is live, so each group starts from BOS once.
+        size = self.width // self.groups
+        first = tf.constant(([0.0] + [NEG_INF] * (size - 1)) * self.groups)
+        return tf.tile(first, [batch])
+
+    def select(
+        self,
+        log_probs: tf.Tensor,
+        state: SearchState,
+        scorer: Scorer,
+        step: tf.Tensor,
+        params: DecodeParams,
+    ) -> Selection:
+        k, size = self.width, self.width // self.groups
+        batch = tf.shape(log_probs)[0] // k
+        vocab = tf.shape(log_probs)[1]
+        used = tf.zeros([batch, vocab], tf.float32)  # earlier groups' tokens at this step
+        parents, ids, chosen = [], [], []
+        only_eos = tf.constant([[0.0] + [NEG_INF] * (size - 1)])
+        for group in range(self.groups):
+            rows = tf.reshape(
+                tf.range(batch)[:, None] * k + group * size + tf.range(size)[None, :], [-1]
+            )  # [batch * size] this group's rows
+            group_log_probs = tf.gather(log_probs, rows)
+            penalised = group_log_probs - params.diversity_penalty * tf.repeat(used, size, axis=0)
+            top_penalised, top_ids = top_k_wide(penalised, size)  # [batch * size, size]
+            top_log_probs = tf.gather(group_log_probs, top_ids, batch_dims=1)
+            finished = tf.gather(state.finished, rows)[:, None]
+            top_penalised = tf.where(finished, only_eos, top_penalised)
+            top_log_probs = tf.where(finished, only_eos, top_log_probs)
+            top_ids = tf.where(finished, EOS_ID, top_ids)
+            group_scorer = Scorer(scorer.alpha, scorer.beta, tf.gather(scorer.source_mask, rows))
+            scores = group_scorer(
+                tf.gather(state.log_probs, rows)[:, None] + top_penalised,
+                tf.gather(state.lengths, rows),
+                tf.gather(state.coverage, rows),
+            )
+            _, best = tf.math.top_k(tf.reshape(scores, [batch, size * size]), k=size)
+
+            def take(candidates: tf.Tensor, best: tf.Tensor = best) -> tf.Tensor:
+                flat = tf.reshape(candidates, [batch, size * size])
+                return tf.gather(flat, best, batch_dims=1)  # [batch, size]
+
+            group_parents = tf.gather(tf.reshape(rows, [batch, size]), best // size,
+                                      batch_dims=1)
+            group_ids = take(top_ids)
+            live = ~tf.gather(state.finished, group_parents)
+            used += tf.reduce_sum(
+                tf.one_hot(group_ids, vocab) * tf.cast(live, tf.float32)[:, :, None], axis=1
+            )
+            parents.append(group_parents)
+            ids.append(group_ids)
+            chosen.append(take(top_log_probs))
+
+        def rows_of(parts: list[tf.Tensor]) -> tf.Tensor:
+            return tf.reshape(tf.concat(parts, axis=1), [-1])  # groups in row order
+
+        return Selection(parents=rows_of(parents), ids=rows_of(ids), log_probs=rows_of(chosen))
+
+
 _CHUNK = 32
 
 
@@ -177,6 +260,7 @@ _REGISTRY: dict[str, Callable[[DecodeOptions], Strategy]] = {
     "greedy": lambda options: GreedySearch(BestSampler()),
     "beam": lambda options: BeamSearch(options.beam_size),
     "sample": lambda options: GreedySearch(RandomSampler(), width=options.n_best),
+    "diverse_beam": lambda options: DiverseBeamSearch(options.beam_size, options.beam_groups),
 }
 if set(_REGISTRY) != set(STRATEGY_NAMES):  # pragma: no cover - a programming error
     raise RuntimeError("strategy registry and options.STRATEGY_NAMES disagree")

@@ -31,6 +31,12 @@ _REMOVED_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
 
 
 _CURLY_APOSTROPHE = re.compile(r"(?<=[A-Za-z])[\u2018\u2019](?=[A-Za-z])")
+# DailyDialog (and other tokenised English corpora) write contractions spaced out: "I ’ m",
+# "don ’ t", "it ' s". Joined only before an English clitic, so a spaced quotation mark
+# ("he said ‘ yes ’") is left alone.
+_SPACED_CONTRACTION = re.compile(
+    r"(?<=[A-Za-z]) ?['\u2018\u2019] ?(?=(?:s|m|d|t|re|ve|ll)\b)", re.IGNORECASE
+)
 
 
 def normalize_text(text: str) -> str:
@@ -38,7 +44,9 @@ def normalize_text(text: str) -> str:
 
     A curly apostrophe between Latin letters ("I’ve", common in DailyDialog) becomes "'",
     so the word tokenizer sees one contraction instead of "i’" + "ve"; curly quotes used as
-    quotation marks (Chinese ‘…’) are left alone.
+    quotation marks (Chinese ‘…’) are left alone. A contraction spaced out around its
+    apostrophe ("I ’ m", "don ’ t", "it ' s") is joined the same way ("I'm"), so training
+    data and user input both reach the tokenizer as one word.
     """
     pieces = _KEPT.split(text)
     # re.split with one group alternates: unprotected, protected, unprotected, ...
@@ -51,4 +59,5 @@ def normalize_text(text: str) -> str:
         for char in folded
         if char.isspace() or unicodedata.category(char) not in _REMOVED_CATEGORIES
     )
-    return " ".join(_CURLY_APOSTROPHE.sub("'", cleaned).split())
+    spaced = " ".join(cleaned.split())
+    return _CURLY_APOSTROPHE.sub("'", _SPACED_CONTRACTION.sub("'", spaced))

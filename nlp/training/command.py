@@ -47,6 +47,8 @@ def _overrides(args: argparse.Namespace) -> list[str]:
         sets.append(f"train.epochs={args.epochs}")
     if args.seed is not None:
         sets.append(f"train.seed={args.seed}")
+    if getattr(args, "reverse", False):
+        sets.append("data.reverse=true")
     return sets
 
 
@@ -90,7 +92,8 @@ def register(subparsers: Any) -> None:
         choices=sorted(TASK_PRESETS),
         help="start from the task's tested settings (nlp/config.py TASK_PRESETS; "
         "--set still overrides them): headline = chars, placeholders, copy, "
-        "best epoch by ROUGE-L",
+        "best epoch by ROUGE-L; lm = the target-side language model (empty source) that "
+        "MMI anti-LM re-ranking subtracts",
     )
     train.add_argument(
         "--resume",
@@ -98,6 +101,12 @@ def register(subparsers: Any) -> None:
         help="continue the run in --out (same config, vocabulary, optimizer state and "
         "batch position); --epochs and --set train.epochs|max_minutes|patience may change "
         "its limits, any other changed setting is an error",
+    )
+    train.add_argument(
+        "--reverse",
+        action="store_true",
+        help="train p(source | target) (--set data.reverse=true): the backward model of "
+        "MMI-bidi re-ranking",
     )
     _common(train)
     train.set_defaults(func=run_train)

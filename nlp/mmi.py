@@ -1,0 +1,89 @@
+"""MMI re-ranking of an n-best list (Li et al. 2016, "A Diversity-Promoting Objective").
+
+Why: a chat model's most probable reply is the generic one ("i'm sorry."), because it is a
+likely answer to anything. Maximum mutual information prefers replies that are likely for
+THIS message and not for every message:
+
+- anti-LM:  log p(T|S) - lambda * sum_{k < gamma} log p_lm(t_k | t_<k) + bonus * |T|
+  (a target-side language model, `s2s train --task lm`; only the first gamma tokens are
+  penalised, as in the paper, because the LM penalty on later tokens rewards ungrammatical
+  endings; gamma = 0 means all of them);
+- bidirectional: log p(T|S) + lambda * log p(S|T) / |S| + bonus * |T|
+  (a backward model, `s2s train --reverse`).
+
+log p(T|S) is the decoder's hypothesis score (the plain sum of log-probabilities when no
+length or coverage penalty is set). |T| counts the reply's tokens plus its end token, |S| the
+message's tokens plus the end token, as scored. The companion model scores all candidates of
+a batch in ONE compiled teacher-forced call (`CompanionScorer.token_log_probs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from nlp.corpus.records import Pair
+from nlp.decoding.options import DecodeOptions
+from nlp.specials import BOS_ID, EOS_ID, PAD_ID
+
+# Which companion model each re-ranking needs (its data settings, checked on load).
+COMPANION_KIND = {"mmi-antilm": "lm", "mmi-bidi": "reverse"}
+
+
+def mmi_score(
+    forward: float, companion: np.ndarray, reply_length: int, options: DecodeOptions
+) -> float:
+    """The MMI score of one candidate; `companion` is the companion model's per-token
+    log-probabilities of its target (the reply for anti-LM, the message for bidi), EOS
+    included."""
+    bonus = options.length_bonus * reply_length
+    if options.rerank == "mmi-antilm":
+        penalised = companion[: options.mmi_gamma] if options.mmi_gamma else companion
+        return forward - options.mmi_lambda * float(np.sum(penalised)) + bonus
+    if options.rerank == "mmi-bidi":
+        per_token = float(np.sum(companion)) / max(len(companion), 1)
+        return forward + options.mmi_lambda * per_token + bonus
+    raise ValueError(f"no MMI score for rerank={options.rerank!r}")
+
+
+class CompanionScorer:
+    """Teacher-forced log-probabilities from a companion bundle (LM or reverse model)."""
+
+    def __init__(self, directory: Path) -> None:
+        import tensorflow as tf
+
+        from nlp.bundle import load_bundle
+        from nlp.model.distribution import target_log_probs
+
+        self.bundle = load_bundle(directory)
+        data = self.bundle.config.data
+        self.kind = "lm" if data.task == "lm" else "reverse" if data.reverse else "chat"
+        model, vocab_size = self.bundle.model, self.bundle.config.model.vocab_size
+
+        def score(source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor) -> tf.Tensor:
+            outputs = model.teacher_forcing(source, target_in, training=False)
+            log_probs = target_log_probs(outputs, target_out, vocab_size)
+            return tf.where(tf.not_equal(target_out, PAD_ID), log_probs, 0.0)
+
+        spec = tf.TensorSpec([None, None], tf.int32)
+        self._score = tf.function(score, input_signature=[spec, spec, spec])
+
+    def token_log_probs(self, pairs: Sequence[Pair]) -> list[np.ndarray]:
+        """Per pair, log p(target token | source, earlier tokens) for its target and EOS, as
+        the companion sees the pair (the reverse model swaps the sides itself, the LM drops
+        the source). All pairs go through one call."""
+        ids = [self.bundle.codec.pair_ids(pair) for pair in pairs]
+        sources = _padded([source or [BOS_ID] for source, _ in ids])
+        target_in = _padded([[BOS_ID, *target] for _, target in ids])
+        target_out = _padded([[*target, EOS_ID] for _, target in ids])
+        scores = np.asarray(self._score(sources, target_in, target_out))
+        return [scores[row, : len(target) + 1] for row, (_, target) in enumerate(ids)]
+
+
+def _padded(rows: Sequence[Sequence[int]]) -> np.ndarray:
+    batch = np.full((len(rows), max(len(r) for r in rows)), PAD_ID, np.int32)
+    for index, row in enumerate(rows):
+        batch[index, : len(row)] = row
+    return batch

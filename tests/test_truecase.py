@@ -1,0 +1,80 @@
+"""Truecasing of a lowercased model's output, and its round trip through a bundle's codec."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nlp.text.normalize import normalize_text
+from nlp.text.truecase import TRUECASE_FILE, Truecaser
+
+TRAINING = [
+    "Did you see John yesterday ?",
+    "I told John and Mary about NASA .",
+    "Mary said the NASA trip was fun .",
+    "The weather is nice , isn ’ t it ?",
+    "Yes , I ’ m going to the park with Mary .",
+]
+
+
+@pytest.fixture(scope="module")
+def truecaser() -> Truecaser:
+    return Truecaser.fit(normalize_text(text) for text in TRAINING)
+
+
+@pytest.mark.parametrize(
+    ("lowered", "expected"),
+    [
+        ("i'm sorry.", "I'm sorry."),
+        ("that's right. i think so!", "That's right. I think so!"),
+        ("did you see john? he met nasa people.", "Did you see John? He met NASA people."),
+        ("it costs 3.5 dollars.", "It costs 3.5 dollars."),
+        ("phnum1 people came.", "phnum1 people came."),  # placeholders are not words
+        ("你好，john", "你好，John"),
+    ],
+)
+def test_truecasing_a_lowercased_reply(truecaser: Truecaser, lowered: str, expected: str) -> None:
+    assert truecaser.apply(lowered) == expected
+
+
+def test_words_written_lowercase_or_only_sentence_initially_stay_lowercase(
+    truecaser: Truecaser,
+) -> None:
+    assert "the" not in truecaser.forms  # "The" appears only sentence-initially
+    assert "yes" not in truecaser.forms
+    assert truecaser.apply("yes, the park.") == "Yes, the park."
+
+
+@pytest.mark.parametrize("written", [normalize_text(text) for text in TRAINING])
+def test_round_trip_lowercase_then_truecase_restores_the_training_text(
+    truecaser: Truecaser, written: str
+) -> None:
+    assert truecaser.apply(written.lower()) == written
+
+
+def test_already_cased_words_are_left_alone(truecaser: Truecaser) -> None:
+    assert truecaser.apply("iPhone and McDonald are here.") == "iPhone and McDonald are here."
+
+
+def test_save_load_and_missing_file(truecaser: Truecaser, tmp_path: Path) -> None:
+    truecaser.save(tmp_path / TRUECASE_FILE)
+    assert Truecaser.load(tmp_path / TRUECASE_FILE) == truecaser
+    assert Truecaser.load(tmp_path / "absent.json").apply("i see john.") == "I see john."
+
+
+def test_codec_truecases_output_of_a_lowercasing_tokenizer(tmp_path: Path) -> None:
+    from nlp.codec import TextCodec
+    from nlp.config import ExperimentConfig
+    from nlp.corpus.records import Pair
+
+    config = ExperimentConfig()
+    pairs = [Pair(TRAINING[i], TRAINING[i + 1]) for i in range(len(TRAINING) - 1)]
+    codec = TextCodec.fit(config, pairs)
+    assert config.tokenizer.lowercase
+    source = codec.source("where is john ?")
+    tokens = codec.tokenizer.tokenize(normalize_text("i ’ m with john ."))
+    assert codec.text(tokens, source) == "I'm with John."
+    codec.save(tmp_path)
+    loaded = TextCodec.load(config, tmp_path)
+    assert loaded.text(tokens, source) == "I'm with John."
