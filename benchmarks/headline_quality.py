@@ -70,13 +70,18 @@ def training_info(model_dir: Path) -> dict[str, Any]:
     }
 
 
-def score(run: RecipeRun, work: Path, limit: int) -> dict[str, Any]:
-    """`s2s evaluate --metric rouge` on the test set, with the bundle's own decoding."""
-    out = work / "test-rouge.json"
+# The decoder's own defaults, spelt out: what the model gives without the bundle's tuning.
+UNTUNED = "--beam 5 --length-penalty 0 --no-repeat-ngram 0 --min-length 0 --max-length-ratio 0"
+
+
+def score(run: RecipeRun, work: Path, limit: int, flags: str = "") -> dict[str, Any]:
+    """`s2s evaluate --metric rouge` on the test set, with the bundle's own decoding (or
+    with `flags` overriding it)."""
+    out = work / ("test-rouge-untuned.json" if flags else "test-rouge.json")
     env = s2s_environment(run.data)
     command = " ".join(
         ["s2s evaluate --model", MODEL, *run.test, "--metric rouge --limit", str(limit),
-         "--json", str(out.resolve())]
+         "--json", str(out.resolve()), flags]
     )
     subprocess.run(["bash", "-e", "-c", command], cwd=work, env=env, check=True,
                    stdout=subprocess.DEVNULL)
@@ -106,12 +111,14 @@ def main() -> None:
                                                        work / "recipe.log"), 1)
         entry.update(training_info(work / MODEL))
         entry.update(score(run, work, args.limit))
+        entry["model_untuned_decoding"] = score(run, work, args.limit, UNTUNED)["model"]
         results[run.name] = entry
         write_json(args.out, results)
     rows = [
         {"corpus": name, "system": system, "unit": result["unit"], **result[system]}
         for name, result in results.items()
-        for system in ("model", "lead_sentence", "lead_n")
+        for system in ("model", "model_untuned_decoding", "lead_sentence", "lead_n")
+        if system in result
     ]
     print(
         format_table(
