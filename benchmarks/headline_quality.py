@@ -7,7 +7,7 @@ bundle carries (no flags), beside the lead baselines:
 
     headlines-zh  LCSTS subset: trained on train.tsv, tested on val.tsv (ROUGE per character)
     headlines-en  Reuters-21578: trained on reut2-000..019, tested on reut2-020..021 (words)
-    headlines-en-news  RSS news snapshots: trained on 2021, tested on 2022 (words)
+    rss-news-en   RSS news snapshots (JSON): trained on 2021, tested on 2022 (words)
 
     python -m benchmarks.headline_quality [--only NAME] [--limit 1000] [--reuse]
         [--minutes M]   # another training budget: a smoke run, not the README's recipe
@@ -50,7 +50,7 @@ RUNS = [
         ["--corpus", "$REUTERS/reut2-020.sgm", "$REUTERS/reut2-021.sgm", "--format", "reuters"],
     ),
     RecipeRun(
-        "headlines-en-news",
+        "rss-news-en",
         {"RSS": SHARED / "headlines-en" / "rss-news"},
         ["--corpus", "test-2022.jsonl"],  # written by the recipe from the 2022 snapshots
     ),

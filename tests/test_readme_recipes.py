@@ -9,7 +9,7 @@ import pytest
 from benchmarks.recipes import read_recipe, with_budget
 from s2s.cli import build_parser
 
-RECIPES = ["headlines-zh", "headlines-en", "headlines-en-news"]
+RECIPES = ["headlines-zh", "headlines-en", "rss-news-en"]
 
 
 def commands(script: str) -> list[list[str]]:
