@@ -342,7 +342,9 @@ class Seq2Seq(keras.Model):
         per = self.states_per_layer
         return [f"rnn_{layer * per + k}" for k in range(per)]
 
-    def _gate(self, context_vector: tf.Tensor | None, h: tf.Tensor, embedded: tf.Tensor) -> tf.Tensor:
+    def _gate(
+        self, context_vector: tf.Tensor | None, h: tf.Tensor, embedded: tf.Tensor
+    ) -> tf.Tensor | None:
         """Probability of generating rather than copying (None without copying)."""
         if self.copy_gate is None:
             return None
