@@ -52,8 +52,9 @@ class ModelConfig:
     encoder_layers: int = 1
     decoder_layers: int = 1
     cell: str = "lstm"  # lstm | gru
-    attention: str = "general"  # dot | general | bahdanau
-    input_feeding: bool = True
+    attention: str = "general"  # dot | general | bahdanau | none (basic encoder-decoder)
+    input_feeding: bool = True  # feed back the previous output vector (attentional vector)
+    peek: bool = False  # the encoder summary is part of the decoder input at every step
     dropout: float = 0.1
     share_embeddings: bool = True
     tie_output: bool = False

@@ -16,6 +16,7 @@ VARIANTS = [
     {"cell": "gru", "attention": "bahdanau", "encoder_layers": 2, "decoder_layers": 2},
     {"attention": "dot", "tie_output": True, "share_embeddings": False},
     {"input_feeding": False, "copy": True},
+    {"attention": "none", "peek": True},
 ]
 # Every cell x attention x input feeding x copy, plus tied output: the teacher-forcing path
 # (one projection after the loop, fused recurrence without input feeding) must equal decoding.
@@ -32,6 +33,13 @@ ALL_VARIANTS = [
     {"coverage": True},
     {"coverage": True, "attention": "bahdanau", "input_feeding": False, "copy": True},
     {"coverage": True, "attention": "dot", "cell": "gru"},
+    # the decoder modes: basic (no attention), feedback, peek, and peek beside attention
+    {"attention": "none", "input_feeding": False},
+    {"attention": "none", "input_feeding": True, "cell": "gru"},
+    {"attention": "none", "input_feeding": False, "peek": True, "decoder_layers": 2},
+    {"attention": "none", "input_feeding": True, "peek": True},
+    {"peek": True, "cell": "gru", "copy": True},
+    {"peek": True, "input_feeding": False, "coverage": True, "attention": "bahdanau"},
 ]
 
 
@@ -182,3 +190,26 @@ def test_coverage_changes_attention_and_is_carried_in_the_state() -> None:
     # the most attended position of step 1 gets less attention at step 2 than without coverage
     top = int(np.argmax(first.numpy()[0]))
     assert second.numpy()[0, top] < first.numpy()[0, top]
+
+
+@pytest.mark.parametrize("kw", [{"copy": True}, {"coverage": True}])
+def test_no_attention_refuses_copy_and_coverage(kw: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="attention=none cannot have copy"):
+        make(attention="none", **kw)
+
+
+def test_no_attention_weights_are_uniform_over_real_tokens() -> None:
+    model = make(attention="none")
+    state, context = model.encode(np.array([[5, 6, 0, 0], [5, 6, 7, 8]]))
+    _, _, weights = model.decode_step(tf.constant([1, 1]), state, context)
+    np.testing.assert_allclose(weights.numpy(), [[0.5, 0.5, 0, 0], [0.25] * 4], atol=1e-6)
+
+
+def test_peek_makes_the_summary_part_of_every_step() -> None:
+    """With peek, changing the summary alone (same initial state) changes later steps."""
+    model = make(attention="none", peek=True, input_feeding=False)
+    state, context = model.encode(np.array([[5, 6, 7]]))
+    moved = {**context, "summary": context["summary"] + 1.0}
+    first, _, _ = model.decode_step(tf.constant([1]), state, context)
+    second, _, _ = model.decode_step(tf.constant([1]), state, moved)
+    assert np.abs(first.numpy() - second.numpy()).max() > 1e-4

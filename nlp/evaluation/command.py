@@ -14,7 +14,7 @@ from nlp.training.command import add_corpus_arguments, corpus_spec
 if TYPE_CHECKING:
     from nlp.generator import Generator
 
-METRIC_NAMES = ("loss", "exact", "rouge", "chat")
+METRIC_NAMES = ("loss", "accuracy", "exact", "bleu", "rouge", "chat")
 
 
 def register(subparsers: Any) -> None:
@@ -22,9 +22,11 @@ def register(subparsers: Any) -> None:
         "evaluate",
         help="score a model on a corpus",
         description="Score a model on a corpus: teacher-forced loss and perplexity (loss), "
-        "exact match of the generated output (exact), ROUGE-1/2/L F1 beside the lead "
-        "baselines (rouge), or reply diversity: distinct-1/2, share of the 5 most frequent "
-        "replies, share of replies echoing the input (chat).",
+        "teacher-forced next-token accuracy over target tokens, end token included, padding "
+        "not (accuracy: the Keras tutorials' val_accuracy), exact match of the generated "
+        "output (exact), corpus BLEU via sacrebleu, tokenize=zh for Chinese (bleu), "
+        "ROUGE-1/2/L F1 beside the lead baselines (rouge), or reply diversity: distinct-1/2, "
+        "share of the 5 most frequent replies, share of replies echoing the input (chat).",
     )
     evaluate.add_argument("--model", type=Path, required=True, help="model bundle or run dir")
     add_corpus_arguments(evaluate)

@@ -1,4 +1,4 @@
-"""`s2s evaluate`: loss, exact match and ROUGE (with lead baselines) on a corpus.
+"""`s2s evaluate`: loss, token accuracy, exact match, BLEU and ROUGE (with lead baselines).
 
 ROUGE is computed for the model and, on the same pairs and by the same code, for the lead
 baselines, so a reported figure always comes with what copying the article would score.
@@ -17,7 +17,7 @@ from nlp.decoding import DecodeOptions
 from nlp.evaluation.baselines import lead_n_baseline, lead_sentence_baseline
 from nlp.evaluation.chat_metrics import chat_metrics
 from nlp.evaluation.repetition import repetition_shares
-from nlp.evaluation.rouge import rouge
+from nlp.evaluation.rouge import resolve_unit, rouge
 from nlp.generator import Generator
 from nlp.text.normalize import normalize_text
 
@@ -48,6 +48,38 @@ def loss_metrics(generator: Generator, pairs: Sequence[Pair], batch_size: int) -
     examples = examples_of(generator.codec, pairs)
     loss = meter(examples)
     return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "pairs": len(examples)}
+
+
+def accuracy_metrics(
+    generator: Generator, pairs: Sequence[Pair], batch_size: int
+) -> dict[str, float]:
+    """Teacher-forced next-token accuracy (`nlp.evaluation.accuracy`) on the pairs."""
+    from nlp.evaluation.accuracy import AccuracyMeter
+    from nlp.training.run import examples_of
+    from nlp.training.trainer import batching_for
+
+    config = generator.bundle.config.train
+    meter = AccuracyMeter(generator.bundle.model, batching_for(config))
+    return meter(examples_of(generator.codec, pairs))
+
+
+def bleu_metrics(
+    generator: Generator, pairs: Sequence[Pair], options: DecodeOptions, batch_size: int
+) -> dict[str, Any]:
+    """Corpus BLEU (sacrebleu) of the decoded outputs against the canonical references.
+
+    Chinese references are scored with sacrebleu's `zh` tokenisation (each CJK character
+    one token, the usual way to score Chinese), others with its default `13a`.
+    """
+    import sacrebleu
+
+    outputs = generate_all(generator, [p.source for p in pairs], options, batch_size)
+    references = [_canonical(generator, p.target) for p in pairs]
+    tokenize = "zh" if resolve_unit(references, "auto") == "char" else "13a"
+    bleu = sacrebleu.BLEU(tokenize=tokenize)
+    score = bleu.corpus_score(outputs, [references])
+    return {"bleu": round(score.score, 2), "tokenize": tokenize, "pairs": len(pairs),
+            "signature": str(bleu.get_signature())}
 
 
 def _canonical(generator: Generator, text: str) -> str:
@@ -106,7 +138,9 @@ def reply_metrics(
 
 METRICS: dict[str, Callable[..., dict[str, Any]]] = {
     "loss": lambda g, pairs, options, batch: loss_metrics(g, pairs, batch),
+    "accuracy": lambda g, pairs, options, batch: accuracy_metrics(g, pairs, batch),
     "exact": exact_metrics,
+    "bleu": bleu_metrics,
     "rouge": rouge_metrics,
     "chat": reply_metrics,
 }

@@ -116,6 +116,8 @@ def _dot(query: tf.Tensor, keys: tf.Tensor) -> tf.Tensor:
     return tf.matmul(query, keys, transpose_b=True)
 
 
+NO_ATTENTION = "none"  # model.attention for the basic encoder-decoder (no scorer at all)
+
 SCORERS: dict[str, type[AttentionScorer]] = {
     "dot": DotScorer,
     "general": GeneralScorer,
@@ -128,7 +130,8 @@ def make_scorer(
 ) -> AttentionScorer:
     """Build the scorer named in the config, with its weights created up front."""
     if name not in SCORERS:
-        raise ValueError(f"unknown attention {name!r}; choose one of {sorted(SCORERS)}")
+        choices = [*sorted(SCORERS), NO_ATTENTION]
+        raise ValueError(f"unknown attention {name!r}; choose one of {choices}")
     scorer = SCORERS[name](name=f"attention_{name}")
     scorer.build_for(memory_dim, query_dim)  # type: ignore[attr-defined]
     if coverage:

@@ -1,5 +1,14 @@
 """The one sequence-to-sequence model: bi-RNN encoder, attention decoder, optional copying.
 
+The decoder modes of the Keras seq2seq write-ups are options of this one class:
+`attention=none` is the basic encoder-decoder (the decoder sees the source only through
+the encoder summary, its initial state), `input_feeding` feeds the previous output vector
+back in, `peek` adds the encoder summary (the final states of both encoder directions) to
+the decoder input at every step, and the attention scorers attend to every source token.
+Without attention there is nothing to look at: the attention weights reported are uniform
+over the real source tokens (zero on padding), so decoding, coverage penalties and
+attention plots keep working and show that no token is singled out.
+
 Training (teacher forcing, `call`) and decoding (`encode` + `decode_step`) run the very same
 decoder step, so what is trained is exactly what generates. There is no separate encoder
 model or decoder model rebuilt from layers.
@@ -17,7 +26,7 @@ import tensorflow as tf
 
 from nlp.config import ModelConfig
 from nlp.model import recurrence
-from nlp.model.attention import attend, make_scorer
+from nlp.model.attention import NO_ATTENTION, attend, make_scorer
 from nlp.model.distribution import DecoderOutputs, log_probabilities
 from nlp.specials import PAD_ID, UNK_ID
 
@@ -40,6 +49,11 @@ def _check(config: ModelConfig) -> None:
         problems.append(f"units must be even (the encoder is bidirectional), got {config.units}")
     if min(config.encoder_layers, config.decoder_layers, config.embedding_dim, config.units) < 1:
         problems.append("layers, embedding_dim and units must be positive")
+    if config.attention == NO_ATTENTION and (config.copy or config.coverage):
+        problems.append(
+            "copy and coverage need attention (they read its weights); "
+            "attention=none cannot have copy=true or coverage=true"
+        )
     if not 0.0 <= config.dropout < 1.0:
         problems.append(f"dropout must be in [0, 1), got {config.dropout}")
     if problems:
@@ -76,7 +90,11 @@ class Seq2Seq(keras.Model):
         self.decoder_cells = [
             cell_layer(units, name=f"decoder_cell_{i}") for i in range(config.decoder_layers)
         ]
-        self.scorer = make_scorer(config.attention, units, units, coverage=config.coverage)
+        self.scorer = (
+            None
+            if config.attention == NO_ATTENTION
+            else make_scorer(config.attention, units, units, coverage=config.coverage)
+        )
         self.attentional = keras.layers.Dense(
             units, activation="tanh", use_bias=False, name="attentional"
         )
@@ -100,11 +118,11 @@ class Seq2Seq(keras.Model):
             rnn.build((None, None, width))
             width = units
         self.bridge.build((None, units))
-        width = emb + (units if cfg.input_feeding else 0)
+        width = self._fixed_input_width() + (units if cfg.input_feeding else 0)
         for cell in self.decoder_cells:
             cell.build((None, width))
             width = units
-        self.attentional.build((None, 2 * units))
+        self.attentional.build((None, units if self.scorer is None else 2 * units))
         if cfg.tie_output:
             self.pre_output.build((None, units))
             self.output_bias = self.add_weight(
@@ -127,8 +145,9 @@ class Seq2Seq(keras.Model):
             sequence, forward_h, backward_h = recurrence.bidirectional(rnn, x, mask)
             x = self.dropout(sequence, training=training)
         memory = sequence
+        summary = tf.concat([forward_h, backward_h], axis=-1)
         init = tf.split(
-            self.bridge(tf.concat([forward_h, backward_h], axis=-1)),
+            self.bridge(summary),
             self.states_per_layer * self.config.decoder_layers,
             axis=-1,
         )
@@ -137,12 +156,11 @@ class Seq2Seq(keras.Model):
             state["feed"] = tf.zeros_like(init[0])
         if self.config.coverage:  # attention paid so far to each source position
             state["coverage"] = tf.zeros(tf.shape(source_ids), memory.dtype)
-        context: Context = {
-            "memory": memory,
-            "keys": self.scorer.keys(memory),
-            "mask": mask,
-            "source_ids": source_ids,
-        }
+        context: Context = {"memory": memory, "mask": mask, "source_ids": source_ids}
+        if self.scorer is not None:
+            context["keys"] = self.scorer.keys(memory)
+        if self.config.peek:
+            context["summary"] = summary
         return state, context
 
     # --- one decoder step (generation) -----------------------------------------------------
@@ -152,7 +170,7 @@ class Seq2Seq(keras.Model):
     ) -> tuple[tf.Tensor, State, tf.Tensor]:
         """One output token: (log_probs [B,V'], new state, attention weights [B,S])."""
         embedded = self._embed_targets(prev_ids, training)
-        x = embedded
+        x = self._with_summary(embedded, context)
         if self.config.input_feeding:
             x = tf.concat([x, state["feed"]], axis=-1)
         new_state: State = {}
@@ -161,11 +179,8 @@ class Seq2Seq(keras.Model):
             h, cell_states = cell(x, [state[n] for n in names], training=training)
             new_state.update(zip(names, cell_states, strict=True))
             x = self.dropout(h, training=training) if i + 1 < len(self.decoder_cells) else h
-        context_vector, weights = attend(
-            self.scorer, h, context["keys"], context["memory"], context["mask"],
-            state.get("coverage"),
-        )
-        attentional = self.attentional(tf.concat([context_vector, h], axis=-1))
+        context_vector, weights = self._attend(h, context, state.get("coverage"))
+        attentional = self._attentional(context_vector, h)
         if self.config.input_feeding:
             new_state["feed"] = attentional
         if self.config.coverage:
@@ -193,16 +208,15 @@ class Seq2Seq(keras.Model):
         """
         state, context = self.encode(source_ids, training=training)
         embedded = self._embed_targets(target_in, training)  # [B,T,E]
+        inputs = self._with_summary(embedded, context)  # [B,T,E(+H with peek)]
         if self.config.input_feeding or self.config.coverage:
             attentional, context_vectors, top, weights = self._stepwise_recurrence(
-                embedded, state, context, training
+                inputs, state, context, training
             )
         else:
-            top = self._unfed_recurrence(embedded, state, training)
-            context_vectors, weights = attend(
-                self.scorer, top, context["keys"], context["memory"], context["mask"]
-            )
-            attentional = self.attentional(tf.concat([context_vectors, top], axis=-1))
+            top = self._unfed_recurrence(inputs, state, training)
+            context_vectors, weights = self._attend(top, context)
+            attentional = self._attentional(context_vectors, top)
         return DecoderOutputs(
             logits=self._project(self.dropout(attentional, training=training)),
             attention=weights,
@@ -221,16 +235,17 @@ class Seq2Seq(keras.Model):
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
         """Input feeding (each step needs the previous attentional vector) or coverage (each
         step's attention needs the previous ones): attention runs inside the loop. The
-        embeddings' share of the first cell's input projection is one matmul before it.
-        Returns attentional, context vectors, top RNN outputs [B,T,H] and attention weights
-        [B,T,S]."""
-        emb_dim = self.config.embedding_dim
+        share of the first cell's input projection known before the loop (embeddings, and
+        the encoder summary with peek) is one matmul before it.
+        Returns attentional, context vectors (zeros without attention), top RNN outputs
+        [B,T,H] and attention weights [B,T,S]."""
+        fixed = self._fixed_input_width()
         feeding = self.config.input_feeding
         first = self.decoder_cells[0]
         projected = recurrence.time_major(
-            recurrence.project_inputs(first, embedded, rows=slice(0, emb_dim))
+            recurrence.project_inputs(first, embedded, rows=slice(0, fixed))
         )
-        feed_kernel = recurrence.kernel_rows(first, slice(emb_dim, None), embedded.dtype)
+        feed_kernel = recurrence.kernel_rows(first, slice(fixed, None), embedded.dtype)
         steps = tf.shape(embedded)[1]
         collected = [tf.TensorArray(embedded.dtype, size=steps) for _ in range(4)]
 
@@ -250,11 +265,10 @@ class Seq2Seq(keras.Model):
                 else:
                     h, cell_state = recurrence.step(cell, h, cell_state)
                 new_state.update(zip(names, cell_state, strict=True))
-            context_vector, weights = attend(
-                self.scorer, h, context["keys"], context["memory"], context["mask"],
-                state.get("coverage"),
-            )
-            attentional = self.attentional(tf.concat([context_vector, h], axis=-1))
+            context_vector, weights = self._attend(h, context, state.get("coverage"))
+            attentional = self._attentional(context_vector, h)
+            if context_vector is None:
+                context_vector = tf.zeros_like(h)
             if feeding:
                 new_state["feed"] = attentional
             if "coverage" in state:
@@ -283,6 +297,43 @@ class Seq2Seq(keras.Model):
 
     # --- shared pieces ---------------------------------------------------------------------
 
+    def _fixed_input_width(self) -> int:
+        """Width of the first decoder cell's input known before decoding: embedding (+ peek)."""
+        return self.config.embedding_dim + (self.config.units if self.config.peek else 0)
+
+    def _with_summary(self, embedded: tf.Tensor, context: Context) -> tf.Tensor:
+        """peek: the encoder summary [B,H] joined to each step's embedding ([B,E] or [B,T,E])."""
+        if not self.config.peek:
+            return embedded
+        summary = tf.cast(context["summary"], embedded.dtype)
+        if embedded.shape.rank == 3:
+            summary = tf.tile(summary[:, None, :], tf.stack([1, tf.shape(embedded)[1], 1]))
+        return tf.concat([embedded, summary], axis=-1)
+
+    def _attend(
+        self, query: tf.Tensor, context: Context, coverage: tf.Tensor | None = None
+    ) -> tuple[tf.Tensor | None, tf.Tensor]:
+        """(context vector or None without attention, weights [B,(T,)S]).
+
+        Without attention the weights are uniform over the real source tokens (see the
+        module docstring): what the decoder knows of the source is the summary alone.
+        """
+        if self.scorer is None:
+            mask = tf.cast(context["mask"], query.dtype)
+            uniform = mask / tf.maximum(tf.reduce_sum(mask, axis=-1, keepdims=True), 1.0)
+            if query.shape.rank == 3:
+                uniform = tf.tile(uniform[:, None, :], tf.stack([1, tf.shape(query)[1], 1]))
+            return None, uniform
+        return attend(
+            self.scorer, query, context["keys"], context["memory"], context["mask"], coverage
+        )
+
+    def _attentional(self, context_vector: tf.Tensor | None, h: tf.Tensor) -> tf.Tensor:
+        """tanh(W [c; h]) (Luong), or tanh(W h) without attention: the output vector."""
+        if context_vector is None:
+            return self.attentional(h)
+        return self.attentional(tf.concat([context_vector, h], axis=-1))
+
     def _embed_targets(self, ids: tf.Tensor, training: bool) -> tf.Tensor:
         ids = self._in_vocab(tf.cast(ids, tf.int32))
         return self.dropout(self.target_embedding(ids), training=training)
@@ -291,7 +342,9 @@ class Seq2Seq(keras.Model):
         per = self.states_per_layer
         return [f"rnn_{layer * per + k}" for k in range(per)]
 
-    def _gate(self, context_vector: tf.Tensor, h: tf.Tensor, embedded: tf.Tensor) -> tf.Tensor:
+    def _gate(
+        self, context_vector: tf.Tensor | None, h: tf.Tensor, embedded: tf.Tensor
+    ) -> tf.Tensor | None:
         """Probability of generating rather than copying (None without copying)."""
         if self.copy_gate is None:
             return None
