@@ -75,36 +75,6 @@ def test_digits_to_words_task_reaches_99_percent(tmp_path: Path) -> None:
     assert exact_match(model_dir, fresh) >= 0.99
 
 
-def addition_pair(rng: random.Random) -> tuple[str, str]:
-    """The Keras addition_rnn task: "535+61" -> "596", two numbers in 0..999."""
-    a, b = rng.randint(0, 999), rng.randint(0, 999)
-    return f"{a}+{b}", str(a + b)
-
-
-def test_number_addition_reaches_99_percent(tmp_path: Path) -> None:
-    """Character level (digits one a token) through the project's training code."""
-    rng = random.Random(7)
-    corpus = write_jsonl(tmp_path / "train.jsonl", [addition_pair(rng) for _ in range(20000)])
-    config = ExperimentConfig().with_overrides(
-        tiny_overrides(
-            **{
-                "tokenizer.kind": "chars",
-                "tokenizer.latin_chars": True,
-                "model.units": 128,
-                "model.embedding_dim": 32,
-                "model.input_feeding": False,
-                "train.batch_size": 128,
-                "train.learning_rate": 0.01,
-                "train.epochs": 10,
-                "train.patience": 10,
-            }
-        )
-    )
-    train(config, CorpusSpec((corpus,)), RunOptions(tmp_path / "run", verbose=0))
-    fresh = [addition_pair(rng) for _ in range(200)]
-    assert exact_match(tmp_path / "run" / "model", fresh) >= 0.99
-
-
 DECODER_MODES = {
     "basic": {"model.attention": "none", "model.input_feeding": False},
     "feedback": {"model.attention": "none", "model.input_feeding": True},
