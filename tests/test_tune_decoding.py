@@ -144,3 +144,16 @@ def test_chat_and_bot_start_from_the_bundle_settings(
         assert responder.base_options.beam_size == responder.store.defaults.beam_size == beam
         assert "decoding: bundle settings (tuned in a test)" in capsys.readouterr().err
         responder.store.close()
+
+
+def test_headline_objective_charges_repetition_beyond_two_percent() -> None:
+    from nlp.evaluation.rouge import rouge
+    from nlp.tuning.search import rouge_l_objective
+
+    pairs = [Pair("article", "markets rise on rate cut hopes")] * 4
+    clean = ["markets rise on rate hopes"] * 4
+    stutter = ["markets rise markets rise on rate hopes"] * 4  # repeats a word and a bigram
+    for outputs, repeats in ((clean, 0.0), (stutter, 1.0)):
+        plain = rouge(outputs, [p.target for p in pairs]).rougeL.f1
+        expected = plain - max(0.0, repeats - 0.02)
+        assert rouge_l_objective(outputs, pairs) == pytest.approx(expected)
