@@ -78,3 +78,18 @@ def test_codec_truecases_output_of_a_lowercasing_tokenizer(tmp_path: Path) -> No
     codec.save(tmp_path)
     loaded = TextCodec.load(config, tmp_path)
     assert loaded.text(tokens, source) == "I'm with John."
+
+
+def test_sentence_capitals_follow_the_training_data() -> None:
+    """A corpus written in lowercase (digits to words) keeps its outputs lowercase."""
+    lowercase = Truecaser.fit(["three five one", "nine two", "one one eight"])
+    assert lowercase.apply("three five one") == "three five one"
+    english = Truecaser.fit(["Hello there. How are you?", "I am fine.", "Good."])
+    assert english.apply("hello there. i am fine.") == "Hello there. I am fine."
+
+
+def test_saved_table_round_trips(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    table = Truecaser.fit(["three five one", "we met John and John"])
+    table.save(tmp_path / "truecase.json")
+    loaded = Truecaser.load(tmp_path / "truecase.json")
+    assert loaded == table and not loaded.capitalize_initial

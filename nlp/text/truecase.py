@@ -5,8 +5,9 @@ model answers "i'm sorry, john." A reader expects "I'm sorry, John." The codec f
 `Truecaser` on the training texts when the tokenizer lowercases and applies it to every
 output text; English casing rules need no model:
 
-- the first word of each sentence (text start, or after ``. ! ?``) gets a capital;
-- the pronoun "i" is "I" (also in "i'm", "i'll");
+- the first word of each sentence (text start, or after ``. ! ?``) gets a capital when the
+  training data writes most sentences so (a digits-to-words corpus does not);
+- the pronoun "i" is "I" (also in "i'm", "i'll") unless the data writes it lowercase;
 - any other all-lowercase word takes the form the training data writes most often, counted
   only where the case is informative (not sentence-initially), so "john" -> "John" and
   "nasa" -> "NASA", while "the" stays "the".
@@ -35,26 +36,35 @@ _PRONOUN = "I"
 
 @dataclass
 class Truecaser:
-    """`forms` maps a lowercase word to its most frequent written form (when not lowercase)."""
+    """`forms` maps a lowercase word to its most frequent written form (when not lowercase);
+    `capitalize_initial` says whether sentences start with a capital."""
 
-    forms: dict[str, str] = field(default_factory=dict)
+    forms: dict[str, str] = field(default_factory=lambda: {"i": _PRONOUN})
+    capitalize_initial: bool = True
 
     @classmethod
     def fit(cls, texts: Iterable[str], min_count: int = 2) -> Truecaser:
         """Count each word's written forms outside sentence starts; keep a form other than
-        all-lowercase when it is the most frequent one and seen at least `min_count` times."""
+        all-lowercase when it is the most frequent one and seen at least `min_count` times.
+        Sentence starts vote on `capitalize_initial`."""
         counts: dict[str, Counter[str]] = defaultdict(Counter)
+        initials: Counter[bool] = Counter()
         for text in texts:
             for match, initial in _words(text):
-                if not initial:
-                    word = match.group()
+                word = match.group()
+                if initial:
+                    initials[word[0].isupper()] += 1
+                else:
                     counts[word.lower()][word] += 1
         forms = {}
         for lower, seen in counts.items():
             form, count = max(seen.items(), key=lambda item: (item[1], item[0] == lower))
             if form != lower and count >= min_count:
                 forms[lower] = form
-        return cls(forms)
+        pronoun = counts.get("i", Counter())
+        if pronoun["i"] <= pronoun[_PRONOUN]:  # English writes "I" unless the data does not
+            forms["i"] = _PRONOUN
+        return cls(forms, initials[True] >= initials[False])
 
     def apply(self, text: str) -> str:
         """`text` with sentence capitals, "I", and the learned forms of lowercase words."""
@@ -69,18 +79,22 @@ class Truecaser:
         return "".join(pieces)
 
     def _case(self, word: str, initial: bool) -> str:
-        form = _PRONOUN if word == "i" else self.forms.get(word, word)
-        return form[0].upper() + form[1:] if initial else form
+        form = self.forms.get(word, word)
+        return form[0].upper() + form[1:] if initial and self.capitalize_initial else form
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.forms, ensure_ascii=False, sort_keys=True), "utf-8")
+        raw = {"forms": self.forms, "capitalize_initial": self.capitalize_initial}
+        path.write_text(json.dumps(raw, ensure_ascii=False, sort_keys=True), "utf-8")
 
     @classmethod
     def load(cls, path: Path) -> Truecaser:
-        """The saved forms; an absent file (older bundles) gives the rules alone."""
+        """The saved table; an absent file (older bundles) gives the English rules alone."""
         if not path.exists():
             return cls()
-        return cls(dict(json.loads(path.read_text("utf-8"))))
+        raw = json.loads(path.read_text("utf-8"))
+        if "forms" not in raw:  # the first format: the forms alone
+            return cls({"i": _PRONOUN, **raw})
+        return cls(dict(raw["forms"]), bool(raw["capitalize_initial"]))
 
 
 def _words(text: str) -> Iterable[tuple[re.Match[str], bool]]:
