@@ -84,7 +84,7 @@ def _serve(export: Path, requests: list[dict]) -> list[dict]:
 def test_saved_model_decodes_like_the_generator(tmp_path: Path, copy: bool) -> None:
     from nlp.decoding import DecodeOptions
     from nlp.generator import Generator
-    from nlp.serving.export import ExportLimits, export_bundle
+    from nlp.serving.export import RERANK_FIELDS, ExportLimits, export_bundle, generate_inputs
 
     bundle = _bundle(tmp_path / "bundle", copy=copy)
     export = export_bundle(bundle, tmp_path / "export",
@@ -92,6 +92,8 @@ def test_saved_model_decodes_like_the_generator(tmp_path: Path, copy: bool) -> N
     assets = json.loads((export / "assets" / "serving.json").read_text())
     vocab_lines = (export / "assets" / "vocab.txt").read_text("utf-8").splitlines()
     assert assets["vocab_size"] == len(vocab_lines)
+    # Every decoder option is an input (re-ranking happens after decoding, with other models).
+    assert set(DecodeOptions.__dataclass_fields__) - set(generate_inputs()) == set(RERANK_FIELDS)
     generator = Generator.from_bundle(bundle)
     sources = [generator.codec.source(text) for text in TEXTS]
     width = max(len(s.ids) for s in sources)
@@ -111,7 +113,8 @@ def test_saved_model_decodes_like_the_generator(tmp_path: Path, copy: bool) -> N
         generations = generator.generate(TEXTS, options)
         for n_best, generated in zip(hypotheses, generations, strict=True):
             assert [g.score for g in generated] == [h.score for h in n_best]
-        request = {**options.__dict__, "seed": -1, "source_ids": source_ids,
+        served_options = {name: getattr(options, name) for name in generate_inputs()}
+        request = {**served_options, "seed": -1, "source_ids": source_ids,
                    "target_ids": [h[0].ids + [0] * (12 - len(h[0].ids)) for h in hypotheses]}
         requests.append(request)
         expected.append(hypotheses)

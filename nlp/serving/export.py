@@ -28,13 +28,14 @@ from nlp.codec import TOKENIZER_DIR, VOCAB_FILE
 from nlp.decode_settings import DECODING_FILE
 from nlp.decoding.draws import graph_draws
 from nlp.decoding.loop import dynamic_decode
-from nlp.decoding.options import STRATEGY_NAMES, DecodeOptions
+from nlp.decoding.options import DecodeOptions
 from nlp.decoding.params import DecodeParams
 from nlp.decoding.strategies import Strategy, build_strategy
 from nlp.fsutil import atomic_directory
 from nlp.model.distribution import target_log_probs
 from nlp.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
+EXPORTED = ("greedy", "beam", "sample")  # strategies `generate` serves
 ASSETS_FILE = "serving.json"  # in assets/: vocab size, limits, specials, the id recipe
 RECIPE = (
     "Text -> ids: normalise (NFKC), mask placeholders if tokenizer.placeholders, tokenize with "
@@ -83,6 +84,10 @@ def _variants(limits: ExportLimits) -> list[tuple[str, int, Strategy]]:
     return variants
 
 
+# Options applied after decoding, with other models (n-best re-ranking): not graph inputs.
+RERANK_FIELDS = ("rerank", "mmi_lambda", "mmi_gamma", "length_bonus")
+
+
 class ServingModule(tf.Module):
     """The exported object: the model's variables plus `generate` and `score`."""
 
@@ -103,6 +108,8 @@ class ServingModule(tf.Module):
         tf.TensorSpec([], tf.int32, name="min_length"),
         tf.TensorSpec([], tf.float32, name="length_penalty"),
         tf.TensorSpec([], tf.float32, name="coverage_penalty"),
+        tf.TensorSpec([], tf.int32, name="beam_groups"),
+        tf.TensorSpec([], tf.float32, name="diversity_penalty"),
         tf.TensorSpec([], tf.int32, name="no_repeat_ngram"),
         tf.TensorSpec([], tf.bool, name="suppress_unk"),
         tf.TensorSpec([], tf.float32, name="temperature"),
@@ -114,12 +121,15 @@ class ServingModule(tf.Module):
         self, source_ids: tf.Tensor, strategy: tf.Tensor, beam_size: tf.Tensor,
         n_best: tf.Tensor, max_length: tf.Tensor, max_length_ratio: tf.Tensor,
         min_length: tf.Tensor, length_penalty: tf.Tensor, coverage_penalty: tf.Tensor,
+        beam_groups: tf.Tensor, diversity_penalty: tf.Tensor,
         no_repeat_ngram: tf.Tensor, suppress_unk: tf.Tensor, temperature: tf.Tensor,
         top_k: tf.Tensor, top_p: tf.Tensor, seed: tf.Tensor,
     ) -> dict[str, tf.Tensor]:
         """n-best outputs per source row: ids [B, n_best, max_length] (0 after the end, the
         end token 2 included when produced), scores [B, n_best], lengths [B, n_best] (end
-        token counted). `seed` < 0 samples fresh numbers (the Python options' None)."""
+        token counted). `seed` < 0 samples fresh numbers (the Python options' None).
+        Strategy "diverse_beam" is not exported yet: a request for it fails, naming the
+        exported strategies (`beam_groups` must be 1)."""
         limits = self.limits
         # The branch of each (strategy, width); -1 where nothing was exported.
         branch_of = {(name, width): i for i, (name, width, _) in enumerate(self.variants)}
@@ -138,7 +148,8 @@ class ServingModule(tf.Module):
             tf.where(tf.equal(strategy, "beam"), lookup(beam_table, beam_size),
                      tf.where(tf.equal(strategy, "sample"), lookup(sample_table, n_best), -2)))
         checks = [
-            tf.debugging.Assert(index != -2, [f"strategy must be one of {STRATEGY_NAMES}"]),
+            tf.debugging.Assert(index != -2, [f"strategy must be one of {EXPORTED}"]),
+            _in_range(beam_groups, 1, 1, "beam_groups"),
             tf.debugging.Assert(index >= 0, [
                 f"beam_size / n_best not exported (beam sizes {limits.beam_sizes}, sample "
                 f"counts {limits.sample_counts}; re-export with more):", beam_size, n_best]),
@@ -154,6 +165,7 @@ class ServingModule(tf.Module):
         scalars = dict(
             max_length=max_length, max_length_ratio=max_length_ratio, min_length=min_length,
             length_penalty=length_penalty, coverage_penalty=coverage_penalty,
+            diversity_penalty=diversity_penalty,
             suppress_unk=suppress_unk, temperature=temperature, top_k=top_k, top_p=top_p,
         )
 
@@ -232,7 +244,8 @@ def _write_assets(bundle: Bundle, assets: Path, limits: ExportLimits,
         shutil.copytree(bundle.path / TOKENIZER_DIR, assets / TOKENIZER_DIR)
     if (bundle.path / DECODING_FILE).exists():
         shutil.copy(bundle.path / DECODING_FILE, assets / DECODING_FILE)
-    request_defaults = dataclasses.asdict(defaults)
+    request_defaults = {key: value for key, value in dataclasses.asdict(defaults).items()
+                        if key not in RERANK_FIELDS}
     request_defaults["seed"] = -1 if defaults.seed is None else defaults.seed
     info = {
         "vocab_size": bundle.config.model.vocab_size,
@@ -244,3 +257,9 @@ def _write_assets(bundle: Bundle, assets: Path, limits: ExportLimits,
     }
     (assets / ASSETS_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n",
                                       "utf-8")
+
+
+def generate_inputs() -> tuple[str, ...]:
+    """The decode option names `generate` takes (its inputs besides `source_ids`)."""
+    specs = ServingModule.generate.input_signature[1:]
+    return tuple(spec.name for spec in specs)
