@@ -19,6 +19,7 @@ from nlp.chat import command as chat_command
 from nlp.corpus import command as corpus_command
 from nlp.evaluation import command as evaluate_command
 from nlp.headlines import command as headlines_command
+from nlp.serving import command as export_command
 from nlp.training import command as training_command
 from nlp.tuning import command as tuning_command
 from s2s import quiet
@@ -29,6 +30,7 @@ REGISTRARS = (
     evaluate_command.register,
     headlines_command.register,
     tuning_command.register,
+    export_command.register,
     chat_command.register,
     bot_command.register,
 )

@@ -12,6 +12,7 @@ same sample, as they would in two calls. Without a seed every call draws fresh n
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,3 +31,30 @@ def sampling_draws(
         for source in sources
     ]
     return np.concatenate(rows) if rows else np.zeros((0, steps), np.float32)
+
+
+def graph_draws(source_ids: Any, seed: Any, width: int, steps: Any) -> Any:
+    """The same contract as `sampling_draws`, computed inside a graph (the exported
+    SavedModel has no Python to run numpy in): [B * width, steps] uniforms where, with a seed
+    >= 0, an input's rows depend only on (seed, its non-padding ids, width, steps); a
+    negative seed draws fresh numbers. The generator differs (TensorFlow's stateless Philox
+    keyed by a fingerprint of the ids instead of numpy's PCG64), so a seeded sample from the
+    SavedModel is reproducible there but is not the one the Python decoder draws.
+    """
+    import tensorflow as tf  # this module is imported without TensorFlow elsewhere
+
+    seed = tf.cast(seed, tf.int64)
+
+    def one_input(row: tf.Tensor) -> tf.Tensor:
+        ids = tf.boolean_mask(row, tf.not_equal(row, 0))
+        key = tf.bitcast(tf.fingerprint(ids[None]), tf.int64)[0]
+        return tf.random.stateless_uniform([width, steps], tf.stack([seed, key]))
+
+    def seeded() -> tf.Tensor:
+        rows = tf.map_fn(one_input, source_ids, fn_output_signature=tf.float32)
+        return tf.reshape(rows, [-1, steps])
+
+    def fresh() -> tf.Tensor:
+        return tf.random.uniform([tf.shape(source_ids)[0] * width, steps])
+
+    return tf.cond(seed >= 0, seeded, fresh)

@@ -43,10 +43,16 @@ def dynamic_decode(
     source_ids: tf.Tensor,
     params: DecodeParams,
     *,
-    no_repeat_ngram: int = 0,
+    no_repeat_ngram: int | tf.Tensor = 0,
+    max_no_repeat_ngram: int = 0,
     return_attention: bool = True,
 ) -> DecodeOutput:
-    """Decode a padded batch `source_ids` [B, S] (PAD = 0) with `strategy`."""
+    """Decode a padded batch `source_ids` [B, S] (PAD = 0) with `strategy`.
+
+    `no_repeat_ngram` is a Python int (it fixes the graph), or a scalar tensor in
+    [0, `max_no_repeat_ngram`]: then every size is traced inside the step and the tensor picks
+    one, so one loop serves them all (the exported SavedModel, which cannot retrace).
+    """
     batch = tf.shape(source_ids)[0]
     width = strategy.width
     source_mask = tf.not_equal(source_ids, PAD_ID)
@@ -85,7 +91,13 @@ def dynamic_decode(
         log_probs += forbidden_token_bias(
             tf.shape(log_probs)[1], step, params.min_length, params.suppress_unk
         )[None, :]
-        if no_repeat_ngram:
+        if isinstance(no_repeat_ngram, tf.Tensor):
+            sizes = [lambda: log_probs] + [
+                lambda n=n: block_repeated_ngrams(log_probs, search.ids, step, n)
+                for n in range(1, max_no_repeat_ngram + 1)
+            ]
+            log_probs = tf.switch_case(no_repeat_ngram, sizes)
+        elif no_repeat_ngram:
             log_probs = block_repeated_ngrams(log_probs, search.ids, step, no_repeat_ngram)
 
         alive = ~search.finished

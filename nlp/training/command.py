@@ -108,6 +108,13 @@ def register(subparsers: Any) -> None:
         help="train p(source | target) (--set data.reverse=true): the backward model of "
         "MMI-bidi re-ranking",
     )
+    train.add_argument(
+        "--multi-worker",
+        action="store_true",
+        help="train with the other processes listed in TF_CONFIG "
+        "(tf.distribute.MultiWorkerMirroredStrategy; train.batch_size is the global batch; "
+        "only the chief writes --out)",
+    )
     _common(train)
     train.set_defaults(func=run_train)
 
@@ -171,7 +178,10 @@ def run_train(args: argparse.Namespace) -> int:
     from nlp.training.run import RunOptions, saved_config, train
 
     valid = corpus_spec(args.valid, args) if args.valid else None
-    options = RunOptions(args.out, resume=args.resume, verbose=0 if args.quiet else 1)
+    options = RunOptions(
+        args.out, resume=args.resume, verbose=0 if args.quiet else 1,
+        multi_worker=args.multi_worker,
+    )
     if args.resume:  # what the user asks for, on top of the run's own settings
         base = ExperimentConfig.load(args.config) if args.config else saved_config(args.out)
         config = base.with_overrides(_overrides(args))

@@ -8,7 +8,10 @@ fixed at the start, so `--resume` uses the same vocabulary) and `valid.jsonl`.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -55,6 +58,7 @@ class RunOptions:
     out: Path
     resume: bool = False
     verbose: int = 1
+    multi_worker: bool = False  # one of several processes described by TF_CONFIG
 
 
 def seed_everything(seed: int) -> None:
@@ -73,8 +77,18 @@ def configure_precision(config: ExperimentConfig) -> None:
         print("train.mixed_precision ignored: no GPU found", file=sys.stderr)
 
 
-def training_strategy() -> tf.distribute.Strategy:
-    """All local GPUs with MirroredStrategy when there are several; otherwise no distribution."""
+def training_strategy(multi_worker: bool = False) -> tf.distribute.Strategy:
+    """All local GPUs with MirroredStrategy when there are several; otherwise no distribution.
+
+    `multi_worker`: MultiWorkerMirroredStrategy over the processes that `TF_CONFIG` lists (it
+    must be created before other TensorFlow work in the process). Keras' `model.fit` is
+    reported broken with it under Keras 3 (keras-team/keras#20585); the project's own loop
+    (`strategy.run` + `strategy.reduce` in a tf.function) is what runs here.
+    """
+    if multi_worker:
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("--multi-worker needs TF_CONFIG (cluster and task) in the environment")
+        return tf.distribute.MultiWorkerMirroredStrategy()
     if len(tf.config.list_physical_devices("GPU")) > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
@@ -100,6 +114,8 @@ def train(
     valid_corpus: CorpusSpec | None = None,
 ) -> TrainState:
     """Train a new model (or resume an interrupted run) and leave the best bundle in out/model."""
+    strategy = training_strategy(options.multi_worker)
+    options = _worker_options(options, strategy)
     run_dir = options.out / RUN_SUBDIR
     if options.resume:
         config, changes = resume_settings(saved_config(options.out), config)
@@ -122,7 +138,6 @@ def train(
         _write_run(run_dir, config, codec)
         write_pairs(valid_pairs, options.out / VALID_FILE)
     configure_precision(config)
-    strategy = training_strategy()
     with strategy.scope():
         model = Seq2Seq(config.model)
     metadata = {
@@ -194,6 +209,22 @@ def _flat(config: ExperimentConfig) -> dict[str, Any]:
         for section, values in config.to_dict().items()
         for name, value in values.items()
     }
+
+
+def _worker_options(options: RunOptions, strategy: tf.distribute.Strategy) -> RunOptions:
+    """Only the chief writes into --out: other workers still run every save (checkpoints may
+    need all workers) but into a private temporary directory. Resuming reads --out, so every
+    worker needs it (a shared filesystem) and copies its run files from there."""
+    resolver = strategy.cluster_resolver if options.multi_worker else None
+    if resolver is None or resolver.task_type in (None, "chief") or (
+        resolver.task_type == "worker" and resolver.task_id == 0
+        and "chief" not in resolver.cluster_spec().as_dict()
+    ):
+        return options
+    private = Path(tempfile.mkdtemp(prefix=f"s2s-{resolver.task_type}-{resolver.task_id}-"))
+    if options.resume:
+        shutil.copytree(options.out, private, dirs_exist_ok=True)
+    return replace(options, out=private)
 
 
 def _write_run(run_dir: Path, config: ExperimentConfig, codec: TextCodec) -> None:

@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from nlp.config import TrainConfig
 from nlp.model.losses import masked_mean_loss, token_losses
+from nlp.specials import PAD_ID
 from nlp.training.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from nlp.training.data import Batching, Example, count_batches, make_dataset
 from nlp.training.optim import make_optimizer
@@ -132,7 +133,14 @@ class Trainer:
                 self.config.label_smoothing,
                 self.config.coverage_weight if self.model.config.coverage else 0.0,
             )
-            loss /= self.strategy.num_replicas_in_sync  # replicas' gradients are summed
+            # The replicas' gradients are summed: weight each replica's mean by its share of
+            # the global batch's target tokens, so the sum is the mean over the whole batch
+            # (equal to one process training on that batch; replicas' halves differ in tokens).
+            tokens = tf.reduce_sum(tf.cast(tf.not_equal(target_out, PAD_ID), tf.float32))
+            everywhere = tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, tokens
+            )
+            loss *= tokens / tf.maximum(everywhere, 1.0)
             scaled = self.optimizer.scale_loss(loss)  # loss scaling under mixed precision
         variables = self.model.trainable_variables
         self.optimizer.apply(tape.gradient(scaled, variables), variables)
