@@ -55,3 +55,15 @@ def test_loss_is_read_back_every_log_every_steps(tmp_path: Path, monkeypatch) ->
     assert sum(reads) == state.global_step  # every step's loss is reported once
     assert len(reads) == -(-state.global_step // 5)  # in groups of log_every (last shorter)
     assert all(n == 5 for n in reads[:-1])
+
+
+def test_select_by_last_keeps_every_epoch(tmp_path: Path) -> None:
+    """`train.select_by=last` saves the model after every epoch, improved or not."""
+    from nlp.training.trainer import Hooks
+
+    trainer = make_trainer(tmp_path, select_by="last", epochs=3, learning_rate=5.0,
+                           patience=1)
+    saved: list[int] = []
+    data = examples(48)
+    state = trainer.fit(data, data[:8], hooks=Hooks(on_improved=lambda s: saved.append(s.epoch)))
+    assert saved == [1, 2, 3] and state.epoch == 3  # no early stop, every epoch kept

@@ -44,7 +44,7 @@ from nlp.training.trainer import Hooks, LossMeter, Selection, Trainer, batching_
 
 RUN_SUBDIR = "run"
 VALID_FILE = "valid.jsonl"
-SELECT_BY = ("loss", "rouge")  # train.select_by
+SELECT_BY = ("loss", "rouge", "last")  # train.select_by
 CONFIG_FILE = "config.json"
 # What `--resume` may change: limits of the run and its reporting, not what it trains or how.
 SAFE_ON_RESUME = ("train.epochs", "train.max_minutes", "train.patience", "train.log_every")
@@ -276,7 +276,7 @@ def _selection(
         raise ValueError(
             f"train.select_by must be one of {', '.join(SELECT_BY)}, got {config.train.select_by!r}"
         )
-    if config.train.select_by == "loss":
+    if config.train.select_by in ("loss", "last"):
         return None
     if config.train.select_sample < 1:
         raise ValueError(f"train.select_sample must be >= 1, got {config.train.select_sample}")

@@ -236,7 +236,9 @@ class Trainer:
         writer.flush()
         state.epoch += 1
         state.step_in_epoch = 0
-        if score is None:
+        if self.config.select_by == "last":  # keep every epoch's model (tiny validation sets)
+            improved = True
+        elif score is None:
             improved = valid_loss < state.best_valid_loss - 1e-6
         else:
             improved = score > state.best_score + 1e-9
