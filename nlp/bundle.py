@@ -1,9 +1,11 @@
 """Model bundles: one directory holding everything needed to use or retrain a model.
 
 Layout: `config.json`, `vocab.txt`, `tokenizer/`, `model.weights.h5`, `decoding.json` (the
-recommended decode options, see `nlp.decode_settings`; absent in older bundles), `metadata.json`
-(bundle format, library versions, corpus hashes, metrics, and the sha256 of every file).
-Written atomically, also when only the decoding settings change (`store_decoding`); loading
+recommended decode options, see `nlp.decode_settings`; absent in older bundles),
+`companions.json` (optional: the LM / reverse bundles MMI re-ranking uses, `store_companions`),
+`metadata.json` (bundle format, library versions, corpus hashes, metrics, and the sha256 of
+every file). Written atomically, also when only the decoding settings or the companions change
+(`store_decoding`, `store_companions`); loading
 verifies the checksums so a truncated copy or a hand-edited vocabulary is caught with the name
 of the file instead of producing garbage replies.
 """
@@ -13,10 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import platform
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,8 @@ BUNDLE_FORMAT = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 METADATA_FILE = "metadata.json"
+COMPANIONS_FILE = "companions.json"
+COMPANION_KINDS = ("lm", "reverse")  # which kinds of companion a chat bundle can name
 MODEL_SUBDIR = "model"  # a training run directory keeps its best bundle here
 _LIBRARIES = ("tensorflow", "keras", "numpy", "jieba", "sentencepiece")
 
@@ -49,6 +54,7 @@ class Bundle:
     metadata: dict[str, Any]
     path: Path
     decoding: DecodeSettings | None = None  # the bundle's recommended decode options
+    companions: dict[str, Path] = field(default_factory=dict)  # kind -> companion bundle
 
 
 def library_versions() -> dict[str, str]:
@@ -109,17 +115,65 @@ def _write_metadata(directory: Path, meta: dict[str, Any]) -> None:
 
 
 def store_decoding(path: Path, settings: DecodeSettings) -> Path:
-    """Replace the bundle's recommended decode options, atomically; returns the bundle dir.
+    """Replace the bundle's recommended decode options, atomically; returns the bundle dir."""
+    return _replace_file(path, DECODING_FILE, settings.to_json())
 
-    The bundle is verified, copied into a temporary sibling with the new `decoding.json` and
-    fresh checksums, and renamed into place: a crash leaves the old bundle or the new one,
-    never one whose checksums disagree with its files.
+
+def store_companions(path: Path, companions: dict[str, Path]) -> Path:
+    """Name the bundle's MMI companions (kind "lm" / "reverse" -> bundle), atomically.
+
+    Why in the bundle: `--rerank mmi-antilm` is useless without its LM, and a tuned default
+    that re-ranks must find it wherever the chat bundle is served from. Paths are stored
+    relative to the chat bundle when they can be (a run directory copied with its companions
+    keeps working), absolute otherwise; existing entries of other kinds are kept.
+    """
+    directory = resolve(Path(path))
+    unknown = set(companions) - set(COMPANION_KINDS)
+    if unknown:
+        raise ValueError(f"unknown companion kinds {sorted(unknown)}; known: {COMPANION_KINDS}")
+    named = {kind: str(p) for kind, p in read_companions(directory, read_metadata(directory),
+                                                         absolute=False).items()}
+    for kind, companion in companions.items():
+        target = resolve(Path(companion)).resolve()
+        try:
+            named[kind] = os.path.relpath(target, directory.resolve())
+        except ValueError:  # another drive (Windows)
+            named[kind] = str(target)
+    return _replace_file(directory, COMPANIONS_FILE, json.dumps(named, indent=2) + "\n")
+
+
+def read_companions(
+    directory: Path, meta: dict[str, Any], *, absolute: bool = True
+) -> dict[str, Path]:
+    """The companions the verified bundle names (`meta` from `read_metadata`); {} if none.
+    Relative paths are taken from the bundle directory unless `absolute` is False."""
+    if COMPANIONS_FILE not in meta.get("files", {}):
+        return {}
+    file = directory / COMPANIONS_FILE
+    try:
+        raw = json.loads(file.read_text("utf-8"))
+        if not isinstance(raw, dict) or not set(raw) <= set(COMPANION_KINDS):
+            raise ValueError(f"expected an object with keys among {COMPANION_KINDS}")
+        named = {str(kind): Path(str(value)) for kind, value in raw.items()}
+    except (json.JSONDecodeError, ValueError) as exc:
+        raise BundleError(f"{file}: unusable companions: {exc}") from exc
+    if not absolute:
+        return named
+    return {kind: p if p.is_absolute() else directory / p for kind, p in named.items()}
+
+
+def _replace_file(path: Path, name: str, text: str) -> Path:
+    """Replace one small file of a bundle, atomically; returns the bundle dir.
+
+    The bundle is verified, copied into a temporary sibling with the new file and fresh
+    checksums, and renamed into place: a crash leaves the old bundle or the new one, never
+    one whose checksums disagree with its files.
     """
     directory = resolve(Path(path))
     meta = read_metadata(directory)
     with atomic_directory(directory) as tmp:
         shutil.copytree(directory, tmp, dirs_exist_ok=True)
-        (tmp / DECODING_FILE).write_text(settings.to_json(), "utf-8")
+        (tmp / name).write_text(text, "utf-8")
         _write_metadata(tmp, {key: value for key, value in meta.items() if key != "files"})
     return directory
 
@@ -167,11 +221,12 @@ def read_metadata(directory: Path) -> dict[str, Any]:
     for required in (CONFIG_FILE, WEIGHTS_FILE):
         if required not in meta.get("files", {}):
             raise BundleError(f"{directory / required}: not listed in {METADATA_FILE}")
-    if (directory / DECODING_FILE).exists() and DECODING_FILE not in meta.get("files", {}):
-        raise BundleError(
-            f"{directory / DECODING_FILE}: not listed in {METADATA_FILE} "
-            "(store decoding settings with `s2s tune-decoding`, not by hand)"
-        )
+    for name, tool in ((DECODING_FILE, "s2s tune-decoding"), (COMPANIONS_FILE, "s2s companion")):
+        if (directory / name).exists() and name not in meta.get("files", {}):
+            raise BundleError(
+                f"{directory / name}: not listed in {METADATA_FILE} (store it with `{tool}`, "
+                "not by hand)"
+            )
     _warn_versions(meta_path, meta.get("versions", {}))
     return meta
 
@@ -208,4 +263,7 @@ def load_bundle(path: Path) -> Bundle:
         model.load_weights(directory / WEIGHTS_FILE)
     except (OSError, ValueError, KeyError) as exc:
         raise BundleError(f"{directory / WEIGHTS_FILE}: cannot load weights: {exc}") from exc
-    return Bundle(config, codec, model, meta, directory, read_decoding(directory, meta))
+    return Bundle(
+        config, codec, model, meta, directory, read_decoding(directory, meta),
+        read_companions(directory, meta),
+    )

@@ -56,14 +56,23 @@ class Generator:
         """XLA (`jit_compile`) is faster per sentence but compiles once per batch size and
         length bucket (seconds each): worth it for long batch jobs, not for a chatbot's
         first replies or for tests (see `nlp.decoding.decoder.Decoder`). `companions` are
-        LM / reverse bundles for MMI re-ranking."""
+        LM / reverse bundles for MMI re-ranking; the companions the bundle names
+        (`s2s companion`) are loaded too, unless one of the same kind is given here."""
         from nlp.mmi import CompanionScorer
 
-        return cls(
-            load_bundle(directory),
-            jit_compile=jit_compile,
-            companions=[CompanionScorer(path) for path in companions],
-        )
+        bundle = load_bundle(directory)
+        scorers = [CompanionScorer(path) for path in companions]
+        given = {scorer.kind for scorer in scorers}
+        for kind, path in bundle.companions.items():
+            if kind not in given:
+                scorer = CompanionScorer(path)
+                if scorer.kind != kind:
+                    raise ValueError(
+                        f"{bundle.path}: names {path} as its {kind} companion, but that "
+                        f"bundle is a {scorer.kind} model"
+                    )
+                scorers.append(scorer)
+        return cls(bundle, jit_compile=jit_compile, companions=scorers)
 
     @property
     def config(self):  # type: ignore[no-untyped-def]

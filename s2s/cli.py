@@ -15,6 +15,7 @@ from collections.abc import Sequence
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO/WARNING chatter
 
 from bot import command as bot_command
+from nlp import companion_command
 from nlp.chat import command as chat_command
 from nlp.corpus import command as corpus_command
 from nlp.evaluation import command as evaluate_command
@@ -31,6 +32,7 @@ REGISTRARS = (
     headlines_command.register,
     tuning_command.register,
     export_command.register,
+    companion_command.register,
     chat_command.register,
     bot_command.register,
 )

@@ -140,3 +140,37 @@ def test_s2s_chat_reranks_with_a_companion_named_on_the_command_line(
     captured = capsys.readouterr()
     assert "overridden: " in captured.err and "--rerank mmi-antilm" in captured.err
     assert captured.out.strip()
+
+
+def test_a_chat_bundle_names_its_companions_and_s2s_chat_finds_them(
+    companions: dict[str, Path], tiny_bundle: Path, tmp_path: Path, monkeypatch, capsys  # type: ignore[no-untyped-def]
+) -> None:
+    import io
+    import json
+    import shutil
+
+    from nlp.bundle import BundleError, load_bundle, read_metadata
+    from s2s.cli import main
+
+    chat = tmp_path / "run" / "model"
+    shutil.copytree(tiny_bundle, chat)
+    # A swapped pair is refused before anything is written.
+    assert main(["companion", "--model", str(chat), "--lm", str(companions["reverse"])]) == 1
+    assert not (chat / "companions.json").exists()
+    assert main(["companion", "--model", str(chat), "--lm", str(companions["lm"])]) == 0
+    assert main(["companion", "--model", str(chat), "--reverse", str(companions["reverse"])]) == 0
+    assert "companions.json" in read_metadata(chat)["files"]  # checksummed like every file
+    named = json.loads((chat / "companions.json").read_text())
+    assert set(named) == {"lm", "reverse"} and not Path(named["lm"]).is_absolute()
+    bundle = load_bundle(chat)
+    assert bundle.companions["lm"].resolve() == companions["lm"].resolve()
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("how are you?\n"))
+    args = ["chat", "--model", str(chat), "--state", str(tmp_path / "s.sqlite"),
+            "--rerank", "mmi-bidi"]
+    assert main(args) == 0
+    assert capsys.readouterr().out.strip()
+
+    (chat / "companions.json").write_text('{"lm": "elsewhere"}')
+    with pytest.raises(BundleError, match=r"companions\.json: corrupt"):
+        load_bundle(chat)

@@ -71,7 +71,7 @@ def add_responder_arguments(parser: argparse.ArgumentParser, *, state_name: str)
         default=[],
         metavar="BUNDLE",
         help="companion models for --rerank: an LM (s2s train --task lm) and/or a reverse "
-        "model (s2s train --reverse)",
+        "model (s2s train --reverse); default: those the model names (s2s companion)",
     )
     add_decode_arguments(parser, xla=False)
 
