@@ -79,14 +79,24 @@ class Generator:
         """The bundle's ExperimentConfig (data.context_turns etc. for the chat responder)."""
         return self.bundle.config
 
-    def generate(self, texts: Sequence[str], options: DecodeOptions) -> list[list[Generation]]:
-        """n-best generations per text; a text with no tokens at all gets an empty list."""
+    def generate(
+        self,
+        texts: Sequence[str],
+        options: DecodeOptions,
+        seeds: Sequence[int | None] | None = None,
+    ) -> list[list[Generation]]:
+        """n-best generations per text; a text with no tokens at all gets an empty list.
+        `seeds` (sampling) gives each text its own seed in place of `options.seed`."""
         sources = [self.codec.source(text) for text in texts]
         usable = [i for i, source in enumerate(sources) if source.ids]
         results: list[list[Generation]] = [[] for _ in texts]
         if not usable:
             return results
-        hypotheses = self.decoder.decode([sources[i].ids for i in usable], options)
+        hypotheses = self.decoder.decode(
+            [sources[i].ids for i in usable],
+            options,
+            seeds=None if seeds is None else [seeds[i] for i in usable],
+        )
         for i, n_best in zip(usable, hypotheses, strict=True):
             source = sources[i]
             for hypothesis in n_best:

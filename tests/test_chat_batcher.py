@@ -66,7 +66,9 @@ async def test_the_event_loop_keeps_running_while_the_model_works() -> None:
 async def test_a_generator_error_reaches_every_caller_of_that_batch_only() -> None:
     calls = 0
 
-    def flaky(texts: list[str], options: DecodeOptions) -> list[list[object]]:
+    def flaky(
+        texts: list[str], options: DecodeOptions, seeds: list[int | None]
+    ) -> list[list[object]]:
         nonlocal calls
         calls += 1
         if calls == 1:

@@ -143,7 +143,7 @@ async def test_a_failing_model_gets_an_apology_and_the_next_message_works() -> N
     calls = 0
 
     class Flaky(ScriptedGenerator):
-        def generate(self, texts, options):  # type: ignore[no-untyped-def]
+        def generate(self, texts, options, seeds=None):  # type: ignore[no-untyped-def]
             nonlocal calls
             calls += 1
             if calls == 1:

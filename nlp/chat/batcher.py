@@ -20,7 +20,8 @@ from typing import Generic, TypeVar
 from nlp.decoding import DecodeOptions
 
 G = TypeVar("G")
-RunBatch = Callable[[list[str], DecodeOptions], Sequence[Sequence[G]]]
+# (texts, options, per-text seeds or None) -> n-best lists
+RunBatch = Callable[[list[str], DecodeOptions, list[int | None]], Sequence[Sequence[G]]]
 
 
 @dataclass
@@ -28,6 +29,7 @@ class _Pending(Generic[G]):
     text: str
     future: asyncio.Future[Sequence[G]]
     arrived: float
+    seed: int | None = None
 
 
 @dataclass
@@ -75,8 +77,12 @@ class MicroBatcher(Generic[G]):
         self._dispatcher: asyncio.Task[None] | None = None
         self._closing = False
 
-    async def submit(self, text: str, options: DecodeOptions) -> Sequence[G]:
-        """The n-best list for `text`; raises what the generator raised for its batch."""
+    async def submit(
+        self, text: str, options: DecodeOptions, seed: int | None = None
+    ) -> Sequence[G]:
+        """The n-best list for `text`; raises what the generator raised for its batch. A
+        `seed` (sampling) is this text's own, so texts with different seeds still share a
+        call."""
         if self._closing:
             raise RuntimeError("the batcher is closed")
         loop = asyncio.get_running_loop()
@@ -85,7 +91,7 @@ class MicroBatcher(Generic[G]):
         future: asyncio.Future[Sequence[G]] = loop.create_future()
         key = options_key(options)
         group = self._groups.setdefault(key, _Group(dataclasses.replace(options)))
-        group.items.append(_Pending(text, future, loop.time()))
+        group.items.append(_Pending(text, future, loop.time(), seed))
         self._wakeup.set()
         return await future
 
@@ -143,8 +149,11 @@ class MicroBatcher(Generic[G]):
         self.stats.items += len(live)
         self.stats.largest = max(self.stats.largest, len(live))
         texts = [item.text for item in live]
+        seeds = [item.seed for item in live]
         try:
-            results = await loop.run_in_executor(self._executor, self._run_batch, texts, options)
+            results = await loop.run_in_executor(
+                self._executor, self._run_batch, texts, options, seeds
+            )
             if len(results) != len(live):
                 raise RuntimeError(f"generator returned {len(results)} lists for {len(live)}")
         except Exception as exc:  # handed to every waiting caller, never lost

@@ -60,13 +60,18 @@ class ScriptedGenerator:
     cost: CostModel = field(default_factory=CostModel)
     separator: str = DEFAULT_SEPARATOR
     calls: list[tuple[list[str], DecodeOptions]] = field(default_factory=list)
+    seeds: list[list[int | None]] = field(default_factory=list)  # per call, per text
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def generate(
-        self, texts: Sequence[str], options: DecodeOptions
+        self,
+        texts: Sequence[str],
+        options: DecodeOptions,
+        seeds: Sequence[int | None] | None = None,
     ) -> list[list[Generation]]:
         with self._lock:  # like a real model: one call at a time
             self.calls.append((list(texts), options))
+            self.seeds.append(list(seeds) if seeds is not None else [None] * len(texts))
             delay = self.cost.seconds(len(texts))
             if delay:
                 time.sleep(delay)

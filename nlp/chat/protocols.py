@@ -37,5 +37,8 @@ class TextGenerator(Protocol):
     """Anything that turns a batch of encoder inputs into n-best lists of replies."""
 
     def generate(
-        self, texts: Sequence[str], options: DecodeOptions
+        self,
+        texts: Sequence[str],
+        options: DecodeOptions,
+        seeds: Sequence[int | None] | None = None,
     ) -> Sequence[Sequence[GenerationLike]]: ...

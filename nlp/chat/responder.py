@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ class ChatResponder:
             self._generate, max_batch=max_batch, max_wait=max_wait
         )
         self._last: LruDict[str, GenerationLike] = LruDict(self.limits.max_chats)
+        self._turns: LruDict[str, int] = LruDict(self.limits.max_chats)  # replies since /reset
         self._commands: dict[str, Callable[[str, Command, bool], Awaitable[Reply]]] = {
             "start": self._cmd_start,
             "help": self._cmd_help,
@@ -124,9 +126,10 @@ class ChatResponder:
         return DialogueContext(turns, model.data.turn_separator)
 
     def _generate(
-        self, texts: list[str], options: DecodeOptions
+        self, texts: list[str], options: DecodeOptions, seeds: list[int | None]
     ) -> Sequence[Sequence[GenerationLike]]:
-        return self._generator.generate(texts, options)  # runs on the batcher's worker thread
+        # runs on the batcher's worker thread
+        return self._generator.generate(texts, options, seeds)
 
     async def aclose(self) -> None:
         """Finish replies being decoded, write pending log records, close the state file."""
@@ -160,8 +163,10 @@ class ChatResponder:
         message = self.context.sanitize(message)
         encoder_input = self.context.encoder_input(chat, message)
         options = self.store.get(chat).decode_options(self.base_options)
+        turn = self._turns.get(chat) or 0
+        seed = chat_seed(chat, turn, options.seed) if options.strategy == "sample" else None
         try:
-            candidates = await self.batcher.submit(encoder_input, options)
+            candidates = await self.batcher.submit(encoder_input, options, seed)
         except Exception:
             log.exception("generation failed for a message of %d characters", len(message))
             return Reply(FAILURE_REPLY)
@@ -175,6 +180,7 @@ class ChatResponder:
             self.log.record(chat, message, reply, self.context.previous(chat))
         self.context.add_exchange(chat, message, reply)
         self._last[chat] = best
+        self._turns[chat] = turn + 1
         return Reply(reply)
 
     def _update(self, chat: str, **changes: object) -> Reply:
@@ -195,6 +201,7 @@ class ChatResponder:
         self.context.reset(chat)
         self.ranker.forget(chat)
         self._last.pop(chat, None)
+        self._turns.pop(chat, None)
         if self.log is not None:
             self.log.settle(chat)
         return Reply("Done, I forgot our conversation. Your settings stay as they were.")
@@ -271,6 +278,17 @@ class ChatResponder:
             if (fresh.turns, fresh.separator) != (self.context.turns, self.context.separator):
                 self.context = fresh  # the old history is in a format the new model can't read
         return Reply("Reloaded the model from disk.")
+
+
+def chat_seed(chat: str, turn: int, base: int | None = None) -> int:
+    """The sampling seed of a chat's `turn`-th reply (counted from the start or /reset).
+
+    Why: sample-and-rerank should be repeatable (the same conversation replayed gets the same
+    replies, so a report of a bad reply can be reproduced) yet differ between chats and
+    turns, so two people writing "hi" do not get the same sample. `base` (the model's or the
+    user's fixed seed) shifts every chat's stream."""
+    digest = hashlib.sha256(f"{base}:{chat}:{turn}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
 def _parse_number(args: tuple[str, ...], kind: type[int] | type[float]) -> int | float | None:

@@ -67,8 +67,8 @@ class ChatSettings:
             n_best = 1
         elif self.strategy in ("beam", "diverse_beam"):
             n_best = min(self.beam_size, RERANK_CANDIDATES)
-        else:
-            n_best = RERANK_CANDIDATES
+        else:  # sampling: N draws as rows of one call, re-ranked (the bundle may ask for more)
+            n_best = max(base.n_best, RERANK_CANDIDATES)
         beam_size = self.beam_size
         if self.strategy == "diverse_beam":  # whole groups of the model's group count
             beam_size = base.beam_groups * max(1, beam_size // base.beam_groups)

@@ -4,7 +4,7 @@ conversion to `Hypothesis`)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import tensorflow as tf
@@ -17,6 +17,7 @@ from nlp.decoding.params import DecodeParams
 from nlp.decoding.strategies import Strategy, build_strategy
 from nlp.specials import EOS_ID, PAD_ID
 
+T = TypeVar("T")
 CompiledDecode = Callable[[tf.Tensor, DecodeParams], DecodeOutput]
 
 LENGTH_BUCKET = 8  # under XLA, source lengths are padded to a multiple of this
@@ -63,22 +64,28 @@ class Decoder:
         options: DecodeOptions,
         *,
         return_attention: bool = True,
+        seeds: Sequence[int | None] | None = None,
     ) -> list[list[Hypothesis]]:
         """Return `options.n_best` hypotheses per input, best first.
 
         `source_ids` is a list of id lists of any lengths, or a PAD-padded [B, S] array.
         Inputs are decoded in length-sorted batches of at most `max_batch_size`; results come
         back in input order. Without `return_attention` every `Hypothesis.attention` is an
-        empty [len(ids), 0] array and the attention history is not kept.
+        empty [len(ids), 0] array and the attention history is not kept. `seeds` (sampling
+        only) gives each input its own seed in place of `options.seed`.
         """
         options.validate()
         sources = _as_lists(source_ids)
+        if seeds is not None and len(seeds) != len(sources):
+            raise ValueError(f"{len(seeds)} seeds for {len(sources)} inputs")
         strategy = build_strategy(options)
         compiled = self._function(strategy, options, return_attention)
         results: list[list[Hypothesis]] = [[] for _ in sources]
         for chunk in _length_sorted_chunks(sources, self.max_batch_size):
             rows = self._batch_rows([sources[i] for i in chunk])
-            params = DecodeParams.from_options(options, _draws(strategy, rows, options))
+            row_seeds = None if seeds is None else self._batch_rows([seeds[i] for i in chunk])
+            draws = _draws(strategy, rows, options, row_seeds)
+            params = DecodeParams.from_options(options, draws)
             bucket = LENGTH_BUCKET if self.jit_compile else 1
             output = compiled(_padded(rows, bucket), params)
             ids, scores, lengths, attention = (np.asarray(t) for t in output)
@@ -89,7 +96,7 @@ class Decoder:
                 )
         return results
 
-    def _batch_rows(self, sources: list[list[int]]) -> list[list[int]]:
+    def _batch_rows(self, sources: list[T]) -> list[T]:
         """The sources of one batch; under XLA, padded to a power-of-two count with copies of
         the last one (their results are dropped), bounding the number of compilations."""
         if not self.jit_compile:
@@ -129,12 +136,17 @@ def _padded(sources: list[list[int]], bucket: int = 1) -> np.ndarray:
     return batch
 
 
-def _draws(strategy: Strategy, rows: list[list[int]], options: DecodeOptions) -> np.ndarray:
+def _draws(
+    strategy: Strategy,
+    rows: list[list[int]],
+    options: DecodeOptions,
+    seeds: Sequence[int | None] | None = None,
+) -> np.ndarray:
     """The sampler's uniforms for these rows, or an empty [rows * width, 0] array when the
     strategy does not sample."""
     if not strategy.random:
         return np.zeros((len(rows) * strategy.width, 0), np.float32)
-    return sampling_draws(rows, options.seed, strategy.width, options.max_length)
+    return sampling_draws(rows, options.seed, strategy.width, options.max_length, seeds)
 
 
 def _as_lists(source_ids: Sequence[Sequence[int]] | np.ndarray) -> list[list[int]]:

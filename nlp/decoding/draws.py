@@ -18,17 +18,26 @@ import numpy as np
 
 
 def sampling_draws(
-    sources: Sequence[Sequence[int]], seed: int | None, width: int, steps: int
+    sources: Sequence[Sequence[int]],
+    seed: int | None,
+    width: int,
+    steps: int,
+    seeds: Sequence[int | None] | None = None,
 ) -> np.ndarray:
     """[len(sources) * width, steps] float32 uniforms in [0, 1), rows in decoder order (an
     input's `width` samples adjacent). With a seed, an input's rows depend only on
-    (seed, its token ids, width, steps)."""
-    if seed is None:
-        fresh = np.random.default_rng()
-        return fresh.random((len(sources) * width, steps), dtype=np.float32)
+    (seed, its token ids, width, steps). `seeds` gives each input its own seed instead (None
+    entries fall back to `seed`): the chat responder seeds each chat's turn, so a chat's
+    replies repeat while chats sharing one batch still sample independently."""
+    per_input = list(seeds) if seeds is not None else [seed] * len(sources)
+    if len(per_input) != len(sources):
+        raise ValueError(f"{len(per_input)} seeds for {len(sources)} inputs")
+    rng = np.random.default_rng() if any(s is None for s in per_input) else None
     rows = [
-        np.random.default_rng([seed, *source]).random((width, steps), dtype=np.float32)
-        for source in sources
+        (np.random.default_rng([own, *source]) if own is not None else rng).random(
+            (width, steps), dtype=np.float32
+        )
+        for own, source in zip(per_input, sources, strict=True)
     ]
     return np.concatenate(rows) if rows else np.zeros((0, steps), np.float32)
 
