@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from nlp.evaluation.chat_metrics import chat_metrics, distinct_n, is_echo, top_reply_share
@@ -25,3 +27,41 @@ def test_chat_metrics_picks_units_per_language() -> None:
     assert report["unit"] == "char"
     assert report["echo_share"] == pytest.approx(0.5)
     assert report["empty_share"] == 0.0
+
+
+def test_bleu_and_length_on_a_hand_checked_english_case() -> None:
+    # unigrams: 5 of 6 match (sat does not); bigrams: "the cat", "on the", "the mat" of 5;
+    # equal lengths, so no brevity penalty: BLEU-1 = 5/6, BLEU-2 = sqrt(5/6 * 3/5).
+    report = chat_metrics(
+        ["where is the cat ?"], ["the cat sat on the mat"], references=["the cat is on the mat"]
+    )
+    assert report["bleu_tokenize"] == "13a" and report["unit"] == "word"
+    assert report["bleu_1"] == pytest.approx(100 * 5 / 6, abs=1e-3)
+    assert report["bleu_2"] == pytest.approx(100 * (0.5**0.5), abs=1e-3)
+    assert report["mean_reply_length"] == 6
+
+
+def test_bleu_on_chinese_counts_characters_with_the_brevity_penalty() -> None:
+    # 3 characters against 4: every unigram and bigram matches, brevity penalty exp(1 - 4/3).
+    report = chat_metrics(["你好吗"], ["我很好"], references=["我很好啊"])
+    assert report["bleu_tokenize"] == "zh" and report["unit"] == "char"
+    assert report["bleu_1"] == pytest.approx(100 * math.exp(1 - 4 / 3), abs=1e-3)
+    assert report["bleu_2"] == pytest.approx(100 * math.exp(1 - 4 / 3), abs=1e-3)
+    assert report["mean_reply_length"] == 3
+    assert "bleu_1" not in chat_metrics(["你好吗"], ["我很好"])  # no references, no BLEU
+
+
+def test_s2s_evaluate_metric_chat_reports_bleu_and_length(tiny_bundle, capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from s2s.cli import main
+    from tests.conftest import REPO
+
+    corpus = REPO / "corpora" / "dialogue-en.jsonl"
+    argv = ["evaluate", "--model", str(tiny_bundle), "--corpus", str(corpus),
+            "--metric", "chat", "--limit", "8", "--greedy"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)["chat"]
+    assert report["pairs"] == 8 and report["bleu_tokenize"] == "13a"
+    assert 0 <= report["bleu_2"] <= report["bleu_1"] <= 100
+    assert report["mean_reply_length"] >= 0

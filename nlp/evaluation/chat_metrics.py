@@ -1,9 +1,14 @@
-"""Reply diversity metrics for chat models: distinct-n, generic-reply share, echo share.
+"""Reply metrics for chat models: distinct-n, generic-reply share, echo share, BLEU-1/2, length.
 
 Perplexity says how well a model predicts held-out replies; these say what a user will see.
 A chatbot that answers "i don't know" to everything, or parrots the message back, can have
 a fine perplexity and be useless. Units are tokens from `units` (words, or characters in
 Chinese, as for ROUGE) so that English and Chinese figures are computed the same way.
+
+BLEU-1/2 against the reference reply (sacrebleu corpus BLEU, 0-100, max n-gram order 1 and 2,
+its default exponential smoothing) say whether diversity was bought with irrelevance; its
+tokenisation is sacrebleu's "zh" when the texts are Chinese and "13a" otherwise, and is
+reported beside the scores. Mean reply length is in words, or characters for Chinese.
 """
 
 from __future__ import annotations
@@ -38,10 +43,45 @@ def is_echo(post: str, reply: str, unit: str, threshold: float = 0.8) -> bool:
     return copied / len(reply_units) >= threshold
 
 
+def bleu_tokenize(unit: str) -> str:
+    """sacrebleu's tokenisation for texts of this unit: "zh" splits Chinese characters."""
+    return "zh" if unit == "char" else "13a"
+
+
+def corpus_bleu(
+    replies: Sequence[str], references: Sequence[str], order: int, tokenize: str
+) -> float:
+    """Corpus BLEU-`order` (0-100) of `replies` against one reference each."""
+    from sacrebleu.metrics import BLEU
+
+    bleu = BLEU(tokenize=tokenize, max_ngram_order=order, effective_order=False)
+    return float(bleu.corpus_score(list(replies), [list(references)]).score)
+
+
+def mean_length(replies: Sequence[str], unit: str) -> float:
+    """Mean reply length in `unit`s (words, or characters for Chinese)."""
+    return sum(len(units(r, unit)) for r in replies) / len(replies) if replies else 0.0
+
+
 def chat_metrics(
-    posts: Sequence[str], replies: Sequence[str], unit: str = "auto"
+    posts: Sequence[str],
+    replies: Sequence[str],
+    unit: str = "auto",
+    references: Sequence[str] | None = None,
 ) -> dict[str, float | str]:
-    resolved = resolve_unit(posts, unit)
+    """All reply metrics; BLEU only when the reference replies are given. `unit` "auto"
+    looks at the posts and references (Chinese characters anywhere: "char")."""
+    resolved = resolve_unit([*posts, *(references or [])], unit)
+    bleu: dict[str, float | str] = {}
+    if references is not None:
+        if len(references) != len(replies):
+            raise ValueError(f"{len(references)} references for {len(replies)} replies")
+        tokenize = bleu_tokenize(resolved)
+        bleu = {
+            "bleu_1": corpus_bleu(replies, references, 1, tokenize),
+            "bleu_2": corpus_bleu(replies, references, 2, tokenize),
+            "bleu_tokenize": tokenize,
+        }
     return {
         "distinct_1": distinct_n(replies, 1, resolved),
         "distinct_2": distinct_n(replies, 2, resolved),
@@ -49,5 +89,7 @@ def chat_metrics(
         "echo_share": sum(is_echo(p, r, resolved) for p, r in zip(posts, replies, strict=True))
         / max(1, len(replies)),
         "empty_share": sum(not r.strip() for r in replies) / max(1, len(replies)),
+        "mean_reply_length": mean_length(replies, resolved),
+        **bleu,
         "unit": resolved,
     }

@@ -25,8 +25,10 @@ def register(subparsers: Any) -> None:
         "teacher-forced next-token accuracy over target tokens, end token included, padding "
         "not (accuracy: the Keras tutorials' val_accuracy), exact match of the generated "
         "output (exact), corpus BLEU via sacrebleu, tokenize=zh for Chinese (bleu), "
-        "ROUGE-1/2/L F1 beside the lead baselines (rouge), or reply diversity: distinct-1/2, "
-        "share of the 5 most frequent replies, share of replies echoing the input (chat).",
+        "ROUGE-1/2/L F1 beside the lead baselines (rouge), or chat replies: distinct-1/2, "
+        "share of the 5 most frequent replies, share of replies echoing the input, BLEU-1/2 "
+        '(sacrebleu, 0-100, tokenisation "zh" for Chinese, "13a" otherwise) against the '
+        "reference reply, and mean reply length in words (characters for Chinese) (chat).",
     )
     evaluate.add_argument("--model", type=Path, required=True, help="model bundle or run dir")
     add_corpus_arguments(evaluate)

@@ -130,10 +130,12 @@ def rouge_metrics(
 def reply_metrics(
     generator: Generator, pairs: Sequence[Pair], options: DecodeOptions, batch_size: int
 ) -> dict[str, Any]:
-    """Diversity of generated replies (distinct-n, generic and echo shares)."""
+    """Generated replies: diversity (distinct-n, generic and echo shares), BLEU-1/2 against
+    the reference replies and mean length."""
     posts = [normalize_text(p.source) for p in pairs]
     replies = generate_all(generator, posts, options, batch_size)
-    return {"pairs": len(pairs), **chat_metrics(posts, replies)}
+    references = [normalize_text(p.target) for p in pairs]
+    return {"pairs": len(pairs), **chat_metrics(posts, replies, references=references)}
 
 
 METRICS: dict[str, Callable[..., dict[str, Any]]] = {
