@@ -21,12 +21,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nlp.corpus.records import Pair
 from nlp.decoding.options import DecodeOptions
 from nlp.specials import BOS_ID, EOS_ID, PAD_ID
+
+if TYPE_CHECKING:
+    from nlp.bundle import Bundle
 
 # Which companion model each re-ranking needs (its data settings, checked on load).
 COMPANION_KIND = {"mmi-antilm": "lm", "mmi-bidi": "reverse"}
@@ -49,15 +53,16 @@ def mmi_score(
 
 
 class CompanionScorer:
-    """Teacher-forced log-probabilities from a companion bundle (LM or reverse model)."""
+    """Teacher-forced log-probabilities from a companion bundle (LM or reverse model), or from
+    a chat bundle itself (`s2s tune-decoding` scores the likelihood of chosen replies)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, source: Path | Bundle) -> None:
         import tensorflow as tf
 
-        from nlp.bundle import load_bundle
+        from nlp.bundle import Bundle, load_bundle
         from nlp.model.distribution import target_log_probs
 
-        self.bundle = load_bundle(directory)
+        self.bundle = source if isinstance(source, Bundle) else load_bundle(source)
         data = self.bundle.config.data
         self.kind = "lm" if data.task == "lm" else "reverse" if data.reverse else "chat"
         model, vocab_size = self.bundle.model, self.bundle.config.model.vocab_size
@@ -80,6 +85,19 @@ class CompanionScorer:
         target_out = _padded([[*target, EOS_ID] for _, target in ids])
         scores = np.asarray(self._score(sources, target_in, target_out))
         return [scores[row, : len(target) + 1] for row, (_, target) in enumerate(ids)]
+
+
+def mean_token_log_prob(
+    scorer: CompanionScorer, pairs: Sequence[Pair], batch_size: int = 64
+) -> float:
+    """Mean log-probability per target token (EOS included) over all `pairs`, in batches of
+    `batch_size` pairs, each batch one compiled call."""
+    total, count = 0.0, 0
+    for start in range(0, len(pairs), batch_size):
+        for scores in scorer.token_log_probs(pairs[start : start + batch_size]):
+            total += float(np.sum(scores))
+            count += len(scores)
+    return total / max(count, 1)
 
 
 def _padded(rows: Sequence[Sequence[int]]) -> np.ndarray:

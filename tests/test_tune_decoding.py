@@ -25,8 +25,8 @@ def test_task_defaults() -> None:
     assert default_decode_options("chat") == DecodeOptions()
     headline = default_decode_options("headline")
     assert (headline.no_repeat_ngram, headline.length_penalty) == (3, 0.6)
-    with pytest.raises(ValueError, match=r"no objective for data\.task='chat' yet"):
-        objective_for("chat")
+    with pytest.raises(ValueError, match=r"no objective for data\.task='lm' yet"):
+        objective_for("lm")
 
 
 def test_search_keeps_only_improvements_and_respects_the_budget() -> None:
@@ -157,3 +157,51 @@ def test_headline_objective_charges_repetition_beyond_two_percent() -> None:
         plain = rouge(outputs, [p.target for p in pairs]).rougeL.f1
         expected = plain - max(0.0, repeats - 0.02)
         assert rouge_l_objective(outputs, pairs) == pytest.approx(expected)
+
+
+def test_chat_objective_rewards_variety_only_above_the_likelihood_floor() -> None:
+    from nlp.tuning.search import PLAIN_BEAM, TuningContext, chat_objective, try_candidates
+
+    pairs = [Pair(f"post {i}", "reply") for i in range(4)]
+    varied = ["a b", "c d", "e f", "g h"]  # distinct-2 1.0, top-5 share 1.0 -> 0.0
+    stock = ["i see", "i see", "i see", "i see"]  # distinct-2 0.25, top-5 share 1.0 -> -0.75
+    # Scripted likelihoods per reply word: plain beam -1.0 (the floor is -1.1).
+    likelihood = {"i": -1.0, "a": -1.05, "c": -1.05, "e": -1.05, "g": -1.05, "x": -3.0}
+
+    def generate(sources: Sequence[str], options: DecodeOptions) -> list[str]:
+        if options == PLAIN_BEAM:
+            return stock
+        return varied if options.strategy == "sample" else ["x y"] * 2 + ["x z", "x w"]
+
+    def log_likelihood(scored: Sequence[Pair]) -> float:
+        return sum(likelihood[pair.target.split()[0]] for pair in scored) / len(scored)
+
+    objective = chat_objective(TuningContext(pairs, generate, log_likelihood))
+    assert objective(stock, pairs) == pytest.approx(-0.75)
+    assert objective(varied, pairs) == pytest.approx(0.0)
+    # More varied than stock, but 3x less likely than plain beam: below every feasible choice.
+    assert objective(["x y", "x y", "x z", "x w"], pairs) < -2
+    candidates = [PLAIN_BEAM, DecodeOptions(strategy="sample"), DecodeOptions(beam_size=2)]
+    result = try_candidates(generate, pairs, candidates, objective, 60)
+    assert result.best.options.strategy == "sample" and len(result.trials) == 3
+
+
+def test_tune_decoding_for_chat_stores_the_winner_the_chat_uses(
+    tiny_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from nlp.tuning.search import chat_candidates
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bundle, model)
+    corpus = REPO / "corpora" / "dialogue-en.jsonl"
+    argv = ["tune-decoding", "--model", str(model), "--corpus", str(corpus),
+            "--max-pairs", "6", "--minutes", "5"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "distinct-2 - top-5 share" in out and "best:" in out
+    stored = load_bundle(model).decoding
+    assert stored is not None and stored.origin.startswith("tuned")
+    assert stored.options in chat_candidates()  # no companions: no MMI candidates
+    assert stored.details["trials"] == len(chat_candidates())

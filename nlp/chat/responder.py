@@ -170,12 +170,10 @@ class ChatResponder:
         except Exception:
             log.exception("generation failed for a message of %d characters", len(message))
             return Reply(FAILURE_REPLY)
-        usable = [c for c in candidates if clean_message(c.text)]
-        if not usable:
+        chosen = choose_reply(self.ranker, chat, candidates, message, self.limits.max_reply_chars)
+        if chosen is None:
             return Reply(NO_IDEA_REPLY)
-        best = self.ranker.choose(chat, usable, message)
-        reply = fit_reply(clean_message(best.text), self.limits.max_reply_chars)
-        self.ranker.remember(chat, reply)
+        reply, best = chosen
         if self.log is not None:
             self.log.record(chat, message, reply, self.context.previous(chat))
         self.context.add_exchange(chat, message, reply)
@@ -278,6 +276,25 @@ class ChatResponder:
             if (fresh.turns, fresh.separator) != (self.context.turns, self.context.separator):
                 self.context = fresh  # the old history is in a format the new model can't read
         return Reply("Reloaded the model from disk.")
+
+
+def choose_reply(
+    ranker: ReplyRanker,
+    chat: str,
+    candidates: Sequence[GenerationLike],
+    message: str,
+    max_chars: int = TELEGRAM_TEXT_LIMIT,
+) -> tuple[str, GenerationLike] | None:
+    """The reply text the bot sends and the candidate it came from (None: no usable one);
+    the ranker remembers it. Shared with `nlp.chat.offline`, which replays this choice on
+    validation posts, so tuning and benchmarks measure what the bot sends."""
+    usable = [c for c in candidates if clean_message(c.text)]
+    if not usable:
+        return None
+    best = ranker.choose(chat, usable, message)
+    reply = fit_reply(clean_message(best.text), max_chars)
+    ranker.remember(chat, reply)
+    return reply, best
 
 
 def chat_seed(chat: str, turn: int, base: int | None = None) -> int:

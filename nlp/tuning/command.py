@@ -1,10 +1,20 @@
 """`s2s tune-decoding --model DIR [--corpus VALID] [--max-pairs N] [--minutes M]`.
 
-Decodes validation pairs (default: the training run's `valid.jsonl`) with one setting changed
-at a time (`nlp.tuning.search`), scores each configuration by the task's objective (ROUGE-L
-for `data.task=headline`), prints what it tried, and stores the best configuration in the
-bundle's `decoding.json` (atomically, checksums updated), where `s2s headlines`,
+Decodes validation pairs (default: the training run's `valid.jsonl`), scores each
+configuration by the task's objective, prints what it tried, and stores the best configuration
+in the bundle's `decoding.json` (atomically, checksums updated), where `s2s headlines`,
 `s2s evaluate`, `s2s chat` and the bot pick it up.
+
+Headlines (data.task=headline): ROUGE-L F1, one setting changed at a time from the current
+settings (n-gram blocking, length penalty, beam size, length limits).
+
+Chat (data.task=chat): maximise distinct-2 minus the share of the 5 most frequent replies,
+subject to the mean validation log-likelihood per token of the chosen reply (teacher-forced
+by the model itself) staying within 10% (relative) of plain beam search's. Scored on the
+replies the bot would send (its n-best size, seeds and re-ranking). Candidates: plain beam,
+sampling (temperature 0.8, top-p 0.9), sample-and-rerank (8 nucleus samples), diverse beam
+(3 groups), and MMI anti-LM / bidirectional re-ranking when the model names an LM / reverse
+companion (`s2s companion`).
 """
 
 from __future__ import annotations
@@ -12,9 +22,11 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from nlp.decoding.options import DecodeOptions
 from nlp.training.command import add_corpus_arguments
 
 
@@ -45,20 +57,32 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nlp.bundle import store_decoding
+    from nlp.chat.offline import bot_replies
+    from nlp.corpus.records import Pair
     from nlp.decode_args import describe_options
     from nlp.decode_settings import DecodeSettings, default_decode_options
     from nlp.evaluation.evaluate import generate_all
     from nlp.generator import Generator
+    from nlp.mmi import CompanionScorer, mean_token_log_prob
     from nlp.text.normalize import normalize_text
     from nlp.training.command import corpus_spec
     from nlp.training.corpus_io import load_pairs
-    from nlp.tuning.search import Trial, objective_for, space_for, tune
+    from nlp.tuning.search import (
+        Trial,
+        TuningContext,
+        chat_candidates,
+        objective_for,
+        space_for,
+        try_candidates,
+        tune,
+    )
 
     if args.max_pairs < 1 or args.minutes <= 0:
         raise ValueError("--max-pairs must be >= 1 and --minutes > 0")
     generator = Generator.from_bundle(args.model, jit_compile=False)
     bundle = generator.bundle
-    metric, objective = objective_for(bundle.config.data.task)
+    task = bundle.config.data.task
+    metric, make_objective = objective_for(task)
     paths = args.corpus or [_run_valid_file(bundle.metadata, bundle.path)]
     pairs = load_pairs(corpus_spec(paths, args))[: args.max_pairs]
     if not pairs:
@@ -69,11 +93,23 @@ def run(args: argparse.Namespace) -> int:
         else default_decode_options(bundle.config.data.task)
     )
     codec = generator.codec
-    space = space_for(
-        [len(codec.tokenizer.tokenize(normalize_text(p.target))) for p in pairs],
-        [len(codec.source(p.source).tokens) for p in pairs],
-        start.max_length,
-    )
+    if task == "chat":  # what the bot sends, not the decoder's first hypothesis
+
+        def generate(sources: Sequence[str], options: DecodeOptions) -> list[str]:
+            return bot_replies(generator, sources, options, args.batch_size)
+    else:
+
+        def generate(sources: Sequence[str], options: DecodeOptions) -> list[str]:
+            return generate_all(generator, sources, options, args.batch_size)
+
+    scorer = CompanionScorer(bundle) if task == "chat" else None
+
+    def log_likelihood(scored: Sequence[Pair]) -> float:
+        if scorer is None:
+            raise ValueError(f"no likelihood scorer for data.task={task}")
+        return mean_token_log_prob(scorer, scored, args.batch_size)
+
+    objective = make_objective(TuningContext(pairs, generate, log_likelihood))
     print(f"tuning on {len(pairs)} pairs of {' '.join(map(str, paths))}, by {metric}, "
           f"budget {args.minutes:g} min", file=sys.stderr)
     print(f"{'#':>3}  {metric:>10}  {'seconds':>7}  settings")
@@ -84,15 +120,18 @@ def run(args: argparse.Namespace) -> int:
         row = f"{next(numbers):>3}  {trial.score:>10.4f}  {trial.seconds:>7.1f}"
         print(f"{row}  {describe_options(trial.options)}", flush=True)
 
-    result = tune(
-        lambda sources, options: generate_all(generator, sources, options, args.batch_size),
-        pairs,
-        start,
-        objective,
-        space,
-        60 * args.minutes,
-        on_trial=show,
-    )
+    if task == "chat":
+        candidates = chat_candidates(sorted(generator.companions))
+        result = try_candidates(
+            generate, pairs, candidates, objective, 60 * args.minutes, on_trial=show
+        )
+    else:
+        space = space_for(
+            [len(codec.tokenizer.tokenize(normalize_text(p.target))) for p in pairs],
+            [len(codec.source(p.source).tokens) for p in pairs],
+            start.max_length,
+        )
+        result = tune(generate, pairs, start, objective, space, 60 * args.minutes, on_trial=show)
     if result.stopped_early:
         print("time budget reached before every setting was tried", file=sys.stderr)
     best = result.best

@@ -21,12 +21,24 @@ from dataclasses import dataclass
 
 from nlp.corpus.records import Pair
 from nlp.decoding.options import DecodeOptions
+from nlp.evaluation.chat_metrics import distinct_n, top_reply_share
 from nlp.evaluation.repetition import repetition_shares
-from nlp.evaluation.rouge import rouge
+from nlp.evaluation.rouge import resolve_unit, rouge
 from nlp.text.normalize import normalize_text
 
 Generate = Callable[[Sequence[str], DecodeOptions], list[str]]
 Objective = Callable[[Sequence[str], Sequence[Pair]], float]  # outputs, pairs -> higher is better
+LogLikelihood = Callable[[Sequence[Pair]], float]  # mean log p(target | source) per token
+
+
+@dataclass(frozen=True)
+class TuningContext:
+    """What an objective may use besides the outputs: the validation pairs, the generate
+    function being tuned, and the model's teacher-forced likelihood of (post, reply) pairs."""
+
+    pairs: Sequence[Pair]
+    generate: Generate
+    log_likelihood: LogLikelihood
 
 
 # A headline that repeats a content word or a bigram reads as a stutter; a product may let
@@ -43,14 +55,66 @@ def rouge_l_objective(outputs: Sequence[str], pairs: Sequence[Pair]) -> float:
     return score - max(0.0, excess)
 
 
-# data.task -> (name shown in the table, objective). Chat has none yet: its objective (reply
-# diversity subject to likelihood, issue 11) needs metrics and re-ranking that are not built.
-OBJECTIVES: dict[str, tuple[str, Objective]] = {
-    "headline": ("ROUGE-L F1 - excess repeats", rouge_l_objective),
+# The chat objective (issue 11): replies people want to read are varied (distinct-2 high) and
+# not the same few stock lines (top-5 share low), but must stay replies to THIS post: the
+# model's mean log-likelihood per token of the chosen reply (teacher-forced) may drop at most
+# LL_MARGIN (relative) below that of plain beam search's replies. A configuration below that
+# floor scores below every one above it (-2 - shortfall; the feasible range is [-1, 1]).
+PLAIN_BEAM = DecodeOptions(strategy="beam", beam_size=5)
+LL_MARGIN = 0.10
+CHAT_OBJECTIVE_NAME = "distinct-2 - top-5 share, LL >= plain beam - 10%"
+
+
+def chat_objective(context: TuningContext) -> Objective:
+    """distinct-2 - top-5 reply share, subject to the likelihood floor set by plain beam."""
+    posts = [pair.source for pair in context.pairs]
+    unit = resolve_unit(posts, "auto")
+    plain = context.log_likelihood(
+        [Pair(p, r) for p, r in zip(posts, context.generate(posts, PLAIN_BEAM), strict=True)]
+    )
+    floor = plain - LL_MARGIN * abs(plain)
+
+    def objective(outputs: Sequence[str], pairs: Sequence[Pair]) -> float:
+        value = distinct_n(outputs, 2, unit) - top_reply_share(outputs, 5)
+        likelihood = context.log_likelihood(
+            [Pair(pair.source, reply) for pair, reply in zip(pairs, outputs, strict=True)]
+        )
+        return value if likelihood >= floor else -2.0 - (floor - likelihood)
+
+    return objective
+
+
+# data.task -> (name shown in the table, objective built for the run being tuned).
+OBJECTIVES: dict[str, tuple[str, Callable[[TuningContext], Objective]]] = {
+    "headline": ("ROUGE-L F1 - excess repeats", lambda context: rouge_l_objective),
+    "chat": (CHAT_OBJECTIVE_NAME, chat_objective),
 }
 
 
-def objective_for(task: str) -> tuple[str, Objective]:
+def chat_candidates(companions: Sequence[str] = ()) -> list[DecodeOptions]:
+    """The chat configurations tried, plain beam first: sampling, sample-and-rerank, diverse
+    beam, and MMI re-ranking for each companion kind the model has ("lm", "reverse")."""
+    candidates = [
+        PLAIN_BEAM,
+        DecodeOptions(strategy="sample", temperature=0.8, top_p=0.9, seed=0),
+        DecodeOptions(strategy="sample", top_p=0.9, n_best=8, seed=0),  # sample-and-rerank
+        DecodeOptions(strategy="diverse_beam", beam_size=6, beam_groups=3, diversity_penalty=0.5),
+    ]
+    if "lm" in companions:
+        candidates += [
+            DecodeOptions(beam_size=8, n_best=8, rerank="mmi-antilm", mmi_lambda=0.3,
+                          mmi_gamma=5),
+            DecodeOptions(strategy="sample", top_p=0.9, n_best=8, seed=0, rerank="mmi-antilm",
+                          mmi_lambda=0.3, mmi_gamma=5),
+        ]
+    if "reverse" in companions:
+        candidates.append(
+            DecodeOptions(beam_size=8, n_best=8, rerank="mmi-bidi", mmi_lambda=0.5)
+        )
+    return candidates
+
+
+def objective_for(task: str) -> tuple[str, Callable[[TuningContext], Objective]]:
     """The task's objective, or ValueError saying there is none yet."""
     if task not in OBJECTIVES:
         raise ValueError(
@@ -147,6 +211,34 @@ def tune(
             if trial.score > best.score + 1e-9:
                 best = trial
     return SearchResult(trials, first, best, stopped_early=False)
+
+
+def try_candidates(
+    generate: Generate,
+    pairs: Sequence[Pair],
+    candidates: Sequence[DecodeOptions],
+    objective: Objective,
+    budget_seconds: float,
+    *,
+    on_trial: Callable[[Trial], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> SearchResult:
+    """Score whole configurations in order (the first is the start); a trial starts only if
+    the last one's duration still fits in the budget. Used where the choices are distinct
+    strategies (chat) rather than one setting at a time."""
+    sources = [pair.source for pair in pairs]
+    began = clock()
+    trials: list[Trial] = []
+    for options in candidates:
+        if trials and clock() - began + trials[-1].seconds > budget_seconds:
+            break
+        t0 = clock()
+        score = objective(generate(sources, options), pairs)
+        trials.append(Trial(options, score, clock() - t0))
+        if on_trial is not None:
+            on_trial(trials[-1])
+    best = max(trials, key=lambda trial: trial.score)  # earliest wins ties
+    return SearchResult(trials, trials[0], best, stopped_early=len(trials) < len(candidates))
 
 
 def _with(options: DecodeOptions, name: str, value: float) -> DecodeOptions | None:

@@ -1,0 +1,51 @@
+"""The replies the bot would send, computed in batches without the event loop.
+
+Why: `s2s tune-decoding` (chat) and `benchmarks/chat_quality.py` must score what people
+actually get, not the decoder's first hypothesis: the bot widens the n-best list
+(`ChatSettings.decode_options`), seeds sampling per chat and turn (`chat_seed`) and re-ranks
+the candidates against echo and generic-reply penalties (`ReplyRanker`, remembering replies
+across chats as a running bot does). Each post is the first message of a fresh chat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from nlp.chat.protocols import TextGenerator
+from nlp.chat.rerank import ReplyRanker
+from nlp.chat.responder import NO_IDEA_REPLY, chat_seed, choose_reply
+from nlp.chat.settings import ChatSettings
+from nlp.chat.text_input import clean_message
+from nlp.decoding import DecodeOptions
+
+
+def bot_options(options: DecodeOptions) -> DecodeOptions:
+    """The options the bot decodes with when `options` are the model's settings."""
+    return ChatSettings.from_options(options).decode_options(options)
+
+
+def bot_replies(
+    generator: TextGenerator,
+    posts: Sequence[str],
+    options: DecodeOptions,
+    batch_size: int = 64,
+    ranker: ReplyRanker | None = None,
+) -> list[str]:
+    """What the bot sends to each post, in order (its apology where no candidate is usable)."""
+    decode = bot_options(options)
+    ranker = ranker or ReplyRanker()
+    replies: list[str] = []
+    for start in range(0, len(posts), batch_size):
+        batch = [clean_message(post) for post in posts[start : start + batch_size]]
+        chats = [f"post-{start + i}" for i in range(len(batch))]
+        seeds = (
+            [chat_seed(chat, 0, decode.seed) for chat in chats]
+            if decode.strategy == "sample"
+            else None
+        )
+        for chat, post, n_best in zip(
+            chats, batch, generator.generate(batch, decode, seeds), strict=True
+        ):
+            chosen = choose_reply(ranker, chat, n_best, post)
+            replies.append(NO_IDEA_REPLY if chosen is None else chosen[0])
+    return replies
