@@ -78,9 +78,14 @@ async def test_every_command_is_answered_in_order(tmp_path: Path) -> None:
         assert fragment in text
     why = sent[8]
     assert why.method == "sendPhoto" and why.photo is not None and why.photo.startswith(b"\x89PNG")
-    record = json.loads((tmp_path / "talk.jsonl").read_text())
-    assert (record["source"], record["rating"]) == ("hello bot", "good")
-    assert str(CHAT) not in record["chat"]
+    records = [json.loads(line) for line in (tmp_path / "talk.jsonl").read_text().splitlines()]
+    said = [(r.get("speaker"), r.get("text"), r.get("rating")) for r in records]
+    assert said == [
+        ("user", "hello bot", None),
+        ("bot", reply_for("hello bot"), None),
+        (None, None, "good"),
+    ]
+    assert all(str(CHAT) not in r["chat"] for r in records)
 
 
 async def test_typing_is_shown_while_the_model_thinks() -> None:

@@ -1,89 +1,107 @@
-"""Opt-in conversation logging in a form `s2s retrain` reads directly.
+"""Opt-in logging of whole conversations, in a form `s2s retrain` reads directly.
 
-Design: the log FILE only ever contains pairs worth learning from, each a complete JSONL record
-`{"source", "target", "context", "chat", "time", "rating"}` that the corpus JSONL reader loads
-as a (source, target) pair (other fields are ignored). To make that possible, the newest reply
-of each chat is held back until it is *settled*: by /good (written with rating "good"), by /bad
-(written to the sibling file `<stem>.rejected<suffix>` instead, with rating "bad"), or by the
-chat's next message, /reset or shutdown (written with rating null). So no rating record, no
-join and no reader option is needed; the cost is that on a crash each chat loses at most its
-one unsettled reply.
+Why whole conversations and not (message, reply) pairs: retraining on the bot's own unrated
+replies teaches it its own stock lines. What is worth learning is what PEOPLE wrote (a user's
+answer to the bot's message) and the bot replies a person rated /good; to pick those out, the
+log must keep who said what, in which order, and the ratings. The corpus reader
+`conversation-log` (`nlp.corpus.readers.conversation_log`) turns the log into pairs.
 
-Chat ids are never written: `chat` is sha256(salt + ":" + chat id), with a salt kept in the
-bot's state file so one chat hashes the same across restarts but the hash cannot be looked up.
+One JSON object per line, written at once (a crash loses nothing already said):
+- a turn:   {"chat", "conversation", "turn", "speaker": "user"|"bot", "text", "time"}
+- a rating: {"chat", "conversation", "turn", "rating": "good"|"bad", "time"} (of that bot turn)
+`conversation` is a random id, new at a chat's first message and after /reset; `turn` counts
+from 0 within it. Chat ids are never written: `chat` is sha256(salt + ":" + chat id), with a
+salt kept in the bot's state file so one chat hashes the same across restarts but the hash
+cannot be looked up.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
+from nlp.chat.lru import LruDict
+
 Rating = Literal["good", "bad"]
+Speaker = Literal["user", "bot"]
+# Field names and values shared with the corpus reader (one definition of the format).
+CONVERSATION, TURN, SPEAKER, TEXT, RATING = "conversation", "turn", "speaker", "text", "rating"
+USER, BOT, GOOD = "user", "bot", "good"
 
 
-def rejected_path(path: Path) -> Path:
-    """Where /bad pairs go: `talk.jsonl` -> `talk.rejected.jsonl`."""
-    return path.with_name(f"{path.stem}.rejected{path.suffix or '.jsonl'}")
+@dataclass
+class _Conversation:
+    id: str
+    turns: int = 0
+    last_bot: int | None = None  # the bot turn a /good or /bad would rate (None: rated/none)
 
 
 class ConversationLog:
-    """Appends settled (source, target) pairs; see the module docstring for the format."""
+    """Appends turns and ratings; see the module docstring for the format."""
 
-    def __init__(self, path: Path, salt: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: Path,
+        salt: str,
+        clock: Callable[[], float] = time.time,
+        max_chats: int = 100_000,
+    ) -> None:
         self.path = path
-        self.rejected_path = rejected_path(path)
         self._salt = salt
         self._clock = clock
-        self._pending: dict[str, dict[str, Any]] = {}
-        self._files: dict[Path, TextIO] = {}
+        self._chats: LruDict[str, _Conversation] = LruDict(max_chats)
+        self._file: TextIO | None = None
 
     def chat_hash(self, chat: str) -> str:
         return hashlib.sha256(f"{self._salt}:{chat}".encode()).hexdigest()
 
-    def record(self, chat: str, source: str, target: str, context: list[str]) -> None:
-        """Hold a new exchange as the chat's unsettled reply, settling the previous one."""
-        self.settle(chat)
-        stamp = datetime.fromtimestamp(self._clock(), UTC).isoformat(timespec="seconds")
-        self._pending[chat] = {
-            "source": source,
-            "target": target,
-            "context": context,
-            "chat": self.chat_hash(chat),
-            "time": stamp,
-            "rating": None,
-        }
+    def user(self, chat: str, text: str) -> None:
+        """A message the person wrote (as the model saw it, cleaned)."""
+        self._turn(chat, USER, text)
+
+    def bot(self, chat: str, text: str) -> None:
+        """The reply the bot sent; it can be rated until the next bot reply."""
+        conversation = self._turn(chat, BOT, text)
+        conversation.last_bot = conversation.turns - 1
 
     def rate(self, chat: str, rating: Rating) -> bool:
-        """Rate and write the chat's last reply; False when there is none to rate."""
-        record = self._pending.pop(chat, None)
-        if record is None:
+        """Rate the chat's last bot reply; False when there is none not yet rated."""
+        conversation = self._chats.get(chat)
+        if conversation is None or conversation.last_bot is None:
             return False
-        record["rating"] = rating
-        self._write(self.rejected_path if rating == "bad" else self.path, record)
+        self._write(chat, conversation, {TURN: conversation.last_bot, RATING: rating})
+        conversation.last_bot = None
         return True
 
-    def settle(self, chat: str) -> None:
-        """Write the chat's unsettled reply, unrated, if it has one."""
-        record = self._pending.pop(chat, None)
-        if record is not None:
-            self._write(self.path, record)
+    def reset(self, chat: str) -> None:
+        """The chat starts a new conversation (after /reset)."""
+        self._chats.pop(chat, None)
 
     def close(self) -> None:
-        for chat in list(self._pending):
-            self.settle(chat)
-        for handle in self._files.values():
-            handle.close()
-        self._files.clear()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
-    def _write(self, path: Path, record: dict[str, Any]) -> None:
-        handle = self._files.get(path)
-        if handle is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle = self._files[path] = path.open("a", encoding="utf-8")
-        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        handle.flush()
+    def _turn(self, chat: str, speaker: Speaker, text: str) -> _Conversation:
+        conversation = self._chats.get(chat) or _Conversation(secrets.token_hex(8))
+        self._write(chat, conversation, {TURN: conversation.turns, SPEAKER: speaker, TEXT: text})
+        conversation.turns += 1
+        self._chats[chat] = conversation
+        return conversation
+
+    def _write(self, chat: str, conversation: _Conversation, fields: dict[str, Any]) -> None:
+        stamp = datetime.fromtimestamp(self._clock(), UTC).isoformat(timespec="seconds")
+        record = {"chat": self.chat_hash(chat), CONVERSATION: conversation.id, **fields,
+                  "time": stamp}
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
+        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._file.flush()

@@ -162,6 +162,8 @@ class ChatResponder:
     async def _chat(self, chat: str, message: str) -> Reply:
         message = self.context.sanitize(message)
         encoder_input = self.context.encoder_input(chat, message)
+        if self.log is not None:
+            self.log.user(chat, message)
         options = self.store.get(chat).decode_options(self.base_options)
         turn = self._turns.get(chat) or 0
         seed = chat_seed(chat, turn, options.seed) if options.strategy == "sample" else None
@@ -175,7 +177,7 @@ class ChatResponder:
             return Reply(NO_IDEA_REPLY)
         reply, best = chosen
         if self.log is not None:
-            self.log.record(chat, message, reply, self.context.previous(chat))
+            self.log.bot(chat, reply)
         self.context.add_exchange(chat, message, reply)
         self._last[chat] = best
         self._turns[chat] = turn + 1
@@ -201,7 +203,7 @@ class ChatResponder:
         self._last.pop(chat, None)
         self._turns.pop(chat, None)
         if self.log is not None:
-            self.log.settle(chat)
+            self.log.reset(chat)
         return Reply("Done, I forgot our conversation. Your settings stay as they were.")
 
     async def _cmd_settings(self, chat: str, command: Command, is_admin: bool) -> Reply:

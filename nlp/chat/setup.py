@@ -47,8 +47,9 @@ def add_responder_arguments(parser: argparse.ArgumentParser, *, state_name: str)
         type=Path,
         default=None,
         metavar="FILE",
-        help="append (source, target) pairs as JSONL, loadable by s2s retrain; "
-        "/bad pairs go to FILE's .rejected.jsonl sibling instead (off by default)",
+        help="append whole conversations (turns, who wrote them, /good and /bad ratings) as "
+        "JSONL; s2s retrain --corpus FILE learns from what people wrote and from replies "
+        "rated /good, never from unrated or /bad ones (off by default)",
     )
     parser.add_argument(
         "--max-batch",

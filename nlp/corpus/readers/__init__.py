@@ -16,6 +16,7 @@ from typing import Any
 
 from nlp.corpus.readers.base import RecordSource
 from nlp.corpus.readers.chatterbot import read_chatterbot
+from nlp.corpus.readers.conversation_log import read_conversation_log
 from nlp.corpus.readers.cornell import read_cornell
 from nlp.corpus.readers.dailydialog import read_dailydialog
 from nlp.corpus.readers.delimited import (
@@ -71,6 +72,11 @@ FORMATS: dict[str, Format] = {
         Format("lcsts-xml", read_lcsts_xml, "LCSTS original <doc> records"),
         Format("dailydialog", read_dailydialog, "one dialogue per line, __eou__ turns"),
         Format("lccc", read_lccc, "space-separated post<TAB>reply"),
+        Format(
+            "conversation-log",
+            read_conversation_log,
+            "s2s chat/bot --log-conversations JSONL: what people wrote, replies rated /good",
+        ),
         Format("chatterbot", read_chatterbot, "ChatterBot YAML", patterns=("*.yml", "*.yaml")),
         Format(
             "cornell", read_cornell, "Cornell Movie-Dialogs", "iso-8859-1", whole_directory=True

@@ -36,7 +36,10 @@ def detect_format(path: Path) -> tuple[str, str]:
     if name in (LINES_FILE, CONVERSATIONS_FILE):
         return "cornell", f"file name {path.name}"
     if path.suffix.lower() in _BY_SUFFIX:
-        return _BY_SUFFIX[path.suffix.lower()], f"extension {path.suffix}"
+        found = _BY_SUFFIX[path.suffix.lower()]
+        if found == "jsonl" and _is_conversation_log(_sample_lines(path)):
+            return "conversation-log", f"extension {path.suffix}, records with conversation/turn"
+        return found, f"extension {path.suffix}"
     if path.suffix.lower() == ".json":
         return _detect_json(_sample_lines(path))
     return _detect_content(path)
@@ -51,6 +54,15 @@ def _detect_json(lines: list[str]) -> tuple[str, str]:
     if len(lines) == 1 and not _holds_array(lines[0]):
         return "jsonl", "extension .json, one object per line"
     return "json", "extension .json, one document"
+
+
+def _is_conversation_log(lines: list[str]) -> bool:
+    """The first record is a `--log-conversations` turn (fields conversation, turn, speaker)."""
+    try:
+        first = json.loads(lines[0]) if lines else None
+    except json.JSONDecodeError:
+        return False
+    return isinstance(first, dict) and {"conversation", "turn", "speaker"} <= set(first)
 
 
 def _holds_array(text: str) -> bool:

@@ -41,9 +41,16 @@ def turns_to_pairs(
         return
     for index in range(1, len(turns)):
         line, reply = turns[index]
-        earlier = turns[max(0, index - 1 - context_turns) : index - 1]
-        current = turns[index - 1][1].strip()
-        context = [text.strip() for _, text in earlier if text.strip()]
-        source = separator.join([*context, current]) if current else ""
-        if pair := src.pair(line, source, reply):
+        if pair := src.pair(line, source_of(turns, index, context_turns, separator), reply):
             yield pair
+
+
+def source_of(
+    turns: Sequence[Turn], index: int, context_turns: int, separator: str
+) -> str:
+    """The encoder input answered by `turns[index]`: the turn before it, led by up to
+    `context_turns` earlier non-empty turns ("" when the answered turn is empty)."""
+    earlier = turns[max(0, index - 1 - context_turns) : index - 1]
+    current = turns[index - 1][1].strip()
+    context = [text.strip() for _, text in earlier if text.strip()]
+    return separator.join([*context, current]) if current else ""

@@ -1,0 +1,61 @@
+"""Conversation logs written by `s2s chat` / `s2s bot --log-conversations` (format in
+`nlp.chat.conversation_log`) as training pairs.
+
+Which turns become targets, and why: only text a person stands behind. Every user turn
+answers the turn before it (the bot's message, or the user's own previous message when the
+bot did not answer), so (that turn -> user turn) is a pair; a bot reply is a target only when
+a person rated it /good. Unrated and /bad bot replies are never targets: retraining on them
+would teach the bot its own stock lines. Sources carry earlier turns as context exactly as the
+other dialogue formats do (`turns.source_of`). Turns are grouped by conversation, so a log
+holding many interleaved chats is read whole (logs are small next to training corpora).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from nlp.chat.conversation_log import BOT, CONVERSATION, GOOD, RATING, SPEAKER, TEXT, TURN, USER
+from nlp.corpus.readers.base import RecordSource
+from nlp.corpus.readers.turns import (
+    DEFAULT_TURN_SEPARATOR,
+    Turn,
+    check_context_turns,
+    source_of,
+)
+from nlp.corpus.records import Pair
+
+INVALID_RECORD = "not a conversation-log record"
+
+
+def read_conversation_log(
+    src: RecordSource, *, context_turns: int = 0, turn_separator: str = DEFAULT_TURN_SEPARATOR
+) -> Iterator[Pair]:
+    """Pairs whose target a person wrote or rated /good, conversation by conversation."""
+    check_context_turns(src, context_turns)
+    conversations: dict[tuple[str, str], dict[int, tuple[int, str, str]]] = {}
+    ratings: dict[tuple[str, str, int], str] = {}
+    for number, text in src.records():
+        try:
+            record = json.loads(text)
+            key = (str(record["chat"]), str(record[CONVERSATION]))
+            turn = int(record[TURN])
+            if RATING in record:
+                ratings[(*key, turn)] = str(record[RATING])
+            elif record[SPEAKER] in (USER, BOT) and isinstance(record[TEXT], str):
+                conversations.setdefault(key, {})[turn] = (number, record[SPEAKER], record[TEXT])
+            else:
+                raise ValueError(f"speaker {record[SPEAKER]!r}")
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            src.reject(number, INVALID_RECORD, str(exc))
+    for key, by_turn in conversations.items():
+        ordered = [by_turn[index] for index in sorted(by_turn)]
+        turns: list[Turn] = [(line, text) for line, _, text in ordered]
+        for index in range(1, len(ordered)):
+            line, speaker, target = ordered[index]
+            wanted = speaker == USER or ratings.get((*key, sorted(by_turn)[index])) == GOOD
+            if not wanted:
+                continue
+            if pair := src.pair(line, source_of(turns, index, context_turns, turn_separator),
+                                target):
+                yield pair
