@@ -9,7 +9,9 @@ import pytest
 from benchmarks.recipes import read_recipe, with_budget
 from s2s.cli import build_parser
 
-RECIPES = ["headlines-zh", "headlines-en", "rss-news-en"]
+HEADLINE_RECIPES = ["headlines-zh", "headlines-en", "rss-news-en"]
+CHAT_RECIPES = ["chat-en", "chat-zh"]
+RECIPES = [*HEADLINE_RECIPES, *CHAT_RECIPES]
 
 
 def commands(script: str) -> list[list[str]]:
@@ -29,7 +31,7 @@ def test_every_recipe_command_is_a_valid_s2s_command(name: str) -> None:
 
 
 def test_headline_recipes_use_the_task_preset_and_the_stated_budget() -> None:
-    for name in RECIPES:
+    for name in HEADLINE_RECIPES:
         script = read_recipe(name)
         assert "s2s train --task headline" in script
         assert "train.max_minutes=20" in script
@@ -39,3 +41,12 @@ def test_headline_recipes_use_the_task_preset_and_the_stated_budget() -> None:
 def test_unknown_recipe_names_the_known_ones() -> None:
     with pytest.raises(KeyError, match="headlines-zh"):
         read_recipe("no-such-recipe")
+
+
+def test_chat_recipes_train_the_companions_name_them_and_tune() -> None:
+    for name in CHAT_RECIPES:
+        script = read_recipe(name)
+        assert script.count("train.max_minutes=20") == 3  # chat model, LM, reverse model
+        for step in ("--task lm", "--reverse", "s2s companion --model runs/chat",
+                     "s2s tune-decoding --model runs/chat"):
+            assert step in script, f"{name}: {step}"

@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{row}  {describe_options(trial.options)}", flush=True)
 
     if task == "chat":
-        candidates = chat_candidates(sorted(generator.companions))
+        candidates = list(chat_candidates(sorted(generator.companions)).values())
         result = try_candidates(
             generate, pairs, candidates, objective, 60 * args.minutes, on_trial=show
         )

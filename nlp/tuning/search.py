@@ -91,27 +91,37 @@ OBJECTIVES: dict[str, tuple[str, Callable[[TuningContext], Objective]]] = {
 }
 
 
-def chat_candidates(companions: Sequence[str] = ()) -> list[DecodeOptions]:
+# The chat configurations, by the names the chat benchmark's table uses; each with the companion
+# kind it needs ("" = none). Sampling is seeded per chat by the bot (`nlp.chat.offline`).
+_MMI_ANTILM = {"rerank": "mmi-antilm", "mmi_lambda": 0.3, "mmi_gamma": 5}
+CHAT_CONFIGURATIONS: dict[str, tuple[str, DecodeOptions]] = {
+    "plain beam": ("", PLAIN_BEAM),
+    "sampling": ("", DecodeOptions(strategy="sample", temperature=0.8, top_p=0.9)),
+    "sample-and-rerank": ("", DecodeOptions(strategy="sample", top_p=0.9, n_best=8)),
+    "diverse beam": (
+        "",
+        DecodeOptions(strategy="diverse_beam", beam_size=6, beam_groups=3, diversity_penalty=0.5),
+    ),
+    "MMI anti-LM": ("lm", DecodeOptions(beam_size=8, n_best=8, **_MMI_ANTILM)),
+    "sample-and-rerank, MMI anti-LM": (
+        "lm",
+        DecodeOptions(strategy="sample", top_p=0.9, n_best=8, **_MMI_ANTILM),
+    ),
+    "MMI bidi": (
+        "reverse",
+        DecodeOptions(beam_size=8, n_best=8, rerank="mmi-bidi", mmi_lambda=0.5),
+    ),
+}
+
+
+def chat_candidates(companions: Sequence[str] = ()) -> dict[str, DecodeOptions]:
     """The chat configurations tried, plain beam first: sampling, sample-and-rerank, diverse
     beam, and MMI re-ranking for each companion kind the model has ("lm", "reverse")."""
-    candidates = [
-        PLAIN_BEAM,
-        DecodeOptions(strategy="sample", temperature=0.8, top_p=0.9, seed=0),
-        DecodeOptions(strategy="sample", top_p=0.9, n_best=8, seed=0),  # sample-and-rerank
-        DecodeOptions(strategy="diverse_beam", beam_size=6, beam_groups=3, diversity_penalty=0.5),
-    ]
-    if "lm" in companions:
-        candidates += [
-            DecodeOptions(beam_size=8, n_best=8, rerank="mmi-antilm", mmi_lambda=0.3,
-                          mmi_gamma=5),
-            DecodeOptions(strategy="sample", top_p=0.9, n_best=8, seed=0, rerank="mmi-antilm",
-                          mmi_lambda=0.3, mmi_gamma=5),
-        ]
-    if "reverse" in companions:
-        candidates.append(
-            DecodeOptions(beam_size=8, n_best=8, rerank="mmi-bidi", mmi_lambda=0.5)
-        )
-    return candidates
+    return {
+        name: options
+        for name, (needs, options) in CHAT_CONFIGURATIONS.items()
+        if not needs or needs in companions
+    }
 
 
 def objective_for(task: str) -> tuple[str, Callable[[TuningContext], Objective]]:
