@@ -1,124 +1,142 @@
-"""Chat quality on real corpora: perplexity and what users would see.
+"""Chat quality on real corpora: the README's chat recipes, run verbatim, scored on what the
+bot sends.
 
-English: DailyDialog, trained on its train split, scored on its validation split.
-Chinese: LCCC sample, a seeded 5% held out (the folder has no separate split).
-Each model trains for at most --minutes of training time, then answers the held-out posts
-with beam 5 (n-gram blocking on). Reports validation perplexity, distinct-1/2 of replies,
-the share of the 5 most frequent replies, the share of replies echoing the post, and ten
-sample exchanges per language.
+Each run executes a recipe block of README.md (`benchmarks.recipes`: convert, train the chat
+model and its LM and reverse companions with 20-minute budgets, `s2s companion`,
+`s2s tune-decoding`), then answers the first --limit (1,000) validation posts, each as the
+first message of a fresh chat, exactly as the bot does: the bundle's tuned settings, the
+bot's n-best size, per-chat sampling seeds and reply re-ranking (`nlp.chat.offline`). It
+reports validation perplexity and, for those replies, distinct-1/2, the top-5 reply share,
+the echo share, mean reply length (words; characters for Chinese) and BLEU-1/2 against the
+reference replies (sacrebleu; "13a" for English, "zh" for Chinese), then the same columns
+for every configuration the tuner knows (plain beam, sampling, sample-and-rerank, diverse
+beam, MMI anti-LM, MMI bidi) on the same posts, and ten sample exchanges.
 
-    python -m benchmarks.chat_quality [--minutes 20] [--limit 1000]
+    chat-en  DailyDialog: trained on train/, scored on validation/ (words)
+    chat-zh  LCCC: a seeded 5% held out (characters)
+
+    python -m benchmarks.chat_quality [--only NAME] [--limit 1000] [--reuse]
+        [--minutes M]   # another training budget: a smoke run, not the README's recipe
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from benchmarks.common import format_table
-from benchmarks.quality import BASE_SETTINGS, SHARED, QualityRun, arguments, run_all, test_pairs
-from nlp.chat.rerank import ReplyRanker
-from nlp.corpus.records import Pair
-from nlp.decoding import DecodeOptions
-from nlp.evaluation.chat_metrics import chat_metrics
-from nlp.evaluation.evaluate import loss_metrics, reply_metrics
-from nlp.generator import Generator
-from nlp.text.normalize import normalize_text
-from nlp.training.corpus_io import CorpusSpec
+from benchmarks.common import RESULTS_DIR, format_table, write_json
+from benchmarks.recipes import read_recipe, run_script, with_budget
 
-CHAT_MODEL = [*BASE_SETTINGS, "train.max_source_length=40", "train.max_target_length=30"]
-
-
-def runs() -> list[QualityRun]:
-    daily = SHARED / "dialogue-en" / "dailydialog"
-    lccc = SHARED / "dialogue-zh" / "lccc" / "toy_train.txt"
-    decode = DecodeOptions(beam_size=5, max_length=30, no_repeat_ngram=2, length_penalty=0.6)
-    return [
-        QualityRun(
-            "dailydialog-en",
-            CorpusSpec((daily / "train" / "dialogues_train.txt",), "dailydialog"),
-            CorpusSpec((daily / "validation" / "dialogues_validation.txt",), "dailydialog"),
-            [*CHAT_MODEL, "tokenizer.kind=words", "vocab.max_size=10000"],
-            decode,
-        ),
-        QualityRun(
-            "lccc-zh",
-            CorpusSpec((lccc,), "lccc"),
-            None,
-            [*CHAT_MODEL, "tokenizer.kind=jieba", "vocab.max_size=10000"],
-            decode,
-        ),
-    ]
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+MODEL = "runs/chat"  # where the recipes leave the chat model, relative to their work directory
+VALID = "chat-valid.jsonl"  # the validation pairs the recipes write
+COLUMNS = [
+    ("distinct_1", "distinct-1"),
+    ("distinct_2", "distinct-2"),
+    ("top5_reply_share", "top-5 share"),
+    ("echo_share", "echo share"),
+    ("mean_reply_length", "mean length"),
+    ("bleu_1", "BLEU-1"),
+    ("bleu_2", "BLEU-2"),
+]
 
 
-def bot_replies_metrics(
-    generator: Generator, pairs: list[Pair], decode: DecodeOptions
-) -> dict[str, float | str]:
-    """What the bot would send: the beam's 5-best re-ranked by the chat responder's ranker
-    (penalising echoes and replies it keeps giving), posts taken as one chat each."""
-    ranker = ReplyRanker()
+@dataclass(frozen=True)
+class RecipeRun:
+    """A README recipe and the data folders it names."""
+
+    name: str
+    data: dict[str, Path]
+
+
+RUNS = [
+    RecipeRun("chat-en", {"DAILYDIALOG": SHARED / "dialogue-en" / "dailydialog"}),
+    RecipeRun("chat-zh", {"LCCC": SHARED / "dialogue-zh" / "lccc"}),
+]
+
+
+def score(work: Path, limit: int) -> dict[str, Any]:
+    """What the bot sends with the bundle's settings, and every tuner configuration."""
+    from nlp.chat.offline import bot_replies
+    from nlp.corpus.readers import read_pairs
+    from nlp.corpus.records import ReadReport
+    from nlp.evaluation.chat_metrics import chat_metrics
+    from nlp.evaluation.evaluate import loss_metrics
+    from nlp.generator import Generator
+    from nlp.text.normalize import normalize_text
+    from nlp.tuning.search import chat_candidates
+
+    generator = Generator.from_bundle(work / MODEL)
+    pairs = list(read_pairs(work / VALID, "jsonl", report=ReadReport()))[:limit]
     posts = [normalize_text(p.source) for p in pairs]
-    options = replace(decode, n_best=5)
-    replies = []
-    for start in range(0, len(posts), 64):
-        batch = posts[start : start + 64]
-        for index, (post, n_best) in enumerate(
-            zip(batch, generator.generate(batch, options), strict=True)
-        ):
-            chat = str(start + index)
-            chosen = ranker.choose(chat, n_best, post).text if n_best else ""
-            ranker.remember(chat, chosen)
-            replies.append(chosen)
-    return chat_metrics(posts, replies)
+    references = [normalize_text(p.target) for p in pairs]
+    settings = generator.bundle.decoding
+    if settings is None:
+        raise ValueError(f"{work / MODEL}: no decoding settings (did s2s tune-decoding run?)")
+
+    def measure(options: Any) -> tuple[dict[str, Any], list[str]]:
+        replies = bot_replies(generator, posts, options)
+        return chat_metrics(posts, replies, references=references), replies
+
+    bot, replies = measure(settings.options)
+    table = {
+        name: measure(options)[0]
+        for name, options in chat_candidates(sorted(generator.companions)).items()
+    }
+    step = max(1, len(pairs) // 10)
+    return {
+        "pairs": len(pairs),
+        "valid_perplexity": loss_metrics(generator, pairs, 64)["perplexity"],
+        "decoding": {"origin": settings.origin, "details": settings.details},
+        "bot": bot,
+        "configurations": table,
+        "samples": [
+            {"post": posts[i], "reference": references[i], "reply": replies[i]}
+            for i in range(0, len(pairs), step)
+        ][:10],
+    }
 
 
 def main() -> None:
-    args = arguments(__doc__, "chat_quality")
-
-    def score(run: QualityRun, generator: Generator, info: dict[str, Any]) -> dict[str, Any]:
-        pairs = test_pairs(run, args.work, args.limit)
-        report = {
-            "valid_perplexity": loss_metrics(generator, pairs, 64)["perplexity"],
-            **reply_metrics(generator, pairs, run.decode, 64),
-            "bot": bot_replies_metrics(generator, pairs, run.decode),
-        }
-        samples = pairs[:: max(1, len(pairs) // 10)][:10]
-        outputs = generator.generate([p.source for p in samples], run.decode)
-        report["samples"] = [
-            {"post": p.source, "reference": p.target, "reply": o[0].text if o else ""}
-            for p, o in zip(samples, outputs, strict=True)
-        ]
-        return report
-
-    results = run_all(runs(), args.work, args.minutes, score, args.out, args.reuse)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", choices=[r.name for r in RUNS], action="append")
+    parser.add_argument("--limit", type=int, default=1000, help="validation posts per corpus")
+    parser.add_argument("--work", type=Path, default=Path("runs") / "chat_quality")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "chat_quality.json")
+    parser.add_argument("--minutes", type=float, help="training budget (not the README's)")
+    parser.add_argument("--reuse", action="store_true", help="score models already in --work")
+    args = parser.parse_args()
+    results: dict[str, Any] = {}
+    if args.out.exists():  # keep the other corpora's results when re-running one
+        results = json.loads(args.out.read_text("utf-8"))
+    for run in RUNS:
+        if args.only and run.name not in args.only:
+            continue
+        work = args.work / run.name
+        script = with_budget(read_recipe(run.name), args.minutes)
+        entry: dict[str, Any] = {"recipe": script, "verbatim": args.minutes is None}
+        if not (args.reuse and (work / MODEL / "model").exists()):
+            entry["recipe_minutes"] = round(
+                run_script(script, work, run.data, work / "recipe.log"), 1
+            )
+        entry.update(score(work, args.limit))
+        results[run.name] = entry
+        write_json(args.out, results)
     rows = [
-        {
-            "corpus": name,
-            **result,
-            "bot_distinct_2": result["bot"]["distinct_2"],
-            "bot_top5": result["bot"]["top5_reply_share"],
-            "bot_echo": result["bot"]["echo_share"],
-        }
+        {"corpus": name, "decoding": "bot (tuned)", **result["bot"]}
         for name, result in results.items()
+    ] + [
+        {"corpus": name, "decoding": configuration, **figures}
+        for name, result in results.items()
+        for configuration, figures in result["configurations"].items()
     ]
-    print(
-        format_table(
-            rows,
-            [
-                ("corpus", "corpus"),
-                ("valid_perplexity", "valid ppl"),
-                ("distinct_1", "distinct-1"),
-                ("distinct_2", "distinct-2"),
-                ("top5_reply_share", "top-5 share"),
-                ("echo_share", "echo share"),
-                ("bot_distinct_2", "bot distinct-2"),
-                ("bot_top5", "bot top-5 share"),
-                ("bot_echo", "bot echo share"),
-                ("epochs", "epochs"),
-                ("train_minutes", "train min"),
-            ],
-        )
-    )
+    print(format_table(rows, [("corpus", "corpus"), ("decoding", "decoding"), *COLUMNS]))
+    for name, result in results.items():
+        print(f"{name}: valid perplexity {result['valid_perplexity']:.1f}; "
+              f"bot decoding {result['decoding']['origin']}")
 
 
 if __name__ == "__main__":
