@@ -15,7 +15,7 @@ from typing import Any
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
 from nlp.evaluation.baselines import lead_n_baseline, lead_sentence_baseline
-from nlp.evaluation.chat_metrics import chat_metrics
+from nlp.evaluation.chat_metrics import bleu_tokenize, chat_metrics
 from nlp.evaluation.repetition import repetition_shares
 from nlp.evaluation.rouge import resolve_unit, rouge
 from nlp.generator import Generator
@@ -75,7 +75,7 @@ def bleu_metrics(
 
     outputs = generate_all(generator, [p.source for p in pairs], options, batch_size)
     references = [_canonical(generator, p.target) for p in pairs]
-    tokenize = "zh" if resolve_unit(references, "auto") == "char" else "13a"
+    tokenize = bleu_tokenize(resolve_unit(references, "auto"))
     bleu = sacrebleu.BLEU(tokenize=tokenize)
     score = bleu.corpus_score(outputs, [references])
     return {"bleu": round(score.score, 2), "tokenize": tokenize, "pairs": len(pairs),
