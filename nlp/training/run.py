@@ -280,6 +280,11 @@ def _selection(
         return None
     if config.train.select_sample < 1:
         raise ValueError(f"train.select_sample must be >= 1, got {config.train.select_sample}")
+    if config.data.task != "headline":  # the chat objective is not ROUGE, and costs decodes
+        raise ValueError(
+            f"train.select_by=rouge: no objective for data.task={config.data.task!r} "
+            "(ROUGE-L is the headline objective); use train.select_by=loss"
+        )
     return rouge_selection(config, codec, model, decoding.options, valid_pairs)
 
 
@@ -295,15 +300,27 @@ def rouge_selection(
     same objective `s2s tune-decoding` maximises; ValueError for tasks that have none)."""
     from nlp.evaluation.evaluate import generate_all
     from nlp.generator import Generator
-    from nlp.tuning.search import objective_for
+    from nlp.mmi import CompanionScorer, mean_token_log_prob
+    from nlp.tuning.search import TuningContext, objective_for
 
-    _, objective = objective_for(config.data.task)
+    _, make_objective = objective_for(config.data.task)
     sample = list(valid_pairs[: config.train.select_sample])
-    generator = Generator(Bundle(config, codec, model, {}, Path()))
+    bundle = Bundle(config, codec, model, {}, Path())
+    generator = Generator(bundle)
     sources = [pair.source for pair in sample]
+    batch = config.train.batch_size
+
+    def generate(texts: Sequence[str], decode: DecodeOptions) -> list[str]:
+        return generate_all(generator, texts, decode, batch)
+
+    def log_likelihood(pairs: Sequence[Pair]) -> float:
+        return mean_token_log_prob(CompanionScorer(bundle), pairs, batch)
 
     def score() -> float:
-        return objective(generate_all(generator, sources, options, config.train.batch_size), sample)
+        # Built per call: an objective may measure the current weights (the chat one sets
+        # its likelihood floor from plain beam search).
+        objective = make_objective(TuningContext(sample, generate, log_likelihood))
+        return objective(generate(sources, options), sample)
 
     return Selection("rouge", score)
 
