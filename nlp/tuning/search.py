@@ -138,7 +138,7 @@ def objective_for(task: str) -> tuple[str, Callable[[TuningContext], Objective]]
 class SearchSpace:
     """Values tried per setting, in the order the settings are visited."""
 
-    no_repeat_ngram: tuple[int, ...] = (0, 2, 3, 4)
+    no_repeat_ngram: tuple[int, ...] = (0, 1, 2, 3, 4)  # 1: no word twice (headlines)
     length_penalty: tuple[float, ...] = (0.0, 0.6, 1.0, 1.5)
     beam_size: tuple[int, ...] = (1, 3, 5, 8)
     min_length: tuple[int, ...] = (0,)
