@@ -296,31 +296,19 @@ def rouge_selection(
     valid_pairs: Sequence[Pair],
 ) -> Selection:
     """ROUGE-L of the current weights on the first `train.select_sample` validation pairs,
-    decoded with the settings the bundle will recommend, through the shared decoder (the
-    same objective `s2s tune-decoding` maximises; ValueError for tasks that have none)."""
+    decoded with the settings the bundle will recommend, through the shared decoder (plain
+    ROUGE-L: `s2s tune-decoding` later also charges repetition, which decoding can stop)."""
     from nlp.evaluation.evaluate import generate_all
     from nlp.generator import Generator
-    from nlp.mmi import CompanionScorer, mean_token_log_prob
-    from nlp.tuning.search import TuningContext, objective_for
+    from nlp.tuning.search import rouge_l
 
-    _, make_objective = objective_for(config.data.task)
     sample = list(valid_pairs[: config.train.select_sample])
-    bundle = Bundle(config, codec, model, {}, Path())
-    generator = Generator(bundle)
+    generator = Generator(Bundle(config, codec, model, {}, Path()))
     sources = [pair.source for pair in sample]
-    batch = config.train.batch_size
-
-    def generate(texts: Sequence[str], decode: DecodeOptions) -> list[str]:
-        return generate_all(generator, texts, decode, batch)
-
-    def log_likelihood(pairs: Sequence[Pair]) -> float:
-        return mean_token_log_prob(CompanionScorer(bundle), pairs, batch)
 
     def score() -> float:
-        # Built per call: an objective may measure the current weights (the chat one sets
-        # its likelihood floor from plain beam search).
-        objective = make_objective(TuningContext(sample, generate, log_likelihood))
-        return objective(generate(sources, options), sample)
+        return rouge_l(generate_all(generator, sources, options, config.train.batch_size),
+                       sample)
 
     return Selection("rouge", score)
 

@@ -46,13 +46,18 @@ class TuningContext:
 MAX_REPEAT_SHARE = 0.02
 
 
+def rouge_l(outputs: Sequence[str], pairs: Sequence[Pair]) -> float:
+    """Mean ROUGE-L F1 against the references (units as `s2s evaluate --metric rouge`)."""
+    return rouge(outputs, [normalize_text(pair.target) for pair in pairs]).rougeL.f1
+
+
 def rouge_l_objective(outputs: Sequence[str], pairs: Sequence[Pair]) -> float:
-    """Mean ROUGE-L F1 against the references (units as `s2s evaluate --metric rouge`),
-    minus the share of repeating headlines above MAX_REPEAT_SHARE: settings that stutter
-    more lose what they gain, so the search prefers n-gram blocking that stops it."""
-    score = rouge(outputs, [normalize_text(pair.target) for pair in pairs]).rougeL.f1
+    """ROUGE-L F1 minus the share of repeating headlines above MAX_REPEAT_SHARE: decoding
+    settings that stutter more lose what they gain, so the search prefers n-gram blocking
+    that stops it. (Model selection during training uses plain `rouge_l`: repetition is
+    the decoder's to stop, and an early model stutters under any settings.)"""
     excess = repetition_shares(outputs)["repeat_share"] - MAX_REPEAT_SHARE
-    return score - max(0.0, excess)
+    return rouge_l(outputs, pairs) - max(0.0, excess)
 
 
 # The chat objective (issue 11): replies people want to read are varied (distinct-2 high) and
