@@ -21,14 +21,12 @@ beam, MMI anti-LM, MMI bidi) on the same posts, and ten sample exchanges.
 
 from __future__ import annotations
 
-import argparse
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS_DIR, format_table, write_json
-from benchmarks.recipes import read_recipe, run_script, with_budget
+from benchmarks.common import format_table
+from benchmarks.recipes import recipe_arguments, run_recipes
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 MODEL = "runs/chat"  # where the recipes leave the chat model, relative to their work directory
@@ -101,30 +99,8 @@ def score(work: Path, limit: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", choices=[r.name for r in RUNS], action="append")
-    parser.add_argument("--limit", type=int, default=1000, help="validation posts per corpus")
-    parser.add_argument("--work", type=Path, default=Path("runs") / "chat_quality")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "chat_quality.json")
-    parser.add_argument("--minutes", type=float, help="training budget (not the README's)")
-    parser.add_argument("--reuse", action="store_true", help="score models already in --work")
-    args = parser.parse_args()
-    results: dict[str, Any] = {}
-    if args.out.exists():  # keep the other corpora's results when re-running one
-        results = json.loads(args.out.read_text("utf-8"))
-    for run in RUNS:
-        if args.only and run.name not in args.only:
-            continue
-        work = args.work / run.name
-        script = with_budget(read_recipe(run.name), args.minutes)
-        entry: dict[str, Any] = {"recipe": script, "verbatim": args.minutes is None}
-        if not (args.reuse and (work / MODEL / "model").exists()):
-            entry["recipe_minutes"] = round(
-                run_script(script, work, run.data, work / "recipe.log"), 1
-            )
-        entry.update(score(work, args.limit))
-        results[run.name] = entry
-        write_json(args.out, results)
+    args = recipe_arguments(__doc__, "chat_quality", RUNS)
+    results = run_recipes(RUNS, args, MODEL, lambda run, work: score(work, args.limit))
     rows = [
         {"corpus": name, "decoding": "bot (tuned)", **result["bot"]}
         for name, result in results.items()

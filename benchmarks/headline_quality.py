@@ -15,15 +15,14 @@ bundle carries (no flags), beside the lead baselines:
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS_DIR, format_table, write_json
-from benchmarks.recipes import read_recipe, run_script, s2s_environment, with_budget
+from benchmarks.common import format_table
+from benchmarks.recipes import recipe_arguments, run_recipes, s2s_environment
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 MODEL = "runs/news"  # where the recipes leave the model, relative to their work directory
@@ -89,31 +88,16 @@ def score(run: RecipeRun, work: Path, limit: int, flags: str = "") -> dict[str, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", choices=[r.name for r in RUNS], action="append")
-    parser.add_argument("--limit", type=int, default=1000, help="test pairs per corpus")
-    parser.add_argument("--work", type=Path, default=Path("runs") / "headline_quality")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "headline_quality.json")
-    parser.add_argument("--minutes", type=float, help="training budget (not the README's)")
-    parser.add_argument("--reuse", action="store_true", help="score models already in --work")
-    args = parser.parse_args()
-    results: dict[str, Any] = {}
-    if args.out.exists():  # keep the other corpora's results when re-running one
-        results = json.loads(args.out.read_text("utf-8"))
-    for run in RUNS:
-        if args.only and run.name not in args.only:
-            continue
-        work = args.work / run.name
-        script = with_budget(read_recipe(run.name), args.minutes)
-        entry: dict[str, Any] = {"recipe": script, "verbatim": args.minutes is None}
-        if not (args.reuse and (work / MODEL / "model").exists()):
-            entry["recipe_minutes"] = round(run_script(script, work, run.data,
-                                                       work / "recipe.log"), 1)
-        entry.update(training_info(work / MODEL))
-        entry.update(score(run, work, args.limit))
-        entry["model_untuned_decoding"] = score(run, work, args.limit, UNTUNED)["model"]
-        results[run.name] = entry
-        write_json(args.out, results)
+    args = recipe_arguments(__doc__, "headline_quality", RUNS)
+
+    def measure(run: RecipeRun, work: Path) -> dict[str, Any]:
+        return {
+            **training_info(work / MODEL),
+            **score(run, work, args.limit),
+            "model_untuned_decoding": score(run, work, args.limit, UNTUNED)["model"],
+        }
+
+    results = run_recipes(RUNS, args, MODEL, measure)
     rows = [
         {"corpus": name, "system": system, "unit": result["unit"], **result[system]}
         for name, result in results.items()

@@ -8,12 +8,18 @@ variables the README names (e.g. `LCSTS`), and then scores what it left behind.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from benchmarks.common import RESULTS_DIR, write_json
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 _BLOCK = re.compile(r"<!-- recipe: (?P<name>[\w-]+) -->\s*```sh\n(?P<body>.*?)```", re.S)
@@ -62,3 +68,51 @@ def run_script(script: str, work: Path, data: dict[str, Path], log: Path) -> flo
         tail = "".join(log.read_text("utf-8").splitlines(keepends=True)[-30:])
         raise RuntimeError(f"recipe failed (exit {result.returncode}); {log}:\n{tail}")
     return (time.monotonic() - started) / 60
+
+
+class NamedRecipe(Protocol):
+    """A README recipe to run: its name and the data folders it names."""
+
+    name: str
+    data: dict[str, Path]
+
+
+def recipe_arguments(doc: str, name: str, runs: Sequence[NamedRecipe]) -> argparse.Namespace:
+    """The options every recipe benchmark takes."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--only", choices=[r.name for r in runs], action="append")
+    parser.add_argument("--limit", type=int, default=1000, help="test pairs per corpus")
+    parser.add_argument("--work", type=Path, default=Path("runs") / name)
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / f"{name}.json")
+    parser.add_argument("--minutes", type=float, help="training budget (not the README's)")
+    parser.add_argument("--reuse", action="store_true", help="score models already in --work")
+    return parser.parse_args()
+
+
+R = TypeVar("R", bound=NamedRecipe)
+
+
+def run_recipes(
+    runs: Sequence[R],
+    args: argparse.Namespace,
+    model: str,
+    score: Callable[[R, Path], dict[str, Any]],
+) -> dict[str, Any]:
+    """Run each selected recipe in its own work directory (unless --reuse finds its model),
+    score it, and write the JSON after each so a long job keeps what it has measured."""
+    results: dict[str, Any] = {}
+    if args.out.exists():  # keep the other corpora's results when re-running one
+        results = json.loads(args.out.read_text("utf-8"))
+    for run in runs:
+        if args.only and run.name not in args.only:
+            continue
+        work = args.work / run.name
+        script = with_budget(read_recipe(run.name), args.minutes)
+        entry: dict[str, Any] = {"recipe": script, "verbatim": args.minutes is None}
+        if not (args.reuse and (work / model / "model").exists()):
+            minutes = run_script(script, work, run.data, work / "recipe.log")
+            entry["recipe_minutes"] = round(minutes, 1)
+        entry.update(score(run, work))
+        results[run.name] = entry
+        write_json(args.out, results)
+    return results
