@@ -24,7 +24,7 @@ from s2s.cli import main
 def test_task_defaults() -> None:
     assert default_decode_options("chat") == DecodeOptions()
     headline = default_decode_options("headline")
-    assert (headline.no_repeat_ngram, headline.length_penalty) == (3, 0.6)
+    assert (headline.no_repeat_ngram, headline.length_penalty) == (1, 1.0)
     with pytest.raises(ValueError, match=r"no objective for data\.task='lm' yet"):
         objective_for("lm")
 
