@@ -251,19 +251,18 @@ class Seq2Seq(keras.Model):
 
         def body(t, state, collected):  # type: ignore[no-untyped-def]
             new_state: State = {}
-            h = projected.read(t)  # replaced by the first layer's output before any use
-            for i, cell in enumerate(self.decoder_cells):
+            first_state = [state[n] for n in self._state_names(0)]
+            if feeding:  # the first layer's input: projected embedding + feed vector
+                h, cell_state = recurrence.step_with_extra_input(
+                    first, projected.read(t), first_state, state["feed"], feed_kernel
+                )
+            else:
+                h, cell_state = recurrence.step(first, projected.read(t), first_state)
+            new_state.update(zip(self._state_names(0), cell_state, strict=True))
+            for i, cell in enumerate(self.decoder_cells[1:], start=1):
                 names = self._state_names(i)
-                cell_state = [state[n] for n in names]
-                if i:
-                    x = recurrence.project_inputs(cell, self.dropout(h, training=training))
-                    h, cell_state = recurrence.step(cell, x, cell_state)
-                elif feeding:
-                    h, cell_state = recurrence.step_with_extra_input(
-                        cell, h, cell_state, state["feed"], feed_kernel
-                    )
-                else:
-                    h, cell_state = recurrence.step(cell, h, cell_state)
+                x = recurrence.project_inputs(cell, self.dropout(h, training=training))
+                h, cell_state = recurrence.step(cell, x, [state[n] for n in names])
                 new_state.update(zip(names, cell_state, strict=True))
             context_vector, weights = self._attend(h, context, state.get("coverage"))
             attentional = self._attentional(context_vector, h)
