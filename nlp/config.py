@@ -69,9 +69,9 @@ class TrainConfig:
     batch_size: int = 64
     epochs: int = 10
     learning_rate: float = 1e-3
-    lr_schedule: str = "constant"  # constant | inverse_sqrt | exponential
+    lr_schedule: str = "constant"  # constant | plateau | inverse_sqrt | exponential
     warmup_steps: int = 0
-    decay_rate: float = 0.5
+    decay_rate: float = 0.5  # exponential: per decay_steps; plateau: per stalled epoch
     decay_steps: int = 10000
     label_smoothing: float = 0.0
     coverage_weight: float = 1.0  # weight of the coverage loss (models with model.coverage)
@@ -168,6 +168,10 @@ TASK_PRESETS: dict[str, tuple[str, ...]] = {
         "model.dropout=0.2",
         "model.copy=true",
         "train.learning_rate=0.002",
+        # halve the rate when validation ROUGE stalls; the budget or patience ends training,
+        # not a fixed epoch count (a fast machine fits more than 10 epochs of LCSTS in 20 min)
+        "train.lr_schedule=plateau",
+        "train.epochs=30",
         "train.max_source_length=100",
         "train.max_target_length=30",
         "train.select_by=rouge",

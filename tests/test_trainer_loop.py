@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
 import tensorflow as tf
 
 from nlp.config import ExperimentConfig, ModelConfig
@@ -67,3 +68,37 @@ def test_select_by_last_keeps_every_epoch(tmp_path: Path) -> None:
     data = examples(48)
     state = trainer.fit(data, data[:8], hooks=Hooks(on_improved=lambda s: saved.append(s.epoch)))
     assert saved == [1, 2, 3] and state.epoch == 3  # no early stop, every epoch kept
+
+
+def test_plateau_schedule_lowers_the_rate_after_each_stalled_epoch(tmp_path: Path) -> None:
+    """`train.lr_schedule=plateau`: x decay_rate after an epoch that did not improve the
+    selection score, unchanged after one that did; the checkpoint keeps the lowered rate."""
+    from nlp.training.checkpoint import load_checkpoint
+    from nlp.training.trainer import Hooks, Selection
+
+    scores = iter([0.1, 0.3, 0.2, 0.25, 0.4])
+    rates: list[float] = []
+    trainer = make_trainer(tmp_path, lr_schedule="plateau", learning_rate=0.01,
+                           decay_rate=0.5, epochs=5, patience=3)
+
+    def score() -> float:
+        rates.append(float(trainer.optimizer.learning_rate.numpy()))  # rate of this epoch
+        return next(scores)
+
+    data = examples(48)
+    state = trainer.fit(data, data[:8], hooks=Hooks(selection=Selection("rouge", score)))
+    assert state.epoch == 5 and state.best_epoch == 5
+    assert rates == pytest.approx([0.01, 0.01, 0.01, 0.005, 0.0025])
+    restored = make_trainer(tmp_path / "other", lr_schedule="plateau", learning_rate=0.01)
+    load_checkpoint(tmp_path / "checkpoint", restored.model, restored.optimizer)
+    assert float(restored.optimizer.learning_rate.numpy()) == pytest.approx(0.0025)
+
+
+def test_constant_schedule_keeps_the_rate(tmp_path: Path) -> None:
+    from nlp.training.trainer import Hooks, Selection
+
+    scores = iter([0.3, 0.2])
+    trainer = make_trainer(tmp_path, learning_rate=0.01, epochs=2, patience=3)
+    data = examples(48)
+    trainer.fit(data, data[:8], hooks=Hooks(selection=Selection("rouge", lambda: next(scores))))
+    assert float(trainer.optimizer.learning_rate.numpy()) == pytest.approx(0.01)

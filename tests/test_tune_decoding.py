@@ -22,7 +22,8 @@ from s2s.cli import main
 
 
 def test_task_defaults() -> None:
-    assert default_decode_options("chat") == DecodeOptions()
+    chat = default_decode_options("chat")  # sample-and-rerank, not stock beam replies
+    assert (chat.strategy, chat.top_p, chat.n_best) == ("sample", 0.9, 8)
     headline = default_decode_options("headline")
     assert (headline.no_repeat_ngram, headline.length_penalty) == (1, 1.0)
     with pytest.raises(ValueError, match=r"no objective for data\.task='lm' yet"):

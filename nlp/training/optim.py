@@ -26,7 +26,10 @@ class WarmupInverseSqrt(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def learning_rate(config: TrainConfig) -> float | keras.optimizers.schedules.LearningRateSchedule:
-    if config.lr_schedule == "constant":
+    """The optimizer's learning rate: a float for the schedules the trainer steps itself
+    (`constant`, and `plateau`, which the trainer multiplies by `decay_rate` after an epoch
+    that did not improve validation: `plateau_decay`), else a per-step schedule."""
+    if config.lr_schedule in ("constant", "plateau"):
         return config.learning_rate
     if config.lr_schedule == "inverse_sqrt":
         return WarmupInverseSqrt(config.learning_rate, config.warmup_steps)
@@ -35,8 +38,23 @@ def learning_rate(config: TrainConfig) -> float | keras.optimizers.schedules.Lea
             config.learning_rate, config.decay_steps, config.decay_rate
         )
     raise ValueError(
-        f"unknown lr_schedule {config.lr_schedule!r}; use constant, inverse_sqrt or exponential"
+        f"unknown lr_schedule {config.lr_schedule!r}; "
+        "use constant, plateau, inverse_sqrt or exponential"
     )
+
+
+def plateau_decay(optimizer: keras.optimizers.Optimizer, config: TrainConfig) -> float | None:
+    """After an epoch without improvement, lower the learning rate by `decay_rate` (the
+    `plateau` schedule; Luong et al. 2015 halve it the same way). Why not a per-step schedule:
+    under a wall-clock budget nobody knows in advance how many steps there will be, and
+    waiting for validation to stall spends the high rate while it still helps. The rate is an
+    optimizer variable, so checkpoints keep it. Returns the new rate, None when not `plateau`."""
+    if config.lr_schedule != "plateau":
+        return None
+    inner = getattr(optimizer, "inner_optimizer", optimizer)  # under loss scaling
+    rate = float(inner.learning_rate.numpy()) * config.decay_rate
+    inner.learning_rate = rate
+    return rate
 
 
 def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:

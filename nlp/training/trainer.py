@@ -23,7 +23,7 @@ from nlp.model.losses import masked_mean_loss, token_losses
 from nlp.specials import PAD_ID
 from nlp.training.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from nlp.training.data import Batching, Example, count_batches, make_dataset
-from nlp.training.optim import make_optimizer
+from nlp.training.optim import make_optimizer, plateau_decay
 
 CHECKPOINT_DIR = "checkpoint"
 LOG_DIR = "logs"
@@ -258,6 +258,8 @@ class Trainer:
             if state.bad_epochs >= self.config.patience:
                 self._log(f"  early stop: no improvement for {state.bad_epochs} epochs")
                 state.finished = True
+            elif (rate := plateau_decay(self.optimizer, self.config)) is not None:
+                self._log(f"  learning rate lowered to {rate:.3g}")
 
     def _log(self, message: str) -> None:
         if self.verbose:

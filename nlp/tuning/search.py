@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from nlp.corpus.records import Pair
+from nlp.decode_settings import default_decode_options
 from nlp.decoding.options import DecodeOptions
 from nlp.evaluation.chat_metrics import distinct_n, top_reply_share
 from nlp.evaluation.repetition import repetition_shares
@@ -102,7 +103,7 @@ _MMI_ANTILM = {"rerank": "mmi-antilm", "mmi_lambda": 0.3, "mmi_gamma": 5}
 CHAT_CONFIGURATIONS: dict[str, tuple[str, DecodeOptions]] = {
     "plain beam": ("", PLAIN_BEAM),
     "sampling": ("", DecodeOptions(strategy="sample", temperature=0.8, top_p=0.9)),
-    "sample-and-rerank": ("", DecodeOptions(strategy="sample", top_p=0.9, n_best=8)),
+    "sample-and-rerank": ("", default_decode_options("chat")),  # a fresh chat model's
     "diverse beam": (
         "",
         DecodeOptions(strategy="diverse_beam", beam_size=6, beam_groups=3, diversity_penalty=0.5),
