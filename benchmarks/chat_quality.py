@@ -3,17 +3,18 @@ bot sends.
 
 Each run executes a recipe block of README.md (`benchmarks.recipes`: convert, train the chat
 model and its LM and reverse companions with 20-minute budgets, `s2s companion`,
-`s2s tune-decoding`), then answers the first --limit (1,000) validation posts, each as the
+`s2s tune-decoding`), then answers the first --limit (1,000) test posts, each as the
 first message of a fresh chat, exactly as the bot does: the bundle's tuned settings, the
 bot's n-best size, per-chat sampling seeds and reply re-ranking (`nlp.chat.offline`). It
-reports validation perplexity and, for those replies, distinct-1/2, the top-5 reply share,
+reports test perplexity and, for those replies, distinct-1/2, the top-5 reply share,
 the echo share, mean reply length (words; characters for Chinese) and BLEU-1/2 against the
 reference replies (sacrebleu; "13a" for English, "zh" for Chinese), then the same columns
 for every configuration the tuner knows (plain beam, sampling, sample-and-rerank, diverse
 beam, MMI anti-LM, MMI bidi) on the same posts, and ten sample exchanges.
 
-    chat-en  DailyDialog: trained on train/, scored on validation/ (words)
-    chat-zh  LCCC: a seeded 5% held out (characters)
+    chat-en  DailyDialog: trained and tuned on train/ (a seeded 5% validates), scored on
+             validation/ (words)
+    chat-zh  LCCC: a seeded 5% held out for scoring, 5% of the rest validates (words by jieba)
 
     python -m benchmarks.chat_quality [--only NAME] [--limit 1000] [--reuse]
         [--minutes M]   # another training budget: a smoke run, not the README's recipe
@@ -30,7 +31,7 @@ from benchmarks.recipes import recipe_arguments, run_recipes
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 MODEL = "runs/chat"  # where the recipes leave the chat model, relative to their work directory
-VALID = "chat-valid.jsonl"  # the validation pairs the recipes write
+TEST = "chat-test.jsonl"  # the test pairs the recipes write (no training, no tuning on them)
 COLUMNS = [
     ("distinct_1", "distinct-1"),
     ("distinct_2", "distinct-2"),
@@ -68,7 +69,7 @@ def score(work: Path, limit: int) -> dict[str, Any]:
     from nlp.tuning.search import chat_candidates
 
     generator = Generator.from_bundle(work / MODEL)
-    pairs = list(read_pairs(work / VALID, "jsonl", report=ReadReport()))[:limit]
+    pairs = list(read_pairs(work / TEST, "jsonl", report=ReadReport()))[:limit]
     posts = [normalize_text(p.source) for p in pairs]
     references = [normalize_text(p.target) for p in pairs]
     settings = generator.bundle.decoding
@@ -87,7 +88,7 @@ def score(work: Path, limit: int) -> dict[str, Any]:
     step = max(1, len(pairs) // 10)
     return {
         "pairs": len(pairs),
-        "valid_perplexity": loss_metrics(generator, pairs, 64)["perplexity"],
+        "test_perplexity": loss_metrics(generator, pairs, 64)["perplexity"],
         "decoding": {"origin": settings.origin, "details": settings.details},
         "bot": bot,
         "configurations": table,
@@ -111,7 +112,7 @@ def main() -> None:
     ]
     print(format_table(rows, [("corpus", "corpus"), ("decoding", "decoding"), *COLUMNS]))
     for name, result in results.items():
-        print(f"{name}: valid perplexity {result['valid_perplexity']:.1f}; "
+        print(f"{name}: test perplexity {result['test_perplexity']:.1f}; "
               f"bot decoding {result['decoding']['origin']}")
 
 
