@@ -36,7 +36,7 @@ def test_accuracy_counts_the_end_token_and_not_padding() -> None:
     """Targets (with EOS) 7 8 </s> | 9 </s> | </s>: 3 of 6 real positions are </s>.
 
     Batched together the rows are padded to 3; counting padding would give 3/9, leaving
-    out the end token 0/3: only the tutorial's definition gives 1/2.
+    out the end token 0/3: only ours (end token in, padding out) gives 1/2.
     """
     examples = [([5], [7, 8]), ([5, 6], [9]), ([4], [])]
     meter = AccuracyMeter(AlwaysEnd(), Batching(batch_size=8, bucket_width=100, max_length=50))

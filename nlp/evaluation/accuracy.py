@@ -1,10 +1,12 @@
-"""Teacher-forced next-token accuracy: the `val_accuracy` of the Keras seq2seq tutorials.
+"""Teacher-forced next-token accuracy, the kind of figure the Keras seq2seq tutorials report.
 
 The share of target positions where the model's most probable next token, given the true
 previous ones, is the true token. Counted over the real positions of `target_out`, the end
 token included (predicting where the output stops is part of the task) and padding
-excluded, as the tutorial's masked accuracy does. With copying the argmax is taken over the
-whole extended distribution, so copying the right source word counts as right.
+excluded. The `lstm_seq2seq` tutorial's `val_accuracy` differs there: its targets are padded
+with spaces and its Keras accuracy has no mask, so it scores the padding too (restated in
+its definition by `benchmarks/tutorial_translation.py`). With copying the argmax is taken
+over the whole extended distribution, so copying the right source word counts as right.
 """
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ def register(subparsers: Any) -> None:
         help="score a model on a corpus",
         description="Score a model on a corpus: teacher-forced loss and perplexity (loss), "
         "teacher-forced next-token accuracy over target tokens, end token included, padding "
-        "not (accuracy: the Keras tutorials' val_accuracy), exact match of the generated "
-        "output (exact), corpus BLEU via sacrebleu, tokenize=zh for Chinese (bleu), "
+        "not (accuracy; the Keras tutorials also score their padding), exact match of the "
+        "generated output (exact), corpus BLEU via sacrebleu, tokenize=zh for Chinese (bleu), "
         "ROUGE-1/2/L F1 beside the lead baselines (rouge), or chat replies: distinct-1/2, "
         "share of the 5 most frequent replies, share of replies echoing the input, BLEU-1/2 "
         '(sacrebleu, 0-100, tokenisation "zh" for Chinese, "13a" otherwise) against the '
