@@ -3,11 +3,17 @@
 Usage: ``s2s headlines --model DIR [INPUT|-] [-o OUTPUT|-] [--beam 5] [--n-best 3] ...``
 Decoding starts from the model's recommended settings (its decoding.json); flags override.
 ``--model fake://`` selects the echoing fake generator (for tests and benchmarks only).
+
+``--runner beam`` runs the same job as an Apache Beam pipeline (``pip install .[beam]``):
+``--beam-options="--runner=DataflowRunner --project=..."`` passes Beam's own flags (default:
+the local DirectRunner), ``--num-shards N`` writes OUTPUT-00000-of-0000N shards instead of one
+file in input order.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,7 @@ from nlp.headlines.job import HeadlineGenerator, HeadlineJobOptions, generate_he
 from nlp.headlines.readers import HeadlineInputError, ReaderOptions
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+RUNNERS = ("in-process", "beam")
 
 
 def register(subparsers: Any) -> None:
@@ -65,6 +72,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="progress line on stderr (default: when stderr is a terminal)",
     )
     io.add_argument("--quiet", action="store_true", help="no summary on stderr")
+    scale = parser.add_argument_group("Apache Beam (--runner beam)")
+    scale.add_argument(
+        "--runner", default="in-process", choices=RUNNERS,
+        help="in-process (default) or beam: an Apache Beam pipeline (pip install .[beam])",
+    )
+    scale.add_argument(
+        "--beam-options", action="append", default=[], metavar="FLAGS",
+        help="Beam pipeline flags, split like a shell line; give them with '=', e.g. "
+        "--beam-options='--direct_num_workers=2 --direct_running_mode=multi_processing' "
+        "(repeatable; default: the DirectRunner in this process)",
+    )
+    scale.add_argument(
+        "--num-shards", type=int, default=None,
+        help="write OUTPUT-00000-of-0000N shards (0: the runner chooses) instead of one file "
+        "in input order",
+    )
     add_decode_arguments(parser)
 
 
@@ -104,6 +127,11 @@ def job_options(args: argparse.Namespace, decode: DecodeOptions) -> HeadlineJobO
 def run(args: argparse.Namespace) -> int:
     """Run the job; exit 0 (even with error records), 1 on a --strict or input failure,
     2 on bad options, 130 when interrupted (then --resume completes the output)."""
+    if args.runner == "beam":
+        return run_beam(args)
+    if args.beam_options or args.num_shards is not None:
+        print("error: --beam-options and --num-shards need --runner beam", file=sys.stderr)
+        return EXIT_USAGE
     try:
         generator, recommended = load_generator(args.model, jit_compile=args.xla)
     except (OSError, ValueError) as exc:
@@ -131,3 +159,74 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(summary.summary(args.input), file=sys.stderr)
     return EXIT_OK
+
+
+def recommended_settings(model: str) -> DecodeSettings | None:
+    """The bundle's decoding.json without loading TensorFlow (the Beam launcher only plans the
+    pipeline; the workers load the model)."""
+    if model.startswith(SCHEME):
+        return None
+    from nlp.bundle import read_decoding, read_metadata, resolve
+
+    directory = resolve(Path(model))
+    return read_decoding(directory, read_metadata(directory))
+
+
+def run_beam(args: argparse.Namespace) -> int:
+    """The job as a Beam pipeline (`nlp.headlines.beam`); same exit codes as `run`."""
+    if args.resume:
+        print("error: --resume is for the in-process runner (a Beam run rewrites its output)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        from nlp.headlines import beam as beam_job
+    except ImportError as exc:
+        print(f"error: --runner beam needs apache-beam ({exc}); pip install '.[beam]'",
+              file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        recommended = recommended_settings(args.model)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        decoding = resolve_decoding(args, recommended)
+        base = job_options(args, decoding.options)
+        options = beam_job.BeamJobOptions(
+            model=args.model,
+            decode=decoding.options,
+            reader=base.reader,
+            output_format=args.output_format,
+            batch_size=args.batch_size,
+            strict=args.strict,
+            num_shards=args.num_shards,
+            jit_compile=args.xla,
+            pipeline_args=[flag for text in args.beam_options for flag in shlex.split(text)],
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not getattr(args, "verbose", False):
+        beam_job.quiet_beam_logs()
+    if not args.quiet:
+        print(decoding.describe(), file=sys.stderr)
+    try:
+        summary = beam_job.run_pipeline(args.input, args.output, options)
+    except (HeadlineInputError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a failed pipeline: the runner wraps the worker's exception
+        print(f"error: the Beam pipeline failed: {_last_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    if not args.quiet:
+        print(summary.summary(args.input), file=sys.stderr)
+    return EXIT_OK
+
+
+def _last_line(exc: BaseException) -> str:
+    """The worker's own message out of a runner's wrapped traceback."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__

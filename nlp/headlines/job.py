@@ -77,10 +77,10 @@ class JobSummary:
     def articles_per_second(self) -> float:
         return self.written / self.seconds if self.seconds > 0 else 0.0
 
-    def record_error(self, article: Article) -> None:
-        self.errors[article.error.split(":")[0]] += 1
+    def record_error(self, record: Article | Result) -> None:
+        self.errors[error_reason(record.error)] += 1
         if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append((article.line, article.error))
+            self.problems.append((record.line, record.error))
 
     def summary(self, source: str = "input") -> str:
         """Human-readable report for stderr: totals, then the first problems with lines."""
@@ -131,7 +131,10 @@ def generate_headlines(
         try:
             for batch in _batches(articles, options.batch_size):
                 bad = _first_bad(batch) if options.strict else None
-                results = _decode(generator, batch[:bad], options.decode, summary)
+                results = decode_batch(generator, batch[:bad], options.decode)
+                for result in results:
+                    if result.error:
+                        summary.record_error(result)
                 out.write(
                     "".join(formatter(r, options.decode.n_best) + "\n" for r in results).encode()
                 )
@@ -176,13 +179,22 @@ def _first_bad(batch: Sequence[Article]) -> int | None:
     return next((i for i, a in enumerate(batch) if a.error), None)
 
 
-def _decode(
+def error_reason(error: str) -> str:
+    """The kind of an error record's message ("invalid JSON: ..." -> "invalid JSON"): the key
+    the summary counts by."""
+    return error.split(":")[0]
+
+
+def decode_batch(
     generator: HeadlineGenerator,
     batch: Sequence[Article],
     options: DecodeOptions,
-    summary: JobSummary,
 ) -> list[Result]:
-    """Results for `batch` in input order: the good articles go to the generator together."""
+    """Results for `batch` in input order: the good articles go to the generator together.
+
+    Shared by this job and the Beam pipeline (`nlp.headlines.beam`), so both turn articles
+    into results (and an article without any hypothesis into an error record) the same way.
+    """
     good = [a for a in batch if not a.error]
     generations = generator.generate([a.text for a in good], options) if good else []
     if len(generations) != len(good):
@@ -194,7 +206,6 @@ def _decode(
         if not article.error and not hypotheses:
             article = Article(article.line, article.id, article.text, "no hypothesis")
         if article.error:
-            summary.record_error(article)
             results.append(Result(article.id, article.line, error=article.error))
             continue
         candidates = [Candidate(h.text, h.score) for h in hypotheses]

@@ -67,7 +67,9 @@ def detect_format(path: str, requested: str) -> str:
     return _EXTENSIONS.get(Path(path).suffix.lower(), "text")
 
 
-def read_articles(stream: BinaryIO, path: str, options: ReaderOptions) -> Iterator[Article]:
+def read_articles(
+    stream: Iterable[bytes] | BinaryIO, path: str, options: ReaderOptions
+) -> Iterator[Article]:
     """Lazily parse `stream` (bytes, so that one undecodable line costs only that record)."""
     fmt = detect_format(path, options.format)
     lines = _decoded_lines(stream)
@@ -81,7 +83,7 @@ def read_articles(stream: BinaryIO, path: str, options: ReaderOptions) -> Iterat
 _UNDECODABLE = "undecodable bytes (not UTF-8)"
 
 
-def _decoded_lines(stream: BinaryIO) -> Iterator[tuple[int, str]]:
+def _decoded_lines(stream: Iterable[bytes] | BinaryIO) -> Iterator[tuple[int, str]]:
     """(line number, text without its newline); undecodable bytes become lone surrogates."""
     for number, raw in enumerate(stream, 1):
         text = raw.decode("utf-8", errors="surrogateescape").rstrip("\r\n")
