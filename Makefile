@@ -1,4 +1,6 @@
 # Two commands do all set-up: `make demo` and `make test`. Both create .venv when missing.
+# The beam extra is installed too, so that `make test` runs the Beam runner's test (it adds
+# ~30 s and ~120 MB of wheels to a fresh install; see README "Scaling out").
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,beam]"
 	touch $(STAMP)
 
 venv: $(STAMP)
