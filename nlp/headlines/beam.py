@@ -80,7 +80,9 @@ class HeadlineModelHandler(ModelHandler[Article, Result, Any]):
     def __init__(
         self, model: str, decode: DecodeOptions, *, batch_size: int, jit_compile: bool = False
     ) -> None:
-        super().__init__(min_batch_size=1, max_batch_size=batch_size)
+        # Full batches, as in the in-process job (BatchElements would otherwise start at 1 and
+        # grow); only the last batch of a bundle is smaller.
+        super().__init__(min_batch_size=batch_size, max_batch_size=batch_size)
         self.model = model
         self.decode = decode
         self.jit_compile = jit_compile
