@@ -160,31 +160,35 @@ def test_headline_objective_charges_repetition_beyond_two_percent() -> None:
         assert rouge_l_objective(outputs, pairs) == pytest.approx(expected)
 
 
-def test_chat_objective_rewards_variety_only_above_the_likelihood_floor() -> None:
+def test_chat_objective_prefers_the_likeliest_of_the_diverse_enough() -> None:
+    """Stock replies lose to any diverse-enough configuration however likely they are; among
+    diverse-enough ones the likelier replies win; below the bar, more variety wins."""
     from nlp.tuning.search import PLAIN_BEAM, TuningContext, chat_objective, try_candidates
 
-    pairs = [Pair(f"post {i}", "reply") for i in range(4)]
-    varied = ["a b", "c d", "e f", "g h"]  # distinct-2 1.0, top-5 share 1.0 -> 0.0
-    stock = ["i see", "i see", "i see", "i see"]  # distinct-2 0.25, top-5 share 1.0 -> -0.75
-    # Scripted likelihoods per reply word: plain beam -1.0 (the floor is -1.1).
-    likelihood = {"i": -1.0, "a": -1.05, "c": -1.05, "e": -1.05, "g": -1.05, "x": -3.0}
+    pairs = [Pair(f"post {i}", "reply") for i in range(60)]
+    stock = ["i see"] * 60  # distinct-2 1/60, top-5 share 1.0
+    four = [f"x{i % 4} y{i % 4}" for i in range(60)]  # distinct-2 4/60, top-5 share 1.0
+    likely = [f"a{i} b{i}" for i in range(60)]  # distinct-2 1.0, top-5 share 5/60 < 0.10
+    unlikely = [f"c{i} d{i}" for i in range(60)]  # as varied, less likely
+    per_reply = {"i": -1.0, "x": -1.5, "a": -2.0, "c": -3.0}  # scripted, by first character
+
+    def log_likelihood(scored: Sequence[Pair]) -> float:
+        return sum(per_reply[pair.target[0]] for pair in scored) / len(scored)
 
     def generate(sources: Sequence[str], options: DecodeOptions) -> list[str]:
         if options == PLAIN_BEAM:
             return stock
-        return varied if options.strategy == "sample" else ["x y"] * 2 + ["x z", "x w"]
-
-    def log_likelihood(scored: Sequence[Pair]) -> float:
-        return sum(likelihood[pair.target.split()[0]] for pair in scored) / len(scored)
+        return likely if options.temperature < 1.0 else unlikely
 
     objective = chat_objective(TuningContext(pairs, generate, log_likelihood))
-    assert objective(stock, pairs) == pytest.approx(-0.75)
-    assert objective(varied, pairs) == pytest.approx(0.0)
-    # More varied than stock, but 3x less likely than plain beam: below every feasible choice.
-    assert objective(["x y", "x y", "x z", "x w"], pairs) < -2
-    candidates = [PLAIN_BEAM, DecodeOptions(strategy="sample"), DecodeOptions(beam_size=2)]
+    assert objective(stock, pairs) == pytest.approx(1 / 60 - 1.0)
+    assert objective(four, pairs) == pytest.approx(4 / 60 - 1.0)  # more variety: higher
+    assert objective(likely, pairs) == pytest.approx(10.0 - 2.0)
+    assert objective(unlikely, pairs) == pytest.approx(10.0 - 3.0)  # still above stock
+    candidates = [PLAIN_BEAM, DecodeOptions(strategy="sample"),
+                  DecodeOptions(strategy="sample", temperature=0.7)]
     result = try_candidates(generate, pairs, candidates, objective, 60)
-    assert result.best.options.strategy == "sample" and len(result.trials) == 3
+    assert result.best.options.temperature == 0.7 and len(result.trials) == 3
 
 
 def test_tune_decoding_for_chat_stores_the_winner_the_chat_uses(

@@ -8,11 +8,12 @@ in the bundle's `decoding.json` (atomically, checksums updated), where `s2s head
 Headlines (data.task=headline): ROUGE-L F1, one setting changed at a time from the current
 settings (n-gram blocking, length penalty, beam size, length limits).
 
-Chat (data.task=chat): maximise distinct-2 minus the share of the 5 most frequent replies,
-subject to the mean validation log-likelihood per token of the chosen reply (teacher-forced
-by the model itself) staying within 10% (relative) of plain beam search's. Scored on the
-replies the bot would send (its n-best size, seeds and re-ranking). Candidates: plain beam,
-sampling (temperature 0.8, top-p 0.9), sample-and-rerank (8 nucleus samples), diverse beam
+Chat (data.task=chat): among configurations whose replies are diverse enough (distinct-2 at
+least 0.13 and the 5 most frequent replies at most 10% of all), the one whose chosen replies
+the model finds likeliest (mean log-likelihood per token, teacher-forced); when none is, the
+highest distinct-2 minus top-5 share. Scored on the replies the bot would send (its n-best
+size, seeds and re-ranking). Candidates: plain beam, sampling (temperature 0.8, top-p 0.9),
+sample-and-rerank (8 nucleus samples at temperature 1 and 0.7), diverse beam
 (3 groups), and MMI anti-LM / bidirectional re-ranking when the model names an LM / reverse
 companion (`s2s companion`).
 """
