@@ -2,13 +2,13 @@
 
 Usage: ``s2s headlines --model DIR [INPUT|-] [-o OUTPUT|-] [--beam 5] [--n-best 3] ...``
 Decoding starts from the model's recommended settings (its decoding.json); flags override.
-``--model fake://`` selects the echoing fake generator (for tests and benchmarks only).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,6 @@ from nlp.decode_args import add_decode_arguments, resolve_decoding
 from nlp.decode_settings import DecodeSettings
 from nlp.decoding import DecodeOptions
 from nlp.headlines import readers, writers
-from nlp.headlines.fake import SCHEME, FakeGenerator
 from nlp.headlines.job import HeadlineGenerator, HeadlineJobOptions, generate_headlines
 from nlp.headlines.readers import HeadlineInputError, ReaderOptions
 
@@ -37,7 +36,7 @@ def register(subparsers: Any) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """All options of the command (shared with scripts/generate_headlines.py)."""
-    parser.add_argument("--model", required=True, help="model bundle directory (or fake://)")
+    parser.add_argument("--model", required=True, help="model bundle directory")
     parser.add_argument("input", nargs="?", default="-", help="articles file, - for stdin")
     parser.add_argument("-o", "--output", default="-", help="results file, - for stdout")
     io = parser.add_argument_group("input and output")
@@ -68,13 +67,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_decode_arguments(parser)
 
 
+GeneratorLoader = Callable[..., tuple[HeadlineGenerator, DecodeSettings | None]]
+
+
 def load_generator(
     model: str, *, jit_compile: bool = False
 ) -> tuple[HeadlineGenerator, DecodeSettings | None]:
-    """The bundle's `Generator` (TensorFlow loads here) and its recommended decoding settings,
-    or the fake for ``fake://`` (which recommends nothing)."""
-    if model.startswith(SCHEME):
-        return FakeGenerator.from_uri(model), None
+    """The bundle's `Generator` (TensorFlow loads here) and its recommended decoding settings."""
     from nlp.generator import Generator
 
     generator = Generator.from_bundle(Path(model), jit_compile=jit_compile)
@@ -104,8 +103,13 @@ def job_options(args: argparse.Namespace, decode: DecodeOptions) -> HeadlineJobO
 def run(args: argparse.Namespace) -> int:
     """Run the job; exit 0 (even with error records), 1 on a --strict or input failure,
     2 on bad options, 130 when interrupted (then --resume completes the output)."""
+    return run_with_loader(args, load_generator)
+
+
+def run_with_loader(args: argparse.Namespace, loader: GeneratorLoader) -> int:
+    """`run` with the generator loader injectable (tests serve a fast fake this way)."""
     try:
-        generator, recommended = load_generator(args.model, jit_compile=args.xla)
+        generator, recommended = loader(args.model, jit_compile=args.xla)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
