@@ -16,8 +16,8 @@ import numpy as np
 from nlp.bundle import Bundle, load_bundle
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions, Decoder
-from nlp.generation import Generation
 from nlp.mmi import COMPANION_KIND, mmi_score
+from nlp.text_generator import Generation
 
 __all__ = ["Generation", "Generator"]
 

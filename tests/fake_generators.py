@@ -33,7 +33,7 @@ from nlp.chat.loading import LoadedModel
 from nlp.config import DataConfig
 from nlp.decode_settings import DecodeSettings
 from nlp.decoding import DecodeOptions
-from nlp.generation import Generation
+from nlp.text_generator import Generation
 
 DEFAULT_SEPARATOR = " __eot__ "
 SCHEME = "fake://"

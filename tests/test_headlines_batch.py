@@ -18,7 +18,6 @@ import pytest
 from fake_generators import FakeGenerator
 from nlp.decode_args import decode_options
 from nlp.decoding import DecodeOptions
-from nlp.generation import Generation
 from nlp.headlines import (
     HeadlineInputError,
     HeadlineJobOptions,
@@ -28,6 +27,7 @@ from nlp.headlines import (
 )
 from nlp.headlines.command import add_arguments
 from nlp.headlines.resume import records_done
+from nlp.text_generator import Generation
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_CLI = ROOT / "tests" / "fake_generators.py"  # `s2s headlines` serving fake:// models

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nlp.bundle import resolve
-from nlp.chat.protocols import TextGenerator
 from nlp.config import DataConfig, ExperimentConfig
 from nlp.decode_settings import DecodeSettings
+from nlp.text_generator import TextGenerator
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ from nlp.decode_args import add_decode_arguments, resolve_decoding
 from nlp.decode_settings import DecodeSettings
 from nlp.decoding import DecodeOptions
 from nlp.headlines import readers, writers
-from nlp.headlines.job import HeadlineGenerator, HeadlineJobOptions, generate_headlines
+from nlp.headlines.job import HeadlineJobOptions, generate_headlines
 from nlp.headlines.readers import HeadlineInputError, ReaderOptions
+from nlp.text_generator import TextGenerator
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -67,12 +68,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_decode_arguments(parser)
 
 
-GeneratorLoader = Callable[..., tuple[HeadlineGenerator, DecodeSettings | None]]
+GeneratorLoader = Callable[..., tuple[TextGenerator, DecodeSettings | None]]
 
 
 def load_generator(
     model: str, *, jit_compile: bool = False
-) -> tuple[HeadlineGenerator, DecodeSettings | None]:
+) -> tuple[TextGenerator, DecodeSettings | None]:
     """The bundle's `Generator` (TensorFlow loads here) and its recommended decoding settings."""
     from nlp.generator import Generator
 
