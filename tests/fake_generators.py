@@ -33,6 +33,7 @@ from nlp.chat.loading import LoadedModel
 from nlp.config import DataConfig
 from nlp.decode_settings import DecodeSettings
 from nlp.decoding import DecodeOptions
+from nlp.decoding.options import XLA_BY_DEFAULT
 from nlp.text_generator import Generation
 
 DEFAULT_SEPARATOR = " __eot__ "
@@ -162,7 +163,7 @@ def _generation(text: str, score: float) -> Generation:
 
 
 def load_fake(
-    model: str, *, jit_compile: bool = False
+    model: str, *, jit_compile: bool = XLA_BY_DEFAULT
 ) -> tuple[FakeGenerator, DecodeSettings | None]:
     """`nlp.headlines.command.load_generator` for ``fake://`` URIs (recommends nothing)."""
     if not model.startswith(SCHEME):

@@ -15,6 +15,7 @@ from typing import Any
 from nlp.decode_args import add_decode_arguments, resolve_decoding
 from nlp.decode_settings import DecodeSettings
 from nlp.decoding import DecodeOptions
+from nlp.decoding.options import XLA_BY_DEFAULT
 from nlp.headlines import readers, writers
 from nlp.headlines.job import HeadlineJobOptions, generate_headlines
 from nlp.headlines.readers import HeadlineInputError, ReaderOptions
@@ -72,7 +73,7 @@ GeneratorLoader = Callable[..., tuple[TextGenerator, DecodeSettings | None]]
 
 
 def load_generator(
-    model: str, *, jit_compile: bool = False
+    model: str, *, jit_compile: bool = XLA_BY_DEFAULT
 ) -> tuple[TextGenerator, DecodeSettings | None]:
     """The bundle's `Generator` (TensorFlow loads here) and its recommended decoding settings."""
     from nlp.generator import Generator
