@@ -24,10 +24,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
+from nlp.text.scripts import has_han
+
 Units = list[str]
 
 _NON_ALPHANUMERIC = re.compile(r"[^a-z0-9]+")
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def _porter() -> Callable[[str], str]:
 def resolve_unit(references: Sequence[str], unit: str) -> str:
     """Turn "auto" into "char" (any CJK in the references) or "word"; check the others."""
     if unit == "auto":
-        return "char" if any(_CJK.search(r) for r in references) else "word"
+        return "char" if any(has_han(r) for r in references) else "word"
     if unit not in ("char", "word"):
         raise ValueError(f"unit must be 'char', 'word' or 'auto', not {unit!r}")
     return unit
