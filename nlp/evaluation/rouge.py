@@ -14,6 +14,13 @@ Conventions, chosen so that numbers are comparable with published results:
 - ROUGE-L is the sentence-level LCS (rouge-score's ``rougeL``, not ``rougeLsum``).
 - Corpus scores are the mean over pairs of the sentence precision, recall and F1 (rouge-score's
   aggregation, without the bootstrap confidence interval). An empty side scores 0.
+
+Why our own implementation and not `rouge-score` itself: this is the only ROUGE in the
+project (evaluation, `train.select_by=rouge` after every epoch, `s2s tune-decoding`), and it
+must count Chinese per character, which rouge-score does only with a custom tokenizer; it
+also keeps rouge-score (with its absl and nltk) out of the runtime dependencies. rouge-score
+stays the oracle: tests/test_rouge.py checks these figures against it, per word (with and
+without stemming) and per character.
 """
 
 from __future__ import annotations
