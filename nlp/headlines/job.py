@@ -20,9 +20,9 @@ from typing import BinaryIO, TextIO
 
 from nlp.decoding import DecodeOptions
 from nlp.headlines import readers, resume, writers
-from nlp.headlines.progress import Progress
 from nlp.headlines.readers import Article, HeadlineInputError, ReaderOptions
 from nlp.headlines.writers import Candidate, Result
+from nlp.progress import Progress
 from nlp.text_generator import TextGenerator
 
 STDIO = "-"
@@ -120,12 +120,12 @@ def generate_headlines(
                 )
                 out.flush()
                 summary.written += len(results)
-                progress.update(summary.written, summary.error_count)
+                progress.update(summary.written, f"{summary.error_count:,} errors")
                 if bad is not None:
                     raise HeadlineInputError(source, batch[bad].line, batch[bad].error)
         finally:
             summary.seconds = time.perf_counter() - started
-            progress.close(summary.written, summary.error_count)
+            progress.close(summary.written, f"{summary.error_count:,} errors")
     return summary
 
 
