@@ -36,8 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from fake_generators import CostModel, ScriptedGenerator, fake_model  # noqa: E402
 from fake_telegram import bot_on_fake_telegram  # noqa: E402
-from nlp.chat.fake_generator import CostModel, ScriptedGenerator, fake_model  # noqa: E402
 from nlp.chat.loading import LoadedModel, load_model  # noqa: E402
 from nlp.chat.responder import ChatResponder  # noqa: E402
 from nlp.chat.settings import ChatSettings, SettingsStore  # noqa: E402

@@ -95,7 +95,7 @@ def measure(variant: str) -> dict[str, Any]:
 def _decoder_call(model: Any, strategy: str) -> Callable[[np.ndarray], object]:
     from nlp.decoding import DecodeOptions, Decoder
 
-    decoder = Decoder(model)
+    decoder = Decoder(model, jit_compile=True)  # the figures are with XLA
     options = DecodeOptions(
         strategy=strategy, beam_size=5, max_length=OUTPUT_LEN, min_length=OUTPUT_LEN
     )

@@ -22,11 +22,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.common import RESULTS_DIR, format_table, peak_rss_mb, write_json
-from nlp.decoding import DecodeOptions
-from nlp.generation import Generation
-from nlp.headlines import HeadlineJobOptions, generate_headlines
-from nlp.headlines.fake import FakeGenerator
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the fake generator is a test double
+
+from benchmarks.common import RESULTS_DIR, format_table, peak_rss_mb, write_json  # noqa: E402
+from fake_generators import FakeGenerator  # noqa: E402
+from nlp.decoding import DecodeOptions  # noqa: E402
+from nlp.headlines import HeadlineJobOptions, generate_headlines  # noqa: E402
+from nlp.text_generator import Generation  # noqa: E402
 
 RESULTS = RESULTS_DIR / "headline_memory.json"
 FLAT_LIMIT_MB = 8.0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 import os
 import sys
@@ -14,8 +13,8 @@ from telegram.error import TelegramError
 from bot.config import API_BASE_ENV, TOKEN_ENV, WEBHOOK_SECRET_ENV, BotConfigError, config_from_args
 from bot.redaction import redact
 from bot.service import configure_logging, serve
-from nlp.chat.loading import ModelLoader, load_model
-from nlp.chat.setup import add_responder_arguments, build_responder
+from nlp.chat.loading import ModelLoader
+from nlp.chat.setup import add_responder_arguments, build_responder, model_loader
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +79,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_with_loader(args, functools.partial(load_model, args.model, args.mmi_model))
+    return run_with_loader(args, model_loader(args))
 
 
 def run_with_loader(args: argparse.Namespace, loader: ModelLoader) -> int:

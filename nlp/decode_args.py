@@ -13,38 +13,51 @@ import dataclasses
 from dataclasses import dataclass
 
 from nlp.decode_settings import DecodeSettings
-from nlp.decoding.options import RERANK_NAMES, DecodeOptions
+from nlp.decoding.options import MODEL_SETTING, XLA_BY_DEFAULT, DecodeOptions, beam_in_groups
 
-# DecodeOptions field <- argparse dest, for the flags that set one field each.
-_FIELD_FLAGS: tuple[tuple[str, str], ...] = (
-    ("top_k", "top_k"),
-    ("top_p", "top_p"),
-    ("seed", "sample_seed"),
-    ("max_length", "max_length"),
-    ("max_length_ratio", "max_length_ratio"),
-    ("min_length", "min_length"),
-    ("length_penalty", "length_penalty"),
-    ("coverage_penalty", "coverage_penalty"),
-    ("no_repeat_ngram", "no_repeat_ngram"),
-    ("n_best", "n_best"),
-    ("diversity_penalty", "diversity_penalty"),
-    ("rerank", "rerank"),
-    ("mmi_lambda", "mmi_lambda"),
-    ("mmi_gamma", "mmi_gamma"),
-    ("length_bonus", "length_bonus"),
-)
-_MODEL = "default: the model's setting"
+_TYPES = {"int": int, "float": float, "str": str}
 
 
-def add_decode_arguments(parser: argparse.ArgumentParser, *, xla: bool = True) -> None:
-    """--beam/--greedy/--sample and the decoder's options; unset flags keep the model's.
+@dataclass(frozen=True)
+class _FieldFlag:
+    """The command-line flag of one `DecodeOptions` field (from the field's metadata)."""
 
-    `xla=False` leaves out --xla, for commands whose model loading does not offer it."""
+    name: str  # the field
+    flag: str  # "--top-k"
+    default: object  # the field's default
+
+    @property
+    def switch(self) -> bool:
+        """A bool field: the flag takes no value and sets the opposite of the default."""
+        return isinstance(self.default, bool)
+
+    @property
+    def dest(self) -> str:
+        return self.flag.removeprefix("--").replace("-", "_")
+
+
+def _field_flags() -> tuple[_FieldFlag, ...]:
+    """Every `DecodeOptions` field with help text has one flag of its own."""
+    return tuple(
+        _FieldFlag(f.name, f.metadata.get("flag", "--" + f.name.replace("_", "-")), f.default)
+        for f in dataclasses.fields(DecodeOptions)
+        if "help" in f.metadata
+    )
+
+
+_FIELD_FLAGS = _field_flags()
+
+
+def add_decode_arguments(parser: argparse.ArgumentParser) -> None:
+    """--beam/--greedy/--sample, one flag per decoder option, and --xla; unset flags keep the
+    model's settings."""
     group = parser.add_argument_group(
         "decoding", "Unset flags keep the model's recommended settings (decoding.json)."
     )
     choice = group.add_mutually_exclusive_group()
-    choice.add_argument("--beam", type=int, metavar="K", help=f"beam search of width K ({_MODEL})")
+    choice.add_argument(
+        "--beam", type=int, metavar="K", help=f"beam search of width K ({MODEL_SETTING})"
+    )
     choice.add_argument("--greedy", action="store_true", help="greedy search")
     choice.add_argument(
         "--sample",
@@ -59,48 +72,19 @@ def add_decode_arguments(parser: argparse.ArgumentParser, *, xla: bool = True) -
         help="diverse beam search: G groups sharing the beam (its width rounded to a multiple "
         "of G), kept apart by --diversity-penalty",
     )
-    group.add_argument(
-        "--diversity-penalty", type=float, help="diverse beam: penalty per earlier group's token"
-    )
-    group.add_argument("--top-k", type=int, help="sampling: only the K best tokens (0: all)")
-    group.add_argument("--top-p", type=float, help="sampling: nucleus mass P (1: all)")
-    group.add_argument("--sample-seed", type=int, help="sampling: seed for repeatable output")
-    group.add_argument("--max-length", type=int, help=f"at most this many output tokens ({_MODEL})")
-    group.add_argument(
-        "--max-length-ratio", type=float, help="also at most RATIO x source length tokens (0: off)"
-    )
-    group.add_argument(
-        "--min-length", type=int, help="the end token is suppressed before this many tokens"
-    )
-    group.add_argument(
-        "--length-penalty",
-        type=float,
-        help="GNMT length penalty alpha (0: off; 0.6-1.0 favours longer outputs)",
-    )
-    group.add_argument("--coverage-penalty", type=float, help="GNMT coverage penalty beta (0: off)")
-    group.add_argument(
-        "--no-repeat-ngram",
-        type=int,
-        metavar="N",
-        help="never produce the same N-gram twice in one output (0: off)",
-    )
-    group.add_argument(
-        "--rerank",
-        choices=RERANK_NAMES,
-        help="re-rank the n-best list by MMI (needs the companion LM or reverse model)",
-    )
-    group.add_argument("--mmi-lambda", type=float, help="MMI: weight of the companion score")
-    group.add_argument(
-        "--mmi-gamma", type=int, help="MMI anti-LM: penalise only the first N tokens (0: all)"
-    )
-    group.add_argument("--length-bonus", type=float, help="MMI: bonus per reply token")
-    group.add_argument("--allow-unk", action="store_true", help="let the decoder emit <unk>")
-    group.add_argument("--n-best", type=int, help="keep the K best outputs")
-    if not xla:
-        return
+    fields = {f.name: f for f in dataclasses.fields(DecodeOptions)}
+    for flag in _FIELD_FLAGS:
+        meta = fields[flag.name].metadata
+        if flag.switch:
+            group.add_argument(flag.flag, action="store_true", help=meta["help"])
+            continue
+        kind = _TYPES[str(fields[flag.name].type).split(" |")[0]]
+        extra = {key: meta[key] for key in ("metavar", "choices") if key in meta}
+        group.add_argument(flag.flag, type=kind, help=meta["help"], **extra)
     group.add_argument(
         "--xla",
-        action="store_true",
+        action=argparse.BooleanOptionalAction if XLA_BY_DEFAULT else "store_true",
+        default=XLA_BY_DEFAULT,
         help="compile the decoder with XLA: faster per sentence on CPU, but every new batch "
         "size and source-length bucket compiles once (seconds); pays off for large jobs",
     )
@@ -111,14 +95,21 @@ def given_flags(args: argparse.Namespace) -> list[str]:
     given = []
     if args.greedy:
         given.append("--greedy")
-    for dest in ("beam", "sample", "diverse_beam", *(dest for _, dest in _FIELD_FLAGS)):
+    for dest in ("beam", "sample", "diverse_beam"):
         value = getattr(args, dest)
         if value is not None:
-            shown = f"{value:g}" if isinstance(value, float) else str(value)
-            given.append(f"--{dest.replace('_', '-')} {shown}")
-    if args.allow_unk:
-        given.append("--allow-unk")
+            given.append(f"--{dest.replace('_', '-')} {_shown(value)}")
+    for flag in _FIELD_FLAGS:
+        value = getattr(args, flag.dest)
+        if flag.switch and value:
+            given.append(flag.flag)
+        elif not flag.switch and value is not None:
+            given.append(f"{flag.flag} {_shown(value)}")
     return given
+
+
+def _shown(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def decode_options(args: argparse.Namespace, base: DecodeOptions | None = None) -> DecodeOptions:
@@ -141,13 +132,14 @@ def decode_options(args: argparse.Namespace, base: DecodeOptions | None = None) 
         changes.update(
             strategy="diverse_beam",
             beam_groups=groups,
-            beam_size=groups * max(1, merged["beam_size"] // groups),
+            beam_size=beam_in_groups(merged["beam_size"], groups),
         )
-    for name, dest in _FIELD_FLAGS:
-        if getattr(args, dest) is not None:
-            changes[name] = getattr(args, dest)
-    if args.allow_unk:
-        changes["suppress_unk"] = False
+    for flag in _FIELD_FLAGS:
+        value = getattr(args, flag.dest)
+        if flag.switch and value:
+            changes[flag.name] = not flag.default
+        elif not flag.switch and value is not None:
+            changes[flag.name] = value
     merged.update(changes)
     if "n_best" not in changes:
         if merged["strategy"] == "greedy":

@@ -16,8 +16,9 @@ import numpy as np
 from nlp.bundle import Bundle, load_bundle
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions, Decoder
-from nlp.generation import Generation
+from nlp.decoding.options import XLA_BY_DEFAULT
 from nlp.mmi import COMPANION_KIND, mmi_score
+from nlp.text_generator import Generation
 
 __all__ = ["Generation", "Generator"]
 
@@ -41,7 +42,7 @@ class Generator:
         self,
         bundle: Bundle,
         *,
-        jit_compile: bool = False,
+        jit_compile: bool = XLA_BY_DEFAULT,
         companions: Sequence[Companion] = (),
     ) -> None:
         self.bundle = bundle
@@ -51,12 +52,14 @@ class Generator:
 
     @classmethod
     def from_bundle(
-        cls, directory: Path, *, jit_compile: bool = False, companions: Sequence[Path] = ()
+        cls,
+        directory: Path,
+        *,
+        jit_compile: bool = XLA_BY_DEFAULT,
+        companions: Sequence[Path] = (),
     ) -> Generator:
-        """XLA (`jit_compile`) is faster per sentence but compiles once per batch size and
-        length bucket (seconds each): worth it for long batch jobs, not for a chatbot's
-        first replies or for tests (see `nlp.decoding.decoder.Decoder`). `companions` are
-        LM / reverse bundles for MMI re-ranking; the companions the bundle names
+        """`jit_compile`: decode with XLA (see `nlp.decoding.options.XLA_BY_DEFAULT`).
+        `companions` are LM / reverse bundles for MMI re-ranking; the companions the bundle names
         (`s2s companion`) are loaded too, unless one of the same kind is given here."""
         from nlp.mmi import CompanionScorer
 

@@ -4,7 +4,7 @@ Why at the file-descriptor level: TensorFlow's C++ code writes these lines to fd
 is imported ("All log messages before absl::InitializeLog() ...", "Could not find cuda
 drivers ...") and when it first looks for devices ("failed call to cuInit"). They come before
 absl's logging is set up, so TF_CPP_MIN_LOG_LEVEL cannot hide them. Commands import
-TensorFlow lazily (`s2s corpus` and `s2s headlines --model fake://` never do), so instead of
+TensorFlow lazily (`s2s corpus` never does), so instead of
 importing it up front, `quiet_tensorflow()` installs an import hook: the first
 `import tensorflow`, wherever it happens, runs with fd 2 sent to a temporary file, followed
 by device discovery. What was captured is dropped, or written to stderr if the import fails.

@@ -142,20 +142,21 @@ def test_beam_pipeline_writes_what_the_in_process_job_writes(
 
 
 def test_beam_runner_strict_fails_at_the_first_bad_record(
-    articles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    headline_model: Path, articles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = _run("fake://", articles, tmp_path / "out.jsonl", "--runner", "beam", "--strict")
+    code = _run(headline_model, articles, tmp_path / "out.jsonl", "--runner", "beam", "--strict")
     assert code == 1
     assert f"{articles}:7: invalid JSON" in capsys.readouterr().err
 
 
 def test_beam_runner_refuses_what_it_cannot_do(
-    articles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    headline_model: Path, articles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = str(tmp_path / "out.jsonl")
-    assert main(["headlines", "--model", "fake://", str(articles), "-o", out,
+    model = str(headline_model)
+    assert main(["headlines", "--model", model, str(articles), "-o", out,
                  "--runner", "beam", "--resume"]) == 2
-    assert main(["headlines", "--model", "fake://", str(articles), "--runner", "beam"]) == 1
+    assert main(["headlines", "--model", model, str(articles), "--runner", "beam"]) == 1
     assert "not stdin/stdout" in capsys.readouterr().err
-    assert main(["headlines", "--model", "fake://", str(articles), "-o", out,
+    assert main(["headlines", "--model", model, str(articles), "-o", out,
                  "--num-shards", "2"]) == 2

@@ -7,8 +7,8 @@ import itertools
 
 from bot.config import BotConfig
 from bot.flood import FloodControl, FloodLimits
+from fake_generators import ScriptedGenerator, fake_model, reply_for
 from fake_telegram import BOT_USERNAME, Sent, bot_on_fake_telegram
-from nlp.chat.fake_generator import ScriptedGenerator, fake_model, reply_for
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
 

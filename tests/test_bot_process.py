@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from fake_generators import reply_for
 from fake_telegram import TEST_TOKEN, FakeTelegram
-from nlp.chat.fake_generator import reply_for
 
 ROOT = Path(__file__).resolve().parent.parent
 BOT_SCRIPT = """
 import argparse, sys
+sys.path.insert(0, "tests")
 from bot.command import register, run_with_loader
-from nlp.chat.fake_generator import CostModel, ScriptedGenerator, fake_model
+from fake_generators import CostModel, ScriptedGenerator, fake_model
 parser = argparse.ArgumentParser()
 register(parser.add_subparsers())
 args = parser.parse_args(["bot", "--model", "unused", "--state", sys.argv[1],
@@ -30,7 +31,8 @@ def test_the_adapter_and_the_responder_import_without_tensorflow() -> None:
     code = (
         "import sys, pkgutil, importlib, bot\n"
         "for m in pkgutil.iter_modules(bot.__path__): importlib.import_module('bot.' + m.name)\n"
-        "import nlp.chat.command, nlp.chat.responder, nlp.chat.fake_generator\n"
+        "sys.path.insert(0, 'tests')\n"
+        "import nlp.chat.command, nlp.chat.responder, fake_generators\n"
         "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)

@@ -5,8 +5,8 @@ import socket
 import httpx
 
 from bot.config import WebhookConfig
+from fake_generators import fake_model, reply_for
 from fake_telegram import bot_on_fake_telegram
-from nlp.chat.fake_generator import fake_model, reply_for
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
 

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
+from fake_generators import CostModel, ScriptedGenerator
 from nlp.chat.batcher import MicroBatcher
-from nlp.chat.fake_generator import CostModel, ScriptedGenerator
 from nlp.decoding import DecodeOptions
 
 GREEDY = DecodeOptions(strategy="greedy")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import tiny_overrides
+from fake_generators import fake_model, reply_for
 from nlp.chat.conversation_log import ConversationLog
-from nlp.chat.fake_generator import fake_model, reply_for
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
 from nlp.corpus.readers import read_pairs

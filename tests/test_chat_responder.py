@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from nlp.chat.fake_generator import ScriptedGenerator, fake_model, reply_for
+from fake_generators import ScriptedGenerator, fake_model, reply_for
 from nlp.chat.loading import LoadedModel
 from nlp.chat.responder import (
     EMPTY_REPLY,

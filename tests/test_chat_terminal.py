@@ -4,8 +4,8 @@ import argparse
 import io
 from pathlib import Path
 
+from fake_generators import fake_model, reply_for
 from nlp.chat import command
-from nlp.chat.fake_generator import fake_model, reply_for
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
 

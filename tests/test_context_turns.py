@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import tiny_overrides, write_jsonl
+from fake_generators import ScriptedGenerator, fake_model
 from nlp.bundle import load_bundle
-from nlp.chat.fake_generator import ScriptedGenerator, fake_model
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
 from nlp.config import ExperimentConfig

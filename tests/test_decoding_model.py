@@ -89,7 +89,7 @@ def test_greedy_score_matches_teacher_forcing(decoder: Decoder) -> None:
     ],
 )
 def test_xla_matches_the_plain_graph(decoder: Decoder, options: DecodeOptions) -> None:
-    compiled = Decoder(decoder.model).decode(SOURCES, options)  # jit_compile is the default
+    compiled = Decoder(decoder.model, jit_compile=True).decode(SOURCES, options)
     for xla, plain in zip(compiled, decoder.decode(SOURCES, options), strict=True):
         assert [h.ids for h in xla] == [h.ids for h in plain]
         assert [h.score for h in xla] == pytest.approx([h.score for h in plain], abs=1e-4)

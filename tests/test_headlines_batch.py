@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from fake_generators import FakeGenerator
 from nlp.decode_args import decode_options
 from nlp.decoding import DecodeOptions
-from nlp.generation import Generation
 from nlp.headlines import (
     HeadlineInputError,
     HeadlineJobOptions,
@@ -26,11 +26,11 @@ from nlp.headlines import (
     generate_headlines,
 )
 from nlp.headlines.command import add_arguments
-from nlp.headlines.fake import FakeGenerator
 from nlp.headlines.resume import records_done
+from nlp.text_generator import Generation
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "scripts" / "generate_headlines.py"
+FAKE_CLI = ROOT / "tests" / "fake_generators.py"  # `s2s headlines` serving fake:// models
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
@@ -207,7 +207,7 @@ def test_sigkilled_cli_run_resumes_exactly_once_in_order(tmp_path: Path) -> None
         "utf-8",
     )
     out = tmp_path / "out.jsonl"
-    command = [sys.executable, str(SCRIPT), "--model", "fake://?delay=0.03", str(source)]
+    command = [sys.executable, str(FAKE_CLI), "--model", "fake://?delay=0.03", str(source)]
     command += ["-o", str(out), "--batch-size", "3", "--quiet"]
     process = subprocess.Popen(command)
     deadline = time.monotonic() + 20
@@ -226,7 +226,8 @@ def test_sigkilled_cli_run_resumes_exactly_once_in_order(tmp_path: Path) -> None
 
 
 def test_cli_stdin_to_stdout_and_exit_codes(tmp_path: Path) -> None:
-    command = [sys.executable, str(SCRIPT), "--model", "fake://?words=2", "--output-format", "tsv"]
+    command = [sys.executable, str(FAKE_CLI), "--model", "fake://?words=2"]
+    command += ["--output-format", "tsv"]
     done = subprocess.run(command, input="a b c\n\n", capture_output=True, text=True, check=False)
     assert done.returncode == 0
     assert done.stdout == "1\ta b\t0.0\t\n2\t\t\tempty article\n"

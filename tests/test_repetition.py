@@ -12,7 +12,7 @@ from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
 from nlp.evaluation.evaluate import rouge_metrics
 from nlp.evaluation.repetition import repeats_bigram, repeats_content_token, repetition_shares
-from nlp.generation import Generation
+from nlp.text_generator import Generation
 
 STUTTERS = [
     "十个:地方地方地方设计设计",

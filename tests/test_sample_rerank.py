@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp.chat.fake_generator import ScriptedGenerator, fake_model
+from fake_generators import ScriptedGenerator, fake_model
 from nlp.chat.responder import ChatResponder, chat_seed
 from nlp.chat.settings import ChatSettings, SettingsStore
 from nlp.decoding import DecodeOptions

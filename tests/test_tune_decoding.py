@@ -131,7 +131,7 @@ def test_chat_and_bot_start_from_the_bundle_settings(
     import argparse
     import dataclasses
 
-    from nlp.chat.fake_generator import fake_model
+    from fake_generators import fake_model
     from nlp.chat.setup import add_responder_arguments, build_responder
 
     parser = argparse.ArgumentParser()

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import sys
 from pathlib import Path
 from typing import TextIO
 
-from nlp.chat.loading import load_model
 from nlp.chat.responder import ChatResponder
-from nlp.chat.setup import add_responder_arguments, build_responder
+from nlp.chat.setup import add_responder_arguments, build_responder, model_loader
 
 TERMINAL_CHAT = "terminal"
 QUIT_COMMANDS = frozenset({"/quit", "/exit"})
@@ -42,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     try:
-        responder = build_responder(args, functools.partial(load_model, args.model, args.mmi_model))
+        responder = build_responder(args, model_loader(args))
     except (OSError, ValueError) as exc:
         print(f"s2s chat: cannot load the model: {exc}", file=sys.stderr)
         return 1

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nlp.bundle import resolve
-from nlp.chat.protocols import TextGenerator
 from nlp.config import DataConfig, ExperimentConfig
 from nlp.decode_settings import DecodeSettings
+from nlp.decoding.options import XLA_BY_DEFAULT
+from nlp.text_generator import TextGenerator
 
 
 @dataclass(frozen=True)
@@ -28,12 +29,15 @@ class LoadedModel:
 ModelLoader = Callable[[], LoadedModel]
 
 
-def load_model(directory: Path, companions: Sequence[Path] = ()) -> LoadedModel:
+def load_model(
+    directory: Path, companions: Sequence[Path] = (), *, jit_compile: bool = XLA_BY_DEFAULT
+) -> LoadedModel:
     """The bundle in `directory` (or in a training run's `model/`), with its data settings;
-    `companions` are LM / reverse bundles for MMI re-ranking (`--rerank`)."""
+    `companions` are LM / reverse bundles for MMI re-ranking (`--rerank`); `jit_compile`:
+    decode with XLA (`--xla`)."""
     directory = resolve(directory)
     data = ExperimentConfig.load(directory / "config.json").data  # fails fast, before TF loads
     from nlp.generator import Generator
 
-    generator = Generator.from_bundle(directory, companions=companions)
+    generator = Generator.from_bundle(directory, jit_compile=jit_compile, companions=companions)
     return LoadedModel(generator, data, generator.bundle.decoding)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from nlp.chat.protocols import TextGenerator
 from nlp.chat.rerank import ReplyRanker
 from nlp.chat.responder import NO_IDEA_REPLY, chat_seed, choose_reply
 from nlp.chat.settings import ChatSettings
 from nlp.chat.text_input import clean_message
 from nlp.decoding import DecodeOptions
+from nlp.text_generator import TextGenerator
 
 
 def bot_options(options: DecodeOptions) -> DecodeOptions:

@@ -13,12 +13,10 @@ import re
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 from nlp.chat.lru import LruDict
-from nlp.chat.protocols import GenerationLike
+from nlp.text_generator import Generation
 
-G = TypeVar("G", bound=GenerationLike)
 _WORD = re.compile(r"\w+")
 
 
@@ -96,7 +94,7 @@ class ReplyRanker:
         penalty += w.global_frequency * math.log1p(self._global.counts[words])
         return penalty
 
-    def choose(self, chat: str, candidates: Sequence[G], message: str) -> G:
+    def choose(self, chat: str, candidates: Sequence[Generation], message: str) -> Generation:
         """The candidate with the best score minus penalty (earlier candidates win ties)."""
         if not candidates:
             raise ValueError("no candidates to choose from")

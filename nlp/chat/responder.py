@@ -22,7 +22,6 @@ from nlp.chat.context import DialogueContext
 from nlp.chat.conversation_log import ConversationLog, Rating
 from nlp.chat.loading import LoadedModel, ModelLoader
 from nlp.chat.lru import LruDict
-from nlp.chat.protocols import GenerationLike, TextGenerator
 from nlp.chat.rerank import ReplyRanker
 from nlp.chat.settings import SettingsError, SettingsStore
 from nlp.chat.text_input import (
@@ -35,6 +34,7 @@ from nlp.chat.text_input import (
     keep_tail,
 )
 from nlp.decoding import DecodeOptions
+from nlp.text_generator import Generation, TextGenerator
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +87,10 @@ class ChatResponder:
         self._loader = loader
         self._reload_lock = asyncio.Lock()
         self.limits = limits or ResponderLimits()
-        self.batcher: MicroBatcher[GenerationLike] = MicroBatcher(
+        self.batcher: MicroBatcher[Generation] = MicroBatcher(
             self._generate, max_batch=max_batch, max_wait=max_wait
         )
-        self._last: LruDict[str, GenerationLike] = LruDict(self.limits.max_chats)
+        self._last: LruDict[str, Generation] = LruDict(self.limits.max_chats)
         self._turns: LruDict[str, int] = LruDict(self.limits.max_chats)  # replies since /reset
         self._commands: dict[str, Callable[[str, Command, bool], Awaitable[Reply]]] = {
             "start": self._cmd_start,
@@ -127,7 +127,7 @@ class ChatResponder:
 
     def _generate(
         self, texts: list[str], options: DecodeOptions, seeds: list[int | None]
-    ) -> Sequence[Sequence[GenerationLike]]:
+    ) -> Sequence[Sequence[Generation]]:
         # runs on the batcher's worker thread
         return self._generator.generate(texts, options, seeds)
 
@@ -283,10 +283,10 @@ class ChatResponder:
 def choose_reply(
     ranker: ReplyRanker,
     chat: str,
-    candidates: Sequence[GenerationLike],
+    candidates: Sequence[Generation],
     message: str,
     max_chars: int = TELEGRAM_TEXT_LIMIT,
-) -> tuple[str, GenerationLike] | None:
+) -> tuple[str, Generation] | None:
     """The reply text the bot sends and the candidate it came from (None: no usable one);
     the ranker remembers it. Shared with `nlp.chat.offline`, which replays this choice on
     validation posts, so tuning and benchmarks measure what the bot sends."""

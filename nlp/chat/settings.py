@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nlp.decoding import STRATEGY_NAMES, DecodeOptions
+from nlp.decoding.options import beam_in_groups
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class ChatSettings:
             n_best = max(base.n_best, RERANK_CANDIDATES)
         beam_size = self.beam_size
         if self.strategy == "diverse_beam":  # whole groups of the model's group count
-            beam_size = base.beam_groups * max(1, beam_size // base.beam_groups)
+            beam_size = beam_in_groups(beam_size, base.beam_groups)
             n_best = min(beam_size, RERANK_CANDIDATES)
         return dataclasses.replace(
             base,

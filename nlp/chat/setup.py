@@ -9,11 +9,12 @@ recommended settings (its decoding.json); decoding flags override them, and per-
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
 from nlp.chat.conversation_log import ConversationLog
-from nlp.chat.loading import ModelLoader
+from nlp.chat.loading import ModelLoader, load_model
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import ChatSettings, SettingsStore, default_state_path
 from nlp.decode_args import add_decode_arguments, resolve_decoding
@@ -74,7 +75,12 @@ def add_responder_arguments(parser: argparse.ArgumentParser, *, state_name: str)
         help="companion models for --rerank: an LM (s2s train --task lm) and/or a reverse "
         "model (s2s train --reverse); default: those the model names (s2s companion)",
     )
-    add_decode_arguments(parser, xla=False)
+    add_decode_arguments(parser)
+
+
+def model_loader(args: argparse.Namespace) -> ModelLoader:
+    """Loads the model the options name (again on /reload), with its MMI companions."""
+    return functools.partial(load_model, args.model, args.mmi_model, jit_compile=args.xla)
 
 
 def build_responder(args: argparse.Namespace, loader: ModelLoader) -> ChatResponder:

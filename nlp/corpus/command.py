@@ -27,11 +27,11 @@ from nlp.corpus.pipeline import (
 )
 from nlp.corpus.readers import FORMATS, read_pairs
 from nlp.corpus.records import CorpusError, FormatError, Pair, ReadReport
+from nlp.text.scripts import HAN_CLASS
 
 PERCENTILES = (50, 90, 95, 99)
 # Vocabulary estimate units: one CJK character, a run of other word characters, or one mark.
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_VOCAB_TOKEN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+|[^\w\s]")
+_VOCAB_TOKEN = re.compile(rf"[{HAN_CLASS}]|[^\W{HAN_CLASS}]+|[^\w\s]")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

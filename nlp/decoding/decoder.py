@@ -12,7 +12,7 @@ import tensorflow as tf
 from nlp.decoding.draws import sampling_draws
 from nlp.decoding.hypothesis import Hypothesis
 from nlp.decoding.loop import DecodeOutput, StepModel, dynamic_decode
-from nlp.decoding.options import DecodeOptions
+from nlp.decoding.options import XLA_BY_DEFAULT, DecodeOptions
 from nlp.decoding.params import DecodeParams
 from nlp.decoding.strategies import Strategy, build_strategy
 from nlp.specials import EOS_ID, PAD_ID
@@ -31,16 +31,15 @@ class Decoder:
     and scalar numeric options, so new batch sizes, source lengths and option values never
     retrace (`trace_count` counts traces, for tests).
 
-    XLA (`jit_compile`) is on by default because it pays off where decoding is
-    latency-bound. Measured on the 2-core CPU machine at the default model size (random
-    weights, 30 source / 15 output tokens, machine under load): greedy batch 1 6.1 vs
+    XLA (`jit_compile`, off unless asked for: `nlp.decoding.options.XLA_BY_DEFAULT`) pays off
+    where decoding is latency-bound. Measured on the 2-core CPU machine at the default model
+    size (random weights, 30 source / 15 output tokens, machine under load): greedy batch 1 6.1 vs
     16.8 ms per sentence, beam 5 batch 1 9.6 vs 24.6 ms; at batch 64 the gain is small (beam
     5: 4.1 vs 4.7 ms per sentence) because the output projection dominates. Its price: XLA
     compiles once per input shape and per `max_length` value (1-6 s each here). Sources are
     therefore padded to a multiple of `LENGTH_BUCKET` and batches to a power of two (filled
     with copies of a real input, whose results are dropped), which bounds the number of
-    compilations; the traced graph itself is still shared by all shapes. Pass
-    `jit_compile=False` where shapes vary a lot and every call is a first one (e.g. tests).
+    compilations; the traced graph itself is still shared by all shapes.
     Sampling with a seed repeats exactly for a given `jit_compile` setting, and an input's
     sample depends on the seed and that input only, not on its batch-mates
     (`nlp.decoding.draws`); XLA and the plain graph may round differently, so they need not
@@ -48,7 +47,7 @@ class Decoder:
     """
 
     def __init__(
-        self, model: StepModel, *, max_batch_size: int = 64, jit_compile: bool = True
+        self, model: StepModel, *, max_batch_size: int = 64, jit_compile: bool = XLA_BY_DEFAULT
     ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")

@@ -9,41 +9,100 @@ exactly these names.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 STRATEGY_NAMES: tuple[str, ...] = ("greedy", "beam", "sample", "diverse_beam")
 # How the n-best list is re-ranked after decoding (`nlp.mmi`, applied by the generator).
 RERANK_NAMES: tuple[str, ...] = ("none", "mmi-antilm", "mmi-bidi")
+MODEL_SETTING = "default: the model's setting"
+# Whether decoding compiles with XLA unless told otherwise (`--xla`, `jit_compile=`): off.
+# XLA is faster per sentence (measured in `nlp.decoding.decoder.Decoder`) but compiles once per
+# batch size, length bucket and max_length (seconds each): worth it for long batch jobs, not
+# for a chatbot's first replies or for tests, where every call is a first one.
+XLA_BY_DEFAULT = False
+
+
+def option(
+    default: object,
+    help: str | None = None,
+    *,
+    tensor: str | None = None,
+    flag: str | None = None,
+    metavar: str | None = None,
+    choices: tuple[str, ...] | None = None,
+) -> Any:
+    """A `DecodeOptions` field and everything else that follows from it, in one place.
+
+    `help`: the field has its own command-line flag (`nlp.decode_args`), ``--field-name``
+    unless `flag` names another; a bool field's flag is a switch that sets the opposite of
+    its default. Fields without help are set through the strategy flags (--beam, --greedy,
+    --sample, --diverse-beam). `tensor`: a numeric option fed to the compiled decoder as a
+    scalar of this dtype (`nlp.decoding.params.DecodeParams`), so changing it never retraces;
+    the other fields change the graph's structure or are read outside it.
+    """
+    metadata = {"help": help, "tensor": tensor, "flag": flag, "metavar": metavar,
+                "choices": choices}
+    return field(default=default, metadata={k: v for k, v in metadata.items() if v is not None})
 
 
 @dataclass
 class DecodeOptions:
     """How to decode. Structural fields (strategy, beam_size, n_best, no_repeat_ngram) pick a
-    compiled graph; all numeric fields are fed to it as tensors, so changing them is free."""
+    compiled graph; the fields marked `tensor` are fed to it as tensors, so changing them is
+    free. A new option is one field here: its flag and its graph input follow."""
 
-    strategy: str = "beam"  # greedy | beam | sample | diverse_beam
-    beam_size: int = 5  # diverse_beam: all groups together
-    beam_groups: int = 1  # diverse_beam: G groups of beam_size / G hypotheses each
-    diversity_penalty: float = 0.0  # diverse_beam: lambda per earlier group's use of a token
-    temperature: float = 1.0
-    top_k: int = 0  # 0 = no top-k filter
-    top_p: float = 1.0  # 1.0 = no nucleus filter
-    seed: int | None = None  # None = a fresh random seed per call; else 0 <= seed < 2**31
-    max_length: int = 30
-    max_length_ratio: float = 0.0  # 0 = absolute only; else min(max_length, ceil(ratio*src_len))
-    min_length: int = 0
-    length_penalty: float = 0.0  # GNMT alpha
-    coverage_penalty: float = 0.0  # GNMT beta
-    no_repeat_ngram: int = 0
-    suppress_unk: bool = True
-    n_best: int = 1
+    strategy: str = option("beam")  # greedy | beam | sample | diverse_beam
+    beam_size: int = option(5)  # diverse_beam: all groups together
+    beam_groups: int = option(1)  # diverse_beam: G groups of beam_size / G hypotheses each
+    diversity_penalty: float = option(  # diverse_beam: lambda per earlier group's use of a token
+        0.0, "diverse beam: penalty per earlier group's token", tensor="float32"
+    )
+    temperature: float = option(1.0, tensor="float32")
+    top_k: int = option(  # 0 = no top-k filter
+        0, "sampling: only the K best tokens (0: all)", tensor="int32"
+    )
+    top_p: float = option(  # 1.0 = no nucleus filter
+        1.0, "sampling: nucleus mass P (1: all)", tensor="float32"
+    )
+    seed: int | None = option(  # None = a fresh random seed per call; else 0 <= seed < 2**31
+        None, "sampling: seed for repeatable output", flag="--sample-seed"
+    )
+    max_length: int = option(
+        30, f"at most this many output tokens ({MODEL_SETTING})", tensor="int32"
+    )
+    max_length_ratio: float = option(  # 0 = absolute only; else min(max_length, ceil(ratio*src))
+        0.0, "also at most RATIO x source length tokens (0: off)", tensor="float32"
+    )
+    min_length: int = option(
+        0, "the end token is suppressed before this many tokens", tensor="int32"
+    )
+    length_penalty: float = option(  # GNMT alpha
+        0.0, "GNMT length penalty alpha (0: off; 0.6-1.0 favours longer outputs)",
+        tensor="float32",
+    )
+    coverage_penalty: float = option(  # GNMT beta
+        0.0, "GNMT coverage penalty beta (0: off)", tensor="float32"
+    )
+    no_repeat_ngram: int = option(
+        0, "never produce the same N-gram twice in one output (0: off)", metavar="N"
+    )
+    suppress_unk: bool = option(
+        True, "let the decoder emit <unk>", tensor="bool", flag="--allow-unk"
+    )
+    n_best: int = option(1, "keep the K best outputs")
     # Re-ranking of the n-best list (Li et al. 2016; the decoder itself ignores these):
     # mmi-antilm: log p(T|S) - mmi_lambda * log p_lm(first mmi_gamma tokens of T) + bonus*|T|
     # mmi-bidi:   log p(T|S) + mmi_lambda * log p(S|T) / |S| + bonus*|T|
-    rerank: str = "none"
-    mmi_lambda: float = 0.5
-    mmi_gamma: int = 0  # 0 = every token of T
-    length_bonus: float = 0.0
+    rerank: str = option(
+        "none", "re-rank the n-best list by MMI (needs the companion LM or reverse model)",
+        choices=RERANK_NAMES,
+    )
+    mmi_lambda: float = option(0.5, "MMI: weight of the companion score")
+    mmi_gamma: int = option(  # 0 = every token of T
+        0, "MMI anti-LM: penalise only the first N tokens (0: all)"
+    )
+    length_bonus: float = option(0.0, "MMI: bonus per reply token")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -120,3 +179,13 @@ def _check_int(name: str, value: object, *, minimum: int, maximum: int | None = 
 
 def _finite(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def beam_in_groups(beam_size: int, groups: int) -> int:
+    """A diverse beam's width: `beam_size` rounded down to whole groups, one row each at least."""
+    return groups * max(1, beam_size // groups)
+
+
+def tensor_options() -> dict[str, str]:
+    """Field name -> dtype name of the options fed to the compiled decoder as scalars."""
+    return {f.name: f.metadata["tensor"] for f in fields(DecodeOptions) if "tensor" in f.metadata}

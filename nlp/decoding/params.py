@@ -2,34 +2,30 @@
 
 Every option that does not change the shape of the computation travels into the compiled
 function as a scalar tensor, so a new temperature, length limit or penalty reuses the traced
-graph instead of retracing it. The sampler's random numbers travel the same way, as a
-[rows, steps] tensor (see `nlp.decoding.draws`).
+graph instead of retracing it. Which options those are, and their dtypes, is said once, on the
+`DecodeOptions` fields (`tensor=` in `nlp.decoding.options.option`). The sampler's random
+numbers travel the same way, as a [rows, steps] tensor (see `nlp.decoding.draws`).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import namedtuple
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from nlp.decoding.options import DecodeOptions
+from nlp.decoding.options import DecodeOptions, tensor_options
+
+_DTYPES: dict[str, tf.DType] = {name: tf.as_dtype(kind) for name, kind in tensor_options().items()}
 
 
-class DecodeParams(NamedTuple):
-    """Tensors read inside the decoding loop: scalars, and the sampler's draws."""
+class DecodeParams(namedtuple("DecodeParams", [*_DTYPES, "draws"])):
+    """Tensors read inside the decoding loop: one scalar per tensor option of `DecodeOptions`
+    (`params.max_length` int32, `params.temperature` float32, `params.suppress_unk` bool, ...)
+    and `draws`, [rows, steps] float32 uniforms in [0, 1) ([rows, 0] when not sampling)."""
 
-    max_length: tf.Tensor  # int32
-    max_length_ratio: tf.Tensor  # float32
-    min_length: tf.Tensor  # int32
-    length_penalty: tf.Tensor  # float32, GNMT alpha
-    coverage_penalty: tf.Tensor  # float32, GNMT beta
-    suppress_unk: tf.Tensor  # bool
-    temperature: tf.Tensor  # float32
-    top_k: tf.Tensor  # int32
-    top_p: tf.Tensor  # float32
-    diversity_penalty: tf.Tensor  # float32, diverse beam search lambda
-    draws: tf.Tensor  # [rows, steps] float32 uniforms in [0, 1); [rows, 0] when not sampling
+    __slots__ = ()
 
     @classmethod
     def signature(cls) -> DecodeParams:
@@ -43,16 +39,14 @@ class DecodeParams(NamedTuple):
                    for name, dtype in _DTYPES.items()}
         return cls(**scalars, draws=np.asarray(draws, np.float32))
 
-
-_DTYPES: dict[str, tf.DType] = {
-    "max_length": tf.int32,
-    "max_length_ratio": tf.float32,
-    "min_length": tf.int32,
-    "length_penalty": tf.float32,
-    "coverage_penalty": tf.float32,
-    "suppress_unk": tf.bool,
-    "temperature": tf.float32,
-    "top_k": tf.int32,
-    "top_p": tf.float32,
-    "diversity_penalty": tf.float32,
-}
+    @classmethod
+    def from_tensors(cls, draws: Any, **scalars: Any) -> DecodeParams:
+        """Scalars given as tensors (the exported signature's inputs); an option the caller
+        does not give takes the `DecodeOptions` default."""
+        defaults = DecodeOptions()
+        filled = {name: scalars.pop(name) if name in scalars
+                  else tf.constant(getattr(defaults, name), dtype)
+                  for name, dtype in _DTYPES.items()}
+        if scalars:
+            raise TypeError(f"not decoder tensor options: {', '.join(sorted(scalars))}")
+        return cls(**filled, draws=draws)

@@ -14,6 +14,13 @@ Conventions, chosen so that numbers are comparable with published results:
 - ROUGE-L is the sentence-level LCS (rouge-score's ``rougeL``, not ``rougeLsum``).
 - Corpus scores are the mean over pairs of the sentence precision, recall and F1 (rouge-score's
   aggregation, without the bootstrap confidence interval). An empty side scores 0.
+
+Why our own implementation and not `rouge-score` itself: this is the only ROUGE in the
+project (evaluation, `train.select_by=rouge` after every epoch, `s2s tune-decoding`), and it
+must count Chinese per character, which rouge-score does only with a custom tokenizer; it
+also keeps rouge-score (with its absl and nltk) out of the runtime dependencies. rouge-score
+stays the oracle: tests/test_rouge.py checks these figures against it, per word (with and
+without stemming) and per character.
 """
 
 from __future__ import annotations
@@ -24,10 +31,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
+from nlp.text.scripts import has_han
+
 Units = list[str]
 
 _NON_ALPHANUMERIC = re.compile(r"[^a-z0-9]+")
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 @dataclass(frozen=True)
@@ -87,7 +95,7 @@ def _porter() -> Callable[[str], str]:
 def resolve_unit(references: Sequence[str], unit: str) -> str:
     """Turn "auto" into "char" (any CJK in the references) or "word"; check the others."""
     if unit == "auto":
-        return "char" if any(_CJK.search(r) for r in references) else "word"
+        return "char" if any(has_han(r) for r in references) else "word"
     if unit not in ("char", "word"):
         raise ValueError(f"unit must be 'char', 'word' or 'auto', not {unit!r}")
     return unit

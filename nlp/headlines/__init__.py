@@ -6,7 +6,6 @@ No TensorFlow is imported here: the generator is passed in.
 """
 
 from nlp.headlines.job import (
-    HeadlineGenerator,
     HeadlineJobOptions,
     JobSummary,
     generate_headlines,
@@ -14,7 +13,6 @@ from nlp.headlines.job import (
 from nlp.headlines.readers import HeadlineInputError, ReaderOptions
 
 __all__ = [
-    "HeadlineGenerator",
     "HeadlineInputError",
     "HeadlineJobOptions",
     "JobSummary",

@@ -2,8 +2,6 @@
 
 Usage: ``s2s headlines --model DIR [INPUT|-] [-o OUTPUT|-] [--beam 5] [--n-best 3] ...``
 Decoding starts from the model's recommended settings (its decoding.json); flags override.
-``--model fake://`` selects the echoing fake generator (for tests and benchmarks only).
-
 ``--runner beam`` runs the same job as an Apache Beam pipeline (``pip install .[beam]``):
 ``--beam-options="--runner=DataflowRunner --project=..."`` passes Beam's own flags (default:
 the local DirectRunner), ``--num-shards N`` writes OUTPUT-00000-of-0000N shards instead of one
@@ -15,16 +13,18 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from nlp.decode_args import add_decode_arguments, resolve_decoding
 from nlp.decode_settings import DecodeSettings
 from nlp.decoding import DecodeOptions
+from nlp.decoding.options import XLA_BY_DEFAULT
 from nlp.headlines import readers, writers
-from nlp.headlines.fake import SCHEME, FakeGenerator
-from nlp.headlines.job import HeadlineGenerator, HeadlineJobOptions, generate_headlines
+from nlp.headlines.job import HeadlineJobOptions, generate_headlines
 from nlp.headlines.readers import HeadlineInputError, ReaderOptions
+from nlp.text_generator import TextGenerator
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 RUNNERS = ("in-process", "beam")
@@ -44,7 +44,7 @@ def register(subparsers: Any) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """All options of the command (shared with scripts/generate_headlines.py)."""
-    parser.add_argument("--model", required=True, help="model bundle directory (or fake://)")
+    parser.add_argument("--model", required=True, help="model bundle directory")
     parser.add_argument("input", nargs="?", default="-", help="articles file, - for stdin")
     parser.add_argument("-o", "--output", default="-", help="results file, - for stdout")
     io = parser.add_argument_group("input and output")
@@ -91,13 +91,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_decode_arguments(parser)
 
 
+GeneratorLoader = Callable[..., tuple[TextGenerator, DecodeSettings | None]]
+
+
 def load_generator(
-    model: str, *, jit_compile: bool = False
-) -> tuple[HeadlineGenerator, DecodeSettings | None]:
-    """The bundle's `Generator` (TensorFlow loads here) and its recommended decoding settings,
-    or the fake for ``fake://`` (which recommends nothing)."""
-    if model.startswith(SCHEME):
-        return FakeGenerator.from_uri(model), None
+    model: str, *, jit_compile: bool = XLA_BY_DEFAULT
+) -> tuple[TextGenerator, DecodeSettings | None]:
+    """The bundle's `Generator` (TensorFlow loads here) and its recommended decoding settings."""
     from nlp.generator import Generator
 
     generator = Generator.from_bundle(Path(model), jit_compile=jit_compile)
@@ -132,8 +132,13 @@ def run(args: argparse.Namespace) -> int:
     if args.beam_options or args.num_shards is not None:
         print("error: --beam-options and --num-shards need --runner beam", file=sys.stderr)
         return EXIT_USAGE
+    return run_with_loader(args, load_generator)
+
+
+def run_with_loader(args: argparse.Namespace, loader: GeneratorLoader) -> int:
+    """`run` with the generator loader injectable (tests serve a fast fake this way)."""
     try:
-        generator, recommended = load_generator(args.model, jit_compile=args.xla)
+        generator, recommended = loader(args.model, jit_compile=args.xla)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -164,8 +169,6 @@ def run(args: argparse.Namespace) -> int:
 def recommended_settings(model: str) -> DecodeSettings | None:
     """The bundle's decoding.json without loading TensorFlow (the Beam launcher only plans the
     pipeline; the workers load the model)."""
-    if model.startswith(SCHEME):
-        return None
     from nlp.bundle import read_decoding, read_metadata, resolve
 
     directory = resolve(Path(model))

@@ -2,7 +2,7 @@
 
 Memory stays flat whatever the input size: records are read lazily, one batch at a time is
 held, and each batch is written and flushed before the next is read. The generator is passed
-in (anything with `generate(texts, options)`), so this module never imports TensorFlow and
+in (any `nlp.text_generator.TextGenerator`), so this module never imports TensorFlow and
 tests drive it with a fake.
 """
 
@@ -16,34 +16,17 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import BinaryIO, Protocol, TextIO
+from typing import BinaryIO, TextIO
 
 from nlp.decoding import DecodeOptions
 from nlp.headlines import readers, resume, writers
-from nlp.headlines.progress import Progress
 from nlp.headlines.readers import Article, HeadlineInputError, ReaderOptions
 from nlp.headlines.writers import Candidate, Result
+from nlp.progress import Progress
+from nlp.text_generator import TextGenerator
 
 STDIO = "-"
 MAX_PROBLEMS = 20
-
-
-class Hypothesis(Protocol):
-    """What the job reads from a generation (`nlp.generator.Generation` fits)."""
-
-    @property
-    def text(self) -> str: ...
-
-    @property
-    def score(self) -> float: ...
-
-
-class HeadlineGenerator(Protocol):
-    """`nlp.generator.Generator`, or a fake: n-best hypotheses per input text, best first."""
-
-    def generate(
-        self, texts: Sequence[str], options: DecodeOptions
-    ) -> Sequence[Sequence[Hypothesis]]: ...
 
 
 @dataclass
@@ -99,7 +82,7 @@ class JobSummary:
 
 
 def generate_headlines(
-    generator: HeadlineGenerator,
+    generator: TextGenerator,
     source: str | Path,
     destination: str | Path,
     options: HeadlineJobOptions,
@@ -140,12 +123,12 @@ def generate_headlines(
                 )
                 out.flush()
                 summary.written += len(results)
-                progress.update(summary.written, summary.error_count)
+                progress.update(summary.written, f"{summary.error_count:,} errors")
                 if bad is not None:
                     raise HeadlineInputError(source, batch[bad].line, batch[bad].error)
         finally:
             summary.seconds = time.perf_counter() - started
-            progress.close(summary.written, summary.error_count)
+            progress.close(summary.written, f"{summary.error_count:,} errors")
     return summary
 
 
@@ -186,7 +169,7 @@ def error_reason(error: str) -> str:
 
 
 def decode_batch(
-    generator: HeadlineGenerator,
+    generator: TextGenerator,
     batch: Sequence[Article],
     options: DecodeOptions,
 ) -> list[Result]:

@@ -176,7 +176,7 @@ class ServingModule(tf.Module):
                          else tf.zeros([tf.shape(source_ids)[0] * width, 0]))
                 output = dynamic_decode(
                     self.model, decode_strategy, source_ids,
-                    DecodeParams(**scalars, draws=draws),
+                    DecodeParams.from_tensors(draws, **scalars),
                     no_repeat_ngram=no_repeat_ngram,
                     max_no_repeat_ngram=limits.max_no_repeat_ngram, return_attention=False,
                 )

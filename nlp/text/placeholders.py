@@ -33,6 +33,8 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
+from nlp.text.scripts import CJK_PUNCTUATION_CLASS, HAN_CLASS, has_han
+
 KINDS: tuple[str, ...] = ("url", "date", "money", "pct", "num", "lat")
 """All kinds, in matching priority (a URL may contain a date, a date contains numbers...)."""
 
@@ -40,9 +42,7 @@ DEFAULT_KINDS: frozenset[str] = frozenset(KINDS)
 
 _PREFIX = "ph"
 
-_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_HAS_CJK = re.compile(f"[{_CJK}]")
-_CHINESE_SIDE = re.compile(f"[{_CJK}\u3000-\u303f\uff00-\uffef]")  # Han or CJK punctuation
+_CHINESE_SIDE = re.compile(f"[{HAN_CLASS}{CJK_PUNCTUATION_CLASS}]")  # Han or CJK punctuation
 _LATIN_EDGE = re.compile("[A-Za-z]")
 
 # Building blocks (no capturing groups: the kind is found from the named outer group).
@@ -142,7 +142,7 @@ def mask(
 ) -> Masked:
     """Replace each masked span by its placeholder; see the module docstring for conventions."""
     wanted = frozenset(kinds)
-    if "lat" in wanted and not latin_everywhere and not _HAS_CJK.search(text):
+    if "lat" in wanted and not latin_everywhere and not has_han(text):
         wanted = wanted - {"lat"}
     by_value: dict[tuple[str, str], str] = {}
     counts: dict[str, int] = {}

@@ -1,4 +1,4 @@
-"""The tokenizer contract, and the text clean-up and script classes every tokenizer shares.
+"""The tokenizer contract, and the text clean-up every tokenizer shares.
 
 Why one shared clean-up: whichever kind a config picks, user text must reach the model the same
 way (same lowercasing, same whitespace handling) and must never smuggle in a control token such
@@ -13,21 +13,12 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from nlp.specials import SPECIAL_TOKENS
+from nlp.text.scripts import is_cjk_letter
 
 # sentencepiece's visible space marker. Plain text has no business containing it, and if it did,
 # sentencepiece would decode it as a space, so every tokenizer treats it as one.
 SP_SPACE = "\u2581"
 
-# Han ideographs (CJK unified, extension A, compatibility, supplementary planes): the runs that a
-# Chinese word segmenter splits. Written as a character-class body for use inside `[...]`.
-HAN_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
-# Scripts written without spaces between words: Han plus kana and bopomofo.
-CJK_LETTER_CLASS = HAN_CLASS + "\u3040-\u30ff\u31f0-\u31ff\u3100-\u312f\u31a0-\u31bf"
-# CJK letters plus CJK punctuation and full-width forms: no spaces around any of these.
-CJK_CLASS = CJK_LETTER_CLASS + "\u2e80-\u2fdf\u3000-\u303f\u3190-\u319f\ufe30-\ufe4f\uff00-\uffef"
-
-_CJK_RE = re.compile(f"[{CJK_CLASS}]")
-_CJK_LETTER_RE = re.compile(f"[{CJK_LETTER_CLASS}]")
 _SPECIALS_RE = re.compile("|".join(re.escape(token) for token in SPECIAL_TOKENS))
 
 
@@ -70,16 +61,6 @@ def clean_text(text: str, lowercase: bool) -> str:
         text = text.lower()
     text = _SPECIALS_RE.sub(" ", text.replace(SP_SPACE, " "))
     return " ".join(text.split())
-
-
-def is_cjk(char: str) -> bool:
-    """True for a character written without spaces around it (Han, kana, CJK punctuation)."""
-    return _CJK_RE.match(char) is not None
-
-
-def is_cjk_letter(char: str) -> bool:
-    """True for a Han, kana or bopomofo character (not CJK punctuation)."""
-    return _CJK_LETTER_RE.match(char) is not None
 
 
 def is_latin_word(token: str) -> bool:

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from nlp.tokenizers.base import is_cjk, is_cjk_letter, is_latin_word
+from nlp.text.scripts import is_cjk, is_cjk_letter
+from nlp.tokenizers.base import is_latin_word
 
 CLOSING_CHARS = frozenset(".,;:!?)]}…”’»")
 OPENING_CHARS = frozenset("([{“‘«¿¡$£€¥#@")

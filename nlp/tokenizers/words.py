@@ -21,7 +21,8 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from nlp.tokenizers.base import CJK_CLASS, HAN_CLASS, clean_text
+from nlp.text.scripts import CJK_CLASS, HAN_CLASS
+from nlp.tokenizers.base import clean_text
 from nlp.tokenizers.detokenize import OPENING_CHARS, STRAIGHT_QUOTES, detokenize
 
 _W = f"[^\\W_{CJK_CLASS}]"  # a letter or digit of a space-separated script

@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from nlp.config import TrainConfig
 from nlp.model.losses import masked_mean_loss, token_losses
+from nlp.progress import Progress
 from nlp.specials import PAD_ID
 from nlp.training.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from nlp.training.data import Batching, Example, count_batches, make_dataset
@@ -169,7 +170,7 @@ class Trainer:
                 total = count_batches(dataset)
             dataset = dataset.skip(state.step_in_epoch)  # resuming mid-epoch
             self._log(f"epoch {state.epoch + 1}/{cfg.epochs}")
-            bar = keras.utils.Progbar(total, verbose=self.verbose, stateful_metrics=["lr"])
+            bar = Progress(sys.stdout if self.verbose else None, "steps", total, interval=0.05)
             bar.update(state.step_in_epoch)
             started = time.monotonic() - state.train_seconds
             pending: list[tf.Tensor] = []  # losses not yet read back to the host
@@ -198,7 +199,7 @@ class Trainer:
         return state
 
     def _report(
-        self, losses: list[tf.Tensor], state: TrainState, bar: keras.utils.Progbar, writer: Any
+        self, losses: list[tf.Tensor], state: TrainState, bar: Progress, writer: Any
     ) -> None:
         """Read the last steps' losses back from the device: one host sync per `log_every`."""
         loss = float(tf.reduce_mean(tf.stack(losses)))
@@ -208,7 +209,7 @@ class Trainer:
                 f"training loss became {loss} between steps {first} and {state.global_step}; "
                 "lower train.learning_rate or set train.clip_norm"
             )
-        bar.update(state.step_in_epoch, [("loss", loss)])
+        bar.update(state.step_in_epoch, f"loss {loss:.4f}")
         with writer.as_default(step=state.global_step):
             tf.summary.scalar("train/loss", loss)
 

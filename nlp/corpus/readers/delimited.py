@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 
 from nlp.corpus.readers.base import KNOWN_FIELD_PAIRS, RecordSource
 from nlp.corpus.records import Pair
+from nlp.text.scripts import CJK_CLASS
 
 WRONG_COLUMNS = "wrong column count"
 CSV_ERROR = "invalid csv"
@@ -89,12 +90,9 @@ def read_lccc(src: RecordSource) -> Iterator[Pair]:
             yield pair
 
 
-# CJK ideographs, kana, hangul, CJK and general punctuation, full-width forms: scripts
-# written without spaces between words.
-_UNSPACED = re.compile(
-    "[\u2010-\u206f\u2e80-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
-    "\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\U00020000-\U0002fa1f]"
-)
+# What a token-separating space is removed next to: CJK letters and punctuation, plus (as
+# LCCC/STC space them too) hangul, ideographic description characters and general punctuation.
+_UNSPACED = re.compile(f"[{CJK_CLASS}\u2010-\u206f\u2fe0-\u2fff\uac00-\ud7af]")
 
 
 def join_spaced_tokens(text: str) -> str:

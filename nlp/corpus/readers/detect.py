@@ -13,6 +13,7 @@ from pathlib import Path
 
 from nlp.corpus.readers.cornell import CONVERSATIONS_FILE, LINES_FILE
 from nlp.corpus.records import FormatError
+from nlp.text.scripts import has_han
 
 SAMPLE_BYTES = 64 * 1024
 SAMPLE_LINES = 20
@@ -25,7 +26,6 @@ _BY_SUFFIX = {
     ".ndjson": "jsonl",
     ".csv": "csv",
 }
-_CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 def detect_format(path: Path) -> tuple[str, str]:
@@ -138,4 +138,4 @@ def _majority(flags: Iterable[bool]) -> bool:
 
 def _cjk_share(cells: list[str]) -> float:
     """Fraction of the cells that contain CJK ideographs."""
-    return sum(bool(_CJK.search(cell)) for cell in cells) / len(cells) if cells else 0.0
+    return sum(has_han(cell) for cell in cells) / len(cells) if cells else 0.0

@@ -1,0 +1,40 @@
+"""Which characters belong to the scripts written without spaces: defined once, here.
+
+Every part of the project that asks "is this Chinese?" (tokenizers, detokenisation, the
+placeholders, corpus format detection and vocabulary estimates, ROUGE's choice of units, the
+LCCC reader's space removal) uses these classes, so they can never disagree about a character.
+Each class is a character-class body for use inside `[...]` in a regular expression.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Han ideographs (CJK unified, extension A, compatibility, supplementary planes): the runs that a
+# Chinese word segmenter splits, and what makes a text Chinese.
+HAN_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+# Scripts written without spaces between words: Han plus kana and bopomofo.
+CJK_LETTER_CLASS = HAN_CLASS + "\u3040-\u30ff\u31f0-\u31ff\u3100-\u312f\u31a0-\u31bf"
+# CJK punctuation and full-width forms.
+CJK_PUNCTUATION_CLASS = "\u2e80-\u2fdf\u3000-\u303f\u3190-\u319f\ufe30-\ufe4f\uff00-\uffef"
+# CJK letters plus CJK punctuation: no spaces around any of these.
+CJK_CLASS = CJK_LETTER_CLASS + CJK_PUNCTUATION_CLASS
+
+_HAN_RE = re.compile(f"[{HAN_CLASS}]")
+_CJK_RE = re.compile(f"[{CJK_CLASS}]")
+_CJK_LETTER_RE = re.compile(f"[{CJK_LETTER_CLASS}]")
+
+
+def has_han(text: str) -> bool:
+    """True when the text contains a Han ideograph anywhere."""
+    return _HAN_RE.search(text) is not None
+
+
+def is_cjk(char: str) -> bool:
+    """True for a character written without spaces around it (Han, kana, CJK punctuation)."""
+    return _CJK_RE.match(char) is not None
+
+
+def is_cjk_letter(char: str) -> bool:
+    """True for a Han, kana or bopomofo character (not CJK punctuation)."""
+    return _CJK_LETTER_RE.match(char) is not None
