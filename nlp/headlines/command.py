@@ -23,7 +23,7 @@ from nlp.decoding import DecodeOptions
 from nlp.decoding.options import XLA_BY_DEFAULT
 from nlp.headlines import readers, writers
 from nlp.headlines.job import HeadlineJobOptions, generate_headlines
-from nlp.headlines.readers import HeadlineInputError, ReaderOptions
+from nlp.headlines.readers import ReaderOptions
 from nlp.text_generator import TextGenerator
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -152,10 +152,7 @@ def run_with_loader(args: argparse.Namespace, loader: GeneratorLoader) -> int:
         print(decoding.describe(), file=sys.stderr)
     try:
         summary = generate_headlines(generator, args.input, args.output, options)
-    except HeadlineInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # HeadlineInputError is a ValueError
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
@@ -215,7 +212,7 @@ def run_beam(args: argparse.Namespace) -> int:
         print(decoding.describe(), file=sys.stderr)
     try:
         summary = beam_job.run_pipeline(args.input, args.output, options)
-    except (HeadlineInputError, OSError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # HeadlineInputError is a ValueError
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
