@@ -42,6 +42,7 @@ from typing import Any
 from benchmarks.common import RESULTS_DIR, format_table, peak_rss_mb, run_isolated, write_json
 
 VOCAB = 8000
+HEADLINE_VOCAB = 12000  # the headline preset's vocab.max_size
 CONFIGURATIONS = [
     {"cell": cell, "input_feeding": feeding, "copy": copy}
     for cell in ("lstm", "gru")
@@ -92,25 +93,26 @@ def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
 
 def measure(
     steps: int, warmup: int, source_len: int, target_len: int, settings: dict[str, Any],
-    code: str | None, jit: bool,
+    code: str | None, jit: bool, task: str | None = None, vocab: int = VOCAB,
 ) -> dict[str, Any]:
     if code:
         sys.path.insert(0, code)
     import numpy as np
 
-    from nlp.config import ExperimentConfig
+    from nlp.config import ExperimentConfig, task_preset
     from nlp.model import Seq2Seq
     from nlp.training.data import make_dataset
     from nlp.training.trainer import Trainer
 
-    overrides = [f"model.vocab_size={VOCAB}", f"train.max_source_length={source_len}"]
+    overrides = list(task_preset(task)) if task else []
+    overrides += [f"model.vocab_size={vocab}", f"train.max_source_length={source_len}"]
     overrides += [f"model.{key}={value}" for key, value in settings.items()]
     if jit:
         overrides.append("train.jit_compile=true")
     config = ExperimentConfig().with_overrides(overrides)
     rng = np.random.default_rng(0)
     examples = [
-        (rng.integers(4, VOCAB, source_len).tolist(), rng.integers(4, VOCAB, target_len).tolist())
+        (rng.integers(4, vocab, source_len).tolist(), rng.integers(4, vocab, target_len).tolist())
         for _ in range(config.train.batch_size * (steps + warmup))
     ]
     model = Seq2Seq(config.model)
@@ -150,13 +152,20 @@ def main() -> None:
     parser.add_argument("--jit", action="store_true", help="train.jit_compile=true (XLA)")
     parser.add_argument("--only-default", action="store_true",
                         help="only the default configuration (lstm, input feeding, no copy)")
+    parser.add_argument("--task", choices=["headline"],
+                        help="one row with this task preset (s2s train --task), vocabulary "
+                             f"{HEADLINE_VOCAB}; pair with --source-len 100 --target-len 25")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "train_throughput.json")
     args = parser.parse_args()
     peaks = [run_isolated(matmul_peak)]
     configurations = CONFIGURATIONS[:1] if args.only_default else CONFIGURATIONS
+    vocab = VOCAB
+    if args.task:  # the preset's own model: an LSTM with input feeding and copying
+        configurations = [{"cell": "lstm", "input_feeding": True, "copy": True}]
+        vocab = HEADLINE_VOCAB
     rows = [
         run_isolated(measure, args.steps, args.warmup, args.source_len, args.target_len,
-                     settings, args.code, args.jit)
+                     settings, args.code, args.jit, args.task, vocab)
         for settings in configurations
     ]
     peaks.append(run_isolated(matmul_peak))
@@ -183,7 +192,10 @@ def main() -> None:
     write_json(
         args.out,
         {
-            "config": "embedding 256, hidden 256, vocab 8000, batch 64, source 40, target 15",
+            "config": (
+                f"task preset {args.task}, vocab {vocab}" if args.task else
+                "embedding 256, hidden 256, vocab 8000"
+            ) + f", batch 64, source {args.source_len}, target {args.target_len}",
             "code": args.code or "this checkout",
             "jit_compile": args.jit,
             "matmul_peak_gflops": peaks,

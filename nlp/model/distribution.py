@@ -90,8 +90,12 @@ def target_log_probs(outputs: DecoderOutputs, targets: tf.Tensor, vocab_size: in
     targets = tf.cast(targets, tf.int32)
     logits = outputs.logits
     in_vocab = targets < vocab_size
-    target_logit = tf.gather(logits, tf.where(in_vocab, targets, 0), axis=-1, batch_dims=2)
-    log_softmax = target_logit - tf.reduce_logsumexp(logits, axis=-1)
+    # the fused kernel computes its gradient (softmax - one-hot) in the same pass; gathering
+    # the target logit and subtracting a logsumexp costs a dense scatter of the gather's
+    # gradient and a broadcast of the logsumexp's, each the size of the logits
+    log_softmax = -tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.where(in_vocab, targets, 0), logits=logits
+    )
     if outputs.gate is None:
         return log_softmax
     gate = outputs.gate[..., 0]
@@ -109,4 +113,6 @@ def mean_negative_log_softmax(logits: tf.Tensor) -> tf.Tensor:
     With copying it is taken on the generator's vocabulary distribution, so it does not
     depend on how much padding the source batch has (it used to average over source columns).
     """
-    return tf.reduce_logsumexp(logits, axis=-1) - tf.reduce_mean(logits, axis=-1)
+    # cross-entropy against the uniform distribution, in the fused kernel (see target_log_probs)
+    uniform = tf.fill(tf.shape(logits), 1.0 / tf.cast(tf.shape(logits)[-1], logits.dtype))
+    return tf.nn.softmax_cross_entropy_with_logits(labels=uniform, logits=logits)

@@ -245,7 +245,7 @@ class Seq2Seq(keras.Model):
         projected = recurrence.time_major(
             recurrence.project_inputs(first, embedded, rows=slice(0, fixed))
         )
-        feed_kernel = recurrence.kernel_rows(first, slice(fixed, None), embedded.dtype)
+        feed_kernel = recurrence.feed_kernel(first, slice(fixed, None), embedded.dtype)
         steps = tf.shape(embedded)[1]
         collected = [tf.TensorArray(embedded.dtype, size=steps) for _ in range(4)]
 

@@ -1,0 +1,102 @@
+"""The whole-sequence LSTM/GRU loops against Keras: same outputs, and their written-out
+gradients equal TensorFlow's automatic gradients of the Keras cells run step by step."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nlp.model import recurrence
+
+CELLS = {"lstm": keras.layers.LSTMCell, "gru": keras.layers.GRUCell}
+
+
+def _cell(kind: str, inputs: int, units: int) -> keras.layers.Layer:
+    keras.utils.set_random_seed(3)
+    cell = CELLS[kind](units)
+    cell.build((None, inputs))
+    # non-zero biases, so a wrong bias gradient cannot hide behind zeros
+    cell.bias.assign(tf.random.normal(cell.bias.shape, stddev=0.5))
+    return cell
+
+
+def _reference(cell: keras.layers.Layer, inputs: tf.Tensor, states: list[tf.Tensor]):  # type: ignore[no-untyped-def]
+    """The Keras cell itself, one Python step at a time (what decode_step runs)."""
+    outputs = []
+    for t in range(inputs.shape[1]):
+        h, states = cell(inputs[:, t], states)
+        outputs.append(h)
+    return tf.stack(outputs, axis=1), list(states)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_run_equals_the_keras_cell_with_the_same_gradients(kind: str) -> None:
+    batch, steps, width, units = 3, 5, 4, 6
+    cell = _cell(kind, width, units)
+    rng = np.random.default_rng(0)
+    inputs = tf.constant(rng.normal(size=(batch, steps, width)), tf.float32)
+    states = [
+        tf.constant(rng.normal(size=(batch, units)), tf.float32)
+        for _ in range(2 if kind == "lstm" else 1)
+    ]
+    # weights on every output, including the final states, so each gradient path is used
+    out_weight = tf.constant(rng.normal(size=(batch, steps, units)), tf.float32)
+    state_weights = [tf.constant(rng.normal(size=(batch, units)), tf.float32) for _ in states]
+
+    def gradients(function):  # type: ignore[no-untyped-def]
+        with tf.GradientTape() as tape:
+            tape.watch([inputs, *states])
+            outputs, final = function(cell, inputs, states)
+            loss = tf.reduce_sum(outputs * out_weight) + sum(
+                tf.reduce_sum(s * w) for s, w in zip(final, state_weights, strict=True)
+            )
+        return outputs, final, tape.gradient(loss, [inputs, *states, *cell.trainable_variables])
+
+    outputs, final, grads = gradients(recurrence.run)
+    expected_outputs, expected_final, expected_grads = gradients(_reference)
+    np.testing.assert_allclose(outputs, expected_outputs, atol=1e-5)
+    for got, want in zip(final, expected_final, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    # inputs, initial states, kernel, recurrent kernel, bias
+    assert len(grads) == len(expected_grads) == 1 + len(states) + 3
+    for got, want in zip(grads, expected_grads, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_bidirectional_matches_keras_on_right_padded_rows(kind: str) -> None:
+    """Rows of different lengths: each direction sees only the row's real tokens, and the
+    gradients reaching the inputs and weights are Keras' (masked Bidirectional layer)."""
+    keras.utils.set_random_seed(5)
+    layer_class = keras.layers.LSTM if kind == "lstm" else keras.layers.GRU
+    layer = keras.layers.Bidirectional(
+        layer_class(4, return_sequences=True, return_state=True)
+    )
+    layer.build((None, None, 3))
+    rng = np.random.default_rng(1)
+    inputs = tf.constant(rng.normal(size=(3, 6, 3)), tf.float32)
+    mask = tf.sequence_mask([6, 4, 2], 6)
+    weight = tf.constant(rng.normal(size=(3, 6, 8)), tf.float32) * tf.cast(mask, tf.float32)[
+        ..., None
+    ]
+
+    def loss_and_grads(function):  # type: ignore[no-untyped-def]
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            sequence, forward_h, backward_h = function()
+            loss = tf.reduce_sum(sequence * weight) + tf.reduce_sum(forward_h - backward_h)
+        grads = tape.gradient(loss, [inputs, *layer.trainable_variables])
+        return sequence * tf.cast(mask, tf.float32)[..., None], grads
+
+    def keras_path():  # type: ignore[no-untyped-def]
+        sequence, *states = layer(inputs, mask=mask)
+        per_direction = len(states) // 2
+        return sequence, states[0], states[per_direction]
+
+    got, got_grads = loss_and_grads(lambda: recurrence.bidirectional(layer, inputs, mask))
+    want, want_grads = loss_and_grads(keras_path)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    for g, w in zip(got_grads, want_grads, strict=True):
+        np.testing.assert_allclose(g, w, atol=1e-5)
