@@ -127,23 +127,11 @@ class BeamSearch(Strategy):
         step: tf.Tensor,
         params: DecodeParams,
     ) -> Selection:
-        k = self.width
-        top_log_probs, top_ids = top_k_wide(log_probs, k)  # [rows, k]
-        only_eos = tf.constant([[0.0] + [NEG_INF] * (k - 1)])
-        finished = state.finished[:, None]
-        top_log_probs = tf.where(finished, only_eos, top_log_probs)
-        top_ids = tf.where(finished, EOS_ID, top_ids)
-        scores = scorer(state.log_probs[:, None] + top_log_probs, state.lengths, state.coverage)
-        batch = tf.shape(log_probs)[0] // k
-        _, best = tf.math.top_k(tf.reshape(scores, [batch, k * k]), k=k)  # [batch, k]
-        parents = best // k + tf.range(batch)[:, None] * k
-
-        def take(candidates: tf.Tensor) -> tf.Tensor:
-            flat = tf.reshape(candidates, [batch, k * k])
-            return tf.reshape(tf.gather(flat, best, batch_dims=1), [-1])
-
+        parents, ids, chosen = select_in_group(log_probs, state, scorer, self.width)
         return Selection(
-            parents=tf.reshape(parents, [-1]), ids=take(top_ids), log_probs=take(top_log_probs)
+            parents=tf.reshape(parents, [-1]),
+            ids=tf.reshape(ids, [-1]),
+            log_probs=tf.reshape(chosen, [-1]),
         )
 
 
@@ -188,46 +176,77 @@ class DiverseBeamSearch(Strategy):
         vocab = tf.shape(log_probs)[1]
         used = tf.zeros([batch, vocab], tf.float32)  # earlier groups' tokens at this step
         parents, ids, chosen = [], [], []
-        only_eos = tf.constant([[0.0] + [NEG_INF] * (size - 1)])
         for group in range(self.groups):
             rows = tf.reshape(
                 tf.range(batch)[:, None] * k + group * size + tf.range(size)[None, :], [-1]
             )  # [batch * size] this group's rows
-            group_log_probs = tf.gather(log_probs, rows)
-            penalised = group_log_probs - params.diversity_penalty * tf.repeat(used, size, axis=0)
-            top_penalised, top_ids = top_k_wide(penalised, size)  # [batch * size, size]
-            top_log_probs = tf.gather(group_log_probs, top_ids, batch_dims=1)
-            finished = tf.gather(state.finished, rows)[:, None]
-            top_penalised = tf.where(finished, only_eos, top_penalised)
-            top_log_probs = tf.where(finished, only_eos, top_log_probs)
-            top_ids = tf.where(finished, EOS_ID, top_ids)
-            group_scorer = Scorer(scorer.alpha, scorer.beta, tf.gather(scorer.source_mask, rows))
-            scores = group_scorer(
-                tf.gather(state.log_probs, rows)[:, None] + top_penalised,
-                tf.gather(state.lengths, rows),
-                tf.gather(state.coverage, rows),
+            penalty = params.diversity_penalty * tf.repeat(used, size, axis=0)
+            group_parents, group_ids, group_chosen = select_in_group(
+                tf.gather(log_probs, rows), state, scorer, size, rows=rows, penalty=penalty
             )
-            _, best = tf.math.top_k(tf.reshape(scores, [batch, size * size]), k=size)
-
-            def take(candidates: tf.Tensor, best: tf.Tensor = best) -> tf.Tensor:
-                flat = tf.reshape(candidates, [batch, size * size])
-                return tf.gather(flat, best, batch_dims=1)  # [batch, size]
-
-            group_parents = tf.gather(tf.reshape(rows, [batch, size]), best // size,
-                                      batch_dims=1)
-            group_ids = take(top_ids)
             live = ~tf.gather(state.finished, group_parents)
             used += tf.reduce_sum(
                 tf.one_hot(group_ids, vocab) * tf.cast(live, tf.float32)[:, :, None], axis=1
             )
             parents.append(group_parents)
             ids.append(group_ids)
-            chosen.append(take(top_log_probs))
+            chosen.append(group_chosen)
 
         def rows_of(parts: list[tf.Tensor]) -> tf.Tensor:
             return tf.reshape(tf.concat(parts, axis=1), [-1])  # groups in row order
 
         return Selection(parents=rows_of(parents), ids=rows_of(ids), log_probs=rows_of(chosen))
+
+
+def select_in_group(
+    log_probs: tf.Tensor,
+    state: SearchState,
+    scorer: Scorer,
+    size: int,
+    *,
+    rows: tf.Tensor | None = None,
+    penalty: tf.Tensor | None = None,
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """The beam step of `BeamSearch` and of each `DiverseBeamSearch` group, written once:
+    (parents, ids, log_probs) of the group's next rows, each [batch, size]; `parents` are rows
+    of `state`.
+
+    `log_probs` [batch * size, V] are the group's rows `rows` of `state` (None: all rows, the
+    group is the whole beam). `penalty` (same shape; None: none) is subtracted for ranking
+    only: it steers a diverse group away from tokens, the hypotheses keep their true
+    log-probabilities. A finished row's only candidate is EOS at log-probability 0, so its
+    score stays frozen while it competes with the live ones (see `BeamSearch`).
+    """
+    batch = tf.shape(log_probs)[0] // size
+
+    def own(values: tf.Tensor) -> tf.Tensor:
+        return values if rows is None else tf.gather(values, rows)  # the group's rows
+
+    if penalty is None:
+        top_ranked, top_ids = top_k_wide(log_probs, size)  # [batch * size, size]
+        top_log_probs = top_ranked
+    else:
+        top_ranked, top_ids = top_k_wide(log_probs - penalty, size)
+        top_log_probs = tf.gather(log_probs, top_ids, batch_dims=1)
+    only_eos = tf.constant([[0.0] + [NEG_INF] * (size - 1)])
+    finished = own(state.finished)[:, None]
+    top_ranked = tf.where(finished, only_eos, top_ranked)
+    top_log_probs = tf.where(finished, only_eos, top_log_probs)
+    top_ids = tf.where(finished, EOS_ID, top_ids)
+    if rows is not None:
+        scorer = Scorer(scorer.alpha, scorer.beta, own(scorer.source_mask))
+    scores = scorer(
+        own(state.log_probs)[:, None] + top_ranked, own(state.lengths), own(state.coverage)
+    )
+    _, best = tf.math.top_k(tf.reshape(scores, [batch, size * size]), k=size)  # [batch, size]
+
+    def take(candidates: tf.Tensor) -> tf.Tensor:
+        flat = tf.reshape(candidates, [batch, size * size])
+        return tf.gather(flat, best, batch_dims=1)  # [batch, size]
+
+    group_rows = tf.reshape(tf.range(batch * size) if rows is None else rows, [batch, size])
+    parents = tf.gather(group_rows, best // size, batch_dims=1)
+    return parents, take(top_ids), take(top_log_probs)
 
 
 _CHUNK = 32

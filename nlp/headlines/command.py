@@ -191,14 +191,14 @@ def run_beam(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     try:
         decoding = resolve_decoding(args, recommended)
-        base = job_options(args, decoding.options)
+        base = job_options(args, decoding.options)  # the flags both runners share
         options = beam_job.BeamJobOptions(
             model=args.model,
             decode=decoding.options,
             reader=base.reader,
-            output_format=args.output_format,
-            batch_size=args.batch_size,
-            strict=args.strict,
+            output_format=base.output_format,
+            batch_size=base.batch_size,
+            strict=base.strict,
             num_shards=args.num_shards,
             jit_compile=args.xla,
             pipeline_args=[flag for text in args.beam_options for flag in shlex.split(text)],

@@ -5,9 +5,10 @@ Which turns become targets, and why: only text a person stands behind. Every use
 answers the turn before it (the bot's message, or the user's own previous message when the
 bot did not answer), so (that turn -> user turn) is a pair; a bot reply is a target only when
 a person rated it /good. Unrated and /bad bot replies are never targets: retraining on them
-would teach the bot its own stock lines. Sources carry earlier turns as context exactly as the
-other dialogue formats do (`turns.source_of`). Turns are grouped by conversation, so a log
-holding many interleaved chats is read whole (logs are small next to training corpora).
+would teach the bot its own stock lines. Pairs, and the earlier turns their sources carry as
+context, are built as for the other dialogue formats (`turns.replies_to_pairs`). Turns are
+grouped by conversation, so a log holding many interleaved chats is read whole (logs are small
+next to training corpora).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from nlp.corpus.readers.turns import (
     DEFAULT_TURN_SEPARATOR,
     Turn,
     check_context_turns,
-    source_of,
+    replies_to_pairs,
 )
 from nlp.corpus.records import Pair
 
@@ -51,11 +52,9 @@ def read_conversation_log(
     for key, by_turn in conversations.items():
         ordered = [by_turn[index] for index in sorted(by_turn)]
         turns: list[Turn] = [(line, text) for line, _, text in ordered]
-        for index in range(1, len(ordered)):
-            line, speaker, target = ordered[index]
-            wanted = speaker == USER or ratings.get((*key, sorted(by_turn)[index])) == GOOD
-            if not wanted:
-                continue
-            if pair := src.pair(line, source_of(turns, index, context_turns, turn_separator),
-                                target):
-                yield pair
+        wanted = [
+            index
+            for index in range(1, len(ordered))
+            if ordered[index][1] == USER or ratings.get((*key, sorted(by_turn)[index])) == GOOD
+        ]
+        yield from replies_to_pairs(src, turns, wanted, context_turns, turn_separator)

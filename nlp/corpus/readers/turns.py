@@ -3,11 +3,12 @@
 Why one helper: DailyDialog, ChatterBot and Cornell differ only in how turns are stored; how
 adjacent turns become pairs (and how earlier turns become context) must be the same for all,
 and must match what `DataConfig.context_turns` / `turn_separator` mean at training time.
+Conversation logs keep only some replies, through the same `replies_to_pairs`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from nlp.config import DataConfig
 from nlp.corpus.readers.base import RecordSource
@@ -39,7 +40,20 @@ def turns_to_pairs(
     if len(turns) < 2:
         src.reject(turns[0][0] if turns else 0, TOO_FEW_TURNS)
         return
-    for index in range(1, len(turns)):
+    yield from replies_to_pairs(src, turns, range(1, len(turns)), context_turns, separator)
+
+
+def replies_to_pairs(
+    src: RecordSource,
+    turns: Sequence[Turn],
+    replies: Iterable[int],
+    context_turns: int,
+    separator: str,
+) -> Iterator[Pair]:
+    """Pairs whose targets are `turns[i]` for each i (>= 1) in `replies`, sources as in
+    `turns_to_pairs`. Apart from it for the formats where not every turn is a reply worth
+    learning (conversation logs), so their pairs are still built the one way."""
+    for index in replies:
         line, reply = turns[index]
         if pair := src.pair(line, source_of(turns, index, context_turns, separator), reply):
             yield pair
