@@ -22,6 +22,16 @@ def test_decode_options_ask_for_an_nbest_list_where_the_strategy_allows() -> Non
     assert "diverse beam" in ChatSettings(strategy="diverse_beam").describe()
 
 
+def test_a_model_tuned_to_sampling_keeps_its_number_of_draws() -> None:
+    """Single samples stay single (re-ranking draws by score prefers the shortest), and a
+    sample-and-rerank model keeps its n-best size."""
+    single = DecodeOptions(strategy="sample", temperature=0.8, top_p=0.9)
+    settings = ChatSettings.from_options(single)
+    assert settings.decode_options(single).n_best == 1
+    rerank = DecodeOptions(strategy="sample", top_p=0.9, n_best=8)
+    assert ChatSettings.from_options(rerank).decode_options(rerank).n_best == 8
+
+
 def test_a_short_length_limit_clamps_the_base_options_instead_of_failing() -> None:
     # /length 2 with a server-wide no_repeat_ngram=3 and min_length=4 must still decode.
     base = DecodeOptions(no_repeat_ngram=3, min_length=4)

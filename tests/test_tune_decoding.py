@@ -22,8 +22,8 @@ from s2s.cli import main
 
 
 def test_task_defaults() -> None:
-    chat = default_decode_options("chat")  # sample-and-rerank, not stock beam replies
-    assert (chat.strategy, chat.top_p, chat.n_best) == ("sample", 0.9, 8)
+    chat = default_decode_options("chat")  # one nucleus sample, not stock beam replies
+    assert (chat.strategy, chat.temperature, chat.top_p, chat.n_best) == ("sample", 0.8, 0.9, 1)
     headline = default_decode_options("headline")
     assert (headline.no_repeat_ngram, headline.length_penalty) == (1, 1.0)
     with pytest.raises(ValueError, match=r"no objective for data\.task='lm' yet"):
@@ -160,31 +160,31 @@ def test_headline_objective_charges_repetition_beyond_two_percent() -> None:
         assert rouge_l_objective(outputs, pairs) == pytest.approx(expected)
 
 
-def test_chat_objective_prefers_the_likeliest_of_the_diverse_enough() -> None:
-    """Stock replies lose to any diverse-enough configuration however likely they are; among
-    diverse-enough ones the likelier replies win; below the bar, more variety wins."""
+def test_chat_objective_prefers_the_closest_to_people_of_the_diverse_enough() -> None:
+    """Stock replies lose to any diverse-enough configuration however close to the references;
+    among diverse-enough ones the higher BLEU-2 against people's replies wins (short replies
+    lose by the brevity penalty); below the bar, more variety wins."""
+    from nlp.evaluation.chat_metrics import corpus_bleu
     from nlp.tuning.search import PLAIN_BEAM, TuningContext, chat_objective, try_candidates
 
-    pairs = [Pair(f"post {i}", "reply") for i in range(60)]
-    stock = ["i see"] * 60  # distinct-2 1/60, top-5 share 1.0
+    pairs = [Pair(f"post {i}", f"well a{i} b{i} is fine") for i in range(60)]
+    stock = ["well a0 b0 is fine"] * 60  # distinct-2 4/240, top-5 share 1.0
     four = [f"x{i % 4} y{i % 4}" for i in range(60)]  # distinct-2 4/60, top-5 share 1.0
-    likely = [f"a{i} b{i}" for i in range(60)]  # distinct-2 1.0, top-5 share 5/60 < 0.10
-    unlikely = [f"c{i} d{i}" for i in range(60)]  # as varied, less likely
-    per_reply = {"i": -1.0, "x": -1.5, "a": -2.0, "c": -3.0}  # scripted, by first character
-
-    def log_likelihood(scored: Sequence[Pair]) -> float:
-        return sum(per_reply[pair.target[0]] for pair in scored) / len(scored)
+    close = [f"well a{i} b{i}" for i in range(60)]  # varied, the references' first words
+    short = [f"a{i} b{i}" for i in range(60)]  # as varied, shorter
 
     def generate(sources: Sequence[str], options: DecodeOptions) -> list[str]:
         if options == PLAIN_BEAM:
             return stock
-        return likely if options.temperature < 1.0 else unlikely
+        return close if options.temperature < 1.0 else short
 
-    objective = chat_objective(TuningContext(pairs, generate, log_likelihood))
-    assert objective(stock, pairs) == pytest.approx(1 / 60 - 1.0)
+    objective = chat_objective(TuningContext(pairs, generate))
+    assert objective(stock, pairs) == pytest.approx(4 / 240 - 1.0)
     assert objective(four, pairs) == pytest.approx(4 / 60 - 1.0)  # more variety: higher
-    assert objective(likely, pairs) == pytest.approx(10.0 - 2.0)
-    assert objective(unlikely, pairs) == pytest.approx(10.0 - 3.0)  # still above stock
+    references = [pair.target for pair in pairs]
+    assert objective(close, pairs) == pytest.approx(10.0 + corpus_bleu(close, references, 2, "13a"))
+    assert objective(short, pairs) >= 10.0  # still above stock
+    assert objective(close, pairs) > objective(short, pairs)
     candidates = [PLAIN_BEAM, DecodeOptions(strategy="sample"),
                   DecodeOptions(strategy="sample", temperature=0.7)]
     result = try_candidates(generate, pairs, candidates, objective, 60)

@@ -59,12 +59,10 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from nlp.bundle import store_decoding
     from nlp.chat.offline import bot_replies
-    from nlp.corpus.records import Pair
     from nlp.decode_args import describe_options
     from nlp.decode_settings import DecodeSettings, default_decode_options
     from nlp.evaluation.evaluate import generate_all
     from nlp.generator import Generator
-    from nlp.mmi import CompanionScorer, mean_token_log_prob
     from nlp.text.normalize import normalize_text
     from nlp.training.command import corpus_spec
     from nlp.training.corpus_io import load_pairs
@@ -103,14 +101,7 @@ def run(args: argparse.Namespace) -> int:
         def generate(sources: Sequence[str], options: DecodeOptions) -> list[str]:
             return generate_all(generator, sources, options, args.batch_size)
 
-    scorer = CompanionScorer(bundle) if task == "chat" else None
-
-    def log_likelihood(scored: Sequence[Pair]) -> float:
-        if scorer is None:
-            raise ValueError(f"no likelihood scorer for data.task={task}")
-        return mean_token_log_prob(scorer, scored, args.batch_size)
-
-    objective = make_objective(TuningContext(pairs, generate, log_likelihood))
+    objective = make_objective(TuningContext(pairs, generate))
     print(f"tuning on {len(pairs)} pairs of {' '.join(map(str, paths))}, by {metric}, "
           f"budget {args.minutes:g} min", file=sys.stderr)
     print(f"{'#':>3}  {metric:>10}  {'seconds':>7}  settings")
