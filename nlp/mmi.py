@@ -87,19 +87,6 @@ class CompanionScorer:
         return [scores[row, : len(target) + 1] for row, (_, target) in enumerate(ids)]
 
 
-def mean_token_log_prob(
-    scorer: CompanionScorer, pairs: Sequence[Pair], batch_size: int = 64
-) -> float:
-    """Mean log-probability per target token (EOS included) over all `pairs`, in batches of
-    `batch_size` pairs, each batch one compiled call."""
-    total, count = 0.0, 0
-    for start in range(0, len(pairs), batch_size):
-        for scores in scorer.token_log_probs(pairs[start : start + batch_size]):
-            total += float(np.sum(scores))
-            count += len(scores)
-    return total / max(count, 1)
-
-
 def _padded(rows: Sequence[Sequence[int]]) -> np.ndarray:
     batch = np.full((len(rows), max(len(r) for r in rows)), PAD_ID, np.int32)
     for index, row in enumerate(rows):
