@@ -5,6 +5,7 @@ tiny trained headline model, every input exactly once, also sharded over 2 worke
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 from pathlib import Path
@@ -160,3 +161,40 @@ def test_beam_runner_refuses_what_it_cannot_do(
     assert "not stdin/stdout" in capsys.readouterr().err
     assert main(["headlines", "--model", model, str(articles), "-o", out,
                  "--num-shards", "2"]) == 2
+
+
+def test_batches_are_bucketed_by_length(tmp_path: Path) -> None:
+    """Short and long articles interleaved: every batch RunInference hands the model holds
+    articles of one length bucket, and is full except the last of its bucket."""
+    import apache_beam as beam
+    from apache_beam.ml.inference.base import PredictionResult, RunInference
+
+    from nlp.decoding import DecodeOptions
+    from nlp.headlines import beam as beam_job
+    from nlp.headlines.readers import Article
+
+    log = tmp_path / "batches.jsonl"
+
+    class Recording(beam_job.HeadlineModelHandler):
+        """The real handler's batching; records each batch's lengths instead of decoding."""
+
+        def load_model(self) -> None:
+            return None
+
+        def run_inference(self, batch, model, inference_args=None):  # type: ignore[no-untyped-def]
+            with log.open("a") as handle:
+                handle.write(json.dumps([len(a.text) for a in batch]) + "\n")
+            return [PredictionResult(a, None) for a in batch]
+
+    lengths = [10, 40, 100, 300] * 25  # 4 buckets, 25 articles each
+    articles = [Article(n, str(n), "x" * length) for n, length in enumerate(lengths, 1)]
+    handler = Recording("unused", DecodeOptions(), batch_size=8)
+    with beam.Pipeline(options=beam_job.pipeline_options([])) as pipeline:
+        _ = pipeline | beam.Create(articles) | RunInference(handler)
+    batches = [json.loads(line) for line in log.read_text().splitlines()]
+    assert sorted(n for b in batches for n in b) == sorted(lengths)
+    for batch in batches:
+        assert len(set(batch)) == 1, f"a batch mixes lengths: {batch}"
+    sizes = sorted(len(b) for b in batches)
+    assert sizes == [1] * 4 + [8] * 12, sizes  # 25 = 3 full batches of 8 + 1, per bucket
+    assert len({bisect.bisect_right(beam_job.LENGTH_BUCKETS, b[0]) for b in batches}) == 4

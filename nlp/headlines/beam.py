@@ -11,11 +11,14 @@ their line number (the id of a plain-text record, and the place a bad record is 
 and a CSV record may span lines; a split text read knows neither. Reading is cheap next to
 decoding, so the Reshuffle after it is what spreads the work.
 
-`RunInference` batches the articles (`BatchElements`, at most `batch_size` per call) and its
-DoFn loads the model once per worker process in `setup`, through
-`apache_beam.utils.shared.Shared`, so the threads of a worker share one copy. The handler
-calls `nlp.headlines.job.decode_batch`, the function the in-process job calls, and through it
-`Generator.generate` and the project's one decoder; the Decoder sorts each batch by length.
+`RunInference` batches the articles by length: Beam's length-aware `BatchElements` (the
+`batch_length_fn` of a `ModelHandler`, Beam >= 2.73) keys each article by the bucket of its
+length (`LENGTH_BUCKETS`) and fills batches of `batch_size` per bucket and worker, so a batch of
+short articles is not padded to the length of a long one. Its DoFn loads the model once per
+worker process in `setup`, through `apache_beam.utils.shared.Shared`, so the threads of a
+worker share one copy. The handler calls `nlp.headlines.job.decode_batch`, the function the
+in-process job calls, and through it `Generator.generate` and the project's one decoder (which
+sorts each batch by token length).
 
 Bad records are counted in Beam metrics (written, one counter per reason) and the first
 `MAX_PROBLEMS` by line are kept with a `Top` combine, so the launcher prints the same summary
@@ -50,6 +53,15 @@ WRITTEN = "written"
 ERROR_PREFIX = "error: "
 PROBLEMS = "problems"
 SHARD_TEMPLATE = "-SSSSS-of-NNNNN"
+LENGTH_BUCKETS = (32, 64, 128, 256, 512, 1024, 2048)
+"""Bucket boundaries of an article's length in characters: lower-inclusive, so the buckets
+are [0, 32), [32, 64) ... [2048, inf). Characters, not tokens: the keying step runs before the
+model (and its tokenizer) is loaded, and an article's token count grows with its characters in
+every tokenizer here. Articles longer than the model's source limit are truncated to the same
+length, so the top buckets only bound the host-side work."""
+MAX_BATCH_WAIT_SECONDS = 10
+"""How long a bucket's partial batch may wait for more articles (Beam's stateful batching needs
+it; a batch job flushes every partial batch when the input ends anyway)."""
 LOCAL_RUNNER = "FnApiRunner"
 """The runner when none is given: the batch engine of Beam's DirectRunner. The DirectRunner
 itself first tries the Prism runner, a Go binary it downloads from GitHub on first use; this
@@ -81,8 +93,14 @@ class HeadlineModelHandler(ModelHandler[Article, Result, Any]):
         self, model: str, decode: DecodeOptions, *, batch_size: int, jit_compile: bool = False
     ) -> None:
         # Full batches, as in the in-process job (BatchElements would otherwise start at 1 and
-        # grow); only the last batch of a bundle is smaller.
-        super().__init__(min_batch_size=batch_size, max_batch_size=batch_size)
+        # grow), per length bucket; only the last batch of a bucket is smaller.
+        super().__init__(
+            min_batch_size=batch_size,
+            max_batch_size=batch_size,
+            max_batch_duration_secs=MAX_BATCH_WAIT_SECONDS,
+            batch_length_fn=article_length,
+            batch_bucket_boundaries=list(LENGTH_BUCKETS),
+        )
         self.model = model
         self.decode = decode
         self.jit_compile = jit_compile
@@ -107,6 +125,11 @@ class HeadlineModelHandler(ModelHandler[Article, Result, Any]):
 
     def get_metrics_namespace(self) -> str:
         return "s2s.headlines.RunInference"
+
+
+def article_length(article: Article) -> int:
+    """The length an article is bucketed by (`LENGTH_BUCKETS`)."""
+    return len(article.text)
 
 
 class ReadArticles(beam.DoFn):
