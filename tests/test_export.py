@@ -1,5 +1,6 @@
 """`s2s export`: the SavedModel, loaded by plain TensorFlow in a process that does not import
-the project, decodes exactly like `Generator.generate` (greedy, beam, a copy model)."""
+the project, decodes exactly like `Generator.generate` (greedy, beam; the default model, a copy
+model and the basic and peek decoder modes)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,16 @@ TEXTS = [
 ]
 
 
-def _bundle(directory: Path, *, copy: bool) -> Path:
+VARIANTS = {  # model settings of each exported bundle
+    "plain": {},
+    "copy": {"model.copy": "true"},
+    # two of the tutorials' decoder modes (attention and feedback are "plain")
+    "basic": {"model.attention": "none", "model.input_feeding": "false"},
+    "peek": {"model.attention": "none", "model.input_feeding": "false", "model.peek": "true"},
+}
+
+
+def _bundle(directory: Path, settings: dict[str, str]) -> Path:
     """A random-weight bundle (decoding equality needs no training)."""
     import keras
 
@@ -55,7 +65,7 @@ def _bundle(directory: Path, *, copy: bool) -> Path:
     from nlp.model import Seq2Seq
 
     config = ExperimentConfig().with_overrides(
-        tiny_overrides(**{"model.copy": str(copy).lower(), "vocab.min_freq": 2})
+        tiny_overrides(**{**settings, "vocab.min_freq": 2})
     )
     words = ["how", "are", "you", "today", "where", "is", "the", "station",
              "weather", "nice", "i", "like", "green", "tea", "me"]
@@ -80,13 +90,14 @@ def _serve(export: Path, requests: list[dict]) -> list[dict]:
     return json.loads(result.stdout)
 
 
-@pytest.mark.parametrize("copy", [False, True], ids=["plain", "copy"])
-def test_saved_model_decodes_like_the_generator(tmp_path: Path, copy: bool) -> None:
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_saved_model_decodes_like_the_generator(tmp_path: Path, variant: str) -> None:
     from nlp.decoding import DecodeOptions
     from nlp.generator import Generator
     from nlp.serving.export import RERANK_FIELDS, ExportLimits, export_bundle, generate_inputs
 
-    bundle = _bundle(tmp_path / "bundle", copy=copy)
+    copy = variant == "copy"
+    bundle = _bundle(tmp_path / "bundle", VARIANTS[variant])
     export = export_bundle(bundle, tmp_path / "export",
                            ExportLimits(beam_sizes=(3,), sample_counts=(), max_no_repeat_ngram=2))
     assets = json.loads((export / "assets" / "serving.json").read_text())
