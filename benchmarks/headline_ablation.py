@@ -90,6 +90,7 @@ def main() -> None:
                 "tune_minutes": args.tune_minutes,
                 "recipe_minutes": round(minutes, 1),
                 "epochs_run": info["epochs_run"],
+                "kept_epoch": info["kept_epoch"],
                 "best": info["best"],
                 "decoding": info["decoding"],
                 "unit": tuned["unit"],
@@ -101,14 +102,15 @@ def main() -> None:
             write_json(args.out, results)  # keep what is measured if a later variant fails
             for decoding in ("tuned", "untuned"):
                 rows.append({"corpus": run.name, "variant": name, "decoding": decoding,
-                             "epochs": entry["epochs_run"], **entry[decoding]})
+                             "epochs": entry["epochs_run"], "kept": entry["kept_epoch"],
+                             **entry[decoding]})
     print(f"training budget {args.minutes:g} min, tuning {args.tune_minutes:g} min")
     print(
         format_table(
             rows,
             [("corpus", "corpus"), ("variant", "variant"), ("decoding", "decoding"),
-             ("epochs", "epochs"), ("rouge1_f1", "R-1"), ("rouge2_f1", "R-2"),
-             ("rougeL_f1", "R-L"), ("repeat_share", "repeats")],
+             ("epochs", "epochs"), ("kept", "kept epoch"), ("rouge1_f1", "R-1"),
+             ("rouge2_f1", "R-2"), ("rougeL_f1", "R-L"), ("repeat_share", "repeats")],
         )
     )
 

@@ -57,12 +57,23 @@ RUNS = [
 
 
 def training_info(model_dir: Path) -> dict[str, Any]:
-    """What the bundle says about its training, and the decoding it recommends."""
+    """What the run says about its training, and the decoding the bundle recommends.
+
+    `epochs_run` comes from the run's last checkpoint: the bundle's own history stops at the
+    epoch it was saved from (`kept_epoch`), which is earlier when a later epoch did not win.
+    """
+    from nlp.training.checkpoint import read_state
+
     metadata = json.loads((model_dir / "model" / "metadata.json").read_text("utf-8"))
     decoding = json.loads((model_dir / "model" / "decoding.json").read_text("utf-8"))
     history = metadata.get("history", [])
+    try:
+        epochs_run = read_state(model_dir / "checkpoint").epoch
+    except (OSError, ValueError):  # no checkpoint left: the bundle's history is all there is
+        epochs_run = len(history)
     return {
-        "epochs_run": len(history),
+        "epochs_run": epochs_run,
+        "kept_epoch": len(history),
         "best": metadata.get("metrics"),
         "history": history,
         "decoding": decoding,
