@@ -183,6 +183,7 @@ def modes(work: Path, epochs: int, reversal_epochs: int) -> Iterator[dict[str, A
 
 
 def print_tutorial(report: dict[str, Any]) -> None:
+    """The tutorial run's figures beside the tutorial's, and its example translations."""
     print(f"validation token accuracy, real positions (end token in, padding out): "
           f"{report['token_accuracy']:.3f}\n"
           f"validation token accuracy, the tutorial's definition (padded to "

@@ -1,6 +1,6 @@
 """`s2s export`: the SavedModel, loaded by plain TensorFlow in a process that does not import
 the project, decodes exactly like `Generator.generate` (greedy, beam; the default model, a copy
-model and the basic and peek decoder modes)."""
+model and the basic, feedback and peek decoder modes)."""
 
 from __future__ import annotations
 
@@ -45,8 +45,9 @@ TEXTS = [
 VARIANTS = {  # model settings of each exported bundle
     "plain": {},
     "copy": {"model.copy": "true"},
-    # two of the tutorials' decoder modes (attention and feedback are "plain")
+    # the tutorials' decoder modes ("plain" is the attention mode)
     "basic": {"model.attention": "none", "model.input_feeding": "false"},
+    "feedback": {"model.attention": "none", "model.input_feeding": "true"},
     "peek": {"model.attention": "none", "model.input_feeding": "false", "model.peek": "true"},
 }
 
