@@ -22,27 +22,21 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import RESULTS_DIR, format_table, write_json
-from benchmarks.headline_quality import MODEL, RUNS, UNTUNED, score, training_info
+from benchmarks.headline_quality import MODEL, RUNS, UNTUNED, RecipeRun, score, training_info
 from benchmarks.recipes import read_recipe, run_script, with_budget
 
 # name -> `section.key=value` overrides on top of the headline preset
 VARIANTS: dict[str, tuple[str, ...]] = {
     "preset (chars, copy, no coverage)": (),
-    "words tokenizer": ("tokenizer.kind=words",),
+    "words tokenizer": ("tokenizer.kind={word_tokenizer}",),  # the corpus's (`RecipeRun`)
     "no copy": ("model.copy=false",),
     "coverage": ("model.coverage=true",),
 }
-# Where a corpus's words need another tokenizer: Chinese has no spaces, and the `words`
-# tokenizer cuts Han text into characters, the same tokens as `chars` (an LCSTS run with it
-# gave the preset's losses to the last digit), so Chinese words are jieba's.
-WORD_TOKENIZER = {"headlines-zh": ("tokenizer.kind=jieba",)}
 
 
-def variant_overrides(run: str, name: str) -> tuple[str, ...]:
+def variant_overrides(run: RecipeRun, name: str) -> tuple[str, ...]:
     """The overrides of variant `name` on corpus `run`."""
-    if name == "words tokenizer" and run in WORD_TOKENIZER:
-        return WORD_TOKENIZER[run]
-    return VARIANTS[name]
+    return tuple(item.format(word_tokenizer=run.word_tokenizer) for item in VARIANTS[name])
 
 
 _TRAIN = "s2s train --task headline"
@@ -75,7 +69,7 @@ def main() -> None:
         for name in VARIANTS:
             if args.variant and name not in args.variant:
                 continue
-            overrides = variant_overrides(run.name, name)
+            overrides = variant_overrides(run, name)
             work = args.work / run.name / re.sub(r"\W+", "-", name).strip("-")
             script = variant_script(
                 with_budget(read_recipe(run.name), args.minutes), overrides, args.tune_minutes

@@ -35,6 +35,9 @@ class RecipeRun:
     name: str
     data: dict[str, Path]
     test: list[str]  # `s2s evaluate` arguments naming the test corpus
+    # The tokenizer that cuts this corpus into words. Chinese has no spaces, and the `words`
+    # tokenizer cuts Han text into characters (the `chars` tokens), so Chinese words are jieba's.
+    word_tokenizer: str = "words"
 
 
 RUNS = [
@@ -42,6 +45,7 @@ RUNS = [
         "headlines-zh",
         {"LCSTS": SHARED / "headlines-zh" / "lcsts"},
         ["--corpus", "$LCSTS/val.tsv", "--format", "lcsts-tsv"],
+        word_tokenizer="jieba",
     ),
     RecipeRun(
         "headlines-en",
