@@ -101,7 +101,7 @@ def measure(
 
     from nlp.config import ExperimentConfig, task_preset
     from nlp.model import Seq2Seq
-    from nlp.training.data import make_dataset
+    from nlp.training.data import EncodedExamples
     from nlp.training.trainer import Trainer
 
     overrides = list(task_preset(task)) if task else []
@@ -117,12 +117,12 @@ def measure(
     ]
     model = Seq2Seq(config.model)
     trainer = Trainer(model, config.train, Path(tempfile.mkdtemp()), verbose=0)
-    batches = list(make_dataset(examples, trainer.batching, seed=1))
+    batches = list(EncodedExamples(examples).batches(trainer.batching, seed=1))
     start = time.perf_counter()
     for batch in batches[:warmup]:
         float(trainer.train_batch(*batch))
     first = time.perf_counter() - start
-    tokens = sum(int((batch[2].numpy() != 0).sum()) for batch in batches[warmup:])
+    tokens = sum(int((batch[2] != 0).sum()) for batch in batches[warmup:])
     start = time.perf_counter()
     losses = [trainer.train_batch(*batch) for batch in batches[warmup : warmup + steps]]
     float(losses[-1])  # the steps run in order; reading the last one waits for all

@@ -19,9 +19,7 @@ import tensorflow as tf
 from nlp.config import ModelConfig
 from nlp.model.distribution import DecoderOutputs, log_probabilities
 from nlp.specials import PAD_ID
-from nlp.training.data import Batching, Example, make_dataset
-
-_BATCH_SPEC = [tf.TensorSpec([None, None], tf.int32)] * 3
+from nlp.training.data import BATCH_SPEC, Batching, EncodedExamples, Example
 
 
 class TeacherForced(Protocol):
@@ -40,7 +38,7 @@ class AccuracyMeter:
     def __init__(self, model: TeacherForced, batching: Batching) -> None:
         self.model = model
         self.batching = batching
-        self._counts = tf.function(self._batch_counts, input_signature=_BATCH_SPEC)
+        self._counts = tf.function(self._batch_counts, input_signature=list(BATCH_SPEC))
 
     def _batch_counts(
         self, source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor
@@ -57,7 +55,7 @@ class AccuracyMeter:
 
     def __call__(self, examples: Sequence[Example]) -> dict[str, float]:
         correct, tokens = 0, 0
-        for batch in make_dataset(examples, self.batching, seed=None):
+        for batch in EncodedExamples(examples).batches(self.batching, seed=None):
             hits, real = self._counts(*batch)
             correct += int(hits)
             tokens += int(real)

@@ -23,13 +23,11 @@ from nlp.model.losses import masked_mean_loss, token_losses
 from nlp.progress import Progress
 from nlp.specials import PAD_ID
 from nlp.training.checkpoint import TrainState, load_checkpoint, save_checkpoint
-from nlp.training.data import Batching, Example, count_batches, make_dataset
+from nlp.training.data import BATCH_SPEC, Batching, EncodedExamples, Example, as_dataset
 from nlp.training.optim import make_optimizer, plateau_decay
 
 CHECKPOINT_DIR = "checkpoint"
 LOG_DIR = "logs"
-
-_BATCH_SPEC = [tf.TensorSpec([None, None], tf.int32)] * 3
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ class LossMeter:
     def __init__(self, model: keras.Model, batching: Batching) -> None:
         self.model = model
         self.batching = batching
-        self._sums = tf.function(self._batch_sums, input_signature=_BATCH_SPEC)
+        self._sums = tf.function(self._batch_sums, input_signature=list(BATCH_SPEC))
 
     def _batch_sums(
         self, source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor
@@ -66,7 +64,7 @@ class LossMeter:
 
     def __call__(self, examples: Sequence[Example]) -> float:
         total, count = 0.0, 0.0
-        for batch in make_dataset(examples, self.batching, seed=None):
+        for batch in EncodedExamples(examples).batches(self.batching, seed=None):
             loss_sum, tokens = self._sums(*batch)
             total += float(loss_sum)
             count += float(tokens)
@@ -109,7 +107,7 @@ class Trainer:
         if self.strategy.num_replicas_in_sync == 1:
             # One trace for every batch shape: bucketing gives many (batch, length) shapes.
             self.train_batch = tf.function(
-                self._distributed_step, input_signature=_BATCH_SPEC,
+                self._distributed_step, input_signature=list(BATCH_SPEC),
                 jit_compile=config.jit_compile,
             )
         else:  # per-replica inputs do not fit a TensorSpec signature
@@ -162,19 +160,20 @@ class Trainer:
             state.reopen(self.config.epochs, self.config.patience, self.config.max_minutes)
         writer = tf.summary.create_file_writer(str(self.run_dir / LOG_DIR))
         cfg = self.config
-        total: int | None = None
         every = max(1, cfg.log_every)
+        encoded = EncodedExamples(train)
         while not state.finished and state.epoch < cfg.epochs:
-            dataset = make_dataset(train, self.batching, seed=cfg.seed, epoch=state.epoch)
-            if total is None:  # once per run: bucketing makes it vary only a little per epoch
-                total = count_batches(dataset)
-            dataset = dataset.skip(state.step_in_epoch)  # resuming mid-epoch
+            plan = encoded.plan(self.batching, seed=cfg.seed, epoch=state.epoch)
+            total = len(plan)
+            batches = (encoded.batch(indices) for indices in plan[state.step_in_epoch :])
+            if self.strategy.num_replicas_in_sync > 1:  # the strategy splits each batch
+                batches = self.strategy.experimental_distribute_dataset(as_dataset(batches))
             self._log(f"epoch {state.epoch + 1}/{cfg.epochs}")
             bar = Progress(sys.stdout if self.verbose else None, "steps", total, interval=0.05)
             bar.update(state.step_in_epoch)
             started = time.monotonic() - state.train_seconds
             pending: list[tf.Tensor] = []  # losses not yet read back to the host
-            for batch in self.strategy.experimental_distribute_dataset(dataset):
+            for batch in batches:
                 pending.append(self.train_batch(*batch))
                 state.step_in_epoch += 1
                 state.global_step += 1

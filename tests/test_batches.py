@@ -1,0 +1,84 @@
+"""The training batches (`nlp/training/data.py`): every example once per epoch, one length
+bucket per batch, padding and start/end tokens where the model expects them, and an order
+that is a pure function of (seed, epoch) so a resumed run continues at the same batch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nlp.specials import BOS_ID, EOS_ID, PAD_ID
+from nlp.training.data import Batching, EncodedExamples, as_dataset
+
+BATCHING = Batching(batch_size=4, bucket_width=3, max_length=12)
+
+
+def _examples(count: int = 37) -> list[tuple[list[int], list[int]]]:
+    rng = np.random.default_rng(5)
+    return [
+        (rng.integers(4, 50, rng.integers(1, 11)).tolist(),
+         rng.integers(4, 50, rng.integers(1, 10)).tolist())
+        for _ in range(count)
+    ]
+
+
+def test_each_example_once_per_epoch_in_one_bucket_per_batch() -> None:
+    examples = _examples()
+    encoded = EncodedExamples(examples)
+    plan = encoded.plan(BATCHING, seed=1)
+    seen = np.concatenate(plan)
+    assert sorted(seen.tolist()) == list(range(len(examples)))
+    for indices in plan:
+        assert 1 <= len(indices) <= BATCHING.batch_size
+        buckets = {(max(len(examples[i][0]), len(examples[i][1]) + 1) - 1) // 3 for i in indices}
+        assert len(buckets) == 1, [examples[i] for i in indices]
+    sizes = [len(indices) for indices in plan]
+    partial = [n for n in sizes if n < BATCHING.batch_size]
+    assert sizes[len(sizes) - len(partial):] == partial  # the partial batches come last
+
+
+def test_batches_are_padded_with_start_and_end_tokens() -> None:
+    examples = [([5, 6, 7], [8]), ([9], [10, 11, 12])]
+    source, target_in, target_out = EncodedExamples(examples).batch(np.array([1, 0]))
+    assert source.tolist() == [[9, PAD_ID, PAD_ID], [5, 6, 7]]
+    assert target_in.tolist() == [[BOS_ID, 10, 11, 12], [BOS_ID, 8, PAD_ID, PAD_ID]]
+    assert target_out.tolist() == [[10, 11, 12, EOS_ID], [8, EOS_ID, PAD_ID, PAD_ID]]
+    assert source.dtype == target_in.dtype == target_out.dtype == np.int32
+
+
+def test_order_is_a_function_of_seed_and_epoch() -> None:
+    encoded = EncodedExamples(_examples())
+
+    def order(seed: int | None, epoch: int = 0) -> list[list[int]]:
+        return [indices.tolist() for indices in encoded.plan(BATCHING, seed=seed, epoch=epoch)]
+
+    assert order(1) == order(1)
+    assert order(1, epoch=1) != order(1)
+    assert order(1) != order(2)
+    resumed = list(encoded.batches(BATCHING, seed=1, epoch=2, start=3))
+    whole = list(encoded.batches(BATCHING, seed=1, epoch=2))
+    assert len(resumed) == len(whole) - 3
+    for got, expected in zip(resumed, whole[3:], strict=True):
+        for a, b in zip(got, expected, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_unshuffled_order_keeps_the_corpus_order_within_a_bucket() -> None:
+    examples = [([4] * (1 + i % 2 * 5), [5]) for i in range(10)]  # lengths 1 and 6 alternate
+    plan = EncodedExamples(examples).plan(Batching(3, 3, 12), seed=None)
+    assert [indices.tolist() for indices in plan] == [[0, 2, 4], [1, 3, 5], [6, 8], [7, 9]]
+
+
+def test_as_dataset_yields_the_same_tensors() -> None:
+    encoded = EncodedExamples(_examples())
+    batches = list(encoded.batches(BATCHING, seed=3))
+    for got, expected in zip(as_dataset(batches), batches, strict=True):
+        for a, b in zip(got, expected, strict=True):
+            assert a.dtype == tf.int32
+            np.testing.assert_array_equal(a.numpy(), b)
+
+
+def test_no_examples_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no examples"):
+        EncodedExamples([])
