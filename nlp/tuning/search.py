@@ -112,6 +112,10 @@ _MMI_ANTILM = {"rerank": "mmi-antilm", "mmi_lambda": 0.3, "mmi_gamma": 5}
 CHAT_CONFIGURATIONS: dict[str, tuple[str, DecodeOptions]] = {
     "plain beam": ("", PLAIN_BEAM),
     "sampling": ("", default_decode_options("chat")),  # a fresh chat model's
+    # Colder single samples lie nearer the likeliest replies: maybe nearer people's too
+    # (BLEU-2), maybe too few distinct ones. The objective decides, on validation posts.
+    "sampling, T 0.6": ("", DecodeOptions(strategy="sample", temperature=0.6, top_p=0.9)),
+    "sampling, T 0.45": ("", DecodeOptions(strategy="sample", temperature=0.45, top_p=0.9)),
     "sample-and-rerank": ("", DecodeOptions(strategy="sample", top_p=0.9, n_best=8)),
     "sample-and-rerank, T 0.7": (
         "",
