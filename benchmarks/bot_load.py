@@ -16,9 +16,13 @@ figures measure the bot itself, not Telegram's cap.
 Without --model, a fake generator stands in for the model with a cost model of PER_CALL_MS
 per call plus PER_ITEM_MS per message in the batch (default 5 + 0.5 ms, roughly a small
 greedy model on 2 CPU cores, see STACK-NOTES), slept on the worker thread. With --model, the
-real bundle is loaded once and decodes with the default chat settings (beam 5, n-best 5).
-Before timing, one batch of each power-of-two size up to --max-batch is decoded (the real
-decoder compiles once per padded batch shape). Results go to benchmarks/results/bot_load.json.
+real bundle is loaded once and the responder is built exactly as `s2s bot --model DIR` builds
+it (`nlp.chat.setup.build_responder`): it decodes with the bundle's tuned settings (its
+decoding.json, with its MMI companions), which is what people get. The same load then runs
+with `--beam 5` (plain beam search), so the tuned default's latency is stated as a ratio to
+plain beam's measured in the same run. Before timing, one batch of each power-of-two size up
+to --max-batch is decoded with each responder's own settings (the decoder compiles once per
+padded batch shape). Results go to benchmarks/results/bot_load.json.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import logging
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,8 +45,17 @@ from fake_generators import CostModel, ScriptedGenerator, fake_model  # noqa: E4
 from fake_telegram import bot_on_fake_telegram  # noqa: E402
 from nlp.chat.loading import LoadedModel, load_model  # noqa: E402
 from nlp.chat.responder import ChatResponder  # noqa: E402
-from nlp.chat.settings import ChatSettings, SettingsStore  # noqa: E402
-from nlp.decoding import DecodeOptions  # noqa: E402
+from nlp.chat.settings import SettingsStore  # noqa: E402
+from nlp.chat.setup import add_responder_arguments, build_responder  # noqa: E402
+from nlp.decode_args import describe_options  # noqa: E402
+
+# (mode, responder flags as `s2s bot` takes them, micro-batching on): with a real model.
+MODEL_RUNS = (
+    ("bundle settings", [], True),
+    ("plain beam (--beam 5)", ["--beam", "5"], True),
+    ("bundle settings, no batching", [], False),
+)
+Responders = Callable[[int, float], ChatResponder]  # (max_batch, max_wait_ms) -> responder
 
 
 @dataclass
@@ -57,19 +71,39 @@ class RunResult:
     mean_batch: float
     largest_batch: int
     exactly_once_in_order: bool
+    decoding: str = ""  # the options each message was decoded with (the responder's default)
 
 
-def warm_up(model: LoadedModel, max_batch: int) -> float:
-    """Decode one batch of every power-of-two size up to `max_batch`, untimed, and return the
-    seconds it took: the decoder compiles once per padded batch shape (XLA), and those
-    one-off compilations are start-up cost, not throughput."""
+def warm_up(model: LoadedModel, responder: ChatResponder, max_batch: int) -> float:
+    """Decode one batch of every power-of-two size up to `max_batch` with the responder's own
+    default options, untimed, and return the seconds it took: the decoder compiles once per
+    padded batch shape, and those one-off compilations are start-up cost, not throughput."""
     start = time.monotonic()
-    options = ChatSettings().decode_options(DecodeOptions())
+    options = responder.store.defaults.decode_options(responder.base_options)
     size = 1
     while size <= max_batch:
         model.generator.generate(["chat 1 says hello number 0"] * size, options)
         size *= 2
     return time.monotonic() - start
+
+
+def make_responder(
+    bundle: Path | None, model: LoadedModel, flags: list[str], max_batch: int, max_wait_ms: float
+) -> ChatResponder:
+    """With a bundle: the responder `s2s bot --model BUNDLE FLAGS` builds (settings kept in
+    memory); without: a plain responder around the fake generator."""
+    if bundle is None:
+        return ChatResponder(
+            model, store=SettingsStore(":memory:"), max_batch=max_batch,
+            max_wait=max_wait_ms / 1000,
+        )
+    parser = argparse.ArgumentParser()
+    add_responder_arguments(parser, state_name="bot_load")
+    args = parser.parse_args(
+        ["--model", str(bundle), "--state", ":memory:", "--max-batch", str(max_batch),
+         "--max-wait-ms", str(max_wait_ms), *flags]
+    )
+    return build_responder(args, lambda: model)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -78,11 +112,9 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def run_once(
-    model: LoadedModel, mode: str, max_batch: int, max_wait_ms: float, chats: int, messages: int
+    responder: ChatResponder, mode: str, max_batch: int, max_wait_ms: float, chats: int,
+    messages: int,
 ) -> RunResult:
-    responder = ChatResponder(
-        model, store=SettingsStore(":memory:"), max_batch=max_batch, max_wait=max_wait_ms / 1000
-    )
     pushed: dict[tuple[int, int], float] = {}
     order: dict[int, list[int]] = {}
     async with bot_on_fake_telegram(responder, rate_burst=messages + 1) as server:
@@ -130,6 +162,7 @@ def main() -> int:
     if args.model is not None:
         model = load_model(args.model)
         generator = f"real model bundle {args.model}"
+        runs = MODEL_RUNS
     else:
         cost = CostModel(args.per_call_ms / 1000, args.per_item_ms / 1000)
         model = fake_model(ScriptedGenerator(cost=cost))
@@ -137,27 +170,40 @@ def main() -> int:
             f"FAKE generator (no model): {args.per_call_ms:g} ms per call + "
             f"{args.per_item_ms:g} ms per message, slept in the worker thread"
         )
+        runs = (("micro-batching", [], True), ("no batching", [], False))
     print(f"generator: {generator}")
-    print(f"warm-up (compiling batch shapes, untimed): {warm_up(model, args.max_batch):.1f} s")
     print(f"load: {args.chats} chats x {args.messages} messages, pushed at once")
-    modes = [("micro-batching", args.max_batch, args.max_wait_ms), ("no batching", 1, 0.0)]
     results = []
-    for mode, max_batch, max_wait in modes:
-        result = asyncio.run(run_once(model, mode, max_batch, max_wait, args.chats, args.messages))
+    for mode, flags, batching in runs:
+        max_batch, max_wait = (args.max_batch, args.max_wait_ms) if batching else (1, 0.0)
+        responder = make_responder(args.model, model, flags, max_batch, max_wait)
+        seconds = warm_up(model, responder, args.max_batch)
+        result = asyncio.run(
+            run_once(responder, mode, max_batch, max_wait, args.chats, args.messages)
+        )
+        result.decoding = describe_options(
+            responder.store.defaults.decode_options(responder.base_options)
+        )
         results.append(result)
         lat = result.latency_ms
         print(
-            f"{mode:>15}: {result.messages_per_second:7.1f} msg/s | latency p50 {lat['p50']:.0f}"
+            f"{mode:>28}: {result.messages_per_second:7.1f} msg/s | latency p50 {lat['p50']:.0f}"
             f" ms, p95 {lat['p95']:.0f} ms, p99 {lat['p99']:.0f} ms | {result.model_calls} model"
             f" calls, mean batch {result.mean_batch} | one reply each, in order:"
-            f" {result.exactly_once_in_order}"
+            f" {result.exactly_once_in_order} | warm-up {seconds:.1f} s | {result.decoding}"
         )
+    ratios = {}
+    if args.model is not None:
+        tuned, beam = results[0].latency_ms, results[1].latency_ms
+        ratios = {q: round(tuned[q] / beam[q], 2) for q in ("p50", "p95", "mean")}
+        print(f"bundle settings / plain beam latency (micro-batching on): {ratios}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "generator": generator,
         "chats": args.chats,
         "messages_per_chat": args.messages,
         "runs": [asdict(r) for r in results],
+        "bundle_settings_over_plain_beam_latency": ratios,
     }
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
