@@ -34,7 +34,6 @@ import logging
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -55,7 +54,6 @@ MODEL_RUNS = (
     ("plain beam (--beam 5)", ["--beam", "5"], True),
     ("bundle settings, no batching", [], False),
 )
-Responders = Callable[[int, float], ChatResponder]  # (max_batch, max_wait_ms) -> responder
 
 
 @dataclass

@@ -101,10 +101,8 @@ class EncodedExamples:
         source = _gather(self._source, self._source_offsets, indices, 0)
         target_in = _gather(self._target, self._target_offsets, indices, 1)
         target_in[:, 0] = BOS_ID
-        target_out = np.concatenate(
-            [_gather(self._target, self._target_offsets, indices, 0),
-             np.full((len(indices), 1), PAD_ID, np.int32)], axis=1
-        )
+        target_out = np.full_like(target_in, PAD_ID)  # target_in shifted left, EOS at the end
+        target_out[:, :-1] = target_in[:, 1:]
         lengths = self._target_offsets[indices + 1] - self._target_offsets[indices]
         target_out[np.arange(len(indices)), lengths] = EOS_ID
         return source, target_in, target_out
