@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from nlp.specials import BOS_ID, EOS_ID, PAD_ID
-from nlp.training.data import Batching, EncodedExamples, as_dataset
+from nlp.training.data import Batching, EncodedExamples, as_dataset, encoded
 
 BATCHING = Batching(batch_size=4, bucket_width=3, max_length=12)
 
@@ -82,3 +82,12 @@ def test_as_dataset_yields_the_same_tensors() -> None:
 def test_no_examples_is_an_error() -> None:
     with pytest.raises(ValueError, match="no examples"):
         EncodedExamples([])
+
+
+def test_encoded_converts_only_what_is_not_encoded_yet() -> None:
+    """The trainer encodes its validation set once; measuring it each epoch reuses that."""
+    examples = _examples(20)
+    once = encoded(examples)
+    assert isinstance(once, EncodedExamples)
+    assert encoded(once) is once
+    assert len(once) == len(examples)

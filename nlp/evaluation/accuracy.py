@@ -19,7 +19,7 @@ import tensorflow as tf
 from nlp.config import ModelConfig
 from nlp.model.distribution import DecoderOutputs, log_probabilities
 from nlp.specials import PAD_ID
-from nlp.training.data import BATCH_SPEC, Batching, EncodedExamples, Example
+from nlp.training.data import BATCH_SPEC, Batching, EncodedExamples, Example, encoded
 
 
 class TeacherForced(Protocol):
@@ -53,9 +53,10 @@ class AccuracyMeter:
         hits = tf.logical_and(real, tf.equal(predicted, target_out))
         return tf.reduce_sum(tf.cast(hits, tf.int64)), tf.reduce_sum(tf.cast(real, tf.int64))
 
-    def __call__(self, examples: Sequence[Example]) -> dict[str, float]:
+    def __call__(self, examples: Sequence[Example] | EncodedExamples) -> dict[str, float]:
         correct, tokens = 0, 0
-        for batch in EncodedExamples(examples).batches(self.batching, seed=None):
+        examples = encoded(examples)
+        for batch in examples.batches(self.batching, seed=None):
             hits, real = self._counts(*batch)
             correct += int(hits)
             tokens += int(real)

@@ -115,6 +115,11 @@ class EncodedExamples:
             yield self.batch(indices)
 
 
+def encoded(examples: Sequence[Example] | EncodedExamples) -> EncodedExamples:
+    """`examples` as `EncodedExamples`, converting them only when they are not yet."""
+    return examples if isinstance(examples, EncodedExamples) else EncodedExamples(examples)
+
+
 def as_dataset(batches: Sequence[Batch] | Iterator[Batch]) -> tf.data.Dataset:
     """Batches as a `tf.data.Dataset`, for what needs one (a distribution strategy)."""
     return tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=BATCH_SPEC)

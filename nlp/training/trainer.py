@@ -23,7 +23,14 @@ from nlp.model.losses import masked_mean_loss, token_losses
 from nlp.progress import Progress
 from nlp.specials import PAD_ID
 from nlp.training.checkpoint import TrainState, load_checkpoint, save_checkpoint
-from nlp.training.data import BATCH_SPEC, Batching, EncodedExamples, Example, as_dataset
+from nlp.training.data import (
+    BATCH_SPEC,
+    Batching,
+    EncodedExamples,
+    Example,
+    as_dataset,
+    encoded,
+)
 from nlp.training.optim import make_optimizer, plateau_decay
 
 CHECKPOINT_DIR = "checkpoint"
@@ -62,9 +69,11 @@ class LossMeter:
         losses, mask = token_losses(outputs, target_out, self.model.config.vocab_size)
         return tf.reduce_sum(losses), tf.reduce_sum(mask)
 
-    def __call__(self, examples: Sequence[Example]) -> float:
+    def __call__(self, examples: Sequence[Example] | EncodedExamples) -> float:
+        """`examples` may come encoded already: the trainer encodes its validation set once
+        for every epoch's measurement."""
         total, count = 0.0, 0.0
-        for batch in EncodedExamples(examples).batches(self.batching, seed=None):
+        for batch in encoded(examples).batches(self.batching, seed=None):
             loss_sum, tokens = self._sums(*batch)
             total += float(loss_sum)
             count += float(tokens)
@@ -161,7 +170,7 @@ class Trainer:
         writer = tf.summary.create_file_writer(str(self.run_dir / LOG_DIR))
         cfg = self.config
         every = max(1, cfg.log_every)
-        encoded = EncodedExamples(train)
+        encoded, valid_encoded = EncodedExamples(train), EncodedExamples(valid)
         while not state.finished and state.epoch < cfg.epochs:
             plan = encoded.plan(self.batching, seed=cfg.seed, epoch=state.epoch)
             total = len(plan)
@@ -191,7 +200,7 @@ class Trainer:
             if pending:
                 self._report(pending, state, bar, writer)
             state.train_seconds = time.monotonic() - started
-            self._end_epoch(state, valid, hooks, writer)
+            self._end_epoch(state, valid_encoded, hooks, writer)
             save_checkpoint(checkpoint, self.model, self.optimizer, state)
         state.finished = True
         save_checkpoint(checkpoint, self.model, self.optimizer, state)
@@ -213,7 +222,7 @@ class Trainer:
             tf.summary.scalar("train/loss", loss)
 
     def _end_epoch(
-        self, state: TrainState, valid: Sequence[Example], hooks: Hooks, writer: Any
+        self, state: TrainState, valid: EncodedExamples, hooks: Hooks, writer: Any
     ) -> None:
         valid_loss = self.evaluate_loss(valid)
         record = {
