@@ -10,7 +10,8 @@ reports test perplexity and, for those replies, distinct-1/2, the top-5 reply sh
 the echo share, mean reply length (words; characters for Chinese) and BLEU-1/2 against the
 reference replies (sacrebleu; "13a" for English, "zh" for Chinese), then the same columns
 for every configuration the tuner knows (plain beam, sampling, sample-and-rerank, diverse
-beam, MMI anti-LM, MMI bidi) on the same posts, and ten sample exchanges.
+beam, MMI anti-LM, MMI bidi) on the same posts, plain beam search's best hypothesis
+without the bot's reply re-ranking, and ten sample exchanges.
 
     chat-en  DailyDialog: trained and tuned on train/ (a seeded 5% validates), scored on
              validation/ (words)
@@ -57,6 +58,22 @@ RUNS = [
 ]
 
 
+RAW_BEAM = "plain beam, no reply re-ranking"
+
+
+def top_hypotheses(generator: Any, posts: list[str], options: Any, batch: int = 64) -> list[str]:
+    """The decoder's best hypothesis for each post (empty when it has none), as a model
+    answers without the bot around it."""
+    from nlp.chat.text_input import clean_message
+
+    replies: list[str] = []
+    for start in range(0, len(posts), batch):
+        cleaned = [clean_message(post) for post in posts[start : start + batch]]
+        replies += [n_best[0].text if n_best else "" for n_best in
+                    generator.generate(cleaned, options)]
+    return replies
+
+
 def score(work: Path, limit: int) -> dict[str, Any]:
     """What the bot sends with the bundle's settings, and every tuner configuration."""
     from nlp.chat.offline import bot_replies
@@ -66,7 +83,7 @@ def score(work: Path, limit: int) -> dict[str, Any]:
     from nlp.evaluation.evaluate import loss_metrics
     from nlp.generator import Generator
     from nlp.text.normalize import normalize_text
-    from nlp.tuning.search import chat_candidates
+    from nlp.tuning.search import PLAIN_BEAM, chat_candidates
 
     generator = Generator.from_bundle(work / MODEL)
     pairs = list(read_pairs(work / TEST, "jsonl", report=ReadReport()))[:limit]
@@ -85,6 +102,11 @@ def score(work: Path, limit: int) -> dict[str, Any]:
         name: measure(options)[0]
         for name, options in chat_candidates(sorted(generator.companions)).items()
     }
+    # Beside "plain beam" as the bot sends it (its n-best re-ranked against repeats across
+    # chats): the decoder's own best hypothesis, to show what the bot's re-ranking changes.
+    table[RAW_BEAM] = chat_metrics(
+        posts, top_hypotheses(generator, posts, PLAIN_BEAM), references=references
+    )
     step = max(1, len(pairs) // 10)
     return {
         "pairs": len(pairs),
