@@ -71,9 +71,10 @@ def test_unshuffled_order_keeps_the_corpus_order_within_a_bucket() -> None:
 
 
 def test_as_dataset_yields_the_same_tensors() -> None:
-    encoded = EncodedExamples(_examples())
-    batches = list(encoded.batches(BATCHING, seed=3))
-    for got, expected in zip(as_dataset(batches), batches, strict=True):
+    examples = EncodedExamples(_examples())
+    batches = list(examples.batches(BATCHING, seed=3))
+    dataset = as_dataset(examples, examples.plan(BATCHING, seed=3))
+    for got, expected in zip(dataset, batches, strict=True):
         for a, b in zip(got, expected, strict=True):
             assert a.dtype == tf.int32
             np.testing.assert_array_equal(a.numpy(), b)
@@ -91,3 +92,21 @@ def test_encoded_converts_only_what_is_not_encoded_yet() -> None:
     assert isinstance(once, EncodedExamples)
     assert encoded(once) is once
     assert len(once) == len(examples)
+
+
+def test_as_dataset_builds_no_generator_dataset() -> None:
+    """TensorFlow's GeneratorDataset kernel (`Dataset.from_generator`) fixes glibc's malloc
+    thresholds for the whole process (`mallopt(M_MMAP_THRESHOLD, 128 KiB)`), which made
+    every later training step in that process two to three times slower."""
+    examples = EncodedExamples(_examples())
+    dataset = as_dataset(examples, examples.plan(BATCHING, seed=3))
+    graph = tf.compat.v1.GraphDef()
+    graph.ParseFromString(
+        dataset._as_serialized_graph(
+            external_state_policy=tf.data.experimental.ExternalStatePolicy.WARN
+        ).numpy()
+    )
+    ops = {node.op for node in graph.node}
+    ops |= {node.op for function in graph.library.function for node in function.node_def}
+    assert "MapDataset" in ops
+    assert "GeneratorDataset" not in ops

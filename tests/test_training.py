@@ -101,8 +101,10 @@ def test_number_addition_reaches_99_percent(tmp_path: Path) -> None:
             "train.patience": 7,
         }
     )
-    # Through `s2s train` in its own process, as a user runs it. In-process, after the rest
-    # of the suite, the same training took 248 s instead of 136 s (cause not found).
+    # Through `s2s train` in its own process, as a user runs it. (In-process after the rest
+    # of the suite it once took 248 s instead of 136: an earlier test had built a
+    # `Dataset.from_generator`, whose kernel fixes malloc's thresholds for the process; see
+    # `nlp.training.data.as_dataset`, which no longer uses it.)
     command = [sys.executable, "-m", "s2s.cli", "train", "--corpus", str(corpus),
                "--out", str(tmp_path / "run"), "--quiet", *(f"--set={s}" for s in settings)]
     subprocess.run(command, cwd=REPO, check=True, timeout=1200, capture_output=True)

@@ -170,13 +170,15 @@ class Trainer:
         writer = tf.summary.create_file_writer(str(self.run_dir / LOG_DIR))
         cfg = self.config
         every = max(1, cfg.log_every)
-        encoded, valid_encoded = EncodedExamples(train), EncodedExamples(valid)
+        training, validation = EncodedExamples(train), EncodedExamples(valid)
         while not state.finished and state.epoch < cfg.epochs:
-            plan = encoded.plan(self.batching, seed=cfg.seed, epoch=state.epoch)
+            plan = training.plan(self.batching, seed=cfg.seed, epoch=state.epoch)
             total = len(plan)
-            batches = (encoded.batch(indices) for indices in plan[state.step_in_epoch :])
+            batches = (training.batch(indices) for indices in plan[state.step_in_epoch :])
             if self.strategy.num_replicas_in_sync > 1:  # the strategy splits each batch
-                batches = self.strategy.experimental_distribute_dataset(as_dataset(batches))
+                batches = self.strategy.experimental_distribute_dataset(
+                    as_dataset(training, plan[state.step_in_epoch :])
+                )
             self._log(f"epoch {state.epoch + 1}/{cfg.epochs}")
             bar = Progress(sys.stdout if self.verbose else None, "steps", total, interval=0.05)
             bar.update(state.step_in_epoch)
@@ -200,7 +202,7 @@ class Trainer:
             if pending:
                 self._report(pending, state, bar, writer)
             state.train_seconds = time.monotonic() - started
-            self._end_epoch(state, valid_encoded, hooks, writer)
+            self._end_epoch(state, validation, hooks, writer)
             save_checkpoint(checkpoint, self.model, self.optimizer, state)
         state.finished = True
         save_checkpoint(checkpoint, self.model, self.optimizer, state)
