@@ -55,8 +55,7 @@ class AccuracyMeter:
 
     def __call__(self, examples: Sequence[Example] | EncodedExamples) -> dict[str, float]:
         correct, tokens = 0, 0
-        examples = encoded(examples)
-        for batch in examples.batches(self.batching, seed=None):
+        for batch in encoded(examples).batches(self.batching, seed=None):
             hits, real = self._counts(*batch)
             correct += int(hits)
             tokens += int(real)

@@ -174,11 +174,11 @@ class Trainer:
         while not state.finished and state.epoch < cfg.epochs:
             plan = training.plan(self.batching, seed=cfg.seed, epoch=state.epoch)
             total = len(plan)
-            batches = (training.batch(indices) for indices in plan[state.step_in_epoch :])
+            rest = plan[state.step_in_epoch :]
             if self.strategy.num_replicas_in_sync > 1:  # the strategy splits each batch
-                batches = self.strategy.experimental_distribute_dataset(
-                    as_dataset(training, plan[state.step_in_epoch :])
-                )
+                batches = self.strategy.experimental_distribute_dataset(as_dataset(training, rest))
+            else:
+                batches = (training.batch(indices) for indices in rest)
             self._log(f"epoch {state.epoch + 1}/{cfg.epochs}")
             bar = Progress(sys.stdout if self.verbose else None, "steps", total, interval=0.05)
             bar.update(state.step_in_epoch)
