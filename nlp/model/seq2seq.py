@@ -28,6 +28,7 @@ from nlp.config import ModelConfig
 from nlp.model import recurrence
 from nlp.model.attention import NO_ATTENTION, attend, make_scorer
 from nlp.model.distribution import DecoderOutputs, log_probabilities
+from nlp.model.feeding_loop import lstm_attention_loop
 from nlp.specials import PAD_ID, UNK_ID
 
 State = dict[str, tf.Tensor]
@@ -242,10 +243,20 @@ class Seq2Seq(keras.Model):
         fixed = self._fixed_input_width()
         feeding = self.config.input_feeding
         first = self.decoder_cells[0]
-        projected = recurrence.time_major(
-            recurrence.project_inputs(first, embedded, rows=slice(0, fixed))
-        )
+        projected = recurrence.project_inputs(first, embedded, rows=slice(0, fixed))
         feed_kernel = recurrence.feed_kernel(first, slice(fixed, None), embedded.dtype)
+        if self._has_written_out_loop():
+            values = lstm_attention_loop(
+                tf.transpose(projected, [1, 0, 2]), feed_kernel, state["rnn_0"],
+                state["rnn_1"], state["feed"], context["keys"], context["memory"],
+                tf.cast(tf.convert_to_tensor(self.attentional.kernel), embedded.dtype),
+                context["mask"],
+            )
+            attentional, context_vectors, top, weights = (
+                tf.transpose(v, [1, 0, 2]) for v in values
+            )
+            return attentional, context_vectors, top, weights
+        projected = recurrence.time_major(projected)
         steps = tf.shape(embedded)[1]
         collected = [tf.TensorArray(embedded.dtype, size=steps) for _ in range(4)]
 
@@ -284,6 +295,16 @@ class Seq2Seq(keras.Model):
             tf.transpose(c.stack(), [1, 0, 2]) for c in collected
         )
         return attentional, context_vectors, top, weights
+
+    def _has_written_out_loop(self) -> bool:
+        """Whether teacher forcing runs `lstm_attention_loop` (its gradient written out):
+        the default decoder, one input-feeding LSTM layer with Luong dot or general
+        attention and no coverage. Other variants let TensorFlow differentiate the loop."""
+        cfg = self.config
+        return (
+            cfg.input_feeding and cfg.cell == "lstm" and cfg.decoder_layers == 1
+            and cfg.attention in ("dot", "general") and not cfg.coverage
+        )
 
     def _unfed_recurrence(self, embedded: tf.Tensor, state: State, training: bool) -> tf.Tensor:
         """No input feeding: each decoder layer runs over the whole target in one loop."""
