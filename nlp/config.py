@@ -86,7 +86,7 @@ class TrainConfig:
     max_minutes: float = 0.0  # wall-clock training budget; 0 = none (stops after validating)
     log_every: int = 20  # steps between reading the loss back (progress bar, TensorBoard)
     jit_compile: bool = False  # XLA for the training step (see benchmarks/train_throughput.py)
-    jit_optimizer: bool = True  # XLA for the optimizer update alone (one process, no jit_compile)
+    jit_optimizer: bool = True  # XLA for the optimizer update (one process, >= 1M weights)
     select_by: str = "loss"  # loss | rouge | last: what picks the bundle kept (last: no pick)
     select_sample: int = 200  # select_by=rouge: validation pairs decoded at each epoch end
     seed: int = 1234
