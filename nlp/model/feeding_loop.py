@@ -19,7 +19,14 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from nlp.model.recurrence import transposed
+from nlp.model.recurrence import (
+    kernel_gradient,
+    loop,
+    lstm_cell_backward,
+    lstm_cell_forward,
+    previous_steps,
+    transposed,
+)
 
 
 def lstm_attention_loop(
@@ -51,29 +58,23 @@ def _loop_with_gradient(mask: tf.Tensor):  # type: ignore[no-untyped-def]
     """The loop as a custom-gradient function; the mask (no gradient) is closed over."""
 
     @tf.custom_gradient
-    def loop(projected, kernel, h0, c0, feed0, keys, memory, attentional_kernel):  # type: ignore[no-untyped-def]
+    def fed_loop(projected, kernel, h0, c0, feed0, keys, memory, attentional_kernel):  # type: ignore[no-untyped-def]
         steps = tf.shape(projected)[0]
         dtype = projected.dtype
         lowest = tf.fill(tf.shape(mask), dtype.min)
 
-        def body(t, h, c, feed, arrays):  # type: ignore[no-untyped-def]
+        def body(t, h, c, feed, *arrays):  # type: ignore[no-untyped-def]
             gates = projected[t] + tf.matmul(tf.concat([feed, h], axis=-1), kernel)
-            i, f, g, o = tf.split(gates, 4, axis=-1)
-            i, f, g, o = tf.sigmoid(i), tf.sigmoid(f), tf.tanh(g), tf.sigmoid(o)
-            c = f * c + i * g
-            h = o * tf.tanh(c)
+            h, c, activations = lstm_cell_forward(gates, c)
             scores = tf.matmul(h[:, None, :], keys, transpose_b=True)[:, 0]
             weights = tf.nn.softmax(tf.where(mask, scores, lowest), axis=-1)
             context = tf.matmul(weights[:, None, :], memory)[:, 0]
             attentional = tf.tanh(tf.matmul(tf.concat([context, h], -1), attentional_kernel))
-            values = (attentional, context, h, weights, c, tf.concat([i, f, g, o], -1))
-            arrays = [a.write(t, v) for a, v in zip(arrays, values, strict=True)]
-            return t + 1, h, c, attentional, arrays
+            values = (attentional, context, h, weights, c, activations)
+            return h, c, attentional, *(a.write(t, v) for a, v in zip(arrays, values, strict=True))
 
-        arrays = [tf.TensorArray(dtype, size=steps) for _ in range(6)]
-        *_, arrays = tf.while_loop(
-            lambda t, *_: t < steps, body, (tf.constant(0), h0, c0, feed0, arrays),
-            maximum_iterations=steps,
+        _, _, _, *arrays = loop(
+            steps, body, (h0, c0, feed0, *[tf.TensorArray(dtype, size=steps) for _ in range(6)])
         )
         attentional, contexts, outputs, weights, cells, activations = (a.stack() for a in arrays)
 
@@ -85,16 +86,12 @@ def _loop_with_gradient(mask: tf.Tensor):  # type: ignore[no-untyped-def]
             )
             # The input of each step's matmul with `kernel`: [feed_(t-1); h_(t-1)].
             previous = tf.concat(
-                [
-                    tf.concat([feed0[None], attentional[:-1]], axis=0),
-                    tf.concat([h0[None], outputs[:-1]], axis=0),
-                ],
-                axis=-1,
+                [previous_steps(attentional, feed0), previous_steps(outputs, h0)], axis=-1
             )
-            previous_c = tf.concat([c0[None], cells[:-1]], axis=0)
+            previous_c = previous_steps(cells, c0)
             kernel_t, attentional_kernel_t = transposed(kernel), transposed(attentional_kernel)
 
-            def back(t, d_feed, dh, dc, arrays):  # type: ignore[no-untyped-def]
+            def back(t, d_feed, dh, dc, *arrays):  # type: ignore[no-untyped-def]
                 # attentional = tanh([context; h] Wc)
                 d_pre = (d_attentional[t] + d_feed) * (1.0 - attentional[t] * attentional[t])
                 d_context, d_h = tf.split(
@@ -108,25 +105,16 @@ def _loop_with_gradient(mask: tf.Tensor):  # type: ignore[no-untyped-def]
                 d_scores = w * (d_w - tf.reduce_sum(w * d_w, axis=-1, keepdims=True))
                 dh = dh + d_outputs[t] + d_h
                 dh += tf.matmul(d_scores[:, None, :], keys)[:, 0]
-                # the LSTM cell
-                i, f, g, o = tf.split(activations[t], 4, axis=-1)
-                tanh_c = tf.tanh(cells[t])
-                dc = dc + dh * o * (1.0 - tanh_c * tanh_c)
-                d_gates = tf.concat(
-                    [dc * g * i * (1.0 - i), dc * previous_c[t] * f * (1.0 - f),
-                     dc * i * (1.0 - g * g), dh * tanh_c * o * (1.0 - o)],
-                    axis=-1,
-                )
+                d_gates, dc = lstm_cell_backward(activations[t], cells[t], previous_c[t], dh, dc)
                 d_feed, dh = tf.split(tf.matmul(d_gates, kernel_t), 2, axis=-1)
                 values = (d_gates, d_pre, d_scores, d_context)
-                arrays = [a.write(t, v) for a, v in zip(arrays, values, strict=True)]
-                return t - 1, d_feed, dh, dc * f, arrays
+                return d_feed, dh, dc, *(a.write(t, v) for a, v in zip(arrays, values, strict=True))
 
             zeros = tf.zeros_like(h0)
-            arrays = [tf.TensorArray(dtype, size=steps) for _ in range(4)]
-            _, d_feed0, dh0, dc0, arrays = tf.while_loop(
-                lambda t, *_: t >= 0, back, (steps - 1, zeros, zeros, zeros, arrays),
-                maximum_iterations=steps,
+            d_feed0, dh0, dc0, *arrays = loop(
+                steps, back,
+                (zeros, zeros, zeros, *[tf.TensorArray(dtype, size=steps) for _ in range(4)]),
+                backward=True,
             )
             d_gates, d_pre, d_scores, d_context = (a.stack() for a in arrays)
             joined = tf.concat([contexts, outputs], axis=-1)  # [T,B,2H]
@@ -141,24 +129,16 @@ def _loop_with_gradient(mask: tf.Tensor):  # type: ignore[no-untyped-def]
             )
             return (
                 d_gates,
-                _summed_outer(previous, d_gates),
+                kernel_gradient(previous, d_gates),
                 dh0,
                 dc0,
                 d_feed0,
                 d_keys,
                 d_memory,
-                _summed_outer(joined, d_pre),
+                kernel_gradient(joined, d_pre),
             )
 
         return (attentional, contexts, outputs, weights), grad
 
-    return loop
+    return fed_loop
 
-
-def _summed_outer(inputs: tf.Tensor, d_outputs: tf.Tensor) -> tf.Tensor:
-    """A kernel's gradient over all steps and rows: [T*B, in]^T x [T*B, out], one matmul."""
-    return tf.matmul(
-        tf.reshape(inputs, [-1, tf.shape(inputs)[-1]]),
-        tf.reshape(d_outputs, [-1, tf.shape(d_outputs)[-1]]),
-        transpose_a=True,
-    )

@@ -172,7 +172,7 @@ def bidirectional(
 # of an encoder about twice as fast. The tests compare both gradients with TensorFlow's own.
 
 
-def _loop(steps: tf.Tensor, body, carried: tuple, backward: bool = False) -> tuple:  # type: ignore[no-untyped-def,type-arg]
+def loop(steps: tf.Tensor, body, carried: tuple, backward: bool = False) -> tuple:  # type: ignore[no-untyped-def,type-arg]
     """`tf.while_loop` over t = 0..T-1 (or T-1..0): body(t, *carried) -> carried."""
     def call(i, *values):  # type: ignore[no-untyped-def]
         t = steps - 1 - i if backward else i
@@ -193,9 +193,34 @@ def _arrays(dtype: tf.DType, steps: tf.Tensor, count: int) -> list[tf.TensorArra
     return [tf.TensorArray(dtype, size=steps) for _ in range(count)]
 
 
-def _previous(outputs: tf.Tensor, first: tf.Tensor) -> tf.Tensor:
+def previous_steps(outputs: tf.Tensor, first: tf.Tensor) -> tf.Tensor:
     """[h_0 (the initial state), h_1 .. h_(T-1)]: each step's incoming state, [T,B,H]."""
     return tf.concat([first[None], outputs[:-1]], axis=0)
+
+
+def lstm_cell_forward(gates: tf.Tensor, c: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """One LSTM step from x W + h U + b (gate order i, f, c, o): (h, c, the activations
+    [i, f, g, o] that `lstm_cell_backward` needs)."""
+    i, f, g, o = tf.split(gates, 4, axis=-1)
+    i, f, g, o = tf.sigmoid(i), tf.sigmoid(f), tf.tanh(g), tf.sigmoid(o)
+    c = f * c + i * g
+    return o * tf.tanh(c), c, tf.concat([i, f, g, o], -1)
+
+
+def lstm_cell_backward(
+    activations: tf.Tensor, c: tf.Tensor, c_previous: tf.Tensor, dh: tf.Tensor, dc: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """The gradient of one `lstm_cell_forward` step: from dL/dh and the dL/dc carried back,
+    (dL/dgates, dL/dc_previous)."""
+    i, f, g, o = tf.split(activations, 4, axis=-1)
+    tanh_c = tf.tanh(c)
+    dc = dc + dh * o * (1.0 - tanh_c * tanh_c)
+    d_gates = tf.concat(
+        [dc * g * i * (1.0 - i), dc * c_previous * f * (1.0 - f),
+         dc * i * (1.0 - g * g), dh * tanh_c * o * (1.0 - o)],
+        axis=-1,
+    )
+    return d_gates, dc * f
 
 
 @tf.custom_gradient
@@ -205,37 +230,27 @@ def lstm_sequence(projected, recurrent, h0, c0):  # type: ignore[no-untyped-def]
     steps = tf.shape(projected)[0]
 
     def body(t, h, c, hs, cs, acts):  # type: ignore[no-untyped-def]
-        gates = projected[t] + tf.matmul(h, recurrent)
-        i, f, g, o = tf.split(gates, 4, axis=-1)
-        i, f, g, o = tf.sigmoid(i), tf.sigmoid(f), tf.tanh(g), tf.sigmoid(o)
-        c = f * c + i * g
-        h = o * tf.tanh(c)
-        return h, c, hs.write(t, h), cs.write(t, c), acts.write(t, tf.concat([i, f, g, o], -1))
+        h, c, activations = lstm_cell_forward(projected[t] + tf.matmul(h, recurrent), c)
+        return h, c, hs.write(t, h), cs.write(t, c), acts.write(t, activations)
 
-    h, c, *arrays = _loop(steps, body, (h0, c0, *_arrays(projected.dtype, steps, 3)))
+    h, c, *arrays = loop(steps, body, (h0, c0, *_arrays(projected.dtype, steps, 3)))
     outputs, cells, activations = _stacked(arrays)
 
     def grad(d_outputs, d_h, d_c):  # type: ignore[no-untyped-def]
-        previous_c = _previous(cells, c0)
+        previous_c = previous_steps(cells, c0)
         recurrent_t = transposed(recurrent)
 
         def back(t, dh, dc, dgates):  # type: ignore[no-untyped-def]
-            i, f, g, o = tf.split(activations[t], 4, axis=-1)
-            dh = dh + d_outputs[t]
-            tanh_c = tf.tanh(cells[t])
-            dc = dc + dh * o * (1.0 - tanh_c * tanh_c)
-            d = tf.concat(
-                [dc * g * i * (1.0 - i), dc * previous_c[t] * f * (1.0 - f),
-                 dc * i * (1.0 - g * g), dh * tanh_c * o * (1.0 - o)],
-                axis=-1,
+            d, dc = lstm_cell_backward(
+                activations[t], cells[t], previous_c[t], dh + d_outputs[t], dc
             )
-            return tf.matmul(d, recurrent_t), dc * f, dgates.write(t, d)
+            return tf.matmul(d, recurrent_t), dc, dgates.write(t, d)
 
-        dh0, dc0, dgates = _loop(
+        dh0, dc0, dgates = loop(
             steps, back, (d_h, d_c, tf.TensorArray(projected.dtype, size=steps)), backward=True
         )
         dgates = dgates.stack()
-        return dgates, _kernel_gradient(_previous(outputs, h0), dgates), dh0, dc0
+        return dgates, kernel_gradient(previous_steps(outputs, h0), dgates), dh0, dc0
 
     return (outputs, h, c), grad
 
@@ -256,11 +271,11 @@ def gru_sequence(projected, recurrent, recurrent_bias, h0):  # type: ignore[no-u
         h = z * h + (1.0 - z) * candidate
         return h, hs.write(t, h), acts.write(t, tf.concat([z, r, candidate, r_h], -1))
 
-    h, *arrays = _loop(steps, body, (h0, *_arrays(projected.dtype, steps, 2)))
+    h, *arrays = loop(steps, body, (h0, *_arrays(projected.dtype, steps, 2)))
     outputs, activations = _stacked(arrays)
 
     def grad(d_outputs, d_h):  # type: ignore[no-untyped-def]
-        previous = _previous(outputs, h0)
+        previous = previous_steps(outputs, h0)
         recurrent_t = transposed(recurrent)
 
         def back(t, dh, dinner):  # type: ignore[no-untyped-def]
@@ -274,13 +289,13 @@ def gru_sequence(projected, recurrent, recurrent_bias, h0):  # type: ignore[no-u
             dh_previous = dh * z + tf.matmul(d_inner, recurrent_t)
             return dh_previous, dinner.write(t, tf.concat([d_inner, d_projected], -1))
 
-        dh0, d = _loop(
+        dh0, d = loop(
             steps, back, (d_h, tf.TensorArray(projected.dtype, size=steps)), backward=True
         )
         d_inner, d_projected = tf.split(d.stack(), 2, axis=-1)
         return (
             d_projected,
-            _kernel_gradient(previous, d_inner),
+            kernel_gradient(previous, d_inner),
             tf.reduce_sum(d_inner, axis=[0, 1]),
             dh0,
         )
@@ -297,7 +312,7 @@ def transposed(kernel: tf.Tensor) -> tf.Tensor:
     return tf.transpose(kernel)
 
 
-def _kernel_gradient(previous: tf.Tensor, dgates: tf.Tensor) -> tf.Tensor:
+def kernel_gradient(previous: tf.Tensor, dgates: tf.Tensor) -> tf.Tensor:
     """sum over t and batch of h_(t-1)^T dgates_t: one matmul over all steps."""
     units, gates = tf.shape(previous)[-1], tf.shape(dgates)[-1]
     return tf.matmul(
