@@ -49,6 +49,9 @@ def test_resume_with_more_epochs_trains_them_and_says_so(
     assert "train.epochs 1 -> 2" in capsys.readouterr().err
     state = read_state(out / "checkpoint")
     assert state.finished and state.epoch == 2 and len(state.history) == 2
+    # the training time at each epoch's end keeps counting across the resume
+    first, second = (record["train_seconds"] for record in state.history)
+    assert 0 < first < second
     saved = json.loads((out / "run" / "config.json").read_text())
     assert saved["train"]["epochs"] == 2  # a later plain --resume keeps the new limit
 

@@ -249,6 +249,9 @@ class Trainer:
         record = {
             "epoch": state.epoch + 1,
             "step": state.global_step,
+            # time in training steps so far (validation excluded, resumed runs included): how
+            # long a run took to reach this loss, for learning curves against wall-clock time
+            "train_seconds": round(state.train_seconds, 1),
             "valid_loss": round(valid_loss, 5),
             "valid_perplexity": round(math.exp(min(valid_loss, 50.0)), 3),
         }
