@@ -102,3 +102,59 @@ def test_constant_schedule_keeps_the_rate(tmp_path: Path) -> None:
     data = examples(48)
     trainer.fit(data, data[:8], hooks=Hooks(selection=Selection("rouge", lambda: next(scores))))
     assert float(trainer.optimizer.learning_rate.numpy()) == pytest.approx(0.01)
+
+
+def test_embedding_rows_get_adams_update_of_their_summed_gradient(tmp_path: Path) -> None:
+    """Tokens repeated in a batch: the first Adam step moves every weight, embedding rows
+    included, by about lr * sign(g) with g the summed gradient. (Keras 3's Adam on the
+    sparse embedding gradient summed each repeat's squared gradient into the second moment,
+    which moved the row of a token seen n times by up to sqrt(n) times more.)"""
+    from nlp.model.losses import masked_mean_loss
+
+    trainer = make_trainer(tmp_path, learning_rate=0.01, clip_norm=0)
+    model = trainer.model
+    source = tf.constant([[5, 5, 5, 6, 7]], tf.int32)
+    target_in = tf.constant([[1, 8, 8, 9]], tf.int32)
+    target_out = tf.constant([[8, 8, 9, 2]], tf.int32)
+    with tf.GradientTape() as tape:
+        outputs = model.teacher_forcing(source, target_in, training=True)
+        loss = masked_mean_loss(outputs, target_out, 30, 0.0, 0.0)
+    variables = model.trainable_variables
+    gradients = tape.gradient(loss, variables)
+    assert any(isinstance(g, tf.IndexedSlices) for g in gradients)  # the embeddings'
+    before = [v.numpy() for v in variables]
+    trainer.train_batch(source, target_in, target_out)
+    epsilon = trainer.optimizer.epsilon
+    # Keras's Adam: step 1 moves by lr * g / (|g| + eps / sqrt(1 - beta_2))
+    damping = epsilon / (1 - trainer.optimizer.beta_2) ** 0.5
+    for variable, old, gradient in zip(variables, before, gradients, strict=True):
+        g = tf.convert_to_tensor(gradient).numpy()
+        clear = abs(g) > 100 * epsilon  # elsewhere eps and round-off decide the step's size
+        expected = old - 0.01 * g / (abs(g) + damping)
+        assert (abs(variable.numpy() - expected) * clear).max() < 1e-6, variable.path
+    row = next(i for i, v in enumerate(variables) if v is model.source_embedding.embeddings)
+    repeated = tf.convert_to_tensor(gradients[row]).numpy()[5]
+    assert (abs(repeated) > 100 * epsilon).any()  # token 5's row was among those checked
+
+
+def test_compiled_update_is_one_program_for_every_batch_shape(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`train.jit_optimizer`: the XLA update takes dense gradients of the weights' own shapes
+    (a sparse embedding gradient, one row per batch token, made XLA compile a program for
+    every batch shape), and trains the same weights as the plain update."""
+    from nlp.training import trainer as trainer_module
+
+    data = examples(64)
+    plain = make_trainer(tmp_path / "plain", jit_optimizer=False)
+    plain.fit(data, data[:8])
+    monkeypatch.setattr(trainer_module, "XLA_UPDATE_MIN_WEIGHTS", 0)
+    compiled = make_trainer(tmp_path / "xla", jit_optimizer=True)
+    specs = compiled._update.input_signature[0]
+    assert [s.shape for s in specs] == [v.shape for v in compiled.model.trainable_variables]
+    assert all(s.shape.is_fully_defined() for s in specs)
+    compiled.fit(data, data[:8])
+    assert compiled._update.experimental_get_tracing_count() == 1
+    pairs = zip(plain.model.trainable_variables, compiled.model.trainable_variables, strict=True)
+    for a, b in pairs:
+        assert float(tf.reduce_max(tf.abs(a - b))) < 1e-5
