@@ -24,6 +24,12 @@ that matmul's GFLOP/s. The model's FLOPs are counted analytically (`train_flops_
   Element-wise work (activations, softmax, the copy scatter) is not counted, so the share is
   a lower bound of the machine's real use.
 
+`matmul floor ms` is what the step's matrix products alone take on this machine, each shape
+timed on its own with TensorFlow's kernel (`training_matmuls` lists them: the large ones
+once, the recurrences' per-step ones inside a `tf.while_loop`), and `floor peak share` the
+share a step that took only that long would reach: how far any implementation of this model
+on TensorFlow's matmul kernels could go, with no element-wise work and no op overhead.
+
     python -m benchmarks.train_throughput [--steps 40] [--warmup 5] [--code DIR] [--jit]
 
 `--code DIR` measures another checkout of the project (e.g. a worktree of an older commit)
@@ -72,6 +78,84 @@ def train_flops_per_sample(model: Any, source_len: int, target_len: int) -> floa
     per_step += 2 * (2 * U + E) if model.copy else 0
     forward += T * per_step
     return 3.0 * forward
+
+
+Matmul = tuple[int, int, int, int, int]  # (count, batch, m, k, n): count x [batch] [m,k] x [k,n]
+
+
+def _dense(m: int, k: int, n: int, batch: int = 1) -> list[Matmul]:
+    """x [m,k] x w [k,n] and its gradient's two products, dx = dy w^T and dw = x^T dy."""
+    return [(1, batch, m, k, n), (1, batch, m, n, k), (1, batch, k, m, n)]
+
+
+def _recurrent(steps: int, rows: int, k: int, n: int) -> list[Matmul]:
+    """A loop's per-step product [rows,k] x [k,n], its per-step input gradient, and the
+    kernel gradient taken once after the loop over all steps."""
+    return [(steps, 1, rows, k, n), (steps, 1, rows, n, k), (1, 1, k, steps * rows, n)]
+
+
+def training_matmuls(model: Any, batch: int, source_len: int, target_len: int) -> list[Matmul]:
+    """Every matrix product of one training step (forward and backward) as the project's
+    model runs it: the big ones once over all steps, the recurrences' step by step.
+
+    Covers the benchmark's configurations (one layer each side, dot or general attention,
+    untied output); the copy gate's [.., 2U+E] x [2U+E, 1] products are left out."""
+    B, S, T = batch, source_len, target_len + 1
+    E, U, V = model.embedding_dim, model.units, model.vocab_size
+    G = 4 if model.cell == "lstm" else 3
+    u = U // 2
+    products: list[Matmul] = []
+    for _ in range(2):  # encoder directions (two loops, which run at the same time)
+        products += _dense(B * S, E, G * u) + _recurrent(S, B, u, G * u)
+    products += _dense(B, U, U * (2 if model.cell == "lstm" else 1))  # bridge
+    if model.attention == "general":
+        products += _dense(B * S, U, U)  # keys
+    products += _dense(B * T, E, G * U)  # decoder input projection, before the loop
+    if model.input_feeding:  # feed and h through one stacked kernel, attention in the loop
+        products += _recurrent(T, B, 2 * U, G * U) + _recurrent(T, B, 2 * U, U)
+        products += [(2 * T, B, 1, U, S), (2 * T, B, 1, S, U), (2, B, S, T, U)]
+    else:  # the recurrence alone in the loop, attention for all steps at once
+        products += _recurrent(T, B, U, G * U) + _dense(B * T, 2 * U, U)
+        products += _dense(T, U, S, batch=B) + _dense(T, S, U, batch=B)
+    products += _dense(B * T, U, V)  # output projection
+    return products
+
+
+def matmul_floor_ms(model: Any, batch: int, source_len: int, target_len: int) -> float:
+    """Milliseconds that one training step's matrix products alone take on this machine,
+    each shape timed on its own (the small per-step ones inside a `tf.while_loop`, as the
+    model runs them). No element-wise work, no op overhead, no concurrency: what a perfect
+    implementation of this model with TensorFlow's matmul kernels would still spend."""
+    import tensorflow as tf
+
+    def per_call(count: int, b: int, m: int, k: int, n: int) -> float:
+        shape = [b] if b > 1 else []
+        x, w = tf.random.normal([*shape, m, k]), tf.random.normal([*shape, k, n])
+
+        @tf.function
+        def run(x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
+            if count == 1:
+                return tf.matmul(x, w)[..., 0, 0]
+
+            def body(i: tf.Tensor, total: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+                # each product waits for the last one, as in a recurrence
+                return i + 1, total + tf.matmul(x + (total * 0.0)[..., None, None], w)[..., 0, 0]
+
+            zero = tf.zeros(shape)
+            return tf.while_loop(lambda i, _: i < count, body, (0, zero))[1]
+
+        run(x, w).numpy()
+        best = float("inf")
+        for _ in range(10):
+            start = time.perf_counter()
+            run(x, w).numpy()
+            best = min(best, time.perf_counter() - start)
+        return 1000 * best
+
+    timings: dict[Matmul, float] = {}
+    for product in training_matmuls(model, batch, source_len, target_len):
+        timings[product] = timings.get(product) or per_call(*product)
+    return sum(timings[p] for p in training_matmuls(model, batch, source_len, target_len))
 
 
 def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
@@ -129,6 +213,7 @@ def measure(
     seconds = time.perf_counter() - start
     flops = train_flops_per_sample(config.model, source_len, target_len)
     samples = config.train.batch_size * steps
+    floor = matmul_floor_ms(config.model, config.train.batch_size, source_len, target_len)
     return {
         **settings,
         "parameters": model.count_params(),
@@ -138,6 +223,7 @@ def measure(
         "target_tokens_per_s": tokens / seconds,
         "flops_per_target_token": flops * samples / tokens,
         "achieved_gflops": flops * samples / seconds / 1e9,
+        "matmul_floor_ms": floor,
         "peak_rss_mb": peak_rss_mb(),
     }
 
@@ -172,6 +258,8 @@ def main() -> None:
     peak = max(peaks)  # the larger of the two timings: the share is then a lower bound
     for row in rows:
         row["peak_share"] = row["achieved_gflops"] / peak
+        # the share a step would reach if it took no longer than its matrix products alone
+        row["floor_share"] = row["peak_share"] * row["ms_per_step"] / row["matmul_floor_ms"]
     print(f"matmul peak (2048^3 float32): {peaks[0]:.0f} GFLOP/s before, {peaks[1]:.0f} after")
     print(
         format_table(
@@ -185,6 +273,8 @@ def main() -> None:
                 ("flops_per_target_token", "FLOPs/token"),
                 ("achieved_gflops", "GFLOP/s"),
                 ("peak_share", "peak share"),
+                ("matmul_floor_ms", "matmul floor ms"),
+                ("floor_share", "floor peak share"),
                 ("peak_rss_mb", "peak RSS MB"),
             ],
         )
