@@ -30,7 +30,14 @@ once, the recurrences' per-step ones inside a `tf.while_loop`), and `floor peak 
 share a step that took only that long would reach: how far any implementation of this model
 on TensorFlow's matmul kernels could go, with no element-wise work and no op overhead.
 
+`--varied` draws each example's source and target length uniformly from a quarter of the
+given length up to it, and the trainer buckets them as `s2s train` does: batches of many
+shapes, so costs paid per batch shape show (a sparse embedding gradient made the XLA
+optimizer update compile once per shape; the fixed-shape rows could not show it). FLOPs are
+then counted per batch from its padded shape; the matmul floor is left out.
+
     python -m benchmarks.train_throughput [--steps 40] [--warmup 5] [--code DIR] [--jit]
+        [--varied]
 
 `--code DIR` measures another checkout of the project (e.g. a worktree of an older commit)
 with this same script, so old and new figures come from one run on one machine.
@@ -178,6 +185,7 @@ def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
 def measure(
     steps: int, warmup: int, source_len: int, target_len: int, settings: dict[str, Any],
     code: str | None, jit: bool, task: str | None = None, vocab: int = VOCAB,
+    varied: bool = False,
 ) -> dict[str, Any]:
     if code:
         sys.path.insert(0, code)
@@ -195,8 +203,13 @@ def measure(
         overrides.append("train.jit_compile=true")
     config = ExperimentConfig().with_overrides(overrides)
     rng = np.random.default_rng(0)
+
+    def length(longest: int) -> int:
+        return int(rng.integers(max(1, longest // 4), longest + 1)) if varied else longest
+
     examples = [
-        (rng.integers(4, vocab, source_len).tolist(), rng.integers(4, vocab, target_len).tolist())
+        (rng.integers(4, vocab, length(source_len)).tolist(),
+         rng.integers(4, vocab, length(target_len)).tolist())
         for _ in range(config.train.batch_size * (steps + warmup))
     ]
     model = Seq2Seq(config.model)
@@ -206,23 +219,29 @@ def measure(
     for batch in batches[:warmup]:
         float(trainer.train_batch(*batch))
     first = time.perf_counter() - start
-    tokens = sum(int((batch[2] != 0).sum()) for batch in batches[warmup:])
+    measured = batches[warmup : warmup + steps]
+    tokens = sum(int((batch[2] != 0).sum()) for batch in measured)
     start = time.perf_counter()
-    losses = [trainer.train_batch(*batch) for batch in batches[warmup : warmup + steps]]
+    losses = [trainer.train_batch(*batch) for batch in measured]
     float(losses[-1])  # the steps run in order; reading the last one waits for all
     seconds = time.perf_counter() - start
-    flops = train_flops_per_sample(config.model, source_len, target_len)
-    samples = config.train.batch_size * steps
-    floor = matmul_floor_ms(config.model, config.train.batch_size, source_len, target_len)
+    # each batch's padded shape is what runs: source [B, S], target_in [B, target length + 1]
+    flops = sum(
+        len(source) * train_flops_per_sample(config.model, source.shape[1], target.shape[1] - 1)
+        for source, target, _ in measured
+    )
+    floor = None if varied else matmul_floor_ms(
+        config.model, config.train.batch_size, source_len, target_len
+    )
     return {
         **settings,
         "parameters": model.count_params(),
-        "steps": steps,
+        "steps": len(measured),
         "warmup_s": first,
-        "ms_per_step": 1000 * seconds / steps,
+        "ms_per_step": 1000 * seconds / len(measured),
         "target_tokens_per_s": tokens / seconds,
-        "flops_per_target_token": flops * samples / tokens,
-        "achieved_gflops": flops * samples / seconds / 1e9,
+        "flops_per_target_token": flops / tokens,
+        "achieved_gflops": flops / seconds / 1e9,
         "matmul_floor_ms": floor,
         "peak_rss_mb": peak_rss_mb(),
     }
@@ -241,6 +260,8 @@ def main() -> None:
     parser.add_argument("--task", choices=["headline"],
                         help="one row with this task preset (s2s train --task), vocabulary "
                              f"{HEADLINE_VOCAB}; pair with --source-len 100 --target-len 25")
+    parser.add_argument("--varied", action="store_true",
+                        help="lengths drawn per example, bucketed: batches of many shapes")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "train_throughput.json")
     args = parser.parse_args()
     peaks = [run_isolated(matmul_peak)]
@@ -251,15 +272,15 @@ def main() -> None:
         vocab = HEADLINE_VOCAB
     rows = [
         run_isolated(measure, args.steps, args.warmup, args.source_len, args.target_len,
-                     settings, args.code, args.jit, args.task, vocab)
+                     settings, args.code, args.jit, args.task, vocab, args.varied)
         for settings in configurations
     ]
     peaks.append(run_isolated(matmul_peak))
     peak = max(peaks)  # the larger of the two timings: the share is then a lower bound
     for row in rows:
         row["peak_share"] = row["achieved_gflops"] / peak
-        # the share a step would reach if it took no longer than its matrix products alone
-        row["floor_share"] = row["peak_share"] * row["ms_per_step"] / row["matmul_floor_ms"]
+        if row["matmul_floor_ms"]:  # the share a step at its matrix products' time would reach
+            row["floor_share"] = row["peak_share"] * row["ms_per_step"] / row["matmul_floor_ms"]
     print(f"matmul peak (2048^3 float32): {peaks[0]:.0f} GFLOP/s before, {peaks[1]:.0f} after")
     print(
         format_table(
@@ -273,8 +294,8 @@ def main() -> None:
                 ("flops_per_target_token", "FLOPs/token"),
                 ("achieved_gflops", "GFLOP/s"),
                 ("peak_share", "peak share"),
-                ("matmul_floor_ms", "matmul floor ms"),
-                ("floor_share", "floor peak share"),
+                *([] if args.varied else [("matmul_floor_ms", "matmul floor ms"),
+                                          ("floor_share", "floor peak share")]),
                 ("peak_rss_mb", "peak RSS MB"),
             ],
         )
@@ -285,7 +306,8 @@ def main() -> None:
             "config": (
                 f"task preset {args.task}, vocab {vocab}" if args.task else
                 "embedding 256, hidden 256, vocab 8000"
-            ) + f", batch 64, source {args.source_len}, target {args.target_len}",
+            ) + f", batch 64, source {args.source_len}, target {args.target_len}"
+            + (" (varied: each length drawn from a quarter of it up to it)" if args.varied else ""),
             "code": args.code or "this checkout",
             "jit_compile": args.jit,
             "matmul_peak_gflops": peaks,
