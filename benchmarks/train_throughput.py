@@ -159,10 +159,9 @@ def matmul_floor_ms(model: Any, batch: int, source_len: int, target_len: int) ->
             best = min(best, time.perf_counter() - start)
         return 1000 * best
 
-    timings: dict[Matmul, float] = {}
-    for product in training_matmuls(model, batch, source_len, target_len):
-        timings[product] = timings.get(product) or per_call(*product)
-    return sum(timings[p] for p in training_matmuls(model, batch, source_len, target_len))
+    products = training_matmuls(model, batch, source_len, target_len)
+    timings = {product: per_call(*product) for product in set(products)}  # each shape once
+    return sum(timings[product] for product in products)
 
 
 def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
