@@ -52,7 +52,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS_DIR, format_table, peak_rss_mb, run_isolated, write_json
+from benchmarks.common import (
+    RESULTS_DIR,
+    format_table,
+    peak_rss_mb,
+    run_isolated,
+    timed,
+    write_json,
+)
 
 VOCAB = 8000
 HEADLINE_VOCAB = 12000  # the headline preset's vocab.max_size
@@ -152,12 +159,7 @@ def matmul_floor_ms(model: Any, batch: int, source_len: int, target_len: int) ->
             return tf.while_loop(lambda i, _: i < count, body, (0, zero))[1]
 
         run(x, w).numpy()
-        best = float("inf")
-        for _ in range(10):
-            start = time.perf_counter()
-            run(x, w).numpy()
-            best = min(best, time.perf_counter() - start)
-        return 1000 * best
+        return 1000 * min(timed(lambda: run(x, w).numpy())[1] for _ in range(10))
 
     products = training_matmuls(model, batch, source_len, target_len)
     timings = {product: per_call(*product) for product in set(products)}  # each shape once
