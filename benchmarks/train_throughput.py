@@ -37,7 +37,12 @@ optimizer update compile once per shape; the fixed-shape rows could not show it)
 then counted per batch from its padded shape; the matmul floor is left out.
 
     python -m benchmarks.train_throughput [--steps 40] [--warmup 5] [--code DIR] [--jit]
-        [--varied]
+        [--varied] [--only-default] [--floor-detail]
+
+`--floor-detail` prints each row's matrix products with the milliseconds and GFLOP/s each
+shape reached (also in the JSON as `matmul_floor_products`). Each mode writes its own file
+(`results_path`): the full table `train_throughput.json`, `--only-default`
+`train_throughput_default.json`, and so on.
 
 `--code DIR` measures another checkout of the project (e.g. a worktree of an older commit)
 with this same script, so old and new figures come from one run on one machine.
@@ -49,6 +54,7 @@ import argparse
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -135,11 +141,14 @@ def training_matmuls(model: Any, batch: int, source_len: int, target_len: int) -
     return products
 
 
-def matmul_floor_ms(model: Any, batch: int, source_len: int, target_len: int) -> float:
-    """Milliseconds that one training step's matrix products alone take on this machine,
-    each shape timed on its own (the small per-step ones inside a `tf.while_loop`, as the
-    model runs them). No element-wise work, no op overhead, no concurrency: what a perfect
-    implementation of this model with TensorFlow's matmul kernels would still spend."""
+def matmul_floor(model: Any, batch: int, source_len: int, target_len: int) -> list[dict[str, Any]]:
+    """What one training step's matrix products alone take on this machine, one entry per
+    distinct product (count, batch, m, k, n; how often a step runs it; its milliseconds in
+    all; its GFLOP/s), each shape timed on its own (the small per-step ones inside a
+    `tf.while_loop`, as the model runs them). No element-wise work, no op overhead, no
+    concurrency: what a perfect implementation of this model with TensorFlow's matmul
+    kernels would still spend. The entries show which products run below the large matmul's
+    rate, i.e. where the floor comes from."""
     import tensorflow as tf
 
     def per_call(count: int, b: int, m: int, k: int, n: int) -> float:
@@ -161,9 +170,15 @@ def matmul_floor_ms(model: Any, batch: int, source_len: int, target_len: int) ->
         run(x, w).numpy()
         return 1000 * min(timed(lambda: run(x, w).numpy())[1] for _ in range(10))
 
-    products = training_matmuls(model, batch, source_len, target_len)
-    timings = {product: per_call(*product) for product in set(products)}  # each shape once
-    return sum(timings[product] for product in products)
+    products = Counter(training_matmuls(model, batch, source_len, target_len))
+    entries = []
+    for (count, b, m, k, n), times in products.most_common():  # each shape timed once
+        ms = per_call(count, b, m, k, n) * times
+        entries.append({
+            "product": [count, b, m, k, n], "times": times, "ms": ms,
+            "gflops": 2 * count * b * m * k * n * times / ms / 1e6,
+        })
+    return sorted(entries, key=lambda entry: -entry["ms"])
 
 
 def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
@@ -231,7 +246,7 @@ def measure(
         len(source) * train_flops_per_sample(config.model, source.shape[1], target.shape[1] - 1)
         for source, target, _ in measured
     )
-    floor = None if varied else matmul_floor_ms(
+    floor = None if varied else matmul_floor(
         config.model, config.train.batch_size, source_len, target_len
     )
     return {
@@ -243,9 +258,21 @@ def measure(
         "target_tokens_per_s": tokens / seconds,
         "flops_per_target_token": flops / tokens,
         "achieved_gflops": flops / seconds / 1e9,
-        "matmul_floor_ms": floor,
+        "matmul_floor_ms": floor and sum(entry["ms"] for entry in floor),
+        "matmul_floor_products": floor,
         "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def results_path(task: str | None, varied: bool, only_default: bool, code: str | None) -> Path:
+    """The results file of a run: each mode its own, so a partial run (`--only-default`,
+    another checkout's `--code`) never overwrites the full table of this checkout."""
+    parts = ["train_throughput"]
+    parts += [task] if task else []
+    parts += ["varied"] if varied else []
+    parts += ["default"] if only_default and not task else []
+    parts += ["code"] if code else []
+    return RESULTS_DIR / ("_".join(parts) + ".json")
 
 
 def main() -> None:
@@ -263,8 +290,12 @@ def main() -> None:
                              f"{HEADLINE_VOCAB}; pair with --source-len 100 --target-len 25")
     parser.add_argument("--varied", action="store_true",
                         help="lengths drawn per example, bucketed: batches of many shapes")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "train_throughput.json")
+    parser.add_argument("--floor-detail", action="store_true",
+                        help="also print each row's matrix products: ms and GFLOP/s per shape")
+    parser.add_argument("--out", type=Path,
+                        help="results JSON (default: named after the mode, see results_path)")
     args = parser.parse_args()
+    out = args.out or results_path(args.task, args.varied, args.only_default, args.code)
     peaks = [run_isolated(matmul_peak)]
     configurations = CONFIGURATIONS[:1] if args.only_default else CONFIGURATIONS
     vocab = VOCAB
@@ -301,8 +332,16 @@ def main() -> None:
             ],
         )
     )
+    if args.floor_detail:
+        for row in rows:
+            print(f"\nmatmul floor of {row['cell']}, input feeding {row['input_feeding']}, "
+                  f"copy {row['copy']} (product: count x [batch] [m,k] x [k,n])")
+            print(format_table(row["matmul_floor_products"] or [], [
+                ("product", "product"), ("times", "times a step"), ("ms", "ms"),
+                ("gflops", "GFLOP/s"),
+            ]))
     write_json(
-        args.out,
+        out,
         {
             "config": (
                 f"task preset {args.task}, vocab {vocab}" if args.task else

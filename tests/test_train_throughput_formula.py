@@ -1,0 +1,59 @@
+"""The training-throughput benchmark counts the model's FLOPs twice, as a formula
+(`train_flops_per_sample`, which gives `peak_share`) and as the list of the step's matrix
+products (`training_matmuls`, which gives the matmul floor): the two must agree, or the
+floor's share and the achieved share would not be comparable."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.train_throughput import (
+    RESULTS_DIR,
+    results_path,
+    train_flops_per_sample,
+    training_matmuls,
+)
+from nlp.config import ModelConfig
+
+BATCH, SOURCE, TARGET = 8, 11, 6
+
+
+def _product_flops(model: ModelConfig) -> int:
+    return sum(
+        2 * count * batch * m * k * n
+        for count, batch, m, k, n in training_matmuls(model, BATCH, SOURCE, TARGET)
+    )
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("input_feeding", [True, False])
+@pytest.mark.parametrize("attention", ["dot", "general"])
+def test_formula_equals_the_sum_of_the_step_products(
+    cell: str, input_feeding: bool, attention: str
+) -> None:
+    model = ModelConfig(
+        cell=cell, input_feeding=input_feeding, attention=attention,
+        embedding_dim=24, units=16, vocab_size=50,
+    )
+    assert _product_flops(model) == BATCH * train_flops_per_sample(model, SOURCE, TARGET)
+
+
+def test_copy_adds_only_the_gate_products_the_list_leaves_out() -> None:
+    plain = ModelConfig(embedding_dim=24, units=16, vocab_size=50)
+    copying = ModelConfig(embedding_dim=24, units=16, vocab_size=50, copy=True)
+    gate = 3 * (TARGET + 1) * 2 * (2 * 16 + 24)  # forward + backward, per sample
+    extra = train_flops_per_sample(copying, SOURCE, TARGET)
+    assert extra - train_flops_per_sample(plain, SOURCE, TARGET) == gate
+    assert _product_flops(copying) == _product_flops(plain)
+
+
+def test_each_mode_writes_its_own_results_file() -> None:
+    paths = [
+        results_path(None, False, False, None),
+        results_path(None, False, True, None),
+        results_path(None, True, False, None),
+        results_path("headline", False, False, None),
+        results_path(None, False, False, "/some/worktree"),
+    ]
+    assert paths[0] == RESULTS_DIR / "train_throughput.json"
+    assert len(set(paths)) == len(paths)
