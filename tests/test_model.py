@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from nlp.config import ModelConfig
 from nlp.model import Seq2Seq
-from nlp.model.distribution import DecoderOutputs
+from nlp.model.distribution import DecoderOutputs, log_softmax_at
 from nlp.model.losses import coverage_losses, masked_mean_loss, token_losses
 
 VARIANTS = [
@@ -92,6 +92,40 @@ def test_copy_points_at_out_of_vocabulary_source_words() -> None:
     assert probs.sum() == pytest.approx(1.0, abs=1e-4)
     assert probs[31] > 1e-4  # copy of source position 1 (both occurrences)
     assert probs[33] < 1e-6  # position 3 is not a first occurrence
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (2, 3, 7), (4, 1, 7)])
+def test_log_softmax_at_and_its_written_out_gradient_equal_tensorflows(
+    shape: tuple[int, ...],
+) -> None:
+    """The loss's XLA kernels: log softmax at the label, and the gradient of any weighted
+    sum of it, as TensorFlow's log_softmax and automatic gradient give them (eagerly and
+    traced with unknown shapes, as the training step traces it)."""
+    rng = np.random.default_rng(len(shape))
+    logits = tf.constant(rng.normal(0, 3, shape), tf.float32)
+    labels = tf.constant(rng.integers(0, shape[-1], shape[:-1]), tf.int32)
+    upstream = tf.constant(rng.normal(0, 1, shape[:-1]), tf.float32)
+
+    def value_and_gradient(function):  # type: ignore[no-untyped-def]
+        with tf.GradientTape() as tape:
+            tape.watch(logits)
+            values = function(logits, labels)
+            total = tf.reduce_sum(values * upstream)
+        return values, tape.gradient(total, logits)
+
+    def reference(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        return tf.gather(tf.nn.log_softmax(x), y, batch_dims=len(shape) - 1)
+
+    expected_values, expected_gradient = value_and_gradient(reference)
+    traced = tf.function(
+        lambda x, y: log_softmax_at(x, y),
+        input_signature=[tf.TensorSpec([None] * len(shape), tf.float32),
+                         tf.TensorSpec([None] * (len(shape) - 1), tf.int32)],
+    )
+    for function in (log_softmax_at, traced):
+        values, gradient = value_and_gradient(function)
+        np.testing.assert_allclose(values.numpy(), expected_values.numpy(), atol=1e-5)
+        np.testing.assert_allclose(gradient.numpy(), expected_gradient.numpy(), atol=1e-5)
 
 
 def test_masked_loss_ignores_padding_and_smooths() -> None:

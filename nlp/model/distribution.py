@@ -88,14 +88,8 @@ def _scatter_to_vocab(copy_mass: tf.Tensor, ids: tf.Tensor, vocab_size: int) -> 
 def target_log_probs(outputs: DecoderOutputs, targets: tf.Tensor, vocab_size: int) -> tf.Tensor:
     """log p(target) [B,T] for target ids [B,T]: the loss path, from the logits directly."""
     targets = tf.cast(targets, tf.int32)
-    logits = outputs.logits
     in_vocab = targets < vocab_size
-    # the fused kernel computes its gradient (softmax - one-hot) in the same pass; gathering
-    # the target logit and subtracting a logsumexp costs a dense scatter of the gather's
-    # gradient and a broadcast of the logsumexp's, each the size of the logits
-    log_softmax = -tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=tf.where(in_vocab, targets, 0), logits=logits
-    )
+    log_softmax = log_softmax_at(outputs.logits, tf.where(in_vocab, targets, 0))
     if outputs.gate is None:
         return log_softmax
     gate = outputs.gate[..., 0]
@@ -105,6 +99,49 @@ def target_log_probs(outputs: DecoderOutputs, targets: tf.Tensor, vocab_size: in
     copied = tf.reduce_sum(weights * tf.cast(hits, tf.float32), axis=-1) * (1.0 - gate)
     generated = tf.where(in_vocab, tf.exp(log_softmax) * gate, 0.0)
     return tf.math.log(generated + copied + EPSILON)
+
+
+def log_softmax_at(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """log softmax(logits)[label] [...] for logits [..., V] and labels [...]: the loss's one
+    pass over the [B*T, V] logits, with its gradient written out.
+
+    Why not `tf.nn.sparse_softmax_cross_entropy_with_logits`: its kernel makes several passes
+    over the logits and stores the whole softmax for the backward pass, which then multiplies
+    it by the upstream gradient in one more pass. Here the forward pass keeps only the
+    logsumexp of each row, and the backward pass recomputes exp(logits - logsumexp) and
+    scales it in one fused XLA kernel. For [1024, 8000] logits, loss plus gradient took 8 ms
+    against 26 for the fused TensorFlow op (2-core CPU; `benchmarks/train_throughput.py`).
+    XLA compiles each of the two kernels once per shape of the logits; they are small.
+    """
+    rows = tf.reshape(logits, [-1, tf.shape(logits)[-1]])
+    flat_labels = tf.reshape(labels, [-1])
+
+    @tf.custom_gradient
+    def gathered(rows: tf.Tensor):  # type: ignore[no-untyped-def]
+        values, logsumexp = _log_softmax_at_forward(rows, flat_labels)
+
+        def grad(upstream: tf.Tensor) -> tf.Tensor:
+            return _log_softmax_at_backward(rows, flat_labels, logsumexp, upstream)
+
+        return values, grad
+
+    return tf.reshape(gathered(rows), tf.shape(labels))
+
+
+@tf.function(jit_compile=True)
+def _log_softmax_at_forward(rows: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    logsumexp = tf.reduce_logsumexp(rows, axis=-1)
+    return tf.gather(rows, labels, batch_dims=1) - logsumexp, logsumexp
+
+
+@tf.function(jit_compile=True)
+def _log_softmax_at_backward(
+    rows: tf.Tensor, labels: tf.Tensor, logsumexp: tf.Tensor, upstream: tf.Tensor
+) -> tf.Tensor:
+    """d/d rows of sum(upstream * log softmax(rows)[label]) = upstream * (one-hot - softmax)."""
+    gradient = -upstream[:, None] * tf.exp(rows - logsumexp[:, None])
+    positions = tf.stack([tf.range(tf.shape(labels)[0]), labels], axis=1)
+    return tf.tensor_scatter_nd_add(gradient, positions, upstream)
 
 
 def mean_negative_log_softmax(logits: tf.Tensor) -> tf.Tensor:
