@@ -103,6 +103,12 @@ def train_flops_per_sample(model: Any, source_len: int, target_len: int) -> floa
 Matmul = tuple[int, int, int, int, int]  # (count, batch, m, k, n): count x [batch] [m,k] x [k,n]
 
 
+def product_flops(product: Matmul) -> int:
+    """FLOPs of one entry of `training_matmuls`: count x [batch] [m,k] x [k,n]."""
+    count, batch, m, k, n = product
+    return 2 * count * batch * m * k * n
+
+
 def _dense(m: int, k: int, n: int, batch: int = 1) -> list[Matmul]:
     """x [m,k] x w [k,n] and its gradient's two products, dx = dy w^T and dw = x^T dy."""
     return [(1, batch, m, k, n), (1, batch, m, n, k), (1, batch, k, m, n)]
@@ -172,11 +178,11 @@ def matmul_floor(model: Any, batch: int, source_len: int, target_len: int) -> li
 
     products = Counter(training_matmuls(model, batch, source_len, target_len))
     entries = []
-    for (count, b, m, k, n), times in products.most_common():  # each shape timed once
-        ms = per_call(count, b, m, k, n) * times
+    for product, times in products.items():  # each shape timed once
+        ms = per_call(*product) * times
         entries.append({
-            "product": [count, b, m, k, n], "times": times, "ms": ms,
-            "gflops": 2 * count * b * m * k * n * times / ms / 1e6,
+            "product": list(product), "times": times, "ms": ms,
+            "gflops": product_flops(product) * times / ms / 1e6,
         })
     return sorted(entries, key=lambda entry: -entry["ms"])
 

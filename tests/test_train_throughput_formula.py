@@ -9,6 +9,7 @@ import pytest
 
 from benchmarks.train_throughput import (
     RESULTS_DIR,
+    product_flops,
     results_path,
     train_flops_per_sample,
     training_matmuls,
@@ -19,10 +20,7 @@ BATCH, SOURCE, TARGET = 8, 11, 6
 
 
 def _product_flops(model: ModelConfig) -> int:
-    return sum(
-        2 * count * batch * m * k * n
-        for count, batch, m, k, n in training_matmuls(model, BATCH, SOURCE, TARGET)
-    )
+    return sum(map(product_flops, training_matmuls(model, BATCH, SOURCE, TARGET)))
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
