@@ -24,11 +24,20 @@ that matmul's GFLOP/s. The model's FLOPs are counted analytically (`train_flops_
   Element-wise work (activations, softmax, the copy scatter) is not counted, so the share is
   a lower bound of the machine's real use.
 
+Each row trains in the dtype `s2s train` gives it on this machine (`train.precision`, default
+`auto`: bfloat16 products on a CPU with bfloat16 instructions, see
+`nlp.training.precision`; `--precision float32` measures float32 instead). `peak share` is
+always against the float32 matmul (the figure the project's targets are stated in); the run
+also times the same matmul in bfloat16, and `share of its dtype's peak` is the achieved rate
+against the peak of the dtype the row computes in, so a bfloat16 row's use of the machine is
+not overstated.
+
 `matmul floor ms` is what the step's matrix products alone take on this machine, each shape
-timed on its own with TensorFlow's kernel (`training_matmuls` lists them: the large ones
-once, the recurrences' per-step ones inside a `tf.while_loop`), and `floor peak share` the
-share a step that took only that long would reach: how far any implementation of this model
-on TensorFlow's matmul kernels could go, with no element-wise work and no op overhead.
+timed on its own with TensorFlow's kernel in the row's compute dtype (`training_matmuls`
+lists them: the large ones once, the recurrences' per-step ones inside a `tf.while_loop`),
+and `floor peak share` the share a step that took only that long would reach: how far any
+implementation of this model on TensorFlow's matmul kernels could go, with no element-wise
+work and no op overhead.
 
 `--varied` draws each example's source and target length uniformly from a quarter of the
 given length up to it, and the trainer buckets them as `s2s train` does: batches of many
@@ -37,12 +46,12 @@ optimizer update compile once per shape; the fixed-shape rows could not show it)
 then counted per batch from its padded shape; the matmul floor is left out.
 
     python -m benchmarks.train_throughput [--steps 40] [--warmup 5] [--code DIR] [--jit]
-        [--varied] [--only-default] [--floor-detail]
+        [--varied] [--only-default] [--floor-detail] [--precision auto|float32|bfloat16]
 
 `--floor-detail` prints each row's matrix products with the milliseconds and GFLOP/s each
 shape reached (also in the JSON as `matmul_floor_products`). Each mode writes its own file
 (`results_path`): the full table `train_throughput.json`, `--only-default`
-`train_throughput_default.json`, and so on.
+`train_throughput_default.json`, `--precision float32` adds `_float32`, and so on.
 
 `--code DIR` measures another checkout of the project (e.g. a worktree of an older commit)
 with this same script, so old and new figures come from one run on one machine.
@@ -69,6 +78,9 @@ from benchmarks.common import (
 
 VOCAB = 8000
 HEADLINE_VOCAB = 12000  # the headline preset's vocab.max_size
+# Keras dtype policy of the trained model -> the dtype its matrix products run in
+COMPUTE_DTYPES = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
+PEAK_DTYPES = ("float32", "bfloat16")
 CONFIGURATIONS = [
     {"cell": cell, "input_feeding": feeding, "copy": copy}
     for cell in ("lstm", "gru")
@@ -147,19 +159,23 @@ def training_matmuls(model: Any, batch: int, source_len: int, target_len: int) -
     return products
 
 
-def matmul_floor(model: Any, batch: int, source_len: int, target_len: int) -> list[dict[str, Any]]:
+def matmul_floor(
+    model: Any, batch: int, source_len: int, target_len: int, dtype: str = "float32"
+) -> list[dict[str, Any]]:
     """What one training step's matrix products alone take on this machine, one entry per
     distinct product (count, batch, m, k, n; how often a step runs it; its milliseconds in
     all; its GFLOP/s), each shape timed on its own (the small per-step ones inside a
     `tf.while_loop`, as the model runs them). No element-wise work, no op overhead, no
     concurrency: what a perfect implementation of this model with TensorFlow's matmul
     kernels would still spend. The entries show which products run below the large matmul's
-    rate, i.e. where the floor comes from."""
+    rate, i.e. where the floor comes from. `dtype`: the products' operand dtype (the step's
+    compute dtype)."""
     import tensorflow as tf
 
     def per_call(count: int, b: int, m: int, k: int, n: int) -> float:
         shape = [b] if b > 1 else []
-        x, w = tf.random.normal([*shape, m, k]), tf.random.normal([*shape, k, n])
+        x = tf.cast(tf.random.normal([*shape, m, k]), dtype)
+        w = tf.cast(tf.random.normal([*shape, k, n]), dtype)
 
         @tf.function
         def run(x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
@@ -187,13 +203,13 @@ def matmul_floor(model: Any, batch: int, source_len: int, target_len: int) -> li
     return sorted(entries, key=lambda entry: -entry["ms"])
 
 
-def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
-    """GFLOP/s of a large float32 TensorFlow matmul on this machine, now."""
+def matmul_peak(size: int = 2048, repeats: int = 10, dtype: str = "float32") -> float:
+    """GFLOP/s of a large TensorFlow matmul on this machine, now (operands of `dtype`)."""
     import tensorflow as tf
 
-    a = tf.random.normal([size, size])
-    b = tf.random.normal([size, size])
-    product = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
+    a = tf.cast(tf.random.normal([size, size]), dtype)
+    b = tf.cast(tf.random.normal([size, size]), dtype)
+    product = tf.function(lambda x, y: tf.reduce_sum(tf.cast(tf.matmul(x, y), tf.float32)))
     float(product(a, b))  # trace and warm up
     best = float("inf")
     for _ in range(3):
@@ -207,10 +223,12 @@ def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
 def measure(
     steps: int, warmup: int, source_len: int, target_len: int, settings: dict[str, Any],
     code: str | None, jit: bool, task: str | None = None, vocab: int = VOCAB,
-    varied: bool = False,
+    varied: bool = False, precision: str | None = None,
 ) -> dict[str, Any]:
     if code:
         sys.path.insert(0, code)
+    from contextlib import nullcontext
+
     import numpy as np
 
     from nlp.config import ExperimentConfig, task_preset
@@ -223,7 +241,16 @@ def measure(
     overrides += [f"model.{key}={value}" for key, value in settings.items()]
     if jit:
         overrides.append("train.jit_compile=true")
+    if precision:
+        overrides.append(f"train.precision={precision}")
     config = ExperimentConfig().with_overrides(overrides)
+    try:  # the dtype policy `s2s train` gives this config on this machine
+        from nlp.training.precision import policy_scope, resolve
+
+        policy = resolve(config.train.precision)
+        scope = policy_scope(policy)
+    except ImportError:  # checkouts from before train.precision trained in float32
+        policy, scope = "float32", nullcontext()
     rng = np.random.default_rng(0)
 
     def length(longest: int) -> int:
@@ -234,7 +261,8 @@ def measure(
          rng.integers(4, vocab, length(target_len)).tolist())
         for _ in range(config.train.batch_size * (steps + warmup))
     ]
-    model = Seq2Seq(config.model)
+    with scope:
+        model = Seq2Seq(config.model)
     trainer = Trainer(model, config.train, Path(tempfile.mkdtemp()), verbose=0)
     batches = list(EncodedExamples(examples).batches(trainer.batching, seed=1))
     start = time.perf_counter()
@@ -252,11 +280,13 @@ def measure(
         len(source) * train_flops_per_sample(config.model, source.shape[1], target.shape[1] - 1)
         for source, target, _ in measured
     )
+    dtype = COMPUTE_DTYPES[policy]
     floor = None if varied else matmul_floor(
-        config.model, config.train.batch_size, source_len, target_len
+        config.model, config.train.batch_size, source_len, target_len, dtype
     )
     return {
         **settings,
+        "compute_dtype": dtype,
         "parameters": model.count_params(),
         "steps": len(measured),
         "warmup_s": first,
@@ -270,7 +300,10 @@ def measure(
     }
 
 
-def results_path(task: str | None, varied: bool, only_default: bool, code: str | None) -> Path:
+def results_path(
+    task: str | None, varied: bool, only_default: bool, code: str | None,
+    precision: str | None = None,
+) -> Path:
     """The results file of a run: each mode its own, so a partial run (`--only-default`,
     another checkout's `--code`) never overwrites the full table of this checkout."""
     parts = ["train_throughput"]
@@ -278,6 +311,7 @@ def results_path(task: str | None, varied: bool, only_default: bool, code: str |
     parts += ["varied"] if varied else []
     parts += ["default"] if only_default and not task else []
     parts += ["code"] if code else []
+    parts += [precision] if precision else []
     return RESULTS_DIR / ("_".join(parts) + ".json")
 
 
@@ -298,11 +332,15 @@ def main() -> None:
                         help="lengths drawn per example, bucketed: batches of many shapes")
     parser.add_argument("--floor-detail", action="store_true",
                         help="also print each row's matrix products: ms and GFLOP/s per shape")
+    parser.add_argument("--precision", choices=["auto", "float32", "bfloat16"],
+                        help="train.precision of every row (default: the config's, auto)")
     parser.add_argument("--out", type=Path,
                         help="results JSON (default: named after the mode, see results_path)")
     args = parser.parse_args()
-    out = args.out or results_path(args.task, args.varied, args.only_default, args.code)
-    peaks = [run_isolated(matmul_peak)]
+    out = args.out or results_path(
+        args.task, args.varied, args.only_default, args.code, args.precision
+    )
+    peaks = {dtype: [run_isolated(matmul_peak, 2048, 10, dtype)] for dtype in PEAK_DTYPES}
     configurations = CONFIGURATIONS[:1] if args.only_default else CONFIGURATIONS
     vocab = VOCAB
     if args.task:  # the preset's own model: an LSTM with input feeding and copying
@@ -310,16 +348,24 @@ def main() -> None:
         vocab = HEADLINE_VOCAB
     rows = [
         run_isolated(measure, args.steps, args.warmup, args.source_len, args.target_len,
-                     settings, args.code, args.jit, args.task, vocab, args.varied)
+                     settings, args.code, args.jit, args.task, vocab, args.varied,
+                     args.precision)
         for settings in configurations
     ]
-    peaks.append(run_isolated(matmul_peak))
-    peak = max(peaks)  # the larger of the two timings: the share is then a lower bound
+    for dtype in PEAK_DTYPES:
+        peaks[dtype].append(run_isolated(matmul_peak, 2048, 10, dtype))
+    # the larger of the two timings of each: the shares are then lower bounds
+    peak = {dtype: max(timings) for dtype, timings in peaks.items()}
     for row in rows:
-        row["peak_share"] = row["achieved_gflops"] / peak
+        row["peak_share"] = row["achieved_gflops"] / peak["float32"]
+        row["dtype_peak_share"] = row["achieved_gflops"] / peak.get(
+            row["compute_dtype"], float("nan")
+        )
         if row["matmul_floor_ms"]:  # the share a step at its matrix products' time would reach
             row["floor_share"] = row["peak_share"] * row["ms_per_step"] / row["matmul_floor_ms"]
-    print(f"matmul peak (2048^3 float32): {peaks[0]:.0f} GFLOP/s before, {peaks[1]:.0f} after")
+    for dtype, timings in peaks.items():
+        print(f"matmul peak (2048^3 {dtype}): {timings[0]:.0f} GFLOP/s before, "
+              f"{timings[1]:.0f} after")
     print(
         format_table(
             rows,
@@ -327,11 +373,13 @@ def main() -> None:
                 ("cell", "cell"),
                 ("input_feeding", "input feeding"),
                 ("copy", "copy"),
+                ("compute_dtype", "computes in"),
                 ("ms_per_step", "ms/step"),
                 ("target_tokens_per_s", "target tokens/s"),
                 ("flops_per_target_token", "FLOPs/token"),
                 ("achieved_gflops", "GFLOP/s"),
                 ("peak_share", "peak share"),
+                ("dtype_peak_share", "share of its dtype's peak"),
                 *([] if args.varied else [("matmul_floor_ms", "matmul floor ms"),
                                           ("floor_share", "floor peak share")]),
                 ("peak_rss_mb", "peak RSS MB"),
@@ -356,7 +404,9 @@ def main() -> None:
             + (" (varied: each length drawn from a quarter of it up to it)" if args.varied else ""),
             "code": args.code or "this checkout",
             "jit_compile": args.jit,
-            "matmul_peak_gflops": peaks,
+            "precision": args.precision or "the config's default",
+            "matmul_peak_gflops": peaks["float32"],
+            "matmul_peak_bfloat16_gflops": peaks["bfloat16"],
             "rows": rows,
         },
     )

@@ -82,7 +82,7 @@ class TrainConfig:
     patience: int = 3
     valid_fraction: float = 0.05
     checkpoint_every: int = 200
-    mixed_precision: bool = False
+    precision: str = "auto"  # auto | float32 | bfloat16 | float16 (nlp.training.precision)
     max_minutes: float = 0.0  # wall-clock training budget; 0 = none (stops after validating)
     log_every: int = 20  # steps between reading the loss back (progress bar, TensorBoard)
     jit_compile: bool = False  # XLA for the training step (see benchmarks/train_throughput.py)
@@ -117,7 +117,7 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], origin: str = "<dict>") -> ExperimentConfig:
-        return _from_dict(cls, raw, origin)
+        return _from_dict(cls, _renamed(raw), origin)
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", "utf-8")
@@ -206,6 +206,19 @@ def _coerce(text: str, hint: Any, where: str) -> Any:
     except ValueError as exc:
         raise ConfigError(f"{where}: {text!r} is not a valid {hint.__name__}") from exc
     raise ConfigError(f"{where}: cannot set a value of type {hint}")
+
+
+def _renamed(raw: Any) -> Any:
+    """Configs saved before a setting was renamed, in today's names (bundles outlive code).
+
+    `train.mixed_precision` (bool, float16 on a GPU) became `train.precision`."""
+    train = raw.get("train") if isinstance(raw, dict) else None
+    if not isinstance(train, dict) or "mixed_precision" not in train:
+        return raw
+    train = dict(train)
+    legacy = train.pop("mixed_precision")
+    train.setdefault("precision", "float16" if legacy is True else "auto")
+    return {**raw, "train": train}
 
 
 def _from_dict(cls: type[T], raw: Any, origin: str) -> T:

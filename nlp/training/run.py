@@ -40,6 +40,8 @@ from nlp.training.corpus_io import (
     without,
 )
 from nlp.training.data import Example
+from nlp.training.precision import policy_scope
+from nlp.training.precision import resolve as resolve_precision
 from nlp.training.trainer import Hooks, LossMeter, Selection, Trainer, batching_for
 
 RUN_SUBDIR = "run"
@@ -67,14 +69,12 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def configure_precision(config: ExperimentConfig) -> None:
-    """float16 compute with float32 weights on GPUs when asked; CPUs gain nothing from it."""
-    if not config.train.mixed_precision:
-        return
-    if tf.config.list_physical_devices("GPU"):
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    else:
-        print("train.mixed_precision ignored: no GPU found", file=sys.stderr)
+def training_policy(config: ExperimentConfig, options: RunOptions) -> str:
+    """The Keras dtype policy `train.precision` means here, said to the user (checked before
+    any corpus is read, so a wrong value fails at once)."""
+    policy = resolve_precision(config.train.precision)
+    _say(options, f"training computes in {policy} (train.precision={config.train.precision})")
+    return policy
 
 
 def training_strategy(multi_worker: bool = False) -> tf.distribute.Strategy:
@@ -123,6 +123,7 @@ def train(
             print("resuming with " + ", ".join(changes), file=sys.stderr, flush=True)
             config.save(run_dir / CONFIG_FILE)
     seed_everything(config.train.seed)
+    policy = training_policy(config, options)
     train_pairs, valid_pairs = train_valid(
         load_pairs(corpus, config.data),
         load_pairs(valid_corpus, config.data) if valid_corpus is not None else None,
@@ -137,8 +138,7 @@ def train(
         config = replace(config, model=replace(config.model, vocab_size=len(codec.vocab)))
         _write_run(run_dir, config, codec)
         write_pairs(valid_pairs, options.out / VALID_FILE)
-    configure_precision(config)
-    with strategy.scope():
+    with strategy.scope(), policy_scope(policy):
         model = Seq2Seq(config.model)
     metadata = {
         "task": config.data.task,
@@ -346,6 +346,7 @@ def retrain(
             f"change, not {', '.join(f'{section}.*' for section in fixed)}"
         )
     seed_everything(config.train.seed)
+    policy = training_policy(config, options)
     codec = bundle.codec
     new_train, new_valid = train_valid(
         load_pairs(corpus, config.data), None, config.train.valid_fraction, config.train.seed
@@ -364,7 +365,7 @@ def retrain(
         _say(options, f"vocabulary extended by {len(added)} tokens to {len(codec.vocab)}")
         config = replace(config, model=replace(config.model, vocab_size=len(codec.vocab)))
     strategy = training_strategy()
-    with strategy.scope():
+    with strategy.scope(), policy_scope(policy):
         model = rebuild_model(bundle.model, config)
     mixed = list(new_train)
     if mix_pool and retrain_options.old_share > 0:

@@ -126,7 +126,7 @@ class Trainer:
         self.strategy = strategy or tf.distribute.get_strategy()
         with self.strategy.scope():
             self.optimizer = make_optimizer(config)
-            if keras.mixed_precision.global_policy().name == "mixed_float16":
+            if model.dtype_policy.name == "mixed_float16":  # float16 needs loss scaling
                 self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
             self.optimizer.build(model.trainable_variables)
         variables = model.trainable_variables
