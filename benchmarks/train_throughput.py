@@ -24,16 +24,17 @@ that matmul's GFLOP/s. The model's FLOPs are counted analytically (`train_flops_
   Element-wise work (activations, softmax, the copy scatter) is not counted, so the share is
   a lower bound of the machine's real use.
 
-Each row trains in the dtype `s2s train` gives it on this machine (`train.precision`, default
-`auto`: bfloat16 products on a CPU with bfloat16 instructions, see
-`nlp.training.precision`; `--precision float32` measures float32 instead). `peak share` is
-always against the float32 matmul (the figure the project's targets are stated in); the run
-also times the same matmul in bfloat16, and `share of its dtype's peak` is the achieved rate
-against the peak of the dtype the row computes in, so a bfloat16 row's use of the machine is
-not overstated.
+Each row trains in the dtypes `s2s train` gives it on this machine (`train.precision`,
+default `auto`: on a CPU with bfloat16 instructions the large products outside the loops take
+bfloat16 operands, see `nlp.training.precision`; `--precision float32` measures float32
+throughout). `computes in` is the dtype of those large products. `peak share` is always
+against the float32 matmul (the figure the project's targets are stated in); the run also
+times the same matmul in bfloat16, and `share of its dtype's peak` is the achieved rate
+against the peak of the dtype of the large products, so a bfloat16 row's use of the machine
+is not overstated (it understates it: the loops stay float32).
 
 `matmul floor ms` is what the step's matrix products alone take on this machine, each shape
-timed on its own with TensorFlow's kernel in the row's compute dtype (`training_matmuls`
+timed on its own with TensorFlow's kernel in float32 (`training_matmuls`
 lists them: the large ones once, the recurrences' per-step ones inside a `tf.while_loop`),
 and `floor peak share` the share a step that took only that long would reach: how far any
 implementation of this model on TensorFlow's matmul kernels could go, with no element-wise
@@ -79,7 +80,7 @@ from benchmarks.common import (
 VOCAB = 8000
 HEADLINE_VOCAB = 12000  # the headline preset's vocab.max_size
 # Keras dtype policy of the trained model -> the dtype its matrix products run in
-COMPUTE_DTYPES = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
+COMPUTE_DTYPES = {"float32": "float32", "mixed_float16": "float16"}
 PEAK_DTYPES = ("float32", "bfloat16")
 CONFIGURATIONS = [
     {"cell": cell, "input_feeding": feeding, "copy": copy}
@@ -244,13 +245,15 @@ def measure(
     if precision:
         overrides.append(f"train.precision={precision}")
     config = ExperimentConfig().with_overrides(overrides)
-    try:  # the dtype policy `s2s train` gives this config on this machine
+    try:  # the dtypes `s2s train` gives this config on this machine
         from nlp.training.precision import policy_scope, resolve
 
-        policy = resolve(config.train.precision)
+        precision = resolve(config.train.precision)
+        policy, products = precision.policy, precision.products
         scope = policy_scope(policy)
+        extra = {"products": products}
     except ImportError:  # checkouts from before train.precision trained in float32
-        policy, scope = "float32", nullcontext()
+        policy, products, scope, extra = "float32", None, nullcontext(), {}
     rng = np.random.default_rng(0)
 
     def length(longest: int) -> int:
@@ -262,7 +265,7 @@ def measure(
         for _ in range(config.train.batch_size * (steps + warmup))
     ]
     with scope:
-        model = Seq2Seq(config.model)
+        model = Seq2Seq(config.model, **extra)
     trainer = Trainer(model, config.train, Path(tempfile.mkdtemp()), verbose=0)
     batches = list(EncodedExamples(examples).batches(trainer.batching, seed=1))
     start = time.perf_counter()
@@ -280,13 +283,15 @@ def measure(
         len(source) * train_flops_per_sample(config.model, source.shape[1], target.shape[1] - 1)
         for source, target, _ in measured
     )
-    dtype = COMPUTE_DTYPES[policy]
+    # the floor times every product in the policy's dtype, so with bfloat16 operands in the
+    # large products (float32 policy) it overstates what those take
     floor = None if varied else matmul_floor(
-        config.model, config.train.batch_size, source_len, target_len, dtype
+        config.model, config.train.batch_size, source_len, target_len, COMPUTE_DTYPES[policy]
     )
+    dtype = products or COMPUTE_DTYPES[policy]
     return {
         **settings,
-        "compute_dtype": dtype,
+        "compute_dtype": dtype,  # of the step's largest products (the output projection)
         "parameters": model.count_params(),
         "steps": len(measured),
         "warmup_s": first,

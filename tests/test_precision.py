@@ -1,5 +1,5 @@
-"""train.precision: which dtype training computes in, and that a bfloat16-trained model is
-the same model (float32 weights, float32 decoding, gradients close to float32's)."""
+"""train.precision: which dtypes training computes in, and that a model trained with bfloat16
+products is the same model (float32 weights, float32 decoding, gradients close to float32's)."""
 
 from __future__ import annotations
 
@@ -16,29 +16,37 @@ from nlp.config import ExperimentConfig, ModelConfig
 from nlp.model import Seq2Seq
 from nlp.model.losses import masked_mean_loss
 from nlp.training.corpus_io import CorpusSpec
-from nlp.training.precision import cpu_multiplies_bfloat16, policy_name, policy_scope
+from nlp.training.precision import (
+    BFLOAT16_PRODUCTS,
+    FLOAT16,
+    FLOAT32,
+    cpu_multiplies_bfloat16,
+    policy_scope,
+    precision_for,
+)
 from nlp.training.run import RunOptions, train
 
 CPU_FLAGS = "flags\t\t: fpu vme sse sse2 avx2 avx512f avx512bw {extra} xsave\n"
 
 
 def test_auto_is_bfloat16_only_on_a_cpu_with_bfloat16_instructions() -> None:
-    assert policy_name("auto", gpus=0, native_bfloat16=True) == "mixed_bfloat16"
-    assert policy_name("auto", gpus=0, native_bfloat16=False) == "float32"
-    assert policy_name("auto", gpus=1, native_bfloat16=True) == "float32"
-    assert policy_name("float32", gpus=0, native_bfloat16=True) == "float32"
-    assert policy_name("bfloat16", gpus=0, native_bfloat16=False) == "mixed_bfloat16"
-    assert policy_name("float16", gpus=2, native_bfloat16=False) == "mixed_float16"
+    assert precision_for("auto", gpus=0, native_bfloat16=True) == BFLOAT16_PRODUCTS
+    assert precision_for("auto", gpus=0, native_bfloat16=False) == FLOAT32
+    assert precision_for("auto", gpus=1, native_bfloat16=True) == FLOAT32
+    assert precision_for("float32", gpus=0, native_bfloat16=True) == FLOAT32
+    assert precision_for("bfloat16", gpus=0, native_bfloat16=False) == BFLOAT16_PRODUCTS
+    assert precision_for("float16", gpus=2, native_bfloat16=False) == FLOAT16
+    assert BFLOAT16_PRODUCTS.policy == "float32"  # only the large products round operands
 
 
 def test_float16_without_a_gpu_falls_back_to_float32(capsys: pytest.CaptureFixture[str]) -> None:
-    assert policy_name("float16", gpus=0, native_bfloat16=True) == "float32"
+    assert precision_for("float16", gpus=0, native_bfloat16=True) == FLOAT32
     assert "needs a GPU" in capsys.readouterr().err
 
 
 def test_unknown_precision_names_the_choices() -> None:
     with pytest.raises(ValueError, match=r"auto, float32, bfloat16, float16.*'half'"):
-        policy_name("half", gpus=0, native_bfloat16=True)
+        precision_for("half", gpus=0, native_bfloat16=True)
 
 
 @pytest.mark.parametrize(
@@ -65,12 +73,12 @@ def test_configs_saved_with_mixed_precision_load_as_precision() -> None:
         assert ExperimentConfig.from_dict(raw).train.precision == expected
 
 
-def test_policy_scope_builds_a_bfloat16_model_and_restores_the_policy() -> None:
+def test_policy_scope_builds_under_the_policy_and_restores_it() -> None:
     before = keras.config.dtype_policy().name
-    with policy_scope("mixed_bfloat16"):
+    with policy_scope("mixed_float16"):
         model = Seq2Seq(ModelConfig(vocab_size=30, embedding_dim=8, units=8))
     assert keras.config.dtype_policy().name == before == "float32"
-    assert model.dtype_policy.name == "mixed_bfloat16"
+    assert model.dtype_policy.name == "mixed_float16"
     assert {v.dtype for v in model.trainable_variables} == {"float32"}
 
 
@@ -79,14 +87,12 @@ def test_policy_scope_builds_a_bfloat16_model_and_restores_the_policy() -> None:
     [{}, {"cell": "gru", "input_feeding": False}, {"copy": True, "attention": "general"}],
 )
 def test_bfloat16_loss_and_gradients_are_close_to_float32(kw: dict[str, object]) -> None:
-    """The same weights in both dtypes: the loss agrees to bfloat16's rounding, every weight
-    gets a float32 gradient pointing the same way (the recurrences' written-out gradients
-    run in bfloat16 too)."""
+    """The same weights with and without bfloat16 products: the loss agrees to bfloat16's
+    rounding and every weight gets a float32 gradient pointing the same way."""
     config = ModelConfig(vocab_size=40, embedding_dim=16, units=16, dropout=0.0, **kw)
-    tf.random.set_seed(0)
+    keras.utils.set_random_seed(0)
     full = Seq2Seq(config)
-    with policy_scope("mixed_bfloat16"):
-        half = Seq2Seq(config)
+    half = Seq2Seq(config, products="bfloat16")
     half.set_weights(full.get_weights())
     rng = np.random.default_rng(0)
     source = rng.integers(4, 40, (4, 9))
@@ -104,12 +110,26 @@ def test_bfloat16_loss_and_gradients_are_close_to_float32(kw: dict[str, object])
 
     loss32, grads32 = loss_and_grads(full)
     loss16, grads16 = loss_and_grads(half)
+    assert loss16 != loss32  # the products really were rounded
     assert abs(loss16 - loss32) < 0.02 * loss32
     for g32, g16 in zip(grads32, grads16, strict=True):
         assert np.all(np.isfinite(g16))
         if np.linalg.norm(g32) > 1e-6:
             cosine = g32 @ g16 / (np.linalg.norm(g32) * np.linalg.norm(g16))
-            assert cosine > 0.98
+            assert cosine > 0.98, (cosine, np.linalg.norm(g32))
+
+
+def test_bfloat16_products_are_bfloat16_matmuls() -> None:
+    model = Seq2Seq(ModelConfig(vocab_size=30, embedding_dim=8, units=8), products="bfloat16")
+    graph = tf.function(lambda s, t: model.teacher_forcing(s, t).logits).get_concrete_function(
+        tf.TensorSpec([2, 5], tf.int32), tf.TensorSpec([2, 4], tf.int32)
+    ).graph
+    bfloat16_products = [
+        op for op in graph.get_operations()
+        if op.type in ("MatMul", "BatchMatMulV2") and op.outputs[0].dtype == tf.bfloat16
+    ]
+    # encoder input projections (2 directions), decoder input projection, output projection
+    assert len(bfloat16_products) == 4
 
 
 def test_a_bfloat16_training_run_saves_a_float32_model(tmp_path: Path) -> None:
@@ -121,3 +141,4 @@ def test_a_bfloat16_training_run_saves_a_float32_model(tmp_path: Path) -> None:
     bundle = load_bundle(tmp_path / "run" / "model")
     assert bundle.config.train.precision == "bfloat16"
     assert bundle.model.dtype_policy.name == "float32"
+    assert bundle.model.products is None

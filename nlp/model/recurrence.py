@@ -30,19 +30,32 @@ def input_bias(cell: keras.layers.Layer, dtype: tf.DType) -> tf.Tensor:
     return bias[0] if isinstance(cell, keras.layers.GRUCell) else bias
 
 
+def product(inputs: tf.Tensor, kernel: tf.Tensor, operands: tf.DType | None = None) -> tf.Tensor:
+    """inputs [..., k] x kernel [k, n] -> [..., n] in the dtype of `inputs`, the operands
+    rounded to `operands` (bfloat16: `train.precision`, see `nlp.training.precision`) when
+    given; its gradients then run in that dtype too."""
+    if operands is None or operands == inputs.dtype:
+        return tf.tensordot(inputs, tf.cast(kernel, inputs.dtype), axes=1)
+    result = tf.tensordot(tf.cast(inputs, operands), tf.cast(kernel, operands), axes=1)
+    return tf.cast(result, inputs.dtype)
+
+
 def project_inputs(
-    cell: keras.layers.Layer, inputs: tf.Tensor, rows: slice | None = None
+    cell: keras.layers.Layer,
+    inputs: tf.Tensor,
+    rows: slice | None = None,
+    operands: tf.DType | None = None,
 ) -> tf.Tensor:
     """inputs [..., in] x the cell's input kernel (+ input bias): [..., gates].
 
     `rows` selects part of the kernel when the cell's input is a concatenation and only
     that part is known ahead of the loop (the embeddings, under input feeding); the bias is
-    added with it.
+    added with it. `operands`: see `product`.
     """
-    kernel = _weight(cell.kernel, inputs.dtype)
+    kernel = tf.convert_to_tensor(cell.kernel)
     if rows is not None:
         kernel = kernel[rows]
-    return tf.tensordot(inputs, kernel, axes=1) + input_bias(cell, inputs.dtype)
+    return product(inputs, kernel, operands) + input_bias(cell, inputs.dtype)
 
 
 def feed_kernel(cell: keras.layers.Layer, rows: slice, dtype: tf.DType) -> tf.Tensor:
@@ -116,14 +129,18 @@ def time_major(sequence: tf.Tensor) -> tf.TensorArray:
 
 
 def run(
-    cell: keras.layers.Layer, inputs: tf.Tensor, states: Sequence[tf.Tensor]
+    cell: keras.layers.Layer,
+    inputs: tf.Tensor,
+    states: Sequence[tf.Tensor],
+    operands: tf.DType | None = None,
 ) -> tuple[tf.Tensor, list[tf.Tensor]]:
     """The cell over inputs [B,T,in] from `states`: (outputs [B,T,H], final states).
 
-    The input projection is one matmul before the loop; the loop itself is `lstm_sequence`
-    or `gru_sequence`, whose gradients are written out (see there)."""
+    The input projection is one matmul before the loop (its operands in `operands`, see
+    `product`); the loop itself is `lstm_sequence` or `gru_sequence`, whose gradients are
+    written out (see there)."""
     dtype = inputs.dtype
-    projected = tf.transpose(project_inputs(cell, inputs), [1, 0, 2])  # [T,B,gates]
+    projected = tf.transpose(project_inputs(cell, inputs, operands=operands), [1, 0, 2])
     recurrent = _weight(cell.recurrent_kernel, dtype)
     if isinstance(cell, keras.layers.GRUCell):
         outputs, h = gru_sequence(projected, recurrent, _weight(cell.bias, dtype)[1], states[0])
@@ -135,7 +152,10 @@ def run(
 
 
 def bidirectional(
-    layer: keras.layers.Bidirectional, inputs: tf.Tensor, mask: tf.Tensor
+    layer: keras.layers.Bidirectional,
+    inputs: tf.Tensor,
+    mask: tf.Tensor,
+    operands: tf.DType | None = None,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """A Keras Bidirectional(LSTM|GRU) layer's weights run over right-padded inputs.
 
@@ -145,15 +165,16 @@ def bidirectional(
     them). The backward direction reads each row's real tokens from the last to the first
     (`reverse_sequence` keeps the padding at the end), so no real position ever sees padding
     and the loop needs no mask; the final states are read at each row's last real step.
-    Outputs at padded positions are not meaningful: attention masks them.
+    Outputs at padded positions are not meaningful: attention masks them. `operands`: the
+    input projections' (see `product`).
     """
     lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
     forward_cell, backward_cell = layer.forward_layer.cell, layer.backward_layer.cell
     zeros = tf.zeros(tf.stack([tf.shape(inputs)[0], forward_cell.units]), inputs.dtype)
     states = [zeros] if isinstance(forward_cell, keras.layers.GRUCell) else [zeros, zeros]
-    forward, _ = run(forward_cell, inputs, states)
+    forward, _ = run(forward_cell, inputs, states, operands)
     reversed_inputs = tf.reverse_sequence(inputs, lengths, seq_axis=1, batch_axis=0)
-    backward_reversed, _ = run(backward_cell, reversed_inputs, states)
+    backward_reversed, _ = run(backward_cell, reversed_inputs, states, operands)
     last = tf.maximum(lengths - 1, 0)
     forward_h = tf.gather(forward, last, batch_dims=1)
     backward_h = tf.gather(backward_reversed, last, batch_dims=1)

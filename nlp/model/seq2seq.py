@@ -64,10 +64,16 @@ def _check(config: ModelConfig) -> None:
 class Seq2Seq(keras.Model):
     """Embedding -> bidirectional LSTM/GRU encoder -> attention decoder with input feeding."""
 
-    def __init__(self, config: ModelConfig, **kwargs: object) -> None:
+    def __init__(
+        self, config: ModelConfig, products: str | None = None, **kwargs: object
+    ) -> None:
+        """`products`: the operand dtype of the large matrix products outside the loops
+        (output projection, input projections), e.g. "bfloat16" under
+        `train.precision` (`nlp.training.precision`); None: the compute dtype."""
         super().__init__(**kwargs)
         _check(config)
         self.config = config
+        self.products = None if products is None else tf.as_dtype(products)
         vocab, emb, units = config.vocab_size, config.embedding_dim, config.units
         rnn_layer, cell_layer, self.states_per_layer = _CELLS[config.cell]
 
@@ -143,7 +149,9 @@ class Seq2Seq(keras.Model):
         mask = tf.not_equal(source_ids, PAD_ID)
         x = self.dropout(self.source_embedding(self._in_vocab(source_ids)), training=training)
         for rnn in self.encoder_rnns:
-            sequence, forward_h, backward_h = recurrence.bidirectional(rnn, x, mask)
+            sequence, forward_h, backward_h = recurrence.bidirectional(
+                rnn, x, mask, self.products
+            )
             x = self.dropout(sequence, training=training)
         memory = sequence
         summary = tf.concat([forward_h, backward_h], axis=-1)
@@ -243,7 +251,9 @@ class Seq2Seq(keras.Model):
         fixed = self._fixed_input_width()
         feeding = self.config.input_feeding
         first = self.decoder_cells[0]
-        projected = recurrence.project_inputs(first, embedded, rows=slice(0, fixed))
+        projected = recurrence.project_inputs(
+            first, embedded, rows=slice(0, fixed), operands=self.products
+        )
         feed_kernel = recurrence.feed_kernel(first, slice(fixed, None), embedded.dtype)
         if self._has_written_out_loop():
             values = lstm_attention_loop(
@@ -310,7 +320,9 @@ class Seq2Seq(keras.Model):
         """No input feeding: each decoder layer runs over the whole target in one loop."""
         x = embedded
         for i, cell in enumerate(self.decoder_cells):
-            x, _ = recurrence.run(cell, x, [state[n] for n in self._state_names(i)])
+            x, _ = recurrence.run(
+                cell, x, [state[n] for n in self._state_names(i)], self.products
+            )
             if i + 1 < len(self.decoder_cells):
                 x = self.dropout(x, training=training)
         return x
@@ -374,12 +386,13 @@ class Seq2Seq(keras.Model):
     def _project(self, attentional: tf.Tensor) -> tf.Tensor:
         """Attentional vectors [..., H] -> vocabulary logits [..., V] (float32)."""
         if self.config.tie_output:
-            table = tf.convert_to_tensor(self.target_embedding.embeddings)
-            logits = tf.matmul(
-                self.pre_output(attentional), tf.cast(table, attentional.dtype), transpose_b=True
-            ) + tf.cast(self.output_bias, attentional.dtype)
+            table = tf.transpose(tf.convert_to_tensor(self.target_embedding.embeddings))
+            logits = recurrence.product(self.pre_output(attentional), table, self.products)
+            logits += tf.cast(self.output_bias, attentional.dtype)
         else:
-            logits = self.output_layer(attentional)
+            layer = self.output_layer
+            logits = recurrence.product(attentional, layer.kernel, self.products)
+            logits += tf.cast(layer.bias, attentional.dtype)
         return tf.cast(logits, tf.float32)
 
     def _in_vocab(self, ids: tf.Tensor) -> tf.Tensor:

@@ -1,25 +1,28 @@
-"""The dtype training computes in: bfloat16 where the CPU multiplies it natively, else float32.
+"""The dtypes training computes in: bfloat16 operands for the large matrix products where
+the CPU multiplies bfloat16 natively, float32 for everything else.
 
-`train.precision` picks a Keras dtype policy for the model a training run builds. The
-weights, the optimizer and the loss stay float32 in every policy (Keras' "mixed" policies);
-what changes is the dtype of the activations and of the matrix products:
+`train.precision` decides, for the model a training run builds:
 
-- `auto` (the default): `mixed_bfloat16` on a machine without GPUs whose CPU has bfloat16
+- `auto` (the default): `bfloat16` on a machine without GPUs whose CPU has bfloat16
   instructions (AVX512_BF16 or AMX-BF16), `float32` anywhere else. On a 2-core AVX512_BF16
   CPU, TensorFlow's oneDNN matmul runs bfloat16 at twice its float32 speed (2048^3: 394
-  against 196 GFLOP/s), the default training step took 0.75x the time, and the chat and
-  headline recipes reached lower validation losses sooner (README, "Training speed").
-  Without those instructions bfloat16 is emulated and slower than float32, hence the check.
-  GPUs keep float32 under `auto`: no GPU was available to measure a gain on.
-- `float32`, `bfloat16`, `float16`: that compute dtype whatever the machine. `float16` needs
-  a GPU (it gets loss scaling); without one it falls back to float32 with a warning.
-
-bfloat16 keeps float32's exponent range, so it needs no loss scaling; its 8-bit mantissa is
-applied to activations only, while the updates accumulate in float32 weights.
+  against 196 GFLOP/s). Without those instructions bfloat16 is emulated and slower than
+  float32, hence the check. GPUs keep float32 under `auto`: no GPU was available to measure
+  a gain on.
+- `bfloat16`: the products outside the recurrences' loops (the output projection, the
+  input projections, and their gradients) take bfloat16 operands (accumulated in float32 by
+  oneDNN, rounded to bfloat16, cast back); the loops, attention, the loss, the weights and
+  the optimizer stay float32. Why not Keras' `mixed_bfloat16` policy (every activation in
+  bfloat16): it made the default step 0.75x as long, but DailyDialog's chat model learned
+  much more slowly in it (validation loss 5.81 after the first epoch against 5.17 in float32,
+  same seed): the recurrent state and its gradient carried through the loops in bfloat16
+  lose what small steps add. The large products are where bfloat16's speed is (the loops'
+  per-step products are too small to gain).
+- `float32`: no bfloat16 anywhere. `float16`: Keras' `mixed_float16` (with loss scaling),
+  for GPUs; without one it falls back to float32 with a warning.
 
 Only training uses it: a saved bundle holds float32 weights, and decoding (the bot, the
-headline script) builds its model in float32. The policy is Keras' process-wide default, so
-`policy_scope` sets it only while a model is built and restores the previous one.
+headline script) builds its model in float32.
 """
 
 from __future__ import annotations
@@ -27,13 +30,26 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")  # train.precision
-POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
+
+@dataclass(frozen=True)
+class Precision:
+    """What a `train.precision` setting means on this machine."""
+
+    policy: str  # Keras dtype policy the model is built under
+    products: str | None = None  # operand dtype of the large products (Seq2Seq(products=))
+
+
+FLOAT32 = Precision("float32")
+BFLOAT16_PRODUCTS = Precision("float32", "bfloat16")
+FLOAT16 = Precision("mixed_float16")
 # CPU flags (Linux /proc/cpuinfo names) of bfloat16 matrix instructions that oneDNN uses
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 CPUINFO = Path("/proc/cpuinfo")
@@ -59,24 +75,24 @@ def cpu_multiplies_bfloat16(cpuinfo: Path = CPUINFO) -> bool:
     return any(flag in flags for flag in BF16_CPU_FLAGS)
 
 
-def policy_name(precision: str, *, gpus: int, native_bfloat16: bool) -> str:
-    """The Keras dtype policy that `train.precision` means on a machine with `gpus` GPUs and
-    (or not) bfloat16 CPU instructions."""
+def precision_for(precision: str, *, gpus: int, native_bfloat16: bool) -> Precision:
+    """What `train.precision` means on a machine with `gpus` GPUs and (or not) bfloat16 CPU
+    instructions."""
     if precision not in PRECISIONS:
         raise ValueError(
             f"train.precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
         )
     if precision == "auto":
-        return POLICIES["bfloat16" if native_bfloat16 and not gpus else "float32"]
+        return BFLOAT16_PRODUCTS if native_bfloat16 and not gpus else FLOAT32
     if precision == "float16" and not gpus:
         print("train.precision=float16 needs a GPU; training in float32", file=sys.stderr)
-        return POLICIES["float32"]
-    return POLICIES[precision]
+        return FLOAT32
+    return {"float32": FLOAT32, "bfloat16": BFLOAT16_PRODUCTS, "float16": FLOAT16}[precision]
 
 
-def resolve(precision: str) -> str:
-    """`policy_name` for this machine."""
-    return policy_name(
+def resolve(precision: str) -> Precision:
+    """`precision_for` this machine."""
+    return precision_for(
         precision,
         gpus=len(tf.config.list_physical_devices("GPU")),
         native_bfloat16=cpu_multiplies_bfloat16(),
@@ -85,8 +101,8 @@ def resolve(precision: str) -> str:
 
 @contextmanager
 def policy_scope(policy: str) -> Iterator[None]:
-    """Models built inside compute under the Keras dtype policy `policy` (from `resolve`);
-    the previous global policy is back afterwards."""
+    """Models built inside compute under the Keras dtype policy `policy` (`Precision.policy`);
+    the previous global policy is back afterwards (Keras keeps it process-wide)."""
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
     try:

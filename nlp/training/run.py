@@ -40,7 +40,7 @@ from nlp.training.corpus_io import (
     without,
 )
 from nlp.training.data import Example
-from nlp.training.precision import policy_scope
+from nlp.training.precision import Precision, policy_scope
 from nlp.training.precision import resolve as resolve_precision
 from nlp.training.trainer import Hooks, LossMeter, Selection, Trainer, batching_for
 
@@ -69,12 +69,14 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def training_policy(config: ExperimentConfig, options: RunOptions) -> str:
-    """The Keras dtype policy `train.precision` means here, said to the user (checked before
-    any corpus is read, so a wrong value fails at once)."""
-    policy = resolve_precision(config.train.precision)
-    _say(options, f"training computes in {policy} (train.precision={config.train.precision})")
-    return policy
+def training_precision(config: ExperimentConfig, options: RunOptions) -> Precision:
+    """What `train.precision` means here, said to the user (checked before any corpus is
+    read, so a wrong value fails at once)."""
+    precision = resolve_precision(config.train.precision)
+    products = f", {precision.products} operands in the large products" * bool(precision.products)
+    _say(options, f"training computes in {precision.policy}{products} "
+                  f"(train.precision={config.train.precision})")
+    return precision
 
 
 def training_strategy(multi_worker: bool = False) -> tf.distribute.Strategy:
@@ -123,7 +125,7 @@ def train(
             print("resuming with " + ", ".join(changes), file=sys.stderr, flush=True)
             config.save(run_dir / CONFIG_FILE)
     seed_everything(config.train.seed)
-    policy = training_policy(config, options)
+    precision = training_precision(config, options)
     train_pairs, valid_pairs = train_valid(
         load_pairs(corpus, config.data),
         load_pairs(valid_corpus, config.data) if valid_corpus is not None else None,
@@ -138,8 +140,8 @@ def train(
         config = replace(config, model=replace(config.model, vocab_size=len(codec.vocab)))
         _write_run(run_dir, config, codec)
         write_pairs(valid_pairs, options.out / VALID_FILE)
-    with strategy.scope(), policy_scope(policy):
-        model = Seq2Seq(config.model)
+    with strategy.scope(), policy_scope(precision.policy):
+        model = Seq2Seq(config.model, precision.products)
     metadata = {
         "task": config.data.task,
         "corpus": {
@@ -346,7 +348,7 @@ def retrain(
             f"change, not {', '.join(f'{section}.*' for section in fixed)}"
         )
     seed_everything(config.train.seed)
-    policy = training_policy(config, options)
+    precision = training_precision(config, options)
     codec = bundle.codec
     new_train, new_valid = train_valid(
         load_pairs(corpus, config.data), None, config.train.valid_fraction, config.train.seed
@@ -365,8 +367,8 @@ def retrain(
         _say(options, f"vocabulary extended by {len(added)} tokens to {len(codec.vocab)}")
         config = replace(config, model=replace(config.model, vocab_size=len(codec.vocab)))
     strategy = training_strategy()
-    with strategy.scope(), policy_scope(policy):
-        model = rebuild_model(bundle.model, config)
+    with strategy.scope(), policy_scope(precision.policy):
+        model = rebuild_model(bundle.model, config, precision.products)
     mixed = list(new_train)
     if mix_pool and retrain_options.old_share > 0:
         count = round(len(new_train) * retrain_options.old_share)
@@ -455,16 +457,18 @@ def _format_losses(losses: dict[str, float]) -> str:
     return ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in sorted(losses.items()))
 
 
-def rebuild_model(old: Seq2Seq, config: ExperimentConfig) -> Seq2Seq:
+def rebuild_model(
+    old: Seq2Seq, config: ExperimentConfig, products: str | None = None
+) -> Seq2Seq:
     """A new model for `config` (in the current distribution scope) with the old weights.
 
     Each weight is copied from the old weight at the same object path (see
     `nlp.training.checkpoint.variable_paths`), never by position. Weights whose shape did not
     change are copied; with a larger vocabulary, embedding and
     projection matrices are copied into the leading rows/columns, and the new rows keep
-    their fresh initialisation, so every learned row survives.
+    their fresh initialisation, so every learned row survives. `products`: see `Seq2Seq`.
     """
-    new = Seq2Seq(config.model)
+    new = Seq2Seq(config.model, products)
     old_paths = variable_paths(old)
     for path, new_var in variable_paths(new).items():
         value = np.array(new_var.numpy())
