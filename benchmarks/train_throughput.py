@@ -248,8 +248,8 @@ def measure(
     try:  # the dtypes `s2s train` gives this config on this machine
         from nlp.training.precision import policy_scope, resolve
 
-        precision = resolve(config.train.precision)
-        policy, products = precision.policy, precision.products
+        resolved = resolve(config.train.precision)
+        policy, products = resolved.policy, resolved.products
         scope = policy_scope(policy)
         extra = {"products": products}
     except ImportError:  # checkouts from before train.precision trained in float32

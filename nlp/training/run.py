@@ -73,7 +73,9 @@ def training_precision(config: ExperimentConfig, options: RunOptions) -> Precisi
     """What `train.precision` means here, said to the user (checked before any corpus is
     read, so a wrong value fails at once)."""
     precision = resolve_precision(config.train.precision)
-    products = f", {precision.products} operands in the large products" * bool(precision.products)
+    products = (
+        f", {precision.products} operands in the large products" if precision.products else ""
+    )
     _say(options, f"training computes in {precision.policy}{products} "
                   f"(train.precision={config.train.precision})")
     return precision
