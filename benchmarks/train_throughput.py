@@ -34,7 +34,8 @@ against the peak of the dtype of the large products, so a bfloat16 row's use of 
 is not overstated (it understates it: the loops stay float32).
 
 `matmul floor ms` is what the step's matrix products alone take on this machine, each shape
-timed on its own with TensorFlow's kernel in float32 (`training_matmuls`
+timed on its own with TensorFlow's kernel in the operand dtype the step gives it (the input
+and output projections in the row's `computes in`, the rest in float32; `training_matmuls`
 lists them: the large ones once, the recurrences' per-step ones inside a `tf.while_loop`),
 and `floor peak share` the share a step that took only that long would reach: how far any
 implementation of this model on TensorFlow's matmul kernels could go, with no element-wise
@@ -55,7 +56,9 @@ shape reached (also in the JSON as `matmul_floor_products`). Each mode writes it
 `train_throughput_default.json`, `--precision float32` adds `_float32`, and so on.
 
 `--code DIR` measures another checkout of the project (e.g. a worktree of an older commit)
-with this same script, so old and new figures come from one run on one machine.
+with this same script, so old and new figures come from one run on one machine. It needs
+the trainer's `train_batch` and the NumPy batch plan (`EncodedExamples`, 8e9963e); older
+commits, b60f120 among them, are measured with their own copy of this script.
 """
 
 from __future__ import annotations
@@ -133,9 +136,14 @@ def _recurrent(steps: int, rows: int, k: int, n: int) -> list[Matmul]:
     return [(steps, 1, rows, k, n), (steps, 1, rows, n, k), (1, 1, k, steps * rows, n)]
 
 
-def training_matmuls(model: Any, batch: int, source_len: int, target_len: int) -> list[Matmul]:
+def training_matmuls(
+    model: Any, batch: int, source_len: int, target_len: int, large: str = "float32"
+) -> list[tuple[Matmul, str]]:
     """Every matrix product of one training step (forward and backward) as the project's
-    model runs it: the big ones once over all steps, the recurrences' step by step.
+    model runs it: the big ones once over all steps, the recurrences' step by step; each
+    with its operand dtype: `large` for the products that take `train.precision`'s operands
+    (the input projections and the output projection, `recurrence.product`), float32 for
+    the rest.
 
     Covers the benchmark's configurations (one layer each side, dot or general attention,
     untied output); the copy gate's [.., 2U+E] x [2U+E, 1] products are left out."""
@@ -144,24 +152,26 @@ def training_matmuls(model: Any, batch: int, source_len: int, target_len: int) -
     G = 4 if model.cell == "lstm" else 3
     u = U // 2
     products: list[Matmul] = []
+    projections: list[Matmul] = []  # those with `large` operands
     for _ in range(2):  # encoder directions (two loops, which run at the same time)
-        products += _dense(B * S, E, G * u) + _recurrent(S, B, u, G * u)
+        projections += _dense(B * S, E, G * u)
+        products += _recurrent(S, B, u, G * u)
     products += _dense(B, U, U * (2 if model.cell == "lstm" else 1))  # bridge
     if model.attention == "general":
         products += _dense(B * S, U, U)  # keys
-    products += _dense(B * T, E, G * U)  # decoder input projection, before the loop
+    projections += _dense(B * T, E, G * U)  # decoder input projection, before the loop
     if model.input_feeding:  # feed and h through one stacked kernel, attention in the loop
         products += _recurrent(T, B, 2 * U, G * U) + _recurrent(T, B, 2 * U, U)
         products += [(2 * T, B, 1, U, S), (2 * T, B, 1, S, U), (2, B, S, T, U)]
     else:  # the recurrence alone in the loop, attention for all steps at once
         products += _recurrent(T, B, U, G * U) + _dense(B * T, 2 * U, U)
         products += _dense(T, U, S, batch=B) + _dense(T, S, U, batch=B)
-    products += _dense(B * T, U, V)  # output projection
-    return products
+    projections += _dense(B * T, U, V)  # output projection
+    return [(p, large) for p in projections] + [(p, "float32") for p in products]
 
 
 def matmul_floor(
-    model: Any, batch: int, source_len: int, target_len: int, dtype: str = "float32"
+    model: Any, batch: int, source_len: int, target_len: int, large: str = "float32"
 ) -> list[dict[str, Any]]:
     """What one training step's matrix products alone take on this machine, one entry per
     distinct product (count, batch, m, k, n; how often a step runs it; its milliseconds in
@@ -169,11 +179,12 @@ def matmul_floor(
     `tf.while_loop`, as the model runs them). No element-wise work, no op overhead, no
     concurrency: what a perfect implementation of this model with TensorFlow's matmul
     kernels would still spend. The entries show which products run below the large matmul's
-    rate, i.e. where the floor comes from. `dtype`: the products' operand dtype (the step's
-    compute dtype)."""
+    rate, i.e. where the floor comes from. `large`: the operand dtype of the products that
+    take `train.precision`'s (see `training_matmuls`); each entry says its dtype."""
     import tensorflow as tf
 
-    def per_call(count: int, b: int, m: int, k: int, n: int) -> float:
+    def per_call(product: Matmul, dtype: str) -> float:
+        count, b, m, k, n = product
         shape = [b] if b > 1 else []
         x = tf.cast(tf.random.normal([*shape, m, k]), dtype)
         w = tf.cast(tf.random.normal([*shape, k, n]), dtype)
@@ -193,12 +204,12 @@ def matmul_floor(
         run(x, w).numpy()
         return 1000 * min(timed(lambda: run(x, w).numpy())[1] for _ in range(10))
 
-    products = Counter(training_matmuls(model, batch, source_len, target_len))
+    products = Counter(training_matmuls(model, batch, source_len, target_len, large))
     entries = []
-    for product, times in products.items():  # each shape timed once
-        ms = per_call(*product) * times
+    for (product, dtype), times in products.items():  # each shape and dtype timed once
+        ms = per_call(product, dtype) * times
         entries.append({
-            "product": list(product), "times": times, "ms": ms,
+            "product": list(product), "dtype": dtype, "times": times, "ms": ms,
             "gflops": product_flops(product) * times / ms / 1e6,
         })
     return sorted(entries, key=lambda entry: -entry["ms"])
@@ -283,12 +294,10 @@ def measure(
         len(source) * train_flops_per_sample(config.model, source.shape[1], target.shape[1] - 1)
         for source, target, _ in measured
     )
-    # the floor times every product in the policy's dtype, so with bfloat16 operands in the
-    # large products (float32 policy) it overstates what those take
-    floor = None if varied else matmul_floor(
-        config.model, config.train.batch_size, source_len, target_len, COMPUTE_DTYPES[policy]
-    )
     dtype = products or COMPUTE_DTYPES[policy]
+    floor = None if varied else matmul_floor(
+        config.model, config.train.batch_size, source_len, target_len, dtype
+    )
     return {
         **settings,
         "compute_dtype": dtype,  # of the step's largest products (the output projection)
@@ -396,7 +405,8 @@ def main() -> None:
             print(f"\nmatmul floor of {row['cell']}, input feeding {row['input_feeding']}, "
                   f"copy {row['copy']} (product: count x [batch] [m,k] x [k,n])")
             print(format_table(row["matmul_floor_products"] or [], [
-                ("product", "product"), ("times", "times a step"), ("ms", "ms"),
+                ("product", "product"), ("dtype", "operands"), ("times", "times a step"),
+                ("ms", "ms"),
                 ("gflops", "GFLOP/s"),
             ]))
     write_json(

@@ -20,7 +20,7 @@ BATCH, SOURCE, TARGET = 8, 11, 6
 
 
 def _product_flops(model: ModelConfig) -> int:
-    return sum(map(product_flops, training_matmuls(model, BATCH, SOURCE, TARGET)))
+    return sum(product_flops(p) for p, _ in training_matmuls(model, BATCH, SOURCE, TARGET))
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -55,3 +55,19 @@ def test_each_mode_writes_its_own_results_file() -> None:
     ]
     assert paths[0] == RESULTS_DIR / "train_throughput.json"
     assert len(set(paths)) == len(paths)
+
+
+def test_the_projections_and_only_they_take_the_large_operands() -> None:
+    """The floor times the input and output projections in `train.precision`'s operand
+    dtype (bfloat16 under `auto` on CPUs with it) and every other product in float32, as
+    the model runs them (`recurrence.product`)."""
+    model = ModelConfig(embedding_dim=24, units=16, vocab_size=50)
+    E, U, V, G, steps = 24, 16, 50, 4, TARGET + 1
+    products = training_matmuls(model, BATCH, SOURCE, TARGET, "bfloat16")
+    assert {dtype for _, dtype in products} == {"bfloat16", "float32"}
+    large = sum(product_flops(p) for p, dtype in products if dtype == "bfloat16")
+    encoder_inputs = 2 * 2 * BATCH * SOURCE * E * G * (U // 2)  # two directions
+    decoder_inputs = 2 * BATCH * steps * E * G * U
+    output = 2 * BATCH * steps * U * V
+    assert large == 3 * (encoder_inputs + decoder_inputs + output)  # forward + 2 gradients
+    assert {dtype for _, dtype in training_matmuls(model, BATCH, SOURCE, TARGET)} == {"float32"}
