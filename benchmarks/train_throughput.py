@@ -82,8 +82,6 @@ from benchmarks.common import (
 
 VOCAB = 8000
 HEADLINE_VOCAB = 12000  # the headline preset's vocab.max_size
-# Keras dtype policy of the trained model -> the dtype its matrix products run in
-COMPUTE_DTYPES = {"float32": "float32", "mixed_float16": "float16"}
 PEAK_DTYPES = ("float32", "bfloat16")
 CONFIGURATIONS = [
     {"cell": cell, "input_feeding": feeding, "copy": copy}
@@ -137,13 +135,14 @@ def _recurrent(steps: int, rows: int, k: int, n: int) -> list[Matmul]:
 
 
 def training_matmuls(
-    model: Any, batch: int, source_len: int, target_len: int, large: str = "float32"
+    model: Any, batch: int, source_len: int, target_len: int, large: str = "float32",
+    other: str = "float32",
 ) -> list[tuple[Matmul, str]]:
     """Every matrix product of one training step (forward and backward) as the project's
     model runs it: the big ones once over all steps, the recurrences' step by step; each
     with its operand dtype: `large` for the products that take `train.precision`'s operands
-    (the input projections and the output projection, `recurrence.product`), float32 for
-    the rest.
+    (the input projections and the output projection, `recurrence.product`), `other` (the
+    model's compute dtype) for the rest.
 
     Covers the benchmark's configurations (one layer each side, dot or general attention,
     untied output); the copy gate's [.., 2U+E] x [2U+E, 1] products are left out."""
@@ -167,11 +166,12 @@ def training_matmuls(
         products += _recurrent(T, B, U, G * U) + _dense(B * T, 2 * U, U)
         products += _dense(T, U, S, batch=B) + _dense(T, S, U, batch=B)
     projections += _dense(B * T, U, V)  # output projection
-    return [(p, large) for p in projections] + [(p, "float32") for p in products]
+    return [(p, large) for p in projections] + [(p, other) for p in products]
 
 
 def matmul_floor(
-    model: Any, batch: int, source_len: int, target_len: int, large: str = "float32"
+    model: Any, batch: int, source_len: int, target_len: int, large: str = "float32",
+    other: str = "float32",
 ) -> list[dict[str, Any]]:
     """What one training step's matrix products alone take on this machine, one entry per
     distinct product (count, batch, m, k, n; how often a step runs it; its milliseconds in
@@ -179,8 +179,8 @@ def matmul_floor(
     `tf.while_loop`, as the model runs them). No element-wise work, no op overhead, no
     concurrency: what a perfect implementation of this model with TensorFlow's matmul
     kernels would still spend. The entries show which products run below the large matmul's
-    rate, i.e. where the floor comes from. `large`: the operand dtype of the products that
-    take `train.precision`'s (see `training_matmuls`); each entry says its dtype."""
+    rate, i.e. where the floor comes from. `large`, `other`: the operand dtypes (see
+    `training_matmuls`); each entry says its dtype."""
     import tensorflow as tf
 
     def per_call(product: Matmul, dtype: str) -> float:
@@ -204,7 +204,7 @@ def matmul_floor(
         run(x, w).numpy()
         return 1000 * min(timed(lambda: run(x, w).numpy())[1] for _ in range(10))
 
-    products = Counter(training_matmuls(model, batch, source_len, target_len, large))
+    products = Counter(training_matmuls(model, batch, source_len, target_len, large, other))
     entries = []
     for (product, dtype), times in products.items():  # each shape and dtype timed once
         ms = per_call(product, dtype) * times
@@ -241,6 +241,7 @@ def measure(
         sys.path.insert(0, code)
     from contextlib import nullcontext
 
+    import keras
     import numpy as np
 
     from nlp.config import ExperimentConfig, task_preset
@@ -294,9 +295,10 @@ def measure(
         len(source) * train_flops_per_sample(config.model, source.shape[1], target.shape[1] - 1)
         for source, target, _ in measured
     )
-    dtype = products or COMPUTE_DTYPES[policy]
+    compute = keras.DTypePolicy(policy).compute_dtype  # of every product but the large ones
+    dtype = products or compute
     floor = None if varied else matmul_floor(
-        config.model, config.train.batch_size, source_len, target_len, dtype
+        config.model, config.train.batch_size, source_len, target_len, dtype, compute
     )
     return {
         **settings,
