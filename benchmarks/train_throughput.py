@@ -25,18 +25,20 @@ that matmul's GFLOP/s. The model's FLOPs are counted analytically (`train_flops_
   a lower bound of the machine's real use.
 
 Each row trains in the dtypes `s2s train` gives it on this machine (`train.precision`,
-default `auto`: on a CPU with bfloat16 instructions the large products outside the loops take
-bfloat16 operands, see `nlp.training.precision`; `--precision float32` measures float32
-throughout). `computes in` is the dtype of those large products. `peak share` is always
+default `auto`: on a CPU with bfloat16 instructions the input and output projections and the
+recurrences' per-step products take bfloat16 operands, see `nlp.training.precision`;
+`--precision float32` measures float32 throughout). `computes in` is the dtype of those
+products. `peak share` is always
 against the float32 matmul (the figure the project's targets are stated in); the run also
 times the same matmul in bfloat16, and `share of its dtype's peak` is the achieved rate
-against the peak of the dtype of the large products, so a bfloat16 row's use of the machine
-is not overstated (it understates it: the loops stay float32).
+against the peak of the dtype of those products, so a bfloat16 row's use of the machine is
+not overstated (it understates it: attention and the kernels' gradients stay float32).
 
 `matmul floor ms` is what the step's matrix products alone take on this machine, each shape
-timed on its own with TensorFlow's kernel in the operand dtype the step gives it (the input
-and output projections in the row's `computes in`, the rest in float32; `training_matmuls`
-lists them: the large ones once, the recurrences' per-step ones inside a `tf.while_loop`),
+timed on its own with TensorFlow's kernel in the operand dtype the step gives it (the
+projections and the loops' per-step products in the row's `computes in`, the rest in
+float32; `training_matmuls` lists them: the large ones once, the recurrences' per-step ones
+inside a `tf.while_loop`),
 and `floor peak share` the share a step that took only that long would reach: how far any
 implementation of this model on TensorFlow's matmul kernels could go, with no element-wise
 work and no op overhead.
@@ -128,10 +130,11 @@ def _dense(m: int, k: int, n: int, batch: int = 1) -> list[Matmul]:
     return [(1, batch, m, k, n), (1, batch, m, n, k), (1, batch, k, m, n)]
 
 
-def _recurrent(steps: int, rows: int, k: int, n: int) -> list[Matmul]:
-    """A loop's per-step product [rows,k] x [k,n], its per-step input gradient, and the
-    kernel gradient taken once after the loop over all steps."""
-    return [(steps, 1, rows, k, n), (steps, 1, rows, n, k), (1, 1, k, steps * rows, n)]
+def _recurrent(steps: int, rows: int, k: int, n: int) -> tuple[list[Matmul], list[Matmul]]:
+    """A loop's per-step product [rows,k] x [k,n] and its per-step input gradient (the
+    loop's own products), and the kernel gradient taken once after the loop over all
+    steps."""
+    return [(steps, 1, rows, k, n), (steps, 1, rows, n, k)], [(1, 1, k, steps * rows, n)]
 
 
 def training_matmuls(
@@ -141,8 +144,10 @@ def training_matmuls(
     """Every matrix product of one training step (forward and backward) as the project's
     model runs it: the big ones once over all steps, the recurrences' step by step; each
     with its operand dtype: `large` for the products that take `train.precision`'s operands
-    (the input projections and the output projection, `recurrence.product`), `other` (the
-    model's compute dtype) for the rest.
+    (the input projections, the output projection and, without input feeding, the
+    attentional layer: `recurrence.product`; the loops' per-step products with their
+    kernels: `recurrence.loop_product`), `other` (the model's compute dtype) for the rest:
+    attention, the bridge, the keys, the loops' kernel gradients.
 
     Covers the benchmark's configurations (one layer each side, dot or general attention,
     untied output); the copy gate's [.., 2U+E] x [2U+E, 1] products are left out."""
@@ -151,22 +156,30 @@ def training_matmuls(
     G = 4 if model.cell == "lstm" else 3
     u = U // 2
     products: list[Matmul] = []
-    projections: list[Matmul] = []  # those with `large` operands
+    rounded: list[Matmul] = []  # those with `large` operands
+
+    def recurrent(steps: int, rows: int, k: int, n: int) -> None:
+        in_loop, after = _recurrent(steps, rows, k, n)
+        rounded.extend(in_loop)
+        products.extend(after)
+
     for _ in range(2):  # encoder directions (two loops, which run at the same time)
-        projections += _dense(B * S, E, G * u)
-        products += _recurrent(S, B, u, G * u)
+        rounded += _dense(B * S, E, G * u)
+        recurrent(S, B, u, G * u)
     products += _dense(B, U, U * (2 if model.cell == "lstm" else 1))  # bridge
     if model.attention == "general":
         products += _dense(B * S, U, U)  # keys
-    projections += _dense(B * T, E, G * U)  # decoder input projection, before the loop
+    rounded += _dense(B * T, E, G * U)  # decoder input projection, before the loop
     if model.input_feeding:  # feed and h through one stacked kernel, attention in the loop
-        products += _recurrent(T, B, 2 * U, G * U) + _recurrent(T, B, 2 * U, U)
+        recurrent(T, B, 2 * U, G * U)
+        recurrent(T, B, 2 * U, U)  # the attentional layer
         products += [(2 * T, B, 1, U, S), (2 * T, B, 1, S, U), (2, B, S, T, U)]
     else:  # the recurrence alone in the loop, attention for all steps at once
-        products += _recurrent(T, B, U, G * U) + _dense(B * T, 2 * U, U)
+        recurrent(T, B, U, G * U)
+        rounded += _dense(B * T, 2 * U, U)  # the attentional layer over all steps
         products += _dense(T, U, S, batch=B) + _dense(T, S, U, batch=B)
-    projections += _dense(B * T, U, V)  # output projection
-    return [(p, large) for p in projections] + [(p, other) for p in products]
+    rounded += _dense(B * T, U, V)  # output projection
+    return [(p, large) for p in rounded] + [(p, other) for p in products]
 
 
 def matmul_floor(
@@ -198,7 +211,7 @@ def matmul_floor(
                 # each product waits for the last one, as in a recurrence
                 return i + 1, total + tf.matmul(x + (total * 0.0)[..., None, None], w)[..., 0, 0]
 
-            zero = tf.zeros(shape)
+            zero = tf.zeros(shape, x.dtype)
             return tf.while_loop(lambda i, _: i < count, body, (0, zero))[1]
 
         run(x, w).numpy()

@@ -12,7 +12,9 @@ import tensorflow as tf
 
 from nlp.config import ModelConfig
 from nlp.model import Seq2Seq
+from nlp.model.feeding_loop import lstm_attention_loop
 from nlp.model.losses import masked_mean_loss
+from nlp.model.recurrence import lstm_cell_forward
 
 VOCAB = 30
 
@@ -69,3 +71,59 @@ def test_written_out_gradient_equals_automatic(attention: str, copy: bool, peek:
 )
 def test_other_decoders_keep_the_automatic_gradient(settings: dict[str, object]) -> None:
     assert not _model(**settings)._has_written_out_loop()
+
+
+def _rounded(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
+    return tf.cast(tf.matmul(tf.cast(x, tf.bfloat16), tf.cast(kernel, tf.bfloat16)), x.dtype)
+
+
+def _rounded_reference_loop(projected, kernel, h, c, feed, keys, memory, attentional_kernel, mask):  # type: ignore[no-untyped-def]
+    """The loop's forward arithmetic one Python step at a time, its two kernel products'
+    operands rounded to bfloat16, differentiated by TensorFlow."""
+    collected = []
+    for t in range(projected.shape[0]):
+        h, c, _ = lstm_cell_forward(projected[t] + _rounded(tf.concat([feed, h], -1), kernel), c)
+        scores = tf.matmul(h[:, None, :], keys, transpose_b=True)[:, 0]
+        weights = tf.nn.softmax(tf.where(mask, scores, tf.float32.min), axis=-1)
+        context = tf.matmul(weights[:, None, :], memory)[:, 0]
+        feed = tf.tanh(_rounded(tf.concat([context, h], -1), attentional_kernel))
+        collected.append((feed, context, h, weights))
+    return [tf.stack(values) for values in zip(*collected, strict=True)]
+
+
+def test_bfloat16_operands_round_the_kernel_products_only() -> None:
+    """`operands=bfloat16` rounds the steps' products with the two kernels (the outputs move
+    off float32's) and nothing else: outputs equal a reference that rounds the same
+    operands, gradients its automatic ones up to bfloat16's rounding of the kernels'
+    gradients (the written-out ones accumulate them in float32)."""
+    rng = np.random.default_rng(6)
+    steps, batch, source, units = 5, 3, 7, 8
+
+    def normal(*shape: int, scale: float = 1.0) -> tf.Tensor:
+        return tf.constant(rng.normal(size=shape) * scale, tf.float32)
+
+    inputs = [
+        normal(steps, batch, 4 * units), normal(2 * units, 4 * units, scale=0.3),
+        normal(batch, units), normal(batch, units), normal(batch, units),
+        normal(batch, source, units), normal(batch, source, units),
+        normal(2 * units, units, scale=0.3),
+    ]
+    mask = tf.sequence_mask([7, 5, 2], source)
+    weights = [normal(steps, batch, units), normal(steps, batch, units),
+               normal(steps, batch, units), normal(steps, batch, source)]
+
+    def run(function):  # type: ignore[no-untyped-def]
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            outputs = function(*inputs, mask)
+            loss = sum(tf.reduce_sum(o * w) for o, w in zip(outputs, weights, strict=True))
+        return outputs, tape.gradient(loss, inputs)
+
+    outputs, grads = run(lambda *a: lstm_attention_loop(*a, operands=tf.bfloat16))
+    float32_outputs, _ = run(lstm_attention_loop)
+    want, want_grads = run(_rounded_reference_loop)
+    assert np.max(np.abs(outputs[0] - float32_outputs[0])) > 1e-4  # the products were rounded
+    for got, expected in zip(outputs, want, strict=True):
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+    for got, expected in zip(grads, want_grads, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=2e-2, atol=2e-2)

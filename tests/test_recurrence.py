@@ -100,3 +100,58 @@ def test_bidirectional_matches_keras_on_right_padded_rows(kind: str) -> None:
     np.testing.assert_allclose(got, want, atol=1e-5)
     for g, w in zip(got_grads, want_grads, strict=True):
         np.testing.assert_allclose(g, w, atol=1e-5)
+
+
+def _rounded_reference(  # type: ignore[no-untyped-def]
+    kind: str, cell: keras.layers.Layer, inputs: tf.Tensor, states: list[tf.Tensor]
+):
+    """The cell's arithmetic one Python step at a time, every product's operands rounded to
+    bfloat16 and its result cast back (what `train.precision=bfloat16` asks of the loops),
+    differentiated by TensorFlow through the casts."""
+    bf16 = tf.bfloat16
+    projected = recurrence.product(inputs, cell.kernel, bf16) + recurrence.input_bias(
+        cell, tf.float32
+    )
+    recurrent = tf.cast(cell.recurrent_kernel, bf16)
+    outputs = []
+    for t in range(inputs.shape[1]):
+        inner = tf.cast(tf.matmul(tf.cast(states[0], bf16), recurrent), tf.float32)
+        if kind == "gru":
+            h, states = recurrence._gru_gates(projected[:, t], inner + cell.bias[1], states[0])
+        else:
+            h, states = recurrence._lstm_gates(projected[:, t] + inner, states[1])
+        outputs.append(h)
+    return tf.stack(outputs, axis=1), list(states)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_bfloat16_operands_round_only_the_products(kind: str) -> None:
+    """With bfloat16 operands the loops' products are rounded (the outputs move off the
+    float32 ones) and nothing else is: outputs equal a step-by-step reference that rounds
+    the same operands, and the written-out gradients equal TensorFlow's automatic ones of
+    that reference up to bfloat16's rounding of the kernels' gradients (the written-out
+    ones accumulate them in float32)."""
+    batch, steps, width, units = 4, 6, 5, 8
+    cell = _cell(kind, width, units)
+    rng = np.random.default_rng(4)
+    inputs = tf.constant(rng.normal(size=(batch, steps, width)), tf.float32)
+    states = [
+        tf.constant(rng.normal(size=(batch, units)), tf.float32)
+        for _ in range(2 if kind == "lstm" else 1)
+    ]
+    out_weight = tf.constant(rng.normal(size=(batch, steps, units)), tf.float32)
+
+    def gradients(function):  # type: ignore[no-untyped-def]
+        with tf.GradientTape() as tape:
+            tape.watch([inputs, *states])
+            outputs, final = function()
+            loss = tf.reduce_sum(outputs * out_weight) + tf.reduce_sum(final[0])
+        return outputs, tape.gradient(loss, [inputs, *states, *cell.trainable_variables])
+
+    outputs, grads = gradients(lambda: recurrence.run(cell, inputs, states, tf.bfloat16))
+    float32_outputs, _ = gradients(lambda: recurrence.run(cell, inputs, states))
+    want, want_grads = gradients(lambda: _rounded_reference(kind, cell, inputs, states))
+    assert np.max(np.abs(outputs - float32_outputs)) > 1e-4  # the products were rounded
+    np.testing.assert_allclose(outputs, want, atol=1e-5)
+    for got, expected in zip(grads, want_grads, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=2e-2, atol=2e-2)

@@ -9,6 +9,7 @@ import pytest
 
 from benchmarks.train_throughput import (
     RESULTS_DIR,
+    matmul_floor,
     product_flops,
     results_path,
     train_flops_per_sample,
@@ -57,17 +58,39 @@ def test_each_mode_writes_its_own_results_file() -> None:
     assert len(set(paths)) == len(paths)
 
 
-def test_the_projections_and_only_they_take_the_large_operands() -> None:
-    """The floor times the input and output projections in `train.precision`'s operand
-    dtype (bfloat16 under `auto` on CPUs with it) and every other product in float32, as
-    the model runs them (`recurrence.product`)."""
+def test_the_projections_and_the_loops_products_take_the_large_operands() -> None:
+    """The floor times the input and output projections (`recurrence.product`) and the
+    loops' per-step products with their kernels and those products' input gradients
+    (`recurrence.loop_product`) in `train.precision`'s operand dtype (bfloat16 under `auto`
+    on CPUs with it), and every other product (attention, the kernels' gradients after the
+    loops) in float32, as the model runs them."""
     model = ModelConfig(embedding_dim=24, units=16, vocab_size=50)
     E, U, V, G, steps = 24, 16, 50, 4, TARGET + 1
+    u = U // 2
     products = training_matmuls(model, BATCH, SOURCE, TARGET, "bfloat16")
     assert {dtype for _, dtype in products} == {"bfloat16", "float32"}
     large = sum(product_flops(p) for p, dtype in products if dtype == "bfloat16")
-    encoder_inputs = 2 * 2 * BATCH * SOURCE * E * G * (U // 2)  # two directions
+    encoder_inputs = 2 * 2 * BATCH * SOURCE * E * G * u  # two directions
     decoder_inputs = 2 * BATCH * steps * E * G * U
     output = 2 * BATCH * steps * U * V
-    assert large == 3 * (encoder_inputs + decoder_inputs + output)  # forward + 2 gradients
+    projections = 3 * (encoder_inputs + decoder_inputs + output)  # forward + 2 gradients
+    encoder_loops = 2 * 2 * BATCH * SOURCE * u * G * u  # two directions
+    decoder_loop = 2 * BATCH * steps * 2 * U * (G * U + U)  # [feed; h] and the attentional layer
+    loops = 2 * (encoder_loops + decoder_loop)  # forward + the input gradient in the loop
+    assert large == projections + loops
     assert {dtype for _, dtype in training_matmuls(model, BATCH, SOURCE, TARGET)} == {"float32"}
+
+
+@pytest.mark.parametrize("input_feeding", [True, False])
+def test_the_floor_times_every_product_in_its_dtype(input_feeding: bool) -> None:
+    """`matmul_floor` runs each listed product in the dtype listed for it, bfloat16 per-step
+    products inside a loop included (it once added a float32 running total to a bfloat16
+    product and failed), and accounts for all of them."""
+    model = ModelConfig(embedding_dim=24, units=16, vocab_size=50, input_feeding=input_feeding)
+    entries = matmul_floor(model, 4, 5, 3, "bfloat16")
+    listed = training_matmuls(model, 4, 5, 3, "bfloat16")
+    assert sum(entry["times"] for entry in entries) == len(listed)
+    assert {(tuple(e["product"]), e["dtype"]) for e in entries} == {
+        (product, dtype) for product, dtype in listed
+    }
+    assert all(entry["ms"] > 0 for entry in entries)

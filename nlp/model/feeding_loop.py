@@ -22,6 +22,8 @@ import tensorflow as tf
 from nlp.model.recurrence import (
     kernel_gradient,
     loop,
+    loop_kernel,
+    loop_product,
     lstm_cell_backward,
     lstm_cell_forward,
     previous_steps,
@@ -39,37 +41,45 @@ def lstm_attention_loop(
     memory: tf.Tensor,
     attentional_kernel: tf.Tensor,
     mask: tf.Tensor,
+    operands: tf.DType | None = None,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
     """Teacher forcing of one input-feeding LSTM layer with dot-product attention.
 
     projected [T,B,4H]: each step's embedding times its kernel rows, plus the bias;
     kernel [2H,4H]: the feed rows of the input kernel stacked on the recurrent kernel
     (`recurrence.feed_kernel`); keys and memory [B,S,H]; attentional_kernel [2H,H];
-    mask [B,S] (bool, real source tokens).
+    mask [B,S] (bool, real source tokens); `operands`: the operand dtype of the steps'
+    products with `kernel` and `attentional_kernel` (`recurrence.loop_product`; attention's
+    products stay in the dtype of `keys`: rounding them gained nothing measurable).
     Returns time-major attentional vectors, context vectors, LSTM outputs [T,B,H] and
     attention weights [T,B,S].
     """
-    return _loop_with_gradient(mask)(
+    return _loop_with_gradient(mask, operands)(
         projected, kernel, h0, c0, feed0, keys, memory, attentional_kernel
     )
 
 
-def _loop_with_gradient(mask: tf.Tensor):  # type: ignore[no-untyped-def]
-    """The loop as a custom-gradient function; the mask (no gradient) is closed over."""
+def _loop_with_gradient(mask: tf.Tensor, operands: tf.DType | None):  # type: ignore[no-untyped-def]
+    """The loop as a custom-gradient function; the mask (no gradient) and the operand dtype
+    are closed over."""
 
     @tf.custom_gradient
     def fed_loop(projected, kernel, h0, c0, feed0, keys, memory, attentional_kernel):  # type: ignore[no-untyped-def]
         steps = tf.shape(projected)[0]
         dtype = projected.dtype
         lowest = tf.fill(tf.shape(mask), dtype.min)
+        step_kernel = loop_kernel(kernel, operands)
+        step_attentional_kernel = loop_kernel(attentional_kernel, operands)
 
         def body(t, h, c, feed, *arrays):  # type: ignore[no-untyped-def]
-            gates = projected[t] + tf.matmul(tf.concat([feed, h], axis=-1), kernel)
+            gates = projected[t] + loop_product(tf.concat([feed, h], axis=-1), step_kernel)
             h, c, activations = lstm_cell_forward(gates, c)
             scores = tf.matmul(h[:, None, :], keys, transpose_b=True)[:, 0]
             weights = tf.nn.softmax(tf.where(mask, scores, lowest), axis=-1)
             context = tf.matmul(weights[:, None, :], memory)[:, 0]
-            attentional = tf.tanh(tf.matmul(tf.concat([context, h], -1), attentional_kernel))
+            attentional = tf.tanh(
+                loop_product(tf.concat([context, h], -1), step_attentional_kernel)
+            )
             values = (attentional, context, h, weights, c, activations)
             return h, c, attentional, *(a.write(t, v) for a, v in zip(arrays, values, strict=True))
 
@@ -89,13 +99,14 @@ def _loop_with_gradient(mask: tf.Tensor):  # type: ignore[no-untyped-def]
                 [previous_steps(attentional, feed0), previous_steps(outputs, h0)], axis=-1
             )
             previous_c = previous_steps(cells, c0)
-            kernel_t, attentional_kernel_t = transposed(kernel), transposed(attentional_kernel)
+            kernel_t = loop_kernel(transposed(kernel), operands)
+            attentional_kernel_t = loop_kernel(transposed(attentional_kernel), operands)
 
             def back(t, d_feed, dh, dc, *arrays):  # type: ignore[no-untyped-def]
                 # attentional = tanh([context; h] Wc)
                 d_pre = (d_attentional[t] + d_feed) * (1.0 - attentional[t] * attentional[t])
                 d_context, d_h = tf.split(
-                    tf.matmul(d_pre, attentional_kernel_t), 2, axis=-1
+                    loop_product(d_pre, attentional_kernel_t), 2, axis=-1
                 )
                 d_context += d_contexts[t]
                 # context = weights . memory; weights = softmax(scores) (zero where masked)
@@ -106,7 +117,7 @@ def _loop_with_gradient(mask: tf.Tensor):  # type: ignore[no-untyped-def]
                 dh = dh + d_outputs[t] + d_h
                 dh += tf.matmul(d_scores[:, None, :], keys)[:, 0]
                 d_gates, dc = lstm_cell_backward(activations[t], cells[t], previous_c[t], dh, dc)
-                d_feed, dh = tf.split(tf.matmul(d_gates, kernel_t), 2, axis=-1)
+                d_feed, dh = tf.split(loop_product(d_gates, kernel_t), 2, axis=-1)
                 values = (d_gates, d_pre, d_scores, d_context)
                 return d_feed, dh, dc, *(a.write(t, v) for a, v in zip(arrays, values, strict=True))
 

@@ -67,9 +67,10 @@ class Seq2Seq(keras.Model):
     def __init__(
         self, config: ModelConfig, products: str | None = None, **kwargs: object
     ) -> None:
-        """`products`: the operand dtype of the large matrix products outside the loops
-        (output projection, input projections), e.g. "bfloat16" under
-        `train.precision` (`nlp.training.precision`); None: the compute dtype."""
+        """`products`: the operand dtype of the matrix products with the model's kernels in
+        teacher forcing (output projection, input projections, the loops' per-step products,
+        the attentional layer), e.g. "bfloat16" under `train.precision`
+        (`nlp.training.precision`); None: the compute dtype."""
         super().__init__(**kwargs)
         _check(config)
         self.config = config
@@ -225,7 +226,7 @@ class Seq2Seq(keras.Model):
         else:
             top = self._unfed_recurrence(inputs, state, training)
             context_vectors, weights = self._attend(top, context)
-            attentional = self._attentional(context_vectors, top)
+            attentional = self._attentional(context_vectors, top, self.products)
         return DecoderOutputs(
             logits=self._project(self.dropout(attentional, training=training)),
             attention=weights,
@@ -260,7 +261,7 @@ class Seq2Seq(keras.Model):
                 tf.transpose(projected, [1, 0, 2]), feed_kernel, state["rnn_0"],
                 state["rnn_1"], state["feed"], context["keys"], context["memory"],
                 tf.cast(tf.convert_to_tensor(self.attentional.kernel), embedded.dtype),
-                context["mask"],
+                context["mask"], self.products,
             )
             attentional, context_vectors, top, weights = (
                 tf.transpose(v, [1, 0, 2]) for v in values
@@ -360,11 +361,14 @@ class Seq2Seq(keras.Model):
             self.scorer, query, context["keys"], context["memory"], context["mask"], coverage
         )
 
-    def _attentional(self, context_vector: tf.Tensor | None, h: tf.Tensor) -> tf.Tensor:
-        """tanh(W [c; h]) (Luong), or tanh(W h) without attention: the output vector."""
-        if context_vector is None:
-            return self.attentional(h)
-        return self.attentional(tf.concat([context_vector, h], axis=-1))
+    def _attentional(
+        self, context_vector: tf.Tensor | None, h: tf.Tensor, operands: tf.DType | None = None
+    ) -> tf.Tensor:
+        """tanh(W [c; h]) (Luong), or tanh(W h) without attention: the output vector.
+        `operands`: the product's operand dtype (`recurrence.product`), given where it runs
+        once over all steps (teacher forcing without input feeding)."""
+        x = h if context_vector is None else tf.concat([context_vector, h], axis=-1)
+        return tf.tanh(recurrence.product(x, self.attentional.kernel, operands))
 
     def _embed_targets(self, ids: tf.Tensor, training: bool) -> tf.Tensor:
         ids = self._in_vocab(tf.cast(ids, tf.int32))
