@@ -187,7 +187,7 @@ def bidirectional(
     two independent loops, which TensorFlow runs at the same time on two cores (one loop
     over a batch of both directions was 1.5x slower on a 2-core machine: it serialises
     them). The backward direction reads each row's real tokens from the last to the first
-    (`reverse_sequence` keeps the padding at the end), so no real position ever sees padding
+    (`reverse_rows` keeps the padding at the end), so no real position ever sees padding
     and the loop needs no mask; the final states are read at each row's last real step.
     Outputs at padded positions are not meaningful: attention masks them. `operands`: the
     input projections' (see `product`).
@@ -197,13 +197,38 @@ def bidirectional(
     zeros = tf.zeros(tf.stack([tf.shape(inputs)[0], forward_cell.units]), inputs.dtype)
     states = [zeros] if isinstance(forward_cell, keras.layers.GRUCell) else [zeros, zeros]
     forward, _ = run(forward_cell, inputs, states, operands)
-    reversed_inputs = tf.reverse_sequence(inputs, lengths, seq_axis=1, batch_axis=0)
+    reversed_inputs = reverse_rows(inputs, lengths)
     backward_reversed, _ = run(backward_cell, reversed_inputs, states, operands)
     last = tf.maximum(lengths - 1, 0)
     forward_h = tf.gather(forward, last, batch_dims=1)
     backward_h = tf.gather(backward_reversed, last, batch_dims=1)
-    backward = tf.reverse_sequence(backward_reversed, lengths, seq_axis=1, batch_axis=0)
+    backward = reverse_rows(backward_reversed, lengths)
     return tf.concat([forward, backward], axis=-1), forward_h, backward_h
+
+
+def reverse_rows(sequence: tf.Tensor, lengths: tf.Tensor) -> tf.Tensor:
+    """Each row of sequence [B,T,...] with its first `lengths` steps reversed and its padding
+    left in place: `tf.reverse_sequence(sequence, lengths, seq_axis=1, batch_axis=0)`.
+
+    Why not `reverse_sequence` itself: on a 2-core CPU its kernel took 1.65 ms for the
+    default encoder's [64,40,256] inputs, where this one batched gather takes 0.41 (and 0.71
+    against 0.41 for the [64,40,128] outputs), and the encoder runs four of them a step
+    (two forward, two for the gradient). The reversal is its own inverse, so the gradient
+    is the same gather (TensorFlow's own gradient of a gather would scatter-add)."""
+    steps = tf.range(tf.shape(sequence)[1])[None, :]
+    lengths = lengths[:, None]
+    return _gather_involution(sequence, tf.where(steps < lengths, lengths - 1 - steps, steps))
+
+
+@tf.custom_gradient
+def _gather_involution(sequence, index):  # type: ignore[no-untyped-def]
+    """tf.gather(sequence, index, batch_dims=1) for an index that is its own inverse
+    permutation in each row; its gradient is the same gather."""
+
+    def grad(upstream):  # type: ignore[no-untyped-def]
+        return tf.gather(upstream, index, batch_dims=1), None
+
+    return tf.gather(sequence, index, batch_dims=1), grad
 
 
 # --- whole-sequence recurrences with written-out gradients ----------------------------------
