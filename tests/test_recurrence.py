@@ -157,11 +157,11 @@ def test_bfloat16_operands_round_only_the_products(kind: str) -> None:
         np.testing.assert_allclose(got, expected, rtol=2e-2, atol=2e-2)
 
 
-def test_reverse_rows_is_reverse_sequence_with_its_gradient() -> None:
+def test_reverse_steps_is_reverse_sequence_with_its_gradient() -> None:
     rng = np.random.default_rng(8)
-    sequence = tf.constant(rng.normal(size=(4, 6, 3)), tf.float32)
+    sequence = tf.constant(rng.normal(size=(6, 4, 3)), tf.float32)  # time-major
     lengths = tf.constant([6, 4, 1, 0])
-    upstream = tf.constant(rng.normal(size=(4, 6, 3)), tf.float32)
+    upstream = tf.constant(rng.normal(size=(6, 4, 3)), tf.float32)
 
     def value_and_gradient(function):  # type: ignore[no-untyped-def]
         with tf.GradientTape() as tape:
@@ -170,9 +170,9 @@ def test_reverse_rows_is_reverse_sequence_with_its_gradient() -> None:
             loss = tf.reduce_sum(value * upstream)
         return value, tape.gradient(loss, sequence)
 
-    got, got_grad = value_and_gradient(recurrence.reverse_rows)
+    got, got_grad = value_and_gradient(recurrence.reverse_steps)
     want, want_grad = value_and_gradient(
-        lambda x, n: tf.reverse_sequence(x, n, seq_axis=1, batch_axis=0)
+        lambda x, n: tf.reverse_sequence(x, n, seq_axis=0, batch_axis=1)
     )
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(tf.convert_to_tensor(got_grad), want_grad)
