@@ -22,6 +22,17 @@ def _cell(kind: str, inputs: int, units: int) -> keras.layers.Layer:
     return cell
 
 
+def _inputs(kind: str, rng: np.random.Generator, batch: int, steps: int, width: int, units: int):  # type: ignore[no-untyped-def]
+    """Random inputs [B,T,width], initial states (h, and c for LSTM) and weights [B,T,units]
+    for the outputs in a loss, drawn in that order."""
+    inputs = tf.constant(rng.normal(size=(batch, steps, width)), tf.float32)
+    states = [
+        tf.constant(rng.normal(size=(batch, units)), tf.float32)
+        for _ in range(2 if kind == "lstm" else 1)
+    ]
+    return inputs, states, tf.constant(rng.normal(size=(batch, steps, units)), tf.float32)
+
+
 def _reference(cell: keras.layers.Layer, inputs: tf.Tensor, states: list[tf.Tensor]):  # type: ignore[no-untyped-def]
     """The Keras cell itself, one Python step at a time (what decode_step runs)."""
     outputs = []
@@ -36,13 +47,8 @@ def test_run_equals_the_keras_cell_with_the_same_gradients(kind: str) -> None:
     batch, steps, width, units = 3, 5, 4, 6
     cell = _cell(kind, width, units)
     rng = np.random.default_rng(0)
-    inputs = tf.constant(rng.normal(size=(batch, steps, width)), tf.float32)
-    states = [
-        tf.constant(rng.normal(size=(batch, units)), tf.float32)
-        for _ in range(2 if kind == "lstm" else 1)
-    ]
     # weights on every output, including the final states, so each gradient path is used
-    out_weight = tf.constant(rng.normal(size=(batch, steps, units)), tf.float32)
+    inputs, states, out_weight = _inputs(kind, rng, batch, steps, width, units)
     state_weights = [tf.constant(rng.normal(size=(batch, units)), tf.float32) for _ in states]
 
     def gradients(function):  # type: ignore[no-untyped-def]
@@ -133,13 +139,7 @@ def test_bfloat16_operands_round_only_the_products(kind: str) -> None:
     ones accumulate them in float32)."""
     batch, steps, width, units = 4, 6, 5, 8
     cell = _cell(kind, width, units)
-    rng = np.random.default_rng(4)
-    inputs = tf.constant(rng.normal(size=(batch, steps, width)), tf.float32)
-    states = [
-        tf.constant(rng.normal(size=(batch, units)), tf.float32)
-        for _ in range(2 if kind == "lstm" else 1)
-    ]
-    out_weight = tf.constant(rng.normal(size=(batch, steps, units)), tf.float32)
+    inputs, states, out_weight = _inputs(kind, np.random.default_rng(4), batch, steps, width, units)
 
     def gradients(function):  # type: ignore[no-untyped-def]
         with tf.GradientTape() as tape:
