@@ -144,10 +144,11 @@ def training_matmuls(
     """Every matrix product of one training step (forward and backward) as the project's
     model runs it: the big ones once over all steps, the recurrences' step by step; each
     with its operand dtype: `large` for the products that take `train.precision`'s operands
-    (the input projections, the output projection and, without input feeding, the
-    attentional layer: `recurrence.product`; the loops' per-step products with their
-    kernels: `recurrence.loop_product`), `other` (the model's compute dtype) for the rest:
-    attention, the bridge, the keys, the loops' kernel gradients.
+    (the input projections, the output projection, the keys and, without input feeding,
+    the attentional layer: `recurrence.product`; the loops' per-step products with their
+    kernels: `recurrence.loop_product`, and those kernels' gradients after the loops:
+    `recurrence.kernel_gradient`), `other` (the model's compute dtype) for the rest:
+    attention and the bridge.
 
     Covers the benchmark's configurations (one layer each side, dot or general attention,
     untied output); the copy gate's [.., 2U+E] x [2U+E, 1] products are left out."""
@@ -160,15 +161,14 @@ def training_matmuls(
 
     def recurrent(steps: int, rows: int, k: int, n: int) -> None:
         in_loop, after = _recurrent(steps, rows, k, n)
-        rounded.extend(in_loop)
-        products.extend(after)
+        rounded.extend(in_loop + after)
 
     for _ in range(2):  # encoder directions (two loops, which run at the same time)
         rounded += _dense(B * S, E, G * u)
         recurrent(S, B, u, G * u)
     products += _dense(B, U, U * (2 if model.cell == "lstm" else 1))  # bridge
     if model.attention == "general":
-        products += _dense(B * S, U, U)  # keys
+        rounded += _dense(B * S, U, U)  # keys
     rounded += _dense(B * T, E, G * U)  # decoder input projection, before the loop
     if model.input_feeding:  # feed and h through one stacked kernel, attention in the loop
         recurrent(T, B, 2 * U, G * U)

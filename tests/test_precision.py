@@ -128,8 +128,9 @@ def test_bfloat16_products_are_bfloat16_matmuls() -> None:
         op for op in graph.get_operations()
         if op.type in ("MatMul", "BatchMatMulV2") and op.outputs[0].dtype == tf.bfloat16
     ]
-    # encoder input projections (2 directions), decoder input projection, output projection
-    assert len(bfloat16_products) == 4
+    # encoder input projections (2 directions), the keys (general attention), decoder input
+    # projection, output projection; the loops' products are inside their while loops
+    assert len(bfloat16_products) == 5
 
 
 def test_a_bfloat16_training_run_saves_a_float32_model(tmp_path: Path) -> None:

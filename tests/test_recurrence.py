@@ -176,3 +176,23 @@ def test_reverse_steps_is_reverse_sequence_with_its_gradient() -> None:
     )
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(tf.convert_to_tensor(got_grad), want_grad)
+
+
+def test_kernel_gradient_rounds_its_operands_when_asked() -> None:
+    """The loops' kernel gradients after the loop take the loop products' operand dtype
+    (`train.precision`), like the input projections' kernel gradients: bfloat16 operands,
+    the float32-accumulated result in the dtype of the step gradients."""
+    rng = np.random.default_rng(9)
+    previous = tf.constant(rng.normal(size=(5, 3, 4)), tf.float32)  # [T,B,H]
+    dgates = tf.constant(rng.normal(size=(5, 3, 8)), tf.float32)  # [T,B,G]
+    exact = tf.einsum("tbh,tbg->hg", previous, dgates)
+    np.testing.assert_allclose(recurrence.kernel_gradient(previous, dgates), exact, atol=1e-5)
+    rounded = recurrence.kernel_gradient(previous, dgates, tf.bfloat16)
+    assert rounded.dtype == tf.float32
+    bf16 = tf.bfloat16
+    want = tf.einsum(
+        "tbh,tbg->hg", tf.cast(tf.cast(previous, bf16), tf.float32),
+        tf.cast(tf.cast(dgates, bf16), tf.float32),
+    )
+    np.testing.assert_allclose(rounded, want, rtol=1e-2)  # the result's bfloat16 rounding
+    assert np.max(np.abs(rounded - exact)) > 1e-3  # the operands were rounded

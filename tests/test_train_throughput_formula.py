@@ -59,11 +59,12 @@ def test_each_mode_writes_its_own_results_file() -> None:
 
 
 def test_the_projections_and_the_loops_products_take_the_large_operands() -> None:
-    """The floor times the input and output projections (`recurrence.product`) and the
-    loops' per-step products with their kernels and those products' input gradients
-    (`recurrence.loop_product`) in `train.precision`'s operand dtype (bfloat16 under `auto`
-    on CPUs with it), and every other product (attention, the kernels' gradients after the
-    loops) in float32, as the model runs them."""
+    """The floor times the input and output projections and the keys
+    (`recurrence.product`), the loops' per-step products with their kernels and those
+    products' input gradients (`recurrence.loop_product`) and the kernels' gradients after
+    the loops (`recurrence.kernel_gradient`) in `train.precision`'s operand dtype (bfloat16
+    under `auto` on CPUs with it), and every other product (attention, the bridge) in
+    float32, as the model runs them."""
     model = ModelConfig(embedding_dim=24, units=16, vocab_size=50)
     E, U, V, G, steps = 24, 16, 50, 4, TARGET + 1
     u = U // 2
@@ -73,10 +74,12 @@ def test_the_projections_and_the_loops_products_take_the_large_operands() -> Non
     encoder_inputs = 2 * 2 * BATCH * SOURCE * E * G * u  # two directions
     decoder_inputs = 2 * BATCH * steps * E * G * U
     output = 2 * BATCH * steps * U * V
-    projections = 3 * (encoder_inputs + decoder_inputs + output)  # forward + 2 gradients
+    keys = 2 * BATCH * SOURCE * U * U
+    projections = 3 * (encoder_inputs + decoder_inputs + output + keys)  # forward + 2 gradients
     encoder_loops = 2 * 2 * BATCH * SOURCE * u * G * u  # two directions
     decoder_loop = 2 * BATCH * steps * 2 * U * (G * U + U)  # [feed; h] and the attentional layer
-    loops = 2 * (encoder_loops + decoder_loop)  # forward + the input gradient in the loop
+    # forward, the input gradient in the loop and the kernel gradient after it
+    loops = 3 * (encoder_loops + decoder_loop)
     assert large == projections + loops
     assert {dtype for _, dtype in training_matmuls(model, BATCH, SOURCE, TARGET)} == {"float32"}
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from nlp.model.recurrence import product
+
 
 class AttentionScorer(keras.layers.Layer):
     """Base class: subclasses define how a decoder query is compared with the source.
@@ -30,7 +32,9 @@ class AttentionScorer(keras.layers.Layer):
             shape=(width,), name="coverage_weight", initializer="random_normal"
         )
 
-    def keys(self, memory: tf.Tensor) -> tf.Tensor:
+    def keys(self, memory: tf.Tensor, operands: tf.DType | None = None) -> tf.Tensor:
+        """The source side of the scores, once per source; `operands`: the projection's
+        operand dtype (`recurrence.product`, `train.precision`), where there is one."""
         raise NotImplementedError
 
     def scores(
@@ -54,7 +58,7 @@ class DotScorer(AttentionScorer):
             raise ValueError(f"dot attention needs equal widths, got {memory_dim} and {query_dim}")
         self.built = True
 
-    def keys(self, memory: tf.Tensor) -> tf.Tensor:
+    def keys(self, memory: tf.Tensor, operands: tf.DType | None = None) -> tf.Tensor:
         return memory
 
     def _scores(self, query: tf.Tensor, keys: tf.Tensor) -> tf.Tensor:
@@ -69,8 +73,8 @@ class GeneralScorer(AttentionScorer):
         self.project.build((None, None, memory_dim))
         self.built = True
 
-    def keys(self, memory: tf.Tensor) -> tf.Tensor:
-        return self.project(memory)
+    def keys(self, memory: tf.Tensor, operands: tf.DType | None = None) -> tf.Tensor:
+        return product(memory, self.project.kernel, operands)
 
     def _scores(self, query: tf.Tensor, keys: tf.Tensor) -> tf.Tensor:
         return _dot(query, keys)
@@ -87,8 +91,8 @@ class AdditiveScorer(AttentionScorer):
         self.v = self.add_weight(shape=(query_dim,), name="v", initializer="glorot_uniform")
         self.built = True
 
-    def keys(self, memory: tf.Tensor) -> tf.Tensor:
-        return self.memory_layer(memory)
+    def keys(self, memory: tf.Tensor, operands: tf.DType | None = None) -> tf.Tensor:
+        return product(memory, self.memory_layer.kernel, operands)
 
     def scores(
         self, query: tf.Tensor, keys: tf.Tensor, coverage: tf.Tensor | None = None

@@ -140,13 +140,13 @@ def _loop_with_gradient(mask: tf.Tensor, operands: tf.DType | None):  # type: ig
             )
             return (
                 d_gates,
-                kernel_gradient(previous, d_gates),
+                kernel_gradient(previous, d_gates, operands),
                 dh0,
                 dc0,
                 d_feed0,
                 d_keys,
                 d_memory,
-                kernel_gradient(joined, d_pre),
+                kernel_gradient(joined, d_pre, operands),
             )
 
         return (attentional, contexts, outputs, weights), grad

@@ -363,7 +363,7 @@ def _lstm_sequence(operands: tf.DType | None):  # type: ignore[no-untyped-def]
                 backward=True,
             )
             dgates = dgates.stack()
-            return dgates, kernel_gradient(previous_steps(outputs, h0), dgates), dh0, dc0
+            return dgates, kernel_gradient(previous_steps(outputs, h0), dgates, operands), dh0, dc0
 
         return (outputs, h, c), grad
 
@@ -425,7 +425,7 @@ def _gru_sequence(operands: tf.DType | None):  # type: ignore[no-untyped-def]
             d_inner, d_projected = tf.split(d.stack(), 2, axis=-1)
             return (
                 d_projected,
-                kernel_gradient(previous, d_inner),
+                kernel_gradient(previous, d_inner, operands),
                 tf.reduce_sum(d_inner, axis=[0, 1]),
                 dh0,
             )
@@ -444,9 +444,15 @@ def transposed(kernel: tf.Tensor) -> tf.Tensor:
     return tf.transpose(kernel)
 
 
-def kernel_gradient(previous: tf.Tensor, dgates: tf.Tensor) -> tf.Tensor:
-    """sum over t and batch of h_(t-1)^T dgates_t: one matmul over all steps."""
+def kernel_gradient(
+    previous: tf.Tensor, dgates: tf.Tensor, operands: tf.DType | None = None
+) -> tf.Tensor:
+    """sum over t and batch of h_(t-1)^T dgates_t: one matmul over all steps, its operands
+    rounded to `operands` when given (as `product` does for the input projections' kernel
+    gradients), the result in the dtype of `dgates`."""
     units, gates = tf.shape(previous)[-1], tf.shape(dgates)[-1]
-    return tf.matmul(
-        tf.reshape(previous, [-1, units]), tf.reshape(dgates, [-1, gates]), transpose_a=True
-    )
+    rows, columns = tf.reshape(previous, [-1, units]), tf.reshape(dgates, [-1, gates])
+    if operands is None or operands == dgates.dtype:
+        return tf.matmul(rows, columns, transpose_a=True)
+    result = tf.matmul(tf.cast(rows, operands), tf.cast(columns, operands), transpose_a=True)
+    return tf.cast(result, dgates.dtype)

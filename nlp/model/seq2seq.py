@@ -168,7 +168,7 @@ class Seq2Seq(keras.Model):
             state["coverage"] = tf.zeros(tf.shape(source_ids), memory.dtype)
         context: Context = {"memory": memory, "mask": mask, "source_ids": source_ids}
         if self.scorer is not None:
-            context["keys"] = self.scorer.keys(memory)
+            context["keys"] = self.scorer.keys(memory, self.products)
         if self.config.peek:
             context["summary"] = summary
         return state, context

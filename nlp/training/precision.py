@@ -10,13 +10,14 @@ model's kernels where the CPU multiplies bfloat16 natively, float32 for everythi
   float32, hence the check. GPUs keep float32 under `auto`: no GPU was available to measure
   a gain on.
 - `bfloat16`: these products take bfloat16 operands (accumulated in float32 by oneDNN,
-  rounded to bfloat16, cast back): the output projection, the input projections and their
-  gradients (`recurrence.product`; without input feeding also the attentional layer, run
-  once over all steps), and inside the recurrences' loops each step's product with the
-  recurrent (and input-feeding and attentional) kernels and its input gradient
-  (`recurrence.loop_product`). The loops' state (h, c, the feed vector) and what they carry
-  back, the gates, attention, the kernels' gradients, the bridge and the other small
-  products, the loss, the weights and the optimizer stay float32. Why not Keras'
+  rounded to bfloat16, cast back): the output projection, the input projections, the
+  attention keys' projection and their gradients (`recurrence.product`; without input
+  feeding also the attentional layer, run once over all steps), inside the recurrences'
+  loops each step's product with the recurrent (and input-feeding and attentional) kernels
+  and its input gradient (`recurrence.loop_product`), and those kernels' gradients, one
+  product over all steps after the loop (`recurrence.kernel_gradient`). The loops' state
+  (h, c, the feed vector) and what they carry back, the gates, attention, the bridge and
+  the other small products, the loss, the weights and the optimizer stay float32. Why not Keras'
   `mixed_bfloat16` policy (every activation in bfloat16): it made the default step 0.75x as
   long, but DailyDialog's chat model learned much more slowly in it (validation loss 5.81
   after the first epoch against 5.17 in float32, same seed): the recurrent state and its
