@@ -49,8 +49,9 @@ def lstm_attention_loop(
     kernel [2H,4H]: the feed rows of the input kernel stacked on the recurrent kernel
     (`recurrence.feed_kernel`); keys and memory [B,S,H]; attentional_kernel [2H,H];
     mask [B,S] (bool, real source tokens); `operands`: the operand dtype of the steps'
-    products with `kernel` and `attentional_kernel` (`recurrence.loop_product`; attention's
-    products stay in the dtype of `keys`: rounding them gained nothing measurable).
+    products with `kernel` and `attentional_kernel` (`recurrence.loop_product`) and of those
+    kernels' gradients after the loop (`recurrence.kernel_gradient`); attention's products
+    stay in the dtype of `keys`: rounding them gained nothing measurable.
     Returns time-major attentional vectors, context vectors, LSTM outputs [T,B,H] and
     attention weights [T,B,S].
     """

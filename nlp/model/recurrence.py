@@ -160,8 +160,8 @@ def run(
 
     The input projection is one matmul before the loop; the loop itself is `lstm_sequence`
     or `gru_sequence`, whose gradients are written out (see there). `operands`: the operand
-    dtype of both the input projection (`product`) and the loop's per-step products
-    (`loop_product`)."""
+    dtype of the input projection (`product`), the loop's per-step products
+    (`loop_product`) and the recurrent kernel's gradient (`kernel_gradient`)."""
     outputs, final = run_time_major(cell, tf.transpose(inputs, [1, 0, 2]), states, operands)
     return tf.transpose(outputs, [1, 0, 2]), final
 
@@ -204,8 +204,8 @@ def bidirectional(
     (`reverse_steps` keeps the padding at the end), so no real position ever sees padding
     and the loop needs no mask; the final states are read at each row's last real step.
     Outputs at padded positions are not meaningful: attention masks them. `operands`: the
-    operand dtype of the input projections (`product`) and of the loops' per-step products
-    (`loop_product`).
+    operand dtype of the input projections (`product`), of the loops' per-step products
+    (`loop_product`) and of the recurrent kernels' gradients (`kernel_gradient`).
     """
     lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
     forward_cell, backward_cell = layer.forward_layer.cell, layer.backward_layer.cell
@@ -328,7 +328,8 @@ def lstm_sequence(
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """An LSTM over time-major projected inputs x W + b [T,B,4H] with recurrent kernel
     U [H,4H] (Keras gate order i, f, c, o): (outputs [T,B,H], final h, final c).
-    `operands`: the per-step products' operand dtype (`loop_product`)."""
+    `operands`: the operand dtype of the per-step products (`loop_product`) and of the
+    kernel's gradient after the loop (`kernel_gradient`)."""
     return _lstm_sequence(operands)(projected, recurrent, h0, c0)
 
 
@@ -379,7 +380,8 @@ def gru_sequence(
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """A GRU (Keras reset_after=True, gate order z, r, h) over time-major projected inputs
     x W + b_x [T,B,3H], recurrent kernel U [H,3H] and bias b_h [3H]: (outputs [T,B,H],
-    final h). `operands`: the per-step products' operand dtype (`loop_product`)."""
+    final h). `operands`: the operand dtype of the per-step products (`loop_product`) and
+    of the kernel's gradient after the loop (`kernel_gradient`)."""
     return _gru_sequence(operands)(projected, recurrent, recurrent_bias, h0)
 
 
