@@ -170,8 +170,12 @@ def training_matmuls(
     if model.attention == "general":
         rounded += _dense(B * S, U, U)  # keys
     rounded += _dense(B * T, E, G * U)  # decoder input projection, before the loop
-    if model.input_feeding:  # feed and h through one stacked kernel, attention in the loop
-        recurrent(T, B, 2 * U, G * U)
+    if model.input_feeding:  # attention in the loop
+        if model.cell == "lstm":  # feed and h through one stacked kernel
+            recurrent(T, B, 2 * U, G * U)
+        else:  # GRU: the feed's and the recurrent product apart (the reset gate needs the latter)
+            recurrent(T, B, U, G * U)
+            recurrent(T, B, U, G * U)
         recurrent(T, B, 2 * U, U)  # the attentional layer
         products += [(2 * T, B, 1, U, S), (2 * T, B, 1, S, U), (2, B, S, T, U)]
     else:  # the recurrence alone in the loop, attention for all steps at once

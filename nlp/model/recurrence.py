@@ -319,6 +319,34 @@ def lstm_cell_backward(
     return d_gates, dc * f
 
 
+def gru_cell_forward(
+    x: tf.Tensor, inner: tf.Tensor, h: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """One GRU step (Keras reset_after=True, gate order z, r, h) from x W + b_x and
+    h U + b_h: (h, the activations [z, r, candidate, (h U + b_h)_h] that
+    `gru_cell_backward` needs)."""
+    x_z, x_r, x_h = tf.split(x, 3, axis=-1)
+    r_z, r_r, r_h = tf.split(inner, 3, axis=-1)
+    z = tf.sigmoid(x_z + r_z)
+    r = tf.sigmoid(x_r + r_r)
+    candidate = tf.tanh(x_h + r * r_h)
+    return z * h + (1.0 - z) * candidate, tf.concat([z, r, candidate, r_h], -1)
+
+
+def gru_cell_backward(
+    activations: tf.Tensor, h_previous: tf.Tensor, dh: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """The gradient of one `gru_cell_forward` step from dL/dh: (dL/d(x W + b_x),
+    dL/d(h U + b_h), the part of dL/dh_previous that does not go through U)."""
+    z, r, candidate, r_h = tf.split(activations, 4, axis=-1)
+    d_candidate = dh * (1.0 - z) * (1.0 - candidate * candidate)
+    dz = dh * (h_previous - candidate) * z * (1.0 - z)
+    dr = d_candidate * r_h * r * (1.0 - r)
+    d_inner = tf.concat([dz, dr, d_candidate * r], axis=-1)
+    d_x = tf.concat([dz, dr, d_candidate], axis=-1)
+    return d_x, d_inner, dh * z
+
+
 def lstm_sequence(
     projected: tf.Tensor,
     recurrent: tf.Tensor,
@@ -395,13 +423,10 @@ def _gru_sequence(operands: tf.DType | None):  # type: ignore[no-untyped-def]
         kernel = loop_kernel(recurrent, operands)
 
         def body(t, h, hs, acts):  # type: ignore[no-untyped-def]
-            x_z, x_r, x_h = tf.split(projected[t], 3, axis=-1)
-            r_z, r_r, r_h = tf.split(loop_product(h, kernel) + recurrent_bias, 3, axis=-1)
-            z = tf.sigmoid(x_z + r_z)
-            r = tf.sigmoid(x_r + r_r)
-            candidate = tf.tanh(x_h + r * r_h)
-            h = z * h + (1.0 - z) * candidate
-            return h, hs.write(t, h), acts.write(t, tf.concat([z, r, candidate, r_h], -1))
+            h, activations = gru_cell_forward(
+                projected[t], loop_product(h, kernel) + recurrent_bias, h
+            )
+            return h, hs.write(t, h), acts.write(t, activations)
 
         h, *arrays = loop(steps, body, (h0, *_arrays(projected.dtype, steps, 2)))
         outputs, activations = _stacked(arrays)
@@ -411,14 +436,10 @@ def _gru_sequence(operands: tf.DType | None):  # type: ignore[no-untyped-def]
             kernel_t = loop_kernel(transposed(recurrent), operands)
 
             def back(t, dh, dinner):  # type: ignore[no-untyped-def]
-                z, r, candidate, r_h = tf.split(activations[t], 4, axis=-1)
-                dh = dh + d_outputs[t]
-                d_candidate = dh * (1.0 - z) * (1.0 - candidate * candidate)
-                dz = dh * (previous[t] - candidate) * z * (1.0 - z)
-                dr = d_candidate * r_h * r * (1.0 - r)
-                d_inner = tf.concat([dz, dr, d_candidate * r], axis=-1)  # of h U + b_h
-                d_projected = tf.concat([dz, dr, d_candidate], axis=-1)  # of x W + b_x
-                dh_previous = dh * z + loop_product(d_inner, kernel_t)
+                d_projected, d_inner, dh_direct = gru_cell_backward(
+                    activations[t], previous[t], dh + d_outputs[t]
+                )
+                dh_previous = dh_direct + loop_product(d_inner, kernel_t)
                 return dh_previous, dinner.write(t, tf.concat([d_inner, d_projected], -1))
 
             dh0, d = loop(

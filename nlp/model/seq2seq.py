@@ -28,7 +28,7 @@ from nlp.config import ModelConfig
 from nlp.model import recurrence
 from nlp.model.attention import NO_ATTENTION, attend, make_scorer
 from nlp.model.distribution import DecoderOutputs, log_probabilities
-from nlp.model.feeding_loop import lstm_attention_loop
+from nlp.model.feeding_loop import AttentionInputs, gru_attention_loop, lstm_attention_loop
 from nlp.specials import PAD_ID, UNK_ID
 
 State = dict[str, tf.Tensor]
@@ -257,12 +257,24 @@ class Seq2Seq(keras.Model):
         )
         feed_kernel = recurrence.feed_kernel(first, slice(fixed, None), embedded.dtype)
         if self._has_written_out_loop():
-            values = lstm_attention_loop(
-                tf.transpose(projected, [1, 0, 2]), feed_kernel, state["rnn_0"],
-                state["rnn_1"], state["feed"], context["keys"], context["memory"],
+            time_major = tf.transpose(projected, [1, 0, 2])
+            attention = AttentionInputs(
+                context["keys"], context["memory"],
                 tf.cast(tf.convert_to_tensor(self.attentional.kernel), embedded.dtype),
-                context["mask"], self.products,
+                context["mask"],
             )
+            if self.config.cell == "gru":
+                values = gru_attention_loop(
+                    time_major, feed_kernel,
+                    tf.cast(tf.convert_to_tensor(first.recurrent_kernel), embedded.dtype),
+                    tf.cast(tf.convert_to_tensor(first.bias), embedded.dtype)[1],
+                    state["rnn_0"], state["feed"], attention, self.products,
+                )
+            else:
+                values = lstm_attention_loop(
+                    time_major, feed_kernel, state["rnn_0"], state["rnn_1"], state["feed"],
+                    attention, self.products,
+                )
             attentional, context_vectors, top, weights = (
                 tf.transpose(v, [1, 0, 2]) for v in values
             )
@@ -308,12 +320,13 @@ class Seq2Seq(keras.Model):
         return attentional, context_vectors, top, weights
 
     def _has_written_out_loop(self) -> bool:
-        """Whether teacher forcing runs `lstm_attention_loop` (its gradient written out):
-        the default decoder, one input-feeding LSTM layer with Luong dot or general
-        attention and no coverage. Other variants let TensorFlow differentiate the loop."""
+        """Whether teacher forcing runs `lstm_attention_loop` or `gru_attention_loop` (their
+        gradients written out): one input-feeding decoder layer (the default decoder) with
+        Luong dot or general attention and no coverage. Other variants let TensorFlow
+        differentiate the loop."""
         cfg = self.config
         return (
-            cfg.input_feeding and cfg.cell == "lstm" and cfg.decoder_layers == 1
+            cfg.input_feeding and cfg.decoder_layers == 1
             and cfg.attention in ("dot", "general") and not cfg.coverage
         )
 
