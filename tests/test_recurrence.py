@@ -123,7 +123,8 @@ def _rounded_reference(  # type: ignore[no-untyped-def]
     for t in range(inputs.shape[1]):
         inner = tf.cast(tf.matmul(tf.cast(states[0], bf16), recurrent), tf.float32)
         if kind == "gru":
-            h, states = recurrence._gru_gates(projected[:, t], inner + cell.bias[1], states[0])
+            h, _ = recurrence.gru_cell_forward(projected[:, t], inner + cell.bias[1], states[0])
+            states = [h]
         else:
             h, states = recurrence._lstm_gates(projected[:, t] + inner, states[1])
         outputs.append(h)

@@ -35,10 +35,16 @@ def product(inputs: tf.Tensor, kernel: tf.Tensor, operands: tf.DType | None = No
     """inputs [..., k] x kernel [k, n] -> [..., n] in the dtype of `inputs`, the operands
     rounded to `operands` (bfloat16: `train.precision`, see `nlp.training.precision`) when
     given; its gradients then run in that dtype too."""
-    if operands is None or operands == inputs.dtype:
-        return tf.tensordot(inputs, tf.cast(kernel, inputs.dtype), axes=1)
-    result = tf.tensordot(tf.cast(inputs, operands), tf.cast(kernel, operands), axes=1)
-    return tf.cast(result, inputs.dtype)
+    return _rounded(lambda x, w: tf.tensordot(x, w, axes=1), inputs, kernel, operands)
+
+
+def _rounded(multiply, a: tf.Tensor, b: tf.Tensor, operands: tf.DType | None) -> tf.Tensor:  # type: ignore[no-untyped-def]
+    """multiply(a, b) in the dtype of `a`, both operands rounded to `operands` when given
+    (the result, accumulated in float32 by oneDNN, cast back): the one definition behind
+    `product` and `kernel_gradient`."""
+    if operands is None or operands == a.dtype:
+        return multiply(a, tf.cast(b, a.dtype))
+    return tf.cast(multiply(tf.cast(a, operands), tf.cast(b, operands)), a.dtype)
 
 
 def loop_kernel(kernel: tf.Tensor, operands: tf.DType | None) -> tf.Tensor:
@@ -90,14 +96,26 @@ def feed_kernel(cell: keras.layers.Layer, rows: slice, dtype: tf.DType) -> tf.Te
     return tf.concat([rows_kernel, _weight(cell.recurrent_kernel, dtype)], axis=0)
 
 
+def recurrent_weights(
+    cell: keras.layers.Layer, dtype: tf.DType
+) -> tuple[tf.Tensor, tf.Tensor | None]:
+    """The cell's recurrent kernel U and, for a GRU, the bias b_h added to h U (a GRU with
+    reset_after keeps it apart from the input bias; None for an LSTM)."""
+    recurrent = _weight(cell.recurrent_kernel, dtype)
+    if isinstance(cell, keras.layers.GRUCell):
+        return recurrent, _weight(cell.bias, dtype)[1]
+    return recurrent, None
+
+
 def step(
     cell: keras.layers.Layer, projected: tf.Tensor, states: Sequence[tf.Tensor]
 ) -> tuple[tf.Tensor, list[tf.Tensor]]:
     """One step from the already projected input: (output h, new states)."""
-    recurrent = _weight(cell.recurrent_kernel, projected.dtype)
+    recurrent, recurrent_bias = recurrent_weights(cell, projected.dtype)
     inner = tf.matmul(states[0], recurrent)
-    if isinstance(cell, keras.layers.GRUCell):
-        return _gru_gates(projected, inner + _weight(cell.bias, projected.dtype)[1], states[0])
+    if recurrent_bias is not None:  # GRU
+        h, _ = gru_cell_forward(projected, inner + recurrent_bias, states[0])
+        return h, [h]
     return _lstm_gates(projected + inner, states[1])
 
 
@@ -124,18 +142,6 @@ def _lstm_gates(gates: tf.Tensor, c_prev: tf.Tensor) -> tuple[tf.Tensor, list[tf
     c_new = tf.sigmoid(f) * c_prev + tf.sigmoid(i) * tf.tanh(c)
     h = tf.sigmoid(o) * tf.tanh(c_new)
     return h, [h, c_new]
-
-
-def _gru_gates(
-    projected: tf.Tensor, inner: tf.Tensor, h_prev: tf.Tensor
-) -> tuple[tf.Tensor, list[tf.Tensor]]:
-    """Keras GRUCell arithmetic (reset_after=True) from x W + b_x and h U + b_h (z, r, h)."""
-    x_z, x_r, x_h = tf.split(projected, 3, axis=-1)
-    r_z, r_r, r_h = tf.split(inner, 3, axis=-1)
-    z = tf.sigmoid(x_z + r_z)
-    r = tf.sigmoid(x_r + r_r)
-    h = z * h_prev + (1.0 - z) * tf.tanh(x_h + r * r_h)
-    return h, [h]
 
 
 def time_major(sequence: tf.Tensor) -> tf.TensorArray:
@@ -177,11 +183,9 @@ def run_time_major(
     (`in` against 4H or 3H columns), rather than the projection."""
     dtype = inputs.dtype
     projected = project_inputs(cell, inputs, operands=operands)
-    recurrent = _weight(cell.recurrent_kernel, dtype)
-    if isinstance(cell, keras.layers.GRUCell):
-        outputs, h = gru_sequence(
-            projected, recurrent, _weight(cell.bias, dtype)[1], states[0], operands
-        )
+    recurrent, recurrent_bias = recurrent_weights(cell, dtype)
+    if recurrent_bias is not None:  # GRU
+        outputs, h = gru_sequence(projected, recurrent, recurrent_bias, states[0], operands)
         final = [h]
     else:
         outputs, h, c = lstm_sequence(projected, recurrent, states[0], states[1], operands)
@@ -472,10 +476,9 @@ def kernel_gradient(
 ) -> tf.Tensor:
     """sum over t and batch of h_(t-1)^T dgates_t: one matmul over all steps, its operands
     rounded to `operands` when given (as `product` does for the input projections' kernel
-    gradients), the result in the dtype of `dgates`."""
+    gradients), the result in the dtype of `previous` and `dgates`."""
     units, gates = tf.shape(previous)[-1], tf.shape(dgates)[-1]
-    rows, columns = tf.reshape(previous, [-1, units]), tf.reshape(dgates, [-1, gates])
-    if operands is None or operands == dgates.dtype:
-        return tf.matmul(rows, columns, transpose_a=True)
-    result = tf.matmul(tf.cast(rows, operands), tf.cast(columns, operands), transpose_a=True)
-    return tf.cast(result, dgates.dtype)
+    return _rounded(
+        lambda a, b: tf.matmul(a, b, transpose_a=True),
+        tf.reshape(previous, [-1, units]), tf.reshape(dgates, [-1, gates]), operands,
+    )

@@ -263,12 +263,11 @@ class Seq2Seq(keras.Model):
                 tf.cast(tf.convert_to_tensor(self.attentional.kernel), embedded.dtype),
                 context["mask"],
             )
-            if self.config.cell == "gru":
+            recurrent, recurrent_bias = recurrence.recurrent_weights(first, embedded.dtype)
+            if recurrent_bias is not None:  # GRU
                 values = gru_attention_loop(
-                    time_major, feed_kernel,
-                    tf.cast(tf.convert_to_tensor(first.recurrent_kernel), embedded.dtype),
-                    tf.cast(tf.convert_to_tensor(first.bias), embedded.dtype)[1],
-                    state["rnn_0"], state["feed"], attention, self.products,
+                    time_major, feed_kernel, recurrent, recurrent_bias, state["rnn_0"],
+                    state["feed"], attention, self.products,
                 )
             else:
                 values = lstm_attention_loop(
