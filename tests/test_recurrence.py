@@ -126,7 +126,8 @@ def _rounded_reference(  # type: ignore[no-untyped-def]
             h, _ = recurrence.gru_cell_forward(projected[:, t], inner + cell.bias[1], states[0])
             states = [h]
         else:
-            h, states = recurrence._lstm_gates(projected[:, t] + inner, states[1])
+            h, c, _ = recurrence.lstm_cell_forward(projected[:, t] + inner, states[1])
+            states = [h, c]
         outputs.append(h)
     return tf.stack(outputs, axis=1), list(states)
 

@@ -116,7 +116,8 @@ def step(
     if recurrent_bias is not None:  # GRU
         h, _ = gru_cell_forward(projected, inner + recurrent_bias, states[0])
         return h, [h]
-    return _lstm_gates(projected + inner, states[1])
+    h, c, _ = lstm_cell_forward(projected + inner, states[1])
+    return h, [h, c]
 
 
 def step_with_extra_input(
@@ -133,15 +134,8 @@ def step_with_extra_input(
     if isinstance(cell, keras.layers.GRUCell):
         return step(cell, projected + tf.matmul(extra, kernel), states)
     gates = projected + tf.matmul(tf.concat([extra, states[0]], axis=-1), kernel)
-    return _lstm_gates(gates, states[1])
-
-
-def _lstm_gates(gates: tf.Tensor, c_prev: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
-    """Keras LSTMCell arithmetic from x W + h U + b (gate order i, f, c, o)."""
-    i, f, c, o = tf.split(gates, 4, axis=-1)
-    c_new = tf.sigmoid(f) * c_prev + tf.sigmoid(i) * tf.tanh(c)
-    h = tf.sigmoid(o) * tf.tanh(c_new)
-    return h, [h, c_new]
+    h, c, _ = lstm_cell_forward(gates, states[1])
+    return h, [h, c]
 
 
 def time_major(sequence: tf.Tensor) -> tf.TensorArray:
