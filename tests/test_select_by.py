@@ -1,5 +1,6 @@
-"""Model selection by the task metric (`train.select_by=rouge`): the best bundle and early
-stopping follow validation ROUGE-L instead of validation loss."""
+"""Model selection by the task metric (`train.select_by=rouge`): the best bundle follows
+validation ROUGE-L instead of validation loss; early stopping waits for epochs that improve
+neither."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from conftest import REPO, tiny_overrides
 from nlp.bundle import load_bundle
 from nlp.config import ExperimentConfig
-from nlp.training import run
+from nlp.training import run, trainer
 from nlp.training.corpus_io import CorpusSpec
 from nlp.training.run import RunOptions, train
 from nlp.training.trainer import Selection
@@ -23,24 +24,27 @@ def headline_config(**extra: object) -> ExperimentConfig:
     return ExperimentConfig().with_overrides(tiny_overrides(**settings))
 
 
-def test_select_by_rouge_keeps_the_best_scoring_epoch_and_stops_on_it(
+def test_select_by_rouge_keeps_the_best_scoring_epoch_and_stops_when_both_stall(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Scripted ROUGE per epoch: the best is epoch 2, although the loss keeps falling; with
-    patience 2, training stops after epoch 4."""
-    scores = iter([0.10, 0.30, 0.20, 0.25, 0.9, 0.9])
+    """Scripted ROUGE and validation loss per epoch: the best is epoch 2 by ROUGE although
+    epoch 3 has the lower loss; epoch 3 lowered the loss, so only epochs 4 and 5 stalled, and
+    with patience 2 training stops after epoch 5 (not after epoch 4, as counting ROUGE
+    alone would)."""
+    scores = iter([0.10, 0.30, 0.20, 0.25, 0.28, 0.9])
+    losses = iter([3.0, 2.9, 2.8, 2.8, 2.85, 2.7])
 
     def scripted(*args: object) -> Selection:
         return Selection("rouge", lambda: next(scores))
 
     monkeypatch.setattr(run, "rouge_selection", scripted)
+    monkeypatch.setattr(trainer, "LossMeter", lambda model, batching: lambda valid: next(losses))
     config = headline_config(
         **{"train.select_by": "rouge", "train.epochs": 6, "train.patience": 2}
     )
     state = train(config, CORPUS, RunOptions(tmp_path, verbose=0))
-    assert state.epoch == 4 and state.best_epoch == 2 and state.best_score == 0.30
-    losses = [record["valid_loss"] for record in state.history]
-    assert losses[3] < losses[1]  # by loss, a later epoch would have been kept
+    assert state.epoch == 5 and state.best_epoch == 2 and state.best_score == 0.30
+    assert state.best_valid_loss == 2.9 and state.lowest_valid_loss == 2.8
     metadata = load_bundle(tmp_path).metadata
     assert metadata["metrics"]["epoch"] == 2 and metadata["metrics"]["valid_rouge"] == 0.30
     assert [r["valid_rouge"] for r in metadata["history"]] == [0.10, 0.30]

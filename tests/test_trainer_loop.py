@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -70,9 +71,20 @@ def test_select_by_last_keeps_every_epoch(tmp_path: Path) -> None:
     assert saved == [1, 2, 3] and state.epoch == 3  # no early stop, every epoch kept
 
 
-def test_plateau_schedule_lowers_the_rate_after_each_stalled_epoch(tmp_path: Path) -> None:
-    """`train.lr_schedule=plateau`: x decay_rate after an epoch that did not improve the
-    selection score, unchanged after one that did; the checkpoint keeps the lowered rate."""
+def scripted_validation(
+    trainer: Trainer, monkeypatch: pytest.MonkeyPatch, losses: list[float]
+) -> None:
+    """Validation losses given per epoch, so the test says which epochs improved them."""
+    remaining = iter(losses)
+    monkeypatch.setattr(trainer, "evaluate_loss", lambda valid: next(remaining))
+
+
+def test_plateau_schedule_lowers_the_rate_after_each_stalled_epoch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`train.lr_schedule=plateau`: x decay_rate after an epoch that improved neither the
+    selection score nor the validation loss, unchanged after one that did; the checkpoint
+    keeps the lowered rate."""
     from nlp.training.checkpoint import load_checkpoint
     from nlp.training.trainer import Hooks, Selection
 
@@ -80,6 +92,7 @@ def test_plateau_schedule_lowers_the_rate_after_each_stalled_epoch(tmp_path: Pat
     rates: list[float] = []
     trainer = make_trainer(tmp_path, lr_schedule="plateau", learning_rate=0.01,
                            decay_rate=0.5, epochs=5, patience=3)
+    scripted_validation(trainer, monkeypatch, [3.0, 2.9, 2.95, 2.9, 2.8])
 
     def score() -> float:
         rates.append(float(trainer.optimizer.learning_rate.numpy()))  # rate of this epoch
@@ -90,8 +103,79 @@ def test_plateau_schedule_lowers_the_rate_after_each_stalled_epoch(tmp_path: Pat
     assert state.epoch == 5 and state.best_epoch == 5
     assert rates == pytest.approx([0.01, 0.01, 0.01, 0.005, 0.0025])
     restored = make_trainer(tmp_path / "other", lr_schedule="plateau", learning_rate=0.01)
-    load_checkpoint(tmp_path / "checkpoint", restored.model, restored.optimizer)
+    load_checkpoint(tmp_path / "checkpoint", restored.model, restored.optimizer, restored._extra)
     assert float(restored.optimizer.learning_rate.numpy()) == pytest.approx(0.0025)
+
+
+def test_a_score_dip_while_the_loss_falls_neither_lowers_the_rate_nor_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ROUGE on a small validation sample dips by chance; while the validation loss still
+    falls, the plateau schedule keeps the rate and early stopping does not count the epoch.
+    The kept model is still the best-scoring one."""
+    from nlp.training.trainer import Hooks, Selection
+
+    scores = iter([0.1, 0.3, 0.2, 0.25, 0.28, 0.29])
+    trainer = make_trainer(tmp_path, lr_schedule="plateau", learning_rate=0.01,
+                           decay_rate=0.5, epochs=6, patience=2)
+    scripted_validation(trainer, monkeypatch, [3.0, 2.9, 2.8, 2.7, 2.6, 2.5])
+    kept: list[int] = []
+    data = examples(48)
+    state = trainer.fit(data, data[:8], hooks=Hooks(
+        selection=Selection("rouge", lambda: next(scores)),
+        on_improved=lambda s: kept.append(s.epoch),
+    ))
+    assert state.epoch == 6 and state.bad_epochs == 0  # patience 2 never ran out
+    assert kept == [1, 2] and state.best_epoch == 2 and state.best_score == 0.3
+    assert state.lowest_valid_loss == 2.5
+    assert float(trainer.optimizer.learning_rate.numpy()) == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("rewind", [True, False])
+def test_plateau_rewinds_to_the_last_improving_epoch_before_lowering_the_rate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rewind: bool
+) -> None:
+    """`train.plateau_rewind`: after a stalled epoch the weights and Adam's moments go back
+    to those of the last epoch that improved, then the rate is lowered; without it, training
+    goes on from the stalled epoch's weights."""
+    from nlp.training.trainer import Hooks
+
+    trainer = make_trainer(tmp_path, lr_schedule="plateau", learning_rate=0.01,
+                           decay_rate=0.5, epochs=3, patience=3, plateau_rewind=rewind)
+    scripted_validation(trainer, monkeypatch, [3.0, 2.9, 2.95])
+    def values() -> list[np.ndarray]:  # the weights and Adam's moments (not step, rate)
+        slots = trainer.optimizer.variables[2:]
+        return [np.array(v.numpy()) for v in [*trainer.model.trainable_variables, *slots]]
+
+    kept: list[list[np.ndarray]] = []
+    data = examples(48)
+    state = trainer.fit(data, data[:8], hooks=Hooks(on_improved=lambda s: kept.append(values())))
+    assert state.epoch == 3 and state.best_epoch == 2 and state.progress_epoch == 2
+    same = all((a == b).all() for a, b in zip(values(), kept[-1], strict=True))
+    assert same == rewind
+    assert float(trainer.optimizer.learning_rate.numpy()) == pytest.approx(0.005)
+    assert [v.name for v in trainer.optimizer.variables[:2]] == ["iteration", "learning_rate"]
+
+
+def test_a_resumed_run_rewinds_as_an_uninterrupted_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rewind copies are in the checkpoint: stopped after epoch 2 and resumed, a run whose
+    epoch 3 stalls goes back to epoch 2's weights and ends where the straight run ends."""
+    data = examples(48)
+    settings = {"lr_schedule": "plateau", "learning_rate": 0.01, "patience": 3}
+    straight = make_trainer(tmp_path / "straight", epochs=4, **settings)
+    scripted_validation(straight, monkeypatch, [3.0, 2.9, 2.95, 2.8])
+    straight.fit(data, data[:8])
+    first = make_trainer(tmp_path / "cut", epochs=2, **settings)
+    scripted_validation(first, monkeypatch, [3.0, 2.9])
+    first.fit(data, data[:8])
+    resumed = make_trainer(tmp_path / "cut", epochs=4, **settings)
+    scripted_validation(resumed, monkeypatch, [2.95, 2.8])
+    state = resumed.fit(data, data[:8], resume=True)
+    assert state.epoch == 4 and state.progress_epoch == 4
+    for a, b in zip(straight.model.weights, resumed.model.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def test_constant_schedule_keeps_the_rate(tmp_path: Path) -> None:

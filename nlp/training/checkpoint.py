@@ -20,7 +20,7 @@ from __future__ import annotations
 import heapq
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,9 @@ class TrainState:
     best_valid_loss: float = float("inf")  # of the best epoch (by loss, or by the selection)
     best_score: float = float("-inf")  # of the best epoch, when a selection score picks it
     best_epoch: int = -1
-    bad_epochs: int = 0
+    lowest_valid_loss: float = float("inf")  # of any epoch (differs under a selection score)
+    progress_epoch: int = -1  # the last epoch that improved the selection or the loss
+    bad_epochs: int = 0  # epochs in a row that improved neither the selection nor the loss
     finished: bool = False
     train_seconds: float = 0.0  # time spent in training steps, across resumed runs
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -163,7 +165,10 @@ def optimizer_paths(
     return keys
 
 
-def _tracked(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> dict[str, Any]:
+def tracked_variables(
+    model: keras.Model, optimizer: keras.optimizers.Optimizer
+) -> dict[str, tf.Variable]:
+    """Every variable a checkpoint holds for `model` and `optimizer`, keyed as stored."""
     model_paths = variable_paths(model)
     everything = {f"model/{p}": v for p, v in model_paths.items()}
     everything.update(optimizer_paths(optimizer, model_paths))
@@ -171,9 +176,13 @@ def _tracked(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> dict[
 
 
 def _checkpoint(
-    model: keras.Model, optimizer: keras.optimizers.Optimizer, state: TrainState
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
+    state: TrainState,
+    extra: Mapping[str, tf.Variable] | None,
 ) -> tuple[tf.train.Checkpoint, _Counters, dict[str, Any]]:
-    variables = _tracked(model, optimizer)
+    variables = tracked_variables(model, optimizer)
+    variables.update(extra or {})
     counters = _Counters(state)
     return tf.train.Checkpoint(variables=variables, state=counters), counters, variables
 
@@ -192,10 +201,15 @@ def _number(prefix: str | None) -> int:
 
 
 def save_checkpoint(
-    directory: Path, model: keras.Model, optimizer: keras.optimizers.Optimizer, state: TrainState
+    directory: Path,
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
+    state: TrainState,
+    extra: Mapping[str, tf.Variable] | None = None,
 ) -> None:
-    """Write a new checkpoint (never overwriting one) and make it the latest."""
-    checkpoint, _, _ = _checkpoint(model, optimizer, state)
+    """Write a new checkpoint (never overwriting one) and make it the latest. `extra`: more
+    variables of the run, keyed by a path of their own (the plateau schedule's `Rewind`)."""
+    checkpoint, _, _ = _checkpoint(model, optimizer, state, extra)
     manager = _manager(checkpoint, directory)
     manager.save(checkpoint_number=_number(manager.latest_checkpoint) + 1)
 
@@ -221,15 +235,18 @@ def read_state(directory: Path) -> TrainState:
 
 
 def load_checkpoint(
-    directory: Path, model: keras.Model, optimizer: keras.optimizers.Optimizer
+    directory: Path,
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
+    extra: Mapping[str, tf.Variable] | None = None,
 ) -> TrainState:
-    """Restore variables in place; the optimizer must already be built for the model.
+    """Restore variables in place (`extra` as saved); the optimizer must be built already.
 
     Every variable must be found under its path with its shape, and the checkpoint must hold
     nothing else: otherwise the error names what differs (another config, another model).
     """
     prefix = latest_checkpoint(directory)
-    checkpoint, counters, variables = _checkpoint(model, optimizer, TrainState())
+    checkpoint, counters, variables = _checkpoint(model, optimizer, TrainState(), extra)
     try:
         stored = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
     except (tf.errors.OpError, ValueError) as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import keras
 import tensorflow as tf
 
@@ -55,6 +57,40 @@ def plateau_decay(optimizer: keras.optimizers.Optimizer, config: TrainConfig) ->
     rate = float(inner.learning_rate.numpy()) * config.decay_rate
     inner.learning_rate = rate
     return rate
+
+
+class Rewind:
+    """The weights and Adam moments of the last epoch that made progress, restored when the
+    `plateau` schedule lowers the rate (`train.plateau_rewind`).
+
+    Why: a stalled epoch has usually begun to overfit (on a few thousand chat pairs the
+    validation loss rises right after its minimum); lowering the rate from there refines an
+    overfitted model, from the best one it refines the best. The copies are variables saved
+    in the checkpoint (`copies`), so a resumed run rewinds as an uninterrupted one would.
+    """
+
+    def __init__(self, tracked: Mapping[str, tf.Variable]) -> None:
+        """`tracked`: the checkpoint's variables by key; the trainable weights and the
+        optimizer's slots are kept (the step count and the rate go on; dropout's seed state
+        too, so a rewound epoch draws new masks)."""
+        kept = {
+            key: variable
+            for key, variable in tracked.items()
+            if (key.startswith("model/") and variable.trainable)
+            or key.startswith("optimizer/slots/")
+        }
+        self.copies = {
+            f"rewind/{key}": tf.Variable(value, trainable=False) for key, value in kept.items()
+        }
+        self.pairs = [(variable, self.copies[f"rewind/{key}"]) for key, variable in kept.items()]
+
+    def keep(self) -> None:
+        for variable, copy in self.pairs:
+            copy.assign(variable)
+
+    def restore(self) -> None:
+        for variable, copy in self.pairs:
+            variable.assign(copy)
 
 
 def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
