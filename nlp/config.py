@@ -72,7 +72,7 @@ class TrainConfig:
     lr_schedule: str = "constant"  # constant | plateau | inverse_sqrt | exponential
     warmup_steps: int = 0
     decay_rate: float = 0.5  # exponential: per decay_steps; plateau: per stalled epoch
-    plateau_rewind: bool = True  # plateau: back to the last improving epoch's weights first
+    plateau_rewind: bool = True  # plateau: back to the lowest-loss epoch's weights first
     decay_steps: int = 10000
     label_smoothing: float = 0.0
     coverage_weight: float = 1.0  # weight of the coverage loss (models with model.coverage)
@@ -157,10 +157,10 @@ class ExperimentConfig:
 # with it from the first step hurts the main objective (they add it in a final phase), and
 # short budgets are all first phase; the decoder's n-gram blocking (tuned per bundle by
 # `s2s tune-decoding`) is what stops repetition here.
-# Every task: the plateau schedule, which after an epoch that improved nothing goes back to
-# the last improving epoch's weights (`train.plateau_rewind`) and halves the rate. On small
-# chat corpora the validation loss rises right after its minimum; from the best weights at
-# half or a quarter of the rate it went lower (LCCC, benchmarks/results/
+# Every task: the plateau schedule, which after an epoch that did not lower the validation
+# loss goes back to the lowest-loss epoch's weights (`train.plateau_rewind`) and halves the
+# rate. On small chat corpora the validation loss rises right after its minimum; from the
+# best weights at half or a quarter of the rate it went lower (LCCC, benchmarks/results/
 # chat_time_to_loss_lccc.json); on large ones the budget ends training before any stall.
 PLATEAU = ("train.lr_schedule=plateau",)
 TASK_PRESETS: dict[str, tuple[str, ...]] = {

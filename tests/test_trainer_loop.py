@@ -82,9 +82,8 @@ def scripted_validation(
 def test_plateau_schedule_lowers_the_rate_after_each_stalled_epoch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`train.lr_schedule=plateau`: x decay_rate after an epoch that improved neither the
-    selection score nor the validation loss, unchanged after one that did; the checkpoint
-    keeps the lowered rate."""
+    """`train.lr_schedule=plateau`: x decay_rate after an epoch that did not lower the
+    validation loss, unchanged after one that did; the checkpoint keeps the lowered rate."""
     from nlp.training.checkpoint import load_checkpoint
     from nlp.training.trainer import Hooks, Selection
 
@@ -131,13 +130,31 @@ def test_a_score_dip_while_the_loss_falls_neither_lowers_the_rate_nor_stops(
     assert float(trainer.optimizer.learning_rate.numpy()) == pytest.approx(0.01)
 
 
+def test_a_score_gain_while_the_loss_rises_lowers_the_rate_but_is_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rate follows the loss, early stopping both: ROUGE still rising while the loss
+    rises halves the rate each epoch, and with patience 1 training goes on."""
+    from nlp.training.trainer import Hooks, Selection
+
+    scores = iter([0.1, 0.2, 0.3, 0.4])
+    trainer = make_trainer(tmp_path, lr_schedule="plateau", learning_rate=0.01,
+                           decay_rate=0.5, epochs=4, patience=1)
+    scripted_validation(trainer, monkeypatch, [3.0, 2.9, 2.95, 2.97])
+    data = examples(48)
+    state = trainer.fit(data, data[:8], hooks=Hooks(selection=Selection("rouge",
+                                                                        lambda: next(scores))))
+    assert state.epoch == 4 and state.best_epoch == 4 and state.lowest_epoch == 2
+    assert float(trainer.optimizer.learning_rate.numpy()) == pytest.approx(0.0025)
+
+
 @pytest.mark.parametrize("rewind", [True, False])
 def test_plateau_rewinds_to_the_last_improving_epoch_before_lowering_the_rate(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rewind: bool
 ) -> None:
     """`train.plateau_rewind`: after a stalled epoch the weights and Adam's moments go back
-    to those of the last epoch that improved, then the rate is lowered; without it, training
-    goes on from the stalled epoch's weights."""
+    to those of the lowest-loss epoch, then the rate is lowered; without it, training goes
+    on from the stalled epoch's weights."""
     from nlp.training.trainer import Hooks
 
     trainer = make_trainer(tmp_path, lr_schedule="plateau", learning_rate=0.01,
@@ -150,7 +167,7 @@ def test_plateau_rewinds_to_the_last_improving_epoch_before_lowering_the_rate(
     kept: list[list[np.ndarray]] = []
     data = examples(48)
     state = trainer.fit(data, data[:8], hooks=Hooks(on_improved=lambda s: kept.append(values())))
-    assert state.epoch == 3 and state.best_epoch == 2 and state.progress_epoch == 2
+    assert state.epoch == 3 and state.best_epoch == 2 and state.lowest_epoch == 2
     same = all((a == b).all() for a, b in zip(values(), kept[-1], strict=True))
     assert same == rewind
     assert float(trainer.optimizer.learning_rate.numpy()) == pytest.approx(0.005)
@@ -173,7 +190,7 @@ def test_a_resumed_run_rewinds_as_an_uninterrupted_one(
     resumed = make_trainer(tmp_path / "cut", epochs=4, **settings)
     scripted_validation(resumed, monkeypatch, [2.95, 2.8])
     state = resumed.fit(data, data[:8], resume=True)
-    assert state.epoch == 4 and state.progress_epoch == 4
+    assert state.epoch == 4 and state.lowest_epoch == 4
     for a, b in zip(straight.model.weights, resumed.model.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 

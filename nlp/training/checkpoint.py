@@ -54,7 +54,7 @@ class TrainState:
     best_score: float = float("-inf")  # of the best epoch, when a selection score picks it
     best_epoch: int = -1
     lowest_valid_loss: float = float("inf")  # of any epoch (differs under a selection score)
-    progress_epoch: int = -1  # the last epoch that improved the selection or the loss
+    lowest_epoch: int = -1  # the epoch of lowest_valid_loss (the plateau schedule's rewind)
     bad_epochs: int = 0  # epochs in a row that improved neither the selection nor the loss
     finished: bool = False
     train_seconds: float = 0.0  # time spent in training steps, across resumed runs

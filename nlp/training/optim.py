@@ -30,7 +30,7 @@ class WarmupInverseSqrt(keras.optimizers.schedules.LearningRateSchedule):
 def learning_rate(config: TrainConfig) -> float | keras.optimizers.schedules.LearningRateSchedule:
     """The optimizer's learning rate: a float for the schedules the trainer steps itself
     (`constant`, and `plateau`, which the trainer multiplies by `decay_rate` after an epoch
-    that did not improve validation: `plateau_decay`), else a per-step schedule."""
+    that did not lower the validation loss: `plateau_decay`), else a per-step schedule."""
     if config.lr_schedule in ("constant", "plateau"):
         return config.learning_rate
     if config.lr_schedule == "inverse_sqrt":
@@ -45,14 +45,12 @@ def learning_rate(config: TrainConfig) -> float | keras.optimizers.schedules.Lea
     )
 
 
-def plateau_decay(optimizer: keras.optimizers.Optimizer, config: TrainConfig) -> float | None:
-    """After an epoch without improvement, lower the learning rate by `decay_rate` (the
-    `plateau` schedule; Luong et al. 2015 halve it the same way). Why not a per-step schedule:
-    under a wall-clock budget nobody knows in advance how many steps there will be, and
-    waiting for validation to stall spends the high rate while it still helps. The rate is an
-    optimizer variable, so checkpoints keep it. Returns the new rate, None when not `plateau`."""
-    if config.lr_schedule != "plateau":
-        return None
+def plateau_decay(optimizer: keras.optimizers.Optimizer, config: TrainConfig) -> float:
+    """After an epoch that did not lower the validation loss, lower the learning rate by
+    `decay_rate` (the `plateau` schedule; Luong et al. 2015 halve it the same way). Why not a
+    per-step schedule: under a wall-clock budget nobody knows in advance how many steps there
+    will be, and waiting for validation to stall spends the high rate while it still helps.
+    The rate is an optimizer variable, so checkpoints keep it. Returns the new rate."""
     inner = getattr(optimizer, "inner_optimizer", optimizer)  # under loss scaling
     rate = float(inner.learning_rate.numpy()) * config.decay_rate
     inner.learning_rate = rate
@@ -60,8 +58,8 @@ def plateau_decay(optimizer: keras.optimizers.Optimizer, config: TrainConfig) ->
 
 
 class Rewind:
-    """The weights and Adam moments of the last epoch that made progress, restored when the
-    `plateau` schedule lowers the rate (`train.plateau_rewind`).
+    """The weights and Adam moments of the epoch with the lowest validation loss so far,
+    restored when the `plateau` schedule lowers the rate (`train.plateau_rewind`).
 
     Why: a stalled epoch has usually begun to overfit (on a few thousand chat pairs the
     validation loss rises right after its minimum); lowering the rate from there refines an
