@@ -102,7 +102,9 @@ def test_plateau_schedule_lowers_the_rate_after_each_stalled_epoch(
     assert state.epoch == 5 and state.best_epoch == 5
     assert rates == pytest.approx([0.01, 0.01, 0.01, 0.005, 0.0025])
     restored = make_trainer(tmp_path / "other", lr_schedule="plateau", learning_rate=0.01)
-    load_checkpoint(tmp_path / "checkpoint", restored.model, restored.optimizer, restored._extra)
+    load_checkpoint(
+        tmp_path / "checkpoint", restored.model, restored.optimizer, restored.checkpoint_extras
+    )
     assert float(restored.optimizer.learning_rate.numpy()) == pytest.approx(0.0025)
 
 
@@ -149,7 +151,7 @@ def test_a_score_gain_while_the_loss_rises_lowers_the_rate_but_is_progress(
 
 
 @pytest.mark.parametrize("rewind", [True, False])
-def test_plateau_rewinds_to_the_last_improving_epoch_before_lowering_the_rate(
+def test_plateau_rewinds_to_the_lowest_loss_epoch_before_lowering_the_rate(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rewind: bool
 ) -> None:
     """`train.plateau_rewind`: after a stalled epoch the weights and Adam's moments go back
@@ -160,6 +162,7 @@ def test_plateau_rewinds_to_the_last_improving_epoch_before_lowering_the_rate(
     trainer = make_trainer(tmp_path, lr_schedule="plateau", learning_rate=0.01,
                            decay_rate=0.5, epochs=3, patience=3, plateau_rewind=rewind)
     scripted_validation(trainer, monkeypatch, [3.0, 2.9, 2.95])
+
     def values() -> list[np.ndarray]:  # the weights and Adam's moments (not step, rate)
         slots = trainer.optimizer.variables[2:]
         return [np.array(v.numpy()) for v in [*trainer.model.trainable_variables, *slots]]

@@ -31,6 +31,7 @@ import tensorflow as tf
 CHECKPOINT_NAME = "ckpt"
 KEEP = 3  # checkpoints kept on disk; older ones are deleted
 _STATE_KEY = "state/.ATTRIBUTES/py_state"
+_SLOTS = "optimizer/slots/"  # key prefix of the optimizer's per-weight slots
 
 
 class _QuietSaves(logging.Filter):
@@ -156,7 +157,7 @@ def optimizer_paths(
     for variable in optimizer.variables:
         owner = max((n for n in by_name if variable.name.startswith(n + "_")), key=len, default="")
         if owner:
-            key = f"optimizer/slots/{by_name[owner]}/{variable.name[len(owner) + 1 :]}"
+            key = f"{_SLOTS}{by_name[owner]}/{variable.name[len(owner) + 1 :]}"
         else:
             key = f"optimizer/{variable.name}"
         if key in keys:
@@ -173,6 +174,18 @@ def tracked_variables(
     everything = {f"model/{p}": v for p, v in model_paths.items()}
     everything.update(optimizer_paths(optimizer, model_paths))
     return {key: variable.value for key, variable in everything.items()}  # the tf.Variables
+
+
+def trained_variables(
+    model: keras.Model, optimizer: keras.optimizers.Optimizer
+) -> dict[str, tf.Variable]:
+    """The trainable weights and the optimizer's slots, keyed as stored: what training
+    changes, without the step count, the rate or dropout's seed state."""
+    return {
+        key: variable
+        for key, variable in tracked_variables(model, optimizer).items()
+        if (key.startswith("model/") and variable.trainable) or key.startswith(_SLOTS)
+    }
 
 
 def _checkpoint(

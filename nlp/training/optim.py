@@ -67,20 +67,14 @@ class Rewind:
     in the checkpoint (`copies`), so a resumed run rewinds as an uninterrupted one would.
     """
 
-    def __init__(self, tracked: Mapping[str, tf.Variable]) -> None:
-        """`tracked`: the checkpoint's variables by key; the trainable weights and the
-        optimizer's slots are kept (the step count and the rate go on; dropout's seed state
-        too, so a rewound epoch draws new masks)."""
-        kept = {
-            key: variable
-            for key, variable in tracked.items()
-            if (key.startswith("model/") and variable.trainable)
-            or key.startswith("optimizer/slots/")
-        }
+    def __init__(self, trained: Mapping[str, tf.Variable]) -> None:
+        """`trained`: the weights and slots to copy, keyed as the checkpoint stores them
+        (`checkpoint.trained_variables`); the step count and the rate go on, and dropout's
+        seed state too, so a rewound epoch draws new masks."""
         self.copies = {
-            f"rewind/{key}": tf.Variable(value, trainable=False) for key, value in kept.items()
+            f"rewind/{key}": tf.Variable(value, trainable=False) for key, value in trained.items()
         }
-        self.pairs = [(variable, self.copies[f"rewind/{key}"]) for key, variable in kept.items()]
+        self.pairs = [(variable, self.copies[f"rewind/{key}"]) for key, variable in trained.items()]
 
     def keep(self) -> None:
         for variable, copy in self.pairs:

@@ -26,7 +26,7 @@ from nlp.training.checkpoint import (
     TrainState,
     load_checkpoint,
     save_checkpoint,
-    tracked_variables,
+    trained_variables,
 )
 from nlp.training.data import (
     BATCH_SPEC,
@@ -63,8 +63,8 @@ def dense_gradients(gradients: Sequence[Any]) -> list[tf.Tensor]:
 @dataclass(frozen=True)
 class Selection:
     """A validation score (higher is better) that replaces validation loss for picking the best
-    epoch, e.g. ROUGE-L of decoded headlines (`train.select_by`). Early stopping and the
-    plateau schedule wait for epochs that improve neither the score nor the loss."""
+    epoch, e.g. ROUGE-L of decoded headlines (`train.select_by`). Early stopping waits for
+    epochs that improve neither the score nor the loss; the plateau schedule follows the loss."""
 
     name: str  # recorded in the history as f"valid_{name}"
     score: Callable[[], float]  # called at each epoch end, on the current weights
@@ -136,7 +136,7 @@ class Trainer:
                 self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
             self.optimizer.build(model.trainable_variables)
             self.rewind = (
-                Rewind(tracked_variables(model, self.optimizer))
+                Rewind(trained_variables(model, self.optimizer))
                 if config.lr_schedule == "plateau" and config.plateau_rewind
                 else None
             )
@@ -174,9 +174,12 @@ class Trainer:
             )
 
     @property
-    def _extra(self) -> dict[str, tf.Variable]:
+    def checkpoint_extras(self) -> dict[str, tf.Variable]:
         """Variables the checkpoint holds besides the model's and the optimizer's."""
         return self.rewind.copies if self.rewind is not None else {}
+
+    def _save(self, checkpoint: Path, state: TrainState) -> None:
+        save_checkpoint(checkpoint, self.model, self.optimizer, state, self.checkpoint_extras)
 
     def _distributed_step(
         self, source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor
@@ -219,7 +222,7 @@ class Trainer:
         hooks = hooks or Hooks()
         checkpoint = self.run_dir / CHECKPOINT_DIR
         state = (
-            load_checkpoint(checkpoint, self.model, self.optimizer, self._extra)
+            load_checkpoint(checkpoint, self.model, self.optimizer, self.checkpoint_extras)
             if resume
             else TrainState()
         )
@@ -252,7 +255,7 @@ class Trainer:
                     pending = []
                     state.train_seconds = time.monotonic() - started
                 if saving:
-                    save_checkpoint(checkpoint, self.model, self.optimizer, state, self._extra)
+                    self._save(checkpoint, state)
                 if cfg.max_minutes and time.monotonic() - started >= 60 * cfg.max_minutes:
                     self._log(f"  time budget of {cfg.max_minutes} min reached")
                     state.finished = True
@@ -261,9 +264,9 @@ class Trainer:
                 self._report(pending, state, bar, writer)
             state.train_seconds = time.monotonic() - started
             self._end_epoch(state, validation, hooks, writer)
-            save_checkpoint(checkpoint, self.model, self.optimizer, state, self._extra)
+            self._save(checkpoint, state)
         state.finished = True
-        save_checkpoint(checkpoint, self.model, self.optimizer, state, self._extra)
+        self._save(checkpoint, state)
         return state
 
     def _report(
