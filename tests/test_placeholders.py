@@ -97,6 +97,13 @@ def test_longest_known_placeholder_wins() -> None:
     assert restore("a phnum12 b phnum1", slots) == "a 1200 b 100"
 
 
+def test_an_unknown_placeholder_is_never_read_as_a_known_prefix() -> None:
+    """"phnum12" with only "phnum1" in the source is dropped, not printed as "500" + "2"."""
+    assert restore("phnum12 员工", {"phnum1": "500"}) == "员工"
+    assert restore("裁员 phnum12 人", {"phnum1": "500"}) == "裁员 人"
+    assert restore("up phpct10 now", {"phpct1": "5%"}) == "up now"
+
+
 def test_placeholders_survive_jieba_and_a_word_tokenizer() -> None:
     masked = mask(ZH_ARTICLE)
     jieba_tokens = jieba.lcut(masked.text)

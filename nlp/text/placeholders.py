@@ -205,7 +205,8 @@ def _spaced(before: str, token: str, after: str) -> str:
 def restore(text: str, slots: Mapping[str, str]) -> str:
     """Put the original strings back; drop placeholders the source article does not have.
 
-    Known placeholders are matched longest first, so "phnum12" is not read as "phnum1" + "2".
+    A placeholder is read with all its digits ("phnum12" is placeholder 12, never "phnum1"
+    followed by "2"): a prefix read as a known placeholder would print the wrong number.
     A dropped placeholder takes one neighbouring space with it, so no double space remains.
     The word detokenizer spaces placeholders like Latin words ("营收 phmoney1，"); a restored
     value that does not begin (end) with a Latin letter loses the space between it and a
@@ -214,9 +215,7 @@ def restore(text: str, slots: Mapping[str, str]) -> str:
     """
     if not PLACEHOLDER_RE.search(text):
         return text
-    known = sorted((k.lower() for k in slots), key=len, reverse=True)
-    alternatives = [re.escape(k) for k in known] + [PLACEHOLDER_RE.pattern]
-    pattern = re.compile(rf"( ?)(?:{'|'.join(alternatives)})( ?)", re.IGNORECASE)
+    pattern = re.compile(rf"( ?)(?:{PLACEHOLDER_RE.pattern})(?!\d)( ?)", re.IGNORECASE)
     lowered = {k.lower(): v for k, v in slots.items()}
 
     def replace(match: re.Match[str]) -> str:
