@@ -43,7 +43,7 @@ class RecipeRun:
 RUNS = [
     RecipeRun(
         "headlines-zh",
-        {"LCSTS": SHARED / "headlines-zh" / "lcsts"},
+        {"LCSTS": SHARED / "headlines-zh" / "lcsts", "XWLB": SHARED / "headlines-zh" / "xwlb"},
         ["--corpus", "$LCSTS/val.tsv", "--format", "lcsts-tsv"],
         word_tokenizer="jieba",
     ),

@@ -6,6 +6,7 @@ the same way when the model learns from it and when it answers with it.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,8 @@ class TextCodec:
         if truecaser is None and config.tokenizer.lowercase:
             truecaser = Truecaser()
         self.truecaser = truecaser
+        # Token counts of the training texts, kept by `fit` (pretrained vectors' coverage).
+        self.token_counts: Counter[str] | None = None
 
     # --- construction --------------------------------------------------------------------
 
@@ -63,10 +66,11 @@ class TextCodec:
         tokenizer.fit(texts)
         if config.tokenizer.lowercase:
             codec.truecaser = Truecaser.fit(texts)
-        codec.vocab = Vocabulary.build(
-            (tokenizer.tokenize(text) for text in texts),
-            min_freq=config.vocab.min_freq,
-            max_size=config.vocab.max_size,
+        codec.token_counts = Counter(
+            token for text in texts for token in tokenizer.tokenize(text)
+        )
+        codec.vocab = Vocabulary.from_counts(
+            codec.token_counts, min_freq=config.vocab.min_freq, max_size=config.vocab.max_size
         )
         return codec
 
@@ -87,10 +91,18 @@ class TextCodec:
 
     def extend_vocab(self, pairs: Iterable[Pair], min_freq: int, max_new: int) -> list[str]:
         """Add frequent new words (retraining on a new corpus); existing ids never move."""
-        token_lists = (
-            self.tokenizer.tokenize(text) for pair in pairs for text in self._masked_pair(pair)
+        self.token_counts = Counter(
+            token
+            for pair in pairs
+            for text in self._masked_pair(pair)
+            for token in self.tokenizer.tokenize(text)
         )
-        return self.vocab.extend(token_lists, min_freq=min_freq, max_new=max_new)
+        return self.vocab.extend_counts(self.token_counts, min_freq=min_freq, max_new=max_new)
+
+    def text_tokens(self, text: str) -> list[str]:
+        """One text's tokens as the model sees them (normalised, masked, tokenized, not cut),
+        for training word vectors whose words are this model's tokens (`s2s embeddings`)."""
+        return self.tokenizer.tokenize(self._mask(normalize_text(text)).text)
 
     # --- encoding ------------------------------------------------------------------------
 

@@ -60,6 +60,9 @@ class ModelConfig:
     tie_output: bool = False
     copy: bool = False  # pointer-generator copying from the source
     coverage: bool = False  # attention coverage (See et al. 2017), loss: train.coverage_weight
+    # word vectors for the embedding's first values: a file (word2vec text/binary, GloVe,
+    # fastText .vec, gensim KeyedVectors) or a packaged name (nlp.vectors.files.PACKAGED)
+    pretrained_embeddings: str = ""
 
 
 @dataclass
@@ -76,6 +79,9 @@ class TrainConfig:
     decay_steps: int = 10000
     label_smoothing: float = 0.0
     coverage_weight: float = 1.0  # weight of the coverage loss (models with model.coverage)
+    # epochs in which the embedding rows taken from model.pretrained_embeddings stay as
+    # loaded (the other rows and weights train); -1: never trained
+    freeze_pretrained_epochs: int = 0
     clip_norm: float = 5.0
     max_source_length: int = 100
     max_target_length: int = 30

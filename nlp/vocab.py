@@ -50,10 +50,17 @@ class Vocabulary:
         `max_size` counts the four specials. Special strings inside the token lists are not
         counted (they already have their ids).
         """
+        return cls.from_counts(_counts(token_lists), min_freq, max_size)
+
+    @classmethod
+    def from_counts(
+        cls, counts: Counter[str], min_freq: int = 1, max_size: int = 8000
+    ) -> Vocabulary:
+        """`build` from token counts already made (the codec keeps them for coverage figures)."""
         if max_size < len(SPECIAL_TOKENS):
             raise ValueError(f"max_size must be >= {len(SPECIAL_TOKENS)} (the specials)")
         vocabulary = cls()
-        vocabulary.extend(token_lists, min_freq, max_size - len(SPECIAL_TOKENS))
+        vocabulary.extend_counts(counts, min_freq, max_size - len(SPECIAL_TOKENS))
         return vocabulary
 
     def extend(
@@ -63,11 +70,14 @@ class Vocabulary:
 
         Existing ids never change, so embeddings trained for them stay valid.
         """
+        return self.extend_counts(_counts(token_lists), min_freq, max_new)
+
+    def extend_counts(self, counts: Counter[str], min_freq: int, max_new: int) -> list[str]:
+        """`extend` from token counts."""
         if min_freq < 1:
             raise ValueError(f"min_freq must be >= 1, got {min_freq}")
         if max_new < 0:
             raise ValueError(f"max_new must be >= 0, got {max_new}")
-        counts = Counter(token for tokens in token_lists for token in tokens)
         for token in counts:
             reason = _token_problem(token)
             if reason is not None:
@@ -183,3 +193,7 @@ def _first_problem(tokens: Sequence[str]) -> tuple[int, str] | None:
     if len(tokens) < specials:
         return len(tokens), f"only {len(tokens)} tokens; the {specials} specials must come first"
     return None
+
+
+def _counts(token_lists: Iterable[Sequence[str]]) -> Counter[str]:
+    return Counter(token for tokens in token_lists for token in tokens)

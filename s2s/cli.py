@@ -23,11 +23,13 @@ from nlp.headlines import command as headlines_command
 from nlp.serving import command as export_command
 from nlp.training import command as training_command
 from nlp.tuning import command as tuning_command
+from nlp.vectors import command as embeddings_command
 from s2s import quiet
 
 REGISTRARS = (
     corpus_command.register,
     training_command.register,
+    embeddings_command.register,
     evaluate_command.register,
     headlines_command.register,
     tuning_command.register,

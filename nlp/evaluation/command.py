@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nlp.decode_args import ResolvedDecoding, add_decode_arguments, resolve_decoding
+from nlp.evaluation.hits import DEFAULT_K
 from nlp.training.command import add_corpus_arguments, corpus_spec
 
 if TYPE_CHECKING:
     from nlp.generator import Generator
 
-METRIC_NAMES = ("loss", "accuracy", "exact", "bleu", "rouge", "chat")
+METRIC_NAMES = ("loss", "accuracy", "exact", "bleu", "rouge", "chat", "hits")
 
 
 def register(subparsers: Any) -> None:
@@ -28,7 +29,11 @@ def register(subparsers: Any) -> None:
         "ROUGE-1/2/L F1 beside the lead baselines (rouge), or chat replies: distinct-1/2, "
         "share of the 5 most frequent replies, share of replies echoing the input, BLEU-1/2 "
         '(sacrebleu, 0-100, tokenisation "zh" for Chinese, "13a" otherwise) against the '
-        "reference reply, and mean reply length in words (characters for Chinese) (chat).",
+        "reference reply, and mean reply length in words (characters for Chinese) (chat), or "
+        "whether replies fit their posts: ConvAI2's Hits@1 of K, the share of posts whose true "
+        "reply the model scores above K-1 replies drawn (seeded) from other pairs of the same "
+        "file, by length-normalised likelihood and by each MMI re-ranking the bundle has "
+        "companions for (hits).",
     )
     evaluate.add_argument("--model", type=Path, required=True, help="model bundle or run dir")
     add_corpus_arguments(evaluate)
@@ -36,6 +41,11 @@ def register(subparsers: Any) -> None:
         "--metric", choices=METRIC_NAMES, action="append", help="metric (repeatable; default: loss)"
     )
     evaluate.add_argument("--limit", type=int, default=0, help="only the first N pairs (0: all)")
+    evaluate.add_argument(
+        "--hits-k", type=int, default=DEFAULT_K,
+        help=f"hits: candidates per post (default {DEFAULT_K})",
+    )
+    evaluate.add_argument("--hits-seed", type=int, default=0, help="hits: seed of the draw")
     evaluate.add_argument("--batch-size", type=int, default=64, help="inputs per decoder call")
     evaluate.add_argument("--json", type=Path, help="also write the results to this JSON file")
     add_decode_arguments(evaluate)
@@ -62,10 +72,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
     generator = Generator.from_bundle(args.model, jit_compile=args.xla)
     options = _decoding(args, generator).options
     pairs = load_pairs(corpus_spec(args.corpus, args), generator.config.data)
-    if args.limit:
-        pairs = pairs[: args.limit]
+    # Hits@K draws its distractors from every reply of the file, --limit or not.
+    hits = {"k": args.hits_k, "seed": args.hits_seed, "limit": args.limit}
+    limited = pairs[: args.limit] if args.limit else pairs
     results = {
-        metric: METRICS[metric](generator, pairs, options, args.batch_size)
+        metric: METRICS[metric](generator, pairs, options, args.batch_size, **hits)
+        if metric == "hits"
+        else METRICS[metric](generator, limited, options, args.batch_size)
         for metric in (args.metric or ["loss"])
     }
     text = json.dumps(results, indent=2, ensure_ascii=False)

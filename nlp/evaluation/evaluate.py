@@ -16,6 +16,7 @@ from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
 from nlp.evaluation.baselines import lead_n_baseline, lead_sentence_baseline
 from nlp.evaluation.chat_metrics import bleu_tokenize, chat_metrics
+from nlp.evaluation.hits import DEFAULT_K, distractors, hits_at_1
 from nlp.evaluation.repetition import repetition_shares
 from nlp.evaluation.rouge import resolve_unit, rouge
 from nlp.generator import Generator
@@ -138,6 +139,61 @@ def reply_metrics(
     return {"pairs": len(pairs), **chat_metrics(posts, replies, references=references)}
 
 
+def hits_metrics(
+    generator: Generator,
+    pairs: Sequence[Pair],
+    options: DecodeOptions,
+    batch_size: int,
+    *,
+    k: int = DEFAULT_K,
+    seed: int = 0,
+    limit: int = 0,
+) -> dict[str, Any]:
+    """Hits@1 of `k` (`nlp.evaluation.hits`) for the first `limit` posts (0: all), the
+    distractors drawn from every reply of `pairs`: by the model's length-normalised
+    likelihood, and by each MMI re-ranking whose companion the bundle has, with the
+    bundle's tuned weights when it is tuned to that re-ranking (else the defaults), each
+    normalised by the reply's length too."""
+    import dataclasses
+
+    import numpy as np
+
+    from nlp.mmi import COMPANION_KIND, CompanionScorer, mmi_score
+
+    count = min(limit, len(pairs)) if limit else len(pairs)
+    targets = [p.target for p in pairs]
+    drawn = distractors(targets, count, k, seed)
+    forward = CompanionScorer(generator.bundle)
+    rerankings = {
+        name: options if options.rerank == name else dataclasses.replace(options, rerank=name)
+        for name, kind in COMPANION_KIND.items()
+        if kind in generator.companions
+    }
+    scores = {"model": np.zeros((count, k))} | {name: np.zeros((count, k)) for name in rerankings}
+    per_call = max(1, 8 * batch_size // k)  # posts whose K candidates go through one call
+    for start in range(0, count, per_call):
+        posts = range(start, min(count, start + per_call))
+        candidates = [
+            Pair(pairs[i].source, targets[j]) for i in posts for j in (i, *drawn[i])
+        ]
+        log_probs = forward.token_log_probs(candidates)
+        lengths = np.array([len(lp) for lp in log_probs])
+        sums = np.array([float(np.sum(lp)) for lp in log_probs])
+        rows = slice(start, start + len(posts))
+        scores["model"][rows] = (sums / lengths).reshape(len(posts), k)
+        for name, mmi_options in rerankings.items():
+            companion = generator.companions[COMPANION_KIND[name]].token_log_probs(candidates)
+            mmi = [
+                mmi_score(total, extra, int(length), mmi_options) / length
+                for total, extra, length in zip(sums, companion, lengths, strict=True)
+            ]
+            scores[name][rows] = np.array(mmi).reshape(len(posts), k)
+    result: dict[str, Any] = {"posts": count, "k": k, "seed": seed}
+    result |= {f"hits@1/{k}" if name == "model" else f"hits@1/{k} {name}": hits_at_1(table)
+               for name, table in scores.items()}
+    return result
+
+
 METRICS: dict[str, Callable[..., dict[str, Any]]] = {
     "loss": lambda g, pairs, options, batch: loss_metrics(g, pairs, batch),
     "accuracy": lambda g, pairs, options, batch: accuracy_metrics(g, pairs, batch),
@@ -145,4 +201,5 @@ METRICS: dict[str, Callable[..., dict[str, Any]]] = {
     "bleu": bleu_metrics,
     "rouge": rouge_metrics,
     "chat": reply_metrics,
+    "hits": hits_metrics,
 }

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from nlp.config import TrainConfig
@@ -83,6 +84,46 @@ class Rewind:
     def restore(self) -> None:
         for variable, copy in self.pairs:
             variable.assign(copy)
+
+
+class FrozenRows:
+    """Embedding rows taken from pretrained vectors, kept as loaded for the first
+    `train.freeze_pretrained_epochs` epochs (-1: for good) while everything else trains.
+
+    Why a gradient gate rather than `trainable=False`: the rows share one matrix with rows
+    that must learn (special tokens, words without a vector). The gate is a variable, so one
+    traced step serves frozen and unfrozen epochs; Adam's moments of a frozen row stay zero,
+    so the row does not move at all. The row mask is saved in the checkpoint (`copies`), so
+    a resumed run freezes the same rows without reading the vectors again.
+    """
+
+    def __init__(self, model: keras.Model, rows: np.ndarray, epochs: int) -> None:
+        self.epochs = epochs
+        self.mask = tf.Variable(
+            np.asarray(rows, np.float32).reshape(-1, 1), trainable=False, name="frozen_rows"
+        )
+        self.active = tf.Variable(0.0, trainable=False, name="frozen_rows_active")
+        self.paths = {
+            model.source_embedding.embeddings.path, model.target_embedding.embeddings.path
+        }
+        self.copies = {"frozen_rows/mask": self.mask}
+
+    def frozen_in(self, epoch: int) -> bool:
+        """Whether the rows stay as loaded in `epoch` (0-based)."""
+        return self.epochs < 0 or epoch < self.epochs
+
+    def start_epoch(self, epoch: int) -> None:
+        self.active.assign(1.0 if self.frozen_in(epoch) else 0.0)
+
+    def gate(
+        self, variables: Sequence[keras.Variable], gradients: list[tf.Tensor]
+    ) -> list[tf.Tensor]:
+        """The gradients with the frozen rows' zeroed while the freeze lasts."""
+        keep = 1.0 - self.mask * self.active
+        return [
+            g * tf.cast(keep, g.dtype) if v.path in self.paths else g
+            for v, g in zip(variables, gradients, strict=True)
+        ]
 
 
 def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:

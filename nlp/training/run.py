@@ -51,6 +51,7 @@ CONFIG_FILE = "config.json"
 # What `--resume` may change: limits of the run and its reporting, not what it trains or how.
 SAFE_ON_RESUME = ("train.epochs", "train.max_minutes", "train.patience", "train.log_every")
 OLD_VALID_FILE = "old_valid.jsonl"  # retrain: old pairs held out to measure forgetting
+PRETRAINED_FILE = "pretrained_embeddings.json"  # run/: what the embedding started from
 
 
 @dataclass
@@ -144,7 +145,7 @@ def train(
         write_pairs(valid_pairs, options.out / VALID_FILE)
     with strategy.scope(), policy_scope(precision.policy):
         model = Seq2Seq(config.model, precision.products)
-    metadata = {
+    metadata: dict[str, Any] = {
         "task": config.data.task,
         "corpus": {
             "train": corpus_fingerprint(corpus),
@@ -152,6 +153,10 @@ def train(
         },
         "pairs": pairs_record(config, earlier),
     }
+    rows = None
+    if config.model.pretrained_embeddings:
+        rows, record = _pretrained(config, codec, model, run_dir, options)
+        metadata["pretrained_embeddings"] = record
     return _fit(
         config,
         codec,
@@ -163,7 +168,37 @@ def train(
         strategy,
         task_defaults(config.data.task),
         valid_pairs,
+        rows,
     )
+
+
+def _pretrained(
+    config: ExperimentConfig, codec: TextCodec, model: Seq2Seq, run_dir: Path, options: RunOptions
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Initialise the embedding from `model.pretrained_embeddings` (a new run) or find what a
+    resumed run was initialised with: (the rows taken from the vectors, the metadata record).
+
+    On resume the weights come from the checkpoint, which also holds the frozen rows' mask;
+    the record was written into the run directory when the run started."""
+    from nlp.vectors.rows import pretrained_rows, report
+
+    record_file = run_dir / PRETRAINED_FILE
+    if options.resume:
+        return np.zeros(len(codec.vocab), bool), json.loads(record_file.read_text("utf-8"))
+    table = model.source_embedding.embeddings
+    rows = pretrained_rows(
+        config.model.pretrained_embeddings,
+        codec.vocab.tokens,
+        np.asarray(table.numpy()),
+        lowercase=config.tokenizer.lowercase,
+        counts=codec.token_counts,
+    )
+    report(rows)
+    for embedding in {id(e): e for e in (model.source_embedding, model.target_embedding)}.values():
+        embedding.embeddings.assign(rows.matrix)
+    record = rows.record()
+    record_file.write_text(json.dumps(record, indent=2) + "\n", "utf-8")
+    return rows.found, record
 
 
 def pairs_record(config: ExperimentConfig, earlier: int) -> dict[str, Any]:
@@ -248,8 +283,10 @@ def _fit(
     strategy: tf.distribute.Strategy,
     decoding: DecodeSettings,
     valid_pairs: Sequence[Pair],
+    pretrained_rows: np.ndarray | None = None,
 ) -> TrainState:
-    """Train and keep the best bundle, which recommends `decoding` to generating commands."""
+    """Train and keep the best bundle, which recommends `decoding` to generating commands.
+    `pretrained_rows`: see `Trainer`."""
     if not train_examples or not valid_examples:
         raise ValueError("no training or validation pairs left after tokenization")
     selection = _selection(config, codec, model, decoding, valid_pairs)
@@ -258,7 +295,14 @@ def _fit(
         f"{len(train_examples)} training pairs, {len(valid_examples)} validation "
         f"pairs, vocabulary {len(codec.vocab)}, {model.count_params():,} parameters",
     )
-    trainer = Trainer(model, config.train, options.out, verbose=options.verbose, strategy=strategy)
+    trainer = Trainer(
+        model,
+        config.train,
+        options.out,
+        verbose=options.verbose,
+        strategy=strategy,
+        pretrained_rows=pretrained_rows,
+    )
 
     def save_best(state: TrainState) -> None:
         extra = {**metadata, "metrics": state.history[-1], "history": state.history}
@@ -371,6 +415,8 @@ def retrain(
     strategy = training_strategy()
     with strategy.scope(), policy_scope(precision.policy):
         model = rebuild_model(bundle.model, config, precision.products)
+    grown = range(bundle.config.model.vocab_size, config.model.vocab_size)
+    vectors = _grown_rows(config, codec, model, grown, options) if grown else None
     mixed = list(new_train)
     if mix_pool and retrain_options.old_share > 0:
         count = round(len(new_train) * retrain_options.old_share)
@@ -397,6 +443,10 @@ def retrain(
         },
         "pairs": pairs_record(config, earlier),
     }
+    if "pretrained_embeddings" in bundle.metadata:
+        metadata["pretrained_embeddings"] = bundle.metadata["pretrained_embeddings"]
+    if vectors is not None:
+        metadata["pretrained_embeddings_new_rows"] = vectors
     _fit(
         config,
         codec,
@@ -418,6 +468,37 @@ def retrain(
         **{f"before_{k}": v for k, v in before.items()},
         **{f"after_{k}": v for k, v in after.items()},
     }
+
+
+def _grown_rows(
+    config: ExperimentConfig, codec: TextCodec, model: Seq2Seq, grown: range, options: RunOptions
+) -> dict[str, Any] | None:
+    """`--extend-vocab` on a model initialised from word vectors: the new rows start from the
+    same vectors (the old rows keep what they learned). Vectors no longer at hand leave the
+    new rows random, with a warning: retraining must not depend on a file that moved."""
+    from nlp.vectors.files import VectorsError
+    from nlp.vectors.rows import pretrained_rows
+
+    name = config.model.pretrained_embeddings
+    if not name:
+        return None
+    table = model.source_embedding.embeddings
+    try:
+        rows = pretrained_rows(
+            name,
+            codec.vocab.tokens,
+            np.asarray(table.numpy()),
+            lowercase=config.tokenizer.lowercase,
+            counts=codec.token_counts,
+            only=grown,
+        )
+    except VectorsError as exc:
+        print(f"warning: new rows keep a random start: {exc}", file=sys.stderr, flush=True)
+        return None
+    for embedding in {id(e): e for e in (model.source_embedding, model.target_embedding)}.values():
+        embedding.embeddings.assign(rows.matrix)
+    _say(options, f"new rows: {rows.describe()}")
+    return rows.record()
 
 
 def split_old_pairs(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from nlp.config import TrainConfig
@@ -36,7 +37,7 @@ from nlp.training.data import (
     as_dataset,
     encoded,
 )
-from nlp.training.optim import Rewind, make_optimizer, plateau_decay
+from nlp.training.optim import FrozenRows, Rewind, make_optimizer, plateau_decay
 
 CHECKPOINT_DIR = "checkpoint"
 # train.jit_optimizer compiles the update only for models at least this large: Adam over the
@@ -123,8 +124,12 @@ class Trainer:
         *,
         verbose: int = 1,
         strategy: tf.distribute.Strategy | None = None,
+        pretrained_rows: np.ndarray | None = None,
     ) -> None:
-        """`strategy` must be the one whose scope created `model` (default: no distribution)."""
+        """`strategy` must be the one whose scope created `model` (default: no distribution).
+        `pretrained_rows`: bool [vocab], the embedding rows taken from pretrained vectors,
+        frozen for `config.freeze_pretrained_epochs` (on resume, any array of that shape: the
+        checkpoint holds the rows)."""
         self.model = model
         self.config = config
         self.run_dir = run_dir
@@ -138,6 +143,11 @@ class Trainer:
             self.rewind = (
                 Rewind(trained_variables(model, self.optimizer))
                 if config.lr_schedule == "plateau" and config.plateau_rewind
+                else None
+            )
+            self.frozen = (
+                FrozenRows(model, pretrained_rows, config.freeze_pretrained_epochs)
+                if pretrained_rows is not None and config.freeze_pretrained_epochs != 0
                 else None
             )
         variables = model.trainable_variables
@@ -176,7 +186,10 @@ class Trainer:
     @property
     def checkpoint_extras(self) -> dict[str, tf.Variable]:
         """Variables the checkpoint holds besides the model's and the optimizer's."""
-        return self.rewind.copies if self.rewind is not None else {}
+        extras = dict(self.rewind.copies) if self.rewind is not None else {}
+        if self.frozen is not None:
+            extras.update(self.frozen.copies)
+        return extras
 
     def _save(self, checkpoint: Path, state: TrainState) -> None:
         save_checkpoint(checkpoint, self.model, self.optimizer, state, self.checkpoint_extras)
@@ -208,7 +221,10 @@ class Trainer:
             loss *= tokens / tf.maximum(everywhere, 1.0)
             scaled = self.optimizer.scale_loss(loss)  # loss scaling under mixed precision
         variables = self.model.trainable_variables
-        self._update(dense_gradients(tape.gradient(scaled, variables)))
+        gradients = dense_gradients(tape.gradient(scaled, variables))
+        if self.frozen is not None:
+            gradients = self.frozen.gate(variables, gradients)
+        self._update(gradients)
         return loss
 
     def fit(
@@ -241,6 +257,10 @@ class Trainer:
             else:
                 batches = (training.batch(indices) for indices in rest)
             self._log(f"epoch {state.epoch + 1}/{cfg.epochs}")
+            if self.frozen is not None:
+                self.frozen.start_epoch(state.epoch)
+                if self.frozen.frozen_in(state.epoch):
+                    self._log("  embedding rows from pretrained vectors frozen this epoch")
             bar = Progress(sys.stdout if self.verbose else None, "steps", total, interval=0.05)
             bar.update(state.step_in_epoch)
             started = time.monotonic() - state.train_seconds

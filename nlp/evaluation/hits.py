@@ -1,0 +1,59 @@
+"""Hits@1 of K: does the model prefer the true reply to K-1 replies of other posts?
+
+ConvAI2's measure of whether replies fit their messages (Dinan et al. 2019, "The Second
+Conversational Intelligence Challenge"): for each post, the model scores its true reply and
+K-1 distractors drawn from the replies to other posts; Hits@1 is the share of posts whose
+true reply scores highest. Unlike BLEU it asks about fit alone, not about wording, and it
+needs no generation. Chance is 1/K.
+
+The score is the length-normalised log-likelihood (mean log-probability per reply token,
+end token included), so a short generic distractor does not win by being short. This module
+draws the distractors and counts hits; `nlp.evaluation.evaluate.hits_metrics` scores.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+import numpy as np
+
+DEFAULT_K = 20
+
+
+def distractors(targets: Sequence[str], count: int, k: int, seed: int) -> list[list[int]]:
+    """For each of the first `count` targets, k-1 indices of other targets whose text differs
+    from its own (no index twice), drawn with one seeded generator."""
+    if k < 2:
+        raise ValueError(f"Hits@1 of K needs K >= 2, got {k}")
+    if len(set(targets)) < k:
+        raise ValueError(
+            f"Hits@1 of {k} needs at least {k} different replies in the file, it has "
+            f"{len(set(targets))}"
+        )
+    rng = random.Random(seed)
+    drawn: list[list[int]] = []
+    for index in range(count):
+        chosen: list[int] = []
+        seen = {targets[index]}
+        while len(chosen) < k - 1:
+            other = rng.randrange(len(targets))
+            if targets[other] not in seen:
+                seen.add(targets[other])
+                chosen.append(other)
+        drawn.append(chosen)
+    return drawn
+
+
+def hits_at_1(scores: np.ndarray) -> float:
+    """`scores` [posts, K], the true reply's score in column 0. A tie with the best
+    distractor counts as a share of a hit (1 / number tied), so a model that scores every
+    candidate alike gets 1/K, not 1 or 0."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2 or scores.shape[1] < 2 or not len(scores):
+        raise ValueError(f"scores must be [posts, K >= 2], got shape {scores.shape}")
+    true = scores[:, :1]
+    better = (scores[:, 1:] > true).any(axis=1)
+    tied = (scores[:, 1:] == true).sum(axis=1)
+    credit = np.where(better, 0.0, 1.0 / (1.0 + tied))
+    return float(credit.mean())
