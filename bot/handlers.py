@@ -16,6 +16,7 @@ from bot.access import REFUSAL_TEXT, AccessPolicy
 from bot.delivery import Sender
 from bot.ratelimit import RATE_LIMIT_TEXT, ChatRateLimiter, Verdict
 from bot.routing import STALE_BUTTON_TEXT, UNSUPPORTED_TEXT, Action, route
+from nlp.chat.commands import COMMAND_NAMES
 from nlp.chat.lru import LruDict
 from nlp.chat.responder import ChatResponder, Reply
 
@@ -80,7 +81,7 @@ class BotHandlers:
             return
         self._seen[update.update_id] = True
         bot = context.bot
-        decision = route(update, bot.username, bot.id)
+        decision = route(update, bot.username, bot.id, COMMAND_NAMES)
         if decision.action is Action.IGNORE:
             log.debug("update %d ignored: %s", update.update_id, decision.reason)
             return

@@ -150,6 +150,24 @@ async def test_groups_get_answers_only_when_the_bot_is_addressed() -> None:
     assert server.replies()[0].text == reply_for("what's up")
 
 
+async def test_commands_for_other_bots_get_no_answer() -> None:
+    """Issue 37: "/ban@other_bot", and in a group any command we don't have, were answered
+    "I don't know the command". Each chat's replies come in order, so the message sent after
+    them is answered last and nothing else is."""
+    group = {"chat_type": "supergroup", "user_id": 7}
+    async with bot_on_fake_telegram(responder()) as server:
+        server.push_message(CHAT, "/ban@other_bot 12")
+        private = server.push_message(CHAT, "hello")
+        server.push_message(-100, "/kick 12", **group)
+        server.push_message(-100, "/ban@other_bot 12", **group)
+        mention = server.push_message(-100, f"@{BOT_USERNAME} hi", **group)
+        await server.wait_for(lambda: len(server.replies()) >= 2)
+    assert [(s.reply_to, s.text) for s in server.replies(CHAT)] == [
+        (private, reply_for("hello"))
+    ]
+    assert [(s.reply_to, s.text) for s in server.replies(-100)] == [(mention, reply_for("hi"))]
+
+
 async def test_allowlist_refuses_others_politely_once_and_admins_can_reload() -> None:
     generator = ScriptedGenerator()
     reloaded = ScriptedGenerator(candidates=lambda m: ["new model speaking"])

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from nlp.chat.attention_plot import render_attention_png
 from nlp.chat.batcher import MicroBatcher
-from nlp.chat.commands import HELP_TEXT, START_TEXT, Command, parse_command
+from nlp.chat.commands import COMMAND_NAMES, HELP_TEXT, START_TEXT, Command, parse_command
 from nlp.chat.context import DialogueContext
 from nlp.chat.conversation_log import ConversationLog, Rating
 from nlp.chat.loading import LoadedModel, ModelLoader
@@ -93,18 +93,7 @@ class ChatResponder:
         self._last: LruDict[str, Generation] = LruDict(self.limits.max_chats)
         self._turns: LruDict[str, int] = LruDict(self.limits.max_chats)  # replies since /reset
         self._commands: dict[str, Callable[[str, Command, bool], Awaitable[Reply]]] = {
-            "start": self._cmd_start,
-            "help": self._cmd_help,
-            "reset": self._cmd_reset,
-            "settings": self._cmd_settings,
-            "beam": self._cmd_beam,
-            "greedy": self._cmd_greedy,
-            "sample": self._cmd_sample,
-            "length": self._cmd_length,
-            "why": self._cmd_why,
-            "good": self._cmd_good,
-            "bad": self._cmd_bad,
-            "reload": self._cmd_reload,
+            name: getattr(self, f"_cmd_{name}") for name in COMMAND_NAMES
         }
 
     def warm_up(self, generator: TextGenerator | None = None) -> None:
