@@ -25,7 +25,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from telegram import Bot, ReplyParameters
+from telegram import Bot, Message, ReplyParameters
 from telegram.constants import ChatAction
 from telegram.error import (
     BadRequest,
@@ -38,6 +38,7 @@ from telegram.error import (
 )
 
 from nlp.chat.responder import Reply
+from nlp.chat.text_input import TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT, fit_reply
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,22 @@ class RetryPolicy:
     first_delay: float = 0.5  # doubled after each failure ...
     max_delay: float = 15.0  # ... up to this
     max_retry_after: float = 120.0  # longest flood-control wait we accept
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a reply goes: the chat, the message it answers, and the forum topic, if any."""
+
+    chat_id: int
+    message_id: int | None = None  # quoted with reply_parameters
+    thread_id: int | None = None  # message_thread_id: a forum topic
+
+    @classmethod
+    def answering(cls, message: Message) -> Destination:
+        """The reply to `message`, in its topic. A message in a reply chain of an ordinary
+        group has a message_thread_id too, but it is no topic and sendMessage refuses it."""
+        thread = message.message_thread_id if message.is_topic_message else None
+        return cls(message.chat_id, message.message_id, thread)
 
 
 def retry_after_seconds(error: RetryAfter) -> float:
@@ -71,20 +88,30 @@ class Sender:
         self.policy = policy
         self._in_flight = asyncio.Semaphore(max_in_flight)
 
-    async def reply(self, bot: Bot, chat_id: int, message_id: int | None, reply: Reply) -> bool:
-        """Send `reply` in answer to `message_id`; True once the server acknowledged it."""
+    async def reply(self, bot: Bot, to: Destination, reply: Reply) -> bool:
+        """Send `reply` to `to`; True once the server acknowledged it.
+
+        Every text is cut to Telegram's limit here, whoever wrote it: Telegram refuses a
+        longer message (400, not retried), which would leave the user with no answer at all.
+        """
         quote = (
-            ReplyParameters(message_id, allow_sending_without_reply=True)
-            if message_id is not None
+            ReplyParameters(to.message_id, allow_sending_without_reply=True)
+            if to.message_id is not None
             else None
         )
+        thread = to.thread_id
 
         def send(chat: int) -> Awaitable[object]:
             if reply.photo is not None:
-                return bot.send_photo(chat, reply.photo, caption=reply.text, reply_parameters=quote)
-            return bot.send_message(chat, reply.text, reply_parameters=quote)
+                caption = fit_reply(reply.text, TELEGRAM_CAPTION_LIMIT)
+                return bot.send_photo(
+                    chat, reply.photo, caption=caption, reply_parameters=quote,
+                    message_thread_id=thread,
+                )
+            text = fit_reply(reply.text, TELEGRAM_TEXT_LIMIT)
+            return bot.send_message(chat, text, reply_parameters=quote, message_thread_id=thread)
 
-        return await self._with_retries(send, chat_id)
+        return await self._with_retries(send, to.chat_id)
 
     async def _with_retries(self, send: Callable[[int], Awaitable[object]], chat_id: int) -> bool:
         delay = self.policy.first_delay
@@ -109,7 +136,7 @@ class Sender:
         return False
 
     @contextlib.asynccontextmanager
-    async def typing(self, bot: Bot, chat_id: int) -> AsyncIterator[None]:
+    async def typing(self, bot: Bot, to: Destination) -> AsyncIterator[None]:
         """Show "typing..." in the chat while the body runs: best effort, never retried, and
         skipped while every send slot is busy (replies matter more than the indicator)."""
 
@@ -118,7 +145,9 @@ class Sender:
                 if not self._in_flight.locked():
                     try:
                         async with self._in_flight:
-                            await bot.send_chat_action(chat_id, ChatAction.TYPING)
+                            await bot.send_chat_action(
+                                to.chat_id, ChatAction.TYPING, message_thread_id=to.thread_id
+                            )
                     except TelegramError as exc:
                         log.debug("typing indicator failed: %s", exc)
                 await asyncio.sleep(TYPING_REFRESH_SECONDS)

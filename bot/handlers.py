@@ -13,7 +13,7 @@ from telegram.error import NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.access import REFUSAL_TEXT, AccessPolicy
-from bot.delivery import Sender
+from bot.delivery import Destination, Sender
 from bot.ratelimit import RATE_LIMIT_TEXT, ChatRateLimiter, Verdict
 from bot.routing import STALE_BUTTON_TEXT, UNSUPPORTED_TEXT, Action, route
 from nlp.chat.commands import COMMAND_NAMES
@@ -96,10 +96,11 @@ class BotHandlers:
         reply = self._gate(decision.action, chat_id, user_id)
         if reply is DROP:
             return
+        to = Destination.answering(message)
         async with self.locks.hold(chat_id):
             if reply is None:
-                reply = await self._respond(chat_id, user_id, decision.text, context)
-            if await self.sender.reply(bot, chat_id, message.message_id, reply):
+                reply = await self._respond(to, user_id, decision.text, context)
+            if await self.sender.reply(bot, to, reply):
                 self._answered[update.update_id] = True
 
     def _gate(self, action: Action, chat_id: int, user_id: int | None) -> Reply | None:
@@ -118,13 +119,14 @@ class BotHandlers:
         return Reply(UNSUPPORTED_TEXT) if action is Action.UNSUPPORTED else None
 
     async def _respond(
-        self, chat_id: int, user_id: int | None, text: str, context: ContextTypes.DEFAULT_TYPE
+        self, to: Destination, user_id: int | None, text: str, context: ContextTypes.DEFAULT_TYPE
     ) -> Reply:
         admin = self.access.is_admin(user_id)
+        chat = str(to.chat_id)
         if not self.responder.is_slow(text):
-            return await self.responder.respond(str(chat_id), text, is_admin=admin)
-        async with self.sender.typing(context.bot, chat_id):
-            return await self.responder.respond(str(chat_id), text, is_admin=admin)
+            return await self.responder.respond(chat, text, is_admin=admin)
+        async with self.sender.typing(context.bot, to):
+            return await self.responder.respond(chat, text, is_admin=admin)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the error (the log handlers redact the token) and apologise once per update."""
@@ -139,12 +141,12 @@ class BotHandlers:
             return
         self._answered[update.update_id] = True
         message = update.effective_message
+        to = (
+            Destination.answering(message)
+            if message is not None
+            else Destination(update.effective_chat.id)
+        )
         try:
-            await self.sender.reply(
-                context.bot,
-                update.effective_chat.id,
-                message.message_id if message else None,
-                Reply(ERROR_TEXT),
-            )
+            await self.sender.reply(context.bot, to, Reply(ERROR_TEXT))
         except TelegramError as exc:  # never let the error handler raise
             log.warning("could not send the apology: %s", exc)

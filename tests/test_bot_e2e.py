@@ -19,6 +19,7 @@ from fake_telegram import BOT_USERNAME, STICKER_JSON, TEST_TOKEN, bot_on_fake_te
 from nlp.chat.conversation_log import ConversationLog
 from nlp.chat.responder import EMPTY_REPLY, NO_WORDS_REPLY, ChatResponder
 from nlp.chat.settings import SettingsStore
+from nlp.chat.text_input import TELEGRAM_TEXT_LIMIT
 
 CHAT = 501
 
@@ -166,6 +167,40 @@ async def test_commands_for_other_bots_get_no_answer() -> None:
         (private, reply_for("hello"))
     ]
     assert [(s.reply_to, s.text) for s in server.replies(-100)] == [(mention, reply_for("hi"))]
+
+
+async def test_every_outgoing_text_keeps_to_telegrams_length_limit() -> None:
+    """Issue 37: a 4,096-character unknown command made a longer "I don't know the command"
+    reply, which Telegram refuses (400), so the bot answered nothing."""
+    long_command = "/" + "x" * 4095
+    async with bot_on_fake_telegram(responder()) as server:
+        command = server.push_message(CHAT, long_command)
+        after = server.push_message(CHAT, "hello")
+        await server.wait_for(lambda: any(s.reply_to == after for s in server.replies()))
+    first, second = server.replies(CHAT)
+    assert first.reply_to == command and first.text is not None
+    assert first.text.startswith("I don't know the command /xxx") and first.text.endswith("…")
+    assert len(first.text) == TELEGRAM_TEXT_LIMIT
+    assert second.text == reply_for("hello")
+
+
+async def test_forum_topics_are_answered_in_their_topic() -> None:
+    forum = {"chat_type": "supergroup", "user_id": 7}
+    slow = ScriptedGenerator(cost=CostModel(per_call=0.3))  # long enough to show "typing"
+    async with bot_on_fake_telegram(responder(slow)) as server:
+        in_topic = server.push_message(
+            -100, f"@{BOT_USERNAME} hi", message_thread_id=55, is_topic_message=True, **forum
+        )
+        # A reply chain in an ordinary group has a thread id too, but is no topic.
+        in_chain = server.push_message(-200, f"@{BOT_USERNAME} yo", message_thread_id=9, **forum)
+        await server.wait_for_replies(2)
+    topics = {(s.reply_to, s.thread_id) for s in server.replies()}
+    assert topics == {(in_topic, 55), (in_chain, None)}
+    typing = {
+        c.params["chat_id"]: c.params.get("message_thread_id")
+        for c in server.calls_of("sendChatAction")
+    }
+    assert typing == {"-100": "55", "-200": None}
 
 
 async def test_allowlist_refuses_others_politely_once_and_admins_can_reload() -> None:
