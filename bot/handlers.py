@@ -8,7 +8,7 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator
 
-from telegram import Update
+from telegram import Chat, Message, Update
 from telegram.error import NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
@@ -25,6 +25,20 @@ log = logging.getLogger(__name__)
 ERROR_TEXT = "Sorry, something went wrong on my side. Please try again in a moment."
 REMEMBERED_IDS = 100_000
 DROP = Reply("")  # sentinel from BotHandlers._gate: answer nothing
+
+
+def conversation_key(message: Message) -> str:
+    """Whose conversation a message continues: the responder's key for context, settings,
+    /why, /good, /bad and /reset.
+
+    A private chat is one conversation (its key, the chat id, is what settings were stored
+    under before groups had members' own). In a group each member has their own, keyed by
+    group and member: someone who mentions the bot expects it to follow *their* thread, not
+    a mix of everyone's, and one member's /beam or /reset must not change the others'.
+    """
+    if message.chat.type == Chat.PRIVATE or message.from_user is None:
+        return str(message.chat_id)
+    return f"{message.chat_id}:{message.from_user.id}"
 
 
 class ChatLocks:
@@ -99,7 +113,8 @@ class BotHandlers:
         to = Destination.answering(message)
         async with self.locks.hold(chat_id):
             if reply is None:
-                reply = await self._respond(to, user_id, decision.text, context)
+                key = conversation_key(message)
+                reply = await self._respond(to, key, user_id, decision.text, context)
             if await self.sender.reply(bot, to, reply):
                 self._answered[update.update_id] = True
 
@@ -119,10 +134,14 @@ class BotHandlers:
         return Reply(UNSUPPORTED_TEXT) if action is Action.UNSUPPORTED else None
 
     async def _respond(
-        self, to: Destination, user_id: int | None, text: str, context: ContextTypes.DEFAULT_TYPE
+        self,
+        to: Destination,
+        chat: str,
+        user_id: int | None,
+        text: str,
+        context: ContextTypes.DEFAULT_TYPE,
     ) -> Reply:
         admin = self.access.is_admin(user_id)
-        chat = str(to.chat_id)
         if not self.responder.is_slow(text):
             return await self.responder.respond(chat, text, is_admin=admin)
         async with self.sender.typing(context.bot, to):

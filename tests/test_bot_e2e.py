@@ -203,6 +203,41 @@ async def test_forum_topics_are_answered_in_their_topic() -> None:
     assert typing == {"-100": "55", "-200": None}
 
 
+async def test_in_groups_each_member_has_their_own_conversation_and_settings() -> None:
+    """Issue 37: in a group, everyone's messages merged into one context, and any member's
+    /beam or /reset changed everyone's. Now context, settings and /reset are per member."""
+    generator = ScriptedGenerator()
+    bot_responder = ChatResponder(
+        fake_model(generator, context_turns=2), store=SettingsStore(":memory:"), max_wait=0.005
+    )
+    alice, bob = {"chat_type": "supergroup", "user_id": 7}, {"chat_type": "group", "user_id": 8}
+    bot = f"@{BOT_USERNAME}"
+    lines = [
+        (alice, f"{bot} I like tea"),
+        (bob, f"{bot} what now"),
+        (alice, f"{bot} and you"),
+        (bob, f"/beam@{BOT_USERNAME} 2"),
+        (alice, "/settings"),
+        (bob, "/settings"),
+        (alice, "/reset"),
+        (bob, f"{bot} still there"),
+    ]
+    async with bot_on_fake_telegram(bot_responder, rate_burst=50) as server:
+        for who, text in lines:
+            server.push_message(-100, text, **who)
+        await server.wait_for_replies(len(lines))
+    inputs = [texts[0] for texts, _ in generator.calls]
+    sep = generator.separator
+    assert inputs == [
+        "I like tea",
+        "what now",  # not Alice's turn
+        sep.join(["I like tea", reply_for("I like tea"), "and you"]),
+        sep.join(["what now", reply_for("what now"), "still there"]),  # Alice's /reset
+    ]
+    texts = [s.text or "" for s in server.replies(-100)]
+    assert "beam size 5" in texts[4] and "beam size 2" in texts[5]
+
+
 async def test_allowlist_refuses_others_politely_once_and_admins_can_reload() -> None:
     generator = ScriptedGenerator()
     reloaded = ScriptedGenerator(candidates=lambda m: ["new model speaking"])
