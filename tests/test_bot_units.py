@@ -11,6 +11,7 @@ from bot.access import AccessPolicy
 from bot.config import BotConfigError, config_from_args, normalize_api_base, parse_ids, read_token
 from bot.ratelimit import ChatRateLimiter, Verdict
 from bot.redaction import REDACTED, install_redaction
+from nlp.chat.settings import ChatSettings, SettingsStore
 
 TOKEN = "123456:TEST-token-secret-abcdefghij"
 
@@ -145,3 +146,15 @@ def test_access_policy() -> None:
     assert private.allows(3, 7)  # this person anywhere
     assert private.allows(3, 9) and private.is_admin(9)  # admins are always allowed
     assert not private.allows(3, 4) and not private.allows(3, None)
+
+
+def test_the_settings_cache_is_bounded_and_evicted_chats_read_back_from_the_file() -> None:
+    """Issue 37: the settings cache kept every chat (and, with members' own settings in
+    groups, every member) ever seen; now it is bounded like the other per-chat state."""
+    store = SettingsStore(":memory:", max_cached=3)
+    for chat in range(10):
+        store.set(str(chat), ChatSettings(beam_size=1 + chat))
+        store.get(str(chat))
+    assert len(store._cache) <= 3
+    assert [store.get(str(chat)).beam_size for chat in range(10)] == list(range(1, 11))
+    assert store.get("never seen") == store.defaults and len(store._cache) <= 3

@@ -21,7 +21,7 @@ from nlp.chat.commands import COMMAND_NAMES, HELP_TEXT, START_TEXT, Command, par
 from nlp.chat.context import DialogueContext
 from nlp.chat.conversation_log import ConversationLog, Rating
 from nlp.chat.loading import LoadedModel, ModelLoader
-from nlp.chat.lru import LruDict
+from nlp.chat.lru import MAX_CHATS, LruDict
 from nlp.chat.rerank import ReplyRanker
 from nlp.chat.settings import SettingsError, SettingsStore
 from nlp.chat.text_input import (
@@ -57,7 +57,7 @@ class Reply:
 class ResponderLimits:
     max_input_chars: int = 1000  # longer messages keep their last part (see keep_tail)
     max_reply_chars: int = TELEGRAM_TEXT_LIMIT
-    max_chats: int = 10_000  # chats whose last reply is kept for /why
+    max_chats: int = MAX_CHATS  # chats whose last reply is kept for /why
 
 
 class ChatResponder:
