@@ -14,6 +14,7 @@ retry a send until the server acknowledges it:
   read time-outs keep that case rare.
 - 400/403/401/409 (bad request, bot blocked, bad token, conflict): give up, retrying can't help.
 Outgoing flood limits are kept by `bot.flood.FloodControl`, before a send reaches the network.
+Every text is cut to Telegram's length limit here, whoever wrote it.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from telegram.error import (
     TelegramError,
 )
 
+from bot.flood import FloodControl
 from nlp.chat.responder import Reply
 from nlp.chat.text_input import TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT, fit_reply
 
@@ -76,17 +78,16 @@ def retry_after_seconds(error: RetryAfter) -> float:
 
 
 class Sender:
-    """Sends replies with the retry policy above, at most `max_in_flight` at a time.
+    """Sends replies with the retry policy above.
 
-    Why a bound: httpx's connection pool rescans every queued request whenever a connection
-    frees up, so hundreds of queued sends (a burst across many chats) cost quadratic time in
-    the pool itself. Waiting on our own semaphore instead keeps that queue short, and the
-    HTTP pool is sized above the bound, so a send never times out waiting for a connection.
+    The flood limits and the bound on requests in flight are `FloodControl`'s, applied inside
+    each Bot API call; a retry after a 429 sleeps here, holding nothing shared, so one chat's
+    wait delays only that chat.
     """
 
-    def __init__(self, policy: RetryPolicy, max_in_flight: int = 16) -> None:
+    def __init__(self, policy: RetryPolicy, flood: FloodControl) -> None:
         self.policy = policy
-        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self.flood = flood
 
     async def reply(self, bot: Bot, to: Destination, reply: Reply) -> bool:
         """Send `reply` to `to`; True once the server acknowledged it.
@@ -117,8 +118,7 @@ class Sender:
         delay = self.policy.first_delay
         for attempt in range(1, self.policy.attempts + 1):
             try:
-                async with self._in_flight:
-                    await send(chat_id)
+                await send(chat_id)
                 return True
             except RetryAfter as exc:
                 wait = min(retry_after_seconds(exc), self.policy.max_retry_after)
@@ -138,16 +138,15 @@ class Sender:
     @contextlib.asynccontextmanager
     async def typing(self, bot: Bot, to: Destination) -> AsyncIterator[None]:
         """Show "typing..." in the chat while the body runs: best effort, never retried, and
-        skipped while every send slot is busy (replies matter more than the indicator)."""
+        skipped while every request slot is busy (replies matter more than the indicator)."""
 
         async def keep_typing() -> None:
             while True:
-                if not self._in_flight.locked():
+                if not self.flood.saturated:
                     try:
-                        async with self._in_flight:
-                            await bot.send_chat_action(
-                                to.chat_id, ChatAction.TYPING, message_thread_id=to.thread_id
-                            )
+                        await bot.send_chat_action(
+                            to.chat_id, ChatAction.TYPING, message_thread_id=to.thread_id
+                        )
                     except TelegramError as exc:
                         log.debug("typing indicator failed: %s", exc)
                 await asyncio.sleep(TYPING_REFRESH_SECONDS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -24,6 +25,10 @@ log = logging.getLogger(__name__)
 
 ERROR_TEXT = "Sorry, something went wrong on my side. Please try again in a moment."
 REMEMBERED_IDS = 100_000
+BACKLOG_TEXT = (
+    "I'm falling behind in this chat, so I skipped some messages. "
+    "Please wait for my replies before writing more."
+)
 DROP = Reply("")  # sentinel from BotHandlers._gate: answer nothing
 
 
@@ -41,30 +46,58 @@ def conversation_key(message: Message) -> str:
     return f"{message.chat_id}:{message.from_user.id}"
 
 
-class ChatLocks:
-    """One asyncio lock per chat, dropped when nobody holds or waits for it.
+class Admission(enum.Enum):
+    ANSWER = "answer"  # queue behind the chat's earlier messages and answer
+    NOTICE = "notice"  # queue, but answer with BACKLOG_TEXT: the chat is too far behind
+    DROP = "drop"  # answer nothing (the chat was told already)
+
+
+class ChatQueues:
+    """Per chat, the update being answered and those waiting behind it, in arrival order.
 
     Updates are processed concurrently (so many chats share model batches), but one chat's
     replies must come out in the order its messages came in. Handlers take their chat's lock
     before their first await, in the order PTB starts them (update order), and asyncio locks
     are granted first come, first served.
+
+    Why a bound on the waiting: a group may send 30 messages a minute (the incoming rate
+    limit) but get only 20 replies a minute (Telegram's limit), so its queue would grow
+    without end, and every waiting update holds one of PTB's concurrent-update slots, which
+    all other chats need too. At most `max_waiting` updates wait per chat; the first one
+    beyond is answered with a notice (queued like the others), later ones are dropped until
+    the queue is shorter again. Everything about a chat is forgotten once its queue is empty.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_waiting: int) -> None:
+        if max_waiting < 0:
+            raise ValueError(f"max_waiting must be >= 0, got {max_waiting}")
+        self.max_waiting = max_waiting
         self._locks: dict[int, asyncio.Lock] = {}
-        self._users: Counter[int] = Counter()
+        self._queued: Counter[int] = Counter()  # holding or waiting for the lock
+        self._told: set[int] = set()  # chats that got the notice for this run of drops
+
+    def admit(self, chat_id: int) -> Admission:
+        """Whether a new update of `chat_id` is answered; call right before `hold`."""
+        if self._queued[chat_id] <= self.max_waiting:  # the one answered + max_waiting
+            self._told.discard(chat_id)
+            return Admission.ANSWER
+        if chat_id in self._told:
+            return Admission.DROP
+        self._told.add(chat_id)
+        return Admission.NOTICE
 
     @contextlib.asynccontextmanager
     async def hold(self, chat_id: int) -> AsyncIterator[None]:
         lock = self._locks.setdefault(chat_id, asyncio.Lock())
-        self._users[chat_id] += 1
+        self._queued[chat_id] += 1
         try:
             async with lock:
                 yield
         finally:
-            self._users[chat_id] -= 1
-            if not self._users[chat_id]:
-                del self._users[chat_id], self._locks[chat_id]
+            self._queued[chat_id] -= 1
+            if not self._queued[chat_id]:
+                del self._queued[chat_id], self._locks[chat_id]
+                self._told.discard(chat_id)
 
 
 class BotHandlers:
@@ -76,12 +109,13 @@ class BotHandlers:
         access: AccessPolicy,
         limiter: ChatRateLimiter,
         sender: Sender,
+        max_waiting: int = 5,
     ) -> None:
         self.responder = responder
         self.access = access
         self.limiter = limiter
         self.sender = sender
-        self.locks = ChatLocks()
+        self.queues = ChatQueues(max_waiting)
         # Telegram re-sends a webhook update it did not see acknowledged: seen ids are skipped.
         self._seen: LruDict[int, bool] = LruDict(REMEMBERED_IDS)
         self._answered: LruDict[int, bool] = LruDict(REMEMBERED_IDS)
@@ -110,8 +144,14 @@ class BotHandlers:
         reply = self._gate(decision.action, chat_id, user_id)
         if reply is DROP:
             return
+        admission = self.queues.admit(chat_id)
+        if admission is Admission.DROP:
+            log.debug("update %d dropped: chat %d is too far behind", update.update_id, chat_id)
+            return
+        if admission is Admission.NOTICE:
+            reply = Reply(BACKLOG_TEXT)
         to = Destination.answering(message)
-        async with self.locks.hold(chat_id):
+        async with self.queues.hold(chat_id):  # no await between admit and hold
             if reply is None:
                 key = conversation_key(message)
                 reply = await self._respond(to, key, user_id, decision.text, context)

@@ -7,6 +7,7 @@ import itertools
 
 from bot.config import BotConfig
 from bot.flood import FloodControl, FloodLimits
+from bot.handlers import BACKLOG_TEXT
 from fake_generators import ScriptedGenerator, fake_model, reply_for
 from fake_telegram import BOT_USERNAME, Sent, bot_on_fake_telegram
 from nlp.chat.responder import ChatResponder
@@ -71,3 +72,49 @@ async def test_replies_in_one_chat_and_in_one_group_are_spaced_by_their_limits()
         ]
         gaps = [b.time - a.time for a, b in itertools.pairwise(replies)]
         assert min(gaps) >= spacing - JITTER, (chat, gaps)
+
+
+async def test_private_chats_are_answered_while_twenty_groups_flood() -> None:
+    """Issue 37: a group's replies wait for its turn (Telegram: 20/min). They used to wait
+    holding one of the 16 request slots, so 16 busy groups stalled every private chat behind
+    them, and a group's queue of waiting updates grew without bound. Now a chat's wait holds
+    nothing shared, and a chat keeps at most `max_waiting` updates waiting (then a notice).
+
+    Order and counts, not timings: each group gets its first reply at once and its next only
+    `group_gap` seconds later; all 200 private chats must be answered before any group's
+    second reply. They take about 2.5 s here under `nice -n 19`; 10 s leaves room for a
+    loaded machine (and at 6f7303a, they waited for the groups' slots: after the gap).
+    """
+    group_gap = 10.0
+    limits = FloodLimits(
+        per_bot_per_second=1000, per_chat_per_second=100, per_group_per_minute=60 / group_gap
+    )
+    groups = [-1000 - g for g in range(20)]
+    group = {"chat_type": "supergroup", "user_id": 7}
+    async with bot_on_fake_telegram(
+        responder(), flood=limits, rate_burst=50, max_waiting=0
+    ) as server:
+        flood = {
+            chat: [
+                server.push_message(chat, f"@{BOT_USERNAME} flood {chat} {i}", **group)
+                for i in range(10)
+            ]
+            for chat in groups
+        }
+        await server.wait_for(lambda: len(server.replies()) >= len(groups))  # first replies
+        private = {chat: server.push_message(chat, f"hi from {chat}") for chat in range(1, 201)}
+        await server.wait_for(lambda: all(server.replies(c) for c in private), timeout=60)
+        await server.wait_for(lambda: len(server.replies()) == 200 + 2 * len(groups), timeout=60)
+    last_private = max(server.sent.index(server.replies(chat)[0]) for chat in private)
+    for chat, message_id in private.items():
+        assert [(s.reply_to, s.text) for s in server.replies(chat)] == [
+            (message_id, reply_for(f"hi from {chat}"))
+        ]
+    for chat, ids in flood.items():
+        replies = server.replies(chat)
+        # The first answered; nothing may wait (max_waiting=0): a notice, the rest dropped.
+        assert [(s.reply_to, s.text) for s in replies] == [
+            (ids[0], reply_for(f"flood {chat} 0")),
+            (ids[1], BACKLOG_TEXT),
+        ]
+        assert server.sent.index(replies[1]) > last_private

@@ -1,6 +1,7 @@
 """Bot building blocks without a network: config and token, redaction, rate limit, access."""
 
 import argparse
+import asyncio
 import logging
 from pathlib import Path
 
@@ -8,7 +9,15 @@ import pytest
 
 from bot import command
 from bot.access import AccessPolicy
-from bot.config import BotConfigError, config_from_args, normalize_api_base, parse_ids, read_token
+from bot.config import (
+    BotConfig,
+    BotConfigError,
+    config_from_args,
+    normalize_api_base,
+    parse_ids,
+    read_token,
+)
+from bot.handlers import Admission, ChatQueues
 from bot.ratelimit import ChatRateLimiter, Verdict
 from bot.redaction import REDACTED, install_redaction
 from nlp.chat.settings import ChatSettings, SettingsStore
@@ -158,3 +167,34 @@ def test_the_settings_cache_is_bounded_and_evicted_chats_read_back_from_the_file
     assert len(store._cache) <= 3
     assert [store.get(str(chat)).beam_size for chat in range(10)] == list(range(1, 11))
     assert store.get("never seen") == store.defaults and len(store._cache) <= 3
+
+
+async def test_a_chats_queue_holds_max_waiting_then_one_notice_then_drops() -> None:
+    queues = ChatQueues(max_waiting=2)
+    release = asyncio.Event()
+    order: list[int] = []
+
+    async def handle(n: int, admission: Admission) -> None:
+        async with queues.hold(1):
+            order.append(n)
+            await release.wait()
+
+    admitted = []
+    tasks = []
+    for n in range(6):  # the first is answered, two wait, the fourth gets the notice
+        admission = queues.admit(1)
+        admitted.append(admission)
+        if admission is not Admission.DROP:
+            tasks.append(asyncio.create_task(handle(n, admission)))
+        await asyncio.sleep(0)
+    assert admitted == [Admission.ANSWER] * 3 + [Admission.NOTICE] + [Admission.DROP] * 2
+    assert queues.admit(2) is Admission.ANSWER  # other chats are not affected
+    release.set()
+    await asyncio.gather(*tasks)
+    assert order == [0, 1, 2, 3]  # in arrival order
+    assert queues.admit(1) is Admission.ANSWER  # drained: a new run, told again next time
+
+
+def test_the_queue_bound_defaults_to_the_rate_burst() -> None:
+    assert BotConfig(token="1:x", rate_burst=7).queue_bound == 7
+    assert BotConfig(token="1:x", rate_burst=7, max_waiting=0).queue_bound == 0
