@@ -109,7 +109,7 @@ class BotHandlers:
         access: AccessPolicy,
         limiter: ChatRateLimiter,
         sender: Sender,
-        max_waiting: int = 5,
+        max_waiting: int,
     ) -> None:
         self.responder = responder
         self.access = access
