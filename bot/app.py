@@ -37,6 +37,8 @@ def build_application(config: BotConfig, responder: ChatResponder) -> Applicatio
         pool_timeout=t.pool,
     )
 
+    flood = FloodControl(config.flood, config.max_in_flight)
+
     async def close_responder(_: Application) -> None:
         await responder.aclose()
 
@@ -48,7 +50,7 @@ def build_application(config: BotConfig, responder: ChatResponder) -> Applicatio
         .request(request)
         .get_updates_request(updates_request)
         .concurrent_updates(config.concurrency)
-        .rate_limiter(FloodControl(config.flood))
+        .rate_limiter(flood)
         .post_shutdown(close_responder)
         .build()
     )
@@ -56,7 +58,8 @@ def build_application(config: BotConfig, responder: ChatResponder) -> Applicatio
         responder,
         config.access,
         ChatRateLimiter(config.rate_burst, config.rate_per_minute / 60.0),
-        Sender(config.retry, config.max_in_flight),
+        Sender(config.retry, flood),
+        config.queue_bound,
     )
     application.add_handler(TypeHandler(Update, handlers.on_update))
     application.add_error_handler(handlers.on_error)

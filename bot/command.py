@@ -25,6 +25,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="serve a trained chat model as a Telegram bot",
         description=f"Serve a chat model on Telegram. The token comes from {TOKEN_ENV} or "
         "--token-file, never from a flag. Long polling unless --webhook-url is given.",
+        epilog="In groups each member has their own conversation: context, settings (/beam, "
+        "/sample, ...), /why, /good, /bad and /reset are per group member, so no one changes "
+        "another member's. The bot answers group messages that mention it, reply to it or "
+        "are its commands, and ignores commands for other bots; BotFather's privacy mode "
+        "(on by default) sends it exactly those. A chat writing faster than the bot may "
+        "reply (Telegram: 20 messages/min in a group) keeps at most --rate-burst messages "
+        "waiting; the bot says once that it skipped the rest. Webhook mode serves plain "
+        "HTTP: keep --listen on 127.0.0.1 behind a TLS proxy (see the README).",
     )
     add_responder_arguments(parser, state_name="bot.sqlite")
     parser.add_argument(
@@ -47,7 +55,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="public https URL Telegram posts updates to (webhook mode); "
         f"the secret token comes from {WEBHOOK_SECRET_ENV} or is random",
     )
-    parser.add_argument("--listen", default="127.0.0.1", help="webhook listen address")
+    parser.add_argument(
+        "--listen",
+        default="127.0.0.1",
+        help="webhook listen address (plain HTTP: keep it local, behind a TLS proxy)",
+    )
     parser.add_argument("--port", type=int, default=8443, help="webhook listen port")
     parser.add_argument(
         "--allow",
@@ -66,7 +78,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=float,
         default=5.0,
         metavar="N",
-        help="messages a chat may send at once (default: %(default)s)",
+        help="messages a chat may send at once, and how many may wait for replies "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--rate-per-minute",

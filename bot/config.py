@@ -63,10 +63,19 @@ class BotConfig:
     rate_burst: float = 5.0
     rate_per_minute: float = 30.0
     concurrency: int = 256  # updates processed at once (replies of one chat stay in order)
+    # A chat's updates waiting behind the one being answered (beyond: a notice, then dropped).
+    # None: the rate burst, so a burst the rate limit lets in is answered in full and only
+    # a sustained excess (a group writing faster than Telegram lets us reply) is cut.
+    max_waiting: int | None = None
     max_in_flight: int = 16  # concurrent Bot API sends (Telegram allows ~30 messages/s anyway)
     flood: FloodLimits = field(default_factory=FloodLimits)  # outgoing: Telegram's limits
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @property
+    def queue_bound(self) -> int:
+        """`max_waiting`, or the rate burst when it is not set."""
+        return int(self.rate_burst) if self.max_waiting is None else self.max_waiting
 
     @property
     def secrets(self) -> list[str]:

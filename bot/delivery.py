@@ -14,6 +14,7 @@ retry a send until the server acknowledges it:
   read time-outs keep that case rare.
 - 400/403/401/409 (bad request, bot blocked, bad token, conflict): give up, retrying can't help.
 Outgoing flood limits are kept by `bot.flood.FloodControl`, before a send reaches the network.
+Every text is cut to Telegram's length limit here, whoever wrote it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from telegram import Bot, ReplyParameters
+from telegram import Bot, Message, ReplyParameters
 from telegram.constants import ChatAction
 from telegram.error import (
     BadRequest,
@@ -37,7 +38,9 @@ from telegram.error import (
     TelegramError,
 )
 
+from bot.flood import FloodControl
 from nlp.chat.responder import Reply
+from nlp.chat.text_input import TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT, fit_reply
 
 log = logging.getLogger(__name__)
 
@@ -53,45 +56,69 @@ class RetryPolicy:
     max_retry_after: float = 120.0  # longest flood-control wait we accept
 
 
+@dataclass(frozen=True)
+class Destination:
+    """Where a reply goes: the chat, the message it answers, and the forum topic, if any."""
+
+    chat_id: int
+    message_id: int | None = None  # quoted with reply_parameters
+    thread_id: int | None = None  # message_thread_id: a forum topic
+
+    @classmethod
+    def answering(cls, message: Message) -> Destination:
+        """The reply to `message`, in its topic. A message in a reply chain of an ordinary
+        group has a message_thread_id too, but it is no topic and sendMessage refuses it."""
+        thread = message.message_thread_id if message.is_topic_message else None
+        return cls(message.chat_id, message.message_id, thread)
+
+
 def retry_after_seconds(error: RetryAfter) -> float:
     value = error.retry_after
     return value.total_seconds() if isinstance(value, dtm.timedelta) else float(value)
 
 
 class Sender:
-    """Sends replies with the retry policy above, at most `max_in_flight` at a time.
+    """Sends replies with the retry policy above.
 
-    Why a bound: httpx's connection pool rescans every queued request whenever a connection
-    frees up, so hundreds of queued sends (a burst across many chats) cost quadratic time in
-    the pool itself. Waiting on our own semaphore instead keeps that queue short, and the
-    HTTP pool is sized above the bound, so a send never times out waiting for a connection.
+    The flood limits and the bound on requests in flight are `FloodControl`'s, applied inside
+    each Bot API call; a retry after a 429 sleeps here, holding nothing shared, so one chat's
+    wait delays only that chat.
     """
 
-    def __init__(self, policy: RetryPolicy, max_in_flight: int = 16) -> None:
+    def __init__(self, policy: RetryPolicy, flood: FloodControl) -> None:
         self.policy = policy
-        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self.flood = flood
 
-    async def reply(self, bot: Bot, chat_id: int, message_id: int | None, reply: Reply) -> bool:
-        """Send `reply` in answer to `message_id`; True once the server acknowledged it."""
+    async def reply(self, bot: Bot, to: Destination, reply: Reply) -> bool:
+        """Send `reply` to `to`; True once the server acknowledged it.
+
+        Every text is cut to Telegram's limit here, whoever wrote it: Telegram refuses a
+        longer message (400, not retried), which would leave the user with no answer at all.
+        """
         quote = (
-            ReplyParameters(message_id, allow_sending_without_reply=True)
-            if message_id is not None
+            ReplyParameters(to.message_id, allow_sending_without_reply=True)
+            if to.message_id is not None
             else None
         )
+        thread = to.thread_id
 
         def send(chat: int) -> Awaitable[object]:
             if reply.photo is not None:
-                return bot.send_photo(chat, reply.photo, caption=reply.text, reply_parameters=quote)
-            return bot.send_message(chat, reply.text, reply_parameters=quote)
+                caption = fit_reply(reply.text, TELEGRAM_CAPTION_LIMIT)
+                return bot.send_photo(
+                    chat, reply.photo, caption=caption, reply_parameters=quote,
+                    message_thread_id=thread,
+                )
+            text = fit_reply(reply.text, TELEGRAM_TEXT_LIMIT)
+            return bot.send_message(chat, text, reply_parameters=quote, message_thread_id=thread)
 
-        return await self._with_retries(send, chat_id)
+        return await self._with_retries(send, to.chat_id)
 
     async def _with_retries(self, send: Callable[[int], Awaitable[object]], chat_id: int) -> bool:
         delay = self.policy.first_delay
         for attempt in range(1, self.policy.attempts + 1):
             try:
-                async with self._in_flight:
-                    await send(chat_id)
+                await send(chat_id)
                 return True
             except RetryAfter as exc:
                 wait = min(retry_after_seconds(exc), self.policy.max_retry_after)
@@ -109,16 +136,17 @@ class Sender:
         return False
 
     @contextlib.asynccontextmanager
-    async def typing(self, bot: Bot, chat_id: int) -> AsyncIterator[None]:
+    async def typing(self, bot: Bot, to: Destination) -> AsyncIterator[None]:
         """Show "typing..." in the chat while the body runs: best effort, never retried, and
-        skipped while every send slot is busy (replies matter more than the indicator)."""
+        skipped while every request slot is busy (replies matter more than the indicator)."""
 
         async def keep_typing() -> None:
             while True:
-                if not self._in_flight.locked():
+                if not self.flood.saturated:
                     try:
-                        async with self._in_flight:
-                            await bot.send_chat_action(chat_id, ChatAction.TYPING)
+                        await bot.send_chat_action(
+                            to.chat_id, ChatAction.TYPING, message_thread_id=to.thread_id
+                        )
                     except TelegramError as exc:
                         log.debug("typing indicator failed: %s", exc)
                 await asyncio.sleep(TYPING_REFRESH_SECONDS)

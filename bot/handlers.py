@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator
 
-from telegram import Update
+from telegram import Chat, Message, Update
 from telegram.error import NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.access import REFUSAL_TEXT, AccessPolicy
-from bot.delivery import Sender
+from bot.delivery import Destination, Sender
 from bot.ratelimit import RATE_LIMIT_TEXT, ChatRateLimiter, Verdict
 from bot.routing import STALE_BUTTON_TEXT, UNSUPPORTED_TEXT, Action, route
+from nlp.chat.commands import COMMAND_NAMES
 from nlp.chat.lru import LruDict
 from nlp.chat.responder import ChatResponder, Reply
 
@@ -23,33 +25,79 @@ log = logging.getLogger(__name__)
 
 ERROR_TEXT = "Sorry, something went wrong on my side. Please try again in a moment."
 REMEMBERED_IDS = 100_000
+BACKLOG_TEXT = (
+    "I'm falling behind in this chat, so I skipped some messages. "
+    "Please wait for my replies before writing more."
+)
 DROP = Reply("")  # sentinel from BotHandlers._gate: answer nothing
 
 
-class ChatLocks:
-    """One asyncio lock per chat, dropped when nobody holds or waits for it.
+def conversation_key(message: Message) -> str:
+    """Whose conversation a message continues: the responder's key for context, settings,
+    /why, /good, /bad and /reset.
+
+    A private chat is one conversation (its key, the chat id, is what settings were stored
+    under before groups had members' own). In a group each member has their own, keyed by
+    group and member: someone who mentions the bot expects it to follow *their* thread, not
+    a mix of everyone's, and one member's /beam or /reset must not change the others'.
+    """
+    if message.chat.type == Chat.PRIVATE or message.from_user is None:
+        return str(message.chat_id)
+    return f"{message.chat_id}:{message.from_user.id}"
+
+
+class Admission(enum.Enum):
+    ANSWER = "answer"  # queue behind the chat's earlier messages and answer
+    NOTICE = "notice"  # queue, but answer with BACKLOG_TEXT: the chat is too far behind
+    DROP = "drop"  # answer nothing (the chat was told already)
+
+
+class ChatQueues:
+    """Per chat, the update being answered and those waiting behind it, in arrival order.
 
     Updates are processed concurrently (so many chats share model batches), but one chat's
     replies must come out in the order its messages came in. Handlers take their chat's lock
     before their first await, in the order PTB starts them (update order), and asyncio locks
     are granted first come, first served.
+
+    Why a bound on the waiting: a group may send 30 messages a minute (the incoming rate
+    limit) but get only 20 replies a minute (Telegram's limit), so its queue would grow
+    without end, and every waiting update holds one of PTB's concurrent-update slots, which
+    all other chats need too. At most `max_waiting` updates wait per chat; the first one
+    beyond is answered with a notice (queued like the others), later ones are dropped until
+    the queue is shorter again. Everything about a chat is forgotten once its queue is empty.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_waiting: int) -> None:
+        if max_waiting < 0:
+            raise ValueError(f"max_waiting must be >= 0, got {max_waiting}")
+        self.max_waiting = max_waiting
         self._locks: dict[int, asyncio.Lock] = {}
-        self._users: Counter[int] = Counter()
+        self._queued: Counter[int] = Counter()  # holding or waiting for the lock
+        self._told: set[int] = set()  # chats that got the notice for this run of drops
+
+    def admit(self, chat_id: int) -> Admission:
+        """Whether a new update of `chat_id` is answered; call right before `hold`."""
+        if self._queued[chat_id] <= self.max_waiting:  # the one answered + max_waiting
+            self._told.discard(chat_id)
+            return Admission.ANSWER
+        if chat_id in self._told:
+            return Admission.DROP
+        self._told.add(chat_id)
+        return Admission.NOTICE
 
     @contextlib.asynccontextmanager
     async def hold(self, chat_id: int) -> AsyncIterator[None]:
         lock = self._locks.setdefault(chat_id, asyncio.Lock())
-        self._users[chat_id] += 1
+        self._queued[chat_id] += 1
         try:
             async with lock:
                 yield
         finally:
-            self._users[chat_id] -= 1
-            if not self._users[chat_id]:
-                del self._users[chat_id], self._locks[chat_id]
+            self._queued[chat_id] -= 1
+            if not self._queued[chat_id]:
+                del self._queued[chat_id], self._locks[chat_id]
+                self._told.discard(chat_id)
 
 
 class BotHandlers:
@@ -61,12 +109,13 @@ class BotHandlers:
         access: AccessPolicy,
         limiter: ChatRateLimiter,
         sender: Sender,
+        max_waiting: int,
     ) -> None:
         self.responder = responder
         self.access = access
         self.limiter = limiter
         self.sender = sender
-        self.locks = ChatLocks()
+        self.queues = ChatQueues(max_waiting)
         # Telegram re-sends a webhook update it did not see acknowledged: seen ids are skipped.
         self._seen: LruDict[int, bool] = LruDict(REMEMBERED_IDS)
         self._answered: LruDict[int, bool] = LruDict(REMEMBERED_IDS)
@@ -80,7 +129,7 @@ class BotHandlers:
             return
         self._seen[update.update_id] = True
         bot = context.bot
-        decision = route(update, bot.username, bot.id)
+        decision = route(update, bot.username, bot.id, COMMAND_NAMES)
         if decision.action is Action.IGNORE:
             log.debug("update %d ignored: %s", update.update_id, decision.reason)
             return
@@ -95,10 +144,18 @@ class BotHandlers:
         reply = self._gate(decision.action, chat_id, user_id)
         if reply is DROP:
             return
-        async with self.locks.hold(chat_id):
+        admission = self.queues.admit(chat_id)
+        if admission is Admission.DROP:
+            log.debug("update %d dropped: chat %d is too far behind", update.update_id, chat_id)
+            return
+        if admission is Admission.NOTICE:
+            reply = Reply(BACKLOG_TEXT)
+        to = Destination.answering(message)
+        async with self.queues.hold(chat_id):  # no await between admit and hold
             if reply is None:
-                reply = await self._respond(chat_id, user_id, decision.text, context)
-            if await self.sender.reply(bot, chat_id, message.message_id, reply):
+                key = conversation_key(message)
+                reply = await self._respond(to, key, user_id, decision.text, context)
+            if await self.sender.reply(bot, to, reply):
                 self._answered[update.update_id] = True
 
     def _gate(self, action: Action, chat_id: int, user_id: int | None) -> Reply | None:
@@ -117,13 +174,18 @@ class BotHandlers:
         return Reply(UNSUPPORTED_TEXT) if action is Action.UNSUPPORTED else None
 
     async def _respond(
-        self, chat_id: int, user_id: int | None, text: str, context: ContextTypes.DEFAULT_TYPE
+        self,
+        to: Destination,
+        chat: str,
+        user_id: int | None,
+        text: str,
+        context: ContextTypes.DEFAULT_TYPE,
     ) -> Reply:
         admin = self.access.is_admin(user_id)
         if not self.responder.is_slow(text):
-            return await self.responder.respond(str(chat_id), text, is_admin=admin)
-        async with self.sender.typing(context.bot, chat_id):
-            return await self.responder.respond(str(chat_id), text, is_admin=admin)
+            return await self.responder.respond(chat, text, is_admin=admin)
+        async with self.sender.typing(context.bot, to):
+            return await self.responder.respond(chat, text, is_admin=admin)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the error (the log handlers redact the token) and apologise once per update."""
@@ -138,12 +200,12 @@ class BotHandlers:
             return
         self._answered[update.update_id] = True
         message = update.effective_message
+        to = (
+            Destination.answering(message)
+            if message is not None
+            else Destination(update.effective_chat.id)
+        )
         try:
-            await self.sender.reply(
-                context.bot,
-                update.effective_chat.id,
-                message.message_id if message else None,
-                Reply(ERROR_TEXT),
-            )
+            await self.sender.reply(context.bot, to, Reply(ERROR_TEXT))
         except TelegramError as exc:  # never let the error handler raise
             log.warning("could not send the apology: %s", exc)

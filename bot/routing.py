@@ -7,8 +7,10 @@ and testable without a network. Deliberately ignored, never answered:
 - channel posts and edited channel posts (the bot does not talk in channels),
 - service messages (members joining, pinned messages, ...) and messages from other bots,
 - update kinds we don't subscribe to (inline queries, polls, chat member changes, ...),
-- in groups: messages that neither mention @botname nor reply to the bot, and commands
-  addressed to another bot.
+- commands addressed to another bot ("/ban@other_bot"), in private chats too,
+- in groups: messages that neither mention @botname nor reply to the bot, and commands that
+  are not ours ("/ban" is another bot's there; "/ban@our_bot" is ours and answered "I don't
+  know the command").
 Answered without the model: stickers, photos, voice, documents and other non-text messages
 in private chats (or replying to the bot in a group) get a clear "text only" reply; callback
 queries are acknowledged (the bot sends no buttons, so they come from stale messages).
@@ -18,11 +20,12 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from telegram import Chat, Message, Update
 
-from nlp.chat.commands import parse_command
+from nlp.chat.commands import Command, parse_command
 
 UNSUPPORTED_TEXT = "I can only read text messages. Please type what you want to say."
 STALE_BUTTON_TEXT = "This button is no longer active."
@@ -47,7 +50,10 @@ def _ignore(reason: str) -> Route:
     return Route(Action.IGNORE, reason=reason)
 
 
-def route(update: Update, bot_username: str, bot_id: int) -> Route:
+def route(
+    update: Update, bot_username: str, bot_id: int, known_commands: Collection[str]
+) -> Route:
+    """What to do with `update`; `known_commands` are the responder's command names."""
     if update.callback_query is not None:
         return Route(Action.CALLBACK)
     if update.edited_message is not None:
@@ -60,19 +66,28 @@ def route(update: Update, bot_username: str, bot_id: int) -> Route:
     if message.from_user is not None and message.from_user.is_bot:
         return _ignore("message from a bot")
     if message.chat.type == Chat.PRIVATE:
-        return _route_private(message)
-    return _route_group(message, bot_username, bot_id)
+        return _route_private(message, bot_username)
+    return _route_group(message, bot_username, bot_id, known_commands)
 
 
-def _route_private(message: Message) -> Route:
+def _route_private(message: Message, bot_username: str) -> Route:
     if message.text is not None:
+        command = parse_command(message.text.strip())
+        if command is not None and not _for_me(command, bot_username):
+            return _ignore("command for another bot")
         return Route(Action.RESPOND, message.text)
     if message.effective_attachment is not None:
         return Route(Action.UNSUPPORTED)
     return _ignore("service message")
 
 
-def _route_group(message: Message, bot_username: str, bot_id: int) -> Route:
+def _for_me(command: Command, bot_username: str) -> bool:
+    return command.target is None or command.target.lower() == bot_username.lower()
+
+
+def _route_group(
+    message: Message, bot_username: str, bot_id: int, known_commands: Collection[str]
+) -> Route:
     replied = message.reply_to_message
     is_reply_to_me = (
         replied is not None and replied.from_user is not None and replied.from_user.id == bot_id
@@ -84,9 +99,11 @@ def _route_group(message: Message, bot_username: str, bot_id: int) -> Route:
         return _ignore("group message without text for me")
     command = parse_command(text.strip())
     if command is not None:
-        if command.target is None or command.target.lower() == bot_username.lower():
-            return Route(Action.RESPOND, text)
-        return _ignore("command for another bot")
+        if not _for_me(command, bot_username):
+            return _ignore("command for another bot")
+        if command.target is None and command.name not in known_commands:
+            return _ignore("a command we don't have, without @botname: another bot's")
+        return Route(Action.RESPOND, text)
     mention = re.compile(rf"@{re.escape(bot_username)}\b", re.IGNORECASE)
     if mention.search(text):
         return Route(Action.RESPOND, mention.sub(" ", text))

@@ -101,6 +101,7 @@ class Sent:
     caption: str | None = None
     photo: bytes | None = None
     reply_to: int | None = None
+    thread_id: int | None = None  # the forum topic it was sent to (message_thread_id)
     time: float = field(default_factory=time.monotonic)
 
 
@@ -256,6 +257,7 @@ class FakeTelegram:
         chat_id = int(params["chat_id"])
         quote = params.get("reply_parameters") or {}
         reply_to = int(quote["message_id"]) if "message_id" in quote else None
+        thread = params.get("message_thread_id")
         if method == "sendMessage":
             text = str(params.get("text", ""))
             if not text.strip():
@@ -273,6 +275,7 @@ class FakeTelegram:
             caption=params.get("caption"),
             photo=photo,
             reply_to=reply_to,
+            thread_id=int(thread) if thread is not None else None,
         )
         self.sent.append(sent)
         return self._message_json(sent)

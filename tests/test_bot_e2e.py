@@ -19,6 +19,7 @@ from fake_telegram import BOT_USERNAME, STICKER_JSON, TEST_TOKEN, bot_on_fake_te
 from nlp.chat.conversation_log import ConversationLog
 from nlp.chat.responder import EMPTY_REPLY, NO_WORDS_REPLY, ChatResponder
 from nlp.chat.settings import SettingsStore
+from nlp.chat.text_input import TELEGRAM_TEXT_LIMIT
 
 CHAT = 501
 
@@ -148,6 +149,93 @@ async def test_groups_get_answers_only_when_the_bot_is_addressed() -> None:
         await server.wait_for_replies(3)
     assert [s.reply_to for s in server.replies()] == [mention, reply, command]
     assert server.replies()[0].text == reply_for("what's up")
+
+
+async def test_commands_for_other_bots_get_no_answer() -> None:
+    """Issue 37: "/ban@other_bot", and in a group any command we don't have, were answered
+    "I don't know the command". Each chat's replies come in order, so the message sent after
+    them is answered last and nothing else is."""
+    group = {"chat_type": "supergroup", "user_id": 7}
+    async with bot_on_fake_telegram(responder()) as server:
+        server.push_message(CHAT, "/ban@other_bot 12")
+        private = server.push_message(CHAT, "hello")
+        server.push_message(-100, "/kick 12", **group)
+        server.push_message(-100, "/ban@other_bot 12", **group)
+        mention = server.push_message(-100, f"@{BOT_USERNAME} hi", **group)
+        await server.wait_for(lambda: len(server.replies()) >= 2)
+    assert [(s.reply_to, s.text) for s in server.replies(CHAT)] == [
+        (private, reply_for("hello"))
+    ]
+    assert [(s.reply_to, s.text) for s in server.replies(-100)] == [(mention, reply_for("hi"))]
+
+
+async def test_every_outgoing_text_keeps_to_telegrams_length_limit() -> None:
+    """Issue 37: a 4,096-character unknown command made a longer "I don't know the command"
+    reply, which Telegram refuses (400), so the bot answered nothing."""
+    long_command = "/" + "x" * 4095
+    async with bot_on_fake_telegram(responder()) as server:
+        command = server.push_message(CHAT, long_command)
+        after = server.push_message(CHAT, "hello")
+        await server.wait_for(lambda: any(s.reply_to == after for s in server.replies()))
+    first, second = server.replies(CHAT)
+    assert first.reply_to == command and first.text is not None
+    assert first.text.startswith("I don't know the command /xxx") and first.text.endswith("…")
+    assert len(first.text) == TELEGRAM_TEXT_LIMIT
+    assert second.text == reply_for("hello")
+
+
+async def test_forum_topics_are_answered_in_their_topic() -> None:
+    forum = {"chat_type": "supergroup", "user_id": 7}
+    slow = ScriptedGenerator(cost=CostModel(per_call=0.3))  # long enough to show "typing"
+    async with bot_on_fake_telegram(responder(slow)) as server:
+        in_topic = server.push_message(
+            -100, f"@{BOT_USERNAME} hi", message_thread_id=55, is_topic_message=True, **forum
+        )
+        # A reply chain in an ordinary group has a thread id too, but is no topic.
+        in_chain = server.push_message(-200, f"@{BOT_USERNAME} yo", message_thread_id=9, **forum)
+        await server.wait_for_replies(2)
+    topics = {(s.reply_to, s.thread_id) for s in server.replies()}
+    assert topics == {(in_topic, 55), (in_chain, None)}
+    typing = {
+        c.params["chat_id"]: c.params.get("message_thread_id")
+        for c in server.calls_of("sendChatAction")
+    }
+    assert typing == {"-100": "55", "-200": None}
+
+
+async def test_in_groups_each_member_has_their_own_conversation_and_settings() -> None:
+    """Issue 37: in a group, everyone's messages merged into one context, and any member's
+    /beam or /reset changed everyone's. Now context, settings and /reset are per member."""
+    generator = ScriptedGenerator()
+    bot_responder = ChatResponder(
+        fake_model(generator, context_turns=2), store=SettingsStore(":memory:"), max_wait=0.005
+    )
+    alice, bob = {"chat_type": "supergroup", "user_id": 7}, {"chat_type": "group", "user_id": 8}
+    bot = f"@{BOT_USERNAME}"
+    lines = [
+        (alice, f"{bot} I like tea"),
+        (bob, f"{bot} what now"),
+        (alice, f"{bot} and you"),
+        (bob, f"/beam@{BOT_USERNAME} 2"),
+        (alice, "/settings"),
+        (bob, "/settings"),
+        (alice, "/reset"),
+        (bob, f"{bot} still there"),
+    ]
+    async with bot_on_fake_telegram(bot_responder, rate_burst=50) as server:
+        for who, text in lines:
+            server.push_message(-100, text, **who)
+        await server.wait_for_replies(len(lines))
+    inputs = [texts[0] for texts, _ in generator.calls]
+    sep = generator.separator
+    assert inputs == [
+        "I like tea",
+        "what now",  # not Alice's turn
+        sep.join(["I like tea", reply_for("I like tea"), "and you"]),
+        sep.join(["what now", reply_for("what now"), "still there"]),  # Alice's /reset
+    ]
+    texts = [s.text or "" for s in server.replies(-100)]
+    assert "beam size 5" in texts[4] and "beam size 2" in texts[5]
 
 
 async def test_allowlist_refuses_others_politely_once_and_admins_can_reload() -> None:

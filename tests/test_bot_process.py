@@ -13,17 +13,25 @@ from fake_generators import reply_for
 from fake_telegram import TEST_TOKEN, FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent
+# The model's reply waits until the file argv[3] exists (the warm-up's "hello" does not):
+# the test creates it only after sending the stop signal, so the reply is in flight when the
+# signal arrives however slow the machine is (a fixed decode time could end first).
 BOT_SCRIPT = """
-import argparse, sys
+import argparse, pathlib, sys, time
 sys.path.insert(0, "tests")
 from bot.command import register, run_with_loader
-from fake_generators import CostModel, ScriptedGenerator, fake_model
+from fake_generators import ScriptedGenerator, default_candidates, fake_model
 parser = argparse.ArgumentParser()
 register(parser.add_subparsers())
 args = parser.parse_args(["bot", "--model", "unused", "--state", sys.argv[1],
                           "--api-base-url", sys.argv[2]])
-slow = ScriptedGenerator(cost=CostModel(per_call=1.5))
-sys.exit(run_with_loader(args, lambda: fake_model(slow)))
+gate = pathlib.Path(sys.argv[3])
+def candidates(message):
+    while message != "hello" and not gate.exists():
+        time.sleep(0.01)
+    return default_candidates(message)
+held = ScriptedGenerator(candidates=candidates)
+sys.exit(run_with_loader(args, lambda: fake_model(held)))
 """
 
 
@@ -42,6 +50,7 @@ def test_the_adapter_and_the_responder_import_without_tensorflow() -> None:
 async def test_a_stop_signal_finishes_the_reply_in_flight(
     tmp_path: Path, stop_signal: signal.Signals
 ) -> None:
+    gate = tmp_path / "decode may finish"
     async with FakeTelegram(TEST_TOKEN) as server:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -49,6 +58,7 @@ async def test_a_stop_signal_finishes_the_reply_in_flight(
             BOT_SCRIPT,
             str(tmp_path / "state.sqlite"),
             server.base_url,
+            str(gate),
             cwd=ROOT,
             env={**os.environ, "TELEGRAM_BOT_TOKEN": TEST_TOKEN},
             stderr=asyncio.subprocess.PIPE,
@@ -56,7 +66,9 @@ async def test_a_stop_signal_finishes_the_reply_in_flight(
         try:
             message_id = server.push_message(3, "answer me before you go")
             await server.wait_for(lambda: bool(server.calls_of("sendChatAction")), timeout=30)
-            process.send_signal(stop_signal)  # while the 1.5 s decode is running
+            process.send_signal(stop_signal)  # while the decode is held
+            assert not server.replies()
+            gate.touch()
             _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
         finally:
             if process.returncode is None:

@@ -5,13 +5,15 @@ from telegram import Update
 
 from bot.routing import Action, route
 from fake_telegram import BOT_ID, BOT_USERNAME, STICKER_JSON, FakeTelegram
+from nlp.chat.commands import COMMAND_NAMES
 
 FAKE = FakeTelegram("1:x")
 STICKER = STICKER_JSON
 
 
 def decide(update: dict) -> tuple[Action, str]:
-    result = route(Update.de_json({"update_id": 1, **update}, None), BOT_USERNAME, BOT_ID)
+    update_object = Update.de_json({"update_id": 1, **update}, None)
+    result = route(update_object, BOT_USERNAME, BOT_ID, COMMAND_NAMES)
     return result.action, result.text
 
 
@@ -89,3 +91,15 @@ def test_groups_answer_only_mentions_replies_and_our_commands() -> None:
         decide(msg(-100, None, sticker=STICKER, reply_to_bot=True, **group))[0]
         is Action.UNSUPPORTED
     )
+
+
+def test_commands_for_other_bots_and_unknown_commands_in_groups_are_ignored() -> None:
+    """Issue 37: "/ban@otherbot" got "I don't know the command", and so did any other bot's
+    command in a group, where several bots share one chat."""
+    group = {"chat_type": "supergroup", "user_id": 5}
+    assert decide(msg(5, "/ban@other_bot 12"))[0] is Action.IGNORE  # private chat too
+    assert decide(msg(5, "/ban 12")) == (Action.RESPOND, "/ban 12")  # to us: "don't know"
+    assert decide(msg(5, f"/beam@{BOT_USERNAME} 3")) == (Action.RESPOND, f"/beam@{BOT_USERNAME} 3")
+    assert decide(msg(-100, "/ban 12", **group))[0] is Action.IGNORE  # another bot's command
+    assert decide(msg(-100, "/Beam 3", **group))[0] is Action.RESPOND  # ours, any case
+    assert decide(msg(-100, f"/ban@{BOT_USERNAME}", **group))[0] is Action.RESPOND  # to us

@@ -1,6 +1,7 @@
 """Bot building blocks without a network: config and token, redaction, rate limit, access."""
 
 import argparse
+import asyncio
 import logging
 from pathlib import Path
 
@@ -8,9 +9,18 @@ import pytest
 
 from bot import command
 from bot.access import AccessPolicy
-from bot.config import BotConfigError, config_from_args, normalize_api_base, parse_ids, read_token
+from bot.config import (
+    BotConfig,
+    BotConfigError,
+    config_from_args,
+    normalize_api_base,
+    parse_ids,
+    read_token,
+)
+from bot.handlers import Admission, ChatQueues
 from bot.ratelimit import ChatRateLimiter, Verdict
 from bot.redaction import REDACTED, install_redaction
+from nlp.chat.settings import ChatSettings, SettingsStore
 
 TOKEN = "123456:TEST-token-secret-abcdefghij"
 
@@ -145,3 +155,46 @@ def test_access_policy() -> None:
     assert private.allows(3, 7)  # this person anywhere
     assert private.allows(3, 9) and private.is_admin(9)  # admins are always allowed
     assert not private.allows(3, 4) and not private.allows(3, None)
+
+
+def test_the_settings_cache_is_bounded_and_evicted_chats_read_back_from_the_file() -> None:
+    """Issue 37: the settings cache kept every chat (and, with members' own settings in
+    groups, every member) ever seen; now it is bounded like the other per-chat state."""
+    store = SettingsStore(":memory:", max_cached=3)
+    for chat in range(10):
+        store.set(str(chat), ChatSettings(beam_size=1 + chat))
+        store.get(str(chat))
+    assert len(store._cache) <= 3
+    assert [store.get(str(chat)).beam_size for chat in range(10)] == list(range(1, 11))
+    assert store.get("never seen") == store.defaults and len(store._cache) <= 3
+
+
+async def test_a_chats_queue_holds_max_waiting_then_one_notice_then_drops() -> None:
+    queues = ChatQueues(max_waiting=2)
+    release = asyncio.Event()
+    order: list[int] = []
+
+    async def handle(n: int, admission: Admission) -> None:
+        async with queues.hold(1):
+            order.append(n)
+            await release.wait()
+
+    admitted = []
+    tasks = []
+    for n in range(6):  # the first is answered, two wait, the fourth gets the notice
+        admission = queues.admit(1)
+        admitted.append(admission)
+        if admission is not Admission.DROP:
+            tasks.append(asyncio.create_task(handle(n, admission)))
+        await asyncio.sleep(0)
+    assert admitted == [Admission.ANSWER] * 3 + [Admission.NOTICE] + [Admission.DROP] * 2
+    assert queues.admit(2) is Admission.ANSWER  # other chats are not affected
+    release.set()
+    await asyncio.gather(*tasks)
+    assert order == [0, 1, 2, 3]  # in arrival order
+    assert queues.admit(1) is Admission.ANSWER  # drained: a new run, told again next time
+
+
+def test_the_queue_bound_defaults_to_the_rate_burst() -> None:
+    assert BotConfig(token="1:x", rate_burst=7).queue_bound == 7
+    assert BotConfig(token="1:x", rate_burst=7, max_waiting=0).queue_bound == 0

@@ -19,6 +19,13 @@ I am a small neural chatbot (an attention seq2seq model). Just write to me.
 
 START_TEXT = "Hello! " + HELP_TEXT
 
+# Every command the responder has (it looks up `_cmd_<name>` for each). The bot needs the
+# list before answering: in a group, a command that is not ours belongs to another bot there.
+COMMAND_NAMES = frozenset(
+    {"start", "help", "reset", "settings", "beam", "greedy", "sample", "length", "why", "good",
+     "bad", "reload"}
+)
+
 
 @dataclass(frozen=True)
 class Command:

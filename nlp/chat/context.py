@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from nlp.chat.lru import LruDict
+from nlp.chat.lru import MAX_CHATS, LruDict
 
 
 class DialogueContext:
@@ -19,7 +19,7 @@ class DialogueContext:
     so a bot in thousands of chats has bounded memory.
     """
 
-    def __init__(self, turns: int, separator: str, *, max_chats: int = 10_000) -> None:
+    def __init__(self, turns: int, separator: str, *, max_chats: int = MAX_CHATS) -> None:
         if turns < 0:
             raise ValueError(f"context turns must be >= 0, got {turns}")
         self.turns = turns

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import TypeVar
 
+# Chats (or group members) whose in-memory state is kept: context, last reply, settings cache.
+MAX_CHATS = 10_000
+
 K = TypeVar("K")
 V = TypeVar("V")
 

@@ -14,7 +14,7 @@ from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from nlp.chat.lru import LruDict
+from nlp.chat.lru import MAX_CHATS, LruDict
 from nlp.text_generator import Generation
 
 _WORD = re.compile(r"\w+")
@@ -68,7 +68,7 @@ class ReplyRanker:
         *,
         chat_window: int = 20,
         global_window: int = 500,
-        max_chats: int = 10_000,
+        max_chats: int = MAX_CHATS,
     ) -> None:
         self.weights = weights or RerankWeights()
         self._chat_window = chat_window

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 from nlp.chat.attention_plot import render_attention_png
 from nlp.chat.batcher import MicroBatcher
-from nlp.chat.commands import HELP_TEXT, START_TEXT, Command, parse_command
+from nlp.chat.commands import COMMAND_NAMES, HELP_TEXT, START_TEXT, Command, parse_command
 from nlp.chat.context import DialogueContext
 from nlp.chat.conversation_log import ConversationLog, Rating
 from nlp.chat.loading import LoadedModel, ModelLoader
-from nlp.chat.lru import LruDict
+from nlp.chat.lru import MAX_CHATS, LruDict
 from nlp.chat.rerank import ReplyRanker
 from nlp.chat.settings import SettingsError, SettingsStore
 from nlp.chat.text_input import (
@@ -57,7 +57,7 @@ class Reply:
 class ResponderLimits:
     max_input_chars: int = 1000  # longer messages keep their last part (see keep_tail)
     max_reply_chars: int = TELEGRAM_TEXT_LIMIT
-    max_chats: int = 10_000  # chats whose last reply is kept for /why
+    max_chats: int = MAX_CHATS  # chats whose last reply is kept for /why
 
 
 class ChatResponder:
@@ -93,18 +93,7 @@ class ChatResponder:
         self._last: LruDict[str, Generation] = LruDict(self.limits.max_chats)
         self._turns: LruDict[str, int] = LruDict(self.limits.max_chats)  # replies since /reset
         self._commands: dict[str, Callable[[str, Command, bool], Awaitable[Reply]]] = {
-            "start": self._cmd_start,
-            "help": self._cmd_help,
-            "reset": self._cmd_reset,
-            "settings": self._cmd_settings,
-            "beam": self._cmd_beam,
-            "greedy": self._cmd_greedy,
-            "sample": self._cmd_sample,
-            "length": self._cmd_length,
-            "why": self._cmd_why,
-            "good": self._cmd_good,
-            "bad": self._cmd_bad,
-            "reload": self._cmd_reload,
+            name: getattr(self, f"_cmd_{name}") for name in COMMAND_NAMES
         }
 
     def warm_up(self, generator: TextGenerator | None = None) -> None:

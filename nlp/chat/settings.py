@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nlp.chat.lru import MAX_CHATS, LruDict
 from nlp.decoding import STRATEGY_NAMES, DecodeOptions
 from nlp.decoding.options import beam_in_groups
 
@@ -141,7 +142,9 @@ class SettingsStore:
     that anonymises chat ids in conversation logs) so they survive restarts too.
     """
 
-    def __init__(self, path: Path | str, defaults: ChatSettings | None = None) -> None:
+    def __init__(
+        self, path: Path | str, defaults: ChatSettings | None = None, *, max_cached: int = MAX_CHATS
+    ) -> None:
         self.defaults = defaults or ChatSettings()
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -151,7 +154,9 @@ class SettingsStore:
             "CREATE TABLE IF NOT EXISTS chat_settings (chat TEXT PRIMARY KEY, settings TEXT)"
         )
         self._db.execute("CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT)")
-        self._cache: dict[str, ChatSettings] = {}
+        # Bounded: a bot in many groups meets ever more chats and members; an evicted chat's
+        # settings are one indexed read away.
+        self._cache: LruDict[str, ChatSettings] = LruDict(max_cached)
 
     def get(self, chat: str) -> ChatSettings:
         if chat not in self._cache:
