@@ -9,6 +9,7 @@ the pairs and every skipped record by reason.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -356,6 +357,33 @@ def test_chitchat_wrong_top_level(tmp_path: Path) -> None:
     path.write_text('[{"messages": []}]', "utf-8")
     _, report = list(read_pairs(path, "chitchat", report=(r := ReadReport()))), r
     assert [p.reason.split(":")[0] for p in report.problems] == ["no conversations"]
+
+
+def _chitchat_file() -> Path | None:
+    """The installed chitchat-dataset package's file, found without importing it."""
+    spec = importlib.util.find_spec("chitchat_dataset")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "dataset.json"
+
+
+@pytest.mark.skipif(
+    _chitchat_file() is None,
+    reason="chitchat-dataset is not installed (it is the user's: pip install chitchat-dataset)",
+)
+def test_chitchat_package_file() -> None:
+    """The real 40 MB file: every conversation streamed, counts as measured (0.9.0)."""
+    path = _chitchat_file()
+    assert path is not None
+    report = ReadReport()
+    count = sum(1 for _ in read_pairs(path, report=report))
+    assert report.formats[str(path)].startswith("chitchat (detected")
+    assert count == report.kept == 131_548
+    assert dict(report.skipped) == {
+        "fewer than 2 turns": 3_150,
+        "empty target": 11,
+        "empty source": 10,
+    }
 
 
 # --- strip and skip patterns (any format) ---------------------------------------------------

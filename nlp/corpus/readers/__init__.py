@@ -85,7 +85,12 @@ FORMATS: dict[str, Format] = {
         ),
         Format("reuters", read_reuters, "Reuters-21578 SGML", "iso-8859-1", patterns=("*.sgm",)),
         Format("tatoeba", read_tatoeba, "Tatoeba english<TAB>chinese[<TAB>attribution]"),
-        Format("conv", read_conv, ".conv subtitle blocks: E starts one, M text is a line"),
+        Format(
+            "conv",
+            read_conv,
+            ".conv subtitle blocks: E starts one, M text is a line",
+            patterns=("*.conv",),
+        ),
         Format(
             "chitchat",
             read_chitchat,

@@ -97,6 +97,8 @@ def _detect_directory(path: Path) -> tuple[str, str]:
         return "reuters", "directory holds .sgm files"
     if suffixes & {".yml", ".yaml"}:
         return "chatterbot", "directory holds .yml files"
+    if ".conv" in suffixes:
+        return "conv", "directory holds .conv files"
     if next(path.rglob("*.json"), None) is not None:  # feed snapshots: one folder per day
         return "json", "directory holds .json files"
     raise FormatError(str(path), 0, "cannot detect the corpus format of this directory; give fmt")
