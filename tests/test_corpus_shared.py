@@ -126,6 +126,7 @@ XWLB_OPTIONS = {
     "strip_patterns": [
         r"target=^\[视频\]",
         "source=^(央视网|中国网络电视台)[^：:]{0,12}[：:]",  # the opening line, all spellings
+        r"source=[（(][^（()）]{0,6}编辑[：:][^）)]*[）)]$",  # the editors' credit
     ],
     "skip_patterns": ["target=完整版"],
 }
@@ -146,4 +147,4 @@ def test_xwlb_year_with_generic_cleaning() -> None:
     assert str(report.first_dropped["skip pattern target=完整版"]).startswith(f"{path}:20:")
     assert not any(p.target.startswith("[视频]") or "完整版" in p.target for p in pairs)
     assert not any(p.source.startswith(("央视网", "中国网络电视台")) for p in pairs)
-    assert not any("<p>" in p.source.lower() for p in pairs)
+    assert not any("<p>" in p.source.lower() or "编辑：" in p.source[-30:] for p in pairs)
