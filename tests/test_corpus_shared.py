@@ -31,6 +31,7 @@ CORPORA = [
     ("dialogue-en/dailydialog/train/dialogues_train.txt", "dailydialog", LIMIT),
     ("dialogue-en/dailydialog/validation/dialogues_validation.txt", "dailydialog", LIMIT),
     ("translation/tatoeba-cmn-eng/cmn.txt", "tatoeba", LIMIT),
+    ("dialogue-zh/dgk-subtitles/lost.conv", "conv", LIMIT),
 ]
 
 
@@ -99,3 +100,51 @@ def test_rss_news_month_of_snapshots() -> None:
     assert set(report.skipped) <= {"empty source"}, report.details()  # CNN items without text
     kept = list(process(read, PipelineOptions(), report))
     assert 0 < len(read) - len(kept) == report.skipped["duplicate"]
+
+
+def test_dgk_subtitles_every_adjacent_line_pair() -> None:
+    """All six .conv files: every pair of adjacent lines in a block, nothing malformed; the
+    one-line blocks are counted (and the first located), not listed as problems."""
+    root = SHARED / "dialogue-zh/dgk-subtitles"
+    if not root.is_dir():
+        pytest.skip(f"{root} not present")
+    report = ReadReport()
+    count = sum(1 for _ in read_pairs(root, report=report))
+    assert report.formats[str(root)] == "conv (detected: directory holds .conv files)"
+    assert count == report.kept == 216_057
+    assert dict(report.skipped) == {"fewer than 2 turns": 6_232}
+    assert report.problem_count == 0
+    assert str(report.first_dropped["fewer than 2 turns"]).endswith(
+        "fanzxl.conv:92: fewer than 2 turns"
+    )
+
+
+XWLB_OPTIONS = {
+    "source_field": "content",
+    "target_field": "title",
+    "strip_html": True,
+    "strip_patterns": [
+        r"target=^\[视频\]",
+        "source=^(央视网|中国网络电视台)[^：:]{0,12}[：:]",  # the opening line, all spellings
+        r"source=[（(][^（()）]{0,6}编辑[：:][^）)]*[）)]$",  # the editors' credit
+    ],
+    "skip_patterns": ["target=完整版"],
+}
+
+
+def test_xwlb_year_with_generic_cleaning() -> None:
+    """Xinwen Lianbo 2012 with the documented options: transcript -> title, markup, title
+    prefix and the channel's opening line removed, whole-programme items and items without
+    a transcript left out and counted."""
+    path = SHARED / "headlines-zh/xwlb/xwlb-2012.jsonl"
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    report = ReadReport()
+    pairs = list(read_pairs(path, report=report, **XWLB_OPTIONS))
+    assert report.read == 3_070 and len(pairs) == 2_693
+    assert dict(report.skipped) == {"empty source": 195, "skip pattern target=完整版": 182}
+    assert str(report.problems[0]) == f"{path}:58: empty source"
+    assert str(report.first_dropped["skip pattern target=完整版"]).startswith(f"{path}:20:")
+    assert not any(p.target.startswith("[视频]") or "完整版" in p.target for p in pairs)
+    assert not any(p.source.startswith(("央视网", "中国网络电视台")) for p in pairs)
+    assert not any("<p>" in p.source.lower() or "编辑：" in p.source[-30:] for p in pairs)

@@ -112,6 +112,20 @@ def add_reader_arguments(parser: argparse.ArgumentParser) -> None:
         help="turn HTML in text fields into its visible text (default: on for json and csv, "
         "off for the other formats)",
     )
+    parser.add_argument(
+        "--strip-pattern",
+        action="append",
+        metavar="SIDE=REGEX",
+        help="remove every match of REGEX from the source or target (after --strip-html), "
+        "e.g. 'target=^\\[视频\\]'; repeatable, applied in order",
+    )
+    parser.add_argument(
+        "--skip-pattern",
+        action="append",
+        metavar="SIDE=REGEX",
+        help="leave out pairs whose source or target (as cleaned) REGEX matches anywhere "
+        "(re.search), e.g. 'target=完整版'; repeatable, counted by pattern",
+    )
     group = parser.add_argument_group("format options (only where the format has them)")
     group.add_argument(
         "--source-field", help="jsonl/json: field holding the source (dotted path if nested)"
@@ -135,7 +149,7 @@ def add_reader_arguments(parser: argparse.ArgumentParser) -> None:
         "--context-turns",
         type=int,
         metavar="K",
-        help="dailydialog/chatterbot/cornell: earlier turns prepended to the source "
+        help="dailydialog/chatterbot/cornell/conv/chitchat: earlier turns prepended to the source "
         "(train on the result with --set data.context_turns=K; s2s train checks it)",
     )
     group.add_argument(
@@ -197,6 +211,8 @@ def reader_options(args: argparse.Namespace) -> dict[str, Any]:
         "encoding": args.encoding,
         "header": False if args.no_header else None,
         "title_case": True if args.title_case else None,
+        "strip_patterns": tuple(args.strip_pattern) if args.strip_pattern else None,
+        "skip_patterns": tuple(args.skip_pattern) if args.skip_pattern else None,
     }
     if args.columns is not None:
         source, _, target = args.columns.partition(",")

@@ -78,14 +78,23 @@ class ReadReport:
     formats: dict[str, str] = field(default_factory=dict)  # path -> "fmt (why)"
     html_cleaned: int = 0  # text fields whose markup was removed (see nlp.text.html)
     max_problems: int = DEFAULT_MAX_PROBLEMS
+    first_dropped: dict[str, Problem] = field(default_factory=dict)  # reason -> where first
 
     @property
     def kept(self) -> int:
         return self.read - sum(self.skipped.values())
 
-    def count_skip(self, reason: str) -> None:
-        """A record dropped on purpose (duplicate, too long, below a threshold): count only."""
+    def count_skip(self, reason: str, path: str = "", line: int = 0, unit: str = LINE) -> None:
+        """A record dropped on purpose (duplicate, too long, below a threshold): counted, and
+        where it is known, the first such record's location is kept for `details`.
+
+        Why not a problem each: such records are sound (a one-line subtitle block, an item a
+        user's `--skip-pattern` matched), and thousands of them would bury the malformed
+        records; one location per reason still lets the user look at what was left out.
+        """
         self.skipped[reason] += 1
+        if path and reason not in self.first_dropped:
+            self.first_dropped[reason] = Problem(path, line, reason, unit)
 
     def add_problem(
         self, path: str, line: int, reason: str, detail: str = "", unit: str = LINE
@@ -114,4 +123,8 @@ class ReadReport:
         hidden = self.problem_count - len(self.problems)
         if hidden > 0:
             lines.append(f"... and {hidden} more problems")
+        lines += [
+            f"{first} (first of {self.skipped[reason]} left out on purpose)"
+            for reason, first in self.first_dropped.items()
+        ]
         return "\n".join(lines)

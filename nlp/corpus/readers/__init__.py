@@ -8,14 +8,16 @@ Each reader module handles one format family and normalises nothing (see `nlp.co
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from nlp.corpus.readers.base import RecordSource
+from nlp.corpus.readers.base import RecordSource, SidePattern, side_patterns
 from nlp.corpus.readers.chatterbot import read_chatterbot
+from nlp.corpus.readers.chitchat import read_chitchat
+from nlp.corpus.readers.conv import read_conv
 from nlp.corpus.readers.conversation_log import read_conversation_log
 from nlp.corpus.readers.cornell import read_cornell
 from nlp.corpus.readers.dailydialog import read_dailydialog
@@ -83,6 +85,18 @@ FORMATS: dict[str, Format] = {
         ),
         Format("reuters", read_reuters, "Reuters-21578 SGML", "iso-8859-1", patterns=("*.sgm",)),
         Format("tatoeba", read_tatoeba, "Tatoeba english<TAB>chinese[<TAB>attribution]"),
+        Format(
+            "conv",
+            read_conv,
+            ".conv subtitle blocks: E starts one, M text is a line",
+            patterns=("*.conv",),
+        ),
+        Format(
+            "chitchat",
+            read_chitchat,
+            "chitchat-dataset's dataset.json: conversations of message lists, streamed",
+            unit=RECORD,
+        ),
     )
 }
 
@@ -101,12 +115,16 @@ def read_pairs(
     strict: bool = False,
     encoding: str | None = None,
     strip_html: bool | None = None,
+    strip_patterns: Iterable[str | SidePattern] = (),
+    skip_patterns: Iterable[str | SidePattern] = (),
     **options: Any,
 ) -> Iterator[Pair]:
     """Stream the pairs of a corpus file (or corpus directory) in format `fmt`.
 
     `strip_html` (None: the format's default) turns markup in the text into visible text
-    (`nlp.text.html`); the report counts the fields it changed.
+    (`nlp.text.html`); the report counts the fields it changed. `strip_patterns` and
+    `skip_patterns` (`SIDE=REGEX`, any format) remove matches from a side and leave out
+    pairs with a matching side (`RecordSource.pair`).
 
     Problems with single records are counted in `report` (with `path:line`) and skipped, or
     raised as `CorpusError` at the first one when `strict`. Problems that make the whole
@@ -124,6 +142,10 @@ def read_pairs(
     else:
         raise FormatError(str(location), 0, f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
     spec = FORMATS[fmt]
+    try:
+        strip, skip = side_patterns(strip_patterns), side_patterns(skip_patterns)
+    except ValueError as exc:
+        raise FormatError(str(location), 0, str(exc)) from exc
     unknown = sorted(set(options) - set(format_options(fmt)))
     if unknown:
         accepted = ", ".join(format_options(fmt)) or "none"
@@ -135,7 +157,9 @@ def read_pairs(
     files = _files(location, spec)
     cleaning = spec.strip_html if strip_html is None else strip_html
     sources = [
-        RecordSource(file, report, strict, encoding or spec.encoding, spec.unit, cleaning)
+        RecordSource(
+            file, report, strict, encoding or spec.encoding, spec.unit, cleaning, strip, skip
+        )
         for file in files
     ]
     return _chain(sources, spec, options)

@@ -7,7 +7,8 @@ on its own, so memory stays bounded by the longest line.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from nlp.text.html import html_to_text
 UNDECODABLE = "undecodable bytes"
 EMPTY_SOURCE = "empty source"
 EMPTY_TARGET = "empty target"
+
+SIDES = ("source", "target")
 
 # Field (or CSV header) names recognised without options, in order of preference.
 KNOWN_FIELD_PAIRS: tuple[tuple[str, str], ...] = (
@@ -41,12 +44,49 @@ def decoded_lines(path: Path, encoding: str) -> Iterator[tuple[int, str | None]]
             yield number, text.rstrip("\r\n")
 
 
+@dataclass(frozen=True)
+class SidePattern:
+    """A regular expression for one side of the pairs, given as `SIDE=REGEX`.
+
+    Why per side and not per record field: every format builds a source and a target, so
+    cleaning rules written against the sides (`target=^\\[视频\\]` strips a title prefix,
+    `target=完整版` skips whole-programme items) work on any corpus, with no code that knows
+    one corpus' boilerplate.
+    """
+
+    side: str
+    regex: re.Pattern[str]
+
+    @classmethod
+    def parse(cls, text: str) -> SidePattern:
+        """`source=REGEX` or `target=REGEX`; ValueError naming what is wrong otherwise."""
+        side, equals, pattern = text.partition("=")
+        if not equals or side.strip() not in SIDES:
+            raise ValueError(f"expected source=REGEX or target=REGEX, got {text!r}")
+        if not pattern:
+            raise ValueError(f"empty pattern in {text!r}")
+        try:
+            return cls(side.strip(), re.compile(pattern))
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression in {text!r}: {exc}") from exc
+
+    def __str__(self) -> str:
+        return f"{self.side}={self.regex.pattern}"
+
+
+def side_patterns(texts: Iterable[str | SidePattern]) -> tuple[SidePattern, ...]:
+    """Parsed patterns (already parsed ones pass through), in the order given."""
+    return tuple(t if isinstance(t, SidePattern) else SidePattern.parse(t) for t in texts)
+
+
 @dataclass
 class RecordSource:
     """One file being read: where its problems go and whether the first one is fatal.
 
     `unit` says what the record numbers given to `reject`/`pair` count (lines, or records of
-    a JSON array); `strip_html` turns markup in both sides into their visible text.
+    a JSON array); `strip_html` turns markup in both sides into their visible text;
+    `strip_patterns` removes every match of each pattern from its side, and a pair with a
+    side matched by one of `skip_patterns` is left out (counted by pattern).
     """
 
     path: Path
@@ -55,6 +95,8 @@ class RecordSource:
     encoding: str = "utf-8"
     unit: str = LINE
     strip_html: bool = False
+    strip_patterns: tuple[SidePattern, ...] = ()
+    skip_patterns: tuple[SidePattern, ...] = ()
 
     @property
     def name(self) -> str:
@@ -67,21 +109,33 @@ class RecordSource:
         if self.strict:
             raise CorpusError(problem.path, problem.line, problem.reason, problem.unit)
 
-    def drop(self, reason: str) -> None:
-        """A sound record left out on purpose (a threshold the user chose): counted only."""
+    def drop(self, reason: str, line: int = 0) -> None:
+        """A sound record left out on purpose (a threshold the user chose): counted, not
+        listed as a problem (the report keeps the first location of each reason)."""
         self.report.read += 1
-        self.report.count_skip(reason)
+        self.report.count_skip(reason, self.name, line, self.unit)
 
     def pair(self, line: int, source: str, target: str) -> Pair | None:
         """The record as a Pair, or None (reported) when a side is empty.
 
         Surrounding whitespace is format padding, not content, so it is stripped here, and
-        markup is removed when asked (before the emptiness check: a side that is only markup
-        is empty); any other normalisation belongs to the pipeline.
+        markup is removed when asked, then the strip patterns (both before the emptiness
+        check: a side that is only markup or boilerplate is empty). Skip patterns see the
+        text as it would be kept, so `^` means the start of the cleaned side; they come
+        before the emptiness check because a record the user chose to leave out is sound
+        and should be counted as such (whole-programme news items have no transcript, and
+        are not problems to list). Any other normalisation belongs to the pipeline.
         """
         if self.strip_html:
             source, target = self._visible(source), self._visible(target)
-        source, target = source.strip(), target.strip()
+        sides = {"source": source.strip(), "target": target.strip()}
+        for rule in self.strip_patterns:
+            sides[rule.side] = rule.regex.sub("", sides[rule.side]).strip()
+        for rule in self.skip_patterns:
+            if rule.regex.search(sides[rule.side]):
+                self.drop(f"skip pattern {rule}", line)
+                return None
+        source, target = sides["source"], sides["target"]
         if not source:
             self.reject(line, EMPTY_SOURCE)
             return None

@@ -25,7 +25,11 @@ _BY_SUFFIX = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".csv": "csv",
+    ".conv": "conv",
 }
+# The opening of chitchat-dataset's file: an object of conversations holding message lists.
+_CHITCHAT = re.compile(r'\s*\{\s*"[^"]*"\s*:\s*\{\s*"messages"\s*:\s*\[\s*\[')
+_CONV_LINE = re.compile(r"E\s*|M(\s.*)?")
 
 
 def detect_format(path: Path) -> tuple[str, str]:
@@ -46,7 +50,10 @@ def detect_format(path: Path) -> tuple[str, str]:
 
 
 def _detect_json(lines: list[str]) -> tuple[str, str]:
-    """A `.json` file is either one JSON document (`json`) or JSON Lines under that name."""
+    """A `.json` file is either one JSON document (`json`, or `chitchat` when it is an object
+    of conversations) or JSON Lines under that name."""
+    if lines and _CHITCHAT.match(lines[0]):
+        return "chitchat", "extension .json, an object of conversations with messages lists"
     if not lines or lines[0].lstrip().startswith("["):
         return "json", "extension .json, an array"
     if len(lines) > 1 and all(line.lstrip().startswith("{") for line in lines):
@@ -90,6 +97,8 @@ def _detect_directory(path: Path) -> tuple[str, str]:
         return "reuters", "directory holds .sgm files"
     if suffixes & {".yml", ".yaml"}:
         return "chatterbot", "directory holds .yml files"
+    if ".conv" in suffixes:
+        return "conv", "directory holds .conv files"
     if next(path.rglob("*.json"), None) is not None:  # feed snapshots: one folder per day
         return "json", "directory holds .json files"
     raise FormatError(str(path), 0, "cannot detect the corpus format of this directory; give fmt")
@@ -104,6 +113,12 @@ def _detect_content(path: Path) -> tuple[str, str]:
         return "lcsts-xml", "content has <doc> records"
     if "__eou__" in joined:
         return "dailydialog", "content has __eou__ turn markers"
+    if (
+        lines
+        and lines[0].strip() == "E"
+        and _majority(bool(_CONV_LINE.fullmatch(x)) for x in lines)
+    ):
+        return "conv", "content is E blocks of M lines"
     if lines and lines[0].lstrip().startswith("["):
         return "json", "content is a JSON array"
     # Majorities, not unanimity: the sample may contain the malformed lines to be reported.

@@ -34,7 +34,7 @@ def read_json(
     """Pairs from the records of the array at the top level or at `records_field` (dotted)."""
     prefix = f"{records_field}.item" if records_field else "item"
     count = 0
-    with _open(src) as handle:
+    with open_json(src) as handle:
         records = ijson.items(handle, prefix, use_float=True)
         while True:
             try:
@@ -42,7 +42,7 @@ def read_json(
             except StopIteration:
                 break
             except ijson.JSONError as exc:  # syntax, truncation or bytes that are not UTF-8
-                src.reject(count + 1, INVALID_JSON, f"{_message(exc)}; rest of file lost")
+                src.reject(count + 1, INVALID_JSON, f"{json_error_message(exc)}; rest of file lost")
                 return
             count += 1
             if pair := pair_from_record(src, count, record, source_field, target_field):
@@ -51,7 +51,7 @@ def read_json(
         src.reject(0, NO_RECORDS, problem)
 
 
-def _open(src: RecordSource) -> IO[bytes]:
+def open_json(src: RecordSource) -> IO[bytes]:
     """The file positioned after any BOM. JSON exchanged between systems is UTF-8 (RFC 8259)
     and `ijson` reads bytes, so other encodings are refused rather than transcoded."""
     if src.encoding.replace("-", "").replace("_", "").lower() not in ("utf8", "utf8sig"):
@@ -62,7 +62,7 @@ def _open(src: RecordSource) -> IO[bytes]:
     return handle
 
 
-def _message(error: ijson.JSONError) -> str:
+def json_error_message(error: ijson.JSONError) -> str:
     """The first line of a parser error (the C backend gives bytes with a context excerpt)."""
     text = error.args[0] if error.args else str(error)
     if isinstance(text, bytes):
@@ -76,7 +76,7 @@ def _no_array(src: RecordSource, records_field: str | None) -> str:
     wanted = records_field or ""
     top_keys: list[str] = []
     top_kind = ""
-    with _open(src) as handle:  # the first pass read it to the end: it parses
+    with open_json(src) as handle:  # the first pass read it to the end: it parses
         for prefix, event, value in ijson.parse(handle):
             if prefix == wanted and event == "start_array":
                 return ""

@@ -54,6 +54,6 @@ def _label_passes(src: RecordSource, line: int, record: str, threshold: int) -> 
         src.reject(line, INVALID_LABEL, repr(raw.strip()))
         return False
     if label < threshold:
-        src.drop(LOW_LABEL)
+        src.drop(LOW_LABEL, line)
         return False
     return True

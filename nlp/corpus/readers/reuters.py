@@ -34,10 +34,10 @@ def read_reuters(src: RecordSource, *, title_case: bool = False) -> Iterator[Pai
         title = _clean(element_text(text, "TITLE"))
         body = _clean(element_text(text, "BODY"))
         if not title:
-            src.drop(NO_TITLE)
+            src.drop(NO_TITLE, record.line)
             continue
         if not body:
-            src.drop(NO_BODY)
+            src.drop(NO_BODY, record.line)
             continue
         body = _SIGNATURE.sub("", body)
         if title_case and title.isupper():
