@@ -6,12 +6,14 @@ model and its LM and reverse companions with 20-minute budgets, `s2s companion`,
 `s2s tune-decoding`), then answers the first --limit (1,000) test posts, each as the
 first message of a fresh chat, exactly as the bot does: the bundle's tuned settings, the
 bot's n-best size, per-chat sampling seeds and reply re-ranking (`nlp.chat.offline`). It
-reports test perplexity and, for those replies, distinct-1/2, the top-5 reply share,
-the echo share, mean reply length (words; characters for Chinese) and BLEU-1/2 against the
-reference replies (sacrebleu; "13a" for English, "zh" for Chinese), then the same columns
-for every configuration the tuner knows (plain beam, sampling, sample-and-rerank, diverse
-beam, MMI anti-LM, MMI bidi) on the same posts, plain beam search's best hypothesis
-without the bot's reply re-ranking, and ten sample exchanges.
+reports test perplexity, Hits@1/20 (does the model prefer each post's true reply to 19
+replies of other test posts; `nlp.evaluation.hits`) and, for those replies, distinct-1/2,
+the top-5 reply share, the echo share, mean reply length (words; characters for Chinese)
+and BLEU-1/2 against the reference replies (sacrebleu; "13a" for English, "zh" for
+Chinese), then the same columns for every configuration the tuner knows (plain beam,
+sampling, sample-and-rerank, diverse beam, MMI anti-LM, MMI bidi) on the same posts,
+plain beam search's best hypothesis without the bot's reply re-ranking, and ten sample
+exchanges.
 
     chat-en  DailyDialog: trained and tuned on train/ (a seeded 5% validates), scored on
              validation/ (words)
@@ -80,13 +82,14 @@ def score(work: Path, limit: int) -> dict[str, Any]:
     from nlp.corpus.readers import read_pairs
     from nlp.corpus.records import ReadReport
     from nlp.evaluation.chat_metrics import chat_metrics
-    from nlp.evaluation.evaluate import loss_metrics
+    from nlp.evaluation.evaluate import hits_metrics, loss_metrics
     from nlp.generator import Generator
     from nlp.text.normalize import normalize_text
     from nlp.tuning.search import PLAIN_BEAM, chat_candidates
 
     generator = Generator.from_bundle(work / MODEL)
-    pairs = list(read_pairs(work / TEST, "jsonl", report=ReadReport()))[:limit]
+    every = list(read_pairs(work / TEST, "jsonl", report=ReadReport()))
+    pairs = every[:limit]
     posts = [normalize_text(p.source) for p in pairs]
     references = [normalize_text(p.target) for p in pairs]
     settings = generator.bundle.decoding
@@ -111,6 +114,8 @@ def score(work: Path, limit: int) -> dict[str, Any]:
     return {
         "pairs": len(pairs),
         "test_perplexity": loss_metrics(generator, pairs, 64)["perplexity"],
+        # whether replies fit: the true reply against 19 others of the test file
+        "hits": hits_metrics(generator, every, settings.options, 64, k=20, limit=limit),
         "decoding": {"origin": settings.origin, "details": settings.details},
         "bot": bot,
         "configurations": table,
@@ -134,7 +139,9 @@ def main() -> None:
     ]
     print(format_table(rows, [("corpus", "corpus"), ("decoding", "decoding"), *COLUMNS]))
     for name, result in results.items():
-        print(f"{name}: test perplexity {result['test_perplexity']:.1f}; "
+        hits = ", ".join(f"{k} {v:.3f}" for k, v in result.get("hits", {}).items()
+                         if k.startswith("hits@"))
+        print(f"{name}: test perplexity {result['test_perplexity']:.1f}; {hits}; "
               f"bot decoding {result['decoding']['origin']}")
 
 
