@@ -57,15 +57,20 @@ def register(subparsers: Any) -> None:
         help="as `s2s train --set` (only the tokenizer.* settings matter here)",
     )
     defaults = VectorSettings()
-    parser.add_argument("--algorithm", choices=ALGORITHMS, default=defaults.algorithm)
+    parser.add_argument(
+        "--algorithm", choices=ALGORITHMS, default=defaults.algorithm,
+        help="word2vec, or fasttext (also learns character n-grams)",
+    )
     parser.add_argument(
         "--dim",
         type=int,
         default=defaults.dim,
         help=f"vector width (default {defaults.dim}; best equal to model.embedding_dim)",
     )
-    parser.add_argument("--window", type=int, default=defaults.window)
-    parser.add_argument("--min-count", type=int, default=defaults.min_count)
+    parser.add_argument("--window", type=int, default=defaults.window,
+                        help=f"context tokens on each side (default {defaults.window})")
+    parser.add_argument("--min-count", type=int, default=defaults.min_count,
+                        help=f"rarer tokens get no vector (default {defaults.min_count})")
     parser.add_argument(
         "--vector-epochs", type=int, default=defaults.epochs, help="passes over the text"
     )
@@ -76,7 +81,8 @@ def register(subparsers: Any) -> None:
         default=defaults.workers,
         help="processes/threads (default: every core)",
     )
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--seed", type=int, default=defaults.seed,
+                        help="gensim's seed (its threads still order updates freely)")
     parser.set_defaults(func=run_embeddings)
 
 
