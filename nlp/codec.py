@@ -12,7 +12,7 @@ from pathlib import Path
 
 from nlp.config import ExperimentConfig
 from nlp.corpus.records import Pair
-from nlp.specials import BOS_ID, UNK_ID
+from nlp.specials import BOS_ID, EOS_ID, UNK_ID
 from nlp.text import placeholders
 from nlp.text.normalize import normalize_text
 from nlp.text.truecase import TRUECASE_FILE, Truecaser
@@ -103,7 +103,8 @@ class TextCodec:
         return Source(tokens, self._source_ids(tokens), masked.slots)
 
     def pair_ids(self, pair: Pair) -> tuple[list[int], list[int]]:
-        """(source ids, target ids without BOS/EOS) for training and loss evaluation.
+        """(source ids, target ids) for training and loss evaluation; the target has no BOS
+        and ends with EOS unless it was cut (`_target`).
 
         Two companions of a chat model (MMI re-ranking) are made here, from the same corpus:
         `data.reverse` swaps the sides (p(message | reply)), and `data.task=lm` gives every
@@ -113,12 +114,26 @@ class TextCodec:
         if self.config.data.reverse:
             pair = Pair(pair.target, pair.source, pair.origin)
         source_text, target_text = self._masked_pair(pair)
+        tgt_tokens = self.tokenizer.tokenize(target_text)
         if self.config.data.task == LM_TASK:
-            tgt_tokens = self.tokenizer.tokenize(target_text)
-            return [BOS_ID], self._target_ids(tgt_tokens[: self.config.train.max_target_length], [])
+            return [BOS_ID], self._target(tgt_tokens, [])
         src_tokens = self._source_tokens(source_text)
-        tgt_tokens = self.tokenizer.tokenize(target_text)[: self.config.train.max_target_length]
-        return self._source_ids(src_tokens), self._target_ids(tgt_tokens, src_tokens)
+        return self._source_ids(src_tokens), self._target(tgt_tokens, src_tokens)
+
+    def _target(self, tokens: Sequence[str], source_tokens: Sequence[str]) -> list[int]:
+        """Target ids cut to `train.max_target_length`, with EOS only if the text ended there.
+
+        Why a cut target keeps its pair but loses its end token: an end token at the cut
+        would teach a chat model to stop mid-sentence and would make validation losses and
+        MMI scores count an end that is not in the text. Dropping the pair instead would
+        silently remove the longest (often most informative) replies from training, change
+        which pairs a corpus's loss is measured on, and leave MMI, which must score every
+        candidate, without an answer; the cut target still teaches its first tokens
+        truthfully. `s2s train` reports how many pairs were cut (`cut_targets`).
+        """
+        limit = self.config.train.max_target_length
+        ids = self._target_ids(tokens[:limit], source_tokens)
+        return ids if len(tokens) > limit else [*ids, EOS_ID]
 
     def _source_tokens(self, masked_text: str) -> list[str]:
         """Source tokens cut to `train.max_source_length`, the same in training and use.

@@ -38,7 +38,7 @@ def test_accuracy_counts_the_end_token_and_not_padding() -> None:
     Batched together the rows are padded to 3; counting padding would give 3/9, leaving
     out the end token 0/3: only ours (end token in, padding out) gives 1/2.
     """
-    examples = [([5], [7, 8]), ([5, 6], [9]), ([4], [])]
+    examples = [([5], [7, 8, EOS_ID]), ([5, 6], [9, EOS_ID]), ([4], [EOS_ID])]
     meter = AccuracyMeter(AlwaysEnd(), Batching(batch_size=8, bucket_width=100, max_length=50))
     assert meter(examples) == {"token_accuracy": 0.5, "tokens": 6, "pairs": 3}
 
@@ -58,8 +58,8 @@ def test_evaluate_accuracy_and_bleu_through_the_cli(
     hits = tokens = 0
     for source, target in pairs:
         source_ids, target_ids = generator.codec.pair_ids(Pair(source, target))
-        target_out = [*target_ids, EOS_ID]
-        target_in = np.array([[1, *target_ids]])
+        target_out = target_ids
+        target_in = np.array([[1, *target_ids[:-1]]])
         log_probs = generator.bundle.model((np.array([source_ids]), target_in)).numpy()[0]
         hits += int(np.sum(log_probs.argmax(-1) == np.array(target_out)))
         tokens += len(target_out)
