@@ -196,6 +196,14 @@ class TextCodec:
             placeholders.restore(text, source.slots) if self.config.tokenizer.placeholders else text
         )
 
+    def as_output(self, text: str) -> str:
+        """`text` as this model would write it: normalised, masked, tokenised, and turned
+        back into text by `text` (detokenised, truecased, placeholders restored). Evaluation
+        compares references with outputs this way, on the same footing: a reference that
+        kept its own case would never equal a lowercased-then-truecased output."""
+        masked = self._mask(normalize_text(text))
+        return self.text(self.tokenizer.tokenize(masked.text), Source([], [], masked.slots))
+
     # --- placeholders --------------------------------------------------------------------
 
     def _mask(self, text: str) -> placeholders.Masked:
