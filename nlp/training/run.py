@@ -7,7 +7,6 @@ fixed at the start, so `--resume` uses the same vocabulary) and `valid.jsonl`.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -24,6 +23,7 @@ import tensorflow as tf
 from nlp.bundle import MODEL_SUBDIR, Bundle, load_bundle, save_bundle
 from nlp.codec import TextCodec
 from nlp.config import DataConfig, ExperimentConfig
+from nlp.corpus.pipeline import write_jsonl
 from nlp.corpus.records import Pair
 from nlp.decode_settings import DecodeSettings, task_defaults
 from nlp.decoding import DecodeOptions
@@ -106,10 +106,8 @@ def examples_of(codec: TextCodec, pairs: Sequence[Pair]) -> list[Example]:
 
 
 def write_pairs(pairs: Sequence[Pair], path: Path) -> None:
-    with path.open("w", encoding="utf-8") as handle:
-        for pair in pairs:
-            record = {"source": pair.source, "target": pair.target}
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    """The held-out pairs as JSONL, atomically (`nlp.corpus.pipeline.write_jsonl`)."""
+    write_jsonl(pairs, path)
 
 
 def train(
