@@ -4,6 +4,7 @@ truecased), so an output that says exactly what the reference says scores as per
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ class Parrot:
 
     codec: TextCodec
     pairs: Sequence[Pair] = tuple(PAIRS)
+    shorten: int = 0  # words left out at the end of each answer
 
     def generate(
         self, texts: Sequence[str], options: DecodeOptions, seeds: object = None
@@ -37,6 +39,7 @@ class Parrot:
         for text in texts:
             source = self.codec.source(text)
             tokens = self.codec.tokenizer.tokenize(answers[text].lower())
+            tokens = tokens[: len(tokens) - self.shorten]
             output = self.codec.text(tokens, source)
             outputs.append([Generation(output, 0.0, tokens, source.tokens, np.zeros((0, 0)))])
         return outputs
@@ -63,3 +66,12 @@ def test_chat_bleu_of_an_output_saying_exactly_the_reference_is_full() -> None:
     shouted = [Pair("hello", "HI THERE, JOHN."), Pair("and you?", "I AM FINE, THANKS.")]
     report = reply_metrics(_parrot(shouted), shouted, DecodeOptions(), batch_size=8)
     assert report["bleu_1"] == pytest.approx(100.0) and report["bleu_2"] == pytest.approx(100.0)
+
+
+def test_bleu_of_an_output_one_word_short_is_its_brevity_penalty() -> None:
+    """Hand-computed: "the cat sat on the mat" against "... the mat today": every n-gram of
+    the output matches (precisions 1), 6 words against 7, so BLEU = 100 * exp(1 - 7/6)."""
+    pairs = [Pair("hello", "the cat sat on the mat today")]
+    parrot = Parrot(_parrot().codec, pairs, shorten=1)
+    report = bleu_metrics(parrot, pairs, DecodeOptions(), batch_size=8)
+    assert report["bleu"] == round(100 * math.exp(1 - 7 / 6), 2) == 84.65
