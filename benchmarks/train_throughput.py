@@ -263,6 +263,7 @@ def measure(
 
     from nlp.config import ExperimentConfig, task_preset
     from nlp.model import Seq2Seq
+    from nlp.specials import EOS_ID
     from nlp.training.data import EncodedExamples
     from nlp.training.trainer import Trainer
 
@@ -290,7 +291,7 @@ def measure(
 
     examples = [
         (rng.integers(4, vocab, length(source_len)).tolist(),
-         rng.integers(4, vocab, length(target_len)).tolist())
+         [*rng.integers(4, vocab, length(target_len)).tolist(), EOS_ID])
         for _ in range(config.train.batch_size * (steps + warmup))
     ]
     with scope:

@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import platform
-import shutil
 import time
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
@@ -28,7 +27,7 @@ from nlp import __version__
 from nlp.codec import TextCodec
 from nlp.config import ConfigError, ExperimentConfig
 from nlp.decode_settings import DECODING_FILE, DecodeSettings
-from nlp.fsutil import atomic_directory, recover
+from nlp.fsutil import atomic_directory, link_or_copy_tree, recover
 
 BUNDLE_FORMAT = 1
 CONFIG_FILE = "config.json"
@@ -165,14 +164,14 @@ def read_companions(
 def _replace_file(path: Path, name: str, text: str) -> Path:
     """Replace one small file of a bundle, atomically; returns the bundle dir.
 
-    The bundle is verified, copied into a temporary sibling with the new file and fresh
-    checksums, and renamed into place: a crash leaves the old bundle or the new one, never
-    one whose checksums disagree with its files.
+    The bundle is verified, linked into a temporary sibling (no data copied) with the new
+    file and fresh checksums, and renamed into place: a crash leaves the old bundle or the
+    new one, never one whose checksums disagree with its files.
     """
     directory = resolve(Path(path))
     meta = read_metadata(directory)
     with atomic_directory(directory) as tmp:
-        shutil.copytree(directory, tmp, dirs_exist_ok=True)
+        link_or_copy_tree(directory, tmp, skip=(name, METADATA_FILE))
         (tmp / name).write_text(text, "utf-8")
         _write_metadata(tmp, {key: value for key, value in meta.items() if key != "files"})
     return directory

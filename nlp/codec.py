@@ -13,7 +13,7 @@ from pathlib import Path
 
 from nlp.config import ExperimentConfig
 from nlp.corpus.records import Pair
-from nlp.specials import BOS_ID, UNK_ID
+from nlp.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from nlp.text import placeholders
 from nlp.text.normalize import normalize_text
 from nlp.text.truecase import TRUECASE_FILE, Truecaser
@@ -23,6 +23,14 @@ from nlp.vocab import Vocabulary
 TOKENIZER_DIR = "tokenizer"
 LM_TASK = "lm"
 VOCAB_FILE = "vocab.txt"
+
+
+def kept_source_end(task: str) -> str:
+    """Which tokens of a source longer than `train.max_source_length` the model sees: "last"
+    for chat (a chat source ends with the message to answer, after the earlier turns, see
+    `nlp.chat.context`), "first" otherwise (a headline's article, where news puts what
+    matters)."""
+    return "last" if task == "chat" else "first"
 
 
 @dataclass
@@ -115,7 +123,8 @@ class TextCodec:
         return Source(tokens, self._source_ids(tokens), masked.slots)
 
     def pair_ids(self, pair: Pair) -> tuple[list[int], list[int]]:
-        """(source ids, target ids without BOS/EOS) for training and loss evaluation.
+        """(source ids, target ids) for training and loss evaluation; the target has no BOS
+        and ends with EOS unless it was cut (`_target`).
 
         Two companions of a chat model (MMI re-ranking) are made here, from the same corpus:
         `data.reverse` swaps the sides (p(message | reply)), and `data.task=lm` gives every
@@ -125,25 +134,36 @@ class TextCodec:
         if self.config.data.reverse:
             pair = Pair(pair.target, pair.source, pair.origin)
         source_text, target_text = self._masked_pair(pair)
+        tgt_tokens = self.tokenizer.tokenize(target_text)
         if self.config.data.task == LM_TASK:
-            tgt_tokens = self.tokenizer.tokenize(target_text)
-            return [BOS_ID], self._target_ids(tgt_tokens[: self.config.train.max_target_length], [])
+            return [BOS_ID], self._target(tgt_tokens, [])
         src_tokens = self._source_tokens(source_text)
-        tgt_tokens = self.tokenizer.tokenize(target_text)[: self.config.train.max_target_length]
-        return self._source_ids(src_tokens), self._target_ids(tgt_tokens, src_tokens)
+        return self._source_ids(src_tokens), self._target(tgt_tokens, src_tokens)
+
+    def _target(self, tokens: Sequence[str], source_tokens: Sequence[str]) -> list[int]:
+        """Target ids cut to `train.max_target_length`, with EOS only if the text ended there.
+
+        Why a cut target keeps its pair but loses its end token: an end token at the cut
+        would teach a chat model to stop mid-sentence and would make validation losses and
+        MMI scores count an end that is not in the text. Dropping the pair instead would
+        silently remove the longest (often most informative) replies from training, change
+        which pairs a corpus's loss is measured on, and leave MMI, which must score every
+        candidate, without an answer; the cut target still teaches its first tokens
+        truthfully. `s2s train` reports how many pairs were cut (`cut_targets`).
+        """
+        limit = self.config.train.max_target_length
+        ids = self._target_ids(tokens[:limit], source_tokens)
+        return ids if len(tokens) > limit else [*ids, EOS_ID]
 
     def _source_tokens(self, masked_text: str) -> list[str]:
-        """Source tokens cut to `train.max_source_length`, the same in training and use.
-
-        A chat source ends with the message to answer (earlier turns come first, see
-        `nlp.chat.context`), so chat keeps the last tokens; a headline's article keeps its
-        first ones, where news puts what matters.
-        """
+        """Source tokens cut to `train.max_source_length` at `kept_source_end`, the same in
+        training and use."""
         tokens = self.tokenizer.tokenize(masked_text)
         limit = self.config.train.max_source_length
         if len(tokens) <= limit:
             return tokens
-        return tokens[-limit:] if self.config.data.task == "chat" else tokens[:limit]
+        last = kept_source_end(self.config.data.task) == "last"
+        return tokens[-limit:] if last else tokens[:limit]
 
     def _source_ids(self, tokens: Sequence[str]) -> list[int]:
         ids = self.vocab.encode(tokens)
@@ -192,6 +212,60 @@ class TextCodec:
         return (
             placeholders.restore(text, source.slots) if self.config.tokenizer.placeholders else text
         )
+
+    def as_output(self, text: str) -> str:
+        """`text` as this model would write it: normalised, masked, tokenised, and turned
+        back into text by `text` (detokenised, truecased, placeholders restored). Evaluation
+        compares references with outputs this way, on the same footing: a reference that
+        kept its own case would never equal a lowercased-then-truecased output."""
+        masked = self._mask(normalize_text(text))
+        return self.text(self.tokenizer.tokenize(masked.text), Source([], [], masked.slots))
+
+    # --- the recipe for other runtimes --------------------------------------------------
+
+    def recipe(self) -> str:
+        """What this codec does to text, in words, for clients that prepare ids without the
+        project's Python (`s2s export` writes it to assets/serving.json). Each step is stated
+        from the same settings and definitions the codec runs on (`kept_source_end`, the
+        truecaser's presence), so the recipe cannot describe a rule the codec does not
+        follow."""
+        config, tok = self.config, self.config.tokenizer
+        data = config.data
+        steps = []
+        if data.task == "chat" and data.context_turns:
+            steps.append(
+                f"the source is up to {data.context_turns} earlier turns and the message, "
+                f"joined with {data.turn_separator!r} (data.turn_separator), which is removed "
+                "from user text first"
+            )
+        steps.append("normalise (NFKC except Chinese punctuation, no control characters, "
+                     "single spaces: nlp/text/normalize.py)")
+        if tok.placeholders:
+            steps.append("mask placeholders (nlp/text/placeholders.py)")
+        lowercased = ", which lowercases" if tok.lowercase else ""
+        steps.append(f"tokenize with the tokenizer in assets/{TOKENIZER_DIR} "
+                     f"(tokenizer.kind={tok.kind}{lowercased})")
+        limit = config.train.max_source_length
+        steps.append(f"keep the {kept_source_end(data.task)} {limit} tokens of a longer source")
+        steps.append(f"look each token up in assets/{VOCAB_FILE} (line number = id; "
+                     f"unknown -> {UNK_ID})")
+        if config.model.copy:
+            steps.append("copy model: an unknown token gets instead the id vocab_size + p, "
+                         "p = the position of its first occurrence in the kept source")
+        steps.append(f"pad rows with {PAD_ID}")
+        if data.task == LM_TASK:
+            steps = [f"the source is the one id {BOS_ID} whatever the text"]
+        back = [f"drop everything from the first {EOS_ID} (end) on",
+                f"an id < vocab_size is line id of assets/{VOCAB_FILE}"]
+        if config.model.copy:
+            back.append("an id >= vocab_size is the kept source token at position "
+                        "id - vocab_size")
+        back.append("detokenize with the tokenizer")
+        if self.truecaser is not None:
+            back.append(f"truecase with assets/{TRUECASE_FILE} (nlp/text/truecase.py)")
+        if tok.placeholders:
+            back.append("restore placeholders from the source's masked values")
+        return "Text -> ids: " + "; ".join(steps) + ". Ids -> text: " + "; ".join(back) + "."
 
     # --- placeholders --------------------------------------------------------------------
 

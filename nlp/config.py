@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from nlp.fsutil import write_text_atomic
+
 T = TypeVar("T")
 
 
@@ -127,7 +129,7 @@ class ExperimentConfig:
         return _from_dict(cls, _renamed(raw), origin)
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", "utf-8")
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> ExperimentConfig:

@@ -27,7 +27,7 @@ import numpy as np
 
 from nlp.corpus.records import Pair
 from nlp.decoding.options import DecodeOptions
-from nlp.specials import BOS_ID, EOS_ID, PAD_ID
+from nlp.specials import BOS_ID, PAD_ID
 
 if TYPE_CHECKING:
     from nlp.bundle import Bundle
@@ -76,15 +76,16 @@ class CompanionScorer:
         self._score = tf.function(score, input_signature=[spec, spec, spec])
 
     def token_log_probs(self, pairs: Sequence[Pair]) -> list[np.ndarray]:
-        """Per pair, log p(target token | source, earlier tokens) for its target and EOS, as
-        the companion sees the pair (the reverse model swaps the sides itself, the LM drops
-        the source). All pairs go through one call."""
+        """Per pair, log p(target token | source, earlier tokens) for its target and EOS (none
+        when the target is longer than the companion's `train.max_target_length`: it is cut,
+        `TextCodec.pair_ids`), as the companion sees the pair (the reverse model swaps the
+        sides itself, the LM drops the source). All pairs go through one call."""
         ids = [self.bundle.codec.pair_ids(pair) for pair in pairs]
         sources = _padded([source or [BOS_ID] for source, _ in ids])
-        target_in = _padded([[BOS_ID, *target] for _, target in ids])
-        target_out = _padded([[*target, EOS_ID] for _, target in ids])
+        target_in = _padded([[BOS_ID, *target[:-1]] for _, target in ids])
+        target_out = _padded([target for _, target in ids])
         scores = np.asarray(self._score(sources, target_in, target_out))
-        return [scores[row, : len(target) + 1] for row, (_, target) in enumerate(ids)]
+        return [scores[row, : len(target)] for row, (_, target) in enumerate(ids)]
 
 
 def _padded(rows: Sequence[Sequence[int]]) -> np.ndarray:

@@ -9,16 +9,17 @@ import pytest
 import tensorflow as tf
 
 from nlp.specials import BOS_ID, EOS_ID, PAD_ID
-from nlp.training.data import Batching, EncodedExamples, as_dataset, encoded
+from nlp.training.data import Batching, EncodedExamples, as_dataset, cut_targets, encoded
 
 BATCHING = Batching(batch_size=4, bucket_width=3, max_length=12)
 
 
 def _examples(count: int = 37) -> list[tuple[list[int], list[int]]]:
+    """Random examples; about one target in four was cut (no end token)."""
     rng = np.random.default_rng(5)
     return [
         (rng.integers(4, 50, rng.integers(1, 11)).tolist(),
-         rng.integers(4, 50, rng.integers(1, 10)).tolist())
+         rng.integers(4, 50, rng.integers(1, 10)).tolist() + [EOS_ID] * (rng.random() < 0.75))
         for _ in range(count)
     ]
 
@@ -31,7 +32,7 @@ def test_each_example_once_per_epoch_in_one_bucket_per_batch() -> None:
     assert sorted(seen.tolist()) == list(range(len(examples)))
     for indices in plan:
         assert 1 <= len(indices) <= BATCHING.batch_size
-        buckets = {(max(len(examples[i][0]), len(examples[i][1]) + 1) - 1) // 3 for i in indices}
+        buckets = {(max(len(examples[i][0]), len(examples[i][1])) - 1) // 3 for i in indices}
         assert len(buckets) == 1, [examples[i] for i in indices]
     sizes = [len(indices) for indices in plan]
     partial = [n for n in sizes if n < BATCHING.batch_size]
@@ -39,12 +40,22 @@ def test_each_example_once_per_epoch_in_one_bucket_per_batch() -> None:
 
 
 def test_batches_are_padded_with_start_and_end_tokens() -> None:
-    examples = [([5, 6, 7], [8]), ([9], [10, 11, 12])]
+    examples = [([5, 6, 7], [8, EOS_ID]), ([9], [10, 11, 12, EOS_ID])]
     source, target_in, target_out = EncodedExamples(examples).batch(np.array([1, 0]))
     assert source.tolist() == [[9, PAD_ID, PAD_ID], [5, 6, 7]]
     assert target_in.tolist() == [[BOS_ID, 10, 11, 12], [BOS_ID, 8, PAD_ID, PAD_ID]]
     assert target_out.tolist() == [[10, 11, 12, EOS_ID], [8, EOS_ID, PAD_ID, PAD_ID]]
     assert source.dtype == target_in.dtype == target_out.dtype == np.int32
+
+
+def test_a_cut_target_is_not_taught_to_end() -> None:
+    """A target cut at `train.max_target_length` (no EOS in the example) gets no end token:
+    the model learns its tokens, and never that the sentence stops at the cut."""
+    examples = [([5], [8, 9, 10]), ([6], [11, EOS_ID])]
+    _, target_in, target_out = EncodedExamples(examples).batch(np.array([0, 1]))
+    assert target_in.tolist() == [[BOS_ID, 8, 9], [BOS_ID, 11, PAD_ID]]
+    assert target_out.tolist() == [[8, 9, 10], [11, EOS_ID, PAD_ID]]
+    assert cut_targets(examples) == 1
 
 
 def test_order_is_a_function_of_seed_and_epoch() -> None:
@@ -65,7 +76,7 @@ def test_order_is_a_function_of_seed_and_epoch() -> None:
 
 
 def test_unshuffled_order_keeps_the_corpus_order_within_a_bucket() -> None:
-    examples = [([4] * (1 + i % 2 * 5), [5]) for i in range(10)]  # lengths 1 and 6 alternate
+    examples = [([4] * (1 + i % 2 * 5), [5, EOS_ID]) for i in range(10)]  # lengths 2, 6, 2, ...
     plan = EncodedExamples(examples).plan(Batching(3, 3, 12), seed=None)
     assert [indices.tolist() for indices in plan] == [[0, 2, 4], [1, 3, 5], [6, 8], [7, 9]]
 

@@ -5,6 +5,7 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import tiny_overrides
@@ -107,4 +108,16 @@ def test_s2s_chat_logs_conversations_and_s2s_retrain_learns_from_them(
             for arg in ("--set", item)]
     assert main(["retrain", "--from", str(tiny_bundle), "--corpus", str(log),
                  "--out", str(out), "--quiet", *sets]) == 0
-    assert (out / "model" / "metadata.json").exists() or (out / "metadata.json").exists()
+    # The new bundle comes from the old one, learned from the log's pairs (its validation
+    # pairs are some of them) and moved its weights.
+    from nlp.bundle import load_bundle
+    from nlp.training.run import VALID_FILE
+
+    before, after = load_bundle(tiny_bundle), load_bundle(out / "model")
+    assert Path(after.metadata["retrained_from"]).resolve() == before.path.resolve()
+    held_out = [(p.source, p.target)
+                for p in read_pairs(out / VALID_FILE, "auto", report=ReadReport())]
+    assert held_out and set(held_out) <= set(pairs)
+    old_weights, new_weights = before.model.get_weights(), after.model.get_weights()
+    assert len(old_weights) == len(new_weights)
+    assert any(not np.array_equal(a, b) for a, b in zip(old_weights, new_weights, strict=True))

@@ -6,6 +6,7 @@ from nlp.chat.context import DialogueContext
 from nlp.codec import TextCodec
 from nlp.config import ExperimentConfig
 from nlp.corpus.records import Pair
+from nlp.specials import EOS_ID
 
 PAIRS = [Pair("a b c d e f g", "x y"), Pair("h i j", "z")]
 
@@ -37,3 +38,14 @@ def test_a_long_chat_context_keeps_the_message_being_answered() -> None:
     context.add_exchange("chat", "a b c d", "e f g")
     tokens = codec.source(context.encoder_input("chat", "h i j")).tokens
     assert tokens[-3:] == ["h", "i", "j"] and len(tokens) == 6
+
+
+def test_only_a_target_that_ended_within_the_limit_gets_an_end_token() -> None:
+    """A target cut at `train.max_target_length` did not end there: teaching an end token at
+    the cut would teach the model to stop mid-sentence."""
+    config = ExperimentConfig().with_overrides(["train.max_target_length=2"])
+    codec = TextCodec.fit(config, [Pair("a b", "x y z"), Pair("c", "x y")])
+    x, y = codec.vocab.encode(["x", "y"])
+    assert codec.pair_ids(Pair("a b", "x y z"))[1] == [x, y]  # cut: no end
+    assert codec.pair_ids(Pair("c", "x y"))[1] == [x, y, EOS_ID]  # ended at the limit
+    assert codec.pair_ids(Pair("c", "x"))[1] == [x, EOS_ID]

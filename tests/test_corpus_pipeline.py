@@ -57,6 +57,10 @@ def test_normalize_text(raw: str, expected: str) -> None:
         ("He said ‘ yes ’ to me .", "He said ‘ yes ’ to me ."),  # quotation marks stay
         ("I said 'sure' then", "I said 'sure' then"),
         ("‘好’ 的", "‘好’ 的"),
+        ("the letter 's' is silent", "the letter 's' is silent"),  # a quoted letter
+        ("the letter ‘s’ is silent", "the letter ‘s’ is silent"),
+        ("press 'd' or 't' , don ' t", "press 'd' or 't' , don't"),
+        ("it 's what we 're told", "it's what we're told"),
     ],
 )
 def test_normalize_joins_contractions(raw: str, expected: str) -> None:

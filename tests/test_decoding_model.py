@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nlp.config import ModelConfig
+from nlp.codec import TextCodec
+from nlp.config import ExperimentConfig, ModelConfig
+from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions, Decoder
 from nlp.model.seq2seq import Seq2Seq
 from nlp.specials import BOS_ID, EOS_ID
@@ -103,13 +105,31 @@ def test_no_retracing_across_lengths_and_batch_sizes() -> None:
     assert decoder.trace_count == 1
 
 
-def test_copy_model_outputs_may_point_into_the_source() -> None:
+def _copy_decoding(generate_bias: float) -> list[str]:
+    """Greedy output tokens of a copy model whose gate is fixed by `generate_bias` (sigmoid:
+    -20 copies, +20 generates), for a source whose unknown words get their extended ids
+    from the codec itself ("zebra" at 0 and 2 -> vocab_size + 0, "yak" -> vocab_size + 1)."""
+    known = " ".join(f"w{i}" for i in range(VOCAB - 4))  # 16 words + 4 specials = VOCAB
+    config = ExperimentConfig().with_overrides(["model.copy=true", "vocab.min_freq=1"])
+    codec = TextCodec.fit(config, [Pair(known, known)])
+    assert len(codec.vocab) == VOCAB
+    source = codec.source("zebra yak zebra")
+    assert source.ids == [VOCAB, VOCAB + 1, VOCAB]
     model = tiny_model(copy=True)
-    source = [5, VOCAB, 7, VOCAB + 1]  # two out-of-vocabulary source words (extended ids)
-    options = DecodeOptions(strategy="beam", beam_size=3, n_best=3, max_length=5)
-    for h in Decoder(model, jit_compile=False).decode([source], options)[0]:
-        assert all(3 < t < VOCAB + len(source) for t in h.ids)
-        assert h.attention.shape == (len(h.ids), len(source))
+    kernel, bias = model.copy_gate.weights
+    kernel.assign(np.zeros(kernel.shape, np.float32))
+    bias.assign(np.full(bias.shape, generate_bias, np.float32))
+    options = DecodeOptions(strategy="greedy", max_length=3, min_length=3)
+    (best,) = Decoder(model, jit_compile=False).decode([source.ids], options)[0]
+    assert best.attention.shape == (3, 3)
+    return codec.output_tokens(best.ids, source)
+
+
+def test_a_copy_model_copies_source_words_outside_the_vocabulary() -> None:
+    """All probability on copying: each output token is a source word the vocabulary does
+    not have, turned back into that word; generating instead, none is."""
+    assert set(_copy_decoding(-20.0)) <= {"zebra", "yak"}
+    assert not {"zebra", "yak"} & set(_copy_decoding(20.0))
 
 
 def test_beam_search_reorders_the_coverage_state_with_its_beams() -> None:

@@ -23,13 +23,14 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 from nlp.config import ModelConfig, TrainConfig
 from nlp.model import Seq2Seq
+from nlp.specials import EOS_ID
 from nlp.training.checkpoint import load_checkpoint
 from nlp.training.trainer import Trainer
 
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 with strategy.scope():
     model = Seq2Seq(ModelConfig(vocab_size=40, embedding_dim=8, units=8, dropout=0.0))
-pairs = [([4 + i % 30, 5 + i % 20, 6], [6, 5 + i % 20]) for i in range(256)]
+pairs = [([4 + i % 30, 5 + i % 20, 6], [6, 5 + i % 20, EOS_ID]) for i in range(256)]
 run = Path(tempfile.mkdtemp())
 trainer = Trainer(model, TrainConfig(batch_size=32, epochs=3, learning_rate=0.01), run,
                   verbose=0, strategy=strategy)

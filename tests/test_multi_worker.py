@@ -33,6 +33,7 @@ strategy = training_strategy(multi_worker=sys.argv[1] == "multi")
 import keras
 from nlp.config import ModelConfig, TrainConfig
 from nlp.model import Seq2Seq
+from nlp.specials import EOS_ID
 from nlp.training.trainer import Trainer
 
 keras.utils.set_random_seed(7)
@@ -40,7 +41,8 @@ with strategy.scope():
     model = Seq2Seq(ModelConfig(vocab_size=40, embedding_dim=8, units=8, dropout=0.0))
 # Equal lengths: every global batch is full, so each worker gets exactly half of it;
 # 320 pairs in global batches of 16: one epoch is the 20 steps.
-pairs = [([4 + i % 30, 5 + i % 20, 6 + i % 7], [6 + i % 11, 5 + i % 20]) for i in range(320)]
+pairs = [([4 + i % 30, 5 + i % 20, 6 + i % 7], [6 + i % 11, 5 + i % 20, EOS_ID])
+         for i in range(320)]
 trainer = Trainer(model, TrainConfig(batch_size=16, epochs=1, learning_rate=0.01, seed=3),
                   Path(tempfile.mkdtemp()), verbose=0, strategy=strategy)
 losses = []

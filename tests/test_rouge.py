@@ -14,7 +14,14 @@ from nlp.evaluation.baselines import (
     mean_reference_length,
     split_sentences,
 )
-from nlp.evaluation.rouge import char_units, lcs_length, rouge, rouge_pair, word_units
+from nlp.evaluation.rouge import (
+    char_units,
+    lcs_length,
+    resolve_unit,
+    rouge,
+    rouge_pair,
+    word_units,
+)
 
 rouge_scorer = pytest.importorskip("rouge_score.rouge_scorer")
 
@@ -172,6 +179,24 @@ def test_auto_unit_and_errors() -> None:
         rouge(["a"], [])
     with pytest.raises(ValueError, match="unit"):
         rouge(["a"], ["a"], unit="token")
+
+
+def test_auto_unit_is_decided_by_the_corpus_share_of_character_units() -> None:
+    """One Han character quoted in an English corpus does not switch it to characters; a
+    Chinese corpus with Latin brand names stays in characters (each word one unit)."""
+    english = ["the minister met the press", "talks on trade resume", "a visit to 北京 ends"]
+    assert resolve_unit(english, "auto") == "word"
+    assert resolve_unit(["苹果发布iPhone新品", "华为发布Mate手机"], "auto") == "char"
+
+
+def test_kana_and_hangul_are_scored_per_character() -> None:
+    """Word units are ASCII runs, so Japanese and Korean would score 0 against themselves;
+    per character, an identical output scores 1 and a half-right one a hand-counted value."""
+    japanese = rouge(["こんにちは"], ["こんにちは"])
+    assert japanese.unit == "char" and japanese.rouge1.f1 == 1.0
+    korean = rouge(["안녕하세요"], ["안녕 여러분"])  # 2 of the 5 characters on each side
+    assert korean.unit == "char"
+    assert korean.rouge1.f1 == pytest.approx(0.4)
 
 
 def test_sentence_splitting_and_lead_sentence() -> None:

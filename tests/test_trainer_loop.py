@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from nlp.config import ExperimentConfig, ModelConfig
 from nlp.model import Seq2Seq
+from nlp.specials import EOS_ID
 from nlp.training.trainer import Trainer
 
 
@@ -19,7 +20,7 @@ def examples(count: int, seed: int = 0) -> list[tuple[list[int], list[int]]]:
     rng = random.Random(seed)
     return [
         ([rng.randrange(4, 30) for _ in range(rng.randint(1, 30))],
-         [rng.randrange(4, 30) for _ in range(rng.randint(1, 12))])
+         [*(rng.randrange(4, 30) for _ in range(rng.randint(1, 12))), EOS_ID])
         for _ in range(count)
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import signal
@@ -127,22 +128,23 @@ DECODER_MODES = {
 
 @pytest.mark.parametrize("mode", sorted(DECODER_MODES))
 def test_each_decoder_mode_trains_and_decodes(tmp_path: Path, mode: str) -> None:
-    """Tiny: one epoch of integer reversal, then the bundle decodes by beam search."""
+    """Tiny: one epoch of integer reversal learns something (validation loss below ln |V|,
+    the loss of a model that knows nothing and spreads its probability evenly), then the
+    bundle decodes by beam search."""
     rng = random.Random(3)
     corpus = write_jsonl(tmp_path / "train.jsonl", [integer_pair(rng) for _ in range(200)])
     config = ExperimentConfig().with_overrides(
         tiny_overrides(**{"model.units": 8, "model.embedding_dim": 8, **DECODER_MODES[mode]})
     )
     state = train(config, CorpusSpec((corpus,)), RunOptions(tmp_path / "run", verbose=0))
-    assert np.isfinite(state.history[-1]["valid_loss"])
     generator = Generator.from_bundle(tmp_path / "run" / "model")
+    assert state.history[-1]["valid_loss"] < math.log(generator.config.model.vocab_size) - 0.1
     assert generator.config.model.attention == DECODER_MODES[mode]["model.attention"]
     [n_best] = generator.generate(
         ["5 6 7 8 9 10"], DecodeOptions(beam_size=2, min_length=2, max_length=5)
     )
     best = n_best[0]
     assert len(best.tokens) >= 2
-    np.testing.assert_allclose(np.asarray(best.attention).sum(-1), 1.0, atol=1e-5)
 
 
 def _weights(model_dir: Path) -> list[np.ndarray]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,31 @@ def test_training_uses_the_corpus_pipeline_split() -> None:
 def test_a_split_that_holds_out_nothing_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="no validation pairs"):
         train_valid([Pair("a", "b"), Pair("a", "b")], None, 0.01, seed=1)
+
+
+def test_training_reports_how_many_targets_are_cut(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ten targets of eight tokens over a limit of four: the corpus statistics say so."""
+
+    class NoTraining:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        def fit(self, *args: object, **kwargs: object) -> TrainState:
+            return TrainState()
+
+    monkeypatch.setattr(run, "Trainer", NoTraining)
+    pairs = [
+        (f"question {i} ?", "a much longer answer than that ." if i % 3 == 0 else f"answer {i} .")
+        for i in range(30)
+    ]
+    corpus = write_jsonl(tmp_path / "train.jsonl", pairs)
+    config = ExperimentConfig().with_overrides(
+        tiny_overrides(**{"train.valid_fraction": 0.2, "train.max_target_length": 4})
+    )
+    run.train(config, CorpusSpec((corpus,)), run.RunOptions(tmp_path / "run"))
+    found = re.search(r"(\d+) training and (\d+) validation targets over "
+                      r"train.max_target_length=4 tokens", capsys.readouterr().err)
+    assert found is not None
+    assert int(found[1]) + int(found[2]) == 10

@@ -6,9 +6,11 @@ joined with `DataConfig.turn_separator`), so this mirrors that and nothing more.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 
 from nlp.chat.lru import MAX_CHATS, LruDict
+from nlp.text.normalize import normalize_text
 
 
 class DialogueContext:
@@ -27,9 +29,17 @@ class DialogueContext:
         self._history: LruDict[str, deque[str]] = LruDict(max_chats)
 
     def sanitize(self, text: str) -> str:
-        """Remove the separator from user text so a message cannot forge extra turns."""
+        """Remove the separator from user text so a message cannot forge extra turns.
+
+        Found as the model would read it, not as typed: the codec normalises (NFKC makes a
+        full-width "＿＿ｅｏｔ＿＿" "__eot__") and the tokenizer lowercases ("__EOT__"), so the
+        text is normalised here and the separator matched in any case.
+        """
         marker = self.separator.strip()
-        return " ".join(text.replace(marker, " ").split()) if marker else text
+        if not marker:
+            return text
+        forged = re.compile(re.escape(marker), re.IGNORECASE)
+        return " ".join(forged.sub(" ", normalize_text(text)).split())
 
     def previous(self, chat: str) -> list[str]:
         return list(self._history.get(chat, ()))

@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -19,6 +19,7 @@ from typing import IO, Literal
 
 from nlp.corpus.readers.base import EMPTY_SOURCE, EMPTY_TARGET
 from nlp.corpus.records import Pair, ReadReport
+from nlp.fsutil import atomic_file
 from nlp.text.normalize import normalize_text
 
 DUPLICATE = "duplicate"
@@ -123,24 +124,22 @@ def split_pairs(
 
 
 class JsonlWriter:
-    """Writes `{"source", "target"}` lines to a temporary sibling, renamed into place on success.
+    """Writes `{"source", "target"}` lines to a file that replaces `path` on success
+    (`nlp.fsutil.atomic_file`).
 
     Why: an interrupted or failed conversion must never leave a truncated corpus that a later
-    training run would silently use. On an exception the temporary file is deleted.
+    training run would silently use. On an exception `path` is left as it was.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.count = 0
+        self._file: AbstractContextManager[IO[str]] | None = None
         self._handle: IO[str] | None = None
-        self._temporary: Path | None = None
 
     def __enter__(self) -> JsonlWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # A unique sibling (same file system, so the rename is atomic), created with mode "x"
-        # so that it gets the usual umask permissions, unlike tempfile's private 0600.
-        self._temporary = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.tmp")
-        self._handle = self._temporary.open("x", encoding="utf-8")
+        self._file = atomic_file(self.path)
+        self._handle = self._file.__enter__()
         return self
 
     def write(self, pair: Pair) -> None:
@@ -155,18 +154,8 @@ class JsonlWriter:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        assert self._handle is not None and self._temporary is not None
-        temporary = self._temporary
-        try:
-            if kind is None:
-                self._handle.flush()
-                os.fsync(self._handle.fileno())
-            self._handle.close()
-            if kind is None:
-                os.replace(temporary, self.path)
-        finally:
-            if temporary.exists():
-                temporary.unlink()
+        assert self._file is not None
+        self._file.__exit__(kind, error, traceback)
 
 
 def write_jsonl(pairs: Iterable[Pair], path: str | os.PathLike[str]) -> int:

@@ -70,7 +70,7 @@ def chat_metrics(
     references: Sequence[str] | None = None,
 ) -> dict[str, float | str]:
     """All reply metrics; BLEU only when the reference replies are given. `unit` "auto"
-    looks at the posts and references (Chinese characters anywhere: "char")."""
+    looks at the posts and references (mostly Han, kana or Hangul: "char", as for ROUGE)."""
     resolved = resolve_unit([*posts, *(references or [])], unit)
     bleu: dict[str, float | str] = {}
     if references is not None:

@@ -67,7 +67,8 @@ def accuracy_metrics(
 def bleu_metrics(
     generator: Generator, pairs: Sequence[Pair], options: DecodeOptions, batch_size: int
 ) -> dict[str, Any]:
-    """Corpus BLEU (sacrebleu) of the decoded outputs against the canonical references.
+    """Corpus BLEU (sacrebleu) of the decoded outputs against the references written as the
+    model would write them (`TextCodec.as_output`: lowercased and truecased alike).
 
     Chinese references are scored with sacrebleu's `zh` tokenisation (each CJK character
     one token, the usual way to score Chinese), others with its default `13a`.
@@ -75,7 +76,7 @@ def bleu_metrics(
     import sacrebleu
 
     outputs = generate_all(generator, [p.source for p in pairs], options, batch_size)
-    references = [_canonical(generator, p.target) for p in pairs]
+    references = [generator.codec.as_output(p.target) for p in pairs]
     tokenize = bleu_tokenize(resolve_unit(references, "auto"))
     bleu = sacrebleu.BLEU(tokenize=tokenize)
     score = bleu.corpus_score(outputs, [references])
@@ -83,18 +84,12 @@ def bleu_metrics(
             "signature": str(bleu.get_signature())}
 
 
-def _canonical(generator: Generator, text: str) -> str:
-    """A reference as the model would write it: normalised, tokenised, detokenised."""
-    codec = generator.codec
-    return codec.tokenizer.detokenize(codec.tokenizer.tokenize(normalize_text(text)))
-
-
 def exact_metrics(
     generator: Generator, pairs: Sequence[Pair], options: DecodeOptions, batch_size: int
 ) -> dict[str, float]:
     outputs = generate_all(generator, [p.source for p in pairs], options, batch_size)
     hits = sum(
-        out == _canonical(generator, p.target) for out, p in zip(outputs, pairs, strict=True)
+        out == generator.codec.as_output(p.target) for out, p in zip(outputs, pairs, strict=True)
     )
     return {"exact_match": hits / max(1, len(pairs)), "pairs": len(pairs)}
 
@@ -132,10 +127,11 @@ def reply_metrics(
     generator: Generator, pairs: Sequence[Pair], options: DecodeOptions, batch_size: int
 ) -> dict[str, Any]:
     """Generated replies: diversity (distinct-n, generic and echo shares), BLEU-1/2 against
-    the reference replies and mean length."""
+    the reference replies (written as the model would write them, `TextCodec.as_output`)
+    and mean length."""
     posts = [normalize_text(p.source) for p in pairs]
     replies = generate_all(generator, posts, options, batch_size)
-    references = [normalize_text(p.target) for p in pairs]
+    references = [generator.codec.as_output(p.target) for p in pairs]
     return {"pairs": len(pairs), **chat_metrics(posts, replies, references=references)}
 
 

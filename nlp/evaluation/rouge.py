@@ -9,8 +9,10 @@ Conventions, chosen so that numbers are comparable with published results:
   every run of characters other than ASCII ``a-z0-9`` separates tokens (so non-ASCII letters
   are dropped, as there), no stemming unless ``stem=True`` (Porter, as ``use_stemmer=True``
   in rouge-score; words of 3 letters or fewer are not stemmed).
-- ``unit="auto"``: "char" when any reference contains a CJK character, else "word"; decided
-  once per corpus so that one average never mixes units.
+- ``unit="auto"``: "char" when at least half of the references' units are Han, kana or
+  Hangul letters (`nlp.text.scripts.character_unit_share`), else "word"; decided once per
+  corpus so that one average never mixes units, and by a share so that one quoted Chinese
+  name does not turn an English corpus into characters.
 - ROUGE-L is the sentence-level LCS (rouge-score's ``rougeL``, not ``rougeLsum``).
 - Corpus scores are the mean over pairs of the sentence precision, recall and F1 (rouge-score's
   aggregation, without the bootstrap confidence interval). An empty side scores 0.
@@ -31,11 +33,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from nlp.text.scripts import has_han
+from nlp.text.scripts import character_unit_share
 
 Units = list[str]
 
 _NON_ALPHANUMERIC = re.compile(r"[^a-z0-9]+")
+CHAR_SHARE = 0.5  # the share of character units from which "auto" means "char"
 
 
 @dataclass(frozen=True)
@@ -93,9 +96,10 @@ def _porter() -> Callable[[str], str]:
 
 
 def resolve_unit(references: Sequence[str], unit: str) -> str:
-    """Turn "auto" into "char" (any CJK in the references) or "word"; check the others."""
+    """Turn "auto" into "char" (mostly Han, kana or Hangul, see the module docstring) or
+    "word"; check the others."""
     if unit == "auto":
-        return "char" if any(has_han(r) for r in references) else "word"
+        return "char" if character_unit_share(references) >= CHAR_SHARE else "word"
     if unit not in ("char", "word"):
         raise ValueError(f"unit must be 'char', 'word' or 'auto', not {unit!r}")
     return unit

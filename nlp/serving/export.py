@@ -34,19 +34,11 @@ from nlp.decoding.strategies import Strategy, build_strategy
 from nlp.fsutil import atomic_directory
 from nlp.model.distribution import target_log_probs
 from nlp.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from nlp.text.truecase import TRUECASE_FILE
 
 EXPORTED = ("greedy", "beam", "sample")  # strategies `generate` serves
 ASSETS_FILE = "serving.json"  # in assets/: vocab size, limits, specials, the id recipe
-RECIPE = (
-    "Text -> ids: normalise (NFKC), mask placeholders if tokenizer.placeholders, tokenize with "
-    "the tokenizer in assets/tokenizer (config.json: tokenizer.kind), truncate to "
-    "train.max_source_length tokens, look each token up in assets/vocab.txt (line number = "
-    "id; unknown -> 3). Copy models (model.copy): an unknown token gets instead the id "
-    "vocab_size + p, p = the position of its first occurrence in the source. Pad rows with 0. "
-    "Ids -> text: drop everything from the first 2 (end) on; an id < vocab_size is line id of "
-    "vocab.txt; an id >= vocab_size is the source token at position id - vocab_size; "
-    "detokenize and restore placeholders."
-)
+# (`TextCodec.recipe`: the text <-> ids steps of this bundle's codec)
 
 
 @dataclass(frozen=True)
@@ -242,8 +234,9 @@ def _write_assets(bundle: Bundle, assets: Path, limits: ExportLimits,
     shutil.copy(bundle.path / "config.json", assets / "config.json")
     if (bundle.path / TOKENIZER_DIR).is_dir():
         shutil.copytree(bundle.path / TOKENIZER_DIR, assets / TOKENIZER_DIR)
-    if (bundle.path / DECODING_FILE).exists():
-        shutil.copy(bundle.path / DECODING_FILE, assets / DECODING_FILE)
+    for name in (DECODING_FILE, TRUECASE_FILE):
+        if (bundle.path / name).exists():
+            shutil.copy(bundle.path / name, assets / name)
     request_defaults = {key: value for key, value in dataclasses.asdict(defaults).items()
                         if key not in RERANK_FIELDS}
     request_defaults["seed"] = -1 if defaults.seed is None else defaults.seed
@@ -253,7 +246,7 @@ def _write_assets(bundle: Bundle, assets: Path, limits: ExportLimits,
         "specials": {"pad": PAD_ID, "bos": BOS_ID, "eos": EOS_ID, "unk": UNK_ID},
         "limits": dataclasses.asdict(limits),
         "generate_defaults": request_defaults,
-        "recipe": RECIPE,
+        "recipe": bundle.codec.recipe(),
     }
     (assets / ASSETS_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n",
                                       "utf-8")

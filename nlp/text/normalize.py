@@ -33,9 +33,11 @@ _REMOVED_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
 _CURLY_APOSTROPHE = re.compile(r"(?<=[A-Za-z])[\u2018\u2019](?=[A-Za-z])")
 # DailyDialog (and other tokenised English corpora) write contractions spaced out: "I ’ m",
 # "don ’ t", "it ' s". Joined only before an English clitic, so a spaced quotation mark
-# ("he said ‘ yes ’") is left alone.
+# ("he said ‘ yes ’") is left alone, and not when a quote closes right after the clitic:
+# "the letter 's' is silent" quotes a letter, it does not contract one.
+_QUOTES = "'\u2018\u2019"
 _SPACED_CONTRACTION = re.compile(
-    r"(?<=[A-Za-z]) ?['\u2018\u2019] ?(?=(?:s|m|d|t|re|ve|ll)\b)", re.IGNORECASE
+    f"(?<=[A-Za-z]) ?[{_QUOTES}] ?(?=(?:s|m|d|t|re|ve|ll)\\b(?![{_QUOTES}]))", re.IGNORECASE
 )
 
 
@@ -46,7 +48,8 @@ def normalize_text(text: str) -> str:
     so the word tokenizer sees one contraction instead of "i’" + "ve"; curly quotes used as
     quotation marks (Chinese ‘…’) are left alone. A contraction spaced out around its
     apostrophe ("I ’ m", "don ’ t", "it ' s") is joined the same way ("I'm"), so training
-    data and user input both reach the tokenizer as one word.
+    data and user input both reach the tokenizer as one word; a quoted letter ("the letter
+    's' is silent") is not a contraction and stays apart.
     """
     pieces = _KEPT.split(text)
     # re.split with one group alternates: unprotected, protected, unprotected, ...

@@ -9,6 +9,7 @@ Each class is a character-class body for use inside `[...]` in a regular express
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 # Han ideographs (CJK unified, extension A, compatibility, supplementary planes): the runs that a
 # Chinese word segmenter splits, and what makes a text Chinese.
@@ -19,10 +20,18 @@ CJK_LETTER_CLASS = HAN_CLASS + "\u3040-\u30ff\u31f0-\u31ff\u3100-\u312f\u31a0-\u
 CJK_PUNCTUATION_CLASS = "\u2e80-\u2fdf\u3000-\u303f\u3190-\u319f\ufe30-\ufe4f\uff00-\uffef"
 # CJK letters plus CJK punctuation: no spaces around any of these.
 CJK_CLASS = CJK_LETTER_CLASS + CJK_PUNCTUATION_CLASS
+# Hangul (jamo, compatibility jamo, syllables). Korean puts spaces between words, so it is not
+# in the classes above (the tokenizers keep its spaces), but each syllable is a unit of meaning.
+HANGUL_CLASS = "\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7af\ud7b0-\ud7ff"
+# Letters that metrics count one by one (ROUGE's and the chat metrics' "char" unit): CJK letters
+# and Hangul. A word of ASCII-only units would drop them all and score such text 0.
+CHARACTER_UNIT_CLASS = CJK_LETTER_CLASS + HANGUL_CLASS
 
 _HAN_RE = re.compile(f"[{HAN_CLASS}]")
 _CJK_RE = re.compile(f"[{CJK_CLASS}]")
 _CJK_LETTER_RE = re.compile(f"[{CJK_LETTER_CLASS}]")
+# One character-unit letter, or one run of other letters and digits (a word).
+_UNIT_RE = re.compile(f"(?P<char>[{CHARACTER_UNIT_CLASS}])|[^\\W_{CHARACTER_UNIT_CLASS}]+")
 
 
 def has_han(text: str) -> bool:
@@ -38,3 +47,21 @@ def is_cjk(char: str) -> bool:
 def is_cjk_letter(char: str) -> bool:
     """True for a Han, kana or bopomofo character (not CJK punctuation)."""
     return _CJK_LETTER_RE.match(char) is not None
+
+
+def character_unit_share(texts: Iterable[str]) -> float:
+    """The share of the texts' units that are character-unit letters (Han, kana, Hangul),
+    counting each such letter as one unit and each run of other letters or digits as one
+    word (0.0 for texts with neither).
+
+    Why units and not characters: a Chinese headline with a brand name ("苹果发布iPhone")
+    is four Han units and one word, not four letters against six.
+    """
+    characters = words = 0
+    for text in texts:
+        for found in _UNIT_RE.finditer(text):
+            if found["char"] is None:
+                words += 1
+            else:
+                characters += 1
+    return characters / (characters + words) if characters + words else 0.0

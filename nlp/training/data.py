@@ -21,7 +21,9 @@ import tensorflow as tf
 
 from nlp.specials import BOS_ID, EOS_ID, PAD_ID
 
-Example = tuple[Sequence[int], Sequence[int]]  # (source ids, target ids without BOS/EOS)
+# (source ids, target ids): the target has no BOS and ends with EOS unless it was cut at
+# `train.max_target_length` (`TextCodec.pair_ids`), so a cut target teaches no false end.
+Example = tuple[Sequence[int], Sequence[int]]
 Batch = tuple[np.ndarray, np.ndarray, np.ndarray]  # source [B,S], target_in, target_out [B,T]
 
 BATCH_SPEC = (tf.TensorSpec([None, None], tf.int32),) * 3  # what a Batch is as tensors
@@ -64,8 +66,9 @@ class EncodedExamples:
         count = len(examples)
         self._source, self._source_offsets = _flat((s for s, _ in examples), count)
         self._target, self._target_offsets = _flat((t for _, t in examples), count)
-        # A pair's bucketing length: its source, or its target with the start token.
-        self.lengths = np.maximum(np.diff(self._source_offsets), np.diff(self._target_offsets) + 1)
+        # A pair's bucketing length: its source, or its target (the decoder's inputs are
+        # the start token and the target without its last token: as many).
+        self.lengths = np.maximum(np.diff(self._source_offsets), np.diff(self._target_offsets))
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -97,14 +100,13 @@ class EncodedExamples:
         return [indices for _, indices in planned]
 
     def batch(self, indices: np.ndarray) -> Batch:
-        """The padded arrays of the examples `indices`; targets get BOS / EOS here."""
+        """The padded arrays of the examples `indices`: `target_out` is the target as stored
+        (EOS included when it has one), `target_in` the same shifted right after BOS."""
         source = _gather(self._source, self._source_offsets, indices, 0)
-        target_in = _gather(self._target, self._target_offsets, indices, 1)
-        target_in[:, 0] = BOS_ID
-        target_out = np.full_like(target_in, PAD_ID)  # target_in shifted left, EOS at the end
-        target_out[:, :-1] = target_in[:, 1:]
-        lengths = self._target_offsets[indices + 1] - self._target_offsets[indices]
-        target_out[np.arange(len(indices)), lengths] = EOS_ID
+        target_out = _gather(self._target, self._target_offsets, indices, 0)
+        shifted = np.full_like(target_out, BOS_ID)
+        shifted[:, 1:] = target_out[:, :-1]
+        target_in = np.where(target_out != PAD_ID, shifted, PAD_ID).astype(np.int32)
         return source, target_in, target_out
 
     def batches(
@@ -113,6 +115,11 @@ class EncodedExamples:
         """The epoch's padded batches from batch `start` on (resuming mid-epoch)."""
         for indices in self.plan(batching, seed=seed, epoch=epoch)[start:]:
             yield self.batch(indices)
+
+
+def cut_targets(examples: Sequence[Example]) -> int:
+    """How many examples' targets were cut at `train.max_target_length` (no end token)."""
+    return sum(1 for _, target in examples if not target or target[-1] != EOS_ID)
 
 
 def encoded(examples: Sequence[Example] | EncodedExamples) -> EncodedExamples:

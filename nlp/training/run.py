@@ -7,7 +7,6 @@ fixed at the start, so `--resume` uses the same vocabulary) and `valid.jsonl`.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -24,10 +23,12 @@ import tensorflow as tf
 from nlp.bundle import MODEL_SUBDIR, Bundle, load_bundle, save_bundle
 from nlp.codec import TextCodec
 from nlp.config import DataConfig, ExperimentConfig
+from nlp.corpus.pipeline import write_jsonl
 from nlp.corpus.records import Pair
 from nlp.decode_settings import DecodeSettings, task_defaults
 from nlp.decoding import DecodeOptions
 from nlp.model import Seq2Seq
+from nlp.specials import EOS_ID
 from nlp.training.checkpoint import TrainState, variable_paths
 from nlp.training.corpus_io import (
     CorpusSpec,
@@ -39,7 +40,7 @@ from nlp.training.corpus_io import (
     train_valid,
     without,
 )
-from nlp.training.data import Example
+from nlp.training.data import Example, cut_targets
 from nlp.training.precision import Precision, policy_scope
 from nlp.training.precision import resolve as resolve_precision
 from nlp.training.trainer import Hooks, LossMeter, Selection, Trainer, batching_for
@@ -102,14 +103,12 @@ def training_strategy(multi_worker: bool = False) -> tf.distribute.Strategy:
 def examples_of(codec: TextCodec, pairs: Sequence[Pair]) -> list[Example]:
     """Encoded pairs; pairs whose source or target tokenizes to nothing are dropped."""
     encoded = (codec.pair_ids(pair) for pair in pairs)
-    return [(s, t) for s, t in encoded if s and t]
+    return [(s, t) for s, t in encoded if s and t and list(t) != [EOS_ID]]
 
 
 def write_pairs(pairs: Sequence[Pair], path: Path) -> None:
-    with path.open("w", encoding="utf-8") as handle:
-        for pair in pairs:
-            record = {"source": pair.source, "target": pair.target}
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    """The held-out pairs as JSONL, atomically (`nlp.corpus.pipeline.write_jsonl`)."""
+    write_jsonl(pairs, path)
 
 
 def train(
@@ -293,7 +292,10 @@ def _fit(
     _say(
         options,
         f"{len(train_examples)} training pairs, {len(valid_examples)} validation "
-        f"pairs, vocabulary {len(codec.vocab)}, {model.count_params():,} parameters",
+        f"pairs, vocabulary {len(codec.vocab)}, {model.count_params():,} parameters; "
+        f"{cut_targets(train_examples)} training and {cut_targets(valid_examples)} validation "
+        f"targets over train.max_target_length={config.train.max_target_length} tokens "
+        "(cut, without an end token)",
     )
     trainer = Trainer(
         model,
