@@ -7,6 +7,7 @@ fixed at the start, so `--resume` uses the same vocabulary) and `valid.jsonl`.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -27,6 +28,7 @@ from nlp.corpus.pipeline import write_jsonl
 from nlp.corpus.records import Pair
 from nlp.decode_settings import DecodeSettings, task_defaults
 from nlp.decoding import DecodeOptions
+from nlp.fsutil import write_text_atomic
 from nlp.model import Seq2Seq
 from nlp.specials import EOS_ID
 from nlp.training.checkpoint import TrainState, variable_paths
@@ -196,7 +198,7 @@ def _pretrained(
     for embedding in {id(e): e for e in (model.source_embedding, model.target_embedding)}.values():
         embedding.embeddings.assign(rows.matrix)
     record = rows.record()
-    record_file.write_text(json.dumps(record, indent=2) + "\n", "utf-8")
+    write_text_atomic(record_file, json.dumps(record, indent=2) + "\n")
     return rows.found, record
 
 
