@@ -212,3 +212,27 @@ def test_tune_decoding_for_chat_stores_the_winner_the_chat_uses(
     assert stored is not None and stored.origin.startswith("tuned")
     assert stored.options in chat_candidates().values()  # no companions: no MMI candidates
     assert stored.details["trials"] == len(chat_candidates())
+
+
+def test_the_chat_objective_compares_replies_and_references_written_alike(
+    tiny_bundle: Path,
+) -> None:
+    """Replies come out truecased ("I am fine."); a reference kept as the corpus wrote it
+    ("i am fine.") would cost a perfect reply BLEU. Written as the model would write them,
+    perfect replies score the full QUALIFIED + 100."""
+    from nlp.text.normalize import normalize_text
+    from nlp.tuning.search import QUALIFIED, TuningContext
+
+    codec = load_bundle(tiny_bundle).codec
+    colours = ["red", "blue", "green", "grey", "pink", "gold", "black", "white"]
+    things = ["tea", "rain", "snow", "moon", "sun", "fish", "bird", "tree"]
+    # 64 different replies: diverse enough (top-5 share 5/64 <= 0.10) to be scored by BLEU
+    pairs = [Pair(f"what about {c} {t}?", f"i think {c} {t} is nice, tom.")
+             for c in colours for t in things]
+    outputs = [codec.as_output(pair.target) for pair in pairs]
+    assert outputs[0] != pairs[0].target  # truecased: the footing matters here
+    _, make = objective_for("chat")
+    objective = make(TuningContext(pairs, lambda sources, options: [], codec.as_output))
+    assert objective(outputs, pairs) == pytest.approx(QUALIFIED + 100.0)
+    as_corpus_wrote_them = make(TuningContext(pairs, lambda sources, options: [], normalize_text))
+    assert as_corpus_wrote_them(outputs, pairs) < QUALIFIED + 90.0  # what the tuner used to do

@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         def generate(sources: Sequence[str], options: DecodeOptions) -> list[str]:
             return generate_all(generator, sources, options, args.batch_size)
 
-    objective = make_objective(TuningContext(pairs, generate))
+    objective = make_objective(TuningContext(pairs, generate, generator.codec.as_output))
     print(f"tuning on {len(pairs)} pairs of {' '.join(map(str, paths))}, by {metric}, "
           f"budget {args.minutes:g} min", file=sys.stderr)
     print(f"{'#':>3}  {metric:>10}  {'seconds':>7}  settings")

@@ -38,6 +38,9 @@ class TuningContext:
 
     pairs: Sequence[Pair]
     generate: Generate
+    # A reference as the model would write it (`TextCodec.as_output`), so that outputs and
+    # references are compared on the same footing (lowercased and truecased alike).
+    reference: Callable[[str], str] = normalize_text
 
 
 # A headline that repeats a content word or a bigram reads as a stutter; a product may let
@@ -93,7 +96,7 @@ def chat_objective(context: TuningContext) -> Objective:
         distinct, top5 = distinct_n(outputs, 2, unit), top_reply_share(outputs, 5)
         if distinct < MIN_DISTINCT_2 or top5 > MAX_TOP5_SHARE:
             return distinct - top5
-        references = [normalize_text(pair.target) for pair in pairs]
+        references = [context.reference(pair.target) for pair in pairs]
         return QUALIFIED + corpus_bleu(outputs, references, 2, bleu_tokenize(unit))
 
     return objective
