@@ -176,6 +176,11 @@ class SettingsStore:
         )
         self._cache[chat] = settings
 
+    def forget(self, chat: str) -> None:
+        """Back to the defaults for `chat`, and its row gone from the file."""
+        self._db.execute("DELETE FROM chat_settings WHERE chat = ?", (chat,))
+        self._cache.pop(chat, None)
+
     def secret(self, name: str) -> str:
         """A random value created on first use and stable for the life of the state file."""
         row = self._db.execute("SELECT value FROM secrets WHERE name = ?", (name,)).fetchone()
