@@ -148,7 +148,10 @@ class SettingsStore:
         self.defaults = defaults or ChatSettings()
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), isolation_level=None)
+        # check_same_thread=False: the store is built before the event loop that uses it
+        # starts, and `s2s serve`'s loop may run in another thread (tests); it is still used
+        # by one thread at a time, the loop's.
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS chat_settings (chat TEXT PRIMARY KEY, settings TEXT)"
