@@ -29,7 +29,12 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model, model_validator
 from starlette.middleware.cors import CORSMiddleware
 
-from nlp.chat.attention_plot import TASK_TEXT, PlotText, render_attention_png
+from nlp.chat.attention_plot import (
+    TASK_TEXT,
+    PlotText,
+    packaged_cjk_font,
+    render_attention_png,
+)
 from nlp.decode_args import describe_options, merge_options
 from nlp.decoding import DecodeOptions
 from nlp.decoding.options import RERANK_NAMES, STRATEGY_NAMES
@@ -215,6 +220,18 @@ def make_app(
         return FileResponse(str(STATIC / "index.html"), media_type="text/html; charset=utf-8")
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+
+    @app.get("/fonts/cjk.otf", include_in_schema=False)
+    async def cjk_font() -> FileResponse:
+        """The heatmaps' Chinese font (Noto Sans CJK SC from mplfonts) for the page too, so
+        Chinese is readable on machines without a CJK font; the stylesheet asks for it only
+        when a CJK character is shown."""
+        path = packaged_cjk_font()
+        if path is None:
+            raise HTTPException(404, "no packaged CJK font (pip install mplfonts)")
+        return FileResponse(
+            str(path), media_type="font/otf", headers={"Cache-Control": "max-age=86400"}
+        )
 
     @app.get("/healthz", summary="Liveness: the process answers and its models are loaded")
     async def healthz() -> dict[str, Any]:

@@ -57,7 +57,7 @@ def classify(path: str, models: Collection[str]) -> tuple[str, str, bool]:
         return "models", "", False
     if path in ("/healthz", "/metrics", "/openapi.json"):
         return path.strip("/").replace(".", "_"), "", False
-    if path == "/" or path.startswith("/static/"):
+    if path == "/" or path.startswith(("/static/", "/fonts/")):
         return "page", "", False
     return "other", "", False
 

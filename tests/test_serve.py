@@ -86,6 +86,10 @@ def test_health_and_page_need_no_token_and_the_api_does(server: str) -> None:
     script = httpx.get(f"{server}/static/app.js")
     assert script.status_code == 200 and "/v1/models" in script.text
     assert "http" not in re.sub(r"//.*", "", page.text.split("<body>")[1])  # nothing remote
+    with httpx.stream("GET", f"{server}/fonts/cjk.otf") as font:  # Chinese without a CJK font
+        assert font.status_code == 200 and font.headers["content-type"] == "font/otf"
+        assert next(font.iter_bytes(4))[:4] == b"OTTO"
+    assert "/fonts/cjk.otf" in httpx.get(f"{server}/static/style.css").text
     for path in ("/v1/models", "/metrics"):
         refused = httpx.get(f"{server}{path}")
         assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
