@@ -40,6 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from benchmarks.common import percentile  # noqa: E402
 from fake_generators import CostModel, ScriptedGenerator, fake_model  # noqa: E402
 from fake_telegram import bot_on_fake_telegram  # noqa: E402
 from nlp.chat.loading import LoadedModel, load_model  # noqa: E402
@@ -102,11 +103,6 @@ def make_responder(
          "--max-wait-ms", str(max_wait_ms), *flags]
     )
     return build_responder(args, lambda: model)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 async def run_once(

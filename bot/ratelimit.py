@@ -1,10 +1,13 @@
-"""Per-chat rate limiting with a token bucket, telling the user once when they hit it."""
+"""Per-chat rate limiting with a token bucket, telling the user once when they hit it.
+
+Also the HTTP server's per-client limit (`serve`): keys are any hashable (a Telegram chat id,
+a client address)."""
 
 from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from nlp.chat.lru import LruDict
@@ -47,9 +50,9 @@ class ChatRateLimiter:
         self.burst = burst
         self.per_second = per_second
         self._clock = clock
-        self._buckets: LruDict[int, _Bucket] = LruDict(max_chats)
+        self._buckets: LruDict[Hashable, _Bucket] = LruDict(max_chats)
 
-    def check(self, chat_id: int) -> Verdict:
+    def check(self, chat_id: Hashable) -> Verdict:
         now = self._clock()
         bucket = self._buckets.get(chat_id) or _Bucket(self.burst, now)
         bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.per_second)
@@ -63,3 +66,11 @@ class ChatRateLimiter:
             return Verdict.REFUSE_SILENTLY
         bucket.told = True
         return Verdict.REFUSE_AND_TELL
+
+    def retry_after(self, chat_id: Hashable) -> float:
+        """Seconds until `chat_id` may send again (0: now), for HTTP's Retry-After."""
+        bucket = self._buckets.get(chat_id)
+        if bucket is None:
+            return 0.0
+        tokens = bucket.tokens + (self._clock() - bucket.updated) * self.per_second
+        return max(0.0, (1 - tokens) / self.per_second)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from nlp.decode_settings import DecodeSettings
@@ -113,34 +114,44 @@ def _shown(value: object) -> str:
 
 
 def decode_options(args: argparse.Namespace, base: DecodeOptions | None = None) -> DecodeOptions:
-    """`base` (default: the decoder's defaults) with the flags the user gave on top.
-
-    Settings the user did not give are kept, except where they would contradict a given one:
-    the n-best size shrinks to what the strategy can produce, and the minimum length to the
-    maximum (ValueError if explicit flags contradict each other).
-    """
-    merged = dataclasses.asdict(base or DecodeOptions())
+    """`base` (default: the decoder's defaults) with the flags the user gave on top (see
+    `merge_options`; ValueError if explicit flags contradict each other)."""
     changes: dict[str, object] = {}
     if args.greedy:
-        changes.update(strategy="greedy", beam_size=1)
+        changes.update(strategy="greedy")
     elif args.sample is not None:
-        changes.update(strategy="sample", beam_size=1, temperature=args.sample)
+        changes.update(strategy="sample", temperature=args.sample)
     elif args.beam is not None:
         changes.update(strategy="beam", beam_size=args.beam)
     elif args.diverse_beam is not None:
-        groups = args.diverse_beam
-        changes.update(
-            strategy="diverse_beam",
-            beam_groups=groups,
-            beam_size=beam_in_groups(merged["beam_size"], groups),
-        )
+        changes.update(strategy="diverse_beam", beam_groups=args.diverse_beam)
     for flag in _FIELD_FLAGS:
         value = getattr(args, flag.dest)
         if flag.switch and value:
             changes[flag.name] = not flag.default
         elif not flag.switch and value is not None:
             changes[flag.name] = value
+    return merge_options(base, changes)
+
+
+def merge_options(base: DecodeOptions | None, changes: Mapping[str, object]) -> DecodeOptions:
+    """`base` with `changes` (DecodeOptions field -> value) on top: what the decoding flags
+    and the HTTP server's `decoding` objects both mean, so `--greedy` and
+    `{"strategy": "greedy"}` decode alike.
+
+    Settings not changed are kept, except where they would contradict a changed one: greedy
+    search and sampling use a beam of 1, a diverse beam is rounded to whole groups, the
+    n-best size shrinks to what the strategy can produce, and the minimum length to the
+    maximum (ValueError naming the field if the changes contradict each other or a value is
+    out of range).
+    """
+    merged = dataclasses.asdict(base or DecodeOptions())
     merged.update(changes)
+    if "beam_size" not in changes:
+        if merged["strategy"] in ("greedy", "sample") and "strategy" in changes:
+            merged["beam_size"] = 1
+        elif merged["strategy"] == "diverse_beam":
+            merged["beam_size"] = beam_in_groups(merged["beam_size"], merged["beam_groups"])
     if "n_best" not in changes:
         if merged["strategy"] == "greedy":
             merged["n_best"] = 1

@@ -25,6 +25,7 @@ from nlp.training import command as training_command
 from nlp.tuning import command as tuning_command
 from nlp.vectors import command as embeddings_command
 from s2s import quiet
+from serve import command as serve_command
 
 REGISTRARS = (
     corpus_command.register,
@@ -37,6 +38,7 @@ REGISTRARS = (
     companion_command.register,
     chat_command.register,
     bot_command.register,
+    serve_command.register,
 )
 
 
@@ -44,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="s2s",
         description="Attention seq2seq chatbot and headline generator: prepare corpora, train, "
-        "retrain, evaluate, generate headlines, chat in the terminal or on Telegram.",
+        "retrain, evaluate, generate headlines, chat in the terminal or on Telegram, serve over "
+        "HTTP.",
     )
     parser.add_argument(
         "-v", "--verbose", action="store_true",

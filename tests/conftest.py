@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Sequence
+import socket
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -49,3 +53,60 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = ExperimentConfig().with_overrides(tiny_overrides())
     train(config, CorpusSpec((REPO / "corpora" / "dialogue-en.jsonl",)), RunOptions(out, verbose=0))
     return out / "model"
+
+
+@pytest.fixture(scope="session")
+def tiny_headline_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Chinese headline model (the task preset: characters, copying, placeholders) trained
+    for one epoch on the shipped sample, with tiny sizes."""
+    from nlp.config import ExperimentConfig, task_preset
+    from nlp.training.corpus_io import CorpusSpec
+    from nlp.training.run import RunOptions, train
+
+    out = tmp_path_factory.mktemp("tiny_headline_run")
+    settings = [*task_preset("headline"), *tiny_overrides(**{
+        "train.select_by": "loss", "train.epochs": 1, "vocab.min_freq": 1,
+    })]
+    config = ExperimentConfig().with_overrides(settings)
+    train(config, CorpusSpec((REPO / "corpora" / "headlines-zh.jsonl",)),
+          RunOptions(out, verbose=0))
+    return out / "model"
+
+
+def free_socket() -> socket.socket:
+    """A listening socket on a free loopback port, handed to uvicorn (no race for the port)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    return sock
+
+
+@contextlib.contextmanager
+def serving(app: object) -> Iterator[str]:
+    """Run `app` with uvicorn in a thread on 127.0.0.1; yields the base URL. The real HTTP
+    server, only sharing the test's process (one TensorFlow import)."""
+    import uvicorn
+
+    sock = free_socket()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+def serve_args(*argv: str) -> object:
+    """`s2s serve ARGV` parsed by the real command line."""
+    from s2s.cli import build_parser
+
+    return build_parser().parse_args(["serve", *argv])

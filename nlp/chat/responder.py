@@ -187,13 +187,22 @@ class ChatResponder:
         return Reply(HELP_TEXT)
 
     async def _cmd_reset(self, chat: str, command: Command, is_admin: bool) -> Reply:
+        self._forget_conversation(chat)
+        if self.log is not None:
+            self.log.reset(chat)
+        return Reply("Done, I forgot our conversation. Your settings stay as they were.")
+
+    def _forget_conversation(self, chat: str) -> None:
         self.context.reset(chat)
         self.ranker.forget(chat)
         self._last.pop(chat, None)
         self._turns.pop(chat, None)
-        if self.log is not None:
-            self.log.reset(chat)
-        return Reply("Done, I forgot our conversation. Your settings stay as they were.")
+
+    def forget(self, chat: str) -> None:
+        """Drop everything kept about `chat`, its settings included: for front ends whose
+        conversations expire (the HTTP server), so an idle one costs no memory or state."""
+        self._forget_conversation(chat)
+        self.store.forget(chat)
 
     async def _cmd_settings(self, chat: str, command: Command, is_admin: bool) -> Reply:
         turns = self.context.turns

@@ -148,7 +148,10 @@ class SettingsStore:
         self.defaults = defaults or ChatSettings()
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), isolation_level=None)
+        # check_same_thread=False: the store is built before the event loop that uses it
+        # starts, and `s2s serve`'s loop may run in another thread (tests); it is still used
+        # by one thread at a time, the loop's.
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS chat_settings (chat TEXT PRIMARY KEY, settings TEXT)"
@@ -175,6 +178,11 @@ class SettingsStore:
             (chat, settings.to_json()),
         )
         self._cache[chat] = settings
+
+    def forget(self, chat: str) -> None:
+        """Back to the defaults for `chat`, and its row gone from the file."""
+        self._db.execute("DELETE FROM chat_settings WHERE chat = ?", (chat,))
+        self._cache.pop(chat, None)
 
     def secret(self, name: str) -> str:
         """A random value created on first use and stable for the life of the state file."""

@@ -23,7 +23,7 @@ from nlp.headlines import readers, resume, writers
 from nlp.headlines.readers import Article, HeadlineInputError, ReaderOptions
 from nlp.headlines.writers import Candidate, Result
 from nlp.progress import Progress
-from nlp.text_generator import TextGenerator
+from nlp.text_generator import Generation, TextGenerator
 
 STDIO = "-"
 MAX_PROBLEMS = 20
@@ -183,14 +183,15 @@ def decode_batch(
     if len(generations) != len(good):
         raise RuntimeError(f"generator returned {len(generations)} results for {len(good)} texts")
     by_line = dict(zip((a.line for a in good), generations, strict=True))
-    results = []
-    for article in batch:
-        hypotheses = by_line.get(article.line, ())
-        if not article.error and not hypotheses:
-            article = Article(article.line, article.id, article.text, "no hypothesis")
-        if article.error:
-            results.append(Result(article.id, article.line, error=article.error))
-            continue
-        candidates = [Candidate(h.text, h.score) for h in hypotheses]
-        results.append(Result(article.id, article.line, candidates))
-    return results
+    return [article_result(article, by_line.get(article.line, ())) for article in batch]
+
+
+def article_result(article: Article, hypotheses: Sequence[Generation]) -> Result:
+    """One article's result: its candidates best first, its own error, or "no hypothesis"
+    when the generator found nothing to say. Shared with the HTTP server (`serve`), which
+    decodes the same articles through the micro-batcher instead of `decode_batch`."""
+    if article.error:
+        return Result(article.id, article.line, error=article.error)
+    if not hypotheses:
+        return Result(article.id, article.line, error="no hypothesis")
+    return Result(article.id, article.line, [Candidate(h.text, h.score) for h in hypotheses])

@@ -98,7 +98,9 @@ def _undecodable(text: str) -> bool:
     return False
 
 
-def _article(line: int, record_id: object, text: str) -> Article:
+def make_article(line: int, record_id: object, text: str) -> Article:
+    """The record for one article's text, or an error record saying why it has none (also
+    how the HTTP server turns each posted article into a record)."""
     if _undecodable(text):
         return Article(line, record_id, error=_UNDECODABLE)
     if not text.strip():
@@ -114,7 +116,7 @@ def _usable_id(value: object) -> bool:
 
 
 def _text_record(line: int, text: str) -> Article:
-    return _article(line, line, text)
+    return make_article(line, line, text)
 
 
 def _json_record(line: int, text: str, options: ReaderOptions) -> Article:
@@ -138,7 +140,7 @@ def _json_record(line: int, text: str, options: ReaderOptions) -> Article:
     value = record[name]
     if not isinstance(value, str):
         return Article(line, record_id, error=f"field {name!r} is not a string")
-    return _article(line, record_id, value)
+    return make_article(line, record_id, value)
 
 
 def _table_records(
@@ -170,7 +172,7 @@ def _table_records(
         if not -len(row) <= column < len(row):
             yield Article(line, record_id, error=f"missing column {options.column}")
             continue
-        yield _article(line, record_id, row[column])
+        yield make_article(line, record_id, row[column])
 
 
 def _column_index(spec: str, header: list[str] | None, path: str) -> int:

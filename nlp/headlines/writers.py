@@ -55,18 +55,21 @@ def jsonl_line(result: Result, n_best: int) -> str:
     if result.error:
         record: dict[str, object] = {"id": result.id, "line": result.line, "error": result.error}
     else:
-        best = result.candidates[0]
-        record = {
-            "id": result.id,
-            "headline": _one_line(best.headline),
-            "score": _score(best.score),
-        }
-        if n_best > 1:
-            record["n_best"] = [
-                {"headline": _one_line(c.headline), "score": _score(c.score)}
-                for c in result.candidates
-            ]
+        record = {"id": result.id, **candidates_record(result.candidates, n_best > 1)}
     return json.dumps(record, ensure_ascii=False)
+
+
+def candidates_record(candidates: Sequence[Candidate], with_n_best: bool) -> dict[str, object]:
+    """{"headline","score"} of the best candidate (+ "n_best": all of them): one line each,
+    scores rounded to 4 places. Shared by the JSONL output and the HTTP server (`serve`), so
+    both print the same headline and score for the same article."""
+    best = candidates[0]
+    record: dict[str, object] = {"headline": _one_line(best.headline), "score": _score(best.score)}
+    if with_n_best:
+        record["n_best"] = [
+            {"headline": _one_line(c.headline), "score": _score(c.score)} for c in candidates
+        ]
+    return record
 
 
 def tsv_line(result: Result, n_best: int) -> str:

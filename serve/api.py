@@ -1,0 +1,333 @@
+"""The HTTP API (FastAPI): routes, request and response models, and the web page.
+
+Every route is a thin translation onto code the rest of the project already runs: chat goes
+to the model's `ChatResponder` (commands, per-conversation context and settings, re-ranking,
+micro-batching), headlines and attention pictures are decoded through that responder's
+micro-batcher (so a model's TensorFlow work has one queue and one thread whatever the
+endpoint), headline records are built by the batch job's own `article_result` and
+`candidates_record`, and a request's `decoding` object is merged onto the bundle's tuned
+settings by `merge_options`, the rule behind every decoding flag.
+"""
+
+# No `from __future__ import annotations` here: FastAPI reads the routes' annotations at
+# run time, and the request models are local to `make_app` (their limits come from config).
+import asyncio
+import base64
+import functools
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import fields
+from importlib import resources
+from typing import Annotated, Any, Literal, Self, get_type_hints
+from urllib.parse import quote
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model, model_validator
+from starlette.middleware.cors import CORSMiddleware
+
+from nlp.chat.attention_plot import (
+    TASK_TEXT,
+    PlotText,
+    packaged_cjk_font,
+    render_attention_png,
+)
+from nlp.decode_args import describe_options, merge_options
+from nlp.decoding import DecodeOptions
+from nlp.decoding.options import RERANK_NAMES, STRATEGY_NAMES
+from nlp.headlines.job import article_result
+from nlp.headlines.readers import make_article
+from nlp.headlines.writers import candidates_record
+from nlp.text_generator import Generation
+from serve.config import ServeConfig
+from serve.conversations import Conversations
+from serve.gate import AdmissionGate
+from serve.metrics import CONTENT_TYPE, ServeMetrics
+from serve.models import ServedModel
+
+log = logging.getLogger(__name__)
+
+STATIC = resources.files("serve") / "static"
+
+
+def decoding_overrides_model() -> type[BaseModel]:
+    """A pydantic model with one optional field per `DecodeOptions` field, same names and
+    types (strategy and rerank as their choices), unknown names refused: the request's
+    `decoding` object. Built from the dataclass, so a new decode option is servable at once."""
+    hints = get_type_hints(DecodeOptions)
+    choices: dict[str, tuple[str, ...]] = {"strategy": STRATEGY_NAMES, "rerank": RERANK_NAMES}
+    definitions: dict[str, Any] = {}
+    for item in fields(DecodeOptions):
+        hint = Literal[choices[item.name]] if item.name in choices else hints[item.name]
+        description = item.metadata.get("help") or f"DecodeOptions.{item.name}"
+        definitions[item.name] = (hint | None, Field(None, description=description))
+    return create_model(
+        "DecodingOverrides",
+        __config__=ConfigDict(extra="forbid", strict=True),
+        __doc__="Decoding options over the model's tuned ones (GET /v1/models shows them); "
+        "only the fields given change.",
+        **definitions,
+    )
+
+
+DecodingOverrides = decoding_overrides_model()
+
+
+def request_options(model: ServedModel, overrides: BaseModel | None) -> DecodeOptions:
+    """The model's tuned options with the request's overrides; 422 naming the field when the
+    result is invalid (a value out of range, or fields contradicting each other)."""
+    changes = overrides.model_dump(exclude_unset=True) if overrides is not None else {}
+    try:
+        return merge_options(model.options, changes)
+    except (ValueError, TypeError) as exc:
+        message = str(exc)
+        first = message.split(" ")[0]
+        loc: tuple[str, ...] = ("body", "decoding")
+        if first in {item.name for item in fields(DecodeOptions)}:
+            loc += (first,)
+        raise RequestValidationError(
+            [{"loc": loc, "msg": message, "type": "value_error"}]
+        ) from exc
+
+
+def make_app(
+    models: Mapping[str, ServedModel],
+    config: ServeConfig,
+    metrics: ServeMetrics | None = None,
+) -> FastAPI:
+    """The ASGI app serving `models` (already loaded and warmed up) within `config`'s limits.
+    The admission gate (token, rate, in-flight bound, body size, metrics) wraps it."""
+    metrics = metrics or ServeMetrics()
+    Text = Annotated[str, StringConstraints(max_length=config.max_text_chars)]
+    ConversationId = Annotated[
+        str, StringConstraints(min_length=1, max_length=config.max_conversation_id_chars)
+    ]
+
+    class HeadlinesRequest(BaseModel):
+        """Articles in; one result each, in order."""
+
+        model_config = ConfigDict(extra="forbid")
+        articles: list[Text] = Field(min_length=1, max_length=config.max_articles)
+        decoding: DecodingOverrides | None = None  # type: ignore[valid-type]
+
+    class Headline(BaseModel):
+        """A headline and its score (log-probability under the decoding's scoring), with the
+        n-best list; or, for an empty or unreadable article, `error`."""
+
+        headline: str | None = None
+        score: float | None = None
+        n_best: list[dict[str, Any]] | None = None
+        error: str | None = None
+
+    class HeadlinesResponse(BaseModel):
+        model: str
+        decoding: str
+        headlines: list[Headline]
+
+    class ChatRequest(BaseModel):
+        """One message (or a command: /reset, /beam 3, /sample 0.8, /settings, /why)."""
+
+        model_config = ConfigDict(extra="forbid")
+        conversation: ConversationId
+        message: Text
+
+    class ChatResponse(BaseModel):
+        conversation: str
+        reply: str
+        picture_png_base64: str | None = None  # /why answers with a picture
+
+    class AttentionRequest(BaseModel):
+        """`text`: decode it and draw the output's attention; `conversation`: the last reply
+        of that conversation (what /why draws)."""
+
+        model_config = ConfigDict(extra="forbid")
+        text: Text | None = None
+        conversation: ConversationId | None = None
+        decoding: DecodingOverrides | None = None  # type: ignore[valid-type]
+
+        @model_validator(mode="after")
+        def _one_input(self) -> Self:
+            if (self.text is None) == (self.conversation is None):
+                raise ValueError("give exactly one of text and conversation")
+            if self.conversation is not None and self.decoding is not None:
+                raise ValueError("decoding applies to text, not to a conversation's reply")
+            return self
+
+    conversations = {
+        name: Conversations(
+            model.responder.forget,
+            max_size=config.max_conversations,
+            ttl=config.conversation_ttl_seconds,
+        )
+        for name, model in models.items()
+    }
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        for model in models.values():  # finish the batches in progress, stop the threads
+            await model.responder.aclose()
+
+    app = FastAPI(
+        title="s2s",
+        summary="Chat and headline generation with seq2seq models",
+        version="1",
+        lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load from a CDN; /openapi.json is the contract
+        redoc_url=None,
+    )
+
+    def served(name: str, endpoint: str) -> ServedModel:
+        model = models.get(name)
+        if model is None:
+            raise HTTPException(
+                404, f"unknown model {name!r}; served: {', '.join(sorted(models))}"
+            )
+        if endpoint not in model.endpoints:
+            raise HTTPException(
+                404,
+                f"model {name!r} is a {model.task} model: it answers "
+                f"{', '.join('/' + e for e in model.endpoints)}, not /{endpoint}",
+            )
+        return model
+
+    async def decode(model: ServedModel, text: str, options: DecodeOptions) -> list[Generation]:
+        """One text through the model's micro-batcher, with the options' own seed (as the
+        batch job decodes it); a generator's ValueError (e.g. MMI re-ranking without a
+        companion model) is the request's fault: 422."""
+        try:
+            return list(await model.responder.batcher.submit(text, options, options.seed))
+        except ValueError as exc:
+            raise RequestValidationError(
+                [{"loc": ("body", "decoding"), "msg": str(exc), "type": "value_error"}]
+            ) from exc
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's 422 shape without echoing the input back (it may be 10,000 characters)."""
+        errors = [
+            {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""),
+             "type": error.get("type", "")}
+            for error in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(str(STATIC / "index.html"), media_type="text/html; charset=utf-8")
+
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+
+    @app.get("/fonts/cjk.otf", include_in_schema=False)
+    async def cjk_font() -> FileResponse:
+        """The heatmaps' Chinese font (Noto Sans CJK SC from mplfonts) for the page too, so
+        Chinese is readable on machines without a CJK font; the stylesheet asks for it only
+        when a CJK character is shown."""
+        path = packaged_cjk_font()
+        if path is None:
+            raise HTTPException(404, "no packaged CJK font (pip install mplfonts)")
+        return FileResponse(
+            str(path), media_type="font/otf", headers={"Cache-Control": "max-age=86400"}
+        )
+
+    @app.get("/healthz", summary="Liveness: the process answers and its models are loaded")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "models": sorted(models)}
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def prometheus() -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+
+    @app.get("/v1/models", summary="Served models: tasks, languages, decoding, metadata")
+    async def list_models() -> dict[str, Any]:
+        return {"models": [models[name].describe() for name in sorted(models)]}
+
+    @app.post(
+        "/v1/models/{name}/headlines",
+        response_model=HeadlinesResponse,
+        response_model_exclude_none=True,
+        summary="Headlines for articles, in input order",
+    )
+    async def headlines(name: str, body: HeadlinesRequest) -> dict[str, Any]:
+        model = served(name, "headlines")
+        options = request_options(model, body.decoding)
+        articles = [make_article(i + 1, i, text) for i, text in enumerate(body.articles)]
+        good = [article for article in articles if not article.error]
+        lists = await asyncio.gather(*(decode(model, a.text, options) for a in good))
+        by_line = {article.line: n_best for article, n_best in zip(good, lists, strict=True)}
+        results = [article_result(a, by_line.get(a.line, [])) for a in articles]
+        return {
+            "model": name,
+            "decoding": describe_options(options),
+            "headlines": [
+                {"error": r.error} if r.error else candidates_record(r.candidates, True)
+                for r in results
+            ],
+        }
+
+    @app.post(
+        "/v1/models/{name}/chat",
+        response_model=ChatResponse,
+        summary="One message of a conversation in, the reply out",
+    )
+    async def chat(name: str, body: ChatRequest) -> dict[str, Any]:
+        model = served(name, "chat")
+        async with conversations[name].lock(body.conversation):
+            reply = await model.responder.respond(body.conversation, body.message)
+        picture = base64.b64encode(reply.photo).decode() if reply.photo else None
+        return {"conversation": body.conversation, "reply": reply.text,
+                "picture_png_base64": picture}
+
+    @app.post(
+        "/v1/models/{name}/attention",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}}},
+        summary="Attention heatmap (PNG) of the output for one input",
+    )
+    async def attention(name: str, body: AttentionRequest) -> Response:
+        model = served(name, "attention")
+        if body.conversation is not None:
+            async with conversations[name].lock(body.conversation):
+                reply = await model.responder.respond(body.conversation, "/why")
+            if reply.photo is None:
+                raise HTTPException(404, reply.text)
+            return Response(reply.photo, media_type="image/png")
+        assert body.text is not None
+        options = request_options(model, body.decoding)
+        n_best = await decode(model, body.text, options)
+        if not n_best:
+            raise HTTPException(422, "the text has no tokens the model can read")
+        best = n_best[0]
+        draw = functools.partial(
+            render_attention_png, slots=best.slots, text=TASK_TEXT.get(model.task, PlotText())
+        )
+        try:
+            png = await asyncio.to_thread(draw, best.source_tokens, best.tokens, best.attention)
+        except ValueError as exc:  # nothing to draw (an empty output)
+            raise HTTPException(422, f"cannot draw this one: {exc}") from exc
+        return Response(png, media_type="image/png", headers={"X-S2S-Output": quote(best.text)})
+
+    return app
+
+
+def gated_app(
+    models: Mapping[str, ServedModel], config: ServeConfig, metrics: ServeMetrics | None = None
+) -> Any:
+    """`make_app` behind the admission gate, and, only when origins are given, CORS outside
+    it (preflights carry no token, and refusals need CORS headers to be readable)."""
+    metrics = metrics or ServeMetrics()
+    gate = AdmissionGate(
+        make_app(models, config, metrics), config=config, metrics=metrics, models=set(models)
+    )
+    if not config.cors_origins:
+        return gate
+    return CORSMiddleware(
+        gate,
+        allow_origins=list(config.cors_origins),
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type"],
+        expose_headers=["Retry-After", "X-S2S-Output"],
+    )

@@ -1,0 +1,51 @@
+"""What `s2s serve` limits and allows: one frozen dataclass, filled from the command line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEFAULT_HOST = "127.0.0.1"  # loopback only: exposing the server is a decision, not a default
+DEFAULT_PORT = 8000
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Limits that keep one client, or one burst, from taking the process down.
+
+    Why each exists: `max_body_bytes` and `max_text_chars` bound the memory and the decoder
+    time one request can ask for; `rate_*` shares the model fairly between clients;
+    `max_in_flight` bounds the work admitted at once (a full server answers 503 at once
+    instead of queueing without end); conversations are bounded and expire, since every one
+    keeps context and settings in memory.
+    """
+
+    max_body_bytes: int = 1 << 20
+    max_text_chars: int = 10_000
+    max_articles: int = 64
+    max_conversation_id_chars: int = 128
+    rate_burst: int = 30
+    rate_per_minute: float = 120.0
+    max_in_flight: int = 32
+    retry_after_seconds: int = 1
+    max_conversations: int = 10_000
+    conversation_ttl_seconds: float = 3600.0
+    max_batch: int = 32
+    max_wait_ms: float = 20.0
+    # the bearer token; None: no authentication. Left out of repr: never in logs or tracebacks
+    token: str | None = field(default=None, repr=False)
+    cors_origins: tuple[str, ...] = ()  # empty: no CORS headers at all
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_body_bytes", "max_text_chars", "max_articles", "max_conversation_id_chars",
+            "rate_burst", "max_in_flight", "max_conversations", "max_batch",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("rate_per_minute", "conversation_ttl_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.max_wait_ms < 0 or self.retry_after_seconds < 0:
+            raise ValueError("max_wait_ms and retry_after_seconds must be >= 0")
+        if self.token is not None and not self.token:
+            raise ValueError("the token is empty")

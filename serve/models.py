@@ -1,0 +1,180 @@
+"""The bundles one server serves: `NAME=DIR` specs, loading, and what `/v1/models` shows.
+
+Each served model gets its own `ChatResponder`, whose micro-batcher (one worker thread) is
+also where the model's headline and attention requests are decoded: all of a model's
+TensorFlow work goes through one queue and one thread, as in the bot, whatever the endpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nlp.bundle import read_metadata, resolve
+from nlp.chat.loading import LoadedModel, load_model
+from nlp.chat.responder import ChatResponder, ResponderLimits
+from nlp.chat.settings import ChatSettings, SettingsStore
+from nlp.decode_args import describe_options
+from nlp.decode_settings import DecodeSettings
+from nlp.decoding import DecodeOptions
+from nlp.decoding.options import XLA_BY_DEFAULT
+from nlp.text.scripts import has_han
+from nlp.text_generator import Generation, TextGenerator
+from serve.config import ServeConfig
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# The endpoints each task answers (a chat model writes no headlines and the reverse).
+TASK_ENDPOINTS: dict[str, tuple[str, ...]] = {
+    "chat": ("chat", "attention"),
+    "headline": ("headlines", "attention"),
+}
+# A script counts as one of the model's languages when this share of its vocabulary is in it.
+LANGUAGE_SHARE = 0.05
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    directory: Path
+
+
+def parse_model_spec(text: str) -> ModelSpec:
+    """`NAME=DIR` -> ModelSpec; the name is what the URLs use, so it is kept URL-safe."""
+    name, sep, directory = text.partition("=")
+    if not sep or not directory:
+        raise ValueError(f"--model {text!r}: expected NAME=DIR, e.g. news=runs/zh-headlines")
+    if not NAME_PATTERN.fullmatch(name):
+        raise ValueError(
+            f"--model {text!r}: the name must be 1-64 letters, digits, '_', '.' or '-' "
+            "starting with a letter or digit"
+        )
+    return ModelSpec(name, Path(directory))
+
+
+def check_unique(specs: Sequence[ModelSpec]) -> None:
+    names = [spec.name for spec in specs]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"--model: the name {duplicates[0]!r} is given twice")
+    if not specs:
+        raise ValueError("give at least one --model NAME=DIR")
+
+
+class CountingGenerator:
+    """The bundle's generator, reporting every model call's batch size (to /metrics)."""
+
+    def __init__(self, inner: TextGenerator, observe: Callable[[int], None]) -> None:
+        self.inner = inner
+        self._observe = observe
+
+    def generate(
+        self,
+        texts: Sequence[str],
+        options: DecodeOptions,
+        seeds: Sequence[int | None] | None = None,
+    ) -> Sequence[Sequence[Generation]]:
+        self._observe(len(texts))
+        return self.inner.generate(texts, options, seeds)
+
+
+@dataclass
+class ServedModel:
+    """One bundle as the server sees it."""
+
+    name: str
+    directory: Path
+    task: str
+    settings: DecodeSettings | None  # the bundle's decoding.json (None: built-in defaults)
+    responder: ChatResponder
+    generator: TextGenerator  # the one the responder calls (headline warm-up uses it too)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    languages: tuple[str, ...] = ()
+
+    @property
+    def options(self) -> DecodeOptions:
+        """The decoding every request starts from: the bundle's tuned settings."""
+        return self.responder.base_options
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        return TASK_ENDPOINTS[self.task]
+
+    def describe(self) -> dict[str, Any]:
+        """The `/v1/models` entry: enough for a client to choose a model and its options."""
+        return {
+            "name": self.name,
+            "task": self.task,
+            "languages": list(self.languages),
+            "endpoints": list(self.endpoints),
+            "context_turns": self.responder.context.turns,
+            "decoding": {
+                "origin": self.settings.origin if self.settings else "built-in defaults",
+                "summary": describe_options(self.options),
+                "options": dataclasses.asdict(self.options),
+            },
+            "metadata": self.metadata,
+        }
+
+    def warm_up(self) -> None:
+        """Build the decoder graph for the default settings before the first request."""
+        if self.task == "chat":
+            self.responder.warm_up()
+        else:
+            self.generator.generate(["hello"], self.options)
+
+
+def load_served_model(
+    spec: ModelSpec,
+    config: ServeConfig,
+    *,
+    observe_batch: Callable[[int], None] = lambda size: None,
+    jit_compile: bool = XLA_BY_DEFAULT,
+) -> ServedModel:
+    """Load one bundle (TensorFlow loads here) and build its responder.
+
+    Per-conversation settings live in an in-memory SQLite store: conversations expire
+    (`serve.conversations`), so there is nothing worth keeping across restarts.
+    """
+    directory = resolve(spec.directory)
+    loaded = load_model(directory, jit_compile=jit_compile)
+    task = loaded.data.task
+    if task not in TASK_ENDPOINTS:
+        raise ValueError(
+            f"--model {spec.name}={spec.directory}: a {task!r} model is not served (it is a "
+            "companion for re-ranking); serve the chat or headline model that names it"
+        )
+    loaded = LoadedModel(CountingGenerator(loaded.generator, observe_batch), loaded.data,
+                         loaded.decoding)
+    base = loaded.decoding.options if loaded.decoding else DecodeOptions()
+    responder = ChatResponder(
+        loaded,
+        store=SettingsStore(":memory:", ChatSettings.from_options(base),
+                            max_cached=config.max_conversations),
+        base_options=base,
+        max_batch=config.max_batch,
+        max_wait=config.max_wait_ms / 1000.0,
+        limits=ResponderLimits(
+            max_input_chars=config.max_text_chars, max_chats=config.max_conversations
+        ),
+    )
+    metadata = {k: v for k, v in read_metadata(directory).items() if k != "files"}
+    return ServedModel(
+        spec.name, directory, task, loaded.decoding, responder, loaded.generator, metadata,
+        vocabulary_languages(directory / "vocab.txt"),
+    )
+
+
+def vocabulary_languages(vocab_path: Path) -> tuple[str, ...]:
+    """"zh" and/or "en": the scripts a real share of the vocabulary is written in (the
+    bundle records no language; its vocabulary says what it can read)."""
+    tokens = vocab_path.read_text("utf-8").splitlines()
+    if not tokens:
+        return ()
+    han = sum(1 for token in tokens if has_han(token))
+    latin = sum(1 for token in tokens if re.search(r"[A-Za-z]", token) and not has_han(token))
+    found = [("zh", han), ("en", latin)]
+    return tuple(lang for lang, count in found if count / len(tokens) >= LANGUAGE_SHARE)

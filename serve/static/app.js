@@ -1,0 +1,186 @@
+// The page of `s2s serve`: plain browser JavaScript, no build step, no outside scripts.
+// It talks to the same JSON API as any other client (see /openapi.json).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  models: new Map(),   // name -> the /v1/models entry
+  conversation: newConversationId(),
+  lastOutput: null,    // what the heatmap button draws: {model, body}
+};
+
+function newConversationId() {
+  // The id is the conversation's only key: random, so no one else continues it by chance.
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return "page-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function headers() {
+  const h = { "Content-Type": "application/json" };
+  const token = $("token").value.trim();
+  if (token) h.Authorization = "Bearer " + token;
+  return h;
+}
+
+function say(text) { $("status").textContent = text || ""; }
+
+async function explain(response) {
+  // One readable line from an error answer: FastAPI's 422 lists the fields at fault.
+  let detail = response.statusText;
+  try {
+    const body = await response.json();
+    if (Array.isArray(body.detail)) {
+      detail = body.detail.map((e) => `${(e.loc || []).join(".")}: ${e.msg}`).join("; ");
+    } else if (body.detail) {
+      detail = body.detail;
+    }
+  } catch (_) { /* not JSON */ }
+  const retry = response.headers.get("Retry-After");
+  return `${response.status} ${detail}` + (retry ? ` (retry in ${retry} s)` : "");
+}
+
+async function post(path, body) {
+  const response = await fetch(path, { method: "POST", headers: headers(),
+                                       body: JSON.stringify(body) });
+  if (!response.ok) throw new Error(await explain(response));
+  return response;
+}
+
+function selected() { return state.models.get($("model").value); }
+function modelPath(endpoint) {
+  return `/v1/models/${encodeURIComponent($("model").value)}/${endpoint}`;
+}
+
+function showModel() {
+  const model = selected();
+  if (!model) return;
+  $("model-info").textContent =
+    `${model.task} · ${model.languages.join(", ") || "?"} · ${model.decoding.summary}`;
+  for (const [section, endpoint] of [["chat-section", "chat"],
+                                     ["headlines-section", "headlines"]]) {
+    const on = model.endpoints.includes(endpoint);
+    $(section).classList.toggle("off", !on);
+    for (const control of $(section).querySelectorAll("input, textarea, button")) {
+      control.disabled = !on;
+    }
+  }
+}
+
+async function loadModels() {
+  say("");
+  const response = await fetch("/v1/models", { headers: headers() });
+  if (!response.ok) { say("Models: " + await explain(response)); return; }
+  const { models } = await response.json();
+  const select = $("model");
+  const previous = select.value;
+  select.replaceChildren();
+  state.models.clear();
+  for (const model of models) {
+    state.models.set(model.name, model);
+    const option = document.createElement("option");
+    option.value = model.name;
+    option.textContent = `${model.name} (${model.task})`;
+    select.append(option);
+  }
+  if (state.models.has(previous)) select.value = previous;
+  showModel();
+}
+
+function addMessage(who, text) {
+  const div = document.createElement("div");
+  div.className = "msg " + who;
+  div.textContent = text;
+  $("chat-log").append(div);
+  $("chat-log").scrollTop = $("chat-log").scrollHeight;
+  return div;
+}
+
+async function sendMessage(event) {
+  event.preventDefault();
+  const message = $("chat-input").value;
+  if (!message.trim()) return;
+  $("chat-input").value = "";
+  addMessage("you", message);
+  say("");
+  try {
+    const response = await post(modelPath("chat"),
+                                { conversation: state.conversation, message });
+    const body = await response.json();
+    addMessage("bot", body.reply);
+    if (body.picture_png_base64) showPicture("data:image/png;base64," + body.picture_png_base64);
+    state.lastOutput = { model: $("model").value,
+                         body: { conversation: state.conversation } };
+    $("attention-go").disabled = false;
+  } catch (error) {
+    say("Chat: " + error.message);
+  }
+}
+
+async function generateHeadlines() {
+  const articles = $("articles").value.split("\n").filter((line) => line.trim());
+  if (!articles.length) { say("Paste at least one article · 请粘贴文章"); return; }
+  say("");
+  $("headlines-go").disabled = true;
+  try {
+    const response = await post(modelPath("headlines"), { articles });
+    const body = await response.json();
+    const list = $("headlines-out");
+    list.replaceChildren();
+    body.headlines.forEach((item) => {
+      const li = document.createElement("li");
+      if (item.error) {
+        li.innerHTML = '<span class="error"></span>';
+        li.firstChild.textContent = item.error;
+      } else {
+        li.textContent = item.headline + " ";
+        const score = document.createElement("span");
+        score.className = "score";
+        score.textContent = `(${item.score.toFixed(2)})`;
+        li.append(score);
+      }
+      list.append(li);
+    });
+    state.lastOutput = { model: $("model").value,
+                         body: { text: articles[articles.length - 1] } };
+    $("attention-go").disabled = false;
+  } catch (error) {
+    say("Headlines: " + error.message);
+  } finally {
+    $("headlines-go").disabled = false;
+  }
+}
+
+function showPicture(url) {
+  const img = $("attention-img");
+  img.src = url;
+  img.hidden = false;
+}
+
+async function showAttention() {
+  if (!state.lastOutput) return;
+  say("");
+  try {
+    const { model, body } = state.lastOutput;
+    const response = await post(`/v1/models/${encodeURIComponent(model)}/attention`, body);
+    const blob = await response.blob();
+    showPicture(URL.createObjectURL(blob));
+  } catch (error) {
+    say("Attention: " + error.message);
+  }
+}
+
+$("model").addEventListener("change", showModel);
+$("token").addEventListener("change", () => {
+  sessionStorage.setItem("s2s-token", $("token").value);
+  loadModels();
+});
+$("chat-form").addEventListener("submit", sendMessage);
+$("chat-new").addEventListener("click", () => {
+  state.conversation = newConversationId();
+  $("chat-log").replaceChildren();
+});
+$("headlines-go").addEventListener("click", generateHeadlines);
+$("attention-go").addEventListener("click", showAttention);
+$("token").value = sessionStorage.getItem("s2s-token") || "";
+loadModels();
