@@ -21,11 +21,11 @@ from nlp.corpus import command as corpus_command
 from nlp.evaluation import command as evaluate_command
 from nlp.headlines import command as headlines_command
 from nlp.serving import command as export_command
+from nlp.serving.http import command as serve_command
 from nlp.training import command as training_command
 from nlp.tuning import command as tuning_command
 from nlp.vectors import command as embeddings_command
 from s2s import quiet
-from serve import command as serve_command
 
 REGISTRARS = (
     corpus_command.register,

@@ -27,11 +27,11 @@ from conftest import REPO, serve_args, serving
 from fake_generators import fake_model
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import ChatSettings, SettingsStore
+from nlp.serving.http.api import gated_app
+from nlp.serving.http.config import ServeConfig
+from nlp.serving.http.conversations import Conversations
+from nlp.serving.http.metrics import ServeMetrics
 from s2s.cli import main as s2s_main
-from serve.api import gated_app
-from serve.config import ServeConfig
-from serve.conversations import Conversations
-from serve.metrics import ServeMetrics
 
 TOKEN = "test-token-3f9a"
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -47,7 +47,7 @@ ARTICLES = [
 def server(
     tiny_bundle: Path, tiny_headline_bundle: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    from serve.command import build_app
+    from nlp.serving.http.command import build_app
 
     token_file = tmp_path_factory.mktemp("serve") / "token"
     token_file.write_text(TOKEN + "\n")
@@ -269,7 +269,7 @@ def test_a_full_server_answers_503_with_retry_after_at_once(
 
 def gate_only(config: ServeConfig, clock: list[float]) -> object:
     """The gated app without models, its rate limiter on a clock the test moves."""
-    from serve.gate import AdmissionGate
+    from nlp.serving.http.gate import AdmissionGate
 
     app = gated_app({}, config, ServeMetrics())
     gate = app if isinstance(app, AdmissionGate) else app.app

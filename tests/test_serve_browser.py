@@ -31,7 +31,7 @@ ARTICLE = "国家统计局今天发布数据，一季度国内生产总值同比
 
 @pytest.fixture(scope="module")
 def server(tiny_bundle: Path, tiny_headline_bundle: Path) -> Iterator[str]:
-    from serve.command import build_app
+    from nlp.serving.http.command import build_app
 
     args = serve_args("--model", f"chat={tiny_bundle}", "--model", f"news={tiny_headline_bundle}")
     with serving(build_app(args)) as url:

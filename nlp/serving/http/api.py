@@ -41,16 +41,16 @@ from nlp.decoding.options import RERANK_NAMES, STRATEGY_NAMES
 from nlp.headlines.job import article_result
 from nlp.headlines.readers import make_article
 from nlp.headlines.writers import candidates_record
+from nlp.serving.http.config import ServeConfig
+from nlp.serving.http.conversations import Conversations
+from nlp.serving.http.gate import AdmissionGate
+from nlp.serving.http.metrics import CONTENT_TYPE, ServeMetrics
+from nlp.serving.http.models import ServedModel
 from nlp.text_generator import Generation
-from serve.config import ServeConfig
-from serve.conversations import Conversations
-from serve.gate import AdmissionGate
-from serve.metrics import CONTENT_TYPE, ServeMetrics
-from serve.models import ServedModel
 
 log = logging.getLogger(__name__)
 
-STATIC = resources.files("serve") / "static"
+STATIC = resources.files("nlp.serving.http") / "static"
 
 
 def decoding_overrides_model() -> type[BaseModel]:

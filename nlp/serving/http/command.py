@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from nlp.decoding.options import XLA_BY_DEFAULT
-from serve.config import DEFAULT_HOST, DEFAULT_PORT, ServeConfig
+from nlp.serving.http.config import DEFAULT_HOST, DEFAULT_PORT, ServeConfig
 
 log = logging.getLogger(__name__)
 
@@ -138,9 +138,9 @@ def serve_config(args: argparse.Namespace) -> ServeConfig:
 def build_app(args: argparse.Namespace) -> Any:
     """Load and warm up every model the options name, then the gated ASGI app (also what
     the tests and the benchmark serve, so they run exactly what the command runs)."""
-    from serve.api import gated_app
-    from serve.metrics import ServeMetrics
-    from serve.models import check_unique, load_served_model, parse_model_spec
+    from nlp.serving.http.api import gated_app
+    from nlp.serving.http.metrics import ServeMetrics
+    from nlp.serving.http.models import check_unique, load_served_model, parse_model_spec
 
     specs = [parse_model_spec(text) for text in args.model]
     check_unique(specs)

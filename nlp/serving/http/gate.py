@@ -23,8 +23,8 @@ from typing import Any
 from starlette.exceptions import HTTPException
 
 from bot.ratelimit import ChatRateLimiter, Verdict
-from serve.config import ServeConfig
-from serve.metrics import ServeMetrics
+from nlp.serving.http.config import ServeConfig
+from nlp.serving.http.metrics import ServeMetrics
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from nlp.decode_args import describe_options
 from nlp.decode_settings import DecodeSettings
 from nlp.decoding import DecodeOptions
 from nlp.decoding.options import XLA_BY_DEFAULT
+from nlp.serving.http.config import ServeConfig
 from nlp.text.scripts import has_han
 from nlp.text_generator import Generation, TextGenerator
-from serve.config import ServeConfig
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # The endpoints each task answers (a chat model writes no headlines and the reverse).
