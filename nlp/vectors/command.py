@@ -163,11 +163,8 @@ def _texts(args: argparse.Namespace) -> Iterator[str]:
 
 
 def _lines(path: Path) -> Iterator[str]:
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not UTF-8 text ({exc.reason})") from exc
-            if line.strip():
-                yield line
+    from nlp.vectors.files import numbered_lines
+
+    for _, line in numbered_lines(path):
+        if line.strip():
+            yield line

@@ -110,35 +110,41 @@ def _header(line: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _read_text(path: Path, wanted: Callable[[str], bool]) -> Iterator[tuple[str, np.ndarray]]:
-    width = 0
+def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a UTF-8 file; bad bytes raise VectorsError naming file and line
+    (text mode would fail somewhere in a buffer, without the line)."""
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, 1):
             try:
-                line = raw.decode("utf-8")
+                yield number, raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise VectorsError(f"{path}:{number}: not UTF-8 text ({exc.reason})") from exc
-            fields = line.rstrip("\n\r").rstrip(" ").split(" ")
-            if number == 1 and len(fields) == 2 and all(f.isdigit() for f in fields):
-                width = int(fields[1])
-                continue
-            if fields == [""]:
-                continue
-            if not width:
-                width = len(fields) - 1
-            if len(fields) < width + 1:
-                raise VectorsError(
-                    f"{path}:{number}: expected a word and {width} numbers, "
-                    f"got {len(fields)} fields"
-                )
-            word = " ".join(fields[: len(fields) - width])
-            if not wanted(word):
-                continue
-            try:
-                vector = np.array(fields[len(fields) - width :], dtype=np.float32)
-            except ValueError as exc:
-                raise VectorsError(f"{path}:{number}: {exc}") from exc
-            yield word, vector
+
+
+def _read_text(path: Path, wanted: Callable[[str], bool]) -> Iterator[tuple[str, np.ndarray]]:
+    width = 0
+    for number, line in numbered_lines(path):
+        fields = line.rstrip("\n\r").rstrip(" ").split(" ")
+        if number == 1 and len(fields) == 2 and all(f.isdigit() for f in fields):
+            width = int(fields[1])
+            continue
+        if fields == [""]:
+            continue
+        if not width:
+            width = len(fields) - 1
+        if len(fields) < width + 1:
+            raise VectorsError(
+                f"{path}:{number}: expected a word and {width} numbers, "
+                f"got {len(fields)} fields"
+            )
+        word = " ".join(fields[: len(fields) - width])
+        if not wanted(word):
+            continue
+        try:
+            vector = np.array(fields[len(fields) - width :], dtype=np.float32)
+        except ValueError as exc:
+            raise VectorsError(f"{path}:{number}: {exc}") from exc
+        yield word, vector
 
 
 def _read_binary(path: Path, wanted: Callable[[str], bool]) -> Iterator[tuple[str, np.ndarray]]:
