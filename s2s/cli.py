@@ -7,7 +7,6 @@ libraries such as TensorFlow only when it runs, so `s2s --help` answers at once.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -61,10 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    quiet.configure_logging(args.verbose)
     if not args.verbose:
         quiet.quiet_tensorflow()
     try:

@@ -7,10 +7,10 @@ They live with the tests (the benchmarks put this folder on `sys.path` too), not
   plus a cost per sentence, slept on the calling thread) so the bot benchmark exercises
   batching the way a real model would reward it. `fake_model` wraps it as `load_model` would.
 - `FakeGenerator` (headlines): echoes the start of each article, sleeping `delay` seconds per
-  batch to imitate decoding time.
-- Run as a script, this file is `s2s headlines` with `--model fake://?words=8&delay=0.05`
-  served by a `FakeGenerator` (the tests kill a real CLI run this way, in a fraction of a
-  second per batch).
+  batch to imitate decoding time, and with `stall_after` N never returning from batch N+1.
+- Run as a script, this file is `s2s headlines` with `--model fake://?words=8&stall_after=4`
+  served by a `FakeGenerator` (the tests kill a real CLI run this way: stalled, the run is
+  known to have written exactly N batches however slow the machine, so there is no race).
 """
 
 from __future__ import annotations
@@ -119,9 +119,10 @@ def fake_model(
 class FakeGenerator:
     """Echoes the start of each article; n-best variants are ever shorter prefixes."""
 
-    def __init__(self, words: int = 8, delay: float = 0.0) -> None:
+    def __init__(self, words: int = 8, delay: float = 0.0, stall_after: int | None = None) -> None:
         self.words = words
         self.delay = delay
+        self.stall_after = stall_after
         self.calls = 0
 
     @classmethod
@@ -129,7 +130,8 @@ class FakeGenerator:
         query = parse_qs(urlsplit(uri).query)
         words = int(query.get("words", ["8"])[0])
         delay = float(query.get("delay", ["0"])[0])
-        return cls(words=words, delay=delay)
+        stall = query.get("stall_after")
+        return cls(words=words, delay=delay, stall_after=int(stall[0]) if stall else None)
 
     def generate(
         self,
@@ -137,6 +139,8 @@ class FakeGenerator:
         options: DecodeOptions,
         seeds: Sequence[int | None] | None = None,
     ) -> list[list[Generation]]:
+        if self.stall_after is not None and self.calls >= self.stall_after:
+            threading.Event().wait()  # until the test kills the process
         self.calls += 1
         if self.delay:
             time.sleep(self.delay)

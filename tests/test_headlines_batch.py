@@ -197,8 +197,11 @@ def test_records_done_on_missing_empty_and_unterminated_files(tmp_path: Path) ->
 
 
 def test_sigkilled_cli_run_resumes_exactly_once_in_order(tmp_path: Path) -> None:
-    """Kill a real run of the script mid-job, then --resume: every input once, in order."""
-    total = 60
+    """Kill a real run of the script mid-job, then --resume: every input once, in order.
+
+    The run stalls in its fifth batch, so it is killed with exactly four batches written,
+    however long the machine takes to get there (a delay per batch raced the kill)."""
+    total, batch, written = 60, 3, 4
     source = tmp_path / "in.jsonl"
     source.write_text(
         "".join(
@@ -207,20 +210,25 @@ def test_sigkilled_cli_run_resumes_exactly_once_in_order(tmp_path: Path) -> None
         "utf-8",
     )
     out = tmp_path / "out.jsonl"
-    command = [sys.executable, str(FAKE_CLI), "--model", "fake://?delay=0.03", str(source)]
-    command += ["-o", str(out), "--batch-size", "3", "--quiet"]
-    process = subprocess.Popen(command)
-    deadline = time.monotonic() + 20
-    while (not out.exists() or out.stat().st_size < 200) and time.monotonic() < deadline:
+    def command(model: str, *extra: str) -> list[str]:
+        return [sys.executable, str(FAKE_CLI), "--model", model, str(source), "-o", str(out),
+                "--batch-size", str(batch), "--quiet", *extra]
+
+    process = subprocess.Popen(command(f"fake://?stall_after={written}"))
+    lines = 0
+    while lines < written * batch and process.poll() is None:
         time.sleep(0.01)
+        lines = out.read_bytes().count(b"\n") if out.exists() else 0
+    assert process.poll() is None, "the run ended instead of stalling"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL
-    done = len(out.read_bytes().split(b"\n")) - 1
-    assert 0 < done < total, "the run should have been killed part way"
+    assert out.read_bytes().count(b"\n") == written * batch
     with out.open("ab") as handle:  # what a kill in the middle of a write leaves behind
         handle.write(b'{"id": "doc')
-    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, check=False)
+    resumed = subprocess.run(
+        command("fake://", "--resume"), capture_output=True, text=True, timeout=300, check=False
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert [r["id"] for r in _jsonl(out)] == [f"doc{i}" for i in range(total)]
 

@@ -263,3 +263,57 @@ def test_compiled_update_is_one_program_for_every_batch_shape(
     pairs = zip(plain.model.trainable_variables, compiled.model.trainable_variables, strict=True)
     for a, b in pairs:
         assert float(tf.reduce_max(tf.abs(a - b))) < 1e-5
+
+
+class StepClock:
+    """A stand-in for the `time` module whose clock moves one minute per call: the budget
+    runs out after a number of steps fixed by the loop's own calls, not by the machine."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        self.now += 60.0
+        return self.now
+
+
+def test_a_run_stopped_by_its_time_budget_resumes_as_an_uninterrupted_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`train.max_minutes` stops mid-epoch at an exact batch: the checkpoint holds that
+    position (no validation, no epoch count, no plateau rewind or halving of a partial
+    epoch), the bundle stays the best complete epoch's, and `--resume` with a larger
+    budget ends with the weights and optimizer state of a run never stopped."""
+    from nlp.training import trainer as trainer_module
+    from nlp.training.data import EncodedExamples
+    from nlp.training.trainer import Hooks
+
+    data = examples(48)
+    settings = {"lr_schedule": "plateau", "learning_rate": 0.01, "patience": 3, "epochs": 3}
+    losses = [3.0, 3.1, 2.9]  # epoch 2 stalls: rewind and halve after it, not before
+
+    def everything(trainer: Trainer) -> list[np.ndarray]:
+        return [v.numpy() for v in [*trainer.model.weights, *trainer.optimizer.variables]]
+
+    straight = make_trainer(tmp_path / "straight", **settings)
+    scripted_validation(straight, monkeypatch, list(losses))
+    straight_state = straight.fit(data, data[:8])
+
+    monkeypatch.setattr(trainer_module, "time", StepClock())
+    saved: list[int] = []
+    cut = make_trainer(tmp_path / "cut", max_minutes=15, **settings)
+    validations = iter(losses)
+    monkeypatch.setattr(cut, "evaluate_loss", lambda valid: next(validations))
+    state = cut.fit(data, data[:8], hooks=Hooks(on_improved=lambda s: saved.append(s.epoch)))
+    epoch_length = len(EncodedExamples(data).plan(cut.batching, seed=cut.config.seed, epoch=1))
+    assert state.finished and state.epoch == 1 and 0 < state.step_in_epoch < epoch_length
+    assert saved == [1] and len(state.history) == 1  # the partial epoch was not validated
+    assert float(cut.optimizer.learning_rate.numpy()) == pytest.approx(0.01)
+    monkeypatch.undo()
+
+    resumed = make_trainer(tmp_path / "cut", **settings)
+    scripted_validation(resumed, monkeypatch, losses[1:])
+    final = resumed.fit(data, data[:8], resume=True)
+    assert final.epoch == 3 and final.global_step == straight_state.global_step
+    for a, b in zip(everything(straight), everything(resumed), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -229,12 +229,18 @@ def test_process_killed_between_checkpoints_resumes_to_the_same_weights(tmp_path
     assert process.stdout is not None
     progress = ProgressWatcher(process.stdout)
     deadline = time.monotonic() + 300
-    saved = None
     while time.monotonic() < deadline and process.poll() is None:
         saved = _checkpoint_step(cut / "checkpoint")
-        if saved is not None and progress.step >= saved + 3:
+        if saved is None or progress.step < saved + 3:
+            time.sleep(0.01)
+            continue
+        # Looked like the moment; a loaded machine may have moved on since (a new checkpoint,
+        # the next epoch). Stopped, the run cannot move: check again, kill or let it go on.
+        process.send_signal(signal.SIGSTOP)
+        stopped = _checkpoint_step(cut / "checkpoint")
+        if stopped is not None and stopped % CHECKPOINT_EVERY == 0 and stopped < progress.step:
             break
-        time.sleep(0.01)
+        process.send_signal(signal.SIGCONT)
     assert process.poll() is None, "training ended before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait()

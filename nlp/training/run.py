@@ -313,7 +313,14 @@ def _fit(
         save_bundle(options.out / MODEL_SUBDIR, config, codec, model, extra, decoding)
 
     hooks = Hooks(on_improved=save_best, selection=selection)
-    return trainer.fit(train_examples, valid_examples, resume=options.resume, hooks=hooks)
+    state = trainer.fit(train_examples, valid_examples, resume=options.resume, hooks=hooks)
+    if state.best_epoch < 0:  # only a time budget ends a run before its first epoch's end
+        raise ValueError(
+            f"train.max_minutes={config.train.max_minutes} ran out before the first epoch "
+            f"ended, so there is no model yet; continue with --resume --out {options.out} "
+            "and a larger --set train.max_minutes"
+        )
+    return state
 
 
 def _selection(

@@ -265,6 +265,7 @@ class Trainer:
             bar.update(state.step_in_epoch)
             started = time.monotonic() - state.train_seconds
             pending: list[tf.Tensor] = []  # losses not yet read back to the host
+            out_of_time = False
             for batch in batches:
                 pending.append(self.train_batch(*batch))
                 state.step_in_epoch += 1
@@ -278,11 +279,19 @@ class Trainer:
                     self._save(checkpoint, state)
                 if cfg.max_minutes and time.monotonic() - started >= 60 * cfg.max_minutes:
                     self._log(f"  time budget of {cfg.max_minutes} min reached")
-                    state.finished = True
+                    state.finished = out_of_time = True
                     break
             if pending:
                 self._report(pending, state, bar, writer)
             state.train_seconds = time.monotonic() - started
+            if out_of_time and state.step_in_epoch < total:
+                # Stopped mid-epoch: keep the exact batch position and nothing else. Ending
+                # the epoch here would count it as done (a resumed run would skip its other
+                # batches) and would validate, rewind or lower the rate on part of an epoch,
+                # which the uninterrupted run never does; the bundle stays the best complete
+                # epoch's, and `--resume` with a larger budget goes on from this batch.
+                self._save(checkpoint, state)
+                return state
             self._end_epoch(state, validation, hooks, writer)
             self._save(checkpoint, state)
         state.finished = True
