@@ -41,9 +41,9 @@ def tiny_overrides(**extra: object) -> list[str]:
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A chat model trained for one epoch on the shipped English dialogue sample."""
-    from nlp.config import ExperimentConfig
     from nlp.training.corpus_io import CorpusSpec
     from nlp.training.run import RunOptions, train
+    from nlp.util.config import ExperimentConfig
 
     out = tmp_path_factory.mktemp("tiny_run")
     config = ExperimentConfig().with_overrides(tiny_overrides())

@@ -106,7 +106,7 @@ class HeadlineModelHandler(ModelHandler[Article, Result, Any]):
         self.jit_compile = jit_compile
 
     def load_model(self) -> Any:
-        from nlp.headlines.command import load_generator
+        from nlp.generation.loading import load_generator
 
         generator, _ = load_generator(self.model, jit_compile=self.jit_compile)
         return generator
