@@ -21,10 +21,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # lint: ruff; the layers of docs/ARCHITECTURE.md: lint-imports ([tool.importlinter] in
-# pyproject.toml); then the tests
+# pyproject.toml); types: mypy on nlp, bot and s2s ([tool.mypy]); then the tests
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q
 
 demo: $(STAMP)

@@ -3,5 +3,13 @@ by its writer (`nlp.chat.conversation_log`) and its reader
 (`nlp.corpus.readers.conversation_log`). Kept here, below both, so the corpus layer never
 imports the chat."""
 
-CONVERSATION, TURN, SPEAKER, TEXT, RATING = "conversation", "turn", "speaker", "text", "rating"
-USER, BOT, GOOD = "user", "bot", "good"
+from typing import Final
+
+CONVERSATION: Final = "conversation"
+TURN: Final = "turn"
+SPEAKER: Final = "speaker"
+TEXT: Final = "text"
+RATING: Final = "rating"
+USER: Final = "user"
+BOT: Final = "bot"
+GOOD: Final = "good"

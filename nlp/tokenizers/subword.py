@@ -28,6 +28,7 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import sentencepiece as spm
 
@@ -169,7 +170,7 @@ def _train(sentences: list[str], config: TokenizerConfig) -> bytes:
 
 def _train_once(sentences: list[str], config: TokenizerConfig, vocab_size: int) -> bytes:
     model = io.BytesIO()
-    extra: dict[str, object] = {}
+    extra: dict[str, Any] = {}
     if config.placeholders:
         extra["user_defined_symbols"] = placeholder_tokens()
     spm.set_random_generator_seed(_SEED)

@@ -18,6 +18,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from nlp.corpus.records import Pair
 from nlp.decoding.options import DecodeOptions
@@ -103,7 +104,7 @@ OBJECTIVES: dict[str, tuple[str, Callable[[TuningContext], Objective]]] = {
 
 # The chat configurations, by the names the chat benchmark's table uses; each with the companion
 # kind it needs ("" = none). Sampling is seeded per chat by the bot (`nlp.chat.offline`).
-_MMI_ANTILM = {"rerank": "mmi-antilm", "mmi_lambda": 0.3, "mmi_gamma": 5}
+_MMI_ANTILM: dict[str, Any] = {"rerank": "mmi-antilm", "mmi_lambda": 0.3, "mmi_gamma": 5}
 CHAT_CONFIGURATIONS: dict[str, tuple[str, DecodeOptions]] = {
     "plain beam": ("", PLAIN_BEAM),
     "sampling": ("", default_decode_options("chat")),  # a fresh chat model's
@@ -272,7 +273,7 @@ def try_candidates(
 def _with(options: DecodeOptions, name: str, value: float) -> DecodeOptions | None:
     """`options` with one setting changed, or None when that makes no valid configuration.
     Beam size 1 is greedy search (same output, no beam bookkeeping)."""
-    changes: dict[str, object] = {name: value}
+    changes: dict[str, Any] = {name: value}
     if name == "beam_size":
         changes["strategy"] = "greedy" if value == 1 else "beam"
     if options.strategy == "sample":
