@@ -20,12 +20,16 @@ venv: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# lint: ruff; the layers of docs/ARCHITECTURE.md: lint-imports ([tool.importlinter] in
+# pyproject.toml); types: mypy on nlp, bot and s2s ([tool.mypy]); then the tests
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q
 
 demo: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python scripts/demo.py --work runs/demo
 
 clean:
-	rm -rf runs .pytest_cache .ruff_cache
+	rm -rf runs .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

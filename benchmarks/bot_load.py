@@ -43,11 +43,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from benchmarks.common import percentile  # noqa: E402
 from fake_generators import CostModel, ScriptedGenerator, fake_model  # noqa: E402
 from fake_telegram import bot_on_fake_telegram  # noqa: E402
-from nlp.chat.loading import LoadedModel, load_model  # noqa: E402
 from nlp.chat.responder import ChatResponder  # noqa: E402
 from nlp.chat.settings import SettingsStore  # noqa: E402
 from nlp.chat.setup import add_responder_arguments, build_responder  # noqa: E402
-from nlp.decode_args import describe_options  # noqa: E402
+from nlp.generation.decode_args import describe_options  # noqa: E402
+from nlp.generation.loading import LoadedModel, load_model  # noqa: E402
 
 # (mode, responder flags as `s2s bot` takes them, micro-batching on): with a real model.
 MODEL_RUNS = (

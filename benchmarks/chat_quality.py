@@ -7,7 +7,7 @@ model and its LM and reverse companions with 20-minute budgets, `s2s companion`,
 first message of a fresh chat, exactly as the bot does: the bundle's tuned settings, the
 bot's n-best size, per-chat sampling seeds and reply re-ranking (`nlp.chat.offline`). It
 reports test perplexity, Hits@1/20 (does the model prefer each post's true reply to 19
-replies of other test posts; `nlp.evaluation.hits`) and, for those replies, distinct-1/2,
+replies of other test posts; `nlp.metrics.hits`) and, for those replies, distinct-1/2,
 the top-5 reply share, the echo share, mean reply length (words; characters for Chinese)
 and BLEU-1/2 against the reference replies (sacrebleu; "13a" for English, "zh" for
 Chinese), then the same columns for every configuration the tuner knows (plain beam,
@@ -81,9 +81,9 @@ def score(work: Path, limit: int) -> dict[str, Any]:
     from nlp.chat.offline import bot_replies
     from nlp.corpus.readers import read_pairs
     from nlp.corpus.records import ReadReport
-    from nlp.evaluation.chat_metrics import chat_metrics
     from nlp.evaluation.evaluate import hits_metrics, loss_metrics
-    from nlp.generator import Generator
+    from nlp.generation.generator import Generator
+    from nlp.metrics.chat_metrics import chat_metrics
     from nlp.text.normalize import normalize_text
     from nlp.tuning.search import PLAIN_BEAM, chat_candidates
 

@@ -65,10 +65,10 @@ CORPORA = [
 
 def measure(corpus: Corpus, share: float) -> dict[str, Any]:
     """One size of one corpus, stage by stage (run in a fresh process)."""
-    from nlp.codec import TextCodec
-    from nlp.config import ExperimentConfig, task_preset
+    from nlp.generation.codec import TextCodec
     from nlp.training.corpus_io import CorpusSpec, load_pairs
     from nlp.training.run import examples_of
+    from nlp.util.config import ExperimentConfig, task_preset
 
     config = ExperimentConfig().with_overrides([*task_preset(corpus.task), *corpus.settings])
     spec = CorpusSpec(tuple(Path(p) for p in corpus.paths), corpus.fmt, options=corpus.options)

@@ -56,8 +56,8 @@ COLUMNS = [
 def _model() -> Any:
     import keras
 
-    from nlp.config import ModelConfig
     from nlp.model.seq2seq import Seq2Seq
+    from nlp.util.config import ModelConfig
 
     keras.utils.set_random_seed(0)
     return Seq2Seq(ModelConfig(vocab_size=VOCAB, embedding_dim=HIDDEN, units=HIDDEN, dropout=0.0))
@@ -108,7 +108,7 @@ def _predict_loop(model: Any) -> Callable[[np.ndarray], object]:
     import keras
     import tensorflow as tf
 
-    from nlp.specials import BOS_ID, EOS_ID
+    from nlp.tokenizers.specials import BOS_ID, EOS_ID
 
     class Encode(keras.layers.Layer):
         def call(self, source_ids: Any) -> Any:

@@ -58,10 +58,10 @@ def corpus(split: str) -> tuple[list[Pair], str]:
 
 def build_untrained_bundle(directory: Path) -> tuple[Path, str]:
     """A default-size bundle with random weights (what `s2s train` would start from)."""
-    from nlp.bundle import save_bundle
-    from nlp.codec import TextCodec
-    from nlp.config import ExperimentConfig
+    from nlp.generation.bundle import save_bundle
+    from nlp.generation.codec import TextCodec
     from nlp.model import Seq2Seq
+    from nlp.util.config import ExperimentConfig
 
     config = ExperimentConfig()
     config.data.task = "headline"
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
-    from nlp.generator import Generator  # TensorFlow loads here
+    from nlp.generation.generator import Generator  # TensorFlow loads here
 
     with tempfile.TemporaryDirectory(prefix="headline-throughput-") as tmp:
         work = Path(tmp)

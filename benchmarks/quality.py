@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import RESULTS_DIR
-from nlp.config import ExperimentConfig
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
-from nlp.generator import Generator
+from nlp.generation.generator import Generator
 from nlp.training.corpus_io import CorpusSpec, load_pairs
 from nlp.training.run import VALID_FILE, RunOptions, train
+from nlp.util.config import ExperimentConfig
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 BASE_SETTINGS = [

@@ -168,7 +168,9 @@ async def measure_server(args: argparse.Namespace, port: int) -> list[dict[str, 
 
 def batch_job(args: argparse.Namespace) -> dict[str, Any]:
     """Articles per second of `s2s headlines`' job on the same model and articles."""
-    from nlp.generator import Generator  # TensorFlow loads here, after the server is gone
+    from nlp.generation.generator import (
+        Generator,  # TensorFlow loads here, after the server is gone
+    )
     from nlp.headlines import HeadlineJobOptions, generate_headlines
 
     generator = Generator.from_bundle(args.headline_model)

@@ -261,11 +261,11 @@ def measure(
     import keras
     import numpy as np
 
-    from nlp.config import ExperimentConfig, task_preset
     from nlp.model import Seq2Seq
-    from nlp.specials import EOS_ID
+    from nlp.tokenizers.specials import EOS_ID
     from nlp.training.data import EncodedExamples
     from nlp.training.trainer import Trainer
+    from nlp.util.config import ExperimentConfig, task_preset
 
     overrides = list(task_preset(task)) if task else []
     overrides += [f"model.vocab_size={vocab}", f"train.max_source_length={source_len}"]

@@ -47,13 +47,13 @@ from typing import Any
 
 from benchmarks.common import RESULTS_DIR, format_table, write_json
 from benchmarks.quality import SHARED
-from nlp.config import ExperimentConfig
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
-from nlp.evaluation.evaluate import accuracy_metrics, bleu_metrics, generate_all
-from nlp.generator import Generator
+from nlp.evaluation.evaluate import accuracy_metrics, bleu_metrics
+from nlp.generation.generator import Generator, generate_all
 from nlp.training.corpus_io import CorpusSpec
 from nlp.training.run import RunOptions, examples_of, train, write_pairs
+from nlp.util.config import ExperimentConfig
 
 CORPUS = SHARED / "translation" / "tatoeba-cmn-eng" / "cmn.txt"
 TUTORIAL_ACCURACY = 0.74

@@ -10,8 +10,8 @@ from bot.config import BotConfig
 from bot.delivery import Sender
 from bot.flood import FloodControl
 from bot.handlers import BotHandlers
-from bot.ratelimit import ChatRateLimiter
 from nlp.chat.responder import ChatResponder
+from nlp.util.ratelimit import ChatRateLimiter
 
 
 def build_application(config: BotConfig, responder: ChatResponder) -> Application:

@@ -13,8 +13,8 @@ from telegram.error import TelegramError
 from bot.config import API_BASE_ENV, TOKEN_ENV, WEBHOOK_SECRET_ENV, BotConfigError, config_from_args
 from bot.redaction import redact
 from bot.service import configure_logging, serve
-from nlp.chat.loading import ModelLoader
 from nlp.chat.setup import add_responder_arguments, build_responder, model_loader
+from nlp.generation.loading import ModelLoader
 
 log = logging.getLogger(__name__)
 

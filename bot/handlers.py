@@ -15,11 +15,11 @@ from telegram.ext import ContextTypes
 
 from bot.access import REFUSAL_TEXT, AccessPolicy
 from bot.delivery import Destination, Sender
-from bot.ratelimit import RATE_LIMIT_TEXT, ChatRateLimiter, Verdict
 from bot.routing import STALE_BUTTON_TEXT, UNSUPPORTED_TEXT, Action, route
-from nlp.chat.commands import COMMAND_NAMES
-from nlp.chat.lru import LruDict
 from nlp.chat.responder import ChatResponder, Reply
+from nlp.chat.slash_commands import COMMAND_NAMES
+from nlp.util.lru import LruDict
+from nlp.util.ratelimit import RATE_LIMIT_TEXT, ChatRateLimiter, Verdict
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from telegram import Chat, Message, Update
 
-from nlp.chat.commands import Command, parse_command
+from nlp.chat.slash_commands import Command, parse_command
 
 UNSUPPORTED_TEXT = "I can only read text messages. Please type what you want to say."
 STALE_BUTTON_TEXT = "This button is no longer active."

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO/WARNING chatter
 
 from bot import command as bot_command
-from nlp import companion_command
 from nlp.chat import command as chat_command
 from nlp.corpus import command as corpus_command
 from nlp.evaluation import command as evaluate_command
+from nlp.generation import companion_command
 from nlp.headlines import command as headlines_command
 from nlp.serving import command as export_command
 from nlp.serving.http import command as serve_command

@@ -45,9 +45,9 @@ def tiny_overrides(**extra: object) -> list[str]:
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A chat model trained for one epoch on the shipped English dialogue sample."""
-    from nlp.config import ExperimentConfig
     from nlp.training.corpus_io import CorpusSpec
     from nlp.training.run import RunOptions, train
+    from nlp.util.config import ExperimentConfig
 
     out = tmp_path_factory.mktemp("tiny_run")
     config = ExperimentConfig().with_overrides(tiny_overrides())
@@ -59,9 +59,9 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_headline_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Chinese headline model (the task preset: characters, copying, placeholders) trained
     for one epoch on the shipped sample, with tiny sizes."""
-    from nlp.config import ExperimentConfig, task_preset
     from nlp.training.corpus_io import CorpusSpec
     from nlp.training.run import RunOptions, train
+    from nlp.util.config import ExperimentConfig, task_preset
 
     out = tmp_path_factory.mktemp("tiny_headline_run")
     settings = [*task_preset("headline"), *tiny_overrides(**{

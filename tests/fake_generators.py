@@ -1,4 +1,4 @@
-"""Test doubles for `nlp.generator.Generator`: no trained model, no TensorFlow.
+"""Test doubles for `nlp.generation.generator.Generator`: no trained model, no TensorFlow.
 
 They live with the tests (the benchmarks put this folder on `sys.path` too), not in the product.
 
@@ -29,12 +29,12 @@ import numpy as np
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nlp.chat.loading import LoadedModel
-from nlp.config import DataConfig
-from nlp.decode_settings import DecodeSettings
 from nlp.decoding import DecodeOptions
 from nlp.decoding.options import XLA_BY_DEFAULT
-from nlp.text_generator import Generation
+from nlp.generation.decode_settings import DecodeSettings
+from nlp.generation.loading import LoadedModel
+from nlp.generation.text_generator import Generation
+from nlp.util.config import DataConfig
 
 DEFAULT_SEPARATOR = " __eot__ "
 SCHEME = "fake://"
@@ -169,7 +169,7 @@ def _generation(text: str, score: float) -> Generation:
 def load_fake(
     model: str, *, jit_compile: bool = XLA_BY_DEFAULT
 ) -> tuple[FakeGenerator, DecodeSettings | None]:
-    """`nlp.headlines.command.load_generator` for ``fake://`` URIs (recommends nothing)."""
+    """`nlp.generation.loading.load_generator` for ``fake://`` URIs (recommends nothing)."""
     if not model.startswith(SCHEME):
         raise ValueError(f"{model}: this helper serves only {SCHEME} models")
     return FakeGenerator.from_uri(model), None

@@ -12,13 +12,13 @@ import sacrebleu
 import tensorflow as tf
 
 from conftest import write_jsonl
-from nlp.config import ModelConfig
 from nlp.corpus.records import Pair
 from nlp.evaluation.accuracy import AccuracyMeter
-from nlp.generator import Generator
+from nlp.generation.generator import Generator
 from nlp.model.distribution import DecoderOutputs
-from nlp.specials import EOS_ID
+from nlp.tokenizers.specials import EOS_ID
 from nlp.training.data import Batching
+from nlp.util.config import ModelConfig
 from s2s.cli import main
 
 

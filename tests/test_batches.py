@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nlp.specials import BOS_ID, EOS_ID, PAD_ID
+from nlp.tokenizers.specials import BOS_ID, EOS_ID, PAD_ID
 from nlp.training.data import Batching, EncodedExamples, as_dataset, cut_targets, encoded
 
 BATCHING = Batching(batch_size=4, bucket_width=3, max_length=12)

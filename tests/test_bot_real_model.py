@@ -8,9 +8,9 @@ from pathlib import Path
 
 from conftest import REPO
 from fake_telegram import bot_on_fake_telegram
-from nlp.chat.loading import load_model
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
+from nlp.generation.loading import load_model
 
 
 async def test_real_model_answers_over_telegram_and_draws_its_attention(tiny_bundle: Path) -> None:

@@ -5,7 +5,7 @@ from telegram import Update
 
 from bot.routing import Action, route
 from fake_telegram import BOT_ID, BOT_USERNAME, STICKER_JSON, FakeTelegram
-from nlp.chat.commands import COMMAND_NAMES
+from nlp.chat.slash_commands import COMMAND_NAMES
 
 FAKE = FakeTelegram("1:x")
 STICKER = STICKER_JSON

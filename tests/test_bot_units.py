@@ -18,9 +18,9 @@ from bot.config import (
     read_token,
 )
 from bot.handlers import Admission, ChatQueues
-from bot.ratelimit import ChatRateLimiter, Verdict
 from bot.redaction import REDACTED, install_redaction
 from nlp.chat.settings import ChatSettings, SettingsStore
+from nlp.util.ratelimit import ChatRateLimiter, Verdict
 
 TOKEN = "123456:TEST-token-secret-abcdefghij"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nlp.bundle import BundleError, load_bundle, read_metadata, save_bundle
+from nlp.generation.bundle import BundleError, load_bundle, read_metadata, save_bundle
 
 
 @pytest.fixture

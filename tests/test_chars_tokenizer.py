@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, tiny_overrides
-from nlp.codec import TextCodec
-from nlp.config import ExperimentConfig, TokenizerConfig
 from nlp.corpus.records import Pair
+from nlp.generation.codec import TextCodec
 from nlp.text.normalize import normalize_text
 from nlp.tokenizers import build_tokenizer, clean_text
 from nlp.tokenizers.base import SP_SPACE
-from nlp.vocab import Vocabulary
+from nlp.tokenizers.vocab import Vocabulary
+from nlp.util.config import ExperimentConfig, TokenizerConfig
 from s2s.cli import main
 
 TEXTS = [

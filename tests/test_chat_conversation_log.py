@@ -110,7 +110,7 @@ def test_s2s_chat_logs_conversations_and_s2s_retrain_learns_from_them(
                  "--out", str(out), "--quiet", *sets]) == 0
     # The new bundle comes from the old one, learned from the log's pairs (its validation
     # pairs are some of them) and moved its weights.
-    from nlp.bundle import load_bundle
+    from nlp.generation.bundle import load_bundle
     from nlp.training.run import VALID_FILE
 
     before, after = load_bundle(tiny_bundle), load_bundle(out / "model")

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from nlp.evaluation.chat_metrics import chat_metrics, distinct_n, is_echo, top_reply_share
+from nlp.metrics.chat_metrics import chat_metrics, distinct_n, is_echo, top_reply_share
 
 
 def test_distinct_n_counts_unique_ngrams_over_all_replies() -> None:
@@ -61,7 +61,7 @@ def test_s2s_evaluate_metric_chat_reports_bleu_and_length(tiny_bundle, capsys) -
 
     from sacrebleu.metrics import BLEU
 
-    from nlp.generator import Generator
+    from nlp.generation.generator import Generator
     from nlp.training.corpus_io import CorpusSpec, load_pairs
     from s2s.cli import main
     from tests.conftest import REPO

@@ -3,7 +3,7 @@
 import numpy as np
 
 from nlp.chat.rerank import ReplyRanker
-from nlp.text_generator import Generation
+from nlp.generation.text_generator import Generation
 
 
 def candidates(*texts: str) -> list[Generation]:

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nlp.config import ModelConfig
 from nlp.model import Seq2Seq
 from nlp.training.checkpoint import TrainState, load_checkpoint, read_state, save_checkpoint
+from nlp.util.config import ModelConfig
 
 
 class TwoTowers(keras.Model):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from nlp.chat.context import DialogueContext
-from nlp.codec import TextCodec
-from nlp.config import ExperimentConfig
 from nlp.corpus.records import Pair
-from nlp.specials import EOS_ID
+from nlp.generation.codec import TextCodec
+from nlp.tokenizers.specials import EOS_ID
+from nlp.util.config import ExperimentConfig
 
 PAIRS = [Pair("a b c d e f g", "x y"), Pair("h i j", "z")]
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from nlp.config import ConfigError, ExperimentConfig
+from nlp.util.config import ConfigError, ExperimentConfig
 
 
 def test_overrides_are_typed() -> None:
@@ -63,7 +63,7 @@ def test_task_preset_applies_before_set_overrides() -> None:
 
 
 def test_unknown_task_preset_is_refused() -> None:
-    from nlp.config import ConfigError, task_preset
+    from nlp.util.config import ConfigError, task_preset
 
     with pytest.raises(ConfigError, match="headline"):
         task_preset("summaries")

@@ -9,13 +9,13 @@ import pytest
 
 from conftest import tiny_overrides, write_jsonl
 from fake_generators import ScriptedGenerator, fake_model
-from nlp.bundle import load_bundle
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
-from nlp.config import ExperimentConfig
+from nlp.generation.bundle import load_bundle
 from nlp.training import run
 from nlp.training.checkpoint import TrainState
 from nlp.training.corpus_io import CorpusSpec
+from nlp.util.config import ExperimentConfig
 
 SEPARATOR = ExperimentConfig().data.turn_separator
 

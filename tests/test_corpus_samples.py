@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from nlp.config import DataConfig
 from nlp.corpus import CorpusError, FormatError, Pair, ReadReport, read_pairs
 from nlp.corpus.command import register
 from nlp.training.corpus_io import CorpusSpec, load_pairs
+from nlp.util.config import DataConfig
 
 SAMPLES = Path(__file__).resolve().parent / "data" / "corpora"
 NEWS_OPTIONS: dict[str, Any] = {

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from nlp.decoding import DecodeOptions, Decoder, Hypothesis
 from nlp.decoding.strategies import top_k_wide
-from nlp.specials import BOS_ID, EOS_ID, UNK_ID
+from nlp.tokenizers.specials import BOS_ID, EOS_ID, UNK_ID
 
 VOCAB = 10
 WORDS = (4, 5, 6, 7, 8, 9)  # ids that are not special

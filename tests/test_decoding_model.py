@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nlp.codec import TextCodec
-from nlp.config import ExperimentConfig, ModelConfig
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions, Decoder
+from nlp.generation.codec import TextCodec
 from nlp.model.seq2seq import Seq2Seq
-from nlp.specials import BOS_ID, EOS_ID
+from nlp.tokenizers.specials import BOS_ID, EOS_ID
+from nlp.util.config import ExperimentConfig, ModelConfig
 
 VOCAB = 20
 SOURCES = [[5, 6, 7], [8, 9, 10, 11, 12, 13, 14], [4], [19, 4, 18, 5]]

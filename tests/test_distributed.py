@@ -21,9 +21,9 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from nlp.config import ModelConfig, TrainConfig
+from nlp.util.config import ModelConfig, TrainConfig
 from nlp.model import Seq2Seq
-from nlp.specials import EOS_ID
+from nlp.tokenizers.specials import EOS_ID
 from nlp.training.checkpoint import load_checkpoint
 from nlp.training.trainer import Trainer
 

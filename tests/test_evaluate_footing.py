@@ -11,12 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from nlp.codec import TextCodec
-from nlp.config import ExperimentConfig
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
 from nlp.evaluation.evaluate import bleu_metrics, exact_metrics, reply_metrics
-from nlp.text_generator import Generation
+from nlp.generation.codec import TextCodec
+from nlp.generation.text_generator import Generation
+from nlp.util.config import ExperimentConfig
 
 PAIRS = [Pair("hello", "Hi there, John."), Pair("and you?", "I am fine, thanks.")]
 TRAINING = [*PAIRS, Pair("who is it?", "It is John."), Pair("bye", "See you, John.")]

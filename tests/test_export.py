@@ -57,13 +57,13 @@ def _bundle(directory: Path, settings: dict[str, str]) -> Path:
     import keras
 
     from conftest import tiny_overrides
-    from nlp.bundle import save_bundle
-    from nlp.codec import TextCodec
-    from nlp.config import ExperimentConfig
     from nlp.corpus.records import Pair
-    from nlp.decode_settings import DecodeSettings
     from nlp.decoding import DecodeOptions
+    from nlp.generation.bundle import save_bundle
+    from nlp.generation.codec import TextCodec
+    from nlp.generation.decode_settings import DecodeSettings
     from nlp.model import Seq2Seq
+    from nlp.util.config import ExperimentConfig
 
     config = ExperimentConfig().with_overrides(
         tiny_overrides(**{**settings, "vocab.min_freq": 2})
@@ -94,7 +94,7 @@ def _serve(export: Path, requests: list[dict]) -> list[dict]:
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_saved_model_decodes_like_the_generator(tmp_path: Path, variant: str) -> None:
     from nlp.decoding import DecodeOptions
-    from nlp.generator import Generator
+    from nlp.generation.generator import Generator
     from nlp.serving.export import RERANK_FIELDS, ExportLimits, export_bundle, generate_inputs
 
     copy = variant == "copy"

@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
-from nlp.codec import TextCodec
-from nlp.config import ExperimentConfig
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
+from nlp.generation.codec import TextCodec
 from nlp.serving.export import ASSETS_FILE, ExportLimits, _write_assets
 from nlp.text.truecase import TRUECASE_FILE
+from nlp.util.config import ExperimentConfig
 
 PAIRS = [Pair("a b c d e f g", "Yes, John."), Pair("h i j", "No, John.")]
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nlp.config import ModelConfig
 from nlp.model import Seq2Seq
 from nlp.model.feeding_loop import AttentionInputs, gru_attention_loop, lstm_attention_loop
 from nlp.model.losses import masked_mean_loss
 from nlp.model.recurrence import gru_cell_forward, lstm_cell_forward
+from nlp.util.config import ModelConfig
 
 VOCAB = 30
 

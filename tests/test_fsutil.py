@@ -1,4 +1,4 @@
-"""The one atomic-write mechanism (`nlp.fsutil`): content reaches the disk (fsync) before the
+"""The one atomic-write mechanism (`nlp.util.fsutil`): content reaches the disk (fsync) before the
 rename publishes it, the rename is made durable (fsync of the directory), a failure leaves
 the old version, and changing one file of a bundle copies none of the others."""
 
@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from nlp import fsutil
-from nlp.bundle import WEIGHTS_FILE, read_metadata, save_bundle, store_decoding
-from nlp.codec import TextCodec
-from nlp.config import ExperimentConfig
 from nlp.corpus.records import Pair
-from nlp.decode_settings import DECODING_FILE, DecodeSettings
 from nlp.decoding import DecodeOptions
+from nlp.generation.bundle import WEIGHTS_FILE, read_metadata, save_bundle, store_decoding
+from nlp.generation.codec import TextCodec
+from nlp.generation.decode_settings import DECODING_FILE, DecodeSettings
+from nlp.util import fsutil
+from nlp.util.config import ExperimentConfig
 
 
 def _record(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:

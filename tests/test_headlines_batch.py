@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from fake_generators import FakeGenerator
-from nlp.decode_args import decode_options
 from nlp.decoding import DecodeOptions
+from nlp.generation.decode_args import decode_options
+from nlp.generation.text_generator import Generation
 from nlp.headlines import (
     HeadlineInputError,
     HeadlineJobOptions,
@@ -27,7 +28,6 @@ from nlp.headlines import (
 )
 from nlp.headlines.command import add_arguments
 from nlp.headlines.resume import records_done
-from nlp.text_generator import Generation
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_CLI = ROOT / "tests" / "fake_generators.py"  # `s2s headlines` serving fake:// models
@@ -277,7 +277,7 @@ def test_decode_flags_are_the_shared_ones() -> None:
 
 def test_real_generator_through_the_job_with_resume(tiny_bundle: Path, tmp_path: Path) -> None:
     """The lead's Generator (tiny trained bundle) fits the protocol; resume completes it."""
-    from nlp.generator import Generator
+    from nlp.generation.generator import Generator
 
     generator = Generator.from_bundle(tiny_bundle)
     source = tmp_path / "in.jsonl"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, tiny_overrides, write_jsonl
-from nlp.evaluation.hits import distractors, hits_at_1
+from nlp.metrics.hits import distractors, hits_at_1
 
 
 def test_hits_counts_posts_whose_true_reply_scores_highest() -> None:
@@ -38,7 +38,7 @@ def test_distractors_are_other_replies_drawn_the_same_way_for_a_seed() -> None:
 
 def _evaluate(model: Path, corpus: Path, k: int) -> float:
     from nlp.evaluation.evaluate import hits_metrics
-    from nlp.generator import Generator
+    from nlp.generation.generator import Generator
     from nlp.training.corpus_io import CorpusSpec, load_pairs
 
     generator = Generator.from_bundle(model)
@@ -51,9 +51,9 @@ def _evaluate(model: Path, corpus: Path, k: int) -> float:
 
 def _train(out: Path, corpus: Path, **settings: object) -> Path:
     """Every pair trained on (the validation pair is another one)."""
-    from nlp.config import ExperimentConfig
     from nlp.training.corpus_io import CorpusSpec
     from nlp.training.run import RunOptions, train
+    from nlp.util.config import ExperimentConfig
 
     valid = write_jsonl(out.parent / "valid.jsonl", [("tell me about it", "it is nice")])
     config = ExperimentConfig().with_overrides(tiny_overrides(**settings))

@@ -11,7 +11,7 @@ import pytest
 
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
-from nlp.mmi import mmi_score
+from nlp.generation.mmi import mmi_score
 from tests.conftest import REPO, tiny_overrides
 
 # Candidate -> (forward log p(T|S), companion per-token log-probs). "i'm sorry" is the
@@ -61,8 +61,8 @@ class ScriptedCompanion:
 
 
 def test_generator_reranks_every_candidate_in_one_companion_call(tiny_bundle: Path) -> None:
-    from nlp.bundle import load_bundle
-    from nlp.generator import Generator
+    from nlp.generation.bundle import load_bundle
+    from nlp.generation.generator import Generator
 
     bundle = load_bundle(tiny_bundle)
     plain = Generator(bundle).generate(["how are you?", "hello"], DecodeOptions(n_best=4))
@@ -101,8 +101,8 @@ def companions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_lm_and_reverse_models_train_and_load_through_the_cli(
     companions: dict[str, Path], tiny_bundle: Path
 ) -> None:
-    from nlp.generator import Generator
-    from nlp.mmi import CompanionScorer
+    from nlp.generation.generator import Generator
+    from nlp.generation.mmi import CompanionScorer
 
     lm, reverse = CompanionScorer(companions["lm"]), CompanionScorer(companions["reverse"])
     assert (lm.kind, reverse.kind) == ("lm", "reverse")
@@ -149,7 +149,7 @@ def test_a_chat_bundle_names_its_companions_and_s2s_chat_finds_them(
     import json
     import shutil
 
-    from nlp.bundle import BundleError, load_bundle, read_metadata
+    from nlp.generation.bundle import BundleError, load_bundle, read_metadata
     from s2s.cli import main
 
     chat = tmp_path / "run" / "model"

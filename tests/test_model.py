@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nlp.config import ModelConfig
 from nlp.model import Seq2Seq
 from nlp.model.distribution import DecoderOutputs, log_softmax_at
 from nlp.model.losses import coverage_losses, masked_mean_loss, token_losses
+from nlp.util.config import ModelConfig
 
 VARIANTS = [
     {},

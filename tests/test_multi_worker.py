@@ -31,9 +31,9 @@ from nlp.training.run import training_strategy
 strategy = training_strategy(multi_worker=sys.argv[1] == "multi")
 
 import keras
-from nlp.config import ModelConfig, TrainConfig
+from nlp.util.config import ModelConfig, TrainConfig
 from nlp.model import Seq2Seq
-from nlp.specials import EOS_ID
+from nlp.tokenizers.specials import EOS_ID
 from nlp.training.trainer import Trainer
 
 keras.utils.set_random_seed(7)

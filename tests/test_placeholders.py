@@ -156,8 +156,8 @@ def test_restore_respaces_values_the_detokenizer_spaced_like_latin_words() -> No
 
 @pytest.mark.parametrize("kind", ["words", "jieba"])
 def test_project_tokenizers_keep_placeholders_whole(kind: str) -> None:
-    from nlp.config import TokenizerConfig
     from nlp.tokenizers import build_tokenizer
+    from nlp.util.config import TokenizerConfig
 
     tokenizer = build_tokenizer(TokenizerConfig(kind=kind))
     for article in (ZH_ARTICLE, EN_ARTICLE):

@@ -11,8 +11,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO, tiny_overrides
-from nlp.bundle import load_bundle
-from nlp.config import ExperimentConfig, ModelConfig
+from nlp.generation.bundle import load_bundle
 from nlp.model import Seq2Seq
 from nlp.model.losses import masked_mean_loss
 from nlp.training.corpus_io import CorpusSpec
@@ -25,6 +24,7 @@ from nlp.training.precision import (
     precision_for,
 )
 from nlp.training.run import RunOptions, train
+from nlp.util.config import ExperimentConfig, ModelConfig
 
 CPU_FLAGS = "flags\t\t: fpu vme sse sse2 avx2 avx512f avx512bw {extra} xsave\n"
 

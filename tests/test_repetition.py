@@ -11,8 +11,8 @@ import pytest
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
 from nlp.evaluation.evaluate import rouge_metrics
-from nlp.evaluation.repetition import repeats_bigram, repeats_content_token, repetition_shares
-from nlp.text_generator import Generation
+from nlp.generation.text_generator import Generation
+from nlp.metrics.repetition import repeats_bigram, repeats_content_token, repetition_shares
 
 STUTTERS = [
     "十个:地方地方地方设计设计",

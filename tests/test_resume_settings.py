@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, tiny_overrides
-from nlp.config import ExperimentConfig
 from nlp.training.checkpoint import read_state
 from nlp.training.corpus_io import CorpusSpec
 from nlp.training.run import RunOptions, resume_settings, train
+from nlp.util.config import ExperimentConfig
 from s2s.cli import main
 
 CORPUS = REPO / "corpora" / "dialogue-en.jsonl"

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import tiny_overrides, write_jsonl
-from nlp.bundle import load_bundle
 from nlp.corpus.records import Pair
+from nlp.generation.bundle import load_bundle
 from nlp.training import run
 from nlp.training.corpus_io import CorpusSpec
 from nlp.training.data import Example

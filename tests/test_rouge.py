@@ -14,7 +14,7 @@ from nlp.evaluation.baselines import (
     mean_reference_length,
     split_sentences,
 )
-from nlp.evaluation.rouge import (
+from nlp.metrics.rouge import (
     char_units,
     lcs_length,
     resolve_unit,

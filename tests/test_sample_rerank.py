@@ -55,7 +55,7 @@ async def test_responder_seeds_each_chat_turn_and_batches_chats_together() -> No
 def test_sample_and_rerank_with_a_real_model_is_one_call_and_repeatable(
     tiny_bundle: Path,
 ) -> None:
-    from nlp.generator import Generator
+    from nlp.generation.generator import Generator
 
     generator = Generator.from_bundle(tiny_bundle)
     options = DecodeOptions(strategy="sample", temperature=2.0, top_p=0.95, n_best=4,

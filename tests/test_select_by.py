@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, tiny_overrides
-from nlp.bundle import load_bundle
-from nlp.config import ExperimentConfig
-from nlp.generator import Generator
+from nlp.generation.bundle import load_bundle
+from nlp.generation.generator import Generator
 from nlp.text.normalize import normalize_text
 from nlp.training import run, trainer
 from nlp.training.corpus_io import CorpusSpec, load_pairs
 from nlp.training.run import RunOptions, train
 from nlp.training.trainer import Selection
+from nlp.util.config import ExperimentConfig
 
 CORPUS = CorpusSpec((REPO / "corpora" / "headlines-en.jsonl",))
 

@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 import sentencepiece as spm
 
-from nlp.config import TokenizerConfig
-from nlp.specials import SPECIAL_TOKENS
 from nlp.tokenizers import (
     TOKENIZER_KINDS,
     SentencePieceTokenizer,
@@ -22,7 +20,9 @@ from nlp.tokenizers import (
     load_tokenizer,
 )
 from nlp.tokenizers.chinese import jieba_segmenter
+from nlp.tokenizers.specials import SPECIAL_TOKENS
 from nlp.tokenizers.subword import MODEL_FILE, SPM_UNK
+from nlp.util.config import TokenizerConfig
 
 try:
     import hypothesis

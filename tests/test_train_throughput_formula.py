@@ -15,7 +15,7 @@ from benchmarks.train_throughput import (
     train_flops_per_sample,
     training_matmuls,
 )
-from nlp.config import ModelConfig
+from nlp.util.config import ModelConfig
 
 BATCH, SOURCE, TARGET = 8, 11, 6
 

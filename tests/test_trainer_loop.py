@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nlp.config import ExperimentConfig, ModelConfig
 from nlp.model import Seq2Seq
-from nlp.specials import EOS_ID
+from nlp.tokenizers.specials import EOS_ID
 from nlp.training.trainer import Trainer
+from nlp.util.config import ExperimentConfig, ModelConfig
 
 
 def examples(count: int, seed: int = 0) -> list[tuple[list[int], list[int]]]:

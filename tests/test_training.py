@@ -18,12 +18,12 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO, tiny_overrides, write_jsonl
-from nlp.config import ExperimentConfig
 from nlp.decoding import DecodeOptions
-from nlp.generator import Generator
+from nlp.generation.generator import Generator
 from nlp.training.checkpoint import read_state
 from nlp.training.corpus_io import CorpusSpec
 from nlp.training.run import RunOptions, train
+from nlp.util.config import ExperimentConfig
 
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 

@@ -64,9 +64,9 @@ def test_save_load_and_missing_file(truecaser: Truecaser, tmp_path: Path) -> Non
 
 
 def test_codec_truecases_output_of_a_lowercasing_tokenizer(tmp_path: Path) -> None:
-    from nlp.codec import TextCodec
-    from nlp.config import ExperimentConfig
     from nlp.corpus.records import Pair
+    from nlp.generation.codec import TextCodec
+    from nlp.util.config import ExperimentConfig
 
     config = ExperimentConfig()
     pairs = [Pair(TRAINING[i], TRAINING[i + 1]) for i in range(len(TRAINING) - 1)]

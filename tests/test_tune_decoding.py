@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, tiny_overrides
-from nlp.bundle import BundleError, load_bundle, read_metadata, store_decoding
-from nlp.config import ExperimentConfig
 from nlp.corpus.records import Pair
-from nlp.decode_settings import DECODING_FILE, DecodeSettings, default_decode_options
 from nlp.decoding import DecodeOptions
+from nlp.generation.bundle import BundleError, load_bundle, read_metadata, store_decoding
+from nlp.generation.decode_settings import DECODING_FILE, DecodeSettings, default_decode_options
 from nlp.training.corpus_io import CorpusSpec
 from nlp.training.run import RunOptions, train
 from nlp.tuning.search import SearchSpace, objective_for, space_for, tune
+from nlp.util.config import ExperimentConfig
 from s2s.cli import main
 
 

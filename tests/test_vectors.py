@@ -128,9 +128,9 @@ def test_packaged_glove_by_short_name() -> None:
 
 
 def _train(tmp_path: Path, vectors: Path, freeze: int, name: str = "run") -> Path:
-    from nlp.config import ExperimentConfig
     from nlp.training.corpus_io import CorpusSpec
     from nlp.training.run import RunOptions, train
+    from nlp.util.config import ExperimentConfig
 
     out = tmp_path / name
     config = ExperimentConfig().with_overrides(
@@ -176,10 +176,10 @@ def en_vectors(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_embeddings_command_writes_vectors_of_the_model_tokens(en_vectors: Path) -> None:
-    from nlp.codec import TextCodec
-    from nlp.config import ExperimentConfig
+    from nlp.generation.codec import TextCodec
     from nlp.tokenizers import build_tokenizer
-    from nlp.vocab import Vocabulary
+    from nlp.tokenizers.vocab import Vocabulary
+    from nlp.util.config import ExperimentConfig
 
     header = en_vectors.read_text("utf-8").splitlines()[0].split()
     assert header[1] == "16"
@@ -196,7 +196,7 @@ def test_embeddings_command_writes_vectors_of_the_model_tokens(en_vectors: Path)
 def test_frozen_rows_stay_as_loaded_and_the_bundle_records_the_vectors(
     tmp_path: Path, en_vectors: Path
 ) -> None:
-    from nlp.bundle import load_bundle
+    from nlp.generation.bundle import load_bundle
 
     frozen = load_bundle(_train(tmp_path, en_vectors, freeze=-1, name="frozen") / "model")
     loaded = {w: v for w, v in read_vectors(locate(str(en_vectors)), lambda w: True)}
@@ -215,7 +215,7 @@ def test_frozen_rows_stay_as_loaded_and_the_bundle_records_the_vectors(
 
 @pytest.mark.slow
 def test_rows_frozen_for_one_epoch_move_in_the_second(tmp_path: Path, en_vectors: Path) -> None:
-    from nlp.bundle import load_bundle
+    from nlp.generation.bundle import load_bundle
     from nlp.training.trainer import Trainer
 
     seen: list[np.ndarray] = []
@@ -238,7 +238,7 @@ def test_rows_frozen_for_one_epoch_move_in_the_second(tmp_path: Path, en_vectors
 def test_retraining_with_a_grown_vocabulary_starts_new_rows_from_the_vectors(
     tmp_path: Path, en_vectors: Path
 ) -> None:
-    from nlp.bundle import load_bundle
+    from nlp.generation.bundle import load_bundle
     from nlp.training.corpus_io import CorpusSpec
     from nlp.training.run import RetrainOptions, RunOptions, retrain
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from nlp.specials import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, UNK, UNK_ID
-from nlp.vocab import Vocabulary, VocabularyError
+from nlp.tokenizers.specials import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, UNK, UNK_ID
+from nlp.tokenizers.vocab import Vocabulary, VocabularyError
 
 CORPUS = [
     ["the", "cat", "sat"],

@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -144,7 +144,7 @@ def attention_figure(
     weights = weights[:rows, :cols]
     family = cjk_font_family()
     needs_wide = any(map(_is_wide, [*source_tokens[:cols], *output_tokens[:rows]]))
-    font = {"fontfamily": [family, "DejaVu Sans"]} if family else {}
+    font: dict[str, Any] = {"fontfamily": [family, "DejaVu Sans"]} if family else {}
     if rows == 0 or cols == 0:
         raise ValueError("nothing to draw: the reply or the input has no tokens")
 

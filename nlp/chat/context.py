@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from collections import deque
 
-from nlp.chat.lru import MAX_CHATS, LruDict
 from nlp.text.normalize import normalize_text
+from nlp.util.lru import MAX_CHATS, LruDict
 
 
 class DialogueContext:

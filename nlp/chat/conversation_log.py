@@ -27,13 +27,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from nlp.chat.lru import LruDict
+from nlp.corpus.conversation_fields import (
+    BOT,
+    CONVERSATION,
+    RATING,
+    SPEAKER,
+    TEXT,
+    TURN,
+    USER,
+)
+from nlp.util.lru import LruDict
 
 Rating = Literal["good", "bad"]
 Speaker = Literal["user", "bot"]
-# Field names and values shared with the corpus reader (one definition of the format).
-CONVERSATION, TURN, SPEAKER, TEXT, RATING = "conversation", "turn", "speaker", "text", "rating"
-USER, BOT, GOOD = "user", "bot", "good"
 
 
 @dataclass

@@ -16,7 +16,7 @@ from nlp.chat.responder import NO_IDEA_REPLY, chat_seed, choose_reply
 from nlp.chat.settings import ChatSettings
 from nlp.chat.text_input import clean_message
 from nlp.decoding import DecodeOptions
-from nlp.text_generator import TextGenerator
+from nlp.generation.text_generator import TextGenerator
 
 
 def bot_options(options: DecodeOptions) -> DecodeOptions:

@@ -14,8 +14,8 @@ from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from nlp.chat.lru import MAX_CHATS, LruDict
-from nlp.text_generator import Generation
+from nlp.generation.text_generator import Generation
+from nlp.util.lru import MAX_CHATS, LruDict
 
 _WORD = re.compile(r"\w+")
 

@@ -17,13 +17,11 @@ from dataclasses import dataclass
 
 from nlp.chat.attention_plot import render_attention_png
 from nlp.chat.batcher import MicroBatcher
-from nlp.chat.commands import COMMAND_NAMES, HELP_TEXT, START_TEXT, Command, parse_command
 from nlp.chat.context import DialogueContext
 from nlp.chat.conversation_log import ConversationLog, Rating
-from nlp.chat.loading import LoadedModel, ModelLoader
-from nlp.chat.lru import MAX_CHATS, LruDict
 from nlp.chat.rerank import ReplyRanker
 from nlp.chat.settings import SettingsError, SettingsStore
+from nlp.chat.slash_commands import COMMAND_NAMES, HELP_TEXT, START_TEXT, Command, parse_command
 from nlp.chat.text_input import (
     TELEGRAM_CAPTION_LIMIT,
     TELEGRAM_TEXT_LIMIT,
@@ -34,7 +32,9 @@ from nlp.chat.text_input import (
     keep_tail,
 )
 from nlp.decoding import DecodeOptions
-from nlp.text_generator import Generation, TextGenerator
+from nlp.generation.loading import LoadedModel, ModelLoader
+from nlp.generation.text_generator import Generation, TextGenerator
+from nlp.util.lru import MAX_CHATS, LruDict
 
 log = logging.getLogger(__name__)
 

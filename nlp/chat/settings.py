@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nlp.chat.lru import MAX_CHATS, LruDict
 from nlp.decoding import STRATEGY_NAMES, DecodeOptions
 from nlp.decoding.options import beam_in_groups
+from nlp.util.lru import MAX_CHATS, LruDict
 
 log = logging.getLogger(__name__)
 

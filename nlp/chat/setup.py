@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 
 from nlp.chat.conversation_log import ConversationLog
-from nlp.chat.loading import ModelLoader, load_model
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import ChatSettings, SettingsStore, default_state_path
-from nlp.decode_args import add_decode_arguments, resolve_decoding
+from nlp.generation.decode_args import add_decode_arguments, resolve_decoding
+from nlp.generation.loading import ModelLoader, load_model
 
 
 def add_responder_arguments(parser: argparse.ArgumentParser, *, state_name: str) -> None:

@@ -16,7 +16,6 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from nlp.config import TrainConfig
 from nlp.corpus.pipeline import (
     DUPLICATE,
     VALID,
@@ -28,6 +27,7 @@ from nlp.corpus.pipeline import (
 from nlp.corpus.readers import FORMATS, read_pairs
 from nlp.corpus.records import CorpusError, FormatError, Pair, ReadReport
 from nlp.text.scripts import HAN_CLASS
+from nlp.util.config import TrainConfig
 
 PERCENTILES = (50, 90, 95, 99)
 # Vocabulary estimate units: one CJK character, a run of other word characters, or one mark.

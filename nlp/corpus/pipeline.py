@@ -19,8 +19,8 @@ from typing import IO, Literal
 
 from nlp.corpus.readers.base import EMPTY_SOURCE, EMPTY_TARGET
 from nlp.corpus.records import Pair, ReadReport
-from nlp.fsutil import atomic_file
 from nlp.text.normalize import normalize_text
+from nlp.util.fsutil import atomic_file
 
 DUPLICATE = "duplicate"
 TRAIN, VALID = "train", "valid"
@@ -125,7 +125,7 @@ def split_pairs(
 
 class JsonlWriter:
     """Writes `{"source", "target"}` lines to a file that replaces `path` on success
-    (`nlp.fsutil.atomic_file`).
+    (`nlp.util.fsutil.atomic_file`).
 
     Why: an interrupted or failed conversion must never leave a truncated corpus that a later
     training run would silently use. On an exception `path` is left as it was.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from nlp.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from nlp.tokenizers.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 NEG_INF = float("-inf")
 

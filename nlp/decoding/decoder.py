@@ -15,7 +15,7 @@ from nlp.decoding.loop import DecodeOutput, StepModel, dynamic_decode
 from nlp.decoding.options import XLA_BY_DEFAULT, DecodeOptions
 from nlp.decoding.params import DecodeParams
 from nlp.decoding.strategies import Strategy, build_strategy
-from nlp.specials import EOS_ID, PAD_ID
+from nlp.tokenizers.specials import EOS_ID, PAD_ID
 
 T = TypeVar("T")
 CompiledDecode = Callable[[tf.Tensor, DecodeParams], DecodeOutput]

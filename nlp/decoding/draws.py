@@ -12,7 +12,7 @@ same sample, as they would in two calls. Without a seed every call draws fresh n
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -33,8 +33,9 @@ def sampling_draws(
     if len(per_input) != len(sources):
         raise ValueError(f"{len(per_input)} seeds for {len(sources)} inputs")
     rng = np.random.default_rng() if any(s is None for s in per_input) else None
+    shared = cast(np.random.Generator, rng)  # only used for the inputs without a seed
     rows = [
-        (np.random.default_rng([own, *source]) if own is not None else rng).random(
+        (np.random.default_rng([own, *source]) if own is not None else shared).random(
             (width, steps), dtype=np.float32
         )
         for own, source in zip(per_input, sources, strict=True)

@@ -15,7 +15,7 @@ from nlp.decoding.constraints import block_repeated_ngrams, forbidden_token_bias
 from nlp.decoding.params import DecodeParams
 from nlp.decoding.scoring import Scorer
 from nlp.decoding.strategies import SearchState, Strategy
-from nlp.specials import BOS_ID, EOS_ID, PAD_ID
+from nlp.tokenizers.specials import BOS_ID, EOS_ID, PAD_ID
 
 
 class StepModel(Protocol):

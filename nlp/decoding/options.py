@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 STRATEGY_NAMES: tuple[str, ...] = ("greedy", "beam", "sample", "diverse_beam")
-# How the n-best list is re-ranked after decoding (`nlp.mmi`, applied by the generator).
+# How the n-best list is re-ranked after decoding (`nlp.generation.mmi`, applied by the generator).
 RERANK_NAMES: tuple[str, ...] = ("none", "mmi-antilm", "mmi-bidi")
 MODEL_SETTING = "default: the model's setting"
 # Whether decoding compiles with XLA unless told otherwise (`--xla`, `jit_compile=`): off.
@@ -34,7 +34,7 @@ def option(
 ) -> Any:
     """A `DecodeOptions` field and everything else that follows from it, in one place.
 
-    `help`: the field has its own command-line flag (`nlp.decode_args`), ``--field-name``
+    `help`: the field has its own command-line flag (`nlp.generation.decode_args`), ``--field-name``
     unless `flag` names another; a bool field's flag is a switch that sets the opposite of
     its default. Fields without help are set through the strategy flags (--beam, --greedy,
     --sample, --diverse-beam). `tensor`: a numeric option fed to the compiled decoder as a

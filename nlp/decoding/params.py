@@ -10,7 +10,7 @@ numbers travel the same way, as a [rows, steps] tensor (see `nlp.decoding.draws`
 from __future__ import annotations
 
 from collections import namedtuple
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import tensorflow as tf
@@ -20,7 +20,11 @@ from nlp.decoding.options import DecodeOptions, tensor_options
 _DTYPES: dict[str, tf.DType] = {name: tf.as_dtype(kind) for name, kind in tensor_options().items()}
 
 
-class DecodeParams(namedtuple("DecodeParams", [*_DTYPES, "draws"])):
+# the fields come from `tensor_options()` at import time, which mypy cannot see: typed as Any
+_Fields: Any = cast(Any, namedtuple)("DecodeParams", [*_DTYPES, "draws"])
+
+
+class DecodeParams(_Fields):
     """Tensors read inside the decoding loop: one scalar per tensor option of `DecodeOptions`
     (`params.max_length` int32, `params.temperature` float32, `params.suppress_unk` bool, ...)
     and `draws`, [rows, steps] float32 uniforms in [0, 1) ([rows, 0] when not sampling)."""

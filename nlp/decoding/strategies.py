@@ -18,7 +18,7 @@ from nlp.decoding.options import STRATEGY_NAMES, DecodeOptions
 from nlp.decoding.params import DecodeParams
 from nlp.decoding.samplers import BestSampler, RandomSampler, Sampler
 from nlp.decoding.scoring import Scorer
-from nlp.specials import EOS_ID
+from nlp.tokenizers.specials import EOS_ID
 
 
 class SearchState(NamedTuple):

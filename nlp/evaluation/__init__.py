@@ -1,6 +1,6 @@
-"""Evaluation metrics and baselines (no TensorFlow here: they work on plain text)."""
+"""`s2s evaluate` and `s2s attention`: a trained bundle scored on pairs (loss, token
+accuracy, exact match, BLEU, ROUGE with the lead baselines, chat metrics, Hits@1).
 
-from nlp.evaluation.baselines import lead_n_baseline, lead_sentence_baseline
-from nlp.evaluation.rouge import RougeScores, Score, rouge
-
-__all__ = ["RougeScores", "Score", "lead_n_baseline", "lead_sentence_baseline", "rouge"]
+TensorFlow loads in `evaluate` (the bundle's model) and `accuracy` (the model run
+teacher-forced); the metrics themselves are plain text and live in `nlp.metrics`.
+"""

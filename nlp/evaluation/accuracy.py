@@ -16,10 +16,10 @@ from typing import Protocol
 
 import tensorflow as tf
 
-from nlp.config import ModelConfig
 from nlp.model.distribution import DecoderOutputs, log_probabilities
-from nlp.specials import PAD_ID
+from nlp.tokenizers.specials import PAD_ID
 from nlp.training.data import BATCH_SPEC, Batching, EncodedExamples, Example, encoded
+from nlp.util.config import ModelConfig
 
 
 class TeacherForced(Protocol):

@@ -2,7 +2,7 @@
 
 Two classics: the article's first sentence, and its first N units with N the mean reference
 length of the evaluation set (characters for Chinese, whitespace-separated words for English).
-Units are counted as in `nlp.evaluation.rouge` for characters (whitespace is not a unit); for
+Units are counted as in `nlp.metrics.rouge` for characters (whitespace is not a unit); for
 words, whitespace splitting keeps the baseline text readable ("U.S." stays one word).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from nlp.evaluation.rouge import resolve_unit
+from nlp.metrics.rouge import resolve_unit
 
 _SENTENCE_END = re.compile(r"[。！？!?]+[”’」』\"')）]*|(?<!\d)\.(?!\d)[\"')]*|\n")
 """A sentence ends at 。！？!? (with closing quotes), at "." not inside a number, or a newline."""

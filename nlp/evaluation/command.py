@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nlp.decode_args import ResolvedDecoding, add_decode_arguments, resolve_decoding
-from nlp.evaluation.hits import DEFAULT_K
+from nlp.generation.decode_args import ResolvedDecoding, add_decode_arguments, resolve_decoding
+from nlp.metrics.hits import DEFAULT_K
 from nlp.training.command import add_corpus_arguments, corpus_spec
 
 if TYPE_CHECKING:
-    from nlp.generator import Generator
+    from nlp.generation.generator import Generator
 
 METRIC_NAMES = ("loss", "accuracy", "exact", "bleu", "rouge", "chat", "hits")
 
@@ -66,7 +66,7 @@ def register(subparsers: Any) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from nlp.evaluation.evaluate import METRICS
-    from nlp.generator import Generator
+    from nlp.generation.generator import Generator
     from nlp.training.corpus_io import load_pairs
 
     generator = Generator.from_bundle(args.model, jit_compile=args.xla)
@@ -90,7 +90,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_attention(args: argparse.Namespace) -> int:
     from nlp.chat.attention_plot import TASK_TEXT, PlotText, render_attention_png
-    from nlp.generator import Generator
+    from nlp.generation.generator import Generator
 
     generator = Generator.from_bundle(args.model, jit_compile=args.xla)
     [n_best] = generator.generate([args.text], _decoding(args, generator).options)

@@ -2,42 +2,25 @@
 
 ROUGE is computed for the model and, on the same pairs and by the same code, for the lead
 baselines, so a reported figure always comes with what copying the article would score.
-Beside ROUGE, each system gets its repetition shares (`nlp.evaluation.repetition`), which
+Beside ROUGE, each system gets its repetition shares (`nlp.metrics.repetition`), which
 ROUGE does not see.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
 from nlp.evaluation.baselines import lead_n_baseline, lead_sentence_baseline
-from nlp.evaluation.chat_metrics import bleu_tokenize, chat_metrics
-from nlp.evaluation.hits import DEFAULT_K, distractors, hits_at_1
-from nlp.evaluation.repetition import repetition_shares
-from nlp.evaluation.rouge import resolve_unit, rouge
-from nlp.generator import Generator
+from nlp.generation.generator import Generator, generate_all
+from nlp.metrics.chat_metrics import bleu_tokenize, chat_metrics
+from nlp.metrics.hits import DEFAULT_K, distractors, hits_at_1
+from nlp.metrics.repetition import repetition_shares
+from nlp.metrics.rouge import resolve_unit, rouge
 from nlp.text.normalize import normalize_text
-
-
-def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def generate_all(
-    generator: Generator, sources: Sequence[str], options: DecodeOptions, batch_size: int
-) -> list[str]:
-    """Best output for every source ("" where the source has no tokens)."""
-    outputs: list[str] = []
-    for batch in _batches(sources, batch_size):
-        outputs.extend(
-            n_best[0].text if n_best else "" for n_best in generator.generate(batch, options)
-        )
-    return outputs
 
 
 def loss_metrics(generator: Generator, pairs: Sequence[Pair], batch_size: int) -> dict[str, float]:
@@ -145,7 +128,7 @@ def hits_metrics(
     seed: int = 0,
     limit: int = 0,
 ) -> dict[str, Any]:
-    """Hits@1 of `k` (`nlp.evaluation.hits`) for the first `limit` posts (0: all), the
+    """Hits@1 of `k` (`nlp.metrics.hits`) for the first `limit` posts (0: all), the
     distractors drawn from every reply of `pairs`: by the model's length-normalised
     likelihood, and by each MMI re-ranking whose companion the bundle has, with the
     bundle's tuned weights when it is tuned to that re-ranking (else the defaults), each
@@ -154,7 +137,7 @@ def hits_metrics(
 
     import numpy as np
 
-    from nlp.mmi import COMPANION_KIND, CompanionScorer, mmi_score
+    from nlp.generation.mmi import COMPANION_KIND, CompanionScorer, mmi_score
 
     count = min(limit, len(pairs)) if limit else len(pairs)
     targets = [p.target for p in pairs]

@@ -17,14 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nlp.decode_args import add_decode_arguments, resolve_decoding
-from nlp.decode_settings import DecodeSettings
 from nlp.decoding import DecodeOptions
-from nlp.decoding.options import XLA_BY_DEFAULT
+from nlp.generation.decode_args import add_decode_arguments, resolve_decoding
+from nlp.generation.decode_settings import DecodeSettings
+from nlp.generation.loading import load_generator
+from nlp.generation.text_generator import TextGenerator
 from nlp.headlines import readers, writers
 from nlp.headlines.job import HeadlineJobOptions, generate_headlines
 from nlp.headlines.readers import ReaderOptions
-from nlp.text_generator import TextGenerator
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 RUNNERS = ("in-process", "beam")
@@ -94,16 +94,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 GeneratorLoader = Callable[..., tuple[TextGenerator, DecodeSettings | None]]
 
 
-def load_generator(
-    model: str, *, jit_compile: bool = XLA_BY_DEFAULT
-) -> tuple[TextGenerator, DecodeSettings | None]:
-    """The bundle's `Generator` (TensorFlow loads here) and its recommended decoding settings."""
-    from nlp.generator import Generator
-
-    generator = Generator.from_bundle(Path(model), jit_compile=jit_compile)
-    return generator, generator.bundle.decoding
-
-
 def job_options(args: argparse.Namespace, decode: DecodeOptions) -> HeadlineJobOptions:
     """The job's options from parsed flags (the progress line only on a terminal by default)."""
     show_progress = sys.stderr.isatty() if args.progress is None else args.progress
@@ -166,20 +156,20 @@ def run_with_loader(args: argparse.Namespace, loader: GeneratorLoader) -> int:
 def recommended_settings(model: str) -> DecodeSettings | None:
     """The bundle's decoding.json without loading TensorFlow (the Beam launcher only plans the
     pipeline; the workers load the model)."""
-    from nlp.bundle import read_decoding, read_metadata, resolve
+    from nlp.generation.bundle import read_decoding, read_metadata, resolve
 
     directory = resolve(Path(model))
     return read_decoding(directory, read_metadata(directory))
 
 
 def run_beam(args: argparse.Namespace) -> int:
-    """The job as a Beam pipeline (`nlp.headlines.beam`); same exit codes as `run`."""
+    """The job as a Beam pipeline (`nlp.headlines.beam_runner`); same exit codes as `run`."""
     if args.resume:
         print("error: --resume is for the in-process runner (a Beam run rewrites its output)",
               file=sys.stderr)
         return EXIT_USAGE
     try:
-        from nlp.headlines import beam as beam_job
+        from nlp.headlines import beam_runner as beam_job
     except ImportError as exc:
         print(f"error: --runner beam needs apache-beam ({exc}); pip install '.[beam]'",
               file=sys.stderr)

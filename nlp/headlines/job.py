@@ -2,7 +2,7 @@
 
 Memory stays flat whatever the input size: records are read lazily, one batch at a time is
 held, and each batch is written and flushed before the next is read. The generator is passed
-in (any `nlp.text_generator.TextGenerator`), so this module never imports TensorFlow and
+in (any `nlp.generation.text_generator.TextGenerator`), so this module never imports TensorFlow and
 tests drive it with a fake.
 """
 
@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from nlp.decoding import DecodeOptions
+from nlp.generation.text_generator import Generation, TextGenerator
 from nlp.headlines import readers, resume, writers
 from nlp.headlines.readers import Article, HeadlineInputError, ReaderOptions
 from nlp.headlines.writers import Candidate, Result
-from nlp.progress import Progress
-from nlp.text_generator import Generation, TextGenerator
+from nlp.util.progress import Progress
 
 STDIO = "-"
 MAX_PROBLEMS = 20
@@ -175,7 +175,7 @@ def decode_batch(
 ) -> list[Result]:
     """Results for `batch` in input order: the good articles go to the generator together.
 
-    Shared by this job and the Beam pipeline (`nlp.headlines.beam`), so both turn articles
+    Shared by this job and the Beam pipeline (`nlp.headlines.beam_runner`), so both turn articles
     into results (and an article without any hypothesis into an error record) the same way.
     """
     good = [a for a in batch if not a.error]

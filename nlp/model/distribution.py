@@ -7,9 +7,10 @@ formula, without materialising a [B,T,V'] tensor.
 
 Pointer-generator mixture (See et al. 2017): p(w) = g * softmax(logits)[w]
 + (1 - g) * sum of attention over source positions holding w. A source word outside the
-vocabulary has the extended id `vocab_size + j` (j = its first position, see `nlp.codec`).
-Extended columns that no source word maps to (padding, repeated or in-vocabulary words)
-have probability zero and log-probability -inf, so no sampler can ever pick them.
+vocabulary has the extended id `vocab_size + j` (j = its first position, see
+`nlp.generation.codec`). Extended columns that no source word maps to (padding, repeated or
+in-vocabulary words) have probability zero and log-probability -inf, so no sampler can ever
+pick them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from nlp.specials import UNK_ID
+from nlp.tokenizers.specials import UNK_ID
 
 # Keeps log() finite where the mixture underflows; the same constant in both paths.
 EPSILON = 1e-9

@@ -11,7 +11,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from nlp.model.distribution import DecoderOutputs, mean_negative_log_softmax, target_log_probs
-from nlp.specials import PAD_ID
+from nlp.tokenizers.specials import PAD_ID
 
 
 def token_losses(

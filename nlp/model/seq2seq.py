@@ -15,8 +15,8 @@ model or decoder model rebuilt from layers.
 
 Copying (pointer-generator) works on *extended* source ids: a source word outside the
 vocabulary is given the id `vocab_size + j`, where j is the position of its first occurrence
-in that source (see `nlp.codec`). The step output then covers `vocab_size + source_length`
-entries, and an output id `vocab_size + j` means "copy source word j".
+in that source (see `nlp.generation.codec`). The step output then covers `vocab_size +
+source_length` entries, and an output id `vocab_size + j` means "copy source word j".
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from nlp.config import ModelConfig
 from nlp.model import recurrence
 from nlp.model.attention import NO_ATTENTION, attend, make_scorer
 from nlp.model.distribution import DecoderOutputs, log_probabilities
 from nlp.model.feeding_loop import AttentionInputs, gru_attention_loop, lstm_attention_loop
-from nlp.specials import PAD_ID, UNK_ID
+from nlp.tokenizers.specials import PAD_ID, UNK_ID
+from nlp.util.config import ModelConfig
 
 State = dict[str, tf.Tensor]
 Context = dict[str, tf.Tensor]

@@ -23,18 +23,18 @@ from typing import Any
 
 import tensorflow as tf
 
-from nlp.bundle import Bundle, load_bundle
-from nlp.codec import TOKENIZER_DIR, VOCAB_FILE
-from nlp.decode_settings import DECODING_FILE
 from nlp.decoding.draws import graph_draws
 from nlp.decoding.loop import dynamic_decode
 from nlp.decoding.options import DecodeOptions
 from nlp.decoding.params import DecodeParams
 from nlp.decoding.strategies import Strategy, build_strategy
-from nlp.fsutil import atomic_directory
+from nlp.generation.bundle import Bundle, load_bundle
+from nlp.generation.codec import TOKENIZER_DIR, VOCAB_FILE
+from nlp.generation.decode_settings import DECODING_FILE
 from nlp.model.distribution import target_log_probs
-from nlp.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from nlp.text.truecase import TRUECASE_FILE
+from nlp.tokenizers.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from nlp.util.fsutil import atomic_directory
 
 EXPORTED = ("greedy", "beam", "sample")  # strategies `generate` serves
 ASSETS_FILE = "serving.json"  # in assets/: vocab size, limits, specials, the id recipe

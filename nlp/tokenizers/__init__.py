@@ -16,13 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from nlp.config import TokenizerConfig
 from nlp.tokenizers.base import Tokenizer, clean_text
 from nlp.tokenizers.chars import CharTokenizer
 from nlp.tokenizers.chinese import JiebaTokenizer
 from nlp.tokenizers.detokenize import detokenize
 from nlp.tokenizers.subword import SentencePieceTokenizer
 from nlp.tokenizers.words import WordTokenizer
+from nlp.util.config import TokenizerConfig
 
 __all__ = [
     "TOKENIZER_KINDS",

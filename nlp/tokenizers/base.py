@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from nlp.specials import SPECIAL_TOKENS
 from nlp.text.scripts import is_cjk_letter
+from nlp.tokenizers.specials import SPECIAL_TOKENS
 
 # sentencepiece's visible space marker. Plain text has no business containing it, and if it did,
 # sentencepiece would decode it as a space, so every tokenizer treats it as one.
@@ -26,8 +26,8 @@ _SPECIALS_RE = re.compile("|".join(re.escape(token) for token in SPECIAL_TOKENS)
 class Tokenizer(Protocol):
     """What the rest of the project may rely on (see docs/ARCHITECTURE.md).
 
-    A tokenizer only splits and joins text; ids are the vocabulary's business (`nlp.vocab`), so
-    every kind can share one `Vocabulary` and one set of special ids.
+    A tokenizer only splits and joins text; ids are the vocabulary's business
+    (`nlp.tokenizers.vocab`), so every kind can share one `Vocabulary` and one set of special ids.
     """
 
     name: str

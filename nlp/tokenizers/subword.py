@@ -2,9 +2,9 @@
 
 sentencepiece only splits text here. Its own special ids are switched off (no <s>, </s>, <pad>)
 and its unknown symbol is renamed to `SPM_UNK`, so nothing it emits can collide with our
-specials; `nlp.vocab.Vocabulary` maps pieces to ids like any other tokens. sentencepiece's
-normaliser is set to "identity" because the corpus pipeline already normalises (NFKC) and
-pieces must concatenate back to exactly the text that was cut.
+specials; `nlp.tokenizers.vocab.Vocabulary` maps pieces to ids like any other tokens.
+sentencepiece's normaliser is set to "identity" because the corpus pipeline already normalises
+(NFKC) and pieces must concatenate back to exactly the text that was cut.
 
 Pieces are the tokens ("▁hello", "▁wor", "ld"). A stretch of characters outside the model
 (rare characters dropped by character_coverage) comes back as its own text, not as a piece
@@ -28,13 +28,14 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import sentencepiece as spm
 
-from nlp.config import TokenizerConfig
 from nlp.text.placeholders import placeholder_tokens
 from nlp.tokenizers.base import SP_SPACE, clean_text
 from nlp.tokenizers.words import WordTokenizer
+from nlp.util.config import TokenizerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ def _train(sentences: list[str], config: TokenizerConfig) -> bytes:
 
 def _train_once(sentences: list[str], config: TokenizerConfig, vocab_size: int) -> bytes:
     model = io.BytesIO()
-    extra: dict[str, object] = {}
+    extra: dict[str, Any] = {}
     if config.placeholders:
         extra["user_defined_symbols"] = placeholder_tokens()
     spm.set_random_generator_seed(_SEED)

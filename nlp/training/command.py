@@ -7,8 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from nlp.config import TASK_PRESETS, ExperimentConfig, task_preset
 from nlp.corpus.command import add_reader_arguments, reader_options
+from nlp.util.config import TASK_PRESETS, ExperimentConfig, task_preset
 
 
 def add_corpus_arguments(
@@ -86,11 +86,11 @@ def register(subparsers: Any) -> None:
         metavar="PATH",
         help="validation corpus (default: a seeded share of --corpus)",
     )
-    train.add_argument("--config", type=Path, help="JSON config (see nlp/config.py)")
+    train.add_argument("--config", type=Path, help="JSON config (see nlp/util/config.py)")
     train.add_argument(
         "--task",
         choices=sorted(TASK_PRESETS),
-        help="start from the task's tested settings (nlp/config.py TASK_PRESETS; "
+        help="start from the task's tested settings (nlp/util/config.py TASK_PRESETS; "
         "--set still overrides them): headline = chars, placeholders, copy, "
         "best epoch by ROUGE-L; lm = the target-side language model (empty source) that "
         "MMI anti-LM re-ranking subtracts",

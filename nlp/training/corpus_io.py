@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nlp.bundle import file_sha256
-from nlp.config import DataConfig
 from nlp.corpus.pipeline import VALID, PipelineOptions, pair_hash, process, split_pairs
 from nlp.corpus.readers import FORMATS, detect_format, format_options, read_pairs
 from nlp.corpus.records import Pair, ReadReport
+from nlp.generation.bundle import file_sha256
+from nlp.util.config import DataConfig
 
 
 @dataclass(frozen=True)

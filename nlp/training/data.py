@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from nlp.specials import BOS_ID, EOS_ID, PAD_ID
+from nlp.tokenizers.specials import BOS_ID, EOS_ID, PAD_ID
 
 # (source ids, target ids): the target has no BOS and ends with EOS unless it was cut at
 # `train.max_target_length` (`TextCodec.pair_ids`), so a cut target teaches no false end.

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nlp.config import TrainConfig
+from nlp.util.config import TrainConfig
 
 
 @keras.saving.register_keras_serializable("s2s")

@@ -21,16 +21,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nlp.bundle import MODEL_SUBDIR, Bundle, load_bundle, save_bundle
-from nlp.codec import TextCodec
-from nlp.config import DataConfig, ExperimentConfig
 from nlp.corpus.pipeline import write_jsonl
 from nlp.corpus.records import Pair
-from nlp.decode_settings import DecodeSettings, task_defaults
 from nlp.decoding import DecodeOptions
-from nlp.fsutil import write_text_atomic
+from nlp.generation.bundle import MODEL_SUBDIR, Bundle, load_bundle, save_bundle
+from nlp.generation.codec import TextCodec
+from nlp.generation.decode_settings import DecodeSettings, task_defaults
 from nlp.model import Seq2Seq
-from nlp.specials import EOS_ID
+from nlp.tokenizers.specials import EOS_ID
 from nlp.training.checkpoint import TrainState, variable_paths
 from nlp.training.corpus_io import (
     CorpusSpec,
@@ -46,6 +44,8 @@ from nlp.training.data import Example, cut_targets
 from nlp.training.precision import Precision, policy_scope
 from nlp.training.precision import resolve as resolve_precision
 from nlp.training.trainer import Hooks, LossMeter, Selection, Trainer, batching_for
+from nlp.util.config import DataConfig, ExperimentConfig
+from nlp.util.fsutil import write_text_atomic
 
 RUN_SUBDIR = "run"
 VALID_FILE = "valid.jsonl"
@@ -357,17 +357,17 @@ def rouge_selection(
     """ROUGE-L of the current weights on the first `train.select_sample` validation pairs,
     decoded with the settings the bundle will recommend, through the shared decoder (plain
     ROUGE-L: `s2s tune-decoding` later also charges repetition, which decoding can stop)."""
-    from nlp.evaluation.evaluate import generate_all
-    from nlp.generator import Generator
-    from nlp.tuning.search import rouge_l
+    from nlp.generation.generator import Generator, generate_all
+    from nlp.metrics.rouge import mean_rouge_l
 
     sample = list(valid_pairs[: config.train.select_sample])
     generator = Generator(Bundle(config, codec, model, {}, Path()))
     sources = [pair.source for pair in sample]
 
     def score() -> float:
-        return rouge_l(generate_all(generator, sources, options, config.train.batch_size),
-                       sample)
+        return mean_rouge_l(
+            generate_all(generator, sources, options, config.train.batch_size), sample
+        )
 
     return Selection("rouge", score)
 

@@ -19,10 +19,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nlp.config import TrainConfig
 from nlp.model.losses import masked_mean_loss, token_losses
-from nlp.progress import Progress
-from nlp.specials import PAD_ID
+from nlp.tokenizers.specials import PAD_ID
 from nlp.training.checkpoint import (
     TrainState,
     load_checkpoint,
@@ -38,6 +36,8 @@ from nlp.training.data import (
     encoded,
 )
 from nlp.training.optim import FrozenRows, Rewind, make_optimizer, plateau_decay
+from nlp.util.config import TrainConfig
+from nlp.util.progress import Progress
 
 CHECKPOINT_DIR = "checkpoint"
 # train.jit_optimizer compiles the update only for models at least this large: Adam over the

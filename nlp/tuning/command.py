@@ -57,12 +57,11 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nlp.bundle import store_decoding
     from nlp.chat.offline import bot_replies
-    from nlp.decode_args import describe_options
-    from nlp.decode_settings import DecodeSettings, default_decode_options
-    from nlp.evaluation.evaluate import generate_all
-    from nlp.generator import Generator
+    from nlp.generation.bundle import store_decoding
+    from nlp.generation.decode_args import describe_options
+    from nlp.generation.decode_settings import DecodeSettings, default_decode_options
+    from nlp.generation.generator import Generator, generate_all
     from nlp.text.normalize import normalize_text
     from nlp.training.command import corpus_spec
     from nlp.training.corpus_io import load_pairs

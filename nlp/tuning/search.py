@@ -18,13 +18,14 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from nlp.corpus.records import Pair
-from nlp.decode_settings import default_decode_options
 from nlp.decoding.options import DecodeOptions
-from nlp.evaluation.chat_metrics import bleu_tokenize, corpus_bleu, distinct_n, top_reply_share
-from nlp.evaluation.repetition import repetition_shares
-from nlp.evaluation.rouge import resolve_unit, rouge
+from nlp.generation.decode_settings import default_decode_options
+from nlp.metrics.chat_metrics import bleu_tokenize, corpus_bleu, distinct_n, top_reply_share
+from nlp.metrics.repetition import repetition_shares
+from nlp.metrics.rouge import mean_rouge_l, resolve_unit
 from nlp.text.normalize import normalize_text
 
 Generate = Callable[[Sequence[str], DecodeOptions], list[str]]
@@ -48,18 +49,13 @@ class TuningContext:
 MAX_REPEAT_SHARE = 0.02
 
 
-def rouge_l(outputs: Sequence[str], pairs: Sequence[Pair]) -> float:
-    """Mean ROUGE-L F1 against the references (units as `s2s evaluate --metric rouge`)."""
-    return rouge(outputs, [normalize_text(pair.target) for pair in pairs]).rougeL.f1
-
-
 def rouge_l_objective(outputs: Sequence[str], pairs: Sequence[Pair]) -> float:
     """ROUGE-L F1 minus the share of repeating headlines above MAX_REPEAT_SHARE: decoding
     settings that stutter more lose what they gain, so the search prefers n-gram blocking
-    that stops it. (Model selection during training uses plain `rouge_l`: repetition is
+    that stops it. (Model selection during training uses plain `mean_rouge_l`: repetition is
     the decoder's to stop, and an early model stutters under any settings.)"""
     excess = repetition_shares(outputs)["repeat_share"] - MAX_REPEAT_SHARE
-    return rouge_l(outputs, pairs) - max(0.0, excess)
+    return mean_rouge_l(outputs, pairs) - max(0.0, excess)
 
 
 # The chat objective (issue 11). Replies people want to read are varied and not the same few
@@ -111,7 +107,7 @@ OBJECTIVES: dict[str, tuple[str, Callable[[TuningContext], Objective]]] = {
 
 # The chat configurations, by the names the chat benchmark's table uses; each with the companion
 # kind it needs ("" = none). Sampling is seeded per chat by the bot (`nlp.chat.offline`).
-_MMI_ANTILM = {"rerank": "mmi-antilm", "mmi_lambda": 0.3, "mmi_gamma": 5}
+_MMI_ANTILM: dict[str, Any] = {"rerank": "mmi-antilm", "mmi_lambda": 0.3, "mmi_gamma": 5}
 CHAT_CONFIGURATIONS: dict[str, tuple[str, DecodeOptions]] = {
     "plain beam": ("", PLAIN_BEAM),
     "sampling": ("", default_decode_options("chat")),  # a fresh chat model's
@@ -280,7 +276,7 @@ def try_candidates(
 def _with(options: DecodeOptions, name: str, value: float) -> DecodeOptions | None:
     """`options` with one setting changed, or None when that makes no valid configuration.
     Beam size 1 is greedy search (same output, no beam bookkeeping)."""
-    changes: dict[str, object] = {name: value}
+    changes: dict[str, Any] = {name: value}
     if name == "beam_size":
         changes["strategy"] = "greedy" if value == 1 else "beam"
     if options.strategy == "sample":

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from nlp.config import TASK_PRESETS, ExperimentConfig, task_preset
 from nlp.corpus.command import add_reader_arguments, reader_options
+from nlp.util.config import TASK_PRESETS, ExperimentConfig, task_preset
 from nlp.vectors.training import ALGORITHMS, VectorSettings
 
 SENTENCEPIECE_KINDS = ("sentencepiece", "jieba+sentencepiece")
@@ -119,9 +119,9 @@ def run_embeddings(args: argparse.Namespace) -> int:
 def tokenizing_codec(args: argparse.Namespace) -> Any:
     """The codec whose `text_tokens` the vectors' words come from: a run's or bundle's own
     (--like), or a fresh one for the config (rule-based tokenizers need no training)."""
-    from nlp.codec import TextCodec
+    from nlp.generation.codec import TextCodec
     from nlp.tokenizers import build_tokenizer
-    from nlp.vocab import Vocabulary
+    from nlp.tokenizers.vocab import Vocabulary
 
     if args.like is not None:
         directory = _codec_directory(args.like)

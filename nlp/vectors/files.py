@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,7 @@ class VectorSource:
         digest = hashlib.sha256()
         for path in self.files:
             with path.open("rb") as handle:
-                for block in iter(lambda h=handle: h.read(1 << 20), b""):
+                for block in iter(partial(handle.read, 1 << 20), b""):
                     digest.update(block)
         return digest.hexdigest()
 

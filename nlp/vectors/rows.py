@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from nlp.specials import SPECIAL_TOKENS
 from nlp.text.normalize import normalize_text
+from nlp.tokenizers.specials import SPECIAL_TOKENS
 from nlp.vectors.files import VectorsError, VectorSource, locate, read_vectors
 
 SUBWORD_MARK = "▁"  # sentencepiece's word-start mark

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nlp.codec import TextCodec
-from nlp.progress import Progress
+from nlp.generation.codec import TextCodec
+from nlp.util.progress import Progress
 
 ALGORITHMS = ("word2vec", "fasttext")
 CHUNK = 512  # texts per task handed to a tokenizing worker

@@ -16,7 +16,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from nlp.chat.conversation_log import BOT, CONVERSATION, GOOD, RATING, SPEAKER, TEXT, TURN, USER
+from nlp.corpus.conversation_fields import (
+    BOT,
+    CONVERSATION,
+    GOOD,
+    RATING,
+    SPEAKER,
+    TEXT,
+    TURN,
+    USER,
+)
 from nlp.corpus.readers.base import RecordSource
 from nlp.corpus.readers.turns import (
     DEFAULT_TURN_SEPARATOR,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
-from nlp.config import DataConfig
 from nlp.corpus.readers.base import RecordSource
 from nlp.corpus.records import Pair
+from nlp.util.config import DataConfig
 
 DEFAULT_TURN_SEPARATOR: str = DataConfig.turn_separator
 TOO_FEW_TURNS = "fewer than 2 turns"

@@ -35,9 +35,10 @@ from nlp.chat.attention_plot import (
     packaged_cjk_font,
     render_attention_png,
 )
-from nlp.decode_args import describe_options, merge_options
 from nlp.decoding import DecodeOptions
 from nlp.decoding.options import RERANK_NAMES, STRATEGY_NAMES
+from nlp.generation.decode_args import describe_options, merge_options
+from nlp.generation.text_generator import Generation
 from nlp.headlines.job import article_result
 from nlp.headlines.readers import make_article
 from nlp.headlines.writers import candidates_record
@@ -46,7 +47,6 @@ from nlp.serving.http.conversations import Conversations
 from nlp.serving.http.gate import AdmissionGate
 from nlp.serving.http.metrics import CONTENT_TYPE, ServeMetrics
 from nlp.serving.http.models import ServedModel
-from nlp.text_generator import Generation
 
 log = logging.getLogger(__name__)
 

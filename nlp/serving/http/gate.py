@@ -22,9 +22,9 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
-from bot.ratelimit import ChatRateLimiter, Verdict
 from nlp.serving.http.config import ServeConfig
 from nlp.serving.http.metrics import ServeMetrics
+from nlp.util.ratelimit import ChatRateLimiter, Verdict
 
 log = logging.getLogger(__name__)
 

@@ -14,17 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nlp.bundle import read_metadata, resolve
-from nlp.chat.loading import LoadedModel, load_model
 from nlp.chat.responder import ChatResponder, ResponderLimits
 from nlp.chat.settings import ChatSettings, SettingsStore
-from nlp.decode_args import describe_options
-from nlp.decode_settings import DecodeSettings
 from nlp.decoding import DecodeOptions
 from nlp.decoding.options import XLA_BY_DEFAULT
+from nlp.generation.bundle import read_metadata, resolve
+from nlp.generation.decode_args import describe_options
+from nlp.generation.decode_settings import DecodeSettings
+from nlp.generation.loading import LoadedModel, load_model
+from nlp.generation.text_generator import Generation, TextGenerator
 from nlp.serving.http.config import ServeConfig
 from nlp.text.scripts import has_han
-from nlp.text_generator import Generation, TextGenerator
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # The endpoints each task answers (a chat model writes no headlines and the reverse).

@@ -1,20 +1,21 @@
-"""Loading a trained model bundle for chatting; the one place `nlp.chat` touches TensorFlow.
+"""Loading a trained model bundle: the one place a TensorFlow-free caller gets a generator.
 
-The import of `nlp.generator` (and with it TensorFlow) happens inside `load_model`, so the bot
-adapter and the tests can import `nlp.chat` without paying for, or even having, TensorFlow.
+`load_model` (the chat and the bot: the generator with the bundle's data settings) and
+`load_generator` (`s2s headlines` and its Beam runner) import `nlp.generation.generator`,
+and with it TensorFlow, only when called, so the bot adapter and the tests can import this
+module without paying for, or even having, TensorFlow.
 """
-
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from nlp.bundle import resolve
-from nlp.config import DataConfig, ExperimentConfig
-from nlp.decode_settings import DecodeSettings
 from nlp.decoding.options import XLA_BY_DEFAULT
-from nlp.text_generator import TextGenerator
+from nlp.generation.bundle import resolve
+from nlp.generation.decode_settings import DecodeSettings
+from nlp.generation.text_generator import TextGenerator
+from nlp.util.config import DataConfig, ExperimentConfig
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,17 @@ def load_model(
     decode with XLA (`--xla`)."""
     directory = resolve(directory)
     data = ExperimentConfig.load(directory / "config.json").data  # fails fast, before TF loads
-    from nlp.generator import Generator
+    from nlp.generation.generator import Generator
 
     generator = Generator.from_bundle(directory, jit_compile=jit_compile, companions=companions)
     return LoadedModel(generator, data, generator.bundle.decoding)
+
+
+def load_generator(
+    model: str, *, jit_compile: bool = XLA_BY_DEFAULT
+) -> tuple[TextGenerator, DecodeSettings | None]:
+    """The bundle's `Generator` (TensorFlow loads here) and its recommended decoding settings."""
+    from nlp.generation.generator import Generator
+
+    generator = Generator.from_bundle(Path(model), jit_compile=jit_compile)
+    return generator, generator.bundle.decoding

@@ -34,7 +34,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -85,7 +85,7 @@ class BeamJobOptions:
     pipeline_args: Sequence[str] = ()
 
 
-class HeadlineModelHandler(ModelHandler[Article, Result, Any]):
+class HeadlineModelHandler(ModelHandler[Article, PredictionResult, Any]):
     """Loads a bundle's `Generator` (once per worker: RunInference shares it) and turns a
     batch of good articles into results with the in-process job's `decode_batch`."""
 
@@ -106,7 +106,7 @@ class HeadlineModelHandler(ModelHandler[Article, Result, Any]):
         self.jit_compile = jit_compile
 
     def load_model(self) -> Any:
-        from nlp.headlines.command import load_generator
+        from nlp.generation.loading import load_generator
 
         generator, _ = load_generator(self.model, jit_compile=self.jit_compile)
         return generator
@@ -153,7 +153,7 @@ def _error_result(article: Article) -> Result:
 
 
 def _result(prediction: PredictionResult) -> Result:
-    return prediction.inference
+    return cast(Result, prediction.inference)  # PredictionResult is not generic
 
 
 class CountResults(beam.DoFn):

@@ -11,14 +11,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nlp.config import ExperimentConfig
 from nlp.corpus.records import Pair
-from nlp.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from nlp.text import placeholders
 from nlp.text.normalize import normalize_text
 from nlp.text.truecase import TRUECASE_FILE, Truecaser
 from nlp.tokenizers import Tokenizer, build_tokenizer, load_tokenizer
-from nlp.vocab import Vocabulary
+from nlp.tokenizers.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from nlp.tokenizers.vocab import Vocabulary
+from nlp.util.config import ExperimentConfig
 
 TOKENIZER_DIR = "tokenizer"
 LM_TASK = "lm"

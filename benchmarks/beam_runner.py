@@ -16,9 +16,9 @@ Default: 2,000 LCSTS validation articles (repeated when the split has fewer; the
 sample corpus when the shared corpora are absent), beam 5, batch 64, an untrained bundle of
 the default size built as `benchmarks.headline_throughput` builds it (or --model DIR).
 
-    .venv/bin/python -m benchmarks.beam_headlines [--model DIR] [--articles 2000]
+    .venv/bin/python -m benchmarks.beam_runner [--model DIR] [--articles 2000]
 
-Writes benchmarks/results/beam_headlines.json. Needs apache-beam (pip install '.[beam]').
+Writes benchmarks/results/beam_runner.json. Needs apache-beam (pip install '.[beam]').
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from benchmarks.common import RESULTS_DIR, format_table, write_json
 from benchmarks.headline_throughput import build_untrained_bundle, corpus
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = RESULTS_DIR / "beam_headlines.json"
+RESULTS = RESULTS_DIR / "beam_runner.json"
 SUMMARY = re.compile(r"^([\d,]+) records written .* in ([\d.]+) s")
 
 CONFIGURATIONS: list[tuple[str, list[str]]] = [
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     import apache_beam
 
     result = {
-        "benchmark": "beam_headlines",
+        "benchmark": "beam_runner",
         "model": str(args.model) if args.model else "untrained default-size bundle",
         "vocab_from": vocab_origin,
         "articles_from": origin,

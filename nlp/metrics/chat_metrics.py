@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from nlp.evaluation.rouge import resolve_unit, units
+from nlp.metrics.rouge import resolve_unit, units
 
 
 def distinct_n(replies: Sequence[str], n: int, unit: str) -> float:

@@ -27,10 +27,10 @@ import numpy as np
 
 from nlp.corpus.records import Pair
 from nlp.decoding.options import DecodeOptions
-from nlp.specials import BOS_ID, PAD_ID
+from nlp.tokenizers.specials import BOS_ID, PAD_ID
 
 if TYPE_CHECKING:
-    from nlp.bundle import Bundle
+    from nlp.generation.bundle import Bundle
 
 # Which companion model each re-ranking needs (its data settings, checked on load).
 COMPANION_KIND = {"mmi-antilm": "lm", "mmi-bidi": "reverse"}
@@ -59,7 +59,7 @@ class CompanionScorer:
     def __init__(self, source: Path | Bundle) -> None:
         import tensorflow as tf
 
-        from nlp.bundle import Bundle, load_bundle
+        from nlp.generation.bundle import Bundle, load_bundle
         from nlp.model.distribution import target_log_probs
 
         self.bundle = source if isinstance(source, Bundle) else load_bundle(source)

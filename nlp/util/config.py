@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from nlp.fsutil import write_text_atomic
+from nlp.util.fsutil import write_text_atomic
 
 T = TypeVar("T")
 
@@ -38,7 +38,7 @@ class TokenizerConfig:
 
 @dataclass
 class VocabConfig:
-    """Vocabulary limits; special ids are fixed in `nlp.specials`."""
+    """Vocabulary limits; special ids are fixed in `nlp.tokenizers.specials`."""
 
     min_freq: int = 1
     max_size: int = 8000

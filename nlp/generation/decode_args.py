@@ -2,8 +2,8 @@
 
 Every flag defaults to "not given" (None, or False for switches), never to a value: the
 starting point is the model's own recommended settings (`decoding.json` in the bundle, see
-`nlp.decode_settings`), and only flags the user typed replace them. `resolve_decoding` does
-the merge and says in one line which settings were used and what was overridden.
+`nlp.generation.decode_settings`), and only flags the user typed replace them. `resolve_decoding`
+does the merge and says in one line which settings were used and what was overridden.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from nlp.decode_settings import DecodeSettings
 from nlp.decoding.options import MODEL_SETTING, XLA_BY_DEFAULT, DecodeOptions, beam_in_groups
+from nlp.generation.decode_settings import DecodeSettings
 
 _TYPES = {"int": int, "float": float, "str": str}
 

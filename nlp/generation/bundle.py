@@ -1,7 +1,7 @@
 """Model bundles: one directory holding everything needed to use or retrain a model.
 
 Layout: `config.json`, `vocab.txt`, `tokenizer/`, `model.weights.h5`, `decoding.json` (the
-recommended decode options, see `nlp.decode_settings`; absent in older bundles),
+recommended decode options, see `nlp.generation.decode_settings`; absent in older bundles),
 `companions.json` (optional: the LM / reverse bundles MMI re-ranking uses, `store_companions`),
 `metadata.json` (bundle format, library versions, corpus hashes, metrics, and the sha256 of
 every file). Written atomically, also when only the decoding settings or the companions change
@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from nlp import __version__
-from nlp.codec import TextCodec
-from nlp.config import ConfigError, ExperimentConfig
-from nlp.decode_settings import DECODING_FILE, DecodeSettings
-from nlp.fsutil import atomic_directory, link_or_copy_tree, recover
+from nlp.generation.codec import TextCodec
+from nlp.generation.decode_settings import DECODING_FILE, DecodeSettings
+from nlp.util.config import ConfigError, ExperimentConfig
+from nlp.util.fsutil import atomic_directory, link_or_copy_tree, recover
 
 BUNDLE_FORMAT = 1
 CONFIG_FILE = "config.json"

@@ -1,7 +1,7 @@
 """The one joint vocabulary: tokens <-> ids, shared by source and target.
 
-Ids are fixed for the specials (pad 0, bos 1, eos 2, unk 3, from `nlp.specials`), then come
-tokens by descending frequency, ties broken by code-point order of the token, so the same
+Ids are fixed for the specials (pad 0, bos 1, eos 2, unk 3, from `nlp.tokenizers.specials`), then
+come tokens by descending frequency, ties broken by code-point order of the token, so the same
 corpus always gives the same ids on any machine. `extend()` only appends, so a model
 retrained with `--extend-vocab` keeps the meaning of every id it already has.
 
@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from nlp.specials import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, UNK_ID
+from nlp.tokenizers.specials import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, UNK_ID
 
 _SKIPPED_ON_DECODE = frozenset({PAD_ID, BOS_ID})
 _FORBIDDEN_CHARS = frozenset("\n\r\t\v\f\x1c\x1d\x1e\x85\u2028\u2029")

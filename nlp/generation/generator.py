@@ -7,24 +7,25 @@ all call `Generator.generate`; none of them touches TensorFlow or the decoder di
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from nlp.bundle import Bundle, load_bundle
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions, Decoder
 from nlp.decoding.options import XLA_BY_DEFAULT
-from nlp.mmi import COMPANION_KIND, mmi_score
-from nlp.text_generator import Generation
+from nlp.generation.bundle import Bundle, load_bundle
+from nlp.generation.mmi import COMPANION_KIND, mmi_score
+from nlp.generation.text_generator import Generation
 
 __all__ = ["Generation", "Generator"]
 
 
 class Companion(Protocol):
-    """What MMI re-ranking needs (`nlp.mmi.CompanionScorer`, or a scripted one in tests)."""
+    """What MMI re-ranking needs (`nlp.generation.mmi.CompanionScorer`, or a scripted one in
+    tests)."""
 
     kind: str  # "lm" | "reverse"
 
@@ -35,7 +36,7 @@ class Generator:
     """Generates n-best outputs for a batch of texts with one model bundle.
 
     With companions (an LM and/or a reverse bundle), `options.rerank` re-scores each n-best
-    list by MMI (`nlp.mmi`) and returns it sorted by that score.
+    list by MMI (`nlp.generation.mmi`) and returns it sorted by that score.
     """
 
     def __init__(
@@ -61,7 +62,7 @@ class Generator:
         """`jit_compile`: decode with XLA (see `nlp.decoding.options.XLA_BY_DEFAULT`).
         `companions` are LM / reverse bundles for MMI re-ranking; the companions the bundle names
         (`s2s companion`) are loaded too, unless one of the same kind is given here."""
-        from nlp.mmi import CompanionScorer
+        from nlp.generation.mmi import CompanionScorer
 
         bundle = load_bundle(directory)
         scorers = [CompanionScorer(path) for path in companions]
@@ -146,3 +147,20 @@ class Generator:
             )
             for n_best in results
         ]
+
+
+def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def generate_all(
+    generator: Generator, sources: Sequence[str], options: DecodeOptions, batch_size: int
+) -> list[str]:
+    """Best output for every source ("" where the source has no tokens)."""
+    outputs: list[str] = []
+    for batch in _batches(sources, batch_size):
+        outputs.extend(
+            n_best[0].text if n_best else "" for n_best in generator.generate(batch, options)
+        )
+    return outputs

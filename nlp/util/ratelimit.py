@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from nlp.chat.lru import LruDict
+from nlp.util.lru import LruDict
 
 RATE_LIMIT_TEXT = (
     "You're writing faster than I can think! I'll skip a few messages; slow down a bit."

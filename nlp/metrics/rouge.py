@@ -33,6 +33,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
+from nlp.corpus.records import Pair
+from nlp.text.normalize import normalize_text
 from nlp.text.scripts import character_unit_share
 
 Units = list[str]
@@ -183,3 +185,8 @@ def rouge(
         count=len(pairs),
         unit=resolved,
     )
+
+
+def mean_rouge_l(outputs: Sequence[str], pairs: Sequence[Pair]) -> float:
+    """Mean ROUGE-L F1 against the references (units as `s2s evaluate --metric rouge`)."""
+    return rouge(outputs, [normalize_text(pair.target) for pair in pairs]).rougeL.f1

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from nlp.bundle import CONFIG_FILE, resolve, store_companions
-from nlp.config import ExperimentConfig
+from nlp.generation.bundle import CONFIG_FILE, resolve, store_companions
+from nlp.util.config import ExperimentConfig
 
 
 def register(subparsers: Any) -> None:

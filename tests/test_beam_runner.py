@@ -38,9 +38,9 @@ BAD = {  # line -> (raw line, the error the in-process job reports)
 def headline_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy model trained for a few epochs on the shipped English sample (seconds): it
     copies source words, so its headlines differ from article to article."""
-    from nlp.config import ExperimentConfig
     from nlp.training.corpus_io import CorpusSpec
     from nlp.training.run import RunOptions, train
+    from nlp.util.config import ExperimentConfig
 
     out = tmp_path_factory.mktemp("beam_headline_run")
     settings = {"data.task": "headline", "train.epochs": 4, "model.copy": "true"}
@@ -170,7 +170,7 @@ def test_batches_are_bucketed_by_length(tmp_path: Path) -> None:
     from apache_beam.ml.inference.base import PredictionResult, RunInference
 
     from nlp.decoding import DecodeOptions
-    from nlp.headlines import beam as beam_job
+    from nlp.headlines import beam_runner as beam_job
     from nlp.headlines.readers import Article
 
     log = tmp_path / "batches.jsonl"

@@ -5,7 +5,7 @@ n-gram blocking or a length penalty (a headline model below the lead baseline wi
 defaults beat it once tuned), and users never see flags a benchmark used. So training writes
 the task's defaults into the bundle (`decoding.json`), `s2s tune-decoding` replaces them with
 tuned ones, and every generating command starts from them; an explicit flag still wins
-(`nlp.decode_args`).
+(`nlp.generation.decode_args`).
 
 `decoding.json`: `{"options": {DecodeOptions fields}, "origin": "...", "details": {...}}`.
 It is listed with its sha256 in `metadata.json` like every bundle file, so a hand-edited or

@@ -2,8 +2,8 @@
 
 `TextGenerator` is what the headline job, the chat responder (and through it the bot) and
 their test doubles need: `generate(texts, options, seeds)` -> n-best `Generation`s per text,
-best first. `nlp.generator.Generator` (a trained bundle through the shared decoder) is the
-real one; it imports TensorFlow, so the bot adapter and the batch job see only this module.
+best first. `nlp.generation.generator.Generator` (a trained bundle through the shared decoder) is
+the real one; it imports TensorFlow, so the bot adapter and the batch job see only this module.
 """
 
 from __future__ import annotations
