@@ -4,8 +4,11 @@ limits (Telegram's by default), and nothing is lost on the way.
 The spacing is checked on the times `FloodControl` let each send go (`released`), not on the
 arrival times at the fake server: on a loaded machine a request may be delayed on its way
 and arrive right behind the next one, which says nothing about the limiter. A limiter's own
-release times are spaced at least its interval apart however late the loop wakes up, so
-these assertions need no allowance for load.
+release times are spaced at least its interval apart however late the loop wakes up. The time
+recorded is when the send starts, after the chat's limiter and then the bot-wide limiter and
+the in-flight bound let it through: those add a small delay that varies from send to send, so
+a gap can come out slightly below the chat's interval (0.4996 s for 0.5 s was seen on a loaded
+machine). `EPSILON` allows for that; without the limiter the gaps would be near zero.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ from fake_telegram import BOT_USERNAME, Sent, bot_on_fake_telegram
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
 
-# Float rounding in the limiters' arithmetic, not load: release times are exact otherwise.
-EPSILON = 1e-6
+# The variable delay between a chat limiter's release and the recorded start of the send.
+EPSILON = 0.02
 
 
 @pytest.fixture
