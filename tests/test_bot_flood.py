@@ -97,8 +97,10 @@ async def test_a_burst_of_200_chats_is_sent_within_the_bot_limit_and_none_is_los
     assert sorted((s.chat_id, s.reply_to, s.text) for s in sent) == sorted(
         (chat, message_id, reply_for(f"hello from {chat}")) for chat, message_id in ids.items()
     )
+    # A send that timed out on a loaded machine is retried (delivery is at least once), and
+    # every attempt goes through the limiters: each chat is released at least once.
     times = [t for _, t in released]
-    assert len(times) == 200
+    assert {chat for chat, _ in released} == set(range(1, 201)) and len(times) >= 200
     # Spaced sends: at most rate * w + 1 in any window w.
     assert most_in_any_window(times, 1.0 - EPSILON) <= limits.per_bot_per_second + 1
     assert max(times) - min(times) >= (200 - 1) / limits.per_bot_per_second - EPSILON
