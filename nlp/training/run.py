@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -46,6 +46,9 @@ from nlp.training.precision import resolve as resolve_precision
 from nlp.training.trainer import Hooks, LossMeter, Selection, Trainer, batching_for
 from nlp.util.config import DataConfig, ExperimentConfig
 from nlp.util.fsutil import write_text_atomic
+
+if TYPE_CHECKING:
+    from nlp.vectors.rows import PretrainedRows
 
 RUN_SUBDIR = "run"
 VALID_FILE = "valid.jsonl"
@@ -181,22 +184,13 @@ def _pretrained(
 
     On resume the weights come from the checkpoint, which also holds the frozen rows' mask;
     the record was written into the run directory when the run started."""
-    from nlp.vectors.rows import pretrained_rows, report
+    from nlp.vectors.rows import report
 
     record_file = run_dir / PRETRAINED_FILE
     if options.resume:
         return np.zeros(len(codec.vocab), bool), json.loads(record_file.read_text("utf-8"))
-    table = model.source_embedding.embeddings
-    rows = pretrained_rows(
-        config.model.pretrained_embeddings,
-        codec.vocab.tokens,
-        np.asarray(table.numpy()),
-        lowercase=config.tokenizer.lowercase,
-        counts=codec.token_counts,
-    )
+    rows = _load_rows(config, codec, model)
     report(rows)
-    for embedding in {id(e): e for e in (model.source_embedding, model.target_embedding)}.values():
-        embedding.embeddings.assign(rows.matrix)
     record = rows.record()
     write_text_atomic(record_file, json.dumps(record, indent=2) + "\n")
     return rows.found, record
@@ -488,28 +482,36 @@ def _grown_rows(
     same vectors (the old rows keep what they learned). Vectors no longer at hand leave the
     new rows random, with a warning: retraining must not depend on a file that moved."""
     from nlp.vectors.files import VectorsError
-    from nlp.vectors.rows import pretrained_rows
 
-    name = config.model.pretrained_embeddings
-    if not name:
+    if not config.model.pretrained_embeddings:
         return None
-    table = model.source_embedding.embeddings
     try:
-        rows = pretrained_rows(
-            name,
-            codec.vocab.tokens,
-            np.asarray(table.numpy()),
-            lowercase=config.tokenizer.lowercase,
-            counts=codec.token_counts,
-            only=grown,
-        )
+        rows = _load_rows(config, codec, model, only=grown)
     except VectorsError as exc:
         print(f"warning: new rows keep a random start: {exc}", file=sys.stderr, flush=True)
         return None
-    for embedding in {id(e): e for e in (model.source_embedding, model.target_embedding)}.values():
-        embedding.embeddings.assign(rows.matrix)
     _say(options, f"new rows: {rows.describe()}")
     return rows.record()
+
+
+def _load_rows(
+    config: ExperimentConfig, codec: TextCodec, model: Seq2Seq, only: range | None = None
+) -> PretrainedRows:
+    """The embedding rows `model.pretrained_embeddings` gives (`only` those ids, default every
+    non-special one), written into the model's embedding (the one table when shared)."""
+    from nlp.vectors.rows import pretrained_rows
+
+    rows = pretrained_rows(
+        config.model.pretrained_embeddings,
+        codec.vocab.tokens,
+        np.asarray(model.source_embedding.embeddings.numpy()),
+        lowercase=config.tokenizer.lowercase,
+        counts=codec.token_counts,
+        only=only,
+    )
+    for embedding in {id(e): e for e in (model.source_embedding, model.target_embedding)}.values():
+        embedding.embeddings.assign(rows.matrix)
+    return rows
 
 
 def split_old_pairs(

@@ -139,7 +139,11 @@ def tokenizing_codec(args: argparse.Namespace) -> Any:
 
 
 def _codec_directory(path: Path) -> Path:
-    for candidate in (path / "model", path / "run", path):
+    """A bundle (a run's best model, `bundle.resolve`), else a run's own `run/` directory,
+    which holds the tokenizer before any epoch has ended."""
+    from nlp.generation.bundle import resolve
+
+    for candidate in (resolve(path), path / "run"):
         if (candidate / "config.json").is_file():
             return candidate
     raise FileNotFoundError(f"{path}: no config.json (a run directory or a model bundle)")
