@@ -32,11 +32,10 @@ class Decoder:
     retrace (`trace_count` counts traces, for tests).
 
     XLA (`jit_compile`, off unless asked for: `nlp.decoding.options.XLA_BY_DEFAULT`) pays off
-    where decoding is latency-bound. Measured on the 2-core CPU machine at the default model
-    size (random weights, 30 source / 15 output tokens, machine under load): greedy batch 1 6.1 vs
-    16.8 ms per sentence, beam 5 batch 1 9.6 vs 24.6 ms; at batch 64 the gain is small (beam
-    5: 4.1 vs 4.7 ms per sentence) because the output projection dominates. Its price: XLA
-    compiles once per input shape and per `max_length` value (1-6 s each here). Sources are
+    where decoding is latency-bound (batch 1: each step is many small kernels that XLA fuses);
+    at large batches the gain is small because the output projection dominates
+    (`benchmarks/decode_speed.py` compares them). Its price: XLA compiles once per input shape
+    and per `max_length` value (seconds each). Sources are
     therefore padded to a multiple of `LENGTH_BUCKET` and batches to a power of two (filled
     with copies of a real input, whose results are dropped), which bounds the number of
     compilations; the traced graph itself is still shared by all shapes.

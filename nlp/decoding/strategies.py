@@ -253,10 +253,10 @@ _CHUNK = 32
 
 
 def top_k_wide(values: tf.Tensor, k: int) -> tuple[tf.Tensor, tf.Tensor]:
-    """`tf.math.top_k(values, k)` for rows as wide as a vocabulary, 2-3x faster on CPU.
+    """`tf.math.top_k(values, k)` for rows as wide as a vocabulary, faster on CPU.
 
-    TensorFlow's TopK kernel took 4-7 ms on [320, 8000] (a beam-5 step at batch 64), as much
-    as the model's output projection. Here each row is cut into chunks of `_CHUNK`: a chunk
+    TensorFlow's TopK kernel on vocabulary-wide rows (a beam step at a large batch) costs about
+    as much as the model's output projection. Here each row is cut into chunks of `_CHUNK`: a chunk
     holding one of the k largest values has a maximum at least as large as the k-th largest,
     so the k chunks with the largest maxima hold all of them (up to ties between equal
     values, which may then resolve to different but equal-valued entries). Only a cheap

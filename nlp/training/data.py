@@ -5,8 +5,8 @@ interrupted run resume at the exact batch where it stopped (`EncodedExamples.bat
 
 Written in NumPy rather than as a `tf.data` pipeline: per-element `shuffle`, `map` and
 `bucket_by_sequence_length` cost about as much as the training step itself for small models
-(measured on the addition task: half of each epoch's wall time, on the same two cores as the
-step), and counting an epoch's batches took another full pass. Here an epoch's plan is a few
+(they run on the same cores as the step), and counting an epoch's batches takes another full
+pass. Here an epoch's plan is a few
 vectorised index operations over the whole corpus, its length is known exactly, and each
 batch is padded by one gather when it is needed (memory stays one batch, not one epoch).
 """
@@ -134,9 +134,8 @@ def as_dataset(examples: EncodedExamples, plan: Sequence[np.ndarray]) -> tf.data
     Why not `Dataset.from_generator`: its kernel (GeneratorDatasetOp) calls glibc's
     `mallopt(M_MMAP_THRESHOLD, 128 KiB)` for the whole process (TensorFlow's
     `ApplyPython311MemoryPatch`). That fixes malloc's thresholds, so the heap is trimmed and
-    refaulted around every step's larger tensors: in a process that had built one, the
-    number-addition model's training step took 248 ms instead of 86 (mostly kernel time),
-    and so did every training after it in that process.
+    refaulted around every step's larger tensors: in a process that has built one, every
+    later training step spends most of its time in the kernel, for the rest of the process.
     """
 
     def padded(position: np.ndarray) -> Batch:

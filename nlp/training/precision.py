@@ -19,12 +19,11 @@ model's kernels where the CPU multiplies bfloat16 natively, float32 for everythi
   (h, c, the feed vector) and what they carry back, the gates, attention, the bridge and
   the other small products, the loss, the weights and the optimizer stay float32. Why not Keras'
   `mixed_bfloat16` policy (every activation in bfloat16): it made the default step 0.75x as
-  long, but DailyDialog's chat model learned much more slowly in it (validation loss 5.81
-  after the first epoch against 5.17 in float32, same seed): the recurrent state and its
+  long, but a chat model learned much more slowly in it: the recurrent state and its
   gradient carried through the loops in bfloat16 lose what small steps add. Rounding only
-  the loops' product operands keeps that state in float32 and made the default training
-  step 1.11x as fast (2026-11-24, `benchmarks/train_throughput.py`, two pairs), with the
-  same validation losses on the Reuters and DailyDialog recipes.
+  the loops' product operands keeps that state in float32, so the validation losses stay
+  those of float32 while the step's large products run at bfloat16 speed
+  (`benchmarks/train_throughput.py` compares the two).
 - `float32`: no bfloat16 anywhere. `float16`: Keras' `mixed_float16` (with loss scaling),
   for GPUs; without one it falls back to float32 with a warning.
 

@@ -40,9 +40,9 @@ from nlp.util.config import TrainConfig
 from nlp.util.progress import Progress
 
 CHECKPOINT_DIR = "checkpoint"
-# train.jit_optimizer compiles the update only for models at least this large: Adam over the
-# default model's 5.6M weights took 22-29 ms a step plain and 13 ms with XLA (2-core CPU),
-# about 1.6 ms saved per million weights and step, against ~6 s of XLA start-up.
+# train.jit_optimizer compiles the update only for models at least this large: what XLA saves
+# a step grows with the number of weights, and its start-up (seconds per process) must be paid
+# back within a short training.
 XLA_UPDATE_MIN_WEIGHTS = 1_000_000
 LOG_DIR = "logs"
 
@@ -159,10 +159,9 @@ class Trainer:
             and model.count_params() >= XLA_UPDATE_MIN_WEIGHTS
         ):
             # Adam's update is a dozen element-wise passes over every weight; XLA fuses them
-            # into one (about 2x faster for the default model on a 2-core CPU, see
-            # benchmarks/train_throughput.py). XLA for the whole step was slower (its while
-            # loops), and under a strategy the update's cross-replica merge cannot compile.
-            # Small models skip it: XLA's start-up (~6 s per process, ~1 s per compile) is
+            # into one (benchmarks/train_throughput.py times both). XLA for the whole step was
+            # slower (its while loops), and under a strategy the update's cross-replica merge
+            # cannot compile. Small models skip it: XLA's start-up (seconds) is
             # more than their whole update costs over a short training.
             # Fixed (dense) input shapes: one XLA program for every batch shape.
             self._update = tf.function(
