@@ -17,7 +17,8 @@ exchanges.
 
     chat-en  DailyDialog: trained and tuned on train/ (a seeded 5% validates), scored on
              validation/ (words)
-    chat-zh  LCCC: a seeded 5% held out for scoring, 5% of the rest validates (words by jieba)
+    chat-zh  LCCC and the dgk TV subtitles: a seeded 5% of LCCC held out for scoring, 5% of
+             the rest validates, the subtitles only train (words by jieba)
 
     python -m benchmarks.chat_quality [--only NAME] [--limit 1000] [--reuse]
         [--minutes M]   # another training budget: a smoke run, not the README's recipe
@@ -56,7 +57,13 @@ class RecipeRun:
 
 RUNS = [
     RecipeRun("chat-en", {"DAILYDIALOG": SHARED / "dialogue-en" / "dailydialog"}),
-    RecipeRun("chat-zh", {"LCCC": SHARED / "dialogue-zh" / "lccc"}),
+    RecipeRun(
+        "chat-zh",
+        {
+            "LCCC": SHARED / "dialogue-zh" / "lccc",
+            "SUBTITLES": SHARED / "dialogue-zh" / "dgk-subtitles",
+        },
+    ),
 ]
 
 

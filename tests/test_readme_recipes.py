@@ -50,3 +50,26 @@ def test_chat_recipes_train_the_companions_name_them_and_tune() -> None:
         for step in ("--task lm", "--reverse", "s2s companion --model runs/chat",
                      "s2s tune-decoding --model runs/chat"):
             assert step in script, f"{name}: {step}"
+
+
+def test_the_learning_curve_trains_the_recipes_main_model_on_its_training_files() -> None:
+    from benchmarks.learning_curve import main_training, option_values
+
+    argv = main_training(read_recipe("chat-zh"))
+    assert "--reverse" not in argv and argv[argv.index("--task") + 1] == "chat"
+    start, end = option_values(argv, "--corpus")
+    assert argv[start:end] == ["chat.jsonl", "subtitles.jsonl"]
+    assert argv[argv.index("--valid") + 1] == "chat-valid.jsonl"  # never the test split
+
+
+def test_the_learning_curve_samples_are_seeded_and_nested(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from benchmarks.learning_curve import sample_pairs
+
+    source = tmp_path / "pairs.jsonl"
+    source.write_text("".join(f'{{"source": "s{i}", "target": "t{i}"}}\n' for i in range(50)))
+    small, large, again = (tmp_path / f"{n}.jsonl" for n in ("small", "large", "again"))
+    assert sample_pairs([source], 10, 7, small) == 10
+    assert sample_pairs([source], None, 7, large) == 50
+    sample_pairs([source], 10, 7, again)
+    assert small.read_text() == again.read_text()
+    assert large.read_text().startswith(small.read_text())  # a larger sample holds the smaller
