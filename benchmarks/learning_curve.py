@@ -168,7 +168,7 @@ def main() -> None:
         if not (args.reuse and (model_dir / "model").exists()):
             began = time.monotonic()
             subprocess.run(
-                ["bash", "-e", "-c", shlex.join(argv) + f" > {shlex.quote(out)}.log 2>&1"],
+                ["bash", "-e", "-c", shlex.join(argv) + f" > curve-{size_text}.train.log 2>&1"],
                 cwd=work, env=s2s_environment(run.data), check=True,
             )
             minutes = round((time.monotonic() - began) / 60, 1)
