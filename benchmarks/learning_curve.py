@@ -2,7 +2,8 @@
 
 It tells users what more data buys on this model at a fixed budget, and whether a longer
 budget would (a run that reaches few epochs at the largest size is still learning). For a
-README recipe (`benchmarks.recipes`) it runs the recipe's `s2s corpus convert` lines verbatim,
+README recipe (`benchmarks.recipes`) it runs the recipe's lines before its first `s2s train`
+verbatim (installing and converting the corpora),
 then, for each size, trains the recipe's first `s2s train` command (its main model) on a
 seeded sample of that many pairs drawn from the training files the command names ("all":
 every pair), with everything else as written (validation file, settings, budget). Each model
@@ -142,7 +143,9 @@ def main() -> None:
     work = args.work / run.name
     work.mkdir(parents=True, exist_ok=True)
     script = with_budget(read_recipe(run.name), args.minutes)
-    converts = "\n".join(c for c in commands(script) if c.startswith("s2s corpus convert"))
+    steps = commands(script)
+    first_training = next(i for i, c in enumerate(steps) if c.startswith("s2s train"))
+    converts = "\n".join(steps[:first_training])  # data preparation, as the recipe writes it
     if not args.reuse or not (work / "converted").exists():
         run_script(converts, work, run.data, work / "convert.log")
         (work / "converted").touch()
