@@ -86,9 +86,9 @@ class Seq2Seq(keras.Model):
         """`products`: the operand dtype of the matrix products with the model's kernels in
         teacher forcing (output projection, input projections, the loops' per-step products,
         the attentional layer), e.g. "bfloat16" under `train.precision`
-        (`nlp.training.precision`); None: the compute dtype. The written-out loops round
-        their products' operands to it; Keras' layers (`model.recurrence=keras`) compute in
-        the layers' dtype."""
+        (`nlp.training.precision`); None: the compute dtype. Keras' layers, which run the
+        encoder and the decoder without input feeding under `model.recurrence=keras`,
+        compute in their own dtype instead."""
         super().__init__(**kwargs)
         _check(config)
         self.config = config
