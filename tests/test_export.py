@@ -49,6 +49,8 @@ VARIANTS = {  # model settings of each exported bundle
     "basic": {"model.attention": "none", "model.input_feeding": "false"},
     "feedback": {"model.attention": "none", "model.input_feeding": "true"},
     "peek": {"model.attention": "none", "model.input_feeding": "false", "model.peek": "true"},
+    # Keras' LSTM layers (the GPU's recurrence) in the encoder and decoder, exported
+    "keras": {"model.recurrence": "keras", "model.input_feeding": "false"},
 }
 
 

@@ -1,14 +1,19 @@
 """LSTM/GRU recurrences over whole sequences, on the weights of Keras cells.
 
-Why not `keras.layers.LSTM`/`GRU` here: on a CPU (no cuDNN) Keras 3 runs its generic loop,
-which multiplies each step's input by the input kernel inside the loop: T small matmuls where
-one [B*T, in] x [in, gates] matmul does the same work several times faster. These functions
-hoist that input projection out of the loop, so the loop only does the recurrent matmul.
+Why not `keras.layers.LSTM`/`GRU` everywhere: on a CPU (no cuDNN) Keras 3 runs its generic
+loop, which multiplies each step's input by the input kernel inside the loop: T small matmuls
+where one [B*T, in] x [in, gates] matmul does the same work with far less overhead. These
+functions hoist that input projection out of the loop, so the loop only does the recurrent
+matmul. On a GPU the balance turns: Keras' layers run cuDNN's fused kernels, which no loop
+written here can match. So the choice is the model option `model.recurrence` (`resolve`):
+"written" runs these loops, "keras" calls the Keras layers (`keras_bidirectional`,
+`keras_sequence`), and "auto" picks the layers when TensorFlow sees a GPU. Both run the
+same variables, so a model trained one way loads and decodes the other way.
 
 The arithmetic is exactly that of `keras.layers.LSTMCell` and `GRUCell` (gate order i, f, c, o
-and z, r, h; GRU with `reset_after=True`, the Keras default), applied to the cells' own
-variables. `decode_step` keeps calling the cells themselves, and the model tests check that
-both paths give the same numbers.
+and z, r, h; GRU with `reset_after=True`, the Keras default and what cuDNN computes), applied
+to the cells' own variables. `decode_step` keeps calling the cells themselves, and the model
+tests check that both paths give the same numbers.
 """
 
 from __future__ import annotations
@@ -18,6 +23,66 @@ from functools import cache
 
 import keras
 import tensorflow as tf
+
+RECURRENCES = ("auto", "keras", "written")  # the values of `model.recurrence`
+
+
+def gpu_available() -> bool:
+    """Whether TensorFlow sees a GPU, where Keras' LSTM/GRU layers run cuDNN kernels."""
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def resolve(option: str) -> str:
+    """The recurrence a model built now runs: "keras" or "written" (`model.recurrence`).
+
+    "auto" is "keras" on a GPU (cuDNN's fused kernels beat any loop written here) and
+    "written" otherwise (on a CPU Keras' generic loop repeats the input projection at every
+    step, see the module docstring). Decided when the model is built, while the config
+    keeps the option: a bundle trained on a CPU runs Keras' layers when it is loaded on a
+    GPU, and the other way round.
+    """
+    if option not in RECURRENCES:
+        raise ValueError(f"recurrence must be one of {', '.join(RECURRENCES)}, got {option!r}")
+    if option != "auto":
+        return option
+    return "keras" if gpu_available() else "written"
+
+
+def keras_sequence(cell: keras.layers.Layer) -> keras.layers.Layer:
+    """A `keras.layers.LSTM` or `GRU` (whole sequences, states returned) running `cell`'s
+    own variables, so that on a GPU the cell's recurrence runs as one cuDNN kernel.
+
+    Why the cell is swapped into a new layer, rather than the model holding LSTM layers:
+    the weights stay where they always were (`decoder_cells/i`), so bundles and
+    checkpoints are the same whichever recurrence ran. The caller must keep the layer out
+    of the model's tracking, or its weights would be reachable, and saved, twice.
+    """
+    gru = isinstance(cell, keras.layers.GRUCell)
+    kind = keras.layers.GRU if gru else keras.layers.LSTM
+    layer = kind(
+        cell.units, return_sequences=True, return_state=True, dtype=cell.dtype_policy,
+        name=f"{cell.name}_sequence",
+    )
+    layer.cell = cell
+    return layer
+
+
+def keras_bidirectional(
+    layer: keras.layers.Bidirectional, inputs: tf.Tensor, mask: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """`bidirectional` by the Keras layer itself (cuDNN on a GPU): (outputs [B,T,2H],
+    forward final h, backward final h).
+
+    Outputs at padded positions differ from `bidirectional`'s; attention masks them. A row
+    without any real token gets its first step counted as real: cuDNN refuses a fully
+    masked row, and `bidirectional` reads such a row's final states at its first step too,
+    so the states agree on every row. (Such a row's attention covers the padding, where
+    the two differ; it never reaches the model: every source holds at least the end token,
+    and the decoder refuses empty ones.)
+    """
+    first = tf.equal(tf.range(tf.shape(mask)[1]), 0)[None, :]
+    outputs, *states = layer(inputs, mask=tf.logical_or(mask, first))
+    return outputs, states[0], states[len(states) // 2]
 
 
 def _weight(variable: keras.Variable, dtype: tf.DType) -> tf.Tensor:
@@ -58,11 +123,10 @@ def loop_product(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
 
     With a bfloat16 kernel (`train.precision`), x is rounded to bfloat16 for the product and
     the float32-accumulated result cast back: the state, the gates and everything carried
-    from step to step stay float32; only the operands of the product are rounded. On a
-    2-core AVX512_BF16 CPU the input-feeding loop's [64,512] x [512,1024] product took 7.3
-    instead of 9.5 ms over 16 steps, and the default training step 1.11x as fast in
-    `benchmarks/train_throughput.py` (two pairs against the commit before; an interleaved
-    A/B had said 5%)."""
+    from step to step stay float32; only the operands of the product are rounded. Why:
+    on a CPU with bfloat16 instructions the per-step product is the loop's largest cost,
+    and rounding only its operands makes it cheaper without letting the carried state
+    drift in low precision (`benchmarks/train_throughput.py` measures the effect)."""
     if kernel.dtype == x.dtype:
         return tf.matmul(x, kernel)
     return tf.cast(tf.matmul(tf.cast(x, kernel.dtype), kernel), x.dtype)
@@ -196,14 +260,14 @@ def bidirectional(
     """A Keras Bidirectional(LSTM|GRU) layer's weights run over right-padded inputs.
 
     Returns (outputs [B,T,2H], forward final h, backward final h). The two directions are
-    two independent loops, which TensorFlow runs at the same time on two cores (one loop
-    over a batch of both directions was 1.5x slower on a 2-core machine: it serialises
-    them). The backward direction reads each row's real tokens from the last to the first
-    (`reverse_steps` keeps the padding at the end), so no real position ever sees padding
-    and the loop needs no mask; the final states are read at each row's last real step.
-    Outputs at padded positions are not meaningful: attention masks them. `operands`: the
-    operand dtype of the input projections (`product`), of the loops' per-step products
-    (`loop_product`) and of the recurrent kernels' gradients (`kernel_gradient`).
+    two independent loops, which TensorFlow can run at the same time on two cores (one loop
+    over a batch of both directions would serialise them). The backward direction reads
+    each row's real tokens from the last to the first (`reverse_steps` keeps the padding at
+    the end), so no real position ever sees padding and the loop needs no mask; the final
+    states are read at each row's last real step. Outputs at padded positions are not
+    meaningful: attention masks them. `operands`: the operand dtype of the input
+    projections (`product`), of the loops' per-step products (`loop_product`) and of the
+    recurrent kernels' gradients (`kernel_gradient`).
     """
     lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
     forward_cell, backward_cell = layer.forward_layer.cell, layer.backward_layer.cell
@@ -229,11 +293,10 @@ def reverse_steps(sequence: tf.Tensor, lengths: tf.Tensor) -> tf.Tensor:
     padding left in place: `tf.reverse_sequence(sequence, lengths, seq_axis=0,
     batch_axis=1)`.
 
-    Why not `reverse_sequence` itself: on a 2-core CPU its kernel took 1.65 ms for the
-    default encoder's [64,40,256] inputs, where one gather of their rows takes 0.41-0.53
-    (and 0.71 against 0.41 for the [64,40,128] outputs), and the encoder runs four of them a
-    step (two forward, two for the gradient). The reversal is its own inverse, so the
-    gradient is the same gather (TensorFlow's own gradient of a gather would scatter-add)."""
+    Why not `reverse_sequence` itself: its CPU kernel is slower than one gather of the same
+    rows, and the encoder runs four reversals a step (two forward, two for the gradient).
+    The reversal is its own inverse, so the gradient is the same gather (TensorFlow's own
+    gradient of a gather would scatter-add)."""
     shape = tf.shape(sequence)
     steps, rows = shape[0], shape[1]
     t = tf.range(steps)[:, None]
@@ -262,8 +325,9 @@ def _gather_involution(rows, index):  # type: ignore[no-untyped-def]
 # accumulation into a [H, gates] buffer) and pushes and pops every intermediate through
 # TensorList stacks. Backpropagation through time only needs dgates_t @ U^T inside the loop:
 # the kernel's gradient is ONE [H, T*B] x [T*B, gates] matmul after it, and the input
-# projection's gradient is the stacked dgates. On a 2-core CPU that makes the backward pass
-# of an encoder about twice as fast. The tests compare both gradients with TensorFlow's own.
+# projection's gradient is the stacked dgates, so each backward step does one small matmul
+# and one accumulation less, and no intermediate goes through the automatic gradient's
+# stacks. The tests compare both gradients with TensorFlow's own.
 
 
 def loop(steps: tf.Tensor, body, carried: tuple, backward: bool = False) -> tuple:  # type: ignore[no-untyped-def,type-arg]
@@ -459,9 +523,9 @@ def _gru_sequence(operands: tf.DType | None):  # type: ignore[no-untyped-def]
 def transposed(kernel: tf.Tensor) -> tf.Tensor:
     """A kernel transposed once, before a backward loop multiplies by it at every step.
 
-    Why not `matmul(x, kernel, transpose_b=True)` inside the loop: on CPU TensorFlow ran a
-    [64,1024] x [512,1024]^T product at less than half the speed of the same product with
-    the kernel transposed in memory (2.7 vs 1.2 ms on a 2-core AVX2 machine)."""
+    Why not `matmul(x, kernel, transpose_b=True)` inside the loop: on CPU TensorFlow runs a
+    product with a transposed operand markedly slower than the same product with the kernel
+    transposed in memory, and transposing once, before the loop, costs one copy."""
     return tf.transpose(kernel)
 
 

@@ -21,6 +21,8 @@ source_length` entries, and an output id `vocab_size + j` means "copy source wor
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 import tensorflow as tf
 
@@ -46,6 +48,11 @@ def _check(config: ModelConfig) -> None:
         problems.append(f"vocab_size must be larger than {UNK_ID}, got {config.vocab_size}")
     if config.cell not in _CELLS:
         problems.append(f"cell must be one of {sorted(_CELLS)}, got {config.cell!r}")
+    if config.recurrence not in recurrence.RECURRENCES:
+        problems.append(
+            f"recurrence must be one of {', '.join(recurrence.RECURRENCES)}, "
+            f"got {config.recurrence!r}"
+        )
     if config.units % 2:
         problems.append(f"units must be even (the encoder is bidirectional), got {config.units}")
     if min(config.encoder_layers, config.decoder_layers, config.embedding_dim, config.units) < 1:
@@ -61,6 +68,15 @@ def _check(config: ModelConfig) -> None:
         raise ValueError("invalid model config: " + "; ".join(problems))
 
 
+class _Untracked:
+    """Holds layers the model uses but must not own: `recurrence.keras_sequence` layers run
+    the decoder cells' variables, which the model already saves under `decoder_cells`
+    (Keras and TensorFlow track layers in attributes, lists and tuples, not in this)."""
+
+    def __init__(self, layers: Sequence[keras.layers.Layer]) -> None:
+        self.layers = tuple(layers)
+
+
 class Seq2Seq(keras.Model):
     """Embedding -> bidirectional LSTM/GRU encoder -> attention decoder with input feeding."""
 
@@ -70,10 +86,14 @@ class Seq2Seq(keras.Model):
         """`products`: the operand dtype of the matrix products with the model's kernels in
         teacher forcing (output projection, input projections, the loops' per-step products,
         the attentional layer), e.g. "bfloat16" under `train.precision`
-        (`nlp.training.precision`); None: the compute dtype."""
+        (`nlp.training.precision`); None: the compute dtype. Keras' layers, which run the
+        encoder and the decoder without input feeding under `model.recurrence=keras`,
+        compute in their own dtype instead."""
         super().__init__(**kwargs)
         _check(config)
         self.config = config
+        # "keras" or "written" (`recurrence.resolve`): what this model runs, on this device
+        self.recurrence = recurrence.resolve(config.recurrence)
         self.products = None if products is None else tf.as_dtype(products)
         vocab, emb, units = config.vocab_size, config.embedding_dim, config.units
         rnn_layer, cell_layer, self.states_per_layer = _CELLS[config.cell]
@@ -114,6 +134,11 @@ class Seq2Seq(keras.Model):
             keras.layers.Dense(1, activation="sigmoid", name="copy_gate") if config.copy else None
         )
         self._build_weights()
+        self._decoder_sequences = _Untracked(
+            [recurrence.keras_sequence(cell) for cell in self.decoder_cells]
+            if self.recurrence == "keras"
+            else []
+        )
 
     def _build_weights(self) -> None:
         """Create every weight now: variables cannot be created inside the decoding loop."""
@@ -150,9 +175,12 @@ class Seq2Seq(keras.Model):
         mask = tf.not_equal(source_ids, PAD_ID)
         x = self.dropout(self.source_embedding(self._in_vocab(source_ids)), training=training)
         for rnn in self.encoder_rnns:
-            sequence, forward_h, backward_h = recurrence.bidirectional(
-                rnn, x, mask, self.products
-            )
+            if self.recurrence == "keras":
+                sequence, forward_h, backward_h = recurrence.keras_bidirectional(rnn, x, mask)
+            else:
+                sequence, forward_h, backward_h = recurrence.bidirectional(
+                    rnn, x, mask, self.products
+                )
             x = self.dropout(sequence, training=training)
         memory = sequence
         summary = tf.concat([forward_h, backward_h], axis=-1)
@@ -246,7 +274,9 @@ class Seq2Seq(keras.Model):
         """Input feeding (each step needs the previous attentional vector) or coverage (each
         step's attention needs the previous ones): attention runs inside the loop. The
         share of the first cell's input projection known before the loop (embeddings, and
-        the encoder summary with peek) is one matmul before it.
+        the encoder summary with peek) is one matmul before it. `model.recurrence` does not
+        change this loop: each step's input depends on the previous step's attention, so
+        no Keras layer (and no cuDNN kernel) can run it.
         Returns attentional, context vectors (zeros without attention), top RNN outputs
         [B,T,H] and attention weights [B,T,S]."""
         fixed = self._fixed_input_width()
@@ -330,12 +360,15 @@ class Seq2Seq(keras.Model):
         )
 
     def _unfed_recurrence(self, embedded: tf.Tensor, state: State, training: bool) -> tf.Tensor:
-        """No input feeding: each decoder layer runs over the whole target in one loop."""
+        """No input feeding: each decoder layer runs over the whole target in one loop (a
+        Keras LSTM/GRU layer on the cell's variables with `model.recurrence=keras`)."""
         x = embedded
         for i, cell in enumerate(self.decoder_cells):
-            x, _ = recurrence.run(
-                cell, x, [state[n] for n in self._state_names(i)], self.products
-            )
+            states = [state[n] for n in self._state_names(i)]
+            if self.recurrence == "keras":
+                x, *_ = self._decoder_sequences.layers[i](x, initial_state=states)
+            else:
+                x, _ = recurrence.run(cell, x, states, self.products)
             if i + 1 < len(self.decoder_cells):
                 x = self.dropout(x, training=training)
         return x

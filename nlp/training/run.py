@@ -55,7 +55,10 @@ VALID_FILE = "valid.jsonl"
 SELECT_BY = ("loss", "rouge", "last")  # train.select_by
 CONFIG_FILE = "config.json"
 # What `--resume` may change: limits of the run and its reporting, not what it trains or how.
-SAFE_ON_RESUME = ("train.epochs", "train.max_minutes", "train.patience", "train.log_every")
+# model.recurrence: both recurrences run the same weights, so a run may go on on another device
+SAFE_ON_RESUME = (
+    "train.epochs", "train.max_minutes", "train.patience", "train.log_every", "model.recurrence"
+)
 OLD_VALID_FILE = "old_valid.jsonl"  # retrain: old pairs held out to measure forgetting
 PRETRAINED_FILE = "pretrained_embeddings.json"  # run/: what the embedding started from
 
@@ -285,6 +288,9 @@ def _fit(
     if not train_examples or not valid_examples:
         raise ValueError("no training or validation pairs left after tokenization")
     selection = _selection(config, codec, model, decoding, valid_pairs)
+    # what ran, for the bundle: the option alone does not say it ("auto" depends on the device)
+    metadata = {**metadata, "recurrence": model.recurrence}
+    _say(options, f"recurrence: {model.recurrence} (model.recurrence={config.model.recurrence})")
     _say(
         options,
         f"{len(train_examples)} training pairs, {len(valid_examples)} validation "

@@ -54,6 +54,10 @@ class ModelConfig:
     encoder_layers: int = 1
     decoder_layers: int = 1
     cell: str = "lstm"  # lstm | gru
+    # auto | keras | written: Keras' LSTM/GRU layers (cuDNN on a GPU) or the written-out
+    # loops (faster on a CPU); auto picks by device when the model is built, and both run
+    # the same weights (nlp.model.recurrence.resolve)
+    recurrence: str = "auto"
     attention: str = "general"  # dot | general | bahdanau | none (basic encoder-decoder)
     input_feeding: bool = True  # feed back the previous output vector (attentional vector)
     peek: bool = False  # the encoder summary is part of the decoder input at every step
