@@ -34,6 +34,7 @@ import logging
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -107,20 +108,28 @@ def make_responder(
 
 async def run_once(
     responder: ChatResponder, mode: str, max_batch: int, max_wait_ms: float, chats: int,
-    messages: int,
+    total: int, *, texts: Sequence[str] = (), rate: float | None = None,
 ) -> RunResult:
+    """Push `total` messages to `chats` chats, one chat after another, and wait for every
+    reply. Without `rate`, all at once (a burst); with it, open loop: message n at n/rate s
+    whatever the replies, as independent users write (how `benchmarks.serve_load` offers the
+    HTTP server the same load). Texts are `texts` in turn, or a numbered greeting per chat."""
     pushed: dict[tuple[int, int], float] = {}
     order: dict[int, list[int]] = {}
-    async with bot_on_fake_telegram(responder, rate_burst=messages + 1) as server:
+    per_chat = -(-total // chats)  # the incoming rate limit lets every one of them in
+    async with bot_on_fake_telegram(responder, rate_burst=per_chat + 1) as server:
         start = time.monotonic()
-        for i in range(messages):
-            for chat in range(1, chats + 1):
-                message_id = server.push_message(chat, f"chat {chat} says hello number {i}")
-                pushed[(chat, message_id)] = time.monotonic()
-                order.setdefault(chat, []).append(message_id)
-        total = chats * messages
+        for n in range(total):
+            chat, i = n % chats + 1, n // chats
+            if rate is not None and (delay := start + n / rate - time.monotonic()) > 0:
+                await asyncio.sleep(delay)
+            text = texts[n % len(texts)] if texts else f"chat {chat} says hello number {i}"
+            message_id = server.push_message(chat, text)
+            pushed[(chat, message_id)] = time.monotonic()
+            order.setdefault(chat, []).append(message_id)
         await server.wait_for(lambda: len(server.sent) >= total, timeout=600)
-        elapsed = max(s.time for s in server.sent) - start
+        # the window the load was offered in, or longer if the replies took longer to come
+        elapsed = max(max(s.time for s in server.sent) - start, total / rate if rate else 0.0)
     latencies = [(s.time - pushed[(s.chat_id, s.reply_to or 0)]) * 1000 for s in server.sent]
     in_order = all([s.reply_to for s in server.replies(chat)] == ids for chat, ids in order.items())
     stats = responder.batcher.stats
@@ -173,7 +182,7 @@ def main() -> int:
         responder = make_responder(args.model, model, flags, max_batch, max_wait)
         seconds = warm_up(model, responder, args.max_batch)
         result = asyncio.run(
-            run_once(responder, mode, max_batch, max_wait, args.chats, args.messages)
+            run_once(responder, mode, max_batch, max_wait, args.chats, args.chats * args.messages)
         )
         result.decoding = describe_options(
             responder.store.defaults.decode_options(responder.base_options)

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Load benchmark for `s2s serve`: throughput and latency against offered load, beside the
-batch headline job's throughput on the same model in the same run.
+Telegram bot's and the batch headline job's throughput on the same models in the same run.
 
     .venv/bin/python -m benchmarks.serve_load --chat-model RUN/model --headline-model RUN2/model
         [--rates 2,8,32] [--duration 20] [--headline-batch 8] [--max-in-flight 32]
+        [--peak-size 2048]
 
 The server is the real command (`python -m s2s.cli serve`, a process of its own, on a free
 127.0.0.1 port, with the rate limit lifted so it measures the model, not the limiter). For
@@ -14,9 +15,28 @@ answers, as independent clients send them), for `--duration` seconds:
   - headlines: `--headline-batch` articles per request (the headline sample's articles).
 Reported per level: requests answered per second, items per second (articles for headlines),
 p50/p95 latency of the answered requests, and how many were refused (503 when the in-flight
-bound is full, any other status as errors). Then the batch job (`generate_headlines`, this
-process, the bundle's settings, batch 64) decodes the same articles for its articles/s.
-The two share the machine in turn, never at once. Writes benchmarks/results/serve_load.json.
+bound is full, any other status as errors).
+
+Then, with the server gone, the bot: the chat model loaded in this process and served as
+`s2s bot --model` serves it (the bundle's settings, the same micro-batching bounds as the
+server's defaults), driven through `benchmarks.bot_load`'s fake Bot API over HTTP with
+python-telegram-bot (in this process and event loop, so the fake server's own work is in the
+bot's figures, as in `bot_load`), offered the same messages at the same rates for the same time (one
+message every 1/R s over the same 64 conversations). Its latency runs from a message's
+arrival at the fake Bot API to the reply's delivery there, and the JSON says whether every
+message got exactly one reply, in order per chat (`exactly_once_in_order`). The bot's outgoing
+flood limits are off, as in `bot_load`, so Telegram's ~30 messages/s cap is not what is
+measured.
+
+Then the batch job (`generate_headlines`, this process, the bundle's settings, batch 64)
+decodes the same articles for its articles/s. The server, the bot and the job share the
+machine in turn, never at once. Before the server starts and after the batch job ends a
+`--peak-size`^3 float32 TensorFlow matmul is timed in a fresh process (`matmul_peak`, as
+`benchmarks.train_throughput` does), so the figures come with the machine's speed on the day;
+no decoding FLOPs are counted, so there is no peak share, only ratios measured in the same
+run: the bot's messages/s and latency over the server's chat at each offered load, and the
+server's headline articles/s at each load over the batch job's. Writes
+benchmarks/results/serve_load.json.
 """
 
 from __future__ import annotations
@@ -36,12 +56,15 @@ from typing import Any
 
 import httpx
 
-from benchmarks.common import RESULTS_DIR, format_table, percentile, write_json
+from benchmarks.common import RESULTS_DIR, format_table, percentile, run_isolated, write_json
+from benchmarks.train_throughput import matmul_peak
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads (batch job)
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = RESULTS_DIR / "serve_load.json"
 CONVERSATIONS = 64
+BOT = "bot (fake Telegram)"
+BATCH_JOB = "batch job (s2s headlines)"
 COLUMNS = [
     ("endpoint", "endpoint"),
     ("offered_rps", "offered req/s"),
@@ -59,6 +82,12 @@ def sample_texts(name: str, field: str) -> list[str]:
     """The `field` of every record of corpora/NAME (the shipped samples)."""
     with (ROOT / "corpora" / name).open(encoding="utf-8") as handle:
         return [json.loads(line)[field] for line in handle if line.strip()]
+
+
+def chat_posts() -> list[str]:
+    """The messages both the server and the bot are offered, in order (message n goes to
+    conversation n % CONVERSATIONS)."""
+    return sample_texts("dialogue-en.jsonl", "source")
 
 
 def free_port() -> int:
@@ -147,9 +176,8 @@ async def measure_server(args: argparse.Namespace, port: int) -> list[dict[str, 
     async with httpx.AsyncClient(base_url=base, timeout=300, limits=limits) as client:
         plans = []
         if args.chat_model:
-            posts = sample_texts("dialogue-en.jsonl", "source")
             bodies = [{"conversation": f"bench-{n % CONVERSATIONS}", "message": post}
-                      for n, post in enumerate(posts)]
+                      for n, post in enumerate(chat_posts())]
             plans.append(("chat", "/v1/models/chat/chat", bodies, 1))
         if args.headline_model:
             articles = sample_texts(args.headline_sample, "source")
@@ -164,6 +192,76 @@ async def measure_server(args: argparse.Namespace, port: int) -> list[dict[str, 
                 rows.append({"endpoint": name, **row})
                 print(format_table(rows[-1:], COLUMNS), file=sys.stderr)
     return rows
+
+
+def measure_bot(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The bot on the chat model at each offered rate, as `measure_server` offers the server
+    chat: `benchmarks.bot_load`'s responder, warm-up and driver (a fake Bot API over HTTP,
+    python-telegram-bot and the real bot code), the same posts and conversations."""
+    from benchmarks.bot_load import make_responder, run_once, warm_up
+    from nlp.chat.setup import add_responder_arguments
+    from nlp.generation.loading import load_model  # TensorFlow loads here
+
+    # The bot's own micro-batching defaults (the server's are the same): what `s2s bot` runs.
+    parser = argparse.ArgumentParser()
+    add_responder_arguments(parser, state_name="serve_load")
+    defaults = parser.parse_args(["--model", str(args.chat_model)])
+    model = load_model(args.chat_model)
+    posts = chat_posts()
+    rows = []
+    for rate in args.rates:
+        responder = make_responder(  # one a run: the bot closes it when it stops
+            args.chat_model, model, [], defaults.max_batch, defaults.max_wait_ms
+        )
+        if not rows:
+            warm_up(model, responder, defaults.max_batch)
+        total = max(1, round(rate * args.duration))
+        result = asyncio.run(run_once(
+            responder, BOT, defaults.max_batch, defaults.max_wait_ms,
+            min(CONVERSATIONS, total), total, texts=posts, rate=rate,
+        ))
+        rows.append({
+            "endpoint": BOT,
+            "offered_rps": rate,
+            "seconds": result.seconds,
+            "sent": result.messages,
+            "answered": result.messages,
+            "refused_503": "",
+            "errors": "",
+            "exactly_once_in_order": result.exactly_once_in_order,
+            "answered_rps": result.messages_per_second,
+            "items_per_second": result.messages_per_second,
+            "p50_ms": result.latency_ms["p50"],
+            "p95_ms": result.latency_ms["p95"],
+            "model_calls": result.model_calls,
+            "mean_batch": result.mean_batch,
+        })
+        print(format_table(rows[-1:], COLUMNS), file=sys.stderr)
+    return rows
+
+
+def ratios(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Figures of one run set beside each other: the bot over the server's chat at each
+    offered rate, and the server's headline articles/s at each rate over the batch job's."""
+    by = {(row["endpoint"], row["offered_rps"]): row for row in rows}
+
+    def ratio(a: Any, b: Any) -> float | None:
+        return round(a / b, 2) if isinstance(a, int | float) and b else None
+
+    result: dict[str, Any] = {}
+    for (endpoint, rate), bot in by.items():
+        server = by.get(("chat", rate))
+        if endpoint == BOT and server:
+            result[f"bot / server chat at {rate:g} req/s"] = {
+                key: ratio(bot[key], server[key]) for key in ("answered_rps", "p50_ms", "p95_ms")
+            }
+    job = by.get((BATCH_JOB, ""))
+    for (endpoint, rate), row in by.items():
+        if endpoint == "headlines" and job:
+            result[f"server headlines at {rate:g} req/s / batch job, articles/s"] = ratio(
+                row["items_per_second"], job["items_per_second"]
+            )
+    return result
 
 
 def batch_job(args: argparse.Namespace) -> dict[str, Any]:
@@ -187,7 +285,7 @@ def batch_job(args: argparse.Namespace) -> dict[str, Any]:
         generate_headlines(generator, warm, Path(tmp) / "w.jsonl", options)
         summary = generate_headlines(generator, source, Path(tmp) / "out.jsonl", options)
     return {
-        "endpoint": "batch job (s2s headlines)",
+        "endpoint": BATCH_JOB,
         "offered_rps": "",
         "items_per_second": round(summary.articles_per_second, 2),
         "answered": summary.written,
@@ -210,6 +308,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per load level")
     parser.add_argument("--headline-batch", type=int, default=8, help="articles per request")
     parser.add_argument("--max-in-flight", type=int, default=32)
+    parser.add_argument(
+        "--peak-size", type=int, default=2048,
+        help="side of the float32 matmul timed before and after (default: %(default)s)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if not (args.chat_model or args.headline_model):
@@ -217,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
 
     models = [f"chat={args.chat_model}"] * bool(args.chat_model)
     models += [f"news={args.headline_model}"] * bool(args.headline_model)
+    peaks = [run_isolated(matmul_peak, args.peak_size, 10, "float32")]
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="serve-load-log-") as tmp:
         server = start_server(models, args.max_in_flight, port, Path(tmp) / "serve.log")
@@ -225,8 +328,12 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.terminate()
             server.wait(60)
+    if args.chat_model:
+        rows += measure_bot(args)
     if args.headline_model:
         rows.append(batch_job(args))
+    peaks.append(run_isolated(matmul_peak, args.peak_size, 10, "float32"))
+    compared = ratios(rows)
     result = {
         "benchmark": "serve_load",
         "chat_model": str(args.chat_model or ""),
@@ -235,10 +342,17 @@ def main(argv: list[str] | None = None) -> int:
         "duration_s": args.duration,
         "max_in_flight": args.max_in_flight,
         "cpu_count": os.cpu_count(),
+        "matmul_peak_gflops": {"size": args.peak_size, "dtype": "float32",
+                               "before": round(peaks[0], 1), "after": round(peaks[1], 1)},
         "rows": rows,
+        "ratios": compared,
     }
     write_json(args.output, result)
     print(format_table(rows, COLUMNS))
+    print(f"matmul peak (float32, {args.peak_size}^3): {peaks[0]:.1f} GFLOP/s before, "
+          f"{peaks[1]:.1f} after")
+    for name, value in compared.items():
+        print(f"{name}: {value}")
     return 0
 
 

@@ -14,12 +14,15 @@ from nlp.chat.responder import ChatResponder
 from nlp.util.ratelimit import ChatRateLimiter
 
 
-def build_application(config: BotConfig, responder: ChatResponder) -> Application:
+def build_application(
+    config: BotConfig, responder: ChatResponder, *, flood: FloodControl | None = None
+) -> Application:
     """An Application that routes every update through `BotHandlers` and closes the responder
     (finishing decodes in flight and flushing logs) when it shuts down.
 
     Two HTTP clients, as PTB recommends: long polls must not wait behind replies, and replies
-    must not wait behind a long poll.
+    must not wait behind a long poll. `flood` is the outgoing limiter, by default the one
+    `config` describes; given, it replaces it (a subclass using `FloodControl.on_release`).
     """
     t = config.timeouts
     request = HTTPXRequest(
@@ -37,7 +40,8 @@ def build_application(config: BotConfig, responder: ChatResponder) -> Applicatio
         pool_timeout=t.pool,
     )
 
-    flood = FloodControl(config.flood, config.max_in_flight)
+    if flood is None:
+        flood = FloodControl(config.flood, config.max_in_flight)
 
     async def close_responder(_: Application) -> None:
         await responder.aclose()

@@ -110,7 +110,19 @@ class FloodControl(BaseRateLimiter[int]):
         if chat is not None:
             await self._chat_limiter(chat).acquire()  # holds nothing shared while it waits
         async with self._in_flight, self._bot:
+            self.on_release(chat, endpoint)
             return await callback(*args, **kwargs)
+
+    def on_release(self, chat: int | None, endpoint: str) -> None:
+        """Called once for each message send (every attempt), when the chat's limiter, a
+        request slot and the bot-wide limiter have all let it through, right before it goes
+        out. Does nothing here.
+
+        Why a hook: these release times are what the limits promise (arrival times at the
+        server also carry the network's and the event loop's delays), so a subclass that
+        records or counts them can check or watch the limiter without reaching into it.
+        Keep it quick and non-blocking: it runs while a request slot is held.
+        """
 
     def _chat_limiter(self, chat: int) -> AsyncLimiter:
         if chat not in self._chats and len(self._chats) >= MAX_IDLE_LIMITERS:

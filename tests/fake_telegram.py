@@ -39,7 +39,7 @@ from typing import Any, Literal
 from bot.app import build_application
 from bot.config import BotConfig, Timeouts
 from bot.delivery import RetryPolicy
-from bot.flood import FloodLimits
+from bot.flood import FloodControl, FloodLimits
 from bot.service import running
 from nlp.chat.responder import ChatResponder
 
@@ -437,14 +437,17 @@ def fast_config(server: FakeTelegram, **changes: Any) -> BotConfig:
 
 @contextlib.asynccontextmanager
 async def bot_on_fake_telegram(
-    responder: ChatResponder, **changes: Any
+    responder: ChatResponder, *, flood_control: FloodControl | None = None, **changes: Any
 ) -> AsyncIterator[FakeTelegram]:
     """Serve `responder` with the real bot code, long-polling a fresh fake server.
 
-    `changes` override `BotConfig` fields (access, rate_burst, webhook, ...). On exit the bot
-    finishes its replies in flight and closes the responder, as on SIGTERM.
+    `changes` override `BotConfig` fields (access, rate_burst, webhook, ...); `flood_control`
+    is the outgoing limiter to use instead of the one the config makes (a test's recording
+    subclass). On exit the bot finishes its replies in flight and closes the responder, as on
+    SIGTERM.
     """
     async with FakeTelegram(TEST_TOKEN) as server:
         config = fast_config(server, **changes)
-        async with running(build_application(config, responder), config):
+        application = build_application(config, responder, flood=flood_control)
+        async with running(application, config):
             yield server

@@ -1,9 +1,10 @@
 """Outgoing flood control against the fake Bot API: a burst goes out within the configured
 limits (Telegram's by default), and nothing is lost on the way.
 
-The spacing is checked on the times `FloodControl` let each send go (`released`), not on the
-arrival times at the fake server: on a loaded machine a request may be delayed on its way
-and arrive right behind the next one, which says nothing about the limiter. A limiter's own
+The spacing is checked on the times `FloodControl` let each send go (its `on_release` hook,
+which `RecordingFloodControl` overrides), not on the arrival times at the fake server: on a
+loaded machine a request may be delayed on its way and arrive right behind the next one,
+which says nothing about the limiter. A limiter's own
 release times are spaced at least its interval apart however late the loop wakes up. The time
 recorded is when the send starts, after the chat's limiter and then the bot-wide limiter and
 the in-flight bound let it through: those add a small delay that varies from send to send, so
@@ -15,12 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable, Coroutine
 from typing import Any
 
-import pytest
-
-import bot.app
 from bot.config import BotConfig
 from bot.flood import FloodControl, FloodLimits
 from bot.handlers import BACKLOG_TEXT
@@ -33,32 +30,28 @@ from nlp.chat.settings import SettingsStore
 EPSILON = 0.02
 
 
-@pytest.fixture
-def released(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, float]]:
-    """(chat id, loop time) of every message send, as FloodControl lets it through."""
-    times: list[tuple[int, float]] = []
+class RecordingFloodControl(FloodControl):
+    """FloodControl that notes (chat id, loop time) of every message send it lets through,
+    through its one hook for that (`on_release`)."""
 
-    class RecordingFloodControl(FloodControl):
-        async def process_request(
-            self,
-            callback: Callable[..., Coroutine[Any, Any, Any]],
-            args: Any,
-            kwargs: dict[str, Any],
-            endpoint: str,
-            data: dict[str, Any],
-            rate_limit_args: int | None,
-        ) -> Any:
-            async def recorded(*call_args: Any, **call_kwargs: Any) -> Any:
-                if endpoint == "sendMessage":
-                    times.append((int(data["chat_id"]), asyncio.get_running_loop().time()))
-                return await callback(*call_args, **call_kwargs)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.releases: list[tuple[int | None, str, float]] = []
 
-            return await super().process_request(
-                recorded, args, kwargs, endpoint, data, rate_limit_args
-            )
+    def on_release(self, chat: int | None, endpoint: str) -> None:
+        self.releases.append((chat, endpoint, asyncio.get_running_loop().time()))
 
-    monkeypatch.setattr(bot.app, "FloodControl", RecordingFloodControl)
-    return times
+    @property
+    def released(self) -> list[tuple[int, float]]:
+        """(chat id, loop time) of each sendMessage let through."""
+        return [(chat, t) for chat, endpoint, t in self.releases
+                if endpoint == "sendMessage" and chat is not None]
+
+
+def recording(limits: FloodLimits) -> RecordingFloodControl:
+    """The flood control `bot.app.build_application` would make for `limits` (the fake
+    server's config keeps the default in-flight bound), recording its releases."""
+    return RecordingFloodControl(limits, BotConfig(token="1:x").max_in_flight)
 
 
 def responder() -> ChatResponder:
@@ -85,12 +78,32 @@ def test_the_default_limits_are_telegrams() -> None:
     assert FloodControl().limits == limits
 
 
-async def test_a_burst_of_200_chats_is_sent_within_the_bot_limit_and_none_is_lost(
-    released: list[tuple[int, float]],
-) -> None:
+async def test_the_hook_sees_each_message_send_once_when_every_limit_lets_it_go() -> None:
+    """`on_release` is called for message sends only, after the chat's and the bot's limiters
+    and inside the in-flight bound, right before the request goes out."""
+    flood = RecordingFloodControl(FloodLimits(per_bot_per_second=1000, per_chat_per_second=1000))
+    order: list[str] = []
+
+    async def send(name: str) -> str:
+        order.append(f"sent {name}")
+        return name
+
+    for endpoint, chat in [("sendMessage", 5), ("sendChatAction", 5), ("sendPhoto", 6)]:
+        answer = await flood.process_request(
+            send, (endpoint,), {}, endpoint, {"chat_id": chat}, None
+        )
+        assert answer == endpoint
+    assert [(chat, endpoint) for chat, endpoint, _ in flood.releases] == [
+        (5, "sendMessage"), (6, "sendPhoto")
+    ]
+    assert order == ["sent sendMessage", "sent sendChatAction", "sent sendPhoto"]
+
+
+async def test_a_burst_of_200_chats_is_sent_within_the_bot_limit_and_none_is_lost() -> None:
     # 80/s keeps the test short; unlimited, the bot sends this burst at ~280/s here.
     limits = FloodLimits(per_bot_per_second=80, per_chat_per_second=100)
-    async with bot_on_fake_telegram(responder(), flood=limits) as server:
+    flood = recording(limits)
+    async with bot_on_fake_telegram(responder(), flood=limits, flood_control=flood) as server:
         ids = {chat: server.push_message(chat, f"hello from {chat}") for chat in range(1, 201)}
         await server.wait_for_replies(200, timeout=30)
     sent: list[Sent] = server.replies()
@@ -99,6 +112,7 @@ async def test_a_burst_of_200_chats_is_sent_within_the_bot_limit_and_none_is_los
     )
     # A send that timed out on a loaded machine is retried (delivery is at least once), and
     # every attempt goes through the limiters: each chat is released at least once.
+    released = flood.released
     times = [t for _, t in released]
     assert {chat for chat, _ in released} == set(range(1, 201)) and len(times) >= 200
     # Spaced sends: at most rate * w + 1 in any window w.
@@ -106,12 +120,13 @@ async def test_a_burst_of_200_chats_is_sent_within_the_bot_limit_and_none_is_los
     assert max(times) - min(times) >= (200 - 1) / limits.per_bot_per_second - EPSILON
 
 
-async def test_replies_in_one_chat_and_in_one_group_are_spaced_by_their_limits(
-    released: list[tuple[int, float]],
-) -> None:
+async def test_replies_in_one_chat_and_in_one_group_are_spaced_by_their_limits() -> None:
     limits = FloodLimits(per_bot_per_second=1000, per_chat_per_second=4, per_group_per_minute=120)
+    flood = recording(limits)
     group = {"chat_type": "supergroup", "user_id": 7}
-    async with bot_on_fake_telegram(responder(), flood=limits, rate_burst=10) as server:
+    async with bot_on_fake_telegram(
+        responder(), flood=limits, flood_control=flood, rate_burst=10
+    ) as server:
         for i in range(4):
             server.push_message(1, f"quick message {i}")
             server.push_message(-100, f"@{BOT_USERNAME} group message {i}", **group)
@@ -121,7 +136,7 @@ async def test_replies_in_one_chat_and_in_one_group_are_spaced_by_their_limits(
         assert [s.text for s in replies] == [
             reply_for(f"{'quick' if chat > 0 else 'group'} message {i}") for i in range(4)
         ]
-        times = [t for c, t in released if c == chat]
+        times = [t for c, t in flood.released if c == chat]
         gaps = [b - a for a, b in itertools.pairwise(times)]
         assert len(times) == 4 and min(gaps) >= spacing - EPSILON, (chat, gaps)
 

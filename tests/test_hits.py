@@ -110,3 +110,46 @@ def test_an_untrained_model_scores_about_one_in_k(tmp_path: Path) -> None:
     hits = _evaluate(model, corpus, k=5)
     # 348 posts, chance 0.2: the standard deviation of the share is about 0.021
     assert 0.13 < hits < 0.27
+
+
+@pytest.mark.parametrize("bundle", ["tiny_bundle", "tiny_headline_bundle"])
+def test_each_candidate_gets_its_own_score_as_if_scored_alone(
+    bundle: str, request: pytest.FixtureRequest
+) -> None:
+    """Hits@1's table, posts x K: cell (i, j) must be candidate j of post i scored on its own
+    (its mean log-probability per token, end included), however the candidates were batched,
+    padded and encoded together (the headline bundle copies: a candidate's ids depend on its
+    post)."""
+    from nlp.corpus.records import Pair
+    from nlp.decoding import DecodeOptions
+    from nlp.evaluation.evaluate import hits_scores
+    from nlp.generation.generator import Generator
+    from nlp.generation.mmi import CompanionScorer
+
+    generator = Generator.from_bundle(request.getfixturevalue(bundle))
+    sample = "dialogue-en.jsonl" if bundle == "tiny_bundle" else "headlines-zh.jsonl"
+    from nlp.training.corpus_io import CorpusSpec, load_pairs
+
+    pairs = load_pairs(CorpusSpec((REPO / "corpora" / sample,)))[:40]
+    k, posts = 4, 5
+    # batch size 2: the 5 posts go through several calls, the last one short
+    table = hits_scores(generator, pairs, DecodeOptions(), 2, k=k, seed=3, limit=posts)["model"]
+    assert table.shape == (posts, k)
+    drawn = distractors([p.target for p in pairs], posts, k, 3)
+    scorer = CompanionScorer(generator.bundle)
+    for i in range(posts):
+        for j, target in enumerate(pairs[t].target for t in (i, *drawn[i])):
+            (alone,) = scorer.token_log_probs([Pair(pairs[i].source, target)])
+            assert table[i, j] == pytest.approx(float(np.mean(alone)), abs=1e-5), (i, j)
+    assert len({round(float(s), 6) for s in table.ravel()}) > posts  # not one score a post
+
+
+def test_distinct_rows_give_each_post_one_encoder_row() -> None:
+    """The K candidates of a post share its source ids: the scorer encodes each distinct
+    source once and points every candidate at its row."""
+    from nlp.generation.mmi import distinct_rows
+
+    rows = [[5, 6], [5, 6], [7], [5, 6], [7], [8, 9, 10]]
+    unique, owner = distinct_rows(rows)
+    assert unique == [[5, 6], [7], [8, 9, 10]]
+    assert owner == [0, 0, 1, 0, 1, 2]

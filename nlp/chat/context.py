@@ -6,10 +6,9 @@ joined with `DataConfig.turn_separator`), so this mirrors that and nothing more.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 
-from nlp.text.normalize import normalize_text
+from nlp.text.normalize import normalize_text, without_separator
 from nlp.util.lru import MAX_CHATS, LruDict
 
 
@@ -29,30 +28,27 @@ class DialogueContext:
         self._history: LruDict[str, deque[str]] = LruDict(max_chats)
 
     def sanitize(self, text: str) -> str:
-        """Remove the separator from user text so a message cannot forge extra turns.
-
-        Found as the model would read it, not as typed: the codec normalises (NFKC makes a
-        full-width "＿＿ｅｏｔ＿＿" "__eot__") and the tokenizer lowercases ("__EOT__"), so the
-        text is normalised here and the separator matched in any case.
-        """
-        marker = self.separator.strip()
-        if not marker:
-            return text
-        forged = re.compile(re.escape(marker), re.IGNORECASE)
-        return " ".join(forged.sub(" ", normalize_text(text)).split())
+        """`text` normalised as the codec will (so replies are chosen and logged against the
+        text the model reads) and with the separator removed, so a message cannot forge
+        extra turns (`nlp.text.normalize.without_separator`, the corpus readers' rule too)."""
+        return without_separator(normalize_text(text), self.separator)
 
     def previous(self, chat: str) -> list[str]:
         return list(self._history.get(chat, ()))
 
     def encoder_input(self, chat: str, message: str) -> str:
-        """The last K turns plus `message`, joined with the separator."""
-        return self.separator.join([*self.previous(chat), message])
+        """The last K turns plus `message`, joined with the separator; every turn is free of
+        the separator (`sanitize`), so the input holds exactly that many turns."""
+        return self.separator.join([*self.previous(chat), self.sanitize(message)])
 
     def add_exchange(self, chat: str, message: str, reply: str) -> None:
+        """Remember a message and its reply as two turns. Both are sanitized here: the reply
+        is the model's text, which may hold the separator's token, and would otherwise count
+        as two turns in every later input."""
         if self.turns == 0:
             return
         history = self._history.get(chat) or deque(maxlen=self.turns)
-        history.extend((message, reply))
+        history.extend((self.sanitize(message), self.sanitize(reply)))
         self._history[chat] = history
 
     def reset(self, chat: str) -> None:

@@ -12,6 +12,8 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
 from nlp.evaluation.baselines import lead_n_baseline, lead_sentence_baseline
@@ -129,13 +131,32 @@ def hits_metrics(
     limit: int = 0,
 ) -> dict[str, Any]:
     """Hits@1 of `k` (`nlp.metrics.hits`) for the first `limit` posts (0: all), the
-    distractors drawn from every reply of `pairs`: by the model's length-normalised
-    likelihood, and by each MMI re-ranking whose companion the bundle has, with the
-    bundle's tuned weights when it is tuned to that re-ranking (else the defaults), each
-    normalised by the reply's length too."""
-    import dataclasses
+    distractors drawn from every reply of `pairs`, from the tables of `hits_scores`."""
+    scores = hits_scores(generator, pairs, options, batch_size, k=k, seed=seed, limit=limit)
+    count = len(scores["model"])
+    result: dict[str, Any] = {"posts": count, "k": k, "seed": seed}
+    result |= {f"hits@1/{k}" if name == "model" else f"hits@1/{k} {name}": hits_at_1(table)
+               for name, table in scores.items()}
+    return result
 
-    import numpy as np
+
+def hits_scores(
+    generator: Generator,
+    pairs: Sequence[Pair],
+    options: DecodeOptions,
+    batch_size: int,
+    *,
+    k: int = DEFAULT_K,
+    seed: int = 0,
+    limit: int = 0,
+) -> dict[str, np.ndarray]:
+    """Score tables [posts, k], the true reply in column 0 and the drawn distractors after
+    it (`nlp.metrics.hits.distractors`): "model", the model's length-normalised likelihood
+    of each candidate, and one table per MMI re-ranking whose companion the bundle has, with
+    the bundle's tuned weights when it is tuned to that re-ranking (else the defaults), each
+    normalised by the reply's length too. Each cell is its candidate's own score: the same
+    as scoring that (post, reply) pair alone."""
+    import dataclasses
 
     from nlp.generation.mmi import COMPANION_KIND, CompanionScorer, mmi_score
 
@@ -167,10 +188,7 @@ def hits_metrics(
                 for total, extra, length in zip(sums, companion, lengths, strict=True)
             ]
             scores[name][rows] = np.array(mmi).reshape(len(posts), k)
-    result: dict[str, Any] = {"posts": count, "k": k, "seed": seed}
-    result |= {f"hits@1/{k}" if name == "model" else f"hits@1/{k} {name}": hits_at_1(table)
-               for name, table in scores.items()}
-    return result
+    return scores
 
 
 METRICS: dict[str, Callable[..., dict[str, Any]]] = {

@@ -14,7 +14,8 @@ THIS message and not for every message:
 log p(T|S) is the decoder's hypothesis score (the plain sum of log-probabilities when no
 length or coverage penalty is set). |T| counts the reply's tokens plus its end token, |S| the
 message's tokens plus the end token, as scored. The companion model scores all candidates of
-a batch in ONE compiled teacher-forced call (`CompanionScorer.token_log_probs`).
+a batch in ONE compiled teacher-forced call (`CompanionScorer.token_log_probs`), encoding each
+distinct source once.
 """
 
 from __future__ import annotations
@@ -67,25 +68,44 @@ class CompanionScorer:
         self.kind = "lm" if data.task == "lm" else "reverse" if data.reverse else "chat"
         model, vocab_size = self.bundle.model, self.bundle.config.model.vocab_size
 
-        def score(source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor) -> tf.Tensor:
-            outputs = model.teacher_forcing(source, target_in, training=False)
+        def score(
+            source: tf.Tensor, owner: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor
+        ) -> tf.Tensor:
+            # each distinct source encoded once; row i of the targets reads row owner[i]
+            state, context = model.encode(source, training=False)
+            state = {name: tf.gather(value, owner) for name, value in state.items()}
+            context = {name: tf.gather(value, owner) for name, value in context.items()}
+            outputs = model.teacher_forcing_encoded(state, context, target_in, training=False)
             log_probs = target_log_probs(outputs, target_out, vocab_size)
             return tf.where(tf.not_equal(target_out, PAD_ID), log_probs, 0.0)
 
         spec = tf.TensorSpec([None, None], tf.int32)
-        self._score = tf.function(score, input_signature=[spec, spec, spec])
+        rows = tf.TensorSpec([None], tf.int32)
+        self._score = tf.function(score, input_signature=[spec, rows, spec, spec])
 
     def token_log_probs(self, pairs: Sequence[Pair]) -> list[np.ndarray]:
         """Per pair, log p(target token | source, earlier tokens) for its target and EOS (none
         when the target is longer than the companion's `train.max_target_length`: it is cut,
         `TextCodec.pair_ids`), as the companion sees the pair (the reverse model swaps the
-        sides itself, the LM drops the source). All pairs go through one call."""
+        sides itself, the LM drops the source). All pairs go through one call, which encodes
+        each distinct source once (`distinct_rows`): the K candidates of one post, or the
+        n-best replies to one message, share their encoder work."""
         ids = [self.bundle.codec.pair_ids(pair) for pair in pairs]
-        sources = _padded([source or [BOS_ID] for source, _ in ids])
+        unique, owner = distinct_rows([source or [BOS_ID] for source, _ in ids])
         target_in = _padded([[BOS_ID, *target[:-1]] for _, target in ids])
         target_out = _padded([target for _, target in ids])
-        scores = np.asarray(self._score(sources, target_in, target_out))
+        scores = np.asarray(
+            self._score(_padded(unique), np.asarray(owner, np.int32), target_in, target_out)
+        )
         return [scores[row, : len(target)] for row, (_, target) in enumerate(ids)]
+
+
+def distinct_rows(rows: Sequence[Sequence[int]]) -> tuple[list[list[int]], list[int]]:
+    """(the distinct rows in order of first appearance, for each row the index of its own
+    among them): what lets `CompanionScorer` encode each source once."""
+    index: dict[tuple[int, ...], int] = {}
+    owner = [index.setdefault(tuple(row), len(index)) for row in rows]
+    return [list(row) for row in index], owner
 
 
 def _padded(rows: Sequence[Sequence[int]]) -> np.ndarray:

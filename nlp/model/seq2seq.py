@@ -245,6 +245,14 @@ class Seq2Seq(keras.Model):
         on the previous ones) the recurrence runs over the whole target at once.
         """
         state, context = self.encode(source_ids, training=training)
+        return self.teacher_forcing_encoded(state, context, target_in, training=training)
+
+    def teacher_forcing_encoded(
+        self, state: State, context: Context, target_in: tf.Tensor, training: bool = False
+    ) -> DecoderOutputs:
+        """`teacher_forcing` from the encoder's outputs (`encode`): scoring many targets of
+        one source (Hits@1's K candidates, an n-best list) encodes the source once and
+        gathers its rows of `state` and `context` for each target."""
         embedded = self._embed_targets(target_in, training)  # [B,T,E]
         inputs = self._with_summary(embedded, context)  # [B,T,E(+H with peek)]
         if self.config.input_feeding or self.config.coverage:

@@ -20,6 +20,7 @@ Case is not changed: lowercasing is a tokenizer setting.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -64,3 +65,30 @@ def normalize_text(text: str) -> str:
     )
     spaced = " ".join(cleaned.split())
     return _CURLY_APOSTROPHE.sub("'", _SPACED_CONTRACTION.sub("'", spaced))
+
+
+def without_separator(text: str, separator: str) -> str:
+    """`text` unable to forge a dialogue turn: each occurrence of the turn separator's marker
+    (`separator` without its spaces, e.g. "__eot__") replaced by a space.
+
+    Why: a model with context reads earlier turns joined with the separator, so a message
+    or a corpus turn holding its text would read as two turns. The corpus readers and the
+    chat both call this, so training pairs and chat inputs follow the one rule. The marker is
+    found as the model would read it, not as typed: the codec normalises (NFKC makes a
+    full-width "＿＿ｅｏｔ＿＿" "__eot__") and the tokenizer may lowercase ("__EOT__"), so the
+    match is on the normalised text, in any case. Text without the marker is returned
+    unchanged (corpus readers normalise nothing themselves); text with it is returned
+    normalised, which the codec would do anyway. A blank separator marks nothing.
+    """
+    pattern = _marker_pattern(normalize_text(separator))
+    if pattern is None:
+        return text
+    normalized = normalize_text(text)
+    if not pattern.search(normalized):
+        return text
+    return " ".join(pattern.sub(" ", normalized).split())
+
+
+@functools.lru_cache(maxsize=8)
+def _marker_pattern(marker: str) -> re.Pattern[str] | None:
+    return re.compile(re.escape(marker), re.IGNORECASE) if marker else None

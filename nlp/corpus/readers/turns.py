@@ -3,7 +3,8 @@
 Why one helper: DailyDialog, ChatterBot and Cornell differ only in how turns are stored; how
 adjacent turns become pairs (and how earlier turns become context) must be the same for all,
 and must match what `DataConfig.context_turns` / `turn_separator` mean at training time.
-Conversation logs keep only some replies, through the same `replies_to_pairs`.
+Conversation logs keep only some replies, through the same `replies_to_pairs`. No turn keeps
+the separator's text (`nlp.text.normalize.without_separator`), so none can forge another.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from nlp.corpus.readers.base import RecordSource
 from nlp.corpus.records import Pair
+from nlp.text.normalize import without_separator
 from nlp.util.config import DataConfig
 
 DEFAULT_TURN_SEPARATOR: str = DataConfig.turn_separator
@@ -55,7 +57,8 @@ def replies_to_pairs(
     learning (conversation logs), so their pairs are still built the one way."""
     for index in replies:
         line, reply = turns[index]
-        if pair := src.pair(line, source_of(turns, index, context_turns, separator), reply):
+        source = source_of(turns, index, context_turns, separator)
+        if pair := src.pair(line, source, without_separator(reply, separator)):
             yield pair
 
 
@@ -63,8 +66,10 @@ def source_of(
     turns: Sequence[Turn], index: int, context_turns: int, separator: str
 ) -> str:
     """The encoder input answered by `turns[index]`: the turn before it, led by up to
-    `context_turns` earlier non-empty turns ("" when the answered turn is empty)."""
+    `context_turns` earlier non-empty turns ("" when the answered turn is empty). No turn
+    keeps the separator's text (`without_separator`, the chat's rule too): a turn holding it
+    would read as two."""
     earlier = turns[max(0, index - 1 - context_turns) : index - 1]
-    current = turns[index - 1][1].strip()
-    context = [text.strip() for _, text in earlier if text.strip()]
+    current = without_separator(turns[index - 1][1], separator).strip()
+    context = [t for _, text in earlier if (t := without_separator(text, separator).strip())]
     return separator.join([*context, current]) if current else ""
