@@ -17,6 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CORPORA = REPO.parent / "shared" / "corpora"
+TEST_DATA = Path(__file__).resolve().parent / "data"  # files the tests read (tests/data)
 
 
 def write_jsonl(path: Path, pairs: Sequence[tuple[str, str]]) -> Path:

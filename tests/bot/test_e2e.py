@@ -13,13 +13,13 @@ import pytest
 from bot.access import REFUSAL_TEXT, AccessPolicy
 from bot.handlers import ERROR_TEXT
 from bot.routing import STALE_BUTTON_TEXT, UNSUPPORTED_TEXT
-from fake_generators import CostModel, ScriptedGenerator, fake_model, reply_for
-from fake_telegram import BOT_USERNAME, STICKER_JSON, TEST_TOKEN, bot_on_fake_telegram
 from nlp.chat.conversation_log import ConversationLog
 from nlp.chat.responder import EMPTY_REPLY, NO_WORDS_REPLY, ChatResponder
 from nlp.chat.settings import SettingsStore
 from nlp.chat.text_input import TELEGRAM_TEXT_LIMIT
 from nlp.util.ratelimit import RATE_LIMIT_TEXT
+from tests.fakes.fake_generators import CostModel, ScriptedGenerator, fake_model, reply_for
+from tests.fakes.fake_telegram import BOT_USERNAME, STICKER_JSON, TEST_TOKEN, bot_on_fake_telegram
 
 CHAT = 501
 

@@ -5,10 +5,10 @@ answer the bot never got is retried and delivered twice (see bot/delivery.py). T
 count those duplicates exactly rather than hide them.
 """
 
-from fake_generators import ScriptedGenerator, fake_model, reply_for
-from fake_telegram import Fault, bot_on_fake_telegram
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
+from tests.fakes.fake_generators import ScriptedGenerator, fake_model, reply_for
+from tests.fakes.fake_telegram import Fault, bot_on_fake_telegram
 
 
 def responder() -> ChatResponder:

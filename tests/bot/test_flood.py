@@ -24,10 +24,10 @@ import bot.app
 from bot.config import BotConfig
 from bot.flood import FloodControl, FloodLimits
 from bot.handlers import BACKLOG_TEXT
-from fake_generators import ScriptedGenerator, fake_model, reply_for
-from fake_telegram import BOT_USERNAME, Sent, bot_on_fake_telegram
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
+from tests.fakes.fake_generators import ScriptedGenerator, fake_model, reply_for
+from tests.fakes.fake_telegram import BOT_USERNAME, Sent, bot_on_fake_telegram
 
 # The variable delay between a chat limiter's release and the recorded start of the send.
 EPSILON = 0.02

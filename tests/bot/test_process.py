@@ -9,18 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from fake_generators import reply_for
-from fake_telegram import TEST_TOKEN, FakeTelegram
+from tests.conftest import REPO as ROOT
+from tests.fakes.fake_generators import reply_for
+from tests.fakes.fake_telegram import TEST_TOKEN, FakeTelegram
 
-ROOT = Path(__file__).resolve().parent.parent
 # The model's reply waits until the file argv[3] exists (the warm-up's "hello" does not):
 # the test creates it only after sending the stop signal, so the reply is in flight when the
 # signal arrives however slow the machine is (a fixed decode time could end first).
 BOT_SCRIPT = """
 import argparse, pathlib, sys, time
-sys.path.insert(0, "tests")
 from bot.command import register, run_with_loader
-from fake_generators import ScriptedGenerator, default_candidates, fake_model
+from tests.fakes.fake_generators import ScriptedGenerator, default_candidates, fake_model
 parser = argparse.ArgumentParser()
 register(parser.add_subparsers())
 args = parser.parse_args(["bot", "--model", "unused", "--state", sys.argv[1],
@@ -39,8 +38,7 @@ def test_the_adapter_and_the_responder_import_without_tensorflow() -> None:
     code = (
         "import sys, pkgutil, importlib, bot\n"
         "for m in pkgutil.iter_modules(bot.__path__): importlib.import_module('bot.' + m.name)\n"
-        "sys.path.insert(0, 'tests')\n"
-        "import nlp.chat.command, nlp.chat.responder, fake_generators\n"
+        "import nlp.chat.command, nlp.chat.responder, tests.fakes.fake_generators\n"
         "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)

@@ -6,11 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
-from fake_telegram import bot_on_fake_telegram
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
 from nlp.generation.loading import load_model
+from tests.conftest import REPO
+from tests.fakes.fake_telegram import bot_on_fake_telegram
 
 
 async def test_real_model_answers_over_telegram_and_draws_its_attention(tiny_bundle: Path) -> None:

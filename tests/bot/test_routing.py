@@ -4,8 +4,8 @@ import pytest
 from telegram import Update
 
 from bot.routing import Action, route
-from fake_telegram import BOT_ID, BOT_USERNAME, STICKER_JSON, FakeTelegram
 from nlp.chat.slash_commands import COMMAND_NAMES
+from tests.fakes.fake_telegram import BOT_ID, BOT_USERNAME, STICKER_JSON, FakeTelegram
 
 FAKE = FakeTelegram("1:x")
 STICKER = STICKER_JSON

@@ -5,10 +5,10 @@ import socket
 import httpx
 
 from bot.config import WebhookConfig
-from fake_generators import fake_model, reply_for
-from fake_telegram import bot_on_fake_telegram
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
+from tests.fakes.fake_generators import fake_model, reply_for
+from tests.fakes.fake_telegram import bot_on_fake_telegram
 
 SECRET = "webhook-secret_123"
 HEADER = "X-Telegram-Bot-Api-Secret-Token"

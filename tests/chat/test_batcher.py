@@ -5,9 +5,9 @@ import threading
 
 import pytest
 
-from fake_generators import CostModel, ScriptedGenerator
 from nlp.chat.batcher import MicroBatcher
 from nlp.decoding import DecodeOptions
+from tests.fakes.fake_generators import CostModel, ScriptedGenerator
 
 GREEDY = DecodeOptions(strategy="greedy")
 BEAM = DecodeOptions(strategy="beam", beam_size=3, n_best=3)

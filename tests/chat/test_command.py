@@ -4,10 +4,10 @@ import argparse
 import io
 from pathlib import Path
 
-from fake_generators import fake_model, reply_for
 from nlp.chat import command
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
+from tests.fakes.fake_generators import fake_model, reply_for
 
 
 def test_terminal_chat_answers_commands_and_messages(tmp_path: Path) -> None:

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import tiny_overrides
-from fake_generators import fake_model, reply_for
 from nlp.chat.conversation_log import ConversationLog
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
 from nlp.corpus.readers import read_pairs
 from nlp.corpus.records import ReadReport
+from tests.conftest import tiny_overrides
+from tests.fakes.fake_generators import fake_model, reply_for
 
 
 def lines(path: Path) -> list[dict]:

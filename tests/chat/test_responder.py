@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 
-from fake_generators import ScriptedGenerator, fake_model, reply_for
 from nlp.chat.responder import (
     EMPTY_REPLY,
     FAILURE_REPLY,
@@ -16,6 +15,7 @@ from nlp.chat.responder import (
 from nlp.chat.settings import SettingsStore
 from nlp.chat.text_input import telegram_length
 from nlp.generation.loading import LoadedModel
+from tests.fakes.fake_generators import ScriptedGenerator, fake_model, reply_for
 
 
 def make(

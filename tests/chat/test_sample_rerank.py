@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fake_generators import ScriptedGenerator, fake_model
 from nlp.chat.responder import ChatResponder, chat_seed
 from nlp.chat.settings import ChatSettings, SettingsStore
 from nlp.decoding import DecodeOptions
 from nlp.decoding.draws import sampling_draws
+from tests.fakes.fake_generators import ScriptedGenerator, fake_model
 
 SAMPLE = DecodeOptions(strategy="sample", top_p=0.9, n_best=4, max_length=8)
 

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from conftest import REPO
 from s2s.cli import build_parser, main
+from tests.conftest import REPO
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
+from tests.conftest import REPO
 
 # What TensorFlow's C++ start-up writes to fd 2 on a CPU-only machine (absl pre-init notice,
 # "Could not find cuda drivers", "failed call to cuInit") and its log-line prefix.

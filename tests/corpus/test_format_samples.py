@@ -21,8 +21,9 @@ from nlp.corpus import CorpusError, FormatError, Pair, ReadReport, read_pairs
 from nlp.corpus.command import register
 from nlp.training.corpus_io import CorpusSpec, load_pairs
 from nlp.util.config import DataConfig
+from tests.conftest import TEST_DATA
 
-SAMPLES = Path(__file__).resolve().parent / "data" / "corpora"
+SAMPLES = TEST_DATA / "corpora"
 NEWS_OPTIONS: dict[str, Any] = {
     "source_field": "content",
     "target_field": "title",

@@ -6,13 +6,13 @@ These corpora are not part of the repository; on a machine without them the test
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import pytest
 
 from nlp.corpus import PipelineOptions, ReadReport, process, read_pairs
+from tests.conftest import SHARED_CORPORA
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+SHARED = SHARED_CORPORA
 LIMIT = 2000
 
 pytestmark = [

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
-CORPORA = Path(__file__).resolve().parent.parent / "corpora"
+from tests.conftest import REPO
+
+CORPORA = REPO / "corpora"
 
 # name -> (minimum pairs, language, (source min, source max), (target min, target max))
 # Lengths are characters for Chinese, words for English.

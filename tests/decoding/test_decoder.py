@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,7 @@ import tensorflow as tf
 from nlp.decoding import DecodeOptions, Decoder, Hypothesis
 from nlp.decoding.strategies import top_k_wide
 from nlp.tokenizers.specials import BOS_ID, EOS_ID, UNK_ID
+from tests.conftest import REPO
 
 VOCAB = 10
 WORDS = (4, 5, 6, 7, 8, 9)  # ids that are not special
@@ -447,4 +447,4 @@ def test_empty_source_is_rejected() -> None:
 
 def test_options_import_without_tensorflow() -> None:
     code = "import sys, nlp.decoding; assert 'tensorflow' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

@@ -11,7 +11,6 @@ import pytest
 import sacrebleu
 import tensorflow as tf
 
-from conftest import write_jsonl
 from nlp.corpus.records import Pair
 from nlp.evaluation.accuracy import AccuracyMeter
 from nlp.generation.generator import Generator
@@ -20,6 +19,7 @@ from nlp.tokenizers.specials import EOS_ID
 from nlp.training.data import Batching
 from nlp.util.config import ModelConfig
 from s2s.cli import main
+from tests.conftest import write_jsonl
 
 
 class AlwaysEnd:

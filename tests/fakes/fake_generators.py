@@ -1,6 +1,6 @@
 """Test doubles for `nlp.generation.generator.Generator`: no trained model, no TensorFlow.
 
-They live with the tests (the benchmarks put this folder on `sys.path` too), not in the product.
+They live with the tests (the benchmarks import them as `tests.fakes`), not in the product.
 
 - `ScriptedGenerator` (chat): replies derived from the last turn of the input, so a test can
   tell which message a reply belongs to, with an optional cost model (a fixed cost per call
@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository
 
 from nlp.decoding import DecodeOptions
 from nlp.decoding.options import XLA_BY_DEFAULT

@@ -18,8 +18,8 @@ pytest.importorskip(
     "`make test` installs it",
 )
 
-from conftest import REPO, tiny_overrides
 from s2s.cli import main
+from tests.conftest import REPO, tiny_overrides
 
 ARTICLES = 300
 BAD = {  # line -> (raw line, the error the in-process job reports)

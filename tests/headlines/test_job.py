@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from fake_generators import FakeGenerator
 from nlp.decoding import DecodeOptions
 from nlp.generation.decode_args import decode_options
 from nlp.generation.text_generator import Generation
@@ -28,9 +27,10 @@ from nlp.headlines import (
 )
 from nlp.headlines.command import add_arguments
 from nlp.headlines.resume import records_done
+from tests.conftest import REPO
+from tests.fakes.fake_generators import FakeGenerator
 
-ROOT = Path(__file__).resolve().parent.parent
-FAKE_CLI = ROOT / "tests" / "fake_generators.py"  # `s2s headlines` serving fake:// models
+FAKE_CLI = REPO / "tests" / "fakes" / "fake_generators.py"  # `s2s headlines` serving fake:// models
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, tiny_overrides, write_jsonl
 from nlp.metrics.hits import distractors, hits_at_1
+from tests.conftest import REPO, tiny_overrides, write_jsonl
 
 
 def test_hits_counts_posts_whose_true_reply_scores_highest() -> None:

@@ -56,7 +56,6 @@ def _bundle(directory: Path, settings: dict[str, str]) -> Path:
     """A random-weight bundle (decoding equality needs no training)."""
     import keras
 
-    from conftest import tiny_overrides
     from nlp.corpus.records import Pair
     from nlp.decoding import DecodeOptions
     from nlp.generation.bundle import save_bundle
@@ -64,6 +63,7 @@ def _bundle(directory: Path, settings: dict[str, str]) -> Path:
     from nlp.generation.decode_settings import DecodeSettings
     from nlp.model import Seq2Seq
     from nlp.util.config import ExperimentConfig
+    from tests.conftest import tiny_overrides
 
     config = ExperimentConfig().with_overrides(
         tiny_overrides(**{**settings, "vocab.min_freq": 2})

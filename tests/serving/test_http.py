@@ -23,8 +23,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import REPO, serve_args, serving
-from fake_generators import fake_model
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import ChatSettings, SettingsStore
 from nlp.serving.http.api import gated_app
@@ -32,6 +30,8 @@ from nlp.serving.http.config import ServeConfig
 from nlp.serving.http.conversations import Conversations
 from nlp.serving.http.metrics import ServeMetrics
 from s2s.cli import main as s2s_main
+from tests.conftest import REPO, serve_args, serving
+from tests.fakes.fake_generators import fake_model
 
 TOKEN = "test-token-3f9a"
 PNG = b"\x89PNG\r\n\x1a\n"

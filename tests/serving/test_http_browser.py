@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import serve_args, serving
+from tests.conftest import serve_args, serving
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
 from selenium.webdriver.common.by import By  # noqa: E402

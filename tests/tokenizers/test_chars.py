@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, tiny_overrides
 from nlp.corpus.records import Pair
 from nlp.generation.codec import TextCodec
 from nlp.text.normalize import normalize_text
@@ -17,6 +16,7 @@ from nlp.tokenizers.base import SP_SPACE
 from nlp.tokenizers.vocab import Vocabulary
 from nlp.util.config import ExperimentConfig, TokenizerConfig
 from s2s.cli import main
+from tests.conftest import REPO, tiny_overrides
 
 TEXTS = [
     "我爱北京天安门。",

@@ -23,6 +23,7 @@ from nlp.tokenizers.chinese import jieba_segmenter
 from nlp.tokenizers.specials import SPECIAL_TOKENS
 from nlp.tokenizers.subword import MODEL_FILE, SPM_UNK
 from nlp.util.config import TokenizerConfig
+from tests.conftest import REPO
 
 try:
     import hypothesis
@@ -188,7 +189,7 @@ def test_jieba_is_private_quiet_and_caches_outside_the_repo() -> None:
     assert segmenter is jieba_segmenter()
     assert segmenter.tmp_dir == tempfile.gettempdir()
     assert logging.getLogger("jieba").level >= logging.WARNING
-    assert not list(Path(__file__).resolve().parents[1].glob("jieba*.cache"))
+    assert not list(REPO.glob("jieba*.cache"))
 
 
 @pytest.mark.parametrize("model_type", ["unigram", "bpe"])

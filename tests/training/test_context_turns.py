@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tiny_overrides, write_jsonl
-from fake_generators import ScriptedGenerator, fake_model
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
 from nlp.generation.bundle import load_bundle
@@ -16,6 +14,8 @@ from nlp.training import run
 from nlp.training.checkpoint import TrainState
 from nlp.training.corpus_io import CorpusSpec
 from nlp.util.config import ExperimentConfig
+from tests.conftest import tiny_overrides, write_jsonl
+from tests.fakes.fake_generators import ScriptedGenerator, fake_model
 
 SEPARATOR = ExperimentConfig().data.turn_separator
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tiny_overrides, write_jsonl
 from nlp.corpus.pipeline import VALID, split_pairs
 from nlp.corpus.records import Pair
 from nlp.training import run
 from nlp.training.checkpoint import TrainState
 from nlp.training.corpus_io import CorpusSpec, train_valid
 from nlp.util.config import ExperimentConfig
+from tests.conftest import tiny_overrides, write_jsonl
 
 PAIRS = [(f"question number {i} ?", f"answer {i} .") for i in range(60)]
 

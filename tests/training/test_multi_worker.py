@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import REPO
+from tests.conftest import REPO
 
 WORKER = """
 import json, sys, tempfile

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, tiny_overrides
 from nlp.generation.bundle import load_bundle
 from nlp.model import Seq2Seq
 from nlp.model.losses import masked_mean_loss
@@ -25,6 +24,7 @@ from nlp.training.precision import (
 )
 from nlp.training.run import RunOptions, train
 from nlp.util.config import ExperimentConfig, ModelConfig
+from tests.conftest import REPO, tiny_overrides
 
 CPU_FLAGS = "flags\t\t: fpu vme sse sse2 avx2 avx512f avx512bw {extra} xsave\n"
 

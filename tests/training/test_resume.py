@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, tiny_overrides
 from nlp.training.checkpoint import read_state
 from nlp.training.corpus_io import CorpusSpec
 from nlp.training.run import RunOptions, resume_settings, train
 from nlp.util.config import ExperimentConfig
 from s2s.cli import main
+from tests.conftest import REPO, tiny_overrides
 
 CORPUS = REPO / "corpora" / "dialogue-en.jsonl"
 SETTINGS = tiny_overrides(**{"model.units": 8, "model.embedding_dim": 8, "train.batch_size": 32})

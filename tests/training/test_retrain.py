@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import tiny_overrides, write_jsonl
 from nlp.corpus.records import Pair
 from nlp.generation.bundle import load_bundle
 from nlp.training import run
 from nlp.training.corpus_io import CorpusSpec
 from nlp.training.data import Example
 from nlp.training.run import RetrainOptions, RunOptions, retrain, split_old_pairs
+from tests.conftest import tiny_overrides, write_jsonl
 
 NONSENSE = ["zorblax", "quintessa", "marmoset", "velociraptor", "xylophone"]
 TEMPLATES = [

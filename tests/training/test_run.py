@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, tiny_overrides, write_jsonl
 from nlp.decoding import DecodeOptions
 from nlp.generation.generator import Generator
 from nlp.training.checkpoint import read_state
 from nlp.training.corpus_io import CorpusSpec
 from nlp.training.run import RunOptions, train
 from nlp.util.config import ExperimentConfig
+from tests.conftest import REPO, tiny_overrides, write_jsonl
 
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 

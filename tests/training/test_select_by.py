@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, tiny_overrides
 from nlp.generation.bundle import load_bundle
 from nlp.generation.generator import Generator
 from nlp.text.normalize import normalize_text
@@ -17,6 +16,7 @@ from nlp.training.corpus_io import CorpusSpec, load_pairs
 from nlp.training.run import RunOptions, train
 from nlp.training.trainer import Selection
 from nlp.util.config import ExperimentConfig
+from tests.conftest import REPO, tiny_overrides
 
 CORPUS = CorpusSpec((REPO / "corpora" / "headlines-en.jsonl",))
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, SHARED_CORPORA, tiny_overrides
+from tests.conftest import REPO, SHARED_CORPORA, tiny_overrides
 
 pytestmark = pytest.mark.skipif(
     not SHARED_CORPORA.is_dir(),

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, tiny_overrides
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
 from nlp.generation.bundle import BundleError, load_bundle, read_metadata, store_decoding
@@ -20,6 +19,7 @@ from nlp.training.run import RunOptions, train
 from nlp.tuning.search import SearchSpace, objective_for, space_for, tune
 from nlp.util.config import ExperimentConfig
 from s2s.cli import main
+from tests.conftest import REPO, tiny_overrides
 
 
 def test_task_defaults() -> None:
@@ -132,8 +132,8 @@ def test_chat_and_bot_start_from_the_bundle_settings(
     import argparse
     import dataclasses
 
-    from fake_generators import fake_model
     from nlp.chat.setup import add_responder_arguments, build_responder
+    from tests.fakes.fake_generators import fake_model
 
     parser = argparse.ArgumentParser()
     add_responder_arguments(parser, state_name="chat.sqlite")

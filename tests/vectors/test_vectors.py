@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, tiny_overrides, write_jsonl
 from nlp.vectors.files import VectorsError, locate, read_vectors, vector_format
 from nlp.vectors.rows import fit_width, lookup_key, pretrained_rows
+from tests.conftest import REPO, tiny_overrides, write_jsonl
 
 TOKENS = ["<pad>", "<s>", "</s>", "<unk>", "the", "cat", "▁dog", "zebra", "ai"]
 VECTORS = {  # file order: "The" comes before "the", so its vector is the one taken
