@@ -13,6 +13,8 @@ from tests.conftest import REPO as ROOT
 from tests.fakes.fake_generators import reply_for
 from tests.fakes.fake_telegram import TEST_TOKEN, FakeTelegram
 
+pytestmark = pytest.mark.slow  # the bot in subprocesses
+
 # The model's reply waits until the file argv[3] exists (the warm-up's "hello" does not):
 # the test creates it only after sending the stop signal, so the reply is in flight when the
 # signal arrives however slow the machine is (a fixed decode time could end first).

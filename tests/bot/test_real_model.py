@@ -6,11 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
 from nlp.generation.loading import load_model
 from tests.conftest import REPO
 from tests.fakes.fake_telegram import bot_on_fake_telegram
+
+pytestmark = pytest.mark.slow  # a trained model, and the terminal chat in a process
 
 
 async def test_real_model_answers_over_telegram_and_draws_its_attention(tiny_bundle: Path) -> None:

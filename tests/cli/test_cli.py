@@ -33,6 +33,7 @@ def test_every_subcommand_and_option_has_help() -> None:
             assert action.help, f"s2s {name} {action.option_strings or action.dest}: no help"
 
 
+@pytest.mark.slow
 def test_help_is_fast_and_does_not_import_tensorflow() -> None:
     code = (
         "import sys; from s2s.cli import build_parser; build_parser(); "

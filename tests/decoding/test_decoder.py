@@ -445,6 +445,7 @@ def test_empty_source_is_rejected() -> None:
         decoder.decode([[4], []], DecodeOptions())
 
 
+@pytest.mark.slow
 def test_options_import_without_tensorflow() -> None:
     code = "import sys, nlp.decoding; assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

@@ -98,6 +98,7 @@ def companions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return paths
 
 
+@pytest.mark.slow
 def test_lm_and_reverse_models_train_and_load_through_the_cli(
     companions: dict[str, Path], tiny_bundle: Path
 ) -> None:
@@ -126,6 +127,7 @@ def test_lm_and_reverse_models_train_and_load_through_the_cli(
         assert [g.score for g in n_best] == sorted((g.score for g in n_best), reverse=True)
 
 
+@pytest.mark.slow
 def test_s2s_chat_reranks_with_a_companion_named_on_the_command_line(
     companions: dict[str, Path], tiny_bundle: Path, tmp_path: Path, monkeypatch, capsys  # type: ignore[no-untyped-def]
 ) -> None:
@@ -142,6 +144,7 @@ def test_s2s_chat_reranks_with_a_companion_named_on_the_command_line(
     assert captured.out.strip()
 
 
+@pytest.mark.slow
 def test_a_chat_bundle_names_its_companions_and_s2s_chat_finds_them(
     companions: dict[str, Path], tiny_bundle: Path, tmp_path: Path, monkeypatch, capsys  # type: ignore[no-untyped-def]
 ) -> None:

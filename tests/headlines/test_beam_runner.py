@@ -21,6 +21,8 @@ pytest.importorskip(
 from s2s.cli import main
 from tests.conftest import REPO, tiny_overrides
 
+pytestmark = pytest.mark.slow  # trains a model, then runs Beam (2 workers too)
+
 ARTICLES = 300
 BAD = {  # line -> (raw line, the error the in-process job reports)
     7: (b'{"id": "a7", "article": "unterminated', "invalid JSON"),

@@ -196,6 +196,7 @@ def test_records_done_on_missing_empty_and_unterminated_files(tmp_path: Path) ->
     assert records_done(path) == 2 and path.read_bytes() == b"a\nb\n"
 
 
+@pytest.mark.slow
 def test_sigkilled_cli_run_resumes_exactly_once_in_order(tmp_path: Path) -> None:
     """Kill a real run of the script mid-job, then --resume: every input once, in order.
 
@@ -233,6 +234,7 @@ def test_sigkilled_cli_run_resumes_exactly_once_in_order(tmp_path: Path) -> None
     assert [r["id"] for r in _jsonl(out)] == [f"doc{i}" for i in range(total)]
 
 
+@pytest.mark.slow
 def test_cli_stdin_to_stdout_and_exit_codes(tmp_path: Path) -> None:
     command = [sys.executable, str(FAKE_CLI), "--model", "fake://?words=2"]
     command += ["--output-format", "tsv"]

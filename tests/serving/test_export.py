@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # trains models, loads the export in a process
+
 # Imports only TensorFlow; reads requests (ids + options) and prints the signatures' outputs.
 LOADER = """
 import json, sys

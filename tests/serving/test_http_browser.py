@@ -22,10 +22,10 @@ from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     CHROMIUM is None or CHROMEDRIVER is None,
     reason="no chromium/chromedriver on PATH (Debian: apt-get install chromium chromium-driver)",
-)
+)]  # slow: a browser against the real server
 ARTICLE = "国家统计局今天发布数据，一季度国内生产总值同比增长百分之五点三，经济运行开局良好。"
 
 

@@ -91,6 +91,7 @@ def test_vocabulary_of_characters() -> None:
     assert tokenizer.detokenize(vocab.decode(ids)) == "我爱 hello"
 
 
+@pytest.mark.slow
 def test_tiny_training_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     settings = tiny_overrides(**{"tokenizer.kind": "chars", "data.task": "headline"})
     argv = ["train", "--corpus", str(REPO / "corpora" / "headlines-zh.jsonl")]

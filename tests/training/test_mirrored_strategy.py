@@ -10,7 +10,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow  # trains in a fresh process
 
 SCRIPT = """
 import tempfile

@@ -18,8 +18,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow  # two worker processes train
 
 WORKER = """
 import json, sys, tempfile

@@ -133,6 +133,7 @@ def test_bfloat16_products_are_bfloat16_matmuls() -> None:
     assert len(bfloat16_products) == 5
 
 
+@pytest.mark.slow
 def test_a_bfloat16_training_run_saves_a_float32_model(tmp_path: Path) -> None:
     corpus = REPO / "corpora" / "dialogue-en.jsonl"
     config = ExperimentConfig().with_overrides(tiny_overrides(**{"train.precision": "bfloat16"}))

@@ -41,6 +41,7 @@ def _resume(out: Path, *extra: str) -> int:
     )
 
 
+@pytest.mark.slow
 def test_resume_with_more_epochs_trains_them_and_says_so(
     finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -56,6 +57,7 @@ def test_resume_with_more_epochs_trains_them_and_says_so(
     assert saved["train"]["epochs"] == 2  # a later plain --resume keeps the new limit
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "flags",
     [
@@ -75,6 +77,7 @@ def test_resume_refuses_settings_it_cannot_apply(
     assert read_state(out / "checkpoint").epoch == 1  # nothing trained
 
 
+@pytest.mark.slow
 def test_resume_compares_a_config_file_with_the_saved_one(
     finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

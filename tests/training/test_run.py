@@ -63,6 +63,7 @@ def train_task(tmp_path: Path, make_pair, count: int, epochs: int) -> tuple[Path
     return tmp_path / "run" / "model", rng
 
 
+@pytest.mark.slow
 def test_integer_sequence_task_reaches_99_percent(tmp_path: Path) -> None:
     """The Keras tutorial task: 6 random integers in 1..50 -> the first 3 reversed."""
     model_dir, rng = train_task(tmp_path, integer_pair, 6000, epochs=6)
@@ -70,6 +71,7 @@ def test_integer_sequence_task_reaches_99_percent(tmp_path: Path) -> None:
     assert exact_match(model_dir, fresh) >= 0.99
 
 
+@pytest.mark.slow
 def test_digits_to_words_task_reaches_99_percent(tmp_path: Path) -> None:
     model_dir, rng = train_task(tmp_path, digits_pair, 5000, epochs=10)
     fresh = [digits_pair(rng) for _ in range(100)]
@@ -82,6 +84,7 @@ def addition_pair(rng: random.Random) -> tuple[str, str]:
     return f"{a}+{b}", str(a + b)
 
 
+@pytest.mark.slow
 def test_number_addition_reaches_99_percent(tmp_path: Path) -> None:
     """The chars tokenizer (every digit and "+" a token) and the default attention model,
     trained by `s2s train` on 100,000 random sums (the Keras example: 50,000, for
@@ -126,6 +129,7 @@ DECODER_MODES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", sorted(DECODER_MODES))
 def test_each_decoder_mode_trains_and_decodes(tmp_path: Path, mode: str) -> None:
     """Tiny: one epoch of integer reversal learns something (validation loss below ln |V|,
@@ -217,6 +221,7 @@ def _checkpoint_values(directory: Path) -> dict[str, np.ndarray]:
     }
 
 
+@pytest.mark.slow
 def test_process_killed_between_checkpoints_resumes_to_the_same_weights(tmp_path: Path) -> None:
     """SIGKILL a real `s2s train` mid-epoch, steps after its last checkpoint; --resume must
     end with the same model and optimizer values as a run that was never interrupted."""
@@ -270,6 +275,7 @@ def test_process_killed_between_checkpoints_resumes_to_the_same_weights(tmp_path
         np.testing.assert_allclose(a, b, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_same_seed_same_model(tmp_path: Path) -> None:
     corpus = REPO / "corpora" / "dialogue-en.jsonl"
     config = ExperimentConfig().with_overrides(tiny_overrides(**{"model.dropout": 0.1}))

@@ -26,6 +26,7 @@ def headline_config(**extra: object) -> ExperimentConfig:
     return ExperimentConfig().with_overrides(tiny_overrides(**settings))
 
 
+@pytest.mark.slow
 def test_select_by_rouge_keeps_the_best_scoring_epoch_and_stops_when_both_stall(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -52,6 +53,7 @@ def test_select_by_rouge_keeps_the_best_scoring_epoch_and_stops_when_both_stall(
     assert [r["valid_rouge"] for r in metadata["history"]] == [0.10, 0.30]
 
 
+@pytest.mark.slow
 def test_select_by_rouge_decodes_the_validation_sample(tmp_path: Path) -> None:
     """The epoch's score is the ROUGE-L F1 that rouge-score (the oracle) gives the saved
     model's headlines for the first 5 validation pairs, decoded with its recommended

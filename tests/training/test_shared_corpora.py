@@ -11,10 +11,10 @@ import pytest
 
 from tests.conftest import REPO, SHARED_CORPORA, tiny_overrides
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not SHARED_CORPORA.is_dir(),
     reason=f"real corpora not found at {SHARED_CORPORA} (the team's machines and CI have them)",
-)
+)]  # slow: trains through the CLI in a process
 
 
 def s2s(*args: str) -> subprocess.CompletedProcess[str]:

@@ -15,6 +15,8 @@ from nlp.tokenizers.specials import EOS_ID
 from nlp.training.trainer import Trainer
 from nlp.util.config import ExperimentConfig, ModelConfig
 
+pytestmark = pytest.mark.slow  # every test fits a model
+
 
 def examples(count: int, seed: int = 0) -> list[tuple[list[int], list[int]]]:
     rng = random.Random(seed)

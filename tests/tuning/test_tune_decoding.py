@@ -71,6 +71,7 @@ def headline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_training_stores_the_task_defaults(headline_run: Path) -> None:
     bundle = load_bundle(headline_run)
     assert bundle.decoding is not None
@@ -78,6 +79,7 @@ def test_training_stores_the_task_defaults(headline_run: Path) -> None:
     assert DECODING_FILE in read_metadata(bundle.path)["files"]
 
 
+@pytest.mark.slow
 def test_tuned_settings_are_used_and_flags_override_them(
     headline_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -116,6 +118,7 @@ def test_tuned_settings_are_used_and_flags_override_them(
     assert "repeat_share" in json.loads(captured.out)["rouge"]["model"]
 
 
+@pytest.mark.slow
 def test_a_hand_edited_decoding_file_is_caught(headline_run: Path, tmp_path: Path) -> None:
     import shutil
 

@@ -175,6 +175,7 @@ def en_vectors(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_embeddings_command_writes_vectors_of_the_model_tokens(en_vectors: Path) -> None:
     from nlp.generation.codec import TextCodec
     from nlp.tokenizers import build_tokenizer
