@@ -126,6 +126,7 @@ async def test_replies_in_one_chat_and_in_one_group_are_spaced_by_their_limits(
         assert len(times) == 4 and min(gaps) >= spacing - EPSILON, (chat, gaps)
 
 
+@pytest.mark.slow  # waits out a group's 10 s gap
 async def test_private_chats_are_answered_while_twenty_groups_flood() -> None:
     """Issue 37: a group's replies wait for its turn (Telegram: 20/min). They used to wait
     holding one of the 16 request slots, so 16 busy groups stalled every private chat behind
