@@ -1,6 +1,6 @@
 """Every reader on the committed samples of the real formats (tests/data/corpora).
 
-The real corpora live outside the repository (../shared/corpora, see test_corpus_shared.py);
+The real corpora live outside the repository (../shared/corpora, see test_shared_corpora.py);
 these samples were written for the project in the same formats, quirks included, so every
 reader runs on its real format in a fresh clone too. Each case states the detected format,
 the pairs and every skipped record by reason.

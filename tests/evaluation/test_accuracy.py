@@ -69,7 +69,7 @@ def test_evaluate_accuracy_and_bleu_through_the_cli(
     assert report["accuracy"]["token_accuracy"] == pytest.approx(hits / tokens)
     assert report["bleu"]["tokenize"] == "13a"
     # BLEU as sacrebleu (the oracle) scores the model's greedy outputs against the references
-    # as the model would write them (hand-computed cases: tests/test_evaluate_footing.py).
+    # as the model would write them (hand-computed cases: tests/evaluation/test_evaluate.py).
     greedy = replace(generator.bundle.decoding.options, strategy="greedy", beam_size=1)
     outputs = [n_best[0].text if n_best else ""
                for n_best in generator.generate([source for source, _ in pairs], greedy)]
