@@ -3,7 +3,7 @@
 Run: .venv/bin/python benchmarks/bot_load.py [--model DIR] [--chats 200] [--messages 5]
 
 Everything is real except Telegram: python-telegram-bot long-polls the fake Bot API server
-from tests/fake_telegram.py over HTTP on 127.0.0.1, in the same process and event loop (so
+from tests/fakes/fake_telegram.py over HTTP on 127.0.0.1, in the same process and event loop (so
 the figures include the fake server's own work). All messages are pushed at once (a burst),
 then the bot answers them; we check that every message got exactly one reply, in order per
 chat, and report messages per second and reply latency (push to delivery) percentiles, once
@@ -39,16 +39,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT)]
 
 from benchmarks.common import percentile  # noqa: E402
-from fake_generators import CostModel, ScriptedGenerator, fake_model  # noqa: E402
-from fake_telegram import bot_on_fake_telegram  # noqa: E402
 from nlp.chat.responder import ChatResponder  # noqa: E402
 from nlp.chat.settings import SettingsStore  # noqa: E402
 from nlp.chat.setup import add_responder_arguments, build_responder  # noqa: E402
 from nlp.generation.decode_args import describe_options  # noqa: E402
 from nlp.generation.loading import LoadedModel, load_model  # noqa: E402
+from tests.fakes.fake_generators import CostModel, ScriptedGenerator, fake_model  # noqa: E402
+from tests.fakes.fake_telegram import bot_on_fake_telegram  # noqa: E402
 
 # (mode, responder flags as `s2s bot` takes them, micro-batching on): with a real model.
 MODEL_RUNS = (

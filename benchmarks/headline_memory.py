@@ -23,13 +23,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the fake generator is a test double
+sys.path[:0] = [str(ROOT)]  # the fake generator is a test double (tests/fakes)
 
 from benchmarks.common import RESULTS_DIR, format_table, peak_rss_mb, write_json  # noqa: E402
-from fake_generators import FakeGenerator  # noqa: E402
 from nlp.decoding import DecodeOptions  # noqa: E402
 from nlp.generation.text_generator import Generation  # noqa: E402
 from nlp.headlines import HeadlineJobOptions, generate_headlines  # noqa: E402
+from tests.fakes.fake_generators import FakeGenerator  # noqa: E402
 
 RESULTS = RESULTS_DIR / "headline_memory.json"
 FLAT_LIMIT_MB = 8.0

@@ -10,7 +10,7 @@ retry a send until the server acknowledges it:
 - Read time-outs and unreadable 2xx bodies: *ambiguous*, the message may have been sent.
   We retry anyway (at-least-once), because an unanswered user is worse than a rare duplicate.
   The Telegram Bot API has no idempotency key, so a time-out after the server already sent
-  the message shows the reply twice (tests/test_bot_faults.py counts exactly that). Generous
+  the message shows the reply twice (tests/bot/test_faults.py counts exactly that). Generous
   read time-outs keep that case rare.
 - 400/403/401/409 (bad request, bot blocked, bad token, conflict): give up, retrying can't help.
 Outgoing flood limits are kept by `bot.flood.FloodControl`, before a send reaches the network.

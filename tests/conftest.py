@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny corpora and one tiny trained model bundle per test session."""
+"""Shared fixtures: tiny corpora and one tiny trained model bundle per test session; and the
+`slow` mark for every test that uses a trained model fixture."""
 
 from __future__ import annotations
 
@@ -17,6 +18,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CORPORA = REPO.parent / "shared" / "corpora"
+TEST_DATA = Path(__file__).resolve().parent / "data"  # files the tests read (tests/data)
+
+
+# The fixtures that train a model (once a session, but a fast loop should not pay even once).
+# A test using one of them, directly or through another fixture, is marked `slow` here: the
+# one place that says so, since pytest cannot mark a test through its fixtures.
+TRAINED_MODEL_FIXTURES = frozenset({"tiny_bundle", "tiny_headline_bundle"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if TRAINED_MODEL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 def write_jsonl(path: Path, pairs: Sequence[tuple[str, str]]) -> Path:

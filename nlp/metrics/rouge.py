@@ -21,7 +21,7 @@ Why our own implementation and not `rouge-score` itself: this is the only ROUGE 
 project (evaluation, `train.select_by=rouge` after every epoch, `s2s tune-decoding`), and it
 must count Chinese per character, which rouge-score does only with a custom tokenizer; it
 also keeps rouge-score (with its absl and nltk) out of the runtime dependencies. rouge-score
-stays the oracle: tests/test_rouge.py checks these figures against it, per word (with and
+stays the oracle: tests/metrics/test_rouge.py checks these figures against it, per word (with and
 without stemming) and per character.
 """
 

@@ -12,7 +12,7 @@ keys, the memory and both kernels are each ONE batched matmul after the loop (as
 `recurrence.lstm_sequence`). The arithmetic of the forward pass is that of
 `Seq2Seq.decode_step` (Keras LSTMCell gates i, f, c, o, or GRUCell z, r, h with
 reset_after; masked softmax attention; attentional vector tanh(W [context; h])), and
-`tests/test_feeding_loop.py` compares every output and gradient with TensorFlow's automatic
+`tests/model/test_feeding_loop.py` compares every output and gradient with TensorFlow's automatic
 ones. The attention half of each step is shared by both cells (`_Attention`).
 """
 

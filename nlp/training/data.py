@@ -149,7 +149,7 @@ def as_dataset(examples: EncodedExamples, plan: Sequence[np.ndarray]) -> tf.data
 
     # Workers split each batch by element (DATA), as AUTO ends up doing for a source with no
     # files; naming it skips AUTO's attempt to shard by file, which made the two-worker test
-    # (tests/test_multi_worker.py) take 32 s instead of 21.
+    # (tests/training/test_multi_worker.py) take 32 s instead of 21.
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return tf.data.Dataset.range(len(plan)).map(load).with_options(options)

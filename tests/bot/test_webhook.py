@@ -1,0 +1,47 @@
+"""Webhook mode: updates POSTed with the secret token are answered, others get 403."""
+
+import socket
+
+import httpx
+
+from bot.config import WebhookConfig
+from nlp.chat.responder import ChatResponder
+from nlp.chat.settings import SettingsStore
+from tests.fakes.fake_generators import fake_model, reply_for
+from tests.fakes.fake_telegram import bot_on_fake_telegram
+
+SECRET = "webhook-secret_123"
+HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_only_requests_with_the_secret_token_are_accepted() -> None:
+    port = free_port()
+    hook = WebhookConfig(f"http://127.0.0.1:{port}/tg/updates", "127.0.0.1", port, SECRET)
+    responder = ChatResponder(fake_model(), store=SettingsStore(":memory:"), max_wait=0.005)
+    async with (
+        bot_on_fake_telegram(responder, webhook=hook) as server,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client,
+    ):
+        (set_webhook,) = server.calls_of("setWebhook")
+        assert set_webhook.params["url"] == hook.url
+        assert set_webhook.params["secret_token"] == SECRET
+
+        def update(text: str) -> dict:
+            return {"update_id": hash(text) % 10_000, "message": server.message(7, text)}
+
+        forged = await client.post("/tg/updates", json=update("forged"), headers={HEADER: "no"})
+        missing = await client.post("/tg/updates", json=update("no header"))
+        genuine = update("genuine")
+        accepted = await client.post("/tg/updates", json=genuine, headers={HEADER: SECRET})
+        again = await client.post("/tg/updates", json=genuine, headers={HEADER: SECRET})
+        await server.wait_for_replies(1)
+    assert (forged.status_code, missing.status_code) == (403, 403)
+    assert (accepted.status_code, again.status_code) == (200, 200)
+    assert [s.text for s in server.replies()] == [reply_for("genuine")]  # redelivery: once
+    assert not server.calls_of("getUpdates")

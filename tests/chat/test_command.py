@@ -1,0 +1,60 @@
+"""`s2s chat`: the terminal loop over the same responder, and its command registration."""
+
+import argparse
+import io
+from pathlib import Path
+
+from nlp.chat import command
+from nlp.chat.responder import ChatResponder
+from nlp.chat.settings import SettingsStore
+from tests.fakes.fake_generators import fake_model, reply_for
+
+
+def test_terminal_chat_answers_commands_and_messages(tmp_path: Path) -> None:
+    store_path = tmp_path / "chat.sqlite"
+    responder = ChatResponder(fake_model(), store=SettingsStore(store_path), max_wait=0.001)
+    lines = io.StringIO("hello\n/beam 2\n\n/why\n/quit\nnever read\n")
+    out = io.StringIO()
+    command.chat_loop(responder, lines, out, why_dir=tmp_path)
+    text = out.getvalue()
+    assert f"bot> {reply_for('hello')}" in text
+    assert "beam size 2" in text
+    assert "That message was empty" in text
+    assert (tmp_path / "why-1.png").read_bytes().startswith(b"\x89PNG")
+    assert "never read" not in text
+    reopened = SettingsStore(store_path)  # the loop closed the responder and its store
+    assert reopened.get(command.TERMINAL_CHAT).beam_size == 2
+
+
+def test_end_of_input_ends_the_chat(tmp_path: Path) -> None:
+    responder = ChatResponder(fake_model(), store=SettingsStore(":memory:"), max_wait=0.001)
+    out = io.StringIO()
+    command.chat_loop(responder, io.StringIO("hi"), out, why_dir=tmp_path)
+    assert out.getvalue() == f"bot> {reply_for('hi')}\n"
+
+
+def test_chat_subcommand_registers_with_its_options(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser(prog="s2s")
+    command.register(parser.add_subparsers())
+    args = parser.parse_args(
+        [
+            "chat",
+            "--model",
+            str(tmp_path),
+            "--context-turns",
+            "2",
+            "--state",
+            str(tmp_path / "s.sqlite"),
+        ]
+    )
+    assert args.func is command.run and args.context_turns == 2 and args.max_wait_ms == 20.0
+
+
+def test_a_missing_model_is_a_clear_error(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    parser = argparse.ArgumentParser(prog="s2s")
+    command.register(parser.add_subparsers())
+    args = parser.parse_args(
+        ["chat", "--model", str(tmp_path / "nope"), "--state", str(tmp_path / "s.sqlite")]
+    )
+    assert command.run(args) == 1
+    assert "cannot load the model" in capsys.readouterr().err

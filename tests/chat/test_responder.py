@@ -1,0 +1,207 @@
+"""The chat responder: commands, context, settings, bad input and failures, no network."""
+
+from pathlib import Path
+
+import pytest
+
+from nlp.chat.responder import (
+    EMPTY_REPLY,
+    FAILURE_REPLY,
+    NO_IDEA_REPLY,
+    NO_WORDS_REPLY,
+    ChatResponder,
+    ResponderLimits,
+)
+from nlp.chat.settings import SettingsStore
+from nlp.chat.text_input import telegram_length
+from nlp.generation.loading import LoadedModel
+from tests.fakes.fake_generators import ScriptedGenerator, fake_model, reply_for
+
+
+def make(
+    generator: ScriptedGenerator | None = None, *, turns: int = 0, **kwargs: object
+) -> ChatResponder:
+    return ChatResponder(
+        fake_model(generator or ScriptedGenerator(), context_turns=turns),
+        store=SettingsStore(":memory:"),
+        max_wait=0.001,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+async def test_a_message_gets_the_best_candidate() -> None:
+    responder = make()
+    assert (await responder.respond("1", "hello there")).text == reply_for("hello there")
+    await responder.aclose()
+
+
+async def test_context_turns_feed_previous_turns_to_the_model() -> None:
+    generator = ScriptedGenerator()
+    responder = make(generator, turns=2)
+    await responder.respond("1", "first")
+    await responder.respond("1", "second")
+    await responder.respond("2", "elsewhere")
+    inputs = [texts[0] for texts, _ in generator.calls]
+    assert inputs == ["first", f"first __eot__ {reply_for('first')} __eot__ second", "elsewhere"]
+    await responder.respond("1", "/reset")
+    await responder.respond("1", "fresh")
+    assert generator.calls[-1][0] == ["fresh"]
+    await responder.aclose()
+
+
+async def test_context_turns_flag_overrides_the_model_config() -> None:
+    generator = ScriptedGenerator()
+    responder = make(generator, turns=4, context_turns=0)
+    await responder.respond("1", "first")
+    await responder.respond("1", "second")
+    assert generator.calls[-1][0] == ["second"]
+    await responder.aclose()
+
+
+async def test_decoding_commands_change_the_options_of_later_calls() -> None:
+    generator = ScriptedGenerator()
+    responder = make(generator)
+    assert "beam size 3" in (await responder.respond("1", "/beam 3")).text
+    await responder.respond("1", "a")
+    assert (generator.calls[-1][1].beam_size, generator.calls[-1][1].n_best) == (3, 3)
+    assert "greedy" in (await responder.respond("1", "/greedy")).text
+    await responder.respond("1", "b")
+    assert (generator.calls[-1][1].strategy, generator.calls[-1][1].n_best) == ("greedy", 1)
+    assert "temperature 0.7" in (await responder.respond("1", "/sample 0.7")).text
+    assert "20 tokens" in (await responder.respond("1", "/length 20")).text
+    await responder.respond("1", "c")
+    options = generator.calls[-1][1]
+    assert (options.strategy, options.temperature, options.max_length) == ("sample", 0.7, 20)
+    assert "sampling, temperature 0.7" in (await responder.respond("1", "/settings")).text
+    assert "beam search" in (await responder.respond("2", "/settings")).text  # per chat
+    await responder.aclose()
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("/beam", "Usage: /beam N"),
+        ("/beam five", "Usage: /beam N"),
+        ("/beam 99", "between 1 and 16"),
+        ("/sample hot", "Usage: /sample T"),
+        ("/sample 0", "between 0.05 and 5"),
+        ("/length -3", "between 1 and 200"),
+        ("/length 1 2", "Usage: /length N"),
+        ("/frobnicate", "I don't know the command /frobnicate"),
+    ],
+)
+async def test_bad_command_arguments_get_a_usage_hint(command: str, expected: str) -> None:
+    responder = make()
+    assert expected in (await responder.respond("1", command)).text
+    await responder.aclose()
+
+
+async def test_start_and_help() -> None:
+    responder = make()
+    assert "/beam N" in (await responder.respond("1", "/help")).text
+    assert (await responder.respond("1", "/start")).text.startswith("Hello!")
+    assert "/beam N" in (await responder.respond("1", "/HELP@Some_Bot")).text
+    await responder.aclose()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", EMPTY_REPLY),
+        ("  \n\t ", EMPTY_REPLY),
+        ("\x00\x07", EMPTY_REPLY),
+        ("😀🎉👍", NO_WORDS_REPLY),
+        ("?!...", NO_WORDS_REPLY),
+    ],
+)
+async def test_unreadable_input_is_answered_without_the_model(text: str, expected: str) -> None:
+    generator = ScriptedGenerator()
+    responder = make(generator)
+    assert (await responder.respond("1", text)).text == expected
+    assert generator.calls == []
+    await responder.aclose()
+
+
+async def test_long_mixed_script_input_with_control_characters_is_cleaned_and_cut() -> None:
+    generator = ScriptedGenerator()
+    responder = make(generator, limits=ResponderLimits(max_input_chars=500))
+    text = ("héllo\x00 你好 мир 😀 " * 400)[:4096]
+    reply = await responder.respond("1", text)
+    (sent,), _ = generator.calls[0]
+    assert len(sent) <= 500 and "\x00" not in sent and "你好" in sent
+    assert reply.text == reply_for(sent)
+    await responder.aclose()
+
+
+async def test_replies_never_exceed_the_telegram_limit() -> None:
+    responder = make(ScriptedGenerator(candidates=lambda m: ["blah " * 3000]))
+    assert telegram_length((await responder.respond("1", "talk a lot")).text) <= 4096
+    await responder.aclose()
+
+
+async def test_a_failing_model_gets_an_apology_and_the_next_message_works() -> None:
+    calls = 0
+
+    class Flaky(ScriptedGenerator):
+        def generate(self, texts, options, seeds=None):  # type: ignore[no-untyped-def]
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise RuntimeError("out of memory")
+            return super().generate(texts, options)
+
+    responder = make(Flaky())
+    assert (await responder.respond("1", "hi")).text == FAILURE_REPLY
+    assert (await responder.respond("1", "hi again")).text == reply_for("hi again")
+    await responder.aclose()
+
+
+async def test_no_usable_candidate_gets_a_clear_reply() -> None:
+    responder = make(ScriptedGenerator(candidates=lambda m: ["", "  "]))
+    assert (await responder.respond("1", "hm")).text == NO_IDEA_REPLY
+    await responder.aclose()
+
+
+async def test_the_same_message_twice_does_not_get_the_same_reply_twice() -> None:
+    responder = make()
+    first = await responder.respond("1", "how are you")
+    second = await responder.respond("1", "how are you")
+    assert first.text != second.text
+    await responder.aclose()
+
+
+async def test_why_draws_the_attention_of_the_last_reply() -> None:
+    responder = make()
+    assert "no reply of mine" in (await responder.respond("1", "/why")).text
+    await responder.respond("1", "explain yourself")
+    why = await responder.respond("1", "/why")
+    assert why.photo is not None and why.photo.startswith(b"\x89PNG")
+    assert reply_for("explain yourself") in why.text
+    await responder.respond("1", "/reset")
+    assert (await responder.respond("1", "/why")).photo is None
+    await responder.aclose()
+
+
+async def test_reload_is_for_admins_and_swaps_the_model() -> None:
+    new = ScriptedGenerator(candidates=lambda m: ["from the new model"])
+    responder = make(loader=lambda: fake_model(new))
+    assert "only the bot's admins" in (await responder.respond("1", "/reload")).text
+    assert "Reloaded" in (await responder.respond("1", "/reload", is_admin=True)).text
+    assert (await responder.respond("1", "hi")).text == "from the new model"
+    await responder.aclose()
+
+
+async def test_a_failed_reload_keeps_the_current_model() -> None:
+    def broken() -> LoadedModel:
+        raise FileNotFoundError("no bundle")
+
+    responder = make(loader=broken)
+    assert "Reloading failed" in (await responder.respond("1", "/reload", is_admin=True)).text
+    assert (await responder.respond("1", "hi")).text == reply_for("hi")
+    await responder.aclose()
+
+
+async def test_ratings_without_logging_are_acknowledged(tmp_path: Path) -> None:
+    responder = make()
+    assert "logging is off" in (await responder.respond("1", "/good")).text
+    await responder.aclose()

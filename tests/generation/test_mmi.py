@@ -1,0 +1,179 @@
+"""MMI re-ranking: the formula on scripted scores, the generator's re-ranking with a scripted
+companion, and the LM / reverse companions trained and loaded through the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nlp.corpus.records import Pair
+from nlp.decoding import DecodeOptions
+from nlp.generation.mmi import mmi_score
+from tests.conftest import REPO, tiny_overrides
+
+# Candidate -> (forward log p(T|S), companion per-token log-probs). "i'm sorry" is the
+# likeliest reply (forward) but also likely for any message (LM), the MMI failure case.
+GENERIC = (-2.0, np.array([-0.5, -0.5, -0.5]))
+SPECIFIC = (-3.0, np.array([-3.0, -2.5, -2.0]))
+
+
+def test_anti_lm_prefers_the_reply_the_language_model_finds_unlikely() -> None:
+    plain = DecodeOptions(rerank="mmi-antilm", mmi_lambda=0.0)
+    assert mmi_score(*GENERIC, 3, plain) > mmi_score(*SPECIFIC, 3, plain)
+    mmi = DecodeOptions(rerank="mmi-antilm", mmi_lambda=0.5)
+    assert mmi_score(*GENERIC, 3, mmi) == pytest.approx(-2.0 + 0.75)
+    assert mmi_score(*SPECIFIC, 3, mmi) == pytest.approx(-3.0 + 3.75)
+
+
+def test_anti_lm_penalises_only_the_first_gamma_tokens_and_adds_the_length_bonus() -> None:
+    options = DecodeOptions(rerank="mmi-antilm", mmi_lambda=1.0, mmi_gamma=1, length_bonus=0.25)
+    assert mmi_score(*SPECIFIC, 4, options) == pytest.approx(-3.0 + 3.0 + 1.0)
+
+
+def test_bidi_adds_the_per_token_backward_log_probability() -> None:
+    options = DecodeOptions(rerank="mmi-bidi", mmi_lambda=2.0)
+    # Backward model: the message is well explained by SPECIFIC, poorly by GENERIC.
+    assert mmi_score(-2.0, np.array([-4.0, -4.0]), 3, options) == pytest.approx(-2.0 - 8.0)
+    assert mmi_score(-3.0, np.array([-1.0, -1.0]), 3, options) == pytest.approx(-3.0 - 2.0)
+
+
+def test_unknown_rerank_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown re-ranking"):
+        DecodeOptions(rerank="mmi")
+
+
+class ScriptedCompanion:
+    """Test double: one scripted log-probability per pair, in the order the pairs come."""
+
+    kind = "lm"
+
+    def __init__(self, scores: list[float]) -> None:
+        self.scores = scores
+        self.calls = 0
+
+    def token_log_probs(self, pairs: Sequence[Pair]) -> list[np.ndarray]:
+        self.calls += 1
+        assert len(pairs) == len(self.scores)
+        return [np.array([score]) for score in self.scores]
+
+
+def test_generator_reranks_every_candidate_in_one_companion_call(tiny_bundle: Path) -> None:
+    from nlp.generation.bundle import load_bundle
+    from nlp.generation.generator import Generator
+
+    bundle = load_bundle(tiny_bundle)
+    plain = Generator(bundle).generate(["how are you?", "hello"], DecodeOptions(n_best=4))
+    # Script the LM so that each input's last (worst) candidate is very unlikely under the
+    # LM (the least generic), hence the MMI winner by a margin of 1000 nats.
+    companion = ScriptedCompanion([-1000.0 * (i == 3) for _ in plain for i in range(4)])
+    reranked = Generator(bundle, companions=[companion]).generate(
+        ["how are you?", "hello"], DecodeOptions(n_best=4, rerank="mmi-antilm", mmi_lambda=1.0)
+    )
+    assert companion.calls == 1
+    for before, after in zip(plain, reranked, strict=True):
+        assert after[0].score == pytest.approx(before[-1].score + 1000.0)
+        assert (after[0].text, after[0].tokens) == (before[-1].text, before[-1].tokens)
+        assert [g.score for g in after] == sorted((g.score for g in after), reverse=True)
+    with pytest.raises(ValueError, match="needs a companion reverse model"):
+        Generator(bundle, companions=[companion]).generate(
+            ["hello"], DecodeOptions(n_best=2, rerank="mmi-bidi")
+        )
+
+
+@pytest.fixture(scope="module")
+def companions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """An LM (`s2s train --task lm`) and a reverse model (`s2s train --reverse`)."""
+    from s2s.cli import main
+
+    corpus = str(REPO / "corpora" / "dialogue-en.jsonl")
+    paths = {}
+    for kind, flags in (("lm", ["--task", "lm"]), ("reverse", ["--reverse"])):
+        out = tmp_path_factory.mktemp(kind)
+        sets = [arg for item in tiny_overrides() for arg in ("--set", item)]
+        assert main(["train", "--corpus", corpus, "--out", str(out), "--quiet", *flags, *sets]) == 0
+        paths[kind] = out / "model"
+    return paths
+
+
+@pytest.mark.slow
+def test_lm_and_reverse_models_train_and_load_through_the_cli(
+    companions: dict[str, Path], tiny_bundle: Path
+) -> None:
+    from nlp.generation.generator import Generator
+    from nlp.generation.mmi import CompanionScorer
+
+    lm, reverse = CompanionScorer(companions["lm"]), CompanionScorer(companions["reverse"])
+    assert (lm.kind, reverse.kind) == ("lm", "reverse")
+    pairs = [Pair("how are you ?", "fine , thanks ."), Pair("hello there", "hi .")]
+    lm_scores = lm.token_log_probs(pairs)
+    # The LM scores the reply alone: the same reply scores the same after any message.
+    alone = lm.token_log_probs([Pair("something else entirely", "fine , thanks .")])
+    np.testing.assert_allclose(lm_scores[0], alone[0], atol=1e-5)
+    # The reverse model scores the message (its target), given the reply.
+    reverse_scores = reverse.token_log_probs(pairs)
+    message_tokens = reverse.bundle.codec.tokenizer.tokenize("how are you ?")
+    assert len(reverse_scores[0]) == len(message_tokens) + 1
+    for scores in (*lm_scores, *reverse_scores):
+        assert np.all(np.isfinite(scores)) and np.all(scores <= 0)
+    generator = Generator.from_bundle(
+        tiny_bundle, companions=[companions["lm"], companions["reverse"]]
+    )
+    for rerank in ("mmi-antilm", "mmi-bidi"):
+        (n_best,) = generator.generate(["how are you?"], DecodeOptions(n_best=3, rerank=rerank))
+        assert len(n_best) == 3
+        assert [g.score for g in n_best] == sorted((g.score for g in n_best), reverse=True)
+
+
+@pytest.mark.slow
+def test_s2s_chat_reranks_with_a_companion_named_on_the_command_line(
+    companions: dict[str, Path], tiny_bundle: Path, tmp_path: Path, monkeypatch, capsys  # type: ignore[no-untyped-def]
+) -> None:
+    import io
+
+    from s2s.cli import main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("how are you?\n"))
+    args = ["chat", "--model", str(tiny_bundle), "--state", str(tmp_path / "s.sqlite"),
+            "--mmi-model", str(companions["lm"]), "--rerank", "mmi-antilm", "--mmi-lambda", "0.3"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "overridden: " in captured.err and "--rerank mmi-antilm" in captured.err
+    assert captured.out.strip()
+
+
+@pytest.mark.slow
+def test_a_chat_bundle_names_its_companions_and_s2s_chat_finds_them(
+    companions: dict[str, Path], tiny_bundle: Path, tmp_path: Path, monkeypatch, capsys  # type: ignore[no-untyped-def]
+) -> None:
+    import io
+    import json
+    import shutil
+
+    from nlp.generation.bundle import BundleError, load_bundle, read_metadata
+    from s2s.cli import main
+
+    chat = tmp_path / "run" / "model"
+    shutil.copytree(tiny_bundle, chat)
+    # A swapped pair is refused before anything is written.
+    assert main(["companion", "--model", str(chat), "--lm", str(companions["reverse"])]) == 1
+    assert not (chat / "companions.json").exists()
+    assert main(["companion", "--model", str(chat), "--lm", str(companions["lm"])]) == 0
+    assert main(["companion", "--model", str(chat), "--reverse", str(companions["reverse"])]) == 0
+    assert "companions.json" in read_metadata(chat)["files"]  # checksummed like every file
+    named = json.loads((chat / "companions.json").read_text())
+    assert set(named) == {"lm", "reverse"} and not Path(named["lm"]).is_absolute()
+    bundle = load_bundle(chat)
+    assert bundle.companions["lm"].resolve() == companions["lm"].resolve()
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("how are you?\n"))
+    args = ["chat", "--model", str(chat), "--state", str(tmp_path / "s.sqlite"),
+            "--rerank", "mmi-bidi"]
+    assert main(args) == 0
+    assert capsys.readouterr().out.strip()
+
+    (chat / "companions.json").write_text('{"lm": "elsewhere"}')
+    with pytest.raises(BundleError, match=r"companions\.json: corrupt"):
+        load_bundle(chat)

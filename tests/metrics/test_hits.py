@@ -1,0 +1,155 @@
+"""Hits@1 of K: counting, the seeded draw, and the two ends of the scale with real models
+(a model that memorised its pairs scores 1.0, an untrained one about 1/K)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nlp.metrics.hits import distractors, hits_at_1
+from tests.conftest import REPO, tiny_overrides, write_jsonl
+
+
+def test_hits_counts_posts_whose_true_reply_scores_highest() -> None:
+    scores = np.array(
+        [
+            [-1.0, -2.0, -3.0],  # hit
+            [-2.0, -1.0, -3.0],  # miss
+            [-1.0, -1.0, -5.0],  # tied with one distractor: half a hit
+            [-1.0, -1.0, -1.0],  # tied with both: a third
+        ]
+    )
+    assert hits_at_1(scores) == pytest.approx((1 + 0 + 0.5 + 1 / 3) / 4)
+
+
+def test_distractors_are_other_replies_drawn_the_same_way_for_a_seed() -> None:
+    targets = ["a", "b", "a", "c", "d", "e", "f"]
+    drawn = distractors(targets, 3, k=4, seed=7)
+    assert drawn == distractors(targets, 3, k=4, seed=7)
+    assert drawn != distractors(targets, 3, k=4, seed=8)
+    for index, others in enumerate(drawn):
+        texts = [targets[j] for j in others]
+        assert len(others) == 3 and targets[index] not in texts and len(set(texts)) == 3
+    with pytest.raises(ValueError, match="at least 8 different replies"):
+        distractors(targets, 1, k=8, seed=0)
+
+
+def _evaluate(model: Path, corpus: Path, k: int) -> float:
+    from nlp.evaluation.evaluate import hits_metrics
+    from nlp.generation.generator import Generator
+    from nlp.training.corpus_io import CorpusSpec, load_pairs
+
+    generator = Generator.from_bundle(model)
+    pairs = load_pairs(CorpusSpec((corpus,)), generator.config.data)
+    options = generator.bundle.decoding.options if generator.bundle.decoding else None
+    from nlp.decoding import DecodeOptions
+
+    return hits_metrics(generator, pairs, options or DecodeOptions(), 32, k=k)[f"hits@1/{k}"]
+
+
+def _train(out: Path, corpus: Path, **settings: object) -> Path:
+    """Every pair trained on (the validation pair is another one)."""
+    from nlp.training.corpus_io import CorpusSpec
+    from nlp.training.run import RunOptions, train
+    from nlp.util.config import ExperimentConfig
+
+    valid = write_jsonl(out.parent / "valid.jsonl", [("tell me about it", "it is nice")])
+    config = ExperimentConfig().with_overrides(tiny_overrides(**settings))
+    train(
+        config, CorpusSpec((corpus,)), RunOptions(out, verbose=0), valid_corpus=CorpusSpec((valid,))
+    )
+    return out / "model"
+
+
+@pytest.mark.slow
+def test_a_model_that_memorised_its_pairs_scores_one(tmp_path: Path) -> None:
+    words = [
+        "red",
+        "blue",
+        "green",
+        "cold",
+        "warm",
+        "tea",
+        "rain",
+        "snow",
+        "moon",
+        "sun",
+        "fish",
+        "bird",
+        "tree",
+        "road",
+        "ship",
+        "bell",
+    ]
+    pairs = [
+        (f"tell me about {w}", f"{w} {words[(i + 5) % len(words)]} is nice")
+        for i, w in enumerate(words)
+    ]
+    corpus = write_jsonl(tmp_path / "pairs.jsonl", pairs)
+    model = _train(
+        tmp_path / "run",
+        corpus,
+        **{
+            "model.units": 32,
+            "model.embedding_dim": 16,
+            "train.epochs": 60,
+            "train.learning_rate": 0.02,
+            "train.select_by": "last",
+            "train.batch_size": 16,
+        },
+    )
+    assert _evaluate(model, corpus, k=8) == 1.0
+
+
+@pytest.mark.slow
+def test_an_untrained_model_scores_about_one_in_k(tmp_path: Path) -> None:
+    corpus = REPO / "corpora" / "dialogue-en.jsonl"
+    model = _train(tmp_path / "run", corpus, **{"train.learning_rate": 0.0})
+    hits = _evaluate(model, corpus, k=5)
+    # 348 posts, chance 0.2: the standard deviation of the share is about 0.021
+    assert 0.13 < hits < 0.27
+
+
+@pytest.mark.parametrize("bundle", ["tiny_bundle", "tiny_headline_bundle"])
+def test_each_candidate_gets_its_own_score_as_if_scored_alone(
+    bundle: str, request: pytest.FixtureRequest
+) -> None:
+    """Hits@1's table, posts x K: cell (i, j) must be candidate j of post i scored on its own
+    (its mean log-probability per token, end included), however the candidates were batched,
+    padded and encoded together (the headline bundle copies: a candidate's ids depend on its
+    post)."""
+    from nlp.corpus.records import Pair
+    from nlp.decoding import DecodeOptions
+    from nlp.evaluation.evaluate import hits_scores
+    from nlp.generation.generator import Generator
+    from nlp.generation.mmi import CompanionScorer
+
+    generator = Generator.from_bundle(request.getfixturevalue(bundle))
+    sample = "dialogue-en.jsonl" if bundle == "tiny_bundle" else "headlines-zh.jsonl"
+    from nlp.training.corpus_io import CorpusSpec, load_pairs
+
+    pairs = load_pairs(CorpusSpec((REPO / "corpora" / sample,)))[:40]
+    k, posts = 4, 5
+    # batch size 2: the 5 posts go through several calls, the last one short
+    table = hits_scores(generator, pairs, DecodeOptions(), 2, k=k, seed=3, limit=posts)["model"]
+    assert table.shape == (posts, k)
+    drawn = distractors([p.target for p in pairs], posts, k, 3)
+    scorer = CompanionScorer(generator.bundle)
+    for i in range(posts):
+        for j, target in enumerate(pairs[t].target for t in (i, *drawn[i])):
+            (alone,) = scorer.token_log_probs([Pair(pairs[i].source, target)])
+            assert table[i, j] == pytest.approx(float(np.mean(alone)), abs=1e-5), (i, j)
+    assert len({round(float(s), 6) for s in table.ravel()}) > posts  # not one score a post
+
+
+def test_distinct_rows_give_each_post_one_encoder_row() -> None:
+    """The K candidates of a post share its source ids: the scorer encodes each distinct
+    source once and points every candidate at its row."""
+    from nlp.generation.mmi import distinct_rows
+
+    rows = [[5, 6], [5, 6], [7], [5, 6], [7], [8, 9, 10]]
+    unique, owner = distinct_rows(rows)
+    assert unique == [[5, 6], [7], [8, 9, 10]]
+    assert owner == [0, 0, 1, 0, 1, 2]

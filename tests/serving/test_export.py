@@ -1,0 +1,152 @@
+"""`s2s export`: the SavedModel, loaded by plain TensorFlow in a process that does not import
+the project, decodes exactly like `Generator.generate` (greedy, beam; the default model, a copy
+model and the basic, feedback and peek decoder modes)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow  # trains models, loads the export in a process
+
+# Imports only TensorFlow; reads requests (ids + options) and prints the signatures' outputs.
+LOADER = """
+import json, sys
+import tensorflow as tf
+assert not any(name == "nlp" or name.startswith("nlp.") for name in sys.modules)
+served = tf.saved_model.load(sys.argv[1])
+requests = json.loads(sys.stdin.read())
+answers = []
+for request in requests:
+    ids = tf.constant(request.pop("source_ids"), tf.int32)
+    targets = request.pop("target_ids")
+    dtypes = {spec.name: spec.dtype
+              for spec in served.signatures["generate"].structured_input_signature[1].values()}
+    options = {k: tf.constant(v, dtypes[k]) for k, v in request.items()}
+    out = served.signatures["generate"](source_ids=ids, **options)
+    scored = served.signatures["score"](source_ids=ids, target_ids=tf.constant(targets, tf.int32))
+    answers.append({k: v.numpy().tolist() for k, v in {**out, **scored}.items()})
+print(json.dumps(answers))
+"""
+
+TEXTS = [
+    "how are you today",
+    "where is the station",
+    "the weather is nice and zork is here",
+    "i like green tea",
+    "qwxy plumbus tell me about yourself",
+]
+
+
+VARIANTS = {  # model settings of each exported bundle
+    "plain": {},
+    "copy": {"model.copy": "true"},
+    # the tutorials' decoder modes ("plain" is the attention mode)
+    "basic": {"model.attention": "none", "model.input_feeding": "false"},
+    "feedback": {"model.attention": "none", "model.input_feeding": "true"},
+    "peek": {"model.attention": "none", "model.input_feeding": "false", "model.peek": "true"},
+    # Keras' LSTM layers (the GPU's recurrence) in the encoder and decoder, exported
+    "keras": {"model.recurrence": "keras", "model.input_feeding": "false"},
+}
+
+
+def _bundle(directory: Path, settings: dict[str, str]) -> Path:
+    """A random-weight bundle (decoding equality needs no training)."""
+    import keras
+
+    from nlp.corpus.records import Pair
+    from nlp.decoding import DecodeOptions
+    from nlp.generation.bundle import save_bundle
+    from nlp.generation.codec import TextCodec
+    from nlp.generation.decode_settings import DecodeSettings
+    from nlp.model import Seq2Seq
+    from nlp.util.config import ExperimentConfig
+    from tests.conftest import tiny_overrides
+
+    config = ExperimentConfig().with_overrides(
+        tiny_overrides(**{**settings, "vocab.min_freq": 2})
+    )
+    words = ["how", "are", "you", "today", "where", "is", "the", "station",
+             "weather", "nice", "i", "like", "green", "tea", "me"]
+    pairs = [Pair(" ".join(words[i % 7: i % 7 + 4]), " ".join(words[i % 5: i % 5 + 3]))
+             for i in range(40)]
+    codec = TextCodec.fit(config, pairs)
+    config = replace(config, model=replace(config.model, vocab_size=len(codec.vocab)))
+    keras.utils.set_random_seed(3)
+    model = Seq2Seq(config.model)
+    # Defaults inside the test's export limits, which `export_bundle` widens to cover them.
+    defaults = DecodeSettings(DecodeOptions(beam_size=3, no_repeat_ngram=2), "test")
+    save_bundle(directory, config, codec, model, {}, defaults)
+    return directory
+
+
+def _serve(export: Path, requests: list[dict]) -> list[dict]:
+    result = subprocess.run(
+        [sys.executable, "-c", LOADER, str(export)], input=json.dumps(requests),
+        capture_output=True, text=True, timeout=300, cwd="/",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_saved_model_decodes_like_the_generator(tmp_path: Path, variant: str) -> None:
+    from nlp.decoding import DecodeOptions
+    from nlp.generation.generator import Generator
+    from nlp.serving.export import RERANK_FIELDS, ExportLimits, export_bundle, generate_inputs
+
+    copy = variant == "copy"
+    bundle = _bundle(tmp_path / "bundle", VARIANTS[variant])
+    export = export_bundle(bundle, tmp_path / "export",
+                           ExportLimits(beam_sizes=(3,), sample_counts=(), max_no_repeat_ngram=2))
+    assets = json.loads((export / "assets" / "serving.json").read_text())
+    vocab_lines = (export / "assets" / "vocab.txt").read_text("utf-8").splitlines()
+    assert assets["vocab_size"] == len(vocab_lines)
+    # Every decoder option is an input (re-ranking happens after decoding, with other models).
+    assert set(DecodeOptions.__dataclass_fields__) - set(generate_inputs()) == set(RERANK_FIELDS)
+    generator = Generator.from_bundle(bundle)
+    sources = [generator.codec.source(text) for text in TEXTS]
+    width = max(len(s.ids) for s in sources)
+    source_ids = [s.ids + [0] * (width - len(s.ids)) for s in sources]
+    if copy:  # the test means nothing unless some sources hold extended (copy) ids
+        assert max(max(row) for row in source_ids) >= assets["vocab_size"]
+
+    cases = [
+        DecodeOptions(strategy="greedy", max_length=12),
+        DecodeOptions(strategy="beam", beam_size=3, n_best=2, max_length=10,
+                      length_penalty=0.6, no_repeat_ngram=2, min_length=2),
+    ]
+    requests, expected = [], []
+    for options in cases:
+        hypotheses = generator.decoder.decode([s.ids for s in sources], options,
+                                              return_attention=False)
+        generations = generator.generate(TEXTS, options)
+        for n_best, generated in zip(hypotheses, generations, strict=True):
+            assert [g.score for g in generated] == [h.score for h in n_best]
+        served_options = {name: getattr(options, name) for name in generate_inputs()}
+        request = {**served_options, "seed": -1, "source_ids": source_ids,
+                   "target_ids": [h[0].ids + [0] * (12 - len(h[0].ids)) for h in hypotheses]}
+        requests.append(request)
+        expected.append(hypotheses)
+
+    for options, hypotheses, served in zip(cases, expected, _serve(export, requests),
+                                           strict=True):
+        ids, lengths = np.array(served["ids"]), np.array(served["lengths"])
+        assert ids.shape[:2] == (len(TEXTS), options.n_best)
+        for row, n_best in enumerate(hypotheses):
+            for rank, hypothesis in enumerate(n_best):
+                tokens = ids[row, rank, : lengths[row, rank]].tolist()
+                if tokens and tokens[-1] == 2:
+                    tokens.pop()
+                assert tokens == hypothesis.ids, (options.strategy, row, rank)
+                assert served["scores"][row][rank] == pytest.approx(hypothesis.score, abs=1e-4)
+            if not options.length_penalty:  # a plain sum of log-probabilities: the likelihood
+                # of the tokens produced (end token included when produced), from `score`
+                produced = served["token_log_probs"][row][: lengths[row, 0]]
+                assert sum(produced) == pytest.approx(n_best[0].score, abs=1e-3)

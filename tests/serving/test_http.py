@@ -1,0 +1,366 @@
+"""`s2s serve`: the real HTTP server (uvicorn on 127.0.0.1) with tiny trained models.
+
+One server for the module, built by the command's own `build_app` from parsed `s2s serve`
+flags: a chat model and a Chinese headline model, a bearer token, at most one model request
+in flight (so saturation is deterministic: a request whose body has not finished arriving
+holds the one place), small text and body limits. The rate limit, CORS and conversation
+expiry are checked on the gate and the conversation table with a fake clock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from nlp.chat.responder import ChatResponder
+from nlp.chat.settings import ChatSettings, SettingsStore
+from nlp.serving.http.api import gated_app
+from nlp.serving.http.config import ServeConfig
+from nlp.serving.http.conversations import Conversations
+from nlp.serving.http.metrics import ServeMetrics
+from s2s.cli import main as s2s_main
+from tests.conftest import REPO, serve_args, serving
+from tests.fakes.fake_generators import fake_model
+
+TOKEN = "test-token-3f9a"
+PNG = b"\x89PNG\r\n\x1a\n"
+ARTICLES = [
+    "国家统计局今天发布数据，一季度国内生产总值同比增长百分之五点三，经济运行开局良好。",
+    "",
+    "北京市教委宣布，今年秋季起全市中小学将增加体育课时，每天保证学生锻炼一小时。",
+    "某公司发布新款手机，售价三千元，支持快速充电。",
+]
+
+
+@pytest.fixture(scope="module")
+def server(
+    tiny_bundle: Path, tiny_headline_bundle: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    from nlp.serving.http.command import build_app
+
+    token_file = tmp_path_factory.mktemp("serve") / "token"
+    token_file.write_text(TOKEN + "\n")
+    args = serve_args(
+        "--model", f"chat={tiny_bundle}", "--model", f"news={tiny_headline_bundle}",
+        "--token-file", str(token_file), "--max-in-flight", "1", "--rate-burst", "10000",
+        "--max-text-chars", "300", "--max-articles", "6", "--max-body-bytes", "4000",
+    )
+    with serving(build_app(args)) as url:
+        yield url
+
+
+@pytest.fixture
+def client(server: str) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=server, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+    ) as client:
+        yield client
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus' text format (0 when absent)."""
+    for line in text.splitlines():
+        if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            head, value = line.rsplit(" ", 1)
+            if head.split("{")[0] == name:
+                return float(value)
+    return 0.0
+
+
+def test_health_and_page_need_no_token_and_the_api_does(server: str) -> None:
+    assert httpx.get(f"{server}/healthz").json() == {"status": "ok", "models": ["chat", "news"]}
+    page = httpx.get(f"{server}/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert 'id="chat-input"' in page.text
+    script = httpx.get(f"{server}/static/app.js")
+    assert script.status_code == 200 and "/v1/models" in script.text
+    assert "http" not in re.sub(r"//.*", "", page.text.split("<body>")[1])  # nothing remote
+    with httpx.stream("GET", f"{server}/fonts/cjk.otf") as font:  # Chinese without a CJK font
+        assert font.status_code == 200 and font.headers["content-type"] == "font/otf"
+        assert next(font.iter_bytes(4))[:4] == b"OTTO"
+    assert "/fonts/cjk.otf" in httpx.get(f"{server}/static/style.css").text
+    for path in ("/v1/models", "/metrics"):
+        refused = httpx.get(f"{server}{path}")
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+        wrong = httpx.get(f"{server}{path}", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+    chat = httpx.post(f"{server}/v1/models/chat/chat", json={"conversation": "a", "message": "hi"})
+    assert chat.status_code == 401
+
+
+def test_models_lists_tasks_languages_decoding_and_metadata(client: httpx.Client) -> None:
+    models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
+    assert models["chat"]["task"] == "chat" and models["news"]["task"] == "headline"
+    assert models["chat"]["endpoints"] == ["chat", "attention"]
+    assert models["news"]["endpoints"] == ["headlines", "attention"]
+    assert models["news"]["languages"] == ["zh"] and "en" in models["chat"]["languages"]
+    news = models["news"]["decoding"]
+    assert news["options"]["no_repeat_ngram"] == 1  # the headline task's bundle settings
+    assert news["origin"].startswith("defaults for data.task=headline")
+    assert models["chat"]["decoding"]["options"]["strategy"] == "sample"
+    assert models["news"]["metadata"]["task"] == "headline" and "files" not in models["news"]
+    schema = client.get("/openapi.json").json()
+    assert "/v1/models/{name}/headlines" in schema["paths"]
+    assert "beam_size" in json.dumps(schema["components"]["schemas"]["DecodingOverrides"])
+
+
+def test_chat_keeps_settings_and_context_per_conversation(client: httpx.Client) -> None:
+    first = client.post("/v1/models/chat/chat", json={"conversation": "c1", "message": "hello"})
+    assert first.status_code == 200
+    assert first.json()["conversation"] == "c1" and first.json()["reply"].strip()
+    changed = client.post("/v1/models/chat/chat", json={"conversation": "c1", "message": "/beam 2"})
+    assert "beam size 2" in changed.json()["reply"]
+    assert "beam size 2" in client.post(
+        "/v1/models/chat/chat", json={"conversation": "c1", "message": "/settings"}
+    ).json()["reply"]
+    other = client.post("/v1/models/chat/chat", json={"conversation": "c2", "message": "/settings"})
+    assert "sampling" in other.json()["reply"]  # c2 keeps the model's own settings
+    why = client.post("/v1/models/chat/chat", json={"conversation": "c1", "message": "/why"})
+    assert why.json()["picture_png_base64"]  # the picture of c1's last reply
+
+
+def test_headlines_equal_the_batch_job_for_the_same_inputs_and_options(
+    client: httpx.Client, tiny_headline_bundle: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "articles.txt"
+    source.write_text("\n".join(ARTICLES) + "\n", "utf-8")
+    cases = [({}, []), ({"beam_size": 3, "n_best": 2}, ["--beam", "3", "--n-best", "2"]),
+             ({"strategy": "greedy"}, ["--greedy"])]
+    for decoding, flags in cases:
+        out = tmp_path / "out.jsonl"
+        code = s2s_main(["headlines", "--model", str(tiny_headline_bundle), str(source),
+                         "-o", str(out), "--quiet", *flags])
+        assert code == 0
+        expected = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+        answer = client.post(
+            "/v1/models/news/headlines", json={"articles": ARTICLES, "decoding": decoding}
+        )
+        assert answer.status_code == 200, answer.text
+        got = answer.json()["headlines"]
+        assert len(got) == len(ARTICLES) == len(expected)
+        for mine, theirs in zip(got, expected, strict=True):
+            if "error" in theirs:
+                assert mine == {"error": theirs["error"]} == {"error": "empty article"}
+                continue
+            assert (mine["headline"], mine["score"]) == (theirs["headline"], theirs["score"])
+            assert mine["n_best"] == theirs.get("n_best", mine["n_best"][:1])
+            assert len(mine["n_best"]) == decoding.get("n_best", 1)
+
+
+def test_attention_draws_text_and_conversation_outputs(client: httpx.Client) -> None:
+    picture = client.post("/v1/models/news/attention", json={"text": ARTICLES[0]})
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
+    assert picture.content.startswith(PNG) and picture.headers["x-s2s-output"]
+    client.post("/v1/models/chat/chat", json={"conversation": "att", "message": "good morning"})
+    last = client.post("/v1/models/chat/attention", json={"conversation": "att"})
+    assert last.status_code == 200 and last.content.startswith(PNG)
+    none_yet = client.post("/v1/models/chat/attention", json={"conversation": "never"})
+    assert none_yet.status_code == 404 and "no reply" in none_yet.json()["detail"]
+    both = client.post("/v1/models/chat/attention", json={"text": "hi", "conversation": "att"})
+    assert both.status_code == 422 and "exactly one" in both.text
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "names"),
+    [
+        ("/v1/models/nope/chat", {"conversation": "x", "message": "hi"}, 404, "served: chat, news"),
+        ("/v1/models/news/chat", {"conversation": "x", "message": "hi"}, 404, "headline model"),
+        ("/v1/models/chat/headlines", {"articles": ["a"]}, 404, "chat model"),
+        ("/v1/models/chat/chat", {"conversation": "x", "message": "w" * 301}, 422, "message"),
+        ("/v1/models/chat/chat", {"conversation": "", "message": "hi"}, 422, "conversation"),
+        ("/v1/models/chat/chat", {"conversation": "x"}, 422, "message"),
+        ("/v1/models/news/headlines", {"articles": ["a"] * 7}, 422, "articles"),
+        ("/v1/models/news/headlines", {"articles": []}, 422, "articles"),
+        ("/v1/models/news/headlines", {"articles": ["a"], "decoding": {"beam_size": 0}}, 422,
+         "decoding.beam_size"),
+        ("/v1/models/news/headlines", {"articles": ["a"], "decoding": {"beam": 3}}, 422,
+         "decoding.beam"),
+        ("/v1/models/news/headlines", {"articles": ["a"], "decoding": {"strategy": "best"}}, 422,
+         "decoding.strategy"),
+        ("/v1/models/news/headlines", {"articles": ["a"], "decoding": {"beam_size": "3"}}, 422,
+         "decoding.beam_size"),
+        ("/v1/models/news/headlines",
+         {"articles": ["a"], "decoding": {"beam_size": 2, "n_best": 3}}, 422, "decoding.n_best"),
+        ("/v1/models/news/headlines", {"articles": ["a"], "decoding": {"rerank": "mmi-bidi"}},
+         422, "companion"),
+        ("/v1/models/news/attention", {"text": "a", "decoding": {"top_p": 2.0}}, 422,
+         "decoding.top_p"),
+    ],
+)
+def test_bad_requests_get_4xx_naming_what_is_wrong(
+    client: httpx.Client, path: str, body: dict[str, object], status: int, names: str
+) -> None:
+    answer = client.post(path, json=body)
+    assert answer.status_code == status, answer.text
+    detail = answer.json()["detail"]
+    shown = detail if isinstance(detail, str) else "; ".join(
+        ".".join(map(str, e["loc"][1:])) + ": " + e["msg"] for e in detail
+    )
+    assert names in shown, shown
+
+
+def test_malformed_json_and_oversized_bodies(client: httpx.Client, server: str) -> None:
+    broken = client.post(
+        "/v1/models/chat/chat", content=b'{"conversation": "x", "message": ',
+        headers={"Content-Type": "application/json"},
+    )
+    assert broken.status_code == 422 and "json" in broken.text.lower()
+    big = client.post("/v1/models/news/headlines", json={"articles": ["字" * 2000]})
+    assert big.status_code == 413 and "4000 bytes" in big.json()["detail"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the size is counted as it arrives
+        yield b'{"articles": ["'
+        for _ in range(50):
+            yield b"x" * 100
+        yield b'"]}'
+
+    chunked = client.post("/v1/models/news/headlines", content=chunks(),
+                          headers={"Content-Type": "application/json"})
+    assert chunked.status_code == 413
+    assert client.get("/healthz").status_code == 200  # and the process is still there
+    assert metric(client.get("/metrics").text, "s2s_http_errors_total", kind="too_large") >= 2
+
+
+def test_a_full_server_answers_503_with_retry_after_at_once(
+    client: httpx.Client, server: str
+) -> None:
+    port = int(server.rsplit(":", 1)[1])
+    held = socket.create_connection(("127.0.0.1", port))
+    try:  # headers and half a body: the request holds the only place until the body ends
+        body = json.dumps({"conversation": "held", "message": "hello there"}).encode()
+        held.sendall(
+            b"POST /v1/models/chat/chat HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {TOKEN}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body[:10]
+        )
+        deadline = time.monotonic() + 10
+        while metric(client.get("/metrics").text, "s2s_http_in_flight") < 1:
+            assert time.monotonic() < deadline, "the held request never got in"
+            time.sleep(0.02)
+        started = time.monotonic()
+        busy = client.post("/v1/models/news/headlines", json={"articles": ["a"]})
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+        assert time.monotonic() - started < 2  # refused at once, not queued
+        assert client.get("/v1/models").status_code == 200  # cheap routes still answer
+        held.sendall(body[10:])
+        answer = held.recv(65536).decode()
+        assert answer.startswith("HTTP/1.1 200")
+    finally:
+        held.close()
+    assert client.post("/v1/models/news/headlines", json={"articles": ["a"]}).status_code == 200
+    text = client.get("/metrics").text
+    assert metric(text, "s2s_http_errors_total", kind="saturated") >= 1
+    assert metric(text, "s2s_http_requests_total", endpoint="headlines", model="news",
+                  status="200") >= 1
+    assert metric(text, "s2s_http_request_seconds_count", endpoint="chat") >= 1
+    assert metric(text, "s2s_decode_batch_size_count", model="news") >= 1
+
+
+def gate_only(config: ServeConfig, clock: list[float]) -> object:
+    """The gated app without models, its rate limiter on a clock the test moves."""
+    from nlp.serving.http.gate import AdmissionGate
+
+    app = gated_app({}, config, ServeMetrics())
+    gate = app if isinstance(app, AdmissionGate) else app.app
+    gate._limiter._clock = lambda: clock[0]
+    return app
+
+
+async def test_rate_limit_refuses_a_client_beyond_its_burst_and_recovers() -> None:
+    clock = [0.0]
+    app = gate_only(ServeConfig(rate_burst=2, rate_per_minute=30), clock)
+    transport = httpx.ASGITransport(app=app, client=("10.0.0.7", 1234))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert [(await client.get("/v1/models")).status_code for _ in range(2)] == [200, 200]
+        refused = await client.get("/v1/models")
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "2"
+        assert (await client.get("/healthz")).status_code == 200  # not rate limited
+        clock[0] += 2.0  # 30 a minute: one more after two seconds
+        assert (await client.get("/v1/models")).status_code == 200
+
+
+async def test_cors_headers_only_for_the_given_origin() -> None:
+    clock = [0.0]
+    for origins, allowed in (((), None), (("https://app.example",), "https://app.example")):
+        app = gate_only(ServeConfig(cors_origins=origins, token="t"), clock)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            headers = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+                       "Access-Control-Request-Headers": "authorization"}
+            preflight = await client.options("/v1/models/x/chat", headers=headers)
+            assert preflight.headers.get("access-control-allow-origin") == allowed
+            refused = await client.get("/v1/models", headers={"Origin": "https://app.example"})
+            assert refused.status_code == 401
+            assert refused.headers.get("access-control-allow-origin") == allowed
+
+
+async def test_conversations_expire_and_are_bounded_and_the_responder_forgets_them() -> None:
+    store = SettingsStore(":memory:", ChatSettings())
+    responder = ChatResponder(fake_model(), store=store)
+    clock = [0.0]
+    table = Conversations(responder.forget, max_size=2, ttl=60, clock=lambda: clock[0])
+    for chat in ("a", "b"):
+        async with table.lock(chat):
+            await responder.respond(chat, "/beam 3")
+    assert store.get("a").beam_size == 3
+    clock[0] = 30
+    table.lock("b")  # b used again: a is now the least recently used
+    table.lock("c")  # a third conversation: a is dropped
+    assert "a" not in table and store.get("a") == store.defaults and len(table) == 2
+    assert store.get("b").beam_size == 3
+    clock[0] = 200  # b and c idle past the TTL
+    assert "b" not in table and store.get("b") == store.defaults and len(table) == 0
+    await responder.aclose()
+
+
+def test_serve_help_and_the_command_in_a_process(tiny_bundle: Path, tmp_path: Path) -> None:
+    parser_help = subprocess.run(
+        [sys.executable, "-m", "s2s.cli", "serve", "--help"], cwd=REPO, capture_output=True,
+        text=True, check=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+    ).stdout
+    for text in ("--model NAME=DIR", "/v1/models/NAME/headlines", "--token-file", "--max-in-flight",
+                 "127.0.0.1"):
+        assert text in parser_help
+    secret = "process-secret-91c2"
+    token_file = tmp_path / "token"
+    token_file.write_text(secret)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "s2s.cli", "serve", "--model", f"bot={tiny_bundle}",
+         "--port", str(port), "--token-file", str(token_file)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, process.communicate()[0]
+            assert time.monotonic() < deadline, "s2s serve did not come up"
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        reply = httpx.post(f"{url}/v1/models/bot/chat", timeout=60,
+                           headers={"Authorization": f"Bearer {secret}"},
+                           json={"conversation": "p", "message": "hello"})
+        assert reply.status_code == 200 and reply.json()["reply"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=60)[0]
+    assert process.returncode == 0, output
+    assert "POST /v1/models/bot/chat" in output and secret not in output

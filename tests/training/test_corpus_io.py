@@ -1,0 +1,99 @@
+"""The training/validation split: de-duplicated, content-hashed, one function for all."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from nlp.corpus.pipeline import VALID, split_pairs
+from nlp.corpus.records import Pair
+from nlp.training import run
+from nlp.training.checkpoint import TrainState
+from nlp.training.corpus_io import CorpusSpec, train_valid
+from nlp.util.config import ExperimentConfig
+from tests.conftest import tiny_overrides, write_jsonl
+
+PAIRS = [(f"question number {i} ?", f"answer {i} .") for i in range(60)]
+
+
+def _examples_given_to_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, valid: CorpusSpec | None = None
+) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """Run `train` up to the point where it hands examples to the trainer."""
+    encoded: list[set[tuple[str, str]]] = []
+    real_examples_of = run.examples_of
+
+    def examples_of(codec, pairs):  # type: ignore[no-untyped-def]
+        encoded.append({(p.source, p.target) for p in pairs})
+        return real_examples_of(codec, pairs)
+
+    def fit(*args):  # type: ignore[no-untyped-def]
+        return TrainState()
+
+    monkeypatch.setattr(run, "examples_of", examples_of)
+    monkeypatch.setattr(run, "_fit", fit)
+    corpus = write_jsonl(tmp_path / "train.jsonl", PAIRS * 3)  # every pair three times
+    config = ExperimentConfig().with_overrides(tiny_overrides(**{"train.valid_fraction": 0.2}))
+    run.train(config, CorpusSpec((corpus,)), run.RunOptions(tmp_path / "run", verbose=0), valid)
+    train, valid = encoded  # train() encodes the training pairs, then the validation pairs
+    return train, valid
+
+
+def test_repeated_pairs_never_land_on_both_sides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    train, valid = _examples_given_to_training(tmp_path, monkeypatch)
+    assert train and valid
+    assert not train & valid
+    assert len(train) + len(valid) == len(PAIRS)
+
+
+def test_validation_corpus_pairs_also_in_training_are_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    valid_file = write_jsonl(tmp_path / "valid.jsonl", [*PAIRS[:5], ("brand new ?", "yes .")])
+    train, valid = _examples_given_to_training(tmp_path, monkeypatch, CorpusSpec((valid_file,)))
+    assert len(valid) == 1 and not train & valid
+
+
+def test_training_uses_the_corpus_pipeline_split() -> None:
+    pairs = [Pair(s, t) for s, t in PAIRS]
+    train, valid = train_valid(pairs, None, 0.3, seed=5)
+    expected = [p for side, p in split_pairs(pairs, 0.3, 5) if side == VALID]
+    assert valid == expected
+    assert len(train) == len(pairs) - len(expected)
+
+
+def test_a_split_that_holds_out_nothing_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="no validation pairs"):
+        train_valid([Pair("a", "b"), Pair("a", "b")], None, 0.01, seed=1)
+
+
+def test_training_reports_how_many_targets_are_cut(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ten targets of eight tokens over a limit of four: the corpus statistics say so."""
+
+    class NoTraining:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        def fit(self, *args: object, **kwargs: object) -> TrainState:
+            return TrainState(epoch=1, best_epoch=1)  # as if one epoch had been kept
+
+    monkeypatch.setattr(run, "Trainer", NoTraining)
+    pairs = [
+        (f"question {i} ?", "a much longer answer than that ." if i % 3 == 0 else f"answer {i} .")
+        for i in range(30)
+    ]
+    corpus = write_jsonl(tmp_path / "train.jsonl", pairs)
+    config = ExperimentConfig().with_overrides(
+        tiny_overrides(**{"train.valid_fraction": 0.2, "train.max_target_length": 4})
+    )
+    run.train(config, CorpusSpec((corpus,)), run.RunOptions(tmp_path / "run"))
+    found = re.search(r"(\d+) training and (\d+) validation targets over "
+                      r"train.max_target_length=4 tokens", capsys.readouterr().err)
+    assert found is not None
+    assert int(found[1]) + int(found[2]) == 10

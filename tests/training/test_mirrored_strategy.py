@@ -1,0 +1,55 @@
+"""MirroredStrategy through the project's trainer, on two logical CPU devices.
+
+GPUs are what MirroredStrategy is for, but the code path (replicated variables, split
+batches, summed gradients, checkpoints of mirrored variables) is the same on logical CPUs.
+Logical devices must be set before TensorFlow starts, hence a fresh process.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow  # trains in a fresh process
+
+SCRIPT = """
+import tempfile
+from pathlib import Path
+
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+from nlp.util.config import ModelConfig, TrainConfig
+from nlp.model import Seq2Seq
+from nlp.tokenizers.specials import EOS_ID
+from nlp.training.checkpoint import load_checkpoint
+from nlp.training.trainer import Trainer
+
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+    model = Seq2Seq(ModelConfig(vocab_size=40, embedding_dim=8, units=8, dropout=0.0))
+pairs = [([4 + i % 30, 5 + i % 20, 6], [6, 5 + i % 20, EOS_ID]) for i in range(256)]
+run = Path(tempfile.mkdtemp())
+trainer = Trainer(model, TrainConfig(batch_size=32, epochs=3, learning_rate=0.01), run,
+                  verbose=0, strategy=strategy)
+state = trainer.fit(pairs, pairs[:32])
+losses = [h["valid_loss"] for h in state.history]
+assert strategy.num_replicas_in_sync == 2
+assert losses[-1] < losses[0], losses
+load_checkpoint(run / "checkpoint", model, trainer.optimizer)
+print("ok", losses)
+"""
+
+
+def test_mirrored_strategy_trains_on_two_replicas() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("ok")

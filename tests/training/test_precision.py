@@ -1,0 +1,146 @@
+"""train.precision: which dtypes training computes in, and that a model trained with bfloat16
+products is the same model (float32 weights, float32 decoding, gradients close to float32's)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nlp.generation.bundle import load_bundle
+from nlp.model import Seq2Seq
+from nlp.model.losses import masked_mean_loss
+from nlp.training.corpus_io import CorpusSpec
+from nlp.training.precision import (
+    BFLOAT16_PRODUCTS,
+    FLOAT16,
+    FLOAT32,
+    cpu_multiplies_bfloat16,
+    policy_scope,
+    precision_for,
+)
+from nlp.training.run import RunOptions, train
+from nlp.util.config import ExperimentConfig, ModelConfig
+from tests.conftest import REPO, tiny_overrides
+
+CPU_FLAGS = "flags\t\t: fpu vme sse sse2 avx2 avx512f avx512bw {extra} xsave\n"
+
+
+def test_auto_is_bfloat16_only_on_a_cpu_with_bfloat16_instructions() -> None:
+    assert precision_for("auto", gpus=0, native_bfloat16=True) == BFLOAT16_PRODUCTS
+    assert precision_for("auto", gpus=0, native_bfloat16=False) == FLOAT32
+    assert precision_for("auto", gpus=1, native_bfloat16=True) == FLOAT32
+    assert precision_for("float32", gpus=0, native_bfloat16=True) == FLOAT32
+    assert precision_for("bfloat16", gpus=0, native_bfloat16=False) == BFLOAT16_PRODUCTS
+    assert precision_for("float16", gpus=2, native_bfloat16=False) == FLOAT16
+    assert BFLOAT16_PRODUCTS.policy == "float32"  # only the large products round operands
+
+
+def test_float16_without_a_gpu_falls_back_to_float32(capsys: pytest.CaptureFixture[str]) -> None:
+    assert precision_for("float16", gpus=0, native_bfloat16=True) == FLOAT32
+    assert "needs a GPU" in capsys.readouterr().err
+
+
+def test_unknown_precision_names_the_choices() -> None:
+    with pytest.raises(ValueError, match=r"auto, float32, bfloat16, float16.*'half'"):
+        precision_for("half", gpus=0, native_bfloat16=True)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [("avx512_bf16 avx512_vnni", True), ("amx_bf16 amx_tile", True), ("avx512_vnni", False)],
+)
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path, extra: str, expected: bool) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "processor\t: 0\n" + CPU_FLAGS.format(extra=extra) + "bugs\t\t: avx512_bf16\n"
+    )
+    assert cpu_multiplies_bfloat16(cpuinfo) is expected
+
+
+def test_no_cpuinfo_means_no_bfloat16(tmp_path: Path) -> None:
+    assert cpu_multiplies_bfloat16(tmp_path / "missing") is False
+
+
+def test_configs_saved_with_mixed_precision_load_as_precision() -> None:
+    raw = ExperimentConfig().to_dict()
+    del raw["train"]["precision"]
+    for legacy, expected in ((True, "float16"), (False, "auto")):
+        raw["train"]["mixed_precision"] = legacy
+        assert ExperimentConfig.from_dict(raw).train.precision == expected
+
+
+def test_policy_scope_builds_under_the_policy_and_restores_it() -> None:
+    before = keras.config.dtype_policy().name
+    with policy_scope("mixed_float16"):
+        model = Seq2Seq(ModelConfig(vocab_size=30, embedding_dim=8, units=8))
+    assert keras.config.dtype_policy().name == before == "float32"
+    assert model.dtype_policy.name == "mixed_float16"
+    assert {v.dtype for v in model.trainable_variables} == {"float32"}
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{}, {"cell": "gru", "input_feeding": False}, {"copy": True, "attention": "general"}],
+)
+def test_bfloat16_loss_and_gradients_are_close_to_float32(kw: dict[str, object]) -> None:
+    """The same weights with and without bfloat16 products: the loss agrees to bfloat16's
+    rounding and every weight gets a float32 gradient pointing the same way."""
+    config = ModelConfig(vocab_size=40, embedding_dim=16, units=16, dropout=0.0, **kw)
+    keras.utils.set_random_seed(0)
+    full = Seq2Seq(config)
+    half = Seq2Seq(config, products="bfloat16")
+    half.set_weights(full.get_weights())
+    rng = np.random.default_rng(0)
+    source = rng.integers(4, 40, (4, 9))
+    source[0, 6:] = 0
+    target = rng.integers(4, 40, (4, 6))
+    target[1, 4:] = 0
+
+    def loss_and_grads(model: Seq2Seq) -> tuple[float, list[np.ndarray]]:
+        with tf.GradientTape() as tape:
+            outputs = model.teacher_forcing(source, target[:, :-1], training=True)
+            loss = masked_mean_loss(outputs, target[:, 1:], config.vocab_size)
+        grads = tape.gradient(loss, model.trainable_variables)
+        assert all(g.dtype == tf.float32 for g in grads)
+        return float(loss), [tf.convert_to_tensor(g).numpy().ravel() for g in grads]
+
+    loss32, grads32 = loss_and_grads(full)
+    loss16, grads16 = loss_and_grads(half)
+    assert loss16 != loss32  # the products really were rounded
+    assert abs(loss16 - loss32) < 0.02 * loss32
+    for g32, g16 in zip(grads32, grads16, strict=True):
+        assert np.all(np.isfinite(g16))
+        if np.linalg.norm(g32) > 1e-6:
+            cosine = g32 @ g16 / (np.linalg.norm(g32) * np.linalg.norm(g16))
+            assert cosine > 0.98, (cosine, np.linalg.norm(g32))
+
+
+def test_bfloat16_products_are_bfloat16_matmuls() -> None:
+    model = Seq2Seq(ModelConfig(vocab_size=30, embedding_dim=8, units=8), products="bfloat16")
+    graph = tf.function(lambda s, t: model.teacher_forcing(s, t).logits).get_concrete_function(
+        tf.TensorSpec([2, 5], tf.int32), tf.TensorSpec([2, 4], tf.int32)
+    ).graph
+    bfloat16_products = [
+        op for op in graph.get_operations()
+        if op.type in ("MatMul", "BatchMatMulV2") and op.outputs[0].dtype == tf.bfloat16
+    ]
+    # encoder input projections (2 directions), the keys (general attention), decoder input
+    # projection, output projection; the loops' products are inside their while loops
+    assert len(bfloat16_products) == 5
+
+
+@pytest.mark.slow
+def test_a_bfloat16_training_run_saves_a_float32_model(tmp_path: Path) -> None:
+    corpus = REPO / "corpora" / "dialogue-en.jsonl"
+    config = ExperimentConfig().with_overrides(tiny_overrides(**{"train.precision": "bfloat16"}))
+    state = train(config, CorpusSpec((corpus,)), RunOptions(tmp_path / "run", verbose=0))
+    assert np.isfinite(state.best_valid_loss)
+    assert keras.config.dtype_policy().name == "float32"
+    bundle = load_bundle(tmp_path / "run" / "model")
+    assert bundle.config.train.precision == "bfloat16"
+    assert bundle.model.dtype_policy.name == "float32"
+    assert bundle.model.products is None

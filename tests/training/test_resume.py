@@ -1,0 +1,100 @@
+"""`s2s train --resume` applies the limits it may change and refuses every other change."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from nlp.training.checkpoint import read_state
+from nlp.training.corpus_io import CorpusSpec
+from nlp.training.run import RunOptions, resume_settings, train
+from nlp.util.config import ExperimentConfig
+from s2s.cli import main
+from tests.conftest import REPO, tiny_overrides
+
+CORPUS = REPO / "corpora" / "dialogue-en.jsonl"
+SETTINGS = tiny_overrides(**{"model.units": 8, "model.embedding_dim": 8, "train.batch_size": 32})
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run that trained its one epoch to the end."""
+    out = tmp_path_factory.mktemp("resume") / "run"
+    train(
+        ExperimentConfig().with_overrides(SETTINGS),
+        CorpusSpec((CORPUS,)),
+        RunOptions(out, verbose=0),
+    )
+    return out
+
+
+def _copy(run: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(run, tmp_path / "run"))
+
+
+def _resume(out: Path, *extra: str) -> int:
+    return main(
+        ["train", "--corpus", str(CORPUS), "--out", str(out), "--quiet", "--resume", *extra]
+    )
+
+
+@pytest.mark.slow
+def test_resume_with_more_epochs_trains_them_and_says_so(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _copy(finished_run, tmp_path)
+    assert _resume(out, "--epochs", "2") == 0
+    assert "train.epochs 1 -> 2" in capsys.readouterr().err
+    state = read_state(out / "checkpoint")
+    assert state.finished and state.epoch == 2 and len(state.history) == 2
+    # the training time at each epoch's end keeps counting across the resume
+    first, second = (record["train_seconds"] for record in state.history)
+    assert 0 < first < second
+    saved = json.loads((out / "run" / "config.json").read_text())
+    assert saved["train"]["epochs"] == 2  # a later plain --resume keeps the new limit
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--set", "model.units=16"],
+        ["--set", "train.learning_rate=0.1"],
+        ["--seed", "7"],
+    ],
+)
+def test_resume_refuses_settings_it_cannot_apply(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str]
+) -> None:
+    out = _copy(finished_run, tmp_path)
+    assert _resume(out, *flags) == 1
+    error = capsys.readouterr().err
+    key = flags[1].split("=")[0] if flags[0] == "--set" else "train.seed"
+    assert key in error and "--resume" in error
+    assert read_state(out / "checkpoint").epoch == 1  # nothing trained
+
+
+@pytest.mark.slow
+def test_resume_compares_a_config_file_with_the_saved_one(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config_file = tmp_path / "c.json"
+    ExperimentConfig().save(config_file)  # the defaults: a different model
+    assert _resume(_copy(finished_run, tmp_path), "--config", str(config_file)) == 1
+    assert "model.units 8 -> 256" in capsys.readouterr().err
+
+
+def test_resume_settings_keep_the_derived_vocabulary_size() -> None:
+    saved = ExperimentConfig().with_overrides(["model.vocab_size=120", "train.epochs=3"])
+    requested = ExperimentConfig().with_overrides(["train.patience=9", "train.max_minutes=1.5"])
+    resumed, changes = resume_settings(saved, requested)
+    assert resumed.model.vocab_size == 120
+    assert (resumed.train.epochs, resumed.train.patience, resumed.train.max_minutes) == (10, 9, 1.5)
+    assert changes == [
+        "train.epochs 3 -> 10",
+        "train.max_minutes 0.0 -> 1.5",
+        "train.patience 3 -> 9",
+    ]

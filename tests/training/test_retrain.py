@@ -1,0 +1,105 @@
+"""Retraining a trained model on new data, with and without vocabulary extension."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nlp.corpus.records import Pair
+from nlp.generation.bundle import load_bundle
+from nlp.training import run
+from nlp.training.corpus_io import CorpusSpec
+from nlp.training.data import Example
+from nlp.training.run import RetrainOptions, RunOptions, retrain, split_old_pairs
+from tests.conftest import tiny_overrides, write_jsonl
+
+NONSENSE = ["zorblax", "quintessa", "marmoset", "velociraptor", "xylophone"]
+TEMPLATES = [
+    ("do you like {} ?", "yes , {} is wonderful"),
+    ("have you seen {} ?", "no , where is {} ?"),
+]
+
+
+def _pairs(words: list[str]) -> list[tuple[str, str]]:
+    return [(s.format(w), t.format(w)) for w in words for s, t in TEMPLATES]
+
+
+def _corpus(tmp_path: Path, pairs: list[tuple[str, str]]) -> CorpusSpec:
+    return CorpusSpec((write_jsonl(tmp_path / "new.jsonl", pairs),))
+
+
+def test_retrain_measures_losses_on_pairs_it_never_trained_on(
+    tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Distinct new pairs (no repeats), old pairs mixed in: neither the new validation pairs
+    nor the old pairs that measure forgetting may be among the training examples."""
+    before = load_bundle(tiny_bundle)
+    known = sorted(t for t in before.codec.vocab.tokens if t.isalpha() and len(t) > 3)[:60]
+    trained: list[Sequence[Example]] = []
+    measured: list[tuple[Sequence[Example], Sequence[Example]]] = []
+    real_fit, real_losses = run._fit, run._old_new_losses
+
+    def fit(config, codec, model, train_examples, *rest):  # type: ignore[no-untyped-def]
+        trained.append(train_examples)
+        return real_fit(config, codec, model, train_examples, *rest)
+
+    def losses(meter, old, new):  # type: ignore[no-untyped-def]
+        measured.append((old, new))
+        return real_losses(meter, old, new)
+
+    monkeypatch.setattr(run, "_fit", fit)
+    monkeypatch.setattr(run, "_old_new_losses", losses)
+    result = retrain(
+        tiny_bundle,
+        _corpus(tmp_path, _pairs(known)),
+        RunOptions(tmp_path / "re", verbose=0),
+        RetrainOptions(old_share=0.5),
+        tiny_overrides(**{"train.epochs": 2, "train.valid_fraction": 0.1}),
+    )
+    seen = {(tuple(s), tuple(t)) for s, t in trained[0]}
+    for old, new in measured:
+        assert old and new
+        assert not seen & {(tuple(s), tuple(t)) for s, t in new}, "new valid pairs trained on"
+        assert not seen & {(tuple(s), tuple(t)) for s, t in old}, "old valid pairs trained on"
+    assert result["after_new_valid_loss"] < result["before_new_valid_loss"]
+    assert {"before_old_valid_loss", "after_old_valid_loss"} <= set(result)
+    after = load_bundle(tmp_path / "re")
+    assert after.codec.vocab == before.codec.vocab
+    assert after.metadata["retrained_from"] == str(tiny_bundle)
+
+
+def test_old_pairs_split_into_a_pool_and_a_disjoint_held_out_part() -> None:
+    old = [Pair(f"old {i}", f"reply {i}") for i in range(200)] * 2 + [Pair("new 1", "r")]
+    pool, held = split_old_pairs(old, [Pair("new 1", "r")], 0.5, seed=3)
+    assert pool and held
+    assert len(pool) + len(held) == 200  # repeats and pairs of the new data left out
+    assert not {(p.source, p.target) for p in pool} & {(p.source, p.target) for p in held}
+
+
+def test_extend_vocab_grows_matrices_and_keeps_learned_rows(
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
+    before = load_bundle(tiny_bundle)
+    old_size = len(before.codec.vocab)
+    old_embedding = before.model.source_embedding.embeddings.numpy()
+    retrain(
+        tiny_bundle,
+        _corpus(tmp_path, _pairs(NONSENSE) + [(f"{w} ?", f"{w} !") for w in NONSENSE]),
+        RunOptions(tmp_path / "grown", verbose=0),
+        RetrainOptions(extend_vocab=True, extend_min_freq=2),
+        tiny_overrides(
+            **{"train.epochs": 1, "train.learning_rate": 0.0, "train.valid_fraction": 0.3}
+        ),
+    )
+    after = load_bundle(tmp_path / "grown")
+    assert "zorblax" in after.codec.vocab and "zorblax" not in before.codec.vocab
+    assert len(after.codec.vocab) == after.config.model.vocab_size > old_size
+    for token in before.codec.vocab:
+        assert after.codec.vocab.id_of(token) == before.codec.vocab.id_of(token)
+    grown = after.model.source_embedding.embeddings.numpy()
+    assert grown.shape[0] == len(after.codec.vocab)
+    np.testing.assert_allclose(grown[:old_size], old_embedding)  # learning rate 0: rows kept
+    assert after.model.output_layer.kernel.shape[1] == len(after.codec.vocab)

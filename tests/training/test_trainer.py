@@ -1,0 +1,321 @@
+"""The training loop's cost structure: one trace for all batch shapes, and the loss read
+back from the device once every `train.log_every` steps rather than every step."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nlp.model import Seq2Seq
+from nlp.tokenizers.specials import EOS_ID
+from nlp.training.trainer import Trainer
+from nlp.util.config import ExperimentConfig, ModelConfig
+
+pytestmark = pytest.mark.slow  # every test fits a model
+
+
+def examples(count: int, seed: int = 0) -> list[tuple[list[int], list[int]]]:
+    rng = random.Random(seed)
+    return [
+        ([rng.randrange(4, 30) for _ in range(rng.randint(1, 30))],
+         [*(rng.randrange(4, 30) for _ in range(rng.randint(1, 12))), EOS_ID])
+        for _ in range(count)
+    ]
+
+
+def make_trainer(tmp_path: Path, **train: object) -> Trainer:
+    tf.keras.utils.set_random_seed(0)
+    config = ExperimentConfig().with_overrides(
+        ["train.batch_size=8", "train.bucket_width=4", "train.epochs=1",
+         *(f"train.{k}={v}" for k, v in train.items())]
+    )
+    model = Seq2Seq(ModelConfig(vocab_size=30, embedding_dim=8, units=8, dropout=0.0))
+    return Trainer(model, config.train, tmp_path, verbose=0)
+
+
+def test_one_trace_for_every_batch_shape(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path)
+    data = examples(160)
+    trainer.fit(data, data[:16])
+    # bucketing gave batches of several source and target lengths and sizes
+    assert trainer.train_batch.experimental_get_tracing_count() == 1
+
+
+def test_loss_is_read_back_every_log_every_steps(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    trainer = make_trainer(tmp_path, log_every=5, checkpoint_every=1000)
+    reads: list[int] = []
+    original = trainer._report
+
+    def counting(losses, state, bar, writer):  # type: ignore[no-untyped-def]
+        reads.append(len(losses))
+        original(losses, state, bar, writer)
+
+    monkeypatch.setattr(trainer, "_report", counting)
+    data = examples(160)
+    state = trainer.fit(data, data[:16])
+    assert sum(reads) == state.global_step  # every step's loss is reported once
+    assert len(reads) == -(-state.global_step // 5)  # in groups of log_every (last shorter)
+    assert all(n == 5 for n in reads[:-1])
+
+
+def test_select_by_last_keeps_every_epoch(tmp_path: Path) -> None:
+    """`train.select_by=last` saves the model after every epoch, improved or not."""
+    from nlp.training.trainer import Hooks
+
+    trainer = make_trainer(tmp_path, select_by="last", epochs=3, learning_rate=5.0,
+                           patience=1)
+    saved: list[int] = []
+    data = examples(48)
+    state = trainer.fit(data, data[:8], hooks=Hooks(on_improved=lambda s: saved.append(s.epoch)))
+    assert saved == [1, 2, 3] and state.epoch == 3  # no early stop, every epoch kept
+
+
+def scripted_validation(
+    trainer: Trainer, monkeypatch: pytest.MonkeyPatch, losses: list[float]
+) -> None:
+    """Validation losses given per epoch, so the test says which epochs improved them."""
+    remaining = iter(losses)
+    monkeypatch.setattr(trainer, "evaluate_loss", lambda valid: next(remaining))
+
+
+def test_plateau_schedule_lowers_the_rate_after_each_stalled_epoch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`train.lr_schedule=plateau`: x decay_rate after an epoch that did not lower the
+    validation loss, unchanged after one that did; the checkpoint keeps the lowered rate."""
+    from nlp.training.checkpoint import load_checkpoint
+    from nlp.training.trainer import Hooks, Selection
+
+    scores = iter([0.1, 0.3, 0.2, 0.25, 0.4])
+    rates: list[float] = []
+    trainer = make_trainer(tmp_path, lr_schedule="plateau", learning_rate=0.01,
+                           decay_rate=0.5, epochs=5, patience=3)
+    scripted_validation(trainer, monkeypatch, [3.0, 2.9, 2.95, 2.9, 2.8])
+
+    def score() -> float:
+        rates.append(float(trainer.optimizer.learning_rate.numpy()))  # rate of this epoch
+        return next(scores)
+
+    data = examples(48)
+    state = trainer.fit(data, data[:8], hooks=Hooks(selection=Selection("rouge", score)))
+    assert state.epoch == 5 and state.best_epoch == 5
+    assert rates == pytest.approx([0.01, 0.01, 0.01, 0.005, 0.0025])
+    restored = make_trainer(tmp_path / "other", lr_schedule="plateau", learning_rate=0.01)
+    load_checkpoint(
+        tmp_path / "checkpoint", restored.model, restored.optimizer, restored.checkpoint_extras
+    )
+    assert float(restored.optimizer.learning_rate.numpy()) == pytest.approx(0.0025)
+
+
+def test_a_score_dip_while_the_loss_falls_neither_lowers_the_rate_nor_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ROUGE on a small validation sample dips by chance; while the validation loss still
+    falls, the plateau schedule keeps the rate and early stopping does not count the epoch.
+    The kept model is still the best-scoring one."""
+    from nlp.training.trainer import Hooks, Selection
+
+    scores = iter([0.1, 0.3, 0.2, 0.25, 0.28, 0.29])
+    trainer = make_trainer(tmp_path, lr_schedule="plateau", learning_rate=0.01,
+                           decay_rate=0.5, epochs=6, patience=2)
+    scripted_validation(trainer, monkeypatch, [3.0, 2.9, 2.8, 2.7, 2.6, 2.5])
+    kept: list[int] = []
+    data = examples(48)
+    state = trainer.fit(data, data[:8], hooks=Hooks(
+        selection=Selection("rouge", lambda: next(scores)),
+        on_improved=lambda s: kept.append(s.epoch),
+    ))
+    assert state.epoch == 6 and state.bad_epochs == 0  # patience 2 never ran out
+    assert kept == [1, 2] and state.best_epoch == 2 and state.best_score == 0.3
+    assert state.lowest_valid_loss == 2.5
+    assert float(trainer.optimizer.learning_rate.numpy()) == pytest.approx(0.01)
+
+
+def test_a_score_gain_while_the_loss_rises_lowers_the_rate_but_is_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rate follows the loss, early stopping both: ROUGE still rising while the loss
+    rises halves the rate each epoch, and with patience 1 training goes on."""
+    from nlp.training.trainer import Hooks, Selection
+
+    scores = iter([0.1, 0.2, 0.3, 0.4])
+    trainer = make_trainer(tmp_path, lr_schedule="plateau", learning_rate=0.01,
+                           decay_rate=0.5, epochs=4, patience=1)
+    scripted_validation(trainer, monkeypatch, [3.0, 2.9, 2.95, 2.97])
+    data = examples(48)
+    state = trainer.fit(data, data[:8], hooks=Hooks(selection=Selection("rouge",
+                                                                        lambda: next(scores))))
+    assert state.epoch == 4 and state.best_epoch == 4 and state.lowest_epoch == 2
+    assert float(trainer.optimizer.learning_rate.numpy()) == pytest.approx(0.0025)
+
+
+@pytest.mark.parametrize("rewind", [True, False])
+def test_plateau_rewinds_to_the_lowest_loss_epoch_before_lowering_the_rate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rewind: bool
+) -> None:
+    """`train.plateau_rewind`: after a stalled epoch the weights and Adam's moments go back
+    to those of the lowest-loss epoch, then the rate is lowered; without it, training goes
+    on from the stalled epoch's weights."""
+    from nlp.training.trainer import Hooks
+
+    trainer = make_trainer(tmp_path, lr_schedule="plateau", learning_rate=0.01,
+                           decay_rate=0.5, epochs=3, patience=3, plateau_rewind=rewind)
+    scripted_validation(trainer, monkeypatch, [3.0, 2.9, 2.95])
+
+    def values() -> list[np.ndarray]:  # the weights and Adam's moments (not step, rate)
+        slots = trainer.optimizer.variables[2:]
+        return [np.array(v.numpy()) for v in [*trainer.model.trainable_variables, *slots]]
+
+    kept: list[list[np.ndarray]] = []
+    data = examples(48)
+    state = trainer.fit(data, data[:8], hooks=Hooks(on_improved=lambda s: kept.append(values())))
+    assert state.epoch == 3 and state.best_epoch == 2 and state.lowest_epoch == 2
+    same = all((a == b).all() for a, b in zip(values(), kept[-1], strict=True))
+    assert same == rewind
+    assert float(trainer.optimizer.learning_rate.numpy()) == pytest.approx(0.005)
+    assert [v.name for v in trainer.optimizer.variables[:2]] == ["iteration", "learning_rate"]
+
+
+def test_a_resumed_run_rewinds_as_an_uninterrupted_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rewind copies are in the checkpoint: stopped after epoch 2 and resumed, a run whose
+    epoch 3 stalls goes back to epoch 2's weights and ends where the straight run ends."""
+    data = examples(48)
+    settings = {"lr_schedule": "plateau", "learning_rate": 0.01, "patience": 3}
+    straight = make_trainer(tmp_path / "straight", epochs=4, **settings)
+    scripted_validation(straight, monkeypatch, [3.0, 2.9, 2.95, 2.8])
+    straight.fit(data, data[:8])
+    first = make_trainer(tmp_path / "cut", epochs=2, **settings)
+    scripted_validation(first, monkeypatch, [3.0, 2.9])
+    first.fit(data, data[:8])
+    resumed = make_trainer(tmp_path / "cut", epochs=4, **settings)
+    scripted_validation(resumed, monkeypatch, [2.95, 2.8])
+    state = resumed.fit(data, data[:8], resume=True)
+    assert state.epoch == 4 and state.lowest_epoch == 4
+    for a, b in zip(straight.model.weights, resumed.model.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_constant_schedule_keeps_the_rate(tmp_path: Path) -> None:
+    from nlp.training.trainer import Hooks, Selection
+
+    scores = iter([0.3, 0.2])
+    trainer = make_trainer(tmp_path, learning_rate=0.01, epochs=2, patience=3)
+    data = examples(48)
+    trainer.fit(data, data[:8], hooks=Hooks(selection=Selection("rouge", lambda: next(scores))))
+    assert float(trainer.optimizer.learning_rate.numpy()) == pytest.approx(0.01)
+
+
+def test_embedding_rows_get_adams_update_of_their_summed_gradient(tmp_path: Path) -> None:
+    """Tokens repeated in a batch: the first Adam step moves every weight, embedding rows
+    included, by about lr * sign(g) with g the summed gradient. (Keras 3's Adam on the
+    sparse embedding gradient summed each repeat's squared gradient into the second moment,
+    which moved the row of a token seen n times by up to sqrt(n) times more.)"""
+    from nlp.model.losses import masked_mean_loss
+
+    trainer = make_trainer(tmp_path, learning_rate=0.01, clip_norm=0)
+    model = trainer.model
+    source = tf.constant([[5, 5, 5, 6, 7]], tf.int32)
+    target_in = tf.constant([[1, 8, 8, 9]], tf.int32)
+    target_out = tf.constant([[8, 8, 9, 2]], tf.int32)
+    with tf.GradientTape() as tape:
+        outputs = model.teacher_forcing(source, target_in, training=True)
+        loss = masked_mean_loss(outputs, target_out, model.config.vocab_size, 0.0, 0.0)
+    variables = model.trainable_variables
+    gradients = tape.gradient(loss, variables)
+    assert any(isinstance(g, tf.IndexedSlices) for g in gradients)  # the embeddings'
+    before = [v.numpy() for v in variables]
+    trainer.train_batch(source, target_in, target_out)
+    epsilon = trainer.optimizer.epsilon
+    # Keras's Adam: step 1 moves by lr * g / (|g| + eps / sqrt(1 - beta_2))
+    damping = epsilon / (1 - trainer.optimizer.beta_2) ** 0.5
+    for variable, old, gradient in zip(variables, before, gradients, strict=True):
+        g = tf.convert_to_tensor(gradient).numpy()
+        clear = abs(g) > 100 * epsilon  # elsewhere eps and round-off decide the step's size
+        expected = old - 0.01 * g / (abs(g) + damping)
+        assert (abs(variable.numpy() - expected) * clear).max() < 1e-6, variable.path
+    row = next(i for i, v in enumerate(variables) if v is model.source_embedding.embeddings)
+    repeated = tf.convert_to_tensor(gradients[row]).numpy()[5]
+    assert (abs(repeated) > 100 * epsilon).any()  # token 5's row was among those checked
+
+
+def test_compiled_update_is_one_program_for_every_batch_shape(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`train.jit_optimizer`: the XLA update takes dense gradients of the weights' own shapes
+    (a sparse embedding gradient, one row per batch token, made XLA compile a program for
+    every batch shape), and trains the same weights as the plain update."""
+    from nlp.training import trainer as trainer_module
+
+    data = examples(64)
+    plain = make_trainer(tmp_path / "plain", jit_optimizer=False)
+    plain.fit(data, data[:8])
+    monkeypatch.setattr(trainer_module, "XLA_UPDATE_MIN_WEIGHTS", 0)
+    compiled = make_trainer(tmp_path / "xla", jit_optimizer=True)
+    specs = compiled._update.input_signature[0]
+    assert [s.shape for s in specs] == [v.shape for v in compiled.model.trainable_variables]
+    assert all(s.shape.is_fully_defined() for s in specs)
+    compiled.fit(data, data[:8])
+    assert compiled._update.experimental_get_tracing_count() == 1
+    pairs = zip(plain.model.trainable_variables, compiled.model.trainable_variables, strict=True)
+    for a, b in pairs:
+        assert float(tf.reduce_max(tf.abs(a - b))) < 1e-5
+
+
+class StepClock:
+    """A stand-in for the `time` module whose clock moves one minute per call: the budget
+    runs out after a number of steps fixed by the loop's own calls, not by the machine."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        self.now += 60.0
+        return self.now
+
+
+def test_a_run_stopped_by_its_time_budget_resumes_as_an_uninterrupted_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`train.max_minutes` stops mid-epoch at an exact batch: the checkpoint holds that
+    position (no validation, no epoch count, no plateau rewind or halving of a partial
+    epoch), the bundle stays the best complete epoch's, and `--resume` with a larger
+    budget ends with the weights and optimizer state of a run never stopped."""
+    from nlp.training import trainer as trainer_module
+    from nlp.training.data import EncodedExamples
+    from nlp.training.trainer import Hooks
+
+    data = examples(48)
+    settings = {"lr_schedule": "plateau", "learning_rate": 0.01, "patience": 3, "epochs": 3}
+    losses = [3.0, 3.1, 2.9]  # epoch 2 stalls: rewind and halve after it, not before
+
+    def everything(trainer: Trainer) -> list[np.ndarray]:
+        return [v.numpy() for v in [*trainer.model.weights, *trainer.optimizer.variables]]
+
+    straight = make_trainer(tmp_path / "straight", **settings)
+    scripted_validation(straight, monkeypatch, list(losses))
+    straight_state = straight.fit(data, data[:8])
+
+    monkeypatch.setattr(trainer_module, "time", StepClock())
+    saved: list[int] = []
+    cut = make_trainer(tmp_path / "cut", max_minutes=15, **settings)
+    validations = iter(losses)
+    monkeypatch.setattr(cut, "evaluate_loss", lambda valid: next(validations))
+    state = cut.fit(data, data[:8], hooks=Hooks(on_improved=lambda s: saved.append(s.epoch)))
+    epoch_length = len(EncodedExamples(data).plan(cut.batching, seed=cut.config.seed, epoch=1))
+    assert state.finished and state.epoch == 1 and 0 < state.step_in_epoch < epoch_length
+    assert saved == [1] and len(state.history) == 1  # the partial epoch was not validated
+    assert float(cut.optimizer.learning_rate.numpy()) == pytest.approx(0.01)
+    monkeypatch.undo()
+
+    resumed = make_trainer(tmp_path / "cut", **settings)
+    scripted_validation(resumed, monkeypatch, losses[1:])
+    final = resumed.fit(data, data[:8], resume=True)
+    assert final.epoch == 3 and final.global_step == straight_state.global_step
+    for a, b in zip(everything(straight), everything(resumed), strict=True):
+        np.testing.assert_array_equal(a, b)

