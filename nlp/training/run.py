@@ -42,7 +42,12 @@ from nlp.training.corpus_io import (
 from nlp.training.data import Example, cut_targets
 from nlp.training.precision import Precision, policy_scope
 from nlp.training.precision import resolve as resolve_precision
-from nlp.training.prepare import encode_examples, prepare_examples, tokenize_pairs
+from nlp.training.prepare import (
+    encode_examples,
+    prepare_examples,
+    tokenize_pairs,
+    workers_for,
+)
 from nlp.training.trainer import Hooks, LossMeter, Selection, Trainer, batching_for
 from nlp.util.config import DataConfig, ExperimentConfig
 from nlp.util.fsutil import write_text_atomic
@@ -140,6 +145,9 @@ def train(
         valid_pairs,
         TextCodec.load(config, run_dir) if options.resume else None,
     )
+    count = len(train_pairs) + len(valid_pairs)
+    processes = workers_for(count)
+    _say(options, f"tokenized {count} pairs in {processes} process{'es' * (processes > 1)}")
     if not options.resume:
         config = replace(config, model=replace(config.model, vocab_size=len(codec.vocab)))
         _write_run(run_dir, config, codec)
