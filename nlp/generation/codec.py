@@ -151,7 +151,11 @@ class TextCodec:
 
     def pair_ids(self, pair: Pair) -> tuple[list[int], list[int]]:
         """(source ids, target ids) for training and loss evaluation (`pair_tokens`, then
-        `token_ids`)."""
+        `token_ids`). An LM's source is not tokenized: `token_ids` ignores it, and MMI
+        re-ranking scores every reply candidate through here."""
+        if self.config.data.task == LM_TASK:
+            _, target = self._model_pair(pair)
+            return self.token_ids(([], self.tokenizer.tokenize(target)))
         return self.token_ids(self.pair_tokens(pair))
 
     def pair_tokens(self, pair: Pair) -> PairTokens:
