@@ -10,6 +10,7 @@ import json
 import multiprocessing
 import resource
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -26,6 +27,55 @@ def peak_rss_mb() -> float:
     bytes on macOS)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+class ChildrenPeakRss:
+    """The largest peak resident memory (VmHWM) among this process's child processes (worker
+    pools) while it runs, in MiB, sampled every `interval` seconds from /proc (0 elsewhere).
+
+    Why not `getrusage(RUSAGE_CHILDREN)`: a child started by fork-and-exec ("spawn") is
+    charged the parent's resident memory at the fork, so it reports the parent's size; the
+    high-water mark of the child's own address space (VmHWM) starts at its exec.
+    """
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval = interval
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ChildrenPeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            for pid in _children():
+                self.peak_mb = max(self.peak_mb, _vm_hwm_mb(pid))
+
+
+def _children() -> list[str]:
+    pids: list[str] = []
+    for task in Path("/proc/self/task").glob("*"):
+        try:
+            pids += (task / "children").read_text().split()
+        except OSError:
+            continue
+    return pids
+
+
+def _vm_hwm_mb(pid: str) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0
 
 
 def run_isolated(function: Callable[..., T], *args: Any) -> T:

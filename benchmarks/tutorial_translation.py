@@ -52,7 +52,8 @@ from nlp.decoding import DecodeOptions
 from nlp.evaluation.evaluate import accuracy_metrics, bleu_metrics
 from nlp.generation.generator import Generator, generate_all
 from nlp.training.corpus_io import CorpusSpec
-from nlp.training.run import RunOptions, examples_of, train, write_pairs
+from nlp.training.prepare import examples_of
+from nlp.training.run import RunOptions, train, write_pairs
 from nlp.util.config import ExperimentConfig
 
 CORPUS = SHARED / "translation" / "tatoeba-cmn-eng" / "cmn.txt"

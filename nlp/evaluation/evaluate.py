@@ -26,7 +26,7 @@ from nlp.text.normalize import normalize_text
 
 
 def loss_metrics(generator: Generator, pairs: Sequence[Pair], batch_size: int) -> dict[str, float]:
-    from nlp.training.run import examples_of
+    from nlp.training.prepare import examples_of
     from nlp.training.trainer import LossMeter, batching_for
 
     config = generator.bundle.config.train
@@ -41,7 +41,7 @@ def accuracy_metrics(
 ) -> dict[str, float]:
     """Teacher-forced next-token accuracy (`nlp.evaluation.accuracy`) on the pairs."""
     from nlp.evaluation.accuracy import AccuracyMeter
-    from nlp.training.run import examples_of
+    from nlp.training.prepare import examples_of
     from nlp.training.trainer import batching_for
 
     config = generator.bundle.config.train

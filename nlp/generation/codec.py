@@ -14,7 +14,7 @@ from pathlib import Path
 from nlp.corpus.records import Pair
 from nlp.text import placeholders
 from nlp.text.normalize import normalize_text
-from nlp.text.truecase import TRUECASE_FILE, Truecaser
+from nlp.text.truecase import TRUECASE_FILE, TruecaseCounts, Truecaser
 from nlp.tokenizers import Tokenizer, build_tokenizer, load_tokenizer
 from nlp.tokenizers.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from nlp.tokenizers.vocab import Vocabulary
@@ -23,6 +23,18 @@ from nlp.util.config import ExperimentConfig
 TOKENIZER_DIR = "tokenizer"
 LM_TASK = "lm"
 VOCAB_FILE = "vocab.txt"
+# A pair's (source, target) tokens as the model sees them, before the source is cut.
+PairTokens = tuple[list[str], list[str]]
+
+
+def count_tokens(tokens: Iterable[PairTokens]) -> Counter[str]:
+    """How often each token occurs in the pairs' sources and targets (the vocabulary's
+    counts)."""
+    counts: Counter[str] = Counter()
+    for source, target in tokens:
+        counts.update(source)
+        counts.update(target)
+    return counts
 
 
 def kept_source_end(task: str) -> str:
@@ -67,20 +79,39 @@ class TextCodec:
 
     @classmethod
     def fit(cls, config: ExperimentConfig, pairs: Sequence[Pair]) -> TextCodec:
-        """Train the tokenizer (sentencepiece) and build the vocabulary from training pairs."""
-        tokenizer = build_tokenizer(config.tokenizer)
-        codec = cls(config, tokenizer, Vocabulary.build([], 1, 4))
-        texts = [text for pair in pairs for text in codec._masked_pair(pair)]
-        tokenizer.fit(texts)
-        if config.tokenizer.lowercase:
-            codec.truecaser = Truecaser.fit(texts)
-        codec.token_counts = Counter(
-            token for text in texts for token in tokenizer.tokenize(text)
-        )
-        codec.vocab = Vocabulary.from_counts(
-            codec.token_counts, min_freq=config.vocab.min_freq, max_size=config.vocab.max_size
-        )
+        """Train the tokenizer (sentencepiece) and build the vocabulary from training pairs,
+        in this process. Training itself goes through `nlp.training.prepare`, which makes the
+        same codec from the same steps (`untrained`, `tokenize_chunk`, `fit_vocabulary`)
+        with the tokenizing spread over processes."""
+        codec = cls.untrained(config, pairs)
+        tokens, truecase = codec.tokenize_chunk(pairs, truecase=True)
+        codec.fit_vocabulary(count_tokens(tokens), truecase)
         return codec
+
+    @classmethod
+    def untrained(cls, config: ExperimentConfig, pairs: Sequence[Pair]) -> TextCodec:
+        """A codec whose tokenizer is ready (sentencepiece trained on the training pairs'
+        texts, as the model sees them) and whose vocabulary is only the specials.
+
+        Why apart from `fit_vocabulary`: a sentencepiece model must exist before any text is
+        tokenized, and the vocabulary only after every training text is."""
+        codec = cls(config, build_tokenizer(config.tokenizer), Vocabulary())
+        # A lazy stream: the rule-based kinds' `fit` never reads it, so they pay nothing.
+        codec.tokenizer.fit(text for pair in pairs for text in codec._model_pair(pair))
+        return codec
+
+    def fit_vocabulary(
+        self, counts: Counter[str], truecase: TruecaseCounts | None = None
+    ) -> None:
+        """The vocabulary from the training texts' token counts (kept in `token_counts` for
+        pretrained vectors' coverage), and, when the tokenizer lowercases, the truecaser from
+        their `truecase` counts."""
+        self.token_counts = counts
+        self.vocab = Vocabulary.from_counts(
+            counts, min_freq=self.config.vocab.min_freq, max_size=self.config.vocab.max_size
+        )
+        if self.config.tokenizer.lowercase and truecase is not None:
+            self.truecaser = Truecaser.from_counts(truecase)
 
     @classmethod
     def load(cls, config: ExperimentConfig, directory: Path) -> TextCodec:
@@ -97,15 +128,11 @@ class TextCodec:
         if self.truecaser is not None:
             self.truecaser.save(directory / TRUECASE_FILE)
 
-    def extend_vocab(self, pairs: Iterable[Pair], min_freq: int, max_new: int) -> list[str]:
-        """Add frequent new words (retraining on a new corpus); existing ids never move."""
-        self.token_counts = Counter(
-            token
-            for pair in pairs
-            for text in self._masked_pair(pair)
-            for token in self.tokenizer.tokenize(text)
-        )
-        return self.vocab.extend_counts(self.token_counts, min_freq=min_freq, max_new=max_new)
+    def extend_vocab(self, counts: Counter[str], min_freq: int, max_new: int) -> list[str]:
+        """Add frequent new words of a new corpus, from its token counts (retraining);
+        existing ids never move."""
+        self.token_counts = counts
+        return self.vocab.extend_counts(counts, min_freq=min_freq, max_new=max_new)
 
     def text_tokens(self, text: str) -> list[str]:
         """One text's tokens as the model sees them (normalised, masked, tokenized, not cut),
@@ -123,22 +150,52 @@ class TextCodec:
         return Source(tokens, self._source_ids(tokens), masked.slots)
 
     def pair_ids(self, pair: Pair) -> tuple[list[int], list[int]]:
-        """(source ids, target ids) for training and loss evaluation; the target has no BOS
-        and ends with EOS unless it was cut (`_target`).
-
-        Two companions of a chat model (MMI re-ranking) are made here, from the same corpus:
-        `data.reverse` swaps the sides (p(message | reply)), and `data.task=lm` gives every
-        pair the empty source, written as the one token BOS so that the encoder and its
-        attention mask still have a position to look at (p(reply) alone).
-        """
-        if self.config.data.reverse:
-            pair = Pair(pair.target, pair.source, pair.origin)
-        source_text, target_text = self._masked_pair(pair)
-        tgt_tokens = self.tokenizer.tokenize(target_text)
+        """(source ids, target ids) for training and loss evaluation (`pair_tokens`, then
+        `token_ids`). An LM's source is not tokenized: `token_ids` ignores it, and MMI
+        re-ranking scores every reply candidate through here."""
         if self.config.data.task == LM_TASK:
-            return [BOS_ID], self._target(tgt_tokens, [])
-        src_tokens = self._source_tokens(source_text)
-        return self._source_ids(src_tokens), self._target(tgt_tokens, src_tokens)
+            _, target = self._model_pair(pair)
+            return self.token_ids(([], self.tokenizer.tokenize(target)))
+        return self.token_ids(self.pair_tokens(pair))
+
+    def pair_tokens(self, pair: Pair) -> PairTokens:
+        """The pair's source and target tokens as the model sees them: normalised, masked,
+        tokenized, the sides swapped with `data.reverse`; not yet cut (`token_ids` cuts), so
+        the vocabulary counts whole texts.
+
+        Two companions of a chat model (MMI re-ranking) are made here and in `token_ids`,
+        from the same corpus: `data.reverse` swaps the sides (p(message | reply)), and
+        `data.task=lm` ignores the source (p(reply) alone).
+        """
+        source, target = self._model_pair(pair)
+        return self.tokenizer.tokenize(source), self.tokenizer.tokenize(target)
+
+    def tokenize_chunk(
+        self, pairs: Iterable[Pair], truecase: bool = False
+    ) -> tuple[list[PairTokens], TruecaseCounts | None]:
+        """`pair_tokens` of each pair, and, with `truecase` and a lowercasing tokenizer, the
+        texts' `TruecaseCounts` (counted here because only here are the texts at hand: the
+        unit of work of training's tokenizing processes, `nlp.training.prepare`)."""
+        counts = TruecaseCounts() if truecase and self.config.tokenizer.lowercase else None
+        tokens: list[PairTokens] = []
+        for pair in pairs:
+            source, target = self._model_pair(pair)
+            if counts is not None:
+                counts.add(source)
+                counts.add(target)
+            tokens.append((self.tokenizer.tokenize(source), self.tokenizer.tokenize(target)))
+        return tokens, counts
+
+    def token_ids(self, tokens: PairTokens) -> tuple[list[int], list[int]]:
+        """(source ids, target ids) of a pair's `pair_tokens`; the target has no BOS and ends
+        with EOS unless it was cut (`_target`). With `data.task=lm` every source is the one
+        token BOS, so that the encoder and its attention mask still have a position to look
+        at."""
+        source_tokens, target_tokens = tokens
+        if self.config.data.task == LM_TASK:
+            return [BOS_ID], self._target(target_tokens, [])
+        kept = self._cut_source(source_tokens)
+        return self._source_ids(kept), self._target(target_tokens, kept)
 
     def _target(self, tokens: Sequence[str], source_tokens: Sequence[str]) -> list[int]:
         """Target ids cut to `train.max_target_length`, with EOS only if the text ended there.
@@ -158,7 +215,9 @@ class TextCodec:
     def _source_tokens(self, masked_text: str) -> list[str]:
         """Source tokens cut to `train.max_source_length` at `kept_source_end`, the same in
         training and use."""
-        tokens = self.tokenizer.tokenize(masked_text)
+        return self._cut_source(self.tokenizer.tokenize(masked_text))
+
+    def _cut_source(self, tokens: list[str]) -> list[str]:
         limit = self.config.train.max_source_length
         if len(tokens) <= limit:
             return tokens
@@ -273,6 +332,13 @@ class TextCodec:
         if not self.config.tokenizer.placeholders:
             return placeholders.Masked(text, {})
         return placeholders.mask(text)
+
+    def _model_pair(self, pair: Pair) -> tuple[str, str]:
+        """The masked texts (`_masked_pair`) of the pair as the model reads it, sides swapped
+        with `data.reverse`."""
+        if self.config.data.reverse:
+            pair = Pair(pair.target, pair.source, pair.origin)
+        return self._masked_pair(pair)
 
     def _masked_pair(self, pair: Pair) -> tuple[str, str]:
         """Source and target with the source's placeholders (a target value absent from the

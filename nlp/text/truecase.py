@@ -35,6 +35,36 @@ _PRONOUN = "I"
 
 
 @dataclass
+class TruecaseCounts:
+    """What `Truecaser.from_counts` needs from the training texts: each word's written forms
+    counted outside sentence starts, and whether sentence starts are capitalised.
+
+    Why counts rather than texts: training tokenizes its texts in worker processes
+    (`nlp.training.prepare`), and each worker counts its share of the texts it already has;
+    counts merged in the texts' order (`update`) give the truecaser one pass over all of
+    them gives, ties included (a `Counter` keeps first-seen order).
+    """
+
+    forms: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    initials: Counter[bool] = field(default_factory=Counter)
+
+    def add(self, text: str) -> None:
+        """Count one text."""
+        for match, initial in _words(text):
+            word = match.group()
+            if initial:
+                self.initials[word[0].isupper()] += 1
+            else:
+                self.forms[word.lower()][word] += 1
+
+    def update(self, other: TruecaseCounts) -> None:
+        """Add the counts of texts that come after this one's."""
+        for lower, seen in other.forms.items():
+            self.forms[lower].update(seen)
+        self.initials.update(other.initials)
+
+
+@dataclass
 class Truecaser:
     """`forms` maps a lowercase word to its most frequent written form (when not lowercase);
     `capitalize_initial` says whether sentences start with a capital."""
@@ -44,27 +74,25 @@ class Truecaser:
 
     @classmethod
     def fit(cls, texts: Iterable[str], min_count: int = 2) -> Truecaser:
-        """Count each word's written forms outside sentence starts; keep a form other than
-        all-lowercase when it is the most frequent one and seen at least `min_count` times.
-        Sentence starts vote on `capitalize_initial`."""
-        counts: dict[str, Counter[str]] = defaultdict(Counter)
-        initials: Counter[bool] = Counter()
+        """The truecaser of these texts (`TruecaseCounts` and `from_counts`)."""
+        counts = TruecaseCounts()
         for text in texts:
-            for match, initial in _words(text):
-                word = match.group()
-                if initial:
-                    initials[word[0].isupper()] += 1
-                else:
-                    counts[word.lower()][word] += 1
+            counts.add(text)
+        return cls.from_counts(counts, min_count)
+
+    @classmethod
+    def from_counts(cls, counts: TruecaseCounts, min_count: int = 2) -> Truecaser:
+        """Keep a form other than all-lowercase when it is a word's most frequent one and seen
+        at least `min_count` times; sentence starts vote on `capitalize_initial`."""
         forms = {}
-        for lower, seen in counts.items():
+        for lower, seen in counts.forms.items():
             form, count = max(seen.items(), key=lambda item: (item[1], item[0] == lower))
             if form != lower and count >= min_count:
                 forms[lower] = form
-        pronoun = counts.get("i", Counter())
+        pronoun = counts.forms.get("i", Counter())
         if pronoun["i"] <= pronoun[_PRONOUN]:  # English writes "I" unless the data does not
             forms["i"] = _PRONOUN
-        return cls(forms, initials[True] >= initials[False])
+        return cls(forms, counts.initials[True] >= counts.initials[False])
 
     def apply(self, text: str) -> str:
         """`text` with sentence capitals, "I", and the learned forms of lowercase words."""

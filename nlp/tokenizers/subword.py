@@ -118,6 +118,17 @@ class SentencePieceTokenizer:
         except (OSError, RuntimeError, ValueError) as exc:
             raise ValueError(f"{path}: not a usable sentencepiece model: {exc}") from exc
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The tokenizer without its sentencepiece processor (a C++ object that cannot be
+        pickled): training sends its tokenizer to worker processes (`nlp.training.prepare`),
+        which rebuild the processor from the model bytes in `__setstate__`."""
+        return {**self.__dict__, "_processor": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self._model is not None:
+            self._use_model(self._model)
+
     def _prepare(self, text: str) -> str:
         if self.words is not None:
             return " ".join(self.words.tokenize(text))

@@ -25,10 +25,9 @@ from nlp.corpus.pipeline import write_jsonl
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
 from nlp.generation.bundle import MODEL_SUBDIR, Bundle, load_bundle, save_bundle
-from nlp.generation.codec import TextCodec
+from nlp.generation.codec import TextCodec, count_tokens
 from nlp.generation.decode_settings import DecodeSettings, task_defaults
 from nlp.model import Seq2Seq
-from nlp.tokenizers.specials import EOS_ID
 from nlp.training.checkpoint import TrainState, variable_paths
 from nlp.training.corpus_io import (
     CorpusSpec,
@@ -43,6 +42,12 @@ from nlp.training.corpus_io import (
 from nlp.training.data import Example, cut_targets
 from nlp.training.precision import Precision, policy_scope
 from nlp.training.precision import resolve as resolve_precision
+from nlp.training.prepare import (
+    encode_examples,
+    prepare_examples,
+    tokenize_pairs,
+    workers_for,
+)
 from nlp.training.trainer import Hooks, LossMeter, Selection, Trainer, batching_for
 from nlp.util.config import DataConfig, ExperimentConfig
 from nlp.util.fsutil import write_text_atomic
@@ -108,12 +113,6 @@ def training_strategy(multi_worker: bool = False) -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def examples_of(codec: TextCodec, pairs: Sequence[Pair]) -> list[Example]:
-    """Encoded pairs; pairs whose source or target tokenizes to nothing are dropped."""
-    encoded = (codec.pair_ids(pair) for pair in pairs)
-    return [(s, t) for s, t in encoded if s and t and list(t) != [EOS_ID]]
-
-
 def write_pairs(pairs: Sequence[Pair], path: Path) -> None:
     """The held-out pairs as JSONL, atomically (`nlp.corpus.pipeline.write_jsonl`)."""
     write_jsonl(pairs, path)
@@ -143,10 +142,16 @@ def train(
         config.train.seed,
     )
     earlier = check_context(train_pairs, config.data)
-    if options.resume:
-        codec = TextCodec.load(config, run_dir)
-    else:
-        codec = TextCodec.fit(config, train_pairs)
+    codec, train_examples, valid_examples = prepare_examples(
+        config,
+        train_pairs,
+        valid_pairs,
+        TextCodec.load(config, run_dir) if options.resume else None,
+    )
+    count = len(train_pairs) + len(valid_pairs)
+    processes = workers_for(count)
+    _say(options, f"tokenized {count} pairs in {processes} process{'es' * (processes > 1)}")
+    if not options.resume:
         config = replace(config, model=replace(config.model, vocab_size=len(codec.vocab)))
         _write_run(run_dir, config, codec)
         write_pairs(valid_pairs, options.out / VALID_FILE)
@@ -168,8 +173,8 @@ def train(
         config,
         codec,
         model,
-        examples_of(codec, train_pairs),
-        examples_of(codec, valid_pairs),
+        train_examples,
+        valid_examples,
         options,
         metadata,
         strategy,
@@ -417,9 +422,19 @@ def retrain(
         retrain_options.old_holdout if retrain_options.old_share > 0 else 1.0,
         config.train.seed,
     )
+    mixed_old: list[Pair] = []
+    if mix_pool and retrain_options.old_share > 0:
+        count = round(len(new_train) * retrain_options.old_share)
+        mixed_old = sample(mix_pool, count, config.train.seed)
+    # Each text is tokenized once: the new vocabulary words and every example come from these.
+    train_tokens, valid_tokens, old_tokens, mixed_tokens = tokenize_pairs(
+        codec, [new_train, new_valid, old_held, mixed_old]
+    ).groups
     if retrain_options.extend_vocab:
         added = codec.extend_vocab(
-            new_train, retrain_options.extend_min_freq, retrain_options.extend_max_new
+            count_tokens(train_tokens),
+            retrain_options.extend_min_freq,
+            retrain_options.extend_max_new,
         )
         _say(options, f"vocabulary extended by {len(added)} tokens to {len(codec.vocab)}")
         config = replace(config, model=replace(config.model, vocab_size=len(codec.vocab)))
@@ -428,19 +443,17 @@ def retrain(
         model = rebuild_model(bundle.model, config, precision.products)
     grown = range(bundle.config.model.vocab_size, config.model.vocab_size)
     vectors = _grown_rows(config, codec, model, grown, options) if grown else None
-    mixed = list(new_train)
     if mix_pool and retrain_options.old_share > 0:
-        count = round(len(new_train) * retrain_options.old_share)
-        mixed += sample(mix_pool, count, config.train.seed)
         _say(
             options,
-            f"mixed in {len(mixed) - len(new_train)} old pairs; {len(old_held)} other old "
+            f"mixed in {len(mixed_old)} old pairs; {len(old_held)} other old "
             "pairs are held out to measure forgetting",
         )
     _write_run(options.out / RUN_SUBDIR, config, codec)
     write_pairs(new_valid, options.out / VALID_FILE)
     write_pairs(old_held, options.out / OLD_VALID_FILE)
-    old_examples, new_examples = examples_of(codec, old_held), examples_of(codec, new_valid)
+    old_examples = encode_examples(codec, old_tokens)
+    new_examples = encode_examples(codec, valid_tokens)
     meter = LossMeter(model, batching_for(config.train))
     before = _old_new_losses(meter, old_examples, new_examples)
     _say(options, "before: " + _format_losses(before))
@@ -462,7 +475,7 @@ def retrain(
         config,
         codec,
         model,
-        examples_of(codec, mixed),
+        encode_examples(codec, [*train_tokens, *mixed_tokens]),
         new_examples,
         options,
         metadata,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from nlp.text.normalize import normalize_text
-from nlp.text.truecase import TRUECASE_FILE, Truecaser
+from nlp.text.truecase import TRUECASE_FILE, TruecaseCounts, Truecaser
 
 TRAINING = [
     "Did you see John yesterday ?",
@@ -93,3 +93,13 @@ def test_saved_table_round_trips(tmp_path) -> None:  # type: ignore[no-untyped-d
     table.save(tmp_path / "truecase.json")
     loaded = Truecaser.load(tmp_path / "truecase.json")
     assert loaded == table and not loaded.capitalize_initial
+
+
+def test_counts_merged_in_order_give_the_truecaser_of_all_texts() -> None:
+    """Training counts its texts in chunks, in worker processes, and merges the counts."""
+    texts = [*TRAINING, "mary met NASA people .", "Mary and JOHN and John ."]
+    halves = TruecaseCounts(), TruecaseCounts()
+    for index, text in enumerate(texts):
+        halves[index * 2 // len(texts)].add(text)
+    halves[0].update(halves[1])
+    assert Truecaser.from_counts(halves[0]) == Truecaser.fit(texts)

@@ -4,6 +4,7 @@ training/saving/loading. Sentencepiece models are trained on a small corpus gene
 from __future__ import annotations
 
 import logging
+import pickle
 import random
 import tempfile
 from pathlib import Path
@@ -205,6 +206,18 @@ def test_sentencepiece_save_load_gives_identical_tokens(
     assert loaded.name == kind
     for text in ROUND_TRIPS:
         assert loaded.tokenize(text) == tokenizer.tokenize(text)
+
+
+@pytest.mark.parametrize("kind", ["sentencepiece", "jieba+sentencepiece"])
+def test_sentencepiece_pickles_for_worker_processes(kind: str) -> None:
+    """Training's tokenizing workers receive the tokenizer pickled (nlp.training.prepare)."""
+    tokenizer = make(kind)
+    copy = pickle.loads(pickle.dumps(tokenizer))
+    for text in ROUND_TRIPS:
+        assert copy.tokenize(text) == tokenizer.tokenize(text)
+    untrained = pickle.loads(pickle.dumps(build_tokenizer(TokenizerConfig(kind=kind))))
+    with pytest.raises(RuntimeError, match="no model yet"):
+        untrained.tokenize("hello")
 
 
 def test_sentencepiece_training_is_deterministic() -> None:

@@ -10,7 +10,7 @@ import pytest
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
 from nlp.generation.bundle import load_bundle
-from nlp.training import run
+from nlp.training import prepare, run
 from nlp.training.checkpoint import TrainState
 from nlp.training.corpus_io import CorpusSpec
 from nlp.util.config import ExperimentConfig
@@ -36,14 +36,13 @@ def _training_sources(
 ) -> list[str]:
     """Run `train` up to the trainer and return the training sources it built."""
     sources: list[str] = []
-    real_examples_of = run.examples_of
+    real_tokenize_pairs = prepare.tokenize_pairs
 
-    def examples_of(codec, pairs):  # type: ignore[no-untyped-def]
-        if not sources:
-            sources.extend(pair.source for pair in pairs)
-        return real_examples_of(codec, pairs)
+    def tokenize_pairs(codec, groups, **options):  # type: ignore[no-untyped-def]
+        sources.extend(pair.source for pair in groups[0])  # the training pairs
+        return real_tokenize_pairs(codec, groups, **options)
 
-    monkeypatch.setattr(run, "examples_of", examples_of)
+    monkeypatch.setattr(prepare, "tokenize_pairs", tokenize_pairs)
     monkeypatch.setattr(run, "_fit", lambda *args: TrainState())
     config = ExperimentConfig().with_overrides(
         tiny_overrides(**{"data.context_turns": turns, "train.valid_fraction": 0.2})

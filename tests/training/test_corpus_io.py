@@ -9,7 +9,7 @@ import pytest
 
 from nlp.corpus.pipeline import VALID, split_pairs
 from nlp.corpus.records import Pair
-from nlp.training import run
+from nlp.training import prepare, run
 from nlp.training.checkpoint import TrainState
 from nlp.training.corpus_io import CorpusSpec, train_valid
 from nlp.util.config import ExperimentConfig
@@ -23,21 +23,21 @@ def _examples_given_to_training(
 ) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
     """Run `train` up to the point where it hands examples to the trainer."""
     encoded: list[set[tuple[str, str]]] = []
-    real_examples_of = run.examples_of
+    real_tokenize_pairs = prepare.tokenize_pairs
 
-    def examples_of(codec, pairs):  # type: ignore[no-untyped-def]
-        encoded.append({(p.source, p.target) for p in pairs})
-        return real_examples_of(codec, pairs)
+    def tokenize_pairs(codec, groups, **options):  # type: ignore[no-untyped-def]
+        encoded.extend({(p.source, p.target) for p in pairs} for pairs in groups)
+        return real_tokenize_pairs(codec, groups, **options)
 
     def fit(*args):  # type: ignore[no-untyped-def]
         return TrainState()
 
-    monkeypatch.setattr(run, "examples_of", examples_of)
+    monkeypatch.setattr(prepare, "tokenize_pairs", tokenize_pairs)
     monkeypatch.setattr(run, "_fit", fit)
     corpus = write_jsonl(tmp_path / "train.jsonl", PAIRS * 3)  # every pair three times
     config = ExperimentConfig().with_overrides(tiny_overrides(**{"train.valid_fraction": 0.2}))
     run.train(config, CorpusSpec((corpus,)), run.RunOptions(tmp_path / "run", verbose=0), valid)
-    train, valid = encoded  # train() encodes the training pairs, then the validation pairs
+    train, valid = encoded  # train() tokenizes the training and the validation pairs at once
     return train, valid
 
 
