@@ -3,7 +3,7 @@
 Telegram bot's and the batch headline job's throughput on the same models in the same run.
 
     .venv/bin/python -m benchmarks.serve_load --chat-model RUN/model --headline-model RUN2/model
-        [--rates 2,8,32] [--duration 20] [--headline-batch 8] [--max-in-flight 32]
+        [--rates 2,8,32,128] [--duration 20] [--headline-batch 8] [--max-in-flight 32]
         [--peak-size 2048]
 
 The server is the real command (`python -m s2s.cli serve`, a process of its own, on a free
@@ -302,8 +302,10 @@ def main(argv: list[str] | None = None) -> int:
         help="articles: a file in corpora/ (default: %(default)s)",
     )
     parser.add_argument(
-        "--rates", type=lambda text: [float(r) for r in text.split(",")], default=[2.0, 8.0, 32.0],
-        help="offered loads, requests per second (default: 2,8,32)",
+        "--rates", type=lambda text: [float(r) for r in text.split(",")],
+        default=[2.0, 8.0, 32.0, 128.0],
+        help="offered loads, requests per second (default: 2,8,32,128; the last saturates "
+        "headlines on 2 cores)",
     )
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per load level")
     parser.add_argument("--headline-batch", type=int, default=8, help="articles per request")
