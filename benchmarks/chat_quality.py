@@ -15,8 +15,8 @@ sampling, sample-and-rerank, diverse beam, MMI anti-LM, MMI bidi) on the same po
 plain beam search's best hypothesis without the bot's reply re-ranking, and ten sample
 exchanges.
 
-    chat-en  DailyDialog with chitchat-dataset: trained on DailyDialog's train/ (a seeded 5%
-             validates and tunes) and chitchat, scored on DailyDialog's validation/ (words)
+    chat-en  DailyDialog: trained and tuned on train/ (a seeded 5% validates), scored on
+             validation/ (words)
     chat-zh  LCCC and the dgk TV subtitles: a seeded 5% of LCCC held out for scoring, 5% of
              the rest validates, the subtitles only train (words by jieba)
 
