@@ -167,14 +167,15 @@ def main() -> None:
             continue
         argv = [*train[:start], sample.name, *train[end:]]
         argv[argv.index("--out") + 1] = out
-        minutes = None
+        minutes_file = work / f"curve-{size_text}.minutes"  # a reused run keeps its time
         if not (args.reuse and (model_dir / "model").exists()):
             began = time.monotonic()
             subprocess.run(
                 ["bash", "-e", "-c", shlex.join(argv) + f" > curve-{size_text}.train.log 2>&1"],
                 cwd=work, env=s2s_environment(run.data), check=True,
             )
-            minutes = round((time.monotonic() - began) / 60, 1)
+            minutes_file.write_text(f"{(time.monotonic() - began) / 60:.1f}\n", "utf-8")
+        minutes = float(minutes_file.read_text("utf-8")) if minutes_file.exists() else None
         info = training_info(model_dir)
         row = {
             "pairs": pairs,
