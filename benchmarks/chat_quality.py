@@ -91,6 +91,7 @@ def score(work: Path, limit: int) -> dict[str, Any]:
     from nlp.evaluation.evaluate import hits_metrics, loss_metrics
     from nlp.generation.generator import Generator
     from nlp.metrics.chat_metrics import chat_metrics
+    from nlp.metrics.hits import HitsDraw
     from nlp.text.normalize import normalize_text
     from nlp.tuning.search import PLAIN_BEAM, chat_candidates
 
@@ -122,7 +123,7 @@ def score(work: Path, limit: int) -> dict[str, Any]:
         "pairs": len(pairs),
         "test_perplexity": loss_metrics(generator, pairs, 64)["perplexity"],
         # whether replies fit: the true reply against 19 others of the test file
-        "hits": hits_metrics(generator, every, settings.options, 64, k=20, limit=limit),
+        "hits": hits_metrics(generator, every, settings.options, 64, HitsDraw(k=20, limit=limit)),
         "decoding": {"origin": settings.origin, "details": settings.details},
         "bot": bot,
         "configurations": table,

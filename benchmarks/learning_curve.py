@@ -80,6 +80,7 @@ def score(task: str, model: Path, valid: Path, limit: int) -> dict[str, Any]:
     from nlp.corpus.records import ReadReport
     from nlp.evaluation.evaluate import hits_metrics, reply_metrics, rouge_metrics
     from nlp.generation.generator import Generator
+    from nlp.metrics.hits import HitsDraw
 
     generator = Generator.from_bundle(model)
     pairs = list(read_pairs(valid, "jsonl", report=ReadReport()))
@@ -89,7 +90,7 @@ def score(task: str, model: Path, valid: Path, limit: int) -> dict[str, Any]:
     if task == "headline":
         figures = rouge_metrics(generator, pairs[: limit or None], options, 64)["model"]
         return {"rougeL": figures["rougeL_f1"], "repeat_share": figures["repeat_share"]}
-    hits = hits_metrics(generator, pairs, options, 64, k=20, limit=limit)
+    hits = hits_metrics(generator, pairs, options, 64, HitsDraw(k=20, limit=limit))
     replies = reply_metrics(generator, pairs[: limit or None], options, 64)
     return {
         "hits@1/20": hits["hits@1/20"],

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nlp.generation.decode_args import ResolvedDecoding, add_decode_arguments, resolve_decoding
-from nlp.metrics.hits import DEFAULT_K
+from nlp.metrics.hits import DEFAULT_K, HitsDraw
 from nlp.training.command import add_corpus_arguments, corpus_spec
 
 if TYPE_CHECKING:
@@ -73,10 +73,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     options = _decoding(args, generator).options
     pairs = load_pairs(corpus_spec(args.corpus, args), generator.config.data)
     # Hits@K draws its distractors from every reply of the file, --limit or not.
-    hits = {"k": args.hits_k, "seed": args.hits_seed, "limit": args.limit}
+    draw = HitsDraw(args.hits_k, args.hits_seed, args.limit)
     limited = pairs[: args.limit] if args.limit else pairs
     results = {
-        metric: METRICS[metric](generator, pairs, options, args.batch_size, **hits)
+        metric: METRICS[metric](generator, pairs, options, args.batch_size, draw)
         if metric == "hits"
         else METRICS[metric](generator, limited, options, args.batch_size)
         for metric in (args.metric or ["loss"])

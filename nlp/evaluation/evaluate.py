@@ -19,7 +19,7 @@ from nlp.decoding import DecodeOptions
 from nlp.evaluation.baselines import lead_n_baseline, lead_sentence_baseline
 from nlp.generation.generator import Generator, generate_all
 from nlp.metrics.chat_metrics import bleu_tokenize, chat_metrics
-from nlp.metrics.hits import DEFAULT_K, distractors, hits_at_1
+from nlp.metrics.hits import HitsDraw, distractors, hits_at_1
 from nlp.metrics.repetition import repetition_shares
 from nlp.metrics.rouge import resolve_unit, rouge
 from nlp.text.normalize import normalize_text
@@ -125,16 +125,13 @@ def hits_metrics(
     pairs: Sequence[Pair],
     options: DecodeOptions,
     batch_size: int,
-    *,
-    k: int = DEFAULT_K,
-    seed: int = 0,
-    limit: int = 0,
+    draw: HitsDraw,
 ) -> dict[str, Any]:
-    """Hits@1 of `k` (`nlp.metrics.hits`) for the first `limit` posts (0: all), the
-    distractors drawn from every reply of `pairs`, from the tables of `hits_scores`."""
-    scores = hits_scores(generator, pairs, options, batch_size, k=k, seed=seed, limit=limit)
-    count = len(scores["model"])
-    result: dict[str, Any] = {"posts": count, "k": k, "seed": seed}
+    """Hits@1 of K (`nlp.metrics.hits`) for the posts `draw` names, the distractors drawn
+    from every reply of `pairs`, from the tables of `hits_scores`."""
+    scores = hits_scores(generator, pairs, options, batch_size, draw)
+    k = draw.k
+    result: dict[str, Any] = {"posts": len(scores["model"]), "k": k, "seed": draw.seed}
     result |= {f"hits@1/{k}" if name == "model" else f"hits@1/{k} {name}": hits_at_1(table)
                for name, table in scores.items()}
     return result
@@ -145,10 +142,7 @@ def hits_scores(
     pairs: Sequence[Pair],
     options: DecodeOptions,
     batch_size: int,
-    *,
-    k: int = DEFAULT_K,
-    seed: int = 0,
-    limit: int = 0,
+    draw: HitsDraw,
 ) -> dict[str, np.ndarray]:
     """Score tables [posts, k], the true reply in column 0 and the drawn distractors after
     it (`nlp.metrics.hits.distractors`): "model", the model's length-normalised likelihood
@@ -160,9 +154,9 @@ def hits_scores(
 
     from nlp.generation.mmi import COMPANION_KIND, CompanionScorer, mmi_score
 
-    count = min(limit, len(pairs)) if limit else len(pairs)
+    count, k = draw.posts(len(pairs)), draw.k
     targets = [p.target for p in pairs]
-    drawn = distractors(targets, count, k, seed)
+    drawn = distractors(targets, count, k, draw.seed)
     forward = CompanionScorer(generator.bundle)
     rerankings = {
         name: options if options.rerank == name else dataclasses.replace(options, rerank=name)

@@ -15,10 +15,26 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 DEFAULT_K = 20
+
+
+@dataclass(frozen=True)
+class HitsDraw:
+    """Which posts are scored against which candidates: the first `limit` posts (0: all),
+    each against its true reply and `k`-1 distractors drawn with `seed` from every reply of
+    the file. One value, so the command, the benchmarks and the scorer agree on the draw."""
+
+    k: int = DEFAULT_K
+    seed: int = 0
+    limit: int = 0
+
+    def posts(self, available: int) -> int:
+        """How many of `available` posts are scored."""
+        return min(self.limit, available) if self.limit else available
 
 
 def distractors(targets: Sequence[str], count: int, k: int, seed: int) -> list[list[int]]:

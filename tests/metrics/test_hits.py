@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nlp.metrics.hits import distractors, hits_at_1
+from nlp.metrics.hits import HitsDraw, distractors, hits_at_1
 from tests.conftest import REPO, tiny_overrides, write_jsonl
 
 
@@ -46,7 +46,8 @@ def _evaluate(model: Path, corpus: Path, k: int) -> float:
     options = generator.bundle.decoding.options if generator.bundle.decoding else None
     from nlp.decoding import DecodeOptions
 
-    return hits_metrics(generator, pairs, options or DecodeOptions(), 32, k=k)[f"hits@1/{k}"]
+    figures = hits_metrics(generator, pairs, options or DecodeOptions(), 32, HitsDraw(k=k))
+    return figures[f"hits@1/{k}"]
 
 
 def _train(out: Path, corpus: Path, **settings: object) -> Path:
@@ -133,7 +134,8 @@ def test_each_candidate_gets_its_own_score_as_if_scored_alone(
     pairs = load_pairs(CorpusSpec((REPO / "corpora" / sample,)))[:40]
     k, posts = 4, 5
     # batch size 2: the 5 posts go through several calls, the last one short
-    table = hits_scores(generator, pairs, DecodeOptions(), 2, k=k, seed=3, limit=posts)["model"]
+    draw = HitsDraw(k, seed=3, limit=posts)
+    table = hits_scores(generator, pairs, DecodeOptions(), 2, draw)["model"]
     assert table.shape == (posts, k)
     drawn = distractors([p.target for p in pairs], posts, k, 3)
     scorer = CompanionScorer(generator.bundle)
