@@ -73,3 +73,26 @@ def test_the_learning_curve_samples_are_seeded_and_nested(tmp_path) -> None:  # 
     sample_pairs([source], 10, 7, again)
     assert small.read_text() == again.read_text()
     assert large.read_text().startswith(small.read_text())  # a larger sample holds the smaller
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_recipe_vectors_are_packaged_or_written_by_the_recipe(name: str) -> None:
+    """A recipe may not name vectors a user cannot have: a packaged set, or a file an earlier
+    line of the same recipe writes."""
+    from nlp.vectors.files import PACKAGED
+
+    written: set[str] = set()
+    for argv in commands(read_recipe(name)):
+        for i, arg in enumerate(argv[:-1]):
+            if arg in ("--out", "--output"):
+                written.add(argv[i + 1])
+            value = argv[i + 1]
+            if arg == "--set" and value.startswith("model.pretrained_embeddings="):
+                vectors = value.split("=", 1)[1]
+                assert vectors in PACKAGED or vectors in written, f"{name}: {vectors}"
+
+
+def test_the_english_chat_model_starts_from_glove_and_its_companions_do_not() -> None:
+    trainings = [argv for argv in commands(read_recipe("chat-en")) if argv[:2] == ["s2s", "train"]]
+    with_glove = ["model.pretrained_embeddings=glove-6b-50d" in argv for argv in trainings]
+    assert with_glove == [True, False, False]  # chat model yes; LM and reverse model as measured
