@@ -34,17 +34,11 @@ from benchmarks.chat_quality import RUNS as CHAT_RUNS
 from benchmarks.common import RESULTS_DIR, format_table, write_json
 from benchmarks.headline_quality import RUNS as HEADLINE_RUNS
 from benchmarks.headline_quality import training_info
-from benchmarks.recipes import read_recipe, run_script, s2s_environment, with_budget
+from benchmarks.recipes import commands, read_recipe, run_script, s2s_environment, with_budget
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 RECIPES = {run.name: run for run in [*CHAT_RUNS, *HEADLINE_RUNS]}
 DEFAULT_SIZES = "10000,30000,100000,all"
-
-
-def commands(script: str) -> list[str]:
-    """The recipe's shell commands, continuation lines joined."""
-    joined = script.replace("\\\n", " ")
-    return [line.strip() for line in joined.splitlines() if line.strip()]
 
 
 def option_values(argv: list[str], option: str) -> tuple[int, int]:

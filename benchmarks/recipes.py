@@ -33,6 +33,12 @@ def read_recipe(name: str, readme: Path = README) -> str:
     return recipes[name]
 
 
+def commands(script: str) -> list[str]:
+    """The recipe's shell commands, continuation lines joined."""
+    joined = script.replace("\\\n", " ")
+    return [line.strip() for line in joined.splitlines() if line.strip()]
+
+
 def with_budget(script: str, minutes: float | None) -> str:
     """The recipe with another training budget (for smoke runs; results are then labelled
     as not the README's recipe)."""

@@ -6,6 +6,7 @@ import shlex
 
 import pytest
 
+from benchmarks.recipes import commands as recipe_commands
 from benchmarks.recipes import read_recipe, with_budget
 from s2s.cli import build_parser
 
@@ -15,8 +16,7 @@ RECIPES = [*HEADLINE_RECIPES, *CHAT_RECIPES]
 
 
 def commands(script: str) -> list[list[str]]:
-    joined = script.replace("\\\n", " ")
-    return [shlex.split(line) for line in joined.splitlines() if line.strip()]
+    return [shlex.split(line) for line in recipe_commands(script)]
 
 
 @pytest.mark.parametrize("name", RECIPES)
