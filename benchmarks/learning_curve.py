@@ -13,10 +13,10 @@ share; headlines by ROUGE-L and the share of repeating headlines. Companions and
 tuning are not run: the curve is about the model, with the task's default decoding.
 
     python -m benchmarks.learning_curve --recipe chat-zh [--sizes 10000,30000,100000,all]
-        [--work runs/learning_curve] [--limit 1000] [--reuse] [--minutes M]
+        [--work runs/learning_curve] [--limit 1000] [--reuse] [--minutes M] [--plot PNG]
 
-Writes benchmarks/results/learning_curve.json (one entry per recipe) and a plot,
-docs/learning_curve-RECIPE.png.
+Writes benchmarks/results/learning_curve.json (one entry per recipe) and a plot (--plot;
+default docs/learning_curve-RECIPE.png of this checkout, the one BENCHMARKS.md shows).
 """
 
 from __future__ import annotations
@@ -132,6 +132,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "learning_curve.json")
     parser.add_argument("--minutes", type=float, help="training budget (not the README's)")
     parser.add_argument("--reuse", action="store_true", help="score models already in --work")
+    parser.add_argument("--plot", type=Path, help="the PNG to write (default: docs/ here)")
     args = parser.parse_args()
 
     run = RECIPES[args.recipe]
@@ -188,7 +189,7 @@ def main() -> None:
                          "train": shlex.join(train), "sizes": rows}
     write_json(args.out, results)
     if rows:
-        plot(run.name, rows, DOCS / f"learning_curve-{run.name}.png")
+        plot(run.name, rows, args.plot or DOCS / f"learning_curve-{run.name}.png")
     columns = [("pairs", "pairs"), ("epochs_run", "epochs"), ("train_minutes", "minutes")]
     shown = {"size", "kept_epoch", *(key for key, _ in columns)}
     columns += [(key, key) for key in (rows[0] if rows else {}) if key not in shown]
