@@ -103,5 +103,6 @@ def test_the_english_chat_model_starts_from_glove_and_its_companions_do_not() ->
     assert starts_from_glove("chat-en") == [True, False, False]
 
 
-def test_the_news_feed_headline_model_starts_from_glove() -> None:
+def test_the_english_headline_models_start_from_glove() -> None:
+    assert starts_from_glove("headlines-en") == [True]
     assert starts_from_glove("rss-news-en") == [True]
