@@ -50,13 +50,19 @@ def option_values(argv: list[str], option: str) -> tuple[int, int]:
     return start, end
 
 
-def main_training(script: str) -> list[str]:
-    """The recipe's first `s2s train` command (the main model; companions come after it)."""
-    for command in commands(script):
-        argv = shlex.split(command)
-        if argv[:2] == ["s2s", "train"]:
-            return argv
+def first_training(steps: list[str]) -> int:
+    """Index of the recipe's first `s2s train` command (the main model; companions come
+    after it, data preparation before)."""
+    for index, command in enumerate(steps):
+        if shlex.split(command)[:2] == ["s2s", "train"]:
+            return index
     raise ValueError("the recipe has no `s2s train` command")
+
+
+def main_training(script: str) -> list[str]:
+    """The recipe's first `s2s train` command as arguments."""
+    steps = commands(script)
+    return shlex.split(steps[first_training(steps)])
 
 
 def sample_pairs(files: list[Path], size: int | None, seed: int, out: Path) -> int:
@@ -140,12 +146,12 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     script = with_budget(read_recipe(run.name), args.minutes)
     steps = commands(script)
-    first_training = next(i for i, c in enumerate(steps) if c.startswith("s2s train"))
-    converts = "\n".join(steps[:first_training])  # data preparation, as the recipe writes it
+    training_index = first_training(steps)
+    converts = "\n".join(steps[:training_index])  # data preparation, as the recipe writes it
     if not args.reuse or not (work / "converted").exists():
         run_script(converts, work, run.data, work / "convert.log")
         (work / "converted").touch()
-    train = main_training(script)
+    train = shlex.split(steps[training_index])
     task = train[train.index("--task") + 1]
     start, end = option_values(train, "--corpus")
     corpus_files = [work / name for name in train[start:end]]
