@@ -89,6 +89,7 @@ def score(work: Path, limit: int) -> dict[str, Any]:
     from nlp.corpus.readers import read_pairs
     from nlp.corpus.records import ReadReport
     from nlp.evaluation.evaluate import hits_metrics, loss_metrics
+    from nlp.generation.decode_settings import RERANK_WEIGHTS
     from nlp.generation.generator import Generator
     from nlp.metrics.chat_metrics import chat_metrics
     from nlp.metrics.hits import HitsDraw
@@ -111,7 +112,9 @@ def score(work: Path, limit: int) -> dict[str, Any]:
     bot, replies = measure(settings.options)
     table = {
         name: measure(options)[0]
-        for name, options in chat_candidates(sorted(generator.companions)).items()
+        for name, options in chat_candidates(
+            sorted(generator.companions), settings.details.get(RERANK_WEIGHTS)
+        ).items()
     }
     # Beside "plain beam" as the bot sends it (its n-best re-ranked against repeats across
     # chats): the decoder's own best hypothesis, to show what the bot's re-ranking changes.

@@ -94,6 +94,7 @@ class DecodeOptions:
     # Re-ranking of the n-best list (Li et al. 2016; the decoder itself ignores these):
     # mmi-antilm: log p(T|S) - mmi_lambda * log p_lm(first mmi_gamma tokens of T) + bonus*|T|
     # mmi-bidi:   log p(T|S) + mmi_lambda * log p(S|T) / |S| + bonus*|T|
+    # (either divided by |T| with mmi_per_token)
     rerank: str = option(
         "none", "re-rank the n-best list by MMI (needs the companion LM or reverse model)",
         choices=RERANK_NAMES,
@@ -103,6 +104,11 @@ class DecodeOptions:
         0, "MMI anti-LM: penalise only the first N tokens (0: all)"
     )
     length_bonus: float = option(0.0, "MMI: bonus per reply token")
+    # The sum favours short replies (fewer log-probabilities added up); per token is how
+    # Hits@1 scores candidates (`nlp.metrics.hits`), so weights it chose rank alike here.
+    mmi_per_token: bool = option(
+        False, "MMI: rank by the score per reply token (as Hits@1 scores), not its sum"
+    )
 
     def __post_init__(self) -> None:
         self.validate()

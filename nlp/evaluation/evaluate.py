@@ -19,7 +19,7 @@ from nlp.decoding import DecodeOptions
 from nlp.evaluation.baselines import lead_n_baseline, lead_sentence_baseline
 from nlp.generation.generator import Generator, generate_all
 from nlp.metrics.chat_metrics import bleu_tokenize, chat_metrics
-from nlp.metrics.hits import HitsDraw, distractors, hits_at_1
+from nlp.metrics.hits import HitsDraw, hits_at_1
 from nlp.metrics.repetition import repetition_shares
 from nlp.metrics.rouge import resolve_unit, rouge
 from nlp.text.normalize import normalize_text
@@ -145,44 +145,22 @@ def hits_scores(
     draw: HitsDraw,
 ) -> dict[str, np.ndarray]:
     """Score tables [posts, k], the true reply in column 0 and the drawn distractors after
-    it (`nlp.metrics.hits.distractors`): "model", the model's length-normalised likelihood
-    of each candidate, and one table per MMI re-ranking whose companion the bundle has, with
-    the bundle's tuned weights when it is tuned to that re-ranking (else the defaults), each
-    normalised by the reply's length too. Each cell is its candidate's own score: the same
-    as scoring that (post, reply) pair alone."""
-    import dataclasses
+    it (`nlp.generation.reply_scores`): "model", the model's length-normalised likelihood of
+    each candidate, and one table per MMI re-ranking whose companion the bundle has, with
+    `options`' weights when they re-rank that way, else the weights `s2s tune-decoding`
+    chose for it (`DecodeSettings.rerank_options`), each per reply token too."""
+    from nlp.generation.decode_settings import DecodeSettings
+    from nlp.generation.mmi import COMPANION_KIND
+    from nlp.generation.reply_scores import score_candidates
 
-    from nlp.generation.mmi import COMPANION_KIND, CompanionScorer, mmi_score
-
-    count, k = draw.posts(len(pairs)), draw.k
-    targets = [p.target for p in pairs]
-    drawn = distractors(targets, count, k, draw.seed)
-    forward = CompanionScorer(generator.bundle)
-    rerankings = {
-        name: options if options.rerank == name else dataclasses.replace(options, rerank=name)
-        for name, kind in COMPANION_KIND.items()
-        if kind in generator.companions
-    }
-    scores = {"model": np.zeros((count, k))} | {name: np.zeros((count, k)) for name in rerankings}
-    per_call = max(1, 8 * batch_size // k)  # posts whose K candidates go through one call
-    for start in range(0, count, per_call):
-        posts = range(start, min(count, start + per_call))
-        candidates = [
-            Pair(pairs[i].source, targets[j]) for i in posts for j in (i, *drawn[i])
-        ]
-        log_probs = forward.token_log_probs(candidates)
-        lengths = np.array([len(lp) for lp in log_probs])
-        sums = np.array([float(np.sum(lp)) for lp in log_probs])
-        rows = slice(start, start + len(posts))
-        scores["model"][rows] = (sums / lengths).reshape(len(posts), k)
-        for name, mmi_options in rerankings.items():
-            companion = generator.companions[COMPANION_KIND[name]].token_log_probs(candidates)
-            mmi = [
-                mmi_score(total, extra, int(length), mmi_options) / length
-                for total, extra, length in zip(sums, companion, lengths, strict=True)
-            ]
-            scores[name][rows] = np.array(mmi).reshape(len(posts), k)
-    return scores
+    scored = score_candidates(generator, pairs, draw, batch_size)
+    settings = generator.bundle.decoding or DecodeSettings(options, "")
+    tables = {"model": scored.table()}
+    for name, kind in COMPANION_KIND.items():
+        if kind in scored.companions:
+            weights = options if options.rerank == name else settings.rerank_options(name)
+            tables[name] = scored.table(weights)
+    return tables
 
 
 METRICS: dict[str, Callable[..., dict[str, Any]]] = {

@@ -212,4 +212,9 @@ def describe_options(options: DecodeOptions) -> str:
         parts.append(f"n_best {options.n_best}")
     if not options.suppress_unk:
         parts.append("allow_unk")
+    if options.rerank != "none":
+        gamma = f" gamma {options.mmi_gamma}" * (options.rerank == "mmi-antilm")
+        parts.append(f"{options.rerank} lambda {options.mmi_lambda:g}{gamma}"
+                     + " per token" * options.mmi_per_token)
+        parts += [f"length_bonus {options.length_bonus:g}"] * bool(options.length_bonus)
     return ", ".join(parts)

@@ -16,12 +16,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from nlp.decoding.options import DecodeOptions
 
 DECODING_FILE = "decoding.json"
+# `details` key: per MMI re-ranking, the weights `s2s tune-decoding` chose by Hits@1
+RERANK_WEIGHTS = "rerank_weights"
+# The weights a re-ranking uses until validation Hits chose others: anti-LM on the first 5
+# reply tokens at 0.3 (Li et al. penalise the reply's start: the LM penalty on later tokens
+# rewards ungrammatical endings), bidi at 0.5.
+DEFAULT_RERANK_WEIGHTS: dict[str, dict[str, Any]] = {
+    "mmi-antilm": {"mmi_lambda": 0.3, "mmi_gamma": 5},
+    "mmi-bidi": {"mmi_lambda": 0.5, "mmi_gamma": 0},
+}
 
 # Per task, what differs from the decoder's own defaults. Headlines: n-gram blocking stops
 # the stutter ("地方地方地方"), and a GNMT length penalty keeps beam search from preferring
@@ -79,6 +89,21 @@ class DecodeSettings:
             return cls(DecodeOptions(**options), str(raw.get("origin", "")), raw.get("details", {}))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{where}: unusable decoding settings: {exc}") from exc
+
+
+    def rerank_options(self, rerank: str) -> DecodeOptions:
+        """Options that re-rank by `rerank` with the weights chosen for it: these options'
+        own when they re-rank that way, else those `s2s tune-decoding` chose by Hits@1
+        (`details["rerank_weights"]`, per reply token), else `DEFAULT_RERANK_WEIGHTS`."""
+        if self.options.rerank == rerank:
+            return self.options
+        weights = rerank_weights(self.details.get(RERANK_WEIGHTS), rerank)
+        return dataclasses.replace(self.options, rerank=rerank, mmi_per_token=True, **weights)
+
+
+def rerank_weights(chosen: Mapping[str, Mapping[str, Any]] | None, rerank: str) -> dict[str, Any]:
+    """The weights `rerank` uses: those chosen for it, else `DEFAULT_RERANK_WEIGHTS`."""
+    return dict((chosen or {}).get(rerank) or DEFAULT_RERANK_WEIGHTS[rerank])
 
 
 def task_defaults(task: str) -> DecodeSettings:

@@ -13,9 +13,11 @@ THIS message and not for every message:
 
 log p(T|S) is the decoder's hypothesis score (the plain sum of log-probabilities when no
 length or coverage penalty is set). |T| counts the reply's tokens plus its end token, |S| the
-message's tokens plus the end token, as scored. The companion model scores all candidates of
-a batch in ONE compiled teacher-forced call (`CompanionScorer.token_log_probs`), encoding each
-distinct source once.
+message's tokens plus the end token, as scored. With `mmi_per_token` the score is divided by
+|T|: the sum favours short replies, and per token is how Hits@1 scores a reply, so weights
+chosen by Hits (`s2s tune-decoding`) rank n-best lists by the score they were chosen for.
+The companion model scores all candidates of a batch in ONE compiled teacher-forced call
+(`CompanionScorer.token_log_probs`), encoding each distinct source once.
 """
 
 from __future__ import annotations
@@ -46,11 +48,13 @@ def mmi_score(
     bonus = options.length_bonus * reply_length
     if options.rerank == "mmi-antilm":
         penalised = companion[: options.mmi_gamma] if options.mmi_gamma else companion
-        return forward - options.mmi_lambda * float(np.sum(penalised)) + bonus
-    if options.rerank == "mmi-bidi":
+        score = forward - options.mmi_lambda * float(np.sum(penalised)) + bonus
+    elif options.rerank == "mmi-bidi":
         per_token = float(np.sum(companion)) / max(len(companion), 1)
-        return forward + options.mmi_lambda * per_token + bonus
-    raise ValueError(f"no MMI score for rerank={options.rerank!r}")
+        score = forward + options.mmi_lambda * per_token + bonus
+    else:
+        raise ValueError(f"no MMI score for rerank={options.rerank!r}")
+    return score / reply_length if options.mmi_per_token else score
 
 
 class CompanionScorer:

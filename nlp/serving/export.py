@@ -77,7 +77,7 @@ def _variants(limits: ExportLimits) -> list[tuple[str, int, Strategy]]:
 
 
 # Options applied after decoding, with other models (n-best re-ranking): not graph inputs.
-RERANK_FIELDS = ("rerank", "mmi_lambda", "mmi_gamma", "length_bonus")
+RERANK_FIELDS = ("rerank", "mmi_lambda", "mmi_gamma", "length_bonus", "mmi_per_token")
 
 
 class ServingModule(tf.Module):

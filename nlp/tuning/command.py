@@ -8,14 +8,17 @@ in the bundle's `decoding.json` (atomically, checksums updated), where `s2s head
 Headlines (data.task=headline): ROUGE-L F1, one setting changed at a time from the current
 settings (n-gram blocking, length penalty, beam size, length limits).
 
-Chat (data.task=chat): among configurations whose replies are diverse enough (distinct-2 at
-least 0.13 and the 5 most frequent replies at most 10% of all), the one whose chosen replies
-the model finds likeliest (mean log-likelihood per token, teacher-forced); when none is, the
-highest distinct-2 minus top-5 share. Scored on the replies the bot would send (its n-best
-size, seeds and re-ranking). Candidates: plain beam, sampling (temperature 0.8, top-p 0.9),
-sample-and-rerank (8 nucleus samples at temperature 1 and 0.7), diverse beam
-(3 groups), and MMI anti-LM / bidirectional re-ranking when the model names an LM / reverse
-companion (`s2s companion`).
+Chat (data.task=chat): when the model has MMI companions (`s2s companion`), first the
+re-ranking weights: each post of the validation file (up to 1,000) is scored with its true reply
+and 19 replies of other posts, and per re-ranking the weights whose score prefers the true reply
+most often (Hits@1/20, per reply token) are kept. Then whole configurations, scored on the
+replies the bot would send (its n-best size, seeds and re-ranking): among those whose replies
+are diverse enough (distinct-2 at least 0.13 and the 5 most frequent replies at most 10% of
+all), the one with the highest BLEU-2 against the validation replies; when none is, the highest
+distinct-2 minus top-5 share. Candidates: plain beam, sampling (temperature 0.8, 0.6, 0.45;
+top-p 0.9), sample-and-rerank (8 nucleus samples at temperature 1 and 0.7), diverse beam
+(3 groups), and for each companion MMI re-ranking of beam search and of 8 samples with the
+weights Hits chose. The time budget covers both stages.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from nlp.corpus.records import Pair
 from nlp.decoding.options import DecodeOptions
 from nlp.training.command import add_corpus_arguments
 
@@ -60,7 +65,11 @@ def run(args: argparse.Namespace) -> int:
     from nlp.chat.offline import bot_replies
     from nlp.generation.bundle import store_decoding
     from nlp.generation.decode_args import describe_options
-    from nlp.generation.decode_settings import DecodeSettings, default_decode_options
+    from nlp.generation.decode_settings import (
+        RERANK_WEIGHTS,
+        DecodeSettings,
+        default_decode_options,
+    )
     from nlp.generation.generator import Generator, generate_all
     from nlp.text.normalize import normalize_text
     from nlp.training.command import corpus_spec
@@ -82,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     task = bundle.config.data.task
     metric, make_objective = objective_for(task)
     paths = args.corpus or [_run_valid_file(bundle.metadata, bundle.path)]
-    pairs = load_pairs(corpus_spec(paths, args))[: args.max_pairs]
+    every = load_pairs(corpus_spec(paths, args))
+    pairs = every[: args.max_pairs]
     if not pairs:
         raise ValueError(f"{' '.join(map(str, paths))}: no validation pairs")
     start = (
@@ -111,10 +121,17 @@ def run(args: argparse.Namespace) -> int:
         row = f"{next(numbers):>3}  {trial.score:>10.4f}  {trial.seconds:>7.1f}"
         print(f"{row}  {describe_options(trial.options)}", flush=True)
 
+    details: dict[str, Any] = {}
     if task == "chat":
-        candidates = list(chat_candidates(sorted(generator.companions)).values())
+        companions = sorted(generator.companions)
+        began = time.monotonic()
+        weights = _hits_weights(generator, every, args.batch_size) if companions else None
+        if weights is not None:
+            details[RERANK_WEIGHTS], details["hits"] = weights
+        candidates = chat_candidates(companions, details.get(RERANK_WEIGHTS))
+        budget = 60 * args.minutes - (time.monotonic() - began)
         result = try_candidates(
-            generate, pairs, candidates, objective, 60 * args.minutes, on_trial=show
+            generate, pairs, list(candidates.values()), objective, budget, on_trial=show
         )
     else:
         space = space_for(
@@ -140,11 +157,42 @@ def run(args: argparse.Namespace) -> int:
             "pairs": len(pairs),
             "corpus": [str(p) for p in paths],
             "trials": len(result.trials),
+            **details,
         },
     )
     directory = store_decoding(bundle.path, settings)
     print(f"stored in {directory}/decoding.json", file=sys.stderr)
     return 0
+
+
+def _hits_weights(
+    generator: Any, pairs: Sequence[Pair], batch_size: int
+) -> tuple[dict[str, dict[str, Any]], dict[str, float]] | None:
+    """(per MMI re-ranking the weights with the best Hits@1/20 on up to `HITS_POSTS`
+    validation posts, Hits of the model alone and of each chosen re-ranking), with the table
+    of every weight tried; None when the file has too few different replies to draw from."""
+    from nlp.generation.mmi import COMPANION_KIND
+    from nlp.generation.reply_scores import score_candidates
+    from nlp.metrics.hits import DEFAULT_K, HitsDraw, hits_at_1
+    from nlp.tuning.rerank_weights import HITS_POSTS, choose_rerank_weights
+
+    if len({pair.target for pair in pairs}) < DEFAULT_K:
+        print(f"MMI weights: defaults (Hits@1/{DEFAULT_K} needs {DEFAULT_K} different "
+              "validation replies)", file=sys.stderr)
+        return None
+    scored = score_candidates(generator, pairs, HitsDraw(limit=HITS_POSTS), batch_size)
+    reranks = [name for name, kind in COMPANION_KIND.items() if kind in scored.companions]
+    chosen, trials = choose_rerank_weights(scored.table, reranks)
+    hits = {"model": round(hits_at_1(scored.table()), 4)}
+    print(f"MMI weights by Hits@1/{scored.k} on {scored.posts} validation posts "
+          f"(model alone {hits['model']:.4f}):")
+    for trial in trials:
+        mark = " *" if trial.weights == chosen[trial.rerank] else ""
+        settings = ", ".join(f"{key} {value:g}" for key, value in trial.weights.items())
+        print(f"     {trial.hits:.4f}  {trial.rerank} {settings}{mark}")
+        if mark:
+            hits[trial.rerank] = round(trial.hits, 4)
+    return chosen, hits
 
 
 def _run_valid_file(metadata: dict[str, Any], bundle_dir: Path) -> Path:

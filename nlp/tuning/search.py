@@ -16,13 +16,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from nlp.corpus.records import Pair
 from nlp.decoding.options import DecodeOptions
-from nlp.generation.decode_settings import default_decode_options
+from nlp.generation.decode_settings import default_decode_options, rerank_weights
+from nlp.generation.mmi import COMPANION_KIND
 from nlp.metrics.chat_metrics import bleu_tokenize, corpus_bleu, distinct_n, top_reply_share
 from nlp.metrics.repetition import repetition_shares
 from nlp.metrics.rouge import mean_rouge_l, resolve_unit
@@ -103,9 +104,11 @@ OBJECTIVES: dict[str, tuple[str, Callable[[TuningContext], Objective]]] = {
 }
 
 
-# The chat configurations, by the names the chat benchmark's table uses; each with the companion
-# kind it needs ("" = none). Sampling is seeded per chat by the bot (`nlp.chat.offline`).
-_MMI_ANTILM: dict[str, Any] = {"rerank": "mmi-antilm", "mmi_lambda": 0.3, "mmi_gamma": 5}
+# The chat configurations, by the names the chat benchmark's table uses; each with the
+# re-ranking it needs ("" = none; its companion: `COMPANION_KIND`). Sampling is seeded per
+# chat by the bot (`nlp.chat.offline`). Re-ranking configurations rank per reply token with
+# the weights validation Hits chose (`nlp.tuning.rerank_weights`), so they prefer the
+# candidate that score finds fits best.
 CHAT_CONFIGURATIONS: dict[str, tuple[str, DecodeOptions]] = {
     "plain beam": ("", PLAIN_BEAM),
     "sampling": ("", default_decode_options("chat")),  # a fresh chat model's
@@ -122,26 +125,34 @@ CHAT_CONFIGURATIONS: dict[str, tuple[str, DecodeOptions]] = {
         "",
         DecodeOptions(strategy="diverse_beam", beam_size=6, beam_groups=3, diversity_penalty=0.5),
     ),
-    "MMI anti-LM": ("lm", DecodeOptions(beam_size=8, n_best=8, **_MMI_ANTILM)),
+    "MMI anti-LM": ("mmi-antilm", DecodeOptions(beam_size=8, n_best=8)),
     "sample-and-rerank, MMI anti-LM": (
-        "lm",
-        DecodeOptions(strategy="sample", top_p=0.9, n_best=8, **_MMI_ANTILM),
+        "mmi-antilm",
+        DecodeOptions(strategy="sample", top_p=0.9, n_best=8),
     ),
-    "MMI bidi": (
-        "reverse",
-        DecodeOptions(beam_size=8, n_best=8, rerank="mmi-bidi", mmi_lambda=0.5),
+    "MMI bidi": ("mmi-bidi", DecodeOptions(beam_size=8, n_best=8)),
+    "sample-and-rerank, MMI bidi": (
+        "mmi-bidi",
+        DecodeOptions(strategy="sample", top_p=0.9, n_best=8),
     ),
 }
 
 
-def chat_candidates(companions: Sequence[str] = ()) -> dict[str, DecodeOptions]:
+def chat_candidates(
+    companions: Sequence[str] = (), weights: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, DecodeOptions]:
     """The chat configurations tried, plain beam first: sampling, sample-and-rerank, diverse
-    beam, and MMI re-ranking for each companion kind the model has ("lm", "reverse")."""
-    return {
-        name: options
-        for name, (needs, options) in CHAT_CONFIGURATIONS.items()
-        if not needs or needs in companions
-    }
+    beam, and MMI re-ranking for each companion kind the model has ("lm", "reverse"), with
+    `weights` per re-ranking (those validation Hits chose; else the defaults)."""
+    candidates: dict[str, DecodeOptions] = {}
+    for name, (rerank, options) in CHAT_CONFIGURATIONS.items():
+        if not rerank:
+            candidates[name] = options
+        elif COMPANION_KIND[rerank] in companions:
+            candidates[name] = dataclasses.replace(
+                options, rerank=rerank, mmi_per_token=True, **rerank_weights(weights, rerank)
+            )
+    return candidates
 
 
 def objective_for(task: str) -> tuple[str, Callable[[TuningContext], Objective]]:

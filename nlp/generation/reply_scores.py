@@ -1,0 +1,90 @@
+"""The model's and its companions' scores of each post's true reply and its distractors.
+
+Why one module: `s2s evaluate --metric hits` reports Hits@1 of K from these scores, and
+`s2s tune-decoding` chooses the MMI re-ranking's weights by the same Hits on validation posts.
+The expensive part (every candidate through the chat model and each companion) runs once;
+a score table for any re-ranking weights is then arithmetic (`CandidateScores.table`), so
+trying a grid of weights costs no further model call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from nlp.corpus.records import Pair
+from nlp.decoding.options import DecodeOptions
+from nlp.generation.generator import Generator
+from nlp.generation.mmi import COMPANION_KIND, CompanionScorer, mmi_score
+from nlp.metrics.hits import HitsDraw, distractors
+
+
+@dataclass(frozen=True)
+class CandidateScores:
+    """For `posts` posts and K candidates each (the true reply first, then the distractors
+    `nlp.metrics.hits.distractors` drew), row-major: the model's summed log-probability of
+    each candidate, its length (tokens plus the end token, as scored), and per companion kind
+    ("lm", "reverse") the companion's per-token log-probabilities."""
+
+    posts: int
+    k: int
+    sums: np.ndarray  # [posts * k]
+    lengths: np.ndarray  # [posts * k]
+    companions: dict[str, list[np.ndarray]]
+
+    def table(self, options: DecodeOptions | None = None) -> np.ndarray:
+        """[posts, k] scores: the model's log-likelihood per token (options None or without
+        re-ranking), or the MMI score of `options`' re-ranking per reply token (always per
+        token: a sum would let short distractors win by being short)."""
+        if options is None or options.rerank == "none":
+            return (self.sums / self.lengths).reshape(self.posts, self.k)
+        kind = COMPANION_KIND[options.rerank]
+        if kind not in self.companions:
+            raise ValueError(f"rerank={options.rerank} needs the {kind} companion; none scored")
+        per_token = DecodeOptions(
+            rerank=options.rerank,
+            mmi_lambda=options.mmi_lambda,
+            mmi_gamma=options.mmi_gamma,
+            mmi_per_token=True,
+        )
+        scores = [
+            mmi_score(float(total), extra, int(length), per_token)
+            for total, extra, length in zip(
+                self.sums, self.companions[kind], self.lengths, strict=True
+            )
+        ]
+        return np.asarray(scores).reshape(self.posts, self.k)
+
+
+def score_candidates(
+    generator: Generator, pairs: Sequence[Pair], draw: HitsDraw, batch_size: int
+) -> CandidateScores:
+    """Score the first `draw.posts(len(pairs))` posts' true replies and K-1 distractors drawn
+    from every reply of `pairs`, by the model and by each companion the generator has loaded.
+    Each cell is its candidate's own score: the same as scoring that (post, reply) pair
+    alone."""
+    count, k = draw.posts(len(pairs)), draw.k
+    targets = [p.target for p in pairs]
+    drawn = distractors(targets, count, k, draw.seed)
+    forward = CompanionScorer(generator.bundle)
+    kinds = sorted(kind for kind in set(COMPANION_KIND.values()) if kind in generator.companions)
+    sums: list[float] = []
+    lengths: list[int] = []
+    companions: dict[str, list[np.ndarray]] = {kind: [] for kind in kinds}
+    per_call = max(1, 8 * batch_size // k)  # posts whose K candidates go through one call
+    for start in range(0, count, per_call):
+        candidates = [
+            Pair(pairs[i].source, targets[j])
+            for i in range(start, min(count, start + per_call))
+            for j in (i, *drawn[i])
+        ]
+        for log_probs in forward.token_log_probs(candidates):
+            sums.append(float(np.sum(log_probs)))
+            lengths.append(len(log_probs))
+        for kind in kinds:
+            companions[kind] += generator.companions[kind].token_log_probs(candidates)
+    return CandidateScores(
+        count, k, np.asarray(sums), np.asarray(lengths, dtype=np.float64), companions
+    )
