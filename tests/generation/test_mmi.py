@@ -40,6 +40,25 @@ def test_bidi_adds_the_per_token_backward_log_probability() -> None:
     assert mmi_score(-3.0, np.array([-1.0, -1.0]), 3, options) == pytest.approx(-3.0 - 2.0)
 
 
+def test_per_token_divides_either_mmi_score_by_the_reply_length() -> None:
+    """`mmi_per_token` ranks by the score per reply token, as Hits@1 scores candidates: the
+    weights `s2s tune-decoding` chose by Hits must rank n-best lists by the same score."""
+    for rerank in ("mmi-antilm", "mmi-bidi"):
+        summed = DecodeOptions(rerank=rerank, mmi_lambda=0.7, mmi_gamma=2, length_bonus=0.1)
+        per_token = DecodeOptions(
+            rerank=rerank, mmi_lambda=0.7, mmi_gamma=2, length_bonus=0.1, mmi_per_token=True
+        )
+        assert mmi_score(*SPECIFIC, 4, per_token) == pytest.approx(
+            mmi_score(*SPECIFIC, 4, summed) / 4
+        )
+    # The sum prefers the short generic reply; per token, the longer one that fits better.
+    short, long = (-3.0, np.array([-1.0])), (-4.5, np.array([-1.0]))
+    summed = DecodeOptions(rerank="mmi-antilm", mmi_lambda=0.0)
+    assert mmi_score(*short, 2, summed) > mmi_score(*long, 6, summed)
+    per_token = DecodeOptions(rerank="mmi-antilm", mmi_lambda=0.0, mmi_per_token=True)
+    assert mmi_score(*short, 2, per_token) < mmi_score(*long, 6, per_token)
+
+
 def test_unknown_rerank_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown re-ranking"):
         DecodeOptions(rerank="mmi")
@@ -177,3 +196,65 @@ def test_a_chat_bundle_names_its_companions_and_s2s_chat_finds_them(
     (chat / "companions.json").write_text('{"lm": "elsewhere"}')
     with pytest.raises(BundleError, match=r"companions\.json: corrupt"):
         load_bundle(chat)
+
+
+@pytest.mark.slow
+def test_tune_decoding_chooses_mmi_weights_by_hits_and_every_command_uses_them(
+    companions: dict[str, Path],
+    tiny_bundle: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With companions, `s2s tune-decoding` scores the validation posts' true replies against
+    distractors, keeps per re-ranking the grid's weights with the best Hits@1 (recomputed here
+    for every weight: none may beat the chosen), tries the re-ranking configurations with
+    them, and `s2s evaluate --metric hits` then reports the re-rankings with those weights."""
+    import json
+    import shutil
+
+    from nlp.generation.bundle import load_bundle
+    from nlp.generation.decode_settings import RERANK_WEIGHTS
+    from nlp.generation.generator import Generator
+    from nlp.generation.reply_scores import score_candidates
+    from nlp.metrics.hits import HitsDraw, hits_at_1
+    from nlp.training.corpus_io import CorpusSpec, load_pairs
+    from nlp.tuning.rerank_weights import HITS_POSTS, RERANK_GRIDS
+    from nlp.tuning.search import chat_candidates
+    from s2s.cli import main
+
+    chat = tmp_path / "run" / "model"
+    shutil.copytree(tiny_bundle, chat)
+    assert main(["companion", "--model", str(chat), "--lm", str(companions["lm"]),
+                 "--reverse", str(companions["reverse"])]) == 0
+    corpus = REPO / "corpora" / "dialogue-en.jsonl"
+    assert main(["tune-decoding", "--model", str(chat), "--corpus", str(corpus),
+                 "--max-pairs", "6", "--minutes", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "MMI weights by Hits@1/20" in out and "per token" in out
+    stored = load_bundle(chat).decoding
+    assert stored is not None
+    chosen = stored.details[RERANK_WEIGHTS]
+    assert set(chosen) == {"mmi-antilm", "mmi-bidi"}
+
+    generator = Generator.from_bundle(chat)
+    pairs = load_pairs(CorpusSpec((corpus,)))
+    scored = score_candidates(generator, pairs, HitsDraw(limit=HITS_POSTS), 64)
+    for rerank, weights in chosen.items():
+        assert weights in RERANK_GRIDS[rerank]
+        best = hits_at_1(scored.table(DecodeOptions(rerank=rerank, mmi_per_token=True, **weights)))
+        assert stored.details["hits"][rerank] == pytest.approx(best, abs=1e-4)
+        for other in RERANK_GRIDS[rerank]:
+            options = DecodeOptions(rerank=rerank, mmi_per_token=True, **other)
+            assert hits_at_1(scored.table(options)) <= best + 1e-9, (rerank, other)
+    candidates = chat_candidates(["lm", "reverse"], chosen)
+    assert stored.options in candidates.values()
+    assert stored.details["trials"] == len(candidates)
+    assert candidates["MMI anti-LM"].mmi_lambda == chosen["mmi-antilm"]["mmi_lambda"]
+
+    assert main(["evaluate", "--model", str(chat), "--corpus", str(corpus),
+                 "--metric", "hits"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for rerank in chosen:
+        assert report["hits"][f"hits@1/20 {rerank}"] == pytest.approx(
+            stored.details["hits"][rerank], abs=1e-4
+        )

@@ -1,0 +1,105 @@
+"""Choosing the MMI re-ranking's weights by Hits@1 (`nlp.tuning.rerank_weights`), and the
+chat candidates, bundle settings and summaries that carry the chosen weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nlp.decoding import DecodeOptions
+from nlp.generation.decode_args import describe_options
+from nlp.generation.decode_settings import (
+    DEFAULT_RERANK_WEIGHTS,
+    RERANK_WEIGHTS,
+    DecodeSettings,
+    default_decode_options,
+)
+from nlp.tuning.rerank_weights import RERANK_GRIDS, choose_rerank_weights
+from nlp.tuning.search import chat_candidates
+
+POSTS, K = 10, 4
+WIN = np.tile([1.0, 0.0, 0.0, 0.0], (POSTS, 1))  # the true reply first on every post: Hits 1
+LOSE = np.tile([0.0, 1.0, 0.0, 0.0], (POSTS, 1))  # a distractor first on every post: Hits 0
+
+
+def test_the_weights_with_the_best_hits_are_chosen_per_rerank() -> None:
+    """A scripted table: anti-LM wins only at lambda 0.7 on every token, and wins half the
+    posts at lambda 1 there; bidi wins at lambda 2. Every grid weight is tried."""
+    seen: list[DecodeOptions] = []
+
+    def table(options: DecodeOptions) -> np.ndarray:
+        seen.append(options)
+        assert options.mmi_per_token  # the score Hits compares is per reply token
+        if options.rerank == "mmi-antilm" and options.mmi_gamma == 0:
+            if options.mmi_lambda == 0.7:
+                return WIN
+            if options.mmi_lambda == 1.0:
+                return np.vstack([WIN[: POSTS // 2], LOSE[POSTS // 2 :]])
+        if options.rerank == "mmi-bidi" and options.mmi_lambda == 2.0:
+            return WIN
+        return LOSE
+
+    chosen, trials = choose_rerank_weights(table, ["mmi-antilm", "mmi-bidi"])
+    assert chosen == {
+        "mmi-antilm": {"mmi_lambda": 0.7, "mmi_gamma": 0},
+        "mmi-bidi": {"mmi_lambda": 2.0, "mmi_gamma": 0},
+    }
+    assert len(seen) == len(trials) == len(RERANK_GRIDS["mmi-antilm"]) + len(
+        RERANK_GRIDS["mmi-bidi"]
+    )
+    assert {trial.hits for trial in trials} == {0.0, 0.5, 1.0}
+    only_antilm, _ = choose_rerank_weights(table, ["mmi-antilm"])
+    assert set(only_antilm) == {"mmi-antilm"}  # a model with an LM only
+
+
+def test_a_tie_keeps_the_default_weights() -> None:
+    chosen, _ = choose_rerank_weights(lambda options: WIN, ["mmi-antilm", "mmi-bidi"])
+    assert chosen == DEFAULT_RERANK_WEIGHTS
+    for rerank, grid in RERANK_GRIDS.items():
+        assert grid[0] == DEFAULT_RERANK_WEIGHTS[rerank]
+        assert len({tuple(sorted(w.items())) for w in grid}) == len(grid)  # none tried twice
+
+
+def test_chat_candidates_rerank_per_token_with_the_chosen_weights() -> None:
+    chosen = {"mmi-antilm": {"mmi_lambda": 1.0, "mmi_gamma": 0}}
+    candidates = chat_candidates(["lm", "reverse"], chosen)
+    reranking = {name: options for name, options in candidates.items() if options.rerank != "none"}
+    assert set(reranking) == {
+        "MMI anti-LM", "sample-and-rerank, MMI anti-LM", "MMI bidi", "sample-and-rerank, MMI bidi"
+    }
+    for name, options in reranking.items():
+        assert options.mmi_per_token and options.n_best == 8
+        weights = chosen.get(options.rerank, DEFAULT_RERANK_WEIGHTS[options.rerank])
+        assert (options.mmi_lambda, options.mmi_gamma) == (
+            weights["mmi_lambda"], weights["mmi_gamma"]
+        ), name
+    assert reranking["sample-and-rerank, MMI bidi"].strategy == "sample"
+    only_lm = chat_candidates(["lm"], chosen)
+    assert {o.rerank for o in only_lm.values()} == {"none", "mmi-antilm"}
+    assert all(o.rerank == "none" for o in chat_candidates().values())
+
+
+def test_bundle_settings_give_each_rerank_its_chosen_or_default_weights() -> None:
+    sampling = default_decode_options("chat")
+    tuned = DecodeSettings(
+        sampling, "tuned", {RERANK_WEIGHTS: {"mmi-bidi": {"mmi_lambda": 8.0, "mmi_gamma": 0}}}
+    )
+    bidi = tuned.rerank_options("mmi-bidi")
+    assert (bidi.rerank, bidi.mmi_lambda, bidi.mmi_per_token) == ("mmi-bidi", 8.0, True)
+    antilm = tuned.rerank_options("mmi-antilm")  # none chosen: the defaults
+    assert (antilm.mmi_lambda, antilm.mmi_gamma) == (0.3, 5)
+    reranking = DecodeOptions(rerank="mmi-antilm", mmi_lambda=0.9, mmi_gamma=2)
+    assert DecodeSettings(reranking, "flags").rerank_options("mmi-antilm") == reranking
+    with pytest.raises(KeyError):
+        tuned.rerank_options("mmi")
+
+
+def test_a_decoding_summary_names_the_reranking_and_its_weights() -> None:
+    options = DecodeOptions(
+        strategy="sample", n_best=8, top_p=0.9, rerank="mmi-antilm", mmi_lambda=1.0,
+        mmi_gamma=0, mmi_per_token=True,
+    )
+    assert describe_options(options).endswith("n_best 8, mmi-antilm lambda 1 gamma 0 per token")
+    bidi = DecodeOptions(n_best=5, rerank="mmi-bidi", mmi_lambda=8.0, length_bonus=0.5)
+    assert describe_options(bidi).endswith("mmi-bidi lambda 8, length_bonus 0.5")
+    assert "mmi" not in describe_options(DecodeOptions())
