@@ -70,10 +70,10 @@ class ChatSettings:
         elif self.strategy in ("beam", "diverse_beam"):
             n_best = min(self.beam_size, RERANK_CANDIDATES)
         elif base.strategy == "sample":  # the model's own sampling setup, as tuned
-            # Re-ranking N draws by their score picks the shortest (a short reply has fewer
-            # log-probabilities to add up): on DailyDialog validation posts, 8 re-ranked draws
-            # gave replies of 3.5 words where single draws gave 7.0 (people's: 14). So a
-            # model tuned to single samples (n_best 1) gets single samples.
+            # Re-ranking N draws by their summed score picks the shortest (a short reply has
+            # fewer log-probabilities to add up), so a model tuned to single samples (n_best 1)
+            # gets single samples, and one tuned to N draws re-ranked per reply token (MMI,
+            # `mmi_per_token`) gets its N.
             n_best = base.n_best
         else:  # sampling chosen in the chat: N draws as rows of one call, re-ranked
             n_best = RERANK_CANDIDATES
