@@ -150,16 +150,14 @@ def hits_scores(
     `options`' weights when they re-rank that way, else the weights `s2s tune-decoding`
     chose for it (`DecodeSettings.rerank_options`), each per reply token too."""
     from nlp.generation.decode_settings import DecodeSettings
-    from nlp.generation.mmi import COMPANION_KIND
     from nlp.generation.reply_scores import score_candidates
 
     scored = score_candidates(generator, pairs, draw, batch_size)
     settings = generator.bundle.decoding or DecodeSettings(options, "")
     tables = {"model": scored.table()}
-    for name, kind in COMPANION_KIND.items():
-        if kind in scored.companions:
-            weights = options if options.rerank == name else settings.rerank_options(name)
-            tables[name] = scored.table(weights)
+    for name in scored.reranks:
+        weights = options if options.rerank == name else settings.rerank_options(name)
+        tables[name] = scored.table(weights)
     return tables
 
 

@@ -90,7 +90,6 @@ class DecodeSettings:
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{where}: unusable decoding settings: {exc}") from exc
 
-
     def rerank_options(self, rerank: str) -> DecodeOptions:
         """Options that re-rank by `rerank` with the weights chosen for it: these options'
         own when they re-rank that way, else those `s2s tune-decoding` chose by Hits@1

@@ -34,6 +34,11 @@ class CandidateScores:
     lengths: np.ndarray  # [posts * k]
     companions: dict[str, list[np.ndarray]]
 
+    @property
+    def reranks(self) -> list[str]:
+        """The MMI re-rankings whose companion was scored."""
+        return [name for name, kind in COMPANION_KIND.items() if kind in self.companions]
+
     def table(self, options: DecodeOptions | None = None) -> np.ndarray:
         """[posts, k] scores: the model's log-likelihood per token (options None or without
         re-ranking), or the MMI score of `options`' re-ranking per reply token (always per

@@ -37,12 +37,17 @@ class HitsDraw:
         return min(self.limit, available) if self.limit else available
 
 
+def enough_replies(targets: Sequence[str], k: int) -> bool:
+    """Whether `targets` has the k different replies a draw of K candidates needs."""
+    return len(set(targets)) >= k
+
+
 def distractors(targets: Sequence[str], count: int, k: int, seed: int) -> list[list[int]]:
     """For each of the first `count` targets, k-1 indices of other targets whose text differs
     from its own (no index twice), drawn with one seeded generator."""
     if k < 2:
         raise ValueError(f"Hits@1 of K needs K >= 2, got {k}")
-    if len(set(targets)) < k:
+    if not enough_replies(targets, k):
         raise ValueError(
             f"Hits@1 of {k} needs at least {k} different replies in the file, it has "
             f"{len(set(targets))}"

@@ -29,11 +29,14 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nlp.corpus.records import Pair
 from nlp.decoding.options import DecodeOptions
 from nlp.training.command import add_corpus_arguments
+
+if TYPE_CHECKING:
+    from nlp.generation.generator import Generator
 
 
 def register(subparsers: Any) -> None:
@@ -166,32 +169,29 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _hits_weights(
-    generator: Any, pairs: Sequence[Pair], batch_size: int
+    generator: Generator, pairs: Sequence[Pair], batch_size: int
 ) -> tuple[dict[str, dict[str, Any]], dict[str, float]] | None:
     """(per MMI re-ranking the weights with the best Hits@1/20 on up to `HITS_POSTS`
     validation posts, Hits of the model alone and of each chosen re-ranking), with the table
     of every weight tried; None when the file has too few different replies to draw from."""
-    from nlp.generation.mmi import COMPANION_KIND
     from nlp.generation.reply_scores import score_candidates
-    from nlp.metrics.hits import DEFAULT_K, HitsDraw, hits_at_1
+    from nlp.metrics.hits import DEFAULT_K, HitsDraw, enough_replies, hits_at_1
     from nlp.tuning.rerank_weights import HITS_POSTS, choose_rerank_weights
 
-    if len({pair.target for pair in pairs}) < DEFAULT_K:
+    if not enough_replies([pair.target for pair in pairs], DEFAULT_K):
         print(f"MMI weights: defaults (Hits@1/{DEFAULT_K} needs {DEFAULT_K} different "
               "validation replies)", file=sys.stderr)
         return None
     scored = score_candidates(generator, pairs, HitsDraw(limit=HITS_POSTS), batch_size)
-    reranks = [name for name, kind in COMPANION_KIND.items() if kind in scored.companions]
-    chosen, trials = choose_rerank_weights(scored.table, reranks)
+    chosen, trials = choose_rerank_weights(scored.table, scored.reranks)
+    best = [trial for trial in trials if trial.weights == chosen[trial.rerank]]
     hits = {"model": round(hits_at_1(scored.table()), 4)}
+    hits |= {trial.rerank: round(trial.hits, 4) for trial in best}
     print(f"MMI weights by Hits@1/{scored.k} on {scored.posts} validation posts "
           f"(model alone {hits['model']:.4f}):")
     for trial in trials:
-        mark = " *" if trial.weights == chosen[trial.rerank] else ""
         settings = ", ".join(f"{key} {value:g}" for key, value in trial.weights.items())
-        print(f"     {trial.hits:.4f}  {trial.rerank} {settings}{mark}")
-        if mark:
-            hits[trial.rerank] = round(trial.hits, 4)
+        print(f"     {trial.hits:.4f}  {trial.rerank} {settings}{' *' * (trial in best)}")
     return chosen, hits
 
 
