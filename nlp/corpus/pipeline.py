@@ -1,8 +1,9 @@
 """From raw pairs to training files: normalise, filter, dedupe, split, write.
 
 Everything streams: `process` and `split_pairs` are generators, deduplication keeps one 8-byte
-hash per kept pair, and the split is decided per pair from a hash of its content and the seed,
-so it needs no shuffling buffer and gives the same split for the same data in any order.
+hash per kept pair, and the split is decided per pair from a hash of its content (or of its
+conversation's) and the seed, so it needs no shuffling buffer and gives the same split for the
+same data in any order.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from types import TracebackType
 from typing import IO, Literal
 
 from nlp.corpus.readers.base import EMPTY_SOURCE, EMPTY_TARGET
-from nlp.corpus.records import Pair, ReadReport
+from nlp.corpus.records import GROUP_FIELD, Pair, ReadReport
 from nlp.text.normalize import normalize_text
 from nlp.util.fsutil import atomic_file
 
@@ -85,7 +86,7 @@ def process(pairs: Iterable[Pair], options: PipelineOptions, report: ReadReport)
                 report.count_skip(DUPLICATE)
                 continue
             seen.add(key)
-        yield Pair(source, target, pair.origin)
+        yield Pair(source, target, pair.origin, pair.group)
 
 
 def _length_problem(source: str, target: str, options: PipelineOptions) -> str:
@@ -105,11 +106,19 @@ def _length_problem(source: str, target: str, options: PipelineOptions) -> str:
 
 
 def assign_split(pair: Pair, valid_fraction: float, seed: int) -> str:
-    """TRAIN or VALID, decided by the pair's content and the seed alone.
+    """TRAIN or VALID, decided by the pair's content (its conversation's, when it has one)
+    and the seed alone.
 
-    Identical pairs always land on the same side, so duplicates cannot leak across the split.
+    A pair that stands alone is placed by its own content, so identical pairs always land on
+    the same side. Pairs cut from one conversation are placed by the conversation: the reply
+    of one pair is the post of the next, so splitting a conversation would put the same
+    utterance in training and in the held-out pairs. (Exact repeats across conversations are
+    removed by `process` before the split.)
     """
-    position = pair_hash(pair.source, pair.target, salt=str(seed)) / 2.0**64
+    if pair.group:
+        position = pair_hash(GROUP_FIELD, pair.group, salt=str(seed)) / 2.0**64
+    else:
+        position = pair_hash(pair.source, pair.target, salt=str(seed)) / 2.0**64
     return VALID if position < valid_fraction else TRAIN
 
 
@@ -145,6 +154,8 @@ class JsonlWriter:
     def write(self, pair: Pair) -> None:
         assert self._handle is not None, "use JsonlWriter as a context manager"
         record = {"source": pair.source, "target": pair.target}
+        if pair.group:
+            record[GROUP_FIELD] = pair.group
         self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         self.count += 1
 

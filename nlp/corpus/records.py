@@ -21,6 +21,14 @@ class Pair:
     source: str
     target: str
     origin: str = ""  # "path:line" of the record, for error messages
+    # The conversation the pair was cut from ("" when it stands alone): a split keeps every
+    # pair of one conversation on one side (`nlp.corpus.pipeline.assign_split`).
+    group: str = ""
+
+
+# The JSONL field that carries `Pair.group` from one conversion to the next, so that a corpus
+# split twice (test, then validation) is split by conversation both times.
+GROUP_FIELD = "conversation"
 
 
 LINE, RECORD = "line", "record"

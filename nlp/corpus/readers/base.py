@@ -115,7 +115,7 @@ class RecordSource:
         self.report.read += 1
         self.report.count_skip(reason, self.name, line, self.unit)
 
-    def pair(self, line: int, source: str, target: str) -> Pair | None:
+    def pair(self, line: int, source: str, target: str, group: str = "") -> Pair | None:
         """The record as a Pair, or None (reported) when a side is empty.
 
         Surrounding whitespace is format padding, not content, so it is stripped here, and
@@ -143,7 +143,7 @@ class RecordSource:
             self.reject(line, EMPTY_TARGET)
             return None
         self.report.read += 1
-        return Pair(source, target, location(self.name, line, self.unit))
+        return Pair(source, target, location(self.name, line, self.unit), group)
 
     def _visible(self, text: str) -> str:
         """`text` without markup; a field that changed (beyond spacing) is counted."""

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from nlp.corpus.readers.base import KNOWN_FIELD_PAIRS, RecordSource
-from nlp.corpus.records import Pair
+from nlp.corpus.records import GROUP_FIELD, Pair
 
 INVALID_JSON = "invalid json"
 NOT_OBJECT = "not a json object"
@@ -47,7 +47,9 @@ def pair_from_record(
     """The pair held by one parsed JSON record, or None after reporting why there is none.
 
     Field names may be dotted paths into nested objects (`body.text`); a key that itself
-    contains the dot wins. Giving only one field keeps the other at its default name.
+    contains the dot wins. Giving only one field keeps the other at its default name. A
+    `conversation` string (written by `s2s corpus convert` for dialogue formats) is the
+    pair's group, so a second split keeps conversations whole too.
     """
     if (source_field is None) != (target_field is None):
         source_field = source_field or "source"
@@ -67,7 +69,8 @@ def pair_from_record(
     if wrong:
         src.reject(number, NOT_STRING, ", ".join(map(repr, wrong)))
         return None
-    return src.pair(number, values[0], values[1])
+    group = record.get(GROUP_FIELD)
+    return src.pair(number, values[0], values[1], group if isinstance(group, str) else "")
 
 
 def field_value(record: dict[str, Any], path: str) -> Any:

@@ -9,6 +9,7 @@ the separator's text (`nlp.text.normalize.without_separator`), so none can forge
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 
 from nlp.corpus.readers.base import RecordSource
@@ -55,11 +56,19 @@ def replies_to_pairs(
     """Pairs whose targets are `turns[i]` for each i (>= 1) in `replies`, sources as in
     `turns_to_pairs`. Apart from it for the formats where not every turn is a reply worth
     learning (conversation logs), so their pairs are still built the one way."""
+    group = conversation_key(turns)
     for index in replies:
         line, reply = turns[index]
         source = source_of(turns, index, context_turns, separator)
-        if pair := src.pair(line, source, without_separator(reply, separator)):
+        if pair := src.pair(line, source, without_separator(reply, separator), group):
             yield pair
+
+
+def conversation_key(turns: Sequence[Turn]) -> str:
+    """A name for the conversation drawn from its text alone (`Pair.group`), so that the
+    split it decides is the same for the same conversation in any file, order or format."""
+    text = "\x00".join(text for _, text in turns)
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
 
 
 def source_of(
