@@ -100,15 +100,18 @@ CORPORA = [
 ]
 
 
-def measure(corpus: Corpus, share: float, workers: int | None) -> dict[str, Any]:
-    """One size of one corpus, stage by stage (run in a fresh process)."""
-    from nlp.training.corpus_io import CorpusSpec, load_pairs, train_valid
-    from nlp.training.prepare import prepare_examples, workers_for
+def corpus_config(corpus: Corpus) -> Any:
+    """The `ExperimentConfig` `s2s train --task TASK --set ...` starts from for `corpus`."""
     from nlp.util.config import ExperimentConfig, task_preset
 
-    config = ExperimentConfig().with_overrides([*task_preset(corpus.task), *corpus.settings])
-    started = time.perf_counter()
-    pairs = [
+    return ExperimentConfig().with_overrides([*task_preset(corpus.task), *corpus.settings])
+
+
+def read_corpus(corpus: Corpus, config: Any) -> list[Any]:
+    """Every pair of `corpus`, read and normalised as `s2s train --corpus` reads them."""
+    from nlp.training.corpus_io import CorpusSpec, load_pairs
+
+    return [
         pair
         for source in corpus.sources
         for pair in load_pairs(
@@ -116,6 +119,16 @@ def measure(corpus: Corpus, share: float, workers: int | None) -> dict[str, Any]
             config.data,
         )
     ]
+
+
+def measure(corpus: Corpus, share: float, workers: int | None) -> dict[str, Any]:
+    """One size of one corpus, stage by stage (run in a fresh process)."""
+    from nlp.training.corpus_io import train_valid
+    from nlp.training.prepare import prepare_examples, workers_for
+
+    config = corpus_config(corpus)
+    started = time.perf_counter()
+    pairs = read_corpus(corpus, config)
     pairs = pairs[: max(1, round(len(pairs) * share))]
     train, valid = train_valid(pairs, None, config.train.valid_fraction, config.train.seed)
     ends = {"read": time.perf_counter()}

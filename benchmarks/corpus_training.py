@@ -1,0 +1,150 @@
+"""Training on the large corpora: the share of the machine's matmul peak that real batches
+reach, and what the data path costs per step.
+
+`benchmarks.train_throughput` measures the model on synthetic batches of one shape;
+`benchmarks.data_pipeline` measures what `s2s train` does before its first step. Neither says
+whether, once training runs on a real corpus, the steps still reach that share of peak and
+the batches arrive in time. This does, per corpus of `benchmarks.data_pipeline` (the same
+definitions: files, task preset, `--set` values), in a fresh process each:
+
+1. prepare the corpus as `s2s train` does (`prepare_examples`; timed, as `prepare s`), build
+   the model in the dtypes `s2s train` gives it on this machine (`train.precision`);
+2. take the first `--steps` batches of the first epoch's plan (the length-bucketed, shuffled
+   batches `Trainer.fit` trains on, in its order) and train on them once, untimed, so every
+   batch shape is compiled;
+3. `steps only`: train on those batches again, built beforehand: the step's own cost;
+4. `as fit feeds them`: train on them again, each batch assembled from the examples just
+   before its step (`EncodedExamples.batch`, in the training thread, as `Trainer.fit` does);
+   both 3 and 4 read the loss back every `train.log_every` steps, as `fit` does.
+
+`data share` = (4 - 3) / 4: the part of a training step that waits for its batch. GFLOP/s
+counts each batch's model FLOPs from its padded shape (`train_flops_per_sample`, the formula of
+`benchmarks.train_throughput`); `peak share` is that rate (of 4, what `s2s train` gets) over a
+2048^3 float32 TensorFlow matmul timed before and after in the same run (the larger of the two).
+Pretrained vectors change no step's cost and are left out.
+
+    python -m benchmarks.corpus_training [--only NAME] [--steps 60]
+
+Writes benchmarks/results/corpus_training.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import RESULTS_DIR, format_table, run_isolated, write_json
+from benchmarks.data_pipeline import CORPORA, Corpus, corpus_config, read_corpus
+from benchmarks.train_throughput import matmul_peak, train_flops_per_sample
+
+RESULTS = RESULTS_DIR / "corpus_training.json"
+
+
+def measure(corpus: Corpus, steps: int) -> dict[str, Any]:
+    """Steps 1-4 of the module docstring for one corpus (run in a fresh process)."""
+    from nlp.model import Seq2Seq
+    from nlp.training.corpus_io import train_valid
+    from nlp.training.data import EncodedExamples
+    from nlp.training.precision import policy_scope, resolve
+    from nlp.training.prepare import prepare_examples
+    from nlp.training.trainer import Trainer
+
+    config = corpus_config(corpus)
+    started = time.perf_counter()
+    train, valid = train_valid(
+        read_corpus(corpus, config), None, config.train.valid_fraction, config.train.seed
+    )
+    codec, examples, _ = prepare_examples(config, train, valid)
+    prepare_s = time.perf_counter() - started
+    config = replace(config, model=replace(config.model, vocab_size=len(codec.vocab)))
+    precision = resolve(config.train.precision)
+    with policy_scope(precision.policy):
+        model = Seq2Seq(config.model, precision.products)
+    trainer = Trainer(model, config.train, Path(tempfile.mkdtemp()), verbose=0)
+    training = EncodedExamples(examples)
+    plan = training.plan(trainer.batching, seed=config.train.seed, epoch=0)[:steps]
+    built = [training.batch(indices) for indices in plan]
+    every = max(1, config.train.log_every)
+
+    def run(batches: Any) -> float:
+        start = time.perf_counter()
+        pending = []
+        for batch in batches:
+            pending.append(trainer.train_batch(*batch))
+            if len(pending) >= every:  # read back, as `Trainer.fit` reports them
+                read_back(pending)
+                pending = []
+        read_back(pending)
+        return time.perf_counter() - start
+
+    run(built)  # compiles every batch shape
+    alone = run(built)
+    fed = run(training.batch(indices) for indices in plan)
+    tokens = sum(int((target_out != 0).sum()) for _, _, target_out in built)
+    flops = sum(
+        len(source) * train_flops_per_sample(config.model, source.shape[1], target.shape[1] - 1)
+        for source, target, _ in built
+    )
+    return {
+        "corpus": corpus.name,
+        "task": corpus.task,
+        "settings": list(corpus.settings),
+        "training_examples": len(examples),
+        "vocabulary": len(codec.vocab),
+        "products": precision.products or "float32",
+        "prepare_s": round(prepare_s, 1),
+        "steps": len(built),
+        "mean_batch_shape": [
+            round(sum(b[0].shape[1] for b in built) / len(built), 1),
+            round(sum(b[1].shape[1] for b in built) / len(built), 1),
+        ],
+        "ms_per_step_alone": 1000 * alone / len(built),
+        "ms_per_step_fed": 1000 * fed / len(built),
+        "data_share": max(0.0, (fed - alone) / fed),
+        "target_tokens_per_s": tokens / fed,
+        "achieved_gflops": flops / fed / 1e9,
+    }
+
+
+def read_back(losses: list[Any]) -> float:
+    """The losses' sum on the host: waits for every step that produced them."""
+    return sum(float(loss) for loss in losses)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", action="append", choices=[c.name for c in CORPORA])
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    chosen = [c for c in CORPORA if not args.only or c.name in args.only]
+    peaks = [run_isolated(matmul_peak, 2048, 10, "float32")]
+    rows = []
+    for corpus in chosen:
+        if not corpus.present():
+            print(f"{corpus.name}: not found, skipped")
+            continue
+        rows.append(run_isolated(measure, corpus, args.steps))
+        print(rows[-1], flush=True)
+    peaks.append(run_isolated(matmul_peak, 2048, 10, "float32"))
+    peak = max(peaks)  # the shares are then lower bounds
+    for row in rows:
+        row["peak_share"] = row["achieved_gflops"] / peak
+    print(f"matmul peak (2048^3 float32): {peaks[0]:.0f} GFLOP/s before, {peaks[1]:.0f} after")
+    print(format_table(rows, [
+        ("corpus", "corpus"), ("training_examples", "training pairs"),
+        ("products", "products in"), ("prepare_s", "prepare s"),
+        ("mean_batch_shape", "mean source x target"),
+        ("ms_per_step_alone", "ms/step, steps only"), ("ms_per_step_fed", "ms/step, as fit"),
+        ("data_share", "data share"), ("target_tokens_per_s", "target tokens/s"),
+        ("achieved_gflops", "GFLOP/s"), ("peak_share", "peak share"),
+    ]))
+    write_json(args.out, {"matmul_peak_gflops": peaks, "steps": args.steps, "rows": rows})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""The corpus-training benchmark trains on a real corpus's first batches, as `s2s train`
+would, and splits a step's time into the step and the wait for its batch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.corpus_training import measure
+from benchmarks.data_pipeline import Corpus, Source
+
+SAMPLE = Path(__file__).resolve().parents[2] / "corpora" / "dialogue-en.jsonl"
+TINY = ("tokenizer.kind=words", "vocab.max_size=300", "model.embedding_dim=16",
+        "model.units=16", "train.batch_size=8")
+
+
+@pytest.mark.slow
+def test_it_times_the_corpus_batches_both_ways() -> None:
+    row = measure(Corpus("sample", (Source((str(SAMPLE),), "jsonl"),), TINY, "chat"), 4)
+    assert row["steps"] == 4 and row["training_examples"] > 250
+    assert row["vocabulary"] <= 300
+    assert row["ms_per_step_alone"] > 0 and row["ms_per_step_fed"] > 0
+    assert 0 <= row["data_share"] < 1
+    assert row["target_tokens_per_s"] > 0 and row["achieved_gflops"] > 0
+    source_width, target_width = row["mean_batch_shape"]
+    assert source_width >= 1 and target_width >= 2  # target_in: BOS and at least one token
