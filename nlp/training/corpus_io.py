@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -125,12 +125,30 @@ def without(pairs: Iterable[Pair], others: Iterable[Pair]) -> list[Pair]:
 def split(pairs: Iterable[Pair], fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
     """(kept, held out): de-duplicated, then the corpus pipeline's content-hash split.
 
-    A pair's side depends on its content and the seed only, so identical pairs can never be
-    on both sides, and the split is the one `s2s corpus convert --valid-output` makes.
+    A pair's side depends on its content (or its conversation's) and the seed only, so
+    identical pairs can never be on both sides, and the split is the one `s2s corpus convert
+    --valid-output` makes. Pairs from too few conversations to have one on each side (a
+    single chat's log, say) are split pair by pair instead, with a note on stderr: training
+    on them beats refusing to, and the note says what the validation loss then means.
     """
+    unique = dedupe(pairs)
+    kept, held = _sides(unique, fraction, seed)
+    if fraction > 0 and unique and not (kept and held) and any(p.group for p in unique):
+        conversations = len({p.group for p in unique})
+        print(
+            f"corpus: {len(unique)} pairs from {conversations} conversation"
+            f"{'s' * (conversations > 1)}, too few to hold out whole conversations: split "
+            "pair by pair (validation pairs may share turns with training pairs)",
+            file=sys.stderr,
+        )
+        kept, held = _sides([replace(p, group="") for p in unique], fraction, seed)
+    return kept, held
+
+
+def _sides(pairs: list[Pair], fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
     kept: list[Pair] = []
     held: list[Pair] = []
-    for side, pair in split_pairs(dedupe(pairs), fraction, seed):
+    for side, pair in split_pairs(pairs, fraction, seed):
         (held if side == VALID else kept).append(pair)
     return kept, held
 

@@ -10,6 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
+import pytest
+
 from nlp.corpus.command import register
 from nlp.corpus.pipeline import VALID, assign_split
 from nlp.corpus.readers import read_pairs
@@ -110,3 +112,18 @@ def test_pairs_without_a_group_are_placed_by_their_own_content() -> None:
     assert assign_split(pair, 0.5, 1) == assign_split(Pair("a post", "a reply", "x:9"), 0.5, 1)
     sides = {assign_split(Pair(f"post {n}", "reply"), 0.5, 1) for n in range(50)}
     assert VALID in sides and len(sides) == 2
+
+
+def test_pairs_of_too_few_conversations_are_split_pair_by_pair(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One chat's log is one conversation: held out whole, nothing would be left to train
+    on (`s2s retrain --corpus LOG` failed so), so its pairs are split one by one."""
+    pairs = [Pair(utterance(0, t), utterance(0, t + 1), group="g0") for t in range(40)]
+    kept, held = split(pairs, 0.5, seed=3)
+    assert kept and held and len(kept) + len(held) == 40
+    assert "40 pairs from 1 conversation, too few" in capsys.readouterr().err
+    many = [Pair(utterance(d, t), utterance(d, t + 1), group=f"g{d}")
+            for d in range(DIALOGUES) for t in range(4)]
+    split(many, 0.2, seed=3)
+    assert "too few" not in capsys.readouterr().err  # enough conversations: split by them
