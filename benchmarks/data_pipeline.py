@@ -34,7 +34,7 @@ import argparse
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.common import (
     RESULTS_DIR,
@@ -44,6 +44,10 @@ from benchmarks.common import (
     run_isolated,
     write_json,
 )
+
+if TYPE_CHECKING:
+    from nlp.corpus.records import Pair
+    from nlp.util.config import ExperimentConfig
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 RESULTS = RESULTS_DIR / "data_pipeline.json"
@@ -100,14 +104,14 @@ CORPORA = [
 ]
 
 
-def corpus_config(corpus: Corpus) -> Any:
+def corpus_config(corpus: Corpus) -> ExperimentConfig:
     """The `ExperimentConfig` `s2s train --task TASK --set ...` starts from for `corpus`."""
     from nlp.util.config import ExperimentConfig, task_preset
 
     return ExperimentConfig().with_overrides([*task_preset(corpus.task), *corpus.settings])
 
 
-def read_corpus(corpus: Corpus, config: Any) -> list[Any]:
+def read_corpus(corpus: Corpus, config: ExperimentConfig) -> list[Pair]:
     """Every pair of `corpus`, read and normalised as `s2s train --corpus` reads them."""
     from nlp.training.corpus_io import CorpusSpec, load_pairs
 

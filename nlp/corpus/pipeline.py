@@ -115,10 +115,8 @@ def assign_split(pair: Pair, valid_fraction: float, seed: int) -> str:
     utterance in training and in the held-out pairs. (Exact repeats across conversations are
     removed by `process` before the split.)
     """
-    if pair.group:
-        position = pair_hash(GROUP_FIELD, pair.group, salt=str(seed)) / 2.0**64
-    else:
-        position = pair_hash(pair.source, pair.target, salt=str(seed)) / 2.0**64
+    key = (GROUP_FIELD, pair.group) if pair.group else (pair.source, pair.target)
+    position = pair_hash(*key, salt=str(seed)) / 2.0**64
     return VALID if position < valid_fraction else TRAIN
 
 
