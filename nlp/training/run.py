@@ -517,7 +517,11 @@ def _load_rows(
     config: ExperimentConfig, codec: TextCodec, model: Seq2Seq, only: range | None = None
 ) -> PretrainedRows:
     """The embedding rows `model.pretrained_embeddings` gives (`only` those ids, default every
-    non-special one), written into the model's embedding (the one table when shared)."""
+    non-special one), written into the model's embedding (the one table when shared).
+
+    With `model.share_embeddings=false` the target table gets the same vector rows written
+    into its own values (`PretrainedRows.onto`), never a copy of the source table: on
+    retraining its other rows are what it learned."""
     from nlp.vectors.rows import pretrained_rows
 
     rows = pretrained_rows(
@@ -528,8 +532,10 @@ def _load_rows(
         counts=codec.token_counts,
         only=only,
     )
-    for embedding in {id(e): e for e in (model.source_embedding, model.target_embedding)}.values():
-        embedding.embeddings.assign(rows.matrix)
+    model.source_embedding.embeddings.assign(rows.matrix)
+    if model.target_embedding is not model.source_embedding:
+        target = model.target_embedding.embeddings
+        target.assign(rows.onto(np.asarray(target.numpy())))
     return rows
 
 

@@ -66,6 +66,18 @@ class PretrainedRows:
             else round(self.token_coverage, 4),
         }
 
+    def onto(self, table: np.ndarray) -> np.ndarray:
+        """A copy of `table` [vocab, embedding_dim] with the rows the vectors gave (where
+        `found`), in the columns they filled, taken from `matrix`; every other value stays.
+
+        Why: `matrix` starts from one table (the source embedding's); a model with a
+        separate target embedding must get the same vector rows without the rest of the
+        source table, which would overwrite the target's own (learned, on retraining) rows."""
+        out = np.array(table, dtype=np.float32, copy=True)
+        columns = min(self.width, out.shape[1])  # narrower vectors fill the first columns
+        out[self.found, :columns] = self.matrix[self.found, :columns]
+        return out
+
     def describe(self) -> str:
         tokens = (
             "" if self.token_coverage is None else f", {self.token_coverage:.1%} of corpus tokens"

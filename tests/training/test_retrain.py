@@ -103,3 +103,49 @@ def test_extend_vocab_grows_matrices_and_keeps_learned_rows(
     assert grown.shape[0] == len(after.codec.vocab)
     np.testing.assert_allclose(grown[:old_size], old_embedding)  # learning rate 0: rows kept
     assert after.model.output_layer.kernel.shape[1] == len(after.codec.vocab)
+
+
+@pytest.mark.slow
+def test_extend_vocab_with_vectors_keeps_each_unshared_embedding_its_own_rows(
+    tmp_path: Path,
+) -> None:
+    """`model.share_embeddings=false`: the vectors fill the grown rows of both tables, and
+    each table keeps the rows it learned (the target's were once overwritten by the
+    source's)."""
+    from nlp.training.run import train
+    from nlp.util.config import ExperimentConfig
+    from tests.conftest import REPO
+
+    vectors = tmp_path / "vectors.txt"
+    lines = [f"{word} {' '.join(['0.25'] * 16)}" for word in ("you", "good", "morning")]
+    lines.append(f"zorblax {' '.join(['-0.5'] * 16)}")
+    vectors.write_text("\n".join(lines) + "\n", "utf-8")
+    settings = tiny_overrides(
+        **{"model.share_embeddings": "false", "model.pretrained_embeddings": str(vectors)}
+    )
+    train(
+        ExperimentConfig().with_overrides(settings),
+        CorpusSpec((REPO / "corpora" / "dialogue-en.jsonl",)),
+        RunOptions(tmp_path / "run", verbose=0),
+    )
+    before = load_bundle(tmp_path / "run" / "model")
+    old_size = len(before.codec.vocab)
+    old_source = before.model.source_embedding.embeddings.numpy()
+    old_target = before.model.target_embedding.embeddings.numpy()
+    assert not np.allclose(old_source, old_target)  # two tables, each trained on its own
+    retrain(
+        tmp_path / "run" / "model",
+        _corpus(tmp_path, _pairs(NONSENSE) + [(f"{w} ?", f"{w} !") for w in NONSENSE]),
+        RunOptions(tmp_path / "grown", verbose=0),
+        RetrainOptions(extend_vocab=True, extend_min_freq=2),
+        ["train.epochs=1", "train.learning_rate=0", "train.valid_fraction=0.3"],
+    )
+    after = load_bundle(tmp_path / "grown" / "model")
+    source = after.model.source_embedding.embeddings.numpy()
+    target = after.model.target_embedding.embeddings.numpy()
+    np.testing.assert_allclose(source[:old_size], old_source)  # learning rate 0: rows kept
+    np.testing.assert_allclose(target[:old_size], old_target)
+    zorblax = after.codec.vocab.id_of("zorblax")
+    assert zorblax >= old_size
+    np.testing.assert_allclose(source[zorblax], [-0.5] * 16)
+    np.testing.assert_allclose(target[zorblax], [-0.5] * 16)

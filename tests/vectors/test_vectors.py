@@ -106,6 +106,21 @@ def test_narrower_vectors_fill_the_first_columns_and_wider_ones_are_projected() 
     assert kept > 0.99
 
 
+def test_rows_onto_another_table_change_only_the_found_rows_and_filled_columns(
+    tmp_path: Path,
+) -> None:
+    """A separate target embedding gets the vector rows, not the source table's other values."""
+    path = tmp_path / "narrow.txt"
+    path.write_text("cat 1 2\nzebra 3 4\n", "utf-8")
+    rows = pretrained_rows(str(path), TOKENS, np.zeros((len(TOKENS), 3)), lowercase=True)
+    target = np.full((len(TOKENS), 3), 9.0, dtype=np.float32)
+    expected = target.copy()
+    expected[5] = [1.0, 2.0, 9.0]  # "cat": the first two columns; the third keeps its value
+    expected[7] = [3.0, 4.0, 9.0]  # "zebra"
+    np.testing.assert_array_equal(rows.onto(target), expected)
+    assert target[5, 0] == 9.0  # a copy: the table given is left as it was
+
+
 def test_a_vectors_file_with_a_short_line_names_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.txt"
     path.write_text("cat 1 2 3\ndog 1 2\n", "utf-8")
