@@ -13,16 +13,16 @@ gets a copy of the codec's text settings and tokenizer in its initializer (sente
 models travel as bytes, jieba loads its dictionary there), so a worker tokenizes exactly as
 this process would; results come back in the pairs' order.
 
-This module imports no TensorFlow: the workers are started with "spawn" (a fresh
-interpreter, because forking a process whose TensorFlow threads may hold locks can deadlock
-the child) and import it, and a worker that imported TensorFlow would pay seconds and hundreds
-of MiB for nothing. As with any "spawn" pool, a script that trains on a large corpus must
-guard its entry point (`if __name__ == "__main__":`): each worker imports the main module.
+This module imports no TensorFlow: the workers are spawned (`nlp.util.processes`, the start
+method of every pool of the project: a fresh interpreter, because forking a process whose
+TensorFlow threads may hold locks can deadlock the child) and import it, and a worker that
+imported TensorFlow would pay seconds and hundreds of MiB for nothing. As with any spawned
+pool, a script that trains on a large corpus must guard its entry point
+(`if __name__ == "__main__":`): each worker imports the main module.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -36,6 +36,7 @@ from nlp.text.truecase import TruecaseCounts
 from nlp.tokenizers.specials import EOS_ID
 from nlp.tokenizers.vocab import Vocabulary
 from nlp.util.config import ExperimentConfig
+from nlp.util.processes import worker_context
 
 if TYPE_CHECKING:
     from nlp.training.data import Example
@@ -130,9 +131,8 @@ def _in_pool(codec: TextCodec, tasks: list[_Task], workers: int) -> Iterator[_Re
     `_CHUNKS_PER_WORKER_IN_FLIGHT` tasks a worker submitted and not yet collected."""
     # Only what tokenizing needs travels: the settings and the tokenizer, not the vocabulary.
     text_codec = TextCodec(codec.config, codec.tokenizer, Vocabulary())
-    context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_start_worker, initargs=(text_codec,)
+        workers, mp_context=worker_context(), initializer=_start_worker, initargs=(text_codec,)
     ) as pool:
         pending: deque[Future[_Result]] = deque()
         for _, pairs, truecase in tasks:

@@ -1,3 +1,3 @@
 """Small helpers every layer may use: the experiment configuration (`config`), atomic file
-writes (`fsutil`), the progress line (`progress`) and a size-bounded dict (`lru`). Nothing
-here imports another `nlp` package."""
+writes (`fsutil`), the progress line (`progress`), a size-bounded dict (`lru`) and how
+worker processes start (`processes`). Nothing here imports another `nlp` package."""

@@ -13,7 +13,6 @@ under the vocabulary entry it belongs to. Two passes, both flat in memory:
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from nlp.generation.codec import TextCodec
+from nlp.util.processes import worker_context
 from nlp.util.progress import Progress
 
 ALGORITHMS = ("word2vec", "fasttext")
@@ -80,11 +80,13 @@ def _chunks(texts: Iterable[str]) -> Iterator[list[str]]:
 def tokenize_to_file(
     texts: Iterable[str], codec: TextCodec, directory: Path, workers: int, progress: bool = True
 ) -> TokenizedText:
-    """Pass 1: every text's tokens, one line each, in input order."""
+    """Pass 1: every text's tokens, one line each, in input order, by `workers` spawned
+    processes (`nlp.util.processes`: the caller may have TensorFlow loaded, and forking it
+    can deadlock the workers)."""
     path = directory / "tokens.txt"
     lines = tokens = skipped = 0
     bar = Progress(sys.stderr if progress else None, "texts", interval=1.0)
-    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    context = worker_context()
     with (
         path.open("w", encoding="utf-8") as out,
         context.Pool(max(1, workers), initializer=_start_worker, initargs=(codec,)) as pool,
