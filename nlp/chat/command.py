@@ -65,6 +65,8 @@ def chat_loop(responder: ChatResponder, lines: TextIO, out: TextIO, *, why_dir: 
                     break
                 reply = runner.run(responder.respond(TERMINAL_CHAT, line, is_admin=True))
                 out.write(f"bot> {reply.text}\n")
+                if reply.provenance in ("retrieved", "refined"):
+                    out.write(f"     ({reply.provenance}: training pair {reply.pair})\n")
                 if reply.photo is not None:
                     pictures += 1
                     path = why_dir / f"why-{pictures}.png"

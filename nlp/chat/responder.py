@@ -19,6 +19,7 @@ from nlp.chat.attention_plot import render_attention_png
 from nlp.chat.batcher import MicroBatcher
 from nlp.chat.context import DialogueContext
 from nlp.chat.conversation_log import ConversationLog, Rating
+from nlp.chat.provenance import provenance_note
 from nlp.chat.rerank import ReplyRanker
 from nlp.chat.settings import SettingsError, SettingsStore
 from nlp.chat.slash_commands import COMMAND_NAMES, HELP_TEXT, START_TEXT, Command, parse_command
@@ -51,6 +52,9 @@ class Reply:
 
     text: str
     photo: bytes | None = None
+    # a chat reply's `Generation.provenance` and training pair ("" for commands' replies)
+    provenance: str = ""
+    pair: str = ""
 
 
 @dataclass(frozen=True)
@@ -170,7 +174,7 @@ class ChatResponder:
         self.context.add_exchange(chat, message, reply)
         self._last[chat] = best
         self._turns[chat] = turn + 1
-        return Reply(reply)
+        return Reply(reply, provenance=best.provenance, pair=best.pair)
 
     def _update(self, chat: str, **changes: object) -> Reply:
         try:
@@ -236,6 +240,9 @@ class ChatResponder:
         last = self._last.get(chat)
         if last is None:
             return Reply("There is no reply of mine to explain yet. Send me a message first.")
+        note = provenance_note(last)
+        if last.provenance == "retrieved":  # no attention to draw: no decoder wrote it
+            return Reply(note)
         try:
             png = await asyncio.to_thread(
                 functools.partial(render_attention_png, slots=last.slots),
@@ -243,7 +250,10 @@ class ChatResponder:
             )
         except ValueError as exc:
             return Reply(f"I can't draw that one: {exc}.")
-        caption = fit_reply(f"What I looked at while writing: {last.text}", TELEGRAM_CAPTION_LIMIT)
+        caption = fit_reply(
+            " ".join(filter(None, [f"What I looked at while writing: {last.text}", note])),
+            TELEGRAM_CAPTION_LIMIT,
+        )
         return Reply(caption, photo=png)
 
     async def _cmd_good(self, chat: str, command: Command, is_admin: bool) -> Reply:

@@ -13,8 +13,11 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 STRATEGY_NAMES: tuple[str, ...] = ("greedy", "beam", "sample", "diverse_beam")
-# How the n-best list is re-ranked after decoding (`nlp.generation.mmi`, applied by the generator).
-RERANK_NAMES: tuple[str, ...] = ("none", "mmi-antilm", "mmi-bidi")
+# How the candidates (the n-best list, and the retrieved replies with `retrieve`) are ranked
+# after decoding, by the generator (`nlp.generation.ranking`): none (the decoder's own score),
+# likelihood (the chat model's log-probability per reply token), MMI with a companion
+# (`nlp.generation.mmi`), or the dual encoder's fit of reply to message (`nlp.ranking`).
+RERANK_NAMES: tuple[str, ...] = ("none", "likelihood", "mmi-antilm", "mmi-bidi", "dual-encoder")
 MODEL_SETTING = "default: the model's setting"
 # Whether decoding compiles with XLA unless told otherwise (`--xla`, `jit_compile=`): off.
 # XLA is faster per sentence (measured in `nlp.decoding.decoder.Decoder`) but compiles once per
@@ -94,10 +97,18 @@ class DecodeOptions:
     # Re-ranking of the n-best list (Li et al. 2016; the decoder itself ignores these):
     # mmi-antilm: log p(T|S) - mmi_lambda * log p_lm(first mmi_gamma tokens of T) + bonus*|T|
     # mmi-bidi:   log p(T|S) + mmi_lambda * log p(S|T) / |S| + bonus*|T|
-    # (either divided by |T| with mmi_per_token)
+    # (with mmi_per_token each term normalised once, by the tokens it sums over:
+    # log p(T|S) / |T|, the LM's mean over the penalised tokens; see nlp.generation.mmi)
     rerank: str = option(
-        "none", "re-rank the n-best list by MMI (needs the companion LM or reverse model)",
+        "none", "rank the candidates: likelihood, MMI (needs the companion LM or reverse "
+        "model) or the dual encoder (needs the model's own)",
         choices=RERANK_NAMES,
+    )
+    # The replies of the training posts nearest the message (BM25, the bundle's index) join
+    # the candidates; ranking then chooses among generated and retrieved replies alike.
+    retrieve: int = option(
+        0, "also rank the replies of the K training posts nearest the message (0: none; "
+        "needs the model's retrieval index)", metavar="K"
     )
     mmi_lambda: float = option(0.5, "MMI: weight of the companion score")
     mmi_gamma: int = option(  # 0 = every token of T
@@ -124,6 +135,7 @@ class DecodeOptions:
         _check_int("beam_size", self.beam_size, minimum=1)
         _check_int("beam_groups", self.beam_groups, minimum=1)
         _check_int("mmi_gamma", self.mmi_gamma, minimum=0)
+        _check_int("retrieve", self.retrieve, minimum=0)
         if self.rerank not in RERANK_NAMES:
             raise ValueError(
                 f"unknown re-ranking {self.rerank!r}; choose one of {', '.join(RERANK_NAMES)}"

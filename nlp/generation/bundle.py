@@ -18,6 +18,7 @@ import logging
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -54,6 +55,11 @@ class Bundle:
     path: Path
     decoding: DecodeSettings | None = None  # the bundle's recommended decode options
     companions: dict[str, Path] = field(default_factory=dict)  # kind -> companion bundle
+
+    def part(self, name: str) -> Path | None:
+        """The bundle's file or sub-directory `name` (its retrieval index, its dual encoder)
+        if the bundle lists it, else None."""
+        return bundle_part(self.path, self.metadata, name)
 
 
 def library_versions() -> dict[str, str]:
@@ -162,19 +168,39 @@ def read_companions(
 
 
 def _replace_file(path: Path, name: str, text: str) -> Path:
-    """Replace one small file of a bundle, atomically; returns the bundle dir.
+    """Replace one small file of a bundle, atomically; returns the bundle dir."""
+
+    def write(target: Path) -> None:
+        target.write_text(text, "utf-8")
+
+    return store_part(path, name, write)
+
+
+def store_part(path: Path, name: str, write: Callable[[Path], None]) -> Path:
+    """Replace (or add) the file or sub-directory `name` of a bundle, atomically: `write`
+    is given the path to create. Returns the bundle dir.
 
     The bundle is verified, linked into a temporary sibling (no data copied) with the new
-    file and fresh checksums, and renamed into place: a crash leaves the old bundle or the
-    new one, never one whose checksums disagree with its files.
+    part and fresh checksums of every file, and renamed into place: a crash leaves the old
+    bundle or the new one, never one whose checksums disagree with its files. What a chat
+    model adds after training (its retrieval index, its dual encoder) goes in this way.
     """
     directory = resolve(Path(path))
     meta = read_metadata(directory)
     with atomic_directory(directory) as tmp:
         link_or_copy_tree(directory, tmp, skip=(name, METADATA_FILE))
-        (tmp / name).write_text(text, "utf-8")
+        write(tmp / name)
         _write_metadata(tmp, {key: value for key, value in meta.items() if key != "files"})
     return directory
+
+
+def bundle_part(directory: Path, meta: dict[str, Any], name: str) -> Path | None:
+    """`directory / name` if the verified bundle (`meta` from `read_metadata`) lists it as a
+    file or as a sub-directory holding files; None otherwise."""
+    files = meta.get("files", {})
+    if name in files or any(key.startswith(f"{name}/") for key in files):
+        return directory / name
+    return None
 
 
 def read_decoding(directory: Path, meta: dict[str, Any]) -> DecodeSettings | None:

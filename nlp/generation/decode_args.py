@@ -212,9 +212,13 @@ def describe_options(options: DecodeOptions) -> str:
         parts.append(f"n_best {options.n_best}")
     if not options.suppress_unk:
         parts.append("allow_unk")
-    if options.rerank != "none":
+    if options.retrieve:
+        parts.append(f"with {options.retrieve} retrieved replies")
+    if options.rerank.startswith("mmi-"):
         gamma = f" gamma {options.mmi_gamma}" * (options.rerank == "mmi-antilm")
         parts.append(f"{options.rerank} lambda {options.mmi_lambda:g}{gamma}"
                      + " per token" * options.mmi_per_token)
         parts += [f"length_bonus {options.length_bonus:g}"] * bool(options.length_bonus)
+    elif options.rerank != "none":
+        parts.append(f"ranked by {options.rerank}")
     return ", ".join(parts)

@@ -6,37 +6,30 @@ all call `Generator.generate`; none of them touches TensorFlow or the decoder di
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions, Decoder
 from nlp.decoding.options import XLA_BY_DEFAULT
 from nlp.generation.bundle import Bundle, load_bundle
-from nlp.generation.mmi import COMPANION_KIND, mmi_score
+from nlp.generation.candidates import Candidates, Companion
 from nlp.generation.text_generator import Generation
+from nlp.retrieval.refine import refined_source
 
 __all__ = ["Generation", "Generator"]
-
-
-class Companion(Protocol):
-    """What MMI re-ranking needs (`nlp.generation.mmi.CompanionScorer`, or a scripted one in
-    tests)."""
-
-    kind: str  # "lm" | "reverse"
-
-    def token_log_probs(self, pairs: Sequence[Pair]) -> list[np.ndarray]: ...
 
 
 class Generator:
     """Generates n-best outputs for a batch of texts with one model bundle.
 
-    With companions (an LM and/or a reverse bundle), `options.rerank` re-scores each n-best
-    list by MMI (`nlp.generation.mmi`) and returns it sorted by that score.
+    `options.retrieve` adds the replies of the nearest training posts to each n-best list,
+    and `options.rerank` scores every candidate (`nlp.generation.candidates`: likelihood,
+    MMI with the companions, an LM and/or a reverse bundle, or the dual encoder) and returns
+    the list sorted by that score. A retrieve-and-refine model reads each text with its
+    nearest training post's reply (`data.retrieve_refine`).
     """
 
     def __init__(
@@ -50,6 +43,7 @@ class Generator:
         self.codec = bundle.codec
         self.decoder = Decoder(bundle.model, jit_compile=jit_compile)
         self.companions = {companion.kind: companion for companion in companions}
+        self.candidates = Candidates(bundle, self.companions)
 
     @classmethod
     def from_bundle(
@@ -91,62 +85,47 @@ class Generator:
     ) -> list[list[Generation]]:
         """n-best generations per text; a text with no tokens at all gets an empty list.
         `seeds` (sampling) gives each text its own seed in place of `options.seed`."""
-        sources = [self.codec.source(text) for text in texts]
+        data = self.bundle.config.data
+        drafts = (
+            self.candidates.drafts(texts) if data.retrieve_refine else [None] * len(texts)
+        )
+        inputs = [
+            refined_source(text, draft.reply if draft else "", data.refine_separator)
+            if data.retrieve_refine else text
+            for text, draft in zip(texts, drafts, strict=True)
+        ]
+        sources = [self.codec.source(text) for text in inputs]
         usable = [i for i, source in enumerate(sources) if source.ids]
         results: list[list[Generation]] = [[] for _ in texts]
-        if not usable:
-            return results
-        hypotheses = self.decoder.decode(
-            [sources[i].ids for i in usable],
-            options,
-            seeds=None if seeds is None else [seeds[i] for i in usable],
-        )
-        for i, n_best in zip(usable, hypotheses, strict=True):
-            source = sources[i]
-            for hypothesis in n_best:
-                tokens = self.codec.output_tokens(hypothesis.ids, source)
-                results[i].append(
-                    Generation(
-                        text=self.codec.text(tokens, source),
-                        score=float(hypothesis.score),
-                        tokens=tokens,
-                        source_tokens=source.tokens,
-                        attention=np.asarray(hypothesis.attention),
-                        slots=source.slots,
+        if usable:
+            hypotheses = self.decoder.decode(
+                [sources[i].ids for i in usable],
+                options,
+                seeds=None if seeds is None else [seeds[i] for i in usable],
+            )
+            for i, n_best in zip(usable, hypotheses, strict=True):
+                source, draft = sources[i], drafts[i]
+                for hypothesis in n_best:
+                    tokens = self.codec.output_tokens(hypothesis.ids, source)
+                    results[i].append(
+                        Generation(
+                            text=self.codec.text(tokens, source),
+                            score=float(hypothesis.score),
+                            tokens=tokens,
+                            source_tokens=source.tokens,
+                            attention=np.asarray(hypothesis.attention),
+                            slots=source.slots,
+                            provenance="refined" if data.retrieve_refine else "generated",
+                            pair=draft.pair if draft else "",
+                        )
                     )
-                )
-        if options.rerank != "none":
-            results = self._rerank(texts, results, options)
+        if options.retrieve:
+            for i, hits in enumerate(self.candidates.retrieve(texts, options.retrieve)):
+                if sources[i].ids:
+                    results[i] += self.candidates.retrieved(inputs[i], hits)
+        if options.rerank != "none" or options.retrieve:
+            results = self.candidates.rank(texts, inputs, results, options)
         return results
-
-    def _rerank(
-        self, texts: Sequence[str], results: list[list[Generation]], options: DecodeOptions
-    ) -> list[list[Generation]]:
-        """Every candidate of every input re-scored by MMI in one companion call."""
-        kind = COMPANION_KIND[options.rerank]
-        companion = self.companions.get(kind)
-        if companion is None:
-            raise ValueError(
-                f"rerank={options.rerank} needs a companion {kind} model; none was loaded "
-                f"(train one with `s2s train {'--task lm' if kind == 'lm' else '--reverse'}`)"
-            )
-        pairs = [Pair(text, g.text) for text, n_best in zip(texts, results, strict=True)
-                 for g in n_best]
-        if not pairs:
-            return results
-        scores = iter(companion.token_log_probs(pairs))
-        return [
-            sorted(
-                (
-                    dataclasses.replace(
-                        g, score=mmi_score(g.score, next(scores), len(g.tokens) + 1, options)
-                    )
-                    for g in n_best
-                ),
-                key=lambda g: -g.score,
-            )
-            for n_best in results
-        ]
 
 
 def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

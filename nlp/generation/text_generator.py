@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
 from nlp.decoding import DecodeOptions
+
+Provenance = Literal["generated", "refined", "retrieved"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,13 @@ class Generation:
     source_tokens: list[str]
     attention: np.ndarray  # [len(tokens), len(source_tokens)]
     slots: dict[str, str] = field(default_factory=dict)  # placeholder token -> original string
+    # Where the reply came from: the decoder alone ("generated"), the decoder reading a
+    # retrieved reply beside the message ("refined", retrieve-and-refine models), or a
+    # training reply sent as it is ("retrieved"); `pair` names the training pair ("file:line")
+    # of a retrieved or refined reply. People see a retrieved reply verbatim, so `/why` and
+    # the API say so.
+    provenance: Provenance = "generated"
+    pair: str = ""
 
 
 class TextGenerator(Protocol):

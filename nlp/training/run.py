@@ -28,6 +28,7 @@ from nlp.generation.bundle import MODEL_SUBDIR, Bundle, load_bundle, save_bundle
 from nlp.generation.codec import TextCodec, count_tokens
 from nlp.generation.decode_settings import DecodeSettings, task_defaults
 from nlp.model import Seq2Seq
+from nlp.retrieval import INDEX_DIR, ReplyIndex
 from nlp.training.checkpoint import TrainState, variable_paths
 from nlp.training.corpus_io import (
     CorpusSpec,
@@ -47,6 +48,13 @@ from nlp.training.prepare import (
     prepare_examples,
     tokenize_pairs,
     workers_for,
+)
+from nlp.training.reply_index import (
+    build_index,
+    copy_rankers,
+    refine_pairs,
+    store_rankers,
+    without_logs,
 )
 from nlp.training.trainer import Hooks, LossMeter, Selection, Trainer, batching_for
 from nlp.util.config import DataConfig, ExperimentConfig
@@ -126,7 +134,9 @@ def train(
 ) -> TrainState:
     """Train a new model (or resume an interrupted run) and leave the best bundle in out/model."""
     strategy = training_strategy(options.multi_worker)
+    given = options
     options = _worker_options(options, strategy)
+    chief = options is given  # the one process that writes --out
     run_dir = options.out / RUN_SUBDIR
     if options.resume:
         config, changes = resume_settings(saved_config(options.out), config)
@@ -142,10 +152,15 @@ def train(
         config.train.seed,
     )
     earlier = check_context(train_pairs, config.data)
+    index_pairs = _index_pairs(config, corpus, train_pairs)
+    model_train, model_valid = train_pairs, valid_pairs
+    if config.data.retrieve_refine:
+        model_train, model_valid = _refined(config, run_dir, options, index_pairs,
+                                            train_pairs, valid_pairs)
     codec, train_examples, valid_examples = prepare_examples(
         config,
-        train_pairs,
-        valid_pairs,
+        model_train,
+        model_valid,
         TextCodec.load(config, run_dir) if options.resume else None,
     )
     count = len(train_pairs) + len(valid_pairs)
@@ -169,7 +184,7 @@ def train(
     if config.model.pretrained_embeddings:
         rows, record = _pretrained(config, codec, model, run_dir, options)
         metadata["pretrained_embeddings"] = record
-    return _fit(
+    state = _fit(
         config,
         codec,
         model,
@@ -179,8 +194,56 @@ def train(
         metadata,
         strategy,
         task_defaults(config.data.task),
-        valid_pairs,
+        model_valid,
         rows,
+    )
+    if chief and _replies_chat(config.data):
+        store_rankers(
+            options.out / MODEL_SUBDIR,
+            index_pairs if config.retrieval.index or config.data.retrieve_refine else None,
+            train_pairs,
+            valid_pairs,
+            config.retrieval.dual_encoder_minutes,
+            seed=config.train.seed,
+            verbose=options.verbose,
+        )
+    return state
+
+
+def _replies_chat(data: DataConfig) -> bool:
+    """A model that answers messages (not a companion): the one that gets an index."""
+    return data.task == "chat" and not data.reverse
+
+
+def _index_pairs(
+    config: ExperimentConfig, corpus: CorpusSpec, train_pairs: Sequence[Pair]
+) -> list[Pair]:
+    """The training pairs a chat model's retrieval index may hold (`nlp.training.reply_index`:
+    never a conversation log's unless `retrieval.index_logs`)."""
+    if config.data.retrieve_refine and not _replies_chat(config.data):
+        raise ValueError("data.retrieve_refine applies to chat models (data.task=chat) only")
+    if not _replies_chat(config.data):
+        return []
+    return without_logs(train_pairs, corpus, index_logs=config.retrieval.index_logs)
+
+
+def _refined(
+    config: ExperimentConfig,
+    run_dir: Path,
+    options: RunOptions,
+    index_pairs: Sequence[Pair],
+    train_pairs: Sequence[Pair],
+    valid_pairs: Sequence[Pair],
+) -> tuple[list[Pair], list[Pair]]:
+    """Retrieve-and-refine: the pairs with each source followed by its nearest indexed
+    post's reply (a training pair never drafts from itself)."""
+    codec = (TextCodec.load(config, run_dir) if options.resume
+             else TextCodec.untrained(config, train_pairs))
+    index = build_index(codec, index_pairs)
+    _say(options, f"retrieve-and-refine: drafts from an index of {len(index)} pairs")
+    return (
+        refine_pairs(index, codec, train_pairs, config.data, skip_same_post=True),
+        refine_pairs(index, codec, valid_pairs, config.data, skip_same_post=False),
     )
 
 
@@ -426,6 +489,13 @@ def retrain(
     if mix_pool and retrain_options.old_share > 0:
         count = round(len(new_train) * retrain_options.old_share)
         mixed_old = sample(mix_pool, count, config.train.seed)
+    if config.data.retrieve_refine:  # drafts from the old model's index, which stays as it was
+        index = ReplyIndex.load(_index_dir(bundle))
+        new_train, new_valid, old_held, mixed_old = (
+            refine_pairs(index, codec, group, config.data, skip_same_post=skip)
+            for group, skip in ((new_train, True), (new_valid, False), (old_held, False),
+                                (mixed_old, True))
+        )
     # Each text is tokenized once: the new vocabulary words and every example come from these.
     train_tokens, valid_tokens, old_tokens, mixed_tokens = tokenize_pairs(
         codec, [new_train, new_valid, old_held, mixed_old]
@@ -483,6 +553,7 @@ def retrain(
         bundle.decoding or task_defaults(config.data.task),  # tuned settings survive retraining
         new_valid,
     )
+    copy_rankers(bundle, options.out / MODEL_SUBDIR)
     best = load_bundle(options.out / MODEL_SUBDIR)
     after = _old_new_losses(
         LossMeter(best.model, batching_for(config.train)), old_examples, new_examples
@@ -492,6 +563,13 @@ def retrain(
         **{f"before_{k}": v for k, v in before.items()},
         **{f"after_{k}": v for k, v in after.items()},
     }
+
+
+def _index_dir(bundle: Bundle) -> Path:
+    directory = bundle.part(INDEX_DIR)
+    if directory is None:
+        raise ValueError(f"{bundle.path}: a retrieve-and-refine model without its index")
+    return directory
 
 
 def _grown_rows(

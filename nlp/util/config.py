@@ -115,6 +115,24 @@ class DataConfig:
     reverse: bool = False  # train p(source | target): the backward model of MMI-bidi
     context_turns: int = 0  # previous turns joined into the encoder input (chat only)
     turn_separator: str = " __eot__ "
+    # Retrieve-and-refine (Weston, Dinan & Miller 2018; chat only): the encoder reads the
+    # context, this separator, then the reply of the nearest training post (BM25, the
+    # bundle's index; in training never the pair's own), so the decoder can attend to and
+    # copy from a reply a person wrote
+    retrieve_refine: bool = False
+    refine_separator: str = " __ret__ "
+
+
+@dataclass
+class RetrievalConfig:
+    """What `s2s train --task chat` adds to the bundle for choosing replies (`nlp.retrieval`,
+    `nlp.ranking`); `s2s index` rebuilds both for a trained model."""
+
+    index: bool = True  # a BM25 index of the training pairs (reply retrieval)
+    # Pairs read from conversation logs (`--format conversation-log`, what people wrote to
+    # the bot) would be shown verbatim to other people: indexed only when set explicitly.
+    index_logs: bool = False
+    dual_encoder_minutes: float = 3.0  # the dual-encoder ranker's training budget (0: none)
 
 
 @dataclass
@@ -126,6 +144,7 @@ class ExperimentConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

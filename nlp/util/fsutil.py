@@ -106,17 +106,19 @@ def atomic_directory(directory: Path) -> Iterator[Path]:
 
 def link_or_copy_tree(source: Path, destination: Path, skip: Collection[str] = ()) -> None:
     """Fill `destination` with the files of `source` as hard links, or copies where the file
-    system has no hard links; top-level files named in `skip` are left out.
+    system has no hard links; top-level files and directories named in `skip` are left out.
 
     Why links: changing one small file of a bundle must not copy its weights. A link shares
     the old file's data, so the caller must write only files it left out (writing through a
     link would change the old version too); the project never writes a published file in
     place, every change publishes a new directory.
     """
-    for current, _, files in os.walk(source):
+    for current, directories, files in os.walk(source):
         relative = Path(current).relative_to(source)
         target = destination / relative
         target.mkdir(parents=True, exist_ok=True)
+        if relative == Path("."):
+            directories[:] = [name for name in directories if name not in skip]
         for name in files:
             if relative == Path(".") and name in skip:
                 continue

@@ -138,6 +138,10 @@ def make_app(
         conversation: str
         reply: str
         picture_png_base64: str | None = None  # /why answers with a picture
+        # where a chat reply came from: generated | refined | retrieved ("" for commands),
+        # and the training pair ("file:line") of a retrieved or refined one
+        provenance: str = ""
+        pair: str = ""
 
     class AttentionRequest(BaseModel):
         """`text`: decode it and draw the output's attention; `conversation`: the last reply
@@ -279,7 +283,8 @@ def make_app(
             reply = await model.responder.respond(body.conversation, body.message)
         picture = base64.b64encode(reply.photo).decode() if reply.photo else None
         return {"conversation": body.conversation, "reply": reply.text,
-                "picture_png_base64": picture}
+                "picture_png_base64": picture, "provenance": reply.provenance,
+                "pair": reply.pair}
 
     @app.post(
         "/v1/models/{name}/attention",

@@ -1,0 +1,216 @@
+"""Reply candidates beyond the decoder's, and the rankers that choose among all of them.
+
+Why one module: a chat reply is chosen from the union of what the decoder wrote (its n-best
+list or samples) and what people wrote to the training posts nearest the message (BM25,
+`nlp.retrieval`), and every ranker must score both kinds on one scale:
+
+- none: the chat model's log-probability of the reply (the decoder's own score for what it
+  wrote; for a retrieved reply the same sum, teacher-forced);
+- likelihood: that log-probability per reply token (end token included), teacher-forced for
+  every candidate, as Hits@1 scores (`nlp.generation.reply_scores`);
+- mmi-antilm / mmi-bidi: MMI with a companion model (`nlp.generation.mmi`);
+- dual-encoder: the bundle's dual encoder (`nlp.ranking`), as the log-probability that a
+  candidate is the reply among the input's candidates: log softmax(scale x cosine), in the
+  same units (nats) as the others, so the bot's reply penalties (`nlp.chat.rerank`) weigh
+  the same against every ranker.
+
+Retrieve-and-refine models (`data.retrieve_refine`) read the message with the reply of its
+nearest training post after a separator (`nlp.retrieval.refine`); `drafts` finds that reply.
+Everything here is loaded from the chat bundle: its index (`INDEX_DIR`) and dual encoder
+(`DUAL_ENCODER_DIR`), lazily, so a headline model or a plain chat model pays nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from nlp.corpus.records import Pair
+from nlp.decoding import DecodeOptions
+from nlp.generation.bundle import Bundle
+from nlp.generation.codec import TextCodec
+from nlp.generation.mmi import COMPANION_KIND, CompanionScorer, mmi_score
+from nlp.generation.text_generator import Generation
+from nlp.retrieval import INDEX_DIR, ReplyIndex, Retrieved
+from nlp.tokenizers.specials import UNK_ID
+
+
+class Companion(Protocol):
+    """What MMI re-ranking needs (`nlp.generation.mmi.CompanionScorer`, or a scripted one in
+    tests)."""
+
+    kind: str  # "lm" | "reverse"
+
+    def token_log_probs(self, pairs: Sequence[Pair]) -> list[np.ndarray]: ...
+
+
+def ranking_ids(codec: TextCodec, text: str) -> list[int]:
+    """`text` as the dual encoder reads it: the chat model's tokens (normalised, masked,
+    tokenized, not cut) looked up in its vocabulary, a word outside it as `UNK_ID`. One
+    definition for training it (`nlp.training.reply_index`) and ranking with it."""
+    ids = codec.vocab.encode(codec.text_tokens(text))
+    return [i if i < len(codec.vocab) else UNK_ID for i in ids]
+
+
+class Candidates:
+    """The retrieval index and the rankers of one chat bundle."""
+
+    def __init__(self, bundle: Bundle, companions: dict[str, Companion]) -> None:
+        self.bundle = bundle
+        self.companions = companions
+        self._index: ReplyIndex | None = None
+        self._dual_encoder: Any = None
+        self._forward: CompanionScorer | None = None
+
+    @property
+    def index(self) -> ReplyIndex:
+        """The bundle's retrieval index (`s2s train --task chat` builds it, `s2s index`
+        rebuilds it); an error saying so when it has none."""
+        if self._index is None:
+            directory = self.bundle.part(INDEX_DIR)
+            if directory is None:
+                raise ValueError(
+                    f"{self.bundle.path}: no retrieval index in the bundle; build one with "
+                    f"`s2s index --model {self.bundle.path} --corpus TRAINING-CORPUS`"
+                )
+            self._index = ReplyIndex.load(directory)
+        return self._index
+
+    @property
+    def has_index(self) -> bool:
+        return self.bundle.part(INDEX_DIR) is not None
+
+    @property
+    def dual_encoder(self) -> Any:
+        """The bundle's dual encoder (`nlp.ranking.DualEncoder`)."""
+        if self._dual_encoder is None:
+            from nlp.ranking import DUAL_ENCODER_DIR, DualEncoder
+
+            directory = self.bundle.part(DUAL_ENCODER_DIR)
+            if directory is None:
+                raise ValueError(
+                    f"{self.bundle.path}: rerank=dual-encoder, but the bundle has no dual "
+                    f"encoder; train one with `s2s index --model {self.bundle.path} --corpus "
+                    "TRAINING-CORPUS`"
+                )
+            self._dual_encoder = DualEncoder.load(directory)
+        return self._dual_encoder
+
+    @property
+    def has_dual_encoder(self) -> bool:
+        from nlp.ranking import DUAL_ENCODER_DIR
+
+        return self.bundle.part(DUAL_ENCODER_DIR) is not None
+
+    @property
+    def forward(self) -> CompanionScorer:
+        """Teacher-forced scores by the chat model itself."""
+        if self._forward is None:
+            self._forward = CompanionScorer(self.bundle)
+        return self._forward
+
+    def query_tokens(self, text: str) -> list[str]:
+        """What the index is searched with: the message as the model reads it."""
+        return self.bundle.codec.text_tokens(text)
+
+    def retrieve(self, texts: Sequence[str], k: int) -> list[list[Retrieved]]:
+        """The replies of the `k` training posts nearest each text, best first."""
+        return self.index.search([self.query_tokens(text) for text in texts], k)
+
+    def drafts(self, texts: Sequence[str]) -> list[Retrieved | None]:
+        """Retrieve-and-refine: the one retrieved reply each text is read with."""
+        return [hits[0] if hits else None for hits in self.retrieve(texts, 1)]
+
+    def retrieved(self, text: str, hits: Sequence[Retrieved]) -> list[Generation]:
+        """Retrieved replies as candidates (scored by `rank`); no attention: no decoder
+        wrote them."""
+        source = self.bundle.codec.source(text)
+        out = []
+        for hit in hits:
+            tokens = self.bundle.codec.text_tokens(hit.reply)
+            out.append(Generation(
+                text=hit.reply, score=float("nan"), tokens=tokens, source_tokens=source.tokens,
+                attention=np.zeros((len(tokens), len(source.tokens)), np.float32),
+                slots=source.slots, provenance="retrieved", pair=hit.pair,
+            ))
+        return out
+
+    def rank(
+        self,
+        texts: Sequence[str],
+        inputs: Sequence[str],
+        results: list[list[Generation]],
+        options: DecodeOptions,
+    ) -> list[list[Generation]]:
+        """Every input's candidates scored by `options.rerank` and sorted, best first.
+        `texts` are the messages, `inputs` what the chat model read (the same, or with the
+        retrieve-and-refine draft)."""
+        flat = [(row, g) for row, n_best in enumerate(results) for g in n_best]
+        if not flat:
+            return results
+        rerank = options.rerank
+        teacher = [i for i, (_, g) in enumerate(flat)
+                   if rerank == "likelihood" or g.provenance == "retrieved"]
+        forward: dict[int, np.ndarray] = {}
+        if teacher:
+            scored = self.forward.token_log_probs(
+                [Pair(inputs[flat[i][0]], flat[i][1].text) for i in teacher]
+            )
+            forward = dict(zip(teacher, scored, strict=True))
+        sums = [float(np.sum(forward[i])) if i in forward else g.score
+                for i, (_, g) in enumerate(flat)]
+        lengths = [len(forward[i]) if i in forward else len(g.tokens) + 1
+                   for i, (_, g) in enumerate(flat)]
+        if rerank == "none":
+            scores = sums
+        elif rerank == "likelihood":
+            scores = [total / max(length, 1) for total, length in zip(sums, lengths, strict=True)]
+        elif rerank in COMPANION_KIND:
+            scores = self._mmi(texts, flat, sums, lengths, options)
+        elif rerank == "dual-encoder":
+            scores = self._dual_encoder_scores(texts, results)
+        else:
+            raise ValueError(f"unknown rerank {rerank!r}")
+        ranked: list[list[Generation]] = [[] for _ in results]
+        for (row, g), score in zip(flat, scores, strict=True):
+            ranked[row].append(dataclasses.replace(g, score=float(score)))
+        return [sorted(n_best, key=lambda g: -g.score) for n_best in ranked]
+
+    def _mmi(
+        self,
+        texts: Sequence[str],
+        flat: Sequence[tuple[int, Generation]],
+        sums: Sequence[float],
+        lengths: Sequence[int],
+        options: DecodeOptions,
+    ) -> list[float]:
+        kind = COMPANION_KIND[options.rerank]
+        companion = self.companions.get(kind)
+        if companion is None:
+            raise ValueError(
+                f"rerank={options.rerank} needs a companion {kind} model; none was loaded "
+                f"(train one with `s2s train {'--task lm' if kind == 'lm' else '--reverse'}`)"
+            )
+        extra = companion.token_log_probs([Pair(texts[row], g.text) for row, g in flat])
+        return [mmi_score(total, scores, length, options)
+                for total, scores, length in zip(sums, extra, lengths, strict=True)]
+
+    def _dual_encoder_scores(
+        self, texts: Sequence[str], results: Sequence[Sequence[Generation]]
+    ) -> list[float]:
+        encoder = self.dual_encoder
+        codec = self.bundle.codec
+        posts = [ranking_ids(codec, text) for text in texts]
+        candidates = [[ranking_ids(codec, g.text) for g in n_best] for n_best in results]
+        cosines = encoder.scores(posts, candidates)
+        scale = float(encoder.config.scale)
+        scores: list[float] = []
+        for row in cosines:
+            logits = scale * np.asarray(row, np.float64)
+            if len(logits):
+                logits = logits - logits.max()
+                scores.extend((logits - np.log(np.exp(logits).sum())).tolist())
+        return scores

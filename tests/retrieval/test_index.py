@@ -1,0 +1,92 @@
+"""BM25 reply retrieval (nlp/retrieval/index.py) on corpora small enough to score by hand."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from nlp.retrieval import ReplyIndex, RetrievalIndexError
+
+# Three posts; N = 3, average length 2, BM25 k1 = 1.5, b = 0.75 (Lucene's IDF):
+#   idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5)), tf part = tf / (tf + k1 (1 - b + b dl / avgdl))
+# (Lucene's form, which drops the constant factor k1 + 1 of Robertson's)
+POSTS = [["a", "b"], ["b", "c", "c"], ["d"]]
+REPLIES = ["reply to a b", "reply to b c c", "reply to d"]
+PAIRS = ["chat.jsonl:1", "chat.jsonl:2", "chat.jsonl:3"]
+IDF_B = math.log(1 + (3 - 2 + 0.5) / (2 + 0.5))  # b is in two posts
+IDF_C = math.log(1 + (3 - 1 + 0.5) / (1 + 0.5))  # c in one
+
+
+def tf_part(tf: int, length: int) -> float:
+    return tf / (tf + 1.5 * (0.25 + 0.75 * length / 2))
+
+
+@pytest.fixture
+def index() -> ReplyIndex:
+    return ReplyIndex.build(POSTS, REPLIES, PAIRS)
+
+
+def test_scores_and_order_are_the_hand_computed_ones(index: ReplyIndex) -> None:
+    # "b": post 0 (length 2) beats post 1 (length 3, the same tf): shorter documents win
+    hits = index.search([["b"]], 3)[0]
+    assert [h.row for h in hits] == [0, 1]  # post 2 shares no token: never returned
+    assert hits[0].score == pytest.approx(IDF_B * tf_part(1, 2), rel=1e-5)
+    assert hits[1].score == pytest.approx(IDF_B * tf_part(1, 3), rel=1e-5)
+    # "b c": post 1's two c's and rarer c outweigh post 0's single b
+    hits = index.search([["b", "c"]], 3)[0]
+    assert [h.row for h in hits] == [1, 0]
+    assert hits[0].score == pytest.approx(
+        IDF_B * tf_part(1, 3) + IDF_C * tf_part(2, 3), rel=1e-5
+    )
+    assert (hits[0].reply, hits[0].pair) == ("reply to b c c", "chat.jsonl:2")
+
+
+def test_k_limits_and_unknown_words_match_nothing(index: ReplyIndex) -> None:
+    assert [h.row for h in index.search([["b"]], 1)[0]] == [0]
+    assert index.search([["zzz"]], 3) == [[]]
+    assert index.search([["b"]], 0) == [[]]
+
+
+def test_a_pair_never_retrieves_itself_nor_a_duplicate_of_its_post() -> None:
+    posts = [["hi", "there"], ["hi", "there"], ["hi", "you"], ["bye"]]
+    index = ReplyIndex.build(posts, ["r0", "r1", "r2", "r3"], ["f:1", "f:2", "f:3", "f:4"])
+    # without skipping, the post's own pair and its duplicate are the best matches
+    assert {h.row for h in index.search([posts[0]], 2)[0]} == {0, 1}
+    for row, post in enumerate(posts):
+        hits = index.search([post], 3, skip_same_post=True)[0]
+        assert row not in {h.row for h in hits}
+        assert all(posts[h.row] != post for h in hits)
+    assert [h.row for h in index.search([posts[0]], 3, skip_same_post=True)[0]] == [2]
+
+
+def test_candidate_scores_use_the_index_statistics(index: ReplyIndex) -> None:
+    # a candidate reply scored as a BM25 document for the context, with the posts' df and
+    # average length: "c c b" (length 3) against context "b c"
+    scores = index.candidate_scores(["b", "c"], [["c", "c", "b"], ["d"], []])
+    assert scores[0] == pytest.approx(IDF_B * tf_part(1, 3) + IDF_C * tf_part(2, 3), rel=1e-6)
+    assert scores[1] == 0 and scores[2] == 0
+
+
+def test_save_and_load_round_trip(index: ReplyIndex, tmp_path: Path) -> None:
+    index.save(tmp_path / "retrieval")
+    loaded = ReplyIndex.load(tmp_path / "retrieval")
+    assert len(loaded) == 3
+    assert loaded.search([["b", "c"]], 3) == index.search([["b", "c"]], 3)
+
+
+def test_a_broken_replies_file_is_named_with_its_line(index: ReplyIndex, tmp_path: Path) -> None:
+    index.save(tmp_path / "retrieval")
+    replies = tmp_path / "retrieval" / "replies.jsonl"
+    lines = replies.read_text("utf-8").splitlines()
+    lines[1] = json.dumps({"reply": "x"})  # no pair, no key
+    replies.write_text("\n".join(lines) + "\n", "utf-8")
+    with pytest.raises(RetrievalIndexError, match=r"replies\.jsonl:2"):
+        ReplyIndex.load(tmp_path / "retrieval")
+
+
+def test_rows_must_align() -> None:
+    with pytest.raises(ValueError, match="same length"):
+        ReplyIndex.build([["a"]], ["r", "s"], ["f:1"])
