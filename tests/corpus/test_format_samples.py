@@ -370,7 +370,7 @@ def _chitchat_file() -> Path | None:
 
 @pytest.mark.skipif(
     _chitchat_file() is None,
-    reason="chitchat-dataset is not installed (it is the user's: pip install chitchat-dataset)",
+    reason="chitchat-dataset is not installed (the dev extra installs it: pip install -e '.[dev]')",
 )
 def test_chitchat_package_file() -> None:
     """The real 40 MB file: every conversation streamed, counts as measured (0.9.0)."""
