@@ -29,6 +29,7 @@ from s2s import quiet
 REGISTRARS = (
     corpus_command.register,
     training_command.register,
+    training_command.register_index,
     embeddings_command.register,
     evaluate_command.register,
     headlines_command.register,

@@ -174,6 +174,50 @@ def register(subparsers: Any) -> None:
     retrain.set_defaults(func=run_retrain)
 
 
+def register_index(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "index",
+        help="(re)build a chat model's retrieval index and dual-encoder ranker",
+        description="Index a corpus's pairs for reply retrieval (BM25 in the model's own "
+        "tokens) and train the dual encoder that ranks replies, both stored in the model "
+        "bundle (what `s2s train --task chat` does after training). The index replaces the "
+        "bundle's: give every corpus it should hold. Pairs read from conversation logs are "
+        "left out unless --index-logs: a retrieved reply is shown verbatim to other people.",
+    )
+    parser.add_argument("--model", type=Path, required=True, help="the chat model (bundle or run)")
+    add_corpus_arguments(parser)
+    parser.add_argument(
+        "--index-logs",
+        action="store_true",
+        help="also index pairs read from conversation logs (what people wrote to the bot; "
+        "others will see those replies verbatim)",
+    )
+    parser.add_argument(
+        "--dual-encoder-minutes",
+        type=float,
+        help="train the dual encoder for this long (0: keep the bundle's; default: the "
+        "model's retrieval.dual_encoder_minutes)",
+    )
+    parser.add_argument("--no-index", action="store_true", help="only train the dual encoder")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.set_defaults(func=run_index)
+
+
+def run_index(args: argparse.Namespace) -> int:
+    from nlp.training.reply_index import index_bundle
+
+    count = index_bundle(
+        args.model,
+        corpus_spec(args.corpus, args),
+        index=not args.no_index,
+        index_logs=args.index_logs,
+        minutes=args.dual_encoder_minutes,
+        verbose=0 if args.quiet else 1,
+    )
+    print(f"indexed {count} pairs into {args.model}" if count else f"updated {args.model}")
+    return 0
+
+
 def run_train(args: argparse.Namespace) -> int:
     from nlp.training.run import RunOptions, saved_config, train
 

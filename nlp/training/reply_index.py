@@ -172,3 +172,35 @@ def copy_rankers(source: Bundle, bundle_dir: Path) -> None:
 
 def _copy_tree(source: Path, target: Path) -> None:
     shutil.copytree(source, target)
+
+
+def index_bundle(
+    model: Path,
+    corpus: CorpusSpec,
+    *,
+    index: bool = True,
+    index_logs: bool = False,
+    minutes: float | None = None,
+    verbose: int = 1,
+) -> int:
+    """`s2s index`: index `corpus` into the chat bundle `model` (replacing its index) and
+    train its dual encoder (`minutes`, default the config's). Returns the pairs indexed."""
+    from nlp.generation.bundle import resolve
+    from nlp.training.corpus_io import load_pairs, train_valid
+    from nlp.util.config import ExperimentConfig
+
+    directory = resolve(model)
+    config = ExperimentConfig.load(directory / "config.json")
+    if config.data.task != "chat" or config.data.reverse:
+        raise ValueError(f"{directory}: only a chat model (not a companion) has a reply index")
+    pairs = load_pairs(corpus, config.data)
+    train, valid = train_valid(pairs, None, config.train.valid_fraction, config.train.seed)
+    kept = without_logs(pairs, corpus, index_logs=index_logs) if index else None
+    if kept is not None and not kept:
+        raise ValueError(
+            f"no pairs to index: all {len(pairs)} were read from conversation logs "
+            "(--index-logs indexes them; their replies are then shown to other people)"
+        )
+    budget = config.retrieval.dual_encoder_minutes if minutes is None else minutes
+    store_rankers(directory, kept, train, valid, budget, seed=config.train.seed, verbose=verbose)
+    return len(kept or [])

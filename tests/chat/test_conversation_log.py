@@ -121,3 +121,22 @@ def test_s2s_chat_logs_conversations_and_s2s_retrain_learns_from_them(
     old_weights, new_weights = before.model.get_weights(), after.model.get_weights()
     assert len(old_weights) == len(new_weights)
     assert any(not np.array_equal(a, b) for a, b in zip(old_weights, new_weights, strict=True))
+
+    # Privacy: what people wrote to the bot never joins the retrieval index (retrieved replies
+    # are shown verbatim to others): the retrained bundle keeps the old index as it was...
+    from nlp.retrieval import INDEX_DIR
+
+    def indexed(bundle: Path) -> list[str]:
+        replies = (bundle / INDEX_DIR / "replies.jsonl").read_text("utf-8").splitlines()
+        return [json.loads(line)["reply"] for line in replies]
+
+    assert indexed(out / "model") == indexed(tiny_bundle)
+    logged = {target for _, target in pairs}
+    assert not logged & set(indexed(out / "model"))
+    # ... and `s2s index` leaves the log out unless told to index it
+    assert main(["index", "--model", str(out), "--corpus", str(log), "--quiet",
+                 "--dual-encoder-minutes", "0"]) != 0
+    assert indexed(out / "model") == indexed(tiny_bundle)
+    assert main(["index", "--model", str(out), "--corpus", str(log), "--index-logs", "--quiet",
+                 "--dual-encoder-minutes", "0"]) == 0
+    assert set(indexed(out / "model")) == logged

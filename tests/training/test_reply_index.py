@@ -1,0 +1,143 @@
+"""What `s2s train --task chat` adds to a chat bundle for choosing replies: the retrieval index
+of its training pairs and the dual encoder; retrieve-and-refine end to end; conversation logs
+kept out of the index."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nlp.chat.conversation_log import ConversationLog
+from nlp.corpus.records import Pair
+from nlp.decoding import DecodeOptions
+from nlp.generation.bundle import load_bundle, read_metadata
+from nlp.generation.codec import TextCodec
+from nlp.retrieval import INDEX_DIR, ReplyIndex
+from nlp.training.corpus_io import CorpusSpec
+from nlp.training.reply_index import build_index, refine_pairs
+from nlp.training.run import RunOptions, train
+from nlp.util.config import ExperimentConfig
+from tests.conftest import REPO, tiny_overrides
+
+pytestmark = pytest.mark.slow
+
+CORPUS = REPO / "corpora" / "dialogue-en.jsonl"
+
+
+def indexed(bundle: Path) -> list[dict]:
+    lines = (bundle / INDEX_DIR / "replies.jsonl").read_text("utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def corpus_pairs() -> list[Pair]:
+    lines = CORPUS.read_text("utf-8").splitlines()
+    return [Pair(r["source"], r["target"], f"{CORPUS}:{n}")
+            for n, r in enumerate(map(json.loads, lines), 1)]
+
+
+def test_the_chat_bundle_holds_its_index_and_ranker_with_checksums(tiny_bundle: Path) -> None:
+    files = read_metadata(tiny_bundle)["files"]
+    assert any(name.startswith(f"{INDEX_DIR}/") for name in files)
+    assert any(name.startswith("dual_encoder/") for name in files)
+    records = indexed(tiny_bundle)
+    # every training pair (the run's validation pairs are not training pairs), named by file
+    # name and line, never by the path of the machine that trained it
+    assert 0 < len(records) < len(corpus_pairs())
+    assert all(r["pair"].startswith("dialogue-en.jsonl:") for r in records)
+    targets = {p.target for p in corpus_pairs()}
+    assert {r["reply"] for r in records} <= targets
+    # a changed index file is caught like any other bundle file
+    replies = tiny_bundle / INDEX_DIR / "replies.jsonl"
+    original = replies.read_bytes()
+    try:
+        replies.write_bytes(original.replace(b"?", b"!", 1))
+        with pytest.raises(ValueError, match="corrupt"):
+            read_metadata(tiny_bundle)
+    finally:
+        replies.write_bytes(original)
+
+
+def test_retrieved_replies_join_the_candidates_with_their_pair(tiny_bundle: Path) -> None:
+    from nlp.generation.generator import Generator
+
+    generator = Generator.from_bundle(tiny_bundle)
+    record = indexed(tiny_bundle)[5]
+    post = next(p.source for p in corpus_pairs() if p.target == record["reply"])
+    for rerank in ("none", "likelihood", "dual-encoder"):
+        options = DecodeOptions(strategy="sample", n_best=2, seed=1, retrieve=3, rerank=rerank)
+        (candidates,) = generator.generate([post], options)
+        kinds = [c.provenance for c in candidates]
+        assert kinds.count("generated") == 2 and kinds.count("retrieved") == 3
+        scores = [c.score for c in candidates]
+        assert scores == sorted(scores, reverse=True)
+        retrieved = [c for c in candidates if c.provenance == "retrieved"]
+        assert record["reply"] in {c.text for c in retrieved}  # its own post is the nearest
+        assert all(c.pair.startswith("dialogue-en.jsonl:") for c in retrieved)
+    # per-token likelihood is the teacher-forced log-probability per reply token
+    (ranked,) = generator.generate([post], DecodeOptions(
+        strategy="greedy", retrieve=2, rerank="likelihood"))
+    first = ranked[0]
+    expected = generator.candidates.forward.token_log_probs([Pair(post, first.text)])[0]
+    assert first.score == pytest.approx(float(expected.mean()), rel=1e-5)
+
+
+def test_refine_pairs_never_draft_from_their_own_pair() -> None:
+    config = ExperimentConfig()
+    pairs = [Pair("how are you", "fine thanks", "c:1"), Pair("how are you", "great", "c:2"),
+             Pair("how old are you", "twenty", "c:3"), Pair("what is this", "a test", "c:4")]
+    codec = TextCodec.untrained(config, pairs)
+    index = build_index(codec, pairs)
+    refined = refine_pairs(index, codec, pairs, config.data, skip_same_post=True)
+    separator = config.data.refine_separator
+    # the two "how are you" pairs share a post: neither drafts from the other, nor itself
+    assert refined[0].source == "how are you" + separator + "twenty"
+    assert refined[1].source == "how are you" + separator + "twenty"
+    assert refined[2].source.startswith("how old are you" + separator)
+    assert refined[2].source.split(separator)[1] in {"fine thanks", "great"}
+    assert refined[3].source == "what is this" + separator.rstrip()  # nothing matches
+    assert [p.target for p in refined] == [p.target for p in pairs]
+
+
+def test_retrieve_and_refine_trains_and_decodes_end_to_end(tmp_path: Path) -> None:
+    from nlp.generation.generator import Generator
+
+    config = ExperimentConfig().with_overrides(tiny_overrides(**{
+        "data.retrieve_refine": "true", "retrieval.dual_encoder_minutes": 0}))
+    train(config, CorpusSpec((CORPUS,)), RunOptions(tmp_path, verbose=0))
+    bundle = load_bundle(tmp_path / "model")
+    assert bundle.part(INDEX_DIR) is not None and bundle.part("dual_encoder") is None
+    generator = Generator.from_bundle(tmp_path / "model")
+    post = corpus_pairs()[0].source
+    (n_best,) = generator.generate([post], DecodeOptions(strategy="greedy"))
+    (reply,) = n_best
+    assert reply.provenance == "refined" and reply.pair.startswith("dialogue-en.jsonl:")
+    # the encoder read the message, the separator and the draft
+    draft = ReplyIndex.load(tmp_path / "model" / INDEX_DIR).search(
+        [bundle.codec.text_tokens(post)], 1)[0][0]
+    assert reply.pair == draft.pair
+    separator = config.data.refine_separator.strip()
+    assert separator in reply.source_tokens
+    assert reply.source_tokens[reply.source_tokens.index(separator) + 1:] == \
+        bundle.codec.text_tokens(draft.reply)
+
+
+def test_conversation_logs_stay_out_of_the_index_unless_asked(tmp_path: Path) -> None:
+    log_file = tmp_path / "bot-log.jsonl"
+    log = ConversationLog(log_file, salt="s")
+    said = ["my secret phone number is five five five", "call me at home tonight please"]
+    log.user("1", "hello bot")
+    log.bot("1", "hello")
+    for text in said:
+        log.user("1", text)
+    log.close()
+    for index_logs, expect in ((False, False), (True, True)):
+        out = tmp_path / f"run-{index_logs}"
+        config = ExperimentConfig().with_overrides(tiny_overrides(**{
+            "retrieval.dual_encoder_minutes": 0, "retrieval.index_logs": str(index_logs),
+            "train.valid_fraction": 0.1}))
+        train(config, CorpusSpec((CORPUS, log_file)), RunOptions(out, verbose=0))
+        replies = {r["reply"] for r in indexed(out / "model")}
+        assert bool(replies & set(said)) is expect
+        assert len(replies) > 100
