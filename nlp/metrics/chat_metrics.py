@@ -14,7 +14,7 @@ reported beside the scores. Mean reply length is in words, or characters for Chi
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from nlp.metrics.rouge import resolve_unit, units
 
@@ -63,6 +63,30 @@ def mean_length(replies: Sequence[str], unit: str) -> float:
     return sum(len(units(r, unit)) for r in replies) / len(replies) if replies else 0.0
 
 
+# Replies per block of the diversity measures that must not move with the sample's size
+# (`per_block`): the tuner's floor and the benchmarks compare the same measure however many
+# posts they scored.
+DIVERSITY_BLOCK = 100
+
+
+def per_block(
+    replies: Sequence[str], measure: Callable[[Sequence[str]], float],
+    block: int = DIVERSITY_BLOCK,
+) -> float:
+    """The mean of `measure` over consecutive blocks of `block` replies.
+
+    Why: distinct-n over 200 replies and over 1,000 are not comparable (the more replies, the
+    more of their n-grams repeat), nor is the five most frequent replies' share. Over blocks
+    of a fixed size, with the posts drawn at random, the expected value is the same whatever
+    the sample size, so a floor set on one sample holds on another. A last block shorter
+    than `block` is left out; fewer replies than one block are measured whole.
+    """
+    if len(replies) < block:
+        return measure(replies)
+    blocks = [replies[i : i + block] for i in range(0, len(replies) - block + 1, block)]
+    return sum(measure(b) for b in blocks) / len(blocks)
+
+
 def chat_metrics(
     posts: Sequence[str],
     replies: Sequence[str],
@@ -86,6 +110,9 @@ def chat_metrics(
         "distinct_1": distinct_n(replies, 1, resolved),
         "distinct_2": distinct_n(replies, 2, resolved),
         "top5_reply_share": top_reply_share(replies, 5),
+        # the same two per block of DIVERSITY_BLOCK replies: comparable across sample sizes
+        "distinct_2_per_block": per_block(replies, lambda b: distinct_n(b, 2, resolved)),
+        "top5_share_per_block": per_block(replies, top_reply_share),
         "echo_share": sum(is_echo(p, r, resolved) for p, r in zip(posts, replies, strict=True))
         / max(1, len(replies)),
         "empty_share": sum(not r.strip() for r in replies) / max(1, len(replies)),

@@ -86,3 +86,25 @@ def test_s2s_evaluate_metric_chat_reports_bleu_and_length(tiny_bundle, capsys) -
         assert report[f"bleu_{order}"] == pytest.approx(expected, abs=1e-9)
     words = [len(re.findall("[a-z0-9]+", reply.lower())) for reply in replies]
     assert report["mean_reply_length"] == pytest.approx(sum(words) / 8)
+
+
+def test_per_block_measures_do_not_move_with_the_sample_size() -> None:
+    import random
+
+    from nlp.metrics.chat_metrics import per_block
+
+    # A bot with 60 stock replies, drawn at random: plain distinct-2 falls as more replies
+    # are scored; per block of 100 it stays put (the tuner's floor relies on that).
+    rng = random.Random(0)
+    stock = [f"reply number {i} here" for i in range(60)]
+    replies = [rng.choice(stock) for _ in range(1000)]
+    plain_200, plain_1000 = (distinct_n(replies[:n], 2, "word") for n in (200, 1000))
+    assert plain_1000 < 0.6 * plain_200
+    block_200, block_1000 = (
+        per_block(replies[:n], lambda b: distinct_n(b, 2, "word")) for n in (200, 1000)
+    )
+    assert abs(block_200 - block_1000) < 0.1 * block_1000
+    # hand-checked: two blocks of 2, each "a a" / "a b" -> top-1 share 1.0 and 0.5
+    assert per_block(["a", "a", "a", "b"], lambda b: top_reply_share(b, 1), block=2) == 0.75
+    assert per_block(["a", "b", "c"], lambda b: top_reply_share(b, 1), block=2) == 0.5
+    assert per_block(["a"], lambda b: top_reply_share(b, 1), block=2) == 1.0
