@@ -9,8 +9,9 @@ bot's n-best size, per-chat sampling seeds and reply re-ranking (`nlp.chat.offli
 reports test perplexity, Hits@1/20 (does the model prefer each post's true reply to 19
 replies of other test posts; `nlp.metrics.hits`) and, for those replies, distinct-1/2,
 the top-5 reply share, the echo share, mean reply length (words; characters for Chinese)
-and BLEU-1/2 against the reference replies (sacrebleu; "13a" for English, "zh" for
-Chinese), then the same columns for every configuration the tuner knows (plain beam,
+and BLEU-1/2 against the reference replies written as the model would write them
+(sacrebleu; "13a" for English, "zh" for Chinese), all by `s2s evaluate --metric chat`'s own
+`score_replies`, then the same columns for every configuration the tuner knows (plain beam,
 sampling, sample-and-rerank, diverse beam, MMI anti-LM, MMI bidi) on the same posts,
 plain beam search's best hypothesis without the bot's reply re-ranking, and ten sample
 exchanges.
@@ -86,15 +87,25 @@ def top_hypotheses(generator: Any, posts: list[str], options: Any, batch: int = 
     return replies
 
 
+def measure(generator: Any, pairs: list[Any], options: Any) -> tuple[dict[str, Any], list[str]]:
+    """(the figures, the replies) of what the bot sends to each pair's post with `options`,
+    scored as `s2s evaluate --metric chat` scores replies (`score_replies`: references
+    written as the model would write them)."""
+    from nlp.chat.offline import bot_replies
+    from nlp.evaluation.evaluate import score_replies
+    from nlp.text.normalize import normalize_text
+
+    replies = bot_replies(generator, [normalize_text(p.source) for p in pairs], options)
+    return score_replies(generator.codec, pairs, replies), replies
+
+
 def score(work: Path, limit: int) -> dict[str, Any]:
     """What the bot sends with the bundle's settings, and every tuner configuration."""
-    from nlp.chat.offline import bot_replies
     from nlp.corpus.readers import read_pairs
     from nlp.corpus.records import ReadReport
-    from nlp.evaluation.evaluate import hits_metrics, loss_metrics
+    from nlp.evaluation.evaluate import hits_metrics, loss_metrics, score_replies
     from nlp.generation.decode_settings import RERANK_WEIGHTS
     from nlp.generation.generator import Generator
-    from nlp.metrics.chat_metrics import chat_metrics
     from nlp.metrics.hits import HitsDraw
     from nlp.text.normalize import normalize_text
     from nlp.tuning.search import PLAIN_BEAM, chat_candidates
@@ -103,26 +114,22 @@ def score(work: Path, limit: int) -> dict[str, Any]:
     every = list(read_pairs(work / TEST, "jsonl", report=ReadReport()))
     pairs = every[:limit]
     posts = [normalize_text(p.source) for p in pairs]
-    references = [normalize_text(p.target) for p in pairs]
+    references = [normalize_text(p.target) for p in pairs]  # the samples show them as written
     settings = generator.bundle.decoding
     if settings is None:
         raise ValueError(f"{work / MODEL}: no decoding settings (did s2s tune-decoding run?)")
 
-    def measure(options: Any) -> tuple[dict[str, Any], list[str]]:
-        replies = bot_replies(generator, posts, options)
-        return chat_metrics(posts, replies, references=references), replies
-
-    bot, replies = measure(settings.options)
+    bot, replies = measure(generator, pairs, settings.options)
     table = {
-        name: measure(options)[0]
+        name: measure(generator, pairs, options)[0]
         for name, options in chat_candidates(
             sorted(generator.companions), settings.details.get(RERANK_WEIGHTS)
         ).items()
     }
     # Beside "plain beam" as the bot sends it (its n-best re-ranked against repeats across
     # chats): the decoder's own best hypothesis, to show what the bot's re-ranking changes.
-    table[RAW_BEAM] = chat_metrics(
-        posts, top_hypotheses(generator, posts, PLAIN_BEAM), references=references
+    table[RAW_BEAM] = score_replies(
+        generator.codec, pairs, top_hypotheses(generator, posts, PLAIN_BEAM)
     )
     step = max(1, len(pairs) // 10)
     return {

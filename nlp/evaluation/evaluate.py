@@ -17,6 +17,7 @@ import numpy as np
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
 from nlp.evaluation.baselines import lead_n_baseline, lead_sentence_baseline
+from nlp.generation.codec import TextCodec
 from nlp.generation.generator import Generator, generate_all
 from nlp.metrics.chat_metrics import bleu_tokenize, chat_metrics
 from nlp.metrics.hits import HitsDraw, hits_at_1
@@ -111,12 +112,22 @@ def rouge_metrics(
 def reply_metrics(
     generator: Generator, pairs: Sequence[Pair], options: DecodeOptions, batch_size: int
 ) -> dict[str, Any]:
-    """Generated replies: diversity (distinct-n, generic and echo shares), BLEU-1/2 against
-    the reference replies (written as the model would write them, `TextCodec.as_output`)
-    and mean length."""
+    """The decoder's best reply to each post, scored by `score_replies`."""
     posts = [normalize_text(p.source) for p in pairs]
     replies = generate_all(generator, posts, options, batch_size)
-    references = [generator.codec.as_output(p.target) for p in pairs]
+    return score_replies(generator.codec, pairs, replies)
+
+
+def score_replies(
+    codec: TextCodec, pairs: Sequence[Pair], replies: Sequence[str]
+) -> dict[str, Any]:
+    """Replies to the pairs' posts: diversity (distinct-n, generic and echo shares), BLEU-1/2
+    against the reference replies written as the model would write them
+    (`TextCodec.as_output`; as the corpus wrote them, a perfect reply of a lowercasing model
+    would lose BLEU to case alone) and mean length. The one scoring path of
+    `s2s evaluate --metric chat` and the chat benchmark, whatever made the replies."""
+    posts = [normalize_text(p.source) for p in pairs]
+    references = [codec.as_output(p.target) for p in pairs]
     return {"pairs": len(pairs), **chat_metrics(posts, replies, references=references)}
 
 

@@ -13,8 +13,20 @@ THIS message and not for every message:
 
 log p(T|S) is the decoder's hypothesis score (the plain sum of log-probabilities when no
 length or coverage penalty is set). |T| counts the reply's tokens plus its end token, |S| the
-message's tokens plus the end token, as scored. With `mmi_per_token` the score is divided by
-|T|: the sum favours short replies, and per token is how Hits@1 scores a reply, so weights
+message's tokens plus the end token, as scored.
+
+With `mmi_per_token` each term is normalised once, by the number of tokens it sums over:
+
+- anti-LM:  log p(T|S) / |T| - lambda * mean_{k < g} log p_lm(t_k | t_<k) + bonus,
+  g = min(gamma, the tokens the LM scored) (all of them when gamma = 0): the penalty is the
+  mean over the tokens it penalises. Dividing that sum by |T| instead would shrink a long
+  reply's penalty more than a short one's, and so favour short replies, the opposite of
+  what MMI is for;
+- bidirectional: log p(T|S) / |T| + lambda * log p(S|T) / |S| + bonus
+  (the backward term is already a mean over the message; it is not divided again).
+
+The bonus per token is the same for every candidate there, so it no longer changes the
+ranking. Per token is how Hits@1 scores a reply (the sum favours short replies), so weights
 chosen by Hits (`s2s tune-decoding`) rank n-best lists by the score they were chosen for.
 The companion model scores all candidates of a batch in ONE compiled teacher-forced call
 (`CompanionScorer.token_log_probs`), encoding each distinct source once.
@@ -42,19 +54,23 @@ COMPANION_KIND = {"mmi-antilm": "lm", "mmi-bidi": "reverse"}
 def mmi_score(
     forward: float, companion: np.ndarray, reply_length: int, options: DecodeOptions
 ) -> float:
-    """The MMI score of one candidate; `companion` is the companion model's per-token
-    log-probabilities of its target (the reply for anti-LM, the message for bidi), EOS
-    included."""
-    bonus = options.length_bonus * reply_length
+    """The MMI score of one candidate (the formulas of the module docstring); `companion` is
+    the companion model's per-token log-probabilities of its target (the reply for anti-LM,
+    the message for bidi), EOS included, and `reply_length` is |T|."""
+    per_token = options.mmi_per_token
     if options.rerank == "mmi-antilm":
         penalised = companion[: options.mmi_gamma] if options.mmi_gamma else companion
-        score = forward - options.mmi_lambda * float(np.sum(penalised)) + bonus
+        extra = -float(np.sum(penalised))
+        if per_token:  # a mean over the penalised tokens, not over the whole reply
+            extra /= max(len(penalised), 1)
     elif options.rerank == "mmi-bidi":
-        per_token = float(np.sum(companion)) / max(len(companion), 1)
-        score = forward + options.mmi_lambda * per_token + bonus
+        # log p(S|T) / |S| in both modes: a message's length says nothing about the reply
+        extra = float(np.sum(companion)) / max(len(companion), 1)
     else:
         raise ValueError(f"no MMI score for rerank={options.rerank!r}")
-    return score / reply_length if options.mmi_per_token else score
+    if per_token:
+        return forward / reply_length + options.mmi_lambda * extra + options.length_bonus
+    return forward + options.mmi_lambda * extra + options.length_bonus * reply_length
 
 
 class CompanionScorer:

@@ -41,8 +41,9 @@ class CandidateScores:
 
     def table(self, options: DecodeOptions | None = None) -> np.ndarray:
         """[posts, k] scores: the model's log-likelihood per token (options None or without
-        re-ranking), or the MMI score of `options`' re-ranking per reply token (always per
-        token: a sum would let short distractors win by being short)."""
+        re-ranking), or the per-token MMI score of `options`' re-ranking (`mmi_score` with
+        `mmi_per_token`, whatever `options` say: a sum would let short distractors win by
+        being short)."""
         if options is None or options.rerank == "none":
             return (self.sums / self.lengths).reshape(self.posts, self.k)
         kind = COMPANION_KIND[options.rerank]
@@ -69,10 +70,11 @@ def score_candidates(
     """Score the first `draw.posts(len(pairs))` posts' true replies and K-1 distractors drawn
     from every reply of `pairs`, by the model and by each companion the generator has loaded.
     Each cell is its candidate's own score: the same as scoring that (post, reply) pair
-    alone."""
+    alone. Replies are told apart as the model writes them (`TextCodec.as_output`), so no
+    distractor is the true reply with other capitals (a forced tie)."""
     count, k = draw.posts(len(pairs)), draw.k
     targets = [p.target for p in pairs]
-    drawn = distractors(targets, count, k, draw.seed)
+    drawn = distractors(targets, count, k, draw.seed, key=generator.codec.as_output)
     forward = CompanionScorer(generator.bundle)
     kinds = sorted(kind for kind in set(COMPANION_KIND.values()) if kind in generator.companions)
     sums: list[float] = []

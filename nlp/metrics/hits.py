@@ -14,7 +14,7 @@ draws the distractors and counts hits; `nlp.evaluation.evaluate.hits_metrics` sc
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,33 +37,53 @@ class HitsDraw:
         return min(self.limit, available) if self.limit else available
 
 
-def enough_replies(targets: Sequence[str], k: int) -> bool:
-    """Whether `targets` has the k different replies a draw of K candidates needs."""
-    return len(set(targets)) >= k
+Key = Callable[[str], str]
 
 
-def distractors(targets: Sequence[str], count: int, k: int, seed: int) -> list[list[int]]:
-    """For each of the first `count` targets, k-1 indices of other targets whose text differs
-    from its own (no index twice), drawn with one seeded generator."""
+def enough_replies(targets: Sequence[str], k: int, key: Key | None = None) -> bool:
+    """Whether `targets` has the k replies, different under `key`, a draw of K candidates
+    needs."""
+    return len(set(_forms(targets, key))) >= k
+
+
+def distractors(
+    targets: Sequence[str], count: int, k: int, seed: int, key: Key | None = None
+) -> list[list[int]]:
+    """For each of the first `count` targets, k-1 indices of other targets that differ from
+    it and from each other under `key` (no index twice), drawn with one seeded generator.
+
+    `key` is how the scored model writes a reply (`TextCodec.as_output`, passed by the
+    callers that have a model): for a lowercasing model "Yes" and "yes" are one reply, and
+    drawn against each other they would be forced ties, not a choice. Without a key the
+    texts are compared as they are."""
     if k < 2:
         raise ValueError(f"Hits@1 of K needs K >= 2, got {k}")
-    if not enough_replies(targets, k):
+    forms = _forms(targets, key)
+    if len(set(forms)) < k:
         raise ValueError(
             f"Hits@1 of {k} needs at least {k} different replies in the file, it has "
-            f"{len(set(targets))}"
+            f"{len(set(forms))}"
         )
     rng = random.Random(seed)
     drawn: list[list[int]] = []
     for index in range(count):
         chosen: list[int] = []
-        seen = {targets[index]}
+        seen = {forms[index]}
         while len(chosen) < k - 1:
             other = rng.randrange(len(targets))
-            if targets[other] not in seen:
-                seen.add(targets[other])
+            if forms[other] not in seen:
+                seen.add(forms[other])
                 chosen.append(other)
         drawn.append(chosen)
     return drawn
+
+
+def _forms(targets: Sequence[str], key: Key | None) -> list[str]:
+    """Each target under `key`, computed once per distinct text."""
+    if key is None:
+        return list(targets)
+    cache: dict[str, str] = {}
+    return [cache[t] if t in cache else cache.setdefault(t, key(t)) for t in targets]
 
 
 def hits_at_1(scores: np.ndarray) -> float:

@@ -178,7 +178,9 @@ def _hits_weights(
     from nlp.metrics.hits import DEFAULT_K, HitsDraw, enough_replies, hits_at_1
     from nlp.tuning.rerank_weights import HITS_POSTS, choose_rerank_weights
 
-    if not enough_replies([pair.target for pair in pairs], DEFAULT_K):
+    # replies told apart as the model writes them, as `score_candidates` draws them
+    targets = [pair.target for pair in pairs]
+    if not enough_replies(targets, DEFAULT_K, generator.codec.as_output):
         print(f"MMI weights: defaults (Hits@1/{DEFAULT_K} needs {DEFAULT_K} different "
               "validation replies)", file=sys.stderr)
         return None

@@ -34,11 +34,14 @@ def _grid(
     return (default, *(weights for weights in others if weights != default))
 
 
-# Weights tried per re-ranking. Anti-LM: lambda 1 on every token is pointwise mutual
-# information per token; smaller lambdas keep more of the model's own preference.
+# Weights tried per re-ranking, on the per-token score (`nlp.generation.mmi`: each term a
+# mean over the tokens it covers). Anti-LM: lambda 1 on every token is pointwise mutual
+# information per token; smaller lambdas keep more of the model's own preference. Bidi:
+# lambda 1 weighs the backward mean over the message as much as the forward mean over the
+# reply.
 RERANK_GRIDS: dict[str, tuple[dict[str, Any], ...]] = {
     "mmi-antilm": _grid("mmi-antilm", (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5), (5, 3, 0)),
-    "mmi-bidi": _grid("mmi-bidi", (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0), (0,)),
+    "mmi-bidi": _grid("mmi-bidi", (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0), (0,)),
 }
 # Validation posts scored (each with K-1 distractors): scoring needs no decoding, so many
 # more posts than the decoded sample fit the budget, and Hits of 1,000 posts moves by about

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -13,6 +14,9 @@ from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
 from nlp.generation.mmi import mmi_score
 from tests.conftest import REPO, tiny_overrides
+
+if TYPE_CHECKING:
+    from nlp.generation.bundle import Bundle
 
 # Candidate -> (forward log p(T|S), companion per-token log-probs). "i'm sorry" is the
 # likeliest reply (forward) but also likely for any message (LM), the MMI failure case.
@@ -40,23 +44,49 @@ def test_bidi_adds_the_per_token_backward_log_probability() -> None:
     assert mmi_score(-3.0, np.array([-1.0, -1.0]), 3, options) == pytest.approx(-3.0 - 2.0)
 
 
-def test_per_token_divides_either_mmi_score_by_the_reply_length() -> None:
-    """`mmi_per_token` ranks by the score per reply token, as Hits@1 scores candidates: the
-    weights `s2s tune-decoding` chose by Hits must rank n-best lists by the same score."""
-    for rerank in ("mmi-antilm", "mmi-bidi"):
-        summed = DecodeOptions(rerank=rerank, mmi_lambda=0.7, mmi_gamma=2, length_bonus=0.1)
-        per_token = DecodeOptions(
-            rerank=rerank, mmi_lambda=0.7, mmi_gamma=2, length_bonus=0.1, mmi_per_token=True
-        )
-        assert mmi_score(*SPECIFIC, 4, per_token) == pytest.approx(
-            mmi_score(*SPECIFIC, 4, summed) / 4
-        )
-    # The sum prefers the short generic reply; per token, the longer one that fits better.
-    short, long = (-3.0, np.array([-1.0])), (-4.5, np.array([-1.0]))
+def test_per_token_anti_lm_is_the_reply_mean_minus_the_mean_over_the_penalised_tokens() -> None:
+    """Hand-computed: log p(T|S) / |T| = -3 / 4; the LM's first gamma = 2 tokens have mean
+    (-3.0 - 2.5) / 2 = -2.75, weighted 0.7: +1.925; the bonus per token: +0.1."""
+    options = DecodeOptions(
+        rerank="mmi-antilm", mmi_lambda=0.7, mmi_gamma=2, length_bonus=0.1, mmi_per_token=True
+    )
+    assert mmi_score(*SPECIFIC, 4, options) == pytest.approx(-0.75 + 1.925 + 0.1)
+    # gamma 0 penalises every token the LM scored: mean (-0.5 * 3) / 3 = -0.5, weighted 0.5
+    every = DecodeOptions(rerank="mmi-antilm", mmi_lambda=0.5, mmi_per_token=True)
+    assert mmi_score(*GENERIC, 3, every) == pytest.approx(-2.0 / 3 + 0.25)
+    # gamma beyond the reply: the mean over the tokens there are, (-3 - 2.5 - 2) / 3 = -2.5
+    beyond = DecodeOptions(rerank="mmi-antilm", mmi_lambda=1.0, mmi_gamma=5, mmi_per_token=True)
+    assert mmi_score(*SPECIFIC, 4, beyond) == pytest.approx(-0.75 + 2.5)
+
+
+def test_per_token_bidi_adds_the_backward_mean_once() -> None:
+    """Hand-computed: log p(T|S) / |T| = -2 / 4, plus lambda 2 times the backward mean -4
+    (a mean over the message already, not divided by |T| again)."""
+    options = DecodeOptions(rerank="mmi-bidi", mmi_lambda=2.0, mmi_per_token=True)
+    assert mmi_score(-2.0, np.array([-4.0, -4.0]), 4, options) == pytest.approx(-0.5 - 8.0)
+
+
+def test_per_token_scores_do_not_favour_short_replies() -> None:
+    """Two replies the model finds equally likely per token (-1 a token), of 2 and 6 tokens,
+    whose companion scores agree where both are scored: per token, each term normalised
+    once, they tie. (Dividing the gamma tokens' penalty, or the backward mean, by |T| gave
+    the short reply 2 against 0, and -2 against -4/3.)"""
+    antilm = DecodeOptions(rerank="mmi-antilm", mmi_lambda=1.0, mmi_gamma=2, mmi_per_token=True)
+    short = mmi_score(-2.0, np.array([-3.0, -3.0]), 2, antilm)
+    long = mmi_score(-6.0, np.array([-3.0, -3.0, -1.0, -1.0, -1.0, -1.0]), 6, antilm)
+    assert short == pytest.approx(-1.0 + 3.0) and long == pytest.approx(-1.0 + 3.0)
+    bidi = DecodeOptions(rerank="mmi-bidi", mmi_lambda=1.0, mmi_per_token=True)
+    message = np.array([-2.0, -2.0, -2.0])
+    assert mmi_score(-2.0, message, 2, bidi) == pytest.approx(-1.0 - 2.0)
+    assert mmi_score(-6.0, message, 6, bidi) == pytest.approx(-1.0 - 2.0)
+    # With no companion weight, the sum prefers the short reply; per token, the one that
+    # fits better per token (-4.5 / 6 = -0.75 against -3 / 2 = -1.5).
+    short_reply, long_reply = (-3.0, np.array([-1.0])), (-4.5, np.array([-1.0]))
     summed = DecodeOptions(rerank="mmi-antilm", mmi_lambda=0.0)
-    assert mmi_score(*short, 2, summed) > mmi_score(*long, 6, summed)
+    assert mmi_score(*short_reply, 2, summed) > mmi_score(*long_reply, 6, summed)
     per_token = DecodeOptions(rerank="mmi-antilm", mmi_lambda=0.0, mmi_per_token=True)
-    assert mmi_score(*short, 2, per_token) < mmi_score(*long, 6, per_token)
+    assert mmi_score(*short_reply, 2, per_token) == pytest.approx(-1.5)
+    assert mmi_score(*long_reply, 6, per_token) == pytest.approx(-0.75)
 
 
 def test_unknown_rerank_is_refused() -> None:
@@ -198,6 +228,41 @@ def test_a_chat_bundle_names_its_companions_and_s2s_chat_finds_them(
         load_bundle(chat)
 
 
+def _log_probs_by_training_loss(bundle: Bundle, pairs: Sequence[Pair]) -> list[np.ndarray]:
+    """Per pair, the log-probability of each target token (end included) as training measures
+    it: the examples training would make of the pairs, batched as its data pipeline cuts
+    them, and minus the per-token cross-entropy of the model's own teacher forcing
+    (`token_losses`, training's loss). An independent reference for what `CompanionScorer`
+    (encoder run once a source, its rows gathered) and the tables built from it report."""
+    from nlp.model.losses import token_losses
+    from nlp.training.data import EncodedExamples
+    from nlp.training.prepare import examples_of
+
+    examples = examples_of(bundle.codec, pairs, workers=1)
+    assert len(examples) == len(pairs)  # none dropped: row i is pair i
+    data, size = EncodedExamples(examples), 256
+    model, vocab = bundle.model, bundle.config.model.vocab_size
+    result: list[np.ndarray] = []
+    for start in range(0, len(examples), size):
+        rows = np.arange(start, min(start + size, len(examples)))
+        source, target_in, target_out = data.batch(rows)
+        outputs = model.teacher_forcing(source, target_in, training=False)
+        losses, _ = token_losses(outputs, target_out, vocab)
+        for row, index in enumerate(rows):
+            result.append(-np.asarray(losses)[row, : len(examples[index][1])])
+    return result
+
+
+def _hits(table: np.ndarray) -> float:
+    """Hits@1 by hand: a post counts 1 when its true reply (column 0) beats every
+    distractor, 1/(1 + ties) when it ties the best of them, else 0."""
+    credit = 0.0
+    for row in table:
+        if not (row[1:] > row[0]).any():
+            credit += 1.0 / (1 + int((row[1:] == row[0]).sum()))
+    return credit / len(table)
+
+
 @pytest.mark.slow
 def test_tune_decoding_chooses_mmi_weights_by_hits_and_every_command_uses_them(
     companions: dict[str, Path],
@@ -206,17 +271,24 @@ def test_tune_decoding_chooses_mmi_weights_by_hits_and_every_command_uses_them(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """With companions, `s2s tune-decoding` scores the validation posts' true replies against
-    distractors, keeps per re-ranking the grid's weights with the best Hits@1 (recomputed here
-    for every weight: none may beat the chosen), tries the re-ranking configurations with
-    them, and `s2s evaluate --metric hits` then reports the re-rankings with those weights."""
+    distractors, keeps per re-ranking the grid's weights with the best Hits@1, tries the
+    re-ranking configurations with them, and `s2s evaluate --metric hits` then reports the
+    re-rankings with those weights.
+
+    The reference is computed apart from the tuner's scorer and tables: every candidate's
+    token log-probabilities by the three models' training loss (`_log_probs_by_training_loss`),
+    the per-token MMI score written out here from its definition (forward mean per reply
+    token; minus lambda times the LM's mean over its first gamma tokens; plus lambda times
+    the backward mean over the message), and Hits counted by hand. No grid weight may beat
+    the chosen ones there, and the Hits the tuner stored must be the reference's. Float32
+    paths differ by ~1e-6, so a post whose true reply and best distractor are that close
+    may count differently: one post's worth of tolerance."""
     import json
     import shutil
 
     from nlp.generation.bundle import load_bundle
     from nlp.generation.decode_settings import RERANK_WEIGHTS
-    from nlp.generation.generator import Generator
-    from nlp.generation.reply_scores import score_candidates
-    from nlp.metrics.hits import HitsDraw, hits_at_1
+    from nlp.metrics.hits import DEFAULT_K, distractors
     from nlp.training.corpus_io import CorpusSpec, load_pairs
     from nlp.tuning.rerank_weights import HITS_POSTS, RERANK_GRIDS
     from nlp.tuning.search import chat_candidates
@@ -236,20 +308,38 @@ def test_tune_decoding_chooses_mmi_weights_by_hits_and_every_command_uses_them(
     chosen = stored.details[RERANK_WEIGHTS]
     assert set(chosen) == {"mmi-antilm", "mmi-bidi"}
 
-    generator = Generator.from_bundle(chat)
+    bundles = {kind: load_bundle(path) for kind, path in companions.items()}
+    bundles["chat"] = load_bundle(chat)
     pairs = load_pairs(CorpusSpec((corpus,)))
-    scored = score_candidates(generator, pairs, HitsDraw(limit=HITS_POSTS), 64)
+    targets = [p.target for p in pairs]
+    count = min(HITS_POSTS, len(pairs))
+    drawn = distractors(targets, count, DEFAULT_K, 0, key=bundles["chat"].codec.as_output)
+    candidates = [Pair(pairs[i].source, targets[j]) for i in range(count) for j in (i, *drawn[i])]
+    scores = {kind: _log_probs_by_training_loss(b, candidates) for kind, b in bundles.items()}
+    forward = np.array([np.mean(row) for row in scores["chat"]])
+
+    def reference(rerank: str, weights: dict[str, float]) -> float:
+        lam, gamma = weights["mmi_lambda"], int(weights["mmi_gamma"])
+        if rerank == "mmi-antilm":
+            extra = [-np.mean(row[:gamma] if gamma else row) for row in scores["lm"]]
+        else:
+            extra = [np.mean(row) for row in scores["reverse"]]
+        return _hits((forward + lam * np.array(extra)).reshape(count, DEFAULT_K))
+
+    one_post = 1.0 / count + 1e-9
+    assert stored.details["hits"]["model"] == pytest.approx(
+        _hits(forward.reshape(count, DEFAULT_K)), abs=one_post
+    )
     for rerank, weights in chosen.items():
         assert weights in RERANK_GRIDS[rerank]
-        best = hits_at_1(scored.table(DecodeOptions(rerank=rerank, mmi_per_token=True, **weights)))
-        assert stored.details["hits"][rerank] == pytest.approx(best, abs=1e-4)
+        best = reference(rerank, weights)
+        assert stored.details["hits"][rerank] == pytest.approx(best, abs=one_post)
         for other in RERANK_GRIDS[rerank]:
-            options = DecodeOptions(rerank=rerank, mmi_per_token=True, **other)
-            assert hits_at_1(scored.table(options)) <= best + 1e-9, (rerank, other)
-    candidates = chat_candidates(["lm", "reverse"], chosen)
-    assert stored.options in candidates.values()
-    assert stored.details["trials"] == len(candidates)
-    assert candidates["MMI anti-LM"].mmi_lambda == chosen["mmi-antilm"]["mmi_lambda"]
+            assert reference(rerank, other) <= best + one_post, (rerank, other)
+    candidates_by_name = chat_candidates(["lm", "reverse"], chosen)
+    assert stored.options in candidates_by_name.values()
+    assert stored.details["trials"] == len(candidates_by_name)
+    assert candidates_by_name["MMI anti-LM"].mmi_lambda == chosen["mmi-antilm"]["mmi_lambda"]
 
     assert main(["evaluate", "--model", str(chat), "--corpus", str(corpus),
                  "--metric", "hits"]) == 0

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nlp.metrics.hits import HitsDraw, distractors, hits_at_1
+from nlp.metrics.hits import HitsDraw, distractors, enough_replies, hits_at_1
 from tests.conftest import REPO, tiny_overrides, write_jsonl
 
 
@@ -34,6 +34,29 @@ def test_distractors_are_other_replies_drawn_the_same_way_for_a_seed() -> None:
         assert len(others) == 3 and targets[index] not in texts and len(set(texts)) == 3
     with pytest.raises(ValueError, match="at least 8 different replies"):
         distractors(targets, 1, k=8, seed=0)
+
+
+# Eight replies, six different once lowercased: "Yes"/"yes"/"YES" are one reply to a
+# lowercasing model.
+CASED = ["Yes", "yes", "no", "YES", "sure", "fine", "maybe", "later"]
+
+
+def test_distractors_differ_from_the_true_reply_and_each_other_under_the_key() -> None:
+    """A lowercasing key: no post is scored against its own reply in other capitals, and no
+    two of its distractors are one reply (forced ties). Every seed, every post."""
+    for seed in range(40):
+        drawn = distractors(CASED, len(CASED), k=5, seed=seed, key=str.lower)
+        for index, others in enumerate(drawn):
+            forms = [CASED[j].lower() for j in others]
+            assert CASED[index].lower() not in forms, (seed, index, others)
+            assert len(set(forms)) == 4, (seed, index, others)
+
+
+def test_enough_replies_counts_replies_as_the_key_writes_them() -> None:
+    assert enough_replies(CASED, 8) and enough_replies(CASED, 6, key=str.lower)
+    assert not enough_replies(CASED, 7, key=str.lower)
+    with pytest.raises(ValueError, match="at least 7 different replies in the file, it has 6"):
+        distractors(CASED, 1, k=7, seed=0, key=str.lower)
 
 
 def _evaluate(model: Path, corpus: Path, k: int) -> float:
@@ -117,32 +140,34 @@ def test_an_untrained_model_scores_about_one_in_k(tmp_path: Path) -> None:
 def test_each_candidate_gets_its_own_score_as_if_scored_alone(
     bundle: str, request: pytest.FixtureRequest
 ) -> None:
-    """Hits@1's table, posts x K: cell (i, j) must be candidate j of post i scored on its own
-    (its mean log-probability per token, end included), however the candidates were batched,
+    """Hits@1's table, posts x K: cell (i, j) must be candidate j of post i scored on its own,
+    its mean log-probability per token (end included), however the candidates were batched,
     padded and encoded together (the headline bundle copies: a candidate's ids depend on its
-    post)."""
+    post). The reference is training's own measure, on that pair alone: minus the mean
+    teacher-forced cross-entropy `LossMeter` reports (`s2s evaluate --metric loss`)."""
     from nlp.corpus.records import Pair
     from nlp.decoding import DecodeOptions
     from nlp.evaluation.evaluate import hits_scores
     from nlp.generation.generator import Generator
-    from nlp.generation.mmi import CompanionScorer
+    from nlp.training.corpus_io import CorpusSpec, load_pairs
+    from nlp.training.prepare import examples_of
+    from nlp.training.trainer import LossMeter, batching_for
 
     generator = Generator.from_bundle(request.getfixturevalue(bundle))
     sample = "dialogue-en.jsonl" if bundle == "tiny_bundle" else "headlines-zh.jsonl"
-    from nlp.training.corpus_io import CorpusSpec, load_pairs
-
     pairs = load_pairs(CorpusSpec((REPO / "corpora" / sample,)))[:40]
     k, posts = 4, 5
     # batch size 2: the 5 posts go through several calls, the last one short
     draw = HitsDraw(k, seed=3, limit=posts)
     table = hits_scores(generator, pairs, DecodeOptions(), 2, draw)["model"]
     assert table.shape == (posts, k)
-    drawn = distractors([p.target for p in pairs], posts, k, 3)
-    scorer = CompanionScorer(generator.bundle)
+    targets = [p.target for p in pairs]
+    drawn = distractors(targets, posts, k, 3, key=generator.codec.as_output)
+    meter = LossMeter(generator.bundle.model, batching_for(generator.bundle.config.train))
     for i in range(posts):
-        for j, target in enumerate(pairs[t].target for t in (i, *drawn[i])):
-            (alone,) = scorer.token_log_probs([Pair(pairs[i].source, target)])
-            assert table[i, j] == pytest.approx(float(np.mean(alone)), abs=1e-5), (i, j)
+        for j, target in enumerate(targets[t] for t in (i, *drawn[i])):
+            (example,) = examples_of(generator.codec, [Pair(pairs[i].source, target)], workers=1)
+            assert table[i, j] == pytest.approx(-meter([example]), abs=1e-5), (i, j)
     assert len({round(float(s), 6) for s in table.ravel()}) > posts  # not one score a post
 
 

@@ -103,3 +103,25 @@ def test_a_decoding_summary_names_the_reranking_and_its_weights() -> None:
     bidi = DecodeOptions(n_best=5, rerank="mmi-bidi", mmi_lambda=8.0, length_bonus=0.5)
     assert describe_options(bidi).endswith("mmi-bidi lambda 8, length_bonus 0.5")
     assert "mmi" not in describe_options(DecodeOptions())
+
+
+def test_weights_stay_default_when_replies_differ_only_in_capitals(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Twenty replies, ten once a lowercasing model writes them: too few for Hits@1/20, so
+    the tuner keeps the default weights instead of failing in the draw."""
+    from nlp.corpus.records import Pair
+    from nlp.generation.codec import TextCodec
+    from nlp.tuning.command import _hits_weights
+    from nlp.util.config import ExperimentConfig
+
+    words = ["red", "blue", "green", "grey", "pink", "gold", "black", "white", "tea", "rain"]
+    pairs = [Pair(f"say {w}", reply) for w in words for reply in (w, w.capitalize())]
+
+    class CodecOnly:
+        def __init__(self) -> None:
+            self.codec = TextCodec.fit(ExperimentConfig(), pairs)
+            self.companions = {"lm": object()}
+
+    assert _hits_weights(CodecOnly(), pairs, 8) is None  # type: ignore[arg-type]
+    assert "needs 20 different validation replies" in capsys.readouterr().err
