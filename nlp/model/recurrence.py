@@ -4,11 +4,13 @@ Why not `keras.layers.LSTM`/`GRU` everywhere: on a CPU (no cuDNN) Keras 3 runs i
 loop, which multiplies each step's input by the input kernel inside the loop: T small matmuls
 where one [B*T, in] x [in, gates] matmul does the same work with far less overhead. These
 functions hoist that input projection out of the loop, so the loop only does the recurrent
-matmul. On a GPU the balance turns: Keras' layers run cuDNN's fused kernels, which no loop
-written here can match. So the choice is the model option `model.recurrence` (`resolve`):
-"written" runs these loops, "keras" calls the Keras layers (`keras_bidirectional`,
-`keras_sequence`), and "auto" picks the layers when TensorFlow sees a GPU. Both run the
-same variables, so a model trained one way loads and decodes the other way.
+matmul. On a GPU the balance should turn: Keras documents that its LSTM/GRU layers pick
+cuDNN's fused kernels there (untested here: no run of this project has had a GPU). So the
+choice is the model option `model.recurrence` (`resolve`): "written" runs these loops,
+"keras" calls Keras' layers (`keras_bidirectional` for the encoder's own `Bidirectional`
+LSTM/GRU layers; `keras_sequence`, a `keras.layers.RNN` over a decoder cell, Keras'
+generic loop), and "auto" picks the layers when TensorFlow sees a GPU. Both run the same
+variables, so a model trained one way loads and decodes the other way.
 
 The arithmetic is exactly that of `keras.layers.LSTMCell` and `GRUCell` (gate order i, f, c, o
 and z, r, h; GRU with `reset_after=True`, the Keras default and what cuDNN computes), applied
@@ -28,18 +30,18 @@ RECURRENCES = ("auto", "keras", "written")  # the values of `model.recurrence`
 
 
 def gpu_available() -> bool:
-    """Whether TensorFlow sees a GPU, where Keras' LSTM/GRU layers run cuDNN kernels."""
+    """Whether TensorFlow sees a GPU, where Keras documents its LSTM/GRU layers run cuDNN."""
     return bool(tf.config.list_physical_devices("GPU"))
 
 
 def resolve(option: str) -> str:
     """The recurrence a model built now runs: "keras" or "written" (`model.recurrence`).
 
-    "auto" is "keras" on a GPU (cuDNN's fused kernels beat any loop written here) and
-    "written" otherwise (on a CPU Keras' generic loop repeats the input projection at every
-    step, see the module docstring). Decided when the model is built, while the config
-    keeps the option: a bundle trained on a CPU runs Keras' layers when it is loaded on a
-    GPU, and the other way round.
+    "auto" is "keras" on a GPU (where Keras documents cuDNN's fused kernels for the
+    encoder's layers; untested here) and "written" otherwise (on a CPU Keras' generic loop
+    repeats the input projection at every step, see the module docstring). Decided when
+    the model is built, while the config keeps the option: a bundle trained on a CPU runs
+    Keras' layers when it is loaded on a GPU, and the other way round.
     """
     if option not in RECURRENCES:
         raise ValueError(f"recurrence must be one of {', '.join(RECURRENCES)}, got {option!r}")
@@ -49,29 +51,29 @@ def resolve(option: str) -> str:
 
 
 def keras_sequence(cell: keras.layers.Layer) -> keras.layers.Layer:
-    """A `keras.layers.LSTM` or `GRU` (whole sequences, states returned) running `cell`'s
-    own variables, so that on a GPU the cell's recurrence runs as one cuDNN kernel.
+    """A `keras.layers.RNN` over `cell` (whole sequences, states returned): Keras' own loop
+    on the cell's own variables.
 
-    Why the cell is swapped into a new layer, rather than the model holding LSTM layers:
-    the weights stay where they always were (`decoder_cells/i`), so bundles and
-    checkpoints are the same whichever recurrence ran. The caller must keep the layer out
-    of the model's tracking, or its weights would be reachable, and saved, twice.
+    Why `RNN(cell)`, the way Keras documents to run a given cell, and not its `LSTM`/`GRU`
+    layers: those take no cell (they build their own), and putting the model's cell into
+    one would rest on Keras' internals. The price: `RNN` runs Keras' generic loop, never
+    cuDNN, so on a GPU only the encoder can get cuDNN's kernels. Why a cell the model
+    owns rather than a layer: the weights stay where they always were
+    (`decoder_cells/i`), so bundles and checkpoints are the same whichever recurrence ran.
+    The caller must keep the layer out of the model's tracking, or its weights would be
+    reachable, and saved, twice.
     """
-    gru = isinstance(cell, keras.layers.GRUCell)
-    kind = keras.layers.GRU if gru else keras.layers.LSTM
-    layer = kind(
-        cell.units, return_sequences=True, return_state=True, dtype=cell.dtype_policy,
+    return keras.layers.RNN(
+        cell, return_sequences=True, return_state=True, dtype=cell.dtype_policy,
         name=f"{cell.name}_sequence",
     )
-    layer.cell = cell
-    return layer
 
 
 def keras_bidirectional(
     layer: keras.layers.Bidirectional, inputs: tf.Tensor, mask: tf.Tensor
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """`bidirectional` by the Keras layer itself (cuDNN on a GPU): (outputs [B,T,2H],
-    forward final h, backward final h).
+    """`bidirectional` by the Keras layer itself (cuDNN on a GPU, as Keras documents;
+    untested here): (outputs [B,T,2H], forward final h, backward final h).
 
     Outputs at padded positions differ from `bidirectional`'s; attention masks them. A row
     without any real token gets its first step counted as real: cuDNN refuses a fully

@@ -369,7 +369,7 @@ class Seq2Seq(keras.Model):
 
     def _unfed_recurrence(self, embedded: tf.Tensor, state: State, training: bool) -> tf.Tensor:
         """No input feeding: each decoder layer runs over the whole target in one loop (a
-        Keras LSTM/GRU layer on the cell's variables with `model.recurrence=keras`)."""
+        `keras.layers.RNN` over the cell with `model.recurrence=keras`)."""
         x = embedded
         for i, cell in enumerate(self.decoder_cells):
             states = [state[n] for n in self._state_names(i)]

@@ -101,6 +101,16 @@ def test_both_recurrences_have_the_same_variables() -> None:
     }
 
 
+def test_the_keras_decoder_layer_is_the_documented_rnn_over_the_model_cell() -> None:
+    """Keras documents `keras.layers.RNN(cell, ...)` for running a given cell; its LSTM and GRU
+    layers take no cell, so assigning one into them would rest on Keras' internals."""
+    layers = Seq2Seq(_config(recurrence="keras", input_feeding=False, decoder_layers=2))
+    sequences = layers._decoder_sequences.layers
+    assert [type(layer) for layer in sequences] == [keras.layers.RNN] * 2
+    assert [layer.cell for layer in sequences] == layers.decoder_cells
+    assert all(layer.return_sequences and layer.return_state for layer in sequences)
+
+
 @pytest.mark.parametrize("kw", VARIANTS)
 def test_keras_layers_agree_with_the_written_loops(kw: dict[str, object]) -> None:
     written, layers = _pair(**kw)
