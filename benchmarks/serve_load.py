@@ -169,6 +169,14 @@ async def offered_load(
     }
 
 
+async def open_conversation(client: httpx.AsyncClient, endpoint: str) -> str:
+    """A conversation id issued by the server (it answers only to ids it issued), opened
+    with a command that needs no decoding, so the figures count only the posts."""
+    answer = await client.post(endpoint, json={"message": "/settings"})
+    answer.raise_for_status()
+    return str(answer.json()["conversation"])
+
+
 async def measure_server(args: argparse.Namespace, port: int) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     base = f"http://127.0.0.1:{port}"
@@ -176,7 +184,9 @@ async def measure_server(args: argparse.Namespace, port: int) -> list[dict[str, 
     async with httpx.AsyncClient(base_url=base, timeout=300, limits=limits) as client:
         plans = []
         if args.chat_model:
-            bodies = [{"conversation": f"bench-{n % CONVERSATIONS}", "message": post}
+            ids = [await open_conversation(client, "/v1/models/chat/chat")
+                   for _ in range(CONVERSATIONS)]
+            bodies = [{"conversation": ids[n % CONVERSATIONS], "message": post}
                       for n, post in enumerate(chat_posts())]
             plans.append(("chat", "/v1/models/chat/chat", bodies, 1))
         if args.headline_model:

@@ -17,15 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from nlp.decoding import STRATEGY_NAMES, DecodeOptions
-from nlp.decoding.options import beam_in_groups
+from nlp.decoding.options import beam_in_groups, option_maximums
 from nlp.util.lru import MAX_CHATS, LruDict
 
 log = logging.getLogger(__name__)
 
 RERANK_CANDIDATES = 5  # n-best size asked for whenever the strategy can produce several
-BEAM_RANGE = (1, 16)
-LENGTH_RANGE = (1, 200)
-TEMPERATURE_RANGE = (0.05, 5.0)
+# What a user may set: up to the options' maximums (the HTTP API's bounds too); at least
+# what DecodeOptions accepts, and a temperature that still samples rather than picks.
+_MAXIMUMS = option_maximums()
+BEAM_RANGE = (1, int(_MAXIMUMS["beam_size"]))
+LENGTH_RANGE = (1, int(_MAXIMUMS["max_length"]))
+TEMPERATURE_RANGE = (0.05, float(_MAXIMUMS["temperature"]))
 
 
 class SettingsError(ValueError):

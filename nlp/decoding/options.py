@@ -34,6 +34,7 @@ def option(
     flag: str | None = None,
     metavar: str | None = None,
     choices: tuple[str, ...] | None = None,
+    maximum: float | None = None,
 ) -> Any:
     """A `DecodeOptions` field and everything else that follows from it, in one place.
 
@@ -42,10 +43,11 @@ def option(
     its default. Fields without help are set through the strategy flags (--beam, --greedy,
     --sample, --diverse-beam). `tensor`: a numeric option fed to the compiled decoder as a
     scalar of this dtype (`nlp.decoding.params.DecodeParams`), so changing it never retraces;
-    the other fields change the graph's structure or are read outside it.
+    the other fields change the graph's structure or are read outside it. `maximum`: the
+    most someone else's request may ask for (`option_maximums`).
     """
     metadata = {"help": help, "tensor": tensor, "flag": flag, "metavar": metavar,
-                "choices": choices}
+                "choices": choices, "maximum": maximum}
     return field(default=default, metadata={k: v for k, v in metadata.items() if v is not None})
 
 
@@ -56,12 +58,14 @@ class DecodeOptions:
     free. A new option is one field here: its flag and its graph input follow."""
 
     strategy: str = option("beam")  # greedy | beam | sample | diverse_beam
-    beam_size: int = option(5)  # diverse_beam: all groups together
-    beam_groups: int = option(1)  # diverse_beam: G groups of beam_size / G hypotheses each
+    beam_size: int = option(5, maximum=16)  # diverse_beam: all groups together
+    beam_groups: int = option(  # diverse_beam: G groups of beam_size / G hypotheses each
+        1, maximum=16  # a beam is rounded up to whole groups (`beam_in_groups`)
+    )
     diversity_penalty: float = option(  # diverse_beam: lambda per earlier group's use of a token
         0.0, "diverse beam: penalty per earlier group's token", tensor="float32"
     )
-    temperature: float = option(1.0, tensor="float32")
+    temperature: float = option(1.0, tensor="float32", maximum=5.0)  # beyond: noise
     top_k: int = option(  # 0 = no top-k filter
         0, "sampling: only the K best tokens (0: all)", tensor="int32"
     )
@@ -72,7 +76,7 @@ class DecodeOptions:
         None, "sampling: seed for repeatable output", flag="--sample-seed"
     )
     max_length: int = option(
-        30, f"at most this many output tokens ({MODEL_SETTING})", tensor="int32"
+        30, f"at most this many output tokens ({MODEL_SETTING})", tensor="int32", maximum=200
     )
     max_length_ratio: float = option(  # 0 = absolute only; else min(max_length, ceil(ratio*src))
         0.0, "also at most RATIO x source length tokens (0: off)", tensor="float32"
@@ -93,7 +97,7 @@ class DecodeOptions:
     suppress_unk: bool = option(
         True, "let the decoder emit <unk>", tensor="bool", flag="--allow-unk"
     )
-    n_best: int = option(1, "keep the K best outputs")
+    n_best: int = option(1, "keep the K best outputs", maximum=16)  # sampling: K draws
     # Re-ranking of the n-best list (Li et al. 2016; the decoder itself ignores these):
     # mmi-antilm: log p(T|S) - mmi_lambda * log p_lm(first mmi_gamma tokens of T) + bonus*|T|
     # mmi-bidi:   log p(T|S) + mmi_lambda * log p(S|T) / |S| + bonus*|T|
@@ -202,6 +206,21 @@ def _finite(value: object) -> bool:
 def beam_in_groups(beam_size: int, groups: int) -> int:
     """A diverse beam's width: `beam_size` rounded down to whole groups, one row each at least."""
     return groups * max(1, beam_size // groups)
+
+
+def option_maximums() -> dict[str, int | float]:
+    """Field name -> the largest value a chat user (`/beam`, `/length`, `/sample`) or an HTTP
+    request (`s2s serve`'s `decoding` object) may set.
+
+    Why: decoding time and memory grow with the beam, the length and the number of draws, and
+    a model has one decoding thread, so one stranger's request for a beam of 100,000 would hold
+    everyone's replies (or exhaust memory). `validate` does not enforce them: the command
+    line's user owns the machine, and a bundle's tuned settings are the owner's too. Options
+    without a maximum are either free (penalties, top_k) or bounded by one that has one
+    (min_length and no_repeat_ngram by max_length)."""
+    return {
+        f.name: f.metadata["maximum"] for f in fields(DecodeOptions) if "maximum" in f.metadata
+    }
 
 
 def tensor_options() -> dict[str, str]:

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +28,7 @@ from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import ChatSettings, SettingsStore
 from nlp.serving.http.api import gated_app
 from nlp.serving.http.config import ServeConfig
-from nlp.serving.http.conversations import Conversations
+from nlp.serving.http.conversations import Conversations, UnknownConversation
 from nlp.serving.http.metrics import ServeMetrics
 from s2s.cli import main as s2s_main
 from tests.conftest import REPO, serve_args, serving
@@ -115,18 +116,118 @@ def test_models_lists_tasks_languages_decoding_and_metadata(client: httpx.Client
     assert "beam_size" in json.dumps(schema["components"]["schemas"]["DecodingOverrides"])
 
 
+def test_models_list_the_decoding_maximums_and_a_value_at_one_is_served(
+    client: httpx.Client,
+) -> None:
+    from nlp.decoding.options import option_maximums
+
+    maximums = option_maximums()
+    assert {"beam_size", "beam_groups", "max_length", "n_best"} <= set(maximums)
+    for model in client.get("/v1/models").json()["models"]:
+        assert model["decoding"]["maximums"] == maximums
+    at_bound = client.post("/v1/models/news/headlines", json={
+        "articles": [ARTICLES[0]], "decoding": {"max_length": maximums["max_length"]}})
+    assert at_bound.status_code == 200, at_bound.text
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["DecodingOverrides"]
+    beam = json.dumps(schema["properties"]["beam_size"])
+    assert f'"maximum": {maximums["beam_size"]}' in beam  # the contract says so too
+
+
+def strings_in(value: object) -> Iterator[str]:
+    """Every string in a JSON value, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from strings_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings_in(item)
+
+
+# An absolute path (POSIX, home-relative or Windows) anywhere in a string.
+PATH_LIKE = re.compile(r"(^|[\s\"'(=:])(/|~/|[A-Za-z]:\\)[^\s/\\]+[/\\]")
+
+
+def local_paths(value: object, *machine_dirs: Path) -> list[str]:
+    """The strings of `value` that look like a path of this machine."""
+    dirs = [str(d) for d in machine_dirs]
+    return [s for s in strings_in(value) if PATH_LIKE.search(s) or any(d in s for d in dirs)]
+
+
+def test_models_show_no_local_paths(
+    client: httpx.Client, tiny_bundle: Path, tiny_headline_bundle: Path
+) -> None:
+    listing = client.get("/v1/models").json()
+    machine = (REPO, tiny_bundle.parent, tiny_headline_bundle.parent, Path.home(),
+               Path(tempfile.gettempdir()))
+    assert local_paths(listing, *machine) == []
+    news = {m["name"]: m for m in listing["models"]}["news"]["metadata"]
+    assert news["task"] == "headline" and news["metrics"]["valid_loss"] > 0  # still useful
+
+
+def test_a_retrained_models_metadata_loses_its_paths_too(tmp_path: Path) -> None:
+    from nlp.serving.http.models import ServedModel
+
+    metadata = {  # what `s2s retrain` with word vectors writes (nlp/training/run.py)
+        "format": 1, "created": "2026-01-01T00:00:00Z", "task": "chat",
+        "versions": {"tensorflow": "2.21.0"},
+        "retrained_from": str(tmp_path / "old" / "model"),
+        "corpus": {"train": [{"path": str(tmp_path / "chats.jsonl"), "sha256": "ab" * 32}],
+                   "valid_file": str(tmp_path / "run" / "valid.jsonl"),
+                   "old_valid_file": str(tmp_path / "run" / "old_valid.jsonl")},
+        "pairs": {"context_turns": 2},
+        "pretrained_embeddings": {"source": str(tmp_path / "vec.txt"), "format": "text",
+                                  "sha256": "cd" * 32, "vocab_coverage": 0.5},
+        "pretrained_embeddings_new_rows": {"source": "C:\\vectors\\vec.txt"},
+        "metrics": {"epoch": 3, "valid_loss": 3.2},
+    }
+    loaded = fake_model()
+    responder = ChatResponder(loaded, store=SettingsStore(":memory:", ChatSettings()))
+    model = ServedModel("m", tmp_path, "chat", None, responder, loaded.generator, metadata)
+    shown = model.describe()
+    assert local_paths(shown, tmp_path) == []
+    assert shown["metadata"]["metrics"] == {"epoch": 3, "valid_loss": 3.2}
+    assert shown["metadata"]["corpus_sha256"] == ["ab" * 32]
+
+
+def test_the_server_issues_unguessable_conversation_ids_and_refuses_others(
+    client: httpx.Client,
+) -> None:
+    first = client.post("/v1/models/chat/chat", json={"message": "/beam 2"})
+    assert first.status_code == 200, first.text
+    issued = first.json()["conversation"]
+    other = client.post("/v1/models/chat/chat", json={"message": "/settings"}).json()
+    assert issued != other["conversation"]
+    for conversation in (issued, other["conversation"]):  # secrets.token_urlsafe(16) or more
+        assert re.fullmatch(r"[A-Za-z0-9_-]{22,}", conversation)
+    kept = client.post("/v1/models/chat/chat",
+                       json={"conversation": issued, "message": "/settings"})
+    assert kept.status_code == 200 and "beam size 2" in kept.json()["reply"]
+    for path, body in (
+        ("/v1/models/chat/chat", {"conversation": "c1", "message": "/reset"}),
+        ("/v1/models/chat/attention", {"conversation": "c1"}),
+        ("/v1/models/news/attention", {"conversation": issued}),  # issued by another model
+    ):
+        guessed = client.post(path, json=body)
+        assert guessed.status_code == 404, guessed.text
+        assert "conversation" in guessed.json()["detail"]
+
+
 def test_chat_keeps_settings_and_context_per_conversation(client: httpx.Client) -> None:
-    first = client.post("/v1/models/chat/chat", json={"conversation": "c1", "message": "hello"})
+    first = client.post("/v1/models/chat/chat", json={"message": "hello"})
     assert first.status_code == 200
-    assert first.json()["conversation"] == "c1" and first.json()["reply"].strip()
-    changed = client.post("/v1/models/chat/chat", json={"conversation": "c1", "message": "/beam 2"})
+    c1 = first.json()["conversation"]
+    assert first.json()["reply"].strip()
+    changed = client.post("/v1/models/chat/chat", json={"conversation": c1, "message": "/beam 2"})
     assert "beam size 2" in changed.json()["reply"]
     assert "beam size 2" in client.post(
-        "/v1/models/chat/chat", json={"conversation": "c1", "message": "/settings"}
+        "/v1/models/chat/chat", json={"conversation": c1, "message": "/settings"}
     ).json()["reply"]
-    other = client.post("/v1/models/chat/chat", json={"conversation": "c2", "message": "/settings"})
-    assert "sampling" in other.json()["reply"]  # c2 keeps the model's own settings
-    why = client.post("/v1/models/chat/chat", json={"conversation": "c1", "message": "/why"})
+    other = client.post("/v1/models/chat/chat", json={"message": "/settings"})
+    assert "sampling" in other.json()["reply"]  # a new one keeps the model's own settings
+    why = client.post("/v1/models/chat/chat", json={"conversation": c1, "message": "/why"})
     assert why.json()["picture_png_base64"]  # the picture of c1's last reply
 
 
@@ -162,12 +263,15 @@ def test_attention_draws_text_and_conversation_outputs(client: httpx.Client) -> 
     picture = client.post("/v1/models/news/attention", json={"text": ARTICLES[0]})
     assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
     assert picture.content.startswith(PNG) and picture.headers["x-s2s-output"]
-    client.post("/v1/models/chat/chat", json={"conversation": "att", "message": "good morning"})
-    last = client.post("/v1/models/chat/attention", json={"conversation": "att"})
+    att = client.post("/v1/models/chat/chat", json={"message": "good morning"}).json()
+    last = client.post("/v1/models/chat/attention", json={"conversation": att["conversation"]})
     assert last.status_code == 200 and last.content.startswith(PNG)
-    none_yet = client.post("/v1/models/chat/attention", json={"conversation": "never"})
+    never = client.post("/v1/models/chat/chat", json={"message": "/settings"}).json()
+    none_yet = client.post("/v1/models/chat/attention",
+                           json={"conversation": never["conversation"]})
     assert none_yet.status_code == 404 and "no reply" in none_yet.json()["detail"]
-    both = client.post("/v1/models/chat/attention", json={"text": "hi", "conversation": "att"})
+    both = client.post("/v1/models/chat/attention",
+                       json={"text": "hi", "conversation": att["conversation"]})
     assert both.status_code == 422 and "exactly one" in both.text
 
 
@@ -196,6 +300,16 @@ def test_attention_draws_text_and_conversation_outputs(client: httpx.Client) -> 
          422, "companion"),
         ("/v1/models/news/attention", {"text": "a", "decoding": {"top_p": 2.0}}, 422,
          "decoding.top_p"),
+        # beyond the options' maximums: one request must not hold the model's only thread
+        ("/v1/models/news/headlines", {"articles": ["a"], "decoding": {"max_length": 100000}},
+         422, "decoding.max_length"),
+        ("/v1/models/news/headlines", {"articles": ["a"], "decoding": {"beam_size": 17}}, 422,
+         "decoding.beam_size"),
+        ("/v1/models/news/attention",
+         {"text": "a", "decoding": {"strategy": "sample", "n_best": 17}}, 422, "decoding.n_best"),
+        ("/v1/models/news/headlines",  # a beam rounded up to 17 whole groups of one
+         {"articles": ["a"], "decoding": {"strategy": "diverse_beam", "beam_groups": 17}}, 422,
+         "decoding.beam_groups"),
     ],
 )
 def test_bad_requests_get_4xx_naming_what_is_wrong(
@@ -238,7 +352,7 @@ def test_a_full_server_answers_503_with_retry_after_at_once(
     port = int(server.rsplit(":", 1)[1])
     held = socket.create_connection(("127.0.0.1", port))
     try:  # headers and half a body: the request holds the only place until the body ends
-        body = json.dumps({"conversation": "held", "message": "hello there"}).encode()
+        body = json.dumps({"message": "hello there"}).encode()
         held.sendall(
             b"POST /v1/models/chat/chat HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
             + f"Authorization: Bearer {TOKEN}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
@@ -310,17 +424,21 @@ async def test_conversations_expire_and_are_bounded_and_the_responder_forgets_th
     responder = ChatResponder(fake_model(), store=store)
     clock = [0.0]
     table = Conversations(responder.forget, max_size=2, ttl=60, clock=lambda: clock[0])
-    for chat in ("a", "b"):
+    a, b = table.open(), table.open()
+    for chat in (a, b):
         async with table.lock(chat):
             await responder.respond(chat, "/beam 3")
-    assert store.get("a").beam_size == 3
+    assert store.get(a).beam_size == 3
     clock[0] = 30
-    table.lock("b")  # b used again: a is now the least recently used
-    table.lock("c")  # a third conversation: a is dropped
-    assert "a" not in table and store.get("a") == store.defaults and len(table) == 2
-    assert store.get("b").beam_size == 3
+    table.lock(b)  # b used again: a is now the least recently used
+    c = table.open()  # a third conversation: a is dropped
+    assert a not in table and store.get(a) == store.defaults and len(table) == 2
+    assert store.get(b).beam_size == 3
+    with pytest.raises(UnknownConversation):  # and its id is refused from now on
+        table.lock(a)
     clock[0] = 200  # b and c idle past the TTL
-    assert "b" not in table and store.get("b") == store.defaults and len(table) == 0
+    assert b not in table and c not in table and store.get(b) == store.defaults
+    assert len(table) == 0
     await responder.aclose()
 
 
@@ -357,7 +475,7 @@ def test_serve_help_and_the_command_in_a_process(tiny_bundle: Path, tmp_path: Pa
                 time.sleep(0.2)
         reply = httpx.post(f"{url}/v1/models/bot/chat", timeout=60,
                            headers={"Authorization": f"Bearer {secret}"},
-                           json={"conversation": "p", "message": "hello"})
+                           json={"message": "hello"})
         assert reply.status_code == 200 and reply.json()["reply"]
     finally:
         process.send_signal(signal.SIGINT)

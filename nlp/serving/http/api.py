@@ -36,14 +36,14 @@ from nlp.chat.attention_plot import (
     render_attention_png,
 )
 from nlp.decoding import DecodeOptions
-from nlp.decoding.options import RERANK_NAMES, STRATEGY_NAMES
+from nlp.decoding.options import RERANK_NAMES, STRATEGY_NAMES, option_maximums
 from nlp.generation.decode_args import describe_options, merge_options
 from nlp.generation.text_generator import Generation
 from nlp.headlines.job import article_result
 from nlp.headlines.readers import make_article
 from nlp.headlines.writers import candidates_record
 from nlp.serving.http.config import ServeConfig
-from nlp.serving.http.conversations import Conversations
+from nlp.serving.http.conversations import Conversations, UnknownConversation
 from nlp.serving.http.gate import AdmissionGate
 from nlp.serving.http.metrics import CONTENT_TYPE, ServeMetrics
 from nlp.serving.http.models import ServedModel
@@ -55,15 +55,20 @@ STATIC = resources.files("nlp.serving.http") / "static"
 
 def decoding_overrides_model() -> type[BaseModel]:
     """A pydantic model with one optional field per `DecodeOptions` field, same names and
-    types (strategy and rerank as their choices), unknown names refused: the request's
-    `decoding` object. Built from the dataclass, so a new decode option is servable at once."""
+    types (strategy and rerank as their choices), unknown names refused, values beyond the
+    option's maximum refused (`option_maximums`: a stranger's request must not hold the
+    model's one decoding thread): the request's `decoding` object. Built from the dataclass,
+    so a new decode option is servable at once."""
     hints = get_type_hints(DecodeOptions)
     choices: dict[str, tuple[str, ...]] = {"strategy": STRATEGY_NAMES, "rerank": RERANK_NAMES}
+    maximums = option_maximums()
     definitions: dict[str, Any] = {}
     for item in fields(DecodeOptions):
         hint = Literal[choices[item.name]] if item.name in choices else hints[item.name]
         description = item.metadata.get("help") or f"DecodeOptions.{item.name}"
-        definitions[item.name] = (hint | None, Field(None, description=description))
+        definitions[item.name] = (
+            hint | None, Field(None, description=description, le=maximums.get(item.name))
+        )
     return create_model(
         "DecodingOverrides",
         __config__=ConfigDict(extra="forbid", strict=True),
@@ -128,10 +133,11 @@ def make_app(
         headlines: list[Headline]
 
     class ChatRequest(BaseModel):
-        """One message (or a command: /reset, /beam 3, /sample 0.8, /settings, /why)."""
+        """One message (or a command: /reset, /beam 3, /sample 0.8, /settings, /why).
+        Without `conversation`, a new conversation starts and the answer carries its id."""
 
         model_config = ConfigDict(extra="forbid")
-        conversation: ConversationId
+        conversation: ConversationId | None = None
         message: Text
 
     class ChatResponse(BaseModel):
@@ -144,8 +150,8 @@ def make_app(
         pair: str = ""
 
     class AttentionRequest(BaseModel):
-        """`text`: decode it and draw the output's attention; `conversation`: the last reply
-        of that conversation (what /why draws)."""
+        """`text`: decode it and draw the output's attention; `conversation` (an id the chat
+        endpoint issued): the last reply of that conversation (what /why draws)."""
 
         model_config = ConfigDict(extra="forbid")
         text: Text | None = None
@@ -197,6 +203,17 @@ def make_app(
                 f"{', '.join('/' + e for e in model.endpoints)}, not /{endpoint}",
             )
         return model
+
+    def conversation_lock(name: str, conversation: str) -> asyncio.Lock:
+        """The lock of a conversation the server issued for model `name`; 404 for any other
+        id (never issued, expired, or another model's), the same answer whichever it is."""
+        try:
+            return conversations[name].lock(conversation)
+        except UnknownConversation:
+            raise HTTPException(
+                404, "unknown conversation (expired, or not issued by this server for this "
+                "model): send a message without `conversation` to start one"
+            ) from None
 
     async def decode(model: ServedModel, text: str, options: DecodeOptions) -> list[Generation]:
         """One text through the model's micro-batcher, with the options' own seed (as the
@@ -279,10 +296,11 @@ def make_app(
     )
     async def chat(name: str, body: ChatRequest) -> dict[str, Any]:
         model = served(name, "chat")
-        async with conversations[name].lock(body.conversation):
-            reply = await model.responder.respond(body.conversation, body.message)
+        conversation = body.conversation or conversations[name].open()
+        async with conversation_lock(name, conversation):
+            reply = await model.responder.respond(conversation, body.message)
         picture = base64.b64encode(reply.photo).decode() if reply.photo else None
-        return {"conversation": body.conversation, "reply": reply.text,
+        return {"conversation": conversation, "reply": reply.text,
                 "picture_png_base64": picture, "provenance": reply.provenance,
                 "pair": reply.pair}
 
@@ -295,7 +313,7 @@ def make_app(
     async def attention(name: str, body: AttentionRequest) -> Response:
         model = served(name, "attention")
         if body.conversation is not None:
-            async with conversations[name].lock(body.conversation):
+            async with conversation_lock(name, body.conversation):
                 reply = await model.responder.respond(body.conversation, "/why")
             if reply.photo is None:
                 raise HTTPException(404, reply.text)

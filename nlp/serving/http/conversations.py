@@ -1,20 +1,34 @@
-"""Which conversations a model's responder remembers over HTTP: bounded, and expiring.
+"""Which conversations a model's responder remembers over HTTP: issued, bounded, expiring.
+
+A conversation id is the only key to a conversation: whoever holds it continues it, resets
+it, or draws its last reply's heatmap. So the server issues every id (`open`: 128 random bits,
+`secrets.token_urlsafe`) and answers only to ids it issued and still remembers
+(`UnknownConversation` otherwise): no one reaches another's conversation by guessing, and a
+client cannot pick a weak id ("1", "alice") that someone else could guess.
 
 The responder keeps context, settings and the last reply per chat, in LRU-bounded maps; a
 web client never says goodbye, so here a conversation also expires after `ttl` seconds
 without a message, and the least recently used is dropped once `max_size` are open. Either
-way the responder forgets all of it (`ChatResponder.forget`). Each conversation also has a
-lock: the responder must not answer two messages of one conversation at once (its context is
-updated after the reply is chosen), so a client's second message waits for its first.
+way the responder forgets all of it (`ChatResponder.forget`), and the id is refused from then
+on. Each conversation also has a lock: the responder must not answer two messages of one
+conversation at once (its context is updated after the reply is chosen), so a client's
+second message waits for its first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+ID_BYTES = 16  # 128 bits: guessing one open conversation among 10,000 stays hopeless
+
+
+class UnknownConversation(KeyError):
+    """An id this server did not issue, or one it has forgotten (expired or evicted)."""
 
 
 @dataclass
@@ -47,13 +61,28 @@ class Conversations:
         self.expire()
         return conversation in self._entries
 
-    def lock(self, conversation: str) -> asyncio.Lock:
-        """The conversation's lock, after forgetting the expired ones (a conversation idle for
-        longer than `ttl` starts afresh) and, if full, the least recently used idle one."""
+    def open(self) -> str:
+        """A new conversation's id, unguessable; if full, the least recently used idle
+        conversation is forgotten to make room."""
         self.expire()
-        entry = self._entries.pop(conversation, None) or _Entry(self._clock())
+        conversation = secrets.token_urlsafe(ID_BYTES)
+        self._entries[conversation] = _Entry(self._clock())
+        self._make_room(conversation)
+        return conversation
+
+    def lock(self, conversation: str) -> asyncio.Lock:
+        """The lock of a conversation this table issued and remembers, after forgetting the
+        expired ones (UnknownConversation for any other id: a forgotten conversation is
+        not silently started afresh under an id someone else may know)."""
+        self.expire()
+        entry = self._entries.pop(conversation, None)
+        if entry is None:
+            raise UnknownConversation(conversation)
         entry.last_used = self._clock()
         self._entries[conversation] = entry
+        return entry.lock
+
+    def _make_room(self, conversation: str) -> None:
         while len(self._entries) > self.max_size:
             victim = next(
                 (key for key, e in self._entries.items() if not e.lock.locked()), None
@@ -61,7 +90,6 @@ class Conversations:
             if victim is None or victim == conversation:  # all busy: bounded by in-flight
                 break
             self._drop(victim)
-        return entry.lock
 
     def expire(self) -> None:
         """Forget every conversation idle for longer than `ttl` (oldest first, so this stops

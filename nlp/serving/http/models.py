@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 from nlp.chat.responder import ChatResponder, ResponderLimits
 from nlp.chat.settings import ChatSettings, SettingsStore
 from nlp.decoding import DecodeOptions
-from nlp.decoding.options import XLA_BY_DEFAULT
+from nlp.decoding.options import XLA_BY_DEFAULT, option_maximums
 from nlp.generation.bundle import read_metadata, resolve
 from nlp.generation.decode_args import describe_options
 from nlp.generation.decode_settings import DecodeSettings
@@ -115,8 +115,9 @@ class ServedModel:
                 "origin": self.settings.origin if self.settings else "built-in defaults",
                 "summary": describe_options(self.options),
                 "options": dataclasses.asdict(self.options),
+                "maximums": option_maximums(),  # what a request's `decoding` may ask at most
             },
-            "metadata": self.metadata,
+            "metadata": public_metadata(self.metadata),
         }
 
     def warm_up(self) -> None:
@@ -161,11 +162,34 @@ def load_served_model(
             max_input_chars=config.max_text_chars, max_chats=config.max_conversations
         ),
     )
-    metadata = {k: v for k, v in read_metadata(directory).items() if k != "files"}
+    metadata = read_metadata(directory)
     return ServedModel(
         spec.name, directory, task, loaded.decoding, responder, loaded.generator, metadata,
         vocabulary_languages(directory / "vocab.txt"),
     )
+
+
+def public_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """What `/v1/models` shows of a bundle's `metadata.json`: what a client can use to choose
+    and trust a model (when it was made, its task, how well it fitted its validation pairs,
+    its context, its training data and word vectors by checksum), and no local paths.
+
+    Why a list of what to keep rather than of what to drop: the corpus files, the validation
+    files, the bundle it was retrained from and the vectors' file are paths of the server's
+    disk, and a field added to the metadata later stays private until someone decides a
+    client needs it."""
+    shown = {key: metadata[key] for key in ("created", "task", "pairs", "recurrence", "metrics")
+             if key in metadata}
+    corpus = metadata.get("corpus", {}).get("train", [])
+    shown["corpus_sha256"] = [entry["sha256"] for entry in corpus if "sha256" in entry]
+    shown["retrained"] = "retrained_from" in metadata
+    vectors = metadata.get("pretrained_embeddings")
+    if vectors:
+        shown["pretrained_embeddings"] = {
+            key: vectors[key] for key in ("format", "sha256", "vocab_coverage", "token_coverage")
+            if key in vectors
+        }
+    return shown
 
 
 def vocabulary_languages(vocab_path: Path) -> tuple[str, ...]:

@@ -4,17 +4,10 @@
 
 const $ = (id) => document.getElementById(id);
 const state = {
-  models: new Map(),   // name -> the /v1/models entry
-  conversation: newConversationId(),
-  lastOutput: null,    // what the heatmap button draws: {model, body}
+  models: new Map(),         // name -> the /v1/models entry
+  conversations: new Map(),  // model name -> the id the server issued for our conversation
+  lastOutput: null,          // what the heatmap button draws: {model, body}
 };
-
-function newConversationId() {
-  // The id is the conversation's only key: random, so no one else continues it by chance.
-  const bytes = new Uint8Array(16);
-  crypto.getRandomValues(bytes);
-  return "page-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 function headers() {
   const h = { "Content-Type": "application/json" };
@@ -96,6 +89,25 @@ function addMessage(who, text) {
   return div;
 }
 
+async function chat(message) {
+  // The server issues the conversation's id with its first answer (ids are unguessable, and
+  // it answers only to the ids it issued); one it has forgotten (an hour idle) starts anew.
+  const model = $("model").value;
+  const known = state.conversations.get(model);
+  let response;
+  try {
+    response = await post(modelPath("chat"), known ? { conversation: known, message }
+                                                   : { message });
+  } catch (error) {
+    if (!known || !error.message.startsWith("404 unknown conversation")) throw error;
+    state.conversations.delete(model);
+    response = await post(modelPath("chat"), { message });
+  }
+  const body = await response.json();
+  state.conversations.set(model, body.conversation);
+  return body;
+}
+
 async function sendMessage(event) {
   event.preventDefault();
   const message = $("chat-input").value;
@@ -104,13 +116,11 @@ async function sendMessage(event) {
   addMessage("you", message);
   say("");
   try {
-    const response = await post(modelPath("chat"),
-                                { conversation: state.conversation, message });
-    const body = await response.json();
+    const body = await chat(message);
     addMessage("bot", body.reply);
     if (body.picture_png_base64) showPicture("data:image/png;base64," + body.picture_png_base64);
     state.lastOutput = { model: $("model").value,
-                         body: { conversation: state.conversation } };
+                         body: { conversation: body.conversation } };
     $("attention-go").disabled = false;
   } catch (error) {
     say("Chat: " + error.message);
@@ -177,7 +187,7 @@ $("token").addEventListener("change", () => {
 });
 $("chat-form").addEventListener("submit", sendMessage);
 $("chat-new").addEventListener("click", () => {
-  state.conversation = newConversationId();
+  state.conversations.delete($("model").value);
   $("chat-log").replaceChildren();
 });
 $("headlines-go").addEventListener("click", generateHeadlines);
