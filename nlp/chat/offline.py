@@ -10,6 +10,7 @@ across chats as a running bot does). Each post is the first message of a fresh c
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from nlp.chat.rerank import ReplyRanker
 from nlp.chat.responder import NO_IDEA_REPLY, chat_seed, choose_reply
@@ -24,17 +25,28 @@ def bot_options(options: DecodeOptions) -> DecodeOptions:
     return ChatSettings.from_options(options).decode_options(options)
 
 
-def bot_replies(
+@dataclass(frozen=True)
+class SentReply:
+    """What the bot sends to one post and where it came from (`Generation.provenance`, and
+    the training pair of a retrieved or refined reply)."""
+
+    text: str
+    provenance: str = "generated"
+    pair: str = ""
+
+
+def bot_choices(
     generator: TextGenerator,
     posts: Sequence[str],
     options: DecodeOptions,
     batch_size: int = 64,
     ranker: ReplyRanker | None = None,
-) -> list[str]:
-    """What the bot sends to each post, in order (its apology where no candidate is usable)."""
+) -> list[SentReply]:
+    """What the bot sends to each post, in order (its apology where no candidate is usable),
+    with each reply's provenance."""
     decode = bot_options(options)
     ranker = ranker or ReplyRanker()
-    replies: list[str] = []
+    replies: list[SentReply] = []
     for start in range(0, len(posts), batch_size):
         batch = [clean_message(post) for post in posts[start : start + batch_size]]
         chats = [f"post-{start + i}" for i in range(len(batch))]
@@ -47,5 +59,20 @@ def bot_replies(
             chats, batch, generator.generate(batch, decode, seeds), strict=True
         ):
             chosen = choose_reply(ranker, chat, n_best, post)
-            replies.append(NO_IDEA_REPLY if chosen is None else chosen[0])
+            if chosen is None:
+                replies.append(SentReply(NO_IDEA_REPLY, "apology"))
+            else:
+                text, best = chosen
+                replies.append(SentReply(text, best.provenance, best.pair))
     return replies
+
+
+def bot_replies(
+    generator: TextGenerator,
+    posts: Sequence[str],
+    options: DecodeOptions,
+    batch_size: int = 64,
+    ranker: ReplyRanker | None = None,
+) -> list[str]:
+    """What the bot sends to each post, in order (`bot_choices`' texts)."""
+    return [reply.text for reply in bot_choices(generator, posts, options, batch_size, ranker)]

@@ -32,15 +32,26 @@ def register(subparsers: Any) -> None:
         "reference reply, and mean reply length in words (characters for Chinese) (chat), or "
         "whether replies fit their posts: ConvAI2's Hits@1 of K, the share of posts whose true "
         "reply the model scores above K-1 replies drawn (seeded) from other pairs of the same "
-        "file, by length-normalised likelihood and by each MMI re-ranking the bundle has "
-        "companions for (hits).",
+        "file, by length-normalised likelihood, by each MMI re-ranking the bundle has "
+        "companions for, by its dual encoder and by BM25 (hits). Chat replies are what the bot "
+        "sends (its n-best, re-ranking and retrieved replies), with their embedding similarity "
+        "to the reference and the share sent as retrieved.",
     )
     evaluate.add_argument("--model", type=Path, required=True, help="model bundle or run dir")
     add_corpus_arguments(evaluate)
     evaluate.add_argument(
         "--metric", choices=METRIC_NAMES, action="append", help="metric (repeatable; default: loss)"
     )
-    evaluate.add_argument("--limit", type=int, default=0, help="only the first N pairs (0: all)")
+    evaluate.add_argument(
+        "--limit", type=int, default=0,
+        help="only N pairs, drawn at random (seeded by --hits-seed) across conversations, "
+        "not the file's first N (0: all)",
+    )
+    evaluate.add_argument(
+        "--similarity-vectors", default="auto", metavar="NAME|FILE",
+        help="chat: word vectors of the embedding similarities to the reference (default: "
+        "glove-6b-50d for English, none for Chinese; 'none': skip them)",
+    )
     evaluate.add_argument(
         "--hits-k", type=int, default=DEFAULT_K,
         help=f"hits: candidates per post (default {DEFAULT_K})",
@@ -74,13 +85,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
     pairs = load_pairs(corpus_spec(args.corpus, args), generator.config.data)
     # Hits@K draws its distractors from every reply of the file, --limit or not.
     draw = HitsDraw(args.hits_k, args.hits_seed, args.limit)
-    limited = pairs[: args.limit] if args.limit else pairs
-    results = {
-        metric: METRICS[metric](generator, pairs, options, args.batch_size, draw)
-        if metric == "hits"
-        else METRICS[metric](generator, limited, options, args.batch_size)
-        for metric in (args.metric or ["loss"])
-    }
+    limited = [pairs[row] for row in draw.rows([p.group for p in pairs])]
+    results: dict[str, Any] = {}
+    for metric in args.metric or ["loss"]:
+        if metric == "hits":
+            results[metric] = METRICS[metric](generator, pairs, options, args.batch_size, draw)
+        elif metric == "chat":
+            results[metric] = METRICS[metric](generator, limited, options, args.batch_size,
+                                              args.similarity_vectors)
+        else:
+            results[metric] = METRICS[metric](generator, limited, options, args.batch_size)
     text = json.dumps(results, indent=2, ensure_ascii=False)
     print(text)
     if args.json:

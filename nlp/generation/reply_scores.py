@@ -10,12 +10,13 @@ trying a grid of weights costs no further model call.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from nlp.corpus.records import Pair
 from nlp.decoding.options import DecodeOptions
+from nlp.generation.candidates import ranking_ids
 from nlp.generation.generator import Generator
 from nlp.generation.mmi import COMPANION_KIND, CompanionScorer, mmi_score
 from nlp.metrics.hits import HitsDraw, distractors
@@ -33,6 +34,10 @@ class CandidateScores:
     sums: np.ndarray  # [posts * k]
     lengths: np.ndarray  # [posts * k]
     companions: dict[str, list[np.ndarray]]
+    # [posts, k] tables of the rankers that are not the chat model's: "dual-encoder" (the
+    # cosine of post and reply) and "bm25" (the reply's BM25 score for the post, with the
+    # index's statistics), when the bundle has them
+    others: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def reranks(self) -> list[str]:
@@ -44,8 +49,10 @@ class CandidateScores:
         re-ranking), or the per-token MMI score of `options`' re-ranking (`mmi_score` with
         `mmi_per_token`, whatever `options` say: a sum would let short distractors win by
         being short)."""
-        if options is None or options.rerank == "none":
+        if options is None or options.rerank in ("none", "likelihood"):
             return (self.sums / self.lengths).reshape(self.posts, self.k)
+        if options.rerank in self.others:
+            return self.others[options.rerank]
         kind = COMPANION_KIND[options.rerank]
         if kind not in self.companions:
             raise ValueError(f"rerank={options.rerank} needs the {kind} companion; none scored")
@@ -67,31 +74,60 @@ class CandidateScores:
 def score_candidates(
     generator: Generator, pairs: Sequence[Pair], draw: HitsDraw, batch_size: int
 ) -> CandidateScores:
-    """Score the first `draw.posts(len(pairs))` posts' true replies and K-1 distractors drawn
-    from every reply of `pairs`, by the model and by each companion the generator has loaded.
-    Each cell is its candidate's own score: the same as scoring that (post, reply) pair
-    alone. Replies are told apart as the model writes them (`TextCodec.as_output`), so no
-    distractor is the true reply with other capitals (a forced tie)."""
-    count, k = draw.posts(len(pairs)), draw.k
+    """Score the true replies of the posts `draw` picks (a seeded sample across
+    conversations, or all) and K-1 distractors drawn from every reply of `pairs`, by the
+    model, by each companion the generator has loaded, and by the bundle's dual encoder and
+    BM25 index when it has them. Each cell is its candidate's own score: the same as scoring
+    that (post, reply) pair alone. Replies are told apart as the model writes them
+    (`TextCodec.as_output`), so no distractor is the true reply with other capitals (a forced
+    tie)."""
+    rows, k = draw.rows([p.group for p in pairs]), draw.k
     targets = [p.target for p in pairs]
-    drawn = distractors(targets, count, k, draw.seed, key=generator.codec.as_output)
+    drawn = distractors(targets, rows, k, draw.seed, key=generator.codec.as_output)
     forward = CompanionScorer(generator.bundle)
     kinds = sorted(kind for kind in set(COMPANION_KIND.values()) if kind in generator.companions)
     sums: list[float] = []
     lengths: list[int] = []
     companions: dict[str, list[np.ndarray]] = {kind: [] for kind in kinds}
     per_call = max(1, 8 * batch_size // k)  # posts whose K candidates go through one call
-    for start in range(0, count, per_call):
+    for start in range(0, len(rows), per_call):
         candidates = [
             Pair(pairs[i].source, targets[j])
-            for i in range(start, min(count, start + per_call))
-            for j in (i, *drawn[i])
+            for i, others in zip(rows[start : start + per_call],
+                                 drawn[start : start + per_call], strict=True)
+            for j in (i, *others)
         ]
         for log_probs in forward.token_log_probs(candidates):
             sums.append(float(np.sum(log_probs)))
             lengths.append(len(log_probs))
         for kind in kinds:
             companions[kind] += generator.companions[kind].token_log_probs(candidates)
+    posts = [pairs[i].source for i in rows]
+    replies = [[targets[j] for j in (i, *others)] for i, others in zip(rows, drawn, strict=True)]
     return CandidateScores(
-        count, k, np.asarray(sums), np.asarray(lengths, dtype=np.float64), companions
+        len(rows), k, np.asarray(sums), np.asarray(lengths, dtype=np.float64), companions,
+        other_rankers(generator, posts, replies),
     )
+
+
+def other_rankers(
+    generator: Generator, posts: Sequence[str], replies: Sequence[Sequence[str]]
+) -> dict[str, np.ndarray]:
+    """[posts, k] tables of the bundle's dual encoder ("dual-encoder", cosine) and BM25
+    index ("bm25"), each reply scored for its post; only those the bundle has."""
+    candidates = generator.candidates
+    codec = generator.codec
+    tables: dict[str, np.ndarray] = {}
+    if candidates.has_dual_encoder:
+        cosines = candidates.dual_encoder.scores(
+            [ranking_ids(codec, post) for post in posts],
+            [[ranking_ids(codec, reply) for reply in row] for row in replies],
+        )
+        tables["dual-encoder"] = np.asarray(cosines, dtype=np.float64)
+    if candidates.has_index:
+        index = candidates.index
+        tables["bm25"] = np.asarray([
+            index.candidate_scores(codec.text_tokens(post), [codec.text_tokens(r) for r in row])
+            for post, row in zip(posts, replies, strict=True)
+        ])
+    return tables

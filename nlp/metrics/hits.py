@@ -19,22 +19,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nlp.metrics.sampling import sample_rows
+
 DEFAULT_K = 20
 
 
 @dataclass(frozen=True)
 class HitsDraw:
-    """Which posts are scored against which candidates: the first `limit` posts (0: all),
-    each against its true reply and `k`-1 distractors drawn with `seed` from every reply of
-    the file. One value, so the command, the benchmarks and the scorer agree on the draw."""
+    """Which posts are scored against which candidates: `limit` posts drawn with `seed`
+    across conversations (`nlp.metrics.sampling`; 0: every post, in file order), each
+    against its true reply and `k`-1 distractors drawn with `seed` from every reply of the
+    file. One value, so the command, the benchmarks and the scorer agree on the draw."""
 
     k: int = DEFAULT_K
     seed: int = 0
     limit: int = 0
 
-    def posts(self, available: int) -> int:
-        """How many of `available` posts are scored."""
-        return min(self.limit, available) if self.limit else available
+    def rows(self, groups: Sequence[str]) -> list[int]:
+        """The rows of the posts scored; `groups` are the pairs' conversations."""
+        if not self.limit:
+            return list(range(len(groups)))
+        return sample_rows(groups, self.limit, self.seed)
 
 
 Key = Callable[[str], str]
@@ -47,10 +52,10 @@ def enough_replies(targets: Sequence[str], k: int, key: Key | None = None) -> bo
 
 
 def distractors(
-    targets: Sequence[str], count: int, k: int, seed: int, key: Key | None = None
+    targets: Sequence[str], rows: Sequence[int], k: int, seed: int, key: Key | None = None
 ) -> list[list[int]]:
-    """For each of the first `count` targets, k-1 indices of other targets that differ from
-    it and from each other under `key` (no index twice), drawn with one seeded generator.
+    """For the target of each of `rows`, k-1 indices of other targets that differ from it
+    and from each other under `key` (no index twice), drawn with one seeded generator.
 
     `key` is how the scored model writes a reply (`TextCodec.as_output`, passed by the
     callers that have a model): for a lowercasing model "Yes" and "yes" are one reply, and
@@ -66,7 +71,7 @@ def distractors(
         )
     rng = random.Random(seed)
     drawn: list[list[int]] = []
-    for index in range(count):
+    for index in rows:
         chosen: list[int] = []
         seen = {forms[index]}
         while len(chosen) < k - 1:

@@ -288,7 +288,7 @@ def test_tune_decoding_chooses_mmi_weights_by_hits_and_every_command_uses_them(
 
     from nlp.generation.bundle import load_bundle
     from nlp.generation.decode_settings import RERANK_WEIGHTS
-    from nlp.metrics.hits import DEFAULT_K, distractors
+    from nlp.metrics.hits import DEFAULT_K, HitsDraw, distractors
     from nlp.training.corpus_io import CorpusSpec, load_pairs
     from nlp.tuning.rerank_weights import HITS_POSTS, RERANK_GRIDS
     from nlp.tuning.search import chat_candidates
@@ -312,9 +312,10 @@ def test_tune_decoding_chooses_mmi_weights_by_hits_and_every_command_uses_them(
     bundles["chat"] = load_bundle(chat)
     pairs = load_pairs(CorpusSpec((corpus,)))
     targets = [p.target for p in pairs]
-    count = min(HITS_POSTS, len(pairs))
-    drawn = distractors(targets, count, DEFAULT_K, 0, key=bundles["chat"].codec.as_output)
-    candidates = [Pair(pairs[i].source, targets[j]) for i in range(count) for j in (i, *drawn[i])]
+    rows = HitsDraw(limit=HITS_POSTS).rows([p.group for p in pairs])
+    drawn = distractors(targets, rows, DEFAULT_K, 0, key=bundles["chat"].codec.as_output)
+    candidates = [Pair(pairs[i].source, targets[j])
+                  for i, others in zip(rows, drawn, strict=True) for j in (i, *others)]
     scores = {kind: _log_probs_by_training_loss(b, candidates) for kind, b in bundles.items()}
     forward = np.array([np.mean(row) for row in scores["chat"]])
 
@@ -324,11 +325,11 @@ def test_tune_decoding_chooses_mmi_weights_by_hits_and_every_command_uses_them(
             extra = [-np.mean(row[:gamma] if gamma else row) for row in scores["lm"]]
         else:
             extra = [np.mean(row) for row in scores["reverse"]]
-        return _hits((forward + lam * np.array(extra)).reshape(count, DEFAULT_K))
+        return _hits((forward + lam * np.array(extra)).reshape(len(rows), DEFAULT_K))
 
-    one_post = 1.0 / count + 1e-9
+    one_post = 1.0 / len(rows) + 1e-9
     assert stored.details["hits"]["model"] == pytest.approx(
-        _hits(forward.reshape(count, DEFAULT_K)), abs=one_post
+        _hits(forward.reshape(len(rows), DEFAULT_K)), abs=one_post
     )
     for rerank, weights in chosen.items():
         assert weights in RERANK_GRIDS[rerank]

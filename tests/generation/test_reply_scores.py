@@ -33,14 +33,22 @@ class RecordingScorer:
         return [np.full(2, -1.0) for _ in pairs]
 
 
+class NoRankers:
+    """A bundle without a retrieval index or dual encoder."""
+
+    has_index = False
+    has_dual_encoder = False
+
+
 @dataclass
 class CodecOnly:
     """What `score_candidates` reads of a generator besides the scorer: its codec (a
-    lowercasing one) and its companions (none)."""
+    lowercasing one), its companions (none) and its other rankers (none)."""
 
     codec: TextCodec
     bundle: object = None
     companions: dict[str, Any] = field(default_factory=dict)
+    candidates: NoRankers = field(default_factory=NoRankers)
 
 
 def test_no_post_is_scored_against_its_own_reply_in_other_capitals(

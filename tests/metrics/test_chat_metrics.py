@@ -52,16 +52,20 @@ def test_bleu_on_chinese_counts_characters_with_the_brevity_penalty() -> None:
 
 
 def test_s2s_evaluate_metric_chat_reports_bleu_and_length(tiny_bundle, capsys) -> None:  # type: ignore[no-untyped-def]
-    """The CLI's figures are those of the model's own greedy replies: BLEU as sacrebleu (the
-    oracle) scores them against the references as the model would write them, length as
-    their count of lowercase ASCII alphanumeric runs (the word unit)."""
+    """The CLI's figures are those of what the bot sends to a seeded sample of posts drawn
+    across conversations (greedy here: one candidate, so the bot sends the decoder's best
+    unless it echoes): BLEU as sacrebleu (the oracle) scores them against the references as
+    the model would write them, length as their count of lowercase ASCII alphanumeric runs
+    (the word unit)."""
     import json
     import re
     from dataclasses import replace
 
     from sacrebleu.metrics import BLEU
 
+    from nlp.chat.offline import bot_replies
     from nlp.generation.generator import Generator
+    from nlp.metrics.hits import HitsDraw
     from nlp.training.corpus_io import CorpusSpec, load_pairs
     from s2s.cli import main
     from tests.conftest import REPO
@@ -74,11 +78,13 @@ def test_s2s_evaluate_metric_chat_reports_bleu_and_length(tiny_bundle, capsys) -
     assert report["pairs"] == 8 and report["bleu_tokenize"] == "13a"
 
     generator = Generator.from_bundle(tiny_bundle)
-    pairs = load_pairs(CorpusSpec((corpus,)), generator.config.data)[:8]
+    every = load_pairs(CorpusSpec((corpus,)), generator.config.data)
+    rows = HitsDraw(limit=8).rows([p.group for p in every])
+    assert rows != list(range(8))  # a sample, not the file's first 8
+    pairs = [every[row] for row in rows]
     assert generator.bundle.decoding is not None
     greedy = replace(generator.bundle.decoding.options, strategy="greedy", beam_size=1)
-    replies = [n_best[0].text if n_best else ""
-               for n_best in generator.generate([p.source for p in pairs], greedy)]
+    replies = bot_replies(generator, [p.source for p in pairs], greedy)
     references = [generator.codec.as_output(p.target) for p in pairs]
     for order in (1, 2):
         oracle = BLEU(tokenize="13a", max_ngram_order=order, effective_order=False)

@@ -26,14 +26,14 @@ def test_hits_counts_posts_whose_true_reply_scores_highest() -> None:
 
 def test_distractors_are_other_replies_drawn_the_same_way_for_a_seed() -> None:
     targets = ["a", "b", "a", "c", "d", "e", "f"]
-    drawn = distractors(targets, 3, k=4, seed=7)
-    assert drawn == distractors(targets, 3, k=4, seed=7)
-    assert drawn != distractors(targets, 3, k=4, seed=8)
+    drawn = distractors(targets, range(3), k=4, seed=7)
+    assert drawn == distractors(targets, range(3), k=4, seed=7)
+    assert drawn != distractors(targets, range(3), k=4, seed=8)
     for index, others in enumerate(drawn):
         texts = [targets[j] for j in others]
         assert len(others) == 3 and targets[index] not in texts and len(set(texts)) == 3
     with pytest.raises(ValueError, match="at least 8 different replies"):
-        distractors(targets, 1, k=8, seed=0)
+        distractors(targets, [0], k=8, seed=0)
 
 
 # Eight replies, six different once lowercased: "Yes"/"yes"/"YES" are one reply to a
@@ -45,7 +45,7 @@ def test_distractors_differ_from_the_true_reply_and_each_other_under_the_key() -
     """A lowercasing key: no post is scored against its own reply in other capitals, and no
     two of its distractors are one reply (forced ties). Every seed, every post."""
     for seed in range(40):
-        drawn = distractors(CASED, len(CASED), k=5, seed=seed, key=str.lower)
+        drawn = distractors(CASED, range(len(CASED)), k=5, seed=seed, key=str.lower)
         for index, others in enumerate(drawn):
             forms = [CASED[j].lower() for j in others]
             assert CASED[index].lower() not in forms, (seed, index, others)
@@ -56,7 +56,7 @@ def test_enough_replies_counts_replies_as_the_key_writes_them() -> None:
     assert enough_replies(CASED, 8) and enough_replies(CASED, 6, key=str.lower)
     assert not enough_replies(CASED, 7, key=str.lower)
     with pytest.raises(ValueError, match="at least 7 different replies in the file, it has 6"):
-        distractors(CASED, 1, k=7, seed=0, key=str.lower)
+        distractors(CASED, [0], k=7, seed=0, key=str.lower)
 
 
 def _evaluate(model: Path, corpus: Path, k: int) -> float:
@@ -162,11 +162,13 @@ def test_each_candidate_gets_its_own_score_as_if_scored_alone(
     table = hits_scores(generator, pairs, DecodeOptions(), 2, draw)["model"]
     assert table.shape == (posts, k)
     targets = [p.target for p in pairs]
-    drawn = distractors(targets, posts, k, 3, key=generator.codec.as_output)
+    rows = draw.rows([p.group for p in pairs])  # a seeded sample across conversations
+    drawn = distractors(targets, rows, k, 3, key=generator.codec.as_output)
     meter = LossMeter(generator.bundle.model, batching_for(generator.bundle.config.train))
-    for i in range(posts):
-        for j, target in enumerate(targets[t] for t in (i, *drawn[i])):
-            (example,) = examples_of(generator.codec, [Pair(pairs[i].source, target)], workers=1)
+    for i, row in enumerate(rows):
+        for j, target in enumerate(targets[t] for t in (row, *drawn[i])):
+            (example,) = examples_of(generator.codec, [Pair(pairs[row].source, target)],
+                                     workers=1)
             assert table[i, j] == pytest.approx(-meter([example]), abs=1e-5), (i, j)
     assert len({round(float(s), 6) for s in table.ravel()}) > posts  # not one score a post
 
