@@ -6,7 +6,10 @@ const $ = (id) => document.getElementById(id);
 const state = {
   models: new Map(),         // name -> the /v1/models entry
   conversations: new Map(),  // model name -> the id the server issued for our conversation
-  lastOutput: null,          // what the heatmap button draws: {model, body}
+  // model name -> its last output: {body: what /attention draws it from, text, picture: the
+  // heatmap's URL once drawn}. Per model, so the attention section never shows one model's
+  // heatmap under another.
+  outputs: new Map(),
 };
 
 function headers() {
@@ -58,12 +61,32 @@ function showModel() {
       control.disabled = !on;
     }
   }
+  showOutput();
+}
+
+function remember(model, body, text, picture = null) {
+  // A model's new output: its earlier heatmap is stale, so it goes.
+  const old = state.outputs.get(model);
+  if (old && old.picture && old.picture.startsWith("blob:")) URL.revokeObjectURL(old.picture);
+  state.outputs.set(model, { body, text, picture });
+  if (model === $("model").value) showOutput();
+}
+
+function showOutput() {
+  // The attention section of the selected model: its last output, and its heatmap if drawn.
+  const model = $("model").value;
+  const output = state.outputs.get(model);
+  $("attention-go").disabled = !output;
+  $("attention-of").textContent = output ? `${model} · ${output.text}` : "";
+  const img = $("attention-img");
+  img.hidden = !(output && output.picture);
+  if (img.hidden) img.removeAttribute("src"); else img.src = output.picture;
 }
 
 async function loadModels() {
   say("");
   const response = await fetch("/v1/models", { headers: headers() });
-  if (!response.ok) { say("Models: " + await explain(response)); return; }
+  if (!response.ok) { say("Models · 模型: " + await explain(response)); return; }
   const { models } = await response.json();
   const select = $("model");
   const previous = select.value;
@@ -115,15 +138,23 @@ async function sendMessage(event) {
   $("chat-input").value = "";
   addMessage("you", message);
   say("");
+  const model = $("model").value;
   try {
     const body = await chat(message);
     addMessage("bot", body.reply);
-    if (body.picture_png_base64) showPicture("data:image/png;base64," + body.picture_png_base64);
-    state.lastOutput = { model: $("model").value,
-                         body: { conversation: body.conversation } };
-    $("attention-go").disabled = false;
+    const command = message.trim().startsWith("/");
+    const output = state.outputs.get(model);
+    if (body.picture_png_base64 && output) {  // /why: the heatmap of the last reply
+      output.picture = "data:image/png;base64," + body.picture_png_base64;
+      showOutput();
+    } else if (!command) {  // a reply: what the heatmap button draws next
+      remember(model, { conversation: body.conversation }, body.reply);
+    } else if (message.trim().startsWith("/reset")) {  // no last reply any more
+      state.outputs.delete(model);
+      showOutput();
+    }
   } catch (error) {
-    say("Chat: " + error.message);
+    say("Chat · 聊天: " + error.message);
   }
 }
 
@@ -132,6 +163,7 @@ async function generateHeadlines() {
   if (!articles.length) { say("Paste at least one article · 请粘贴文章"); return; }
   say("");
   $("headlines-go").disabled = true;
+  const model = $("model").value;
   try {
     const response = await post(modelPath("headlines"), { articles });
     const body = await response.json();
@@ -151,32 +183,29 @@ async function generateHeadlines() {
       }
       list.append(li);
     });
-    state.lastOutput = { model: $("model").value,
-                         body: { text: articles[articles.length - 1] } };
-    $("attention-go").disabled = false;
+    const last = body.headlines[body.headlines.length - 1];
+    remember(model, { text: articles[articles.length - 1] }, last.headline || last.error);
   } catch (error) {
-    say("Headlines: " + error.message);
+    say("Headlines · 标题: " + error.message);
   } finally {
     $("headlines-go").disabled = false;
   }
 }
 
-function showPicture(url) {
-  const img = $("attention-img");
-  img.src = url;
-  img.hidden = false;
-}
-
 async function showAttention() {
-  if (!state.lastOutput) return;
+  const model = $("model").value;
+  const output = state.outputs.get(model);
+  if (!output) return;
   say("");
   try {
-    const { model, body } = state.lastOutput;
-    const response = await post(`/v1/models/${encodeURIComponent(model)}/attention`, body);
+    const response = await post(`/v1/models/${encodeURIComponent(model)}/attention`,
+                                output.body);
     const blob = await response.blob();
-    showPicture(URL.createObjectURL(blob));
+    if (state.outputs.get(model) !== output) return;  // a newer output came meanwhile
+    output.picture = URL.createObjectURL(blob);
+    showOutput();
   } catch (error) {
-    say("Attention: " + error.message);
+    say("Attention · 注意力: " + error.message);
   }
 }
 
