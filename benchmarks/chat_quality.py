@@ -2,10 +2,11 @@
 bot sends.
 
 Each run executes a recipe block of README.md (`benchmarks.recipes`: convert, train the chat
-model and its LM and reverse companions with 20-minute budgets, `s2s companion`,
-`s2s tune-decoding`), then answers the first --limit (1,000) test posts, each as the
-first message of a fresh chat, exactly as the bot does: the bundle's tuned settings, the
-bot's n-best size, per-chat sampling seeds and reply re-ranking (`nlp.chat.offline`). It
+model with a 20-minute budget, its retrieval index and dual encoder,
+`s2s tune-decoding`), then answers --limit (1,000) test posts drawn at random across
+conversations (seeded), each as the first message of a fresh chat, exactly as the bot does:
+the bundle's tuned settings, the bot's n-best size, per-chat sampling seeds, retrieved replies
+and reply re-ranking (`nlp.chat.offline`). It
 reports test perplexity, Hits@1/20 (does the model prefer each post's true reply to 19
 replies of other test posts; `nlp.metrics.hits`) and, for those replies, distinct-1/2,
 the top-5 reply share, the echo share, mean reply length (words; characters for Chinese)
@@ -42,7 +43,10 @@ TEST = "chat-test.jsonl"  # the test pairs the recipes write (no training, no tu
 COLUMNS = [
     ("distinct_1", "distinct-1"),
     ("distinct_2", "distinct-2"),
+    ("distinct_2_per_block", "distinct-2 /100"),
     ("top5_reply_share", "top-5 share"),
+    ("embedding_average", "emb. average"),
+    ("retrieved_share", "retrieved"),
     ("echo_share", "echo share"),
     ("mean_reply_length", "mean length"),
     ("bleu_1", "BLEU-1"),
@@ -87,16 +91,19 @@ def top_hypotheses(generator: Any, posts: list[str], options: Any, batch: int = 
     return replies
 
 
-def measure(generator: Any, pairs: list[Any], options: Any) -> tuple[dict[str, Any], list[str]]:
-    """(the figures, the replies) of what the bot sends to each pair's post with `options`,
-    scored as `s2s evaluate --metric chat` scores replies (`score_replies`: references
-    written as the model would write them)."""
-    from nlp.chat.offline import bot_replies
+def measure(generator: Any, pairs: list[Any], options: Any) -> tuple[dict[str, Any], list[Any]]:
+    """(the figures, the replies sent) of what the bot sends to each pair's post with
+    `options`, scored as `s2s evaluate --metric chat` scores replies (`score_replies`:
+    references written as the model would write them, embedding similarities, the share
+    retrieved verbatim)."""
+    from nlp.chat.offline import bot_choices
     from nlp.evaluation.evaluate import score_replies
     from nlp.text.normalize import normalize_text
 
-    replies = bot_replies(generator, [normalize_text(p.source) for p in pairs], options)
-    return score_replies(generator.codec, pairs, replies), replies
+    sent = bot_choices(generator, [normalize_text(p.source) for p in pairs], options)
+    figures = score_replies(generator.codec, pairs, [r.text for r in sent],
+                            provenances=[r.provenance for r in sent])
+    return figures, sent
 
 
 def score(work: Path, limit: int) -> dict[str, Any]:
@@ -112,7 +119,8 @@ def score(work: Path, limit: int) -> dict[str, Any]:
 
     generator = Generator.from_bundle(work / MODEL)
     every = list(read_pairs(work / TEST, "jsonl", report=ReadReport()))
-    pairs = every[:limit]
+    draw = HitsDraw(k=20, limit=limit)  # posts drawn at random across conversations
+    pairs = [every[row] for row in draw.rows([p.group for p in every])]
     posts = [normalize_text(p.source) for p in pairs]
     references = [normalize_text(p.target) for p in pairs]  # the samples show them as written
     settings = generator.bundle.decoding
@@ -123,7 +131,9 @@ def score(work: Path, limit: int) -> dict[str, Any]:
     table = {
         name: measure(generator, pairs, options)[0]
         for name, options in chat_candidates(
-            sorted(generator.companions), settings.details.get(RERANK_WEIGHTS)
+            sorted(generator.companions), settings.details.get(RERANK_WEIGHTS),
+            settings.details.get("ranker", "likelihood") if generator.candidates.has_index
+            else "",
         ).items()
     }
     # Beside "plain beam" as the bot sends it (its n-best re-ranked against repeats across
@@ -136,12 +146,13 @@ def score(work: Path, limit: int) -> dict[str, Any]:
         "pairs": len(pairs),
         "test_perplexity": loss_metrics(generator, pairs, 64)["perplexity"],
         # whether replies fit: the true reply against 19 others of the test file
-        "hits": hits_metrics(generator, every, settings.options, 64, HitsDraw(k=20, limit=limit)),
+        "hits": hits_metrics(generator, every, settings.options, 64, draw),
         "decoding": {"origin": settings.origin, "details": settings.details},
         "bot": bot,
         "configurations": table,
         "samples": [
-            {"post": posts[i], "reference": references[i], "reply": replies[i]}
+            {"post": posts[i], "reference": references[i], "reply": replies[i].text,
+             "provenance": replies[i].provenance, "pair": replies[i].pair}
             for i in range(0, len(pairs), step)
         ][:10],
     }

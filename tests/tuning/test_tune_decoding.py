@@ -213,8 +213,15 @@ def test_tune_decoding_for_chat_stores_the_winner_the_chat_uses(
     assert "distinct-2 - top-5 share" in out and "best:" in out
     stored = load_bundle(model).decoding
     assert stored is not None and stored.origin.startswith("tuned")
-    assert stored.options in chat_candidates().values()  # no companions: no MMI candidates
-    assert stored.details["trials"] == len(chat_candidates())
+    # no companions: no MMI candidates; the bundle's index and dual encoder: the ranker
+    # validation Hits chose, and the retrieved replies joined to the candidates
+    ranker = stored.details["ranker"]
+    assert ranker in ("likelihood", "dual-encoder")
+    assert set(stored.details["hits"]) == {"model", "dual-encoder", "bm25"}
+    candidates = chat_candidates((), None, ranker)
+    assert stored.options in candidates.values()
+    assert stored.details["trials"] == len(candidates)
+    assert sum(options.retrieve > 0 for options in candidates.values()) == 3
 
 
 def test_the_chat_objective_compares_replies_and_references_written_alike(
@@ -229,8 +236,9 @@ def test_the_chat_objective_compares_replies_and_references_written_alike(
     codec = load_bundle(tiny_bundle).codec
     colours = ["red", "blue", "green", "grey", "pink", "gold", "black", "white"]
     things = ["tea", "rain", "snow", "moon", "sun", "fish", "bird", "tree"]
-    # 64 different replies: diverse enough (top-5 share 5/64 <= 0.10) to be scored by BLEU
-    pairs = [Pair(f"what about {c} {t}?", f"i think {c} {t} is nice, tom.")
+    # 64 different replies: diverse enough (distinct-2 73/192 >= 0.30, top-5 share
+    # 5/64 <= 0.10) to be scored by BLEU
+    pairs = [Pair(f"what about {c} {t}?", f"i like {c} {t}.")
              for c in colours for t in things]
     outputs = [codec.as_output(pair.target) for pair in pairs]
     assert outputs[0] != pairs[0].target  # truecased: the footing matters here
