@@ -106,8 +106,10 @@ def measure(generator: Any, pairs: list[Any], options: Any) -> tuple[dict[str, A
     return figures, sent
 
 
-def score(work: Path, limit: int) -> dict[str, Any]:
-    """What the bot sends with the bundle's settings, and every tuner configuration."""
+def score(work: Path, limit: int, test: Path | None = None,
+          configurations: bool = True) -> dict[str, Any]:
+    """What the bot sends with the bundle's settings, and (with `configurations`) every
+    tuner configuration, on the recipe's test file or on `test` (another recipe's)."""
     from nlp.corpus.readers import read_pairs
     from nlp.corpus.records import ReadReport
     from nlp.evaluation.evaluate import hits_metrics, loss_metrics, score_replies
@@ -118,7 +120,7 @@ def score(work: Path, limit: int) -> dict[str, Any]:
     from nlp.tuning.search import PLAIN_BEAM, chat_candidates
 
     generator = Generator.from_bundle(work / MODEL)
-    every = list(read_pairs(work / TEST, "jsonl", report=ReadReport()))
+    every = list(read_pairs(test or work / TEST, "jsonl", report=ReadReport()))
     draw = HitsDraw(k=20, limit=limit)  # posts drawn at random across conversations
     pairs = [every[row] for row in draw.rows([p.group for p in every])]
     posts = [normalize_text(p.source) for p in pairs]
@@ -128,7 +130,7 @@ def score(work: Path, limit: int) -> dict[str, Any]:
         raise ValueError(f"{work / MODEL}: no decoding settings (did s2s tune-decoding run?)")
 
     bot, replies = measure(generator, pairs, settings.options)
-    table = {
+    table = {} if not configurations else {
         name: measure(generator, pairs, options)[0]
         for name, options in chat_candidates(
             sorted(generator.companions), settings.details.get(RERANK_WEIGHTS),
@@ -138,9 +140,10 @@ def score(work: Path, limit: int) -> dict[str, Any]:
     }
     # Beside "plain beam" as the bot sends it (its n-best re-ranked against repeats across
     # chats): the decoder's own best hypothesis, to show what the bot's re-ranking changes.
-    table[RAW_BEAM] = score_replies(
-        generator.codec, pairs, top_hypotheses(generator, posts, PLAIN_BEAM)
-    )
+    if configurations:
+        table[RAW_BEAM] = score_replies(
+            generator.codec, pairs, top_hypotheses(generator, posts, PLAIN_BEAM)
+        )
     step = max(1, len(pairs) // 10)
     return {
         "pairs": len(pairs),

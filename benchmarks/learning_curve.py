@@ -88,10 +88,13 @@ def score(task: str, model: Path, valid: Path, limit: int) -> dict[str, Any]:
     if options is None:
         raise ValueError(f"{model}: no decoding settings")
     if task == "headline":
-        figures = rouge_metrics(generator, pairs[: limit or None], options, 64)["model"]
+        rows = HitsDraw(limit=limit).rows([p.group for p in pairs])
+        figures = rouge_metrics(generator, [pairs[r] for r in rows], options, 64)["model"]
         return {"rougeL": figures["rougeL_f1"], "repeat_share": figures["repeat_share"]}
-    hits = hits_metrics(generator, pairs, options, 64, HitsDraw(k=20, limit=limit))
-    replies = reply_metrics(generator, pairs[: limit or None], options, 64)
+    draw = HitsDraw(k=20, limit=limit)  # posts drawn at random across conversations
+    hits = hits_metrics(generator, pairs, options, 64, draw)
+    sample = [pairs[row] for row in draw.rows([p.group for p in pairs])]
+    replies = reply_metrics(generator, sample, options, 64)
     return {
         "hits@1/20": hits["hits@1/20"],
         "distinct_2": replies["distinct_2"],
