@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-REFUSAL_TEXT = "Sorry, this bot is private and can't chat with you. Have a nice day!"
-
 
 @dataclass(frozen=True)
 class AccessPolicy:

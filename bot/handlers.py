@@ -9,27 +9,28 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator
 
-from telegram import Chat, Message, Update
+from telegram import Chat, Message, Update, User
 from telegram.error import NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
-from bot.access import REFUSAL_TEXT, AccessPolicy
+from bot.access import AccessPolicy
 from bot.delivery import Destination, Sender
-from bot.routing import STALE_BUTTON_TEXT, UNSUPPORTED_TEXT, Action, route
+from bot.routing import Action, route
+from nlp.chat.messages import Messages
 from nlp.chat.responder import ChatResponder, Reply
 from nlp.chat.slash_commands import COMMAND_NAMES
 from nlp.util.lru import LruDict
-from nlp.util.ratelimit import RATE_LIMIT_TEXT, ChatRateLimiter, Verdict
+from nlp.util.ratelimit import ChatRateLimiter, Verdict
 
 log = logging.getLogger(__name__)
 
-ERROR_TEXT = "Sorry, something went wrong on my side. Please try again in a moment."
 REMEMBERED_IDS = 100_000
-BACKLOG_TEXT = (
-    "I'm falling behind in this chat, so I skipped some messages. "
-    "Please wait for my replies before writing more."
-)
 DROP = Reply("")  # sentinel from BotHandlers._gate: answer nothing
+
+
+def app_language(user: User | None) -> str | None:
+    """The user's Telegram app language ("zh-hans", "en"), when Telegram tells it."""
+    return user.language_code if user is not None else None
 
 
 def conversation_key(message: Message) -> str:
@@ -48,7 +49,7 @@ def conversation_key(message: Message) -> str:
 
 class Admission(enum.Enum):
     ANSWER = "answer"  # queue behind the chat's earlier messages and answer
-    NOTICE = "notice"  # queue, but answer with BACKLOG_TEXT: the chat is too far behind
+    NOTICE = "notice"  # queue, but answer with Messages.backlog: the chat is too far behind
     DROP = "drop"  # answer nothing (the chat was told already)
 
 
@@ -134,14 +135,19 @@ class BotHandlers:
             log.debug("update %d ignored: %s", update.update_id, decision.reason)
             return
         if decision.action is Action.CALLBACK and update.callback_query is not None:
-            await update.callback_query.answer(STALE_BUTTON_TEXT)
+            query = update.callback_query
+            words = self.responder.messages(str(query.from_user.id), app_language(query.from_user))
+            await query.answer(words.stale_button)
             return
         message = update.effective_message
         if message is None:
             return
         chat_id = message.chat_id
         user_id = message.from_user.id if message.from_user else None
-        reply = self._gate(decision.action, chat_id, user_id)
+        language = app_language(message.from_user)
+        key = conversation_key(message)
+        words = self.responder.messages(key, language)
+        reply = self._gate(decision.action, chat_id, user_id, words)
         if reply is DROP:
             return
         admission = self.queues.admit(chat_id)
@@ -149,43 +155,45 @@ class BotHandlers:
             log.debug("update %d dropped: chat %d is too far behind", update.update_id, chat_id)
             return
         if admission is Admission.NOTICE:
-            reply = Reply(BACKLOG_TEXT)
+            reply = Reply(words.backlog)
         to = Destination.answering(message)
         async with self.queues.hold(chat_id):  # no await between admit and hold
             if reply is None:
-                key = conversation_key(message)
-                reply = await self._respond(to, key, user_id, decision.text, context)
+                reply = await self._respond(to, key, user_id, language, decision.text, context)
             if await self.sender.reply(bot, to, reply):
                 self._answered[update.update_id] = True
 
-    def _gate(self, action: Action, chat_id: int, user_id: int | None) -> Reply | None:
+    def _gate(
+        self, action: Action, chat_id: int, user_id: int | None, words: Messages
+    ) -> Reply | None:
         """Checked before any waiting: a reply that replaces the model's (refusal, rate-limit
-        notice, text-only hint), DROP to answer nothing, or None to go ahead."""
+        notice, text-only hint, in `words`), DROP to answer nothing, or None to go ahead."""
         if not self.access.allows(chat_id, user_id):
             if chat_id in self._refused:
                 return DROP
             self._refused[chat_id] = True
-            return Reply(REFUSAL_TEXT)
+            return Reply(words.private_bot)
         verdict = self.limiter.check(chat_id)
         if verdict is Verdict.REFUSE_SILENTLY:
             return DROP
         if verdict is Verdict.REFUSE_AND_TELL:
-            return Reply(RATE_LIMIT_TEXT)
-        return Reply(UNSUPPORTED_TEXT) if action is Action.UNSUPPORTED else None
+            return Reply(words.rate_limited)
+        return Reply(words.text_only) if action is Action.UNSUPPORTED else None
 
     async def _respond(
         self,
         to: Destination,
         chat: str,
         user_id: int | None,
+        language: str | None,
         text: str,
         context: ContextTypes.DEFAULT_TYPE,
     ) -> Reply:
         admin = self.access.is_admin(user_id)
         if not self.responder.is_slow(text):
-            return await self.responder.respond(chat, text, is_admin=admin)
+            return await self.responder.respond(chat, text, is_admin=admin, language=language)
         async with self.sender.typing(context.bot, to):
-            return await self.responder.respond(chat, text, is_admin=admin)
+            return await self.responder.respond(chat, text, is_admin=admin, language=language)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the error (the log handlers redact the token) and apologise once per update."""
@@ -205,7 +213,10 @@ class BotHandlers:
             if message is not None
             else Destination(update.effective_chat.id)
         )
+        words = self.responder.messages(
+            str(update.effective_chat.id), app_language(update.effective_user)
+        )
         try:
-            await self.sender.reply(context.bot, to, Reply(ERROR_TEXT))
+            await self.sender.reply(context.bot, to, Reply(words.bot_error))
         except TelegramError as exc:  # never let the error handler raise
             log.warning("could not send the apology: %s", exc)

@@ -27,14 +27,12 @@ from telegram import Chat, Message, Update
 
 from nlp.chat.slash_commands import Command, parse_command
 
-UNSUPPORTED_TEXT = "I can only read text messages. Please type what you want to say."
-STALE_BUTTON_TEXT = "This button is no longer active."
 ALLOWED_UPDATES = ("message", "callback_query")  # what we ask Telegram to send at all
 
 
 class Action(enum.Enum):
     RESPOND = "respond"  # hand `text` to the responder
-    UNSUPPORTED = "unsupported"  # reply UNSUPPORTED_TEXT
+    UNSUPPORTED = "unsupported"  # reply that only text is read (Messages.text_only)
     CALLBACK = "callback"  # answer the callback query
     IGNORE = "ignore"  # do nothing; `reason` says why (logged at debug)
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from nlp.chat.messages import ENGLISH
 from nlp.chat.rerank import ReplyRanker
-from nlp.chat.responder import NO_IDEA_REPLY, chat_seed, choose_reply
+from nlp.chat.responder import chat_seed, choose_reply
 from nlp.chat.settings import ChatSettings
 from nlp.chat.text_input import clean_message
 from nlp.decoding import DecodeOptions
@@ -60,7 +61,7 @@ def bot_choices(
         ):
             chosen = choose_reply(ranker, chat, n_best, post)
             if chosen is None:
-                replies.append(SentReply(NO_IDEA_REPLY, "apology"))
+                replies.append(SentReply(ENGLISH.no_idea, "apology"))
             else:
                 text, best = chosen
                 replies.append(SentReply(text, best.provenance, best.pair))

@@ -19,10 +19,11 @@ from nlp.chat.attention_plot import render_attention_png
 from nlp.chat.batcher import MicroBatcher
 from nlp.chat.context import DialogueContext
 from nlp.chat.conversation_log import ConversationLog, Rating
+from nlp.chat.messages import Messages, chat_messages
 from nlp.chat.provenance import provenance_note
 from nlp.chat.rerank import ReplyRanker
 from nlp.chat.settings import SettingsError, SettingsStore
-from nlp.chat.slash_commands import COMMAND_NAMES, HELP_TEXT, START_TEXT, Command, parse_command
+from nlp.chat.slash_commands import COMMAND_NAMES, Command, parse_command
 from nlp.chat.text_input import (
     TELEGRAM_CAPTION_LIMIT,
     TELEGRAM_TEXT_LIMIT,
@@ -39,11 +40,7 @@ from nlp.util.lru import MAX_CHATS, LruDict
 
 log = logging.getLogger(__name__)
 
-EMPTY_REPLY = "That message was empty. Write me something and I will answer."
-NO_WORDS_REPLY = "I can only read words so far, not emoji or symbols alone. Try a sentence?"
-NO_IDEA_REPLY = "I have no words for that one. Could you say it differently?"
 SLOW_COMMANDS = frozenset({"why", "reload"})
-FAILURE_REPLY = "Sorry, something went wrong while I was thinking. Please try again."
 
 
 @dataclass(frozen=True)
@@ -82,6 +79,7 @@ class ChatResponder:
         limits: ResponderLimits | None = None,
     ) -> None:
         self._generator: TextGenerator = model.generator
+        self.languages = model.languages  # what the model reads: the chat's own words follow
         self._turns_override = context_turns
         self.context = self._make_context(model)
         self.store = store
@@ -96,6 +94,7 @@ class ChatResponder:
         )
         self._last: LruDict[str, Generation] = LruDict(self.limits.max_chats)
         self._turns: LruDict[str, int] = LruDict(self.limits.max_chats)  # replies since /reset
+        self._user_languages: LruDict[str, str] = LruDict(self.limits.max_chats)
         self._commands: dict[str, Callable[[str, Command, bool], Awaitable[Reply]]] = {
             name: getattr(self, f"_cmd_{name}") for name in COMMAND_NAMES
         }
@@ -136,20 +135,31 @@ class ChatResponder:
         command = parse_command(clean_message(text))
         return command is None or command.name in SLOW_COMMANDS
 
-    async def respond(self, chat: str, text: str, *, is_admin: bool = False) -> Reply:
-        """The reply to one message or command from `chat`. Never raises for bad input."""
+    def messages(self, chat: str, user_language: str | None = None) -> Messages:
+        """The words `chat` is spoken to in (`nlp.chat.messages.chat_messages`): the model's
+        language, or the user's app language (`user_language`, else the one last given)."""
+        return chat_messages(self.languages, user_language or self._user_languages.get(chat))
+
+    async def respond(
+        self, chat: str, text: str, *, is_admin: bool = False, language: str | None = None
+    ) -> Reply:
+        """The reply to one message or command from `chat`. Never raises for bad input.
+        `language`: the user's app language if the front end knows it (Telegram's
+        language_code), kept for the chat."""
+        if language:
+            self._user_languages[chat] = language
         cleaned = clean_message(text)
         command = parse_command(cleaned)
         if command is not None:
             handler = self._commands.get(command.name)
             if handler is None:
-                return Reply(f"I don't know the command /{command.name}. Try /help.")
+                return Reply(self.messages(chat).unknown_command.format(name=command.name))
             return await handler(chat, command, is_admin)
         kind = classify(cleaned)
         if kind is InputKind.EMPTY:
-            return Reply(EMPTY_REPLY)
+            return Reply(self.messages(chat).empty)
         if kind is InputKind.NO_WORDS:
-            return Reply(NO_WORDS_REPLY)
+            return Reply(self.messages(chat).no_words)
         return await self._chat(chat, keep_tail(cleaned, self.limits.max_input_chars))
 
     async def _chat(self, chat: str, message: str) -> Reply:
@@ -164,10 +174,10 @@ class ChatResponder:
             candidates = await self.batcher.submit(encoder_input, options, seed)
         except Exception:
             log.exception("generation failed for a message of %d characters", len(message))
-            return Reply(FAILURE_REPLY)
+            return Reply(self.messages(chat).failure)
         chosen = choose_reply(self.ranker, chat, candidates, message, self.limits.max_reply_chars)
         if chosen is None:
-            return Reply(NO_IDEA_REPLY)
+            return Reply(self.messages(chat).no_idea)
         reply, best = chosen
         if self.log is not None:
             self.log.bot(chat, reply)
@@ -180,21 +190,22 @@ class ChatResponder:
         try:
             settings = self.store.get(chat).replace(**changes)
         except SettingsError as exc:
-            return Reply(str(exc))
+            return Reply(self.messages(chat).refused_setting(exc))
         self.store.set(chat, settings)
-        return Reply(f"OK. {settings.describe()}")
+        words = self.messages(chat)
+        return Reply(words.changed.format(settings=words.describe(settings)))
 
     async def _cmd_start(self, chat: str, command: Command, is_admin: bool) -> Reply:
-        return Reply(START_TEXT)
+        return Reply(self.messages(chat).start_text())
 
     async def _cmd_help(self, chat: str, command: Command, is_admin: bool) -> Reply:
-        return Reply(HELP_TEXT)
+        return Reply(self.messages(chat).help_text())
 
     async def _cmd_reset(self, chat: str, command: Command, is_admin: bool) -> Reply:
         self._forget_conversation(chat)
         if self.log is not None:
             self.log.reset(chat)
-        return Reply("Done, I forgot our conversation. Your settings stay as they were.")
+        return Reply(self.messages(chat).reset)
 
     def _forget_conversation(self, chat: str) -> None:
         self.context.reset(chat)
@@ -207,16 +218,17 @@ class ChatResponder:
         conversations expire (the HTTP server), so an idle one costs no memory or state."""
         self._forget_conversation(chat)
         self.store.forget(chat)
+        self._user_languages.pop(chat, None)
 
     async def _cmd_settings(self, chat: str, command: Command, is_admin: bool) -> Reply:
-        turns = self.context.turns
-        memory = f"I remember the last {turns} turns." if turns else "I answer each message alone."
-        return Reply(f"{self.store.get(chat).describe()} {memory}")
+        turns, words = self.context.turns, self.messages(chat)
+        memory = words.memory.format(turns=turns) if turns else words.no_memory
+        return Reply(f"{words.describe(self.store.get(chat))} {memory}")
 
     async def _cmd_beam(self, chat: str, command: Command, is_admin: bool) -> Reply:
         size = _parse_number(command.args, int)
         if size is None:
-            return Reply("Usage: /beam N, for example /beam 5")
+            return Reply(self.messages(chat).usage_beam)
         return self._update(chat, strategy="beam", beam_size=size)
 
     async def _cmd_greedy(self, chat: str, command: Command, is_admin: bool) -> Reply:
@@ -227,19 +239,19 @@ class ChatResponder:
             return self._update(chat, strategy="sample")
         temperature = _parse_number(command.args, float)
         if temperature is None:
-            return Reply("Usage: /sample T, for example /sample 0.8")
+            return Reply(self.messages(chat).usage_sample)
         return self._update(chat, strategy="sample", temperature=temperature)
 
     async def _cmd_length(self, chat: str, command: Command, is_admin: bool) -> Reply:
         length = _parse_number(command.args, int)
         if length is None:
-            return Reply("Usage: /length N, for example /length 20")
+            return Reply(self.messages(chat).usage_length)
         return self._update(chat, max_length=length)
 
     async def _cmd_why(self, chat: str, command: Command, is_admin: bool) -> Reply:
         last = self._last.get(chat)
         if last is None:
-            return Reply("There is no reply of mine to explain yet. Send me a message first.")
+            return Reply(self.messages(chat).nothing_to_explain)
         note = provenance_note(last)
         if last.provenance == "retrieved":  # no attention to draw: no decoder wrote it
             return Reply(note)
@@ -249,9 +261,9 @@ class ChatResponder:
                 last.source_tokens, last.tokens, last.attention,
             )
         except ValueError as exc:
-            return Reply(f"I can't draw that one: {exc}.")
+            return Reply(self.messages(chat).cannot_draw.format(error=exc))
         caption = fit_reply(
-            " ".join(filter(None, [f"What I looked at while writing: {last.text}", note])),
+            " ".join(filter(None, [self.messages(chat).looked_at.format(reply=last.text), note])),
             TELEGRAM_CAPTION_LIMIT,
         )
         return Reply(caption, photo=png)
@@ -263,17 +275,19 @@ class ChatResponder:
         return self._rate(chat, "bad")
 
     def _rate(self, chat: str, rating: Rating) -> Reply:
+        words = self.messages(chat)
         if self.log is None:
-            return Reply("Thanks! (Conversation logging is off, so ratings are not kept.)")
+            return Reply(words.rating_not_kept)
         if not self.log.rate(chat, rating):
-            return Reply("There is no new reply of mine to rate.")
-        return Reply("Thanks, noted." if rating == "good" else "Thanks, I will try to do better.")
+            return Reply(words.nothing_to_rate)
+        return Reply(words.rated_good if rating == "good" else words.rated_bad)
 
     async def _cmd_reload(self, chat: str, command: Command, is_admin: bool) -> Reply:
+        words = self.messages(chat)
         if not is_admin:
-            return Reply("Sorry, only the bot's admins can reload the model.")
+            return Reply(words.reload_admins_only)
         if self._loader is None:
-            return Reply("Reloading is not available here.")
+            return Reply(words.reload_unavailable)
         async with self._reload_lock:
             try:
                 model = await asyncio.to_thread(self._loader)
@@ -281,11 +295,12 @@ class ChatResponder:
                 await asyncio.to_thread(self.warm_up, model.generator)
             except Exception as exc:
                 log.exception("reloading the model failed")
-                return Reply(f"Reloading failed, I keep the current model ({type(exc).__name__}).")
+                return Reply(words.reload_failed.format(error=type(exc).__name__))
             self._generator = model.generator
+            self.languages = model.languages
             if (fresh.turns, fresh.separator) != (self.context.turns, self.context.separator):
                 self.context = fresh  # the old history is in a format the new model can't read
-        return Reply("Reloaded the model from disk.")
+        return Reply(self.messages(chat).reloaded)
 
 
 def choose_reply(

@@ -32,7 +32,12 @@ TEMPERATURE_RANGE = (0.05, float(_MAXIMUMS["temperature"]))
 
 
 class SettingsError(ValueError):
-    """A user-supplied setting outside its allowed range (the message is shown to the user)."""
+    """A user-supplied setting outside its allowed range: `field` (ChatSettings' name) and
+    its bounds, which `nlp.chat.messages` puts in the chat's language for the user."""
+
+    def __init__(self, field: str, value: object, low: float, high: float) -> None:
+        super().__init__(f"{field} = {value!r} is outside [{low:g}, {high:g}]")
+        self.field, self.value, self.low, self.high = field, value, low, high
 
 
 @dataclass(frozen=True)
@@ -45,10 +50,10 @@ class ChatSettings:
     max_length: int = 30
 
     def __post_init__(self) -> None:
-        if self.strategy not in STRATEGY_NAMES:
-            raise SettingsError(f"unknown strategy {self.strategy!r}")
-        _check_range("beam size", self.beam_size, BEAM_RANGE)
-        _check_range("length", self.max_length, LENGTH_RANGE)
+        if self.strategy not in STRATEGY_NAMES:  # no command sets one: a stored value
+            raise ValueError(f"unknown strategy {self.strategy!r}")
+        _check_range("beam_size", self.beam_size, BEAM_RANGE)
+        _check_range("max_length", self.max_length, LENGTH_RANGE)
         _check_range("temperature", self.temperature, TEMPERATURE_RANGE)
 
     @classmethod
@@ -95,15 +100,6 @@ class ChatSettings:
             n_best=n_best,
         )
 
-    def describe(self) -> str:
-        how = {
-            "greedy": "greedy search",
-            "beam": f"beam search, beam size {self.beam_size}",
-            "diverse_beam": f"diverse beam search, beam size {self.beam_size}",
-            "sample": f"sampling, temperature {self.temperature:g}",
-        }[self.strategy]
-        return f"Decoding: {how}. Longest reply: {self.max_length} tokens."
-
     @classmethod
     def from_json(cls, raw: str, defaults: ChatSettings) -> ChatSettings:
         """Stored settings over `defaults`; unknown or invalid stored values fall back quietly,
@@ -125,10 +121,10 @@ def _clip(value: float, bounds: tuple[float, float]) -> Any:
     return type(value)(min(max(value, low), high))
 
 
-def _check_range(name: str, value: float, bounds: tuple[float, float]) -> None:
+def _check_range(field: str, value: float, bounds: tuple[float, float]) -> None:
     low, high = bounds
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise SettingsError(f"The {name} must be between {low:g} and {high:g}.")
+        raise SettingsError(field, value, low, high)
 
 
 def default_state_path(name: str) -> Path:

@@ -1,23 +1,9 @@
-"""Slash commands understood by the chat (in Telegram and in the terminal alike)."""
+"""Slash commands understood by the chat (in Telegram and in the terminal alike); what
+`/help` says of them is in `nlp.chat.messages`, in each language."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-HELP_TEXT = """\
-I am a small neural chatbot (an attention seq2seq model). Just write to me.
-
-/reset - forget our conversation so far
-/settings - show how I pick my replies
-/beam N - beam search with N beams (1-16)
-/greedy - greedy search (fastest)
-/sample T - random sampling at temperature T (0.05-5; higher is wilder)
-/length N - longest reply in tokens (1-200)
-/why - a picture of what I looked at for my last reply
-/good, /bad - rate my last reply (only if conversation logging is on)
-/help - this message"""
-
-START_TEXT = "Hello! " + HELP_TEXT
 
 # Every command the responder has (it looks up `_cmd_<name>` for each). The bot needs the
 # list before answering: in a group, a command that is not ours belongs to another bot there.

@@ -7,6 +7,7 @@ module without paying for, or even having, TensorFlow.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,11 @@ from nlp.decoding.options import XLA_BY_DEFAULT
 from nlp.generation.bundle import resolve
 from nlp.generation.decode_settings import DecodeSettings
 from nlp.generation.text_generator import TextGenerator
+from nlp.text.scripts import has_han
 from nlp.util.config import DataConfig, ExperimentConfig
+
+# A script counts as one of the model's languages when this share of its vocabulary is in it.
+LANGUAGE_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,7 @@ class LoadedModel:
     generator: TextGenerator
     data: DataConfig
     decoding: DecodeSettings | None = None  # the bundle's recommended decode options
+    languages: tuple[str, ...] = ()  # what it reads (`vocabulary_languages`): "zh", "en"
 
 
 ModelLoader = Callable[[], LoadedModel]
@@ -41,7 +47,21 @@ def load_model(
     from nlp.generation.generator import Generator
 
     generator = Generator.from_bundle(directory, jit_compile=jit_compile, companions=companions)
-    return LoadedModel(generator, data, generator.bundle.decoding)
+    languages = vocabulary_languages(directory / "vocab.txt")
+    return LoadedModel(generator, data, generator.bundle.decoding, languages)
+
+
+def vocabulary_languages(vocab_path: Path) -> tuple[str, ...]:
+    """"zh" and/or "en": the scripts a real share of the vocabulary is written in (the
+    bundle records no language; its vocabulary says what it can read). The chat speaks to
+    its users in it (`nlp.chat.messages`); `s2s serve` lists it."""
+    tokens = vocab_path.read_text("utf-8").splitlines()
+    if not tokens:
+        return ()
+    han = sum(1 for token in tokens if has_han(token))
+    latin = sum(1 for token in tokens if re.search(r"[A-Za-z]", token) and not has_han(token))
+    found = [("zh", han), ("en", latin)]
+    return tuple(lang for lang, count in found if count / len(tokens) >= LANGUAGE_SHARE)
 
 
 def load_generator(

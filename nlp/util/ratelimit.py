@@ -12,10 +12,6 @@ from dataclasses import dataclass
 
 from nlp.util.lru import LruDict
 
-RATE_LIMIT_TEXT = (
-    "You're writing faster than I can think! I'll skip a few messages; slow down a bit."
-)
-
 
 class Verdict(enum.Enum):
     ALLOW = "allow"

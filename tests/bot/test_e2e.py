@@ -6,18 +6,18 @@ sendMessage/sendPhoto, and the assertions look at what the fake server received.
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
 
-from bot.access import REFUSAL_TEXT, AccessPolicy
-from bot.handlers import ERROR_TEXT
-from bot.routing import STALE_BUTTON_TEXT, UNSUPPORTED_TEXT
+from bot.access import AccessPolicy
 from nlp.chat.conversation_log import ConversationLog
-from nlp.chat.responder import EMPTY_REPLY, NO_WORDS_REPLY, ChatResponder
+from nlp.chat.messages import ENGLISH
+from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
 from nlp.chat.text_input import TELEGRAM_TEXT_LIMIT
-from nlp.util.ratelimit import RATE_LIMIT_TEXT
+from nlp.text.scripts import has_han
 from tests.fakes.fake_generators import CostModel, ScriptedGenerator, fake_model, reply_for
 from tests.fakes.fake_telegram import BOT_USERNAME, STICKER_JSON, TEST_TOKEN, bot_on_fake_telegram
 
@@ -106,12 +106,12 @@ async def test_bad_input_is_answered_clearly_or_ignored_on_purpose() -> None:
     long_text = ("word " * 1000)[:4096]
     async with bot_on_fake_telegram(responder(generator), rate_burst=50) as server:
         answered = {
-            server.push_message(CHAT, "   "): EMPTY_REPLY,
-            server.push_message(CHAT, "😀😀🎉"): NO_WORDS_REPLY,
-            server.push_message(CHAT, "\x01\x02\x1f"): EMPTY_REPLY,
-            server.push_message(CHAT, None, sticker=STICKER_JSON): UNSUPPORTED_TEXT,
-            server.push_message(CHAT, None, photo=photo, caption="see"): UNSUPPORTED_TEXT,
-            server.push_message(CHAT, None, voice=voice): UNSUPPORTED_TEXT,
+            server.push_message(CHAT, "   "): ENGLISH.empty,
+            server.push_message(CHAT, "😀😀🎉"): ENGLISH.no_words,
+            server.push_message(CHAT, "\x01\x02\x1f"): ENGLISH.empty,
+            server.push_message(CHAT, None, sticker=STICKER_JSON): ENGLISH.text_only,
+            server.push_message(CHAT, None, photo=photo, caption="see"): ENGLISH.text_only,
+            server.push_message(CHAT, None, voice=voice): ENGLISH.text_only,
         }
         control = server.push_message(CHAT, "ab\x00cd\u202e ef")
         mixed = server.push_message(CHAT, "Hello 你好 Привет مرحبا 😀")
@@ -135,7 +135,7 @@ async def test_bad_input_is_answered_clearly_or_ignored_on_purpose() -> None:
     assert by_id[mixed] == reply_for("Hello 你好 Привет مرحبا 😀")
     assert by_id[long_id] is not None and by_id[long_id].startswith("reply-")
     assert max(len(texts[0]) for texts, _ in generator.calls) <= 1000
-    assert server.calls_of("answerCallbackQuery")[0].params["text"] == STALE_BUTTON_TEXT
+    assert server.calls_of("answerCallbackQuery")[0].params["text"] == ENGLISH.stale_button
 
 
 async def test_groups_get_answers_only_when_the_bot_is_addressed() -> None:
@@ -251,7 +251,7 @@ async def test_allowlist_refuses_others_politely_once_and_admins_can_reload() ->
         server.push_message(CHAT, "hello")
         await server.wait_for_replies(4)
         await server.wait_for(lambda: len(server.replies(CHAT)) == 2)
-    assert [s.text for s in server.replies(666)] == [REFUSAL_TEXT]
+    assert [s.text for s in server.replies(666)] == [ENGLISH.private_bot]
     assert "only the bot's admins" in (server.replies(CHAT)[0].text or "")
     assert [s.text for s in server.replies(99)] == ["Reloaded the model from disk."]
     assert server.replies(CHAT)[1].text == "new model speaking"
@@ -265,7 +265,7 @@ async def test_rate_limit_drops_a_flood_with_one_notice() -> None:
         server.push_message(CHAT + 1, "a calm user")  # answered last: the flood was all seen
         await server.wait_for(lambda: bool(server.replies(CHAT + 1)))
     texts = [s.text for s in server.replies(CHAT)]
-    assert texts == [reply_for("spam 0"), reply_for("spam 1"), RATE_LIMIT_TEXT]
+    assert texts == [reply_for("spam 0"), reply_for("spam 1"), ENGLISH.rate_limited]
     assert [s.text for s in server.replies(CHAT + 1)] == [reply_for("a calm user")]
 
 
@@ -288,10 +288,10 @@ async def test_a_crashing_handler_is_logged_without_the_token_and_answered_once(
     bot_responder = responder()
     original = bot_responder.respond
 
-    async def explode(chat: str, text: str, *, is_admin: bool = False):  # type: ignore[no-untyped-def]
+    async def explode(chat: str, text: str, **kwargs):  # type: ignore[no-untyped-def]
         if text == "boom":
             raise RuntimeError(f"bug while calling /bot{TEST_TOKEN}/sendMessage")
-        return await original(chat, text, is_admin=is_admin)
+        return await original(chat, text, **kwargs)
 
     monkeypatch.setattr(bot_responder, "respond", explode)
     from bot.redaction import install_redaction
@@ -307,7 +307,7 @@ async def test_a_crashing_handler_is_logged_without_the_token_and_answered_once(
         for handler in logging.getLogger().handlers:
             handler.removeFilter(installed)
     by_id = {s.reply_to: s.text for s in server.replies()}
-    assert by_id == {boom: ERROR_TEXT, fine: reply_for("still alive?")}
+    assert by_id == {boom: ENGLISH.bot_error, fine: reply_for("still alive?")}
     logged = "\n".join(caplog.handler.format(r) for r in caplog.records)
     assert "bug while calling" in logged and TEST_TOKEN not in logged
     assert "HTTP Request" not in logged  # httpx's URL logging is silenced
@@ -322,3 +322,21 @@ async def test_settings_survive_a_restart(tmp_path: Path) -> None:
         server.push_message(CHAT, "/settings")
         (reply,) = await server.wait_for_replies(1)
     assert "beam size 2" in (reply.text or "")
+
+
+async def test_a_user_whose_telegram_speaks_chinese_reads_the_bots_own_words_in_chinese() -> None:
+    """The scripted model reads no language of ours, so the user's app language decides."""
+    zh = "zh-hans"
+    lines = ["   ", "😀😀🎉", "/start", "/help", "/settings", "/beam 99", "/beam x", "/why",
+             "/good", "/reset", "/nonsense"]
+    access = AccessPolicy(allowed=frozenset({CHAT}), admins=frozenset())
+    async with bot_on_fake_telegram(responder(), access=access, rate_burst=50) as server:
+        for line in lines:
+            server.push_message(CHAT, line, language_code=zh)
+        server.push_message(CHAT, None, sticker=STICKER_JSON, language_code=zh)
+        server.push_message(666, "let me in", language_code=zh)  # not allowed: refused
+        await server.wait_for_replies(len(lines) + 2)
+        await server.wait_for(lambda: len(server.replies(666)) == 1)
+    texts = [s.text or s.caption or "" for s in server.replies()]
+    english = re.compile(r"[A-Za-z']+ [A-Za-z']+ [A-Za-z']+")  # three Latin words in a row
+    assert [t for t in texts if not has_han(t) or english.search(t)] == []

@@ -22,7 +22,7 @@ import pytest
 
 from bot.config import BotConfig
 from bot.flood import FloodControl, FloodLimits
-from bot.handlers import BACKLOG_TEXT
+from nlp.chat.messages import ENGLISH
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
 from tests.fakes.fake_generators import ScriptedGenerator, fake_model, reply_for
@@ -185,6 +185,6 @@ async def test_private_chats_are_answered_while_twenty_groups_flood() -> None:
         # The first answered; nothing may wait (max_waiting=0): a notice, the rest dropped.
         assert [(s.reply_to, s.text) for s in replies] == [
             (ids[0], reply_for(f"flood {chat} 0")),
-            (ids[1], BACKLOG_TEXT),
+            (ids[1], ENGLISH.backlog),
         ]
         assert server.sent.index(replies[1]) > last_private

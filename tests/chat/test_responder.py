@@ -4,14 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from nlp.chat.responder import (
-    EMPTY_REPLY,
-    FAILURE_REPLY,
-    NO_IDEA_REPLY,
-    NO_WORDS_REPLY,
-    ChatResponder,
-    ResponderLimits,
-)
+from nlp.chat.messages import ENGLISH
+from nlp.chat.responder import ChatResponder, ResponderLimits
 from nlp.chat.settings import SettingsStore
 from nlp.chat.text_input import telegram_length
 from nlp.generation.loading import LoadedModel
@@ -107,11 +101,11 @@ async def test_start_and_help() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("", EMPTY_REPLY),
-        ("  \n\t ", EMPTY_REPLY),
-        ("\x00\x07", EMPTY_REPLY),
-        ("😀🎉👍", NO_WORDS_REPLY),
-        ("?!...", NO_WORDS_REPLY),
+        ("", ENGLISH.empty),
+        ("  \n\t ", ENGLISH.empty),
+        ("\x00\x07", ENGLISH.empty),
+        ("😀🎉👍", ENGLISH.no_words),
+        ("?!...", ENGLISH.no_words),
     ],
 )
 async def test_unreadable_input_is_answered_without_the_model(text: str, expected: str) -> None:
@@ -151,14 +145,14 @@ async def test_a_failing_model_gets_an_apology_and_the_next_message_works() -> N
             return super().generate(texts, options)
 
     responder = make(Flaky())
-    assert (await responder.respond("1", "hi")).text == FAILURE_REPLY
+    assert (await responder.respond("1", "hi")).text == ENGLISH.failure
     assert (await responder.respond("1", "hi again")).text == reply_for("hi again")
     await responder.aclose()
 
 
 async def test_no_usable_candidate_gets_a_clear_reply() -> None:
     responder = make(ScriptedGenerator(candidates=lambda m: ["", "  "]))
-    assert (await responder.respond("1", "hm")).text == NO_IDEA_REPLY
+    assert (await responder.respond("1", "hm")).text == ENGLISH.no_idea
     await responder.aclose()
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from nlp.chat.messages import ENGLISH
 from nlp.chat.settings import ChatSettings, SettingsError, SettingsStore
 from nlp.decoding import DecodeOptions
 
@@ -19,7 +20,7 @@ def test_decode_options_ask_for_an_nbest_list_where_the_strategy_allows() -> Non
     diverse_base = DecodeOptions(strategy="diverse_beam", beam_size=6, beam_groups=3)
     diverse = ChatSettings(strategy="diverse_beam", beam_size=8).decode_options(diverse_base)
     assert (diverse.beam_size, diverse.beam_groups, diverse.n_best) == (6, 3, 5)
-    assert "diverse beam" in ChatSettings(strategy="diverse_beam").describe()
+    assert "diverse beam" in ENGLISH.describe(ChatSettings(strategy="diverse_beam"))
 
 
 def test_a_model_tuned_to_sampling_keeps_its_number_of_draws() -> None:
@@ -43,8 +44,10 @@ def test_a_short_length_limit_clamps_the_base_options_instead_of_failing() -> No
     "changes", [{"beam_size": 0}, {"beam_size": 99}, {"temperature": 0.0}, {"max_length": 0}]
 )
 def test_out_of_range_settings_are_refused_with_a_readable_message(changes: dict) -> None:
-    with pytest.raises(SettingsError, match="must be between"):
+    with pytest.raises(SettingsError) as refused:
         ChatSettings().replace(**changes)
+    assert refused.value.field in changes
+    assert "must be between" in ENGLISH.refused_setting(refused.value)
 
 
 def test_settings_survive_reopening_the_store(tmp_path: Path) -> None:

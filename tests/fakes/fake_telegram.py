@@ -162,9 +162,11 @@ class FakeTelegram:
         chat_type: str = "private",
         user_id: int | None = None,
         reply_to_bot: bool = False,
+        language_code: str | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
-        """A Message object as Telegram sends it; `fields` adds e.g. sticker=... or photo=..."""
+        """A Message object as Telegram sends it; `fields` adds e.g. sticker=... or photo=...;
+        `language_code`: the sender's app language, as Telegram reports it."""
         chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
         if chat_type in ("group", "supergroup", "channel"):
             chat["title"] = f"chat {chat_id}"
@@ -177,6 +179,8 @@ class FakeTelegram:
         if chat_type != "channel":
             user = user_id if user_id is not None else abs(chat_id)
             message["from"] = {"id": user, "is_bot": False, "first_name": f"user{user}"}
+            if language_code is not None:
+                message["from"]["language_code"] = language_code
         if text is not None:
             message["text"] = text
         if reply_to_bot:

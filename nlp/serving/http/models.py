@@ -21,10 +21,9 @@ from nlp.decoding.options import XLA_BY_DEFAULT, option_maximums
 from nlp.generation.bundle import read_metadata, resolve
 from nlp.generation.decode_args import describe_options
 from nlp.generation.decode_settings import DecodeSettings
-from nlp.generation.loading import LoadedModel, load_model
+from nlp.generation.loading import load_model
 from nlp.generation.text_generator import Generation, TextGenerator
 from nlp.serving.http.config import ServeConfig
-from nlp.text.scripts import has_han
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # The endpoints each task answers (a chat model writes no headlines and the reverse).
@@ -32,8 +31,6 @@ TASK_ENDPOINTS: dict[str, tuple[str, ...]] = {
     "chat": ("chat", "attention"),
     "headline": ("headlines", "attention"),
 }
-# A script counts as one of the model's languages when this share of its vocabulary is in it.
-LANGUAGE_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -148,8 +145,9 @@ def load_served_model(
             f"--model {spec.name}={spec.directory}: a {task!r} model is not served (it is a "
             "companion for re-ranking); serve the chat or headline model that names it"
         )
-    loaded = LoadedModel(CountingGenerator(loaded.generator, observe_batch), loaded.data,
-                         loaded.decoding)
+    loaded = dataclasses.replace(
+        loaded, generator=CountingGenerator(loaded.generator, observe_batch)
+    )
     base = loaded.decoding.options if loaded.decoding else DecodeOptions()
     responder = ChatResponder(
         loaded,
@@ -165,7 +163,7 @@ def load_served_model(
     metadata = read_metadata(directory)
     return ServedModel(
         spec.name, directory, task, loaded.decoding, responder, loaded.generator, metadata,
-        vocabulary_languages(directory / "vocab.txt"),
+        loaded.languages,
     )
 
 
@@ -190,15 +188,3 @@ def public_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
             if key in vectors
         }
     return shown
-
-
-def vocabulary_languages(vocab_path: Path) -> tuple[str, ...]:
-    """"zh" and/or "en": the scripts a real share of the vocabulary is written in (the
-    bundle records no language; its vocabulary says what it can read)."""
-    tokens = vocab_path.read_text("utf-8").splitlines()
-    if not tokens:
-        return ()
-    han = sum(1 for token in tokens if has_han(token))
-    latin = sum(1 for token in tokens if re.search(r"[A-Za-z]", token) and not has_han(token))
-    found = [("zh", han), ("en", latin)]
-    return tuple(lang for lang, count in found if count / len(tokens) >= LANGUAGE_SHARE)

@@ -1,0 +1,239 @@
+"""Everything the chat and the bot say in their own words, in English and in Chinese.
+
+Why one module: a Chinese model's users read Chinese, and its help, its settings replies and
+its apologies were English, spread over the responder, the slash commands, the settings and
+the bot's handlers. Here each message is one field of `Messages`, so a table that forgets
+one does not construct, and the two tables are read side by side.
+
+Which table a chat gets (`chat_messages`): the model's language when it reads one of ours
+only, since its users write that language whatever their app is set to (Telegram has no
+official Chinese version, so many Chinese users' apps say "en"); otherwise the user's own
+(Telegram's `language_code`); otherwise English.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from nlp.chat.settings import (
+    BEAM_RANGE,
+    LENGTH_RANGE,
+    TEMPERATURE_RANGE,
+    ChatSettings,
+    SettingsError,
+)
+
+
+@dataclass(frozen=True)
+class Messages:
+    """One language's messages; `{fields}` are filled in where they are used."""
+
+    language: str  # "en" | "zh"
+    # answers to what the user wrote
+    empty: str
+    no_words: str  # emoji or symbols only
+    no_idea: str  # no usable candidate
+    failure: str  # the model call failed
+    unknown_command: str  # {name}
+    # /start, /help: the ranges a user may set come from nlp.chat.settings
+    hello: str
+    help: str  # {beam_low} {beam_high} {temperature_low} {temperature_high} {length_low} ...
+    # /reset, /settings and the commands that change settings
+    reset: str
+    changed: str  # {settings}: what `describe` says
+    memory: str  # {turns}
+    no_memory: str
+    usage_beam: str
+    usage_sample: str
+    usage_length: str
+    decoding: str  # {how} {length}
+    greedy: str
+    beam: str  # {size}
+    diverse_beam: str  # {size}
+    sample: str  # {temperature}
+    out_of_range: str  # {name} {low} {high}
+    beam_size: str  # the settings' names in `out_of_range`
+    length: str
+    temperature: str
+    # /why
+    nothing_to_explain: str
+    cannot_draw: str  # {error}
+    looked_at: str  # {reply}
+    # /good, /bad
+    rating_not_kept: str
+    nothing_to_rate: str
+    rated_good: str
+    rated_bad: str
+    # /reload
+    reload_admins_only: str
+    reload_unavailable: str
+    reload_failed: str  # {error}
+    reloaded: str
+    # the bot's own (bot/): before or instead of the responder
+    private_bot: str
+    rate_limited: str
+    text_only: str
+    stale_button: str
+    bot_error: str
+    backlog: str
+
+    def help_text(self) -> str:
+        return self.help.format(
+            beam_low=BEAM_RANGE[0], beam_high=BEAM_RANGE[1],
+            temperature_low=TEMPERATURE_RANGE[0], temperature_high=TEMPERATURE_RANGE[1],
+            length_low=LENGTH_RANGE[0], length_high=LENGTH_RANGE[1],
+        )
+
+    def start_text(self) -> str:
+        return f"{self.hello}{self.help_text()}"
+
+    def describe(self, settings: ChatSettings) -> str:
+        """How a chat's replies are decoded, in words (/settings and every settings change)."""
+        how = {
+            "greedy": self.greedy,
+            "beam": self.beam.format(size=settings.beam_size),
+            "diverse_beam": self.diverse_beam.format(size=settings.beam_size),
+            "sample": self.sample.format(temperature=settings.temperature),
+        }[settings.strategy]
+        return self.decoding.format(how=how, length=settings.max_length)
+
+    def refused_setting(self, error: SettingsError) -> str:
+        name = {"beam_size": self.beam_size, "max_length": self.length,
+                "temperature": self.temperature}.get(error.field, error.field)
+        return self.out_of_range.format(name=name, low=error.low, high=error.high)
+
+
+ENGLISH = Messages(
+    language="en",
+    empty="That message was empty. Write me something and I will answer.",
+    no_words="I can only read words so far, not emoji or symbols alone. Try a sentence?",
+    no_idea="I have no words for that one. Could you say it differently?",
+    failure="Sorry, something went wrong while I was thinking. Please try again.",
+    unknown_command="I don't know the command /{name}. Try /help.",
+    hello="Hello! ",
+    help="""\
+I am a small neural chatbot (an attention seq2seq model). Just write to me.
+
+/reset - forget our conversation so far
+/settings - show how I pick my replies
+/beam N - beam search with N beams ({beam_low}-{beam_high})
+/greedy - greedy search (fastest)
+/sample T - random sampling at temperature T ({temperature_low:g}-{temperature_high:g}; \
+higher is wilder)
+/length N - longest reply in tokens ({length_low}-{length_high})
+/why - a picture of what I looked at for my last reply
+/good, /bad - rate my last reply (only if conversation logging is on)
+/help - this message""",
+    reset="Done, I forgot our conversation. Your settings stay as they were.",
+    changed="OK. {settings}",
+    memory="I remember the last {turns} turns.",
+    no_memory="I answer each message alone.",
+    usage_beam="Usage: /beam N, for example /beam 5",
+    usage_sample="Usage: /sample T, for example /sample 0.8",
+    usage_length="Usage: /length N, for example /length 20",
+    decoding="Decoding: {how}. Longest reply: {length} tokens.",
+    greedy="greedy search",
+    beam="beam search, beam size {size}",
+    diverse_beam="diverse beam search, beam size {size}",
+    sample="sampling, temperature {temperature:g}",
+    out_of_range="The {name} must be between {low:g} and {high:g}.",
+    beam_size="beam size",
+    length="length",
+    temperature="temperature",
+    nothing_to_explain="There is no reply of mine to explain yet. Send me a message first.",
+    cannot_draw="I can't draw that one: {error}.",
+    looked_at="What I looked at while writing: {reply}",
+    rating_not_kept="Thanks! (Conversation logging is off, so ratings are not kept.)",
+    nothing_to_rate="There is no new reply of mine to rate.",
+    rated_good="Thanks, noted.",
+    rated_bad="Thanks, I will try to do better.",
+    reload_admins_only="Sorry, only the bot's admins can reload the model.",
+    reload_unavailable="Reloading is not available here.",
+    reload_failed="Reloading failed, I keep the current model ({error}).",
+    reloaded="Reloaded the model from disk.",
+    private_bot="Sorry, this bot is private and can't chat with you. Have a nice day!",
+    rate_limited=(
+        "You're writing faster than I can think! I'll skip a few messages; slow down a bit."
+    ),
+    text_only="I can only read text messages. Please type what you want to say.",
+    stale_button="This button is no longer active.",
+    bot_error="Sorry, something went wrong on my side. Please try again in a moment.",
+    backlog=(
+        "I'm falling behind in this chat, so I skipped some messages. "
+        "Please wait for my replies before writing more."
+    ),
+)
+
+CHINESE = Messages(
+    language="zh",
+    empty="这条消息是空的。写点什么吧，我会回复你。",
+    no_words="我目前只读得懂文字，看不懂单独的表情或符号。试着写一句话吧？",
+    no_idea="这句话我不知道怎么接。能换个说法吗？",
+    failure="抱歉，我思考的时候出了点问题。请再试一次。",
+    unknown_command="我不认识命令 /{name}。试试 /help。",
+    hello="你好！",
+    help="""\
+我是一个小小的神经网络聊天机器人（带注意力机制的 seq2seq 模型）。直接给我发消息就好。
+
+/reset - 忘掉我们到目前为止的对话
+/settings - 看看我是怎样挑选回复的
+/beam N - 用宽度为 N 的束搜索（{beam_low}-{beam_high}）
+/greedy - 贪心搜索（最快）
+/sample T - 以温度 T 随机采样（{temperature_low:g}-{temperature_high:g}；越高越天马行空）
+/length N - 回复最多多少个词元（{length_low}-{length_high}）
+/why - 一张图：我写上一条回复时关注了你的哪些词
+/good, /bad - 给我的上一条回复打分（仅在开启对话记录时保存）
+/help - 显示这条帮助""",
+    reset="好的，我已经忘掉了我们的对话。你的设置保持不变。",
+    changed="好的。{settings}",
+    memory="我记得最近 {turns} 轮对话。",
+    no_memory="我单独回答每一条消息。",
+    usage_beam="用法：/beam N，例如 /beam 5",
+    usage_sample="用法：/sample T，例如 /sample 0.8",
+    usage_length="用法：/length N，例如 /length 20",
+    decoding="解码方式：{how}。回复最长 {length} 个词元。",
+    greedy="贪心搜索",
+    beam="束搜索，束宽 {size}",
+    diverse_beam="多样化束搜索，束宽 {size}",
+    sample="随机采样，温度 {temperature:g}",
+    out_of_range="{name}必须在 {low:g} 到 {high:g} 之间。",
+    beam_size="束宽",
+    length="长度",
+    temperature="温度",
+    nothing_to_explain="我还没有可以解释的回复。先给我发一条消息吧。",
+    cannot_draw="这条我画不出来：{error}。",
+    looked_at="我写这条回复时关注的内容：{reply}",
+    rating_not_kept="谢谢！（对话记录没有开启，所以评分不会保存。）",
+    nothing_to_rate="没有我的新回复可以评分。",
+    rated_good="谢谢，记下了。",
+    rated_bad="谢谢，我会努力做得更好。",
+    reload_admins_only="抱歉，只有机器人的管理员才能重新加载模型。",
+    reload_unavailable="这里不能重新加载模型。",
+    reload_failed="重新加载失败，我继续使用当前的模型（{error}）。",
+    reloaded="已从磁盘重新加载模型。",
+    private_bot="抱歉，这是一个私人机器人，不能和你聊天。祝你愉快！",
+    rate_limited="你写得比我想得还快！我会跳过几条消息，请慢一点。",
+    text_only="我只读得懂文字消息。请把你想说的话打出来。",
+    stale_button="这个按钮已经失效了。",
+    bot_error="抱歉，我这边出了点问题。请稍后再试。",
+    backlog="这个聊天里的消息我处理不过来了，所以跳过了一些。请等我回复后再继续发。",
+)
+
+TABLES: dict[str, Messages] = {table.language: table for table in (ENGLISH, CHINESE)}
+
+
+def table_for(language: str | None) -> Messages | None:
+    """The table of a language tag ("zh", "zh-hans", "zh_CN", "en-GB"), None if we have none."""
+    if not language:
+        return None
+    return TABLES.get(language.replace("_", "-").split("-")[0].lower())
+
+
+def chat_messages(model_languages: Sequence[str], user_language: str | None = None) -> Messages:
+    """The table a chat is spoken to in: the model's language when it reads exactly one of
+    ours, else the user's (a bilingual or unknown model), else English."""
+    ours = [language for language in model_languages if language in TABLES]
+    if len(ours) == 1:
+        return TABLES[ours[0]]
+    return table_for(user_language) or ENGLISH
