@@ -23,6 +23,7 @@ from nlp.chat.settings import (
     ChatSettings,
     SettingsError,
 )
+from nlp.generation.text_generator import Generation
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class Messages:
     nothing_to_explain: str
     cannot_draw: str  # {error}
     looked_at: str  # {reply}
+    retrieved: str  # {pair}: a training reply sent as it was written
+    refined: str  # {pair}: written reading a training reply beside the message
     # /good, /bad
     rating_not_kept: str
     nothing_to_rate: str
@@ -97,6 +100,13 @@ class Messages:
             "sample": self.sample.format(temperature=settings.temperature),
         }[settings.strategy]
         return self.decoding.format(how=how, length=settings.max_length)
+
+    def provenance(self, reply: Generation) -> str:
+        """Where `reply` came from, in one sentence ("" for a reply the model wrote alone).
+        Why say it: a retrieved reply is a sentence another person wrote, and people should
+        be able to tell it from what the model wrote."""
+        note = {"retrieved": self.retrieved, "refined": self.refined}.get(reply.provenance)
+        return note.format(pair=reply.pair or "?") if note else ""
 
     def refused_setting(self, error: SettingsError) -> str:
         name = {"beam_size": self.beam_size, "max_length": self.length,
@@ -144,6 +154,14 @@ higher is wilder)
     nothing_to_explain="There is no reply of mine to explain yet. Send me a message first.",
     cannot_draw="I can't draw that one: {error}.",
     looked_at="What I looked at while writing: {reply}",
+    retrieved=(
+        "I did not write this reply: it is a person's reply to the training post nearest "
+        "your message ({pair}), sent as it was written."
+    ),
+    refined=(
+        "I wrote this reply reading your message together with a person's reply to the "
+        "training post nearest it ({pair})."
+    ),
     rating_not_kept="Thanks! (Conversation logging is off, so ratings are not kept.)",
     nothing_to_rate="There is no new reply of mine to rate.",
     rated_good="Thanks, noted.",
@@ -204,6 +222,8 @@ CHINESE = Messages(
     nothing_to_explain="我还没有可以解释的回复。先给我发一条消息吧。",
     cannot_draw="这条我画不出来：{error}。",
     looked_at="我写这条回复时关注的内容：{reply}",
+    retrieved="这条回复不是我写的：它是训练数据中与你的消息最接近的那条帖子的真人回复（{pair}），原样发出。",
+    refined="这条回复是我在读你的消息的同时，参考训练数据中与之最接近的帖子的真人回复（{pair}）写出的。",
     rating_not_kept="谢谢！（对话记录没有开启，所以评分不会保存。）",
     nothing_to_rate="没有我的新回复可以评分。",
     rated_good="谢谢，记下了。",

@@ -20,7 +20,6 @@ from nlp.chat.batcher import MicroBatcher
 from nlp.chat.context import DialogueContext
 from nlp.chat.conversation_log import ConversationLog, Rating
 from nlp.chat.messages import Messages, chat_messages
-from nlp.chat.provenance import provenance_note
 from nlp.chat.rerank import ReplyRanker
 from nlp.chat.settings import SettingsError, SettingsStore
 from nlp.chat.slash_commands import COMMAND_NAMES, Command, parse_command
@@ -252,7 +251,7 @@ class ChatResponder:
         last = self._last.get(chat)
         if last is None:
             return Reply(self.messages(chat).nothing_to_explain)
-        note = provenance_note(last)
+        note = self.messages(chat).provenance(last)
         if last.provenance == "retrieved":  # no attention to draw: no decoder wrote it
             return Reply(note)
         try:

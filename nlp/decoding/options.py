@@ -112,7 +112,7 @@ class DecodeOptions:
     # the candidates; ranking then chooses among generated and retrieved replies alike.
     retrieve: int = option(
         0, "also rank the replies of the K training posts nearest the message (0: none; "
-        "needs the model's retrieval index)", metavar="K"
+        "needs the model's retrieval index)", metavar="K", maximum=50,
     )
     mmi_lambda: float = option(0.5, "MMI: weight of the companion score")
     mmi_gamma: int = option(  # 0 = every token of T

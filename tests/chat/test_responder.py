@@ -9,7 +9,12 @@ from nlp.chat.responder import ChatResponder, ResponderLimits
 from nlp.chat.settings import SettingsStore
 from nlp.chat.text_input import telegram_length
 from nlp.generation.loading import LoadedModel
-from tests.fakes.fake_generators import ScriptedGenerator, fake_model, reply_for
+from tests.fakes.fake_generators import (
+    ProvenanceGenerator,
+    ScriptedGenerator,
+    fake_model,
+    reply_for,
+)
 
 
 def make(
@@ -199,3 +204,27 @@ async def test_ratings_without_logging_are_acknowledged(tmp_path: Path) -> None:
     responder = make()
     assert "logging is off" in (await responder.respond("1", "/good")).text
     await responder.aclose()
+
+
+async def test_replies_say_where_they_came_from() -> None:
+    retrieved = make(ProvenanceGenerator("retrieved"))
+    reply = await retrieved.respond("1", "hello there")
+    assert (reply.provenance, reply.pair) == ("retrieved", "chat.jsonl:42")
+    why = await retrieved.respond("1", "/why")
+    # no decoder wrote it: no attention to draw, and it says so and names the training pair
+    assert why.photo is None
+    assert "I did not write this reply" in why.text and "chat.jsonl:42" in why.text
+    await retrieved.aclose()
+
+    refined = make(ProvenanceGenerator("refined"))
+    await refined.respond("1", "hello there")
+    why = await refined.respond("1", "/why")
+    assert why.photo is not None and "chat.jsonl:42" in why.text
+    await refined.aclose()
+
+    plain = make()
+    reply = await plain.respond("1", "hello there")
+    assert reply.provenance == "generated" and reply.pair == ""
+    why = await plain.respond("1", "/why")
+    assert "training post" not in why.text
+    await plain.aclose()

@@ -15,6 +15,7 @@ They live with the tests (the benchmarks import them as `tests.fakes`), not in t
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import sys
 import threading
@@ -105,6 +106,19 @@ class ScriptedGenerator:
                 )
             )
         return results
+
+
+class ProvenanceGenerator(ScriptedGenerator):
+    """The scripted candidates, each marked as a retrieval system or a refining model marks
+    them: the best is a training reply (retrieved) or written over one (refined)."""
+
+    def __init__(self, provenance: str) -> None:
+        super().__init__()
+        self.provenance = provenance
+
+    def _nbest(self, text: str, n_best: int) -> list[Generation]:
+        return [dataclasses.replace(g, provenance=self.provenance, pair="chat.jsonl:42")
+                for g in super()._nbest(text, n_best)]
 
 
 def fake_model(
