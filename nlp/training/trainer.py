@@ -289,6 +289,8 @@ class Trainer:
                 # batches) and would validate, rewind or lower the rate on part of an epoch,
                 # which the uninterrupted run never does; the bundle stays the best complete
                 # epoch's, and `--resume` with a larger budget goes on from this batch.
+                if not state.history:
+                    self._first_model(state, validation, hooks, total)
                 self._save(checkpoint, state)
                 return state
             self._end_epoch(state, validation, hooks, writer)
@@ -311,6 +313,38 @@ class Trainer:
         bar.update(state.step_in_epoch, f"loss {loss:.4f}")
         with writer.as_default(step=state.global_step):
             tf.summary.scalar("train/loss", loss)
+
+    def _first_model(
+        self, state: TrainState, valid: EncodedExamples, hooks: Hooks, total: int
+    ) -> None:
+        """The budget ended inside the first epoch (a large corpus on a slow machine): keep
+        the model as it stands, validated and recorded as a part of an epoch, so the run
+        leaves a usable bundle rather than none. Nothing else changes: the epoch is not
+        counted, no schedule or early stopping sees it, and `--resume` goes on from the same
+        batch as an uninterrupted run would; a complete epoch replaces this model when it
+        validates better."""
+        valid_loss = self.evaluate_loss(valid)
+        record: dict[str, Any] = {
+            "epoch": round(state.step_in_epoch / max(1, total), 3),
+            "step": state.global_step,
+            "train_seconds": round(state.train_seconds, 1),
+            "valid_loss": round(valid_loss, 5),
+            "valid_perplexity": round(math.exp(min(valid_loss, 50.0)), 3),
+            "partial_epoch": True,
+        }
+        selected = hooks.selection
+        score = selected.score() if selected is not None else None
+        if selected is not None and score is not None:
+            record[f"valid_{selected.name}"] = round(score, 5)
+            state.best_score = score
+        state.history.append(record)
+        state.best_valid_loss, state.best_epoch = valid_loss, 0
+        self._log(
+            f"  the budget ended {state.step_in_epoch} of {total} batches into the first "
+            f"epoch: keeping this model (valid loss {valid_loss:.4f})"
+        )
+        if hooks.on_improved is not None:
+            hooks.on_improved(state)
 
     def _end_epoch(
         self, state: TrainState, valid: EncodedExamples, hooks: Hooks, writer: Any

@@ -319,3 +319,45 @@ def test_a_run_stopped_by_its_time_budget_resumes_as_an_uninterrupted_one(
     assert final.epoch == 3 and final.global_step == straight_state.global_step
     for a, b in zip(everything(straight), everything(resumed), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_budget_that_ends_inside_the_first_epoch_still_leaves_a_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large corpus on a slow machine: the budget runs out before the first epoch ends.
+    The model as it stands is validated and saved (recorded as part of an epoch), and the run
+    still resumes from the exact batch as if never stopped."""
+    from nlp.training import trainer as trainer_module
+    from nlp.training.data import EncodedExamples
+    from nlp.training.trainer import Hooks
+
+    data = examples(48)
+    settings = {"learning_rate": 0.01, "epochs": 2}
+
+    def everything(trainer: Trainer) -> list[np.ndarray]:
+        return [v.numpy() for v in [*trainer.model.weights, *trainer.optimizer.variables]]
+
+    straight = make_trainer(tmp_path / "straight", **settings)
+    scripted_validation(straight, monkeypatch, [3.0, 2.9])
+    straight_state = straight.fit(data, data[:8])
+
+    monkeypatch.setattr(trainer_module, "time", StepClock())
+    saved: list[dict] = []
+    cut = make_trainer(tmp_path / "cut", max_minutes=2, **settings)
+    scripted_validation(cut, monkeypatch, [3.5])
+    state = cut.fit(data, data[:8],
+                    hooks=Hooks(on_improved=lambda s: saved.append(dict(s.history[-1]))))
+    epoch_length = len(EncodedExamples(data).plan(cut.batching, seed=cut.config.seed, epoch=0))
+    assert state.epoch == 0 and 0 < state.step_in_epoch < epoch_length  # not counted
+    assert state.best_epoch == 0 and state.best_valid_loss == 3.5
+    assert len(saved) == 1 and saved[0]["partial_epoch"] is True
+    assert saved[0]["valid_loss"] == 3.5 and 0 < saved[0]["epoch"] < 1
+    monkeypatch.undo()
+
+    resumed = make_trainer(tmp_path / "cut", **settings)
+    scripted_validation(resumed, monkeypatch, [3.0, 2.9])
+    final = resumed.fit(data, data[:8], resume=True)
+    assert final.epoch == 2 and final.global_step == straight_state.global_step
+    assert final.best_valid_loss == 2.9  # the complete epochs replaced the partial model
+    for a, b in zip(everything(straight), everything(resumed), strict=True):
+        np.testing.assert_array_equal(a, b)
