@@ -169,20 +169,25 @@ def chat_candidates(
     weights: Mapping[str, Mapping[str, Any]] | None = None,
     ranker: str = "",
 ) -> dict[str, DecodeOptions]:
-    """The chat configurations tried, plain beam first: sampling, sample-and-rerank, diverse
-    beam, and MMI re-ranking for each companion kind the model has ("lm", "reverse"), with
-    `weights` per re-ranking (those validation Hits chose; else the defaults); with a
-    `ranker` (the model has a retrieval index; the ranker validation Hits chose), the
-    retrieved replies joined to samples or beams and ranked by it."""
+    """The chat configurations tried, plain beam first; with a `ranker` (the model has a
+    retrieval index; the ranker validation Hits chose) next the retrieved replies joined to
+    samples or beams and ranked by it; then sampling, sample-and-rerank, diverse beam, and
+    MMI re-ranking for each companion kind the model has ("lm", "reverse"), with `weights`
+    per re-ranking (those validation Hits chose; else the defaults). The retrieval
+    configurations come early because the search tries configurations in order until its
+    budget runs out: on a slow machine the last ones may not be tried, and these are the
+    ones expected to fit best."""
     candidates: dict[str, DecodeOptions] = {}
-    for name, (rerank, options) in CHAT_CONFIGURATIONS.items():
+    first, *rest = CHAT_CONFIGURATIONS.items()
+    candidates[first[0]] = first[1][1]
+    if ranker:
+        for name, options in RETRIEVAL_CONFIGURATIONS.items():
+            candidates[f"{name}, {ranker}"] = with_ranker(options, ranker, weights)
+    for name, (rerank, options) in rest:
         if not rerank:
             candidates[name] = options
         elif COMPANION_KIND[rerank] in companions:
             candidates[name] = with_ranker(options, rerank, weights)
-    if ranker:
-        for name, options in RETRIEVAL_CONFIGURATIONS.items():
-            candidates[f"{name}, {ranker}"] = with_ranker(options, ranker, weights)
     return candidates
 
 

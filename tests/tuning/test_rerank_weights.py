@@ -125,3 +125,16 @@ def test_weights_stay_default_when_replies_differ_only_in_capitals(
 
     assert _hits_weights(CodecOnly(), pairs, 8) is None  # type: ignore[arg-type]
     assert "needs 20 different validation replies" in capsys.readouterr().err
+
+
+def test_the_retrieval_configurations_are_tried_right_after_the_start() -> None:
+    """The search tries configurations in order until its budget ends; on a slow machine the
+    last are never tried, so those expected to fit best (retrieved replies joined to the
+    candidates, ranked by the chosen ranker) come right after plain beam, the start."""
+    names = list(chat_candidates((), None, "dual-encoder"))
+    assert names[0] == "plain beam"
+    assert [n.split(",")[0] for n in names[1:4]] == [
+        "retrieved + 8 samples", "retrieved + 1 sample", "retrieved + beam 8"]
+    assert all(chat_candidates((), None, "dual-encoder")[n].rerank == "dual-encoder"
+               for n in names[1:4])
+    assert not any(n.startswith("retrieved") for n in chat_candidates())  # no index
