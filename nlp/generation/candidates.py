@@ -152,6 +152,9 @@ class Candidates:
         if not flat:
             return results
         rerank = options.rerank
+        if rerank == "dual-encoder":  # reads the texts only: no chat-model score needed
+            scores = self._dual_encoder_scores(texts, results)
+            return self._sorted(results, flat, scores)
         teacher = [i for i, (_, g) in enumerate(flat)
                    if rerank == "likelihood" or g.provenance == "retrieved"]
         forward: dict[int, np.ndarray] = {}
@@ -170,10 +173,17 @@ class Candidates:
             scores = [total / max(length, 1) for total, length in zip(sums, lengths, strict=True)]
         elif rerank in COMPANION_KIND:
             scores = self._mmi(texts, flat, sums, lengths, options)
-        elif rerank == "dual-encoder":
-            scores = self._dual_encoder_scores(texts, results)
         else:
             raise ValueError(f"unknown rerank {rerank!r}")
+        return self._sorted(results, flat, scores)
+
+    @staticmethod
+    def _sorted(
+        results: Sequence[Sequence[Generation]],
+        flat: Sequence[tuple[int, Generation]],
+        scores: Sequence[float],
+    ) -> list[list[Generation]]:
+        """Each input's candidates with their new scores, best first."""
         ranked: list[list[Generation]] = [[] for _ in results]
         for (row, g), score in zip(flat, scores, strict=True):
             ranked[row].append(dataclasses.replace(g, score=float(score)))
