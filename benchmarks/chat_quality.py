@@ -24,12 +24,13 @@ exchanges.
     chat-zh        LCCC and the dgk TV subtitles: a seeded 5% of LCCC held out for scoring,
                    5% of the rest validates, the subtitles only train (words by jieba)
 
-    python -m benchmarks.chat_quality [--only NAME] [--limit 1000] [--reuse]
+    python -m benchmarks.chat_quality [--only NAME] [--limit 1000] [--reuse] [--baselines]
         [--minutes M]   # another training budget: a smoke run, not the README's recipe
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,10 +107,16 @@ def measure(generator: Any, pairs: list[Any], options: Any) -> tuple[dict[str, A
     return figures, sent
 
 
+# What --baselines scores beside the bot: the decodings a chat model had before retrieval,
+# the fresh model's default and plain beam search.
+BASELINES = ("sampling", "plain beam")
+
+
 def score(work: Path, limit: int, test: Path | None = None,
-          configurations: bool = True) -> dict[str, Any]:
-    """What the bot sends with the bundle's settings, and (with `configurations`) every
-    tuner configuration, on the recipe's test file or on `test` (another recipe's)."""
+          configurations: bool | Sequence[str] = True) -> dict[str, Any]:
+    """What the bot sends with the bundle's settings, and every tuner configuration (or
+    those named in `configurations`, or none), on the recipe's test file or on `test`
+    (another recipe's)."""
     from nlp.corpus.readers import read_pairs
     from nlp.corpus.records import ReadReport
     from nlp.evaluation.evaluate import hits_metrics, loss_metrics, score_replies
@@ -130,17 +137,19 @@ def score(work: Path, limit: int, test: Path | None = None,
         raise ValueError(f"{work / MODEL}: no decoding settings (did s2s tune-decoding run?)")
 
     bot, replies = measure(generator, pairs, settings.options)
-    table = {} if not configurations else {
+    wanted = None if configurations is True else set(configurations or ())
+    table = {
         name: measure(generator, pairs, options)[0]
         for name, options in chat_candidates(
             sorted(generator.companions), settings.details.get(RERANK_WEIGHTS),
             settings.details.get("ranker", "likelihood") if generator.candidates.has_index
             else "",
         ).items()
+        if wanted is None or name in wanted
     }
     # Beside "plain beam" as the bot sends it (its n-best re-ranked against repeats across
     # chats): the decoder's own best hypothesis, to show what the bot's re-ranking changes.
-    if configurations:
+    if configurations is True:
         table[RAW_BEAM] = score_replies(
             generator.codec, pairs, top_hypotheses(generator, posts, PLAIN_BEAM)
         )
@@ -162,8 +171,17 @@ def score(work: Path, limit: int, test: Path | None = None,
 
 
 def main() -> None:
-    args = recipe_arguments(__doc__, "chat_quality", RUNS)
-    results = run_recipes(RUNS, args, MODEL, lambda run, work: score(work, args.limit))
+    def baselines_flag(parser: Any) -> None:
+        parser.add_argument(
+            "--baselines", action="store_true",
+            help=f"score the bot and only {', '.join(BASELINES)} beside it, not every "
+            "configuration the tuner knows (a slow machine)",
+        )
+
+    args = recipe_arguments(__doc__, "chat_quality", RUNS, baselines_flag)
+    chosen: bool | Sequence[str] = BASELINES if args.baselines else True
+    results = run_recipes(RUNS, args, MODEL,
+                          lambda run, work: score(work, args.limit, configurations=chosen))
     rows = [
         {"corpus": name, "decoding": "bot (tuned)", **result["bot"]}
         for name, result in results.items()

@@ -83,9 +83,14 @@ class NamedRecipe(Protocol):
     data: dict[str, Path]
 
 
-def recipe_arguments(doc: str, name: str, runs: Sequence[NamedRecipe]) -> argparse.Namespace:
-    """The options every recipe benchmark takes."""
+def recipe_arguments(
+    doc: str, name: str, runs: Sequence[NamedRecipe],
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
+    """The options every recipe benchmark takes (and a benchmark's own, `extra`)."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    if extra is not None:
+        extra(parser)
     parser.add_argument("--only", choices=[r.name for r in runs], action="append")
     parser.add_argument("--limit", type=int, default=1000, help="test pairs per corpus")
     parser.add_argument("--work", type=Path, default=Path("runs") / name)

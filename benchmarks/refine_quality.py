@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks.chat_quality import MODEL, RUNS, score
+from benchmarks.chat_quality import BASELINES, MODEL, RUNS, score
 from benchmarks.common import RESULTS_DIR, write_json
 from benchmarks.recipes import read_recipe, run_script
 
@@ -37,6 +37,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "refine_quality.json")
     parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--baselines", action="store_true",
+                        help="score only the bot and chat_quality's baselines beside it")
     args = parser.parse_args()
     run = next(r for r in RUNS if r.name == RECIPE)
     script = refined_recipe()
@@ -44,7 +46,8 @@ def main() -> None:
     if not (args.reuse and (args.work / MODEL / "model").exists()):
         entry["recipe_minutes"] = round(
             run_script(script, args.work, run.data, args.work / "recipe.log"), 1)
-    entry.update(score(args.work, args.limit))
+    entry.update(score(args.work, args.limit,
+                       configurations=BASELINES if args.baselines else True))
     write_json(args.out, {RECIPE + " retrieve-and-refine": entry})
     bot = entry["bot"]
     print(f"retrieve-and-refine on {RECIPE}: BLEU-2 {bot['bleu_2']:.2f}, embedding average "
