@@ -55,7 +55,8 @@ def distractors(
     targets: Sequence[str], rows: Sequence[int], k: int, seed: int, key: Key | None = None
 ) -> list[list[int]]:
     """For the target of each of `rows`, k-1 indices of other targets that differ from it
-    and from each other under `key` (no index twice), drawn with one seeded generator.
+    and from each other under `key` (no index twice), drawn with a generator seeded by `seed`
+    and the post's row.
 
     `key` is how the scored model writes a reply (`TextCodec.as_output`, passed by the
     callers that have a model): for a lowercasing model "Yes" and "yes" are one reply, and
@@ -69,9 +70,11 @@ def distractors(
             f"Hits@1 of {k} needs at least {k} different replies in the file, it has "
             f"{len(set(forms))}"
         )
-    rng = random.Random(seed)
     drawn: list[list[int]] = []
     for index in rows:
+        # each post's own generator: its candidates do not depend on which other posts are
+        # scored, nor in which order (a sample of posts, or all of them, agree on it)
+        rng = random.Random(f"{seed}:{index}")
         chosen: list[int] = []
         seen = {forms[index]}
         while len(chosen) < k - 1:

@@ -76,8 +76,10 @@ def _variants(limits: ExportLimits) -> list[tuple[str, int, Strategy]]:
     return variants
 
 
-# Options applied after decoding, with other models (n-best re-ranking): not graph inputs.
-RERANK_FIELDS = ("rerank", "mmi_lambda", "mmi_gamma", "length_bonus", "mmi_per_token")
+# Options applied after decoding, with other models or the retrieval index (n-best ranking,
+# retrieved candidates): not graph inputs.
+RERANK_FIELDS = ("rerank", "retrieve", "mmi_lambda", "mmi_gamma", "length_bonus",
+                 "mmi_per_token")
 
 
 class ServingModule(tf.Module):

@@ -337,7 +337,10 @@ def test_tune_decoding_chooses_mmi_weights_by_hits_and_every_command_uses_them(
         assert stored.details["hits"][rerank] == pytest.approx(best, abs=one_post)
         for other in RERANK_GRIDS[rerank]:
             assert reference(rerank, other) <= best + one_post, (rerank, other)
-    candidates_by_name = chat_candidates(["lm", "reverse"], chosen)
+    # the chat bundle has its retrieval index: the retrieved configurations, ranked by the
+    # ranker validation Hits chose (MMI among them), are tried too
+    assert stored.details["ranker"] in ("likelihood", "mmi-antilm", "mmi-bidi", "dual-encoder")
+    candidates_by_name = chat_candidates(["lm", "reverse"], chosen, stored.details["ranker"])
     assert stored.options in candidates_by_name.values()
     assert stored.details["trials"] == len(candidates_by_name)
     assert candidates_by_name["MMI anti-LM"].mmi_lambda == chosen["mmi-antilm"]["mmi_lambda"]

@@ -182,3 +182,10 @@ def test_distinct_rows_give_each_post_one_encoder_row() -> None:
     unique, owner = distinct_rows(rows)
     assert unique == [[5, 6], [7], [8, 9, 10]]
     assert owner == [0, 0, 1, 0, 1, 2]
+
+
+def test_a_posts_distractors_do_not_depend_on_which_other_posts_are_scored() -> None:
+    targets = [f"reply {i}" for i in range(30)]
+    everyone = distractors(targets, range(30), k=5, seed=3)
+    sample = [17, 2, 25]
+    assert distractors(targets, sample, k=5, seed=3) == [everyone[row] for row in sample]
