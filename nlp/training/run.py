@@ -197,7 +197,8 @@ def train(
         model_valid,
         rows,
     )
-    if chief and _replies_chat(config.data):
+    saved = state.best_epoch >= 0 and (options.out / MODEL_SUBDIR).is_dir()
+    if chief and _replies_chat(config.data) and saved:  # a bundle to add them to
         store_rankers(
             options.out / MODEL_SUBDIR,
             index_pairs if config.retrieval.index or config.data.retrieve_refine else None,
