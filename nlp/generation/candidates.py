@@ -51,8 +51,12 @@ def ranking_ids(codec: TextCodec, text: str) -> list[int]:
     """`text` as the dual encoder reads it: the chat model's tokens (normalised, masked,
     tokenized, not cut) looked up in its vocabulary, a word outside it as `UNK_ID`. One
     definition for training it (`nlp.training.reply_index`) and ranking with it."""
-    ids = codec.vocab.encode(codec.text_tokens(text))
-    return [i if i < len(codec.vocab) else UNK_ID for i in ids]
+    return token_ranking_ids(codec, codec.text_tokens(text))
+
+
+def token_ranking_ids(codec: TextCodec, tokens: Sequence[str]) -> list[int]:
+    """`ranking_ids` of text already tokenized by `codec.text_tokens`."""
+    return [i if i < len(codec.vocab) else UNK_ID for i in codec.vocab.encode(tokens)]
 
 
 class Candidates:

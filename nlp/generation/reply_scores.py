@@ -16,7 +16,7 @@ import numpy as np
 
 from nlp.corpus.records import Pair
 from nlp.decoding.options import DecodeOptions
-from nlp.generation.candidates import ranking_ids
+from nlp.generation.candidates import token_ranking_ids
 from nlp.generation.generator import Generator
 from nlp.generation.mmi import COMPANION_KIND, CompanionScorer, mmi_score
 from nlp.metrics.hits import HitsDraw, distractors
@@ -118,16 +118,23 @@ def other_rankers(
     candidates = generator.candidates
     codec = generator.codec
     tables: dict[str, np.ndarray] = {}
+    if not (candidates.has_dual_encoder or candidates.has_index):
+        return tables
+    # each distinct text tokenized once: a reply is a distractor for many posts
+    tokens: dict[str, list[str]] = {}
+    for text in (*posts, *(reply for row in replies for reply in row)):
+        if text not in tokens:
+            tokens[text] = codec.text_tokens(text)
     if candidates.has_dual_encoder:
         cosines = candidates.dual_encoder.scores(
-            [ranking_ids(codec, post) for post in posts],
-            [[ranking_ids(codec, reply) for reply in row] for row in replies],
+            [token_ranking_ids(codec, tokens[post]) for post in posts],
+            [[token_ranking_ids(codec, tokens[reply]) for reply in row] for row in replies],
         )
         tables["dual-encoder"] = np.asarray(cosines, dtype=np.float64)
     if candidates.has_index:
         index = candidates.index
         tables["bm25"] = np.asarray([
-            index.candidate_scores(codec.text_tokens(post), [codec.text_tokens(r) for r in row])
+            index.candidate_scores(tokens[post], [tokens[r] for r in row])
             for post, row in zip(posts, replies, strict=True)
         ])
     return tables
