@@ -610,6 +610,7 @@ def _load_rows(
         lowercase=config.tokenizer.lowercase,
         counts=codec.token_counts,
         only=only,
+        rescale=config.model.rescale_pretrained,
     )
     model.source_embedding.embeddings.assign(rows.matrix)
     if model.target_embedding is not model.source_embedding:

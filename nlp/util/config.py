@@ -69,6 +69,9 @@ class ModelConfig:
     # word vectors for the embedding's first values: a file (word2vec text/binary, GloVe,
     # fastText .vec, gensim KeyedVectors) or a packaged name (nlp.vectors.files.PACKAGED)
     pretrained_embeddings: str = ""
+    # those vectors scaled to the random rows' norm (nlp.vectors.rows); false: their own
+    # values (GloVe's rows are ~10x longer), kept to measure the two against each other
+    rescale_pretrained: bool = True
 
 
 @dataclass

@@ -11,12 +11,20 @@ When the vectors are narrower than `model.embedding_dim` they fill the first col
 other columns keep their random values (GloVe 50d in a 256-wide embedding: the vectors give
 the start, the model learns the rest); when wider, they are projected onto their leading
 principal components (PCA over the rows found), which keeps as much of their geometry as
-`embedding_dim` columns can. Values are not rescaled: GloVe's and word2vec's scales (about
-0.1-0.5 a component) are in the range the LSTM input kernels' initialisation expects.
+`embedding_dim` columns can.
+
+Then they are rescaled, by one factor for all of them (their relative lengths stay), so that
+their mean row norm over the columns they fill equals the root-mean-square norm of the
+embedding initialiser's rows over those columns: Keras' `Embedding` draws each value from
+U(-0.05, 0.05) (`EMBEDDING_INIT_LIMIT`), so c columns have a norm of about 0.05 * sqrt(c / 3)
+(0.46 for 256). Unscaled, GloVe 6B's rows are about ten times longer than the random rows
+around them and than what the LSTM input kernels' initialisation expects; `rescale=False`
+(`model.rescale_pretrained=false`) keeps the vectors' own values.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +37,14 @@ from nlp.tokenizers.specials import SPECIAL_TOKENS
 from nlp.vectors.files import VectorsError, VectorSource, locate, read_vectors
 
 SUBWORD_MARK = "▁"  # sentencepiece's word-start mark
+# keras.layers.Embedding's default initializer is RandomUniform(-limit, limit) (tests check it)
+EMBEDDING_INIT_LIMIT = 0.05
+
+
+def initial_row_norm(columns: int) -> float:
+    """The root-mean-square norm of `columns` values drawn from U(-limit, limit): what the
+    embedding's random rows measure over those columns, and what vectors are scaled to."""
+    return EMBEDDING_INIT_LIMIT * math.sqrt(columns / 3.0)
 
 
 def lookup_key(word: str, lowercase: bool) -> str:
@@ -48,6 +64,7 @@ class PretrainedRows:
     sha256: str
     width: int
     fit: str  # how the vectors' width was fitted to embedding_dim
+    scale: float  # the factor the vectors were multiplied by (1.0: their own values)
     vocab_coverage: float  # share of the non-special entries given a vector
     token_coverage: float | None  # share of the corpus tokens whose entry got a vector
 
@@ -59,6 +76,7 @@ class PretrainedRows:
             "sha256": self.sha256,
             "width": self.width,
             "fit": self.fit,
+            "scale": round(self.scale, 6),
             "rows_found": int(self.found.sum()),
             "vocab_coverage": round(self.vocab_coverage, 4),
             "token_coverage": None
@@ -84,8 +102,8 @@ class PretrainedRows:
         )
         return (
             f"pretrained embeddings {self.source.name} ({self.source.fmt}, width {self.width}, "
-            f"{self.fit}): {int(self.found.sum())} rows, {self.vocab_coverage:.1%} of the "
-            f"vocabulary{tokens}"
+            f"{self.fit}, scaled by {self.scale:.3g}): {int(self.found.sum())} rows, "
+            f"{self.vocab_coverage:.1%} of the vocabulary{tokens}"
         )
 
 
@@ -97,12 +115,14 @@ def pretrained_rows(
     lowercase: bool,
     counts: Mapping[str, int] | None = None,
     only: Sequence[int] | None = None,
+    rescale: bool = True,
 ) -> PretrainedRows:
     """Rows for `tokens` (the vocabulary in id order) from the vectors `name` names.
 
     `initial`: the model's current rows (kept where no vector is found). `counts`: corpus
     token counts, for the token coverage. `only`: the ids to fill (retraining with a grown
-    vocabulary fills the new rows only); default every non-special id.
+    vocabulary fills the new rows only); default every non-special id. `rescale`: scale
+    the vectors to the initialiser's norm (see the module docstring).
     """
     source = locate(name)
     ids = range(len(SPECIAL_TOKENS), len(tokens)) if only is None else only
@@ -119,10 +139,13 @@ def pretrained_rows(
     width = next((v.shape[0] for v in vectors.values()), 0)
     found = np.zeros(len(tokens), dtype=bool)
     matrix = np.array(initial, dtype=np.float32, copy=True)
-    fit = "as is"
+    fit, scale = "as is", 1.0
     if vectors:
         rows = sorted(vectors)
         fitted, fit = fit_width(np.stack([vectors[i] for i in rows]), matrix.shape[1])
+        if rescale:
+            scale = scale_to_initial(fitted)
+            fitted = fitted * np.float32(scale)
         matrix[rows, : fitted.shape[1]] = fitted
         found[rows] = True
     eligible = len(ids)
@@ -139,9 +162,17 @@ def pretrained_rows(
         sha256=source.sha256(),
         width=width,
         fit=fit,
+        scale=scale,
         vocab_coverage=int(found.sum()) / eligible if eligible else 0.0,
         token_coverage=token_coverage,
     )
+
+
+def scale_to_initial(vectors: np.ndarray) -> float:
+    """The factor that makes the mean row norm of `vectors` [n, c] `initial_row_norm(c)`
+    (1.0 for rows that are all zero: nothing to scale)."""
+    mean_norm = float(np.linalg.norm(vectors.astype(np.float64), axis=1).mean())
+    return initial_row_norm(vectors.shape[1]) / mean_norm if mean_norm > 0 else 1.0
 
 
 def fit_width(vectors: np.ndarray, width: int) -> tuple[np.ndarray, str]:

@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 
 from nlp.vectors.files import VectorsError, locate, read_vectors, vector_format
-from nlp.vectors.rows import fit_width, lookup_key, pretrained_rows
+from nlp.vectors.rows import (
+    EMBEDDING_INIT_LIMIT,
+    fit_width,
+    initial_row_norm,
+    lookup_key,
+    pretrained_rows,
+)
 from tests.conftest import REPO, tiny_overrides, write_jsonl
 
 TOKENS = ["<pad>", "<s>", "</s>", "<unk>", "the", "cat", "▁dog", "zebra", "ai"]
@@ -74,7 +80,8 @@ def test_each_format_fills_the_rows_of_the_words_it_has(tmp_path: Path, name: st
     assert vector_format(path) == FORMATS[name]
     initial = np.full((len(TOKENS), 3), 0.01, dtype=np.float32)
     rows = pretrained_rows(
-        str(path), TOKENS, initial, lowercase=True, counts={"the": 6, "zebra": 2}
+        str(path), TOKENS, initial, lowercase=True, counts={"the": 6, "zebra": 2},
+        rescale=False,
     )
     for index in range(len(TOKENS)):
         expected = EXPECTED_ROWS.get(index, [0.01] * 3)
@@ -87,7 +94,9 @@ def test_each_format_fills_the_rows_of_the_words_it_has(tmp_path: Path, name: st
 
 def test_case_is_kept_when_the_tokenizer_keeps_it(tmp_path: Path) -> None:
     path = write_text(tmp_path / "v.txt", header=False)
-    rows = pretrained_rows(str(path), TOKENS, np.zeros((len(TOKENS), 3)), lowercase=False)
+    rows = pretrained_rows(
+        str(path), TOKENS, np.zeros((len(TOKENS), 3)), lowercase=False, rescale=False
+    )
     np.testing.assert_allclose(rows.matrix[4], [9.0, 9.0, 9.0])  # "the", not "The"
     assert not rows.found[8]  # "ＡＩ" -> "AI", not the vocabulary's "ai"
     assert lookup_key("ＡＩ", lowercase=True) == "ai"
@@ -112,13 +121,55 @@ def test_rows_onto_another_table_change_only_the_found_rows_and_filled_columns(
     """A separate target embedding gets the vector rows, not the source table's other values."""
     path = tmp_path / "narrow.txt"
     path.write_text("cat 1 2\nzebra 3 4\n", "utf-8")
-    rows = pretrained_rows(str(path), TOKENS, np.zeros((len(TOKENS), 3)), lowercase=True)
+    rows = pretrained_rows(
+        str(path), TOKENS, np.zeros((len(TOKENS), 3)), lowercase=True, rescale=False
+    )
     target = np.full((len(TOKENS), 3), 9.0, dtype=np.float32)
     expected = target.copy()
     expected[5] = [1.0, 2.0, 9.0]  # "cat": the first two columns; the third keeps its value
     expected[7] = [3.0, 4.0, 9.0]  # "zebra"
     np.testing.assert_array_equal(rows.onto(target), expected)
     assert target[5, 0] == 9.0  # a copy: the table given is left as it was
+
+
+@pytest.mark.parametrize("width, columns", [(3, 3), (3, 5), (6, 2)])
+def test_rescaled_vectors_have_the_initialisers_mean_row_norm(
+    tmp_path: Path, width: int, columns: int
+) -> None:
+    """One factor for every row (their relative lengths stay): the mean norm of the columns
+    the vectors fill is the random rows' root-mean-square norm over those columns, for vectors
+    as wide as the embedding, narrower, and wider (PCA)."""
+    rng = np.random.default_rng(1)
+    words = ["the", "cat", "dog", "zebra", "ai"]
+    vectors = rng.normal(scale=3.0, size=(len(words), width))
+    path = tmp_path / "v.txt"
+    lines = (f"{w} {' '.join(map(str, v))}\n" for w, v in zip(words, vectors, strict=True))
+    path.write_text("".join(lines))
+    tokens = ["<pad>", "<s>", "</s>", "<unk>", *words]
+    initial = np.full((len(tokens), columns), 0.01, dtype=np.float32)
+    rows = pretrained_rows(str(path), tokens, initial, lowercase=True)
+    filled = min(width, columns)
+    norms = np.linalg.norm(rows.matrix[4:, :filled].astype(np.float64), axis=1)
+    assert norms.mean() == pytest.approx(initial_row_norm(filled), rel=1e-5)
+    unscaled = pretrained_rows(str(path), tokens, initial, lowercase=True, rescale=False)
+    np.testing.assert_allclose(
+        rows.matrix[4:, :filled], unscaled.matrix[4:, :filled] * rows.scale, rtol=1e-5
+    )
+    np.testing.assert_array_equal(rows.matrix[:4], initial[:4])  # the specials keep theirs
+    if columns > width:
+        np.testing.assert_array_equal(rows.matrix[4:, width:], initial[4:, width:])
+    assert unscaled.scale == 1.0
+
+
+def test_the_stated_initialiser_is_keras_embedding_default() -> None:
+    import keras
+
+    config = keras.layers.Embedding(10, 4).embeddings_initializer.get_config()
+    assert (config["minval"], config["maxval"]) == (-EMBEDDING_INIT_LIMIT, EMBEDDING_INIT_LIMIT)
+    table = keras.layers.Embedding(4000, 256)
+    table.build((None, None))
+    norms = np.linalg.norm(np.asarray(table.embeddings.numpy()), axis=1)
+    assert norms.mean() == pytest.approx(initial_row_norm(256), rel=0.01)
 
 
 def test_a_vectors_file_with_a_short_line_names_file_and_line(tmp_path: Path) -> None:
@@ -160,7 +211,10 @@ def test_packaged_glove_by_short_name() -> None:
     )
     assert rows.found.tolist() == [False] * 4 + [True, False]
     assert rows.width == 50 and rows.fit == "first 50 of 64 columns"
-    assert np.abs(rows.matrix[4, :50]).sum() > 1.0 and not rows.matrix[4, 50:].any()
+    assert rows.matrix[4, :50].any() and not rows.matrix[4, 50:].any()
+    # GloVe's rows are about ten times longer than the random rows they join
+    assert np.linalg.norm(rows.matrix[4, :50]) == pytest.approx(initial_row_norm(50), rel=1e-5)
+    assert rows.scale < 0.2 and rows.record()["scale"] == pytest.approx(rows.scale, rel=1e-4)
 
 
 def _train(tmp_path: Path, vectors: Path, freeze: int, name: str = "run") -> Path:
@@ -239,15 +293,15 @@ def test_frozen_rows_stay_as_loaded_and_the_bundle_records_the_vectors(
     loaded = {w: v for w, v in read_vectors(locate(str(en_vectors)), lambda w: True)}
     table = np.asarray(frozen.model.source_embedding.embeddings.numpy())
     tokens = frozen.codec.vocab.tokens
-    for index, token in enumerate(tokens[4:], 4):
-        np.testing.assert_array_equal(table[index], loaded[token])
     record = frozen.metadata["pretrained_embeddings"]
+    for index, token in enumerate(tokens[4:], 4):
+        np.testing.assert_allclose(table[index], loaded[token] * record["scale"], rtol=1e-4)
     assert record["source"] == str(en_vectors) and record["vocab_coverage"] == 1.0
     assert record["width"] == 16 and record["fit"] == "as is"
 
     trained = load_bundle(_train(tmp_path, en_vectors, freeze=0, name="trained") / "model")
     moved = np.asarray(trained.model.source_embedding.embeddings.numpy())
-    assert not np.allclose(moved[4], loaded[tokens[4]])  # trained from the first step
+    assert not np.allclose(moved[4], loaded[tokens[4]] * record["scale"])  # trained at once
 
 
 @pytest.mark.slow
@@ -267,8 +321,9 @@ def test_rows_frozen_for_one_epoch_move_in_the_second(tmp_path: Path, en_vectors
         bundle = load_bundle(_train(tmp_path, en_vectors, freeze=1) / "model")
     loaded = dict(read_vectors(locate(str(en_vectors)), lambda w: True))
     first = bundle.codec.vocab.tokens[4]
-    np.testing.assert_array_equal(seen[0][4], loaded[first])
-    assert not np.allclose(seen[1][4], loaded[first])
+    start = loaded[first] * bundle.metadata["pretrained_embeddings"]["scale"]
+    np.testing.assert_allclose(seen[0][4], start, rtol=1e-4)
+    assert not np.allclose(seen[1][4], start)
 
 
 @pytest.mark.slow
@@ -301,5 +356,6 @@ def test_retraining_with_a_grown_vocabulary_starts_new_rows_from_the_vectors(
     bundle = load_bundle(tmp_path / "re" / "model")
     index = bundle.codec.vocab.tokens.index("zanzibar")
     table = np.asarray(bundle.model.source_embedding.embeddings.numpy())
-    np.testing.assert_allclose(table[index], [0.5] * 16)
-    assert bundle.metadata["pretrained_embeddings_new_rows"]["rows_found"] >= 1
+    grown = bundle.metadata["pretrained_embeddings_new_rows"]
+    np.testing.assert_allclose(table[index], [0.5 * grown["scale"]] * 16, rtol=1e-4)
+    assert grown["rows_found"] >= 1
