@@ -14,10 +14,12 @@ import sys
 from pathlib import Path
 
 from nlp.chat.conversation_log import ConversationLog
+from nlp.chat.rerank import ReplyRanker
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import ChatSettings, SettingsStore, default_state_path
+from nlp.decoding import DecodeOptions
 from nlp.generation.decode_args import add_decode_arguments, resolve_decoding
-from nlp.generation.loading import ModelLoader, load_model
+from nlp.generation.loading import LoadedModel, ModelLoader, load_model
 
 
 def add_responder_arguments(parser: argparse.ArgumentParser, *, state_name: str) -> None:
@@ -90,19 +92,54 @@ def build_responder(args: argparse.Namespace, loader: ModelLoader) -> ChatRespon
     model = loader()
     decoding = resolve_decoding(args, model.decoding)
     print(decoding.describe(), file=sys.stderr)
-    store = SettingsStore(args.state, ChatSettings.from_options(decoding.options))
-    conversation_log = None
-    if args.log_conversations is not None:
-        conversation_log = ConversationLog(args.log_conversations, store.secret("log_salt"))
-    responder = ChatResponder(
+    return make_responder(
         model,
-        store=store,
+        decoding.options,
+        state=args.state,
         context_turns=args.context_turns,
-        conversation_log=conversation_log,
-        base_options=decoding.options,
+        log_path=args.log_conversations,
         loader=loader,
         max_batch=args.max_batch,
         max_wait=args.max_wait_ms / 1000.0,
     )
-    responder.warm_up()
+
+
+def make_responder(
+    model: LoadedModel,
+    options: DecodeOptions,
+    *,
+    state: Path | str,
+    context_turns: int | None = None,
+    log_path: Path | None = None,
+    loader: ModelLoader | None = None,
+    max_batch: int = 32,
+    max_wait: float = 0.02,
+    ranker: ReplyRanker | None = None,
+    warm_up: bool = True,
+) -> ChatResponder:
+    """The responder of `s2s chat`, `s2s bot` and `nlp.api`, built alike: per-chat settings
+    starting from `options` (the model's decoding with the caller's overrides) and kept in
+    the SQLite file `state` (":memory:": not kept), the model's context size or a smaller
+    `context_turns`, an opt-in conversation log, /reload through `loader`, micro-batching,
+    the reply ranker (default: the bot's penalties). `warm_up`: build the decoder's graph
+    now rather than on the first message."""
+    if context_turns is not None and context_turns < 0:
+        raise ValueError("--context-turns must be >= 0")
+    store = SettingsStore(state, ChatSettings.from_options(options))
+    conversation_log = None
+    if log_path is not None:
+        conversation_log = ConversationLog(log_path, store.secret("log_salt"))
+    responder = ChatResponder(
+        model,
+        store=store,
+        context_turns=context_turns,
+        conversation_log=conversation_log,
+        base_options=options,
+        loader=loader,
+        max_batch=max_batch,
+        max_wait=max_wait,
+        ranker=ranker,
+    )
+    if warm_up:
+        responder.warm_up()
     return responder

@@ -26,6 +26,12 @@ MODEL_SETTING = "default: the model's setting"
 XLA_BY_DEFAULT = False
 
 
+class OptionError(ValueError):
+    """A decoding option that is unknown, out of range or contradicts another, the message
+    naming it: the command line prints it, the HTTP server answers it as a 422 and `nlp.api`
+    raises it to its caller."""
+
+
 def option(
     default: object,
     help: str | None = None,
@@ -129,10 +135,10 @@ class DecodeOptions:
         self.validate()
 
     def validate(self) -> None:
-        """Raise ValueError naming the first bad field (also called again by the decoder, since
-        the dataclass is mutable)."""
+        """Raise OptionError (a ValueError) naming the first bad field (also called again by
+        the decoder, since the dataclass is mutable)."""
         if self.strategy not in STRATEGY_NAMES:
-            raise ValueError(
+            raise OptionError(
                 f"unknown decoding strategy {self.strategy!r}; choose one of "
                 f"{', '.join(STRATEGY_NAMES)}"
             )
@@ -141,12 +147,12 @@ class DecodeOptions:
         _check_int("mmi_gamma", self.mmi_gamma, minimum=0)
         _check_int("retrieve", self.retrieve, minimum=0)
         if self.rerank not in RERANK_NAMES:
-            raise ValueError(
+            raise OptionError(
                 f"unknown re-ranking {self.rerank!r}; choose one of {', '.join(RERANK_NAMES)}"
             )
         for name in ("mmi_lambda", "length_bonus"):
             if not _finite(getattr(self, name)):
-                raise ValueError(f"{name} must be a finite number, got {getattr(self, name)!r}")
+                raise OptionError(f"{name} must be a finite number, got {getattr(self, name)!r}")
         _check_int("top_k", self.top_k, minimum=0)
         _check_int("max_length", self.max_length, minimum=1)
         _check_int("min_length", self.min_length, minimum=0)
@@ -155,35 +161,35 @@ class DecodeOptions:
         if self.seed is not None:
             _check_int("seed", self.seed, minimum=0, maximum=2**31 - 1)
         if not _finite(self.temperature) or self.temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature!r}")
+            raise OptionError(f"temperature must be > 0, got {self.temperature!r}")
         if not _finite(self.top_p) or not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p!r}")
+            raise OptionError(f"top_p must be in (0, 1], got {self.top_p!r}")
         if not _finite(self.max_length_ratio) or self.max_length_ratio < 0:
-            raise ValueError(f"max_length_ratio must be >= 0, got {self.max_length_ratio!r}")
+            raise OptionError(f"max_length_ratio must be >= 0, got {self.max_length_ratio!r}")
         for name in ("length_penalty", "coverage_penalty", "diversity_penalty"):
             value = getattr(self, name)
             if not _finite(value) or value < 0:
-                raise ValueError(f"{name} must be >= 0, got {value!r}")
+                raise OptionError(f"{name} must be >= 0, got {value!r}")
         if self.min_length > self.max_length:
-            raise ValueError(
+            raise OptionError(
                 f"min_length ({self.min_length}) must not exceed max_length ({self.max_length})"
             )
         if self.no_repeat_ngram > self.max_length:
             # The decoder's history buffer holds max_length tokens; a longer n-gram cannot
             # occur in it (and its windows would not fit the buffer).
-            raise ValueError(
+            raise OptionError(
                 f"no_repeat_ngram ({self.no_repeat_ngram}) must not exceed max_length "
                 f"({self.max_length}): an output that short has no such n-gram to repeat"
             )
         if self.strategy == "greedy" and self.n_best != 1:
-            raise ValueError("greedy search yields one hypothesis: n_best must be 1")
+            raise OptionError("greedy search yields one hypothesis: n_best must be 1")
         if self.strategy == "diverse_beam" and self.beam_size % self.beam_groups:
-            raise ValueError(
+            raise OptionError(
                 f"beam_size ({self.beam_size}) must be a multiple of beam_groups "
                 f"({self.beam_groups})"
             )
         if self.strategy in ("beam", "diverse_beam") and self.n_best > self.beam_size:
-            raise ValueError(
+            raise OptionError(
                 f"n_best ({self.n_best}) must not exceed beam_size ({self.beam_size})"
             )
 
@@ -196,7 +202,7 @@ def _check_int(name: str, value: object, *, minimum: int, maximum: int | None = 
         or (maximum is not None and value > maximum)
     ):
         bounds = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        raise ValueError(f"{name} must be an integer {bounds}, got {value!r}")
+        raise OptionError(f"{name} must be an integer {bounds}, got {value!r}")
 
 
 def _finite(value: object) -> bool:

@@ -77,10 +77,10 @@ def register(subparsers: Any) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from nlp.evaluation.evaluate import METRICS
-    from nlp.generation.generator import Generator
+    from nlp.generation.loading import load_generator
     from nlp.training.corpus_io import load_pairs
 
-    generator = Generator.from_bundle(args.model, jit_compile=args.xla)
+    generator = load_generator(args.model, jit_compile=args.xla)
     options = _decoding(args, generator).options
     pairs = load_pairs(corpus_spec(args.corpus, args), generator.config.data)
     # Hits@K draws its distractors from every reply of the file, --limit or not.
@@ -104,9 +104,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_attention(args: argparse.Namespace) -> int:
     from nlp.chat.attention_plot import TASK_TEXT, PlotText, render_attention_png
-    from nlp.generation.generator import Generator
+    from nlp.generation.loading import load_generator
 
-    generator = Generator.from_bundle(args.model, jit_compile=args.xla)
+    generator = load_generator(args.model, jit_compile=args.xla)
     [n_best] = generator.generate([args.text], _decoding(args, generator).options)
     if not n_best:
         print(f"s2s attention: {args.text!r} has no tokens to attend to", file=sys.stderr)

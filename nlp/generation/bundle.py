@@ -46,6 +46,15 @@ class BundleError(ValueError):
     """A bundle that is missing, incomplete, corrupt or from an incompatible version."""
 
 
+class BundleNotFoundError(BundleError):
+    """No bundle at the path: no such directory, or one without `metadata.json`."""
+
+
+class ChecksumError(BundleError):
+    """A file the bundle lists is missing or its sha256 differs from `metadata.json`'s: a
+    truncated copy or a hand edit."""
+
+
 @dataclass
 class Bundle:
     config: ExperimentConfig
@@ -225,10 +234,10 @@ def resolve(path: Path) -> Path:
 def read_metadata(directory: Path) -> dict[str, Any]:
     """Metadata after checking presence, format and every file's checksum."""
     if not directory.is_dir():
-        raise BundleError(f"{directory}: no such model directory")
+        raise BundleNotFoundError(f"{directory}: no such model directory")
     meta_path = directory / METADATA_FILE
     if not meta_path.exists():
-        raise BundleError(f"{meta_path}: missing (is {directory} a model bundle?)")
+        raise BundleNotFoundError(f"{meta_path}: missing (is {directory} a model bundle?)")
     try:
         meta = json.loads(meta_path.read_text("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -240,9 +249,9 @@ def read_metadata(directory: Path) -> dict[str, Any]:
     for name, expected in meta.get("files", {}).items():
         file = directory / name
         if not file.exists():
-            raise BundleError(f"{file}: missing from the bundle")
+            raise ChecksumError(f"{file}: missing from the bundle")
         if file_sha256(file) != expected:
-            raise BundleError(f"{file}: corrupt (sha256 differs from {METADATA_FILE})")
+            raise ChecksumError(f"{file}: corrupt (sha256 differs from {METADATA_FILE})")
     for required in (CONFIG_FILE, WEIGHTS_FILE):
         if required not in meta.get("files", {}):
             raise BundleError(f"{directory / required}: not listed in {METADATA_FILE}")
@@ -264,16 +273,38 @@ def _warn_versions(meta_path: Path, saved: dict[str, str]) -> None:
             log.warning("%s: saved with %s %s, running %s %s", meta_path, name, old, name, new)
 
 
-def load_bundle(path: Path) -> Bundle:
-    """Load and verify a bundle; every failure names the file at fault."""
-    from nlp.model import Seq2Seq  # heavy import only when a model is really loaded
+@dataclass(frozen=True)
+class BundleFiles:
+    """A bundle verified on disk, before any of it is loaded: where it is, its metadata and
+    its small files. TensorFlow-free, so a bad path or a corrupt copy fails before
+    TensorFlow loads, and a caller that needs only the settings (the Beam launcher) stops
+    here."""
 
+    path: Path
+    metadata: dict[str, Any]
+    config: ExperimentConfig
+    decoding: DecodeSettings | None
+    companions: dict[str, Path]
+
+
+def open_bundle(path: Path) -> BundleFiles:
+    """The bundle at `path` (or in the training run `path`'s `model/`), every checksum
+    verified once; every failure names the file at fault."""
     directory = resolve(Path(path))
     meta = read_metadata(directory)
     try:
         config = ExperimentConfig.load(directory / CONFIG_FILE)
     except ConfigError as exc:
         raise BundleError(str(exc)) from exc
+    return BundleFiles(
+        directory, meta, config, read_decoding(directory, meta), read_companions(directory, meta)
+    )
+
+
+def load_bundle(path: Path | BundleFiles) -> Bundle:
+    """Load a bundle (verified by `open_bundle` unless given its result) with its model."""
+    files = path if isinstance(path, BundleFiles) else open_bundle(path)
+    directory, config = files.path, files.config
     try:
         codec = TextCodec.load(config, directory)
     except (OSError, ValueError) as exc:
@@ -283,12 +314,12 @@ def load_bundle(path: Path) -> Bundle:
             f"{directory / 'vocab.txt'}: {len(codec.vocab)} entries, but {CONFIG_FILE} says "
             f"model.vocab_size = {config.model.vocab_size}"
         )
+    from nlp.model import Seq2Seq  # heavy import only when a model is really loaded
+
     model = Seq2Seq(config.model)
     try:
         model.load_weights(directory / WEIGHTS_FILE)
     except (OSError, ValueError, KeyError) as exc:
         raise BundleError(f"{directory / WEIGHTS_FILE}: cannot load weights: {exc}") from exc
-    return Bundle(
-        config, codec, model, meta, directory, read_decoding(directory, meta),
-        read_companions(directory, meta),
-    )
+    return Bundle(config, codec, model, files.metadata, directory, files.decoding,
+                  files.companions)

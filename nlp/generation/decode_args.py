@@ -13,7 +13,13 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from nlp.decoding.options import MODEL_SETTING, XLA_BY_DEFAULT, DecodeOptions, beam_in_groups
+from nlp.decoding.options import (
+    MODEL_SETTING,
+    XLA_BY_DEFAULT,
+    DecodeOptions,
+    OptionError,
+    beam_in_groups,
+)
 from nlp.generation.decode_settings import DecodeSettings
 
 _TYPES = {"int": int, "float": float, "str": str}
@@ -142,10 +148,15 @@ def merge_options(base: DecodeOptions | None, changes: Mapping[str, object]) -> 
     Settings not changed are kept, except where they would contradict a changed one: greedy
     search and sampling use a beam of 1, a diverse beam is rounded to whole groups, the
     n-best size shrinks to what the strategy can produce, and the minimum length to the
-    maximum (ValueError naming the field if the changes contradict each other or a value is
-    out of range).
+    maximum (OptionError naming the field if a name is unknown, the changes contradict each
+    other or a value is out of range).
     """
     merged = dataclasses.asdict(base or DecodeOptions())
+    unknown = sorted(set(changes) - set(merged))
+    if unknown:
+        raise OptionError(
+            f"unknown decoding option {unknown[0]!r}; known: {', '.join(merged)}"
+        )
     merged.update(changes)
     if "beam_size" not in changes:
         if merged["strategy"] in ("greedy", "sample") and "strategy" in changes:

@@ -14,7 +14,7 @@ import numpy as np
 
 from nlp.decoding import DecodeOptions, Decoder
 from nlp.decoding.options import XLA_BY_DEFAULT
-from nlp.generation.bundle import Bundle, load_bundle
+from nlp.generation.bundle import Bundle, BundleFiles, load_bundle
 from nlp.generation.candidates import Candidates, Companion
 from nlp.generation.text_generator import Generation
 from nlp.retrieval.refine import refined_source
@@ -48,12 +48,14 @@ class Generator:
     @classmethod
     def from_bundle(
         cls,
-        directory: Path,
+        directory: Path | BundleFiles,
         *,
         jit_compile: bool = XLA_BY_DEFAULT,
         companions: Sequence[Path] = (),
     ) -> Generator:
-        """`jit_compile`: decode with XLA (see `nlp.decoding.options.XLA_BY_DEFAULT`).
+        """The generator of the bundle at `directory` (or already verified by `open_bundle`).
+        Commands and applications load through `nlp.generation.loading.load_model`, which
+        calls this. `jit_compile`: decode with XLA (see `nlp.decoding.options.XLA_BY_DEFAULT`).
         `companions` are LM / reverse bundles for MMI re-ranking; the companions the bundle names
         (`s2s companion`) are loaded too, unless one of the same kind is given here."""
         from nlp.generation.mmi import CompanionScorer

@@ -110,6 +110,26 @@ def score_candidates(
     )
 
 
+def score_replies(generator: Generator, post: str, replies: Sequence[str]) -> CandidateScores:
+    """Every ranker's scores of `replies` to one `post` (one row, K = len(replies)), computed
+    as `score_candidates` computes each cell, so a reply scores here what it scores in Hits:
+    the model's teacher-forced log-probability, each loaded companion's, and the bundle's
+    dual encoder and BM25 index when it has them. The model's scorer is the generator's own
+    (`Candidates.forward`, compiled once), not a new one per call."""
+    candidates = [Pair(post, reply) for reply in replies]
+    forward = generator.candidates.forward.token_log_probs(candidates) if candidates else []
+    kinds = sorted(kind for kind in set(COMPANION_KIND.values()) if kind in generator.companions)
+    companions = {
+        kind: generator.companions[kind].token_log_probs(candidates) if candidates else []
+        for kind in kinds
+    }
+    others = other_rankers(generator, [post], [list(replies)]) if candidates else {}
+    return CandidateScores(
+        1, len(replies), np.asarray([float(np.sum(row)) for row in forward]),
+        np.asarray([len(row) for row in forward], dtype=np.float64), companions, others,
+    )
+
+
 def other_rankers(
     generator: Generator, posts: Sequence[str], replies: Sequence[Sequence[str]]
 ) -> dict[str, np.ndarray]:

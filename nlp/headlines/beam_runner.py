@@ -106,10 +106,9 @@ class HeadlineModelHandler(ModelHandler[Article, PredictionResult, Any]):
         self.jit_compile = jit_compile
 
     def load_model(self) -> Any:
-        from nlp.generation.loading import load_generator
+        from nlp.generation.loading import load_model
 
-        generator, _ = load_generator(self.model, jit_compile=self.jit_compile)
-        return generator
+        return load_model(self.model, jit_compile=self.jit_compile).generator
 
     def run_inference(
         self,

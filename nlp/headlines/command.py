@@ -14,14 +14,11 @@ import argparse
 import shlex
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from nlp.decoding import DecodeOptions
 from nlp.generation.decode_args import add_decode_arguments, resolve_decoding
-from nlp.generation.decode_settings import DecodeSettings
-from nlp.generation.loading import load_generator
-from nlp.generation.text_generator import TextGenerator
+from nlp.generation.loading import LoadedModel, load_model, recommended_decoding
 from nlp.headlines import readers, writers
 from nlp.headlines.job import HeadlineJobOptions, generate_headlines
 from nlp.headlines.readers import ReaderOptions
@@ -91,7 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_decode_arguments(parser)
 
 
-GeneratorLoader = Callable[..., tuple[TextGenerator, DecodeSettings | None]]
+ModelLoader = Callable[..., LoadedModel]  # (model, *, jit_compile) -> the loaded model
 
 
 def job_options(args: argparse.Namespace, decode: DecodeOptions) -> HeadlineJobOptions:
@@ -122,13 +119,14 @@ def run(args: argparse.Namespace) -> int:
     if args.beam_options or args.num_shards is not None:
         print("error: --beam-options and --num-shards need --runner beam", file=sys.stderr)
         return EXIT_USAGE
-    return run_with_loader(args, load_generator)
+    return run_with_loader(args, load_model)
 
 
-def run_with_loader(args: argparse.Namespace, loader: GeneratorLoader) -> int:
-    """`run` with the generator loader injectable (tests serve a fast fake this way)."""
+def run_with_loader(args: argparse.Namespace, loader: ModelLoader) -> int:
+    """`run` with the model loader injectable (tests serve a fast fake this way)."""
     try:
-        generator, recommended = loader(args.model, jit_compile=args.xla)
+        loaded = loader(args.model, jit_compile=args.xla)
+        generator, recommended = loaded.generator, loaded.decoding
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -153,15 +151,6 @@ def run_with_loader(args: argparse.Namespace, loader: GeneratorLoader) -> int:
     return EXIT_OK
 
 
-def recommended_settings(model: str) -> DecodeSettings | None:
-    """The bundle's decoding.json without loading TensorFlow (the Beam launcher only plans the
-    pipeline; the workers load the model)."""
-    from nlp.generation.bundle import read_decoding, read_metadata, resolve
-
-    directory = resolve(Path(model))
-    return read_decoding(directory, read_metadata(directory))
-
-
 def run_beam(args: argparse.Namespace) -> int:
     """The job as a Beam pipeline (`nlp.headlines.beam_runner`); same exit codes as `run`."""
     if args.resume:
@@ -175,7 +164,9 @@ def run_beam(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_FAILED
     try:
-        recommended = recommended_settings(args.model)
+        # the bundle's decoding.json without TensorFlow: the launcher only plans the
+        # pipeline, the workers load the model
+        recommended = recommended_decoding(args.model)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED

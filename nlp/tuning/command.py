@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         DecodeSettings,
         default_decode_options,
     )
-    from nlp.generation.generator import Generator, generate_all
+    from nlp.generation.generator import generate_all
+    from nlp.generation.loading import load_generator
     from nlp.text.normalize import normalize_text
     from nlp.training.command import corpus_spec
     from nlp.training.corpus_io import load_pairs
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.max_pairs < 1 or args.minutes <= 0:
         raise ValueError("--max-pairs must be >= 1 and --minutes > 0")
-    generator = Generator.from_bundle(args.model, jit_compile=False)
+    generator = load_generator(args.model, jit_compile=False)
     bundle = generator.bundle
     task = bundle.config.data.task
     metric, make_objective = objective_for(task)

@@ -32,7 +32,6 @@ if __name__ == "__main__":
 
 from nlp.decoding import DecodeOptions
 from nlp.decoding.options import XLA_BY_DEFAULT
-from nlp.generation.decode_settings import DecodeSettings
 from nlp.generation.loading import LoadedModel
 from nlp.generation.text_generator import Generation
 from nlp.util.config import DataConfig
@@ -121,6 +120,37 @@ class ProvenanceGenerator(ScriptedGenerator):
                 for g in super()._nbest(text, n_best)]
 
 
+class OverlapProbe:
+    """Wraps a generator and records the most `generate` calls ever in progress at once: the
+    witness of a thread-safety test. Each call holds `hold` seconds first, so calls that
+    could overlap do."""
+
+    def __init__(self, inner: ScriptedGenerator | FakeGenerator, hold: float = 0.005) -> None:
+        self.inner = inner
+        self.hold = hold
+        self.active = 0
+        self.most = 0
+        self.calls = 0
+        self._count = threading.Lock()
+
+    def generate(
+        self,
+        texts: Sequence[str],
+        options: DecodeOptions,
+        seeds: Sequence[int | None] | None = None,
+    ) -> list[list[Generation]]:
+        with self._count:
+            self.active += 1
+            self.calls += 1
+            self.most = max(self.most, self.active)
+        try:
+            time.sleep(self.hold)
+            return self.inner.generate(texts, options, seeds)
+        finally:
+            with self._count:
+                self.active -= 1
+
+
 def fake_model(
     generator: ScriptedGenerator | None = None, *, context_turns: int = 0
 ) -> LoadedModel:
@@ -180,13 +210,11 @@ def _generation(text: str, score: float) -> Generation:
     return Generation(text, score, text.split(), [], np.zeros((0, 0), np.float32))
 
 
-def load_fake(
-    model: str, *, jit_compile: bool = XLA_BY_DEFAULT
-) -> tuple[FakeGenerator, DecodeSettings | None]:
-    """`nlp.generation.loading.load_generator` for ``fake://`` URIs (recommends nothing)."""
+def load_fake(model: str, *, jit_compile: bool = XLA_BY_DEFAULT) -> LoadedModel:
+    """`nlp.generation.loading.load_model` for ``fake://`` URIs (recommends nothing)."""
     if not model.startswith(SCHEME):
         raise ValueError(f"{model}: this helper serves only {SCHEME} models")
-    return FakeGenerator.from_uri(model), None
+    return LoadedModel(FakeGenerator.from_uri(model), DataConfig(task="headline"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,6 @@ from nlp.chat.responder import ChatResponder, ResponderLimits
 from nlp.chat.settings import ChatSettings, SettingsStore
 from nlp.decoding import DecodeOptions
 from nlp.decoding.options import XLA_BY_DEFAULT, option_maximums
-from nlp.generation.bundle import read_metadata, resolve
 from nlp.generation.decode_args import describe_options
 from nlp.generation.decode_settings import DecodeSettings
 from nlp.generation.loading import load_model
@@ -137,8 +136,8 @@ def load_served_model(
     Per-conversation settings live in an in-memory SQLite store: conversations expire
     (`serve.conversations`), so there is nothing worth keeping across restarts.
     """
-    directory = resolve(spec.directory)
-    loaded = load_model(directory, jit_compile=jit_compile)
+    loaded = load_model(spec.directory, jit_compile=jit_compile)
+    directory = loaded.directory or spec.directory
     task = loaded.data.task
     if task not in TASK_ENDPOINTS:
         raise ValueError(
@@ -160,10 +159,9 @@ def load_served_model(
             max_input_chars=config.max_text_chars, max_chats=config.max_conversations
         ),
     )
-    metadata = read_metadata(directory)
     return ServedModel(
-        spec.name, directory, task, loaded.decoding, responder, loaded.generator, metadata,
-        loaded.languages,
+        spec.name, directory, task, loaded.decoding, responder, loaded.generator,
+        dict(loaded.metadata), loaded.languages,
     )
 
 
