@@ -19,6 +19,7 @@ from nlp.corpus import command as corpus_command
 from nlp.evaluation import command as evaluate_command
 from nlp.generation import companion_command
 from nlp.headlines import command as headlines_command
+from nlp.pretraining import command as pretrain_command
 from nlp.serving import command as export_command
 from nlp.serving.http import command as serve_command
 from nlp.training import command as training_command
@@ -28,6 +29,7 @@ from s2s import quiet
 
 REGISTRARS = (
     corpus_command.register,
+    pretrain_command.register,
     training_command.register,
     training_command.register_index,
     embeddings_command.register,

@@ -171,9 +171,20 @@ class Seq2Seq(keras.Model):
 
     def encode(self, source_ids: tf.Tensor, training: bool = False) -> tuple[State, Context]:
         """Run the encoder once; returns the decoder's initial state and the fixed context."""
+        state, context, _ = self.encode_with_first_layer(source_ids, training)
+        return state, context
+
+    def encode_with_first_layer(
+        self, source_ids: tf.Tensor, training: bool = False
+    ) -> tuple[State, Context, tf.Tensor]:
+        """`encode`, and the first encoder layer's outputs [B,S,units] (the forward
+        direction's in the first units/2 columns, the backward one's after them): what the
+        encoder's language models read (`nlp.model.language_models`). Deeper layers read
+        both directions, so only the first layer's directions are language models."""
         source_ids = tf.cast(source_ids, tf.int32)
         mask = tf.not_equal(source_ids, PAD_ID)
         x = self.dropout(self.source_embedding(self._in_vocab(source_ids)), training=training)
+        first = None
         for rnn in self.encoder_rnns:
             if self.recurrence == "keras":
                 sequence, forward_h, backward_h = recurrence.keras_bidirectional(rnn, x, mask)
@@ -181,6 +192,7 @@ class Seq2Seq(keras.Model):
                 sequence, forward_h, backward_h = recurrence.bidirectional(
                     rnn, x, mask, self.products
                 )
+            first = sequence if first is None else first
             x = self.dropout(sequence, training=training)
         memory = sequence
         summary = tf.concat([forward_h, backward_h], axis=-1)
@@ -199,7 +211,7 @@ class Seq2Seq(keras.Model):
             context["keys"] = self.scorer.keys(memory, self.products)
         if self.config.peek:
             context["summary"] = summary
-        return state, context
+        return state, context, first
 
     # --- one decoder step (generation) -----------------------------------------------------
 

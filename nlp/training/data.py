@@ -70,6 +70,25 @@ class EncodedExamples:
         # the start token and the target without its last token: as many).
         self.lengths = np.maximum(np.diff(self._source_offsets), np.diff(self._target_offsets))
 
+    @classmethod
+    def from_flat(
+        cls,
+        source: np.ndarray,
+        source_offsets: np.ndarray,
+        target: np.ndarray,
+        target_offsets: np.ndarray,
+    ) -> EncodedExamples:
+        """Examples given flat already: each side's ids concatenated (int32) and each
+        example's start offset with the total last (int64), as `_flat` makes them. For
+        corpora too large to hold as one list per example (`s2s pretrain`'s windows)."""
+        if len(source_offsets) < 2 or len(source_offsets) != len(target_offsets):
+            raise ValueError("no examples to build batches from")
+        examples = cls.__new__(cls)
+        examples._source, examples._source_offsets = source, source_offsets
+        examples._target, examples._target_offsets = target, target_offsets
+        examples.lengths = np.maximum(np.diff(source_offsets), np.diff(target_offsets))
+        return examples
+
     def __len__(self) -> int:
         return len(self.lengths)
 

@@ -28,6 +28,7 @@ from nlp.generation.bundle import MODEL_SUBDIR, Bundle, load_bundle, save_bundle
 from nlp.generation.codec import TextCodec, count_tokens
 from nlp.generation.decode_settings import DecodeSettings, task_defaults
 from nlp.model import Seq2Seq
+from nlp.model.language_models import EncoderLMHeads
 from nlp.retrieval import INDEX_DIR, ReplyIndex
 from nlp.training.checkpoint import TrainState, variable_paths
 from nlp.training.corpus_io import (
@@ -41,6 +42,7 @@ from nlp.training.corpus_io import (
     without,
 )
 from nlp.training.data import Example, cut_targets
+from nlp.training.objective import Objective
 from nlp.training.precision import Precision, policy_scope
 from nlp.training.precision import resolve as resolve_precision
 from nlp.training.prepare import (
@@ -48,6 +50,14 @@ from nlp.training.prepare import (
     prepare_examples,
     tokenize_pairs,
     workers_for,
+)
+from nlp.training.pretrained import (
+    Pretrained,
+    check_compatible,
+    initialise,
+    load_heads,
+    load_pretrained,
+    pretrained_codec,
 )
 from nlp.training.reply_index import (
     build_index,
@@ -74,6 +84,7 @@ SAFE_ON_RESUME = (
 )
 OLD_VALID_FILE = "old_valid.jsonl"  # retrain: old pairs held out to measure forgetting
 PRETRAINED_FILE = "pretrained_embeddings.json"  # run/: what the embedding started from
+PRETRAINED_MODEL_FILE = "pretrained_model.json"  # run/: the weights the model started from
 
 
 @dataclass
@@ -145,6 +156,10 @@ def train(
             config.save(run_dir / CONFIG_FILE)
     seed_everything(config.train.seed)
     precision = training_precision(config, options)
+    pretrained = None
+    if config.model.pretrained and not options.resume:  # a resumed run has its checkpoint
+        pretrained = load_pretrained(config.model.pretrained)
+        check_compatible(config, pretrained)
     train_pairs, valid_pairs = train_valid(
         load_pairs(corpus, config.data),
         load_pairs(valid_corpus, config.data) if valid_corpus is not None else None,
@@ -156,12 +171,13 @@ def train(
     model_train, model_valid = train_pairs, valid_pairs
     if config.data.retrieve_refine:
         model_train, model_valid = _refined(config, run_dir, options, index_pairs,
-                                            train_pairs, valid_pairs)
+                                            train_pairs, valid_pairs, pretrained)
     codec, train_examples, valid_examples = prepare_examples(
         config,
         model_train,
         model_valid,
-        TextCodec.load(config, run_dir) if options.resume else None,
+        TextCodec.load(config, run_dir) if options.resume
+        else pretrained_codec(config, pretrained) if pretrained is not None else None,
     )
     count = len(train_pairs) + len(valid_pairs)
     processes = workers_for(count)
@@ -172,6 +188,7 @@ def train(
         write_pairs(valid_pairs, options.out / VALID_FILE)
     with strategy.scope(), policy_scope(precision.policy):
         model = Seq2Seq(config.model, precision.products)
+        heads = EncoderLMHeads(config.model) if config.train.lm_loss_weight > 0 else None
     metadata: dict[str, Any] = {
         "task": config.data.task,
         "corpus": {
@@ -180,6 +197,8 @@ def train(
         },
         "pairs": pairs_record(config, earlier),
     }
+    if config.model.pretrained:
+        metadata["pretrained"] = _start_from(run_dir, model, heads, pretrained, options)
     rows = None
     if config.model.pretrained_embeddings:
         rows, record = _pretrained(config, codec, model, run_dir, options)
@@ -196,6 +215,7 @@ def train(
         task_defaults(config.data.task),
         model_valid,
         rows,
+        heads,
     )
     saved = state.best_epoch >= 0 and (options.out / MODEL_SUBDIR).is_dir()
     if chief and _replies_chat(config.data) and saved:  # a bundle to add them to
@@ -235,11 +255,16 @@ def _refined(
     index_pairs: Sequence[Pair],
     train_pairs: Sequence[Pair],
     valid_pairs: Sequence[Pair],
+    pretrained: Pretrained | None = None,
 ) -> tuple[list[Pair], list[Pair]]:
     """Retrieve-and-refine: the pairs with each source followed by its nearest indexed
     post's reply (a training pair never drafts from itself)."""
-    codec = (TextCodec.load(config, run_dir) if options.resume
-             else TextCodec.untrained(config, train_pairs))
+    if options.resume:
+        codec = TextCodec.load(config, run_dir)
+    elif pretrained is not None:
+        codec = pretrained_codec(config, pretrained)
+    else:
+        codec = TextCodec.untrained(config, train_pairs)
     index = build_index(codec, index_pairs)
     _say(options, f"retrieve-and-refine: drafts from an index of {len(index)} pairs")
     return (
@@ -266,6 +291,32 @@ def _pretrained(
     record = rows.record()
     write_text_atomic(record_file, json.dumps(record, indent=2) + "\n")
     return rows.found, record
+
+
+def _start_from(
+    run_dir: Path,
+    model: Seq2Seq,
+    heads: EncoderLMHeads | None,
+    pretrained: Pretrained | None,
+    options: RunOptions,
+) -> dict[str, Any]:
+    """`model.pretrained`: a new run copies the pretrained weights into `model` (and
+    `heads`) and records what it copied in the run directory; a resumed run, whose weights
+    come from its checkpoint, reads that record. Returns it, for the bundle's metadata."""
+    record_file = run_dir / PRETRAINED_MODEL_FILE
+    if pretrained is None:
+        return dict(json.loads(record_file.read_text("utf-8")))
+    record = initialise(model, pretrained)
+    if heads is not None:
+        record["encoder_lm_heads"] = load_heads(heads, pretrained)
+    kept = record["weights_kept_random"]
+    _say(
+        options,
+        f"started from {pretrained.bundle.path}: {record['weights_copied']} weights copied"
+        + (f", {len(kept)} kept their random start ({', '.join(kept)})" if kept else ""),
+    )
+    write_text_atomic(record_file, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    return record
 
 
 def pairs_record(config: ExperimentConfig, earlier: int) -> dict[str, Any]:
@@ -351,9 +402,11 @@ def _fit(
     decoding: DecodeSettings,
     valid_pairs: Sequence[Pair],
     pretrained_rows: np.ndarray | None = None,
+    heads: EncoderLMHeads | None = None,
 ) -> TrainState:
     """Train and keep the best bundle, which recommends `decoding` to generating commands.
-    `pretrained_rows`: see `Trainer`."""
+    `pretrained_rows`: see `Trainer`; `heads`: the encoder's language-model projections that
+    `train.lm_loss_weight` trains (made here when it asks for them and none are given)."""
     if not train_examples or not valid_examples:
         raise ValueError("no training or validation pairs left after tokenization")
     selection = _selection(config, codec, model, decoding, valid_pairs)
@@ -368,6 +421,8 @@ def _fit(
         f"targets over train.max_target_length={config.train.max_target_length} tokens "
         "(cut, without an end token)",
     )
+    with strategy.scope():
+        objective = Objective(model, config.train, heads)
     trainer = Trainer(
         model,
         config.train,
@@ -375,6 +430,7 @@ def _fit(
         verbose=options.verbose,
         strategy=strategy,
         pretrained_rows=pretrained_rows,
+        objective=objective,
     )
 
     def save_best(state: TrainState) -> None:

@@ -19,13 +19,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nlp.model.losses import masked_mean_loss, token_losses
+from nlp.model.language_models import Sums
+from nlp.model.losses import token_losses
 from nlp.tokenizers.specials import PAD_ID
 from nlp.training.checkpoint import (
     TrainState,
     load_checkpoint,
     save_checkpoint,
     trained_variables,
+    variable_paths,
 )
 from nlp.training.data import (
     BATCH_SPEC,
@@ -35,6 +37,7 @@ from nlp.training.data import (
     as_dataset,
     encoded,
 )
+from nlp.training.objective import Objective
 from nlp.training.optim import FrozenRows, Rewind, make_optimizer, plateau_decay
 from nlp.util.config import TrainConfig
 from nlp.util.progress import Progress
@@ -80,12 +83,18 @@ class Hooks:
 
 
 class LossMeter:
-    """Mean cross-entropy per target token of a model on examples (no smoothing, no dropout)."""
+    """Mean cross-entropy per target token of a model on examples (no smoothing, no dropout),
+    or the mean of another per-token loss: `sums` (an `Objective`'s `validation_sums`)."""
 
-    def __init__(self, model: keras.Model, batching: Batching) -> None:
+    def __init__(
+        self,
+        model: keras.Model,
+        batching: Batching,
+        sums: Callable[[tf.Tensor, tf.Tensor, tf.Tensor], Sums] | None = None,
+    ) -> None:
         self.model = model
         self.batching = batching
-        self._sums = tf.function(self._batch_sums, input_signature=list(BATCH_SPEC))
+        self._sums = tf.function(sums or self._batch_sums, input_signature=list(BATCH_SPEC))
 
     def _batch_sums(
         self, source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor
@@ -125,21 +134,26 @@ class Trainer:
         verbose: int = 1,
         strategy: tf.distribute.Strategy | None = None,
         pretrained_rows: np.ndarray | None = None,
+        objective: Objective | None = None,
     ) -> None:
         """`strategy` must be the one whose scope created `model` (default: no distribution).
         `pretrained_rows`: bool [vocab], the embedding rows taken from pretrained vectors,
         frozen for `config.freeze_pretrained_epochs` (on resume, any array of that shape: the
-        checkpoint holds the rows)."""
+        checkpoint holds the rows). `objective`: what the step minimises (default: the
+        seq2seq `Objective` of `config`); the layers it trains beside the model are in the
+        optimizer and the checkpoint."""
         self.model = model
         self.config = config
         self.run_dir = run_dir
         self.verbose = verbose
         self.strategy = strategy or tf.distribute.get_strategy()
         with self.strategy.scope():
+            self.objective = objective if objective is not None else Objective(model, config)
+            self.variables = [*model.trainable_variables, *self.objective.trainable_variables]
             self.optimizer = make_optimizer(config)
             if model.dtype_policy.name == "mixed_float16":  # float16 needs loss scaling
                 self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
-            self.optimizer.build(model.trainable_variables)
+            self.optimizer.build(self.variables)
             self.rewind = (
                 Rewind(trained_variables(model, self.optimizer))
                 if config.lr_schedule == "plateau" and config.plateau_rewind
@@ -150,7 +164,7 @@ class Trainer:
                 if pretrained_rows is not None and config.freeze_pretrained_epochs != 0
                 else None
             )
-        variables = model.trainable_variables
+        variables = self.variables
         self._update = lambda grads: self.optimizer.apply(grads, variables)
         if (
             config.jit_optimizer
@@ -170,7 +184,7 @@ class Trainer:
                 jit_compile=True,
             )
         self.batching = batching_for(config)
-        self.evaluate_loss = LossMeter(model, self.batching)
+        self.evaluate_loss = LossMeter(model, self.batching, self.objective.validation_sums)
         if self.strategy.num_replicas_in_sync == 1:
             # One trace for every batch shape: bucketing gives many (batch, length) shapes.
             self.train_batch = tf.function(
@@ -188,6 +202,10 @@ class Trainer:
         extras = dict(self.rewind.copies) if self.rewind is not None else {}
         if self.frozen is not None:
             extras.update(self.frozen.copies)
+        for name, layer in self.objective.layers.items():
+            extras.update(
+                {f"objective/{name}/{path}": v.value for path, v in variable_paths(layer).items()}
+            )
         return extras
 
     def _save(self, checkpoint: Path, state: TrainState) -> None:
@@ -202,14 +220,7 @@ class Trainer:
 
     def _step(self, source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
-            outputs = self.model.teacher_forcing(source, target_in, training=True)
-            loss = masked_mean_loss(
-                outputs,
-                target_out,
-                self.model.config.vocab_size,
-                self.config.label_smoothing,
-                self.config.coverage_weight if self.model.config.coverage else 0.0,
-            )
+            loss = self.objective.loss(source, target_in, target_out, self.optimizer.iterations)
             # The replicas' gradients are summed: weight each replica's mean by its share of
             # the global batch's target tokens, so the sum is the mean over the whole batch
             # (equal to one process training on that batch; replicas' halves differ in tokens).
@@ -219,7 +230,7 @@ class Trainer:
             )
             loss *= tokens / tf.maximum(everywhere, 1.0)
             scaled = self.optimizer.scale_loss(loss)  # loss scaling under mixed precision
-        variables = self.model.trainable_variables
+        variables = self.variables
         gradients = dense_gradients(tape.gradient(scaled, variables))
         if self.frozen is not None:
             gradients = self.frozen.gate(variables, gradients)
@@ -228,8 +239,8 @@ class Trainer:
 
     def fit(
         self,
-        train: Sequence[Example],
-        valid: Sequence[Example],
+        train: Sequence[Example] | EncodedExamples,
+        valid: Sequence[Example] | EncodedExamples,
         *,
         resume: bool = False,
         hooks: Hooks | None = None,
@@ -246,7 +257,7 @@ class Trainer:
         writer = tf.summary.create_file_writer(str(self.run_dir / LOG_DIR))
         cfg = self.config
         every = max(1, cfg.log_every)
-        training, validation = EncodedExamples(train), EncodedExamples(valid)
+        training, validation = encoded(train), encoded(valid)
         while not state.finished and state.epoch < cfg.epochs:
             plan = training.plan(self.batching, seed=cfg.seed, epoch=state.epoch)
             total = len(plan)

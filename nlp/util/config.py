@@ -72,6 +72,9 @@ class ModelConfig:
     # those vectors scaled to the random rows' norm (nlp.vectors.rows); false: their own
     # values (GloVe's rows are ~10x longer), kept to measure the two against each other
     rescale_pretrained: bool = True
+    # a `s2s pretrain` output (or any bundle): the embedding, encoder, decoder and output
+    # projection start from its weights, and its tokenizer and vocabulary are this model's
+    pretrained: str = ""
 
 
 @dataclass
@@ -88,6 +91,14 @@ class TrainConfig:
     decay_steps: int = 10000
     label_smoothing: float = 0.0
     coverage_weight: float = 1.0  # weight of the coverage loss (models with model.coverage)
+    # the encoder's and decoder's language-model losses kept beside the seq2seq loss, with
+    # this weight (Ramachandran et al. 2017; nlp.training.objective); 0: none
+    lm_loss_weight: float = 0.0
+    # scheduled sampling (Bengio et al. 2015; nlp.training.objective): none | linear |
+    # inverse_sigmoid, the schedule of the probability of feeding the model's own prediction
+    scheduled_sampling: str = "none"
+    sampling_steps: int = 10000  # linear: steps to reach sampling_max; inverse_sigmoid: its k
+    sampling_max: float = 0.25  # the highest probability of feeding a prediction
     # epochs in which the embedding rows taken from model.pretrained_embeddings stay as
     # loaded (the other rows and weights train); -1: never trained
     freeze_pretrained_epochs: int = 0

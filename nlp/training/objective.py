@@ -1,0 +1,177 @@
+"""What a training step minimises: the seq2seq loss, and its two options.
+
+- **Scheduled sampling** (Bengio et al. 2015; `train.scheduled_sampling`): each decoder input
+  after the first is, with a probability that grows over training, the model's own sampled
+  prediction instead of the reference token, so the decoder learns to go on from its own
+  mistakes (the exposure bias behind stuttering and drifting outputs). It runs in two passes
+  of the same compiled step (the form of Mihaylova & Martins 2019 and Duckworth et al. 2019):
+  a teacher-forced pass without dropout or gradient gives every position's prediction, a
+  seeded draw decides which inputs it replaces, and the trained pass reads the mixed inputs.
+  Bengio et al. feed each prediction as soon as it is made, one step at a time; here a
+  prediction is made from the reference prefix, which keeps the model's fast whole-sequence
+  loops (and its written-out gradients) for the trained pass. The draws are stateless,
+  seeded by `train.seed` and the step, so a resumed run draws what the uninterrupted one did,
+  and a probability of 0 trains exactly as teacher forcing.
+- **The language-model losses kept** (Ramachandran et al. 2017; `train.lm_loss_weight`):
+  the encoder's two first-layer directions and the decoder without a source go on predicting
+  the next token of the batch's own sources and targets (`nlp.model.language_models`); their
+  mean token loss, times the weight, is added to the seq2seq loss.
+
+`s2s pretrain`'s objective (`nlp.pretraining`) is another `Objective`: the trainer calls
+`loss` inside its compiled step and `validation_sums` to validate.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from nlp.model import Seq2Seq
+from nlp.model.language_models import (
+    EncoderLMHeads,
+    Sums,
+    decoder_lm_sums,
+    encoder_lm_sums,
+)
+from nlp.model.losses import masked_mean_loss, token_losses
+from nlp.tokenizers.specials import BOS_ID, PAD_ID
+from nlp.util.config import TrainConfig
+
+SCHEDULES = ("none", "linear", "inverse_sigmoid")  # train.scheduled_sampling
+
+
+def sampling_probability(config: TrainConfig, step: tf.Tensor) -> tf.Tensor:
+    """The probability of feeding the model's prediction at training step `step` (0-based):
+    `linear` rises from 0 to `train.sampling_max` over `train.sampling_steps` steps;
+    `inverse_sigmoid` is Bengio et al.'s 1 - k / (k + exp(i / k)) with k =
+    `train.sampling_steps` (half-way at about k ln k steps), capped at `train.sampling_max`."""
+    i = tf.cast(step, tf.float32)
+    top = tf.constant(config.sampling_max, tf.float32)
+    k = float(max(1, config.sampling_steps))
+    if config.scheduled_sampling == "linear":
+        return top * tf.minimum(1.0, i / k)
+    if config.scheduled_sampling == "inverse_sigmoid":
+        return tf.minimum(top, 1.0 - k / (k + tf.exp(tf.minimum(i / k, 80.0))))
+    return tf.constant(0.0, tf.float32)
+
+
+def check(config: TrainConfig) -> None:
+    """A ValueError naming each of these settings that is out of range."""
+    problems = []
+    if config.scheduled_sampling not in SCHEDULES:
+        problems.append(
+            f"train.scheduled_sampling must be one of {', '.join(SCHEDULES)}, "
+            f"got {config.scheduled_sampling!r}"
+        )
+    if not 0.0 <= config.sampling_max <= 1.0:
+        problems.append(f"train.sampling_max must be in [0, 1], got {config.sampling_max}")
+    if config.sampling_steps < 1:
+        problems.append(f"train.sampling_steps must be >= 1, got {config.sampling_steps}")
+    if config.lm_loss_weight < 0:
+        problems.append(f"train.lm_loss_weight must be >= 0, got {config.lm_loss_weight}")
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+class Objective:
+    """The seq2seq objective of `s2s train`: masked cross-entropy (label smoothing, coverage
+    loss), with scheduled sampling and the language-model losses when the config asks."""
+
+    def __init__(
+        self, model: Seq2Seq, config: TrainConfig, heads: EncoderLMHeads | None = None
+    ) -> None:
+        """`heads`: the encoder's language-model projections (`train.lm_loss_weight` > 0),
+        e.g. from `s2s pretrain`; new ones are made when they are needed and not given."""
+        check(config)
+        self.model = model
+        self.config = config
+        if heads is None and config.lm_loss_weight > 0:
+            heads = EncoderLMHeads(model.config)
+        self.heads = heads if config.lm_loss_weight > 0 else None
+
+    @property
+    def layers(self) -> dict[str, keras.Model]:
+        """What trains beside the model: checkpointed with it, not part of its bundle."""
+        return {} if self.heads is None else {"encoder_lm_heads": self.heads}
+
+    @property
+    def trainable_variables(self) -> list[keras.Variable]:
+        return [v for layer in self.layers.values() for v in layer.trainable_variables]
+
+    def loss(
+        self, source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor, step: tf.Tensor
+    ) -> tf.Tensor:
+        """The training loss of a batch (dropout on) at optimizer step `step`."""
+        model, config = self.model, self.config
+        state, context, first = model.encode_with_first_layer(source, training=True)
+        inputs = target_in
+        if config.scheduled_sampling != "none":
+            inputs = self.sampled_inputs(state, context, target_in, step)
+        outputs = model.teacher_forcing_encoded(state, context, inputs, training=True)
+        loss = masked_mean_loss(
+            outputs,
+            target_out,
+            model.config.vocab_size,
+            config.label_smoothing,
+            config.coverage_weight if model.config.coverage else 0.0,
+        )
+        if self.heads is not None:
+            loss += config.lm_loss_weight * self.lm_loss(source, target_in, target_out, first)
+        return loss
+
+    def lm_loss(
+        self,
+        source: tf.Tensor,
+        target_in: tf.Tensor,
+        target_out: tf.Tensor,
+        first_layer: tf.Tensor,
+        training: bool = True,
+    ) -> tf.Tensor:
+        """The mean token loss of the encoder's two directions on the sources and of the
+        decoder without a source on the targets (`train.lm_loss_weight` multiplies it)."""
+        if self.heads is None:
+            raise ValueError("the language-model losses need train.lm_loss_weight > 0")
+        encoder_sum, encoder_count = encoder_lm_sums(
+            self.model, self.heads, source, first_layer, training
+        )
+        decoder_sum, decoder_count = decoder_lm_sums(self.model, target_in, target_out, training)
+        return (encoder_sum + decoder_sum) / tf.maximum(encoder_count + decoder_count, 1.0)
+
+    def sampled_inputs(
+        self,
+        state: dict[str, tf.Tensor],
+        context: dict[str, tf.Tensor],
+        target_in: tf.Tensor,
+        step: tf.Tensor,
+    ) -> tf.Tensor:
+        """`target_in` with each input after the first replaced, with the scheduled
+        probability, by a token drawn from the model's prediction at the step before it."""
+        probability = sampling_probability(self.config, step)
+        predicted = self.model.teacher_forcing_encoded(state, context, target_in, training=False)
+        logits = tf.stop_gradient(predicted.logits)
+        # never feed padding or a start token as a prediction
+        columns = tf.range(tf.shape(logits)[-1])
+        logits = tf.where(columns > BOS_ID, logits, tf.constant(-1e9, logits.dtype))
+        shape = tf.shape(target_in)
+        step64 = tf.cast(step, tf.int64)
+        seed = tf.cast(self.config.seed, tf.int64)
+        drawn = tf.random.stateless_categorical(
+            tf.reshape(logits, [-1, tf.shape(logits)[-1]]), 1,
+            seed=tf.stack([seed, 2 * step64]), dtype=tf.int32,
+        )
+        drawn = tf.reshape(drawn, shape)
+        # the prediction made at position t is the input of position t + 1
+        shifted = tf.concat([target_in[:, :1], drawn[:, :-1]], axis=1)
+        coins = tf.random.stateless_uniform(shape, seed=tf.stack([seed, 2 * step64 + 1]))
+        positions = tf.range(shape[1])[None, :]
+        replace = (coins < probability) & (positions > 0) & tf.not_equal(target_in, PAD_ID)
+        return tf.where(replace, shifted, tf.cast(target_in, tf.int32))
+
+    def validation_sums(
+        self, source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor
+    ) -> Sums:
+        """Summed cross-entropy of the targets and their count (no smoothing, no dropout, no
+        sampling): the validation loss that picks the best epoch."""
+        outputs = self.model.teacher_forcing(source, target_in, training=False)
+        losses, mask = token_losses(outputs, target_out, self.model.config.vocab_size)
+        return tf.reduce_sum(losses), tf.reduce_sum(mask)
