@@ -9,7 +9,8 @@ trying a grid of weights costs no further model call.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,7 +73,13 @@ class CandidateScores:
 
 
 def score_candidates(
-    generator: Generator, pairs: Sequence[Pair], draw: HitsDraw, batch_size: int
+    generator: Generator,
+    pairs: Sequence[Pair],
+    draw: HitsDraw,
+    batch_size: int,
+    *,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> CandidateScores:
     """Score the true replies of the posts `draw` picks (a seeded sample across
     conversations, or all) and K-1 distractors drawn from every reply of `pairs`, by the
@@ -80,7 +87,13 @@ def score_candidates(
     BM25 index when it has them. Each cell is its candidate's own score: the same as scoring
     that (post, reply) pair alone. Replies are told apart as the model writes them
     (`TextCodec.as_output`), so no distractor is the true reply with other capitals (a forced
-    tie)."""
+    tie).
+
+    With a `deadline` (a `clock()` time) scoring stops after the first model call that ends
+    past it, and the table holds the posts scored so far: the draw's order is itself a
+    sample across conversations (`nlp.metrics.sampling`), so those posts are exactly the
+    draw with a smaller limit. The tuner uses this so that, on a slow machine, choosing the
+    ranker leaves time for choosing the decoding."""
     rows, k = draw.rows([p.group for p in pairs]), draw.k
     targets = [p.target for p in pairs]
     drawn = distractors(targets, rows, k, draw.seed, key=generator.codec.as_output)
@@ -102,6 +115,9 @@ def score_candidates(
             lengths.append(len(log_probs))
         for kind in kinds:
             companions[kind] += generator.companions[kind].token_log_probs(candidates)
+        if deadline is not None and clock() > deadline:
+            rows, drawn = rows[: start + per_call], drawn[: start + per_call]
+            break
     posts = [pairs[i].source for i in rows]
     replies = [[targets[j] for j in (i, *others)] for i, others in zip(rows, drawn, strict=True)]
     return CandidateScores(

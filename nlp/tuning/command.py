@@ -21,7 +21,8 @@ Candidates: plain beam, sampling (temperature 0.8, 0.6, 0.45; top-p 0.9), sample
 (8 nucleus samples at temperature 1 and 0.7), diverse beam (3 groups), MMI re-ranking of beam
 search and of 8 samples for each companion, and with a retrieval index the replies of the 10
 nearest training posts joined to 8 samples, 1 sample or 8 beams, ranked by the chosen ranker.
-The time budget covers both stages.
+The time budget covers both stages; the first stops scoring posts at 40% of it, so that on a
+slow machine the second still tries the configurations.
 """
 
 from __future__ import annotations
@@ -136,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
         companions = sorted(generator.companions)
         began = time.monotonic()
         rankers = generator.candidates.has_dual_encoder or generator.candidates.has_index
-        weights = (_hits_weights(generator, every, args.batch_size)
+        weights = (_hits_weights(generator, every, args.batch_size,
+                                 began + HITS_SHARE * 60 * args.minutes)
                    if companions or rankers else None)
         ranker = "likelihood"
         if weights is not None:
@@ -183,12 +185,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+# The share of `--minutes` the ranker's Hits stage may take before the decoding
+# configurations: it stops scoring posts at it (the posts scored by then are still a sample
+# across conversations), so a slow machine tries configurations and not only rankers.
+HITS_SHARE = 0.4
+
+
 def _hits_weights(
-    generator: Generator, pairs: Sequence[Pair], batch_size: int
+    generator: Generator, pairs: Sequence[Pair], batch_size: int, deadline: float | None = None
 ) -> tuple[dict[str, dict[str, Any]], dict[str, float]] | None:
     """(per MMI re-ranking the weights with the best Hits@1/20 on up to `HITS_POSTS`
-    validation posts, Hits of the model alone and of each chosen re-ranking), with the table
-    of every weight tried; None when the file has too few different replies to draw from."""
+    validation posts, as many as are scored by `deadline`, Hits of the model alone and of
+    each chosen re-ranking and the other rankers), and prints the table of every weight
+    tried; None when the file has too few different replies to draw from."""
     from nlp.generation.reply_scores import score_candidates
     from nlp.metrics.hits import DEFAULT_K, HitsDraw, enough_replies, hits_at_1
     from nlp.tuning.rerank_weights import HITS_POSTS, choose_rerank_weights
@@ -199,7 +208,8 @@ def _hits_weights(
         print(f"MMI weights: defaults (Hits@1/{DEFAULT_K} needs {DEFAULT_K} different "
               "validation replies)", file=sys.stderr)
         return None
-    scored = score_candidates(generator, pairs, HitsDraw(limit=HITS_POSTS), batch_size)
+    scored = score_candidates(generator, pairs, HitsDraw(limit=HITS_POSTS), batch_size,
+                              deadline=deadline)
     chosen, trials = choose_rerank_weights(scored.table, scored.reranks)
     best = [trial for trial in trials if trial.weights == chosen[trial.rerank]]
     hits = {"model": round(hits_at_1(scored.table()), 4)}

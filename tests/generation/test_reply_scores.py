@@ -73,3 +73,33 @@ def test_no_post_is_scored_against_its_own_reply_in_other_capitals(
             assert candidates[0].target == PAIRS[post].target  # the true reply first
             forms = [c.target.lower() for c in candidates]
             assert len(set(forms)) == k, (seed, post, [c.target for c in candidates])
+
+
+def test_a_deadline_keeps_the_posts_scored_by_then_as_a_smaller_draw(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past its deadline scoring stops after the model call under way; the posts kept are
+    those a draw with that smaller limit picks, each against the same distractors."""
+    from nlp.generation import reply_scores
+
+    codec = TextCodec.fit(ExperimentConfig(), PAIRS)
+    monkeypatch.setattr(reply_scores, "CompanionScorer", RecordingScorer)
+    k, per_call = 4, 2  # batch size 1: max(1, 8 // 4) posts a call
+    draw = HitsDraw(k=k, seed=3, limit=len(PAIRS))  # a sample: every post, in drawn order
+    RecordingScorer.seen = []
+    whole = reply_scores.score_candidates(
+        CodecOnly(codec), PAIRS, draw, 1  # type: ignore[arg-type]
+    )
+    everything = list(RecordingScorer.seen)
+    calls = iter(range(1, 100))  # the clock after each call: 1, 2, ...
+    RecordingScorer.seen = []
+    cut = reply_scores.score_candidates(
+        CodecOnly(codec), PAIRS, draw, 1,  # type: ignore[arg-type]
+        deadline=1.5, clock=lambda: float(next(calls)),
+    )
+    assert whole.posts == len(PAIRS)
+    assert cut.posts == 2 * per_call  # the clock reads 1, then 2 > 1.5: two calls
+    assert RecordingScorer.seen == everything[: cut.posts * k]
+    smaller = HitsDraw(k=k, seed=3, limit=cut.posts).rows([p.group for p in PAIRS])
+    assert [c.source for c in RecordingScorer.seen[::k]] == [PAIRS[r].source for r in smaller]
+    assert np.array_equal(cut.sums, whole.sums[: cut.posts * k])
