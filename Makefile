@@ -21,11 +21,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # lint: ruff; the layers of docs/ARCHITECTURE.md: lint-imports ([tool.importlinter] in
-# pyproject.toml); types: mypy on nlp, bot and s2s ([tool.mypy]); then the tests
+# pyproject.toml); types: mypy on nlp, bot and s2s ([tool.mypy]), and --strict on the public
+# API (nlp/api; the modules it imports are checked by the line before); then the tests
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+	$(BIN)/mypy --strict --follow-imports=silent nlp/api
 	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q
 
 demo: $(STAMP)

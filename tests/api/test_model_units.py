@@ -1,0 +1,167 @@
+"""`nlp.api` without a trained model: the scripted and echoing generators of tests/fakes,
+errors that need no TensorFlow, and the training config the command line builds."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from nlp.api import (
+    BundleNotFoundError,
+    ChecksumError,
+    ConfigError,
+    DecodeOptions,
+    Model,
+    OptionError,
+    TaskError,
+    training_config,
+)
+from nlp.generation.loading import LoadedModel
+from nlp.training import command as training_command
+from nlp.util.config import DataConfig
+from s2s.cli import build_parser
+from s2s.cli import main as s2s_main
+from tests.fakes.fake_generators import (
+    FakeGenerator,
+    OverlapProbe,
+    ScriptedGenerator,
+    fake_model,
+    reply_for,
+)
+
+
+def chat_model(probe: OverlapProbe | None = None, **kwargs: object) -> Model:
+    loaded = fake_model(context_turns=1)
+    if probe is not None:
+        loaded = dataclasses.replace(loaded, generator=probe)
+    return Model(loaded, DecodeOptions(), max_wait=0.001, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_conversation_replies_keeps_context_and_its_own_settings() -> None:
+    with chat_model() as model:
+        alice, bob = model.conversation("alice"), model.conversation("bob")
+        assert alice.reply("hello").text == reply_for("hello")
+        assert alice.history == [reply_for("hello")]  # the model reads one turn back
+        assert bob.history == []
+        assert "beam size 2" in alice.reply("/beam 2").text  # the bot's commands
+        assert alice.settings.beam_size == 2 and bob.settings.beam_size == 5
+        assert bob.configure(strategy="greedy").strategy == "greedy"
+        with pytest.raises(OptionError, match="beam_size"):
+            bob.configure(beam_size=0)
+        with pytest.raises(OptionError, match="unknown chat setting 'beam'"):
+            bob.configure(beam=3)
+        alice.reset()
+        assert alice.history == [] and alice.settings.beam_size == 2  # /reset keeps settings
+        alice.forget()
+        assert alice.settings.beam_size == 5
+
+
+def test_calls_from_threads_and_asyncio_never_overlap_in_the_model() -> None:
+    probe = OverlapProbe(ScriptedGenerator())
+    with chat_model(probe, shared_reply_memory=False) as model:
+        def talk(name: str) -> list[str]:
+            conversation = model.conversation(name)
+            return [conversation.reply(f"{name} says {i}").text for i in range(3)]
+
+        def look(i: int) -> str:
+            return model.attention(f"look {i}").text
+
+        with ThreadPoolExecutor(6) as pool:
+            talks = pool.map(talk, [f"c{i}" for i in range(4)])
+            looks = pool.map(look, range(4))
+            replies, outputs = list(talks), list(looks)
+
+        async def together() -> list[str]:
+            conversations = [model.conversation(f"a{i}") for i in range(4)]
+            answers = await asyncio.gather(*(c.areply("hi there") for c in conversations))
+            return [answer.text for answer in answers]
+
+        assert asyncio.run(together()) == [reply_for("hi there")] * 4
+    assert replies == [[reply_for(f"c{n} says {i}") for i in range(3)] for n in range(4)]
+    assert outputs == [reply_for(f"look {i}") for i in range(4)]
+    assert probe.calls >= 8 and probe.most == 1
+
+
+def test_shared_reply_memory_is_the_bots_and_can_be_turned_off() -> None:
+    """The bot penalises a reply it sent often lately in any chat, so a reply depends on the
+    others' (and on their order); without that memory each conversation stands alone."""
+    for shared, expected in ((True, {reply_for("hi"), "i see ."}), (False, {reply_for("hi")})):
+        with chat_model(shared_reply_memory=shared) as model:
+            replies = {model.conversation(f"c{i}").reply("hi").text for i in range(4)}
+        assert replies == expected
+
+
+def test_headlines_keep_bad_articles_in_place_and_merge_overrides_as_flags_do() -> None:
+    loaded = LoadedModel(FakeGenerator(words=3), DataConfig(task="headline"))
+    with Model(loaded, DecodeOptions(beam_size=4, n_best=1)) as model:
+        results = model.headlines(["one two three four", "", "five six"], n_best=2)
+        assert [r.headline for r in results] == ["one two three", "", "five six"]
+        assert results[1].error == "empty article" and results[1].score == float("-inf")
+        assert [c.text for c in results[0].n_best] == ["one two three", "one two"]
+        assert model.options(strategy="greedy").n_best == 1  # as --greedy: n_best follows
+        assert model.describe(beam_size=2).startswith("beam 2")
+        with pytest.raises(OptionError, match="unknown decoding option 'beam'"):
+            model.headlines(["x"], beam=3)
+        with pytest.raises(OptionError, match="beam_size must be an integer >= 1, got 0"):
+            model.headlines(["x"], beam_size=0)
+        with pytest.raises(TaskError, match="a headline model writes no replies"):
+            model.conversation()
+        with pytest.raises(TypeError, match="not one string"):
+            model.headlines("one article")
+        assert asyncio.run(model.aheadlines(["a b c d"])) == model.headlines(["a b c d"])
+    with pytest.raises(RuntimeError, match="closed"):
+        model.headlines(["x"])
+
+
+def test_a_model_shuts_its_thread_down_when_closed_or_collected() -> None:
+    before = threading.active_count()
+    model = chat_model()
+    assert threading.active_count() == before + 1
+    model.close()
+    model.close()  # twice is harmless
+    assert threading.active_count() == before
+
+
+def test_a_missing_bundle_is_a_typed_error_with_the_message_the_cli_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope"
+    with pytest.raises(BundleNotFoundError) as raised:
+        Model.load(missing)
+    assert str(raised.value) == f"{missing}: no such model directory"
+    assert s2s_main(["headlines", "--model", str(missing), "-", "--quiet"]) == 1
+    assert f"error: {raised.value}" in capsys.readouterr().err
+
+
+def test_a_checksum_mismatch_is_a_typed_error_before_tensorflow_loads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "config.json").write_text("{}\n")
+    meta = {"format": 1, "files": {"config.json": "0" * 64}}
+    (bundle / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(ChecksumError, match=r"config\.json: corrupt"):
+        Model.load(bundle)
+    assert s2s_main(["chat", "--model", str(bundle), "--state", str(tmp_path / "s")]) == 1
+    assert "config.json: corrupt (sha256 differs from metadata.json)" in capsys.readouterr().err
+
+
+def test_training_config_is_the_one_s2s_train_builds(tmp_path: Path) -> None:
+    argv = ["train", "--task", "headline", "--corpus", "c.jsonl", "--out", str(tmp_path),
+            "--set", "model.units=32", "--set", "train.patience=2", "--epochs", "3"]
+    expected = training_command._config(build_parser().parse_args(argv))
+    assert training_config(
+        "headline", ["model.units=32", "train.patience=2", "train.epochs=3"]
+    ) == expected
+    config_file = tmp_path / "base.json"
+    expected.save(config_file)
+    assert training_config(config_file=config_file) == expected
+    with pytest.raises(ConfigError, match=r"unknown setting 'model\.unitz'"):
+        training_config("chat", ["model.unitz=3"])
