@@ -16,8 +16,10 @@ STRATEGY_NAMES: tuple[str, ...] = ("greedy", "beam", "sample", "diverse_beam")
 # How the candidates (the n-best list, and the retrieved replies with `retrieve`) are ranked
 # after decoding, by the generator (`nlp.generation.ranking`): none (the decoder's own score),
 # likelihood (the chat model's log-probability per reply token), MMI with a companion
-# (`nlp.generation.mmi`), or the dual encoder's fit of reply to message (`nlp.ranking`).
-RERANK_NAMES: tuple[str, ...] = ("none", "likelihood", "mmi-antilm", "mmi-bidi", "dual-encoder")
+# (`nlp.generation.mmi`), the dual encoder's fit of reply to message (`nlp.ranking`), or that
+# fit plus the reply's BM25 overlap with the message (`nlp.generation.candidates.fused`).
+RERANK_NAMES: tuple[str, ...] = (
+    "none", "likelihood", "mmi-antilm", "mmi-bidi", "dual-encoder", "dual-encoder+bm25")
 MODEL_SETTING = "default: the model's setting"
 # Whether decoding compiles with XLA unless told otherwise (`--xla`, `jit_compile=`): off.
 # XLA is faster per sentence (measured in `nlp.decoding.decoder.Decoder`) but compiles once per
@@ -111,7 +113,7 @@ class DecodeOptions:
     # log p(T|S) / |T|, the LM's mean over the penalised tokens; see nlp.generation.mmi)
     rerank: str = option(
         "none", "rank the candidates: likelihood, MMI (needs the companion LM or reverse "
-        "model) or the dual encoder (needs the model's own)",
+        "model), the dual encoder, or it with BM25 (these need the model's own)",
         choices=RERANK_NAMES,
     )
     # The replies of the training posts nearest the message (BM25, the bundle's index) join
@@ -129,6 +131,10 @@ class DecodeOptions:
     # Hits@1 scores candidates (`nlp.metrics.hits`), so weights it chose rank alike here.
     mmi_per_token: bool = option(
         False, "MMI: rank by the score per reply token (as Hits@1 scores), not its sum"
+    )
+    bm25_weight: float = option(
+        1.0, "dual-encoder+bm25: weight of the BM25 score, scaled to the best candidate's",
+        maximum=100.0,
     )
 
     def __post_init__(self) -> None:

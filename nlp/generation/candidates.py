@@ -59,6 +59,25 @@ def token_ranking_ids(codec: TextCodec, tokens: Sequence[str]) -> list[int]:
     return [i if i < len(codec.vocab) else UNK_ID for i in codec.vocab.encode(tokens)]
 
 
+FUSED = "dual-encoder+bm25"
+
+
+def fused(cosines: np.ndarray, bm25: np.ndarray, weight: float) -> np.ndarray:
+    """The dual-encoder+bm25 ranker's scores of [posts, candidates]: the dual encoder's
+    cosine plus `weight` times the candidate's BM25 score for the post divided by the best
+    candidate's (0 where no candidate shares a word with the post).
+
+    Why both: the dual encoder learns which replies follow which posts, but reads only the
+    model's vocabulary and may have seen each pair once; BM25 rewards the rare words a reply
+    shares with its post (Weibo replies often repeat them) and knows every word the
+    tokenizer makes. Why scaled to the best candidate: a BM25 score grows with the post's
+    length and rarity, a cosine does not, so one weight could not suit short and long posts
+    alike; per post, the best candidate's overlap is 1."""
+    best = np.max(bm25, axis=-1, keepdims=True)
+    scaled = np.divide(bm25, best, out=np.zeros_like(bm25, dtype=np.float64), where=best > 0)
+    return np.asarray(cosines, np.float64) + weight * scaled
+
+
 class Candidates:
     """The retrieval index and the rankers of one chat bundle."""
 
@@ -156,8 +175,8 @@ class Candidates:
         if not flat:
             return results
         rerank = options.rerank
-        if rerank == "dual-encoder":  # reads the texts only: no chat-model score needed
-            scores = self._dual_encoder_scores(texts, results)
+        if rerank in ("dual-encoder", FUSED):  # the texts only: no chat-model score needed
+            scores = self._dual_encoder_scores(texts, results, options)
             return self._sorted(results, flat, scores)
         teacher = [i for i, (_, g) in enumerate(flat)
                    if rerank == "likelihood" or g.provenance == "retrieved"]
@@ -213,13 +232,29 @@ class Candidates:
                 for total, scores, length in zip(sums, extra, lengths, strict=True)]
 
     def _dual_encoder_scores(
-        self, texts: Sequence[str], results: Sequence[Sequence[Generation]]
+        self,
+        texts: Sequence[str],
+        results: Sequence[Sequence[Generation]],
+        options: DecodeOptions,
     ) -> list[float]:
+        """Each candidate's log-probability among its input's candidates under the dual
+        encoder's softmax (its training objective), of the cosine or with the FUSED ranker
+        of the cosine plus the weighted BM25 term: the order is the score's own."""
         encoder = self.dual_encoder
         codec = self.bundle.codec
-        posts = [ranking_ids(codec, text) for text in texts]
-        candidates = [[ranking_ids(codec, g.text) for g in n_best] for n_best in results]
-        cosines = encoder.scores(posts, candidates)
+        post_tokens = [codec.text_tokens(text) for text in texts]
+        reply_tokens = [[codec.text_tokens(g.text) for g in n_best] for n_best in results]
+        cosines = encoder.scores(
+            [token_ranking_ids(codec, tokens) for tokens in post_tokens],
+            [[token_ranking_ids(codec, tokens) for tokens in row] for row in reply_tokens],
+        )
+        if options.rerank == FUSED:
+            cosines = [
+                fused(np.asarray(row, np.float64),
+                      self.index.candidate_scores(post, replies), options.bm25_weight)
+                if len(row) else row
+                for row, post, replies in zip(cosines, post_tokens, reply_tokens, strict=True)
+            ]
         scale = float(encoder.config.scale)
         scores: list[float] = []
         for row in cosines:

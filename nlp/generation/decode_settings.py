@@ -23,14 +23,16 @@ from typing import Any
 from nlp.decoding.options import DecodeOptions
 
 DECODING_FILE = "decoding.json"
-# `details` key: per MMI re-ranking, the weights `s2s tune-decoding` chose by Hits@1
+# `details` key: per weighted re-ranking, the weights `s2s tune-decoding` chose by Hits@1
 RERANK_WEIGHTS = "rerank_weights"
 # The weights a re-ranking uses until validation Hits chose others: anti-LM on the first 5
 # reply tokens at 0.3 (Li et al. penalise the reply's start: the LM penalty on later tokens
-# rewards ungrammatical endings), bidi at 0.5.
+# rewards ungrammatical endings), bidi at 0.5; the dual encoder and BM25 with equal weight
+# (each scaled to at most 1). Re-rankings not listed have no weights.
 DEFAULT_RERANK_WEIGHTS: dict[str, dict[str, Any]] = {
     "mmi-antilm": {"mmi_lambda": 0.3, "mmi_gamma": 5},
     "mmi-bidi": {"mmi_lambda": 0.5, "mmi_gamma": 0},
+    "dual-encoder+bm25": {"bm25_weight": 1.0},
 }
 
 # Per task, what differs from the decoder's own defaults. Headlines: n-gram blocking stops
@@ -101,8 +103,9 @@ class DecodeSettings:
 
 
 def rerank_weights(chosen: Mapping[str, Mapping[str, Any]] | None, rerank: str) -> dict[str, Any]:
-    """The weights `rerank` uses: those chosen for it, else `DEFAULT_RERANK_WEIGHTS`."""
-    return dict((chosen or {}).get(rerank) or DEFAULT_RERANK_WEIGHTS[rerank])
+    """The weights `rerank` uses: those chosen for it, else `DEFAULT_RERANK_WEIGHTS` (none
+    for a re-ranking without weights)."""
+    return dict((chosen or {}).get(rerank) or DEFAULT_RERANK_WEIGHTS.get(rerank, {}))
 
 
 def task_defaults(task: str) -> DecodeSettings:

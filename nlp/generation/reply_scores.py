@@ -17,7 +17,7 @@ import numpy as np
 
 from nlp.corpus.records import Pair
 from nlp.decoding.options import DecodeOptions
-from nlp.generation.candidates import token_ranking_ids
+from nlp.generation.candidates import FUSED, fused, token_ranking_ids
 from nlp.generation.generator import Generator
 from nlp.generation.mmi import COMPANION_KIND, CompanionScorer, mmi_score
 from nlp.metrics.hits import HitsDraw, distractors
@@ -42,8 +42,10 @@ class CandidateScores:
 
     @property
     def reranks(self) -> list[str]:
-        """The MMI re-rankings whose companion was scored."""
-        return [name for name, kind in COMPANION_KIND.items() if kind in self.companions]
+        """The weighted re-rankings that can be scored: MMI where its companion was, and the
+        dual encoder with BM25 where both were."""
+        mmi = [name for name, kind in COMPANION_KIND.items() if kind in self.companions]
+        return mmi + ([FUSED] if {"dual-encoder", "bm25"} <= set(self.others) else [])
 
     def table(self, options: DecodeOptions | None = None) -> np.ndarray:
         """[posts, k] scores: the model's log-likelihood per token (options None or without
@@ -54,6 +56,10 @@ class CandidateScores:
             return (self.sums / self.lengths).reshape(self.posts, self.k)
         if options.rerank in self.others:
             return self.others[options.rerank]
+        if options.rerank == FUSED:
+            if not {"dual-encoder", "bm25"} <= set(self.others):
+                raise ValueError(f"rerank={FUSED} needs the dual encoder and the index")
+            return fused(self.others["dual-encoder"], self.others["bm25"], options.bm25_weight)
         kind = COMPANION_KIND[options.rerank]
         if kind not in self.companions:
             raise ValueError(f"rerank={options.rerank} needs the {kind} companion; none scored")

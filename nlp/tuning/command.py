@@ -11,7 +11,8 @@ settings (n-gram blocking, length penalty, beam size, length limits).
 Chat (data.task=chat): first the rankers, by Hits@1/20 on up to 1,000 validation posts
 (each scored with its true reply and 19 replies of other posts): the MMI re-rankings' weights
 (with companions, `s2s companion`), then the ranker among the model's per-token likelihood,
-MMI and the dual encoder that prefers the true reply most often. Then whole configurations,
+MMI, the dual encoder and the dual encoder with BM25 (its weight chosen the same way) that
+prefers the true reply most often. Then whole configurations,
 scored on the replies the bot would send (its n-best size, seeds and re-ranking) to a seeded
 sample of validation posts drawn across conversations: among those whose replies are diverse
 enough (distinct-2 at least 0.30 and the 5 most frequent replies at most 10%, per block of
@@ -215,7 +216,7 @@ def _hits_weights(
     hits = {"model": round(hits_at_1(scored.table()), 4)}
     hits |= {trial.rerank: round(trial.hits, 4) for trial in best}
     hits |= {name: round(hits_at_1(table), 4) for name, table in scored.others.items()}
-    print(f"MMI weights by Hits@1/{scored.k} on {scored.posts} validation posts "
+    print(f"re-ranking weights by Hits@1/{scored.k} on {scored.posts} validation posts "
           f"(model alone {hits['model']:.4f}):")
     for trial in trials:
         settings = ", ".join(f"{key} {value:g}" for key, value in trial.weights.items())
@@ -224,9 +225,10 @@ def _hits_weights(
 
 
 # The rankers a reply can be chosen by (`DecodeOptions.rerank`), as Hits names their tables;
-# BM25 is reported by Hits but ranks no reply (it would prefer replies repeating the message).
+# BM25 alone is reported by Hits but ranks no reply (it would prefer any reply repeating the
+# message's words); beside the dual encoder, with a weight Hits chose, it may.
 RANKER_OF_TABLE = {"model": "likelihood", "mmi-antilm": "mmi-antilm", "mmi-bidi": "mmi-bidi",
-                   "dual-encoder": "dual-encoder"}
+                   "dual-encoder": "dual-encoder", "dual-encoder+bm25": "dual-encoder+bm25"}
 
 
 def best_ranker(hits: dict[str, float]) -> str:

@@ -42,6 +42,12 @@ def _grid(
 RERANK_GRIDS: dict[str, tuple[dict[str, Any], ...]] = {
     "mmi-antilm": _grid("mmi-antilm", (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5), (5, 3, 0)),
     "mmi-bidi": _grid("mmi-bidi", (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0), (0,)),
+    # BM25 (scaled to the best candidate's) beside the dual encoder's cosine: from a nudge
+    # that breaks the encoder's near-ties to BM25 leading
+    "dual-encoder+bm25": (
+        DEFAULT_RERANK_WEIGHTS["dual-encoder+bm25"],
+        *({"bm25_weight": w} for w in (0.25, 0.5, 0.75, 1.5, 2.0, 3.0)),
+    ),
 }
 # Validation posts scored (each with K-1 distractors): scoring needs no decoding, so many
 # more posts than the decoded sample fit the budget, and Hits of 1,000 posts moves by about

@@ -194,8 +194,8 @@ def chat_candidates(
 def with_ranker(
     options: DecodeOptions, ranker: str, weights: Mapping[str, Mapping[str, Any]] | None
 ) -> DecodeOptions:
-    """`options` ranking by `ranker`, per reply token, with its chosen weights (MMI)."""
-    extra = rerank_weights(weights, ranker) if ranker in COMPANION_KIND else {}
+    """`options` ranking by `ranker`, per reply token, with its chosen weights (MMI, BM25)."""
+    extra = rerank_weights(weights, ranker)
     return dataclasses.replace(options, rerank=ranker, mmi_per_token=True, **extra)
 
 

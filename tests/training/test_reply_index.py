@@ -65,7 +65,7 @@ def test_retrieved_replies_join_the_candidates_with_their_pair(tiny_bundle: Path
     generator = Generator.from_bundle(tiny_bundle)
     record = indexed(tiny_bundle)[5]
     post = next(p.source for p in corpus_pairs() if p.target == record["reply"])
-    for rerank in ("none", "likelihood", "dual-encoder"):
+    for rerank in ("none", "likelihood", "dual-encoder", "dual-encoder+bm25"):
         options = DecodeOptions(strategy="sample", n_best=2, seed=1, retrieve=3, rerank=rerank)
         (candidates,) = generator.generate([post], options)
         kinds = [c.provenance for c in candidates]
@@ -81,6 +81,33 @@ def test_retrieved_replies_join_the_candidates_with_their_pair(tiny_bundle: Path
     first = ranked[0]
     expected = generator.candidates.forward.token_log_probs([Pair(post, first.text)])[0]
     assert first.score == pytest.approx(float(expected.mean()), rel=1e-5)
+
+
+def test_the_fused_ranker_orders_by_cosine_plus_weighted_scaled_bm25(tiny_bundle: Path) -> None:
+    """dual-encoder+bm25 ranks a message's candidates by the dual encoder's cosine plus the
+    weight times each one's BM25 score over the best one's, computed here from the two
+    parts; a large weight puts the candidate sharing most of the message's words first."""
+    import numpy as np
+
+    from nlp.generation.candidates import token_ranking_ids
+    from nlp.generation.generator import Generator
+
+    generator = Generator.from_bundle(tiny_bundle)
+    codec = generator.codec
+    post = corpus_pairs()[3].source
+    for weight in (0.0, 0.5, 100.0):
+        options = DecodeOptions(strategy="sample", n_best=3, seed=2, retrieve=4,
+                                rerank="dual-encoder+bm25", bm25_weight=weight)
+        (candidates,) = generator.generate([post], options)
+        replies = [codec.text_tokens(c.text) for c in candidates]
+        (cosines,) = generator.candidates.dual_encoder.scores(
+            [token_ranking_ids(codec, codec.text_tokens(post))],
+            [[token_ranking_ids(codec, tokens) for tokens in replies]])
+        bm25 = generator.candidates.index.candidate_scores(codec.text_tokens(post), replies)
+        expected = np.asarray(cosines) + weight * bm25 / bm25.max()
+        assert list(np.argsort(-expected, kind="stable")) == list(range(len(candidates)))
+        if weight == 100.0:
+            assert bm25[0] == bm25.max() > 0
 
 
 def test_refine_pairs_never_draft_from_their_own_pair() -> None:

@@ -53,7 +53,7 @@ def test_the_weights_with_the_best_hits_are_chosen_per_rerank() -> None:
 
 
 def test_a_tie_keeps_the_default_weights() -> None:
-    chosen, _ = choose_rerank_weights(lambda options: WIN, ["mmi-antilm", "mmi-bidi"])
+    chosen, _ = choose_rerank_weights(lambda options: WIN, list(RERANK_GRIDS))
     assert chosen == DEFAULT_RERANK_WEIGHTS
     for rerank, grid in RERANK_GRIDS.items():
         assert grid[0] == DEFAULT_RERANK_WEIGHTS[rerank]
@@ -90,7 +90,7 @@ def test_bundle_settings_give_each_rerank_its_chosen_or_default_weights() -> Non
     assert (antilm.mmi_lambda, antilm.mmi_gamma) == (0.3, 5)
     reranking = DecodeOptions(rerank="mmi-antilm", mmi_lambda=0.9, mmi_gamma=2)
     assert DecodeSettings(reranking, "flags").rerank_options("mmi-antilm") == reranking
-    with pytest.raises(KeyError):
+    with pytest.raises(ValueError, match="unknown re-ranking 'mmi'"):
         tuned.rerank_options("mmi")
 
 
@@ -138,3 +138,27 @@ def test_the_retrieval_configurations_are_tried_right_after_the_start() -> None:
     assert all(chat_candidates((), None, "dual-encoder")[n].rerank == "dual-encoder"
                for n in names[1:4])
     assert not any(n.startswith("retrieved") for n in chat_candidates())  # no index
+
+
+def test_fused_scores_add_the_weighted_bm25_share_of_the_best_candidate() -> None:
+    """By hand: BM25 [0, 2, 4] over the best (4) is [0, .5, 1]; a post whose candidates share
+    no word with it keeps its cosines; the Hits table of the fused re-ranking is the same
+    arithmetic on the dual-encoder and BM25 tables, and it is offered for weights."""
+    from nlp.generation.candidates import fused
+    from nlp.generation.reply_scores import CandidateScores
+
+    cosines = np.array([[0.5, 0.2, 0.1], [0.3, 0.2, 0.1]])
+    bm25 = np.array([[0.0, 2.0, 4.0], [0.0, 0.0, 0.0]])
+    assert fused(cosines, bm25, 1.0) == pytest.approx(np.array([[0.5, 0.7, 1.1], [0.3, 0.2, 0.1]]))
+    assert fused(cosines, bm25, 0.2)[0] == pytest.approx([0.5, 0.3, 0.3])
+    scored = CandidateScores(2, 3, np.zeros(6), np.ones(6), {},
+                             {"dual-encoder": cosines, "bm25": bm25})
+    assert scored.reranks == ["dual-encoder+bm25"]
+    table = scored.table(DecodeOptions(rerank="dual-encoder+bm25", bm25_weight=1.0))
+    assert table == pytest.approx(fused(cosines, bm25, 1.0))
+    chosen, trials = choose_rerank_weights(scored.table, scored.reranks)
+    assert {t.rerank for t in trials} == {"dual-encoder+bm25"}
+    # only a weight under 0.4 keeps post 0's true reply (column 0) first
+    assert chosen["dual-encoder+bm25"] == {"bm25_weight": 0.25}
+    only_encoder = CandidateScores(2, 3, np.zeros(6), np.ones(6), {}, {"dual-encoder": cosines})
+    assert only_encoder.reranks == []
