@@ -168,3 +168,21 @@ def test_conversation_logs_stay_out_of_the_index_unless_asked(tmp_path: Path) ->
         replies = {r["reply"] for r in indexed(out / "model")}
         assert bool(replies & set(said)) is expect
         assert len(replies) > 100
+
+
+def test_ranking_messages_together_equals_ranking_each_alone(tiny_bundle: Path) -> None:
+    """The micro-batcher decodes several chats' messages in one call, so their candidates are
+    scored together (one teacher-forced call, one dual-encoder call, BM25 per message): each
+    message's ranked replies and scores must be what it gets alone."""
+    from nlp.generation.generator import Generator
+
+    generator = Generator.from_bundle(tiny_bundle)
+    posts = [pair.source for pair in corpus_pairs()[:40:13]]
+    for rerank in ("likelihood", "dual-encoder", "dual-encoder+bm25"):
+        options = DecodeOptions(beam_size=3, n_best=3, retrieve=4, rerank=rerank)
+        together = generator.generate(posts, options)
+        for post, ranked in zip(posts, together, strict=True):
+            (alone,) = generator.generate([post], options)
+            assert [c.text for c in ranked] == [c.text for c in alone], rerank
+            assert [c.score for c in ranked] == pytest.approx(
+                [c.score for c in alone], rel=1e-4, abs=1e-5), rerank
