@@ -9,6 +9,10 @@ conversations, what the bot sends (BLEU-2, embedding average, distinct-2, the re
 share) and Hits@1/20 by every ranker.
 
     python -m benchmarks.chat_cross [--work runs/chat_quality] [--limit 1000]
+        [--models chat-en dailydialog-en OTHER]
+
+--models adds work directories laid out like a recipe's (`runs/chat/model`), e.g. a model
+trained on both recipes' training files, scored on the same test files.
 """
 
 from __future__ import annotations
@@ -36,10 +40,12 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("runs") / "chat_quality")
     parser.add_argument("--limit", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "chat_cross.json")
+    parser.add_argument("--models", nargs="+", default=list(ENGLISH),
+                        help="work directories of the models scored (default: the recipes')")
     args = parser.parse_args()
     results: dict[str, Any] = {}
     rows = []
-    for model in ENGLISH:
+    for model in args.models:
         for test in ENGLISH:
             if not (args.work / model / MODEL).exists():
                 continue

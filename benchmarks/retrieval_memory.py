@@ -52,10 +52,12 @@ def build(files: list[str], count: int, directory: str) -> dict[str, Any]:
 def query(files: list[str], count: int, directory: str) -> dict[str, Any]:
     from nlp.retrieval import ReplyIndex
 
-    posts, _ = _pairs(files, 1000)
+    # loaded before the queries are read: peak RSS only grows, and reading the corpus files
+    # would otherwise set a peak the index stays under
     before = peak_rss_mb()
     index = ReplyIndex.load(Path(directory))
     loaded = peak_rss_mb() - before
+    posts, _ = _pairs(files, 1000)
     single = []
     for post in posts[:200]:
         started = time.perf_counter()
