@@ -79,7 +79,7 @@ def _variants(limits: ExportLimits) -> list[tuple[str, int, Strategy]]:
 # Options applied after decoding, with other models or the retrieval index (n-best ranking,
 # retrieved candidates): not graph inputs.
 RERANK_FIELDS = ("rerank", "retrieve", "mmi_lambda", "mmi_gamma", "length_bonus",
-                 "mmi_per_token")
+                 "mmi_per_token", "bm25_weight")
 
 
 class ServingModule(tf.Module):

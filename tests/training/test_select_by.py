@@ -41,7 +41,8 @@ def test_select_by_rouge_keeps_the_best_scoring_epoch_and_stops_when_both_stall(
         return Selection("rouge", lambda: next(scores))
 
     monkeypatch.setattr(run, "rouge_selection", scripted)
-    monkeypatch.setattr(trainer, "LossMeter", lambda model, batching: lambda valid: next(losses))
+    monkeypatch.setattr(trainer, "LossMeter",
+                        lambda model, batching, *sums: lambda valid: next(losses))
     config = headline_config(
         **{"train.select_by": "rouge", "train.epochs": 6, "train.patience": 2}
     )

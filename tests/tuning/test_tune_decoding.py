@@ -216,8 +216,8 @@ def test_tune_decoding_for_chat_stores_the_winner_the_chat_uses(
     # no companions: no MMI candidates; the bundle's index and dual encoder: the ranker
     # validation Hits chose, and the retrieved replies joined to the candidates
     ranker = stored.details["ranker"]
-    assert ranker in ("likelihood", "dual-encoder")
-    assert set(stored.details["hits"]) == {"model", "dual-encoder", "bm25"}
+    assert ranker in ("likelihood", "dual-encoder", "dual-encoder+bm25")
+    assert set(stored.details["hits"]) == {"model", "dual-encoder", "bm25", "dual-encoder+bm25"}
     candidates = chat_candidates((), None, ranker)
     assert stored.options in candidates.values()
     assert stored.details["trials"] == len(candidates)
