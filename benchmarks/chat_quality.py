@@ -17,8 +17,10 @@ sampling, sample-and-rerank, diverse beam, MMI anti-LM, MMI bidi) on the same po
 plain beam search's best hypothesis without the bot's reply re-ranking, and ten sample
 exchanges.
 
-    chat-en        chitchat-dataset (installed by the recipe): a seeded 5% of the
-                   conversations held out for scoring, 5% of the rest validates (words)
+    chat-en        chitchat-dataset (installed by the recipe) and DailyDialog's train/: a
+                   seeded 5% of chitchat's conversations held out for scoring (chat_cross
+                   also scores it on DailyDialog's validation/), 5% of the rest of each
+                   validates (words)
     dailydialog-en DailyDialog: trained and tuned on train/ (a seeded 5% validates), scored
                    on validation/ (words)
     chat-zh        LCCC and the dgk TV subtitles: a seeded 5% of LCCC held out for scoring,
@@ -63,9 +65,11 @@ class RecipeRun:
     data: dict[str, Path]
 
 
+DAILYDIALOG = SHARED / "dialogue-en" / "dailydialog"
 RUNS = [
-    RecipeRun("chat-en", {}),  # its corpus comes from the package registry
-    RecipeRun("dailydialog-en", {"DAILYDIALOG": SHARED / "dialogue-en" / "dailydialog"}),
+    # chitchat comes from the package registry; DailyDialog's training share joins it
+    RecipeRun("chat-en", {"DAILYDIALOG": DAILYDIALOG}),
+    RecipeRun("dailydialog-en", {"DAILYDIALOG": DAILYDIALOG}),
     RecipeRun(
         "chat-zh",
         {
