@@ -4,6 +4,7 @@ and a pretraining run killed between checkpoints resuming to the same weights.""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -102,9 +103,14 @@ def test_a_pretraining_run_killed_between_checkpoints_resumes_to_the_same_weight
     straight, cut = tmp_path / "straight", tmp_path / "cut"
     subprocess.run(_pretrain_command(straight, "--quiet"), cwd=REPO, check=True, timeout=600)
 
-    process = subprocess.Popen(
-        _pretrain_command(cut), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
+    # stderr to a file, with Python's fault handler on: a crash of the run is shown with
+    # its traceback in the failure, not only as a return code
+    errors = tmp_path / "cut.stderr"
+    with errors.open("w") as stderr:
+        process = subprocess.Popen(
+            _pretrain_command(cut), cwd=REPO, stdout=subprocess.PIPE, stderr=stderr,
+            env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+        )
     assert process.stdout is not None
     progress = ProgressWatcher(process.stdout)
     deadline = time.monotonic() + 300
@@ -118,7 +124,9 @@ def test_a_pretraining_run_killed_between_checkpoints_resumes_to_the_same_weight
         if stopped is not None and stopped % CHECKPOINT_EVERY == 0 and stopped < progress.step:
             break
         process.send_signal(signal.SIGCONT)
-    assert process.poll() is None, "pretraining ended before it could be killed"
+    assert process.poll() is None, (
+        f"pretraining ended (code {process.poll()}) before it could be killed: "
+        f"{errors.read_text()[-3000:]}")
     process.send_signal(signal.SIGKILL)
     process.wait()
     state = read_state(cut / "checkpoint")
