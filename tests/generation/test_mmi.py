@@ -177,6 +177,31 @@ def test_lm_and_reverse_models_train_and_load_through_the_cli(
 
 
 @pytest.mark.slow
+def test_companion_scoring_of_several_chats_together_equals_each_chat_alone(
+    companions: dict[str, Path], tiny_bundle: Path
+) -> None:
+    """The micro-batcher decodes several chats' messages in one call, so the companions score
+    all their candidates in one call: each message must get the replies and MMI scores it
+    gets alone (padding to the batch's longest pair must not leak into a shorter one)."""
+    from nlp.generation.generator import Generator
+
+    generator = Generator.from_bundle(
+        tiny_bundle, companions=[companions["lm"], companions["reverse"]]
+    )
+    posts = ["how are you?", "hello", "what did you do at the weekend with your brother?"]
+    for rerank in ("mmi-antilm", "mmi-bidi"):
+        for per_token in (False, True):
+            options = DecodeOptions(beam_size=3, n_best=3, rerank=rerank, mmi_lambda=0.5,
+                                    mmi_per_token=per_token)
+            together = generator.generate(posts, options)
+            for post, ranked in zip(posts, together, strict=True):
+                (alone,) = generator.generate([post], options)
+                assert [c.text for c in ranked] == [c.text for c in alone], (rerank, post)
+                assert [c.score for c in ranked] == pytest.approx(
+                    [c.score for c in alone], rel=1e-4, abs=1e-5), (rerank, post)
+
+
+@pytest.mark.slow
 def test_s2s_chat_reranks_with_a_companion_named_on_the_command_line(
     companions: dict[str, Path], tiny_bundle: Path, tmp_path: Path, monkeypatch, capsys  # type: ignore[no-untyped-def]
 ) -> None:
