@@ -7,8 +7,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-from nlp.training.command import add_corpus_arguments, corpus_spec
-from nlp.util.config import TASK_PRESETS, ExperimentConfig, task_preset
+from nlp.training.command import (
+    add_config_arguments,
+    add_corpus_arguments,
+    add_run_arguments,
+    corpus_spec,
+    experiment_config,
+)
 
 OBJECTIVE_NAMES = ("lm", "autoencoder")  # nlp.pretraining.objective.OBJECTIVES, without TF
 
@@ -34,16 +39,8 @@ def register(subparsers: Any) -> None:
         metavar="PATH",
         help="plain unlabelled text files, one document a line",
     )
-    parser.add_argument("--out", type=Path, required=True, help="run directory to create")
-    parser.add_argument("--config", type=Path, help="JSON config (as `s2s train --config`)")
-    parser.add_argument("--task", choices=sorted(TASK_PRESETS), help="as `s2s train --task`")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="as `s2s train --set` (tokenizer.*, vocab.*, model.* and train.* apply)",
-    )
+    add_config_arguments(parser)
+    add_run_arguments(parser)
     parser.add_argument(
         "--objectives",
         nargs="+",
@@ -55,31 +52,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--minutes", type=float, help="time budget (--set train.max_minutes=M); --resume goes on"
     )
-    parser.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
     parser.add_argument(
         "--resume",
         action="store_true",
         help="continue the run in --out from its last checkpoint (after a kill or a budget); "
         "--minutes, --epochs and --set train.patience|log_every may change",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress line")
     parser.set_defaults(func=run_pretrain)
-
-
-def _config(args: argparse.Namespace) -> ExperimentConfig:
-    if args.resume and not args.config:
-        from nlp.training.run import saved_config
-
-        base = saved_config(args.out)
-        sets = list(args.set)
-    else:
-        base = ExperimentConfig.load(args.config) if args.config else ExperimentConfig()
-        sets = [*task_preset(args.task), *args.set] if args.task else list(args.set)
-    if args.minutes is not None:
-        sets.append(f"train.max_minutes={args.minutes}")
-    if args.epochs is not None:
-        sets.append(f"train.epochs={args.epochs}")
-    return base.with_overrides(sets)
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
@@ -87,7 +66,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
 
     corpus = corpus_spec(args.corpus, args) if args.corpus else None
     state = pretrain(
-        _config(args),
+        experiment_config(args),
         corpus,
         args.text,
         PretrainOptions(

@@ -40,25 +40,22 @@ def corpus_spec(paths: list[Path], args: argparse.Namespace) -> Any:
     return CorpusSpec(tuple(paths), args.format, args.strict, options)
 
 
-def _overrides(args: argparse.Namespace) -> list[str]:
-    """The --task preset, then --set values, then the --epochs and --seed shortcuts."""
-    sets = [*task_preset(args.task), *args.set] if getattr(args, "task", None) else list(args.set)
-    if args.epochs is not None:
-        sets.append(f"train.epochs={args.epochs}")
-    if args.seed is not None:
-        sets.append(f"train.seed={args.seed}")
-    if getattr(args, "reverse", False):
-        sets.append("data.reverse=true")
-    return sets
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """--config, --task and --set: the settings of every command that builds a model's
+    config (`train`, `pretrain`, `embeddings`), read by `experiment_config`."""
+    parser.add_argument("--config", type=Path, help="JSON config (see nlp/util/config.py)")
+    parser.add_argument(
+        "--task",
+        choices=sorted(TASK_PRESETS),
+        help="start from the task's tested settings (nlp/util/config.py TASK_PRESETS; "
+        "--set still overrides them): headline = chars, placeholders, copy, "
+        "best epoch by ROUGE-L; lm = the target-side language model (empty source) that "
+        "MMI anti-LM re-ranking subtracts",
+    )
+    add_set_argument(parser)
 
 
-def _config(args: argparse.Namespace) -> ExperimentConfig:
-    config = ExperimentConfig.load(args.config) if args.config else ExperimentConfig()
-    return config.with_overrides(_overrides(args))
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, required=True, help="run directory to create")
+def add_set_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set",
         action="append",
@@ -66,9 +63,41 @@ def _common(parser: argparse.ArgumentParser) -> None:
         metavar="SECTION.KEY=VALUE",
         help="override one setting, e.g. --set model.units=128 (repeatable)",
     )
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """What every command that runs the trainer takes besides its data and config."""
+    parser.add_argument("--out", type=Path, required=True, help="run directory to create")
     parser.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
     parser.add_argument("--seed", type=int, help="shortcut for --set train.seed=N")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """The --task preset, then --set values, then the shortcuts the command has (--epochs,
+    --seed, --minutes, --reverse)."""
+    sets = [*task_preset(args.task), *args.set] if getattr(args, "task", None) else list(args.set)
+    for flag, key in (("epochs", "train.epochs"), ("seed", "train.seed"),
+                      ("minutes", "train.max_minutes")):
+        if getattr(args, flag, None) is not None:
+            sets.append(f"{key}={getattr(args, flag)}")
+    if getattr(args, "reverse", False):
+        sets.append("data.reverse=true")
+    return sets
+
+
+def experiment_config(args: argparse.Namespace) -> ExperimentConfig:
+    """--config (else, with --resume, the run's saved config; else the defaults) with
+    `_overrides` on top: one reading of the config flags for every command."""
+    if getattr(args, "config", None):
+        base = ExperimentConfig.load(args.config)
+    elif getattr(args, "resume", False):
+        from nlp.training.run import saved_config
+
+        base = saved_config(args.out)
+    else:
+        base = ExperimentConfig()
+    return base.with_overrides(_overrides(args))
 
 
 def register(subparsers: Any) -> None:
@@ -86,15 +115,7 @@ def register(subparsers: Any) -> None:
         metavar="PATH",
         help="validation corpus (default: a seeded share of --corpus)",
     )
-    train.add_argument("--config", type=Path, help="JSON config (see nlp/util/config.py)")
-    train.add_argument(
-        "--task",
-        choices=sorted(TASK_PRESETS),
-        help="start from the task's tested settings (nlp/util/config.py TASK_PRESETS; "
-        "--set still overrides them): headline = chars, placeholders, copy, "
-        "best epoch by ROUGE-L; lm = the target-side language model (empty source) that "
-        "MMI anti-LM re-ranking subtracts",
-    )
+    add_config_arguments(train)
     train.add_argument(
         "--resume",
         action="store_true",
@@ -115,7 +136,7 @@ def register(subparsers: Any) -> None:
         "(tf.distribute.MultiWorkerMirroredStrategy; train.batch_size is the global batch; "
         "only the chief writes --out)",
     )
-    _common(train)
+    add_run_arguments(train)
     train.set_defaults(func=run_train)
 
     retrain = subparsers.add_parser(
@@ -170,7 +191,8 @@ def register(subparsers: Any) -> None:
         default=2000,
         help="with --extend-vocab: at most this many new words",
     )
-    _common(retrain)
+    add_set_argument(retrain)
+    add_run_arguments(retrain)
     retrain.set_defaults(func=run_retrain)
 
 
@@ -219,19 +241,14 @@ def run_index(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from nlp.training.run import RunOptions, saved_config, train
+    from nlp.training.run import RunOptions, train
 
     valid = corpus_spec(args.valid, args) if args.valid else None
     options = RunOptions(
         args.out, resume=args.resume, verbose=0 if args.quiet else 1,
         multi_worker=args.multi_worker,
     )
-    if args.resume:  # what the user asks for, on top of the run's own settings
-        base = ExperimentConfig.load(args.config) if args.config else saved_config(args.out)
-        config = base.with_overrides(_overrides(args))
-    else:
-        config = _config(args)
-    state = train(config, corpus_spec(args.corpus, args), options, valid)
+    state = train(experiment_config(args), corpus_spec(args.corpus, args), options, valid)
     picked = ""
     if math.isfinite(state.best_score):  # train.select_by picked the epoch, not the loss
         picked = f" (selected by validation score {state.best_score:.4f})"

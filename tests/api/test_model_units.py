@@ -156,7 +156,7 @@ def test_a_checksum_mismatch_is_a_typed_error_before_tensorflow_loads(
 def test_training_config_is_the_one_s2s_train_builds(tmp_path: Path) -> None:
     argv = ["train", "--task", "headline", "--corpus", "c.jsonl", "--out", str(tmp_path),
             "--set", "model.units=32", "--set", "train.patience=2", "--epochs", "3"]
-    expected = training_command._config(build_parser().parse_args(argv))
+    expected = training_command.experiment_config(build_parser().parse_args(argv))
     assert training_config(
         "headline", ["model.units=32", "train.patience=2", "train.epochs=3"]
     ) == expected
