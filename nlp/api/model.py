@@ -52,7 +52,7 @@ from nlp.decoding.options import DecodeOptions
 from nlp.generation.decode_args import describe_options, merge_options
 from nlp.generation.decode_settings import DecodeSettings
 from nlp.generation.loading import LoadedModel, load_model
-from nlp.generation.text_generator import Generation, TextGenerator
+from nlp.generation.text_generator import GuardedGenerator
 from nlp.headlines.job import decode_batch
 from nlp.headlines.readers import make_article
 from nlp.headlines.writers import Result
@@ -144,24 +144,6 @@ class Attention:
         return target
 
 
-class _OneCallAtATime:
-    """The model's generator behind the model's lock: the responder's worker thread and the
-    callers' threads never run the network at the same time."""
-
-    def __init__(self, inner: TextGenerator, lock: threading.Lock) -> None:
-        self.inner = inner
-        self.lock = lock
-
-    def generate(
-        self,
-        texts: Sequence[str],
-        options: DecodeOptions,
-        seeds: Sequence[int | None] | None = None,
-    ) -> Sequence[Sequence[Generation]]:
-        with self.lock:
-            return self.inner.generate(texts, options, seeds)
-
-
 class _LoopThread:
     """An event loop in a daemon thread of its own: where the responder's coroutines run,
     whichever thread or event loop the caller is in (the responder and its micro-batcher
@@ -227,7 +209,8 @@ class Model:
         self._loaded = loaded
         self._options = options
         self._lock = threading.Lock()
-        self._generator = _OneCallAtATime(loaded.generator, self._lock)
+        # the responder's worker thread and the callers' threads never run the network at once
+        self._generator = GuardedGenerator(loaded.generator, lambda _: self._lock)
         self._chat_locks: dict[str, asyncio.Lock] = {}  # touched in the loop thread only
         self._closed = False
         self._loop = _LoopThread()

@@ -8,7 +8,8 @@ the real one; it imports TensorFlow, so the bot adapter and the batch job see on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -49,3 +50,24 @@ class TextGenerator(Protocol):
         options: DecodeOptions,
         seeds: Sequence[int | None] | None = None,
     ) -> Sequence[Sequence[Generation]]: ...
+
+
+class GuardedGenerator:
+    """A generator whose every call runs inside `around(batch_size)`, a context manager: the
+    API's lock (one network call at a time across threads) and the server's batch-size
+    metric are both this, one wrapper with a hook rather than one class each."""
+
+    def __init__(
+        self, inner: TextGenerator, around: Callable[[int], AbstractContextManager[object]]
+    ) -> None:
+        self.inner = inner
+        self.around = around
+
+    def generate(
+        self,
+        texts: Sequence[str],
+        options: DecodeOptions,
+        seeds: Sequence[int | None] | None = None,
+    ) -> Sequence[Sequence[Generation]]:
+        with self.around(len(texts)):
+            return self.inner.generate(texts, options, seeds)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from nlp.decoding.options import XLA_BY_DEFAULT, option_maximums
 from nlp.generation.decode_args import describe_options
 from nlp.generation.decode_settings import DecodeSettings
 from nlp.generation.loading import load_model
-from nlp.generation.text_generator import Generation, TextGenerator
+from nlp.generation.text_generator import GuardedGenerator, TextGenerator
 from nlp.serving.http.config import ServeConfig
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -60,21 +61,14 @@ def check_unique(specs: Sequence[ModelSpec]) -> None:
         raise ValueError("give at least one --model NAME=DIR")
 
 
-class CountingGenerator:
-    """The bundle's generator, reporting every model call's batch size (to /metrics)."""
+def _observing(observe: Callable[[int], None]) -> Callable[[int], AbstractContextManager[object]]:
+    """The `GuardedGenerator` hook that reports every model call's batch size (to /metrics)."""
 
-    def __init__(self, inner: TextGenerator, observe: Callable[[int], None]) -> None:
-        self.inner = inner
-        self._observe = observe
+    def around(batch_size: int) -> AbstractContextManager[object]:
+        observe(batch_size)
+        return nullcontext()
 
-    def generate(
-        self,
-        texts: Sequence[str],
-        options: DecodeOptions,
-        seeds: Sequence[int | None] | None = None,
-    ) -> Sequence[Sequence[Generation]]:
-        self._observe(len(texts))
-        return self.inner.generate(texts, options, seeds)
+    return around
 
 
 @dataclass
@@ -145,7 +139,7 @@ def load_served_model(
             "companion for re-ranking); serve the chat or headline model that names it"
         )
     loaded = dataclasses.replace(
-        loaded, generator=CountingGenerator(loaded.generator, observe_batch)
+        loaded, generator=GuardedGenerator(loaded.generator, _observing(observe_batch))
     )
     base = loaded.decoding.options if loaded.decoding else DecodeOptions()
     responder = ChatResponder(
