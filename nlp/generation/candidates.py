@@ -33,6 +33,7 @@ from nlp.decoding import DecodeOptions
 from nlp.generation.bundle import Bundle
 from nlp.generation.codec import TextCodec
 from nlp.generation.mmi import COMPANION_KIND, CompanionScorer, mmi_score
+from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import Generation
 from nlp.retrieval import INDEX_DIR, ReplyIndex, Retrieved
 from nlp.tokenizers.specials import UNK_ID
@@ -81,9 +82,12 @@ def fused(cosines: np.ndarray, bm25: np.ndarray, weight: float) -> np.ndarray:
 class Candidates:
     """The retrieval index and the rankers of one chat bundle."""
 
-    def __init__(self, bundle: Bundle, companions: dict[str, Companion]) -> None:
+    def __init__(
+        self, bundle: Bundle, companions: dict[str, Companion], clock: StageClock | None = None
+    ) -> None:
         self.bundle = bundle
         self.companions = companions
+        self.clock = clock or StageClock()
         self._index: ReplyIndex | None = None
         self._dual_encoder: Any = None
         self._forward: CompanionScorer | None = None
@@ -227,7 +231,8 @@ class Candidates:
                 f"rerank={options.rerank} needs a companion {kind} model; none was loaded "
                 f"(train one with `s2s train {'--task lm' if kind == 'lm' else '--reverse'}`)"
             )
-        extra = companion.token_log_probs([Pair(texts[row], g.text) for row, g in flat])
+        with self.clock.stage("companions"):
+            extra = companion.token_log_probs([Pair(texts[row], g.text) for row, g in flat])
         return [mmi_score(total, scores, length, options)
                 for total, scores, length in zip(sums, extra, lengths, strict=True)]
 

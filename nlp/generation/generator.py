@@ -16,6 +16,7 @@ from nlp.decoding import DecodeOptions, Decoder
 from nlp.decoding.options import XLA_BY_DEFAULT
 from nlp.generation.bundle import Bundle, BundleFiles, load_bundle
 from nlp.generation.candidates import Candidates, Companion
+from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import Generation
 from nlp.retrieval.refine import refined_source
 
@@ -43,7 +44,8 @@ class Generator:
         self.codec = bundle.codec
         self.decoder = Decoder(bundle.model, jit_compile=jit_compile)
         self.companions = {companion.kind: companion for companion in companions}
-        self.candidates = Candidates(bundle, self.companions)
+        self.clock = StageClock()  # where generating's time goes (the server's /metrics)
+        self.candidates = Candidates(bundle, self.companions, self.clock)
 
     @classmethod
     def from_bundle(
@@ -88,46 +90,65 @@ class Generator:
         """n-best generations per text; a text with no tokens at all gets an empty list.
         `seeds` (sampling) gives each text its own seed in place of `options.seed`."""
         data = self.bundle.config.data
-        drafts = (
-            self.candidates.drafts(texts) if data.retrieve_refine else [None] * len(texts)
-        )
+        with self.clock.stage("retrieve"):
+            drafts = (
+                self.candidates.drafts(texts) if data.retrieve_refine else [None] * len(texts)
+            )
         inputs = [
             refined_source(text, draft.reply if draft else "", data.refine_separator)
             if data.retrieve_refine else text
             for text, draft in zip(texts, drafts, strict=True)
         ]
+        with self.clock.stage("decode"):
+            results, has_tokens = self._decoded(inputs, drafts, options, seeds)
+        if options.retrieve:
+            with self.clock.stage("retrieve"):
+                for i, hits in enumerate(self.candidates.retrieve(texts, options.retrieve)):
+                    if has_tokens[i]:
+                        results[i] += self.candidates.retrieved(inputs[i], hits)
+        if options.rerank != "none" or options.retrieve:
+            with self.clock.stage("rank"):
+                results = self.candidates.rank(texts, inputs, results, options)
+        return results
+
+    def _decoded(
+        self,
+        inputs: Sequence[str],
+        drafts: Sequence[Any],
+        options: DecodeOptions,
+        seeds: Sequence[int | None] | None,
+    ) -> tuple[list[list[Generation]], list[bool]]:
+        """The decoder's n-best lists (empty for an input with no tokens), and which inputs
+        have tokens."""
+        data = self.bundle.config.data
         sources = [self.codec.source(text) for text in inputs]
         usable = [i for i, source in enumerate(sources) if source.ids]
-        results: list[list[Generation]] = [[] for _ in texts]
-        if usable:
-            hypotheses = self.decoder.decode(
-                [sources[i].ids for i in usable],
-                options,
-                seeds=None if seeds is None else [seeds[i] for i in usable],
-            )
-            for i, n_best in zip(usable, hypotheses, strict=True):
-                source, draft = sources[i], drafts[i]
-                for hypothesis in n_best:
-                    tokens = self.codec.output_tokens(hypothesis.ids, source)
-                    results[i].append(
-                        Generation(
-                            text=self.codec.text(tokens, source),
-                            score=float(hypothesis.score),
-                            tokens=tokens,
-                            source_tokens=source.tokens,
-                            attention=np.asarray(hypothesis.attention),
-                            slots=source.slots,
-                            provenance="refined" if data.retrieve_refine else "generated",
-                            pair=draft.pair if draft else "",
-                        )
+        results: list[list[Generation]] = [[] for _ in inputs]
+        has_tokens = [bool(source.ids) for source in sources]
+        if not usable:
+            return results, has_tokens
+        hypotheses = self.decoder.decode(
+            [sources[i].ids for i in usable],
+            options,
+            seeds=None if seeds is None else [seeds[i] for i in usable],
+        )
+        for i, n_best in zip(usable, hypotheses, strict=True):
+            source, draft = sources[i], drafts[i]
+            for hypothesis in n_best:
+                tokens = self.codec.output_tokens(hypothesis.ids, source)
+                results[i].append(
+                    Generation(
+                        text=self.codec.text(tokens, source),
+                        score=float(hypothesis.score),
+                        tokens=tokens,
+                        source_tokens=source.tokens,
+                        attention=np.asarray(hypothesis.attention),
+                        slots=source.slots,
+                        provenance="refined" if data.retrieve_refine else "generated",
+                        pair=draft.pair if draft else "",
                     )
-        if options.retrieve:
-            for i, hits in enumerate(self.candidates.retrieve(texts, options.retrieve)):
-                if sources[i].ids:
-                    results[i] += self.candidates.retrieved(inputs[i], hits)
-        if options.rerank != "none" or options.retrieve:
-            results = self.candidates.rank(texts, inputs, results, options)
-        return results
+                )
+        return results, has_tokens
 
 
 def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

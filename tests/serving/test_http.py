@@ -379,6 +379,9 @@ def test_a_full_server_answers_503_with_retry_after_at_once(
                   status="200") >= 1
     assert metric(text, "s2s_http_request_seconds_count", endpoint="chat") >= 1
     assert metric(text, "s2s_decode_batch_size_count", model="news") >= 1
+    # the generators' time by stage, read from their clocks at the scrape
+    assert metric(text, "s2s_generation_stage_seconds_total", model="news", stage="decode") > 0
+    assert metric(text, "s2s_generation_stage_seconds_total", model="chat", stage="decode") > 0
 
 
 def gate_only(config: ServeConfig, clock: list[float]) -> object:

@@ -152,6 +152,8 @@ def build_app(args: argparse.Namespace) -> Any:
             spec, config, observe_batch=metrics.observe_batch(spec.name), jit_compile=args.xla
         )
         model.warm_up()
+        if model.clock is not None:
+            metrics.watch_stages(spec.name, model.clock)
         log.info("serving %s (%s model) from %s", spec.name, model.task, model.directory)
         models[spec.name] = model
     return gated_app(models, config, metrics)

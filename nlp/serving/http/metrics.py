@@ -6,10 +6,14 @@ benchmarks) must not share or double-register counters.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from nlp.generation.stage_clock import StageClock
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -39,6 +43,8 @@ class ServeMetrics:
             "s2s_decode_batch_size", "texts per model call (micro-batches)", ["model"],
             buckets=BATCH_BUCKETS, registry=self.registry,
         )
+        self._stages = _StageCollector()
+        self.registry.register(self._stages)
         self.in_flight = Gauge(
             "s2s_http_in_flight", "model requests admitted and not yet answered",
             registry=self.registry,
@@ -49,5 +55,30 @@ class ServeMetrics:
         child = self.batch_size.labels(model=model)
         return child.observe
 
+    def watch_stages(self, model: str, clock: StageClock) -> None:
+        """Export one model's generation time per stage (decode, retrieve, rank,
+        companions), read from its clock at each scrape."""
+        self._stages.clocks[model] = clock
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _StageCollector(Collector):
+    """`s2s_generation_stage_seconds_total{model, stage}`: a counter whose value lives in
+    each model's `StageClock` (the generator counts; the exposition only reads)."""
+
+    def __init__(self) -> None:
+        self.clocks: dict[str, StageClock] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "s2s_generation_stage_seconds",
+            "wall seconds generating, by model and stage (each second in its innermost "
+            "stage: companions' scoring is not also counted in rank)",
+            labels=["model", "stage"],
+        )
+        for model, clock in self.clocks.items():
+            for stage, seconds in sorted(clock.seconds().items()):
+                family.add_metric([model, stage], seconds)
+        yield family

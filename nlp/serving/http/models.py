@@ -22,6 +22,7 @@ from nlp.decoding.options import XLA_BY_DEFAULT, option_maximums
 from nlp.generation.decode_args import describe_options
 from nlp.generation.decode_settings import DecodeSettings
 from nlp.generation.loading import load_model
+from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import GuardedGenerator, TextGenerator
 from nlp.serving.http.config import ServeConfig
 
@@ -83,6 +84,7 @@ class ServedModel:
     generator: TextGenerator  # the one the responder calls (headline warm-up uses it too)
     metadata: dict[str, Any] = field(default_factory=dict)
     languages: tuple[str, ...] = ()
+    clock: StageClock | None = None  # the generator's time per stage (/metrics)
 
     @property
     def options(self) -> DecodeOptions:
@@ -138,6 +140,7 @@ def load_served_model(
             f"--model {spec.name}={spec.directory}: a {task!r} model is not served (it is a "
             "companion for re-ranking); serve the chat or headline model that names it"
         )
+    clock = getattr(loaded.generator, "clock", None)
     loaded = dataclasses.replace(
         loaded, generator=GuardedGenerator(loaded.generator, _observing(observe_batch))
     )
@@ -155,7 +158,7 @@ def load_served_model(
     )
     return ServedModel(
         spec.name, directory, task, loaded.decoding, responder, loaded.generator,
-        dict(loaded.metadata), loaded.languages,
+        dict(loaded.metadata), loaded.languages, clock,
     )
 
 
