@@ -72,6 +72,8 @@ COLUMNS = [
     ("items_per_second", "items/s"),
     ("p50_ms", "p50 ms"),
     ("p95_ms", "p95 ms"),
+    ("p99_ms", "p99 ms"),
+    ("stage_ms", "ms/request by stage"),
     ("answered", "answered"),
     ("refused_503", "503"),
     ("errors", "errors"),
@@ -84,10 +86,32 @@ def sample_texts(name: str, field: str) -> list[str]:
         return [json.loads(line)[field] for line in handle if line.strip()]
 
 
-def chat_posts() -> list[str]:
+def chat_posts(sample: str) -> list[str]:
     """The messages both the server and the bot are offered, in order (message n goes to
     conversation n % CONVERSATIONS)."""
-    return sample_texts("dialogue-en.jsonl", "source")
+    return sample_texts(sample, "source")
+
+
+STAGE_METRIC = "s2s_generation_stage_seconds_total"
+
+
+def stage_seconds(text: str, model: str) -> dict[str, float]:
+    """One model's generation seconds by stage, from the server's /metrics text."""
+    seconds: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(STAGE_METRIC + "{") and f'model="{model}"' in line:
+            labels, value = line.rsplit(" ", 1)
+            stage = labels.split('stage="', 1)[1].split('"', 1)[0]
+            seconds[stage] = float(value)
+    return seconds
+
+
+def stage_split(before: dict[str, float], after: dict[str, float], answered: int) -> str:
+    """Milliseconds per answered request spent in each stage over one load level (the
+    model's worker thread's time, so batched calls share it between their requests)."""
+    spent = {stage: after[stage] - before.get(stage, 0.0) for stage in after}
+    return " ".join(f"{stage} {1000 * spent[stage] / max(answered, 1):.1f}"
+                    for stage in sorted(spent, key=lambda s: -spent[s]) if spent[stage] > 0)
 
 
 def free_port() -> int:
@@ -166,6 +190,7 @@ async def offered_load(
         "items_per_second": round(answered * items / elapsed, 2),
         "p50_ms": round(1000 * percentile(latencies, 50), 1) if latencies else None,
         "p95_ms": round(1000 * percentile(latencies, 95), 1) if latencies else None,
+        "p99_ms": round(1000 * percentile(latencies, 99), 1) if latencies else None,
     }
 
 
@@ -187,7 +212,7 @@ async def measure_server(args: argparse.Namespace, port: int) -> list[dict[str, 
             ids = [await open_conversation(client, "/v1/models/chat/chat")
                    for _ in range(CONVERSATIONS)]
             bodies = [{"conversation": ids[n % CONVERSATIONS], "message": post}
-                      for n, post in enumerate(chat_posts())]
+                      for n, post in enumerate(chat_posts(args.chat_sample))]
             plans.append(("chat", "/v1/models/chat/chat", bodies, 1))
         if args.headline_model:
             articles = sample_texts(args.headline_sample, "source")
@@ -196,9 +221,15 @@ async def measure_server(args: argparse.Namespace, port: int) -> list[dict[str, 
             plans.append(("headlines", "/v1/models/news/headlines",
                           [{"articles": batch} for batch in batches], args.headline_batch))
         for name, endpoint, bodies, items in plans:
+            model = endpoint.split("/")[3]
             await client.post(endpoint, json=bodies[0])  # first-call costs out of the figures
             for rate in args.rates:
+                before = stage_seconds((await client.get("/metrics")).text, model)
                 row = await offered_load(client, endpoint, bodies, rate, args.duration, items)
+                after = stage_seconds((await client.get("/metrics")).text, model)
+                row["stage_seconds"] = {k: round(v - before.get(k, 0.0), 3)
+                                        for k, v in after.items()}
+                row["stage_ms"] = stage_split(before, after, row["answered"])
                 rows.append({"endpoint": name, **row})
                 print(format_table(rows[-1:], COLUMNS), file=sys.stderr)
     return rows
@@ -217,7 +248,7 @@ def measure_bot(args: argparse.Namespace) -> list[dict[str, Any]]:
     add_responder_arguments(parser, state_name="serve_load")
     defaults = parser.parse_args(["--model", str(args.chat_model)])
     model = load_model(args.chat_model)
-    posts = chat_posts()
+    posts = chat_posts(args.chat_sample)
     rows = []
     for rate in args.rates:
         responder = make_responder(  # one a run: the bot closes it when it stops
@@ -243,6 +274,7 @@ def measure_bot(args: argparse.Namespace) -> list[dict[str, Any]]:
             "items_per_second": result.messages_per_second,
             "p50_ms": result.latency_ms["p50"],
             "p95_ms": result.latency_ms["p95"],
+            "p99_ms": result.latency_ms["p99"],
             "model_calls": result.model_calls,
             "mean_batch": result.mean_batch,
         })
@@ -263,7 +295,8 @@ def ratios(rows: list[dict[str, Any]]) -> dict[str, Any]:
         server = by.get(("chat", rate))
         if endpoint == BOT and server:
             result[f"bot / server chat at {rate:g} req/s"] = {
-                key: ratio(bot[key], server[key]) for key in ("answered_rps", "p50_ms", "p95_ms")
+                key: ratio(bot[key], server[key])
+                for key in ("answered_rps", "p50_ms", "p95_ms", "p99_ms")
             }
     job = by.get((BATCH_JOB, ""))
     for (endpoint, rate), row in by.items():
@@ -307,6 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chat-model", type=Path, help="chat bundle (served as 'chat')")
     parser.add_argument("--headline-model", type=Path, help="headline bundle ('news')")
+    parser.add_argument(
+        "--chat-sample", default="dialogue-en.jsonl",
+        help="messages: a file in corpora/ (default: %(default)s)",
+    )
     parser.add_argument(
         "--headline-sample", default="headlines-zh.jsonl",
         help="articles: a file in corpora/ (default: %(default)s)",

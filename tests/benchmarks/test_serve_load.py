@@ -33,6 +33,10 @@ def test_the_server_the_bot_and_the_batch_job_are_measured_in_one_run(
     }
     for endpoint in ("chat", "headlines"):
         assert rows[(endpoint, 4.0)]["answered"] == 4 and rows[(endpoint, 4.0)]["errors"] == 0
+        # the level's time by stage, from the server's /metrics before and after it
+        assert rows[(endpoint, 4.0)]["stage_seconds"]["decode"] > 0
+        assert "decode" in rows[(endpoint, 4.0)]["stage_ms"]
+        assert rows[(endpoint, 4.0)]["p99_ms"] >= rows[(endpoint, 4.0)]["p95_ms"]
     bot = rows[(serve_load.BOT, 4.0)]
     assert bot["answered"] == 4 and bot["exactly_once_in_order"] and bot["p95_ms"] > 0
     assert rows[(serve_load.BATCH_JOB, "")]["items_per_second"] > 0
