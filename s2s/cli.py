@@ -7,6 +7,8 @@ libraries such as TensorFlow only when it runs, so `s2s --help` answers at once.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import faulthandler
 import os
 import sys
 from collections.abc import Sequence
@@ -61,7 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_crashes() -> None:
+    """A crash inside TensorFlow's C++ (a segmentation fault) prints the Python stack that
+    led to it rather than nothing: a long run that dies says where, and `--resume` goes on
+    from its last checkpoint. Left as it is when a host (pytest) has set it up already or
+    stderr has no file descriptor."""
+    if not faulthandler.is_enabled():
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            faulthandler.enable()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _show_crashes()
     args = build_parser().parse_args(argv)
     quiet.configure_logging(args.verbose)
     if not args.verbose:
