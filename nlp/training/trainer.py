@@ -271,7 +271,8 @@ class Trainer:
                 self.frozen.start_epoch(state.epoch)
                 if self.frozen.frozen_in(state.epoch):
                     self._log("  embedding rows from pretrained vectors frozen this epoch")
-            bar = Progress(sys.stdout if self.verbose else None, "steps", total, interval=0.05)
+            bar = Progress(sys.stdout if self.verbose else None, "steps", total, interval=0.05,
+                           start=state.step_in_epoch)
             bar.update(state.step_in_epoch)
             started = time.monotonic() - state.train_seconds
             pending: list[tf.Tensor] = []  # losses not yet read back to the host

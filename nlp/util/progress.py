@@ -23,13 +23,17 @@ class Progress:
         total: int | None = None,
         *,
         interval: float = 0.5,
+        start: int = 0,
     ) -> None:
+        """`start`: the count already done before this display began (a resumed run's
+        position), left out of the rate."""
         self._stream = stream
         self._unit = unit
         self._total = total
         self._interval = interval
         self._in_place = bool(stream is not None and stream.isatty())
         self._start = time.perf_counter()
+        self._done_before = start
         self._last = 0.0
         self._drawn = False
         self._open = False  # an in-place line is waiting for its end
@@ -42,7 +46,7 @@ class Progress:
         if not final and now - self._last < self._interval:
             return
         self._last = now
-        rate = done / max(now - self._start, 1e-9)
+        rate = (done - self._done_before) / max(now - self._start, 1e-9)
         count = f"{done:,}" if self._total is None else f"{done}/{self._total}"
         line = "  ".join([f"{count} {self._unit}", f"{rate:,.1f} {self._unit}/s", *notes]) + " "
         if self._in_place:
