@@ -31,6 +31,7 @@ from benchmarks.common import (
     timed,
     write_json,
 )
+from benchmarks.train_throughput import matmul_peak
 
 VOCAB, HIDDEN, SOURCE_LEN, OUTPUT_LEN = 8000, 256, 30, 15
 REPEATS = 3
@@ -151,16 +152,28 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
+    peaks = [run_isolated(matmul_peak, 2048, 10, "float32")]
     rows = []
     for variant in args.variants:
         rows.append(run_isolated(measure, variant))
         print(f"measured {variant}", flush=True)
+    peaks.append(run_isolated(matmul_peak, 2048, 10, "float32"))
     reference = next((r["ms_per_sentence"] for r in rows if r["variant"] == "predict_loop"), None)
     for row in rows:
         if reference is not None:
             row["speedup_vs_predict_loop"] = reference / row["ms_per_sentence"]
-    write_json(RESULTS_DIR / "decode_speed.json", {"rows": rows})
+    beam, greedy = (next((r["ms_per_sentence"] for r in rows if r["variant"] == name), None)
+                    for name in ("beam5_b1", "greedy_b1"))
+    ratio = round(beam / greedy, 2) if beam and greedy else None
+    write_json(RESULTS_DIR / "decode_speed.json", {
+        "rows": rows,
+        "beam5_over_greedy_at_batch_1": ratio,
+        "matmul_peak_gflops": {"size": 2048, "dtype": "float32",
+                               "before": round(peaks[0], 1), "after": round(peaks[1], 1)},
+    })
     print(format_table(rows, COLUMNS))
+    print(f"beam 5 / greedy at batch 1: {ratio}; matmul peak (float32, 2048^3): "
+          f"{peaks[0]:.1f} GFLOP/s before, {peaks[1]:.1f} after")
     print(f"load average after: {os.getloadavg()[0]:.2f} (2 cores)")
 
 
