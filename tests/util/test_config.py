@@ -47,18 +47,20 @@ def test_load_errors_name_file_and_key(tmp_path: Path) -> None:
 
 
 def test_task_preset_applies_before_set_overrides() -> None:
-    from nlp.training.command import _config
+    from nlp.training.command import experiment_config
     from s2s.cli import build_parser
 
     args = build_parser().parse_args(
         ["train", "--corpus", "c.jsonl", "--out", "o", "--task", "headline",
          "--set", "model.copy=false"]
     )
-    config = _config(args)
+    config = experiment_config(args)
     assert config.data.task == "headline"
     assert config.tokenizer.placeholders and config.train.select_by == "rouge"  # the preset
     assert config.model.copy is False  # --set wins over the preset
-    plain = _config(build_parser().parse_args(["train", "--corpus", "c.jsonl", "--out", "o"]))
+    plain = experiment_config(
+        build_parser().parse_args(["train", "--corpus", "c.jsonl", "--out", "o"])
+    )
     assert plain.model.copy is False and plain.data.task == "chat"
 
 
