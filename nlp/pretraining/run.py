@@ -12,6 +12,7 @@ and still leaves a model), validation at each epoch's end, the plateau schedule.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -85,6 +86,7 @@ def pretrain(
         raise ValueError("model.pretrained is for `s2s train`: pretraining starts from scratch")
     if not corpus and not text_files:
         raise ValueError("give --corpus and/or --text: the unlabelled text to pretrain on")
+    _one_op_at_a_time()
     seed_everything(config.train.seed)
     precision = training_precision(config, RunOptions(options.out, verbose=options.verbose))
     texts = read_texts(corpus, text_files)
@@ -168,6 +170,18 @@ def pretrain(
             f"{options.out} and more --minutes"
         )
     return state
+
+
+def _one_op_at_a_time() -> None:
+    """Independent ops run one after another (each still uses every core inside it). A fresh
+    `s2s pretrain` process crashed with a segmentation fault in its first compiled step in 3 of
+    8 runs, and in 0 of 8 with this set (issue 52); the step's objectives are parallel
+    branches of one graph. It can only be set before TensorFlow's runtime starts, so a host
+    that has started it (the test suite, calling the CLI in-process) keeps its own."""
+    import tensorflow as tf
+
+    with contextlib.suppress(RuntimeError):
+        tf.config.threading.set_inter_op_parallelism_threads(1)
 
 
 def _say(options: PretrainOptions, message: str) -> None:
