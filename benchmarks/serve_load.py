@@ -92,18 +92,20 @@ def chat_posts(sample: str) -> list[str]:
     return sample_texts(sample, "source")
 
 
-STAGE_METRIC = "s2s_generation_stage_seconds_total"
+def stage_totals(text: str, model: str) -> dict[str, dict[str, float]]:
+    """One model's stage counters from the server's /metrics text: {"seconds": {stage:
+    total}, "calls": {stage: total}}, read with prometheus_client's own parser."""
+    from prometheus_client.parser import text_string_to_metric_families
 
-
-def stage_seconds(text: str, model: str) -> dict[str, float]:
-    """One model's generation seconds by stage, from the server's /metrics text."""
-    seconds: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith(STAGE_METRIC + "{") and f'model="{model}"' in line:
-            labels, value = line.rsplit(" ", 1)
-            stage = labels.split('stage="', 1)[1].split('"', 1)[0]
-            seconds[stage] = float(value)
-    return seconds
+    totals: dict[str, dict[str, float]] = {"seconds": {}, "calls": {}}
+    for family in text_string_to_metric_families(text):
+        kind = family.name.removeprefix("s2s_generation_stage_")
+        if kind not in totals:
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_total") and sample.labels.get("model") == model:
+                totals[kind][sample.labels["stage"]] = sample.value
+    return totals
 
 
 def stage_split(before: dict[str, float], after: dict[str, float], answered: int) -> str:
@@ -224,12 +226,16 @@ async def measure_server(args: argparse.Namespace, port: int) -> list[dict[str, 
             model = endpoint.split("/")[3]
             await client.post(endpoint, json=bodies[0])  # first-call costs out of the figures
             for rate in args.rates:
-                before = stage_seconds((await client.get("/metrics")).text, model)
+                before = stage_totals((await client.get("/metrics")).text, model)
                 row = await offered_load(client, endpoint, bodies, rate, args.duration, items)
-                after = stage_seconds((await client.get("/metrics")).text, model)
-                row["stage_seconds"] = {k: round(v - before.get(k, 0.0), 3)
-                                        for k, v in after.items()}
-                row["stage_ms"] = stage_split(before, after, row["answered"])
+                after = stage_totals((await client.get("/metrics")).text, model)
+                for kind, digits in (("seconds", 3), ("calls", 0)):
+                    row[f"stage_{kind}"] = {
+                        stage: round(value - before[kind].get(stage, 0.0), digits)
+                        for stage, value in after[kind].items()
+                    }
+                row["stage_ms"] = stage_split(before["seconds"], after["seconds"],
+                                              row["answered"])
                 rows.append({"endpoint": name, **row})
                 print(format_table(rows[-1:], COLUMNS), file=sys.stderr)
     return rows

@@ -51,5 +51,6 @@ class StageClock:
             return dict(self._seconds)
 
     def calls(self) -> dict[str, int]:
+        """Times each stage was entered (a call batching several chats counts once)."""
         with self._lock:
             return dict(self._calls)

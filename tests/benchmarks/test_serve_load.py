@@ -36,6 +36,8 @@ def test_the_server_the_bot_and_the_batch_job_are_measured_in_one_run(
         # the level's time by stage, from the server's /metrics before and after it
         assert rows[(endpoint, 4.0)]["stage_seconds"]["decode"] > 0
         assert "decode" in rows[(endpoint, 4.0)]["stage_ms"]
+        # each request needs a decoder call; batching can only make them fewer
+        assert 1 <= rows[(endpoint, 4.0)]["stage_calls"]["decode"] <= 4
         assert rows[(endpoint, 4.0)]["p99_ms"] >= rows[(endpoint, 4.0)]["p95_ms"]
     bot = rows[(serve_load.BOT, 4.0)]
     assert bot["answered"] == 4 and bot["exactly_once_in_order"] and bot["p95_ms"] > 0

@@ -382,6 +382,7 @@ def test_a_full_server_answers_503_with_retry_after_at_once(
     # the generators' time by stage, read from their clocks at the scrape
     assert metric(text, "s2s_generation_stage_seconds_total", model="news", stage="decode") > 0
     assert metric(text, "s2s_generation_stage_seconds_total", model="chat", stage="decode") > 0
+    assert metric(text, "s2s_generation_stage_calls_total", model="news", stage="decode") >= 1
 
 
 def gate_only(config: ServeConfig, clock: list[float]) -> object:

@@ -65,20 +65,31 @@ class ServeMetrics:
 
 
 class _StageCollector(Collector):
-    """`s2s_generation_stage_seconds_total{model, stage}`: a counter whose value lives in
-    each model's `StageClock` (the generator counts; the exposition only reads)."""
+    """`s2s_generation_stage_seconds_total` and `s2s_generation_stage_calls_total`
+    {model, stage}: counters whose values live in each model's `StageClock` (the generator
+    counts; the exposition only reads)."""
 
     def __init__(self) -> None:
         self.clocks: dict[str, StageClock] = {}
 
     def collect(self) -> Iterator[Metric]:
-        family = CounterMetricFamily(
+        seconds = CounterMetricFamily(
             "s2s_generation_stage_seconds",
             "wall seconds generating, by model and stage (each second in its innermost "
             "stage: companions' scoring is not also counted in rank)",
             labels=["model", "stage"],
         )
+        # Entries against requests show whether a stage batches: one decode call serving
+        # eight queued chats counts once here and eight times in the request counter.
+        calls = CounterMetricFamily(
+            "s2s_generation_stage_calls",
+            "times each stage was entered, by model (a batched call counts once)",
+            labels=["model", "stage"],
+        )
         for model, clock in self.clocks.items():
-            for stage, seconds in sorted(clock.seconds().items()):
-                family.add_metric([model, stage], seconds)
-        yield family
+            for stage, value in sorted(clock.seconds().items()):
+                seconds.add_metric([model, stage], value)
+            for stage, count in sorted(clock.calls().items()):
+                calls.add_metric([model, stage], count)
+        yield seconds
+        yield calls
