@@ -51,6 +51,11 @@ then counted per batch from its padded shape; the matmul floor is left out.
 
     python -m benchmarks.train_throughput [--steps 40] [--warmup 5] [--code DIR] [--jit]
         [--varied] [--only-default] [--floor-detail] [--precision auto|float32|bfloat16]
+        [--profile N]
+
+`--profile N` traces N more steps of each row with `tf.profiler` after the timed ones and
+prints where their time goes by kind of op (`benchmarks.op_profile`: matrix products,
+element-wise, reductions, data movement, loop control, the executor's own overhead).
 
 `--floor-detail` prints each row's matrix products with the milliseconds and GFLOP/s each
 shape reached (also in the JSON as `matmul_floor_products`). Each mode writes its own file
@@ -252,7 +257,7 @@ def matmul_peak(size: int = 2048, repeats: int = 10, dtype: str = "float32") -> 
 def measure(
     steps: int, warmup: int, source_len: int, target_len: int, settings: dict[str, Any],
     code: str | None, jit: bool, task: str | None = None, vocab: int = VOCAB,
-    varied: bool = False, precision: str | None = None,
+    varied: bool = False, precision: str | None = None, profile: int = 0,
 ) -> dict[str, Any]:
     if code:
         sys.path.insert(0, code)
@@ -292,7 +297,7 @@ def measure(
     examples = [
         (rng.integers(4, vocab, length(source_len)).tolist(),
          [*rng.integers(4, vocab, length(target_len)).tolist(), EOS_ID])
-        for _ in range(config.train.batch_size * (steps + warmup))
+        for _ in range(config.train.batch_size * (steps + warmup + profile))
     ]
     with scope:
         model = Seq2Seq(config.model, **extra)
@@ -313,6 +318,14 @@ def measure(
         len(source) * train_flops_per_sample(config.model, source.shape[1], target.shape[1] - 1)
         for source, target, _ in measured
     )
+    traced = None
+    if profile:  # after the timed steps, so the trace's own cost is not in their figures
+        from benchmarks.op_profile import breakdown, trace
+
+        profiled = batches[warmup + steps : warmup + steps + profile]
+        start = time.perf_counter()
+        xplane = trace(lambda: float([trainer.train_batch(*b) for b in profiled][-1]))
+        traced = breakdown(xplane, time.perf_counter() - start, len(profiled))
     compute = keras.DTypePolicy(policy).compute_dtype  # of every product but the large ones
     dtype = products or compute
     floor = None if varied else matmul_floor(
@@ -331,6 +344,7 @@ def measure(
         "matmul_floor_ms": floor and sum(entry["ms"] for entry in floor),
         "matmul_floor_products": floor,
         "peak_rss_mb": peak_rss_mb(),
+        **({"profile": traced} if traced else {}),
     }
 
 
@@ -368,6 +382,9 @@ def main() -> None:
                         help="also print each row's matrix products: ms and GFLOP/s per shape")
     parser.add_argument("--precision", choices=["auto", "float32", "bfloat16"],
                         help="train.precision of every row (default: the config's, auto)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="also trace N more steps with tf.profiler and print where their "
+                             "time goes by kind of op (benchmarks.op_profile)")
     parser.add_argument("--out", type=Path,
                         help="results JSON (default: named after the mode, see results_path)")
     args = parser.parse_args()
@@ -383,7 +400,7 @@ def main() -> None:
     rows = [
         run_isolated(measure, args.steps, args.warmup, args.source_len, args.target_len,
                      settings, args.code, args.jit, args.task, vocab, args.varied,
-                     args.precision)
+                     args.precision, args.profile)
         for settings in configurations
     ]
     for dtype in PEAK_DTYPES:
@@ -429,6 +446,9 @@ def main() -> None:
                 ("ms", "ms"),
                 ("gflops", "GFLOP/s"),
             ]))
+    profiled = [row for row in rows if "profile" in row]
+    if profiled:
+        print_profiles(profiled)
     write_json(
         out,
         {
@@ -445,6 +465,26 @@ def main() -> None:
             "rows": rows,
         },
     )
+
+
+def print_profiles(rows: list[dict[str, Any]]) -> None:
+    """Each profiled row's traced step: ms per step by kind of op (exclusive time on the
+    executor threads), the executor's own overhead, and the largest op types."""
+    from benchmarks.op_profile import flatten, kind_columns
+
+    print("\nwhere the traced steps' time goes (ms per step; ops on two threads can "
+          "sum to more than the wall time)")
+    table = [{**row, **flatten(row["profile"])} for row in rows]
+    print(format_table(table, [
+        ("cell", "cell"), ("input_feeding", "input feeding"), ("copy", "copy"),
+        ("profile_wall", "wall ms"), ("profile_ops", "ops ms"),
+        ("profile_overhead", "executor overhead ms"), *kind_columns(rows),
+        ("profile_ops_per_step", "ops/step"),
+    ]))
+    for row in rows:
+        top = ", ".join(f"{op} {ms:.1f}" for op, ms in row["profile"]["top_ops_ms"].items())
+        print(f"largest op types, {row['cell']} feeding {row['input_feeding']} copy "
+              f"{row['copy']} (ms/step): {top}")
 
 
 if __name__ == "__main__":

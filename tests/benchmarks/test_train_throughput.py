@@ -97,3 +97,16 @@ def test_the_floor_times_every_product_in_its_dtype(input_feeding: bool) -> None
         (product, dtype) for product, dtype in listed
     }
     assert all(entry["ms"] > 0 for entry in entries)
+
+
+@pytest.mark.slow
+def test_a_profiled_row_breaks_the_real_training_step_down() -> None:
+    from benchmarks.train_throughput import measure
+
+    row = measure(2, 1, 6, 4, {"cell": "lstm"}, None, False, vocab=60, varied=True,
+                  profile=2)
+    profile = row["profile"]
+    assert profile["steps"] == 2 and profile["wall_ms"] > 0
+    # the trainer's step multiplies matrices, runs element-wise gates and a softmax loss
+    assert {"matmul", "elementwise", "reduce_softmax"} <= set(profile["kinds_ms"])
+    assert profile["ops_per_step"] > 50
