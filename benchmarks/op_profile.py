@@ -11,6 +11,10 @@ rather than a viewer, so a benchmark can print the breakdown beside its timings:
   control, the optimizer's update, XLA clusters, other).
 - **executor overhead**: the executor's `ExecutorState::Process` events span the ops they
   run; their time not inside an op is the graph executor's own bookkeeping per op.
+- **thread time, not wall time**: ops of the two inter-op threads overlap (the encoder's
+  two directions run at once), and a matrix product also keeps the intra-op threads busy,
+  so the kinds add up to more than the step's wall time; their shares (`kinds_share`) say
+  where the threads' time goes.
 - **busy and wall**: the traced calls' wall time, and the threads' summed busy time (ops
   plus overhead): with two inter-op threads a step can be busy for up to twice its wall
   time, so `busy / wall` says how much of the two cores' inter-op parallelism is used.
@@ -65,10 +69,14 @@ KINDS: dict[str, tuple[str, ...]] = {
     ),
     "optimizer": ("ResourceApplyAdam", "ResourceApplyAdamWithAmsgrad",
                   "ResourceSparseApplyAdam", "ResourceApplyGradientDescent"),
-    "xla_cluster": ("_XlaCompile", "_XlaRun", "XlaLaunch", "_XlaMerge"),
+    "xla_cluster": ("_XlaCompile", "_XlaRun", "XlaLaunch", "_XlaMerge",
+                    "CpuExecutable::ExecuteAsyncOnStream"),
 }
 KIND_OF: dict[str, str] = {op: kind for kind, ops in KINDS.items() for op in ops}
 PROCESS = "ExecutorState::Process"  # the executor's span around the ops it runs
+# An XLA cluster (the optimizer's update under `train.jit_optimizer`) runs as one executable
+# whose events carry C++ scope names rather than node:OpType
+XLA_EXECUTION = "CpuExecutable::ExecuteAsyncOnStream"
 EXECUTOR_THREADS = "tf_Compute"  # thread-name prefix of the inter-op pool
 
 
@@ -109,7 +117,9 @@ def breakdown(xplane: Path, wall_seconds: float, steps: int) -> dict[str, Any]:
                 name = plane.event_metadata[event.metadata_id].name
                 if name == PROCESS:
                     process_ps += event.duration_ps
-                elif ":" in name and not name.startswith("ThreadpoolListener"):
+                elif name.startswith(XLA_EXECUTION):  # a compiled cluster's run
+                    ops.append((event.offset_ps, event.duration_ps, XLA_EXECUTION))
+                elif ":" in name and "::" not in name:  # node:OpType (not runtime scopes)
                     ops.append((event.offset_ps, event.duration_ps, name.rsplit(":", 1)[1]))
             for op, exclusive in _exclusive(ops):
                 by_op[op] += exclusive
@@ -126,6 +136,8 @@ def breakdown(xplane: Path, wall_seconds: float, steps: int) -> dict[str, Any]:
         "ops_ms": ops_ps * per_step_ms,
         "executor_overhead_ms": max(0, process_ps - ops_ps) * per_step_ms,
         "kinds_ms": dict(sorted(kinds.items(), key=lambda item: -item[1])),
+        "kinds_share": {kind: ms / (ops_ps * per_step_ms) for kind, ms in kinds.items()}
+        if ops_ps else {},
         "ops_per_step": sum(count_by_op.values()) / max(steps, 1),
         "top_ops_ms": {
             op: by_op[op] * per_step_ms for op in sorted(by_op, key=lambda o: -by_op[o])[:12]
@@ -166,4 +178,5 @@ def flatten(profile: dict[str, Any]) -> dict[str, float]:
     flat["profile_ops"] = profile["ops_ms"]
     flat["profile_overhead"] = profile["executor_overhead_ms"]
     flat["profile_ops_per_step"] = profile["ops_per_step"]
+    flat["profile_matmul_share"] = profile["kinds_share"].get("matmul", 0.0)
     return flat

@@ -479,6 +479,7 @@ def print_profiles(rows: list[dict[str, Any]]) -> None:
         ("cell", "cell"), ("input_feeding", "input feeding"), ("copy", "copy"),
         ("profile_wall", "wall ms"), ("profile_ops", "ops ms"),
         ("profile_overhead", "executor overhead ms"), *kind_columns(rows),
+        ("profile_matmul_share", "matmul share of ops"),
         ("profile_ops_per_step", "ops/step"),
     ]))
     for row in rows:
