@@ -90,10 +90,10 @@ class Generator:
         """n-best generations per text; a text with no tokens at all gets an empty list.
         `seeds` (sampling) gives each text its own seed in place of `options.seed`."""
         data = self.bundle.config.data
-        with self.clock.stage("retrieve"):
-            drafts = (
-                self.candidates.drafts(texts) if data.retrieve_refine else [None] * len(texts)
-            )
+        drafts: Sequence[Any] = [None] * len(texts)
+        if data.retrieve_refine:
+            with self.clock.stage("retrieve"):
+                drafts = self.candidates.drafts(texts)
         inputs = [
             refined_source(text, draft.reply if draft else "", data.refine_separator)
             if data.retrieve_refine else text
