@@ -173,11 +173,13 @@ def pretrain(
 
 
 def _one_op_at_a_time() -> None:
-    """Independent ops run one after another (each still uses every core inside it). A fresh
-    `s2s pretrain` process crashed with a segmentation fault in its first compiled step in 3 of
-    8 runs, and in 0 of 8 with this set (issue 52); the step's objectives are parallel
-    branches of one graph. It can only be set before TensorFlow's runtime starts, so a host
-    that has started it (the test suite, calling the CLI in-process) keeps its own."""
+    """Independent ops run one after another (each still uses every core inside it). Fresh
+    `s2s pretrain` processes sometimes crashed with a segmentation fault in their first
+    compiled step, and did not with this set (issue 52): the step's objectives are parallel
+    branches of one graph over the written-out loops' TensorArrays, and TensorFlow has a known
+    crash of TensorArray ops run from parallel branches that inter-op parallelism 1 avoids
+    (tensorflow/tensorflow#34744). It can only be set before TensorFlow's runtime starts, so
+    a host that has started it (the test suite, calling the CLI in-process) keeps its own."""
     import tensorflow as tf
 
     with contextlib.suppress(RuntimeError):
