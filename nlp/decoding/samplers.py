@@ -41,10 +41,9 @@ class RandomSampler:
     share its batch, while the graph holds no random-generator state.
 
     The filters need the row's largest logits in order. Sorting the whole vocabulary at every
-    step cost more than the model's own step (about 0.9 ms a row for 10,000 logits on the
-    2-core machine, the largest share of a sampled chat reply's time), while a chat model's
-    nucleus of p = 0.9 at temperature 0.8 lies within its 256 most probable tokens at about
-    nine steps in ten. So the rows' `TIERS[0]` largest logits are ranked first
+    step cost more than the model's own step on a CPU (`benchmarks/sampling_speed.py`
+    compares the two), while a chat model's nucleus usually lies within a few hundred of its
+    most probable tokens. So the rows' `TIERS[0]` largest logits are ranked first
     (`tf.math.top_k`, a partial sort); only in a step where some row's filter reaches past
     them (a wider nucleus, or a larger top-k) are the next tier's, and past the last tier the
     whole rows are sorted. Every tier computes the floor from the same ranked values the
