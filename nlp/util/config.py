@@ -69,9 +69,11 @@ class ModelConfig:
     # word vectors for the embedding's first values: a file (word2vec text/binary, GloVe,
     # fastText .vec, gensim KeyedVectors) or a packaged name (nlp.vectors.files.PACKAGED)
     pretrained_embeddings: str = ""
-    # those vectors scaled to the random rows' norm (nlp.vectors.rows); false: their own
-    # values (GloVe's rows are ~10x longer), kept to measure the two against each other
-    rescale_pretrained: bool = True
+    # true: those vectors scaled to the random rows' norm (nlp.vectors.rows); false, the
+    # default: their own values (GloVe's rows are ~10x longer), with which the Reuters recipe
+    # learned faster and wrote better headlines (docs/BENCHMARKS.md "Word vectors and extra
+    # pairs")
+    rescale_pretrained: bool = False
     # a `s2s pretrain` output (or any bundle): the embedding, encoder, decoder and output
     # projection start from its weights, and its tokenizer and vocabulary are this model's
     pretrained: str = ""

@@ -13,13 +13,14 @@ the start, the model learns the rest); when wider, they are projected onto their
 principal components (PCA over the rows found), which keeps as much of their geometry as
 `embedding_dim` columns can.
 
-Then they are rescaled, by one factor for all of them (their relative lengths stay), so that
-their mean row norm over the columns they fill equals the root-mean-square norm of the
-embedding initialiser's rows over those columns: Keras' `Embedding` draws each value from
-U(-0.05, 0.05) (`EMBEDDING_INIT_LIMIT`), so c columns have a norm of about 0.05 * sqrt(c / 3)
-(0.46 for 256). Unscaled, GloVe 6B's rows are about ten times longer than the random rows
-around them and than what the LSTM input kernels' initialisation expects; `rescale=False`
-(`model.rescale_pretrained=false`) keeps the vectors' own values.
+With `rescale=True` (`model.rescale_pretrained=true`) they are then rescaled, by one factor
+for all of them (their relative lengths stay), so that their mean row norm over the columns
+they fill equals the root-mean-square norm of the embedding initialiser's rows over those
+columns: Keras' `Embedding` draws each value from U(-0.05, 0.05) (`EMBEDDING_INIT_LIMIT`), so c
+columns have a norm of about 0.05 * sqrt(c / 3) (0.46 for 256). Unscaled, GloVe 6B's rows are
+about ten times longer than the random rows around them. The default keeps them so: on the
+Reuters recipe the unscaled rows gave a lower validation loss and better headlines than the
+rescaled ones (docs/BENCHMARKS.md, "Word vectors and extra pairs").
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def pretrained_rows(
     lowercase: bool,
     counts: Mapping[str, int] | None = None,
     only: Sequence[int] | None = None,
-    rescale: bool = True,
+    rescale: bool = False,
 ) -> PretrainedRows:
     """Rows for `tokens` (the vocabulary in id order) from the vectors `name` names.
 

@@ -147,7 +147,7 @@ def test_rescaled_vectors_have_the_initialisers_mean_row_norm(
     path.write_text("".join(lines))
     tokens = ["<pad>", "<s>", "</s>", "<unk>", *words]
     initial = np.full((len(tokens), columns), 0.01, dtype=np.float32)
-    rows = pretrained_rows(str(path), tokens, initial, lowercase=True)
+    rows = pretrained_rows(str(path), tokens, initial, lowercase=True, rescale=True)
     filled = min(width, columns)
     norms = np.linalg.norm(rows.matrix[4:, :filled].astype(np.float64), axis=1)
     assert norms.mean() == pytest.approx(initial_row_norm(filled), rel=1e-5)
@@ -208,6 +208,7 @@ def test_packaged_glove_by_short_name() -> None:
         ["<pad>", "<s>", "</s>", "<unk>", "the", "qqzzxxnotaword"],
         np.zeros((6, 64), np.float32),
         lowercase=True,
+        rescale=True,
     )
     assert rows.found.tolist() == [False] * 4 + [True, False]
     assert rows.width == 50 and rows.fit == "first 50 of 64 columns"
