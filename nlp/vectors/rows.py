@@ -116,14 +116,15 @@ def pretrained_rows(
     lowercase: bool,
     counts: Mapping[str, int] | None = None,
     only: Sequence[int] | None = None,
-    rescale: bool = False,
+    rescale: bool,
 ) -> PretrainedRows:
     """Rows for `tokens` (the vocabulary in id order) from the vectors `name` names.
 
     `initial`: the model's current rows (kept where no vector is found). `counts`: corpus
     token counts, for the token coverage. `only`: the ids to fill (retraining with a grown
     vocabulary fills the new rows only); default every non-special id. `rescale`: scale
-    the vectors to the initialiser's norm (see the module docstring).
+    the vectors to the initialiser's norm (see the module docstring); no default here, the
+    product's is `model.rescale_pretrained`.
     """
     source = locate(name)
     ids = range(len(SPECIAL_TOKENS), len(tokens)) if only is None else only

@@ -197,7 +197,8 @@ def test_a_pickle_not_named_as_one_is_refused_without_unpickling_it(tmp_path: Pa
     path.write_bytes(pickle.dumps(_Payload(marker), protocol=4))
     assert path.read_bytes()[:1] == b"\x80"
     with pytest.raises(VectorsError, match=r"vec.txt: a Python pickle.*\.kv"):
-        pretrained_rows(str(path), TOKENS, np.zeros((len(TOKENS), 3)), lowercase=True)
+        pretrained_rows(str(path), TOKENS, np.zeros((len(TOKENS), 3)), lowercase=True,
+                        rescale=False)
     assert not marker.exists()
 
 
