@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import ChatSettings, SettingsStore
@@ -70,13 +71,14 @@ def client(server: str) -> Iterator[httpx.Client]:
 
 
 def metric(text: str, name: str, **labels: str) -> float:
-    """The value of one sample in Prometheus' text format (0 when absent)."""
-    for line in text.splitlines():
-        if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            head, value = line.rsplit(" ", 1)
-            if head.split("{")[0] == name:
-                return float(value)
-    return 0.0
+    """The sum of the samples `name` with these labels (among others) in /metrics' text,
+    read with prometheus_client's own parser (0 when absent)."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
 
 
 def test_health_and_page_need_no_token_and_the_api_does(server: str) -> None:
