@@ -1,10 +1,12 @@
 """Load benchmark for the Telegram bot: 200 chats x 5 messages through a fake Bot API.
 
 Run: .venv/bin/python benchmarks/bot_load.py [--model DIR] [--chats 200] [--messages 5]
+[--telegram-apart]
 
 Everything is real except Telegram: python-telegram-bot long-polls the fake Bot API server
 from tests/fakes/fake_telegram.py over HTTP on 127.0.0.1, in the same process and event loop (so
-the figures include the fake server's own work). All messages are pushed at once (a burst),
+the figures include the fake server's own work), or with `--telegram-apart` in another process
+(as the real Bot API is: the figures are the bot's own). All messages are pushed at once (a burst),
 then the bot answers them; we check that every message got exactly one reply, in order per
 chat, and report messages per second and reply latency (push to delivery) percentiles, once
 with micro-batching and once without (max_batch=1, max_wait=0). No faults are injected, so
@@ -31,12 +33,15 @@ import argparse
 import asyncio
 import json
 import logging
+import multiprocessing
 import statistics
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
@@ -48,7 +53,12 @@ from nlp.chat.setup import add_responder_arguments, build_responder  # noqa: E40
 from nlp.generation.decode_args import describe_options  # noqa: E402
 from nlp.generation.loading import LoadedModel, load_model  # noqa: E402
 from tests.fakes.fake_generators import CostModel, ScriptedGenerator, fake_model  # noqa: E402
-from tests.fakes.fake_telegram import bot_on_fake_telegram  # noqa: E402
+from tests.fakes.fake_telegram import (  # noqa: E402
+    TEST_TOKEN,
+    FakeTelegram,
+    bot_on_fake_telegram,
+    bot_polling,
+)
 
 # (mode, responder flags as `s2s bot` takes them, micro-batching on): with a real model.
 MODEL_RUNS = (
@@ -106,46 +116,119 @@ def make_responder(
     return build_responder(args, lambda: model)
 
 
-async def run_once(
-    responder: ChatResponder, mode: str, max_batch: int, max_wait_ms: float, chats: int,
-    total: int, *, texts: Sequence[str] = (), rate: float | None = None,
-) -> RunResult:
+@dataclass
+class Offered:
+    """One offered load as the fake Bot API saw it: each reply's latency (from the message's
+    push to the reply's delivery, both on the server's clock), the window, and whether every
+    message got exactly one reply, in order per chat."""
+
+    latencies_ms: list[float]
+    seconds: float
+    exactly_once_in_order: bool
+
+
+async def offer(
+    server: FakeTelegram, chats: int, total: int, texts: Sequence[str], rate: float | None
+) -> Offered:
     """Push `total` messages to `chats` chats, one chat after another, and wait for every
     reply. Without `rate`, all at once (a burst); with it, open loop: message n at n/rate s
     whatever the replies, as independent users write (how `benchmarks.serve_load` offers the
     HTTP server the same load). Texts are `texts` in turn, or a numbered greeting per chat."""
     pushed: dict[tuple[int, int], float] = {}
     order: dict[int, list[int]] = {}
-    per_chat = -(-total // chats)  # the incoming rate limit lets every one of them in
-    async with bot_on_fake_telegram(responder, rate_burst=per_chat + 1) as server:
-        start = time.monotonic()
-        for n in range(total):
-            chat, i = n % chats + 1, n // chats
-            if rate is not None and (delay := start + n / rate - time.monotonic()) > 0:
-                await asyncio.sleep(delay)
-            text = texts[n % len(texts)] if texts else f"chat {chat} says hello number {i}"
-            message_id = server.push_message(chat, text)
-            pushed[(chat, message_id)] = time.monotonic()
-            order.setdefault(chat, []).append(message_id)
-        await server.wait_for(lambda: len(server.sent) >= total, timeout=600)
-        # the window the load was offered in, or longer if the replies took longer to come
-        elapsed = max(max(s.time for s in server.sent) - start, total / rate if rate else 0.0)
-    latencies = [(s.time - pushed[(s.chat_id, s.reply_to or 0)]) * 1000 for s in server.sent]
+    start = time.monotonic()
+    for n in range(total):
+        chat, i = n % chats + 1, n // chats
+        if rate is not None and (delay := start + n / rate - time.monotonic()) > 0:
+            await asyncio.sleep(delay)
+        text = texts[n % len(texts)] if texts else f"chat {chat} says hello number {i}"
+        message_id = server.push_message(chat, text)
+        pushed[(chat, message_id)] = time.monotonic()
+        order.setdefault(chat, []).append(message_id)
+    await server.wait_for(lambda: len(server.sent) >= total, timeout=600)
+    # the window the load was offered in, or longer if the replies took longer to come
+    elapsed = max(max(s.time for s in server.sent) - start, total / rate if rate else 0.0)
     in_order = all([s.reply_to for s in server.replies(chat)] == ids for chat, ids in order.items())
+    return Offered(
+        latencies_ms=[(s.time - pushed[(s.chat_id, s.reply_to or 0)]) * 1000 for s in server.sent],
+        seconds=elapsed,
+        exactly_once_in_order=in_order and len(server.sent) == total,
+    )
+
+
+def _offer_apart(
+    connection: Connection, chats: int, total: int, texts: list[str], rate: float | None
+) -> None:
+    """The other process of an `apart` run: a fake Bot API and the load driver. It sends its
+    address, offers the load once the bot says it polls, sends the `Offered` (as a dict), and
+    keeps serving until the bot has stopped (its last getUpdates confirms the offset)."""
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        async with FakeTelegram(TEST_TOKEN) as server:
+            connection.send(server.base_url)
+            await loop.run_in_executor(None, connection.recv)  # the bot polls
+            connection.send(asdict(await offer(server, chats, total, texts, rate)))
+            await loop.run_in_executor(None, connection.recv)  # the bot has stopped
+
+    asyncio.run(serve())
+
+
+async def offered_apart(
+    responder: ChatResponder, chats: int, total: int, texts: Sequence[str], rate: float | None,
+    **changes: Any,
+) -> Offered:
+    """`offer` with the fake Bot API and the driver in another process: the bot's event loop
+    then runs only the bot, as against the real Bot API, so its latency is its own."""
+    context = multiprocessing.get_context("spawn")  # no TensorFlow state forked
+    here, there = context.Pipe()
+    process = context.Process(
+        target=_offer_apart, args=(there, chats, total, list(texts), rate), daemon=True
+    )
+    process.start()
+    loop = asyncio.get_running_loop()
+    try:
+        url = await loop.run_in_executor(None, here.recv)
+        async with bot_polling(responder, url, **changes):
+            here.send("poll")
+            offered = Offered(**await loop.run_in_executor(None, here.recv))
+        here.send("stopped")
+    finally:
+        process.join(timeout=30)
+        if process.is_alive():
+            process.kill()
+    return offered
+
+
+async def run_once(
+    responder: ChatResponder, mode: str, max_batch: int, max_wait_ms: float, chats: int,
+    total: int, *, texts: Sequence[str] = (), rate: float | None = None, apart: bool = False,
+) -> RunResult:
+    """`offer` the load to the bot; `apart`: the fake Bot API in another process
+    (`offered_apart`), else in this event loop, whose work then adds to the bot's latency."""
+    per_chat = -(-total // chats)  # the incoming rate limit lets every one of them in
+    if apart:
+        offered = await offered_apart(
+            responder, chats, total, texts, rate, rate_burst=per_chat + 1
+        )
+    else:
+        async with bot_on_fake_telegram(responder, rate_burst=per_chat + 1) as server:
+            offered = await offer(server, chats, total, texts, rate)
+    latencies = offered.latencies_ms
     stats = responder.batcher.stats
     return RunResult(
         mode=mode,
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
         messages=total,
-        seconds=round(elapsed, 3),
-        messages_per_second=round(total / elapsed, 1),
+        seconds=round(offered.seconds, 3),
+        messages_per_second=round(total / offered.seconds, 1),
         latency_ms={f"p{q}": round(percentile(latencies, q), 1) for q in (50, 95, 99)}
         | {"mean": round(statistics.fmean(latencies), 1)},
         model_calls=stats.calls,
         mean_batch=round(stats.mean_batch, 2),
         largest_batch=stats.largest,
-        exactly_once_in_order=in_order and len(server.sent) == total,
+        exactly_once_in_order=offered.exactly_once_in_order,
     )
 
 
@@ -158,6 +241,8 @@ def main() -> int:
     parser.add_argument("--max-wait-ms", type=float, default=20.0)
     parser.add_argument("--per-call-ms", type=float, default=5.0, help="fake generator cost")
     parser.add_argument("--per-item-ms", type=float, default=0.5, help="fake generator cost")
+    parser.add_argument("--telegram-apart", action="store_true",
+                        help="the fake Bot API and the driver in another process")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/bot_load.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -182,7 +267,8 @@ def main() -> int:
         responder = make_responder(args.model, model, flags, max_batch, max_wait)
         seconds = warm_up(model, responder, args.max_batch)
         result = asyncio.run(
-            run_once(responder, mode, max_batch, max_wait, args.chats, args.chats * args.messages)
+            run_once(responder, mode, max_batch, max_wait, args.chats, args.chats * args.messages,
+                     apart=args.telegram_apart)
         )
         result.decoding = describe_options(
             responder.store.defaults.decode_options(responder.base_options)
@@ -205,6 +291,7 @@ def main() -> int:
         "generator": generator,
         "chats": args.chats,
         "messages_per_chat": args.messages,
+        "telegram_apart": args.telegram_apart,
         "runs": [asdict(r) for r in results],
         "bundle_settings_over_plain_beam_latency": ratios,
     }

@@ -20,11 +20,12 @@ bound is full, any other status as errors).
 Then, with the server gone, the bot: the chat model loaded in this process and served as
 `s2s bot --model` serves it (the bundle's settings, the same micro-batching bounds as the
 server's defaults), driven through `benchmarks.bot_load`'s fake Bot API over HTTP with
-python-telegram-bot (in this process and event loop, so the fake server's own work is in the
-bot's figures, as in `bot_load`), offered the same messages at the same rates for the same time (one
-message every 1/R s over the same 64 conversations). Its latency runs from a message's
-arrival at the fake Bot API to the reply's delivery there, and the JSON says whether every
-message got exactly one reply, in order per chat (`exactly_once_in_order`). The bot's outgoing
+python-telegram-bot (the fake server and the driver in another process, `bot_load`'s
+`apart`: the bot's event loop runs only the bot, as against the real Bot API), offered the
+same messages at the same rates for the same time (one message every 1/R s over the same 64
+conversations). Its latency runs from a message's arrival at the fake Bot API to the reply's
+delivery there, and the JSON says whether every message got exactly one reply, in order per
+chat (`exactly_once_in_order`). The bot's outgoing
 flood limits are off, as in `bot_load`, so Telegram's ~30 messages/s cap is not what is
 measured.
 
@@ -265,7 +266,7 @@ def measure_bot(args: argparse.Namespace) -> list[dict[str, Any]]:
         total = max(1, round(rate * args.duration))
         result = asyncio.run(run_once(
             responder, BOT, defaults.max_batch, defaults.max_wait_ms,
-            min(CONVERSATIONS, total), total, texts=posts, rate=rate,
+            min(CONVERSATIONS, total), total, texts=posts, rate=rate, apart=True,
         ))
         rows.append({
             "endpoint": BOT,

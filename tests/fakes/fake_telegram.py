@@ -18,7 +18,8 @@ retries it. Tests therefore check "at least once", and count such duplicates exa
 `calls` shows every attempt; `sent` every delivered message, with its arrival time.
 
 `bot_on_fake_telegram` runs the real bot (`bot.service.running`) against a fresh fake server
-with short time-outs; the tests and benchmarks/bot_load.py both use it.
+with short time-outs; the tests and benchmarks/bot_load.py both use it (the benchmark also
+runs the server in another process, `bot_polling` pointing the bot at it).
 """
 
 from __future__ import annotations
@@ -430,28 +431,41 @@ def _parse_body(content_type: str, body: bytes) -> tuple[dict[str, Any], dict[st
     return params, files
 
 
-def fast_config(server: FakeTelegram, **changes: Any) -> BotConfig:
-    """A bot config pointing at `server`, with time-outs and back-offs short enough for tests
-    and no flood limits (unless `changes` sets `flood`)."""
+def fast_config(base_url: str, **changes: Any) -> BotConfig:
+    """A bot config pointing at the fake server at `base_url`, with time-outs and back-offs
+    short enough for tests and no flood limits (unless `changes` sets `flood`)."""
     settings: dict[str, Any] = {
         "timeouts": FAST_TIMEOUTS, "retry": FAST_RETRY, "flood": NO_FLOOD_LIMITS, **changes
     }
-    return BotConfig(token=server.token, api_base_url=server.base_url, **settings)
+    return BotConfig(token=TEST_TOKEN, api_base_url=base_url, **settings)
 
 
 @contextlib.asynccontextmanager
-async def bot_on_fake_telegram(
-    responder: ChatResponder, *, flood_control: FloodControl | None = None, **changes: Any
-) -> AsyncIterator[FakeTelegram]:
-    """Serve `responder` with the real bot code, long-polling a fresh fake server.
+async def bot_polling(
+    responder: ChatResponder, base_url: str, *, flood_control: FloodControl | None = None,
+    **changes: Any,
+) -> AsyncIterator[None]:
+    """Serve `responder` with the real bot code, long-polling the fake server at `base_url`
+    (in this process, or in another one: benchmarks/bot_load.py's `apart` runs).
 
     `changes` override `BotConfig` fields (access, rate_burst, webhook, ...); `flood_control`
     is the outgoing limiter to use instead of the one the config makes (a test's recording
     subclass). On exit the bot finishes its replies in flight and closes the responder, as on
     SIGTERM.
     """
-    async with FakeTelegram(TEST_TOKEN) as server:
-        config = fast_config(server, **changes)
-        application = build_application(config, responder, flood=flood_control)
-        async with running(application, config):
-            yield server
+    config = fast_config(base_url, **changes)
+    application = build_application(config, responder, flood=flood_control)
+    async with running(application, config):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def bot_on_fake_telegram(
+    responder: ChatResponder, *, flood_control: FloodControl | None = None, **changes: Any
+) -> AsyncIterator[FakeTelegram]:
+    """`bot_polling` against a fresh fake server in this process and event loop."""
+    async with (
+        FakeTelegram(TEST_TOKEN) as server,
+        bot_polling(responder, server.base_url, flood_control=flood_control, **changes),
+    ):
+        yield server
