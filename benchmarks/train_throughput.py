@@ -51,11 +51,13 @@ then counted per batch from its padded shape; the matmul floor is left out.
 
     python -m benchmarks.train_throughput [--steps 40] [--warmup 5] [--code DIR] [--jit]
         [--varied] [--only-default] [--floor-detail] [--precision auto|float32|bfloat16]
-        [--profile N]
+        [--profile N] [--update N]
 
 `--profile N` traces N more steps of each row with `tf.profiler` after the timed ones and
 prints where their time goes by kind of op (`benchmarks.op_profile`: matrix products,
 element-wise, reductions, data movement, loop control, the executor's own overhead).
+`--update N` then times the optimizer's update alone (`time_update`), as trained and as a
+plain graph, against one thread's copy bandwidth measured in the same process.
 
 `--floor-detail` prints each row's matrix products with the milliseconds and GFLOP/s each
 shape reached (also in the JSON as `matmul_floor_products`). Each mode writes its own file
@@ -254,10 +256,54 @@ def matmul_peak(size: int = 2048, repeats: int = 10, dtype: str = "float32") -> 
     return 2 * size**3 / best / 1e9
 
 
+# bytes Adam moves per float32 weight: it reads the weight, its gradient and both moments and
+# writes the weight and both moments back (the global-norm clipping reads the gradient again)
+ADAM_BYTES_PER_WEIGHT = 7 * 4
+
+
+def copy_bandwidth(megabytes: int = 200, repeats: int = 5) -> float:
+    """GB/s of one thread copying an array far larger than the caches (bytes read plus
+    written): the memory speed a one-thread element-wise pass over every weight can reach."""
+    import numpy as np
+
+    source = np.ones(megabytes * 2**20 // 4, np.float32)
+    target = np.empty_like(source)
+    best = min(timed(lambda: np.copyto(target, source))[1] for _ in range(repeats))
+    return 2 * source.nbytes / best / 1e9
+
+
+def time_update(trainer: Any, repeats: int) -> dict[str, float]:
+    """The optimizer update alone (dense gradients, every trained variable): as the trainer
+    runs it (`Trainer.update`: XLA for large models) and as a plain TensorFlow graph, in ms,
+    with the GB/s its `ADAM_BYTES_PER_WEIGHT` make and this process's `copy_bandwidth`: an
+    update near the copy bandwidth is bound by memory, not by its arithmetic or the executor."""
+    import numpy as np
+    import tensorflow as tf
+
+    variables = trainer.variables
+    gradients = [tf.fill(v.shape, tf.constant(1e-6, v.dtype)) for v in variables]
+    graph = tf.function(lambda g: trainer.optimizer.apply(g, variables))
+
+    def median_ms(update: Any) -> float:
+        for _ in range(2):  # compiles
+            update(gradients)
+        return 1000 * float(np.median([timed(lambda: update(gradients))[1]
+                                       for _ in range(repeats)]))
+
+    weights = sum(int(np.prod(v.shape)) for v in variables)
+    trained, plain = median_ms(trainer.update), median_ms(graph)
+    return {
+        "update_ms": trained,
+        "update_graph_ms": plain,
+        "update_gb_per_s": weights * ADAM_BYTES_PER_WEIGHT / trained / 1e6,
+        "copy_gb_per_s": copy_bandwidth(),
+    }
+
+
 def measure(
     steps: int, warmup: int, source_len: int, target_len: int, settings: dict[str, Any],
     code: str | None, jit: bool, task: str | None = None, vocab: int = VOCAB,
-    varied: bool = False, precision: str | None = None, profile: int = 0,
+    varied: bool = False, precision: str | None = None, profile: int = 0, update: int = 0,
 ) -> dict[str, Any]:
     if code:
         sys.path.insert(0, code)
@@ -326,6 +372,7 @@ def measure(
         start = time.perf_counter()
         xplane = trace(lambda: float([trainer.train_batch(*b) for b in profiled][-1]))
         traced = breakdown(xplane, time.perf_counter() - start, len(profiled))
+    updates = time_update(trainer, update) if update else {}  # after the steps, as `traced`
     compute = keras.DTypePolicy(policy).compute_dtype  # of every product but the large ones
     dtype = products or compute
     floor = None if varied else matmul_floor(
@@ -345,6 +392,7 @@ def measure(
         "matmul_floor_products": floor,
         "peak_rss_mb": peak_rss_mb(),
         **({"profile": traced} if traced else {}),
+        **updates,
     }
 
 
@@ -385,6 +433,9 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="also trace N more steps with tf.profiler and print where their "
                              "time goes by kind of op (benchmarks.op_profile)")
+    parser.add_argument("--update", type=int, default=0, metavar="N",
+                        help="also time the optimizer update alone N times, as trained and "
+                             "as a plain graph, against one thread's copy bandwidth")
     parser.add_argument("--out", type=Path,
                         help="results JSON (default: named after the mode, see results_path)")
     args = parser.parse_args()
@@ -400,7 +451,7 @@ def main() -> None:
     rows = [
         run_isolated(measure, args.steps, args.warmup, args.source_len, args.target_len,
                      settings, args.code, args.jit, args.task, vocab, args.varied,
-                     args.precision, args.profile)
+                     args.precision, args.profile, args.update)
         for settings in configurations
     ]
     for dtype in PEAK_DTYPES:
@@ -434,6 +485,9 @@ def main() -> None:
                 *([] if args.varied else [("matmul_floor_ms", "matmul floor ms"),
                                           ("floor_share", "floor peak share")]),
                 ("peak_rss_mb", "peak RSS MB"),
+                *([("update_ms", "update ms"), ("update_graph_ms", "update ms, plain graph"),
+                   ("update_gb_per_s", "update GB/s"), ("copy_gb_per_s", "copy GB/s")]
+                  if args.update else []),
             ],
         )
     )

@@ -165,7 +165,9 @@ class Trainer:
                 else None
             )
         variables = self.variables
-        self._update = lambda grads: self.optimizer.apply(grads, variables)
+        # the optimizer's update of every trained variable from dense gradients (the step's
+        # last part; benchmarks/train_throughput.py --update times it alone)
+        self.update = lambda grads: self.optimizer.apply(grads, variables)
         if (
             config.jit_optimizer
             and not config.jit_compile
@@ -178,8 +180,8 @@ class Trainer:
             # cannot compile. Small models skip it: XLA's start-up (seconds) is
             # more than their whole update costs over a short training.
             # Fixed (dense) input shapes: one XLA program for every batch shape.
-            self._update = tf.function(
-                self._update,
+            self.update = tf.function(
+                self.update,
                 input_signature=[[tf.TensorSpec(v.shape, v.dtype) for v in variables]],
                 jit_compile=True,
             )
@@ -234,7 +236,7 @@ class Trainer:
         gradients = dense_gradients(tape.gradient(scaled, variables))
         if self.frozen is not None:
             gradients = self.frozen.gate(variables, gradients)
-        self._update(gradients)
+        self.update(gradients)
         return loss
 
     def fit(

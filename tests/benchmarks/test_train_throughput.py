@@ -104,9 +104,13 @@ def test_a_profiled_row_breaks_the_real_training_step_down() -> None:
     from benchmarks.train_throughput import measure
 
     row = measure(2, 1, 6, 4, {"cell": "lstm"}, None, False, vocab=60, varied=True,
-                  profile=2)
+                  profile=2, update=2)
     profile = row["profile"]
     assert profile["steps"] == 2 and profile["wall_ms"] > 0
     # the trainer's step multiplies matrices, runs element-wise gates and a softmax loss
     assert {"matmul", "elementwise", "reduce_softmax"} <= set(profile["kinds_ms"])
     assert profile["ops_per_step"] > 50
+    # the update alone, both ways, and the bytes it must move over its time
+    assert row["update_ms"] > 0 and row["update_graph_ms"] > 0 and row["copy_gb_per_s"] > 0
+    moved = row["parameters"] * 28 / 1e6  # MB: weight, gradient, two moments read; three written
+    assert row["update_gb_per_s"] == pytest.approx(moved / row["update_ms"])
