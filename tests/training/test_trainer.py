@@ -257,11 +257,11 @@ def test_compiled_update_is_one_program_for_every_batch_shape(
     plain.fit(data, data[:8])
     monkeypatch.setattr(trainer_module, "XLA_UPDATE_MIN_WEIGHTS", 0)
     compiled = make_trainer(tmp_path / "xla", jit_optimizer=True)
-    specs = compiled._update.input_signature[0]
+    specs = compiled.update.input_signature[0]
     assert [s.shape for s in specs] == [v.shape for v in compiled.model.trainable_variables]
     assert all(s.shape.is_fully_defined() for s in specs)
     compiled.fit(data, data[:8])
-    assert compiled._update.experimental_get_tracing_count() == 1
+    assert compiled.update.experimental_get_tracing_count() == 1
     pairs = zip(plain.model.trainable_variables, compiled.model.trainable_variables, strict=True)
     for a, b in pairs:
         assert float(tf.reduce_max(tf.abs(a - b))) < 1e-5
