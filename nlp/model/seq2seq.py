@@ -62,9 +62,8 @@ def _check(config: ModelConfig) -> None:
             "copy and coverage need attention (they read its weights); "
             "attention=none cannot have copy=true or coverage=true"
         )
-    for name in ("dropout", "word_dropout"):
-        if not 0.0 <= getattr(config, name) < 1.0:
-            problems.append(f"{name} must be in [0, 1), got {getattr(config, name)}")
+    if not 0.0 <= config.dropout < 1.0:
+        problems.append(f"dropout must be in [0, 1), got {config.dropout}")
     if problems:
         raise ValueError("invalid model config: " + "; ".join(problems))
 
@@ -106,14 +105,6 @@ class Seq2Seq(keras.Model):
             else keras.layers.Embedding(vocab, emb, name="target_embedding")
         )
         self.dropout = keras.layers.Dropout(config.dropout)
-        # One mask value per source token, shared by its features: the token is dropped whole.
-        # Built only when on, so models and checkpoints without it keep their variables.
-        self.word_dropout = (
-            keras.layers.Dropout(config.word_dropout, noise_shape=(None, None, 1),
-                                 name="word_dropout")
-            if config.word_dropout
-            else None
-        )
         self.encoder_rnns = [
             keras.layers.Bidirectional(
                 rnn_layer(units // 2, return_sequences=True, return_state=True),
@@ -192,10 +183,7 @@ class Seq2Seq(keras.Model):
         both directions, so only the first layer's directions are language models."""
         source_ids = tf.cast(source_ids, tf.int32)
         mask = tf.not_equal(source_ids, PAD_ID)
-        x = self.source_embedding(self._in_vocab(source_ids))
-        if self.word_dropout is not None:
-            x = self.word_dropout(x, training=training)
-        x = self.dropout(x, training=training)
+        x = self.dropout(self.source_embedding(self._in_vocab(source_ids)), training=training)
         first = None
         for rnn in self.encoder_rnns:
             if self.recurrence == "keras":

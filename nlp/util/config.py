@@ -62,10 +62,6 @@ class ModelConfig:
     input_feeding: bool = True  # feed back the previous output vector (attentional vector)
     peek: bool = False  # the encoder summary is part of the decoder input at every step
     dropout: float = 0.1
-    # whole source tokens dropped in training: a dropped token's embedding is zero at every
-    # feature, the kept ones scaled by 1/(1-p) (Sennrich et al. 2016's word dropout, part of
-    # Sennrich & Zhang 2019's low-resource recipe); 0: off
-    word_dropout: float = 0.0
     share_embeddings: bool = True
     tie_output: bool = False
     copy: bool = False  # pointer-generator copying from the source

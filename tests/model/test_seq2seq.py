@@ -194,8 +194,6 @@ def test_copy_columns_without_a_source_word_are_impossible() -> None:
         ({"cell": "rnn"}, "cell must be one of"),
         ({"vocab_size": 2}, "vocab_size"),
         ({"attention": "luong"}, "unknown attention"),
-        ({"word_dropout": 1.0}, "word_dropout must be in"),
-        ({"dropout": -0.1}, "dropout must be in"),
     ],
 )
 def test_invalid_configs_are_refused(kw: dict[str, object], message: str) -> None:
@@ -255,30 +253,3 @@ def test_peek_makes_the_summary_part_of_every_step() -> None:
     first, _, _ = model.decode_step(tf.constant([1]), state, context)
     second, _, _ = model.decode_step(tf.constant([1]), state, moved)
     assert np.abs(first.numpy() - second.numpy()).max() > 1e-4
-
-
-def _source_row_gradients(model: Seq2Seq, source: np.ndarray, training: bool) -> np.ndarray:
-    """The loss's gradient for each source token's embedding row, [tokens, features]."""
-    target_in = np.ones((source.shape[0], 3), dtype=np.int64)
-    with tf.GradientTape() as tape:
-        logits = model((source, target_in), training=training)
-        loss = tf.reduce_sum(tf.square(logits))
-    gradient = tf.convert_to_tensor(tape.gradient(loss, model.source_embedding.embeddings))
-    return tf.gather(gradient, source.reshape(-1)).numpy()
-
-
-def test_word_dropout_drops_whole_source_tokens_in_training_only() -> None:
-    """A dropped token reaches nothing (its row's gradient is zero in every feature), about
-    the stated share of tokens is dropped, and no token at inference."""
-    rate, tokens = 0.3, 2000
-    model = Seq2Seq(ModelConfig(vocab_size=tokens + 10, embedding_dim=4, units=4, dropout=0.0,
-                                share_embeddings=False, word_dropout=rate))
-    source = np.arange(4, 4 + tokens).reshape(20, 100)  # every token once: one row each
-    trained = _source_row_gradients(model, source, training=True)
-    zero_features = (trained == 0.0).sum(axis=1)
-    assert set(np.unique(zero_features)) == {0, 4}  # a token is dropped whole or not at all
-    dropped = int((zero_features == 4).sum())
-    assert abs(dropped - rate * tokens) < 4 * np.sqrt(tokens * rate * (1 - rate))
-    inferred = _source_row_gradients(model, source, training=False)
-    assert not (inferred == 0.0).all(axis=1).any()
-    assert make().word_dropout is None  # off by default: no layer, no seed variable
