@@ -45,6 +45,10 @@ from nlp.chat.text_input import TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT, fit
 log = logging.getLogger(__name__)
 
 TYPING_REFRESH_SECONDS = 4.0  # Telegram shows "typing" for 5 s per sendChatAction
+# "typing" only for a reply still not ready after this long: the Bot API's documentation asks
+# for chat actions only when a response will take a noticeable time, and under load a request
+# per message costs the bot's event loop what its replies need
+TYPING_DELAY_SECONDS = 0.3
 FINAL_ERRORS = (BadRequest, Forbidden, InvalidToken, Conflict)
 
 
@@ -137,10 +141,12 @@ class Sender:
 
     @contextlib.asynccontextmanager
     async def typing(self, bot: Bot, to: Destination) -> AsyncIterator[None]:
-        """Show "typing..." in the chat while the body runs: best effort, never retried, and
-        skipped while every request slot is busy (replies matter more than the indicator)."""
+        """Show "typing..." in the chat while the body runs, from `TYPING_DELAY_SECONDS` on:
+        best effort, never retried, and skipped while every request slot is busy (replies
+        matter more than the indicator)."""
 
         async def keep_typing() -> None:
+            await asyncio.sleep(TYPING_DELAY_SECONDS)
             while True:
                 if not self.flood.saturated:
                     try:

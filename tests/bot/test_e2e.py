@@ -4,6 +4,7 @@ Every command and every kind of bad input goes through getUpdates -> routing -> 
 sendMessage/sendPhoto, and the assertions look at what the fake server received.
 """
 
+import asyncio
 import json
 import logging
 import re
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.access import AccessPolicy
+from bot.delivery import TYPING_DELAY_SECONDS
 from nlp.chat.conversation_log import ConversationLog
 from nlp.chat.messages import ENGLISH
 from nlp.chat.responder import ChatResponder
@@ -89,14 +91,19 @@ async def test_every_command_is_answered_in_order(tmp_path: Path) -> None:
     assert all(str(CHAT) not in r["chat"] for r in records)
 
 
-async def test_typing_is_shown_while_the_model_thinks() -> None:
-    slow = ScriptedGenerator(cost=CostModel(per_call=0.3))
+async def test_typing_is_shown_while_the_model_thinks_and_only_then() -> None:
+    slow = ScriptedGenerator(cost=CostModel(per_call=3 * TYPING_DELAY_SECONDS))
     async with bot_on_fake_telegram(responder(slow)) as server:
         server.push_message(CHAT, "take your time")
         await server.wait_for_replies(1)
     actions = server.calls_of("sendChatAction")
     assert actions and actions[0].params == {"chat_id": str(CHAT), "action": "typing"}
     assert actions[0].time < server.calls_of("sendMessage")[0].time
+    async with bot_on_fake_telegram(responder()) as server:  # a reply faster than the delay
+        server.push_message(CHAT, "quick")
+        await server.wait_for_replies(1)
+        await asyncio.sleep(2 * TYPING_DELAY_SECONDS)
+    assert not server.calls_of("sendChatAction")
 
 
 async def test_bad_input_is_answered_clearly_or_ignored_on_purpose() -> None:
@@ -186,7 +193,8 @@ async def test_every_outgoing_text_keeps_to_telegrams_length_limit() -> None:
 
 async def test_forum_topics_are_answered_in_their_topic() -> None:
     forum = {"chat_type": "supergroup", "user_id": 7}
-    slow = ScriptedGenerator(cost=CostModel(per_call=0.3))  # long enough to show "typing"
+    # long enough to show "typing"
+    slow = ScriptedGenerator(cost=CostModel(per_call=3 * TYPING_DELAY_SECONDS))
     async with bot_on_fake_telegram(responder(slow)) as server:
         in_topic = server.push_message(
             -100, f"@{BOT_USERNAME} hi", message_thread_id=55, is_topic_message=True, **forum
