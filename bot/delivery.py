@@ -46,8 +46,8 @@ log = logging.getLogger(__name__)
 
 TYPING_REFRESH_SECONDS = 4.0  # Telegram shows "typing" for 5 s per sendChatAction
 # "typing" only for a reply still not ready after this long: the Bot API's documentation asks
-# for chat actions only when a response will take a noticeable time, and under load a request
-# per message costs the bot's event loop what its replies need
+# for chat actions only when a response will take a noticeable time, and each one takes a
+# request slot under the flood limits (bot/flood.py) that a reply could use
 TYPING_DELAY_SECONDS = 0.3
 FINAL_ERRORS = (BadRequest, Forbidden, InvalidToken, Conflict)
 
