@@ -186,6 +186,7 @@ async def offered_apart(
         target=_offer_apart, args=(there, chats, total, list(texts), rate), daemon=True
     )
     process.start()
+    there.close()  # the child's end: if the child dies, recv() here ends in EOFError
     loop = asyncio.get_running_loop()
     try:
         url = await loop.run_in_executor(None, here.recv)

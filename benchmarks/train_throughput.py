@@ -257,7 +257,8 @@ def matmul_peak(size: int = 2048, repeats: int = 10, dtype: str = "float32") -> 
 
 
 # bytes Adam moves per float32 weight: it reads the weight, its gradient and both moments and
-# writes the weight and both moments back (the global-norm clipping reads the gradient again)
+# writes the weight and both moments back (a lower bound: the global-norm clipping's extra read
+# of the gradient is not counted)
 ADAM_BYTES_PER_WEIGHT = 7 * 4
 
 
