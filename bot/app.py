@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, TypeHandler
-from telegram.request import HTTPXRequest
 
 from bot.config import BotConfig
 from bot.delivery import Sender
 from bot.flood import FloodControl
 from bot.handlers import BotHandlers
+from bot.transport import AiohttpRequest, RequestTimeouts
 from nlp.chat.responder import ChatResponder
 from nlp.util.ratelimit import ChatRateLimiter
 
@@ -25,20 +25,13 @@ def build_application(
     `config` describes; given, it replaces it (a subclass using `FloodControl.on_release`).
     """
     t = config.timeouts
-    request = HTTPXRequest(
+    # PTB adds the long-poll duration to `read` for getUpdates itself
+    timeouts = RequestTimeouts(connect=t.connect, read=t.read, write=t.write, pool=t.pool)
+    request = AiohttpRequest(
         connection_pool_size=config.max_in_flight + 4,  # + getMe, callback answers, ...
-        connect_timeout=t.connect,
-        read_timeout=t.read,
-        write_timeout=t.write,
-        pool_timeout=t.pool,
+        timeouts=timeouts,
     )
-    updates_request = HTTPXRequest(
-        connection_pool_size=2,
-        connect_timeout=t.connect,
-        read_timeout=t.read,  # PTB adds the long-poll duration to this for getUpdates
-        write_timeout=t.write,
-        pool_timeout=t.pool,
-    )
+    updates_request = AiohttpRequest(connection_pool_size=2, timeouts=timeouts)
 
     if flood is None:
         flood = FloodControl(config.flood, config.max_in_flight)

@@ -17,10 +17,11 @@ nothing shared. The bot-wide wait comes last, so the spacing it makes is the spa
 wire. Chat actions ("typing...") and other requests take a slot only: they are best effort
 or rare, and must neither wait for nor use up a chat's message budget.
 
-Why a bound on requests in flight: httpx's connection pool rescans every queued request
-whenever a connection frees up, so hundreds of queued sends (a burst across many chats) cost
-quadratic time in the pool itself. Waiting on our own semaphore keeps that queue short, and
-the HTTP pool is sized above the bound (`bot.app`), so no send times out waiting for a
+Why a bound on requests in flight: a send queued in the HTTP client's pool counts down its pool
+timeout, so hundreds of queued sends (a burst across many chats) would fail with TimedOut
+while they wait for a connection (and in PTB's httpx client the pool also rescans every queued
+request whenever a connection frees up). Waiting on our own semaphore keeps that queue short,
+and the HTTP pool is sized above the bound (`bot.app`), so no send times out waiting for a
 connection.
 
 Every limit is a leaky bucket of capacity one (`AsyncLimiter(1, 1 / rate)`): sends are spaced

@@ -1,9 +1,10 @@
 """Keeping the bot token (and the webhook secret) out of every log line.
 
-The Bot API URL contains the token (`https://api.telegram.org/bot<TOKEN>/sendMessage`), and
-httpx logs request URLs at INFO, while exceptions from the network layer may quote URLs in
-their messages and tracebacks. A filter on the *handlers* sees every record, including those
-propagated from library loggers, so we redact there rather than on individual loggers.
+The Bot API URL contains the token (`https://api.telegram.org/bot<TOKEN>/sendMessage`), HTTP
+client libraries log request URLs (httpx at INFO), and exceptions from the network layer may
+quote URLs in their messages and tracebacks. A filter on the *handlers* sees every record,
+including those propagated from library loggers, so we redact there rather than on individual
+loggers.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 from collections.abc import Iterable
 
 REDACTED = "[REDACTED]"
-NOISY_LOGGERS = ("httpx", "httpcore")
+NOISY_LOGGERS = ("httpx", "httpcore", "aiohttp")
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
