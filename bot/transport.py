@@ -10,8 +10,10 @@ request is not published on PyPI, hence this small one.
 
 Semantics kept from `HTTPXRequest`: the four PTB timeouts, `TimedOut` for any timeout and
 `NetworkError` for any other transport failure (PTB's retry and error handling key on those
-two), proxies from the environment (`HTTPS_PROXY`, ...), a bounded connection pool, and
-multipart uploads for files (the attention picture of `/why`).
+two), proxies from the environment (`HTTPS_PROXY`, `NO_PROXY`, ...; looked up once per
+origin, where aiohttp's `trust_env` would read the environment and stat `~/.netrc` in a thread
+on every call), a bounded connection pool, and multipart uploads for files (the attention
+picture of `/why`).
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+from yarl import URL
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class AiohttpRequest(BaseRequest):
         self._pool_size = connection_pool_size
         self._timeouts = timeouts
         self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[tuple[str, str | None, int | None], _Proxy] = {}
 
     @property
     def read_timeout(self) -> float | None:
@@ -59,7 +64,6 @@ class AiohttpRequest(BaseRequest):
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._pool_size),
-                trust_env=True,  # HTTP(S)_PROXY / NO_PROXY, as httpx honours them by default
                 headers={"User-Agent": self.USER_AGENT},
             )
 
@@ -85,15 +89,32 @@ class AiohttpRequest(BaseRequest):
             _given(connect_timeout, self._timeouts.connect),
             _given(pool_timeout, self._timeouts.pool),
         )
+        proxy, proxy_auth = self._proxy(URL(url))
         try:
             async with self._session.request(
-                method, url, data=_body(request_data), timeout=timeout
+                method,
+                url,
+                data=_body(request_data),
+                timeout=timeout,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
             ) as response:
                 return response.status, await response.read()
         except TimeoutError as exc:  # aiohttp's timeouts all derive from it
             raise TimedOut(f"Bot API call timed out ({type(exc).__name__})") from exc
         except aiohttp.ClientError as exc:
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+
+    def _proxy(self, url: URL) -> _Proxy:
+        """The environment's proxy for `url`'s origin (and its credentials), as httpx would
+        use it by default; (None, None) where none is set or NO_PROXY exempts the host."""
+        origin = (url.scheme, url.host, url.port)
+        if origin not in self._proxies:
+            try:
+                self._proxies[origin] = get_env_proxy_for_url(url)
+            except LookupError:
+                self._proxies[origin] = (None, None)
+        return self._proxies[origin]
 
     @staticmethod
     def _timeout(
@@ -105,6 +126,9 @@ class AiohttpRequest(BaseRequest):
         return aiohttp.ClientTimeout(
             total=total, connect=acquire, sock_connect=connect, sock_read=read
         )
+
+
+_Proxy = tuple[URL | None, aiohttp.BasicAuth | None]
 
 
 def _given(value: ODVInput[float], default: float | None) -> float | None:

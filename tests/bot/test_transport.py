@@ -156,3 +156,14 @@ async def test_a_call_before_initialize_is_refused() -> None:
     request = AiohttpRequest(connection_pool_size=1, timeouts=RequestTimeouts())
     with pytest.raises(RuntimeError, match="not initialized"):
         await request.do_request("http://127.0.0.1:9/x", "POST")
+
+
+async def test_hosts_no_proxy_names_go_direct(monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy, direct = Recorder(), Recorder()
+    async with serving(proxy) as proxy_url, serving(direct) as base:
+        monkeypatch.setenv("HTTP_PROXY", proxy_url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        async with client() as request:
+            status, _ = await request.do_request(f"{base}/botT/getMe", "POST")
+    assert status == 200
+    assert len(direct.requests) == 1 and not proxy.requests
