@@ -1,10 +1,11 @@
 """Load benchmark for the Telegram bot: 200 chats x 5 messages through a fake Bot API.
 
 Run: .venv/bin/python benchmarks/bot_load.py [--model DIR] [--chats 200] [--messages 5]
-[--telegram-apart]
+[--telegram-apart] [--webhook]
 
 Everything is real except Telegram: python-telegram-bot long-polls the fake Bot API server
-from tests/fakes/fake_telegram.py over HTTP on 127.0.0.1, in the same process and event loop (so
+from tests/fakes/fake_telegram.py over HTTP on 127.0.0.1 (or, with `--webhook`, the bot runs in
+webhook mode and the fake posts each update to it), in the same process and event loop (so
 the figures include the fake server's own work), or with `--telegram-apart` in another process
 (as the real Bot API is: the figures are the bot's own). All messages are pushed at once (a burst),
 then the bot answers them; we check that every message got exactly one reply, in order per
@@ -34,6 +35,7 @@ import asyncio
 import json
 import logging
 import multiprocessing
+import socket
 import statistics
 import sys
 import time
@@ -47,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
 from benchmarks.common import percentile  # noqa: E402
+from bot.config import WebhookConfig  # noqa: E402
 from nlp.chat.responder import ChatResponder  # noqa: E402
 from nlp.chat.settings import SettingsStore  # noqa: E402
 from nlp.chat.setup import add_responder_arguments, build_responder  # noqa: E402
@@ -160,14 +163,15 @@ def _offer_apart(
     connection: Connection, chats: int, total: int, texts: list[str], rate: float | None
 ) -> None:
     """The other process of an `apart` run: a fake Bot API and the load driver. It sends its
-    address, offers the load once the bot says it polls, sends the `Offered` (as a dict), and
-    keeps serving until the bot has stopped (its last getUpdates confirms the offset)."""
+    address, offers the load once the bot says it listens (polls, or has set its webhook),
+    sends the `Offered` (as a dict), and keeps serving until the bot has stopped (its last
+    getUpdates confirms the offset)."""
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
         async with FakeTelegram(TEST_TOKEN) as server:
             connection.send(server.base_url)
-            await loop.run_in_executor(None, connection.recv)  # the bot polls
+            await loop.run_in_executor(None, connection.recv)  # the bot listens
             connection.send(asdict(await offer(server, chats, total, texts, rate)))
             await loop.run_in_executor(None, connection.recv)  # the bot has stopped
 
@@ -204,16 +208,20 @@ async def offered_apart(
 async def run_once(
     responder: ChatResponder, mode: str, max_batch: int, max_wait_ms: float, chats: int,
     total: int, *, texts: Sequence[str] = (), rate: float | None = None, apart: bool = False,
+    webhook: bool = False,
 ) -> RunResult:
     """`offer` the load to the bot; `apart`: the fake Bot API in another process
-    (`offered_apart`), else in this event loop, whose work then adds to the bot's latency."""
-    per_chat = -(-total // chats)  # the incoming rate limit lets every one of them in
+    (`offered_apart`), else in this event loop, whose work then adds to the bot's latency.
+    `webhook`: the bot in webhook mode (the fake posts each update to it) instead of long
+    polling."""
+    changes: dict[str, Any] = {"rate_burst": -(-total // chats) + 1}  # every message let in
+    if webhook:
+        port = free_port()
+        changes["webhook"] = WebhookConfig(f"http://127.0.0.1:{port}/tg/updates", port=port)
     if apart:
-        offered = await offered_apart(
-            responder, chats, total, texts, rate, rate_burst=per_chat + 1
-        )
+        offered = await offered_apart(responder, chats, total, texts, rate, **changes)
     else:
-        async with bot_on_fake_telegram(responder, rate_burst=per_chat + 1) as server:
+        async with bot_on_fake_telegram(responder, **changes) as server:
             offered = await offer(server, chats, total, texts, rate)
     latencies = offered.latencies_ms
     stats = responder.batcher.stats
@@ -233,6 +241,13 @@ async def run_once(
     )
 
 
+def free_port() -> int:
+    """A loopback port free a moment ago, for the bot's webhook server."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=None, help="a trained chat model bundle")
@@ -244,6 +259,8 @@ def main() -> int:
     parser.add_argument("--per-item-ms", type=float, default=0.5, help="fake generator cost")
     parser.add_argument("--telegram-apart", action="store_true",
                         help="the fake Bot API and the driver in another process")
+    parser.add_argument("--webhook", action="store_true",
+                        help="the bot in webhook mode (updates posted to it), not long polling")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/bot_load.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -269,7 +286,7 @@ def main() -> int:
         seconds = warm_up(model, responder, args.max_batch)
         result = asyncio.run(
             run_once(responder, mode, max_batch, max_wait, args.chats, args.chats * args.messages,
-                     apart=args.telegram_apart)
+                     apart=args.telegram_apart, webhook=args.webhook)
         )
         result.decoding = describe_options(
             responder.store.defaults.decode_options(responder.base_options)
@@ -293,6 +310,7 @@ def main() -> int:
         "chats": args.chats,
         "messages_per_chat": args.messages,
         "telegram_apart": args.telegram_apart,
+        "webhook": args.webhook,
         "runs": [asdict(r) for r in results],
         "bundle_settings_over_plain_beam_latency": ratios,
     }

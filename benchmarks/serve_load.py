@@ -65,6 +65,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = RESULTS_DIR / "serve_load.json"
 CONVERSATIONS = 64
 BOT = "bot (fake Telegram)"
+BOT_WEBHOOK = "bot, webhook mode (fake Telegram)"
 BATCH_JOB = "batch job (s2s headlines)"
 COLUMNS = [
     ("endpoint", "endpoint"),
@@ -245,7 +246,8 @@ async def measure_server(args: argparse.Namespace, port: int) -> list[dict[str, 
 def measure_bot(args: argparse.Namespace) -> list[dict[str, Any]]:
     """The bot on the chat model at each offered rate, as `measure_server` offers the server
     chat: `benchmarks.bot_load`'s responder, warm-up and driver (a fake Bot API over HTTP,
-    python-telegram-bot and the real bot code), the same posts and conversations."""
+    python-telegram-bot and the real bot code), the same posts and conversations; long polling
+    (`s2s bot`'s default), then webhook mode (the Bot API posts each update to the bot)."""
     from benchmarks.bot_load import make_responder, run_once, warm_up
     from nlp.chat.setup import add_responder_arguments
     from nlp.generation.loading import load_model  # TensorFlow loads here
@@ -256,8 +258,8 @@ def measure_bot(args: argparse.Namespace) -> list[dict[str, Any]]:
     defaults = parser.parse_args(["--model", str(args.chat_model)])
     model = load_model(args.chat_model)
     posts = chat_posts(args.chat_sample)
-    rows = []
-    for rate in args.rates:
+    rows: list[dict[str, Any]] = []
+    for endpoint, rate in [(e, r) for e in (BOT, BOT_WEBHOOK) for r in args.rates]:
         responder = make_responder(  # one a run: the bot closes it when it stops
             args.chat_model, model, [], defaults.max_batch, defaults.max_wait_ms
         )
@@ -265,11 +267,12 @@ def measure_bot(args: argparse.Namespace) -> list[dict[str, Any]]:
             warm_up(model, responder, defaults.max_batch)
         total = max(1, round(rate * args.duration))
         result = asyncio.run(run_once(
-            responder, BOT, defaults.max_batch, defaults.max_wait_ms,
+            responder, endpoint, defaults.max_batch, defaults.max_wait_ms,
             min(CONVERSATIONS, total), total, texts=posts, rate=rate, apart=True,
+            webhook=endpoint == BOT_WEBHOOK,
         ))
         rows.append({
-            "endpoint": BOT,
+            "endpoint": endpoint,
             "offered_rps": rate,
             "seconds": result.seconds,
             "sent": result.messages,
@@ -300,8 +303,9 @@ def ratios(rows: list[dict[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for (endpoint, rate), bot in by.items():
         server = by.get(("chat", rate))
-        if endpoint == BOT and server:
-            result[f"bot / server chat at {rate:g} req/s"] = {
+        if endpoint in (BOT, BOT_WEBHOOK) and server:
+            mode = "bot" if endpoint == BOT else "bot in webhook mode"
+            result[f"{mode} / server chat at {rate:g} req/s"] = {
                 key: ratio(bot[key], server[key])
                 for key in ("answered_rps", "p50_ms", "p95_ms", "p99_ms")
             }

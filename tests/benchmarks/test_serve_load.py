@@ -1,5 +1,6 @@
-"""benchmarks/serve_load.py at tiny size: the server, the bot and the batch job measured in
-one run on the same tiny models, every row present and the ratios set beside each other.
+"""benchmarks/serve_load.py at tiny size: the server, the bot (long-polling and in webhook
+mode) and the batch job measured in one run on the same tiny models, every row present and
+the ratios set beside each other.
 
 Figures are not checked (tiny models on a shared machine), only that each part ran and
 answered what it was offered: the benchmark is meant to be run on a quiet machine, and a
@@ -29,7 +30,8 @@ def test_the_server_the_bot_and_the_batch_job_are_measured_in_one_run(
     result = json.loads(output.read_text("utf-8"))
     rows = {(row["endpoint"], row["offered_rps"]): row for row in result["rows"]}
     assert set(rows) == {
-        ("chat", 4.0), ("headlines", 4.0), (serve_load.BOT, 4.0), (serve_load.BATCH_JOB, ""),
+        ("chat", 4.0), ("headlines", 4.0), (serve_load.BOT, 4.0), (serve_load.BOT_WEBHOOK, 4.0),
+        (serve_load.BATCH_JOB, ""),
     }
     for endpoint in ("chat", "headlines"):
         assert rows[(endpoint, 4.0)]["answered"] == 4 and rows[(endpoint, 4.0)]["errors"] == 0
@@ -39,13 +41,15 @@ def test_the_server_the_bot_and_the_batch_job_are_measured_in_one_run(
         # each request needs a decoder call; batching can only make them fewer
         assert 1 <= rows[(endpoint, 4.0)]["stage_calls"]["decode"] <= 4
         assert rows[(endpoint, 4.0)]["p99_ms"] >= rows[(endpoint, 4.0)]["p95_ms"]
-    bot = rows[(serve_load.BOT, 4.0)]
-    assert bot["answered"] == 4 and bot["exactly_once_in_order"] and bot["p95_ms"] > 0
+    for mode in (serve_load.BOT, serve_load.BOT_WEBHOOK):  # long polling, then webhook mode
+        bot = rows[(mode, 4.0)]
+        assert bot["answered"] == 4 and bot["exactly_once_in_order"] and bot["p95_ms"] > 0
     assert rows[(serve_load.BATCH_JOB, "")]["items_per_second"] > 0
     peak = result["matmul_peak_gflops"]
     assert peak["before"] > 0 and peak["after"] > 0
     assert set(result["ratios"]) == {
         "bot / server chat at 4 req/s",
+        "bot in webhook mode / server chat at 4 req/s",
         "server headlines at 4 req/s / batch job, articles/s",
     }
     assert result["ratios"]["bot / server chat at 4 req/s"]["answered_rps"] > 0

@@ -45,3 +45,16 @@ async def test_only_requests_with_the_secret_token_are_accepted() -> None:
     assert (accepted.status_code, again.status_code) == (200, 200)
     assert [s.text for s in server.replies()] == [reply_for("genuine")]  # redelivery: once
     assert not server.calls_of("getUpdates")
+
+
+async def test_updates_the_bot_api_posts_to_the_webhook_are_answered_in_order() -> None:
+    port = free_port()
+    hook = WebhookConfig(f"http://127.0.0.1:{port}/tg/updates", "127.0.0.1", port, SECRET)
+    responder = ChatResponder(fake_model(), store=SettingsStore(":memory:"), max_wait=0.005)
+    texts = [f"message {n}" for n in range(6)]
+    async with bot_on_fake_telegram(responder, webhook=hook, rate_burst=len(texts)) as server:
+        for text in texts:
+            server.push_message(7, text)  # the fake posts it to the webhook, with the secret
+        await server.wait_for_replies(len(texts))
+    assert [s.text for s in server.replies(7)] == [reply_for(t) for t in texts]
+    assert not server.calls_of("getUpdates")

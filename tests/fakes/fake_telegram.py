@@ -2,8 +2,12 @@
 
 Real python-telegram-bot talks to it over real HTTP (point `base_url` at `<base_url>/bot`), so
 the tests exercise the library's request encoding, error mapping and polling loop, not a
-mock of them. Standard library only (asyncio streams): HTTP/1.1 with keep-alive,
-Content-Length and chunked bodies, form, JSON and multipart requests.
+mock of them. The server is the standard library's (asyncio streams): HTTP/1.1 with
+keep-alive, Content-Length and chunked bodies, form, JSON and multipart requests.
+
+Once the bot calls setWebhook, updates go to its URL instead of getUpdates, as Telegram sends
+them: a JSON POST each, with the secret token header, at most `max_connections` (default 40)
+at once, retried until the bot answers 200 (aiohttp as the client).
 
 It answers getMe, deleteWebhook, setWebhook, getWebhookInfo, getUpdates (offsets, limit and
 long-poll timeout), sendMessage, sendPhoto, sendChatAction and answerCallbackQuery, records
@@ -36,6 +40,8 @@ from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import aiohttp
 
 from bot.app import build_application
 from bot.config import BotConfig, Timeouts
@@ -116,6 +122,10 @@ class FakeTelegram:
         self.calls: list[Call] = []
         self.sent: list[Sent] = []
         self.webhook_url = ""
+        self.webhook_secret = ""
+        self.webhook_connections = 40
+        self._hook_client: aiohttp.ClientSession | None = None
+        self._deliveries: set[asyncio.Task[None]] = set()
         self._faults: defaultdict[str, deque[Fault]] = defaultdict(deque)
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
@@ -138,9 +148,11 @@ class FakeTelegram:
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._server is not None
         self._server.close()
-        for task in list(self._connections):
+        for task in [*self._connections, *self._deliveries]:
             task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        await asyncio.gather(*self._connections, *self._deliveries, return_exceptions=True)
+        if self._hook_client is not None:
+            await self._hook_client.close()
         await self._server.wait_closed()
 
     # -- test API --------------------------------------------------------------------------
@@ -150,9 +162,15 @@ class FakeTelegram:
         self._faults[method].extend(faults)
 
     def push_update(self, update: dict[str, Any]) -> int:
+        """Queue `update` for getUpdates or, with a webhook set, POST it to the bot."""
         update = {"update_id": next(self._update_ids), **update}
-        self._updates.append(update)
-        asyncio.get_running_loop().create_task(self._notify())
+        if self.webhook_url:
+            task = asyncio.get_running_loop().create_task(self._deliver(update))
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+        else:
+            self._updates.append(update)
+            asyncio.get_running_loop().create_task(self._notify())
         return int(update["update_id"])
 
     def message(
@@ -219,6 +237,22 @@ class FakeTelegram:
 
     # -- Bot API ---------------------------------------------------------------------------
 
+    async def _deliver(self, update: dict[str, Any]) -> None:
+        """POST one update to the webhook until the bot takes it (Telegram retries too)."""
+        if self._hook_client is None:
+            self._hook_client = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.webhook_connections)
+            )
+        headers = {"X-Telegram-Bot-Api-Secret-Token": self.webhook_secret}
+        while True:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with self._hook_client.post(
+                    self.webhook_url, json=update, headers=headers
+                ) as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+
     async def _notify(self) -> None:
         async with self._new_update:
             self._new_update.notify_all()
@@ -228,6 +262,8 @@ class FakeTelegram:
             return BOT_USER
         if method in ("deleteWebhook", "setWebhook"):
             self.webhook_url = str(params.get("url", ""))
+            self.webhook_secret = str(params.get("secret_token", ""))
+            self.webhook_connections = int(params.get("max_connections") or 40)
             return True
         if method == "getWebhookInfo":
             return {
