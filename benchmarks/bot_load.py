@@ -35,7 +35,6 @@ import asyncio
 import json
 import logging
 import multiprocessing
-import socket
 import statistics
 import sys
 import time
@@ -48,7 +47,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
-from benchmarks.common import percentile  # noqa: E402
+from benchmarks.common import free_port, percentile  # noqa: E402
 from bot.config import WebhookConfig  # noqa: E402
 from nlp.chat.responder import ChatResponder  # noqa: E402
 from nlp.chat.settings import SettingsStore  # noqa: E402
@@ -239,13 +238,6 @@ async def run_once(
         largest_batch=stats.largest,
         exactly_once_in_order=offered.exactly_once_in_order,
     )
-
-
-def free_port() -> int:
-    """A loopback port free a moment ago, for the bot's webhook server."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def main() -> int:

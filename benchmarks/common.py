@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import resource
+import socket
 import sys
 import threading
 import time
@@ -20,6 +21,13 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def free_port() -> int:
+    """A loopback port free a moment ago (for a server the benchmark or test starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def peak_rss_mb() -> float:

@@ -46,7 +46,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -57,7 +56,14 @@ from typing import Any
 
 import httpx
 
-from benchmarks.common import RESULTS_DIR, format_table, percentile, run_isolated, write_json
+from benchmarks.common import (
+    RESULTS_DIR,
+    format_table,
+    free_port,
+    percentile,
+    run_isolated,
+    write_json,
+)
 from benchmarks.train_throughput import matmul_peak
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads (batch job)
@@ -116,12 +122,6 @@ def stage_split(before: dict[str, float], after: dict[str, float], answered: int
     spent = {stage: after[stage] - before.get(stage, 0.0) for stage in after}
     return " ".join(f"{stage} {1000 * spent[stage] / max(answered, 1):.1f}"
                     for stage in sorted(spent, key=lambda s: -spent[s]) if spent[stage] > 0)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def start_server(

@@ -9,7 +9,7 @@ from bot.config import BotConfig
 from bot.delivery import Sender
 from bot.flood import FloodControl
 from bot.handlers import BotHandlers
-from bot.transport import AiohttpRequest, RequestTimeouts
+from bot.transport import AiohttpRequest
 from nlp.chat.responder import ChatResponder
 from nlp.util.ratelimit import ChatRateLimiter
 
@@ -24,14 +24,12 @@ def build_application(
     must not wait behind a long poll. `flood` is the outgoing limiter, by default the one
     `config` describes; given, it replaces it (a subclass using `FloodControl.on_release`).
     """
-    t = config.timeouts
-    # PTB adds the long-poll duration to `read` for getUpdates itself
-    timeouts = RequestTimeouts(connect=t.connect, read=t.read, write=t.write, pool=t.pool)
+    # PTB adds the long-poll duration (`timeouts.poll`) to `read` for getUpdates itself
     request = AiohttpRequest(
         connection_pool_size=config.max_in_flight + 4,  # + getMe, callback answers, ...
-        timeouts=timeouts,
+        timeouts=config.timeouts,
     )
-    updates_request = AiohttpRequest(connection_pool_size=2, timeouts=timeouts)
+    updates_request = AiohttpRequest(connection_pool_size=2, timeouts=config.timeouts)
 
     if flood is None:
         flood = FloodControl(config.flood, config.max_in_flight)

@@ -18,8 +18,6 @@ picture of `/why`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import aiohttp
 from aiohttp.helpers import get_env_proxy_for_url
 from telegram._utils.defaultvalue import DefaultValue
@@ -28,15 +26,7 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 from yarl import URL
 
-
-@dataclass(frozen=True)
-class RequestTimeouts:
-    """Seconds for each phase of one Bot API call (None: no limit), as PTB names them."""
-
-    connect: float | None = 5.0
-    read: float | None = 10.0
-    write: float | None = 10.0
-    pool: float | None = 5.0
+from bot.config import Timeouts
 
 
 class AiohttpRequest(BaseRequest):
@@ -48,7 +38,7 @@ class AiohttpRequest(BaseRequest):
     call (what keeps a stalled upload from hanging: the write phase's own bound).
     """
 
-    def __init__(self, *, connection_pool_size: int, timeouts: RequestTimeouts) -> None:
+    def __init__(self, *, connection_pool_size: int, timeouts: Timeouts) -> None:
         self._pool_size = connection_pool_size
         self._timeouts = timeouts
         self._session: aiohttp.ClientSession | None = None

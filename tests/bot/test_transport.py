@@ -18,7 +18,8 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter
 
-from bot.transport import AiohttpRequest, RequestTimeouts
+from bot.config import Timeouts
+from bot.transport import AiohttpRequest
 
 OK = b'{"ok": true, "result": true}'
 
@@ -62,8 +63,8 @@ async def serving(recorder: Recorder) -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def client(**timeouts: float | None) -> AsyncIterator[AiohttpRequest]:
-    request = AiohttpRequest(connection_pool_size=2, timeouts=RequestTimeouts(**timeouts))
+async def client(**timeouts: float) -> AsyncIterator[AiohttpRequest]:
+    request = AiohttpRequest(connection_pool_size=2, timeouts=Timeouts(**timeouts))
     await request.initialize()
     try:
         yield request
@@ -153,7 +154,7 @@ async def test_requests_go_through_the_proxy_the_environment_names(
 
 
 async def test_a_call_before_initialize_is_refused() -> None:
-    request = AiohttpRequest(connection_pool_size=1, timeouts=RequestTimeouts())
+    request = AiohttpRequest(connection_pool_size=1, timeouts=Timeouts())
     with pytest.raises(RuntimeError, match="not initialized"):
         await request.do_request("http://127.0.0.1:9/x", "POST")
 

@@ -1,9 +1,8 @@
 """Webhook mode: updates POSTed with the secret token are answered, others get 403."""
 
-import socket
-
 import httpx
 
+from benchmarks.common import free_port
 from bot.config import WebhookConfig
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
@@ -12,12 +11,6 @@ from tests.fakes.fake_telegram import bot_on_fake_telegram
 
 SECRET = "webhook-secret_123"
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_only_requests_with_the_secret_token_are_accepted() -> None:
