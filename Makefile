@@ -22,13 +22,15 @@ lint: $(STAMP)
 
 # lint: ruff; the layers of docs/ARCHITECTURE.md: lint-imports ([tool.importlinter] in
 # pyproject.toml); types: mypy on nlp, bot and s2s ([tool.mypy]), and --strict on the public
-# API (nlp/api; the modules it imports are checked by the line before); then the tests
+# API (nlp/api; the modules it imports are checked by the line before); then the tests, in
+# two pytest-xdist worker processes: most tests drive tiny models whose TensorFlow ops keep
+# one core busy, so a second worker uses the other core (docs/BENCHMARKS.md "Test suite")
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/mypy --strict --follow-imports=silent nlp/api
-	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q
+	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q -n 2
 
 demo: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python scripts/demo.py --work runs/demo

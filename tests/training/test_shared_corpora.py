@@ -63,6 +63,7 @@ def test_one_epoch_on_lcsts_headlines_then_rouge(tmp_path: Path) -> None:
         lcsts / "train.tsv",
         "lcsts-tsv",
         out,
+        "--set=data.task=headline",  # no retrieval index or dual encoder: not a chat model
         "--set=tokenizer.kind=jieba",
         "--set=tokenizer.placeholders=true",
         "--set=model.copy=true",
