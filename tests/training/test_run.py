@@ -45,8 +45,8 @@ def exact_match(model_dir: Path, pairs: list[tuple[str, str]]) -> float:
 
 
 # The tutorial tasks train seq2seq models, not chat bots: no reply index or dual-encoder ranker
-# (`s2s train` builds both for data.task=chat), which on the 100,000 sums took a third of the
-# test's time and which nothing here reads.
+# (`s2s train` builds both for data.task=chat), which nothing here reads. The Keras addition
+# tutorial, at its own scale, is `benchmarks/tutorial_addition.py`.
 NOT_A_CHAT_BOT = {"retrieval.index": False, "retrieval.dual_encoder_minutes": 0}
 
 
@@ -83,50 +83,6 @@ def test_digits_to_words_task_reaches_99_percent(tmp_path: Path) -> None:
     model_dir, rng = train_task(tmp_path, digits_pair, 5000, epochs=10)
     fresh = [digits_pair(rng) for _ in range(100)]
     assert exact_match(model_dir, fresh) >= 0.99
-
-
-def addition_pair(rng: random.Random) -> tuple[str, str]:
-    """The Keras `addition_rnn` task: "535+61" -> "596", two numbers in 0..999."""
-    a, b = rng.randint(0, 999), rng.randint(0, 999)
-    return f"{a}+{b}", str(a + b)
-
-
-@pytest.mark.slow
-def test_number_addition_reaches_99_percent(tmp_path: Path) -> None:
-    """The chars tokenizer (every digit and "+" a token) and the default attention model,
-    trained by `s2s train` on 100,000 random sums (the Keras example: 50,000, for
-    many more epochs), then greedy decoding of 200 sums it never saw. The batch size, rate
-    and epochs are the cheapest to 99% of the settings tried (README, Tutorials)."""
-    rng = random.Random(7)
-    pairs = [addition_pair(rng) for _ in range(100_000)]
-    corpus = write_jsonl(tmp_path / "train.jsonl", pairs)
-    settings = tiny_overrides(
-        **{
-            "tokenizer.kind": "chars",
-            "tokenizer.latin_chars": True,
-            "model.units": 128,
-            "model.embedding_dim": 32,
-            "train.batch_size": 512,
-            "train.learning_rate": 0.01,
-            "train.epochs": 7,
-            "train.patience": 7,
-            **NOT_A_CHAT_BOT,
-        }
-    )
-    # Through `s2s train` in its own process, as a user runs it. (In-process after the rest
-    # of the suite it once took 248 s instead of 136: an earlier test had built a
-    # `Dataset.from_generator`, whose kernel fixes malloc's thresholds for the process; see
-    # `nlp.training.data.as_dataset`, which no longer uses it.)
-    command = [sys.executable, "-m", "s2s.cli", "train", "--corpus", str(corpus),
-               "--out", str(tmp_path / "run"), "--quiet", *(f"--set={s}" for s in settings)]
-    subprocess.run(command, cwd=REPO, check=True, timeout=1200, capture_output=True)
-    seen = {source for source, _ in pairs}
-    fresh: list[tuple[str, str]] = []
-    while len(fresh) < 200:
-        pair = addition_pair(rng)
-        if pair[0] not in seen:
-            fresh.append(pair)
-    assert exact_match(tmp_path / "run" / "model", fresh) >= 0.99
 
 
 DECODER_MODES = {
