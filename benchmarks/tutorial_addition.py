@@ -41,7 +41,6 @@ SETTINGS = [
     "retrieval.index=false",
     "retrieval.dual_encoder_minutes=0",
 ]
-TARGET = 0.99
 
 
 def addition_pair(rng: random.Random) -> tuple[str, str]:
@@ -51,13 +50,14 @@ def addition_pair(rng: random.Random) -> tuple[str, str]:
 
 
 def exact_match(model_dir: Path, pairs: list[tuple[str, str]]) -> float:
-    """The share of `pairs` whose greedy output is exactly the sum."""
+    """The share of `pairs` whose greedy output is exactly the sum (`s2s evaluate`'s exact)."""
     from nlp.decoding import DecodeOptions
+    from nlp.evaluation.evaluate import exact_metrics
     from nlp.generation.generator import Generator
 
-    generator = Generator.from_bundle(model_dir)
-    outputs = generator.generate([s for s, _ in pairs], DecodeOptions(strategy="greedy"))
-    return sum(o[0].text == t for o, (_, t) in zip(outputs, pairs, strict=True)) / len(pairs)
+    scored = exact_metrics(Generator.from_bundle(model_dir), [Pair(s, t) for s, t in pairs],
+                           DecodeOptions(strategy="greedy"), batch_size=256)
+    return scored["exact_match"]
 
 
 def run(work: Path, pairs: int, epochs: int, fresh: int, extra: list[str]) -> dict[str, object]:
@@ -80,8 +80,7 @@ def run(work: Path, pairs: int, epochs: int, fresh: int, extra: list[str]) -> di
             unseen.append(pair)
     score = exact_match(work / "run" / "model", unseen)
     return {"pairs": pairs, "epochs": epochs, "fresh_sums": fresh, "settings": settings,
-            "train_seconds": round(seconds, 1), "exact_match": score,
-            "reaches_target": score >= TARGET}
+            "train_seconds": round(seconds, 1), "exact_match": score}
 
 
 def main(argv: list[str] | None = None) -> None:
