@@ -308,7 +308,7 @@ def measure(
 ) -> dict[str, Any]:
     if code:
         sys.path.insert(0, code)
-    from contextlib import nullcontext
+    from contextlib import AbstractContextManager, nullcontext
 
     import keras
     import numpy as np
@@ -327,6 +327,7 @@ def measure(
     if precision:
         overrides.append(f"train.precision={precision}")
     config = ExperimentConfig().with_overrides(overrides)
+    scope: AbstractContextManager[None]
     try:  # the dtypes `s2s train` gives this config on this machine
         from nlp.training.precision import policy_scope, resolve
 

@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
+from nlp.evaluation.evaluate import exact_metrics
 from nlp.generation.generator import Generator
 from nlp.training.checkpoint import read_state
 from nlp.training.corpus_io import CorpusSpec
@@ -39,9 +41,10 @@ def digits_pair(rng: random.Random) -> tuple[str, str]:
 
 
 def exact_match(model_dir: Path, pairs: list[tuple[str, str]]) -> float:
-    generator = Generator.from_bundle(model_dir)
-    outputs = generator.generate([s for s, _ in pairs], DecodeOptions(strategy="greedy"))
-    return sum(o[0].text == t for o, (_, t) in zip(outputs, pairs, strict=True)) / len(pairs)
+    """Greedy exact match as `s2s evaluate --metric exact` scores it."""
+    metrics = exact_metrics(Generator.from_bundle(model_dir), [Pair(s, t) for s, t in pairs],
+                            DecodeOptions(strategy="greedy"), batch_size=64)
+    return metrics["exact_match"]
 
 
 # The tutorial tasks train seq2seq models, not chat bots: no reply index or dual-encoder ranker
