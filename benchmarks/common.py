@@ -18,6 +18,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+import nlp  # noqa: F401  (its TensorFlow defaults, before a benchmark imports TensorFlow)
+
 T = TypeVar("T")
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

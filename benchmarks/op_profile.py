@@ -78,6 +78,19 @@ PROCESS = "ExecutorState::Process"  # the executor's span around the ops it runs
 # whose events carry C++ scope names rather than node:OpType
 XLA_EXECUTION = "CpuExecutable::ExecuteAsyncOnStream"
 EXECUTOR_THREADS = "tf_Compute"  # thread-name prefix of the inter-op pool
+# With oneDNN on (`nlp/__init__.py`), TensorFlow rewrites ops to its kernels under these
+# prefixes (`_MklMatMul`, `_MklFusedMatMul`, `_MklNativeBatchMatMulV2`): the same op, counted
+# under its own type so the kinds and the op table mean the same with or without oneDNN
+ONEDNN_PREFIXES = ("_MklNative", "_Mkl")
+
+
+def op_type(name: str) -> str:
+    """The op type a kernel runs, without a oneDNN rewrite's prefix."""
+    for prefix in ONEDNN_PREFIXES:
+        if name.startswith(prefix):
+            base = name[len(prefix):]
+            return f"_{base}" if base.startswith("Fused") else base
+    return name
 
 
 def trace(function: Callable[[], Any], logdir: Path | None = None) -> Path:
@@ -120,7 +133,8 @@ def breakdown(xplane: Path, wall_seconds: float, steps: int) -> dict[str, Any]:
                 elif name.startswith(XLA_EXECUTION):  # a compiled cluster's run
                     ops.append((event.offset_ps, event.duration_ps, XLA_EXECUTION))
                 elif ":" in name and "::" not in name:  # node:OpType (not runtime scopes)
-                    ops.append((event.offset_ps, event.duration_ps, name.rsplit(":", 1)[1]))
+                    kernel = op_type(name.rsplit(":", 1)[1])
+                    ops.append((event.offset_ps, event.duration_ps, kernel))
             for op, exclusive in _exclusive(ops):
                 by_op[op] += exclusive
                 count_by_op[op] += 1

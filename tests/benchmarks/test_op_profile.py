@@ -44,3 +44,12 @@ def test_nested_op_time_is_counted_once() -> None:
     assert sorted(op_profile._exclusive(events)) == [
         ("MatMul", 30), ("PartitionedCall", 70), ("Tanh", 20)
     ]
+
+
+def test_onednn_kernels_count_as_the_ops_they_run() -> None:
+    assert op_profile.op_type("_MklMatMul") == "MatMul"
+    assert op_profile.op_type("_MklFusedMatMul") == "_FusedMatMul"
+    assert op_profile.op_type("_MklNativeBatchMatMulV2") == "BatchMatMulV2"
+    assert op_profile.op_type("Tanh") == "Tanh"
+    assert {op_profile.KIND_OF[op_profile.op_type(name)]
+            for name in ("_MklMatMul", "_MklNativeFusedMatMul")} == {"matmul"}
