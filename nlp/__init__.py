@@ -5,11 +5,11 @@ reads the variable once, when it loads):
 
 - `TF_ENABLE_ONEDNN_OPTS=1`: TensorFlow turns its oneDNN kernels on by itself only on CPUs
   with AVX-512 VNNI, bfloat16 or AMX instructions. Elsewhere (AVX2-only CPUs, common among
-  rented AMD machines) it uses Eigen's, whose matrix products are slower for both shapes
-  this project runs: the training step's large ones and the decoder's few-row ones at batch
-  1, where Eigen repacks the whole output projection for every product of more than one row
-  (a beam). docs/BENCHMARKS.md "oneDNN on AVX2" has the comparison. A value the user set
-  wins, and a program that imported TensorFlow before `nlp` keeps what it had.
+  rented AMD machines) it uses Eigen's, which at the default model size make the training
+  step and decoding one message at a time (what a chat user waits for) slower; batched and
+  beam decoding are about even, and tiny models (the tests') are faster on Eigen.
+  docs/BENCHMARKS.md "oneDNN on AVX2" has the comparison. A value the user set wins, and a
+  program that imported TensorFlow before `nlp` keeps what it had.
 """
 
 import os
