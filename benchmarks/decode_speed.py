@@ -1,9 +1,11 @@
 """Decoding speed of the shared decoder against the tutorial's per-token `predict()` loop.
 
 Run from the repository root: `python -m benchmarks.decode_speed` (a few minutes on 2 cores).
-The real `Seq2Seq` at the default size (embedding and hidden 256, vocabulary 8000) with
-random weights decodes sources of 30 tokens into exactly 15 tokens (min_length = max_length,
-since random weights would end at arbitrary points). Each variant runs in its own process so
+It decodes as the commands do by default (the plain compiled graph,
+`nlp.decoding.options.XLA_BY_DEFAULT`); `--xla` times the XLA-compiled decoder instead. The
+real `Seq2Seq` at the default size (embedding and hidden 256, vocabulary 8000) with random
+weights decodes sources of 30 tokens into exactly 15 tokens (min_length = max_length, since
+random weights would end at arbitrary points). Each variant runs in its own process so
 that its peak memory is its own. Prints a table and writes benchmarks/results/decode_speed.json.
 Each timed loop runs `REPEATS` times and the fastest is kept, which filters out most of the
 noise from other jobs on a shared machine; it is still not a test (absolute numbers vary).
@@ -32,6 +34,7 @@ from benchmarks.common import (
     write_json,
 )
 from benchmarks.train_throughput import matmul_peak
+from nlp.decoding.options import XLA_BY_DEFAULT
 
 VOCAB, HIDDEN, SOURCE_LEN, OUTPUT_LEN = 8000, 256, 30, 15
 REPEATS = 3
@@ -68,7 +71,7 @@ def _sources(count: int) -> np.ndarray:
     return np.random.default_rng(0).integers(4, VOCAB, (count, SOURCE_LEN), dtype=np.int32)
 
 
-def measure(variant: str) -> dict[str, Any]:
+def measure(variant: str, xla: bool = XLA_BY_DEFAULT) -> dict[str, Any]:
     """Time one variant in this process: the first call apart, then the steady state."""
     strategy, batch, count = VARIANTS[variant]
     model = _model()
@@ -76,7 +79,7 @@ def measure(variant: str) -> dict[str, Any]:
     if variant == "predict_loop":
         decode_batch = _predict_loop(model)
     else:
-        decode_batch = _decoder_call(model, strategy)
+        decode_batch = _decoder_call(model, strategy, xla)
     _, first_call = timed(lambda: decode_batch(sources[:batch]))
 
     def timed_loop() -> None:
@@ -93,19 +96,19 @@ def measure(variant: str) -> dict[str, Any]:
     }
 
 
-def _decoder_call(model: Any, strategy: str) -> Callable[[np.ndarray], object]:
+def _decoder_call(model: Any, strategy: str, xla: bool) -> Callable[[np.ndarray], object]:
     from nlp.decoding import DecodeOptions, Decoder
 
-    decoder = Decoder(model, jit_compile=True)  # the figures are with XLA
+    decoder = Decoder(model, jit_compile=xla)
     options = DecodeOptions(
         strategy=strategy, beam_size=5, max_length=OUTPUT_LEN, min_length=OUTPUT_LEN
     )
     return lambda batch: decoder.decode(batch, options)
 
 
-def projection_ms(rows: int) -> float:
+def projection_ms(rows: int, xla: bool = XLA_BY_DEFAULT) -> float:
     """Milliseconds of the decoder's per-step output projection ([rows, HIDDEN] x [HIDDEN,
-    VOCAB], then log-softmax) alone, compiled with XLA as the figures' decoder is: beam 5 at
+    VOCAB], then log-softmax) alone, compiled as the figures' decoder is: beam 5 at
     batch 1 runs it on 5 rows where greedy runs it on 1, and a product with a few rows
     costs more than one with one row (the kernel packs the whole weight matrix for it), so
     the ratio of the two bounds the beam's own ratio from below."""
@@ -114,7 +117,7 @@ def projection_ms(rows: int) -> float:
     weights = tf.random.normal([HIDDEN, VOCAB])
     hidden = tf.random.normal([rows, HIDDEN])
     step = tf.function(lambda h: tf.nn.log_softmax(tf.matmul(h, weights))[:, 0],
-                       jit_compile=True)
+                       jit_compile=xla)
     step(hidden).numpy()
     count = 200
     best = min(timed(lambda: [step(hidden).numpy() for _ in range(count)])[1]
@@ -169,14 +172,16 @@ def _predict_loop(model: Any) -> Callable[[np.ndarray], object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--xla", action="store_true",
+                        help="time the XLA-compiled decoder (`s2s ... --xla`), not the default")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
     peaks = [run_isolated(matmul_peak, 2048, 10, "float32")]
     rows = []
     for variant in args.variants:
-        rows.append(run_isolated(measure, variant))
+        rows.append(run_isolated(measure, variant, args.xla))
         print(f"measured {variant}", flush=True)
-    projection = {rows: round(run_isolated(projection_ms, rows), 3) for rows in (1, 5)}
+    projection = {rows: round(run_isolated(projection_ms, rows, args.xla), 3) for rows in (1, 5)}
     peaks.append(run_isolated(matmul_peak, 2048, 10, "float32"))
     reference = next((r["ms_per_sentence"] for r in rows if r["variant"] == "predict_loop"), None)
     for row in rows:
@@ -185,7 +190,9 @@ def main() -> None:
     beam, greedy = (next((r["ms_per_sentence"] for r in rows if r["variant"] == name), None)
                     for name in ("beam5_b1", "greedy_b1"))
     ratio = round(beam / greedy, 2) if beam and greedy else None
-    write_json(RESULTS_DIR / "decode_speed.json", {
+    write_json(RESULTS_DIR / ("decode_speed_xla.json" if args.xla else "decode_speed.json"), {
+        "xla": args.xla,
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
         "rows": rows,
         "beam5_over_greedy_at_batch_1": ratio,
         "projection_ms": {"rows_1": projection[1], "rows_5": projection[5],
@@ -196,7 +203,7 @@ def main() -> None:
     print(format_table(rows, COLUMNS))
     print(f"beam 5 / greedy at batch 1: {ratio}; matmul peak (float32, 2048^3): "
           f"{peaks[0]:.1f} GFLOP/s before, {peaks[1]:.1f} after")
-    print(f"output projection and log-softmax alone (XLA): {projection[1]} ms for 1 row, "
+    print(f"output projection and log-softmax alone: {projection[1]} ms for 1 row, "
           f"{projection[5]} ms for 5 ({projection[5] / projection[1]:.2f}x)")
     print(f"load average after: {os.getloadavg()[0]:.2f} (2 cores)")
 
