@@ -7,11 +7,10 @@ continues as if it had not been.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,13 +38,7 @@ from nlp.training.data import (
     encoded,
 )
 from nlp.training.objective import Objective
-from nlp.training.optim import (
-    FrozenRows,
-    Rewind,
-    WeightAverage,
-    make_optimizer,
-    plateau_decay,
-)
+from nlp.training.optim import FrozenRows, Rewind, make_optimizer, plateau_decay
 from nlp.util.config import TrainConfig
 from nlp.util.progress import Progress
 
@@ -166,11 +159,6 @@ class Trainer:
                 if config.lr_schedule == "plateau" and config.plateau_rewind
                 else None
             )
-            self.average = (
-                WeightAverage(trained_variables(model, self.optimizer), config.ema_decay)
-                if config.ema_decay != 0
-                else None
-            )
             self.frozen = (
                 FrozenRows(model, pretrained_rows, config.freeze_pretrained_epochs)
                 if pretrained_rows is not None and config.freeze_pretrained_epochs != 0
@@ -214,8 +202,6 @@ class Trainer:
     def checkpoint_extras(self) -> dict[str, tf.Variable]:
         """Variables the checkpoint holds besides the model's and the optimizer's."""
         extras = dict(self.rewind.copies) if self.rewind is not None else {}
-        if self.average is not None:
-            extras.update(self.average.copies)
         if self.frozen is not None:
             extras.update(self.frozen.copies)
         for name, layer in self.objective.layers.items():
@@ -251,8 +237,6 @@ class Trainer:
         if self.frozen is not None:
             gradients = self.frozen.gate(variables, gradients)
         self.update(gradients)
-        if self.average is not None:
-            self.average.update(self.optimizer.iterations)
         return loss
 
     def fit(
@@ -353,112 +337,94 @@ class Trainer:
         counted, no schedule or early stopping sees it, and `--resume` goes on from the same
         batch as an uninterrupted run would; a complete epoch replaces this model when it
         validates better."""
-        with self._averaged():
-            valid_loss = self.evaluate_loss(valid)
-            record: dict[str, Any] = {
-                "epoch": round(state.step_in_epoch / max(1, total), 3),
-                "step": state.global_step,
-                "train_seconds": round(state.train_seconds, 1),
-                "valid_loss": round(valid_loss, 5),
-                "valid_perplexity": round(math.exp(min(valid_loss, 50.0)), 3),
-                "partial_epoch": True,
-            }
-            selected = hooks.selection
-            score = selected.score() if selected is not None else None
-            if selected is not None and score is not None:
-                record[f"valid_{selected.name}"] = round(score, 5)
-                state.best_score = score
-            state.history.append(record)
-            state.best_valid_loss, state.best_epoch = valid_loss, 0
-            self._log(
-                f"  the budget ended {state.step_in_epoch} of {total} batches into the first "
-                f"epoch: keeping this model (valid loss {valid_loss:.4f})"
-            )
-            if hooks.on_improved is not None:
-                hooks.on_improved(state)
+        valid_loss = self.evaluate_loss(valid)
+        record: dict[str, Any] = {
+            "epoch": round(state.step_in_epoch / max(1, total), 3),
+            "step": state.global_step,
+            "train_seconds": round(state.train_seconds, 1),
+            "valid_loss": round(valid_loss, 5),
+            "valid_perplexity": round(math.exp(min(valid_loss, 50.0)), 3),
+            "partial_epoch": True,
+        }
+        selected = hooks.selection
+        score = selected.score() if selected is not None else None
+        if selected is not None and score is not None:
+            record[f"valid_{selected.name}"] = round(score, 5)
+            state.best_score = score
+        state.history.append(record)
+        state.best_valid_loss, state.best_epoch = valid_loss, 0
+        self._log(
+            f"  the budget ended {state.step_in_epoch} of {total} batches into the first "
+            f"epoch: keeping this model (valid loss {valid_loss:.4f})"
+        )
+        if hooks.on_improved is not None:
+            hooks.on_improved(state)
 
     def _end_epoch(
         self, state: TrainState, valid: EncodedExamples, hooks: Hooks, writer: Any
     ) -> None:
-        with self._averaged():  # what is validated, kept and saved
-            valid_loss = self.evaluate_loss(valid)
-            record = {
-                "epoch": state.epoch + 1,
-                "step": state.global_step,
-                # time in training steps so far (validation excluded, resumed runs included): how
-                # long a run took to reach this loss, for learning curves against wall-clock time
-                "train_seconds": round(state.train_seconds, 1),
-                "valid_loss": round(valid_loss, 5),
-                "valid_perplexity": round(math.exp(min(valid_loss, 50.0)), 3),
-            }
-            selected = hooks.selection
-            score = selected.score() if selected is not None else None
-            name = selected.name if selected is not None else ""
+        valid_loss = self.evaluate_loss(valid)
+        record = {
+            "epoch": state.epoch + 1,
+            "step": state.global_step,
+            # time in training steps so far (validation excluded, resumed runs included): how
+            # long a run took to reach this loss, for learning curves against wall-clock time
+            "train_seconds": round(state.train_seconds, 1),
+            "valid_loss": round(valid_loss, 5),
+            "valid_perplexity": round(math.exp(min(valid_loss, 50.0)), 3),
+        }
+        selected = hooks.selection
+        score = selected.score() if selected is not None else None
+        name = selected.name if selected is not None else ""
+        if score is not None:
+            record[f"valid_{name}"] = round(score, 5)
+        state.history.append(record)
+        with writer.as_default(step=state.epoch + 1):
+            tf.summary.scalar("valid/loss", valid_loss)
+            tf.summary.scalar("valid/perplexity", record["valid_perplexity"])
             if score is not None:
-                record[f"valid_{name}"] = round(score, 5)
-            state.history.append(record)
-            with writer.as_default(step=state.epoch + 1):
-                tf.summary.scalar("valid/loss", valid_loss)
-                tf.summary.scalar("valid/perplexity", record["valid_perplexity"])
-                if score is not None:
-                    tf.summary.scalar(f"valid/{name}", score)
-            writer.flush()
-            state.epoch += 1
-            state.step_in_epoch = 0
-            if self.config.select_by == "last":  # keep every epoch's model (tiny validation sets)
-                improved = True
-            elif score is None:
-                improved = valid_loss < state.best_valid_loss - 1e-6
-            else:
-                improved = score > state.best_score + 1e-9
-            self._log(
-                f"  valid loss {valid_loss:.4f}  perplexity {record['valid_perplexity']:.2f}"
-                + (f"  {name} {score:.4f}" if score is not None else "")
-                + ("  (best so far)" if improved else "")
-            )
-            # The plateau schedule follows the validation loss (what the optimizer lowers);
-            # early stopping waits for epochs that improve neither the loss nor the selection.
-            # Why not the selection score for both: ROUGE on a 200-pair sample is noisy, and
-            # halving the rate on a single dip while the loss still fell cost most (Reuters draws
-            # halved after such a dip at epoch 2-3 ended with the highest losses; README,
-            # "Training speed"). Under select_by=loss the two tests are the same one.
-            lowered = valid_loss < state.lowest_valid_loss - 1e-6
-            if lowered:
-                state.lowest_valid_loss, state.lowest_epoch = valid_loss, state.epoch
-                if self.rewind is not None:
-                    self.rewind.keep()
-            if improved:
-                state.best_valid_loss, state.best_epoch = valid_loss, state.epoch
-                if score is not None:
-                    state.best_score = score
-                if hooks.on_improved is not None:
-                    hooks.on_improved(state)
-            state.bad_epochs = 0 if improved or lowered else state.bad_epochs + 1
+                tf.summary.scalar(f"valid/{name}", score)
+        writer.flush()
+        state.epoch += 1
+        state.step_in_epoch = 0
+        if self.config.select_by == "last":  # keep every epoch's model (tiny validation sets)
+            improved = True
+        elif score is None:
+            improved = valid_loss < state.best_valid_loss - 1e-6
+        else:
+            improved = score > state.best_score + 1e-9
+        self._log(
+            f"  valid loss {valid_loss:.4f}  perplexity {record['valid_perplexity']:.2f}"
+            + (f"  {name} {score:.4f}" if score is not None else "")
+            + ("  (best so far)" if improved else "")
+        )
+        # The plateau schedule follows the validation loss (what the optimizer lowers);
+        # early stopping waits for epochs that improve neither the loss nor the selection.
+        # Why not the selection score for both: ROUGE on a 200-pair sample is noisy, and
+        # halving the rate on a single dip while the loss still fell cost most (Reuters draws
+        # halved after such a dip at epoch 2-3 ended with the highest losses; README,
+        # "Training speed"). Under select_by=loss the two tests are the same one.
+        lowered = valid_loss < state.lowest_valid_loss - 1e-6
+        if lowered:
+            state.lowest_valid_loss, state.lowest_epoch = valid_loss, state.epoch
+            if self.rewind is not None:
+                self.rewind.keep()
+        if improved:
+            state.best_valid_loss, state.best_epoch = valid_loss, state.epoch
+            if score is not None:
+                state.best_score = score
+            if hooks.on_improved is not None:
+                hooks.on_improved(state)
+        state.bad_epochs = 0 if improved or lowered else state.bad_epochs + 1
         if state.bad_epochs >= self.config.patience:
             self._log(f"  early stop: no improvement for {state.bad_epochs} epochs")
             state.finished = True
         elif not lowered and self.config.lr_schedule == "plateau":
             if self.rewind is not None and state.lowest_epoch > 0:
                 self.rewind.restore()
-                if self.average is not None:
-                    self.average.reset()
                 self._log(f"  weights back to epoch {state.lowest_epoch}")
             rate = plateau_decay(self.optimizer, self.config)
             self._log(f"  learning rate lowered to {rate:.3g}")
-
-    @contextlib.contextmanager
-    def _averaged(self) -> Iterator[None]:
-        """The weights' moving average in the model's place, if the run keeps one
-        (`train.ema_decay`): validation, the selection score, the rewind's copy and the
-        saved bundle all see the average; training then goes on from the raw weights."""
-        if self.average is None:
-            yield
-            return
-        self.average.swap()
-        try:
-            yield
-        finally:
-            self.average.swap()
 
     def _log(self, message: str) -> None:
         if self.verbose:

@@ -90,10 +90,6 @@ class TrainConfig:
     warmup_steps: int = 0
     decay_rate: float = 0.5  # exponential: per decay_steps; plateau: per stalled epoch
     plateau_rewind: bool = True  # plateau: back to the lowest-loss epoch's weights first
-    # decay of an exponential moving average of the weights (Polyak averaging), which
-    # validation, selection and the saved bundle use while training goes on from the raw
-    # weights (nlp.training.optim.WeightAverage); 0: none
-    ema_decay: float = 0.0
     decay_steps: int = 10000
     label_smoothing: float = 0.0
     coverage_weight: float = 1.0  # weight of the coverage loss (models with model.coverage)
