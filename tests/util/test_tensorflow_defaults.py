@@ -10,12 +10,13 @@ import pytest
 
 from tests.conftest import REPO
 
-# TensorFlow's own answer, not the variable: whether its oneDNN kernels are in use
+# TensorFlow's own answer, not the variable: whether its oneDNN kernels are in use (the
+# probe the oneDNN benchmark records), after `import nlp` and then TensorFlow
 PROBE = """
 import nlp
 import tensorflow
-from tensorflow.python.util import _pywrap_util_port
-print(_pywrap_util_port.IsMklEnabled())
+from benchmarks.onednn_cpu import onednn_in_use
+print(onednn_in_use())
 """
 
 
