@@ -42,17 +42,20 @@ class Decoder:
     Sampling with a seed repeats exactly for a given `jit_compile` setting, and an input's
     sample depends on the seed and that input only, not on its batch-mates
     (`nlp.decoding.draws`); XLA and the plain graph may round differently, so they need not
-    draw the same samples.
+    draw the same samples. Without `jit_compile`, the sampler's pick is still an XLA cluster
+    of its own unless `xla_clusters` is off (`nlp.decoding.samplers.RandomSampler`).
     """
 
     def __init__(
-        self, model: StepModel, *, max_batch_size: int = 64, jit_compile: bool = XLA_BY_DEFAULT
+        self, model: StepModel, *, max_batch_size: int = 64, jit_compile: bool = XLA_BY_DEFAULT,
+        xla_clusters: bool = True,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
         self.model = model
         self.max_batch_size = max_batch_size
         self.jit_compile = jit_compile
+        self.xla_clusters = xla_clusters
         self.trace_count = 0
         self._compiled: dict[tuple[object, ...], CompiledDecode] = {}
 
@@ -76,7 +79,7 @@ class Decoder:
         sources = _as_lists(source_ids)
         if seeds is not None and len(seeds) != len(sources):
             raise ValueError(f"{len(seeds)} seeds for {len(sources)} inputs")
-        strategy = build_strategy(options)
+        strategy = build_strategy(options, xla_clusters=self.xla_clusters)
         compiled = self._function(strategy, options, return_attention)
         results: list[list[Hypothesis]] = [[] for _ in sources]
         for chunk in _length_sorted_chunks(sources, self.max_batch_size):

@@ -275,16 +275,20 @@ def top_k_wide(values: tf.Tensor, k: int) -> tuple[tf.Tensor, tf.Tensor]:
     return top_values, tf.minimum(ids, width - 1)
 
 
-_REGISTRY: dict[str, Callable[[DecodeOptions], Strategy]] = {
-    "greedy": lambda options: GreedySearch(BestSampler()),
-    "beam": lambda options: BeamSearch(options.beam_size),
-    "sample": lambda options: GreedySearch(RandomSampler(), width=options.n_best),
-    "diverse_beam": lambda options: DiverseBeamSearch(options.beam_size, options.beam_groups),
+_REGISTRY: dict[str, Callable[[DecodeOptions, bool], Strategy]] = {
+    "greedy": lambda options, compiled: GreedySearch(BestSampler()),
+    "beam": lambda options, compiled: BeamSearch(options.beam_size),
+    "sample": lambda options, compiled: GreedySearch(
+        RandomSampler(compile_filters=compiled), width=options.n_best),
+    "diverse_beam": lambda options, compiled: DiverseBeamSearch(options.beam_size,
+                                                                options.beam_groups),
 }
 if set(_REGISTRY) != set(STRATEGY_NAMES):  # pragma: no cover - a programming error
     raise RuntimeError("strategy registry and options.STRATEGY_NAMES disagree")
 
 
-def build_strategy(options: DecodeOptions) -> Strategy:
-    """The strategy object for `options.strategy` (a name in `STRATEGY_NAMES`)."""
-    return _REGISTRY[options.strategy](options)
+def build_strategy(options: DecodeOptions, *, xla_clusters: bool = True) -> Strategy:
+    """The strategy object for `options.strategy` (a name in `STRATEGY_NAMES`).
+    `xla_clusters=False` keeps XLA out of the graph (see `RandomSampler`), for graphs that
+    other runtimes read."""
+    return _REGISTRY[options.strategy](options, xla_clusters)

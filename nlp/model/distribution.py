@@ -86,11 +86,14 @@ def _scatter_to_vocab(copy_mass: tf.Tensor, ids: tf.Tensor, vocab_size: int) -> 
     return tf.reshape(scattered, tf.concat([tf.shape(copy_mass)[:-1], [vocab_size]], axis=0))
 
 
-def target_log_probs(outputs: DecoderOutputs, targets: tf.Tensor, vocab_size: int) -> tf.Tensor:
-    """log p(target) [B,T] for target ids [B,T]: the loss path, from the logits directly."""
+def target_log_probs(outputs: DecoderOutputs, targets: tf.Tensor, vocab_size: int, *,
+                     xla_clusters: bool = True) -> tf.Tensor:
+    """log p(target) [B,T] for target ids [B,T]: the loss path, from the logits directly.
+    `xla_clusters=False` keeps XLA out of the graph (see `log_softmax_at`)."""
     targets = tf.cast(targets, tf.int32)
     in_vocab = targets < vocab_size
-    log_softmax = log_softmax_at(outputs.logits, tf.where(in_vocab, targets, 0))
+    log_softmax = log_softmax_at(outputs.logits, tf.where(in_vocab, targets, 0),
+                                 xla_clusters=xla_clusters)
     if outputs.gate is None:
         return log_softmax
     gate = outputs.gate[..., 0]
@@ -102,7 +105,8 @@ def target_log_probs(outputs: DecoderOutputs, targets: tf.Tensor, vocab_size: in
     return tf.math.log(generated + copied + EPSILON)
 
 
-def log_softmax_at(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+def log_softmax_at(logits: tf.Tensor, labels: tf.Tensor, *, xla_clusters: bool = True
+                   ) -> tf.Tensor:
     """log softmax(logits)[label] [...] for logits [..., V] and labels [...]: the loss's one
     pass over the [B*T, V] logits, with its gradient written out.
 
@@ -113,10 +117,15 @@ def log_softmax_at(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     scales it in one fused XLA kernel: the logits are read twice instead of about five times,
     and at vocabulary width they are the step's largest tensor. XLA compiles each of the two
     kernels once per shape of the logits (a fraction of a second; bucketing makes a few dozen
-    shapes).
+    shapes). Without `xla_clusters` (a graph for another runtime: TensorFlow Serving refuses
+    XLA clusters on a CPU unless started with `--xla_cpu_compilation_enabled`) it takes
+    TensorFlow's plain log softmax, for inference only.
     """
     rows = tf.reshape(logits, [-1, tf.shape(logits)[-1]])
     flat_labels = tf.reshape(labels, [-1])
+    if not xla_clusters:
+        plain = tf.gather(tf.nn.log_softmax(rows), flat_labels, batch_dims=1)
+        return tf.reshape(plain, tf.shape(labels))
 
     @tf.custom_gradient
     def gathered(rows: tf.Tensor):  # type: ignore[no-untyped-def]

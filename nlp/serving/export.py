@@ -63,16 +63,17 @@ class ExportLimits:
 
 def _variants(limits: ExportLimits) -> list[tuple[str, int, Strategy]]:
     """(strategy name, width, strategy) in `generate`'s branch order; built by the decoder's
-    own registry so the exported strategies are the ones the Python decoder runs."""
-    variants = [("greedy", 1, build_strategy(DecodeOptions(strategy="greedy")))]
-    variants += [
-        ("beam", w, build_strategy(DecodeOptions(strategy="beam", beam_size=w, n_best=1)))
-        for w in limits.beam_sizes
-    ]
-    variants += [
-        ("sample", w, build_strategy(DecodeOptions(strategy="sample", n_best=w)))
-        for w in limits.sample_counts
-    ]
+    own registry so the exported strategies are the ones the Python decoder runs, without
+    its XLA clusters: TensorFlow Serving refuses a model that has them on a CPU unless
+    started with `--xla_cpu_compilation_enabled`."""
+    def strategy(**options: Any) -> Strategy:
+        return build_strategy(DecodeOptions(**options), xla_clusters=False)
+
+    variants = [("greedy", 1, strategy(strategy="greedy"))]
+    variants += [("beam", w, strategy(strategy="beam", beam_size=w, n_best=1))
+                 for w in limits.beam_sizes]
+    variants += [("sample", w, strategy(strategy="sample", n_best=w))
+                 for w in limits.sample_counts]
     return variants
 
 
@@ -201,7 +202,7 @@ class ServingModule(tf.Module):
                          dtype=tf.int32)
         target_out = padded + end
         outputs = self.model.teacher_forcing(source_ids, target_in, training=False)
-        token = target_log_probs(outputs, target_out, self.vocab_size)
+        token = target_log_probs(outputs, target_out, self.vocab_size, xla_clusters=False)
         token = tf.where(tf.not_equal(target_out, PAD_ID), token, 0.0)
         return {"log_likelihood": tf.reduce_sum(token, axis=1), "token_log_probs": token}
 

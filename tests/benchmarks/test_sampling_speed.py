@@ -1,5 +1,5 @@
-"""benchmarks/sampling_speed.py on the tiny chat bundle: both samplers run on the same seeded
-posts and, as they must, write identical replies (the exit status says so)."""
+"""benchmarks/sampling_speed.py on the tiny chat bundle: the fused and the unfused pick run on
+the same seeded posts and write the same replies (the exit status says so)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
-def test_tiers_and_sorting_every_row_are_timed_and_agree(
+def test_the_fused_and_the_unfused_pick_are_timed_and_agree(
     tiny_bundle: Path, tmp_path: Path
 ) -> None:
     output = tmp_path / "sampling_speed.json"
@@ -23,10 +23,7 @@ def test_tiers_and_sorting_every_row_are_timed_and_agree(
         "--count", "6", "--repeats", "1", "--output", str(output),
     ]) == 0
     result = json.loads(output.read_text("utf-8"))
-    assert result["same_replies"] == 6
+    assert result["replies"] >= 6
+    assert result["same_replies"] == result["replies"]
     assert set(result["ms_per_post"]) == set(sampling_speed.VARIANTS)
     assert all(figures["batch_1"] > 0 for figures in result["ms_per_post"].values())
-    # the sampler is left as it was found
-    from nlp.decoding.samplers import RandomSampler
-
-    assert RandomSampler.TIERS == (256, 1024)

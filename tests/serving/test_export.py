@@ -150,3 +150,36 @@ def test_saved_model_decodes_like_the_generator(tmp_path: Path, variant: str) ->
                 # of the tokens produced (end token included when produced), from `score`
                 produced = served["token_log_probs"][row][: lengths[row, 0]]
                 assert sum(produced) == pytest.approx(n_best[0].score, abs=1e-3)
+
+
+def test_the_export_has_no_xla_cluster_and_samples_in_plain_tensorflow(tmp_path: Path) -> None:
+    # TensorFlow Serving refuses XLA clusters on a CPU unless told otherwise, so the export
+    # keeps the sampler's pick and the scoring's log softmax unfused (the Python decoder and
+    # the training loss fuse them).
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    from nlp.decoding import DecodeOptions
+    from nlp.generation.generator import Generator
+    from nlp.serving.export import ExportLimits, export_bundle, generate_inputs
+
+    bundle = _bundle(tmp_path / "bundle", {})
+    export = export_bundle(bundle, tmp_path / "export",
+                           ExportLimits(beam_sizes=(3,), sample_counts=(2,)))
+    saved = saved_model_pb2.SavedModel()
+    saved.ParseFromString((export / "saved_model.pb").read_bytes())
+    functions = [f for graph in saved.meta_graphs for f in graph.graph_def.library.function]
+    assert functions
+    assert not [f.signature.name for f in functions if f.attr["_XlaMustCompile"].b]
+
+    generator = Generator.from_bundle(bundle)
+    sources = [generator.codec.source(text).ids for text in TEXTS]
+    width = max(len(ids) for ids in sources)
+    options = DecodeOptions(strategy="sample", n_best=2, top_p=0.8, temperature=1.5,
+                            max_length=8, seed=11)
+    request = {name: getattr(options, name) for name in generate_inputs()}
+    request.update(source_ids=[ids + [0] * (width - len(ids)) for ids in sources],
+                   target_ids=[[3] * 4 for _ in sources])
+    first, again = _serve(export, [dict(request), dict(request)])
+    assert np.array(first["ids"]).shape[:2] == (len(TEXTS), 2)
+    assert np.array(first["lengths"]).min() >= 1
+    assert first["ids"] == again["ids"]  # seeded
