@@ -117,6 +117,7 @@ class Decoder:
                     self.model, strategy, source_ids, params,
                     no_repeat_ngram=options.no_repeat_ngram,
                     return_attention=return_attention,
+                    compact_rows=not self.jit_compile,
                 )
 
             self._compiled[key] = tf.function(

@@ -46,12 +46,19 @@ def dynamic_decode(
     no_repeat_ngram: int | tf.Tensor = 0,
     max_no_repeat_ngram: int = 0,
     return_attention: bool = True,
+    compact_rows: bool = False,
 ) -> DecodeOutput:
     """Decode a padded batch `source_ids` [B, S] (PAD = 0) with `strategy`.
 
     `no_repeat_ngram` is a Python int (it fixes the graph), or a scalar tensor in
     [0, `max_no_repeat_ngram`]: then every size is traced inside the step and the tensor picks
     one, so one loop serves them all (the exported SavedModel, which cannot retrace).
+
+    `compact_rows` (a strategy whose rows never trade places: greedy and sampling) drops
+    finished rows from the model's step: a call runs until its longest hypothesis ends, and
+    without it every finished row is computed to the end (for 8 samples of 7 words on
+    average, the longest often runs to `max_length`). Row counts then change from step to
+    step, which XLA cannot compile, so the decoder asks for it only in the plain graph.
     """
     batch = tf.shape(source_ids)[0]
     width = strategy.width
@@ -66,7 +73,6 @@ def dynamic_decode(
     # shape is known when compiling (a data-dependent size would force a compile per input).
     max_steps = params.max_length
     source_len = tf.shape(source_ids)[1]
-    scorer = Scorer(params.length_penalty, params.coverage_penalty, source_mask)
 
     search = SearchState(
         log_probs=strategy.initial_log_probs(batch),
@@ -77,12 +83,10 @@ def dynamic_decode(
         attention=tf.zeros([rows, max_steps, source_len if return_attention else 0]),
     )
 
-    def not_done(step: tf.Tensor, prev_ids: tf.Tensor, model_state: Any,
-                 search: SearchState) -> tf.Tensor:
-        return (step < max_steps) & ~tf.reduce_all(search.finished)
-
-    def advance(step: tf.Tensor, prev_ids: tf.Tensor, model_state: Any,
-                search: SearchState) -> tuple[tf.Tensor, tf.Tensor, Any, SearchState]:
+    def advance_rows(step: tf.Tensor, prev_ids: tf.Tensor, model_state: Any, context: Any,
+                     source_mask: tf.Tensor, search: SearchState, params: DecodeParams,
+                     limits: tf.Tensor) -> tuple[tf.Tensor, Any, SearchState]:
+        """One step of the rows given: their next ids, model state and search state."""
         log_probs, model_state, attention = model.decode_step(
             prev_ids, model_state, context, training=False
         )
@@ -106,6 +110,7 @@ def dynamic_decode(
             lengths=search.lengths + tf.cast(alive, tf.int32),
             coverage=search.coverage + attention,
         )
+        scorer = Scorer(params.length_penalty, params.coverage_penalty, source_mask)
         selection = strategy.select(log_probs, grown, scorer, step, params)
         if selection.parents is not None:
             grown, attention, alive, model_state = tf.nest.map_structure(
@@ -124,13 +129,60 @@ def dynamic_decode(
             ids=ids,
             attention=history,
         )
-        return step + 1, selection.ids, model_state, search
+        return selection.ids, model_state, search
 
-    _, _, _, search = tf.while_loop(
-        not_done, advance, (tf.constant(0), tf.fill([rows], BOS_ID), model_state, search)
-    )
+    def not_done(step: tf.Tensor, *state: Any) -> tf.Tensor:
+        return (step < max_steps) & ~tf.reduce_all(state[-1].finished)
+
+    first_ids = tf.fill([rows], BOS_ID)
+    if not (compact_rows and strategy.independent_rows):
+
+        def advance(step: tf.Tensor, prev_ids: tf.Tensor, model_state: Any,
+                    search: SearchState) -> tuple[tf.Tensor, tf.Tensor, Any, SearchState]:
+            ids, model_state, search = advance_rows(step, prev_ids, model_state, context,
+                                                    source_mask, search, params, limits)
+            return step + 1, ids, model_state, search
+
+        *_, search = tf.while_loop(
+            not_done, advance, (tf.constant(0), first_ids, model_state, search)
+        )
+    else:
+
+        def advance_live(step: tf.Tensor, live: tf.Tensor, prev_ids: tf.Tensor,
+                         model_state: Any, context: Any, source_mask: tf.Tensor,
+                         search: SearchState) -> tuple[Any, ...]:
+            part = tf.nest.map_structure(lambda x: tf.gather(x, live), search)
+            ids, model_state, part = advance_rows(
+                step, prev_ids, model_state, context, source_mask, part,
+                params._replace(draws=tf.gather(params.draws, live)), tf.gather(limits, live),
+            )
+            search = tf.nest.map_structure(
+                lambda full, rows: full if 0 in full.shape[1:]  # nothing to write (attention)
+                else tf.tensor_scatter_nd_update(full, live[:, None], rows),
+                search, part,
+            )
+            going = ~part.finished
+            kept = (live, ids, model_state, context, source_mask)
+            kept = tf.cond(
+                tf.reduce_all(going), lambda: kept,
+                lambda: tf.nest.map_structure(lambda x: tf.boolean_mask(x, going), kept),
+            )
+            return (step + 1, *kept, search)
+
+        loop_vars = (tf.constant(0), tf.range(rows), first_ids, model_state, context,
+                     source_mask, search)
+        *_, search = tf.while_loop(
+            not_done, advance_live, loop_vars,
+            shape_invariants=tf.nest.map_structure(_any_rows, loop_vars),
+        )
+    scorer = Scorer(params.length_penalty, params.coverage_penalty, source_mask)
     return _rank(search, scorer(search.log_probs, search.lengths, search.coverage), batch,
                  width)
+
+
+def _any_rows(x: tf.Tensor) -> tf.TensorShape:
+    """A loop variable's shape with any number of rows (scalars stay scalars)."""
+    return x.shape if x.shape.rank == 0 else tf.TensorShape([None, *x.shape[1:]])
 
 
 def _length_limits(source_lengths: tf.Tensor, params: DecodeParams) -> tf.Tensor:

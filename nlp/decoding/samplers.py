@@ -45,11 +45,15 @@ class RandomSampler:
     and whose passes only pay off fused. So by default (`compile_filters`) the whole pick
     runs as XLA clusters even inside the plain graph: two, one per half of the rows, which
     the graph executor runs at once on its two inter-op threads (XLA's own loops use one
-    core). A graph that other runtimes read (the exported SavedModel: TensorFlow Serving runs
-    XLA on a CPU only when asked to) runs the same pick unfused.
+    core). XLA compiles per shape (a fraction of a second each), and a server's batches
+    come in every size, so the rows are padded to the next of `ROW_BUCKETS` (two sizes an
+    octave: at most half again as many rows, a dozen shapes up to 256 rows). A graph that
+    other runtimes read (the exported SavedModel: TensorFlow Serving runs XLA on a CPU only
+    when asked to) runs the same pick unfused.
     """
 
     random = True
+    ROW_BUCKETS = tuple(sorted({2**k for k in range(1, 18)} | {3 * 2**k for k in range(17)}))
 
     def __init__(self, *, compile_filters: bool = True) -> None:
         self.compile_filters = compile_filters
@@ -59,10 +63,17 @@ class RandomSampler:
         filters = (params.temperature, params.top_k, params.top_p)
         if not self.compile_filters:
             return _pick(log_probs, draw, *filters)
-        half = tf.shape(log_probs)[0] // 2
-        picked = tf.concat([_compiled_pick(log_probs[:half], draw[:half], *filters),
-                            _compiled_pick(log_probs[half:], draw[half:], *filters)], axis=0)
-        return tf.ensure_shape(picked, log_probs.shape[:1])
+        rows = tf.shape(log_probs)[0]
+        buckets = tf.constant(self.ROW_BUCKETS)
+        size = tf.reduce_min(tf.where(buckets >= rows, buckets, tf.int32.max))
+        size = tf.where(size == tf.int32.max, rows, size)  # more rows than any bucket
+        log_probs_padded = tf.pad(log_probs, [[0, size - rows], [0, 0]])  # uniform rows
+        draw = tf.pad(draw, [[0, size - rows]])
+        half = size // 2
+        picked = tf.concat([_compiled_pick(log_probs_padded[:half], draw[:half], *filters),
+                            _compiled_pick(log_probs_padded[half:], draw[half:], *filters)],
+                           axis=0)
+        return tf.ensure_shape(picked[:rows], log_probs.shape[:1])
 
 
 def _pick(log_probs: tf.Tensor, draw: tf.Tensor, temperature: tf.Tensor, top_k: tf.Tensor,
@@ -79,5 +90,5 @@ def _pick(log_probs: tf.Tensor, draw: tf.Tensor, temperature: tf.Tensor, top_k: 
     return tf.minimum(picked, last)
 
 
-# XLA compiles it once per row count (a fraction of a second); the traced graph is shared.
+# XLA compiles it once per row count; the traced graph is shared.
 _compiled_pick = tf.function(_pick, jit_compile=True, reduce_retracing=True)

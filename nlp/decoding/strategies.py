@@ -47,6 +47,9 @@ class Strategy:
 
     width: int = 1
     random: bool = False  # True if it reads `params.draws` (then the decoder fills them)
+    # True if every row only ever extends itself (no parents), so the loop may drop a
+    # finished row from later steps (`nlp.decoding.loop.dynamic_decode`'s `compact_rows`)
+    independent_rows: bool = False
 
     @property
     def key(self) -> tuple[object, ...]:
@@ -72,6 +75,8 @@ class GreedySearch(Strategy):
     With `BestSampler` this is greedy search; with `RandomSampler` and width n it draws n
     independent samples per input.
     """
+
+    independent_rows = True
 
     def __init__(self, sampler: Sampler, width: int = 1) -> None:
         self.sampler = sampler

@@ -174,6 +174,7 @@ class ServingModule(tf.Module):
                     DecodeParams.from_tensors(draws, **scalars),
                     no_repeat_ngram=no_repeat_ngram,
                     max_no_repeat_ngram=limits.max_no_repeat_ngram, return_attention=False,
+                    compact_rows=True,
                 )
                 return output.ids, output.scores, output.lengths
             return run

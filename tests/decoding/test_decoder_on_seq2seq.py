@@ -154,3 +154,39 @@ def test_beam_search_reorders_the_coverage_state_with_its_beams() -> None:
             np.testing.assert_allclose(h.attention, expected, atol=1e-5)
             reordered += len(h.ids) > 1
     assert reordered  # some hypotheses were long enough for reordering to matter
+
+
+@pytest.mark.parametrize("return_attention", [True, False])
+@pytest.mark.parametrize("strategy", ["greedy", "sample"])
+def test_dropping_finished_rows_changes_no_hypothesis(strategy: str,
+                                                      return_attention: bool) -> None:
+    # `compact_rows` takes finished rows out of the model's step; every row's tokens, score
+    # and attention must be what the loop over all rows gives.
+    from nlp.decoding.draws import sampling_draws
+    from nlp.decoding.loop import dynamic_decode
+    from nlp.decoding.params import DecodeParams
+    from nlp.decoding.strategies import build_strategy
+
+    model = tiny_model()
+    options = DecodeOptions(strategy=strategy, n_best=4 if strategy == "sample" else 1,
+                            max_length=12, seed=3, no_repeat_ngram=2, min_length=1,
+                            max_length_ratio=1.5, temperature=1.5)  # limits 5, 11, 2, 6
+    search = build_strategy(options)
+    width = max(len(s) for s in SOURCES)
+    source_ids = tf.constant([s + [0] * (width - len(s)) for s in SOURCES])
+    draws = (sampling_draws(SOURCES, options.seed, search.width, options.max_length)
+             if search.random else np.zeros([len(SOURCES), 0], np.float32))
+    params = DecodeParams.from_options(options, draws)
+    outputs = [
+        tf.function(lambda ids, p, compact=compact: dynamic_decode(
+            model, search, ids, p, no_repeat_ngram=2, return_attention=return_attention,
+            compact_rows=compact))(source_ids, params)
+        for compact in (False, True)
+    ]
+    everything, compacted = ([np.asarray(t) for t in output] for output in outputs)
+    lengths = everything[2]
+    assert lengths.min() < lengths.max()  # rows end at different steps
+    np.testing.assert_array_equal(compacted[0], everything[0])  # ids
+    np.testing.assert_array_equal(compacted[2], everything[2])  # lengths
+    np.testing.assert_allclose(compacted[1], everything[1], atol=1e-5)  # scores
+    np.testing.assert_allclose(compacted[3], everything[3], atol=1e-5)  # attention

@@ -86,10 +86,10 @@ def test_the_flat_cases_reach_far_past_a_partial_ranking() -> None:
 
 
 def test_one_row_and_odd_row_counts_pick_like_the_unfused_pick() -> None:
-    # The fused pick splits the rows in two halves; one row leaves a half empty.
+    # The fused pick pads the rows to a bucket size and splits them in two halves.
     sampler, unfused = RandomSampler(), RandomSampler(compile_filters=False)
     options = DecodeOptions(strategy="sample", top_p=0.9)
-    for count in (1, 3, 8):
+    for count in (1, 3, 5, 8):  # 5 rows are padded to 6
         log_probs = tf.constant(rows(1.0, count=count, seed=count))
         params = DecodeParams.from_options(
             options, np.random.default_rng(count).random((count, 4), dtype=np.float32))
