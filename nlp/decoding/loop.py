@@ -147,34 +147,41 @@ def dynamic_decode(
             not_done, advance, (tf.constant(0), first_ids, model_state, search)
         )
     else:
+        # The live rows' states travel compacted; the whole batch's search state is written
+        # only when rows finish, so a step without a finished row costs no extra op.
+
+        def write(whole: SearchState, live: tf.Tensor, part: SearchState) -> SearchState:
+            return tf.nest.map_structure(
+                lambda full, rows: full if 0 in full.shape[1:]  # nothing to write (attention)
+                else tf.tensor_scatter_nd_update(full, live[:, None], rows),
+                whole, part,
+            )
 
         def advance_live(step: tf.Tensor, live: tf.Tensor, prev_ids: tf.Tensor,
                          model_state: Any, context: Any, source_mask: tf.Tensor,
+                         draws: tf.Tensor, limits: tf.Tensor, part: SearchState,
                          search: SearchState) -> tuple[Any, ...]:
-            part = tf.nest.map_structure(lambda x: tf.gather(x, live), search)
             ids, model_state, part = advance_rows(
                 step, prev_ids, model_state, context, source_mask, part,
-                params._replace(draws=tf.gather(params.draws, live)), tf.gather(limits, live),
-            )
-            search = tf.nest.map_structure(
-                lambda full, rows: full if 0 in full.shape[1:]  # nothing to write (attention)
-                else tf.tensor_scatter_nd_update(full, live[:, None], rows),
-                search, part,
+                params._replace(draws=draws), limits,
             )
             going = ~part.finished
-            kept = (live, ids, model_state, context, source_mask)
-            kept = tf.cond(
-                tf.reduce_all(going), lambda: kept,
-                lambda: tf.nest.map_structure(lambda x: tf.boolean_mask(x, going), kept),
-            )
-            return (step + 1, *kept, search)
+            rows = (live, ids, model_state, context, source_mask, draws, limits, part)
+
+            def drop_finished() -> tuple[Any, ...]:
+                kept = tf.nest.map_structure(lambda x: tf.boolean_mask(x, going), rows)
+                return (*kept, write(search, live, part))
+
+            return (step + 1, *tf.cond(tf.reduce_all(going), lambda: (*rows, search),
+                                       drop_finished))
 
         loop_vars = (tf.constant(0), tf.range(rows), first_ids, model_state, context,
-                     source_mask, search)
-        *_, search = tf.while_loop(
+                     source_mask, params.draws, limits, search, search)
+        _, live, *_, part, search = tf.while_loop(
             not_done, advance_live, loop_vars,
             shape_invariants=tf.nest.map_structure(_any_rows, loop_vars),
         )
+        search = write(search, live, part)  # rows that reached max_steps
     scorer = Scorer(params.length_penalty, params.coverage_penalty, source_mask)
     return _rank(search, scorer(search.log_probs, search.lengths, search.coverage), batch,
                  width)
