@@ -8,6 +8,7 @@ continues as if it had not been.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -122,6 +123,24 @@ def batching_for(config: TrainConfig) -> Batching:
     )
 
 
+YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
+
+
+def avoid_ynn_fusions() -> None:
+    """Keep YNNPACK fusions out of XLA's CPU code, unless the user's `XLA_FLAGS` set them.
+
+    TensorFlow 2.21's XLA:CPU can die of SIGSEGV in `xla::cpu::EmitYnnSubgraph` while it
+    builds an executable for a new shape, which the training step's compiled clusters meet
+    at the end of an epoch (the buckets' partial batches, in runs with the language-model
+    losses and in `s2s pretrain`). XLA reads its flags once, at its first compile, so this
+    works in a process that has not compiled anything yet (every `s2s` training command).
+    Decoding keeps the fusions: its XLA pick is faster with them and never crashed.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if YNN_FLAG not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} {YNN_FLAG}=".strip()
+
+
 class Trainer:
     """Trains one model; `run_dir` holds the checkpoint and the TensorBoard logs."""
 
@@ -142,6 +161,7 @@ class Trainer:
         checkpoint holds the rows). `objective`: what the step minimises (default: the
         seq2seq `Objective` of `config`); the layers it trains beside the model are in the
         optimizer and the checkpoint."""
+        avoid_ynn_fusions()
         self.model = model
         self.config = config
         self.run_dir = run_dir
