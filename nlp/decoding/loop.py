@@ -152,8 +152,8 @@ def dynamic_decode(
 
         def write(whole: SearchState, live: tf.Tensor, part: SearchState) -> SearchState:
             return tf.nest.map_structure(
-                lambda full, rows: full if 0 in full.shape[1:]  # nothing to write (attention)
-                else tf.tensor_scatter_nd_update(full, live[:, None], rows),
+                lambda full, live_part: full if 0 in full.shape[1:]  # nothing to write
+                else tf.tensor_scatter_nd_update(full, live[:, None], live_part),
                 whole, part,
             )
 
@@ -166,13 +166,13 @@ def dynamic_decode(
                 params._replace(draws=draws), limits,
             )
             going = ~part.finished
-            rows = (live, ids, model_state, context, source_mask, draws, limits, part)
+            carried = (live, ids, model_state, context, source_mask, draws, limits, part)
 
             def drop_finished() -> tuple[Any, ...]:
-                kept = tf.nest.map_structure(lambda x: tf.boolean_mask(x, going), rows)
+                kept = tf.nest.map_structure(lambda x: tf.boolean_mask(x, going), carried)
                 return (*kept, write(search, live, part))
 
-            return (step + 1, *tf.cond(tf.reduce_all(going), lambda: (*rows, search),
+            return (step + 1, *tf.cond(tf.reduce_all(going), lambda: (*carried, search),
                                        drop_finished))
 
         loop_vars = (tf.constant(0), tf.range(rows), first_ids, model_state, context,

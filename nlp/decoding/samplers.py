@@ -42,7 +42,7 @@ class RandomSampler:
     share its batch, while the graph holds no random-generator state.
 
     The filters' floors come from `nlp.decoding.cutoffs`, a search that needs no sorted row
-    and whose passes only pay off fused. So by default (`compile_filters`) the whole pick
+    and whose passes only pay off fused. So by default (`xla_clusters`) the whole pick
     runs as XLA clusters even inside the plain graph: two, one per half of the rows, which
     the graph executor runs at once on its two inter-op threads (XLA's own loops use one
     core). XLA compiles per shape (a fraction of a second each), and a server's batches
@@ -55,13 +55,13 @@ class RandomSampler:
     random = True
     ROW_BUCKETS = tuple(sorted({2**k for k in range(1, 18)} | {3 * 2**k for k in range(17)}))
 
-    def __init__(self, *, compile_filters: bool = True) -> None:
-        self.compile_filters = compile_filters
+    def __init__(self, *, xla_clusters: bool = True) -> None:
+        self.xla_clusters = xla_clusters
 
     def pick(self, log_probs: tf.Tensor, step: tf.Tensor, params: DecodeParams) -> tf.Tensor:
         draw = tf.gather(params.draws, step, axis=1)
         filters = (params.temperature, params.top_k, params.top_p)
-        if not self.compile_filters:
+        if not self.xla_clusters:
             return _pick(log_probs, draw, *filters)
         rows = tf.shape(log_probs)[0]
         buckets = tf.constant(self.ROW_BUCKETS)

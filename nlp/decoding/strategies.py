@@ -284,7 +284,7 @@ _REGISTRY: dict[str, Callable[[DecodeOptions, bool], Strategy]] = {
     "greedy": lambda options, compiled: GreedySearch(BestSampler()),
     "beam": lambda options, compiled: BeamSearch(options.beam_size),
     "sample": lambda options, compiled: GreedySearch(
-        RandomSampler(compile_filters=compiled), width=options.n_best),
+        RandomSampler(xla_clusters=compiled), width=options.n_best),
     "diverse_beam": lambda options, compiled: DiverseBeamSearch(options.beam_size,
                                                                 options.beam_groups),
 }

@@ -46,7 +46,7 @@ def rows(peakedness: float, count: int = 48, seed: int = 0) -> np.ndarray:
     return (logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))).astype(np.float32)
 
 
-@pytest.mark.parametrize(("compile_filters", "jit_compile"),
+@pytest.mark.parametrize(("xla_clusters", "jit_compile"),
                          [(True, False), (False, False), (True, True)])
 @pytest.mark.parametrize(
     ("peakedness", "top_k", "top_p", "temperature"),
@@ -62,7 +62,7 @@ def rows(peakedness: float, count: int = 48, seed: int = 0) -> np.ndarray:
     ],
 )
 def test_picks_equal_the_reference_filters(
-    peakedness: float, top_k: int, top_p: float, temperature: float, compile_filters: bool,
+    peakedness: float, top_k: int, top_p: float, temperature: float, xla_clusters: bool,
     jit_compile: bool,
 ) -> None:
     log_probs = rows(peakedness)
@@ -70,7 +70,7 @@ def test_picks_equal_the_reference_filters(
     options = DecodeOptions(strategy="sample", top_k=top_k, top_p=top_p,
                             temperature=temperature)
     params = DecodeParams.from_options(options, draws)
-    sampler = RandomSampler(compile_filters=compile_filters)
+    sampler = RandomSampler(xla_clusters=xla_clusters)
     pick = tf.function(lambda lp, p: sampler.pick(lp, tf.constant(STEP), p),
                        jit_compile=jit_compile)
     picked = pick(tf.constant(log_probs), params).numpy().tolist()
@@ -87,7 +87,7 @@ def test_the_flat_cases_reach_far_past_a_partial_ranking() -> None:
 
 def test_one_row_and_odd_row_counts_pick_like_the_unfused_pick() -> None:
     # The fused pick pads the rows to a bucket size and splits them in two halves.
-    sampler, unfused = RandomSampler(), RandomSampler(compile_filters=False)
+    sampler, unfused = RandomSampler(), RandomSampler(xla_clusters=False)
     options = DecodeOptions(strategy="sample", top_p=0.9)
     for count in (1, 3, 5, 8):  # 5 rows are padded to 6
         log_probs = tf.constant(rows(1.0, count=count, seed=count))
