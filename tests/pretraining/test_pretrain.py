@@ -42,21 +42,11 @@ def test_pretrain_then_train_from_it_starts_from_its_weights(
         "utf-8",
     )
     out = tmp_path / "pre"
-    # In a process of its own: pretraining now and then dies of SIGSEGV inside the trainer's
-    # compiled step (the known defect of issue 52, not yet understood), which in this process
-    # would take the test worker down with it; here it is reported as that defect.
-    pretraining = subprocess.run(
-        [sys.executable, "-m", "s2s.cli", "pretrain", "--corpus", str(CORPUS), "--text",
-         str(text), "--out", str(out), "--epochs", "1", "--quiet",
-         *_sets("model.dropout=0.1")],
-        cwd=REPO, timeout=600, capture_output=True, text=True,
-        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
-    )
-    if pretraining.returncode < 0:
-        pytest.xfail(f"pretraining died of signal {-pretraining.returncode} (issue 52): "
-                     f"{pretraining.stderr[-3000:]}")
-    assert pretraining.returncode == 0, pretraining.stderr[-3000:]
-    assert f"model.pretrained={out}" in pretraining.stdout
+    code = main(["pretrain", "--corpus", str(CORPUS), "--text", str(text), "--out", str(out),
+                 "--epochs", "1", "--quiet", *_sets("model.dropout=0.1")])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err[-3000:]
+    assert f"model.pretrained={out}" in printed.out
     pretrained = load_bundle(out)
     record = pretrained.metadata["pretraining"]
     assert record["objectives"] == ["lm", "autoencoder"] and record["texts"]["train"] > 600
@@ -115,8 +105,6 @@ def test_a_pretraining_run_killed_between_checkpoints_resumes_to_the_same_weight
     first = subprocess.run(_pretrain_command(straight, "--quiet"), cwd=REPO, timeout=600,
                            capture_output=True, text=True,
                            env={**os.environ, "PYTHONFAULTHANDLER": "1"})
-    if first.returncode < 0:  # the known defect below (issue 52)
-        pytest.xfail(f"pretraining died of signal {-first.returncode}: {first.stderr[-3000:]}")
     assert first.returncode == 0, first.stderr[-3000:]
 
     # stderr to a file, with Python's fault handler on: a crash of the run is shown with
@@ -140,15 +128,6 @@ def test_a_pretraining_run_killed_between_checkpoints_resumes_to_the_same_weight
         if stopped is not None and stopped % CHECKPOINT_EVERY == 0 and stopped < progress.step:
             break
         process.send_signal(signal.SIGCONT)
-    if process.poll() is not None and process.poll() < 0:
-        # Known defect, open in issue 52: in full-suite runs on a clean clone the progress-
-        # printing run has twice died of SIGSEGV before the kill, and a 25-minute pretraining
-        # run on LCSTS and CCTV news died of it in its first validation (its --resume then
-        # finished); a tiny run alone has not (seventeen runs). Marked as expected only for
-        # a death by signal, with the Python stack `s2s` prints, so every other check here
-        # stays strict.
-        pytest.xfail(f"pretraining died of signal {-process.poll()} before it could be "
-                     f"killed (issue 52): {errors.read_text()[-3000:]}")
     assert process.poll() is None, (
         f"pretraining ended (code {process.poll()}) before it could be killed: "
         f"{errors.read_text()[-3000:]}")
@@ -157,21 +136,10 @@ def test_a_pretraining_run_killed_between_checkpoints_resumes_to_the_same_weight
     state = read_state(cut / "checkpoint")
     assert state.step_in_epoch > 0 and not state.finished
 
-    def resume() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            _pretrain_command(cut, "--resume", "--quiet"), cwd=REPO, capture_output=True,
-            text=True, timeout=600,
-        )
-
-    resumed = resume()
-    if resumed.returncode < 0:
-        # The known crash (issue 52) struck the resumed run, in its first step as a clean-clone
-        # run at 4882b89 saw: going on with --resume is the recovery a user has, and it must
-        # still end on the uninterrupted run's weights.
-        resumed = resume()
-        if resumed.returncode < 0:
-            pytest.xfail(f"the resumed pretraining died of signal {-resumed.returncode} twice "
-                         f"(issue 52): {resumed.stderr[-3000:]}")
+    resumed = subprocess.run(
+        _pretrain_command(cut, "--resume", "--quiet"), cwd=REPO, capture_output=True,
+        text=True, timeout=600, env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     final = read_state(cut / "checkpoint")
     assert final.finished and final.global_step == read_state(straight / "checkpoint").global_step
