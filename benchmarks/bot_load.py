@@ -49,6 +49,7 @@ sys.path[:0] = [str(ROOT)]
 
 from benchmarks.common import free_port, percentile  # noqa: E402
 from bot.config import WebhookConfig  # noqa: E402
+from nlp.chat.batcher import BatchLimits  # noqa: E402
 from nlp.chat.responder import ChatResponder  # noqa: E402
 from nlp.chat.settings import SettingsStore  # noqa: E402
 from nlp.chat.setup import add_responder_arguments, build_responder  # noqa: E402
@@ -83,6 +84,9 @@ class RunResult:
     mean_batch: float
     largest_batch: int
     exactly_once_in_order: bool
+    # time inside `ChatResponder.respond` (the bot's process): the rest of `latency_ms` is
+    # Telegram's side, the HTTP round trips and python-telegram-bot
+    respond_ms: dict[str, float]
     decoding: str = ""  # the options each message was decoded with (the responder's default)
 
 
@@ -106,8 +110,7 @@ def make_responder(
     memory); without: a plain responder around the fake generator."""
     if bundle is None:
         return ChatResponder(
-            model, store=SettingsStore(":memory:"), max_batch=max_batch,
-            max_wait=max_wait_ms / 1000,
+            model, store=SettingsStore(":memory:"), batching=BatchLimits(max_batch, max_wait_ms)
         )
     parser = argparse.ArgumentParser()
     add_responder_arguments(parser, state_name="bot_load")
@@ -214,6 +217,17 @@ async def run_once(
     `webhook`: the bot in webhook mode (the fake posts each update to it) instead of long
     polling."""
     changes: dict[str, Any] = {"rate_burst": -(-total // chats) + 1}  # every message let in
+    respond_seconds: list[float] = []
+    respond = responder.respond
+
+    async def timed_respond(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return await respond(*args, **kwargs)
+        finally:
+            respond_seconds.append(time.perf_counter() - start)
+
+    responder.respond = timed_respond  # type: ignore[method-assign]
     if webhook:
         port = free_port()
         changes["webhook"] = WebhookConfig(f"http://127.0.0.1:{port}/tg/updates", port=port)
@@ -237,6 +251,7 @@ async def run_once(
         mean_batch=round(stats.mean_batch, 2),
         largest_batch=stats.largest,
         exactly_once_in_order=offered.exactly_once_in_order,
+        respond_ms={f"p{q}": round(percentile(respond_seconds, q) * 1000, 1) for q in (50, 95)},
     )
 
 
@@ -245,8 +260,8 @@ def main() -> int:
     parser.add_argument("--model", type=Path, default=None, help="a trained chat model bundle")
     parser.add_argument("--chats", type=int, default=200)
     parser.add_argument("--messages", type=int, default=5, help="messages per chat")
-    parser.add_argument("--max-batch", type=int, default=32)
-    parser.add_argument("--max-wait-ms", type=float, default=20.0)
+    parser.add_argument("--max-batch", type=int, default=BatchLimits.max_batch)
+    parser.add_argument("--max-wait-ms", type=float, default=BatchLimits.max_wait_ms)
     parser.add_argument("--per-call-ms", type=float, default=5.0, help="fake generator cost")
     parser.add_argument("--per-item-ms", type=float, default=0.5, help="fake generator cost")
     parser.add_argument("--telegram-apart", action="store_true",

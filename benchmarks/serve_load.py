@@ -287,6 +287,8 @@ def measure_bot(args: argparse.Namespace) -> list[dict[str, Any]]:
             "p99_ms": result.latency_ms["p99"],
             "model_calls": result.model_calls,
             "mean_batch": result.mean_batch,
+            "stage_ms": f"in the responder p50 {result.respond_ms['p50']:.1f}, "
+                        f"p95 {result.respond_ms['p95']:.1f}",
         })
         print(format_table(rows[-1:], COLUMNS), file=sys.stderr)
     return rows

@@ -43,6 +43,7 @@ import numpy.typing as npt
 
 from nlp.api.errors import InputError, OptionError, TaskError
 from nlp.chat.attention_plot import TASK_TEXT, PlotText, render_attention_png, shown_tokens
+from nlp.chat.batcher import BatchLimits
 from nlp.chat.context import DialogueContext
 from nlp.chat.rerank import ReplyRanker, RerankWeights
 from nlp.chat.responder import ChatResponder
@@ -201,8 +202,8 @@ class Model:
         *,
         state: PathLike = ":memory:",
         context_turns: int | None = None,
-        max_batch: int = 32,
-        max_wait: float = 0.02,
+        max_batch: int = BatchLimits.max_batch,
+        max_wait: float = BatchLimits.max_wait_ms / 1000.0,
         shared_reply_memory: bool = True,
     ) -> None:
         """Use `Model.load`; this wraps a model `load_model` already loaded."""
@@ -220,8 +221,7 @@ class Model:
             options,
             state=os.fspath(state),
             context_turns=context_turns,
-            max_batch=max_batch,
-            max_wait=max_wait,
+            batching=BatchLimits(max_batch, max_wait * 1000.0),
             ranker=None if shared_reply_memory else ReplyRanker(
                 RerankWeights(global_frequency=0.0)
             ),
@@ -245,8 +245,8 @@ class Model:
         state: PathLike = ":memory:",
         context_turns: int | None = None,
         xla: bool = False,
-        max_batch: int = 32,
-        max_wait: float = 0.02,
+        max_batch: int = BatchLimits.max_batch,
+        max_wait: float = BatchLimits.max_wait_ms / 1000.0,
         shared_reply_memory: bool = True,
     ) -> Model:
         """Load the bundle at `path` (or in the run directory `path`), checksums verified.

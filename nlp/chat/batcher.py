@@ -1,10 +1,13 @@
 """Micro-batching: many chats' messages, one model call, off the event loop.
 
 A model call costs a fixed overhead plus a little per sentence (see STACK-NOTES: batch 64
-greedy is ~15x cheaper per sentence than batch 1). Requests that arrive within `max_wait` of
-each other, and that want the same decoding options, are decoded together in one worker
-thread, so the event loop keeps serving Telegram while the model thinks. While a batch runs,
-new requests queue up and form the next batch: under load batches grow on their own.
+greedy is ~15x cheaper per sentence than batch 1). Requests that want the same decoding
+options are decoded together in one worker thread, so the event loop keeps serving Telegram
+while the model thinks. While a batch runs, new requests queue up and form the next batch:
+under load batches grow on their own. That is why an idle worker starts at once by default
+(`BatchLimits.max_wait_ms` 0, as Triton's dynamic batcher with no queue delay): waiting for
+company only pays when calls are cheap next to the gaps between requests, and then the
+worker is seldom busy anyway, while every lone message would pay the whole wait.
 """
 
 from __future__ import annotations
@@ -40,6 +43,28 @@ class _Group(Generic[G]):
     items: list[_Pending[G]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class BatchLimits:
+    """How requests share model calls, the same in `s2s chat`, `s2s bot`, `s2s serve` and
+    `nlp.api` (each takes its defaults from here): at most `max_batch` requests a call, and
+    an idle worker waits `max_wait_ms` for more before it starts."""
+
+    max_batch: int = 32
+    max_wait_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.max_batch < 1 or self.max_wait_ms < 0:
+            raise ValueError(
+                f"max_batch must be >= 1 and max_wait_ms >= 0, got {self.max_batch} and "
+                f"{self.max_wait_ms}"
+            )
+
+    @property
+    def max_wait(self) -> float:
+        """`max_wait_ms` in seconds."""
+        return self.max_wait_ms / 1000.0
+
+
 @dataclass
 class BatchStats:
     calls: int = 0
@@ -57,19 +82,19 @@ def options_key(options: DecodeOptions) -> tuple[object, ...]:
 
 
 class MicroBatcher(Generic[G]):
-    """Collects `submit` calls into batches of at most `max_batch`, waiting at most `max_wait`
-    seconds for a batch to fill, and runs `run_batch` on one worker thread.
+    """Collects `submit` calls into batches of at most `limits.max_batch` (an idle worker
+    waiting at most `limits.max_wait` seconds for one to fill), and runs `run_batch` on one
+    worker thread.
 
     One worker, not a pool: the model is one set of weights, and TensorFlow already uses all
     cores inside a call; two concurrent calls would only fight over them.
     """
 
-    def __init__(self, run_batch: RunBatch[G], *, max_batch: int = 32, max_wait: float = 0.02):
-        if max_batch < 1 or max_wait < 0:
-            raise ValueError("max_batch must be >= 1 and max_wait >= 0")
+    def __init__(self, run_batch: RunBatch[G], limits: BatchLimits | None = None) -> None:
+        limits = limits or BatchLimits()
         self._run_batch = run_batch
-        self.max_batch = max_batch
-        self.max_wait = max_wait
+        self.max_batch = limits.max_batch
+        self.max_wait = limits.max_wait
         self.stats = BatchStats()
         self._groups: dict[tuple[object, ...], _Group[G]] = {}
         self._wakeup = asyncio.Event()

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from nlp.chat.attention_plot import render_attention_png
-from nlp.chat.batcher import MicroBatcher
+from nlp.chat.batcher import BatchLimits, MicroBatcher
 from nlp.chat.context import DialogueContext
 from nlp.chat.conversation_log import ConversationLog, Rating
 from nlp.chat.messages import Messages, chat_messages
@@ -73,8 +73,7 @@ class ChatResponder:
         base_options: DecodeOptions | None = None,
         conversation_log: ConversationLog | None = None,
         loader: ModelLoader | None = None,
-        max_batch: int = 32,
-        max_wait: float = 0.02,
+        batching: BatchLimits | None = None,
         limits: ResponderLimits | None = None,
     ) -> None:
         self._generator: TextGenerator = model.generator
@@ -89,7 +88,7 @@ class ChatResponder:
         self._reload_lock = asyncio.Lock()
         self.limits = limits or ResponderLimits()
         self.batcher: MicroBatcher[Generation] = MicroBatcher(
-            self._generate, max_batch=max_batch, max_wait=max_wait
+            self._generate, batching
         )
         self._last: LruDict[str, Generation] = LruDict(self.limits.max_chats)
         self._turns: LruDict[str, int] = LruDict(self.limits.max_chats)  # replies since /reset

@@ -13,6 +13,7 @@ import functools
 import sys
 from pathlib import Path
 
+from nlp.chat.batcher import BatchLimits
 from nlp.chat.conversation_log import ConversationLog
 from nlp.chat.rerank import ReplyRanker
 from nlp.chat.responder import ChatResponder
@@ -54,20 +55,7 @@ def add_responder_arguments(parser: argparse.ArgumentParser, *, state_name: str)
         "JSONL; s2s retrain --corpus FILE learns from what people wrote and from replies "
         "rated /good, never from unrated or /bad ones (off by default)",
     )
-    parser.add_argument(
-        "--max-batch",
-        type=int,
-        default=32,
-        metavar="N",
-        help="most messages decoded in one model call (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--max-wait-ms",
-        type=float,
-        default=20.0,
-        metavar="MS",
-        help="longest a message waits for others to share its model call (default: %(default)s)",
-    )
+    add_batching_arguments(parser)
     parser.add_argument(
         "--mmi-model",
         type=Path,
@@ -78,6 +66,32 @@ def add_responder_arguments(parser: argparse.ArgumentParser, *, state_name: str)
         "model (s2s train --reverse); default: those the model names (s2s companion)",
     )
     add_decode_arguments(parser)
+
+
+def add_batching_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """`--max-batch` and `--max-wait-ms`, the micro-batching of `s2s chat`, `s2s bot` and
+    `s2s serve` alike (read back with `batch_limits`)."""
+    parser.add_argument(
+        "--max-batch",
+        type=int,
+        default=BatchLimits.max_batch,
+        metavar="N",
+        help="most messages decoded in one model call (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=BatchLimits.max_wait_ms,
+        metavar="MS",
+        help="how long a message waits for others to share a model call when the model is "
+        "idle (while it is busy, messages queue and share the next call anyway; default: "
+        "%(default)s)",
+    )
+
+
+def batch_limits(args: argparse.Namespace) -> BatchLimits:
+    """The micro-batching `add_batching_arguments`'s options ask for."""
+    return BatchLimits(args.max_batch, args.max_wait_ms)
 
 
 def model_loader(args: argparse.Namespace) -> ModelLoader:
@@ -99,8 +113,7 @@ def build_responder(args: argparse.Namespace, loader: ModelLoader) -> ChatRespon
         context_turns=args.context_turns,
         log_path=args.log_conversations,
         loader=loader,
-        max_batch=args.max_batch,
-        max_wait=args.max_wait_ms / 1000.0,
+        batching=batch_limits(args),
     )
 
 
@@ -112,8 +125,7 @@ def make_responder(
     context_turns: int | None = None,
     log_path: Path | None = None,
     loader: ModelLoader | None = None,
-    max_batch: int = 32,
-    max_wait: float = 0.02,
+    batching: BatchLimits | None = None,
     ranker: ReplyRanker | None = None,
     warm_up: bool = True,
 ) -> ChatResponder:
@@ -136,8 +148,7 @@ def make_responder(
         conversation_log=conversation_log,
         base_options=options,
         loader=loader,
-        max_batch=max_batch,
-        max_wait=max_wait,
+        batching=batching,
         ranker=ranker,
     )
     if warm_up:

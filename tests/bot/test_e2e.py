@@ -31,7 +31,6 @@ def responder(generator: ScriptedGenerator | None = None, **kwargs: object) -> C
     return ChatResponder(
         fake_model(generator or ScriptedGenerator()),
         store=store,
-        max_wait=0.005,
         **kwargs,  # type: ignore[arg-type]
     )
 
@@ -216,7 +215,7 @@ async def test_in_groups_each_member_has_their_own_conversation_and_settings() -
     /beam or /reset changed everyone's. Now context, settings and /reset are per member."""
     generator = ScriptedGenerator()
     bot_responder = ChatResponder(
-        fake_model(generator, context_turns=2), store=SettingsStore(":memory:"), max_wait=0.005
+        fake_model(generator, context_turns=2), store=SettingsStore(":memory:")
     )
     alice, bob = {"chat_type": "supergroup", "user_id": 7}, {"chat_type": "group", "user_id": 8}
     bot = f"@{BOT_USERNAME}"
@@ -256,6 +255,7 @@ async def test_allowlist_refuses_others_politely_once_and_admins_can_reload() ->
         server.push_message(666, "please?")
         server.push_message(CHAT, "/reload")  # allowed chat, but not an admin
         server.push_message(99, "/reload")  # the admin, in their private chat
+        await server.wait_for(lambda: len(server.replies(99)) == 1)  # reloaded
         server.push_message(CHAT, "hello")
         await server.wait_for_replies(4)
         await server.wait_for(lambda: len(server.replies(CHAT)) == 2)

@@ -13,7 +13,7 @@ from tests.fakes.fake_telegram import Fault, bot_on_fake_telegram
 
 def responder() -> ChatResponder:
     return ChatResponder(
-        fake_model(ScriptedGenerator()), store=SettingsStore(":memory:"), max_wait=0.005
+        fake_model(ScriptedGenerator()), store=SettingsStore(":memory:")
     )
 
 

@@ -58,7 +58,7 @@ def recording(limits: FloodLimits) -> RecordingFloodControl:
 
 def responder() -> ChatResponder:
     return ChatResponder(
-        fake_model(ScriptedGenerator()), store=SettingsStore(":memory:"), max_wait=0.005
+        fake_model(ScriptedGenerator()), store=SettingsStore(":memory:")
     )
 
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow  # a trained model, and the terminal chat in a pro
 
 async def test_real_model_answers_over_telegram_and_draws_its_attention(tiny_bundle: Path) -> None:
     model = load_model(tiny_bundle.parent)  # a run directory works as well as its model/
-    responder = ChatResponder(model, store=SettingsStore(":memory:"), max_wait=0.005)
+    responder = ChatResponder(model, store=SettingsStore(":memory:"))
     responder.warm_up()
     async with bot_on_fake_telegram(responder, rate_burst=50) as server:
         ids = [server.push_message(77, text) for text in ("how are you?", "/greedy", "/why")]

@@ -16,7 +16,7 @@ HEADER = "X-Telegram-Bot-Api-Secret-Token"
 async def test_only_requests_with_the_secret_token_are_accepted() -> None:
     port = free_port()
     hook = WebhookConfig(f"http://127.0.0.1:{port}/tg/updates", "127.0.0.1", port, SECRET)
-    responder = ChatResponder(fake_model(), store=SettingsStore(":memory:"), max_wait=0.005)
+    responder = ChatResponder(fake_model(), store=SettingsStore(":memory:"))
     async with (
         bot_on_fake_telegram(responder, webhook=hook) as server,
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client,
@@ -43,7 +43,7 @@ async def test_only_requests_with_the_secret_token_are_accepted() -> None:
 async def test_updates_the_bot_api_posts_to_the_webhook_are_answered_in_order() -> None:
     port = free_port()
     hook = WebhookConfig(f"http://127.0.0.1:{port}/tg/updates", "127.0.0.1", port, SECRET)
-    responder = ChatResponder(fake_model(), store=SettingsStore(":memory:"), max_wait=0.005)
+    responder = ChatResponder(fake_model(), store=SettingsStore(":memory:"))
     texts = [f"message {n}" for n in range(6)]
     async with bot_on_fake_telegram(responder, webhook=hook, rate_burst=len(texts)) as server:
         for text in texts:

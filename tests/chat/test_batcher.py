@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from nlp.chat.batcher import MicroBatcher
+from nlp.chat.batcher import BatchLimits, MicroBatcher
 from nlp.decoding import DecodeOptions
 from tests.fakes.fake_generators import CostModel, ScriptedGenerator
 
@@ -15,7 +15,7 @@ BEAM = DecodeOptions(strategy="beam", beam_size=3, n_best=3)
 
 async def test_concurrent_requests_share_calls_grouped_by_options() -> None:
     generator = ScriptedGenerator()
-    batcher = MicroBatcher(generator.generate, max_batch=32, max_wait=0.05)
+    batcher = MicroBatcher(generator.generate, BatchLimits(32, 50))
     texts = [f"message {i}" for i in range(10)]
     results = await asyncio.gather(
         *(batcher.submit(t, GREEDY if i % 2 else BEAM) for i, t in enumerate(texts))
@@ -30,7 +30,7 @@ async def test_concurrent_requests_share_calls_grouped_by_options() -> None:
 
 async def test_batches_never_exceed_max_batch() -> None:
     generator = ScriptedGenerator()
-    batcher = MicroBatcher(generator.generate, max_batch=4, max_wait=0.05)
+    batcher = MicroBatcher(generator.generate, BatchLimits(4, 50))
     await asyncio.gather(*(batcher.submit(f"m{i}", GREEDY) for i in range(10)))
     await batcher.aclose()
     assert [len(batch) for batch, _ in generator.calls] == [4, 4, 2]
@@ -41,9 +41,40 @@ async def test_a_lone_request_is_sent_without_waiting_for_company() -> None:
     """With room for 32, one request still goes out once `max_wait` has passed. The bound is
     far above max_wait so a loaded machine cannot fail it; what fails it is a batcher that
     holds a lone request until a batch fills (forever)."""
-    batcher = MicroBatcher(ScriptedGenerator().generate, max_batch=32, max_wait=0.02)
+    batcher = MicroBatcher(ScriptedGenerator().generate, BatchLimits(32, 20))
     await asyncio.wait_for(batcher.submit("alone", GREEDY), timeout=30)
     await batcher.aclose()
+
+
+async def test_requests_arriving_while_a_call_runs_share_the_next_call() -> None:
+    """Why an idle worker need not wait for company (the default limits): the request it
+    started alone holds the worker, and everything arriving meanwhile goes out together."""
+    started, release = threading.Event(), threading.Event()
+    calls: list[list[str]] = []
+
+    def run(texts: list[str], options: DecodeOptions, seeds: list[int | None]) -> list[list[str]]:
+        calls.append(list(texts))
+        started.set()
+        release.wait(timeout=30)
+        return [[t] for t in texts]
+
+    batcher = MicroBatcher(run)
+    first = asyncio.create_task(batcher.submit("first", GREEDY))
+    assert await asyncio.to_thread(started.wait, 30)
+    rest = [asyncio.create_task(batcher.submit(f"m{i}", GREEDY)) for i in range(5)]
+    await asyncio.sleep(0)
+    release.set()
+    assert await asyncio.gather(first, *rest) == [["first"], *([f"m{i}"] for i in range(5))]
+    await batcher.aclose()
+    assert calls == [["first"], [f"m{i}" for i in range(5)]]
+
+
+def test_batch_limits_refuse_an_empty_batch_or_a_negative_wait() -> None:
+    with pytest.raises(ValueError, match="max_batch"):
+        BatchLimits(0)
+    with pytest.raises(ValueError, match="max_wait_ms"):
+        BatchLimits(max_wait_ms=-1)
+    assert BatchLimits(max_wait_ms=250).max_wait == 0.25
 
 
 async def test_the_event_loop_keeps_running_while_the_model_works() -> None:
@@ -67,7 +98,7 @@ async def test_the_event_loop_keeps_running_while_the_model_works() -> None:
             if ticks >= 3:
                 ticked.set()
 
-    batcher = MicroBatcher(working, max_batch=8, max_wait=0.0)
+    batcher = MicroBatcher(working, BatchLimits(8, 0))
     task = asyncio.create_task(ticker())
     await batcher.submit("think hard", GREEDY)
     task.cancel()
@@ -87,7 +118,7 @@ async def test_a_generator_error_reaches_every_caller_of_that_batch_only() -> No
             raise RuntimeError("model exploded")
         return [[t] for t in texts]
 
-    batcher = MicroBatcher(flaky, max_batch=8, max_wait=0.02)
+    batcher = MicroBatcher(flaky, BatchLimits(8, 20))
     first = await asyncio.gather(
         *(batcher.submit(f"a{i}", GREEDY) for i in range(3)), return_exceptions=True
     )
@@ -98,7 +129,7 @@ async def test_a_generator_error_reaches_every_caller_of_that_batch_only() -> No
 
 async def test_close_finishes_what_was_submitted_then_refuses_more() -> None:
     generator = ScriptedGenerator(cost=CostModel(per_call=0.05))
-    batcher = MicroBatcher(generator.generate, max_batch=2, max_wait=0.01)
+    batcher = MicroBatcher(generator.generate, BatchLimits(2, 10))
     pending = [asyncio.create_task(batcher.submit(f"m{i}", GREEDY)) for i in range(5)]
     await asyncio.sleep(0)
     await batcher.aclose()

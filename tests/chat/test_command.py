@@ -5,14 +5,16 @@ import io
 from pathlib import Path
 
 from nlp.chat import command
+from nlp.chat.batcher import BatchLimits
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
+from nlp.chat.setup import batch_limits
 from tests.fakes.fake_generators import fake_model, reply_for
 
 
 def test_terminal_chat_answers_commands_and_messages(tmp_path: Path) -> None:
     store_path = tmp_path / "chat.sqlite"
-    responder = ChatResponder(fake_model(), store=SettingsStore(store_path), max_wait=0.001)
+    responder = ChatResponder(fake_model(), store=SettingsStore(store_path))
     lines = io.StringIO("hello\n/beam 2\n\n/why\n/quit\nnever read\n")
     out = io.StringIO()
     command.chat_loop(responder, lines, out, why_dir=tmp_path)
@@ -27,7 +29,7 @@ def test_terminal_chat_answers_commands_and_messages(tmp_path: Path) -> None:
 
 
 def test_end_of_input_ends_the_chat(tmp_path: Path) -> None:
-    responder = ChatResponder(fake_model(), store=SettingsStore(":memory:"), max_wait=0.001)
+    responder = ChatResponder(fake_model(), store=SettingsStore(":memory:"))
     out = io.StringIO()
     command.chat_loop(responder, io.StringIO("hi"), out, why_dir=tmp_path)
     assert out.getvalue() == f"bot> {reply_for('hi')}\n"
@@ -47,7 +49,8 @@ def test_chat_subcommand_registers_with_its_options(tmp_path: Path) -> None:
             str(tmp_path / "s.sqlite"),
         ]
     )
-    assert args.func is command.run and args.context_turns == 2 and args.max_wait_ms == 20.0
+    assert args.func is command.run and args.context_turns == 2
+    assert batch_limits(args) == BatchLimits()
 
 
 def test_a_missing_model_is_a_clear_error(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -25,7 +25,7 @@ async def test_turns_speakers_ratings_and_anonymised_chats(tmp_path: Path) -> No
     path = tmp_path / "talk.jsonl"
     log = ConversationLog(path, salt="pepper", clock=lambda: 0.0)
     responder = ChatResponder(
-        fake_model(), store=SettingsStore(":memory:"), conversation_log=log, max_wait=0.001
+        fake_model(), store=SettingsStore(":memory:"), conversation_log=log
     )
     await responder.respond("11", "first message")
     assert "Thanks, noted" in (await responder.respond("11", "/good")).text

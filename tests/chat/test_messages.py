@@ -31,7 +31,7 @@ def chinese(text: str) -> bool:
 def responder_for(languages: tuple[str, ...], generator: ScriptedGenerator | None = None
                   ) -> ChatResponder:
     model = dataclasses.replace(fake_model(generator), languages=languages)
-    return ChatResponder(model, store=SettingsStore(":memory:", ChatSettings()), max_wait=0.005)
+    return ChatResponder(model, store=SettingsStore(":memory:", ChatSettings()))
 
 
 async def test_a_chinese_models_chat_speaks_chinese() -> None:

@@ -23,7 +23,6 @@ def make(
     return ChatResponder(
         fake_model(generator or ScriptedGenerator(), context_turns=turns),
         store=SettingsStore(":memory:"),
-        max_wait=0.001,
         **kwargs,  # type: ignore[arg-type]
     )
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nlp.chat.batcher import BatchLimits
 from nlp.chat.responder import ChatResponder, chat_seed
 from nlp.chat.settings import ChatSettings, SettingsStore
 from nlp.decoding import DecodeOptions
@@ -38,7 +39,7 @@ async def test_responder_seeds_each_chat_turn_and_batches_chats_together() -> No
         fake_model(generator),
         store=SettingsStore(":memory:", ChatSettings.from_options(SAMPLE)),
         base_options=SAMPLE,
-        max_wait=0.05,
+        batching=BatchLimits(max_wait_ms=50),
     )
     await asyncio.gather(responder.respond("a", "hi"), responder.respond("b", "hi"))
     await responder.respond("a", "and then?")

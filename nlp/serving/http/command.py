@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from nlp.chat.setup import add_batching_arguments, batch_limits
 from nlp.decoding.options import XLA_BY_DEFAULT
 from nlp.serving.http.config import DEFAULT_HOST, DEFAULT_PORT, ServeConfig
 
@@ -95,14 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a conversation idle this long is forgotten (default: %(default)s)",
     )
     batching = parser.add_argument_group("micro-batching (as in s2s bot)")
-    batching.add_argument(
-        "--max-batch", type=int, default=defaults.max_batch,
-        help="most texts decoded in one model call (default: %(default)s)",
-    )
-    batching.add_argument(
-        "--max-wait-ms", type=float, default=defaults.max_wait_ms,
-        help="longest a text waits for others to share its call (default: %(default)s)",
-    )
+    add_batching_arguments(batching)
     batching.add_argument(
         "--xla", action="store_true", default=XLA_BY_DEFAULT,
         help="compile the decoder with XLA (see s2s headlines --help)",
@@ -128,8 +122,7 @@ def serve_config(args: argparse.Namespace) -> ServeConfig:
         max_in_flight=args.max_in_flight,
         max_conversations=args.max_conversations,
         conversation_ttl_seconds=args.conversation_ttl,
-        max_batch=args.max_batch,
-        max_wait_ms=args.max_wait_ms,
+        batching=batch_limits(args),
         token=read_token(args.token_file) if args.token_file else None,
         cors_origins=tuple(args.cors_origin),
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nlp.chat.batcher import BatchLimits
+
 DEFAULT_HOST = "127.0.0.1"  # loopback only: exposing the server is a decision, not a default
 DEFAULT_PORT = 8000
 
@@ -29,8 +31,7 @@ class ServeConfig:
     retry_after_seconds: int = 1
     max_conversations: int = 10_000
     conversation_ttl_seconds: float = 3600.0
-    max_batch: int = 32
-    max_wait_ms: float = 20.0
+    batching: BatchLimits = field(default_factory=BatchLimits)
     # the bearer token; None: no authentication. Left out of repr: never in logs or tracebacks
     token: str | None = field(default=None, repr=False)
     cors_origins: tuple[str, ...] = ()  # empty: no CORS headers at all
@@ -38,14 +39,14 @@ class ServeConfig:
     def __post_init__(self) -> None:
         for name in (
             "max_body_bytes", "max_text_chars", "max_articles", "max_conversation_id_chars",
-            "rate_burst", "max_in_flight", "max_conversations", "max_batch",
+            "rate_burst", "max_in_flight", "max_conversations",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("rate_per_minute", "conversation_ttl_seconds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.max_wait_ms < 0 or self.retry_after_seconds < 0:
-            raise ValueError("max_wait_ms and retry_after_seconds must be >= 0")
+        if self.retry_after_seconds < 0:
+            raise ValueError("retry_after_seconds must be >= 0")
         if self.token is not None and not self.token:
             raise ValueError("the token is empty")

@@ -150,8 +150,7 @@ def load_served_model(
         store=SettingsStore(":memory:", ChatSettings.from_options(base),
                             max_cached=config.max_conversations),
         base_options=base,
-        max_batch=config.max_batch,
-        max_wait=config.max_wait_ms / 1000.0,
+        batching=config.batching,
         limits=ResponderLimits(
             max_input_chars=config.max_text_chars, max_chats=config.max_conversations
         ),
