@@ -10,6 +10,7 @@ import dataclasses
 import json
 import types
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -167,7 +168,7 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], origin: str = "<dict>") -> ExperimentConfig:
-        return _from_dict(cls, _renamed(raw), origin)
+        return _from_dict(cls, _renamed(raw, origin), origin)
 
     def save(self, path: Path) -> None:
         write_text_atomic(path, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
@@ -264,11 +265,37 @@ def _coerce(text: str, hint: Any, where: str) -> Any:
     raise ConfigError(f"{where}: cannot set a value of type {hint}")
 
 
-def _renamed(raw: Any) -> Any:
-    """Configs saved before a setting was renamed, in today's names (bundles outlive code).
+# Settings that were tried and removed, with the value that meant "off". A bundle saved while
+# one existed still loads: its weights are what they are, and neither setting changes how a
+# trained model decodes. Only a run that trains on from such a bundle with the setting on loses
+# it, which it is warned of.
+REMOVED_SETTINGS: dict[tuple[str, str], object] = {
+    ("model", "word_dropout"): 0.0,  # word dropout, 9aca82e
+    ("train", "ema_decay"): 0.0,  # moving average of the weights, d335589
+}
 
-    `train.mixed_precision` (bool, float16 on a GPU) became `train.precision`."""
-    train = raw.get("train") if isinstance(raw, dict) else None
+
+def _renamed(raw: Any, origin: str) -> Any:
+    """Configs saved by older code, in today's names (bundles outlive code).
+
+    `train.mixed_precision` (bool, float16 on a GPU) became `train.precision`; the settings
+    of `REMOVED_SETTINGS` are dropped."""
+    if not isinstance(raw, dict):
+        return raw
+    raw = dict(raw)
+    for (section, key), off in REMOVED_SETTINGS.items():
+        values = raw.get(section)
+        if isinstance(values, dict) and key in values:
+            values = dict(values)
+            value = values.pop(key)
+            raw[section] = values
+            if value != off:
+                warnings.warn(
+                    f"{origin}: {section}.{key}={value!r} is no longer a setting (tried and "
+                    "removed); a run training on from this config goes on without it",
+                    stacklevel=3,
+                )
+    train = raw.get("train")
     if not isinstance(train, dict) or "mixed_precision" not in train:
         return raw
     train = dict(train)
