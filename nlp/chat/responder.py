@@ -33,6 +33,8 @@ from nlp.chat.text_input import (
     keep_tail,
 )
 from nlp.decoding import DecodeOptions
+from nlp.decoding.options import rows_per_input
+from nlp.decoding.row_buckets import warm_up_batch_sizes
 from nlp.generation.loading import LoadedModel, ModelLoader
 from nlp.generation.text_generator import Generation, TextGenerator
 from nlp.util.lru import MAX_CHATS, LruDict
@@ -98,10 +100,13 @@ class ChatResponder:
         }
 
     def warm_up(self, generator: TextGenerator | None = None) -> None:
-        """Build the decoder's graph for the default settings now (a few seconds), so the
-        first person to write does not wait for it. Runs before serving and on /reload."""
+        """Build the decoder's graph for the default settings and compile its code for every
+        batch the micro-batcher can form (`warm_up_batch_sizes`; seconds), so nobody who
+        writes waits for a compile, and no compile under load lets the queue snowball. Runs
+        before serving and on /reload."""
         options = self.store.defaults.decode_options(self.base_options)
-        (generator or self._generator).generate(["hello"], options)
+        for size in warm_up_batch_sizes(self.batcher.max_batch, rows_per_input(options)):
+            (generator or self._generator).generate(["hello"] * size, options)
 
     def _make_context(self, model: LoadedModel) -> DialogueContext:
         """The bundle's context size (how its training pairs were built); a smaller

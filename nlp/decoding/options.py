@@ -220,6 +220,16 @@ def beam_in_groups(beam_size: int, groups: int) -> int:
     return groups * max(1, beam_size // groups)
 
 
+def rows_per_input(options: DecodeOptions) -> int:
+    """Rows of the decoding loop one input takes (its strategy's `width`): its samples, its
+    beam, or one. TensorFlow-free, for code that plans batches without loading it."""
+    if options.strategy == "sample":
+        return options.n_best
+    if options.strategy in ("beam", "diverse_beam"):
+        return options.beam_size
+    return 1
+
+
 def option_maximums() -> dict[str, int | float]:
     """Field name -> the largest value a chat user (`/beam`, `/length`, `/sample`) or an HTTP
     request (`s2s serve`'s `decoding` object) may set.

@@ -13,6 +13,7 @@ import tensorflow as tf
 from nlp.decoding.constraints import NEG_INF
 from nlp.decoding.cutoffs import kept_mask
 from nlp.decoding.params import DecodeParams
+from nlp.decoding.row_buckets import ROW_BUCKETS
 
 
 class Sampler(Protocol):
@@ -46,14 +47,14 @@ class RandomSampler:
     runs as XLA clusters even inside the plain graph: two, one per half of the rows, which
     the graph executor runs at once on its two inter-op threads (XLA's own loops use one
     core). XLA compiles per shape (a fraction of a second each), and a server's batches
-    come in every size, so the rows are padded to the next of `ROW_BUCKETS` (two sizes an
-    octave: at most half again as many rows, a dozen shapes up to 256 rows). A graph that
-    other runtimes read (the exported SavedModel: TensorFlow Serving runs XLA on a CPU only
-    when asked to) runs the same pick unfused.
+    come in every size, so the rows are padded to the next of `ROW_BUCKETS` (a dozen shapes
+    up to 256 rows; `nlp.decoding.row_buckets` also gives the batches a warm-up decodes to
+    compile them all before serving). A graph that other runtimes read (the exported
+    SavedModel: TensorFlow Serving runs XLA on a CPU only when asked to) runs the same pick
+    unfused.
     """
 
     random = True
-    ROW_BUCKETS = tuple(sorted({2**k for k in range(1, 18)} | {3 * 2**k for k in range(17)}))
 
     def __init__(self, *, xla_clusters: bool = True) -> None:
         self.xla_clusters = xla_clusters
@@ -64,7 +65,7 @@ class RandomSampler:
         if not self.xla_clusters:
             return _pick(log_probs, draw, *filters)
         rows = tf.shape(log_probs)[0]
-        buckets = tf.constant(self.ROW_BUCKETS)
+        buckets = tf.constant(ROW_BUCKETS)
         size = tf.reduce_min(tf.where(buckets >= rows, buckets, tf.int32.max))
         size = tf.where(size == tf.int32.max, rows, size)  # more rows than any bucket
         log_probs_padded = tf.pad(log_probs, [[0, size - rows], [0, 0]])  # uniform rows

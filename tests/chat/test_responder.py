@@ -4,10 +4,13 @@ from pathlib import Path
 
 import pytest
 
+from nlp.chat.batcher import BatchLimits
 from nlp.chat.messages import ENGLISH
 from nlp.chat.responder import ChatResponder, ResponderLimits
-from nlp.chat.settings import SettingsStore
+from nlp.chat.settings import ChatSettings, SettingsStore
 from nlp.chat.text_input import telegram_length
+from nlp.decoding import DecodeOptions
+from nlp.decoding.row_buckets import warm_up_batch_sizes
 from nlp.generation.loading import LoadedModel
 from tests.fakes.fake_generators import (
     ProvenanceGenerator,
@@ -227,3 +230,23 @@ async def test_replies_say_where_they_came_from() -> None:
     why = await plain.respond("1", "/why")
     assert "training post" not in why.text
     await plain.aclose()
+
+
+async def test_the_warm_up_decodes_every_batch_size_the_batcher_can_start_a_bucket_with() -> None:
+    """A server offered 20 messages a second right after its start spent its first 20 seconds
+    compiling the fused pick for batch after batch of a new size while its queue grew; the
+    warm-up now decodes those sizes, with the chat's default options, before anyone writes."""
+    generator = ScriptedGenerator()
+    sample = DecodeOptions(strategy="sample", n_best=8, top_p=0.9)
+    responder = ChatResponder(
+        fake_model(generator),
+        store=SettingsStore(":memory:", ChatSettings.from_options(sample)),
+        base_options=sample,
+        batching=BatchLimits(max_batch=16),
+    )
+    responder.warm_up()
+    await responder.aclose()
+    assert [len(texts) for texts, _ in generator.calls] == list(warm_up_batch_sizes(16, 8))
+    assert [len(texts) for texts, _ in generator.calls] == [1, 2, 3, 4, 6, 8, 12, 16]
+    assert all(options.strategy == "sample" and options.n_best == 8
+               for _, options in generator.calls)
