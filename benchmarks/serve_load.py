@@ -245,10 +245,11 @@ async def measure_server(args: argparse.Namespace, port: int) -> list[dict[str, 
 
 def measure_bot(args: argparse.Namespace) -> list[dict[str, Any]]:
     """The bot on the chat model at each offered rate, as `measure_server` offers the server
-    chat: `benchmarks.bot_load`'s responder, warm-up and driver (a fake Bot API over HTTP,
-    python-telegram-bot and the real bot code), the same posts and conversations; long polling
-    (`s2s bot`'s default), then webhook mode (the Bot API posts each update to the bot)."""
-    from benchmarks.bot_load import make_responder, run_once, warm_up
+    chat: `benchmarks.bot_load`'s responder (warmed up as `s2s bot`'s) and driver (a fake Bot
+    API over HTTP, python-telegram-bot and the real bot code), the same posts and
+    conversations; long polling (`s2s bot`'s default), then webhook mode (the Bot API posts
+    each update to the bot)."""
+    from benchmarks.bot_load import make_responder, run_once
     from nlp.chat.setup import add_responder_arguments
     from nlp.generation.loading import load_model  # TensorFlow loads here
 
@@ -263,8 +264,6 @@ def measure_bot(args: argparse.Namespace) -> list[dict[str, Any]]:
         responder = make_responder(  # one a run: the bot closes it when it stops
             args.chat_model, model, [], defaults.max_batch, defaults.max_wait_ms
         )
-        if not rows:
-            warm_up(model, responder, defaults.max_batch)
         total = max(1, round(rate * args.duration))
         result = asyncio.run(run_once(
             responder, endpoint, defaults.max_batch, defaults.max_wait_ms,
