@@ -4,10 +4,10 @@ XLA compiles once per shape, a fraction of a second to a second each time. The s
 fused pick (`nlp.decoding.samplers`) pads its rows to the next of `ROW_BUCKETS`, so a server
 whose batches come in every size meets about a dozen shapes, not one per size. Each is still
 compiled the first time it is met, on the thread that decodes, and behind a compile the queue
-grows, the next batch is larger and meets a new shape: a server offered 20 messages a second
-right after its start spent its first 20 seconds there. `warm_up_batch_sizes` gives the
-batches that a start-up warm-up decodes so that no user meets a first compile. No TensorFlow
-here: the chat responder, which must not load it, asks for these sizes.
+grows, the next batch is larger and meets a new shape, and so on: under load right after a
+start, a server can spend many seconds compiling instead of answering. `warm_up_batch_sizes`
+gives the batches that a start-up warm-up decodes so that no user meets a first compile. No
+TensorFlow here: the chat responder, which must not load it, asks for these sizes.
 """
 
 from __future__ import annotations
