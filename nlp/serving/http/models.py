@@ -18,8 +18,7 @@ from typing import Any
 from nlp.chat.responder import ChatResponder, ResponderLimits
 from nlp.chat.settings import ChatSettings, SettingsStore
 from nlp.decoding import DecodeOptions
-from nlp.decoding.options import XLA_BY_DEFAULT, option_maximums, rows_per_input
-from nlp.decoding.row_buckets import warm_up_batch_sizes
+from nlp.decoding.options import XLA_BY_DEFAULT, option_maximums
 from nlp.generation.decode_args import describe_options
 from nlp.generation.decode_settings import DecodeSettings
 from nlp.generation.loading import load_model
@@ -115,14 +114,9 @@ class ServedModel:
 
     def warm_up(self) -> None:
         """Build the decoder graph for the default settings, and compile its code for every
-        batch size the micro-batcher can form, before the first request (see
-        `ChatResponder.warm_up`)."""
-        if self.task == "chat":
-            self.responder.warm_up()
-        else:
-            batch, rows = self.responder.batcher.max_batch, rows_per_input(self.options)
-            for size in warm_up_batch_sizes(batch, rows):
-                self.generator.generate(["hello"] * size, self.options)
+        batch size the micro-batcher can form, before the first request: the responder's
+        warm-up, whatever the task, since its batcher decodes headlines too."""
+        self.responder.warm_up()
 
 
 def load_served_model(
