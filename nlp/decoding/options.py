@@ -221,8 +221,10 @@ def beam_in_groups(beam_size: int, groups: int) -> int:
 
 
 def rows_per_input(options: DecodeOptions) -> int:
-    """Rows of the decoding loop one input takes (its strategy's `width`): its samples, its
-    beam, or one. TensorFlow-free, for code that plans batches without loading it."""
+    """Rows of the decoding loop one input takes: its samples, its beam, or one. The one
+    definition of a strategy's `width` (`nlp.decoding.strategies` builds each strategy with
+    it), here because it must stay TensorFlow-free for code that plans batches without
+    loading it (the bot's warm-up)."""
     if options.strategy == "sample":
         return options.n_best
     if options.strategy in ("beam", "diverse_beam"):

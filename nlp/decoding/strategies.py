@@ -14,7 +14,7 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from nlp.decoding.constraints import NEG_INF
-from nlp.decoding.options import STRATEGY_NAMES, DecodeOptions
+from nlp.decoding.options import STRATEGY_NAMES, DecodeOptions, rows_per_input
 from nlp.decoding.params import DecodeParams
 from nlp.decoding.samplers import BestSampler, RandomSampler, Sampler
 from nlp.decoding.scoring import Scorer
@@ -280,12 +280,14 @@ def top_k_wide(values: tf.Tensor, k: int) -> tuple[tf.Tensor, tf.Tensor]:
     return top_values, tf.minimum(ids, width - 1)
 
 
+# Each strategy's width (rows of the loop per input) is `rows_per_input`'s: one definition,
+# which code that plans batches without TensorFlow (the bot's warm-up) reads too.
 _REGISTRY: dict[str, Callable[[DecodeOptions, bool], Strategy]] = {
-    "greedy": lambda options, compiled: GreedySearch(BestSampler()),
-    "beam": lambda options, compiled: BeamSearch(options.beam_size),
+    "greedy": lambda options, compiled: GreedySearch(BestSampler(), rows_per_input(options)),
+    "beam": lambda options, compiled: BeamSearch(rows_per_input(options)),
     "sample": lambda options, compiled: GreedySearch(
-        RandomSampler(xla_clusters=compiled), width=options.n_best),
-    "diverse_beam": lambda options, compiled: DiverseBeamSearch(options.beam_size,
+        RandomSampler(xla_clusters=compiled), width=rows_per_input(options)),
+    "diverse_beam": lambda options, compiled: DiverseBeamSearch(rows_per_input(options),
                                                                 options.beam_groups),
 }
 if set(_REGISTRY) != set(STRATEGY_NAMES):  # pragma: no cover - a programming error

@@ -32,10 +32,17 @@ def test_bad_sizes_are_refused() -> None:
         warm_up_batch_sizes(8, 0)
 
 
-@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
-def test_rows_per_input_is_the_strategys_width(strategy: str) -> None:
+@pytest.mark.parametrize(
+    ("strategy", "rows"), [("greedy", 1), ("beam", 6), ("sample", 3), ("diverse_beam", 6)]
+)
+def test_each_strategy_takes_its_beam_or_its_samples_as_rows(strategy: str, rows: int) -> None:
     from nlp.decoding.strategies import build_strategy
 
     options = DecodeOptions(strategy=strategy, beam_size=6, beam_groups=2,
                             n_best=1 if strategy == "greedy" else 3)
-    assert rows_per_input(options) == build_strategy(options).width
+    assert rows_per_input(options) == rows
+    assert build_strategy(options).width == rows
+
+
+def test_every_strategy_has_its_rows() -> None:
+    assert {"greedy", "beam", "sample", "diverse_beam"} == set(STRATEGY_NAMES)
