@@ -105,8 +105,9 @@ class ChatResponder:
         writes waits for a compile, and no compile under load lets the queue snowball. Runs
         before serving and on /reload."""
         options = self.store.defaults.decode_options(self.base_options)
+        target = generator or self._generator
         for size in warm_up_batch_sizes(self.batcher.max_batch, rows_per_input(options)):
-            (generator or self._generator).generate(["hello"] * size, options)
+            target.generate(["hello"] * size, options)
 
     def _make_context(self, model: LoadedModel) -> DialogueContext:
         """The bundle's context size (how its training pairs were built); a smaller

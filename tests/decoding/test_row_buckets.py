@@ -32,9 +32,11 @@ def test_bad_sizes_are_refused() -> None:
         warm_up_batch_sizes(8, 0)
 
 
-@pytest.mark.parametrize(
-    ("strategy", "rows"), [("greedy", 1), ("beam", 6), ("sample", 3), ("diverse_beam", 6)]
-)
+# rows per input with beam_size=6, beam_groups=2 and n_best=3 (1 for greedy)
+ROWS = {"greedy": 1, "beam": 6, "sample": 3, "diverse_beam": 6}
+
+
+@pytest.mark.parametrize(("strategy", "rows"), ROWS.items())
 def test_each_strategy_takes_its_beam_or_its_samples_as_rows(strategy: str, rows: int) -> None:
     from nlp.decoding.strategies import build_strategy
 
@@ -44,5 +46,5 @@ def test_each_strategy_takes_its_beam_or_its_samples_as_rows(strategy: str, rows
     assert build_strategy(options).width == rows
 
 
-def test_every_strategy_has_its_rows() -> None:
-    assert {"greedy", "beam", "sample", "diverse_beam"} == set(STRATEGY_NAMES)
+def test_every_strategy_has_its_rows_stated() -> None:
+    assert set(ROWS) == set(STRATEGY_NAMES)
