@@ -21,6 +21,8 @@ from nlp.corpus.pipeline import (
     VALID,
     JsonlWriter,
     PipelineOptions,
+    exclude_seen,
+    pair_keys,
     process,
     split_pairs,
 )
@@ -77,6 +79,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=int,
         default=TrainConfig.seed,
         help="seed of the content-hash split (default: %(default)s)",
+    )
+    convert.add_argument(
+        "--exclude-corpus",
+        action="extend",
+        nargs="+",
+        metavar="PATH",
+        help="leave out every pair that occurs in these corpora (any format, detected; e.g. the "
+        "training files, so a test split holds nothing the model trained on), and every "
+        "conversation all of whose pairs occur there; the counts are reported",
     )
     convert.set_defaults(func=run_convert)
 
@@ -241,14 +252,31 @@ def pipeline_options(args: argparse.Namespace) -> PipelineOptions:
     )
 
 
-def _pairs(args: argparse.Namespace, report: ReadReport) -> Iterator[Pair]:
-    """Processed pairs of all inputs; every input is checked before the first is read."""
+def _pairs(
+    args: argparse.Namespace, report: ReadReport, excluded: list[str] | None = None
+) -> Iterator[Pair]:
+    """Processed pairs of all inputs; every input is checked before the first is read.
+
+    With `--exclude-corpus`, those corpora are read first (each format detected, the same
+    cleaning, so equal text gives equal keys) and what they hold is left out; the ids of the
+    conversations left out whole go to `excluded`.
+    """
     options = reader_options(args)
     streams = [
         read_pairs(path, args.format, report=report, strict=args.strict, **options)
         for path in args.input
     ]
-    return process(itertools.chain.from_iterable(streams), pipeline_options(args), report)
+    pairs = process(itertools.chain.from_iterable(streams), pipeline_options(args), report)
+    if not getattr(args, "exclude_corpus", None):
+        return pairs
+    seen = set()
+    for path in args.exclude_corpus:
+        own = ReadReport()
+        seen |= pair_keys(
+            process(read_pairs(path, "auto", report=own), pipeline_options(args), own)
+        )
+        print(f"excluding {own.kept} pairs of {path}", file=sys.stderr)
+    return exclude_seen(pairs, seen, report, excluded)
 
 
 def run_stats(args: argparse.Namespace) -> int:
@@ -285,6 +313,7 @@ def run_convert(args: argparse.Namespace) -> int:
         print("error: --valid-output must differ from --output", file=sys.stderr)
         return 2
     written: list[str] = []
+    excluded: list[str] = []
 
     def consume(pairs: Iterator[Pair]) -> None:
         with JsonlWriter(args.output) as train:
@@ -297,8 +326,13 @@ def run_convert(args: argparse.Namespace) -> int:
                 for pair in pairs:
                     train.write(pair)
         written.insert(0, f"{train.count} pairs to {args.output}")
+        if args.exclude_corpus:
+            print(
+                f"left out {len(excluded)} conversations found whole in --exclude-corpus",
+                file=sys.stderr,
+            )
 
-    return _run(args, ReadReport(), consume, written)
+    return _run(args, ReadReport(), consume, written, excluded)
 
 
 def _run(
@@ -306,10 +340,11 @@ def _run(
     report: ReadReport,
     consume: Callable[[Iterator[Pair]], None],
     written: list[str] | None = None,
+    excluded: list[str] | None = None,
 ) -> int:
     """Feed the processed pairs to `consume`, then print the report; map errors to codes."""
     try:
-        consume(_pairs(args, report))
+        consume(_pairs(args, report, excluded))
     except FormatError as exc:
         return _fail(report, exc, 2)
     except CorpusError as exc:  # a bad record with --strict

@@ -24,6 +24,8 @@ from nlp.text.normalize import normalize_text
 from nlp.util.fsutil import atomic_file
 
 DUPLICATE = "duplicate"
+SEEN_PAIR = "pair in an excluded corpus"
+SEEN_CONVERSATION = "pair of a conversation found whole in an excluded corpus"
 TRAIN, VALID = "train", "valid"
 LengthUnit = Literal["chars", "tokens"]
 
@@ -87,6 +89,53 @@ def process(pairs: Iterable[Pair], options: PipelineOptions, report: ReadReport)
                 continue
             seen.add(key)
         yield Pair(source, target, pair.origin, pair.group)
+
+
+def pair_keys(pairs: Iterable[Pair]) -> set[int]:
+    """The `pair_hash` of every pair: what `exclude_seen` compares against."""
+    return {pair_hash(pair.source, pair.target) for pair in pairs}
+
+
+def exclude_seen(
+    pairs: Iterable[Pair],
+    seen: set[int],
+    report: ReadReport,
+    conversations: list[str] | None = None,
+) -> Iterator[Pair]:
+    """The pairs not in `seen`, and no pair of a conversation whose every pair is in `seen`.
+
+    Why: a test split must not hold what the model trained on. Some corpora repeat whole
+    dialogues across their own splits (DailyDialog's `validation/` shares dialogues with
+    `train/`), so a held-out file scored as it comes rewards memorising: retrieval returns the
+    reference itself. A conversation found whole in training goes entirely, so no context turn
+    of it stays either; of the others only the pairs found there go (a common exchange such as
+    "Thank you." -> "You're welcome." does not take its conversation with it). Pairs of one
+    conversation arrive together, as every reader yields them, so one conversation is buffered
+    at a time. Each dropped pair is counted in `report` by reason; the id of each conversation
+    dropped whole is appended to `conversations`.
+    """
+    group: list[Pair] = []
+
+    def flush() -> Iterator[Pair]:
+        hits = [pair_hash(pair.source, pair.target) in seen for pair in group]
+        if group and group[0].group and all(hits):
+            for _ in group:
+                report.count_skip(SEEN_CONVERSATION)
+            if conversations is not None:
+                conversations.append(group[0].group)
+        else:
+            for pair, hit in zip(group, hits, strict=True):
+                if hit:
+                    report.count_skip(SEEN_PAIR)
+                else:
+                    yield pair
+        group.clear()
+
+    for pair in pairs:
+        if group and (not pair.group or pair.group != group[0].group):
+            yield from flush()
+        group.append(pair)
+    yield from flush()
 
 
 def _length_problem(source: str, target: str, options: PipelineOptions) -> str:

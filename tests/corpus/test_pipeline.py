@@ -338,3 +338,45 @@ def test_every_option_has_help() -> None:
 def test_curly_apostrophes_in_words_become_ascii_but_chinese_quotes_stay() -> None:
     assert normalize_text("I’ve got it, don’t worry") == "I've got it, don't worry"
     assert normalize_text("他说‘你好’吧") == "他说‘你好’吧"
+
+
+def test_cli_convert_excludes_what_training_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A test split drops the dialogues found whole in the training corpus, and the pairs found
+    there, and keeps the rest of a dialogue that shares only a common exchange (DailyDialog's
+    `validation/` repeats some `train/` dialogues verbatim)."""
+    train_raw = tmp_path / "dialogues_train.txt"
+    train_raw.write_text(
+        "Hi , how are you ? __eou__ Fine , thanks . __eou__ Good to hear . __eou__\n"
+        "Thank you . __eou__ You're welcome . __eou__\n",
+        "utf-8",
+    )
+    test_raw = tmp_path / "dialogues_validation.txt"
+    test_raw.write_text(
+        # the first training dialogue verbatim: goes whole
+        "Hi , how are you ? __eou__ Fine , thanks . __eou__ Good to hear . __eou__\n"
+        # shares one exchange with training: only that pair goes
+        "Can you help me ? __eou__ Sure . __eou__ Thank you . __eou__ You're welcome . __eou__\n"
+        # a new dialogue: kept whole
+        "Where is the bank ? __eou__ Next to the park . __eou__\n",
+        "utf-8",
+    )
+    train = tmp_path / "dd.jsonl"
+    assert cli("convert", "--input", str(train_raw), "--output", str(train)) == 0
+    test = tmp_path / "dd-test.jsonl"
+    code = cli(
+        "convert", "--input", str(test_raw), "--output", str(test), "--exclude-corpus", str(train)
+    )
+    assert code == 0
+    err = capsys.readouterr().err
+    kept = [json.loads(line) for line in test.read_text("utf-8").splitlines()]
+    assert [(r["source"], r["target"]) for r in kept] == [
+        ("Can you help me ?", "Sure ."),
+        ("Sure .", "Thank you ."),
+        ("Where is the bank ?", "Next to the park ."),
+    ]
+    assert "pair of a conversation found whole in an excluded corpus 2" in err
+    assert "pair in an excluded corpus 1" in err
+    assert "left out 1 conversations found whole in --exclude-corpus" in err
+    assert f"excluding 3 pairs of {train}" in err
