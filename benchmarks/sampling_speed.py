@@ -5,9 +5,11 @@ the same posts and seeds.
 A chat bundle tuned by `s2s tune-decoding` usually samples (nucleus, temperature), often
 several replies per post; its filters' floors come from `nlp.decoding.cutoffs`, a bisection
 whose passes only pay off fused. `nlp.decoding.samplers.RandomSampler` therefore runs its
-pick as XLA clusters inside the decoder's plain graph; the export keeps XLA out. Both must
-pick the same tokens but for rounding, so the benchmark also counts identical replies and
-fails below `AGREEMENT`.
+pick as XLA clusters inside the decoder's plain graph; the export keeps XLA out. Both pick
+the same token but where a draw falls within rounding of the boundary between two tokens,
+and from there on the two replies differ: how often depends on the machine's rounding, so
+the identical replies are counted, not judged (tests/benchmarks/test_sampling_speed.py
+checks every pick of both against the filters computed in float64).
 
 Decoding only: the bundle's own options (its number of samples included) with a fixed seed
 and no re-ranking or retrieval (those stages do not sample). Each post alone (batch 1, the
@@ -36,7 +38,6 @@ from benchmarks.train_throughput import matmul_peak
 
 BATCH = 8
 VARIANTS = {"fused (XLA)": True, "unfused (as exported)": False}  # xla_clusters
-AGREEMENT = 0.98  # the share of identical replies below which the run fails
 
 
 def sample_posts(path: Path, count: int, seed: int = 0) -> list[str]:
@@ -112,8 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": str(args.model), "posts": len(posts), **result,
         "matmul_peak_gflops": {"before": round(peaks[0], 1), "after": round(peaks[1], 1)},
     })
-    # XLA may round a cumulative sum differently, so a rare reply differs; more is a defect
-    return 0 if result["same_replies"] >= AGREEMENT * result["replies"] else 1
+    return 0
 
 
 if __name__ == "__main__":

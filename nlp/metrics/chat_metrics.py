@@ -34,6 +34,19 @@ def top_reply_share(replies: Sequence[str], k: int = 5) -> float:
     return sum(c for _, c in counts.most_common(k)) / len(replies) if replies else 0.0
 
 
+def top_reply_repeats(replies: Sequence[str], k: int = 5) -> float:
+    """Share of replies that repeat one of the k most frequent replies (each of those
+    counted from its second time on).
+
+    Why beside `top_reply_share`: the k most frequent of n different replies are k/n of them,
+    so a ceiling on their share that n = 100 replies can meet, 40 never can; their repeats
+    are 0 for different replies however few, and at n = 100 differ from the share by k/n.
+    """
+    counts = Counter(reply.strip().lower() for reply in replies)
+    top = counts.most_common(k)
+    return (sum(c for _, c in top) - len(top)) / len(replies) if replies else 0.0
+
+
 def is_echo(post: str, reply: str, unit: str, threshold: float = 0.8) -> bool:
     """The reply repeats the post: identical, or most of its units are taken from the post."""
     reply_units, post_units = units(reply, unit), Counter(units(post, unit))

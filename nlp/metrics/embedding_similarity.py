@@ -13,8 +13,10 @@ the caller), so every model is measured with the same ruler.
 - extrema: per dimension, the value of largest magnitude over the words; the cosine of the
   two extrema vectors.
 
-Words without a vector are left out; a pair where either side has none is not scored, and
-`scored` says how many pairs were.
+Words without a vector are left out. A reply with none (empty, or only out-of-vocabulary
+words) scores 0: it says nothing like the reference, and left out it would lift the mean of
+whatever sends such replies. A pair whose reference has none is not scored (nothing to
+compare with), and `scored` says how many pairs were.
 """
 
 from __future__ import annotations
@@ -60,16 +62,18 @@ def embedding_similarities(
     lookup: Lookup,
 ) -> dict[str, float]:
     """The three measures' means over the (reply, reference) pairs, as token lists, with
-    `scored`: how many pairs had a vector on both sides."""
+    `scored`: how many pairs had a vector in the reference (a reply without one scores 0)."""
     if len(replies) != len(references):
         raise ValueError(f"{len(references)} references for {len(replies)} replies")
     totals = dict.fromkeys(MEASURES, 0.0)
     scored = 0
     for reply_tokens, reference_tokens in zip(replies, references, strict=True):
         reply, reference = lookup(reply_tokens), lookup(reference_tokens)
-        if not len(reply) or not len(reference):
+        if not len(reference):
             continue
         scored += 1
+        if not len(reply):
+            continue  # scores 0
         totals["embedding_average"] += average(reply, reference)
         totals["embedding_greedy"] += greedy(reply, reference)
         totals["embedding_extrema"] += extrema(reply, reference)

@@ -5,17 +5,18 @@ Why a figure of its own: ROUGE barely moves when a headline stutters ("雅虎:�
 
 Definitions (the same for every model, whatever tokenizer it was trained with, so a words
 model and a chars model are compared on one scale):
-- Tokens: the jieba tokenizer's split of the lowercased output (`nlp.tokenizers.chinese`):
-  Chinese words by jieba, Latin words, numbers and punctuation by the words rules. Chinese is
-  counted in *words*, not characters: a headline legitimately reuses a character ("中国银行
-  与中国移动"), but rarely a whole word.
-- Content tokens: tokens with a letter or digit (not punctuation or symbols) that are not
-  stopwords (`STOPWORDS`: English function words; Chinese particles, pronouns, prepositions
-  and conjunctions). Numbers are content: "8 8 8 8" is a stutter.
+- Tokens: what a reader sees, the "chars" tokenizer's split of the lowercased output
+  (`nlp.tokenizers.chars`): each Chinese (Han or kana) character one token, Latin words,
+  numbers and punctuation by the words rules. Not a segmenter's words: jieba's "金融机构" and
+  "美国空军" hid "金融金融机构" and "美国:美国空军" from a count of repeated words, and
+  those headlines read as garbled.
+- Content tokens: tokens with a letter or digit (not punctuation or symbols) that are neither
+  English function words (`STOPWORDS`) nor a single Chinese character, which a headline
+  legitimately reuses ("国务院批准中国银行"). Numbers are content: "8 8 8 8" is a stutter.
 - An output *repeats a content token* when some content token occurs twice or more in it
   (n=1), and *repeats a bigram* when some pair of adjacent tokens, of any kind, occurs twice or
-  more (n=2: catches "的的的的" and "雅虎:雅虎:", which the stopword and punctuation rules let
-  through at n=1).
+  more (n=2: catches "的的的的", "雅虎:雅虎:" and, in Chinese, any word of two characters or
+  more said twice; a name said twice, as in "中国银行与中国移动", counts too).
 - Shares are over all outputs; an empty output repeats nothing.
 """
 
@@ -26,7 +27,8 @@ from collections import Counter
 from collections.abc import Sequence
 from functools import cache
 
-from nlp.tokenizers.chinese import JiebaTokenizer
+from nlp.text.scripts import is_cjk_letter
+from nlp.tokenizers.chars import CharTokenizer
 
 _ENGLISH_STOPWORDS = (
     # English function words: articles, auxiliaries, pronouns, prepositions, conjunctions.
@@ -36,22 +38,24 @@ _ENGLISH_STOPWORDS = (
     "no n't 's 'm 're 've 'll 'd i you he she we they me him her us them my your his our "
     "their what which who whom whose when where why how all any some up out off"
 )
-_CHINESE_STOPWORDS = (
-    # Chinese particles, pronouns, prepositions, conjunctions and copulas.
-    "的 了 着 过 地 得 之 是 在 和 与 及 或 而 并 也 都 就 还 又 被 把 将 对 从 向 于 以 "
-    "为 由 让 给 这 那 其 此 该 个 我 你 他 她 它 我们 你们 他们 吗 呢 吧 啊 不 没"
-)
-STOPWORDS: frozenset[str] = frozenset(f"{_ENGLISH_STOPWORDS} {_CHINESE_STOPWORDS}".split())
+STOPWORDS: frozenset[str] = frozenset(_ENGLISH_STOPWORDS.split())
 
 
 @cache
-def _tokenizer() -> JiebaTokenizer:
-    return JiebaTokenizer(lowercase=True)
+def _tokenizer() -> CharTokenizer:
+    return CharTokenizer(lowercase=True)
+
+
+def reader_tokens(text: str) -> list[str]:
+    """The units a reader sees in `text`: Chinese characters one by one, other words whole."""
+    return _tokenizer().tokenize(text)
 
 
 def is_content(token: str) -> bool:
-    """A token that carries meaning: has a letter or digit and is not a stopword."""
-    return any(char.isalnum() for char in token) and token not in STOPWORDS
+    """A token that carries meaning: has a letter or digit, and is neither a stopword nor a
+    single Chinese character."""
+    return (any(char.isalnum() for char in token) and token not in STOPWORDS
+            and not is_cjk_letter(token))
 
 
 def repeats_content_token(tokens: Sequence[str]) -> bool:
@@ -71,7 +75,7 @@ def repetition_shares(outputs: Sequence[str]) -> dict[str, float]:
     """Shares of outputs repeating a content token, a bigram, and either of the two."""
     content = bigram = either = 0
     for output in outputs:
-        tokens = _tokenizer().tokenize(output)
+        tokens = reader_tokens(output)
         by_token, by_bigram = repeats_content_token(tokens), repeats_bigram(tokens)
         content += by_token
         bigram += by_bigram

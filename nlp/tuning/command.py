@@ -15,9 +15,10 @@ MMI, the dual encoder and the dual encoder with BM25 (its weight chosen the same
 prefers the true reply most often. Then whole configurations,
 scored on the replies the bot would send (its n-best size, seeds and re-ranking) to a seeded
 sample of validation posts drawn across conversations: among those whose replies are diverse
-enough (distinct-2 at least 0.30 and the 5 most frequent replies at most 10%, per block of
-100 replies), the one with the highest BLEU-2 plus 100 x embedding-average similarity to the
-validation replies (GloVe, English); when none is, the highest distinct-2 minus top-5 share.
+enough (distinct-2 at least 0.30 and repeats of the 5 most frequent replies at most 5% of
+the replies, per block of 100 replies), the one with the highest BLEU-2 plus 100 x
+embedding-average similarity to the validation replies (GloVe, English; 0 for a reply
+without word vectors); when none is, the highest distinct-2 minus top-5 repeats.
 Candidates: plain beam, sampling (temperature 0.8, 0.6, 0.45; top-p 0.9), sample-and-rerank
 (8 nucleus samples at temperature 1 and 0.7), diverse beam (3 groups), MMI re-ranking of beam
 search and of 8 samples for each companion, and with a retrieval index the replies of the 10
@@ -232,10 +233,12 @@ RANKER_OF_TABLE = {"model": "likelihood", "mmi-antilm": "mmi-antilm", "mmi-bidi"
 
 
 def best_ranker(hits: dict[str, float]) -> str:
-    """The ranker whose validation Hits@1 is highest (the likelihood on ties)."""
-    scored = [(value, name) for name, value in hits.items() if name in RANKER_OF_TABLE]
-    best = max(scored, key=lambda item: (item[0], item[1] == "model"))
-    return RANKER_OF_TABLE[best[1]]
+    """The ranker whose validation Hits@1 is highest; on ties the one `RANKER_OF_TABLE`
+    names first (the likelihood, then the simpler), whatever order `hits` lists them in."""
+    order = list(RANKER_OF_TABLE)
+    best = max((name for name in hits if name in RANKER_OF_TABLE),
+               key=lambda name: (hits[name], -order.index(name)))
+    return RANKER_OF_TABLE[best]
 
 
 def _fit_measure(generator: Generator, pairs: Sequence[Pair]) -> Any:

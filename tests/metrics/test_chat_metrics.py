@@ -2,7 +2,13 @@ import math
 
 import pytest
 
-from nlp.metrics.chat_metrics import chat_metrics, distinct_n, is_echo, top_reply_share
+from nlp.metrics.chat_metrics import (
+    chat_metrics,
+    distinct_n,
+    is_echo,
+    top_reply_repeats,
+    top_reply_share,
+)
 
 
 def test_distinct_n_counts_unique_ngrams_over_all_replies() -> None:
@@ -20,6 +26,15 @@ def test_top_reply_share_and_echo() -> None:
     assert is_echo("how are you today", "how are you", "word")
     assert not is_echo("how are you today", "fine thanks", "word")
     assert is_echo("今天天气很好", "天气很好", "char")
+
+
+def test_top_reply_repeats_count_from_the_second_time() -> None:
+    replies = ["ok"] * 6 + ["a", "b", "c", "d", "e", "f"]
+    assert top_reply_repeats(replies, 1) == pytest.approx(5 / 12)
+    assert top_reply_repeats(replies, 5) == pytest.approx(5 / 12)
+    assert top_reply_repeats(["a", "b", "c"]) == 0.0  # however few, all different
+    assert top_reply_repeats(["OK", "ok ", "no"]) == pytest.approx(1 / 3)  # as top_reply_share
+    assert top_reply_repeats([]) == 0.0
 
 
 def test_chat_metrics_picks_units_per_language() -> None:

@@ -40,7 +40,16 @@ def test_hand_computed_values() -> None:
         (-2 + 1) / (math.sqrt(2) * math.sqrt(5)))
 
 
-def test_pairs_without_vectors_are_not_scored() -> None:
-    scores = embedding_similarities([["zzz"], ["yes"]], [["yes"], ["Yes"]], lookup)
-    assert scores["embedding_scored"] == 1  # the first reply has no vector; "Yes" is lowered
+def test_a_reply_without_vectors_scores_zero() -> None:
+    """An empty or out-of-vocabulary reply says nothing like the reference: left out, it would
+    raise the mean of a configuration that sends such replies."""
+    scores = embedding_similarities([["zzz"], [], ["yes"]], [["yes"], ["ok"], ["Yes"]], lookup)
+    assert scores["embedding_scored"] == 3  # "Yes" is looked up lowercased
+    for measure in ("embedding_average", "embedding_greedy", "embedding_extrema"):
+        assert scores[measure] == pytest.approx(1 / 3)
+
+
+def test_pairs_whose_reference_has_no_vectors_are_not_scored() -> None:
+    scores = embedding_similarities([["yes"], ["yes"]], [["zzz"], ["yes"]], lookup)
+    assert scores["embedding_scored"] == 1
     assert scores["embedding_average"] == pytest.approx(1.0)

@@ -175,8 +175,8 @@ def test_chat_objective_prefers_the_closest_to_people_of_the_diverse_enough() ->
     from nlp.tuning.search import PLAIN_BEAM, TuningContext, chat_objective, try_candidates
 
     pairs = [Pair(f"post {i}", f"well a{i} b{i} is fine") for i in range(60)]
-    stock = ["well a0 b0 is fine"] * 60  # distinct-2 4/240, top-5 share 1.0
-    four = [f"x{i % 4} y{i % 4}" for i in range(60)]  # distinct-2 4/60, top-5 share 1.0
+    stock = ["well a0 b0 is fine"] * 60  # distinct-2 4/240, top-5 repeats 59/60
+    four = [f"x{i % 4} y{i % 4}" for i in range(60)]  # distinct-2 4/60, top-5 repeats 56/60
     close = [f"well a{i} b{i}" for i in range(60)]  # varied, the references' first words
     short = [f"a{i} b{i}" for i in range(60)]  # as varied, shorter
 
@@ -186,14 +186,47 @@ def test_chat_objective_prefers_the_closest_to_people_of_the_diverse_enough() ->
         return close if options.temperature < 1.0 else short
 
     objective = chat_objective(TuningContext(pairs, generate))
-    assert objective(stock, pairs) == pytest.approx(4 / 240 - 1.0)
-    assert objective(four, pairs) == pytest.approx(4 / 60 - 1.0)  # more variety: higher
+    assert objective(stock, pairs) == pytest.approx(4 / 240 - 59 / 60)
+    assert objective(four, pairs) == pytest.approx(4 / 60 - 56 / 60)  # more variety: higher
     assert objective(close, pairs) == pytest.approx(10.0 + 100 * math.exp(1 - 5 / 3))
     assert objective(short, pairs) == pytest.approx(10.0 + 100 * math.exp(1 - 5 / 2))
     candidates = [PLAIN_BEAM, DecodeOptions(strategy="sample"),
                   DecodeOptions(strategy="sample", temperature=0.7)]
     result = try_candidates(generate, pairs, candidates, objective, 60)
     assert result.best.options.temperature == 0.7 and len(result.trials) == 3
+
+
+def test_the_chat_floor_holds_for_fewer_replies_than_a_block() -> None:
+    """40 posts (a small validation file, `--max-pairs 40`): however varied, the five most
+    frequent of 40 replies are 5/40 = 12.5% of them, so a floor on their share would leave
+    every configuration below it and choose by diversity alone. The floor counts their
+    repeats: 40 different replies pass, one stock reply sent to 4 of the 40 posts (3 repeats,
+    7.5%) does not."""
+    from nlp.tuning.search import QUALIFIED, TuningContext, chat_objective
+
+    pairs = [Pair(f"post {i}", f"well a{i} b{i} is fine") for i in range(40)]
+    objective = chat_objective(TuningContext(pairs, lambda sources, options: []))
+    varied = [f"well a{i} b{i}" for i in range(40)]  # distinct-2 0.75
+    assert objective(varied, pairs) >= QUALIFIED
+    stock = ["i do not know"] * 4 + varied[4:]
+    assert objective(stock, pairs) < QUALIFIED
+
+
+def test_best_ranker_takes_the_ranker_with_the_best_hits() -> None:
+    """Hand-made Hits@1 figures: BM25 alone ranks no reply however high its Hits; a tie goes
+    to the likelihood, else to the ranker `RANKER_OF_TABLE` names first (the simpler), in
+    whatever order the figures come."""
+    from nlp.tuning.command import best_ranker
+
+    assert best_ranker({"model": 0.10, "mmi-antilm": 0.14, "mmi-bidi": 0.12}) == "mmi-antilm"
+    assert best_ranker({"model": 0.10, "bm25": 0.50, "dual-encoder": 0.12}) == "dual-encoder"
+    assert best_ranker({"model": 0.1, "dual-encoder": 0.2, "dual-encoder+bm25": 0.25}) == (
+        "dual-encoder+bm25")
+    assert best_ranker({"model": 0.1}) == "likelihood"
+    assert best_ranker({"dual-encoder": 0.2, "mmi-bidi": 0.2, "model": 0.2}) == "likelihood"
+    assert best_ranker({"dual-encoder+bm25": 0.3, "model": 0.1, "dual-encoder": 0.3}) == (
+        "dual-encoder")
+    assert best_ranker({"model": 0.1, "mmi-bidi": 0.3, "mmi-antilm": 0.3}) == "mmi-antilm"
 
 
 def test_tune_decoding_for_chat_stores_the_winner_the_chat_uses(
@@ -210,7 +243,7 @@ def test_tune_decoding_for_chat_stores_the_winner_the_chat_uses(
             "--max-pairs", "6", "--minutes", "5"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "distinct-2 - top-5 share" in out and "best:" in out
+    assert "distinct-2 - top-5 repeats" in out and "best:" in out
     stored = load_bundle(model).decoding
     assert stored is not None and stored.origin.startswith("tuned")
     # no companions: no MMI candidates; the bundle's index and dual encoder: the ranker
@@ -220,7 +253,9 @@ def test_tune_decoding_for_chat_stores_the_winner_the_chat_uses(
     assert set(stored.details["hits"]) == {"model", "dual-encoder", "bm25", "dual-encoder+bm25"}
     candidates = chat_candidates((), None, ranker)
     assert stored.options in candidates.values()
-    assert stored.details["trials"] == len(candidates)
+    # plain beam; the 3 retrieval configurations; sampling at 3 temperatures,
+    # sample-and-rerank at 2 and diverse beam (no MMI: no companions)
+    assert stored.details["trials"] == 1 + 3 + 3 + 2 + 1
     assert sum(options.retrieve > 0 for options in candidates.values()) == 3
 
 
@@ -236,8 +271,8 @@ def test_the_chat_objective_compares_replies_and_references_written_alike(
     codec = load_bundle(tiny_bundle).codec
     colours = ["red", "blue", "green", "grey", "pink", "gold", "black", "white"]
     things = ["tea", "rain", "snow", "moon", "sun", "fish", "bird", "tree"]
-    # 64 different replies: diverse enough (distinct-2 73/192 >= 0.30, top-5 share
-    # 5/64 <= 0.10) to be scored by BLEU
+    # 64 different replies: diverse enough (distinct-2 73/192 >= 0.30, top-5 repeats 0)
+    # to be scored by BLEU
     pairs = [Pair(f"what about {c} {t}?", f"i like {c} {t}.")
              for c in colours for t in things]
     outputs = [codec.as_output(pair.target) for pair in pairs]
