@@ -1,0 +1,124 @@
+"""Rated sense of what the bot sends: a blinded sheet for a rater, then its rates.
+
+`make` draws a seeded sample of test posts across conversations (`nlp.metrics.sampling`, as
+every chat figure does), answers each as the bot does (`nlp.chat.offline.bot_choices`: the
+bundle's tuned settings, or `--decoding` over them), and writes a sheet (the turns before each
+post, the post, one reply; the bot's and the person's shuffled under random ids) with its
+instructions into the rater's folder, and the key (whose reply each is, and from which reply
+source: retrieved, generated, refined, fallback) to a file kept apart. Give the rater the
+folder only. `score` turns the filled-in `ratings.tsv` and the key into sensibleness,
+specificity and SSA per source, the people's control beside them (Adiwardana et al. 2020;
+`nlp.evaluation.sense`), prints a table and writes JSON.
+
+    python -m benchmarks.sense_sheet make --model runs/chat --corpus dd-test.jsonl \
+        --posts 100 --seed 0 --out sheets/dd --key keys/dd.json [--decoding '{"strategy": "beam"}']
+    python -m benchmarks.sense_sheet score --key keys/dd.json --ratings sheets/dd/ratings.tsv \
+        [--json benchmarks/results/sense_dd.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import format_table, write_json
+from nlp.evaluation.sense import (
+    context_before,
+    score_sheet,
+    turns_of,
+    write_sheet,
+)
+
+CONTEXT_TURNS = 3  # turns shown before each post: enough to judge a reply in context
+
+
+def make(args: argparse.Namespace) -> None:
+    """Answer the sampled posts as the bot does and write the sheet and its key."""
+    from nlp.chat.offline import bot_choices
+    from nlp.corpus.readers import read_pairs
+    from nlp.corpus.records import ReadReport
+    from nlp.generation.decode_args import merge_options
+    from nlp.generation.loading import load_generator
+    from nlp.metrics.sampling import sample_rows
+    from nlp.text.normalize import normalize_text
+
+    generator = load_generator(args.model)
+    settings = generator.bundle.decoding
+    options = merge_options(
+        settings.options if settings else None, json.loads(args.decoding or "{}")
+    )
+    every = list(read_pairs(args.corpus, "jsonl", report=ReadReport()))
+    groups = [pair.group for pair in every]
+    sources = [normalize_text(pair.source) for pair in every]
+    rows = sample_rows(groups, args.posts, args.seed)
+    posts = [sources[row] for row in rows]
+    contexts = [context_before(groups, sources, row, args.context) for row in rows]
+    references = [normalize_text(every[row].target) for row in rows]
+    sent = bot_choices(generator, posts, options)
+    turns = turns_of(posts, contexts, references, [(r.text, r.provenance) for r in sent])
+    meta: dict[str, Any] = {
+        "model": str(args.model),
+        "corpus": str(args.corpus),
+        "posts": len(rows),
+        "seed": args.seed,
+        "decoding": json.loads(args.decoding or "{}"),
+        "rows": rows,
+    }
+    files = write_sheet(turns, Path(args.out), Path(args.key), args.seed, meta)
+    print(f"sheet: {files.folder} ({len(turns)} replies to rate); key: {files.key}")
+
+
+def score(args: argparse.Namespace) -> None:
+    """Print and write the rates per source."""
+    report = score_sheet(Path(args.key), Path(args.ratings))
+    rows = [{"source": name, **vars(rates)} for name, rates in report.sources.items()]
+    print(
+        format_table(
+            rows,
+            [
+                ("source", "source"),
+                ("replies", "replies"),
+                ("share", "share of the bot's"),
+                ("sensible", "sensible"),
+                ("specific", "specific"),
+                ("ssa", "SSA"),
+            ],
+        )
+    )
+    if not report.control_ok:
+        print(
+            "WARNING: people's replies rated outside 0.80-1.0 SSA: the rating is not to be trusted"
+        )
+    if args.json:
+        key = json.loads(Path(args.key).read_text("utf-8"))
+        write_json(Path(args.json), {"meta": key["meta"], **report.as_dict()})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    maker = commands.add_parser("make", help="write a blinded sheet and its key")
+    maker.add_argument("--model", required=True)
+    maker.add_argument("--corpus", required=True, help="test (or validation) pairs, JSONL")
+    maker.add_argument("--posts", type=int, default=100)
+    maker.add_argument("--seed", type=int, default=0)
+    maker.add_argument(
+        "--context", type=int, default=CONTEXT_TURNS, help="turns shown before a post"
+    )
+    maker.add_argument("--decoding", help="JSON object of decoding options over the bundle's")
+    maker.add_argument("--out", required=True, help="the rater's folder")
+    maker.add_argument("--key", required=True, help="the key's file, outside --out")
+    maker.set_defaults(func=make)
+    scorer = commands.add_parser("score", help="rates per source from a key and its ratings")
+    scorer.add_argument("--key", required=True)
+    scorer.add_argument("--ratings", required=True)
+    scorer.add_argument("--json", help="write the rates here too")
+    scorer.set_defaults(func=score)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

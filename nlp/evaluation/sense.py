@@ -1,0 +1,258 @@
+"""Rated sense: blinded rating sheets of chat replies, and the rates that come out of them.
+
+Why people rate at all: BLEU, embedding averages and Hits did not show that the bot's replies
+make sense a third of the time; a reader did. This follows the static evaluation of Adiwardana
+et al. 2020 ("Towards a Human-like Open-Domain Chatbot", Meena): each reply to a context is
+rated **sensible** (it makes sense as a reply here: logical, on point, consistent; anything
+confusing, illogical or out of context is 0) and, if sensible, **specific** (it is about this
+context, not a reply to anything: "I don't know", "OK", "That's nice" are not). SSA is the mean
+of the two rates.
+
+Why blinded and mixed with people's replies: a rater who knows which reply is the bot's rates it
+differently, and ratings mean something only beside a control rated in the same sheet. People's
+own replies to the same posts are that control (about 0.85-0.95 SSA); far from it, the rating
+is not to be trusted. So a sheet holds, for each post, the turns before it, the post and one
+reply, the bot's and the person's under random ids in a random order; where each reply came
+from is in a key kept apart from the sheet (the rater is given the sheet and `INSTRUCTIONS`
+only).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from nlp.util.fsutil import write_text_atomic
+
+PEOPLE = "people"  # the source of the person's own reply, the sheet's control
+BOT = "bot"  # every reply the bot sent, whatever its provenance
+
+INSTRUCTIONS = """\
+# Rating chat replies
+
+Each row of `sheet.jsonl` (the same rows, easier to read, in `sheet.txt`) is one turn of a
+conversation: the turns before it (`context`, oldest first; may be empty), a message (`post`)
+and one reply to it (`reply`). Rate every reply on its own, as a reply to that message in that
+conversation. You do not know who wrote a reply; do not guess, judge the text.
+
+- **sensible** (1 or 0): does the reply make sense as an answer to the message, in its context?
+  Use common sense: it must be logical, on point, and consistent with what was said before.
+  Anything confusing, illogical, out of context, ungrammatical to the point of being unclear,
+  or contradicting the context is 0. A reply need not be the best one to be sensible.
+- **specific** (1 or 0): only if sensible; is the reply specific to this message rather than a
+  reply that would fit almost anything? "I don't know.", "OK.", "That's nice.", "Me too." are
+  not specific; a reply that takes up what the message is about is. A reply that is not
+  sensible is never specific (rate it 0).
+
+Write your ratings into `ratings.tsv`: one line per id, `id<TAB>sensible<TAB>specific`, with 1
+or 0 in each column (the file has the ids already; fill in the two columns). Every id must be
+rated.
+"""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One reply to rate: the turns before the post, the post, the reply, and (kept in the
+    key, never in the sheet) where the reply came from."""
+
+    context: tuple[str, ...]
+    post: str
+    reply: str
+    source: str  # PEOPLE, or the bot's provenance: retrieved, generated, refined, fallback...
+    post_index: int  # which post of the sample (a post's bot and people rows share it)
+
+
+@dataclass(frozen=True)
+class SheetFiles:
+    """Where a sheet was written: the rater's folder and the key, kept apart from it."""
+
+    folder: Path
+    key: Path
+
+
+def write_sheet(
+    turns: Sequence[Turn], folder: Path, key: Path, seed: int, meta: dict[str, object]
+) -> SheetFiles:
+    """Write the rater's folder (`sheet.jsonl`, `sheet.txt`, `ratings.tsv` to fill in,
+    `INSTRUCTIONS.md`) and the key (id -> source and post, plus `meta`: the model, the test
+    file, the seed) to `key`, which must lie outside `folder` so the rater never sees it.
+
+    Ids are random five-character strings and the rows are shuffled (both seeded), so neither
+    a row's place nor its id says whose reply it is.
+    """
+    folder, key = Path(folder), Path(key)
+    if folder.resolve() in key.resolve().parents:
+        raise ValueError(f"{key}: the key must not be inside the rater's folder {folder}")
+    rng = random.Random(seed)
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    ids: set[str] = set()
+    while len(ids) < len(turns):
+        ids.add("".join(rng.choice(alphabet) for _ in range(5)))
+    order = list(range(len(turns)))
+    rng.shuffle(order)
+    rows = [(identifier, turns[i]) for identifier, i in zip(sorted(ids), order, strict=True)]
+    rng.shuffle(rows)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(
+        folder / "sheet.jsonl",
+        "".join(
+            json.dumps(
+                {"id": i, "context": list(t.context), "post": t.post, "reply": t.reply},
+                ensure_ascii=False,
+            )
+            + "\n"
+            for i, t in rows
+        ),
+    )
+    write_text_atomic(folder / "sheet.txt", "\n".join(_readable(i, t) for i, t in rows))
+    write_text_atomic(folder / "ratings.tsv", "".join(f"{i}\t\t\n" for i, _ in rows))
+    write_text_atomic(folder / "INSTRUCTIONS.md", INSTRUCTIONS)
+    entries = {i: {"source": t.source, "post_index": t.post_index} for i, t in rows}
+    key.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(
+        key, json.dumps({"meta": meta, "rows": entries}, ensure_ascii=False, indent=1) + "\n"
+    )
+    return SheetFiles(folder, key)
+
+
+def _readable(identifier: str, turn: Turn) -> str:
+    lines = [f"## {identifier}"]
+    lines += [f"  (before) {text}" for text in turn.context]
+    lines += [f"  MESSAGE: {turn.post}", f"  REPLY:   {turn.reply}", ""]
+    return "\n".join(lines)
+
+
+@dataclass
+class SourceRates:
+    """Sensibleness, specificity and SSA of the replies of one source."""
+
+    replies: int = 0
+    sensible: float = 0.0
+    specific: float = 0.0
+    ssa: float = 0.0
+    share: float = 0.0  # of the bot's replies (1 for BOT and PEOPLE)
+
+
+@dataclass
+class SenseReport:
+    """The rates per source (PEOPLE, BOT, and each of the bot's provenances) and whether the
+    control is in its normal range."""
+
+    sources: dict[str, SourceRates] = field(default_factory=dict)
+    posts: int = 0
+    control_ok: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "posts": self.posts,
+            "control_ok": self.control_ok,
+            "sources": {name: asdict(rates) for name, rates in self.sources.items()},
+        }
+
+
+CONTROL_RANGE = (0.80, 1.0)  # people's SSA outside it: the rating is not to be trusted
+
+
+class RatingError(ValueError):
+    """A ratings file that cannot be scored; str() names the file and line."""
+
+
+def read_ratings(path: Path) -> dict[str, tuple[int, int]]:
+    """id -> (sensible, specific) from a `ratings.tsv`; a missing, non-binary or inconsistent
+    rating (specific without sensible) is an error naming its line."""
+    ratings: dict[str, tuple[int, int]] = {}
+    with Path(path).open(encoding="utf-8", newline="") as handle:
+        for number, row in enumerate(csv.reader(handle, delimiter="\t"), start=1):
+            if not row or not row[0].strip():
+                continue
+            cells = [cell.strip() for cell in row] + ["", ""]
+            identifier, sensible, specific = cells[0], cells[1], cells[2]
+            if sensible not in ("0", "1") or specific not in ("0", "1"):
+                raise RatingError(
+                    f"{path}:{number}: {identifier}: rate sensible and specific 0 or 1"
+                )
+            if sensible == "0" and specific == "1":
+                raise RatingError(f"{path}:{number}: {identifier}: specific but not sensible")
+            if identifier in ratings:
+                raise RatingError(f"{path}:{number}: {identifier} rated twice")
+            ratings[identifier] = (int(sensible), int(specific))
+    return ratings
+
+
+def score_sheet(key_path: Path, ratings_path: Path) -> SenseReport:
+    """The rates per source from a key and its filled-in ratings (every id must be rated)."""
+    key = json.loads(Path(key_path).read_text("utf-8"))
+    rows: dict[str, dict[str, object]] = key["rows"]
+    ratings = read_ratings(ratings_path)
+    missing = sorted(set(rows) - set(ratings))
+    unknown = sorted(set(ratings) - set(rows))
+    if missing or unknown:
+        raise RatingError(
+            f"{ratings_path}: {len(missing)} ids of the key not rated {missing[:5]}, "
+            f"{len(unknown)} ids not in the key {unknown[:5]}"
+        )
+    return rates(rows, ratings)
+
+
+def rates(rows: dict[str, dict[str, object]], ratings: dict[str, tuple[int, int]]) -> SenseReport:
+    """Sensible, specific and SSA per source, with BOT for all of the bot's replies."""
+    by_source: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    posts: set[object] = set()
+    for identifier, row in rows.items():
+        source = str(row["source"])
+        posts.add(row["post_index"])
+        by_source[source].append(ratings[identifier])
+        if source != PEOPLE:
+            by_source[BOT].append(ratings[identifier])
+    bot_count = len(by_source.get(BOT, []))
+    report = SenseReport(posts=len(posts))
+    for source in sorted(by_source, key=lambda s: (s != BOT, s != PEOPLE, s)):
+        values = by_source[source]
+        sensible = sum(s for s, _ in values) / len(values)
+        specific = sum(p for _, p in values) / len(values)
+        share = 1.0 if source in (BOT, PEOPLE) else len(values) / max(1, bot_count)
+        report.sources[source] = SourceRates(
+            len(values), sensible, specific, (sensible + specific) / 2, share
+        )
+    people = report.sources.get(PEOPLE)
+    report.control_ok = people is not None and CONTROL_RANGE[0] <= people.ssa <= CONTROL_RANGE[1]
+    return report
+
+
+def context_before(
+    groups: Sequence[str], sources: Sequence[str], row: int, turns: int
+) -> tuple[str, ...]:
+    """The last `turns` turns before row `row`'s post in its conversation: the posts of the
+    conversation's earlier pairs, as a converted dialogue lists them (pair k's post is turn k)."""
+    group = groups[row]
+    if not group or turns <= 0:
+        return ()
+    earlier: list[str] = []
+    for other in range(row - 1, -1, -1):
+        if groups[other] != group:
+            break
+        earlier.append(sources[other])
+        if len(earlier) == turns:
+            break
+    return tuple(reversed(earlier))
+
+
+def turns_of(
+    posts: Sequence[str],
+    contexts: Sequence[tuple[str, ...]],
+    references: Sequence[str],
+    replies: Iterable[tuple[str, str]],
+) -> list[Turn]:
+    """The sheet's rows: each post's person's reply and the bot's (text, provenance)."""
+    turns: list[Turn] = []
+    for index, (post, context, reference, (reply, source)) in enumerate(
+        zip(posts, contexts, references, replies, strict=True)
+    ):
+        turns.append(Turn(context, post, reference, PEOPLE, index))
+        turns.append(Turn(context, post, reply, source, index))
+    return turns

@@ -1,0 +1,81 @@
+"""The sense benchmark writes a blinded sheet of what the bot sends to sampled posts, with
+the turns before each post, and scores it from a filled-in ratings file."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import sense_sheet
+
+DIALOGUE = [
+    ("hi, how are you?", "fine, thanks. and you?", "c1"),
+    ("fine, thanks. and you?", "good. what are you doing today?", "c1"),
+    ("good. what are you doing today?", "i am going to the park.", "c1"),
+    ("do you like music?", "yes, i love jazz.", "c2"),
+    ("yes, i love jazz.", "me too. who is your favourite?", "c2"),
+]
+
+
+def _main(monkeypatch: pytest.MonkeyPatch, *argv: str) -> None:
+    monkeypatch.setattr(sys, "argv", ["sense_sheet", *argv])
+    sense_sheet.main()
+
+
+def test_make_then_score(
+    tiny_bundle: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    corpus = tmp_path / "test.jsonl"
+    corpus.write_text(
+        "".join(
+            json.dumps({"source": s, "target": t, "conversation": c}) + "\n" for s, t, c in DIALOGUE
+        )
+    )
+    folder, key = tmp_path / "sheet", tmp_path / "keys" / "key.json"
+    _main(
+        monkeypatch,
+        "make",
+        "--model",
+        str(tiny_bundle),
+        "--corpus",
+        str(corpus),
+        "--posts",
+        "4",
+        "--seed",
+        "0",
+        "--out",
+        str(folder),
+        "--key",
+        str(key),
+    )
+    rows = [json.loads(line) for line in (folder / "sheet.jsonl").read_text().splitlines()]
+    assert len(rows) == 8
+    entries = json.loads(key.read_text())["rows"]
+    people = [row for row in rows if entries[row["id"]]["source"] == "people"]
+    assert len(people) == 4
+    by_post = {s: (t, c) for s, t, c in DIALOGUE}
+    for row in people:  # the person's reply is the reference; the context its earlier turns
+        assert row["reply"] == by_post[row["post"]][0]
+        turns = [s for s, _, c in DIALOGUE if c == by_post[row["post"]][1]]
+        assert row["context"] == turns[: turns.index(row["post"])][-3:]
+    bot_sources = {entries[row["id"]]["source"] for row in rows} - {"people"}
+    assert bot_sources <= {"generated", "retrieved", "refined", "apology"}
+    ratings = folder / "ratings.tsv"
+    ratings.write_text(
+        "".join(
+            f"{row['id']}\t1\t{int(entries[row['id']]['source'] == 'people')}\n" for row in rows
+        )
+    )
+    out = tmp_path / "rates.json"
+    _main(monkeypatch, "score", "--key", str(key), "--ratings", str(ratings), "--json", str(out))
+    rates = json.loads(out.read_text())
+    assert rates["sources"]["people"]["ssa"] == 1.0
+    assert rates["sources"]["bot"]["ssa"] == 0.5
+    assert rates["posts"] == 4 and rates["control_ok"]
+    assert "people" in capsys.readouterr().out

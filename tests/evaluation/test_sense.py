@@ -1,0 +1,116 @@
+"""Blinded rating sheets and the rates they give (`nlp.evaluation.sense`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nlp.evaluation.sense import (
+    BOT,
+    PEOPLE,
+    RatingError,
+    Turn,
+    context_before,
+    score_sheet,
+    turns_of,
+    write_sheet,
+)
+
+
+def _turns() -> list[Turn]:
+    posts = ["how are you?", "where do you live?", "do you like tea?"]
+    contexts = [(), ("hi",), ("hello", "hey")]
+    references = ["fine, and you?", "in a small town.", "yes, green tea."]
+    bot = [("good, thanks.", "retrieved"), ("i am a the.", "generated"), ("ok.", "retrieved")]
+    return turns_of(posts, contexts, references, bot)
+
+
+def test_the_sheet_is_blind_and_the_key_apart(tmp_path: Path) -> None:
+    files = write_sheet(_turns(), tmp_path / "sheet", tmp_path / "key.json", 1, {"model": "m"})
+    rows = [json.loads(line) for line in (files.folder / "sheet.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and len({row["id"] for row in rows}) == 6
+    assert all(set(row) == {"id", "context", "post", "reply"} for row in rows)
+    text = "".join(p.read_text() for p in files.folder.iterdir() if p.name != "INSTRUCTIONS.md")
+    for word in ("retrieved", "generated", PEOPLE, "model"):
+        assert word not in text
+    key = json.loads(files.key.read_text())
+    assert {row["id"] for row in rows} == set(key["rows"])
+    assert sorted(r["source"] for r in key["rows"].values()) == [
+        "generated",
+        PEOPLE,
+        PEOPLE,
+        PEOPLE,
+        "retrieved",
+        "retrieved",
+    ]
+    # one post's two replies are not kept side by side in the order written
+    assert [row["reply"] for row in rows] != [t.reply for t in _turns()]
+    with pytest.raises(ValueError, match="must not be inside"):
+        write_sheet(_turns(), tmp_path / "sheet", tmp_path / "sheet" / "key.json", 1, {})
+
+
+def _rate(files_folder: Path, key: Path, by_reply: dict[str, tuple[int, int]]) -> Path:
+    rows = [json.loads(line) for line in (files_folder / "sheet.jsonl").read_text().splitlines()]
+    lines = [
+        f"{row['id']}\t{by_reply[row['reply']][0]}\t{by_reply[row['reply']][1]}" for row in rows
+    ]
+    path = files_folder / "ratings.tsv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_rates_per_source_by_hand(tmp_path: Path) -> None:
+    files = write_sheet(_turns(), tmp_path / "sheet", tmp_path / "key.json", 2, {})
+    ratings = _rate(
+        files.folder,
+        files.key,
+        {
+            "fine, and you?": (1, 1),
+            "in a small town.": (1, 1),
+            "yes, green tea.": (1, 0),
+            "good, thanks.": (1, 1),
+            "i am a the.": (0, 0),
+            "ok.": (1, 0),
+        },
+    )
+    report = score_sheet(files.key, ratings)
+    people, bot = report.sources[PEOPLE], report.sources[BOT]
+    assert (people.sensible, people.specific) == (1.0, pytest.approx(2 / 3))
+    assert people.ssa == pytest.approx(5 / 6)
+    assert (bot.replies, bot.sensible, bot.specific) == (
+        3,
+        pytest.approx(2 / 3),
+        pytest.approx(1 / 3),
+    )
+    assert bot.ssa == pytest.approx(0.5)
+    retrieved, generated = report.sources["retrieved"], report.sources["generated"]
+    assert (retrieved.replies, retrieved.ssa, retrieved.share) == (2, 0.75, pytest.approx(2 / 3))
+    assert (generated.ssa, generated.share) == (0.0, pytest.approx(1 / 3))
+    assert report.posts == 3 and report.control_ok  # people 0.83 is in the normal range
+
+
+def test_bad_ratings_name_the_line(tmp_path: Path) -> None:
+    files = write_sheet(_turns(), tmp_path / "sheet", tmp_path / "key.json", 3, {})
+    ratings = files.folder / "ratings.tsv"
+    ids = [line.split("\t")[0] for line in ratings.read_text().splitlines()]
+    ratings.write_text("".join(f"{i}\t1\t1\n" for i in ids[:-1]))
+    with pytest.raises(RatingError, match="1 ids of the key not rated"):
+        score_sheet(files.key, ratings)
+    ratings.write_text("".join(f"{i}\t0\t1\n" for i in ids))
+    with pytest.raises(RatingError, match=r"ratings.tsv:1: .* specific but not sensible"):
+        score_sheet(files.key, ratings)
+    ratings.write_text(f"{ids[0]}\tyes\t1\n")
+    with pytest.raises(RatingError, match=r"ratings.tsv:1:"):
+        score_sheet(files.key, ratings)
+
+
+def test_context_is_the_earlier_posts_of_the_conversation() -> None:
+    groups = ["a", "a", "a", "b", "b", ""]
+    sources = ["t1", "t2", "t3", "u1", "u2", "alone"]
+    assert context_before(groups, sources, 2, 3) == ("t1", "t2")
+    assert context_before(groups, sources, 2, 1) == ("t2",)
+    assert context_before(groups, sources, 3, 3) == ()
+    assert context_before(groups, sources, 4, 3) == ("u1",)
+    assert context_before(groups, sources, 5, 3) == ()
