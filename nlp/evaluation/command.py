@@ -76,7 +76,7 @@ def register(subparsers: Any) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from nlp.evaluation.evaluate import METRICS
+    from nlp.evaluation.evaluate import evaluate_metrics
     from nlp.generation.loading import load_generator
     from nlp.training.corpus_io import load_pairs
 
@@ -85,16 +85,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     pairs = load_pairs(corpus_spec(args.corpus, args), generator.config.data)
     # Hits@K draws its distractors from every reply of the file, --limit or not.
     draw = HitsDraw(args.hits_k, args.hits_seed, args.limit)
-    limited = [pairs[row] for row in draw.rows([p.group for p in pairs])]
-    results: dict[str, Any] = {}
-    for metric in args.metric or ["loss"]:
-        if metric == "hits":
-            results[metric] = METRICS[metric](generator, pairs, options, args.batch_size, draw)
-        elif metric == "chat":
-            results[metric] = METRICS[metric](generator, limited, options, args.batch_size,
-                                              args.similarity_vectors)
-        else:
-            results[metric] = METRICS[metric](generator, limited, options, args.batch_size)
+    results = evaluate_metrics(generator, pairs, args.metric or ["loss"], options,
+                               args.batch_size, draw, args.similarity_vectors)
     text = json.dumps(results, indent=2, ensure_ascii=False)
     print(text)
     if args.json:

@@ -29,12 +29,14 @@ from nlp.vectors.similarity import similarity_lookup, similarity_vectors
 
 
 def loss_metrics(generator: Generator, pairs: Sequence[Pair], batch_size: int) -> dict[str, float]:
+    """Teacher-forced loss and perplexity on the pairs, each source as the model reads it
+    (`Candidates.model_pairs`: with its draft for a retrieve-and-refine model)."""
     from nlp.training.prepare import examples_of
     from nlp.training.trainer import LossMeter, batching_for
 
     config = generator.bundle.config.train
     meter = LossMeter(generator.bundle.model, batching_for(config))
-    examples = examples_of(generator.codec, pairs)
+    examples = examples_of(generator.codec, generator.candidates.model_pairs(pairs))
     loss = meter(examples)
     return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "pairs": len(examples)}
 
@@ -42,14 +44,15 @@ def loss_metrics(generator: Generator, pairs: Sequence[Pair], batch_size: int) -
 def accuracy_metrics(
     generator: Generator, pairs: Sequence[Pair], batch_size: int
 ) -> dict[str, float]:
-    """Teacher-forced next-token accuracy (`nlp.evaluation.accuracy`) on the pairs."""
+    """Teacher-forced next-token accuracy (`nlp.evaluation.accuracy`) on the pairs, read as
+    `loss_metrics` reads them."""
     from nlp.evaluation.accuracy import AccuracyMeter
     from nlp.training.prepare import examples_of
     from nlp.training.trainer import batching_for
 
     config = generator.bundle.config.train
     meter = AccuracyMeter(generator.bundle.model, batching_for(config))
-    return meter(examples_of(generator.codec, pairs))
+    return meter(examples_of(generator.codec, generator.candidates.model_pairs(pairs)))
 
 
 def bleu_metrics(
@@ -198,16 +201,10 @@ def hits_scores(
     `options`' weights when they re-rank that way, else the weights `s2s tune-decoding`
     chose for it (`DecodeSettings.rerank_options`), each per reply token too; and
     "dual-encoder" and "bm25" where the bundle has its dual encoder and retrieval index."""
-    from nlp.generation.decode_settings import DecodeSettings
     from nlp.generation.reply_scores import score_candidates
 
     scored = score_candidates(generator, pairs, draw, batch_size)
-    settings = generator.bundle.decoding or DecodeSettings(options, "")
-    tables = {"model": scored.table()}
-    for name in scored.reranks:
-        weights = options if options.rerank == name else settings.rerank_options(name)
-        tables[name] = scored.table(weights)
-    return tables | scored.others
+    return scored.ranker_tables(options, generator.bundle.decoding)
 
 
 METRICS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -219,3 +216,27 @@ METRICS: dict[str, Callable[..., dict[str, Any]]] = {
     "chat": reply_metrics,
     "hits": hits_metrics,
 }
+
+
+def evaluate_metrics(
+    generator: Generator,
+    pairs: Sequence[Pair],
+    metrics: Sequence[str],
+    options: DecodeOptions,
+    batch_size: int,
+    draw: HitsDraw,
+    similarity: str = "auto",
+) -> dict[str, Any]:
+    """Each of `metrics` (names in `METRICS`) on the pairs: Hits on the posts `draw` picks,
+    its distractors drawn from every reply of `pairs`; the others on those posts' pairs
+    (all of them without a limit). The one loop of `s2s evaluate` and `Model.evaluate`."""
+    limited = [pairs[row] for row in draw.rows([p.group for p in pairs])]
+    results: dict[str, Any] = {}
+    for metric in metrics:
+        if metric == "hits":
+            results[metric] = METRICS[metric](generator, pairs, options, batch_size, draw)
+        elif metric == "chat":
+            results[metric] = METRICS[metric](generator, limited, options, batch_size, similarity)
+        else:
+            results[metric] = METRICS[metric](generator, limited, options, batch_size)
+    return results

@@ -4,11 +4,13 @@ Why one module: a chat reply is chosen from the union of what the decoder wrote 
 list or samples) and what people wrote to the training posts nearest the message (BM25,
 `nlp.retrieval`), and every ranker must score both kinds on one scale:
 
-- none: the chat model's log-probability of the reply (the decoder's own score for what it
-  wrote; for a retrieved reply the same sum, teacher-forced);
+- none: the chat model's log-probability of the reply: the decoder's own score for what it
+  wrote, or, when retrieved replies compete (`retrieve`), every candidate's teacher-forced
+  sum (the decoder's score is penalised for length and coverage, a retrieved reply's is not);
 - likelihood: that log-probability per reply token (end token included), teacher-forced for
   every candidate, as Hits@1 scores (`nlp.generation.reply_scores`);
-- mmi-antilm / mmi-bidi: MMI with a companion model (`nlp.generation.mmi`);
+- mmi-antilm / mmi-bidi: MMI with a companion model (`nlp.generation.mmi`), on the model
+  score that `none` uses;
 - dual-encoder: the bundle's dual encoder (`nlp.ranking`), as the log-probability that a
   candidate is the reply among the input's candidates: log softmax(scale x cosine), in the
   same units (nats) as the others, so the bot's reply penalties (`nlp.chat.rerank`) weigh
@@ -36,6 +38,7 @@ from nlp.generation.mmi import COMPANION_KIND, CompanionScorer, mmi_score
 from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import Generation
 from nlp.retrieval import INDEX_DIR, ReplyIndex, Retrieved
+from nlp.retrieval.refine import refined_source
 from nlp.tokenizers.specials import UNK_ID
 
 
@@ -151,6 +154,27 @@ class Candidates:
         """Retrieve-and-refine: the one retrieved reply each text is read with."""
         return [hits[0] if hits else None for hits in self.retrieve(texts, 1)]
 
+    def model_inputs(self, texts: Sequence[str]) -> tuple[list[str], list[Retrieved | None]]:
+        """What the chat model reads for each text, and the draft it reads it with (None
+        without one): the text itself, or for a retrieve-and-refine model the text, the
+        separator and its draft (`nlp.retrieval.refine`). The one definition for decoding
+        and for every teacher-forced score (loss, accuracy, Hits, reply scores): a refine
+        model scored on the bare text would be scored on an input it never saw."""
+        data = self.bundle.config.data
+        if not data.retrieve_refine:
+            return list(texts), [None] * len(texts)
+        with self.clock.stage("retrieve"):
+            drafts = self.drafts(texts)
+        inputs = [refined_source(text, draft.reply if draft else "", data.refine_separator)
+                  for text, draft in zip(texts, drafts, strict=True)]
+        return inputs, drafts
+
+    def model_pairs(self, pairs: Sequence[Pair]) -> list[Pair]:
+        """`pairs` with each source as the model reads it (`model_inputs`)."""
+        inputs, _ = self.model_inputs([pair.source for pair in pairs])
+        return [dataclasses.replace(pair, source=source)
+                for pair, source in zip(pairs, inputs, strict=True)]
+
     def retrieved(self, text: str, hits: Sequence[Retrieved]) -> list[Generation]:
         """Retrieved replies as candidates (scored by `rank`); no attention: no decoder
         wrote them."""
@@ -182,8 +206,10 @@ class Candidates:
         if rerank in ("dual-encoder", FUSED):  # the texts only: no chat-model score needed
             scores = self._dual_encoder_scores(texts, results, options)
             return self._sorted(results, flat, scores)
+        # The decoder's score carries its length and coverage penalties and a retrieved reply
+        # has none: where both compete, every candidate gets the teacher-forced sum.
         teacher = [i for i, (_, g) in enumerate(flat)
-                   if rerank == "likelihood" or g.provenance == "retrieved"]
+                   if rerank == "likelihood" or options.retrieve or g.provenance == "retrieved"]
         forward: dict[int, np.ndarray] = {}
         if teacher:
             scored = self.forward.token_log_probs(

@@ -18,7 +18,6 @@ from nlp.generation.bundle import Bundle, BundleFiles, load_bundle
 from nlp.generation.candidates import Candidates, Companion
 from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import Generation
-from nlp.retrieval.refine import refined_source
 
 __all__ = ["Generation", "Generator"]
 
@@ -89,16 +88,7 @@ class Generator:
     ) -> list[list[Generation]]:
         """n-best generations per text; a text with no tokens at all gets an empty list.
         `seeds` (sampling) gives each text its own seed in place of `options.seed`."""
-        data = self.bundle.config.data
-        drafts: Sequence[Any] = [None] * len(texts)
-        if data.retrieve_refine:
-            with self.clock.stage("retrieve"):
-                drafts = self.candidates.drafts(texts)
-        inputs = [
-            refined_source(text, draft.reply if draft else "", data.refine_separator)
-            if data.retrieve_refine else text
-            for text, draft in zip(texts, drafts, strict=True)
-        ]
+        inputs, drafts = self.candidates.model_inputs(texts)
         with self.clock.stage("decode"):
             results, has_tokens = self._decoded(inputs, drafts, options, seeds)
         if options.retrieve:

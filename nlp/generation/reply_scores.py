@@ -18,8 +18,9 @@ import numpy as np
 from nlp.corpus.records import Pair
 from nlp.decoding.options import DecodeOptions
 from nlp.generation.candidates import FUSED, fused, token_ranking_ids
+from nlp.generation.decode_settings import DecodeSettings
 from nlp.generation.generator import Generator
-from nlp.generation.mmi import COMPANION_KIND, CompanionScorer, mmi_score
+from nlp.generation.mmi import COMPANION_KIND, mmi_score
 from nlp.metrics.hits import HitsDraw, distractors
 
 
@@ -78,6 +79,20 @@ class CandidateScores:
         return np.asarray(scores).reshape(self.posts, self.k)
 
 
+    def ranker_tables(
+        self, options: DecodeOptions, settings: DecodeSettings | None
+    ) -> dict[str, np.ndarray]:
+        """[posts, k] per ranker: "model", the length-normalised likelihood; each MMI
+        re-ranking scored, with `options`' weights when they re-rank that way, else those
+        `s2s tune-decoding` chose (`settings`, the bundle's; `options` when it has none);
+        and the other rankers. The tables Hits reports and the API's reply scores."""
+        chosen = settings or DecodeSettings(options, "")
+        tables = {"model": self.table()}
+        for name in self.reranks:
+            weights = options if options.rerank == name else chosen.rerank_options(name)
+            tables[name] = self.table(weights)
+        return tables | self.others
+
 def score_candidates(
     generator: Generator,
     pairs: Sequence[Pair],
@@ -88,10 +103,8 @@ def score_candidates(
     clock: Callable[[], float] = time.monotonic,
 ) -> CandidateScores:
     """Score the true replies of the posts `draw` picks (a seeded sample across
-    conversations, or all) and K-1 distractors drawn from every reply of `pairs`, by the
-    model, by each companion the generator has loaded, and by the bundle's dual encoder and
-    BM25 index when it has them. Each cell is its candidate's own score: the same as scoring
-    that (post, reply) pair alone. Replies are told apart as the model writes them
+    conversations, or all) and K-1 distractors drawn from every reply of `pairs`, by every
+    ranker (`score_rows`). Replies are told apart as the model writes them
     (`TextCodec.as_output`), so no distractor is the true reply with other capitals (a forced
     tie).
 
@@ -103,52 +116,58 @@ def score_candidates(
     rows, k = draw.rows([p.group for p in pairs]), draw.k
     targets = [p.target for p in pairs]
     drawn = distractors(targets, rows, k, draw.seed, key=generator.codec.as_output)
-    forward = CompanionScorer(generator.bundle)
-    kinds = sorted(kind for kind in set(COMPANION_KIND.values()) if kind in generator.companions)
-    sums: list[float] = []
-    lengths: list[int] = []
-    companions: dict[str, list[np.ndarray]] = {kind: [] for kind in kinds}
     per_call = max(1, 8 * batch_size // k)  # posts whose K candidates go through one call
+    parts = []
     for start in range(0, len(rows), per_call):
-        candidates = [
-            Pair(pairs[i].source, targets[j])
-            for i, others in zip(rows[start : start + per_call],
-                                 drawn[start : start + per_call], strict=True)
-            for j in (i, *others)
-        ]
-        for log_probs in forward.token_log_probs(candidates):
-            sums.append(float(np.sum(log_probs)))
-            lengths.append(len(log_probs))
-        for kind in kinds:
-            companions[kind] += generator.companions[kind].token_log_probs(candidates)
+        chunk = zip(rows[start : start + per_call], drawn[start : start + per_call], strict=True)
+        posts, replies = [], []
+        for i, others in chunk:
+            posts.append(pairs[i].source)
+            replies.append([targets[j] for j in (i, *others)])
+        parts.append(score_rows(generator, posts, replies, k))
         if deadline is not None and clock() > deadline:
-            rows, drawn = rows[: start + per_call], drawn[: start + per_call]
             break
-    posts = [pairs[i].source for i in rows]
-    replies = [[targets[j] for j in (i, *others)] for i, others in zip(rows, drawn, strict=True)]
+    if not parts:
+        return score_rows(generator, [], [], k)
     return CandidateScores(
-        len(rows), k, np.asarray(sums), np.asarray(lengths, dtype=np.float64), companions,
-        other_rankers(generator, posts, replies),
+        sum(part.posts for part in parts), k,
+        np.concatenate([part.sums for part in parts]),
+        np.concatenate([part.lengths for part in parts]),
+        {kind: [row for part in parts for row in part.companions[kind]]
+         for kind in parts[0].companions},
+        {name: np.concatenate([part.others[name] for part in parts])
+         for name in parts[0].others},
     )
 
 
 def score_replies(generator: Generator, post: str, replies: Sequence[str]) -> CandidateScores:
-    """Every ranker's scores of `replies` to one `post` (one row, K = len(replies)), computed
-    as `score_candidates` computes each cell, so a reply scores here what it scores in Hits:
-    the model's teacher-forced log-probability, each loaded companion's, and the bundle's
-    dual encoder and BM25 index when it has them. The model's scorer is the generator's own
-    (`Candidates.forward`, compiled once), not a new one per call."""
-    candidates = [Pair(post, reply) for reply in replies]
-    forward = generator.candidates.forward.token_log_probs(candidates) if candidates else []
+    """Every ranker's scores of `replies` to one `post` (one row, K = len(replies)), by
+    `score_rows`, so a reply scores here what it scores in Hits."""
+    return score_rows(generator, [post], [list(replies)], len(replies))
+
+
+def score_rows(
+    generator: Generator, posts: Sequence[str], replies: Sequence[Sequence[str]], k: int
+) -> CandidateScores:
+    """The one scorer of the cells of Hits and of reply scores: each post's `k` replies by
+    the model (teacher-forced on the input it reads, `Candidates.model_inputs`: a
+    retrieve-and-refine model's post with its draft), by each companion the generator has
+    loaded (on the post itself, as MMI re-ranking scores), and by the bundle's dual encoder
+    and BM25 index when it has them. Each cell is its candidate's own score: the same as
+    scoring that (post, reply) pair alone. The model's scorer is the generator's own
+    (`Candidates.forward`, compiled once)."""
+    inputs, _ = generator.candidates.model_inputs(posts)
+    read = [Pair(text, reply) for text, row in zip(inputs, replies, strict=True) for reply in row]
+    said = [Pair(post, reply) for post, row in zip(posts, replies, strict=True) for reply in row]
+    forward = generator.candidates.forward.token_log_probs(read) if read else []
     kinds = sorted(kind for kind in set(COMPANION_KIND.values()) if kind in generator.companions)
     companions = {
-        kind: generator.companions[kind].token_log_probs(candidates) if candidates else []
-        for kind in kinds
+        kind: generator.companions[kind].token_log_probs(said) if said else [] for kind in kinds
     }
-    others = other_rankers(generator, [post], [list(replies)]) if candidates else {}
     return CandidateScores(
-        1, len(replies), np.asarray([float(np.sum(row)) for row in forward]),
-        np.asarray([len(row) for row in forward], dtype=np.float64), companions, others,
+        len(posts), k, np.asarray([float(np.sum(row)) for row in forward]),
+        np.asarray([len(row) for row in forward], dtype=np.float64), companions,
+        other_rankers(generator, posts, replies) if said else {},
     )
 
 

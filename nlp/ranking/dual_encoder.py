@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from nlp.tokenizers.specials import PAD_ID, UNK_ID
+from nlp.util.config import dataclass_from_json
 from nlp.util.fsutil import atomic_directory
 
 DUAL_ENCODER_DIR = "dual_encoder"
@@ -106,32 +107,9 @@ class DualEncoderConfig:
 
     @classmethod
     def from_json(cls, text: str, origin: str) -> DualEncoderConfig:
-        """Parse and check a saved config; every failure is a ValueError naming `origin`.
-        A missing key takes its default (a file from before the key existed); an unknown key
-        or a value of the wrong type is an error rather than a silently different model."""
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{origin}: line {exc.lineno}: invalid JSON: {exc.msg}") from exc
-        if not isinstance(raw, dict):
-            raise ValueError(f"{origin}: expected a JSON object, got {type(raw).__name__}")
-        defaults = cls()
-        fields = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - fields)
-        if unknown:
-            raise ValueError(f"{origin}: unknown settings {', '.join(unknown)}")
-        for name, value in raw.items():
-            expected = type(getattr(defaults, name))
-            accepted = (int, float) if expected is float else (expected,)
-            if isinstance(value, bool) != (expected is bool) or not isinstance(value, accepted):
-                raise ValueError(
-                    f"{origin}: {name} must be {expected.__name__}, got {value!r}"
-                )
-        values: dict[str, Any] = {
-            name: float(value) if isinstance(getattr(defaults, name), float) else value
-            for name, value in raw.items()
-        }
-        config = cls(**values)
+        """Parse and check a saved config (`nlp.util.config.dataclass_from_json`, the loader of
+        every config file); every failure is a ValueError naming `origin`."""
+        config = dataclass_from_json(cls, text, origin)
         try:
             config.check()
         except ValueError as exc:

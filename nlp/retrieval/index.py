@@ -13,8 +13,8 @@ so memory grows with the corpus' tokens, not with posts times vocabulary). This 
 what a reply index needs around it: the replies and the training pair each came from, one
 key per post so that a pair never retrieves itself or a duplicate of its own post while the
 training data is built (`search(..., skip_same_post=True)`), and the BM25 score of any
-candidate reply against a context (`candidate_scores`), which `bm25s` cannot give for texts
-outside its index.
+candidate reply against a context (`candidate_scores`, by `bm25s`' own formulas), which
+`bm25s` cannot give for texts outside its index.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -193,19 +192,34 @@ class ReplyIndex:
         """The BM25 score of each candidate reply (a token list) as a document for the query
         `context`, with the index's parameters and its posts' token statistics (document
         frequencies, average length): the lexical-overlap ranker of retrieval baselines
-        (TF-IDF in Zhang et al. 2018). Written here because `bm25s` scores only the
-        documents it indexed; the formula is the one its default ("lucene") method uses,
-        which drops Robertson's constant factor k1 + 1."""
-        k1, b = self._bm25.k1, self._bm25.b  # type: ignore[attr-defined]
+        (TF-IDF in Zhang et al. 2018). `bm25s` scores only the documents it indexed, so the
+        score is assembled here from `bm25s`' own idf and term-frequency functions for the
+        index's method, and summed as its `retrieve` sums: a query word counts each time it
+        occurs, and a word the index never saw counts nothing (it has no idf there), so an
+        indexed post scored here scores what retrieval gave it."""
+        from bm25s.scoring import _select_idf_scorer, _select_tfc_scorer
+
+        bm25 = self._bm25
+        idf_of = _select_idf_scorer(bm25.idf_method)  # type: ignore[attr-defined]
+        tfc_of = _select_tfc_scorer(bm25.method)  # type: ignore[attr-defined]
         total = len(self)
-        terms = set(context)
+        weights = {  # query word -> its occurrences times its idf
+            token: count * idf_of(int(self._df[self._vocab[token]]), total)
+            for token, count in Counter(context).items()
+            if token in self._vocab
+        }
         scores = np.zeros(len(candidates))
         for index, candidate in enumerate(candidates):
-            counts = Counter(t for t in candidate if t in terms)
-            norm = k1 * (1 - b + b * len(candidate) / max(self.average_length, 1e-9))
-            for token, tf in counts.items():
-                column = self._vocab.get(token)
-                df = int(self._df[column]) if column is not None else 0
-                idf = math.log(1 + (total - df + 0.5) / (df + 0.5))
-                scores[index] += idf * tf / (tf + norm)
+            counts = Counter(t for t in candidate if t in weights)
+            if not counts:
+                continue
+            tfc = tfc_of(
+                tf_array=np.asarray(list(counts.values()), np.float64),
+                l_d=len(candidate),
+                l_avg=self.average_length,
+                k1=bm25.k1,  # type: ignore[attr-defined]
+                b=bm25.b,  # type: ignore[attr-defined]
+                delta=bm25.delta,  # type: ignore[attr-defined]
+            )
+            scores[index] = float(np.dot([weights[t] for t in counts], tfc))
         return scores

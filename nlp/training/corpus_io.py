@@ -184,6 +184,15 @@ def train_valid(
     return train, held
 
 
+def run_validation_pairs(metadata: dict[str, Any]) -> list[Pair] | None:
+    """The pairs of the validation file a bundle's training run wrote (`corpus.valid_file`
+    in its metadata), None when it is not there (a bundle moved without its run)."""
+    valid_file = Path(metadata.get("corpus", {}).get("valid_file", ""))
+    if not valid_file.is_file():
+        return None
+    return load_pairs(CorpusSpec((valid_file,), "jsonl"))
+
+
 def sample(pairs: Sequence[Pair], count: int, seed: int) -> list[Pair]:
     """A seeded sample of `count` pairs (all of them when there are fewer)."""
     if count >= len(pairs):

@@ -184,9 +184,21 @@ def index_bundle(
     verbose: int = 1,
 ) -> int:
     """`s2s index`: index `corpus` into the chat bundle `model` (replacing its index) and
-    train its dual encoder (`minutes`, default the config's). Returns the pairs indexed."""
-    from nlp.generation.bundle import resolve
-    from nlp.training.corpus_io import load_pairs, train_valid
+    train its dual encoder (`minutes`, default the config's). Returns the pairs indexed.
+
+    Neither holds a pair of the model's validation file: a validation post would retrieve its
+    own reference, and `s2s tune-decoding`, which tunes on that file, would choose retrieval
+    on near-perfect scores. The file is the one the training run wrote; without it, the
+    corpus is split as training splits one (`train.valid_fraction`, `train.seed`), which is
+    the run's own split when the corpus is the one it was trained on."""
+    from nlp.generation.bundle import read_metadata, resolve
+    from nlp.training.corpus_io import (
+        dedupe,
+        load_pairs,
+        run_validation_pairs,
+        train_valid,
+        without,
+    )
     from nlp.util.config import ExperimentConfig
 
     directory = resolve(model)
@@ -194,11 +206,22 @@ def index_bundle(
     if config.data.task != "chat" or config.data.reverse:
         raise ValueError(f"{directory}: only a chat model (not a companion) has a reply index")
     pairs = load_pairs(corpus, config.data)
-    train, valid = train_valid(pairs, None, config.train.valid_fraction, config.train.seed)
-    kept = without_logs(pairs, corpus, index_logs=index_logs) if index else None
+    held = run_validation_pairs(read_metadata(directory))
+    if held:
+        train, valid = without(dedupe(pairs), held), held
+        if not train:
+            raise ValueError(f"no pairs to index: every one is in {directory}'s validation file")
+    else:
+        print(
+            f"retrieval index: {directory}'s validation file is not there; holding out "
+            f"train.valid_fraction={config.train.valid_fraction} of the corpus as training did",
+            file=sys.stderr,
+        )
+        train, valid = train_valid(pairs, None, config.train.valid_fraction, config.train.seed)
+    kept = without_logs(train, corpus, index_logs=index_logs) if index else None
     if kept is not None and not kept:
         raise ValueError(
-            f"no pairs to index: all {len(pairs)} were read from conversation logs "
+            f"no pairs to index: all {len(train)} were read from conversation logs "
             "(--index-logs indexes them; their replies are then shown to other people)"
         )
     budget = config.retrieval.dual_encoder_minutes if minutes is None else minutes

@@ -36,6 +36,7 @@ from nlp.training.corpus_io import (
     check_context,
     corpus_fingerprint,
     load_pairs,
+    run_validation_pairs,
     sample,
     split,
     train_valid,
@@ -546,11 +547,15 @@ def retrain(
     if mix_pool and retrain_options.old_share > 0:
         count = round(len(new_train) * retrain_options.old_share)
         mixed_old = sample(mix_pool, count, config.train.seed)
+    plain_valid, plain_old = new_valid, old_held  # the files hold what a person wrote
     if config.data.retrieve_refine:  # drafts from the old model's index, which stays as it was
+        # Old pairs (`--old-corpus` may be the old training corpus) may be in that index:
+        # drafted from their own entry, they would measure forgetting with the answer in the
+        # input, so they skip it as training pairs do.
         index = ReplyIndex.load(_index_dir(bundle))
         new_train, new_valid, old_held, mixed_old = (
             refine_pairs(index, codec, group, config.data, skip_same_post=skip)
-            for group, skip in ((new_train, True), (new_valid, False), (old_held, False),
+            for group, skip in ((new_train, True), (new_valid, False), (old_held, True),
                                 (mixed_old, True))
         )
     # Each text is tokenized once: the new vocabulary words and every example come from these.
@@ -577,8 +582,8 @@ def retrain(
             "pairs are held out to measure forgetting",
         )
     _write_run(options.out / RUN_SUBDIR, config, codec)
-    write_pairs(new_valid, options.out / VALID_FILE)
-    write_pairs(old_held, options.out / OLD_VALID_FILE)
+    write_pairs(plain_valid, options.out / VALID_FILE)
+    write_pairs(plain_old, options.out / OLD_VALID_FILE)
     old_examples = encode_examples(codec, old_tokens)
     new_examples = encode_examples(codec, valid_tokens)
     meter = LossMeter(model, batching_for(config.train))
@@ -694,9 +699,9 @@ def _old_pairs(
 ) -> list[Pair]:
     if retrain_options.old_corpus is not None:
         return load_pairs(retrain_options.old_corpus, data)
-    valid_file = Path(metadata.get("corpus", {}).get("valid_file", ""))
-    if valid_file.is_file():
-        return load_pairs(CorpusSpec((valid_file,), "jsonl"))
+    held = run_validation_pairs(metadata)
+    if held is not None:
+        return held
     _say(options, "old validation data not found; pass --old-corpus to compare on it")
     return []
 

@@ -175,11 +175,7 @@ class ExperimentConfig:
 
     @classmethod
     def load(cls, path: Path) -> ExperimentConfig:
-        try:
-            raw = json.loads(path.read_text("utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}") from exc
-        return cls.from_dict(raw, str(path))
+        return cls.from_dict(_parse_json(path.read_text("utf-8"), str(path)), str(path))
 
     def with_overrides(self, assignments: list[str]) -> ExperimentConfig:
         """Apply `section.key=value` strings, coercing each value to the field's type."""
@@ -245,6 +241,21 @@ def task_preset(task: str) -> tuple[str, ...]:
         raise ConfigError(
             f"unknown task {task!r}; choose one of {', '.join(TASK_PRESETS)}"
         ) from None
+
+
+def dataclass_from_json(cls: type[T], text: str, origin: str) -> T:
+    """The dataclass `cls` saved as JSON `text`, by the rules of every config file here: a
+    missing key takes its default (a file from before the key existed), an unknown key or a
+    value of the wrong type is a `ConfigError` naming `origin` rather than a silently
+    different model."""
+    return _from_dict(cls, _parse_json(text, origin), origin)
+
+
+def _parse_json(text: str, origin: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{origin}: line {exc.lineno}: invalid JSON: {exc.msg}") from exc
 
 
 def _field_types(cls: type) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nlp.retrieval import ReplyIndex, RetrievalIndexError
@@ -90,3 +91,21 @@ def test_a_broken_replies_file_is_named_with_its_line(index: ReplyIndex, tmp_pat
 def test_rows_must_align() -> None:
     with pytest.raises(ValueError, match="same length"):
         ReplyIndex.build([["a"]], ["r", "s"], ["f:1"])
+
+
+def test_candidate_scores_are_the_scores_bm25s_retrieves_with() -> None:
+    """Hits' BM25 column must be the BM25 retrieval uses: scoring the indexed posts
+    themselves as candidates gives bm25s' own retrieve scores, with a query repeating a word
+    (bm25s counts it each time) and a word the index never saw (bm25s ignores it)."""
+    posts = [["a", "b", "c"], ["c", "d"], ["e", "a", "a"], ["b", "b", "f", "g"]]
+    index = ReplyIndex.build(posts, ["r0", "r1", "r2", "r3"], ["f:1", "f:2", "f:3", "f:4"])
+    for query in (["a"], ["a", "a"], ["a", "zz"], ["c", "a", "a", "x"], ["b", "g", "g"]):
+        retrieved = index.search([query], len(posts))[0]
+        expected = np.zeros(len(posts))
+        for hit in retrieved:
+            expected[hit.row] = hit.score
+        assert index.candidate_scores(query, posts) == pytest.approx(expected, rel=1e-5)
+    # a word outside the index adds nothing, even to a candidate that holds it
+    assert index.candidate_scores(["zz", "a"], [["zz", "a"], ["a", "zz"]])[0] == \
+        pytest.approx(index.candidate_scores(["a"], [["zz", "a"]])[0], rel=1e-6)
+    assert index.candidate_scores(["zz"], [["zz"]]).tolist() == [0.0]

@@ -59,6 +59,34 @@ def test_the_chat_bundle_holds_its_index_and_ranker_with_checksums(tiny_bundle: 
         replies.write_bytes(original)
 
 
+def test_the_index_and_the_validation_file_are_disjoint(tiny_bundle: Path, tmp_path: Path) -> None:
+    """A validation post must not retrieve its own reference (`s2s tune-decoding` tunes on
+    that file): neither the index `s2s train` builds nor the one `s2s index` rebuilds from
+    the whole training corpus holds a pair of the run's validation file."""
+    import shutil
+
+    from nlp.training.corpus_io import load_pairs
+    from nlp.training.reply_index import index_bundle
+    from nlp.training.run import VALID_FILE
+
+    config = ExperimentConfig.load(tiny_bundle / "config.json")
+    by_name = {Path(p.origin).name: (p.source, p.target)
+               for p in load_pairs(CorpusSpec((CORPUS,)), config.data)}
+    held = {(p.source, p.target)
+            for p in load_pairs(CorpusSpec((tiny_bundle.parent / VALID_FILE,), "jsonl"))}
+    assert held
+
+    def indexed_pairs(bundle: Path) -> set[tuple[str, str]]:
+        return {by_name[r["pair"]] for r in indexed(bundle)}
+
+    assert indexed_pairs(tiny_bundle) and not indexed_pairs(tiny_bundle) & held
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_bundle, copy)
+    count = index_bundle(copy, CorpusSpec((CORPUS,)), minutes=0, verbose=0)
+    assert not indexed_pairs(copy) & held
+    assert indexed_pairs(copy) == set(by_name.values()) - held and count == len(indexed(copy))
+
+
 def test_retrieved_replies_join_the_candidates_with_their_pair(tiny_bundle: Path) -> None:
     from nlp.generation.generator import Generator
 
@@ -81,6 +109,23 @@ def test_retrieved_replies_join_the_candidates_with_their_pair(tiny_bundle: Path
     first = ranked[0]
     expected = generator.candidates.forward.token_log_probs([Pair(post, first.text)])[0]
     assert first.score == pytest.approx(float(expected.mean()), rel=1e-5)
+
+
+def test_generated_and_retrieved_replies_are_ranked_on_one_scale(tiny_bundle: Path) -> None:
+    """rerank none with retrieved replies: every candidate's score is its teacher-forced
+    log-probability, never the decoder's length-penalised score beside a retrieved reply's
+    raw sum."""
+    from nlp.generation.generator import Generator
+
+    generator = Generator.from_bundle(tiny_bundle)
+    post = corpus_pairs()[7].source
+    options = DecodeOptions(beam_size=3, n_best=3, retrieve=2, rerank="none",
+                            length_penalty=1.0)
+    (candidates,) = generator.generate([post], options)
+    assert {c.provenance for c in candidates} == {"generated", "retrieved"}
+    forced = generator.candidates.forward.token_log_probs([Pair(post, c.text) for c in candidates])
+    assert [c.score for c in candidates] == pytest.approx(
+        [float(row.sum()) for row in forced], rel=1e-5)
 
 
 def test_the_fused_ranker_orders_by_cosine_plus_weighted_scaled_bm25(tiny_bundle: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -150,3 +151,46 @@ def test_extend_vocab_with_vectors_keeps_each_unshared_embedding_its_own_rows(
     scale = after.metadata["pretrained_embeddings_new_rows"]["scale"]  # one row: its norm
     np.testing.assert_allclose(source[zorblax], [-0.5 * scale] * 16, rtol=1e-4)
     np.testing.assert_allclose(target[zorblax], [-0.5 * scale] * 16, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_a_refine_model_measures_forgetting_without_the_answer_in_its_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--old-corpus` may be the old training corpus, whose pairs the old index holds: each
+    old pair is drafted from another post's reply (never its own entry, as training pairs
+    are), and the held-out files keep the pairs as written, without the drafts."""
+    from nlp.training.run import OLD_VALID_FILE, VALID_FILE, train
+    from nlp.util.config import ExperimentConfig
+    from tests.conftest import REPO
+
+    corpus = CorpusSpec((REPO / "corpora" / "dialogue-en.jsonl",))
+    config = ExperimentConfig().with_overrides(tiny_overrides(**{
+        "data.retrieve_refine": "true", "retrieval.dual_encoder_minutes": 0}))
+    train(config, corpus, RunOptions(tmp_path / "run", verbose=0))
+    groups: list[list[Pair]] = []
+    real_tokenize = run.tokenize_pairs
+
+    def tokenize(codec, pair_groups):  # type: ignore[no-untyped-def]
+        groups.extend(list(group) for group in pair_groups)
+        return real_tokenize(codec, pair_groups)
+
+    monkeypatch.setattr(run, "tokenize_pairs", tokenize)
+    retrain(
+        tmp_path / "run" / "model",
+        _corpus(tmp_path, _pairs(NONSENSE)),
+        RunOptions(tmp_path / "re", verbose=0),
+        RetrainOptions(old_corpus=corpus),
+        tiny_overrides(**{"train.valid_fraction": 0.3}),
+    )
+    separator = config.data.refine_separator
+    old_held = groups[2]
+    assert old_held and all(separator.strip() in pair.source for pair in old_held)
+    # the old training pairs are drafted too, and none with its own reply (one reply of the
+    # corpus answers two posts: either may draft the other's)
+    replies = Counter(pair.target for pair in old_held)
+    assert all(pair.source.partition(separator)[2] != pair.target
+               for pair in old_held if replies[pair.target] == 1)
+    for name in (VALID_FILE, OLD_VALID_FILE):
+        written = (tmp_path / "re" / name).read_text("utf-8")
+        assert written and separator.strip() not in written
