@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -179,12 +180,19 @@ def hits_metrics(
     draw: HitsDraw,
 ) -> dict[str, Any]:
     """Hits@1 of K (`nlp.metrics.hits`) for the posts `draw` names, the distractors drawn
-    from every reply of `pairs`, from the tables of `hits_scores`."""
+    from every reply of `pairs`, from the tables of `hits_scores`; and, where the bundle has
+    its retrieval index, the same with hard distractors (`hard hits@1/K ...`: the post's
+    conversation's other replies and BM25's matches for it, `nlp.metrics.hits.hard_distractors`)
+    beside the random ones."""
     scores = hits_scores(generator, pairs, options, batch_size, draw)
     k = draw.k
     result: dict[str, Any] = {"posts": len(scores["model"]), "k": k, "seed": draw.seed}
     result |= {f"hits@1/{k}" if name == "model" else f"hits@1/{k} {name}": hits_at_1(table)
                for name, table in scores.items()}
+    if draw.kind == "random" and generator.candidates.has_index:
+        hard = hits_scores(generator, pairs, options, batch_size, replace(draw, kind="hard"))
+        result |= {f"hard hits@1/{k}" if name == "model" else f"hard hits@1/{k} {name}":
+                   hits_at_1(table) for name, table in hard.items()}
     return result
 
 

@@ -21,7 +21,7 @@ from nlp.generation.candidates import FUSED, fused, token_ranking_ids
 from nlp.generation.decode_settings import DecodeSettings
 from nlp.generation.generator import Generator
 from nlp.generation.mmi import COMPANION_KIND, mmi_score
-from nlp.metrics.hits import HitsDraw, distractors
+from nlp.metrics.hits import HitsDraw, distractors, hard_distractors
 
 
 @dataclass(frozen=True)
@@ -113,9 +113,10 @@ def score_candidates(
     sample across conversations (`nlp.metrics.sampling`), so those posts are exactly the
     draw with a smaller limit. The tuner uses this so that, on a slow machine, choosing the
     ranker leaves time for choosing the decoding."""
-    rows, k = draw.rows([p.group for p in pairs]), draw.k
+    groups = [p.group for p in pairs]
+    rows, k = draw.rows(groups), draw.k
     targets = [p.target for p in pairs]
-    drawn = distractors(targets, rows, k, draw.seed, key=generator.codec.as_output)
+    drawn = distractor_texts(generator, pairs, rows, draw)
     per_call = max(1, 8 * batch_size // k)  # posts whose K candidates go through one call
     parts = []
     for start in range(0, len(rows), per_call):
@@ -123,7 +124,7 @@ def score_candidates(
         posts, replies = [], []
         for i, others in chunk:
             posts.append(pairs[i].source)
-            replies.append([targets[j] for j in (i, *others)])
+            replies.append([targets[i], *others])
         parts.append(score_rows(generator, posts, replies, k))
         if deadline is not None and clock() > deadline:
             break
@@ -137,6 +138,29 @@ def score_candidates(
          for kind in parts[0].companions},
         {name: np.concatenate([part.others[name] for part in parts])
          for name in parts[0].others},
+    )
+
+
+def distractor_texts(
+    generator: Generator, pairs: Sequence[Pair], rows: Sequence[int], draw: HitsDraw
+) -> list[list[str]]:
+    """The k-1 distractors of each post of `rows`, as `draw.kind` says: drawn at random from
+    the file's replies, or hard (`hard_distractors`: the conversation's other replies and
+    what the bundle's BM25 index retrieves for the post, which it must have)."""
+    targets = [p.target for p in pairs]
+    key = generator.codec.as_output
+    if draw.kind == "random":
+        drawn = distractors(targets, rows, draw.k, draw.seed, key=key)
+        return [[targets[j] for j in others] for others in drawn]
+    if draw.kind != "hard":
+        raise ValueError(f"distractors must be 'random' or 'hard', not {draw.kind!r}")
+    if not generator.candidates.has_index:
+        raise ValueError("hard distractors need the bundle's retrieval index (s2s index)")
+    queries = [generator.codec.text_tokens(pairs[row].source) for row in rows]
+    found = generator.candidates.index.search(queries, draw.k)
+    retrieved = [[hit.reply for hit in hits] for hits in found]
+    return hard_distractors(
+        targets, [p.group for p in pairs], rows, draw.k, draw.seed, retrieved, key=key
     )
 
 

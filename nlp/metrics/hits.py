@@ -13,8 +13,9 @@ draws the distractors and counts hits; `nlp.evaluation.evaluate.hits_metrics` sc
 
 from __future__ import annotations
 
+import itertools
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,10 @@ class HitsDraw:
     k: int = DEFAULT_K
     seed: int = 0
     limit: int = 0
+    # "random": distractors drawn from the file's replies; "hard": first the other replies of
+    # the post's conversation, then the replies a keyword matcher (the model's BM25 index)
+    # retrieves for the post, the rest at random (`hard_distractors`)
+    kind: str = "random"
 
     def rows(self, groups: Sequence[str]) -> list[int]:
         """The rows of the posts scored; `groups` are the pairs' conversations."""
@@ -84,6 +89,70 @@ def distractors(
                 chosen.append(other)
         drawn.append(chosen)
     return drawn
+
+
+HARD_SAME_CONVERSATION = 0.5  # at most this share of the distractors from the conversation
+
+
+def hard_distractors(
+    targets: Sequence[str],
+    groups: Sequence[str],
+    rows: Sequence[int],
+    k: int,
+    seed: int,
+    retrieved: Sequence[Sequence[str]],
+    key: Key | None = None,
+) -> list[list[str]]:
+    """For the target of each of `rows`, k-1 distractor texts that a reader would not
+    confuse with it but a ranker that reads keywords or topics may: first other replies of
+    the post's own conversation (same speakers, same topic; at most half of the k-1, in a
+    seeded order), then `retrieved[n]`, the replies a BM25 index returns for the n-th post
+    (best first: what a keyword matcher would send), then replies drawn at random as
+    `distractors` draws them. Every distractor differs from the true reply and from the
+    others under `key`.
+
+    Why: with 19 random distractors a ranker wins by topic alone, so Hits rewarded keyword
+    matches that people rated nonsense ("a few lines" of cocaine answered with pick-up
+    lines). A true reply beside its own conversation's other turns and the keyword matches
+    asks whether the ranker tells a reply from a reply about the same thing.
+    """
+    if len(retrieved) != len(rows):
+        raise ValueError(f"{len(rows)} posts but {len(retrieved)} retrieved lists")
+    forms = _forms(targets, key)
+    by_group: dict[str, list[int]] = {}
+    for row, group in enumerate(groups):
+        if group:
+            by_group.setdefault(group, []).append(row)
+    random_rows = distractors(targets, rows, k, seed, key)
+    same_limit = int((k - 1) * HARD_SAME_CONVERSATION)
+    drawn: list[list[str]] = []
+    for index, found, fallback in zip(rows, retrieved, random_rows, strict=True):
+        rng = random.Random(f"hard:{seed}:{index}")
+        same = [row for row in by_group.get(groups[index], []) if row != index]
+        rng.shuffle(same)
+        offers = itertools.chain(
+            ((targets[row], forms[row], True) for row in same),
+            ((text, key(text) if key else text, False) for text in found),
+            ((targets[row], forms[row], False) for row in fallback),
+            # the fallback's own draws may have been taken already: draw on until full
+            ((targets[row], forms[row], False) for row in _endless(rng, len(targets))),
+        )
+        seen, chosen, from_conversation = {forms[index]}, [], 0
+        for text, form, conversation in offers:
+            if len(chosen) == k - 1:
+                break
+            if form in seen or (conversation and from_conversation == same_limit):
+                continue
+            seen.add(form)
+            chosen.append(text)
+            from_conversation += conversation
+        drawn.append(chosen)
+    return drawn
+
+
+def _endless(rng: random.Random, size: int) -> Iterator[int]:
+    while True:
+        yield rng.randrange(size)
 
 
 def _forms(targets: Sequence[str], key: Key | None) -> list[str]:

@@ -167,8 +167,7 @@ def test_each_candidate_gets_its_own_score_as_if_scored_alone(
     meter = LossMeter(generator.bundle.model, batching_for(generator.bundle.config.train))
     for i, row in enumerate(rows):
         for j, target in enumerate(targets[t] for t in (row, *drawn[i])):
-            (example,) = examples_of(generator.codec, [Pair(pairs[row].source, target)],
-                                     workers=1)
+            (example,) = examples_of(generator.codec, [Pair(pairs[row].source, target)], workers=1)
             assert table[i, j] == pytest.approx(-meter([example]), abs=1e-5), (i, j)
     assert len({round(float(s), 6) for s in table.ravel()}) > posts  # not one score a post
 
@@ -189,3 +188,71 @@ def test_a_posts_distractors_do_not_depend_on_which_other_posts_are_scored() -> 
     everyone = distractors(targets, range(30), k=5, seed=3)
     sample = [17, 2, 25]
     assert distractors(targets, sample, k=5, seed=3) == [everyone[row] for row in sample]
+
+
+# --- hard distractors ---------------------------------------------------------------------
+
+
+def test_hard_distractors_take_the_conversation_then_the_keyword_matches() -> None:
+    from nlp.metrics.hits import hard_distractors
+
+    targets = ["t1", "t2", "t3", "u1", "u2", "v1", "v2", "v3", "v4"]
+    groups = ["a", "a", "a", "b", "b", "", "", "", ""]
+    # post 0 (true reply t1), k=5: 4 distractors, at most 2 from its conversation
+    [drawn] = hard_distractors(
+        targets, groups, [0], 5, 0, [["T1", "r1", "T3", "r2", "r3"]], str.lower
+    )
+    assert set(drawn[:2]) == {"t2", "t3"}  # the conversation's other replies, seeded order
+    # then BM25's matches best first, skipping the true reply and what is taken (under the key)
+    assert drawn[2:] == ["r1", "r2"]
+
+
+def test_hard_distractors_keep_at_most_half_from_the_conversation() -> None:
+    from nlp.metrics.hits import hard_distractors
+
+    targets = [f"c{i}" for i in range(6)] + ["x1", "x2", "x3"]
+    groups = ["a"] * 6 + ["", "", ""]
+    [drawn] = hard_distractors(targets, groups, [2], 5, 3, [["m1", "m2", "m3"]])
+    assert len([t for t in drawn if t.startswith("c")]) == 2
+    assert drawn[2:] == ["m1", "m2"]
+    assert "c2" not in drawn
+
+
+def test_hard_distractors_fill_up_at_random_and_stay_distinct() -> None:
+    from nlp.metrics.hits import hard_distractors
+
+    targets = ["a", "b", "c", "d", "e", "f", "g"]
+    groups = [""] * 7  # no conversations
+    drawn = hard_distractors(targets, groups, [0, 1], 6, 1, [[], ["a", "a"]])
+    assert [len(row) for row in drawn] == [5, 5]
+    assert "a" not in drawn[0] and "b" not in drawn[1]
+    assert all(len(set(row)) == 5 for row in drawn)
+    assert drawn[1][0] == "a"  # the one distinct match first
+    assert drawn == hard_distractors(targets, groups, [0, 1], 6, 1, [[], ["a", "a"]])
+
+
+def test_hits_reports_hard_distractors_beside_random_ones(tiny_bundle: Path) -> None:
+    from nlp.decoding import DecodeOptions
+    from nlp.evaluation.evaluate import hits_metrics
+    from nlp.generation.generator import Generator
+    from nlp.generation.reply_scores import distractor_texts
+    from nlp.training.corpus_io import CorpusSpec, load_pairs
+
+    generator = Generator.from_bundle(tiny_bundle)
+    assert generator.candidates.has_index
+    pairs = load_pairs(CorpusSpec((REPO / "corpora" / "dialogue-en.jsonl",)), generator.config.data)
+    draw = HitsDraw(k=5, limit=20, kind="hard")
+    rows = draw.rows([p.group for p in pairs])
+    drawn = distractor_texts(generator, pairs, rows, draw)
+    # what the index retrieves for a post (other than its own reply) is among its distractors
+    tokens = generator.codec.text_tokens(pairs[rows[0]].source)
+    found = [h.reply for h in generator.candidates.index.search([tokens], 5)[0]]
+    others = [
+        r
+        for r in found
+        if generator.codec.as_output(r) != generator.codec.as_output(pairs[rows[0]].target)
+    ]
+    assert others and others[0] == drawn[0][0]
+    figures = hits_metrics(generator, pairs, DecodeOptions(), 32, HitsDraw(k=5, limit=20))
+    assert 0.0 <= figures["hard hits@1/5"] <= 1.0 and "hard hits@1/5 bm25" in figures
+    assert "hits@1/5 bm25" in figures
