@@ -8,7 +8,8 @@ one does not construct, and the two tables are read side by side.
 Which table a chat gets (`chat_messages`): the model's language when it reads one of ours
 only, since its users write that language whatever their app is set to (Telegram has no
 official Chinese version, so many Chinese users' apps say "en"); otherwise the user's own
-(Telegram's `language_code`); otherwise English.
+(Telegram's `language_code`); where no user's language is known (`s2s chat`, the server, the
+API), the model's main language; otherwise English.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Messages:
     # answers to what the user wrote
     empty: str
     no_words: str  # emoji or symbols only
+    foreign_script: str  # {languages}: letters, none in a script the model reads
     no_idea: str  # no usable candidate
     failure: str  # the model call failed
     unknown_command: str  # {name}
@@ -80,6 +82,15 @@ class Messages:
     stale_button: str
     bot_error: str
     backlog: str
+    # the languages' names, in `foreign_script`
+    english: str
+    chinese: str
+    language_and: str  # between two names
+
+    def language_names(self, languages: Sequence[str]) -> str:
+        """The model's languages by name ("English", "Chinese and English")."""
+        names = {"en": self.english, "zh": self.chinese}
+        return self.language_and.join(names[code] for code in languages if code in names)
 
     def help_text(self) -> str:
         return self.help.format(
@@ -118,6 +129,7 @@ ENGLISH = Messages(
     language="en",
     empty="That message was empty. Write me something and I will answer.",
     no_words="I can only read words so far, not emoji or symbols alone. Try a sentence?",
+    foreign_script="Sorry, I can't read the letters of that message: I only read {languages}.",
     no_idea="I have no words for that one. Could you say it differently?",
     failure="Sorry, something went wrong while I was thinking. Please try again.",
     unknown_command="I don't know the command /{name}. Try /help.",
@@ -181,12 +193,16 @@ higher is wilder)
         "I'm falling behind in this chat, so I skipped some messages. "
         "Please wait for my replies before writing more."
     ),
+    english="English",
+    chinese="Chinese",
+    language_and=" and ",
 )
 
 CHINESE = Messages(
     language="zh",
     empty="这条消息是空的。写点什么吧，我会回复你。",
     no_words="我目前只读得懂文字，看不懂单独的表情或符号。试着写一句话吧？",
+    foreign_script="抱歉，我看不懂这条消息用的文字：我只读得懂{languages}。",
     no_idea="这句话我不知道怎么接。能换个说法吗？",
     failure="抱歉，我思考的时候出了点问题。请再试一次。",
     unknown_command="我不认识命令 /{name}。试试 /help。",
@@ -238,6 +254,9 @@ CHINESE = Messages(
     stale_button="这个按钮已经失效了。",
     bot_error="抱歉，我这边出了点问题。请稍后再试。",
     backlog="这个聊天里的消息我处理不过来了，所以跳过了一些。请等我回复后再继续发。",
+    english="英文",
+    chinese="中文",
+    language_and="和",
 )
 
 TABLES: dict[str, Messages] = {table.language: table for table in (ENGLISH, CHINESE)}
@@ -252,8 +271,12 @@ def table_for(language: str | None) -> Messages | None:
 
 def chat_messages(model_languages: Sequence[str], user_language: str | None = None) -> Messages:
     """The table a chat is spoken to in: the model's language when it reads exactly one of
-    ours, else the user's (a bilingual or unknown model), else English."""
+    ours, else the user's (a bilingual or unknown model); with no user's language known, the
+    model's main one (its first: `vocabulary_languages` puts the largest share first); else
+    English."""
     ours = [language for language in model_languages if language in TABLES]
     if len(ours) == 1:
         return TABLES[ours[0]]
-    return table_for(user_language) or ENGLISH
+    if user_language:
+        return table_for(user_language) or ENGLISH
+    return TABLES[ours[0]] if ours else ENGLISH

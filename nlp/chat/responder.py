@@ -37,6 +37,7 @@ from nlp.decoding.options import rows_per_input
 from nlp.decoding.row_buckets import warm_up_batch_sizes
 from nlp.generation.loading import LoadedModel, ModelLoader
 from nlp.generation.text_generator import Generation, TextGenerator
+from nlp.text.scripts import LANGUAGE_SCRIPTS, script_languages
 from nlp.util.lru import MAX_CHATS, LruDict
 
 log = logging.getLogger(__name__)
@@ -164,7 +165,23 @@ class ChatResponder:
             return Reply(self.messages(chat).empty)
         if kind is InputKind.NO_WORDS:
             return Reply(self.messages(chat).no_words)
+        if not self.reads(cleaned):
+            words = self.messages(chat)
+            return Reply(words.foreign_script.format(
+                languages=words.language_names(self.languages)))
         return await self._chat(chat, keep_tail(cleaned, self.limits.max_input_chars))
+
+    def reads(self, text: str) -> bool:
+        """False when the text has letters and none is in a script of the model's languages
+        (Chinese to an English model, Russian to either). Why ask before decoding: the model
+        would answer its unknown-word ids with a fluent guess ("Yes, it's overdo it."), which
+        reads as if it understood. A model of unknown languages is given everything."""
+        languages = set(self.languages)
+        if not languages or not languages <= LANGUAGE_SCRIPTS.keys():
+            return True
+        if not any(char.isalpha() for char in text):  # digits and symbols: the model's call
+            return True
+        return bool(script_languages(text) & languages)
 
     async def _chat(self, chat: str, message: str) -> Reply:
         message = self.context.sanitize(message)

@@ -15,7 +15,6 @@ even having, TensorFlow.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from nlp.decoding.options import XLA_BY_DEFAULT
 from nlp.generation.bundle import open_bundle
 from nlp.generation.decode_settings import DecodeSettings
 from nlp.generation.text_generator import TextGenerator
-from nlp.text.scripts import has_han
+from nlp.text.scripts import has_han, script_languages
 from nlp.util.config import DataConfig
 
 if TYPE_CHECKING:
@@ -93,12 +92,16 @@ def recommended_decoding(directory: Path | str) -> DecodeSettings | None:
 
 def vocabulary_languages(vocab_path: Path) -> tuple[str, ...]:
     """"zh" and/or "en": the scripts a real share of the vocabulary is written in (the
-    bundle records no language; its vocabulary says what it can read). The chat speaks to
-    its users in it (`nlp.chat.messages`); `s2s serve` lists it."""
+    bundle records no language; its vocabulary says what it can read), the largest share
+    first. The chat speaks to its users in it (`nlp.chat.messages`); `s2s serve` lists it.
+
+    Why the order: a Chinese model trained on TV subtitles has enough English names of
+    their characters in its vocabulary to read "en" too, but it is a Chinese model to its
+    users."""
     tokens = vocab_path.read_text("utf-8").splitlines()
     if not tokens:
         return ()
     han = sum(1 for token in tokens if has_han(token))
-    latin = sum(1 for token in tokens if re.search(r"[A-Za-z]", token) and not has_han(token))
-    found = [("zh", han), ("en", latin)]
+    latin = sum(1 for token in tokens if script_languages(token) == {"en"})
+    found = sorted([("zh", han), ("en", latin)], key=lambda item: -item[1])
     return tuple(lang for lang, count in found if count / len(tokens) >= LANGUAGE_SHARE)

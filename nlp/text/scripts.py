@@ -23,6 +23,8 @@ CJK_CLASS = CJK_LETTER_CLASS + CJK_PUNCTUATION_CLASS
 # Hangul (jamo, compatibility jamo, syllables). Korean puts spaces between words, so it is not
 # in the classes above (the tokenizers keep its spaces), but each syllable is a unit of meaning.
 HANGUL_CLASS = "\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7af\ud7b0-\ud7ff"
+# Latin letters (ASCII, Latin-1, Extended-A and -B): what English is written in.
+LATIN_CLASS = "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f"
 # Letters that metrics count one by one (ROUGE's and the chat metrics' "char" unit): CJK letters
 # and Hangul. A word of ASCII-only units would drop them all and score such text 0.
 CHARACTER_UNIT_CLASS = CJK_LETTER_CLASS + HANGUL_CLASS
@@ -65,3 +67,19 @@ def character_unit_share(texts: Iterable[str]) -> float:
             else:
                 characters += 1
     return characters / (characters + words) if characters + words else 0.0
+
+
+# The languages a model may read (`nlp.generation.loading.vocabulary_languages` counts its
+# vocabulary's tokens by these) and the script each is written in.
+LANGUAGE_SCRIPTS: dict[str, str] = {"zh": HAN_CLASS, "en": LATIN_CLASS}
+_LANGUAGE_RES = {
+    language: re.compile(f"[{letters}]") for language, letters in LANGUAGE_SCRIPTS.items()
+}
+
+
+def script_languages(text: str) -> frozenset[str]:
+    """The languages of `LANGUAGE_SCRIPTS` whose letters occur in the text ("zh" for any Han
+    ideograph, "en" for any Latin letter); empty for text in other scripts or no letters."""
+    return frozenset(
+        language for language, pattern in _LANGUAGE_RES.items() if pattern.search(text)
+    )

@@ -1,11 +1,13 @@
 """`s2s chat`: the terminal loop over the same responder, and its command registration."""
 
 import argparse
+import dataclasses
 import io
 from pathlib import Path
 
 from nlp.chat import command
 from nlp.chat.batcher import BatchLimits
+from nlp.chat.messages import CHINESE
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
 from nlp.chat.setup import batch_limits
@@ -26,6 +28,16 @@ def test_terminal_chat_answers_commands_and_messages(tmp_path: Path) -> None:
     assert "never read" not in text
     reopened = SettingsStore(store_path)  # the loop closed the responder and its store
     assert reopened.get(command.TERMINAL_CHAT).beam_size == 2
+
+
+def test_the_terminal_speaks_the_models_main_language(tmp_path: Path) -> None:
+    """A Chinese model that reads some English (its subtitles' names) answers /reset in
+    Chinese: the terminal knows no user's language, so the model's main one decides."""
+    model = dataclasses.replace(fake_model(), languages=("zh", "en"))
+    responder = ChatResponder(model, store=SettingsStore(":memory:"))
+    out = io.StringIO()
+    command.chat_loop(responder, io.StringIO("/reset\n"), out, why_dir=tmp_path)
+    assert out.getvalue() == f"bot> {CHINESE.reset}\n"
 
 
 def test_end_of_input_ends_the_chat(tmp_path: Path) -> None:

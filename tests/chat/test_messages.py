@@ -21,7 +21,7 @@ ENGLISH_WORDS = re.compile(r"[A-Za-z']+ [A-Za-z']+ [A-Za-z']+")
 OWN_WORDS = ["", "   ", "😀🎉👍", "/start", "/help", "/settings", "/beam 99", "/beam x",
              "/beam 3", "/greedy", "/sample 9", "/sample x", "/sample 0.8", "/length 0",
              "/length x", "/length 20", "/why", "/good", "/bad", "/reload", "/reset",
-             "/nonsense"]
+             "/nonsense", "how are you?"]
 
 
 def chinese(text: str) -> bool:
@@ -73,7 +73,7 @@ async def test_an_english_models_chat_speaks_english_and_the_users_language_deci
     ("model", "user", "table"),
     [(("zh",), "en", CHINESE), (("en",), "zh-hans", ENGLISH), ((), "zh-CN", CHINESE),
      (("zh", "en"), "zh_TW", CHINESE), (("zh", "en"), "fr", ENGLISH), ((), None, ENGLISH),
-     (("ru",), "zh", CHINESE)],
+     (("ru",), "zh", CHINESE), (("zh", "en"), None, CHINESE), (("en", "zh"), None, ENGLISH)],
 )
 def test_which_table_a_chat_gets(model: tuple[str, ...], user: str | None, table: object) -> None:
     assert chat_messages(model, user) is table

@@ -1,11 +1,12 @@
 """The chat responder: commands, context, settings, bad input and failures, no network."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from nlp.chat.batcher import BatchLimits
-from nlp.chat.messages import ENGLISH
+from nlp.chat.messages import CHINESE, ENGLISH
 from nlp.chat.responder import ChatResponder, ResponderLimits
 from nlp.chat.settings import ChatSettings, SettingsStore
 from nlp.chat.text_input import telegram_length
@@ -120,6 +121,40 @@ async def test_unreadable_input_is_answered_without_the_model(text: str, expecte
     responder = make(generator)
     assert (await responder.respond("1", text)).text == expected
     assert generator.calls == []
+    await responder.aclose()
+
+
+@pytest.mark.parametrize(
+    ("languages", "text", "expected"),
+    [
+        (("en",), "你好，最近怎么样？", ENGLISH.foreign_script.format(languages="English")),
+        (("en",), "привет, как дела?", ENGLISH.foreign_script.format(languages="English")),
+        (("zh",), "how are you?", CHINESE.foreign_script.format(languages="中文")),
+        (("zh", "en"), "привет", CHINESE.foreign_script.format(languages="中文和英文")),
+    ],
+)
+async def test_a_message_in_a_script_the_model_does_not_read_is_answered_without_it(
+    languages: tuple[str, ...], text: str, expected: str
+) -> None:
+    generator = ScriptedGenerator()
+    responder = ChatResponder(dataclasses.replace(fake_model(generator), languages=languages),
+                              store=SettingsStore(":memory:"))
+    assert (await responder.respond("1", text)).text == expected
+    assert generator.calls == []
+    await responder.aclose()
+
+
+@pytest.mark.parametrize(
+    ("languages", "text"),
+    [(("en",), "ok 你好"), (("en",), "café?"), (("en",), "42"), (("zh",), "你好 ok"),
+     ((), "你好"), (("ru",), "hello")],
+)
+async def test_a_message_with_letters_the_model_reads_goes_to_it(
+    languages: tuple[str, ...], text: str
+) -> None:
+    responder = ChatResponder(dataclasses.replace(fake_model(), languages=languages),
+                              store=SettingsStore(":memory:"))
+    assert (await responder.respond("1", text)).text == reply_for(text)
     await responder.aclose()
 
 
