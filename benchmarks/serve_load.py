@@ -131,7 +131,7 @@ def start_server(
     returns once /healthz answers."""
     command = [sys.executable, "-m", "s2s.cli", "serve", "--port", str(port),
                "--max-in-flight", str(max_in_flight), "--rate-burst", "1000000",
-               "--rate-per-minute", "1e9"]
+               "--rate-per-minute", "1e9", "--cost-per-minute", "1e12"]  # one client: no limit
     for model in models:
         command += ["--model", model]
     with log.open("w") as sink:  # a file, not a pipe: nobody reads it while the load runs

@@ -9,11 +9,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import faulthandler
-import os
 import sys
 from collections.abc import Sequence
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO/WARNING chatter
 
 from bot import command as bot_command
 from nlp.chat import command as chat_command
@@ -26,8 +23,11 @@ from nlp.serving import command as export_command
 from nlp.serving.http import command as serve_command
 from nlp.training import command as training_command
 from nlp.tuning import command as tuning_command
+from nlp.util.quiet import hide_tensorflow_logs, quiet_tensorflow, uninstall
 from nlp.vectors import command as embeddings_command
 from s2s import quiet
+
+hide_tensorflow_logs()  # with -v too: -v shows the start-up lines, not every INFO
 
 REGISTRARS = (
     corpus_command.register,
@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     quiet.configure_logging(args.verbose)
     if not args.verbose:
-        quiet.quiet_tensorflow()
+        quiet_tensorflow()
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"s2s {args.command}: error: {exc}", file=sys.stderr)
         return 1
     finally:
-        quiet.uninstall()
+        uninstall()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ command line gets for the same input and options. These names are the API; every
 `nlp` is internal and may change. A `Model` is safe to share between threads and asyncio
 tasks (`nlp.api.model` says how). Errors are `ValueError`s of the classes in
 `nlp.api.errors`, with the messages the command line prints. TensorFlow loads with the first
-model or training run, not on import.
+model or training run, not on import, and as quietly as in `s2s` (`nlp.util.quiet`: no CUDA
+or absl lines on a machine without a GPU; the lines stay where a GPU is expected).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ from nlp.decoding.options import DecodeOptions
 from nlp.generation.decode_settings import DecodeSettings
 from nlp.training.corpus_io import CorpusSpec
 from nlp.util.config import ExperimentConfig
+from nlp.util.quiet import quiet_tensorflow
+
+quiet_tensorflow()
 
 __all__ = [
     "Attention",

@@ -32,14 +32,16 @@ import os
 import secrets
 import threading
 import weakref
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
 import numpy as np
 import numpy.typing as npt
+from anyio.from_thread import BlockingPortal
 
 from nlp.api.errors import InputError, OptionError, TaskError
 from nlp.chat.attention_plot import TASK_TEXT, PlotText, render_attention_png, shown_tokens
@@ -51,7 +53,6 @@ from nlp.chat.settings import ChatSettings
 from nlp.chat.setup import make_responder
 from nlp.decoding.options import DecodeOptions
 from nlp.generation.decode_args import describe_options, merge_options
-from nlp.generation.decode_settings import DecodeSettings
 from nlp.generation.loading import LoadedModel, load_model
 from nlp.generation.text_generator import GuardedGenerator
 from nlp.headlines.job import decode_batch
@@ -145,34 +146,58 @@ class Attention:
         return target
 
 
-class _LoopThread:
-    """An event loop in a daemon thread of its own: where the responder's coroutines run,
-    whichever thread or event loop the caller is in (the responder and its micro-batcher
-    belong to one loop)."""
+class _Portal:
+    """anyio's blocking portal: an event loop in a thread of its own, where the responder's
+    coroutines run, whichever thread or event loop the caller is in (the responder and its
+    micro-batcher belong to one loop).
+
+    Why not `anyio.from_thread.start_blocking_portal`: its thread is an executor's, which
+    Python joins before `atexit` handlers run, so a program that never closes its model
+    would hang at exit (the model's finalizer, which stops the portal, runs too late). Here
+    the thread is a daemon."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(
-            target=self.loop.run_forever, name="s2s-api-loop", daemon=True
-        )
+        started: concurrent.futures.Future[BlockingPortal] = concurrent.futures.Future()
+
+        async def serve() -> None:
+            async with BlockingPortal() as portal:
+                started.set_result(portal)
+                await portal.sleep_until_stopped()
+
+        def run() -> None:
+            try:
+                anyio.run(serve)
+            except BaseException as exc:
+                if not started.done():
+                    started.set_exception(exc)
+                raise
+
+        self.thread = threading.Thread(target=run, name="s2s-api-loop", daemon=True)
         self.thread.start()
+        self.portal = started.result()
 
-    def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        if threading.current_thread() is self.thread:
-            coroutine.close()
-            raise RuntimeError("a blocking Model call from inside its own loop")
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+    def call(self, function: Callable[..., Awaitable[T]], *args: object) -> T:
+        """`await function(*args)` in the portal's loop; RuntimeError when called from
+        inside that loop (it would wait for itself)."""
+        return self.portal.call(function, *args)
 
-    async def acall(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(
-            coroutine, self.loop
-        )
-        return await asyncio.wrap_future(future)
+    async def acall(self, function: Callable[..., Awaitable[T]], *args: object) -> T:
+        """`call` for a caller in another event loop, which stays free meanwhile."""
+        return await asyncio.wrap_future(self.portal.start_task_soon(function, *args))
 
     def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.portal.call(self.portal.stop)
         self.thread.join()
-        self.loop.close()
+
+
+@dataclass
+class _ChatLock:
+    """A conversation's lock and how many of its messages hold or await it: kept only while
+    one does, since a service that opens a conversation per user would otherwise keep a lock
+    per name it ever saw (the responder's own state is bounded)."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
 
 
 def _merge(base: DecodeOptions, changes: Mapping[str, object]) -> DecodeOptions:
@@ -212,9 +237,9 @@ class Model:
         self._lock = threading.Lock()
         # the responder's worker thread and the callers' threads never run the network at once
         self._generator = GuardedGenerator(loaded.generator, lambda _: self._lock)
-        self._chat_locks: dict[str, asyncio.Lock] = {}  # touched in the loop thread only
+        self._chat_locks: dict[str, _ChatLock] = {}  # touched in the loop thread only
         self._closed = False
-        self._loop = _LoopThread()
+        self._loop = _Portal()
         make = functools.partial(
             make_responder,
             dataclasses.replace(loaded, generator=self._generator),
@@ -228,7 +253,7 @@ class Model:
             warm_up=False,
         )
         try:
-            self._responder: ChatResponder = self._loop.call(_in_loop(make))
+            self._responder: ChatResponder = self._loop.call(_in_loop, make)
         except BaseException:
             self._loop.stop()
             raise
@@ -367,12 +392,8 @@ class Model:
         post = self._encoder_input(message, context)
         with self._lock:
             scored = score_replies(self._real_generator(), post, replies)
-        tables = {"likelihood": scored.table()}
-        settings = self._loaded.decoding or DecodeSettings(self._options, "")
-        for name in scored.reranks:
-            weights = self._options if self._options.rerank == name else None
-            tables[name] = scored.table(weights or settings.rerank_options(name))
-        tables |= scored.others
+        tables = scored.ranker_tables(self._options, self._loaded.decoding)
+        tables["likelihood"] = tables.pop("model")
         return [
             ScoredReply(reply, {name: float(table[0, column]) for name, table in tables.items()})
             for column, reply in enumerate(replies)
@@ -417,7 +438,7 @@ class Model:
         `hits_k`: how often each ranker prefers a post's true reply to `hits_k - 1` others).
         `limit`: a seeded sample of that many pairs across conversations."""
         self._require("evaluate")
-        from nlp.evaluation.evaluate import METRICS
+        from nlp.evaluation.evaluate import METRICS, evaluate_metrics
         from nlp.metrics.hits import HitsDraw
         from nlp.training.corpus_io import CorpusSpec, load_pairs
 
@@ -429,19 +450,9 @@ class Model:
         generator = self._real_generator()
         pairs = load_pairs(spec, generator.bundle.config.data)
         draw = HitsDraw(hits_k, hits_seed, limit)
-        limited = [pairs[row] for row in draw.rows([p.group for p in pairs])]
-        results: dict[str, Any] = {}
         with self._lock:
-            for metric in metrics:
-                if metric == "hits":
-                    results[metric] = METRICS[metric](generator, pairs, options, batch_size, draw)
-                elif metric == "chat":
-                    results[metric] = METRICS[metric](
-                        generator, limited, options, batch_size, similarity_vectors
-                    )
-                else:
-                    results[metric] = METRICS[metric](generator, limited, options, batch_size)
-        return results
+            return evaluate_metrics(generator, pairs, metrics, options, batch_size, draw,
+                                    similarity_vectors)
 
     # lifetime
 
@@ -493,9 +504,15 @@ class Model:
 
     async def _respond(self, name: str, message: str) -> ChatReply:
         # in the loop thread: one message of a conversation at a time, in arrival order
-        lock = self._chat_locks.setdefault(name, asyncio.Lock())
-        async with lock:
-            reply = await self._responder.respond(name, message, is_admin=True)
+        chat = self._chat_locks.setdefault(name, _ChatLock())
+        chat.users += 1
+        try:
+            async with chat.lock:
+                reply = await self._responder.respond(name, message, is_admin=True)
+        finally:
+            chat.users -= 1
+            if not chat.users:
+                del self._chat_locks[name]
         return ChatReply(reply.text, reply.provenance, reply.pair, reply.photo)
 
     async def _settings(self, name: str, changes: Mapping[str, object]) -> ChatSettings:
@@ -519,7 +536,6 @@ class Model:
 
     async def _forget(self, name: str) -> None:
         self._responder.forget(name)
-        self._chat_locks.pop(name, None)
 
 
 class Conversation:
@@ -535,28 +551,28 @@ class Conversation:
     def reply(self, message: str) -> ChatReply:
         """The reply the bot would send to `message` in this conversation."""
         self.model._require("reply")
-        return self.model._loop.call(self.model._respond(self.name, message))
+        return self.model._loop.call(self.model._respond, self.name, message)
 
     async def areply(self, message: str) -> ChatReply:
         """`reply` for asyncio code."""
         self.model._require("reply")
-        return await self.model._loop.acall(self.model._respond(self.name, message))
+        return await self.model._loop.acall(self.model._respond, self.name, message)
 
     @property
     def settings(self) -> ChatSettings:
         """This conversation's decoding settings (strategy, beam_size, temperature,
         max_length), starting from the model's."""
-        return self.model._loop.call(self.model._settings(self.name, {}))
+        return self.model._loop.call(self.model._settings, self.name, {})
 
     def configure(self, **changes: object) -> ChatSettings:
         """Change this conversation's settings, within the ranges a bot user may set
         (`OptionError` otherwise); as `/beam 3` etc. do. Returns the new settings."""
-        return self.model._loop.call(self.model._settings(self.name, changes))
+        return self.model._loop.call(self.model._settings, self.name, changes)
 
     @property
     def history(self) -> list[str]:
         """The earlier turns the next message is read with (user and bot alternating)."""
-        return self.model._loop.call(self.model._history(self.name))
+        return self.model._loop.call(self.model._history, self.name)
 
     def reset(self) -> None:
         """Forget the context and the last reply (`/reset`); settings stay."""
@@ -564,12 +580,12 @@ class Conversation:
 
     def forget(self) -> None:
         """Forget everything about this conversation, its settings included."""
-        self.model._loop.call(self.model._forget(self.name))
+        self.model._loop.call(self.model._forget, self.name)
 
 
-def _shut_down(loop: _LoopThread, responder: ChatResponder) -> None:
+def _shut_down(loop: _Portal, responder: ChatResponder) -> None:
     try:
-        loop.call(responder.aclose())
+        loop.call(responder.aclose)
     finally:
         loop.stop()
 

@@ -9,7 +9,7 @@ exactly these names.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 from typing import Any
 
 STRATEGY_NAMES: tuple[str, ...] = ("greedy", "beam", "sample", "diverse_beam")
@@ -26,6 +26,12 @@ MODEL_SETTING = "default: the model's setting"
 # batch size, length bucket and max_length (seconds each): worth it for long batch jobs, not
 # for a chatbot's first replies or for tests, where every call is a first one.
 XLA_BY_DEFAULT = False
+# The most any integer option may be: the compiled decoder takes them as int32 scalars (and
+# sizes its loops with them), so a larger one would overflow before it could mean anything.
+INT_MAXIMUM = 2**31 - 1
+# The most a request from someone else (`s2s serve`, a chat user) may ask of the options that
+# set how long decoding runs (lengths, and the n-grams and minimum they bound).
+SERVED_MAX_LENGTH = 200
 
 
 class OptionError(ValueError):
@@ -42,7 +48,9 @@ def option(
     flag: str | None = None,
     metavar: str | None = None,
     choices: tuple[str, ...] | None = None,
+    minimum: float | None = None,
     maximum: float | None = None,
+    served: int | None = None,
 ) -> Any:
     """A `DecodeOptions` field and everything else that follows from it, in one place.
 
@@ -51,11 +59,13 @@ def option(
     its default. Fields without help are set through the strategy flags (--beam, --greedy,
     --sample, --diverse-beam). `tensor`: a numeric option fed to the compiled decoder as a
     scalar of this dtype (`nlp.decoding.params.DecodeParams`), so changing it never retraces;
-    the other fields change the graph's structure or are read outside it. `maximum`: the
-    most someone else's request may ask for (`option_maximums`).
+    the other fields change the graph's structure or are read outside it. `minimum` and
+    `maximum`: the option's range (every number has one), which `validate` holds every caller
+    to; a float must also be finite. `served`: where the cost of decoding grows with the
+    option, the lower maximum someone else's request may ask for (`option_maximums`).
     """
     metadata = {"help": help, "tensor": tensor, "flag": flag, "metavar": metavar,
-                "choices": choices, "maximum": maximum}
+                "choices": choices, "minimum": minimum, "maximum": maximum, "served": served}
     return field(default=default, metadata={k: v for k, v in metadata.items() if v is not None})
 
 
@@ -66,46 +76,59 @@ class DecodeOptions:
     free. A new option is one field here: its flag and its graph input follow."""
 
     strategy: str = option("beam")  # greedy | beam | sample | diverse_beam
-    beam_size: int = option(5, maximum=16)  # diverse_beam: all groups together
+    beam_size: int = option(  # diverse_beam: all groups together
+        5, minimum=1, maximum=INT_MAXIMUM, served=16
+    )
     beam_groups: int = option(  # diverse_beam: G groups of beam_size / G hypotheses each
-        1, maximum=16  # a beam is rounded up to whole groups (`beam_in_groups`)
+        1, minimum=1, maximum=INT_MAXIMUM, served=16  # a beam is whole groups (`beam_in_groups`)
     )
     diversity_penalty: float = option(  # diverse_beam: lambda per earlier group's use of a token
-        0.0, "diverse beam: penalty per earlier group's token", tensor="float32"
+        0.0, "diverse beam: penalty per earlier group's token", tensor="float32",
+        minimum=0.0, maximum=100.0,  # log-probability units: 100 already forbids
     )
-    temperature: float = option(1.0, tensor="float32", maximum=5.0)  # beyond: noise
+    temperature: float = option(  # below 0.01 sampling is greedy search, and far below it
+        1.0, tensor="float32", minimum=0.01, maximum=5.0  # float32 overflows; beyond 5: noise
+    )
     top_k: int = option(  # 0 = no top-k filter
-        0, "sampling: only the K best tokens (0: all)", tensor="int32"
+        0, "sampling: only the K best tokens (0: all)", tensor="int32",
+        minimum=0, maximum=INT_MAXIMUM,
     )
     top_p: float = option(  # 1.0 = no nucleus filter
-        1.0, "sampling: nucleus mass P (1: all)", tensor="float32"
+        1.0, "sampling: nucleus mass P (1: all)", tensor="float32", minimum=0.01, maximum=1.0
     )
-    seed: int | None = option(  # None = a fresh random seed per call; else 0 <= seed < 2**31
-        None, "sampling: seed for repeatable output", flag="--sample-seed"
+    seed: int | None = option(  # None = a fresh random seed per call
+        None, "sampling: seed for repeatable output", flag="--sample-seed",
+        minimum=0, maximum=INT_MAXIMUM,
     )
     max_length: int = option(
-        30, f"at most this many output tokens ({MODEL_SETTING})", tensor="int32", maximum=200
+        30, f"at most this many output tokens ({MODEL_SETTING})", tensor="int32",
+        minimum=1, maximum=INT_MAXIMUM, served=SERVED_MAX_LENGTH,
     )
     max_length_ratio: float = option(  # 0 = absolute only; else min(max_length, ceil(ratio*src))
-        0.0, "also at most RATIO x source length tokens (0: off)", tensor="float32"
+        0.0, "also at most RATIO x source length tokens (0: off)", tensor="float32",
+        minimum=0.0, maximum=100.0,
     )
     min_length: int = option(
-        0, "the end token is suppressed before this many tokens", tensor="int32"
+        0, "the end token is suppressed before this many tokens", tensor="int32",
+        minimum=0, maximum=INT_MAXIMUM, served=SERVED_MAX_LENGTH,
     )
-    length_penalty: float = option(  # GNMT alpha
+    length_penalty: float = option(  # GNMT alpha; at 10 a 200-token output's divisor is 1e15
         0.0, "GNMT length penalty alpha (0: off; 0.6-1.0 favours longer outputs)",
-        tensor="float32",
+        tensor="float32", minimum=0.0, maximum=10.0,
     )
     coverage_penalty: float = option(  # GNMT beta
-        0.0, "GNMT coverage penalty beta (0: off)", tensor="float32"
+        0.0, "GNMT coverage penalty beta (0: off)", tensor="float32", minimum=0.0, maximum=10.0
     )
     no_repeat_ngram: int = option(
-        0, "never produce the same N-gram twice in one output (0: off)", metavar="N"
+        0, "never produce the same N-gram twice in one output (0: off)", metavar="N",
+        minimum=0, maximum=INT_MAXIMUM, served=SERVED_MAX_LENGTH,
     )
     suppress_unk: bool = option(
         True, "let the decoder emit <unk>", tensor="bool", flag="--allow-unk"
     )
-    n_best: int = option(1, "keep the K best outputs", maximum=16)  # sampling: K draws
+    n_best: int = option(  # sampling: K draws
+        1, "keep the K best outputs", minimum=1, maximum=INT_MAXIMUM, served=16
+    )
     # Re-ranking of the n-best list (Li et al. 2016; the decoder itself ignores these):
     # mmi-antilm: log p(T|S) - mmi_lambda * log p_lm(first mmi_gamma tokens of T) + bonus*|T|
     # mmi-bidi:   log p(T|S) + mmi_lambda * log p(S|T) / |S| + bonus*|T|
@@ -120,13 +143,19 @@ class DecodeOptions:
     # the candidates; ranking then chooses among generated and retrieved replies alike.
     retrieve: int = option(
         0, "also rank the replies of the K training posts nearest the message (0: none; "
-        "needs the model's retrieval index)", metavar="K", maximum=50,
+        "needs the model's retrieval index)", metavar="K", minimum=0, maximum=INT_MAXIMUM,
+        served=50,
     )
-    mmi_lambda: float = option(0.5, "MMI: weight of the companion score")
+    mmi_lambda: float = option(
+        0.5, "MMI: weight of the companion score", minimum=0.0, maximum=100.0
+    )
     mmi_gamma: int = option(  # 0 = every token of T
-        0, "MMI anti-LM: penalise only the first N tokens (0: all)"
+        0, "MMI anti-LM: penalise only the first N tokens (0: all)",
+        minimum=0, maximum=INT_MAXIMUM,
     )
-    length_bonus: float = option(0.0, "MMI: bonus per reply token")
+    length_bonus: float = option(
+        0.0, "MMI: bonus per reply token", minimum=-100.0, maximum=100.0
+    )
     # The sum favours short replies (fewer log-probabilities added up); per token is how
     # Hits@1 scores candidates (`nlp.metrics.hits`), so weights it chose rank alike here.
     mmi_per_token: bool = option(
@@ -134,7 +163,7 @@ class DecodeOptions:
     )
     bm25_weight: float = option(
         1.0, "dual-encoder+bm25: weight of the BM25 score, scaled to the best candidate's",
-        maximum=100.0,
+        minimum=0.0, maximum=100.0,
     )
 
     def __post_init__(self) -> None:
@@ -148,34 +177,13 @@ class DecodeOptions:
                 f"unknown decoding strategy {self.strategy!r}; choose one of "
                 f"{', '.join(STRATEGY_NAMES)}"
             )
-        _check_int("beam_size", self.beam_size, minimum=1)
-        _check_int("beam_groups", self.beam_groups, minimum=1)
-        _check_int("mmi_gamma", self.mmi_gamma, minimum=0)
-        _check_int("retrieve", self.retrieve, minimum=0)
         if self.rerank not in RERANK_NAMES:
             raise OptionError(
                 f"unknown re-ranking {self.rerank!r}; choose one of {', '.join(RERANK_NAMES)}"
             )
-        for name in ("mmi_lambda", "length_bonus"):
-            if not _finite(getattr(self, name)):
-                raise OptionError(f"{name} must be a finite number, got {getattr(self, name)!r}")
-        _check_int("top_k", self.top_k, minimum=0)
-        _check_int("max_length", self.max_length, minimum=1)
-        _check_int("min_length", self.min_length, minimum=0)
-        _check_int("no_repeat_ngram", self.no_repeat_ngram, minimum=0)
-        _check_int("n_best", self.n_best, minimum=1)
-        if self.seed is not None:
-            _check_int("seed", self.seed, minimum=0, maximum=2**31 - 1)
-        if not _finite(self.temperature) or self.temperature <= 0:
-            raise OptionError(f"temperature must be > 0, got {self.temperature!r}")
-        if not _finite(self.top_p) or not 0 < self.top_p <= 1:
-            raise OptionError(f"top_p must be in (0, 1], got {self.top_p!r}")
-        if not _finite(self.max_length_ratio) or self.max_length_ratio < 0:
-            raise OptionError(f"max_length_ratio must be >= 0, got {self.max_length_ratio!r}")
-        for name in ("length_penalty", "coverage_penalty", "diversity_penalty"):
-            value = getattr(self, name)
-            if not _finite(value) or value < 0:
-                raise OptionError(f"{name} must be >= 0, got {value!r}")
+        for item in fields(self):
+            if "minimum" in item.metadata:
+                _check_range(item, getattr(self, item.name))
         if self.min_length > self.max_length:
             raise OptionError(
                 f"min_length ({self.min_length}) must not exceed max_length ({self.max_length})"
@@ -200,15 +208,17 @@ class DecodeOptions:
             )
 
 
-def _check_int(name: str, value: object, *, minimum: int, maximum: int | None = None) -> None:
-    if (
-        not isinstance(value, int)
-        or isinstance(value, bool)
-        or value < minimum
-        or (maximum is not None and value > maximum)
-    ):
-        bounds = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        raise OptionError(f"{name} must be an integer {bounds}, got {value!r}")
+def _check_range(item: Field[Any], value: object) -> None:
+    """OptionError unless `value` is a number in the field's range (an integer for an int
+    field, which also takes None where that is its default)."""
+    if value is None and item.default is None:
+        return
+    low, high = item.metadata["minimum"], item.metadata["maximum"]
+    if item.type == "float":  # the annotation as written (this module's annotations are lazy)
+        if not _finite(value) or not low <= value <= high:
+            raise OptionError(f"{item.name} must be in [{low:g}, {high:g}], got {value!r}")
+    elif not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise OptionError(f"{item.name} must be an integer in [{low}, {high}], got {value!r}")
 
 
 def _finite(value: object) -> bool:
@@ -232,18 +242,28 @@ def rows_per_input(options: DecodeOptions) -> int:
     return 1
 
 
+def option_ranges() -> dict[str, tuple[int | float, int | float]]:
+    """Field name -> (minimum, maximum) of every numeric option: what `validate` accepts from
+    anyone (the command line, `nlp.api`, a bundle's settings)."""
+    return {
+        f.name: (f.metadata["minimum"], f.metadata["maximum"])
+        for f in fields(DecodeOptions) if "minimum" in f.metadata
+    }
+
+
 def option_maximums() -> dict[str, int | float]:
     """Field name -> the largest value a chat user (`/beam`, `/length`, `/sample`) or an HTTP
-    request (`s2s serve`'s `decoding` object) may set.
+    request (`s2s serve`'s `decoding` object) may set: the option's `served` maximum where it
+    has one, else the top of its range.
 
-    Why: decoding time and memory grow with the beam, the length and the number of draws, and
-    a model has one decoding thread, so one stranger's request for a beam of 100,000 would hold
-    everyone's replies (or exhaust memory). `validate` does not enforce them: the command
-    line's user owns the machine, and a bundle's tuned settings are the owner's too. Options
-    without a maximum are either free (penalties, top_k) or bounded by one that has one
-    (min_length and no_repeat_ngram by max_length)."""
+    Why the lower served ones: decoding time and memory grow with the beam, the length and the
+    number of draws, and a model has one decoding thread, so one stranger's request for a beam
+    of 100,000 would hold everyone's replies (or exhaust memory). `validate` does not enforce
+    them: the command line's user owns the machine, and a bundle's tuned settings are the
+    owner's too."""
     return {
-        f.name: f.metadata["maximum"] for f in fields(DecodeOptions) if "maximum" in f.metadata
+        f.name: f.metadata.get("served", f.metadata["maximum"])
+        for f in fields(DecodeOptions) if "minimum" in f.metadata
     }
 
 

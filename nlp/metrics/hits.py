@@ -137,7 +137,8 @@ def hard_distractors(
             # the fallback's own draws may have been taken already: draw on until full
             ((targets[row], forms[row], False) for row in _endless(rng, len(targets))),
         )
-        seen, chosen, from_conversation = {forms[index]}, [], 0
+        seen, from_conversation = {forms[index]}, 0
+        chosen: list[str] = []
         for text, form, conversation in offers:
             if len(chosen) == k - 1:
                 break

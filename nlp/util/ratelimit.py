@@ -1,7 +1,7 @@
 """Per-chat rate limiting with a token bucket, telling the user once when they hit it.
 
-Also the HTTP server's per-client limit (`serve`): keys are any hashable (a Telegram chat id,
-a client address)."""
+Also the HTTP server's per-client limits (`serve`): keys are any hashable (a Telegram chat id,
+a client address), and a request may cost more than one token (its decoding work)."""
 
 from __future__ import annotations
 
@@ -48,14 +48,15 @@ class ChatRateLimiter:
         self._clock = clock
         self._buckets: LruDict[Hashable, _Bucket] = LruDict(max_chats)
 
-    def check(self, chat_id: Hashable) -> Verdict:
+    def check(self, chat_id: Hashable, cost: float = 1.0) -> Verdict:
+        """Allow and take `cost` tokens if the bucket holds them; else refuse, taking none."""
         now = self._clock()
         bucket = self._buckets.get(chat_id) or _Bucket(self.burst, now)
         bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.per_second)
         bucket.updated = now
         self._buckets[chat_id] = bucket
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
+        if bucket.tokens >= cost:
+            bucket.tokens -= cost
             bucket.told = False
             return Verdict.ALLOW
         if bucket.told:
@@ -63,10 +64,14 @@ class ChatRateLimiter:
         bucket.told = True
         return Verdict.REFUSE_AND_TELL
 
-    def retry_after(self, chat_id: Hashable) -> float:
+    def retry_after(self, chat_id: Hashable, cost: float = 1.0) -> float:
         """Seconds until `chat_id` may send again (0: now), for HTTP's Retry-After."""
         bucket = self._buckets.get(chat_id)
         if bucket is None:
             return 0.0
         tokens = bucket.tokens + (self._clock() - bucket.updated) * self.per_second
-        return max(0.0, (1 - tokens) / self.per_second)
+        return max(0.0, (cost - tokens) / self.per_second)
+
+    def retry_after_header(self, chat_id: Hashable, cost: float = 1.0) -> str:
+        """`retry_after` as HTTP's Retry-After value: whole seconds, at least 1."""
+        return str(max(1, round(self.retry_after(chat_id, cost) + 0.5)))

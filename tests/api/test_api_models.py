@@ -10,6 +10,7 @@ import json
 import math
 import os
 import re
+import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -58,6 +59,22 @@ def test_a_model_says_what_it_is(news: Model, chat: Model, tiny_headline_bundle:
         chat.headlines(ARTICLES)
     with pytest.raises(OptionError, match="top_p must be in"):
         news.headlines(ARTICLES, top_p=2.0)
+
+
+def test_an_option_beyond_what_the_decoder_takes_is_an_option_error_in_the_cli_and_the_api(
+    news: Model, tiny_headline_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """top_k 2**31 does not fit the decoder's int32: refused by name, not an OverflowError."""
+    source = tmp_path / "articles.txt"
+    source.write_text(ARTICLES[0] + "\n", "utf-8")
+    assert s2s_main(["headlines", "--model", str(tiny_headline_bundle), str(source),
+                     "--top-k", "3000000000"]) == 2  # a usage error, before any decoding
+    assert "error: top_k must be an integer in [0, 2147483647], got 3000000000" in (
+        capsys.readouterr().err)
+    with pytest.raises(OptionError, match=r"top_k must be an integer in \[0, 2147483647\]"):
+        news.headlines(ARTICLES, top_k=2**31)
+    with pytest.raises(OptionError, match="coverage_penalty must be in"):
+        news.attention(ARTICLES[0], coverage_penalty=1e308)
 
 
 def test_headlines_equal_s2s_headlines(
@@ -202,3 +219,25 @@ def test_the_readme_python_examples_run_as_written(
         exec(compile(code, f"README.md python block {number}", "exec"), {"__name__": "__main__"})
     assert (tmp_path / "attention.png").read_bytes().startswith(b"\x89PNG")
     assert (tmp_path / "runs" / "mine" / "model" / "decoding.json").is_file()
+
+
+def test_the_api_starts_as_quietly_as_s2s(tiny_bundle: Path, tmp_path: Path) -> None:
+    """A program that loads a model and asks it for replies sees no TensorFlow start-up
+    lines (absl, CUDA, cuInit) on stderr, as `s2s` shows none (tests/cli/test_quiet_start)."""
+    from tests.cli.test_quiet_start import NOISE
+
+    program = (
+        "from nlp.api import Model\n"
+        f"with Model.load({str(tiny_bundle)!r}) as model:\n"
+        "    conversation = model.conversation('quiet')\n"
+        "    for text in ('hello', 'how are you?', 'what do you do all day?'):\n"
+        "        conversation.reply(text)\n"
+        "    model.attention('hello there', strategy='greedy')\n"
+        "print('replied')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-c", program], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, env={**env, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "replied\n"
+    assert not NOISE.search(done.stderr) and "retrac" not in done.stderr, done.stderr

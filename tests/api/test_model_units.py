@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,6 +29,7 @@ from nlp.training import command as training_command
 from nlp.util.config import DataConfig
 from s2s.cli import build_parser
 from s2s.cli import main as s2s_main
+from tests.conftest import REPO
 from tests.fakes.fake_generators import (
     FakeGenerator,
     OverlapProbe,
@@ -108,7 +111,7 @@ def test_headlines_keep_bad_articles_in_place_and_merge_overrides_as_flags_do() 
         assert model.describe(beam_size=2).startswith("beam 2")
         with pytest.raises(OptionError, match="unknown decoding option 'beam'"):
             model.headlines(["x"], beam=3)
-        with pytest.raises(OptionError, match="beam_size must be an integer >= 1, got 0"):
+        with pytest.raises(OptionError, match=r"beam_size must be an integer in \[1, \d+\], got 0"):
             model.headlines(["x"], beam_size=0)
         with pytest.raises(TaskError, match="a headline model writes no replies"):
             model.conversation()
@@ -126,6 +129,28 @@ def test_a_model_shuts_its_thread_down_when_closed_or_collected() -> None:
     model.close()
     model.close()  # twice is harmless
     assert threading.active_count() == before
+
+
+def test_a_program_that_never_closes_its_model_still_exits() -> None:
+    """The model's thread must not keep the interpreter from exiting (it is a daemon, and
+    the finalizer stops it at exit)."""
+    program = (
+        "from nlp.api import DecodeOptions, Model\n"
+        "from tests.fakes.fake_generators import fake_model\n"
+        "model = Model(fake_model(context_turns=1), DecodeOptions(), max_wait=0.001)\n"
+        "print(model.conversation('a').reply('hello').text)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == reply_for("hello") + "\n", done.stderr
+
+
+def test_conversation_locks_are_dropped_once_no_message_waits_for_them() -> None:
+    """A service that opens a conversation per user must not keep a lock per name forever."""
+    with chat_model() as model:
+        for i in range(20):
+            model.conversation(f"user-{i}").reply("hello")
+        assert model._chat_locks == {}
 
 
 def test_a_missing_bundle_is_a_typed_error_with_the_message_the_cli_prints(

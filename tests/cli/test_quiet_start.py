@@ -60,7 +60,7 @@ def test_library_loggers_are_held_to_warnings_ours_are_not(capsys) -> None:  # t
 
 
 def test_a_gpu_is_expected_where_a_device_or_nvidia_smi_exists(tmp_path: Path) -> None:
-    from s2s.quiet import gpu_sign
+    from nlp.util.quiet import gpu_sign
 
     assert gpu_sign(tmp_path, lambda name: None) is None  # CPU machine: stay quiet
     assert gpu_sign(tmp_path, lambda name: f"/usr/bin/{name}") == "/usr/bin/nvidia-smi exists"
@@ -93,7 +93,7 @@ def _import_with(loader: object, sign: str | None):  # type: ignore[no-untyped-d
     import importlib.machinery
     import importlib.util
 
-    from s2s.quiet import _QuietLoader
+    from nlp.util.quiet import _QuietLoader
 
     quiet_loader = _QuietLoader(loader, sign)
     spec = importlib.machinery.ModuleSpec("fake_tensorflow", quiet_loader)

@@ -24,16 +24,21 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.exceptions import HTTPException
 
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import ChatSettings, SettingsStore
+from nlp.generation.loading import LoadedModel
 from nlp.serving.http.api import gated_app
+from nlp.serving.http.budget import CostBudget
 from nlp.serving.http.config import ServeConfig
 from nlp.serving.http.conversations import Conversations, UnknownConversation
 from nlp.serving.http.metrics import ServeMetrics
+from nlp.serving.http.models import ServedModel
+from nlp.util.config import DataConfig
 from s2s.cli import main as s2s_main
 from tests.conftest import REPO, serve_args, serving
-from tests.fakes.fake_generators import fake_model
+from tests.fakes.fake_generators import FakeGenerator, fake_model
 
 TOKEN = "test-token-3f9a"
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -133,6 +138,9 @@ def test_models_list_the_decoding_maximums_and_a_value_at_one_is_served(
     schema = client.get("/openapi.json").json()["components"]["schemas"]["DecodingOverrides"]
     beam = json.dumps(schema["properties"]["beam_size"])
     assert f'"maximum": {maximums["beam_size"]}' in beam  # the contract says so too
+    whole = client.post("/v1/models/news/headlines", json={  # JSON Schema's integer 3.0
+        "articles": [ARTICLES[0]], "decoding": {"beam_size": 3.0, "n_best": 2}})
+    assert whole.status_code == 200 and len(whole.json()["headlines"][0]["n_best"]) == 2
 
 
 def strings_in(value: object) -> Iterator[str]:
@@ -312,12 +320,32 @@ def test_attention_draws_text_and_conversation_outputs(client: httpx.Client) -> 
         ("/v1/models/news/headlines",  # a beam rounded up to 17 whole groups of one
          {"articles": ["a"], "decoding": {"strategy": "diverse_beam", "beam_groups": 17}}, 422,
          "decoding.beam_groups"),
+        # beyond what the decoder takes, not a number, or null: a 422, never a 500
+        ("/v1/models/news/headlines", {"articles": ["a"], "decoding": {"top_k": 2**31}}, 422,
+         "decoding.top_k"),
+        ("/v1/models/news/attention", {"text": "a", "decoding": {"top_k": 3 * 10**9}}, 422,
+         "decoding.top_k"),
+        ("/v1/models/news/attention", {"text": "a", "decoding": {"temperature": float("nan")}},
+         422, "decoding.temperature: Input should be a finite number"),
+        ("/v1/models/news/headlines",
+         {"articles": ["a"], "decoding": {"coverage_penalty": 1e308}}, 422,
+         "decoding.coverage_penalty: Input should be less than or equal to"),
+        ("/v1/models/news/headlines",
+         {"articles": ["a"], "decoding": {"bm25_weight": float("-inf")}}, 422,
+         "decoding.bm25_weight: Input should be a finite number"),
+        ("/v1/models/news/headlines", {"articles": ["a"], "decoding": {"bm25_weight": -1e308}},
+         422, "decoding.bm25_weight: Input should be greater than or equal to 0"),
+        ("/v1/models/news/headlines", {"articles": ["a"], "decoding": {"max_length": None}}, 422,
+         "decoding.max_length: Input should be a valid integer"),
+        ("/v1/models/news/attention", {"text": "   "}, 422, "text: the text has no tokens"),
     ],
 )
 def test_bad_requests_get_4xx_naming_what_is_wrong(
     client: httpx.Client, path: str, body: dict[str, object], status: int, names: str
 ) -> None:
-    answer = client.post(path, json=body)
+    answer = client.post(  # json.dumps writes NaN and Infinity as Python's json reads them
+        path, content=json.dumps(body), headers={"Content-Type": "application/json"}
+    )
     assert answer.status_code == status, answer.text
     detail = answer.json()["detail"]
     shown = detail if isinstance(detail, str) else "; ".join(
@@ -488,3 +516,107 @@ def test_serve_help_and_the_command_in_a_process(tiny_bundle: Path, tmp_path: Pa
         output = process.communicate(timeout=60)[0]
     assert process.returncode == 0, output
     assert "POST /v1/models/bot/chat" in output and secret not in output
+
+
+def fake_served(task: str) -> ServedModel:
+    """A served model around the fakes' generators (build it in the test's event loop)."""
+    loaded = fake_model() if task == "chat" else LoadedModel(
+        FakeGenerator(words=3), DataConfig(task="headline"))
+    responder = ChatResponder(loaded, store=SettingsStore(":memory:", ChatSettings()))
+    return ServedModel(task, Path(task), task, None, responder, loaded.generator)
+
+
+def from_address(app: object, address: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(address, 1234))  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=transport, base_url="http://t")
+
+
+async def test_a_requests_decoding_work_is_bounded_and_one_client_cannot_take_it_all() -> None:
+    """64 articles of beam 16 and 200 tokens held a model for 18 s while a one-line chat
+    waited: the product (texts x beam x length) is bounded, and each client has a budget."""
+    news, chat = fake_served("headline"), fake_served("chat")
+    # an article at the defaults (beam 5, 30 tokens) costs 150; the refill is negligible here
+    config = ServeConfig(max_request_cost=1000, cost_per_minute=60, rate_burst=100)
+    app = gated_app({"news": news, "chat": chat}, config, ServeMetrics())
+    async with from_address(app, "10.0.0.1") as greedy, from_address(app, "10.0.0.2") as other:
+        too_big = await greedy.post("/v1/models/news/headlines", json={"articles": ["a b"] * 7})
+        assert too_big.status_code == 413
+        assert "1,050" in too_big.json()["detail"]
+        assert "--max-request-cost" in too_big.json()["detail"]
+        articles = {"articles": ["a b c"] * 6}
+        assert (await greedy.post("/v1/models/news/headlines", json=articles)).status_code == 200
+        spent = await greedy.post("/v1/models/news/headlines", json=articles)
+        assert spent.status_code == 429 and int(spent.headers["retry-after"]) >= 60
+        assert "--cost-per-minute" in spent.json()["detail"]
+        small = {"articles": ["a b c"], "decoding": {"max_length": 5}}  # 25 of the 100 left
+        assert (await greedy.post("/v1/models/news/headlines", json=small)).status_code == 200
+        reply = await other.post("/v1/models/chat/chat", json={"message": "hello"})
+        assert reply.status_code == 200 and reply.json()["reply"]  # the others are served
+    for model in (news, chat):
+        await model.responder.aclose()
+
+
+def test_a_clients_decoding_budget_refills_at_its_rate() -> None:
+    clock = [0.0]
+    config = ServeConfig(max_request_cost=600, cost_per_minute=60)
+    budget = CostBudget(config, clock=lambda: clock[0])
+    budget.charge("a", 600)
+    with pytest.raises(HTTPException) as refused:
+        budget.charge("a", 300)
+    assert refused.value.status_code == 429 and refused.value.headers == {"Retry-After": "300"}
+    budget.charge("b", 600)  # another client's budget is its own
+    clock[0] = 300.0
+    budget.charge("a", 300)
+
+
+async def test_a_client_beyond_its_quota_drops_its_own_conversations_not_others() -> None:
+    forgotten: list[str] = []
+    table = Conversations(forgotten.append, max_size=3, ttl=60, per_owner=2)
+    mine = table.open("10.0.0.1")
+    flood = [table.open("10.0.0.9") for _ in range(50)]
+    assert mine in table and flood[-2] in table and flood[-1] in table and len(table) == 3
+    assert forgotten == flood[:-2]
+    table.lock(flood[-2])  # used again: the stranger's other one goes next
+    newest = table.open("10.0.0.9")
+    assert forgotten[-1] == flood[-1] and flood[-1] not in table
+    assert mine in table and flood[-2] in table and newest in table
+
+    chat = fake_served("chat")
+    config = ServeConfig(max_conversations=3, max_conversations_per_client=2)
+    app = gated_app({"chat": chat}, config, ServeMetrics())
+    async with from_address(app, "10.0.0.1") as me, from_address(app, "10.0.0.9") as stranger:
+        hello = {"message": "hello"}
+        started = (await me.post("/v1/models/chat/chat", json=hello)).json()["conversation"]
+        theirs = [(await stranger.post("/v1/models/chat/chat", json=hello)).json()["conversation"]
+                  for _ in range(3)]
+        again = await me.post("/v1/models/chat/chat", json={"conversation": started, **hello})
+        assert again.status_code == 200
+        gone = await stranger.post("/v1/models/chat/chat",
+                                   json={"conversation": theirs[0], **hello})
+        assert gone.status_code == 404
+    await chat.responder.aclose()
+
+
+async def test_forwarded_addresses_count_only_from_the_trusted_proxies() -> None:
+    """X-Forwarded-For from anyone, even 127.0.0.1, would let any local process pick a fresh
+    rate limit with every request; only a proxy named by --trust-proxy may name the client."""
+    for trusted, statuses in (((), [200, 429, 429]), (("127.0.0.0/8",), [200, 200, 429])):
+        config = ServeConfig(rate_burst=1, rate_per_minute=1, trusted_proxies=trusted)
+        async with from_address(gated_app({}, config, ServeMetrics()), "127.0.0.1") as client:
+            got = [(await client.get("/v1/models", headers={"X-Forwarded-For": ip})).status_code
+                   for ip in ("10.1.1.1", "10.2.2.2", "10.1.1.1")]
+        assert got == statuses, trusted
+
+
+def test_serve_trusts_forwarded_headers_only_as_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    from nlp.serving.http import command
+
+    ran: dict[str, object] = {}
+    monkeypatch.setattr(command, "build_app", lambda args: "app")
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: ran.update(options))
+    assert command.run(serve_args("--model", "m=dir")) == 0
+    assert ran["proxy_headers"] is False  # uvicorn's own default trusts 127.0.0.1
+    args = serve_args("--model", "m=dir", "--trust-proxy", "10.0.0.5", "10.1.0.0/16")
+    assert command.serve_config(args).trusted_proxies == ("10.0.0.5", "10.1.0.0/16")

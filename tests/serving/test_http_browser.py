@@ -1,10 +1,12 @@
 """The web page of `s2s serve` in a real browser: Debian's chromium and chromedriver, driven
 by selenium, against the real server with tiny trained models: what a person does with it,
 and what they see (at 1280x1000, on a machine that may have no CJK font: every Chinese
-character drawn, the chat input given room, the width used).
+character drawn, the chat input given room, the width used; the header on one line at
+1280x900; the heatmap readable on a phone, 390x844).
 
 Skipped (with the reason) when selenium, chromium or chromedriver is missing; on Debian:
 `apt-get install chromium chromium-driver` (and `pip install selenium`, in the dev extra).
+`.ci/run` installs them.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import contextlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from nlp.chat.messages import ENGLISH
+from nlp.serving.http.config import ServeConfig
 from tests.conftest import serve_args, serving
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
@@ -32,6 +37,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
 )]  # slow: a browser against the real server
 ARTICLE = "国家统计局今天发布数据，一季度国内生产总值同比增长百分之五点三，经济运行开局良好。"
 WIDTH, HEIGHT = 1280, 1000  # a laptop's window, as the page was reviewed in
+MODELS = ("chat", "news", "other")  # two chat models (the same bundle) and a headline one
 # Every Han character of the page's own text, drawn narrower than CJK_SHARE of its font size:
 # a CJK font draws an ideograph one em wide, a missing glyph's box is some 0.6 em. (Checked on
 # the layout, where the browser bug was: a canvas would measure the loaded font, not what the
@@ -68,7 +74,8 @@ return narrow;
 def server(tiny_bundle: Path, tiny_headline_bundle: Path) -> Iterator[str]:
     from nlp.serving.http.command import build_app
 
-    args = serve_args("--model", f"chat={tiny_bundle}", "--model", f"news={tiny_headline_bundle}")
+    args = serve_args("--model", f"chat={tiny_bundle}", "--model", f"news={tiny_headline_bundle}",
+                      "--model", f"other={tiny_bundle}")
     with serving(build_app(args)) as url:
         yield url
 
@@ -79,8 +86,9 @@ def browser() -> Iterator[object]:
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                 f"--window-size={WIDTH},{HEIGHT}"):
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", f"--window-size={WIDTH},{HEIGHT}"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
@@ -92,9 +100,7 @@ def browser() -> Iterator[object]:
 def test_chat_headlines_and_heatmap_in_the_page(server: str, browser: object) -> None:
     driver = browser
     wait = WebDriverWait(driver, 60)
-    driver.get(server + "/")
-    wait.until(lambda d: len(Select(d.find_element(By.ID, "model")).options) == 2)
-    model = Select(driver.find_element(By.ID, "model"))
+    model = open_page(driver, server)
 
     model.select_by_value("chat")
     driver.find_element(By.ID, "chat-input").send_keys("hello, how are you?")
@@ -127,19 +133,142 @@ def test_chat_headlines_and_heatmap_in_the_page(server: str, browser: object) ->
     assert image.is_displayed() and image.get_attribute("src") == chat_heatmap
 
 
+def open_page(driver: Any, server: str) -> Select:
+    """The page, once it has listed the models: its model menu."""
+    driver.get(server + "/")
+    WebDriverWait(driver, 60).until(
+        lambda d: len(Select(d.find_element(By.ID, "model")).options) == len(MODELS)
+    )
+    return Select(driver.find_element(By.ID, "model"))
+
+
+@contextlib.contextmanager
+def viewport(driver: Any, width: int, height: int, *, phone: bool = False) -> Iterator[None]:
+    """The page seen at width x height CSS pixels (a phone: its pixel ratio, the page's
+    viewport meta obeyed), back to the window's own size after."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 3 if phone else 1,
+        "mobile": phone,
+    })
+    try:
+        yield
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def send(driver: Any, text: str) -> list[tuple[str, str]]:
+    """Write `text` in the chat and wait for the answer: the log shown then, (who, text)."""
+    count = len(driver.find_elements(By.CSS_SELECTOR, "#chat-log .msg"))
+    driver.find_element(By.ID, "chat-input").send_keys(text)
+    driver.find_element(By.ID, "chat-send").click()
+    WebDriverWait(driver, 60).until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "#chat-log .msg")) == count + 2
+    )
+    return shown_log(driver)
+
+
+def shown_log(driver: Any) -> list[tuple[str, str]]:
+    return [(element.get_attribute("class").split()[-1], element.text)
+            for element in driver.find_elements(By.CSS_SELECTOR, "#chat-log .msg")]
+
+
+def test_each_model_has_its_own_conversation(server: str, browser: Any) -> None:
+    driver = browser
+    model = open_page(driver, server)
+    model.select_by_value("chat")
+    first = send(driver, "hello there")
+    assert [who for who, _ in first] == ["you", "bot"] and first[0][1] == "hello there"
+
+    model.select_by_value("other")
+    assert shown_log(driver) == []  # not the other model's exchange
+    other = send(driver, "你好，最近怎么样？")  # an English model says it reads no Chinese
+    assert other == [("you", "你好，最近怎么样？"),
+                     ("bot", ENGLISH.foreign_script.format(languages="English"))]
+    model.select_by_value("news")
+    assert shown_log(driver) == []
+
+    model.select_by_value("chat")  # back: its own conversation, as it was
+    assert shown_log(driver) == first
+    driver.find_element(By.ID, "chat-new").click()
+    model.select_by_value("other")
+    assert shown_log(driver) == other  # "New" starts over for the selected model only
+
+
+def test_the_header_keeps_its_line_and_the_articles_limit_is_said(
+    server: str, browser: Any
+) -> None:
+    driver = browser
+    limit = ServeConfig().max_articles  # the server's own figure
+    with viewport(driver, 1280, 900):
+        model = open_page(driver, server)
+        header = rect(driver, "header")
+        model.select_by_value("news")  # the longest description
+        assert rect(driver, "header")["height"] == header["height"]
+        assert abs(rect(driver, "#token")["top"] - rect(driver, "#model")["top"]) < 8
+        assert str(limit) in driver.find_element(By.ID, "articles-limit").text
+
+        driver.find_element(By.ID, "articles").send_keys(ARTICLE)
+        driver.find_element(By.ID, "headlines-go").click()
+        WebDriverWait(driver, 60).until(
+            ec.visibility_of_element_located((By.CSS_SELECTOR, "#headlines-out li"))
+        )
+        driver.execute_script(  # one article more than the limit
+            "document.getElementById('articles').value = arguments[0];",
+            "\n".join([ARTICLE] * (limit + 1)),
+        )
+        driver.find_element(By.ID, "headlines-go").click()
+        WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "status").text)
+        status = driver.find_element(By.ID, "status").text
+        assert f"{limit + 1} articles: at most {limit} at a time" in status, status
+        assert driver.find_elements(By.CSS_SELECTOR, "#headlines-out li") == []  # not stale
+
+
+def test_the_heatmap_is_readable_on_a_phone(server: str, browser: Any) -> None:
+    driver = browser
+    with viewport(driver, 390, 844, phone=True):
+        model = open_page(driver, server)
+        assert driver.execute_script("return window.innerWidth") == 390
+        model.select_by_value("news")
+        driver.find_element(By.ID, "articles").send_keys(ARTICLE)
+        driver.find_element(By.ID, "headlines-go").click()
+        WebDriverWait(driver, 60).until(
+            ec.visibility_of_element_located((By.CSS_SELECTOR, "#headlines-out li"))
+        )
+        driver.find_element(By.ID, "attention-go").click()
+        WebDriverWait(driver, 60).until(lambda d: d.execute_script(HEATMAP_SHOWN))
+        shown, natural, page, view, scrolls = driver.execute_script(
+            "const img = document.getElementById('attention-img');"
+            "const view = document.getElementById('attention-view');"
+            "return [img.getBoundingClientRect().width, img.naturalWidth,"
+            "  document.documentElement.scrollWidth, view.clientWidth, view.scrollWidth];"
+        )
+        assert natural > 390 and shown >= natural - 1  # its own size, not shrunk to fit
+        assert page <= 390 and view < scrolls  # the heatmap scrolls sideways, not the page
+
+
+def test_the_page_has_an_icon(server: str, browser: Any) -> None:
+    driver = browser
+    open_page(driver, server)
+    statuses = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "const icon = document.querySelector('link[rel=icon]');"
+        "Promise.all([icon.href, '/favicon.ico'].map((url) => fetch(url)))"
+        "  .then((answers) => done(answers.map((a) => a.status)));"
+    )
+    assert statuses == [200, 200]
+
+
 def rect(driver: object, selector: str) -> dict[str, float]:
     return driver.execute_script(  # type: ignore[attr-defined]
         "const r = document.querySelector(arguments[0]).getBoundingClientRect();"
-        "return {left: r.left, right: r.right, top: r.top, width: r.width};", selector
+        "return {left: r.left, right: r.right, top: r.top, width: r.width, height: r.height};",
+        selector,
     )
 
 
 def test_the_page_draws_its_chinese_and_uses_its_width(server: str, browser: object) -> None:
     driver = browser
-    driver.get(server + "/")
-    WebDriverWait(driver, 60).until(
-        lambda d: len(Select(d.find_element(By.ID, "model")).options) == 2
-    )
+    open_page(driver, server)
     assert driver.execute_script("return window.innerWidth") == WIDTH
     # Chinese is never boxes, the headings' included (the packaged font loads when needed):
     # waited for, since the font may still be on its way; boxes left then stay boxes.

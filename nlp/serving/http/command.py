@@ -59,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="let pages from ORIGIN (e.g. https://app.example.org) call the API; repeatable; "
         "default: no CORS headers",
     )
+    net.add_argument(
+        "--trust-proxy", nargs="+", default=[], metavar="ADDR",
+        help="addresses or networks (10.0.0.0/8) of reverse proxies whose X-Forwarded-For "
+        "names the client, for the per-client limits; default: none, every client is the "
+        "address it connects from",
+    )
     limits = parser.add_argument_group("limits")
     limits.add_argument(
         "--max-body-bytes", type=int, default=defaults.max_body_bytes,
@@ -86,6 +92,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: %(default)s)",
     )
     limits.add_argument(
+        "--max-request-cost", type=int, default=defaults.max_request_cost, metavar="STEPS",
+        help="most decoding work in one request, counted as inputs x beam (or samples) x "
+        "max_length (413 beyond; default: %(default)s)",
+    )
+    limits.add_argument(
+        "--cost-per-minute", type=float, default=defaults.cost_per_minute, metavar="STEPS",
+        help="decoding work a client may ask for a minute, counted alike, at most "
+        "--max-request-cost at once (429 beyond; default: %(default)s)",
+    )
+    limits.add_argument(
         "--max-conversations", type=int, default=defaults.max_conversations,
         help="chat conversations remembered per model, least recently used dropped "
         "(default: %(default)s)",
@@ -94,6 +110,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--conversation-ttl", type=float, default=defaults.conversation_ttl_seconds,
         metavar="SECONDS",
         help="a conversation idle this long is forgotten (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--max-conversations-per-client", type=int,
+        default=defaults.max_conversations_per_client, metavar="N",
+        help="conversations one client keeps per model; its new one drops its own least "
+        "recently used (default: %(default)s)",
     )
     batching = parser.add_argument_group("micro-batching (as in s2s bot)")
     add_batching_arguments(batching)
@@ -120,11 +142,15 @@ def serve_config(args: argparse.Namespace) -> ServeConfig:
         rate_burst=args.rate_burst,
         rate_per_minute=args.rate_per_minute,
         max_in_flight=args.max_in_flight,
+        max_request_cost=args.max_request_cost,
+        cost_per_minute=args.cost_per_minute,
         max_conversations=args.max_conversations,
+        max_conversations_per_client=args.max_conversations_per_client,
         conversation_ttl_seconds=args.conversation_ttl,
         batching=batch_limits(args),
         token=read_token(args.token_file) if args.token_file else None,
         cors_origins=tuple(args.cors_origin),
+        trusted_proxies=tuple(args.trust_proxy),
     )
 
 
@@ -161,5 +187,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"s2s serve: {exc}", file=sys.stderr)
         return 1
     print(f"s2s serve: http://{args.host}:{args.port}/ (Ctrl-C stops)", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", lifespan="on")
+    # proxy_headers=False: uvicorn would otherwise trust X-Forwarded-For from 127.0.0.1;
+    # the app applies --trust-proxy itself (`gated_app`)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", lifespan="on",
+                proxy_headers=False)
     return 0

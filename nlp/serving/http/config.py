@@ -16,9 +16,13 @@ class ServeConfig:
 
     Why each exists: `max_body_bytes` and `max_text_chars` bound the memory and the decoder
     time one request can ask for; `rate_*` shares the model fairly between clients;
-    `max_in_flight` bounds the work admitted at once (a full server answers 503 at once
-    instead of queueing without end); conversations are bounded and expire, since every one
-    keeps context and settings in memory.
+    `max_request_cost` and `cost_per_minute` bound the decoding work of one request and of
+    one client (`nlp.serving.http.budget`); `max_in_flight` bounds the work admitted at once
+    (a full server answers 503 at once instead of queueing without end); conversations are
+    bounded and expire, since every one keeps context and settings in memory, and each
+    client has a quota of them, so that no client's new ones push out everyone else's.
+    `trusted_proxies`: the addresses whose X-Forwarded-For names the client; anyone else's
+    is ignored, or any local process could pick a fresh rate limit with every request.
     """
 
     max_body_bytes: int = 1 << 20
@@ -28,22 +32,29 @@ class ServeConfig:
     rate_burst: int = 30
     rate_per_minute: float = 120.0
     max_in_flight: int = 32
+    # decoding work (inputs x beam or samples x max_length): 64 articles at the headline
+    # defaults (beam 5, 30 tokens) are 9,600
+    max_request_cost: int = 20_000
+    cost_per_minute: float = 120_000.0
     retry_after_seconds: int = 1
     max_conversations: int = 10_000
+    max_conversations_per_client: int = 100
     conversation_ttl_seconds: float = 3600.0
     batching: BatchLimits = field(default_factory=BatchLimits)
     # the bearer token; None: no authentication. Left out of repr: never in logs or tracebacks
     token: str | None = field(default=None, repr=False)
     cors_origins: tuple[str, ...] = ()  # empty: no CORS headers at all
+    trusted_proxies: tuple[str, ...] = ()  # addresses or networks; empty: trust no header
 
     def __post_init__(self) -> None:
         for name in (
             "max_body_bytes", "max_text_chars", "max_articles", "max_conversation_id_chars",
-            "rate_burst", "max_in_flight", "max_conversations",
+            "rate_burst", "max_in_flight", "max_request_cost", "max_conversations",
+            "max_conversations_per_client",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("rate_per_minute", "conversation_ttl_seconds"):
+        for name in ("rate_per_minute", "cost_per_minute", "conversation_ttl_seconds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.retry_after_seconds < 0:

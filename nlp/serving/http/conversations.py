@@ -8,11 +8,13 @@ client cannot pick a weak id ("1", "alice") that someone else could guess.
 
 The responder keeps context, settings and the last reply per chat, in LRU-bounded maps; a
 web client never says goodbye, so here a conversation also expires after `ttl` seconds
-without a message, and the least recently used is dropped once `max_size` are open. Either
-way the responder forgets all of it (`ChatResponder.forget`), and the id is refused from then
-on. Each conversation also has a lock: the responder must not answer two messages of one
-conversation at once (its context is updated after the reply is chosen), so a client's
-second message waits for its first.
+without a message, and the least recently used is dropped once `max_size` are open. Each
+client (`open`'s owner, its address) may hold `per_owner` of them: beyond, its own least
+recently used one is dropped, so that a stranger opening thousands pushes out only its own,
+never everyone else's. Either way the responder forgets all of it (`ChatResponder.forget`),
+and the id is refused from then on. Each conversation also has a lock: the responder must
+not answer two messages of one conversation at once (its context is updated after the reply
+is chosen), so a client's second message waits for its first.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import asyncio
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 
 ID_BYTES = 16  # 128 bits: guessing one open conversation among 10,000 stays hopeless
@@ -34,6 +36,7 @@ class UnknownConversation(KeyError):
 @dataclass
 class _Entry:
     last_used: float
+    owner: Hashable
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -46,13 +49,17 @@ class Conversations:
         *,
         max_size: int,
         ttl: float,
+        per_owner: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._forget = forget
         self.max_size = max_size
+        self.per_owner = per_owner or max_size
         self.ttl = ttl
         self._clock = clock
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        # each owner's conversations, least recently used first
+        self._owned: dict[Hashable, OrderedDict[str, None]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -61,13 +68,17 @@ class Conversations:
         self.expire()
         return conversation in self._entries
 
-    def open(self) -> str:
-        """A new conversation's id, unguessable; if full, the least recently used idle
-        conversation is forgotten to make room."""
+    def open(self, owner: Hashable = "") -> str:
+        """A new conversation's id, unguessable, held by `owner`; if the owner holds its
+        quota, its own least recently used idle conversation is forgotten to make room, and
+        if the table is full, the least recently used idle one of anyone's."""
         self.expire()
         conversation = secrets.token_urlsafe(ID_BYTES)
-        self._entries[conversation] = _Entry(self._clock())
-        self._make_room(conversation)
+        self._entries[conversation] = _Entry(self._clock(), owner)
+        owned = self._owned.setdefault(owner, OrderedDict())
+        owned[conversation] = None
+        self._evict(owned, self.per_owner, conversation)
+        self._evict(self._entries, self.max_size, conversation)
         return conversation
 
     def lock(self, conversation: str) -> asyncio.Lock:
@@ -80,12 +91,14 @@ class Conversations:
             raise UnknownConversation(conversation)
         entry.last_used = self._clock()
         self._entries[conversation] = entry
+        self._owned[entry.owner].move_to_end(conversation)
         return entry.lock
 
-    def _make_room(self, conversation: str) -> None:
-        while len(self._entries) > self.max_size:
+    def _evict(self, table: Mapping[str, object], size: int, conversation: str) -> None:
+        """Drop `table`'s least recently used idle conversations until it holds `size`."""
+        while len(table) > size:
             victim = next(
-                (key for key, e in self._entries.items() if not e.lock.locked()), None
+                (key for key in table if not self._entries[key].lock.locked()), None
             )
             if victim is None or victim == conversation:  # all busy: bounded by in-flight
                 break
@@ -102,5 +115,9 @@ class Conversations:
             self._drop(key)
 
     def _drop(self, conversation: str) -> None:
-        del self._entries[conversation]
+        owner = self._entries.pop(conversation).owner
+        owned = self._owned[owner]
+        del owned[conversation]
+        if not owned:
+            del self._owned[owner]
         self._forget(conversation)

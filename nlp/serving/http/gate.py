@@ -46,6 +46,12 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request body larger than {limit} bytes")
 
 
+def client_address(scope: Scope) -> str:
+    """Who sent the request, for the per-client limits: the peer's address, or the client
+    a trusted proxy names (`ServeConfig.trusted_proxies`, applied before the gate)."""
+    return str((scope.get("client") or ("unknown", 0))[0])
+
+
 def classify(path: str, models: Collection[str]) -> tuple[str, str, bool]:
     """(endpoint label, model label, is a model request) of a path, with bounded label sets
     for the metrics (unknown model names are "unknown", not the name sent)."""
@@ -144,14 +150,14 @@ class AdmissionGate:
         if length.isdigit() and int(length) > self.config.max_body_bytes:
             return "too_large", 413, BodyTooLarge(self.config.max_body_bytes).detail, {}
         if path.startswith("/v1/"):
-            client = (scope.get("client") or ("unknown", 0))[0]
+            client = client_address(scope)
             if self._limiter.check(client) is not Verdict.ALLOW:
-                wait = max(1, round(self._limiter.retry_after(client) + 0.5))
+                wait = self._limiter.retry_after_header(client)
                 return (
                     "rate_limited", 429,
                     f"too many requests from {client}: at most {self.config.rate_burst} at "
                     f"once and {self.config.rate_per_minute:g} a minute",
-                    {"Retry-After": str(wait)},
+                    {"Retry-After": wait},
                 )
         if is_model_request and self.in_flight >= self.config.max_in_flight:
             return (

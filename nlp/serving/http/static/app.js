@@ -10,6 +10,10 @@ const state = {
   // heatmap's URL once drawn}. Per model, so the attention section never shows one model's
   // heatmap under another.
   outputs: new Map(),
+  // model name -> its chat log (the message elements): each model its own conversation, so
+  // switching models never shows one model's exchange above another's replies.
+  logs: new Map(),
+  limits: {},  // what a request may hold, the server's own figures (/v1/models)
 };
 
 function headers() {
@@ -51,8 +55,10 @@ function modelPath(endpoint) {
 function showModel() {
   const model = selected();
   if (!model) return;
-  $("model-info").textContent =
+  $("model-info").textContent = $("model-info").title =
     `${model.task} · ${model.languages.join(", ") || "?"} · ${model.decoding.summary}`;
+  $("chat-log").replaceChildren(...(state.logs.get(model.name) || []));
+  $("chat-log").scrollTop = $("chat-log").scrollHeight;
   for (const [section, endpoint] of [["chat-section", "chat"],
                                      ["headlines-section", "headlines"]]) {
     const on = model.endpoints.includes(endpoint);
@@ -87,7 +93,11 @@ async function loadModels() {
   say("");
   const response = await fetch("/v1/models", { headers: headers() });
   if (!response.ok) { say("Models · 模型: " + await explain(response)); return; }
-  const { models } = await response.json();
+  const { models, limits } = await response.json();
+  state.limits = limits || {};
+  const most = state.limits.max_articles;
+  $("articles-limit").textContent =
+    most ? `At most ${most} articles at a time · 一次最多 ${most} 篇` : "";
   const select = $("model");
   const previous = select.value;
   select.replaceChildren();
@@ -103,12 +113,17 @@ async function loadModels() {
   showModel();
 }
 
-function addMessage(who, text) {
+function addMessage(model, who, text) {
+  // Into the model's own log; shown at once if it is the selected model's.
   const div = document.createElement("div");
   div.className = "msg " + who;
   div.textContent = text;
-  $("chat-log").append(div);
-  $("chat-log").scrollTop = $("chat-log").scrollHeight;
+  if (!state.logs.has(model)) state.logs.set(model, []);
+  state.logs.get(model).push(div);
+  if (model === $("model").value) {
+    $("chat-log").append(div);
+    $("chat-log").scrollTop = $("chat-log").scrollHeight;
+  }
   return div;
 }
 
@@ -136,12 +151,12 @@ async function sendMessage(event) {
   const message = $("chat-input").value;
   if (!message.trim()) return;
   $("chat-input").value = "";
-  addMessage("you", message);
-  say("");
   const model = $("model").value;
+  addMessage(model, "you", message);
+  say("");
   try {
     const body = await chat(message);
-    addMessage("bot", body.reply);
+    addMessage(model, "bot", body.reply);
     const command = message.trim().startsWith("/");
     const output = state.outputs.get(model);
     if (body.picture_png_base64 && output) {  // /why: the heatmap of the last reply
@@ -158,9 +173,31 @@ async function sendMessage(event) {
   }
 }
 
+function articlesProblem(articles) {
+  // What the server would refuse (its limits from /v1/models), as a sentence; "" if none.
+  const { max_articles: most, max_text_chars: longest } = state.limits;
+  if (most && articles.length > most) {
+    return `${articles.length} articles: at most ${most} at a time. Split them, please. · ` +
+      `共 ${articles.length} 篇：一次最多 ${most} 篇，请分批生成。`;
+  }
+  const sizes = articles.map((text) => [...text].length);  // characters, as the server counts
+  const long = longest ? sizes.findIndex((size) => size > longest) : -1;
+  if (long >= 0) {
+    return `Article ${long + 1} has ${sizes[long]} characters: at most ${longest}. · ` +
+      `第 ${long + 1} 篇有 ${sizes[long]} 个字符：最多 ${longest} 个。`;
+  }
+  return "";
+}
+
 async function generateHeadlines() {
   const articles = $("articles").value.split("\n").filter((line) => line.trim());
   if (!articles.length) { say("Paste at least one article · 请粘贴文章"); return; }
+  const problem = articlesProblem(articles);
+  if (problem) {  // said here, in words, before the server refuses it in a schema's
+    $("headlines-out").replaceChildren();
+    say(problem);
+    return;
+  }
   say("");
   $("headlines-go").disabled = true;
   const model = $("model").value;
@@ -186,6 +223,7 @@ async function generateHeadlines() {
     const last = body.headlines[body.headlines.length - 1];
     remember(model, { text: articles[articles.length - 1] }, last.headline || last.error);
   } catch (error) {
+    $("headlines-out").replaceChildren();  // the earlier headlines are not these articles'
     say("Headlines · 标题: " + error.message);
   } finally {
     $("headlines-go").disabled = false;
@@ -217,6 +255,7 @@ $("token").addEventListener("change", () => {
 $("chat-form").addEventListener("submit", sendMessage);
 $("chat-new").addEventListener("click", () => {
   state.conversations.delete($("model").value);
+  state.logs.delete($("model").value);
   $("chat-log").replaceChildren();
 });
 $("headlines-go").addEventListener("click", generateHeadlines);
