@@ -11,7 +11,8 @@ specificity and SSA per source, the people's control beside them (Adiwardana et 
 `nlp.evaluation.sense`), prints a table and writes JSON.
 
     python -m benchmarks.sense_sheet make --model runs/chat --corpus dd-test.jsonl \
-        --posts 100 --seed 0 --out sheets/dd --key keys/dd.json [--decoding '{"strategy": "beam"}']
+        --posts 100 --seed 0 --out sheets/dd --key keys/dd.json \
+        [--decoding 'tuned={}' --decoding 'beam={"strategy": "beam"}' ...]
     python -m benchmarks.sense_sheet score --key keys/dd.json --ratings sheets/dd/ratings.tsv \
         [--json benchmarks/results/sense_dd.json]
 """
@@ -46,9 +47,7 @@ def make(args: argparse.Namespace) -> None:
 
     generator = load_generator(args.model)
     settings = generator.bundle.decoding
-    options = merge_options(
-        settings.options if settings else None, json.loads(args.decoding or "{}")
-    )
+    configs = dict(_configuration(text) for text in args.decoding or ["bot={}"])
     every = list(read_pairs(args.corpus, "jsonl", report=ReadReport()))
     groups = [pair.group for pair in every]
     sources = [normalize_text(pair.source) for pair in every]
@@ -56,18 +55,37 @@ def make(args: argparse.Namespace) -> None:
     posts = [sources[row] for row in rows]
     contexts = [context_before(groups, sources, row, args.context) for row in rows]
     references = [normalize_text(every[row].target) for row in rows]
-    sent = bot_choices(generator, posts, options)
-    turns = turns_of(posts, contexts, references, [(r.text, r.provenance) for r in sent])
+    sent = {
+        name: [
+            (r.text, r.provenance)
+            for r in bot_choices(
+                generator, posts, merge_options(settings.options if settings else None, changes)
+            )
+        ]
+        for name, changes in configs.items()
+    }
+    turns = turns_of(posts, contexts, references, sent)
     meta: dict[str, Any] = {
         "model": str(args.model),
         "corpus": str(args.corpus),
         "posts": len(rows),
         "seed": args.seed,
-        "decoding": json.loads(args.decoding or "{}"),
+        "configurations": configs,
         "rows": rows,
     }
     files = write_sheet(turns, Path(args.out), Path(args.key), args.seed, meta)
     print(f"sheet: {files.folder} ({len(turns)} replies to rate); key: {files.key}")
+
+
+def _configuration(text: str) -> tuple[str, dict[str, Any]]:
+    """`NAME=JSON` -> (NAME, the decoding options over the bundle's it names)."""
+    name, sep, options = text.partition("=")
+    if not sep or not name or " " in name:
+        raise SystemExit(f"--decoding: expected NAME=JSON (a name without spaces), got {text!r}")
+    changes = json.loads(options or "{}")
+    if not isinstance(changes, dict):
+        raise SystemExit(f"--decoding {name}: expected a JSON object, got {options!r}")
+    return name, changes
 
 
 def score(args: argparse.Namespace) -> None:
@@ -107,7 +125,13 @@ def main() -> None:
     maker.add_argument(
         "--context", type=int, default=CONTEXT_TURNS, help="turns shown before a post"
     )
-    maker.add_argument("--decoding", help="JSON object of decoding options over the bundle's")
+    maker.add_argument(
+        "--decoding",
+        action="append",
+        metavar="NAME=JSON",
+        help="a configuration to rate: a name and decoding options over the bundle's "
+        "(repeatable; a reply two send is rated once; default: bot={}, the bundle's own)",
+    )
     maker.add_argument("--out", required=True, help="the rater's folder")
     maker.add_argument("--key", required=True, help="the key's file, outside --out")
     maker.set_defaults(func=make)

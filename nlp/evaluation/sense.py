@@ -23,14 +23,15 @@ import csv
 import json
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nlp.util.fsutil import write_text_atomic
 
 PEOPLE = "people"  # the source of the person's own reply, the sheet's control
-BOT = "bot"  # every reply the bot sent, whatever its provenance
+BOT = "bot"  # the configuration's name when a sheet rates one
 
 INSTRUCTIONS = """\
 # Rating chat replies
@@ -58,13 +59,14 @@ rated.
 @dataclass(frozen=True)
 class Turn:
     """One reply to rate: the turns before the post, the post, the reply, and (kept in the
-    key, never in the sheet) where the reply came from."""
+    key, never in the sheet) who sent it: PEOPLE, or "CONFIG PROVENANCE" for each bot
+    configuration that sent this very text (retrieved, generated, refined, fallback...)."""
 
     context: tuple[str, ...]
     post: str
     reply: str
-    source: str  # PEOPLE, or the bot's provenance: retrieved, generated, refined, fallback...
-    post_index: int  # which post of the sample (a post's bot and people rows share it)
+    sources: tuple[str, ...]
+    post_index: int  # which post of the sample (a post's rows share it)
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ def write_sheet(
     write_text_atomic(folder / "sheet.txt", "\n".join(_readable(i, t) for i, t in rows))
     write_text_atomic(folder / "ratings.tsv", "".join(f"{i}\t\t\n" for i, _ in rows))
     write_text_atomic(folder / "INSTRUCTIONS.md", INSTRUCTIONS)
-    entries = {i: {"source": t.source, "post_index": t.post_index} for i, t in rows}
+    entries = {i: {"sources": list(t.sources), "post_index": t.post_index} for i, t in rows}
     key.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(
         key, json.dumps({"meta": meta, "rows": entries}, ensure_ascii=False, indent=1) + "\n"
@@ -135,13 +137,13 @@ class SourceRates:
     sensible: float = 0.0
     specific: float = 0.0
     ssa: float = 0.0
-    share: float = 0.0  # of the bot's replies (1 for BOT and PEOPLE)
+    share: float = 0.0  # of its configuration's replies (1 for a configuration and PEOPLE)
 
 
 @dataclass
 class SenseReport:
-    """The rates per source (PEOPLE, BOT, and each of the bot's provenances) and whether the
-    control is in its normal range."""
+    """The rates per source (PEOPLE, each configuration, and each configuration's reply
+    sources) and whether the control is in its normal range."""
 
     sources: dict[str, SourceRates] = field(default_factory=dict)
     posts: int = 0
@@ -187,7 +189,7 @@ def read_ratings(path: Path) -> dict[str, tuple[int, int]]:
 def score_sheet(key_path: Path, ratings_path: Path) -> SenseReport:
     """The rates per source from a key and its filled-in ratings (every id must be rated)."""
     key = json.loads(Path(key_path).read_text("utf-8"))
-    rows: dict[str, dict[str, object]] = key["rows"]
+    rows: dict[str, dict[str, Any]] = key["rows"]
     ratings = read_ratings(ratings_path)
     missing = sorted(set(rows) - set(ratings))
     unknown = sorted(set(ratings) - set(rows))
@@ -199,23 +201,29 @@ def score_sheet(key_path: Path, ratings_path: Path) -> SenseReport:
     return rates(rows, ratings)
 
 
-def rates(rows: dict[str, dict[str, object]], ratings: dict[str, tuple[int, int]]) -> SenseReport:
-    """Sensible, specific and SSA per source, with BOT for all of the bot's replies."""
+def rates(rows: dict[str, dict[str, Any]], ratings: dict[str, tuple[int, int]]) -> SenseReport:
+    """Sensible, specific and SSA per source: PEOPLE, each configuration ("bot" when there is
+    one) over all its replies, and each configuration's reply sources ("bot retrieved"). A
+    row several configurations sent counts once for each."""
     by_source: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    configs: set[str] = set()
     posts: set[object] = set()
     for identifier, row in rows.items():
-        source = str(row["source"])
         posts.add(row["post_index"])
-        by_source[source].append(ratings[identifier])
-        if source != PEOPLE:
-            by_source[BOT].append(ratings[identifier])
-    bot_count = len(by_source.get(BOT, []))
+        for source in row["sources"]:
+            by_source[source].append(ratings[identifier])
+            if source != PEOPLE:
+                config = source.split(" ", 1)[0]
+                configs.add(config)
+                by_source[config].append(ratings[identifier])
     report = SenseReport(posts=len(posts))
-    for source in sorted(by_source, key=lambda s: (s != BOT, s != PEOPLE, s)):
+    order = sorted(by_source, key=lambda s: (s != PEOPLE, s.split(" ", 1)[0], " " in s, s))
+    for source in order:
         values = by_source[source]
         sensible = sum(s for s, _ in values) / len(values)
         specific = sum(p for _, p in values) / len(values)
-        share = 1.0 if source in (BOT, PEOPLE) else len(values) / max(1, bot_count)
+        whole = source == PEOPLE or source in configs
+        share = 1.0 if whole else len(values) / len(by_source[source.split(" ", 1)[0]])
         report.sources[source] = SourceRates(
             len(values), sensible, specific, (sensible + specific) / 2, share
         )
@@ -246,13 +254,20 @@ def turns_of(
     posts: Sequence[str],
     contexts: Sequence[tuple[str, ...]],
     references: Sequence[str],
-    replies: Iterable[tuple[str, str]],
+    configs: dict[str, Sequence[tuple[str, str]]],
 ) -> list[Turn]:
-    """The sheet's rows: each post's person's reply and the bot's (text, provenance)."""
+    """The sheet's rows: each post's person's reply and each configuration's (text,
+    provenance), a text sent by several (or equal to the person's) rated once for all.
+    Configuration names must not contain spaces (`rates` splits on the first)."""
+    if any(" " in name or name == PEOPLE for name in configs):
+        raise ValueError(f"configuration names without spaces, not {PEOPLE!r}: {list(configs)}")
     turns: list[Turn] = []
-    for index, (post, context, reference, (reply, source)) in enumerate(
-        zip(posts, contexts, references, replies, strict=True)
+    for index, (post, context, reference) in enumerate(
+        zip(posts, contexts, references, strict=True)
     ):
-        turns.append(Turn(context, post, reference, PEOPLE, index))
-        turns.append(Turn(context, post, reply, source, index))
+        senders: dict[str, list[str]] = {reference: [PEOPLE]}
+        for name, replies in configs.items():
+            text, provenance = replies[index]
+            senders.setdefault(text, []).append(f"{name} {provenance}")
+        turns += [Turn(context, post, text, tuple(who), index) for text, who in senders.items()]
     return turns

@@ -57,19 +57,19 @@ def test_make_then_score(
     rows = [json.loads(line) for line in (folder / "sheet.jsonl").read_text().splitlines()]
     assert len(rows) == 8
     entries = json.loads(key.read_text())["rows"]
-    people = [row for row in rows if entries[row["id"]]["source"] == "people"]
+    people = [row for row in rows if "people" in entries[row["id"]]["sources"]]
     assert len(people) == 4
     by_post = {s: (t, c) for s, t, c in DIALOGUE}
     for row in people:  # the person's reply is the reference; the context its earlier turns
         assert row["reply"] == by_post[row["post"]][0]
         turns = [s for s, _, c in DIALOGUE if c == by_post[row["post"]][1]]
         assert row["context"] == turns[: turns.index(row["post"])][-3:]
-    bot_sources = {entries[row["id"]]["source"] for row in rows} - {"people"}
-    assert bot_sources <= {"generated", "retrieved", "refined", "apology"}
+    bot_sources = {s for row in rows for s in entries[row["id"]]["sources"]} - {"people"}
+    assert bot_sources <= {"bot generated", "bot retrieved", "bot refined", "bot apology"}
     ratings = folder / "ratings.tsv"
     ratings.write_text(
         "".join(
-            f"{row['id']}\t1\t{int(entries[row['id']]['source'] == 'people')}\n" for row in rows
+            f"{row['id']}\t1\t{int(entries[row['id']]['sources'] == ['people'])}\n" for row in rows
         )
     )
     out = tmp_path / "rates.json"

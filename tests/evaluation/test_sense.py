@@ -24,7 +24,7 @@ def _turns() -> list[Turn]:
     contexts = [(), ("hi",), ("hello", "hey")]
     references = ["fine, and you?", "in a small town.", "yes, green tea."]
     bot = [("good, thanks.", "retrieved"), ("i am a the.", "generated"), ("ok.", "retrieved")]
-    return turns_of(posts, contexts, references, bot)
+    return turns_of(posts, contexts, references, {"bot": bot})
 
 
 def test_the_sheet_is_blind_and_the_key_apart(tmp_path: Path) -> None:
@@ -37,13 +37,13 @@ def test_the_sheet_is_blind_and_the_key_apart(tmp_path: Path) -> None:
         assert word not in text
     key = json.loads(files.key.read_text())
     assert {row["id"] for row in rows} == set(key["rows"])
-    assert sorted(r["source"] for r in key["rows"].values()) == [
-        "generated",
+    assert sorted(s for r in key["rows"].values() for s in r["sources"]) == [
+        "bot generated",
+        "bot retrieved",
+        "bot retrieved",
         PEOPLE,
         PEOPLE,
         PEOPLE,
-        "retrieved",
-        "retrieved",
     ]
     # one post's two replies are not kept side by side in the order written
     assert [row["reply"] for row in rows] != [t.reply for t in _turns()]
@@ -85,7 +85,7 @@ def test_rates_per_source_by_hand(tmp_path: Path) -> None:
         pytest.approx(1 / 3),
     )
     assert bot.ssa == pytest.approx(0.5)
-    retrieved, generated = report.sources["retrieved"], report.sources["generated"]
+    retrieved, generated = report.sources["bot retrieved"], report.sources["bot generated"]
     assert (retrieved.replies, retrieved.ssa, retrieved.share) == (2, 0.75, pytest.approx(2 / 3))
     assert (generated.ssa, generated.share) == (0.0, pytest.approx(1 / 3))
     assert report.posts == 3 and report.control_ok  # people 0.83 is in the normal range
@@ -114,3 +114,41 @@ def test_context_is_the_earlier_posts_of_the_conversation() -> None:
     assert context_before(groups, sources, 3, 3) == ()
     assert context_before(groups, sources, 4, 3) == ("u1",)
     assert context_before(groups, sources, 5, 3) == ()
+
+
+def test_configurations_share_the_rows_of_replies_they_both_sent(tmp_path: Path) -> None:
+    turns = turns_of(
+        ["how are you?", "do you like tea?"],
+        [(), ()],
+        ["fine.", "yes, green tea."],
+        {
+            "a": [("fine.", "retrieved"), ("no idea what tea is.", "generated")],
+            "b": [("good, thanks.", "retrieved"), ("no idea what tea is.", "generated")],
+        },
+    )
+    # post 0: the person's reply is also a's; post 1: a and b sent the same text
+    assert [t.sources for t in turns] == [
+        (PEOPLE, "a retrieved"),
+        ("b retrieved",),
+        (PEOPLE,),
+        ("a generated", "b generated"),
+    ]
+    files = write_sheet(turns, tmp_path / "sheet", tmp_path / "key.json", 5, {})
+    ratings = _rate(
+        files.folder,
+        files.key,
+        {
+            "fine.": (1, 0),
+            "good, thanks.": (1, 1),
+            "yes, green tea.": (1, 1),
+            "no idea what tea is.": (0, 0),
+        },
+    )
+    report = score_sheet(files.key, ratings)
+    assert report.sources["a"].ssa == pytest.approx(0.25)
+    assert report.sources["b"].ssa == pytest.approx(0.5)
+    assert report.sources["b generated"].replies == 1
+    assert report.sources["b generated"].share == 0.5
+    assert report.sources[PEOPLE].ssa == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="without spaces"):
+        turns_of(["x"], [()], ["y"], {"my config": [("z", "retrieved")]})
