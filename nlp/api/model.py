@@ -101,7 +101,8 @@ class Headline:
 @dataclass(frozen=True)
 class ChatReply:
     """What the bot would send: text, or a picture (`/why`) with `text` as its caption;
-    `provenance` says where a reply came from ("generated", "retrieved", "refined"; "" for a
+    `provenance` says where a reply came from ("generated", "retrieved", "refined", or
+    "fallback": no candidate was likely to fit, `DecodeOptions.fallback_threshold`; "" for a
     command's answer) and `pair` the training pair of a retrieved or refined one."""
 
     text: str

@@ -67,6 +67,8 @@ def chat_loop(responder: ChatResponder, lines: TextIO, out: TextIO, *, why_dir: 
                 out.write(f"bot> {reply.text}\n")
                 if reply.provenance in ("retrieved", "refined"):
                     out.write(f"     ({reply.provenance}: training pair {reply.pair})\n")
+                elif reply.provenance == "fallback":
+                    out.write("     (fallback: no candidate was likely to fit)\n")
                 if reply.photo is not None:
                     pictures += 1
                     path = why_dir / f"why-{pictures}.png"

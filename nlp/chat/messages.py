@@ -14,6 +14,7 @@ API), the model's main language; otherwise English.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,6 +38,11 @@ class Messages:
     no_words: str  # emoji or symbols only
     foreign_script: str  # {languages}: letters, none in a script the model reads
     no_idea: str  # no usable candidate
+    # Sent when no candidate is likely to fit (`DecodeOptions.fallback_threshold`): lines
+    # that make sense after any message (Meena's "sensible", not "specific"), for a question
+    # and for anything else, one a line; a chat's turns take them in turn (`fallback_reply`)
+    fallback_question: str
+    fallback_statement: str
     failure: str  # the model call failed
     unknown_command: str  # {name}
     # /start, /help: the ranges a user may set come from nlp.chat.settings
@@ -65,6 +71,7 @@ class Messages:
     looked_at: str  # {reply}
     retrieved: str  # {pair}: a training reply sent as it was written
     refined: str  # {pair}: written reading a training reply beside the message
+    fallback: str  # no candidate was likely to fit: one of the lines above was sent
     # /good, /bad
     rating_not_kept: str
     nothing_to_rate: str
@@ -116,8 +123,19 @@ class Messages:
         """Where `reply` came from, in one sentence ("" for a reply the model wrote alone).
         Why say it: a retrieved reply is a sentence another person wrote, and people should
         be able to tell it from what the model wrote."""
-        note = {"retrieved": self.retrieved, "refined": self.refined}.get(reply.provenance)
+        note = {"retrieved": self.retrieved, "refined": self.refined,
+                "fallback": self.fallback}.get(reply.provenance)
         return note.format(pair=reply.pair or "?") if note else ""
+
+    def fallback_reply(self, message: str, chat: str, turn: int) -> str:
+        """The safe line for `message`, the `turn`-th reply of `chat`: a question's or a
+        statement's, the same for the same chat and turn (a replayed conversation is
+        replayed), one after the other through the list as the turns go on (so a chat does
+        not hear the same one twice running), each chat starting elsewhere in it."""
+        lines = (self.fallback_question if is_question(message)
+                 else self.fallback_statement).splitlines()
+        start = int.from_bytes(hashlib.sha256(chat.encode()).digest()[:4], "big")
+        return lines[(start + turn) % len(lines)]
 
     def refused_setting(self, error: SettingsError) -> str:
         name = {"beam_size": self.beam_size, "max_length": self.length,
@@ -131,6 +149,15 @@ ENGLISH = Messages(
     no_words="I can only read words so far, not emoji or symbols alone. Try a sentence?",
     foreign_script="Sorry, I can't read the letters of that message: I only read {languages}.",
     no_idea="I have no words for that one. Could you say it differently?",
+    fallback_question="""\
+Good question. I'm not sure, what do you think?
+Hmm, I don't really know. Why do you ask?
+I can't say for sure. What about you?""",
+    fallback_statement="""\
+I see. Tell me more?
+Oh, okay. How do you feel about that?
+Interesting. What makes you say so?
+Hmm, I'm not sure what to say to that. Go on?""",
     failure="Sorry, something went wrong while I was thinking. Please try again.",
     unknown_command="I don't know the command /{name}. Try /help.",
     hello="Hello! ",
@@ -174,6 +201,10 @@ higher is wilder)
         "I wrote this reply reading your message together with a person's reply to the "
         "training post nearest it ({pair})."
     ),
+    fallback=(
+        "None of the replies I found or wrote was likely to fit your message, so I said "
+        "something safe instead."
+    ),
     rating_not_kept="Thanks! (Conversation logging is off, so ratings are not kept.)",
     nothing_to_rate="There is no new reply of mine to rate.",
     rated_good="Thanks, noted.",
@@ -204,6 +235,15 @@ CHINESE = Messages(
     no_words="我目前只读得懂文字，看不懂单独的表情或符号。试着写一句话吧？",
     foreign_script="抱歉，我看不懂这条消息用的文字：我只读得懂{languages}。",
     no_idea="这句话我不知道怎么接。能换个说法吗？",
+    fallback_question="""\
+好问题，我也说不准。你觉得呢？
+嗯，这个我不太清楚。你为什么这么问？
+我说不好。你怎么看？""",
+    fallback_statement="""\
+原来如此。能多说一点吗？
+这样啊。你对这件事怎么看？
+嗯，我明白了。然后呢？
+有意思。你为什么这么说？""",
     failure="抱歉，我思考的时候出了点问题。请再试一次。",
     unknown_command="我不认识命令 /{name}。试试 /help。",
     hello="你好！",
@@ -240,6 +280,7 @@ CHINESE = Messages(
     looked_at="我写这条回复时关注的内容：{reply}",
     retrieved="这条回复不是我写的：它是训练数据中与你的消息最接近的那条帖子的真人回复（{pair}），原样发出。",
     refined="这条回复是我在读你的消息的同时，参考训练数据中与之最接近的帖子的真人回复（{pair}）写出的。",
+    fallback="我找到或写出的回复看起来都不太对得上你的消息，所以我说了一句稳妥的话。",
     rating_not_kept="谢谢！（对话记录没有开启，所以评分不会保存。）",
     nothing_to_rate="没有我的新回复可以评分。",
     rated_good="谢谢，记下了。",
@@ -260,6 +301,25 @@ CHINESE = Messages(
 )
 
 TABLES: dict[str, Messages] = {table.language: table for table in (ENGLISH, CHINESE)}
+
+# What makes a message a question besides its question mark (people often leave it out):
+# English questions open with one of these words, Chinese ones end with a question particle.
+_QUESTION_OPENERS = frozenset((
+    "what", "why", "how", "who", "whom", "whose", "where", "when", "which", "do", "does",
+    "did", "is", "are", "was", "were", "can", "could", "would", "will", "should", "shall",
+    "may", "have", "has"))
+_QUESTION_PARTICLES = ("吗", "呢", "么")
+
+
+def is_question(message: str) -> bool:
+    """Whether `message` asks something: a question mark, an English question's first
+    word, or a Chinese question particle at its end."""
+    text = message.strip()
+    if "?" in text or "？" in text:
+        return True
+    words = text.lower().split()
+    return bool(words and words[0].strip(",.!") in _QUESTION_OPENERS) or text.rstrip(
+        "。.!！~ ").endswith(_QUESTION_PARTICLES)
 
 
 def table_for(language: str | None) -> Messages | None:

@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from nlp.chat.messages import ENGLISH
+from nlp.chat.messages import ENGLISH, Messages, chat_messages
 from nlp.chat.rerank import ReplyRanker
-from nlp.chat.responder import chat_seed, choose_reply
+from nlp.chat.responder import chat_seed, choose_reply, falls_back
 from nlp.chat.settings import ChatSettings
 from nlp.chat.text_input import clean_message
 from nlp.decoding import DecodeOptions
 from nlp.generation.text_generator import TextGenerator
+from nlp.text.scripts import script_languages
 
 
 def bot_options(options: DecodeOptions) -> DecodeOptions:
@@ -28,8 +29,9 @@ def bot_options(options: DecodeOptions) -> DecodeOptions:
 
 @dataclass(frozen=True)
 class SentReply:
-    """What the bot sends to one post and where it came from (`Generation.provenance`, and
-    the training pair of a retrieved or refined reply)."""
+    """What the bot sends to one post and where it came from (`Generation.provenance`:
+    generated, refined, retrieved, fallback, or "apology" where no candidate was usable;
+    and the training pair of a retrieved or refined reply)."""
 
     text: str
     provenance: str = "generated"
@@ -59,13 +61,24 @@ def bot_choices(
         for chat, post, n_best in zip(
             chats, batch, generator.generate(batch, decode, seeds), strict=True
         ):
-            chosen = choose_reply(ranker, chat, n_best, post)
+            fallback = (post_messages(post).fallback_reply(post, chat, 0)
+                        if falls_back(decode) else None)
+            chosen = choose_reply(ranker, chat, n_best, post,
+                                  threshold=decode.fallback_threshold, fallback=fallback)
             if chosen is None:
                 replies.append(SentReply(ENGLISH.no_idea, "apology"))
             else:
                 text, best = chosen
                 replies.append(SentReply(text, best.provenance, best.pair))
     return replies
+
+
+def post_messages(post: str) -> Messages:
+    """The words a post's chat is answered in, offline where no model's languages are at
+    hand: Chinese for a post with Han characters (a Chinese model's posts mix in Latin
+    words), else the table of its letters' language (English by default)."""
+    languages = script_languages(post)
+    return chat_messages(["zh"] if "zh" in languages else sorted(languages))
 
 
 def bot_replies(

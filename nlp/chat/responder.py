@@ -12,8 +12,11 @@ import asyncio
 import functools
 import hashlib
 import logging
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from nlp.chat.attention_plot import render_attention_png
 from nlp.chat.batcher import BatchLimits, MicroBatcher
@@ -196,7 +199,10 @@ class ChatResponder:
         except Exception:
             log.exception("generation failed for a message of %d characters", len(message))
             return Reply(self.messages(chat).failure)
-        chosen = choose_reply(self.ranker, chat, candidates, message, self.limits.max_reply_chars)
+        fallback = (self.messages(chat).fallback_reply(message, chat, turn)
+                    if falls_back(options) else None)
+        chosen = choose_reply(self.ranker, chat, candidates, message, self.limits.max_reply_chars,
+                              threshold=options.fallback_threshold, fallback=fallback)
         if chosen is None:
             return Reply(self.messages(chat).no_idea)
         reply, best = chosen
@@ -274,7 +280,7 @@ class ChatResponder:
         if last is None:
             return Reply(self.messages(chat).nothing_to_explain)
         note = self.messages(chat).provenance(last)
-        if last.provenance == "retrieved":  # no attention to draw: no decoder wrote it
+        if last.provenance in ("retrieved", "fallback"):  # no decoder wrote it: no attention
             return Reply(note)
         try:
             png = await asyncio.to_thread(
@@ -324,23 +330,50 @@ class ChatResponder:
         return Reply(self.messages(chat).reloaded)
 
 
+def falls_back(options: DecodeOptions) -> bool:
+    """Whether a chat decoding with `options` may send its fallback line (`choose_reply`):
+    with a threshold of fit, or with generated replies off (then a message nothing was
+    retrieved for has no candidate at all)."""
+    return options.fallback_threshold > 0 or not options.generated
+
+
 def choose_reply(
     ranker: ReplyRanker,
     chat: str,
     candidates: Sequence[Generation],
     message: str,
     max_chars: int = TELEGRAM_TEXT_LIMIT,
+    *,
+    threshold: float = 0.0,
+    fallback: str | None = None,
 ) -> tuple[str, Generation] | None:
     """The reply text the bot sends and the candidate it came from (None: no usable one);
     the ranker remembers it. Shared with `nlp.chat.offline`, which replays this choice on
-    validation posts, so tuning and benchmarks measure what the bot sends."""
+    validation posts, so tuning and benchmarks measure what the bot sends.
+
+    With a `fallback` line (`Messages.fallback_reply`, where `falls_back`), only candidates
+    whose calibrated `confidence` reaches `threshold` compete (an uncalibrated one never
+    does), and when none is left the fallback is sent as a candidate of provenance
+    "fallback": a line that makes sense after any message beats the best keyword match
+    that probably does not fit."""
     usable = [c for c in candidates if clean_message(c.text)]
+    if fallback is not None:
+        if threshold > 0:
+            usable = [c for c in usable if c.confidence >= threshold]
+        if not usable:
+            usable = [fallback_generation(fallback)]
     if not usable:
         return None
     best = ranker.choose(chat, usable, message)
     reply = fit_reply(clean_message(best.text), max_chars)
     ranker.remember(chat, reply)
     return reply, best
+
+
+def fallback_generation(text: str) -> Generation:
+    """The fallback line as the candidate `/why` explains: no tokens, no attention."""
+    return Generation(text, math.nan, [], [], np.zeros((0, 0), np.float32),
+                      provenance="fallback")
 
 
 def chat_seed(chat: str, turn: int, base: int | None = None) -> int:

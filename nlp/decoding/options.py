@@ -165,6 +165,20 @@ class DecodeOptions:
         1.0, "dual-encoder+bm25: weight of the BM25 score, scaled to the best candidate's",
         minimum=0.0, maximum=100.0,
     )
+    # Which candidates a chat may send, and when it sends none of them: people rated every
+    # generated reply the bot sent nonsense, and a keyword match in the wrong sense is no
+    # better. Without a retrieved candidate (none found, `retrieve` 0) there is then nothing
+    # to send but the fallback (`nlp.chat.responder.choose_reply`).
+    generated: bool = option(
+        True, "send no reply the decoder wrote alone: only retrieved replies (and a "
+        "retrieve-and-refine model's refined ones) compete; with none, the fallback reply",
+        flag="--no-generated",
+    )
+    fallback_threshold: float = option(
+        0.0, "chat: send a sensible fallback reply instead when no candidate's probability "
+        "of being the fitting reply (the ranker's score as s2s tune-decoding calibrated it) "
+        "reaches P (0: never)", metavar="P", minimum=0.0, maximum=1.0,
+    )
 
     def __post_init__(self) -> None:
         self.validate()

@@ -16,6 +16,11 @@ list or samples) and what people wrote to the training posts nearest the message
   same units (nats) as the others, so the bot's reply penalties (`nlp.chat.rerank`) weigh
   the same against every ranker.
 
+Retrieved replies come from two searches, taken in turn (`interleaved`): BM25 over the
+training posts, and the nearest reply vectors to the message's dual-encoder vector
+(`nlp.retrieval.dense`, when the bundle holds them), which finds replies that fit by meaning
+in other words than the message's.
+
 Retrieve-and-refine models (`data.retrieve_refine`) read the message with the reply of its
 nearest training post after a separator (`nlp.retrieval.refine`); `drafts` finds that reply.
 Everything here is loaded from the chat bundle: its index (`INDEX_DIR`) and dual encoder
@@ -25,7 +30,9 @@ Everything here is loaded from the chat bundle: its index (`INDEX_DIR`) and dual
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
+from itertools import zip_longest
 from typing import Any, Protocol
 
 import numpy as np
@@ -37,7 +44,9 @@ from nlp.generation.codec import TextCodec
 from nlp.generation.mmi import COMPANION_KIND, CompanionScorer, mmi_score
 from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import Generation
+from nlp.metrics.calibration import Calibration
 from nlp.retrieval import INDEX_DIR, ReplyIndex, Retrieved
+from nlp.retrieval.dense import VECTORS_FILE, VectorIndex
 from nlp.retrieval.refine import refined_source
 from nlp.tokenizers.specials import UNK_ID
 
@@ -61,6 +70,23 @@ def ranking_ids(codec: TextCodec, text: str) -> list[int]:
 def token_ranking_ids(codec: TextCodec, tokens: Sequence[str]) -> list[int]:
     """`ranking_ids` of text already tokenized by `codec.text_tokens`."""
     return [i if i < len(codec.vocab) else UNK_ID for i in codec.vocab.encode(tokens)]
+
+
+def interleaved(
+    first: Sequence[Retrieved], second: Sequence[Retrieved], k: int
+) -> list[Retrieved]:
+    """Up to `k` retrieved replies taken from the two lists in turn (each best first),
+    `first`'s best first, a row (a training pair) already taken skipped, the longer list
+    filling in when the other runs out. Why in turn and not by score: a BM25 score and a
+    cosine share no scale, and the ranker that scores every candidate alike comes next; why
+    `k` in all: the ranking's cost (a teacher-forced pass per candidate) stays what
+    `retrieve=K` asked for."""
+    taken: dict[int, Retrieved] = {}
+    for pair in zip_longest(first, second):
+        for hit in pair:
+            if hit is not None and len(taken) < k:
+                taken.setdefault(hit.row, hit)
+    return list(taken.values())
 
 
 FUSED = "dual-encoder+bm25"
@@ -92,6 +118,7 @@ class Candidates:
         self.companions = companions
         self.clock = clock or StageClock()
         self._index: ReplyIndex | None = None
+        self._vectors: VectorIndex | None = None
         self._dual_encoder: Any = None
         self._forward: CompanionScorer | None = None
 
@@ -112,6 +139,16 @@ class Candidates:
     @property
     def has_index(self) -> bool:
         return self.bundle.part(INDEX_DIR) is not None
+
+    @property
+    def vectors(self) -> VectorIndex | None:
+        """The reply vectors of the bundle's index (`nlp.retrieval.dense`), None when it has
+        none (built with `retrieval.dense_index=false`, or without a dual encoder)."""
+        directory = self.bundle.part(INDEX_DIR)
+        if (self._vectors is None and directory is not None and self.has_dual_encoder
+                and self.bundle.part(f"{INDEX_DIR}/{VECTORS_FILE}") is not None):
+            self._vectors = VectorIndex.load(directory, rows=len(self.index))
+        return self._vectors
 
     @property
     def dual_encoder(self) -> Any:
@@ -147,12 +184,41 @@ class Candidates:
         return self.bundle.codec.text_tokens(text)
 
     def retrieve(self, texts: Sequence[str], k: int) -> list[list[Retrieved]]:
-        """The replies of the `k` training posts nearest each text, best first."""
-        return self.index.search([self.query_tokens(text) for text in texts], k)
+        """Up to `k` training replies for each text: those of the posts BM25 finds nearest
+        it and, where the bundle holds reply vectors, those nearest its post vector, taken
+        in turn (`interleaved`)."""
+        queries = [self.query_tokens(text) for text in texts]
+        lexical = self.index.search(queries, k)
+        vectors = self.vectors
+        if vectors is None or k <= 0:
+            return lexical
+        return [interleaved(words, meaning, k) for words, meaning
+                in zip(lexical, self._nearest(vectors, queries, k), strict=True)]
+
+    def _nearest(
+        self, vectors: VectorIndex, queries: Sequence[Sequence[str]], k: int
+    ) -> list[list[Retrieved]]:
+        """For each query (the model's tokens), the `k` replies whose vectors are nearest
+        its dual-encoder post vector, scored by their cosine; none for a query without
+        tokens (BM25 finds none for it either)."""
+        found: list[list[Retrieved]] = [[] for _ in queries]
+        used = [i for i, query in enumerate(queries) if query]
+        if not used:
+            return found
+        codec, index = self.bundle.codec, self.index
+        posts = self.dual_encoder.post_vectors(
+            [token_ranking_ids(codec, queries[i]) for i in used])
+        rows, cosines = vectors.search(posts, k)
+        for i, row_list, cosine_list in zip(used, rows.tolist(), cosines.tolist(), strict=True):
+            found[i] = [Retrieved(index.replies[row], cosine, row, index.pairs[row])
+                        for row, cosine in zip(row_list, cosine_list, strict=True)]
+        return found
 
     def drafts(self, texts: Sequence[str]) -> list[Retrieved | None]:
-        """Retrieve-and-refine: the one retrieved reply each text is read with."""
-        return [hits[0] if hits else None for hits in self.retrieve(texts, 1)]
+        """Retrieve-and-refine: the one retrieved reply each text is read with: BM25's
+        nearest, as in the refine model's training data (`nlp.training.reply_index`)."""
+        hits = self.index.search([self.query_tokens(text) for text in texts], 1)
+        return [found[0] if found else None for found in hits]
 
     def model_inputs(self, texts: Sequence[str]) -> tuple[list[str], list[Retrieved | None]]:
         """What the chat model reads for each text, and the draft it reads it with (None
@@ -204,8 +270,8 @@ class Candidates:
             return results
         rerank = options.rerank
         if rerank in ("dual-encoder", FUSED):  # the texts only: no chat-model score needed
-            scores = self._dual_encoder_scores(texts, results, options)
-            return self._sorted(results, flat, scores)
+            scores, raw = self._dual_encoder_scores(texts, results, options)
+            return self._sorted(results, flat, scores, self._confidences(rerank, raw))
         # The decoder's score carries its length and coverage penalties and a retrieved reply
         # has none: where both compete, every candidate gets the teacher-forced sum.
         teacher = [i for i, (_, g) in enumerate(flat)
@@ -228,18 +294,36 @@ class Candidates:
             scores = self._mmi(texts, flat, sums, lengths, options)
         else:
             raise ValueError(f"unknown rerank {rerank!r}")
-        return self._sorted(results, flat, scores)
+        return self._sorted(results, flat, scores, self._confidences(rerank, scores))
+
+    def calibration(self, rerank: str) -> Calibration | None:
+        """The calibration of `rerank`'s score stored in the bundle's decoding settings
+        (`s2s tune-decoding` fits it), None without one."""
+        settings = self.bundle.decoding
+        return settings.calibration(rerank) if settings is not None else None
+
+    def _confidences(self, rerank: str, raw: Sequence[float]) -> list[float]:
+        """Each candidate's calibrated probability of being the fitting reply, from the
+        score the calibration was fitted on (the Hits table's: per reply token for the
+        likelihood and MMI, the cosine or the fused score for the dual encoder); NaN
+        without a calibration."""
+        calibration = self.calibration(rerank)
+        if calibration is None:
+            return [math.nan] * len(raw)
+        return calibration.probability(np.asarray(raw, np.float64)).tolist()
 
     @staticmethod
     def _sorted(
         results: Sequence[Sequence[Generation]],
         flat: Sequence[tuple[int, Generation]],
         scores: Sequence[float],
+        confidences: Sequence[float],
     ) -> list[list[Generation]]:
-        """Each input's candidates with their new scores, best first."""
+        """Each input's candidates with their new scores and confidences, best first."""
         ranked: list[list[Generation]] = [[] for _ in results]
-        for (row, g), score in zip(flat, scores, strict=True):
-            ranked[row].append(dataclasses.replace(g, score=float(score)))
+        for (row, g), score, confidence in zip(flat, scores, confidences, strict=True):
+            ranked[row].append(dataclasses.replace(
+                g, score=float(score), confidence=float(confidence)))
         return [sorted(n_best, key=lambda g: -g.score) for n_best in ranked]
 
     def _mmi(
@@ -267,10 +351,11 @@ class Candidates:
         texts: Sequence[str],
         results: Sequence[Sequence[Generation]],
         options: DecodeOptions,
-    ) -> list[float]:
+    ) -> tuple[list[float], list[float]]:
         """Each candidate's log-probability among its input's candidates under the dual
         encoder's softmax (its training objective), of the cosine or with the FUSED ranker
-        of the cosine plus the weighted BM25 term: the order is the score's own."""
+        of the cosine plus the weighted BM25 term: the order is the score's own; and that
+        cosine or fused score itself, as Hits tables it (what its calibration reads)."""
         encoder = self.dual_encoder
         codec = self.bundle.codec
         post_tokens = [codec.text_tokens(text) for text in texts]
@@ -288,9 +373,11 @@ class Candidates:
             ]
         scale = float(encoder.config.scale)
         scores: list[float] = []
+        raw: list[float] = []
         for row in cosines:
+            raw.extend(np.asarray(row, np.float64).tolist())
             logits = scale * np.asarray(row, np.float64)
             if len(logits):
                 logits = logits - logits.max()
                 scores.extend((logits - np.log(np.exp(logits).sum())).tolist())
-        return scores
+        return scores, raw

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from nlp.decoding import DecodeOptions, Decoder
-from nlp.decoding.options import XLA_BY_DEFAULT
+from nlp.decoding.options import XLA_BY_DEFAULT, OptionError
 from nlp.generation.bundle import Bundle, BundleFiles, load_bundle
 from nlp.generation.candidates import Candidates, Companion
 from nlp.generation.stage_clock import StageClock
@@ -28,8 +28,10 @@ class Generator:
     `options.retrieve` adds the replies of the nearest training posts to each n-best list,
     and `options.rerank` scores every candidate (`nlp.generation.candidates`: likelihood,
     MMI with the companions, an LM and/or a reverse bundle, or the dual encoder) and returns
-    the list sorted by that score. A retrieve-and-refine model reads each text with its
-    nearest training post's reply (`data.retrieve_refine`).
+    the list sorted by that score, each candidate with its calibrated `confidence` where the
+    ranker has a calibration. A retrieve-and-refine model reads each text with its nearest
+    training post's reply (`data.retrieve_refine`). Without `options.generated` a plain
+    model decodes nothing: the retrieved replies are the only candidates.
     """
 
     def __init__(
@@ -88,6 +90,12 @@ class Generator:
     ) -> list[list[Generation]]:
         """n-best generations per text; a text with no tokens at all gets an empty list.
         `seeds` (sampling) gives each text its own seed in place of `options.seed`."""
+        if options.fallback_threshold and self.candidates.calibration(options.rerank) is None:
+            raise OptionError(
+                f"fallback_threshold needs rerank={options.rerank}'s score calibrated, and "
+                f"{self.bundle.path} has no calibration of it: run `s2s tune-decoding` (it "
+                "calibrates the rankers it scores by Hits) or choose a calibrated ranker"
+            )
         inputs, drafts = self.candidates.model_inputs(texts)
         with self.clock.stage("decode"):
             results, has_tokens = self._decoded(inputs, drafts, options, seeds)
@@ -108,14 +116,14 @@ class Generator:
         options: DecodeOptions,
         seeds: Sequence[int | None] | None,
     ) -> tuple[list[list[Generation]], list[bool]]:
-        """The decoder's n-best lists (empty for an input with no tokens), and which inputs
-        have tokens."""
+        """The decoder's n-best lists (empty for an input with no tokens, and for every input
+        of a plain model when generated replies are off), and which inputs have tokens."""
         data = self.bundle.config.data
         sources = [self.codec.source(text) for text in inputs]
         usable = [i for i, source in enumerate(sources) if source.ids]
         results: list[list[Generation]] = [[] for _ in inputs]
         has_tokens = [bool(source.ids) for source in sources]
-        if not usable:
+        if not usable or not (options.generated or data.retrieve_refine):
             return results, has_tokens
         hypotheses = self.decoder.decode(
             [sources[i].ids for i in usable],

@@ -8,6 +8,7 @@ the real one; it imports TensorFlow, so the bot adapter and the batch job see on
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import numpy as np
 
 from nlp.decoding import DecodeOptions
 
-Provenance = Literal["generated", "refined", "retrieved"]
+Provenance = Literal["generated", "refined", "retrieved", "fallback"]
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,13 @@ class Generation:
     # retrieved reply beside the message ("refined", retrieve-and-refine models), or a
     # training reply sent as it is ("retrieved"); `pair` names the training pair ("file:line")
     # of a retrieved or refined reply. People see a retrieved reply verbatim, so `/why` and
-    # the API say so.
+    # the API say so. "fallback": no candidate was likely to fit, and the chat sent one of
+    # its own safe lines (`nlp.chat.messages`).
     provenance: Provenance = "generated"
     pair: str = ""
+    # The ranker's score calibrated as the probability that this is the fitting reply
+    # (`nlp.metrics.calibration`; NaN where the ranker has no calibration)
+    confidence: float = math.nan
 
 
 class TextGenerator(Protocol):

@@ -7,8 +7,13 @@ on top of each bag: tokens -> embedding -> masked pooling over the tokens (the m
 and replies have a tower each, since a good reply is not a paraphrase of its post (a question
 is answered, not repeated); whether the two towers share one embedding table is an option.
 
-Why a bag and not a recurrent encoder: it trains in minutes on two CPU cores, it is what the
-reference retrieval baselines use, and order matters little for "is this reply on topic".
+Two kinds (`encoder`, `nlp.util.config.DUAL_ENCODER_KINDS`). "bag" pools the embeddings
+themselves: it trains in minutes on two CPU cores and is what the reference retrieval
+baselines use, but it cannot tell "a few lines" of cocaine from pick-up lines, nor "dog bites
+man" from "man bites dog": it reads topics. "recurrent" runs a bidirectional GRU over the
+embeddings and pools its outputs beside the embeddings, so a pooled feature may be a word in
+its context (which words came before and after it, in which order), at several times the
+training cost a pair.
 
 Padding (`PAD_ID`, 0) is masked out of the pooling, so a padded sequence encodes exactly as
 the unpadded one. A post longer than `max_post_tokens` keeps its LAST tokens (a context ends
@@ -35,7 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from nlp.tokenizers.specials import PAD_ID, UNK_ID
-from nlp.util.config import dataclass_from_json
+from nlp.util.config import DUAL_ENCODER_KINDS, dataclass_from_json
 from nlp.util.fsutil import atomic_directory
 
 DUAL_ENCODER_DIR = "dual_encoder"
@@ -79,6 +84,11 @@ class DualEncoderConfig:
     pooling: str = "mean_max"  # "mean", or "mean_max": the mean and the maximum concatenated
     shared_embedding: bool = False  # one embedding table for posts and replies
     dense_layers: int = 1  # dense layers on the pooled vector (ReLU between them)
+    encoder: str = "bag"  # "bag" or "recurrent" (DUAL_ENCODER_KINDS): what is pooled
+    recurrent_units: int = 128  # encoder="recurrent": the GRU's units in each direction
+    # Hard negatives each post brings to its batch when training is given mined ones (the
+    # replies BM25 finds for it, its conversation's other replies); 0: in-batch only
+    hard_negatives: int = 1
 
     def check(self) -> None:
         """Raise ValueError naming every setting out of range."""
@@ -86,7 +96,7 @@ class DualEncoderConfig:
         if self.vocab_size <= UNK_ID:
             problems.append(f"vocab_size must be larger than {UNK_ID}, got {self.vocab_size}")
         for name in ("embedding_dim", "hidden", "max_post_tokens", "max_reply_tokens",
-                     "epochs", "dense_layers"):
+                     "epochs", "dense_layers", "recurrent_units"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be positive, got {getattr(self, name)}")
         if self.batch_size < 2:
@@ -97,6 +107,11 @@ class DualEncoderConfig:
         for name in ("learning_rate", "scale", "minutes"):
             if not getattr(self, name) > 0:
                 problems.append(f"{name} must be positive, got {getattr(self, name)}")
+        if self.hard_negatives < 0:
+            problems.append(f"hard_negatives must not be negative, got {self.hard_negatives}")
+        if self.encoder not in DUAL_ENCODER_KINDS:
+            problems.append(
+                f"encoder must be one of {', '.join(DUAL_ENCODER_KINDS)}, got {self.encoder!r}")
         if self.pooling not in POOLINGS:
             problems.append(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
         if problems:
@@ -140,8 +155,9 @@ def clip_ids(ids: Sequence[int], cap: int, keep_last: bool, vocab_size: int) -> 
 def pad_ids(sequences: Sequence[Sequence[int]], cap: int, keep_last: bool,
             vocab_size: int, width: int | None = None) -> np.ndarray:
     """[N, width] int32 ids, left-aligned and padded with `PAD_ID`; the width is the
-    bucketed length of the longest sequence unless given. Order within a row does not matter
-    to the pooling, so the kept last tokens of a post may start at column 0."""
+    bucketed length of the longest sequence unless given. The kept tokens stay in their
+    order from column 0 on (the kept last tokens of a post too), padding after them, where
+    the recurrent tower's masking expects it."""
     clipped = [clip_ids(ids, cap, keep_last, vocab_size) for ids in sequences]
     if width is None:
         width = bucket_length(max((len(ids) for ids in clipped), default=0), cap)
@@ -152,13 +168,21 @@ def pad_ids(sequences: Sequence[Sequence[int]], cap: int, keep_last: bool,
 
 
 class _Tower(keras.layers.Layer):
-    """Embedded tokens -> masked pooling -> dense layers -> unit vector. The embedding table
-    is not the tower's own: the network passes in the looked-up vectors, so two towers can
-    share one table and the weights file holds it once."""
+    """Embedded tokens -> (recurrent: a bidirectional GRU) -> masked pooling -> dense layers
+    -> unit vector. The embedding table is not the tower's own: the network passes in the
+    looked-up vectors, so two towers can share one table and the weights file holds it once."""
 
     def __init__(self, config: DualEncoderConfig, seed: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mean_max = config.pooling == "mean_max"
+        self.recurrent = (
+            keras.layers.Bidirectional(
+                _gru(config.recurrent_units, seed + 50, backwards=False),
+                backward_layer=_gru(config.recurrent_units, seed + 60, backwards=True),
+                name="recurrent",
+            )
+            if config.encoder == "recurrent" else None
+        )
         self.dense = [
             keras.layers.Dense(
                 config.hidden,
@@ -170,6 +194,13 @@ class _Tower(keras.layers.Layer):
         ]
 
     def call(self, vectors: tf.Tensor, ids: tf.Tensor) -> tf.Tensor:
+        if self.recurrent is not None:
+            # The padding is masked out of the recurrence too (each direction carries its
+            # state over it), so a padded sequence still encodes as the unpadded one. The
+            # words themselves are pooled beside their states: the bag's features, which
+            # train fast, and on them what the order adds.
+            states = self.recurrent(vectors, mask=tf.not_equal(ids, PAD_ID))
+            vectors = tf.concat([vectors, states], axis=-1)
         mask = tf.cast(tf.not_equal(ids, PAD_ID), vectors.dtype)[:, :, None]
         count = tf.reduce_sum(mask, axis=1)
         pooled = tf.reduce_sum(vectors * mask, axis=1) / tf.maximum(count, 1.0)
@@ -181,6 +212,17 @@ class _Tower(keras.layers.Layer):
         for layer in self.dense:
             pooled = layer(pooled)
         return tf.math.l2_normalize(pooled, axis=-1)
+
+
+def _gru(units: int, seed: int, *, backwards: bool) -> keras.layers.GRU:
+    """One direction of the recurrent tower, seeded apart from the other (a seeded
+    initializer draws the same values each call, and twin directions would start alike)."""
+    return keras.layers.GRU(
+        units, return_sequences=True, go_backwards=backwards,
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+        recurrent_initializer=keras.initializers.Orthogonal(seed=seed + 1),
+        name="backward_gru" if backwards else "forward_gru",
+    )
 
 
 class DualEncoderNetwork(keras.Model):

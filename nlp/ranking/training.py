@@ -7,6 +7,15 @@ Starspace samples its negatives the same way). Batches are drawn at random, not 
 since batches of similar lengths would make the negatives easy in a way that says nothing
 about fit.
 
+In-batch negatives are mostly easy: a random reply is about something else. Given a source
+of hard negatives (`hard`: for a training pair, other pairs whose replies are about the same
+thing, such as the replies BM25 finds for its post and its conversation's other replies), each
+post of a batch brings `hard_negatives` of them, drawn at random from what the source offers,
+and every post of the batch is scored against them too (as DPR does, Karpukhin et al. 2020):
+the ranker must then tell a reply from a reply on the same topic, which a keyword match
+cannot. The source is asked batch by batch, so its cost counts in the time budget and a run
+that stops early never mines pairs it does not reach.
+
 A batch may hold the same reply twice ("Thank you .") or the same post twice; a copy of the
 true reply, or the reply of the same post, is not a wrong answer, so those cells are left
 out of the softmax instead of being pushed down.
@@ -28,7 +37,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
@@ -45,6 +54,9 @@ from nlp.ranking.dual_encoder import (
 # Logit of a cell left out of the softmax (a duplicate of the true reply): far below any
 # scaled cosine, and finite, so no NaN reaches the gradients.
 _EXCLUDED = -1e9
+
+# For each of some training rows, the rows whose replies are hard negatives for it.
+HardNegatives = Callable[[Sequence[int]], Sequence[Sequence[int]]]
 
 
 class _Pairs:
@@ -68,17 +80,32 @@ class _Pairs:
     def __len__(self) -> int:
         return len(self.posts)
 
-    def batch(self, rows: np.ndarray, config: DualEncoderConfig) -> tuple[tf.Tensor, ...]:
-        """The rows' posts and replies cut to their bucketed widths, and their keys."""
+    def batch(self, rows: np.ndarray, config: DualEncoderConfig,
+              extra: np.ndarray | None = None) -> tuple[tf.Tensor, ...]:
+        """The rows' posts, the replies of the rows and then of the `extra` rows (hard
+        negatives), cut to their bucketed widths, and the keys of every reply's pair."""
+        columns = rows if extra is None or not len(extra) else np.concatenate([rows, extra])
         post_width = bucket_length(int(self.post_lengths[rows].max()), config.max_post_tokens)
         reply_width = bucket_length(
-            int(self.reply_lengths[rows].max()), config.max_reply_tokens)
+            int(self.reply_lengths[columns].max()), config.max_reply_tokens)
         return (
             tf.constant(self.posts[rows, :post_width]),
-            tf.constant(self.replies[rows, :reply_width]),
-            tf.constant(self.post_keys[rows]),
-            tf.constant(self.reply_keys[rows]),
+            tf.constant(self.replies[columns, :reply_width]),
+            tf.constant(self.post_keys[columns]),
+            tf.constant(self.reply_keys[columns]),
         )
+
+
+def _hard_rows(rows: np.ndarray, hard: HardNegatives, count: int,
+               rng: np.random.Generator) -> np.ndarray:
+    """Up to `count` rows drawn (without replacement) from what `hard` offers each of `rows`,
+    never the row itself."""
+    drawn: list[int] = []
+    for row, offered in zip(rows.tolist(), hard(rows.tolist()), strict=True):
+        options = sorted({int(r) for r in offered} - {row})
+        if options:
+            drawn.extend(rng.choice(options, min(count, len(options)), replace=False).tolist())
+    return np.asarray(drawn, dtype=np.int64)
 
 
 def _duplicate_keys(ids: np.ndarray) -> np.ndarray:
@@ -89,15 +116,18 @@ def _duplicate_keys(ids: np.ndarray) -> np.ndarray:
 
 def _logits(network: DualEncoderNetwork, posts: tf.Tensor, replies: tf.Tensor,
             post_keys: tf.Tensor, reply_keys: tf.Tensor, scale: float) -> tf.Tensor:
-    """[B, B] scaled cosines of every post with every reply of the batch; the cells of a
-    duplicate of the true reply or of the same post's other reply set to `_EXCLUDED`."""
+    """[B, C] scaled cosines of the B posts with the C >= B replies: the posts' own (column
+    i is post i's), then any hard negatives. The keys are those of each reply's pair, the
+    first B also the posts'. The cells of a duplicate of the true reply or of the same
+    post's other reply are set to `_EXCLUDED`."""
     cosines = tf.matmul(network.encode_posts(posts), network.encode_replies(replies),
                         transpose_b=True)
+    rows = tf.shape(posts)[0]
     same = tf.logical_or(
-        tf.equal(post_keys[:, None], post_keys[None, :]),
-        tf.equal(reply_keys[:, None], reply_keys[None, :]),
+        tf.equal(post_keys[:rows, None], post_keys[None, :]),
+        tf.equal(reply_keys[:rows, None], reply_keys[None, :]),
     )
-    off_diagonal = tf.logical_not(tf.eye(tf.shape(posts)[0], dtype=tf.bool))
+    off_diagonal = tf.logical_not(tf.eye(rows, tf.shape(replies)[0], dtype=tf.bool))
     return tf.where(tf.logical_and(same, off_diagonal), _EXCLUDED, scale * cosines)
 
 
@@ -119,9 +149,12 @@ def train_dual_encoder(
     config: DualEncoderConfig,
     valid: tuple[Sequence[Sequence[int]], Sequence[Sequence[int]]] | None = None,
     verbose: int = 1,
+    hard: HardNegatives | None = None,
 ) -> DualEncoder:
     """Train a dual encoder on (post, reply) id pairs; `valid`, held-out pairs, is scored
-    after every epoch and chooses the epoch whose weights are returned."""
+    after every epoch and chooses the epoch whose weights are returned. `hard`, given the
+    rows of a batch, offers each the rows (of `posts` / `replies`) whose replies are hard
+    negatives for it; `config.hard_negatives` of them a post join its batch."""
     config.check()
     train = _Pairs(posts, replies, config, "training pairs")
     if len(train) < 2:
@@ -151,6 +184,8 @@ def train_dual_encoder(
         return _loss(logits), _hits(logits)
 
     rng = np.random.default_rng(config.seed)
+    # Apart from the batch order's, so hard negatives leave the batches as they were.
+    hard_rng = np.random.default_rng([config.seed, 1])
     start = time.perf_counter()
     deadline = start + 60.0 * config.minutes
     best_hits, best_weights = -1.0, None
@@ -162,7 +197,9 @@ def train_dual_encoder(
             rows = order[first : first + config.batch_size]
             if len(rows) < 2:
                 continue  # a lone pair has no negative
-            losses.append(float(train_step(*train.batch(rows, config))))
+            extra = (_hard_rows(rows, hard, config.hard_negatives, hard_rng)
+                     if hard is not None and config.hard_negatives > 0 else None)
+            losses.append(float(train_step(*train.batch(rows, config, extra))))
             if time.perf_counter() > deadline:
                 out_of_time = True
                 break

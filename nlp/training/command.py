@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from nlp.corpus.command import add_reader_arguments, reader_options
-from nlp.util.config import TASK_PRESETS, ExperimentConfig, task_preset
+from nlp.util.config import DUAL_ENCODER_KINDS, TASK_PRESETS, ExperimentConfig, task_preset
 
 
 def add_corpus_arguments(
@@ -220,6 +220,12 @@ def register_index(subparsers: Any) -> None:
         help="train the dual encoder for this long (0: keep the bundle's; default: the "
         "model's retrieval.dual_encoder_minutes)",
     )
+    parser.add_argument(
+        "--dual-encoder-kind",
+        choices=DUAL_ENCODER_KINDS,
+        help="what the dual encoder reads: bag (of words) or recurrent (the words in order; "
+        "default: the model's retrieval.dual_encoder_kind)",
+    )
     parser.add_argument("--no-index", action="store_true", help="only train the dual encoder")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.set_defaults(func=run_index)
@@ -234,6 +240,7 @@ def run_index(args: argparse.Namespace) -> int:
         index=not args.no_index,
         index_logs=args.index_logs,
         minutes=args.dual_encoder_minutes,
+        kind=args.dual_encoder_kind,
         verbose=0 if args.quiet else 1,
     )
     print(f"indexed {count} pairs into {args.model}" if count else f"updated {args.model}")

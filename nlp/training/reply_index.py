@@ -1,5 +1,7 @@
 """What a chat bundle holds for choosing replies beyond its decoder: the retrieval index of
-its training pairs (`nlp.retrieval`) and the dual-encoder ranker (`nlp.ranking`).
+its training pairs (`nlp.retrieval`) and the dual-encoder ranker (`nlp.ranking`), and from
+the two the indexed replies' vectors, searched by meaning (`nlp.retrieval.dense`,
+`retrieval.dense_index`).
 
 `s2s train --task chat` builds both (`retrieval.index`, `retrieval.dual_encoder_minutes`),
 `s2s index` (re)builds them for a trained bundle, and `s2s retrain` keeps the old model's.
@@ -15,21 +17,30 @@ from __future__ import annotations
 import functools
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from nlp.corpus.readers import detect_format
 from nlp.corpus.records import Pair
-from nlp.generation.bundle import Bundle, load_bundle, store_part
-from nlp.generation.candidates import ranking_ids
+from nlp.generation.bundle import Bundle, bundle_part, load_bundle, open_bundle, store_part
+from nlp.generation.candidates import ranking_ids, token_ranking_ids
 from nlp.generation.codec import TextCodec
 from nlp.retrieval import INDEX_DIR, ReplyIndex
+from nlp.retrieval.dense import VECTORS_FILE, VECTORS_SETTINGS, VectorIndex
 from nlp.retrieval.refine import refined_source
 from nlp.training.corpus_io import CorpusSpec
 from nlp.training.prepare import tokenize_pairs
 from nlp.util.config import DataConfig
+from nlp.util.fsutil import link_or_copy_tree
 
 LOG_FORMAT = "conversation-log"
+# Hard negatives offered for a training post (`hard_negatives`): this many of the replies
+# BM25 retrieves for it, and this many of its conversation's other replies.
+HARD_DEPTH = 5
+# Posts of a training batch that BM25 is searched for (the others not searched yet get their
+# conversation's replies only): a search over a large corpus costs far more than a training
+# step's share of a post (`bm25s` scores tens of posts a second over 185,000 on two cores).
+HARD_SEARCHED = 16
 
 
 def log_paths(spec: CorpusSpec) -> list[Path]:
@@ -106,26 +117,83 @@ def refine_pairs(
     ]
 
 
+def hard_negatives(
+    index: ReplyIndex,
+    post_tokens: Sequence[Sequence[str]],
+    pairs: Sequence[Pair],
+    depth: int = HARD_DEPTH,
+    searched: int = HARD_SEARCHED,
+) -> Callable[[Sequence[int]], list[list[int]]]:
+    """For rows of `pairs` (the pairs `index` holds, row for row; `post_tokens` their posts
+    as the index tokenized them), the rows whose replies are hard negatives for each: the
+    first `depth` replies BM25 retrieves for its post (never its own post's, nor a
+    duplicate's: `skip_same_post`), then up to `depth` other replies of its conversation
+    (`Pair.group`), the turns nearest it first. A reply equal to the pair's own is no
+    negative and is left out. What a keyword matcher confuses and what a ranker of topics
+    confuses, so the dual encoder learns to tell them from the reply.
+
+    Each call searches BM25 for at most `searched` rows not searched before, the first ones
+    asked (a training batch's rows are in random order: a random sample of them); what it
+    found is kept for the next time a row is asked."""
+    if len(index) != len(pairs) or len(post_tokens) != len(pairs):
+        raise ValueError(
+            f"hard negatives: the index holds {len(index)} pairs, {len(pairs)} pairs and "
+            f"{len(post_tokens)} posts given; they must be the same pairs")
+    by_group: dict[str, list[int]] = {}
+    for row, pair in enumerate(pairs):
+        if pair.group:
+            by_group.setdefault(pair.group, []).append(row)
+
+    retrieved: dict[int, list[int]] = {}
+
+    def offer(rows: Sequence[int]) -> list[list[int]]:
+        new = [row for row in dict.fromkeys(rows) if row not in retrieved][:searched]
+        found = index.search([post_tokens[row] for row in new], depth, skip_same_post=True)
+        for row, hits in zip(new, found, strict=True):
+            own = pairs[row].target
+            retrieved[row] = [hit.row for hit in hits if pairs[hit.row].target != own]
+        offered = []
+        for row in rows:
+            own = pairs[row].target
+            group = by_group.get(pairs[row].group, []) if pairs[row].group else []
+            nearest = sorted((r for r in group if r != row and pairs[r].target != own),
+                             key=lambda r: (abs(r - row), r))[:depth]
+            offered.append(retrieved.get(row, []) + nearest)
+        return offered
+
+    return offer
+
+
 def train_ranker(
     codec: TextCodec,
     train_pairs: Sequence[Pair],
     valid_pairs: Sequence[Pair],
     minutes: float,
     *,
+    kind: str,
     seed: int,
     verbose: int = 1,
+    index: ReplyIndex | None = None,
 ) -> object:
-    """A dual encoder (`nlp.ranking`) trained on the pairs for at most `minutes`."""
+    """A dual encoder (`nlp.ranking`) of `kind` (`retrieval.dual_encoder_kind`) trained on the
+    pairs for at most `minutes`, with hard negatives from `index` when given (an index of
+    `train_pairs`, row for row). A post is the pair's source as the chat model reads it,
+    with the earlier turns `data.context_turns` put there, which the chat passes the ranker
+    too."""
     from nlp.ranking import DualEncoderConfig, train_dual_encoder
 
-    posts = [ranking_ids(codec, p.source) for p in train_pairs]
+    post_tokens = [codec.text_tokens(p.source) for p in train_pairs]
+    posts = [token_ranking_ids(codec, tokens) for tokens in post_tokens]
     replies = [ranking_ids(codec, p.target) for p in train_pairs]
     valid = (
         [ranking_ids(codec, p.source) for p in valid_pairs],
         [ranking_ids(codec, p.target) for p in valid_pairs],
     )
-    config = DualEncoderConfig(vocab_size=len(codec.vocab), minutes=minutes, seed=seed)
-    return train_dual_encoder(posts, replies, config, valid if valid_pairs else None, verbose)
+    config = DualEncoderConfig(
+        vocab_size=len(codec.vocab), minutes=minutes, seed=seed, encoder=kind)
+    hard = hard_negatives(index, post_tokens, train_pairs) if index is not None else None
+    return train_dual_encoder(
+        posts, replies, config, valid if valid_pairs else None, verbose, hard=hard)
 
 
 def store_rankers(
@@ -135,12 +203,16 @@ def store_rankers(
     valid_pairs: Sequence[Pair],
     minutes: float,
     *,
+    kind: str,
     seed: int,
     verbose: int = 1,
 ) -> None:
-    """Build the index of `index_pairs` (None: none) and train the dual encoder for
-    `minutes` (0: none) on `train_pairs`, and store both in the bundle."""
+    """Build the index of `index_pairs` (None: none) and train the dual encoder of `kind`
+    for `minutes` (0: none) on `train_pairs`, and store both in the bundle. The dual
+    encoder's hard negatives come from an index of `train_pairs`: the stored one when it
+    holds just those, else one built for the purpose and not kept."""
     bundle = load_bundle(bundle_dir)
+    index = None
     if index_pairs is not None:
         if not index_pairs:
             print("retrieval index: no pairs to index, none built", file=sys.stderr)
@@ -152,10 +224,51 @@ def store_rankers(
     if minutes > 0 and train_pairs:
         from nlp.ranking import DUAL_ENCODER_DIR
 
+        if index is None or list(index_pairs or []) != list(train_pairs):
+            index = build_index(bundle.codec, train_pairs)
         encoder = train_ranker(
-            bundle.codec, train_pairs, valid_pairs, minutes, seed=seed, verbose=verbose
+            bundle.codec, train_pairs, valid_pairs, minutes, kind=kind, seed=seed,
+            verbose=verbose, index=index,
         )
         store_part(bundle_dir, DUAL_ENCODER_DIR, encoder.save)  # type: ignore[attr-defined]
+    if index_pairs or (minutes > 0 and train_pairs):
+        store_reply_vectors(bundle_dir, bundle.codec,
+                            build=bundle.config.retrieval.dense_index, verbose=verbose)
+
+
+def store_reply_vectors(
+    bundle_dir: Path, codec: TextCodec, *, build: bool, verbose: int = 1
+) -> None:
+    """Put the dual encoder's vectors of every reply in the bundle's index into a
+    nearest-neighbour index beside it (`nlp.retrieval.dense`), or without `build`
+    (`retrieval.dense_index`) take out the one there. Called whenever the index or the dual
+    encoder changed: the graph's rows are the index's and its vectors the encoder's, so
+    either change leaves an old graph answering with the wrong replies."""
+    from nlp.ranking import DUAL_ENCODER_DIR, DualEncoder
+
+    files = open_bundle(bundle_dir)
+    index_dir = bundle_part(files.path, files.metadata, INDEX_DIR)
+    encoder_dir = bundle_part(files.path, files.metadata, DUAL_ENCODER_DIR)
+    if index_dir is None:
+        return
+    vectors = None
+    if build and encoder_dir is not None:
+        index = ReplyIndex.load(index_dir)
+        encoder = DualEncoder.load(encoder_dir)
+        vectors = VectorIndex.build(
+            encoder.reply_vectors([ranking_ids(codec, reply) for reply in index.replies]))
+    elif not (index_dir / VECTORS_FILE).exists():
+        return  # none to build, none to take out
+
+    def write(target: Path) -> None:
+        link_or_copy_tree(index_dir, target, skip=(VECTORS_FILE, VECTORS_SETTINGS))
+        if vectors is not None:
+            vectors.save(target)
+
+    store_part(files.path, INDEX_DIR, write)
+    if verbose and vectors is not None:
+        print(f"retrieval index: {len(vectors)} reply vectors for retrieval by meaning",
+              file=sys.stderr)
 
 
 def copy_rankers(source: Bundle, bundle_dir: Path) -> None:
@@ -181,10 +294,12 @@ def index_bundle(
     index: bool = True,
     index_logs: bool = False,
     minutes: float | None = None,
+    kind: str | None = None,
     verbose: int = 1,
 ) -> int:
     """`s2s index`: index `corpus` into the chat bundle `model` (replacing its index) and
-    train its dual encoder (`minutes`, default the config's). Returns the pairs indexed.
+    train its dual encoder (`minutes` and `kind`, default the config's). Returns the pairs
+    indexed.
 
     Neither holds a pair of the model's validation file: a validation post would retrieve its
     own reference, and `s2s tune-decoding`, which tunes on that file, would choose retrieval
@@ -225,5 +340,7 @@ def index_bundle(
             "(--index-logs indexes them; their replies are then shown to other people)"
         )
     budget = config.retrieval.dual_encoder_minutes if minutes is None else minutes
-    store_rankers(directory, kept, train, valid, budget, seed=config.train.seed, verbose=verbose)
+    store_rankers(directory, kept, train, valid, budget,
+                  kind=config.retrieval.dual_encoder_kind if kind is None else kind,
+                  seed=config.train.seed, verbose=verbose)
     return len(kept or [])

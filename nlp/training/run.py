@@ -226,6 +226,7 @@ def train(
             train_pairs,
             valid_pairs,
             config.retrieval.dual_encoder_minutes,
+            kind=config.retrieval.dual_encoder_kind,
             seed=config.train.seed,
             verbose=options.verbose,
         )

@@ -12,7 +12,9 @@ Chat (data.task=chat): first the rankers, by Hits@1/20 on up to 1,000 validation
 (each scored with its true reply and 19 replies of other posts): the MMI re-rankings' weights
 (with companions, `s2s companion`), then the ranker among the model's per-token likelihood,
 MMI, the dual encoder and the dual encoder with BM25 (its weight chosen the same way) that
-prefers the true reply most often. Then whole configurations,
+prefers the true reply most often; each ranker's score is also calibrated on those posts as the
+probability that a candidate is the true reply (Platt scaling, `calibration` in the details),
+which the chat's `--fallback-threshold` reads. Then whole configurations,
 scored on the replies the bot would send (its n-best size, seeds and re-ranking) to a seeded
 sample of validation posts drawn across conversations: among those whose replies are diverse
 enough (distinct-2 at least 0.30 and repeats of the 5 most frequent replies at most 5% of
@@ -44,6 +46,7 @@ from nlp.training.command import add_corpus_arguments
 
 if TYPE_CHECKING:
     from nlp.generation.generator import Generator
+    from nlp.generation.reply_scores import CandidateScores
 
 
 def register(subparsers: Any) -> None:
@@ -77,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from nlp.generation.bundle import store_decoding
     from nlp.generation.decode_args import describe_options
     from nlp.generation.decode_settings import (
+        CALIBRATION,
         RERANK_WEIGHTS,
         DecodeSettings,
         default_decode_options,
@@ -144,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
                    if companions or rankers else None)
         ranker = "likelihood"
         if weights is not None:
-            details[RERANK_WEIGHTS], details["hits"] = weights
+            details[RERANK_WEIGHTS], details["hits"], details[CALIBRATION] = weights
             ranker = details["ranker"] = best_ranker(details["hits"])
             print(f"ranker by validation Hits: {ranker}", file=sys.stderr)
         candidates = chat_candidates(
@@ -195,11 +199,12 @@ HITS_SHARE = 0.4
 
 def _hits_weights(
     generator: Generator, pairs: Sequence[Pair], batch_size: int, deadline: float | None = None
-) -> tuple[dict[str, dict[str, Any]], dict[str, float]] | None:
+) -> tuple[dict[str, dict[str, Any]], dict[str, float], dict[str, dict[str, Any]]] | None:
     """(per MMI re-ranking the weights with the best Hits@1/20 on up to `HITS_POSTS`
     validation posts, as many as are scored by `deadline`, Hits of the model alone and of
-    each chosen re-ranking and the other rankers), and prints the table of every weight
-    tried; None when the file has too few different replies to draw from."""
+    each chosen re-ranking and the other rankers, and each ranker's calibration on the same
+    posts: `ranker_calibrations`), and prints the table of every weight tried; None when
+    the file has too few different replies to draw from."""
     from nlp.generation.reply_scores import score_candidates
     from nlp.metrics.hits import DEFAULT_K, HitsDraw, enough_replies, hits_at_1
     from nlp.tuning.rerank_weights import HITS_POSTS, choose_rerank_weights
@@ -222,7 +227,25 @@ def _hits_weights(
     for trial in trials:
         settings = ", ".join(f"{key} {value:g}" for key, value in trial.weights.items())
         print(f"     {trial.hits:.4f}  {trial.rerank} {settings}{' *' * (trial in best)}")
-    return chosen, hits
+    return chosen, hits, ranker_calibrations(scored, chosen)
+
+
+def ranker_calibrations(
+    scored: CandidateScores, chosen: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Per ranker a reply can be chosen by (`RANKER_OF_TABLE`) whose Hits table was scored,
+    its score (with the weights `chosen` for it) calibrated as the probability that a
+    candidate is the true reply (`nlp.metrics.calibration`): what the chat's
+    `fallback_threshold` compares. Empty when no post was scored."""
+    from nlp.generation.decode_settings import RERANK_WEIGHTS, DecodeSettings
+    from nlp.metrics.calibration import fit_calibration
+
+    if not scored.posts:
+        return {}
+    tables = scored.ranker_tables(
+        DecodeOptions(), DecodeSettings(DecodeOptions(), "", {RERANK_WEIGHTS: chosen}))
+    return {RANKER_OF_TABLE[name]: fit_calibration(table).to_json()
+            for name, table in tables.items() if name in RANKER_OF_TABLE}
 
 
 # The rankers a reply can be chosen by (`DecodeOptions.rerank`), as Hits names their tables;

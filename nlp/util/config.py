@@ -140,6 +140,10 @@ class DataConfig:
     refine_separator: str = " __ret__ "
 
 
+# What a dual-encoder ranker reads (`nlp.ranking`): a bag of words, or the words in order.
+DUAL_ENCODER_KINDS = ("bag", "recurrent")
+
+
 @dataclass
 class RetrievalConfig:
     """What `s2s train --task chat` adds to the bundle for choosing replies (`nlp.retrieval`,
@@ -150,6 +154,22 @@ class RetrievalConfig:
     # the bot) would be shown verbatim to other people: indexed only when set explicitly.
     index_logs: bool = False
     dual_encoder_minutes: float = 3.0  # the dual-encoder ranker's training budget (0: none)
+    # The indexed replies' dual-encoder vectors in a nearest-neighbour index, so that
+    # `retrieve` also finds replies by meaning (`nlp.retrieval.dense`). A bundle setting, not
+    # a decode option: the graph holds every vector in memory (about 1.2 KB a reply at the
+    # default width), which a bot on a small machine may rather not pay.
+    dense_index: bool = True
+    # What the ranker reads (`DUAL_ENCODER_KINDS`): "bag", a bag of words; "recurrent",
+    # the words in order (a bidirectional GRU), slower to train
+    dual_encoder_kind: str = "bag"
+
+    def __post_init__(self) -> None:
+        # Checked here, as the config is read, not after the chat model's training.
+        if self.dual_encoder_kind not in DUAL_ENCODER_KINDS:
+            raise ConfigError(
+                f"retrieval.dual_encoder_kind must be one of {', '.join(DUAL_ENCODER_KINDS)}, "
+                f"got {self.dual_encoder_kind!r}"
+            )
 
 
 @dataclass

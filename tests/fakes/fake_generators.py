@@ -120,6 +120,21 @@ class ProvenanceGenerator(ScriptedGenerator):
                 for g in super()._nbest(text, n_best)]
 
 
+class ConfidentGenerator(ScriptedGenerator):
+    """The scripted candidates with the calibrated confidence a ranker's calibration would
+    give them (`Generation.confidence`): `confidence` for the best, falling by `step` per
+    rank."""
+
+    def __init__(self, confidence: float, step: float = 0.0) -> None:
+        super().__init__()
+        self.confidence = confidence
+        self.step = step
+
+    def _nbest(self, text: str, n_best: int) -> list[Generation]:
+        return [dataclasses.replace(g, confidence=self.confidence - self.step * rank)
+                for rank, g in enumerate(super()._nbest(text, n_best))]
+
+
 class OverlapProbe:
     """Wraps a generator and records the most `generate` calls ever in progress at once: the
     witness of a thread-safety test. Each call holds `hold` seconds first, so calls that

@@ -12,6 +12,7 @@ import pytest
 from nlp.ranking import DUAL_ENCODER_DIR, DualEncoder, DualEncoderConfig
 from nlp.ranking.dual_encoder import CONFIG_FILE, WEIGHTS_FILE
 from nlp.tokenizers.specials import PAD_ID, UNK_ID
+from nlp.util.config import DUAL_ENCODER_KINDS, ConfigError, ExperimentConfig
 
 VOCAB = 200
 
@@ -51,8 +52,9 @@ def test_untrained_encoder_ranks_the_true_reply_first_about_once_in_k() -> None:
     assert 0.04 <= _hits_at_1(scores) <= 0.2
 
 
-def test_vectors_are_unit_length_and_padding_changes_nothing() -> None:
-    encoder = DualEncoder(_config(pooling="mean_max"))
+@pytest.mark.parametrize("encoder_kind", DUAL_ENCODER_KINDS)
+def test_vectors_are_unit_length_and_padding_changes_nothing(encoder_kind: str) -> None:
+    encoder = DualEncoder(_config(pooling="mean_max", encoder=encoder_kind, recurrent_units=8))
     post = [5, 9, 17, 5, 40]
     padded = [PAD_ID, 5, 9, PAD_ID, 17, 5, 40] + [PAD_ID] * 100  # longer than the cap, too
     long_post = list(range(4, 60))  # its batch is padded wider than the short posts need
@@ -110,9 +112,14 @@ def test_scores_encode_each_distinct_candidate_once_in_one_call(
         encoder.scores(posts, candidates[:2])
 
 
-@pytest.mark.parametrize("shared", [False, True])
-def test_save_and_load_give_the_same_scores(tmp_path: Path, shared: bool) -> None:
-    encoder = DualEncoder(_config(shared_embedding=shared, dense_layers=2))
+@pytest.mark.parametrize(
+    ("shared", "encoder_kind"), [(False, "bag"), (True, "bag"), (False, "recurrent")])
+def test_save_and_load_give_the_same_scores(
+    tmp_path: Path, shared: bool, encoder_kind: str,
+) -> None:
+    settings: dict[str, Any] = dict(
+        shared_embedding=shared, dense_layers=2, encoder=encoder_kind, recurrent_units=8)
+    encoder = DualEncoder(_config(**settings))
     # Weights unlike any initialisation, so a load that silently kept its fresh weights
     # would fail.
     rng = np.random.default_rng(3)
@@ -129,7 +136,7 @@ def test_save_and_load_give_the_same_scores(tmp_path: Path, shared: bool) -> Non
     after = loaded.scores(posts, candidates)
     for old, new in zip(before, after, strict=True):
         np.testing.assert_array_equal(old, new)
-    fresh = DualEncoder(_config(shared_embedding=shared, dense_layers=2))
+    fresh = DualEncoder(_config(**settings))
     assert not np.allclose(fresh.post_vectors(posts), loaded.post_vectors(posts))
 
 
@@ -176,6 +183,9 @@ def test_weights_of_another_shape_are_a_value_error_naming_the_file(tmp_path: Pa
         ('{"vocab_size": 100, "hidden": "wide"}', "hidden: expected int"),
         ('{"vocab_size": 100, "shared_embedding": 1}', "shared_embedding: expected bool"),
         ('{"vocab_size": 100, "pooling": "sum"}', "pooling must be one of"),
+        ('{"vocab_size": 100, "encoder": "lstm"}', "encoder must be one of bag, recurrent"),
+        ('{"vocab_size": 100, "hard_negatives": -1}', "hard_negatives must not be negative"),
+        ('{"vocab_size": 100, "recurrent_units": 0}', "recurrent_units must be positive"),
         ('{"vocab_size": 2}', "vocab_size must be larger"),
     ],
 )
@@ -191,3 +201,23 @@ def test_config_round_trips_through_json_and_takes_defaults_for_missing_keys() -
     partial = DualEncoderConfig.from_json('{"vocab_size": 100, "scale": 10}', "x")
     assert partial.scale == 10.0 and isinstance(partial.scale, float)
     assert partial.hidden == DualEncoderConfig().hidden
+
+
+def test_a_recurrent_post_vector_reads_the_order_and_a_bag_does_not() -> None:
+    words, swapped = [5, 9, 17], [17, 9, 5]
+    bag = DualEncoder(_config(encoder="bag")).post_vectors([words, swapped])
+    np.testing.assert_allclose(bag[0], bag[1], atol=1e-6)  # the same sum in another order
+    recurrent = DualEncoder(_config(encoder="recurrent", recurrent_units=8))
+    ordered = recurrent.post_vectors([words, swapped])
+    assert not np.allclose(ordered[0], ordered[1], atol=1e-3)
+    assert len(recurrent.network.trainable_variables) > len(
+        DualEncoder(_config(encoder="bag")).network.trainable_variables)
+
+
+def test_the_kind_setting_is_checked_as_the_config_is_read() -> None:
+    """A misspelt kind fails at `--set`, not after the chat model's training."""
+    config = ExperimentConfig().with_overrides(["retrieval.dual_encoder_kind=recurrent"])
+    assert config.retrieval.dual_encoder_kind == "recurrent"
+    assert ExperimentConfig().retrieval.dual_encoder_kind in DUAL_ENCODER_KINDS
+    with pytest.raises(ConfigError, match="dual_encoder_kind must be one of bag, recurrent"):
+        ExperimentConfig().with_overrides(["retrieval.dual_encoder_kind=lstm"])

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from nlp.ranking import DualEncoderConfig, train_dual_encoder
 from nlp.ranking.dual_encoder import DualEncoderNetwork
-from nlp.ranking.training import _EXCLUDED, _logits
+from nlp.ranking.training import _EXCLUDED, _hard_rows, _logits
 
 pytestmark = pytest.mark.slow  # trains models
 
@@ -86,3 +86,65 @@ def test_duplicates_of_the_true_reply_or_post_are_left_out_of_the_softmax() -> N
     expected[1, 3] = expected[3, 1] = True  # the same reply
     np.testing.assert_array_equal(excluded, expected)
     assert np.all(np.abs(logits[~excluded]) <= 20.0 + 1e-4)
+
+
+NOUNS = 6
+VERB = 50
+
+
+def _ordered_pairs() -> tuple[list[list[int]], list[list[int]], list[int]]:
+    """"noun_i bites noun_j" -> "(who bit) i (who was bitten) j", for every ordered pair of
+    distinct nouns, and for each row the row of its swapped post ("man bites dog" beside
+    "dog bites man"): the same bag of words wanting another reply."""
+    order = [(i, j) for i in range(NOUNS) for j in range(NOUNS) if i != j]
+    posts = [[10 + i, VERB, 10 + j] for i, j in order]
+    replies = [[100 + i, 200 + j] for i, j in order]
+    swapped = [order.index((j, i)) for i, j in order]
+    return posts, replies, swapped
+
+
+def _order_hits(encoder: Any, posts: list[list[int]], replies: list[list[int]],
+                swapped: list[int]) -> float:
+    """Share of posts that rank their own reply above their swapped post's."""
+    scores = encoder.scores(posts, [[replies[row], replies[swapped[row]]]
+                                    for row in range(len(posts))])
+    return float(np.mean([row[0] > row[1] for row in scores]))
+
+
+def test_a_recurrent_encoder_learns_word_order_that_a_bag_cannot_read() -> None:
+    posts, replies, swapped = _ordered_pairs()
+    hard = lambda rows: [[swapped[row]] for row in rows]  # noqa: E731
+    settings = dict(batch_size=8, epochs=15, recurrent_units=16)
+    recurrent = train_dual_encoder(
+        posts, replies, _config(encoder="recurrent", **settings), verbose=0, hard=hard)
+    assert _order_hits(recurrent, posts, replies, swapped) >= 0.9
+    # A bag gives "i bites j" and "j bites i" one vector, so of each swapped couple at most
+    # one ranks its own reply first, however it is trained.
+    bag = train_dual_encoder(
+        posts, replies, _config(encoder="bag", **settings), verbose=0, hard=hard)
+    assert _order_hits(bag, posts, replies, swapped) <= 0.5
+
+
+def test_hard_negatives_join_every_post_s_softmax_and_duplicates_stay_out() -> None:
+    network = DualEncoderNetwork(_config())
+    posts = tf.constant([[10, 11], [12, 13]])
+    # the batch's replies, then two hard negatives: another pair's reply, and a pair whose
+    # reply is a copy of post 0's own reply
+    replies = tf.constant([[30], [31], [32], [30]])
+    post_keys = tf.constant([0, 1, 2, 3])
+    reply_keys = tf.constant([0, 1, 2, 0])
+    logits = _logits(network, posts, replies, post_keys, reply_keys, 20.0).numpy()
+    assert logits.shape == (2, 4)
+    expected = np.zeros((2, 4), dtype=bool)
+    expected[0, 3] = True  # the same reply as post 0's: no negative for it
+    np.testing.assert_array_equal(logits == _EXCLUDED, expected)
+
+
+def test_hard_rows_are_drawn_from_what_is_offered_never_the_row_itself() -> None:
+    offered = {0: [0, 3, 4, 5], 1: [1], 2: []}
+    drawn = _hard_rows(np.array([0, 1, 2]), lambda rows: [offered[r] for r in rows], 2,
+                       np.random.default_rng(0))
+    assert len(drawn) == 2 and set(drawn.tolist()) <= {3, 4, 5}
+    everything = _hard_rows(np.array([0]), lambda rows: [offered[r] for r in rows], 9,
+                            np.random.default_rng(0))
+    assert sorted(everything.tolist()) == [3, 4, 5]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nlp.chat.conversation_log import ConversationLog
@@ -57,6 +58,38 @@ def test_the_chat_bundle_holds_its_index_and_ranker_with_checksums(tiny_bundle: 
             read_metadata(tiny_bundle)
     finally:
         replies.write_bytes(original)
+
+
+def test_the_bundle_retrieves_by_meaning_with_its_reply_vectors(
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
+    """`s2s train` stores the indexed replies' dual-encoder vectors beside the index,
+    checksummed, and retrieval finds replies with them where BM25 finds none: a message of
+    words no training post holds. Without them (`retrieval.dense_index=false`) it finds
+    none there."""
+    import shutil
+
+    from nlp.generation.generator import Generator
+    from nlp.retrieval.dense import VECTORS_FILE
+    from nlp.training.reply_index import store_reply_vectors
+
+    assert f"{INDEX_DIR}/{VECTORS_FILE}" in read_metadata(tiny_bundle)["files"]
+    message = "zebra xylophone"
+    options = DecodeOptions(strategy="greedy", retrieve=3, rerank="dual-encoder")
+    generator = Generator.from_bundle(tiny_bundle)
+    assert generator.candidates.index.search([generator.codec.text_tokens(message)], 3) == [[]]
+    (candidates,) = generator.generate([message], options)
+    retrieved = [c for c in candidates if c.provenance == "retrieved"]
+    assert len(retrieved) == 3
+    assert {c.text for c in retrieved} <= {r["reply"] for r in indexed(tiny_bundle)}
+    assert all(c.pair.startswith("dialogue-en.jsonl:") for c in retrieved)
+
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_bundle, copy)
+    store_reply_vectors(copy, generator.codec, build=False, verbose=0)
+    assert not any(VECTORS_FILE in name for name in read_metadata(copy)["files"])
+    (candidates,) = Generator.from_bundle(copy).generate([message], options)
+    assert [c.provenance for c in candidates] == ["generated"]
 
 
 def test_the_index_and_the_validation_file_are_disjoint(tiny_bundle: Path, tmp_path: Path) -> None:
@@ -155,6 +188,47 @@ def test_the_fused_ranker_orders_by_cosine_plus_weighted_scaled_bm25(tiny_bundle
             assert bm25[0] == bm25.max() > 0
 
 
+def test_generated_replies_off_leaves_the_retrieved_ones_with_their_confidence(
+    tiny_bundle: Path,
+) -> None:
+    """`generated=False`: a plain model's candidates are the retrieved replies only; each
+    candidate carries its ranker's calibrated probability (the bundle's calibration of the
+    score Hits tables), and a threshold on an uncalibrated ranker is refused."""
+    import dataclasses
+
+    import numpy as np
+
+    from nlp.decoding.options import OptionError
+    from nlp.generation.decode_settings import CALIBRATION, DecodeSettings
+    from nlp.generation.generator import Generator
+    from nlp.metrics.calibration import Calibration
+
+    generator = Generator.from_bundle(tiny_bundle)
+    post = corpus_pairs()[7].source
+    for rerank in ("likelihood", "dual-encoder"):
+        options = DecodeOptions(strategy="sample", n_best=3, seed=1, retrieve=3, rerank=rerank,
+                                generated=False)
+        (candidates,) = generator.generate([post], options)
+        assert [c.provenance for c in candidates] == ["retrieved"] * 3
+        assert all(np.isnan(c.confidence) for c in candidates)  # no calibration yet
+        with pytest.raises(OptionError, match="calibrat"):
+            generator.generate([post], dataclasses.replace(options, fallback_threshold=0.5))
+    (mixed,) = generator.generate([post], DecodeOptions(
+        strategy="sample", n_best=3, seed=1, retrieve=3, rerank="likelihood"))
+    assert sorted(c.provenance for c in mixed).count("generated") == 3
+
+    calibration = Calibration(slope=2.0, intercept=1.0)
+    settings = DecodeSettings(DecodeOptions(), "tuned",
+                              {CALIBRATION: {"likelihood": calibration.to_json()}})
+    generator.candidates.bundle = dataclasses.replace(generator.bundle, decoding=settings)
+    options = DecodeOptions(strategy="greedy", retrieve=2, rerank="likelihood",
+                            fallback_threshold=0.5)
+    (ranked,) = generator.generate([post], options)
+    assert [c.confidence for c in ranked] == pytest.approx(
+        [float(calibration.probability([c.score])[0]) for c in ranked])
+    assert ranked[0].confidence >= ranked[-1].confidence
+
+
 def test_refine_pairs_never_draft_from_their_own_pair() -> None:
     config = ExperimentConfig()
     pairs = [Pair("how are you", "fine thanks", "c:1"), Pair("how are you", "great", "c:2"),
@@ -231,3 +305,90 @@ def test_ranking_messages_together_equals_ranking_each_alone(tiny_bundle: Path) 
             assert [c.text for c in ranked] == [c.text for c in alone], rerank
             assert [c.score for c in ranked] == pytest.approx(
                 [c.score for c in alone], rel=1e-4, abs=1e-5), rerank
+
+
+def _hard_case() -> tuple[TextCodec, list[Pair]]:
+    """Three conversations and a lone pair: row 5 repeats row 0's post, row 6 has row 0's
+    reply, row 7's reply is row 5's."""
+    config = ExperimentConfig()
+    pairs = [
+        Pair("how are you", "fine thanks", "c:1", "g1"),
+        Pair("fine thanks", "good to hear", "c:2", "g1"),
+        Pair("good to hear", "bye now", "c:3", "g1"),
+        Pair("how old are you", "twenty", "c:4", "g2"),
+        Pair("are you there", "yes i am", "c:5", "g2"),
+        Pair("how are you", "great", "c:6", "g3"),
+        Pair("what now", "fine thanks", "c:7", "g3"),
+        Pair("how are you doing", "great", "c:8", ""),
+    ]
+    return TextCodec.untrained(config, pairs), pairs
+
+
+def test_hard_negatives_are_bm25_s_matches_then_the_nearest_turns_of_the_conversation() -> None:
+    from nlp.training.reply_index import hard_negatives
+
+    codec, pairs = _hard_case()
+    index = build_index(codec, pairs)
+    tokens = [codec.text_tokens(pair.source) for pair in pairs]
+    offer = hard_negatives(index, tokens, pairs, depth=5)
+    first, second, third, _, _, repeat, other, lone = offer(range(len(pairs)))
+    # "how are you": BM25's posts sharing its words, best first (not row 5, the same post),
+    # then its conversation's turns, nearest first
+    matches = [hit.row for hit in index.search([tokens[0]], 5, skip_same_post=True)[0]]
+    assert sorted(matches) == [3, 4, 7] and first == [*matches, 1, 2]
+    assert second == [0, 2] and third == [1, 0]  # neighbours at equal distance: row order
+    # row 7's reply is row 5's own ("great"): no negative for it; row 6 shares no word
+    assert repeat == [3, 4, 6] and other == [5]
+    assert sorted(lone) == [0, 3, 4] and 5 not in lone  # row 5 is its reply again
+    # `depth` caps each source
+    assert hard_negatives(index, tokens, pairs, depth=1)([0]) == [[matches[0], 1]]
+    # BM25 is searched for at most `searched` new rows a call; the rest get their
+    # conversation's replies until a later call searches for them
+    thrifty = hard_negatives(index, tokens, pairs, searched=1)
+    assert thrifty([0, 5]) == [first, [6]]
+    assert thrifty([0, 5]) == [first, repeat]
+    with pytest.raises(ValueError, match="the same pairs"):
+        hard_negatives(index, tokens[:-1], pairs[:-1])
+
+
+def test_the_ranker_reads_the_context_turns_the_chat_model_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With `data.context_turns`, a training post is the earlier turns and the message,
+    joined as the chat model's source is (and as the chat passes it at reply time), so the
+    ranker's post vector depends on the earlier turns."""
+    from collections import Counter
+
+    import nlp.ranking
+    from nlp.generation.candidates import ranking_ids
+    from nlp.training.corpus_io import load_pairs
+    from nlp.training.reply_index import train_ranker
+
+    dialogues = tmp_path / "dialogues.txt"
+    dialogues.write_text(
+        "the cat sleeps __eou__ where ? __eou__ on the mat __eou__ good __eou__\n"
+        "the dog barks __eou__ where ? __eou__ in the yard __eou__ loud __eou__\n", "utf-8")
+    config = ExperimentConfig().with_overrides(["data.context_turns=2"])
+    pairs = load_pairs(CorpusSpec((dialogues,), "dailydialog"), config.data)
+    codec = TextCodec.untrained(config, pairs)
+    codec.fit_vocabulary(Counter(t for p in pairs for t in codec.text_tokens(p.source + " "
+                                                                              + p.target)))
+    seen: dict[str, list[list[int]]] = {}
+    train = nlp.ranking.train_dual_encoder
+
+    def spy(posts: list[list[int]], *args: object, **kwargs: object) -> object:
+        seen["posts"] = posts
+        return train(posts, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(nlp.ranking, "train_dual_encoder", spy)
+    encoder = train_ranker(codec, pairs, [], 0.01, kind="recurrent", seed=1, verbose=0,
+                           index=build_index(codec, pairs))
+    # "where ?" answered "on the mat" after the cat, "in the yard" after the dog
+    cat, dog = (pairs.index(next(p for p in pairs if p.target == reply))
+                for reply in ("on the mat", "in the yard"))
+    separator = config.data.turn_separator
+    assert pairs[cat].source == separator.join(["the cat sleeps", "where ?"])
+    assert seen["posts"][cat] == ranking_ids(codec, pairs[cat].source)
+    assert codec.vocab.encode(["cat"])[0] in seen["posts"][cat]
+    vectors = encoder.post_vectors([seen["posts"][cat], seen["posts"][dog]])  # type: ignore[attr-defined]
+    assert not np.allclose(vectors[0], vectors[1], atol=1e-4)

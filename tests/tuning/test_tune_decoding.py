@@ -251,6 +251,12 @@ def test_tune_decoding_for_chat_stores_the_winner_the_chat_uses(
     ranker = stored.details["ranker"]
     assert ranker in ("likelihood", "dual-encoder", "dual-encoder+bm25")
     assert set(stored.details["hits"]) == {"model", "dual-encoder", "bm25", "dual-encoder+bm25"}
+    # every ranker's score calibrated on the same posts; the chosen one's is what the
+    # chat's fallback threshold reads
+    assert set(stored.details["calibration"]) == {
+        "likelihood", "dual-encoder", "dual-encoder+bm25"}
+    calibration = stored.calibration(ranker)
+    assert calibration is not None and calibration.posts > 0 and calibration.k == 20
     candidates = chat_candidates((), None, ranker)
     assert stored.options in candidates.values()
     # plain beam; the 3 retrieval configurations; sampling at 3 temperatures,

@@ -207,8 +207,8 @@ def make_app(
         conversation: str
         reply: str
         picture_png_base64: str | None = None  # /why answers with a picture
-        # where a chat reply came from: generated | refined | retrieved ("" for commands),
-        # and the training pair ("file:line") of a retrieved or refined one
+        # where a chat reply came from: generated | refined | retrieved | fallback ("" for
+        # commands), and the training pair ("file:line") of a retrieved or refined one
         provenance: str = ""
         pair: str = ""
 

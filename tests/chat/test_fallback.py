@@ -1,0 +1,103 @@
+"""No nonsense sent: below the calibrated threshold of fit, or with generated replies off and
+nothing retrieved, the chat sends a sensible fallback line (provenance "fallback") through
+the responder and through `nlp.chat.offline.bot_choices` alike; with the defaults, nothing
+changes."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+from nlp.chat.messages import CHINESE, ENGLISH, is_question
+from nlp.chat.offline import bot_choices
+from nlp.chat.responder import ChatResponder
+from nlp.chat.settings import SettingsStore
+from nlp.decoding import DecodeOptions
+from tests.fakes.fake_generators import (
+    ConfidentGenerator,
+    ProvenanceGenerator,
+    ScriptedGenerator,
+    fake_model,
+    reply_for,
+)
+
+FALLBACKS = {*ENGLISH.fallback_statement.splitlines(), *ENGLISH.fallback_question.splitlines()}
+
+
+def responder(generator: ScriptedGenerator, options: DecodeOptions,
+              languages: tuple[str, ...] = ("en",)) -> ChatResponder:
+    model = dataclasses.replace(fake_model(generator), languages=languages)
+    return ChatResponder(model, store=SettingsStore(":memory:"), base_options=options)
+
+
+async def test_below_the_threshold_the_fallback_is_sent_and_explained() -> None:
+    chat = responder(ConfidentGenerator(0.3), DecodeOptions(fallback_threshold=0.5))
+    reply = await chat.respond("1", "the weather was strange today")
+    assert reply.text in ENGLISH.fallback_statement.splitlines() and reply.provenance == "fallback"
+    why = await chat.respond("1", "/why")
+    assert why.text == ENGLISH.fallback and why.photo is None
+    question = await chat.respond("1", "what do you think of it?")
+    assert question.text in ENGLISH.fallback_question.splitlines()
+    await chat.aclose()
+
+
+async def test_a_candidate_that_reaches_the_threshold_is_sent() -> None:
+    # the best (0.8) fits; with the threshold between the best and the next, only it competes
+    chat = responder(ConfidentGenerator(0.8, step=0.5), DecodeOptions(fallback_threshold=0.5))
+    reply = await chat.respond("1", "hello there")
+    assert reply.text == reply_for("hello there") and reply.provenance == "generated"
+    await chat.aclose()
+
+
+async def test_the_defaults_never_fall_back() -> None:
+    chat = responder(ConfidentGenerator(0.01), DecodeOptions())
+    assert (await chat.respond("1", "hello there")).text == reply_for("hello there")
+    # no candidate at all: the apology, as before
+    empty = responder(ScriptedGenerator(candidates=lambda message: []), DecodeOptions())
+    assert (await empty.respond("1", "hello there")).text == ENGLISH.no_idea
+    await chat.aclose()
+    await empty.aclose()
+
+
+async def test_with_generated_replies_off_nothing_retrieved_is_a_fallback() -> None:
+    empty = ScriptedGenerator(candidates=lambda message: [])
+    chat = responder(empty, DecodeOptions(generated=False, retrieve=3))
+    reply = await chat.respond("1", "hello there")
+    assert reply.text in FALLBACKS and reply.provenance == "fallback"
+    assert empty.calls[-1][1].generated is False  # the generator is told to leave them out
+    await chat.aclose()
+
+
+async def test_a_chat_does_not_hear_the_same_fallback_twice_running_and_replays_alike() -> None:
+    options = DecodeOptions(fallback_threshold=0.9)
+    first, again = (responder(ConfidentGenerator(0.1), options) for _ in range(2))
+    said = [(await first.respond("7", "i went out")).text for _ in range(4)]
+    assert all(a != b for a, b in itertools.pairwise(said))
+    assert [(await again.respond("7", "i went out")).text for _ in range(4)] == said
+    await first.aclose()
+    await again.aclose()
+
+
+async def test_a_chinese_chat_falls_back_in_chinese() -> None:
+    chat = responder(ConfidentGenerator(0.1), DecodeOptions(fallback_threshold=0.5), ("zh",))
+    reply = await chat.respond("1", "你今天吃饭了吗")
+    assert reply.text in CHINESE.fallback_question.splitlines() and reply.provenance == "fallback"
+    await chat.aclose()
+
+
+def test_bot_choices_send_the_fallback_below_the_threshold_and_the_candidate_above() -> None:
+    posts = ["the weather was strange today", "你去哪里了？"]
+    low = bot_choices(ConfidentGenerator(0.2), posts, DecodeOptions(fallback_threshold=0.5))
+    assert [reply.provenance for reply in low] == ["fallback", "fallback"]
+    assert low[0].text in ENGLISH.fallback_statement.splitlines()
+    assert low[1].text in CHINESE.fallback_question.splitlines()  # the post's own language
+    high = bot_choices(ProvenanceGenerator("retrieved"), posts, DecodeOptions())
+    assert [reply.provenance for reply in high] == ["retrieved", "retrieved"]
+    fits = bot_choices(ConfidentGenerator(0.7), posts, DecodeOptions(fallback_threshold=0.5))
+    assert [reply.text for reply in fits] == [reply_for(post) for post in posts]
+
+
+def test_questions_are_told_from_statements() -> None:
+    assert is_question("are you ok") and is_question("Where to?") and is_question("你好吗")
+    assert is_question("你在做什么") and is_question("真的？")
+    assert not is_question("i went out today.") and not is_question("我今天去了公园。")

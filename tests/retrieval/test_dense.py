@@ -1,0 +1,102 @@
+"""Retrieval by meaning (nlp/retrieval/dense.py): an HNSW index of reply vectors, on vectors
+small enough to check by hand, saved in a bundle like its other files."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nlp.corpus.records import Pair
+from nlp.generation.bundle import ChecksumError, bundle_part, open_bundle, save_bundle, store_part
+from nlp.generation.codec import TextCodec
+from nlp.retrieval import INDEX_DIR, RetrievalIndexError
+from nlp.retrieval.dense import VECTORS_FILE, VECTORS_SETTINGS, GraphSettings, VectorIndex
+from nlp.util.config import ExperimentConfig
+
+# Unit vectors in a plane at these angles (degrees); a query at 10 degrees is 10, 20, 50, 90
+# and 170 degrees from them, so its neighbours are rows 0, 1, 2, 3, 4 in that order, each
+# with the cosine of its angle.
+ANGLES = [0, 30, 60, 100, 180]
+
+
+def plane(*degrees: float) -> np.ndarray:
+    radians = np.radians(degrees)
+    return np.stack([np.cos(radians), np.sin(radians), np.zeros_like(radians)], axis=1)
+
+
+@pytest.fixture
+def index() -> VectorIndex:
+    return VectorIndex.build(plane(*ANGLES), threads=1)
+
+
+def test_neighbours_are_the_nearest_by_cosine(index: VectorIndex) -> None:
+    rows, cosines = index.search(plane(10, 170), 3)
+    assert rows.tolist() == [[0, 1, 2], [4, 3, 2]]
+    expected = [[math.cos(math.radians(a)) for a in (10, 20, 50)],
+                [math.cos(math.radians(a)) for a in (10, 70, 110)]]
+    assert cosines == pytest.approx(np.asarray(expected), abs=1e-5)
+    # a vector's length does not matter, only its direction
+    longer, _ = index.search(7.5 * plane(10), 3)
+    assert longer.tolist() == [[0, 1, 2]]
+
+
+def test_asking_for_more_than_it_holds_or_than_ef_returns_what_there_is() -> None:
+    index = VectorIndex.build(plane(*ANGLES), GraphSettings(ef=2), threads=1)
+    rows, _ = index.search(plane(10), 4)  # more than ef: the search widens to k
+    assert rows.tolist() == [[0, 1, 2, 3]]
+    rows, cosines = index.search(plane(10), 50)
+    assert rows.tolist() == [[0, 1, 2, 3, 4]] and cosines.shape == (1, 5)
+    rows, _ = index.search(plane(10), 0)
+    assert rows.shape == (1, 0)
+
+
+def test_its_neighbours_are_exact_search_s_on_a_small_random_set() -> None:
+    generator = np.random.default_rng(0)
+    vectors = generator.normal(size=(400, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    queries = vectors[:20] + 0.1 * generator.normal(size=(20, 16)).astype(np.float32)
+    rows, _ = VectorIndex.build(vectors, threads=1).search(queries, 5)
+    exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :5]
+    assert rows.tolist() == exact.tolist()
+
+
+def bundle_with(tmp_path: Path, index: VectorIndex) -> Path:
+    """A bundle (a stand-in for the weights: nothing here loads them) whose retrieval folder
+    holds `index`, stored as `s2s train` stores it."""
+    config = ExperimentConfig()
+    codec = TextCodec.untrained(config, [Pair("hello there", "hi")])
+
+    class Weights:
+        def save_weights(self, path: Path) -> None:
+            path.write_bytes(b"weights")
+
+    directory = tmp_path / "model"
+    save_bundle(directory, config, codec, Weights())
+    store_part(directory, INDEX_DIR, index.save)
+    return directory
+
+
+def test_it_survives_the_bundle_and_a_tampered_file_is_refused(
+    index: VectorIndex, tmp_path: Path
+) -> None:
+    directory = bundle_with(tmp_path, index)
+    files = open_bundle(directory)
+    assert {f"{INDEX_DIR}/{VECTORS_FILE}", f"{INDEX_DIR}/{VECTORS_SETTINGS}"} <= set(
+        files.metadata["files"])
+    part = bundle_part(files.path, files.metadata, INDEX_DIR)
+    assert part is not None
+    loaded = VectorIndex.load(part, rows=len(ANGLES))
+    queries = plane(10, 95, 170)
+    assert [a.tolist() for a in loaded.search(queries, 4)] == \
+        [a.tolist() for a in index.search(queries, 4)]
+    with pytest.raises(RetrievalIndexError, match="5 reply vectors, but the retrieval index"):
+        VectorIndex.load(part, rows=6)  # a graph of other rows than the index's
+    graph = directory / INDEX_DIR / VECTORS_FILE
+    data = bytearray(graph.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    graph.write_bytes(bytes(data))
+    with pytest.raises(ChecksumError, match=f"{VECTORS_FILE}: corrupt"):
+        open_bundle(directory)
