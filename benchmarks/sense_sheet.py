@@ -12,7 +12,8 @@ specificity and SSA per source, the people's control beside them (Adiwardana et 
 
     python -m benchmarks.sense_sheet make --model runs/chat --corpus dd-test.jsonl \
         --posts 100 --seed 0 --out sheets/dd --key keys/dd.json \
-        [--decoding 'tuned={}' --decoding 'beam={"strategy": "beam"}' ...]
+        [--decoding 'tuned={}' --decoding 'beam={"strategy": "beam"}' \
+         --decoding 'old@runs/old-chat={}' ...]
     python -m benchmarks.sense_sheet score --key keys/dd.json --ratings sheets/dd/ratings.tsv \
         [--json benchmarks/results/sense_dd.json]
 """
@@ -45,9 +46,11 @@ def make(args: argparse.Namespace) -> None:
     from nlp.metrics.sampling import sample_rows
     from nlp.text.normalize import normalize_text
 
-    generator = load_generator(args.model)
-    settings = generator.bundle.decoding
     configs = dict(_configuration(text) for text in args.decoding or ["bot={}"])
+    generators = {
+        path: load_generator(path)
+        for path in {model or args.model for model, _ in configs.values()}
+    }
     every = list(read_pairs(args.corpus, "jsonl", report=ReadReport()))
     groups = [pair.group for pair in every]
     sources = [normalize_text(pair.source) for pair in every]
@@ -55,15 +58,12 @@ def make(args: argparse.Namespace) -> None:
     posts = [sources[row] for row in rows]
     contexts = [context_before(groups, sources, row, args.context) for row in rows]
     references = [normalize_text(every[row].target) for row in rows]
-    sent = {
-        name: [
-            (r.text, r.provenance)
-            for r in bot_choices(
-                generator, posts, merge_options(settings.options if settings else None, changes)
-            )
-        ]
-        for name, changes in configs.items()
-    }
+    sent = {}
+    for name, (model, changes) in configs.items():
+        generator = generators[model or args.model]
+        settings = generator.bundle.decoding
+        options = merge_options(settings.options if settings else None, changes)
+        sent[name] = [(r.text, r.provenance) for r in bot_choices(generator, posts, options)]
     turns = turns_of(posts, contexts, references, sent)
     meta: dict[str, Any] = {
         "model": str(args.model),
@@ -77,15 +77,19 @@ def make(args: argparse.Namespace) -> None:
     print(f"sheet: {files.folder} ({len(turns)} replies to rate); key: {files.key}")
 
 
-def _configuration(text: str) -> tuple[str, dict[str, Any]]:
-    """`NAME=JSON` -> (NAME, the decoding options over the bundle's it names)."""
-    name, sep, options = text.partition("=")
+def _configuration(text: str) -> tuple[str, tuple[str, dict[str, Any]]]:
+    """`NAME[@MODEL]=JSON` -> (NAME, (MODEL or "" for --model, the decoding options over
+    that bundle's own))."""
+    label, sep, options = text.partition("=")
+    name, _, model = label.partition("@")
     if not sep or not name or " " in name:
-        raise SystemExit(f"--decoding: expected NAME=JSON (a name without spaces), got {text!r}")
+        raise SystemExit(
+            f"--decoding: expected NAME[@MODEL]=JSON (a name without spaces), got {text!r}"
+        )
     changes = json.loads(options or "{}")
     if not isinstance(changes, dict):
         raise SystemExit(f"--decoding {name}: expected a JSON object, got {options!r}")
-    return name, changes
+    return name, (model, changes)
 
 
 def score(args: argparse.Namespace) -> None:
@@ -129,8 +133,9 @@ def main() -> None:
         "--decoding",
         action="append",
         metavar="NAME=JSON",
-        help="a configuration to rate: a name and decoding options over the bundle's "
-        "(repeatable; a reply two send is rated once; default: bot={}, the bundle's own)",
+        help="a configuration to rate: a name, optionally another bundle than --model, and "
+        "decoding options over that bundle's (repeatable; a reply two send is rated once; "
+        "default: bot={}, --model's own settings)",
     )
     maker.add_argument("--out", required=True, help="the rater's folder")
     maker.add_argument("--key", required=True, help="the key's file, outside --out")

@@ -184,13 +184,22 @@ def train_valid(
     return train, held
 
 
-def run_validation_pairs(metadata: dict[str, Any]) -> list[Pair] | None:
-    """The pairs of the validation file a bundle's training run wrote (`corpus.valid_file`
-    in its metadata), None when it is not there (a bundle moved without its run)."""
-    valid_file = Path(metadata.get("corpus", {}).get("valid_file", ""))
-    if not valid_file.is_file():
-        return None
-    return load_pairs(CorpusSpec((valid_file,), "jsonl"))
+def run_validation_pairs(
+    metadata: dict[str, Any], bundle: Path | None = None
+) -> list[Pair] | None:
+    """The pairs of the validation file a bundle's training run wrote, None when it is not
+    there (a bundle moved without its run).
+
+    Looked for first beside the bundle, where a run keeps it (`RUN/model` and
+    `RUN/valid.jsonl`), then at the path in the metadata (`corpus.valid_file`), which is as
+    the run was given it: relative to the directory training ran in, so from anywhere else it
+    names nothing, and a run directory copied elsewhere still finds its own file."""
+    recorded = Path(metadata.get("corpus", {}).get("valid_file", "") or "")
+    places = [bundle.parent / recorded.name] if bundle is not None and recorded.name else []
+    for valid_file in [*places, recorded]:
+        if recorded.name and valid_file.is_file():
+            return load_pairs(CorpusSpec((valid_file,), "jsonl"))
+    return None
 
 
 def sample(pairs: Sequence[Pair], count: int, seed: int) -> list[Pair]:

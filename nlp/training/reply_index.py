@@ -321,7 +321,7 @@ def index_bundle(
     if config.data.task != "chat" or config.data.reverse:
         raise ValueError(f"{directory}: only a chat model (not a companion) has a reply index")
     pairs = load_pairs(corpus, config.data)
-    held = run_validation_pairs(read_metadata(directory))
+    held = run_validation_pairs(read_metadata(directory), directory)
     if held:
         train, valid = without(dedupe(pairs), held), held
         if not train:

@@ -539,7 +539,7 @@ def retrain(
     )
     earlier = check_context(new_train, config.data)
     mix_pool, old_held = split_old_pairs(
-        _old_pairs(bundle.metadata, retrain_options, options, config.data),
+        _old_pairs(bundle, retrain_options, options, config.data),
         [*new_train, *new_valid],
         retrain_options.old_holdout if retrain_options.old_share > 0 else 1.0,
         config.train.seed,
@@ -693,14 +693,14 @@ def split_old_pairs(
 
 
 def _old_pairs(
-    metadata: dict[str, Any],
+    bundle: Bundle,
     retrain_options: RetrainOptions,
     options: RunOptions,
     data: DataConfig,
 ) -> list[Pair]:
     if retrain_options.old_corpus is not None:
         return load_pairs(retrain_options.old_corpus, data)
-    held = run_validation_pairs(metadata)
+    held = run_validation_pairs(bundle.metadata, bundle.path)
     if held is not None:
         return held
     _say(options, "old validation data not found; pass --old-corpus to compare on it")

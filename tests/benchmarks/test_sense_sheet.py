@@ -79,3 +79,14 @@ def test_make_then_score(
     assert rates["sources"]["bot"]["ssa"] == 0.5
     assert rates["posts"] == 4 and rates["control_ok"]
     assert "people" in capsys.readouterr().out
+
+
+def test_a_configuration_names_its_bundle_and_decoding() -> None:
+    assert sense_sheet._configuration("tuned={}") == ("tuned", ("", {}))
+    assert sense_sheet._configuration('old@runs/ab={"beam_size": 3}') == (
+        "old",
+        ("runs/ab", {"beam_size": 3}),
+    )
+    for bad in ("tuned", "my config={}", "x=[1]"):
+        with pytest.raises(SystemExit):
+            sense_sheet._configuration(bad)

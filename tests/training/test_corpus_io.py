@@ -97,3 +97,22 @@ def test_training_reports_how_many_targets_are_cut(
                       r"train.max_target_length=4 tokens", capsys.readouterr().err)
     assert found is not None
     assert int(found[1]) + int(found[2]) == 10
+
+
+def test_a_runs_validation_file_is_found_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The metadata holds the path as training was given it (`--out runs/chat`: relative to
+    where it ran); `s2s index` run elsewhere, or on a copied run, must still find the file,
+    or it indexes the validation pairs (or holds out pairs that are not validation)."""
+    from nlp.training.corpus_io import run_validation_pairs
+
+    run_dir = tmp_path / "copy" / "runs" / "chat"
+    (run_dir / "model").mkdir(parents=True)
+    (run_dir / "valid.jsonl").write_text('{"source": "hi", "target": "hello"}\n', "utf-8")
+    metadata = {"corpus": {"valid_file": "runs/chat/valid.jsonl"}}
+    monkeypatch.chdir(tmp_path)  # not where training ran
+    held = run_validation_pairs(metadata, run_dir / "model")
+    assert held is not None and [(p.source, p.target) for p in held] == [("hi", "hello")]
+    assert run_validation_pairs(metadata) is None  # the recorded path alone names nothing here
+    assert run_validation_pairs({}, run_dir / "model") is None
