@@ -73,8 +73,14 @@ def make(args: argparse.Namespace) -> None:
         "configurations": configs,
         "rows": rows,
     }
-    files = write_sheet(turns, Path(args.out), Path(args.key), args.seed, meta)
-    print(f"sheet: {files.folder} ({len(turns)} replies to rate); key: {files.key}")
+    parts = max(1, args.parts)
+    for part in range(parts):
+        # a post's rows stay in one part, so each rater sees the person's reply beside the bot's
+        own = [turn for turn in turns if turn.post_index % parts == part]
+        folder = Path(args.out) / f"part{part + 1}" if parts > 1 else Path(args.out)
+        key = Path(args.key).with_suffix(f".part{part + 1}.json") if parts > 1 else Path(args.key)
+        files = write_sheet(own, folder, key, args.seed + part, meta)
+        print(f"sheet: {files.folder} ({len(own)} replies to rate); key: {files.key}")
 
 
 def _configuration(text: str) -> tuple[str, tuple[str, dict[str, Any]]]:
@@ -94,7 +100,7 @@ def _configuration(text: str) -> tuple[str, tuple[str, dict[str, Any]]]:
 
 def score(args: argparse.Namespace) -> None:
     """Print and write the rates per source."""
-    report = score_sheet(Path(args.key), Path(args.ratings))
+    report = score_sheet([Path(k) for k in args.key], [Path(r) for r in args.ratings])
     rows = [{"source": name, **vars(rates)} for name, rates in report.sources.items()]
     print(
         format_table(
@@ -114,7 +120,7 @@ def score(args: argparse.Namespace) -> None:
             "WARNING: people's replies rated outside 0.80-1.0 SSA: the rating is not to be trusted"
         )
     if args.json:
-        key = json.loads(Path(args.key).read_text("utf-8"))
+        key = json.loads(Path(args.key[0]).read_text("utf-8"))
         write_json(Path(args.json), {"meta": key["meta"], **report.as_dict()})
 
 
@@ -138,11 +144,14 @@ def main() -> None:
         "default: bot={}, --model's own settings)",
     )
     maker.add_argument("--out", required=True, help="the rater's folder")
+    maker.add_argument(
+        "--parts", type=int, default=1, help="split the posts into N sheets for N raters"
+    )
     maker.add_argument("--key", required=True, help="the key's file, outside --out")
     maker.set_defaults(func=make)
     scorer = commands.add_parser("score", help="rates per source from a key and its ratings")
-    scorer.add_argument("--key", required=True)
-    scorer.add_argument("--ratings", required=True)
+    scorer.add_argument("--key", required=True, nargs="+", help="one key per part")
+    scorer.add_argument("--ratings", required=True, nargs="+", help="in the keys' order")
     scorer.add_argument("--json", help="write the rates here too")
     scorer.set_defaults(func=score)
     args = parser.parse_args()

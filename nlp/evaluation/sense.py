@@ -186,18 +186,32 @@ def read_ratings(path: Path) -> dict[str, tuple[int, int]]:
     return ratings
 
 
-def score_sheet(key_path: Path, ratings_path: Path) -> SenseReport:
-    """The rates per source from a key and its filled-in ratings (every id must be rated)."""
-    key = json.loads(Path(key_path).read_text("utf-8"))
-    rows: dict[str, dict[str, Any]] = key["rows"]
-    ratings = read_ratings(ratings_path)
-    missing = sorted(set(rows) - set(ratings))
-    unknown = sorted(set(ratings) - set(rows))
-    if missing or unknown:
-        raise RatingError(
-            f"{ratings_path}: {len(missing)} ids of the key not rated {missing[:5]}, "
-            f"{len(unknown)} ids not in the key {unknown[:5]}"
-        )
+def score_sheet(
+    key_path: Path | Sequence[Path], ratings_path: Path | Sequence[Path]
+) -> SenseReport:
+    """The rates per source from keys and their filled-in ratings, in the same order (every
+    id must be rated): one sheet, or the parts of one sheet given to several raters."""
+    keys = [key_path] if isinstance(key_path, Path | str) else list(key_path)
+    files = [ratings_path] if isinstance(ratings_path, Path | str) else list(ratings_path)
+    if len(keys) != len(files):
+        raise RatingError(f"{len(keys)} keys but {len(files)} ratings files")
+    rows: dict[str, dict[str, Any]] = {}
+    ratings: dict[str, tuple[int, int]] = {}
+    for part, (key, rated) in enumerate(zip(keys, files, strict=True)):
+        own: dict[str, dict[str, Any]] = json.loads(Path(key).read_text("utf-8"))["rows"]
+        marks = read_ratings(Path(rated))
+        missing = sorted(set(own) - set(marks))
+        unknown = sorted(set(marks) - set(own))
+        if missing or unknown:
+            raise RatingError(
+                f"{rated}: {len(missing)} ids of the key not rated {missing[:5]}, "
+                f"{len(unknown)} ids not in the key {unknown[:5]}"
+            )
+        # parts number their posts alike: keep them apart
+        rows |= {
+            f"{part}:{i}": row | {"post_index": (part, row["post_index"])} for i, row in own.items()
+        }
+        ratings |= {f"{part}:{i}": mark for i, mark in marks.items()}
     return rates(rows, ratings)
 
 

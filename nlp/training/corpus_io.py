@@ -184,22 +184,27 @@ def train_valid(
     return train, held
 
 
-def run_validation_pairs(
-    metadata: dict[str, Any], bundle: Path | None = None
-) -> list[Pair] | None:
-    """The pairs of the validation file a bundle's training run wrote, None when it is not
-    there (a bundle moved without its run).
+def run_validation_file(metadata: dict[str, Any], bundle: Path | None = None) -> Path | None:
+    """The validation file a bundle's training run wrote, None when it is not there (a
+    bundle moved without its run).
 
     Looked for first beside the bundle, where a run keeps it (`RUN/model` and
     `RUN/valid.jsonl`), then at the path in the metadata (`corpus.valid_file`), which is as
     the run was given it: relative to the directory training ran in, so from anywhere else it
     names nothing, and a run directory copied elsewhere still finds its own file."""
     recorded = Path(metadata.get("corpus", {}).get("valid_file", "") or "")
-    places = [bundle.parent / recorded.name] if bundle is not None and recorded.name else []
-    for valid_file in [*places, recorded]:
-        if recorded.name and valid_file.is_file():
-            return load_pairs(CorpusSpec((valid_file,), "jsonl"))
-    return None
+    if not recorded.name:
+        return None
+    places = [bundle.parent / recorded.name] if bundle is not None else []
+    return next((place for place in [*places, recorded] if place.is_file()), None)
+
+
+def run_validation_pairs(
+    metadata: dict[str, Any], bundle: Path | None = None
+) -> list[Pair] | None:
+    """The pairs of `run_validation_file`, None when it is not there."""
+    valid_file = run_validation_file(metadata, bundle)
+    return None if valid_file is None else load_pairs(CorpusSpec((valid_file,), "jsonl"))
 
 
 def sample(pairs: Sequence[Pair], count: int, seed: int) -> list[Pair]:

@@ -43,6 +43,7 @@ from nlp.corpus.records import Pair
 from nlp.decoding.options import DecodeOptions
 from nlp.metrics.sampling import sample_rows
 from nlp.training.command import add_corpus_arguments
+from nlp.training.corpus_io import run_validation_file
 
 if TYPE_CHECKING:
     from nlp.generation.generator import Generator
@@ -290,11 +291,12 @@ def _fit_measure(generator: Generator, pairs: Sequence[Pair]) -> Any:
 
 
 def _run_valid_file(metadata: dict[str, Any], bundle_dir: Path) -> Path:
-    """The validation file the model's training run wrote (recorded in metadata.json)."""
-    recorded = metadata.get("corpus", {}).get("valid_file")
-    if recorded and Path(recorded).is_file():
-        return Path(recorded)
-    raise ValueError(
-        f"{bundle_dir}: its training run's validation file "
-        f"({recorded or 'not recorded'}) is not there; pass --corpus"
-    )
+    """The validation file the model's training run wrote (`run_validation_file`)."""
+    found = run_validation_file(metadata, bundle_dir)
+    if found is None:
+        recorded = metadata.get("corpus", {}).get("valid_file")
+        raise ValueError(
+            f"{bundle_dir}: its training run's validation file "
+            f"({recorded or 'not recorded'}) is not there; pass --corpus"
+        )
+    return found

@@ -152,3 +152,29 @@ def test_configurations_share_the_rows_of_replies_they_both_sent(tmp_path: Path)
     assert report.sources[PEOPLE].ssa == pytest.approx(0.75)
     with pytest.raises(ValueError, match="without spaces"):
         turns_of(["x"], [()], ["y"], {"my config": [("z", "retrieved")]})
+
+
+def test_parts_of_a_sheet_rated_apart_score_as_one(tmp_path: Path) -> None:
+    turns = _turns()
+    halves = [[t for t in turns if t.post_index % 2 == part] for part in (0, 1)]
+    files = [
+        write_sheet(half, tmp_path / f"p{n}", tmp_path / f"k{n}.json", n, {})
+        for n, half in enumerate(halves)
+    ]
+    marks = {
+        "fine, and you?": (1, 1),
+        "in a small town.": (1, 1),
+        "yes, green tea.": (1, 0),
+        "good, thanks.": (1, 1),
+        "i am a the.": (0, 0),
+        "ok.": (1, 0),
+    }
+    ratings = [_rate(f.folder, f.key, marks) for f in files]
+    report = score_sheet([f.key for f in files], ratings)
+    whole = write_sheet(turns, tmp_path / "all", tmp_path / "all.json", 9, {})
+    assert (
+        report.as_dict() == score_sheet(whole.key, _rate(whole.folder, whole.key, marks)).as_dict()
+    )
+    assert report.posts == 3
+    with pytest.raises(RatingError, match="2 keys but 1 ratings"):
+        score_sheet([f.key for f in files], ratings[:1])

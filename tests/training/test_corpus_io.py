@@ -105,7 +105,8 @@ def test_a_runs_validation_file_is_found_from_any_directory(
     """The metadata holds the path as training was given it (`--out runs/chat`: relative to
     where it ran); `s2s index` run elsewhere, or on a copied run, must still find the file,
     or it indexes the validation pairs (or holds out pairs that are not validation)."""
-    from nlp.training.corpus_io import run_validation_pairs
+    from nlp.training.corpus_io import run_validation_file, run_validation_pairs
+    from nlp.tuning.command import _run_valid_file
 
     run_dir = tmp_path / "copy" / "runs" / "chat"
     (run_dir / "model").mkdir(parents=True)
@@ -116,3 +117,6 @@ def test_a_runs_validation_file_is_found_from_any_directory(
     assert held is not None and [(p.source, p.target) for p in held] == [("hi", "hello")]
     assert run_validation_pairs(metadata) is None  # the recorded path alone names nothing here
     assert run_validation_pairs({}, run_dir / "model") is None
+    # s2s tune-decoding reads the same file (it failed on a copied run: "pass --corpus")
+    assert run_validation_file(metadata, run_dir / "model") == run_dir / "valid.jsonl"
+    assert _run_valid_file(metadata, run_dir / "model") == run_dir / "valid.jsonl"
