@@ -155,15 +155,16 @@ CHAT_CONFIGURATIONS: dict[str, tuple[str, DecodeOptions]] = {
 }
 
 
-# With a retrieval index: the replies of the RETRIEVED training posts nearest the message
-# join the decoder's candidates, and the ranker validation Hits chose picks among them all.
+# With a retrieval index the bot sends what people wrote to the RETRIEVED training posts
+# nearest the message, the ranker validation Hits chose picking among them, and generated
+# replies do not compete (`generated=False`): rated by people on validation posts (Meena's
+# sensibleness, `benchmarks/sense_sheet.py`; docs/BENCHMARKS.md "Rated sense"), the generated
+# replies the bot sent made sense far less often than the retrieved ones, and nothing this
+# tuner computes (BLEU, embedding fit, diversity) tells it so. A model without an index
+# still chooses among the decodings below.
 RETRIEVED = 10
 RETRIEVAL_CONFIGURATIONS: dict[str, DecodeOptions] = {
-    "retrieved + 8 samples": DecodeOptions(
-        strategy="sample", top_p=0.9, n_best=8, retrieve=RETRIEVED),
-    "retrieved + 1 sample": DecodeOptions(
-        strategy="sample", temperature=0.8, top_p=0.9, retrieve=RETRIEVED),
-    "retrieved + beam 8": DecodeOptions(beam_size=8, n_best=8, retrieve=RETRIEVED),
+    "retrieved": DecodeOptions(retrieve=RETRIEVED, generated=False),
 }
 
 
@@ -172,21 +173,19 @@ def chat_candidates(
     weights: Mapping[str, Mapping[str, Any]] | None = None,
     ranker: str = "",
 ) -> dict[str, DecodeOptions]:
-    """The chat configurations tried, plain beam first; with a `ranker` (the model has a
-    retrieval index; the ranker validation Hits chose) next the retrieved replies joined to
-    samples or beams and ranked by it; then sampling, sample-and-rerank, diverse beam, and
-    MMI re-ranking for each companion kind the model has ("lm", "reverse"), with `weights`
-    per re-ranking (those validation Hits chose; else the defaults). The retrieval
-    configurations come early because the search tries configurations in order until its
-    budget runs out: on a slow machine the last ones may not be tried, and these are the
-    ones expected to fit best."""
-    candidates: dict[str, DecodeOptions] = {}
-    first, *rest = CHAT_CONFIGURATIONS.items()
-    candidates[first[0]] = first[1][1]
+    """The chat configurations tried. With a `ranker` (the model has a retrieval index; the
+    ranker validation Hits chose): the retrieved replies ranked by it, generated ones left
+    out (`RETRIEVAL_CONFIGURATIONS`). Without: plain beam first, then sampling,
+    sample-and-rerank, diverse beam, and MMI re-ranking for each companion kind the model has
+    ("lm", "reverse"), with `weights` per re-ranking (those validation Hits chose; else the
+    defaults)."""
     if ranker:
-        for name, options in RETRIEVAL_CONFIGURATIONS.items():
-            candidates[f"{name}, {ranker}"] = with_ranker(options, ranker, weights)
-    for name, (rerank, options) in rest:
+        return {
+            f"{name}, {ranker}": with_ranker(options, ranker, weights)
+            for name, options in RETRIEVAL_CONFIGURATIONS.items()
+        }
+    candidates: dict[str, DecodeOptions] = {}
+    for name, (rerank, options) in CHAT_CONFIGURATIONS.items():
         if not rerank:
             candidates[name] = options
         elif COMPANION_KIND[rerank] in companions:

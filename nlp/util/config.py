@@ -155,10 +155,11 @@ class RetrievalConfig:
     index_logs: bool = False
     dual_encoder_minutes: float = 3.0  # the dual-encoder ranker's training budget (0: none)
     # The indexed replies' dual-encoder vectors in a nearest-neighbour index, so that
-    # `retrieve` also finds replies by meaning (`nlp.retrieval.dense`). A bundle setting, not
-    # a decode option: the graph holds every vector in memory (about 1.2 KB a reply at the
-    # default width), which a bot on a small machine may rather not pay.
-    dense_index: bool = True
+    # `retrieve` also finds replies by meaning (`nlp.retrieval.dense`). Off by default: with
+    # the bag-of-words ranker its neighbours were rated less sensible than BM25's matches on
+    # validation (docs/BENCHMARKS.md "Rated sense"). A bundle setting, not a decode option:
+    # the graph holds every vector in memory (about 1.2 KB a reply at the default width).
+    dense_index: bool = False
     # What the ranker reads (`DUAL_ENCODER_KINDS`): "bag", a bag of words; "recurrent",
     # the words in order (a bidirectional GRU), slower to train
     dual_encoder_kind: str = "bag"

@@ -127,16 +127,15 @@ def test_weights_stay_default_when_replies_differ_only_in_capitals(
     assert "needs 20 different validation replies" in capsys.readouterr().err
 
 
-def test_the_retrieval_configurations_are_tried_right_after_the_start() -> None:
-    """The search tries configurations in order until its budget ends; on a slow machine the
-    last are never tried, so those expected to fit best (retrieved replies joined to the
-    candidates, ranked by the chosen ranker) come right after plain beam, the start."""
-    names = list(chat_candidates((), None, "dual-encoder"))
-    assert names[0] == "plain beam"
-    assert [n.split(",")[0] for n in names[1:4]] == [
-        "retrieved + 8 samples", "retrieved + 1 sample", "retrieved + beam 8"]
-    assert all(chat_candidates((), None, "dual-encoder")[n].rerank == "dual-encoder"
-               for n in names[1:4])
+def test_with_an_index_only_retrieved_replies_compete() -> None:
+    """Generated replies rated far less sensible than retrieved ones on validation, so a
+    model with an index sends retrieved replies only, ranked by the chosen ranker; a model
+    without one still chooses among decodings."""
+    with_index = chat_candidates(["lm"], None, "dual-encoder")
+    assert list(with_index) == ["retrieved, dual-encoder"]
+    [options] = with_index.values()
+    assert options.rerank == "dual-encoder" and options.retrieve == 10
+    assert not options.generated
     assert not any(n.startswith("retrieved") for n in chat_candidates())  # no index
 
 

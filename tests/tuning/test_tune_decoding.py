@@ -259,10 +259,11 @@ def test_tune_decoding_for_chat_stores_the_winner_the_chat_uses(
     assert calibration is not None and calibration.posts > 0 and calibration.k == 20
     candidates = chat_candidates((), None, ranker)
     assert stored.options in candidates.values()
-    # plain beam; the 3 retrieval configurations; sampling at 3 temperatures,
-    # sample-and-rerank at 2 and diverse beam (no MMI: no companions)
-    assert stored.details["trials"] == 1 + 3 + 3 + 2 + 1
-    assert sum(options.retrieve > 0 for options in candidates.values()) == 3
+    # with an index only the retrieved replies compete, ranked by the chosen ranker: one
+    # configuration, and no generated reply is sent
+    assert stored.details["trials"] == 1
+    assert stored.options.retrieve == 10 and not stored.options.generated
+    assert stored.options.rerank == ranker
 
 
 def test_the_chat_objective_compares_replies_and_references_written_alike(
