@@ -27,6 +27,17 @@ def _turns() -> list[Turn]:
     return turns_of(posts, contexts, references, {"bot": bot})
 
 
+# each reply of `_turns` as a rater might rate it: (sensible, specific)
+MARKS = {
+    "fine, and you?": (1, 1),
+    "in a small town.": (1, 1),
+    "yes, green tea.": (1, 0),
+    "good, thanks.": (1, 1),
+    "i am a the.": (0, 0),
+    "ok.": (1, 0),
+}
+
+
 def test_the_sheet_is_blind_and_the_key_apart(tmp_path: Path) -> None:
     files = write_sheet(_turns(), tmp_path / "sheet", tmp_path / "key.json", 1, {"model": "m"})
     rows = [json.loads(line) for line in (files.folder / "sheet.jsonl").read_text().splitlines()]
@@ -66,14 +77,7 @@ def test_rates_per_source_by_hand(tmp_path: Path) -> None:
     ratings = _rate(
         files.folder,
         files.key,
-        {
-            "fine, and you?": (1, 1),
-            "in a small town.": (1, 1),
-            "yes, green tea.": (1, 0),
-            "good, thanks.": (1, 1),
-            "i am a the.": (0, 0),
-            "ok.": (1, 0),
-        },
+        MARKS,
     )
     report = score_sheet(files.key, ratings)
     people, bot = report.sources[PEOPLE], report.sources[BOT]
@@ -161,19 +165,11 @@ def test_parts_of_a_sheet_rated_apart_score_as_one(tmp_path: Path) -> None:
         write_sheet(half, tmp_path / f"p{n}", tmp_path / f"k{n}.json", n, {})
         for n, half in enumerate(halves)
     ]
-    marks = {
-        "fine, and you?": (1, 1),
-        "in a small town.": (1, 1),
-        "yes, green tea.": (1, 0),
-        "good, thanks.": (1, 1),
-        "i am a the.": (0, 0),
-        "ok.": (1, 0),
-    }
-    ratings = [_rate(f.folder, f.key, marks) for f in files]
+    ratings = [_rate(f.folder, f.key, MARKS) for f in files]
     report = score_sheet([f.key for f in files], ratings)
     whole = write_sheet(turns, tmp_path / "all", tmp_path / "all.json", 9, {})
     assert (
-        report.as_dict() == score_sheet(whole.key, _rate(whole.folder, whole.key, marks)).as_dict()
+        report.as_dict() == score_sheet(whole.key, _rate(whole.folder, whole.key, MARKS)).as_dict()
     )
     assert report.posts == 3
     with pytest.raises(RatingError, match="2 keys but 1 ratings"):
