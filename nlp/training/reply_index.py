@@ -117,7 +117,7 @@ def refine_pairs(
     ]
 
 
-def hard_negatives(
+def find_hard_negatives(
     index: ReplyIndex,
     post_tokens: Sequence[Sequence[str]],
     pairs: Sequence[Pair],
@@ -174,6 +174,7 @@ def train_ranker(
     seed: int,
     verbose: int = 1,
     index: ReplyIndex | None = None,
+    hard_negatives: int = 0,
 ) -> object:
     """A dual encoder (`nlp.ranking`) of `kind` (`retrieval.dual_encoder_kind`) trained on the
     pairs for at most `minutes`, with hard negatives from `index` when given (an index of
@@ -189,9 +190,10 @@ def train_ranker(
         [ranking_ids(codec, p.source) for p in valid_pairs],
         [ranking_ids(codec, p.target) for p in valid_pairs],
     )
-    config = DualEncoderConfig(
-        vocab_size=len(codec.vocab), minutes=minutes, seed=seed, encoder=kind)
-    hard = hard_negatives(index, post_tokens, train_pairs) if index is not None else None
+    config = DualEncoderConfig(vocab_size=len(codec.vocab), minutes=minutes, seed=seed,
+                               encoder=kind, hard_negatives=hard_negatives)
+    hard = (find_hard_negatives(index, post_tokens, train_pairs)
+            if index is not None and hard_negatives > 0 else None)
     return train_dual_encoder(
         posts, replies, config, valid if valid_pairs else None, verbose, hard=hard)
 
@@ -224,11 +226,12 @@ def store_rankers(
     if minutes > 0 and train_pairs:
         from nlp.ranking import DUAL_ENCODER_DIR
 
-        if index is None or list(index_pairs or []) != list(train_pairs):
+        hard = bundle.config.retrieval.dual_encoder_hard_negatives
+        if hard and (index is None or list(index_pairs or []) != list(train_pairs)):
             index = build_index(bundle.codec, train_pairs)
         encoder = train_ranker(
             bundle.codec, train_pairs, valid_pairs, minutes, kind=kind, seed=seed,
-            verbose=verbose, index=index,
+            verbose=verbose, index=index if hard else None, hard_negatives=hard,
         )
         store_part(bundle_dir, DUAL_ENCODER_DIR, encoder.save)  # type: ignore[attr-defined]
     if index_pairs or (minutes > 0 and train_pairs):

@@ -163,6 +163,11 @@ class RetrievalConfig:
     # What the ranker reads (`DUAL_ENCODER_KINDS`): "bag", a bag of words; "recurrent",
     # the words in order (a bidirectional GRU), slower to train
     dual_encoder_kind: str = "bag"
+    # Hard negatives each training post brings to its batch (BM25's matches for it, its
+    # conversation's other turns; `nlp.training.reply_index.hard_negatives`). 0, in-batch
+    # negatives only, by default: searching for them costs the dual encoder epochs within its
+    # budget, and no rating of sense has shown them to help yet.
+    dual_encoder_hard_negatives: int = 0
 
     def __post_init__(self) -> None:
         # Checked here, as the config is read, not after the chat model's training.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -331,12 +332,12 @@ def _hard_case() -> tuple[TextCodec, list[Pair]]:
 
 
 def test_hard_negatives_are_bm25_s_matches_then_the_nearest_turns_of_the_conversation() -> None:
-    from nlp.training.reply_index import hard_negatives
+    from nlp.training.reply_index import find_hard_negatives
 
     codec, pairs = _hard_case()
     index = build_index(codec, pairs)
     tokens = [codec.text_tokens(pair.source) for pair in pairs]
-    offer = hard_negatives(index, tokens, pairs, depth=5)
+    offer = find_hard_negatives(index, tokens, pairs, depth=5)
     first, second, third, _, _, repeat, other, lone = offer(range(len(pairs)))
     # "how are you": BM25's posts sharing its words, best first (not row 5, the same post),
     # then its conversation's turns, nearest first
@@ -347,14 +348,14 @@ def test_hard_negatives_are_bm25_s_matches_then_the_nearest_turns_of_the_convers
     assert repeat == [3, 4, 6] and other == [5]
     assert sorted(lone) == [0, 3, 4] and 5 not in lone  # row 5 is its reply again
     # `depth` caps each source
-    assert hard_negatives(index, tokens, pairs, depth=1)([0]) == [[matches[0], 1]]
+    assert find_hard_negatives(index, tokens, pairs, depth=1)([0]) == [[matches[0], 1]]
     # BM25 is searched for at most `searched` new rows a call; the rest get their
     # conversation's replies until a later call searches for them
-    thrifty = hard_negatives(index, tokens, pairs, searched=1)
+    thrifty = find_hard_negatives(index, tokens, pairs, searched=1)
     assert thrifty([0, 5]) == [first, [6]]
     assert thrifty([0, 5]) == [first, repeat]
     with pytest.raises(ValueError, match="the same pairs"):
-        hard_negatives(index, tokens[:-1], pairs[:-1])
+        find_hard_negatives(index, tokens[:-1], pairs[:-1])
 
 
 def test_the_ranker_reads_the_context_turns_the_chat_model_reads(
@@ -398,3 +399,33 @@ def test_the_ranker_reads_the_context_turns_the_chat_model_reads(
     assert codec.vocab.encode(["cat"])[0] in seen["posts"][cat]
     vectors = encoder.post_vectors([seen["posts"][cat], seen["posts"][dog]])  # type: ignore[attr-defined]
     assert not np.allclose(vectors[0], vectors[1], atol=1e-4)
+
+
+def test_hard_negatives_are_offered_only_when_the_setting_asks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`retrieval.dual_encoder_hard_negatives` (0 by default: in-batch negatives only) is
+    what reaches the dual encoder's training: its config and the offer of BM25's matches."""
+    from collections import Counter
+
+    import nlp.ranking
+    from nlp.training.reply_index import train_ranker
+
+    assert ExperimentConfig().retrieval.dual_encoder_hard_negatives == 0
+    pairs = [Pair(f"tell me about {w}", f"{w} is nice") for w in ("tea", "rain", "snow", "sun")]
+    config = ExperimentConfig()
+    codec = TextCodec.untrained(config, pairs)
+    codec.fit_vocabulary(Counter(t for p in pairs for t in codec.text_tokens(p.source + " "
+                                                                              + p.target)))
+    calls: list[tuple[int, bool]] = []
+
+    def spy(posts: object, replies: object, config: Any, *args: object, **kwargs: Any) -> object:
+        calls.append((config.hard_negatives, kwargs.get("hard") is not None))
+        raise RuntimeError("enough")
+
+    monkeypatch.setattr(nlp.ranking, "train_dual_encoder", spy)
+    for count in (0, 2):
+        with pytest.raises(RuntimeError, match="enough"):
+            train_ranker(codec, pairs, [], 0.01, kind="bag", seed=1, verbose=0,
+                         index=build_index(codec, pairs), hard_negatives=count)
+    assert calls == [(0, False), (2, True)]
