@@ -78,9 +78,10 @@ def _variants(limits: ExportLimits) -> list[tuple[str, int, Strategy]]:
 
 
 # Options applied after decoding, with other models or the retrieval index (n-best ranking,
-# retrieved candidates): not graph inputs.
+# retrieved candidates, whether generated ones compete, the calibrated fallback): not graph
+# inputs.
 RERANK_FIELDS = ("rerank", "retrieve", "mmi_lambda", "mmi_gamma", "length_bonus",
-                 "mmi_per_token", "bm25_weight")
+                 "mmi_per_token", "bm25_weight", "generated", "fallback_threshold")
 
 
 class ServingModule(tf.Module):
