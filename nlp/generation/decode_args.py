@@ -199,7 +199,15 @@ def resolve_decoding(args: argparse.Namespace, settings: DecodeSettings | None) 
 
 
 def describe_options(options: DecodeOptions) -> str:
-    """Compact summary: the strategy, then every setting that is switched on."""
+    """Compact summary: the strategy, then every setting that is switched on (without
+    generated replies, only what picks among the retrieved ones: the decoder does not run)."""
+    if not options.generated:
+        parts = [f"{options.retrieve} retrieved replies only (none generated)"]
+        if options.rerank != "none":
+            parts.append(f"ranked by {options.rerank}")
+        if options.fallback_threshold:
+            parts.append(f"fallback below {options.fallback_threshold:g}")
+        return ", ".join(parts)
     parts = {
         "greedy": ["greedy"],
         "beam": [f"beam {options.beam_size}"],

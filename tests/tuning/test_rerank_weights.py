@@ -103,6 +103,10 @@ def test_a_decoding_summary_names_the_reranking_and_its_weights() -> None:
     bidi = DecodeOptions(n_best=5, rerank="mmi-bidi", mmi_lambda=8.0, length_bonus=0.5)
     assert describe_options(bidi).endswith("mmi-bidi lambda 8, length_bonus 0.5")
     assert "mmi" not in describe_options(DecodeOptions())
+    # without generated replies the decoder's settings do not matter: not shown
+    retrieved = DecodeOptions(retrieve=10, generated=False, rerank="dual-encoder")
+    assert describe_options(retrieved) == (
+        "10 retrieved replies only (none generated), ranked by dual-encoder")
 
 
 def test_weights_stay_default_when_replies_differ_only_in_capitals(
