@@ -142,13 +142,14 @@ def score(work: Path, limit: int, test: Path | None = None,
 
     bot, replies = measure(generator, pairs, settings.options)
     wanted = None if configurations is True else set(configurations or ())
+    # what the tuner tries (with an index: retrieved replies only) and, beside it, the
+    # decodings a model without an index chooses among (the baselines among them)
+    companions, weights = sorted(generator.companions), settings.details.get(RERANK_WEIGHTS)
+    ranker = settings.details.get("ranker", "likelihood") if generator.candidates.has_index else ""
+    tried = chat_candidates(companions, weights, ranker) | chat_candidates(companions, weights)
     table = {
         name: measure(generator, pairs, options)[0]
-        for name, options in chat_candidates(
-            sorted(generator.companions), settings.details.get(RERANK_WEIGHTS),
-            settings.details.get("ranker", "likelihood") if generator.candidates.has_index
-            else "",
-        ).items()
+        for name, options in tried.items()
         if wanted is None or name in wanted
     }
     # Beside "plain beam" as the bot sends it (its n-best re-ranked against repeats across
