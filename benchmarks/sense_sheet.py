@@ -22,16 +22,19 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import format_table, write_json
 from nlp.evaluation.sense import (
     context_before,
+    last_turn,
     score_sheet,
     turns_of,
     write_sheet,
 )
+from nlp.util.config import DataConfig
 
 CONTEXT_TURNS = 3  # turns shown before each post: enough to judge a reply in context
 
@@ -53,7 +56,11 @@ def make(args: argparse.Namespace) -> None:
     }
     every = list(read_pairs(args.corpus, "jsonl", report=ReadReport()))
     groups = [pair.group for pair in every]
-    sources = [normalize_text(pair.source) for pair in every]
+    # The reader sees each message apart from the turns before it (a file converted with
+    # `--context-turns` joins them into the source); each bot reads as many earlier turns as
+    # its model was trained with (`bot_input`).
+    separator = DataConfig().turn_separator
+    sources = [last_turn(normalize_text(pair.source), separator) for pair in every]
     rows = sample_rows(groups, args.posts, args.seed)
     posts = [sources[row] for row in rows]
     contexts = [context_before(groups, sources, row, args.context) for row in rows]
@@ -63,7 +70,11 @@ def make(args: argparse.Namespace) -> None:
         generator = generators[model or args.model]
         settings = generator.bundle.decoding
         options = merge_options(settings.options if settings else None, changes)
-        sent[name] = [(r.text, r.provenance) for r in bot_choices(generator, posts, options)]
+        data = generator.bundle.config.data
+        inputs = [bot_input(groups, sources, row, data.context_turns, data.turn_separator)
+                  for row in rows]
+        said = bot_choices(generator, inputs, options)
+        sent[name] = [(r.text, r.provenance) for r in said]
     turns = turns_of(posts, contexts, references, sent)
     meta: dict[str, Any] = {
         "model": str(args.model),
@@ -81,6 +92,14 @@ def make(args: argparse.Namespace) -> None:
         key = Path(args.key).with_suffix(f".part{part + 1}.json") if parts > 1 else Path(args.key)
         files = write_sheet(own, folder, key, args.seed + part, meta)
         print(f"sheet: {files.folder} ({len(own)} replies to rate); key: {files.key}")
+
+
+def bot_input(groups: Sequence[str], sources: Sequence[str], row: int, turns: int,
+              separator: str) -> str:
+    """What a chat model trained with `turns` earlier turns reads for row `row`'s message:
+    those turns of its conversation (the file's earlier posts) and the message, joined with
+    `separator`, as the chat joins them (`nlp.chat.context.DialogueContext`)."""
+    return separator.join([*context_before(groups, sources, row, turns), sources[row]])
 
 
 def _configuration(text: str) -> tuple[str, tuple[str, dict[str, Any]]]:

@@ -47,6 +47,7 @@ DUAL_ENCODER_DIR = "dual_encoder"
 CONFIG_FILE = "dual_encoder.json"
 WEIGHTS_FILE = "dual_encoder.weights.h5"
 POOLINGS = ("mean", "mean_max")
+EMBEDDING_STARTS = ("random", "chat model")
 
 # Sequences are padded to a multiple of this many tokens (at most the cap): batches of
 # similar lengths then share shapes, and little compute goes to padding.
@@ -89,6 +90,14 @@ class DualEncoderConfig:
     # Hard negatives each post brings to its batch when training is given mined ones (the
     # replies BM25 finds for it, its conversation's other replies); 0: in-batch only
     hard_negatives: int = 1
+    # Share of the words of a training post or reply read as unknown (word dropout; not at
+    # validation or use): the tables are large next to the corpus and fit its pairs within
+    # a few epochs, and dropping words keeps them learning what holds beyond those pairs
+    token_dropout: float = 0.0
+    # Where the embedding tables started (`EMBEDDING_STARTS`): "random", or "chat model",
+    # the chat model's tables (`nlp.training.reply_index.train_ranker`); a record of how the
+    # weights were made, since loading reads them from the weights file either way
+    embeddings_from: str = "random"
 
     def check(self) -> None:
         """Raise ValueError naming every setting out of range."""
@@ -107,11 +116,16 @@ class DualEncoderConfig:
         for name in ("learning_rate", "scale", "minutes"):
             if not getattr(self, name) > 0:
                 problems.append(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.token_dropout < 1.0:
+            problems.append(f"token_dropout must be in [0, 1), got {self.token_dropout}")
         if self.hard_negatives < 0:
             problems.append(f"hard_negatives must not be negative, got {self.hard_negatives}")
         if self.encoder not in DUAL_ENCODER_KINDS:
             problems.append(
                 f"encoder must be one of {', '.join(DUAL_ENCODER_KINDS)}, got {self.encoder!r}")
+        if self.embeddings_from not in EMBEDDING_STARTS:
+            problems.append(f"embeddings_from must be one of {', '.join(EMBEDDING_STARTS)}, "
+                            f"got {self.embeddings_from!r}")
         if self.pooling not in POOLINGS:
             problems.append(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
         if problems:
@@ -230,7 +244,9 @@ class DualEncoderNetwork(keras.Model):
     vectors of both; the training loop and `DualEncoder` use `encode_posts` and
     `encode_replies`, which take [batch, length] int32 ids (0 is padding)."""
 
-    def __init__(self, config: DualEncoderConfig, **kwargs: Any) -> None:
+    def __init__(self, config: DualEncoderConfig,
+                 embeddings: tuple[np.ndarray, np.ndarray] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         config.check()
         self.config = config
@@ -253,6 +269,22 @@ class DualEncoderNetwork(keras.Model):
         self.reply_tower = _Tower(config, seed + 200, name="reply_tower")
         empty = tf.zeros([1, 1], tf.int32)
         self((empty, empty))  # create every variable now, so weights load and save at once
+        if embeddings is not None:
+            self._start_from(embeddings)
+
+    def _start_from(self, embeddings: tuple[np.ndarray, np.ndarray]) -> None:
+        """Set the post and reply tables to `embeddings` (each [>= vocab_size, embedding_dim];
+        rows past the vocabulary, a model's copy ids, are not the ranker's)."""
+        vocab, width = self.config.vocab_size, self.config.embedding_dim
+        tables = [self.post_embedding]
+        if not self.config.shared_embedding:
+            tables.append(self.reply_embedding)
+        for layer, matrix in zip(tables, embeddings, strict=False):
+            if matrix.ndim != 2 or matrix.shape[0] < vocab or matrix.shape[1] != width:
+                raise ValueError(
+                    f"dual encoder: initial embeddings must be [{vocab}+, {width}], "
+                    f"got {list(matrix.shape)}")
+            layer.set_weights([np.asarray(matrix[:vocab], dtype=np.float32)])
 
     def encode_posts(self, ids: tf.Tensor) -> tf.Tensor:
         return self.post_tower(self.post_embedding(ids), ids)

@@ -50,6 +50,7 @@ from nlp.ranking.dual_encoder import (
     bucket_length,
     pad_ids,
 )
+from nlp.tokenizers.specials import PAD_ID, UNK_ID
 
 # Logit of a cell left out of the softmax (a duplicate of the true reply): far below any
 # scaled cosine, and finite, so no NaN reaches the gradients.
@@ -108,6 +109,16 @@ def _hard_rows(rows: np.ndarray, hard: HardNegatives, count: int,
     return np.asarray(drawn, dtype=np.int64)
 
 
+def _drop_tokens(ids: tf.Tensor, rate: float, rng: np.random.Generator) -> tf.Tensor:
+    """`ids` with each word (not padding) read as unknown with probability `rate`: word
+    dropout (Iyyer et al. 2015), so a training pair is not remembered by one rare word, and
+    the ranker learns from the rest of the sentence too. The duplicate keys stay those of the
+    words as written."""
+    values = ids.numpy()
+    dropped = (rng.random(values.shape) < rate) & (values != PAD_ID)
+    return tf.constant(np.where(dropped, UNK_ID, values).astype(values.dtype))
+
+
 def _duplicate_keys(ids: np.ndarray) -> np.ndarray:
     """One int32 a distinct row: equal rows, equal keys."""
     _, keys = np.unique(ids, axis=0, return_inverse=True)
@@ -150,11 +161,13 @@ def train_dual_encoder(
     valid: tuple[Sequence[Sequence[int]], Sequence[Sequence[int]]] | None = None,
     verbose: int = 1,
     hard: HardNegatives | None = None,
+    embeddings: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> DualEncoder:
     """Train a dual encoder on (post, reply) id pairs; `valid`, held-out pairs, is scored
     after every epoch and chooses the epoch whose weights are returned. `hard`, given the
     rows of a batch, offers each the rows (of `posts` / `replies`) whose replies are hard
-    negatives for it; `config.hard_negatives` of them a post join its batch."""
+    negatives for it; `config.hard_negatives` of them a post join its batch. `embeddings`,
+    the post and reply tables to start from (`DualEncoderNetwork`); random ones without."""
     config.check()
     train = _Pairs(posts, replies, config, "training pairs")
     if len(train) < 2:
@@ -162,7 +175,7 @@ def train_dual_encoder(
             f"training pairs: need at least 2 (each reply is a negative for the others), "
             f"got {len(train)}")
     held_out = _Pairs(valid[0], valid[1], config, "validation pairs") if valid else None
-    network = DualEncoderNetwork(config)
+    network = DualEncoderNetwork(config, embeddings)
     variables = network.trainable_variables
     optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
     optimizer.build(variables)  # its slots now, not inside the traced step
@@ -186,6 +199,7 @@ def train_dual_encoder(
     rng = np.random.default_rng(config.seed)
     # Apart from the batch order's, so hard negatives leave the batches as they were.
     hard_rng = np.random.default_rng([config.seed, 1])
+    dropout_rng = np.random.default_rng([config.seed, 2])
     start = time.perf_counter()
     deadline = start + 60.0 * config.minutes
     best_hits, best_weights = -1.0, None
@@ -199,7 +213,11 @@ def train_dual_encoder(
                 continue  # a lone pair has no negative
             extra = (_hard_rows(rows, hard, config.hard_negatives, hard_rng)
                      if hard is not None and config.hard_negatives > 0 else None)
-            losses.append(float(train_step(*train.batch(rows, config, extra))))
+            post_ids, reply_ids, *keys = train.batch(rows, config, extra)
+            if config.token_dropout > 0:
+                post_ids = _drop_tokens(post_ids, config.token_dropout, dropout_rng)
+                reply_ids = _drop_tokens(reply_ids, config.token_dropout, dropout_rng)
+            losses.append(float(train_step(post_ids, reply_ids, *keys)))
             if time.perf_counter() > deadline:
                 out_of_time = True
                 break

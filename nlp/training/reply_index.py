@@ -19,6 +19,9 @@ import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from nlp.corpus.readers import detect_format
 from nlp.corpus.records import Pair
@@ -175,12 +178,14 @@ def train_ranker(
     verbose: int = 1,
     index: ReplyIndex | None = None,
     hard_negatives: int = 0,
+    embeddings: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> object:
     """A dual encoder (`nlp.ranking`) of `kind` (`retrieval.dual_encoder_kind`) trained on the
     pairs for at most `minutes`, with hard negatives from `index` when given (an index of
     `train_pairs`, row for row). A post is the pair's source as the chat model reads it,
     with the earlier turns `data.context_turns` put there, which the chat passes the ranker
-    too."""
+    too. `embeddings`: the post and reply tables to start from (`chat_model_tables`), which
+    set the ranker's embedding width; random tables of the default width without."""
     from nlp.ranking import DualEncoderConfig, train_dual_encoder
 
     post_tokens = [codec.text_tokens(p.source) for p in train_pairs]
@@ -192,10 +197,20 @@ def train_ranker(
     )
     config = DualEncoderConfig(vocab_size=len(codec.vocab), minutes=minutes, seed=seed,
                                encoder=kind, hard_negatives=hard_negatives)
+    if embeddings is not None:
+        config.embedding_dim = int(embeddings[0].shape[1])
+        config.embeddings_from = "chat model"
     hard = (find_hard_negatives(index, post_tokens, train_pairs)
             if index is not None and hard_negatives > 0 else None)
-    return train_dual_encoder(
-        posts, replies, config, valid if valid_pairs else None, verbose, hard=hard)
+    return train_dual_encoder(posts, replies, config, valid if valid_pairs else None, verbose,
+                              hard=hard, embeddings=embeddings)
+
+
+def chat_model_tables(model: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The chat model's embedding tables, the encoder's (posts) and the decoder's (replies):
+    where `retrieval.dual_encoder_embeddings="model"` starts the ranker."""
+    return (np.asarray(model.source_embedding.embeddings.numpy()),
+            np.asarray(model.target_embedding.embeddings.numpy()))
 
 
 def store_rankers(
@@ -229,9 +244,11 @@ def store_rankers(
         hard = bundle.config.retrieval.dual_encoder_hard_negatives
         if hard and (index is None or list(index_pairs or []) != list(train_pairs)):
             index = build_index(bundle.codec, train_pairs)
+        start = bundle.config.retrieval.dual_encoder_embeddings == "model"
         encoder = train_ranker(
             bundle.codec, train_pairs, valid_pairs, minutes, kind=kind, seed=seed,
             verbose=verbose, index=index if hard else None, hard_negatives=hard,
+            embeddings=chat_model_tables(bundle.model) if start else None,
         )
         store_part(bundle_dir, DUAL_ENCODER_DIR, encoder.save)  # type: ignore[attr-defined]
     if index_pairs or (minutes > 0 and train_pairs):

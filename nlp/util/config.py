@@ -142,6 +142,8 @@ class DataConfig:
 
 # What a dual-encoder ranker reads (`nlp.ranking`): a bag of words, or the words in order.
 DUAL_ENCODER_KINDS = ("bag", "recurrent")
+# Where a dual encoder's embedding tables start: the chat model's, or random.
+DUAL_ENCODER_EMBEDDINGS = ("model", "random")
 
 
 @dataclass
@@ -168,6 +170,12 @@ class RetrievalConfig:
     # negatives only, by default: searching for them costs the dual encoder epochs within its
     # budget, and no rating of sense has shown them to help yet.
     dual_encoder_hard_negatives: int = 0
+    # Where the ranker's embedding tables start (`DUAL_ENCODER_EMBEDDINGS`): "model", the
+    # chat model's (its encoder's for posts, its decoder's for replies, at the model's
+    # width), which carry what the model learnt of the words (and of pretrained vectors it
+    # started from), so the ranker does not relearn them from random in its few minutes and
+    # rare words are not left where the random draw put them; or "random"
+    dual_encoder_embeddings: str = "model"
 
     def __post_init__(self) -> None:
         # Checked here, as the config is read, not after the chat model's training.
@@ -175,6 +183,11 @@ class RetrievalConfig:
             raise ConfigError(
                 f"retrieval.dual_encoder_kind must be one of {', '.join(DUAL_ENCODER_KINDS)}, "
                 f"got {self.dual_encoder_kind!r}"
+            )
+        if self.dual_encoder_embeddings not in DUAL_ENCODER_EMBEDDINGS:
+            raise ConfigError(
+                "retrieval.dual_encoder_embeddings must be one of "
+                f"{', '.join(DUAL_ENCODER_EMBEDDINGS)}, got {self.dual_encoder_embeddings!r}"
             )
 
 

@@ -90,3 +90,47 @@ def test_a_configuration_names_its_bundle_and_decoding() -> None:
     for bad in ("tuned", "my config={}", "x=[1]"):
         with pytest.raises(SystemExit):
             sense_sheet._configuration(bad)
+
+
+def test_a_context_joined_file_shows_the_message_apart_and_each_bot_reads_its_turns(
+    tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file converted with `--context-turns` holds each post's earlier turns in its source:
+    the reader sees the message alone with the turns before it, and a bot reads as many
+    earlier turns as its model was trained with (none for the tiny bundle)."""
+    import nlp.chat.offline
+
+    sep = " __eot__ "
+    joined = [(sep.join(s for s, _, c2 in DIALOGUE[: i + 1] if c2 == c), t, c)
+              for i, (s, t, c) in enumerate(DIALOGUE)]
+    assert joined[2][0] == sep.join(s for s, _, _ in DIALOGUE[:3])
+    corpus = tmp_path / "test.jsonl"
+    corpus.write_text("".join(
+        json.dumps({"source": s, "target": t, "conversation": c}) + "\n" for s, t, c in joined))
+    read: list[str] = []
+    choices = nlp.chat.offline.bot_choices
+
+    def spy(generator: object, posts: list[str], *args: object, **kwargs: object) -> object:
+        read.extend(posts)
+        return choices(generator, posts, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(nlp.chat.offline, "bot_choices", spy)
+    folder, key = tmp_path / "sheet", tmp_path / "key.json"
+    _main(monkeypatch, "make", "--model", str(tiny_bundle), "--corpus", str(corpus),
+          "--posts", "5", "--out", str(folder), "--key", str(key))
+    rows = [json.loads(line) for line in (folder / "sheet.jsonl").read_text().splitlines()]
+    posts = {s for s, _, _ in DIALOGUE}
+    assert {row["post"] for row in rows} == posts
+    third = next(row for row in rows if row["post"] == DIALOGUE[2][0])
+    assert third["context"] == [DIALOGUE[0][0], DIALOGUE[1][0]]
+    assert sorted(read) == sorted(posts)  # context_turns=0: the message alone
+
+
+def test_bot_input_joins_as_many_earlier_turns_as_the_model_reads() -> None:
+    groups = [c for _, _, c in DIALOGUE]
+    sources = [s for s, _, _ in DIALOGUE]
+    sep = " __eot__ "
+    assert sense_sheet.bot_input(groups, sources, 2, 0, sep) == sources[2]
+    assert sense_sheet.bot_input(groups, sources, 2, 1, sep) == sep.join(sources[1:3])
+    assert sense_sheet.bot_input(groups, sources, 2, 5, sep) == sep.join(sources[:3])
+    assert sense_sheet.bot_input(groups, sources, 3, 2, sep) == sources[3]  # a new conversation

@@ -221,3 +221,36 @@ def test_the_kind_setting_is_checked_as_the_config_is_read() -> None:
     assert ExperimentConfig().retrieval.dual_encoder_kind in DUAL_ENCODER_KINDS
     with pytest.raises(ConfigError, match="dual_encoder_kind must be one of bag, recurrent"):
         ExperimentConfig().with_overrides(["retrieval.dual_encoder_kind=lstm"])
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_given_tables_are_where_the_embeddings_start(shared: bool) -> None:
+    """The chat model's tables start the ranker: each tower looks its words up in its own
+    (the post's in the first), rows past the vocabulary (copy ids) are not kept."""
+    from nlp.ranking.dual_encoder import DualEncoderNetwork
+
+    rng = np.random.default_rng(3)
+    posts, replies = (rng.normal(size=(VOCAB + 5, 16)).astype(np.float32) for _ in range(2))
+    network = DualEncoderNetwork(_config(shared_embedding=shared), (posts, replies))
+    np.testing.assert_array_equal(network.post_embedding.embeddings.numpy(), posts[:VOCAB])
+    expected = posts if shared else replies
+    np.testing.assert_array_equal(network.reply_embedding.embeddings.numpy(), expected[:VOCAB])
+
+
+def test_tables_of_the_wrong_shape_are_refused() -> None:
+    from nlp.ranking.dual_encoder import DualEncoderNetwork
+
+    narrow = np.zeros((VOCAB, 8), dtype=np.float32)
+    with pytest.raises(ValueError,
+                       match=r"initial embeddings must be \[200\+, 16\], got \[200, 8\]"):
+        DualEncoderNetwork(_config(), (narrow, narrow))
+    with pytest.raises(ValueError, match="got \\[10, 16\\]"):
+        DualEncoderNetwork(_config(), (np.zeros((10, 16), np.float32),) * 2)
+
+
+def test_the_embeddings_setting_is_checked_as_the_config_is_read() -> None:
+    assert ExperimentConfig().retrieval.dual_encoder_embeddings == "model"
+    with pytest.raises(ConfigError, match="dual_encoder_embeddings must be one of model, random"):
+        ExperimentConfig().with_overrides(["retrieval.dual_encoder_embeddings=glove"])
+    with pytest.raises(ValueError, match="embeddings_from must be one of random, chat model"):
+        _config(embeddings_from="glove").check()

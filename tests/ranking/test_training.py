@@ -11,7 +11,8 @@ import tensorflow as tf
 
 from nlp.ranking import DualEncoderConfig, train_dual_encoder
 from nlp.ranking.dual_encoder import DualEncoderNetwork
-from nlp.ranking.training import _EXCLUDED, _hard_rows, _logits
+from nlp.ranking.training import _EXCLUDED, _drop_tokens, _hard_rows, _logits
+from nlp.tokenizers.specials import PAD_ID, UNK_ID
 
 pytestmark = pytest.mark.slow  # trains models
 
@@ -148,3 +149,26 @@ def test_hard_rows_are_drawn_from_what_is_offered_never_the_row_itself() -> None
     everything = _hard_rows(np.array([0]), lambda rows: [offered[r] for r in rows], 9,
                             np.random.default_rng(0))
     assert sorted(everything.tolist()) == [3, 4, 5]
+
+
+def test_word_dropout_reads_words_as_unknown_never_padding() -> None:
+    ids = np.tile(np.array([[5, 6, 7, 8, 9, PAD_ID, PAD_ID, PAD_ID]], np.int32), (500, 1))
+    dropped = _drop_tokens(tf.constant(ids), 0.25, np.random.default_rng(0)).numpy()
+    assert (dropped[:, 5:] == PAD_ID).all()
+    words = dropped[:, :5]
+    assert set(np.unique(words)) <= {5, 6, 7, 8, 9, UNK_ID}
+    assert 0.22 < float(np.mean(words == UNK_ID)) < 0.28
+    again = _drop_tokens(tf.constant(ids), 0.25, np.random.default_rng(0)).numpy()
+    np.testing.assert_array_equal(dropped, again)
+
+
+def test_word_dropout_changes_training_and_is_seeded() -> None:
+    posts, replies = _pairs()
+    plain = train_dual_encoder(posts, replies, _config(epochs=2), verbose=0)
+    drop = _config(epochs=2, token_dropout=0.3)
+    first = train_dual_encoder(posts, replies, drop, verbose=0).post_vectors(posts)
+    again = train_dual_encoder(posts, replies, drop, verbose=0).post_vectors(posts)
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, plain.post_vectors(posts))
+    with pytest.raises(ValueError, match=r"token_dropout must be in \[0, 1\), got 1.0"):
+        _config(token_dropout=1.0).check()

@@ -61,6 +61,38 @@ def test_the_chat_bundle_holds_its_index_and_ranker_with_checksums(tiny_bundle: 
         replies.write_bytes(original)
 
 
+def test_the_ranker_starts_from_the_chat_model_s_embeddings(
+    tiny_bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By default (`retrieval.dual_encoder_embeddings="model"`) the dual encoder's post and
+    reply tables start as the chat model's encoder and decoder tables, at their width."""
+    import nlp.ranking
+    from nlp.generation.bundle import load_bundle
+    from nlp.ranking import DualEncoder
+    from nlp.training.reply_index import chat_model_tables, store_rankers
+
+    bundle = load_bundle(tiny_bundle)
+    saved = DualEncoder.load(tiny_bundle / "dual_encoder").config
+    assert saved.embeddings_from == "chat model"
+    assert saved.embedding_dim == bundle.config.model.embedding_dim
+    started: list[object] = []
+
+    def spy(*args: object, **kwargs: Any) -> object:
+        started.append(kwargs.get("embeddings"))
+        raise RuntimeError("enough")
+
+    monkeypatch.setattr(nlp.ranking, "train_dual_encoder", spy)
+    with pytest.raises(RuntimeError, match="enough"):
+        store_rankers(tiny_bundle, None, corpus_pairs(), [], 0.01, kind="bag", seed=1,
+                      verbose=0)
+    posts, replies = chat_model_tables(bundle.model)
+    given = started[0]
+    assert isinstance(given, tuple)
+    np.testing.assert_array_equal(given[0], posts)
+    np.testing.assert_array_equal(given[1], replies)
+    np.testing.assert_array_equal(posts, bundle.model.source_embedding.embeddings.numpy())
+
+
 def test_the_bundle_retrieves_by_meaning_with_its_reply_vectors(
     tiny_bundle: Path, tmp_path: Path
 ) -> None:
