@@ -62,13 +62,14 @@ class DualEncoderConfig:
     `dual_encoder.json` next to the weights (it is not part of `ExperimentConfig`: a bundle
     without a dual encoder does not need it, and one with it keeps it beside the weights).
 
-    The defaults of the architecture are the variant that ranked DailyDialog's held-out
-    replies best within the three-minute budget: mean and max pooling (the max keeps a rare,
-    telling word from being averaged away; a mean alone ranked a little worse), one dense
-    layer (a second one fitted the training pairs more slowly and ranked worse), separate
-    embedding tables (a shared one ranked random distractors as well, but did much worse
-    among a dialogue's neighbouring turns, where a candidate may repeat the post's words),
-    and batches of 256 (512 negatives a step were no better for the time they cost).
+    The defaults of the architecture are the variant that ranked held-out replies best
+    within the three-minute budget: mean and max pooling (the max keeps a rare, telling word
+    from being averaged away; a mean alone ranked a little worse), one dense layer (a second
+    one fitted the training pairs more slowly and ranked worse), separate embedding tables (a
+    shared one ranked random distractors as well, but did much worse among a dialogue's
+    neighbouring turns, where a candidate may repeat the post's words), batches of 256 (512
+    negatives a step were no better for the time they cost), and word dropout (without it,
+    the tables fit the training pairs within a few epochs, and a longer budget ranked worse).
     """
 
     vocab_size: int = 0  # the chat model's vocabulary size; ids at or above it read as unk
@@ -93,7 +94,7 @@ class DualEncoderConfig:
     # Share of the words of a training post or reply read as unknown (word dropout; not at
     # validation or use): the tables are large next to the corpus and fit its pairs within
     # a few epochs, and dropping words keeps them learning what holds beyond those pairs
-    token_dropout: float = 0.0
+    token_dropout: float = 0.15
     # Where the embedding tables started (`EMBEDDING_STARTS`): "random", or "chat model",
     # the chat model's tables (`nlp.training.reply_index.train_ranker`); a record of how the
     # weights were made, since loading reads them from the weights file either way
