@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from nlp.chat.messages import ENGLISH, Messages, chat_messages
+from nlp.chat.messages import Messages, chat_messages
 from nlp.chat.rerank import ReplyRanker
 from nlp.chat.responder import chat_seed, choose_reply, falls_back
 from nlp.chat.settings import ChatSettings
@@ -66,7 +66,7 @@ def bot_choices(
             chosen = choose_reply(ranker, chat, n_best, post,
                                   threshold=decode.fallback_threshold, fallback=fallback)
             if chosen is None:
-                replies.append(SentReply(ENGLISH.no_idea, "apology"))
+                replies.append(SentReply(post_messages(post).no_idea, "apology"))
             else:
                 text, best = chosen
                 replies.append(SentReply(text, best.provenance, best.pair))

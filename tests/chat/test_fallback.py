@@ -101,3 +101,12 @@ def test_questions_are_told_from_statements() -> None:
     assert is_question("are you ok") and is_question("Where to?") and is_question("你好吗")
     assert is_question("你在做什么") and is_question("真的？")
     assert not is_question("i went out today.") and not is_question("我今天去了公园。")
+
+
+def test_bot_choices_apologise_in_the_post_s_language() -> None:
+    """With no usable candidate the offline bot apologises as the chat would: in Chinese to
+    a Chinese post (it used to be English whatever the post)."""
+    empty = ScriptedGenerator(candidates=lambda message: [])
+    sent = bot_choices(empty, ["今天天气怎么样", "how is the weather"], DecodeOptions())
+    assert [reply.text for reply in sent] == [CHINESE.no_idea, ENGLISH.no_idea]
+    assert {reply.provenance for reply in sent} == {"apology"}
