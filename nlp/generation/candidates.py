@@ -45,7 +45,7 @@ from nlp.generation.mmi import COMPANION_KIND, CompanionScorer, mmi_score
 from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import Generation
 from nlp.metrics.calibration import Calibration
-from nlp.retrieval import INDEX_DIR, ReplyIndex, Retrieved
+from nlp.retrieval import INDEX_DIR, ReplyIndex, Retrieved, message_tokens, repeats_a_turn
 from nlp.retrieval.dense import VECTORS_FILE, VectorIndex
 from nlp.retrieval.refine import refined_source
 from nlp.tokenizers.specials import UNK_ID
@@ -180,8 +180,10 @@ class Candidates:
         return self._forward
 
     def query_tokens(self, text: str) -> list[str]:
-        """What the index is searched with: the message as the model reads it."""
-        return self.bundle.codec.text_tokens(text)
+        """What the index is searched with: the message as the model reads it, without the
+        earlier turns joined before it (`nlp.retrieval.turns`: they are the ranker's)."""
+        return message_tokens(self.bundle.codec.text_tokens(text),
+                              self.bundle.config.data.turn_separator)
 
     def retrieve(self, texts: Sequence[str], k: int) -> list[list[Retrieved]]:
         """Up to `k` training replies for each text: those of the posts BM25 finds nearest
@@ -242,12 +244,18 @@ class Candidates:
                 for pair, source in zip(pairs, inputs, strict=True)]
 
     def retrieved(self, text: str, hits: Sequence[Retrieved]) -> list[Generation]:
-        """Retrieved replies as candidates (scored by `rank`); no attention: no decoder
-        wrote them."""
-        source = self.bundle.codec.source(text)
+        """Retrieved replies as candidates (scored by `rank`), but none that only repeats a
+        turn of the conversation (`repeats_a_turn`: never a sensible reply); no attention:
+        no decoder wrote them."""
+        codec = self.bundle.codec
+        source = codec.source(text)
+        post = codec.text_tokens(text)
+        separator = self.bundle.config.data.turn_separator
         out = []
         for hit in hits:
-            tokens = self.bundle.codec.text_tokens(hit.reply)
+            tokens = codec.text_tokens(hit.reply)
+            if repeats_a_turn(tokens, post, separator):
+                continue
             out.append(Generation(
                 text=hit.reply, score=float("nan"), tokens=tokens, source_tokens=source.tokens,
                 attention=np.zeros((len(tokens), len(source.tokens)), np.float32),

@@ -156,7 +156,7 @@ def distractor_texts(
         raise ValueError(f"distractors must be 'random' or 'hard', not {draw.kind!r}")
     if not generator.candidates.has_index:
         raise ValueError("hard distractors need the bundle's retrieval index (s2s index)")
-    queries = [generator.codec.text_tokens(pairs[row].source) for row in rows]
+    queries = [generator.candidates.query_tokens(pairs[row].source) for row in rows]
     found = generator.candidates.index.search(queries, draw.k)
     retrieved = [[hit.reply for hit in hits] for hits in found]
     return hard_distractors(

@@ -28,7 +28,7 @@ from nlp.corpus.records import Pair
 from nlp.generation.bundle import Bundle, bundle_part, load_bundle, open_bundle, store_part
 from nlp.generation.candidates import ranking_ids, token_ranking_ids
 from nlp.generation.codec import TextCodec
-from nlp.retrieval import INDEX_DIR, ReplyIndex
+from nlp.retrieval import INDEX_DIR, ReplyIndex, message_tokens
 from nlp.retrieval.dense import VECTORS_FILE, VECTORS_SETTINGS, VectorIndex
 from nlp.retrieval.refine import refined_source
 from nlp.training.corpus_io import CorpusSpec
@@ -88,10 +88,13 @@ def pair_name(origin: str) -> str:
 
 
 def build_index(codec: TextCodec, pairs: Sequence[Pair]) -> ReplyIndex:
-    """A BM25 index of `pairs`' posts in the model's tokens, answering with their replies."""
+    """A BM25 index of `pairs`' posts in the model's tokens, answering with their replies;
+    a post with earlier turns is indexed by its message (`nlp.retrieval.turns`), as the
+    chat searches it."""
     tokens = tokenize_pairs(codec, [pairs]).groups[0]
+    separator = codec.config.data.turn_separator
     return ReplyIndex.build(
-        [source for source, _ in tokens],
+        [message_tokens(source, separator) for source, _ in tokens],
         [pair.target for pair in pairs],
         [pair_name(pair.origin) for pair in pairs],
     )
@@ -109,7 +112,8 @@ def refine_pairs(
     indexed post (never its own pair's, nor one of a duplicate of its post, with
     `skip_same_post`: the model must learn to refine a reply to a different message, which is
     what it gets at run time)."""
-    queries = [codec.text_tokens(pair.source) for pair in pairs]
+    queries = [message_tokens(codec.text_tokens(pair.source), data.turn_separator)
+               for pair in pairs]
     drafts = index.search(queries, 1, skip_same_post=skip_same_post)
     return [
         Pair(
@@ -200,7 +204,9 @@ def train_ranker(
     if embeddings is not None:
         config.embedding_dim = int(embeddings[0].shape[1])
         config.embeddings_from = "chat model"
-    hard = (find_hard_negatives(index, post_tokens, train_pairs)
+    separator = codec.config.data.turn_separator
+    hard = (find_hard_negatives(index, [message_tokens(tokens, separator)
+                                        for tokens in post_tokens], train_pairs)
             if index is not None and hard_negatives > 0 else None)
     return train_dual_encoder(posts, replies, config, valid if valid_pairs else None, verbose,
                               hard=hard, embeddings=embeddings)

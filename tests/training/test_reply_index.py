@@ -461,3 +461,44 @@ def test_hard_negatives_are_offered_only_when_the_setting_asks(
             train_ranker(codec, pairs, [], 0.01, kind="bag", seed=1, verbose=0,
                          index=build_index(codec, pairs), hard_negatives=count)
     assert calls == [(0, False), (2, True)]
+
+
+def test_the_index_matches_the_message_and_no_candidate_repeats_a_turn(tmp_path: Path) -> None:
+    """With earlier turns joined into posts, BM25 indexes and searches the message alone
+    (the turns before it are the ranker's), and a retrieved reply that only says again what
+    a turn of the conversation said is not a candidate."""
+    from collections import Counter
+
+    from nlp.training.corpus_io import load_pairs
+
+    dialogues = tmp_path / "dialogues.txt"
+    dialogues.write_text(
+        "the cat sleeps __eou__ where ? __eou__ on the mat __eou__ good __eou__\n"
+        "the dog barks __eou__ why ? __eou__ it is hungry __eou__ feed it __eou__\n", "utf-8")
+    config = ExperimentConfig().with_overrides(["data.context_turns=2"])
+    pairs = load_pairs(CorpusSpec((dialogues,), "dailydialog"), config.data)
+    codec = TextCodec.untrained(config, pairs)
+    codec.fit_vocabulary(Counter(t for p in pairs for t in codec.text_tokens(p.source + " "
+                                                                              + p.target)))
+    index = build_index(codec, pairs)
+    tokens = codec.text_tokens
+    # "where ?" is the message of one pair and an earlier turn of the next ("on the mat" ->
+    # "good"): only the first is found
+    (found,) = index.search([tokens("where")], 3)
+    assert [hit.reply for hit in found] == ["on the mat"]
+    from nlp.generation.candidates import Candidates
+    from nlp.retrieval import Retrieved
+
+    separator = config.data.turn_separator
+    post = separator.join(["the dog barks", "why ?"])
+    hits = [Retrieved(reply, 1.0, row, f"d:{row}") for row, reply in
+            enumerate(["Why?", "The dog barks!", "it is hungry"])]
+
+    class Bundle:  # what `Candidates.retrieved` reads of a bundle
+        def __init__(self) -> None:
+            self.codec, self.config = codec, config
+
+    candidates = object.__new__(Candidates)
+    candidates.bundle = Bundle()  # type: ignore[assignment]
+    assert [g.text for g in candidates.retrieved(post, hits)] == ["it is hungry"]
+    assert candidates.query_tokens(post) == tokens("why ?")

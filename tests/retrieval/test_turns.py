@@ -1,0 +1,25 @@
+"""The message of a post with earlier turns, and replies that only repeat a turn."""
+
+from __future__ import annotations
+
+from nlp.retrieval import message_tokens, repeats_a_turn
+from nlp.retrieval.turns import turns_of, words_key
+
+SEP = " __eot__ "
+
+
+def test_the_message_is_what_follows_the_last_separator() -> None:
+    tokens = ["how", "was", "it", "?", "__eot__", "good", ".", "__EOT__", "and", "you", "?"]
+    assert message_tokens(tokens, SEP) == ["and", "you", "?"]
+    assert message_tokens(["just", "one"], SEP) == ["just", "one"]
+    assert message_tokens(tokens, "  ") == tokens  # a blank separator marks nothing
+    assert turns_of(tokens, SEP) == [["how", "was", "it", "?"], ["good", "."], ["and", "you", "?"]]
+
+
+def test_a_reply_repeating_a_turn_in_other_punctuation_or_case_is_a_repeat() -> None:
+    post = ["a", "playpen", "!", "__eot__", "ok", ",", "that's", "all", "of", "them", "."]
+    assert words_key(["OK", ",", "that's", "all", "of", "them.No"]) != words_key(post)
+    assert repeats_a_turn(["OK", "that's", "all", "of", "them", "!"], post, SEP)
+    assert repeats_a_turn(["A", "playpen"], post, SEP)  # an earlier turn, said again
+    assert not repeats_a_turn(["all", "of", "them", "?"], post, SEP)  # taking words up is fine
+    assert not repeats_a_turn(["!"], post, SEP)  # no words: repeats nothing
