@@ -396,22 +396,15 @@ def test_the_ranker_reads_the_context_turns_the_chat_model_reads(
     """With `data.context_turns`, a training post is the earlier turns and the message,
     joined as the chat model's source is (and as the chat passes it at reply time), so the
     ranker's post vector depends on the earlier turns."""
-    from collections import Counter
 
     import nlp.ranking
     from nlp.generation.candidates import ranking_ids
-    from nlp.training.corpus_io import load_pairs
     from nlp.training.reply_index import train_ranker
 
-    dialogues = tmp_path / "dialogues.txt"
-    dialogues.write_text(
+    config, pairs, codec = _dialogue_codec(
+        tmp_path,
         "the cat sleeps __eou__ where ? __eou__ on the mat __eou__ good __eou__\n"
-        "the dog barks __eou__ where ? __eou__ in the yard __eou__ loud __eou__\n", "utf-8")
-    config = ExperimentConfig().with_overrides(["data.context_turns=2"])
-    pairs = load_pairs(CorpusSpec((dialogues,), "dailydialog"), config.data)
-    codec = TextCodec.untrained(config, pairs)
-    codec.fit_vocabulary(Counter(t for p in pairs for t in codec.text_tokens(p.source + " "
-                                                                              + p.target)))
+        "the dog barks __eou__ where ? __eou__ in the yard __eou__ loud __eou__\n")
     seen: dict[str, list[list[int]]] = {}
     train = nlp.ranking.train_dual_encoder
 
@@ -467,19 +460,10 @@ def test_the_index_matches_the_message_and_no_candidate_repeats_a_turn(tmp_path:
     """With earlier turns joined into posts, BM25 indexes and searches the message alone
     (the turns before it are the ranker's), and a retrieved reply that only says again what
     a turn of the conversation said is not a candidate."""
-    from collections import Counter
-
-    from nlp.training.corpus_io import load_pairs
-
-    dialogues = tmp_path / "dialogues.txt"
-    dialogues.write_text(
+    config, pairs, codec = _dialogue_codec(
+        tmp_path,
         "the cat sleeps __eou__ where ? __eou__ on the mat __eou__ good __eou__\n"
-        "the dog barks __eou__ why ? __eou__ it is hungry __eou__ feed it __eou__\n", "utf-8")
-    config = ExperimentConfig().with_overrides(["data.context_turns=2"])
-    pairs = load_pairs(CorpusSpec((dialogues,), "dailydialog"), config.data)
-    codec = TextCodec.untrained(config, pairs)
-    codec.fit_vocabulary(Counter(t for p in pairs for t in codec.text_tokens(p.source + " "
-                                                                              + p.target)))
+        "the dog barks __eou__ why ? __eou__ it is hungry __eou__ feed it __eou__\n")
     index = build_index(codec, pairs)
     tokens = codec.text_tokens
     # "where ?" is the message of one pair and an earlier turn of the next ("on the mat" ->
@@ -502,3 +486,21 @@ def test_the_index_matches_the_message_and_no_candidate_repeats_a_turn(tmp_path:
     candidates.bundle = Bundle()  # type: ignore[assignment]
     assert [g.text for g in candidates.retrieved(post, hits)] == ["it is hungry"]
     assert candidates.query_tokens(post) == tokens("why ?")
+
+
+def _dialogue_codec(
+    tmp_path: Path, dialogues: str
+) -> tuple[ExperimentConfig, list[Pair], TextCodec]:
+    """DailyDialog-format `dialogues` read with two context turns, and a codec fit on them."""
+    from collections import Counter
+
+    from nlp.training.corpus_io import load_pairs
+
+    path = tmp_path / "dialogues.txt"
+    path.write_text(dialogues, "utf-8")
+    config = ExperimentConfig().with_overrides(["data.context_turns=2"])
+    pairs = load_pairs(CorpusSpec((path,), "dailydialog"), config.data)
+    codec = TextCodec.untrained(config, pairs)
+    codec.fit_vocabulary(Counter(t for p in pairs for t in codec.text_tokens(p.source + " "
+                                                                              + p.target)))
+    return config, pairs, codec
