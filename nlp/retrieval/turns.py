@@ -19,15 +19,9 @@ from collections.abc import Sequence
 
 def message_tokens(tokens: Sequence[str], separator: str) -> list[str]:
     """The tokens after the last turn separator (`separator` as written in the config, e.g.
-    " __eot__ "; its token is matched in any case, as a lowercasing tokenizer writes it);
-    all of them when there is none or the separator is blank."""
-    marker = separator.strip().lower()
-    if not marker:
-        return list(tokens)
-    for index in range(len(tokens) - 1, -1, -1):
-        if tokens[index].lower() == marker:
-            return list(tokens[index + 1 :])
-    return list(tokens)
+    " __eot__ "; its token is matched in any case, as a lowercasing tokenizer writes it):
+    the last of `turns_of`; all of them when there is none or the separator is blank."""
+    return turns_of(tokens, separator)[-1]
 
 
 def turns_of(tokens: Sequence[str], separator: str) -> list[list[str]]:

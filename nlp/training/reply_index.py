@@ -14,6 +14,7 @@ retrain` indexes none of its new pairs.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import shutil
 import sys
@@ -201,9 +202,9 @@ def train_ranker(
     )
     config = DualEncoderConfig(vocab_size=len(codec.vocab), minutes=minutes, seed=seed,
                                encoder=kind, hard_negatives=hard_negatives)
-    if embeddings is not None:
-        config.embedding_dim = int(embeddings[0].shape[1])
-        config.embeddings_from = "chat model"
+    if embeddings is not None:  # the tables' width is the ranker's
+        config = dataclasses.replace(config, embedding_dim=int(embeddings[0].shape[1]),
+                                     embeddings_from="chat model")
     separator = codec.config.data.turn_separator
     hard = (find_hard_negatives(index, [message_tokens(tokens, separator)
                                         for tokens in post_tokens], train_pairs)
