@@ -9,15 +9,13 @@ score) and pick the best candidate that is left.
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from nlp.generation.text_generator import Generation
+from nlp.text.normalize import words_only
 from nlp.util.lru import MAX_CHATS, LruDict
-
-_WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -30,11 +28,6 @@ class RerankWeights:
     chat_frequency: float = 1.0  # per earlier use in this chat's recent replies
     global_frequency: float = 0.5  # times log(1 + uses) in recent replies across all chats
     empty: float = 20.0  # a reply with no words at all
-
-
-def normalize(text: str) -> str:
-    """Lower-case words only: "I see." and "i see !" count as the same reply."""
-    return " ".join(_WORD.findall(text.lower()))
 
 
 class _RecentReplies:
@@ -77,12 +70,12 @@ class ReplyRanker:
 
     def penalty(self, chat: str, reply: str, message: str) -> float:
         w = self.weights
-        words = normalize(reply)
+        words = words_only(reply)
         if not words:
             return w.empty
         penalty = 0.0
         reply_words = words.split()
-        message_words = set(normalize(message).split())
+        message_words = set(words_only(message).split())
         copied = sum(word in message_words for word in reply_words) / len(reply_words)
         if copied >= w.echo_threshold:
             penalty += w.echo * copied
@@ -101,7 +94,7 @@ class ReplyRanker:
         return max(candidates, key=lambda c: float(c.score) - self.penalty(chat, c.text, message))
 
     def remember(self, chat: str, reply: str) -> None:
-        words = normalize(reply)
+        words = words_only(reply)
         recent = self._chats.get(chat) or _RecentReplies(self._chat_window)
         recent.add(words)
         self._chats[chat] = recent

@@ -82,16 +82,24 @@ class _Pairs:
         return len(self.posts)
 
     def batch(self, rows: np.ndarray, config: DualEncoderConfig,
-              extra: np.ndarray | None = None) -> tuple[tf.Tensor, ...]:
+              extra: np.ndarray | None = None,
+              dropout: np.random.Generator | None = None) -> tuple[tf.Tensor, ...]:
         """The rows' posts, the replies of the rows and then of the `extra` rows (hard
-        negatives), cut to their bucketed widths, and the keys of every reply's pair."""
+        negatives), cut to their bucketed widths, and the keys of every reply's pair. With a
+        `dropout` generator, `config.token_dropout` of the words are read as unknown
+        (`drop_tokens`); the keys stay those of the words as written."""
         columns = rows if extra is None or not len(extra) else np.concatenate([rows, extra])
         post_width = bucket_length(int(self.post_lengths[rows].max()), config.max_post_tokens)
         reply_width = bucket_length(
             int(self.reply_lengths[columns].max()), config.max_reply_tokens)
+        posts = self.posts[rows, :post_width]
+        replies = self.replies[columns, :reply_width]
+        if dropout is not None and config.token_dropout > 0:
+            posts = drop_tokens(posts, config.token_dropout, dropout)
+            replies = drop_tokens(replies, config.token_dropout, dropout)
         return (
-            tf.constant(self.posts[rows, :post_width]),
-            tf.constant(self.replies[columns, :reply_width]),
+            tf.constant(posts),
+            tf.constant(replies),
             tf.constant(self.post_keys[columns]),
             tf.constant(self.reply_keys[columns]),
         )
@@ -109,14 +117,12 @@ def _hard_rows(rows: np.ndarray, hard: HardNegatives, count: int,
     return np.asarray(drawn, dtype=np.int64)
 
 
-def _drop_tokens(ids: tf.Tensor, rate: float, rng: np.random.Generator) -> tf.Tensor:
+def drop_tokens(ids: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
     """`ids` with each word (not padding) read as unknown with probability `rate`: word
     dropout (Iyyer et al. 2015), so a training pair is not remembered by one rare word, and
-    the ranker learns from the rest of the sentence too. The duplicate keys stay those of the
-    words as written."""
-    values = ids.numpy()
-    dropped = (rng.random(values.shape) < rate) & (values != PAD_ID)
-    return tf.constant(np.where(dropped, UNK_ID, values).astype(values.dtype))
+    the ranker learns from the rest of the sentence too."""
+    dropped = (rng.random(ids.shape) < rate) & (ids != PAD_ID)
+    return np.where(dropped, UNK_ID, ids).astype(ids.dtype)
 
 
 def _duplicate_keys(ids: np.ndarray) -> np.ndarray:
@@ -213,11 +219,7 @@ def train_dual_encoder(
                 continue  # a lone pair has no negative
             extra = (_hard_rows(rows, hard, config.hard_negatives, hard_rng)
                      if hard is not None and config.hard_negatives > 0 else None)
-            post_ids, reply_ids, *keys = train.batch(rows, config, extra)
-            if config.token_dropout > 0:
-                post_ids = _drop_tokens(post_ids, config.token_dropout, dropout_rng)
-                reply_ids = _drop_tokens(reply_ids, config.token_dropout, dropout_rng)
-            losses.append(float(train_step(post_ids, reply_ids, *keys)))
+            losses.append(float(train_step(*train.batch(rows, config, extra, dropout_rng))))
             if time.perf_counter() > deadline:
                 out_of_time = True
                 break

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from nlp.text.normalize import words_only
+
 
 def message_tokens(tokens: Sequence[str], separator: str) -> list[str]:
     """The tokens after the last turn separator (`separator` as written in the config, e.g.
@@ -36,10 +38,10 @@ def turns_of(tokens: Sequence[str], separator: str) -> list[list[str]]:
     return turns
 
 
-def words_key(tokens: Sequence[str]) -> tuple[str, ...]:
-    """The words of a text, without punctuation and case: "OK , all of them.No" and
-    "ok, all of them. No" say the same thing."""
-    return tuple(token.lower() for token in tokens if any(ch.isalnum() for ch in token))
+def words_key(tokens: Sequence[str]) -> str:
+    """The words of a tokenized text without punctuation and case (`words_only`): "OK , all
+    of them" and "ok, all of them." say the same thing."""
+    return words_only(" ".join(tokens))
 
 
 def repeats_a_turn(reply: Sequence[str], post: Sequence[str], separator: str) -> bool:

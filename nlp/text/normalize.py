@@ -67,6 +67,17 @@ def normalize_text(text: str) -> str:
     return _CURLY_APOSTROPHE.sub("'", _SPACED_CONTRACTION.sub("'", spaced))
 
 
+_WORD = re.compile(r"\w+")
+
+
+def words_only(text: str) -> str:
+    """The text's words, lower-cased and joined by single spaces, without punctuation: "I
+    see." and "i see !" say the same thing. One definition for the chat's penalties on
+    repeated replies (`nlp.chat.rerank`) and retrieval's replies that repeat a turn
+    (`nlp.retrieval.turns`)."""
+    return " ".join(_WORD.findall(text.lower()))
+
+
 def without_separator(text: str, separator: str) -> str:
     """`text` unable to forge a dialogue turn: each occurrence of the turn separator's marker
     (`separator` without its spaces, e.g. "__eot__") replaced by a space.
