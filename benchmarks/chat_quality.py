@@ -145,8 +145,11 @@ def score(work: Path, limit: int, test: Path | None = None,
     # what the tuner tries (with an index: retrieved replies only) and, beside it, the
     # decodings a model without an index chooses among (the baselines among them)
     companions, weights = sorted(generator.companions), settings.details.get(RERANK_WEIGHTS)
-    ranker = settings.details.get("ranker", "likelihood") if generator.candidates.has_index else ""
-    tried = chat_candidates(companions, weights, ranker) | chat_candidates(companions, weights)
+    index = generator.candidates.has_index
+    ranker = settings.details.get("ranker", "likelihood") if index else ""
+    tried = (chat_candidates(companions, weights, ranker,
+                             retrieval=index and generator.candidates.keeps_posts)
+             | chat_candidates(companions, weights))
     table = {
         name: measure(generator, pairs, options)[0]
         for name, options in tried.items()

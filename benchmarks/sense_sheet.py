@@ -10,12 +10,20 @@ folder only. `score` turns the filled-in `ratings.tsv` and the key into sensible
 specificity and SSA per source, the people's control beside them (Adiwardana et al. 2020;
 `nlp.evaluation.sense`), prints a table and writes JSON.
 
+`make --pool` also puts on the sheet every retrieved reply the first configuration chose
+among (source "pool"): rated in the same sitting as the picks, so rankers are compared on
+the same candidates, and the pool's "best a post" says what a perfect ranker would reach
+(whether sense is lost in the ranking or in what retrieval finds).
+
     python -m benchmarks.sense_sheet make --model runs/chat --corpus dd-test.jsonl \
         --posts 100 --seed 0 --out sheets/dd --key keys/dd.json \
         [--decoding 'tuned={}' --decoding 'beam={"strategy": "beam"}' \
          --decoding 'old@runs/old-chat={}' ...]
     python -m benchmarks.sense_sheet score --key keys/dd.json --ratings sheets/dd/ratings.tsv \
         [--json benchmarks/results/sense_dd.json]
+    python -m benchmarks.sense_sheet make --model runs/chat --corpus runs/chat/valid.jsonl \
+        --posts 60 --seed 4 --pool --decoding 'retrieval={"rerank": "retrieval"}' \
+        --decoding 'dual-encoder={"rerank": "dual-encoder"}' --out sheets/pool --key keys/pool.json
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from nlp.evaluation.sense import (
 from nlp.util.config import DataConfig
 
 CONTEXT_TURNS = 3  # turns shown before each post: enough to judge a reply in context
+POOL = "pool"  # the source name of every candidate the first configuration chose among
 
 
 def make(args: argparse.Namespace) -> None:
@@ -66,6 +75,7 @@ def make(args: argparse.Namespace) -> None:
     contexts = [context_before(groups, sources, row, args.context) for row in rows]
     references = [normalize_text(every[row].target) for row in rows]
     sent = {}
+    pools: dict[str, list[list[tuple[str, str]]]] = {}
     for name, (model, changes) in configs.items():
         generator = generators[model or args.model]
         settings = generator.bundle.decoding
@@ -75,7 +85,9 @@ def make(args: argparse.Namespace) -> None:
                   for row in rows]
         said = bot_choices(generator, inputs, options)
         sent[name] = [(r.text, r.provenance) for r in said]
-    turns = turns_of(posts, contexts, references, sent)
+        if args.pool and POOL not in pools:
+            pools[POOL] = candidate_pools(generator, inputs, options)
+    turns = turns_of(posts, contexts, references, sent, pools)
     meta: dict[str, Any] = {
         "model": str(args.model),
         "corpus": str(args.corpus),
@@ -92,6 +104,19 @@ def make(args: argparse.Namespace) -> None:
         key = Path(args.key).with_suffix(f".part{part + 1}.json") if parts > 1 else Path(args.key)
         files = write_sheet(own, folder, key, args.seed + part, meta)
         print(f"sheet: {files.folder} ({len(own)} replies to rate); key: {files.key}")
+
+
+def candidate_pools(generator: Any, inputs: Sequence[str],
+                    options: Any) -> list[list[tuple[str, str]]]:
+    """Every reply a bot with `options` chooses among for each input, retrieved ones only
+    (the decoder's are not sent by a bot with an index), as (text, provenance)."""
+    import dataclasses
+
+    from nlp.chat.text_input import clean_message
+
+    decode = dataclasses.replace(options, generated=False)
+    return [[(g.text, g.provenance) for g in n_best]
+            for n_best in generator.generate([clean_message(i) for i in inputs], decode)]
 
 
 def bot_input(groups: Sequence[str], sources: Sequence[str], row: int, turns: int,
@@ -131,6 +156,7 @@ def score(args: argparse.Namespace) -> None:
                 ("sensible", "sensible"),
                 ("specific", "specific"),
                 ("ssa", "SSA"),
+                ("best_ssa", "best a post"),
             ],
         )
     )
@@ -167,6 +193,11 @@ def main() -> None:
         "--parts", type=int, default=1, help="split the posts into N sheets for N raters"
     )
     maker.add_argument("--key", required=True, help="the key's file, outside --out")
+    maker.add_argument(
+        "--pool", action="store_true",
+        help=f"also rate every retrieved reply the first configuration chose among (source "
+        f"{POOL!r}: its mean is a random pick's, 'best a post' the best pick's), so rankers' "
+        "picks are compared within one rating")
     maker.set_defaults(func=make)
     scorer = commands.add_parser("score", help="rates per source from a key and its ratings")
     scorer.add_argument("--key", required=True, nargs="+", help="one key per part")

@@ -68,7 +68,11 @@ class ReplyRanker:
         self._chats: LruDict[str, _RecentReplies] = LruDict(max_chats)
         self._global = _RecentReplies(global_window)
 
-    def penalty(self, chat: str, reply: str, message: str) -> float:
+    def penalty(self, chat: str, reply: str, message: str, *, written: bool = True) -> float:
+        """The reply's penalty in this chat. The echo penalty is for a reply the decoder
+        `written`: a person's retrieved reply that takes up the message's words ("Is he
+        married?" -> "Yes, he's married.") answers it, and one that only repeats a turn of
+        the conversation never becomes a candidate (`nlp.retrieval.turns.repeats_a_turn`)."""
         w = self.weights
         words = words_only(reply)
         if not words:
@@ -77,7 +81,7 @@ class ReplyRanker:
         reply_words = words.split()
         message_words = set(words_only(message).split())
         copied = sum(word in message_words for word in reply_words) / len(reply_words)
-        if copied >= w.echo_threshold:
+        if written and copied >= w.echo_threshold:
             penalty += w.echo * copied
         recent = self._chats.get(chat)
         if recent is not None:
@@ -91,7 +95,8 @@ class ReplyRanker:
         """The candidate with the best score minus penalty (earlier candidates win ties)."""
         if not candidates:
             raise ValueError("no candidates to choose from")
-        return max(candidates, key=lambda c: float(c.score) - self.penalty(chat, c.text, message))
+        return max(candidates, key=lambda c: float(c.score) - self.penalty(
+            chat, c.text, message, written=c.provenance != "retrieved"))
 
     def remember(self, chat: str, reply: str) -> None:
         words = words_only(reply)

@@ -16,10 +16,13 @@ STRATEGY_NAMES: tuple[str, ...] = ("greedy", "beam", "sample", "diverse_beam")
 # How the candidates (the n-best list, and the retrieved replies with `retrieve`) are ranked
 # after decoding, by the generator (`nlp.generation.ranking`): none (the decoder's own score),
 # likelihood (the chat model's log-probability per reply token), MMI with a companion
-# (`nlp.generation.mmi`), the dual encoder's fit of reply to message (`nlp.ranking`), or that
-# fit plus the reply's BM25 overlap with the message (`nlp.generation.candidates.fused`).
+# (`nlp.generation.mmi`), the dual encoder's fit of reply to message (`nlp.ranking`), that
+# fit plus the reply's BM25 overlap with the message (`nlp.generation.candidates.fused`), or
+# the retrieval's own order: how well the post a retrieved reply answered matches the message.
+RETRIEVAL = "retrieval"
 RERANK_NAMES: tuple[str, ...] = (
-    "none", "likelihood", "mmi-antilm", "mmi-bidi", "dual-encoder", "dual-encoder+bm25")
+    "none", "likelihood", "mmi-antilm", "mmi-bidi", "dual-encoder", "dual-encoder+bm25",
+    RETRIEVAL)
 MODEL_SETTING = "default: the model's setting"
 # Whether decoding compiles with XLA unless told otherwise (`--xla`, `jit_compile=`): off.
 # XLA is faster per sentence (measured in `nlp.decoding.decoder.Decoder`) but compiles once per
@@ -136,7 +139,8 @@ class DecodeOptions:
     # log p(T|S) / |T|, the LM's mean over the penalised tokens; see nlp.generation.mmi)
     rerank: str = option(
         "none", "rank the candidates: likelihood, MMI (needs the companion LM or reverse "
-        "model), the dual encoder, or it with BM25 (these need the model's own)",
+        "model), the dual encoder, or it with BM25, or retrieval: retrieved replies by how "
+        "well the post each answered matches the message (these need the model's own)",
         choices=RERANK_NAMES,
     )
     # The replies of the training posts nearest the message (BM25, the bundle's index) join

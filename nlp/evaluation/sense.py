@@ -138,6 +138,11 @@ class SourceRates:
     specific: float = 0.0
     ssa: float = 0.0
     share: float = 0.0  # of its configuration's replies (1 for a configuration and PEOPLE)
+    # Per post the best-rated of the source's replies, averaged over the posts it replied
+    # to: a configuration's own rates (one reply a post); for a pool, what a ranker choosing
+    # among its candidates could reach at best
+    best_sensible: float = 0.0
+    best_ssa: float = 0.0
 
 
 @dataclass
@@ -220,16 +225,18 @@ def rates(rows: dict[str, dict[str, Any]], ratings: dict[str, tuple[int, int]]) 
     one) over all its replies, and each configuration's reply sources ("bot retrieved"). A
     row several configurations sent counts once for each."""
     by_source: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    by_post: dict[str, dict[object, list[tuple[int, int]]]] = defaultdict(
+        lambda: defaultdict(list))
     configs: set[str] = set()
     posts: set[object] = set()
     for identifier, row in rows.items():
         posts.add(row["post_index"])
-        for source in row["sources"]:
+        named = set(row["sources"])
+        named |= {source.split(" ", 1)[0] for source in row["sources"] if source != PEOPLE}
+        configs |= named - set(row["sources"])
+        for source in named:
             by_source[source].append(ratings[identifier])
-            if source != PEOPLE:
-                config = source.split(" ", 1)[0]
-                configs.add(config)
-                by_source[config].append(ratings[identifier])
+            by_post[source][row["post_index"]].append(ratings[identifier])
     report = SenseReport(posts=len(posts))
     order = sorted(by_source, key=lambda s: (s != PEOPLE, s.split(" ", 1)[0], " " in s, s))
     for source in order:
@@ -238,8 +245,10 @@ def rates(rows: dict[str, dict[str, Any]], ratings: dict[str, tuple[int, int]]) 
         specific = sum(p for _, p in values) / len(values)
         whole = source == PEOPLE or source in configs
         share = 1.0 if whole else len(values) / len(by_source[source.split(" ", 1)[0]])
+        best = [max(marks, key=sum) for marks in by_post[source].values()]
         report.sources[source] = SourceRates(
-            len(values), sensible, specific, (sensible + specific) / 2, share
+            len(values), sensible, specific, (sensible + specific) / 2, share,
+            sum(s for s, _ in best) / len(best), sum(s + p for s, p in best) / 2 / len(best),
         )
     people = report.sources.get(PEOPLE)
     report.control_ok = people is not None and CONTROL_RANGE[0] <= people.ssa <= CONTROL_RANGE[1]
@@ -279,19 +288,25 @@ def turns_of(
     contexts: Sequence[tuple[str, ...]],
     references: Sequence[str],
     configs: dict[str, Sequence[tuple[str, str]]],
+    pools: dict[str, Sequence[Sequence[tuple[str, str]]]] | None = None,
 ) -> list[Turn]:
-    """The sheet's rows: each post's person's reply and each configuration's (text,
-    provenance), a text sent by several (or equal to the person's) rated once for all.
-    Configuration names must not contain spaces (`rates` splits on the first)."""
-    if any(" " in name or name == PEOPLE for name in configs):
-        raise ValueError(f"configuration names without spaces, not {PEOPLE!r}: {list(configs)}")
+    """The sheet's rows: each post's person's reply, each configuration's (text,
+    provenance) and every (text, provenance) of each post's `pools` (the candidates a ranker
+    chose among, under the pool's name), a text sent by several (or equal to the person's)
+    rated once for all. Names must not contain spaces (`rates` splits on the first)."""
+    names = [*configs, *(pools or {})]
+    if any(" " in name or name == PEOPLE for name in names) or len(set(names)) < len(names):
+        raise ValueError(f"distinct names without spaces, not {PEOPLE!r}: {names}")
     turns: list[Turn] = []
     for index, (post, context, reference) in enumerate(
         zip(posts, contexts, references, strict=True)
     ):
         senders: dict[str, list[str]] = {reference: [PEOPLE]}
-        for name, replies in configs.items():
-            text, provenance = replies[index]
-            senders.setdefault(text, []).append(f"{name} {provenance}")
+        offers = [(name, replies[index]) for name, replies in configs.items()]
+        offers += [(name, each) for name, pool in (pools or {}).items() for each in pool[index]]
+        for name, (text, provenance) in offers:
+            who = senders.setdefault(text, [])
+            if f"{name} {provenance}" not in who:
+                who.append(f"{name} {provenance}")
         turns += [Turn(context, post, text, tuple(who), index) for text, who in senders.items()]
     return turns

@@ -14,7 +14,18 @@ list or samples) and what people wrote to the training posts nearest the message
 - dual-encoder: the bundle's dual encoder (`nlp.ranking`), as the log-probability that a
   candidate is the reply among the input's candidates: log softmax(scale x cosine), in the
   same units (nats) as the others, so the bot's reply penalties (`nlp.chat.rerank`) weigh
-  the same against every ranker.
+  the same against every ranker;
+- retrieval: the retrieved replies in the order of how well the post each answered matches
+  the message (BM25, the index's own score, computed for every candidate the same way),
+  the decoder's candidates after them: information retrieval's short-text conversation
+  baseline (Ji et al. 2014, "An Information Retrieval Approach to Short Text Conversation").
+  Why a ranker that never reads the reply: people rated the replies it picks from a pool
+  sensible far more often than the dual encoder's picks from the same pool (docs/BENCHMARKS.md
+  "Rated sense"). The dual encoder asks whether a reply is about what the message is about,
+  and among replies to posts sharing the message's words, all are; a reply written to a post
+  that says what the message says was written for that sense. BM25 is read as the log-odds of
+  relevance it was derived as (Robertson and Spärck Jones), so its log softmax over the
+  candidates is in nats like the others.
 
 Retrieved replies come from two searches, taken in turn (`interleaved`): BM25 over the
 training posts, and the nearest reply vectors to the message's dual-encoder vector
@@ -39,6 +50,7 @@ import numpy as np
 
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
+from nlp.decoding.options import RETRIEVAL
 from nlp.generation.bundle import Bundle
 from nlp.generation.codec import TextCodec
 from nlp.generation.mmi import COMPANION_KIND, CompanionScorer, mmi_score
@@ -212,7 +224,7 @@ class Candidates:
             [token_ranking_ids(codec, queries[i]) for i in used])
         rows, cosines = vectors.search(posts, k)
         for i, row_list, cosine_list in zip(used, rows.tolist(), cosines.tolist(), strict=True):
-            found[i] = [Retrieved(index.replies[row], cosine, row, index.pairs[row])
+            found[i] = [index.hit(row, cosine)
                         for row, cosine in zip(row_list, cosine_list, strict=True)]
         return found
 
@@ -259,7 +271,7 @@ class Candidates:
             out.append(Generation(
                 text=hit.reply, score=float("nan"), tokens=tokens, source_tokens=source.tokens,
                 attention=np.zeros((len(tokens), len(source.tokens)), np.float32),
-                slots=source.slots, provenance="retrieved", pair=hit.pair,
+                slots=source.slots, provenance="retrieved", pair=hit.pair, post=hit.post,
             ))
         return out
 
@@ -277,6 +289,9 @@ class Candidates:
         if not flat:
             return results
         rerank = options.rerank
+        if rerank == RETRIEVAL:
+            scores, raw = self._retrieval_scores(texts, results)
+            return self._sorted(results, flat, scores, self._confidences(rerank, raw))
         if rerank in ("dual-encoder", FUSED):  # the texts only: no chat-model score needed
             scores, raw = self._dual_encoder_scores(texts, results, options)
             return self._sorted(results, flat, scores, self._confidences(rerank, raw))
@@ -354,6 +369,41 @@ class Candidates:
         return [mmi_score(total, scores, length, options)
                 for total, scores, length in zip(sums, extra, lengths, strict=True)]
 
+    def _retrieval_scores(
+        self, texts: Sequence[str], results: Sequence[Sequence[Generation]]
+    ) -> tuple[list[float], list[float]]:
+        """Each candidate's log-probability among its input's candidates of its BM25 score:
+        the score of the post it answered (`Generation.post`) as a document for the message,
+        as the index retrieves with (`ReplyIndex.candidate_scores`), so a reply found by its
+        vector ranks on the same scale as one BM25 found; 0 for a candidate answering no
+        post (the decoder's), below every reply BM25 found. And those BM25 scores."""
+        codec, separator = self.bundle.codec, self.bundle.config.data.turn_separator
+        bm25: list[np.ndarray] = []
+        for text, n_best in zip(texts, results, strict=True):
+            row = np.zeros(len(n_best))
+            answered = [i for i, g in enumerate(n_best) if g.post]
+            if answered:
+                posts = [message_tokens(codec.text_tokens(n_best[i].post), separator)
+                         for i in answered]
+                row[answered] = self.index.candidate_scores(self.query_tokens(text), posts)
+            bm25.append(row)
+        return _log_softmax_rows(bm25), [value for row in bm25 for value in row.tolist()]
+
+    @property
+    def keeps_posts(self) -> bool:
+        """Whether the bundle's index keeps its posts' texts, which rerank=retrieval reads
+        (an index built before they were kept does not)."""
+        return self.index.posts is not None
+
+    def check_retrieval(self) -> None:
+        """Raise ValueError unless the bundle's index can rank by retrieval (`keeps_posts`)."""
+        if not self.keeps_posts:
+            raise ValueError(
+                f"{self.bundle.path}: rerank={RETRIEVAL} ranks replies by the posts they "
+                "answered, which this retrieval index does not keep (it was built before "
+                f"they were); rebuild it with `s2s index --model {self.bundle.path} --corpus "
+                "TRAINING-CORPUS`, or choose another --rerank")
+
     def _dual_encoder_scores(
         self,
         texts: Sequence[str],
@@ -380,12 +430,15 @@ class Candidates:
                 for row, post, replies in zip(cosines, post_tokens, reply_tokens, strict=True)
             ]
         scale = float(encoder.config.scale)
-        scores: list[float] = []
-        raw: list[float] = []
-        for row in cosines:
-            raw.extend(np.asarray(row, np.float64).tolist())
-            logits = scale * np.asarray(row, np.float64)
-            if len(logits):
-                logits = logits - logits.max()
-                scores.extend((logits - np.log(np.exp(logits).sum())).tolist())
-        return scores, raw
+        return _log_softmax_rows([scale * np.asarray(row, np.float64) for row in cosines]), [
+            value for row in cosines for value in np.asarray(row, np.float64).tolist()]
+
+
+def _log_softmax_rows(rows: Sequence[np.ndarray]) -> list[float]:
+    """Each row's log softmax, the rows' values in one list (an empty row adds none)."""
+    out: list[float] = []
+    for row in rows:
+        if len(row):
+            shifted = np.asarray(row, np.float64) - np.max(row)
+            out.extend((shifted - np.log(np.exp(shifted).sum())).tolist())
+    return out

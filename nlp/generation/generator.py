@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from nlp.decoding import DecodeOptions, Decoder
-from nlp.decoding.options import XLA_BY_DEFAULT, OptionError
+from nlp.decoding.options import RETRIEVAL, XLA_BY_DEFAULT, OptionError
 from nlp.generation.bundle import Bundle, BundleFiles, load_bundle
 from nlp.generation.candidates import Candidates, Companion
 from nlp.generation.stage_clock import StageClock
@@ -96,6 +96,8 @@ class Generator:
                 f"{self.bundle.path} has no calibration of it: run `s2s tune-decoding` (it "
                 "calibrates the rankers it scores by Hits) or choose a calibrated ranker"
             )
+        if options.rerank == RETRIEVAL:
+            self.candidates.check_retrieval()
         inputs, drafts = self.candidates.model_inputs(texts)
         with self.clock.stage("decode"):
             results, has_tokens = self._decoded(inputs, drafts, options, seeds)

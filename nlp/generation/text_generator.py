@@ -39,6 +39,9 @@ class Generation:
     # its own safe lines (`nlp.chat.messages`).
     provenance: Provenance = "generated"
     pair: str = ""
+    # The training post a retrieved reply answered (`pair`'s source; "" for any other reply):
+    # rerank="retrieval" ranks by how well it matches the message
+    post: str = ""
     # The ranker's score calibrated as the probability that this is the fitting reply
     # (`nlp.metrics.calibration`; NaN where the ranker has no calibration)
     confidence: float = math.nan

@@ -31,7 +31,9 @@ from types import ModuleType
 import numpy as np
 
 INDEX_DIR = "retrieval"  # the sub-directory of a model bundle holding the index
-REPLIES_FILE = "replies.jsonl"  # one {"reply", "pair", "key"} per indexed pair, in row order
+# one {"reply", "pair", "key", "post"} per indexed pair, in row order ("post" is the pair's
+# source as written; an index saved before it was kept has none)
+REPLIES_FILE = "replies.jsonl"
 STATS_FILE = "stats.json"  # what candidate scoring needs beside bm25s' own files
 BM25_SUBDIR = "bm25"
 
@@ -42,13 +44,15 @@ class RetrievalIndexError(ValueError):
 
 @dataclass(frozen=True)
 class Retrieved:
-    """One retrieved reply: its text, BM25 score, row in the index and the training pair it
-    came from ("file:line", for `/why` and the API)."""
+    """One retrieved reply: its text, BM25 score, row in the index, the training pair it
+    came from ("file:line", for `/why` and the API) and the post it answered there ("" for
+    an index saved without its posts' texts)."""
 
     reply: str
     score: float
     row: int
     pair: str
+    post: str = ""
 
 
 def _bm25s() -> ModuleType:
@@ -79,11 +83,15 @@ class ReplyIndex:
         pairs: list[str],
         keys: np.ndarray,
         average_length: float,
+        posts: list[str] | None = None,
     ) -> None:
         self._bm25 = bm25
         self.replies = replies
         self.pairs = pairs
         self.keys = keys
+        # The text of each row's post: what a retrieved reply answered, which the rankers
+        # compare with the message (`nlp.generation.candidates`); None for an older index
+        self.posts = posts
         self.average_length = average_length
         self._copies = Counter(keys.tolist())  # posts per key: how many hits a skip may drop
         scores = bm25.scores  # type: ignore[attr-defined]
@@ -100,29 +108,36 @@ class ReplyIndex:
         posts: Sequence[Sequence[str]],
         replies: Sequence[str],
         pairs: Sequence[str],
+        post_texts: Sequence[str] | None = None,
     ) -> ReplyIndex:
-        """Index `posts` (token lists) with their `replies` and the training pair each came
-        from. Posts with no tokens are kept as rows (they never match) so rows stay aligned
-        with the pairs given."""
+        """Index `posts` (token lists) with their `replies`, the training pair each came
+        from and, given them, the posts as written (`post_texts`, kept beside the replies).
+        Posts with no tokens are kept as rows (they never match) so rows stay aligned with
+        the pairs given."""
         bm25s = _bm25s()
-        if not (len(posts) == len(replies) == len(pairs)):
-            raise ValueError("posts, replies and pairs must have the same length")
+        if not (len(posts) == len(replies) == len(pairs)) or (
+                post_texts is not None and len(post_texts) != len(posts)):
+            raise ValueError("posts, replies, pairs and post texts must have the same length")
         if not posts:
             raise ValueError("no pairs to index")
         bm25 = bm25s.BM25()
         bm25.index([list(p) for p in posts], show_progress=False)
         keys = np.asarray([post_key(p) for p in posts], np.int64)
         average = float(np.mean([len(p) for p in posts]))
-        return cls(bm25, list(replies), list(pairs), keys, average)
+        return cls(bm25, list(replies), list(pairs), keys, average,
+                   None if post_texts is None else list(post_texts))
 
     def save(self, directory: Path) -> None:
         """Write the index into `directory` (created); a bundle checksums these files."""
         directory.mkdir(parents=True, exist_ok=True)
         self._bm25.save(str(directory / BM25_SUBDIR))  # type: ignore[attr-defined]
         with (directory / REPLIES_FILE).open("w", encoding="utf-8") as out:
-            for reply, pair, key in zip(self.replies, self.pairs, self.keys.tolist(), strict=True):
-                out.write(json.dumps({"reply": reply, "pair": pair, "key": key},
-                                     ensure_ascii=False) + "\n")
+            for row, (reply, pair, key) in enumerate(
+                    zip(self.replies, self.pairs, self.keys.tolist(), strict=True)):
+                record: dict[str, object] = {"reply": reply, "pair": pair, "key": key}
+                if self.posts is not None:
+                    record["post"] = self.posts[row]
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
         stats = {"pairs": len(self), "average_length": self.average_length}
         (directory / STATS_FILE).write_text(json.dumps(stats) + "\n", "utf-8")
 
@@ -135,6 +150,7 @@ class ReplyIndex:
         replies: list[str] = []
         pairs: list[str] = []
         keys: list[int] = []
+        posts: list[str] | None = []
         try:
             stats = json.loads(stats_file.read_text("utf-8"))
             with replies_file.open(encoding="utf-8") as lines:
@@ -144,6 +160,10 @@ class ReplyIndex:
                         replies.append(str(record["reply"]))
                         pairs.append(str(record["pair"]))
                         keys.append(int(record["key"]))
+                        if posts is not None and "post" in record:
+                            posts.append(str(record["post"]))
+                        else:  # an index written before posts were kept: none of them
+                            posts = None
                     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                         raise RetrievalIndexError(
                             f"{replies_file}:{number}: unusable record: {exc}"
@@ -157,7 +177,7 @@ class ReplyIndex:
                 f"{bm25.scores['num_docs']} posts"
             )
         return cls(bm25, replies, pairs, np.asarray(keys, np.int64),
-                   float(stats["average_length"]))
+                   float(stats["average_length"]), posts)
 
     def search(
         self, queries: Sequence[Sequence[str]], k: int, *, skip_same_post: bool = False
@@ -182,9 +202,14 @@ class ReplyIndex:
                     break
                 if own is not None and int(self.keys[row]) == own:
                     continue
-                hits.append(Retrieved(self.replies[row], float(score), int(row), self.pairs[row]))
+                hits.append(self.hit(int(row), float(score)))
             results.append(hits)
         return results
+
+    def hit(self, row: int, score: float) -> Retrieved:
+        """Row `row` as a retrieved reply scored `score`."""
+        return Retrieved(self.replies[row], score, row, self.pairs[row],
+                         self.posts[row] if self.posts is not None else "")
 
     def candidate_scores(
         self, context: Sequence[str], candidates: Sequence[Sequence[str]]

@@ -91,13 +91,15 @@ def pair_name(origin: str) -> str:
 def build_index(codec: TextCodec, pairs: Sequence[Pair]) -> ReplyIndex:
     """A BM25 index of `pairs`' posts in the model's tokens, answering with their replies;
     a post with earlier turns is indexed by its message (`nlp.retrieval.turns`), as the
-    chat searches it."""
+    chat searches it. The posts' texts are kept too: the rankers compare the post a reply
+    answered with the message (`DecodeOptions.post_weight`)."""
     tokens = tokenize_pairs(codec, [pairs]).groups[0]
     separator = codec.config.data.turn_separator
     return ReplyIndex.build(
         [message_tokens(source, separator) for source, _ in tokens],
         [pair.target for pair in pairs],
         [pair_name(pair.origin) for pair in pairs],
+        [pair.source for pair in pairs],
     )
 
 

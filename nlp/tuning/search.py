@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nlp.corpus.records import Pair
-from nlp.decoding.options import DecodeOptions
+from nlp.decoding.options import RETRIEVAL, DecodeOptions
 from nlp.generation.decode_settings import default_decode_options, rerank_weights
 from nlp.generation.mmi import COMPANION_KIND
 from nlp.metrics.chat_metrics import (
@@ -156,12 +156,17 @@ CHAT_CONFIGURATIONS: dict[str, tuple[str, DecodeOptions]] = {
 
 
 # With a retrieval index the bot sends what people wrote to the RETRIEVED training posts
-# nearest the message, the ranker validation Hits chose picking among them, and generated
-# replies do not compete (`generated=False`): rated by people on validation posts (Meena's
-# sensibleness, `benchmarks/sense_sheet.py`; docs/BENCHMARKS.md "Rated sense"), the generated
-# replies the bot sent made sense far less often than the retrieved ones, and nothing this
-# tuner computes (BLEU, embedding fit, diversity) tells it so. A model without an index
-# still chooses among the decodings below.
+# nearest the message, and generated replies do not compete (`generated=False`): rated by
+# people on validation posts (Meena's sensibleness, `benchmarks/sense_sheet.py`;
+# docs/BENCHMARKS.md "Rated sense"), the generated replies the bot sent made sense far less
+# often than the retrieved ones, and neither Hits nor this tuner's objective tells it so.
+# Which retrieved reply is sent, two rankers compete for by the objective: the retrieval's
+# own order (rerank="retrieval": the reply whose post best matches the message; it needs an
+# index that keeps its posts, and Hits cannot score it, a true reply's post being the
+# message itself) and the ranker Hits chose. People rated every candidate of validation
+# posts' pools: in English the retrieval's picks made sense more often than the dual
+# encoder's, and the objective ranked them alike; in Chinese the ratings found no difference
+# beyond their noise. A model without an index still chooses among the decodings above.
 RETRIEVED = 10
 RETRIEVAL_CONFIGURATIONS: dict[str, DecodeOptions] = {
     "retrieved": DecodeOptions(retrieve=RETRIEVED, generated=False),
@@ -172,16 +177,20 @@ def chat_candidates(
     companions: Sequence[str] = (),
     weights: Mapping[str, Mapping[str, Any]] | None = None,
     ranker: str = "",
+    retrieval: bool = False,
 ) -> dict[str, DecodeOptions]:
     """The chat configurations tried. With a `ranker` (the model has a retrieval index; the
-    ranker validation Hits chose): the retrieved replies ranked by it, generated ones left
-    out (`RETRIEVAL_CONFIGURATIONS`). Without: plain beam first, then sampling,
-    sample-and-rerank, diverse beam, and MMI re-ranking for each companion kind the model has
-    ("lm", "reverse"), with `weights` per re-ranking (those validation Hits chose; else the
-    defaults)."""
+    ranker validation Hits chose): the retrieved replies, generated ones left out
+    (`RETRIEVAL_CONFIGURATIONS`), ranked by the retrieval's own order (with `retrieval`: the
+    index keeps its posts; first, so a tie goes to it) and by `ranker`. Without: plain beam
+    first, then sampling, sample-and-rerank, diverse beam, and MMI re-ranking for each
+    companion kind the model has ("lm", "reverse"), with `weights` per re-ranking (those
+    validation Hits chose; else the defaults)."""
     if ranker:
+        rankers = [RETRIEVAL, ranker] if retrieval else [ranker]
         return {
-            f"{name}, {ranker}": with_ranker(options, ranker, weights)
+            f"{name}, {each}": with_ranker(options, each, weights)
+            for each in rankers
             for name, options in RETRIEVAL_CONFIGURATIONS.items()
         }
     candidates: dict[str, DecodeOptions] = {}

@@ -1,5 +1,7 @@
 """Re-ranking the n-best list against echoes, repeats and over-used generic replies."""
 
+import dataclasses
+
 import numpy as np
 
 from nlp.chat.rerank import ReplyRanker
@@ -17,6 +19,20 @@ def test_an_echo_of_the_message_loses_to_a_real_reply() -> None:
     ranker = ReplyRanker()
     best = ranker.choose("c", candidates("how are you ?", "i am fine ."), "How are you?")
     assert best.text == "i am fine ."
+
+
+def test_a_person_s_retrieved_answer_taking_up_the_message_s_words_is_no_echo() -> None:
+    """The echo penalty is the decoder's: a retrieved reply that takes up the message's
+    words answers it, and keeps its lead over a lower-scored one."""
+    ranker = ReplyRanker()
+    message = "Really? Is he married?"
+    assert ranker.penalty("c", "Yes , he's married .", message) > 0
+    assert ranker.penalty("c", "Yes , he's married .", message, written=False) == 0
+    retrieved = [dataclasses.replace(c, provenance="retrieved")
+                 for c in candidates("Yes , he's married .", "He isn't a member of the club .")]
+    assert ranker.choose("c", retrieved, message).text == "Yes , he's married ."
+    generated = candidates("Yes , he's married .", "He isn't a member of the club .")
+    assert ranker.choose("c", generated, message).text == "He isn't a member of the club ."
 
 
 def test_the_previous_reply_is_not_repeated() -> None:

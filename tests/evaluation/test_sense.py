@@ -182,3 +182,24 @@ def test_last_turn_is_the_message_a_context_joined_source_answers() -> None:
     assert last_turn("a b __eot__ c d __eot__ e f", sep) == "e f"
     assert last_turn("just one", sep) == "just one"
     assert last_turn("a __eot__ b", "  ") == "a __eot__ b"  # a blank separator marks nothing
+
+
+def test_a_pool_rates_every_candidate_and_its_best_a_post_by_hand(tmp_path: Path) -> None:
+    """With the candidates a ranker chose among rated beside its pick, the pool's mean is a
+    random pick's and its best a post the best pick's; a candidate the bot also sent is rated
+    once, for both."""
+    posts = ["how are you?", "do you like tea?"]
+    bot = [("ok.", "retrieved"), ("i am a the.", "retrieved")]
+    pools = {"pool": [[("ok.", "retrieved"), ("good, thanks.", "retrieved")],
+                      [("i am a the.", "retrieved"), ("yes, green tea.", "retrieved")]]}
+    turns = turns_of(posts, [(), ()], ["fine, and you?", "in a small town."], {"bot": bot}, pools)
+    assert len(turns) == 6  # two people's, four candidates (the bot's picks among them)
+    files = write_sheet(turns, tmp_path / "sheet", tmp_path / "key.json", 4, {})
+    report = score_sheet(files.key, _rate(files.folder, files.key, MARKS))
+    bot_rates, pool = report.sources[BOT], report.sources["pool"]
+    assert (bot_rates.ssa, bot_rates.best_ssa) == (0.25, 0.25)  # ok. (1, 0); nonsense (0, 0)
+    assert (pool.replies, pool.sensible, pool.ssa) == (4, 0.75, 0.5)
+    # best a post: "good, thanks." (1, 1) and "yes, green tea." (1, 0)
+    assert (pool.best_sensible, pool.best_ssa) == (1.0, 0.75)
+    with pytest.raises(ValueError, match="distinct names"):
+        turns_of(posts, [(), ()], ["a", "b"], {"pool": bot}, pools)

@@ -365,11 +365,12 @@ def test_tune_decoding_chooses_mmi_weights_by_hits_and_every_command_uses_them(
         assert stored.details["hits"][rerank] == pytest.approx(best, abs=one_post)
         for other in RERANK_GRIDS[rerank]:
             assert reference(rerank, other) <= best + one_post, (rerank, other)
-    # the chat bundle has its retrieval index: only the retrieved replies compete, ranked by
-    # the ranker validation Hits chose (MMI among them)
+    # the chat bundle has its retrieval index: only the retrieved replies compete, in the
+    # retrieval's order; Hits still chooses a ranker of replies (MMI among them)
     assert stored.details["ranker"] in ("likelihood", "mmi-antilm", "mmi-bidi", "dual-encoder",
                                         "dual-encoder+bm25")
-    candidates_by_name = chat_candidates(["lm", "reverse"], chosen, stored.details["ranker"])
+    candidates_by_name = chat_candidates(["lm", "reverse"], chosen, stored.details["ranker"],
+                                         retrieval=True)
     assert stored.options in candidates_by_name.values()
     assert stored.details["trials"] == len(candidates_by_name)
     assert all(not options.generated for options in candidates_by_name.values())

@@ -78,6 +78,26 @@ def test_save_and_load_round_trip(index: ReplyIndex, tmp_path: Path) -> None:
     assert loaded.search([["b", "c"]], 3) == index.search([["b", "c"]], 3)
 
 
+def test_the_posts_texts_are_kept_and_an_older_index_without_them_loads(
+    tmp_path: Path,
+) -> None:
+    """A hit carries the text of the post its reply answered (the rankers compare it with
+    the message); an index written before posts were kept loads, its hits with no post."""
+    index = ReplyIndex.build(POSTS, REPLIES, PAIRS, ["A b!", "b, c c", "D"])
+    index.save(tmp_path / "retrieval")
+    loaded = ReplyIndex.load(tmp_path / "retrieval")
+    assert [h.post for h in loaded.search([["b", "c"]], 3)[0]] == ["b, c c", "A b!"]
+    replies = tmp_path / "retrieval" / "replies.jsonl"
+    records = [json.loads(line) for line in replies.read_text("utf-8").splitlines()]
+    replies.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "post"}) + "\n"
+                               for r in records), "utf-8")
+    older = ReplyIndex.load(tmp_path / "retrieval")
+    assert older.posts is None
+    assert [(h.row, h.post) for h in older.search([["b", "c"]], 3)[0]] == [(1, ""), (0, "")]
+    with pytest.raises(ValueError, match="same length"):
+        ReplyIndex.build(POSTS, REPLIES, PAIRS, ["one"])
+
+
 def test_a_broken_replies_file_is_named_with_its_line(index: ReplyIndex, tmp_path: Path) -> None:
     index.save(tmp_path / "retrieval")
     replies = tmp_path / "retrieval" / "replies.jsonl"

@@ -227,6 +227,44 @@ def test_the_fused_ranker_orders_by_cosine_plus_weighted_scaled_bm25(tiny_bundle
             assert bm25[0] == bm25.max() > 0
 
 
+def test_the_retrieval_ranker_keeps_bm25_s_order_and_puts_the_decoder_s_replies_last(
+    tiny_bundle: Path, tmp_path: Path,
+) -> None:
+    """rerank=retrieval: the retrieved replies in the order BM25 found them (how well the
+    post each answered matches the message), each scored by its log-probability under the
+    softmax of the BM25 scores, the generated ones after every retrieved one; an index saved
+    without its posts' texts is refused with what to run."""
+    import shutil
+
+    from nlp.generation.bundle import store_part
+    from nlp.generation.generator import Generator
+
+    generator = Generator.from_bundle(tiny_bundle)
+    codec = generator.codec
+    record = indexed(tiny_bundle)[5]
+    post = record["post"]
+    (found,) = generator.candidates.index.search([codec.text_tokens(post)], 4)
+    options = DecodeOptions(strategy="sample", n_best=2, seed=3, retrieve=4, rerank="retrieval")
+    (candidates,) = generator.generate([post], options)
+    assert [c.provenance for c in candidates] == ["retrieved"] * len(found) + ["generated"] * 2
+    assert [(c.text, c.post) for c in candidates[:len(found)]] == [
+        (hit.reply, hit.post) for hit in found]
+    assert found[0].post == post and found[0].reply == record["reply"]
+    bm25 = np.array([hit.score for hit in found] + [0.0, 0.0])
+    expected = bm25 - bm25.max() - np.log(np.exp(bm25 - bm25.max()).sum())
+    assert [c.score for c in candidates] == pytest.approx(expected.tolist(), rel=1e-5)
+    assert all(np.isnan(c.confidence) for c in candidates)  # Hits cannot calibrate it
+
+    older = tmp_path / "older"
+    shutil.copytree(tiny_bundle, older)
+    index = ReplyIndex.load(older / INDEX_DIR)
+    index.posts = None  # as an index saved before the posts were kept
+    store_part(older, INDEX_DIR, index.save)
+    assert "post" not in indexed(older)[0]
+    with pytest.raises(ValueError, match=r"rerank=retrieval (.|\n)* `s2s index"):
+        Generator.from_bundle(older).generate([post], options)
+
+
 def test_generated_replies_off_leaves_the_retrieved_ones_with_their_confidence(
     tiny_bundle: Path,
 ) -> None:

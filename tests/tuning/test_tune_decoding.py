@@ -246,8 +246,8 @@ def test_tune_decoding_for_chat_stores_the_winner_the_chat_uses(
     assert "distinct-2 - top-5 repeats" in out and "best:" in out
     stored = load_bundle(model).decoding
     assert stored is not None and stored.origin.startswith("tuned")
-    # no companions: no MMI candidates; the bundle's index and dual encoder: the ranker
-    # validation Hits chose, and the retrieved replies joined to the candidates
+    # no companions: no MMI candidates; the bundle's index and dual encoder: Hits chooses a
+    # ranker of replies (and calibrates each), which competes with the retrieval's own order
     ranker = stored.details["ranker"]
     assert ranker in ("likelihood", "dual-encoder", "dual-encoder+bm25")
     assert set(stored.details["hits"]) == {"model", "dual-encoder", "bm25", "dual-encoder+bm25"}
@@ -257,13 +257,13 @@ def test_tune_decoding_for_chat_stores_the_winner_the_chat_uses(
         "likelihood", "dual-encoder", "dual-encoder+bm25"}
     calibration = stored.calibration(ranker)
     assert calibration is not None and calibration.posts > 0 and calibration.k == 20
-    candidates = chat_candidates((), None, ranker)
+    candidates = chat_candidates((), None, ranker, retrieval=True)
     assert stored.options in candidates.values()
-    # with an index only the retrieved replies compete, ranked by the chosen ranker: one
-    # configuration, and no generated reply is sent
-    assert stored.details["trials"] == 1
+    # with an index only the retrieved replies compete, in the retrieval's order and ranked
+    # by the chosen ranker: two configurations, and no generated reply is sent
+    assert stored.details["trials"] == 2
     assert stored.options.retrieve == 10 and not stored.options.generated
-    assert stored.options.rerank == ranker
+    assert stored.options.rerank in ("retrieval", ranker)
 
 
 def test_the_chat_objective_compares_replies_and_references_written_alike(
