@@ -24,23 +24,25 @@ from benchmarks.common import RESULTS_DIR, format_table, peak_rss_mb, percentile
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
-def _pairs(files: list[str], count: int) -> tuple[list[list[str]], list[str]]:
+def _pairs(files: list[str], count: int) -> tuple[list[list[str]], list[str], list[str]]:
+    """Posts tokenized, replies, and the posts as written (an index keeps them)."""
     records = [json.loads(line) for f in files for line in Path(f).read_text("utf-8").splitlines()
                if line.strip()]
     posts = [_TOKEN.findall(r["source"].lower()) for r in records]
     replies = [r["target"] for r in records]
+    texts = [r["source"] for r in records]
     while count and len(posts) < count:
-        posts, replies = posts + posts, replies + replies
-    return (posts[:count], replies[:count]) if count else (posts, replies)
+        posts, replies, texts = posts + posts, replies + replies, texts + texts
+    return (posts[:count], replies[:count], texts[:count]) if count else (posts, replies, texts)
 
 
 def build(files: list[str], count: int, directory: str) -> dict[str, Any]:
     from nlp.retrieval import ReplyIndex
 
-    posts, replies = _pairs(files, count)
+    posts, replies, texts = _pairs(files, count)
     before = peak_rss_mb()
     started = time.perf_counter()
-    index = ReplyIndex.build(posts, replies, [f"pair:{i}" for i in range(len(posts))])
+    index = ReplyIndex.build(posts, replies, [f"pair:{i}" for i in range(len(posts))], texts)
     seconds = time.perf_counter() - started
     index.save(Path(directory))
     disk = sum(p.stat().st_size for p in Path(directory).rglob("*") if p.is_file())
@@ -57,7 +59,7 @@ def query(files: list[str], count: int, directory: str) -> dict[str, Any]:
     before = peak_rss_mb()
     index = ReplyIndex.load(Path(directory))
     loaded = peak_rss_mb() - before
-    posts, _ = _pairs(files, 1000)
+    posts, _, _ = _pairs(files, 1000)
     single = []
     for post in posts[:200]:
         started = time.perf_counter()
