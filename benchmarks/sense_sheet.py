@@ -13,7 +13,9 @@ specificity and SSA per source, the people's control beside them (Adiwardana et 
 `make --pool` also puts on the sheet every retrieved reply the first configuration chose
 among (source "pool"): rated in the same sitting as the picks, so rankers are compared on
 the same candidates, and the pool's "best a post" says what a perfect ranker would reach
-(whether sense is lost in the ranking or in what retrieval finds).
+(whether sense is lost in the ranking or in what retrieval finds). `rank-pool` then rates any
+configuration's picks from such a sheet without rating again, as long as it chooses among the
+same candidates (it counts the picks the sheet does not hold).
 
     python -m benchmarks.sense_sheet make --model runs/chat --corpus dd-test.jsonl \
         --posts 100 --seed 0 --out sheets/dd --key keys/dd.json \
@@ -24,6 +26,8 @@ the same candidates, and the pool's "best a post" says what a perfect ranker wou
     python -m benchmarks.sense_sheet make --model runs/chat --corpus runs/chat/valid.jsonl \
         --posts 60 --seed 4 --pool --decoding 'retrieval={"rerank": "retrieval"}' \
         --decoding 'dual-encoder={"rerank": "dual-encoder"}' --out sheets/pool --key keys/pool.json
+    python -m benchmarks.sense_sheet rank-pool --key keys/pool.json \
+        --ratings sheets/pool/ratings.tsv --decoding 'fused={"rerank": "dual-encoder+bm25"}'
 """
 
 from __future__ import annotations
@@ -38,51 +42,67 @@ from benchmarks.common import format_table, write_json
 from nlp.evaluation.sense import (
     context_before,
     last_turn,
+    read_ratings,
     score_sheet,
     turns_of,
     write_sheet,
 )
+from nlp.text.normalize import normalize_text
 from nlp.util.config import DataConfig
 
 CONTEXT_TURNS = 3  # turns shown before each post: enough to judge a reply in context
 POOL = "pool"  # the source name of every candidate the first configuration chose among
+POOL_SOURCE = f"{POOL} retrieved"  # as the key lists it
+
+
+def _read(corpus: str) -> tuple[list[Any], list[str], list[str]]:
+    """The file's pairs, their conversations and their messages as the reader sees them:
+    apart from the turns before them (a file converted with `--context-turns` joins them
+    into the source; each bot reads as many as its model was trained with, `bot_input`)."""
+    from nlp.corpus.readers import read_pairs
+    from nlp.corpus.records import ReadReport
+
+    every = list(read_pairs(corpus, "jsonl", report=ReadReport()))
+    separator = DataConfig().turn_separator
+    return (every, [pair.group for pair in every],
+            [last_turn(normalize_text(pair.source), separator) for pair in every])
+
+
+def _bots(configs: dict[str, tuple[str, dict[str, Any]]], model: str, groups: Sequence[str],
+          sources: Sequence[str], rows: Sequence[int]) -> dict[str, tuple[Any, Any, list[str]]]:
+    """Per configuration its generator, its decode options and what it reads for each row."""
+    from nlp.generation.decode_args import merge_options
+    from nlp.generation.loading import load_generator
+
+    generators = {path: load_generator(path)
+                  for path in {bundle or model for bundle, _ in configs.values()}}
+    bots = {}
+    for name, (bundle, changes) in configs.items():
+        generator = generators[bundle or model]
+        settings = generator.bundle.decoding
+        data = generator.bundle.config.data
+        bots[name] = (
+            generator, merge_options(settings.options if settings else None, changes),
+            [bot_input(groups, sources, row, data.context_turns, data.turn_separator)
+             for row in rows])
+    return bots
 
 
 def make(args: argparse.Namespace) -> None:
     """Answer the sampled posts as the bot does and write the sheet and its key."""
     from nlp.chat.offline import bot_choices
-    from nlp.corpus.readers import read_pairs
-    from nlp.corpus.records import ReadReport
-    from nlp.generation.decode_args import merge_options
-    from nlp.generation.loading import load_generator
     from nlp.metrics.sampling import sample_rows
-    from nlp.text.normalize import normalize_text
 
     configs = dict(_configuration(text) for text in args.decoding or ["bot={}"])
-    generators = {
-        path: load_generator(path)
-        for path in {model or args.model for model, _ in configs.values()}
-    }
-    every = list(read_pairs(args.corpus, "jsonl", report=ReadReport()))
-    groups = [pair.group for pair in every]
-    # The reader sees each message apart from the turns before it (a file converted with
-    # `--context-turns` joins them into the source); each bot reads as many earlier turns as
-    # its model was trained with (`bot_input`).
-    separator = DataConfig().turn_separator
-    sources = [last_turn(normalize_text(pair.source), separator) for pair in every]
+    every, groups, sources = _read(args.corpus)
     rows = sample_rows(groups, args.posts, args.seed)
     posts = [sources[row] for row in rows]
     contexts = [context_before(groups, sources, row, args.context) for row in rows]
     references = [normalize_text(every[row].target) for row in rows]
     sent = {}
     pools: dict[str, list[list[tuple[str, str]]]] = {}
-    for name, (model, changes) in configs.items():
-        generator = generators[model or args.model]
-        settings = generator.bundle.decoding
-        options = merge_options(settings.options if settings else None, changes)
-        data = generator.bundle.config.data
-        inputs = [bot_input(groups, sources, row, data.context_turns, data.turn_separator)
-                  for row in rows]
+    for name, (generator, options, inputs) in _bots(configs, args.model, groups, sources,
+                                                     rows).items():
         said = bot_choices(generator, inputs, options)
         sent[name] = [(r.text, r.provenance) for r in said]
         if args.pool and POOL not in pools:
@@ -169,6 +189,42 @@ def score(args: argparse.Namespace) -> None:
         write_json(Path(args.json), {"meta": key["meta"], **report.as_dict()})
 
 
+def rank_pool(args: argparse.Namespace) -> None:
+    """Each configuration's picks among a rated pool sheet's candidates (`make --pool`),
+    rated from that sheet: rankers compared on the same rated candidates without rating
+    again. A pick not on the sheet (the configuration found other candidates: another
+    index, another `retrieve`) has no rating and is counted apart; the rates are then those
+    of the rated picks only, and not comparable."""
+    from nlp.chat.offline import bot_choices
+
+    keys = [json.loads(Path(k).read_text("utf-8")) for k in args.key]
+    meta = keys[0]["meta"]
+    rated: dict[int, dict[str, tuple[int, int]]] = {}
+    for key, ratings in zip(keys, args.ratings, strict=True):
+        marks = read_ratings(Path(ratings))
+        lines = (Path(ratings).parent / "sheet.jsonl").read_text("utf-8").splitlines()
+        texts = {row["id"]: row["reply"] for row in map(json.loads, lines)}
+        for identifier, row in key["rows"].items():
+            if identifier in marks and POOL_SOURCE in row["sources"]:
+                rated.setdefault(row["post_index"], {})[texts[identifier]] = marks[identifier]
+    _, groups, sources = _read(meta["corpus"])
+    configs = dict(_configuration(text) for text in args.decoding)
+    table = []
+    for name, (generator, options, inputs) in _bots(configs, meta["model"], groups, sources,
+                                                     meta["rows"]).items():
+        said = bot_choices(generator, inputs, options)
+        marks = [rated.get(index, {}).get(reply.text) for index, reply in enumerate(said)]
+        found = [mark for mark in marks if mark is not None]
+        sensible = sum(s for s, _ in found) / max(len(found), 1)
+        specific = sum(p for _, p in found) / max(len(found), 1)
+        table.append({"configuration": name, "posts": len(found),
+                      "unrated": len(marks) - len(found), "sensible": round(sensible, 3),
+                      "specific": round(specific, 3), "ssa": round((sensible + specific) / 2, 3)})
+    print(format_table(table, [(k, k) for k in table[0]]))
+    if args.json:
+        write_json(Path(args.json), {"meta": meta, "configurations": table})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -204,6 +260,16 @@ def main() -> None:
     scorer.add_argument("--ratings", required=True, nargs="+", help="in the keys' order")
     scorer.add_argument("--json", help="write the rates here too")
     scorer.set_defaults(func=score)
+    ranker = commands.add_parser(
+        "rank-pool", help="configurations' picks among a rated pool sheet's candidates, rated "
+        "from it (no new rating)")
+    ranker.add_argument("--key", required=True, nargs="+", help="the pool sheet's keys")
+    ranker.add_argument("--ratings", required=True, nargs="+",
+                        help="in the keys' order, each beside its sheet.jsonl")
+    ranker.add_argument("--decoding", required=True, action="append", metavar="NAME=JSON",
+                        help="a configuration, as `make` takes it (the key's --model)")
+    ranker.add_argument("--json", help="write the rates here too")
+    ranker.set_defaults(func=rank_pool)
     args = parser.parse_args()
     args.func(args)
 

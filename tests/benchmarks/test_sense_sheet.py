@@ -134,3 +134,41 @@ def test_bot_input_joins_as_many_earlier_turns_as_the_model_reads() -> None:
     assert sense_sheet.bot_input(groups, sources, 2, 1, sep) == sep.join(sources[1:3])
     assert sense_sheet.bot_input(groups, sources, 2, 5, sep) == sep.join(sources[:3])
     assert sense_sheet.bot_input(groups, sources, 3, 2, sep) == sources[3]  # a new conversation
+
+
+def test_a_rated_pool_ranks_configurations_without_rating_again(
+    tiny_bundle: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`make --pool` puts every retrieved candidate on the sheet; `rank-pool` rates each
+    configuration's picks from it: the configuration the sheet was made with gets the rates
+    `score` gives it, and every pick among the same candidates is found rated."""
+    corpus = tmp_path / "test.jsonl"
+    corpus.write_text("".join(
+        json.dumps({"source": s, "target": t, "conversation": c}) + "\n" for s, t, c in DIALOGUE))
+    folder, key = tmp_path / "sheet", tmp_path / "keys" / "key.json"
+    retrieved = '{"retrieve": 3, "generated": false, "rerank": "retrieval"}'
+    _main(monkeypatch, "make", "--model", str(tiny_bundle), "--corpus", str(corpus),
+          "--posts", "4", "--pool", "--decoding", f"bot={retrieved}",
+          "--out", str(folder), "--key", str(key))
+    rows = [json.loads(line) for line in (folder / "sheet.jsonl").read_text().splitlines()]
+    entries = json.loads(key.read_text())["rows"]
+    assert any("pool retrieved" in entries[row["id"]]["sources"] for row in rows)
+    # a rater who finds the replies with a question mark sensible and specific
+    ratings = folder / "ratings.tsv"
+    ratings.write_text("".join(
+        f"{row['id']}\t{int('?' in row['reply'])}\t{int('?' in row['reply'])}\n" for row in rows))
+    scored = tmp_path / "rates.json"
+    _main(monkeypatch, "score", "--key", str(key), "--ratings", str(ratings), "--json", str(scored))
+    ranked = tmp_path / "ranked.json"
+    _main(monkeypatch, "rank-pool", "--key", str(key), "--ratings", str(ratings),
+          "--decoding", f"bot={retrieved}",
+          "--decoding", 'encoder={"retrieve": 3, "generated": false, "rerank": "dual-encoder"}',
+          "--json", str(ranked))
+    bot = json.loads(scored.read_text())["sources"]["bot"]
+    table = {row["configuration"]: row for row in json.loads(ranked.read_text())["configurations"]}
+    assert (table["bot"]["posts"], table["bot"]["unrated"]) == (4, 0)
+    assert table["bot"]["ssa"] == pytest.approx(bot["ssa"], abs=1e-3)
+    assert table["encoder"]["unrated"] == 0  # the same candidates, another pick
