@@ -145,10 +145,10 @@ def score(work: Path, limit: int, test: Path | None = None,
     # what the tuner tries (with an index: retrieved replies only) and, beside it, the
     # decodings a model without an index chooses among (the baselines among them)
     companions, weights = sorted(generator.companions), settings.details.get(RERANK_WEIGHTS)
-    index = generator.candidates.has_index
-    ranker = settings.details.get("ranker", "likelihood") if index else ""
+    has_index = generator.candidates.has_index
+    ranker = settings.details.get("ranker", "likelihood") if has_index else ""
     tried = (chat_candidates(companions, weights, ranker,
-                             retrieval=index and generator.candidates.keeps_posts)
+                             retrieval=generator.candidates.keeps_posts)
              | chat_candidates(companions, weights))
     table = {
         name: measure(generator, pairs, options)[0]

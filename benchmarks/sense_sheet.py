@@ -40,8 +40,10 @@ from typing import Any
 
 from benchmarks.common import format_table, write_json
 from nlp.evaluation.sense import (
+    SourceRates,
     context_before,
     last_turn,
+    rates,
     read_ratings,
     score_sheet,
     turns_of,
@@ -213,13 +215,13 @@ def rank_pool(args: argparse.Namespace) -> None:
     for name, (generator, options, inputs) in _bots(configs, meta["model"], groups, sources,
                                                      meta["rows"]).items():
         said = bot_choices(generator, inputs, options)
-        marks = [rated.get(index, {}).get(reply.text) for index, reply in enumerate(said)]
-        found = [mark for mark in marks if mark is not None]
-        sensible = sum(s for s, _ in found) / max(len(found), 1)
-        specific = sum(p for _, p in found) / max(len(found), 1)
+        picked = {i: rated.get(i, {}).get(reply.text) for i, reply in enumerate(said)}
+        found = {str(i): mark for i, mark in picked.items() if mark is not None}
+        own = rates({index: {"sources": [name], "post_index": index} for index in found},
+                    found).sources.get(name, SourceRates())
         table.append({"configuration": name, "posts": len(found),
-                      "unrated": len(marks) - len(found), "sensible": round(sensible, 3),
-                      "specific": round(specific, 3), "ssa": round((sensible + specific) / 2, 3)})
+                      "unrated": len(picked) - len(found), "sensible": round(own.sensible, 3),
+                      "specific": round(own.specific, 3), "ssa": round(own.ssa, 3)})
     print(format_table(table, [(k, k) for k in table[0]]))
     if args.json:
         write_json(Path(args.json), {"meta": meta, "configurations": table})

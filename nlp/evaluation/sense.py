@@ -23,7 +23,7 @@ import csv
 import json
 import random
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -287,8 +287,8 @@ def turns_of(
     posts: Sequence[str],
     contexts: Sequence[tuple[str, ...]],
     references: Sequence[str],
-    configs: dict[str, Sequence[tuple[str, str]]],
-    pools: dict[str, Sequence[Sequence[tuple[str, str]]]] | None = None,
+    configs: Mapping[str, Sequence[tuple[str, str]]],
+    pools: Mapping[str, Sequence[Sequence[tuple[str, str]]]] | None = None,
 ) -> list[Turn]:
     """The sheet's rows: each post's person's reply, each configuration's (text,
     provenance) and every (text, provenance) of each post's `pools` (the candidates a ranker

@@ -391,13 +391,14 @@ class Candidates:
 
     @property
     def keeps_posts(self) -> bool:
-        """Whether the bundle's index keeps its posts' texts, which rerank=retrieval reads
-        (an index built before they were kept does not)."""
-        return self.index.posts is not None
+        """Whether the bundle has an index that keeps its posts' texts, which rerank=retrieval
+        reads (an index built before they were kept does not)."""
+        return self.has_index and self.index.posts is not None
 
     def check_retrieval(self) -> None:
-        """Raise ValueError unless the bundle's index can rank by retrieval (`keeps_posts`)."""
-        if not self.keeps_posts:
+        """Raise ValueError unless the bundle's index can rank by retrieval (`keeps_posts`);
+        without an index, the error `index` raises."""
+        if self.index.posts is None:
             raise ValueError(
                 f"{self.bundle.path}: rerank={RETRIEVAL} ranks replies by the posts they "
                 "answered, which this retrieval index does not keep (it was built before "

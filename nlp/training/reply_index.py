@@ -91,8 +91,8 @@ def pair_name(origin: str) -> str:
 def build_index(codec: TextCodec, pairs: Sequence[Pair]) -> ReplyIndex:
     """A BM25 index of `pairs`' posts in the model's tokens, answering with their replies;
     a post with earlier turns is indexed by its message (`nlp.retrieval.turns`), as the
-    chat searches it. The posts' texts are kept too: the rankers compare the post a reply
-    answered with the message (`DecodeOptions.post_weight`)."""
+    chat searches it. The posts' texts are kept too: rerank="retrieval" compares the post a
+    reply answered with the message (`nlp.generation.candidates`)."""
     tokens = tokenize_pairs(codec, [pairs]).groups[0]
     separator = codec.config.data.turn_separator
     return ReplyIndex.build(

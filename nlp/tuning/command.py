@@ -152,10 +152,9 @@ def run(args: argparse.Namespace) -> int:
             details[RERANK_WEIGHTS], details["hits"], details[CALIBRATION] = weights
             ranker = details["ranker"] = best_ranker(details["hits"])
             print(f"ranker by validation Hits: {ranker}", file=sys.stderr)
-        index = generator.candidates.has_index
         candidates = chat_candidates(companions, details.get(RERANK_WEIGHTS),
-                                     ranker if index else "",
-                                     retrieval=index and generator.candidates.keeps_posts)
+                                     ranker if generator.candidates.has_index else "",
+                                     retrieval=generator.candidates.keeps_posts)
         budget = 60 * args.minutes - (time.monotonic() - began)
         result = try_candidates(
             generate, pairs, list(candidates.values()), objective, budget, on_trial=show
