@@ -42,13 +42,13 @@ from benchmarks.common import format_table, write_json
 from nlp.evaluation.sense import (
     SourceRates,
     context_before,
-    last_turn,
     rates,
     read_ratings,
     score_sheet,
     turns_of,
     write_sheet,
 )
+from nlp.retrieval.turns import last_turn_text
 from nlp.text.normalize import normalize_text
 from nlp.util.config import DataConfig
 
@@ -67,7 +67,7 @@ def _read(corpus: str) -> tuple[list[Any], list[str], list[str]]:
     every = list(read_pairs(corpus, "jsonl", report=ReadReport()))
     separator = DataConfig().turn_separator
     return (every, [pair.group for pair in every],
-            [last_turn(normalize_text(pair.source), separator) for pair in every])
+            [last_turn_text(normalize_text(pair.source), separator) for pair in every])
 
 
 def _bots(configs: dict[str, tuple[str, dict[str, Any]]], model: str, groups: Sequence[str],
@@ -134,11 +134,11 @@ def candidate_pools(generator: Any, inputs: Sequence[str],
     (the decoder's are not sent by a bot with an index), as (text, provenance)."""
     import dataclasses
 
-    from nlp.chat.text_input import clean_message
+    from nlp.chat.offline import bot_candidates
 
     decode = dataclasses.replace(options, generated=False)
     return [[(g.text, g.provenance) for g in n_best]
-            for n_best in generator.generate([clean_message(i) for i in inputs], decode)]
+            for _, _, n_best in bot_candidates(generator, inputs, decode)]
 
 
 def bot_input(groups: Sequence[str], sources: Sequence[str], row: int, turns: int,

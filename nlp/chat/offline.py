@@ -9,7 +9,7 @@ across chats as a running bot does). Each post is the first message of a fresh c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from nlp.chat.messages import Messages, chat_messages
@@ -18,7 +18,7 @@ from nlp.chat.responder import chat_seed, choose_reply, falls_back
 from nlp.chat.settings import ChatSettings
 from nlp.chat.text_input import clean_message
 from nlp.decoding import DecodeOptions
-from nlp.generation.text_generator import TextGenerator
+from nlp.generation.text_generator import Generation, TextGenerator
 from nlp.text.scripts import script_languages
 
 
@@ -38,6 +38,29 @@ class SentReply:
     pair: str = ""
 
 
+def bot_candidates(
+    generator: TextGenerator,
+    posts: Sequence[str],
+    options: DecodeOptions,
+    batch_size: int = 64,
+) -> Iterator[tuple[str, str, list[Generation]]]:
+    """For each post in order: the chat it is the first message of, the post as the bot
+    reads it (`clean_message`), and the candidates the bot chooses among (decoded as the bot
+    decodes, `bot_options`, sampling seeded per chat and turn as it seeds). The one path to
+    them for `bot_choices` and for whatever rates the candidates themselves
+    (`benchmarks/sense_sheet.py --pool`)."""
+    decode = bot_options(options)
+    for start in range(0, len(posts), batch_size):
+        batch = [clean_message(post) for post in posts[start : start + batch_size]]
+        chats = [f"post-{start + i}" for i in range(len(batch))]
+        seeds = (
+            [chat_seed(chat, 0, decode.seed) for chat in chats]
+            if decode.strategy == "sample"
+            else None
+        )
+        yield from zip(chats, batch, generator.generate(batch, decode, seeds), strict=True)
+
+
 def bot_choices(
     generator: TextGenerator,
     posts: Sequence[str],
@@ -50,26 +73,16 @@ def bot_choices(
     decode = bot_options(options)
     ranker = ranker or ReplyRanker()
     replies: list[SentReply] = []
-    for start in range(0, len(posts), batch_size):
-        batch = [clean_message(post) for post in posts[start : start + batch_size]]
-        chats = [f"post-{start + i}" for i in range(len(batch))]
-        seeds = (
-            [chat_seed(chat, 0, decode.seed) for chat in chats]
-            if decode.strategy == "sample"
-            else None
-        )
-        for chat, post, n_best in zip(
-            chats, batch, generator.generate(batch, decode, seeds), strict=True
-        ):
-            fallback = (post_messages(post).fallback_reply(post, chat, 0)
-                        if falls_back(decode) else None)
-            chosen = choose_reply(ranker, chat, n_best, post,
-                                  threshold=decode.fallback_threshold, fallback=fallback)
-            if chosen is None:
-                replies.append(SentReply(post_messages(post).no_idea, "apology"))
-            else:
-                text, best = chosen
-                replies.append(SentReply(text, best.provenance, best.pair))
+    for chat, post, n_best in bot_candidates(generator, posts, options, batch_size):
+        fallback = (post_messages(post).fallback_reply(post, chat, 0)
+                    if falls_back(decode) else None)
+        chosen = choose_reply(ranker, chat, n_best, post,
+                              threshold=decode.fallback_threshold, fallback=fallback)
+        if chosen is None:
+            replies.append(SentReply(post_messages(post).no_idea, "apology"))
+        else:
+            text, best = chosen
+            replies.append(SentReply(text, best.provenance, best.pair))
     return replies
 
 

@@ -255,16 +255,6 @@ def rates(rows: dict[str, dict[str, Any]], ratings: dict[str, tuple[int, int]]) 
     return report
 
 
-def last_turn(source: str, separator: str) -> str:
-    """The message a source answers: its last turn when it holds earlier ones joined with
-    `separator` (a corpus converted with `--context-turns`), else the source itself. The
-    sheet shows the message and its earlier turns apart, as a reader of a chat sees them."""
-    marker = separator.strip()
-    if not marker or marker not in source:
-        return source
-    return source.rsplit(marker, 1)[1].strip()
-
-
 def context_before(
     groups: Sequence[str], sources: Sequence[str], row: int, turns: int
 ) -> tuple[str, ...]:

@@ -13,7 +13,6 @@ from nlp.evaluation.sense import (
     RatingError,
     Turn,
     context_before,
-    last_turn,
     score_sheet,
     turns_of,
     write_sheet,
@@ -175,13 +174,6 @@ def test_parts_of_a_sheet_rated_apart_score_as_one(tmp_path: Path) -> None:
     assert report.posts == 3
     with pytest.raises(RatingError, match="2 keys but 1 ratings"):
         score_sheet([f.key for f in files], ratings[:1])
-
-
-def test_last_turn_is_the_message_a_context_joined_source_answers() -> None:
-    sep = " __eot__ "
-    assert last_turn("a b __eot__ c d __eot__ e f", sep) == "e f"
-    assert last_turn("just one", sep) == "just one"
-    assert last_turn("a __eot__ b", "  ") == "a __eot__ b"  # a blank separator marks nothing
 
 
 def test_a_pool_rates_every_candidate_and_its_best_a_post_by_hand(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nlp.retrieval import message_tokens, repeats_a_turn
-from nlp.retrieval.turns import turns_of, words_key
+from nlp.retrieval.turns import last_turn_text, turns_of, words_key
 
 SEP = " __eot__ "
 
@@ -23,3 +23,12 @@ def test_a_reply_repeating_a_turn_in_other_punctuation_or_case_is_a_repeat() -> 
     assert repeats_a_turn(["A", "playpen"], post, SEP)  # an earlier turn, said again
     assert not repeats_a_turn(["all", "of", "them", "?"], post, SEP)  # taking words up is fine
     assert not repeats_a_turn(["!"], post, SEP)  # no words: repeats nothing
+
+
+def test_last_turn_text_is_the_message_a_context_joined_source_answers() -> None:
+    assert last_turn_text("a b __eot__ c d __eot__ e f", SEP) == "e f"
+    assert last_turn_text("just one", SEP) == "just one"
+    assert last_turn_text("a __eot__ b", "  ") == "a __eot__ b"  # a blank separator marks nothing
+    # in any case, as the tokens' split (`message_tokens`) matches it
+    assert last_turn_text("a __EOT__ b", SEP) == "b"
+    assert message_tokens(["a", "__EOT__", "b"], SEP) == ["b"]
