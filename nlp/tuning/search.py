@@ -193,12 +193,9 @@ def chat_candidates(
     which reads BLEU and embedding similarity, could not tell: in Chinese it preferred the
     other ranker. Hits cannot score it (a true reply's post is the message itself)."""
     if ranker:
-        rankers = [RETRIEVAL] if retrieval else [ranker]
-        return {
-            f"{name}, {each}": with_ranker(options, each, weights)
-            for each in rankers
-            for name, options in RETRIEVAL_CONFIGURATIONS.items()
-        }
+        chosen = RETRIEVAL if retrieval else ranker
+        return {f"{name}, {chosen}": with_ranker(options, chosen, weights)
+                for name, options in RETRIEVAL_CONFIGURATIONS.items()}
     candidates: dict[str, DecodeOptions] = {}
     for name, (rerank, options) in CHAT_CONFIGURATIONS.items():
         if not rerank:
