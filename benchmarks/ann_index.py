@@ -12,7 +12,14 @@ case, which no structure helps). Memory is the growth of resident memory while t
 is built (hnswlib allocates it whole at the start). The machine's matmul peak is timed
 before and after, as the other benchmarks do, so a busy machine shows.
 
+With `--model` (a chat bundle with its index and dual encoder) and `--corpus` (validation
+pairs), the vectors are the bundle's own instead: its dual encoder's vector of every reply its
+index holds, which `retrieval.dense_index` stores, searched with the post vectors of posts
+drawn across the file's conversations, as the chat searches. Recall there says what the index
+misses of neighbours that exist.
+
     python -m benchmarks.ann_index [--sizes 250000 1000000] [--queries 200]
+    python -m benchmarks.ann_index --model runs/chat --corpus chat-valid.jsonl
 """
 
 from __future__ import annotations
@@ -77,14 +84,47 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
     return best[np.argsort(-scores[best], kind="stable")]
 
 
-def measure(count: int, width: int, queries: int, k: int, seed: int) -> list[dict[str, Any]]:
-    """Exact search and the HNSW index on `count` random vectors: one row each; `queries`
-    of each kind, timed one at a time."""
+def bundle_vectors(model: str, corpus: str, queries: int,
+                   seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The chat bundle `model`'s reply vectors (its dual encoder's, of every reply its index
+    holds) and, as queries of kind "posts", the post vectors of `queries` posts of `corpus`
+    drawn across its conversations (`nlp.metrics.sampling`), read as the chat reads them."""
+    from nlp.corpus.readers import read_pairs
+    from nlp.corpus.records import ReadReport
+    from nlp.generation.candidates import ranking_ids, token_ranking_ids
+    from nlp.generation.loading import load_generator
+    from nlp.metrics.sampling import sample_rows
+
+    generator = load_generator(model)
+    candidates, codec = generator.candidates, generator.bundle.codec
+    encoder = candidates.dual_encoder
+    replies = encoder.reply_vectors([ranking_ids(codec, r) for r in candidates.index.replies])
+    pairs = list(read_pairs(corpus, "jsonl", report=ReadReport()))
+    rows = sample_rows([pair.group for pair in pairs], queries, seed)
+    posts = encoder.post_vectors(
+        [token_ranking_ids(codec, candidates.query_tokens(pairs[row].source)) for row in rows])
+    return _unit(replies), {"posts": _unit(posts)}
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def measure(count: int, width: int, queries: int, k: int, seed: int,
+            model: str | None = None, corpus: str | None = None) -> list[dict[str, Any]]:
+    """Exact search and the HNSW index: one row each; `queries` of each kind, timed one at a
+    time. On `count` random vectors of `width`, or with `model` on that bundle's own
+    (`bundle_vectors`, queries from `corpus`)."""
     from nlp.retrieval.dense import VECTORS_FILE, GraphSettings, VectorIndex
 
-    vectors = unit_vectors(count, width, seed)
-    asked = {"planted": planted(vectors, queries, seed + 2),
-             "random": unit_vectors(queries, width, seed + 4)}
+    if model is not None and corpus is not None:
+        vectors, asked = bundle_vectors(model, corpus, queries, seed)
+        count, width = vectors.shape
+    else:
+        vectors = unit_vectors(count, width, seed)
+        asked = {"planted": planted(vectors, queries, seed + 2),
+                 "random": unit_vectors(queries, width, seed + 4)}
     truth = {kind: exact_nearest(vectors, some, k) for kind, some in asked.items()}
     exact_ms = []
     for some in asked.values():
@@ -96,7 +136,7 @@ def measure(count: int, width: int, queries: int, k: int, seed: int) -> list[dic
     exact = {**common, "method": "exact (numpy)", "memory_mb": round(vectors.nbytes / 2**20, 1),
              "build_s": 0.0, "query_ms_p50": round(percentile(exact_ms, 50), 3),
              "query_ms_p95": round(percentile(exact_ms, 95), 3),
-             "recall_planted": 1.0, "recall_random": 1.0}
+             **{f"recall_{kind}": 1.0 for kind in asked}}
 
     before = rss_mb()
     started = time.perf_counter()
@@ -136,25 +176,33 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="queries of each kind")
     parser.add_argument("--k", type=int, default=10, help="neighbours a query (recall@K)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", help="a chat bundle: its own reply vectors (--sizes and "
+                        "--width unused)")
+    parser.add_argument("--corpus", help="with --model: validation pairs whose posts query")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "ann_index.json")
     args = parser.parse_args()
+    if bool(args.model) != bool(args.corpus):
+        parser.error("--model and --corpus go together")
     print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
     peaks = [run_isolated(matmul_peak, 2048, 10, "float32")]
     rows: list[dict[str, Any]] = []
-    for size in args.sizes:
-        rows += run_isolated(measure, size, args.width, args.queries, args.k, args.seed)
-        print(f"measured {size} vectors", flush=True)
+    for size in [0] if args.model else args.sizes:
+        rows += run_isolated(measure, size, args.width, args.queries, args.k, args.seed,
+                             args.model, args.corpus)
+        print(f"measured {rows[-1]['vectors']} vectors", flush=True)
     peaks.append(run_isolated(matmul_peak, 2048, 10, "float32"))
     write_json(args.out, {
         "matmul_peak_gflops": {"size": 2048, "dtype": "float32",
                                "before": round(peaks[0], 1), "after": round(peaks[1], 1)},
-        "cpus": os.cpu_count(), "queries": args.queries, "rows": rows,
+        "cpus": os.cpu_count(), "queries": args.queries, "model": args.model,
+        "corpus": args.corpus, "rows": rows,
     })
+    recalls = [key for key in rows[0] if key.startswith("recall_")]
     print(format_table(rows, [
         ("vectors", "vectors"), ("method", "method"), ("memory_mb", "memory MB"),
         ("disk_mb", "disk MB"), ("build_s", "build s"), ("query_ms_p50", "query ms p50"),
-        ("query_ms_p95", "query ms p95"), ("recall_planted", f"recall@{args.k} planted"),
-        ("recall_random", f"recall@{args.k} random"),
+        ("query_ms_p95", "query ms p95"),
+        *[(key, f"recall@{args.k} {key.removeprefix('recall_')}") for key in recalls],
     ]))
     print(f"matmul peak: {peaks[0]:.0f} GFLOP/s before, {peaks[1]:.0f} after")
 
