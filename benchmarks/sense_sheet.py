@@ -48,8 +48,7 @@ from nlp.evaluation.sense import (
     turns_of,
     write_sheet,
 )
-from nlp.retrieval.turns import last_turn_text
-from nlp.text.normalize import normalize_text
+from nlp.text.normalize import last_turn_text, normalize_text
 from nlp.util.config import DataConfig
 
 CONTEXT_TURNS = 3  # turns shown before each post: enough to judge a reply in context

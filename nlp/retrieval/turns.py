@@ -14,28 +14,9 @@ is never a sensible reply to it, and retrieval is where such replies come from.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from nlp.text.normalize import words_only
-
-
-def turn_marker(separator: str) -> str:
-    """The turn separator as a token, in the case a lowercasing tokenizer writes it (as
-    written in the config it is padded, e.g. " __eot__ "); "" for a blank separator, which
-    marks no turns."""
-    return separator.strip().lower()
-
-
-def last_turn_text(source: str, separator: str) -> str:
-    """`message_tokens` of a text: what follows its last turn separator (in any case),
-    stripped; the whole text when it has none or the separator is blank. What a reader of the
-    chat sees as the message (`nlp.evaluation.sense` shows the earlier turns apart)."""
-    marker = turn_marker(separator)
-    if not marker:
-        return source
-    turns = re.split(re.escape(marker), source, flags=re.IGNORECASE)
-    return turns[-1].strip() if len(turns) > 1 else source
 
 
 def message_tokens(tokens: Sequence[str], separator: str) -> list[str]:
@@ -46,8 +27,9 @@ def message_tokens(tokens: Sequence[str], separator: str) -> list[str]:
 
 
 def turns_of(tokens: Sequence[str], separator: str) -> list[list[str]]:
-    """A post's tokens cut into its turns at the separator token (`turn_marker`)."""
-    marker = turn_marker(separator)
+    """A post's tokens cut into its turns at the separator token, in any case (a
+    lowercasing tokenizer writes it lower-cased)."""
+    marker = separator.strip().lower()
     turns: list[list[str]] = [[]]
     for token in tokens:
         if marker and token.lower() == marker:

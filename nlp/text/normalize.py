@@ -101,5 +101,16 @@ def without_separator(text: str, separator: str) -> str:
 
 
 @functools.lru_cache(maxsize=8)
+def last_turn_text(source: str, separator: str) -> str:
+    """What follows a text's last turn separator, stripped: the message a source with
+    earlier turns joined before it answers (`nlp.retrieval.turns.message_tokens` is the same
+    in tokens); the whole text when it has none or the separator is blank. The marker is
+    matched as `without_separator` matches it, in any case. What a reader of the chat sees as
+    the message (`nlp.evaluation.sense` shows the earlier turns apart)."""
+    pattern = _marker_pattern(normalize_text(separator))
+    turns = pattern.split(source) if pattern is not None else [source]
+    return turns[-1].strip() if len(turns) > 1 else source
+
+
 def _marker_pattern(marker: str) -> re.Pattern[str] | None:
     return re.compile(re.escape(marker), re.IGNORECASE) if marker else None

@@ -160,13 +160,8 @@ CHAT_CONFIGURATIONS: dict[str, tuple[str, DecodeOptions]] = {
 # people on validation posts (Meena's sensibleness, `benchmarks/sense_sheet.py`;
 # docs/BENCHMARKS.md "Rated sense"), the generated replies the bot sent made sense far less
 # often than the retrieved ones, and neither Hits nor this tuner's objective tells it so.
-# Which retrieved reply is sent, two rankers compete for by the objective: the retrieval's
-# own order (rerank="retrieval": the reply whose post best matches the message; it needs an
-# index that keeps its posts, and Hits cannot score it, a true reply's post being the
-# message itself) and the ranker Hits chose. People rated every candidate of validation
-# posts' pools: in English the retrieval's picks made sense more often than the dual
-# encoder's, and the objective ranked them alike; in Chinese the ratings found no difference
-# beyond their noise. A model without an index still chooses among the decodings above.
+# Which of them is sent: `chat_candidates`. A model without an index still chooses among the
+# decodings above.
 RETRIEVED = 10
 RETRIEVAL_CONFIGURATIONS: dict[str, DecodeOptions] = {
     "retrieved": DecodeOptions(retrieve=RETRIEVED, generated=False),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from nlp.retrieval import message_tokens, repeats_a_turn
-from nlp.retrieval.turns import last_turn_text, turns_of, words_key
+from nlp.retrieval.turns import turns_of, words_key
+from nlp.text.normalize import last_turn_text
 
 SEP = " __eot__ "
 
