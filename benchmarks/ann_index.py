@@ -18,8 +18,8 @@ index holds, which `retrieval.dense_index` stores, searched with the post vector
 drawn across the file's conversations, as the chat searches. Recall there says what the index
 misses of neighbours that exist.
 
-    python -m benchmarks.ann_index [--sizes 250000 1000000] [--queries 200]
-    python -m benchmarks.ann_index --model runs/chat --corpus chat-valid.jsonl
+    python -m benchmarks.ann_index [--sizes 250000 1000000] [--queries 200] [--ef 50 100 200]
+    python -m benchmarks.ann_index --model runs/chat --corpus chat-valid.jsonl [--ef ...]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import argparse
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,8 +113,10 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 
 
 def measure(count: int, width: int, queries: int, k: int, seed: int,
-            model: str | None = None, corpus: str | None = None) -> list[dict[str, Any]]:
-    """Exact search and the HNSW index: one row each; `queries` of each kind, timed one at a
+            model: str | None = None, corpus: str | None = None,
+            efs: Sequence[int] = ()) -> list[dict[str, Any]]:
+    """Exact search, then the HNSW index searched with each of `efs` (default: the bundle's
+    setting) on the one graph built: a row each; `queries` of each kind, timed one at a
     time. On `count` random vectors of `width`, or with `model` on that bundle's own
     (`bundle_vectors`, queries from `corpus`)."""
     from nlp.retrieval.dense import VECTORS_FILE, GraphSettings, VectorIndex
@@ -143,26 +146,29 @@ def measure(count: int, width: int, queries: int, k: int, seed: int,
     index = VectorIndex.build(vectors)
     build_s = time.perf_counter() - started
     graph_mb = rss_mb() - before
-    hnsw_ms = []
-    recall = {}
-    for kind, some in asked.items():
-        hits = 0
-        for query, nearest in zip(some, truth[kind], strict=True):
-            started = time.perf_counter()
-            rows, _ = index.search(query[None], k)
-            hnsw_ms.append(1000 * (time.perf_counter() - started))
-            hits += len(set(rows[0].tolist()) & set(nearest.tolist()))
-        recall[f"recall_{kind}"] = round(hits / (k * len(some)), 4)
     with tempfile.TemporaryDirectory() as directory:
         index.save(Path(directory))
         disk_mb = (Path(directory) / VECTORS_FILE).stat().st_size / 2**20
     settings = GraphSettings()
-    hnsw = {**common, "method": f"hnsw M={settings.m} ef={settings.ef}",
-            "memory_mb": round(graph_mb, 1), "disk_mb": round(disk_mb, 1),
-            "build_s": round(build_s, 1), "build_threads": os.cpu_count(),
-            "query_ms_p50": round(percentile(hnsw_ms, 50), 3),
-            "query_ms_p95": round(percentile(hnsw_ms, 95), 3), **recall}
-    return [exact, hnsw]
+    rows = [exact]
+    for ef in efs or [settings.ef]:
+        index.set_ef(ef)
+        hnsw_ms = []
+        recall = {}
+        for kind, some in asked.items():
+            hits = 0
+            for query, nearest in zip(some, truth[kind], strict=True):
+                started = time.perf_counter()
+                found, _ = index.search(query[None], k)
+                hnsw_ms.append(1000 * (time.perf_counter() - started))
+                hits += len(set(found[0].tolist()) & set(nearest.tolist()))
+            recall[f"recall_{kind}"] = round(hits / (k * len(some)), 4)
+        rows.append({**common, "method": f"hnsw M={settings.m} ef={ef}", "ef": ef,
+                     "memory_mb": round(graph_mb, 1), "disk_mb": round(disk_mb, 1),
+                     "build_s": round(build_s, 1), "build_threads": os.cpu_count(),
+                     "query_ms_p50": round(percentile(hnsw_ms, 50), 3),
+                     "query_ms_p95": round(percentile(hnsw_ms, 95), 3), **recall})
+    return rows
 
 
 def main() -> None:
@@ -176,6 +182,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="queries of each kind")
     parser.add_argument("--k", type=int, default=10, help="neighbours a query (recall@K)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ef", nargs="+", type=int, default=[],
+                        help="search ef values to measure on each graph (default: the "
+                        "bundle's setting)")
     parser.add_argument("--model", help="a chat bundle: its own reply vectors (--sizes and "
                         "--width unused)")
     parser.add_argument("--corpus", help="with --model: validation pairs whose posts query")
@@ -183,12 +192,14 @@ def main() -> None:
     args = parser.parse_args()
     if bool(args.model) != bool(args.corpus):
         parser.error("--model and --corpus go together")
+    if any(ef < args.k for ef in args.ef):
+        parser.error(f"--ef below --k {args.k}: a search raises ef to the neighbours it asks for")
     print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
     peaks = [run_isolated(matmul_peak, 2048, 10, "float32")]
     rows: list[dict[str, Any]] = []
     for size in [0] if args.model else args.sizes:
         rows += run_isolated(measure, size, args.width, args.queries, args.k, args.seed,
-                             args.model, args.corpus)
+                             args.model, args.corpus, args.ef)
         print(f"measured {rows[-1]['vectors']} vectors", flush=True)
     peaks.append(run_isolated(matmul_peak, 2048, 10, "float32"))
     write_json(args.out, {

@@ -116,6 +116,15 @@ class VectorIndex:
             )
         return cls(graph, width, count, settings)
 
+    def set_ef(self, ef: int) -> None:
+        """Search with `ef` candidates from now on (at least the neighbours a search asks
+        for): more finds more of the true nearest for more time. The saved setting is
+        unchanged; `benchmarks/ann_index.py --ef` measures the trade on one graph."""
+        if ef < 1:
+            raise ValueError(f"ef must be at least 1, got {ef}")
+        self._ef = ef
+        self._graph.set_ef(ef)
+
     def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """For each query vector ([queries, width]), the rows of its `k` nearest replies
         (fewer if the index holds fewer) and their cosines, nearest first: int64 and float32

@@ -46,3 +46,13 @@ def test_measure_on_a_bundle_reports_recall_of_its_posts(
     assert exact["vectors"] == hnsw["vectors"] > 3 and exact["recall_posts"] == 1.0
     # a graph of a few hundred vectors searched with ef 100 visits them all: exact
     assert hnsw["recall_posts"] == 1.0 and "recall_random" not in hnsw
+
+
+def test_measure_gives_a_row_for_each_ef_on_one_graph() -> None:
+    exact, *graphs = measure(2000, 16, 20, 5, 0, efs=(5, 2000))
+    assert exact["method"] == "exact (numpy)"
+    assert [row["ef"] for row in graphs] == [5, 2000]
+    assert len({row["build_s"] for row in graphs}) == 1  # built once, searched twice
+    # with every vector a candidate the graph finds (nearly) what exact search finds
+    assert graphs[1]["recall_planted"] > 0.99 and graphs[1]["recall_random"] > 0.99
+    assert graphs[0]["recall_random"] < graphs[1]["recall_random"]

@@ -53,6 +53,29 @@ def test_asking_for_more_than_it_holds_or_than_ef_returns_what_there_is() -> Non
     assert rows.shape == (1, 0)
 
 
+def test_set_ef_widens_the_search_and_refuses_nonsense() -> None:
+    generator = np.random.default_rng(1)
+    vectors = generator.normal(size=(3000, 32)).astype(np.float32)
+    queries = generator.normal(size=(40, 32)).astype(np.float32)  # near nothing: the hard case
+    exact = np.argsort(-(queries / np.linalg.norm(queries, axis=1, keepdims=True))
+                       @ (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).T,
+                       axis=1)[:, :10]
+    index = VectorIndex.build(vectors, GraphSettings(m=4, ef_construction=10), threads=1)
+
+    def recall() -> float:
+        rows, _ = index.search(queries, 10)
+        found = zip(rows.tolist(), exact.tolist(), strict=True)
+        return sum(len(set(a) & set(b)) for a, b in found) / 400
+
+    index.set_ef(10)
+    narrow = recall()
+    index.set_ef(3000)  # every vector reachable a candidate: nearly exact on a sparse graph
+    wide = recall()
+    assert narrow < 0.5 and wide > 0.99
+    with pytest.raises(ValueError, match="at least 1"):
+        index.set_ef(0)
+
+
 def test_its_neighbours_are_exact_search_s_on_a_small_random_set() -> None:
     generator = np.random.default_rng(0)
     vectors = generator.normal(size=(400, 16)).astype(np.float32)
