@@ -13,6 +13,7 @@ from nlp.corpus.pipeline import VALID, PipelineOptions, pair_hash, process, spli
 from nlp.corpus.readers import FORMATS, detect_format, format_options, read_pairs
 from nlp.corpus.records import Pair, ReadReport
 from nlp.generation.bundle import file_sha256
+from nlp.text.normalize import separator_count
 from nlp.util.config import DataConfig
 
 
@@ -66,8 +67,7 @@ def _takes_context(path: Path, fmt: str) -> bool:
 
 def earlier_turns(pairs: Iterable[Pair], separator: str) -> int:
     """The most earlier turns any source holds (separators in it), 0 for single turns."""
-    marker = separator.strip()
-    return max((pair.source.count(marker) for pair in pairs), default=0) if marker else 0
+    return max((separator_count(pair.source, separator) for pair in pairs), default=0)
 
 
 def check_context(pairs: Sequence[Pair], data: DataConfig) -> int:
