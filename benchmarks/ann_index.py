@@ -119,7 +119,7 @@ def measure(count: int, width: int, queries: int, k: int, seed: int,
     setting) on the one graph built: a row each; `queries` of each kind, timed one at a
     time. On `count` random vectors of `width`, or with `model` on that bundle's own
     (`bundle_vectors`, queries from `corpus`)."""
-    from nlp.retrieval.dense import VECTORS_FILE, GraphSettings, VectorIndex
+    from nlp.retrieval.dense import VECTORS_FILE, VectorIndex
 
     if model is not None and corpus is not None:
         vectors, asked = bundle_vectors(model, corpus, queries, seed)
@@ -149,7 +149,7 @@ def measure(count: int, width: int, queries: int, k: int, seed: int,
     with tempfile.TemporaryDirectory() as directory:
         index.save(Path(directory))
         disk_mb = (Path(directory) / VECTORS_FILE).stat().st_size / 2**20
-    settings = GraphSettings()
+    settings = index.settings
     rows = [exact]
     for ef in efs or [settings.ef]:
         index.set_ef(ef)

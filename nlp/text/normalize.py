@@ -91,7 +91,7 @@ def without_separator(text: str, separator: str) -> str:
     unchanged (corpus readers normalise nothing themselves); text with it is returned
     normalised, which the codec would do anyway. A blank separator marks nothing.
     """
-    pattern = _marker_pattern(normalize_text(separator))
+    pattern = _separator_pattern(separator)
     if pattern is None:
         return text
     normalized = normalize_text(text)
@@ -100,14 +100,13 @@ def without_separator(text: str, separator: str) -> str:
     return " ".join(pattern.sub(" ", normalized).split())
 
 
-@functools.lru_cache(maxsize=8)
 def last_turn_text(source: str, separator: str) -> str:
     """What follows a text's last turn separator, stripped: the message a source with
     earlier turns joined before it answers (`nlp.retrieval.turns.message_tokens` is the same
     in tokens); the whole text when it has none or the separator is blank. The marker is
     matched as `without_separator` matches it, in any case. What a reader of the chat sees as
     the message (`nlp.evaluation.sense` shows the earlier turns apart)."""
-    pattern = _marker_pattern(normalize_text(separator))
+    pattern = _separator_pattern(separator)
     turns = pattern.split(source) if pattern is not None else [source]
     return turns[-1].strip() if len(turns) > 1 else source
 
@@ -116,7 +115,7 @@ def separator_count(text: str, separator: str) -> int:
     """How many turn separators `text` holds, matched as `without_separator` matches them
     (normalised, in any case): the earlier turns a source joined before its message; 0 for a
     blank separator."""
-    pattern = _marker_pattern(normalize_text(separator))
+    pattern = _separator_pattern(separator)
     if pattern is None:
         return 0
     # printable ASCII is its own normal form as far as a marker goes (only spacing and
@@ -125,5 +124,9 @@ def separator_count(text: str, separator: str) -> int:
     return len(pattern.findall(text if plain else normalize_text(text)))
 
 
-def _marker_pattern(marker: str) -> re.Pattern[str] | None:
+@functools.lru_cache(maxsize=8)
+def _separator_pattern(separator: str) -> re.Pattern[str] | None:
+    """The separator's marker as it stands in normalised text, in any case; None for a blank
+    separator. Cached: every message and every corpus source asks for it."""
+    marker = normalize_text(separator)
     return re.compile(re.escape(marker), re.IGNORECASE) if marker else None
