@@ -36,7 +36,7 @@ class TrainResult:
 
     model: Path  # the bundle: OUT/model
     best_valid_loss: float
-    best_epoch: int
+    best_epoch: float  # with a fraction when the budget's last part-epoch was kept
     best_score: float | None = None  # the selection score (ROUGE-L) when one picked it
 
 

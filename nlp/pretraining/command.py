@@ -76,7 +76,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
     loss = state.best_valid_loss
     print(
         f"best validation loss {loss:.4f} (perplexity {math.exp(min(loss, 50.0)):.2f}) at "
-        f"epoch {state.best_epoch}; pretrained model in {args.out / 'model'}: "
+        f"epoch {state.best_epoch:g}; pretrained model in {args.out / 'model'}: "
         f"s2s train --set model.pretrained={args.out} ..."
     )
     return 0

@@ -51,9 +51,15 @@ class TrainState:
     epoch: int = 0  # epochs completed
     step_in_epoch: int = 0  # batches of the current epoch already trained
     global_step: int = 0
-    best_valid_loss: float = float("inf")  # of the best epoch (by loss, or by the selection)
-    best_score: float = float("-inf")  # of the best epoch, when a selection score picks it
-    best_epoch: int = -1
+    # The bundle's model: the best complete epoch, or the weights a time budget stopped inside
+    # an epoch when they validated better (then best_epoch has a fraction, e.g. 2.37).
+    best_valid_loss: float = float("inf")  # by loss, or by the selection
+    best_score: float = float("-inf")  # when a selection score picks it
+    best_epoch: float = -1
+    # The best complete epoch's, which early stopping compares with: a part-epoch the budget
+    # kept must not change what a resumed run does from an uninterrupted one.
+    epochs_best_valid_loss: float = float("inf")
+    epochs_best_score: float = float("-inf")
     lowest_valid_loss: float = float("inf")  # of any epoch (differs under a selection score)
     lowest_epoch: int = -1  # the epoch of lowest_valid_loss (the plateau schedule's rewind)
     bad_epochs: int = 0  # epochs in a row that improved neither the selection nor the loss
@@ -83,7 +89,11 @@ class _Counters(tf.train.experimental.PythonState):
 
     def deserialize(self, string_value: Any) -> None:
         text = string_value.decode("utf-8") if isinstance(string_value, bytes) else string_value
-        self.state = TrainState(**json.loads(text))
+        fields = json.loads(text)
+        # checkpoints written before part-epochs could be kept: their best was an epoch's
+        fields.setdefault("epochs_best_valid_loss", fields.get("best_valid_loss", float("inf")))
+        fields.setdefault("epochs_best_score", fields.get("best_score", float("-inf")))
+        self.state = TrainState(**fields)
 
 
 # --- object paths ------------------------------------------------------------------------

@@ -260,7 +260,7 @@ def run_train(args: argparse.Namespace) -> int:
     if math.isfinite(state.best_score):  # train.select_by picked the epoch, not the loss
         picked = f" (selected by validation score {state.best_score:.4f})"
     print(
-        f"best validation loss {state.best_valid_loss:.4f} at epoch {state.best_epoch}{picked}; "
+        f"best validation loss {state.best_valid_loss:.4f} at epoch {state.best_epoch:g}{picked}; "
         f"model in {args.out / 'model'}"
     )
     return 0

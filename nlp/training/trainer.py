@@ -318,13 +318,10 @@ class Trainer:
                 self._report(pending, state, bar, writer)
             state.train_seconds = time.monotonic() - started
             if out_of_time and state.step_in_epoch < total:
-                # Stopped mid-epoch: keep the exact batch position and nothing else. Ending
-                # the epoch here would count it as done (a resumed run would skip its other
-                # batches) and would validate, rewind or lower the rate on part of an epoch,
-                # which the uninterrupted run never does; the bundle stays the best complete
-                # epoch's, and `--resume` with a larger budget goes on from this batch.
-                if not state.history:
-                    self._first_model(state, validation, hooks, total)
+                # Stopped mid-epoch: the epoch is not counted (a resumed run goes on from
+                # this batch, as the uninterrupted run would) and no schedule or early
+                # stopping sees it; only the bundle may take these weights.
+                self._part_epoch(state, validation, hooks, total, writer)
                 self._save(checkpoint, state)
                 return state
             self._end_epoch(state, validation, hooks, writer)
@@ -348,18 +345,20 @@ class Trainer:
         with writer.as_default(step=state.global_step):
             tf.summary.scalar("train/loss", loss)
 
-    def _first_model(
-        self, state: TrainState, valid: EncodedExamples, hooks: Hooks, total: int
+    def _part_epoch(
+        self, state: TrainState, valid: EncodedExamples, hooks: Hooks, total: int, writer: Any
     ) -> None:
-        """The budget ended inside the first epoch (a large corpus on a slow machine): keep
-        the model as it stands, validated and recorded as a part of an epoch, so the run
-        leaves a usable bundle rather than none. Nothing else changes: the epoch is not
-        counted, no schedule or early stopping sees it, and `--resume` goes on from the same
-        batch as an uninterrupted run would; a complete epoch replaces this model when it
-        validates better."""
+        """The budget ended inside an epoch: validate the weights as they stand and keep them
+        in the bundle when they beat its model (always, inside the first epoch, where there
+        is none yet). Why: on a budget-bound recipe the last part-epoch is up to a third of
+        the training, and a model that has trained longer usually validates better. The
+        history records it as a part-epoch (`partial_epoch`, a fractional `epoch`); the
+        epoch count, the schedule and early stopping never see it, so `--resume` still
+        goes on from this batch exactly as the uninterrupted run would."""
         valid_loss = self.evaluate_loss(valid)
+        position = state.epoch + round(state.step_in_epoch / max(1, total), 3)
         record: dict[str, Any] = {
-            "epoch": round(state.step_in_epoch / max(1, total), 3),
+            "epoch": position,
             "step": state.global_step,
             "train_seconds": round(state.train_seconds, 1),
             "valid_loss": round(valid_loss, 5),
@@ -370,15 +369,35 @@ class Trainer:
         score = selected.score() if selected is not None else None
         if selected is not None and score is not None:
             record[f"valid_{selected.name}"] = round(score, 5)
-            state.best_score = score
         state.history.append(record)
-        state.best_valid_loss, state.best_epoch = valid_loss, 0
+        with writer.as_default(step=state.global_step):
+            tf.summary.scalar("valid/part_epoch_loss", valid_loss)
+        writer.flush()
+        kept = self._beats(valid_loss, score, state.best_valid_loss, state.best_score)
         self._log(
-            f"  the budget ended {state.step_in_epoch} of {total} batches into the first "
-            f"epoch: keeping this model (valid loss {valid_loss:.4f})"
+            f"  the budget ended {state.step_in_epoch} of {total} batches into epoch "
+            f"{state.epoch + 1}: valid loss {valid_loss:.4f}"
+            + (f"  {selected.name} {score:.4f}" if selected is not None and score is not None
+               else "")
+            + ("  (best so far: the bundle keeps these weights)" if kept else
+               f"  (the bundle keeps epoch {state.best_epoch:g})")
         )
-        if hooks.on_improved is not None:
-            hooks.on_improved(state)
+        if kept:
+            state.best_valid_loss, state.best_epoch = valid_loss, position
+            if score is not None:
+                state.best_score = score
+            if hooks.on_improved is not None:
+                hooks.on_improved(state)
+
+    def _beats(
+        self, valid_loss: float, score: float | None, best_loss: float, best_score: float
+    ) -> bool:
+        """Whether a validation (loss, selection score) beats the best one so far."""
+        if self.config.select_by == "last":  # keep the latest model (tiny validation sets)
+            return True
+        if score is None:
+            return valid_loss < best_loss - 1e-6
+        return score > best_score + 1e-9
 
     def _end_epoch(
         self, state: TrainState, valid: EncodedExamples, hooks: Hooks, writer: Any
@@ -407,16 +426,17 @@ class Trainer:
         writer.flush()
         state.epoch += 1
         state.step_in_epoch = 0
-        if self.config.select_by == "last":  # keep every epoch's model (tiny validation sets)
-            improved = True
-        elif score is None:
-            improved = valid_loss < state.best_valid_loss - 1e-6
-        else:
-            improved = score > state.best_score + 1e-9
+        # `improved`: better than every complete epoch (early stopping's test, as in an
+        # uninterrupted run); `kept`: better than the bundle's model, which may be a
+        # part-epoch an earlier budget kept.
+        improved = self._beats(
+            valid_loss, score, state.epochs_best_valid_loss, state.epochs_best_score
+        )
+        kept = self._beats(valid_loss, score, state.best_valid_loss, state.best_score)
         self._log(
             f"  valid loss {valid_loss:.4f}  perplexity {record['valid_perplexity']:.2f}"
             + (f"  {name} {score:.4f}" if score is not None else "")
-            + ("  (best so far)" if improved else "")
+            + ("  (best so far)" if kept else "")
         )
         # The plateau schedule follows the validation loss (what the optimizer lowers);
         # early stopping waits for epochs that improve neither the loss nor the selection.
@@ -430,6 +450,10 @@ class Trainer:
             if self.rewind is not None:
                 self.rewind.keep()
         if improved:
+            state.epochs_best_valid_loss = valid_loss
+            if score is not None:
+                state.epochs_best_score = score
+        if kept:
             state.best_valid_loss, state.best_epoch = valid_loss, state.epoch
             if score is not None:
                 state.best_score = score

@@ -283,8 +283,8 @@ def test_a_run_stopped_by_its_time_budget_resumes_as_an_uninterrupted_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`train.max_minutes` stops mid-epoch at an exact batch: the checkpoint holds that
-    position (no validation, no epoch count, no plateau rewind or halving of a partial
-    epoch), the bundle stays the best complete epoch's, and `--resume` with a larger
+    position (no epoch count, no plateau rewind or halving of a partial epoch), the part-epoch
+    is validated but, worse than the best epoch, not kept, and `--resume` with a larger
     budget ends with the weights and optimizer state of a run never stopped."""
     from nlp.training import trainer as trainer_module
     from nlp.training.data import EncodedExamples
@@ -304,12 +304,13 @@ def test_a_run_stopped_by_its_time_budget_resumes_as_an_uninterrupted_one(
     monkeypatch.setattr(trainer_module, "time", StepClock())
     saved: list[int] = []
     cut = make_trainer(tmp_path / "cut", max_minutes=15, **settings)
-    validations = iter(losses)
-    monkeypatch.setattr(cut, "evaluate_loss", lambda valid: next(validations))
+    scripted_validation(cut, monkeypatch, [3.0, 3.05])  # epoch 1, then the part of epoch 2
     state = cut.fit(data, data[:8], hooks=Hooks(on_improved=lambda s: saved.append(s.epoch)))
     epoch_length = len(EncodedExamples(data).plan(cut.batching, seed=cut.config.seed, epoch=1))
     assert state.finished and state.epoch == 1 and 0 < state.step_in_epoch < epoch_length
-    assert saved == [1] and len(state.history) == 1  # the partial epoch was not validated
+    assert saved == [1] and state.best_epoch == 1  # the worse part-epoch was not kept
+    assert [r.get("partial_epoch", False) for r in state.history] == [False, True]
+    assert 1 < state.history[-1]["epoch"] < 2
     assert float(cut.optimizer.learning_rate.numpy()) == pytest.approx(0.01)
     monkeypatch.undo()
 
@@ -349,7 +350,7 @@ def test_a_budget_that_ends_inside_the_first_epoch_still_leaves_a_model(
                     hooks=Hooks(on_improved=lambda s: saved.append(dict(s.history[-1]))))
     epoch_length = len(EncodedExamples(data).plan(cut.batching, seed=cut.config.seed, epoch=0))
     assert state.epoch == 0 and 0 < state.step_in_epoch < epoch_length  # not counted
-    assert state.best_epoch == 0 and state.best_valid_loss == 3.5
+    assert 0 < state.best_epoch < 1 and state.best_valid_loss == 3.5
     assert len(saved) == 1 and saved[0]["partial_epoch"] is True
     assert saved[0]["valid_loss"] == 3.5 and 0 < saved[0]["epoch"] < 1
     monkeypatch.undo()
@@ -359,5 +360,56 @@ def test_a_budget_that_ends_inside_the_first_epoch_still_leaves_a_model(
     final = resumed.fit(data, data[:8], resume=True)
     assert final.epoch == 2 and final.global_step == straight_state.global_step
     assert final.best_valid_loss == 2.9  # the complete epochs replaced the partial model
+    for a, b in zip(everything(straight), everything(resumed), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_part_epoch_that_validates_better_is_the_bundle_and_resume_is_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The budget ends inside epoch 2 and the weights as they stand validate better than
+    epoch 1: the bundle takes them (the history says part-epoch, the best epoch has its
+    fraction). Early stopping still compares with complete epochs only: under a selection
+    score and patience 1, a resumed run whose next epoch beats epoch 1 but not the kept
+    part-epoch goes on, as the uninterrupted run did, to the same weights."""
+    from nlp.training import trainer as trainer_module
+    from nlp.training.trainer import Hooks, Selection
+
+    data = examples(48)
+    settings = {"learning_rate": 0.01, "patience": 1, "epochs": 3}
+
+    def everything(trainer: Trainer) -> list[np.ndarray]:
+        return [v.numpy() for v in [*trainer.model.weights, *trainer.optimizer.variables]]
+
+    def scores(values: list[float]) -> Selection:
+        remaining = iter(values)
+        return Selection("rouge", lambda: next(remaining))
+
+    losses, rouge = [3.0, 3.1, 3.2], [0.30, 0.35, 0.40]  # the loss never lowers after epoch 1
+    straight = make_trainer(tmp_path / "straight", **settings)
+    scripted_validation(straight, monkeypatch, list(losses))
+    straight_state = straight.fit(data, data[:8], hooks=Hooks(selection=scores(rouge)))
+    assert straight_state.epoch == 3  # every epoch improved the score: no early stop
+
+    monkeypatch.setattr(trainer_module, "time", StepClock())
+    saved: list[dict] = []
+    cut = make_trainer(tmp_path / "cut", max_minutes=15, **settings)
+    scripted_validation(cut, monkeypatch, [3.0, 3.05])
+    state = cut.fit(data, data[:8], hooks=Hooks(
+        on_improved=lambda s: saved.append(dict(s.history[-1])),
+        selection=scores([0.30, 0.50]),  # epoch 1, then the part of epoch 2: better
+    ))
+    assert len(saved) == 2 and saved[0]["epoch"] == 1 and saved[1]["partial_epoch"] is True
+    assert 1 < saved[1]["epoch"] < 2 and state.best_epoch == saved[1]["epoch"]
+    assert state.best_score == 0.5 and state.epoch == 1
+    monkeypatch.undo()
+
+    resumed = make_trainer(tmp_path / "cut", **settings)
+    scripted_validation(resumed, monkeypatch, losses[1:])
+    again: list[float] = []
+    final = resumed.fit(data, data[:8], resume=True, hooks=Hooks(
+        on_improved=lambda s: again.append(s.best_score), selection=scores(rouge[1:])))
+    assert final.epoch == 3 and final.global_step == straight_state.global_step
+    assert again == [] and final.best_score == 0.5  # epochs 2 and 3 stayed below the part
     for a, b in zip(everything(straight), everything(resumed), strict=True):
         np.testing.assert_array_equal(a, b)
