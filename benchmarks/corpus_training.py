@@ -49,7 +49,7 @@ def measure(corpus: Corpus, steps: int) -> dict[str, Any]:
     from nlp.model import Seq2Seq
     from nlp.training.corpus_io import train_valid
     from nlp.training.data import EncodedExamples
-    from nlp.training.precision import policy_scope, resolve
+    from nlp.training.precision import ProductSizes, policy_scope, resolve
     from nlp.training.prepare import prepare_examples
     from nlp.training.trainer import Trainer
 
@@ -61,7 +61,7 @@ def measure(corpus: Corpus, steps: int) -> dict[str, Any]:
     codec, examples, _ = prepare_examples(config, train, valid)
     prepare_s = time.perf_counter() - started
     config = replace(config, model=replace(config.model, vocab_size=len(codec.vocab)))
-    precision = resolve(config.train.precision)
+    precision, _ = resolve(config.train.precision, ProductSizes.of(config))
     with policy_scope(precision.policy):
         model = Seq2Seq(config.model, precision.products)
     trainer = Trainer(model, config.train, Path(tempfile.mkdtemp()), verbose=0)

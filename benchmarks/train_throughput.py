@@ -331,7 +331,12 @@ def measure(
     try:  # the dtypes `s2s train` gives this config on this machine
         from nlp.training.precision import policy_scope, resolve
 
-        resolved = resolve(config.train.precision)
+        try:  # auto races the products at the model's sizes (cached per machine)
+            from nlp.training.precision import ProductSizes
+
+            resolved, _ = resolve(config.train.precision, ProductSizes.of(config))
+        except ImportError:  # checkouts that chose by the CPU's flags
+            resolved = resolve(config.train.precision)  # type: ignore[call-arg,assignment]
         policy, products = resolved.policy, resolved.products
         scope = policy_scope(policy)
         extra = {"products": products}

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -15,6 +16,8 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# the precision race's cache (nlp.training.precision) stays out of the user's home
+os.environ["S2S_CACHE_DIR"] = tempfile.mkdtemp(prefix="s2s-cache-")
 import nlp  # noqa: F401  (its TensorFlow defaults, before any test imports TensorFlow)
 
 REPO = Path(__file__).resolve().parents[1]

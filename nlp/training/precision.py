@@ -3,12 +3,14 @@ model's kernels where the CPU multiplies bfloat16 natively, float32 for everythi
 
 `train.precision` decides, for the model a training run builds:
 
-- `auto` (the default): `bfloat16` on a machine without GPUs whose CPU has bfloat16
-  instructions (AVX512_BF16 or AMX-BF16), `float32` anywhere else. On a 2-core AVX512_BF16
-  CPU, TensorFlow's oneDNN matmul runs bfloat16 at twice its float32 speed (2048^3: 394
-  against 196 GFLOP/s). Without those instructions bfloat16 is emulated and slower than
-  float32, hence the check. GPUs keep float32 under `auto`: no GPU was available to measure
-  a gain on.
+- `auto` (the default): on a machine without GPUs whose CPU has bfloat16 instructions
+  (AVX512_BF16 or AMX-BF16), whichever of `bfloat16` and `float32` multiplies faster here,
+  by a short race of the model's own large products (`race_products`), cached per machine
+  (`PrecisionCache`); `float32` anywhere else. Why a race rather than the flags: machines
+  listing the same instructions differ, and on some TensorFlow's bfloat16 matmul runs at
+  twice float32's speed, on others at half (the flags alone chose the slower one there).
+  Without those instructions bfloat16 is emulated and always slower, so no race is run.
+  GPUs keep float32 under `auto`: no GPU was available to measure a gain on.
 - `bfloat16`: these products take bfloat16 operands (accumulated in float32 by oneDNN,
   rounded to bfloat16, cast back): the output projection, the input projections, the
   attention keys' projection and their gradients (`recurrence.product`; without input
@@ -33,14 +35,23 @@ headline script) builds its model in float32.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import platform
+import statistics
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
 import tensorflow as tf
+
+from nlp.util.config import ExperimentConfig
+from nlp.util.fsutil import write_text_atomic
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")  # train.precision
 
@@ -81,28 +92,179 @@ def cpu_multiplies_bfloat16(cpuinfo: Path = CPUINFO) -> bool:
     return any(flag in flags for flag in BF16_CPU_FLAGS)
 
 
-def precision_for(precision: str, *, gpus: int, native_bfloat16: bool) -> Precision:
+@dataclass(frozen=True)
+class ProductSizes:
+    """The model's largest products, which decide what a training step costs: the output
+    projection (every target token of a batch x units -> vocabulary) and a recurrent step's
+    gates (batch x (units + embedding) -> 4 units)."""
+
+    tokens: int  # target tokens in a batch: batch size x longest target
+    batch: int
+    units: int
+    embedding: int
+    vocab: int
+
+    @classmethod
+    def of(cls, config: ExperimentConfig) -> ProductSizes:
+        """A training config's products, at its largest vocabulary (a run counts its
+        vocabulary later, from the corpus)."""
+        return cls(
+            tokens=config.train.batch_size * config.train.max_target_length,
+            batch=config.train.batch_size,
+            units=config.model.units,
+            embedding=config.model.embedding_dim,
+            vocab=config.model.vocab_size if config.model.vocab_size > 0 else config.vocab.max_size,
+        )
+
+    @property
+    def flops(self) -> float:
+        """Multiply-adds x 2 of one pass of both products."""
+        gates = self.batch * (self.units + self.embedding) * 4 * self.units
+        return 2.0 * (self.tokens * self.units * self.vocab + gates)
+
+
+def race_products(sizes: ProductSizes, seconds: float = 1.0) -> dict[str, float]:
+    """GFLOP/s of the model's products in float32 and with bfloat16 operands (cast from
+    float32 and back, as `nlp.model.recurrence.product` does), measured in turns so that
+    another job slowing the machine slows both; the median of each's rounds."""
+    a = tf.random.uniform([sizes.tokens, sizes.units])
+    w = tf.random.uniform([sizes.units, sizes.vocab])
+    x = tf.random.uniform([sizes.batch, sizes.units + sizes.embedding])
+    k = tf.random.uniform([sizes.units + sizes.embedding, 4 * sizes.units])
+
+    def as_is(p: tf.Tensor, q: tf.Tensor) -> tf.Tensor:
+        return tf.matmul(p, q)
+
+    def rounded(p: tf.Tensor, q: tf.Tensor) -> tf.Tensor:
+        return tf.cast(tf.matmul(tf.cast(p, tf.bfloat16), tf.cast(q, tf.bfloat16)), tf.float32)
+
+    runs = {}
+    for name, multiply in (("float32", as_is), ("bfloat16", rounded)):
+        def both(multiply: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] = multiply) -> tf.Tensor:
+            return tf.reduce_sum(multiply(a, w)[:1]) + tf.reduce_sum(multiply(x, k)[:1])
+        runs[name] = tf.function(both)
+        runs[name]().numpy()  # trace and warm up
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or min(len(t) for t in times.values()) < 3:
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run().numpy()
+            times[name].append(time.perf_counter() - start)
+    return {name: sizes.flops / statistics.median(t) / 1e9 for name, t in times.items()}
+
+
+def machine_key() -> str:
+    """What identifies this machine's arithmetic: processor, its flags, cores, TensorFlow."""
+    try:
+        cpuinfo = CPUINFO.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        cpuinfo = ""
+    described = {
+        line.partition(":")[0].strip(): line.partition(":")[2].strip()
+        for line in cpuinfo.splitlines()
+        if line.partition(":")[0].strip() in ("model name", "flags")
+    }
+    text = json.dumps([platform.machine(), platform.processor(), described, os.cpu_count(),
+                       tf.__version__], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def default_cache_path() -> Path:
+    """`$S2S_CACHE_DIR/precision.json`, else `$XDG_CACHE_HOME/s2s/` (`~/.cache/s2s/`)."""
+    if os.environ.get("S2S_CACHE_DIR"):
+        return Path(os.environ["S2S_CACHE_DIR"]) / "precision.json"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "s2s" / "precision.json"
+
+
+@dataclass(frozen=True)
+class Race:
+    """One race's result: GFLOP/s of each operand dtype, and the winner."""
+
+    float32: float
+    bfloat16: float
+
+    @property
+    def faster(self) -> str:
+        return "bfloat16" if self.bfloat16 > self.float32 else "float32"
+
+
+class PrecisionCache:
+    """Races kept per machine and model sizes in one JSON file, so every run on a machine
+    makes the same choice (a seeded run is then reproduced exactly, and `--resume` computes
+    as the run it continues) and only the first pays the race's seconds. Delete the file to
+    race again (after a TensorFlow upgrade the machine key changes by itself)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or default_cache_path()
+
+    def _entries(self) -> dict[str, dict[str, float]]:
+        try:
+            entries = json.loads(self.path.read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return entries if isinstance(entries, dict) else {}
+
+    def race(
+        self, sizes: ProductSizes, run: Callable[[ProductSizes], dict[str, float]] = race_products
+    ) -> Race:
+        shape = (sizes.tokens, sizes.batch, sizes.units, sizes.embedding, sizes.vocab)
+        key = f"{machine_key()}:{'x'.join(map(str, shape))}"
+        entries = self._entries()
+        if key in entries:
+            return Race(**entries[key])
+        measured = run(sizes)
+        result = Race(float32=measured["float32"], bfloat16=measured["bfloat16"])
+        entries[key] = asdict(result)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(self.path, json.dumps(entries, indent=1) + "\n")
+        except OSError as error:  # a read-only home: race again next time, say so once
+            print(f"could not cache the precision race in {self.path}: {error}", file=sys.stderr)
+        return result
+
+
+def precision_for(
+    precision: str,
+    *,
+    gpus: int,
+    native_bfloat16: bool,
+    race: Callable[[], Race] | None = None,
+) -> Precision:
     """What `train.precision` means on a machine with `gpus` GPUs and (or not) bfloat16 CPU
-    instructions."""
+    instructions; `race` (called only when `auto` must choose) says which multiplies faster."""
     if precision not in PRECISIONS:
         raise ValueError(
             f"train.precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
         )
     if precision == "auto":
-        return BFLOAT16_PRODUCTS if native_bfloat16 and not gpus else FLOAT32
+        if gpus or not native_bfloat16 or race is None:
+            return FLOAT32
+        return BFLOAT16_PRODUCTS if race().faster == "bfloat16" else FLOAT32
     if precision == "float16" and not gpus:
         print("train.precision=float16 needs a GPU; training in float32", file=sys.stderr)
         return FLOAT32
     return {"float32": FLOAT32, "bfloat16": BFLOAT16_PRODUCTS, "float16": FLOAT16}[precision]
 
 
-def resolve(precision: str) -> Precision:
-    """`precision_for` this machine."""
-    return precision_for(
+def resolve(
+    precision: str, sizes: ProductSizes, cache: PrecisionCache | None = None
+) -> tuple[Precision, Race | None]:
+    """`precision_for` this machine, and the race that decided `auto` (None: no race)."""
+    raced: list[Race] = []
+
+    def race() -> Race:
+        raced.append((cache or PrecisionCache()).race(sizes))
+        return raced[-1]
+
+    chosen = precision_for(
         precision,
         gpus=len(tf.config.list_physical_devices("GPU")),
         native_bfloat16=cpu_multiplies_bfloat16(),
+        race=race,
     )
+    return chosen, (raced[0] if raced else None)
 
 
 @contextmanager

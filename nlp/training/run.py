@@ -44,7 +44,7 @@ from nlp.training.corpus_io import (
 )
 from nlp.training.data import Example, cut_targets
 from nlp.training.objective import Objective
-from nlp.training.precision import Precision, policy_scope
+from nlp.training.precision import Precision, ProductSizes, policy_scope
 from nlp.training.precision import resolve as resolve_precision
 from nlp.training.prepare import (
     encode_examples,
@@ -107,13 +107,18 @@ def seed_everything(seed: int) -> None:
 def training_precision(config: ExperimentConfig, options: RunOptions) -> Precision:
     """What `train.precision` means here, said to the user (checked before any corpus is
     read, so a wrong value fails at once)."""
-    precision = resolve_precision(config.train.precision)
+    precision, race = resolve_precision(config.train.precision, ProductSizes.of(config))
     products = (
         f", {precision.products} operands in the large products" if precision.products else ""
     )
+    raced = (
+        f"; here the model's products ran at {race.bfloat16:.0f} GFLOP/s with bfloat16 "
+        f"operands, {race.float32:.0f} in float32" if race is not None else ""
+    )
     _say(options, f"training computes in {precision.policy}{products} "
-                  f"(train.precision={config.train.precision})")
+                  f"(train.precision={config.train.precision}{raced})")
     return precision
+
 
 
 def training_strategy(multi_worker: bool = False) -> tf.distribute.Strategy:

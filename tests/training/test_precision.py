@@ -3,6 +3,7 @@ products is the same model (float32 weights, float32 decoding, gradients close t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import keras
@@ -18,9 +19,13 @@ from nlp.training.precision import (
     BFLOAT16_PRODUCTS,
     FLOAT16,
     FLOAT32,
+    PrecisionCache,
+    ProductSizes,
+    Race,
     cpu_multiplies_bfloat16,
     policy_scope,
     precision_for,
+    race_products,
 )
 from nlp.training.run import RunOptions, train
 from nlp.util.config import ExperimentConfig, ModelConfig
@@ -29,14 +34,63 @@ from tests.conftest import REPO, tiny_overrides
 CPU_FLAGS = "flags\t\t: fpu vme sse sse2 avx2 avx512f avx512bw {extra} xsave\n"
 
 
-def test_auto_is_bfloat16_only_on_a_cpu_with_bfloat16_instructions() -> None:
-    assert precision_for("auto", gpus=0, native_bfloat16=True) == BFLOAT16_PRODUCTS
-    assert precision_for("auto", gpus=0, native_bfloat16=False) == FLOAT32
-    assert precision_for("auto", gpus=1, native_bfloat16=True) == FLOAT32
-    assert precision_for("float32", gpus=0, native_bfloat16=True) == FLOAT32
-    assert precision_for("bfloat16", gpus=0, native_bfloat16=False) == BFLOAT16_PRODUCTS
-    assert precision_for("float16", gpus=2, native_bfloat16=False) == FLOAT16
+def test_auto_takes_whichever_product_the_race_found_faster() -> None:
+    """`auto` on a CPU with bfloat16 instructions: bfloat16 where it multiplies faster here,
+    float32 where it is slower (both seen on machines listing the same flags)."""
+    fast = Race(float32=200.0, bfloat16=390.0)
+    slow = Race(float32=300.0, bfloat16=160.0)
+    assert precision_for("auto", gpus=0, native_bfloat16=True, race=lambda: fast) == (
+        BFLOAT16_PRODUCTS
+    )
+    assert precision_for("auto", gpus=0, native_bfloat16=True, race=lambda: slow) == FLOAT32
+
+
+def test_auto_races_only_where_bfloat16_could_win() -> None:
+    def never() -> Race:
+        raise AssertionError("no race without native bfloat16, or with a GPU, or when set")
+
+    assert precision_for("auto", gpus=0, native_bfloat16=False, race=never) == FLOAT32
+    assert precision_for("auto", gpus=1, native_bfloat16=True, race=never) == FLOAT32
+    assert precision_for("float32", gpus=0, native_bfloat16=True, race=never) == FLOAT32
+    assert precision_for("bfloat16", gpus=0, native_bfloat16=False, race=never) == (
+        BFLOAT16_PRODUCTS
+    )
+    assert precision_for("float16", gpus=2, native_bfloat16=False, race=never) == FLOAT16
     assert BFLOAT16_PRODUCTS.policy == "float32"  # only the large products round operands
+
+
+def test_the_race_is_cached_per_machine_and_sizes(tmp_path: Path) -> None:
+    """Every run on a machine makes the first run's choice (a seeded run is reproduced, a
+    resumed one computes as before); other model sizes race again."""
+    cache = PrecisionCache(tmp_path / "cache" / "precision.json")
+    calls: list[ProductSizes] = []
+
+    def stub(sizes: ProductSizes) -> dict[str, float]:
+        calls.append(sizes)
+        return {"float32": 100.0, "bfloat16": 150.0 + len(calls)}
+
+    small = ProductSizes(tokens=64, batch=8, units=16, embedding=16, vocab=100)
+    first = cache.race(small, stub)
+    assert first == Race(float32=100.0, bfloat16=151.0) and first.faster == "bfloat16"
+    assert PrecisionCache(cache.path).race(small, stub) == first and len(calls) == 1
+    PrecisionCache(cache.path).race(replace(small, vocab=200), stub)
+    assert len(calls) == 2
+
+
+def test_a_real_race_measures_both_products() -> None:
+    sizes = ProductSizes(tokens=32, batch=4, units=16, embedding=8, vocab=64)
+    measured = race_products(sizes, seconds=0.05)
+    assert set(measured) == {"float32", "bfloat16"}
+    assert all(0 < value < 1e6 for value in measured.values())  # GFLOP/s
+
+
+def test_product_sizes_come_from_the_config() -> None:
+    config = ExperimentConfig().with_overrides(
+        ["train.batch_size=32", "train.max_target_length=20", "model.units=64",
+         "model.embedding_dim=50", "vocab.max_size=5000"])
+    assert ProductSizes.of(config) == ProductSizes(640, 32, 64, 50, 5000)
+    counted = replace(config, model=replace(config.model, vocab_size=123))
+    assert ProductSizes.of(counted).vocab == 123
 
 
 def test_float16_without_a_gpu_falls_back_to_float32(capsys: pytest.CaptureFixture[str]) -> None:
