@@ -3,12 +3,13 @@
 `make` draws a seeded sample of test posts across conversations (`nlp.metrics.sampling`, as
 every chat figure does), answers each as the bot does (`nlp.chat.offline.bot_choices`: the
 bundle's tuned settings, or `--decoding` over them), and writes a sheet (the turns before each
-post, the post, one reply; the bot's and the person's shuffled under random ids) with its
-instructions into the rater's folder, and the key (whose reply each is, and from which reply
-source: retrieved, generated, refined, fallback) to a file kept apart. Give the rater the
-folder only. `score` turns the filled-in `ratings.tsv` and the key into sensibleness,
-specificity and SSA per source, the people's control beside them (Adiwardana et al. 2020;
-`nlp.evaluation.sense`), prints a table and writes JSON.
+post in its conversation, the post, one reply; the bot's and the person's shuffled under
+random ids, neither drawn from the seed) with its instructions into the rater's folder, and
+the key (whose reply each is, and from which reply source: retrieved, generated, refined,
+fallback) to a file kept outside it. Give the rater the folder only. `score` turns the
+filled-in `ratings.tsv` and the key into sensibleness, specificity and SSA per source, the
+people's control beside them (Adiwardana et al. 2020; `nlp.evaluation.sense`), prints a table
+and writes JSON.
 
 `make --pool` also puts on the sheet every retrieved reply the first configuration chose
 among (source "pool"): rated in the same sitting as the picks, so rankers are compared on
@@ -35,17 +36,19 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import format_table, write_json
 from nlp.evaluation.sense import (
     SourceRates,
+    check_key_apart,
     context_before,
     rates,
     read_ratings,
     score_sheet,
-    turns_of,
+    sheet_rows,
     write_sheet,
 )
 from nlp.text.normalize import last_turn_text, normalize_text
@@ -56,21 +59,42 @@ POOL = "pool"  # the source name of every candidate the first configuration chos
 POOL_SOURCE = f"{POOL} retrieved"  # as the key lists it
 
 
-def _read(corpus: str) -> tuple[list[Any], list[str], list[str]]:
-    """The file's pairs, their conversations and their messages as the reader sees them:
-    apart from the turns before them (a file converted with `--context-turns` joins them
-    into the source; each bot reads as many as its model was trained with, `bot_input`)."""
+@dataclass(frozen=True)
+class DialogueFile:
+    """A test file's pairs and their texts as the reader and the bots see them: each row's
+    conversation, normalised source and reply; the turns before a message are those of its
+    conversation (`turns_before`), not the rows before it."""
+
+    pairs: list[Any]
+    groups: list[str]
+    sources: list[str]
+    targets: list[str]
+
+    def message(self, row: int) -> str:
+        """Row `row`'s message, apart from the earlier turns a file converted with
+        `--context-turns` joins into its source."""
+        return last_turn_text(self.sources[row], FILE_SEPARATOR)
+
+    def turns_before(self, row: int, turns: int) -> tuple[str, ...]:
+        return context_before(self.groups, self.sources, self.targets, row, turns,
+                              FILE_SEPARATOR)
+
+
+FILE_SEPARATOR = DataConfig().turn_separator  # what `s2s corpus convert` joins turns with
+
+
+def _read(corpus: str) -> DialogueFile:
     from nlp.corpus.readers import read_pairs
     from nlp.corpus.records import ReadReport
 
     every = list(read_pairs(corpus, "jsonl", report=ReadReport()))
-    separator = DataConfig().turn_separator
-    return (every, [pair.group for pair in every],
-            [last_turn_text(normalize_text(pair.source), separator) for pair in every])
+    return DialogueFile(every, [pair.group for pair in every],
+                    [normalize_text(pair.source) for pair in every],
+                    [normalize_text(pair.target) for pair in every])
 
 
-def _bots(configs: dict[str, tuple[str, dict[str, Any]]], model: str, groups: Sequence[str],
-          sources: Sequence[str], rows: Sequence[int]) -> dict[str, tuple[Any, Any, list[str]]]:
+def _bots(configs: dict[str, tuple[str, dict[str, Any]]], model: str, test: DialogueFile,
+          rows: Sequence[int]) -> dict[str, tuple[Any, Any, list[str]]]:
     """Per configuration its generator, its decode options and what it reads for each row."""
     from nlp.generation.decode_args import merge_options
     from nlp.generation.loading import load_generator
@@ -84,8 +108,7 @@ def _bots(configs: dict[str, tuple[str, dict[str, Any]]], model: str, groups: Se
         data = generator.bundle.config.data
         bots[name] = (
             generator, merge_options(settings.options if settings else None, changes),
-            [bot_input(groups, sources, row, data.context_turns, data.turn_separator)
-             for row in rows])
+            [bot_input(test, row, data.context_turns, data.turn_separator) for row in rows])
     return bots
 
 
@@ -95,20 +118,27 @@ def make(args: argparse.Namespace) -> None:
     from nlp.metrics.sampling import sample_rows
 
     configs = dict(_configuration(text) for text in args.decoding or ["bot={}"])
-    every, groups, sources = _read(args.corpus)
-    rows = sample_rows(groups, args.posts, args.seed)
-    posts = [sources[row] for row in rows]
-    contexts = [context_before(groups, sources, row, args.context) for row in rows]
-    references = [normalize_text(every[row].target) for row in rows]
+    parts = max(1, args.parts)
+    keys = [Path(args.key).with_suffix(f".part{part + 1}.json") if parts > 1 else Path(args.key)
+            for part in range(parts)]
+    try:  # before any work; the raters are handed --out, which holds every part
+        for key in keys:
+            check_key_apart(key, Path(args.out))
+    except ValueError as error:
+        raise SystemExit(f"--key: {error}") from None
+    test = _read(args.corpus)
+    rows = sample_rows(test.groups, args.posts, args.seed)
+    posts = [test.message(row) for row in rows]
+    contexts = [test.turns_before(row, args.context) for row in rows]
+    references = [test.targets[row] for row in rows]
     sent = {}
     pools: dict[str, list[list[tuple[str, str]]]] = {}
-    for name, (generator, options, inputs) in _bots(configs, args.model, groups, sources,
-                                                     rows).items():
+    for name, (generator, options, inputs) in _bots(configs, args.model, test, rows).items():
         said = bot_choices(generator, inputs, options)
         sent[name] = [(r.text, r.provenance) for r in said]
         if args.pool and POOL not in pools:
             pools[POOL] = candidate_pools(generator, inputs, options)
-    turns = turns_of(posts, contexts, references, sent, pools)
+    turns = sheet_rows(posts, contexts, references, sent, pools)
     meta: dict[str, Any] = {
         "model": str(args.model),
         "corpus": str(args.corpus),
@@ -117,13 +147,11 @@ def make(args: argparse.Namespace) -> None:
         "configurations": configs,
         "rows": rows,
     }
-    parts = max(1, args.parts)
-    for part in range(parts):
+    for part, key in enumerate(keys):
         # a post's rows stay in one part, so each rater sees the person's reply beside the bot's
         own = [turn for turn in turns if turn.post_index % parts == part]
         folder = Path(args.out) / f"part{part + 1}" if parts > 1 else Path(args.out)
-        key = Path(args.key).with_suffix(f".part{part + 1}.json") if parts > 1 else Path(args.key)
-        files = write_sheet(own, folder, key, args.seed + part, meta)
+        files = write_sheet(own, folder, key, meta, handed=Path(args.out))
         print(f"sheet: {files.folder} ({len(own)} replies to rate); key: {files.key}")
 
 
@@ -140,12 +168,13 @@ def candidate_pools(generator: Any, inputs: Sequence[str],
             for _, _, n_best in bot_candidates(generator, inputs, decode)]
 
 
-def bot_input(groups: Sequence[str], sources: Sequence[str], row: int, turns: int,
-              separator: str) -> str:
+def bot_input(test: DialogueFile, row: int, turns: int, separator: str) -> str:
     """What a chat model trained with `turns` earlier turns reads for row `row`'s message:
-    those turns of its conversation (the file's earlier posts) and the message, joined with
-    `separator`, as the chat joins them (`nlp.chat.context.DialogueContext`)."""
-    return separator.join([*context_before(groups, sources, row, turns), sources[row]])
+    those turns of its conversation and the message, as the chat joins them
+    (`nlp.chat.context.DialogueContext.join`)."""
+    from nlp.chat.context import DialogueContext
+
+    return DialogueContext(turns, separator).join(test.turns_before(row, turns), test.message(row))
 
 
 def _configuration(text: str) -> tuple[str, tuple[str, dict[str, Any]]]:
@@ -208,10 +237,10 @@ def rank_pool(args: argparse.Namespace) -> None:
         for identifier, row in key["rows"].items():
             if identifier in marks and POOL_SOURCE in row["sources"]:
                 rated.setdefault(row["post_index"], {})[texts[identifier]] = marks[identifier]
-    _, groups, sources = _read(meta["corpus"])
+    test = _read(meta["corpus"])
     configs = dict(_configuration(text) for text in args.decoding)
     table = []
-    for name, (generator, options, inputs) in _bots(configs, meta["model"], groups, sources,
+    for name, (generator, options, inputs) in _bots(configs, meta["model"], test,
                                                      meta["rows"]).items():
         said = bot_choices(generator, inputs, options)
         picked = {i: rated.get(i, {}).get(reply.text) for i, reply in enumerate(said)}
@@ -233,7 +262,8 @@ def main() -> None:
     maker.add_argument("--model", required=True)
     maker.add_argument("--corpus", required=True, help="test (or validation) pairs, JSONL")
     maker.add_argument("--posts", type=int, default=100)
-    maker.add_argument("--seed", type=int, default=0)
+    maker.add_argument("--seed", type=int, default=0,
+                       help="the sample's seed (the sheet's ids and order are never seeded)")
     maker.add_argument(
         "--context", type=int, default=CONTEXT_TURNS, help="turns shown before a post"
     )
@@ -249,7 +279,8 @@ def main() -> None:
     maker.add_argument(
         "--parts", type=int, default=1, help="split the posts into N sheets for N raters"
     )
-    maker.add_argument("--key", required=True, help="the key's file, outside --out")
+    maker.add_argument("--key", required=True,
+                       help="the key's file, outside --out (KEY.partI.json with --parts)")
     maker.add_argument(
         "--pool", action="store_true",
         help=f"also rate every retrieved reply the first configuration chose among (source "

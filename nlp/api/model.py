@@ -499,9 +499,7 @@ class Model:
         if isinstance(context, str):
             raise TypeError("context: a list of earlier turns, not one string")
         turns = self._responder.context.turns
-        joined = DialogueContext(turns, self._loaded.data.turn_separator)
-        earlier = [joined.sanitize(turn) for turn in context][-turns:] if turns else []
-        return joined.separator.join([*earlier, joined.sanitize(message)])
+        return DialogueContext(turns, self._loaded.data.turn_separator).join(context, message)
 
     async def _respond(self, name: str, message: str) -> ChatReply:
         # in the loop thread: one message of a conversation at a time, in arrival order

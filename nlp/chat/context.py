@@ -7,6 +7,7 @@ joined with `DataConfig.turn_separator`), so this mirrors that and nothing more.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 
 from nlp.text.normalize import normalize_text, without_separator
 from nlp.util.lru import MAX_CHATS, LruDict
@@ -37,9 +38,16 @@ class DialogueContext:
         return list(self._history.get(chat, ()))
 
     def encoder_input(self, chat: str, message: str) -> str:
-        """The last K turns plus `message`, joined with the separator; every turn is free of
-        the separator (`sanitize`), so the input holds exactly that many turns."""
-        return self.separator.join([*self.previous(chat), self.sanitize(message)])
+        """The chat's last K turns plus `message`, as `join` joins them."""
+        return self.join(self.previous(chat), message)
+
+    def join(self, earlier: Sequence[str], message: str) -> str:
+        """The last K of `earlier` turns (oldest first) plus `message`, joined with the
+        separator: what the model reads after those turns, in a chat or anywhere else turns
+        come from (a test file's conversation, the API's context). Every turn is sanitized,
+        so the input holds exactly that many turns."""
+        kept = list(earlier)[max(0, len(earlier) - self.turns):] if self.turns else []
+        return self.separator.join([*map(self.sanitize, kept), self.sanitize(message)])
 
     def add_exchange(self, chat: str, message: str, reply: str) -> None:
         """Remember a message and its reply as two turns. Both are sanitized here: the reply

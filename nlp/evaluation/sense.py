@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import csv
 import json
-import random
+import secrets
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nlp.text.normalize import last_turn_text, split_turns
 from nlp.util.fsutil import write_text_atomic
 
 PEOPLE = "people"  # the source of the person's own reply, the sheet's control
@@ -77,28 +78,41 @@ class SheetFiles:
     key: Path
 
 
+ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no look-alikes (0/o, 1/l/i)
+ID_LENGTH = 5
+
+
+def check_key_apart(key: Path, handed: Path) -> None:
+    """Refuse a key anywhere under the folder handed to the rater (a sheet in parts hands
+    over the folder holding every part, so a key beside the parts is inside it), symbolic
+    links followed."""
+    if Path(key).resolve().is_relative_to(Path(handed).resolve()):
+        raise ValueError(
+            f"{key}: the key must not be inside the rater's folder {handed}: put it elsewhere")
+
+
 def write_sheet(
-    turns: Sequence[Turn], folder: Path, key: Path, seed: int, meta: dict[str, object]
+    turns: Sequence[Turn], folder: Path, key: Path, meta: dict[str, object],
+    handed: Path | None = None,
 ) -> SheetFiles:
     """Write the rater's folder (`sheet.jsonl`, `sheet.txt`, `ratings.tsv` to fill in,
     `INSTRUCTIONS.md`) and the key (id -> source and post, plus `meta`: the model, the test
-    file, the seed) to `key`, which must lie outside `folder` so the rater never sees it.
+    file, the seed) to `key`, which must lie outside the folder handed to the rater (`handed`,
+    which holds `folder`; `folder` itself by default: `check_key_apart`).
 
-    Ids are random five-character strings and the rows are shuffled (both seeded), so neither
-    a row's place nor its id says whose reply it is.
+    The ids and the order of the rows come from the system's unpredictable source
+    (`secrets`), never from the sampling seed, which is printed beside the figures: whoever
+    has the sheet and the seed must not be able to rebuild the key. Only the key says which
+    id is whose reply.
     """
     folder, key = Path(folder), Path(key)
-    if folder.resolve() in key.resolve().parents:
-        raise ValueError(f"{key}: the key must not be inside the rater's folder {folder}")
-    rng = random.Random(seed)
-    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    for place in (folder, folder if handed is None else Path(handed)):
+        check_key_apart(key, place)
     ids: set[str] = set()
     while len(ids) < len(turns):
-        ids.add("".join(rng.choice(alphabet) for _ in range(5)))
-    order = list(range(len(turns)))
-    rng.shuffle(order)
-    rows = [(identifier, turns[i]) for identifier, i in zip(sorted(ids), order, strict=True)]
-    rng.shuffle(rows)
+        ids.add("".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH)))
+    rows = list(zip(ids, turns, strict=True))
+    secrets.SystemRandom().shuffle(rows)
     folder.mkdir(parents=True, exist_ok=True)
     write_text_atomic(
         folder / "sheet.jsonl",
@@ -256,24 +270,38 @@ def rates(rows: dict[str, dict[str, Any]], ratings: dict[str, tuple[int, int]]) 
 
 
 def context_before(
-    groups: Sequence[str], sources: Sequence[str], row: int, turns: int
+    groups: Sequence[str], sources: Sequence[str], targets: Sequence[str], row: int,
+    turns: int, separator: str,
 ) -> tuple[str, ...]:
-    """The last `turns` turns before row `row`'s post in its conversation: the posts of the
-    conversation's earlier pairs, as a converted dialogue lists them (pair k's post is turn k)."""
-    group = groups[row]
-    if not group or turns <= 0:
+    """The last `turns` turns before row `row`'s message, oldest first, as far as the file
+    says them for certain (`groups` are the rows' conversations, `sources` and `targets`
+    their normalised texts).
+
+    A source converted with `--context-turns` holds earlier turns joined before its message:
+    those are the turns before it. Further back, a pair's reply is the next pair's message,
+    so the turn before a message is the message of the conversation's row before it, if that
+    row's reply *is* this message. A file may lack pairs from inside a conversation
+    (`valid.jsonl` leaves out repeats, `--exclude-corpus` what training saw): then the row
+    before answers another turn, and the context stops at the gap. Fewer turns are shown
+    rather than a turn from further back as if it came just before.
+    """
+    if turns <= 0:
         return ()
-    earlier: list[str] = []
-    for other in range(row - 1, -1, -1):
-        if groups[other] != group:
+    newest_first: list[str] = []
+    current = row
+    while len(newest_first) < turns:
+        own = split_turns(sources[current], separator)
+        before = current - 1
+        if not (groups[current] and before >= 0 and groups[before] == groups[current]
+                and targets[before] == own[-1]):
+            newest_first += reversed(own[:-1])
             break
-        earlier.append(sources[other])
-        if len(earlier) == turns:
-            break
-    return tuple(reversed(earlier))
+        newest_first.append(last_turn_text(sources[before], separator))
+        current = before
+    return tuple(reversed(newest_first[:turns]))
 
 
-def turns_of(
+def sheet_rows(
     posts: Sequence[str],
     contexts: Sequence[tuple[str, ...]],
     references: Sequence[str],

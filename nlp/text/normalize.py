@@ -106,9 +106,16 @@ def last_turn_text(source: str, separator: str) -> str:
     in tokens); the whole text when it has none or the separator is blank. The marker is
     matched as `without_separator` matches it, in any case. What a reader of the chat sees as
     the message (`nlp.evaluation.sense` shows the earlier turns apart)."""
+    return split_turns(source, separator)[-1]
+
+
+def split_turns(source: str, separator: str) -> list[str]:
+    """A text's turns, oldest first, each stripped: the earlier turns a source joined before
+    its message, then the message (`last_turn_text`); `[source]` when it has no separator or
+    the separator is blank. The marker is matched as `without_separator` matches it."""
     pattern = _separator_pattern(separator)
     turns = pattern.split(source) if pattern is not None else [source]
-    return turns[-1].strip() if len(turns) > 1 else source
+    return [turn.strip() for turn in turns] if len(turns) > 1 else [source]
 
 
 def separator_count(text: str, separator: str) -> int:

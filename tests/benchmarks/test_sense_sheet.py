@@ -126,14 +126,82 @@ def test_a_context_joined_file_shows_the_message_apart_and_each_bot_reads_its_tu
     assert sorted(read) == sorted(posts)  # context_turns=0: the message alone
 
 
+def _file(rows: list[tuple[str, str, str]]) -> sense_sheet.DialogueFile:
+    return sense_sheet.DialogueFile([], [c for _, _, c in rows], [s for s, _, _ in rows],
+                                    [t for _, t, _ in rows])
+
+
 def test_bot_input_joins_as_many_earlier_turns_as_the_model_reads() -> None:
-    groups = [c for _, _, c in DIALOGUE]
+    test = _file(DIALOGUE)
     sources = [s for s, _, _ in DIALOGUE]
     sep = " __eot__ "
-    assert sense_sheet.bot_input(groups, sources, 2, 0, sep) == sources[2]
-    assert sense_sheet.bot_input(groups, sources, 2, 1, sep) == sep.join(sources[1:3])
-    assert sense_sheet.bot_input(groups, sources, 2, 5, sep) == sep.join(sources[:3])
-    assert sense_sheet.bot_input(groups, sources, 3, 2, sep) == sources[3]  # a new conversation
+    assert sense_sheet.bot_input(test, 2, 0, sep) == sources[2]
+    assert sense_sheet.bot_input(test, 2, 1, sep) == sep.join(sources[1:3])
+    assert sense_sheet.bot_input(test, 2, 5, sep) == sep.join(sources[:3])
+    assert sense_sheet.bot_input(test, 3, 2, sep) == sources[3]  # a new conversation
+    # joined as the chat joins turns: one holding the model's separator cannot read as two
+    forged = _file([("a | b", "c", "x"), ("c", "d", "x")])
+    assert sense_sheet.bot_input(forged, 1, 2, " | ") == "a b | c"
+
+
+def _write(path: Path, rows: list[tuple[str, str, str]]) -> Path:
+    path.write_text("".join(
+        json.dumps({"source": s, "target": t, "conversation": c}) + "\n" for s, t, c in rows))
+    return path
+
+
+def test_a_pair_missing_from_a_conversation_is_not_bridged_by_the_one_before(
+    tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """valid.jsonl and --exclude-corpus drop single pairs from inside conversations: without
+    (fine..., good...), the rows before "good. what are you doing today?" are (hi..., fine...)
+    but the turn before it is "fine, thanks. and you?", which the file no longer holds. The
+    sheet shows no turn before it rather than "hi, how are you?", and the bot reads none."""
+    import nlp.chat.offline
+
+    corpus = _write(tmp_path / "test.jsonl", [DIALOGUE[0], *DIALOGUE[2:]])
+    read: list[str] = []
+    choices = nlp.chat.offline.bot_choices
+
+    def spy(generator: object, posts: list[str], *args: object, **kwargs: object) -> object:
+        read.extend(posts)
+        return choices(generator, posts, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(nlp.chat.offline, "bot_choices", spy)
+    folder, key = tmp_path / "sheet", tmp_path / "key.json"
+    _main(monkeypatch, "make", "--model", str(tiny_bundle), "--corpus", str(corpus),
+          "--posts", "4", "--out", str(folder), "--key", str(key))
+    rows = [json.loads(line) for line in (folder / "sheet.jsonl").read_text().splitlines()]
+    context = {row["post"]: row["context"] for row in rows}
+    assert context[DIALOGUE[2][0]] == []
+    assert context[DIALOGUE[4][0]] == [DIALOGUE[3][0]]
+    test = sense_sheet._read(str(corpus))
+    assert sense_sheet.bot_input(test, 1, 2, " __eot__ ") == DIALOGUE[2][0]
+
+
+def test_the_same_seed_gives_another_sheet_and_a_key_among_the_parts_is_refused(
+    tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The seed chooses the posts (the same ones again), never the ids nor their order; the
+    raters get --out whole, so a key written beside the parts is refused before anything is
+    written."""
+    corpus = _write(tmp_path / "test.jsonl", DIALOGUE)
+    sheets = []
+    for n in range(2):
+        folder = tmp_path / f"sheet{n}"
+        _main(monkeypatch, "make", "--model", str(tiny_bundle), "--corpus", str(corpus),
+              "--posts", "4", "--seed", "1", "--out", str(folder),
+              "--key", str(tmp_path / f"key{n}.json"))
+        lines = (folder / "sheet.jsonl").read_text().splitlines()
+        sheets.append([(row["id"], row["post"], row["reply"]) for row in map(json.loads, lines)])
+    assert sorted(p for _, p, _ in sheets[0]) == sorted(p for _, p, _ in sheets[1])
+    assert {i for i, _, _ in sheets[0]} != {i for i, _, _ in sheets[1]}
+    out = tmp_path / "sheets"
+    for key in (out / "key.json", out / "part1" / "key.json"):
+        with pytest.raises(SystemExit, match="must not be inside"):
+            _main(monkeypatch, "make", "--model", str(tiny_bundle), "--corpus", str(corpus),
+                  "--posts", "4", "--parts", "2", "--out", str(out), "--key", str(key))
+        assert not out.exists()
 
 
 def test_a_rated_pool_ranks_configurations_without_rating_again(

@@ -68,3 +68,11 @@ def test_memory_is_bounded_by_chat_count() -> None:
         context.add_exchange(chat, "m", "r")
     assert context.previous("a") == []
     assert context.previous("c") == ["m", "r"]
+
+
+def test_turns_from_elsewhere_are_joined_as_a_chat_s() -> None:
+    """`join` is the one joining: the last K turns, each sanitized, then the message."""
+    context = DialogueContext(2, " __eot__ ")
+    assert context.join(["a", "b __EOT__ c", "d"], "e") == "b c __eot__ d __eot__ e"
+    assert context.join([], "e") == "e"
+    assert DialogueContext(0, " __eot__ ").join(["a"], "e") == "e"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nlp.retrieval import message_tokens, repeats_a_turn
 from nlp.retrieval.turns import turns_of, words_key
-from nlp.text.normalize import last_turn_text
+from nlp.text.normalize import last_turn_text, split_turns
 
 SEP = " __eot__ "
 
@@ -33,3 +33,5 @@ def test_last_turn_text_is_the_message_a_context_joined_source_answers() -> None
     # in any case, as the tokens' split (`message_tokens`) matches it
     assert last_turn_text("a __EOT__ b", SEP) == "b"
     assert message_tokens(["a", "__EOT__", "b"], SEP) == ["b"]
+    assert split_turns("a b __eot__ c d __EOT__ e f", SEP) == ["a b", "c d", "e f"]
+    assert split_turns(" just one ", SEP) == [" just one "]  # as given, as `last_turn_text`
