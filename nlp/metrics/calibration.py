@@ -47,6 +47,17 @@ class Calibration:
                    int(raw.get("posts", 0)), int(raw.get("k", 0)))
 
 
+def fit_labelled(scores: np.ndarray | list[float], labels: np.ndarray | list[float]) -> Calibration:
+    """Platt scaling of scores with their 0/1 labels (e.g. a rater's "sensible" for each
+    reply scored): P(label 1 | score). ValueError without both labels among the scores."""
+    scores, labels = np.asarray(scores, np.float64), np.asarray(labels, np.float64)
+    keep = np.isfinite(scores)
+    scores, labels = scores[keep], labels[keep]
+    if len(scores) == 0 or labels.min() == labels.max():
+        raise ValueError("calibration needs scores labelled both 0 and 1")
+    return _platt(scores, labels, posts=len(scores), k=0)
+
+
 def fit_calibration(table: np.ndarray) -> Calibration:
     """Platt scaling of a [posts, K] score table whose column 0 holds each post's true reply
     (the others are distractors); cells that are not finite are left out. ValueError when
@@ -57,7 +68,11 @@ def fit_calibration(table: np.ndarray) -> Calibration:
     labels = np.zeros_like(table)
     labels[:, 0] = 1.0
     keep = np.isfinite(table)
-    scores, labels = table[keep], labels[keep]
+    return _platt(table[keep], labels[keep], posts=table.shape[0], k=table.shape[1])
+
+
+def _platt(scores: np.ndarray, labels: np.ndarray, posts: int, k: int) -> Calibration:
+    """sigmoid(slope x score + intercept) fitted to 0/1 `labels` with Platt's targets."""
     positives = float(labels.sum())
     negatives = float(len(labels) - positives)
     targets = np.where(labels > 0, (positives + 1) / (positives + 2), 1 / (negatives + 2))
@@ -76,5 +91,4 @@ def fit_calibration(table: np.ndarray) -> Calibration:
     prior = float(np.log((positives + 1) / (negatives + 1)))
     found = minimize(loss, np.array([0.0, prior]), jac=True, method="L-BFGS-B")
     slope, intercept = (float(v) for v in found.x)
-    return Calibration(slope / spread, intercept - slope * mean / spread,
-                       posts=table.shape[0], k=table.shape[1])
+    return Calibration(slope / spread, intercept - slope * mean / spread, posts=posts, k=k)
