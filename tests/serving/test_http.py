@@ -613,6 +613,20 @@ async def test_forwarded_addresses_count_only_from_the_trusted_proxies() -> None
         assert got == statuses, trusted
 
 
+async def test_a_proxy_in_a_trusted_network_names_the_client() -> None:
+    """--trust-proxy takes networks (a proxy with a changing address in a container network):
+    a proxy at 10.1.2.3 names the client under 10.0.0.0/8, and is the client under
+    192.168.0.0/16. uvicorn before 0.31 took a network for a hostname and trusted nobody."""
+    for network, client in (("10.0.0.0/8", "203.0.113.9"), ("192.168.0.0/16", "10.1.2.3")):
+        config = ServeConfig(rate_burst=1, rate_per_minute=1, trusted_proxies=(network,))
+        async with from_address(gated_app({}, config, ServeMetrics()), "10.1.2.3") as proxy:
+            forwarded = {"X-Forwarded-For": "203.0.113.9"}
+            assert (await proxy.get("/v1/models", headers=forwarded)).status_code == 200
+            refused = await proxy.get("/v1/models", headers=forwarded)
+        assert refused.status_code == 429
+        assert f"too many requests from {client}:" in refused.json()["detail"], network
+
+
 def test_serve_trusts_forwarded_headers_only_as_told(monkeypatch: pytest.MonkeyPatch) -> None:
     import uvicorn
 
