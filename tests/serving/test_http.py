@@ -639,3 +639,17 @@ def test_serve_trusts_forwarded_headers_only_as_told(monkeypatch: pytest.MonkeyP
     assert ran["proxy_headers"] is False  # uvicorn's own default trusts 127.0.0.1
     args = serve_args("--model", "m=dir", "--trust-proxy", "10.0.0.5", "10.1.0.0/16")
     assert command.serve_config(args).trusted_proxies == ("10.0.0.5", "10.1.0.0/16")
+
+
+def test_a_proxy_that_is_no_address_or_network_is_refused_by_name(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """uvicorn takes what is not an address or a network for a name no client has: the
+    proxy would be trusted by nobody, silently."""
+    from nlp.serving.http import command
+
+    for proxy, hint in (("10.0.0.5/8", "give the network 10.0.0.0/8"),
+                        ("proxy.local", "give an IP address or a network")):
+        assert command.run(serve_args("--model", "m=dir", "--trust-proxy", proxy)) == 1
+        error = capsys.readouterr().err
+        assert f"--trust-proxy {proxy}: " in error and hint in error, error

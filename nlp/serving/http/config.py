@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 from dataclasses import dataclass, field
 
 from nlp.chat.batcher import BatchLimits
@@ -61,3 +63,19 @@ class ServeConfig:
             raise ValueError("retry_after_seconds must be >= 0")
         if self.token is not None and not self.token:
             raise ValueError("the token is empty")
+        for proxy in self.trusted_proxies:
+            check_proxy(proxy)
+
+
+def check_proxy(proxy: str) -> None:
+    """ValueError naming `proxy` unless it is an IP address or network. Why refuse here:
+    uvicorn's ProxyHeadersMiddleware takes anything else (a typo, a hostname, 10.0.0.5/8 with
+    host bits set) for a name no client address ever equals, so the proxy would be trusted
+    by nobody, silently."""
+    try:
+        ipaddress.ip_network(proxy)
+    except ValueError as exc:
+        hint = "an IP address or a network such as 10.0.0.0/8"
+        with contextlib.suppress(ValueError):  # host bits set: the network it is in
+            hint = f"the network {ipaddress.ip_network(proxy, strict=False)}"
+        raise ValueError(f"--trust-proxy {proxy}: {exc}; give {hint}") from None
