@@ -18,7 +18,7 @@ class ServeConfig:
 
     Why each exists: `max_body_bytes` and `max_text_chars` bound the memory and the decoder
     time one request can ask for; `rate_*` shares the model fairly between clients;
-    `max_request_cost` and `cost_per_minute` bound the decoding work of one request and of
+    `max_request_cost` and `cost_per_minute` bound the model work of one request and of
     one client (`nlp.serving.http.budget`); `max_in_flight` bounds the work admitted at once
     (a full server answers 503 at once instead of queueing without end); conversations are
     bounded and expire, since every one keeps context and settings in memory, and each
@@ -34,8 +34,8 @@ class ServeConfig:
     rate_burst: int = 30
     rate_per_minute: float = 120.0
     max_in_flight: int = 32
-    # decoding work (inputs x beam or samples x max_length): 64 articles at the headline
-    # defaults (beam 5, 30 tokens) are 9,600
+    # model work in token steps (`nlp.serving.http.budget.request_cost`): 64 articles at the
+    # headline defaults (beam 5, 30 tokens, no re-ranking) are 9,600
     max_request_cost: int = 20_000
     cost_per_minute: float = 120_000.0
     retry_after_seconds: int = 1

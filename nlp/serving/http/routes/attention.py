@@ -14,7 +14,6 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nlp.chat.attention_plot import TASK_TEXT, PlotText, render_attention_png
-from nlp.serving.http.budget import decoding_cost
 from nlp.serving.http.config import ServeConfig
 from nlp.serving.http.gate import client_address
 from nlp.serving.http.model_requests import ModelRequests, invalid, request_options
@@ -76,7 +75,7 @@ def add_attention_routes(app: FastAPI, requests: ModelRequests, config: ServeCon
             return Response(reply.photo, media_type="image/png")
         assert body.text is not None
         options = request_options(model, body.decoding)
-        requests.budget.charge(client_address(request.scope), decoding_cost(options))
+        requests.budget.charge(client_address(request.scope), model.cost(options))
         n_best = await requests.decode(model, body.text, options)
         if not n_best:
             raise invalid("text", "the text has no tokens the model can read")

@@ -14,7 +14,6 @@ from nlp.generation.decode_args import describe_options
 from nlp.headlines.job import article_result
 from nlp.headlines.readers import make_article
 from nlp.headlines.writers import candidates_record
-from nlp.serving.http.budget import decoding_cost
 from nlp.serving.http.config import ServeConfig
 from nlp.serving.http.gate import client_address
 from nlp.serving.http.model_requests import ModelRequests, request_options
@@ -57,7 +56,7 @@ def add_headline_routes(app: FastAPI, requests: ModelRequests, config: ServeConf
         options = request_options(model, body.decoding)
         articles = [make_article(i + 1, i, text) for i, text in enumerate(body.articles)]
         good = [article for article in articles if not article.error]
-        requests.budget.charge(client_address(request.scope), decoding_cost(options, len(good)))
+        requests.budget.charge(client_address(request.scope), model.cost(options, len(good)))
         lists = await asyncio.gather(*(requests.decode(model, a.text, options) for a in good))
         by_line = {article.line: n_best for article, n_best in zip(good, lists, strict=True)}
         results = [article_result(a, by_line.get(a.line, [])) for a in articles]
