@@ -9,6 +9,7 @@ expiry are checked on the gate and the conversation table with a fake clock.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -28,6 +29,7 @@ from starlette.exceptions import HTTPException
 
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import ChatSettings, SettingsStore
+from nlp.decoding import DecodeOptions
 from nlp.generation.loading import LoadedModel
 from nlp.serving.http.api import gated_app
 from nlp.serving.http.budget import CostBudget
@@ -523,11 +525,16 @@ def test_serve_help_and_the_command_in_a_process(tiny_bundle: Path, tmp_path: Pa
     assert "POST /v1/models/bot/chat" in output and secret not in output
 
 
-def fake_served(task: str) -> ServedModel:
-    """A served model around the fakes' generators (build it in the test's event loop)."""
+def fake_served(task: str, options: DecodeOptions | None = None) -> ServedModel:
+    """A served model around the fakes' generators, tuned to `options` (default: the
+    defaults); build it in the test's event loop."""
     loaded = fake_model() if task == "chat" else LoadedModel(
         FakeGenerator(words=3), DataConfig(task="headline"))
-    responder = ChatResponder(loaded, store=SettingsStore(":memory:", ChatSettings()))
+    options = options or DecodeOptions()
+    responder = ChatResponder(
+        loaded, store=SettingsStore(":memory:", ChatSettings.from_options(options)),
+        base_options=options,
+    )
     return ServedModel(task, Path(task), task, None, responder, loaded.generator)
 
 
@@ -559,6 +566,63 @@ async def test_a_requests_decoding_work_is_bounded_and_one_client_cannot_take_it
         assert reply.status_code == 200 and reply.json()["reply"]  # the others are served
     for model in (news, chat):
         await model.responder.aclose()
+
+
+async def test_a_retrieval_only_message_costs_less_than_one_that_generates() -> None:
+    """A chat tuned to retrieved replies decodes nothing: it was charged 150 decoder steps
+    all the same, like a chat that generates."""
+    retrieving = fake_served("chat", DecodeOptions(generated=False, retrieve=10,
+                                                   rerank="retrieval"))
+    generating = fake_served("chat")
+    config = ServeConfig(max_request_cost=100, rate_burst=100)
+    app = gated_app({"retrieving": retrieving, "generating": generating}, config, ServeMetrics())
+    async with from_address(app, "10.0.0.1") as client:
+        hello = {"message": "hello"}
+        assert (await client.post("/v1/models/retrieving/chat", json=hello)).status_code == 200
+        refused = await client.post("/v1/models/generating/chat", json=hello)
+        assert refused.status_code == 413 and "150" in refused.json()["detail"]
+    for model in (retrieving, generating):
+        await model.responder.aclose()
+
+
+async def test_retrieving_more_replies_for_a_ranker_that_reads_them_costs_more() -> None:
+    """`retrieve` 50 with the likelihood ranker scores 50 replies with the chat model: it
+    was charged as if nothing but the decoder ran, the same as `retrieve` 10."""
+    news = fake_served("headline")
+    config = ServeConfig(max_request_cost=1000, rate_burst=100)
+    app = gated_app({"news": news}, config, ServeMetrics())
+    async with from_address(app, "10.0.0.1") as client:
+        statuses = []
+        for retrieve in (10, 50):
+            decoding = {"retrieve": retrieve, "rerank": "likelihood"}
+            answer = await client.post("/v1/models/news/headlines",
+                                       json={"articles": ["a b c"], "decoding": decoding})
+            statuses.append(answer.status_code)
+    assert statuses == [200, 413]
+    assert "retrieve" in answer.json()["detail"]
+    await news.responder.aclose()
+
+
+def test_the_cost_counts_each_pass_that_runs() -> None:
+    from nlp.serving.http.budget import request_cost
+
+    retrieval_only = DecodeOptions(generated=False, retrieve=10, rerank="retrieval")
+    assert request_cost(retrieval_only) == 10 + 10  # looked up, scored by BM25 (SCALING.md)
+    assert request_cost(retrieval_only) < request_cost(DecodeOptions()) == 5 * 30
+    # a retrieve-and-refine model decodes whatever `generated` says
+    assert request_cost(retrieval_only, refines=True) > request_cost(DecodeOptions())
+    ten, fifty = (DecodeOptions(retrieve=k, rerank="likelihood") for k in (10, 50))
+    assert request_cost(fifty) > request_cost(ten) > request_cost(DecodeOptions())
+    assert request_cost(ten, reply_tokens=60) > request_cost(ten)  # a model's longer replies
+    # the companion reads every candidate once more: the decoder's 5 and the 10 retrieved
+    plain = DecodeOptions(n_best=5, retrieve=10)
+    for companion in ("mmi-bidi", "mmi-antilm"):
+        with_companion = dataclasses.replace(plain, rerank=companion)
+        assert request_cost(with_companion) - request_cost(plain) == 5 * 30 + 10 * 30
+    # without retrieved replies, MMI reads the decoder's 5 with the companion alone
+    assert (request_cost(DecodeOptions(n_best=5, rerank="mmi-bidi"))
+            - request_cost(DecodeOptions(n_best=5))) == 5 * 30
+    assert request_cost(DecodeOptions(), inputs=3) == 3 * request_cost(DecodeOptions())
 
 
 def test_a_clients_decoding_budget_refills_at_its_rate() -> None:
@@ -613,6 +677,20 @@ async def test_forwarded_addresses_count_only_from_the_trusted_proxies() -> None
         assert got == statuses, trusted
 
 
+async def test_a_proxy_in_a_trusted_network_names_the_client() -> None:
+    """--trust-proxy takes networks (a proxy with a changing address in a container network):
+    a proxy at 10.1.2.3 names the client under 10.0.0.0/8, and is the client under
+    192.168.0.0/16. uvicorn before 0.31 took a network for a hostname and trusted nobody."""
+    for network, client in (("10.0.0.0/8", "203.0.113.9"), ("192.168.0.0/16", "10.1.2.3")):
+        config = ServeConfig(rate_burst=1, rate_per_minute=1, trusted_proxies=(network,))
+        async with from_address(gated_app({}, config, ServeMetrics()), "10.1.2.3") as proxy:
+            forwarded = {"X-Forwarded-For": "203.0.113.9"}
+            assert (await proxy.get("/v1/models", headers=forwarded)).status_code == 200
+            refused = await proxy.get("/v1/models", headers=forwarded)
+        assert refused.status_code == 429
+        assert f"too many requests from {client}:" in refused.json()["detail"], network
+
+
 def test_serve_trusts_forwarded_headers_only_as_told(monkeypatch: pytest.MonkeyPatch) -> None:
     import uvicorn
 
@@ -625,3 +703,17 @@ def test_serve_trusts_forwarded_headers_only_as_told(monkeypatch: pytest.MonkeyP
     assert ran["proxy_headers"] is False  # uvicorn's own default trusts 127.0.0.1
     args = serve_args("--model", "m=dir", "--trust-proxy", "10.0.0.5", "10.1.0.0/16")
     assert command.serve_config(args).trusted_proxies == ("10.0.0.5", "10.1.0.0/16")
+
+
+def test_a_proxy_that_is_no_address_or_network_is_refused_by_name(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """uvicorn takes what is not an address or a network for a name no client has: the
+    proxy would be trusted by nobody, silently."""
+    from nlp.serving.http import command
+
+    for proxy, hint in (("10.0.0.5/8", "give the network 10.0.0.0/8"),
+                        ("proxy.local", "give an IP address or a network")):
+        assert command.run(serve_args("--model", "m=dir", "--trust-proxy", proxy)) == 1
+        error = capsys.readouterr().err
+        assert f"--trust-proxy {proxy}: " in error and hint in error, error

@@ -1,15 +1,13 @@
-"""What decoding work one request, and one client, may ask of the server.
+"""What work one request, and one client, may ask of a model.
 
-Why the product and not only each number: the request limits bound the articles, the beam,
+Why the work and not only each number: the request limits bound the articles, the beam,
 the n-best list and the length one by one, yet their product (64 articles, beam 16, 200
 tokens) held a model's one decoding thread for 18 s while a one-line chat waited behind it.
-Decoding work grows with the loop's rows (inputs x the beam or the samples, as
-`rows_per_input` counts them) times its steps (`max_length`, which `min_length` may force),
-so that product is a request's cost. A request costing more than `max_request_cost` never
-fits: 413 naming the limit. Each client has a token bucket of that size, refilled at
-`cost_per_minute`: a client that has spent it waits (429 with Retry-After), so one client
-cannot keep the decoder busy, and another's request waits behind about one request's work
-per client at most.
+So a request's cost is the work it causes on that thread (`request_cost`). A request costing
+more than `max_request_cost` never fits: 413 naming the limit. Each client has a token
+bucket of that size, refilled at `cost_per_minute`: a client that has spent it waits (429
+with Retry-After), so one client cannot keep the model busy, and another's request waits
+behind about one request's work per client at most.
 """
 
 from __future__ import annotations
@@ -20,23 +18,74 @@ from collections.abc import Callable
 from starlette.exceptions import HTTPException
 
 from nlp.chat.responder import ChatResponder
-from nlp.decoding.options import DecodeOptions, rows_per_input
+from nlp.decoding.options import RETRIEVAL, DecodeOptions, rows_per_input
+from nlp.generation.candidates import FUSED
+from nlp.generation.mmi import COMPANION_KIND
 from nlp.serving.http.config import ServeConfig
+from nlp.util.config import TrainConfig
 from nlp.util.ratelimit import ChatRateLimiter, Verdict
 
-COST_UNIT = "decoding steps (inputs x beam or samples x max_length)"
+COST_UNIT = "token steps (decoder rows x max_length, and candidates' tokens x scoring passes)"
+# What finding one reply (or scoring one by BM25) costs, in token steps: an index lookup,
+# no network, so far less than the passes over the reply that usually follow it.
+RETRIEVAL_COST = 1
+# The most tokens a retrieved reply is scored with, for a model that does not say (its
+# `train.max_target_length`: the teacher-forced scores cut a reply there).
+REPLY_TOKENS = TrainConfig.max_target_length
+# The rankers that read every candidate with the dual encoder (`nlp.ranking`).
+DUAL_ENCODER_RANKERS = ("dual-encoder", FUSED)
 
 
-def decoding_cost(options: DecodeOptions, inputs: int = 1) -> int:
-    """The most decoding work `inputs` texts decoded with `options` can take."""
-    return inputs * rows_per_input(options) * options.max_length
+def request_cost(
+    options: DecodeOptions,
+    inputs: int = 1,
+    *,
+    refines: bool = False,
+    reply_tokens: int = REPLY_TOKENS,
+) -> int:
+    """The most work `inputs` texts generated with `options` can cause, in token steps: one
+    token through one of the networks (a decoder step of one row, or one token of a
+    teacher-forced or encoder pass), and `RETRIEVAL_COST` per reply looked up.
+
+    Why each term, following what `Generator.generate` runs for one text:
+    - decoding: its rows (beam or samples) x `max_length` steps, but only when the decoder
+      runs: when generated replies may be sent, or for a retrieve-and-refine model
+      (`refines`), which writes its refined replies whatever `generated` says; a
+      retrieval-only chat decodes nothing;
+    - retrieval: `retrieve` replies looked up (and a refine model's one draft);
+    - ranking: every candidate (the decoder's `n_best` of at most `max_length` tokens, and
+      the `retrieve` retrieved ones of at most `reply_tokens`) once per network pass its
+      ranker makes (`Candidates.rank`): the chat model's teacher-forced scores for
+      `likelihood`, and for `none` and MMI where retrieved replies compete (else the
+      decoder's own scores serve); the companion model's too for MMI; the dual encoder's
+      for the dual-encoder rankers; `retrieval` only scores the posts by BM25, a lookup
+      per candidate like the fused ranker's BM25 term.
+    A chat message therefore costs little when it only retrieves, and `retrieve=50` with a
+    ranker that reads every reply costs what reading 50 replies costs."""
+    decodes = options.generated or refines
+    written = options.n_best if decodes else 0
+    decoding = (rows_per_input(options) if decodes else 0) * options.max_length
+    lookups = options.retrieve + refines
+    passes = 0
+    rerank = options.rerank
+    if rerank != "none" or options.retrieve:  # else the decoder's order stands, unscored
+        if rerank == "likelihood" or (options.retrieve and rerank in ("none", *COMPANION_KIND)):
+            passes += 1  # the chat model, teacher-forced
+        if rerank in COMPANION_KIND:
+            passes += 1  # the companion
+        if rerank in DUAL_ENCODER_RANKERS:
+            passes += 1  # the dual encoder
+        if rerank in (RETRIEVAL, FUSED):
+            lookups += written + options.retrieve  # BM25 scores
+    candidate_tokens = written * options.max_length + options.retrieve * reply_tokens
+    return inputs * (decoding + passes * candidate_tokens + RETRIEVAL_COST * lookups)
 
 
-def chat_cost(responder: ChatResponder, conversation: str | None) -> int:
-    """The cost of one message in `conversation` (None: a new one), at its settings."""
+def chat_options(responder: ChatResponder, conversation: str | None) -> DecodeOptions:
+    """The options one message in `conversation` (None: a new one) is answered with."""
     store = responder.store
     settings = store.get(conversation) if conversation else store.defaults
-    return decoding_cost(settings.decode_options(responder.base_options))
+    return settings.decode_options(responder.base_options)
 
 
 class CostBudget:
@@ -58,14 +107,14 @@ class CostBudget:
                 413,
                 f"this request asks for {cost:,} {COST_UNIT}; the server takes at most "
                 f"{self.max_request_cost:,} in one request (s2s serve --max-request-cost): "
-                "send fewer texts, or a smaller beam, n_best or max_length",
+                "send fewer texts, or a smaller beam, n_best, max_length or retrieve, or a "
+                "ranker that reads fewer replies",
             )
         if self._buckets.check(client, cost) is not Verdict.ALLOW:
             wait = self._buckets.retry_after_header(client, cost)
             raise HTTPException(
                 429,
-                f"{client} has used its decoding budget of {self.per_minute:,.0f} {COST_UNIT} "
-                f"a minute (s2s serve --cost-per-minute); this request ({cost:,}) fits in "
-                f"{wait} s",
+                f"{client} has used its budget of {self.per_minute:,.0f} {COST_UNIT} a minute "
+                f"(s2s serve --cost-per-minute); this request ({cost:,}) fits in {wait} s",
                 headers={"Retry-After": wait},
             )

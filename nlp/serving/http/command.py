@@ -93,12 +93,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     limits.add_argument(
         "--max-request-cost", type=int, default=defaults.max_request_cost, metavar="STEPS",
-        help="most decoding work in one request, counted as inputs x beam (or samples) x "
-        "max_length (413 beyond; default: %(default)s)",
+        help="most model work in one request, in token steps: the decoder's rows (beam or "
+        "samples) x max_length, plus each candidate's tokens per scoring pass of its ranker "
+        "and 1 per retrieved reply (413 beyond; default: %(default)s)",
     )
     limits.add_argument(
         "--cost-per-minute", type=float, default=defaults.cost_per_minute, metavar="STEPS",
-        help="decoding work a client may ask for a minute, counted alike, at most "
+        help="model work a client may ask for a minute, counted alike, at most "
         "--max-request-cost at once (429 beyond; default: %(default)s)",
     )
     limits.add_argument(

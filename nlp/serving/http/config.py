@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 from dataclasses import dataclass, field
 
 from nlp.chat.batcher import BatchLimits
@@ -16,7 +18,7 @@ class ServeConfig:
 
     Why each exists: `max_body_bytes` and `max_text_chars` bound the memory and the decoder
     time one request can ask for; `rate_*` shares the model fairly between clients;
-    `max_request_cost` and `cost_per_minute` bound the decoding work of one request and of
+    `max_request_cost` and `cost_per_minute` bound the model work of one request and of
     one client (`nlp.serving.http.budget`); `max_in_flight` bounds the work admitted at once
     (a full server answers 503 at once instead of queueing without end); conversations are
     bounded and expire, since every one keeps context and settings in memory, and each
@@ -32,8 +34,8 @@ class ServeConfig:
     rate_burst: int = 30
     rate_per_minute: float = 120.0
     max_in_flight: int = 32
-    # decoding work (inputs x beam or samples x max_length): 64 articles at the headline
-    # defaults (beam 5, 30 tokens) are 9,600
+    # model work in token steps (`nlp.serving.http.budget.request_cost`): 64 articles at the
+    # headline defaults (beam 5, 30 tokens, no re-ranking) are 9,600
     max_request_cost: int = 20_000
     cost_per_minute: float = 120_000.0
     retry_after_seconds: int = 1
@@ -61,3 +63,19 @@ class ServeConfig:
             raise ValueError("retry_after_seconds must be >= 0")
         if self.token is not None and not self.token:
             raise ValueError("the token is empty")
+        for proxy in self.trusted_proxies:
+            check_proxy(proxy)
+
+
+def check_proxy(proxy: str) -> None:
+    """ValueError naming `proxy` unless it is an IP address or network. Why refuse here:
+    uvicorn's ProxyHeadersMiddleware takes anything else (a typo, a hostname, 10.0.0.5/8 with
+    host bits set) for a name no client address ever equals, so the proxy would be trusted
+    by nobody, silently."""
+    try:
+        ipaddress.ip_network(proxy)
+    except ValueError as exc:
+        hint = "an IP address or a network such as 10.0.0.0/8"
+        with contextlib.suppress(ValueError):  # host bits set: the network it is in
+            hint = f"the network {ipaddress.ip_network(proxy, strict=False)}"
+        raise ValueError(f"--trust-proxy {proxy}: {exc}; give {hint}") from None

@@ -24,6 +24,7 @@ from nlp.generation.decode_settings import DecodeSettings
 from nlp.generation.loading import load_model
 from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import GuardedGenerator, TextGenerator
+from nlp.serving.http.budget import REPLY_TOKENS, request_cost
 from nlp.serving.http.config import ServeConfig
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -85,11 +86,22 @@ class ServedModel:
     metadata: dict[str, Any] = field(default_factory=dict)
     languages: tuple[str, ...] = ()
     clock: StageClock | None = None  # the generator's time per stage (/metrics)
+    # What of the model sets a request's cost beyond its options (`request_cost`): whether
+    # it is a retrieve-and-refine model (`data.retrieve_refine`: it decodes whatever
+    # `generated` says), and the most tokens it scores a retrieved reply with
+    refines: bool = False
+    reply_tokens: int = REPLY_TOKENS
 
     @property
     def options(self) -> DecodeOptions:
         """The decoding every request starts from: the bundle's tuned settings."""
         return self.responder.base_options
+
+    def cost(self, options: DecodeOptions, inputs: int = 1) -> int:
+        """What `inputs` texts generated with `options` cost this model (`request_cost`)."""
+        return request_cost(
+            options, inputs, refines=self.refines, reply_tokens=self.reply_tokens
+        )
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -140,6 +152,8 @@ def load_served_model(
             "companion for re-ranking); serve the chat or headline model that names it"
         )
     clock = getattr(loaded.generator, "clock", None)
+    experiment = getattr(loaded.generator, "config", None)  # a bundle's ExperimentConfig
+    reply_tokens = experiment.train.max_target_length if experiment else REPLY_TOKENS
     loaded = dataclasses.replace(
         loaded, generator=GuardedGenerator(loaded.generator, _observing(observe_batch))
     )
@@ -157,6 +171,7 @@ def load_served_model(
     return ServedModel(
         spec.name, directory, task, loaded.decoding, responder, loaded.generator,
         dict(loaded.metadata), loaded.languages, clock,
+        refines=loaded.data.retrieve_refine, reply_tokens=reply_tokens,
     )
 
 
