@@ -132,10 +132,12 @@ def make(args: argparse.Namespace) -> None:
     contexts = [test.turns_before(row, args.context) for row in rows]
     references = [test.targets[row] for row in rows]
     sent = {}
+    answered: dict[str, list[str]] = {}  # per configuration, the post each retrieved reply answered
     pools: dict[str, list[list[tuple[str, str]]]] = {}
     for name, (generator, options, inputs) in _bots(configs, args.model, test, rows).items():
         said = bot_choices(generator, inputs, options)
         sent[name] = [(r.text, r.provenance) for r in said]
+        answered[name] = [r.post for r in said]
         if args.pool and POOL not in pools:
             pools[POOL] = candidate_pools(generator, inputs, options)
     turns = sheet_rows(posts, contexts, references, sent, pools)
@@ -146,6 +148,7 @@ def make(args: argparse.Namespace) -> None:
         "seed": args.seed,
         "configurations": configs,
         "rows": rows,
+        "answered": answered,
     }
     for part, key in enumerate(keys):
         # a post's rows stay in one part, so each rater sees the person's reply beside the bot's
@@ -255,6 +258,102 @@ def rank_pool(args: argparse.Namespace) -> None:
         write_json(Path(args.json), {"meta": meta, "configurations": table})
 
 
+@dataclass(frozen=True)
+class GatePost:
+    """One post of a sheet rated with a retrieved and a generated configuration: the
+    similarity of the message and the post the retrieved reply answered, and each reply's
+    (sensible, specific); None where that configuration sent no reply of its kind."""
+
+    similarity: float
+    retrieved: tuple[int, int] | None
+    generated: tuple[int, int] | None
+
+
+def gate_posts(key_path: Path, ratings_path: Path, retrieved: str,
+               generated: str) -> list[GatePost]:
+    """The rated posts of a sheet (`make` with a `retrieved` and a `generated`
+    configuration), each with the signal `nlp.generation.retrieved_fit` calibrates."""
+    from nlp.generation.loading import load_generator
+
+    key = json.loads(Path(key_path).read_text("utf-8"))
+    meta, marks = key["meta"], read_ratings(Path(ratings_path))
+    by_post: dict[int, dict[str, tuple[int, int]]] = {}
+    for identifier, row in key["rows"].items():
+        for source in row["sources"]:
+            name, _, provenance = source.partition(" ")
+            if identifier in marks and (name, provenance) in (
+                    (retrieved, "retrieved"), (generated, "generated")):
+                by_post.setdefault(row["post_index"], {})[name] = marks[identifier]
+    generator = load_generator(meta["model"])
+    candidates = generator.candidates
+    test = _read(meta["corpus"])
+    posts = []
+    for index, row in enumerate(meta["rows"]):
+        answered = meta["answered"][retrieved][index]
+        similarity = candidates.index.post_similarity(
+            candidates.query_tokens(test.message(row)), candidates.query_tokens(answered))
+        mine = by_post.get(index, {})
+        posts.append(GatePost(similarity, mine.get(retrieved), mine.get(generated)))
+    return posts
+
+
+def gated(posts: Sequence[GatePost], calibration: Any, threshold: float) -> dict[str, Any]:
+    """What the gate sends to each post (the retrieved reply where its calibrated fit
+    reaches `threshold`, else the generated one; the other where one is missing), rated."""
+    sent: dict[str, list[tuple[int, int]]] = {"retrieved": [], "generated": []}
+    for post in posts:
+        fit = float(calibration.probability([post.similarity])[0])
+        take = "retrieved" if post.retrieved and (fit >= threshold or not post.generated) \
+            else "generated"
+        mark = post.retrieved if take == "retrieved" else post.generated
+        if mark is not None:
+            sent[take].append(mark)
+    everything = sent["retrieved"] + sent["generated"]
+
+    def rate(marks: list[tuple[int, int]]) -> dict[str, float]:
+        n = max(1, len(marks))
+        sensible, specific = sum(m[0] for m in marks) / n, sum(m[1] for m in marks) / n
+        return {"replies": len(marks), "sensible": round(sensible, 3),
+                "specific": round(specific, 3), "ssa": round((sensible + specific) / 2, 3)}
+
+    return {"threshold": threshold, **rate(everything),
+            **{f"{k} {m}": v for k in sent for m, v in rate(sent[k]).items()}}
+
+
+def gate(args: argparse.Namespace) -> None:
+    """Fit the retrieved reply's calibration (P(sensible) | post similarity) on a rated
+    validation sheet, choose the threshold by the gated replies' SSA there, and with
+    `--test-key` rate the same gate on a test sheet (nothing fitted or chosen on it)."""
+    from nlp.metrics.calibration import fit_labelled
+
+    valid = gate_posts(Path(args.key), Path(args.ratings), args.retrieved, args.generated)
+    usable = [p for p in valid if p.retrieved is not None]
+    calibration = fit_labelled([p.similarity for p in usable],
+                               [p.retrieved[0] for p in usable if p.retrieved is not None])
+    grid = [round(0.05 * i, 2) for i in range(21)]
+    table = [gated(valid, calibration, t) for t in grid]
+    best = max(table, key=lambda row: (row["ssa"], -row["threshold"]))
+    print(f"calibration on {len(usable)} rated retrieved replies: P(sensible) = "
+          f"sigmoid({calibration.slope:.4f} x similarity + {calibration.intercept:.4f})")
+    print(format_table(table, [(k, k) for k in table[0]]))
+    print(f"chosen on validation: threshold {best['threshold']} (SSA {best['ssa']})")
+    result: dict[str, Any] = {"calibration": calibration.to_json(), "validation": table,
+                              "threshold": best["threshold"]}
+    if args.test_key:
+        for test_key, test_ratings in zip(args.test_key, args.test_ratings, strict=True):
+            test = gate_posts(Path(test_key), Path(test_ratings), args.retrieved,
+                              args.generated)
+            rows = [gated(test, calibration, t) for t in (0.0, best["threshold"], 1.01)]
+            for row, name in zip(rows, ("retrieved only", "gated", "generated only"),
+                                 strict=True):
+                row["sent"] = name
+            print(f"test {test_key}:")
+            print(format_table(rows, [(k, k) for k in rows[0]]))
+            result[str(test_key)] = rows
+    if args.json:
+        write_json(Path(args.json), result)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -301,6 +400,17 @@ def main() -> None:
     ranker.add_argument("--decoding", required=True, action="append", metavar="NAME=JSON",
                         help="a configuration, as `make` takes it (the key's --model)")
     ranker.add_argument("--json", help="write the rates here too")
+    gater = commands.add_parser("gate", help="fit and choose the retrieved-or-generated gate")
+    gater.add_argument("--key", required=True, help="a rated validation sheet's key")
+    gater.add_argument("--ratings", required=True)
+    gater.add_argument("--retrieved", default="retrieved",
+                       help="the configuration that sent retrieved replies")
+    gater.add_argument("--generated", default="beam",
+                       help="the configuration that sent the model's own replies")
+    gater.add_argument("--test-key", nargs="*", default=[])
+    gater.add_argument("--test-ratings", nargs="*", default=[])
+    gater.add_argument("--json")
+    gater.set_defaults(func=gate)
     ranker.set_defaults(func=rank_pool)
     args = parser.parse_args()
     args.func(args)

@@ -36,6 +36,7 @@ class SentReply:
     text: str
     provenance: str = "generated"
     pair: str = ""
+    post: str = ""  # the training post a retrieved reply answered
 
 
 def bot_candidates(
@@ -77,12 +78,13 @@ def bot_choices(
         fallback = (post_messages(post).fallback_reply(post, chat, 0)
                     if falls_back(decode) else None)
         chosen = choose_reply(ranker, chat, n_best, post,
-                              threshold=decode.fallback_threshold, fallback=fallback)
+                              threshold=decode.fallback_threshold, fallback=fallback,
+                              retrieved_threshold=decode.retrieved_threshold)
         if chosen is None:
             replies.append(SentReply(post_messages(post).no_idea, "apology"))
         else:
             text, best = chosen
-            replies.append(SentReply(text, best.provenance, best.pair))
+            replies.append(SentReply(text, best.provenance, best.pair, best.post))
     return replies
 
 

@@ -202,7 +202,8 @@ class ChatResponder:
         fallback = (self.messages(chat).fallback_reply(message, chat, turn)
                     if falls_back(options) else None)
         chosen = choose_reply(self.ranker, chat, candidates, message, self.limits.max_reply_chars,
-                              threshold=options.fallback_threshold, fallback=fallback)
+                              threshold=options.fallback_threshold, fallback=fallback,
+                              retrieved_threshold=options.retrieved_threshold)
         if chosen is None:
             return Reply(self.messages(chat).no_idea)
         reply, best = chosen
@@ -346,6 +347,7 @@ def choose_reply(
     *,
     threshold: float = 0.0,
     fallback: str | None = None,
+    retrieved_threshold: float = 0.0,
 ) -> tuple[str, Generation] | None:
     """The reply text the bot sends and the candidate it came from (None: no usable one);
     the ranker remembers it. Shared with `nlp.chat.offline`, which replays this choice on
@@ -355,8 +357,19 @@ def choose_reply(
     whose calibrated `confidence` reaches `threshold` compete (an uncalibrated one never
     does), and when none is left the fallback is sent as a candidate of provenance
     "fallback": a line that makes sense after any message beats the best keyword match
-    that probably does not fit."""
+    that probably does not fit.
+
+    With a `retrieved_threshold`, retrieved replies compete only when their `fit` (the
+    probability that a rater finds them sensible, `nlp.generation.retrieved_fit`) reaches
+    it, and then only they: a specific reply that fits beats the model's generic one; else
+    the model's own replies compete, a sensible generic reply beating a keyword match. Where
+    one side has no candidate, the other's compete."""
     usable = [c for c in candidates if clean_message(c.text)]
+    if retrieved_threshold > 0:
+        fitting = [c for c in usable
+                   if c.provenance == "retrieved" and c.fit >= retrieved_threshold]
+        own = [c for c in usable if c.provenance != "retrieved"]
+        usable = fitting or own or usable
     if fallback is not None:
         if threshold > 0:
             usable = [c for c in usable if c.confidence >= threshold]

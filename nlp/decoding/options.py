@@ -178,6 +178,15 @@ class DecodeOptions:
         "retrieve-and-refine model's refined ones) compete; with none, the fallback reply",
         flag="--no-generated",
     )
+    # Retrieved or generated: a retrieved reply fits where its post says what the message
+    # says, and elsewhere the model's own reply is the more sensible one
+    # (`nlp.generation.retrieved_fit`, `nlp.chat.responder.choose_reply`).
+    retrieved_threshold: float = option(
+        0.0, "chat: send a retrieved reply only when its probability of making sense after "
+        "the message (from how well its post matches the message, calibrated on rated "
+        "replies) reaches P, else the model's own reply (0: the ranking alone decides)",
+        metavar="P", minimum=0.0, maximum=1.0,
+    )
     fallback_threshold: float = option(
         0.0, "chat: send a sensible fallback reply instead when no candidate's probability "
         "of being the fitting reply (the ranker's score as s2s tune-decoding calibrated it) "

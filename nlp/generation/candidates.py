@@ -54,6 +54,7 @@ from nlp.decoding.options import RETRIEVAL
 from nlp.generation.bundle import Bundle
 from nlp.generation.codec import TextCodec
 from nlp.generation.mmi import COMPANION_KIND, CompanionScorer, mmi_score
+from nlp.generation.retrieved_fit import fit_calibration_for, retrieved_fit
 from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import Generation
 from nlp.metrics.calibration import Calibration
@@ -263,15 +264,20 @@ class Candidates:
         source = codec.source(text)
         post = codec.text_tokens(text)
         separator = self.bundle.config.data.turn_separator
+        query = self.query_tokens(text)
+        settings = self.bundle.decoding
+        calibration = fit_calibration_for(text, settings.details if settings else None)
         out = []
         for hit in hits:
             tokens = codec.text_tokens(hit.reply)
             if repeats_a_turn(tokens, post, separator):
                 continue
+            similarity = self.index.post_similarity(query, self.query_tokens(hit.post))
             out.append(Generation(
                 text=hit.reply, score=float("nan"), tokens=tokens, source_tokens=source.tokens,
                 attention=np.zeros((len(tokens), len(source.tokens)), np.float32),
                 slots=source.slots, provenance="retrieved", pair=hit.pair, post=hit.post,
+                fit=retrieved_fit(similarity, calibration),
             ))
         return out
 

@@ -43,11 +43,10 @@ DEFAULT_RERANK_WEIGHTS: dict[str, dict[str, Any]] = {
 # the stutter ("地方地方地方"), and a GNMT length penalty keeps beam search from preferring
 # the shortest headline.
 _TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    # one nucleus sample at temperature 0.8: plain beam search gives a few stock lines ("i'm
-    # sorry.", "yes.") to every post, and re-ranking several samples by their score picks the
-    # shortest; a single sample keeps replies about as long and as varied as people's
-    # (the chat quality benchmark compares them)
-    "chat": {"strategy": "sample", "temperature": 0.8, "top_p": 0.9},
+    # beam search (5): raters found the model's beam replies sensible far more often than its
+    # samples (docs/BENCHMARKS.md "Rated sense"), if rarely specific; a bundle with a
+    # retrieval index adds people's replies where they fit (`RETRIEVED_OR_GENERATED`)
+    "chat": {},
     # no word twice and a GNMT length penalty of 1: what `s2s tune-decoding` chose on the
     # validation pairs of all three headline benchmarks (LCSTS, Reuters, RSS news; README)
     "headline": {"no_repeat_ngram": 1, "length_penalty": 1.0},
@@ -115,6 +114,24 @@ def rerank_weights(chosen: Mapping[str, Mapping[str, Any]] | None, rerank: str) 
     """The weights `rerank` uses: those chosen for it, else `DEFAULT_RERANK_WEIGHTS` (none
     for a re-ranking without weights)."""
     return dict((chosen or {}).get(rerank) or DEFAULT_RERANK_WEIGHTS.get(rerank, {}))
+
+
+# A chat bundle with a retrieval index: the replies of the 10 training posts BM25 finds
+# nearest the message, in the retrieval's own order, are sent where the best one's post
+# matches the message well enough that it probably makes sense, and the model's own beam
+# reply elsewhere (`nlp.generation.retrieved_fit`; the threshold was chosen by rated SSA on
+# validation posts, docs/BENCHMARKS.md "Retrieved or generated").
+RETRIEVED_OR_GENERATED: dict[str, Any] = {
+    "retrieve": 10, "rerank": "retrieval", "retrieved_threshold": 0.5,
+}
+
+
+def chat_defaults_with_index() -> DecodeSettings:
+    """What a chat bundle recommends once it holds a retrieval index, until tuned."""
+    return DecodeSettings(
+        DecodeOptions(**{**_TASK_DEFAULTS["chat"], **RETRIEVED_OR_GENERATED}),
+        "defaults for data.task=chat with a retrieval index",
+    )
 
 
 def task_defaults(task: str) -> DecodeSettings:

@@ -45,6 +45,9 @@ class Generation:
     # The ranker's score calibrated as the probability that this is the fitting reply
     # (`nlp.metrics.calibration`; NaN where the ranker has no calibration)
     confidence: float = math.nan
+    # A retrieved reply's probability of being rated sensible after the message, from how
+    # well its post matches the message (`nlp.generation.retrieved_fit`; NaN elsewhere)
+    fit: float = math.nan
 
 
 class TextGenerator(Protocol):

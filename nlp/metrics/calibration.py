@@ -50,12 +50,12 @@ class Calibration:
 def fit_labelled(scores: np.ndarray | list[float], labels: np.ndarray | list[float]) -> Calibration:
     """Platt scaling of scores with their 0/1 labels (e.g. a rater's "sensible" for each
     reply scored): P(label 1 | score). ValueError without both labels among the scores."""
-    scores, labels = np.asarray(scores, np.float64), np.asarray(labels, np.float64)
-    keep = np.isfinite(scores)
-    scores, labels = scores[keep], labels[keep]
-    if len(scores) == 0 or labels.min() == labels.max():
+    values, marks = np.asarray(scores, np.float64), np.asarray(labels, np.float64)
+    keep = np.isfinite(values)
+    values, marks = values[keep], marks[keep]
+    if len(values) == 0 or marks.min() == marks.max():
         raise ValueError("calibration needs scores labelled both 0 and 1")
-    return _platt(scores, labels, posts=len(scores), k=0)
+    return _platt(values, marks, posts=len(values), k=0)
 
 
 def fit_calibration(table: np.ndarray) -> Calibration:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -248,3 +249,28 @@ class ReplyIndex:
             )
             scores[index] = float(np.dot([weights[t] for t in counts], tfc))
         return scores
+
+    def post_similarity(self, query: Sequence[str], post: Sequence[str]) -> float:
+        """The cosine of the query's and a post's tf-idf vectors (idf = ln(1 + N / df) over
+        the indexed posts; a word the index never saw weighs as the rarest, df 1): 1 for the
+        same words, 0 for none shared.
+
+        Why not the BM25 score the search ranked by: that grows with the query's length and
+        its words' rarity, so it says which post matches best but not how well. The cosine is
+        on one scale for every message, which a calibrated confidence that the post's reply
+        fits needs (`nlp.generation.retrieved_fit`): a near-twin of the message was answered
+        with a reply that fits it; a post sharing one keyword was about something else."""
+        total = len(self)
+
+        def weights(tokens: Sequence[str]) -> dict[str, float]:
+            counts = Counter(tokens)
+            return {
+                token: count * math.log1p(
+                    total / (int(self._df[self._vocab[token]]) if token in self._vocab else 1))
+                for token, count in counts.items()
+            }
+
+        a, b = weights(query), weights(post)
+        shared = sum(a[t] * b[t] for t in a.keys() & b.keys())
+        norm = math.sqrt(sum(v * v for v in a.values()) * sum(v * v for v in b.values()))
+        return shared / norm if norm > 0 else 0.0

@@ -26,9 +26,17 @@ import numpy as np
 
 from nlp.corpus.readers import detect_format
 from nlp.corpus.records import Pair
-from nlp.generation.bundle import Bundle, bundle_part, load_bundle, open_bundle, store_part
+from nlp.generation.bundle import (
+    Bundle,
+    bundle_part,
+    load_bundle,
+    open_bundle,
+    store_decoding,
+    store_part,
+)
 from nlp.generation.candidates import ranking_ids, token_ranking_ids
 from nlp.generation.codec import TextCodec
+from nlp.generation.decode_settings import chat_defaults_with_index, task_defaults
 from nlp.retrieval import INDEX_DIR, ReplyIndex, message_tokens
 from nlp.retrieval.dense import VECTORS_FILE, VECTORS_SETTINGS, VectorIndex
 from nlp.retrieval.refine import refined_source
@@ -247,6 +255,10 @@ def store_rankers(
             store_part(bundle_dir, INDEX_DIR, index.save)
             if verbose:
                 print(f"retrieval index: {len(index)} pairs", file=sys.stderr)
+            untuned = task_defaults(bundle.config.data.task).origin
+            if bundle.decoding is None or bundle.decoding.origin == untuned:
+                # an untuned chat bundle recommends what suits a bundle with an index
+                store_decoding(bundle_dir, chat_defaults_with_index())
     if minutes > 0 and train_pairs:
         from nlp.ranking import DUAL_ENCODER_DIR
 

@@ -22,7 +22,10 @@ from typing import Any
 
 from nlp.corpus.records import Pair
 from nlp.decoding.options import RETRIEVAL, DecodeOptions
-from nlp.generation.decode_settings import default_decode_options, rerank_weights
+from nlp.generation.decode_settings import (
+    RETRIEVED_OR_GENERATED,
+    rerank_weights,
+)
 from nlp.generation.mmi import COMPANION_KIND
 from nlp.metrics.chat_metrics import (
     DIVERSITY_BLOCK,
@@ -128,7 +131,7 @@ OBJECTIVES: dict[str, tuple[str, Callable[[TuningContext], Objective]]] = {
 # candidate that score finds fits best.
 CHAT_CONFIGURATIONS: dict[str, tuple[str, DecodeOptions]] = {
     "plain beam": ("", PLAIN_BEAM),
-    "sampling": ("", default_decode_options("chat")),  # a fresh chat model's
+    "sampling": ("", DecodeOptions(strategy="sample", temperature=0.8, top_p=0.9)),
     # Colder single samples lie nearer the likeliest replies: maybe nearer people's too
     # (BLEU-2), maybe too few distinct ones. The objective decides, on validation posts.
     "sampling, T 0.6": ("", DecodeOptions(strategy="sample", temperature=0.6, top_p=0.9)),
@@ -155,16 +158,14 @@ CHAT_CONFIGURATIONS: dict[str, tuple[str, DecodeOptions]] = {
 }
 
 
-# With a retrieval index the bot sends what people wrote to the RETRIEVED training posts
-# nearest the message, and generated replies do not compete (`generated=False`): rated by
-# people on validation posts (Meena's sensibleness, `benchmarks/sense_sheet.py`;
-# docs/BENCHMARKS.md "Rated sense"), the generated replies the bot sent made sense far less
-# often than the retrieved ones, and neither Hits nor this tuner's objective tells it so.
-# Which of them is sent: `chat_candidates`. A model without an index still chooses among the
-# decodings above.
-RETRIEVED = 10
+# With a retrieval index the bot sends what people wrote to the training posts nearest the
+# message where the best one's post matches it well enough, and the model's own beam reply
+# elsewhere (`RETRIEVED_OR_GENERATED`, whose threshold was chosen by rated SSA on validation
+# posts; neither Hits nor this tuner's objective can tell a sensible reply from a keyword
+# match). Which retrieved reply competes: `chat_candidates`. A model without an index still
+# chooses among the decodings above.
 RETRIEVAL_CONFIGURATIONS: dict[str, DecodeOptions] = {
-    "retrieved": DecodeOptions(retrieve=RETRIEVED, generated=False),
+    "retrieved or generated": DecodeOptions(**RETRIEVED_OR_GENERATED),
 }
 
 

@@ -245,3 +245,24 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+class MixedGenerator(ScriptedGenerator):
+    """A retrieved reply (the scripted best, with `fit`, `retrieved`'s text) ranked first,
+    then the model's own generic reply: what a chat bundle with an index offers."""
+
+    def __init__(self, fit: float) -> None:
+        super().__init__()
+        self.fit = fit
+
+    def _nbest(self, text: str, n_best: int) -> list[Generation]:
+        best = super()._nbest(text, 1)[0]
+        retrieved = dataclasses.replace(best, text=retrieved_for(text), provenance="retrieved",
+                                        pair="chat.jsonl:7", post="a post", fit=self.fit)
+        own = dataclasses.replace(best, text="i don't know .", provenance="generated")
+        return [retrieved, own]
+
+
+def retrieved_for(message: str) -> str:
+    """The retrieved reply `MixedGenerator` offers for `message`."""
+    return "retrieved-" + reply_for(message)

@@ -1,0 +1,100 @@
+"""Retrieved or generated: a retrieved reply is sent where its fit (the calibrated
+probability that it makes sense, from how well its post matches the message) reaches
+`retrieved_threshold`, the model's own reply elsewhere; through the responder (the bot,
+`s2s chat`, `s2s serve` and the API all answer through it) and through
+`nlp.chat.offline.bot_choices` (what tuning and the benchmarks replay)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from nlp.chat.offline import bot_choices
+from nlp.chat.responder import ChatResponder
+from nlp.chat.settings import SettingsStore
+from nlp.decoding import DecodeOptions
+from nlp.generation.retrieved_fit import fit_calibration_for, message_language, retrieved_fit
+from nlp.metrics.calibration import Calibration, fit_labelled
+from nlp.retrieval import ReplyIndex
+from tests.fakes.fake_generators import MixedGenerator, fake_model, retrieved_for
+
+
+def responder(generator: MixedGenerator, options: DecodeOptions) -> ChatResponder:
+    return ChatResponder(fake_model(generator), store=SettingsStore(":memory:"),
+                         base_options=options)
+
+
+@pytest.mark.parametrize(("fit", "expected"), [(0.7, "retrieved"), (0.3, "generated")])
+async def test_the_threshold_decides_between_retrieved_and_generated(
+    fit: float, expected: str
+) -> None:
+    chat = responder(MixedGenerator(fit), DecodeOptions(retrieved_threshold=0.5))
+    reply = await chat.respond("1", "do you have a favorite player?")
+    assert reply.provenance == expected
+    if expected == "retrieved":
+        assert reply.text == retrieved_for("do you have a favorite player?")
+        assert reply.pair == "chat.jsonl:7"
+    else:
+        assert reply.text == "i don't know ."
+    await chat.aclose()
+
+
+@pytest.mark.parametrize(("fit", "expected"), [(0.7, "retrieved"), (0.3, "generated"),
+                                               (math.nan, "generated")])
+def test_offline_replays_the_same_choice(fit: float, expected: str) -> None:
+    said = bot_choices(MixedGenerator(fit), ["hello there"], DecodeOptions(retrieved_threshold=0.5))
+    assert [r.provenance for r in said] == [expected]
+
+
+async def test_without_a_threshold_the_ranking_alone_decides() -> None:
+    chat = responder(MixedGenerator(0.01), DecodeOptions())
+    assert (await chat.respond("1", "hello there")).provenance == "retrieved"
+    await chat.aclose()
+
+
+def test_the_fit_is_monotone_in_the_similarity_with_hand_computed_values() -> None:
+    calibration = Calibration(slope=4.0, intercept=-2.0)
+    assert retrieved_fit(0.5, calibration) == pytest.approx(0.5)  # sigmoid(0)
+    assert retrieved_fit(1.0, calibration) == pytest.approx(1 / (1 + math.exp(-2)))
+    assert retrieved_fit(0.0, calibration) == pytest.approx(1 / (1 + math.exp(2)))
+    values = [retrieved_fit(s, calibration) for s in np.linspace(0, 1, 11)]
+    assert values == sorted(values) and len(set(values)) == 11
+    assert math.isnan(retrieved_fit(0.9, None))  # no calibration: nothing passes a threshold
+
+
+def test_a_tiny_rated_pool_calibrates_the_fit() -> None:
+    """Replies to posts that matched the message well were rated sensible, weak matches not:
+    the fitted probability rises with the similarity, and lies near each group's rate."""
+    similarity = [0.1, 0.15, 0.2, 0.25, 0.3, 0.7, 0.75, 0.8, 0.85, 0.9]
+    sensible = [0, 0, 0, 1, 0, 1, 1, 0, 1, 1]
+    calibration = fit_labelled(similarity, sensible)
+    assert calibration.slope > 0 and calibration.posts == 10
+    low, high = (retrieved_fit(s, calibration) for s in (0.2, 0.8))
+    assert 0.05 < low < 0.4 < 0.6 < high < 0.95
+    with pytest.raises(ValueError, match="both 0 and 1"):
+        fit_labelled([0.1, 0.2], [1, 1])
+
+
+def test_the_similarity_is_a_tf_idf_cosine_over_the_indexed_posts() -> None:
+    index = ReplyIndex.build(
+        [["hello", "there"], ["do", "you", "like", "football"], ["do", "you", "cook"]],
+        ["hi !", "yes , a lot .", "sometimes ."], ["c:1", "c:2", "c:3"],
+    )
+    # idf = ln(1 + 3 / df): "do" and "you" are in two posts, "football" in one
+    common, rare = math.log1p(3 / 2), math.log1p(3 / 1)
+    assert index.post_similarity(["football"], ["do", "you", "like", "football"]) == (
+        pytest.approx(rare / math.sqrt(2 * common**2 + 2 * rare**2)))
+    assert index.post_similarity(["hello", "there"], ["hello", "there"]) == pytest.approx(1.0)
+    assert index.post_similarity(["sushi"], ["do", "you", "cook"]) == 0.0
+    assert index.post_similarity([], ["hello"]) == 0.0
+
+
+def test_the_bundles_calibration_wins_over_the_default_per_language() -> None:
+    own = Calibration(slope=1.0, intercept=0.0, posts=3)
+    details = {"retrieved_fit": {"zh": own.to_json()}}
+    assert message_language("你喜欢足球吗") == "zh" and message_language("hello") == "en"
+    assert fit_calibration_for("你喜欢足球吗", details) == own
+    assert fit_calibration_for("hello", details) == fit_calibration_for("hello")
