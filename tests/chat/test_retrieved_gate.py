@@ -6,7 +6,6 @@ probability that it makes sense, from how well its post matches the message) rea
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
