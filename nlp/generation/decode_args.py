@@ -231,7 +231,10 @@ def describe_options(options: DecodeOptions) -> str:
         parts.append(f"n_best {options.n_best}")
     if not options.suppress_unk:
         parts.append("allow_unk")
-    if options.retrieve:
+    if options.retrieve and options.retrieved_threshold:
+        parts.append(f"a retrieved reply (of {options.retrieve}) where its fit reaches "
+                     f"{options.retrieved_threshold:g}, else the model's own")
+    elif options.retrieve:
         parts.append(f"with {options.retrieve} retrieved replies")
     if options.rerank.startswith("mmi-"):
         gamma = f" gamma {options.mmi_gamma}" * (options.rerank == "mmi-antilm")
