@@ -4,10 +4,9 @@ Runs the real command line (`s2s train`, `s2s headlines`, `s2s chat`) as a user 
 the demo shows the commands to copy. The sample corpora hold a few hundred pairs; training
 holds a seeded 5% out for validation, and the demo's inputs are ones it trained on: it shows
 what the model learned, not how it generalises (see README: benchmarks for figures on real
-corpora). Headlines use the bundles' own decoding settings. The chat models are asked for
-beam search (`--beam`): a chat bundle recommends sampling, which suits a model trained on a
-real corpus, while a few minutes on 350 pairs leave a model whose samples are garbled words
-("Yes, I photos it.") even where its most likely reply is the right one.
+corpora). Every model answers with its bundle's own settings, the defaults a user gets: for
+the chat models, a retrieved reply where its post matches the message well, else the model's
+own beam-search reply.
 """
 
 from __future__ import annotations
@@ -68,7 +67,6 @@ CHAT_INPUTS = {  # posts of the sample corpora, then /why: the attention picture
         "/why",
     ],
 }
-CHAT_DECODING = ["--beam", "5"]
 HEADLINE_ARTICLES = 3
 
 
@@ -154,7 +152,6 @@ def chat(name: str, model: Path, work: Path) -> None:
                 str(state),
                 "--why-dir",
                 str(work / name),
-                *CHAT_DECODING,
             ),
             stdin=lines,
         )
