@@ -47,3 +47,64 @@ def masked_mean_loss(
     if coverage_weight:
         losses += coverage_weight * coverage_losses(outputs.attention) * mask
     return tf.reduce_sum(losses) / tf.maximum(tf.reduce_sum(mask), 1.0)
+
+
+def log_uniform_log_probs(ids: tf.Tensor, vocab_size: int) -> tf.Tensor:
+    """log Q(id) of the log-uniform (Zipfian) distribution over ids 0..V-1:
+    Q(k) = ln((k + 2) / (k + 1)) / ln(V + 1), which a vocabulary ordered by frequency (as
+    `nlp.tokenizers.vocab` orders it) roughly follows."""
+    k = tf.cast(ids, tf.float32)
+    return tf.math.log(tf.math.log1p(1.0 / (k + 1.0))) - tf.math.log(
+        tf.math.log(float(vocab_size) + 1.0))
+
+
+def sample_log_uniform(count: int, vocab_size: int, seed: tf.Tensor) -> tf.Tensor:
+    """`count` ids drawn with replacement from `log_uniform_log_probs`, by a stateless draw
+    (`seed`: shape [2]) so a resumed run draws what the uninterrupted one did. Inverse CDF:
+    id = floor(exp(u ln(V + 1))) - 1 for u uniform in [0, 1)."""
+    u = tf.random.stateless_uniform([count], seed=seed, dtype=tf.float32)
+    ids = tf.cast(tf.floor(tf.exp(u * tf.math.log(float(vocab_size) + 1.0))), tf.int32) - 1
+    return tf.clip_by_value(ids, 0, vocab_size - 1)
+
+
+def sampled_token_losses(
+    features: tf.Tensor,
+    kernel: tf.Tensor,
+    bias: tf.Tensor,
+    targets: tf.Tensor,
+    sampled: tf.Tensor,
+    products: tf.DType | str | None = None,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Sampled softmax (Jean et al. 2015): per-token loss [B,T] (zero on padding) over each
+    target and the `sampled` ids [S] (one draw shared by the batch, from
+    `sample_log_uniform`), each logit corrected by -ln(S Q(id)) so that the loss's gradient
+    approaches the full softmax's as S grows; a sampled id equal to the token's target is
+    left out (an "accidental hit"). And the padding mask as float [B,T].
+
+    Why: the output projection onto the whole vocabulary, forward and backward, is the
+    largest share of a chat model's training step (10,000 words x 256 units per target
+    token); S of them cost S/V of it. Only training uses it: validation, scoring and
+    decoding keep the exact softmax (`token_losses`)."""
+    from nlp.model import recurrence  # the bfloat16 products, as the exact projection
+
+    targets = tf.cast(targets, tf.int32)
+    mask = tf.cast(tf.not_equal(targets, PAD_ID), tf.float32)
+    vocab_size = int(kernel.shape[1])
+    count = tf.cast(tf.shape(sampled)[0], tf.float32)
+    flat = tf.reshape(features, [-1, tf.shape(features)[-1]])  # [N, H]
+    labels = tf.reshape(targets, [-1])  # [N]
+    operands = tf.as_dtype(products) if products is not None else None
+    true_columns = tf.gather(kernel, labels, axis=1)  # [H, N]
+    true_logits = tf.reduce_sum(
+        tf.cast(flat, tf.float32) * tf.transpose(tf.cast(true_columns, tf.float32)), axis=-1
+    ) + tf.gather(tf.cast(bias, tf.float32), labels)  # [N]
+    sampled_logits = tf.cast(recurrence.product(
+        flat, tf.gather(kernel, sampled, axis=1), operands), tf.float32)
+    sampled_logits += tf.gather(tf.cast(bias, tf.float32), sampled)[None, :]  # [N, S]
+    true_logits -= tf.math.log(count) + log_uniform_log_probs(labels, vocab_size)
+    sampled_logits -= (tf.math.log(count) + log_uniform_log_probs(sampled, vocab_size))[None, :]
+    hits = tf.equal(labels[:, None], sampled[None, :])
+    sampled_logits = tf.where(hits, tf.constant(-1e9, tf.float32), sampled_logits)
+    logits = tf.concat([true_logits[:, None], sampled_logits], axis=-1)
+    nll = tf.reduce_logsumexp(logits, axis=-1) - true_logits
+    return tf.reshape(nll, tf.shape(targets)) * mask, mask

@@ -265,6 +265,22 @@ class Seq2Seq(keras.Model):
         """`teacher_forcing` from the encoder's outputs (`encode`): scoring many targets of
         one source (Hits@1's K candidates, an n-best list) encodes the source once and
         gathers its rows of `state` and `context` for each target."""
+        features, weights, gate = self.teacher_forcing_features(
+            state, context, target_in, training=training)
+        return DecoderOutputs(
+            logits=self._project_features(features),
+            attention=weights,
+            gate=gate,
+            source_ids=context["source_ids"],
+        )
+
+    def teacher_forcing_features(
+        self, state: State, context: Context, target_in: tf.Tensor, training: bool = False
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor | None]:
+        """What the output projection multiplies ([B,T,H'], `output_parameters`), the
+        attention and the copy gate: `teacher_forcing_encoded` before its projection, so a
+        sampled softmax (`nlp.model.losses.sampled_token_losses`) can project onto a few
+        columns instead of the whole vocabulary."""
         embedded = self._embed_targets(target_in, training)  # [B,T,E]
         inputs = self._with_summary(embedded, context)  # [B,T,E(+H with peek)]
         if self.config.input_feeding or self.config.coverage:
@@ -275,12 +291,19 @@ class Seq2Seq(keras.Model):
             top = self._unfed_recurrence(inputs, state, training)
             context_vectors, weights = self._attend(top, context)
             attentional = self._attentional(context_vectors, top, self.products)
-        return DecoderOutputs(
-            logits=self._project(self.dropout(attentional, training=training)),
-            attention=weights,
-            gate=self._gate(context_vectors, top, embedded),
-            source_ids=context["source_ids"],
-        )
+        features = self.dropout(attentional, training=training)
+        if self.config.tie_output:
+            features = self.pre_output(features)
+        return features, weights, self._gate(context_vectors, top, embedded)
+
+    def output_parameters(self) -> tuple[tf.Tensor, tf.Tensor]:
+        """The output projection's kernel [H', V] and bias [V], which map
+        `teacher_forcing_features` to the vocabulary's logits."""
+        if self.config.tie_output:
+            table = tf.transpose(tf.convert_to_tensor(self.target_embedding.embeddings))
+            return table, tf.convert_to_tensor(self.output_bias)
+        layer = self.output_layer
+        return tf.convert_to_tensor(layer.kernel), tf.convert_to_tensor(layer.bias)
 
     def call(self, inputs: tuple[tf.Tensor, tf.Tensor], training: bool = False) -> tf.Tensor:
         """Teacher forcing as full log-probs [B,T,V'] (tests, analysis; training uses logits)."""
@@ -454,14 +477,14 @@ class Seq2Seq(keras.Model):
 
     def _project(self, attentional: tf.Tensor) -> tf.Tensor:
         """Attentional vectors [..., H] -> vocabulary logits [..., V] (float32)."""
-        if self.config.tie_output:
-            table = tf.transpose(tf.convert_to_tensor(self.target_embedding.embeddings))
-            logits = recurrence.product(self.pre_output(attentional), table, self.products)
-            logits += tf.cast(self.output_bias, attentional.dtype)
-        else:
-            layer = self.output_layer
-            logits = recurrence.product(attentional, layer.kernel, self.products)
-            logits += tf.cast(layer.bias, attentional.dtype)
+        features = self.pre_output(attentional) if self.config.tie_output else attentional
+        return self._project_features(features)
+
+    def _project_features(self, features: tf.Tensor) -> tf.Tensor:
+        """`teacher_forcing_features` [..., H'] -> vocabulary logits [..., V] (float32)."""
+        kernel, bias = self.output_parameters()
+        logits = recurrence.product(features, kernel, self.products)
+        logits += tf.cast(bias, features.dtype)
         return tf.cast(logits, tf.float32)
 
     def _in_vocab(self, ids: tf.Tensor) -> tf.Tensor:

@@ -33,7 +33,13 @@ from nlp.model.language_models import (
     decoder_lm_sums,
     encoder_lm_sums,
 )
-from nlp.model.losses import masked_mean_loss, token_losses
+from nlp.model.losses import (
+    coverage_losses,
+    masked_mean_loss,
+    sample_log_uniform,
+    sampled_token_losses,
+    token_losses,
+)
 from nlp.tokenizers.specials import BOS_ID, PAD_ID
 from nlp.util.config import TrainConfig
 
@@ -67,6 +73,11 @@ def check(config: TrainConfig) -> None:
         problems.append(f"train.sampling_max must be in [0, 1], got {config.sampling_max}")
     if config.sampling_steps < 1:
         problems.append(f"train.sampling_steps must be >= 1, got {config.sampling_steps}")
+    if config.sampled_softmax < 0:
+        problems.append(f"train.sampled_softmax must be >= 0, got {config.sampled_softmax}")
+    if config.sampled_softmax > 0 and config.label_smoothing > 0:
+        problems.append("train.sampled_softmax needs train.label_smoothing=0 (smoothing spreads "
+                        "mass over the whole vocabulary, which a sampled softmax never sees)")
     if config.lm_loss_weight < 0:
         problems.append(f"train.lm_loss_weight must be >= 0, got {config.lm_loss_weight}")
     if problems:
@@ -83,6 +94,9 @@ class Objective:
         """`heads`: the encoder's language-model projections (`train.lm_loss_weight` > 0),
         e.g. from `s2s pretrain`; new ones are made when they are needed and not given."""
         check(config)
+        if config.sampled_softmax > 0 and model.config.copy:
+            raise ValueError("train.sampled_softmax needs model.copy=false: a copying model's "
+                             "distribution mixes the vocabulary's with the source's words")
         self.model = model
         self.config = config
         if heads is None and config.lm_loss_weight > 0:
@@ -107,17 +121,43 @@ class Objective:
         inputs = target_in
         if config.scheduled_sampling != "none":
             inputs = self.sampled_inputs(state, context, target_in, step)
-        outputs = model.teacher_forcing_encoded(state, context, inputs, training=True)
-        loss = masked_mean_loss(
-            outputs,
-            target_out,
-            model.config.vocab_size,
-            config.label_smoothing,
-            config.coverage_weight if model.config.coverage else 0.0,
-        )
+        if config.sampled_softmax > 0:
+            loss = self.sampled_loss(state, context, inputs, target_out, step)
+        else:
+            outputs = model.teacher_forcing_encoded(state, context, inputs, training=True)
+            loss = masked_mean_loss(
+                outputs,
+                target_out,
+                model.config.vocab_size,
+                config.label_smoothing,
+                config.coverage_weight if model.config.coverage else 0.0,
+            )
         if self.heads is not None:
             loss += config.lm_loss_weight * self.lm_loss(source, target_in, target_out, first)
         return loss
+
+    def sampled_loss(
+        self,
+        state: dict[str, tf.Tensor],
+        context: dict[str, tf.Tensor],
+        target_in: tf.Tensor,
+        target_out: tf.Tensor,
+        step: tf.Tensor,
+    ) -> tf.Tensor:
+        """The mean sampled-softmax token loss (`train.sampled_softmax` words a step, drawn
+        statelessly from `train.seed` and the step) plus the coverage loss."""
+        model, config = self.model, self.config
+        features, attention, _ = model.teacher_forcing_features(
+            state, context, target_in, training=True)
+        kernel, bias = model.output_parameters()
+        seed = tf.stack([tf.cast(config.seed, tf.int64), 2 * tf.cast(step, tf.int64) + 1])
+        sampled = sample_log_uniform(
+            min(config.sampled_softmax, model.config.vocab_size), model.config.vocab_size, seed)
+        losses, mask = sampled_token_losses(
+            features, kernel, bias, target_out, sampled, model.products)
+        if model.config.coverage:
+            losses += config.coverage_weight * coverage_losses(attention) * mask
+        return tf.reduce_sum(losses) / tf.maximum(tf.reduce_sum(mask), 1.0)
 
     def lm_loss(
         self,

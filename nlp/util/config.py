@@ -113,9 +113,13 @@ class TrainConfig:
     valid_fraction: float = 0.05
     checkpoint_every: int = 200
     precision: str = "auto"  # auto | float32 | bfloat16 | float16 (nlp.training.precision)
-    # wall-clock training budget; 0 = none. Stops at a batch, keeping the best complete
-    # epoch's model; --resume with a larger budget goes on from that batch.
+    # wall-clock training budget; 0 = none. Stops at a batch, the part-epoch validated and
+    # kept when better; --resume with a larger budget goes on from that batch.
     max_minutes: float = 0.0
+    # sampled softmax in training (Jean et al. 2015; nlp.model.losses.sampled_token_losses):
+    # the training loss over each target and this many sampled words instead of the whole
+    # vocabulary; 0: the exact softmax. Validation, scoring and decoding are always exact.
+    sampled_softmax: int = 0
     log_every: int = 20  # steps between reading the loss back (progress bar, TensorBoard)
     jit_compile: bool = False  # XLA for the training step (see benchmarks/train_throughput.py)
     jit_optimizer: bool = True  # XLA for the optimizer update (one process, >= 1M weights)
