@@ -21,9 +21,14 @@ definitions: files, task preset, `--set` values), in a fresh process each:
 counts each batch's model FLOPs from its padded shape (`train_flops_per_sample`, the formula of
 `benchmarks.train_throughput`); `peak share` is that rate (of 4, what `s2s train` gets) over a
 2048^3 float32 TensorFlow matmul timed before and after in the same run (the larger of the two).
-Pretrained vectors change no step's cost and are left out.
+Pretrained vectors change no step's cost and are left out. `epochs in 20 min` is what a
+recipe's 20-minute budget trains at that rate (batches of the whole first epoch's plan).
+`--set` changes every row's settings, `--variant NAME=K=V,K=V` adds a row per corpus with
+more settings, measured in the same run (a row with `train.sampled_softmax` does less than
+the FLOPs counted, so compare its epochs, not its GFLOP/s).
 
-    python -m benchmarks.corpus_training [--only NAME] [--steps 60]
+    python -m benchmarks.corpus_training [--only NAME] [--steps 60] [--set K=V ...]
+        [--variant NAME=K=V,K=V ...]
 
 Writes benchmarks/results/corpus_training.json.
 """
@@ -33,6 +38,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -44,7 +50,7 @@ from benchmarks.train_throughput import matmul_peak, train_flops_per_sample
 RESULTS = RESULTS_DIR / "corpus_training.json"
 
 
-def measure(corpus: Corpus, steps: int) -> dict[str, Any]:
+def measure(corpus: Corpus, steps: int, extra: Sequence[str] = ()) -> dict[str, Any]:
     """Steps 1-4 of the module docstring for one corpus (run in a fresh process)."""
     from nlp.model import Seq2Seq
     from nlp.training.corpus_io import train_valid
@@ -53,7 +59,7 @@ def measure(corpus: Corpus, steps: int) -> dict[str, Any]:
     from nlp.training.prepare import prepare_examples
     from nlp.training.trainer import Trainer
 
-    config = corpus_config(corpus)
+    config = corpus_config(corpus).with_overrides(list(extra))
     started = time.perf_counter()
     train, valid = train_valid(
         read_corpus(corpus, config), None, config.train.valid_fraction, config.train.seed
@@ -66,7 +72,8 @@ def measure(corpus: Corpus, steps: int) -> dict[str, Any]:
         model = Seq2Seq(config.model, precision.products)
     trainer = Trainer(model, config.train, Path(tempfile.mkdtemp()), verbose=0)
     training = EncodedExamples(examples)
-    plan = training.plan(trainer.batching, seed=config.train.seed, epoch=0)[:steps]
+    whole = training.plan(trainer.batching, seed=config.train.seed, epoch=0)
+    plan = whole[:steps]
     built = [training.batch(indices) for indices in plan]
     every = max(1, config.train.log_every)
 
@@ -92,7 +99,7 @@ def measure(corpus: Corpus, steps: int) -> dict[str, Any]:
     return {
         "corpus": corpus.name,
         "task": corpus.task,
-        "settings": list(corpus.settings),
+        "settings": [*corpus.settings, *extra],
         "training_examples": len(examples),
         "vocabulary": len(codec.vocab),
         "products": precision.products or "float32",
@@ -107,6 +114,9 @@ def measure(corpus: Corpus, steps: int) -> dict[str, Any]:
         "data_share": max(0.0, (fed - alone) / fed),
         "target_tokens_per_s": tokens / fed,
         "achieved_gflops": flops / fed / 1e9,
+        # what a recipe's 20-minute budget trains at this rate: the epochs `--set` changes
+        "batches_per_epoch": len(whole),
+        "epochs_in_20_min": 1200 / (fed / len(built)) / len(whole),
     }
 
 
@@ -120,28 +130,38 @@ def main() -> None:
     parser.add_argument("--only", action="append", choices=[c.name for c in CORPORA])
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting of every corpus's config (repeat it); with --variant "
+                             "NAME=K=V,K=V more rows with other settings, in the same run")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=SETTINGS")
     args = parser.parse_args()
     chosen = [c for c in CORPORA if not args.only or c.name in args.only]
     peaks = [run_isolated(matmul_peak, 2048, 10, "float32")]
+    variants = [("as set", list(args.set))] + [
+        (name, [*args.set, *settings.split(",")])
+        for name, _, settings in (text.partition("=") for text in args.variant)
+    ]
     rows = []
     for corpus in chosen:
         if not corpus.present():
             print(f"{corpus.name}: not found, skipped")
             continue
-        rows.append(run_isolated(measure, corpus, args.steps))
-        print(rows[-1], flush=True)
+        for name, extra in variants:
+            rows.append({"variant": name, **run_isolated(measure, corpus, args.steps, extra)})
+            print(rows[-1], flush=True)
     peaks.append(run_isolated(matmul_peak, 2048, 10, "float32"))
     peak = max(peaks)  # the shares are then lower bounds
     for row in rows:
         row["peak_share"] = row["achieved_gflops"] / peak
     print(f"matmul peak (2048^3 float32): {peaks[0]:.0f} GFLOP/s before, {peaks[1]:.0f} after")
     print(format_table(rows, [
-        ("corpus", "corpus"), ("training_examples", "training pairs"),
+        ("corpus", "corpus"), ("variant", "variant"), ("training_examples", "training pairs"),
         ("products", "products in"), ("prepare_s", "prepare s"),
         ("mean_batch_shape", "mean source x target"),
         ("ms_per_step_alone", "ms/step, steps only"), ("ms_per_step_fed", "ms/step, as fit"),
         ("data_share", "data share"), ("target_tokens_per_s", "target tokens/s"),
         ("achieved_gflops", "GFLOP/s"), ("peak_share", "peak share"),
+        ("epochs_in_20_min", "epochs in 20 min"),
     ]))
     write_json(args.out, {"matmul_peak_gflops": peaks, "steps": args.steps, "rows": rows})
 
