@@ -84,6 +84,7 @@ class ChatResponder:
     ) -> None:
         self._generator: TextGenerator = model.generator
         self.languages = model.languages  # what the model reads: the chat's own words follow
+        self.refines = model.data.retrieve_refine  # its replies read a retrieved one
         self._turns_override = context_turns
         self.context = self._make_context(model)
         self.store = store
@@ -213,14 +214,22 @@ class ChatResponder:
         self._turns[chat] = turn + 1
         return Reply(reply, provenance=best.provenance, pair=best.pair)
 
+    def replies_text(self, chat: str | None = None) -> str:
+        """What chooses the replies of `chat` (None: a new chat's), in its words
+        (`Messages.replies_text`): what `s2s chat` and `s2s bot` say at start."""
+        settings = self.store.get(chat) if chat is not None else self.store.defaults
+        words = self.messages(chat) if chat is not None else chat_messages(self.languages)
+        return words.replies_text(settings.decode_options(self.base_options),
+                                  refines=self.refines)
+
     def _update(self, chat: str, **changes: object) -> Reply:
         try:
             settings = self.store.get(chat).replace(**changes)
         except SettingsError as exc:
             return Reply(self.messages(chat).refused_setting(exc))
         self.store.set(chat, settings)
-        words = self.messages(chat)
-        return Reply(words.changed.format(settings=words.describe(settings)))
+        options = settings.decode_options(self.base_options)
+        return Reply(self.messages(chat).changed_text(options, refines=self.refines))
 
     async def _cmd_start(self, chat: str, command: Command, is_admin: bool) -> Reply:
         return Reply(self.messages(chat).start_text())
@@ -250,7 +259,8 @@ class ChatResponder:
     async def _cmd_settings(self, chat: str, command: Command, is_admin: bool) -> Reply:
         turns, words = self.context.turns, self.messages(chat)
         memory = words.memory.format(turns=turns) if turns else words.no_memory
-        return Reply(f"{words.describe(self.store.get(chat))} {memory}")
+        options = self.store.get(chat).decode_options(self.base_options)
+        return Reply(f"{words.settings_text(options, refines=self.refines)} {memory}")
 
     async def _cmd_beam(self, chat: str, command: Command, is_admin: bool) -> Reply:
         size = _parse_number(command.args, int)
@@ -325,6 +335,7 @@ class ChatResponder:
                 return Reply(words.reload_failed.format(error=type(exc).__name__))
             self._generator = model.generator
             self.languages = model.languages
+            self.refines = model.data.retrieve_refine
             if (fresh.turns, fresh.separator) != (self.context.turns, self.context.separator):
                 self.context = fresh  # the old history is in a format the new model can't read
         return Reply(self.messages(chat).reloaded)

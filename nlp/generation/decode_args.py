@@ -21,6 +21,7 @@ from nlp.decoding.options import (
     beam_in_groups,
 )
 from nlp.generation.decode_settings import DecodeSettings
+from nlp.generation.reply_choice import reply_choice
 
 _TYPES = {"int": int, "float": float, "str": str}
 
@@ -214,9 +215,9 @@ def resolve_decoding(args: argparse.Namespace, settings: DecodeSettings | None) 
 
 
 def describe_options(options: DecodeOptions) -> str:
-    """Compact summary: the strategy, then every setting that is switched on (without
-    generated replies, only what picks among the retrieved ones: the decoder does not run)."""
-    if not options.generated:
+    """Compact summary: the strategy, then every setting that is switched on (where the
+    decoder does not run, `reply_choice`, only what picks among the retrieved replies)."""
+    if not reply_choice(options).decodes:
         parts = [f"{options.retrieve} retrieved replies only (none generated)"]
         if options.rerank != "none":
             parts.append(f"ranked by {options.rerank}")

@@ -16,6 +16,7 @@ from nlp.decoding import DecodeOptions, Decoder
 from nlp.decoding.options import RETRIEVAL, XLA_BY_DEFAULT, OptionError
 from nlp.generation.bundle import Bundle, BundleFiles, load_bundle
 from nlp.generation.candidates import Candidates, Companion
+from nlp.generation.reply_choice import reply_choice
 from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import Generation
 
@@ -125,7 +126,7 @@ class Generator:
         usable = [i for i, source in enumerate(sources) if source.ids]
         results: list[list[Generation]] = [[] for _ in inputs]
         has_tokens = [bool(source.ids) for source in sources]
-        if not usable or not (options.generated or data.retrieve_refine):
+        if not usable or not reply_choice(options, refines=data.retrieve_refine).decodes:
             return results, has_tokens
         hypotheses = self.decoder.decode(
             [sources[i].ids for i in usable],
