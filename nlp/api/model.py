@@ -45,7 +45,7 @@ import numpy.typing as npt
 from anyio.from_thread import BlockingPortal
 
 from nlp.api.errors import InputError, OptionError, TaskError
-from nlp.chat.attention_plot import TASK_TEXT, PlotText, render_attention_png, shown_tokens
+from nlp.chat.attention_plot import plot_text, render_attention_png, shown_tokens
 from nlp.chat.batcher import BatchLimits
 from nlp.chat.context import DialogueContext
 from nlp.chat.messages import chat_messages
@@ -128,19 +128,22 @@ class ScoredReply:
 class Attention:
     """The attention of the output for one input: `weights[i, j]` is how much output token
     i attended to source token j. Tokens are shown as people read them (a placeholder as
-    the string it stands for)."""
+    the string it stands for). `provenance` as in `ChatReply`: for a "retrieved" reply,
+    which the model did not write, the weights are the model's while it reads the input and
+    is fed the reply's tokens (teacher-forced, as when it scores the reply)."""
 
     text: str  # the output
     source_tokens: tuple[str, ...]
     output_tokens: tuple[str, ...]
     weights: npt.NDArray[np.float32]  # [len(output_tokens), len(source_tokens)]
     task: str = field(default="chat", repr=False)
+    provenance: str = "generated"
 
     def png(self) -> bytes:
         """The heatmap `s2s attention` and `/why` draw, as PNG bytes."""
         return render_attention_png(
             self.source_tokens, self.output_tokens, self.weights,
-            text=TASK_TEXT.get(self.task, PlotText()),
+            text=plot_text(self.task, self.provenance),
         )
 
     def save(self, path: PathLike) -> Path:
@@ -421,13 +424,14 @@ class Model:
         [n_best] = self._generator.generate([text], options)
         if not n_best:
             raise InputError(f"{text!r} has no tokens to attend to")
-        best = n_best[0]
+        best = self._generator.with_attention(n_best[0])
         return Attention(
             best.text,
             tuple(shown_tokens(best.source_tokens, best.slots)),
             tuple(shown_tokens(best.tokens, best.slots)),
             np.asarray(best.attention, dtype=np.float32),
             self.task,
+            best.provenance,
         )
 
     # evaluation

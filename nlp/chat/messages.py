@@ -74,6 +74,7 @@ class Messages:
     nothing_to_explain: str
     cannot_draw: str  # {error}
     looked_at: str  # {reply}
+    read_retrieved: str  # {reply}: the model's attention while scoring a retrieved reply
     retrieved: str  # {pair}: a training reply sent as it was written
     refined: str  # {pair}: written reading a training reply beside the message
     fallback: str  # no candidate was likely to fit: one of the lines above was sent
@@ -213,7 +214,7 @@ I am a small neural chatbot (an attention seq2seq model). Just write to me.
 /sample T - random sampling at temperature T ({temperature_low:g}-{temperature_high:g}; \
 higher is wilder)
 /length N - longest reply in tokens ({length_low}-{length_high})
-/why - a picture of what I looked at for my last reply
+/why - where my last reply came from, and a picture of what I looked at
 /good, /bad - rate my last reply (only if conversation logging is on)
 /help - this message""",
     reset="Done, I forgot our conversation. Your settings stay as they were.",
@@ -275,6 +276,10 @@ higher is wilder)
     nothing_to_explain="There is no reply of mine to explain yet. Send me a message first.",
     cannot_draw="I can't draw that one: {error}.",
     looked_at="What I looked at while writing: {reply}",
+    read_retrieved=(
+        "What I looked at while reading this reply, fed to me word by word (teacher-forced): "
+        "{reply}"
+    ),
     retrieved=(
         "I did not write this reply: it is a person's reply to the training post nearest "
         "your message ({pair}), sent as it was written."
@@ -338,7 +343,7 @@ CHINESE = Messages(
 /greedy - 贪心搜索（最快）
 /sample T - 以温度 T 随机采样（{temperature_low:g}-{temperature_high:g}；越高越天马行空）
 /length N - 回复最多多少个词元（{length_low}-{length_high}）
-/why - 一张图：我写上一条回复时关注了你的哪些词
+/why - 上一条回复从哪里来，以及一张图：我关注了你的哪些词
 /good, /bad - 给我的上一条回复打分（仅在开启对话记录时保存）
 /help - 显示这条帮助""",
     reset="好的，我已经忘掉了我们的对话。你的设置保持不变。",
@@ -386,6 +391,7 @@ CHINESE = Messages(
     nothing_to_explain="我还没有可以解释的回复。先给我发一条消息吧。",
     cannot_draw="这条我画不出来：{error}。",
     looked_at="我写这条回复时关注的内容：{reply}",
+    read_retrieved="把这条回复逐词喂给我读时（教师强制）我关注的内容：{reply}",
     retrieved="这条回复不是我写的：它是训练数据中与你的消息最接近的那条帖子的真人回复（{pair}），原样发出。",
     refined="这条回复是我在读你的消息的同时，参考训练数据中与之最接近的帖子的真人回复（{pair}）写出的。",
     fallback="我找到或写出的回复看起来都不太对得上你的消息，所以我说了一句稳妥的话。",

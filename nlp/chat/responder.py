@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nlp.chat.attention_plot import render_attention_png
+from nlp.chat.attention_plot import plot_text, render_attention_png
 from nlp.chat.batcher import BatchLimits, MicroBatcher
 from nlp.chat.context import DialogueContext
 from nlp.chat.conversation_log import ConversationLog, Rating
@@ -285,22 +285,40 @@ class ChatResponder:
             return Reply(self.messages(chat).usage_length)
         return self._update(chat, max_length=length)
 
+    async def with_attention(self, reply: Generation) -> Generation:
+        """`reply` with the attention to draw (`TextGenerator.with_attention`: a retrieved
+        reply's is the model's while scoring it teacher-forced), computed on the model's
+        thread after the batches already queued, as every model call is."""
+        if not reply.unwritten:
+            return reply
+        return await self.batcher.call(functools.partial(self._generator.with_attention, reply))
+
     async def _cmd_why(self, chat: str, command: Command, is_admin: bool) -> Reply:
         last = self._last.get(chat)
+        words = self.messages(chat)
         if last is None:
-            return Reply(self.messages(chat).nothing_to_explain)
-        note = self.messages(chat).provenance(last)
-        if last.provenance in ("retrieved", "fallback"):  # no decoder wrote it: no attention
+            return Reply(words.nothing_to_explain)
+        note = words.provenance(last)
+        if last.provenance == "fallback":  # the chat's own line: the model chose nothing
             return Reply(note)
+        looked = words.looked_at
+        if last.unwritten:  # no decoder wrote it: the model reading it
+            looked = words.read_retrieved
+            try:
+                last = await self.with_attention(last)
+            except Exception as exc:
+                log.exception("scoring a retrieved reply for /why failed")
+                return Reply(f"{note} {words.cannot_draw.format(error=type(exc).__name__)}")
         try:
             png = await asyncio.to_thread(
-                functools.partial(render_attention_png, slots=last.slots),
+                functools.partial(render_attention_png, slots=last.slots,
+                                  text=plot_text("chat", last.provenance)),
                 last.source_tokens, last.tokens, last.attention,
             )
         except ValueError as exc:
-            return Reply(self.messages(chat).cannot_draw.format(error=exc))
+            return Reply(words.cannot_draw.format(error=exc))
         caption = fit_reply(
-            " ".join(filter(None, [self.messages(chat).looked_at.format(reply=last.text), note])),
+            " ".join(filter(None, [looked.format(reply=last.text), note])),
             TELEGRAM_CAPTION_LIMIT,
         )
         return Reply(caption, photo=png)

@@ -6,11 +6,13 @@ all call `Generator.generate`; none of them touches TensorFlow or the decoder di
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
 from nlp.decoding import DecodeOptions, Decoder
 from nlp.decoding.options import RETRIEVAL, XLA_BY_DEFAULT, OptionError
@@ -19,6 +21,7 @@ from nlp.generation.candidates import Candidates, Companion
 from nlp.generation.reply_choice import reply_choice
 from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import Generation
+from nlp.tokenizers.specials import BOS_ID
 
 __all__ = ["Generation", "Generator"]
 
@@ -48,6 +51,7 @@ class Generator:
         self.companions = {companion.kind: companion for companion in companions}
         self.clock = StageClock()  # where generating's time goes (the server's /metrics)
         self.candidates = Candidates(bundle, self.companions, self.clock)
+        self._teacher_attention: Any = None  # compiled on first use (`with_attention`)
 
     @classmethod
     def from_bundle(
@@ -111,6 +115,27 @@ class Generator:
             with self.clock.stage("rank"):
                 results = self.candidates.rank(texts, inputs, results, options)
         return results
+
+    def with_attention(self, output: Generation) -> Generation:
+        """`output` with the attention to draw (`TextGenerator.with_attention`): for a
+        retrieved reply, the model's attention over its input (`source_tokens`) at each of
+        the reply's tokens while it is fed them teacher-forced, as `Candidates.forward`
+        scores it; any other output as it is."""
+        if not output.unwritten or not output.tokens or not output.source_tokens:
+            return output
+        source, target = self.codec.token_ids((output.source_tokens, output.tokens))
+        if self._teacher_attention is None:
+            self._teacher_attention = tf.function(
+                lambda source, target_in: self.bundle.model.teacher_forcing(
+                    source, target_in, training=False).attention,
+                input_signature=[tf.TensorSpec([None, None], tf.int32)] * 2,
+            )
+        weights = self._teacher_attention(
+            tf.constant([source], tf.int32), tf.constant([[BOS_ID, *target[:-1]]], tf.int32))
+        # a row per reply token (the end token's, and those past a cut target, left out)
+        rows = min(len(output.tokens), len(target))
+        attention = np.asarray(tf.cast(weights[0], tf.float32))[:rows]
+        return dataclasses.replace(output, attention=attention)
 
     def _decoded(
         self,

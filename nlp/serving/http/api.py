@@ -39,12 +39,7 @@ from pydantic import (
 from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from nlp.chat.attention_plot import (
-    TASK_TEXT,
-    PlotText,
-    packaged_cjk_font,
-    render_attention_png,
-)
+from nlp.chat.attention_plot import packaged_cjk_font, plot_text, render_attention_png
 from nlp.decoding import DecodeOptions
 from nlp.decoding.options import RERANK_NAMES, STRATEGY_NAMES, option_maximums, option_ranges
 from nlp.generation.decode_args import describe_options, merge_options, switch_sets
@@ -429,15 +424,16 @@ def make_app(
         n_best = await decode(model, body.text, options)
         if not n_best:
             raise invalid("text", "the text has no tokens the model can read")
-        best = n_best[0]
+        best = await model.responder.with_attention(n_best[0])  # a retrieved reply's: scored
         draw = functools.partial(
-            render_attention_png, slots=best.slots, text=TASK_TEXT.get(model.task, PlotText())
+            render_attention_png, slots=best.slots, text=plot_text(model.task, best.provenance)
         )
         try:
             png = await asyncio.to_thread(draw, best.source_tokens, best.tokens, best.attention)
         except ValueError as exc:  # nothing to draw (an empty output)
             raise invalid("text", f"cannot draw this one: {exc}") from exc
-        return Response(png, media_type="image/png", headers={"X-S2S-Output": quote(best.text)})
+        return Response(png, media_type="image/png", headers={
+            "X-S2S-Output": quote(best.text), "X-S2S-Provenance": best.provenance})
 
     return app
 
@@ -460,7 +456,7 @@ def gated_app(
             allow_origins=list(config.cors_origins),
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
-            expose_headers=["Retry-After", "X-S2S-Output"],
+            expose_headers=["Retry-After", "X-S2S-Output", "X-S2S-Provenance"],
         )
     if config.trusted_proxies:
         app = ProxyHeadersMiddleware(app, trusted_hosts=list(config.trusted_proxies))
