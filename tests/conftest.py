@@ -92,6 +92,22 @@ def tiny_headline_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out / "model"
 
 
+@pytest.fixture(scope="session")
+def retrieving_bundle(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the tiny chat model with the settings `s2s tune-decoding` stores for a model
+    with an index: the replies people wrote to the 10 training posts nearest the message, in
+    the retrieval's order, none generated."""
+    import shutil
+
+    from nlp.decoding import DecodeOptions
+    from nlp.generation.bundle import store_decoding
+    from nlp.generation.decode_settings import DecodeSettings
+
+    copy = Path(shutil.copytree(tiny_bundle, tmp_path_factory.mktemp("retrieving") / "model"))
+    options = DecodeOptions(retrieve=10, generated=False, rerank="retrieval")
+    return store_decoding(copy, DecodeSettings(options, "retrieved replies, as tuned"))
+
+
 def free_socket() -> socket.socket:
     """A listening socket on a free loopback port, handed to uvicorn (no race for the port)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

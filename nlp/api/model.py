@@ -31,6 +31,7 @@ import math
 import os
 import secrets
 import threading
+import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,9 +45,10 @@ import numpy.typing as npt
 from anyio.from_thread import BlockingPortal
 
 from nlp.api.errors import InputError, OptionError, TaskError
-from nlp.chat.attention_plot import TASK_TEXT, PlotText, render_attention_png, shown_tokens
+from nlp.chat.attention_plot import plot_text, render_attention_png, shown_tokens
 from nlp.chat.batcher import BatchLimits
 from nlp.chat.context import DialogueContext
+from nlp.chat.messages import chat_messages
 from nlp.chat.rerank import ReplyRanker, RerankWeights
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import ChatSettings
@@ -54,6 +56,7 @@ from nlp.chat.setup import make_responder
 from nlp.decoding.options import DecodeOptions
 from nlp.generation.decode_args import describe_options, merge_options
 from nlp.generation.loading import LoadedModel, load_model
+from nlp.generation.reply_choice import reply_choice
 from nlp.generation.text_generator import GuardedGenerator
 from nlp.headlines.job import decode_batch
 from nlp.headlines.readers import make_article
@@ -125,19 +128,22 @@ class ScoredReply:
 class Attention:
     """The attention of the output for one input: `weights[i, j]` is how much output token
     i attended to source token j. Tokens are shown as people read them (a placeholder as
-    the string it stands for)."""
+    the string it stands for). `provenance` as in `ChatReply`: for a "retrieved" reply,
+    which the model did not write, the weights are the model's while it reads the input and
+    is fed the reply's tokens (teacher-forced, as when it scores the reply)."""
 
     text: str  # the output
     source_tokens: tuple[str, ...]
     output_tokens: tuple[str, ...]
     weights: npt.NDArray[np.float32]  # [len(output_tokens), len(source_tokens)]
     task: str = field(default="chat", repr=False)
+    provenance: str = "generated"
 
     def png(self) -> bytes:
         """The heatmap `s2s attention` and `/why` draw, as PNG bytes."""
         return render_attention_png(
             self.source_tokens, self.output_tokens, self.weights,
-            text=TASK_TEXT.get(self.task, PlotText()),
+            text=plot_text(self.task, self.provenance),
         )
 
     def save(self, path: PathLike) -> Path:
@@ -343,6 +349,14 @@ class Model:
         """The one line the commands print about their decoding ("beam 5, ...")."""
         return describe_options(self.options(**overrides))
 
+    def replies(self, **overrides: object) -> str:
+        """What chooses a chat model's replies, in the words `/settings` uses ("Replies: one
+        of the replies people wrote to the 10 training posts nearest your message, ...; the
+        model does not generate."), with `overrides` merged as `options` merges them."""
+        self._require("reply")
+        words = chat_messages(self.languages)
+        return words.replies_text(self.options(**overrides), refines=self._refines)
+
     # headlines
 
     def headlines(
@@ -410,13 +424,14 @@ class Model:
         [n_best] = self._generator.generate([text], options)
         if not n_best:
             raise InputError(f"{text!r} has no tokens to attend to")
-        best = n_best[0]
+        best = self._generator.with_attention(n_best[0])
         return Attention(
             best.text,
             tuple(shown_tokens(best.source_tokens, best.slots)),
             tuple(shown_tokens(best.tokens, best.slots)),
             np.asarray(best.attention, dtype=np.float32),
             self.task,
+            best.provenance,
         )
 
     # evaluation
@@ -530,6 +545,21 @@ class Model:
         store.set(name, settings)
         return settings
 
+    @property
+    def _refines(self) -> bool:
+        return self._loaded.data.retrieve_refine
+
+    async def _replies(self, name: str) -> str:
+        return self._responder.replies_text(name)
+
+    async def _unused(self, name: str) -> str | None:
+        """What a change of `name`'s decoding settings is, where it has no effect (the
+        decoder does not run), else None."""
+        options = self._responder.store.get(name).decode_options(self._responder.base_options)
+        if reply_choice(options, refines=self._refines).decodes:
+            return None
+        return self._responder.messages(name).unused_text(options)
+
     async def _history(self, name: str) -> list[str]:
         return self._responder.context.previous(name)
 
@@ -565,8 +595,19 @@ class Conversation:
 
     def configure(self, **changes: object) -> ChatSettings:
         """Change this conversation's settings, within the ranges a bot user may set
-        (`OptionError` otherwise); as `/beam 3` etc. do. Returns the new settings."""
-        return self.model._loop.call(self.model._settings, self.name, changes)
+        (`OptionError` otherwise); as `/beam 3` etc. do. Returns the new settings. Where the
+        model does not generate (only retrieved replies are sent) the settings are kept but
+        change nothing, and a `UserWarning` says so, as `/beam 3` does."""
+        settings = self.model._loop.call(self.model._settings, self.name, changes)
+        unused = self.model._loop.call(self.model._unused, self.name) if changes else None
+        if unused is not None:
+            warnings.warn(unused, UserWarning, stacklevel=2)
+        return settings
+
+    @property
+    def replies(self) -> str:
+        """What chooses this conversation's replies, as its `/settings` says it."""
+        return self.model._loop.call(self.model._replies, self.name)
 
     @property
     def history(self) -> list[str]:

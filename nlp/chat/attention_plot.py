@@ -1,4 +1,5 @@
-"""The /why picture: which input tokens each reply token attended to, as a PNG heatmap.
+"""The /why picture: which input tokens each reply token attended to, as a PNG heatmap (for
+a retrieved reply, which no decoder wrote, the model's attention while it scores it).
 
 Rendered with matplotlib's object API on the Agg canvas (no pyplot, no global backend switch,
 no display), so it is safe in a worker thread and in a headless bot. matplotlib is imported
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from nlp.generation.text_generator import UNWRITTEN
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -91,6 +94,22 @@ TASK_TEXT: dict[str, PlotText] = {
         "Attention while writing the headline", "article tokens", "headline tokens"
     ),
 }
+
+
+# A retrieved reply was written by a person, not by the model: its picture is the model's
+# attention while it reads the message and is fed the reply's tokens one by one (teacher
+# forcing), as it does when it scores the reply (`TextGenerator.with_attention`).
+SCORED_TEXT = PlotText(
+    "Attention while scoring a retrieved reply (teacher-forced)", "message tokens", "reply tokens"
+)
+
+
+def plot_text(task: str, provenance: str = "generated") -> PlotText:
+    """What the picture of an output of `task` and `provenance` (`Generation.provenance`)
+    is called: the picture of the model writing it, or of it scoring a retrieved reply."""
+    if provenance in UNWRITTEN:
+        return SCORED_TEXT
+    return TASK_TEXT.get(task, PlotText())
 
 
 def shown_tokens(tokens: Sequence[str], slots: Mapping[str, str]) -> list[str]:

@@ -23,6 +23,7 @@ from typing import Generic, TypeVar
 from nlp.decoding import DecodeOptions
 
 G = TypeVar("G")
+T = TypeVar("T")
 # (texts, options, per-text seeds or None) -> n-best lists
 RunBatch = Callable[[list[str], DecodeOptions, list[int | None]], Sequence[Sequence[G]]]
 
@@ -119,6 +120,14 @@ class MicroBatcher(Generic[G]):
         group.items.append(_Pending(text, future, loop.time(), seed))
         self._wakeup.set()
         return await future
+
+    async def call(self, function: Callable[[], T]) -> T:
+        """`function()` on the worker thread, after the model calls already running or
+        waiting there: other work with the model (the picture of a retrieved reply) never
+        runs beside a batch."""
+        if self._closing:
+            raise RuntimeError("the batcher is closed")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function)
 
     async def aclose(self) -> None:
         """Finish every request already submitted, then stop the worker thread."""

@@ -15,16 +15,12 @@ API), the model's main language; otherwise English.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from nlp.chat.settings import (
-    BEAM_RANGE,
-    LENGTH_RANGE,
-    TEMPERATURE_RANGE,
-    ChatSettings,
-    SettingsError,
-)
+from nlp.chat.settings import BEAM_RANGE, LENGTH_RANGE, TEMPERATURE_RANGE, SettingsError
+from nlp.decoding.options import RERANK_NAMES, DecodeOptions
+from nlp.generation.reply_choice import REPLY_MODES, reply_choice
 from nlp.generation.text_generator import Generation
 
 
@@ -50,13 +46,22 @@ class Messages:
     help: str  # {beam_low} {beam_high} {temperature_low} {temperature_high} {length_low} ...
     # /reset, /settings and the commands that change settings
     reset: str
-    changed: str  # {settings}: what `describe` says
+    changed: str  # {settings}: what `replies_text` says
     memory: str  # {turns}
     no_memory: str
     usage_beam: str
     usage_sample: str
     usage_length: str
-    decoding: str  # {how} {length}
+    # What chooses a reply (`replies_text`): per mode of `nlp.generation.reply_choice`, one
+    # sentence ({own} {how} {length} {count} {ranking}); per `DecodeOptions.rerank`, how the
+    # ranker chooses; the model's own replies, plain and refined; the fallback threshold
+    # ({threshold}); and the decoder's settings where the decoder does not run ({how} {length})
+    replies: Mapping[str, str]
+    rankings: Mapping[str, str]
+    own: str
+    own_refined: str
+    fallback_below: str
+    unused: str
     greedy: str
     beam: str  # {size}
     diverse_beam: str  # {size}
@@ -69,6 +74,7 @@ class Messages:
     nothing_to_explain: str
     cannot_draw: str  # {error}
     looked_at: str  # {reply}
+    read_retrieved: str  # {reply}: the model's attention while scoring a retrieved reply
     retrieved: str  # {pair}: a training reply sent as it was written
     refined: str  # {pair}: written reading a training reply beside the message
     fallback: str  # no candidate was likely to fit: one of the lines above was sent
@@ -94,6 +100,12 @@ class Messages:
     chinese: str
     language_and: str  # between two names
 
+    def __post_init__(self) -> None:
+        for name, keys in (("replies", REPLY_MODES), ("rankings", RERANK_NAMES)):
+            missing = sorted(set(keys) - set(getattr(self, name)))
+            if missing:
+                raise ValueError(f"the {self.language} messages say no {name} for {missing}")
+
     def language_names(self, languages: Sequence[str]) -> str:
         """The model's languages by name ("English", "Chinese and English")."""
         names = {"en": self.english, "zh": self.chinese}
@@ -109,15 +121,46 @@ class Messages:
     def start_text(self) -> str:
         return f"{self.hello}{self.help_text()}"
 
-    def describe(self, settings: ChatSettings) -> str:
-        """How a chat's replies are decoded, in words (/settings and every settings change)."""
-        how = {
+    def replies_text(self, options: DecodeOptions, *, refines: bool = False) -> str:
+        """What chooses a reply under `options`, in words: the sentence of its mode
+        (`reply_choice`), then the fallback's where there is a threshold. The one
+        description of it for /settings, every settings change, `s2s chat` and `s2s bot` at
+        start, `s2s serve`'s model list and `nlp.api`."""
+        choice = reply_choice(options, refines=refines)
+        text = self.replies[choice.mode].format(
+            own=self.own_refined if refines else self.own, how=self._how(options),
+            length=options.max_length, count=choice.retrieved,
+            ranking=self.rankings[choice.ranker],
+        )
+        if choice.fallback_threshold:
+            text += " " + self.fallback_below.format(threshold=choice.fallback_threshold)
+        return text
+
+    def settings_text(self, options: DecodeOptions, *, refines: bool = False) -> str:
+        """/settings: `replies_text`, and where the decoder does not run, that its settings
+        (which /beam, /sample and /length still change) have no effect."""
+        text = self.replies_text(options, refines=refines)
+        if not reply_choice(options, refines=refines).decodes:
+            text += " " + self.unused_text(options)
+        return text
+
+    def changed_text(self, options: DecodeOptions, *, refines: bool = False) -> str:
+        """The answer to a settings change: the replies it gives, or, where the decoder does
+        not run, that the change is kept but has no effect."""
+        if reply_choice(options, refines=refines).decodes:
+            return self.changed.format(settings=self.replies_text(options, refines=refines))
+        return self.unused_text(options)
+
+    def unused_text(self, options: DecodeOptions) -> str:
+        return self.unused.format(how=self._how(options), length=options.max_length)
+
+    def _how(self, options: DecodeOptions) -> str:
+        return {
             "greedy": self.greedy,
-            "beam": self.beam.format(size=settings.beam_size),
-            "diverse_beam": self.diverse_beam.format(size=settings.beam_size),
-            "sample": self.sample.format(temperature=settings.temperature),
-        }[settings.strategy]
-        return self.decoding.format(how=how, length=settings.max_length)
+            "beam": self.beam.format(size=options.beam_size),
+            "diverse_beam": self.diverse_beam.format(size=options.beam_size),
+            "sample": self.sample.format(temperature=options.temperature),
+        }[options.strategy]
 
     def provenance(self, reply: Generation) -> str:
         """Where `reply` came from, in one sentence ("" for a reply the model wrote alone).
@@ -171,7 +214,7 @@ I am a small neural chatbot (an attention seq2seq model). Just write to me.
 /sample T - random sampling at temperature T ({temperature_low:g}-{temperature_high:g}; \
 higher is wilder)
 /length N - longest reply in tokens ({length_low}-{length_high})
-/why - a picture of what I looked at for my last reply
+/why - where my last reply came from, and a picture of what I looked at
 /good, /bad - rate my last reply (only if conversation logging is on)
 /help - this message""",
     reset="Done, I forgot our conversation. Your settings stay as they were.",
@@ -181,7 +224,47 @@ higher is wilder)
     usage_beam="Usage: /beam N, for example /beam 5",
     usage_sample="Usage: /sample T, for example /sample 0.8",
     usage_length="Usage: /length N, for example /length 20",
-    decoding="Decoding: {how}. Longest reply: {length} tokens.",
+    replies={
+        "generated": "Replies: {own}, by {how}, at most {length} tokens, {ranking}.",
+        "retrieved": (
+            "Replies: one of the replies people wrote to the {count} training posts nearest "
+            "your message, {ranking}; the model does not generate."
+        ),
+        "either": (
+            "Replies: {own} (by {how}, at most {length} tokens) or one of the replies people "
+            "wrote to the {count} training posts nearest your message, {ranking}."
+        ),
+        "nothing": (
+            "Replies: none found or written (nothing is retrieved and the model does not "
+            "generate), so I answer with something safe."
+        ),
+    },
+    rankings={
+        "none": "chosen by the model's score",
+        "likelihood": "chosen by the model's likelihood per token",
+        "mmi-antilm": "chosen by MMI with the language model",
+        "mmi-bidi": "chosen by MMI with the reverse model",
+        "dual-encoder": "chosen by how well the dual encoder finds each fits your message",
+        "dual-encoder+bm25": (
+            "chosen by the dual encoder's fit plus the words each shares with your message"
+        ),
+        "retrieval": (
+            "in the retrieval's order (the reply to the post most like your message first)"
+        ),
+    },
+    own="the model's own",
+    own_refined=(
+        "the model's own, written reading a person's reply to the training post nearest "
+        "your message"
+    ),
+    fallback_below=(
+        "If none is likely enough to fit (a calibrated probability below {threshold:g}), I "
+        "say something safe instead."
+    ),
+    unused=(
+        "The decoder's settings ({how}, longest reply {length} tokens) are kept, but have no "
+        "effect while the model does not write replies of its own."
+    ),
     greedy="greedy search",
     beam="beam search, beam size {size}",
     diverse_beam="diverse beam search, beam size {size}",
@@ -193,6 +276,10 @@ higher is wilder)
     nothing_to_explain="There is no reply of mine to explain yet. Send me a message first.",
     cannot_draw="I can't draw that one: {error}.",
     looked_at="What I looked at while writing: {reply}",
+    read_retrieved=(
+        "What I looked at while reading this reply, fed to me word by word (teacher-forced): "
+        "{reply}"
+    ),
     retrieved=(
         "I did not write this reply: it is a person's reply to the training post nearest "
         "your message ({pair}), sent as it was written."
@@ -256,7 +343,7 @@ CHINESE = Messages(
 /greedy - 贪心搜索（最快）
 /sample T - 以温度 T 随机采样（{temperature_low:g}-{temperature_high:g}；越高越天马行空）
 /length N - 回复最多多少个词元（{length_low}-{length_high}）
-/why - 一张图：我写上一条回复时关注了你的哪些词
+/why - 上一条回复从哪里来，以及一张图：我关注了你的哪些词
 /good, /bad - 给我的上一条回复打分（仅在开启对话记录时保存）
 /help - 显示这条帮助""",
     reset="好的，我已经忘掉了我们的对话。你的设置保持不变。",
@@ -266,7 +353,33 @@ CHINESE = Messages(
     usage_beam="用法：/beam N，例如 /beam 5",
     usage_sample="用法：/sample T，例如 /sample 0.8",
     usage_length="用法：/length N，例如 /length 20",
-    decoding="解码方式：{how}。回复最长 {length} 个词元。",
+    replies={
+        "generated": "回复：{own}，{how}，最长 {length} 个词元，{ranking}。",
+        "retrieved": (
+            "回复：训练数据中与你的消息最接近的 {count} 条帖子的真人回复之一，{ranking}；"
+            "模型自己不写回复。"
+        ),
+        "either": (
+            "回复：{own}（{how}，最长 {length} 个词元）或训练数据中与你的消息最接近的 {count} "
+            "条帖子的真人回复之一，{ranking}。"
+        ),
+        "nothing": "回复：既没有检索到回复，模型自己也不写，所以我只说一句稳妥的话。",
+    },
+    rankings={
+        "none": "按模型的打分挑选",
+        "likelihood": "按模型平均每个词元的概率挑选",
+        "mmi-antilm": "按 MMI（配合语言模型）挑选",
+        "mmi-bidi": "按 MMI（配合反向模型）挑选",
+        "dual-encoder": "按双编码器判断的与你的消息的契合度挑选",
+        "dual-encoder+bm25": "按双编码器的契合度加上与你的消息共有的词挑选",
+        "retrieval": "按检索的顺序（所回复的帖子与你的消息最相近的排在前面）",
+    },
+    own="模型自己写的回复",
+    own_refined="模型参考训练数据中与你的消息最接近的帖子的真人回复写出的回复",
+    fallback_below=(
+        "如果没有一条足够可能对得上（校准后的概率低于 {threshold:g}），我就改说一句稳妥的话。"
+    ),
+    unused="解码设置（{how}，回复最长 {length} 个词元）已保存，但在模型不自己写回复时不起作用。",
     greedy="贪心搜索",
     beam="束搜索，束宽 {size}",
     diverse_beam="多样化束搜索，束宽 {size}",
@@ -278,6 +391,7 @@ CHINESE = Messages(
     nothing_to_explain="我还没有可以解释的回复。先给我发一条消息吧。",
     cannot_draw="这条我画不出来：{error}。",
     looked_at="我写这条回复时关注的内容：{reply}",
+    read_retrieved="把这条回复逐词喂给我读时（教师强制）我关注的内容：{reply}",
     retrieved="这条回复不是我写的：它是训练数据中与你的消息最接近的那条帖子的真人回复（{pair}），原样发出。",
     refined="这条回复是我在读你的消息的同时，参考训练数据中与之最接近的帖子的真人回复（{pair}）写出的。",
     fallback="我找到或写出的回复看起来都不太对得上你的消息，所以我说了一句稳妥的话。",

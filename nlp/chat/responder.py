@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nlp.chat.attention_plot import render_attention_png
+from nlp.chat.attention_plot import plot_text, render_attention_png
 from nlp.chat.batcher import BatchLimits, MicroBatcher
 from nlp.chat.context import DialogueContext
 from nlp.chat.conversation_log import ConversationLog, Rating
@@ -84,6 +84,7 @@ class ChatResponder:
     ) -> None:
         self._generator: TextGenerator = model.generator
         self.languages = model.languages  # what the model reads: the chat's own words follow
+        self.refines = model.data.retrieve_refine  # its replies read a retrieved one
         self._turns_override = context_turns
         self.context = self._make_context(model)
         self.store = store
@@ -214,14 +215,22 @@ class ChatResponder:
         self._turns[chat] = turn + 1
         return Reply(reply, provenance=best.provenance, pair=best.pair)
 
+    def replies_text(self, chat: str | None = None) -> str:
+        """What chooses the replies of `chat` (None: a new chat's), in its words
+        (`Messages.replies_text`): what `s2s chat` and `s2s bot` say at start."""
+        settings = self.store.get(chat) if chat is not None else self.store.defaults
+        words = self.messages(chat) if chat is not None else chat_messages(self.languages)
+        return words.replies_text(settings.decode_options(self.base_options),
+                                  refines=self.refines)
+
     def _update(self, chat: str, **changes: object) -> Reply:
         try:
             settings = self.store.get(chat).replace(**changes)
         except SettingsError as exc:
             return Reply(self.messages(chat).refused_setting(exc))
         self.store.set(chat, settings)
-        words = self.messages(chat)
-        return Reply(words.changed.format(settings=words.describe(settings)))
+        options = settings.decode_options(self.base_options)
+        return Reply(self.messages(chat).changed_text(options, refines=self.refines))
 
     async def _cmd_start(self, chat: str, command: Command, is_admin: bool) -> Reply:
         return Reply(self.messages(chat).start_text())
@@ -251,7 +260,8 @@ class ChatResponder:
     async def _cmd_settings(self, chat: str, command: Command, is_admin: bool) -> Reply:
         turns, words = self.context.turns, self.messages(chat)
         memory = words.memory.format(turns=turns) if turns else words.no_memory
-        return Reply(f"{words.describe(self.store.get(chat))} {memory}")
+        options = self.store.get(chat).decode_options(self.base_options)
+        return Reply(f"{words.settings_text(options, refines=self.refines)} {memory}")
 
     async def _cmd_beam(self, chat: str, command: Command, is_admin: bool) -> Reply:
         size = _parse_number(command.args, int)
@@ -276,22 +286,40 @@ class ChatResponder:
             return Reply(self.messages(chat).usage_length)
         return self._update(chat, max_length=length)
 
+    async def with_attention(self, reply: Generation) -> Generation:
+        """`reply` with the attention to draw (`TextGenerator.with_attention`: a retrieved
+        reply's is the model's while scoring it teacher-forced), computed on the model's
+        thread after the batches already queued, as every model call is."""
+        if not reply.unwritten:
+            return reply
+        return await self.batcher.call(functools.partial(self._generator.with_attention, reply))
+
     async def _cmd_why(self, chat: str, command: Command, is_admin: bool) -> Reply:
         last = self._last.get(chat)
+        words = self.messages(chat)
         if last is None:
-            return Reply(self.messages(chat).nothing_to_explain)
-        note = self.messages(chat).provenance(last)
-        if last.provenance in ("retrieved", "fallback"):  # no decoder wrote it: no attention
+            return Reply(words.nothing_to_explain)
+        note = words.provenance(last)
+        if last.provenance == "fallback":  # the chat's own line: the model chose nothing
             return Reply(note)
+        looked = words.looked_at
+        if last.unwritten:  # no decoder wrote it: the model reading it
+            looked = words.read_retrieved
+            try:
+                last = await self.with_attention(last)
+            except Exception as exc:
+                log.exception("scoring a retrieved reply for /why failed")
+                return Reply(f"{note} {words.cannot_draw.format(error=type(exc).__name__)}")
         try:
             png = await asyncio.to_thread(
-                functools.partial(render_attention_png, slots=last.slots),
+                functools.partial(render_attention_png, slots=last.slots,
+                                  text=plot_text("chat", last.provenance)),
                 last.source_tokens, last.tokens, last.attention,
             )
         except ValueError as exc:
-            return Reply(self.messages(chat).cannot_draw.format(error=exc))
+            return Reply(words.cannot_draw.format(error=exc))
         caption = fit_reply(
-            " ".join(filter(None, [self.messages(chat).looked_at.format(reply=last.text), note])),
+            " ".join(filter(None, [looked.format(reply=last.text), note])),
             TELEGRAM_CAPTION_LIMIT,
         )
         return Reply(caption, photo=png)
@@ -326,6 +354,7 @@ class ChatResponder:
                 return Reply(words.reload_failed.format(error=type(exc).__name__))
             self._generator = model.generator
             self.languages = model.languages
+            self.refines = model.data.retrieve_refine
             if (fresh.turns, fresh.separator) != (self.context.turns, self.context.separator):
                 self.context = fresh  # the old history is in a format the new model can't read
         return Reply(self.messages(chat).reloaded)

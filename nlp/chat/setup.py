@@ -106,7 +106,7 @@ def build_responder(args: argparse.Namespace, loader: ModelLoader) -> ChatRespon
     model = loader()
     decoding = resolve_decoding(args, model.decoding)
     print(decoding.describe(), file=sys.stderr)
-    return make_responder(
+    responder = make_responder(
         model,
         decoding.options,
         state=args.state,
@@ -115,6 +115,8 @@ def build_responder(args: argparse.Namespace, loader: ModelLoader) -> ChatRespon
         loader=loader,
         batching=batch_limits(args),
     )
+    print(responder.replies_text(), file=sys.stderr)  # what the decoding line means
+    return responder
 
 
 def make_responder(

@@ -58,14 +58,16 @@ def option(
     """A `DecodeOptions` field and everything else that follows from it, in one place.
 
     `help`: the field has its own command-line flag (`nlp.generation.decode_args`), ``--field-name``
-    unless `flag` names another; a bool field's flag is a switch that sets the opposite of
-    its default. Fields without help are set through the strategy flags (--beam, --greedy,
-    --sample, --diverse-beam). `tensor`: a numeric option fed to the compiled decoder as a
-    scalar of this dtype (`nlp.decoding.params.DecodeParams`), so changing it never retraces;
-    the other fields change the graph's structure or are read outside it. `minimum` and
-    `maximum`: the option's range (every number has one), which `validate` holds every caller
-    to; a float must also be finite. `served`: where the cost of decoding grows with the
-    option, the lower maximum someone else's request may ask for (`option_maximums`).
+    unless `flag` names another; a bool field's flag is a switch both ways (`--flag`,
+    `--no-flag`): `--flag` sets True when named after the field, else (`--allow-unk`) the
+    opposite of the default. Fields without help are set through the strategy flags (--beam,
+    --greedy, --sample, --diverse-beam). `tensor`: a numeric option fed to the compiled
+    decoder as a scalar of this dtype (`nlp.decoding.params.DecodeParams`), so changing it
+    never retraces; the other fields change the graph's structure or are read outside it.
+    `minimum` and `maximum`: the option's range (every number has one), which `validate`
+    holds every caller to; a float must also be finite. `served`: where the cost of decoding
+    grows with the option, the lower maximum someone else's request may ask for
+    (`option_maximums`).
     """
     metadata = {"help": help, "tensor": tensor, "flag": flag, "metavar": metavar,
                 "choices": choices, "minimum": minimum, "maximum": maximum, "served": served}
@@ -174,9 +176,9 @@ class DecodeOptions:
     # better. Without a retrieved candidate (none found, `retrieve` 0) there is then nothing
     # to send but the fallback (`nlp.chat.responder.choose_reply`).
     generated: bool = option(
-        True, "send no reply the decoder wrote alone: only retrieved replies (and a "
-        "retrieve-and-refine model's refined ones) compete; with none, the fallback reply",
-        flag="--no-generated",
+        True, "let replies the decoder wrote alone compete (--no-generated: only retrieved "
+        "replies, and a retrieve-and-refine model's refined ones, compete; with none, the "
+        "fallback reply)",
     )
     # Retrieved or generated: a retrieved reply fits where its post says what the message
     # says, and elsewhere the model's own reply is the more sensible one

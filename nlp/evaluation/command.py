@@ -64,9 +64,11 @@ def register(subparsers: Any) -> None:
 
     attention = subparsers.add_parser(
         "attention",
-        help="draw the attention heatmap of one generated output",
+        help="draw the attention heatmap of one output",
         description="Generate an output for --text and save the attention of every output "
-        "token over the source tokens as a PNG heatmap.",
+        "token over the source tokens as a PNG heatmap. Where the output is a retrieved "
+        "reply (a chat model's, which no decoder wrote), the picture is the model's attention "
+        "while it reads the text and is fed the reply's tokens (teacher-forced), and says so.",
     )
     attention.add_argument("--model", type=Path, required=True, help="model bundle or run dir")
     attention.add_argument("--text", required=True, help="the input text")
@@ -95,7 +97,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_attention(args: argparse.Namespace) -> int:
-    from nlp.chat.attention_plot import TASK_TEXT, PlotText, render_attention_png
+    from nlp.chat.attention_plot import plot_text, render_attention_png
     from nlp.generation.loading import load_generator
 
     generator = load_generator(args.model, jit_compile=args.xla)
@@ -103,13 +105,17 @@ def run_attention(args: argparse.Namespace) -> int:
     if not n_best:
         print(f"s2s attention: {args.text!r} has no tokens to attend to", file=sys.stderr)
         return 1
-    best = n_best[0]
-    text = TASK_TEXT.get(generator.config.data.task, PlotText())
+    best = generator.with_attention(n_best[0])
+    text = plot_text(generator.config.data.task, best.provenance)
     png = render_attention_png(
         best.source_tokens, best.tokens, best.attention, slots=best.slots, text=text
     )
     args.out.write_bytes(png)
-    print(f"{best.text}\n(attention heatmap written to {args.out})")
+    if best.provenance == "retrieved":
+        print(f"{best.text}\n(a retrieved reply, training pair {best.pair}: the model did not "
+              f"write it; {args.out} is its attention while scoring it, teacher-forced)")
+    else:
+        print(f"{best.text}\n(attention heatmap written to {args.out})")
     return 0
 
 

@@ -21,6 +21,7 @@ from nlp.decoding.options import (
     beam_in_groups,
 )
 from nlp.generation.decode_settings import DecodeSettings
+from nlp.generation.reply_choice import reply_choice
 
 _TYPES = {"int": int, "float": float, "str": str}
 
@@ -35,8 +36,16 @@ class _FieldFlag:
 
     @property
     def switch(self) -> bool:
-        """A bool field: the flag takes no value and sets the opposite of the default."""
+        """A bool field: the flag takes no value and goes both ways (`--flag`, `--no-flag`),
+        so a setting the bundle stores can be overridden either way."""
         return isinstance(self.default, bool)
+
+    @property
+    def sets(self) -> bool:
+        """The value a switch's `--flag` gives its field (`--no-flag` the other): True for a
+        flag named after the field (`--generated`), else the opposite of the default
+        (`--allow-unk` sets `suppress_unk` False)."""
+        return self.dest == self.name or not self.default
 
     @property
     def dest(self) -> str:
@@ -53,6 +62,12 @@ def _field_flags() -> tuple[_FieldFlag, ...]:
 
 
 _FIELD_FLAGS = _field_flags()
+
+
+def switch_sets(name: str) -> bool:
+    """The value the flag of the bool option `name` gives it (`_FieldFlag.sets`): what its
+    help text describes, which the HTTP API's schema says beside it."""
+    return next(flag.sets for flag in _FIELD_FLAGS if flag.name == name and flag.switch)
 
 
 def add_decode_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,7 +98,8 @@ def add_decode_arguments(parser: argparse.ArgumentParser) -> None:
     for flag in _FIELD_FLAGS:
         meta = fields[flag.name].metadata
         if flag.switch:
-            group.add_argument(flag.flag, action="store_true", help=meta["help"])
+            group.add_argument(flag.flag, action=argparse.BooleanOptionalAction,
+                               help=meta["help"])
             continue
         kind = _TYPES[str(fields[flag.name].type).split(" |")[0]]
         extra = {key: meta[key] for key in ("metavar", "choices") if key in meta}
@@ -108,9 +124,11 @@ def given_flags(args: argparse.Namespace) -> list[str]:
             given.append(f"--{dest.replace('_', '-')} {_shown(value)}")
     for flag in _FIELD_FLAGS:
         value = getattr(args, flag.dest)
-        if flag.switch and value:
-            given.append(flag.flag)
-        elif not flag.switch and value is not None:
+        if value is None:
+            continue
+        if flag.switch:
+            given.append(flag.flag if value else flag.flag.replace("--", "--no-", 1))
+        else:
             given.append(f"{flag.flag} {_shown(value)}")
     return given
 
@@ -133,10 +151,8 @@ def decode_options(args: argparse.Namespace, base: DecodeOptions | None = None) 
         changes.update(strategy="diverse_beam", beam_groups=args.diverse_beam)
     for flag in _FIELD_FLAGS:
         value = getattr(args, flag.dest)
-        if flag.switch and value:
-            changes[flag.name] = not flag.default
-        elif not flag.switch and value is not None:
-            changes[flag.name] = value
+        if value is not None:
+            changes[flag.name] = (flag.sets if value else not flag.sets) if flag.switch else value
     return merge_options(base, changes)
 
 
@@ -199,9 +215,9 @@ def resolve_decoding(args: argparse.Namespace, settings: DecodeSettings | None) 
 
 
 def describe_options(options: DecodeOptions) -> str:
-    """Compact summary: the strategy, then every setting that is switched on (without
-    generated replies, only what picks among the retrieved ones: the decoder does not run)."""
-    if not options.generated:
+    """Compact summary: the strategy, then every setting that is switched on (where the
+    decoder does not run, `reply_choice`, only what picks among the retrieved replies)."""
+    if not reply_choice(options).decodes:
         parts = [f"{options.retrieve} retrieved replies only (none generated)"]
         if options.rerank != "none":
             parts.append(f"ranked by {options.rerank}")

@@ -6,18 +6,22 @@ all call `Generator.generate`; none of them touches TensorFlow or the decoder di
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
 from nlp.decoding import DecodeOptions, Decoder
 from nlp.decoding.options import RETRIEVAL, XLA_BY_DEFAULT, OptionError
 from nlp.generation.bundle import Bundle, BundleFiles, load_bundle
 from nlp.generation.candidates import Candidates, Companion
+from nlp.generation.reply_choice import reply_choice
 from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import Generation
+from nlp.tokenizers.specials import BOS_ID
 
 __all__ = ["Generation", "Generator"]
 
@@ -47,6 +51,7 @@ class Generator:
         self.companions = {companion.kind: companion for companion in companions}
         self.clock = StageClock()  # where generating's time goes (the server's /metrics)
         self.candidates = Candidates(bundle, self.companions, self.clock)
+        self._teacher_attention: Any = None  # compiled on first use (`with_attention`)
 
     @classmethod
     def from_bundle(
@@ -111,6 +116,27 @@ class Generator:
                 results = self.candidates.rank(texts, inputs, results, options)
         return results
 
+    def with_attention(self, output: Generation) -> Generation:
+        """`output` with the attention to draw (`TextGenerator.with_attention`): for a
+        retrieved reply, the model's attention over its input (`source_tokens`) at each of
+        the reply's tokens while it is fed them teacher-forced, as `Candidates.forward`
+        scores it; any other output as it is."""
+        if not output.unwritten or not output.tokens or not output.source_tokens:
+            return output
+        source, target = self.codec.token_ids((output.source_tokens, output.tokens))
+        if self._teacher_attention is None:
+            self._teacher_attention = tf.function(
+                lambda source, target_in: self.bundle.model.teacher_forcing(
+                    source, target_in, training=False).attention,
+                input_signature=[tf.TensorSpec([None, None], tf.int32)] * 2,
+            )
+        weights = self._teacher_attention(
+            tf.constant([source], tf.int32), tf.constant([[BOS_ID, *target[:-1]]], tf.int32))
+        # a row per reply token (the end token's, and those past a cut target, left out)
+        rows = min(len(output.tokens), len(target))
+        attention = np.asarray(tf.cast(weights[0], tf.float32))[:rows]
+        return dataclasses.replace(output, attention=attention)
+
     def _decoded(
         self,
         inputs: Sequence[str],
@@ -125,7 +151,7 @@ class Generator:
         usable = [i for i, source in enumerate(sources) if source.ids]
         results: list[list[Generation]] = [[] for _ in inputs]
         has_tokens = [bool(source.ids) for source in sources]
-        if not usable or not (options.generated or data.retrieve_refine):
+        if not usable or not reply_choice(options, refines=data.retrieve_refine).decodes:
             return results, has_tokens
         hypotheses = self.decoder.decode(
             [sources[i].ids for i in usable],

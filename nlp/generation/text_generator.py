@@ -19,6 +19,8 @@ import numpy as np
 from nlp.decoding import DecodeOptions
 
 Provenance = Literal["generated", "refined", "retrieved", "fallback"]
+# Replies the model did not write but can score: their attention is not their own
+UNWRITTEN: frozenset[str] = frozenset({"retrieved"})
 
 
 @dataclass(frozen=True)
@@ -49,11 +51,21 @@ class Generation:
     # well its post matches the message (`nlp.generation.retrieved_fit`; NaN elsewhere)
     fit: float = math.nan
 
+    @property
+    def unwritten(self) -> bool:
+        """A reply the model did not write (retrieved) but can score: its `attention` is
+        zeros until `TextGenerator.with_attention` gives it the model's while scoring it."""
+        return self.provenance in UNWRITTEN
+
 
 class TextGenerator(Protocol):
     """Anything that turns a batch of encoder inputs into n-best lists of outputs.
 
-    `seeds` (sampling) gives each text its own seed in place of `options.seed`."""
+    `seeds` (sampling) gives each text its own seed in place of `options.seed`.
+    `with_attention`: one of its outputs with the attention to draw: a retrieved reply has
+    none of its own (no decoder wrote it), so it gets the model's attention while the model
+    reads its input and is fed the reply's tokens (teacher forcing, as when it scores it);
+    any other output is returned as it is."""
 
     def generate(
         self,
@@ -61,6 +73,8 @@ class TextGenerator(Protocol):
         options: DecodeOptions,
         seeds: Sequence[int | None] | None = None,
     ) -> Sequence[Sequence[Generation]]: ...
+
+    def with_attention(self, output: Generation) -> Generation: ...
 
 
 class GuardedGenerator:
@@ -82,3 +96,7 @@ class GuardedGenerator:
     ) -> Sequence[Sequence[Generation]]:
         with self.around(len(texts)):
             return self.inner.generate(texts, options, seeds)
+
+    def with_attention(self, output: Generation) -> Generation:
+        with self.around(1):
+            return self.inner.with_attention(output)

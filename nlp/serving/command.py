@@ -3,12 +3,15 @@
 The SavedModel's `generate` signature runs the project's decoder (greedy, beam search,
 sampling) inside the graph; `score` gives the teacher-forced log-likelihood of targets.
 Tokenizer, vocabulary, config and decoding defaults are copied to EXPORT_DIR/assets/
-(assets/serving.json holds the text <-> ids recipe and the exported limits).
+(assets/serving.json holds the text <-> ids recipe and the exported limits). A chat bundle's
+retrieval, ranking and fallback settings (generated, retrieve, rerank, ...) are not exported:
+they need its index and rankers outside the graph, and a warning names those it drops.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +56,18 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nlp.serving.export import ExportLimits, export_bundle
+    from nlp.generation.loading import recommended_decoding
+    from nlp.serving.export import ExportLimits, export_bundle, not_exported
 
+    settings = recommended_decoding(args.model)
+    dropped = not_exported(settings.options) if settings is not None else {}
+    if dropped:
+        named = ", ".join(f"{name}={value}" for name, value in dropped.items())
+        retrieves = " (the bot sends retrieved replies; the export's are all generated)" * (
+            dropped.get("generated") is False)
+        print(f"s2s export: warning: the bundle's {named} are not exported: they choose among "
+              "retrieved and ranked candidates outside the graph, so the SavedModel's "
+              f"generate answers with the decoder's own outputs{retrieves}", file=sys.stderr)
     given = {
         "beam_sizes": args.beam_sizes,
         "sample_counts": args.sample_counts,

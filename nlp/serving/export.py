@@ -84,6 +84,16 @@ RERANK_FIELDS = ("rerank", "retrieve", "mmi_lambda", "mmi_gamma", "length_bonus"
                  "mmi_per_token", "bm25_weight", "generated", "fallback_threshold")
 
 
+def not_exported(options: DecodeOptions) -> dict[str, object]:
+    """The settings of `options` the SavedModel cannot follow: those of `RERANK_FIELDS`
+    that are not the decoder's defaults. `s2s export` names them: a chat bundle tuned to
+    send retrieved replies (`generated=False`, `retrieve`, `rerank`) exports a `generate`
+    that writes every reply itself, which nothing else would tell its user."""
+    plain = DecodeOptions()
+    return {name: getattr(options, name) for name in RERANK_FIELDS
+            if getattr(options, name) != getattr(plain, name)}
+
+
 class ServingModule(tf.Module):
     """The exported object: the model's variables plus `generate` and `score`."""
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import dataclasses
 import re
 import string
+from collections.abc import Mapping
 
 import pytest
 
 from nlp.chat.messages import CHINESE, ENGLISH, TABLES, chat_messages
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import BEAM_RANGE, LENGTH_RANGE, ChatSettings, SettingsStore
+from nlp.decoding import DecodeOptions
 from nlp.text.scripts import has_han
 from tests.fakes.fake_generators import ScriptedGenerator, fake_model
 
@@ -81,7 +83,9 @@ def test_which_table_a_chat_gets(model: tuple[str, ...], user: str | None, table
 
 def test_every_table_fills_the_same_blanks_as_english() -> None:
     """A translation that loses a `{field}` would lose what it says (or raise on format)."""
-    def blanks(text: str) -> set[str]:
+    def blanks(text: str | Mapping[str, str]) -> set[str] | dict[str, set[str]]:
+        if not isinstance(text, str):  # a sentence per mode or ranker
+            return {key: blanks(value) for key, value in text.items()}  # type: ignore[misc]
         return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
     for table in TABLES.values():
@@ -89,4 +93,4 @@ def test_every_table_fills_the_same_blanks_as_english() -> None:
             english, other = getattr(ENGLISH, item.name), getattr(table, item.name)
             assert blanks(other) == blanks(english), (table.language, item.name)
         assert str(LENGTH_RANGE[1]) in table.help_text()
-        assert table.describe(ChatSettings(strategy="sample", temperature=0.8))
+        assert table.replies_text(DecodeOptions(strategy="sample", temperature=0.8))

@@ -244,13 +244,16 @@ async def test_ratings_without_logging_are_acknowledged(tmp_path: Path) -> None:
 
 
 async def test_replies_say_where_they_came_from() -> None:
-    retrieved = make(ProvenanceGenerator("retrieved"))
+    generator = ProvenanceGenerator("retrieved")
+    retrieved = make(generator)
     reply = await retrieved.respond("1", "hello there")
     assert (reply.provenance, reply.pair) == ("retrieved", "chat.jsonl:42")
     why = await retrieved.respond("1", "/why")
-    # no decoder wrote it: no attention to draw, and it says so and names the training pair
-    assert why.photo is None
+    # no decoder wrote it: it says so and names the training pair, and the picture is the
+    # model's attention while it reads the reply (teacher-forced), and says that too
+    assert why.photo is not None and generator.attended == [reply.text]
     assert "I did not write this reply" in why.text and "chat.jsonl:42" in why.text
+    assert "teacher-forced" in why.text
     await retrieved.aclose()
 
     refined = make(ProvenanceGenerator("refined"))

@@ -20,7 +20,7 @@ def test_decode_options_ask_for_an_nbest_list_where_the_strategy_allows() -> Non
     diverse_base = DecodeOptions(strategy="diverse_beam", beam_size=6, beam_groups=3)
     diverse = ChatSettings(strategy="diverse_beam", beam_size=8).decode_options(diverse_base)
     assert (diverse.beam_size, diverse.beam_groups, diverse.n_best) == (6, 3, 5)
-    assert "diverse beam" in ENGLISH.describe(ChatSettings(strategy="diverse_beam"))
+    assert "diverse beam" in ENGLISH.replies_text(diverse)
 
 
 def test_a_model_tuned_to_sampling_keeps_its_number_of_draws() -> None:

@@ -77,6 +77,7 @@ class ScriptedGenerator:
     separator: str = DEFAULT_SEPARATOR
     calls: list[tuple[list[str], DecodeOptions]] = field(default_factory=list)
     seeds: list[list[int | None]] = field(default_factory=list)  # per call, per text
+    attended: list[str] = field(default_factory=list)  # retrieved replies `with_attention` drew
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def generate(
@@ -92,6 +93,15 @@ class ScriptedGenerator:
             if delay:
                 time.sleep(delay)
             return [self._nbest(text, options.n_best) for text in texts]
+
+    def with_attention(self, output: Generation) -> Generation:
+        """A retrieved reply gets the soft diagonal a decoder's output has (recorded in
+        `attended`); any other output is returned as it is, as the real one does."""
+        if not output.unwritten:
+            return output
+        self.attended.append(output.text)
+        rows, cols = len(output.tokens), len(output.source_tokens)
+        return dataclasses.replace(output, attention=_attention(rows, cols))
 
     def _nbest(self, text: str, n_best: int) -> list[Generation]:
         last = text.split(self.separator.strip())[-1].strip()
@@ -165,6 +175,9 @@ class OverlapProbe:
             with self._count:
                 self.active -= 1
 
+    def with_attention(self, output: Generation) -> Generation:
+        return self.inner.with_attention(output)
+
 
 def fake_model(
     generator: ScriptedGenerator | None = None, *, context_turns: int = 0
@@ -210,6 +223,9 @@ class FakeGenerator:
             ]
             for t in texts
         ]
+
+    def with_attention(self, output: Generation) -> Generation:
+        return output  # headlines: written, with the attention they have
 
     @staticmethod
     def _echo(text: str, count: int) -> str:

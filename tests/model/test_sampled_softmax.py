@@ -88,7 +88,7 @@ def test_training_uses_the_sampled_loss_and_validation_the_exact_one() -> None:
     source = tf.constant([[5, 6, 7, 2]], tf.int32)
     target_in = tf.constant([[1, 8, 9]], tf.int32)
     target_out = tf.constant([[8, 9, 2]], tf.int32)
-    model, exact = _model_and_objective()
+    _, exact = _model_and_objective()
     _, sampled = _model_and_objective(sampled_softmax=4)
     step = tf.constant(0, tf.int64)
     full = float(exact.loss(source, target_in, target_out, step))
@@ -104,5 +104,5 @@ def test_settings_a_sampled_softmax_cannot_serve_are_refused() -> None:
         _model_and_objective(sampled_softmax=8, label_smoothing=0.1)
     config = ExperimentConfig().with_overrides(["train.sampled_softmax=8"])
     copying = Seq2Seq(ModelConfig(vocab_size=40, embedding_dim=8, units=8, copy=True))
-    with pytest.raises(ValueError, match="model.copy"):
+    with pytest.raises(ValueError, match=r"model\.copy"):
         Objective(copying, config.train)

@@ -183,3 +183,31 @@ def test_the_export_has_no_xla_cluster_and_samples_in_plain_tensorflow(tmp_path:
     assert np.array(first["ids"]).shape[:2] == (len(TEXTS), 2)
     assert np.array(first["lengths"]).min() >= 1
     assert first["ids"] == again["ids"]  # seeded
+
+
+def test_exporting_a_retrieving_bundle_warns_that_the_savedmodel_generates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chat bundle tuned to send retrieved replies only: the SavedModel cannot retrieve or
+    rank, and the command says which settings it drops; a plain bundle exports silently.
+    (The SavedModel itself is written by a stand-in: the other tests export for real.)"""
+    from nlp.decoding import DecodeOptions
+    from nlp.generation.bundle import store_decoding
+    from nlp.generation.decode_settings import DecodeSettings
+    from nlp.serving import export
+    from s2s.cli import main
+
+    exported: list[Path] = []
+    monkeypatch.setattr(export, "export_bundle",
+                        lambda bundle, out, limits: exported.append(bundle) or out)
+    plain = _bundle(tmp_path / "plain", {})
+    retrieving = store_decoding(_bundle(tmp_path / "retrieving", {}), DecodeSettings(
+        DecodeOptions(retrieve=10, generated=False, rerank="retrieval"), "tuned"))
+    assert main(["export", "--model", str(plain), "--out", str(tmp_path / "e1")]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert main(["export", "--model", str(retrieving), "--out", str(tmp_path / "e2")]) == 0
+    warning = capsys.readouterr().err
+    assert ("s2s export: warning: the bundle's rerank=retrieval, retrieve=10, generated=False "
+            "are not exported") in warning
+    assert "the export's are all generated" in warning
+    assert exported == [plain, retrieving]

@@ -98,7 +98,7 @@ def gated_app(
             allow_origins=list(config.cors_origins),
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
-            expose_headers=["Retry-After", "X-S2S-Output"],
+            expose_headers=["Retry-After", "X-S2S-Output", "X-S2S-Provenance"],
         )
     if config.trusted_proxies:
         app = ProxyHeadersMiddleware(app, trusted_hosts=list(config.trusted_proxies))

@@ -108,19 +108,24 @@ class ServedModel:
         return TASK_ENDPOINTS[self.task]
 
     def describe(self) -> dict[str, Any]:
-        """The `/v1/models` entry: enough for a client to choose a model and its options."""
+        """The `/v1/models` entry: enough for a client to choose a model and its options;
+        for a chat model, what chooses its replies in the words its `/settings` uses (which
+        decode options matter depends on it)."""
+        decoding = {
+            "origin": self.settings.origin if self.settings else "built-in defaults",
+            "summary": describe_options(self.options),
+            "options": dataclasses.asdict(self.options),
+            "maximums": option_maximums(),  # what a request's `decoding` may ask at most
+        }
+        if self.task == "chat":
+            decoding["replies"] = self.responder.replies_text()
         return {
             "name": self.name,
             "task": self.task,
             "languages": list(self.languages),
             "endpoints": list(self.endpoints),
             "context_turns": self.responder.context.turns,
-            "decoding": {
-                "origin": self.settings.origin if self.settings else "built-in defaults",
-                "summary": describe_options(self.options),
-                "options": dataclasses.asdict(self.options),
-                "maximums": option_maximums(),  # what a request's `decoding` may ask at most
-            },
+            "decoding": decoding,
             "metadata": public_metadata(self.metadata),
         }
 

@@ -18,6 +18,7 @@ from pydantic import (
 
 from nlp.decoding import DecodeOptions
 from nlp.decoding.options import RERANK_NAMES, STRATEGY_NAMES, option_maximums, option_ranges
+from nlp.generation.decode_args import switch_sets
 from nlp.serving.http.config import ServeConfig
 
 
@@ -48,8 +49,8 @@ def decoding_overrides_model() -> type[BaseModel]:
     for item in fields(DecodeOptions):
         hint = Literal[choices[item.name]] if item.name in choices else hints[item.name]
         description = item.metadata.get("help") or f"DecodeOptions.{item.name}"
-        if isinstance(item.default, bool):  # the help is the flag's, which flips the default
-            description = f"{str(not item.default).lower()}: {description}"
+        if isinstance(item.default, bool):  # the help is the flag's: the value it sets
+            description = f"{str(switch_sets(item.name)).lower()}: {description}"
         bounds: dict[str, Any] = {}
         if item.name in ranges:
             bounds = {"ge": ranges[item.name][0], "le": maximums[item.name]}

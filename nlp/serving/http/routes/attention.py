@@ -13,7 +13,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from nlp.chat.attention_plot import TASK_TEXT, PlotText, render_attention_png
+from nlp.chat.attention_plot import plot_text, render_attention_png
 from nlp.serving.http.config import ServeConfig
 from nlp.serving.http.gate import client_address
 from nlp.serving.http.model_requests import ModelRequests, invalid, request_options
@@ -79,12 +79,13 @@ def add_attention_routes(app: FastAPI, requests: ModelRequests, config: ServeCon
         n_best = await requests.decode(model, body.text, options)
         if not n_best:
             raise invalid("text", "the text has no tokens the model can read")
-        best = n_best[0]
+        best = await model.responder.with_attention(n_best[0])  # a retrieved reply's: scored
         draw = functools.partial(
-            render_attention_png, slots=best.slots, text=TASK_TEXT.get(model.task, PlotText())
+            render_attention_png, slots=best.slots, text=plot_text(model.task, best.provenance)
         )
         try:
             png = await asyncio.to_thread(draw, best.source_tokens, best.tokens, best.attention)
         except ValueError as exc:  # nothing to draw (an empty output)
             raise invalid("text", f"cannot draw this one: {exc}") from exc
-        return Response(png, media_type="image/png", headers={"X-S2S-Output": quote(best.text)})
+        return Response(png, media_type="image/png", headers={
+            "X-S2S-Output": quote(best.text), "X-S2S-Provenance": best.provenance})

@@ -1,0 +1,62 @@
+"""What chooses a chat's reply under some decode options: the one definition of the modes.
+
+Why a definition of its own: the decode options name many settings, and which of them matter
+depends on a few others. With `generated=False` the decoder never runs for a plain model, so
+a beam size or a temperature changes nothing; saying "beam search, beam size 5" to the user
+then describes a bot that does not exist. Every description of how replies are chosen (the
+chat's and the bot's words in each language, `nlp.chat.messages`; the compact line the
+commands print, `nlp.generation.decode_args.describe_options`; `s2s serve`'s model list and
+`nlp.api`) starts from `reply_choice`, and the generator decides with it whether to decode.
+
+A new mode is a name in `REPLY_MODES` and its condition in `reply_choice`; each table of
+`nlp.chat.messages` must then say it in its language (a table without it does not construct).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nlp.decoding.options import DecodeOptions
+
+# The model's own replies only (its n-best or samples, ranked).
+GENERATED = "generated"
+# Only what people wrote to the training posts nearest the message: the decoder never runs.
+RETRIEVED = "retrieved"
+# Both compete, and the ranker chooses among them.
+EITHER = "either"
+# Neither: the model does not generate and nothing is retrieved, so every reply is the
+# chat's fallback line (`nlp.chat.responder.falls_back`).
+NOTHING = "nothing"
+REPLY_MODES: tuple[str, ...] = (GENERATED, RETRIEVED, EITHER, NOTHING)
+
+
+@dataclass(frozen=True)
+class ReplyChoice:
+    """What chooses the reply: the `mode`, how many retrieved replies compete, which ranker
+    orders the candidates (`DecodeOptions.rerank`), the fallback threshold (0: none), and
+    whether the model's own replies are written by reading a retrieved one (`refines`)."""
+
+    mode: str
+    retrieved: int
+    ranker: str
+    fallback_threshold: float
+    refines: bool = False
+
+    @property
+    def decodes(self) -> bool:
+        """Whether the decoder runs, so that its settings (strategy, beam, temperature,
+        lengths) change the reply."""
+        return self.mode in (GENERATED, EITHER)
+
+
+def reply_choice(options: DecodeOptions, *, refines: bool = False) -> ReplyChoice:
+    """The choice `options` make for a model that reads a retrieved reply beside the
+    message (`refines`: `data.retrieve_refine`, whose decoder runs even with
+    `generated=False`, since its replies are refined, not generated alone) or not."""
+    decodes = options.generated or refines
+    if decodes:
+        mode = EITHER if options.retrieve else GENERATED
+    else:
+        mode = RETRIEVED if options.retrieve else NOTHING
+    return ReplyChoice(mode, options.retrieve, options.rerank, options.fallback_threshold,
+                       refines)

@@ -1,0 +1,43 @@
+"""The decoding flags: a bool option's flag goes both ways, so a setting the bundle stores
+can be overridden either way on the command line."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from nlp.decoding import DecodeOptions
+from nlp.generation.decode_args import add_decode_arguments, decode_options, given_flags
+
+# What `s2s tune-decoding` stores for a chat model with an index: retrieved replies only.
+RETRIEVED_ONLY = DecodeOptions(retrieve=10, generated=False, rerank="retrieval")
+
+
+def parsed(*flags: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_decode_arguments(parser)
+    return parser.parse_args(list(flags))
+
+
+@pytest.mark.parametrize(
+    ("flags", "base", "generated"),
+    [((), RETRIEVED_ONLY, False), (("--generated",), RETRIEVED_ONLY, True),
+     ((), DecodeOptions(), True), (("--no-generated",), DecodeOptions(), False)],
+)
+def test_generated_replies_can_be_turned_on_and_off_over_the_bundles_setting(
+    flags: tuple[str, ...], base: DecodeOptions, generated: bool
+) -> None:
+    args = parsed(*flags)
+    assert decode_options(args, base).generated is generated
+    assert given_flags(args) == list(flags)
+
+
+def test_every_switch_goes_both_ways_in_its_own_sense() -> None:
+    """`--allow-unk` (named otherwise than `suppress_unk`) still lets the decoder emit <unk>
+    and `--no-allow-unk` forbids it again; `--no-mmi-per-token` undoes a tuned per-token MMI."""
+    tuned = DecodeOptions(suppress_unk=False, mmi_per_token=True)
+    assert decode_options(parsed("--allow-unk")).suppress_unk is False
+    assert decode_options(parsed("--no-allow-unk"), tuned).suppress_unk is True
+    assert decode_options(parsed("--no-mmi-per-token"), tuned).mmi_per_token is False
+    assert decode_options(parsed(), tuned) == tuned
