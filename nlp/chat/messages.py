@@ -130,7 +130,7 @@ class Messages:
         text = self.replies[choice.mode].format(
             own=self.own_refined if refines else self.own, how=self._how(options),
             length=options.max_length, count=choice.retrieved,
-            ranking=self.rankings[choice.ranker],
+            ranking=self.rankings[choice.ranker], fit=choice.retrieved_threshold,
         )
         if choice.fallback_threshold:
             text += " " + self.fallback_below.format(threshold=choice.fallback_threshold)
@@ -233,6 +233,12 @@ higher is wilder)
         "either": (
             "Replies: {own} (by {how}, at most {length} tokens) or one of the replies people "
             "wrote to the {count} training posts nearest your message, {ranking}."
+        ),
+        "gated": (
+            "Replies: one of the replies people wrote to the {count} training posts nearest "
+            "your message, {ranking}, where its post matches your message well enough that it "
+            "probably makes sense (a fit of at least {fit:g}); otherwise {own}, by {how}, at "
+            "most {length} tokens."
         ),
         "nothing": (
             "Replies: none found or written (nothing is retrieved and the model does not "
@@ -362,6 +368,11 @@ CHINESE = Messages(
         "either": (
             "回复：{own}（{how}，最长 {length} 个词元）或训练数据中与你的消息最接近的 {count} "
             "条帖子的真人回复之一，{ranking}。"
+        ),
+        "gated": (
+            "回复：如果训练数据中与你的消息最接近的 {count} 条帖子里有一条与你的消息足够相近"
+            "（契合度至少 {fit:g}），就发它的真人回复（{ranking}）；否则发{own}（{how}，最长 "
+            "{length} 个词元）。"
         ),
         "nothing": "回复：既没有检索到回复，模型自己也不写，所以我只说一句稳妥的话。",
     },

@@ -24,29 +24,34 @@ GENERATED = "generated"
 RETRIEVED = "retrieved"
 # Both compete, and the ranker chooses among them.
 EITHER = "either"
+# A retrieved reply where its fit (`nlp.generation.retrieved_fit`) reaches
+# `retrieved_threshold`, the model's own elsewhere.
+GATED = "gated"
 # Neither: the model does not generate and nothing is retrieved, so every reply is the
 # chat's fallback line (`nlp.chat.responder.falls_back`).
 NOTHING = "nothing"
-REPLY_MODES: tuple[str, ...] = (GENERATED, RETRIEVED, EITHER, NOTHING)
+REPLY_MODES: tuple[str, ...] = (GENERATED, RETRIEVED, EITHER, GATED, NOTHING)
 
 
 @dataclass(frozen=True)
 class ReplyChoice:
     """What chooses the reply: the `mode`, how many retrieved replies compete, which ranker
     orders the candidates (`DecodeOptions.rerank`), the fallback threshold (0: none), and
-    whether the model's own replies are written by reading a retrieved one (`refines`)."""
+    whether the model's own replies are written by reading a retrieved one (`refines`), and
+    the fit a retrieved reply needs to be sent (`GATED`; 0 elsewhere)."""
 
     mode: str
     retrieved: int
     ranker: str
     fallback_threshold: float
     refines: bool = False
+    retrieved_threshold: float = 0.0
 
     @property
     def decodes(self) -> bool:
         """Whether the decoder runs, so that its settings (strategy, beam, temperature,
         lengths) change the reply."""
-        return self.mode in (GENERATED, EITHER)
+        return self.mode in (GENERATED, EITHER, GATED)
 
 
 def reply_choice(options: DecodeOptions, *, refines: bool = False) -> ReplyChoice:
@@ -54,9 +59,11 @@ def reply_choice(options: DecodeOptions, *, refines: bool = False) -> ReplyChoic
     message (`refines`: `data.retrieve_refine`, whose decoder runs even with
     `generated=False`, since its replies are refined, not generated alone) or not."""
     decodes = options.generated or refines
-    if decodes:
+    if decodes and options.retrieve and options.retrieved_threshold:
+        mode = GATED
+    elif decodes:
         mode = EITHER if options.retrieve else GENERATED
     else:
         mode = RETRIEVED if options.retrieve else NOTHING
     return ReplyChoice(mode, options.retrieve, options.rerank, options.fallback_threshold,
-                       refines)
+                       refines, options.retrieved_threshold if mode == GATED else 0.0)

@@ -97,3 +97,16 @@ def test_the_bundles_calibration_wins_over_the_default_per_language() -> None:
     assert message_language("你喜欢足球吗") == "zh" and message_language("hello") == "en"
     assert fit_calibration_for("你喜欢足球吗", details) == own
     assert fit_calibration_for("hello", details) == fit_calibration_for("hello")
+
+
+def test_settings_say_what_chooses_the_reply_under_the_gate() -> None:
+    from nlp.chat.messages import CHINESE, ENGLISH
+    from nlp.generation.reply_choice import GATED, reply_choice
+
+    options = DecodeOptions(retrieve=10, rerank="retrieval", retrieved_threshold=0.45)
+    choice = reply_choice(options)
+    assert choice.mode == GATED and choice.decodes and choice.retrieved_threshold == 0.45
+    english = ENGLISH.settings_text(options)
+    assert "at least 0.45" in english and "beam search" in english and "no effect" not in english
+    assert "0.45" in CHINESE.settings_text(options)
+    assert reply_choice(DecodeOptions(retrieve=10)).mode != GATED  # no threshold: either
