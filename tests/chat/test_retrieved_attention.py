@@ -71,7 +71,7 @@ def test_the_server_draws_a_retrieved_reply_as_the_model_scores_it(
     server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from nlp.chat import responder
-    from nlp.serving.http import api
+    from nlp.serving.http.routes import attention as api
 
     drawn = recording(monkeypatch, api)
     why_drawn = recording(monkeypatch, responder)

@@ -110,3 +110,11 @@ def test_settings_say_what_chooses_the_reply_under_the_gate() -> None:
     assert "at least 0.45" in english and "beam search" in english and "no effect" not in english
     assert "0.45" in CHINESE.settings_text(options)
     assert reply_choice(DecodeOptions(retrieve=10)).mode != GATED  # no threshold: either
+
+
+async def test_why_names_the_training_pair_its_post_and_the_fit() -> None:
+    chat = responder(MixedGenerator(0.72), DecodeOptions(retrieved_threshold=0.5))
+    await chat.respond("1", "hello there")
+    why = await chat.respond("1", "/why")
+    assert "chat.jsonl:7" in why.text and '"a post"' in why.text and "0.72" in why.text
+    await chat.aclose()
