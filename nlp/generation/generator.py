@@ -15,7 +15,9 @@ import numpy as np
 from nlp.decoding import DecodeOptions, Decoder
 from nlp.decoding.options import RETRIEVAL, XLA_BY_DEFAULT, OptionError
 from nlp.generation.bundle import Bundle, BundleFiles, load_bundle
-from nlp.generation.candidates import Candidates, Companion
+from nlp.generation.candidates import Candidates
+from nlp.generation.confidence import calibration
+from nlp.generation.rankers import Companion, Rankers
 from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import Generation
 
@@ -26,7 +28,7 @@ class Generator:
     """Generates n-best outputs for a batch of texts with one model bundle.
 
     `options.retrieve` adds the replies of the nearest training posts to each n-best list,
-    and `options.rerank` scores every candidate (`nlp.generation.candidates`: likelihood,
+    and `options.rerank` scores every candidate (`nlp.generation.rankers`: likelihood,
     MMI with the companions, an LM and/or a reverse bundle, or the dual encoder) and returns
     the list sorted by that score, each candidate with its calibrated `confidence` where the
     ranker has a calibration. A retrieve-and-refine model reads each text with its nearest
@@ -46,7 +48,8 @@ class Generator:
         self.decoder = Decoder(bundle.model, jit_compile=jit_compile)
         self.companions = {companion.kind: companion for companion in companions}
         self.clock = StageClock()  # where generating's time goes (the server's /metrics)
-        self.candidates = Candidates(bundle, self.companions, self.clock)
+        self.candidates = Candidates(bundle, self.clock)
+        self.rankers = Rankers(self.candidates, self.companions)
 
     @classmethod
     def from_bundle(
@@ -90,7 +93,8 @@ class Generator:
     ) -> list[list[Generation]]:
         """n-best generations per text; a text with no tokens at all gets an empty list.
         `seeds` (sampling) gives each text its own seed in place of `options.seed`."""
-        if options.fallback_threshold and self.candidates.calibration(options.rerank) is None:
+        fitted = calibration(self.candidates.bundle, options.rerank)
+        if options.fallback_threshold and fitted is None:
             raise OptionError(
                 f"fallback_threshold needs rerank={options.rerank}'s score calibrated, and "
                 f"{self.bundle.path} has no calibration of it: run `s2s tune-decoding` (it "
@@ -108,7 +112,7 @@ class Generator:
                         results[i] += self.candidates.retrieved(inputs[i], hits)
         if options.rerank != "none" or options.retrieve:
             with self.clock.stage("rank"):
-                results = self.candidates.rank(texts, inputs, results, options)
+                results = self.rankers.rank(texts, inputs, results, options)
         return results
 
     def _decoded(
