@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
+from scipy.special import log_softmax
 
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
@@ -220,9 +221,5 @@ class Rankers:
 
 def _log_softmax_rows(rows: Sequence[np.ndarray]) -> list[float]:
     """Each row's log softmax, the rows' values in one list (an empty row adds none)."""
-    out: list[float] = []
-    for row in rows:
-        if len(row):
-            shifted = np.asarray(row, np.float64) - np.max(row)
-            out.extend((shifted - np.log(np.exp(shifted).sum())).tolist())
-    return out
+    return [value for row in rows if len(row)
+            for value in log_softmax(np.asarray(row, np.float64)).tolist()]
