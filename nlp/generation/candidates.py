@@ -145,14 +145,31 @@ class Candidates:
     def retrieve(self, texts: Sequence[str], k: int) -> list[list[Retrieved]]:
         """Up to `k` training replies for each text: those of the posts BM25 finds nearest
         it and, where the bundle holds reply vectors, those nearest its post vector, taken
-        in turn (`interleaved`)."""
+        in turn (`interleaved`); each scored by BM25 (`with_bm25`)."""
         queries = [self.query_tokens(text) for text in texts]
         lexical = self.index.search(queries, k)
         vectors = self.vectors
         if vectors is None or k <= 0:
             return lexical
-        return [interleaved(words, meaning, k) for words, meaning
-                in zip(lexical, self._nearest(vectors, queries, k), strict=True)]
+        return [self.with_bm25(query, words, interleaved(words, meaning, k))
+                for query, words, meaning
+                in zip(queries, lexical, self._nearest(vectors, queries, k), strict=True)]
+
+    def with_bm25(
+        self, query: Sequence[str], lexical: Sequence[Retrieved], hits: Sequence[Retrieved]
+    ) -> list[Retrieved]:
+        """`hits` each scored by BM25 as the index retrieves with, its post a document for
+        `query`: the score BM25's own hits (`lexical`) hold, and for a reply its vector found
+        alone, its post's score (`ReplyIndex.candidate_scores`; 0 where the index keeps no
+        posts), so that every retrieved reply ranks on the one scale rerank=retrieval reads."""
+        held = {hit.row: hit.score for hit in lexical}
+        alone = [i for i, hit in enumerate(hits) if hit.row not in held]
+        separator = self.bundle.config.data.turn_separator
+        posts = [message_tokens(self.bundle.codec.text_tokens(hits[i].post), separator)
+                 for i in alone]
+        found = dict(zip(alone, self.index.candidate_scores(query, posts).tolist(), strict=True))
+        return [dataclasses.replace(hit, score=held[hit.row] if i not in found else found[i])
+                for i, hit in enumerate(hits)]
 
     def _nearest(
         self, vectors: VectorIndex, queries: Sequence[Sequence[str]], k: int
@@ -201,8 +218,9 @@ class Candidates:
                 for pair, source in zip(pairs, inputs, strict=True)]
 
     def retrieved(self, text: str, hits: Sequence[Retrieved]) -> list[Generation]:
-        """Retrieved replies as candidates (scored by `rank`), but none that only repeats a
-        turn of the conversation (`repeats_a_turn`: never a sensible reply); no attention:
+        """Retrieved replies as candidates, each scored by its retrieval's score (`retrieve`:
+        BM25's for the post it answered) until `rank` scores them, but none that only repeats
+        a turn of the conversation (`repeats_a_turn`: never a sensible reply); no attention:
         no decoder wrote them."""
         codec = self.bundle.codec
         source = codec.source(text)
@@ -214,7 +232,7 @@ class Candidates:
             if repeats_a_turn(tokens, post, separator):
                 continue
             out.append(Generation(
-                text=hit.reply, score=float("nan"), tokens=tokens, source_tokens=source.tokens,
+                text=hit.reply, score=hit.score, tokens=tokens, source_tokens=source.tokens,
                 attention=np.zeros((len(tokens), len(source.tokens)), np.float32),
                 slots=source.slots, provenance="retrieved", pair=hit.pair, post=hit.post,
             ))

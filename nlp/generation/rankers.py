@@ -45,7 +45,6 @@ from nlp.generation.candidates import Candidates, token_ranking_ids
 from nlp.generation.confidence import confidences
 from nlp.generation.mmi import COMPANION_KIND, mmi_score
 from nlp.generation.text_generator import Generation
-from nlp.retrieval import message_tokens
 
 
 class Companion(Protocol):
@@ -104,7 +103,7 @@ class Rankers:
             return results
         rerank = options.rerank
         if rerank == RETRIEVAL:
-            scores, raw = self._retrieval_scores(texts, results)
+            scores, raw = self._retrieval_scores(results)
             return self._sorted(results, flat, scores, confidences(self.bundle, rerank, raw))
         if rerank in ("dual-encoder", FUSED):  # the texts only: no chat-model score needed
             scores, raw = self._dual_encoder_scores(texts, results, options)
@@ -167,25 +166,17 @@ class Rankers:
         return [mmi_score(total, scores, length, options)
                 for total, scores, length in zip(sums, extra, lengths, strict=True)]
 
+    @staticmethod
     def _retrieval_scores(
-        self, texts: Sequence[str], results: Sequence[Sequence[Generation]]
+        results: Sequence[Sequence[Generation]],
     ) -> tuple[list[float], list[float]]:
         """Each candidate's log-probability among its input's candidates of its BM25 score:
-        the score of the post it answered (`Generation.post`) as a document for the message,
-        as the index retrieves with (`ReplyIndex.candidate_scores`), so a reply found by its
-        vector ranks on the same scale as one BM25 found; 0 for a candidate answering no
-        post (the decoder's), below every reply BM25 found. And those BM25 scores."""
-        codec, separator = self.bundle.codec, self.bundle.config.data.turn_separator
-        bm25: list[np.ndarray] = []
-        for text, n_best in zip(texts, results, strict=True):
-            row = np.zeros(len(n_best))
-            answered = [i for i, g in enumerate(n_best) if g.post]
-            if answered:
-                posts = [message_tokens(codec.text_tokens(n_best[i].post), separator)
-                         for i in answered]
-                row[answered] = self.candidates.index.candidate_scores(
-                    self.candidates.query_tokens(text), posts)
-            bm25.append(row)
+        the score of the post it answered as a document for the message, which a retrieved
+        candidate holds from its retrieval (`Candidates.retrieve`, the same scale whichever
+        search found it); 0 for the decoder's candidates, below every reply BM25 found. And
+        those BM25 scores."""
+        bm25 = [np.array([g.score if g.provenance == "retrieved" else 0.0 for g in n_best])
+                for n_best in results]
         return _log_softmax_rows(bm25), [value for row in bm25 for value in row.tolist()]
 
     def _dual_encoder_scores(
