@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from nlp.corpus.records import Pair
-from nlp.decoding.options import RETRIEVAL
+from nlp.decoding.options import RETRIEVAL, DecodeOptions
 from nlp.generation.bundle import Bundle
 from nlp.generation.codec import TextCodec
 from nlp.generation.mmi import CompanionScorer
@@ -135,6 +135,11 @@ class Candidates:
         if self._forward is None:
             self._forward = CompanionScorer(self.bundle)
         return self._forward
+
+    def decodes(self, options: DecodeOptions) -> bool:
+        """Whether the decoder writes candidates under `options`: with generated replies on,
+        and always for a retrieve-and-refine model (its refined replies)."""
+        return options.generated or self.bundle.config.data.retrieve_refine
 
     def query_tokens(self, text: str) -> list[str]:
         """What the index is searched with: the message as the model reads it, without the

@@ -5,8 +5,9 @@ and what people wrote to the training posts nearest the message (`nlp.generation
 and every ranker must score both kinds on one scale:
 
 - none: the chat model's log-probability of the reply: the decoder's own score for what it
-  wrote, or, when retrieved replies compete (`retrieve`), every candidate's teacher-forced
-  sum (the decoder's score is penalised for length and coverage, a retrieved reply's is not);
+  wrote, or, when retrieved replies compete (`retrieve`) or a fallback threshold reads the
+  score's calibration, every candidate's teacher-forced sum (`teacher_forced`: the
+  decoder's score is penalised for length and coverage, a retrieved reply's is not);
 - likelihood: that log-probability per reply token (end token included), teacher-forced for
   every candidate, as Hits@1 scores (`nlp.generation.reply_scores`);
 - mmi-antilm / mmi-bidi: MMI with a companion model (`nlp.generation.mmi`), on the model
@@ -75,6 +76,18 @@ def fused(cosines: np.ndarray, bm25: np.ndarray, weight: float) -> np.ndarray:
     return np.asarray(cosines, np.float64) + weight * scaled
 
 
+def teacher_forced(options: DecodeOptions, candidates: Sequence[Generation]) -> bool:
+    """Whether every candidate is scored by the chat model teacher-forced, else each by the
+    decoder's own score. The decoder's score carries its length and coverage penalties and a
+    reply no decoder wrote has none: where both compete (retrieved replies, or the true reply
+    a calibration is fitted with, `nlp.tuning.calibration`), every candidate gets the
+    teacher-forced sum, and so it does under a fallback threshold, whose calibration was
+    fitted on those sums. The likelihood is always teacher-forced (per token)."""
+    return (options.rerank == "likelihood" or options.retrieve > 0
+            or options.fallback_threshold > 0
+            or any(g.provenance == "retrieved" for g in candidates))
+
+
 class Rankers:
     """The rankers of one chat bundle's candidates (`Candidates`: its index, dual encoder and
     teacher-forced scorer), with the companions MMI reads."""
@@ -95,33 +108,48 @@ class Rankers:
         results: list[list[Generation]],
         options: DecodeOptions,
     ) -> list[list[Generation]]:
-        """Every input's candidates scored by `options.rerank` and sorted, best first.
-        `texts` are the messages, `inputs` what the chat model read (the same, or with the
-        retrieve-and-refine draft)."""
+        """Every input's candidates scored by `options.rerank` and sorted, best first, each
+        with its confidence (its raw score through the bundle's calibration,
+        `nlp.generation.confidence`). `texts` are the messages, `inputs` what the chat model
+        read (the same, or with the retrieve-and-refine draft)."""
         flat = [(row, g) for row, n_best in enumerate(results) for g in n_best]
         if not flat:
             return results
+        scores, raw = self.scores(texts, inputs, results, options)
+        sure = confidences(self.bundle, options, self.candidates.decodes(options), raw)
+        ranked: list[list[Generation]] = [[] for _ in results]
+        for (row, g), score, confidence in zip(flat, scores, sure, strict=True):
+            ranked[row].append(dataclasses.replace(
+                g, score=float(score), confidence=float(confidence)))
+        return [sorted(n_best, key=lambda g: -g.score) for n_best in ranked]
+
+    def scores(
+        self,
+        texts: Sequence[str],
+        inputs: Sequence[str],
+        results: Sequence[Sequence[Generation]],
+        options: DecodeOptions,
+    ) -> tuple[list[float], list[float]]:
+        """Every candidate's score by `options.rerank`, the inputs' candidates one after the
+        other: the score it is ranked by, and its raw score, what its calibration reads
+        (the same score, or for the dual encoder the cosine or the fused score, for the
+        retrieval BM25's, of which the ranking takes the log softmax)."""
+        flat = [(row, g) for row, n_best in enumerate(results) for g in n_best]
+        if not flat:
+            return [], []
         rerank = options.rerank
         if rerank == RETRIEVAL:
-            scores, raw = self._retrieval_scores(results)
-            return self._sorted(results, flat, scores, confidences(self.bundle, rerank, raw))
+            return self._retrieval_scores(results)
         if rerank in ("dual-encoder", FUSED):  # the texts only: no chat-model score needed
-            scores, raw = self._dual_encoder_scores(texts, results, options)
-            return self._sorted(results, flat, scores, confidences(self.bundle, rerank, raw))
-        # The decoder's score carries its length and coverage penalties and a retrieved reply
-        # has none: where both compete, every candidate gets the teacher-forced sum.
-        teacher = [i for i, (_, g) in enumerate(flat)
-                   if rerank == "likelihood" or options.retrieve or g.provenance == "retrieved"]
-        forward: dict[int, np.ndarray] = {}
-        if teacher:
-            scored = self.candidates.forward.token_log_probs(
-                [Pair(inputs[flat[i][0]], flat[i][1].text) for i in teacher]
-            )
-            forward = dict(zip(teacher, scored, strict=True))
-        sums = [float(np.sum(forward[i])) if i in forward else g.score
-                for i, (_, g) in enumerate(flat)]
-        lengths = [len(forward[i]) if i in forward else len(g.tokens) + 1
-                   for i, (_, g) in enumerate(flat)]
+            return self._dual_encoder_scores(texts, results, options)
+        if teacher_forced(options, [g for _, g in flat]):
+            forward = self.candidates.forward.token_log_probs(
+                [Pair(inputs[row], g.text) for row, g in flat])
+            sums = [float(np.sum(row)) for row in forward]
+            lengths = [len(row) for row in forward]
+        else:
+            sums = [g.score for _, g in flat]
+            lengths = [len(g.tokens) + 1 for _, g in flat]
         if rerank == "none":
             scores = sums
         elif rerank == "likelihood":
@@ -130,21 +158,7 @@ class Rankers:
             scores = self._mmi(texts, flat, sums, lengths, options)
         else:
             raise ValueError(f"unknown rerank {rerank!r}")
-        return self._sorted(results, flat, scores, confidences(self.bundle, rerank, scores))
-
-    @staticmethod
-    def _sorted(
-        results: Sequence[Sequence[Generation]],
-        flat: Sequence[tuple[int, Generation]],
-        scores: Sequence[float],
-        confidences: Sequence[float],
-    ) -> list[list[Generation]]:
-        """Each input's candidates with their new scores and confidences, best first."""
-        ranked: list[list[Generation]] = [[] for _ in results]
-        for (row, g), score, confidence in zip(flat, scores, confidences, strict=True):
-            ranked[row].append(dataclasses.replace(
-                g, score=float(score), confidence=float(confidence)))
-        return [sorted(n_best, key=lambda g: -g.score) for n_best in ranked]
+        return scores, scores
 
     def _mmi(
         self,
@@ -188,7 +202,7 @@ class Rankers:
         """Each candidate's log-probability among its input's candidates under the dual
         encoder's softmax (its training objective), of the cosine or with the FUSED ranker
         of the cosine plus the weighted BM25 term: the order is the score's own; and that
-        cosine or fused score itself, as Hits tables it (what its calibration reads)."""
+        cosine or fused score itself (what its calibration reads)."""
         encoder = self.candidates.dual_encoder
         codec = self.bundle.codec
         post_tokens = [codec.text_tokens(text) for text in texts]
