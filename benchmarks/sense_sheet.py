@@ -324,11 +324,11 @@ def gate(args: argparse.Namespace) -> None:
     """Fit the retrieved reply's calibration (P(sensible) | post similarity) on a rated
     validation sheet, choose the threshold by the gated replies' SSA there, and with
     `--test-key` rate the same gate on a test sheet (nothing fitted or chosen on it)."""
-    from nlp.metrics.calibration import fit_labelled
+    from nlp.metrics.calibration import fit_calibration
 
     valid = gate_posts(Path(args.key), Path(args.ratings), args.retrieved, args.generated)
     usable = [p for p in valid if p.retrieved is not None]
-    calibration = fit_labelled([p.similarity for p in usable],
+    calibration = fit_calibration([p.similarity for p in usable],
                                [p.retrieved[0] for p in usable if p.retrieved is not None])
     grid = [round(0.05 * i, 2) for i in range(21)]
     table = [gated(valid, calibration, t) for t in grid]

@@ -18,7 +18,13 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from nlp.chat.settings import BEAM_RANGE, LENGTH_RANGE, TEMPERATURE_RANGE, SettingsError
+from nlp.chat.question import is_question
+from nlp.chat.settings import (
+    BEAM_RANGE,
+    LENGTH_RANGE,
+    TEMPERATURE_RANGE,
+    SettingsError,
+)
 from nlp.decoding.options import RERANK_NAMES, DecodeOptions
 from nlp.generation.reply_choice import REPLY_MODES, reply_choice
 from nlp.generation.text_generator import Generation
@@ -435,26 +441,6 @@ CHINESE = Messages(
 )
 
 TABLES: dict[str, Messages] = {table.language: table for table in (ENGLISH, CHINESE)}
-
-# What makes a message a question besides its question mark (people often leave it out):
-# English questions open with one of these words, Chinese ones end with a question particle.
-_QUESTION_OPENERS = frozenset((
-    "what", "why", "how", "who", "whom", "whose", "where", "when", "which", "do", "does",
-    "did", "is", "are", "was", "were", "can", "could", "would", "will", "should", "shall",
-    "may", "have", "has"))
-_QUESTION_PARTICLES = ("吗", "呢", "么")
-
-
-def is_question(message: str) -> bool:
-    """Whether `message` asks something: a question mark, an English question's first
-    word, or a Chinese question particle at its end."""
-    text = message.strip()
-    if "?" in text or "？" in text:
-        return True
-    words = text.lower().split()
-    return bool(words and words[0].strip(",.!") in _QUESTION_OPENERS) or text.rstrip(
-        "。.!！~ ").endswith(_QUESTION_PARTICLES)
-
 
 def table_for(language: str | None) -> Messages | None:
     """The table of a language tag ("zh", "zh-hans", "zh_CN", "en-GB"), None if we have none."""

@@ -51,15 +51,26 @@ def bot_candidates(
     them for `bot_choices` and for whatever rates the candidates themselves
     (`benchmarks/sense_sheet.py --pool`)."""
     decode = bot_options(options)
+    for chats, batch, seeds in bot_batches(posts, decode, batch_size):
+        yield from zip(chats, batch, generator.generate(batch, decode, seeds), strict=True)
+
+
+def bot_batches(
+    posts: Sequence[str], decode: DecodeOptions, batch_size: int = 64
+) -> Iterator[tuple[list[str], list[str], list[int | None] | None]]:
+    """The posts in batches as the bot reads them: each batch's chats (a post is the first
+    message of a fresh chat), its posts (`clean_message`) and, when `decode` samples, each
+    chat's seed (`chat_seed`). Shared with the tuner's calibration (`nlp.tuning.calibration`),
+    which builds the candidates the bot ranks."""
     for start in range(0, len(posts), batch_size):
         batch = [clean_message(post) for post in posts[start : start + batch_size]]
         chats = [f"post-{start + i}" for i in range(len(batch))]
-        seeds = (
+        seeds: list[int | None] | None = (
             [chat_seed(chat, 0, decode.seed) for chat in chats]
             if decode.strategy == "sample"
             else None
         )
-        yield from zip(chats, batch, generator.generate(batch, decode, seeds), strict=True)
+        yield chats, batch, seeds
 
 
 def bot_choices(

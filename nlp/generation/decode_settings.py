@@ -21,13 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nlp.decoding.options import DecodeOptions
-from nlp.metrics.calibration import Calibration
 
 DECODING_FILE = "decoding.json"
 # `details` key: per weighted re-ranking, the weights `s2s tune-decoding` chose by Hits@1
 RERANK_WEIGHTS = "rerank_weights"
-# `details` key: per ranker (`DecodeOptions.rerank`), its score calibrated on the same
-# validation posts as the probability of the fitting reply (`Calibration.to_json`)
+# `details` key: per ranker (`DecodeOptions.rerank`), its score calibrated on validation
+# posts as the probability of the fitting reply (`nlp.generation.confidence`)
 CALIBRATION = "calibration"
 # The weights a re-ranking uses until validation Hits chose others: anti-LM on the first 5
 # reply tokens at 0.3 (Li et al. penalise the reply's start: the LM penalty on later tokens
@@ -103,11 +102,6 @@ class DecodeSettings:
             return self.options
         weights = rerank_weights(self.details.get(RERANK_WEIGHTS), rerank)
         return dataclasses.replace(self.options, rerank=rerank, mmi_per_token=True, **weights)
-
-    def calibration(self, rerank: str) -> Calibration | None:
-        """The calibration of `rerank`'s score that `s2s tune-decoding` fitted, if any."""
-        raw = (self.details.get(CALIBRATION) or {}).get(rerank)
-        return Calibration.from_json(raw) if raw else None
 
 
 def rerank_weights(chosen: Mapping[str, Mapping[str, Any]] | None, rerank: str) -> dict[str, Any]:

@@ -15,10 +15,11 @@ import numpy as np
 import tensorflow as tf
 
 from nlp.decoding import DecodeOptions, Decoder
-from nlp.decoding.options import RETRIEVAL, XLA_BY_DEFAULT, OptionError
+from nlp.decoding.options import RETRIEVAL, XLA_BY_DEFAULT
 from nlp.generation.bundle import Bundle, BundleFiles, load_bundle
-from nlp.generation.candidates import Candidates, Companion
-from nlp.generation.reply_choice import reply_choice
+from nlp.generation.candidates import Candidates
+from nlp.generation.confidence import require_calibration
+from nlp.generation.rankers import Companion, Rankers
 from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import Generation
 from nlp.tokenizers.specials import BOS_ID
@@ -30,12 +31,13 @@ class Generator:
     """Generates n-best outputs for a batch of texts with one model bundle.
 
     `options.retrieve` adds the replies of the nearest training posts to each n-best list,
-    and `options.rerank` scores every candidate (`nlp.generation.candidates`: likelihood,
+    and `options.rerank` scores every candidate (`nlp.generation.rankers`: likelihood,
     MMI with the companions, an LM and/or a reverse bundle, or the dual encoder) and returns
     the list sorted by that score, each candidate with its calibrated `confidence` where the
-    ranker has a calibration. A retrieve-and-refine model reads each text with its nearest
-    training post's reply (`data.retrieve_refine`). Without `options.generated` a plain
-    model decodes nothing: the retrieved replies are the only candidates.
+    ranker has a calibration that holds for the options (`nlp.generation.confidence`). A
+    retrieve-and-refine model reads each text with its nearest training post's reply
+    (`data.retrieve_refine`). Without `options.generated` a plain model decodes nothing: the
+    retrieved replies are the only candidates.
     """
 
     def __init__(
@@ -50,7 +52,8 @@ class Generator:
         self.decoder = Decoder(bundle.model, jit_compile=jit_compile)
         self.companions = {companion.kind: companion for companion in companions}
         self.clock = StageClock()  # where generating's time goes (the server's /metrics)
-        self.candidates = Candidates(bundle, self.companions, self.clock)
+        self.candidates = Candidates(bundle, self.clock)
+        self.rankers = Rankers(self.candidates, self.companions)
         self._teacher_attention: Any = None  # compiled on first use (`with_attention`)
 
     @classmethod
@@ -94,15 +97,29 @@ class Generator:
         seeds: Sequence[int | None] | None = None,
     ) -> list[list[Generation]]:
         """n-best generations per text; a text with no tokens at all gets an empty list.
-        `seeds` (sampling) gives each text its own seed in place of `options.seed`."""
-        if options.fallback_threshold and self.candidates.calibration(options.rerank) is None:
-            raise OptionError(
-                f"fallback_threshold needs rerank={options.rerank}'s score calibrated, and "
-                f"{self.bundle.path} has no calibration of it: run `s2s tune-decoding` (it "
-                "calibrates the rankers it scores by Hits) or choose a calibrated ranker"
-            )
+        `seeds` (sampling) gives each text its own seed in place of `options.seed`.
+        A fallback threshold needs the ranker's calibration to hold for `options`
+        (`nlp.generation.confidence.require_calibration`: OptionError otherwise)."""
+        if options.fallback_threshold:
+            require_calibration(self.candidates.bundle, options, self.candidates.decodes(options))
         if options.rerank == RETRIEVAL:
             self.candidates.check_retrieval()
+        inputs, results = self.pools(texts, options, seeds)
+        if options.rerank != "none" or options.retrieve or options.fallback_threshold:
+            with self.clock.stage("rank"):
+                results = self.rankers.rank(texts, inputs, results, options)
+        return results
+
+    def pools(
+        self,
+        texts: Sequence[str],
+        options: DecodeOptions,
+        seeds: Sequence[int | None] | None = None,
+    ) -> tuple[list[str], list[list[Generation]]]:
+        """What the chat model reads for each text (`Candidates.model_inputs`) and the
+        candidates `generate` ranks for it, unranked: the decoder's n-best list and the
+        retrieved replies (none for a text without tokens). The tuner calibrates the rankers
+        on these pools (`nlp.tuning.calibration`)."""
         inputs, drafts = self.candidates.model_inputs(texts)
         with self.clock.stage("decode"):
             results, has_tokens = self._decoded(inputs, drafts, options, seeds)
@@ -111,10 +128,7 @@ class Generator:
                 for i, hits in enumerate(self.candidates.retrieve(texts, options.retrieve)):
                     if has_tokens[i]:
                         results[i] += self.candidates.retrieved(inputs[i], hits)
-        if options.rerank != "none" or options.retrieve:
-            with self.clock.stage("rank"):
-                results = self.candidates.rank(texts, inputs, results, options)
-        return results
+        return inputs, results
 
     def with_attention(self, output: Generation) -> Generation:
         """`output` with the attention to draw (`TextGenerator.with_attention`): for a
@@ -151,7 +165,7 @@ class Generator:
         usable = [i for i, source in enumerate(sources) if source.ids]
         results: list[list[Generation]] = [[] for _ in inputs]
         has_tokens = [bool(source.ids) for source in sources]
-        if not usable or not reply_choice(options, refines=data.retrieve_refine).decodes:
+        if not usable or not self.candidates.decodes(options):
             return results, has_tokens
         hypotheses = self.decoder.decode(
             [sources[i].ids for i in usable],

@@ -17,10 +17,11 @@ import numpy as np
 
 from nlp.corpus.records import Pair
 from nlp.decoding.options import DecodeOptions
-from nlp.generation.candidates import FUSED, fused, token_ranking_ids
+from nlp.generation.candidates import token_ranking_ids
 from nlp.generation.decode_settings import DecodeSettings
 from nlp.generation.generator import Generator
 from nlp.generation.mmi import COMPANION_KIND, mmi_score
+from nlp.generation.rankers import FUSED, fused
 from nlp.metrics.hits import HitsDraw, distractors, hard_distractors
 
 

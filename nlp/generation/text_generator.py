@@ -45,7 +45,7 @@ class Generation:
     # rerank="retrieval" ranks by how well it matches the message
     post: str = ""
     # The ranker's score calibrated as the probability that this is the fitting reply
-    # (`nlp.metrics.calibration`; NaN where the ranker has no calibration)
+    # (`nlp.generation.confidence`; NaN where the ranker has none that holds for the options)
     confidence: float = math.nan
     # A retrieved reply's probability of being rated sensible after the message, from how
     # well its post matches the message (`nlp.generation.retrieved_fit`; NaN elsewhere)

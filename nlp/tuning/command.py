@@ -12,9 +12,7 @@ Chat (data.task=chat): first the rankers, by Hits@1/20 on up to 1,000 validation
 (each scored with its true reply and 19 replies of other posts): the MMI re-rankings' weights
 (with companions, `s2s companion`), then the ranker among the model's per-token likelihood,
 MMI, the dual encoder and the dual encoder with BM25 (its weight chosen the same way) that
-prefers the true reply most often; each ranker's score is also calibrated on those posts as the
-probability that a candidate is the true reply (Platt scaling, `calibration` in the details),
-which the chat's `--fallback-threshold` reads. Then whole configurations,
+prefers the true reply most often. Then whole configurations,
 scored on the replies the bot would send (its n-best size, seeds and re-ranking) to a seeded
 sample of validation posts drawn across conversations: among those whose replies are diverse
 enough (distinct-2 at least 0.30 and repeats of the 5 most frequent replies at most 5% of
@@ -27,7 +25,11 @@ search and of 8 samples for each companion. With a retrieval index, only the rep
 wrote to the 10 nearest training posts, in the retrieval's order where the index keeps its
 posts, else ranked by the chosen ranker (`nlp.tuning.search.chat_candidates` says why).
 The time budget covers both stages; the first stops scoring posts at 40% of it, so that on a
-slow machine the second still tries the configurations.
+slow machine the second still tries the configurations. Last, each ranker's score is
+calibrated as the probability that a candidate is the true reply (Platt scaling,
+`calibration` in the details), on the candidates the bot ranks with the chosen configuration
+for the decoded posts, the true reply added (`nlp.tuning.calibration`): what the chat's
+`--fallback-threshold` reads.
 """
 
 from __future__ import annotations
@@ -48,7 +50,6 @@ from nlp.training.corpus_io import run_validation_file
 
 if TYPE_CHECKING:
     from nlp.generation.generator import Generator
-    from nlp.generation.reply_scores import CandidateScores
 
 
 def register(subparsers: Any) -> None:
@@ -92,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from nlp.text.normalize import normalize_text
     from nlp.training.command import corpus_spec
     from nlp.training.corpus_io import load_pairs
+    from nlp.tuning.calibration import ranker_calibrations
     from nlp.tuning.search import (
         Trial,
         TuningContext,
@@ -150,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
                    if companions or rankers else None)
         ranker = "likelihood"
         if weights is not None:
-            details[RERANK_WEIGHTS], details["hits"], details[CALIBRATION] = weights
+            details[RERANK_WEIGHTS], details["hits"] = weights
             ranker = details["ranker"] = best_ranker(details["hits"])
             print(f"ranker by validation Hits: {ranker}", file=sys.stderr)
         candidates = chat_candidates(companions, details.get(RERANK_WEIGHTS),
@@ -160,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
         result = try_candidates(
             generate, pairs, list(candidates.values()), objective, budget, on_trial=show
         )
+        details[CALIBRATION] = ranker_calibrations(
+            generator, pairs, result.best.options, details.get(RERANK_WEIGHTS), args.batch_size)
     else:
         space = space_for(
             [len(codec.tokenizer.tokenize(normalize_text(p.target))) for p in pairs],
@@ -200,12 +204,11 @@ HITS_SHARE = 0.4
 
 def _hits_weights(
     generator: Generator, pairs: Sequence[Pair], batch_size: int, deadline: float | None = None
-) -> tuple[dict[str, dict[str, Any]], dict[str, float], dict[str, dict[str, Any]]] | None:
+) -> tuple[dict[str, dict[str, Any]], dict[str, float]] | None:
     """(per MMI re-ranking the weights with the best Hits@1/20 on up to `HITS_POSTS`
-    validation posts, as many as are scored by `deadline`, Hits of the model alone and of
-    each chosen re-ranking and the other rankers, and each ranker's calibration on the same
-    posts: `ranker_calibrations`), and prints the table of every weight tried; None when
-    the file has too few different replies to draw from."""
+    validation posts, as many as are scored by `deadline`, and Hits of the model alone and
+    of each chosen re-ranking and the other rankers), and prints the table of every weight
+    tried; None when the file has too few different replies to draw from."""
     from nlp.generation.reply_scores import score_candidates
     from nlp.metrics.hits import DEFAULT_K, HitsDraw, enough_replies, hits_at_1
     from nlp.tuning.rerank_weights import HITS_POSTS, choose_rerank_weights
@@ -228,25 +231,7 @@ def _hits_weights(
     for trial in trials:
         settings = ", ".join(f"{key} {value:g}" for key, value in trial.weights.items())
         print(f"     {trial.hits:.4f}  {trial.rerank} {settings}{' *' * (trial in best)}")
-    return chosen, hits, ranker_calibrations(scored, chosen)
-
-
-def ranker_calibrations(
-    scored: CandidateScores, chosen: dict[str, dict[str, Any]]
-) -> dict[str, dict[str, Any]]:
-    """Per ranker a reply can be chosen by (`RANKER_OF_TABLE`) whose Hits table was scored,
-    its score (with the weights `chosen` for it) calibrated as the probability that a
-    candidate is the true reply (`nlp.metrics.calibration`): what the chat's
-    `fallback_threshold` compares. Empty when no post was scored."""
-    from nlp.generation.decode_settings import RERANK_WEIGHTS, DecodeSettings
-    from nlp.metrics.calibration import fit_calibration
-
-    if not scored.posts:
-        return {}
-    tables = scored.ranker_tables(
-        DecodeOptions(), DecodeSettings(DecodeOptions(), "", {RERANK_WEIGHTS: chosen}))
-    return {RANKER_OF_TABLE[name]: fit_calibration(table).to_json()
-            for name, table in tables.items() if name in RANKER_OF_TABLE}
+    return chosen, hits
 
 
 # The rankers a reply can be chosen by (`DecodeOptions.rerank`), as Hits names their tables;

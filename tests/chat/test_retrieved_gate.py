@@ -16,7 +16,7 @@ from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
 from nlp.decoding import DecodeOptions
 from nlp.generation.retrieved_fit import fit_calibration_for, message_language, retrieved_fit
-from nlp.metrics.calibration import Calibration, fit_labelled
+from nlp.metrics.calibration import Calibration, fit_calibration
 from nlp.retrieval import ReplyIndex
 from tests.fakes.fake_generators import MixedGenerator, fake_model, retrieved_for
 
@@ -69,12 +69,12 @@ def test_a_tiny_rated_pool_calibrates_the_fit() -> None:
     the fitted probability rises with the similarity, and lies near each group's rate."""
     similarity = [0.1, 0.15, 0.2, 0.25, 0.3, 0.7, 0.75, 0.8, 0.85, 0.9]
     sensible = [0, 0, 0, 1, 0, 1, 1, 0, 1, 1]
-    calibration = fit_labelled(similarity, sensible)
-    assert calibration.slope > 0 and calibration.posts == 10
+    calibration = fit_calibration(similarity, sensible)
+    assert calibration.slope > 0 and calibration.pairs == 10
     low, high = (retrieved_fit(s, calibration) for s in (0.2, 0.8))
     assert 0.05 < low < 0.4 < 0.6 < high < 0.95
-    with pytest.raises(ValueError, match="both 0 and 1"):
-        fit_labelled([0.1, 0.2], [1, 1])
+    with pytest.raises(ValueError, match="positives and negatives"):
+        fit_calibration([0.1, 0.2], [1, 1])
 
 
 def test_the_similarity_is_a_tf_idf_cosine_over_the_indexed_posts() -> None:
@@ -92,7 +92,7 @@ def test_the_similarity_is_a_tf_idf_cosine_over_the_indexed_posts() -> None:
 
 
 def test_the_bundles_calibration_wins_over_the_default_per_language() -> None:
-    own = Calibration(slope=1.0, intercept=0.0, posts=3)
+    own = Calibration(slope=1.0, intercept=0.0, pairs=3)
     details = {"retrieved_fit": {"zh": own.to_json()}}
     assert message_language("你喜欢足球吗") == "zh" and message_language("hello") == "en"
     assert fit_calibration_for("你喜欢足球吗", details) == own

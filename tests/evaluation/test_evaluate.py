@@ -111,7 +111,7 @@ def test_loss_and_accuracy_read_a_refine_models_input(
     index = build_index(codec, [Pair("hello again", "Hello."), Pair("you again?", "Me.")])
     index.save(tmp_path / INDEX_DIR)
     bundle = FakeBundle(codec, config, {INDEX_DIR: tmp_path / INDEX_DIR})
-    generator = SimpleNamespace(codec=codec, bundle=bundle, candidates=Candidates(bundle, {}))  # type: ignore[arg-type]
+    generator = SimpleNamespace(codec=codec, bundle=bundle, candidates=Candidates(bundle))  # type: ignore[arg-type]
     measured: list[list[object]] = []
 
     class Meter:

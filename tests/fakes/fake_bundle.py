@@ -20,6 +20,7 @@ class FakeBundle:
     parts: dict[str, Path] = field(default_factory=dict)
     path: Path = Path("fake-bundle")
     model: Any = None
+    decoding: Any = None  # the bundle's `DecodeSettings` (its calibrations), if any
 
     def part(self, name: str) -> Path | None:
         return self.parts.get(name)

@@ -62,7 +62,7 @@ def candidates_of(tmp_path: Path, *, dense: bool) -> tuple[Candidates, object]:
         VectorIndex.build(replies, threads=1).save(tmp_path / INDEX_DIR)
         parts[f"{INDEX_DIR}/{VECTORS_FILE}"] = tmp_path / INDEX_DIR / VECTORS_FILE
     bundle = FakeBundle(codec, config, parts)
-    return Candidates(bundle, {}), encoder  # type: ignore[arg-type]
+    return Candidates(bundle), encoder  # type: ignore[arg-type]
 
 
 def test_retrieval_merges_bm25_and_the_nearest_reply_vectors(tmp_path: Path) -> None:

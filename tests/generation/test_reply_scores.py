@@ -51,7 +51,7 @@ class CodecOnly:
 
         if self.bundle is None:
             self.bundle = FakeBundle(self.codec, self.codec.config)
-        self.candidates = Candidates(self.bundle, {})  # type: ignore[arg-type]
+        self.candidates = Candidates(self.bundle)  # type: ignore[arg-type]
 
 
 def test_no_post_is_scored_against_its_own_reply_in_other_capitals(

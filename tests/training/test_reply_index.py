@@ -253,7 +253,7 @@ def test_the_retrieval_ranker_keeps_bm25_s_order_and_puts_the_decoder_s_replies_
     bm25 = np.array([hit.score for hit in found] + [0.0, 0.0])
     expected = bm25 - bm25.max() - np.log(np.exp(bm25 - bm25.max()).sum())
     assert [c.score for c in candidates] == pytest.approx(expected.tolist(), rel=1e-5)
-    assert all(np.isnan(c.confidence) for c in candidates)  # Hits cannot calibrate it
+    assert all(np.isnan(c.confidence) for c in candidates)  # it has no calibration
 
     older = tmp_path / "older"
     shutil.copytree(tiny_bundle, older)
@@ -269,13 +269,15 @@ def test_generated_replies_off_leaves_the_retrieved_ones_with_their_confidence(
     tiny_bundle: Path,
 ) -> None:
     """`generated=False`: a plain model's candidates are the retrieved replies only; each
-    candidate carries its ranker's calibrated probability (the bundle's calibration of the
-    score Hits tables), and a threshold on an uncalibrated ranker is refused."""
+    candidate carries its ranker's calibrated probability (the bundle's calibration of its
+    score, `nlp.generation.confidence`: tests/generation/test_confidence.py for every
+    ranker), and a threshold on an uncalibrated ranker is refused."""
     import dataclasses
 
     import numpy as np
 
     from nlp.decoding.options import OptionError
+    from nlp.generation.confidence import RankerCalibration, fit_fields
     from nlp.generation.decode_settings import CALIBRATION, DecodeSettings
     from nlp.generation.generator import Generator
     from nlp.metrics.calibration import Calibration
@@ -294,12 +296,13 @@ def test_generated_replies_off_leaves_the_retrieved_ones_with_their_confidence(
         strategy="sample", n_best=3, seed=1, retrieve=3, rerank="likelihood"))
     assert sorted(c.provenance for c in mixed).count("generated") == 3
 
-    calibration = Calibration(slope=2.0, intercept=1.0)
-    settings = DecodeSettings(DecodeOptions(), "tuned",
-                              {CALIBRATION: {"likelihood": calibration.to_json()}})
-    generator.candidates.bundle = dataclasses.replace(generator.bundle, decoding=settings)
     options = DecodeOptions(strategy="greedy", retrieve=2, rerank="likelihood",
                             fallback_threshold=0.5)
+    calibration = Calibration(slope=2.0, intercept=1.0)
+    stored = RankerCalibration("likelihood", calibration, fit_fields(options, decodes=True))
+    settings = DecodeSettings(DecodeOptions(), "tuned",
+                              {CALIBRATION: {"likelihood": stored.to_json()}})
+    generator.candidates.bundle = dataclasses.replace(generator.bundle, decoding=settings)
     (ranked,) = generator.generate([post], options)
     assert [c.confidence for c in ranked] == pytest.approx(
         [float(calibration.probability([c.score])[0]) for c in ranked])

@@ -152,7 +152,7 @@ def test_fused_scores_add_the_weighted_bm25_share_of_the_best_candidate() -> Non
     """By hand: BM25 [0, 2, 4] over the best (4) is [0, .5, 1]; a post whose candidates share
     no word with it keeps its cosines; the Hits table of the fused re-ranking is the same
     arithmetic on the dual-encoder and BM25 tables, and it is offered for weights."""
-    from nlp.generation.candidates import fused
+    from nlp.generation.rankers import fused
     from nlp.generation.reply_scores import CandidateScores
 
     cosines = np.array([[0.5, 0.2, 0.1], [0.3, 0.2, 0.1]])

@@ -232,8 +232,13 @@ def test_best_ranker_takes_the_ranker_with_the_best_hits() -> None:
 def test_tune_decoding_for_chat_stores_the_winner_the_chat_uses(
     tiny_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    import dataclasses
     import shutil
 
+    from nlp.chat.offline import bot_options
+    from nlp.decoding.options import OptionError
+    from nlp.generation.confidence import stored_calibration
+    from nlp.generation.generator import Generator
     from nlp.tuning.search import chat_candidates
 
     model = tmp_path / "model"
@@ -252,12 +257,22 @@ def test_tune_decoding_for_chat_stores_the_winner_the_chat_uses(
     ranker = stored.details["ranker"]
     assert ranker in ("likelihood", "dual-encoder", "dual-encoder+bm25")
     assert set(stored.details["hits"]) == {"model", "dual-encoder", "bm25", "dual-encoder+bm25"}
-    # every ranker's score calibrated on the same posts; the chosen one's is what the
-    # chat's fallback threshold reads
+    # every ranker's score calibrated on the candidates the bot ranks with the chosen
+    # configuration (10 retrieved replies, none generated), the true reply added: what the
+    # chat's fallback threshold reads (tests/tuning/test_calibration.py)
     assert set(stored.details["calibration"]) == {
-        "likelihood", "dual-encoder", "dual-encoder+bm25"}
-    calibration = stored.calibration(ranker)
-    assert calibration is not None and calibration.posts > 0 and calibration.k == 20
+        "none", "likelihood", "dual-encoder", "dual-encoder+bm25"}
+    calibration = stored_calibration(stored, "likelihood")
+    assert calibration is not None
+    assert calibration.fitted_with == {"retrieve": 10, "generated": False}
+    assert 0 < calibration.calibration.positives <= 6 < calibration.calibration.pairs
+    # and it holds for the chat's options ranked by the likelihood; the retrieval's order
+    # has none
+    generator = Generator.from_bundle(model)
+    chat = bot_options(dataclasses.replace(stored.options, fallback_threshold=0.5))
+    generator.generate(["hello there"], dataclasses.replace(chat, rerank="likelihood"))
+    with pytest.raises(OptionError, match="cannot be calibrated"):
+        generator.generate(["hello there"], chat)
     candidates = chat_candidates((), None, ranker, retrieval=True)
     assert stored.options in candidates.values()
     # with an index that keeps its posts only the retrieved replies compete, in the

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 
 from nlp.chat.responder import ChatResponder
 from nlp.decoding.options import RETRIEVAL, DecodeOptions, rows_per_input
-from nlp.generation.candidates import FUSED
+from nlp.generation.rankers import FUSED
 from nlp.generation.mmi import COMPANION_KIND
 from nlp.serving.http.config import ServeConfig
 from nlp.util.config import TrainConfig

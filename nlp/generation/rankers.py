@@ -1,0 +1,230 @@
+"""The rankers that choose a chat reply among its candidates, every one on one scale.
+
+A chat reply is chosen from the union of what the decoder wrote (its n-best list or samples)
+and what people wrote to the training posts nearest the message (`nlp.generation.candidates`),
+and every ranker must score both kinds on one scale:
+
+- none: the chat model's log-probability of the reply: the decoder's own score for what it
+  wrote, or, when retrieved replies compete (`retrieve`) or a fallback threshold reads the
+  score's calibration, every candidate's teacher-forced sum (`teacher_forced`: the
+  decoder's score is penalised for length and coverage, a retrieved reply's is not);
+- likelihood: that log-probability per reply token (end token included), teacher-forced for
+  every candidate, as Hits@1 scores (`nlp.generation.reply_scores`);
+- mmi-antilm / mmi-bidi: MMI with a companion model (`nlp.generation.mmi`), on the model
+  score that `none` uses;
+- dual-encoder: the bundle's dual encoder (`nlp.ranking`), as the log-probability that a
+  candidate is the reply among the input's candidates: log softmax(scale x cosine), in the
+  same units (nats) as the others, so the bot's reply penalties (`nlp.chat.rerank`) weigh
+  the same against every ranker;
+- retrieval: the retrieved replies in the order of how well the post each answered matches
+  the message (BM25, the index's own score, computed for every candidate the same way),
+  the decoder's candidates after them: information retrieval's short-text conversation
+  baseline (Ji et al. 2014, "An Information Retrieval Approach to Short Text Conversation").
+  Why a ranker that never reads the reply: people rated the replies it picks from a pool
+  sensible far more often than the dual encoder's picks from the same pool (docs/BENCHMARKS.md
+  "Rated sense"). The dual encoder asks whether a reply is about what the message is about,
+  and among replies to posts sharing the message's words, all are; a reply written to a post
+  that says what the message says was written for that sense. BM25 is read as the log-odds of
+  relevance it was derived as (Robertson and Spärck Jones), so its log softmax over the
+  candidates is in nats like the others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+from scipy.special import log_softmax
+
+from nlp.corpus.records import Pair
+from nlp.decoding import DecodeOptions
+from nlp.decoding.options import RETRIEVAL
+from nlp.generation.bundle import Bundle
+from nlp.generation.candidates import Candidates, token_ranking_ids
+from nlp.generation.confidence import confidences
+from nlp.generation.mmi import COMPANION_KIND, mmi_score
+from nlp.generation.text_generator import Generation
+
+
+class Companion(Protocol):
+    """What MMI re-ranking needs (`nlp.generation.mmi.CompanionScorer`, or a scripted one in
+    tests)."""
+
+    kind: str  # "lm" | "reverse"
+
+    def token_log_probs(self, pairs: Sequence[Pair]) -> list[np.ndarray]: ...
+
+
+FUSED = "dual-encoder+bm25"
+
+
+def fused(cosines: np.ndarray, bm25: np.ndarray, weight: float) -> np.ndarray:
+    """The dual-encoder+bm25 ranker's scores of [posts, candidates]: the dual encoder's
+    cosine plus `weight` times the candidate's BM25 score for the post divided by the best
+    candidate's (0 where no candidate shares a word with the post).
+
+    Why both: the dual encoder learns which replies follow which posts, but reads only the
+    model's vocabulary and may have seen each pair once; BM25 rewards the rare words a reply
+    shares with its post (Weibo replies often repeat them) and knows every word the
+    tokenizer makes. Why scaled to the best candidate: a BM25 score grows with the post's
+    length and rarity, a cosine does not, so one weight could not suit short and long posts
+    alike; per post, the best candidate's overlap is 1."""
+    best = np.max(bm25, axis=-1, keepdims=True)
+    scaled = np.divide(bm25, best, out=np.zeros_like(bm25, dtype=np.float64), where=best > 0)
+    return np.asarray(cosines, np.float64) + weight * scaled
+
+
+def teacher_forced(options: DecodeOptions, candidates: Sequence[Generation]) -> bool:
+    """Whether every candidate is scored by the chat model teacher-forced, else each by the
+    decoder's own score. The decoder's score carries its length and coverage penalties and a
+    reply no decoder wrote has none: where both compete (retrieved replies, or the true reply
+    a calibration is fitted with, `nlp.tuning.calibration`), every candidate gets the
+    teacher-forced sum, and so it does under a fallback threshold, whose calibration was
+    fitted on those sums. The likelihood is always teacher-forced (per token)."""
+    return (options.rerank == "likelihood" or options.retrieve > 0
+            or options.fallback_threshold > 0
+            or any(g.provenance == "retrieved" for g in candidates))
+
+
+class Rankers:
+    """The rankers of one chat bundle's candidates (`Candidates`: its index, dual encoder and
+    teacher-forced scorer), with the companions MMI reads."""
+
+    def __init__(self, candidates: Candidates, companions: dict[str, Companion]) -> None:
+        self.candidates = candidates
+        self.companions = companions
+        self.clock = candidates.clock
+
+    @property
+    def bundle(self) -> Bundle:
+        return self.candidates.bundle
+
+    def rank(
+        self,
+        texts: Sequence[str],
+        inputs: Sequence[str],
+        results: list[list[Generation]],
+        options: DecodeOptions,
+    ) -> list[list[Generation]]:
+        """Every input's candidates scored by `options.rerank` and sorted, best first, each
+        with its confidence (its raw score through the bundle's calibration,
+        `nlp.generation.confidence`). `texts` are the messages, `inputs` what the chat model
+        read (the same, or with the retrieve-and-refine draft)."""
+        flat = [(row, g) for row, n_best in enumerate(results) for g in n_best]
+        if not flat:
+            return results
+        scores, raw = self.scores(texts, inputs, results, options)
+        sure = confidences(self.bundle, options, self.candidates.decodes(options), raw)
+        ranked: list[list[Generation]] = [[] for _ in results]
+        for (row, g), score, confidence in zip(flat, scores, sure, strict=True):
+            ranked[row].append(dataclasses.replace(
+                g, score=float(score), confidence=float(confidence)))
+        return [sorted(n_best, key=lambda g: -g.score) for n_best in ranked]
+
+    def scores(
+        self,
+        texts: Sequence[str],
+        inputs: Sequence[str],
+        results: Sequence[Sequence[Generation]],
+        options: DecodeOptions,
+    ) -> tuple[list[float], list[float]]:
+        """Every candidate's score by `options.rerank`, the inputs' candidates one after the
+        other: the score it is ranked by, and its raw score, what its calibration reads
+        (the same score, or for the dual encoder the cosine or the fused score, for the
+        retrieval BM25's, of which the ranking takes the log softmax)."""
+        flat = [(row, g) for row, n_best in enumerate(results) for g in n_best]
+        if not flat:
+            return [], []
+        rerank = options.rerank
+        if rerank == RETRIEVAL:
+            return self._retrieval_scores(results)
+        if rerank in ("dual-encoder", FUSED):  # the texts only: no chat-model score needed
+            return self._dual_encoder_scores(texts, results, options)
+        if teacher_forced(options, [g for _, g in flat]):
+            forward = self.candidates.forward.token_log_probs(
+                [Pair(inputs[row], g.text) for row, g in flat])
+            sums = [float(np.sum(row)) for row in forward]
+            lengths = [len(row) for row in forward]
+        else:
+            sums = [g.score for _, g in flat]
+            lengths = [len(g.tokens) + 1 for _, g in flat]
+        if rerank == "none":
+            scores = sums
+        elif rerank == "likelihood":
+            scores = [total / max(length, 1) for total, length in zip(sums, lengths, strict=True)]
+        elif rerank in COMPANION_KIND:
+            scores = self._mmi(texts, flat, sums, lengths, options)
+        else:
+            raise ValueError(f"unknown rerank {rerank!r}")
+        return scores, scores
+
+    def _mmi(
+        self,
+        texts: Sequence[str],
+        flat: Sequence[tuple[int, Generation]],
+        sums: Sequence[float],
+        lengths: Sequence[int],
+        options: DecodeOptions,
+    ) -> list[float]:
+        kind = COMPANION_KIND[options.rerank]
+        companion = self.companions.get(kind)
+        if companion is None:
+            raise ValueError(
+                f"rerank={options.rerank} needs a companion {kind} model; none was loaded "
+                f"(train one with `s2s train {'--task lm' if kind == 'lm' else '--reverse'}`)"
+            )
+        with self.clock.stage("companions"):
+            extra = companion.token_log_probs([Pair(texts[row], g.text) for row, g in flat])
+        return [mmi_score(total, scores, length, options)
+                for total, scores, length in zip(sums, extra, lengths, strict=True)]
+
+    @staticmethod
+    def _retrieval_scores(
+        results: Sequence[Sequence[Generation]],
+    ) -> tuple[list[float], list[float]]:
+        """Each candidate's log-probability among its input's candidates of its BM25 score:
+        the score of the post it answered as a document for the message, which a retrieved
+        candidate holds from its retrieval (`Candidates.retrieve`, the same scale whichever
+        search found it); 0 for the decoder's candidates, below every reply BM25 found. And
+        those BM25 scores."""
+        bm25 = [np.array([g.score if g.provenance == "retrieved" else 0.0 for g in n_best])
+                for n_best in results]
+        return _log_softmax_rows(bm25), [value for row in bm25 for value in row.tolist()]
+
+    def _dual_encoder_scores(
+        self,
+        texts: Sequence[str],
+        results: Sequence[Sequence[Generation]],
+        options: DecodeOptions,
+    ) -> tuple[list[float], list[float]]:
+        """Each candidate's log-probability among its input's candidates under the dual
+        encoder's softmax (its training objective), of the cosine or with the FUSED ranker
+        of the cosine plus the weighted BM25 term: the order is the score's own; and that
+        cosine or fused score itself (what its calibration reads)."""
+        encoder = self.candidates.dual_encoder
+        codec = self.bundle.codec
+        post_tokens = [codec.text_tokens(text) for text in texts]
+        reply_tokens = [[codec.text_tokens(g.text) for g in n_best] for n_best in results]
+        cosines = encoder.scores(
+            [token_ranking_ids(codec, tokens) for tokens in post_tokens],
+            [[token_ranking_ids(codec, tokens) for tokens in row] for row in reply_tokens],
+        )
+        if options.rerank == FUSED:
+            cosines = [
+                fused(np.asarray(row, np.float64),
+                      self.candidates.index.candidate_scores(post, replies), options.bm25_weight)
+                if len(row) else row
+                for row, post, replies in zip(cosines, post_tokens, reply_tokens, strict=True)
+            ]
+        scale = float(encoder.config.scale)
+        return _log_softmax_rows([scale * np.asarray(row, np.float64) for row in cosines]), [
+            value for row in cosines for value in np.asarray(row, np.float64).tolist()]
+
+
+
+def _log_softmax_rows(rows: Sequence[np.ndarray]) -> list[float]:
+    """Each row's log softmax, the rows' values in one list (an empty row adds none)."""
+    return [value for row in rows if len(row)
+            for value in log_softmax(np.asarray(row, np.float64)).tolist()]

@@ -1,0 +1,57 @@
+"""The rankers of a chat reply's candidates (`nlp.generation.rankers`), on a bundle without a
+model: the retrieval's order and its log softmax."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.special import log_softmax
+
+from nlp.decoding import DecodeOptions
+from nlp.decoding.options import RETRIEVAL
+from nlp.generation.rankers import Rankers, _log_softmax_rows
+from nlp.retrieval import ReplyIndex
+from tests.generation.test_candidates import PAIRS, candidates_of
+
+
+def test_each_row_s_log_softmax_comes_out_in_one_list() -> None:
+    rows = [np.array([1.0, 2.0, 3.0]), np.array([]), np.array([1000.0, 1000.0])]
+    first = np.array([1.0, 2.0, 3.0])
+    expected = (first - np.log(np.exp(first).sum())).tolist() + [np.log(0.5)] * 2
+    assert _log_softmax_rows(rows) == pytest.approx(expected)  # no overflow at 1000
+
+
+def test_the_retrieval_order_reads_the_bm25_scores_retrieval_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every retrieved reply holds its post's BM25 score for the message (`Retrieved.score`):
+    BM25's own hits from the search, a reply the vectors found alone scored once when it is
+    retrieved. rerank=retrieval reads those scores (the log softmax of them, the decoder's
+    replies at 0) and asks BM25 about no post again."""
+    candidates, _ = candidates_of(tmp_path, dense=True)
+    codec, index = candidates.bundle.codec, candidates.index
+    text = "are you there today"
+    query = codec.text_tokens(text)
+    (lexical,) = index.search([query], len(PAIRS))
+    (found,) = candidates.retrieve([text], len(PAIRS))
+    assert {hit.row for hit in found} - {hit.row for hit in lexical}  # some by meaning alone
+    bm25 = index.candidate_scores(query, [codec.text_tokens(hit.post) for hit in found])
+    assert [hit.score for hit in found] == pytest.approx(bm25.tolist())
+
+    asked: list[object] = []
+    scores_of = ReplyIndex.candidate_scores
+
+    def recording(self: ReplyIndex, context: object, posts: list[list[str]]) -> np.ndarray:
+        asked.append(posts)
+        return scores_of(self, context, posts)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ReplyIndex, "candidate_scores", recording)
+    generations = candidates.retrieved(text, found)
+    (ranked,) = Rankers(candidates, {}).rank(
+        [text], [text], [generations], DecodeOptions(retrieve=len(PAIRS), rerank=RETRIEVAL))
+    assert asked == []
+    expected = dict(zip((hit.reply for hit in found), log_softmax(bm25).tolist(), strict=True))
+    assert [g.score for g in ranked] == pytest.approx([expected[g.text] for g in ranked])
+    assert [g.score for g in ranked] == sorted((g.score for g in ranked), reverse=True)
