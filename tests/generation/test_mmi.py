@@ -373,7 +373,8 @@ def test_tune_decoding_chooses_mmi_weights_by_hits_and_every_command_uses_them(
                                          retrieval=True)
     assert stored.options in candidates_by_name.values()
     assert stored.details["trials"] == len(candidates_by_name)
-    assert all(not options.generated for options in candidates_by_name.values())
+    assert all(options.generated and options.retrieved_threshold > 0
+               for options in candidates_by_name.values())
     # a model without an index re-ranks its own candidates with the chosen weights
     without_index = chat_candidates(["lm", "reverse"], chosen)
     assert without_index["MMI anti-LM"].mmi_lambda == chosen["mmi-antilm"]["mmi_lambda"]

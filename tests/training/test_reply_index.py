@@ -519,12 +519,10 @@ def test_the_index_matches_the_message_and_no_candidate_repeats_a_turn(tmp_path:
     hits = [Retrieved(reply, 1.0, row, f"d:{row}") for row, reply in
             enumerate(["Why?", "The dog barks!", "it is hungry"])]
 
-    class Bundle:  # what `Candidates.retrieved` reads of a bundle
-        def __init__(self) -> None:
-            self.codec, self.config = codec, config
+    from tests.fakes.fake_bundle import FakeBundle
 
-    candidates = object.__new__(Candidates)
-    candidates.bundle = Bundle()  # type: ignore[assignment]
+    candidates = Candidates(FakeBundle(codec, config))  # type: ignore[arg-type]
+    candidates._index = index  # the fit reads how well each hit's post matches the message
     assert [g.text for g in candidates.retrieved(post, hits)] == ["it is hungry"]
     assert candidates.query_tokens(post) == tokens("why ?")
 

@@ -23,8 +23,8 @@ from tests.conftest import REPO, tiny_overrides
 
 
 def test_task_defaults() -> None:
-    chat = default_decode_options("chat")  # one nucleus sample, not stock beam replies
-    assert (chat.strategy, chat.temperature, chat.top_p, chat.n_best) == ("sample", 0.8, 0.9, 1)
+    chat = default_decode_options("chat")  # beam: rated more sensible than samples
+    assert (chat.strategy, chat.beam_size, chat.n_best, chat.retrieve) == ("beam", 5, 1, 0)
     headline = default_decode_options("headline")
     assert (headline.no_repeat_ngram, headline.length_penalty) == (1, 1.0)
     with pytest.raises(ValueError, match=r"no objective for data\.task='lm' yet"):
@@ -258,13 +258,13 @@ def test_tune_decoding_for_chat_stores_the_winner_the_chat_uses(
     assert ranker in ("likelihood", "dual-encoder", "dual-encoder+bm25")
     assert set(stored.details["hits"]) == {"model", "dual-encoder", "bm25", "dual-encoder+bm25"}
     # every ranker's score calibrated on the candidates the bot ranks with the chosen
-    # configuration (10 retrieved replies, none generated), the true reply added: what the
+    # configuration (10 retrieved replies and the model's own), the true reply added: what the
     # chat's fallback threshold reads (tests/tuning/test_calibration.py)
     assert set(stored.details["calibration"]) == {
         "none", "likelihood", "dual-encoder", "dual-encoder+bm25"}
     calibration = stored_calibration(stored, "likelihood")
     assert calibration is not None
-    assert calibration.fitted_with == {"retrieve": 10, "generated": False}
+    assert calibration.fitted_with["retrieve"] == 10 and calibration.fitted_with["generated"]
     assert 0 < calibration.calibration.positives <= 6 < calibration.calibration.pairs
     # and it holds for the chat's options ranked by the likelihood; the retrieval's order
     # has none
@@ -275,10 +275,11 @@ def test_tune_decoding_for_chat_stores_the_winner_the_chat_uses(
         generator.generate(["hello there"], chat)
     candidates = chat_candidates((), None, ranker, retrieval=True)
     assert stored.options in candidates.values()
-    # with an index that keeps its posts only the retrieved replies compete, in the
-    # retrieval's order: one configuration, and no generated reply is sent
+    # with an index that keeps its posts: one configuration, the retrieved reply in the
+    # retrieval's order where it fits, the model's own elsewhere
     assert stored.details["trials"] == 1
-    assert stored.options.retrieve == 10 and not stored.options.generated
+    assert stored.options.retrieve == 10 and stored.options.generated
+    assert stored.options.retrieved_threshold > 0
     assert stored.options.rerank == "retrieval"
 
 
