@@ -19,8 +19,8 @@ from starlette.exceptions import HTTPException
 
 from nlp.chat.responder import ChatResponder
 from nlp.decoding.options import RETRIEVAL, DecodeOptions, rows_per_input
-from nlp.generation.rankers import FUSED
 from nlp.generation.mmi import COMPANION_KIND
+from nlp.generation.rankers import FUSED
 from nlp.serving.http.config import ServeConfig
 from nlp.util.config import TrainConfig
 from nlp.util.ratelimit import ChatRateLimiter, Verdict
