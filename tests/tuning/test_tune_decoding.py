@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -234,6 +235,7 @@ def test_tune_decoding_for_chat_stores_the_winner_the_chat_uses(
 ) -> None:
     import shutil
 
+    from nlp.generation.decode_args import describe_options
     from nlp.tuning.search import chat_candidates
 
     model = tmp_path / "model"
@@ -261,8 +263,11 @@ def test_tune_decoding_for_chat_stores_the_winner_the_chat_uses(
     candidates = chat_candidates((), None, ranker, retrieval=True)
     assert stored.options in candidates.values()
     # with an index that keeps its posts only the retrieved replies compete, in the
-    # retrieval's order: one configuration, and no generated reply is sent
-    assert stored.details["trials"] == 1
+    # retrieval's order: the tuner tried what `chat_candidates` offers then, each once (the
+    # rows of its table), and counts what it tried; no generated reply is sent
+    tried = re.findall(r"^ *\d+ +-?\d+\.\d{4} +\d+\.\d  (.*)$", out, re.MULTILINE)
+    assert tried == [describe_options(options) for options in candidates.values()]
+    assert stored.details["trials"] == len(tried)
     assert stored.options.retrieve == 10 and not stored.options.generated
     assert stored.options.rerank == "retrieval"
 
