@@ -20,7 +20,9 @@ alternate within each pass.
         [--count 60] [--repeats 3]
 
 Posts: a seeded random sample of the JSONL file's `source` fields. Writes
-benchmarks/results/sampling_speed.json.
+benchmarks/results/sampling_speed.json. Exits 1 when a variant's replies change from one
+pass to the next: with the seed fixed they cannot, unless the draws are not the seed's, and
+then the passes timed different work.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import argparse
 import dataclasses
 import json
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -50,10 +53,12 @@ def sample_posts(path: Path, count: int, seed: int = 0) -> list[str]:
 
 def measure(model_dir: Path, posts: list[str], repeats: int) -> dict[str, Any]:
     from nlp.decoding import Decoder
+    from nlp.generation.generator import Generator
     from nlp.generation.loading import load_model
 
     loaded = load_model(model_dir)
     generator = loaded.generator
+    assert isinstance(generator, Generator)  # a bundle's: its decoder can be swapped
     tuned = loaded.decoding.options if loaded.decoding else None
     if tuned is None or tuned.strategy != "sample":
         raise SystemExit(f"{model_dir}: its decoding does not sample ({tuned})")
@@ -65,13 +70,13 @@ def measure(model_dir: Path, posts: list[str], repeats: int) -> dict[str, Any]:
         for size in {1, BATCH, len(posts) % BATCH or BATCH}:  # XLA compiles per row count
             generator.generate(posts[:size], options)
     best: dict[str, dict[str, float]] = {name: {} for name in VARIANTS}
-    replies: dict[str, list[str]] = {}
+    passes: dict[str, list[list[str]]] = {name: [] for name in VARIANTS}
     for _ in range(repeats):
         for name in VARIANTS:
             generator.decoder = decoders[name]
             start = time.perf_counter()
-            replies[name] = [hypothesis.text for post in posts
-                             for hypothesis in generator.generate([post], options)[0]]
+            passes[name].append([hypothesis.text for post in posts
+                                 for hypothesis in generator.generate([post], options)[0]])
             alone = time.perf_counter() - start
             start = time.perf_counter()
             for offset in range(0, len(posts), BATCH):
@@ -80,15 +85,21 @@ def measure(model_dir: Path, posts: list[str], repeats: int) -> dict[str, Any]:
             for key, seconds in (("batch_1", alone), (f"batch_{BATCH}", batched)):
                 ms = 1000 * seconds / len(posts)
                 best[name][key] = min(best[name].get(key, ms), ms)
-    first, second = VARIANTS
+    first, second = (passes[name][-1] for name in VARIANTS)
     return {
         "options": dataclasses.asdict(options),
         "ms_per_post": best,
-        "replies": len(replies[first]),
-        "same_replies": sum(a == b for a, b in zip(replies[first], replies[second],
-                                                   strict=True)),
-        "examples": replies[first][:5],
+        "replies": len(first),
+        "same_replies": sum(a == b for a, b in zip(first, second, strict=True)),
+        "unrepeatable": unrepeatable(passes),
+        "examples": first[:5],
     }
+
+
+def unrepeatable(passes: dict[str, list[list[str]]]) -> list[str]:
+    """The variants whose replies in some pass differ from those of their first pass."""
+    return [name for name, replies in passes.items()
+            if any(later != replies[0] for later in replies[1:])]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
         "model": str(args.model), "posts": len(posts), **result,
         "matmul_peak_gflops": {"before": round(peaks[0], 1), "after": round(peaks[1], 1)},
     })
+    if result["unrepeatable"]:
+        print(f"error: {', '.join(result['unrepeatable'])}: the replies changed from one pass "
+              "to the next with the seed fixed, so the passes timed different work",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -10,8 +10,11 @@ command line gets for the same input and options. These names are the API; every
 `nlp` is internal and may change. A `Model` is safe to share between threads and asyncio
 tasks (`nlp.api.model` says how). Errors are `ValueError`s of the classes in
 `nlp.api.errors`, with the messages the command line prints. TensorFlow loads with the first
-model or training run, not on import, and as quietly as in `s2s` (`nlp.util.quiet`: no CUDA
-or absl lines on a machine without a GPU; the lines stay where a GPU is expected).
+model or training run, not on import, its INFO and WARNING lines hidden (unless
+`TF_CPP_MIN_LOG_LEVEL` says otherwise). Its start-up lines (CUDA, absl) are written before
+any setting can hide them: `quiet_tensorflow()`, called before the first model loads, drops
+them as `s2s` does (`nlp.util.quiet`), by pointing the process's stderr at a file while
+TensorFlow imports, so only when asked: the program's own stderr goes there meanwhile too.
 """
 
 from __future__ import annotations
@@ -40,9 +43,9 @@ from nlp.decoding.options import DecodeOptions
 from nlp.generation.decode_settings import DecodeSettings
 from nlp.training.corpus_io import CorpusSpec
 from nlp.util.config import ExperimentConfig
-from nlp.util.quiet import quiet_tensorflow
+from nlp.util.quiet import hide_tensorflow_logs, quiet_tensorflow
 
-quiet_tensorflow()
+hide_tensorflow_logs()
 
 __all__ = [
     "Attention",
@@ -66,6 +69,7 @@ __all__ = [
     "TaskError",
     "TrainResult",
     "corpus_spec",
+    "quiet_tensorflow",
     "retrain",
     "train",
     "training_config",

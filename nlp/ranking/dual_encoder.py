@@ -40,7 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from nlp.tokenizers.specials import PAD_ID, UNK_ID
-from nlp.util.config import DUAL_ENCODER_KINDS, dataclass_from_json
+from nlp.util.config import DUAL_ENCODER_KINDS, RetrievalConfig, dataclass_from_json
 from nlp.util.fsutil import atomic_directory
 
 DUAL_ENCODER_DIR = "dual_encoder"
@@ -89,8 +89,9 @@ class DualEncoderConfig:
     encoder: str = "bag"  # "bag" or "recurrent" (DUAL_ENCODER_KINDS): what is pooled
     recurrent_units: int = 128  # encoder="recurrent": the GRU's units in each direction
     # Hard negatives each post brings to its batch when training is given mined ones (the
-    # replies BM25 finds for it, its conversation's other replies); 0: in-batch only
-    hard_negatives: int = 1
+    # replies BM25 finds for it, its conversation's other replies); 0: in-batch only. The
+    # default is the bundle setting's, which says why
+    hard_negatives: int = RetrievalConfig.dual_encoder_hard_negatives
     # Share of the words of a training post or reply read as unknown (word dropout; not at
     # validation or use): the tables are large next to the corpus and fit its pairs within
     # a few epochs, and dropping words keeps them learning what holds beyond those pairs

@@ -223,6 +223,10 @@ class ReplyIndex:
         index's method, and summed as its `retrieve` sums: a query word counts each time it
         occurs, and a word the index never saw counts nothing (it has no idf there), so an
         indexed post scored here scores what retrieval gave it."""
+        # Private helpers: bm25s (0.2.x) has no public way to score a document it did not
+        # index (`BM25.get_scores` and `retrieve` read only the indexed matrix), and its idf
+        # and term-frequency formulas are private. The pin keeps bm25s below 0.3, and
+        # tests/retrieval/test_index.py checks these scores against `retrieve`'s.
         from bm25s.scoring import _select_idf_scorer, _select_tfc_scorer
 
         bm25 = self._bm25

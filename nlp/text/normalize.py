@@ -103,18 +103,20 @@ def without_separator(text: str, separator: str) -> str:
 def last_turn_text(source: str, separator: str) -> str:
     """What follows a text's last turn separator, stripped: the message a source with
     earlier turns joined before it answers (`nlp.retrieval.turns.message_tokens` is the same
-    in tokens); the whole text when it has none or the separator is blank. The marker is
-    matched as `without_separator` matches it, in any case. What a reader of the chat sees as
-    the message (`nlp.evaluation.sense` shows the earlier turns apart)."""
+    in tokens); the whole text when it has none or the separator is blank. The separators
+    are those `separator_count` counts (normalised, in any case), so a text with one has the
+    message returned as the codec reads it. What a reader of the chat sees as the message
+    (`nlp.evaluation.sense` shows the earlier turns apart)."""
     return split_turns(source, separator)[-1]
 
 
 def split_turns(source: str, separator: str) -> list[str]:
     """A text's turns, oldest first, each stripped: the earlier turns a source joined before
     its message, then the message (`last_turn_text`); `[source]` when it has no separator or
-    the separator is blank. The marker is matched as `without_separator` matches it."""
+    the separator is blank. The separators are those `separator_count` counts, and a text
+    with one is split as the codec reads it (`_as_read`)."""
     pattern = _separator_pattern(separator)
-    turns = pattern.split(source) if pattern is not None else [source]
+    turns = pattern.split(_as_read(source)) if pattern is not None else [source]
     return [turn.strip() for turn in turns] if len(turns) > 1 else [source]
 
 
@@ -123,12 +125,14 @@ def separator_count(text: str, separator: str) -> int:
     (normalised, in any case): the earlier turns a source joined before its message; 0 for a
     blank separator."""
     pattern = _separator_pattern(separator)
-    if pattern is None:
-        return 0
+    return len(pattern.findall(_as_read(text))) if pattern is not None else 0
+
+
+def _as_read(text: str) -> str:
+    """`text` as far as a separator's marker goes, as the codec reads it (normalised)."""
     # printable ASCII is its own normal form as far as a marker goes (only spacing and
-    # contractions change), so most of a corpus is counted without normalising each source
-    plain = text.isascii() and text.isprintable()
-    return len(pattern.findall(text if plain else normalize_text(text)))
+    # contractions change), so most of a corpus is not normalised text by text
+    return text if text.isascii() and text.isprintable() else normalize_text(text)
 
 
 @functools.lru_cache(maxsize=8)

@@ -42,7 +42,7 @@ from nlp.retrieval.dense import VECTORS_FILE, VECTORS_SETTINGS, VectorIndex
 from nlp.retrieval.refine import refined_source
 from nlp.training.corpus_io import CorpusSpec
 from nlp.training.prepare import tokenize_pairs
-from nlp.util.config import DataConfig
+from nlp.util.config import DataConfig, RetrievalConfig
 from nlp.util.fsutil import link_or_copy_tree
 
 LOG_FORMAT = "conversation-log"
@@ -192,7 +192,7 @@ def train_ranker(
     seed: int,
     verbose: int = 1,
     index: ReplyIndex | None = None,
-    hard_negatives: int = 0,
+    hard_negatives: int = RetrievalConfig.dual_encoder_hard_negatives,
     embeddings: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> object:
     """A dual encoder (`nlp.ranking`) of `kind` (`retrieval.dual_encoder_kind`) trained on the

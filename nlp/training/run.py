@@ -525,6 +525,62 @@ def retrain(
 ) -> dict[str, float]:
     """Continue training a bundle on new data, keeping its tokenizer (and learned rows)."""
     bundle = load_bundle(source)
+    config = _retrain_config(bundle, overrides)
+    seed_everything(config.train.seed)
+    precision = training_precision(config, options)
+    codec = bundle.codec
+    pairs = _retrain_pairs(bundle, corpus, config, options, retrain_options)
+    # Each text is tokenized once: the new vocabulary words and every example come from these.
+    train_tokens, valid_tokens, old_tokens, mixed_tokens = tokenize_pairs(
+        codec, [pairs.train, pairs.valid, pairs.old_held, pairs.mixed_old]
+    ).groups
+    if retrain_options.extend_vocab:
+        config = _extend_vocab(codec, config, train_tokens, retrain_options, options)
+    strategy = training_strategy()
+    with strategy.scope(), policy_scope(precision.policy):
+        model = rebuild_model(bundle.model, config, precision.products)
+    grown = range(bundle.config.model.vocab_size, config.model.vocab_size)
+    vectors = _grown_rows(config, codec, model, grown, options) if grown else None
+    if pairs.mixing:
+        _say(
+            options,
+            f"mixed in {len(pairs.mixed_old)} old pairs; {len(pairs.old_held)} other old "
+            "pairs are held out to measure forgetting",
+        )
+    _write_run(options.out / RUN_SUBDIR, config, codec)
+    write_pairs(pairs.written_valid, options.out / VALID_FILE)
+    write_pairs(pairs.written_old, options.out / OLD_VALID_FILE)
+    old_examples = encode_examples(codec, old_tokens)
+    new_examples = encode_examples(codec, valid_tokens)
+    meter = LossMeter(model, batching_for(config.train))
+    before = _old_new_losses(meter, old_examples, new_examples)
+    _say(options, "before: " + _format_losses(before))
+    _fit(
+        config,
+        codec,
+        model,
+        encode_examples(codec, [*train_tokens, *mixed_tokens]),
+        new_examples,
+        options,
+        _retrain_metadata(bundle, config, corpus, options, pairs.earlier, vectors),
+        strategy,
+        bundle.decoding or task_defaults(config.data.task),  # tuned settings survive retraining
+        pairs.valid,
+    )
+    copy_rankers(bundle, options.out / MODEL_SUBDIR)
+    best = load_bundle(options.out / MODEL_SUBDIR)
+    after = _old_new_losses(
+        LossMeter(best.model, batching_for(config.train)), old_examples, new_examples
+    )
+    _say(options, "after:  " + _format_losses(after))
+    return {
+        **{f"before_{k}": v for k, v in before.items()},
+        **{f"after_{k}": v for k, v in after.items()},
+    }
+
+
+def _retrain_config(bundle: Bundle, overrides: Sequence[str]) -> ExperimentConfig:
+    """The bundle's config with `overrides`, which may change train.* settings only."""
     config = bundle.config.with_overrides(list(overrides))
     fixed = [
         section
@@ -536,9 +592,33 @@ def retrain(
             "retrain keeps the model and how it reads text: only train.* settings may "
             f"change, not {', '.join(f'{section}.*' for section in fixed)}"
         )
-    seed_everything(config.train.seed)
-    precision = training_precision(config, options)
-    codec = bundle.codec
+    return config
+
+
+@dataclass
+class _RetrainPairs:
+    """The pairs of a retraining run, each group as the model reads it (a
+    retrieve-and-refine model's posts with their drafts)."""
+
+    train: list[Pair]  # the new training pairs
+    valid: list[Pair]  # the new validation pairs
+    old_held: list[Pair]  # old pairs held out to measure forgetting
+    mixed_old: list[Pair]  # old pairs mixed into training
+    written_valid: list[Pair]  # `valid` as written, without drafts: what VALID_FILE holds
+    written_old: list[Pair]  # `old_held` likewise, for OLD_VALID_FILE
+    earlier: int  # the most earlier turns a new training source held (`check_context`)
+    mixing: bool  # old pairs were asked for (`old_share`) and there were some to mix
+
+
+def _retrain_pairs(
+    bundle: Bundle,
+    corpus: CorpusSpec,
+    config: ExperimentConfig,
+    options: RunOptions,
+    retrain_options: RetrainOptions,
+) -> _RetrainPairs:
+    """The new corpus split into training and validation pairs, and the old pairs
+    (`_old_pairs`) split into those mixed into training and those held out."""
     new_train, new_valid = train_valid(
         load_pairs(corpus, config.data), None, config.train.valid_fraction, config.train.seed
     )
@@ -549,52 +629,68 @@ def retrain(
         retrain_options.old_holdout if retrain_options.old_share > 0 else 1.0,
         config.train.seed,
     )
+    mixing = bool(mix_pool) and retrain_options.old_share > 0
     mixed_old: list[Pair] = []
-    if mix_pool and retrain_options.old_share > 0:
+    if mixing:
         count = round(len(new_train) * retrain_options.old_share)
         mixed_old = sample(mix_pool, count, config.train.seed)
-    plain_valid, plain_old = new_valid, old_held  # the files hold what a person wrote
-    if config.data.retrieve_refine:  # drafts from the old model's index, which stays as it was
-        # Old pairs (`--old-corpus` may be the old training corpus) may be in that index:
-        # drafted from their own entry, they would measure forgetting with the answer in the
-        # input, so they skip it as training pairs do.
-        index = ReplyIndex.load(_index_dir(bundle))
-        new_train, new_valid, old_held, mixed_old = (
-            refine_pairs(index, codec, group, config.data, skip_same_post=skip)
-            for group, skip in ((new_train, True), (new_valid, False), (old_held, True),
-                                (mixed_old, True))
-        )
-    # Each text is tokenized once: the new vocabulary words and every example come from these.
-    train_tokens, valid_tokens, old_tokens, mixed_tokens = tokenize_pairs(
-        codec, [new_train, new_valid, old_held, mixed_old]
-    ).groups
-    if retrain_options.extend_vocab:
-        added = codec.extend_vocab(
-            count_tokens(train_tokens),
-            retrain_options.extend_min_freq,
-            retrain_options.extend_max_new,
-        )
-        _say(options, f"vocabulary extended by {len(added)} tokens to {len(codec.vocab)}")
-        config = replace(config, model=replace(config.model, vocab_size=len(codec.vocab)))
-    strategy = training_strategy()
-    with strategy.scope(), policy_scope(precision.policy):
-        model = rebuild_model(bundle.model, config, precision.products)
-    grown = range(bundle.config.model.vocab_size, config.model.vocab_size)
-    vectors = _grown_rows(config, codec, model, grown, options) if grown else None
-    if mix_pool and retrain_options.old_share > 0:
-        _say(
-            options,
-            f"mixed in {len(mixed_old)} old pairs; {len(old_held)} other old "
-            "pairs are held out to measure forgetting",
-        )
-    _write_run(options.out / RUN_SUBDIR, config, codec)
-    write_pairs(plain_valid, options.out / VALID_FILE)
-    write_pairs(plain_old, options.out / OLD_VALID_FILE)
-    old_examples = encode_examples(codec, old_tokens)
-    new_examples = encode_examples(codec, valid_tokens)
-    meter = LossMeter(model, batching_for(config.train))
-    before = _old_new_losses(meter, old_examples, new_examples)
-    _say(options, "before: " + _format_losses(before))
+    written_valid, written_old = new_valid, old_held  # the files hold what a person wrote
+    if config.data.retrieve_refine:
+        new_train, new_valid, old_held, mixed_old = _drafted(
+            bundle, bundle.codec, config.data, new_train, new_valid, old_held, mixed_old)
+    return _RetrainPairs(new_train, new_valid, old_held, mixed_old, written_valid, written_old,
+                         earlier, mixing)
+
+
+def _drafted(
+    bundle: Bundle,
+    codec: TextCodec,
+    data: DataConfig,
+    train: list[Pair],
+    valid: list[Pair],
+    old_held: list[Pair],
+    mixed_old: list[Pair],
+) -> tuple[list[Pair], list[Pair], list[Pair], list[Pair]]:
+    """A retrieve-and-refine model's pairs with their drafts, from the old model's index,
+    which stays as it was."""
+    # Old pairs (`--old-corpus` may be the old training corpus) may be in that index:
+    # drafted from their own entry, they would measure forgetting with the answer in the
+    # input, so they skip it as training pairs do.
+    index = ReplyIndex.load(_index_dir(bundle))
+    train, valid, old_held, mixed_old = (
+        refine_pairs(index, codec, group, data, skip_same_post=skip)
+        for group, skip in ((train, True), (valid, False), (old_held, True), (mixed_old, True))
+    )
+    return train, valid, old_held, mixed_old
+
+
+def _extend_vocab(
+    codec: TextCodec,
+    config: ExperimentConfig,
+    train_tokens: Sequence[tuple[list[str], list[str]]],
+    retrain_options: RetrainOptions,
+    options: RunOptions,
+) -> ExperimentConfig:
+    """`--extend-vocab`: the codec's vocabulary extended by the new training pairs'
+    frequent words; the config with the model's vocabulary size to match."""
+    added = codec.extend_vocab(
+        count_tokens(train_tokens),
+        retrain_options.extend_min_freq,
+        retrain_options.extend_max_new,
+    )
+    _say(options, f"vocabulary extended by {len(added)} tokens to {len(codec.vocab)}")
+    return replace(config, model=replace(config.model, vocab_size=len(codec.vocab)))
+
+
+def _retrain_metadata(
+    bundle: Bundle,
+    config: ExperimentConfig,
+    corpus: CorpusSpec,
+    options: RunOptions,
+    earlier: int,
+    vectors: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The retrained bundle's metadata: where it came from, its data, its word vectors."""
     metadata = {
         "task": config.data.task,
         "retrained_from": str(bundle.path),
@@ -609,28 +705,7 @@ def retrain(
         metadata["pretrained_embeddings"] = bundle.metadata["pretrained_embeddings"]
     if vectors is not None:
         metadata["pretrained_embeddings_new_rows"] = vectors
-    _fit(
-        config,
-        codec,
-        model,
-        encode_examples(codec, [*train_tokens, *mixed_tokens]),
-        new_examples,
-        options,
-        metadata,
-        strategy,
-        bundle.decoding or task_defaults(config.data.task),  # tuned settings survive retraining
-        new_valid,
-    )
-    copy_rankers(bundle, options.out / MODEL_SUBDIR)
-    best = load_bundle(options.out / MODEL_SUBDIR)
-    after = _old_new_losses(
-        LossMeter(best.model, batching_for(config.train)), old_examples, new_examples
-    )
-    _say(options, "after:  " + _format_losses(after))
-    return {
-        **{f"before_{k}": v for k, v in before.items()},
-        **{f"after_{k}": v for k, v in after.items()},
-    }
+    return metadata
 
 
 def _index_dir(bundle: Bundle) -> Path:

@@ -38,7 +38,7 @@ import argparse
 import itertools
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +49,9 @@ from nlp.training.command import add_corpus_arguments
 from nlp.training.corpus_io import run_validation_file
 
 if TYPE_CHECKING:
+    from nlp.generation.bundle import Bundle
     from nlp.generation.generator import Generator
+    from nlp.tuning.search import Generate, Objective, SearchResult, Trial
 
 
 def register(subparsers: Any) -> None:
@@ -79,30 +81,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nlp.chat.offline import bot_replies
-    from nlp.generation.bundle import store_decoding
     from nlp.generation.decode_args import describe_options
-    from nlp.generation.decode_settings import (
-        CALIBRATION,
-        RERANK_WEIGHTS,
-        DecodeSettings,
-        default_decode_options,
-    )
-    from nlp.generation.generator import generate_all
     from nlp.generation.loading import load_generator
-    from nlp.text.normalize import normalize_text
-    from nlp.training.command import corpus_spec
-    from nlp.training.corpus_io import load_pairs
-    from nlp.tuning.calibration import ranker_calibrations
-    from nlp.tuning.search import (
-        Trial,
-        TuningContext,
-        chat_candidates,
-        objective_for,
-        space_for,
-        try_candidates,
-        tune,
-    )
+    from nlp.tuning.search import TuningContext, objective_for
 
     if args.max_pairs < 1 or args.minutes <= 0:
         raise ValueError("--max-pairs must be >= 1 and --minutes > 0")
@@ -110,67 +91,20 @@ def run(args: argparse.Namespace) -> int:
     bundle = generator.bundle
     task = bundle.config.data.task
     metric, make_objective = objective_for(task)
-    paths = args.corpus or [_run_valid_file(bundle.metadata, bundle.path)]
-    every = load_pairs(corpus_spec(paths, args))
-    pairs = [every[row] for row in sample_rows([p.group for p in every], args.max_pairs, 0)]
-    if not pairs:
-        raise ValueError(f"{' '.join(map(str, paths))}: no validation pairs")
-    start = (
-        bundle.decoding.options
-        if bundle.decoding
-        else default_decode_options(bundle.config.data.task)
-    )
-    codec = generator.codec
-    if task == "chat":  # what the bot sends, not the decoder's first hypothesis
-
-        def generate(sources: Sequence[str], options: DecodeOptions) -> list[str]:
-            return bot_replies(generator, sources, options, args.batch_size)
-    else:
-
-        def generate(sources: Sequence[str], options: DecodeOptions) -> list[str]:
-            return generate_all(generator, sources, options, args.batch_size)
-
+    paths, every, pairs = _validation_pairs(args, bundle)
+    generate = _generate_for(task, generator, args.batch_size)
     fit = _fit_measure(generator, pairs) if task == "chat" else None
     objective = make_objective(TuningContext(pairs, generate, generator.codec.as_output, fit))
     print(f"tuning on {len(pairs)} pairs of {' '.join(map(str, paths))}, by {metric}, "
           f"budget {args.minutes:g} min", file=sys.stderr)
     print(f"{'#':>3}  {metric:>10}  {'seconds':>7}  settings")
-
-    numbers = itertools.count(1)
-
-    def show(trial: Trial) -> None:
-        row = f"{next(numbers):>3}  {trial.score:>10.4f}  {trial.seconds:>7.1f}"
-        print(f"{row}  {describe_options(trial.options)}", flush=True)
+    show = _trial_printer()
 
     details: dict[str, Any] = {}
     if task == "chat":
-        companions = sorted(generator.companions)
-        began = time.monotonic()
-        rankers = generator.candidates.has_dual_encoder or generator.candidates.has_index
-        weights = (_hits_weights(generator, every, args.batch_size,
-                                 began + HITS_SHARE * 60 * args.minutes)
-                   if companions or rankers else None)
-        ranker = "likelihood"
-        if weights is not None:
-            details[RERANK_WEIGHTS], details["hits"] = weights
-            ranker = details["ranker"] = best_ranker(details["hits"])
-            print(f"ranker by validation Hits: {ranker}", file=sys.stderr)
-        candidates = chat_candidates(companions, details.get(RERANK_WEIGHTS),
-                                     ranker if generator.candidates.has_index else "",
-                                     retrieval=generator.candidates.keeps_posts)
-        budget = 60 * args.minutes - (time.monotonic() - began)
-        result = try_candidates(
-            generate, pairs, list(candidates.values()), objective, budget, on_trial=show
-        )
-        details[CALIBRATION] = ranker_calibrations(
-            generator, pairs, result.best.options, details.get(RERANK_WEIGHTS), args.batch_size)
+        result, details = _search_chat(generator, every, pairs, generate, objective, args, show)
     else:
-        space = space_for(
-            [len(codec.tokenizer.tokenize(normalize_text(p.target))) for p in pairs],
-            [len(codec.source(p.source).tokens) for p in pairs],
-            start.max_length,
-        )
-        result = tune(generate, pairs, start, objective, space, 60 * args.minutes, on_trial=show)
+        result = _search_headlines(generator, pairs, generate, objective, args, show)
     if result.stopped_early:
         print("time budget reached before every setting was tried", file=sys.stderr)
     best = result.best
@@ -178,6 +112,140 @@ def run(args: argparse.Namespace) -> int:
           f"{describe_options(best.options)}")
     if args.dry_run:
         return 0
+    _store(bundle, metric, result, pairs, paths, details)
+    return 0
+
+
+def _validation_pairs(
+    args: argparse.Namespace, bundle: Bundle
+) -> tuple[list[Path], list[Pair], list[Pair]]:
+    """(the validation files, their pairs, the `--max-pairs` sample of them drawn across
+    conversations that configurations are scored on)."""
+    from nlp.training.command import corpus_spec
+    from nlp.training.corpus_io import load_pairs
+
+    paths = args.corpus or [_run_valid_file(bundle.metadata, bundle.path)]
+    every = load_pairs(corpus_spec(paths, args))
+    pairs = [every[row] for row in sample_rows([p.group for p in every], args.max_pairs, 0)]
+    if not pairs:
+        raise ValueError(f"{' '.join(map(str, paths))}: no validation pairs")
+    return paths, every, pairs
+
+
+def _generate_for(task: str, generator: Generator, batch_size: int) -> Generate:
+    """What a configuration is scored on: for chat what the bot sends, not the decoder's
+    first hypothesis; for headlines the decoder's output."""
+    from nlp.chat.offline import bot_replies
+    from nlp.generation.generator import generate_all
+
+    if task == "chat":
+
+        def generate(sources: Sequence[str], options: DecodeOptions) -> list[str]:
+            return bot_replies(generator, sources, options, batch_size)
+    else:
+
+        def generate(sources: Sequence[str], options: DecodeOptions) -> list[str]:
+            return generate_all(generator, sources, options, batch_size)
+
+    return generate
+
+
+def _trial_printer() -> Callable[[Trial], None]:
+    """Prints each trial as a numbered row of the table."""
+    from nlp.generation.decode_args import describe_options
+
+    numbers = itertools.count(1)
+
+    def show(trial: Trial) -> None:
+        row = f"{next(numbers):>3}  {trial.score:>10.4f}  {trial.seconds:>7.1f}"
+        print(f"{row}  {describe_options(trial.options)}", flush=True)
+
+    return show
+
+
+def _search_chat(
+    generator: Generator,
+    every: Sequence[Pair],
+    pairs: Sequence[Pair],
+    generate: Generate,
+    objective: Objective,
+    args: argparse.Namespace,
+    show: Callable[[Trial], None],
+) -> tuple[SearchResult, dict[str, Any]]:
+    """The chat's two stages (the module docstring): the rankers by Hits on `every` pair,
+    then the configurations `chat_candidates` offers on `pairs`; the result and the details
+    the first stage found (weights, Hits, calibrations, the ranker)."""
+    from nlp.generation.decode_settings import CALIBRATION, RERANK_WEIGHTS
+    from nlp.tuning.calibration import ranker_calibrations
+    from nlp.tuning.search import chat_candidates, try_candidates
+
+    details: dict[str, Any] = {}
+    companions = sorted(generator.companions)
+    began = time.monotonic()
+    rankers = generator.candidates.has_dual_encoder or generator.candidates.has_index
+    weights = (_hits_weights(generator, every, args.batch_size,
+                             began + HITS_SHARE * 60 * args.minutes)
+               if companions or rankers else None)
+    ranker = "likelihood"
+    if weights is not None:
+        details[RERANK_WEIGHTS], details["hits"] = weights
+        ranker = details["ranker"] = best_ranker(details["hits"])
+        print(f"ranker by validation Hits: {ranker}", file=sys.stderr)
+    candidates = chat_candidates(companions, details.get(RERANK_WEIGHTS),
+                                 ranker if generator.candidates.has_index else "",
+                                 retrieval=generator.candidates.keeps_posts)
+    budget = 60 * args.minutes - (time.monotonic() - began)
+    result = try_candidates(
+        generate, pairs, list(candidates.values()), objective, budget, on_trial=show
+    )
+    details[CALIBRATION] = ranker_calibrations(
+        generator, pairs, result.best.options, details.get(RERANK_WEIGHTS), args.batch_size)
+    return result, details
+
+
+def _search_headlines(
+    generator: Generator,
+    pairs: Sequence[Pair],
+    generate: Generate,
+    objective: Objective,
+    args: argparse.Namespace,
+    show: Callable[[Trial], None],
+) -> SearchResult:
+    """One setting changed at a time from the bundle's current settings (or the task's
+    defaults), over values fitted to the pairs' lengths."""
+    from nlp.generation.decode_settings import default_decode_options
+    from nlp.text.normalize import normalize_text
+    from nlp.tuning.search import space_for, tune
+
+    bundle = generator.bundle
+    start = (
+        bundle.decoding.options
+        if bundle.decoding
+        else default_decode_options(bundle.config.data.task)
+    )
+    codec = generator.codec
+    space = space_for(
+        [len(codec.tokenizer.tokenize(normalize_text(p.target))) for p in pairs],
+        [len(codec.source(p.source).tokens) for p in pairs],
+        start.max_length,
+    )
+    return tune(generate, pairs, start, objective, space, 60 * args.minutes, on_trial=show)
+
+
+def _store(
+    bundle: Bundle,
+    metric: str,
+    result: SearchResult,
+    pairs: Sequence[Pair],
+    paths: Sequence[Path],
+    details: dict[str, Any],
+) -> None:
+    """The best configuration stored in the bundle's decoding settings, with how it was
+    found."""
+    from nlp.generation.bundle import store_decoding
+    from nlp.generation.decode_settings import DecodeSettings
+
+    best = result.best
     settings = DecodeSettings(
         best.options,
         f"tuned by s2s tune-decoding: {metric} {best.score:.4f} on {len(pairs)} pairs",
@@ -193,7 +261,6 @@ def run(args: argparse.Namespace) -> int:
     )
     directory = store_decoding(bundle.path, settings)
     print(f"stored in {directory}/decoding.json", file=sys.stderr)
-    return 0
 
 
 # The share of `--minutes` the ranker's Hits stage may take before the decoding

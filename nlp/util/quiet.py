@@ -1,7 +1,8 @@
 """A quiet TensorFlow start: no CUDA, cuInit or absl lines on a machine without a GPU.
 
-Shared by the `s2s` command line and the Python API (`nlp.api`), so that a program gets the
-terminal a command gets.
+The `s2s` command line quiets every command this way; the Python API (`nlp.api`) only when
+the program asks (`nlp.api.quiet_tensorflow`): fd 2 is the whole process's, so whatever else
+the program writes to stderr while TensorFlow imports is dropped with TensorFlow's lines.
 
 Why at the file-descriptor level: TensorFlow's C++ code writes these lines to fd 2 while it
 is imported ("All log messages before absl::InitializeLog() ...", "Could not find cuda

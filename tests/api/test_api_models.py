@@ -54,7 +54,7 @@ def test_a_model_says_what_it_is(news: Model, chat: Model, tiny_headline_bundle:
         "headline", ("zh",), "chat", ("en",))
     assert news.directory == tiny_headline_bundle and "files" in news.metadata
     assert news.decoding_origin == "defaults for data.task=headline"
-    assert news.decoding.no_repeat_ngram == 1 and chat.decoding.strategy == "sample"
+    assert news.decoding.no_repeat_ngram == 1 and chat.decoding.strategy == "beam"
     with pytest.raises(TaskError, match="a chat model writes no headlines"):
         chat.headlines(ARTICLES)
     with pytest.raises(OptionError, match="top_p must be in"):
@@ -221,13 +221,49 @@ def test_the_readme_python_examples_run_as_written(
     assert (tmp_path / "runs" / "mine" / "model" / "decoding.json").is_file()
 
 
+def test_importing_the_api_leaves_the_program_s_stderr_alone() -> None:
+    """A program that imports `nlp.api`, then TensorFlow (itself, or by loading a model),
+    keeps its own stderr all the while: a thread writing to fd 2 is heard throughout (fd 2
+    used to point at a file while TensorFlow imported). TensorFlow's later INFO and WARNING
+    lines are still hidden, by the environment; its start-up lines only when asked."""
+    program = (
+        "import os, threading, time\n"
+        "import nlp.api\n"
+        "assert os.environ['TF_CPP_MIN_LOG_LEVEL'] == '2'\n"
+        "stop, started = threading.Event(), threading.Event()\n"
+        "def tick():\n"
+        "    n = 0\n"
+        "    while not stop.is_set():\n"
+        "        os.write(2, b'tick %d\\n' % n)\n"
+        "        n += 1\n"
+        "        started.set()\n"
+        "        time.sleep(0.002)\n"
+        "    os.write(2, b'ticks %d\\n' % n)\n"
+        "thread = threading.Thread(target=tick)\n"
+        "thread.start()\n"
+        "started.wait()\n"
+        "import tensorflow\n"
+        "stop.set()\n"
+        "thread.join()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          timeout=300, env={**env, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr
+    count = int(re.findall(r"^ticks (\d+)$", done.stderr, re.MULTILINE)[-1])
+    heard = [int(n) for n in re.findall(r"^tick (\d+)$", done.stderr, re.MULTILINE)]
+    assert count > 10 and heard == list(range(count)), f"{len(heard)} of {count} ticks heard"
+
+
 def test_the_api_starts_as_quietly_as_s2s(tiny_bundle: Path, tmp_path: Path) -> None:
-    """A program that loads a model and asks it for replies sees no TensorFlow start-up
-    lines (absl, CUDA, cuInit) on stderr, as `s2s` shows none (tests/cli/test_quiet_start)."""
+    """A program that asks for quiet, then loads a model and asks it for replies, sees no
+    TensorFlow start-up lines (absl, CUDA, cuInit) on stderr, as `s2s` shows none
+    (tests/cli/test_quiet_start)."""
     from tests.cli.test_quiet_start import NOISE
 
     program = (
-        "from nlp.api import Model\n"
+        "from nlp.api import Model, quiet_tensorflow\n"
+        "quiet_tensorflow()\n"
         f"with Model.load({str(tiny_bundle)!r}) as model:\n"
         "    conversation = model.conversation('quiet')\n"
         "    for text in ('hello', 'how are you?', 'what do you do all day?'):\n"

@@ -8,22 +8,31 @@ within that rounding of the boundary between two tokens they pick different ones
 replies part from there (1 reply in 6 on an AMD EPYC with AVX512_BF16); which draws do so
 depends on the machine. A pick is right when the reference picks it at the draw, or at a
 draw or a nucleus mass within `TOLERANCE` of the true ones: a wrong cutoff or a wrong
-inversion moves picks much further than that.
+inversion moves picks much further than that. The count itself is checked where the
+answer is known: two variants that pick alike send the same replies.
+
+The benchmark fails (exit 1) when a variant's replies change from pass to pass: with the
+seed fixed they cannot, unless the draws are not the seed's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from benchmarks import sampling_speed
+from nlp.decoding import DecodeOptions
 from nlp.decoding.params import DecodeParams
 from nlp.decoding.samplers import RandomSampler
+from nlp.generation.text_generator import Generation
 from tests.decoding.test_samplers import reference_pick
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,21 +93,76 @@ def record_picks(monkeypatch: pytest.MonkeyPatch) -> list[Picks]:
     return records
 
 
+@pytest.fixture(scope="module")
+def sampling_bundle(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny chat bundle recommending nucleus samples (the benchmark measures a bundle
+    whose decoding samples, whatever an untrained bundle's default is)."""
+    import shutil
+
+    from nlp.generation.bundle import store_decoding
+    from nlp.generation.decode_settings import DecodeSettings
+
+    bundle = tmp_path_factory.mktemp("sampling") / "model"
+    shutil.copytree(tiny_bundle, bundle)
+    options = DecodeOptions(strategy="sample", temperature=0.8, top_p=0.9, n_best=2)
+    store_decoding(bundle, DecodeSettings(options, "tuned by hand for the benchmark's test"))
+    return bundle
+
+
+def run_benchmark(bundle: Path, output: Path, count: int) -> int:
+    return sampling_speed.main([
+        "--model", str(bundle), "--posts", str(REPO / "corpora" / "dialogue-en.jsonl"),
+        "--count", str(count), "--repeats", "2", "--output", str(output),
+    ])
+
+
 @pytest.mark.slow
 def test_the_fused_and_the_unfused_pick_are_timed_and_pick_alike(
-    tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sampling_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     records = record_picks(monkeypatch)
     output = tmp_path / "sampling_speed.json"
-    assert sampling_speed.main([
-        "--model", str(tiny_bundle), "--posts", str(REPO / "corpora" / "dialogue-en.jsonl"),
-        "--count", "6", "--repeats", "1", "--output", str(output),
-    ]) == 0
+    assert run_benchmark(sampling_bundle, output, 6) == 0
     result = json.loads(output.read_text("utf-8"))
-    assert result["replies"] >= 6 and 0 <= result["same_replies"] <= result["replies"]
+    assert result["replies"] == 6 * result["options"]["n_best"]  # every sample of every post
+    assert result["unrepeatable"] == []  # the seed fixed each variant's replies
     assert set(result["ms_per_post"]) == set(sampling_speed.VARIANTS)
     assert all(figures["batch_1"] > 0 for figures in result["ms_per_post"].values())
 
     assert sum(len(record.fused) for record in records) >= 100  # every step of every decode
     for record in records:
         assert record.right(record.fused).all() and record.right(record.unfused).all()
+
+
+@pytest.mark.slow
+def test_variants_that_pick_alike_count_every_reply_the_same(
+    sampling_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sampling_speed, "VARIANTS", {"unfused": False, "unfused again": False})
+    monkeypatch.setattr(sampling_speed, "matmul_peak", lambda: 1.0)
+    output = tmp_path / "sampling_speed.json"
+    assert run_benchmark(sampling_bundle, output, 3) == 0
+    result = json.loads(output.read_text("utf-8"))
+    assert result["same_replies"] == result["replies"] == 3 * result["options"]["n_best"]
+
+
+@pytest.mark.slow
+def test_replies_that_change_from_pass_to_pass_fail_the_benchmark(
+    sampling_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Unseeded draws (the options' seed dropped) give every pass other replies."""
+    from nlp.generation.generator import Generator
+
+    generate = Generator.generate
+
+    def unseeded(self: Generator, texts: Sequence[str], options: DecodeOptions,
+                 *args: Any) -> list[list[Generation]]:
+        return generate(self, texts, dataclasses.replace(options, seed=None), *args)
+
+    monkeypatch.setattr(Generator, "generate", unseeded)
+    monkeypatch.setattr(sampling_speed, "matmul_peak", lambda: 1.0)
+    output = tmp_path / "sampling_speed.json"
+    assert run_benchmark(sampling_bundle, output, 3) == 1
+    assert json.loads(output.read_text("utf-8"))["unrepeatable"] == list(sampling_speed.VARIANTS)
+    assert "changed from one pass to the next" in capsys.readouterr().err

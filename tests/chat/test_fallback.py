@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 
 from nlp.chat.messages import CHINESE, ENGLISH
 from nlp.chat.offline import bot_choices
@@ -14,6 +15,7 @@ from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
 from nlp.decoding import DecodeOptions
 from tests.fakes.fake_generators import (
+    CALIBRATED_RANKER,
     ConfidentGenerator,
     ProvenanceGenerator,
     ScriptedGenerator,
@@ -24,6 +26,12 @@ from tests.fakes.fake_generators import (
 FALLBACKS = {*ENGLISH.fallback_statement.splitlines(), *ENGLISH.fallback_question.splitlines()}
 
 
+def threshold(value: float) -> DecodeOptions:
+    """A fallback threshold on the ranker the fake's bundle holds a calibration of (a real
+    generator refuses one on any other)."""
+    return DecodeOptions(rerank=CALIBRATED_RANKER, fallback_threshold=value)
+
+
 def responder(generator: ScriptedGenerator, options: DecodeOptions,
               languages: tuple[str, ...] = ("en",)) -> ChatResponder:
     model = dataclasses.replace(fake_model(generator), languages=languages)
@@ -31,7 +39,7 @@ def responder(generator: ScriptedGenerator, options: DecodeOptions,
 
 
 async def test_below_the_threshold_the_fallback_is_sent_and_explained() -> None:
-    chat = responder(ConfidentGenerator(0.3), DecodeOptions(fallback_threshold=0.5))
+    chat = responder(ConfidentGenerator(0.3), threshold(0.5))
     reply = await chat.respond("1", "the weather was strange today")
     assert reply.text in ENGLISH.fallback_statement.splitlines() and reply.provenance == "fallback"
     why = await chat.respond("1", "/why")
@@ -43,20 +51,36 @@ async def test_below_the_threshold_the_fallback_is_sent_and_explained() -> None:
 
 async def test_a_candidate_that_reaches_the_threshold_is_sent() -> None:
     # the best (0.8) fits; with the threshold between the best and the next, only it competes
-    chat = responder(ConfidentGenerator(0.8, step=0.5), DecodeOptions(fallback_threshold=0.5))
+    chat = responder(ConfidentGenerator(0.8, step=0.5), threshold(0.5))
     reply = await chat.respond("1", "hello there")
     assert reply.text == reply_for("hello there") and reply.provenance == "generated"
     await chat.aclose()
 
 
 async def test_the_defaults_never_fall_back() -> None:
+    # ranked by a ranker without a calibration (no confidence), or with one
     chat = responder(ConfidentGenerator(0.01), DecodeOptions())
     assert (await chat.respond("1", "hello there")).text == reply_for("hello there")
+    calibrated = responder(ConfidentGenerator(0.01), DecodeOptions(rerank=CALIBRATED_RANKER))
+    assert (await calibrated.respond("1", "hello there")).text == reply_for("hello there")
+    await calibrated.aclose()
     # no candidate at all: the apology, as before
     empty = responder(ScriptedGenerator(candidates=lambda message: []), DecodeOptions())
     assert (await empty.respond("1", "hello there")).text == ENGLISH.no_idea
     await chat.aclose()
     await empty.aclose()
+
+
+async def test_without_a_threshold_a_candidate_without_confidence_is_sent() -> None:
+    """The tuned chat's default, retrieved replies only and no threshold, with a ranker the
+    bundle holds no calibration of: its candidates have no confidence and are sent (the
+    fallback is for a message nothing was retrieved for)."""
+    options = DecodeOptions(generated=False, retrieve=3, rerank="retrieval")
+    generator = ConfidentGenerator(0.9)
+    assert all(math.isnan(c.confidence) for c in generator.generate(["hello"], options)[0])
+    chat = responder(generator, options)
+    assert (await chat.respond("1", "hello there")).text == reply_for("hello there")
+    await chat.aclose()
 
 
 async def test_with_generated_replies_off_nothing_retrieved_is_a_fallback() -> None:
@@ -69,7 +93,7 @@ async def test_with_generated_replies_off_nothing_retrieved_is_a_fallback() -> N
 
 
 async def test_a_chat_does_not_hear_the_same_fallback_twice_running_and_replays_alike() -> None:
-    options = DecodeOptions(fallback_threshold=0.9)
+    options = threshold(0.9)
     first, again = (responder(ConfidentGenerator(0.1), options) for _ in range(2))
     said = [(await first.respond("7", "i went out")).text for _ in range(4)]
     assert all(a != b for a, b in itertools.pairwise(said))
@@ -79,7 +103,7 @@ async def test_a_chat_does_not_hear_the_same_fallback_twice_running_and_replays_
 
 
 async def test_a_chinese_chat_falls_back_in_chinese() -> None:
-    chat = responder(ConfidentGenerator(0.1), DecodeOptions(fallback_threshold=0.5), ("zh",))
+    chat = responder(ConfidentGenerator(0.1), threshold(0.5), ("zh",))
     reply = await chat.respond("1", "你今天吃饭了吗")
     assert reply.text in CHINESE.fallback_question.splitlines() and reply.provenance == "fallback"
     await chat.aclose()
@@ -87,13 +111,13 @@ async def test_a_chinese_chat_falls_back_in_chinese() -> None:
 
 def test_bot_choices_send_the_fallback_below_the_threshold_and_the_candidate_above() -> None:
     posts = ["the weather was strange today", "你去哪里了？"]
-    low = bot_choices(ConfidentGenerator(0.2), posts, DecodeOptions(fallback_threshold=0.5))
+    low = bot_choices(ConfidentGenerator(0.2), posts, threshold(0.5))
     assert [reply.provenance for reply in low] == ["fallback", "fallback"]
     assert low[0].text in ENGLISH.fallback_statement.splitlines()
     assert low[1].text in CHINESE.fallback_question.splitlines()  # the post's own language
     high = bot_choices(ProvenanceGenerator("retrieved"), posts, DecodeOptions())
     assert [reply.provenance for reply in high] == ["retrieved", "retrieved"]
-    fits = bot_choices(ConfidentGenerator(0.7), posts, DecodeOptions(fallback_threshold=0.5))
+    fits = bot_choices(ConfidentGenerator(0.7), posts, threshold(0.5))
     assert [reply.text for reply in fits] == [reply_for(post) for post in posts]
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import sys
 import threading
 import time
@@ -31,12 +32,14 @@ if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository
 
 from nlp.decoding import DecodeOptions
-from nlp.decoding.options import XLA_BY_DEFAULT
+from nlp.decoding.options import XLA_BY_DEFAULT, OptionError
 from nlp.generation.loading import LoadedModel
-from nlp.generation.text_generator import Generation
+from nlp.generation.text_generator import Generation, Provenance
 from nlp.util.config import DataConfig
 
 DEFAULT_SEPARATOR = " __eot__ "
+# The ranker `ConfidentGenerator` holds a calibration of (one `s2s tune-decoding` calibrates)
+CALIBRATED_RANKER = "dual-encoder"
 SCHEME = "fake://"
 
 
@@ -121,7 +124,7 @@ class ProvenanceGenerator(ScriptedGenerator):
     """The scripted candidates, each marked as a retrieval system or a refining model marks
     them: the best is a training reply (retrieved) or written over one (refined)."""
 
-    def __init__(self, provenance: str) -> None:
+    def __init__(self, provenance: Provenance) -> None:
         super().__init__()
         self.provenance = provenance
 
@@ -131,18 +134,32 @@ class ProvenanceGenerator(ScriptedGenerator):
 
 
 class ConfidentGenerator(ScriptedGenerator):
-    """The scripted candidates with the calibrated confidence a ranker's calibration would
-    give them (`Generation.confidence`): `confidence` for the best, falling by `step` per
-    rank."""
+    """The scripted candidates as a bundle with a calibration of `ranker`'s score alone
+    gives them (`Generation.confidence`): ranked by `ranker`, `confidence` for the best,
+    falling by `step` per rank; ranked otherwise, NaN (nothing calibrated it), and a
+    `fallback_threshold` refused, as `Generator.generate` refuses it."""
 
-    def __init__(self, confidence: float, step: float = 0.0) -> None:
+    def __init__(self, confidence: float, step: float = 0.0,
+                 ranker: str = CALIBRATED_RANKER) -> None:
         super().__init__()
         self.confidence = confidence
         self.step = step
+        self.ranker = ranker
 
-    def _nbest(self, text: str, n_best: int) -> list[Generation]:
-        return [dataclasses.replace(g, confidence=self.confidence - self.step * rank)
-                for rank, g in enumerate(super()._nbest(text, n_best))]
+    def generate(
+        self,
+        texts: Sequence[str],
+        options: DecodeOptions,
+        seeds: Sequence[int | None] | None = None,
+    ) -> list[list[Generation]]:
+        calibrated = options.rerank == self.ranker
+        if options.fallback_threshold and not calibrated:
+            raise OptionError(f"fallback_threshold needs rerank={options.rerank}'s score "
+                              f"calibrated, and this fake calibrates {self.ranker}'s alone")
+        return [[dataclasses.replace(g, confidence=self.confidence - self.step * rank
+                                     if calibrated else math.nan)
+                 for rank, g in enumerate(n_best)]
+                for n_best in super().generate(texts, options, seeds)]
 
 
 class OverlapProbe:

@@ -115,7 +115,7 @@ def _order_hits(encoder: Any, posts: list[list[int]], replies: list[list[int]],
 def test_a_recurrent_encoder_learns_word_order_that_a_bag_cannot_read() -> None:
     posts, replies, swapped = _ordered_pairs()
     hard = lambda rows: [[swapped[row]] for row in rows]  # noqa: E731
-    settings = dict(batch_size=8, epochs=15, recurrent_units=16)
+    settings = dict(batch_size=8, epochs=15, recurrent_units=16, hard_negatives=1)
     recurrent = train_dual_encoder(
         posts, replies, _config(encoder="recurrent", **settings), verbose=0, hard=hard)
     assert _order_hits(recurrent, posts, replies, swapped) >= 0.9

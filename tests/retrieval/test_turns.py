@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nlp.retrieval import message_tokens, repeats_a_turn
 from nlp.retrieval.turns import turns_of, words_key
-from nlp.text.normalize import last_turn_text, split_turns
+from nlp.text.normalize import last_turn_text, separator_count, split_turns
 
 SEP = " __eot__ "
 
@@ -35,3 +35,13 @@ def test_last_turn_text_is_the_message_a_context_joined_source_answers() -> None
     assert message_tokens(["a", "__EOT__", "b"], SEP) == ["b"]
     assert split_turns("a b __eot__ c d __EOT__ e f", SEP) == ["a b", "c d", "e f"]
     assert split_turns(" just one ", SEP) == [" just one "]  # as given, as `last_turn_text`
+
+
+def test_last_turn_text_parts_the_turns_separator_count_counts() -> None:
+    """One rule for where a turn ends: a marker in full width or with a format character the
+    codec removes is a separator to both (the message used to be the whole text, though one
+    separator was counted)."""
+    for text in ("a ＿＿eot＿＿ b", "a ＿＿ｅｏｔ＿＿ b", "a __e\u200bot__ b", "a __EOT__ b"):
+        assert separator_count(text, SEP) == 1
+        assert last_turn_text(text, SEP) == "b"
+    assert last_turn_text("ｑ１ ＿＿eot＿＿ ｑ２", SEP) == "q2"  # read as the codec reads it

@@ -471,13 +471,16 @@ def test_hard_negatives_are_offered_only_when_the_setting_asks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`retrieval.dual_encoder_hard_negatives` (0 by default: in-batch negatives only) is
-    what reaches the dual encoder's training: its config and the offer of BM25's matches."""
+    what reaches the dual encoder's training: its config and the offer of BM25's matches;
+    the ranker's own config and `train_ranker` default to the same (one default)."""
     from collections import Counter
 
     import nlp.ranking
+    from nlp.ranking import DualEncoderConfig
     from nlp.training.reply_index import train_ranker
 
-    assert ExperimentConfig().retrieval.dual_encoder_hard_negatives == 0
+    default = ExperimentConfig().retrieval.dual_encoder_hard_negatives
+    assert default == 0 and DualEncoderConfig().hard_negatives == default
     pairs = [Pair(f"tell me about {w}", f"{w} is nice") for w in ("tea", "rain", "snow", "sun")]
     config = ExperimentConfig()
     codec = TextCodec.untrained(config, pairs)
@@ -490,11 +493,12 @@ def test_hard_negatives_are_offered_only_when_the_setting_asks(
         raise RuntimeError("enough")
 
     monkeypatch.setattr(nlp.ranking, "train_dual_encoder", spy)
-    for count in (0, 2):
+    asked: list[dict[str, Any]] = [{}, {"hard_negatives": 0}, {"hard_negatives": 2}]
+    for count in asked:
         with pytest.raises(RuntimeError, match="enough"):
             train_ranker(codec, pairs, [], 0.01, kind="bag", seed=1, verbose=0,
-                         index=build_index(codec, pairs), hard_negatives=count)
-    assert calls == [(0, False), (2, True)]
+                         index=build_index(codec, pairs), **count)
+    assert calls == [(default, False), (0, False), (2, True)]
 
 
 def test_the_index_matches_the_message_and_no_candidate_repeats_a_turn(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -238,6 +239,7 @@ def test_tune_decoding_for_chat_stores_the_winner_the_chat_uses(
     from nlp.chat.offline import bot_options
     from nlp.decoding.options import OptionError
     from nlp.generation.confidence import stored_calibration
+    from nlp.generation.decode_args import describe_options
     from nlp.generation.generator import Generator
     from nlp.tuning.search import chat_candidates
 
@@ -275,9 +277,12 @@ def test_tune_decoding_for_chat_stores_the_winner_the_chat_uses(
         generator.generate(["hello there"], chat)
     candidates = chat_candidates((), None, ranker, retrieval=True)
     assert stored.options in candidates.values()
-    # with an index that keeps its posts: one configuration, the retrieved reply in the
+    # with an index that keeps its posts: the tuner tried what `chat_candidates` offers then,
+    # each once (the rows of its table), and counts what it tried: the retrieved reply in the
     # retrieval's order where it fits, the model's own elsewhere
-    assert stored.details["trials"] == 1
+    tried = re.findall(r"^ *\d+ +-?\d+\.\d{4} +\d+\.\d  (.*)$", out, re.MULTILINE)
+    assert tried == [describe_options(options) for options in candidates.values()]
+    assert stored.details["trials"] == len(tried)
     assert stored.options.retrieve == 10 and stored.options.generated
     assert stored.options.retrieved_threshold > 0
     assert stored.options.rerank == "retrieval"
