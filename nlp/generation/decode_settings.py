@@ -116,7 +116,7 @@ def rerank_weights(chosen: Mapping[str, Mapping[str, Any]] | None, rerank: str) 
 # reply elsewhere (`nlp.generation.retrieved_fit`; the threshold was chosen by rated SSA on
 # validation posts, docs/BENCHMARKS.md "Retrieved or generated").
 RETRIEVED_OR_GENERATED: dict[str, Any] = {
-    "retrieve": 10, "rerank": "retrieval", "retrieved_threshold": 0.5,
+    "retrieve": 10, "rerank": "retrieval", "retrieved_threshold": 0.2,
 }
 
 
