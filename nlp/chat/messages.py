@@ -84,7 +84,7 @@ class Messages:
     retrieved: str  # {pair}: a training reply sent as it was written
     refined: str  # {pair}: written reading a training reply beside the message
     fallback: str  # no candidate was likely to fit: one of the lines above was sent
-    fit: str  # {post} {fit}: the post a retrieved reply answered, and how likely it fits
+    fit: str  # {post} {fit}: the post a retrieved reply answered, and its fit
     # /good, /bad
     rating_not_kept: str
     nothing_to_rate: str
@@ -301,8 +301,8 @@ higher is wilder)
         "your message ({pair}), sent as it was written."
     ),
     fit=(
-        "That post was \"{post}\"; how well it matches your message makes this reply sensible "
-        "with a probability of {fit:.2f}."
+        "That post was \"{post}\"; for how well it matches your message, this reply's share of "
+        "its and my own reply's expected ratings is {fit:.2f} (sent from 0.5)."
     ),
     refined=(
         "I wrote this reply reading your message together with a person's reply to the "
@@ -420,7 +420,10 @@ CHINESE = Messages(
     retrieved="这条回复不是我写的：它是训练数据中与你的消息最接近的那条帖子的真人回复（{pair}），原样发出。",
     refined="这条回复是我在读你的消息的同时，参考训练数据中与之最接近的帖子的真人回复（{pair}）写出的。",
     fallback="我找到或写出的回复看起来都不太对得上你的消息，所以我说了一句稳妥的话。",
-    fit="那条帖子是“{post}”；按它与你的消息的相近程度，这条回复说得通的概率约为 {fit:.2f}。",
+    fit=(
+        "那条帖子是“{post}”；按它与你的消息的相近程度，这条回复在它与我自己的回复的预期评分中"
+        "占 {fit:.2f}（0.5 起发送）。"
+    ),
     rating_not_kept="谢谢！（对话记录没有开启，所以评分不会保存。）",
     nothing_to_rate="没有我的新回复可以评分。",
     rated_good="谢谢，记下了。",

@@ -184,9 +184,10 @@ class DecodeOptions:
     # says, and elsewhere the model's own reply is the more sensible one
     # (`nlp.generation.retrieved_fit`, `nlp.chat.responder.choose_reply`).
     retrieved_threshold: float = option(
-        0.0, "chat: send a retrieved reply only when its probability of making sense after "
-        "the message (from how well its post matches the message, calibrated on rated "
-        "replies) reaches P, else the model's own reply (0: the ranking alone decides)",
+        0.0, "chat: send a retrieved reply only when its fit (its share of its and the model's "
+        "own reply's expected ratings, from how well its post matches the message, calibrated "
+        "on rated replies; 0.5: equal) reaches P, else the model's own reply (0: the ranking "
+        "alone decides)",
         metavar="P", minimum=0.0, maximum=1.0,
     )
     fallback_threshold: float = option(

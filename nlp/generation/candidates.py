@@ -235,7 +235,7 @@ class Candidates:
         separator = self.bundle.config.data.turn_separator
         query = self.query_tokens(text)
         settings = self.bundle.decoding
-        calibration = fit_calibration_for(text, settings.details if settings else None)
+        gate = fit_calibration_for(text, settings.details if settings else None)
         out = []
         for hit in hits:
             tokens = codec.text_tokens(hit.reply)
@@ -246,7 +246,7 @@ class Candidates:
                 text=hit.reply, score=hit.score, tokens=tokens, source_tokens=source.tokens,
                 attention=np.zeros((len(tokens), len(source.tokens)), np.float32),
                 slots=source.slots, provenance="retrieved", pair=hit.pair, post=hit.post,
-                fit=retrieved_fit(similarity, calibration),
+                fit=retrieved_fit(similarity, gate),
             ))
         return out
 

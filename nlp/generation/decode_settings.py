@@ -111,12 +111,11 @@ def rerank_weights(chosen: Mapping[str, Mapping[str, Any]] | None, rerank: str) 
 
 
 # A chat bundle with a retrieval index: the replies of the 10 training posts BM25 finds
-# nearest the message, in the retrieval's own order, are sent where the best one's post
-# matches the message well enough that it probably makes sense, and the model's own beam
-# reply elsewhere (`nlp.generation.retrieved_fit`; the threshold was chosen by rated SSA on
-# validation posts, docs/BENCHMARKS.md "Retrieved or generated").
+# nearest the message, in the retrieval's own order, are sent where the best one's expected
+# rating reaches the model's own reply's (fit 0.5), and the model's own beam reply
+# elsewhere (`nlp.generation.retrieved_fit`; docs/BENCHMARKS.md "Retrieved or generated").
 RETRIEVED_OR_GENERATED: dict[str, Any] = {
-    "retrieve": 10, "rerank": "retrieval", "retrieved_threshold": 0.2,
+    "retrieve": 10, "rerank": "retrieval", "retrieved_threshold": 0.5,
 }
 
 

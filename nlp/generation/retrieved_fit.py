@@ -1,61 +1,97 @@
-"""How likely a retrieved reply makes sense after the message: the gate between the
-replies people wrote to training posts and the chat model's own.
+"""Whether a retrieved reply or the chat model's own is the better one to send: the gate
+between the replies people wrote to training posts and the model's.
 
 Why a gate: a retrieved reply is what a person wrote, specific and fluent, and it fits
 when the post it answered says what the message says; when the post only shares a keyword
 it answers something else ("do you have a favorite player?" -> a reply about a sitcom).
-The model's own reply is rarely specific but usually makes sense. So a retrieved reply is
-sent only where it probably fits, and the model's own elsewhere
+The model's own reply is rarely specific but often makes sense. So a retrieved reply is
+sent only where it probably rates better, and the model's own elsewhere
 (`DecodeOptions.retrieved_threshold`, `nlp.chat.responder.choose_reply`).
 
-The signal is the tf-idf cosine of the message and the post the reply answered
-(`ReplyIndex.post_similarity`), on one scale for every message and corpus (1: the same
-words). Its calibration, P(a rater finds the reply sensible | cosine), is Platt scaling
-fitted on rated validation pools (`benchmarks/sense_sheet.py fit-gate`): per language, the
-bundle's own when `s2s tune-decoding --ratings` stored one, else `DEFAULT_FIT` below.
+One scale, the expected rating (SSA: the mean of sensible and specific, Adiwardana et al.
+2020). A retrieved reply's is P(sensible | signal) x (1 + P(specific | sensible)) / 2, where
+the signal is the tf-idf cosine of the message and the post the reply answered
+(`ReplyIndex.post_similarity`, on one scale for every message and corpus: 1 for the same
+words) and P(sensible | signal) its Platt calibration; the model's own reply's is its rated
+SSA. A retrieved reply's `fit` is its share of the two, E_r / (E_r + E_g): 0.5 where they
+are equal, so one threshold (0.5) serves languages whose models and corpora rate apart.
+Each language's numbers were rated on validation posts (`benchmarks/sense_sheet.py gate`);
+a bundle may carry its own (`DecodeSettings.details["retrieved_fit"]`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from nlp.metrics.calibration import Calibration
 from nlp.text.scripts import script_languages
 
-# `DecodeSettings.details` key: per language, the bundle's own calibration of the signal
+# `DecodeSettings.details` key: per language, the bundle's own `RatedGate`
 RETRIEVED_FIT = "retrieved_fit"
 
-# Fitted on rated validation posts of the README's chat recipes (docs/BENCHMARKS.md
-# "Retrieved or generated", with the command that fits them): the probability that the reply
-# the retrieval's order puts first is rated sensible, against its post's similarity. A
-# language without one here (or in the bundle) sends no retrieved reply under the gate.
-DEFAULT_FIT: dict[str, Calibration] = {
-    # chat-en: 100 validation posts, 42 replies rated sensible
-    "en": Calibration(slope=2.5146, intercept=-1.8005, pairs=100, positives=42),
+
+@dataclass(frozen=True)
+class RatedGate:
+    """What the rated validation posts of one language say: P(sensible | cosine) of the
+    retrieved reply sent (`sensible`), P(specific | sensible) of retrieved replies, and the
+    rated SSA of the model's own replies."""
+
+    sensible: Calibration
+    specific_if_sensible: float
+    generated_ssa: float
+
+    def fit(self, similarity: float) -> float:
+        """The retrieved reply's share of the two expected ratings (see the module)."""
+        expected = float(self.sensible.probability(similarity)) * (
+            1 + self.specific_if_sensible) / 2
+        total = expected + self.generated_ssa
+        return expected / total if total > 0 else 0.5
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "sensible": self.sensible.to_json()}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> RatedGate:
+        return cls(Calibration.from_json(raw["sensible"]), float(raw["specific_if_sensible"]),
+                   float(raw["generated_ssa"]))
+
+
+# Rated on 100 validation posts of each README chat recipe (docs/BENCHMARKS.md "Retrieved or
+# generated", with the commands): the reply the retrieval's order puts first against its
+# post's cosine, and the same bundle's beam replies. A language without one here (or in the
+# bundle) sends no retrieved reply under the gate.
+DEFAULT_FIT: dict[str, RatedGate] = {
+    # chat-en: 42 of 100 retrieved replies sensible, 33 specific; beam replies SSA 0.175
+    "en": RatedGate(Calibration(slope=2.5146, intercept=-1.8005, pairs=100, positives=42),
+                    specific_if_sensible=0.33 / 0.42, generated_ssa=0.175),
+    # chat-zh: 47 sensible, 21 specific; beam replies SSA 0.31
+    "zh": RatedGate(Calibration(slope=2.6527, intercept=-1.2002, pairs=100, positives=47),
+                    specific_if_sensible=0.21 / 0.47, generated_ssa=0.31),
 }
 
 
 def message_language(text: str) -> str:
-    """"zh" for a message with Han characters, else "en": the calibrations' languages."""
+    """"zh" for a message with Han characters, else "en": the gates' languages."""
     return "zh" if "zh" in script_languages(text) else "en"
 
 
 def fit_calibration_for(
     text: str, details: Mapping[str, Any] | None = None
-) -> Calibration | None:
-    """The calibration for a message in `text`'s language: the bundle's (`details`, its
-    decoding settings' details), else the default; None where neither has one."""
+) -> RatedGate | None:
+    """The gate for a message in `text`'s language: the bundle's (`details`, its decoding
+    settings' details), else the default; None where neither has one."""
     language = message_language(text)
     stored = ((details or {}).get(RETRIEVED_FIT) or {}).get(language)
     if stored:
-        return Calibration.from_json(stored)
+        return RatedGate.from_json(stored)
     return DEFAULT_FIT.get(language)
 
 
-def retrieved_fit(similarity: float, calibration: Calibration | None) -> float:
-    """P(sensible) of a retrieved reply whose post has `similarity` to the message; NaN
-    without a calibration (then no threshold lets it through)."""
-    if calibration is None:
+def retrieved_fit(similarity: float, gate: RatedGate | None) -> float:
+    """A retrieved reply's fit (its share of the expected ratings) when its post has
+    `similarity` to the message; NaN without a gate (then no threshold lets it through)."""
+    if gate is None:
         return float("nan")
-    return float(calibration.probability([similarity])[0])
+    return gate.fit(similarity)

@@ -47,7 +47,7 @@ class Generation:
     # The ranker's score calibrated as the probability that this is the fitting reply
     # (`nlp.generation.confidence`; NaN where the ranker has none that holds for the options)
     confidence: float = math.nan
-    # A retrieved reply's probability of being rated sensible after the message, from how
+    # A retrieved reply's share of its and the model's own reply's expected ratings, from how
     # well its post matches the message (`nlp.generation.retrieved_fit`; NaN elsewhere)
     fit: float = math.nan
 

@@ -15,7 +15,13 @@ from nlp.chat.offline import bot_choices
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
 from nlp.decoding import DecodeOptions
-from nlp.generation.retrieved_fit import fit_calibration_for, message_language, retrieved_fit
+from nlp.generation.retrieved_fit import (
+    DEFAULT_FIT,
+    RatedGate,
+    fit_calibration_for,
+    message_language,
+    retrieved_fit,
+)
 from nlp.metrics.calibration import Calibration, fit_calibration
 from nlp.retrieval import ReplyIndex
 from tests.fakes.fake_generators import MixedGenerator, fake_model, retrieved_for
@@ -55,13 +61,29 @@ async def test_without_a_threshold_the_ranking_alone_decides() -> None:
 
 
 def test_the_fit_is_monotone_in_the_similarity_with_hand_computed_values() -> None:
-    calibration = Calibration(slope=4.0, intercept=-2.0)
-    assert retrieved_fit(0.5, calibration) == pytest.approx(0.5)  # sigmoid(0)
-    assert retrieved_fit(1.0, calibration) == pytest.approx(1 / (1 + math.exp(-2)))
-    assert retrieved_fit(0.0, calibration) == pytest.approx(1 / (1 + math.exp(2)))
-    values = [retrieved_fit(s, calibration) for s in np.linspace(0, 1, 11)]
+    """fit = E_r / (E_r + E_g), E_r = P(sensible) x (1 + P(specific | sensible)) / 2."""
+    gate = RatedGate(Calibration(slope=4.0, intercept=-2.0), specific_if_sensible=0.6,
+                     generated_ssa=0.2)
+    # cosine 0.5: P(sensible) = sigmoid(0) = 0.5, E_r = 0.5 x 1.6 / 2 = 0.4, fit = 0.4 / 0.6
+    assert retrieved_fit(0.5, gate) == pytest.approx(2 / 3)
+    high = 0.8 / (1 + math.exp(-2))  # cosine 1: sigmoid(2) x 0.8
+    assert retrieved_fit(1.0, gate) == pytest.approx(high / (high + 0.2))
+    low = 0.8 / (1 + math.exp(2))
+    assert retrieved_fit(0.0, gate) == pytest.approx(low / (low + 0.2))
+    values = [retrieved_fit(s, gate) for s in np.linspace(0, 1, 11)]
     assert values == sorted(values) and len(set(values)) == 11
-    assert math.isnan(retrieved_fit(0.9, None))  # no calibration: nothing passes a threshold
+    assert math.isnan(retrieved_fit(0.9, None))  # no gate: nothing passes a threshold
+
+
+def test_the_shipped_gates_send_a_retrieved_reply_where_it_rated_better() -> None:
+    """At 0.5 the retrieved reply's expected rating equals the model's: in English (whose
+    model's replies rated low) from a weak match on, in Chinese only from a closer one."""
+    def crossing(gate: RatedGate) -> float:
+        return next(s for s in np.linspace(0, 1, 101) if gate.fit(s) >= 0.5)
+
+    assert crossing(DEFAULT_FIT["en"]) < crossing(DEFAULT_FIT["zh"])
+    assert DEFAULT_FIT["zh"].to_json() == RatedGate.from_json(
+        DEFAULT_FIT["zh"].to_json()).to_json()
 
 
 def test_a_tiny_rated_pool_calibrates_the_fit() -> None:
@@ -71,7 +93,7 @@ def test_a_tiny_rated_pool_calibrates_the_fit() -> None:
     sensible = [0, 0, 0, 1, 0, 1, 1, 0, 1, 1]
     calibration = fit_calibration(similarity, sensible)
     assert calibration.slope > 0 and calibration.pairs == 10
-    low, high = (retrieved_fit(s, calibration) for s in (0.2, 0.8))
+    low, high = (float(calibration.probability(s)) for s in (0.2, 0.8))
     assert 0.05 < low < 0.4 < 0.6 < high < 0.95
     with pytest.raises(ValueError, match="positives and negatives"):
         fit_calibration([0.1, 0.2], [1, 1])
@@ -92,7 +114,7 @@ def test_the_similarity_is_a_tf_idf_cosine_over_the_indexed_posts() -> None:
 
 
 def test_the_bundles_calibration_wins_over_the_default_per_language() -> None:
-    own = Calibration(slope=1.0, intercept=0.0, pairs=3)
+    own = RatedGate(Calibration(slope=1.0, intercept=0.0, pairs=3), 0.5, 0.3)
     details = {"retrieved_fit": {"zh": own.to_json()}}
     assert message_language("你喜欢足球吗") == "zh" and message_language("hello") == "en"
     assert fit_calibration_for("你喜欢足球吗", details) == own
