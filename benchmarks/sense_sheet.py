@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -297,12 +297,14 @@ def gate_posts(key_path: Path, ratings_path: Path, retrieved: str,
     return posts
 
 
-def gated(posts: Sequence[GatePost], calibration: Any, threshold: float) -> dict[str, Any]:
-    """What the gate sends to each post (the retrieved reply where its calibrated fit
-    reaches `threshold`, else the generated one; the other where one is missing), rated."""
+def gated(posts: Sequence[GatePost], fit_of: Callable[[float], float],
+          threshold: float) -> dict[str, Any]:
+    """What the gate sends to each post (the retrieved reply where its fit, `fit_of` its
+    post's similarity, reaches `threshold`, else the generated one; the other where one is
+    missing), rated."""
     sent: dict[str, list[tuple[int, int]]] = {"retrieved": [], "generated": []}
     for post in posts:
-        fit = float(calibration.probability([post.similarity])[0])
+        fit = fit_of(post.similarity)
         take = "retrieved" if post.retrieved and (fit >= threshold or not post.generated) \
             else "generated"
         mark = post.retrieved if take == "retrieved" else post.generated
@@ -323,15 +325,33 @@ def gated(posts: Sequence[GatePost], calibration: Any, threshold: float) -> dict
 def gate(args: argparse.Namespace) -> None:
     """Fit the retrieved reply's calibration (P(sensible) | post similarity) on a rated
     validation sheet, choose the threshold by the gated replies' SSA there, and with
-    `--test-key` rate the same gate on a test sheet (nothing fitted or chosen on it)."""
+    `--test-key` rate the same gate on a test sheet (nothing fitted or chosen on it).
+    `--shipped LANG`: instead, replay the gate the product ships for that language
+    (`nlp.generation.retrieved_fit.DEFAULT_FIT`, at its threshold 0.5) on every sheet given."""
     from nlp.metrics.calibration import fit_calibration
 
+    if args.shipped:
+        from nlp.generation.retrieved_fit import DEFAULT_FIT
+
+        shipped = DEFAULT_FIT[args.shipped]
+        rows = []
+        for key, ratings in zip([args.key, *args.test_key], [args.ratings, *args.test_ratings],
+                                strict=True):
+            posts = gate_posts(Path(key), Path(ratings), args.retrieved, args.generated)
+            rows.append({"sheet": str(key), **gated(posts, shipped.fit, 0.5)})
+        print(format_table(rows, [(k, k) for k in rows[0]]))
+        if args.json:
+            write_json(Path(args.json), {"language": args.shipped, "rows": rows})
+        return
     valid = gate_posts(Path(args.key), Path(args.ratings), args.retrieved, args.generated)
     usable = [p for p in valid if p.retrieved is not None]
     calibration = fit_calibration([p.similarity for p in usable],
                                [p.retrieved[0] for p in usable if p.retrieved is not None])
     grid = [round(0.05 * i, 2) for i in range(21)]
-    table = [gated(valid, calibration, t) for t in grid]
+    def probability(similarity: float) -> float:
+        return float(calibration.probability(similarity))
+
+    table = [gated(valid, probability, t) for t in grid]
     best = max(table, key=lambda row: (row["ssa"], -row["threshold"]))
     print(f"calibration on {len(usable)} rated retrieved replies: P(sensible) = "
           f"sigmoid({calibration.slope:.4f} x similarity + {calibration.intercept:.4f})")
@@ -343,7 +363,7 @@ def gate(args: argparse.Namespace) -> None:
         for test_key, test_ratings in zip(args.test_key, args.test_ratings, strict=True):
             test = gate_posts(Path(test_key), Path(test_ratings), args.retrieved,
                               args.generated)
-            rows = [gated(test, calibration, t) for t in (0.0, best["threshold"], 1.01)]
+            rows = [gated(test, probability, t) for t in (0.0, best["threshold"], 1.01)]
             for row, name in zip(rows, ("retrieved only", "gated", "generated only"),
                                  strict=True):
                 row["sent"] = name
@@ -409,6 +429,8 @@ def main() -> None:
                        help="the configuration that sent the model's own replies")
     gater.add_argument("--test-key", nargs="*", default=[])
     gater.add_argument("--test-ratings", nargs="*", default=[])
+    gater.add_argument("--shipped", choices=["en", "zh"],
+                       help="replay the product's gate for this language on the sheets given")
     gater.add_argument("--json")
     gater.set_defaults(func=gate)
     ranker.set_defaults(func=rank_pool)
