@@ -18,7 +18,8 @@ def test_attention_heatmap_is_written(
 ) -> None:
     out = tmp_path / "attention.png"
     # A one-epoch model may end its reply at once; a minimum length gives it tokens to draw.
-    assert attention(tiny_bundle, "how are you today?", out, "--greedy", "--min-length", "3") == 0
+    assert attention(tiny_bundle, "how are you today?", out, "--greedy", "--retrieve", "0",
+                     "--min-length", "3") == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "attention heatmap written" in capsys.readouterr().out
 
@@ -45,7 +46,8 @@ def test_attention_titles_the_picture_by_the_models_task(
     monkeypatch.setattr(attention_plot, "render_attention_png", recording)
     assert (
         attention(
-            tiny_bundle, "how are you today?", tmp_path / "a.png", "--greedy", "--min-length", "3"
+            tiny_bundle, "how are you today?", tmp_path / "a.png", "--greedy", "--retrieve", "0",
+            "--min-length", "3"
         )
         == 0
     )
