@@ -15,6 +15,7 @@ API), the model's main language; otherwise English.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -176,7 +177,7 @@ class Messages:
         note = {"retrieved": self.retrieved, "refined": self.refined,
                 "fallback": self.fallback}.get(reply.provenance)
         text = note.format(pair=reply.pair or "?") if note else ""
-        if reply.provenance == "retrieved" and reply.fit == reply.fit:  # not NaN
+        if reply.provenance == "retrieved" and not math.isnan(reply.fit):
             text += " " + self.fit.format(post=reply.post, fit=reply.fit)
         return text
 

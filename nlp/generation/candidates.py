@@ -31,7 +31,7 @@ from nlp.generation.bundle import Bundle
 from nlp.generation.codec import TextCodec
 from nlp.generation.mmi import CompanionScorer
 from nlp.generation.reply_choice import reply_choice
-from nlp.generation.retrieved_fit import fit_calibration_for, retrieved_fit
+from nlp.generation.retrieved_fit import gate_for, retrieved_fit
 from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import Generation
 from nlp.retrieval import INDEX_DIR, ReplyIndex, Retrieved, message_tokens, repeats_a_turn
@@ -235,7 +235,7 @@ class Candidates:
         separator = self.bundle.config.data.turn_separator
         query = self.query_tokens(text)
         settings = self.bundle.decoding
-        gate = fit_calibration_for(text, settings.details if settings else None)
+        gate = gate_for(text, settings.details if settings else None)
         out = []
         for hit in hits:
             tokens = codec.text_tokens(hit.reply)

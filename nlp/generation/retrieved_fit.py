@@ -77,7 +77,7 @@ def message_language(text: str) -> str:
     return "zh" if "zh" in script_languages(text) else "en"
 
 
-def fit_calibration_for(
+def gate_for(
     text: str, details: Mapping[str, Any] | None = None
 ) -> RatedGate | None:
     """The gate for a message in `text`'s language: the bundle's (`details`, its decoding

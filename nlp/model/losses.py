@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from nlp.model import recurrence
 from nlp.model.distribution import DecoderOutputs, mean_negative_log_softmax, target_log_probs
 from nlp.tokenizers.specials import PAD_ID
 
@@ -85,8 +86,6 @@ def sampled_token_losses(
     largest share of a chat model's training step (10,000 words x 256 units per target
     token); S of them cost S/V of it. Only training uses it: validation, scoring and
     decoding keep the exact softmax (`token_losses`)."""
-    from nlp.model import recurrence  # the bfloat16 products, as the exact projection
-
     targets = tf.cast(targets, tf.int32)
     mask = tf.cast(tf.not_equal(targets, PAD_ID), tf.float32)
     vocab_size = int(kernel.shape[1])

@@ -18,7 +18,7 @@ from nlp.decoding import DecodeOptions
 from nlp.generation.retrieved_fit import (
     DEFAULT_FIT,
     RatedGate,
-    fit_calibration_for,
+    gate_for,
     message_language,
     retrieved_fit,
 )
@@ -117,8 +117,8 @@ def test_the_bundles_calibration_wins_over_the_default_per_language() -> None:
     own = RatedGate(Calibration(slope=1.0, intercept=0.0, pairs=3), 0.5, 0.3)
     details = {"retrieved_fit": {"zh": own.to_json()}}
     assert message_language("你喜欢足球吗") == "zh" and message_language("hello") == "en"
-    assert fit_calibration_for("你喜欢足球吗", details) == own
-    assert fit_calibration_for("hello", details) == fit_calibration_for("hello")
+    assert gate_for("你喜欢足球吗", details) == own
+    assert gate_for("hello", details) == gate_for("hello")
 
 
 def test_settings_say_what_chooses_the_reply_under_the_gate() -> None:
