@@ -167,6 +167,15 @@ class DecodeOptions:
     mmi_per_token: bool = option(
         False, "MMI: rank by the score per reply token (as Hits@1 scores), not its sum"
     )
+    # The model's own n-best ordered by PMI with the message before anything else ranks it
+    # (`nlp.generation.pmi`): what the retrieved-or-generated gate and a chat without
+    # re-ranking send of the model's; a ranker that scores every candidate itself
+    # (likelihood, MMI, the dual encoder, none with retrieved replies) orders them its way.
+    pmi_weight: float = option(
+        0.0, "order the model's own replies by log p(T|S) - W log p(T) per token, p(T) the "
+        "model's mean over a fixed sample of its training posts (needs the retrieval index; "
+        "0: by the decoder's score)", metavar="W", minimum=0.0, maximum=10.0,
+    )
     bm25_weight: float = option(
         1.0, "dual-encoder+bm25: weight of the BM25 score, scaled to the best candidate's",
         minimum=0.0, maximum=100.0,

@@ -30,6 +30,7 @@ from nlp.decoding.options import RETRIEVAL, DecodeOptions
 from nlp.generation.bundle import Bundle
 from nlp.generation.codec import TextCodec
 from nlp.generation.mmi import CompanionScorer
+from nlp.generation.pmi import MarginalScorer, marginal_posts, pmi_scores
 from nlp.generation.reply_choice import reply_choice
 from nlp.generation.retrieved_fit import gate_for, retrieved_fit
 from nlp.generation.stage_clock import StageClock
@@ -80,6 +81,7 @@ class Candidates:
         self._vectors: VectorIndex | None = None
         self._dual_encoder: Any = None
         self._forward: CompanionScorer | None = None
+        self._marginal: MarginalScorer | None = None
 
     @property
     def index(self) -> ReplyIndex:
@@ -137,6 +139,37 @@ class Candidates:
         if self._forward is None:
             self._forward = CompanionScorer(self.bundle)
         return self._forward
+
+    @property
+    def marginal(self) -> MarginalScorer:
+        """The model's own p(T) over a fixed sample of the index's training posts, as the
+        model reads them (`nlp.generation.pmi`)."""
+        if self._marginal is None:
+            if self.index.posts is None:
+                raise ValueError(
+                    f"{self.bundle.path}: pmi_weight averages the model over its training "
+                    "posts, which this retrieval index does not keep (it was built before "
+                    f"they were kept); rebuild it with `s2s index --model {self.bundle.path} "
+                    "--corpus TRAINING-CORPUS`")
+            inputs, _ = self.model_inputs(marginal_posts(self.index.posts))
+            self._marginal = MarginalScorer(self.forward, inputs)
+        return self._marginal
+
+    def by_pmi(
+        self, inputs: Sequence[str], results: Sequence[Sequence[Generation]], weight: float
+    ) -> list[list[Generation]]:
+        """Each input's candidates (`inputs`: what the model read) sorted by their PMI with it
+        per token, best first, that score their `score` (`nlp.generation.pmi`): the order in
+        which the bot's chooser and rerank=retrieval, whose ties keep it, take them."""
+        flat = [(row, g) for row, n_best in enumerate(results) for g in n_best]
+        if not flat:
+            return [list(n_best) for n_best in results]
+        forward = self.forward.token_log_probs([Pair(inputs[row], g.text) for row, g in flat])
+        marginals = self.marginal.log_marginals([g.text for _, g in flat])
+        ordered: list[list[Generation]] = [[] for _ in results]
+        for (row, g), score in zip(flat, pmi_scores(forward, marginals, weight), strict=True):
+            ordered[row].append(dataclasses.replace(g, score=score))
+        return [sorted(n_best, key=lambda g: -g.score) for n_best in ordered]
 
     def decodes(self, options: DecodeOptions) -> bool:
         """Whether the decoder writes candidates under `options` (`reply_choice`: with

@@ -247,6 +247,8 @@ def describe_options(options: DecodeOptions) -> str:
         parts.append(f"n_best {options.n_best}")
     if not options.suppress_unk:
         parts.append("allow_unk")
+    if options.pmi_weight:
+        parts.append(f"the model's replies by PMI with the message (weight {options.pmi_weight:g})")
     if options.retrieve and options.retrieved_threshold:
         parts.append(f"a retrieved reply (of {options.retrieve}) where its fit reaches "
                      f"{options.retrieved_threshold:g}, else the model's own")

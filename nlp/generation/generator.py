@@ -123,6 +123,9 @@ class Generator:
         inputs, drafts = self.candidates.model_inputs(texts)
         with self.clock.stage("decode"):
             results, has_tokens = self._decoded(inputs, drafts, options, seeds)
+        if options.pmi_weight > 0:
+            with self.clock.stage("rank"):
+                results = self.candidates.by_pmi(inputs, results, options.pmi_weight)
         if options.retrieve:
             with self.clock.stage("retrieve"):
                 for i, hits in enumerate(self.candidates.retrieve(texts, options.retrieve)):

@@ -81,7 +81,7 @@ def _variants(limits: ExportLimits) -> list[tuple[str, int, Strategy]]:
 # retrieved candidates, whether generated ones compete, the calibrated fallback): not graph
 # inputs.
 RERANK_FIELDS = ("rerank", "retrieve", "mmi_lambda", "mmi_gamma", "length_bonus",
-                 "mmi_per_token", "bm25_weight", "generated", "retrieved_threshold",
+                 "mmi_per_token", "pmi_weight", "bm25_weight", "generated", "retrieved_threshold",
                  "fallback_threshold")
 
 

@@ -118,20 +118,25 @@ def refine_pairs(
     data: DataConfig,
     *,
     skip_same_post: bool,
+    gold_seed: int | None = None,
 ) -> list[Pair]:
     """Retrieve-and-refine training pairs: each source followed by the reply of its nearest
     indexed post (never its own pair's, nor one of a duplicate of its post, with
     `skip_same_post`: the model must learn to refine a reply to a different message, which is
-    what it gets at run time)."""
+    what it gets at run time). With a `gold_seed` (training pairs), a seeded
+    `data.refine_gold_share` of them read their own reply instead (alpha-blending)."""
     queries = [message_tokens(codec.text_tokens(pair.source), data.turn_separator)
                for pair in pairs]
-    drafts = index.search(queries, 1, skip_same_post=skip_same_post)
+    drafts = [hits[0].reply if hits else ""
+              for hits in index.search(queries, 1, skip_same_post=skip_same_post)]
+    if gold_seed is not None and data.refine_gold_share > 0:
+        draw = np.random.default_rng(gold_seed).random(len(pairs))
+        drafts = [pair.target if u < data.refine_gold_share else draft
+                  for pair, draft, u in zip(pairs, drafts, draw, strict=True)]
     return [
-        Pair(
-            refined_source(pair.source, hits[0].reply if hits else "", data.refine_separator),
-            pair.target, pair.origin, pair.group,
-        )
-        for pair, hits in zip(pairs, drafts, strict=True)
+        Pair(refined_source(pair.source, draft, data.refine_separator),
+             pair.target, pair.origin, pair.group)
+        for pair, draft in zip(pairs, drafts, strict=True)
     ]
 
 

@@ -275,7 +275,8 @@ def _refined(
     index = build_index(codec, index_pairs)
     _say(options, f"retrieve-and-refine: drafts from an index of {len(index)} pairs")
     return (
-        refine_pairs(index, codec, train_pairs, config.data, skip_same_post=True),
+        refine_pairs(index, codec, train_pairs, config.data, skip_same_post=True,
+                     gold_seed=config.train.seed),
         refine_pairs(index, codec, valid_pairs, config.data, skip_same_post=False),
     )
 
@@ -637,7 +638,8 @@ def _retrain_pairs(
     written_valid, written_old = new_valid, old_held  # the files hold what a person wrote
     if config.data.retrieve_refine:
         new_train, new_valid, old_held, mixed_old = _drafted(
-            bundle, bundle.codec, config.data, new_train, new_valid, old_held, mixed_old)
+            bundle, bundle.codec, config.data, new_train, new_valid, old_held, mixed_old,
+            config.train.seed)
     return _RetrainPairs(new_train, new_valid, old_held, mixed_old, written_valid, written_old,
                          earlier, mixing)
 
@@ -650,16 +652,18 @@ def _drafted(
     valid: list[Pair],
     old_held: list[Pair],
     mixed_old: list[Pair],
+    seed: int,
 ) -> tuple[list[Pair], list[Pair], list[Pair], list[Pair]]:
     """A retrieve-and-refine model's pairs with their drafts, from the old model's index,
-    which stays as it was."""
+    which stays as it was; the pairs it trains on alpha-blended (`data.refine_gold_share`)."""
     # Old pairs (`--old-corpus` may be the old training corpus) may be in that index:
     # drafted from their own entry, they would measure forgetting with the answer in the
     # input, so they skip it as training pairs do.
     index = ReplyIndex.load(_index_dir(bundle))
     train, valid, old_held, mixed_old = (
-        refine_pairs(index, codec, group, data, skip_same_post=skip)
-        for group, skip in ((train, True), (valid, False), (old_held, True), (mixed_old, True))
+        refine_pairs(index, codec, group, data, skip_same_post=skip, gold_seed=gold)
+        for group, skip, gold in ((train, True, seed), (valid, False, None),
+                                  (old_held, True, None), (mixed_old, True, seed + 1))
     )
     return train, valid, old_held, mixed_old
 

@@ -142,6 +142,17 @@ class DataConfig:
     # copy from a reply a person wrote
     retrieve_refine: bool = False
     refine_separator: str = " __ret__ "
+    # Alpha-blending (Roller et al. 2020, section 2.3): this share of the training pairs
+    # (seeded) read their own reply as the draft. Why: the nearest post's reply rarely fits,
+    # so a refine model trained on drafts alone learns to ignore them; one that sometimes
+    # reads the gold reply learns that the draft can be used. Validation reads retrieved
+    # drafts only, as the model will.
+    refine_gold_share: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.refine_gold_share <= 1.0:
+            raise ValueError(
+                f"data.refine_gold_share must be within [0, 1], got {self.refine_gold_share}")
 
 
 # What a dual-encoder ranker reads (`nlp.ranking`): a bag of words, or the words in order.

@@ -326,6 +326,29 @@ def test_refine_pairs_never_draft_from_their_own_pair() -> None:
     assert [p.target for p in refined] == [p.target for p in pairs]
 
 
+def test_alpha_blending_gives_a_seeded_share_of_training_pairs_their_own_reply() -> None:
+    """Roller et al. 2020: part of the training pairs read the gold reply as the draft, so
+    the model learns that a draft can be used; held-out pairs never do."""
+    config = ExperimentConfig().with_overrides(["data.refine_gold_share=0.5"])
+    pairs = [Pair(f"post number {i}", f"reply number {i}", f"c:{i}") for i in range(400)]
+    codec = TextCodec.untrained(config, pairs)
+    index = build_index(codec, pairs)
+    separator = config.data.refine_separator
+
+    def gold(refined: list[Pair]) -> list[bool]:
+        return [p.source.split(separator)[1] == p.target for p in refined]
+
+    trained = refine_pairs(index, codec, pairs, config.data, skip_same_post=True, gold_seed=3)
+    share = sum(gold(trained)) / len(pairs)
+    assert 0.4 < share < 0.6
+    assert gold(trained) == gold(refine_pairs(index, codec, pairs, config.data,
+                                              skip_same_post=True, gold_seed=3))
+    held = refine_pairs(index, codec, pairs, config.data, skip_same_post=True)
+    assert not any(gold(held))
+    with pytest.raises(ValueError, match="refine_gold_share"):
+        ExperimentConfig().with_overrides(["data.refine_gold_share=1.5"])
+
+
 def test_retrieve_and_refine_trains_and_decodes_end_to_end(tmp_path: Path) -> None:
     from nlp.generation.generator import Generator
 
