@@ -269,23 +269,25 @@ class GatePost:
     generated: tuple[int, int] | None
 
 
-def gate_posts(key_path: Path, ratings_path: Path, retrieved: str,
+def gate_posts(keys: Sequence[Path], ratings: Sequence[Path], retrieved: str,
                generated: str) -> list[GatePost]:
     """The rated posts of a sheet (`make` with a `retrieved` and a `generated`
-    configuration), each with the signal `nlp.generation.retrieved_fit` calibrates."""
-    from nlp.generation.loading import load_generator
+    configuration; its parts' keys and ratings in the same order), each with the signal
+    `nlp.generation.retrieved_fit` calibrates."""
+    from nlp.generation.bundle import load_bundle
+    from nlp.generation.candidates import Candidates
 
-    key = json.loads(Path(key_path).read_text("utf-8"))
-    meta, marks = key["meta"], read_ratings(Path(ratings_path))
     by_post: dict[int, dict[str, tuple[int, int]]] = {}
-    for identifier, row in key["rows"].items():
-        for source in row["sources"]:
-            name, _, provenance = source.partition(" ")
-            if identifier in marks and (name, provenance) in (
-                    (retrieved, "retrieved"), (generated, "generated")):
-                by_post.setdefault(row["post_index"], {})[name] = marks[identifier]
-    generator = load_generator(meta["model"])
-    candidates = generator.candidates
+    for key_path, ratings_path in zip(keys, ratings, strict=True):
+        key = json.loads(Path(key_path).read_text("utf-8"))
+        meta, marks = key["meta"], read_ratings(Path(ratings_path))
+        for identifier, row in key["rows"].items():
+            for source in row["sources"]:
+                name, _, provenance = source.partition(" ")
+                if identifier in marks and (name, provenance) in (
+                        (retrieved, "retrieved"), (generated, "generated")):
+                    by_post.setdefault(row["post_index"], {})[name] = marks[identifier]
+    candidates = Candidates(load_bundle(meta["model"]))  # the index and codec: no decoder
     test = _read(meta["corpus"])
     posts = []
     for index, row in enumerate(meta["rows"]):
@@ -295,6 +297,26 @@ def gate_posts(key_path: Path, ratings_path: Path, retrieved: str,
         mine = by_post.get(index, {})
         posts.append(GatePost(similarity, mine.get(retrieved), mine.get(generated)))
     return posts
+
+
+def rated_gate(posts: Sequence[GatePost], calibration: Any) -> dict[str, Any]:
+    """The `nlp.generation.retrieved_fit.RatedGate` these rated posts give, as JSON (what
+    `DEFAULT_FIT` or a bundle's details hold): the calibration, P(specific | sensible) of
+    the retrieved replies, and the generated replies' SSA."""
+    retrieved = [p.retrieved for p in posts if p.retrieved is not None]
+    generated = [p.generated for p in posts if p.generated is not None]
+    sensible = sum(m[0] for m in retrieved)
+    specific = sum(m[1] for m in retrieved)
+    ssa = sum(m[0] + m[1] for m in generated) / (2 * max(1, len(generated)))
+    return {"sensible": calibration.to_json(),
+            "specific_if_sensible": round(specific / max(1, sensible), 4),
+            "generated_ssa": round(ssa, 4)}
+
+
+def _sheets(values: Sequence[str]) -> list[list[Path]]:
+    """Sheets as given on the command line: each a key (or ratings) file, or its parts'
+    files joined by commas."""
+    return [[Path(part) for part in value.split(",")] for value in values]
 
 
 def gated(posts: Sequence[GatePost], fit_of: Callable[[float], float],
@@ -335,15 +357,16 @@ def gate(args: argparse.Namespace) -> None:
 
         shipped = DEFAULT_FIT[args.shipped]
         rows = []
-        for key, ratings in zip([args.key, *args.test_key], [args.ratings, *args.test_ratings],
-                                strict=True):
-            posts = gate_posts(Path(key), Path(ratings), args.retrieved, args.generated)
-            rows.append({"sheet": str(key), **gated(posts, shipped.fit, 0.5)})
+        for keys, ratings in zip(_sheets([args.key, *args.test_key]),
+                                 _sheets([args.ratings, *args.test_ratings]), strict=True):
+            posts = gate_posts(keys, ratings, args.retrieved, args.generated)
+            rows.append({"sheet": ",".join(map(str, keys)), **gated(posts, shipped.fit, 0.5)})
         print(format_table(rows, [(k, k) for k in rows[0]]))
         if args.json:
             write_json(Path(args.json), {"language": args.shipped, "rows": rows})
         return
-    valid = gate_posts(Path(args.key), Path(args.ratings), args.retrieved, args.generated)
+    [valid_keys], [valid_ratings] = _sheets([args.key]), _sheets([args.ratings])
+    valid = gate_posts(valid_keys, valid_ratings, args.retrieved, args.generated)
     usable = [p for p in valid if p.retrieved is not None]
     calibration = fit_calibration([p.similarity for p in usable],
                                [p.retrieved[0] for p in usable if p.retrieved is not None])
@@ -357,19 +380,22 @@ def gate(args: argparse.Namespace) -> None:
           f"sigmoid({calibration.slope:.4f} x similarity + {calibration.intercept:.4f})")
     print(format_table(table, [(k, k) for k in table[0]]))
     print(f"chosen on validation: threshold {best['threshold']} (SSA {best['ssa']})")
+    fitted = rated_gate(valid, calibration)
+    print(f"the gate these ratings give (retrieved_fit.RatedGate): {json.dumps(fitted)}")
     result: dict[str, Any] = {"calibration": calibration.to_json(), "validation": table,
-                              "threshold": best["threshold"]}
+                              "threshold": best["threshold"], "rated_gate": fitted}
     if args.test_key:
-        for test_key, test_ratings in zip(args.test_key, args.test_ratings, strict=True):
-            test = gate_posts(Path(test_key), Path(test_ratings), args.retrieved,
-                              args.generated)
+        for test_keys, test_ratings in zip(_sheets(args.test_key), _sheets(args.test_ratings),
+                                           strict=True):
+            test = gate_posts(test_keys, test_ratings, args.retrieved, args.generated)
             rows = [gated(test, probability, t) for t in (0.0, best["threshold"], 1.01)]
             for row, name in zip(rows, ("retrieved only", "gated", "generated only"),
                                  strict=True):
                 row["sent"] = name
-            print(f"test {test_key}:")
+            name = ",".join(map(str, test_keys))
+            print(f"test {name}:")
             print(format_table(rows, [(k, k) for k in rows[0]]))
-            result[str(test_key)] = rows
+            result[name] = rows
     if args.json:
         write_json(Path(args.json), result)
 
@@ -421,13 +447,14 @@ def main() -> None:
                         help="a configuration, as `make` takes it (the key's --model)")
     ranker.add_argument("--json", help="write the rates here too")
     gater = commands.add_parser("gate", help="fit and choose the retrieved-or-generated gate")
-    gater.add_argument("--key", required=True, help="a rated validation sheet's key")
-    gater.add_argument("--ratings", required=True)
+    gater.add_argument("--key", required=True,
+                       help="a rated validation sheet's key (its parts' keys joined by commas)")
+    gater.add_argument("--ratings", required=True, help="its ratings (per part, by commas)")
     gater.add_argument("--retrieved", default="retrieved",
                        help="the configuration that sent retrieved replies")
     gater.add_argument("--generated", default="beam",
                        help="the configuration that sent the model's own replies")
-    gater.add_argument("--test-key", nargs="*", default=[])
+    gater.add_argument("--test-key", nargs="*", default=[], help="test sheets' keys, as --key")
     gater.add_argument("--test-ratings", nargs="*", default=[])
     gater.add_argument("--shipped", choices=["en", "zh"],
                        help="replay the product's gate for this language on the sheets given")
