@@ -39,6 +39,10 @@ MARGINAL_POSTS = 16
 # latency should not pay for "I don't know." again on every message.
 KEPT_MARGINALS = 4096
 SAMPLE_SEED = 0  # which posts: fixed, so that every process orders a reply alike
+# Teacher-forced rows per scoring call: the output layer holds rows x length x vocabulary
+# floats (512 x 50 x 10,000 is 1 GB), so a batch of messages' n-best lists, each against
+# every post, goes through in slices of this many rows.
+SCORED_ROWS = 512
 
 
 class TokenScorer(Protocol):
@@ -65,19 +69,23 @@ class MarginalScorer:
         self._kept: OrderedDict[str, float] = OrderedDict()
 
     def log_marginals(self, replies: Sequence[str]) -> list[float]:
-        missing = list(dict.fromkeys(r for r in replies if r not in self._kept))
-        if missing:
-            pairs = [Pair(post, reply) for reply in missing for post in self.posts]
-            scores = self.scorer.token_log_probs(pairs)
-            k = len(self.posts)
-            for i, reply in enumerate(missing):
+        found = {reply: self._kept[reply] for reply in replies if reply in self._kept}
+        missing = list(dict.fromkeys(r for r in replies if r not in found))
+        k = len(self.posts)
+        step = max(1, SCORED_ROWS // k)
+        for start in range(0, len(missing), step):
+            some = missing[start:start + step]
+            scores = self.scorer.token_log_probs(
+                [Pair(post, reply) for reply in some for post in self.posts])
+            for i, reply in enumerate(some):
                 sums = [float(np.sum(row)) for row in scores[i * k:(i + 1) * k]]
-                self._kept[reply] = float(logsumexp(sums) - np.log(k))
-                while len(self._kept) > KEPT_MARGINALS:
-                    self._kept.popitem(last=False)
-        for reply in replies:
+                found[reply] = float(logsumexp(sums) - np.log(k))
+        for reply, value in found.items():
+            self._kept[reply] = value
             self._kept.move_to_end(reply)
-        return [self._kept[reply] for reply in replies]
+        while len(self._kept) > KEPT_MARGINALS:
+            self._kept.popitem(last=False)
+        return [found[reply] for reply in replies]
 
 
 def pmi_scores(

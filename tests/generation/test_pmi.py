@@ -21,14 +21,17 @@ from nlp.generation.pmi import MarginalScorer, marginal_posts, pmi_scores
 
 
 class ScriptedScorer:
-    """log p(t | post) of every target token: a table by (post, reply), counting calls."""
+    """log p(t | post) of every target token: a table by (post, reply), counting rows and
+    calls."""
 
     def __init__(self, table: dict[tuple[str, str], list[float]]) -> None:
         self.table = table
         self.rows = 0
+        self.calls: list[int] = []
 
     def token_log_probs(self, pairs: Sequence[Pair]) -> list[np.ndarray]:
         self.rows += len(pairs)
+        self.calls.append(len(pairs))
         return [np.array(self.table[(p.source, p.target)]) for p in pairs]
 
 
@@ -50,6 +53,22 @@ def test_the_marginal_is_the_log_mean_probability_over_the_posts_and_is_kept() -
     assert scorer.rows == 4  # each reply once against each post
     assert marginal.log_marginals(["yes"]) == pytest.approx([math.log(0.3)])
     assert scorer.rows == 4  # kept
+
+
+def test_many_replies_are_scored_in_slices_of_bounded_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch of messages' n-best lists against every post would not fit in memory at once
+    (the output layer is rows x length x vocabulary)."""
+    from nlp.generation import pmi
+
+    replies = [f"reply {i}" for i in range(5)]
+    table = {(post, reply): [-1.0 - i] for i, reply in enumerate(replies) for post in "abc"}
+    whole = MarginalScorer(ScriptedScorer(table), list("abc")).log_marginals(replies)
+    monkeypatch.setattr(pmi, "SCORED_ROWS", 6)
+    scorer = ScriptedScorer(table)
+    assert MarginalScorer(scorer, list("abc")).log_marginals(replies) == pytest.approx(whole)
+    assert scorer.calls == [6, 6, 3]
 
 
 def test_the_posts_are_drawn_once_and_alike() -> None:
