@@ -36,7 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -367,7 +367,13 @@ def gate(args: argparse.Namespace) -> None:
         return
     [valid_keys], [valid_ratings] = _sheets([args.key]), _sheets([args.ratings])
     valid = gate_posts(valid_keys, valid_ratings, args.retrieved, args.generated)
-    usable = [p for p in valid if p.retrieved is not None]
+    # other rated validation sheets of the same index: their retrieved replies join the
+    # calibration (what a retrieved reply's fit depends on is the index, not the model)
+    also = [replace(post, generated=None)
+            for keys, ratings in zip(_sheets(args.also_key), _sheets(args.also_ratings),
+                                     strict=True)
+            for post in gate_posts(keys, ratings, args.retrieved, args.generated)]
+    usable = [p for p in valid + also if p.retrieved is not None]
     calibration = fit_calibration([p.similarity for p in usable],
                                [p.retrieved[0] for p in usable if p.retrieved is not None])
     grid = [round(0.05 * i, 2) for i in range(21)]
@@ -380,7 +386,7 @@ def gate(args: argparse.Namespace) -> None:
           f"sigmoid({calibration.slope:.4f} x similarity + {calibration.intercept:.4f})")
     print(format_table(table, [(k, k) for k in table[0]]))
     print(f"chosen on validation: threshold {best['threshold']} (SSA {best['ssa']})")
-    fitted = rated_gate(valid, calibration)
+    fitted = rated_gate(valid + also, calibration)
     print(f"the gate these ratings give (retrieved_fit.RatedGate): {json.dumps(fitted)}")
     result: dict[str, Any] = {"calibration": calibration.to_json(), "validation": table,
                               "threshold": best["threshold"], "rated_gate": fitted}
@@ -454,6 +460,10 @@ def main() -> None:
                        help="the configuration that sent retrieved replies")
     gater.add_argument("--generated", default="beam",
                        help="the configuration that sent the model's own replies")
+    gater.add_argument("--also-key", nargs="*", default=[],
+                       help="more validation sheets (as --key) whose retrieved replies join the "
+                       "calibration; their generated ones are not read (an older model's)")
+    gater.add_argument("--also-ratings", nargs="*", default=[])
     gater.add_argument("--test-key", nargs="*", default=[], help="test sheets' keys, as --key")
     gater.add_argument("--test-ratings", nargs="*", default=[])
     gater.add_argument("--shipped", choices=["en", "zh"],
