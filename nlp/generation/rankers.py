@@ -187,11 +187,18 @@ class Rankers:
         """Each candidate's log-probability among its input's candidates of its BM25 score:
         the score of the post it answered as a document for the message, which a retrieved
         candidate holds from its retrieval (`Candidates.retrieve`, the same scale whichever
-        search found it); 0 for the decoder's candidates, below every reply BM25 found. And
-        those BM25 scores."""
+        search found it); 0 for the decoder's candidates, below every reply BM25 found, and
+        among them, the decoder's own order: each is lowered by how far its score falls
+        below the best of them (nats, as the bot's reply penalties are). Why: where the
+        retrieved-or-generated gate sends the model's reply, it must be the one the decoder
+        prefers, as rated; tied, the penalties alone chose among the beams. And those BM25
+        scores (the raw values)."""
         bm25 = [np.array([g.score if g.provenance == "retrieved" else 0.0 for g in n_best])
                 for n_best in results]
-        return _log_softmax_rows(bm25), [value for row in bm25 for value in row.tolist()]
+        ranked = _log_softmax_rows(bm25)
+        below = [value for n_best in results for value in _below_best_written(n_best)]
+        return ([score + lower for score, lower in zip(ranked, below, strict=True)],
+                [value for row in bm25 for value in row.tolist()])
 
     def _dual_encoder_scores(
         self,
@@ -222,6 +229,15 @@ class Rankers:
         return _log_softmax_rows([scale * np.asarray(row, np.float64) for row in cosines]), [
             value for row in cosines for value in np.asarray(row, np.float64).tolist()]
 
+
+
+def _below_best_written(n_best: Sequence[Generation]) -> list[float]:
+    """Per candidate, how far the decoder's score of a candidate it wrote falls below the
+    best such score (0 for the best and for retrieved replies; 0 where a score is NaN)."""
+    written = [g.score for g in n_best if g.provenance != "retrieved" and np.isfinite(g.score)]
+    best = max(written, default=0.0)
+    return [float(g.score - best) if g.provenance != "retrieved" and np.isfinite(g.score)
+            else 0.0 for g in n_best]
 
 
 def _log_softmax_rows(rows: Sequence[np.ndarray]) -> list[float]:

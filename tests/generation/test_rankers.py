@@ -55,3 +55,24 @@ def test_the_retrieval_order_reads_the_bm25_scores_retrieval_holds(
     expected = dict(zip((hit.reply for hit in found), log_softmax(bm25).tolist(), strict=True))
     assert [g.score for g in ranked] == pytest.approx([expected[g.text] for g in ranked])
     assert [g.score for g in ranked] == sorted((g.score for g in ranked), reverse=True)
+
+
+def test_under_the_retrieval_order_the_model_s_replies_keep_the_decoder_s_order() -> None:
+    """Where the retrieved-or-generated gate sends the model's own reply, it is the one the
+    decoder prefers (the beam rated), not whichever beam the bot's penalties alone pick
+    among tied scores: the decoder's candidates stay below every retrieved reply, each
+    lowered by how far its score falls below the best beam's."""
+    from nlp.generation.text_generator import Generation
+
+    def candidate(text: str, score: float, provenance: str) -> Generation:
+        return Generation(text, score, text.split(), [], np.zeros((1, 0), np.float32),
+                          provenance=provenance)  # type: ignore[arg-type]
+
+    row = [candidate("yes", -2.0, "generated"), candidate("i know", -1.0, "generated"),
+           candidate("the red one", 3.0, "retrieved"), candidate("no", -5.0, "generated")]
+    scores, raw = Rankers._retrieval_scores([row])
+    base = log_softmax(np.array([0.0, 0.0, 3.0, 0.0]))
+    assert scores == pytest.approx([base[0] - 1.0, base[1], base[2], base[3] - 4.0])
+    assert raw == [0.0, 0.0, 3.0, 0.0]
+    order = [row[i].text for i in np.argsort(scores)[::-1]]
+    assert order == ["the red one", "i know", "yes", "no"]
