@@ -252,7 +252,11 @@ def test_the_retrieval_ranker_keeps_bm25_s_order_and_puts_the_decoder_s_replies_
     assert found[0].post == post and found[0].reply == record["reply"]
     bm25 = np.array([hit.score for hit in found] + [0.0, 0.0])
     expected = bm25 - bm25.max() - np.log(np.exp(bm25 - bm25.max()).sum())
-    assert [c.score for c in candidates] == pytest.approx(expected.tolist(), rel=1e-5)
+    retrieved, written = candidates[:len(found)], candidates[len(found):]
+    assert [c.score for c in retrieved] == pytest.approx(expected[:len(found)].tolist(), rel=1e-5)
+    # the decoder's best at the log-probability of a BM25 score of 0, the other below it
+    assert written[0].score == pytest.approx(expected[-1], rel=1e-5)
+    assert written[1].score <= written[0].score
     assert all(np.isnan(c.confidence) for c in candidates)  # it has no calibration
 
     older = tmp_path / "older"
