@@ -72,6 +72,7 @@ class Messages:
     greedy: str
     beam: str  # {size}
     diverse_beam: str  # {size}
+    by_pmi: str  # {how} {weight}: the decoder's replies ordered by PMI (`pmi_weight`)
     sample: str  # {temperature}
     out_of_range: str  # {name} {low} {high}
     beam_size: str  # the settings' names in `out_of_range`
@@ -163,12 +164,15 @@ class Messages:
         return self.unused.format(how=self._how(options), length=options.max_length)
 
     def _how(self, options: DecodeOptions) -> str:
-        return {
+        how = {
             "greedy": self.greedy,
             "beam": self.beam.format(size=options.beam_size),
             "diverse_beam": self.diverse_beam.format(size=options.beam_size),
             "sample": self.sample.format(temperature=options.temperature),
         }[options.strategy]
+        if options.pmi_weight:
+            return self.by_pmi.format(how=how, weight=options.pmi_weight)
+        return how
 
     def provenance(self, reply: Generation) -> str:
         """Where `reply` came from, in one sentence ("" for a reply the model wrote alone).
@@ -285,6 +289,10 @@ higher is wilder)
     greedy="greedy search",
     beam="beam search, beam size {size}",
     diverse_beam="diverse beam search, beam size {size}",
+    by_pmi=(
+        "{how}, the one most likelier after your message than after others first (PMI, "
+        "weight {weight:g})"
+    ),
     sample="sampling, temperature {temperature:g}",
     out_of_range="The {name} must be between {low:g} and {high:g}.",
     beam_size="beam size",
@@ -409,6 +417,7 @@ CHINESE = Messages(
     greedy="贪心搜索",
     beam="束搜索，束宽 {size}",
     diverse_beam="多样化束搜索，束宽 {size}",
+    by_pmi="{how}，优先选对你这条消息比对其他消息更可能的回复（PMI，权重 {weight:g}）",
     sample="随机采样，温度 {temperature:g}",
     out_of_range="{name}必须在 {low:g} 到 {high:g} 之间。",
     beam_size="束宽",

@@ -124,3 +124,12 @@ def test_the_generator_orders_the_models_replies_by_pmi_and_the_bot_sends_the_fi
                           rerank="retrieval", retrieved_threshold=1.0)
     said = bot_choices(generator, [message], gated)[0]
     assert said.provenance == "generated" and said.text == texts[0]
+
+
+def test_the_settings_say_when_the_model_s_replies_are_ordered_by_pmi() -> None:
+    from nlp.chat.messages import CHINESE, ENGLISH
+
+    options = DecodeOptions(beam_size=10, n_best=10, pmi_weight=0.5)
+    assert "PMI, weight 0.5" in ENGLISH.replies_text(options)
+    assert "PMI，权重 0.5" in CHINESE.replies_text(options)
+    assert "PMI" not in ENGLISH.replies_text(DecodeOptions())
