@@ -159,8 +159,8 @@ class Candidates:
         self, inputs: Sequence[str], results: Sequence[Sequence[Generation]], weight: float
     ) -> list[list[Generation]]:
         """Each input's candidates (`inputs`: what the model read) sorted by their PMI with it
-        per token, best first, that score their `score` (`nlp.generation.pmi`): the order in
-        which the bot's chooser and rerank=retrieval, whose ties keep it, take them."""
+        per token, best first, that score their `score` (`nlp.generation.pmi`), which the
+        bot's chooser and rerank=retrieval (below every retrieved reply) order them by."""
         flat = [(row, g) for row, n_best in enumerate(results) for g in n_best]
         if not flat:
             return [list(n_best) for n_best in results]
