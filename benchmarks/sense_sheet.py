@@ -51,6 +51,7 @@ from nlp.evaluation.sense import (
     sheet_rows,
     write_sheet,
 )
+from nlp.metrics.calibration import Calibration
 from nlp.text.normalize import last_turn_text, normalize_text
 from nlp.util.config import DataConfig
 
@@ -299,18 +300,18 @@ def gate_posts(keys: Sequence[Path], ratings: Sequence[Path], retrieved: str,
     return posts
 
 
-def rated_gate(posts: Sequence[GatePost], calibration: Any) -> dict[str, Any]:
+def rated_gate(posts: Sequence[GatePost], calibration: Calibration) -> dict[str, Any]:
     """The `nlp.generation.retrieved_fit.RatedGate` these rated posts give, as JSON (what
     `DEFAULT_FIT` or a bundle's details hold): the calibration, P(specific | sensible) of
     the retrieved replies, and the generated replies' SSA."""
+    from nlp.generation.retrieved_fit import RatedGate
+
     retrieved = [p.retrieved for p in posts if p.retrieved is not None]
     generated = [p.generated for p in posts if p.generated is not None]
     sensible = sum(m[0] for m in retrieved)
     specific = sum(m[1] for m in retrieved)
     ssa = sum(m[0] + m[1] for m in generated) / (2 * max(1, len(generated)))
-    return {"sensible": calibration.to_json(),
-            "specific_if_sensible": round(specific / max(1, sensible), 4),
-            "generated_ssa": round(ssa, 4)}
+    return RatedGate(calibration, round(specific / max(1, sensible), 4), round(ssa, 4)).to_json()
 
 
 def _sheets(values: Sequence[str]) -> list[list[Path]]:

@@ -72,20 +72,23 @@ class MarginalScorer:
         found = {reply: self._kept[reply] for reply in replies if reply in self._kept}
         missing = list(dict.fromkeys(r for r in replies if r not in found))
         k = len(self.posts)
-        step = max(1, SCORED_ROWS // k)
-        for start in range(0, len(missing), step):
-            some = missing[start:start + step]
-            scores = self.scorer.token_log_probs(
-                [Pair(post, reply) for reply in some for post in self.posts])
-            for i, reply in enumerate(some):
-                sums = [float(np.sum(row)) for row in scores[i * k:(i + 1) * k]]
-                found[reply] = float(logsumexp(sums) - np.log(k))
+        scores = in_slices(self.scorer,
+                           [Pair(post, reply) for reply in missing for post in self.posts])
+        for i, reply in enumerate(missing):
+            sums = [float(np.sum(row)) for row in scores[i * k:(i + 1) * k]]
+            found[reply] = float(logsumexp(sums) - np.log(k))
         for reply, value in found.items():
             self._kept[reply] = value
             self._kept.move_to_end(reply)
         while len(self._kept) > KEPT_MARGINALS:
             self._kept.popitem(last=False)
         return [found[reply] for reply in replies]
+
+
+def in_slices(scorer: TokenScorer, pairs: Sequence[Pair]) -> list[np.ndarray]:
+    """`scorer.token_log_probs` of `pairs`, `SCORED_ROWS` rows a call (see there)."""
+    return [row for start in range(0, len(pairs), SCORED_ROWS)
+            for row in scorer.token_log_probs(pairs[start:start + SCORED_ROWS])]
 
 
 def pmi_scores(
