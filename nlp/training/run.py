@@ -13,7 +13,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +78,7 @@ RUN_SUBDIR = "run"
 VALID_FILE = "valid.jsonl"
 SELECT_BY = ("loss", "rouge", "last")  # train.select_by
 CONFIG_FILE = "config.json"
+PRECISION_FILE = "precision.json"  # the dtypes the run computes in (training_precision)
 # What `--resume` may change: limits of the run and its reporting, not what it trains or how.
 # model.recurrence: both recurrences run the same weights, so a run may go on on another device
 SAFE_ON_RESUME = (
@@ -106,8 +107,20 @@ def seed_everything(seed: int) -> None:
 
 def training_precision(config: ExperimentConfig, options: RunOptions) -> Precision:
     """What `train.precision` means here, said to the user (checked before any corpus is
-    read, so a wrong value fails at once)."""
+    read, so a wrong value fails at once), and kept in the run directory: `--resume` computes
+    as the run it continues even where a new race would choose the other dtype (a deleted
+    cache, another user's, another machine, a near tie), since otherwise the resumed weights
+    would drift from the uninterrupted run's. A dtype named on resume is taken as named."""
+    recorded = options.out / RUN_SUBDIR / PRECISION_FILE
+    if options.resume and config.train.precision == "auto" and recorded.is_file():
+        precision = Precision(**json.loads(recorded.read_text("utf-8")))
+        products = f", {precision.products} operands" if precision.products else ""
+        _say(options, f"training computes in {precision.policy}{products} "
+                      "(as the run it resumes)")
+        return precision
     precision, race = resolve_precision(config.train.precision, ProductSizes.of(config))
+    recorded.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(recorded, json.dumps(asdict(precision)) + "\n")
     products = (
         f", {precision.products} operands in the large products" if precision.products else ""
     )

@@ -198,3 +198,23 @@ def test_a_bfloat16_training_run_saves_a_float32_model(tmp_path: Path) -> None:
     assert bundle.config.train.precision == "bfloat16"
     assert bundle.model.dtype_policy.name == "float32"
     assert bundle.model.products is None
+
+
+def test_a_resumed_run_computes_as_the_run_it_continues(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race decides once per run: resumed where a new race would choose the other dtype
+    (a deleted cache, a near tie on a busy machine), the run keeps its dtypes, so its weights
+    stay those of the uninterrupted run. A dtype named on resume is taken as named."""
+    import nlp.training.run as run
+
+    chosen = {"now": BFLOAT16_PRODUCTS}
+    monkeypatch.setattr(run, "resolve_precision", lambda *_: (chosen["now"], None))
+    auto = ExperimentConfig().with_overrides(tiny_overrides())
+    assert run.training_precision(auto, RunOptions(tmp_path, verbose=0)) == BFLOAT16_PRODUCTS
+    chosen["now"] = FLOAT32
+    resumed = RunOptions(tmp_path, resume=True, verbose=0)
+    assert run.training_precision(auto, resumed) == BFLOAT16_PRODUCTS
+    named = ExperimentConfig().with_overrides(tiny_overrides(**{"train.precision": "float32"}))
+    assert run.training_precision(named, resumed) == FLOAT32
+    assert run.training_precision(auto, RunOptions(tmp_path, verbose=0)) == FLOAT32  # a new run

@@ -233,6 +233,8 @@ def test_process_killed_between_checkpoints_resumes_to_the_same_weights(tmp_path
     final = read_state(cut / "checkpoint")
     assert final.finished and final.epoch == 2
     assert final.global_step == read_state(straight / "checkpoint").global_step
+    recorded = [(out / "run" / "precision.json").read_text() for out in (straight, cut)]
+    assert recorded[0] == recorded[1], "the two runs computed in different dtypes"
     expected = _checkpoint_values(straight / "checkpoint")
     got = _checkpoint_values(cut / "checkpoint")
     assert set(got) == set(expected)
