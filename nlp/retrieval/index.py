@@ -181,18 +181,26 @@ class ReplyIndex:
                    float(stats["average_length"]), posts)
 
     def search(
-        self, queries: Sequence[Sequence[str]], k: int, *, skip_same_post: bool = False
+        self,
+        queries: Sequence[Sequence[str]],
+        k: int,
+        *,
+        skip_same_post: bool = False,
+        all_cores: bool = False,
     ) -> list[list[Retrieved]]:
         """For each query (a token list), up to `k` replies of the posts that match it best,
         best first; posts sharing no token with the query are never returned.
         `skip_same_post`: the queries are indexed posts themselves (building training data),
-        so drop every hit whose post is the query's own post or an exact duplicate of it."""
+        so drop every hit whose post is the query's own post or an exact duplicate of it.
+        `all_cores`: spread the queries over every core (bm25s' threads), for building
+        training data from a whole corpus; a message at chat time keeps to one."""
         if k <= 0 or not queries:
             return [[] for _ in queries]
         extra = max(self._copies.values()) if skip_same_post else 0
         depth = min(len(self), k + extra)
         rows, scores = self._bm25.retrieve(  # type: ignore[attr-defined]
-            [list(q) for q in queries], k=depth, show_progress=False, n_threads=0
+            [list(q) for q in queries], k=depth, show_progress=False,
+            n_threads=-1 if all_cores else 0,
         )
         results: list[list[Retrieved]] = []
         for query, row_list, score_list in zip(queries, rows, scores, strict=True):

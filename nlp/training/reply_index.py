@@ -124,15 +124,19 @@ def refine_pairs(
     indexed post (never its own pair's, nor one of a duplicate of its post, with
     `skip_same_post`: the model must learn to refine a reply to a different message, which is
     what it gets at run time). With a `gold_seed` (training pairs), a seeded
-    `data.refine_gold_share` of them read their own reply instead (alpha-blending)."""
-    queries = [message_tokens(codec.text_tokens(pair.source), data.turn_separator)
-               for pair in pairs]
-    drafts = [hits[0].reply if hits else ""
-              for hits in index.search(queries, 1, skip_same_post=skip_same_post)]
+    `data.refine_gold_share` of them read their own reply instead (alpha-blending); only the
+    others are searched, on every core: BM25 scores each query against the whole index, so
+    drafting a large corpus takes minutes."""
+    gold = np.zeros(len(pairs), bool)
     if gold_seed is not None and data.refine_gold_share > 0:
-        draw = np.random.default_rng(gold_seed).random(len(pairs))
-        drafts = [pair.target if u < data.refine_gold_share else draft
-                  for pair, draft, u in zip(pairs, drafts, draw, strict=True)]
+        gold = np.random.default_rng(gold_seed).random(len(pairs)) < data.refine_gold_share
+    searched = [i for i in range(len(pairs)) if not gold[i]]
+    queries = [message_tokens(codec.text_tokens(pairs[i].source), data.turn_separator)
+               for i in searched]
+    drafts = [pair.target if own else "" for pair, own in zip(pairs, gold, strict=True)]
+    found = index.search(queries, 1, skip_same_post=skip_same_post, all_cores=True)
+    for i, hits in zip(searched, found, strict=True):
+        drafts[i] = hits[0].reply if hits else ""
     return [
         Pair(refined_source(pair.source, draft, data.refine_separator),
              pair.target, pair.origin, pair.group)
