@@ -30,7 +30,7 @@ from nlp.decoding.options import RETRIEVAL, DecodeOptions
 from nlp.generation.bundle import Bundle
 from nlp.generation.codec import TextCodec
 from nlp.generation.mmi import CompanionScorer
-from nlp.generation.pmi import MarginalScorer, in_slices, marginal_posts, pmi_scores
+from nlp.generation.pmi import MarginalScorer, marginal_posts, pmi_scores
 from nlp.generation.reply_choice import reply_choice
 from nlp.generation.retrieved_fit import gate_for, retrieved_fit
 from nlp.generation.stage_clock import StageClock
@@ -164,7 +164,7 @@ class Candidates:
         flat = [(row, g) for row, n_best in enumerate(results) for g in n_best]
         if not flat:
             return [list(n_best) for n_best in results]
-        forward = in_slices(self.forward, [Pair(inputs[row], g.text) for row, g in flat])
+        forward = self.forward.token_log_probs([Pair(inputs[row], g.text) for row, g in flat])
         marginals = self.marginal.log_marginals([g.text for _, g in flat])
         ordered: list[list[Generation]] = [[] for _ in results]
         for (row, g), score in zip(flat, pmi_scores(forward, marginals, weight), strict=True):

@@ -49,6 +49,10 @@ if TYPE_CHECKING:
 
 # Which companion model each re-ranking needs (its data settings, checked on load).
 COMPANION_KIND = {"mmi-antilm": "lm", "mmi-bidi": "reverse"}
+# Teacher-forced rows per scoring call: the output layer holds rows x length x vocabulary
+# floats (512 x 50 x 10,000 is 1 GB), and a batch of messages' wide n-best lists (MMI), or
+# each reply against every post (PMI's marginals), would not fit in memory at once.
+SCORED_ROWS = 512
 
 
 def mmi_score(
@@ -107,9 +111,13 @@ class CompanionScorer:
         """Per pair, log p(target token | source, earlier tokens) for its target and EOS (none
         when the target is longer than the companion's `train.max_target_length`: it is cut,
         `TextCodec.pair_ids`), as the companion sees the pair (the reverse model swaps the
-        sides itself, the LM drops the source). All pairs go through one call, which encodes
-        each distinct source once (`distinct_rows`): the K candidates of one post, or the
-        n-best replies to one message, share their encoder work."""
+        sides itself, the LM drops the source). Pairs go through `SCORED_ROWS` a call, each
+        call encoding each distinct source once (`distinct_rows`): the K candidates of one
+        post, or the n-best replies to one message, share their encoder work."""
+        return [row for start in range(0, len(pairs), SCORED_ROWS)
+                for row in self._scored(pairs[start:start + SCORED_ROWS])]
+
+    def _scored(self, pairs: Sequence[Pair]) -> list[np.ndarray]:
         ids = [self.bundle.codec.pair_ids(pair) for pair in pairs]
         unique, owner = distinct_rows([source or [BOS_ID] for source, _ in ids])
         target_in = _padded([[BOS_ID, *target[:-1]] for _, target in ids])

@@ -39,10 +39,6 @@ MARGINAL_POSTS = 16
 # latency should not pay for "I don't know." again on every message.
 KEPT_MARGINALS = 4096
 SAMPLE_SEED = 0  # which posts: fixed, so that every process orders a reply alike
-# Teacher-forced rows per scoring call: the output layer holds rows x length x vocabulary
-# floats (512 x 50 x 10,000 is 1 GB), so a batch of messages' n-best lists, each against
-# every post, goes through in slices of this many rows.
-SCORED_ROWS = 512
 
 
 class TokenScorer(Protocol):
@@ -72,8 +68,8 @@ class MarginalScorer:
         found = {reply: self._kept[reply] for reply in replies if reply in self._kept}
         missing = list(dict.fromkeys(r for r in replies if r not in found))
         k = len(self.posts)
-        scores = in_slices(self.scorer,
-                           [Pair(post, reply) for reply in missing for post in self.posts])
+        scores = self.scorer.token_log_probs(
+            [Pair(post, reply) for reply in missing for post in self.posts])
         for i, reply in enumerate(missing):
             sums = [float(np.sum(row)) for row in scores[i * k:(i + 1) * k]]
             found[reply] = float(logsumexp(sums) - np.log(k))
@@ -83,12 +79,6 @@ class MarginalScorer:
         while len(self._kept) > KEPT_MARGINALS:
             self._kept.popitem(last=False)
         return [found[reply] for reply in replies]
-
-
-def in_slices(scorer: TokenScorer, pairs: Sequence[Pair]) -> list[np.ndarray]:
-    """`scorer.token_log_probs` of `pairs`, `SCORED_ROWS` rows a call (see there)."""
-    return [row for start in range(0, len(pairs), SCORED_ROWS)
-            for row in scorer.token_log_probs(pairs[start:start + SCORED_ROWS])]
 
 
 def pmi_scores(

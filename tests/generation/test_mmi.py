@@ -386,3 +386,26 @@ def test_tune_decoding_chooses_mmi_weights_by_hits_and_every_command_uses_them(
         assert report["hits"][f"hits@1/20 {rerank}"] == pytest.approx(
             stored.details["hits"][rerank], abs=1e-4
         )
+
+
+def test_the_companion_scores_many_pairs_in_slices_of_bounded_rows(
+    tiny_bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch of messages' wide n-best lists, or every reply against every post (PMI),
+    would not fit in memory at once (the output layer is rows x length x vocabulary): the
+    scorer goes through them a bounded slice a call, and scores each pair as it would alone."""
+    from nlp.generation import mmi
+
+    pairs = [Pair(post, reply) for post in ("hello", "how are you?", "what is that")
+             for reply in ("i am fine .", "yes", "that is a dog")]
+    scorer = mmi.CompanionScorer(tiny_bundle)
+    whole = scorer.token_log_probs(pairs)
+    sizes: list[int] = []
+    scored = scorer._scored
+    monkeypatch.setattr(scorer, "_scored", lambda part: sizes.append(len(part)) or scored(part))
+    monkeypatch.setattr(mmi, "SCORED_ROWS", 4)
+    sliced = scorer.token_log_probs(pairs)
+    assert sizes == [4, 4, 1]
+    for a, b in zip(whole, sliced, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    assert [scorer.token_log_probs([pair])[0].shape for pair in pairs] == [a.shape for a in whole]

@@ -55,22 +55,6 @@ def test_the_marginal_is_the_log_mean_probability_over_the_posts_and_is_kept() -
     assert scorer.rows == 4  # kept
 
 
-def test_many_replies_are_scored_in_slices_of_bounded_rows(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A batch of messages' n-best lists against every post would not fit in memory at once
-    (the output layer is rows x length x vocabulary)."""
-    from nlp.generation import pmi
-
-    replies = [f"reply {i}" for i in range(5)]
-    table = {(post, reply): [-1.0 - i] for i, reply in enumerate(replies) for post in "abc"}
-    whole = MarginalScorer(ScriptedScorer(table), list("abc")).log_marginals(replies)
-    monkeypatch.setattr(pmi, "SCORED_ROWS", 6)
-    scorer = ScriptedScorer(table)
-    assert MarginalScorer(scorer, list("abc")).log_marginals(replies) == pytest.approx(whole)
-    assert scorer.calls == [6, 6, 3]
-
-
 def test_the_posts_are_drawn_once_and_alike() -> None:
     posts = [f"post {i}" for i in range(100)] + ["post 1", " "]
     drawn = marginal_posts(posts, 16)
