@@ -130,7 +130,7 @@ def refine_pairs(
     gold = np.zeros(len(pairs), bool)
     if gold_seed is not None and data.refine_gold_share > 0:
         gold = np.random.default_rng(gold_seed).random(len(pairs)) < data.refine_gold_share
-    searched = [i for i in range(len(pairs)) if not gold[i]]
+    searched = np.flatnonzero(~gold).tolist()
     queries = [message_tokens(codec.text_tokens(pairs[i].source), data.turn_separator)
                for i in searched]
     drafts = [pair.target if own else "" for pair, own in zip(pairs, gold, strict=True)]

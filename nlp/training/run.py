@@ -114,22 +114,18 @@ def training_precision(config: ExperimentConfig, options: RunOptions) -> Precisi
     recorded = options.out / RUN_SUBDIR / PRECISION_FILE
     if options.resume and config.train.precision == "auto" and recorded.is_file():
         precision = Precision(**json.loads(recorded.read_text("utf-8")))
-        products = f", {precision.products} operands" if precision.products else ""
-        _say(options, f"training computes in {precision.policy}{products} "
-                      "(as the run it resumes)")
-        return precision
-    precision, race = resolve_precision(config.train.precision, ProductSizes.of(config))
-    recorded.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(recorded, json.dumps(asdict(precision)) + "\n")
+        why = "as the run it resumes"
+    else:
+        precision, race = resolve_precision(config.train.precision, ProductSizes.of(config))
+        recorded.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(recorded, json.dumps(asdict(precision)) + "\n")
+        why = f"train.precision={config.train.precision}" + (
+            f"; here the model's products ran at {race.bfloat16:.0f} GFLOP/s with bfloat16 "
+            f"operands, {race.float32:.0f} in float32" if race is not None else "")
     products = (
         f", {precision.products} operands in the large products" if precision.products else ""
     )
-    raced = (
-        f"; here the model's products ran at {race.bfloat16:.0f} GFLOP/s with bfloat16 "
-        f"operands, {race.float32:.0f} in float32" if race is not None else ""
-    )
-    _say(options, f"training computes in {precision.policy}{products} "
-                  f"(train.precision={config.train.precision}{raced})")
+    _say(options, f"training computes in {precision.policy}{products} ({why})")
     return precision
 
 
