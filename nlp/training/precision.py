@@ -106,14 +106,16 @@ class ProductSizes:
 
     @classmethod
     def of(cls, config: ExperimentConfig) -> ProductSizes:
-        """A training config's products, at its largest vocabulary (a run counts its
-        vocabulary later, from the corpus)."""
+        """A training config's products, at its largest vocabulary (`vocab.max_size`). Why
+        not the counted vocabulary: a run counts it from the corpus after the race, and its
+        saved config holds the count, so a resumed run's sizes, and the cache key they make,
+        would differ from the fresh run's."""
         return cls(
             tokens=config.train.batch_size * config.train.max_target_length,
             batch=config.train.batch_size,
             units=config.model.units,
             embedding=config.model.embedding_dim,
-            vocab=config.model.vocab_size if config.model.vocab_size > 0 else config.vocab.max_size,
+            vocab=config.vocab.max_size,
         )
 
     @property
