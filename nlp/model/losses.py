@@ -42,12 +42,21 @@ def masked_mean_loss(
     vocab_size: int,
     label_smoothing: float = 0.0,
     coverage_weight: float = 0.0,
+    token_weights: tf.Tensor | None = None,
 ) -> tf.Tensor:
-    """Mean training loss per real (non-padding) target token (+ weighted coverage loss)."""
+    """Mean training loss per real (non-padding) target token (+ weighted coverage loss);
+    `token_weights` [V]: each target token's loss times its word's weight."""
     losses, mask = token_losses(outputs, targets, vocab_size, label_smoothing)
+    if token_weights is not None:
+        losses = weighted(losses, targets, token_weights)
     if coverage_weight:
         losses += coverage_weight * coverage_losses(outputs.attention) * mask
     return tf.reduce_sum(losses) / tf.maximum(tf.reduce_sum(mask), 1.0)
+
+
+def weighted(losses: tf.Tensor, targets: tf.Tensor, token_weights: tf.Tensor) -> tf.Tensor:
+    """Per-token losses [B,T] times the weight [V] of each target token's word."""
+    return losses * tf.gather(token_weights, tf.cast(targets, tf.int32))
 
 
 def log_uniform_log_probs(ids: tf.Tensor, vocab_size: int) -> tf.Tensor:

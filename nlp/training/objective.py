@@ -16,6 +16,11 @@
   the encoder's two first-layer directions and the decoder without a source go on predicting
   the next token of the batch's own sources and targets (`nlp.model.language_models`); their
   mean token loss, times the weight, is added to the seq2seq loss.
+- **Inverse token frequency** (Nakamura et al. 2019; `train.itf_power`): each target token's
+  loss is weighted by its word's training-target count to the power -p
+  (`inverse_frequency_weights`), so the frequent words of generic replies teach less and the
+  rarer words a specific reply needs teach more. Validation stays unweighted: the epoch kept
+  is the one whose model predicts held-out replies best, as without the weights.
 
 `s2s pretrain`'s objective (`nlp.pretraining`) is another `Objective`: the trainer calls
 `loss` inside its compiled step and `validation_sums` to validate.
@@ -23,7 +28,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 import keras
+import numpy as np
 import tensorflow as tf
 
 from nlp.model import Seq2Seq
@@ -39,6 +47,7 @@ from nlp.model.losses import (
     sample_log_uniform,
     sampled_token_losses,
     token_losses,
+    weighted,
 )
 from nlp.tokenizers.specials import BOS_ID, PAD_ID
 from nlp.util.config import TrainConfig
@@ -61,6 +70,24 @@ def sampling_probability(config: TrainConfig, step: tf.Tensor) -> tf.Tensor:
     return tf.constant(0.0, tf.float32)
 
 
+def inverse_frequency_weights(
+    targets: Iterable[Sequence[int]], vocab_size: int, power: float
+) -> np.ndarray:
+    """Each word's ITF weight [V], float32: (count + 1) ** -power, where count is its
+    occurrences in `targets`, scaled so the mean weight over those occurrences is 1. Why the
+    scaling: the loss keeps the plain loss's size, so the learning rate tuned for it still
+    serves. Why + 1: a word no target holds gets a finite weight (it also has no token to
+    weigh in training)."""
+    counts = np.zeros(vocab_size, dtype=np.float64)
+    for target in targets:
+        np.add.at(counts, np.asarray(target, dtype=np.int64), 1.0)
+    weights = (counts + 1.0) ** -power
+    total = counts.sum()
+    if total > 0:
+        weights /= float(counts @ weights) / total
+    return weights.astype(np.float32)
+
+
 def check(config: TrainConfig) -> None:
     """A ValueError naming each of these settings that is out of range."""
     problems = []
@@ -78,6 +105,8 @@ def check(config: TrainConfig) -> None:
     if config.sampled_softmax > 0 and config.label_smoothing > 0:
         problems.append("train.sampled_softmax needs train.label_smoothing=0 (smoothing spreads "
                         "mass over the whole vocabulary, which a sampled softmax never sees)")
+    if config.itf_power < 0:
+        problems.append(f"train.itf_power must be >= 0, got {config.itf_power}")
     if config.lm_loss_weight < 0:
         problems.append(f"train.lm_loss_weight must be >= 0, got {config.lm_loss_weight}")
     if problems:
@@ -89,11 +118,19 @@ class Objective:
     loss), with scheduled sampling and the language-model losses when the config asks."""
 
     def __init__(
-        self, model: Seq2Seq, config: TrainConfig, heads: EncoderLMHeads | None = None
+        self,
+        model: Seq2Seq,
+        config: TrainConfig,
+        heads: EncoderLMHeads | None = None,
+        token_weights: np.ndarray | None = None,
     ) -> None:
         """`heads`: the encoder's language-model projections (`train.lm_loss_weight` > 0),
-        e.g. from `s2s pretrain`; new ones are made when they are needed and not given."""
+        e.g. from `s2s pretrain`; new ones are made when they are needed and not given.
+        `token_weights` [V]: `inverse_frequency_weights` of the training targets, which
+        `train.itf_power` > 0 needs."""
         check(config)
+        if config.itf_power > 0 and token_weights is None:
+            raise ValueError("train.itf_power needs the training targets' token weights")
         if config.sampled_softmax > 0 and model.config.copy:
             raise ValueError("train.sampled_softmax needs model.copy=false: a copying model's "
                              "distribution mixes the vocabulary's with the source's words")
@@ -102,6 +139,9 @@ class Objective:
         if heads is None and config.lm_loss_weight > 0:
             heads = EncoderLMHeads(model.config)
         self.heads = heads if config.lm_loss_weight > 0 else None
+        self.token_weights = (
+            tf.constant(token_weights, tf.float32)
+            if config.itf_power > 0 and token_weights is not None else None)
 
     @property
     def layers(self) -> dict[str, keras.Model]:
@@ -131,6 +171,7 @@ class Objective:
                 model.config.vocab_size,
                 config.label_smoothing,
                 config.coverage_weight if model.config.coverage else 0.0,
+                self.token_weights,
             )
         if self.heads is not None:
             loss += config.lm_loss_weight * self.lm_loss(source, target_in, target_out, first)
@@ -155,6 +196,8 @@ class Objective:
             min(config.sampled_softmax, model.config.vocab_size), model.config.vocab_size, seed)
         losses, mask = sampled_token_losses(
             features, kernel, bias, target_out, sampled, model.products)
+        if self.token_weights is not None:
+            losses = weighted(losses, target_out, self.token_weights)
         if model.config.coverage:
             losses += config.coverage_weight * coverage_losses(attention) * mask
         return tf.reduce_sum(losses) / tf.maximum(tf.reduce_sum(mask), 1.0)

@@ -43,7 +43,7 @@ from nlp.training.corpus_io import (
     without,
 )
 from nlp.training.data import Example, cut_targets
-from nlp.training.objective import Objective
+from nlp.training.objective import Objective, inverse_frequency_weights
 from nlp.training.precision import Precision, ProductSizes, policy_scope
 from nlp.training.precision import resolve as resolve_precision
 from nlp.training.prepare import (
@@ -438,8 +438,13 @@ def _fit(
         f"targets over train.max_target_length={config.train.max_target_length} tokens "
         "(cut, without an end token)",
     )
+    weights = None
+    if config.train.itf_power > 0:
+        weights = inverse_frequency_weights(
+            (target for _, target in train_examples), model.config.vocab_size,
+            config.train.itf_power)
     with strategy.scope():
-        objective = Objective(model, config.train, heads)
+        objective = Objective(model, config.train, heads, weights)
     trainer = Trainer(
         model,
         config.train,

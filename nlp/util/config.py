@@ -120,6 +120,12 @@ class TrainConfig:
     # the training loss over each target and this many sampled words instead of the whole
     # vocabulary; 0: the exact softmax. Validation, scoring and decoding are always exact.
     sampled_softmax: int = 0
+    # Inverse token frequency loss (Nakamura et al. 2019; nlp.training.objective): each
+    # target token's training loss times (its count in the training targets + 1) ** -this,
+    # scaled so the training targets' mean weight is 1. Why: plain likelihood rewards the
+    # replies every post gets ("I don't know."); this weighs the rarer words a specific reply
+    # needs. 0: plain likelihood. Validation, scoring and decoding are unweighted.
+    itf_power: float = 0.0
     log_every: int = 20  # steps between reading the loss back (progress bar, TensorBoard)
     jit_compile: bool = False  # XLA for the training step (see benchmarks/train_throughput.py)
     jit_optimizer: bool = True  # XLA for the optimizer update (one process, >= 1M weights)
