@@ -1,4 +1,5 @@
-"""Rules that forbid tokens before a strategy picks one (set their log-probability to -inf).
+"""Rules that forbid or favour tokens before a strategy picks one (a log-probability set to
+-inf, or a bonus added).
 
 They act on the full [rows, V'] matrix, the costliest tensor of a step, so each rule is a
 single broadcast add or one scatter rather than a chain of element-wise ops.
@@ -25,6 +26,26 @@ def forbidden_token_bias(
         [[PAD_ID], [BOS_ID], [EOS_ID], [UNK_ID]],
         tf.stack([NEG_INF, NEG_INF, eos_bias, unk_bias]),
     )
+
+
+FIRST_WORD = UNK_ID + 1  # the vocabulary's first word after the special ids
+
+
+def rarity(width: tf.Tensor) -> tf.Tensor:
+    """A [V'] row: each word's rarity in [0, 1], log(rank) / log(words) of its rank in the
+    vocabulary (0 for the commonest word, 1 for the rarest; ids past the vocabulary, a copying
+    model's source words, count as the rarest), and 0 for the special ids, the end token
+    included, so ending costs what the commonest word does.
+
+    Why the rank and not counted frequencies (See et al. 2019 weigh normalised IDF): the
+    vocabulary is stored in frequency order (`nlp.tokenizers.vocab`) and bundles keep no
+    counts; under Zipf's law a word's log-frequency falls linearly with its log-rank, so the
+    two order and space words alike."""
+    ids = tf.range(width)
+    words = tf.cast(tf.maximum(width - FIRST_WORD, 2), tf.float32)
+    rank = tf.cast(tf.maximum(ids - FIRST_WORD + 1, 1), tf.float32)
+    scaled = tf.minimum(tf.math.log(rank) / tf.math.log(words), 1.0)
+    return tf.where(ids >= FIRST_WORD, scaled, 0.0)
 
 
 def block_repeated_ngrams(

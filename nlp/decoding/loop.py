@@ -11,7 +11,7 @@ from typing import Any, NamedTuple, Protocol
 
 import tensorflow as tf
 
-from nlp.decoding.constraints import block_repeated_ngrams, forbidden_token_bias
+from nlp.decoding.constraints import block_repeated_ngrams, forbidden_token_bias, rarity
 from nlp.decoding.params import DecodeParams
 from nlp.decoding.scoring import Scorer
 from nlp.decoding.strategies import SearchState, Strategy
@@ -92,9 +92,9 @@ def dynamic_decode(
         )
         log_probs = tf.cast(log_probs, tf.float32)
         attention = tf.cast(attention, tf.float32)
-        log_probs += forbidden_token_bias(
-            tf.shape(log_probs)[1], step, params.min_length, params.suppress_unk
-        )[None, :]
+        width = tf.shape(log_probs)[1]
+        log_probs += (forbidden_token_bias(width, step, params.min_length, params.suppress_unk)
+                      + params.rare_word_weight * rarity(width))[None, :]
         if isinstance(no_repeat_ngram, tf.Tensor):
             sizes = [lambda: log_probs] + [
                 lambda n=n: block_repeated_ngrams(log_probs, search.ids, step, n)

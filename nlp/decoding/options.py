@@ -124,6 +124,14 @@ class DecodeOptions:
     coverage_penalty: float = option(  # GNMT beta
         0.0, "GNMT coverage penalty beta (0: off)", tensor="float32", minimum=0.0, maximum=10.0
     )
+    # Weighted decoding (See et al. 2019): each word's log-probability plus W x its rarity
+    # (`nlp.decoding.constraints.rarity`) at every step, so the search prefers rarer words,
+    # the ones a specific reply is made of, over the generic replies the model finds likeliest
+    rare_word_weight: float = option(
+        0.0, "add W x each word's rarity (0 for the commonest, 1 for the rarest) to its "
+        "log-probability at every step (0: off)", tensor="float32", metavar="W",
+        minimum=0.0, maximum=100.0,  # log-probability units: 100 already decides alone
+    )
     no_repeat_ngram: int = option(
         0, "never produce the same N-gram twice in one output (0: off)", metavar="N",
         minimum=0, maximum=INT_MAXIMUM, served=SERVED_MAX_LENGTH,

@@ -236,7 +236,8 @@ def describe_options(options: DecodeOptions) -> str:
     if options.strategy == "sample":
         parts += [f"top_k {options.top_k}"] * bool(options.top_k)
         parts += [f"top_p {options.top_p:g}"] * (options.top_p < 1)
-    for name in ("length_penalty", "coverage_penalty", "no_repeat_ngram", "min_length"):
+    for name in ("length_penalty", "coverage_penalty", "rare_word_weight", "no_repeat_ngram",
+                 "min_length"):
         value = getattr(options, name)
         if value:
             parts.append(f"{name} {value:g}")

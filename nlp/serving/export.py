@@ -115,6 +115,7 @@ class ServingModule(tf.Module):
         tf.TensorSpec([], tf.int32, name="min_length"),
         tf.TensorSpec([], tf.float32, name="length_penalty"),
         tf.TensorSpec([], tf.float32, name="coverage_penalty"),
+        tf.TensorSpec([], tf.float32, name="rare_word_weight"),
         tf.TensorSpec([], tf.int32, name="beam_groups"),
         tf.TensorSpec([], tf.float32, name="diversity_penalty"),
         tf.TensorSpec([], tf.int32, name="no_repeat_ngram"),
@@ -128,6 +129,7 @@ class ServingModule(tf.Module):
         self, source_ids: tf.Tensor, strategy: tf.Tensor, beam_size: tf.Tensor,
         n_best: tf.Tensor, max_length: tf.Tensor, max_length_ratio: tf.Tensor,
         min_length: tf.Tensor, length_penalty: tf.Tensor, coverage_penalty: tf.Tensor,
+        rare_word_weight: tf.Tensor,
         beam_groups: tf.Tensor, diversity_penalty: tf.Tensor,
         no_repeat_ngram: tf.Tensor, suppress_unk: tf.Tensor, temperature: tf.Tensor,
         top_k: tf.Tensor, top_p: tf.Tensor, seed: tf.Tensor,
@@ -172,6 +174,7 @@ class ServingModule(tf.Module):
         scalars = dict(
             max_length=max_length, max_length_ratio=max_length_ratio, min_length=min_length,
             length_penalty=length_penalty, coverage_penalty=coverage_penalty,
+            rare_word_weight=rare_word_weight,
             diversity_penalty=diversity_penalty,
             suppress_unk=suppress_unk, temperature=temperature, top_k=top_k, top_p=top_p,
         )

@@ -449,3 +449,27 @@ def test_empty_source_is_rejected() -> None:
 def test_options_import_without_tensorflow() -> None:
     code = "import sys, nlp.decoding; assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+# From BOS, the common word 4 is likelier than the rarest, 9; both then end.
+COMMON_OR_RARE: Rules = {BOS_ID: {4: 0.5, 9: 0.3}, 4: {EOS_ID: 0.9}, 9: {EOS_ID: 0.9}}
+
+
+def test_rarity_runs_from_the_commonest_word_to_the_rarest_by_log_rank() -> None:
+    from nlp.decoding.constraints import rarity
+
+    words = len(WORDS)  # ids 4..9, in frequency order
+    expected = [0.0] * 4 + [math.log(rank) / math.log(words) for rank in range(1, words + 1)]
+    assert rarity(tf.constant(VOCAB)).numpy() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "beam"])
+def test_rare_word_weight_adds_weighted_rarity_to_each_steps_log_probability(
+    strategy: str
+) -> None:
+    plain = decode_one(COMMON_OR_RARE, strategy=strategy)[0]
+    assert plain.ids == [4]
+    # log 0.3 + 1 x rarity 1 > log 0.5 + 1 x rarity 0; the end token's rarity is 0
+    weighted = decode_one(COMMON_OR_RARE, strategy=strategy, rare_word_weight=1.0)[0]
+    assert weighted.ids == [9]
+    assert weighted.score == pytest.approx(math.log(0.3) + 1.0 + math.log(0.9), abs=1e-4)

@@ -121,6 +121,7 @@ def test_saved_model_decodes_like_the_generator(tmp_path: Path, variant: str) ->
         DecodeOptions(strategy="greedy", max_length=12),
         DecodeOptions(strategy="beam", beam_size=3, n_best=2, max_length=10,
                       length_penalty=0.6, no_repeat_ngram=2, min_length=2),
+        DecodeOptions(strategy="beam", beam_size=3, max_length=10, rare_word_weight=3.0),
     ]
     requests, expected = [], []
     for options in cases:
@@ -146,7 +147,8 @@ def test_saved_model_decodes_like_the_generator(tmp_path: Path, variant: str) ->
                     tokens.pop()
                 assert tokens == hypothesis.ids, (options.strategy, row, rank)
                 assert served["scores"][row][rank] == pytest.approx(hypothesis.score, abs=1e-4)
-            if not options.length_penalty:  # a plain sum of log-probabilities: the likelihood
+            if not options.length_penalty and not options.rare_word_weight:
+                # a plain sum of log-probabilities: the likelihood
                 # of the tokens produced (end token included when produced), from `score`
                 produced = served["token_log_probs"][row][: lengths[row, 0]]
                 assert sum(produced) == pytest.approx(n_best[0].score, abs=1e-3)
