@@ -272,6 +272,10 @@ higher is wilder)
         "retrieval": (
             "in the retrieval's order (the reply to the post most like your message first)"
         ),
+        "sentence-encoder": (
+            "by a pretrained sentence encoder: how near each reply and the post it answered "
+            "are to your message in meaning"
+        ),
     },
     own="the model's own",
     own_refined=(
@@ -407,6 +411,9 @@ CHINESE = Messages(
         "dual-encoder": "按双编码器判断的与你的消息的契合度挑选",
         "dual-encoder+bm25": "按双编码器的契合度加上与你的消息共有的词挑选",
         "retrieval": "按检索的顺序（所回复的帖子与你的消息最相近的排在前面）",
+        "sentence-encoder": (
+            "按预训练句子编码器判断的回复及其所回复的帖子与你的消息在意思上的接近程度"
+        ),
     },
     own="模型自己写的回复",
     own_refined="模型参考训练数据中与你的消息最接近的帖子的真人回复写出的回复",

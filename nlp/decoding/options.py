@@ -18,11 +18,14 @@ STRATEGY_NAMES: tuple[str, ...] = ("greedy", "beam", "sample", "diverse_beam")
 # likelihood (the chat model's log-probability per reply token), MMI with a companion
 # (`nlp.generation.mmi`), the dual encoder's fit of reply to message (`nlp.ranking`), that
 # fit plus the reply's BM25 overlap with the message (`nlp.generation.candidates.fused`), or
-# the retrieval's own order: how well the post a retrieved reply answered matches the message.
+# the retrieval's own order: how well the post a retrieved reply answered matches the message,
+# or a pretrained sentence encoder's reading of retrieved replies and their posts
+# (`nlp.ranking.sentence_encoder`).
 RETRIEVAL = "retrieval"
+SENTENCE_ENCODER = "sentence-encoder"
 RERANK_NAMES: tuple[str, ...] = (
     "none", "likelihood", "mmi-antilm", "mmi-bidi", "dual-encoder", "dual-encoder+bm25",
-    RETRIEVAL)
+    RETRIEVAL, SENTENCE_ENCODER)
 MODEL_SETTING = "default: the model's setting"
 # Whether decoding compiles with XLA unless told otherwise (`--xla`, `jit_compile=`): off.
 # XLA is faster per sentence (measured in `nlp.decoding.decoder.Decoder`) but compiles once per

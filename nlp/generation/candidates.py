@@ -35,6 +35,7 @@ from nlp.generation.reply_choice import reply_choice
 from nlp.generation.retrieved_fit import gate_for, retrieved_fit
 from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import Generation
+from nlp.ranking.sentence_encoder import SentenceEncoder
 from nlp.retrieval import INDEX_DIR, ReplyIndex, Retrieved, message_tokens, repeats_a_turn
 from nlp.retrieval.dense import VECTORS_FILE, VectorIndex
 from nlp.retrieval.refine import refined_source
@@ -80,6 +81,7 @@ class Candidates:
         self._index: ReplyIndex | None = None
         self._vectors: VectorIndex | None = None
         self._dual_encoder: Any = None
+        self._sentence_encoder: SentenceEncoder | None = None
         self._forward: CompanionScorer | None = None
         self._marginal: MarginalScorer | None = None
 
@@ -126,6 +128,16 @@ class Candidates:
                 )
             self._dual_encoder = DualEncoder.load(directory)
         return self._dual_encoder
+
+    @property
+    def sentence_encoder(self) -> SentenceEncoder:
+        """The pretrained sentence encoder rerank=sentence-encoder reads, loaded on first use
+        (`MissingPackage` names the package to install)."""
+        if self._sentence_encoder is None:
+            encoder = SentenceEncoder()
+            encoder.ensure_available()
+            self._sentence_encoder = encoder
+        return self._sentence_encoder
 
     @property
     def has_dual_encoder(self) -> bool:

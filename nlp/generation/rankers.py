@@ -27,6 +27,13 @@ and every ranker must score both kinds on one scale:
   that says what the message says was written for that sense. BM25 is read as the log-odds of
   relevance it was derived as (Robertson and Spärck Jones), so its log softmax over the
   candidates is in nats like the others.
+- sentence-encoder: the retrieved replies by a pretrained multilingual sentence encoder
+  (`nlp.ranking.sentence_encoder`): cosine(message, reply) + cosine(message, the post the
+  reply answered), the decoder's candidates after them, as under `retrieval`. Why both
+  cosines: the post's says whether the reply was written for what the message says (the
+  retrieval's question, asked in meaning rather than shared words), the reply's whether it
+  answers it (the encoder learnt response prediction from far more conversations than the
+  bundle's dual encoder). As log softmax of SENTENCE_ENCODER_SCALE x that sum.
 """
 
 from __future__ import annotations
@@ -40,12 +47,13 @@ from scipy.special import log_softmax
 
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
-from nlp.decoding.options import RETRIEVAL
+from nlp.decoding.options import RETRIEVAL, SENTENCE_ENCODER
 from nlp.generation.bundle import Bundle
 from nlp.generation.candidates import Candidates, token_ranking_ids
 from nlp.generation.confidence import confidences
 from nlp.generation.mmi import COMPANION_KIND, mmi_score
 from nlp.generation.text_generator import Generation
+from nlp.ranking.sentence_encoder import SentenceEncoder
 
 
 class Companion(Protocol):
@@ -58,6 +66,12 @@ class Companion(Protocol):
 
 
 FUSED = "dual-encoder+bm25"
+# The sentence-encoder ranker's log softmax reads its cosine sum times this, a temperature in
+# the range the dual encoder learns for its own cosines (nats, so the bot's reply penalties
+# weigh alike): a sum 0.1 higher is 2.7 times as likely.
+SENTENCE_ENCODER_SCALE = 10.0
+# A decoder's candidate's sum under the sentence-encoder ranker: below any two cosines' (-2)
+WRITTEN_BELOW = -3.0
 
 
 def fused(cosines: np.ndarray, bm25: np.ndarray, weight: float) -> np.ndarray:
@@ -140,6 +154,8 @@ class Rankers:
         rerank = options.rerank
         if rerank == RETRIEVAL:
             return self._retrieval_scores(results)
+        if rerank == SENTENCE_ENCODER:
+            return self._sentence_encoder_scores(texts, results)
         if rerank in ("dual-encoder", FUSED):  # the texts only: no chat-model score needed
             return self._dual_encoder_scores(texts, results, options)
         if teacher_forced(options, [g for _, g in flat]):
@@ -200,6 +216,21 @@ class Rankers:
         return ([score + lower for score, lower in zip(ranked, below, strict=True)],
                 [value for row in bm25 for value in row.tolist()])
 
+    def _sentence_encoder_scores(
+        self, texts: Sequence[str], results: Sequence[Sequence[Generation]]
+    ) -> tuple[list[float], list[float]]:
+        """Each retrieved candidate's log-probability among its input's candidates of
+        SENTENCE_ENCODER_SCALE x (cosine(message, reply) + cosine(message, its post)), the
+        decoder's candidates at WRITTEN_BELOW and among them in the decoder's order (as
+        `_retrieval_scores` puts them); and those sums (the raw values)."""
+        with self.clock.stage("sentence encoder"):
+            sums = [sentence_encoder_sums(self.candidates.sentence_encoder, text, n_best)
+                    for text, n_best in zip(texts, results, strict=True)]
+        ranked = _log_softmax_rows([SENTENCE_ENCODER_SCALE * row for row in sums])
+        below = [value for n_best in results for value in _below_best_written(n_best)]
+        return ([score + lower for score, lower in zip(ranked, below, strict=True)],
+                [value for row in sums for value in row.tolist()])
+
     def _dual_encoder_scores(
         self,
         texts: Sequence[str],
@@ -229,6 +260,22 @@ class Rankers:
         return _log_softmax_rows([scale * np.asarray(row, np.float64) for row in cosines]), [
             value for row in cosines for value in np.asarray(row, np.float64).tolist()]
 
+
+
+def sentence_encoder_sums(
+    encoder: SentenceEncoder, message: str, candidates: Sequence[Generation]
+) -> np.ndarray:
+    """Per candidate, cosine(message, reply) + cosine(message, the post it answered) for a
+    retrieved reply, WRITTEN_BELOW for any other; one batch through the encoder."""
+    retrieved = [g for g in candidates if g.provenance == "retrieved"]
+    if not retrieved:
+        return np.full(len(candidates), WRITTEN_BELOW)
+    vectors = encoder.encode(
+        [message, *(g.text for g in retrieved), *(g.post for g in retrieved)])
+    cosines = vectors[1:] @ vectors[0]
+    per_reply = iter((cosines[: len(retrieved)] + cosines[len(retrieved):]).tolist())
+    return np.array([next(per_reply) if g.provenance == "retrieved" else WRITTEN_BELOW
+                     for g in candidates], np.float64)
 
 
 def _below_best_written(n_best: Sequence[Generation]) -> list[float]:

