@@ -12,6 +12,7 @@ from scipy.special import log_softmax
 from nlp.decoding import DecodeOptions
 from nlp.decoding.options import RETRIEVAL
 from nlp.generation.rankers import Rankers, _log_softmax_rows
+from nlp.generation.stage_clock import StageClock
 from nlp.retrieval import ReplyIndex
 from tests.generation.test_candidates import PAIRS, candidates_of
 
@@ -76,3 +77,55 @@ def test_under_the_retrieval_order_the_model_s_replies_keep_the_decoder_s_order(
     assert raw == [0.0, 0.0, 3.0, 0.0]
     order = [row[i].text for i in np.argsort(scores)[::-1]]
     assert order == ["the red one", "i know", "yes", "no"]
+
+
+class AxisEncoder:
+    """A sentence encoder whose vectors are set by hand: each text's unit vector in 2-D."""
+
+    def __init__(self, vectors: dict[str, tuple[float, float]]) -> None:
+        self.vectors = vectors
+        self.batches: list[list[str]] = []
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.batches.append(list(texts))
+        rows = np.array([self.vectors[text] for text in texts], np.float64)
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_the_sentence_encoder_ranks_retrieved_replies_by_both_cosines_and_keeps_the_beams_below(
+) -> None:
+    from nlp.generation.rankers import (
+        SENTENCE_ENCODER_SCALE,
+        WRITTEN_BELOW,
+        sentence_encoder_sums,
+    )
+    from nlp.generation.text_generator import Generation
+
+    def candidate(text: str, score: float, provenance: str, post: str = "") -> Generation:
+        return Generation(text, score, text.split(), [], np.zeros((1, 0), np.float32),
+                          provenance=provenance, post=post)  # type: ignore[arg-type]
+
+    # message along x; cosines with it: "near" 0.8, "far" 0, "across" -0.6, "same" 1
+    encoder = AxisEncoder({"msg": (1, 0), "near": (0.8, 0.6), "far": (0, 1),
+                           "across": (-0.6, 0.8), "same": (1, 0)})
+    row = [candidate("yes", -2.0, "generated"),
+           candidate("near", 5.0, "retrieved", post="far"),      # 0.8 + 0 = 0.8
+           candidate("across", 9.0, "retrieved", post="same"),   # -0.6 + 1 = 0.4
+           candidate("i know", -1.0, "generated")]
+    sums = sentence_encoder_sums(encoder, "msg", row)  # type: ignore[arg-type]
+    assert sums == pytest.approx([WRITTEN_BELOW, 0.8, 0.4, WRITTEN_BELOW])
+    assert encoder.batches == [["msg", "near", "across", "far", "same"]]  # one batch
+    assert sentence_encoder_sums(encoder, "msg", row[:1]) == pytest.approx(  # type: ignore[arg-type]
+        [WRITTEN_BELOW])
+
+    class Holder:  # what `Rankers` reads of its candidates here
+        sentence_encoder = encoder
+        clock = StageClock()
+
+    rankers = Rankers(Holder(), {})  # type: ignore[arg-type]
+    scores, raw = rankers._sentence_encoder_scores(["msg"], [row])
+    base = log_softmax(SENTENCE_ENCODER_SCALE * np.array([WRITTEN_BELOW, 0.8, 0.4, WRITTEN_BELOW]))
+    assert scores == pytest.approx([base[0] - 1.0, base[1], base[2], base[3]])
+    assert raw == pytest.approx([WRITTEN_BELOW, 0.8, 0.4, WRITTEN_BELOW])
+    order = [row[i].text for i in np.argsort(scores)[::-1]]
+    assert order == ["near", "across", "i know", "yes"]  # BM25 (the scores held) would not
