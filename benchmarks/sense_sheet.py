@@ -40,6 +40,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from benchmarks.common import format_table, write_json
 from nlp.evaluation.sense import (
     SourceRates,
@@ -51,6 +53,7 @@ from nlp.evaluation.sense import (
     sheet_rows,
     write_sheet,
 )
+from nlp.generation.retrieved_fit import SENTENCE_ENCODER, SIGNALS
 from nlp.metrics.calibration import Calibration
 from nlp.text.normalize import last_turn_text, normalize_text
 from nlp.util.config import DataConfig
@@ -271,10 +274,11 @@ class GatePost:
 
 
 def gate_posts(keys: Sequence[Path], ratings: Sequence[Path], retrieved: str,
-               generated: str) -> list[GatePost]:
+               generated: str, signal: str) -> list[GatePost]:
     """The rated posts of a sheet (`make` with a `retrieved` and a `generated`
     configuration; its parts' keys and ratings in the same order), each with the signal
-    `nlp.generation.retrieved_fit` calibrates."""
+    `nlp.generation.retrieved_fit` calibrates: the tf-idf cosine of the message and the post
+    the retrieved reply answered, or the sentence encoder's cosine (`signal`)."""
     from nlp.generation.bundle import load_bundle
     from nlp.generation.candidates import Candidates
 
@@ -293,14 +297,14 @@ def gate_posts(keys: Sequence[Path], ratings: Sequence[Path], retrieved: str,
     posts = []
     for index, row in enumerate(meta["rows"]):
         answered = meta["answered"][retrieved][index]
-        similarity = candidates.index.post_similarity(
-            candidates.query_tokens(test.message(row)), candidates.query_tokens(answered))
+        (similarity,) = candidates.post_similarities(test.message(row), [answered], signal)
         mine = by_post.get(index, {})
         posts.append(GatePost(similarity, mine.get(retrieved), mine.get(generated)))
     return posts
 
 
-def rated_gate(posts: Sequence[GatePost], calibration: Calibration) -> dict[str, Any]:
+def rated_gate(posts: Sequence[GatePost], calibration: Calibration,
+               signal: str) -> dict[str, Any]:
     """The `nlp.generation.retrieved_fit.RatedGate` these rated posts give, as JSON (what
     `DEFAULT_FIT` or a bundle's details hold): the calibration, P(specific | sensible) of
     the retrieved replies, and the generated replies' SSA."""
@@ -311,7 +315,8 @@ def rated_gate(posts: Sequence[GatePost], calibration: Calibration) -> dict[str,
     sensible = sum(m[0] for m in retrieved)
     specific = sum(m[1] for m in retrieved)
     ssa = sum(m[0] + m[1] for m in generated) / (2 * max(1, len(generated)))
-    return RatedGate(calibration, round(specific / max(1, sensible), 4), round(ssa, 4)).to_json()
+    return RatedGate(calibration, round(specific / max(1, sensible), 4), round(ssa, 4),
+                     signal).to_json()
 
 
 def _sheets(values: Sequence[str]) -> list[list[Path]]:
@@ -360,20 +365,20 @@ def gate(args: argparse.Namespace) -> None:
         rows = []
         for keys, ratings in zip(_sheets([args.key, *args.test_key]),
                                  _sheets([args.ratings, *args.test_ratings]), strict=True):
-            posts = gate_posts(keys, ratings, args.retrieved, args.generated)
+            posts = gate_posts(keys, ratings, args.retrieved, args.generated, shipped.signal)
             rows.append({"sheet": ",".join(map(str, keys)), **gated(posts, shipped.fit, 0.5)})
         print(format_table(rows, [(k, k) for k in rows[0]]))
         if args.json:
             write_json(Path(args.json), {"language": args.shipped, "rows": rows})
         return
     [valid_keys], [valid_ratings] = _sheets([args.key]), _sheets([args.ratings])
-    valid = gate_posts(valid_keys, valid_ratings, args.retrieved, args.generated)
+    valid = gate_posts(valid_keys, valid_ratings, args.retrieved, args.generated, args.signal)
     # other rated validation sheets of the same index: their retrieved replies join the
     # calibration (what a retrieved reply's fit depends on is the index, not the model)
     also = [replace(post, generated=None)
             for keys, ratings in zip(_sheets(args.also_key), _sheets(args.also_ratings),
                                      strict=True)
-            for post in gate_posts(keys, ratings, args.retrieved, args.generated)]
+            for post in gate_posts(keys, ratings, args.retrieved, args.generated, args.signal)]
     usable = [p for p in valid + also if p.retrieved is not None]
     calibration = fit_calibration([p.similarity for p in usable],
                                [p.retrieved[0] for p in usable if p.retrieved is not None])
@@ -387,14 +392,15 @@ def gate(args: argparse.Namespace) -> None:
           f"sigmoid({calibration.slope:.4f} x similarity + {calibration.intercept:.4f})")
     print(format_table(table, [(k, k) for k in table[0]]))
     print(f"chosen on validation: threshold {best['threshold']} (SSA {best['ssa']})")
-    fitted = rated_gate(valid + also, calibration)
+    fitted = rated_gate(valid + also, calibration, args.signal)
     print(f"the gate these ratings give (retrieved_fit.RatedGate): {json.dumps(fitted)}")
     result: dict[str, Any] = {"calibration": calibration.to_json(), "validation": table,
                               "threshold": best["threshold"], "rated_gate": fitted}
     if args.test_key:
         for test_keys, test_ratings in zip(_sheets(args.test_key), _sheets(args.test_ratings),
                                            strict=True):
-            test = gate_posts(test_keys, test_ratings, args.retrieved, args.generated)
+            test = gate_posts(test_keys, test_ratings, args.retrieved, args.generated,
+                              args.signal)
             rows = [gated(test, probability, t) for t in (0.0, best["threshold"], 1.01)]
             for row, name in zip(rows, ("retrieved only", "gated", "generated only"),
                                  strict=True):
@@ -405,6 +411,99 @@ def gate(args: argparse.Namespace) -> None:
             result[name] = rows
     if args.json:
         write_json(Path(args.json), result)
+
+
+@dataclass(frozen=True)
+class RatedRetrieved:
+    """A retrieved reply rated on a sheet: the message, the post it answered, the reply and
+    its marks, and which bundle's index and model found it."""
+
+    model: str
+    message: str
+    post: str
+    reply: str
+    marks: tuple[int, int]
+
+
+def rated_retrieved(keys: Sequence[Path], ratings: Sequence[Path]) -> list[RatedRetrieved]:
+    """Every retrieved reply a sheet's parts rated (any configuration's), once per message and
+    reply; the texts from the sheet beside each ratings file."""
+    found: dict[tuple[str, str], RatedRetrieved] = {}
+    for key_path, ratings_path in zip(keys, ratings, strict=True):
+        key = json.loads(Path(key_path).read_text("utf-8"))
+        meta, marks = key["meta"], read_ratings(Path(ratings_path))
+        lines = (Path(ratings_path).parent / "sheet.jsonl").read_text("utf-8").splitlines()
+        sheet = {row["id"]: row for row in map(json.loads, lines)}
+        for identifier, row in key["rows"].items():
+            names = [source.partition(" ")[0] for source in row["sources"]
+                     if source.endswith(" retrieved")]
+            if not names or identifier not in marks:
+                continue
+            text = sheet[identifier]
+            post = meta["answered"][names[0]][row["post_index"]]
+            found.setdefault((text["post"], text["reply"]), RatedRetrieved(
+                meta["model"], text["post"], post, text["reply"], marks[identifier]))
+    return list(found.values())
+
+
+def auc(scores: Sequence[float], labels: Sequence[int]) -> float:
+    """The probability that a positive scores above a negative (ties count half): the
+    Mann-Whitney form of the ROC curve's area."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(scores)
+    positives = sum(labels)
+    negatives = len(labels) - positives
+    if not positives or not negatives:
+        return float("nan")
+    total = sum(rank for rank, label in zip(ranks, labels, strict=True) if label)
+    return float((total - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def retrieved_signals(rows: Sequence[RatedRetrieved]) -> dict[str, list[float]]:
+    """Each candidate signal of whether a retrieved reply fits, per rated reply: the tf-idf
+    cosine of message and post (the gate's now), the sentence encoder's cosines of the
+    message with the post, with the reply, and their sum (`rerank=sentence-encoder`), and the
+    chat model's log-probability of the reply per token."""
+    from nlp.corpus.records import Pair
+    from nlp.generation.bundle import load_bundle
+    from nlp.generation.candidates import Candidates
+    from nlp.ranking.sentence_encoder import SentenceEncoder
+
+    encoder = SentenceEncoder()
+    signals: dict[str, list[float]] = {name: [] for name in (
+        "tf-idf cosine (message, post)", "encoder cosine (message, post)",
+        "encoder cosine (message, reply)", "encoder sum", "likelihood per token")}
+    pools = {model: Candidates(load_bundle(model)) for model in {row.model for row in rows}}
+    for row in rows:
+        candidates = pools[row.model]
+        signals["tf-idf cosine (message, post)"].append(candidates.index.post_similarity(
+            candidates.query_tokens(row.message), candidates.query_tokens(row.post)))
+        message, post, reply = encoder.encode([row.message, row.post, row.reply])
+        signals["encoder cosine (message, post)"].append(float(message @ post))
+        signals["encoder cosine (message, reply)"].append(float(message @ reply))
+        signals["encoder sum"].append(float(message @ post + message @ reply))
+        (log_probs,) = candidates.forward.token_log_probs([Pair(row.message, row.reply)])
+        signals["likelihood per token"].append(float(np.mean(log_probs)))
+    return signals
+
+
+def signals(args: argparse.Namespace) -> None:
+    """How well each candidate signal tells a sensible retrieved reply from one that is not,
+    on the retrieved replies of rated validation sheets: the area under the ROC curve for
+    sensible, and for specific."""
+    rows = [row for keys, ratings in zip(_sheets(args.key), _sheets(args.ratings), strict=True)
+            for row in rated_retrieved(keys, ratings)]
+    values = retrieved_signals(rows)
+    sensible = [row.marks[0] for row in rows]
+    specific = [row.marks[1] for row in rows]
+    table = [{"signal": name, "replies": len(rows), "sensible": sum(sensible),
+              "AUC sensible": round(auc(scores, sensible), 3),
+              "AUC specific": round(auc(scores, specific), 3)}
+             for name, scores in values.items()]
+    print(format_table(table, [(k, k) for k in table[0]]))
+    if args.json:
+        write_json(Path(args.json), {"sheets": args.key, "rows": table})
 
 
 def main() -> None:
@@ -467,11 +566,20 @@ def main() -> None:
     gater.add_argument("--also-ratings", nargs="*", default=[])
     gater.add_argument("--test-key", nargs="*", default=[], help="test sheets' keys, as --key")
     gater.add_argument("--test-ratings", nargs="*", default=[])
+    gater.add_argument("--signal", choices=SIGNALS, default=SENTENCE_ENCODER,
+                       help="the similarity of message and post the fit reads")
     gater.add_argument("--shipped", choices=["en", "zh"],
                        help="replay the product's gate for this language on the sheets given")
     gater.add_argument("--json")
+    signaller = commands.add_parser(
+        "signals", help="how well each signal separates sensible retrieved replies (AUC)")
+    signaller.add_argument("--key", nargs="+", required=True,
+                           help="rated validation sheets' keys (each its parts' joined by commas)")
+    signaller.add_argument("--ratings", nargs="+", required=True, help="their ratings, as --key")
+    signaller.add_argument("--json")
     gater.set_defaults(func=gate)
     ranker.set_defaults(func=rank_pool)
+    signaller.set_defaults(func=signals)
     args = parser.parse_args()
     args.func(args)
 

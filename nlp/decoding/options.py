@@ -23,6 +23,8 @@ STRATEGY_NAMES: tuple[str, ...] = ("greedy", "beam", "sample", "diverse_beam")
 # (`nlp.ranking.sentence_encoder`).
 RETRIEVAL = "retrieval"
 SENTENCE_ENCODER = "sentence-encoder"
+# The rankers that read the post each retrieved reply answered (the index must keep posts)
+POST_RANKERS: tuple[str, ...] = (RETRIEVAL, SENTENCE_ENCODER)
 RERANK_NAMES: tuple[str, ...] = (
     "none", "likelihood", "mmi-antilm", "mmi-bidi", "dual-encoder", "dual-encoder+bm25",
     RETRIEVAL, SENTENCE_ENCODER)

@@ -32,13 +32,14 @@ from nlp.generation.codec import TextCodec
 from nlp.generation.mmi import CompanionScorer
 from nlp.generation.pmi import MarginalScorer, marginal_posts, pmi_scores
 from nlp.generation.reply_choice import reply_choice
-from nlp.generation.retrieved_fit import gate_for, retrieved_fit
+from nlp.generation.retrieved_fit import SENTENCE_ENCODER, gate_for, retrieved_fit
 from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import Generation
 from nlp.ranking.sentence_encoder import SentenceEncoder
 from nlp.retrieval import INDEX_DIR, ReplyIndex, Retrieved, message_tokens, repeats_a_turn
 from nlp.retrieval.dense import VECTORS_FILE, VectorIndex
 from nlp.retrieval.refine import refined_source
+from nlp.text.normalize import last_turn_text
 from nlp.tokenizers.specials import UNK_ID
 
 
@@ -278,15 +279,15 @@ class Candidates:
         source = codec.source(text)
         post = codec.text_tokens(text)
         separator = self.bundle.config.data.turn_separator
-        query = self.query_tokens(text)
         settings = self.bundle.decoding
         gate = gate_for(text, settings.details if settings else None)
+        hits = [hit for hit in hits
+                if not repeats_a_turn(codec.text_tokens(hit.reply), post, separator)]
+        similarities = (self.post_similarities(text, [hit.post for hit in hits], gate.signal)
+                        if gate is not None else [float("nan")] * len(hits))
         out = []
-        for hit in hits:
+        for hit, similarity in zip(hits, similarities, strict=True):
             tokens = codec.text_tokens(hit.reply)
-            if repeats_a_turn(tokens, post, separator):
-                continue
-            similarity = self.index.post_similarity(query, self.query_tokens(hit.post))
             out.append(Generation(
                 text=hit.reply, score=hit.score, tokens=tokens, source_tokens=source.tokens,
                 attention=np.zeros((len(tokens), len(source.tokens)), np.float32),
@@ -295,18 +296,28 @@ class Candidates:
             ))
         return out
 
+    def post_similarities(self, text: str, posts: Sequence[str], signal: str) -> list[float]:
+        """The similarity of the message in `text` (its last turn) and each post by `signal`
+        (`nlp.generation.retrieved_fit.SIGNALS`), what a gate's calibration reads."""
+        if signal == SENTENCE_ENCODER:
+            message = last_turn_text(text, self.bundle.config.data.turn_separator)
+            vectors = self.sentence_encoder.encode([message, *posts])
+            return (vectors[1:] @ vectors[0]).astype(float).tolist()
+        query = self.query_tokens(text)
+        return [self.index.post_similarity(query, self.query_tokens(p)) for p in posts]
+
     @property
     def keeps_posts(self) -> bool:
         """Whether the bundle has an index that keeps its posts' texts, which rerank=retrieval
         reads (an index built before they were kept does not)."""
         return self.has_index and self.index.posts is not None
 
-    def check_retrieval(self) -> None:
-        """Raise ValueError unless the bundle's index can rank by retrieval (`keeps_posts`);
-        without an index, the error `index` raises."""
+    def check_retrieval(self, rerank: str = RETRIEVAL) -> None:
+        """Raise ValueError unless the bundle's index can rank by the posts replies answered
+        (`keeps_posts`: `POST_RANKERS`); without an index, the error `index` raises."""
         if self.index.posts is None:
             raise ValueError(
-                f"{self.bundle.path}: rerank={RETRIEVAL} ranks replies by the posts they "
+                f"{self.bundle.path}: rerank={rerank} ranks replies by the posts they "
                 "answered, which this retrieval index does not keep (it was built before "
                 f"they were); rebuild it with `s2s index --model {self.bundle.path} --corpus "
                 "TRAINING-CORPUS`, or choose another --rerank")

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from nlp.decoding.options import RETRIEVAL, DecodeOptions, OptionError
+from nlp.decoding.options import POST_RANKERS, DecodeOptions, OptionError
 from nlp.generation.bundle import Bundle
 from nlp.generation.decode_settings import CALIBRATION, DecodeSettings
 from nlp.metrics.calibration import Calibration
@@ -89,9 +89,10 @@ def require_calibration(bundle: Bundle, options: DecodeOptions, decodes: bool) -
     calibrated = sorted((settings.details.get(CALIBRATION) or {}) if settings else {})
     choose = (f"choose a calibrated ranker (--rerank {' or '.join(calibrated)})" if calibrated
               else "run `s2s tune-decoding` (it calibrates the rankers)")
-    if options.rerank == RETRIEVAL:
+    if options.rerank in POST_RANKERS:
         raise OptionError(
-            f"fallback_threshold: rerank={RETRIEVAL}'s score cannot be calibrated: it scores a "
+            f"fallback_threshold: rerank={options.rerank}'s score cannot be calibrated: it "
+            "scores a "
             "reply by how well the post it answered matches the message, and the one reply "
             "known to fit a validation post answered that post itself; "
             f"{choose}, or drop fallback_threshold")

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from nlp.decoding import DecodeOptions, Decoder
-from nlp.decoding.options import RETRIEVAL, SENTENCE_ENCODER, XLA_BY_DEFAULT
+from nlp.decoding.options import POST_RANKERS, SENTENCE_ENCODER, XLA_BY_DEFAULT
 from nlp.generation.bundle import Bundle, BundleFiles, load_bundle
 from nlp.generation.candidates import Candidates
 from nlp.generation.confidence import require_calibration
@@ -102,8 +102,8 @@ class Generator:
         (`nlp.generation.confidence.require_calibration`: OptionError otherwise)."""
         if options.fallback_threshold:
             require_calibration(self.candidates.bundle, options, self.candidates.decodes(options))
-        if options.rerank in (RETRIEVAL, SENTENCE_ENCODER):  # both read the posts
-            self.candidates.check_retrieval()
+        if options.rerank in POST_RANKERS:
+            self.candidates.check_retrieval(options.rerank)
         if options.rerank == SENTENCE_ENCODER:
             self.candidates.sentence_encoder.ensure_available()
         inputs, results = self.pools(texts, options, seeds)

@@ -10,10 +10,18 @@ sent only where it probably rates better, and the model's own elsewhere
 
 One scale, the expected rating (SSA: the mean of sensible and specific, Adiwardana et al.
 2020). A retrieved reply's is P(sensible | signal) x (1 + P(specific | sensible)) / 2, where
-the signal is the tf-idf cosine of the message and the post the reply answered
-(`ReplyIndex.post_similarity`, on one scale for every message and corpus: 1 for the same
-words) and P(sensible | signal) its Platt calibration; the model's own reply's is its rated
-SSA. A retrieved reply's `fit` is its share of the two, E_r / (E_r + E_g): 0.5 where they
+the signal (`SIGNALS`) is the similarity of the message and the post the reply answered and
+P(sensible | signal) its Platt calibration; the model's own reply's is its rated SSA. The
+signal: a pretrained sentence encoder's cosine (`nlp.ranking.sentence_encoder`), or the
+tf-idf cosine (`ReplyIndex.post_similarity`: 1 for the same words). Why the encoder's: on
+the rated validation replies of both languages it told sensible retrieved replies from the
+rest better than the tf-idf cosine, and specific ones better than every signal tried (the
+chat model's likelihood of the reply told sensible ones about as well in English, specific
+ones far worse; `python -m benchmarks.sense_sheet signals`, docs/BENCHMARKS.md "Retrieved or
+generated"): a post that says what the message says in other words matches, one that
+shares a keyword in another sense does not.
+
+A retrieved reply's `fit` is its share of the two, E_r / (E_r + E_g): 0.5 where they
 are equal, so one threshold (0.5) serves languages whose models and corpora rate apart.
 Each language's numbers were rated on validation posts (`benchmarks/sense_sheet.py gate`);
 a bundle may carry its own (`DecodeSettings.details["retrieved_fit"]`).
@@ -30,17 +38,27 @@ from nlp.text.scripts import script_languages
 
 # `DecodeSettings.details` key: per language, the bundle's own `RatedGate`
 RETRIEVED_FIT = "retrieved_fit"
+# What a gate's calibration reads: the similarity of the message and the retrieved reply's post
+TF_IDF, SENTENCE_ENCODER = "tf-idf", "sentence-encoder"
+SIGNALS = (TF_IDF, SENTENCE_ENCODER)
 
 
 @dataclass(frozen=True)
 class RatedGate:
     """What the rated validation posts of one language say: P(sensible | cosine) of the
     retrieved reply sent (`sensible`), P(specific | sensible) of retrieved replies, and the
-    rated SSA of the model's own replies."""
+    rated SSA of the model's own replies; `signal` (`SIGNALS`) is the similarity the
+    calibration reads."""
 
     sensible: Calibration
     specific_if_sensible: float
     generated_ssa: float
+    signal: str = TF_IDF  # a gate stored before there was a choice read tf-idf
+
+    def __post_init__(self) -> None:
+        if self.signal not in SIGNALS:
+            raise ValueError(f"a gate's signal must be one of {', '.join(SIGNALS)}, "
+                             f"got {self.signal!r}")
 
     def fit(self, similarity: float) -> float:
         """The retrieved reply's share of the two expected ratings (see the module)."""
@@ -55,21 +73,21 @@ class RatedGate:
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> RatedGate:
         return cls(Calibration.from_json(raw["sensible"]), float(raw["specific_if_sensible"]),
-                   float(raw["generated_ssa"]))
+                   float(raw["generated_ssa"]), str(raw.get("signal", TF_IDF)))
 
 
 # Rated on 200 validation posts of each README chat recipe, two sheets of 100 (docs/BENCHMARKS.md
 # "Retrieved or generated", with the commands): the reply the retrieval's order puts first
-# against its post's cosine (both sheets: it depends on the index, not the model), and the
-# recipe's model's beam replies (the newer sheet). A language without one here (or in the
-# bundle) sends no retrieved reply under the gate.
+# against the sentence encoder's cosine of its post and the message (both sheets: it depends
+# on the index, not the model), and the recipe's model's beam replies (the newer sheet). A
+# language without one here (or in the bundle) sends no retrieved reply under the gate.
 DEFAULT_FIT: dict[str, RatedGate] = {
     # chat-en: 97 of 200 retrieved replies sensible, 72 specific; beam replies SSA 0.275
-    "en": RatedGate(Calibration(slope=1.6309, intercept=-1.0136, pairs=200, positives=97),
-                    specific_if_sensible=0.7423, generated_ssa=0.275),
+    "en": RatedGate(Calibration(slope=3.3947, intercept=-2.1341, pairs=200, positives=97),
+                    specific_if_sensible=0.7423, generated_ssa=0.275, signal=SENTENCE_ENCODER),
     # chat-zh: 96 of 200 sensible, 49 specific; beam replies SSA 0.38
-    "zh": RatedGate(Calibration(slope=2.6737, intercept=-1.1469, pairs=200, positives=96),
-                    specific_if_sensible=0.5104, generated_ssa=0.38),
+    "zh": RatedGate(Calibration(slope=3.3028, intercept=-1.6276, pairs=200, positives=96),
+                    specific_if_sensible=0.5104, generated_ssa=0.38, signal=SENTENCE_ENCODER),
 }
 
 

