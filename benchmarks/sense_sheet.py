@@ -426,8 +426,9 @@ class RatedRetrieved:
 
 
 def rated_retrieved(keys: Sequence[Path], ratings: Sequence[Path]) -> list[RatedRetrieved]:
-    """Every retrieved reply a sheet's parts rated (any configuration's), once per message and
-    reply; the texts from the sheet beside each ratings file."""
+    """Every retrieved reply a sheet's parts rated (any configuration's pick; `make --pool`'s
+    other candidates keep no post), once per message and reply; the texts from the sheet
+    beside each ratings file."""
     found: dict[tuple[str, str], RatedRetrieved] = {}
     for key_path, ratings_path in zip(keys, ratings, strict=True):
         key = json.loads(Path(key_path).read_text("utf-8"))
@@ -435,8 +436,9 @@ def rated_retrieved(keys: Sequence[Path], ratings: Sequence[Path]) -> list[Rated
         lines = (Path(ratings_path).parent / "sheet.jsonl").read_text("utf-8").splitlines()
         sheet = {row["id"]: row for row in map(json.loads, lines)}
         for identifier, row in key["rows"].items():
-            names = [source.partition(" ")[0] for source in row["sources"]
-                     if source.endswith(" retrieved")]
+            names = [source.partition(" ")[0] for source in row["sources"]  # not a pool's:
+                     if source.endswith(" retrieved")                      # no post kept
+                     and source.partition(" ")[0] in meta["answered"]]
             if not names or identifier not in marks:
                 continue
             text = sheet[identifier]

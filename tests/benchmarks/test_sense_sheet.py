@@ -240,6 +240,13 @@ def test_a_rated_pool_ranks_configurations_without_rating_again(
     assert (table["bot"]["posts"], table["bot"]["unrated"]) == (4, 0)
     assert table["bot"]["ssa"] == pytest.approx(bot["ssa"], abs=1e-3)
     assert table["encoder"]["unrated"] == 0  # the same candidates, another pick
+    signals = tmp_path / "signals.json"
+    _main(monkeypatch, "signals", "--key", str(key), "--ratings", str(ratings),
+          "--json", str(signals))
+    rows = json.loads(signals.read_text())["rows"]
+    assert [row["signal"] for row in rows][:2] == [
+        "tf-idf cosine (message, post)", "encoder cosine (message, post)"]
+    assert {row["replies"] for row in rows} == {len(sense_sheet.rated_retrieved([key], [ratings]))}
 
 
 def test_the_rated_gate_is_what_the_ratings_say() -> None:
@@ -250,9 +257,11 @@ def test_the_rated_gate_is_what_the_ratings_say() -> None:
     posts = [sense_sheet.GatePost(0.9, (1, 1), (1, 0)), sense_sheet.GatePost(0.2, (1, 0), (0, 0)),
              sense_sheet.GatePost(0.1, (0, 0), (1, 1)), sense_sheet.GatePost(0.5, None, (1, 0))]
     calibration = Calibration(slope=2.0, intercept=-1.0, pairs=3, positives=2)
-    gate = sense_sheet.rated_gate(posts, calibration)
+    gate = sense_sheet.rated_gate(posts, calibration, "sentence-encoder")
+    assert gate["signal"] == "sentence-encoder"  # what the calibration read
     assert gate["specific_if_sensible"] == 0.5  # 1 specific of 2 sensible
     assert gate["generated_ssa"] == pytest.approx((3 / 4 + 1 / 4) / 2)
     assert gate["sensible"] == calibration.to_json()
+    assert sense_sheet.auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == pytest.approx(0.75)
     assert sense_sheet._sheets(["a.part1.json,a.part2.json", "b.json"]) == [
         [Path("a.part1.json"), Path("a.part2.json")], [Path("b.json")]]
