@@ -132,8 +132,9 @@ class Candidates:
 
     @property
     def sentence_encoder(self) -> SentenceEncoder:
-        """The pretrained sentence encoder rerank=sentence-encoder reads, loaded on first use
-        (`MissingPackage` names the package to install)."""
+        """The pretrained sentence encoder the retrieved-or-generated gate and
+        rerank=sentence-encoder read, loaded on first use (`MissingPackage` names the package
+        to install)."""
         if self._sentence_encoder is None:
             encoder = SentenceEncoder()
             encoder.ensure_available()
