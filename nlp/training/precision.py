@@ -227,6 +227,26 @@ class PrecisionCache:
         return result
 
 
+CHOICES = (FLOAT32, BFLOAT16_PRODUCTS, FLOAT16)  # every `Precision` a setting can mean
+
+
+def the_chiefs(precision: Precision, strategy: tf.distribute.Strategy | None,
+               chief: bool) -> Precision:
+    """Under a multi-worker strategy, the chief's `precision` on every worker; under any other
+    (or none), `precision` as it is. Why: each worker resolves `auto` on its own machine (its
+    own race, cache and CPU flags), and a near tie can split them; workers whose products
+    round to different dtypes compute the same step differently, so their replicas drift
+    apart. Every worker calls this once, whichever way it chose: each of the chief's replicas
+    votes for its choice, the others' for none, and one all-reduce sums the votes."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return precision
+    vote = [float(chief and choice == precision) for choice in CHOICES]
+    votes = strategy.experimental_distribute_values_from_function(
+        lambda _: tf.constant(vote, tf.float32))
+    total = strategy.reduce(tf.distribute.ReduceOp.SUM, votes, axis=None).numpy()
+    return CHOICES[int(total.argmax())]
+
+
 def precision_for(
     precision: str,
     *,

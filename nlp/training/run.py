@@ -44,7 +44,7 @@ from nlp.training.corpus_io import (
 )
 from nlp.training.data import Example, cut_targets
 from nlp.training.objective import Objective, inverse_frequency_weights
-from nlp.training.precision import Precision, ProductSizes, policy_scope
+from nlp.training.precision import Precision, ProductSizes, policy_scope, the_chiefs
 from nlp.training.precision import resolve as resolve_precision
 from nlp.training.prepare import (
     encode_examples,
@@ -105,23 +105,32 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def training_precision(config: ExperimentConfig, options: RunOptions) -> Precision:
+def training_precision(
+    config: ExperimentConfig,
+    options: RunOptions,
+    strategy: tf.distribute.Strategy | None = None,
+    chief: bool = True,
+) -> Precision:
     """What `train.precision` means here, said to the user (checked before any corpus is
     read, so a wrong value fails at once), and kept in the run directory: `--resume` computes
     as the run it continues even where a new race would choose the other dtype (a deleted
     cache, another user's, another machine, a near tie), since otherwise the resumed weights
-    would drift from the uninterrupted run's. A dtype named on resume is taken as named."""
+    would drift from the uninterrupted run's. A dtype named on resume is taken as named.
+    Under `--multi-worker` every worker computes as the chief chose (`the_chiefs`)."""
     recorded = options.out / RUN_SUBDIR / PRECISION_FILE
     if options.resume and config.train.precision == "auto" and recorded.is_file():
         precision = Precision(**json.loads(recorded.read_text("utf-8")))
         why = "as the run it resumes"
     else:
         precision, race = resolve_precision(config.train.precision, ProductSizes.of(config))
-        recorded.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(recorded, json.dumps(asdict(precision)) + "\n")
         why = f"train.precision={config.train.precision}" + (
             f"; here the model's products ran at {race.bfloat16:.0f} GFLOP/s with bfloat16 "
             f"operands, {race.float32:.0f} in float32" if race is not None else "")
+    agreed = the_chiefs(precision, strategy, chief)
+    if agreed != precision:
+        precision, why = agreed, "as the chief worker chose"
+    recorded.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(recorded, json.dumps(asdict(precision)) + "\n")
     products = (
         f", {precision.products} operands in the large products" if precision.products else ""
     )
@@ -170,7 +179,7 @@ def train(
             print("resuming with " + ", ".join(changes), file=sys.stderr, flush=True)
             config.save(run_dir / CONFIG_FILE)
     seed_everything(config.train.seed)
-    precision = training_precision(config, options)
+    precision = training_precision(config, options, strategy, chief)
     pretrained = None
     if config.model.pretrained and not options.resume:  # a resumed run has its checkpoint
         pretrained = load_pretrained(config.model.pretrained)

@@ -1,7 +1,7 @@
 """`s2s train --multi-worker`'s strategy through the project's training loop: two worker
 processes on 127.0.0.1 (TF_CONFIG, MultiWorkerMirroredStrategy) train 20 steps of a tiny
 model to identical weights, with the same per-step losses as one process on the same global
-batches.
+batches, and compute in the dtypes the chief chose.
 
 Tolerance: 1e-5 on losses and weights. The workers' all-reduce sums the two halves of each
 batch in another order than one process summing the whole batch, so float32 results may
@@ -53,8 +53,14 @@ step = trainer.train_batch
 trainer.train_batch = lambda *batch: losses.append(step(*batch)) or losses[-1]
 trainer.fit(pairs, pairs[:16])
 np.save(sys.argv[2], np.concatenate([v.numpy().ravel() for v in model.trainable_variables]))
+# each worker chose its own dtypes (the chief bfloat16 products, the other float32): all take
+# the chief's
+from nlp.training.precision import BFLOAT16_PRODUCTS, FLOAT32, the_chiefs
+resolver = strategy.cluster_resolver if sys.argv[1] == "multi" else None
+chief = resolver is None or resolver.task_id == 0
+agreed = the_chiefs(BFLOAT16_PRODUCTS if chief else FLOAT32, strategy, chief)
 print(json.dumps({"replicas": strategy.num_replicas_in_sync,
-                  "losses": [float(l) for l in losses]}))
+                  "losses": [float(l) for l in losses], "precision": agreed.products}))
 """
 
 
@@ -109,3 +115,5 @@ def test_two_workers_train_like_one_process(tmp_path: Path) -> None:
     np.testing.assert_array_equal(chief, other)  # all-reduce gives both the same update
     np.testing.assert_allclose(chief, np.load(tmp_path / "single.npy"), rtol=0, atol=1e-5)
     assert reference["losses"][-1] < reference["losses"][0]
+    assert [o["precision"] for o in outputs] == ["bfloat16", "bfloat16"]  # the chief's choice
+    assert reference["precision"] == "bfloat16"  # one process: its own
