@@ -470,23 +470,26 @@ def retrieved_signals(rows: Sequence[RatedRetrieved]) -> dict[str, list[float]]:
     from nlp.corpus.records import Pair
     from nlp.generation.bundle import load_bundle
     from nlp.generation.candidates import Candidates
-    from nlp.ranking.sentence_encoder import SentenceEncoder
+    from nlp.ranking.sentence_encoder import DIMENSION, SentenceEncoder
 
     encoder = SentenceEncoder()
     signals: dict[str, list[float]] = {name: [] for name in (
         "tf-idf cosine (message, post)", "encoder cosine (message, post)",
         "encoder cosine (message, reply)", "encoder sum", "likelihood per token")}
     pools = {model: Candidates(load_bundle(model)) for model in {row.model for row in rows}}
-    for row in rows:
+    likelihood = {model: iter(pool.forward.token_log_probs(
+        [Pair(row.message, row.reply) for row in rows if row.model == model]))
+        for model, pool in pools.items()}  # one scoring pass a model
+    vectors = encoder.encode([text for row in rows for text in (row.message, row.post, row.reply)])
+    triples = vectors.reshape(len(rows), 3, DIMENSION)  # message, post, reply
+    for row, (message, post, reply) in zip(rows, triples, strict=True):
         candidates = pools[row.model]
         signals["tf-idf cosine (message, post)"].append(candidates.index.post_similarity(
             candidates.query_tokens(row.message), candidates.query_tokens(row.post)))
-        message, post, reply = encoder.encode([row.message, row.post, row.reply])
         signals["encoder cosine (message, post)"].append(float(message @ post))
         signals["encoder cosine (message, reply)"].append(float(message @ reply))
         signals["encoder sum"].append(float(message @ post + message @ reply))
-        (log_probs,) = candidates.forward.token_log_probs([Pair(row.message, row.reply)])
-        signals["likelihood per token"].append(float(np.mean(log_probs)))
+        signals["likelihood per token"].append(float(np.mean(next(likelihood[row.model]))))
     return signals
 
 

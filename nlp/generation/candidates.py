@@ -133,12 +133,10 @@ class Candidates:
     @property
     def sentence_encoder(self) -> SentenceEncoder:
         """The pretrained sentence encoder the retrieved-or-generated gate and
-        rerank=sentence-encoder read, loaded on first use (`MissingPackage` names the package
-        to install)."""
+        rerank=sentence-encoder read; its weights load on first use (`MissingPackage` names
+        the package to install)."""
         if self._sentence_encoder is None:
-            encoder = SentenceEncoder()
-            encoder.ensure_available()
-            self._sentence_encoder = encoder
+            self._sentence_encoder = SentenceEncoder()
         return self._sentence_encoder
 
     @property
@@ -282,13 +280,12 @@ class Candidates:
         separator = self.bundle.config.data.turn_separator
         settings = self.bundle.decoding
         gate = gate_for(text, settings.details if settings else None)
-        hits = [hit for hit in hits
-                if not repeats_a_turn(codec.text_tokens(hit.reply), post, separator)]
-        similarities = (self.post_similarities(text, [hit.post for hit in hits], gate.signal)
-                        if gate is not None else [float("nan")] * len(hits))
+        kept = [(hit, tokens) for hit in hits
+                if not repeats_a_turn(tokens := codec.text_tokens(hit.reply), post, separator)]
+        similarities = (self.post_similarities(text, [hit.post for hit, _ in kept], gate.signal)
+                        if gate is not None else [float("nan")] * len(kept))
         out = []
-        for hit, similarity in zip(hits, similarities, strict=True):
-            tokens = codec.text_tokens(hit.reply)
+        for (hit, tokens), similarity in zip(kept, similarities, strict=True):
             out.append(Generation(
                 text=hit.reply, score=hit.score, tokens=tokens, source_tokens=source.tokens,
                 attention=np.zeros((len(tokens), len(source.tokens)), np.float32),

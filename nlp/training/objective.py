@@ -28,6 +28,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 
 import keras
@@ -78,9 +79,8 @@ def inverse_frequency_weights(
     scaling: the loss keeps the plain loss's size, so the learning rate tuned for it still
     serves. Why + 1: a word no target holds gets a finite weight (it also has no token to
     weigh in training)."""
-    counts = np.zeros(vocab_size, dtype=np.float64)
-    for target in targets:
-        np.add.at(counts, np.asarray(target, dtype=np.int64), 1.0)
+    ids = np.fromiter(itertools.chain.from_iterable(targets), dtype=np.int64)
+    counts = np.bincount(ids, minlength=vocab_size).astype(np.float64)
     weights = (counts + 1.0) ** -power
     total = counts.sum()
     if total > 0:
