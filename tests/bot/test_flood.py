@@ -26,7 +26,7 @@ from nlp.chat.messages import ENGLISH
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
 from tests.fakes.fake_generators import ScriptedGenerator, fake_model, reply_for
-from tests.fakes.fake_telegram import BOT_USERNAME, Sent, bot_on_fake_telegram
+from tests.fakes.fake_telegram import BOT_USERNAME, Fault, Sent, bot_on_fake_telegram
 
 # The variable delay between a chat limiter's release and the recorded start of the send.
 EPSILON = 0.02
@@ -144,7 +144,8 @@ async def test_replies_in_one_chat_and_in_one_group_are_spaced_by_their_limits()
 
 
 @pytest.mark.slow  # waits out a group's 10 s gap
-async def test_private_chats_are_answered_while_twenty_groups_flood() -> None:
+@pytest.mark.parametrize("slow_sends", [0, 2])
+async def test_private_chats_are_answered_while_twenty_groups_flood(slow_sends: int) -> None:
     """Issue 37: a group's replies wait for its turn (Telegram: 20/min). They used to wait
     holding one of the 16 request slots, so 16 busy groups stalled every private chat behind
     them, and a group's queue of waiting updates grew without bound. Now a chat's wait holds
@@ -154,6 +155,12 @@ async def test_private_chats_are_answered_while_twenty_groups_flood() -> None:
     `group_gap` seconds later; all 200 private chats must be answered before any group's
     second reply. They take about 2.5 s here under `nice -n 19`; 10 s leaves room for a
     loaded machine (and at 6f7303a, they waited for the groups' slots: after the gap).
+
+    Delivery is at least once (`tests.fakes.fake_telegram`): on a loaded machine a send can
+    outlast the client's 1 s time-out after the server processed it, and its retry arrives
+    twice. So the replies are counted and compared without such repeats; `slow_sends` makes
+    two private chats' sends do that on purpose (the test once waited for an exact count,
+    which a repeat never reaches).
     """
     group_gap = 10.0
     limits = FloodLimits(
@@ -171,20 +178,35 @@ async def test_private_chats_are_answered_while_twenty_groups_flood() -> None:
             ]
             for chat in groups
         }
-        await server.wait_for(lambda: len(server.replies()) >= len(groups))  # first replies
+        await server.wait_for(lambda: len(once(server.replies())) >= len(groups))
+        server.inject("sendMessage", *[Fault("slow", delay=1.5)] * slow_sends)
         private = {chat: server.push_message(chat, f"hi from {chat}") for chat in range(1, 201)}
         await server.wait_for(lambda: all(server.replies(c) for c in private), timeout=60)
-        await server.wait_for(lambda: len(server.replies()) == 200 + 2 * len(groups), timeout=60)
+        await server.wait_for(
+            lambda: len(once(server.replies())) == 200 + 2 * len(groups), timeout=60)
+    assert len(server.replies()) - len(once(server.replies())) == slow_sends
     last_private = max(server.sent.index(server.replies(chat)[0]) for chat in private)
     for chat, message_id in private.items():
-        assert [(s.reply_to, s.text) for s in server.replies(chat)] == [
+        assert [(s.reply_to, s.text) for s in once(server.replies(chat))] == [
             (message_id, reply_for(f"hi from {chat}"))
         ]
     for chat, ids in flood.items():
-        replies = server.replies(chat)
+        replies = once(server.replies(chat))
         # The first answered; nothing may wait (max_waiting=0): a notice, the rest dropped.
         assert [(s.reply_to, s.text) for s in replies] == [
             (ids[0], reply_for(f"flood {chat} 0")),
             (ids[1], ENGLISH.backlog),
         ]
         assert server.sent.index(replies[1]) > last_private
+
+
+def once(sent: list[Sent]) -> list[Sent]:
+    """`sent` without repeats of a reply already delivered (same chat, message and text),
+    each at its first arrival."""
+    seen: set[tuple[int, int | None, str | None]] = set()
+    first = []
+    for s in sent:
+        if (key := (s.chat_id, s.reply_to, s.text)) not in seen:
+            seen.add(key)
+            first.append(s)
+    return first
