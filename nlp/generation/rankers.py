@@ -17,16 +17,20 @@ and every ranker must score both kinds on one scale:
   same units (nats) as the others, so the bot's reply penalties (`nlp.chat.rerank`) weigh
   the same against every ranker;
 - retrieval: the retrieved replies in the order of how well the post each answered matches
-  the message (BM25, the index's own score, computed for every candidate the same way),
-  the decoder's candidates after them: information retrieval's short-text conversation
-  baseline (Ji et al. 2014, "An Information Retrieval Approach to Short Text Conversation").
-  Why a ranker that never reads the reply: people rated the replies it picks from a pool
-  sensible far more often than the dual encoder's picks from the same pool (docs/BENCHMARKS.md
-  "Rated sense"). The dual encoder asks whether a reply is about what the message is about,
-  and among replies to posts sharing the message's words, all are; a reply written to a post
-  that says what the message says was written for that sense. BM25 is read as the log-odds of
-  relevance it was derived as (Robertson and Spärck Jones), so its log softmax over the
-  candidates is in nats like the others.
+  the message, the decoder's candidates after them: information retrieval's short-text
+  conversation baseline (Ji et al. 2014, "An Information Retrieval Approach to Short Text
+  Conversation"). Why a ranker that never reads the reply: people rated the replies it picks
+  from a pool sensible far more often than the dual encoder's picks from the same pool
+  (docs/BENCHMARKS.md "Rated sense"). The dual encoder asks whether a reply is about what the
+  message is about, and among replies to posts sharing the message's words, all are; a reply
+  written to a post that says what the message says was written for that sense. How well
+  the post matches: where the message's language has a retrieved-or-generated gate
+  (`nlp.generation.retrieved_fit`), each reply's fit, the gate's calibrated reading of the
+  similarity it measures (the sentence encoder's cosine by default), as log-odds, so the
+  reply the gate rates likeliest to make sense is the one sent, on the scale the gate
+  decides on; else BM25, the index's own score, read as the log-odds of relevance it was
+  derived as (Robertson and Spärck Jones). Either way its log softmax over the candidates
+  is in nats like the others.
 - sentence-encoder: the retrieved replies by a pretrained multilingual sentence encoder
   (`nlp.ranking.sentence_encoder`): cosine(message, reply) + cosine(message, the post the
   reply answered), the decoder's candidates after them, as under `retrieval`. Why both
@@ -54,6 +58,9 @@ from nlp.generation.confidence import confidences
 from nlp.generation.mmi import COMPANION_KIND, mmi_score
 from nlp.generation.text_generator import Generation
 from nlp.ranking.sentence_encoder import SentenceEncoder
+
+# A fit of exactly 0 or 1 (a calibration's sigmoid saturated) still has finite log-odds.
+FIT_FLOOR = 1e-9
 
 
 class Companion(Protocol):
@@ -200,21 +207,18 @@ class Rankers:
     def _retrieval_scores(
         results: Sequence[Sequence[Generation]],
     ) -> tuple[list[float], list[float]]:
-        """Each candidate's log-probability among its input's candidates of its BM25 score:
-        the score of the post it answered as a document for the message, which a retrieved
-        candidate holds from its retrieval (`Candidates.retrieve`, the same scale whichever
-        search found it); 0 for the decoder's candidates, below every reply BM25 found, and
-        among them, the decoder's own order: each is lowered by how far its score falls
+        """Each candidate's log-probability among its input's candidates of its retrieval
+        score (`retrieval_values`), the decoder's candidates below every retrieved reply and
+        among them in the decoder's own order: each is lowered by how far its score falls
         below the best of them (nats, as the bot's reply penalties are). Why: where the
         retrieved-or-generated gate sends the model's reply, it must be the one the decoder
-        prefers, as rated; tied, the penalties alone chose among the beams. And those BM25
-        scores (the raw values)."""
-        bm25 = [np.array([g.score if g.provenance == "retrieved" else 0.0 for g in n_best])
-                for n_best in results]
-        ranked = _log_softmax_rows(bm25)
+        prefers, as rated; tied, the penalties alone chose among the beams. And those
+        retrieval scores (the raw values)."""
+        values = [retrieval_values(n_best) for n_best in results]
+        ranked = _log_softmax_rows(values)
         below = [value for n_best in results for value in _below_best_written(n_best)]
         return ([score + lower for score, lower in zip(ranked, below, strict=True)],
-                [value for row in bm25 for value in row.tolist()])
+                [value for row in values for value in row.tolist()])
 
     def _sentence_encoder_scores(
         self, texts: Sequence[str], results: Sequence[Sequence[Generation]]
@@ -276,6 +280,26 @@ def sentence_encoder_sums(
     per_reply = iter((cosines[: len(retrieved)] + cosines[len(retrieved):]).tolist())
     return np.array([next(per_reply) if g.provenance == "retrieved" else WRITTEN_BELOW
                      for g in candidates], np.float64)
+
+
+def retrieval_values(n_best: Sequence[Generation]) -> np.ndarray:
+    """What rerank=retrieval ranks one input's candidates by (see the module): where every
+    retrieved reply has a fit (`Generation.fit`, the gate's), its log-odds, and for the
+    decoder's candidates one nat below the least of them; else each retrieved reply's BM25
+    score (`Candidates.retrieve`: the same scale whichever search found it) and 0, below
+    every reply BM25 found, for the decoder's. A retrieved reply's fit is its share of the
+    two expected ratings, P(sensible) x c / (P(sensible) x c + the model's), so its
+    log-odds are log P(sensible) up to a constant of the message's language: the log
+    softmax over the candidates is that of P(sensible)."""
+    retrieved = [g.provenance == "retrieved" for g in n_best]
+    fits = np.array([g.fit for g, found in zip(n_best, retrieved, strict=True) if found])
+    if len(fits) and np.all(np.isfinite(fits)):
+        clipped = np.clip(fits, FIT_FLOOR, 1.0 - FIT_FLOOR)
+        log_odds = np.log(clipped / (1.0 - clipped))
+        odds, below = iter(log_odds.tolist()), float(log_odds.min()) - 1.0
+        return np.array([next(odds) if found else below for found in retrieved], np.float64)
+    return np.array([g.score if found else 0.0 for g, found in zip(n_best, retrieved,
+                                                                     strict=True)], np.float64)
 
 
 def _below_best_written(n_best: Sequence[Generation]) -> list[float]:

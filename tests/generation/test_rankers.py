@@ -3,6 +3,7 @@ model: the retrieval's order and its log softmax."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -24,13 +25,14 @@ def test_each_row_s_log_softmax_comes_out_in_one_list() -> None:
     assert _log_softmax_rows(rows) == pytest.approx(expected)  # no overflow at 1000
 
 
-def test_the_retrieval_order_reads_the_bm25_scores_retrieval_holds(
+def test_the_retrieval_order_reads_what_retrieval_and_the_gate_hold(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every retrieved reply holds its post's BM25 score for the message (`Retrieved.score`):
     BM25's own hits from the search, a reply the vectors found alone scored once when it is
-    retrieved. rerank=retrieval reads those scores (the log softmax of them, the decoder's
-    replies at 0) and asks BM25 about no post again."""
+    retrieved; and as a candidate, its fit (`Generation.fit`, the gate's reading of the
+    sentence encoder's cosine of message and post). rerank=retrieval ranks by the fits (the
+    log softmax of their log-odds) and asks BM25 about no post again."""
     candidates, _ = candidates_of(tmp_path, dense=True)
     codec, index = candidates.bundle.codec, candidates.index
     text = "are you there today"
@@ -50,12 +52,40 @@ def test_the_retrieval_order_reads_the_bm25_scores_retrieval_holds(
 
     monkeypatch.setattr(ReplyIndex, "candidate_scores", recording)
     generations = candidates.retrieved(text, found)
+    fits = np.array([g.fit for g in generations])
+    assert np.all((fits > 0) & (fits < 1)) and len(set(fits.tolist())) > 1
     (ranked,) = Rankers(candidates, {}).rank(
         [text], [text], [generations], DecodeOptions(retrieve=len(PAIRS), rerank=RETRIEVAL))
     assert asked == []
-    expected = dict(zip((hit.reply for hit in found), log_softmax(bm25).tolist(), strict=True))
+    expected = dict(zip((g.text for g in generations),
+                        log_softmax(np.log(fits / (1 - fits))).tolist(), strict=True))
     assert [g.score for g in ranked] == pytest.approx([expected[g.text] for g in ranked])
-    assert [g.score for g in ranked] == sorted((g.score for g in ranked), reverse=True)
+    assert [g.fit for g in ranked] == sorted(fits.tolist(), reverse=True)
+
+
+def test_the_retrieval_order_is_the_fits_where_every_retrieved_reply_has_one() -> None:
+    """By hand: fits 0.8 and 0.5 are log-odds log 4 and 0, the decoder's reply one nat
+    below the least (-1); without a fit (NaN, no gate), BM25's scores and 0 for the
+    decoder's, as before there were gates."""
+    from nlp.generation.rankers import retrieval_values
+    from nlp.generation.text_generator import Generation
+
+    def candidate(text: str, score: float, provenance: str, fit: float) -> Generation:
+        return Generation(text, score, text.split(), [], np.zeros((1, 0), np.float32),
+                          provenance=provenance, fit=fit)  # type: ignore[arg-type]
+
+    gated = [candidate("the red one", 9.0, "retrieved", 0.5),
+             candidate("i know", -1.0, "generated", float("nan")),
+             candidate("the blue one", 2.0, "retrieved", 0.8)]
+    assert retrieval_values(gated) == pytest.approx([0.0, -1.0, np.log(4.0)])
+    scores, raw = Rankers._retrieval_scores([gated])
+    assert scores == pytest.approx(log_softmax(np.array([0.0, -1.0, np.log(4.0)])).tolist())
+    assert raw == pytest.approx([0.0, -1.0, np.log(4.0)])
+    ungated = [dataclasses.replace(g, fit=float("nan")) for g in gated]
+    assert retrieval_values(ungated).tolist() == [9.0, 0.0, 2.0]
+    # a fit of 1 (a saturated calibration) still ranks, above every other
+    sure = [dataclasses.replace(gated[0], fit=1.0), *gated[1:]]
+    assert np.all(np.isfinite(retrieval_values(sure))) and retrieval_values(sure).argmax() == 0
 
 
 def test_under_the_retrieval_order_the_model_s_replies_keep_the_decoder_s_order() -> None:

@@ -227,17 +227,18 @@ def test_the_fused_ranker_orders_by_cosine_plus_weighted_scaled_bm25(tiny_bundle
             assert bm25[0] == bm25.max() > 0
 
 
-def test_the_retrieval_ranker_keeps_bm25_s_order_and_puts_the_decoder_s_replies_last(
+def test_the_retrieval_ranker_orders_by_fit_and_puts_the_decoder_s_replies_last(
     tiny_bundle: Path, tmp_path: Path,
 ) -> None:
-    """rerank=retrieval: the retrieved replies in the order BM25 found them (how well the
-    post each answered matches the message), each scored by its log-probability under the
-    softmax of the BM25 scores, the generated ones after every retrieved one; an index saved
-    without its posts' texts is refused with what to run."""
+    """rerank=retrieval: the replies BM25 found, in the order of their fits (the gate's
+    reading of how well the post each answered matches the message), each scored by its
+    log-probability under the softmax of the fits' log-odds, the generated ones after every
+    retrieved one; an index saved without its posts' texts is refused with what to run."""
     import shutil
 
     from nlp.generation.bundle import store_part
     from nlp.generation.generator import Generator
+    from nlp.generation.rankers import retrieval_values
 
     generator = Generator.from_bundle(tiny_bundle)
     codec = generator.codec
@@ -247,16 +248,19 @@ def test_the_retrieval_ranker_keeps_bm25_s_order_and_puts_the_decoder_s_replies_
     options = DecodeOptions(strategy="sample", n_best=2, seed=3, retrieve=4, rerank="retrieval")
     (candidates,) = generator.generate([post], options)
     assert [c.provenance for c in candidates] == ["retrieved"] * len(found) + ["generated"] * 2
-    assert [(c.text, c.post) for c in candidates[:len(found)]] == [
-        (hit.reply, hit.post) for hit in found]
-    assert found[0].post == post and found[0].reply == record["reply"]
-    bm25 = np.array([hit.score for hit in found] + [0.0, 0.0])
-    expected = bm25 - bm25.max() - np.log(np.exp(bm25 - bm25.max()).sum())
+    assert {(c.text, c.post) for c in candidates[:len(found)]} == {
+        (hit.reply, hit.post) for hit in found}
     retrieved, written = candidates[:len(found)], candidates[len(found):]
+    fits = [c.fit for c in retrieved]
+    assert fits == sorted(fits, reverse=True) and all(0 < fit < 1 for fit in fits)
+    # the post itself says what the message says: its reply fits best
+    assert (retrieved[0].post, retrieved[0].text) == (post, record["reply"])
+    values = retrieval_values(candidates)
+    expected = values - values.max() - np.log(np.exp(values - values.max()).sum())
     assert [c.score for c in retrieved] == pytest.approx(expected[:len(found)].tolist(), rel=1e-5)
-    # the decoder's best at the log-probability of a BM25 score of 0, the other below it
+    # the decoder's best one nat below the least fitting retrieved reply, the other below it
     assert written[0].score == pytest.approx(expected[-1], rel=1e-5)
-    assert written[1].score <= written[0].score
+    assert written[0].score < retrieved[-1].score and written[1].score <= written[0].score
     assert all(np.isnan(c.confidence) for c in candidates)  # it has no calibration
 
     older = tmp_path / "older"
