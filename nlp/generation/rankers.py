@@ -285,7 +285,8 @@ def sentence_encoder_sums(
 def retrieval_values(n_best: Sequence[Generation]) -> np.ndarray:
     """What rerank=retrieval ranks one input's candidates by (see the module): where every
     retrieved reply has a fit (`Generation.fit`, the gate's), its log-odds, and for the
-    decoder's candidates one nat below the least of them; else each retrieved reply's BM25
+    decoder's candidates one nat below the least of them (any margin keeps them below every
+    retrieved reply where both compete, `either`, as BM25's 0 did); else each retrieved reply's BM25
     score (`Candidates.retrieve`: the same scale whichever search found it) and 0, below
     every reply BM25 found, for the decoder's. A retrieved reply's fit is its share of the
     two expected ratings, P(sensible) x c / (P(sensible) x c + the model's), so its
