@@ -23,8 +23,10 @@ import hashlib
 import json
 import logging
 import math
+import os
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -192,28 +194,51 @@ class ReplyIndex:
         best first; posts sharing no token with the query are never returned.
         `skip_same_post`: the queries are indexed posts themselves (building training data),
         so drop every hit whose post is the query's own post or an exact duplicate of it.
-        `all_cores`: spread the queries over every core (bm25s' threads), for building
-        training data from a whole corpus; a message at chat time keeps to one."""
+        `all_cores`: spread the queries over every core (threads: the scoring and selection
+        run in numpy), for building training data from a whole corpus; a message at chat
+        time keeps to one."""
         if k <= 0 or not queries:
             return [[] for _ in queries]
-        extra = max(self._copies.values()) if skip_same_post else 0
-        depth = min(len(self), k + extra)
-        rows, scores = self._bm25.retrieve(  # type: ignore[attr-defined]
-            [list(q) for q in queries], k=depth, show_progress=False,
-            n_threads=-1 if all_cores else 0,
-        )
+        # with skip_same_post, as many more as the index holds copies of the query's post
+        owns = [post_key(query) if skip_same_post else None for query in queries]
+        depths = [k + (self._copies.get(own, 0) if own is not None else 0) for own in owns]
+        if all_cores and len(queries) > 1:
+            with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+                found = list(pool.map(self._best, queries, depths))
+        else:
+            found = list(map(self._best, queries, depths))
         results: list[list[Retrieved]] = []
-        for query, row_list, score_list in zip(queries, rows, scores, strict=True):
-            own = post_key(query) if skip_same_post else None
+        for own, (rows, scores) in zip(owns, found, strict=True):
             hits: list[Retrieved] = []
-            for row, score in zip(row_list.tolist(), score_list.tolist(), strict=True):
-                if score <= 0 or len(hits) == k:
+            for row, score in zip(rows.tolist(), scores.tolist(), strict=True):
+                if len(hits) == k:
                     break
                 if own is not None and int(self.keys[row]) == own:
                     continue
                 hits.append(self.hit(int(row), float(score)))
             results.append(hits)
         return results
+
+    def _best(self, query: Sequence[str], depth: int) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of the (at most) `depth` posts with the highest positive BM25 scores for
+        `query`, best first (ties: the lower row first), and those scores. Why not `bm25s`'
+        own `retrieve`: it selects the top rows with numpy's argpartition over every post's
+        score, which is pathologically slow when most scores tie at 0, as they do for a short
+        query that shares a word with few posts (a Chinese message of a few words): numpy's
+        selection degrades on equal keys. Selecting among the posts that share a word costs
+        what their number does; posts that share none never matched anyway."""
+        ids = [self._vocab[token] for token in query
+               if self._vocab.get(token, len(self._df)) < len(self._df)]
+        if not ids:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        scores = self._bm25.get_scores_from_ids(ids)  # type: ignore[attr-defined]
+        rows = np.flatnonzero(scores > 0)  # in row order, which the masks below keep
+        if len(rows) > depth:
+            worst = np.partition(scores[rows], len(rows) - depth)[len(rows) - depth]
+            above, tied = rows[scores[rows] > worst], rows[scores[rows] == worst]
+            rows = np.concatenate([above, tied[: depth - len(above)]])
+        rows = rows[np.lexsort((rows, -scores[rows]))]
+        return rows, scores[rows]
 
     def hit(self, row: int, score: float) -> Retrieved:
         """Row `row` as a retrieved reply scored `score`."""

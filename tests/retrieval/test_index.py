@@ -129,3 +129,32 @@ def test_candidate_scores_are_the_scores_bm25s_retrieves_with() -> None:
     assert index.candidate_scores(["zz", "a"], [["zz", "a"], ["a", "zz"]])[0] == \
         pytest.approx(index.candidate_scores(["a"], [["zz", "a"]])[0], rel=1e-6)
     assert index.candidate_scores(["zz"], [["zz"]]).tolist() == [0.0]
+
+
+def test_search_finds_what_bm25s_retrieves_ties_by_row_on_one_core_or_all() -> None:
+    """`search` selects the best posts itself (bm25s' own selection is slow when most
+    scores tie at 0): the same scores as bm25s' `retrieve`, best first, posts with a score
+    of 0 left out, equal scores in row order (duplicates of a post tie), and the same
+    answers spread over every core. With `skip_same_post` a query that has many copies in
+    the index still finds its k other posts."""
+    rng = np.random.default_rng(3)
+    words = [f"w{i}" for i in range(40)]
+    posts = [list(rng.choice(words, size=int(rng.integers(1, 6)))) for _ in range(300)]
+    posts += [["w1", "w2"]] * 30  # one post with many copies: they tie
+    count = len(posts)
+    index = ReplyIndex.build(posts, [f"r{i}" for i in range(count)],
+                             [f"f:{i + 1}" for i in range(count)])
+    queries = [posts[i] for i in range(0, count, 7)] + [["w1", "w2"], ["w39", "zz"], ["zz"]]
+    found = index.search(queries, 8)
+    assert index.search(queries, 8, all_cores=True) == found
+    rows, scores = index._bm25.retrieve(  # type: ignore[attr-defined]
+        [list(q) for q in queries], k=count, show_progress=False)
+    for hits, row_list, score_list in zip(found, rows, scores, strict=True):
+        expected = sorted(((-float(s), int(r)) for r, s in zip(row_list, score_list,
+                                                                strict=True) if s > 0))[:8]
+        assert [h.row for h in hits] == [row for _, row in expected]
+        assert [h.score for h in hits] == pytest.approx([-score for score, _ in expected])
+    copies = index.search([["w1", "w2"]], 8)[0]
+    assert [h.row for h in copies] == list(range(300, 308))  # the tied copies in row order
+    others = index.search([["w1", "w2"]], 8, skip_same_post=True)[0]
+    assert len(others) == 8 and all(posts[h.row] != ["w1", "w2"] for h in others)
