@@ -10,7 +10,8 @@ bundle (`INDEX_DIR`), checksummed like every other file.
 BM25 itself is `bm25s` (a well-kept library over scipy sparse matrices: it indexes and
 queries a quarter of a million short posts in seconds, and keeps only the non-zero scores,
 so memory grows with the corpus' tokens, not with posts times vocabulary). This module adds
-what a reply index needs around it: the replies and the training pair each came from, one
+what a reply index needs around it: the selection of each query's best posts (`_best`: bm25s'
+own is slow where most scores tie at 0), the replies and the training pair each came from, one
 key per post so that a pair never retrieves itself or a duplicate of its own post while the
 training data is built (`search(..., skip_same_post=True)`), and the BM25 score of any
 candidate reply against a context (`candidate_scores`, by `bm25s`' own formulas), which
