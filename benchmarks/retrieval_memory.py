@@ -2,11 +2,10 @@
 time of `nlp.retrieval.ReplyIndex`, each measured in a fresh process (peak RSS only grows).
 
 Posts and replies come from JSONL corpora (e.g. the chat-zh recipe's LCCC and subtitle
-pairs, about 220,000, or chitchat's 120,000), tokenized beforehand: words and punctuation,
-each Chinese, Japanese or Korean character a token of its own (the index's cost depends on
-how many posts share each query token, not on which tokenizer made the tokens, but a run of
-Han characters read as one token would match almost nothing); --pairs repeats the corpus to
-reach a size.
+pairs, about 220,000, or chitchat's 120,000), tokenized beforehand by the project's `words`
+tokenizer (words, punctuation, each Han character a token of its own: the index's cost depends
+on how many posts share each query token, not on which tokenizer made the tokens); --pairs
+repeats the corpus to reach a size.
 
     python -m benchmarks.retrieval_memory --corpus FILE.jsonl [FILE2.jsonl] [--pairs 250000]
 """
@@ -15,23 +14,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import RESULTS_DIR, format_table, peak_rss_mb, percentile, run_isolated
-from nlp.text.scripts import CHARACTER_UNIT_CLASS
-
-_TOKEN = re.compile(f"[{CHARACTER_UNIT_CLASS}]|[^\\W{CHARACTER_UNIT_CLASS}]+|[^\\w\\s]")
+from nlp.tokenizers.words import WordTokenizer
 
 
 def _pairs(files: list[str], count: int) -> tuple[list[list[str]], list[str], list[str]]:
     """Posts tokenized, replies, and the posts as written (an index keeps them)."""
     records = [json.loads(line) for f in files for line in Path(f).read_text("utf-8").splitlines()
                if line.strip()]
-    posts = [_TOKEN.findall(r["source"].lower()) for r in records]
+    tokenizer = WordTokenizer()
+    posts = [tokenizer.tokenize(r["source"]) for r in records]
     replies = [r["target"] for r in records]
     texts = [r["source"] for r in records]
     while count and len(posts) < count:

@@ -53,8 +53,6 @@ import tensorflow as tf
 from nlp.util.config import ExperimentConfig
 from nlp.util.fsutil import write_text_atomic
 
-PRECISIONS = ("auto", "float32", "bfloat16", "float16")  # train.precision
-
 
 @dataclass(frozen=True)
 class Precision:
@@ -67,6 +65,9 @@ class Precision:
 FLOAT32 = Precision("float32")
 BFLOAT16_PRODUCTS = Precision("float32", "bfloat16")
 FLOAT16 = Precision("mixed_float16")
+# What each dtype `train.precision` can name means (`precision_for`); "auto" chooses among them
+NAMED = {"float32": FLOAT32, "bfloat16": BFLOAT16_PRODUCTS, "float16": FLOAT16}
+PRECISIONS = ("auto", *NAMED)  # train.precision
 # CPU flags (Linux /proc/cpuinfo names) of bfloat16 matrix instructions that oneDNN uses
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 CPUINFO = Path("/proc/cpuinfo")
@@ -227,9 +228,6 @@ class PrecisionCache:
         return result
 
 
-CHOICES = (FLOAT32, BFLOAT16_PRODUCTS, FLOAT16)  # every `Precision` a setting can mean
-
-
 def the_chiefs(precision: Precision, strategy: tf.distribute.Strategy | None,
                chief: bool) -> Precision:
     """Under a multi-worker strategy, the chief's `precision` on every worker; under any other
@@ -240,11 +238,12 @@ def the_chiefs(precision: Precision, strategy: tf.distribute.Strategy | None,
     votes for its choice, the others' for none, and one all-reduce sums the votes."""
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return precision
-    vote = [float(chief and choice == precision) for choice in CHOICES]
+    choices = list(NAMED.values())
+    vote = [float(chief and choice == precision) for choice in choices]
     votes = strategy.experimental_distribute_values_from_function(
         lambda _: tf.constant(vote, tf.float32))
     total = strategy.reduce(tf.distribute.ReduceOp.SUM, votes, axis=None).numpy()
-    return CHOICES[int(total.argmax())]
+    return choices[int(total.argmax())]
 
 
 def precision_for(
@@ -267,7 +266,7 @@ def precision_for(
     if precision == "float16" and not gpus:
         print("train.precision=float16 needs a GPU; training in float32", file=sys.stderr)
         return FLOAT32
-    return {"float32": FLOAT32, "bfloat16": BFLOAT16_PRODUCTS, "float16": FLOAT16}[precision]
+    return NAMED[precision]
 
 
 def resolve(
