@@ -174,3 +174,88 @@ def test_the_options_train_through_the_trainers_compiled_step(tmp_path: Path) ->
     assert restored.objective.heads is not None
     for a, b in zip(heads.weights, restored.objective.heads.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def sequence_log_likelihoods(network: Seq2Seq, source: tf.Tensor, target_in: tf.Tensor,
+                             target_out: tf.Tensor) -> np.ndarray:
+    """Each row's summed log-probability of its target given its source, by the model's own
+    log-probabilities (`call`): the score the contrast is defined on, computed another way."""
+    log_probs = network((source, target_in)).numpy()
+    out = target_out.numpy()
+    picked = np.take_along_axis(log_probs, out[..., None], axis=-1)[..., 0]
+    return (picked * (out != PAD_ID)).sum(axis=1)
+
+
+def test_the_contrast_is_minus_log_softmax_of_the_reply_under_its_post_and_others() -> None:
+    network = model()
+    source, target_in, target_out = batch(seed=4, size=5)
+    step = tf.constant(0, tf.int64)
+    plain = float(Objective(network, TrainConfig()).loss(source, target_in, target_out, step))
+    config = TrainConfig(contrast_weight=0.3, contrast_negatives=2)
+    total = float(Objective(network, config).loss(source, target_in, target_out, step))
+    own = sequence_log_likelihoods(network, source, target_in, target_out)
+    others = [sequence_log_likelihoods(network, tf.roll(source, k, axis=0), target_in,
+                                       target_out) for k in (1, 2)]
+    scores = np.stack([own, *others], axis=1)
+    expected = np.mean(np.log(np.exp(scores).sum(axis=1)) - own)
+    assert expected > 0.1
+    assert total == pytest.approx(plain + 0.3 * expected, rel=1e-5)
+
+
+def test_a_post_equal_to_the_replys_own_is_no_negative() -> None:
+    """Every row's post the same: nothing to tell apart, so the contrast adds nothing (and a
+    batch of one row, whose rolled post is its own, the same)."""
+    network = model()
+    source, target_in, target_out = batch(seed=5, size=4)
+    same = tf.repeat(source[:1], 4, axis=0)
+    step = tf.constant(0, tf.int64)
+    config = TrainConfig(contrast_weight=1.0, contrast_negatives=3)
+    for s, t_in, t_out in ((same, target_in, target_out),
+                           (source[:1], target_in[:1], target_out[:1])):
+        plain = float(Objective(network, TrainConfig()).loss(s, t_in, t_out, step))
+        assert float(Objective(network, config).loss(s, t_in, t_out, step)) == pytest.approx(
+            plain, rel=1e-6)
+
+
+@pytest.mark.parametrize("sampled", [0, 16])
+def test_a_step_down_the_contrast_widens_the_gap_between_own_post_and_others(
+        sampled: int) -> None:
+    """The gradient of the contrast alone raises each reply's likelihood under its own post
+    against the others' (exact softmax, and a sampled one)."""
+    network = model()
+    source, target_in, target_out = batch(seed=6, size=8)
+    objective = Objective(network, TrainConfig(contrast_weight=1.0, sampled_softmax=sampled))
+    step = tf.constant(0, tf.int64)
+
+    def gap() -> float:
+        own = sequence_log_likelihoods(network, source, target_in, target_out)
+        other = sequence_log_likelihoods(network, tf.roll(source, 1, axis=0), target_in,
+                                         target_out)
+        return float(np.mean(own - other))
+
+    before = gap()
+    optimizer = keras.optimizers.Adam(0.01)
+    variables = network.trainable_variables
+
+    @tf.function
+    def descend() -> None:
+        with tf.GradientTape() as tape:
+            state, context, _ = network.encode_with_first_layer(source, training=True)
+            losses, _, _ = objective.token_losses(state, context, target_in, target_out, step)
+            contrast = objective.contrast_loss(state, context, source, target_in, target_out,
+                                               step, losses)
+        gradients = tape.gradient(contrast, variables)
+        optimizer.apply([tf.convert_to_tensor(g) if g is not None else tf.zeros_like(v)
+                         for g, v in zip(gradients, variables, strict=True)], variables)
+
+    for _ in range(10):
+        descend()
+    assert gap() > before + 0.5
+
+
+def test_contrast_settings_out_of_range_are_named() -> None:
+    network = model()
+    with pytest.raises(ValueError, match=r"train\.contrast_weight must be >= 0"):
+        Objective(network, TrainConfig(contrast_weight=-0.1))
+    with pytest.raises(ValueError, match=r"train\.contrast_negatives must be >= 1"):
+        Objective(network, TrainConfig(contrast_weight=0.1, contrast_negatives=0))
