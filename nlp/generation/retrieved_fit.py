@@ -33,13 +33,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from nlp.decoding.options import SENTENCE_ENCODER
 from nlp.metrics.calibration import Calibration
 from nlp.text.scripts import script_languages
 
 # `DecodeSettings.details` key: per language, the bundle's own `RatedGate`
 RETRIEVED_FIT = "retrieved_fit"
 # What a gate's calibration reads: the similarity of the message and the retrieved reply's post
-TF_IDF, SENTENCE_ENCODER = "tf-idf", "sentence-encoder"
+TF_IDF = "tf-idf"
 SIGNALS = (TF_IDF, SENTENCE_ENCODER)
 
 
