@@ -21,9 +21,6 @@
   (`inverse_frequency_weights`), so the frequent words of generic replies teach less and the
   rarer words a specific reply needs teach more. Validation stays unweighted: the epoch kept
   is the one whose model predicts held-out replies best, as without the weights.
-- **Contrast** (`train.contrast_weight`): maximum mutual information estimation, the model
-  trained to tell which of the batch's posts a reply answers by its own likelihood
-  (`Objective.contrast_loss`), beside the likelihood itself.
 
 `s2s pretrain`'s objective (`nlp.pretraining`) is another `Objective`: the trainer calls
 `loss` inside its compiled step and `validation_sums` to validate.
@@ -47,6 +44,7 @@ from nlp.model.language_models import (
 )
 from nlp.model.losses import (
     coverage_losses,
+    masked_mean_loss,
     sample_log_uniform,
     sampled_token_losses,
     token_losses,
@@ -109,11 +107,6 @@ def check(config: TrainConfig) -> None:
                         "mass over the whole vocabulary, which a sampled softmax never sees)")
     if config.itf_power < 0:
         problems.append(f"train.itf_power must be >= 0, got {config.itf_power}")
-    if config.contrast_weight < 0:
-        problems.append(f"train.contrast_weight must be >= 0, got {config.contrast_weight}")
-    if config.contrast_negatives < 1:
-        problems.append(
-            f"train.contrast_negatives must be >= 1, got {config.contrast_negatives}")
     if config.lm_loss_weight < 0:
         problems.append(f"train.lm_loss_weight must be >= 0, got {config.lm_loss_weight}")
     if problems:
@@ -168,38 +161,33 @@ class Objective:
         inputs = target_in
         if config.scheduled_sampling != "none":
             inputs = self.sampled_inputs(state, context, target_in, step)
-        losses, mask, attention = self.token_losses(state, context, inputs, target_out, step)
-        trained = losses
-        if self.token_weights is not None:
-            trained = weighted(losses, target_out, self.token_weights)
-        if model.config.coverage:
-            trained += config.coverage_weight * coverage_losses(attention) * mask
-        loss = tf.reduce_sum(trained) / tf.maximum(tf.reduce_sum(mask), 1.0)
-        if config.contrast_weight > 0:
-            loss += config.contrast_weight * self.contrast_loss(
-                state, context, source, inputs, target_out, step, losses)
+        if config.sampled_softmax > 0:
+            loss = self.sampled_loss(state, context, inputs, target_out, step)
+        else:
+            outputs = model.teacher_forcing_encoded(state, context, inputs, training=True)
+            loss = masked_mean_loss(
+                outputs,
+                target_out,
+                model.config.vocab_size,
+                config.label_smoothing,
+                config.coverage_weight if model.config.coverage else 0.0,
+                self.token_weights,
+            )
         if self.heads is not None:
             loss += config.lm_loss_weight * self.lm_loss(source, target_in, target_out, first)
         return loss
 
-    def token_losses(
+    def sampled_loss(
         self,
         state: dict[str, tf.Tensor],
         context: dict[str, tf.Tensor],
         target_in: tf.Tensor,
         target_out: tf.Tensor,
         step: tf.Tensor,
-    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """Each target token's training loss [B,T] (zero on padding; smoothed when the config
-        smooths, over `train.sampled_softmax` words drawn statelessly from `train.seed` and
-        the step when it samples: one draw a step, shared by every pass of the step), the
-        padding mask [B,T] and the attention [B,T,S]."""
+    ) -> tf.Tensor:
+        """The mean sampled-softmax token loss (`train.sampled_softmax` words a step, drawn
+        statelessly from `train.seed` and the step) plus the coverage loss."""
         model, config = self.model, self.config
-        if config.sampled_softmax == 0:
-            outputs = model.teacher_forcing_encoded(state, context, target_in, training=True)
-            losses, mask = token_losses(
-                outputs, target_out, model.config.vocab_size, config.label_smoothing)
-            return losses, mask, outputs.attention
         features, attention, _ = model.teacher_forcing_features(
             state, context, target_in, training=True)
         kernel, bias = model.output_parameters()
@@ -208,38 +196,11 @@ class Objective:
             min(config.sampled_softmax, model.config.vocab_size), model.config.vocab_size, seed)
         losses, mask = sampled_token_losses(
             features, kernel, bias, target_out, sampled, model.products)
-        return losses, mask, attention
-
-    def contrast_loss(
-        self,
-        state: dict[str, tf.Tensor],
-        context: dict[str, tf.Tensor],
-        source: tf.Tensor,
-        target_in: tf.Tensor,
-        target_out: tf.Tensor,
-        step: tf.Tensor,
-        losses: tf.Tensor,
-    ) -> tf.Tensor:
-        """The mean over the batch of -log softmax, at the reply's own post, of each reply's
-        log-likelihood (minus its summed token `losses`) under its own post and under the
-        posts k = 1..`train.contrast_negatives` rows further down the batch (its encoded
-        `state` and `context` rolled by k, so the encoder runs once). A row whose k-th post is
-        its own post's tokens is not a negative (a duplicate post, or a batch smaller than
-        k + 1): it cannot tell them apart, so it is left out of that row's softmax.
-
-        Why the summed (sequence) log-likelihood: it is the model's score of the reply given
-        the post, so the softmax is the model's own posterior of which post the reply answers
-        (MMI estimation), and a row already told apart by a few nats stops pulling."""
-        scores = [-tf.reduce_sum(losses, axis=1)]
-        for k in range(1, self.config.contrast_negatives + 1):
-            other_state = {name: tf.roll(t, k, axis=0) for name, t in state.items()}
-            other_context = {name: tf.roll(t, k, axis=0) for name, t in context.items()}
-            other, _, _ = self.token_losses(other_state, other_context, target_in, target_out,
-                                            step)
-            same = tf.reduce_all(tf.equal(source, tf.roll(source, k, axis=0)), axis=1)
-            scores.append(tf.where(same, tf.constant(-1e9), -tf.reduce_sum(other, axis=1)))
-        logits = tf.stack(scores, axis=1)  # [B, 1 + negatives]
-        return tf.reduce_mean(tf.reduce_logsumexp(logits, axis=1) - logits[:, 0])
+        if self.token_weights is not None:
+            losses = weighted(losses, target_out, self.token_weights)
+        if model.config.coverage:
+            losses += config.coverage_weight * coverage_losses(attention) * mask
+        return tf.reduce_sum(losses) / tf.maximum(tf.reduce_sum(mask), 1.0)
 
     def lm_loss(
         self,

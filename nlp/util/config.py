@@ -126,15 +126,6 @@ class TrainConfig:
     # replies every post gets ("I don't know."); this weighs the rarer words a specific reply
     # needs. 0: plain likelihood. Validation, scoring and decoding are unweighted.
     itf_power: float = 0.0
-    # Contrastive training, maximum mutual information estimation (Bahl et al. 1986; in
-    # dialogue, the training-time side of Li et al. 2016's MMI; nlp.training.objective):
-    # each training reply's log-likelihood under its own post is contrasted with its
-    # log-likelihoods under `contrast_negatives` other posts of the batch (-log softmax over
-    # them), and that loss, times this weight, is added to the token loss. Why: likelihood
-    # alone learns what replies sound like faster than which reply fits which post (Hits@1/20
-    # near chance after an epoch); this term trains exactly that ranking. 0: none.
-    contrast_weight: float = 0.0
-    contrast_negatives: int = 1
     log_every: int = 20  # steps between reading the loss back (progress bar, TensorBoard)
     jit_compile: bool = False  # XLA for the training step (see benchmarks/train_throughput.py)
     jit_optimizer: bool = True  # XLA for the optimizer update (one process, >= 1M weights)
