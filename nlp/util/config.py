@@ -271,11 +271,12 @@ class ExperimentConfig:
 PLATEAU = ("train.lr_schedule=plateau",)
 TASK_PRESETS: dict[str, tuple[str, ...]] = {
     # a sampled softmax of 1,024 words: on the chat-en recipe's corpus 1.37x the batches in
-    # the same minutes and a lower (exact) validation loss after 7 of them (chat-zh learns
-    # less an epoch with it and ends its 20 minutes higher than without); and no input
-    # feeding, so the decoder's recurrence runs over the whole reply at once instead of a
-    # step at a time: more batches in the same minutes again, each epoch's validation loss
-    # no higher (docs/BENCHMARKS.md "Epochs in a recipe's 20 minutes")
+    # the same minutes and a lower (exact) validation loss after 7 of them, the same at 20
+    # (chat-zh learns less an epoch with it and ends its 20 minutes higher, so its recipe
+    # sets train.sampled_softmax=0); and no input feeding, so the decoder's recurrence runs
+    # over the whole reply at once instead of a step at a time: more batches in the same
+    # minutes again, each epoch's validation loss no higher (docs/BENCHMARKS.md "Epochs in
+    # a recipe's 20 minutes")
     "chat": ("data.task=chat", *PLATEAU, "train.sampled_softmax=1024",
              "model.input_feeding=false"),
     "lm": ("data.task=lm", *PLATEAU),  # companion of a chat model for MMI anti-LM re-ranking
