@@ -44,6 +44,7 @@ from benchmarks.common import (
     run_isolated,
     write_json,
 )
+from benchmarks.recipes import training_settings
 
 if TYPE_CHECKING:
     from nlp.corpus.records import Pair
@@ -87,7 +88,8 @@ def _xwlb() -> tuple[str, ...]:
 
 
 SUBTITLES = Source((str(SHARED / "dialogue-zh" / "dgk-subtitles"),), "conv")
-CHAT_ZH = ("tokenizer.kind=jieba", "vocab.max_size=10000")
+# the chat-zh recipe's own settings (tokenizer, vocabulary, softmax), read from the README
+CHAT_ZH = training_settings("chat-zh")
 CORPORA = [
     Corpus("subtitles", (SUBTITLES,), CHAT_ZH, "chat"),
     Corpus(

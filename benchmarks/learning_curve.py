@@ -34,7 +34,14 @@ from benchmarks.chat_quality import RUNS as CHAT_RUNS
 from benchmarks.common import RESULTS_DIR, format_table, write_json
 from benchmarks.headline_quality import RUNS as HEADLINE_RUNS
 from benchmarks.headline_quality import training_info
-from benchmarks.recipes import commands, read_recipe, run_script, s2s_environment, with_budget
+from benchmarks.recipes import (
+    commands,
+    first_training,
+    read_recipe,
+    run_script,
+    s2s_environment,
+    with_budget,
+)
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 RECIPES = {run.name: run for run in [*CHAT_RUNS, *HEADLINE_RUNS]}
@@ -48,21 +55,6 @@ def option_values(argv: list[str], option: str) -> tuple[int, int]:
     while end < len(argv) and not argv[end].startswith("--"):
         end += 1
     return start, end
-
-
-def first_training(steps: list[str]) -> int:
-    """Index of the recipe's first `s2s train` command (the main model; companions come
-    after it, data preparation before)."""
-    for index, command in enumerate(steps):
-        if shlex.split(command)[:2] == ["s2s", "train"]:
-            return index
-    raise ValueError("the recipe has no `s2s train` command")
-
-
-def main_training(script: str) -> list[str]:
-    """The recipe's first `s2s train` command as arguments."""
-    steps = commands(script)
-    return shlex.split(steps[first_training(steps)])
 
 
 def sample_pairs(files: list[Path], size: int | None, seed: int, out: Path) -> int:

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -37,6 +38,30 @@ def commands(script: str) -> list[str]:
     """The recipe's shell commands, continuation lines joined."""
     joined = script.replace("\\\n", " ")
     return [line.strip() for line in joined.splitlines() if line.strip()]
+
+
+def first_training(steps: list[str]) -> int:
+    """Index of the recipe's first `s2s train` command (the main model; companions come
+    after it, data preparation before)."""
+    for index, command in enumerate(steps):
+        if shlex.split(command)[:2] == ["s2s", "train"]:
+            return index
+    raise ValueError("the recipe has no `s2s train` command")
+
+
+def main_training(script: str) -> list[str]:
+    """The recipe's first `s2s train` command as arguments."""
+    steps = commands(script)
+    return shlex.split(steps[first_training(steps)])
+
+
+def training_settings(name: str, readme: Path = README) -> tuple[str, ...]:
+    """The `--set` values of recipe `name`'s first `s2s train` line but its budget: the
+    settings a benchmark that trains on the recipe's corpus in its own loop (steps timed,
+    files tokenized) must use, read from the README so the two cannot drift apart."""
+    argv = main_training(read_recipe(name, readme))
+    values = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--set"]
+    return tuple(v for v in values if not v.startswith("train.max_minutes="))
 
 
 def with_budget(script: str, minutes: float | None) -> str:

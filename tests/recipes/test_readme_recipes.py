@@ -90,13 +90,35 @@ def test_chat_recipes_train_the_chat_model_with_its_index_and_tune() -> None:
 
 
 def test_the_learning_curve_trains_the_recipes_main_model_on_its_training_files() -> None:
-    from benchmarks.learning_curve import main_training, option_values
+    from benchmarks.learning_curve import option_values
+    from benchmarks.recipes import main_training
 
     argv = main_training(read_recipe("chat-zh"))
     assert "--reverse" not in argv and argv[argv.index("--task") + 1] == "chat"
     start, end = option_values(argv, "--corpus")
     assert argv[start:end] == ["chat.jsonl", "subtitles.jsonl"]
     assert argv[argv.index("--valid") + 1] == "chat-valid.jsonl"  # never the test split
+
+
+def test_a_recipe_s_training_settings_are_its_train_line_s_but_the_budget(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from benchmarks.recipes import training_settings
+
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "<!-- recipe: toy -->\n```sh\ns2s corpus convert --input a --output b\n"
+        "s2s train --task chat --corpus b --out runs/x --set tokenizer.kind=jieba \\\n"
+        "    --set train.max_minutes=20 --set train.sampled_softmax=0\n"
+        "s2s train --task lm --corpus b --out runs/lm --set vocab.max_size=5\n```\n")
+    assert training_settings("toy", readme) == ("tokenizer.kind=jieba", "train.sampled_softmax=0")
+
+
+def test_the_chat_zh_corpus_of_the_speed_benchmarks_trains_as_its_recipe() -> None:
+    from benchmarks.data_pipeline import CORPORA
+    from benchmarks.recipes import training_settings
+
+    chat_zh = next(corpus for corpus in CORPORA if corpus.name == "chat-zh")
+    assert chat_zh.settings == training_settings("chat-zh")
+    assert "train.sampled_softmax=0" in chat_zh.settings  # the recipe's exact softmax
 
 
 def test_the_learning_curve_samples_are_seeded_and_nested(tmp_path) -> None:  # type: ignore[no-untyped-def]
