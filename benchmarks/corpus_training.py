@@ -64,7 +64,7 @@ def measure(corpus: Corpus, steps: int, extra: Sequence[str] = ()) -> dict[str, 
     train, valid = train_valid(
         read_corpus(corpus, config), None, config.train.valid_fraction, config.train.seed
     )
-    codec, examples, _ = prepare_examples(config, train, valid)
+    codec, examples, _, _ = prepare_examples(config, train, valid)
     prepare_s = time.perf_counter() - started
     config = replace(config, model=replace(config.model, vocab_size=len(codec.vocab)))
     precision, _ = resolve(config.train.precision, ProductSizes.of(config))

@@ -143,7 +143,7 @@ def measure(corpus: Corpus, share: float, workers: int | None) -> dict[str, Any]
         ends[name] = time.perf_counter()
 
     with ChildrenPeakRss() as workers_rss:
-        codec, train_examples, valid_examples = prepare_examples(
+        codec, train_examples, valid_examples, _ = prepare_examples(
             config, train, valid, workers=workers, stage=stage
         )
     seconds = dict(zip(STAGES, _durations(started, [ends[name] for name in STAGE_NAMES]),

@@ -137,6 +137,14 @@ class DecodeOptions:
         "log-probability at every step (0: off)", tensor="float32", metavar="W",
         minimum=0.0, maximum=100.0,  # log-probability units: 100 already decides alone
     )
+    # Conditional training on specificity (See et al. 2019; `nlp.control`): a model trained
+    # with `data.specificity_buckets` reads the marker of the bucket holding this quantile of
+    # its training replies' specificity, and writes a reply as specific as theirs
+    specificity: float = option(
+        0.7, "models trained on specificity buckets: write as specifically as this quantile "
+        "of the training replies (0: the most generic, 1: the most specific)", metavar="Q",
+        minimum=0.0, maximum=1.0,
+    )
     no_repeat_ngram: int = option(
         0, "never produce the same N-gram twice in one output (0: off)", metavar="N",
         minimum=0, maximum=INT_MAXIMUM, served=SERVED_MAX_LENGTH,

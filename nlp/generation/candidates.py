@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from nlp.control import controlled_source, wanted_bucket
 from nlp.corpus.records import Pair
 from nlp.decoding.options import RETRIEVAL, DecodeOptions
 from nlp.generation.bundle import Bundle
@@ -248,19 +249,29 @@ class Candidates:
         hits = self.index.search([self.query_tokens(text) for text in texts], 1)
         return [found[0] if found else None for found in hits]
 
-    def model_inputs(self, texts: Sequence[str]) -> tuple[list[str], list[Retrieved | None]]:
+    def model_inputs(
+        self, texts: Sequence[str], specificity: float | None = None
+    ) -> tuple[list[str], list[Retrieved | None]]:
         """What the chat model reads for each text, and the draft it reads it with (None
         without one): the text itself, or for a retrieve-and-refine model the text, the
-        separator and its draft (`nlp.retrieval.refine`). The one definition for decoding
-        and for every teacher-forced score (loss, accuracy, Hits, reply scores): a refine
-        model scored on the bare text would be scored on an input it never saw."""
+        separator and its draft (`nlp.retrieval.refine`); for a model trained on
+        specificity buckets, then the marker of the bucket `specificity` asks for (the decode
+        option's; None: its default, as teacher-forced scores read it; `nlp.control`). The
+        one definition for decoding and for every teacher-forced score (loss, accuracy,
+        Hits, reply scores): a refine model scored on the bare text would be scored on an
+        input it never saw."""
         data = self.bundle.config.data
-        if not data.retrieve_refine:
-            return list(texts), [None] * len(texts)
-        with self.clock.stage("retrieve"):
-            drafts = self.drafts(texts)
-        inputs = [refined_source(text, draft.reply if draft else "", data.refine_separator)
-                  for text, draft in zip(texts, drafts, strict=True)]
+        inputs = list(texts)
+        drafts: list[Retrieved | None] = [None] * len(texts)
+        if data.retrieve_refine:
+            with self.clock.stage("retrieve"):
+                drafts = self.drafts(texts)
+            inputs = [refined_source(text, draft.reply if draft else "", data.refine_separator)
+                      for text, draft in zip(texts, drafts, strict=True)]
+        if data.controls_specificity:
+            wanted = DecodeOptions().specificity if specificity is None else specificity
+            bucket = wanted_bucket(wanted, data.specificity_buckets)
+            inputs = [controlled_source(text, bucket) for text in inputs]
         return inputs, drafts
 
     def model_pairs(self, pairs: Sequence[Pair]) -> list[Pair]:

@@ -122,7 +122,7 @@ class Generator:
         candidates `generate` ranks for it, unranked: the decoder's n-best list and the
         retrieved replies (none for a text without tokens). The tuner calibrates the rankers
         on these pools (`nlp.tuning.calibration`)."""
-        inputs, drafts = self.candidates.model_inputs(texts)
+        inputs, drafts = self.candidates.model_inputs(texts, options.specificity)
         with self.clock.stage("decode"):
             results, has_tokens = self._decoded(inputs, drafts, options, seeds)
         if options.pmi_weight > 0:

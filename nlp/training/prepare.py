@@ -28,8 +28,9 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
+from nlp.control import SpecificityBuckets, with_markers
 from nlp.corpus.records import Pair
 from nlp.generation.codec import PairTokens, TextCodec, count_tokens
 from nlp.text.truecase import TruecaseCounts
@@ -177,6 +178,17 @@ def examples_of(
 Stage = Callable[[str], None]
 
 
+class Prepared(NamedTuple):
+    """`prepare_examples`' result. `specificity`: the training replies' specificity buckets
+    when the model is trained on them (`data.specificity_buckets`; each source then ends with
+    its reply's bucket marker, `nlp.control`), else None."""
+
+    codec: TextCodec
+    train: list[Example]
+    valid: list[Example]
+    specificity: SpecificityBuckets | None
+
+
 def prepare_examples(
     config: ExperimentConfig,
     train_pairs: Sequence[Pair],
@@ -185,13 +197,15 @@ def prepare_examples(
     *,
     workers: int | None = None,
     stage: Stage | None = None,
-) -> tuple[TextCodec, list[Example], list[Example]]:
-    """(codec, training examples, validation examples) for `s2s train`.
+) -> Prepared:
+    """The codec, training and validation examples for `s2s train`.
 
     Without `codec` (a new run) the tokenizer is trained if it learns (sentencepiece, on the
     training texts, before anything is tokenized), then both sides' pairs are tokenized once,
     the vocabulary (and the truecaser) come from the training pairs' tokens, and both are
-    encoded from the same tokens. With `codec` (a resumed run) its vocabulary is kept.
+    encoded from the same tokens. With `codec` (a resumed run) its vocabulary is kept. A
+    model trained on specificity buckets gets them from the training replies' tokens, and
+    its sources their markers, before the vocabulary is counted (`nlp.control`).
     `stage(name)` is called as each step ends ("tokenizer fit", "tokenize", "vocabulary",
     "encode"), for the data pipeline benchmark's timings.
     """
@@ -202,6 +216,12 @@ def prepare_examples(
     done("tokenizer fit")
     tokenized = tokenize_pairs(codec, [train_pairs, valid_pairs], truecase=fit, workers=workers)
     train_tokens, valid_tokens = tokenized.groups
+    specificity = None
+    if config.data.controls_specificity:
+        specificity = SpecificityBuckets.fit(
+            [reply for _, reply in train_tokens], config.data.specificity_buckets)
+        train_tokens, valid_tokens = (with_markers(specificity, group)
+                                      for group in (train_tokens, valid_tokens))
     done("tokenize")
     if fit:
         codec.fit_vocabulary(count_tokens(train_tokens), tokenized.truecase)
@@ -209,4 +229,4 @@ def prepare_examples(
     train_examples = encode_examples(codec, train_tokens)
     valid_examples = encode_examples(codec, valid_tokens)
     done("encode")
-    return codec, train_examples, valid_examples
+    return Prepared(codec, train_examples, valid_examples, specificity)

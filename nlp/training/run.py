@@ -21,6 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from nlp.control import SpecificityBuckets, with_markers
 from nlp.corpus.pipeline import write_jsonl
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
@@ -196,7 +197,7 @@ def train(
     if config.data.retrieve_refine:
         model_train, model_valid = _refined(config, run_dir, options, index_pairs,
                                             train_pairs, valid_pairs, pretrained)
-    codec, train_examples, valid_examples = prepare_examples(
+    codec, train_examples, valid_examples, specificity = prepare_examples(
         config,
         model_train,
         model_valid,
@@ -221,6 +222,8 @@ def train(
         },
         "pairs": pairs_record(config, earlier),
     }
+    if specificity is not None:
+        metadata["specificity"] = specificity.record()
     if config.model.pretrained:
         metadata["pretrained"] = _start_from(run_dir, model, heads, pretrained, options)
     rows = None
@@ -558,6 +561,14 @@ def retrain(
     train_tokens, valid_tokens, old_tokens, mixed_tokens = tokenize_pairs(
         codec, [pairs.train, pairs.valid, pairs.old_held, pairs.mixed_old]
     ).groups
+    specificity = None
+    if config.data.controls_specificity:  # buckets of the replies it is now trained on
+        specificity = SpecificityBuckets.fit(
+            [reply for _, reply in [*train_tokens, *mixed_tokens]],
+            config.data.specificity_buckets)
+        train_tokens, valid_tokens, old_tokens, mixed_tokens = (
+            with_markers(specificity, group)
+            for group in (train_tokens, valid_tokens, old_tokens, mixed_tokens))
     if retrain_options.extend_vocab:
         config = _extend_vocab(codec, config, train_tokens, retrain_options, options)
     strategy = training_strategy()
@@ -586,7 +597,8 @@ def retrain(
         encode_examples(codec, [*train_tokens, *mixed_tokens]),
         new_examples,
         options,
-        _retrain_metadata(bundle, config, corpus, options, pairs.earlier, vectors),
+        _retrain_metadata(bundle, config, corpus, options, pairs.earlier, vectors,
+                          specificity),
         strategy,
         bundle.decoding or task_defaults(config.data.task),  # tuned settings survive retraining
         pairs.valid,
@@ -716,8 +728,10 @@ def _retrain_metadata(
     options: RunOptions,
     earlier: int,
     vectors: dict[str, Any] | None,
+    specificity: SpecificityBuckets | None = None,
 ) -> dict[str, Any]:
-    """The retrained bundle's metadata: where it came from, its data, its word vectors."""
+    """The retrained bundle's metadata: where it came from, its data, its word vectors, the
+    specificity buckets of the replies it was retrained on."""
     metadata = {
         "task": config.data.task,
         "retrained_from": str(bundle.path),
@@ -732,6 +746,8 @@ def _retrain_metadata(
         metadata["pretrained_embeddings"] = bundle.metadata["pretrained_embeddings"]
     if vectors is not None:
         metadata["pretrained_embeddings_new_rows"] = vectors
+    if specificity is not None:
+        metadata["specificity"] = specificity.record()
     return metadata
 
 

@@ -154,11 +154,27 @@ class DataConfig:
     # reads the gold reply learns that the draft can be used. Validation reads retrieved
     # drafts only, as the model will.
     refine_gold_share: float = 0.0
+    # Conditional training on the reply's specificity (See et al. 2019; `nlp.control`): the
+    # training replies fall in this many equal-sized buckets of their tokens' mean NIDF, and
+    # each source ends with its reply's bucket marker; at run time the decode option
+    # `specificity` picks the bucket. Why: a model trained on likelihood alone answers every
+    # post with what every post gets ("I don't know."). 0: off. Only a chat model that
+    # answers uses it (not its companions: data.task=lm, data.reverse).
+    specificity_buckets: int = 0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.refine_gold_share <= 1.0:
             raise ValueError(
                 f"data.refine_gold_share must be within [0, 1], got {self.refine_gold_share}")
+        if self.specificity_buckets == 1 or not 0 <= self.specificity_buckets <= 100:
+            raise ValueError("data.specificity_buckets must be 0 (off) or within [2, 100], "
+                             f"got {self.specificity_buckets}")
+
+    @property
+    def controls_specificity(self) -> bool:
+        """Whether this model's sources end with a specificity marker (`nlp.control`): a chat
+        model that answers, trained with specificity buckets."""
+        return self.specificity_buckets > 0 and self.task == "chat" and not self.reverse
 
 
 # What a dual-encoder ranker reads (`nlp.ranking`): a bag of words, or the words in order.

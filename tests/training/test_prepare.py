@@ -88,7 +88,7 @@ def test_prepared_examples_are_what_the_codec_fits_and_encodes(
     """The one-pass path builds the codec `TextCodec.fit` builds and the ids `pair_ids`
     gives (what generation and evaluation use), dropping pairs with an empty side."""
     config = _config(kind, *extra)
-    codec, train, valid = prepare.prepare_examples(config, TRAIN, VALID, workers=1)
+    codec, train, valid, _ = prepare.prepare_examples(config, TRAIN, VALID, workers=1)
     fitted = TextCodec.fit(config, TRAIN)
     assert codec.vocab == fitted.vocab and codec.truecaser == fitted.truecaser
     assert codec.token_counts == fitted.token_counts
@@ -116,7 +116,7 @@ def test_a_resumed_run_keeps_its_vocabulary() -> None:
     config = _config("jieba")
     codec = TextCodec.fit(config, TRAIN[:5])
     vocab = codec.vocab
-    same, train, _ = prepare.prepare_examples(config, TRAIN, VALID, codec, workers=1)
+    same, train, _, _ = prepare.prepare_examples(config, TRAIN, VALID, codec, workers=1)
     assert same is codec and same.vocab is vocab
     assert train == prepare.encode_examples(codec, [codec.pair_tokens(p) for p in TRAIN])
 
