@@ -355,7 +355,8 @@ class Model:
         model does not generate."), with `overrides` merged as `options` merges them."""
         self._require("reply")
         words = chat_messages(self.languages)
-        return words.replies_text(self.options(**overrides), refines=self._refines)
+        return words.replies_text(self.options(**overrides), refines=self._refines,
+                                  controls=self._loaded.data.controls_specificity)
 
     # headlines
 

@@ -73,6 +73,9 @@ class Messages:
     beam: str  # {size}
     diverse_beam: str  # {size}
     by_pmi: str  # {how} {weight}: the decoder's replies ordered by PMI (`pmi_weight`)
+    # {how} {percent}: a model trained on specificity buckets told how specific to be
+    # (`DecodeOptions.specificity`, `nlp.control`)
+    specific: str
     sample: str  # {temperature}
     out_of_range: str  # {name} {low} {high}
     beam_size: str  # the settings' names in `out_of_range`
@@ -130,14 +133,20 @@ class Messages:
     def start_text(self) -> str:
         return f"{self.hello}{self.help_text()}"
 
-    def replies_text(self, options: DecodeOptions, *, refines: bool = False) -> str:
+    def replies_text(
+        self, options: DecodeOptions, *, refines: bool = False, controls: bool = False
+    ) -> str:
         """What chooses a reply under `options`, in words: the sentence of its mode
-        (`reply_choice`), then the fallback's where there is a threshold. The one
+        (`reply_choice`), then the fallback's where there is a threshold; with `controls`
+        (a model trained on specificity buckets) how specific it is asked to be. The one
         description of it for /settings, every settings change, `s2s chat` and `s2s bot` at
         start, `s2s serve`'s model list and `nlp.api`."""
         choice = reply_choice(options, refines=refines)
+        how = self._how(options)
+        if controls:
+            how = self.specific.format(how=how, percent=round(100 * options.specificity))
         text = self.replies[choice.mode].format(
-            own=self.own_refined if refines else self.own, how=self._how(options),
+            own=self.own_refined if refines else self.own, how=how,
             length=options.max_length, count=choice.retrieved,
             ranking=self.rankings[choice.ranker], fit=choice.retrieved_threshold,
         )
@@ -145,19 +154,24 @@ class Messages:
             text += " " + self.fallback_below.format(threshold=choice.fallback_threshold)
         return text
 
-    def settings_text(self, options: DecodeOptions, *, refines: bool = False) -> str:
+    def settings_text(
+        self, options: DecodeOptions, *, refines: bool = False, controls: bool = False
+    ) -> str:
         """/settings: `replies_text`, and where the decoder does not run, that its settings
         (which /beam, /sample and /length still change) have no effect."""
-        text = self.replies_text(options, refines=refines)
+        text = self.replies_text(options, refines=refines, controls=controls)
         if not reply_choice(options, refines=refines).decodes:
             text += " " + self.unused_text(options)
         return text
 
-    def changed_text(self, options: DecodeOptions, *, refines: bool = False) -> str:
+    def changed_text(
+        self, options: DecodeOptions, *, refines: bool = False, controls: bool = False
+    ) -> str:
         """The answer to a settings change: the replies it gives, or, where the decoder does
         not run, that the change is kept but has no effect."""
         if reply_choice(options, refines=refines).decodes:
-            return self.changed.format(settings=self.replies_text(options, refines=refines))
+            return self.changed.format(
+                settings=self.replies_text(options, refines=refines, controls=controls))
         return self.unused_text(options)
 
     def unused_text(self, options: DecodeOptions) -> str:
@@ -297,6 +311,8 @@ higher is wilder)
         "{how}, the one most likelier after your message than after others first (PMI, "
         "weight {weight:g})"
     ),
+    specific="{how}, asked to be as specific as its training replies at the {percent}th "
+    "percentile",
     sample="sampling, temperature {temperature:g}",
     out_of_range="The {name} must be between {low:g} and {high:g}.",
     beam_size="beam size",
@@ -425,6 +441,7 @@ CHINESE = Messages(
     beam="束搜索，束宽 {size}",
     diverse_beam="多样化束搜索，束宽 {size}",
     by_pmi="{how}，优先选对你这条消息比对其他消息更可能的回复（PMI，权重 {weight:g}）",
+    specific="{how}，要求回复具体到训练回复中第 {percent} 百分位的程度",
     sample="随机采样，温度 {temperature:g}",
     out_of_range="{name}必须在 {low:g} 到 {high:g} 之间。",
     beam_size="束宽",

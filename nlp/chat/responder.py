@@ -85,6 +85,7 @@ class ChatResponder:
         self._generator: TextGenerator = model.generator
         self.languages = model.languages  # what the model reads: the chat's own words follow
         self.refines = model.data.retrieve_refine  # its replies read a retrieved one
+        self.controls = model.data.controls_specificity  # told how specific to be
         self._turns_override = context_turns
         self.context = self._make_context(model)
         self.store = store
@@ -221,7 +222,7 @@ class ChatResponder:
         settings = self.store.get(chat) if chat is not None else self.store.defaults
         words = self.messages(chat) if chat is not None else chat_messages(self.languages)
         return words.replies_text(settings.decode_options(self.base_options),
-                                  refines=self.refines)
+                                  refines=self.refines, controls=self.controls)
 
     def _update(self, chat: str, **changes: object) -> Reply:
         try:
@@ -230,7 +231,8 @@ class ChatResponder:
             return Reply(self.messages(chat).refused_setting(exc))
         self.store.set(chat, settings)
         options = settings.decode_options(self.base_options)
-        return Reply(self.messages(chat).changed_text(options, refines=self.refines))
+        return Reply(self.messages(chat).changed_text(options, refines=self.refines,
+                                                      controls=self.controls))
 
     async def _cmd_start(self, chat: str, command: Command, is_admin: bool) -> Reply:
         return Reply(self.messages(chat).start_text())
@@ -261,7 +263,8 @@ class ChatResponder:
         turns, words = self.context.turns, self.messages(chat)
         memory = words.memory.format(turns=turns) if turns else words.no_memory
         options = self.store.get(chat).decode_options(self.base_options)
-        return Reply(f"{words.settings_text(options, refines=self.refines)} {memory}")
+        described = words.settings_text(options, refines=self.refines, controls=self.controls)
+        return Reply(f"{described} {memory}")
 
     async def _cmd_beam(self, chat: str, command: Command, is_admin: bool) -> Reply:
         size = _parse_number(command.args, int)
@@ -355,6 +358,7 @@ class ChatResponder:
             self._generator = model.generator
             self.languages = model.languages
             self.refines = model.data.retrieve_refine
+            self.controls = model.data.controls_specificity
             if (fresh.turns, fresh.separator) != (self.context.turns, self.context.separator):
                 self.context = fresh  # the old history is in a format the new model can't read
         return Reply(self.messages(chat).reloaded)

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nlp.control import marker
 from nlp.corpus.records import Pair
 from nlp.text import placeholders
 from nlp.text.normalize import normalize_text
@@ -297,6 +298,12 @@ class TextCodec:
                 f"joined with {data.turn_separator!r} (data.turn_separator), which is removed "
                 "from user text first"
             )
+        if data.controls_specificity:
+            buckets = data.specificity_buckets
+            steps.append(
+                f"append a space and the marker {marker(0)!r}..{marker(buckets - 1)!r} of the "
+                f"wanted specificity bucket (data.specificity_buckets={buckets}; the bucket "
+                f"of quantile Q is min({buckets - 1}, floor(Q x {buckets})), nlp/control)")
         steps.append("normalise (NFKC except Chinese punctuation, no control characters, "
                      "single spaces: nlp/text/normalize.py)")
         if tok.placeholders:

@@ -85,6 +85,27 @@ def test_a_refining_model_writes_its_own_replies_even_without_generated_ones() -
     assert "written reading a person's reply" in text and "does not generate" not in text
 
 
+async def test_a_model_trained_on_specificity_says_how_specific_it_is_asked_to_be() -> None:
+    """A model trained on specificity buckets (`nlp.control`) is told how specific to be:
+    /settings and a settings change say it, in both languages; a plain model says nothing of
+    it."""
+    from nlp.util.config import DataConfig
+
+    options = DecodeOptions(specificity=0.7)
+    plain = fake_model()
+    model = dataclasses.replace(plain, data=DataConfig(specificity_buckets=10))
+    chat = ChatResponder(model, store=SettingsStore(":memory:", ChatSettings.from_options(options)),
+                         base_options=options)
+    settings = (await chat.respond("1", "/settings")).text
+    beam = (await chat.respond("1", "/beam 3")).text
+    await chat.aclose()
+    assert "beam size 5, asked to be as specific as its training replies at the 70th " \
+        "percentile" in settings
+    assert "beam size 3, asked to be as specific" in beam
+    assert "第 70 百分位" in CHINESE.replies_text(options, controls=True)
+    assert "specific" not in ENGLISH.replies_text(options)
+
+
 def test_a_table_that_does_not_say_every_mode_and_ranker_does_not_construct() -> None:
     for table in TABLES.values():
         assert set(table.replies) == set(REPLY_MODES)

@@ -99,5 +99,6 @@ def test_a_controlled_model_reads_the_marker_it_was_asked_for(controlled_bundle:
         inputs, results = generator.pools(["how are you ?"], DecodeOptions(specificity=wanted))
         assert inputs == [f"how are you ? {marker(bucket)}"]
         assert results[0] and results[0][0].source_tokens[-1] == marker(bucket)
+    assert "'__spec0__'..'__spec1__'" in bundle.codec.recipe()  # what an export's client adds
     scored, _ = generator.candidates.model_inputs(["hi"])
     assert scored == [f"hi {marker(wanted_bucket(DecodeOptions().specificity, 2))}"]
