@@ -256,10 +256,10 @@ class Candidates:
         without one): the text itself, or for a retrieve-and-refine model the text, the
         separator and its draft (`nlp.retrieval.refine`); for a model trained on
         specificity buckets, then the marker of the bucket `specificity` asks for (the decode
-        option's; None: its default, as teacher-forced scores read it; `nlp.control`). The
-        one definition for decoding and for every teacher-forced score (loss, accuracy,
-        Hits, reply scores): a refine model scored on the bare text would be scored on an
-        input it never saw."""
+        option's; None: the bundle's recommended one, as teacher-forced scores read it;
+        `nlp.control`). The one definition for decoding and for every teacher-forced score
+        (loss, accuracy, Hits, reply scores): a refine model scored on the bare text would be
+        scored on an input it never saw."""
         data = self.bundle.config.data
         inputs = list(texts)
         drafts: list[Retrieved | None] = [None] * len(texts)
@@ -269,7 +269,9 @@ class Candidates:
             inputs = [refined_source(text, draft.reply if draft else "", data.refine_separator)
                       for text, draft in zip(texts, drafts, strict=True)]
         if data.controls_specificity:
-            wanted = DecodeOptions().specificity if specificity is None else specificity
+            settings = self.bundle.decoding
+            recommended = (settings.options if settings else DecodeOptions()).specificity
+            wanted = recommended if specificity is None else specificity
             bucket = wanted_bucket(wanted, data.specificity_buckets)
             inputs = [controlled_source(text, bucket) for text in inputs]
         return inputs, drafts

@@ -20,6 +20,7 @@ an install without it names the package.
 from __future__ import annotations
 
 import importlib.resources
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,12 +35,22 @@ class MissingPackage(RuntimeError):
     """The optional package is not installed: the message names it and its install command."""
 
 
-class SentenceEncoder:
-    """Unit-length sentence vectors [n, 512] for any texts; loaded on first use."""
+# Texts whose vectors an encoder keeps (about 2 KB each). Why: a message and the training
+# posts retrieved for it are read by the gate (`nlp.generation.retrieved_fit`) and again by
+# rerank=sentence-encoder, and popular training posts come back for many messages; a vector
+# is a pure function of its text.
+CACHED_TEXTS = 4096
 
-    def __init__(self, threads: int = 2) -> None:
+
+class SentenceEncoder:
+    """Unit-length sentence vectors [n, 512] for any texts; loaded on first use; the vectors
+    of the last `cached` texts encoded are kept and not computed again."""
+
+    def __init__(self, threads: int = 2, cached: int = CACHED_TEXTS) -> None:
         self.threads = threads
+        self.cached = cached
         self._backend: Any = None
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def _network(self) -> Any:
         if self._backend is None:
@@ -61,7 +72,17 @@ class SentenceEncoder:
         """[len(texts), 512] float32, each row of unit length (an empty list: [0, 512])."""
         if not texts:
             return np.zeros((0, DIMENSION), np.float32)
-        return np.asarray(self._network().encode(list(texts)), np.float32)
+        found = {text: self._vectors[text] for text in texts if text in self._vectors}
+        missing = list(dict.fromkeys(text for text in texts if text not in found))
+        if missing:
+            vectors = np.asarray(self._network().encode(missing), np.float32)
+            found.update(zip(missing, vectors, strict=True))
+        for text, vector in found.items():  # the most recent last; the oldest leave first
+            self._vectors[text] = vector
+            self._vectors.move_to_end(text)
+        while len(self._vectors) > self.cached:
+            self._vectors.popitem(last=False)
+        return np.stack([found[text] for text in texts])
 
     def ensure_available(self) -> None:
         """Load now: a missing package fails here, when a setting asks for the encoder, not

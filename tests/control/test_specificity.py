@@ -102,3 +102,21 @@ def test_a_controlled_model_reads_the_marker_it_was_asked_for(controlled_bundle:
     assert "'__spec0__'..'__spec1__'" in bundle.codec.recipe()  # what an export's client adds
     scored, _ = generator.candidates.model_inputs(["hi"])
     assert scored == [f"hi {marker(wanted_bucket(DecodeOptions().specificity, 2))}"]
+
+
+@pytest.mark.slow
+def test_scores_read_the_bundles_recommended_specificity(
+    controlled_bundle: Path, tmp_path: Path
+) -> None:
+    """Teacher-forced scores (loss, Hits, reply scores) read the marker of the specificity
+    the bundle's decoding settings recommend, as its replies are written."""
+    import shutil
+
+    from nlp.generation.bundle import load_bundle, store_decoding
+    from nlp.generation.decode_settings import DecodeSettings
+    from nlp.generation.generator import Generator
+
+    copy = Path(shutil.copytree(controlled_bundle, tmp_path / "model"))
+    store_decoding(copy, DecodeSettings(DecodeOptions(specificity=0.0), "tuned"))
+    scored, _ = Generator(load_bundle(copy)).candidates.model_inputs(["hi"])
+    assert scored == [f"hi {marker(0)}"]

