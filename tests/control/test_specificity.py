@@ -120,3 +120,31 @@ def test_scores_read_the_bundles_recommended_specificity(
     store_decoding(copy, DecodeSettings(DecodeOptions(specificity=0.0), "tuned"))
     scored, _ = Generator(load_bundle(copy)).candidates.model_inputs(["hi"])
     assert scored == [f"hi {marker(0)}"]
+
+
+@pytest.mark.slow
+def test_retraining_a_controlled_model_marks_every_source_it_reads(
+    controlled_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`s2s retrain` of a model trained on specificity buckets: the pairs it measures (new and
+    old) end with a bucket marker, the buckets those of the replies it is retrained on,
+    recorded in the new bundle."""
+    from nlp.generation.bundle import load_bundle
+    from nlp.training import run
+    from nlp.training.corpus_io import CorpusSpec
+
+    markers = {load_bundle(controlled_bundle).codec.vocab.encode([marker(b)])[0] for b in (0, 1)}
+    read: list[list[list[int]]] = []
+    real_losses = run._old_new_losses
+
+    def losses(meter, old, new):  # type: ignore[no-untyped-def]
+        read.extend([[source for source, _ in old], [source for source, _ in new]])
+        return real_losses(meter, old, new)
+
+    monkeypatch.setattr(run, "_old_new_losses", losses)
+    run.retrain(controlled_bundle, CorpusSpec((REPO / "corpora" / "dialogue-en.jsonl",)),
+                run.RunOptions(tmp_path / "re", verbose=0), run.RetrainOptions(old_share=0.3),
+                tiny_overrides(**{"train.valid_fraction": 0.1}))
+    assert read and read[1]  # the new validation pairs; the old (the same corpus here) may be none
+    assert all(source[-1] in markers for sources in read for source in sources)
+    assert load_bundle(tmp_path / "re").metadata["specificity"]["buckets"] == 2
