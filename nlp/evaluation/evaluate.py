@@ -29,21 +29,26 @@ from nlp.text.normalize import normalize_text
 from nlp.vectors.similarity import similarity_lookup, similarity_vectors
 
 
-def loss_metrics(generator: Generator, pairs: Sequence[Pair], batch_size: int) -> dict[str, float]:
+def loss_metrics(
+    generator: Generator, pairs: Sequence[Pair], batch_size: int,
+    specificity: float | None = None,
+) -> dict[str, float]:
     """Teacher-forced loss and perplexity on the pairs, each source as the model reads it
-    (`Candidates.model_pairs`: with its draft for a retrieve-and-refine model)."""
+    (`Candidates.model_pairs`: with its draft for a retrieve-and-refine model, with the
+    marker of `specificity` for a specificity-controlled one)."""
     from nlp.training.prepare import examples_of
     from nlp.training.trainer import LossMeter, batching_for
 
     config = generator.bundle.config.train
     meter = LossMeter(generator.bundle.model, batching_for(config))
-    examples = examples_of(generator.codec, generator.candidates.model_pairs(pairs))
+    examples = examples_of(generator.codec, generator.candidates.model_pairs(pairs, specificity))
     loss = meter(examples)
     return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "pairs": len(examples)}
 
 
 def accuracy_metrics(
-    generator: Generator, pairs: Sequence[Pair], batch_size: int
+    generator: Generator, pairs: Sequence[Pair], batch_size: int,
+    specificity: float | None = None,
 ) -> dict[str, float]:
     """Teacher-forced next-token accuracy (`nlp.evaluation.accuracy`) on the pairs, read as
     `loss_metrics` reads them."""
@@ -53,7 +58,8 @@ def accuracy_metrics(
 
     config = generator.bundle.config.train
     meter = AccuracyMeter(generator.bundle.model, batching_for(config))
-    return meter(examples_of(generator.codec, generator.candidates.model_pairs(pairs)))
+    return meter(examples_of(generator.codec,
+                             generator.candidates.model_pairs(pairs, specificity)))
 
 
 def bleu_metrics(
@@ -211,13 +217,15 @@ def hits_scores(
     "dual-encoder" and "bm25" where the bundle has its dual encoder and retrieval index."""
     from nlp.generation.reply_scores import score_candidates
 
-    scored = score_candidates(generator, pairs, draw, batch_size)
+    scored = score_candidates(generator, pairs, draw, batch_size,
+                              specificity=options.specificity)
     return scored.ranker_tables(options, generator.bundle.decoding)
 
 
 METRICS: dict[str, Callable[..., dict[str, Any]]] = {
-    "loss": lambda g, pairs, options, batch: loss_metrics(g, pairs, batch),
-    "accuracy": lambda g, pairs, options, batch: accuracy_metrics(g, pairs, batch),
+    "loss": lambda g, pairs, options, batch: loss_metrics(g, pairs, batch, options.specificity),
+    "accuracy": lambda g, pairs, options, batch: accuracy_metrics(
+        g, pairs, batch, options.specificity),
     "exact": exact_metrics,
     "bleu": bleu_metrics,
     "rouge": rouge_metrics,

@@ -276,9 +276,11 @@ class Candidates:
             inputs = [controlled_source(text, bucket) for text in inputs]
         return inputs, drafts
 
-    def model_pairs(self, pairs: Sequence[Pair]) -> list[Pair]:
+    def model_pairs(
+        self, pairs: Sequence[Pair], specificity: float | None = None
+    ) -> list[Pair]:
         """`pairs` with each source as the model reads it (`model_inputs`)."""
-        inputs, _ = self.model_inputs([pair.source for pair in pairs])
+        inputs, _ = self.model_inputs([pair.source for pair in pairs], specificity)
         return [dataclasses.replace(pair, source=source)
                 for pair, source in zip(pairs, inputs, strict=True)]
 

@@ -102,6 +102,7 @@ def score_candidates(
     *,
     deadline: float | None = None,
     clock: Callable[[], float] = time.monotonic,
+    specificity: float | None = None,
 ) -> CandidateScores:
     """Score the true replies of the posts `draw` picks (a seeded sample across
     conversations, or all) and K-1 distractors drawn from every reply of `pairs`, by every
@@ -113,7 +114,8 @@ def score_candidates(
     past it, and the table holds the posts scored so far: the draw's order is itself a
     sample across conversations (`nlp.metrics.sampling`), so those posts are exactly the
     draw with a smaller limit. The tuner uses this so that, on a slow machine, choosing the
-    ranker leaves time for choosing the decoding."""
+    ranker leaves time for choosing the decoding. `specificity`: what a model trained on
+    specificity buckets is told (`score_rows`)."""
     groups = [p.group for p in pairs]
     rows, k = draw.rows(groups), draw.k
     targets = [p.target for p in pairs]
@@ -126,7 +128,7 @@ def score_candidates(
         for i, others in chunk:
             posts.append(pairs[i].source)
             replies.append([targets[i], *others])
-        parts.append(score_rows(generator, posts, replies, k))
+        parts.append(score_rows(generator, posts, replies, k, specificity))
         if deadline is not None and clock() > deadline:
             break
     if not parts:
@@ -172,16 +174,21 @@ def score_replies(generator: Generator, post: str, replies: Sequence[str]) -> Ca
 
 
 def score_rows(
-    generator: Generator, posts: Sequence[str], replies: Sequence[Sequence[str]], k: int
+    generator: Generator,
+    posts: Sequence[str],
+    replies: Sequence[Sequence[str]],
+    k: int,
+    specificity: float | None = None,
 ) -> CandidateScores:
     """The one scorer of the cells of Hits and of reply scores: each post's `k` replies by
     the model (teacher-forced on the input it reads, `Candidates.model_inputs`: a
-    retrieve-and-refine model's post with its draft), by each companion the generator has
+    retrieve-and-refine model's post with its draft, a specificity-controlled model's with
+    the marker of `specificity`, None the bundle's), by each companion the generator has
     loaded (on the post itself, as MMI re-ranking scores), and by the bundle's dual encoder
     and BM25 index when it has them. Each cell is its candidate's own score: the same as
     scoring that (post, reply) pair alone. The model's scorer is the generator's own
     (`Candidates.forward`, compiled once)."""
-    inputs, _ = generator.candidates.model_inputs(posts)
+    inputs, _ = generator.candidates.model_inputs(posts, specificity)
     read = [Pair(text, reply) for text, row in zip(inputs, replies, strict=True) for reply in row]
     said = [Pair(post, reply) for post, row in zip(posts, replies, strict=True) for reply in row]
     forward = generator.candidates.forward.token_log_probs(read) if read else []

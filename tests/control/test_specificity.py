@@ -148,3 +148,35 @@ def test_retraining_a_controlled_model_marks_every_source_it_reads(
     assert read and read[1]  # the new validation pairs; the old (the same corpus here) may be none
     assert all(source[-1] in markers for sources in read for source in sources)
     assert load_bundle(tmp_path / "re").metadata["specificity"]["buckets"] == 2
+
+
+@pytest.mark.slow
+def test_evaluate_scores_at_the_specificity_its_options_give(
+    controlled_bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`s2s evaluate --specificity Q`: loss and Hits teacher-force the marker of Q, not the
+    bundle's recommended one."""
+    from nlp.corpus.records import Pair
+    from nlp.evaluation import evaluate
+    from nlp.generation.bundle import load_bundle
+    from nlp.generation.candidates import Candidates
+    from nlp.generation.generator import Generator
+    from nlp.metrics.hits import HitsDraw
+
+    generator = Generator(load_bundle(controlled_bundle))
+    pairs = [Pair(f"how are you {i} ?", f"fine {i} .", group=str(i)) for i in range(6)]
+    read: list[str] = []
+    real = Candidates.model_inputs
+
+    def model_inputs(self, texts, specificity=None):  # type: ignore[no-untyped-def]
+        inputs, drafts = real(self, texts, specificity)
+        read.extend(inputs)
+        return inputs, drafts
+
+    monkeypatch.setattr(Candidates, "model_inputs", model_inputs)
+    for wanted, bucket in ((0.0, 0), (1.0, 1)):
+        read.clear()
+        options = DecodeOptions(specificity=wanted)
+        evaluate.METRICS["loss"](generator, pairs, options, 8)
+        evaluate.hits_metrics(generator, pairs, options, 8, HitsDraw(k=3, seed=0))
+        assert read and all(text.endswith(f" {marker(bucket)}") for text in read)
