@@ -111,11 +111,14 @@ def rerank_weights(chosen: Mapping[str, Mapping[str, Any]] | None, rerank: str) 
 
 
 # A chat bundle with a retrieval index: the replies of the 10 training posts BM25 finds
-# nearest the message, in the retrieval's own order, are sent where the best one's expected
-# rating reaches the model's own reply's (fit 0.5), and the model's own beam reply
-# elsewhere (`nlp.generation.retrieved_fit`; docs/BENCHMARKS.md "Retrieved or generated").
+# nearest the message are sent where the best one's expected rating reaches the model's own
+# reply's (fit 0.5), and the model's own beam reply elsewhere (`nlp.generation.retrieved_fit`);
+# among those that fit, the one the sentence encoder finds closest to the message in its post
+# and itself (rerank=sentence-encoder: on rated validation pools its picks rated as sensible
+# and specific as the fittest post's in Chinese, more in English; docs/BENCHMARKS.md
+# "Retrieved or generated").
 RETRIEVED_OR_GENERATED: dict[str, Any] = {
-    "retrieve": 10, "rerank": "retrieval", "retrieved_threshold": 0.5,
+    "retrieve": 10, "rerank": "sentence-encoder", "retrieved_threshold": 0.5,
 }
 
 

@@ -21,9 +21,10 @@ embedding-average similarity to the validation replies (GloVe, English; 0 for a 
 without word vectors); when none is, the highest distinct-2 minus top-5 repeats.
 Candidates: plain beam, sampling (temperature 0.8, 0.6, 0.45; top-p 0.9), sample-and-rerank
 (8 nucleus samples at temperature 1 and 0.7), diverse beam (3 groups), MMI re-ranking of beam
-search and of 8 samples for each companion. With a retrieval index, only the replies people
-wrote to the 10 nearest training posts, in the retrieval's order where the index keeps its
-posts, else ranked by the chosen ranker (`nlp.tuning.search.chat_candidates` says why).
+search and of 8 samples for each companion. With a retrieval index, the replies people wrote
+to the 10 nearest training posts where their posts fit, else the model's own beam reply; ranked
+by the sentence encoder where the index keeps its posts, else by the chosen ranker
+(`nlp.tuning.search.chat_candidates` says why).
 The time budget covers both stages; the first stops scoring posts at 40% of it, so that on a
 slow machine the second still tries the configurations. Last, each ranker's score is
 calibrated as the probability that a candidate is the true reply (Platt scaling,

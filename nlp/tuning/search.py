@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nlp.corpus.records import Pair
-from nlp.decoding.options import RETRIEVAL, DecodeOptions
+from nlp.decoding.options import DecodeOptions
 from nlp.generation.decode_settings import (
     RETRIEVED_OR_GENERATED,
     rerank_weights,
@@ -177,19 +177,21 @@ def chat_candidates(
 ) -> dict[str, DecodeOptions]:
     """The chat configurations tried. With a `ranker` (the model has a retrieval index; the
     ranker validation Hits chose): the retrieved replies, generated ones left out
-    (`RETRIEVAL_CONFIGURATIONS`), in the retrieval's own order where the index keeps its
-    posts (`retrieval`), else ranked by `ranker`. Without: plain beam first, then sampling,
+    (`RETRIEVAL_CONFIGURATIONS`), in the order of `RETRIEVED_OR_GENERATED` (a ranker that
+    reads the posts the replies answered) where the index keeps its posts (`retrieval`),
+    else ranked by `ranker`. Without: plain beam first, then sampling,
     sample-and-rerank, diverse beam, and MMI re-ranking for each companion kind the model has
     ("lm", "reverse"), with `weights` per re-ranking (those validation Hits chose; else the
     defaults).
 
-    Why the retrieval's order alone, and not whichever the objective prefers: people rated
-    its picks more sensible than those of the ranker Hits chose on the validation posts of
-    both recipes, English and Chinese (docs/BENCHMARKS.md "Rated sense"), and the objective,
-    which reads BLEU and embedding similarity, could not tell: in Chinese it preferred the
-    other ranker. Hits cannot score it (a true reply's post is the message itself)."""
+    Why that order alone, and not whichever the objective prefers: people rated the picks
+    of an order by the posts more sensible than those of the ranker Hits chose on the
+    validation posts of both recipes, English and Chinese (docs/BENCHMARKS.md "Rated
+    sense"), and the objective, which reads BLEU and embedding similarity, could not tell:
+    in Chinese it preferred the other ranker. Hits cannot score it (a true reply's post is
+    the message itself)."""
     if ranker:
-        chosen = RETRIEVAL if retrieval else ranker
+        chosen = RETRIEVED_OR_GENERATED["rerank"] if retrieval else ranker
         return {f"{name}, {chosen}": with_ranker(options, chosen, weights)
                 for name, options in RETRIEVAL_CONFIGURATIONS.items()}
     candidates: dict[str, DecodeOptions] = {}

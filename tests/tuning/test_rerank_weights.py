@@ -134,15 +134,16 @@ def test_weights_stay_default_when_replies_differ_only_in_capitals(
 def test_with_an_index_only_retrieved_replies_compete() -> None:
     """A model with an index sends a retrieved reply where it fits and its own elsewhere,
     the retrieved ones ranked by the ranker Hits chose or, where its index keeps the posts,
-    in the retrieval's order alone; a model without one still chooses among decodings."""
+    by the sentence encoder alone (it reads the posts); a model without one still chooses
+    among decodings."""
     with_index = chat_candidates(["lm"], None, "dual-encoder")
     assert list(with_index) == ["retrieved or generated, dual-encoder"]
     [options] = with_index.values()
     assert options.rerank == "dual-encoder" and options.retrieve == 10
     assert options.generated and options.retrieved_threshold > 0
     keeping_posts = chat_candidates(["lm"], None, "dual-encoder", retrieval=True)
-    assert list(keeping_posts) == ["retrieved or generated, retrieval"]
-    assert [o.rerank for o in keeping_posts.values()] == ["retrieval"]
+    assert list(keeping_posts) == ["retrieved or generated, sentence-encoder"]
+    assert [o.rerank for o in keeping_posts.values()] == ["sentence-encoder"]
     assert all(o.retrieve == 10 and o.generated for o in keeping_posts.values())
     assert not any(n.startswith("retrieved") for n in chat_candidates())  # no index
 

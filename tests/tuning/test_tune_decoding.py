@@ -278,14 +278,14 @@ def test_tune_decoding_for_chat_stores_the_winner_the_chat_uses(
     candidates = chat_candidates((), None, ranker, retrieval=True)
     assert stored.options in candidates.values()
     # with an index that keeps its posts: the tuner tried what `chat_candidates` offers then,
-    # each once (the rows of its table), and counts what it tried: the retrieved reply in the
-    # retrieval's order where it fits, the model's own elsewhere
+    # each once (the rows of its table), and counts what it tried: the fitting retrieved reply
+    # the sentence encoder ranks first, the model's own elsewhere
     tried = re.findall(r"^ *\d+ +-?\d+\.\d{4} +\d+\.\d  (.*)$", out, re.MULTILINE)
     assert tried == [describe_options(options) for options in candidates.values()]
     assert stored.details["trials"] == len(tried)
     assert stored.options.retrieve == 10 and stored.options.generated
     assert stored.options.retrieved_threshold > 0
-    assert stored.options.rerank == "retrieval"
+    assert stored.options.rerank == "sentence-encoder"
 
 
 def test_the_chat_objective_compares_replies_and_references_written_alike(
