@@ -83,6 +83,11 @@ def _variants(limits: ExportLimits) -> list[tuple[str, int, Strategy]]:
 RERANK_FIELDS = ("rerank", "retrieve", "mmi_lambda", "mmi_gamma", "length_bonus",
                  "mmi_per_token", "pmi_weight", "bm25_weight", "generated", "retrieved_threshold",
                  "fallback_threshold")
+# Decode options that change what the model reads, not how it decodes: the client builds
+# `source_ids` by the recipe (`assets/serving.json`), which says where the option's marker
+# goes; the bundle's value is there as `source_defaults` (a specificity-controlled model,
+# `nlp.control`).
+SOURCE_FIELDS = ("specificity",)
 
 
 def not_exported(options: DecodeOptions) -> dict[str, object]:
@@ -257,7 +262,7 @@ def _write_assets(bundle: Bundle, assets: Path, limits: ExportLimits,
         if (bundle.path / name).exists():
             shutil.copy(bundle.path / name, assets / name)
     request_defaults = {key: value for key, value in dataclasses.asdict(defaults).items()
-                        if key not in RERANK_FIELDS}
+                        if key not in RERANK_FIELDS + SOURCE_FIELDS}
     request_defaults["seed"] = -1 if defaults.seed is None else defaults.seed
     info = {
         "vocab_size": bundle.config.model.vocab_size,
@@ -265,6 +270,7 @@ def _write_assets(bundle: Bundle, assets: Path, limits: ExportLimits,
         "specials": {"pad": PAD_ID, "bos": BOS_ID, "eos": EOS_ID, "unk": UNK_ID},
         "limits": dataclasses.asdict(limits),
         "generate_defaults": request_defaults,
+        "source_defaults": {key: getattr(defaults, key) for key in SOURCE_FIELDS},
         "recipe": bundle.codec.recipe(),
     }
     (assets / ASSETS_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n",

@@ -99,7 +99,13 @@ def _serve(export: Path, requests: list[dict]) -> list[dict]:
 def test_saved_model_decodes_like_the_generator(tmp_path: Path, variant: str) -> None:
     from nlp.decoding import DecodeOptions
     from nlp.generation.generator import Generator
-    from nlp.serving.export import RERANK_FIELDS, ExportLimits, export_bundle, generate_inputs
+    from nlp.serving.export import (
+        RERANK_FIELDS,
+        SOURCE_FIELDS,
+        ExportLimits,
+        export_bundle,
+        generate_inputs,
+    )
 
     copy = variant == "copy"
     bundle = _bundle(tmp_path / "bundle", VARIANTS[variant])
@@ -108,8 +114,11 @@ def test_saved_model_decodes_like_the_generator(tmp_path: Path, variant: str) ->
     assets = json.loads((export / "assets" / "serving.json").read_text())
     vocab_lines = (export / "assets" / "vocab.txt").read_text("utf-8").splitlines()
     assert assets["vocab_size"] == len(vocab_lines)
-    # Every decoder option is an input (re-ranking happens after decoding, with other models).
-    assert set(DecodeOptions.__dataclass_fields__) - set(generate_inputs()) == set(RERANK_FIELDS)
+    # Every decoder option is an input (re-ranking happens after decoding, with other models;
+    # what the model reads is the client's, by the recipe).
+    assert set(DecodeOptions.__dataclass_fields__) - set(generate_inputs()) == {
+        *RERANK_FIELDS, *SOURCE_FIELDS}
+    assert assets["source_defaults"] == {"specificity": DecodeOptions().specificity}
     generator = Generator.from_bundle(bundle)
     sources = [generator.codec.source(text) for text in TEXTS]
     width = max(len(s.ids) for s in sources)
