@@ -120,8 +120,32 @@ def refine_pairs(
     skip_same_post: bool,
     gold_seed: int | None = None,
 ) -> list[Pair]:
-    """Retrieve-and-refine training pairs: each source followed by the reply of its nearest
-    indexed post (never its own pair's, nor one of a duplicate of its post, with
+    """`pairs` with their drafts (`draft_replies`, `with_drafts`)."""
+    drafts = draft_replies(index, codec, pairs, data, skip_same_post=skip_same_post,
+                           gold_seed=gold_seed)
+    return with_drafts(pairs, drafts, data)
+
+
+def with_drafts(pairs: Sequence[Pair], drafts: Sequence[str], data: DataConfig) -> list[Pair]:
+    """Each pair's source followed by its draft (`nlp.retrieval.refine`)."""
+    return [
+        Pair(refined_source(pair.source, draft, data.refine_separator),
+             pair.target, pair.origin, pair.group)
+        for pair, draft in zip(pairs, drafts, strict=True)
+    ]
+
+
+def draft_replies(
+    index: ReplyIndex,
+    codec: TextCodec,
+    pairs: Sequence[Pair],
+    data: DataConfig,
+    *,
+    skip_same_post: bool,
+    gold_seed: int | None = None,
+) -> list[str]:
+    """Retrieve-and-refine drafts, one per pair: the reply of the indexed post nearest its
+    post (never its own pair's, nor one of a duplicate of its post, with
     `skip_same_post`: the model must learn to refine a reply to a different message, which is
     what it gets at run time). With a `gold_seed` (training pairs), a seeded
     `data.refine_gold_share` of them read their own reply instead (alpha-blending); only the
@@ -137,11 +161,7 @@ def refine_pairs(
     found = index.search(queries, 1, skip_same_post=skip_same_post, all_cores=True)
     for i, hits in zip(searched, found, strict=True):
         drafts[i] = hits[0].reply if hits else ""
-    return [
-        Pair(refined_source(pair.source, draft, data.refine_separator),
-             pair.target, pair.origin, pair.group)
-        for pair, draft in zip(pairs, drafts, strict=True)
-    ]
+    return drafts
 
 
 def find_hard_negatives(

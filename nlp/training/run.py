@@ -64,8 +64,10 @@ from nlp.training.pretrained import (
 from nlp.training.reply_index import (
     build_index,
     copy_rankers,
+    draft_replies,
     refine_pairs,
     store_rankers,
+    with_drafts,
     without_logs,
 )
 from nlp.training.trainer import Hooks, LossMeter, Selection, Trainer, batching_for
@@ -88,6 +90,7 @@ SAFE_ON_RESUME = (
 OLD_VALID_FILE = "old_valid.jsonl"  # retrain: old pairs held out to measure forgetting
 PRETRAINED_FILE = "pretrained_embeddings.json"  # run/: what the embedding started from
 PRETRAINED_MODEL_FILE = "pretrained_model.json"  # run/: the weights the model started from
+DRAFTS_FILE = "drafts.json"  # run/: a retrieve-and-refine run's drafts, which --resume reads
 
 
 @dataclass
@@ -286,7 +289,16 @@ def _refined(
     pretrained: Pretrained | None = None,
 ) -> tuple[list[Pair], list[Pair]]:
     """Retrieve-and-refine: the pairs with each source followed by its nearest indexed
-    post's reply (a training pair never drafts from itself)."""
+    post's reply (a training pair never drafts from itself). The drafts are kept in the run
+    directory (`DRAFTS_FILE`) and `--resume` reads them back: searching again would find the
+    same ones, in minutes on a large corpus."""
+    stored = run_dir / DRAFTS_FILE
+    if options.resume and stored.is_file():
+        kept = json.loads(stored.read_text("utf-8"))
+        if (len(kept["train"]), len(kept["valid"])) == (len(train_pairs), len(valid_pairs)):
+            _say(options, "retrieve-and-refine: the drafts of the run's start")
+            return (with_drafts(train_pairs, kept["train"], config.data),
+                    with_drafts(valid_pairs, kept["valid"], config.data))
     if options.resume:
         codec = TextCodec.load(config, run_dir)
     elif pretrained is not None:
@@ -295,11 +307,14 @@ def _refined(
         codec = TextCodec.untrained(config, train_pairs)
     index = build_index(codec, index_pairs)
     _say(options, f"retrieve-and-refine: drafts from an index of {len(index)} pairs")
-    return (
-        refine_pairs(index, codec, train_pairs, config.data, skip_same_post=True,
-                     gold_seed=config.train.seed),
-        refine_pairs(index, codec, valid_pairs, config.data, skip_same_post=False),
-    )
+    drafts = {
+        "train": draft_replies(index, codec, train_pairs, config.data, skip_same_post=True,
+                               gold_seed=config.train.seed),
+        "valid": draft_replies(index, codec, valid_pairs, config.data, skip_same_post=False),
+    }
+    write_text_atomic(stored, json.dumps(drafts, ensure_ascii=False))
+    return (with_drafts(train_pairs, drafts["train"], config.data),
+            with_drafts(valid_pairs, drafts["valid"], config.data))
 
 
 def _pretrained(

@@ -380,6 +380,37 @@ def test_retrieve_and_refine_trains_and_decodes_end_to_end(tmp_path: Path) -> No
         bundle.codec.text_tokens(draft.reply)
 
 
+@pytest.mark.slow
+def test_a_resumed_refine_run_reads_its_drafts_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--resume` of a retrieve-and-refine run trains on the drafts of the run's start, kept in
+    its run directory, without searching the index again."""
+    from nlp.training import run
+    from s2s.cli import main
+
+    read: list[tuple[list[str], list[str]]] = []
+    real_prepare = run.prepare_examples
+
+    def prepare(config, train_pairs, valid_pairs, *rest, **options):  # type: ignore[no-untyped-def]
+        read.append(([p.source for p in train_pairs], [p.source for p in valid_pairs]))
+        return real_prepare(config, train_pairs, valid_pairs, *rest, **options)
+
+    def never(*args: object, **kwargs: object) -> list[str]:
+        raise AssertionError("a resumed run searched for its drafts again")
+
+    monkeypatch.setattr(run, "prepare_examples", prepare)
+    config = ExperimentConfig().with_overrides(tiny_overrides(**{
+        "data.retrieve_refine": "true", "data.refine_gold_share": 0.3,
+        "retrieval.dual_encoder_minutes": 0}))
+    train(config, CorpusSpec((CORPUS,)), RunOptions(tmp_path, verbose=0))
+    monkeypatch.setattr(run, "draft_replies", never)
+    assert main(["train", "--corpus", str(CORPUS), "--out", str(tmp_path), "--quiet",
+                 "--resume", "--epochs", "2"]) == 0
+    assert len(read) == 2 and read[1] == read[0]
+    assert any(config.data.refine_separator.strip() in source for source in read[0][0])
+
+
 def test_conversation_logs_stay_out_of_the_index_unless_asked(tmp_path: Path) -> None:
     log_file = tmp_path / "bot-log.jsonl"
     log = ConversationLog(log_file, salt="s")
