@@ -111,23 +111,9 @@ def build_index(codec: TextCodec, pairs: Sequence[Pair]) -> ReplyIndex:
     )
 
 
-def refine_pairs(
-    index: ReplyIndex,
-    codec: TextCodec,
-    pairs: Sequence[Pair],
-    data: DataConfig,
-    *,
-    skip_same_post: bool,
-    gold_seed: int | None = None,
-) -> list[Pair]:
-    """`pairs` with their drafts (`draft_replies`, `with_drafts`)."""
-    drafts = draft_replies(index, codec, pairs, data, skip_same_post=skip_same_post,
-                           gold_seed=gold_seed)
-    return with_drafts(pairs, drafts, data)
-
-
 def with_drafts(pairs: Sequence[Pair], drafts: Sequence[str], data: DataConfig) -> list[Pair]:
-    """Each pair's source followed by its draft (`nlp.retrieval.refine`)."""
+    """Retrieve-and-refine pairs: each pair's source followed by its draft (`draft_replies`;
+    `nlp.retrieval.refine`)."""
     return [
         Pair(refined_source(pair.source, draft, data.refine_separator),
              pair.target, pair.origin, pair.group)

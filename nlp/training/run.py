@@ -65,7 +65,6 @@ from nlp.training.reply_index import (
     build_index,
     copy_rankers,
     draft_replies,
-    refine_pairs,
     store_rankers,
     with_drafts,
     without_logs,
@@ -711,7 +710,8 @@ def _drafted(
     # input, so they skip it as training pairs do.
     index = ReplyIndex.load(_index_dir(bundle))
     train, valid, old_held, mixed_old = (
-        refine_pairs(index, codec, group, data, skip_same_post=skip, gold_seed=gold)
+        with_drafts(group, draft_replies(index, codec, group, data, skip_same_post=skip,
+                                         gold_seed=gold), data)
         for group, skip, gold in ((train, True, seed), (valid, False, None),
                                   (old_held, True, None), (mixed_old, True, seed + 1))
     )

@@ -18,7 +18,7 @@ from nlp.generation.bundle import load_bundle, read_metadata
 from nlp.generation.codec import TextCodec
 from nlp.retrieval import INDEX_DIR, ReplyIndex
 from nlp.training.corpus_io import CorpusSpec
-from nlp.training.reply_index import build_index, refine_pairs
+from nlp.training.reply_index import build_index, draft_replies, with_drafts
 from nlp.training.run import RunOptions, train
 from nlp.util.config import ExperimentConfig
 from tests.conftest import REPO, tiny_overrides
@@ -315,6 +315,11 @@ def test_generated_replies_off_leaves_the_retrieved_ones_with_their_confidence(
     assert [c.confidence for c in ranked] == pytest.approx(
         [float(calibration.probability([c.score])[0]) for c in ranked])
     assert ranked[0].confidence >= ranked[-1].confidence
+
+
+def refine_pairs(index: ReplyIndex, codec: TextCodec, pairs: list[Pair], data: Any,
+                 **search: Any) -> list[Pair]:
+    return with_drafts(pairs, draft_replies(index, codec, pairs, data, **search), data)
 
 
 def test_refine_pairs_never_draft_from_their_own_pair() -> None:
