@@ -4,9 +4,11 @@ conditional training on the reply's specificity, See et al. 2019)."""
 from nlp.control.specificity import (
     SpecificityBuckets,
     controlled_source,
+    marked_groups,
     marker,
     wanted_bucket,
     with_markers,
 )
 
-__all__ = ["SpecificityBuckets", "controlled_source", "marker", "wanted_bucket", "with_markers"]
+__all__ = ["SpecificityBuckets", "controlled_source", "marked_groups", "marker", "wanted_bucket",
+           "with_markers"]

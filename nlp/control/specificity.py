@@ -30,6 +30,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nlp.util.config import DataConfig
+
+TokenPair = tuple[list[str], list[str]]  # a tokenized (source, reply)
+
 # "__spec7__": a reserved marker, one token in every tokenizer (`nlp.tokenizers.words`)
 MARKER_FORMAT = "__spec{}__"
 
@@ -104,9 +108,20 @@ class SpecificityBuckets:
                 "boundaries": [round(cut, 4) for cut in self.boundaries]}
 
 
-def with_markers(
-    fitted: SpecificityBuckets, pairs: Sequence[tuple[list[str], list[str]]]
-) -> list[tuple[list[str], list[str]]]:
+def with_markers(fitted: SpecificityBuckets, pairs: Sequence[TokenPair]) -> list[TokenPair]:
     """Tokenized (source, reply) pairs with each source ending with its reply's bucket
     marker: what a model trained with specificity buckets learns from."""
     return [([*source, marker(fitted.bucket(reply))], reply) for source, reply in pairs]
+
+
+def marked_groups(
+    data: DataConfig, replies: Sequence[Sequence[str]], groups: Sequence[Sequence[TokenPair]]
+) -> tuple[SpecificityBuckets | None, list[Sequence[TokenPair]]]:
+    """Groups of tokenized pairs as a model with `data` learns from them: for one trained on
+    specificity buckets (`DataConfig.controls_specificity`), the buckets fitted on `replies`
+    (those it trains on) and every group's sources ending with their markers; else None and
+    the groups as they are. The one step `s2s train` and `s2s retrain` share."""
+    if not data.controls_specificity:
+        return None, list(groups)
+    fitted = SpecificityBuckets.fit(replies, data.specificity_buckets)
+    return fitted, [with_markers(fitted, group) for group in groups]

@@ -30,7 +30,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
-from nlp.control import SpecificityBuckets, with_markers
+from nlp.control import SpecificityBuckets, marked_groups
 from nlp.corpus.records import Pair
 from nlp.generation.codec import PairTokens, TextCodec, count_tokens
 from nlp.text.truecase import TruecaseCounts
@@ -215,13 +215,8 @@ def prepare_examples(
         codec = TextCodec.untrained(config, train_pairs)
     done("tokenizer fit")
     tokenized = tokenize_pairs(codec, [train_pairs, valid_pairs], truecase=fit, workers=workers)
-    train_tokens, valid_tokens = tokenized.groups
-    specificity = None
-    if config.data.controls_specificity:
-        specificity = SpecificityBuckets.fit(
-            [reply for _, reply in train_tokens], config.data.specificity_buckets)
-        train_tokens, valid_tokens = (with_markers(specificity, group)
-                                      for group in (train_tokens, valid_tokens))
+    specificity, (train_tokens, valid_tokens) = marked_groups(
+        config.data, [reply for _, reply in tokenized.groups[0]], tokenized.groups)
     done("tokenize")
     if fit:
         codec.fit_vocabulary(count_tokens(train_tokens), tokenized.truecase)

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nlp.control import SpecificityBuckets, with_markers
+from nlp.control import SpecificityBuckets, marked_groups
 from nlp.corpus.pipeline import write_jsonl
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
@@ -572,17 +572,12 @@ def retrain(
     codec = bundle.codec
     pairs = _retrain_pairs(bundle, corpus, config, options, retrain_options)
     # Each text is tokenized once: the new vocabulary words and every example come from these.
-    train_tokens, valid_tokens, old_tokens, mixed_tokens = tokenize_pairs(
+    groups = tokenize_pairs(
         codec, [pairs.train, pairs.valid, pairs.old_held, pairs.mixed_old]
     ).groups
-    specificity = None
-    if config.data.controls_specificity:  # buckets of the replies it is now trained on
-        specificity = SpecificityBuckets.fit(
-            [reply for _, reply in [*train_tokens, *mixed_tokens]],
-            config.data.specificity_buckets)
-        train_tokens, valid_tokens, old_tokens, mixed_tokens = (
-            with_markers(specificity, group)
-            for group in (train_tokens, valid_tokens, old_tokens, mixed_tokens))
+    # the buckets of the replies it is now trained on: the new pairs' and the old mixed in
+    specificity, (train_tokens, valid_tokens, old_tokens, mixed_tokens) = marked_groups(
+        config.data, [reply for _, reply in [*groups[0], *groups[3]]], groups)
     if retrain_options.extend_vocab:
         config = _extend_vocab(codec, config, train_tokens, retrain_options, options)
     strategy = training_strategy()
