@@ -5,10 +5,12 @@ answer the bot never got is retried and delivered twice (see bot/delivery.py). T
 count those duplicates exactly rather than hide them.
 """
 
+import asyncio
+
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
 from tests.fakes.fake_generators import ScriptedGenerator, fake_model, reply_for
-from tests.fakes.fake_telegram import Fault, bot_on_fake_telegram
+from tests.fakes.fake_telegram import FAST_TIMEOUTS, Fault, bot_on_fake_telegram
 
 
 def responder() -> ChatResponder:
@@ -18,7 +20,7 @@ def responder() -> ChatResponder:
 
 
 async def test_send_faults_are_retried_until_each_message_is_answered_once() -> None:
-    async with bot_on_fake_telegram(responder()) as server:
+    async with bot_on_fake_telegram(responder(), timeouts=FAST_TIMEOUTS) as server:
         server.inject(
             "sendMessage",
             Fault("http500"),
@@ -51,7 +53,7 @@ async def test_send_faults_are_retried_until_each_message_is_answered_once() -> 
 
 
 async def test_polling_survives_getupdates_faults_without_losing_or_repeating_updates() -> None:
-    async with bot_on_fake_telegram(responder()) as server:
+    async with bot_on_fake_telegram(responder(), timeouts=FAST_TIMEOUTS) as server:
         first = server.push_message(1, "before the storm")
         server.inject(
             "getUpdates",
@@ -67,3 +69,15 @@ async def test_polling_survives_getupdates_faults_without_losing_or_repeating_up
     assert sorted((s.chat_id, s.reply_to) for s in server.replies()) == [(1, first), (2, second)]
     faults = [c.fault for c in server.calls_of("getUpdates") if c.fault]
     assert faults == ["http500", "malformed", "slow", "retry_after"]
+
+
+async def test_a_slow_answer_within_the_time_out_is_one_delivery() -> None:
+    """A send slowed by a loaded machine (here 1.5 s) is not retried under the tests' default
+    time-outs, so end-to-end tests count exactly one reply a message."""
+    async with bot_on_fake_telegram(responder()) as server:
+        server.inject("sendMessage", Fault("slow", delay=1.5))
+        message_id = server.push_message(1, "hello")
+        await server.wait_for(lambda: len(server.replies()) >= 1, timeout=20)
+        await asyncio.sleep(0.5)  # room for a retry's duplicate to arrive, were there one
+    assert [(r.reply_to, r.text) for r in server.replies()] == [(message_id, reply_for("hello"))]
+    assert len(server.calls_of("sendMessage")) == 1

@@ -26,7 +26,13 @@ from nlp.chat.messages import ENGLISH
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
 from tests.fakes.fake_generators import ScriptedGenerator, fake_model, reply_for
-from tests.fakes.fake_telegram import BOT_USERNAME, Fault, Sent, bot_on_fake_telegram
+from tests.fakes.fake_telegram import (
+    BOT_USERNAME,
+    FAST_TIMEOUTS,
+    Fault,
+    Sent,
+    bot_on_fake_telegram,
+)
 
 # The variable delay between a chat limiter's release and the recorded start of the send.
 EPSILON = 0.02
@@ -156,11 +162,12 @@ async def test_private_chats_are_answered_while_twenty_groups_flood(slow_sends: 
     second reply. They take about 2.5 s here under `nice -n 19`; 10 s leaves room for a
     loaded machine (and at 6f7303a, they waited for the groups' slots: after the gap).
 
-    Delivery is at least once (`tests.fakes.fake_telegram`): on a loaded machine a send can
-    outlast the client's 1 s time-out after the server processed it, and its retry arrives
+    Delivery is at least once (`tests.fakes.fake_telegram`): a send that outlasts the client's
+    time-out (1 s here, FAST_TIMEOUTS) after the server processed it is retried and arrives
     twice. So the replies are counted and compared without such repeats; `slow_sends` makes
     two private chats' sends do that on purpose (the test once waited for an exact count,
-    which a repeat never reaches).
+    which a repeat never reaches). On a loaded machine another send may outlast 1 s too, so
+    the repeats are at least `slow_sends`; test_faults counts them exactly.
     """
     group_gap = 10.0
     limits = FloodLimits(
@@ -169,7 +176,7 @@ async def test_private_chats_are_answered_while_twenty_groups_flood(slow_sends: 
     groups = [-1000 - g for g in range(20)]
     group = {"chat_type": "supergroup", "user_id": 7}
     async with bot_on_fake_telegram(
-        responder(), flood=limits, rate_burst=50, max_waiting=0
+        responder(), flood=limits, rate_burst=50, max_waiting=0, timeouts=FAST_TIMEOUTS
     ) as server:
         flood = {
             chat: [
@@ -184,7 +191,7 @@ async def test_private_chats_are_answered_while_twenty_groups_flood(slow_sends: 
         await server.wait_for(lambda: all(server.replies(c) for c in private), timeout=60)
         await server.wait_for(
             lambda: len(once(server.replies())) == 200 + 2 * len(groups), timeout=60)
-    assert len(server.replies()) - len(once(server.replies())) == slow_sends
+    assert len(server.replies()) - len(once(server.replies())) >= slow_sends
     last_private = max(server.sent.index(server.replies(chat)[0]) for chat in private)
     for chat, message_id in private.items():
         assert [(s.reply_to, s.text) for s in once(server.replies(chat))] == [

@@ -51,6 +51,11 @@ from bot.service import running
 from nlp.chat.responder import ChatResponder
 
 TEST_TOKEN = "123456:TEST-token-secret-abcdefghij"
+# A send the server processed but answered after the read time-out is retried and delivered
+# twice (at-least-once, bot/delivery.py). So the tests' default time-outs are long enough that a
+# send slowed by a loaded machine is never one; the fault tests, whose slow answers are timed
+# against a 1 s time-out, pass FAST_TIMEOUTS themselves. The long poll stays short either way.
+PATIENT_TIMEOUTS = Timeouts(connect=1.0, read=10.0, write=10.0, pool=1.0, poll=1.0)
 FAST_TIMEOUTS = Timeouts(connect=1.0, read=1.0, write=1.0, pool=1.0, poll=1.0)
 FAST_RETRY = RetryPolicy(attempts=8, first_delay=0.05, max_delay=0.2, max_retry_after=2.0)
 # Telegram's flood limits would make every multi-message test take seconds; tests that check
@@ -468,10 +473,11 @@ def _parse_body(content_type: str, body: bytes) -> tuple[dict[str, Any], dict[st
 
 
 def fast_config(base_url: str, **changes: Any) -> BotConfig:
-    """A bot config pointing at the fake server at `base_url`, with time-outs and back-offs
-    short enough for tests and no flood limits (unless `changes` sets `flood`)."""
+    """A bot config pointing at the fake server at `base_url`, with back-offs short enough for
+    tests, time-outs no loaded machine reaches (unless `changes` sets `timeouts`) and no flood
+    limits (unless it sets `flood`)."""
     settings: dict[str, Any] = {
-        "timeouts": FAST_TIMEOUTS, "retry": FAST_RETRY, "flood": NO_FLOOD_LIMITS, **changes
+        "timeouts": PATIENT_TIMEOUTS, "retry": FAST_RETRY, "flood": NO_FLOOD_LIMITS, **changes
     }
     return BotConfig(token=TEST_TOKEN, api_base_url=base_url, **settings)
 
