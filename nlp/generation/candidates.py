@@ -38,7 +38,7 @@ from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import Generation
 from nlp.ranking.sentence_encoder import SentenceEncoder
 from nlp.retrieval import INDEX_DIR, ReplyIndex, Retrieved, message_tokens, repeats_a_turn
-from nlp.retrieval.dense import VECTORS_FILE, VectorIndex
+from nlp.retrieval.dense import POST_VECTORS, VECTORS_FILE, VectorIndex, files
 from nlp.retrieval.refine import refined_source
 from nlp.text.normalize import last_turn_text
 from nlp.tokenizers.specials import UNK_ID
@@ -56,18 +56,16 @@ def token_ranking_ids(codec: TextCodec, tokens: Sequence[str]) -> list[int]:
     return [i if i < len(codec.vocab) else UNK_ID for i in codec.vocab.encode(tokens)]
 
 
-def interleaved(
-    first: Sequence[Retrieved], second: Sequence[Retrieved], k: int
-) -> list[Retrieved]:
-    """Up to `k` retrieved replies taken from the two lists in turn (each best first),
-    `first`'s best first, a row (a training pair) already taken skipped, the longer list
-    filling in when the other runs out. Why in turn and not by score: a BM25 score and a
+def interleaved(lists: Sequence[Sequence[Retrieved]], k: int) -> list[Retrieved]:
+    """Up to `k` retrieved replies taken from the lists in turn (each best first), the first
+    list's best first, a row (a training pair) already taken skipped, the longer lists
+    filling in when the others run out. Why in turn and not by score: a BM25 score and a
     cosine share no scale, and the ranker that scores every candidate alike comes next; why
     `k` in all: the ranking's cost (a teacher-forced pass per candidate) stays what
     `retrieve=K` asked for."""
     taken: dict[int, Retrieved] = {}
-    for pair in zip_longest(first, second):
-        for hit in pair:
+    for hits in zip_longest(*lists):
+        for hit in hits:
             if hit is not None and len(taken) < k:
                 taken.setdefault(hit.row, hit)
     return list(taken.values())
@@ -82,6 +80,7 @@ class Candidates:
         self.clock = clock or StageClock()
         self._index: ReplyIndex | None = None
         self._vectors: VectorIndex | None = None
+        self._post_vectors: VectorIndex | None = None
         self._dual_encoder: Any = None
         self._sentence_encoder: SentenceEncoder | None = None
         self._forward: CompanionScorer | None = None
@@ -114,6 +113,19 @@ class Candidates:
                 and self.bundle.part(f"{INDEX_DIR}/{VECTORS_FILE}") is not None):
             self._vectors = VectorIndex.load(directory, rows=len(self.index))
         return self._vectors
+
+    @property
+    def post_vectors(self) -> VectorIndex | None:
+        """The sentence-encoder vectors of the posts in the bundle's index
+        (`nlp.retrieval.dense.POST_VECTORS`), None when it has none (built with
+        `retrieval.post_vectors=false`, or before there were any)."""
+        graph, _, _ = files(POST_VECTORS)
+        if self._post_vectors is None and self.bundle.part(f"{INDEX_DIR}/{graph}") is not None:
+            directory = self.bundle.part(INDEX_DIR)
+            assert directory is not None  # it holds the graph
+            self._post_vectors = VectorIndex.load(directory, rows=len(self.index),
+                                                  stem=POST_VECTORS)
+        return self._post_vectors
 
     @property
     def dual_encoder(self) -> Any:
@@ -197,16 +209,20 @@ class Candidates:
 
     def retrieve(self, texts: Sequence[str], k: int) -> list[list[Retrieved]]:
         """Up to `k` training replies for each text: those of the posts BM25 finds nearest
-        it and, where the bundle holds reply vectors, those nearest its post vector, taken
-        in turn (`interleaved`); each scored by BM25 (`with_bm25`)."""
+        it and, where the bundle holds them, those of the posts whose sentence vectors are
+        nearest the message's and the replies nearest its dual-encoder post vector, taken in
+        turn (`interleaved`); each scored by BM25 (`with_bm25`)."""
         queries = [self.query_tokens(text) for text in texts]
         lexical = self.index.search(queries, k)
-        vectors = self.vectors
-        if vectors is None or k <= 0:
+        found = [lexical]
+        if k > 0 and (posts := self.post_vectors) is not None:
+            found.append(self._nearest_posts(posts, texts, k))
+        if k > 0 and (vectors := self.vectors) is not None:
+            found.append(self._nearest(vectors, queries, k))
+        if len(found) == 1:
             return lexical
-        return [self.with_bm25(query, words, interleaved(words, meaning, k))
-                for query, words, meaning
-                in zip(queries, lexical, self._nearest(vectors, queries, k), strict=True)]
+        return [self.with_bm25(query, lists[0], interleaved(lists, k))
+                for query, *lists in zip(queries, *found, strict=True)]
 
     def with_bm25(
         self, query: Sequence[str], lexical: Sequence[Retrieved], hits: Sequence[Retrieved]
@@ -240,6 +256,25 @@ class Candidates:
         rows, cosines = vectors.search(posts, k)
         for i, row_list, cosine_list in zip(used, rows.tolist(), cosines.tolist(), strict=True):
             found[i] = [index.hit(row, cosine)
+                        for row, cosine in zip(row_list, cosine_list, strict=True)]
+        return found
+
+    def _nearest_posts(
+        self, vectors: VectorIndex, texts: Sequence[str], k: int
+    ) -> list[list[Retrieved]]:
+        """For each text, the replies of the `k` indexed posts whose sentence vectors are
+        nearest its message's (its last turn, as the gate reads it), scored by that cosine
+        (in the index's projection); none for an empty message."""
+        separator = self.bundle.config.data.turn_separator
+        messages = [last_turn_text(text, separator) for text in texts]
+        found: list[list[Retrieved]] = [[] for _ in texts]
+        used = [i for i, message in enumerate(messages) if message.strip()]
+        if not used:
+            return found
+        rows, cosines = vectors.search(
+            self.sentence_encoder.encode([messages[i] for i in used]), k)
+        for i, row_list, cosine_list in zip(used, rows.tolist(), cosines.tolist(), strict=True):
+            found[i] = [self.index.hit(row, cosine)
                         for row, cosine in zip(row_list, cosine_list, strict=True)]
         return found
 

@@ -38,7 +38,7 @@ from nlp.generation.candidates import ranking_ids, token_ranking_ids
 from nlp.generation.codec import TextCodec
 from nlp.generation.decode_settings import chat_defaults_with_index, task_defaults
 from nlp.retrieval import INDEX_DIR, ReplyIndex, message_tokens
-from nlp.retrieval.dense import VECTORS_FILE, VECTORS_SETTINGS, VectorIndex
+from nlp.retrieval.dense import POST_VECTORS, REPLY_VECTORS, VectorIndex, files
 from nlp.retrieval.refine import refined_source
 from nlp.training.corpus_io import CorpusSpec
 from nlp.training.prepare import tokenize_pairs
@@ -53,6 +53,8 @@ HARD_DEPTH = 5
 # conversation's replies only): a search over a large corpus costs far more than a training
 # step's share of a post (`bm25s` scores tens of posts a second over 185,000 on two cores).
 HARD_SEARCHED = 16
+# Distinct posts the sentence encoder reads at a time while building the post vectors.
+POSTS_A_BATCH = 512
 
 
 def log_paths(spec: CorpusSpec) -> list[Path]:
@@ -270,6 +272,9 @@ def store_rankers(
             store_part(bundle_dir, INDEX_DIR, index.save)
             if verbose:
                 print(f"retrieval index: {len(index)} pairs", file=sys.stderr)
+            retrieval = bundle.config.retrieval
+            store_post_vectors(bundle_dir, retrieval.post_vector_width,
+                               build=retrieval.post_vectors, verbose=verbose)
             untuned = task_defaults(bundle.config.data.task).origin
             if bundle.decoding is None or bundle.decoding.origin == untuned:
                 # an untuned chat bundle recommends what suits a bundle with an index
@@ -302,9 +307,9 @@ def store_reply_vectors(
     either change leaves an old graph answering with the wrong replies."""
     from nlp.ranking import DUAL_ENCODER_DIR, DualEncoder
 
-    files = open_bundle(bundle_dir)
-    index_dir = bundle_part(files.path, files.metadata, INDEX_DIR)
-    encoder_dir = bundle_part(files.path, files.metadata, DUAL_ENCODER_DIR)
+    bundle_files = open_bundle(bundle_dir)
+    index_dir = bundle_part(bundle_files.path, bundle_files.metadata, INDEX_DIR)
+    encoder_dir = bundle_part(bundle_files.path, bundle_files.metadata, DUAL_ENCODER_DIR)
     if index_dir is None:
         return
     vectors = None
@@ -313,18 +318,58 @@ def store_reply_vectors(
         encoder = DualEncoder.load(encoder_dir)
         vectors = VectorIndex.build(
             encoder.reply_vectors([ranking_ids(codec, reply) for reply in index.replies]))
-    elif not (index_dir / VECTORS_FILE).exists():
+    elif not (index_dir / files(REPLY_VECTORS)[0]).exists():
         return  # none to build, none to take out
-
-    def write(target: Path) -> None:
-        link_or_copy_tree(index_dir, target, skip=(VECTORS_FILE, VECTORS_SETTINGS))
-        if vectors is not None:
-            vectors.save(target)
-
-    store_part(files.path, INDEX_DIR, write)
+    _store_vectors(bundle_files.path, index_dir, vectors, REPLY_VECTORS)
     if verbose and vectors is not None:
         print(f"retrieval index: {len(vectors)} reply vectors for retrieval by meaning",
               file=sys.stderr)
+
+
+def store_post_vectors(
+    bundle_dir: Path, width: int, *, build: bool = True, verbose: int = 1
+) -> None:
+    """Put the sentence encoder's vectors of every post in the bundle's index into a
+    nearest-neighbour index beside it (`nlp.retrieval.dense.POST_VECTORS`), keeping `width`
+    principal components (0: all), or without `build` (`retrieval.post_vectors`) take out
+    the one there. Called whenever the index is built: the graph's rows are its rows. An
+    index that keeps no posts' texts (built before they were kept) gets none."""
+    from nlp.ranking.sentence_encoder import SentenceEncoder
+
+    bundle_files = open_bundle(bundle_dir)
+    index_dir = bundle_part(bundle_files.path, bundle_files.metadata, INDEX_DIR)
+    if index_dir is None:
+        return
+    posts = ReplyIndex.load(index_dir).posts if build else None
+    if not posts:
+        if (index_dir / files(POST_VECTORS)[0]).exists():
+            _store_vectors(bundle_files.path, index_dir, None, POST_VECTORS)
+        return
+    distinct = list(dict.fromkeys(posts))
+    encoder = SentenceEncoder(cached=0)  # each post once, in batches; none read again
+    encoded = np.concatenate([encoder.encode(distinct[start:start + POSTS_A_BATCH])
+                              for start in range(0, len(distinct), POSTS_A_BATCH)])
+    row_of = {post: i for i, post in enumerate(distinct)}
+    vectors = VectorIndex.build(encoded[[row_of[post] for post in posts]],
+                                projected_width=width)
+    _store_vectors(bundle_files.path, index_dir, vectors, POST_VECTORS)
+    if verbose:
+        print(f"retrieval index: {len(distinct)} distinct posts' sentence vectors for "
+              "retrieval by meaning", file=sys.stderr)
+
+
+def _store_vectors(
+    bundle_dir: Path, index_dir: Path, vectors: VectorIndex | None, stem: str
+) -> None:
+    """The bundle's index folder again, with `vectors` as its `stem` vectors (None: without
+    any), the other files as they were."""
+
+    def write(target: Path) -> None:
+        link_or_copy_tree(index_dir, target, skip=files(stem))
+        if vectors is not None:
+            vectors.save(target, stem)
+
+    store_part(bundle_dir, INDEX_DIR, write)
 
 
 def copy_rankers(source: Bundle, bundle_dir: Path) -> None:

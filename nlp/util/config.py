@@ -199,6 +199,17 @@ class RetrievalConfig:
     # validation (docs/BENCHMARKS.md "Rated sense"). A bundle setting, not a decode option:
     # the graph holds every vector in memory (about 1.2 KB a reply at the default width).
     dense_index: bool = False
+    # The indexed posts' sentence-encoder vectors in a nearest-neighbour index
+    # (`nlp.retrieval.dense.POST_VECTORS`), so that `retrieve` also finds the training posts
+    # that say what the message says in other words: their replies are the ones the chat's
+    # gate trusts (it reads the same cosine). On by default: on the validation posts of both
+    # chat recipes the nearest post it finds is closer to the message than the closest of
+    # BM25's ten (docs/BENCHMARKS.md "Retrieved or generated"). Building it encodes every
+    # distinct post (about a millisecond each on two cores).
+    post_vectors: bool = True
+    # Principal components the post vectors keep in the graph (0: all 512): 128 keep a post
+    # in 512 bytes and the nearest posts nearly all among the first few found.
+    post_vector_width: int = 128
     # What the ranker reads (`DUAL_ENCODER_KINDS`): "bag", a bag of words; "recurrent",
     # the words in order (a bidirectional GRU), slower to train
     dual_encoder_kind: str = "bag"
@@ -216,6 +227,9 @@ class RetrievalConfig:
 
     def __post_init__(self) -> None:
         # Checked here, as the config is read, not after the chat model's training.
+        if self.post_vector_width < 0:
+            raise ConfigError("retrieval.post_vector_width must be 0 (all) or more, "
+                              f"got {self.post_vector_width}")
         if self.dual_encoder_kind not in DUAL_ENCODER_KINDS:
             raise ConfigError(
                 f"retrieval.dual_encoder_kind must be one of {', '.join(DUAL_ENCODER_KINDS)}, "

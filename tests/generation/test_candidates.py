@@ -33,14 +33,14 @@ def hit(row: int, score: float = 1.0) -> Retrieved:
 def test_interleaving_takes_each_in_turn_and_skips_rows_already_taken() -> None:
     lexical = [hit(1), hit(2), hit(3)]
     dense = [hit(2, 0.9), hit(5, 0.8), hit(6, 0.7)]
-    merged = interleaved(lexical, dense, 4)
+    merged = interleaved([lexical, dense], 4)
     assert [h.row for h in merged] == [1, 2, 5, 3]
     assert merged[1] == hit(2, 0.9)  # taken from the dense side, which reached it first
-    assert [h.row for h in interleaved(lexical, dense, 10)] == [1, 2, 5, 3, 6]
+    assert [h.row for h in interleaved([lexical, dense], 10)] == [1, 2, 5, 3, 6]
     # one side running out: the other fills in
-    assert [h.row for h in interleaved([], dense, 2)] == [2, 5]
-    assert [h.row for h in interleaved(lexical, [], 2)] == [1, 2]
-    assert interleaved(lexical, dense, 0) == []
+    assert [h.row for h in interleaved([[], dense], 2)] == [2, 5]
+    assert [h.row for h in interleaved([lexical, []], 2)] == [1, 2]
+    assert interleaved([lexical, dense], 0) == []
 
 
 def candidates_of(tmp_path: Path, *, dense: bool) -> tuple[Candidates, object]:
@@ -79,7 +79,7 @@ def test_retrieval_merges_bm25_and_the_nearest_reply_vectors(tmp_path: Path) -> 
     rows = [h.row for h in found]
     assert len(rows) == len(set(rows)) == k
     assert rows == [h.row for h in interleaved(
-        lexical, [Retrieved("", 0.0, row, "") for row in nearest], k)]
+        [lexical, [Retrieved("", 0.0, row, "") for row in nearest]], k)]
     assert lexical[0].row in rows and nearest[0] in rows
     assert all(h.reply == PAIRS[h.row].target and h.pair == PAIRS[h.row].origin for h in found)
     # words no training post holds: BM25 finds nothing, the vectors still find replies, and
@@ -106,3 +106,34 @@ def test_a_bundle_without_reply_vectors_retrieves_with_bm25_alone(tmp_path: Path
     text = "are you there today"
     assert candidates.vectors is None
     assert candidates.retrieve([text], 3) == candidates.index.search([codec.text_tokens(text)], 3)
+
+
+def test_retrieval_adds_the_posts_nearest_by_the_sentence_encoder(tmp_path: Path) -> None:
+    """With the posts' sentence vectors in the bundle (`retrieval.post_vectors`), a message
+    that shares no word with a training post that says the same still finds its reply, and
+    BM25's and the encoder's hits are taken in turn."""
+    from nlp.ranking.sentence_encoder import SentenceEncoder
+    from nlp.retrieval.dense import POST_VECTORS, files
+
+    config = ExperimentConfig()
+    codec = TextCodec.fit(config, PAIRS)
+    index = build_index(codec, PAIRS)
+    index.save(tmp_path / INDEX_DIR)
+    encoder = SentenceEncoder()
+    posts = encoder.encode([pair.source for pair in PAIRS])
+    VectorIndex.build(posts, threads=1).save(tmp_path / INDEX_DIR, POST_VECTORS)
+    graph = files(POST_VECTORS)[0]
+    candidates = Candidates(FakeBundle(codec, config, {  # type: ignore[arg-type]
+        INDEX_DIR: tmp_path / INDEX_DIR, f"{INDEX_DIR}/{graph}": tmp_path / INDEX_DIR / graph}))
+    message = "fancy some earl grey?"  # "do you like tea", in no word of it
+    assert candidates.index.search([codec.text_tokens(message)], 2) == [[]]
+    (found,) = candidates.retrieve([message], 2)
+    nearest = np.argsort(-(posts @ encoder.encode([message])[0]))[:2].tolist()
+    assert nearest[0] == 3 and [h.row for h in found] == nearest
+    assert found[0].reply == "yes with milk" and found[0].post == "do you like tea"
+    text = "are you there today"
+    (lexical,) = candidates.index.search([codec.text_tokens(text)], 3)
+    by_meaning = np.argsort(-(posts @ encoder.encode([text])[0]))[:3].tolist()
+    (found,) = candidates.retrieve([text], 3)
+    assert [h.row for h in found] == [h.row for h in interleaved(
+        [lexical, [Retrieved("", 0.0, row, "") for row in by_meaning]], 3)]

@@ -115,7 +115,8 @@ def test_it_survives_the_bundle_and_a_tampered_file_is_refused(
     queries = plane(10, 95, 170)
     assert [a.tolist() for a in loaded.search(queries, 4)] == \
         [a.tolist() for a in index.search(queries, 4)]
-    with pytest.raises(RetrievalIndexError, match="5 reply vectors, but the retrieval index"):
+    with pytest.raises(RetrievalIndexError,
+                       match=r"5 vectors \(reply_vectors\), but the retrieval index"):
         VectorIndex.load(part, rows=6)  # a graph of other rows than the index's
     graph = directory / INDEX_DIR / VECTORS_FILE
     data = bytearray(graph.read_bytes())
@@ -123,3 +124,33 @@ def test_it_survives_the_bundle_and_a_tampered_file_is_refused(
     graph.write_bytes(bytes(data))
     with pytest.raises(ChecksumError, match=f"{VECTORS_FILE}: corrupt"):
         open_bundle(directory)
+
+
+def test_a_projection_keeps_the_neighbours_of_vectors_in_fewer_dimensions(tmp_path: Path) -> None:
+    """Vectors of 6 dimensions that vary in 2 (a plane through a common point): their 2
+    principal components hold all they differ in, so the projected graph finds the same
+    neighbours in the same order as exact search in 6 dimensions, queries are projected
+    alike, and the projection is saved and read back with the graph."""
+    rng = np.random.default_rng(4)
+    basis = np.linalg.qr(rng.normal(size=(6, 2)))[0].T  # two orthonormal directions
+    centre = rng.normal(size=6)
+    points = rng.normal(size=(40, 2))
+    vectors = centre + points @ basis
+    index = VectorIndex.build(vectors, threads=1, projected_width=2)
+    assert index.projection is not None and index.projection.components.shape == (6, 2)
+    queries = centre + rng.normal(size=(5, 2)) @ basis
+    centred = (vectors - vectors.mean(0)) / np.linalg.norm(vectors - vectors.mean(0), axis=1,
+                                                           keepdims=True)
+    wanted = queries - vectors.mean(0)
+    wanted /= np.linalg.norm(wanted, axis=1, keepdims=True)
+    exact = np.argsort(-(wanted @ centred.T), axis=1)[:, :4]
+    rows, cosines = index.search(queries, 4)
+    assert rows.tolist() == exact.tolist()
+    index.save(tmp_path, "post_vectors")
+    loaded = VectorIndex.load(tmp_path, rows=40, stem="post_vectors")
+    assert loaded.width == 6 and loaded.projection is not None
+    again_rows, again_cosines = loaded.search(queries, 4)
+    assert again_rows.tolist() == rows.tolist()
+    np.testing.assert_allclose(again_cosines, cosines, rtol=1e-5)
+    # as many components as the vectors have, or more: none kept, nothing projected
+    assert VectorIndex.build(vectors, threads=1, projected_width=6).projection is None

@@ -43,7 +43,13 @@ def test_the_chat_bundle_holds_its_index_and_ranker_with_checksums(tiny_bundle: 
     files = read_metadata(tiny_bundle)["files"]
     assert any(name.startswith(f"{INDEX_DIR}/") for name in files)
     assert any(name.startswith("dual_encoder/") for name in files)
+    # by default the posts' sentence vectors too (`retrieval.post_vectors`), one a pair
+    from nlp.retrieval.dense import POST_VECTORS, VectorIndex
+    from nlp.retrieval.dense import files as vector_files
+
+    assert {f"{INDEX_DIR}/{name}" for name in vector_files(POST_VECTORS)[:2]} <= set(files)
     records = indexed(tiny_bundle)
+    assert VectorIndex.load(tiny_bundle / INDEX_DIR, rows=len(records), stem=POST_VECTORS)
     # every training pair (the run's validation pairs are not training pairs), named by file
     # name and line, never by the path of the machine that trained it
     assert 0 < len(records) < len(corpus_pairs())
@@ -104,19 +110,20 @@ def test_the_bundle_retrieves_by_meaning_with_its_reply_vectors(
 
     from nlp.generation.generator import Generator
     from nlp.retrieval.dense import VECTORS_FILE
-    from nlp.training.reply_index import store_reply_vectors
+    from nlp.training.reply_index import store_post_vectors, store_reply_vectors
 
     assert not ExperimentConfig.load(tiny_bundle / "config.json").retrieval.dense_index
     assert not any(VECTORS_FILE in name for name in read_metadata(tiny_bundle)["files"])
     message = "zebra xylophone"
     options = DecodeOptions(strategy="greedy", retrieve=3, rerank="dual-encoder")
-    plain = Generator.from_bundle(tiny_bundle)
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_bundle, copy)
+    store_post_vectors(copy, 0, build=False, verbose=0)  # the sentence encoder's finds some
+    plain = Generator.from_bundle(copy)
     assert plain.candidates.index.search([plain.codec.text_tokens(message)], 3) == [[]]
     (candidates,) = plain.generate([message], options)
     assert [c.provenance for c in candidates] == ["generated"]
 
-    copy = tmp_path / "model"
-    shutil.copytree(tiny_bundle, copy)
     store_reply_vectors(copy, plain.codec, build=True, verbose=0)
     assert f"{INDEX_DIR}/{VECTORS_FILE}" in read_metadata(copy)["files"]
     (candidates,) = Generator.from_bundle(copy).generate([message], options)
@@ -241,10 +248,9 @@ def test_the_retrieval_ranker_orders_by_fit_and_puts_the_decoder_s_replies_last(
     from nlp.generation.rankers import retrieval_values
 
     generator = Generator.from_bundle(tiny_bundle)
-    codec = generator.codec
     record = indexed(tiny_bundle)[5]
     post = record["post"]
-    (found,) = generator.candidates.index.search([codec.text_tokens(post)], 4)
+    (found,) = generator.candidates.retrieve([post], 4)
     options = DecodeOptions(strategy="sample", n_best=2, seed=3, retrieve=4, rerank="retrieval")
     (candidates,) = generator.generate([post], options)
     assert [c.provenance for c in candidates] == ["retrieved"] * len(found) + ["generated"] * 2
