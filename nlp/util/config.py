@@ -201,12 +201,12 @@ class RetrievalConfig:
     dense_index: bool = False
     # The indexed posts' sentence-encoder vectors in a nearest-neighbour index
     # (`nlp.retrieval.dense.POST_VECTORS`), so that `retrieve` also finds the training posts
-    # that say what the message says in other words: their replies are the ones the chat's
-    # gate trusts (it reads the same cosine). On by default: on the validation posts of both
-    # chat recipes the nearest post it finds is closer to the message than the closest of
-    # BM25's ten (docs/BENCHMARKS.md "Retrieved or generated"). Building it encodes every
-    # distinct post (about a millisecond each on two cores).
-    post_vectors: bool = True
+    # that say what the message says in other words (the cosine the chat's gate reads). Off
+    # by default: the posts it finds are closer to the message than BM25's, but their
+    # replies were rated no better in English and worse in Chinese, where the gate then sent
+    # them in place of the model's more sensible replies (docs/BENCHMARKS.md "Retrieved or
+    # generated"). Building it encodes every distinct post (about a millisecond each).
+    post_vectors: bool = False
     # Principal components the post vectors keep in the graph (0: all 512): 128 keep a post
     # in 512 bytes and the nearest posts nearly all among the first few found.
     post_vector_width: int = 128

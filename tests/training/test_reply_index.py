@@ -43,13 +43,7 @@ def test_the_chat_bundle_holds_its_index_and_ranker_with_checksums(tiny_bundle: 
     files = read_metadata(tiny_bundle)["files"]
     assert any(name.startswith(f"{INDEX_DIR}/") for name in files)
     assert any(name.startswith("dual_encoder/") for name in files)
-    # by default the posts' sentence vectors too (`retrieval.post_vectors`), one a pair
-    from nlp.retrieval.dense import POST_VECTORS, VectorIndex
-    from nlp.retrieval.dense import files as vector_files
-
-    assert {f"{INDEX_DIR}/{name}" for name in vector_files(POST_VECTORS)[:2]} <= set(files)
     records = indexed(tiny_bundle)
-    assert VectorIndex.load(tiny_bundle / INDEX_DIR, rows=len(records), stem=POST_VECTORS)
     # every training pair (the run's validation pairs are not training pairs), named by file
     # name and line, never by the path of the machine that trained it
     assert 0 < len(records) < len(corpus_pairs())
@@ -110,7 +104,7 @@ def test_the_bundle_retrieves_by_meaning_with_its_reply_vectors(
 
     from nlp.generation.generator import Generator
     from nlp.retrieval.dense import VECTORS_FILE
-    from nlp.training.reply_index import store_post_vectors, store_reply_vectors
+    from nlp.training.reply_index import store_reply_vectors
 
     assert not ExperimentConfig.load(tiny_bundle / "config.json").retrieval.dense_index
     assert not any(VECTORS_FILE in name for name in read_metadata(tiny_bundle)["files"])
@@ -118,7 +112,6 @@ def test_the_bundle_retrieves_by_meaning_with_its_reply_vectors(
     options = DecodeOptions(strategy="greedy", retrieve=3, rerank="dual-encoder")
     copy = tmp_path / "model"
     shutil.copytree(tiny_bundle, copy)
-    store_post_vectors(copy, 0, build=False, verbose=0)  # the sentence encoder's finds some
     plain = Generator.from_bundle(copy)
     assert plain.candidates.index.search([plain.codec.text_tokens(message)], 3) == [[]]
     (candidates,) = plain.generate([message], options)
@@ -250,7 +243,7 @@ def test_the_retrieval_ranker_orders_by_fit_and_puts_the_decoder_s_replies_last(
     generator = Generator.from_bundle(tiny_bundle)
     record = indexed(tiny_bundle)[5]
     post = record["post"]
-    (found,) = generator.candidates.retrieve([post], 4)
+    (found,) = generator.candidates.index.search([generator.codec.text_tokens(post)], 4)
     options = DecodeOptions(strategy="sample", n_best=2, seed=3, retrieve=4, rerank="retrieval")
     (candidates,) = generator.generate([post], options)
     assert [c.provenance for c in candidates] == ["retrieved"] * len(found) + ["generated"] * 2
@@ -620,3 +613,37 @@ def _dialogue_codec(
     codec.fit_vocabulary(Counter(t for p in pairs for t in codec.text_tokens(p.source + " "
                                                                               + p.target)))
     return config, pairs, codec
+
+
+def test_the_posts_sentence_vectors_are_built_when_asked_and_taken_out_when_not(
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
+    """`retrieval.post_vectors=true`: the index's posts' sentence vectors beside it,
+    checksummed, one a pair, found by meaning (a message of words no training post holds
+    still retrieves); false (the default): none, and building without them takes out the
+    ones there."""
+    import shutil
+
+    from nlp.generation.generator import Generator
+    from nlp.retrieval.dense import POST_VECTORS, VectorIndex
+    from nlp.retrieval.dense import files as vector_files
+    from nlp.training.reply_index import store_post_vectors
+
+    names = {f"{INDEX_DIR}/{name}" for name in vector_files(POST_VECTORS)[:2]}
+    assert not ExperimentConfig.load(tiny_bundle / "config.json").retrieval.post_vectors
+    assert not names & set(read_metadata(tiny_bundle)["files"])
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_bundle, copy)
+    store_post_vectors(copy, 8, verbose=0)
+    assert names <= set(read_metadata(copy)["files"])
+    records = indexed(copy)
+    vectors = VectorIndex.load(copy / INDEX_DIR, rows=len(records), stem=POST_VECTORS)
+    assert vectors.projection is not None and vectors.projection.components.shape == (512, 8)
+    generator = Generator.from_bundle(copy)
+    message = "zebra xylophone"
+    assert generator.candidates.index.search([generator.codec.text_tokens(message)], 3) == [[]]
+    (found,) = generator.candidates.retrieve([message], 3)
+    assert len(found) == 3 and {h.reply for h in found} <= {r["reply"] for r in records}
+    store_post_vectors(copy, 8, build=False, verbose=0)
+    assert not names & set(read_metadata(copy)["files"])
+    assert Generator.from_bundle(copy).candidates.retrieve([message], 3) == [[]]
