@@ -55,8 +55,9 @@ from nlp.chat.settings import ChatSettings
 from nlp.chat.setup import make_responder
 from nlp.decoding.options import DecodeOptions
 from nlp.generation.decode_args import describe_options, merge_options
+from nlp.generation.decode_settings import recommended_options
 from nlp.generation.loading import LoadedModel, load_model
-from nlp.generation.reply_choice import reply_choice
+from nlp.generation.reply_choice import ModelReads, reply_choice
 from nlp.generation.text_generator import GuardedGenerator
 from nlp.headlines.job import decode_batch
 from nlp.headlines.readers import make_article
@@ -295,7 +296,7 @@ class Model:
         override.
         """
         loaded = load_model(Path(path), [Path(c) for c in companions], jit_compile=xla)
-        base = loaded.decoding.options if loaded.decoding else DecodeOptions()
+        base = recommended_options(loaded.decoding)
         options = _merge(base, decoding or {})
         return cls(
             loaded, options, state=state, context_turns=context_turns, max_batch=max_batch,
@@ -355,8 +356,7 @@ class Model:
         model does not generate."), with `overrides` merged as `options` merges them."""
         self._require("reply")
         words = chat_messages(self.languages)
-        return words.replies_text(self.options(**overrides), refines=self._refines,
-                                  controls=self._loaded.data.controls_specificity)
+        return words.replies_text(self.options(**overrides), ModelReads.of(self._loaded.data))
 
     # headlines
 
@@ -546,10 +546,6 @@ class Model:
         store.set(name, settings)
         return settings
 
-    @property
-    def _refines(self) -> bool:
-        return self._loaded.data.retrieve_refine
-
     async def _replies(self, name: str) -> str:
         return self._responder.replies_text(name)
 
@@ -557,7 +553,7 @@ class Model:
         """What a change of `name`'s decoding settings is, where it has no effect (the
         decoder does not run), else None."""
         options = self._responder.store.get(name).decode_options(self._responder.base_options)
-        if reply_choice(options, refines=self._refines).decodes:
+        if reply_choice(options, ModelReads.of(self._loaded.data)).decodes:
             return None
         return self._responder.messages(name).unused_text(options)
 

@@ -27,7 +27,7 @@ from nlp.chat.settings import (
     SettingsError,
 )
 from nlp.decoding.options import RERANK_NAMES, DecodeOptions
-from nlp.generation.reply_choice import REPLY_MODES, reply_choice
+from nlp.generation.reply_choice import PLAIN, REPLY_MODES, ModelReads, reply_choice
 from nlp.generation.text_generator import Generation
 
 
@@ -133,20 +133,18 @@ class Messages:
     def start_text(self) -> str:
         return f"{self.hello}{self.help_text()}"
 
-    def replies_text(
-        self, options: DecodeOptions, *, refines: bool = False, controls: bool = False
-    ) -> str:
-        """What chooses a reply under `options`, in words: the sentence of its mode
-        (`reply_choice`), then the fallback's where there is a threshold; with `controls`
-        (a model trained on specificity buckets) how specific it is asked to be. The one
-        description of it for /settings, every settings change, `s2s chat` and `s2s bot` at
-        start, `s2s serve`'s model list and `nlp.api`."""
-        choice = reply_choice(options, refines=refines)
+    def replies_text(self, options: DecodeOptions, reads: ModelReads = PLAIN) -> str:
+        """What chooses a reply under `options` for a model that `reads` what it does, in
+        words: the sentence of its mode (`reply_choice`), then the fallback's where there is
+        a threshold; for a model trained on specificity buckets, how specific it is asked to
+        be. The one description of it for /settings, every settings change, `s2s chat` and
+        `s2s bot` at start, `s2s serve`'s model list and `nlp.api`."""
+        choice = reply_choice(options, reads)
         how = self._how(options)
-        if controls:
+        if reads.controls:
             how = self.specific.format(how=how, percent=round(100 * options.specificity))
         text = self.replies[choice.mode].format(
-            own=self.own_refined if refines else self.own, how=how,
+            own=self.own_refined if reads.refines else self.own, how=how,
             length=options.max_length, count=choice.retrieved,
             ranking=self.rankings[choice.ranker], fit=choice.retrieved_threshold,
         )
@@ -154,24 +152,19 @@ class Messages:
             text += " " + self.fallback_below.format(threshold=choice.fallback_threshold)
         return text
 
-    def settings_text(
-        self, options: DecodeOptions, *, refines: bool = False, controls: bool = False
-    ) -> str:
+    def settings_text(self, options: DecodeOptions, reads: ModelReads = PLAIN) -> str:
         """/settings: `replies_text`, and where the decoder does not run, that its settings
         (which /beam, /sample and /length still change) have no effect."""
-        text = self.replies_text(options, refines=refines, controls=controls)
-        if not reply_choice(options, refines=refines).decodes:
+        text = self.replies_text(options, reads)
+        if not reply_choice(options, reads).decodes:
             text += " " + self.unused_text(options)
         return text
 
-    def changed_text(
-        self, options: DecodeOptions, *, refines: bool = False, controls: bool = False
-    ) -> str:
+    def changed_text(self, options: DecodeOptions, reads: ModelReads = PLAIN) -> str:
         """The answer to a settings change: the replies it gives, or, where the decoder does
         not run, that the change is kept but has no effect."""
-        if reply_choice(options, refines=refines).decodes:
-            return self.changed.format(
-                settings=self.replies_text(options, refines=refines, controls=controls))
+        if reply_choice(options, reads).decodes:
+            return self.changed.format(settings=self.replies_text(options, reads))
         return self.unused_text(options)
 
     def unused_text(self, options: DecodeOptions) -> str:

@@ -39,6 +39,7 @@ from nlp.decoding import DecodeOptions
 from nlp.decoding.options import rows_per_input
 from nlp.decoding.row_buckets import warm_up_batch_sizes
 from nlp.generation.loading import LoadedModel, ModelLoader
+from nlp.generation.reply_choice import ModelReads
 from nlp.generation.text_generator import Generation, TextGenerator
 from nlp.text.scripts import LANGUAGE_SCRIPTS, script_languages
 from nlp.util.lru import MAX_CHATS, LruDict
@@ -84,8 +85,7 @@ class ChatResponder:
     ) -> None:
         self._generator: TextGenerator = model.generator
         self.languages = model.languages  # what the model reads: the chat's own words follow
-        self.refines = model.data.retrieve_refine  # its replies read a retrieved one
-        self.controls = model.data.controls_specificity  # told how specific to be
+        self.model_reads = ModelReads.of(model.data)  # what it reads beside the message
         self._turns_override = context_turns
         self.context = self._make_context(model)
         self.store = store
@@ -221,8 +221,7 @@ class ChatResponder:
         (`Messages.replies_text`): what `s2s chat` and `s2s bot` say at start."""
         settings = self.store.get(chat) if chat is not None else self.store.defaults
         words = self.messages(chat) if chat is not None else chat_messages(self.languages)
-        return words.replies_text(settings.decode_options(self.base_options),
-                                  refines=self.refines, controls=self.controls)
+        return words.replies_text(settings.decode_options(self.base_options), self.model_reads)
 
     def _update(self, chat: str, **changes: object) -> Reply:
         try:
@@ -231,8 +230,7 @@ class ChatResponder:
             return Reply(self.messages(chat).refused_setting(exc))
         self.store.set(chat, settings)
         options = settings.decode_options(self.base_options)
-        return Reply(self.messages(chat).changed_text(options, refines=self.refines,
-                                                      controls=self.controls))
+        return Reply(self.messages(chat).changed_text(options, self.model_reads))
 
     async def _cmd_start(self, chat: str, command: Command, is_admin: bool) -> Reply:
         return Reply(self.messages(chat).start_text())
@@ -263,7 +261,7 @@ class ChatResponder:
         turns, words = self.context.turns, self.messages(chat)
         memory = words.memory.format(turns=turns) if turns else words.no_memory
         options = self.store.get(chat).decode_options(self.base_options)
-        described = words.settings_text(options, refines=self.refines, controls=self.controls)
+        described = words.settings_text(options, self.model_reads)
         return Reply(f"{described} {memory}")
 
     async def _cmd_beam(self, chat: str, command: Command, is_admin: bool) -> Reply:
@@ -357,8 +355,7 @@ class ChatResponder:
                 return Reply(words.reload_failed.format(error=type(exc).__name__))
             self._generator = model.generator
             self.languages = model.languages
-            self.refines = model.data.retrieve_refine
-            self.controls = model.data.controls_specificity
+            self.model_reads = ModelReads.of(model.data)
             if (fresh.turns, fresh.separator) != (self.context.turns, self.context.separator):
                 self.context = fresh  # the old history is in a format the new model can't read
         return Reply(self.messages(chat).reloaded)

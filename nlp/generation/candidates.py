@@ -30,9 +30,10 @@ from nlp.corpus.records import Pair
 from nlp.decoding.options import RETRIEVAL, DecodeOptions
 from nlp.generation.bundle import Bundle
 from nlp.generation.codec import TextCodec
+from nlp.generation.decode_settings import recommended_options
 from nlp.generation.mmi import CompanionScorer
 from nlp.generation.pmi import MarginalScorer, marginal_posts, pmi_scores
-from nlp.generation.reply_choice import reply_choice
+from nlp.generation.reply_choice import ModelReads, reply_choice
 from nlp.generation.retrieved_fit import SENTENCE_ENCODER, gate_for, retrieved_fit
 from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import Generation
@@ -199,7 +200,7 @@ class Candidates:
     def decodes(self, options: DecodeOptions) -> bool:
         """Whether the decoder writes candidates under `options` (`reply_choice`: with
         generated replies on, and always for a retrieve-and-refine model)."""
-        return reply_choice(options, refines=self.bundle.config.data.retrieve_refine).decodes
+        return reply_choice(options, ModelReads.of(self.bundle.config.data)).decodes
 
     def query_tokens(self, text: str) -> list[str]:
         """What the index is searched with: the message as the model reads it, without the
@@ -305,7 +306,7 @@ class Candidates:
                       for text, draft in zip(texts, drafts, strict=True)]
         if data.controls_specificity:
             settings = self.bundle.decoding
-            recommended = (settings.options if settings else DecodeOptions()).specificity
+            recommended = recommended_options(settings).specificity
             wanted = recommended if specificity is None else specificity
             bucket = wanted_bucket(wanted, data.specificity_buckets)
             inputs = [controlled_source(text, bucket) for text in inputs]

@@ -104,6 +104,12 @@ class DecodeSettings:
         return dataclasses.replace(self.options, rerank=rerank, mmi_per_token=True, **weights)
 
 
+def recommended_options(settings: DecodeSettings | None) -> DecodeOptions:
+    """What a bundle's stored settings recommend, or the decoder's own defaults for a bundle
+    that stores none (one written before bundles stored them)."""
+    return settings.options if settings else DecodeOptions()
+
+
 def rerank_weights(chosen: Mapping[str, Mapping[str, Any]] | None, rerank: str) -> dict[str, Any]:
     """The weights `rerank` uses: those chosen for it, else `DEFAULT_RERANK_WEIGHTS` (none
     for a re-ranking without weights)."""

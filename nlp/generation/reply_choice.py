@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nlp.decoding.options import DecodeOptions
+from nlp.util.config import DataConfig
 
 # The model's own replies only (its n-best or samples, ranked).
 GENERATED = "generated"
@@ -31,6 +32,25 @@ GATED = "gated"
 # chat's fallback line (`nlp.chat.responder.falls_back`).
 NOTHING = "nothing"
 REPLY_MODES: tuple[str, ...] = (GENERATED, RETRIEVED, EITHER, GATED, NOTHING)
+
+
+@dataclass(frozen=True)
+class ModelReads:
+    """What a chat model reads beside the message, which changes what its own replies are and
+    how they are said: a retrieved reply (`refines`: `data.retrieve_refine`; its decoder runs
+    even with `generated=False`, since its replies are refined, not generated alone) and a
+    specificity marker (`controls`: `data.specificity_buckets`; the reply is asked to be as
+    specific as `DecodeOptions.specificity`)."""
+
+    refines: bool = False
+    controls: bool = False
+
+    @classmethod
+    def of(cls, data: DataConfig) -> ModelReads:
+        return cls(data.retrieve_refine, data.controls_specificity)
+
+
+PLAIN = ModelReads()  # a model that reads the message (and earlier turns) alone
 
 
 @dataclass(frozen=True)
@@ -54,10 +74,9 @@ class ReplyChoice:
         return self.mode in (GENERATED, EITHER, GATED)
 
 
-def reply_choice(options: DecodeOptions, *, refines: bool = False) -> ReplyChoice:
-    """The choice `options` make for a model that reads a retrieved reply beside the
-    message (`refines`: `data.retrieve_refine`, whose decoder runs even with
-    `generated=False`, since its replies are refined, not generated alone) or not."""
+def reply_choice(options: DecodeOptions, reads: ModelReads = PLAIN) -> ReplyChoice:
+    """The choice `options` make for a model that `reads` what it reads beside the message."""
+    refines = reads.refines
     decodes = options.generated or refines
     if decodes and options.retrieve and options.retrieved_threshold:
         mode = GATED

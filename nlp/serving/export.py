@@ -30,7 +30,7 @@ from nlp.decoding.params import DecodeParams
 from nlp.decoding.strategies import Strategy, build_strategy
 from nlp.generation.bundle import Bundle, load_bundle
 from nlp.generation.codec import TOKENIZER_DIR, VOCAB_FILE
-from nlp.generation.decode_settings import DECODING_FILE
+from nlp.generation.decode_settings import DECODING_FILE, recommended_options
 from nlp.model.distribution import target_log_probs
 from nlp.text.truecase import TRUECASE_FILE
 from nlp.tokenizers.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
@@ -239,7 +239,7 @@ def export_bundle(bundle_dir: Path, out: Path, limits: ExportLimits = ExportLimi
     """Write the SavedModel of the bundle at `bundle_dir` to `out` (atomically); returns
     `out`. The bundle's tokenizer, vocabulary, config and decoding defaults go to assets/."""
     bundle = load_bundle(bundle_dir)
-    defaults = bundle.decoding.options if bundle.decoding else DecodeOptions()
+    defaults = recommended_options(bundle.decoding)
     limits = limits.covering(defaults)
     module = ServingModule(bundle.model, bundle.config.model.vocab_size, limits)
     with atomic_directory(Path(out)) as tmp:

@@ -18,7 +18,7 @@ from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import ChatSettings, SettingsStore
 from nlp.decoding import DecodeOptions
 from nlp.generation.decode_settings import DecodeSettings
-from nlp.generation.reply_choice import REPLY_MODES
+from nlp.generation.reply_choice import REPLY_MODES, ModelReads
 from nlp.serving.http.models import ServedModel
 from tests.fakes.fake_generators import fake_model
 
@@ -81,7 +81,7 @@ def test_every_mode_is_said(options: DecodeOptions, said: str) -> None:
 
 
 def test_a_refining_model_writes_its_own_replies_even_without_generated_ones() -> None:
-    text = ENGLISH.replies_text(RETRIEVED_ONLY, refines=True)
+    text = ENGLISH.replies_text(RETRIEVED_ONLY, ModelReads(refines=True))
     assert "written reading a person's reply" in text and "does not generate" not in text
 
 
@@ -102,7 +102,7 @@ async def test_a_model_trained_on_specificity_says_how_specific_it_is_asked_to_b
     assert "beam size 5, asked to be as specific as its training replies at the 70th " \
         "percentile" in settings
     assert "beam size 3, asked to be as specific" in beam
-    assert "第 70 百分位" in CHINESE.replies_text(options, controls=True)
+    assert "第 70 百分位" in CHINESE.replies_text(options, ModelReads(controls=True))
     assert "specific" not in ENGLISH.replies_text(options)
 
 

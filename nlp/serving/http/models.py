@@ -20,7 +20,7 @@ from nlp.chat.settings import ChatSettings, SettingsStore
 from nlp.decoding import DecodeOptions
 from nlp.decoding.options import XLA_BY_DEFAULT, option_maximums
 from nlp.generation.decode_args import describe_options
-from nlp.generation.decode_settings import DecodeSettings
+from nlp.generation.decode_settings import DecodeSettings, recommended_options
 from nlp.generation.loading import load_model
 from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import GuardedGenerator, TextGenerator
@@ -162,7 +162,7 @@ def load_served_model(
     loaded = dataclasses.replace(
         loaded, generator=GuardedGenerator(loaded.generator, _observing(observe_batch))
     )
-    base = loaded.decoding.options if loaded.decoding else DecodeOptions()
+    base = recommended_options(loaded.decoding)
     responder = ChatResponder(
         loaded,
         store=SettingsStore(":memory:", ChatSettings.from_options(base),
