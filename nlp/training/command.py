@@ -226,6 +226,14 @@ def register_index(subparsers: Any) -> None:
         help="what the dual encoder reads: bag (of words) or recurrent (the words in order; "
         "default: the model's retrieval.dual_encoder_kind)",
     )
+    parser.add_argument(
+        "--post-vectors",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also put the indexed posts' sentence-encoder vectors in a nearest-neighbour "
+        "index, so retrieval finds posts that say the same in other words (default: the "
+        "model's retrieval.post_vectors)",
+    )
     parser.add_argument("--no-index", action="store_true", help="only train the dual encoder")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.set_defaults(func=run_index)
@@ -242,6 +250,7 @@ def run_index(args: argparse.Namespace) -> int:
         minutes=args.dual_encoder_minutes,
         kind=args.dual_encoder_kind,
         verbose=0 if args.quiet else 1,
+        post_vectors=args.post_vectors,
     )
     print(f"indexed {count} pairs into {args.model}" if count else f"updated {args.model}")
     return 0

@@ -257,9 +257,11 @@ def store_rankers(
     kind: str,
     seed: int,
     verbose: int = 1,
+    post_vectors: bool | None = None,
 ) -> None:
-    """Build the index of `index_pairs` (None: none) and train the dual encoder of `kind`
-    for `minutes` (0: none) on `train_pairs`, and store both in the bundle. The dual
+    """Build the index of `index_pairs` (None: none), with its posts' sentence vectors where
+    `post_vectors` (None: `retrieval.post_vectors`), and train the dual encoder of `kind`
+    for `minutes` (0: none) on `train_pairs`, and store them in the bundle. The dual
     encoder's hard negatives come from an index of `train_pairs`: the stored one when it
     holds just those, else one built for the purpose and not kept."""
     bundle = load_bundle(bundle_dir)
@@ -273,8 +275,9 @@ def store_rankers(
             if verbose:
                 print(f"retrieval index: {len(index)} pairs", file=sys.stderr)
             retrieval = bundle.config.retrieval
-            store_post_vectors(bundle_dir, retrieval.post_vector_width,
-                               build=retrieval.post_vectors, verbose=verbose)
+            store_post_vectors(
+                bundle_dir, retrieval.post_vector_width, verbose=verbose,
+                build=retrieval.post_vectors if post_vectors is None else post_vectors)
             untuned = task_defaults(bundle.config.data.task).origin
             if bundle.decoding is None or bundle.decoding.origin == untuned:
                 # an untuned chat bundle recommends what suits a bundle with an index
@@ -397,10 +400,11 @@ def index_bundle(
     minutes: float | None = None,
     kind: str | None = None,
     verbose: int = 1,
+    post_vectors: bool | None = None,
 ) -> int:
-    """`s2s index`: index `corpus` into the chat bundle `model` (replacing its index) and
-    train its dual encoder (`minutes` and `kind`, default the config's). Returns the pairs
-    indexed.
+    """`s2s index`: index `corpus` into the chat bundle `model` (replacing its index, with
+    its posts' sentence vectors where `post_vectors`) and train its dual encoder (`minutes`
+    and `kind`); each default the config's. Returns the pairs indexed.
 
     Neither holds a pair of the model's validation file: a validation post would retrieve its
     own reference, and `s2s tune-decoding`, which tunes on that file, would choose retrieval
@@ -443,5 +447,5 @@ def index_bundle(
     budget = config.retrieval.dual_encoder_minutes if minutes is None else minutes
     store_rankers(directory, kept, train, valid, budget,
                   kind=config.retrieval.dual_encoder_kind if kind is None else kind,
-                  seed=config.train.seed, verbose=verbose)
+                  seed=config.train.seed, verbose=verbose, post_vectors=post_vectors)
     return len(kept or [])

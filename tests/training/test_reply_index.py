@@ -618,32 +618,37 @@ def _dialogue_codec(
 def test_the_posts_sentence_vectors_are_built_when_asked_and_taken_out_when_not(
     tiny_bundle: Path, tmp_path: Path
 ) -> None:
-    """`retrieval.post_vectors=true`: the index's posts' sentence vectors beside it,
-    checksummed, one a pair, found by meaning (a message of words no training post holds
-    still retrieves); false (the default): none, and building without them takes out the
-    ones there."""
+    """`s2s index --post-vectors` (or `retrieval.post_vectors=true`): the index's posts'
+    sentence vectors beside it, checksummed, one a pair, found by meaning (a message of
+    words no training post holds still retrieves); by default none, and `--no-post-vectors`
+    takes out the ones there."""
     import shutil
 
     from nlp.generation.generator import Generator
     from nlp.retrieval.dense import POST_VECTORS, VectorIndex
     from nlp.retrieval.dense import files as vector_files
     from nlp.training.reply_index import store_post_vectors
+    from s2s.cli import main
 
     names = {f"{INDEX_DIR}/{name}" for name in vector_files(POST_VECTORS)[:2]}
     assert not ExperimentConfig.load(tiny_bundle / "config.json").retrieval.post_vectors
     assert not names & set(read_metadata(tiny_bundle)["files"])
     copy = tmp_path / "model"
     shutil.copytree(tiny_bundle, copy)
-    store_post_vectors(copy, 8, verbose=0)
+    index = ["index", "--model", str(copy), "--corpus", str(CORPUS), "--dual-encoder-minutes",
+             "0", "--quiet"]
+    assert main([*index, "--post-vectors"]) == 0
     assert names <= set(read_metadata(copy)["files"])
     records = indexed(copy)
-    vectors = VectorIndex.load(copy / INDEX_DIR, rows=len(records), stem=POST_VECTORS)
-    assert vectors.projection is not None and vectors.projection.components.shape == (512, 8)
+    assert VectorIndex.load(copy / INDEX_DIR, rows=len(records), stem=POST_VECTORS)
     generator = Generator.from_bundle(copy)
     message = "zebra xylophone"
     assert generator.candidates.index.search([generator.codec.text_tokens(message)], 3) == [[]]
     (found,) = generator.candidates.retrieve([message], 3)
     assert len(found) == 3 and {h.reply for h in found} <= {r["reply"] for r in records}
-    store_post_vectors(copy, 8, build=False, verbose=0)
+    store_post_vectors(copy, 8, verbose=0)  # fewer dimensions than the 512 it reads
+    vectors = VectorIndex.load(copy / INDEX_DIR, rows=len(records), stem=POST_VECTORS)
+    assert vectors.projection is not None and vectors.projection.components.shape == (512, 8)
+    assert main([*index, "--no-post-vectors"]) == 0
     assert not names & set(read_metadata(copy)["files"])
     assert Generator.from_bundle(copy).candidates.retrieve([message], 3) == [[]]
