@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import RESULTS_DIR, format_table, run_isolated, write_json
-from benchmarks.data_pipeline import CORPORA, Corpus, corpus_config, read_corpus
+from benchmarks.data_pipeline import Corpus, corpora, corpus_config, read_corpus
 from benchmarks.train_throughput import matmul_peak, train_flops_per_sample
 
 RESULTS = RESULTS_DIR / "corpus_training.json"
@@ -127,7 +127,7 @@ def read_back(losses: list[Any]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", action="append", choices=[c.name for c in CORPORA])
+    parser.add_argument("--only", action="append", choices=[c.name for c in corpora()])
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -135,7 +135,7 @@ def main() -> None:
                              "NAME=K=V,K=V more rows with other settings, in the same run")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=SETTINGS")
     args = parser.parse_args()
-    chosen = [c for c in CORPORA if not args.only or c.name in args.only]
+    chosen = [c for c in corpora() if not args.only or c.name in args.only]
     peaks = [run_isolated(matmul_peak, 2048, 10, "float32")]
     variants = [("as set", list(args.set))] + [
         (name, [*args.set, *settings.split(",")])

@@ -113,10 +113,10 @@ def test_a_recipe_s_training_settings_are_its_train_line_s_but_the_budget(tmp_pa
 
 
 def test_the_chat_zh_corpus_of_the_speed_benchmarks_trains_as_its_recipe() -> None:
-    from benchmarks.data_pipeline import CORPORA
+    from benchmarks.data_pipeline import corpora
     from benchmarks.recipes import training_settings
 
-    chat_zh = next(corpus for corpus in CORPORA if corpus.name == "chat-zh")
+    chat_zh = next(corpus for corpus in corpora() if corpus.name == "chat-zh")
     assert chat_zh.settings == training_settings("chat-zh")
     assert "train.sampled_softmax=0" in chat_zh.settings  # the recipe's exact softmax
 
