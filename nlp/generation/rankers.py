@@ -33,14 +33,11 @@ and every ranker must score both kinds on one scale:
   is in nats like the others.
 - sentence-encoder: the retrieved replies by a pretrained multilingual sentence encoder
   (`nlp.ranking.sentence_encoder`): cosine(message, reply) + cosine(message, the post the
-  reply answered), the decoder's candidates after them (as under `retrieval`) and among
-  themselves by cosine(message, reply). Why both cosines: the post's says whether the reply
-  was written for what the message says (the retrieval's question, asked in meaning rather
-  than shared words), the reply's whether it answers it (the encoder learnt response
-  prediction from far more conversations than the bundle's dual encoder), and the reply's
-  is all a written candidate has: with an n-best list or samples, sample-and-rank by the
-  encoder (Adiwardana et al. 2020 rank by likelihood; this ranks by fit). As log softmax of
-  SENTENCE_ENCODER_SCALE x that sum.
+  reply answered), the decoder's candidates after them, as under `retrieval`. Why both
+  cosines: the post's says whether the reply was written for what the message says (the
+  retrieval's question, asked in meaning rather than shared words), the reply's whether it
+  answers it (the encoder learnt response prediction from far more conversations than the
+  bundle's dual encoder). As log softmax of SENTENCE_ENCODER_SCALE x that sum.
 """
 
 from __future__ import annotations
@@ -80,9 +77,8 @@ FUSED = "dual-encoder+bm25"
 # the range the dual encoder learns for its own cosines (nats, so the bot's reply penalties
 # weigh alike): a sum 0.1 higher is 2.7 times as likely.
 SENTENCE_ENCODER_SCALE = 10.0
-# Where a decoder's candidate's sum starts under the sentence-encoder ranker: its one
-# cosine (with the message) is added to this, which keeps it below any two cosines' (-2)
-WRITTEN_BELOW = -4.0
+# A decoder's candidate's sum under the sentence-encoder ranker: below any two cosines' (-2)
+WRITTEN_BELOW = -3.0
 
 
 def fused(cosines: np.ndarray, bm25: np.ndarray, weight: float) -> np.ndarray:
@@ -227,13 +223,16 @@ class Rankers:
     def _sentence_encoder_scores(
         self, texts: Sequence[str], results: Sequence[Sequence[Generation]]
     ) -> tuple[list[float], list[float]]:
-        """Each candidate's log-probability among its input's candidates of
-        SENTENCE_ENCODER_SCALE x its sum (`sentence_encoder_sums`); and those sums (the raw
-        values)."""
+        """Each retrieved candidate's log-probability among its input's candidates of
+        SENTENCE_ENCODER_SCALE x (cosine(message, reply) + cosine(message, its post)), the
+        decoder's candidates at WRITTEN_BELOW and among them in the decoder's order (as
+        `_retrieval_scores` puts them); and those sums (the raw values)."""
         with self.clock.stage("sentence encoder"):
             sums = [sentence_encoder_sums(self.candidates.sentence_encoder, text, n_best)
                     for text, n_best in zip(texts, results, strict=True)]
-        return (_log_softmax_rows([SENTENCE_ENCODER_SCALE * row for row in sums]),
+        ranked = _log_softmax_rows([SENTENCE_ENCODER_SCALE * row for row in sums])
+        below = [value for n_best in results for value in _below_best_written(n_best)]
+        return ([score + lower for score, lower in zip(ranked, below, strict=True)],
                 [value for row in sums for value in row.tolist()])
 
     def _dual_encoder_scores(
@@ -271,18 +270,16 @@ def sentence_encoder_sums(
     encoder: SentenceEncoder, message: str, candidates: Sequence[Generation]
 ) -> np.ndarray:
     """Per candidate, cosine(message, reply) + cosine(message, the post it answered) for a
-    retrieved reply, WRITTEN_BELOW + cosine(message, reply) for one the decoder wrote; one
-    batch through the encoder (a lone written candidate needs no cosine: nothing to rank it
-    against)."""
-    if len(candidates) == 1 and candidates[0].provenance != "retrieved":
-        return np.full(1, WRITTEN_BELOW)
+    retrieved reply, WRITTEN_BELOW for any other; one batch through the encoder."""
     retrieved = [g for g in candidates if g.provenance == "retrieved"]
+    if not retrieved:
+        return np.full(len(candidates), WRITTEN_BELOW)
     vectors = encoder.encode(
-        [message, *(g.text for g in candidates), *(g.post for g in retrieved)])
-    replies = vectors[1:1 + len(candidates)] @ vectors[0]
-    posts = iter((vectors[1 + len(candidates):] @ vectors[0]).tolist())
-    return np.array([reply + (next(posts) if g.provenance == "retrieved" else WRITTEN_BELOW)
-                     for g, reply in zip(candidates, replies.tolist(), strict=True)], np.float64)
+        [message, *(g.text for g in retrieved), *(g.post for g in retrieved)])
+    cosines = vectors[1:] @ vectors[0]
+    per_reply = iter((cosines[: len(retrieved)] + cosines[len(retrieved):]).tolist())
+    return np.array([next(per_reply) if g.provenance == "retrieved" else WRITTEN_BELOW
+                     for g in candidates], np.float64)
 
 
 def retrieval_values(n_best: Sequence[Generation]) -> np.ndarray:
