@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
-from nlp.model import recurrence
+from nlp.model import recurrence, transformer
 from nlp.model.attention import NO_ATTENTION, attend, make_scorer
 from nlp.model.distribution import DecoderOutputs, log_probabilities
 from nlp.model.feeding_loop import AttentionInputs, gru_attention_loop, lstm_attention_loop
@@ -42,8 +42,25 @@ _CELLS = {
 }
 
 
+ARCHITECTURES = ("recurrent", "transformer")
+
+
 def _check(config: ModelConfig) -> None:
     problems = []
+    if config.architecture not in ARCHITECTURES:
+        problems.append(f"architecture must be one of {', '.join(ARCHITECTURES)}, "
+                        f"got {config.architecture!r}")
+    if config.architecture == "transformer":
+        if config.heads < 1 or config.units % config.heads:
+            problems.append(f"units ({config.units}) must be a multiple of heads "
+                            f"({config.heads}) for architecture=transformer")
+        if config.decoder_positions < 2:
+            problems.append("decoder_positions must be at least 2")
+        unsupported = [name for name in ("copy", "coverage", "input_feeding", "peek")
+                       if getattr(config, name)]
+        if unsupported:
+            problems.append(f"architecture=transformer has no {', '.join(unsupported)} "
+                            "(the recurrent decoder's); set them false")
     if config.vocab_size <= UNK_ID:
         problems.append(f"vocab_size must be larger than {UNK_ID}, got {config.vocab_size}")
     if config.cell not in _CELLS:
@@ -105,6 +122,10 @@ class Seq2Seq(keras.Model):
             else keras.layers.Embedding(vocab, emb, name="target_embedding")
         )
         self.dropout = keras.layers.Dropout(config.dropout)
+        self.transformer = config.architecture == "transformer"
+        if self.transformer:
+            self._init_transformer()
+            return
         self.encoder_rnns = [
             keras.layers.Bidirectional(
                 rnn_layer(units // 2, return_sequences=True, return_state=True),
@@ -140,9 +161,48 @@ class Seq2Seq(keras.Model):
             else []
         )
 
+    def _init_transformer(self) -> None:
+        """`model.architecture=transformer`: its layers (`nlp.model.transformer`) in place of
+        the recurrent encoder, decoder and attention; the embeddings and the output
+        projection are the same."""
+        cfg = self.config
+        units = cfg.units
+        self.states_per_layer = 0
+        self.encoder_rnns, self.decoder_cells = [], []
+        self.scorer = self.copy_gate = None
+        self.embed_in = (keras.layers.Dense(units, use_bias=False, name="embed_in")
+                         if cfg.embedding_dim != units else None)
+        self.encoder_blocks = [
+            transformer.Block(units, cfg.heads, cfg.dropout, cross=False, name=f"encoder_block_{i}")
+            for i in range(cfg.encoder_layers)]
+        self.decoder_blocks = [
+            transformer.Block(units, cfg.heads, cfg.dropout, cross=True, name=f"decoder_block_{i}")
+            for i in range(cfg.decoder_layers)]
+        self.encoder_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="encoder_norm")
+        self.decoder_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="decoder_norm")
+        if cfg.tie_output:
+            self.pre_output = keras.layers.Dense(cfg.embedding_dim, use_bias=False,
+                                                 name="pre_output")
+        else:
+            self.output_layer = keras.layers.Dense(cfg.vocab_size, name="output")
+        self._build_weights()
+        self._decoder_sequences = _Untracked([])
+
     def _build_weights(self) -> None:
         """Create every weight now: variables cannot be created inside the decoding loop."""
         cfg = self.config
+        if self.transformer:
+            self.source_embedding.build((None, None))
+            self.target_embedding.build((None, None))
+            if self.embed_in is not None:
+                self.embed_in.build((None, None, cfg.embedding_dim))
+            for block in (*self.encoder_blocks, *self.decoder_blocks):
+                block.build()
+            self.encoder_norm.build((None, None, cfg.units))
+            self.decoder_norm.build((None, None, cfg.units))
+            self._build_output(cfg)
+            self.built = True
+            return
         emb, units = cfg.embedding_dim, cfg.units
         self.source_embedding.build((None, None))
         self.target_embedding.build((None, None))
@@ -156,16 +216,20 @@ class Seq2Seq(keras.Model):
             cell.build((None, width))
             width = units
         self.attentional.build((None, units if self.scorer is None else 2 * units))
+        self._build_output(cfg)
+        if self.copy_gate is not None:
+            self.copy_gate.build((None, 2 * units + emb))
+        self.built = True
+
+    def _build_output(self, cfg: ModelConfig) -> None:
+        """The output projection from the decoder's `units`-wide vectors to the vocabulary."""
         if cfg.tie_output:
-            self.pre_output.build((None, units))
+            self.pre_output.build((None, cfg.units))
             self.output_bias = self.add_weight(
                 shape=(cfg.vocab_size,), initializer="zeros", name="output_bias"
             )
         else:
-            self.output_layer.build((None, units))
-        if self.copy_gate is not None:
-            self.copy_gate.build((None, 2 * units + emb))
-        self.built = True
+            self.output_layer.build((None, cfg.units))
 
     # --- encoder -------------------------------------------------------------------------
 
@@ -184,6 +248,8 @@ class Seq2Seq(keras.Model):
         source_ids = tf.cast(source_ids, tf.int32)
         mask = tf.not_equal(source_ids, PAD_ID)
         x = self.dropout(self.source_embedding(self._in_vocab(source_ids)), training=training)
+        if self.transformer:
+            return self._encode_transformer(source_ids, mask, x, training)
         first = None
         for rnn in self.encoder_rnns:
             if self.recurrence == "keras":
@@ -213,12 +279,49 @@ class Seq2Seq(keras.Model):
             context["summary"] = summary
         return state, context, first
 
+    def _encode_transformer(
+        self, source_ids: tf.Tensor, mask: tf.Tensor, embedded: tf.Tensor, training: bool
+    ) -> tuple[State, Context, tf.Tensor]:
+        """`encode_with_first_layer` of architecture=transformer. The state is the decoder's
+        cache of keys and values, empty, and the slot the first token writes
+        (`transformer.Block.step`); the context holds each decoder layer's keys and values of
+        the encoder's output."""
+        x = self._positioned(embedded, tf.constant(0))
+        allowed = mask[:, None, :]
+        first = None
+        for block in self.encoder_blocks:
+            x, _ = block.sequence(x, allowed, None, None, training)
+            first = x if first is None else first
+        memory = self.encoder_norm(x)
+        context: Context = {"memory": memory, "mask": mask, "source_ids": source_ids}
+        batch = tf.shape(source_ids)[0]
+        slots = self.config.decoder_positions
+        state: State = {"slot": tf.one_hot(tf.zeros([batch], tf.int32), slots, dtype=x.dtype)}
+        empty = tf.zeros(tf.stack([batch, slots, self.config.units]), x.dtype)
+        for i, block in enumerate(self.decoder_blocks):
+            context[f"keys_{i}"], context[f"values_{i}"] = block.memory(memory)
+            state[f"cache_keys_{i}"], state[f"cache_values_{i}"] = empty, empty
+        return state, context, first
+
+    def _positioned(self, embedded: tf.Tensor, first: tf.Tensor) -> tf.Tensor:
+        """Embeddings [B,T,E] (or [B,1,E] at decoding position `first`, [B]) as the
+        Transformer reads them: at its width, scaled by its square root, plus positions."""
+        x = self.embed_in(embedded) if self.embed_in is not None else embedded
+        units = self.config.units
+        if first.shape.rank == 1:
+            where = transformer.positions(first, 1, units)[:, None, :]
+        else:
+            where = transformer.positions(first, tf.shape(x)[1], units)[None]
+        return x * (units ** 0.5) + tf.cast(where, x.dtype)
+
     # --- one decoder step (generation) -----------------------------------------------------
 
     def decode_step(
         self, prev_ids: tf.Tensor, state: State, context: Context, training: bool = False
     ) -> tuple[tf.Tensor, State, tf.Tensor]:
         """One output token: (log_probs [B,V'], new state, attention weights [B,S])."""
+        if self.transformer:
+            return self._transformer_step(prev_ids, state, context)
         embedded = self._embed_targets(prev_ids, training)
         x = self._with_summary(embedded, context)
         if self.config.input_feeding:
@@ -241,6 +344,34 @@ class Seq2Seq(keras.Model):
             gate=self._gate(context_vector, h, embedded),
             source_ids=context["source_ids"],
         )
+        return log_probabilities(outputs, self.config.vocab_size), new_state, weights
+
+    def _transformer_step(
+        self, prev_ids: tf.Tensor, state: State, context: Context
+    ) -> tuple[tf.Tensor, State, tf.Tensor]:
+        """`decode_step` of architecture=transformer: the token goes through every decoder
+        layer at its slot; the slot moves one on (staying on the last once there: a reply
+        longer than `model.decoder_positions` overwrites its last position)."""
+        slot = state["slot"]
+        x = self._positioned(self._embed_targets(prev_ids, False)[:, None, :],
+                             tf.argmax(slot, axis=-1, output_type=tf.int32))
+        source_allowed = context["mask"][:, None, :]
+        new_state: State = {}
+        weights = tf.zeros_like(source_allowed[:, 0], x.dtype)
+        for i, block in enumerate(self.decoder_blocks):
+            names = (f"cache_keys_{i}", f"cache_values_{i}")
+            x, cache, weights = block.step(
+                x, (state[names[0]], state[names[1]]), slot,
+                (context[f"keys_{i}"], context[f"values_{i}"]), source_allowed)
+            new_state.update(zip(names, cache, strict=True))
+        last = slot[:, -1:]
+        new_state["slot"] = tf.concat([tf.zeros_like(last), slot[:, :-1]], axis=1) + tf.concat(
+            [tf.zeros_like(slot[:, :-1]), last], axis=1)
+        features = self.decoder_norm(x)[:, 0]
+        if self.config.tie_output:
+            features = self.pre_output(features)
+        outputs = DecoderOutputs(logits=self._project_features(features), attention=weights,
+                                 gate=None, source_ids=context["source_ids"])
         return log_probabilities(outputs, self.config.vocab_size), new_state, weights
 
     # --- teacher forcing (training, scoring) ---------------------------------------------
@@ -282,6 +413,8 @@ class Seq2Seq(keras.Model):
         sampled softmax (`nlp.model.losses.sampled_token_losses`) can project onto a few
         columns instead of the whole vocabulary."""
         embedded = self._embed_targets(target_in, training)  # [B,T,E]
+        if self.transformer:
+            return self._transformer_features(embedded, context, training)
         inputs = self._with_summary(embedded, context)  # [B,T,E(+H with peek)]
         if self.config.input_feeding or self.config.coverage:
             attentional, context_vectors, top, weights = self._stepwise_recurrence(
@@ -295,6 +428,27 @@ class Seq2Seq(keras.Model):
         if self.config.tie_output:
             features = self.pre_output(features)
         return features, weights, self._gate(context_vectors, top, embedded)
+
+    def _transformer_features(
+        self, embedded: tf.Tensor, context: Context, training: bool
+    ) -> tuple[tf.Tensor, tf.Tensor, None]:
+        """`teacher_forcing_features` of architecture=transformer: every target position at
+        once, each seeing itself and those before it."""
+        x = self._positioned(embedded, tf.constant(0))
+        steps = tf.shape(x)[1]
+        causal = tf.cast(tf.linalg.band_part(tf.ones(tf.stack([steps, steps])), -1, 0),
+                         tf.bool)[None]
+        source_allowed = context["mask"][:, None, :]
+        weights = None
+        for i, block in enumerate(self.decoder_blocks):
+            x, weights = block.sequence(
+                x, causal, (context[f"keys_{i}"], context[f"values_{i}"]), source_allowed,
+                training)
+        features = self.dropout(self.decoder_norm(x), training=training)
+        if self.config.tie_output:
+            features = self.pre_output(features)
+        assert weights is not None  # at least one decoder layer (checked)
+        return features, weights, None
 
     def output_parameters(self) -> tuple[tf.Tensor, tf.Tensor]:
         """The output projection's kernel [H', V] and bias [V], which map

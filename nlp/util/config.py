@@ -55,6 +55,14 @@ class ModelConfig:
     encoder_layers: int = 1
     decoder_layers: int = 1
     cell: str = "lstm"  # lstm | gru
+    # recurrent | transformer: the encoder and decoder (`nlp.model.transformer`: self-
+    # attention over every token at once, `heads` heads, layers as encoder_layers and
+    # decoder_layers, width `units`; `decoder_positions` the longest reply it decodes). The
+    # recurrent settings (cell, recurrence, attention, input_feeding, peek) are its
+    # alternative's; copy and coverage need the recurrent model.
+    architecture: str = "recurrent"
+    heads: int = 4
+    decoder_positions: int = 64
     # auto | keras | written: Keras' LSTM/GRU layers (cuDNN on a GPU) or the written-out
     # loops (faster on a CPU); auto picks by device when the model is built, and both run
     # the same weights (nlp.model.recurrence.resolve)

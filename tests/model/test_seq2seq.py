@@ -11,8 +11,14 @@ from nlp.model.distribution import DecoderOutputs, log_softmax_at
 from nlp.model.losses import coverage_losses, masked_mean_loss, token_losses
 from nlp.util.config import ModelConfig
 
+TRANSFORMERS = [
+    {"architecture": "transformer", "heads": 2, "input_feeding": False},
+    {"architecture": "transformer", "heads": 4, "input_feeding": False, "encoder_layers": 2,
+     "decoder_layers": 2, "tie_output": True, "share_embeddings": False},
+]
 VARIANTS = [
     {},
+    TRANSFORMERS[0],
     {"cell": "gru", "attention": "bahdanau", "encoder_layers": 2, "decoder_layers": 2},
     {"attention": "dot", "tie_output": True, "share_embeddings": False},
     {"input_feeding": False, "copy": True},
@@ -40,6 +46,8 @@ ALL_VARIANTS = [
     {"attention": "none", "input_feeding": True, "peek": True},
     {"peek": True, "cell": "gru", "copy": True},
     {"peek": True, "input_feeding": False, "coverage": True, "attention": "bahdanau"},
+    # the Transformer in place of the recurrent encoder and decoder
+    *TRANSFORMERS,
 ]
 
 
