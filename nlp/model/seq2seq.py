@@ -56,11 +56,11 @@ def _check(config: ModelConfig) -> None:
                             f"({config.heads}) for architecture=transformer")
         if config.decoder_positions < 2:
             problems.append("decoder_positions must be at least 2")
-        unsupported = [name for name in ("copy", "coverage", "input_feeding", "peek")
-                       if getattr(config, name)]
+        unsupported = [name for name in ("copy", "coverage", "input_feeding", "peek",
+                                         "pretrained") if getattr(config, name)]
         if unsupported:
             problems.append(f"architecture=transformer has no {', '.join(unsupported)} "
-                            "(the recurrent decoder's); set them false")
+                            "(the recurrent model's); leave them unset")
     if config.vocab_size <= UNK_ID:
         problems.append(f"vocab_size must be larger than {UNK_ID}, got {config.vocab_size}")
     if config.cell not in _CELLS:

@@ -134,6 +134,9 @@ class Objective:
         if config.sampled_softmax > 0 and model.config.copy:
             raise ValueError("train.sampled_softmax needs model.copy=false: a copying model's "
                              "distribution mixes the vocabulary's with the source's words")
+        if config.lm_loss_weight > 0 and model.config.architecture != "recurrent":
+            raise ValueError("train.lm_loss_weight needs model.architecture=recurrent: its "
+                             "language models read the encoder's two directions")
         self.model = model
         self.config = config
         if heads is None and config.lm_loss_weight > 0:

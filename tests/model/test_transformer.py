@@ -29,10 +29,20 @@ def make(**kw: object) -> Seq2Seq:
 def test_the_recurrent_decoder_s_settings_are_refused_by_name() -> None:
     with pytest.raises(ValueError, match="transformer has no copy, coverage, input_feeding"):
         make(copy=True, coverage=True, input_feeding=True)
+    with pytest.raises(ValueError, match="transformer has no pretrained"):
+        make(pretrained="runs/pretrained")  # a recurrent model's weights
     with pytest.raises(ValueError, match=r"units \(8\) must be a multiple of heads \(3\)"):
         make(heads=3)
     with pytest.raises(ValueError, match="architecture must be one of recurrent, transformer"):
         make(architecture="mamba")
+
+
+def test_the_encoder_s_language_models_are_refused_by_name() -> None:
+    from nlp.training.objective import Objective
+    from nlp.util.config import TrainConfig
+
+    with pytest.raises(ValueError, match=r"lm_loss_weight needs model\.architecture=recurrent"):
+        Objective(make(), TrainConfig(lm_loss_weight=0.5))
 
 
 def test_positions_are_sinusoids_of_one_table_whether_read_whole_or_one_at_a_time() -> None:
