@@ -1,6 +1,6 @@
 """`s2s export`: the SavedModel, loaded by plain TensorFlow in a process that does not import
 the project, decodes exactly like `Generator.generate` (greedy, beam; the default model, a copy
-model and the basic, feedback and peek decoder modes)."""
+model, the basic, feedback and peek decoder modes, and the Transformer)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,10 @@ VARIANTS = {  # model settings of each exported bundle
     "peek": {"model.attention": "none", "model.input_feeding": "false", "model.peek": "true"},
     # Keras' LSTM layers (the GPU's recurrence) in the encoder and decoder, exported
     "keras": {"model.recurrence": "keras", "model.input_feeding": "false"},
+    # the Transformer in place of the recurrent encoder and decoder (its keys and values the
+    # decoding state)
+    "transformer": {"model.architecture": "transformer", "model.input_feeding": "false",
+                    "model.heads": "2"},
 }
 
 
