@@ -13,6 +13,11 @@ Training (teacher forcing, `call`) and decoding (`encode` + `decode_step`) run t
 decoder step, so what is trained is exactly what generates. There is no separate encoder
 model or decoder model rebuilt from layers.
 
+`model.architecture=transformer` puts the Transformer layers of `nlp.model.transformer` in
+place of the recurrent encoder, the decoder cells and their attention; the embeddings, the
+output projection and the contract of `encode` / `decode_step` / teacher forcing stay, so the
+shared decoder, the losses and the export serve both.
+
 Copying (pointer-generator) works on *extended* source ids: a source word outside the
 vocabulary is given the id `vocab_size + j`, where j is the position of its first occurrence
 in that source (see `nlp.generation.codec`). The step output then covers `vocab_size +
@@ -95,7 +100,8 @@ class _Untracked:
 
 
 class Seq2Seq(keras.Model):
-    """Embedding -> bidirectional LSTM/GRU encoder -> attention decoder with input feeding."""
+    """Embedding -> bidirectional LSTM/GRU encoder -> attention decoder with input feeding
+    (or, `model.architecture=transformer`, Transformer layers both sides)."""
 
     def __init__(
         self, config: ModelConfig, products: str | None = None, **kwargs: object
