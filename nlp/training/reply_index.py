@@ -276,7 +276,7 @@ def store_rankers(
                 print(f"retrieval index: {len(index)} pairs", file=sys.stderr)
             retrieval = bundle.config.retrieval
             store_post_vectors(
-                bundle_dir, retrieval.post_vector_width, verbose=verbose,
+                bundle_dir, retrieval.post_vector_width, verbose=verbose, index=index,
                 build=retrieval.post_vectors if post_vectors is None else post_vectors)
             untuned = task_defaults(bundle.config.data.task).origin
             if bundle.decoding is None or bundle.decoding.origin == untuned:
@@ -330,20 +330,22 @@ def store_reply_vectors(
 
 
 def store_post_vectors(
-    bundle_dir: Path, width: int, *, build: bool = True, verbose: int = 1
+    bundle_dir: Path, width: int, *, build: bool = True, verbose: int = 1,
+    index: ReplyIndex | None = None,
 ) -> None:
     """Put the sentence encoder's vectors of every post in the bundle's index into a
     nearest-neighbour index beside it (`nlp.retrieval.dense.POST_VECTORS`), keeping `width`
     principal components (0: all), or without `build` (`retrieval.post_vectors`) take out
     the one there. Called whenever the index is built: the graph's rows are its rows. An
-    index that keeps no posts' texts (built before they were kept) gets none."""
+    index that keeps no posts' texts (built before they were kept) gets none. `index`: the
+    bundle's index when the caller has it in memory (it is read from the bundle otherwise)."""
     from nlp.ranking.sentence_encoder import SentenceEncoder
 
     bundle_files = open_bundle(bundle_dir)
     index_dir = bundle_part(bundle_files.path, bundle_files.metadata, INDEX_DIR)
     if index_dir is None:
         return
-    posts = ReplyIndex.load(index_dir).posts if build else None
+    posts = (index or ReplyIndex.load(index_dir)).posts if build else None
     if not posts:
         if (index_dir / files(POST_VECTORS)[0]).exists():
             _store_vectors(bundle_files.path, index_dir, None, POST_VECTORS)
