@@ -179,10 +179,12 @@ class Seq2Seq(keras.Model):
         self.embed_in = (keras.layers.Dense(units, use_bias=False, name="embed_in")
                          if cfg.embedding_dim != units else None)
         self.encoder_blocks = [
-            transformer.Block(units, cfg.heads, cfg.dropout, cross=False, name=f"encoder_block_{i}")
+            transformer.Block(units, cfg.heads, cfg.dropout, cross=False, products=self.products,
+                              name=f"encoder_block_{i}")
             for i in range(cfg.encoder_layers)]
         self.decoder_blocks = [
-            transformer.Block(units, cfg.heads, cfg.dropout, cross=True, name=f"decoder_block_{i}")
+            transformer.Block(units, cfg.heads, cfg.dropout, cross=True, products=self.products,
+                              name=f"decoder_block_{i}")
             for i in range(cfg.decoder_layers)]
         self.encoder_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="encoder_norm")
         self.decoder_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="decoder_norm")

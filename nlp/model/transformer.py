@@ -23,6 +23,8 @@ import math
 import keras
 import tensorflow as tf
 
+from nlp.model import recurrence
+
 # The feed-forward layer's width, in model widths (the paper's 2048 for 512).
 FEED_FORWARD = 4
 # A masked score: far below any real one, and finite in float16 as in float32.
@@ -72,12 +74,17 @@ def attention(
 
 class Block(keras.layers.Layer):
     """One pre-norm layer: self-attention, attention to the encoder's memory (a decoder
-    layer), and the feed-forward layer, each added to its input."""
+    layer), and the feed-forward layer, each added to its input.
+
+    `products`: the operand dtype of the products with its kernels (bfloat16 under
+    `train.precision`, as the recurrent model's, `nlp.training.precision`); None: the
+    compute dtype. The attention's own products (queries by keys, weights by values) stay in
+    the compute dtype: they are many small batched products, not the layer's large ones."""
 
     def __init__(self, units: int, heads: int, dropout: float, *, cross: bool,
-                 **kwargs: object) -> None:
+                 products: tf.DType | None = None, **kwargs: object) -> None:
         super().__init__(**kwargs)
-        self.units, self.heads, self.cross = units, heads, cross
+        self.units, self.heads, self.cross, self.products = units, heads, cross, products
         self.self_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="self_norm")
         self.self_qkv = keras.layers.Dense(3 * units, name="self_qkv")
         self.self_out = keras.layers.Dense(units, name="self_out")
@@ -87,7 +94,7 @@ class Block(keras.layers.Layer):
             self.cross_kv = keras.layers.Dense(2 * units, name="cross_kv")
             self.cross_out = keras.layers.Dense(units, name="cross_out")
         self.ff_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="ff_norm")
-        self.ff_in = keras.layers.Dense(FEED_FORWARD * units, activation="relu", name="ff_in")
+        self.ff_in = keras.layers.Dense(FEED_FORWARD * units, name="ff_in")  # relu: _feed_forward
         self.ff_out = keras.layers.Dense(units, name="ff_out")
         self.drop = keras.layers.Dropout(dropout)
 
@@ -109,7 +116,7 @@ class Block(keras.layers.Layer):
     def memory(self, encoded: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """The encoder output's keys and values for this layer's attention to it (computed
         once a source, read at every decoding step)."""
-        keys, values = tf.split(self.cross_kv(encoded), 2, axis=-1)
+        keys, values = tf.split(self._dense(self.cross_kv, encoded), 2, axis=-1)
         return keys, values
 
     def sequence(
@@ -119,15 +126,16 @@ class Block(keras.layers.Layer):
         """Every position at once ([B, T, D]): the encoder's layers (`allowed`: padding
         masked) and teacher forcing (`allowed`: causal). Returns the output and, for a
         decoder layer, its attention to the memory [B, T, S]."""
-        queries, keys, values = tf.split(self.self_qkv(self.self_norm(x)), 3, axis=-1)
+        projected = self._dense(self.self_qkv, self.self_norm(x))
+        queries, keys, values = tf.split(projected, 3, axis=-1)
         attended, _ = attention(queries, keys, values, allowed, self.heads)
-        x = x + self.drop(self.self_out(attended), training=training)
+        x = x + self.drop(self._dense(self.self_out, attended), training=training)
         weights = None
         if memory is not None:
             assert source_allowed is not None
-            attended, weights = attention(self.cross_q(self.cross_norm(x)), *memory,
+            attended, weights = attention(self._dense(self.cross_q, self.cross_norm(x)), *memory,
                                           source_allowed, self.heads)
-            x = x + self.drop(self.cross_out(attended), training=training)
+            x = x + self.drop(self._dense(self.cross_out, attended), training=training)
         return self._feed_forward(x, training), weights
 
     def step(
@@ -138,17 +146,26 @@ class Block(keras.layers.Layer):
         keys and values ([B, P, D] each), attending to it and every slot before: returns the
         output, the cache with this position's keys and values in their slot, and the
         attention to the memory [B, S]."""
-        queries, key, value = tf.split(self.self_qkv(self.self_norm(x)), 3, axis=-1)
+        projected = self._dense(self.self_qkv, self.self_norm(x))
+        queries, key, value = tf.split(projected, 3, axis=-1)
         written = slot[:, :, None]
         keys = cache[0] * (1 - written) + written * key
         values = cache[1] * (1 - written) + written * value
         allowed = tf.cast(tf.cumsum(slot, axis=1, reverse=True), tf.bool)[:, None, :]
         attended, _ = attention(queries, keys, values, allowed, self.heads)
-        x = x + self.self_out(attended)
-        attended, weights = attention(self.cross_q(self.cross_norm(x)), *memory,
+        x = x + self._dense(self.self_out, attended)
+        attended, weights = attention(self._dense(self.cross_q, self.cross_norm(x)), *memory,
                                       source_allowed, self.heads)
-        x = x + self.cross_out(attended)
+        x = x + self._dense(self.cross_out, attended)
         return self._feed_forward(x, False), (keys, values), weights[:, 0]
 
     def _feed_forward(self, x: tf.Tensor, training: bool) -> tf.Tensor:
-        return x + self.drop(self.ff_out(self.ff_in(self.ff_norm(x))), training=training)
+        hidden = tf.nn.relu(self._dense(self.ff_in, self.ff_norm(x)))
+        return x + self.drop(self._dense(self.ff_out, hidden), training=training)
+
+    def _dense(self, layer: keras.layers.Dense, x: tf.Tensor) -> tf.Tensor:
+        """`layer(x)` (no activation), its product's operands rounded to `products`."""
+        if self.products is None:
+            return layer(x)
+        kernel = tf.convert_to_tensor(layer.kernel)
+        return recurrence.product(x, kernel, self.products) + tf.cast(layer.bias, x.dtype)

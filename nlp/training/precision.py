@@ -17,9 +17,11 @@ model's kernels where the CPU multiplies bfloat16 natively, float32 for everythi
   feeding also the attentional layer, run once over all steps), inside the recurrences'
   loops each step's product with the recurrent (and input-feeding and attentional) kernels
   and its input gradient (`recurrence.loop_product`), and those kernels' gradients, one
-  product over all steps after the loop (`recurrence.kernel_gradient`). The loops' state
-  (h, c, the feed vector) and what they carry back, the gates, attention, the bridge and
-  the other small products, the loss, the weights and the optimizer stay float32. Why not Keras'
+  product over all steps after the loop (`recurrence.kernel_gradient`); a Transformer's
+  (`model.architecture=transformer`) products with its layers' kernels (`transformer.Block`).
+  The loops' state (h, c, the feed vector) and what they carry back, the gates, attention,
+  the bridge and the other small products, the loss, the weights and the optimizer stay
+  float32. Why not Keras'
   `mixed_bfloat16` policy (every activation in bfloat16): it made the default step 0.75x as
   long, but a chat model learned much more slowly in it: the recurrent state and its
   gradient carried through the loops in bfloat16 lose what small steps add. Rounding only

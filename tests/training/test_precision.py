@@ -30,6 +30,7 @@ from nlp.training.precision import (
 from nlp.training.run import RunOptions, train
 from nlp.util.config import ExperimentConfig, ModelConfig
 from tests.conftest import REPO, tiny_overrides
+from tests.model.test_transformer import TRANSFORMER
 
 CPU_FLAGS = "flags\t\t: fpu vme sse sse2 avx2 avx512f avx512bw {extra} xsave\n"
 
@@ -139,7 +140,8 @@ def test_policy_scope_builds_under_the_policy_and_restores_it() -> None:
 
 @pytest.mark.parametrize(
     "kw",
-    [{}, {"cell": "gru", "input_feeding": False}, {"copy": True, "attention": "general"}],
+    [{}, {"cell": "gru", "input_feeding": False}, {"copy": True, "attention": "general"},
+     TRANSFORMER],
 )
 def test_bfloat16_loss_and_gradients_are_close_to_float32(kw: dict[str, object]) -> None:
     """The same weights with and without bfloat16 products: the loss agrees to bfloat16's
@@ -174,18 +176,29 @@ def test_bfloat16_loss_and_gradients_are_close_to_float32(kw: dict[str, object])
             assert cosine > 0.98, (cosine, np.linalg.norm(g32))
 
 
-def test_bfloat16_products_are_bfloat16_matmuls() -> None:
-    model = Seq2Seq(ModelConfig(vocab_size=30, embedding_dim=8, units=8), products="bfloat16")
+def _bfloat16_matmuls(model: Seq2Seq) -> int:
     graph = tf.function(lambda s, t: model.teacher_forcing(s, t).logits).get_concrete_function(
         tf.TensorSpec([2, 5], tf.int32), tf.TensorSpec([2, 4], tf.int32)
     ).graph
-    bfloat16_products = [
-        op for op in graph.get_operations()
-        if op.type in ("MatMul", "BatchMatMulV2") and op.outputs[0].dtype == tf.bfloat16
-    ]
+    return sum(
+        op.type in ("MatMul", "BatchMatMulV2") and op.outputs[0].dtype == tf.bfloat16
+        for op in graph.get_operations()
+    )
+
+
+def test_a_transformer_s_layer_products_are_bfloat16_matmuls_and_its_attention_is_not() -> None:
+    config = ModelConfig(vocab_size=30, embedding_dim=8, units=8, **TRANSFORMER)
+    # encoder layer: queries-keys-values, output, feed-forward in and out; decoder layer: the
+    # same and attention to the memory's queries, keys-values, output; the output projection
+    assert _bfloat16_matmuls(Seq2Seq(config, products="bfloat16")) == 4 + 7 + 1
+    assert _bfloat16_matmuls(Seq2Seq(config)) == 0
+
+
+def test_bfloat16_products_are_bfloat16_matmuls() -> None:
+    model = Seq2Seq(ModelConfig(vocab_size=30, embedding_dim=8, units=8), products="bfloat16")
     # encoder input projections (2 directions), the keys (general attention), decoder input
     # projection, output projection; the loops' products are inside their while loops
-    assert len(bfloat16_products) == 5
+    assert _bfloat16_matmuls(model) == 5
 
 
 @pytest.mark.slow
