@@ -21,13 +21,12 @@ model's kernels where the CPU multiplies bfloat16 natively, float32 for everythi
   (`model.architecture=transformer`) products with its layers' kernels (`transformer.Block`).
   The loops' state (h, c, the feed vector) and what they carry back, the gates, attention,
   the bridge and the other small products, the loss, the weights and the optimizer stay
-  float32. Why not Keras'
-  `mixed_bfloat16` policy (every activation in bfloat16): it made the default step 0.75x as
-  long, but a chat model learned much more slowly in it: the recurrent state and its
-  gradient carried through the loops in bfloat16 lose what small steps add. Rounding only
-  the loops' product operands keeps that state in float32, so the validation losses stay
-  those of float32 while the step's large products run at bfloat16 speed
-  (`benchmarks/train_throughput.py` compares the two).
+  float32. Why not Keras' `mixed_bfloat16` policy (every activation in bfloat16): it made
+  the default step 0.75x as long, but a chat model learned much more slowly in it: the
+  recurrent state and its gradient carried through the loops in bfloat16 lose what small
+  steps add. Rounding only the loops' product operands keeps that state in float32, so the
+  validation losses stay those of float32 while the step's large products run at bfloat16
+  speed (`benchmarks/train_throughput.py` compares the two).
 - `float32`: no bfloat16 anywhere. `float16`: Keras' `mixed_float16` (with loss scaling),
   for GPUs; without one it falls back to float32 with a warning.
 
