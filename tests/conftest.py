@@ -23,6 +23,8 @@ import nlp  # noqa: F401  (its TensorFlow defaults, before any test imports Tens
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CORPORA = REPO.parent / "shared" / "corpora"
 TEST_DATA = Path(__file__).resolve().parent / "data"  # files the tests read (tests/data)
+# The smallest Transformer settings a test model takes (`model.architecture=transformer`)
+TRANSFORMER = {"architecture": "transformer", "input_feeding": False, "heads": 2}
 
 
 # The fixtures that train a model (once a session, but a fast loop should not pay even once).

@@ -167,5 +167,4 @@ class Block(keras.layers.Layer):
         """`layer(x)` (no activation), its product's operands rounded to `products`."""
         if self.products is None:
             return layer(x)
-        kernel = tf.convert_to_tensor(layer.kernel)
-        return recurrence.product(x, kernel, self.products) + tf.cast(layer.bias, x.dtype)
+        return recurrence.product(x, layer.kernel, self.products) + tf.cast(layer.bias, x.dtype)

@@ -10,9 +10,10 @@ from nlp.model import Seq2Seq
 from nlp.model.distribution import DecoderOutputs, log_softmax_at
 from nlp.model.losses import coverage_losses, masked_mean_loss, token_losses
 from nlp.util.config import ModelConfig
+from tests.conftest import TRANSFORMER
 
 TRANSFORMERS = [
-    {"architecture": "transformer", "heads": 2, "input_feeding": False},
+    TRANSFORMER,
     {"architecture": "transformer", "heads": 4, "input_feeding": False, "encoder_layers": 2,
      "decoder_layers": 2, "tie_output": True, "share_embeddings": False},
 ]

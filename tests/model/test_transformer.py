@@ -14,9 +14,7 @@ import tensorflow as tf
 from nlp.model import Seq2Seq
 from nlp.model.transformer import positions
 from nlp.util.config import ModelConfig
-from tests.conftest import REPO, tiny_overrides
-
-TRANSFORMER = {"architecture": "transformer", "input_feeding": False, "heads": 2}
+from tests.conftest import REPO, TRANSFORMER, tiny_overrides
 
 
 def make(**kw: object) -> Seq2Seq:

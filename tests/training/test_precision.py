@@ -29,8 +29,7 @@ from nlp.training.precision import (
 )
 from nlp.training.run import RunOptions, train
 from nlp.util.config import ExperimentConfig, ModelConfig
-from tests.conftest import REPO, tiny_overrides
-from tests.model.test_transformer import TRANSFORMER
+from tests.conftest import REPO, TRANSFORMER, tiny_overrides
 
 CPU_FLAGS = "flags\t\t: fpu vme sse sse2 avx2 avx512f avx512bw {extra} xsave\n"
 
