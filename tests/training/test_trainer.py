@@ -413,3 +413,52 @@ def test_a_part_epoch_that_validates_better_is_the_bundle_and_resume_is_unchange
     assert again == [] and final.best_score == 0.5  # epochs 2 and 3 stayed below the part
     for a, b in zip(everything(straight), everything(resumed), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_budget_schedule_falls_linearly_to_zero_at_the_budget_s_end() -> None:
+    from nlp.training.optim import budget_rate
+    from nlp.util.config import TrainConfig
+
+    plain = TrainConfig(learning_rate=0.01, lr_schedule="budget")
+    assert [budget_rate(plain, 0, p) for p in (0.0, 0.25, 0.5, 1.0, 1.2)] == pytest.approx(
+        [0.01, 0.0075, 0.005, 0.0, 0.0]
+    )
+    warm = TrainConfig(learning_rate=0.01, lr_schedule="budget", warmup_steps=4)
+    assert [budget_rate(warm, s, 0.5) for s in (0, 1, 3, 10)] == pytest.approx(
+        [0.00125, 0.0025, 0.005, 0.005]
+    )
+
+
+def test_the_budget_schedule_spends_its_rate_over_the_epochs_batches(tmp_path: Path) -> None:
+    """Without a time budget the run's batches are the budget: each batch trains at the
+    rate of the share of `epochs` x batches-an-epoch spent before it, the last near zero."""
+    from nlp.training.data import EncodedExamples
+
+    trainer = make_trainer(
+        tmp_path, lr_schedule="budget", learning_rate=0.01, epochs=2, patience=5
+    )
+    data = examples(48)
+    seen: list[float] = []
+    step = trainer.train_batch
+
+    def recording(*batch: tf.Tensor) -> tf.Tensor:
+        seen.append(float(trainer.optimizer.learning_rate.numpy()))
+        return step(*batch)
+
+    trainer.train_batch = recording
+    trainer.fit(data, data[:8])
+    epoch = len(EncodedExamples(data).plan(trainer.batching, seed=trainer.config.seed, epoch=0))
+    total = 2 * epoch
+    assert seen == pytest.approx([0.01 * (1 - s / total) for s in range(total)])
+
+
+def test_the_budget_schedule_follows_the_minutes_when_they_end_first(tmp_path: Path) -> None:
+    """Under `train.max_minutes` the share spent is the larger of the minutes' and the
+    batches' (training seconds of earlier sessions included, through `state`)."""
+    from nlp.training.checkpoint import TrainState
+
+    trainer = make_trainer(tmp_path, lr_schedule="budget", epochs=10, max_minutes=20)
+    state = TrainState(global_step=100)
+    assert trainer._spent(state, 1000, seconds=600) == pytest.approx(0.5)  # minutes: 10 of 20
+    assert trainer._spent(state, 10, seconds=60) == pytest.approx(1.0)  # batches: 100 of 100
+    assert trainer._spent(state, 40, seconds=0) == pytest.approx(0.25)
