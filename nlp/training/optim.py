@@ -32,7 +32,7 @@ def learning_rate(config: TrainConfig) -> float | keras.optimizers.schedules.Lea
     """The optimizer's learning rate: a float for the schedules the trainer steps itself
     (`constant`, and `plateau`, which the trainer multiplies by `decay_rate` after an epoch
     that did not lower the validation loss: `plateau_decay`), else a per-step schedule."""
-    if config.lr_schedule in ("constant", "plateau", "budget"):
+    if config.lr_schedule in ("constant", "plateau"):
         return config.learning_rate
     if config.lr_schedule == "inverse_sqrt":
         return WarmupInverseSqrt(config.learning_rate, config.warmup_steps)
@@ -42,30 +42,8 @@ def learning_rate(config: TrainConfig) -> float | keras.optimizers.schedules.Lea
         )
     raise ValueError(
         f"unknown lr_schedule {config.lr_schedule!r}; "
-        "use constant, plateau, budget, inverse_sqrt or exponential"
+        "use constant, plateau, inverse_sqrt or exponential"
     )
-
-
-def budget_rate(config: TrainConfig, step: int, progress: float) -> float:
-    """The `budget` schedule's rate at global `step` (0-based) when `progress` (0..1) of the
-    run's budget is spent: linear warm-up over `warmup_steps`, and a linear fall to zero at
-    the end of the budget (Li, Yumer and Ramanan 2020, "Budgeted Training": of the schedules
-    they compared, a linear decay to zero at the budget's end did best at every budget).
-
-    Why by progress rather than by step, as `exponential` is: under `train.max_minutes`
-    nobody knows in advance how many steps fit, but the trainer knows at every step what
-    share of its minutes (or of its epochs' batches, whichever ends first) is spent, so the
-    rate reaches its low end as the budget does instead of when the validation loss stalls,
-    which on a budget-bound recipe it never does."""
-    rate = config.learning_rate * max(0.0, 1.0 - progress)
-    if config.warmup_steps > 0:
-        rate *= min(1.0, (step + 1) / config.warmup_steps)
-    return rate
-
-
-def set_rate(optimizer: keras.optimizers.Optimizer, rate: float) -> None:
-    """Set the optimizer's rate (a variable the traced step reads, so no retrace)."""
-    getattr(optimizer, "inner_optimizer", optimizer).learning_rate = rate  # under loss scaling
 
 
 def plateau_decay(optimizer: keras.optimizers.Optimizer, config: TrainConfig) -> float:
@@ -76,7 +54,7 @@ def plateau_decay(optimizer: keras.optimizers.Optimizer, config: TrainConfig) ->
     The rate is an optimizer variable, so checkpoints keep it. Returns the new rate."""
     inner = getattr(optimizer, "inner_optimizer", optimizer)  # under loss scaling
     rate = float(inner.learning_rate.numpy()) * config.decay_rate
-    set_rate(optimizer, rate)
+    inner.learning_rate = rate
     return rate
 
 

@@ -39,14 +39,7 @@ from nlp.training.data import (
     encoded,
 )
 from nlp.training.objective import Objective
-from nlp.training.optim import (
-    FrozenRows,
-    Rewind,
-    budget_rate,
-    make_optimizer,
-    plateau_decay,
-    set_rate,
-)
+from nlp.training.optim import FrozenRows, Rewind, make_optimizer, plateau_decay
 from nlp.util.config import TrainConfig
 from nlp.util.progress import Progress
 
@@ -307,9 +300,6 @@ class Trainer:
             pending: list[tf.Tensor] = []  # losses not yet read back to the host
             out_of_time = False
             for batch in batches:
-                if cfg.lr_schedule == "budget":
-                    spent = self._spent(state, total, time.monotonic() - started)
-                    set_rate(self.optimizer, budget_rate(cfg, state.global_step, spent))
                 pending.append(self.train_batch(*batch))
                 state.step_in_epoch += 1
                 state.global_step += 1
@@ -339,16 +329,6 @@ class Trainer:
         state.finished = True
         self._save(checkpoint, state)
         return state
-
-    def _spent(self, state: TrainState, batches_an_epoch: int, seconds: float) -> float:
-        """The share (0..1) of the run's budget spent before the next batch: of its batches
-        (`train.epochs` of `batches_an_epoch`) or of `train.max_minutes` in training seconds
-        (resumed runs included), whichever is further on."""
-        cfg = self.config
-        spent = state.global_step / max(1, cfg.epochs * batches_an_epoch)
-        if cfg.max_minutes:
-            spent = max(spent, seconds / (60 * cfg.max_minutes))
-        return min(1.0, spent)
 
     def _report(
         self, losses: list[tf.Tensor], state: TrainState, bar: Progress, writer: Any

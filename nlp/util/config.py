@@ -95,9 +95,8 @@ class TrainConfig:
     batch_size: int = 64
     epochs: int = 10
     learning_rate: float = 1e-3
-    # constant | plateau | budget | inverse_sqrt | exponential (nlp.training.optim)
-    lr_schedule: str = "constant"
-    warmup_steps: int = 0  # inverse_sqrt, budget: steps of linear warm-up
+    lr_schedule: str = "constant"  # constant | plateau | inverse_sqrt | exponential
+    warmup_steps: int = 0
     decay_rate: float = 0.5  # exponential: per decay_steps; plateau: per stalled epoch
     plateau_rewind: bool = True  # plateau: back to the lowest-loss epoch's weights first
     decay_steps: int = 10000
