@@ -131,8 +131,8 @@ def avoid_ynn_fusions() -> None:
 
     TensorFlow 2.21's XLA:CPU can die of SIGSEGV in `xla::cpu::EmitYnnSubgraph` while it
     builds an executable for a new shape, which the training step's compiled clusters meet
-    at the end of an epoch (the buckets' partial batches, in runs with the language-model
-    losses and in `s2s pretrain`). XLA reads its flags once, at its first compile, so this
+    at the buckets' partial batches (in runs with the language-model losses and in `s2s
+    pretrain`). XLA reads its flags once, at its first compile, so this
     works in a process that has not compiled anything yet (every `s2s` training command).
     Decoding keeps the fusions: its XLA pick is faster with them and never crashed.
     """

@@ -34,9 +34,28 @@ def test_each_example_once_per_epoch_in_one_bucket_per_batch() -> None:
         assert 1 <= len(indices) <= BATCHING.batch_size
         buckets = {(max(len(examples[i][0]), len(examples[i][1])) - 1) // 3 for i in indices}
         assert len(buckets) == 1, [examples[i] for i in indices]
-    sizes = [len(indices) for indices in plan]
-    partial = [n for n in sizes if n < BATCHING.batch_size]
-    assert sizes[len(sizes) - len(partial):] == partial  # the partial batches come last
+
+
+def test_the_partial_batches_are_trained_across_the_epoch_not_at_its_end() -> None:
+    """The buckets' partial batches (the smallest, so the noisiest steps) are placed at
+    random in each shuffled epoch rather than last, where every epoch ended on them right
+    before its validation; the plan stays a pure function of (seed, epoch), and validation's
+    unshuffled plan keeps them last."""
+    encoded = EncodedExamples(_examples(200))
+    places: list[float] = []
+    for epoch in range(20):
+        plan = encoded.plan(BATCHING, seed=1, epoch=epoch)
+        assert all(
+            np.array_equal(a, b)
+            for a, b in zip(plan, encoded.plan(BATCHING, seed=1, epoch=epoch), strict=True)
+        )
+        partial = [i for i, indices in enumerate(plan) if len(indices) < BATCHING.batch_size]
+        assert partial
+        places += [i / (len(plan) - 1) for i in partial]
+    assert 0.3 < float(np.mean(places)) < 0.7
+    unshuffled = [len(indices) for indices in encoded.plan(BATCHING, seed=None)]
+    partial_sizes = [n for n in unshuffled if n < BATCHING.batch_size]
+    assert unshuffled[len(unshuffled) - len(partial_sizes):] == partial_sizes
 
 
 def test_batches_are_padded_with_start_and_end_tokens() -> None:
