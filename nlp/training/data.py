@@ -102,9 +102,8 @@ class EncodedExamples:
         place in the epoch. Why not last, as `bucket_by_sequence_length` streams them: they
         are the epoch's smallest batches, so its noisiest steps, and the longest bucket's
         came last of all; every epoch then ended on them, just before the validation that
-        picks the bundle and drives the plateau schedule (on the chat-en recipe the last
-        steps' training loss jumped from about 4.2 to 4.6 and the epoch's end validated
-        worse than the same run 95% through it).
+        picks the bundle and drives the plateau schedule (docs/BENCHMARKS.md, "The buckets'
+        partial batches across the epoch").
         """
         order = np.arange(len(self))
         rng = None
