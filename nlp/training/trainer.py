@@ -7,11 +7,12 @@ continues as if it had not been.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,13 @@ from nlp.training.data import (
     encoded,
 )
 from nlp.training.objective import Objective
-from nlp.training.optim import FrozenRows, Rewind, make_optimizer, plateau_decay
+from nlp.training.optim import (
+    FrozenRows,
+    Rewind,
+    WeightAverage,
+    make_optimizer,
+    plateau_decay,
+)
 from nlp.util.config import TrainConfig
 from nlp.util.progress import Progress
 
@@ -179,6 +186,11 @@ class Trainer:
                 if config.lr_schedule == "plateau" and config.plateau_rewind
                 else None
             )
+            self.average = (
+                WeightAverage(trained_variables(model, self.optimizer), config.ema_decay)
+                if config.ema_decay != 0
+                else None
+            )
             self.frozen = (
                 FrozenRows(model, pretrained_rows, config.freeze_pretrained_epochs)
                 if pretrained_rows is not None and config.freeze_pretrained_epochs != 0
@@ -222,6 +234,8 @@ class Trainer:
     def checkpoint_extras(self) -> dict[str, tf.Variable]:
         """Variables the checkpoint holds besides the model's and the optimizer's."""
         extras = dict(self.rewind.copies) if self.rewind is not None else {}
+        if self.average is not None:
+            extras.update(self.average.copies)
         if self.frozen is not None:
             extras.update(self.frozen.copies)
         for name, layer in self.objective.layers.items():
@@ -257,6 +271,8 @@ class Trainer:
         if self.frozen is not None:
             gradients = self.frozen.gate(variables, gradients)
         self.update(gradients)
+        if self.average is not None:
+            self.average.update(self.optimizer.iterations)
         return loss
 
     def fit(
@@ -355,7 +371,7 @@ class Trainer:
         history records it as a part-epoch (`partial_epoch`, a fractional `epoch`); the
         epoch count, the schedule and early stopping never see it, so `--resume` still
         goes on from this batch exactly as the uninterrupted run would."""
-        valid_loss = self.evaluate_loss(valid)
+        valid_loss, score = self._validate(valid, hooks)
         position = state.epoch + round(state.step_in_epoch / max(1, total), 3)
         record: dict[str, Any] = {
             "epoch": position,
@@ -366,7 +382,6 @@ class Trainer:
             "partial_epoch": True,
         }
         selected = hooks.selection
-        score = selected.score() if selected is not None else None
         if selected is not None and score is not None:
             record[f"valid_{selected.name}"] = round(score, 5)
         state.history.append(record)
@@ -387,7 +402,8 @@ class Trainer:
             if score is not None:
                 state.best_score = score
             if hooks.on_improved is not None:
-                hooks.on_improved(state)
+                with self._averaged():  # the bundle holds what was validated
+                    hooks.on_improved(state)
 
     def _beats(
         self, valid_loss: float, score: float | None, best_loss: float, best_score: float
@@ -402,7 +418,7 @@ class Trainer:
     def _end_epoch(
         self, state: TrainState, valid: EncodedExamples, hooks: Hooks, writer: Any
     ) -> None:
-        valid_loss = self.evaluate_loss(valid)
+        valid_loss, score = self._validate(valid, hooks)
         record = {
             "epoch": state.epoch + 1,
             "step": state.global_step,
@@ -413,7 +429,6 @@ class Trainer:
             "valid_perplexity": round(math.exp(min(valid_loss, 50.0)), 3),
         }
         selected = hooks.selection
-        score = selected.score() if selected is not None else None
         name = selected.name if selected is not None else ""
         if score is not None:
             record[f"valid_{name}"] = round(score, 5)
@@ -448,7 +463,8 @@ class Trainer:
         if lowered:
             state.lowest_valid_loss, state.lowest_epoch = valid_loss, state.epoch
             if self.rewind is not None:
-                self.rewind.keep()
+                with self._averaged():  # the weights validated, not the raw ones
+                    self.rewind.keep()
         if improved:
             state.epochs_best_valid_loss = valid_loss
             if score is not None:
@@ -458,7 +474,8 @@ class Trainer:
             if score is not None:
                 state.best_score = score
             if hooks.on_improved is not None:
-                hooks.on_improved(state)
+                with self._averaged():  # the bundle holds what was validated
+                    hooks.on_improved(state)
         state.bad_epochs = 0 if improved or lowered else state.bad_epochs + 1
         if state.bad_epochs >= self.config.patience:
             self._log(f"  early stop: no improvement for {state.bad_epochs} epochs")
@@ -466,9 +483,33 @@ class Trainer:
         elif not lowered and self.config.lr_schedule == "plateau":
             if self.rewind is not None and state.lowest_epoch > 0:
                 self.rewind.restore()
+                if self.average is not None:
+                    self.average.reset()
                 self._log(f"  weights back to epoch {state.lowest_epoch}")
             rate = plateau_decay(self.optimizer, self.config)
             self._log(f"  learning rate lowered to {rate:.3g}")
+
+    def _validate(self, valid: EncodedExamples, hooks: Hooks) -> tuple[float, float | None]:
+        """The validation loss and the selection score (None without one) of the weights
+        the bundle would keep: their moving average, if the run keeps one."""
+        with self._averaged():
+            loss = self.evaluate_loss(valid)
+            score = hooks.selection.score() if hooks.selection is not None else None
+        return loss, score
+
+    @contextlib.contextmanager
+    def _averaged(self) -> Iterator[None]:
+        """The weights' moving average in the model's place, if the run keeps one
+        (`train.ema_decay`): validation, the selection score, the rewind's copy and the
+        saved bundle all see the average; training then goes on from the raw weights."""
+        if self.average is None:
+            yield
+            return
+        self.average.swap()
+        try:
+            yield
+        finally:
+            self.average.swap()
 
     def _log(self, message: str) -> None:
         if self.verbose:

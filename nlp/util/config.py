@@ -99,6 +99,10 @@ class TrainConfig:
     warmup_steps: int = 0
     decay_rate: float = 0.5  # exponential: per decay_steps; plateau: per stalled epoch
     plateau_rewind: bool = True  # plateau: back to the lowest-loss epoch's weights first
+    # decay of an exponential moving average of the weights (Polyak averaging), which
+    # validation, selection and the saved bundle use while training goes on from the raw
+    # weights (nlp.training.optim.WeightAverage); 0: none
+    ema_decay: float = 0.0
     decay_steps: int = 10000
     label_smoothing: float = 0.0
     coverage_weight: float = 1.0  # weight of the coverage loss (models with model.coverage)
@@ -383,12 +387,11 @@ def _coerce(text: str, hint: Any, where: str) -> Any:
 
 
 # Settings that were tried and removed, with the value that meant "off". A bundle saved while
-# one existed still loads: its weights are what they are, and neither setting changes how a
+# one existed still loads: its weights are what they are, and no such setting changes how a
 # trained model decodes. Only a run that trains on from such a bundle with the setting on loses
 # it, which it is warned of.
 REMOVED_SETTINGS: dict[tuple[str, str], object] = {
     ("model", "word_dropout"): 0.0,  # word dropout, 9aca82e
-    ("train", "ema_decay"): 0.0,  # moving average of the weights, d335589
 }
 
 

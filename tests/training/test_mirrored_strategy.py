@@ -1,4 +1,5 @@
-"""MirroredStrategy through the project's trainer, on two logical CPU devices.
+"""MirroredStrategy through the project's trainer, on two logical CPU devices (with the
+weights' moving average, `train.ema_decay`).
 
 GPUs are what MirroredStrategy is for, but the code path (replicated variables, split
 batches, summed gradients, checkpoints of mirrored variables) is the same on logical CPUs.
@@ -36,13 +37,18 @@ with strategy.scope():
     model = Seq2Seq(ModelConfig(vocab_size=40, embedding_dim=8, units=8, dropout=0.0))
 pairs = [([4 + i % 30, 5 + i % 20, 6], [6, 5 + i % 20, EOS_ID]) for i in range(256)]
 run = Path(tempfile.mkdtemp())
-trainer = Trainer(model, TrainConfig(batch_size=32, epochs=3, learning_rate=0.01), run,
-                  verbose=0, strategy=strategy)
+# with the weights' moving average, whose update runs in each replica's context
+config = TrainConfig(batch_size=32, epochs=3, learning_rate=0.01, ema_decay=0.9)
+trainer = Trainer(model, config, run, verbose=0, strategy=strategy)
 state = trainer.fit(pairs, pairs[:32])
 losses = [h["valid_loss"] for h in state.history]
 assert strategy.num_replicas_in_sync == 2
 assert losses[-1] < losses[0], losses
-load_checkpoint(run / "checkpoint", model, trainer.optimizer)
+for variable, average in trainer.average.pairs:
+    for replica in (0, 1):  # every replica's average moved alike, and away from the weights
+        assert (average.values[replica].numpy() == average.values[0].numpy()).all()
+assert any((v.numpy() != a.numpy()).any() for v, a in trainer.average.pairs)
+load_checkpoint(run / "checkpoint", model, trainer.optimizer, trainer.checkpoint_extras)
 print("ok", losses)
 """
 

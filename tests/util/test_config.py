@@ -73,11 +73,10 @@ def test_unknown_task_preset_is_refused() -> None:
         task_preset("summaries")
 
 def test_configs_saved_with_a_removed_setting_still_load(tmp_path: Path) -> None:
-    """A bundle trained while `train.ema_decay` existed (caf8f55) would not load at all: its
+    """A bundle trained while `model.word_dropout` existed would not load at all: its
     config.json held the key. Off, the key goes silently; on, with a warning (a run training
     on from it loses the setting). Unknown keys are still refused."""
     raw = ExperimentConfig().to_dict()
-    raw["train"]["ema_decay"] = 0.0
     raw["model"]["word_dropout"] = 0.1
     path = tmp_path / "config.json"
     path.write_text(json.dumps(raw))

@@ -1,0 +1,96 @@
+"""`train.ema_decay`: a moving average of the weights that validation, selection and the
+saved bundle see, while training goes on from the raw weights as if there were none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nlp.training.trainer import Hooks, Selection, Trainer
+from tests.training.test_trainer import examples, make_trainer
+
+pytestmark = pytest.mark.slow  # every test fits a model
+
+DECAY = 0.9
+
+
+def recording(trainer: Trainer, monkeypatch: pytest.MonkeyPatch) -> list[list[np.ndarray]]:
+    """The model's weights before the first step and after every step, as training sets
+    them (read outside the compiled step)."""
+    weights = [[v.numpy().copy() for v in trainer.model.trainable_variables]]
+    step = trainer.train_batch
+
+    def recorded(*batch):  # type: ignore[no-untyped-def]
+        loss = step(*batch)
+        weights.append([v.numpy().copy() for v in trainer.model.trainable_variables])
+        return loss
+
+    monkeypatch.setattr(trainer, "train_batch", recorded)
+    return weights
+
+
+def moving_average(trajectory: list[list[np.ndarray]], steps: int) -> list[np.ndarray]:
+    """The average after `steps` updates, written out as the docstring of
+    `nlp.training.optim.WeightAverage` states it (float64 here)."""
+    ages = DECAY ** np.arange(steps - 1, -1, -1, dtype=np.float64)  # step 1 .. steps
+    after = trajectory[1 : steps + 1]
+    return [
+        sum(a * w[i].astype(np.float64) for a, w in zip(ages, after, strict=True)) / ages.sum()
+        for i in range(len(trajectory[0]))
+    ]
+
+
+def test_validation_and_the_kept_model_see_the_average_and_training_the_raw_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = examples(64)
+    plain = make_trainer(tmp_path / "plain", epochs=2, learning_rate=0.01)
+    plain.fit(data, data[:8])
+
+    trainer = make_trainer(tmp_path / "ema", epochs=2, learning_rate=0.01, ema_decay=DECAY,
+                           select_by="last")
+    trajectory = recording(trainer, monkeypatch)
+    scored: list[list[np.ndarray]] = []
+    kept: list[tuple[int, list[np.ndarray]]] = []
+
+    def score() -> float:
+        scored.append([v.numpy().copy() for v in trainer.model.trainable_variables])
+        return 0.0
+
+    def keep(state) -> None:  # type: ignore[no-untyped-def]
+        kept.append((state.global_step, [v.numpy().copy() for v in trainer.model.weights]))
+
+    state = trainer.fit(data, data[:8], hooks=Hooks(on_improved=keep,
+                                                    selection=Selection("rouge", score)))
+    assert state.epoch == 2 and len(kept) == 2 and len(scored) == 2
+    # training went on from the raw weights: the same trajectory as without an average
+    for a, b in zip(plain.model.weights, trainer.model.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    for (step, saved), seen in zip(kept, scored, strict=True):
+        expected = moving_average(trajectory, step)
+        for got, want, scored_as in zip(saved, expected, seen, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+            np.testing.assert_array_equal(got, scored_as)  # the score saw what was kept
+        assert any(not np.array_equal(a, b) for a, b in zip(saved, trajectory[step],
+                                                             strict=True))
+
+
+def test_a_resumed_run_averages_as_an_uninterrupted_one(tmp_path: Path) -> None:
+    data = examples(48)
+    straight = make_trainer(tmp_path / "straight", epochs=2, ema_decay=DECAY)
+    straight.fit(data, data[:8])
+    make_trainer(tmp_path / "cut", epochs=1, ema_decay=DECAY).fit(data, data[:8])
+    resumed = make_trainer(tmp_path / "cut", epochs=2, ema_decay=DECAY)
+    resumed.fit(data, data[:8], resume=True)
+    assert straight.average is not None and resumed.average is not None
+    assert straight.average.copies.keys() == resumed.average.copies.keys()
+    for key, value in straight.average.copies.items():
+        np.testing.assert_array_equal(value.numpy(), resumed.average.copies[key].numpy())
+
+
+@pytest.mark.parametrize("decay", [1.0, -0.5])
+def test_a_decay_outside_zero_to_one_is_refused(tmp_path: Path, decay: float) -> None:
+    with pytest.raises(ValueError, match=r"train\.ema_decay"):
+        make_trainer(tmp_path, ema_decay=decay)
