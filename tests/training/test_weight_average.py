@@ -94,3 +94,31 @@ def test_a_resumed_run_averages_as_an_uninterrupted_one(tmp_path: Path) -> None:
 def test_a_decay_outside_zero_to_one_is_refused(tmp_path: Path, decay: float) -> None:
     with pytest.raises(ValueError, match=r"train\.ema_decay"):
         make_trainer(tmp_path, ema_decay=decay)
+
+
+def test_a_part_epoch_kept_by_the_budget_is_the_average(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The time budget ends inside the first epoch: the model validated and saved there is
+    the moving average of the steps trained so far, and the raw weights come back after."""
+    from nlp.training import trainer as trainer_module
+    from tests.training.test_trainer import StepClock
+
+    data = examples(48)
+    trainer = make_trainer(tmp_path, epochs=2, learning_rate=0.01, ema_decay=DECAY,
+                           max_minutes=3)
+    trajectory = recording(trainer, monkeypatch)
+    monkeypatch.setattr(trainer_module, "time", StepClock())
+    kept: list[tuple[int, list[np.ndarray]]] = []
+
+    def keep(state) -> None:  # type: ignore[no-untyped-def]
+        kept.append((state.global_step, [v.numpy().copy() for v in trainer.model.weights]))
+
+    state = trainer.fit(data, data[:8], hooks=Hooks(on_improved=keep))
+    assert state.epoch == 0 and state.history[-1]["partial_epoch"] is True
+    (step, saved), = kept
+    assert step == state.global_step and step > 0
+    for got, want in zip(saved, moving_average(trajectory, step), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+    for raw, after in zip(trajectory[step], trainer.model.trainable_variables, strict=True):
+        np.testing.assert_array_equal(raw, after.numpy())
