@@ -197,9 +197,18 @@ class Trainer:
                 else None
             )
         variables = self.variables
-        # the optimizer's update of every trained variable from dense gradients (the step's
-        # last part; benchmarks/train_throughput.py --update times it alone)
-        self.update = lambda grads: self.optimizer.apply(grads, variables)
+        average = self.average
+
+        def update(grads: list[tf.Tensor]) -> None:
+            """The optimizer's update of every trained variable from dense gradients (the
+            step's last part; benchmarks/train_throughput.py --update times it alone), and of
+            the weights' average: compiled together, XLA reads each new weight once for
+            both."""
+            self.optimizer.apply(grads, variables)
+            if average is not None:
+                average.update(self.optimizer.iterations)
+
+        self.update = update
         if (
             config.jit_optimizer
             and not config.jit_compile
@@ -271,8 +280,6 @@ class Trainer:
         if self.frozen is not None:
             gradients = self.frozen.gate(variables, gradients)
         self.update(gradients)
-        if self.average is not None:
-            self.average.update(self.optimizer.iterations)
         return loss
 
     def fit(
