@@ -122,3 +122,30 @@ def test_a_part_epoch_kept_by_the_budget_is_the_average(
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
     for raw, after in zip(trajectory[step], trainer.model.trainable_variables, strict=True):
         np.testing.assert_array_equal(raw, after.numpy())
+
+
+def test_the_compiled_update_averages_as_the_plain_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`train.jit_optimizer` compiles the average's update with the optimizer's: the same
+    averages as the update run op by op."""
+    from nlp.training import trainer as trainer_module
+
+    data = examples(48)
+    plain = make_trainer(tmp_path / "plain", ema_decay=DECAY, jit_optimizer=False)
+    plain.fit(data, data[:8])
+    monkeypatch.setattr(trainer_module, "XLA_UPDATE_MIN_WEIGHTS", 0)
+    compiled = make_trainer(tmp_path / "xla", ema_decay=DECAY, jit_optimizer=True)
+    assert hasattr(compiled.update, "experimental_get_tracing_count")  # it is compiled
+    compiled.fit(data, data[:8])
+    assert plain.average is not None and compiled.average is not None
+    for key, value in plain.average.copies.items():
+        np.testing.assert_allclose(value.numpy(), compiled.average.copies[key].numpy(),
+                                   rtol=1e-4, atol=1e-5)
+        assert key.startswith("average/model/")
+    moved = [
+        not np.allclose(a.numpy(), b.numpy())
+        for a, b in zip(compiled.average.copies.values(),
+                        (v for v, _ in compiled.average.pairs), strict=True)
+    ]
+    assert any(moved)  # the averages are not simply the weights
