@@ -32,14 +32,37 @@ def recording(trainer: Trainer, monkeypatch: pytest.MonkeyPatch) -> list[list[np
 
 
 def moving_average(trajectory: list[list[np.ndarray]], steps: int) -> list[np.ndarray]:
-    """The average after `steps` updates, written out as the docstring of
-    `nlp.training.optim.WeightAverage` states it (float64 here)."""
-    ages = DECAY ** np.arange(steps - 1, -1, -1, dtype=np.float64)  # step 1 .. steps
-    after = trajectory[1 : steps + 1]
-    return [
-        sum(a * w[i].astype(np.float64) for a, w in zip(ages, after, strict=True)) / ages.sum()
-        for i in range(len(trajectory[0]))
-    ]
+    """The average after `steps` updates, as the docstring of
+    `nlp.training.optim.WeightAverage` states it (float64 here): each step moves it towards
+    the new weights by the larger of the bias-corrected rate and the ramp's 9 / (10 + t)."""
+    average = [w.astype(np.float64) for w in trajectory[0]]
+    for t in range(1, steps + 1):
+        rate = max((1 - DECAY) / (1 - DECAY**t), 9 / (10 + t))
+        average = [a + rate * (w - a) for a, w in zip(average, trajectory[t], strict=True)]
+    return average
+
+
+def test_the_rate_is_the_bias_corrected_one_or_the_ramps() -> None:
+    """Hand-computed: at decay 0.99 the ramp (9 / (10 + t)) sets the rate for the first
+    steps, the bias-corrected decay once the run is about ten times the window long."""
+    import tensorflow as tf
+
+    from nlp.training.optim import WeightAverage
+
+    weight = tf.Variable([0.0])
+    average = WeightAverage({"model/w": weight}, 0.99)
+    expected = 0.0
+    for t, value in enumerate([10.0, 0.0, 20.0], start=1):
+        weight.assign([value])
+        average.update(tf.constant(t))
+        rate = {1: 1.0, 2: 9 / 12, 3: 9 / 13}[t]
+        expected += rate * (value - expected)
+        assert average.copies["average/model/w"].numpy()[0] == pytest.approx(expected)
+    assert expected == pytest.approx(10.0 * 0.25 * 4 / 13 + 20.0 * 9 / 13)
+    late = WeightAverage({"model/w": tf.Variable([1.0])}, 0.99)
+    late.copies["average/model/w"].assign([0.0])
+    late.update(tf.constant(5000))  # 9 / 5010 < 0.01 / (1 - 0.99^5000)
+    assert late.copies["average/model/w"].numpy()[0] == pytest.approx(0.01 / (1 - 0.99**5000))
 
 
 def test_validation_and_the_kept_model_see_the_average_and_training_the_raw_weights(
