@@ -16,6 +16,13 @@
   the encoder's two first-layer directions and the decoder without a source go on predicting
   the next token of the batch's own sources and targets (`nlp.model.language_models`); their
   mean token loss, times the weight, is added to the seq2seq loss.
+- **Target-side word dropout** (Bowman et al. 2016; `train.target_word_dropout`): each
+  decoder input after the first is read as `<unk>` with this probability. Why: a decoder that
+  can always see the reply's own previous words predicts most of them as a language model
+  would and learns little from the message (what the likelihood's Hits@1/20 near chance
+  shows); with some of them hidden, the message is what is left to read. Validation, scoring
+  and decoding read every word. The draws are stateless, seeded by `train.seed` and the step
+  (a stream of their own), so a resumed run draws what the uninterrupted one did.
 - **Inverse token frequency** (Nakamura et al. 2019; `train.itf_power`): each target token's
   loss is weighted by its word's training-target count to the power -p
   (`inverse_frequency_weights`), so the frequent words of generic replies teach less and the
@@ -50,7 +57,7 @@ from nlp.model.losses import (
     token_losses,
     weighted,
 )
-from nlp.tokenizers.specials import BOS_ID, PAD_ID
+from nlp.tokenizers.specials import BOS_ID, PAD_ID, UNK_ID
 from nlp.util.config import TrainConfig
 
 SCHEDULES = ("none", "linear", "inverse_sigmoid")  # train.scheduled_sampling
@@ -105,6 +112,9 @@ def check(config: TrainConfig) -> None:
     if config.sampled_softmax > 0 and config.label_smoothing > 0:
         problems.append("train.sampled_softmax needs train.label_smoothing=0 (smoothing spreads "
                         "mass over the whole vocabulary, which a sampled softmax never sees)")
+    if not 0.0 <= config.target_word_dropout < 1.0:
+        problems.append("train.target_word_dropout must be in [0, 1), "
+                        f"got {config.target_word_dropout}")
     if config.itf_power < 0:
         problems.append(f"train.itf_power must be >= 0, got {config.itf_power}")
     if config.lm_loss_weight < 0:
@@ -164,6 +174,8 @@ class Objective:
         inputs = target_in
         if config.scheduled_sampling != "none":
             inputs = self.sampled_inputs(state, context, target_in, step)
+        if config.target_word_dropout > 0:
+            inputs = self.dropped_inputs(inputs, step)
         if config.sampled_softmax > 0:
             loss = self.sampled_loss(state, context, inputs, target_out, step)
         else:
@@ -252,6 +264,19 @@ class Objective:
         positions = tf.range(shape[1])[None, :]
         replace = (coins < probability) & (positions > 0) & tf.not_equal(target_in, PAD_ID)
         return tf.where(replace, shifted, tf.cast(target_in, tf.int32))
+
+    def dropped_inputs(self, target_in: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
+        """`target_in` with each input after the first (the start token) that is not
+        padding read as `<unk>` with probability `train.target_word_dropout`."""
+        shape = tf.shape(target_in)
+        # negative second seed values: a stream apart from the sampling draws' 2 step (+ 1)
+        seed = tf.stack([tf.cast(self.config.seed, tf.int64), -1 - tf.cast(step, tf.int64)])
+        coins = tf.random.stateless_uniform(shape, seed=seed)
+        positions = tf.range(shape[1])[None, :]
+        ids = tf.cast(target_in, tf.int32)
+        drop = ((coins < self.config.target_word_dropout) & (positions > 0)
+                & tf.not_equal(ids, PAD_ID))
+        return tf.where(drop, tf.constant(UNK_ID, tf.int32), ids)
 
     def validation_sums(
         self, source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor

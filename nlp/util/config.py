@@ -114,6 +114,9 @@ class TrainConfig:
     scheduled_sampling: str = "none"
     sampling_steps: int = 10000  # linear: steps to reach sampling_max; inverse_sigmoid: its k
     sampling_max: float = 0.25  # the highest probability of feeding a prediction
+    # target-side word dropout (Bowman et al. 2016; nlp.training.objective): each decoder
+    # input after the first is read as <unk> with this probability in training; 0: none
+    target_word_dropout: float = 0.0
     # epochs in which the embedding rows taken from model.pretrained_embeddings stay as
     # loaded (the other rows and weights train); -1: never trained
     freeze_pretrained_epochs: int = 0

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from nlp.model import Seq2Seq
 from nlp.model.language_models import EncoderLMHeads
-from nlp.tokenizers.specials import BOS_ID, EOS_ID, PAD_ID
+from nlp.tokenizers.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from nlp.training.data import EncodedExamples
 from nlp.training.objective import Objective, sampling_probability
 from nlp.training.trainer import Trainer
@@ -130,6 +130,32 @@ def test_scheduled_sampling_at_probability_zero_is_teacher_forcing_exactly() -> 
     assert float(later) != float(plain)
 
 
+def test_target_word_dropout_hides_reply_words_never_the_start_or_padding() -> None:
+    """Each decoder input after the start token that is not padding is read as <unk> with
+    the stated probability, the same draws for the same step and others for the next; the
+    loss differs from teacher forcing, and at 0 the option is off."""
+    source, target_in, target_out = batch(size=200)
+    dropping = Objective(model(), TrainConfig(target_word_dropout=0.25))
+    dropped = np.asarray(dropping.dropped_inputs(target_in, tf.constant(7, tf.int64)))
+    gold = np.asarray(target_in)
+    assert (dropped[:, 0] == BOS_ID).all()
+    assert ((dropped == PAD_ID) == (gold == PAD_ID)).all()
+    words = gold[:, 1:] != PAD_ID
+    hidden = dropped[:, 1:][words] != gold[:, 1:][words]
+    assert (dropped[:, 1:][words][hidden] == UNK_ID).all()
+    assert 0.2 < float(hidden.mean()) < 0.3  # of about 900 words
+    again = np.asarray(dropping.dropped_inputs(target_in, tf.constant(7, tf.int64)))
+    np.testing.assert_array_equal(dropped, again)
+    later = np.asarray(dropping.dropped_inputs(target_in, tf.constant(8, tf.int64)))
+    assert not np.array_equal(dropped, later)
+    step = tf.constant(7, tf.int64)
+    plain = float(Objective(dropping.model, TrainConfig()).loss(source, target_in, target_out,
+                                                                step))
+    assert float(dropping.loss(source, target_in, target_out, step)) != plain
+    with pytest.raises(ValueError, match=r"train\.target_word_dropout must be in \[0, 1\)"):
+        Objective(model(), TrainConfig(target_word_dropout=1.0))
+
+
 @pytest.mark.slow
 def test_the_options_train_through_the_trainers_compiled_step(tmp_path: Path) -> None:
     """Scheduled sampling with a ceiling of 0 trains exactly as teacher forcing; with a ceiling
@@ -158,6 +184,12 @@ def test_the_options_train_through_the_trainers_compiled_step(tmp_path: Path) ->
     assert any(
         not np.array_equal(a.numpy(), b.numpy())
         for a, b in zip(plain.model.trainable_weights, full.model.trainable_weights, strict=True)
+    )
+    hiding = fit("hiding", target_word_dropout=0.5)
+    assert any(
+        not np.array_equal(a.numpy(), b.numpy())
+        for a, b in zip(plain.model.trainable_weights, hiding.model.trainable_weights,
+                        strict=True)
     )
     with_lm = fit("lm", lm_loss_weight=0.5)
     heads = with_lm.objective.heads
