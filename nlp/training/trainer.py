@@ -344,7 +344,8 @@ class Trainer:
                 # Stopped mid-epoch: the epoch is not counted (a resumed run goes on from
                 # this batch, as the uninterrupted run would) and no schedule or early
                 # stopping sees it; only the bundle may take these weights.
-                self._part_epoch(state, validation, hooks, total, writer)
+                with self._averaged():  # validated and kept: the average, if any
+                    self._part_epoch(state, validation, hooks, total, writer)
                 self._save(checkpoint, state)
                 return state
             self._end_epoch(state, validation, hooks, writer)
@@ -409,8 +410,7 @@ class Trainer:
             if score is not None:
                 state.best_score = score
             if hooks.on_improved is not None:
-                with self._averaged():  # the bundle holds what was validated
-                    hooks.on_improved(state)
+                hooks.on_improved(state)
 
     def _beats(
         self, valid_loss: float, score: float | None, best_loss: float, best_score: float
@@ -425,6 +425,26 @@ class Trainer:
     def _end_epoch(
         self, state: TrainState, valid: EncodedExamples, hooks: Hooks, writer: Any
     ) -> None:
+        with self._averaged():  # validated, kept for the rewind and saved: the average, if any
+            improved, lowered = self._judge_epoch(state, valid, hooks, writer)
+        state.bad_epochs = 0 if improved or lowered else state.bad_epochs + 1
+        if state.bad_epochs >= self.config.patience:
+            self._log(f"  early stop: no improvement for {state.bad_epochs} epochs")
+            state.finished = True
+        elif not lowered and self.config.lr_schedule == "plateau":
+            if self.rewind is not None and state.lowest_epoch > 0:
+                self.rewind.restore()
+                if self.average is not None:
+                    self.average.reset()
+                self._log(f"  weights back to epoch {state.lowest_epoch}")
+            rate = plateau_decay(self.optimizer, self.config)
+            self._log(f"  learning rate lowered to {rate:.3g}")
+
+    def _judge_epoch(
+        self, state: TrainState, valid: EncodedExamples, hooks: Hooks, writer: Any
+    ) -> tuple[bool, bool]:
+        """Validate the epoch's weights, record them, keep them for the rewind when they lower
+        the loss and in the bundle when they are the best: (improved, lowered)."""
         valid_loss, score = self._validate(valid, hooks)
         record = {
             "epoch": state.epoch + 1,
@@ -470,8 +490,7 @@ class Trainer:
         if lowered:
             state.lowest_valid_loss, state.lowest_epoch = valid_loss, state.epoch
             if self.rewind is not None:
-                with self._averaged():  # the weights validated, not the raw ones
-                    self.rewind.keep()
+                self.rewind.keep()
         if improved:
             state.epochs_best_valid_loss = valid_loss
             if score is not None:
@@ -481,27 +500,14 @@ class Trainer:
             if score is not None:
                 state.best_score = score
             if hooks.on_improved is not None:
-                with self._averaged():  # the bundle holds what was validated
-                    hooks.on_improved(state)
-        state.bad_epochs = 0 if improved or lowered else state.bad_epochs + 1
-        if state.bad_epochs >= self.config.patience:
-            self._log(f"  early stop: no improvement for {state.bad_epochs} epochs")
-            state.finished = True
-        elif not lowered and self.config.lr_schedule == "plateau":
-            if self.rewind is not None and state.lowest_epoch > 0:
-                self.rewind.restore()
-                if self.average is not None:
-                    self.average.reset()
-                self._log(f"  weights back to epoch {state.lowest_epoch}")
-            rate = plateau_decay(self.optimizer, self.config)
-            self._log(f"  learning rate lowered to {rate:.3g}")
+                hooks.on_improved(state)
+        return improved, lowered
 
     def _validate(self, valid: EncodedExamples, hooks: Hooks) -> tuple[float, float | None]:
-        """The validation loss and the selection score (None without one) of the weights
-        the bundle would keep: their moving average, if the run keeps one."""
-        with self._averaged():
-            loss = self.evaluate_loss(valid)
-            score = hooks.selection.score() if hooks.selection is not None else None
+        """The validation loss and the selection score (None without one) of the weights in
+        the model (the callers put the moving average there, if the run keeps one)."""
+        loss = self.evaluate_loss(valid)
+        score = hooks.selection.score() if hooks.selection is not None else None
         return loss, score
 
     @contextlib.contextmanager

@@ -85,9 +85,20 @@ def test_validation_and_the_kept_model_see_the_average_and_training_the_raw_weig
     def keep(state) -> None:  # type: ignore[no-untyped-def]
         kept.append((state.global_step, [v.numpy().copy() for v in trainer.model.weights]))
 
+    average = trainer.average
+    assert average is not None
+    swap = average.swap
+    swaps: list[int] = []
+
+    def counted() -> None:
+        swaps.append(1)
+        swap()
+
+    monkeypatch.setattr(average, "swap", counted)
     state = trainer.fit(data, data[:8], hooks=Hooks(on_improved=keep,
                                                     selection=Selection("rouge", score)))
     assert state.epoch == 2 and len(kept) == 2 and len(scored) == 2
+    assert len(swaps) == 4  # in and out once an epoch end: validated, scored and kept together
     # training went on from the raw weights: the same trajectory as without an average
     for a, b in zip(plain.model.weights, trainer.model.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
