@@ -1,4 +1,4 @@
-"""What a training step minimises: the seq2seq loss, and its two options.
+"""What a training step minimises: the seq2seq loss, and its options.
 
 - **Scheduled sampling** (Bengio et al. 2015; `train.scheduled_sampling`): each decoder input
   after the first is, with a probability that grows over training, the model's own sampled
@@ -18,10 +18,11 @@
   mean token loss, times the weight, is added to the seq2seq loss.
 - **Target-side word dropout** (Bowman et al. 2016; `train.target_word_dropout`): each
   decoder input after the first is read as `<unk>` with this probability. Why: a decoder that
-  can always see the reply's own previous words predicts most of them as a language model
-  would and learns little from the message (what the likelihood's Hits@1/20 near chance
-  shows); with some of them hidden, the message is what is left to read. Validation, scoring
-  and decoding read every word. The draws are stateless, seeded by `train.seed` and the step
+  always sees the reply's own previous words can predict most of them as a language model
+  would and learn little from the message; with some of them hidden, the message is what is
+  left to read. Off by default: on the chat recipe it did not rank true replies measurably
+  better (docs/BENCHMARKS.md, "Target-side word dropout"). Validation, scoring and decoding
+  read every word. The draws are stateless, seeded by `train.seed` and the step
   (a stream of their own), so a resumed run draws what the uninterrupted one did.
 - **Inverse token frequency** (Nakamura et al. 2019; `train.itf_power`): each target token's
   loss is weighted by its word's training-target count to the power -p
