@@ -79,6 +79,13 @@ def sampling_probability(config: TrainConfig, step: tf.Tensor) -> tf.Tensor:
     return tf.constant(0.0, tf.float32)
 
 
+def replaceable(target_in: tf.Tensor) -> tf.Tensor:
+    """[B, T] bool: the decoder inputs a training option may replace (scheduled sampling's
+    predictions, word dropout's `<unk>`): every one but the start token and padding."""
+    positions = tf.range(tf.shape(target_in)[1])[None, :]
+    return (positions > 0) & tf.not_equal(tf.cast(target_in, tf.int32), PAD_ID)
+
+
 def inverse_frequency_weights(
     targets: Iterable[Sequence[int]], vocab_size: int, power: float
 ) -> np.ndarray:
@@ -262,8 +269,7 @@ class Objective:
         # the prediction made at position t is the input of position t + 1
         shifted = tf.concat([target_in[:, :1], drawn[:, :-1]], axis=1)
         coins = tf.random.stateless_uniform(shape, seed=tf.stack([seed, 2 * step64 + 1]))
-        positions = tf.range(shape[1])[None, :]
-        replace = (coins < probability) & (positions > 0) & tf.not_equal(target_in, PAD_ID)
+        replace = (coins < probability) & replaceable(target_in)
         return tf.where(replace, shifted, tf.cast(target_in, tf.int32))
 
     def dropped_inputs(self, target_in: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
@@ -273,11 +279,8 @@ class Objective:
         # negative second seed values: a stream apart from the sampling draws' 2 step (+ 1)
         seed = tf.stack([tf.cast(self.config.seed, tf.int64), -1 - tf.cast(step, tf.int64)])
         coins = tf.random.stateless_uniform(shape, seed=seed)
-        positions = tf.range(shape[1])[None, :]
-        ids = tf.cast(target_in, tf.int32)
-        drop = ((coins < self.config.target_word_dropout) & (positions > 0)
-                & tf.not_equal(ids, PAD_ID))
-        return tf.where(drop, tf.constant(UNK_ID, tf.int32), ids)
+        drop = (coins < self.config.target_word_dropout) & replaceable(target_in)
+        return tf.where(drop, tf.constant(UNK_ID, tf.int32), tf.cast(target_in, tf.int32))
 
     def validation_sums(
         self, source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor
