@@ -44,8 +44,11 @@ from nlp.training.optim import (
     FrozenRows,
     Rewind,
     WeightAverage,
+    linear_rate,
     make_optimizer,
     plateau_decay,
+    run_progress,
+    set_rate,
 )
 from nlp.util.config import TrainConfig
 from nlp.util.progress import Progress
@@ -323,6 +326,11 @@ class Trainer:
             pending: list[tf.Tensor] = []  # losses not yet read back to the host
             out_of_time = False
             for batch in batches:
+                if cfg.lr_schedule == "linear":
+                    progress = run_progress(
+                        cfg, time.monotonic() - started, state.global_step, total
+                    )
+                    set_rate(self.optimizer, linear_rate(cfg, progress, state.global_step))
                 pending.append(self.train_batch(*batch))
                 state.step_in_epoch += 1
                 state.global_step += 1

@@ -95,7 +95,9 @@ class TrainConfig:
     batch_size: int = 64
     epochs: int = 10
     learning_rate: float = 1e-3
-    lr_schedule: str = "constant"  # constant | plateau | inverse_sqrt | exponential
+    # constant | plateau | linear (to 0 where train.max_minutes or train.epochs ends) |
+    # inverse_sqrt | exponential (nlp.training.optim)
+    lr_schedule: str = "constant"
     warmup_steps: int = 0
     decay_rate: float = 0.5  # exponential: per decay_steps; plateau: per stalled epoch
     plateau_rewind: bool = True  # plateau: back to the lowest-loss epoch's weights first

@@ -413,3 +413,48 @@ def test_a_part_epoch_that_validates_better_is_the_bundle_and_resume_is_unchange
     assert again == [] and final.best_score == 0.5  # epochs 2 and 3 stayed below the part
     for a, b in zip(everything(straight), everything(resumed), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_linear_schedule_falls_to_zero_where_the_budget_ends(tmp_path: Path) -> None:
+    """`train.lr_schedule=linear`: each step's rate is learning_rate x (1 - the share of the
+    budget used before it), the budget being train.epochs' batches (or train.max_minutes,
+    whichever ends first); the last of G steps trains at learning_rate / G."""
+    from nlp.training.trainer import Hooks, Selection
+
+    trainer = make_trainer(tmp_path, lr_schedule="linear", learning_rate=0.01, epochs=3,
+                           patience=5, select_by="last")
+    rates: list[tuple[int, float]] = []
+
+    def score() -> float:  # called once an epoch, after its last step
+        rates.append((trainer.optimizer.iterations.numpy().item(),
+                      float(trainer.optimizer.learning_rate.numpy())))
+        return 0.0
+
+    data = examples(48)
+    state = trainer.fit(data, data[:8], hooks=Hooks(selection=Selection("rouge", score)))
+    steps = state.global_step
+    assert state.epoch == 3 and steps % 3 == 0
+    per_epoch = steps // 3
+    assert [step for step, _ in rates] == [per_epoch, 2 * per_epoch, steps]
+    # the rate of each epoch's last step: 0.01 x (1 - (step - 1) / steps)
+    assert [rate for _, rate in rates] == pytest.approx(
+        [0.01 * (1 - (step - 1) / steps) for step, _ in rates]
+    )
+    assert rates[-1][1] == pytest.approx(0.01 / steps)
+
+
+def test_linear_schedule_follows_the_time_budget_and_the_warm_up() -> None:
+    """The share of the budget used is the larger of the minutes' and the batches'; the
+    warm-up multiplies the rate by (step + 1) / warmup_steps until it reaches 1."""
+    from nlp.training.optim import linear_rate, run_progress
+    from nlp.util.config import TrainConfig
+
+    config = TrainConfig(learning_rate=0.002, epochs=10, max_minutes=2.0, warmup_steps=4)
+    assert run_progress(config, train_seconds=30.0, step=5, epoch_batches=100) == 0.25
+    assert run_progress(config, train_seconds=30.0, step=500, epoch_batches=100) == 0.5
+    assert run_progress(config, train_seconds=600.0, step=5, epoch_batches=100) == 1.0
+    assert linear_rate(config, 0.25, step=1) == pytest.approx(0.002 * 0.5 * 0.75)
+    assert linear_rate(config, 0.25, step=3) == pytest.approx(0.002 * 0.75)
+    assert linear_rate(config, 1.0, step=100) == 0.0
+    untimed = TrainConfig(epochs=2, max_minutes=0.0)
+    assert run_progress(untimed, train_seconds=1e6, step=50, epoch_batches=100) == 0.25
