@@ -63,6 +63,20 @@ from nlp.util.config import TrainConfig
 
 SCHEDULES = ("none", "linear", "inverse_sigmoid")  # train.scheduled_sampling
 
+# The random draws a training step makes, each a stream of its own: draws seeded alike are
+# alike (a stateless uniform's first numbers are the same whatever its shape), so two options
+# sharing a seed would, e.g., replace the inputs where the sampled softmax drew its rare words.
+DRAWS = ("sampled_words", "predictions", "sampling_coins", "word_dropout")
+
+
+def draw_seed(seed: int, step: tf.Tensor, draw: str) -> tf.Tensor:
+    """The stateless seed of one of a step's `DRAWS`: `train.seed` and the step, so a resumed
+    run draws what the uninterrupted run did, and a stream apart for every draw."""
+    return tf.stack([
+        tf.cast(seed, tf.int64),
+        len(DRAWS) * tf.cast(step, tf.int64) + DRAWS.index(draw),
+    ])
+
 
 def sampling_probability(config: TrainConfig, step: tf.Tensor) -> tf.Tensor:
     """The probability of feeding the model's prediction at training step `step` (0-based):
@@ -214,9 +228,9 @@ class Objective:
         features, attention, _ = model.teacher_forcing_features(
             state, context, target_in, training=True)
         kernel, bias = model.output_parameters()
-        seed = tf.stack([tf.cast(config.seed, tf.int64), 2 * tf.cast(step, tf.int64) + 1])
         sampled = sample_log_uniform(
-            min(config.sampled_softmax, model.config.vocab_size), model.config.vocab_size, seed)
+            min(config.sampled_softmax, model.config.vocab_size), model.config.vocab_size,
+            draw_seed(config.seed, step, "sampled_words"))
         losses, mask = sampled_token_losses(
             features, kernel, bias, target_out, sampled, model.products)
         if self.token_weights is not None:
@@ -259,26 +273,23 @@ class Objective:
         columns = tf.range(tf.shape(logits)[-1])
         logits = tf.where(columns > BOS_ID, logits, tf.constant(-1e9, logits.dtype))
         shape = tf.shape(target_in)
-        step64 = tf.cast(step, tf.int64)
-        seed = tf.cast(self.config.seed, tf.int64)
         drawn = tf.random.stateless_categorical(
             tf.reshape(logits, [-1, tf.shape(logits)[-1]]), 1,
-            seed=tf.stack([seed, 2 * step64]), dtype=tf.int32,
+            seed=draw_seed(self.config.seed, step, "predictions"), dtype=tf.int32,
         )
         drawn = tf.reshape(drawn, shape)
         # the prediction made at position t is the input of position t + 1
         shifted = tf.concat([target_in[:, :1], drawn[:, :-1]], axis=1)
-        coins = tf.random.stateless_uniform(shape, seed=tf.stack([seed, 2 * step64 + 1]))
+        coins = tf.random.stateless_uniform(
+            shape, seed=draw_seed(self.config.seed, step, "sampling_coins"))
         replace = (coins < probability) & replaceable(target_in)
         return tf.where(replace, shifted, tf.cast(target_in, tf.int32))
 
     def dropped_inputs(self, target_in: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
         """`target_in` with each input after the first (the start token) that is not
         padding read as `<unk>` with probability `train.target_word_dropout`."""
-        shape = tf.shape(target_in)
-        # negative second seed values: a stream apart from the sampling draws' 2 step (+ 1)
-        seed = tf.stack([tf.cast(self.config.seed, tf.int64), -1 - tf.cast(step, tf.int64)])
-        coins = tf.random.stateless_uniform(shape, seed=seed)
+        coins = tf.random.stateless_uniform(
+            tf.shape(target_in), seed=draw_seed(self.config.seed, step, "word_dropout"))
         drop = (coins < self.config.target_word_dropout) & replaceable(target_in)
         return tf.where(drop, tf.constant(UNK_ID, tf.int32), tf.cast(target_in, tf.int32))
 

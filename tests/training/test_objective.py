@@ -156,6 +156,26 @@ def test_target_word_dropout_hides_reply_words_never_the_start_or_padding() -> N
         Objective(model(), TrainConfig(target_word_dropout=1.0))
 
 
+def test_each_draw_of_a_step_has_a_stream_of_its_own() -> None:
+    """The sampled softmax's words, scheduled sampling's predictions and coins and word
+    dropout's coins are seeded apart at every step (alike seeds give alike numbers: the coins
+    once began with the very numbers that drew the sampled words), and the same again for
+    the same step (a resumed run draws what the uninterrupted one did)."""
+    from nlp.training.objective import DRAWS, draw_seed
+
+    seeds = [tuple(np.asarray(draw_seed(5, tf.constant(step, tf.int64), draw)))
+             for step in range(200) for draw in DRAWS]
+    assert len(set(seeds)) == len(seeds)
+    assert all(seed[0] == 5 for seed in seeds)
+    step = tf.constant(7, tf.int64)
+    firsts = [np.asarray(tf.random.stateless_uniform([8], seed=draw_seed(5, step, draw)))
+              for draw in DRAWS]
+    assert len({tuple(first) for first in firsts}) == len(DRAWS)
+    np.testing.assert_array_equal(
+        draw_seed(5, step, "sampling_coins"), draw_seed(5, tf.constant(7, tf.int64),
+                                                        "sampling_coins"))
+
+
 @pytest.mark.slow
 def test_the_options_train_through_the_trainers_compiled_step(tmp_path: Path) -> None:
     """Scheduled sampling with a ceiling of 0 trains exactly as teacher forcing; with a ceiling
