@@ -12,7 +12,7 @@ import tensorflow as tf
 from nlp.model import Seq2Seq
 from nlp.model.distribution import DecoderOutputs
 from nlp.model.losses import sample_log_uniform, sampled_token_losses, token_losses
-from nlp.training.objective import Objective, inverse_frequency_weights
+from nlp.training.objective import Objective, draw_seed, inverse_frequency_weights
 from nlp.util.config import ModelConfig, TrainConfig
 
 VOCAB = 12
@@ -48,8 +48,8 @@ def test_the_training_loss_is_the_weighted_mean_of_the_token_losses(sampled: int
     if sampled:
         features, _, _ = plain.model.teacher_forcing_features(
             *plain.model.encode(SOURCE), TARGET_IN)
-        seed = tf.constant([plain.config.seed, 1], tf.int64)
-        ids = sample_log_uniform(sampled, VOCAB, seed)
+        ids = sample_log_uniform(sampled, VOCAB, draw_seed(plain.config.seed, step,
+                                                            "sampled_words"))
         kernel, bias = plain.model.output_parameters()
         losses, mask = sampled_token_losses(features, kernel, bias, TARGET_OUT, ids)
     else:
