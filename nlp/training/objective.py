@@ -52,7 +52,6 @@ from nlp.model.language_models import (
 )
 from nlp.model.losses import (
     coverage_losses,
-    masked_mean_loss,
     sample_log_uniform,
     sampled_token_losses,
     token_losses,
@@ -139,6 +138,9 @@ def check(config: TrainConfig) -> None:
                         f"got {config.target_word_dropout}")
     if config.itf_power < 0:
         problems.append(f"train.itf_power must be >= 0, got {config.itf_power}")
+    if config.contrastive_weight < 0 or config.contrastive_margin < 0:
+        problems.append("train.contrastive_weight and train.contrastive_margin must be >= 0, "
+                        f"got {config.contrastive_weight} and {config.contrastive_margin}")
     if config.lm_loss_weight < 0:
         problems.append(f"train.lm_loss_weight must be >= 0, got {config.lm_loss_weight}")
     if problems:
@@ -198,46 +200,74 @@ class Objective:
             inputs = self.sampled_inputs(state, context, target_in, step)
         if config.target_word_dropout > 0:
             inputs = self.dropped_inputs(inputs, step)
-        if config.sampled_softmax > 0:
-            loss = self.sampled_loss(state, context, inputs, target_out, step)
-        else:
-            outputs = model.teacher_forcing_encoded(state, context, inputs, training=True)
-            loss = masked_mean_loss(
-                outputs,
-                target_out,
-                model.config.vocab_size,
-                config.label_smoothing,
-                config.coverage_weight if model.config.coverage else 0.0,
-                self.token_weights,
-            )
+        losses, mask, attention = self.token_terms(state, context, inputs, target_out, step)
+        rows = tf.reduce_sum(losses, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+        if self.token_weights is not None:
+            losses = weighted(losses, target_out, self.token_weights)
+        if model.config.coverage:
+            losses += config.coverage_weight * coverage_losses(attention) * mask
+        loss = tf.reduce_sum(losses) / tf.maximum(tf.reduce_sum(mask), 1.0)
+        if config.contrastive_weight > 0:
+            loss += config.contrastive_weight * self.contrastive_loss(
+                state, context, target_in, target_out, rows, step)
         if self.heads is not None:
             loss += config.lm_loss_weight * self.lm_loss(source, target_in, target_out, first)
         return loss
 
-    def sampled_loss(
+    def token_terms(
         self,
         state: dict[str, tf.Tensor],
         context: dict[str, tf.Tensor],
         target_in: tf.Tensor,
         target_out: tf.Tensor,
         step: tf.Tensor,
-    ) -> tf.Tensor:
-        """The mean sampled-softmax token loss (`train.sampled_softmax` words a step, drawn
-        statelessly from `train.seed` and the step) plus the coverage loss."""
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Per-token losses [B,T] (dropout on; label smoothing; the sampled softmax's words
+        when `train.sampled_softmax` > 0, drawn statelessly from `train.seed` and the step),
+        the padding mask [B,T] and the attention."""
         model, config = self.model, self.config
-        features, attention, _ = model.teacher_forcing_features(
-            state, context, target_in, training=True)
-        kernel, bias = model.output_parameters()
-        sampled = sample_log_uniform(
-            min(config.sampled_softmax, model.config.vocab_size), model.config.vocab_size,
-            draw_seed(config.seed, step, "sampled_words"))
-        losses, mask = sampled_token_losses(
-            features, kernel, bias, target_out, sampled, model.products)
-        if self.token_weights is not None:
-            losses = weighted(losses, target_out, self.token_weights)
-        if model.config.coverage:
-            losses += config.coverage_weight * coverage_losses(attention) * mask
-        return tf.reduce_sum(losses) / tf.maximum(tf.reduce_sum(mask), 1.0)
+        if config.sampled_softmax > 0:
+            features, attention, _ = model.teacher_forcing_features(
+                state, context, target_in, training=True)
+            kernel, bias = model.output_parameters()
+            vocab = model.config.vocab_size
+            sampled = sample_log_uniform(min(config.sampled_softmax, vocab), vocab,
+                                         draw_seed(config.seed, step, "sampled_words"))
+            losses, mask = sampled_token_losses(
+                features, kernel, bias, target_out, sampled, model.products)
+            return losses, mask, attention
+        outputs = model.teacher_forcing_encoded(state, context, target_in, training=True)
+        losses, mask = token_losses(outputs, target_out, model.config.vocab_size,
+                                    config.label_smoothing)
+        return losses, mask, outputs.attention
+
+    def contrastive_loss(
+        self,
+        state: dict[str, tf.Tensor],
+        context: dict[str, tf.Tensor],
+        target_in: tf.Tensor,
+        target_out: tf.Tensor,
+        own: tf.Tensor,
+        step: tf.Tensor,
+    ) -> tf.Tensor:
+        """The mean over the batch of max(0, margin - (another reply's loss - the row's own
+        reply's loss)), each the reply's mean token loss given the row's message (`own` [B]:
+        the own replies'), `train.contrastive_margin` the margin. The other reply is the
+        previous row's (a length bucket's rows have replies of about one length); rows whose
+        neighbour has the same reply are left out. Why: likelihood alone is highest for
+        replies that fit every message ("I don't know."), and a model trained by it alone
+        ranks a message's own reply above random ones barely more often than chance; a
+        ranking loss on the length-normalised likelihood of candidates beside the likelihood
+        teaches the ranking itself (Liu et al. 2022, BRIO; An et al. 2022, CoNT) and lowers
+        the generic replies that would win it for any message. It costs a second decoder
+        pass over the batch."""
+        other_in, other_out = tf.roll(target_in, 1, axis=0), tf.roll(target_out, 1, axis=0)
+        losses, mask, _ = self.token_terms(state, context, other_in, other_out, step)
+        other = tf.reduce_sum(losses, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+        gaps = tf.nn.relu(self.config.contrastive_margin - (other - own))
+        distinct = tf.cast(tf.reduce_any(tf.not_equal(target_out, other_out), axis=1),
+                           gaps.dtype)
+        return tf.reduce_sum(gaps * distinct) / tf.maximum(tf.reduce_sum(distinct), 1.0)
 
     def lm_loss(
         self,

@@ -119,6 +119,11 @@ class TrainConfig:
     # target-side word dropout (Bowman et al. 2016; nlp.training.objective): each decoder
     # input after the first is read as <unk> with this probability in training; 0: none
     target_word_dropout: float = 0.0
+    # a ranking loss beside the likelihood (nlp.training.objective, contrastive_loss): each
+    # reply's mean token loss given its message must be this margin below another reply's
+    # (the batch's next), weighted by contrastive_weight; 0: none
+    contrastive_weight: float = 0.0
+    contrastive_margin: float = 1.0
     # epochs in which the embedding rows taken from model.pretrained_embeddings stay as
     # loaded (the other rows and weights train); -1: never trained
     freeze_pretrained_epochs: int = 0

@@ -156,6 +156,43 @@ def test_target_word_dropout_hides_reply_words_never_the_start_or_padding() -> N
         Objective(model(), TrainConfig(target_word_dropout=1.0))
 
 
+def test_the_contrastive_loss_is_the_mean_margin_shortfall_over_distinct_neighbours() -> None:
+    """train.contrastive_weight adds weight x mean over rows of max(0, margin - (the previous
+    row's reply's mean token loss - the row's own)), both given the row's message, hand-
+    computed here from the model's exact log-probabilities; a row whose neighbour has the
+    same reply is left out; 0 is the plain loss; negative settings are refused."""
+    network = model()
+    source, target_in, target_out = batch(size=5)
+    # row 3 gets row 2's reply: its neighbour's reply is its own, so it is left out
+    target_in = tf.tensor_scatter_nd_update(target_in, [[3]], target_in[2:3])
+    target_out = tf.tensor_scatter_nd_update(target_out, [[3]], target_out[2:3])
+    step = tf.constant(0, tf.int64)
+    plain = float(Objective(network, TrainConfig()).loss(source, target_in, target_out, step))
+    state, context = network.encode(source)
+
+    def mean_nll(t_in: tf.Tensor, t_out: tf.Tensor) -> np.ndarray:
+        logits = network.teacher_forcing_encoded(state, context, t_in).logits
+        log_probs = np.asarray(tf.nn.log_softmax(tf.cast(logits, tf.float32)))
+        gold = np.asarray(t_out)
+        picked = np.take_along_axis(log_probs, gold[..., None], axis=-1)[..., 0]
+        real = gold != PAD_ID
+        return -(picked * real).sum(axis=1) / real.sum(axis=1)
+
+    own = mean_nll(target_in, target_out)
+    other = mean_nll(np.roll(target_in, 1, axis=0), np.roll(target_out, 1, axis=0))
+    gaps = np.maximum(0.0, 2.0 - (other - own))
+    kept = [0, 1, 2, 4]
+    assert gaps[kept].max() > 0  # an untrained model: replies all about equally likely
+    contrast = float(gaps[kept].mean())
+    config = TrainConfig(contrastive_weight=0.5, contrastive_margin=2.0)
+    total = float(Objective(network, config).loss(source, target_in, target_out, step))
+    assert total == pytest.approx(plain + 0.5 * contrast, rel=1e-5)
+    off = TrainConfig(contrastive_weight=0.0, contrastive_margin=2.0)
+    assert float(Objective(network, off).loss(source, target_in, target_out, step)) == plain
+    with pytest.raises(ValueError, match=r"train\.contrastive_weight and "):
+        Objective(network, TrainConfig(contrastive_weight=-1.0))
+
+
 def test_each_draw_of_a_step_has_a_stream_of_its_own() -> None:
     """The sampled softmax's words, scheduled sampling's predictions and coins and word
     dropout's coins are seeded apart at every step (alike seeds give alike numbers: the coins
@@ -205,12 +242,15 @@ def test_the_options_train_through_the_trainers_compiled_step(tmp_path: Path) ->
         not np.array_equal(a.numpy(), b.numpy())
         for a, b in zip(plain.model.trainable_weights, full.model.trainable_weights, strict=True)
     )
-    hiding = fit("hiding", target_word_dropout=0.5)
-    assert any(
-        not np.array_equal(a.numpy(), b.numpy())
-        for a, b in zip(plain.model.trainable_weights, hiding.model.trainable_weights,
-                        strict=True)
-    )
+    for name, option in (("hiding", {"target_word_dropout": 0.5}),
+                         ("ranking", {"contrastive_weight": 1.0}),
+                         ("ranking-sampled", {"contrastive_weight": 1.0, "sampled_softmax": 8})):
+        changed = fit(name, **option)
+        assert any(
+            not np.array_equal(a.numpy(), b.numpy())
+            for a, b in zip(plain.model.trainable_weights, changed.model.trainable_weights,
+                            strict=True)
+        )
     with_lm = fit("lm", lm_loss_weight=0.5)
     heads = with_lm.objective.heads
     assert heads is not None
