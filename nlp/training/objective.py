@@ -24,6 +24,11 @@
   better (docs/BENCHMARKS.md, "Target-side word dropout"). Validation, scoring and decoding
   read every word. The draws are stateless, seeded by `train.seed` and the step
   (a stream of their own), so a resumed run draws what the uninterrupted one did.
+- **A ranking loss beside the likelihood** (`train.contrastive_weight`, `contrastive_loss`):
+  each reply's mean token loss given its message must be `train.contrastive_margin` below that
+  of the batch's neighbouring reply. Set by the chat-en recipe, where it ranked true replies
+  first more often and its replies rated more sensible (docs/BENCHMARKS.md, "A ranking loss
+  beside the likelihood"); not in the chat preset, unmeasured elsewhere.
 - **Inverse token frequency** (Nakamura et al. 2019; `train.itf_power`): each target token's
   loss is weighted by its word's training-target count to the power -p
   (`inverse_frequency_weights`), so the frequent words of generic replies teach less and the
