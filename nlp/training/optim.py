@@ -59,10 +59,11 @@ def linear_rate(config: TrainConfig, progress: float, step: int) -> float:
     """The `linear` schedule's rate for the step after `step` steps, `progress` into the run:
     from `learning_rate` down to 0 where the budget ends (after a linear warm-up of
     `warmup_steps`, if any). Why: under a fixed budget a rate that falls linearly to zero
-    over it ends lower than a constant or step-decayed one (Li, Yumer and Ramanan 2020,
-    "Budgeted training"), and unlike a per-step schedule it follows a wall-clock budget,
-    whose step count nobody knows in advance. An average of the weights at a constant rate
-    smooths the noise of the last steps; a falling rate also stops making it."""
+    over it ended lower than a constant or step-decayed one in Li, Yumer and Ramanan 2020
+    ("Budgeted training"), and unlike a per-step schedule it follows a wall-clock budget,
+    whose step count nobody knows in advance. No preset uses it: on the chat-en recipe it
+    ended higher than the constant rate with a moving average of the weights
+    (docs/BENCHMARKS.md, "A ranking loss beside the likelihood")."""
     warm = min(1.0, (step + 1) / max(1, config.warmup_steps))
     return config.learning_rate * warm * (1.0 - progress)
 

@@ -121,7 +121,7 @@ class TrainConfig:
     target_word_dropout: float = 0.0
     # a ranking loss beside the likelihood (nlp.training.objective, contrastive_loss): each
     # reply's mean token loss given its message must be this margin below another reply's
-    # (the batch's next), weighted by contrastive_weight; 0: none
+    # (the batch's previous row's), weighted by contrastive_weight; 0: none
     contrastive_weight: float = 0.0
     contrastive_margin: float = 1.0
     # epochs in which the embedding rows taken from model.pretrained_embeddings stay as
