@@ -82,6 +82,11 @@ def draw_seed(seed: int, step: tf.Tensor, draw: str) -> tf.Tensor:
     ])
 
 
+def reply_means(losses: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """[B]: each reply's mean token loss (the length-normalised likelihood Hits ranks by)."""
+    return tf.reduce_sum(losses, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+
+
 def sampling_probability(config: TrainConfig, step: tf.Tensor) -> tf.Tensor:
     """The probability of feeding the model's prediction at training step `step` (0-based):
     `linear` rises from 0 to `train.sampling_max` over `train.sampling_steps` steps;
@@ -206,7 +211,7 @@ class Objective:
         if config.target_word_dropout > 0:
             inputs = self.dropped_inputs(inputs, step)
         losses, mask, attention = self.token_terms(state, context, inputs, target_out, step)
-        rows = tf.reduce_sum(losses, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+        rows = reply_means(losses, mask)
         if self.token_weights is not None:
             losses = weighted(losses, target_out, self.token_weights)
         if model.config.coverage:
@@ -268,7 +273,7 @@ class Objective:
         pass over the batch."""
         other_in, other_out = tf.roll(target_in, 1, axis=0), tf.roll(target_out, 1, axis=0)
         losses, mask, _ = self.token_terms(state, context, other_in, other_out, step)
-        other = tf.reduce_sum(losses, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+        other = reply_means(losses, mask)
         gaps = tf.nn.relu(self.config.contrastive_margin - (other - own))
         distinct = tf.cast(tf.reduce_any(tf.not_equal(target_out, other_out), axis=1),
                            gaps.dtype)
