@@ -68,9 +68,20 @@ def linear_rate(config: TrainConfig, progress: float, step: int) -> float:
     return config.learning_rate * warm * (1.0 - progress)
 
 
+def _rated(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """The optimizer that holds the rate: under loss scaling (float16) Keras wraps the one
+    that steps in a `LossScaleOptimizer`, whose own rate is not what the steps read."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+def current_rate(optimizer: keras.optimizers.Optimizer) -> float:
+    """The rate the next step uses."""
+    return float(_rated(optimizer).learning_rate.numpy())
+
+
 def set_rate(optimizer: keras.optimizers.Optimizer, rate: float) -> None:
     """Set the optimizer's rate (a variable: checkpoints keep it, compiled steps read it)."""
-    getattr(optimizer, "inner_optimizer", optimizer).learning_rate = rate
+    _rated(optimizer).learning_rate = rate
 
 
 def plateau_decay(optimizer: keras.optimizers.Optimizer, config: TrainConfig) -> float:
@@ -79,8 +90,7 @@ def plateau_decay(optimizer: keras.optimizers.Optimizer, config: TrainConfig) ->
     per-step schedule: under a wall-clock budget nobody knows in advance how many steps there
     will be, and waiting for validation to stall spends the high rate while it still helps.
     The rate is an optimizer variable, so checkpoints keep it. Returns the new rate."""
-    inner = getattr(optimizer, "inner_optimizer", optimizer)  # under loss scaling
-    rate = float(inner.learning_rate.numpy()) * config.decay_rate
+    rate = current_rate(optimizer) * config.decay_rate
     set_rate(optimizer, rate)
     return rate
 
