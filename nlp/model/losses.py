@@ -77,6 +77,41 @@ def sample_log_uniform(count: int, vocab_size: int, seed: tf.Tensor) -> tf.Tenso
     return tf.clip_by_value(ids, 0, vocab_size - 1)
 
 
+def sampled_logits(
+    features: tf.Tensor,
+    kernel: tf.Tensor,
+    bias: tf.Tensor,
+    targets: tf.Tensor,
+    sampled: tf.Tensor,
+    products: tf.DType | str | None = None,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """The sampled softmax's corrected logits [N, 1+S] (N = B*T positions; column 0 each
+    position's target, then the `sampled` ids [S]) and the ids they score [N, 1+S]: each
+    logit corrected by -ln(S Q(id)), so a softmax over a row approximates the full
+    softmax's over those ids; a sampled id equal to the position's target (an "accidental
+    hit") gets -1e9."""
+    count = tf.cast(tf.shape(sampled)[0], tf.float32)
+    vocab_size = int(kernel.shape[1])
+    flat = tf.reshape(features, [-1, tf.shape(features)[-1]])  # [N, H]
+    labels = tf.reshape(tf.cast(targets, tf.int32), [-1])  # [N]
+    operands = tf.as_dtype(products) if products is not None else None
+    true_columns = tf.gather(kernel, labels, axis=1)  # [H, N]
+    true_logits = tf.reduce_sum(
+        tf.cast(flat, tf.float32) * tf.transpose(tf.cast(true_columns, tf.float32)), axis=-1
+    ) + tf.gather(tf.cast(bias, tf.float32), labels)  # [N]
+    others = tf.cast(recurrence.product(
+        flat, tf.gather(kernel, sampled, axis=1), operands), tf.float32)
+    others += tf.gather(tf.cast(bias, tf.float32), sampled)[None, :]  # [N, S]
+    true_logits -= tf.math.log(count) + log_uniform_log_probs(labels, vocab_size)
+    others -= (tf.math.log(count) + log_uniform_log_probs(sampled, vocab_size))[None, :]
+    hits = tf.equal(labels[:, None], sampled[None, :])
+    others = tf.where(hits, tf.constant(-1e9, tf.float32), others)
+    logits = tf.concat([true_logits[:, None], others], axis=-1)
+    ids = tf.concat(
+        [labels[:, None], tf.broadcast_to(sampled[None, :], tf.shape(others))], axis=-1)
+    return logits, ids
+
+
 def sampled_token_losses(
     features: tf.Tensor,
     kernel: tf.Tensor,
@@ -87,32 +122,66 @@ def sampled_token_losses(
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Sampled softmax (Jean et al. 2015): per-token loss [B,T] (zero on padding) over each
     target and the `sampled` ids [S] (one draw shared by the batch, from
-    `sample_log_uniform`), each logit corrected by -ln(S Q(id)) so that the loss's gradient
-    approaches the full softmax's as S grows; a sampled id equal to the token's target is
-    left out (an "accidental hit"). And the padding mask as float [B,T].
+    `sample_log_uniform`), the logits of `sampled_logits`, so that the loss's gradient
+    approaches the full softmax's as S grows. And the padding mask as float [B,T].
 
     Why: the output projection onto the whole vocabulary, forward and backward, is the
     largest share of a chat model's training step (10,000 words x 256 units per target
     token); S of them cost S/V of it. Only training uses it: validation, scoring and
     decoding keep the exact softmax (`token_losses`)."""
+    logits, _ = sampled_logits(features, kernel, bias, targets, sampled, products)
+    return sampled_nll(logits, targets)
+
+
+def sampled_nll(logits: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Per-token loss [B,T] (zero on padding) from `sampled_logits`' logits [N, 1+S], and
+    the padding mask as float [B,T]."""
     targets = tf.cast(targets, tf.int32)
     mask = tf.cast(tf.not_equal(targets, PAD_ID), tf.float32)
-    vocab_size = int(kernel.shape[1])
-    count = tf.cast(tf.shape(sampled)[0], tf.float32)
-    flat = tf.reshape(features, [-1, tf.shape(features)[-1]])  # [N, H]
-    labels = tf.reshape(targets, [-1])  # [N]
-    operands = tf.as_dtype(products) if products is not None else None
-    true_columns = tf.gather(kernel, labels, axis=1)  # [H, N]
-    true_logits = tf.reduce_sum(
-        tf.cast(flat, tf.float32) * tf.transpose(tf.cast(true_columns, tf.float32)), axis=-1
-    ) + tf.gather(tf.cast(bias, tf.float32), labels)  # [N]
-    sampled_logits = tf.cast(recurrence.product(
-        flat, tf.gather(kernel, sampled, axis=1), operands), tf.float32)
-    sampled_logits += tf.gather(tf.cast(bias, tf.float32), sampled)[None, :]  # [N, S]
-    true_logits -= tf.math.log(count) + log_uniform_log_probs(labels, vocab_size)
-    sampled_logits -= (tf.math.log(count) + log_uniform_log_probs(sampled, vocab_size))[None, :]
-    hits = tf.equal(labels[:, None], sampled[None, :])
-    sampled_logits = tf.where(hits, tf.constant(-1e9, tf.float32), sampled_logits)
-    logits = tf.concat([true_logits[:, None], sampled_logits], axis=-1)
-    nll = tf.reduce_logsumexp(logits, axis=-1) - true_logits
+    nll = tf.reduce_logsumexp(logits, axis=-1) - logits[:, 0]
     return tf.reshape(nll, tf.shape(targets)) * mask, mask
+
+
+def overused_unlikelihood(
+    logits: tf.Tensor,
+    ids: tf.Tensor | None,
+    targets: tf.Tensor,
+    vocab_size: int,
+    threshold: float = 1e-3,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Vocabulary unlikelihood (Li et al. 2020, "Don't Say That!", its `kldiv` weighting):
+    the summed penalty and the count of penalised positions, for the batch's targets
+    [B,T] and the logits [N, K] of each position (N = B*T) over `ids` [N, K] (None: the
+    whole vocabulary, K = V).
+
+    Each position's prediction is its logits' argmax. A word the batch's predictions use
+    more often than its targets do (share p_model > p_human) weighs
+    beta = p_model ln(p_model / p_human) (kept above `threshold`; a word no target holds
+    counts as half an occurrence); each position whose prediction is such a word and not
+    its own target adds beta * -ln(1 - p(prediction)). Why: likelihood alone leaves a
+    chat model's argmax on "i", "'t", "know" almost everywhere, the generic replies beam
+    search then finds; this lowers the over-predicted words where the reply says something
+    else, by how much they are over-predicted. Li et al. count the words of replies decoded
+    during training, over 32 batches; here the predictions are the teacher-forced argmax of
+    the batch itself, so the step needs no decoding and no state (a resumed run computes
+    what the uninterrupted one did). The weights carry no gradient."""
+    labels = tf.reshape(tf.cast(targets, tf.int32), [-1])
+    mask = tf.cast(tf.not_equal(labels, PAD_ID), tf.float32)
+    logits = tf.cast(logits, tf.float32)
+    pick = tf.argmax(logits, axis=-1, output_type=tf.int32)  # [N]
+    predicted = pick if ids is None else tf.gather(ids, pick, axis=1, batch_dims=1)
+    log_probs = tf.nn.log_softmax(logits, axis=-1)
+    chosen = tf.gather(log_probs, pick, axis=1, batch_dims=1)  # [N]
+    tokens = tf.maximum(tf.reduce_sum(mask), 1.0)
+    p_model = tf.math.unsorted_segment_sum(mask, predicted, vocab_size) / tokens
+    p_human = tf.maximum(
+        tf.math.unsorted_segment_sum(mask, labels, vocab_size), 0.5) / tokens
+    beta = tf.where(p_model > p_human,
+                    p_model * (tf.math.log(tf.maximum(p_model, 1e-9)) - tf.math.log(p_human)),
+                    0.0)
+    beta = tf.stop_gradient(tf.where(beta > threshold, beta, 0.0))
+    weights = tf.gather(beta, predicted) * mask * tf.cast(
+        tf.not_equal(predicted, labels), tf.float32)
+    penalty = -tf.math.log(tf.maximum(1.0 - tf.exp(chosen), 1e-6))
+    return (tf.reduce_sum(weights * penalty),
+            tf.reduce_sum(tf.cast(weights > 0, tf.float32)))

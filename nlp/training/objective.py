@@ -35,6 +35,14 @@
   rarer words a specific reply needs teach more. Validation stays unweighted: the epoch kept
   is the one whose model predicts held-out replies best, as without the weights.
 
+- **Vocabulary unlikelihood** (Li et al. 2020; `train.unlikelihood_weight`,
+  `nlp.model.losses.overused_unlikelihood`): the words the model predicts more often than
+  the batch's replies hold them are made less likely where the reply says something else,
+  weighted by how over-used they are; the mean penalty over penalised positions, times the
+  weight, is added. Why: the generic replies beam search finds are made of the words the
+  argmax over-uses; likelihood alone does not see the mismatch. Validation stays the exact
+  likelihood.
+
 `s2s pretrain`'s objective (`nlp.pretraining`) is another `Objective`: the trainer calls
 `loss` inside its compiled step and `validation_sums` to validate.
 """
@@ -43,6 +51,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -57,8 +66,10 @@ from nlp.model.language_models import (
 )
 from nlp.model.losses import (
     coverage_losses,
+    overused_unlikelihood,
     sample_log_uniform,
-    sampled_token_losses,
+    sampled_logits,
+    sampled_nll,
     token_losses,
     weighted,
 )
@@ -80,6 +91,16 @@ def draw_seed(seed: int, step: tf.Tensor, draw: str) -> tf.Tensor:
         tf.cast(seed, tf.int64),
         len(DRAWS) * tf.cast(step, tf.int64) + DRAWS.index(draw),
     ])
+
+
+class TokenTerms(NamedTuple):
+    """What a decoder pass over a batch's targets gives the loss."""
+
+    losses: tf.Tensor  # [B,T] per-token loss, zero on padding
+    mask: tf.Tensor  # [B,T] float, 1 on real tokens
+    attention: tf.Tensor
+    logits: tf.Tensor  # [N, K] each position's logits (N = B*T), over `ids`
+    ids: tf.Tensor | None  # [N, K] the words the logits score; None: the whole vocabulary
 
 
 def reply_means(losses: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
@@ -151,6 +172,9 @@ def check(config: TrainConfig) -> None:
     if config.contrastive_weight < 0 or config.contrastive_margin < 0:
         problems.append("train.contrastive_weight and train.contrastive_margin must be >= 0, "
                         f"got {config.contrastive_weight} and {config.contrastive_margin}")
+    if config.unlikelihood_weight < 0:
+        problems.append(
+            f"train.unlikelihood_weight must be >= 0, got {config.unlikelihood_weight}")
     if config.lm_loss_weight < 0:
         problems.append(f"train.lm_loss_weight must be >= 0, got {config.lm_loss_weight}")
     if problems:
@@ -178,6 +202,9 @@ class Objective:
         if config.sampled_softmax > 0 and model.config.copy:
             raise ValueError("train.sampled_softmax needs model.copy=false: a copying model's "
                              "distribution mixes the vocabulary's with the source's words")
+        if config.unlikelihood_weight > 0 and model.config.copy:
+            raise ValueError("train.unlikelihood_weight needs model.copy=false: a copying "
+                             "model's prediction mixes the vocabulary's with the source's words")
         if config.lm_loss_weight > 0 and model.config.architecture != "recurrent":
             raise ValueError("train.lm_loss_weight needs model.architecture=recurrent: its "
                              "language models read the encoder's two directions")
@@ -210,13 +237,18 @@ class Objective:
             inputs = self.sampled_inputs(state, context, target_in, step)
         if config.target_word_dropout > 0:
             inputs = self.dropped_inputs(inputs, step)
-        losses, mask, attention = self.token_terms(state, context, inputs, target_out, step)
+        terms = self.token_terms(state, context, inputs, target_out, step)
+        losses, mask = terms.losses, terms.mask
         rows = reply_means(losses, mask)
         if self.token_weights is not None:
             losses = weighted(losses, target_out, self.token_weights)
         if model.config.coverage:
-            losses += config.coverage_weight * coverage_losses(attention) * mask
+            losses += config.coverage_weight * coverage_losses(terms.attention) * mask
         loss = tf.reduce_sum(losses) / tf.maximum(tf.reduce_sum(mask), 1.0)
+        if config.unlikelihood_weight > 0:
+            penalty, count = overused_unlikelihood(
+                terms.logits, terms.ids, target_out, model.config.vocab_size)
+            loss += config.unlikelihood_weight * penalty / tf.maximum(count, 1.0)
         if config.contrastive_weight > 0:
             loss += config.contrastive_weight * self.contrastive_loss(
                 state, context, target_in, target_out, rows, step)
@@ -231,10 +263,10 @@ class Objective:
         target_in: tf.Tensor,
         target_out: tf.Tensor,
         step: tf.Tensor,
-    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """Per-token losses [B,T] (dropout on; label smoothing; the sampled softmax's words
-        when `train.sampled_softmax` > 0, drawn statelessly from `train.seed` and the step),
-        the padding mask [B,T] and the attention."""
+    ) -> TokenTerms:
+        """The per-token losses of a decoder pass (dropout on; label smoothing; the sampled
+        softmax's words when `train.sampled_softmax` > 0, drawn statelessly from
+        `train.seed` and the step), with its mask, attention and logits."""
         model, config = self.model, self.config
         if config.sampled_softmax > 0:
             features, attention, _ = model.teacher_forcing_features(
@@ -243,13 +275,15 @@ class Objective:
             vocab = model.config.vocab_size
             sampled = sample_log_uniform(min(config.sampled_softmax, vocab), vocab,
                                          draw_seed(config.seed, step, "sampled_words"))
-            losses, mask = sampled_token_losses(
+            logits, ids = sampled_logits(
                 features, kernel, bias, target_out, sampled, model.products)
-            return losses, mask, attention
+            losses, mask = sampled_nll(logits, target_out)
+            return TokenTerms(losses, mask, attention, logits, ids)
         outputs = model.teacher_forcing_encoded(state, context, target_in, training=True)
         losses, mask = token_losses(outputs, target_out, model.config.vocab_size,
                                     config.label_smoothing)
-        return losses, mask, outputs.attention
+        logits = tf.reshape(outputs.logits, [-1, tf.shape(outputs.logits)[-1]])
+        return TokenTerms(losses, mask, outputs.attention, logits, None)
 
     def contrastive_loss(
         self,
@@ -272,8 +306,8 @@ class Objective:
         the generic replies that would win it for any message. It costs a second decoder
         pass over the batch."""
         other_in, other_out = tf.roll(target_in, 1, axis=0), tf.roll(target_out, 1, axis=0)
-        losses, mask, _ = self.token_terms(state, context, other_in, other_out, step)
-        other = reply_means(losses, mask)
+        terms = self.token_terms(state, context, other_in, other_out, step)
+        other = reply_means(terms.losses, terms.mask)
         gaps = tf.nn.relu(self.config.contrastive_margin - (other - own))
         distinct = tf.cast(tf.reduce_any(tf.not_equal(target_out, other_out), axis=1),
                            gaps.dtype)

@@ -148,6 +148,10 @@ class TrainConfig:
     # replies every post gets ("I don't know."); this weighs the rarer words a specific reply
     # needs. 0: plain likelihood. Validation, scoring and decoding are unweighted.
     itf_power: float = 0.0
+    # vocabulary unlikelihood (Li et al. 2020; nlp.training.objective): the weight of the
+    # penalty on the words the model's predictions over-use relative to the batch's replies;
+    # 0: none. Needs model.copy=false.
+    unlikelihood_weight: float = 0.0
     log_every: int = 20  # steps between reading the loss back (progress bar, TensorBoard)
     jit_compile: bool = False  # XLA for the training step (see benchmarks/train_throughput.py)
     jit_optimizer: bool = True  # XLA for the optimizer update (one process, >= 1M weights)

@@ -1,0 +1,116 @@
+"""Vocabulary unlikelihood (`train.unlikelihood_weight`, Li et al. 2020): the words the
+batch's predictions over-use, relative to its replies, are made less likely where the reply
+holds another word; validation stays the exact likelihood."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nlp.model import Seq2Seq
+from nlp.model.losses import overused_unlikelihood, sampled_logits, sampled_nll
+from nlp.training.objective import Objective
+from nlp.util.config import ModelConfig, TrainConfig
+
+VOCAB = 12
+SOURCE = tf.constant([[5, 6, 7, 2], [8, 9, 2, 0]], tf.int32)
+TARGET_IN = tf.constant([[1, 4, 4, 9], [1, 10, 0, 0]], tf.int32)
+TARGET_OUT = tf.constant([[4, 4, 9, 2], [10, 2, 0, 0]], tf.int32)
+
+
+def _logits(rows: list[list[float]]) -> tf.Tensor:
+    return tf.constant(rows, tf.float32)
+
+
+def test_an_over_predicted_word_is_penalised_where_the_reply_says_another() -> None:
+    # four real positions (targets 3, 3, 4, 5) and one of padding; every prediction is 3
+    targets = tf.constant([[3, 3, 4, 5, 0]], tf.int32)
+    row = [0.0, 0.0, 0.0, math.log(3.0), 0.0, 0.0]  # p(3) = 3 / 8 over six words
+    logits = _logits([row] * 5)
+    penalty, count = overused_unlikelihood(logits, None, targets, vocab_size=6)
+    # p_model(3) = 4/4, p_human(3) = 2/4: beta = 1 * ln 2; positions 3 and 4 (targets 4, 5)
+    # are penalised, each -ln(1 - 3/8); the padding position is not
+    assert float(count) == 2.0
+    assert float(penalty) == pytest.approx(2 * math.log(2.0) * -math.log(5 / 8), rel=1e-5)
+
+
+def test_no_penalty_when_the_predictions_use_words_as_the_replies_do() -> None:
+    targets = tf.constant([[3, 4]], tf.int32)
+    logits = _logits([[0.0, 0.0, 0.0, 2.0, 0.0], [0.0, 0.0, 0.0, 0.0, 2.0]])
+    penalty, count = overused_unlikelihood(logits, None, targets, vocab_size=5)
+    assert float(count) == 0.0 and float(penalty) == 0.0
+
+
+def test_a_word_no_reply_holds_counts_as_half_an_occurrence() -> None:
+    targets = tf.constant([[3, 4]], tf.int32)
+    logits = _logits([[0.0, 0.0, 2.0, 0.0, 0.0]] * 2)  # both predict 2, which no reply holds
+    penalty, count = overused_unlikelihood(logits, None, targets, vocab_size=5)
+    beta = 1.0 * math.log(1.0 / 0.25)  # p_model 2/2, p_human 0.5/2
+    p = math.exp(2.0) / (math.exp(2.0) + 4.0)
+    assert float(count) == 2.0
+    assert float(penalty) == pytest.approx(2 * beta * -math.log(1 - p), rel=1e-5)
+
+
+def test_the_sampled_softmax_penalises_the_sampled_word_it_predicts() -> None:
+    # two positions, targets 3 and 4; the sampled ids 1 and 2; the kernel makes word 2 win
+    features = tf.constant([[[1.0, 0.0], [1.0, 0.0]]], tf.float32)
+    kernel = tf.constant([[0.0, 0.0, 5.0, 0.0, 0.0], [0.0] * 5], tf.float32)
+    bias = tf.zeros([5], tf.float32)
+    targets = tf.constant([[3, 4]], tf.int32)
+    logits, ids = sampled_logits(features, kernel, bias, targets, tf.constant([1, 2]))
+    assert ids.numpy().tolist() == [[3, 1, 2], [4, 1, 2]]
+    penalty, count = overused_unlikelihood(logits, ids, targets, vocab_size=5)
+    chosen = tf.nn.softmax(logits, axis=-1)[:, 2].numpy()
+    beta = 1.0 * math.log(1.0 / 0.25)
+    assert float(count) == 2.0
+    assert float(penalty) == pytest.approx(beta * float(np.sum(-np.log(1 - chosen))), rel=1e-5)
+    losses, mask = sampled_nll(logits, targets)
+    assert losses.shape == (1, 2) and float(tf.reduce_sum(mask)) == 2.0
+
+
+def _objective(weight: float, sampled: int = 0) -> Objective:
+    keras.utils.set_random_seed(0)
+    model = Seq2Seq(ModelConfig(vocab_size=VOCAB, embedding_dim=8, units=8, dropout=0.0))
+    return Objective(model, TrainConfig(unlikelihood_weight=weight, sampled_softmax=sampled))
+
+
+@pytest.mark.parametrize("sampled", [0, 6])
+def test_the_training_loss_adds_the_weighted_mean_penalty(sampled: int) -> None:
+    step = tf.constant(0, tf.int64)
+    plain, penalised = _objective(0.0, sampled), _objective(10.0, sampled)
+    state, context = plain.model.encode(SOURCE)
+    terms = plain.token_terms(state, context, TARGET_IN, TARGET_OUT, step)
+    penalty, count = overused_unlikelihood(terms.logits, terms.ids, TARGET_OUT, VOCAB)
+    assert float(count) > 0  # the untrained model's argmax over-uses a word
+    base = float(plain.loss(SOURCE, TARGET_IN, TARGET_OUT, step))
+    expected = base + 10.0 * float(penalty) / max(float(count), 1.0)
+    assert float(penalised.loss(SOURCE, TARGET_IN, TARGET_OUT, step)) == pytest.approx(
+        expected, rel=1e-5)
+    # validation is the exact likelihood, with or without the penalty
+    assert [float(x) for x in penalised.validation_sums(SOURCE, TARGET_IN, TARGET_OUT)] == \
+        pytest.approx([float(x) for x in plain.validation_sums(SOURCE, TARGET_IN, TARGET_OUT)])
+
+
+def test_a_training_step_lowers_an_over_predicted_words_probability() -> None:
+    """Gradient descent on the penalty alone moves mass off the over-used word."""
+    targets = tf.constant([[3, 4, 5, 6]], tf.int32)
+    logits = tf.Variable(tf.tile(tf.constant([[0.0, 0.0, 0.0, 3.0, 0.0, 0.0, 0.0]]), [4, 1]))
+    before = float(tf.nn.softmax(logits)[1, 3])
+    for _ in range(5):
+        with tf.GradientTape() as tape:
+            penalty, count = overused_unlikelihood(logits, None, targets, vocab_size=7)
+            loss = penalty / count
+        logits.assign_sub(0.5 * tape.gradient(loss, logits))
+    assert float(tf.nn.softmax(logits)[1, 3]) < before
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="unlikelihood_weight must be >= 0"):
+        _objective(-1.0)
+    model = Seq2Seq(ModelConfig(vocab_size=VOCAB, embedding_dim=8, units=8, copy=True))
+    with pytest.raises(ValueError, match=r"needs model\.copy=false"):
+        Objective(model, TrainConfig(unlikelihood_weight=1.0))
