@@ -7,6 +7,7 @@ all call `Generator.generate`; none of them touches TensorFlow or the decoder di
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -26,6 +27,8 @@ from nlp.generation.text_generator import Generation
 from nlp.tokenizers.specials import BOS_ID
 
 __all__ = ["Generation", "Generator"]
+
+LOG = logging.getLogger(__name__)
 
 
 class Generator:
@@ -132,10 +135,13 @@ class Generator:
         try:
             with self.clock.stage("decode"):
                 results, has_tokens = self._decoded(inputs, drafts, options, seeds)
-        finally:  # never leave the search running: the next call's would overlap it
-            if found is not None:
+        except BaseException:
+            if found is not None:  # the decoder's error goes up; the search's is only logged
                 wait([found])
-        retrieved = found.result() if found is not None else None
+                if (error := found.exception()) is not None:
+                    LOG.error("retrieval failed beside a failed decoder call: %r", error)
+            raise
+        retrieved = found.result() if found is not None else None  # raises the search's
         if options.pmi_weight > 0:
             with self.clock.stage("rank"):
                 results = self.candidates.by_pmi(inputs, results, options.pmi_weight)
@@ -153,8 +159,10 @@ class Generator:
         of its own. Why: a bot's message costs a decoder call, a BM25 search and the
         encoder's vectors, one after the other on the one generation worker, which at 20
         messages a second on 2 cores was busy nearly all the time, so replies queued; the
-        search and the encoder are numpy, which runs while TensorFlow decodes on the other
-        core. Nothing here reads what the decoder writes."""
+        search and the encoder are mostly numpy, which runs while TensorFlow decodes (a bundle
+        with reply vectors also runs its dual encoder here). Nothing here reads what the
+        decoder writes, and nothing else touches `self.candidates` until this returns, which
+        is what makes its lazily loaded parts (index, vectors, encoders) safe to load here."""
         with self.clock.stage("retrieve"):
             found = [self.candidates.retrieved(inputs[i], hits)
                      for i, hits in enumerate(self.candidates.retrieve(texts, options.retrieve))]

@@ -8,6 +8,9 @@ only (the generator's distribution), so it does not depend on source padding.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import tensorflow as tf
 
 from nlp.model import recurrence
@@ -77,6 +80,16 @@ def sample_log_uniform(count: int, vocab_size: int, seed: tf.Tensor) -> tf.Tenso
     return tf.clip_by_value(ids, 0, vocab_size - 1)
 
 
+class SampledLogits(NamedTuple):
+    """A sampled softmax's columns for each of N = B*T positions: column 0 the position's
+    target, then the batch's sampled ids (`sampled_logits`)."""
+
+    corrected: tf.Tensor  # [N, 1+S] the logits less ln(S Q(id)): a softmax over a row
+    #                        approximates the full softmax's over those ids
+    raw: tf.Tensor  # [N, 1+S] the model's own logits (what its argmax reads)
+    ids: tf.Tensor  # [N, 1+S] the word each column scores
+
+
 def sampled_logits(
     features: tf.Tensor,
     kernel: tf.Tensor,
@@ -84,12 +97,10 @@ def sampled_logits(
     targets: tf.Tensor,
     sampled: tf.Tensor,
     products: tf.DType | str | None = None,
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """The sampled softmax's corrected logits [N, 1+S] (N = B*T positions; column 0 each
-    position's target, then the `sampled` ids [S]) and the ids they score [N, 1+S]: each
-    logit corrected by -ln(S Q(id)), so a softmax over a row approximates the full
-    softmax's over those ids; a sampled id equal to the position's target (an "accidental
-    hit") gets -1e9."""
+) -> SampledLogits:
+    """The sampled softmax's logits of each position over its target and the `sampled`
+    ids [S], corrected by -ln(S Q(id)) and as the model gives them; a sampled id equal to
+    the position's target (an "accidental hit") gets -1e9 in both."""
     count = tf.cast(tf.shape(sampled)[0], tf.float32)
     vocab_size = int(kernel.shape[1])
     flat = tf.reshape(features, [-1, tf.shape(features)[-1]])  # [N, H]
@@ -102,14 +113,16 @@ def sampled_logits(
     others = tf.cast(recurrence.product(
         flat, tf.gather(kernel, sampled, axis=1), operands), tf.float32)
     others += tf.gather(tf.cast(bias, tf.float32), sampled)[None, :]  # [N, S]
-    true_logits -= tf.math.log(count) + log_uniform_log_probs(labels, vocab_size)
-    others -= (tf.math.log(count) + log_uniform_log_probs(sampled, vocab_size))[None, :]
     hits = tf.equal(labels[:, None], sampled[None, :])
-    others = tf.where(hits, tf.constant(-1e9, tf.float32), others)
-    logits = tf.concat([true_logits[:, None], others], axis=-1)
+    raw = tf.concat([true_logits[:, None], tf.where(hits, -1e9, others)], axis=-1)
+    corrections = tf.concat([
+        tf.math.log(count) + log_uniform_log_probs(labels, vocab_size)[:, None],
+        tf.broadcast_to((tf.math.log(count) + log_uniform_log_probs(sampled, vocab_size))[None, :],
+                        tf.shape(others)),
+    ], axis=-1)
     ids = tf.concat(
         [labels[:, None], tf.broadcast_to(sampled[None, :], tf.shape(others))], axis=-1)
-    return logits, ids
+    return SampledLogits(raw - corrections, raw, ids)
 
 
 def sampled_token_losses(
@@ -129,13 +142,13 @@ def sampled_token_losses(
     largest share of a chat model's training step (10,000 words x 256 units per target
     token); S of them cost S/V of it. Only training uses it: validation, scoring and
     decoding keep the exact softmax (`token_losses`)."""
-    logits, _ = sampled_logits(features, kernel, bias, targets, sampled, products)
-    return sampled_nll(logits, targets)
+    return sampled_nll(
+        sampled_logits(features, kernel, bias, targets, sampled, products).corrected, targets)
 
 
 def sampled_nll(logits: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Per-token loss [B,T] (zero on padding) from `sampled_logits`' logits [N, 1+S], and
-    the padding mask as float [B,T]."""
+    """Per-token loss [B,T] (zero on padding) from `sampled_logits`' corrected logits
+    [N, 1+S], and the padding mask as float [B,T]."""
     targets = tf.cast(targets, tf.int32)
     mask = tf.cast(tf.not_equal(targets, PAD_ID), tf.float32)
     nll = tf.reduce_logsumexp(logits, axis=-1) - logits[:, 0]
@@ -143,39 +156,49 @@ def sampled_nll(logits: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Te
 
 
 def overused_unlikelihood(
-    logits: tf.Tensor,
-    ids: tf.Tensor | None,
+    logits: tf.Tensor | SampledLogits,
     targets: tf.Tensor,
     vocab_size: int,
+    total: Callable[[tf.Tensor], tf.Tensor] = tf.identity,
     threshold: float = 1e-3,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Vocabulary unlikelihood (Li et al. 2020, "Don't Say That!", its `kldiv` weighting):
     the summed penalty and the count of penalised positions, for the batch's targets
-    [B,T] and the logits [N, K] of each position (N = B*T) over `ids` [N, K] (None: the
-    whole vocabulary, K = V).
+    [B,T] and each position's logits over the vocabulary [N, V] (N = B*T) or a sampled
+    softmax's columns (`SampledLogits`).
 
-    Each position's prediction is its logits' argmax. A word the batch's predictions use
-    more often than its targets do (share p_model > p_human) weighs
-    beta = p_model ln(p_model / p_human) (kept above `threshold`; a word no target holds
-    counts as half an occurrence); each position whose prediction is such a word and not
-    its own target adds beta * -ln(1 - p(prediction)). Why: likelihood alone leaves a
-    chat model's argmax on "i", "'t", "know" almost everywhere, the generic replies beam
-    search then finds; this lowers the over-predicted words where the reply says something
-    else, by how much they are over-predicted. Li et al. count the words of replies decoded
-    during training, over 32 batches; here the predictions are the teacher-forced argmax of
-    the batch itself, so the step needs no decoding and no state (a resumed run computes
-    what the uninterrupted one did). The weights carry no gradient."""
+    Each position's prediction is the model's argmax (over a sampled softmax's columns: its
+    raw logits, which every frequent word is nearly sure to be among; the corrected ones
+    would favour the rare ids drawn). A word the batch's predictions use more often than its
+    targets do (share p_model > p_human) weighs beta = p_model ln(p_model / p_human) (kept
+    above `threshold`; a word no target holds counts as half an occurrence); each position
+    whose prediction is such a word and not its own target adds beta * -ln(1 - p), p the
+    prediction's probability (with a sampled softmax, the corrected softmax's over every
+    column of that word: the draw repeats frequent ids). Why: likelihood alone leaves a chat
+    model's argmax on "i", "'t", "know" almost everywhere, the generic replies beam search
+    then finds; this lowers the over-predicted words where the reply says something else, by
+    how much they are over-predicted. Li et al. count the words of replies decoded during
+    training, over 32 batches; here the predictions are the teacher-forced argmax of the
+    batch itself, so the step needs no decoding and no state (a resumed run computes what the
+    uninterrupted one did). `total` sums the word counts over the batch where replicas each
+    hold a part of it (an all-reduce). The weights carry no gradient."""
     labels = tf.reshape(tf.cast(targets, tf.int32), [-1])
     mask = tf.cast(tf.not_equal(labels, PAD_ID), tf.float32)
-    logits = tf.cast(logits, tf.float32)
-    pick = tf.argmax(logits, axis=-1, output_type=tf.int32)  # [N]
-    predicted = pick if ids is None else tf.gather(ids, pick, axis=1, batch_dims=1)
-    log_probs = tf.nn.log_softmax(logits, axis=-1)
-    chosen = tf.gather(log_probs, pick, axis=1, batch_dims=1)  # [N]
-    tokens = tf.maximum(tf.reduce_sum(mask), 1.0)
-    p_model = tf.math.unsorted_segment_sum(mask, predicted, vocab_size) / tokens
+    if isinstance(logits, SampledLogits):
+        pick = tf.argmax(logits.raw, axis=-1, output_type=tf.int32)  # [N]
+        predicted = tf.gather(logits.ids, pick, axis=1, batch_dims=1)
+        log_probs = tf.nn.log_softmax(logits.corrected, axis=-1)
+        same = tf.equal(logits.ids, predicted[:, None])
+        chosen = tf.reduce_logsumexp(tf.where(same, log_probs, -1e9), axis=-1)
+    else:
+        logits = tf.cast(logits, tf.float32)
+        predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        # the argmax's log softmax, without a second [N, V] tensor
+        chosen = tf.reduce_max(logits, axis=-1) - tf.reduce_logsumexp(logits, axis=-1)
+    tokens = tf.maximum(total(tf.reduce_sum(mask)), 1.0)
+    p_model = total(tf.math.unsorted_segment_sum(mask, predicted, vocab_size)) / tokens
     p_human = tf.maximum(
-        tf.math.unsorted_segment_sum(mask, labels, vocab_size), 0.5) / tokens
+        total(tf.math.unsorted_segment_sum(mask, labels, vocab_size)), 0.5) / tokens
     beta = tf.where(p_model > p_human,
                     p_model * (tf.math.log(tf.maximum(p_model, 1e-9)) - tf.math.log(p_human)),
                     0.0)

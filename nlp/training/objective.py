@@ -65,6 +65,7 @@ from nlp.model.language_models import (
     encoder_lm_sums,
 )
 from nlp.model.losses import (
+    SampledLogits,
     coverage_losses,
     overused_unlikelihood,
     sample_log_uniform,
@@ -99,8 +100,13 @@ class TokenTerms(NamedTuple):
     losses: tf.Tensor  # [B,T] per-token loss, zero on padding
     mask: tf.Tensor  # [B,T] float, 1 on real tokens
     attention: tf.Tensor
-    logits: tf.Tensor  # [N, K] each position's logits (N = B*T), over `ids`
-    ids: tf.Tensor | None  # [N, K] the words the logits score; None: the whole vocabulary
+    logits: tf.Tensor | SampledLogits  # each position's (N = B*T): [N, V], or sampled
+
+
+def everywhere(value: tf.Tensor) -> tf.Tensor:
+    """`value` summed over the replicas that each train on a part of the batch (itself in
+    one process)."""
+    return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)
 
 
 def reply_means(losses: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
@@ -247,7 +253,8 @@ class Objective:
         loss = tf.reduce_sum(losses) / tf.maximum(tf.reduce_sum(mask), 1.0)
         if config.unlikelihood_weight > 0:
             penalty, count = overused_unlikelihood(
-                terms.logits, terms.ids, target_out, model.config.vocab_size)
+                terms.logits, target_out, model.config.vocab_size, everywhere)
+            # the mean over this replica's penalised positions (one process: the batch's)
             loss += config.unlikelihood_weight * penalty / tf.maximum(count, 1.0)
         if config.contrastive_weight > 0:
             loss += config.contrastive_weight * self.contrastive_loss(
@@ -275,15 +282,14 @@ class Objective:
             vocab = model.config.vocab_size
             sampled = sample_log_uniform(min(config.sampled_softmax, vocab), vocab,
                                          draw_seed(config.seed, step, "sampled_words"))
-            logits, ids = sampled_logits(
-                features, kernel, bias, target_out, sampled, model.products)
-            losses, mask = sampled_nll(logits, target_out)
-            return TokenTerms(losses, mask, attention, logits, ids)
+            logits = sampled_logits(features, kernel, bias, target_out, sampled, model.products)
+            losses, mask = sampled_nll(logits.corrected, target_out)
+            return TokenTerms(losses, mask, attention, logits)
         outputs = model.teacher_forcing_encoded(state, context, target_in, training=True)
         losses, mask = token_losses(outputs, target_out, model.config.vocab_size,
                                     config.label_smoothing)
         logits = tf.reshape(outputs.logits, [-1, tf.shape(outputs.logits)[-1]])
-        return TokenTerms(losses, mask, outputs.attention, logits, None)
+        return TokenTerms(losses, mask, outputs.attention, logits)
 
     def contrastive_loss(
         self,

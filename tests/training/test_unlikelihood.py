@@ -31,7 +31,7 @@ def test_an_over_predicted_word_is_penalised_where_the_reply_says_another() -> N
     targets = tf.constant([[3, 3, 4, 5, 0]], tf.int32)
     row = [0.0, 0.0, 0.0, math.log(3.0), 0.0, 0.0]  # p(3) = 3 / 8 over six words
     logits = _logits([row] * 5)
-    penalty, count = overused_unlikelihood(logits, None, targets, vocab_size=6)
+    penalty, count = overused_unlikelihood(logits, targets, vocab_size=6)
     # p_model(3) = 4/4, p_human(3) = 2/4: beta = 1 * ln 2; positions 3 and 4 (targets 4, 5)
     # are penalised, each -ln(1 - 3/8); the padding position is not
     assert float(count) == 2.0
@@ -41,35 +41,66 @@ def test_an_over_predicted_word_is_penalised_where_the_reply_says_another() -> N
 def test_no_penalty_when_the_predictions_use_words_as_the_replies_do() -> None:
     targets = tf.constant([[3, 4]], tf.int32)
     logits = _logits([[0.0, 0.0, 0.0, 2.0, 0.0], [0.0, 0.0, 0.0, 0.0, 2.0]])
-    penalty, count = overused_unlikelihood(logits, None, targets, vocab_size=5)
+    penalty, count = overused_unlikelihood(logits, targets, vocab_size=5)
     assert float(count) == 0.0 and float(penalty) == 0.0
 
 
 def test_a_word_no_reply_holds_counts_as_half_an_occurrence() -> None:
     targets = tf.constant([[3, 4]], tf.int32)
     logits = _logits([[0.0, 0.0, 2.0, 0.0, 0.0]] * 2)  # both predict 2, which no reply holds
-    penalty, count = overused_unlikelihood(logits, None, targets, vocab_size=5)
+    penalty, count = overused_unlikelihood(logits, targets, vocab_size=5)
     beta = 1.0 * math.log(1.0 / 0.25)  # p_model 2/2, p_human 0.5/2
     p = math.exp(2.0) / (math.exp(2.0) + 4.0)
     assert float(count) == 2.0
     assert float(penalty) == pytest.approx(2 * beta * -math.log(1 - p), rel=1e-5)
 
 
-def test_the_sampled_softmax_penalises_the_sampled_word_it_predicts() -> None:
-    # two positions, targets 3 and 4; the sampled ids 1 and 2; the kernel makes word 2 win
+def test_the_sampled_softmax_penalises_the_word_the_model_predicts() -> None:
+    """The argmax reads the model's own logits, not the corrected ones (which favour the
+    rare ids drawn), and the predicted word's probability sums its repeated draws."""
+    vocab = 1000
+    # two positions, targets 5 and 6; the draw repeats word 0 and holds a rare word, 900
+    sampled = tf.constant([0, 0, 0, 900])
+    kernel = np.zeros((2, vocab), np.float32)
+    kernel[0, 0] = 2.0  # the model's argmax everywhere: word 0
+    kernel[0, 900] = 1.0  # below word 0, but above it once corrected (rarely drawn)
     features = tf.constant([[[1.0, 0.0], [1.0, 0.0]]], tf.float32)
-    kernel = tf.constant([[0.0, 0.0, 5.0, 0.0, 0.0], [0.0] * 5], tf.float32)
-    bias = tf.zeros([5], tf.float32)
-    targets = tf.constant([[3, 4]], tf.int32)
-    logits, ids = sampled_logits(features, kernel, bias, targets, tf.constant([1, 2]))
-    assert ids.numpy().tolist() == [[3, 1, 2], [4, 1, 2]]
-    penalty, count = overused_unlikelihood(logits, ids, targets, vocab_size=5)
-    chosen = tf.nn.softmax(logits, axis=-1)[:, 2].numpy()
+    bias = tf.zeros([vocab], tf.float32)
+    targets = tf.constant([[5, 6]], tf.int32)
+    logits = sampled_logits(features, tf.constant(kernel), bias, targets, sampled)
+    assert logits.ids.numpy().tolist() == [[5, 0, 0, 0, 900], [6, 0, 0, 0, 900]]
+    corrected = logits.corrected.numpy()
+    assert corrected[0, 4] > corrected[0, 1]  # corrected, the rare word would win
+    penalty, count = overused_unlikelihood(logits, targets, vocab_size=vocab)
+    probs = tf.nn.softmax(logits.corrected, axis=-1).numpy()
+    p_word0 = probs[:, 1:4].sum(axis=1)  # its three draws together
+    beta = 1.0 * math.log(1.0 / 0.25)  # p_model(0) 2/2, p_human 0.5/2
+    assert float(count) == 2.0
+    assert float(penalty) == pytest.approx(float(np.sum(beta * -np.log(1 - p_word0))),
+                                           rel=1e-5)
+    losses, mask = sampled_nll(logits.corrected, targets)
+    assert losses.shape == (1, 2) and float(tf.reduce_sum(mask)) == 2.0
+
+
+def test_the_exact_softmax_penalty_reads_the_argmax_probability() -> None:
+    targets = tf.constant([[1, 2]], tf.int32)
+    logits = _logits([[0.5, 0.0, 0.0, 3.0], [0.0, 1.0, 0.0, 3.0]])
+    penalty, count = overused_unlikelihood(logits, targets, vocab_size=4)
+    p = tf.nn.softmax(logits, axis=-1).numpy()[:, 3]
     beta = 1.0 * math.log(1.0 / 0.25)
     assert float(count) == 2.0
-    assert float(penalty) == pytest.approx(beta * float(np.sum(-np.log(1 - chosen))), rel=1e-5)
-    losses, mask = sampled_nll(logits, targets)
-    assert losses.shape == (1, 2) and float(tf.reduce_sum(mask)) == 2.0
+    assert float(penalty) == pytest.approx(float(np.sum(beta * -np.log(1 - p))), rel=1e-5)
+
+
+def test_the_word_counts_are_summed_over_replicas() -> None:
+    """`total` adds the other replicas' counts: here a stand-in that doubles them, as if
+    another replica held the same half-batch."""
+    targets = tf.constant([[3, 4]], tf.int32)
+    logits = _logits([[0.0, 0.0, 0.0, 2.0, 0.0]] * 2)  # both predict 3; one target is 3
+    alone, _ = overused_unlikelihood(logits, targets, vocab_size=5)
+    doubled, _ = overused_unlikelihood(logits, targets, vocab_size=5, total=lambda x: 2 * x)
+    # the shares are the same, so beta and the penalty are
+    assert float(doubled) == pytest.approx(float(alone))
 
 
 def _objective(weight: float, sampled: int = 0) -> Objective:
@@ -84,7 +115,7 @@ def test_the_training_loss_adds_the_weighted_mean_penalty(sampled: int) -> None:
     plain, penalised = _objective(0.0, sampled), _objective(10.0, sampled)
     state, context = plain.model.encode(SOURCE)
     terms = plain.token_terms(state, context, TARGET_IN, TARGET_OUT, step)
-    penalty, count = overused_unlikelihood(terms.logits, terms.ids, TARGET_OUT, VOCAB)
+    penalty, count = overused_unlikelihood(terms.logits, TARGET_OUT, VOCAB)
     assert float(count) > 0  # the untrained model's argmax over-uses a word
     base = float(plain.loss(SOURCE, TARGET_IN, TARGET_OUT, step))
     expected = base + 10.0 * float(penalty) / max(float(count), 1.0)
@@ -102,7 +133,7 @@ def test_a_training_step_lowers_an_over_predicted_words_probability() -> None:
     before = float(tf.nn.softmax(logits)[1, 3])
     for _ in range(5):
         with tf.GradientTape() as tape:
-            penalty, count = overused_unlikelihood(logits, None, targets, vocab_size=7)
+            penalty, count = overused_unlikelihood(logits, targets, vocab_size=7)
             loss = penalty / count
         logits.assign_sub(0.5 * tape.gradient(loss, logits))
     assert float(tf.nn.softmax(logits)[1, 3]) < before
