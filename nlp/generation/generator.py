@@ -7,9 +7,7 @@ all call `Generator.generate`; none of them touches TensorFlow or the decoder di
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +19,12 @@ from nlp.decoding.options import POST_RANKERS, SENTENCE_ENCODER, XLA_BY_DEFAULT
 from nlp.generation.bundle import Bundle, BundleFiles, load_bundle
 from nlp.generation.candidates import Candidates
 from nlp.generation.confidence import require_calibration
-from nlp.generation.rankers import Companion, Rankers, sentence_encoder_inputs
+from nlp.generation.rankers import Companion, Rankers
 from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import Generation
 from nlp.tokenizers.specials import BOS_ID
 
 __all__ = ["Generation", "Generator"]
-
-LOG = logging.getLogger(__name__)
 
 
 class Generator:
@@ -59,8 +55,6 @@ class Generator:
         self.candidates = Candidates(bundle, self.clock)
         self.rankers = Rankers(self.candidates, self.companions)
         self._teacher_attention: Any = None  # compiled on first use (`with_attention`)
-        # retrieval beside decoding (`pools`); its thread starts on first use
-        self._beside = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s2s-retrieve")
 
     @classmethod
     def from_bundle(
@@ -129,50 +123,17 @@ class Generator:
         retrieved replies (none for a text without tokens). The tuner calibrates the rankers
         on these pools (`nlp.tuning.calibration`)."""
         inputs, drafts = self.candidates.model_inputs(texts, options.specificity)
-        found: Future[list[list[Generation]]] | None = None
-        if options.retrieve:
-            found = self._beside.submit(self._retrieved, texts, inputs, options)
-        try:
-            with self.clock.stage("decode"):
-                results, has_tokens = self._decoded(inputs, drafts, options, seeds)
-        except BaseException:
-            if found is not None:  # the decoder's error goes up; the search's is only logged
-                wait([found])
-                if (error := found.exception()) is not None:
-                    LOG.error("retrieval failed beside a failed decoder call: %r", error)
-            raise
-        retrieved = found.result() if found is not None else None  # raises the search's
+        with self.clock.stage("decode"):
+            results, has_tokens = self._decoded(inputs, drafts, options, seeds)
         if options.pmi_weight > 0:
             with self.clock.stage("rank"):
                 results = self.candidates.by_pmi(inputs, results, options.pmi_weight)
-        if retrieved is not None:
-            for i, candidates in enumerate(retrieved):
-                if has_tokens[i]:
-                    results[i] += candidates
+        if options.retrieve:
+            with self.clock.stage("retrieve"):
+                for i, hits in enumerate(self.candidates.retrieve(texts, options.retrieve)):
+                    if has_tokens[i]:
+                        results[i] += self.candidates.retrieved(inputs[i], hits)
         return inputs, results
-
-    def _retrieved(
-        self, texts: Sequence[str], inputs: Sequence[str], options: DecodeOptions
-    ) -> list[list[Generation]]:
-        """Each text's retrieved replies as candidates, and with rerank=sentence-encoder the
-        vectors it will read (the encoder keeps them): run beside the decoder, on a thread
-        of its own. Why: a bot's message costs a decoder call, a BM25 search and the
-        encoder's vectors, one after the other on the one generation worker, which at 20
-        messages a second on 2 cores was busy nearly all the time, so replies queued; the
-        search and the encoder are mostly numpy, which runs while TensorFlow decodes (a bundle
-        with reply vectors also runs its dual encoder here). Nothing here reads what the
-        decoder writes, and nothing else touches `self.candidates` until this returns, which
-        is what makes its lazily loaded parts (index, vectors, encoders) safe to load here."""
-        with self.clock.stage("retrieve"):
-            found = [self.candidates.retrieved(inputs[i], hits)
-                     for i, hits in enumerate(self.candidates.retrieve(texts, options.retrieve))]
-        if options.rerank == SENTENCE_ENCODER:
-            with self.clock.stage("sentence encoder"):
-                for text, candidates in zip(texts, found, strict=True):
-                    if candidates:
-                        self.candidates.sentence_encoder.encode(
-                            sentence_encoder_inputs(text, candidates))
-        return found
 
     def with_attention(self, output: Generation) -> Generation:
         """`output` with the attention to draw (`TextGenerator.with_attention`): for a

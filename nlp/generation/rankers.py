@@ -266,12 +266,6 @@ class Rankers:
 
 
 
-def sentence_encoder_inputs(message: str, retrieved: Sequence[Generation]) -> list[str]:
-    """What `sentence_encoder_sums` encodes for a message's retrieved replies: the message,
-    the replies, the posts they answered."""
-    return [message, *(g.text for g in retrieved), *(g.post for g in retrieved)]
-
-
 def sentence_encoder_sums(
     encoder: SentenceEncoder, message: str, candidates: Sequence[Generation]
 ) -> np.ndarray:
@@ -280,7 +274,8 @@ def sentence_encoder_sums(
     retrieved = [g for g in candidates if g.provenance == "retrieved"]
     if not retrieved:
         return np.full(len(candidates), WRITTEN_BELOW)
-    vectors = encoder.encode(sentence_encoder_inputs(message, retrieved))
+    vectors = encoder.encode(
+        [message, *(g.text for g in retrieved), *(g.post for g in retrieved)])
     cosines = vectors[1:] @ vectors[0]
     per_reply = iter((cosines[: len(retrieved)] + cosines[len(retrieved):]).tolist())
     return np.array([next(per_reply) if g.provenance == "retrieved" else WRITTEN_BELOW

@@ -5,9 +5,7 @@ scoring and a ranker; which of them bounds the latency decides what to make fast
 server exports these totals on `/metrics` (`s2s_generation_stage_seconds_total`) and
 `benchmarks/serve_load.py` splits each load level's time by them. Stages nest (the
 companions' scoring runs inside ranking), and each second is counted once, in the innermost
-stage of its thread. The search (and the sentence encoder's vectors of what it found) runs on
-a thread of its own beside the decoder (`Generator.pools`), so with retrieval the stages add
-up to more than the time spent generating: what they show is each stage's cost.
+stage, so the stages add up to the time spent generating.
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ an install without it names the package.
 from __future__ import annotations
 
 import importlib.resources
-import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -45,15 +44,13 @@ CACHED_TEXTS = 4096
 
 class SentenceEncoder:
     """Unit-length sentence vectors [n, 512] for any texts; loaded on first use; the vectors
-    of the last `cached` texts encoded are kept and not computed again. Safe to share between
-    threads (a generator searches and encodes beside its decoder)."""
+    of the last `cached` texts encoded are kept and not computed again."""
 
     def __init__(self, threads: int = 2, cached: int = CACHED_TEXTS) -> None:
         self.threads = threads
         self.cached = cached
         self._backend: Any = None
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
 
     def _network(self) -> Any:
         if self._backend is None:
@@ -75,10 +72,6 @@ class SentenceEncoder:
         """[len(texts), 512] float32, each row of unit length (an empty list: [0, 512])."""
         if not texts:
             return np.zeros((0, DIMENSION), np.float32)
-        with self._lock:
-            return self._encode(texts)
-
-    def _encode(self, texts: Sequence[str]) -> np.ndarray:
         found = {text: self._vectors[text] for text in texts if text in self._vectors}
         missing = list(dict.fromkeys(text for text in texts if text not in found))
         if missing:
@@ -94,5 +87,4 @@ class SentenceEncoder:
     def ensure_available(self) -> None:
         """Load now: a missing package fails here, when a setting asks for the encoder, not
         at the first message."""
-        with self._lock:
-            self._network()
+        self._network()
