@@ -114,15 +114,17 @@ def sampled_logits(
         flat, tf.gather(kernel, sampled, axis=1), operands), tf.float32)
     others += tf.gather(tf.cast(bias, tf.float32), sampled)[None, :]  # [N, S]
     hits = tf.equal(labels[:, None], sampled[None, :])
+    true_corrected = true_logits - (tf.math.log(count) + log_uniform_log_probs(labels, vocab_size))
+    others_corrected = others - (
+        tf.math.log(count) + log_uniform_log_probs(sampled, vocab_size))[None, :]
+    others_corrected = tf.where(hits, tf.constant(-1e9, tf.float32), others_corrected)
+    corrected = tf.concat([true_corrected[:, None], others_corrected], axis=-1)
+    # `raw` and `ids` are read only by the unlikelihood loss; in the compiled training step
+    # nothing computes them when no loss reads them
     raw = tf.concat([true_logits[:, None], tf.where(hits, -1e9, others)], axis=-1)
-    corrections = tf.concat([
-        tf.math.log(count) + log_uniform_log_probs(labels, vocab_size)[:, None],
-        tf.broadcast_to((tf.math.log(count) + log_uniform_log_probs(sampled, vocab_size))[None, :],
-                        tf.shape(others)),
-    ], axis=-1)
     ids = tf.concat(
         [labels[:, None], tf.broadcast_to(sampled[None, :], tf.shape(others))], axis=-1)
-    return SampledLogits(raw - corrections, raw, ids)
+    return SampledLogits(corrected, raw, ids)
 
 
 def sampled_token_losses(
