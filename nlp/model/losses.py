@@ -98,9 +98,16 @@ def sampled_logits(
     sampled: tf.Tensor,
     products: tf.DType | str | None = None,
 ) -> SampledLogits:
-    """The sampled softmax's logits of each position over its target and the `sampled`
-    ids [S], corrected by -ln(S Q(id)) and as the model gives them; a sampled id equal to
-    the position's target (an "accidental hit") gets -1e9 in both."""
+    """Sampled softmax (Jean et al. 2015): the logits of each position over its target and
+    the `sampled` ids [S] (one draw shared by the batch, from `sample_log_uniform`),
+    corrected by -ln(S Q(id)), so that the loss's gradient (`sampled_nll`) approaches the
+    full softmax's as S grows, and as the model gives them; a sampled id equal to the
+    position's target (an "accidental hit") gets -1e9 in both.
+
+    Why: the output projection onto the whole vocabulary, forward and backward, is the
+    largest share of a chat model's training step (10,000 words x 256 units per target
+    token); S of them cost S/V of it. Only training uses it: validation, scoring and
+    decoding keep the exact softmax (`token_losses`)."""
     count = tf.cast(tf.shape(sampled)[0], tf.float32)
     vocab_size = int(kernel.shape[1])
     flat = tf.reshape(features, [-1, tf.shape(features)[-1]])  # [N, H]
@@ -125,27 +132,6 @@ def sampled_logits(
     ids = tf.concat(
         [labels[:, None], tf.broadcast_to(sampled[None, :], tf.shape(others))], axis=-1)
     return SampledLogits(corrected, raw, ids)
-
-
-def sampled_token_losses(
-    features: tf.Tensor,
-    kernel: tf.Tensor,
-    bias: tf.Tensor,
-    targets: tf.Tensor,
-    sampled: tf.Tensor,
-    products: tf.DType | str | None = None,
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """Sampled softmax (Jean et al. 2015): per-token loss [B,T] (zero on padding) over each
-    target and the `sampled` ids [S] (one draw shared by the batch, from
-    `sample_log_uniform`), the logits of `sampled_logits`, so that the loss's gradient
-    approaches the full softmax's as S grows. And the padding mask as float [B,T].
-
-    Why: the output projection onto the whole vocabulary, forward and backward, is the
-    largest share of a chat model's training step (10,000 words x 256 units per target
-    token); S of them cost S/V of it. Only training uses it: validation, scoring and
-    decoding keep the exact softmax (`token_losses`)."""
-    return sampled_nll(
-        sampled_logits(features, kernel, bias, targets, sampled, products).corrected, targets)
 
 
 def sampled_nll(logits: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

@@ -418,7 +418,7 @@ class Seq2Seq(keras.Model):
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor | None]:
         """What the output projection multiplies ([B,T,H'], `output_parameters`), the
         attention and the copy gate: `teacher_forcing_encoded` before its projection, so a
-        sampled softmax (`nlp.model.losses.sampled_token_losses`) can project onto a few
+        sampled softmax (`nlp.model.losses.sampled_logits`) can project onto a few
         columns instead of the whole vocabulary."""
         embedded = self._embed_targets(target_in, training)  # [B,T,E]
         if self.transformer:

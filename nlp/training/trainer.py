@@ -39,7 +39,7 @@ from nlp.training.data import (
     as_dataset,
     encoded,
 )
-from nlp.training.objective import Objective
+from nlp.training.objective import Objective, everywhere
 from nlp.training.optim import (
     FrozenRows,
     Rewind,
@@ -273,10 +273,8 @@ class Trainer:
             # the global batch's target tokens, so the sum is the mean over the whole batch
             # (equal to one process training on that batch; replicas' halves differ in tokens).
             tokens = tf.reduce_sum(tf.cast(tf.not_equal(target_out, PAD_ID), tf.float32))
-            everywhere = tf.distribute.get_replica_context().all_reduce(
-                tf.distribute.ReduceOp.SUM, tokens
-            )
-            loss *= tokens / tf.maximum(everywhere, 1.0)
+            total = everywhere(tokens)
+            loss *= tokens / tf.maximum(total, 1.0)
             scaled = self.optimizer.scale_loss(loss)  # loss scaling under mixed precision
         variables = self.variables
         gradients = dense_gradients(tape.gradient(scaled, variables))

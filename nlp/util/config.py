@@ -138,7 +138,7 @@ class TrainConfig:
     # wall-clock training budget; 0 = none. Stops at a batch, the part-epoch validated and
     # kept when better; --resume with a larger budget goes on from that batch.
     max_minutes: float = 0.0
-    # sampled softmax in training (Jean et al. 2015; nlp.model.losses.sampled_token_losses):
+    # sampled softmax in training (Jean et al. 2015; nlp.model.losses.sampled_logits):
     # the training loss over each target and this many sampled words instead of the whole
     # vocabulary; 0: the exact softmax. Validation, scoring and decoding are always exact.
     sampled_softmax: int = 0

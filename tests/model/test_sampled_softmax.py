@@ -14,7 +14,8 @@ from nlp.model import Seq2Seq
 from nlp.model.losses import (
     log_uniform_log_probs,
     sample_log_uniform,
-    sampled_token_losses,
+    sampled_logits,
+    sampled_nll,
     token_losses,
 )
 from nlp.training.objective import Objective
@@ -62,7 +63,7 @@ def test_the_gradient_approaches_the_exact_softmax_gradient() -> None:
 
     def sampled(count: int, step: int) -> tuple[tf.Tensor, tf.Tensor]:
         ids = sample_log_uniform(count, VOCAB, tf.constant([1, step], tf.int64))
-        return sampled_token_losses(features, kernel, bias, targets, ids)
+        return sampled_nll(sampled_logits(features, kernel, bias, targets, ids).corrected, targets)
 
     full = gradient(exact)
     mean = np.mean([gradient(lambda s=s: sampled(64, s)) for s in range(200)], axis=0)

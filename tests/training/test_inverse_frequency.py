@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from nlp.model import Seq2Seq
 from nlp.model.distribution import DecoderOutputs
-from nlp.model.losses import sample_log_uniform, sampled_token_losses, token_losses
+from nlp.model.losses import sample_log_uniform, sampled_logits, sampled_nll, token_losses
 from nlp.training.objective import Objective, draw_seed, inverse_frequency_weights
 from nlp.util.config import ModelConfig, TrainConfig
 
@@ -51,7 +51,8 @@ def test_the_training_loss_is_the_weighted_mean_of_the_token_losses(sampled: int
         ids = sample_log_uniform(sampled, VOCAB, draw_seed(plain.config.seed, step,
                                                             "sampled_words"))
         kernel, bias = plain.model.output_parameters()
-        losses, mask = sampled_token_losses(features, kernel, bias, TARGET_OUT, ids)
+        losses, mask = sampled_nll(
+            sampled_logits(features, kernel, bias, TARGET_OUT, ids).corrected, TARGET_OUT)
     else:
         outputs: DecoderOutputs = plain.model.teacher_forcing(SOURCE, TARGET_IN)
         losses, mask = token_losses(outputs, TARGET_OUT, VOCAB)
