@@ -86,7 +86,7 @@ RAW_BEAM = "plain beam, no reply re-ranking"
 def top_hypotheses(generator: Any, posts: list[str], options: Any, batch: int = 64) -> list[str]:
     """The decoder's best hypothesis for each post (empty when it has none), as a model
     answers without the bot around it."""
-    from nlp.chat.text_input import clean_message
+    from nlp.text.cleaning import clean_message
 
     replies: list[str] = []
     for start in range(0, len(posts), batch):

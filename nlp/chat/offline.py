@@ -16,9 +16,9 @@ from nlp.chat.messages import Messages, chat_messages
 from nlp.chat.rerank import ReplyRanker
 from nlp.chat.responder import chat_seed, choose_reply, falls_back
 from nlp.chat.settings import ChatSettings
-from nlp.chat.text_input import clean_message
 from nlp.decoding import DecodeOptions
 from nlp.generation.text_generator import Generation, TextGenerator
+from nlp.text.cleaning import clean_message
 from nlp.text.scripts import script_languages
 
 

@@ -14,7 +14,7 @@ import hashlib
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -31,7 +31,6 @@ from nlp.chat.text_input import (
     TELEGRAM_TEXT_LIMIT,
     InputKind,
     classify,
-    clean_message,
     fit_reply,
     keep_tail,
 )
@@ -40,7 +39,9 @@ from nlp.decoding.options import rows_per_input
 from nlp.decoding.row_buckets import warm_up_batch_sizes
 from nlp.generation.loading import LoadedModel, ModelLoader
 from nlp.generation.reply_choice import ModelReads
+from nlp.generation.retrieved_fit import competing
 from nlp.generation.text_generator import Generation, TextGenerator
+from nlp.text.cleaning import clean_message
 from nlp.text.scripts import LANGUAGE_SCRIPTS, script_languages
 from nlp.util.lru import MAX_CHATS, LruDict
 
@@ -109,11 +110,13 @@ class ChatResponder:
         """Build the decoder's graph for the default settings and compile its code for every
         batch the micro-batcher can form (`warm_up_batch_sizes`; seconds), so nobody who
         writes waits for a compile, and no compile under load lets the queue snowball. Runs
-        before serving and on /reload."""
+        before serving and on /reload. Without the gate: "hello" may find a retrieved reply
+        that fits, and the generator then leaves the decoder out (`Generator.pools`)."""
         options = self.store.defaults.decode_options(self.base_options)
         target = generator or self._generator
+        every_text = replace(options, retrieved_threshold=0.0)
         for size in warm_up_batch_sizes(self.batcher.max_batch, rows_per_input(options)):
-            target.generate(["hello"] * size, options)
+            target.generate(["hello"] * size, every_text)
 
     def _make_context(self, model: LoadedModel) -> DialogueContext:
         """The bundle's context size (how its training pairs were built); a smaller
@@ -391,15 +394,8 @@ def choose_reply(
 
     With a `retrieved_threshold`, retrieved replies compete only when their `fit` (the
     probability that a rater finds them sensible, `nlp.generation.retrieved_fit`) reaches
-    it, and then only they: a specific reply that fits beats the model's generic one; else
-    the model's own replies compete, a sensible generic reply beating a keyword match. Where
-    one side has no candidate, the other's compete."""
-    usable = [c for c in candidates if clean_message(c.text)]
-    if retrieved_threshold > 0:
-        fitting = [c for c in usable
-                   if c.provenance == "retrieved" and c.fit >= retrieved_threshold]
-        own = [c for c in usable if c.provenance != "retrieved"]
-        usable = fitting or own or usable
+    it, and then only they (`nlp.generation.retrieved_fit.competing`); else the model's own."""
+    usable = competing(candidates, retrieved_threshold)
     if fallback is not None:
         if threshold > 0:
             usable = [c for c in usable if c.confidence >= threshold]

@@ -8,20 +8,10 @@ and trim here, once, for both the bot and the terminal chat.
 from __future__ import annotations
 
 import enum
-import re
 import unicodedata
 
 TELEGRAM_TEXT_LIMIT = 4096
 TELEGRAM_CAPTION_LIMIT = 1024
-
-# Invisible characters that change how text *looks* without being words: bidi overrides and
-# isolates (a classic spoofing trick), zero-width space/no-break, BOM. The zero-width joiner
-# (U+200D) is kept because emoji sequences need it.
-_INVISIBLE = dict.fromkeys(
-    map(ord, "\u200b\u200c\u2060\ufeff\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"),
-    None,
-)
-_SPACES = re.compile(r"\s+")
 
 
 class InputKind(enum.Enum):
@@ -30,16 +20,6 @@ class InputKind(enum.Enum):
     EMPTY = "empty"
     NO_WORDS = "no_words"  # emoji, punctuation or symbols only
     TEXT = "text"
-
-
-def clean_message(text: str) -> str:
-    """Drop control and invisible characters and collapse whitespace to single spaces.
-
-    Control characters become spaces (not nothing) so that "a\\x00b" does not glue two words.
-    """
-    text = text.translate(_INVISIBLE)
-    text = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
-    return _SPACES.sub(" ", text).strip()
 
 
 def classify(text: str) -> InputKind:

@@ -20,6 +20,7 @@ from nlp.generation.bundle import Bundle, BundleFiles, load_bundle
 from nlp.generation.candidates import Candidates
 from nlp.generation.confidence import require_calibration
 from nlp.generation.rankers import Companion, Rankers
+from nlp.generation.retrieved_fit import decides_before_decoding, fitting
 from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import Generation
 from nlp.tokenizers.specials import BOS_ID
@@ -97,16 +98,18 @@ class Generator:
         seeds: Sequence[int | None] | None = None,
     ) -> list[list[Generation]]:
         """n-best generations per text; a text with no tokens at all gets an empty list.
-        `seeds` (sampling) gives each text its own seed in place of `options.seed`.
-        A fallback threshold needs the ranker's calibration to hold for `options`
-        (`nlp.generation.confidence.require_calibration`: OptionError otherwise)."""
+        `seeds` (sampling) gives each text its own seed in place of `options.seed`. Under
+        the retrieved-or-generated gate a text with a fitting retrieved reply gets no reply
+        of the model's (`pools`' `only_competing`). A fallback threshold needs the ranker's
+        calibration to hold for `options` (`nlp.generation.confidence.require_calibration`:
+        OptionError otherwise)."""
         if options.fallback_threshold:
             require_calibration(self.candidates.bundle, options, self.candidates.decodes(options))
         if options.rerank in POST_RANKERS:
             self.candidates.check_retrieval(options.rerank)
         if options.rerank == SENTENCE_ENCODER:
             self.candidates.sentence_encoder.ensure_available()
-        inputs, results = self.pools(texts, options, seeds)
+        inputs, results = self.pools(texts, options, seeds, only_competing=True)
         if options.rerank != "none" or options.retrieve or options.fallback_threshold:
             with self.clock.stage("rank"):
                 results = self.rankers.rank(texts, inputs, results, options)
@@ -117,23 +120,37 @@ class Generator:
         texts: Sequence[str],
         options: DecodeOptions,
         seeds: Sequence[int | None] | None = None,
+        *,
+        only_competing: bool = False,
     ) -> tuple[list[str], list[list[Generation]]]:
         """What the chat model reads for each text (`Candidates.model_inputs`) and the
         candidates `generate` ranks for it, unranked: the decoder's n-best list and the
         retrieved replies (none for a text without tokens). The tuner calibrates the rankers
-        on these pools (`nlp.tuning.calibration`)."""
+        on these pools (`nlp.tuning.calibration`), every candidate of every text.
+
+        `only_competing`: where the gate decides before the model's replies are needed
+        (`nlp.generation.retrieved_fit.decides_before_decoding`), the decoder writes only for
+        the texts with no fitting retrieved reply (`fitting`). Why: elsewhere the model's
+        replies never compete (`competing`), and decoding is most of a message's work, so a
+        bot whose gate sends retrieved replies to most messages would otherwise spend most
+        of its time writing replies nobody reads."""
         inputs, drafts = self.candidates.model_inputs(texts, options.specificity)
-        with self.clock.stage("decode"):
-            results, has_tokens = self._decoded(inputs, drafts, options, seeds)
-        if options.pmi_weight > 0:
-            with self.clock.stage("rank"):
-                results = self.candidates.by_pmi(inputs, results, options.pmi_weight)
+        sources = [self.codec.source(text) for text in inputs]
+        retrieved: list[list[Generation]] = [[] for _ in texts]
         if options.retrieve:
             with self.clock.stage("retrieve"):
                 for i, hits in enumerate(self.candidates.retrieve(texts, options.retrieve)):
-                    if has_tokens[i]:
-                        results[i] += self.candidates.retrieved(inputs[i], hits)
-        return inputs, results
+                    if sources[i].ids:
+                        retrieved[i] = self.candidates.retrieved(inputs[i], hits)
+        decided = only_competing and decides_before_decoding(options)
+        threshold = options.retrieved_threshold
+        wanted = [bool(source.ids) and not (decided and fitting(found, threshold))
+                  for source, found in zip(sources, retrieved, strict=True)]
+        results = self._decoded(sources, drafts, wanted, options, seeds)
+        if options.pmi_weight > 0:
+            with self.clock.stage("rank"):
+                results = self.candidates.by_pmi(inputs, results, options.pmi_weight)
+        return inputs, [own + found for own, found in zip(results, retrieved, strict=True)]
 
     def with_attention(self, output: Generation) -> Generation:
         """`output` with the attention to draw (`TextGenerator.with_attention`): for a
@@ -158,25 +175,26 @@ class Generator:
 
     def _decoded(
         self,
-        inputs: Sequence[str],
+        sources: Sequence[Any],
         drafts: Sequence[Any],
+        wanted: Sequence[bool],
         options: DecodeOptions,
         seeds: Sequence[int | None] | None,
-    ) -> tuple[list[list[Generation]], list[bool]]:
-        """The decoder's n-best lists (empty for an input with no tokens, and for every input
-        of a plain model when generated replies are off), and which inputs have tokens."""
+    ) -> list[list[Generation]]:
+        """The decoder's n-best lists for the `wanted` inputs (`TextCodec.source`s with
+        tokens); empty for the others, and for every input of a plain model when generated
+        replies are off."""
         data = self.bundle.config.data
-        sources = [self.codec.source(text) for text in inputs]
-        usable = [i for i, source in enumerate(sources) if source.ids]
-        results: list[list[Generation]] = [[] for _ in inputs]
-        has_tokens = [bool(source.ids) for source in sources]
+        usable = [i for i, want in enumerate(wanted) if want]
+        results: list[list[Generation]] = [[] for _ in sources]
         if not usable or not self.candidates.decodes(options):
-            return results, has_tokens
-        hypotheses = self.decoder.decode(
-            [sources[i].ids for i in usable],
-            options,
-            seeds=None if seeds is None else [seeds[i] for i in usable],
-        )
+            return results  # not clocked: the "decode" stage's calls count batches decoded
+        with self.clock.stage("decode"):
+            hypotheses = self.decoder.decode(
+                [sources[i].ids for i in usable],
+                options,
+                seeds=None if seeds is None else [seeds[i] for i in usable],
+            )
         for i, n_best in zip(usable, hypotheses, strict=True):
             source, draft = sources[i], drafts[i]
             for hypothesis in n_best:
@@ -193,7 +211,7 @@ class Generator:
                         pair=draft.pair if draft else "",
                     )
                 )
-        return results, has_tokens
+        return results
 
 
 def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

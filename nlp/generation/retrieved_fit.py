@@ -25,16 +25,23 @@ A retrieved reply's `fit` is its share of the two, E_r / (E_r + E_g): 0.5 where 
 are equal, so one threshold (0.5) serves languages whose models and corpora rate apart.
 Each language's numbers were rated on validation posts (`benchmarks/sense_sheet.py gate`);
 a bundle may carry its own (`DecodeSettings.details["retrieved_fit"]`).
+
+What competes under the gate (`competing`) is defined here once: the chat chooses among it
+(`nlp.chat.responder.choose_reply`), and the generator reads it to leave the decoder out for a
+message whose retrieved replies already decide (`decides_before_decoding`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from nlp.decoding import DecodeOptions
 from nlp.decoding.options import SENTENCE_ENCODER
+from nlp.generation.text_generator import Generation
 from nlp.metrics.calibration import Calibration
+from nlp.text.cleaning import clean_message
 from nlp.text.scripts import script_languages
 
 # `DecodeSettings.details` key: per language, the bundle's own `RatedGate`
@@ -117,3 +124,31 @@ def retrieved_fit(similarity: float, gate: RatedGate | None) -> float:
     if gate is None:
         return float("nan")
     return gate.fit(similarity)
+
+
+def fitting(candidates: Sequence[Generation], threshold: float) -> list[Generation]:
+    """The retrieved replies among `candidates` that the gate lets through: a fit of at least
+    `threshold` and something left to send once cleaned (`clean_message`)."""
+    return [c for c in candidates
+            if c.provenance == "retrieved" and c.fit >= threshold and clean_message(c.text)]
+
+
+def competing(candidates: Sequence[Generation], threshold: float) -> list[Generation]:
+    """The candidates a chat chooses its reply among, those with something to send: with a
+    gate (`threshold` > 0) the fitting retrieved replies alone where there are any (a
+    specific reply that fits beats the model's generic one), else the model's own (a sensible
+    generic reply beats a keyword match), else whatever is left."""
+    usable = [c for c in candidates if clean_message(c.text)]
+    if threshold <= 0:
+        return usable
+    own = [c for c in usable if c.provenance != "retrieved"]
+    return fitting(usable, threshold) or own or usable
+
+
+def decides_before_decoding(options: DecodeOptions) -> bool:
+    """Whether, under `options`, a message with a fitting retrieved reply needs no reply of
+    the model's: with a gate (`retrieve` and `retrieved_threshold`) the model's replies do
+    not compete there (`competing`), unless a fallback threshold reads every candidate's
+    calibrated confidence, which depends on the whole list a ranker scores."""
+    return bool(options.retrieve and options.retrieved_threshold > 0
+                and not options.fallback_threshold)

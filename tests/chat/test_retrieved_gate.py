@@ -6,6 +6,7 @@ probability that it makes sense, from how well its post matches the message) rea
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -184,3 +185,89 @@ def test_a_retrieved_reply_s_fit_reads_the_similarity_its_gate_calibrates(
             query, candidates.query_tokens(g.post))) for g in retrieved]
         assert encoder.batches == []
     assert [g.fit for g in retrieved] == pytest.approx(expected)
+
+
+def test_competing_keeps_the_fitting_retrieved_replies_else_the_model_s_own() -> None:
+    from nlp.generation.retrieved_fit import competing, fitting
+    from nlp.generation.text_generator import Generation
+
+    def reply(text: str, provenance: str, fit: float = math.nan) -> Generation:
+        return Generation(text, 0.0, text.split(), [], np.zeros((0, 0), np.float32),
+                          provenance=provenance, fit=fit)  # type: ignore[arg-type]
+
+    fits, weak, blank = (reply("yes , a lot .", "retrieved", 0.7),
+                         reply("sometimes .", "retrieved", 0.2),
+                         reply("\u200b \x00", "retrieved", 0.9))  # nothing left to send
+    own = reply("i don't know .", "generated")
+    assert fitting([fits, weak, blank, own], 0.5) == [fits]
+    assert competing([fits, weak, blank, own], 0.5) == [fits]
+    assert competing([weak, blank, own], 0.5) == [own]
+    assert competing([weak, blank], 0.5) == [weak]  # no reply of the model's: what is left
+    assert competing([fits, weak, blank, own], 0.0) == [fits, weak, own]  # no gate
+
+
+async def test_warming_up_decodes_every_batch_though_the_gate_would_leave_the_decoder_out(
+) -> None:
+    """A warm-up message may find a fitting retrieved reply; the decoder must still compile."""
+    generator = MixedGenerator(0.9)
+    options = DecodeOptions(retrieve=10, rerank="retrieval", retrieved_threshold=0.5)
+    chat = responder(generator, options)
+    generator.calls.clear()
+    chat.warm_up()
+    sent = chat.store.defaults.decode_options(options)
+    assert sent.retrieved_threshold == 0.5 and generator.calls
+    assert all(called == dataclasses.replace(sent, retrieved_threshold=0.0)
+               for _, called in generator.calls)
+    await chat.aclose()
+
+
+def test_the_decoder_writes_only_for_messages_no_retrieved_reply_fits(
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
+    """The model's replies never compete where a retrieved one fits, so the generator leaves
+    them out there, and what the chat sends is the same as when every message is decoded;
+    the tuner's pools (`only_competing` off) keep every candidate."""
+    import shutil
+
+    from nlp.chat.rerank import ReplyRanker
+    from nlp.chat.responder import choose_reply
+    from nlp.generation.bundle import store_decoding
+    from nlp.generation.decode_settings import DecodeSettings
+    from nlp.generation.generator import Generator
+    from nlp.generation.retrieved_fit import RETRIEVED_FIT, TF_IDF, fitting
+
+    copy = Path(shutil.copytree(tiny_bundle, tmp_path / "model"))
+    # a tf-idf gate that lets through a post with the message's words alone (cosine near 1)
+    gate = RatedGate(Calibration(slope=20.0, intercept=-15.0), 0.5, 0.3, signal=TF_IDF)
+    options = DecodeOptions(retrieve=10, rerank="retrieval", retrieved_threshold=0.5)
+    store_decoding(copy, DecodeSettings(options, "test", {RETRIEVED_FIT: {"en": gate.to_json()}}))
+    generator = Generator.from_bundle(copy)
+    posts = ["Hi, how are you?", "xyzzy plugh", "Good morning, everyone!", "how are things at work"]
+    decoded: list[int] = []
+    decode = generator.decoder.decode
+
+    def counting(sources: list[list[int]], *args: object, **kwargs: object) -> object:
+        decoded.append(len(sources))
+        return decode(sources, *args, **kwargs)  # type: ignore[arg-type]
+
+    generator.decoder.decode = counting  # type: ignore[method-assign,assignment]
+    sent = generator.generate(posts, options)
+    inputs, pools = generator.pools(posts, options)
+    every = generator.rankers.rank(posts, inputs, pools, options)
+    fit = [bool(fitting(pool, 0.5)) for pool in every]
+    assert fit.count(True) >= 2 and fit.count(False) >= 1  # both kinds of message
+    assert decoded == [fit.count(False), len(posts)]
+    calls = generator.clock.calls()["decode"]  # a batch whose every message fits: no decoding
+    generator.generate([post for post, fits in zip(posts, fit, strict=True) if fits], options)
+    assert len(decoded) == 2 and generator.clock.calls()["decode"] == calls
+    for post, lazy, full, fits in zip(posts, sent, every, fit, strict=True):
+        own = [g for g in lazy if g.provenance != "retrieved"]
+        assert bool(own) != fits
+        assert any(g.provenance != "retrieved" for g in full)
+        lazy_said, full_said = (
+            None if chosen is None else (chosen[0], chosen[1].provenance)
+            for pool in (lazy, full)
+            for chosen in [choose_reply(ReplyRanker(), "c", pool, post, retrieved_threshold=0.5)])
+        assert lazy_said == full_said
+        if fits:  # (the one-epoch model's own reply may be empty: then nothing is sent)
+            assert lazy_said is not None and lazy_said[1] == "retrieved"

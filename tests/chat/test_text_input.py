@@ -3,11 +3,11 @@
 from nlp.chat.text_input import (
     InputKind,
     classify,
-    clean_message,
     fit_reply,
     keep_tail,
     telegram_length,
 )
+from nlp.text.cleaning import clean_message
 
 
 def test_control_and_invisible_characters_are_removed_without_gluing_words() -> None:

@@ -29,8 +29,8 @@ def test_each_post_s_pool_is_what_the_bot_ranks_with_the_reply_people_gave(
     tiny_bundle: Path, options: DecodeOptions
 ) -> None:
     from nlp.chat.offline import bot_candidates
-    from nlp.chat.text_input import clean_message
     from nlp.generation.generator import Generator
+    from nlp.text.cleaning import clean_message
     from nlp.tuning.calibration import chat_pools
 
     generator = Generator.from_bundle(tiny_bundle)
