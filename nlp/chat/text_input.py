@@ -1,8 +1,9 @@
 """Making arbitrary user text safe to feed the model, and replies safe to send.
 
 Telegram delivers anything: control characters, bidi overrides, 4,096-character walls of text,
-emoji-only messages. The model was trained on short, clean sentences, so we clean, classify
-and trim here, once, for both the bot and the terminal chat.
+emoji-only messages. The model was trained on short, clean sentences, so a message is cleaned
+(`nlp.text.cleaning.clean_message`), then classified and trimmed here, once, for both the bot
+and the terminal chat.
 """
 
 from __future__ import annotations

@@ -135,7 +135,8 @@ class Generator:
         bot whose gate sends retrieved replies to most messages would otherwise spend most
         of its time writing replies nobody reads."""
         inputs, drafts = self.candidates.model_inputs(texts, options.specificity)
-        sources = [self.codec.source(text) for text in inputs]
+        with self.clock.stage("tokenize"):
+            sources = [self.codec.source(text) for text in inputs]
         retrieved: list[list[Generation]] = [[] for _ in texts]
         if options.retrieve:
             with self.clock.stage("retrieve"):
@@ -195,22 +196,22 @@ class Generator:
                 options,
                 seeds=None if seeds is None else [seeds[i] for i in usable],
             )
-        for i, n_best in zip(usable, hypotheses, strict=True):
-            source, draft = sources[i], drafts[i]
-            for hypothesis in n_best:
-                tokens = self.codec.output_tokens(hypothesis.ids, source)
-                results[i].append(
-                    Generation(
-                        text=self.codec.text(tokens, source),
-                        score=float(hypothesis.score),
-                        tokens=tokens,
-                        source_tokens=source.tokens,
-                        attention=np.asarray(hypothesis.attention),
-                        slots=source.slots,
-                        provenance="refined" if data.retrieve_refine else "generated",
-                        pair=draft.pair if draft else "",
+            for i, n_best in zip(usable, hypotheses, strict=True):
+                source, draft = sources[i], drafts[i]
+                for hypothesis in n_best:
+                    tokens = self.codec.output_tokens(hypothesis.ids, source)
+                    results[i].append(
+                        Generation(
+                            text=self.codec.text(tokens, source),
+                            score=float(hypothesis.score),
+                            tokens=tokens,
+                            source_tokens=source.tokens,
+                            attention=np.asarray(hypothesis.attention),
+                            slots=source.slots,
+                            provenance="refined" if data.retrieve_refine else "generated",
+                            pair=draft.pair if draft else "",
+                        )
                     )
-                )
         return results
 
 

@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from nlp.decoding import DecodeOptions
-from nlp.decoding.options import SENTENCE_ENCODER
+from nlp.decoding.options import POST_RANKERS, SENTENCE_ENCODER
 from nlp.generation.text_generator import Generation
 from nlp.metrics.calibration import Calibration
 from nlp.text.cleaning import clean_message
@@ -148,7 +148,12 @@ def competing(candidates: Sequence[Generation], threshold: float) -> list[Genera
 def decides_before_decoding(options: DecodeOptions) -> bool:
     """Whether, under `options`, a message with a fitting retrieved reply needs no reply of
     the model's: with a gate (`retrieve` and `retrieved_threshold`) the model's replies do
-    not compete there (`competing`), unless a fallback threshold reads every candidate's
-    calibrated confidence, which depends on the whole list a ranker scores."""
+    not compete there (`competing`). Only under the rankers that read the posts
+    (`POST_RANKERS`): they put every retrieved reply above the model's, so the list's first
+    candidate (what `s2s attention` and `s2s evaluate` read) stays what it was, and they
+    score each retrieved reply by itself, its message's scores shifted by one constant when
+    the model's replies are left out, so the choice among them stays too; the dual encoder
+    with BM25 divides by the best BM25 score of the whole list, and a fallback threshold reads
+    a calibrated confidence of those scores."""
     return bool(options.retrieve and options.retrieved_threshold > 0
-                and not options.fallback_threshold)
+                and options.rerank in POST_RANKERS and not options.fallback_threshold)

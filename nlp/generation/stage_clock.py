@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-STAGES = ("retrieve", "decode", "rank", "companions")
+STAGES = ("tokenize", "retrieve", "decode", "rank", "sentence encoder", "companions")
 
 
 class StageClock:

@@ -206,6 +206,25 @@ def test_competing_keeps_the_fitting_retrieved_replies_else_the_model_s_own() ->
     assert competing([fits, weak, blank, own], 0.0) == [fits, weak, own]  # no gate
 
 
+@pytest.mark.parametrize(("changes", "decides"), [
+    ({}, True), ({"rerank": "sentence-encoder"}, True), ({"rerank": "dual-encoder+bm25"}, False),
+    ({"rerank": "dual-encoder"}, False), ({"rerank": "likelihood"}, False),
+    ({"rerank": "none"}, False), ({"fallback_threshold": 0.3}, False),
+    ({"retrieved_threshold": 0.0}, False), ({"retrieve": 0}, False),
+])
+def test_the_gate_decides_before_decoding_only_where_leaving_the_model_out_changes_nothing(
+    changes: dict[str, object], decides: bool
+) -> None:
+    """Only the rankers that read the posts put every retrieved reply above the model's and
+    score each by itself; BM25's share in the fused ranker is divided by the list's best,
+    and a fallback threshold reads a confidence of the whole list."""
+    from nlp.generation.retrieved_fit import decides_before_decoding
+
+    options = dataclasses.replace(
+        DecodeOptions(retrieve=10, rerank="retrieval", retrieved_threshold=0.5), **changes)
+    assert decides_before_decoding(options) is decides
+
+
 async def test_warming_up_decodes_every_batch_though_the_gate_would_leave_the_decoder_out(
 ) -> None:
     """A warm-up message may find a fitting retrieved reply; the decoder must still compile."""
