@@ -180,9 +180,6 @@ def check(config: TrainConfig) -> None:
     if config.contrastive_weight < 0 or config.contrastive_margin < 0:
         problems.append("train.contrastive_weight and train.contrastive_margin must be >= 0, "
                         f"got {config.contrastive_weight} and {config.contrastive_margin}")
-    if not 0.0 < config.contrastive_rows <= 1.0:
-        problems.append(
-            f"train.contrastive_rows must be in (0, 1], got {config.contrastive_rows}")
     if config.unlikelihood_weight < 0:
         problems.append(
             f"train.unlikelihood_weight must be >= 0, got {config.unlikelihood_weight}")
@@ -315,18 +312,8 @@ class Objective:
         ranking loss on the length-normalised likelihood of candidates beside the likelihood
         teaches the ranking itself (Liu et al. 2022, BRIO; An et al. 2022, CoNT) and lowers
         the generic replies that would win it for any message. It costs a second decoder
-        pass over the batch's first `train.contrastive_rows` share of rows (at least one):
-        the batches are shuffled, so which rows does not matter, and a share of them costs
-        that share of the pass."""
+        pass over the batch."""
         other_in, other_out = tf.roll(target_in, 1, axis=0), tf.roll(target_out, 1, axis=0)
-        share = self.config.contrastive_rows
-        if share < 1.0:
-            rows = tf.shape(target_in)[0]
-            kept = tf.maximum(1, tf.cast(tf.math.ceil(share * tf.cast(rows, tf.float32)),
-                                         tf.int32))
-            state, context = tf.nest.map_structure(lambda t: t[:kept], (state, context))
-            target_out, other_in, other_out = target_out[:kept], other_in[:kept], other_out[:kept]
-            own = own[:kept]
         terms = self.token_terms(state, context, other_in, other_out, step)
         other = reply_means(terms.losses, terms.mask)
         gaps = tf.nn.relu(self.config.contrastive_margin - (other - own))

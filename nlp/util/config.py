@@ -124,9 +124,6 @@ class TrainConfig:
     # (the batch's previous row's), weighted by contrastive_weight; 0: none
     contrastive_weight: float = 0.0
     contrastive_margin: float = 1.0
-    # the share of each batch's rows the ranking loss reads (its first rows; the batches are
-    # shuffled): its second decoder pass costs this share of a pass
-    contrastive_rows: float = 1.0
     # epochs in which the embedding rows taken from model.pretrained_embeddings stay as
     # loaded (the other rows and weights train); -1: never trained
     freeze_pretrained_epochs: int = 0

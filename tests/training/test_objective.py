@@ -189,18 +189,8 @@ def test_the_contrastive_loss_is_the_mean_margin_shortfall_over_distinct_neighbo
     assert total == pytest.approx(plain + 0.5 * contrast, rel=1e-5)
     off = TrainConfig(contrastive_weight=0.0, contrastive_margin=2.0)
     assert float(Objective(network, off).loss(source, target_in, target_out, step)) == plain
-    # a share of the rows: the first ceil(0.5 x 5) = 3, each against its neighbour in the
-    # whole batch (row 0's is row 4), row 3 (left out above) not among them
-    half = TrainConfig(contrastive_weight=0.5, contrastive_margin=2.0, contrastive_rows=0.5)
-    total = float(Objective(network, half).loss(source, target_in, target_out, step))
-    assert total == pytest.approx(plain + 0.5 * float(gaps[:3].mean()), rel=1e-5)
-    one = TrainConfig(contrastive_weight=0.5, contrastive_margin=2.0, contrastive_rows=0.01)
-    total = float(Objective(network, one).loss(source, target_in, target_out, step))
-    assert total == pytest.approx(plain + 0.5 * float(gaps[0]), rel=1e-5)
     with pytest.raises(ValueError, match=r"train\.contrastive_weight and "):
         Objective(network, TrainConfig(contrastive_weight=-1.0))
-    with pytest.raises(ValueError, match=r"train\.contrastive_rows must be in \(0, 1\]"):
-        Objective(network, TrainConfig(contrastive_weight=1.0, contrastive_rows=0.0))
 
 
 def test_each_draw_of_a_step_has_a_stream_of_its_own() -> None:
@@ -254,9 +244,7 @@ def test_the_options_train_through_the_trainers_compiled_step(tmp_path: Path) ->
     )
     for name, option in (("hiding", {"target_word_dropout": 0.5}),
                          ("ranking", {"contrastive_weight": 1.0}),
-                         ("ranking-sampled", {"contrastive_weight": 1.0, "sampled_softmax": 8}),
-                         ("ranking-share", {"contrastive_weight": 1.0, "contrastive_rows": 0.25,
-                                            "sampled_softmax": 8})):
+                         ("ranking-sampled", {"contrastive_weight": 1.0, "sampled_softmax": 8})):
         changed = fit(name, **option)
         assert any(
             not np.array_equal(a.numpy(), b.numpy())
