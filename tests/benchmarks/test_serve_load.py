@@ -34,13 +34,18 @@ def test_the_server_the_bot_and_the_batch_job_are_measured_in_one_run(
         (serve_load.BATCH_JOB, ""),
     }
     for endpoint in ("chat", "headlines"):
-        assert rows[(endpoint, 4.0)]["answered"] == 4 and rows[(endpoint, 4.0)]["errors"] == 0
-        # the level's time by stage, from the server's /metrics before and after it
-        assert rows[(endpoint, 4.0)]["stage_seconds"]["decode"] > 0
-        assert "decode" in rows[(endpoint, 4.0)]["stage_ms"]
-        # each request needs a decoder call; batching can only make them fewer
-        assert 1 <= rows[(endpoint, 4.0)]["stage_calls"]["decode"] <= 4
-        assert rows[(endpoint, 4.0)]["p99_ms"] >= rows[(endpoint, 4.0)]["p95_ms"]
+        row = rows[(endpoint, 4.0)]
+        assert row["answered"] == 4 and row["errors"] == 0
+        # the level's stages, from the server's /metrics before and after it: every request
+        # is read (too fast to show in the rounded seconds); batching can only make the calls
+        # fewer
+        assert 1 <= row["stage_calls"]["tokenize"] <= 4
+        assert row["p99_ms"] >= row["p95_ms"]
+    # every headline request is decoded; a chat message only where no retrieved reply fits
+    assert rows[("headlines", 4.0)]["stage_seconds"]["decode"] > 0
+    assert "decode" in rows[("headlines", 4.0)]["stage_ms"]
+    assert 1 <= rows[("headlines", 4.0)]["stage_calls"]["decode"] <= 4
+    assert 0 <= rows[("chat", 4.0)]["stage_calls"].get("decode", 0) <= 4
     for mode in (serve_load.BOT, serve_load.BOT_WEBHOOK):  # long polling, then webhook mode
         bot = rows[(mode, 4.0)]
         assert bot["answered"] == 4 and bot["exactly_once_in_order"] and bot["p95_ms"] > 0
