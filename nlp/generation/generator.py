@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from nlp.decoding import DecodeOptions, Decoder
+from nlp.decoding import DecodeOptions, Decoder, Hypothesis
 from nlp.decoding.options import POST_RANKERS, SENTENCE_ENCODER, XLA_BY_DEFAULT
 from nlp.generation.bundle import Bundle, BundleFiles, load_bundle
 from nlp.generation.candidates import Candidates
+from nlp.generation.codec import Source
 from nlp.generation.confidence import require_calibration
 from nlp.generation.rankers import Companion, Rankers
 from nlp.generation.retrieved_fit import decides_before_decoding, fitting
@@ -176,16 +177,14 @@ class Generator:
 
     def _decoded(
         self,
-        sources: Sequence[Any],
+        sources: Sequence[Source],
         drafts: Sequence[Any],
         wanted: Sequence[bool],
         options: DecodeOptions,
         seeds: Sequence[int | None] | None,
     ) -> list[list[Generation]]:
-        """The decoder's n-best lists for the `wanted` inputs (`TextCodec.source`s with
-        tokens); empty for the others, and for every input of a plain model when generated
-        replies are off."""
-        data = self.bundle.config.data
+        """The decoder's n-best lists for the `wanted` inputs (sources with tokens); empty
+        for the others, and for every input of a plain model when generated replies are off."""
         usable = [i for i, want in enumerate(wanted) if want]
         results: list[list[Generation]] = [[] for _ in sources]
         if not usable or not self.candidates.decodes(options):
@@ -197,22 +196,24 @@ class Generator:
                 seeds=None if seeds is None else [seeds[i] for i in usable],
             )
             for i, n_best in zip(usable, hypotheses, strict=True):
-                source, draft = sources[i], drafts[i]
-                for hypothesis in n_best:
-                    tokens = self.codec.output_tokens(hypothesis.ids, source)
-                    results[i].append(
-                        Generation(
-                            text=self.codec.text(tokens, source),
-                            score=float(hypothesis.score),
-                            tokens=tokens,
-                            source_tokens=source.tokens,
-                            attention=np.asarray(hypothesis.attention),
-                            slots=source.slots,
-                            provenance="refined" if data.retrieve_refine else "generated",
-                            pair=draft.pair if draft else "",
-                        )
-                    )
+                results[i] = [self._written(h, sources[i], drafts[i]) for h in n_best]
         return results
+
+    def _written(self, hypothesis: Hypothesis, source: Source, draft: Any) -> Generation:
+        """One of the decoder's hypotheses for `source` as a candidate (a retrieve-and-refine
+        model's: "refined", naming its draft's training pair)."""
+        tokens = self.codec.output_tokens(hypothesis.ids, source)
+        refines = self.bundle.config.data.retrieve_refine
+        return Generation(
+            text=self.codec.text(tokens, source),
+            score=float(hypothesis.score),
+            tokens=tokens,
+            source_tokens=source.tokens,
+            attention=np.asarray(hypothesis.attention),
+            slots=source.slots,
+            provenance="refined" if refines else "generated",
+            pair=draft.pair if draft else "",
+        )
 
 
 def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
