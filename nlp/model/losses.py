@@ -143,12 +143,17 @@ def sampled_nll(logits: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Te
     return tf.reshape(nll, tf.shape(targets)) * mask, mask
 
 
+# what a position predicts, for `overused_unlikelihood` (train.unlikelihood_pick)
+UNLIKELIHOOD_PICKS = ("model", "sampled")
+
+
 def overused_unlikelihood(
     logits: tf.Tensor | SampledLogits,
     targets: tf.Tensor,
     vocab_size: int,
     total: Callable[[tf.Tensor], tf.Tensor] = tf.identity,
     threshold: float = 1e-3,
+    pick: str = "model",
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Vocabulary unlikelihood (Li et al. 2020, "Don't Say That!", its `kldiv` weighting):
     the summed penalty and the count of penalised positions, for the batch's targets
@@ -156,25 +161,36 @@ def overused_unlikelihood(
     softmax's columns (`SampledLogits`).
 
     Each position's prediction is the model's argmax (over a sampled softmax's columns: its
-    raw logits, which every frequent word is nearly sure to be among; the corrected ones
-    would favour the rare ids drawn). A word the batch's predictions use more often than its
-    targets do (share p_model > p_human) weighs beta = p_model ln(p_model / p_human) (kept
-    above `threshold`; a word no target holds counts as half an occurrence); each position
-    whose prediction is such a word and not its own target adds beta * -ln(1 - p), p the
-    prediction's probability (with a sampled softmax, the corrected softmax's over every
-    column of that word: the draw repeats frequent ids). Why: likelihood alone leaves a chat
-    model's argmax on "i", "'t", "know" almost everywhere, the generic replies beam search
-    then finds; this lowers the over-predicted words where the reply says something else, by
-    how much they are over-predicted. Li et al. count the words of replies decoded during
-    training, over 32 batches; here the predictions are the teacher-forced argmax of the
-    batch itself, so the step needs no decoding and no state (a resumed run computes what the
-    uninterrupted one did). `total` sums the word counts over the batch where replicas each
-    hold a part of it (an all-reduce). The weights carry no gradient."""
+    raw logits, which every frequent word is nearly sure to be among). A word the batch's
+    predictions use more often than its targets do (share p_model > p_human) weighs
+    beta = p_model ln(p_model / p_human) (kept above `threshold`; a word no target holds
+    counts as half an occurrence); each position whose prediction is such a word and not its
+    own target adds beta * -ln(1 - p), p the prediction's probability (with a sampled
+    softmax, the corrected softmax's over every column of that word: the draw repeats
+    frequent ids). Why: likelihood alone leaves a chat model's argmax on "i", "'t", "know"
+    almost everywhere, the generic replies beam search then finds; this lowers the
+    over-predicted words where the reply says something else, by how much they are
+    over-predicted. Li et al. count the words of replies decoded during training, over 32
+    batches; here the predictions are the teacher-forced argmax of the batch itself, so the
+    step needs no decoding and no state (a resumed run computes what the uninterrupted one
+    did). `total` sums the word counts over the batch where replicas each hold a part of it
+    (an all-reduce). The weights carry no gradient.
+
+    `pick="sampled"` predicts a sampled softmax's argmax over its corrected logits instead,
+    which favour the rare ids drawn (under the exact softmax the two are the same): the draw
+    is shared by the batch, so one such id wins many positions, counts as over-predicted and
+    is pushed down harder than the sampled softmax alone pushes its negatives. It penalises
+    rare words, not generic ones; it is kept because the model then learns the likelihood
+    faster and ranks held-out replies better (docs/BENCHMARKS.md, "Vocabulary
+    unlikelihood")."""
     labels = tf.reshape(tf.cast(targets, tf.int32), [-1])
     mask = tf.cast(tf.not_equal(labels, PAD_ID), tf.float32)
+    if pick not in UNLIKELIHOOD_PICKS:
+        raise ValueError(f"pick must be one of {', '.join(UNLIKELIHOOD_PICKS)}, got {pick!r}")
     if isinstance(logits, SampledLogits):
-        pick = tf.argmax(logits.raw, axis=-1, output_type=tf.int32)  # [N]
-        predicted = tf.gather(logits.ids, pick, axis=1, batch_dims=1)
+        read = logits.raw if pick == "model" else logits.corrected
+        column = tf.argmax(read, axis=-1, output_type=tf.int32)  # [N]
+        predicted = tf.gather(logits.ids, column, axis=1, batch_dims=1)
         log_probs = tf.nn.log_softmax(logits.corrected, axis=-1)
         same = tf.equal(logits.ids, predicted[:, None])
         chosen = tf.reduce_logsumexp(tf.where(same, log_probs, -1e9), axis=-1)

@@ -42,8 +42,10 @@
   weight, is added. Why: the generic replies beam search finds are made of the words the
   argmax over-uses; likelihood alone does not see the mismatch. Off by default: on the chat-en
   recipe it made no reply more specific or more sensible, and a large weight from scratch
-  outweighs the likelihood (docs/BENCHMARKS.md, "Vocabulary unlikelihood"). Validation stays
-  the exact likelihood.
+  outweighs the likelihood (docs/BENCHMARKS.md, "Vocabulary unlikelihood"). With
+  `train.unlikelihood_pick=sampled` it penalises the sampled softmax's own argmax instead
+  (mostly rare words drawn; `overused_unlikelihood` says why). Validation stays the exact
+  likelihood.
 
 `s2s pretrain`'s objective (`nlp.pretraining`) is another `Objective`: the trainer calls
 `loss` inside its compiled step and `validation_sums` to validate.
@@ -67,6 +69,7 @@ from nlp.model.language_models import (
     encoder_lm_sums,
 )
 from nlp.model.losses import (
+    UNLIKELIHOOD_PICKS,
     SampledLogits,
     coverage_losses,
     overused_unlikelihood,
@@ -183,6 +186,9 @@ def check(config: TrainConfig) -> None:
     if config.unlikelihood_weight < 0:
         problems.append(
             f"train.unlikelihood_weight must be >= 0, got {config.unlikelihood_weight}")
+    if config.unlikelihood_pick not in UNLIKELIHOOD_PICKS:
+        problems.append(f"train.unlikelihood_pick must be one of {', '.join(UNLIKELIHOOD_PICKS)}"
+                        f", got {config.unlikelihood_pick!r}")
     if config.lm_loss_weight < 0:
         problems.append(f"train.lm_loss_weight must be >= 0, got {config.lm_loss_weight}")
     if problems:
@@ -255,7 +261,8 @@ class Objective:
         loss = tf.reduce_sum(losses) / tf.maximum(tf.reduce_sum(mask), 1.0)
         if config.unlikelihood_weight > 0:
             penalty, count = overused_unlikelihood(
-                terms.logits, target_out, model.config.vocab_size, everywhere)
+                terms.logits, target_out, model.config.vocab_size, everywhere,
+                pick=config.unlikelihood_pick)
             # the mean over this replica's penalised positions (one process: the batch's)
             loss += config.unlikelihood_weight * penalty / tf.maximum(count, 1.0)
         if config.contrastive_weight > 0:

@@ -152,6 +152,10 @@ class TrainConfig:
     # penalty on the words the model's predictions over-use relative to the batch's replies;
     # 0: none. Needs model.copy=false.
     unlikelihood_weight: float = 0.0
+    # which word a position predicts, for the unlikelihood (nlp.model.losses.UNLIKELIHOOD_PICKS):
+    # "model", the model's argmax; "sampled", the sampled softmax's argmax over its corrected
+    # logits (the same under the exact softmax)
+    unlikelihood_pick: str = "model"
     log_every: int = 20  # steps between reading the loss back (progress bar, TensorBoard)
     jit_compile: bool = False  # XLA for the training step (see benchmarks/train_throughput.py)
     jit_optimizer: bool = True  # XLA for the optimizer update (one process, >= 1M weights)

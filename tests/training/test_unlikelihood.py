@@ -82,6 +82,33 @@ def test_the_sampled_softmax_penalises_the_word_the_model_predicts() -> None:
     assert losses.shape == (1, 2) and float(tf.reduce_sum(mask)) == 2.0
 
 
+def test_pick_sampled_penalises_the_sampled_softmaxs_own_argmax() -> None:
+    """`pick="sampled"`: the argmax over the corrected logits, here the rare word drawn
+    once, which wins both positions; its probability under the corrected softmax."""
+    vocab = 1000
+    sampled = tf.constant([0, 0, 0, 900])
+    kernel = np.zeros((2, vocab), np.float32)
+    kernel[0, 0], kernel[0, 900] = 2.0, 1.0
+    features = tf.constant([[[1.0, 0.0], [1.0, 0.0]]], tf.float32)
+    targets = tf.constant([[5, 6]], tf.int32)
+    logits = sampled_logits(features, tf.constant(kernel), tf.zeros([vocab]), targets, sampled)
+    penalty, count = overused_unlikelihood(logits, targets, vocab_size=vocab, pick="sampled")
+    p_rare = tf.nn.softmax(logits.corrected, axis=-1).numpy()[:, 4]
+    beta = 1.0 * math.log(1.0 / 0.25)  # p_model(900) 2/2, p_human 0.5/2
+    assert float(count) == 2.0
+    assert float(penalty) == pytest.approx(float(np.sum(beta * -np.log(1 - p_rare))),
+                                           rel=1e-5)
+    model_penalty, _ = overused_unlikelihood(logits, targets, vocab_size=vocab)
+    assert float(model_penalty) != pytest.approx(float(penalty))
+    # under the exact softmax the two picks are the same
+    exact = _logits([[0.5, 0.0, 0.0, 3.0], [0.0, 1.0, 0.0, 3.0]])
+    exact_targets = tf.constant([[1, 2]], tf.int32)
+    assert [float(x) for x in overused_unlikelihood(exact, exact_targets, 4, pick="sampled")] \
+        == [float(x) for x in overused_unlikelihood(exact, exact_targets, 4)]
+    with pytest.raises(ValueError, match="pick must be one of model, sampled"):
+        overused_unlikelihood(exact, exact_targets, 4, pick="corrected")
+
+
 def test_the_exact_softmax_penalty_reads_the_argmax_probability() -> None:
     targets = tf.constant([[1, 2]], tf.int32)
     logits = _logits([[0.5, 0.0, 0.0, 3.0], [0.0, 1.0, 0.0, 3.0]])
@@ -103,19 +130,20 @@ def test_the_word_counts_are_summed_over_replicas() -> None:
     assert float(doubled) == pytest.approx(float(alone))
 
 
-def _objective(weight: float, sampled: int = 0) -> Objective:
+def _objective(weight: float, sampled: int = 0, pick: str = "model") -> Objective:
     keras.utils.set_random_seed(0)
     model = Seq2Seq(ModelConfig(vocab_size=VOCAB, embedding_dim=8, units=8, dropout=0.0))
-    return Objective(model, TrainConfig(unlikelihood_weight=weight, sampled_softmax=sampled))
+    return Objective(model, TrainConfig(
+        unlikelihood_weight=weight, sampled_softmax=sampled, unlikelihood_pick=pick))
 
 
-@pytest.mark.parametrize("sampled", [0, 6])
-def test_the_training_loss_adds_the_weighted_mean_penalty(sampled: int) -> None:
+@pytest.mark.parametrize(("sampled", "pick"), [(0, "model"), (6, "model"), (6, "sampled")])
+def test_the_training_loss_adds_the_weighted_mean_penalty(sampled: int, pick: str) -> None:
     step = tf.constant(0, tf.int64)
-    plain, penalised = _objective(0.0, sampled), _objective(10.0, sampled)
+    plain, penalised = _objective(0.0, sampled), _objective(10.0, sampled, pick)
     state, context = plain.model.encode(SOURCE)
     terms = plain.token_terms(state, context, TARGET_IN, TARGET_OUT, step)
-    penalty, count = overused_unlikelihood(terms.logits, TARGET_OUT, VOCAB)
+    penalty, count = overused_unlikelihood(terms.logits, TARGET_OUT, VOCAB, pick=pick)
     assert float(count) > 0  # the untrained model's argmax over-uses a word
     base = float(plain.loss(SOURCE, TARGET_IN, TARGET_OUT, step))
     expected = base + 10.0 * float(penalty) / max(float(count), 1.0)
@@ -142,6 +170,8 @@ def test_a_training_step_lowers_an_over_predicted_words_probability() -> None:
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="unlikelihood_weight must be >= 0"):
         _objective(-1.0)
+    with pytest.raises(ValueError, match="unlikelihood_pick must be one of model, sampled"):
+        _objective(1.0, pick="raw")
     model = Seq2Seq(ModelConfig(vocab_size=VOCAB, embedding_dim=8, units=8, copy=True))
     with pytest.raises(ValueError, match=r"needs model\.copy=false"):
         Objective(model, TrainConfig(unlikelihood_weight=1.0))
