@@ -29,7 +29,7 @@ from nlp.control import controlled_source, wanted_bucket
 from nlp.corpus.records import Pair
 from nlp.decoding.options import RETRIEVAL, DecodeOptions
 from nlp.generation.bundle import Bundle
-from nlp.generation.codec import TextCodec
+from nlp.generation.codec import Source, TextCodec
 from nlp.generation.decode_settings import recommended_options
 from nlp.generation.mmi import CompanionScorer
 from nlp.generation.pmi import MarginalScorer, marginal_posts, pmi_scores
@@ -320,13 +320,16 @@ class Candidates:
         return [dataclasses.replace(pair, source=source)
                 for pair, source in zip(pairs, inputs, strict=True)]
 
-    def retrieved(self, text: str, hits: Sequence[Retrieved]) -> list[Generation]:
+    def retrieved(
+        self, text: str, hits: Sequence[Retrieved], source: Source | None = None
+    ) -> list[Generation]:
         """Retrieved replies as candidates, each scored by its retrieval's score (`retrieve`:
         BM25's for the post it answered) until `rank` scores them, but none that only repeats
         a turn of the conversation (`repeats_a_turn`: never a sensible reply); no attention:
-        no decoder wrote them."""
+        no decoder wrote them. `source`: `text` as the codec reads it, where the caller has
+        it already."""
         codec = self.bundle.codec
-        source = codec.source(text)
+        source = codec.source(text) if source is None else source
         post = codec.text_tokens(text)
         separator = self.bundle.config.data.turn_separator
         settings = self.bundle.decoding

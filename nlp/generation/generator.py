@@ -139,11 +139,12 @@ class Generator:
         with self.clock.stage("tokenize"):
             sources = [self.codec.source(text) for text in inputs]
         retrieved: list[list[Generation]] = [[] for _ in texts]
-        if options.retrieve:
+        searched = [i for i, source in enumerate(sources) if source.ids]
+        if options.retrieve and searched:
             with self.clock.stage("retrieve"):
-                for i, hits in enumerate(self.candidates.retrieve(texts, options.retrieve)):
-                    if sources[i].ids:
-                        retrieved[i] = self.candidates.retrieved(inputs[i], hits)
+                found = self.candidates.retrieve([texts[i] for i in searched], options.retrieve)
+                for i, hits in zip(searched, found, strict=True):
+                    retrieved[i] = self.candidates.retrieved(inputs[i], hits, sources[i])
         decided = only_competing and decides_before_decoding(options)
         threshold = options.retrieved_threshold
         wanted = [bool(source.ids) and not (decided and fitting(found, threshold))

@@ -290,3 +290,34 @@ def test_the_decoder_writes_only_for_messages_no_retrieved_reply_fits(
         assert lazy_said == full_said
         if fits:  # (the one-epoch model's own reply may be empty: then nothing is sent)
             assert lazy_said is not None and lazy_said[1] == "retrieved"
+
+
+def test_the_index_is_searched_for_messages_with_tokens_and_each_message_read_once(
+    tiny_bundle: Path,
+) -> None:
+    """A message without tokens gets no candidates, so the index is not searched for it,
+    and the retrieved replies reuse the message as the codec read it for the decoder."""
+    from nlp.generation.generator import Generator
+
+    generator = Generator.from_bundle(tiny_bundle)
+    searched: list[list[str]] = []
+    retrieve = generator.candidates.retrieve
+
+    def recording(texts: list[str], k: int) -> object:
+        searched.append(list(texts))
+        return retrieve(texts, k)
+
+    reads: list[str] = []
+    source = generator.codec.source
+
+    def counting(text: str) -> object:
+        reads.append(text)
+        return source(text)
+
+    generator.candidates.retrieve = recording  # type: ignore[method-assign,assignment]
+    generator.codec.source = counting  # type: ignore[method-assign,assignment]
+    posts = ["Hi, how are you?", "", "Good morning, everyone!"]
+    _, pools = generator.pools(posts, DecodeOptions(retrieve=5, rerank="retrieval"))
+    assert searched == [[posts[0], posts[2]]]
+    assert pools[1] == [] and any(g.provenance == "retrieved" for g in pools[0])
+    assert len(reads) == len(posts)
