@@ -379,3 +379,13 @@ def test_words_canonical_form_is_stable(source: str) -> None:
         assert tokenizer.detokenize(tokenizer.tokenize(canonical)) == canonical
 
     check()
+
+
+def test_a_jieba_tokenizer_loads_the_dictionary_when_made_not_at_the_first_han_text() -> None:
+    """A served Chinese bundle's first message must not wait for jieba's dictionary (the
+    bot's warm-up writes to "hello", which jieba never sees)."""
+    from nlp.tokenizers.chinese import JiebaTokenizer
+
+    jieba_segmenter.cache_clear()
+    JiebaTokenizer()
+    assert jieba_segmenter.cache_info().currsize == 1
