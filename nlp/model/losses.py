@@ -179,10 +179,12 @@ def overused_unlikelihood(
     `pick="sampled"` predicts a sampled softmax's argmax over its corrected logits instead,
     which favour the rare ids drawn (under the exact softmax the two are the same): the draw
     is shared by the batch, so one such id wins many positions, counts as over-predicted and
-    is pushed down harder than the sampled softmax alone pushes its negatives. It penalises
-    rare words, not generic ones; it is kept because the model then learns the likelihood
-    faster and ranks held-out replies better (docs/BENCHMARKS.md, "Vocabulary
-    unlikelihood")."""
+    is pushed down harder than the sampled softmax alone pushes its negatives; p is the
+    winning column's own probability (a word drawn n times ties over its n columns, each
+    with about 1/n of the word's). It penalises rare words, not generic ones; it is kept
+    because the model then learns the likelihood faster and ranks held-out replies better
+    (docs/BENCHMARKS.md, "Vocabulary unlikelihood"). The word's probability summed over its
+    columns, as `pick="model"` reads it, outweighed the likelihood from the first steps."""
     labels = tf.reshape(tf.cast(targets, tf.int32), [-1])
     mask = tf.cast(tf.not_equal(labels, PAD_ID), tf.float32)
     if pick not in UNLIKELIHOOD_PICKS:
@@ -192,8 +194,11 @@ def overused_unlikelihood(
         column = tf.argmax(read, axis=-1, output_type=tf.int32)  # [N]
         predicted = tf.gather(logits.ids, column, axis=1, batch_dims=1)
         log_probs = tf.nn.log_softmax(logits.corrected, axis=-1)
-        same = tf.equal(logits.ids, predicted[:, None])
-        chosen = tf.reduce_logsumexp(tf.where(same, log_probs, -1e9), axis=-1)
+        if pick == "model":
+            same = tf.equal(logits.ids, predicted[:, None])
+            chosen = tf.reduce_logsumexp(tf.where(same, log_probs, -1e9), axis=-1)
+        else:
+            chosen = tf.gather(log_probs, column, axis=1, batch_dims=1)
     else:
         logits = tf.cast(logits, tf.float32)
         predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)

@@ -189,6 +189,9 @@ def check(config: TrainConfig) -> None:
     if config.unlikelihood_pick not in UNLIKELIHOOD_PICKS:
         problems.append(f"train.unlikelihood_pick must be one of {', '.join(UNLIKELIHOOD_PICKS)}"
                         f", got {config.unlikelihood_pick!r}")
+    elif config.unlikelihood_pick == "sampled" and config.sampled_softmax == 0:
+        problems.append("train.unlikelihood_pick=sampled needs train.sampled_softmax > 0 (under "
+                        "the exact softmax it is the model's own argmax: leave it at model)")
     if config.lm_loss_weight < 0:
         problems.append(f"train.lm_loss_weight must be >= 0, got {config.lm_loss_weight}")
     if problems:

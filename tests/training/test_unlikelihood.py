@@ -83,30 +83,31 @@ def test_the_sampled_softmax_penalises_the_word_the_model_predicts() -> None:
 
 
 def test_pick_sampled_penalises_the_sampled_softmaxs_own_argmax() -> None:
-    """`pick="sampled"`: the argmax over the corrected logits, here the rare word drawn
-    once, which wins both positions; its probability under the corrected softmax."""
+    """`pick="sampled"`: the argmax over the corrected logits, at two positions the rare
+    word drawn once and at the third the frequent word drawn three times (which the model
+    is sure of there), each with its winning column's own probability under the corrected
+    softmax: the frequent word's first column, not its three together."""
     vocab = 1000
     sampled = tf.constant([0, 0, 0, 900])
     kernel = np.zeros((2, vocab), np.float32)
     kernel[0, 0], kernel[0, 900] = 2.0, 1.0
-    features = tf.constant([[[1.0, 0.0], [1.0, 0.0]]], tf.float32)
-    targets = tf.constant([[5, 6]], tf.int32)
+    kernel[1, 0] = 20.0
+    features = tf.constant([[[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]], tf.float32)
+    targets = tf.constant([[5, 6, 7]], tf.int32)
     logits = sampled_logits(features, tf.constant(kernel), tf.zeros([vocab]), targets, sampled)
     penalty, count = overused_unlikelihood(logits, targets, vocab_size=vocab, pick="sampled")
-    p_rare = tf.nn.softmax(logits.corrected, axis=-1).numpy()[:, 4]
-    beta = 1.0 * math.log(1.0 / 0.25)  # p_model(900) 2/2, p_human 0.5/2
-    assert float(count) == 2.0
-    assert float(penalty) == pytest.approx(float(np.sum(beta * -np.log(1 - p_rare))),
-                                           rel=1e-5)
+    probs = tf.nn.softmax(logits.corrected, axis=-1).numpy()
+    assert probs[2, 1:4].sum() > 0.99  # the three columns of word 0 together: nearly sure
+    beta_rare = 2 / 3 * math.log((2 / 3) / (0.5 / 3))  # word 900 predicted at 2 of 3
+    beta_word0 = 1 / 3 * math.log((1 / 3) / (0.5 / 3))  # word 0 at 1 of 3
+    expected = (beta_rare * -np.log(1 - probs[0, 4]) + beta_rare * -np.log(1 - probs[1, 4])
+                + beta_word0 * -np.log(1 - probs[2, 1]))
+    assert float(count) == 3.0
+    assert float(penalty) == pytest.approx(float(expected), rel=1e-5)
     model_penalty, _ = overused_unlikelihood(logits, targets, vocab_size=vocab)
     assert float(model_penalty) != pytest.approx(float(penalty))
-    # under the exact softmax the two picks are the same
-    exact = _logits([[0.5, 0.0, 0.0, 3.0], [0.0, 1.0, 0.0, 3.0]])
-    exact_targets = tf.constant([[1, 2]], tf.int32)
-    assert [float(x) for x in overused_unlikelihood(exact, exact_targets, 4, pick="sampled")] \
-        == [float(x) for x in overused_unlikelihood(exact, exact_targets, 4)]
     with pytest.raises(ValueError, match="pick must be one of model, sampled"):
-        overused_unlikelihood(exact, exact_targets, 4, pick="corrected")
+        overused_unlikelihood(logits, targets, vocab_size=vocab, pick="corrected")
 
 
 def test_the_exact_softmax_penalty_reads_the_argmax_probability() -> None:
@@ -144,6 +145,9 @@ def test_the_training_loss_adds_the_weighted_mean_penalty(sampled: int, pick: st
     state, context = plain.model.encode(SOURCE)
     terms = plain.token_terms(state, context, TARGET_IN, TARGET_OUT, step)
     penalty, count = overused_unlikelihood(terms.logits, TARGET_OUT, VOCAB, pick=pick)
+    if pick != "model":  # else the loss below could not tell whether the pick reached it
+        other, _ = overused_unlikelihood(terms.logits, TARGET_OUT, VOCAB)
+        assert float(other) != pytest.approx(float(penalty))
     assert float(count) > 0  # the untrained model's argmax over-uses a word
     base = float(plain.loss(SOURCE, TARGET_IN, TARGET_OUT, step))
     expected = base + 10.0 * float(penalty) / max(float(count), 1.0)
@@ -172,6 +176,8 @@ def test_bad_settings_are_refused() -> None:
         _objective(-1.0)
     with pytest.raises(ValueError, match="unlikelihood_pick must be one of model, sampled"):
         _objective(1.0, pick="raw")
+    with pytest.raises(ValueError, match=r"pick=sampled needs train\.sampled_softmax > 0"):
+        _objective(1.0, sampled=0, pick="sampled")
     model = Seq2Seq(ModelConfig(vocab_size=VOCAB, embedding_dim=8, units=8, copy=True))
     with pytest.raises(ValueError, match=r"needs model\.copy=false"):
         Objective(model, TrainConfig(unlikelihood_weight=1.0))
