@@ -40,9 +40,9 @@
   the batch's replies hold them are made less likely where the reply says something else,
   weighted by how over-used they are; the mean penalty over penalised positions, times the
   weight, is added. Why: the generic replies beam search finds are made of the words the
-  argmax over-uses; likelihood alone does not see the mismatch. On the chat-en recipe it made
-  no reply more specific or more sensible, and a large weight from scratch outweighs the
-  likelihood (docs/BENCHMARKS.md, "Vocabulary unlikelihood"). With
+  argmax over-uses; likelihood alone does not see the mismatch. With the model's argmax (the
+  default) it made no chat-en reply more specific or more sensible, and a large weight from
+  scratch outweighs the likelihood (docs/BENCHMARKS.md, "Vocabulary unlikelihood"). With
   `train.unlikelihood_pick=sampled` it penalises the sampled softmax's own argmax instead
   (mostly rare words drawn; `overused_unlikelihood` says why): the chat-en recipe sets that,
   at weight 10, for the lower perplexity and better ranking it learns in the same minutes. Off

@@ -154,7 +154,7 @@ class TrainConfig:
     unlikelihood_weight: float = 0.0
     # which word a position predicts, for the unlikelihood (nlp.model.losses.UNLIKELIHOOD_PICKS):
     # "model", the model's argmax; "sampled", the sampled softmax's argmax over its corrected
-    # logits (the same under the exact softmax)
+    # logits (needs train.sampled_softmax > 0)
     unlikelihood_pick: str = "model"
     log_every: int = 20  # steps between reading the loss back (progress bar, TensorBoard)
     jit_compile: bool = False  # XLA for the training step (see benchmarks/train_throughput.py)
