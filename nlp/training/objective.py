@@ -28,8 +28,7 @@
   each reply's mean token loss given its message must be `train.contrastive_margin` below that
   of the batch's neighbouring reply. Set by the chat-en recipe, where it ranked true replies
   first more often and its replies rated more sensible (docs/BENCHMARKS.md, "A ranking loss
-  beside the likelihood"); not in the chat preset, unmeasured elsewhere. The neighbouring
-  replies are scored in the same decoder pass as the own ones (`Objective.ranked_terms`).
+  beside the likelihood"); not in the chat preset, unmeasured elsewhere.
 - **Inverse token frequency** (Nakamura et al. 2019; `train.itf_power`): each target token's
   loss is weighted by its word's training-target count to the power -p
   (`inverse_frequency_weights`), so the frequent words of generic replies teach less and the
@@ -120,30 +119,6 @@ def everywhere(value: tf.Tensor) -> tf.Tensor:
 def reply_means(losses: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     """[B]: each reply's mean token loss (the length-normalised likelihood Hits ranks by)."""
     return tf.reduce_sum(losses, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
-
-
-def doubled(tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-    """An encoder's state or context (every tensor batch-first) for twice its rows: the
-    same messages again below them."""
-    return {name: tf.concat([value, value], 0) for name, value in tensors.items()}
-
-
-def halves(terms: TokenTerms, rows: tf.Tensor) -> tuple[TokenTerms, TokenTerms]:
-    """A decoder pass's terms over 2 x `rows` rows (`doubled`) as the first `rows` rows'
-    and the last ones'; the flat logits hold each row's T positions one after the other."""
-    positions = rows * tf.shape(terms.mask)[1]
-
-    def split(value: tf.Tensor, first: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        return value[:first], value[first:]
-
-    losses, mask, attention = (split(v, rows) for v in terms[:3])
-    if isinstance(terms.logits, SampledLogits):
-        parts = [split(v, positions) for v in terms.logits]
-        logits = tuple(SampledLogits(*(part[i] for part in parts)) for i in (0, 1))
-    else:
-        logits = split(terms.logits, positions)
-    return tuple(  # type: ignore[return-value]
-        TokenTerms(losses[i], mask[i], attention[i], logits[i]) for i in (0, 1))
 
 
 def sampling_probability(config: TrainConfig, step: tf.Tensor) -> tf.Tensor:
@@ -281,13 +256,7 @@ class Objective:
             inputs = self.sampled_inputs(state, context, target_in, step)
         if config.target_word_dropout > 0:
             inputs = self.dropped_inputs(inputs, step)
-        if config.contrastive_weight > 0:
-            # the ranking loss's second pass rides in the same decoder pass (`ranked_terms`)
-            other_in, other_out = tf.roll(target_in, 1, axis=0), tf.roll(target_out, 1, axis=0)
-            terms, other = self.ranked_terms(state, context, inputs, target_out, other_in,
-                                             other_out, step)
-        else:
-            terms = self.token_terms(state, context, inputs, target_out, step)
+        terms = self.token_terms(state, context, inputs, target_out, step)
         losses, mask = terms.losses, terms.mask
         rows = reply_means(losses, mask)
         if self.token_weights is not None:
@@ -303,7 +272,7 @@ class Objective:
             loss += config.unlikelihood_weight * penalty / tf.maximum(count, 1.0)
         if config.contrastive_weight > 0:
             loss += config.contrastive_weight * self.contrastive_loss(
-                rows, reply_means(other.losses, other.mask), target_out, other_out)
+                state, context, target_in, target_out, rows, step)
         if self.heads is not None:
             loss += config.lm_loss_weight * self.lm_loss(source, target_in, target_out, first)
         return loss
@@ -336,42 +305,29 @@ class Objective:
         logits = tf.reshape(outputs.logits, [-1, tf.shape(outputs.logits)[-1]])
         return TokenTerms(losses, mask, outputs.attention, logits)
 
-    def ranked_terms(
+    def contrastive_loss(
         self,
         state: dict[str, tf.Tensor],
         context: dict[str, tf.Tensor],
         target_in: tf.Tensor,
         target_out: tf.Tensor,
-        other_in: tf.Tensor,
-        other_out: tf.Tensor,
+        own: tf.Tensor,
         step: tf.Tensor,
-    ) -> tuple[TokenTerms, TokenTerms]:
-        """`token_terms` of the batch's own replies and of the `other` replies given the same
-        messages, from one decoder pass over twice the rows. Why one pass: on a small machine
-        a decoder pass costs its ops more than its rows (a second pass over a quarter of
-        the rows cost nearly what one over all of them did, docs/BENCHMARKS.md "A ranking
-        loss beside the likelihood"), and the ranking loss's second pass made the step 1.6x
-        the plain one. Each row's dropout is its own, as in two passes; a sampled softmax
-        scores both halves against the step's one draw, as it did in two."""
-        rows = tf.shape(target_out)[0]
-        both = self.token_terms(
-            doubled(state), doubled(context), tf.concat([target_in, other_in], 0),
-            tf.concat([target_out, other_out], 0), step)
-        return halves(both, rows)
-
-    def contrastive_loss(
-        self, own: tf.Tensor, other: tf.Tensor, target_out: tf.Tensor, other_out: tf.Tensor
     ) -> tf.Tensor:
         """The mean over the batch of max(0, margin - (another reply's loss - the row's own
-        reply's loss)), each the reply's mean token loss given the row's message ([B] each),
-        `train.contrastive_margin` the margin. The other reply is the previous row's (a length
-        bucket's rows have replies of about one length); rows whose neighbour has the same
-        reply are left out. Why: likelihood alone is highest for replies that fit every
-        message ("I don't know."), and a model trained by it alone ranks a message's own
-        reply above random ones barely more often than chance; a ranking loss on the
-        length-normalised likelihood of candidates beside the likelihood teaches the ranking
-        itself (Liu et al. 2022, BRIO; An et al. 2022, CoNT) and lowers the generic replies
-        that would win it for any message."""
+        reply's loss)), each the reply's mean token loss given the row's message (`own` [B]:
+        the own replies'), `train.contrastive_margin` the margin. The other reply is the
+        previous row's (a length bucket's rows have replies of about one length); rows whose
+        neighbour has the same reply are left out. Why: likelihood alone is highest for
+        replies that fit every message ("I don't know."), and a model trained by it alone
+        ranks a message's own reply above random ones barely more often than chance; a
+        ranking loss on the length-normalised likelihood of candidates beside the likelihood
+        teaches the ranking itself (Liu et al. 2022, BRIO; An et al. 2022, CoNT) and lowers
+        the generic replies that would win it for any message. It costs a second decoder
+        pass over the batch."""
+        other_in, other_out = tf.roll(target_in, 1, axis=0), tf.roll(target_out, 1, axis=0)
+        terms = self.token_terms(state, context, other_in, other_out, step)
+        other = reply_means(terms.losses, terms.mask)
         gaps = tf.nn.relu(self.config.contrastive_margin - (other - own))
         distinct = tf.cast(tf.reduce_any(tf.not_equal(target_out, other_out), axis=1),
                            gaps.dtype)

@@ -193,40 +193,6 @@ def test_the_contrastive_loss_is_the_mean_margin_shortfall_over_distinct_neighbo
         Objective(network, TrainConfig(contrastive_weight=-1.0))
 
 
-@pytest.mark.parametrize("architecture", ["recurrent", "transformer"])
-def test_the_ranking_losss_neighbours_ride_in_the_own_pass_as_two_passes_gave(
-    architecture: str,
-) -> None:
-    """The neighbouring replies are scored in one decoder pass over twice the rows
-    (`Objective.ranked_terms`); the loss is what two passes gave: the own pass's sampled
-    likelihood and its unlikelihood (the neighbours' predictions not counted), plus the
-    ranking loss from a second pass over the neighbours with the step's same sampled words."""
-    from nlp.model.losses import overused_unlikelihood
-    from nlp.training.objective import reply_means
-
-    network = model(architecture=architecture, input_feeding=architecture == "recurrent")
-    source, target_in, target_out = batch(size=5)
-    step = tf.constant(4, tf.int64)
-    config = TrainConfig(sampled_softmax=8, contrastive_weight=0.5, contrastive_margin=2.0,
-                         unlikelihood_weight=3.0, unlikelihood_pick="sampled")
-    objective = Objective(network, config)
-    fused = float(objective.loss(source, target_in, target_out, step))
-
-    state, context = network.encode(source)
-    own = objective.token_terms(state, context, target_in, target_out, step)
-    other_in, other_out = tf.roll(target_in, 1, axis=0), tf.roll(target_out, 1, axis=0)
-    other = objective.token_terms(state, context, other_in, other_out, step)
-    likelihood = float(tf.reduce_sum(own.losses) / tf.reduce_sum(own.mask))
-    penalty, count = overused_unlikelihood(own.logits, target_out, VOCAB, pick="sampled")
-    assert float(count) > 0
-    ranking = objective.contrastive_loss(
-        reply_means(own.losses, own.mask), reply_means(other.losses, other.mask),
-        target_out, other_out)
-    assert float(ranking) > 0
-    two_passes = likelihood + 3.0 * float(penalty / count) + 0.5 * float(ranking)
-    assert fused == pytest.approx(two_passes, rel=1e-5)
-
-
 def test_each_draw_of_a_step_has_a_stream_of_its_own() -> None:
     """The sampled softmax's words, scheduled sampling's predictions and coins and word
     dropout's coins are seeded apart at every step (alike seeds give alike numbers: the coins
