@@ -41,8 +41,16 @@ def conversation_key(message: Message) -> str:
     under before groups had members' own). In a group each member has their own, keyed by
     group and member: someone who mentions the bot expects it to follow *their* thread, not
     a mix of everyone's, and one member's /beam or /reset must not change the others'.
+    A message sent on behalf of a chat (`sender_chat`: the group itself for its anonymous
+    admins, who then share one conversation, as Telegram does not say which admin wrote;
+    a channel someone writes as) is keyed by that chat, not by the stand-in bot account
+    Telegram puts in `from`, which every such sender shares.
     """
-    if message.chat.type == Chat.PRIVATE or message.from_user is None:
+    if message.chat.type == Chat.PRIVATE:
+        return str(message.chat_id)
+    if message.sender_chat is not None:
+        return f"{message.chat_id}:{message.sender_chat.id}"
+    if message.from_user is None:
         return str(message.chat_id)
     return f"{message.chat_id}:{message.from_user.id}"
 

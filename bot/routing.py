@@ -5,7 +5,8 @@ group, which update kinds are ignored and why) are then in one place, readable t
 and testable without a network. Deliberately ignored, never answered:
 - edited messages (the original was already answered; answering again would double up),
 - channel posts and edited channel posts (the bot does not talk in channels),
-- service messages (members joining, pinned messages, ...) and messages from other bots,
+- service messages (members joining, pinned messages, ...) and messages from other bots
+  (not those sent on behalf of a chat: an anonymous admin's, or someone's as their channel),
 - update kinds we don't subscribe to (inline queries, polls, chat member changes, ...),
 - commands addressed to another bot ("/ban@other_bot"), in private chats too,
 - in groups: messages that neither mention @botname nor reply to the bot, and commands that
@@ -61,7 +62,10 @@ def route(
     message = update.message
     if message is None:
         return _ignore("update kind we don't handle")
-    if message.from_user is not None and message.from_user.is_bot:
+    if message.from_user is not None and message.from_user.is_bot and message.sender_chat is None:
+        # a message sent on behalf of a chat (an anonymous group admin, someone writing as
+        # their channel) comes from a stand-in bot account (@GroupAnonymousBot,
+        # @Channel_Bot), with the chat in `sender_chat`: a person, answered
         return _ignore("message from a bot")
     if message.chat.type == Chat.PRIVATE:
         return _route_private(message, bot_username)

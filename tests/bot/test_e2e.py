@@ -348,3 +348,38 @@ async def test_a_user_whose_telegram_speaks_chinese_reads_the_bots_own_words_in_
     texts = [s.text or s.caption or "" for s in server.replies()]
     english = re.compile(r"[A-Za-z']+ [A-Za-z']+ [A-Za-z']+")  # three Latin words in a row
     assert [t for t in texts if not has_han(t) or english.search(t)] == []
+
+
+async def test_anonymous_admins_and_people_writing_as_their_channel_are_answered() -> None:
+    """A message sent on behalf of a chat comes from a stand-in bot account (`from.is_bot`),
+    and the bot ignored it as another bot's: a group's anonymous admins and people writing as
+    their channel got no answer. Now they are answered, each sending chat a conversation of
+    its own (not one shared by everyone behind the stand-in account); other bots still get
+    nothing."""
+    generator = ScriptedGenerator()
+    bot_responder = ChatResponder(
+        fake_model(generator, context_turns=2), store=SettingsStore(":memory:")
+    )
+    bot = f"@{BOT_USERNAME}"
+    group = {"chat_type": "supergroup"}
+    admins = {**group, "sender_chat": {"id": -100, "type": "supergroup", "title": "chat"}}
+    channel = {**group, "sender_chat": {"id": -1009, "type": "channel", "title": "a channel"}}
+    async with bot_on_fake_telegram(bot_responder, rate_burst=50) as server:
+        server.push_message(-100, f"{bot} I like tea", **admins)
+        await server.wait_for_replies(1)
+        server.push_message(-100, f"{bot} what now", **channel)
+        await server.wait_for_replies(2)
+        server.push_message(-100, f"{bot} and you", **admins)
+        other = server.message(-100, f"{bot} beep", **group)
+        other["from"] = {"id": 77, "is_bot": True, "first_name": "other bot"}
+        server.push_update({"message": other})
+        await server.wait_for_replies(3)
+        await asyncio.sleep(0.2)
+    inputs = [texts[0] for texts, _ in generator.calls]
+    sep = generator.separator
+    assert inputs == [
+        "I like tea",
+        "what now",  # the channel's conversation, not the admins'
+        sep.join(["I like tea", reply_for("I like tea"), "and you"]),
+    ]
+    assert len(server.replies(-100)) == 3

@@ -72,6 +72,10 @@ BOT_USER = {
     "can_read_all_group_messages": False,
     "supports_inline_queries": False,
 }
+# The stand-in accounts Telegram puts in `from` of a message sent on behalf of a chat
+ANONYMOUS_ADMIN = {"id": 1087968824, "is_bot": True, "first_name": "Group",
+                   "username": "GroupAnonymousBot"}
+CHANNEL_BOT = {"id": 136817688, "is_bot": True, "first_name": "Channel", "username": "Channel_Bot"}
 STICKER_JSON = {
     "file_id": "sticker",
     "file_unique_id": "u",
@@ -187,10 +191,13 @@ class FakeTelegram:
         user_id: int | None = None,
         reply_to_bot: bool = False,
         language_code: str | None = None,
+        sender_chat: dict[str, Any] | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
         """A Message object as Telegram sends it; `fields` adds e.g. sticker=... or photo=...;
-        `language_code`: the sender's app language, as Telegram reports it."""
+        `language_code`: the sender's app language, as Telegram reports it; `sender_chat`:
+        sent on behalf of that chat (an anonymous admin's group, a channel), from the
+        stand-in bot account Telegram then puts in `from`."""
         chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
         if chat_type in ("group", "supergroup", "channel"):
             chat["title"] = f"chat {chat_id}"
@@ -205,6 +212,10 @@ class FakeTelegram:
             message["from"] = {"id": user, "is_bot": False, "first_name": f"user{user}"}
             if language_code is not None:
                 message["from"]["language_code"] = language_code
+        if sender_chat is not None:
+            message["sender_chat"] = sender_chat
+            anonymous = sender_chat["id"] == chat_id
+            message["from"] = ANONYMOUS_ADMIN if anonymous else CHANNEL_BOT
         if text is not None:
             message["text"] = text
         if reply_to_bot:
