@@ -540,11 +540,11 @@ class Model:
         if unknown:
             raise OptionError(f"unknown chat setting {unknown[0]!r}; known: {', '.join(known)}")
         try:
-            settings = settings.replace(**changes)
+            return self._responder.change_settings(name, **changes)
+        except OptionError:
+            raise
         except (TypeError, ValueError) as exc:  # SettingsError: out of the range users may set
             raise OptionError(str(exc)) from exc
-        store.set(name, settings)
-        return settings
 
     async def _replies(self, name: str) -> str:
         return self._responder.replies_text(name)

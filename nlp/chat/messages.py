@@ -78,6 +78,7 @@ class Messages:
     specific: str
     sample: str  # {temperature}
     out_of_range: str  # {name} {low} {high}
+    refused_options: str  # {reason}: why the model cannot decode with the settings asked for
     beam_size: str  # the settings' names in `out_of_range`
     length: str
     temperature: str
@@ -308,6 +309,7 @@ higher is wilder)
     "percentile",
     sample="sampling, temperature {temperature:g}",
     out_of_range="The {name} must be between {low:g} and {high:g}.",
+    refused_options="I kept the settings as they were: this bot cannot answer that way. {reason}",
     beam_size="beam size",
     length="length",
     temperature="temperature",
@@ -437,6 +439,7 @@ CHINESE = Messages(
     specific="{how}，要求回复具体到训练回复中第 {percent} 百分位的程度",
     sample="随机采样，温度 {temperature:g}",
     out_of_range="{name}必须在 {low:g} 到 {high:g} 之间。",
+    refused_options="设置没有改：这个机器人不能这样回答。{reason}",
     beam_size="束宽",
     length="长度",
     temperature="温度",

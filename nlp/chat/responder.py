@@ -24,7 +24,7 @@ from nlp.chat.context import DialogueContext
 from nlp.chat.conversation_log import ConversationLog, Rating
 from nlp.chat.messages import Messages, chat_messages
 from nlp.chat.rerank import ReplyRanker
-from nlp.chat.settings import SettingsError, SettingsStore
+from nlp.chat.settings import ChatSettings, SettingsError, SettingsStore
 from nlp.chat.slash_commands import COMMAND_NAMES, Command, parse_command
 from nlp.chat.text_input import (
     TELEGRAM_CAPTION_LIMIT,
@@ -35,7 +35,7 @@ from nlp.chat.text_input import (
     keep_tail,
 )
 from nlp.decoding import DecodeOptions
-from nlp.decoding.options import rows_per_input
+from nlp.decoding.options import OptionError, rows_per_input
 from nlp.decoding.row_buckets import warm_up_batch_sizes
 from nlp.generation.loading import LoadedModel, ModelLoader
 from nlp.generation.reply_choice import ModelReads
@@ -83,7 +83,12 @@ class ChatResponder:
         loader: ModelLoader | None = None,
         batching: BatchLimits | None = None,
         limits: ResponderLimits | None = None,
+        options_for: Callable[[LoadedModel], DecodeOptions] | None = None,
     ) -> None:
+        """`options_for`: the base options of a model (its bundle's decoding settings under
+        the caller's flags), which /reload reads from the bundle it loads; without it a
+        reloaded model decodes with `base_options`."""
+        self._options_for = options_for
         self._generator: TextGenerator = model.generator
         self.languages = model.languages  # what the model reads: the chat's own words follow
         self.model_reads = ModelReads.of(model.data)  # what it reads beside the message
@@ -106,13 +111,16 @@ class ChatResponder:
             name: getattr(self, f"_cmd_{name}") for name in COMMAND_NAMES
         }
 
-    def warm_up(self, generator: TextGenerator | None = None) -> None:
+    def warm_up(
+        self, generator: TextGenerator | None = None, base: DecodeOptions | None = None
+    ) -> None:
         """Build the decoder's graph for the default settings and compile its code for every
         batch the micro-batcher can form (`warm_up_batch_sizes`; seconds), so nobody who
         writes waits for a compile, and no compile under load lets the queue snowball. Runs
         before serving and on /reload. Without the gate: "hello" may find a retrieved reply
         that fits, and the generator then leaves the decoder out (`Generator.pools`)."""
-        options = self.store.defaults.decode_options(self.base_options)
+        base = base or self.base_options
+        options = ChatSettings.from_options(base).decode_options(base)
         target = generator or self._generator
         every_text = replace(options, retrieved_threshold=0.0)
         for size in warm_up_batch_sizes(self.batcher.max_batch, rows_per_input(options)):
@@ -226,14 +234,27 @@ class ChatResponder:
         words = self.messages(chat) if chat is not None else chat_messages(self.languages)
         return words.replies_text(settings.decode_options(self.base_options), self.model_reads)
 
-    def _update(self, chat: str, **changes: object) -> Reply:
-        try:
-            settings = self.store.get(chat).replace(**changes)
-        except SettingsError as exc:
-            return Reply(self.messages(chat).refused_setting(exc))
+    def change_settings(self, chat: str, **changes: object) -> ChatSettings:
+        """`chat`'s settings with `changes`, kept. Raises SettingsError for a value out of
+        the range users may set, and OptionError for settings the model cannot decode with
+        (`TextGenerator.check`: a fallback threshold calibrated for the default beam's
+        n-best holds for no other), keeping the old ones. Why refuse now: stored, such a
+        setting would make every later message of the chat fail, across restarts."""
+        settings = self.store.get(chat).replace(**changes)
+        self._generator.check(settings.decode_options(self.base_options))
         self.store.set(chat, settings)
+        return settings
+
+    def _update(self, chat: str, **changes: object) -> Reply:
+        words = self.messages(chat)
+        try:
+            settings = self.change_settings(chat, **changes)
+        except SettingsError as exc:
+            return Reply(words.refused_setting(exc))
+        except OptionError as exc:
+            return Reply(words.refused_options.format(reason=exc))
         options = settings.decode_options(self.base_options)
-        return Reply(self.messages(chat).changed_text(options, self.model_reads))
+        return Reply(words.changed_text(options, self.model_reads))
 
     async def _cmd_start(self, chat: str, command: Command, is_admin: bool) -> Reply:
         return Reply(self.messages(chat).start_text())
@@ -351,12 +372,16 @@ class ChatResponder:
         async with self._reload_lock:
             try:
                 model = await asyncio.to_thread(self._loader)
+                base = self._options_for(model) if self._options_for else self.base_options
                 fresh = self._make_context(model)
-                await asyncio.to_thread(self.warm_up, model.generator)
+                await asyncio.to_thread(self.warm_up, model.generator, base)
             except Exception as exc:
                 log.exception("reloading the model failed")
                 return Reply(words.reload_failed.format(error=type(exc).__name__))
             self._generator = model.generator
+            if base != self.base_options:  # the new bundle's decoding settings (tuned anew)
+                self.base_options = base
+                self.store.change_defaults(ChatSettings.from_options(base))
             self.languages = model.languages
             self.model_reads = ModelReads.of(model.data)
             if (fresh.turns, fresh.separator) != (self.context.turns, self.context.separator):

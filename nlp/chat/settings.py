@@ -170,6 +170,12 @@ class SettingsStore:
             )
         return self._cache[chat]
 
+    def change_defaults(self, defaults: ChatSettings) -> None:
+        """New defaults (a reloaded model's) for every chat that set nothing; a chat's own
+        settings stay."""
+        self.defaults = defaults
+        self._cache.clear()  # chats without a row of their own cached the old defaults
+
     def set(self, chat: str, settings: ChatSettings) -> None:
         self._db.execute(
             "INSERT INTO chat_settings (chat, settings) VALUES (?, ?) "

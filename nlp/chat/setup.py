@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from nlp.chat.batcher import BatchLimits
@@ -114,6 +115,7 @@ def build_responder(args: argparse.Namespace, loader: ModelLoader) -> ChatRespon
         log_path=args.log_conversations,
         loader=loader,
         batching=batch_limits(args),
+        options_for=lambda reloaded: resolve_decoding(args, reloaded.decoding).options,
     )
     print(responder.replies_text(), file=sys.stderr)  # what the decoding line means
     return responder
@@ -130,13 +132,15 @@ def make_responder(
     batching: BatchLimits | None = None,
     ranker: ReplyRanker | None = None,
     warm_up: bool = True,
+    options_for: Callable[[LoadedModel], DecodeOptions] | None = None,
 ) -> ChatResponder:
     """The responder of `s2s chat`, `s2s bot` and `nlp.api`, built alike: per-chat settings
     starting from `options` (the model's decoding with the caller's overrides) and kept in
     the SQLite file `state` (":memory:": not kept), the model's context size or a smaller
     `context_turns`, an opt-in conversation log, /reload through `loader`, micro-batching,
     the reply ranker (default: the bot's penalties). `warm_up`: build the decoder's graph
-    now rather than on the first message."""
+    now rather than on the first message. `options_for`: a model's `options` (/reload reads
+    the reloaded bundle's through it; `ChatResponder`)."""
     if context_turns is not None and context_turns < 0:
         raise ValueError("--context-turns must be >= 0")
     store = SettingsStore(state, ChatSettings.from_options(options))
@@ -152,6 +156,7 @@ def make_responder(
         loader=loader,
         batching=batching,
         ranker=ranker,
+        options_for=options_for,
     )
     if warm_up:
         responder.warm_up()

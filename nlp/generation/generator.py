@@ -102,19 +102,25 @@ class Generator:
         `seeds` (sampling) gives each text its own seed in place of `options.seed`. Under
         the retrieved-or-generated gate a text with a fitting retrieved reply gets no reply
         of the model's (`pools`' `only_competing`). A fallback threshold needs the ranker's
-        calibration to hold for `options` (`nlp.generation.confidence.require_calibration`:
-        OptionError otherwise)."""
+        calibration to hold for `options` (`check`)."""
+        self.check(options)
+        inputs, results = self.pools(texts, options, seeds, only_competing=True)
+        if options.rerank != "none" or options.retrieve or options.fallback_threshold:
+            with self.clock.stage("rank"):
+                results = self.rankers.rank(texts, inputs, results, options)
+        return results
+
+    def check(self, options: DecodeOptions) -> None:
+        """Raise OptionError where this bundle cannot serve `options`: a fallback threshold
+        whose ranker's calibration does not hold for them
+        (`nlp.generation.confidence.require_calibration`), a ranker by retrieved posts without
+        an index that keeps them, the sentence encoder's package missing (`MissingPackage`)."""
         if options.fallback_threshold:
             require_calibration(self.candidates.bundle, options, self.candidates.decodes(options))
         if options.rerank in POST_RANKERS:
             self.candidates.check_retrieval(options.rerank)
         if options.rerank == SENTENCE_ENCODER:
             self.candidates.sentence_encoder.ensure_available()
-        inputs, results = self.pools(texts, options, seeds, only_competing=True)
-        if options.rerank != "none" or options.retrieve or options.fallback_threshold:
-            with self.clock.stage("rank"):
-                results = self.rankers.rank(texts, inputs, results, options)
-        return results
 
     def pools(
         self,

@@ -2,8 +2,9 @@
 
 `TextGenerator` is what the headline job, the chat responder (and through it the bot) and
 their test doubles need: `generate(texts, options, seeds)` -> n-best `Generation`s per text,
-best first. `nlp.generation.generator.Generator` (a trained bundle through the shared decoder) is
-the real one; it imports TensorFlow, so the bot adapter and the batch job see only this module.
+best first, and `check(options)`, which refuses what `generate` would.
+`nlp.generation.generator.Generator` (a trained bundle through the shared decoder) is the real
+one; it imports TensorFlow, so the bot adapter and the batch job see only this module.
 """
 
 from __future__ import annotations
@@ -76,6 +77,11 @@ class TextGenerator(Protocol):
 
     def with_attention(self, output: Generation) -> Generation: ...
 
+    def check(self, options: DecodeOptions) -> None:
+        """Raise `nlp.decoding.options.OptionError` where `generate` would refuse `options`,
+        without generating: a chat setting that would make every later message fail is
+        refused when it is set."""
+
 
 class GuardedGenerator:
     """A generator whose every call runs inside `around(batch_size)`, a context manager: the
@@ -100,3 +106,6 @@ class GuardedGenerator:
     def with_attention(self, output: Generation) -> Generation:
         with self.around(1):
             return self.inner.with_attention(output)
+
+    def check(self, options: DecodeOptions) -> None:
+        self.inner.check(options)

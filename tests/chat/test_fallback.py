@@ -138,3 +138,23 @@ def test_bot_choices_apologise_in_the_post_s_language() -> None:
     sent = bot_choices(empty, ["今天天气怎么样", "how is the weather"], DecodeOptions())
     assert [reply.text for reply in sent] == [CHINESE.no_idea, ENGLISH.no_idea]
     assert {reply.provenance for reply in sent} == {"apology"}
+
+
+async def test_a_setting_the_calibration_does_not_hold_for_is_refused_and_the_chat_goes_on(
+) -> None:
+    """With a fallback threshold, /beam 3 (an n-best of 3) or /greedy would decode pools the
+    calibration was not fitted on, and every later message of the chat would fail; they are
+    refused when set, in the chat's words with the reason, and the chat keeps its settings
+    and its replies. /beam 6 keeps the fitted pool (the n-best stays 5) and is taken."""
+    chat = responder(ConfidentGenerator(0.8, step=0.5), threshold(0.5))
+    before = chat.store.get("1")
+    for command in ("/beam 3", "/greedy"):
+        refused = await chat.respond("1", command)
+        assert refused.text.startswith("I kept the settings as they were")
+        assert "fallback_threshold" in refused.text
+        assert chat.store.get("1") == before
+    reply = await chat.respond("1", "hello there")
+    assert reply.text == reply_for("hello there") and reply.provenance == "generated"
+    taken = await chat.respond("1", "/beam 6")
+    assert not taken.text.startswith("I kept") and chat.store.get("1").beam_size == 6
+    await chat.aclose()

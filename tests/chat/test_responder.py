@@ -288,3 +288,20 @@ async def test_the_warm_up_decodes_every_batch_size_the_batcher_can_start_a_buck
     assert [len(texts) for texts, _ in generator.calls] == [1, 2, 3, 4, 6, 8, 12, 16]
     assert all(options.strategy == "sample" and options.n_best == 8
                for _, options in generator.calls)
+
+
+async def test_reload_decodes_as_the_reloaded_bundles_settings_say() -> None:
+    """A bundle tuned anew (`s2s tune-decoding`) and reloaded decodes with its own settings
+    under the caller's flags (`options_for`), and /settings says so; a chat's own settings
+    stay its own."""
+    new = ScriptedGenerator(candidates=lambda m: ["from the new model"])
+    responder = make(loader=lambda: fake_model(new), base_options=DecodeOptions(beam_size=5),
+                     options_for=lambda model: DecodeOptions(strategy="greedy"))
+    await responder.respond("2", "/beam 3")
+    assert "Reloaded" in (await responder.respond("1", "/reload", is_admin=True)).text
+    assert (await responder.respond("1", "hi")).text == "from the new model"
+    assert new.calls[-1][1].strategy == "greedy"
+    assert "greedy" in (await responder.respond("1", "/settings")).text
+    await responder.respond("2", "hi")
+    assert (new.calls[-1][1].strategy, new.calls[-1][1].beam_size) == ("beam", 3)
+    await responder.aclose()

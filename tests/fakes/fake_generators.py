@@ -40,6 +40,8 @@ from nlp.util.config import DataConfig
 DEFAULT_SEPARATOR = " __eot__ "
 # The ranker `ConfidentGenerator` holds a calibration of (one `s2s tune-decoding` calibrates)
 CALIBRATED_RANKER = "dual-encoder"
+# The pool `ConfidentGenerator`'s calibration was fitted on: the default beam's n-best
+FITTED_POOL = ("beam", 5)
 SCHEME = "fake://"
 
 
@@ -106,6 +108,9 @@ class ScriptedGenerator:
         rows, cols = len(output.tokens), len(output.source_tokens)
         return dataclasses.replace(output, attention=_attention(rows, cols))
 
+    def check(self, options: DecodeOptions) -> None:
+        """Every option serves (nothing calibrated to hold for some alone)."""
+
     def _nbest(self, text: str, n_best: int) -> list[Generation]:
         last = text.split(self.separator.strip())[-1].strip()
         source = text.split()
@@ -152,14 +157,26 @@ class ConfidentGenerator(ScriptedGenerator):
         options: DecodeOptions,
         seeds: Sequence[int | None] | None = None,
     ) -> list[list[Generation]]:
+        self.check(options)
         calibrated = options.rerank == self.ranker
-        if options.fallback_threshold and not calibrated:
-            raise OptionError(f"fallback_threshold needs rerank={options.rerank}'s score "
-                              f"calibrated, and this fake calibrates {self.ranker}'s alone")
         return [[dataclasses.replace(g, confidence=self.confidence - self.step * rank
                                      if calibrated else math.nan)
                  for rank, g in enumerate(n_best)]
                 for n_best in super().generate(texts, options, seeds)]
+
+
+    def check(self, options: DecodeOptions) -> None:
+        """As `Generator.check`: a fallback threshold needs `ranker`'s calibration, fitted on
+        the pools of `FITTED_POOL` (beam search's n-best of `RERANK_CANDIDATES`)."""
+        if not options.fallback_threshold:
+            return
+        if options.rerank != self.ranker:
+            raise OptionError(f"fallback_threshold needs rerank={options.rerank}'s score "
+                              f"calibrated, and this fake calibrates {self.ranker}'s alone")
+        pool = (options.strategy, options.n_best)
+        if pool != FITTED_POOL:
+            raise OptionError(f"fallback_threshold: the calibration holds for strategy, n_best "
+                              f"{FITTED_POOL}, and these are {pool}")
 
 
 class OverlapProbe:
@@ -194,6 +211,9 @@ class OverlapProbe:
 
     def with_attention(self, output: Generation) -> Generation:
         return self.inner.with_attention(output)
+
+    def check(self, options: DecodeOptions) -> None:
+        self.inner.check(options)
 
 
 def fake_model(
@@ -243,6 +263,9 @@ class FakeGenerator:
 
     def with_attention(self, output: Generation) -> Generation:
         return output  # headlines: written, with the attention they have
+
+    def check(self, options: DecodeOptions) -> None:
+        """Every option serves."""
 
     @staticmethod
     def _echo(text: str, count: int) -> str:
