@@ -145,7 +145,12 @@ class BotHandlers:
         if decision.action is Action.CALLBACK and update.callback_query is not None:
             query = update.callback_query
             words = self.responder.messages(str(query.from_user.id), app_language(query.from_user))
-            await query.answer(words.stale_button)
+            try:
+                await query.answer(words.stale_button)
+            except TelegramError as exc:
+                # "query is too old" after downtime: nobody waits for this answer any more,
+                # and an apology (`on_error`) would land under the old message in the chat
+                log.info("could not answer a button press: %s", exc)
             return
         message = update.effective_message
         if message is None:

@@ -81,3 +81,20 @@ async def test_a_slow_answer_within_the_time_out_is_one_delivery() -> None:
         await asyncio.sleep(0.5)  # room for a retry's duplicate to arrive, were there one
     assert [(r.reply_to, r.text) for r in server.replies()] == [(message_id, reply_for("hello"))]
     assert len(server.calls_of("sendMessage")) == 1
+
+
+async def test_a_button_press_too_old_to_answer_gets_no_apology_in_the_chat() -> None:
+    """A press of an old message's button after downtime: Telegram refuses the answer ("query
+    is too old"), and the error handler posted its apology under that old message. Nobody
+    waits for it: it is logged, nothing is sent, and the chat is answered as before."""
+    async with bot_on_fake_telegram(responder(), timeouts=FAST_TIMEOUTS) as server:
+        server.inject("answerCallbackQuery", Fault("too_old"))
+        old = server.message(5, "an old reply with a button")
+        query = {"id": "q1", "from": old["from"], "chat_instance": "ci", "data": "x",
+                 "message": old}
+        server.push_update({"callback_query": query})
+        await server.wait_for(lambda: bool(server.calls_of("answerCallbackQuery")))
+        asked = server.push_message(5, "hello")
+        await server.wait_for(lambda: len(server.replies()) >= 1)
+        await asyncio.sleep(0.3)
+    assert [(r.reply_to, r.text) for r in server.replies()] == [(asked, reply_for("hello"))]

@@ -85,7 +85,7 @@ STICKER_JSON = {
     "is_animated": False,
     "is_video": False,
 }
-FaultKind = Literal["http500", "retry_after", "malformed", "slow"]
+FaultKind = Literal["http500", "retry_after", "malformed", "slow", "too_old"]
 
 
 @dataclass(frozen=True)
@@ -376,6 +376,9 @@ class FakeTelegram:
         self.calls.append(Call(method, params, files, time.monotonic(), fault and fault.kind))
         if fault is not None and fault.kind == "http500":
             return _error(500, "Internal Server Error")
+        if fault is not None and fault.kind == "too_old":  # a callback query after downtime
+            return _error(400, "Bad Request: query is too old and response timeout expired "
+                               "or query ID is invalid")
         if fault is not None and fault.kind == "retry_after":
             return _error(
                 429,
