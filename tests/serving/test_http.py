@@ -718,3 +718,24 @@ def test_a_proxy_that_is_no_address_or_network_is_refused_by_name(
         assert command.run(serve_args("--model", "m=dir", "--trust-proxy", proxy)) == 1
         error = capsys.readouterr().err
         assert f"--trust-proxy {proxy}: " in error and hint in error, error
+
+
+async def test_a_conversations_attention_is_charged_to_the_clients_budget() -> None:
+    """`POST /attention {"conversation": ...}` (the chat's /why: a teacher-forced pass and a
+    drawing on the model's thread) was free, bounded only by the request rate; it is charged
+    as a chat message is, after an unknown conversation's 404."""
+    chat = fake_served("chat")
+    # a chat message at the defaults costs 150 of the 300 a client holds: one message, one
+    # picture, then refused (the refill is negligible here)
+    config = ServeConfig(max_request_cost=300, cost_per_minute=60, rate_burst=100)
+    app = gated_app({"chat": chat}, config, ServeMetrics())
+    async with from_address(app, "10.0.0.1") as client:
+        unknown = await client.post("/v1/models/chat/attention", json={"conversation": "nope"})
+        assert unknown.status_code == 404
+        said = await client.post("/v1/models/chat/chat", json={"message": "hello"})
+        conversation = {"conversation": said.json()["conversation"]}
+        drawn = await client.post("/v1/models/chat/attention", json=conversation)
+        assert drawn.status_code == 200 and drawn.headers["content-type"] == "image/png"
+        spent = await client.post("/v1/models/chat/attention", json=conversation)
+        assert spent.status_code == 429 and "--cost-per-minute" in spent.json()["detail"]
+    await chat.responder.aclose()

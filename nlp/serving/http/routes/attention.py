@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nlp.chat.attention_plot import plot_text, render_attention_png
+from nlp.serving.http.budget import chat_options
 from nlp.serving.http.config import ServeConfig
 from nlp.serving.http.gate import client_address
 from nlp.serving.http.model_requests import ModelRequests, invalid, request_options
@@ -68,6 +69,11 @@ def add_attention_routes(app: FastAPI, requests: ModelRequests, config: ServeCon
     async def attention(name: str, body: AttentionRequest, request: Request) -> Response:
         model = requests.served(name, "attention")
         if body.conversation is not None:
+            requests.conversation_lock(name, body.conversation)  # an unknown id: 404 first
+            # the chat's /why, charged as the chat route charges it: a teacher-forced pass
+            # and a drawing on the model's thread
+            requests.budget.charge(client_address(request.scope),
+                                   model.cost(chat_options(model.responder, body.conversation)))
             async with requests.conversation_lock(name, body.conversation):
                 reply = await model.responder.respond(body.conversation, "/why")
             if reply.photo is None:
