@@ -326,8 +326,10 @@ class Candidates:
         """Retrieved replies as candidates, each scored by its retrieval's score (`retrieve`:
         BM25's for the post it answered) until `rank` scores them, but none that only repeats
         a turn of the conversation (`repeats_a_turn`: never a sensible reply); no attention:
-        no decoder wrote them. `source`: `text` as the codec reads it, where the caller has
-        it already."""
+        no decoder wrote them. `text` is the message with its turns as written: what the
+        gate's fit and `repeats_a_turn` read (a refine or specificity model's input adds its
+        draft or marker); `source` is what the model reads for it (`model_inputs`, through
+        the codec), what the replies' attention is over; without it, `text`'s."""
         codec = self.bundle.codec
         source = codec.source(text) if source is None else source
         post = codec.text_tokens(text)

@@ -150,7 +150,7 @@ class Generator:
             with self.clock.stage("retrieve"):
                 found = self.candidates.retrieve([texts[i] for i in searched], options.retrieve)
                 for i, hits in zip(searched, found, strict=True):
-                    retrieved[i] = self.candidates.retrieved(inputs[i], hits, sources[i])
+                    retrieved[i] = self.candidates.retrieved(texts[i], hits, sources[i])
         decided = only_competing and decides_before_decoding(options)
         threshold = options.retrieved_threshold
         wanted = [bool(source.ids) and not (decided and fitting(found, threshold))

@@ -382,6 +382,20 @@ def test_retrieve_and_refine_trains_and_decodes_end_to_end(tmp_path: Path) -> No
     assert separator in reply.source_tokens
     assert reply.source_tokens[reply.source_tokens.index(separator) + 1:] == \
         bundle.codec.text_tokens(draft.reply)
+    # the retrieved replies' fit reads the message, not the message and its draft
+    from nlp.generation.decode_settings import DecodeSettings
+    from nlp.generation.retrieved_fit import RETRIEVED_FIT, RatedGate
+    from nlp.metrics.calibration import Calibration
+
+    gate = RatedGate(Calibration(slope=4.0, intercept=-2.0), 0.6, 0.2, signal="tf-idf")
+    object.__setattr__(generator.bundle, "decoding", DecodeSettings(
+        DecodeOptions(), "test", {RETRIEVED_FIT: {"en": gate.to_json()}}))
+    (pool,) = generator.generate([post], DecodeOptions(strategy="greedy", retrieve=5))
+    retrieved = [g for g in pool if g.provenance == "retrieved"]
+    assert retrieved and all(separator in g.source_tokens for g in retrieved)
+    candidates, query = generator.candidates, generator.candidates.query_tokens(post)
+    assert [g.fit for g in retrieved] == pytest.approx([gate.fit(candidates.index.post_similarity(
+        query, candidates.query_tokens(g.post))) for g in retrieved])
 
 
 @pytest.mark.slow
