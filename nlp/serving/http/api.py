@@ -64,7 +64,13 @@ def make_app(
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        """FastAPI's 422 shape without echoing the input back (it may be 10,000 characters)."""
+        """FastAPI's 422 shape without echoing the input back (it may be 10,000 characters);
+        a body that is not JSON at all is the documented 400 (`nlp.serving.http.schema`)."""
+        unreadable = [e for e in exc.errors() if e.get("type") == "json_invalid"]
+        if unreadable:
+            where = unreadable[0].get("ctx", {}).get("error", "")
+            detail = "the body cannot be read as JSON" + (f": {where}" if where else "")
+            return JSONResponse({"detail": detail}, status_code=400)
         errors = [
             {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""),
              "type": error.get("type", "")}
