@@ -14,6 +14,7 @@ import re
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from nlp.corpus.pipeline import (
@@ -26,12 +27,20 @@ from nlp.corpus.pipeline import (
     process,
     split_pairs,
 )
-from nlp.corpus.readers import FORMATS, read_pairs
+from nlp.corpus.readers import (
+    ANY_FORMAT_OPTIONS,
+    FORMATS,
+    detect_format,
+    format_options,
+    read_pairs,
+)
 from nlp.corpus.records import CorpusError, FormatError, Pair, ReadReport
 from nlp.text.scripts import HAN_CLASS
-from nlp.util.config import TrainConfig
 
 PERCENTILES = (50, 90, 95, 99)
+# `corpus convert`'s split seed: not train.seed's default (an output split again by `s2s
+# train` with the same seed and fraction would hold no pair out)
+CONVERT_SEED = 1
 # Vocabulary estimate units: one CJK character, a run of other word characters, or one mark.
 _VOCAB_TOKEN = re.compile(rf"[{HAN_CLASS}]|[^\W{HAN_CLASS}]+|[^\w\s]")
 
@@ -77,8 +86,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     convert.add_argument(
         "--seed",
         type=int,
-        default=TrainConfig.seed,
-        help="seed of the content-hash split (default: %(default)s)",
+        default=CONVERT_SEED,
+        help="seed of the content-hash split (default: %(default)s; not train.seed's default, "
+        "so that `s2s train`'s own split of --output, without --valid, holds pairs out)",
     )
     convert.add_argument(
         "--exclude-corpus",
@@ -273,10 +283,26 @@ def _pairs(
     for path in args.exclude_corpus:
         own = ReadReport()
         seen |= pair_keys(
-            process(read_pairs(path, "auto", report=own), pipeline_options(args), own)
+            process(read_pairs(path, "auto", report=own, **applying(path, options)),
+                    pipeline_options(args), own)
         )
         print(f"excluding {own.kept} pairs of {path}", file=sys.stderr)
+        if own.problems or not own.kept:
+            # a file that excludes nothing excludes nothing silently otherwise (fields named
+            # otherwise, another format's options): show why
+            print(own.details(), file=sys.stderr)
     return exclude_seen(pairs, seen, report, excluded)
+
+
+def applying(path: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The reader options of the inputs that apply to the format detected for `path` (an
+    excluded corpus may be in another format): read with the same fields, turns and
+    cleaning, its pairs have the keys the inputs' equal pairs have."""
+    if not Path(path).exists():
+        return options  # read_pairs says so, naming it
+    fmt, _ = detect_format(Path(path))
+    own = {*format_options(fmt), *ANY_FORMAT_OPTIONS}
+    return {name: value for name, value in options.items() if name in own}
 
 
 def run_stats(args: argparse.Namespace) -> int:
@@ -321,10 +347,14 @@ def run_convert(args: argparse.Namespace) -> int:
                 with JsonlWriter(args.valid_output) as valid:
                     for side, pair in split_pairs(pairs, args.valid_fraction, args.seed):
                         (valid if side == VALID else train).write(pair)
+                    if not train.count + valid.count:
+                        raise NothingKept  # aborts both writers: the files stay as they were
                 written.append(f"{valid.count} to {args.valid_output}")
             else:
                 for pair in pairs:
                     train.write(pair)
+                if not train.count:
+                    raise NothingKept
         written.insert(0, f"{train.count} pairs to {args.output}")
         if args.exclude_corpus:
             print(
@@ -333,6 +363,11 @@ def run_convert(args: argparse.Namespace) -> int:
             )
 
     return _run(args, ReadReport(), consume, written, excluded)
+
+
+class NothingKept(Exception):
+    """A conversion kept no pair: its outputs are not written (`run_convert`), so a mistyped
+    option never replaces a good file with an empty one."""
 
 
 def _run(
@@ -345,6 +380,11 @@ def _run(
     """Feed the processed pairs to `consume`, then print the report; map errors to codes."""
     try:
         consume(_pairs(args, report, excluded))
+    except NothingKept:
+        _print_report(report)
+        print("error: no pairs kept; no file written (an output that existed is unchanged)",
+              file=sys.stderr)
+        return 1
     except FormatError as exc:
         return _fail(report, exc, 2)
     except CorpusError as exc:  # a bad record with --strict

@@ -179,7 +179,9 @@ def train_valid(
     if not held:
         raise ValueError(
             f"no validation pairs: train.valid_fraction={fraction} of {len(train)} distinct "
-            "pairs held none out; raise it or give a validation corpus"
+            "pairs held none out; give a validation corpus (--valid), or raise it (a file "
+            f"`s2s corpus convert --seed {seed}` split keeps none below its own fraction: "
+            "give its --valid-output, or another train.seed)"
         )
     return train, held
 

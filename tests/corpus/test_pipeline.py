@@ -380,3 +380,63 @@ def test_cli_convert_excludes_what_training_holds(
     assert "pair in an excluded corpus 1" in err
     assert "left out 1 conversations found whole in --exclude-corpus" in err
     assert f"excluding 3 pairs of {train}" in err
+
+
+def test_a_conversion_that_keeps_nothing_leaves_the_outputs_as_they_were(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped field name skips every record: the converter said "no pairs kept" and had
+    already replaced a good output with an empty file."""
+    out, valid = tmp_path / "keep.jsonl", tmp_path / "keep-valid.jsonl"
+    assert cli("convert", "--input", str(corpus), "--output", str(out),
+               "--valid-output", str(valid)) == 0
+    before = out.read_bytes(), valid.read_bytes()
+    assert before[0]
+    records = tmp_path / "records.jsonl"
+    records.write_text('{"src": "a b", "tgt": "c d"}\n', "utf-8")
+    for split in ((), ("--valid-output", str(valid))):
+        assert cli("convert", "--input", str(records), "--output", str(out), "--source-field",
+                   "source", "--target-field", "target", *split) == 1
+        assert "no pairs kept; no file written" in capsys.readouterr().err
+        assert (out.read_bytes(), valid.read_bytes()) == before
+
+
+def test_converted_files_are_split_again_by_training_with_its_defaults(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """The converter's default seed was train.seed's: the pairs it kept for training all sat
+    above the fraction training holds out with the same seed, so `s2s train` on its output
+    without --valid stopped with "held none out"."""
+    from nlp.training.corpus_io import CorpusSpec, load_pairs, train_valid
+    from nlp.util.config import TrainConfig
+
+    out = tmp_path / "train.jsonl"
+    assert cli("convert", "--input", str(corpus), "--output", str(out),
+               "--valid-output", str(tmp_path / "valid.jsonl")) == 0
+    pairs = load_pairs(CorpusSpec((out,)))
+    config = TrainConfig()
+    train, held = train_valid(pairs, None, config.valid_fraction, config.seed)
+    assert held and len(train) + len(held) == len(pairs)
+
+
+def test_an_excluded_corpus_is_read_with_the_inputs_fields(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--exclude-corpus` read its files without the reader options the inputs were read
+    with: records with other field names gave no pair ("excluding 0 pairs"), and the pair
+    the model trained on stayed in the test file."""
+    def records(path: Path, rows: list[tuple[str, str]]) -> Path:
+        path.write_text("".join(json.dumps({"content": c, "title": t}) + "\n" for c, t in rows),
+                        "utf-8")
+        return path
+
+    train = records(tmp_path / "train.jsonl", [("the article one", "headline one")])
+    raw = records(tmp_path / "raw.jsonl", [("the article one", "headline one"),
+                                           ("the article two", "headline two")])
+    test = tmp_path / "test.jsonl"
+    fields = ("--source-field", "content", "--target-field", "title")
+    assert cli("convert", "--input", str(raw), "--output", str(test), *fields,
+               "--exclude-corpus", str(train)) == 0
+    kept = [json.loads(line)["source"] for line in test.read_text("utf-8").splitlines()]
+    assert kept == ["the article two"]
+    assert f"excluding 1 pairs of {train}" in capsys.readouterr().err

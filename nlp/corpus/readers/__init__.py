@@ -101,6 +101,11 @@ FORMATS: dict[str, Format] = {
 }
 
 
+# The options `read_pairs` takes for a file of any format (the others are its format's own,
+# `format_options`)
+ANY_FORMAT_OPTIONS = ("encoding", "strip_html", "strip_patterns", "skip_patterns")
+
+
 def format_options(fmt: str) -> list[str]:
     """The keyword options the reader of `fmt` accepts (besides `encoding`)."""
     parameters = list(inspect.signature(FORMATS[fmt].read).parameters.values())[1:]
@@ -181,4 +186,6 @@ def _chain(sources: list[RecordSource], spec: Format, options: dict[str, Any]) -
         yield from spec.read(src, **options)
 
 
-__all__ = ["FORMATS", "Format", "detect_format", "format_options", "read_pairs"]
+__all__ = [
+    "ANY_FORMAT_OPTIONS", "FORMATS", "Format", "detect_format", "format_options", "read_pairs",
+]
