@@ -9,6 +9,7 @@ the requested column) raises, because then every record would be bad.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -22,6 +23,9 @@ DEFAULT_FIELDS: tuple[str, ...] = ("article", "source", "text")
 
 _EXTENSIONS = {".jsonl": "jsonl", ".json": "jsonl", ".tsv": "tsv", ".csv": "csv"}
 _INDEX = re.compile(r"-?\d+")
+# What a table's article column is called in its header row (`_without_header`)
+HEADER_NAMES = frozenset({*DEFAULT_FIELDS, "content", "body", "story", "document", "news",
+                          "articles", "texts", "正文", "内容", "新闻"})
 
 
 class HeadlineInputError(ValueError):
@@ -149,20 +153,29 @@ def _table_records(
     """TSV (plain tab split, no quoting: LCSTS-style files) or CSV (RFC 4180 quoting, where a
     quoted field may span lines: a record's line is the line where it starts)."""
     dialect = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {}
-    rows = csv.reader((text + "\n" for _, text in lines), **dialect)  # type: ignore[arg-type]
+    reader = csv.reader((text + "\n" for _, text in lines), **dialect)  # type: ignore[arg-type]
     specs = [options.column] + ([options.id_column] if options.id_column is not None else [])
     header: list[str] | None = None
     if any(not _INDEX.fullmatch(s) for s in specs):
-        header = next(rows, None)
+        header = next(reader, None)
         if header is None:
             return
     column = _column_index(options.column, header, path)
     id_column = (
         None if options.id_column is None else _column_index(options.id_column, header, path)
     )
-    start = rows.line_num + 1
+    rows: Iterator[list[str]] = reader
+    start = reader.line_num + 1
+    if header is None:
+        first = next(reader, None)
+        if first is None:
+            return
+        if is_header(first, column):
+            start = reader.line_num + 1
+        else:
+            rows = itertools.chain([first], reader)
     for row in rows:
-        line, start = start, rows.line_num + 1
+        line, start = start, reader.line_num + 1
         if any(_undecodable(f) for f in row):
             yield Article(line, line, error=_UNDECODABLE)
             continue
@@ -173,6 +186,15 @@ def _table_records(
             yield Article(line, record_id, error=f"missing column {options.column}")
             continue
         yield make_article(line, record_id, row[column])
+
+
+def is_header(row: list[str], column: int) -> bool:
+    """Whether a table's first row is a header: its article cell one of the names an article
+    column goes by (`HEADER_NAMES`, any case). Why guess: with columns given by index, a
+    CSV's header (most have one) was read as an article and got a headline of its own; no
+    article is a single such word."""
+    cell = row[column].strip().lower() if -len(row) <= column < len(row) else ""
+    return cell in HEADER_NAMES
 
 
 def _column_index(spec: str, header: list[str] | None, path: str) -> int:

@@ -132,6 +132,22 @@ def test_tsv_by_index_and_csv_by_header_name(tmp_path: Path) -> None:
         _run(tmp_path, csv_text, "in.csv", reader=ReaderOptions(column="body"))
 
 
+def test_a_csv_header_is_not_an_article_with_the_default_column(tmp_path: Path) -> None:
+    """With the default column (the last, by index) a CSV's header row was read as an
+    article and got a headline of its own ("article"); a header is recognised by its article
+    cell's name and skipped, with the records' lines still right; a first row that is an
+    article stays one."""
+    csv_text = b'id,Article\nx1,"Oil, gas and\ncoal prices rose"\nx2,Stocks fell\n'
+    _, out = _run(tmp_path, csv_text, "in.csv", out="csv.jsonl")
+    assert _jsonl(out) == [
+        {"id": 2, "headline": "Oil, gas and", "score": 0.0},
+        {"id": 4, "headline": "Stocks fell", "score": 0.0},
+    ]
+    headerless = "x1,石油价格上涨\nx2,股市下跌\n".encode()
+    _, out = _run(tmp_path, headerless, "bare.csv", out="bare.jsonl")
+    assert [r["id"] for r in _jsonl(out)] == [1, 2]
+
+
 def test_tsv_output_has_four_clean_columns(tmp_path: Path) -> None:
     generator = FakeGenerator(words=3)
     source = tmp_path / "in.txt"
