@@ -89,6 +89,7 @@ SAFE_ON_RESUME = (
 OLD_VALID_FILE = "old_valid.jsonl"  # retrain: old pairs held out to measure forgetting
 PRETRAINED_FILE = "pretrained_embeddings.json"  # run/: what the embedding started from
 PRETRAINED_MODEL_FILE = "pretrained_model.json"  # run/: the weights the model started from
+INPUTS_FILE = "inputs.json"  # run/: the training files' sha256, which --resume checks
 DRAFTS_FILE = "drafts.json"  # run/: a retrieve-and-refine run's drafts, which --resume reads
 
 
@@ -193,6 +194,9 @@ def train(
         config.train.valid_fraction,
         config.train.seed,
     )
+    fingerprint = corpus_fingerprint(corpus)
+    if options.resume:
+        check_same_inputs(options.out, fingerprint, valid_pairs)
     earlier = check_context(train_pairs, config.data)
     index_pairs = _index_pairs(config, corpus, train_pairs)
     model_train, model_valid = train_pairs, valid_pairs
@@ -213,13 +217,14 @@ def train(
         config = replace(config, model=replace(config.model, vocab_size=len(codec.vocab)))
         _write_run(run_dir, config, codec)
         write_pairs(valid_pairs, options.out / VALID_FILE)
+        write_text_atomic(run_dir / INPUTS_FILE, json.dumps({"train": fingerprint}, indent=1))
     with strategy.scope(), policy_scope(precision.policy):
         model = Seq2Seq(config.model, precision.products)
         heads = EncoderLMHeads(config.model) if config.train.lm_loss_weight > 0 else None
     metadata: dict[str, Any] = {
         "task": config.data.task,
         "corpus": {
-            "train": corpus_fingerprint(corpus),
+            "train": fingerprint,
             "valid_file": str(options.out / VALID_FILE),
         },
         "pairs": pairs_record(config, earlier),
@@ -376,6 +381,32 @@ def pairs_record(config: ExperimentConfig, earlier: int) -> dict[str, Any]:
 def saved_config(out: Path) -> ExperimentConfig:
     """The config a run in `out` started with (what `--resume` continues)."""
     return ExperimentConfig.load(out / RUN_SUBDIR / CONFIG_FILE)
+
+
+def check_same_inputs(
+    out: Path, fingerprint: list[dict[str, str]], valid_pairs: Sequence[Pair]
+) -> None:
+    """Raise ValueError unless a resumed run reads the training files its run started with
+    (their sha256, `INPUTS_FILE`) and holds out the same validation pairs (`VALID_FILE`).
+    Why: the best epoch is chosen by comparing validation losses across the resume, and the
+    batch plan follows the corpus; resuming without the `--valid` the run started with held
+    part of the training corpus out instead, and an appended corpus trained on unseen order."""
+    inputs, held = out / RUN_SUBDIR / INPUTS_FILE, out / VALID_FILE
+    if inputs.exists():
+        before = sorted(f["sha256"] for f in json.loads(inputs.read_text("utf-8"))["train"])
+        if before != sorted(f["sha256"] for f in fingerprint):
+            raise ValueError(
+                f"--resume: the training corpus differs from the one {out} started with "
+                f"(the files' sha256 in {inputs}); give the same --corpus files, unchanged, or "
+                "train into a new --out (`s2s retrain` continues a model on new data)")
+    if held.exists():
+        kept = {(r["source"], r["target"]) for r in map(json.loads, held.read_text(
+            "utf-8").splitlines()) if r}
+        if kept != {(p.source, p.target) for p in valid_pairs}:
+            raise ValueError(
+                f"--resume: the validation pairs differ from the {len(kept)} the run started "
+                f"with ({held}; now {len(valid_pairs)}): give the --valid it started with (or "
+                "none, if it had none)")
 
 
 def resume_settings(

@@ -98,3 +98,24 @@ def test_resume_settings_keep_the_derived_vocabulary_size() -> None:
         "train.max_minutes 0.0 -> 1.5",
         "train.patience 3 -> 9",
     ]
+
+
+@pytest.mark.slow
+def test_resume_refuses_other_training_files_or_validation_pairs(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Resumed without the `--valid` it started with (or with one it did not), a run held
+    other pairs out and compared validation losses across the two sets; with the corpus
+    changed it trained on other batches: both are refused before anything trains."""
+    out = _copy(finished_run, tmp_path)
+    other_valid = tmp_path / "valid.jsonl"
+    other_valid.write_text(json.dumps({"source": "a new post", "target": "its reply"}) + "\n")
+    assert _resume(out, "--valid", str(other_valid)) == 1
+    assert "the validation pairs differ" in capsys.readouterr().err
+    grown = tmp_path / "grown.jsonl"
+    grown.write_text(CORPUS.read_text("utf-8")
+                     + json.dumps({"source": "one more post", "target": "one more reply"}) + "\n")
+    code = main(["train", "--corpus", str(grown), "--out", str(out), "--quiet", "--resume"])
+    assert code == 1 and "the training corpus differs" in capsys.readouterr().err
+    assert read_state(out / "checkpoint").epoch == 1  # nothing trained
+    assert _resume(out, "--epochs", "2") == 0  # the same files: resumed
