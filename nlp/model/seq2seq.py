@@ -50,7 +50,8 @@ _CELLS = {
 ARCHITECTURES = ("recurrent", "transformer")
 
 
-def _check(config: ModelConfig) -> None:
+def check_config(config: ModelConfig) -> None:
+    """A ValueError naming every setting of `config` the model cannot be built with."""
     problems = []
     if config.architecture not in ARCHITECTURES:
         problems.append(f"architecture must be one of {', '.join(ARCHITECTURES)}, "
@@ -113,7 +114,7 @@ class Seq2Seq(keras.Model):
         encoder and the decoder without input feeding under `model.recurrence=keras`,
         compute in their own dtype instead."""
         super().__init__(**kwargs)
-        _check(config)
+        check_config(config)
         self.config = config
         # "keras" or "written" (`recurrence.resolve`): what this model runs, on this device
         self.recurrence = recurrence.resolve(config.recurrence)

@@ -30,7 +30,9 @@ from nlp.generation.codec import TextCodec, count_tokens
 from nlp.generation.decode_settings import DecodeSettings, task_defaults
 from nlp.model import Seq2Seq
 from nlp.model.language_models import EncoderLMHeads
+from nlp.model.seq2seq import check_config
 from nlp.retrieval import INDEX_DIR, ReplyIndex
+from nlp.tokenizers.specials import UNK_ID
 from nlp.training.checkpoint import TrainState, variable_paths
 from nlp.training.corpus_io import (
     CorpusSpec,
@@ -45,6 +47,8 @@ from nlp.training.corpus_io import (
 )
 from nlp.training.data import Example, cut_targets
 from nlp.training.objective import Objective, inverse_frequency_weights
+from nlp.training.objective import check as check_objective
+from nlp.training.optim import learning_rate
 from nlp.training.precision import Precision, ProductSizes, policy_scope, the_chiefs
 from nlp.training.precision import resolve as resolve_precision
 from nlp.training.prepare import (
@@ -182,6 +186,7 @@ def train(
         if changes:
             print("resuming with " + ", ".join(changes), file=sys.stderr, flush=True)
             config.save(run_dir / CONFIG_FILE)
+    check_settings(config)  # before minutes of tokenizing, and before --out is written
     seed_everything(config.train.seed)
     precision = training_precision(config, options, strategy, chief)
     pretrained = None
@@ -383,6 +388,20 @@ def saved_config(out: Path) -> ExperimentConfig:
     return ExperimentConfig.load(out / RUN_SUBDIR / CONFIG_FILE)
 
 
+def check_settings(config: ExperimentConfig) -> None:
+    """A ValueError for a model, objective, schedule or selection setting training cannot
+    use, raised before the corpus is read: each is otherwise found only where it is first
+    used, after the tokenizing and after `--out`'s run files and validation pairs were
+    replaced."""
+    check_config(replace(config.model, vocab_size=max(config.model.vocab_size, UNK_ID + 1)))
+    check_objective(config.train)
+    learning_rate(config.train)
+    if config.train.select_by not in SELECT_BY:
+        raise ValueError(
+            f"train.select_by must be one of {', '.join(SELECT_BY)}, got {config.train.select_by!r}"
+        )
+
+
 def check_same_inputs(
     out: Path, fingerprint: list[dict[str, str]], valid_pairs: Sequence[Pair]
 ) -> None:
@@ -535,10 +554,6 @@ def _selection(
     valid_pairs: Sequence[Pair],
 ) -> Selection | None:
     """What picks the best epoch: None for validation loss, else `rouge_selection`."""
-    if config.train.select_by not in SELECT_BY:
-        raise ValueError(
-            f"train.select_by must be one of {', '.join(SELECT_BY)}, got {config.train.select_by!r}"
-        )
     if config.train.select_by in ("loss", "last"):
         return None
     if config.train.select_sample < 1:
@@ -598,6 +613,7 @@ def retrain(
     """Continue training a bundle on new data, keeping its tokenizer (and learned rows)."""
     bundle = load_bundle(source)
     config = _retrain_config(bundle, overrides)
+    check_settings(config)
     seed_everything(config.train.seed)
     precision = training_precision(config, options)
     codec = bundle.codec

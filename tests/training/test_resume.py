@@ -119,3 +119,19 @@ def test_resume_refuses_other_training_files_or_validation_pairs(
     assert code == 1 and "the training corpus differs" in capsys.readouterr().err
     assert read_state(out / "checkpoint").epoch == 1  # nothing trained
     assert _resume(out, "--epochs", "2") == 0  # the same files: resumed
+
+
+@pytest.mark.parametrize("setting", ["model.cell=LSTM", "train.lr_schedule=cosine",
+                                     "train.select_by=bleu", "train.sampled_softmax=-1"])
+def test_a_bad_setting_is_refused_before_the_run_directory_is_touched(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], setting: str
+) -> None:
+    """Training into a run's directory with a setting nothing can build (a model cell, a
+    schedule, a selection, an objective option) was refused only after minutes of
+    tokenizing, with the old run's config and validation pairs already replaced."""
+    out = _copy(finished_run, tmp_path)
+    before = {path: path.read_bytes() for path in (out / "valid.jsonl", out / "run" / "config.json")}
+    code = main(["train", "--corpus", str(CORPUS), "--out", str(out), "--quiet",
+                 *[f"--set={item}" for item in SETTINGS], "--set", setting])
+    assert code == 1 and setting.split("=")[0].split(".")[1] in capsys.readouterr().err
+    assert {path: path.read_bytes() for path in before} == before
