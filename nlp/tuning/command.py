@@ -126,7 +126,7 @@ def _validation_pairs(
     from nlp.training.corpus_io import load_pairs
 
     paths = args.corpus or [_run_valid_file(bundle.metadata, bundle.path)]
-    every = load_pairs(corpus_spec(paths, args))
+    every = load_pairs(corpus_spec(paths, args), bundle.config.data)  # the turns it reads
     pairs = [every[row] for row in sample_rows([p.group for p in every], args.max_pairs, 0)]
     if not pairs:
         raise ValueError(f"{' '.join(map(str, paths))}: no validation pairs")

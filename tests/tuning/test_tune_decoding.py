@@ -311,3 +311,25 @@ def test_the_chat_objective_compares_replies_and_references_written_alike(
     assert objective(outputs, pairs) == pytest.approx(QUALIFIED + 100.0)
     as_corpus_wrote_them = make(TuningContext(pairs, lambda sources, options: [], normalize_text))
     assert as_corpus_wrote_them(outputs, pairs) < QUALIFIED + 90.0  # what the tuner used to do
+
+
+def test_tuning_reads_a_dialogue_corpus_with_the_turns_the_model_reads(tmp_path: Path) -> None:
+    """A chat model trained with earlier turns, tuned on a DailyDialog-format `--corpus`, was
+    tuned on single-turn posts, which it never sees in use: the pairs are now read as the
+    model's config reads them (`data.context_turns`), as `s2s evaluate` reads them."""
+    from types import SimpleNamespace
+
+    from nlp.tuning.command import _validation_pairs
+    from s2s.cli import build_parser
+
+    dialogues = tmp_path / "dialogues_validation.txt"
+    dialogues.write_text("Hi there . __eou__ Hello . __eou__ How are you ? __eou__ Fine . __eou__\n",
+                         "utf-8")
+    config = ExperimentConfig().with_overrides(["data.context_turns=2"])
+    args = build_parser().parse_args(
+        ["tune-decoding", "--model", "m", "--corpus", str(dialogues), "--format", "dailydialog"])
+    bundle = SimpleNamespace(config=config, metadata={}, path=tmp_path)
+    _, every, _ = _validation_pairs(args, bundle)  # type: ignore[arg-type]
+    separator = config.data.turn_separator.strip()
+    assert every[-1].source.split(separator)[-1].strip() == "How are you ?"
+    assert sum(separator in pair.source for pair in every) == 2  # the two with earlier turns
