@@ -130,7 +130,8 @@ def test_a_bad_setting_is_refused_before_the_run_directory_is_touched(
     schedule, a selection, an objective option) was refused only after minutes of
     tokenizing, with the old run's config and validation pairs already replaced."""
     out = _copy(finished_run, tmp_path)
-    before = {path: path.read_bytes() for path in (out / "valid.jsonl", out / "run" / "config.json")}
+    kept = (out / "valid.jsonl", out / "run" / "config.json")
+    before = {path: path.read_bytes() for path in kept}
     code = main(["train", "--corpus", str(CORPUS), "--out", str(out), "--quiet",
                  *[f"--set={item}" for item in SETTINGS], "--set", setting])
     assert code == 1 and setting.split("=")[0].split(".")[1] in capsys.readouterr().err

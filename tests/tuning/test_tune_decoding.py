@@ -323,8 +323,8 @@ def test_tuning_reads_a_dialogue_corpus_with_the_turns_the_model_reads(tmp_path:
     from s2s.cli import build_parser
 
     dialogues = tmp_path / "dialogues_validation.txt"
-    dialogues.write_text("Hi there . __eou__ Hello . __eou__ How are you ? __eou__ Fine . __eou__\n",
-                         "utf-8")
+    dialogues.write_text(
+        "Hi there . __eou__ Hello . __eou__ How are you ? __eou__ Fine . __eou__\n", "utf-8")
     config = ExperimentConfig().with_overrides(["data.context_turns=2"])
     args = build_parser().parse_args(
         ["tune-decoding", "--model", "m", "--corpus", str(dialogues), "--format", "dailydialog"])
