@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -89,6 +90,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     draw = HitsDraw(args.hits_k, args.hits_seed, args.limit)
     results = evaluate_metrics(generator, pairs, args.metric or ["loss"], options,
                                args.batch_size, draw, args.similarity_vectors)
+    # what was measured, so a results file says it (the decoding reads only where a metric
+    # decodes; scores of given replies read none of it)
+    results["measured"] = {
+        "model": str(args.model), "corpus": [str(path) for path in args.corpus],
+        "pairs": len(pairs), "limit": args.limit, "decoding": dataclasses.asdict(options)}
     text = json.dumps(results, indent=2, ensure_ascii=False)
     print(text)
     if args.json:

@@ -396,6 +396,8 @@ def check_settings(config: ExperimentConfig) -> None:
     check_config(replace(config.model, vocab_size=max(config.model.vocab_size, UNK_ID + 1)))
     check_objective(config.train)
     learning_rate(config.train)
+    if config.train.epochs < 1:
+        raise ValueError(f"train.epochs must be >= 1, got {config.train.epochs}")
     if config.train.select_by not in SELECT_BY:
         raise ValueError(
             f"train.select_by must be one of {', '.join(SELECT_BY)}, got {config.train.select_by!r}"

@@ -503,3 +503,22 @@ def test_islice_reads_only_what_is_needed(tmp_path: Path) -> None:
     report = ReadReport()
     first = list(itertools.islice(read_pairs(path, "dailydialog", report=report), 2))
     assert len(first) == 2 and report.read == 2
+
+
+def test_an_encoding_the_line_readers_cannot_split_is_refused_with_the_fix(
+    tmp_path: Path,
+) -> None:
+    """`--encoding utf-16` was accepted and then every line of a valid UTF-16 TSV (Excel's
+    "Unicode Text") was "not valid utf-16" or had the wrong column count: the readers split
+    lines on the byte 0x0a. Refused at once, naming the file and how to convert it; an
+    unknown encoding's name too; UTF-8 with a BOM and Latin-1 still read."""
+    path = tmp_path / "pairs.tsv"
+    path.write_text("hello\tworld\n", "utf-16")
+    with pytest.raises(FormatError, match=r"pairs\.tsv.*iconv -f utf-16 -t utf-8"):
+        list(read_pairs(path, "tsv", report=ReadReport(), encoding="utf-16"))
+    with pytest.raises(FormatError, match="unknown encoding 'klingon'"):
+        list(read_pairs(path, "tsv", report=ReadReport(), encoding="klingon"))
+    for encoding in ("utf-8-sig", "latin-1"):
+        path.write_text("hello\tworld\n", encoding)
+        pairs = list(read_pairs(path, "tsv", report=ReadReport(), encoding=encoding))
+        assert [(p.source, p.target) for p in pairs] == [("hello", "world")]

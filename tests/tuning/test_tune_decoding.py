@@ -116,7 +116,12 @@ def test_tuned_settings_are_used_and_flags_override_them(
     assert main([*argv, "--metric", "rouge", "--greedy"]) == 0
     captured = capsys.readouterr()
     assert "greedy, max_length 7; overridden: --greedy" in captured.err
-    assert "repeat_share" in json.loads(captured.out)["rouge"]["model"]
+    report = json.loads(captured.out)
+    assert "repeat_share" in report["rouge"]["model"]
+    # the results say what they measured: the decoding with its overrides, the sample's limit
+    measured = report["measured"]
+    assert (measured["decoding"]["strategy"], measured["limit"]) == ("greedy", 2)
+    assert measured["corpus"] == [str(valid)]
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ Each reader module handles one format family and normalises nothing (see `nlp.co
 
 from __future__ import annotations
 
+import codecs
 import inspect
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -112,6 +113,22 @@ def format_options(fmt: str) -> list[str]:
     return [parameter.name for parameter in parameters]
 
 
+def check_encoding(path: str, encoding: str) -> None:
+    """A FormatError for an encoding the readers cannot read a file in: an unknown name, or
+    one whose newline is not the byte 0x0a (UTF-16 and UTF-32: Excel's "Unicode Text"
+    export), which the line-by-line readers split on."""
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise FormatError(path, 0, f"unknown encoding {encoding!r}") from None
+    encoder = codecs.getincrementalencoder(name)()
+    encoder.encode("a")  # past any byte-order mark
+    if encoder.encode("\n") != b"\n":
+        raise FormatError(path, 0, f"--encoding {encoding}: files are read line by line, and a "
+                          f"{name} line does not end in the byte 0x0a; convert it to UTF-8 "
+                          f"first (iconv -f {name} -t utf-8 FILE)")
+
+
 def read_pairs(
     path: str | PathLike[str],
     fmt: str = "auto",
@@ -159,6 +176,8 @@ def read_pairs(
             0,
             f"option(s) {', '.join(unknown)} do not apply to format {fmt} (it accepts: {accepted})",
         )
+    if encoding is not None:
+        check_encoding(str(location), encoding)
     files = _files(location, spec)
     cleaning = spec.strip_html if strip_html is None else strip_html
     sources = [
