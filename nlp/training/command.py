@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from nlp.corpus.command import add_reader_arguments, reader_options
-from nlp.util.config import DUAL_ENCODER_KINDS, TASK_PRESETS, ExperimentConfig, task_preset
+from nlp.util.config import (
+    DUAL_ENCODER_KINDS,
+    TASK_PRESETS,
+    ConfigError,
+    ExperimentConfig,
+    task_preset,
+)
 
 
 def add_corpus_arguments(
@@ -90,6 +96,12 @@ def experiment_config(args: argparse.Namespace) -> ExperimentConfig:
     """--config (else, with --resume, the run's saved config; else the defaults) with
     `_overrides` on top: one reading of the config flags for every command."""
     if getattr(args, "config", None):
+        if getattr(args, "task", None):
+            # the preset went on top of the file, silently replacing what the file set
+            raise ConfigError(
+                f"--config {args.config} and --task {args.task}: give one (a task's preset "
+                "would replace settings the file holds); --set changes single settings on "
+                "top of either")
         base = ExperimentConfig.load(args.config)
     elif getattr(args, "resume", False):
         from nlp.training.run import saved_config

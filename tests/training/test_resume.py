@@ -137,3 +137,16 @@ def test_a_bad_setting_is_refused_before_the_run_directory_is_touched(
                  *[f"--set={item}" for item in SETTINGS], "--set", setting])
     assert code == 1 and setting.split("=")[0].split(".")[1] in capsys.readouterr().err
     assert {path: path.read_bytes() for path in before} == before
+
+
+def test_a_config_file_and_a_task_preset_together_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--config C.json --task headline` applied the preset on top of the file, silently
+    replacing a dozen of the file's settings."""
+    config_file = tmp_path / "c.json"
+    ExperimentConfig().save(config_file)
+    code = main(["train", "--corpus", str(CORPUS), "--out", str(tmp_path / "run"), "--quiet",
+                 "--config", str(config_file), "--task", "headline"])
+    assert code != 0 and "give one" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
