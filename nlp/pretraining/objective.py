@@ -51,11 +51,11 @@ class PretrainingObjective(Objective):
         heads: EncoderLMHeads | None,
         objectives: Sequence[str],
     ) -> None:
-        # scheduled sampling, kept LM losses, ITF weights and unlikelihood belong to
-        # fine-tuning, not here
+        # scheduled sampling, kept LM losses, ITF weights, the unlikelihood (and what it
+        # picks) and the ranking loss belong to fine-tuning, not here
         super().__init__(model, replace(
             config, lm_loss_weight=0.0, scheduled_sampling="none", itf_power=0.0,
-            unlikelihood_weight=0.0))
+            unlikelihood_weight=0.0, unlikelihood_pick="model", contrastive_weight=0.0))
         self.objectives = check_objectives(objectives)
         if "lm" in self.objectives and heads is None:
             raise ValueError("the lm objective needs the encoder's language-model heads")

@@ -151,3 +151,20 @@ def test_a_pretraining_run_killed_between_checkpoints_resumes_to_the_same_weight
         np.testing.assert_allclose(got[key], value, atol=1e-6, err_msg=key)
     history = json.loads((cut / "model" / "metadata.json").read_text())["history"]
     assert len(history) == 2
+
+
+def test_pretraining_leaves_the_fine_tuning_losses_out() -> None:
+    """A fine-tuning config (the chat-en recipe's ranking loss, the unlikelihood on the
+    sampled softmax's picks) given to pretraining, whose softmax is exact: the unlikelihood's
+    pick was kept and refused without a sampled softmax, and the ranking loss ran."""
+    from nlp.model import Seq2Seq
+    from nlp.pretraining.objective import PretrainingObjective
+    from nlp.util.config import ModelConfig, TrainConfig
+
+    model = Seq2Seq(ModelConfig(vocab_size=30, embedding_dim=8, units=8))
+    config = TrainConfig(sampled_softmax=0, contrastive_weight=1.0, unlikelihood_weight=10.0,
+                         unlikelihood_pick="sampled")
+    objective = PretrainingObjective(model, config, None, ["autoencoder"])
+    used = objective.config
+    assert (used.contrastive_weight, used.unlikelihood_weight, used.unlikelihood_pick) == (
+        0.0, 0.0, "model")
