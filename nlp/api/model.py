@@ -588,6 +588,7 @@ class Conversation:
     def settings(self) -> ChatSettings:
         """This conversation's decoding settings (strategy, beam_size, temperature,
         max_length), starting from the model's."""
+        self.model._require("reply")
         return self.model._loop.call(self.model._settings, self.name, {})
 
     def configure(self, **changes: object) -> ChatSettings:
@@ -595,6 +596,7 @@ class Conversation:
         (`OptionError` otherwise); as `/beam 3` etc. do. Returns the new settings. Where the
         model does not generate (only retrieved replies are sent) the settings are kept but
         change nothing, and a `UserWarning` says so, as `/beam 3` does."""
+        self.model._require("reply")
         settings = self.model._loop.call(self.model._settings, self.name, changes)
         unused = self.model._loop.call(self.model._unused, self.name) if changes else None
         if unused is not None:
@@ -604,11 +606,13 @@ class Conversation:
     @property
     def replies(self) -> str:
         """What chooses this conversation's replies, as its `/settings` says it."""
+        self.model._require("reply")
         return self.model._loop.call(self.model._replies, self.name)
 
     @property
     def history(self) -> list[str]:
         """The earlier turns the next message is read with (user and bot alternating)."""
+        self.model._require("reply")
         return self.model._loop.call(self.model._history, self.name)
 
     def reset(self) -> None:
@@ -617,6 +621,7 @@ class Conversation:
 
     def forget(self) -> None:
         """Forget everything about this conversation, its settings included."""
+        self.model._require("reply")
         self.model._loop.call(self.model._forget, self.name)
 
 

@@ -81,8 +81,8 @@ def without_logs(pairs: Sequence[Pair], spec: CorpusSpec, *, index_logs: bool) -
     kept = [p for p in pairs if not any(_from(p.origin, log) for log in logs)]
     print(
         f"retrieval index: left out {len(pairs) - len(kept)} pairs read from conversation "
-        "logs (their replies would be shown to other people; --set retrieval.index_logs=true "
-        "indexes them)",
+        "logs (their replies would be shown to other people; `s2s index --index-logs`, or "
+        "`s2s train --set retrieval.index_logs=true`, indexes them)",
         file=sys.stderr,
     )
     return kept

@@ -190,3 +190,17 @@ def test_training_config_is_the_one_s2s_train_builds(tmp_path: Path) -> None:
     assert training_config(config_file=config_file) == expected
     with pytest.raises(ConfigError, match=r"unknown setting 'model\.unitz'"):
         training_config("chat", ["model.unitz=3"])
+
+
+def test_a_closed_models_conversations_say_the_model_is_closed() -> None:
+    """After `close()`, a conversation's settings, history and the rest raised anyio's "This
+    portal is not running"; each says what `reply` says."""
+    model = chat_model()
+    conversation = model.conversation("alice")
+    model.close()
+    uses = [lambda: conversation.settings, lambda: conversation.configure(beam_size=2),
+            lambda: conversation.replies, lambda: conversation.history, conversation.forget,
+            lambda: conversation.reply("hi")]
+    for use in uses:
+        with pytest.raises(RuntimeError, match="the model is closed"):
+            use()
