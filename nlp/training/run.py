@@ -25,7 +25,13 @@ from nlp.control import SpecificityBuckets, marked_groups
 from nlp.corpus.pipeline import write_jsonl
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
-from nlp.generation.bundle import MODEL_SUBDIR, Bundle, load_bundle, save_bundle
+from nlp.generation.bundle import (
+    MODEL_SUBDIR,
+    Bundle,
+    load_bundle,
+    save_bundle,
+    store_companions,
+)
 from nlp.generation.codec import TextCodec, count_tokens
 from nlp.generation.decode_settings import DecodeSettings, task_defaults
 from nlp.model import Seq2Seq
@@ -662,6 +668,8 @@ def retrain(
         pairs.valid,
     )
     copy_rankers(bundle, options.out / MODEL_SUBDIR)
+    if bundle.companions:  # the decoding kept above may re-rank with them (MMI)
+        store_companions(options.out / MODEL_SUBDIR, bundle.companions)
     best = load_bundle(options.out / MODEL_SUBDIR)
     after = _old_new_losses(
         LossMeter(best.model, batching_for(config.train)), old_examples, new_examples

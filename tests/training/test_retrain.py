@@ -36,7 +36,15 @@ def test_retrain_measures_losses_on_pairs_it_never_trained_on(
     tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Distinct new pairs (no repeats), old pairs mixed in: neither the new validation pairs
-    nor the old pairs that measure forgetting may be among the training examples."""
+    nor the old pairs that measure forgetting may be among the training examples. The MMI
+    companions the old bundle names go with its decoding settings (a tuned `mmi-antilm`
+    default without its LM failed every message)."""
+    import shutil
+
+    from nlp.generation.bundle import store_companions
+
+    tiny_bundle = Path(shutil.copytree(tiny_bundle, tmp_path / "old"))
+    store_companions(tiny_bundle, {"lm": tmp_path / "lm"})
     before = load_bundle(tiny_bundle)
     known = sorted(t for t in before.codec.vocab.tokens if t.isalpha() and len(t) > 3)[:60]
     trained: list[Sequence[Example]] = []
@@ -70,6 +78,8 @@ def test_retrain_measures_losses_on_pairs_it_never_trained_on(
     after = load_bundle(tmp_path / "re")
     assert after.codec.vocab == before.codec.vocab
     assert after.metadata["retrained_from"] == str(tiny_bundle)
+    companions = {kind: path.resolve() for kind, path in after.companions.items()}
+    assert companions == {"lm": (tmp_path / "lm").resolve()}
 
 
 def test_old_pairs_split_into_a_pool_and_a_disjoint_held_out_part() -> None:
