@@ -57,7 +57,12 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 def run(args: argparse.Namespace) -> int:
     from nlp.generation.loading import recommended_decoding
-    from nlp.serving.export import ExportLimits, export_bundle, not_exported
+    from nlp.serving.export import (
+        ExportLimits,
+        export_bundle,
+        not_exported,
+        unexported_strategy,
+    )
 
     settings = recommended_decoding(args.model)
     dropped = not_exported(settings.options) if settings is not None else {}
@@ -68,6 +73,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"s2s export: warning: the bundle's {named} are not exported: they choose among "
               "retrieved and ranked candidates outside the graph, so the SavedModel's "
               f"generate answers with the decoder's own outputs{retrieves}", file=sys.stderr)
+    strategy = unexported_strategy(settings.options) if settings is not None else {}
+    if strategy:
+        named = ", ".join(f"{name}={value}" for name, value in strategy.items())
+        print(f"s2s export: warning: the bundle's {named} are not exported: the graph has no "
+              "diverse beam; assets/serving.json's generate_defaults ask for a plain beam of "
+              "its size", file=sys.stderr)
     given = {
         "beam_sizes": args.beam_sizes,
         "sample_counts": args.sample_counts,

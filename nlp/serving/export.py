@@ -100,6 +100,24 @@ def not_exported(options: DecodeOptions) -> dict[str, object]:
             if getattr(options, name) != getattr(plain, name)}
 
 
+def exported_options(options: DecodeOptions) -> DecodeOptions:
+    """`options` as the SavedModel's `generate` takes them: a diverse beam (which the graph
+    does not build, `EXPORTED`) as a plain beam of its size. Why: `assets/serving.json`'s
+    `generate_defaults` are sent as they are, and a strategy the graph refuses would fail
+    every request; `s2s export` warns (`unexported_strategy`)."""
+    if options.strategy in EXPORTED:
+        return options
+    return dataclasses.replace(options, strategy="beam", beam_groups=1, diversity_penalty=0.0)
+
+
+def unexported_strategy(options: DecodeOptions) -> dict[str, object]:
+    """The decoding settings of `options` that `exported_options` replaces ({} if none)."""
+    if options.strategy in EXPORTED:
+        return {}
+    return {name: getattr(options, name)
+            for name in ("strategy", "beam_groups", "diversity_penalty")}
+
+
 class ServingModule(tf.Module):
     """The exported object: the model's variables plus `generate` and `score`."""
 
@@ -238,17 +256,34 @@ def _in_range(value: tf.Tensor, low: Any, high: Any, name: str) -> tf.Operation:
 def export_bundle(bundle_dir: Path, out: Path, limits: ExportLimits = ExportLimits()) -> Path:
     """Write the SavedModel of the bundle at `bundle_dir` to `out` (atomically); returns
     `out`. The bundle's tokenizer, vocabulary, config and decoding defaults go to assets/."""
+    out = Path(out).resolve()
+    check_replaceable(out)
     bundle = load_bundle(bundle_dir)
-    defaults = recommended_options(bundle.decoding)
+    defaults = exported_options(recommended_options(bundle.decoding))
     limits = limits.covering(defaults)
     module = ServingModule(bundle.model, bundle.config.model.vocab_size, limits)
-    with atomic_directory(Path(out)) as tmp:
+    with atomic_directory(out) as tmp:
         tf.saved_model.save(module, str(tmp), signatures={
             "generate": module.generate.get_concrete_function(),
             "score": module.score.get_concrete_function(),
         })
         _write_assets(bundle, tmp / "assets", limits, defaults)
     return Path(out)
+
+
+def check_replaceable(out: Path) -> None:
+    """A ValueError unless `out` is new, empty or an earlier export (its `saved_model.pb` and
+    `assets/serving.json`): the export replaces the directory whole, and a model base path
+    of TensorFlow Serving (its versions below it), a run directory or any other folder would
+    go with it."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return
+    if (out / "saved_model.pb").is_file() and (out / "assets" / ASSETS_FILE).is_file():
+        return
+    raise ValueError(
+        f"--out {out}: exists and is not an earlier export, and the export replaces it whole; "
+        "give a new directory (for TensorFlow Serving, a new version under the model's base "
+        "path, e.g. exports/news/3)")
 
 
 def _write_assets(bundle: Bundle, assets: Path, limits: ExportLimits,

@@ -199,6 +199,17 @@ def test_the_export_has_no_xla_cluster_and_samples_in_plain_tensorflow(tmp_path:
     assert np.array(first["lengths"]).min() >= 1
     assert first["ids"] == again["ids"]  # seeded
 
+    # an earlier export may be replaced; anything else that holds files is refused untouched
+    from nlp.serving.export import check_replaceable
+
+    check_replaceable(export)
+    base = tmp_path / "models" / "news"
+    (base / "1").mkdir(parents=True)
+    (base / "1" / "saved_model.pb").write_bytes(b"a version TF Serving serves")
+    with pytest.raises(ValueError, match=r"not an earlier export.*new version"):
+        export_bundle(bundle, base)
+    assert (base / "1" / "saved_model.pb").read_bytes() == b"a version TF Serving serves"
+
 
 def test_exporting_a_retrieving_bundle_warns_that_the_savedmodel_generates(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
@@ -226,3 +237,16 @@ def test_exporting_a_retrieving_bundle_warns_that_the_savedmodel_generates(
             "are not exported") in warning
     assert "the export's are all generated" in warning
     assert exported == [plain, retrieving]
+
+    # a diverse beam (the graph has none): its generate_defaults asked for what the graph
+    # refuses, failing every request sent with them; now a plain beam of its size, and said
+    from nlp.serving.export import exported_options
+
+    diverse = DecodeOptions(strategy="diverse_beam", beam_size=6, beam_groups=3,
+                            diversity_penalty=0.5, n_best=3)
+    assert exported_options(diverse) == DecodeOptions(strategy="beam", beam_size=6, n_best=3)
+    assert exported_options(DecodeOptions()) == DecodeOptions()
+    grouped = store_decoding(_bundle(tmp_path / "diverse", {}), DecodeSettings(diverse, "tuned"))
+    assert main(["export", "--model", str(grouped), "--out", str(tmp_path / "e3")]) == 0
+    assert ("the bundle's strategy=diverse_beam, beam_groups=3, diversity_penalty=0.5 are not "
+            "exported") in capsys.readouterr().err
