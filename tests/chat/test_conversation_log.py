@@ -82,6 +82,11 @@ def test_the_reader_takes_only_what_people_wrote_and_good_replies(tmp_path: Path
     with_context = list(read_pairs(path, "conversation-log", report=ReadReport(), context_turns=1))
     assert with_context[1].source.endswith("tell me about cats")
     assert with_context[1].source.startswith("stock line")
+    # a log kept under any name (`--log-conversations chats.log`) is read as one: it was read
+    # as plain JSONL, every record "missing field"
+    renamed = path.rename(tmp_path / "chats.log")
+    assert [(p.source, p.target) for p in read_pairs(renamed, "auto", report=ReadReport())] == [
+        (p.source, p.target) for p in pairs]
 
 
 def test_s2s_chat_logs_conversations_and_s2s_retrain_learns_from_them(

@@ -123,6 +123,8 @@ def _detect_content(path: Path) -> tuple[str, str]:
         return "json", "content is a JSON array"
     # Majorities, not unanimity: the sample may contain the malformed lines to be reported.
     if _majority(line.lstrip().startswith("{") for line in lines):
+        if _is_conversation_log(lines):  # `--log-conversations chats.log`: any name
+            return "conversation-log", "lines are conversation/turn records"
         return "jsonl", "lines are JSON objects"
     tabbed = [line for line in lines if "\t" in line]
     if _majority("\t" in line for line in lines):
