@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -293,6 +294,10 @@ class Trainer:
     ) -> TrainState:
         hooks = hooks or Hooks()
         checkpoint = self.run_dir / CHECKPOINT_DIR
+        if not resume and checkpoint.exists():
+            # a new run in an old run's directory: until its own first save, `--resume` would
+            # find the old run's weights and counters there (and take them, shapes matching)
+            shutil.rmtree(checkpoint)
         state = (
             load_checkpoint(checkpoint, self.model, self.optimizer, self.checkpoint_extras)
             if resume

@@ -264,3 +264,28 @@ def test_resume_without_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
             CorpusSpec((REPO / "corpora" / "dialogue-en.jsonl",)),
             RunOptions(tmp_path / "nothing", resume=True, verbose=0),
         )
+
+
+def test_a_new_run_in_an_old_runs_directory_starts_without_its_checkpoints(
+    tmp_path: Path,
+) -> None:
+    """Trained again into a run's directory (no --resume), the old run's checkpoints stayed
+    the latest until the new run's first save: a kill before it, then `--resume`, went on
+    from the old run's weights and counters. They are gone when the new run starts."""
+    from nlp.model import Seq2Seq
+    from nlp.training.trainer import CHECKPOINT_DIR, Trainer
+    from nlp.util.config import ModelConfig, TrainConfig
+
+    stale = tmp_path / CHECKPOINT_DIR
+    stale.mkdir()
+    (stale / "checkpoint").write_text('model_checkpoint_path: "ckpt-9999"\n')
+    (stale / "ckpt-9999.index").write_bytes(b"the old run's")
+    rng = random.Random(0)
+    data = [([rng.randrange(4, 30) for _ in range(4)], [rng.randrange(4, 30), 2])
+            for _ in range(16)]
+    model = Seq2Seq(ModelConfig(vocab_size=30, embedding_dim=8, units=8))
+    trainer = Trainer(model, TrainConfig(batch_size=8, epochs=1), tmp_path, verbose=0)
+    trainer.fit(data, data[:4])
+    assert not (stale / "ckpt-9999.index").exists()
+    assert "ckpt-9999" not in (stale / "checkpoint").read_text()
+    assert read_state(stale).epoch == 1
