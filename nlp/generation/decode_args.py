@@ -163,9 +163,10 @@ def merge_options(base: DecodeOptions | None, changes: Mapping[str, object]) -> 
 
     Settings not changed are kept, except where they would contradict a changed one: greedy
     search and sampling use a beam of 1, a diverse beam is rounded to whole groups, the
-    n-best size shrinks to what the strategy can produce, and the minimum length to the
-    maximum (OptionError naming the field if a name is unknown, the changes contradict each
-    other or a value is out of range).
+    n-best size shrinks to what the strategy can produce, a beam asked for instead of greedy
+    search or sampling is the decoder's default beam, and the minimum length and the
+    n-gram block shrink to the maximum length (OptionError naming the field if a name is
+    unknown, the changes contradict each other or a value is out of range).
     """
     merged = dataclasses.asdict(base or DecodeOptions())
     unknown = sorted(set(changes) - set(merged))
@@ -174,18 +175,25 @@ def merge_options(base: DecodeOptions | None, changes: Mapping[str, object]) -> 
             f"unknown decoding option {unknown[0]!r}; known: {', '.join(merged)}"
         )
     merged.update(changes)
+    beams = ("beam", "diverse_beam")
     if "beam_size" not in changes:
         if merged["strategy"] in ("greedy", "sample") and "strategy" in changes:
             merged["beam_size"] = 1
-        elif merged["strategy"] == "diverse_beam":
+        elif ("strategy" in changes and merged["strategy"] in beams
+              and dataclasses.asdict(base or DecodeOptions())["strategy"] not in beams):
+            # from greedy search or sampling (a beam of 1): the decoder's own beam, not a
+            # "beam" of 1 that is greedy search under another name
+            merged["beam_size"] = max(merged["beam_size"], DecodeOptions().beam_size)
+        if merged["strategy"] == "diverse_beam":
             merged["beam_size"] = beam_in_groups(merged["beam_size"], merged["beam_groups"])
     if "n_best" not in changes:
         if merged["strategy"] == "greedy":
             merged["n_best"] = 1
         elif merged["strategy"] in ("beam", "diverse_beam"):
             merged["n_best"] = min(merged["n_best"], merged["beam_size"])
-    if "min_length" not in changes:
-        merged["min_length"] = min(merged["min_length"], merged["max_length"])
+    for bounded in ("min_length", "no_repeat_ngram"):  # as the chat's /length bounds them
+        if bounded not in changes:
+            merged[bounded] = min(merged[bounded], merged["max_length"])
     return DecodeOptions(**merged)
 
 

@@ -41,3 +41,20 @@ def test_every_switch_goes_both_ways_in_its_own_sense() -> None:
     assert decode_options(parsed("--no-allow-unk"), tuned).suppress_unk is True
     assert decode_options(parsed("--no-mmi-per-token"), tuned).mmi_per_token is False
     assert decode_options(parsed(), tuned) == tuned
+
+
+def test_overrides_ask_for_what_they_name_on_any_bundle() -> None:
+    """`{"strategy": "beam"}` on a sampling bundle (a beam of 1) decoded greedily under the
+    name of beam search; `{"max_length": 2}` on a bundle that blocks repeated 3-grams was
+    refused naming `no_repeat_ngram`, which nobody set. The chat's /beam and /length do
+    both right; the HTTP `decoding` objects and `nlp.api` now do too."""
+    from nlp.generation.decode_args import merge_options
+
+    sampling = merge_options(DecodeOptions(), {"strategy": "sample"})
+    assert sampling.beam_size == 1
+    beam = merge_options(sampling, {"strategy": "beam"})
+    assert (beam.strategy, beam.beam_size) == ("beam", DecodeOptions().beam_size)
+    assert merge_options(sampling, {"strategy": "beam", "beam_size": 2}).beam_size == 2
+    assert merge_options(DecodeOptions(beam_size=8), {"strategy": "beam"}).beam_size == 8
+    short = merge_options(DecodeOptions(no_repeat_ngram=3, min_length=2), {"max_length": 2})
+    assert (short.no_repeat_ngram, short.min_length, short.max_length) == (2, 2, 2)
