@@ -42,6 +42,7 @@ from nlp.generation.reply_choice import ModelReads
 from nlp.generation.retrieved_fit import competing
 from nlp.generation.text_generator import Generation, TextGenerator
 from nlp.text.cleaning import clean_message
+from nlp.text.normalize import normalize_text
 from nlp.text.scripts import LANGUAGE_SCRIPTS, script_languages
 from nlp.util.lru import MAX_CHATS, LruDict
 
@@ -195,6 +196,7 @@ class ChatResponder:
         languages = set(self.languages)
         if not languages or not languages <= LANGUAGE_SCRIPTS.keys():
             return True
+        text = normalize_text(text)  # as the model reads it: full-width "ｏｋ" is "ok"
         if not any(char.isalpha() for char in text):  # digits and symbols: the model's call
             return True
         return bool(script_languages(text) & languages)
