@@ -29,7 +29,12 @@ from pathlib import Path
 TRUECASE_FILE = "truecase.json"
 
 _WORD = re.compile(r"\b[A-Za-z]+\b", re.ASCII)
-_SENTENCE_END = re.compile(r"[.!?](?:\s|$)")  # not the point in "3.5"
+# A sentence ends at . ! ? followed by a space or the text's end: not the point in "3.5",
+# "p.m" or "example.com", and not after an initialism's letters ("p.m.", "e.g.", "U.S.")
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+_INITIALISM = re.compile(r"(?<![\w.])(?:[A-Za-z]\.){2,}$")
+# A URL, an address or a dotted name: its words keep the case they have ("example.com/i")
+_DOTTED = re.compile(r"\S+://\S+|\S*\w\.\w\S*")
 _CONTENT = re.compile(r"\w")  # a number or placeholder before a word: not initial
 _PRONOUN = "I"
 
@@ -126,15 +131,22 @@ class Truecaser:
 
 
 def _words(text: str) -> Iterable[tuple[re.Match[str], bool]]:
-    """Each ASCII word of `text`, with whether it starts a sentence (nothing but spaces and
-    punctuation between it and the text start or the last sentence end)."""
+    """Each ASCII word of `text` outside URLs and dotted names (`_DOTTED`), with whether it
+    starts a sentence (nothing but spaces and punctuation between it and the text start or
+    the last sentence end)."""
+    ends = [end.end() for end in _SENTENCE_END.finditer(text)
+            if not _INITIALISM.search(text, 0, end.end())]
+    dotted = [span.span() for span in _DOTTED.finditer(text)]
     initial = True
     last = 0
     for match in _WORD.finditer(text):
+        if any(start <= match.start() < stop for start, stop in dotted):
+            initial, last = False, match.end()
+            continue
         between = text[last : match.start()]
-        ends = list(_SENTENCE_END.finditer(between))
-        if ends:
-            initial, between = True, between[ends[-1].end() :]
+        passed = [end for end in ends if last < end <= match.start()]
+        if passed:
+            initial, between = True, text[passed[-1] : match.start()]
         yield match, initial and not _CONTENT.search(between)
         initial = False
         last = match.end()

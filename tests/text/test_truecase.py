@@ -103,3 +103,20 @@ def test_counts_merged_in_order_give_the_truecaser_of_all_texts() -> None:
         halves[index * 2 // len(texts)].add(text)
     halves[0].update(halves[1])
     assert Truecaser.from_counts(halves[0]) == Truecaser.fit(texts)
+
+
+@pytest.mark.parametrize(("lowered", "expected"), [
+    ("let's meet at 5 p.m. tomorrow.", "Let's meet at 5 p.m. tomorrow."),
+    ("fruit, e.g. apples, is good.", "Fruit, e.g. apples, is good."),
+    ("go to https://github.com/user/repo now.", "Go to https://github.com/user/repo now."),
+    ("see https://example.com/i/page", "See https://example.com/i/page"),
+    ("i work at google.com. then i left.", "I work at google.com. Then I left."),
+    ("it costs 3.5 dollars. great", "It costs 3.5 dollars. Great"),
+])
+def test_a_point_inside_a_name_or_after_an_initialism_ends_no_sentence(
+    lowered: str, expected: str
+) -> None:
+    """A point touching a letter ended a sentence ("5 p.M. Tomorrow", "e.G. Apples",
+    "github.Com"), and the pronoun rule capitalised "i" inside URLs ("example.com/I/page");
+    URLs and dotted names keep their case, and an initialism's point ends no sentence."""
+    assert Truecaser({"i": "I"}, capitalize_initial=True).apply(lowered) == expected
