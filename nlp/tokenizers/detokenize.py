@@ -85,6 +85,9 @@ def detokenize(tokens: Sequence[str], split: Callable[[str], list[str]]) -> str:
     return "".join(parts)
 
 
+SENTENCE_ENDS = frozenset({".", "!", "?", "...", "?!", "!!", "??"})
+
+
 def _is_closing(token: str) -> bool:
     return token.lower() in CLITICS or all(char in CLOSING_CHARS for char in token)
 
@@ -99,6 +102,9 @@ def _space_between(
             is_latin_word(left) and is_cjk_letter(right[0])
         )
     if last_word_cjk and not is_latin_word(left):  # a number or symbol inside Chinese text
+        # a sentence's end before a Latin word: English goes on after a Chinese name ("I love
+        # 北京. It is"); other punctuation inside Chinese text ("你好,python") takes none
         left_is_punctuation = not any(char.isalnum() for char in left)
-        return not left_is_punctuation and is_latin_word(right)
+        ends_sentence = left in SENTENCE_ENDS
+        return (ends_sentence or not left_is_punctuation) and is_latin_word(right)
     return True

@@ -60,6 +60,8 @@ MIXED = [
     "你好,Python!",
     "我在 https://example.com 上看到的。",
     "他说 hello world 然后走了",
+    # English naming a Chinese place: its sentence goes on after the point ("北京.it" before)
+    "I love 北京. It is great!",
 ]
 ROUND_TRIPS = ENGLISH + CHINESE + MIXED
 
