@@ -85,7 +85,9 @@ _PATTERNS: dict[str, str] = {
             rf"百分之(?:{_NUMBER}|{_ZH_NUMERALS})",
         )
     ),
-    "num": rf"{_NOT_AFTER_WORD}(?:{_NUMBER}){_NOT_BEFORE_WORD}",
+    # a time or a score ("10:30", "3:2") whole: its parts restored apart came back "10: 30"
+    "num": rf"{_NOT_AFTER_WORD}(?:\d{{1,2}}:\d{{1,2}}(?::\d{{2}})?(?![\d:])|{_NUMBER})"
+    rf"{_NOT_BEFORE_WORD}",
     # At least one ASCII letter, so "5G" and "iPhone15" are words and "2026" stays a number.
     "lat": r"(?<![A-Za-z0-9_])[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*(?:['\-.&+][A-Za-z0-9]+)*"
     r"(?![A-Za-z0-9_])",

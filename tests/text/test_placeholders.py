@@ -45,6 +45,10 @@ EN_ARTICLE = (
         ("on March 5, 2026 at", "date", "March 5, 2026"),
         ("共1,234人", "num", "1,234"),
         ("pi is 3.14 here", "num", "3.14"),
+        # times and scores whole ("10: 30", "3: 2" before)
+        ("上午10:30开会", "num", "10:30"),
+        ("比分3:2获胜", "num", "3:2"),
+        ("at 9:05:30 pm", "num", "9:05:30"),
         ("see https://example.com/x?y=1.", "url", "https://example.com/x?y=1"),
         ("发布iPhone手机", "lat", "iPhone"),
         ("发展AI技术", "lat", "AI"),
