@@ -38,7 +38,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -116,6 +116,17 @@ def _bots(configs: dict[str, tuple[str, dict[str, Any]]], model: str, test: Dial
     return bots
 
 
+def written_form(bots: dict[str, tuple[Any, Any, list[str]]]) -> Callable[[str], str]:
+    """How every reply on a sheet is shown: as the (first) configuration's model writes text
+    (`TextCodec.as_output`: spacing, case). Why: people's replies and retrieved ones keep
+    their corpus's form ("Sure ."), the model's own are detokenised and truecased ("Sure."),
+    so a rater could tell the model's replies from people's by their spacing alone, and one
+    reply from two sources in two forms was rated twice. Shown in one form they are blind,
+    and the same reply is one row credited to every source that sent it."""
+    generator = next(iter(bots.values()))[0]
+    return cast(Callable[[str], str], generator.codec.as_output)
+
+
 def make(args: argparse.Namespace) -> None:
     """Answer the sampled posts as the bot does and write the sheet and its key."""
     from nlp.chat.offline import bot_choices
@@ -138,12 +149,16 @@ def make(args: argparse.Namespace) -> None:
     sent = {}
     answered: dict[str, list[str]] = {}  # per configuration, the post each retrieved reply answered
     pools: dict[str, list[list[tuple[str, str]]]] = {}
-    for name, (generator, options, inputs) in _bots(configs, args.model, test, rows).items():
+    bots = _bots(configs, args.model, test, rows)
+    shown = written_form(bots)
+    references = [shown(reference) for reference in references]
+    for name, (generator, options, inputs) in bots.items():
         said = bot_choices(generator, inputs, options)
-        sent[name] = [(r.text, r.provenance) for r in said]
+        sent[name] = [(shown(r.text), r.provenance) for r in said]
         answered[name] = [r.post for r in said]
         if args.pool and POOL not in pools:
-            pools[POOL] = candidate_pools(generator, inputs, options)
+            pools[POOL] = [[(shown(text), provenance) for text, provenance in pool]
+                           for pool in candidate_pools(generator, inputs, options)]
     turns = sheet_rows(posts, contexts, references, sent, pools)
     meta: dict[str, Any] = {
         "model": str(args.model),
@@ -247,10 +262,13 @@ def rank_pool(args: argparse.Namespace) -> None:
     test = _read(meta["corpus"])
     configs = dict(_configuration(text) for text in args.decoding)
     table = []
-    for name, (generator, options, inputs) in _bots(configs, meta["model"], test,
-                                                     meta["rows"]).items():
+    bots = _bots(configs, meta["model"], test, meta["rows"])
+    shown = written_form(bots)
+    for name, (generator, options, inputs) in bots.items():
         said = bot_choices(generator, inputs, options)
-        picked = {i: rated.get(i, {}).get(reply.text) for i, reply in enumerate(said)}
+        # pools rated before replies were shown in one form hold them as sent
+        picked = {i: rated.get(i, {}).get(shown(reply.text), rated.get(i, {}).get(reply.text))
+                  for i, reply in enumerate(said)}
         found = {str(i): mark for i, mark in picked.items() if mark is not None}
         own = rates({index: {"sources": [name], "post_index": index} for index in found},
                     found).sources.get(name, SourceRates())
