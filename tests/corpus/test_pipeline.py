@@ -354,8 +354,8 @@ def test_cli_convert_excludes_what_training_holds(
     )
     test_raw = tmp_path / "dialogues_validation.txt"
     test_raw.write_text(
-        # the first training dialogue verbatim: goes whole
-        "Hi , how are you ? __eou__ Fine , thanks . __eou__ Good to hear . __eou__\n"
+        # the first training dialogue, spaced and cased otherwise: goes whole
+        "Hi, how are you? __eou__ fine , thanks. __eou__ Good to hear . __eou__\n"
         # shares one exchange with training: only that pair goes
         "Can you help me ? __eou__ Sure . __eou__ Thank you . __eou__ You're welcome . __eou__\n"
         # a new dialogue: kept whole
