@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from nlp.metrics.rouge import resolve_unit, units
+from nlp.text.normalize import words_only
 
 
 def distinct_n(replies: Sequence[str], n: int, unit: str) -> float:
@@ -29,8 +30,10 @@ def distinct_n(replies: Sequence[str], n: int, unit: str) -> float:
 
 
 def top_reply_share(replies: Sequence[str], k: int = 5) -> float:
-    """Share of replies that are one of the k most frequent replies."""
-    counts = Counter(reply.strip().lower() for reply in replies)
+    """Share of replies that are one of the k most frequent replies, a reply counted by its
+    words (`words_only`: "I don't know." and "i don't know ." are one reply, however a
+    bot's retrieved and written replies are spaced)."""
+    counts = Counter(words_only(reply) for reply in replies)
     return sum(c for _, c in counts.most_common(k)) / len(replies) if replies else 0.0
 
 
@@ -42,7 +45,7 @@ def top_reply_repeats(replies: Sequence[str], k: int = 5) -> float:
     so a ceiling on their share that n = 100 replies can meet, 40 never can; their repeats
     are 0 for different replies however few, and at n = 100 differ from the share by k/n.
     """
-    counts = Counter(reply.strip().lower() for reply in replies)
+    counts = Counter(words_only(reply) for reply in replies)
     top = counts.most_common(k)
     return (sum(c for _, c in top) - len(top)) / len(replies) if replies else 0.0
 

@@ -35,6 +35,10 @@ def test_top_reply_repeats_count_from_the_second_time() -> None:
     assert top_reply_repeats(["a", "b", "c"]) == 0.0  # however few, all different
     assert top_reply_repeats(["OK", "ok ", "no"]) == pytest.approx(1 / 3)  # as top_reply_share
     assert top_reply_repeats([]) == 0.0
+    # one reply however spaced: a bot's retrieved replies keep the corpus's "I don't know ."
+    spaced = ["I don't know."] * 3 + ["i don't know ."] * 3 + list("abcdef")
+    assert top_reply_share(spaced, 1) == pytest.approx(0.5)
+    assert top_reply_repeats(spaced, 1) == pytest.approx(5 / 12)
 
 
 def test_chat_metrics_picks_units_per_language() -> None:
