@@ -49,3 +49,36 @@ def test_distinct_2_by_prefix_and_by_whole_block() -> None:
     assert prefixes == [(2, pytest.approx(0.5)), (4, pytest.approx(0.75)), (5, pytest.approx(0.8))]
     # whole blocks only: the fifth reply's block of one would not compare with blocks of two
     assert blocks == [(0, 2, pytest.approx(0.5)), (2, 4, pytest.approx(1.0))]
+
+
+def test_the_bots_replies_are_to_the_posts_chat_quality_scores(
+    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The distinct-2 figures were of the replies to the test file's first posts, a few
+    conversations' worth, while `chat_quality` scores posts drawn across conversations."""
+    import json
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import nlp.chat.offline
+    import nlp.generation.generator
+    from benchmarks.chat_quality import TEST
+    from benchmarks.significance import bot_replies_of
+    from nlp.decoding import DecodeOptions
+    from nlp.metrics.hits import HitsDraw
+
+    work = Path(str(tmp_path))
+    rows = [{"source": f"post {c} {i}", "target": f"reply {c} {i}", "conversation": f"c{c}"}
+            for c in range(8) for i in range(5)]
+    (work / TEST).write_text("".join(json.dumps(row) + "\n" for row in rows), "utf-8")
+    bundle = SimpleNamespace(decoding=SimpleNamespace(options=DecodeOptions()))
+    monkeypatch.setattr(nlp.generation.generator.Generator, "from_bundle",
+                        classmethod(lambda cls, path: SimpleNamespace(bundle=bundle)))
+    asked: list[list[str]] = []
+    monkeypatch.setattr(nlp.chat.offline, "bot_replies",
+                        lambda generator, posts, options: asked.append(posts) or posts)
+    replies, _ = bot_replies_of(work, 10)
+    drawn = [rows[row]["source"] for row in HitsDraw(k=20, limit=10).rows(
+        [row["conversation"] for row in rows])]
+    assert asked == [drawn] and replies == drawn
+    assert len({post.split()[1] for post in drawn}) > 2  # not the first two conversations
