@@ -3,6 +3,8 @@ to compute by hand."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from benchmarks.significance import (
@@ -52,12 +54,11 @@ def test_distinct_2_by_prefix_and_by_whole_block() -> None:
 
 
 def test_the_bots_replies_are_to_the_posts_chat_quality_scores(
-    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The distinct-2 figures were of the replies to the test file's first posts, a few
     conversations' worth, while `chat_quality` scores posts drawn across conversations."""
     import json
-    from pathlib import Path
     from types import SimpleNamespace
 
     import nlp.chat.offline
@@ -67,7 +68,7 @@ def test_the_bots_replies_are_to_the_posts_chat_quality_scores(
     from nlp.decoding import DecodeOptions
     from nlp.metrics.hits import HitsDraw
 
-    work = Path(str(tmp_path))
+    work = tmp_path
     rows = [{"source": f"post {c} {i}", "target": f"reply {c} {i}", "conversation": f"c{c}"}
             for c in range(8) for i in range(5)]
     (work / TEST).write_text("".join(json.dumps(row) + "\n" for row in rows), "utf-8")
