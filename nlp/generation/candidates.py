@@ -326,10 +326,12 @@ class Candidates:
         """Retrieved replies as candidates, each scored by its retrieval's score (`retrieve`:
         BM25's for the post it answered) until `rank` scores them, but none that only repeats
         a turn of the conversation (`repeats_a_turn`: never a sensible reply); no attention:
-        no decoder wrote them. `text` is the message with its turns as written: what the
-        gate's fit and `repeats_a_turn` read (a refine or specificity model's input adds its
-        draft or marker); `source` is what the model reads for it (`model_inputs`, through
-        the codec), what the replies' attention is over; without it, `text`'s."""
+        no decoder wrote them. Each is written as the model writes text (`as_output`): a
+        corpus's own spacing ("Sure ." in DailyDialog) is not what a person should read.
+        `text` is the message with its turns as written: what the gate's fit and
+        `repeats_a_turn` read (a refine or specificity model's input adds its draft or
+        marker); `source` is what the model reads for it (`model_inputs`, through the
+        codec), what the replies' attention is over; without it, `text`'s."""
         codec = self.bundle.codec
         source = codec.source(text) if source is None else source
         post = codec.text_tokens(text)
@@ -343,7 +345,8 @@ class Candidates:
         out = []
         for (hit, tokens), similarity in zip(kept, similarities, strict=True):
             out.append(Generation(
-                text=hit.reply, score=hit.score, tokens=tokens, source_tokens=source.tokens,
+                text=codec.as_output(hit.reply), score=hit.score, tokens=tokens,
+                source_tokens=source.tokens,
                 attention=np.zeros((len(tokens), len(source.tokens)), np.float32),
                 slots=source.slots, provenance="retrieved", pair=hit.pair, post=hit.post,
                 fit=retrieved_fit(similarity, gate),

@@ -583,8 +583,9 @@ def test_hard_negatives_are_offered_only_when_the_setting_asks(
 
 def test_the_index_matches_the_message_and_no_candidate_repeats_a_turn(tmp_path: Path) -> None:
     """With earlier turns joined into posts, BM25 indexes and searches the message alone
-    (the turns before it are the ranker's), and a retrieved reply that only says again what
-    a turn of the conversation said is not a candidate."""
+    (the turns before it are the ranker's), a retrieved reply that only says again what a
+    turn of the conversation said is not a candidate, and one that is goes out as the model
+    writes text (DailyDialog's replies are spaced "it is hungry ."; people saw that)."""
     config, pairs, codec = _dialogue_codec(
         tmp_path,
         "the cat sleeps __eou__ where ? __eou__ on the mat __eou__ good __eou__\n"
@@ -601,13 +602,14 @@ def test_the_index_matches_the_message_and_no_candidate_repeats_a_turn(tmp_path:
     separator = config.data.turn_separator
     post = separator.join(["the dog barks", "why ?"])
     hits = [Retrieved(reply, 1.0, row, f"d:{row}") for row, reply in
-            enumerate(["Why?", "The dog barks!", "it is hungry"])]
+            enumerate(["Why?", "The dog barks!", "it is hungry ."])]
 
     from tests.fakes.fake_bundle import FakeBundle
 
     candidates = Candidates(FakeBundle(codec, config))  # type: ignore[arg-type]
     candidates._index = index  # the fit reads how well each hit's post matches the message
-    assert [g.text for g in candidates.retrieved(post, hits)] == ["it is hungry"]
+    # sent as the model writes text, not in the corpus's spacing ("it is hungry .")
+    assert [g.text for g in candidates.retrieved(post, hits)] == ["It is hungry."]
     assert candidates.query_tokens(post) == tokens("why ?")
 
 
