@@ -251,6 +251,10 @@ def rank_pool(args: argparse.Namespace) -> None:
 
     keys = [json.loads(Path(k).read_text("utf-8")) for k in args.key]
     meta = keys[0]["meta"]
+    test = _read(meta["corpus"])
+    configs = dict(_configuration(text) for text in args.decoding)
+    bots = _bots(configs, meta["model"], test, meta["rows"])
+    shown = written_form(bots)
     rated: dict[int, dict[str, tuple[int, int]]] = {}
     for key, ratings in zip(keys, args.ratings, strict=True):
         marks = read_ratings(Path(ratings))
@@ -258,17 +262,13 @@ def rank_pool(args: argparse.Namespace) -> None:
         texts = {row["id"]: row["reply"] for row in map(json.loads, lines)}
         for identifier, row in key["rows"].items():
             if identifier in marks and POOL_SOURCE in row["sources"]:
-                rated.setdefault(row["post_index"], {})[texts[identifier]] = marks[identifier]
-    test = _read(meta["corpus"])
-    configs = dict(_configuration(text) for text in args.decoding)
+                # in the written form (pools rated before db4920c hold replies as sent)
+                text = shown(texts[identifier])
+                rated.setdefault(row["post_index"], {})[text] = marks[identifier]
     table = []
-    bots = _bots(configs, meta["model"], test, meta["rows"])
-    shown = written_form(bots)
     for name, (generator, options, inputs) in bots.items():
         said = bot_choices(generator, inputs, options)
-        # pools rated before replies were shown in one form hold them as sent
-        picked = {i: rated.get(i, {}).get(shown(reply.text), rated.get(i, {}).get(reply.text))
-                  for i, reply in enumerate(said)}
+        picked = {i: rated.get(i, {}).get(shown(reply.text)) for i, reply in enumerate(said)}
         found = {str(i): mark for i, mark in picked.items() if mark is not None}
         own = rates({index: {"sources": [name], "post_index": index} for index in found},
                     found).sources.get(name, SourceRates())

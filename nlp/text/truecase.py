@@ -19,6 +19,7 @@ a digit), so they survive until the codec restores them.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from collections import Counter, defaultdict
@@ -33,6 +34,7 @@ _WORD = re.compile(r"\b[A-Za-z]+\b", re.ASCII)
 # "p.m" or "example.com", and not after an initialism's letters ("p.m.", "e.g.", "U.S.")
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
 _INITIALISM = re.compile(r"(?<![\w.])(?:[A-Za-z]\.){2,}$")
+_LOOK_BACK = 12  # characters an initialism's check reads before its point ("u.s.a.")
 # A URL, an address or a dotted name: its words keep the case they have ("example.com/i")
 _DOTTED = re.compile(r"\S+://\S+|\S*\w\.\w\S*")
 _CONTENT = re.compile(r"\w")  # a number or placeholder before a word: not initial
@@ -133,20 +135,23 @@ class Truecaser:
 def _words(text: str) -> Iterable[tuple[re.Match[str], bool]]:
     """Each ASCII word of `text` outside URLs and dotted names (`_DOTTED`), with whether it
     starts a sentence (nothing but spaces and punctuation between it and the text start or
-    the last sentence end)."""
+    the last sentence end). One pass over the text: training counts every target."""
     ends = [end.end() for end in _SENTENCE_END.finditer(text)
-            if not _INITIALISM.search(text, 0, end.end())]
-    dotted = [span.span() for span in _DOTTED.finditer(text)]
+            if not _INITIALISM.search(text[max(0, end.end() - _LOOK_BACK) : end.end()])]
+    dotted = iter(span.span() for span in _DOTTED.finditer(text))
+    span = next(dotted, None)
     initial = True
     last = 0
     for match in _WORD.finditer(text):
-        if any(start <= match.start() < stop for start, stop in dotted):
+        while span is not None and span[1] <= match.start():
+            span = next(dotted, None)
+        if span is not None and span[0] <= match.start():
             initial, last = False, match.end()
             continue
+        passed = bisect.bisect_right(ends, match.start()) - 1
         between = text[last : match.start()]
-        passed = [end for end in ends if last < end <= match.start()]
-        if passed:
-            initial, between = True, text[passed[-1] : match.start()]
+        if passed >= 0 and ends[passed] > last:
+            initial, between = True, text[ends[passed] : match.start()]
         yield match, initial and not _CONTENT.search(between)
         initial = False
         last = match.end()
