@@ -16,7 +16,8 @@ Rules, for each pair of neighbouring tokens:
 3. next to a CJK character or CJK punctuation: a space only between a Han/kana character and a
    Latin word, none otherwise ("2015年", "你好,世界", "我爱 python");
 4. inside Chinese text (the last token with letters was Chinese), no space after punctuation
-   ("你好,python": the comma was a full-width "，" before NFKC), nor between a number and
+   ("你好,python": the comma was a full-width "，" before NFKC) but a point before a Latin word
+   (English going on after a Chinese name: "I love 北京. It is"), nor between a number and
    anything but a Latin word ("2“整容客”", "3个 iphone");
 5. otherwise one space;
 6. but a space wherever writing two tokens together would read back as other tokens
@@ -85,7 +86,8 @@ def detokenize(tokens: Sequence[str], split: Callable[[str], list[str]]) -> str:
     return "".join(parts)
 
 
-SENTENCE_ENDS = frozenset({".", "!", "?", "...", "?!", "!!", "??"})
+# A point ends an English sentence; "!" and "?" are what NFKC leaves of Chinese "！？" too
+SENTENCE_ENDS = frozenset({".", "..."})
 
 
 def _is_closing(token: str) -> bool:
@@ -102,8 +104,8 @@ def _space_between(
             is_latin_word(left) and is_cjk_letter(right[0])
         )
     if last_word_cjk and not is_latin_word(left):  # a number or symbol inside Chinese text
-        # a sentence's end before a Latin word: English goes on after a Chinese name ("I love
-        # 北京. It is"); other punctuation inside Chinese text ("你好,python") takes none
+        # a point before a Latin word: English goes on after a Chinese name ("I love 北京.
+        # It is"); other punctuation inside Chinese text ("你好,python", "你好!Python") none
         left_is_punctuation = not any(char.isalnum() for char in left)
         ends_sentence = left in SENTENCE_ENDS
         return (ends_sentence or not left_is_punctuation) and is_latin_word(right)

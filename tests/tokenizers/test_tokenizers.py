@@ -62,6 +62,7 @@ MIXED = [
     "他说 hello world 然后走了",
     # English naming a Chinese place: its sentence goes on after the point ("北京.it" before)
     "I love 北京. It is great!",
+    "你好!Python 很好",  # "！" before NFKC: no space after it
 ]
 ROUND_TRIPS = ENGLISH + CHINESE + MIXED
 
