@@ -408,6 +408,14 @@ def check_settings(config: ExperimentConfig) -> None:
         raise ValueError(
             f"train.select_by must be one of {', '.join(SELECT_BY)}, got {config.train.select_by!r}"
         )
+    if config.train.select_by == "rouge":
+        if config.train.select_sample < 1:
+            raise ValueError(
+                f"train.select_sample must be >= 1, got {config.train.select_sample}")
+        if config.data.task != "headline":  # the chat objective is not ROUGE, costs decodes
+            raise ValueError(
+                f"train.select_by=rouge: no objective for data.task={config.data.task!r} "
+                "(ROUGE-L is the headline objective); use train.select_by=loss")
 
 
 def check_same_inputs(
@@ -564,13 +572,6 @@ def _selection(
     """What picks the best epoch: None for validation loss, else `rouge_selection`."""
     if config.train.select_by in ("loss", "last"):
         return None
-    if config.train.select_sample < 1:
-        raise ValueError(f"train.select_sample must be >= 1, got {config.train.select_sample}")
-    if config.data.task != "headline":  # the chat objective is not ROUGE, and costs decodes
-        raise ValueError(
-            f"train.select_by=rouge: no objective for data.task={config.data.task!r} "
-            "(ROUGE-L is the headline objective); use train.select_by=loss"
-        )
     return rouge_selection(config, codec, model, decoding.options, valid_pairs)
 
 

@@ -84,9 +84,12 @@ def chat_pools(
 
 def people_reply(generator: Generator, reply: str) -> Generation:
     """The reply people gave as a candidate: written by no decoder, like a retrieved one
-    (so every candidate beside it is scored teacher-forced, `rankers.teacher_forced`)."""
-    return Generation(reply, math.nan, generator.codec.text_tokens(reply), [],
-                      np.zeros((0, 0), np.float32), provenance="retrieved")
+    (so every candidate beside it is scored teacher-forced, `rankers.teacher_forced`), and
+    in the form a retrieved one has (`Candidates.retrieved`: `as_output`), so a ranker that
+    reads the text (the sentence encoder) sees every candidate of the pool alike."""
+    return Generation(generator.codec.as_output(reply), math.nan,
+                      generator.codec.text_tokens(reply), [], np.zeros((0, 0), np.float32),
+                      provenance="retrieved")
 
 
 def calibrated_rankers(generator: Generator) -> list[str]:

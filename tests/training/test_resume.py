@@ -123,7 +123,7 @@ def test_resume_refuses_other_training_files_or_validation_pairs(
 
 @pytest.mark.parametrize("setting", ["model.cell=LSTM", "train.lr_schedule=cosine",
                                      "train.select_by=bleu", "train.sampled_softmax=-1",
-                                     "train.epochs=0"])
+                                     "train.epochs=0", "train.select_by=rouge"])
 def test_a_bad_setting_is_refused_before_the_run_directory_is_touched(
     finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], setting: str
 ) -> None:
