@@ -92,10 +92,10 @@ def process(pairs: Iterable[Pair], options: PipelineOptions, report: ReadReport)
 
 
 def seen_key(pair: Pair) -> int:
-    """What `exclude_seen` compares: the pair's hash with case and whitespace left out.
-    Why: corpora write one utterance in several forms ("I see.Do you" in DailyDialog's
-    `validation/`, "I see . Do you" in `train/`); compared as written, 276 of its test pairs
-    were training pairs still."""
+    """What `exclude_seen` (and training's validation corpus against its training corpus)
+    compares: the pair's hash with case and whitespace left out. Why: corpora write one
+    utterance in several forms ("I see.Do you" in DailyDialog's `validation/`, "I see . Do
+    you" in `train/`), and a held-out pair written otherwise is still a training pair."""
     return pair_hash(*("".join(side.casefold().split()) for side in (pair.source, pair.target)))
 
 

@@ -9,7 +9,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from nlp.corpus.pipeline import VALID, PipelineOptions, pair_hash, process, split_pairs
+from nlp.corpus.pipeline import (
+    VALID,
+    PipelineOptions,
+    pair_keys,
+    process,
+    seen_key,
+    split_pairs,
+)
 from nlp.corpus.readers import FORMATS, detect_format, format_options, read_pairs
 from nlp.corpus.records import Pair, ReadReport
 from nlp.generation.bundle import file_sha256
@@ -117,9 +124,10 @@ def dedupe(pairs: Iterable[Pair], what: str = "corpus") -> list[Pair]:
 
 
 def without(pairs: Iterable[Pair], others: Iterable[Pair]) -> list[Pair]:
-    """`pairs` minus those identical to one of `others` (both normalised, see `dedupe`)."""
-    seen = {pair_hash(p.source, p.target) for p in others}
-    return [p for p in pairs if pair_hash(p.source, p.target) not in seen]
+    """`pairs` minus those of `others`, compared as `--exclude-corpus` compares them
+    (`nlp.corpus.pipeline.pair_keys`: case and spacing aside)."""
+    seen = pair_keys(others)
+    return [p for p in pairs if seen_key(p) not in seen]
 
 
 def split(pairs: Iterable[Pair], fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:

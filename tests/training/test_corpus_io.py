@@ -120,3 +120,13 @@ def test_a_runs_validation_file_is_found_from_any_directory(
     # s2s tune-decoding reads the same file (it failed on a copied run: "pass --corpus")
     assert run_validation_file(metadata, run_dir / "model") == run_dir / "valid.jsonl"
     assert _run_valid_file(metadata, run_dir / "model") == run_dir / "valid.jsonl"
+
+
+def test_a_validation_pair_written_otherwise_than_its_training_twin_is_left_out() -> None:
+    """`--valid` pairs that are training pairs were left out only when written alike;
+    "I see.Do you?" against "I see . Do you ?" stayed, as in `corpus convert
+    --exclude-corpus` before: both compare case and spacing aside now."""
+    train = [Pair("I see . Do you like it ?", "Yes , a lot ."), Pair("hi", "hello")]
+    valid = [Pair("i see.Do you like it?", "Yes, a lot."), Pair("new post", "new reply")]
+    _, held = train_valid(train, valid, 0.05, 1)
+    assert [(p.source, p.target) for p in held] == [("new post", "new reply")]
