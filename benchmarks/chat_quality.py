@@ -39,8 +39,17 @@ from typing import Any
 
 from benchmarks.common import format_table
 from benchmarks.recipes import recipe_arguments, run_recipes
+from nlp.corpus.records import Pair
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+def scored_pairs(every: Sequence[Pair], limit: int) -> list[Pair]:
+    """The test pairs this benchmark scores: `limit` posts drawn at random across
+    conversations (Hits@1/20's draw), not the file's first ones."""
+    from nlp.metrics.hits import HitsDraw
+
+    return [every[row] for row in HitsDraw(k=20, limit=limit).rows([p.group for p in every])]
+
+
 MODEL = "runs/chat"  # where the recipes leave the chat model, relative to their work directory
 TEST = "chat-test.jsonl"  # the test pairs the recipes write (no training, no tuning on them)
 COLUMNS = [
@@ -132,8 +141,8 @@ def score(work: Path, limit: int, test: Path | None = None,
 
     generator = Generator.from_bundle(work / MODEL)
     every = list(read_pairs(test or work / TEST, "jsonl", report=ReadReport()))
-    draw = HitsDraw(k=20, limit=limit)  # posts drawn at random across conversations
-    pairs = [every[row] for row in draw.rows([p.group for p in every])]
+    draw = HitsDraw(k=20, limit=limit)
+    pairs = scored_pairs(every, limit)
     posts = [normalize_text(p.source) for p in pairs]
     references = [normalize_text(p.target) for p in pairs]  # the samples show them as written
     settings = generator.bundle.decoding

@@ -87,7 +87,7 @@ class Messages:
     cannot_draw: str  # {error}
     looked_at: str  # {reply}
     read_retrieved: str  # {reply}: the model's attention while scoring a retrieved reply
-    retrieved: str  # {pair}: a training reply sent as it was written
+    retrieved: str  # {pair}: a training reply sent in its own words
     refined: str  # {pair}: written reading a training reply beside the message
     fallback: str  # no candidate was likely to fit: one of the lines above was sent
     fit: str  # {post} {fit}: the post a retrieved reply answered, and its fit
@@ -322,7 +322,7 @@ higher is wilder)
     ),
     retrieved=(
         "I did not write this reply: it is a person's reply to the training post nearest "
-        "your message ({pair}), sent as it was written."
+        "your message ({pair}), sent in its own words."
     ),
     fit=(
         "That post was \"{post}\"; for how well it matches your message, this reply's share of "
@@ -447,7 +447,7 @@ CHINESE = Messages(
     cannot_draw="这条我画不出来：{error}。",
     looked_at="我写这条回复时关注的内容：{reply}",
     read_retrieved="把这条回复逐词喂给我读时（教师强制）我关注的内容：{reply}",
-    retrieved="这条回复不是我写的：它是训练数据中与你的消息最接近的那条帖子的真人回复（{pair}），原样发出。",
+    retrieved="这条回复不是我写的：它是训练数据中与你的消息最接近的那条帖子的真人回复（{pair}），用原话发出。",
     refined="这条回复是我在读你的消息的同时，参考训练数据中与之最接近的帖子的真人回复（{pair}）写出的。",
     fallback="我找到或写出的回复看起来都不太对得上你的消息，所以我说了一句稳妥的话。",
     fit=(

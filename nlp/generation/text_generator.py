@@ -36,10 +36,11 @@ class Generation:
     slots: dict[str, str] = field(default_factory=dict)  # placeholder token -> original string
     # Where the reply came from: the decoder alone ("generated"), the decoder reading a
     # retrieved reply beside the message ("refined", retrieve-and-refine models), or a
-    # training reply sent as it is ("retrieved"); `pair` names the training pair ("file:line")
-    # of a retrieved or refined reply. People see a retrieved reply verbatim, so `/why` and
-    # the API say so. "fallback": no candidate was likely to fit, and the chat sent one of
-    # its own safe lines (`nlp.chat.messages`).
+    # training reply sent in its own words ("retrieved", spaced and cased as the model
+    # writes text); `pair` names the training pair ("file:line") of a retrieved or refined
+    # reply. People read another person's words, so `/why` and the API say so. "fallback":
+    # no candidate was likely to fit, and the chat sent one of its own safe lines
+    # (`nlp.chat.messages`).
     provenance: Provenance = "generated"
     pair: str = ""
     # The training post a retrieved reply answered (`pair`'s source; "" for any other reply):

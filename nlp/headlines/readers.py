@@ -23,7 +23,7 @@ DEFAULT_FIELDS: tuple[str, ...] = ("article", "source", "text")
 
 _EXTENSIONS = {".jsonl": "jsonl", ".json": "jsonl", ".tsv": "tsv", ".csv": "csv"}
 _INDEX = re.compile(r"-?\d+")
-# What a table's article column is called in its header row (`_without_header`)
+# What a table's article column is called in its header row (`is_header`)
 HEADER_NAMES = frozenset({*DEFAULT_FIELDS, "content", "body", "story", "document", "news",
                           "articles", "texts", "正文", "内容", "新闻"})
 

@@ -33,7 +33,7 @@ def top_reply_share(replies: Sequence[str], k: int = 5) -> float:
     """Share of replies that are one of the k most frequent replies, a reply counted by its
     words (`words_only`: "I don't know." and "i don't know ." are one reply, however a
     bot's retrieved and written replies are spaced)."""
-    counts = Counter(words_only(reply) for reply in replies)
+    counts = Counter(words_only(reply) or reply.strip() for reply in replies)
     return sum(c for _, c in counts.most_common(k)) / len(replies) if replies else 0.0
 
 
@@ -45,7 +45,7 @@ def top_reply_repeats(replies: Sequence[str], k: int = 5) -> float:
     so a ceiling on their share that n = 100 replies can meet, 40 never can; their repeats
     are 0 for different replies however few, and at n = 100 differ from the share by k/n.
     """
-    counts = Counter(words_only(reply) for reply in replies)
+    counts = Counter(words_only(reply) or reply.strip() for reply in replies)
     top = counts.most_common(k)
     return (sum(c for _, c in top) - len(top)) / len(replies) if replies else 0.0
 

@@ -102,11 +102,6 @@ FORMATS: dict[str, Format] = {
 }
 
 
-# The options `read_pairs` takes for a file of any format (the others are its format's own,
-# `format_options`)
-ANY_FORMAT_OPTIONS = ("encoding", "strip_html", "strip_patterns", "skip_patterns")
-
-
 def format_options(fmt: str) -> list[str]:
     """The keyword options the reader of `fmt` accepts (besides `encoding`)."""
     parameters = list(inspect.signature(FORMATS[fmt].read).parameters.values())[1:]
@@ -204,6 +199,12 @@ def _chain(sources: list[RecordSource], spec: Format, options: dict[str, Any]) -
     for src in sources:
         yield from spec.read(src, **options)
 
+
+# The options `read_pairs` takes for a file of any format, read off its signature (the others
+# are its format's own, `format_options`; `report` and `strict` are the call's, not options)
+ANY_FORMAT_OPTIONS = tuple(
+    name for name, parameter in inspect.signature(read_pairs).parameters.items()
+    if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name not in ("report", "strict"))
 
 __all__ = [
     "ANY_FORMAT_OPTIONS", "FORMATS", "Format", "detect_format", "format_options", "read_pairs",
