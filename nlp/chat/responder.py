@@ -206,7 +206,7 @@ class ChatResponder:
         encoder_input = self.context.encoder_input(chat, message)
         if self.log is not None:
             self.log.user(chat, message)
-        options = self.store.get(chat).decode_options(self.base_options)
+        options = self._usable_options(chat)
         turn = self._turns.get(chat) or 0
         seed = chat_seed(chat, turn, options.seed) if options.strategy == "sample" else None
         try:
@@ -228,6 +228,22 @@ class ChatResponder:
         self._last[chat] = best
         self._turns[chat] = turn + 1
         return Reply(reply, provenance=best.provenance, pair=best.pair)
+
+    def _usable_options(self, chat: str) -> DecodeOptions:
+        """`chat`'s decode options; where the model cannot decode with its stored settings
+        (set under another model: a `/reload`ed bundle whose fallback threshold's calibration
+        holds for the default beam only), the defaults, and the stored settings dropped, so
+        the chat is answered rather than failing every message until it changes them."""
+        options = self.store.get(chat).decode_options(self.base_options)
+        try:
+            self._generator.check(options)
+        except OptionError as exc:
+            log.info("a chat's stored settings do not serve the model (%s): defaults used", exc)
+            self.store.forget(chat)
+            options = self.store.get(chat).decode_options(self.base_options)
+        except Exception:  # the bundle's, not the chat's: the model call below reports it
+            pass
+        return options
 
     def replies_text(self, chat: str | None = None) -> str:
         """What chooses the replies of `chat` (None: a new chat's), in its words

@@ -158,3 +158,18 @@ async def test_a_setting_the_calibration_does_not_hold_for_is_refused_and_the_ch
     taken = await chat.respond("1", "/beam 6")
     assert not taken.text.startswith("I kept") and chat.store.get("1").beam_size == 6
     await chat.aclose()
+
+
+async def test_settings_stored_under_another_model_give_way_to_the_defaults() -> None:
+    """A chat's `/beam 3`, stored under a model without a fallback threshold, then `/reload`
+    onto one whose calibration holds for the default beam only: every message of that chat
+    failed ("something went wrong") until it changed its settings back. Its settings give
+    way to the defaults, and it is answered."""
+    from nlp.chat.settings import ChatSettings
+
+    chat = responder(ConfidentGenerator(0.8, step=0.5), threshold(0.5))
+    chat.store.set("1", ChatSettings(beam_size=3))  # stored before the reload
+    reply = await chat.respond("1", "hello there")
+    assert reply.text == reply_for("hello there") and reply.provenance == "generated"
+    assert chat.store.get("1") == chat.store.defaults
+    await chat.aclose()
