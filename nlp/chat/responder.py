@@ -234,15 +234,16 @@ class ChatResponder:
         (set under another model: a `/reload`ed bundle whose fallback threshold's calibration
         holds for the default beam only), the defaults, and the stored settings dropped, so
         the chat is answered rather than failing every message until it changes them."""
-        options = self.store.get(chat).decode_options(self.base_options)
+        settings = self.store.get(chat)
+        options = settings.decode_options(self.base_options)
+        if settings == self.store.defaults:  # warmed up with them: the model takes them
+            return options
         try:
             self._generator.check(options)
         except OptionError as exc:
             log.info("a chat's stored settings do not serve the model (%s): defaults used", exc)
             self.store.forget(chat)
-            options = self.store.get(chat).decode_options(self.base_options)
-        except Exception:  # the bundle's, not the chat's: the model call below reports it
-            pass
+            options = self.store.defaults.decode_options(self.base_options)
         return options
 
     def replies_text(self, chat: str | None = None) -> str:

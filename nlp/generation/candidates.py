@@ -338,14 +338,15 @@ class Candidates:
         separator = self.bundle.config.data.turn_separator
         settings = self.bundle.decoding
         gate = gate_for(text, settings.details if settings else None)
-        kept = [(hit, tokens) for hit in hits
-                if not repeats_a_turn(tokens := codec.text_tokens(hit.reply), post, separator)]
-        similarities = (self.post_similarities(text, [hit.post for hit, _ in kept], gate.signal)
+        read = [(hit, *codec.tokens_and_output(hit.reply)) for hit in hits]
+        kept = [(hit, tokens, written) for hit, tokens, written in read
+                if not repeats_a_turn(tokens, post, separator)]
+        similarities = (self.post_similarities(text, [hit.post for hit, _, _ in kept], gate.signal)
                         if gate is not None else [float("nan")] * len(kept))
         out = []
-        for (hit, tokens), similarity in zip(kept, similarities, strict=True):
+        for (hit, tokens, written), similarity in zip(kept, similarities, strict=True):
             out.append(Generation(
-                text=codec.as_output(hit.reply), score=hit.score, tokens=tokens,
+                text=written, score=hit.score, tokens=tokens,
                 source_tokens=source.tokens,
                 attention=np.zeros((len(tokens), len(source.tokens)), np.float32),
                 slots=source.slots, provenance="retrieved", pair=hit.pair, post=hit.post,

@@ -278,8 +278,14 @@ class TextCodec:
         back into text by `text` (detokenised, truecased, placeholders restored). Evaluation
         compares references with outputs this way, on the same footing: a reference that
         kept its own case would never equal a lowercased-then-truecased output."""
+        return self.tokens_and_output(text)[1]
+
+    def tokens_and_output(self, text: str) -> tuple[list[str], str]:
+        """`text_tokens` and `as_output` of `text` from one tokenizing pass (a retrieved
+        reply needs both: its tokens to score, its written form to send)."""
         masked = self._mask(normalize_text(text))
-        return self.text(self.tokenizer.tokenize(masked.text), Source([], [], masked.slots))
+        tokens = self.tokenizer.tokenize(masked.text)
+        return tokens, self.text(tokens, Source([], [], masked.slots))
 
     # --- the recipe for other runtimes --------------------------------------------------
 
