@@ -28,11 +28,18 @@ LATIN_CLASS = "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f"
 # Letters that metrics count one by one (ROUGE's and the chat metrics' "char" unit): CJK letters
 # and Hangul. A word of ASCII-only units would drop them all and score such text 0.
 CHARACTER_UNIT_CLASS = CJK_LETTER_CLASS + HANGUL_CLASS
+# What joins the characters around it into one emoji: the zero-width joiner of sequences such as
+# families, variation selectors, the keycap mark, skin tones and the tags of subdivision flags.
+EMOJI_JOINING_CLASS = "\u200d\ufe00-\ufe0f\u20e3\U0001f3fb-\U0001f3ff\U000e0020-\U000e007f"
+# Regional indicator letters: two of them make one flag ("🇨" "🇳" -> 🇨🇳).
+REGIONAL_INDICATOR_CLASS = "\U0001f1e6-\U0001f1ff"
 
 _HAN_RE = re.compile(f"[{HAN_CLASS}]")
 _CJK_RE = re.compile(f"[{CJK_CLASS}]")
 _CJK_LETTER_RE = re.compile(f"[{CJK_LETTER_CLASS}]")
 # One character-unit letter, or one run of other letters and digits (a word).
+_EMOJI_JOINING_RE = re.compile(f"[{EMOJI_JOINING_CLASS}]")
+_REGIONAL_INDICATOR_RE = re.compile(f"[{REGIONAL_INDICATOR_CLASS}]")
 _UNIT_RE = re.compile(f"(?P<char>[{CHARACTER_UNIT_CLASS}])|[^\\W_{CHARACTER_UNIT_CLASS}]+")
 
 
@@ -49,6 +56,20 @@ def is_cjk(char: str) -> bool:
 def is_cjk_letter(char: str) -> bool:
     """True for a Han, kana or bopomofo character (not CJK punctuation)."""
     return _CJK_LETTER_RE.match(char) is not None
+
+
+def joins_emoji(left: str, right: str) -> bool:
+    """True where the last character of `left` and the first of `right` belong to one emoji
+    (a joiner or modifier between them, or two regional indicators of a flag): a space there
+    would show the emoji's parts ("👍 🏻", "🇨 🇳") instead of the emoji."""
+    return (
+        _EMOJI_JOINING_RE.match(right[0]) is not None
+        or left[-1] == "\u200d"
+        or (
+            _REGIONAL_INDICATOR_RE.match(left[-1]) is not None
+            and _REGIONAL_INDICATOR_RE.match(right[0]) is not None
+        )
+    )
 
 
 def character_unit_share(texts: Iterable[str]) -> float:

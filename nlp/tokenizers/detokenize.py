@@ -19,8 +19,10 @@ Rules, for each pair of neighbouring tokens:
    ("你好,python": the comma was a full-width "，" before NFKC) but a point before a Latin word
    (English going on after a Chinese name: "I love 北京. It is"), nor between a number and
    anything but a Latin word ("2“整容客”", "3个 iphone");
-5. otherwise one space;
-6. but a space wherever writing two tokens together would read back as other tokens
+5. none inside an emoji: before a joiner or modifier, after a joiner, between the two letters of
+   a flag ("👍🏻", "🇨🇳"; the tokenizers cut them into their code points);
+6. otherwise one space;
+7. but a space wherever writing two tokens together would read back as other tokens
    ("." "." stays ". .", since ".." is one token).
 So the canonical form is stable: `tokenize(detokenize(tokens)) == tokens` for any tokens the
 word tokenizers produce (a property test checks this).
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from nlp.text.scripts import is_cjk, is_cjk_letter
+from nlp.text.scripts import is_cjk, is_cjk_letter, joins_emoji
 from nlp.tokenizers.base import is_latin_word
 
 CLOSING_CHARS = frozenset(".,;:!?)]}…”’»")
@@ -97,7 +99,7 @@ def _is_closing(token: str) -> bool:
 def _space_between(
     left: str, right: str, left_opens: bool, right_closes: bool, last_word_cjk: bool
 ) -> bool:
-    if right_closes or left_opens:
+    if right_closes or left_opens or joins_emoji(left, right):
         return False
     if is_cjk(left[-1]) or is_cjk(right[0]):
         return (is_cjk_letter(left[-1]) and is_latin_word(right)) or (

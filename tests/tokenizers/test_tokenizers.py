@@ -174,6 +174,18 @@ def test_words_tokenizer_choices(text: str, tokens: list[str]) -> None:
     assert make("words").tokenize(text) == tokens
 
 
+@pytest.mark.parametrize("kind", ["words", "jieba", "chars"])
+def test_emoji_cut_into_code_points_come_back_whole(kind: str) -> None:
+    """A flag, a skin tone and a family are cut into their code points; written apart they
+    showed as their parts ("🇨 🇳", "👍 🏻")."""
+    tokenizer = make(kind)
+    family = "👨\u200d👩\u200d👧"
+    for text in (f"i love 🇨🇳 and 👍🏻, {family} and 1\ufe0f\u20e3 😂😂 🙂 🙂", "我爱🇨🇳👍🏻"):
+        tokens = tokenizer.tokenize(text)
+        assert "🇳" in tokens and "🏻" in tokens
+        assert tokenizer.detokenize(tokens) == text
+
+
 def test_jieba_cuts_words_and_keeps_latin_rules() -> None:
     tokens = make("jieba").tokenize("北京天安门,价格3.14元,我用Python")
     assert tokens == ["北京", "天安门", ",", "价格", "3.14", "元", ",", "我用", "python"]
@@ -353,6 +365,7 @@ FRAGMENTS = [
     *("3.14", "37.5%", "2,000", "-5", "10:30", "C++", "C#", "__eot__", "a@b.com"),
     *("http://x.com/a", "www.y.org", "<s>", "</s>", "我爱", "北京", "。", "，", "“", "”"),
     *("$", "(", ")", "[", '"', "'", "’", "...", "!", "?", ",", ".", ":", "-", "—", "_", "%", "#"),
+    *("🇨", "🇳", "👍", "🏻", "\u200d", "\ufe0f", "\u20e3"),
 ]
 
 
