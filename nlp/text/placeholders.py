@@ -23,6 +23,8 @@ Conventions (documented choices):
 - Latin words are masked only in text that contains CJK characters ("iPhone" inside Chinese),
   not in English text, unless ``latin_everywhere=True``.
 - A number glued to Latin letters ("COVID-19", "5G" in English text) is left alone: it is a name.
+- A sign that starts a word belongs to its number ("-5", "气温-5度"; the tokenizers' rule), and a
+  score or a range is one value ("3-1", "5-10%"): a time ("10:30") too.
 - The same value gets the same placeholder; each kind is numbered from 1 in order of first
   appearance.
 """
@@ -33,7 +35,7 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
-from nlp.text.scripts import CJK_PUNCTUATION_CLASS, HAN_CLASS, has_han
+from nlp.text.scripts import CJK_PUNCTUATION_CLASS, HAN_CLASS, NUMBER_SIGN_PATTERN, has_han
 
 KINDS: tuple[str, ...] = ("url", "date", "money", "pct", "num", "lat")
 """All kinds, in matching priority (a URL may contain a date, a date contains numbers...)."""
@@ -49,6 +51,12 @@ _LATIN_EDGE = re.compile("[A-Za-z]")
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _NOT_AFTER_WORD = r"(?<![A-Za-z0-9_.])(?<![A-Za-z]-)"  # not "v1.2" nor "COVID-19"
 _NOT_BEFORE_WORD = r"(?![A-Za-z0-9_])"
+# Where a number may start: with its sign where the sign starts a word ("-5", "气温-5度": the
+# sign masked apart came back "- 5"), else not inside a word.
+_NUMBER_START = f"(?:{NUMBER_SIGN_PATTERN}|{_NOT_AFTER_WORD})"
+# A range or a score is one value ("5-10%", "3-1"): "phnum1-phnum2" would be one word to the
+# tokenizers, never in a vocabulary.
+_NUMBER_OR_RANGE = f"(?:{_NUMBER})(?:-(?:{_NUMBER}))*"
 _MONTHS = (
     r"(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
@@ -80,14 +88,14 @@ _PATTERNS: dict[str, str] = {
     ),
     "pct": "|".join(
         (
-            rf"{_NOT_AFTER_WORD}(?:{_NUMBER})\s?%",
-            rf"{_NOT_AFTER_WORD}(?:{_NUMBER})\s(?i:percent|pct)\b",
+            rf"{_NUMBER_START}{_NUMBER_OR_RANGE}\s?%",
+            rf"{_NUMBER_START}{_NUMBER_OR_RANGE}\s(?i:percent|pct)\b",
             rf"百分之(?:{_NUMBER}|{_ZH_NUMERALS})",
         )
     ),
     # a time or a score ("10:30", "3:2") whole: its parts restored apart came back "10: 30"
-    "num": rf"{_NOT_AFTER_WORD}(?:\d{{1,2}}:\d{{1,2}}(?::\d{{2}})?(?![\d:])|{_NUMBER})"
-    rf"{_NOT_BEFORE_WORD}",
+    "num": rf"{_NUMBER_START}(?:\d{{1,2}}:\d{{1,2}}(?::\d{{2}})?(?![\d:])"
+    rf"|{_NUMBER_OR_RANGE}){_NOT_BEFORE_WORD}",
     # At least one ASCII letter, so "5G" and "iPhone15" are words and "2026" stays a number.
     "lat": r"(?<![A-Za-z0-9_])[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*(?:['\-.&+][A-Za-z0-9]+)*"
     r"(?![A-Za-z0-9_])",

@@ -28,6 +28,14 @@ LATIN_CLASS = "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f"
 # Letters that metrics count one by one (ROUGE's and the chat metrics' "char" unit): CJK letters
 # and Hangul. A word of ASCII-only units would drop them all and score such text 0.
 CHARACTER_UNIT_CLASS = CJK_LETTER_CLASS + HANGUL_CLASS
+# Symbols that open a stretch of text: the detokenizer writes no space after them, and a sign
+# after one starts a number ("($-5"). Straight quotes open or close by their count.
+OPENING_CHARS = frozenset("([{“‘«¿¡$£€¥#@")
+STRAIGHT_QUOTES = frozenset("\"'")
+# A sign belongs to the number when it starts a word: at the start, after a space, an opening
+# symbol or quote ("$-5", "(-5)") or a CJK character ("气温-5度"); "3-1" and "COVID-19" have none.
+_SIGN_AFTER = re.escape("".join(sorted(OPENING_CHARS | STRAIGHT_QUOTES))) + CJK_CLASS
+NUMBER_SIGN_PATTERN = f"(?:(?<![^\\s{_SIGN_AFTER}])[-+](?=\\d))"
 # What joins the characters around it into one emoji: the zero-width joiner of sequences such as
 # families, variation selectors, the keycap mark, skin tones and the tags of subdivision flags.
 EMOJI_JOINING_CLASS = "\u200d\ufe00-\ufe0f\u20e3\U0001f3fb-\U0001f3ff\U000e0020-\U000e007f"

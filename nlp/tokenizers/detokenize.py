@@ -32,12 +32,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from nlp.text.scripts import is_cjk, is_cjk_letter, joins_emoji
+from nlp.text.scripts import (
+    OPENING_CHARS,
+    STRAIGHT_QUOTES,
+    is_cjk,
+    is_cjk_letter,
+    joins_emoji,
+)
 from nlp.tokenizers.base import is_latin_word
 
 CLOSING_CHARS = frozenset(".,;:!?)]}…”’»")
-OPENING_CHARS = frozenset("([{“‘«¿¡$£€¥#@")
-STRAIGHT_QUOTES = frozenset("\"'")
 # Penn-Treebank clitics, split off by the words tokenizer ("don't" -> "do n't").
 CLITICS = frozenset(
     clitic.replace("'", apostrophe)

@@ -21,16 +21,13 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from nlp.text.scripts import CJK_CLASS, HAN_CLASS
+from nlp.text.scripts import CJK_CLASS, HAN_CLASS, NUMBER_SIGN_PATTERN
 from nlp.tokenizers.base import clean_text
-from nlp.tokenizers.detokenize import OPENING_CHARS, STRAIGHT_QUOTES, detokenize
+from nlp.tokenizers.detokenize import detokenize
 
 _W = f"[^\\W_{CJK_CLASS}]"  # a letter or digit of a space-separated script
 _L = f"[^\\W\\d_{CJK_CLASS}]"  # the same, letters only
-# A sign belongs to the number when it starts a word: after a space, an opening symbol ("$-5")
-# or a CJK character ("气温-5度").
-_SIGN_AFTER = re.escape("".join(sorted(OPENING_CHARS | STRAIGHT_QUOTES))) + CJK_CLASS
-_SIGN = f"(?:(?<![^\\s{_SIGN_AFTER}])[-+](?=\\d))"
+_SIGN = NUMBER_SIGN_PATTERN  # "-5" is one token where the sign starts a word
 _JOINER = r"(?:['’\-/&]|(?<=\d)[.,:](?=\d))"  # may sit between two runs of _W inside a word
 # A reserved marker such as the turn separator `__eot__`: always one token, in every kind.
 MARKER_PATTERN = r"__[A-Za-z0-9]+__"

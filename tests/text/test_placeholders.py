@@ -49,6 +49,14 @@ EN_ARTICLE = (
         ("上午10:30开会", "num", "10:30"),
         ("比分3:2获胜", "num", "3:2"),
         ("at 9:05:30 pm", "num", "9:05:30"),
+        # a sign that starts a word, a score, a range: one value ("- 5", "phnum1-phnum2" before)
+        ("it was -5 today", "num", "-5"),
+        ("气温-5度", "num", "-5"),
+        ("(+3)", "num", "+3"),
+        ("won 3-1 at home", "num", "3-1"),
+        ("pages 1-2-3 here", "num", "1-2-3"),
+        ("up 5-10% now", "pct", "5-10%"),
+        ("跌了-2.5%", "pct", "-2.5%"),
         ("see https://example.com/x?y=1.", "url", "https://example.com/x?y=1"),
         ("发布iPhone手机", "lat", "iPhone"),
         ("发展AI技术", "lat", "AI"),
@@ -59,6 +67,22 @@ def test_each_kind_is_masked_whole(text: str, kind: str, value: str) -> None:
     assert masked.slots == {f"ph{kind}1": value}
     assert value not in masked.text
     assert restore(masked.text, masked.slots) == text
+
+
+@pytest.mark.parametrize("kind", ["words", "jieba"])
+def test_signed_numbers_scores_and_ranges_come_back_as_written(kind: str) -> None:
+    """Masked, tokenized, written and restored as a headline is: the sign kept on its number,
+    a score one placeholder the vocabulary knows."""
+    from nlp.tokenizers import build_tokenizer
+    from nlp.util.config import TokenizerConfig
+
+    tokenizer = build_tokenizer(TokenizerConfig(kind=kind))
+    text = "it was -5 degrees, a 3-1 win (-2) and 5-10% more"
+    masked = mask(text)
+    tokens = tokenizer.tokenize(masked.text)
+    assert all(is_placeholder(t) or not t.startswith("ph") for t in tokens), tokens
+    assert restore(tokenizer.detokenize(tokens), masked.slots) == text
+    assert mask("v1.2, COVID-19 and 2015-03-14").slots == {"phdate1": "2015-03-14"}
 
 
 def test_latin_words_in_english_text_are_left_alone_unless_asked() -> None:
