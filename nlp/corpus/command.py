@@ -282,9 +282,9 @@ def _pairs(
     seen = set()
     for path in args.exclude_corpus:
         own = ReadReport()
+        fmt, own_options = applying(path, options)
         seen |= pair_keys(
-            process(read_pairs(path, "auto", report=own, **applying(path, options)),
-                    pipeline_options(args), own)
+            process(read_pairs(path, fmt, report=own, **own_options), pipeline_options(args), own)
         )
         print(f"excluding {own.kept} pairs of {path}", file=sys.stderr)
         if own.problems or not own.kept:
@@ -294,15 +294,15 @@ def _pairs(
     return exclude_seen(pairs, seen, report, excluded)
 
 
-def applying(path: str, options: dict[str, Any]) -> dict[str, Any]:
-    """The reader options of the inputs that apply to the format detected for `path` (an
-    excluded corpus may be in another format): read with the same fields, turns and
+def applying(path: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The format detected for `path` and the reader options of the inputs that apply to it
+    (an excluded corpus may be in another format): read with the same fields, turns and
     cleaning, its pairs have the keys the inputs' equal pairs have."""
     if not Path(path).exists():
-        return options  # read_pairs says so, naming it
+        return "auto", options  # read_pairs says so, naming it
     fmt, _ = detect_format(Path(path))
     own = {*format_options(fmt), *ANY_FORMAT_OPTIONS}
-    return {name: value for name, value in options.items() if name in own}
+    return fmt, {name: value for name, value in options.items() if name in own}
 
 
 def run_stats(args: argparse.Namespace) -> int:

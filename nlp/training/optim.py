@@ -28,21 +28,29 @@ class WarmupInverseSqrt(keras.optimizers.schedules.LearningRateSchedule):
         return {"peak": self.peak, "warmup_steps": self.warmup_steps}
 
 
+# The schedules the trainer steps itself (a float rate it changes), then the per-step ones.
+STEPPED_SCHEDULES = ("constant", "plateau", "linear")
+LR_SCHEDULES = (*STEPPED_SCHEDULES, "inverse_sqrt", "exponential")
+
+
+def check_schedule(config: TrainConfig) -> None:
+    """A ValueError for an `lr_schedule` no optimizer here has, naming those there are."""
+    if config.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(
+            f"unknown lr_schedule {config.lr_schedule!r}; use {', '.join(LR_SCHEDULES)}")
+
+
 def learning_rate(config: TrainConfig) -> float | keras.optimizers.schedules.LearningRateSchedule:
     """The optimizer's learning rate: a float for the schedules the trainer steps itself
     (`constant`, and `plateau`, which the trainer multiplies by `decay_rate` after an epoch
     that did not lower the validation loss: `plateau_decay`), else a per-step schedule."""
-    if config.lr_schedule in ("constant", "plateau", "linear"):
+    check_schedule(config)
+    if config.lr_schedule in STEPPED_SCHEDULES:
         return config.learning_rate
     if config.lr_schedule == "inverse_sqrt":
         return WarmupInverseSqrt(config.learning_rate, config.warmup_steps)
-    if config.lr_schedule == "exponential":
-        return keras.optimizers.schedules.ExponentialDecay(
-            config.learning_rate, config.decay_steps, config.decay_rate
-        )
-    raise ValueError(
-        f"unknown lr_schedule {config.lr_schedule!r}; "
-        "use constant, plateau, linear, inverse_sqrt or exponential"
+    return keras.optimizers.schedules.ExponentialDecay(
+        config.learning_rate, config.decay_steps, config.decay_rate
     )
 
 

@@ -54,7 +54,7 @@ from nlp.training.corpus_io import (
 from nlp.training.data import Example, cut_targets
 from nlp.training.objective import Objective, inverse_frequency_weights
 from nlp.training.objective import check as check_objective
-from nlp.training.optim import learning_rate
+from nlp.training.optim import check_schedule
 from nlp.training.precision import Precision, ProductSizes, policy_scope, the_chiefs
 from nlp.training.precision import resolve as resolve_precision
 from nlp.training.prepare import (
@@ -401,7 +401,7 @@ def check_settings(config: ExperimentConfig) -> None:
     replaced."""
     check_config(replace(config.model, vocab_size=max(config.model.vocab_size, UNK_ID + 1)))
     check_objective(config.train)
-    learning_rate(config.train)
+    check_schedule(config.train)
     if config.train.epochs < 1:
         raise ValueError(f"train.epochs must be >= 1, got {config.train.epochs}")
     if config.train.select_by not in SELECT_BY:
@@ -435,8 +435,7 @@ def check_same_inputs(
                 f"(the files' sha256 in {inputs}); give the same --corpus files, unchanged, or "
                 "train into a new --out (`s2s retrain` continues a model on new data)")
     if held.exists():
-        kept = {(r["source"], r["target"]) for r in map(json.loads, held.read_text(
-            "utf-8").splitlines()) if r}
+        kept = {(p.source, p.target) for p in load_pairs(CorpusSpec((held,), "jsonl"))}
         if kept != {(p.source, p.target) for p in valid_pairs}:
             raise ValueError(
                 f"--resume: the validation pairs differ from the {len(kept)} the run started "
