@@ -11,8 +11,9 @@
    Chinese sentence keeps consistent punctuation, and the tokenizer sees `，` as the Chinese
    comma it is. (English text rarely contains these code points, so it is unaffected.)
    ASCII punctuation already present in Chinese text is left as it is, too.
-3. Control and format characters are removed (zero-width space/joiners, BOM, bidi marks,
-   soft hyphen, stray C0/C1 controls such as the `\\x03` markers of SGML corpora).
+3. Control and format characters are removed (zero-width space and non-joiner, BOM, bidi
+   marks, soft hyphen, stray C0/C1 controls such as the `\\x03` markers of SGML corpora), but
+   not the zero-width joiner and tags that are parts of emoji ("👨‍👩‍👧").
 4. Whitespace (tabs, newlines, any Unicode space) collapses to single spaces; edges stripped.
 
 Case is not changed: lowercasing is a tokenizer setting.
@@ -24,11 +25,27 @@ import functools
 import re
 import unicodedata
 
+from nlp.text.scripts import EMOJI_JOINING_CLASS
+
 # Chinese punctuation that NFKC would fold to ASCII; kept as is (see the module docstring).
 KEPT_FULL_WIDTH = "，！？；：（）～…"
 
 _KEPT = re.compile(f"([{re.escape(KEPT_FULL_WIDTH)}]+)")
 _REMOVED_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
+# Format characters that are parts of emoji, kept: the joiner of sequences (families, 👩‍💻) and
+# the tags of subdivision flags; removed, an emoji sequence falls apart into its pieces
+_EMOJI_FORMAT = re.compile(f"[{EMOJI_JOINING_CLASS}]")
+
+
+def _in_emoji(text: str, index: int) -> bool:
+    """Whether the format character at `index` is part of an emoji: an emoji joiner or tag
+    after a symbol (or after another part of the emoji), not a joiner between letters."""
+    if not _EMOJI_FORMAT.match(text[index]):
+        return False
+    before = index - 1
+    while before >= 0 and _EMOJI_FORMAT.match(text[before]):
+        before -= 1
+    return before >= 0 and unicodedata.category(text[before]) == "So"
 
 
 _CURLY_APOSTROPHE = re.compile(r"(?<=[A-Za-z])[\u2018\u2019](?=[A-Za-z])")
@@ -60,8 +77,10 @@ def normalize_text(text: str) -> str:
     )
     cleaned = "".join(
         " " if char.isspace() else char
-        for char in folded
-        if char.isspace() or unicodedata.category(char) not in _REMOVED_CATEGORIES
+        for index, char in enumerate(folded)
+        if char.isspace()
+        or unicodedata.category(char) not in _REMOVED_CATEGORIES
+        or _in_emoji(folded, index)
     )
     spaced = " ".join(cleaned.split())
     return _CURLY_APOSTROPHE.sub("'", _SPACED_CONTRACTION.sub("'", spaced))

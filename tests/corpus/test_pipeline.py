@@ -32,6 +32,10 @@ from nlp.text import normalize_text
         ("Ｈｅｌｌｏ％＠＃", "Hello%@#"),
         ("中文\u3000空格", "中文 空格"),  # ideographic space
         ("zero\u200bwidth\u200c\u200djoin\ufeff", "zerowidthjoin"),
+        # the joiner and tags that are parts of emoji stay: removed, "👨‍👩‍👧" fell apart
+        ("a 👨\u200d👩\u200d👧, 👩\u200d💻", "a 👨\u200d👩\u200d👧, 👩\u200d💻"),
+        ("🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f!",
+         "🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f!"),
         ("\ufeffbom at start", "bom at start"),
         ("ctrl\x03chars\x00\x7f here", "ctrlchars here"),
         ("  tabs\tand\nnew\r\nlines  ", "tabs and new lines"),
