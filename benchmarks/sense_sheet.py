@@ -47,8 +47,8 @@ from nlp.evaluation.sense import (
     SourceRates,
     check_key_apart,
     context_before,
+    key_ratings,
     rates,
-    read_ratings,
     score_sheet,
     sheet_rows,
     write_sheet,
@@ -132,7 +132,7 @@ def make(args: argparse.Namespace) -> None:
     from nlp.chat.offline import bot_choices
     from nlp.metrics.sampling import sample_rows
 
-    configs = dict(_configuration(text) for text in args.decoding or ["bot={}"])
+    configs = _configurations(args.decoding or ["bot={}"])
     parts = max(1, args.parts)
     keys = [Path(args.key).with_suffix(f".part{part + 1}.json") if parts > 1 else Path(args.key)
             for part in range(parts)]
@@ -199,6 +199,18 @@ def bot_input(test: DialogueFile, row: int, turns: int, separator: str) -> str:
     return DialogueContext(turns, separator).join(test.turns_before(row, turns), test.message(row))
 
 
+def _configurations(texts: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each `--decoding` by its name; a name given twice is an error (the later one would
+    replace the earlier one, and its replies be rated under the other's name)."""
+    configs: dict[str, tuple[str, dict[str, Any]]] = {}
+    for text in texts:
+        name, config = _configuration(text)
+        if name in configs:
+            raise SystemExit(f"--decoding: the name {name!r} is given twice")
+        configs[name] = config
+    return configs
+
+
 def _configuration(text: str) -> tuple[str, tuple[str, dict[str, Any]]]:
     """`NAME[@MODEL]=JSON` -> (NAME, (MODEL or "" for --model, the decoding options over
     that bundle's own))."""
@@ -252,12 +264,12 @@ def rank_pool(args: argparse.Namespace) -> None:
     keys = [json.loads(Path(k).read_text("utf-8")) for k in args.key]
     meta = keys[0]["meta"]
     test = _read(meta["corpus"])
-    configs = dict(_configuration(text) for text in args.decoding)
+    configs = _configurations(args.decoding)
     bots = _bots(configs, meta["model"], test, meta["rows"])
     shown = written_form(bots)
     rated: dict[int, dict[str, tuple[int, int]]] = {}
     for key, ratings in zip(keys, args.ratings, strict=True):
-        marks = read_ratings(Path(ratings))
+        marks = key_ratings(key["rows"], Path(ratings))
         lines = (Path(ratings).parent / "sheet.jsonl").read_text("utf-8").splitlines()
         texts = {row["id"]: row["reply"] for row in map(json.loads, lines)}
         for identifier, row in key["rows"].items():
@@ -303,7 +315,7 @@ def gate_posts(keys: Sequence[Path], ratings: Sequence[Path], retrieved: str,
     by_post: dict[int, dict[str, tuple[int, int]]] = {}
     for key_path, ratings_path in zip(keys, ratings, strict=True):
         key = json.loads(Path(key_path).read_text("utf-8"))
-        meta, marks = key["meta"], read_ratings(Path(ratings_path))
+        meta, marks = key["meta"], key_ratings(key["rows"], Path(ratings_path))
         for identifier, row in key["rows"].items():
             for source in row["sources"]:
                 name, _, provenance = source.partition(" ")
@@ -450,7 +462,7 @@ def rated_retrieved(keys: Sequence[Path], ratings: Sequence[Path]) -> list[Rated
     found: dict[tuple[str, str], RatedRetrieved] = {}
     for key_path, ratings_path in zip(keys, ratings, strict=True):
         key = json.loads(Path(key_path).read_text("utf-8"))
-        meta, marks = key["meta"], read_ratings(Path(ratings_path))
+        meta, marks = key["meta"], key_ratings(key["rows"], Path(ratings_path))
         lines = (Path(ratings_path).parent / "sheet.jsonl").read_text("utf-8").splitlines()
         sheet = {row["id"]: row for row in map(json.loads, lines)}
         for identifier, row in key["rows"].items():

@@ -176,7 +176,8 @@ class SenseReport:
         }
 
 
-CONTROL_RANGE = (0.80, 1.0)  # people's SSA outside it: the rating is not to be trusted
+# People's SSA outside it: the rating is not to be trusted (people rate about 0.85-0.95)
+CONTROL_RANGE = (0.85, 1.0)
 
 
 class RatingError(ValueError):
@@ -187,7 +188,9 @@ def read_ratings(path: Path) -> dict[str, tuple[int, int]]:
     """id -> (sensible, specific) from a `ratings.tsv`; a missing, non-binary or inconsistent
     rating (specific without sensible) is an error naming its line."""
     ratings: dict[str, tuple[int, int]] = {}
-    with Path(path).open(encoding="utf-8", newline="") as handle:
+    # utf-8-sig: a file saved by a spreadsheet starts with a byte-order mark, which would
+    # otherwise become part of the first id
+    with Path(path).open(encoding="utf-8-sig", newline="") as handle:
         for number, row in enumerate(csv.reader(handle, delimiter="\t"), start=1):
             if not row or not row[0].strip():
                 continue
@@ -205,6 +208,20 @@ def read_ratings(path: Path) -> dict[str, tuple[int, int]]:
     return ratings
 
 
+def key_ratings(rows: dict[str, Any], path: Path) -> dict[str, tuple[int, int]]:
+    """`read_ratings` of a sheet part whose key holds `rows`: every id of the key rated and no
+    other, else an error naming the file (a rating left out must not vanish from a figure)."""
+    marks = read_ratings(path)
+    missing = sorted(set(rows) - set(marks))
+    unknown = sorted(set(marks) - set(rows))
+    if missing or unknown:
+        raise RatingError(
+            f"{path}: {len(missing)} ids of the key not rated {missing[:5]}, "
+            f"{len(unknown)} ids not in the key {unknown[:5]}"
+        )
+    return marks
+
+
 def score_sheet(
     key_path: Path | Sequence[Path], ratings_path: Path | Sequence[Path]
 ) -> SenseReport:
@@ -218,14 +235,7 @@ def score_sheet(
     ratings: dict[str, tuple[int, int]] = {}
     for part, (key, rated) in enumerate(zip(keys, files, strict=True)):
         own: dict[str, dict[str, Any]] = json.loads(Path(key).read_text("utf-8"))["rows"]
-        marks = read_ratings(Path(rated))
-        missing = sorted(set(own) - set(marks))
-        unknown = sorted(set(marks) - set(own))
-        if missing or unknown:
-            raise RatingError(
-                f"{rated}: {len(missing)} ids of the key not rated {missing[:5]}, "
-                f"{len(unknown)} ids not in the key {unknown[:5]}"
-            )
+        marks = key_ratings(own, Path(rated))
         # parts number their posts alike: keep them apart
         rows |= {
             f"{part}:{i}": row | {"post_index": (part, row["post_index"])} for i, row in own.items()

@@ -94,6 +94,8 @@ def test_a_configuration_names_its_bundle_and_decoding() -> None:
     for bad in ("tuned", "my config={}", "x=[1]"):
         with pytest.raises(SystemExit):
             sense_sheet._configuration(bad)
+    with pytest.raises(SystemExit, match="given twice"):  # the later one replaced the first
+        sense_sheet._configurations(["beam={}", 'beam@runs/other={"beam_size": 3}'])
 
 
 def test_a_context_joined_file_shows_the_message_apart_and_each_bot_reads_its_turns(
