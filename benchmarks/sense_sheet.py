@@ -27,6 +27,8 @@ same candidates (it counts the picks the sheet does not hold).
     python -m benchmarks.sense_sheet make --model runs/chat --corpus runs/chat/valid.jsonl \
         --posts 60 --seed 4 --pool --decoding 'retrieval={"rerank": "retrieval"}' \
         --decoding 'dual-encoder={"rerank": "dual-encoder"}' --out sheets/pool --key keys/pool.json
+    python -m benchmarks.sense_sheet compare --key keys/dd.json --ratings sheets/dd/ratings.tsv \
+        tuned beam [--json benchmarks/results/compare_dd.json]
     python -m benchmarks.sense_sheet rank-pool --key keys/pool.json \
         --ratings sheets/pool/ratings.tsv --decoding 'fused={"rerank": "dual-encoder+bm25"}'
 """
@@ -44,6 +46,7 @@ import numpy as np
 
 from benchmarks.common import format_table, write_json
 from nlp.evaluation.sense import (
+    CONTROL_RANGE,
     SourceRates,
     check_key_apart,
     context_before,
@@ -226,6 +229,73 @@ def _configuration(text: str) -> tuple[str, tuple[str, dict[str, Any]]]:
     return name, (model, changes)
 
 
+def post_marks(keys: Sequence[Path], ratings: Sequence[Path]
+               ) -> dict[tuple[int, object], dict[str, tuple[str, tuple[int, int]]]]:
+    """Per post (part, post index), each source's (provenance, marks) on a rated sheet, from
+    its parts' keys and ratings; "people" has provenance ""."""
+    posts: dict[tuple[int, object], dict[str, tuple[str, tuple[int, int]]]] = {}
+    for part, (key_path, ratings_path) in enumerate(zip(keys, ratings, strict=True)):
+        rows = json.loads(Path(key_path).read_text("utf-8"))["rows"]
+        marks = key_ratings(rows, Path(ratings_path))
+        for identifier, row in rows.items():
+            for source in row["sources"]:
+                name, _, provenance = source.partition(" ")
+                posts.setdefault((part, row["post_index"]), {})[name] = (
+                    provenance, marks[identifier])
+    return posts
+
+
+def compare(args: argparse.Namespace) -> None:
+    """Two sources of one rated sheet, post by post: how often each rates better (sensible;
+    SSA), the sign test, the better of the two a post (known only after rating), and each
+    source's rates on the posts where the first sent a reply of each provenance (what a gate
+    chose)."""
+    from benchmarks.significance import sign_test_p
+
+    posts = post_marks([Path(k) for k in args.key], [Path(r) for r in args.ratings])
+    first, second = args.first, args.second
+    paired = [(by[first], by[second]) for by in posts.values() if first in by and second in by]
+    if not paired:
+        raise SystemExit(f"no post has replies of both {first!r} and {second!r}")
+
+    def ssa(marks: tuple[int, int]) -> float:
+        return (marks[0] + marks[0] * marks[1]) / 2
+
+    def mean(values: Sequence[float]) -> float:
+        return round(sum(values) / len(values), 4) if values else float("nan")
+
+    sensible_better = sum(a[1][0] > b[1][0] for a, b in paired)
+    sensible_worse = sum(a[1][0] < b[1][0] for a, b in paired)
+    ssa_better = sum(ssa(a[1]) > ssa(b[1]) for a, b in paired)
+    ssa_worse = sum(ssa(a[1]) < ssa(b[1]) for a, b in paired)
+    by_provenance = []
+    for provenance in sorted({a[0] for a, _ in paired}):
+        here = [(a, b) for a, b in paired if a[0] == provenance]
+        by_provenance.append({
+            "provenance": provenance, "posts": len(here),
+            first: mean([ssa(a[1]) for a, _ in here]), second: mean([ssa(b[1]) for _, b in here])})
+    result = {
+        "first": first, "second": second, "posts": len(paired),
+        "ssa": {first: mean([ssa(a[1]) for a, _ in paired]),
+                second: mean([ssa(b[1]) for _, b in paired])},
+        "better_of_the_two": mean([max(ssa(a[1]), ssa(b[1])) for a, b in paired]),
+        "sensible": {"better": sensible_better, "worse": sensible_worse,
+                     "sign_test_p": sign_test_p(sensible_worse, sensible_better)},
+        "ssa_paired": {"better": ssa_better, "worse": ssa_worse,
+                       "sign_test_p": sign_test_p(ssa_worse, ssa_better)},
+        "by_provenance_of_first": by_provenance,
+    }
+    print(f"{len(paired)} posts: SSA {first} {result['ssa'][first]}, {second} "
+          f"{result['ssa'][second]}; the better of the two a post {result['better_of_the_two']}")
+    print(f"{first} against {second}: sensible better on {sensible_better} posts, worse on "
+          f"{sensible_worse} (sign test p {result['sensible']['sign_test_p']:.3f}); SSA better "
+          f"on {ssa_better}, worse on {ssa_worse}")
+    print(format_table(by_provenance, [("provenance", f"{first}'s reply"), ("posts", "posts"),
+                                       (first, f"{first} SSA"), (second, f"{second} SSA")]))
+    if args.json:
+        write_json(Path(args.json), result)
+
+
 def score(args: argparse.Namespace) -> None:
     """Print and write the rates per source."""
     report = score_sheet([Path(k) for k in args.key], [Path(r) for r in args.ratings])
@@ -245,9 +315,9 @@ def score(args: argparse.Namespace) -> None:
         )
     )
     if not report.control_ok:
-        print(
-            "WARNING: people's replies rated outside 0.80-1.0 SSA: the rating is not to be trusted"
-        )
+        low, high = CONTROL_RANGE
+        print(f"WARNING: people's replies rated outside {low:.2f}-{high:.1f} SSA: the rating is "
+              "not to be trusted")
     if args.json:
         key = json.loads(Path(args.key[0]).read_text("utf-8"))
         write_json(Path(args.json), {"meta": key["meta"], **report.as_dict()})
@@ -578,6 +648,15 @@ def main() -> None:
     scorer.add_argument("--ratings", required=True, nargs="+", help="in the keys' order")
     scorer.add_argument("--json", help="write the rates here too")
     scorer.set_defaults(func=score)
+    comparer = commands.add_parser(
+        "compare", help="two sources of one rated sheet, post by post (better, worse, sign "
+        "test, the better of the two, by the first's provenance)")
+    comparer.add_argument("--key", required=True, nargs="+", help="one key per part")
+    comparer.add_argument("--ratings", required=True, nargs="+", help="in the keys' order")
+    comparer.add_argument("first", help="a configuration's name (or people)")
+    comparer.add_argument("second", help="another's")
+    comparer.add_argument("--json", help="write the comparison here too")
+    comparer.set_defaults(func=compare)
     ranker = commands.add_parser(
         "rank-pool", help="configurations' picks among a rated pool sheet's candidates, rated "
         "from it (no new rating)")

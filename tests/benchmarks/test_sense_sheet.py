@@ -271,3 +271,37 @@ def test_the_rated_gate_is_what_the_ratings_say() -> None:
     assert sense_sheet.auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == pytest.approx(0.75)
     assert sense_sheet._sheets(["a.part1.json,a.part2.json", "b.json"]) == [
         [Path("a.part1.json"), Path("a.part2.json")], [Path("b.json")]]
+
+
+def test_compare_counts_posts_each_source_rated_better_and_by_provenance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hand-made key and ratings: post 0 `now` sent a retrieved reply rated sensible and
+    specific where `beam` wrote a generic one; post 1 both sent the same generated reply
+    (one row, rated once); post 2 `now`'s retrieved reply made no sense, `beam`'s did."""
+    rows = {
+        "a": {"sources": ["now retrieved"], "post_index": 0},
+        "b": {"sources": ["beam generated"], "post_index": 0},
+        "c": {"sources": ["now generated", "beam generated"], "post_index": 1},
+        "d": {"sources": ["now retrieved"], "post_index": 2},
+        "e": {"sources": ["beam generated"], "post_index": 2},
+        "f": {"sources": ["people"], "post_index": 2},
+    }
+    key = tmp_path / "key.json"
+    key.write_text(json.dumps({"meta": {}, "rows": rows}))
+    ratings = tmp_path / "ratings.tsv"
+    ratings.write_text("a\t1\t1\nb\t1\t0\nc\t1\t0\nd\t0\t0\ne\t1\t0\nf\t1\t1\n")
+    out = tmp_path / "compare.json"
+    _main(monkeypatch, "compare", "now", "beam", "--key", str(key), "--ratings", str(ratings),
+          "--json", str(out))
+    result = json.loads(out.read_text())
+    assert result["posts"] == 3
+    assert result["ssa"] == {"now": pytest.approx(1.5 / 3, abs=1e-4),
+                             "beam": pytest.approx(1.5 / 3, abs=1e-4)}
+    assert result["better_of_the_two"] == pytest.approx(2 / 3, abs=1e-4)
+    assert (result["sensible"]["better"], result["sensible"]["worse"]) == (0, 1)
+    assert (result["ssa_paired"]["better"], result["ssa_paired"]["worse"]) == (1, 1)
+    by = {row["provenance"]: row for row in result["by_provenance_of_first"]}
+    assert (by["retrieved"]["posts"], by["retrieved"]["now"], by["retrieved"]["beam"]) == (
+        2, 0.5, 0.5)
+    assert (by["generated"]["posts"], by["generated"]["now"]) == (1, 0.5)
