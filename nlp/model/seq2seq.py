@@ -32,7 +32,7 @@ import keras
 import tensorflow as tf
 
 from nlp.model import recurrence, transformer
-from nlp.model.attention import NO_ATTENTION, attend, make_scorer
+from nlp.model.attention import NO_ATTENTION, SCORERS, attend, make_scorer
 from nlp.model.distribution import DecoderOutputs, log_probabilities
 from nlp.model.feeding_loop import AttentionInputs, gru_attention_loop, lstm_attention_loop
 from nlp.tokenizers.specials import PAD_ID, UNK_ID
@@ -80,6 +80,9 @@ def check_config(config: ModelConfig) -> None:
         problems.append(f"units must be even (the encoder is bidirectional), got {config.units}")
     if min(config.encoder_layers, config.decoder_layers, config.embedding_dim, config.units) < 1:
         problems.append("layers, embedding_dim and units must be positive")
+    if config.architecture == "recurrent" and config.attention not in (*SCORERS, NO_ATTENTION):
+        problems.append(f"attention must be one of {', '.join([*sorted(SCORERS), NO_ATTENTION])}"
+                        f", got {config.attention!r}")
     if config.attention == NO_ATTENTION and (config.copy or config.coverage):
         problems.append(
             "copy and coverage need attention (they read its weights); "

@@ -82,7 +82,7 @@ from nlp.model.losses import (
     weighted,
 )
 from nlp.tokenizers.specials import BOS_ID, PAD_ID, UNK_ID
-from nlp.util.config import TrainConfig
+from nlp.util.config import ModelConfig, TrainConfig
 
 SCHEDULES = ("none", "linear", "inverse_sigmoid")  # train.scheduled_sampling
 
@@ -200,6 +200,26 @@ def check(config: TrainConfig) -> None:
         raise ValueError("; ".join(problems))
 
 
+
+def check_with_model(config: TrainConfig, model: ModelConfig) -> None:
+    """A ValueError for a training setting the model's config rules out: checked with the
+    other settings before a run reads its corpus or writes its directory."""
+    if config.sampled_softmax > 0 and model.copy:
+        raise ValueError("train.sampled_softmax needs model.copy=false: a copying model's "
+                         "distribution mixes the vocabulary's with the source's words")
+    if config.unlikelihood_weight > 0 and model.copy:
+        raise ValueError("train.unlikelihood_weight needs model.copy=false: a copying "
+                         "model's prediction mixes the vocabulary's with the source's words")
+    if config.contrastive_weight > 0 and model.copy:
+        raise ValueError("train.contrastive_weight needs model.copy=false: a copied word's id "
+                         "names a position of its own row's source, not of the neighbour's")
+    if config.lm_loss_weight > 0 and model.architecture != "recurrent":
+        raise ValueError("train.lm_loss_weight needs model.architecture=recurrent: its "
+                         "language models read the encoder's two directions")
+    if config.ema_decay != 0 and not 0.0 < config.ema_decay < 1.0:
+        raise ValueError(f"train.ema_decay must be in (0, 1) or 0 for none, not "
+                         f"{config.ema_decay}")
+
 class Objective:
     """The seq2seq objective of `s2s train`: masked cross-entropy (label smoothing, coverage
     loss), with scheduled sampling and the language-model losses when the config asks."""
@@ -216,17 +236,9 @@ class Objective:
         `token_weights` [V]: `inverse_frequency_weights` of the training targets, which
         `train.itf_power` > 0 needs."""
         check(config)
+        check_with_model(config, model.config)
         if config.itf_power > 0 and token_weights is None:
             raise ValueError("train.itf_power needs the training targets' token weights")
-        if config.sampled_softmax > 0 and model.config.copy:
-            raise ValueError("train.sampled_softmax needs model.copy=false: a copying model's "
-                             "distribution mixes the vocabulary's with the source's words")
-        if config.unlikelihood_weight > 0 and model.config.copy:
-            raise ValueError("train.unlikelihood_weight needs model.copy=false: a copying "
-                             "model's prediction mixes the vocabulary's with the source's words")
-        if config.lm_loss_weight > 0 and model.config.architecture != "recurrent":
-            raise ValueError("train.lm_loss_weight needs model.architecture=recurrent: its "
-                             "language models read the encoder's two directions")
         self.model = model
         self.config = config
         if heads is None and config.lm_loss_weight > 0:
@@ -271,8 +283,10 @@ class Objective:
             # the mean over this replica's penalised positions (one process: the batch's)
             loss += config.unlikelihood_weight * penalty / tf.maximum(count, 1.0)
         if config.contrastive_weight > 0:
+            # the neighbour's reply read as the own one was (the same word dropout or
+            # scheduled sampling), so the two losses compare like with like
             loss += config.contrastive_weight * self.contrastive_loss(
-                state, context, target_in, target_out, rows, step)
+                state, context, inputs, target_out, rows, step)
         if self.heads is not None:
             loss += config.lm_loss_weight * self.lm_loss(source, target_in, target_out, first)
         return loss

@@ -52,7 +52,7 @@ from nlp.training.corpus_io import (
     without,
 )
 from nlp.training.data import Example, cut_targets
-from nlp.training.objective import Objective, inverse_frequency_weights
+from nlp.training.objective import Objective, check_with_model, inverse_frequency_weights
 from nlp.training.objective import check as check_objective
 from nlp.training.optim import check_schedule
 from nlp.training.precision import Precision, ProductSizes, policy_scope, the_chiefs
@@ -189,6 +189,7 @@ def train(
     run_dir = options.out / RUN_SUBDIR
     if options.resume:
         config, changes = resume_settings(saved_config(options.out), config)
+        check_settings(config)  # before the changes are saved: a refused one stays unsaved
         if changes:
             print("resuming with " + ", ".join(changes), file=sys.stderr, flush=True)
             config.save(run_dir / CONFIG_FILE)
@@ -401,7 +402,12 @@ def check_settings(config: ExperimentConfig) -> None:
     replaced."""
     check_config(replace(config.model, vocab_size=max(config.model.vocab_size, UNK_ID + 1)))
     check_objective(config.train)
+    check_with_model(config.train, config.model)
     check_schedule(config.train)
+    if config.model.pretrained_embeddings:
+        from nlp.vectors.files import locate  # (gensim and the vectors' readers: lazily)
+
+        locate(config.model.pretrained_embeddings)  # the file, or the package installed
     if config.train.epochs < 1:
         raise ValueError(f"train.epochs must be >= 1, got {config.train.epochs}")
     if config.train.select_by not in SELECT_BY:

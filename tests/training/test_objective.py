@@ -193,6 +193,34 @@ def test_the_contrastive_loss_is_the_mean_margin_shortfall_over_distinct_neighbo
         Objective(network, TrainConfig(contrastive_weight=-1.0))
 
 
+def test_the_ranking_loss_reads_the_neighbour_as_the_own_reply_was_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With word dropout the own reply's loss came from the dropped decoder inputs and the
+    neighbour's from clean ones, an unlike pair: the neighbour now reads the dropped inputs
+    of its row; and a copying model's ranking loss is refused (a copied word's id names a
+    position of its own row's source)."""
+    network = model()
+    source, target_in, target_out = batch(size=4)
+    read: list[np.ndarray] = []
+    original = Objective.token_terms
+
+    def spy(self: Objective, state: object, context: object, inputs: tf.Tensor,
+            *args: object) -> object:
+        read.append(np.asarray(inputs))
+        return original(self, state, context, inputs, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Objective, "token_terms", spy)
+    config = TrainConfig(contrastive_weight=1.0, target_word_dropout=0.5)
+    Objective(network, config).loss(source, target_in, target_out, tf.constant(3, tf.int64))
+    own, neighbour = read
+    assert not np.array_equal(own, np.asarray(target_in))  # words were dropped
+    assert np.array_equal(neighbour, np.roll(own, 1, axis=0))
+    copying = model(copy=True)
+    with pytest.raises(ValueError, match=r"contrastive_weight needs model\.copy=false"):
+        Objective(copying, TrainConfig(contrastive_weight=1.0))
+
+
 def test_each_draw_of_a_step_has_a_stream_of_its_own() -> None:
     """The sampled softmax's words, scheduled sampling's predictions and coins and word
     dropout's coins are seeded apart at every step (alike seeds give alike numbers: the coins

@@ -123,7 +123,10 @@ def test_resume_refuses_other_training_files_or_validation_pairs(
 
 @pytest.mark.parametrize("setting", ["model.cell=LSTM", "train.lr_schedule=cosine",
                                      "train.select_by=bleu", "train.sampled_softmax=-1",
-                                     "train.epochs=0", "train.select_by=rouge"])
+                                     "train.epochs=0", "train.select_by=rouge",
+                                     "train.ema_decay=1", "model.attention=luong",
+                                     "model.pretrained_embeddings=/no/such/vectors.vec",
+                                     "train.contrastive_weight=1 model.copy=true"])
 def test_a_bad_setting_is_refused_before_the_run_directory_is_touched(
     finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], setting: str
 ) -> None:
@@ -131,12 +134,23 @@ def test_a_bad_setting_is_refused_before_the_run_directory_is_touched(
     schedule, a selection, an objective option) was refused only after minutes of
     tokenizing, with the old run's config and validation pairs already replaced."""
     out = _copy(finished_run, tmp_path)
-    kept = (out / "valid.jsonl", out / "run" / "config.json")
-    before = {path: path.read_bytes() for path in kept}
+    kept = (out / "valid.jsonl", out / "run" / "config.json", out / "run" / "precision.json")
+    before = {path: path.read_bytes() for path in kept if path.exists()}
     code = main(["train", "--corpus", str(CORPUS), "--out", str(out), "--quiet",
-                 *[f"--set={item}" for item in SETTINGS], "--set", setting])
+                 *[f"--set={item}" for item in SETTINGS],
+                 *[f"--set={item}" for item in setting.split()]])
     assert code == 1 and setting.split("=")[0].split(".")[1] in capsys.readouterr().err
     assert {path: path.read_bytes() for path in before} == before
+
+
+def test_a_refused_setting_on_resume_is_not_saved(finished_run: Path, tmp_path: Path) -> None:
+    """`--resume --set model.recurrence=bogus` was refused after the run's config had it:
+    every later --resume failed on it."""
+    out = _copy(finished_run, tmp_path)
+    config = out / "run" / "config.json"
+    before = config.read_bytes()
+    assert _resume(out, "--set", "model.recurrence=bogus") == 1
+    assert config.read_bytes() == before
 
 
 def test_a_config_file_and_a_task_preset_together_are_refused(
