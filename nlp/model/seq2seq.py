@@ -81,8 +81,8 @@ def check_config(config: ModelConfig) -> None:
     if min(config.encoder_layers, config.decoder_layers, config.embedding_dim, config.units) < 1:
         problems.append("layers, embedding_dim and units must be positive")
     if config.architecture == "recurrent" and config.attention not in (*SCORERS, NO_ATTENTION):
-        problems.append(f"attention must be one of {', '.join([*sorted(SCORERS), NO_ATTENTION])}"
-                        f", got {config.attention!r}")
+        problems.append(f"unknown attention {config.attention!r}; choose one of "
+                        f"{', '.join([*sorted(SCORERS), NO_ATTENTION])}")
     if config.attention == NO_ATTENTION and (config.copy or config.coverage):
         problems.append(
             "copy and coverage need attention (they read its weights); "
