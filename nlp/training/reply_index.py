@@ -27,6 +27,7 @@ import numpy as np
 from nlp.corpus.readers import detect_format
 from nlp.corpus.records import Pair
 from nlp.generation.bundle import (
+    COMPANIONS_FILE,
     Bundle,
     bundle_part,
     load_bundle,
@@ -36,7 +37,11 @@ from nlp.generation.bundle import (
 )
 from nlp.generation.candidates import ranking_ids, token_ranking_ids
 from nlp.generation.codec import TextCodec
-from nlp.generation.decode_settings import chat_defaults_with_index, task_defaults
+from nlp.generation.decode_settings import (
+    DECODING_FILE,
+    chat_defaults_with_index,
+    task_defaults,
+)
 from nlp.retrieval import INDEX_DIR, ReplyIndex, message_tokens
 from nlp.retrieval.dense import POST_VECTORS, REPLY_VECTORS, VectorIndex, files
 from nlp.retrieval.refine import refined_source
@@ -390,7 +395,48 @@ def copy_rankers(source: Bundle, bundle_dir: Path) -> None:
 
 
 def _copy_tree(source: Path, target: Path) -> None:
-    shutil.copytree(source, target)
+    if source.is_dir():
+        shutil.copytree(source, target)
+    else:
+        shutil.copy2(source, target)
+
+
+def added_parts() -> tuple[str, ...]:
+    """What a chat bundle gains after training, by `s2s index`, `s2s companion` and `s2s
+    tune-decoding` (or training's own index): its index, dual encoder, companions and tuned
+    decoding."""
+    from nlp.ranking import DUAL_ENCODER_DIR
+
+    return (INDEX_DIR, DUAL_ENCODER_DIR, COMPANIONS_FILE, DECODING_FILE)
+
+
+def set_aside_parts(bundle_dir: Path, keep: Path) -> None:
+    """Before `--resume` trains on: copy the bundle's `added_parts` to `keep`, since saving a
+    better epoch writes a bundle of the model alone. What an interrupted resume set aside
+    stays (its bundle may already lack the parts)."""
+    if not bundle_dir.is_dir():
+        return
+    bundle = load_bundle(bundle_dir)
+    for name in added_parts():
+        part = bundle.part(name)
+        if part is not None and not (keep / name).exists():
+            keep.mkdir(parents=True, exist_ok=True)
+            _copy_tree(part, keep / name)
+
+
+def restore_parts(bundle_dir: Path, keep: Path) -> list[str]:
+    """After `--resume`: put the parts `set_aside_parts` kept back into the bundle where it
+    lacks them (the model was saved anew) and drop `keep`; the names of the parts kept."""
+    if not keep.is_dir():
+        return []
+    names = [name for name in added_parts() if (keep / name).exists()]
+    if bundle_dir.is_dir():
+        bundle = load_bundle(bundle_dir)
+        for name in names:
+            if bundle.part(name) is None or name == DECODING_FILE:  # saved anew: defaults
+                store_part(bundle_dir, name, functools.partial(_copy_tree, keep / name))
+    shutil.rmtree(keep)
+    return names
 
 
 def index_bundle(

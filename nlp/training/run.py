@@ -37,6 +37,7 @@ from nlp.generation.decode_settings import DecodeSettings, task_defaults
 from nlp.model import Seq2Seq
 from nlp.model.language_models import EncoderLMHeads
 from nlp.model.seq2seq import check_config
+from nlp.ranking import DUAL_ENCODER_DIR
 from nlp.retrieval import INDEX_DIR, ReplyIndex
 from nlp.tokenizers.specials import UNK_ID
 from nlp.training.checkpoint import TrainState, variable_paths
@@ -75,6 +76,8 @@ from nlp.training.reply_index import (
     build_index,
     copy_rankers,
     draft_replies,
+    restore_parts,
+    set_aside_parts,
     store_rankers,
     with_drafts,
     without_logs,
@@ -101,6 +104,7 @@ PRETRAINED_FILE = "pretrained_embeddings.json"  # run/: what the embedding start
 PRETRAINED_MODEL_FILE = "pretrained_model.json"  # run/: the weights the model started from
 INPUTS_FILE = "inputs.json"  # run/: the training files' sha256, which --resume checks
 DRAFTS_FILE = "drafts.json"  # run/: a retrieve-and-refine run's drafts, which --resume reads
+CARRIED_DIR = "carried"  # run/: a resumed bundle's index, companions... while it trains on
 
 
 @dataclass
@@ -249,6 +253,10 @@ def train(
     if config.model.pretrained_embeddings:
         rows, record = _pretrained(config, codec, model, run_dir, options)
         metadata["pretrained_embeddings"] = record
+    if options.resume and chief:
+        set_aside_parts(options.out / MODEL_SUBDIR, run_dir / CARRIED_DIR)
+    elif chief:  # a new run: nothing of an old run's bundle is carried into it
+        shutil.rmtree(run_dir / CARRIED_DIR, ignore_errors=True)
     state = _fit(
         config,
         codec,
@@ -263,14 +271,17 @@ def train(
         rows,
         heads,
     )
+    carried = (restore_parts(options.out / MODEL_SUBDIR, run_dir / CARRIED_DIR)
+               if chief and options.resume else [])
     saved = state.best_epoch >= 0 and (options.out / MODEL_SUBDIR).is_dir()
     if chief and _replies_chat(config.data) and saved:  # a bundle to add them to
-        store_rankers(
+        store_rankers(  # what a resumed run's bundle had (`s2s index`'s corpus...) stays
             options.out / MODEL_SUBDIR,
+            None if INDEX_DIR in carried else
             index_pairs if config.retrieval.index or config.data.retrieve_refine else None,
             train_pairs,
             valid_pairs,
-            config.retrieval.dual_encoder_minutes,
+            0 if DUAL_ENCODER_DIR in carried else config.retrieval.dual_encoder_minutes,
             kind=config.retrieval.dual_encoder_kind,
             seed=config.train.seed,
             verbose=options.verbose,
@@ -626,6 +637,12 @@ def retrain(
 ) -> dict[str, float]:
     """Continue training a bundle on new data, keeping its tokenizer (and learned rows)."""
     bundle = load_bundle(source)
+    held = (options.out / MODEL_SUBDIR).resolve()
+    if bundle.path.resolve() == held:
+        # the new bundle replaces --out/model, which the old one's index and companions
+        # are read from after it is written
+        raise ValueError(f"--out {options.out} holds the bundle it retrains ({source}); "
+                         "retrain into a new --out")
     config = _retrain_config(bundle, overrides)
     check_settings(config)
     seed_everything(config.train.seed)

@@ -668,3 +668,31 @@ def test_the_posts_sentence_vectors_are_built_when_asked_and_taken_out_when_not(
     assert main([*index, "--no-post-vectors"]) == 0
     assert not names & set(read_metadata(copy)["files"])
     assert Generator.from_bundle(copy).candidates.retrieve([message], 3) == [[]]
+
+
+def test_a_resumed_run_keeps_what_was_added_to_its_bundle(tmp_path: Path) -> None:
+    """`--resume` (the README's longer training) rebuilt the index from the training pairs,
+    undoing an `s2s index` of another corpus, and a better epoch's bundle dropped the tuned
+    decoding: both stay now."""
+    from nlp.generation.bundle import store_decoding
+    from nlp.generation.decode_settings import DecodeSettings
+    from s2s.cli import main
+
+    config = ExperimentConfig().with_overrides(tiny_overrides(**{
+        "retrieval.dual_encoder_minutes": 0}))
+    train(config, CorpusSpec((CORPUS,)), RunOptions(tmp_path, verbose=0))
+    some = tmp_path / "some.jsonl"
+    some.write_text("".join(CORPUS.read_text("utf-8").splitlines(keepends=True)[:12]), "utf-8")
+    assert main(["index", "--model", str(tmp_path / "model"), "--corpus", str(some),
+                 "--dual-encoder-minutes", "0", "--quiet"]) == 0
+    kept = len(indexed(tmp_path / "model"))
+    assert 0 < kept <= 12
+    tuned = load_bundle(tmp_path / "model").decoding
+    assert tuned is not None
+    store_decoding(tmp_path / "model", DecodeSettings(tuned.options, "tuned by a test"))
+    assert main(["train", "--corpus", str(CORPUS), "--out", str(tmp_path), "--quiet",
+                 "--resume", "--epochs", "3"]) == 0
+    assert len(indexed(tmp_path / "model")) == kept
+    decoding = load_bundle(tmp_path / "model").decoding
+    assert decoding is not None and decoding.origin == "tuned by a test"
+    assert not (tmp_path / "run" / "carried").exists()

@@ -204,3 +204,19 @@ def test_a_refine_model_measures_forgetting_without_the_answer_in_its_input(
     for name in (VALID_FILE, OLD_VALID_FILE):
         written = (tmp_path / "re" / name).read_text("utf-8")
         assert written and separator.strip() not in written
+
+
+def test_a_retrain_into_the_run_it_retrains_is_refused_before_training(
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
+    """`s2s retrain --from RUN --out RUN` trained, replaced RUN/model, then failed reading
+    the old bundle's index from where the new one now stood."""
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_bundle, run_dir / "model")
+    corpus = _corpus(tmp_path, _pairs(["alpha", "beta", "gamma"]))
+    before = sorted(p.name for p in (run_dir / "model").iterdir())
+    with pytest.raises(ValueError, match="retrain into a new --out"):
+        retrain(run_dir, corpus, RunOptions(run_dir, verbose=0), RetrainOptions())
+    assert sorted(p.name for p in (run_dir / "model").iterdir()) == before
