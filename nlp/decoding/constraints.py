@@ -31,21 +31,24 @@ def forbidden_token_bias(
 FIRST_WORD = UNK_ID + 1  # the vocabulary's first word after the special ids
 
 
-def rarity(width: tf.Tensor) -> tf.Tensor:
+def rarity(width: tf.Tensor, vocabulary: int | tf.Tensor | None = None) -> tf.Tensor:
     """A [V'] row: each word's rarity in [0, 1], log(rank) / log(words) of its rank in the
-    vocabulary (0 for the commonest word, 1 for the rarest; ids past the vocabulary, a copying
-    model's source words, count as the rarest), and 0 for the special ids, the end token
-    included, so ending costs what the commonest word does.
+    `vocabulary` (its size; None: `width`) (0 for the commonest word, 1 for the rarest; ids
+    past the vocabulary, a copying model's source words, count as the rarest), and 0 for the
+    special ids, the end token included, so ending costs what the commonest word does. A
+    copying model's row is wider by its batch's padded source length: scaled by the width,
+    a word's rarity, and so a reply, would depend on the other texts of its batch.
 
     Why the rank and not counted frequencies (See et al. 2019 weigh normalised IDF): the
     vocabulary is stored in frequency order (`nlp.tokenizers.vocab`) and bundles keep no
     counts; under Zipf's law a word's log-frequency falls linearly with its log-rank, so the
     two order and space words alike."""
     ids = tf.range(width)
-    words = tf.cast(tf.maximum(width - FIRST_WORD, 2), tf.float32)
+    size = width if vocabulary is None else tf.cast(vocabulary, ids.dtype)
+    words = tf.cast(tf.maximum(size - FIRST_WORD, 2), tf.float32)
     rank = tf.cast(tf.maximum(ids - FIRST_WORD + 1, 1), tf.float32)
     scaled = tf.minimum(tf.math.log(rank) / tf.math.log(words), 1.0)
-    return tf.where(ids >= FIRST_WORD, scaled, 0.0)
+    return tf.where(ids >= size, 1.0, tf.where(ids >= FIRST_WORD, scaled, 0.0))
 
 
 def block_repeated_ngrams(

@@ -83,6 +83,9 @@ def dynamic_decode(
         attention=tf.zeros([rows, max_steps, source_len if return_attention else 0]),
     )
 
+    # the words' count, which a copying model's wider rows exceed by the source's length
+    vocabulary = getattr(getattr(model, "config", None), "vocab_size", None)
+
     def advance_rows(step: tf.Tensor, prev_ids: tf.Tensor, model_state: Any, context: Any,
                      source_mask: tf.Tensor, search: SearchState, params: DecodeParams,
                      limits: tf.Tensor) -> tuple[tf.Tensor, Any, SearchState]:
@@ -94,7 +97,7 @@ def dynamic_decode(
         attention = tf.cast(attention, tf.float32)
         width = tf.shape(log_probs)[1]
         log_probs += (forbidden_token_bias(width, step, params.min_length, params.suppress_unk)
-                      + params.rare_word_weight * rarity(width))[None, :]
+                      + params.rare_word_weight * rarity(width, vocabulary))[None, :]
         if isinstance(no_repeat_ngram, tf.Tensor):
             sizes = [lambda: log_probs] + [
                 lambda n=n: block_repeated_ngrams(log_probs, search.ids, step, n)

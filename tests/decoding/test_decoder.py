@@ -461,6 +461,10 @@ def test_rarity_runs_from_the_commonest_word_to_the_rarest_by_log_rank() -> None
     words = len(WORDS)  # ids 4..9, in frequency order
     expected = [0.0] * 4 + [math.log(rank) / math.log(words) for rank in range(1, words + 1)]
     assert rarity(tf.constant(VOCAB)).numpy() == pytest.approx(expected)
+    # a copying model's row is wider by its batch's source length: a word's rarity is the
+    # vocabulary's, whatever the width (it depended on the batch), the source's ids the rarest
+    wider = rarity(tf.constant(VOCAB + 7), VOCAB).numpy()
+    assert wider[:VOCAB] == pytest.approx(expected) and (wider[VOCAB:] == 1.0).all()
 
 
 @pytest.mark.parametrize("strategy", ["greedy", "beam"])
