@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from nlp.decoding.draws import graph_draws
 from nlp.decoding.loop import dynamic_decode
-from nlp.decoding.options import DecodeOptions
+from nlp.decoding.options import DecodeOptions, option_ranges
 from nlp.decoding.params import DecodeParams
 from nlp.decoding.strategies import Strategy, build_strategy
 from nlp.generation.bundle import Bundle, load_bundle
@@ -179,6 +179,7 @@ class ServingModule(tf.Module):
             tf.equal(strategy, "greedy"), 0,
             tf.where(tf.equal(strategy, "beam"), lookup(beam_table, beam_size),
                      tf.where(tf.equal(strategy, "sample"), lookup(sample_table, n_best), -2)))
+        ranges = option_ranges()
         checks = [
             tf.debugging.Assert(index != -2, [f"strategy must be one of {EXPORTED}"]),
             _in_range(beam_groups, 1, 1, "beam_groups"),
@@ -191,6 +192,13 @@ class ServingModule(tf.Module):
             _in_range(n_best, 1, tf.where(tf.equal(strategy, "beam"), beam_size,
                                           tf.where(tf.equal(strategy, "greedy"), 1, n_best)),
                       "n_best"),
+            # the numbers the Python decoder refuses out of range (a temperature of 0 sampled
+            # ids of 0 scored -inf; NaN fails every comparison)
+            *(_in_range(value, *ranges[name], name) for name, value in (
+                ("temperature", temperature), ("top_p", top_p), ("top_k", top_k),
+                ("max_length_ratio", max_length_ratio), ("length_penalty", length_penalty),
+                ("coverage_penalty", coverage_penalty), ("rare_word_weight", rare_word_weight),
+                ("diversity_penalty", diversity_penalty))),
         ]
         with tf.control_dependencies(checks):
             index = tf.identity(index)

@@ -250,3 +250,27 @@ def test_exporting_a_retrieving_bundle_warns_that_the_savedmodel_generates(
     assert main(["export", "--model", str(grouped), "--out", str(tmp_path / "e3")]) == 0
     assert ("the bundle's strategy=diverse_beam, beam_groups=3, diversity_penalty=0.5 are not "
             "exported") in capsys.readouterr().err
+
+
+def test_the_export_refuses_numbers_the_decoder_refuses(tmp_path: Path) -> None:
+    """A temperature of 0 (a common client's "deterministic") sampled ids of 0 scored -inf,
+    and a NaN penalty gave a NaN score: refused now, naming the option."""
+    from nlp.decoding import DecodeOptions
+    from nlp.generation.generator import Generator
+    from nlp.serving.export import ExportLimits, export_bundle, generate_inputs
+
+    bundle = _bundle(tmp_path / "bundle", {})
+    export = export_bundle(bundle, tmp_path / "export",
+                           ExportLimits(beam_sizes=(3,), sample_counts=(1,), max_no_repeat_ngram=2))
+    source = Generator.from_bundle(bundle).codec.source(TEXTS[0]).ids
+    options = DecodeOptions(strategy="sample", max_length=8)
+    base = {name: getattr(options, name) for name in generate_inputs()}
+    for name, value in (("temperature", 0.0), ("length_penalty", float("nan"))):
+        request = {**base, name: value, "seed": 1, "source_ids": [source],
+                   "target_ids": [[4, 5]]}
+        result = subprocess.run(
+            [sys.executable, "-c", LOADER, str(export)], input=json.dumps([request]),
+            capture_output=True, text=True, timeout=300, cwd="/",
+        )
+        assert result.returncode != 0
+        assert f"{name} outside the exported range" in result.stderr
