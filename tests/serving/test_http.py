@@ -626,6 +626,18 @@ def test_the_cost_counts_each_pass_that_runs() -> None:
     assert (request_cost(DecodeOptions(n_best=5, rerank="mmi-bidi"))
             - request_cost(DecodeOptions(n_best=5))) == 5 * 30
     assert request_cost(DecodeOptions(), inputs=3) == 3 * request_cost(DecodeOptions())
+    # PMI reads each written candidate against the message and 16 other posts; a fallback
+    # threshold, the chat model's pass; the sentence encoder, each retrieved reply and post,
+    # and the posts again for the gate's fit (none of them was charged)
+    assert (request_cost(DecodeOptions(n_best=5, pmi_weight=1.0))
+            - request_cost(DecodeOptions(n_best=5))) == 17 * 5 * 30
+    assert (request_cost(DecodeOptions(n_best=5, fallback_threshold=0.5))
+            - request_cost(DecodeOptions(n_best=5))) == 5 * 30
+    encoder = DecodeOptions(generated=False, retrieve=10, rerank="sentence-encoder")
+    assert request_cost(encoder) == 10 + 2 * 10 * 30
+    gated = dataclasses.replace(encoder, generated=True, retrieved_threshold=0.5)
+    assert request_cost(gated) - request_cost(dataclasses.replace(
+        encoder, generated=True)) == 10 * 30
 
 
 def test_a_clients_decoding_budget_refills_at_its_rate() -> None:

@@ -18,8 +18,9 @@ from collections.abc import Callable
 from starlette.exceptions import HTTPException
 
 from nlp.chat.responder import ChatResponder
-from nlp.decoding.options import RETRIEVAL, DecodeOptions, rows_per_input
+from nlp.decoding.options import RETRIEVAL, SENTENCE_ENCODER, DecodeOptions, rows_per_input
 from nlp.generation.mmi import COMPANION_KIND
+from nlp.generation.pmi import MARGINAL_POSTS
 from nlp.generation.rankers import FUSED
 from nlp.serving.http.config import ServeConfig
 from nlp.util.config import TrainConfig
@@ -59,7 +60,12 @@ def request_cost(
       `likelihood`, and for `none` and MMI where retrieved replies compete (else the
       decoder's own scores serve); the companion model's too for MMI; the dual encoder's
       for the dual-encoder rankers; `retrieval` only scores the posts by BM25, a lookup
-      per candidate like the fused ranker's BM25 term.
+      per candidate like the fused ranker's BM25 term; the sentence encoder reads each
+      retrieved reply and its post (`rerank=sentence-encoder`), and the posts again for the
+      gate's fit (`retrieved_threshold`);
+    - PMI (`pmi_weight`): each written candidate teacher-forced against the message and
+      against `MARGINAL_POSTS` other posts; a fallback threshold: the chat model's pass, if
+      no ranker made it.
     A chat message therefore costs little when it only retrieves, and `retrieve=50` with a
     ranker that reads every reply costs what reading 50 replies costs."""
     decodes = options.generated or refines
@@ -77,8 +83,17 @@ def request_cost(
             passes += 1  # the dual encoder
         if rerank in (RETRIEVAL, FUSED):
             lookups += written + options.retrieve  # BM25 scores
+    chat_model_pass = passes > 0 and rerank not in (*DUAL_ENCODER_RANKERS, SENTENCE_ENCODER,
+                                                    RETRIEVAL)
+    if options.fallback_threshold > 0 and not chat_model_pass:
+        passes += 1  # the calibrated confidence reads the chat model's scores
     candidate_tokens = written * options.max_length + options.retrieve * reply_tokens
-    return inputs * (decoding + passes * candidate_tokens + RETRIEVAL_COST * lookups)
+    retrieved_tokens = options.retrieve * reply_tokens
+    encoder = ((2 if rerank == SENTENCE_ENCODER else 0)
+               + (1 if options.retrieved_threshold > 0 else 0)) * retrieved_tokens
+    pmi = (1 + MARGINAL_POSTS) * written * options.max_length if options.pmi_weight > 0 else 0
+    return inputs * (decoding + passes * candidate_tokens + encoder + pmi
+                     + RETRIEVAL_COST * lookups)
 
 
 def chat_options(responder: ChatResponder, conversation: str | None) -> DecodeOptions:
