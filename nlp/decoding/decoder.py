@@ -16,11 +16,13 @@ from nlp.decoding.options import XLA_BY_DEFAULT, DecodeOptions
 from nlp.decoding.params import DecodeParams
 from nlp.decoding.strategies import Strategy, build_strategy
 from nlp.tokenizers.specials import EOS_ID, PAD_ID
+from nlp.util.lru import LruDict
 
 T = TypeVar("T")
 CompiledDecode = Callable[[tf.Tensor, DecodeParams], DecodeOutput]
 
 LENGTH_BUCKET = 8  # under XLA, source lengths are padded to a multiple of this
+MAX_GRAPHS = 32  # decoding graphs a decoder keeps (the defaults and a few users' settings)
 
 
 class Decoder:
@@ -57,7 +59,9 @@ class Decoder:
         self.jit_compile = jit_compile
         self.xla_clusters = xla_clusters
         self.trace_count = 0
-        self._compiled: dict[tuple[object, ...], CompiledDecode] = {}
+        # one graph per strategy, width and n-gram size, the least recently used forgotten:
+        # a server's clients may ask for thousands of combinations, each ~15 MB kept
+        self._compiled: LruDict[tuple[object, ...], CompiledDecode] = LruDict(MAX_GRAPHS)
 
     def decode(
         self,
@@ -109,7 +113,9 @@ class Decoder:
         self, strategy: Strategy, options: DecodeOptions, return_attention: bool
     ) -> CompiledDecode:
         key = (strategy.key, options.no_repeat_ngram, return_attention)
-        if key not in self._compiled:
+        if key in self._compiled:
+            self._compiled.move_to_end(key)
+        else:
 
             def decode_batch(source_ids: tf.Tensor, params: DecodeParams) -> DecodeOutput:
                 self.trace_count += 1  # Python side effect: runs once per trace

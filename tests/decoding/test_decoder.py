@@ -396,6 +396,20 @@ def test_one_trace_per_structural_choice() -> None:
     assert decoder.trace_count == 2
 
 
+
+def test_the_decoder_keeps_a_bounded_number_of_graphs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each n-gram size is a graph of its own, and a server's clients choose it: kept without
+    bound, every new one held its memory for good. The least recently used is forgotten."""
+    from nlp.decoding import decoder as module
+
+    monkeypatch.setattr(module, "MAX_GRAPHS", 3)
+    decoder = plain_decoder(ScriptedModel(script(BEAM_BEATS_GREEDY)))
+    for n in (0, 2, 3, 0, 4):  # 0 used again: 2 is the least recently used when 4 comes
+        decoder.decode([[4, 5]], DecodeOptions(strategy="greedy", no_repeat_ngram=n))
+    assert len(decoder._compiled) == 3
+    assert {key[1] for key in decoder._compiled} == {0, 3, 4}
+
+
 @pytest.mark.parametrize("width", [7, 64, 1000, 8003])
 def test_wide_top_k_equals_tensorflow_top_k(width: int) -> None:
     values = np.random.default_rng(width).normal(size=(6, width)).astype(np.float32)
