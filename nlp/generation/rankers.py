@@ -165,7 +165,10 @@ class Rankers:
             return self._sentence_encoder_scores(texts, results)
         if rerank in ("dual-encoder", FUSED):  # the texts only: no chat-model score needed
             return self._dual_encoder_scores(texts, results, options)
-        if teacher_forced(options, [g for _, g in flat]):
+        # MMI's forward term is the likelihood: under `pmi_weight` a written candidate's
+        # score is its PMI, so the likelihood is read teacher-forced
+        pmi_scored = rerank in COMPANION_KIND and options.pmi_weight > 0
+        if pmi_scored or teacher_forced(options, [g for _, g in flat]):
             forward = self.candidates.forward.token_log_probs(
                 [Pair(inputs[row], g.text) for row, g in flat])
             sums = [float(np.sum(row)) for row in forward]

@@ -3,6 +3,7 @@ companion, and the LM / reverse companions trained and loaded through the CLI.""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -130,6 +131,24 @@ def test_generator_reranks_every_candidate_in_one_companion_call(tiny_bundle: Pa
         Generator(bundle, companions=[companion]).generate(
             ["hello"], DecodeOptions(n_best=2, rerank="mmi-bidi")
         )
+
+
+def test_mmi_reads_the_model_s_likelihood_where_pmi_ordered_the_candidates(
+    tiny_bundle: Path,
+) -> None:
+    """With `pmi_weight`, each candidate's score is its PMI; MMI read that as log p(T|S) and
+    ordered by PMI again. Its forward term is the likelihood, with PMI or without."""
+    from nlp.generation.bundle import load_bundle
+    from nlp.generation.generator import Generator
+
+    bundle = load_bundle(tiny_bundle)
+    options = DecodeOptions(n_best=4, rerank="mmi-antilm", mmi_lambda=1.0, mmi_per_token=False)
+    flat = ScriptedCompanion([0.0] * 4)  # the LM finds every reply alike: MMI = likelihood
+    alone = Generator(bundle, companions=[flat]).generate(["how are you?"], options)[0]
+    with_pmi = Generator(bundle, companions=[ScriptedCompanion([0.0] * 4)]).generate(
+        ["how are you?"], dataclasses.replace(options, pmi_weight=1.0))[0]
+    assert [g.text for g in with_pmi] == [g.text for g in alone]
+    assert [g.score for g in with_pmi] == pytest.approx([g.score for g in alone], abs=1e-3)
 
 
 @pytest.fixture(scope="module")
