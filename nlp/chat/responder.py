@@ -436,15 +436,17 @@ def choose_reply(
     "fallback": a line that makes sense after any message beats the best keyword match
     that probably does not fit.
 
-    With a `retrieved_threshold`, retrieved replies compete only when their `fit` (the
-    probability that a rater finds them sensible, `nlp.generation.retrieved_fit`) reaches
-    it, and then only they (`nlp.generation.retrieved_fit.competing`); else the model's own."""
-    usable = competing(candidates, retrieved_threshold)
-    if fallback is not None:
-        if threshold > 0:
-            usable = [c for c in usable if c.confidence >= threshold]
-        if not usable:
-            usable = [fallback_generation(fallback)]
+    With a `retrieved_threshold`, retrieved replies compete only when their `fit` (their
+    share of their and the model's reply's expected ratings, `nlp.generation.retrieved_fit`)
+    reaches it, and then only they (`nlp.generation.retrieved_fit.competing`); else the
+    model's own. The confidence is asked first: a fitting retrieved reply that is not
+    confident enough leaves the model's own reply, where that one is, not the fallback."""
+    usable = list(candidates)
+    if fallback is not None and threshold > 0:
+        usable = [c for c in usable if c.confidence >= threshold]
+    usable = competing(usable, retrieved_threshold)
+    if fallback is not None and not usable:
+        usable = [fallback_generation(fallback)]
     if not usable:
         return None
     best = ranker.choose(chat, usable, message)

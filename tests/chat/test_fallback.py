@@ -9,6 +9,8 @@ import dataclasses
 import itertools
 import math
 
+import numpy as np
+
 from nlp.chat.messages import CHINESE, ENGLISH
 from nlp.chat.offline import bot_choices
 from nlp.chat.responder import ChatResponder
@@ -173,3 +175,26 @@ async def test_settings_stored_under_another_model_give_way_to_the_defaults() ->
     assert reply.text == reply_for("hello there") and reply.provenance == "generated"
     assert chat.store.get("1") == chat.store.defaults
     await chat.aclose()
+
+
+def test_a_fitting_retrieved_reply_short_of_confidence_leaves_the_model_s_confident_one() -> None:
+    """With the gate and a fallback threshold both on, the gate dropped the model's own
+    candidates first (a retrieved reply fitted), then the confidence dropped the retrieved
+    one: the fallback went out though the model's reply reached the threshold."""
+    from nlp.chat.rerank import ReplyRanker
+    from nlp.chat.responder import choose_reply
+    from nlp.generation.text_generator import Generation
+
+    def candidate(text: str, provenance: str, confidence: float, fit: float) -> Generation:
+        return Generation(text, -1.0, text.split(), [], np.zeros((0, 0), np.float32),
+                          provenance=provenance, confidence=confidence, fit=fit)  # type: ignore[arg-type]
+
+    own = candidate("I like jazz a lot.", "generated", 0.9, math.nan)
+    retrieved = candidate("Yes, I play the piano.", "retrieved", 0.2, 0.6)
+    chosen = choose_reply(ReplyRanker(), "c", [own, retrieved], "do you like music?",
+                          threshold=0.5, fallback="Tell me more.", retrieved_threshold=0.5)
+    assert chosen is not None and chosen[1].provenance == "generated"
+    confident = dataclasses.replace(retrieved, confidence=0.8)
+    chosen = choose_reply(ReplyRanker(), "c", [own, confident], "do you like music?",
+                          threshold=0.5, fallback="Tell me more.", retrieved_threshold=0.5)
+    assert chosen is not None and chosen[1].provenance == "retrieved"
