@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import re
 import sys
 from array import array
@@ -291,6 +292,9 @@ def _pairs(
             # a file that excludes nothing excludes nothing silently otherwise (fields named
             # otherwise, another format's options): show why
             print(own.details(), file=sys.stderr)
+        if not own.kept:
+            raise FormatError(path, 0, "--exclude-corpus: no pair read from it, so it would "
+                              "exclude nothing (see above)")
     return exclude_seen(pairs, seen, report, excluded)
 
 
@@ -302,7 +306,24 @@ def applying(path: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return "auto", options  # read_pairs says so, naming it
     fmt, _ = detect_format(Path(path))
     own = {*format_options(fmt), *ANY_FORMAT_OPTIONS}
+    if fmt == "jsonl" and _written_here(Path(path)):
+        # this command's own output (the usual excluded file): UTF-8, source and target,
+        # whatever fields and encoding the raw inputs needed
+        own -= {"source_field", "target_field", "encoding"}
     return fmt, {name: value for name, value in options.items() if name in own}
+
+
+def _written_here(path: Path) -> bool:
+    """Whether a JSONL file's first record has the fields `corpus convert` writes."""
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if line.strip():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    return False
+                return isinstance(record, dict) and {"source", "target"} <= set(record)
+    return False
 
 
 def run_stats(args: argparse.Namespace) -> int:

@@ -444,3 +444,27 @@ def test_an_excluded_corpus_is_read_with_the_inputs_fields(
     kept = [json.loads(line)["source"] for line in test.read_text("utf-8").splitlines()]
     assert kept == ["the article two"]
     assert f"excluding 1 pairs of {train}" in capsys.readouterr().err
+
+
+def test_an_excluded_file_written_by_convert_is_read_as_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The usual excluded file is this command's own output (source and target, UTF-8): read
+    with the raw inputs' field names or encoding it gave no pair, excluded nothing and the
+    command succeeded; and an excluded file giving no pair is an error, not a silent no-op."""
+    raw = tmp_path / "raw.jsonl"
+    raw.write_text("".join(json.dumps({"content": c, "title": t}) + "\n" for c, t in (
+        ("the article one", "headline one"), ("the article two", "headline two"))), "utf-8")
+    fields = ("--source-field", "content", "--target-field", "title")
+    train, test = tmp_path / "train.jsonl", tmp_path / "test.jsonl"
+    train.write_text(json.dumps({"source": "the article one", "target": "headline one"}) + "\n",
+                     "utf-8")
+    assert cli("convert", "--input", str(raw), "--output", str(test), *fields,
+               "--exclude-corpus", str(train)) == 0
+    kept = [json.loads(line)["source"] for line in test.read_text("utf-8").splitlines()]
+    assert kept == ["the article two"]
+    empty = tmp_path / "other.jsonl"
+    empty.write_text(json.dumps({"body": "x", "head": "y"}) + "\n", "utf-8")
+    assert cli("convert", "--input", str(raw), "--output", str(tmp_path / "t2.jsonl"), *fields,
+               "--exclude-corpus", str(empty)) != 0
+    assert "exclude nothing" in capsys.readouterr().err
