@@ -15,13 +15,14 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 FORMATS: tuple[str, ...] = ("text", "jsonl", "tsv", "csv")
 DEFAULT_FIELDS: tuple[str, ...] = ("article", "source", "text")
 """JSONL fields tried in order when no field is named."""
 
-_EXTENSIONS = {".jsonl": "jsonl", ".json": "jsonl", ".tsv": "tsv", ".csv": "csv"}
+_EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".tsv": "tsv",
+               ".csv": "csv"}
 _INDEX = re.compile(r"-?\d+")
 # What a table's article column is called in its header row (`is_header`)
 HEADER_NAMES = frozenset({*DEFAULT_FIELDS, "content", "body", "story", "document", "news",
@@ -76,6 +77,11 @@ def read_articles(
 ) -> Iterator[Article]:
     """Lazily parse `stream` (bytes, so that one undecodable line costs only that record)."""
     fmt = detect_format(path, options.format)
+    if fmt == "text" and options.format == "auto" and options.field is not None:
+        fmt = "jsonl"  # a named field is a JSON record's (stdin has no extension to say so)
+    if fmt == "text" and (options.column != ReaderOptions.column or options.id_column):
+        raise HeadlineInputError(path, 0, "--column and --id-column are a table's: give "
+                                 "--format tsv or csv (the input reads as plain text)")
     lines = _decoded_lines(stream)
     if fmt == "text":
         return (_text_record(n, text) for n, text in lines)
@@ -152,8 +158,8 @@ def _table_records(
 ) -> Iterator[Article]:
     """TSV (plain tab split, no quoting: LCSTS-style files) or CSV (RFC 4180 quoting, where a
     quoted field may span lines: a record's line is the line where it starts)."""
-    dialect = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {}
-    reader = csv.reader((text + "\n" for _, text in lines), **dialect)  # type: ignore[arg-type]
+    reader: _TsvRows | Any = (_TsvRows(lines) if fmt == "tsv" else
+                              csv.reader(text + "\n" for _, text in lines))
     specs = [options.column] + ([options.id_column] if options.id_column is not None else [])
     header: list[str] | None = None
     if any(not _INDEX.fullmatch(s) for s in specs):
@@ -164,18 +170,21 @@ def _table_records(
     id_column = (
         None if options.id_column is None else _column_index(options.id_column, header, path)
     )
-    rows: Iterator[list[str]] = reader
+    rows: Iterator[list[str] | csv.Error] = _rows_or_errors(reader)
     start = reader.line_num + 1
     if header is None:
-        first = next(reader, None)
+        first = next(rows, None)
         if first is None:
             return
-        if is_header(first, column):
+        if isinstance(first, list) and is_header(first, column):
             start = reader.line_num + 1
         else:
-            rows = itertools.chain([first], reader)
+            rows = itertools.chain([first], rows)
     for row in rows:
         line, start = start, reader.line_num + 1
+        if isinstance(row, csv.Error):  # one bad record costs that record, not the rest
+            yield Article(line, line, error=f"unreadable {fmt.upper()} record: {row}")
+            continue
         if any(_undecodable(f) for f in row):
             yield Article(line, line, error=_UNDECODABLE)
             continue
@@ -186,6 +195,35 @@ def _table_records(
             yield Article(line, record_id, error=f"missing column {options.column}")
             continue
         yield make_article(line, record_id, row[column])
+
+
+class _TsvRows:
+    """A TSV file's rows: each line cut at its tabs, nothing quoted (LCSTS-style files), so a
+    stray carriage return or a long article is text like any other; counts lines as
+    `csv.reader` does."""
+
+    def __init__(self, lines: Iterable[tuple[int, str]]) -> None:
+        self._lines = iter(lines)
+        self.line_num = 0
+
+    def __iter__(self) -> _TsvRows:
+        return self
+
+    def __next__(self) -> list[str]:
+        self.line_num, text = next(self._lines)
+        return text.split("\t")
+
+
+def _rows_or_errors(reader: Any) -> Iterator[list[str] | csv.Error]:
+    """The reader's rows, a `csv.Error` in place of a row it cannot read (a field past the
+    size limit, a newline inside an unquoted field): the reader goes on after it."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            yield error
 
 
 def is_header(row: list[str], column: int) -> bool:

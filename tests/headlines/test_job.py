@@ -148,6 +148,33 @@ def test_a_csv_header_is_not_an_article_with_the_default_column(tmp_path: Path) 
     assert [r["id"] for r in _jsonl(out)] == [1, 2]
 
 
+def test_one_unreadable_table_record_costs_that_record_only(tmp_path: Path) -> None:
+    """A stray carriage return in an article, or an article past the csv module's field
+    limit, raised `_csv.Error` out of the job: a traceback and the batch's good records lost.
+    An error record now, the others read; in TSV (no quoting) both are text."""
+    long = b"x" * 140_000
+    table = b"T1,first article\nT2,stray\rcr\nT3," + long + b"\nT4,fourth\n"
+    _, out = _run(tmp_path, table, "in.csv", out="csv.jsonl")
+    records = _jsonl(out)
+    assert [r.get("headline") for r in records] == ["first article", None, None, "fourth"]
+    assert records[1]["error"].startswith("unreadable CSV record")
+    assert "field limit" in records[2]["error"]
+    _, out = _run(tmp_path, table.replace(b",", b"\t"), "in.tsv", out="tsv.jsonl")
+    assert [r.get("error") for r in _jsonl(out)] == [None] * 4
+
+
+def test_a_named_field_reads_json_records_without_an_extension(tmp_path: Path) -> None:
+    """On stdin (no extension) or an .ndjson file, `--field body` was ignored and each raw
+    JSON line became the article; a table's --column on plain text is refused."""
+    content = b'{"id": "a1", "body": "the body text"}\n'
+    for name in ("in.ndjson", "in"):
+        _, out = _run(tmp_path, content, name, out=f"{name}.out",
+                      reader=ReaderOptions(field="body"))
+        assert _jsonl(out) == [{"id": "a1", "headline": "the body text", "score": 0.0}]
+    with pytest.raises(HeadlineInputError, match="give --format tsv or csv"):
+        _run(tmp_path, b"an article\n", "in.txt", out="t.out", reader=ReaderOptions(column="2"))
+
+
 def test_tsv_output_has_four_clean_columns(tmp_path: Path) -> None:
     generator = FakeGenerator(words=3)
     source = tmp_path / "in.txt"
