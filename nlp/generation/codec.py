@@ -19,6 +19,7 @@ from nlp.text.truecase import TRUECASE_FILE, TruecaseCounts, Truecaser
 from nlp.tokenizers import Tokenizer, build_tokenizer, load_tokenizer
 from nlp.tokenizers.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from nlp.tokenizers.vocab import Vocabulary
+from nlp.tokenizers.words import WordTokenizer
 from nlp.util.config import ExperimentConfig
 
 TOKENIZER_DIR = "tokenizer"
@@ -269,9 +270,11 @@ class TextCodec:
         text = self.tokenizer.detokenize(tokens)
         if self.truecaser is not None:
             text = self.truecaser.apply(text)
-        return (
-            placeholders.restore(text, source.slots) if self.config.tokenizer.placeholders else text
-        )
+        if not self.config.tokenizer.placeholders:
+            return text
+        # a word tokenizer spaces each restored value as its own rules space the value
+        spaced = self.tokenizer.spaced if isinstance(self.tokenizer, WordTokenizer) else None
+        return placeholders.restore(text, source.slots, spaced)
 
     def as_output(self, text: str) -> str:
         """`text` as this model would write it: normalised, masked, tokenised, and turned

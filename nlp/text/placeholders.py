@@ -54,9 +54,10 @@ _NOT_BEFORE_WORD = r"(?![A-Za-z0-9_])"
 # Where a number may start: with its sign where the sign starts a word ("-5", "气温-5度": the
 # sign masked apart came back "- 5"), else not inside a word.
 _NUMBER_START = f"(?:{NUMBER_SIGN_PATTERN}|{_NOT_AFTER_WORD})"
-# A range or a score is one value ("5-10%", "3-1"): "phnum1-phnum2" would be one word to the
-# tokenizers, never in a vocabulary.
-_NUMBER_OR_RANGE = f"(?:{_NUMBER})(?:-(?:{_NUMBER}))*"
+# A range, a score or a fraction is one value ("5-10%", "3-1", "3/5"): "phnum1-phnum2" would
+# be one word to the tokenizers, never in a vocabulary.
+_NUMBER_OR_RANGE = f"(?:{_NUMBER})(?:[-/](?:{_NUMBER}))*"
+_PERCENT_RANGE = f"(?:{_NUMBER})(?:%?-(?:{_NUMBER}))*"  # "5-10%", "5%-10%"
 _MONTHS = (
     r"(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
@@ -81,14 +82,14 @@ _PATTERNS: dict[str, str] = {
     ),
     "money": "|".join(
         (
-            rf"{_NOT_AFTER_WORD}(?:{_NUMBER}){_ZH_MULTIPLIER}{_ZH_CURRENCY}",
+            rf"{_NUMBER_START}(?:{_NUMBER}){_ZH_MULTIPLIER}{_ZH_CURRENCY}",
             rf"(?:US|HK|A|C)?[$¥€£]\s?(?:{_NUMBER}){_ZH_MULTIPLIER}{_EN_SCALE}{_NOT_BEFORE_WORD}",
             rf"{_NOT_AFTER_WORD}(?:{_NUMBER}){_EN_SCALE}\s{_EN_CURRENCY_WORD}\b",
         )
     ),
     "pct": "|".join(
         (
-            rf"{_NUMBER_START}{_NUMBER_OR_RANGE}\s?%",
+            rf"{_NUMBER_START}{_PERCENT_RANGE}\s?%",
             rf"{_NUMBER_START}{_NUMBER_OR_RANGE}\s(?i:percent|pct)\b",
             rf"百分之(?:{_NUMBER}|{_ZH_NUMERALS})",
         )
@@ -181,6 +182,31 @@ def mask_like(text: str, slots: Mapping[str, str]) -> str:
     return _substitute(text, kinds, lambda k, value: token_by_value.get((k, value.casefold())))
 
 
+_PLACEHOLDER_IN_TEXT = re.compile(rf"(?:{PLACEHOLDER_RE.pattern})(?!\d)", re.IGNORECASE)
+
+
+def _restore_spaced(text: str, slots: Mapping[str, str], spaced: Callable[[str, str], bool]
+                    ) -> str:
+    """`restore` with each space beside a restored value decided by `spaced`."""
+    chunks: list[tuple[str, bool, bool]] = []  # text, starts / ends with a restored value
+    for chunk in text.split(" "):
+        pieces = _PLACEHOLDER_IN_TEXT.split(chunk)
+        found = _PLACEHOLDER_IN_TEXT.findall(chunk)
+        written = pieces[0] + "".join(slots.get(token.lower(), "") + after
+                                      for token, after in zip(found, pieces[1:], strict=True))
+        if written:
+            chunks.append((written, bool(found) and not pieces[0],
+                           bool(found) and not pieces[-1]))
+    out = ""
+    for index, (written, starts, _) in enumerate(chunks):
+        if index:
+            before, _, ended = chunks[index - 1]
+            touches = ended or starts
+            out += " " if not touches or spaced(before, written) else ""
+        out += written
+    return out
+
+
 def _kind_of(token: str) -> str:
     return token[len(_PREFIX) :].rstrip("0123456789").lower()
 
@@ -192,7 +218,10 @@ def _substitute(
     if not kinds:
         return text
 
+    previous_end = -1  # where the last placeholder written ended
+
     def replace(match: re.Match[str]) -> str:
+        nonlocal previous_end
         kind = match.lastgroup
         assert kind is not None
         token = token_for(kind, match.group())
@@ -200,7 +229,12 @@ def _substitute(
             return match.group()
         before = text[match.start() - 1] if match.start() > 0 else ""
         after = text[match.end()] if match.end() < len(text) else ""
-        return _spaced(before, token, after)
+        # right after another placeholder ("2019年-2023年": a date, then a signed number):
+        # apart, or the two would read as one token no vocabulary holds
+        first = match.group()[0]
+        glued = match.start() == previous_end and not (first.isascii() and first.isalnum())
+        previous_end = match.end()
+        return (" " if glued else "") + _spaced(before, token, after)
 
     return _pattern(kinds).sub(replace, text)
 
@@ -212,7 +246,9 @@ def _spaced(before: str, token: str, after: str) -> str:
     return f"{left}{token}{right}"
 
 
-def restore(text: str, slots: Mapping[str, str]) -> str:
+def restore(
+    text: str, slots: Mapping[str, str], spaced: Callable[[str, str], bool] | None = None
+) -> str:
     """Put the original strings back; drop placeholders the source article does not have.
 
     A placeholder is read with all its digits ("phnum12" is placeholder 12, never "phnum1"
@@ -222,11 +258,19 @@ def restore(text: str, slots: Mapping[str, str]) -> str:
     value that does not begin (end) with a Latin letter loses the space between it and a
     Chinese neighbour, so "营收 2.4亿元" comes out as the canonical "营收2.4亿元" while
     "iPhone 发布" keeps its space.
+
+    `spaced(left, right)`: whether the tokenizer's canonical text writes a space between two
+    texts (`WordTokenizer.spaced`). Given, each space next to a restored value is decided by
+    it on the value itself: the detokenizer spaced a placeholder as a Latin word, so "2024年
+    1-5月", "999元 /吨" and "50亿元 (约…)" came back spaced where the values, written out,
+    take none.
     """
     if not PLACEHOLDER_RE.search(text):
         return text
-    pattern = re.compile(rf"( ?)(?:{PLACEHOLDER_RE.pattern})(?!\d)( ?)", re.IGNORECASE)
     lowered = {k.lower(): v for k, v in slots.items()}
+    if spaced is not None:
+        return _restore_spaced(text, lowered, spaced)
+    pattern = re.compile(rf"( ?)(?:{PLACEHOLDER_RE.pattern})(?!\d)( ?)", re.IGNORECASE)
 
     def replace(match: re.Match[str]) -> str:
         left, right = match.group(1), match.group(2)

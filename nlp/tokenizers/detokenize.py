@@ -92,6 +92,14 @@ def detokenize(tokens: Sequence[str], split: Callable[[str], list[str]]) -> str:
     return "".join(parts)
 
 
+def spaced_between(left: str, right: str, split: Callable[[str], list[str]]) -> bool:
+    """Whether the canonical text writes a space between the written texts `left` and
+    `right`: the rules above on the last token of one and the first of the other (what
+    restoring a placeholder's value asks of its neighbours)."""
+    ends, starts = split(left), split(right)
+    return bool(ends and starts) and " " in detokenize([ends[-1], starts[0]], split)
+
+
 # A point ends an English sentence; "!" and "?" are what NFKC leaves of Chinese "！？" too
 SENTENCE_ENDS = frozenset({".", "..."})
 

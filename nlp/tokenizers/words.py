@@ -23,7 +23,7 @@ from pathlib import Path
 
 from nlp.text.scripts import CJK_CLASS, HAN_CLASS, NUMBER_SIGN_PATTERN
 from nlp.tokenizers.base import clean_text
-from nlp.tokenizers.detokenize import detokenize
+from nlp.tokenizers.detokenize import detokenize, spaced_between
 
 _W = f"[^\\W_{CJK_CLASS}]"  # a letter or digit of a space-separated script
 _L = f"[^\\W\\d_{CJK_CLASS}]"  # the same, letters only
@@ -73,6 +73,10 @@ class WordTokenizer:
 
     def detokenize(self, tokens: Sequence[str]) -> str:
         return detokenize(tokens, _split_keeping_han)
+
+    def spaced(self, left: str, right: str) -> bool:
+        """Whether the canonical text has a space between the texts `left` and `right`."""
+        return spaced_between(left, right, _split_keeping_han)
 
     def save(self, directory: Path) -> None:
         """Nothing to write: the tokenizer is fully described by its config."""

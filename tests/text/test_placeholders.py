@@ -196,3 +196,27 @@ def test_project_tokenizers_keep_placeholders_whole(kind: str) -> None:
         output = [t for t in tokens if is_placeholder(t)]
         restored = restore(tokenizer.detokenize(output), masked.slots)
         assert restored == " ".join(masked.slots[t] for t in output)
+
+
+@pytest.mark.parametrize("kind", ["chars", "jieba"])
+def test_a_headline_codec_writes_numbers_and_dates_back_as_they_were(kind: str) -> None:
+    """Through the headline preset's codec (mask, tokenize, detokenize, restore): placeholders
+    were spaced as Latin words ("2024年 1-5月", "999元 /吨"), and a placeholder right after
+    another became one token no vocabulary holds ("phdate1phnum1", "phpct1-phpct2")."""
+    import json as json_module
+
+    from nlp.api.training import training_config
+    from nlp.corpus.records import Pair
+    from nlp.generation.codec import TextCodec
+    from tests.conftest import REPO
+
+    lines = (REPO / "corpora" / "headlines-zh.jsonl").read_text("utf-8").splitlines()
+    pairs = [Pair(r["source"], r["target"]) for r in map(json_module.loads, lines)]
+    codec = TextCodec.fit(training_config("headline", overrides=[f"tokenizer.kind={kind}"]),
+                          pairs)
+    for text in ("2024年1-5月", "今年5月1日12时", "投资额达50亿元(约7亿美元)", "价格为999元/吨",
+                 "2019年-2023年", "5月1日-5月3日", "营收50亿元-60亿元", "涨了5%-10%", "得分3/5",
+                 "It rose 5% to $2.4 billion, up 3-1 (-2)."):
+        tokens, written = codec.tokens_and_output(text)
+        assert written == text, tokens
+        assert all(is_placeholder(t) or not PLACEHOLDER_RE.search(t) for t in tokens), tokens
