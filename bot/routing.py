@@ -96,8 +96,10 @@ def _route_group(
     )
     text = message.text
     if text is None:
-        if is_reply_to_me and message.effective_attachment is not None:
-            return Route(Action.UNSUPPORTED)
+        caption = message.caption or ""
+        mentioned = re.search(rf"@{re.escape(bot_username)}\b", caption, re.IGNORECASE)
+        if (is_reply_to_me or mentioned) and message.effective_attachment is not None:
+            return Route(Action.UNSUPPORTED)  # a picture asked about: say what the bot reads
         return _ignore("group message without text for me")
     command = parse_command(text.strip())
     if command is not None:

@@ -91,6 +91,11 @@ def test_groups_answer_only_mentions_replies_and_our_commands() -> None:
         decide(msg(-100, None, sticker=STICKER, reply_to_bot=True, **group))[0]
         is Action.UNSUPPORTED
     )
+    # a picture whose caption names the bot asks it something: it says what it reads
+    photo = [{"file_id": "p", "file_unique_id": "u", "width": 1, "height": 1}]
+    assert decide(msg(-100, None, photo=photo, caption=f"@{BOT_USERNAME} what is this?",
+                      **group))[0] is Action.UNSUPPORTED
+    assert decide(msg(-100, None, photo=photo, caption="our cat", **group))[0] is Action.IGNORE
 
 
 def test_commands_for_other_bots_and_unknown_commands_in_groups_are_ignored() -> None:
