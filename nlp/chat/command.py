@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     try:
-        responder = build_responder(args, model_loader(args))
+        # the terminal's chat keeps its settings (/beam, /sample...) across sessions: say those
+        responder = build_responder(args, model_loader(args), TERMINAL_CHAT)
     except (OSError, ValueError) as exc:
         print(f"s2s chat: cannot load the model: {exc}", file=sys.stderr)
         return 1
@@ -71,9 +72,13 @@ def chat_loop(responder: ChatResponder, lines: TextIO, out: TextIO, *, why_dir: 
                     out.write("     (fallback: no candidate was likely to fit)\n")
                 if reply.photo is not None:
                     pictures += 1
-                    path = why_dir / f"why-{pictures}.png"
-                    path.write_bytes(reply.photo)
-                    out.write(f"     (picture saved to {path})\n")
+                    while (path := why_dir / f"why-{pictures}.png").exists():
+                        pictures += 1  # an earlier session's picture stays
+                    try:
+                        path.write_bytes(reply.photo)
+                        out.write(f"     (picture saved to {path})\n")
+                    except OSError as exc:  # a missing --why-dir must not end the chat
+                        out.write(f"     (picture not saved: {exc})\n")
                 out.flush()
         finally:
             runner.run(responder.aclose())

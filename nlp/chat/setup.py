@@ -100,8 +100,11 @@ def model_loader(args: argparse.Namespace) -> ModelLoader:
     return functools.partial(load_model, args.model, args.mmi_model, jit_compile=args.xla)
 
 
-def build_responder(args: argparse.Namespace, loader: ModelLoader) -> ChatResponder:
-    """Load the model once and wire the responder's parts from the parsed options."""
+def build_responder(
+    args: argparse.Namespace, loader: ModelLoader, chat: str | None = None
+) -> ChatResponder:
+    """Load the model once and wire the responder's parts from the parsed options; say what
+    chooses the replies of `chat` (None: a new chat's), whose settings may be stored."""
     if args.context_turns is not None and args.context_turns < 0:
         raise ValueError("--context-turns must be >= 0")
     model = loader()
@@ -117,7 +120,7 @@ def build_responder(args: argparse.Namespace, loader: ModelLoader) -> ChatRespon
         batching=batch_limits(args),
         options_for=lambda reloaded: resolve_decoding(args, reloaded.decoding).options,
     )
-    print(responder.replies_text(), file=sys.stderr)  # what the decoding line means
+    print(responder.replies_text(chat), file=sys.stderr)  # what the decoding line means
     return responder
 
 

@@ -30,6 +30,21 @@ def test_terminal_chat_answers_commands_and_messages(tmp_path: Path) -> None:
     assert reopened.get(command.TERMINAL_CHAT).beam_size == 2
 
 
+def test_a_why_picture_never_ends_the_chat_nor_replaces_an_earlier_one(tmp_path: Path) -> None:
+    """A --why-dir that does not exist ended the session at the first /why
+    (FileNotFoundError); and a new session wrote over the last one's why-1.png."""
+    responder = ChatResponder(fake_model(), store=SettingsStore(":memory:"))
+    out = io.StringIO()
+    command.chat_loop(responder, io.StringIO("hello\n/why\nagain\n"), out,
+                      why_dir=tmp_path / "missing")
+    assert "picture not saved" in out.getvalue() and f"bot> {reply_for('again')}" in out.getvalue()
+    (tmp_path / "why-1.png").write_bytes(b"earlier")
+    responder = ChatResponder(fake_model(), store=SettingsStore(":memory:"))
+    command.chat_loop(responder, io.StringIO("hello\n/why\n"), io.StringIO(), why_dir=tmp_path)
+    assert (tmp_path / "why-1.png").read_bytes() == b"earlier"
+    assert (tmp_path / "why-2.png").read_bytes().startswith(b"\x89PNG")
+
+
 def test_the_terminal_speaks_the_models_main_language(tmp_path: Path) -> None:
     """A Chinese model that reads some English (its subtitles' names) answers /reset in
     Chinese: the terminal knows no user's language, so the model's main one decides."""

@@ -148,3 +148,23 @@ def test_s2s_chat_says_at_start_what_chooses_the_reply(
     args = parser.parse_args(["--model", "m", "--state", str(tmp_path / "s.db")])
     build_responder(args, lambda: model).store.close()
     assert SAID_RETRIEVED in capsys.readouterr().err
+
+
+def test_s2s_chat_says_the_settings_its_terminal_chat_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The terminal's chat keeps `/beam 2` across sessions; the start-up line said a new
+    chat's settings (beam 5), then the chat decoded with its own."""
+    from nlp.chat.command import TERMINAL_CHAT
+    from nlp.chat.settings import SettingsStore
+    from nlp.chat.setup import add_responder_arguments, build_responder
+
+    state = tmp_path / "s.db"
+    store = SettingsStore(state)
+    store.set(TERMINAL_CHAT, store.get(TERMINAL_CHAT).replace(beam_size=2))
+    store.close()
+    parser = argparse.ArgumentParser()
+    add_responder_arguments(parser, state_name="chat.sqlite")
+    args = parser.parse_args(["--model", "m", "--state", str(state)])
+    build_responder(args, lambda: fake_model(), TERMINAL_CHAT).store.close()
+    assert "beam size 2" in capsys.readouterr().err
