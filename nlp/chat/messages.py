@@ -91,6 +91,8 @@ class Messages:
     refined: str  # {pair}: written reading a training reply beside the message
     fallback: str  # no candidate was likely to fit: one of the lines above was sent
     fit: str  # {post} {fit}: the post a retrieved reply answered, and its fit
+    fit_gate: str  # {threshold}: the fit from which a retrieved reply is sent
+    confidence: str  # {confidence}: a reply's calibrated probability of fitting
     # /good, /bad
     rating_not_kept: str
     nothing_to_rate: str
@@ -182,7 +184,7 @@ class Messages:
             return self.by_pmi.format(how=how, weight=options.pmi_weight)
         return how
 
-    def provenance(self, reply: Generation) -> str:
+    def provenance(self, reply: Generation, options: DecodeOptions | None = None) -> str:
         """Where `reply` came from, in one sentence ("" for a reply the model wrote alone).
         Why say it: a retrieved reply is a sentence another person wrote, and people should
         be able to tell it from what the model wrote."""
@@ -191,7 +193,11 @@ class Messages:
         text = note.format(pair=reply.pair or "?") if note else ""
         if reply.provenance == "retrieved" and not math.isnan(reply.fit):
             text += " " + self.fit.format(post=reply.post, fit=reply.fit)
-        return text
+            if options is not None and options.retrieved_threshold > 0:  # the gate sent it
+                text += self.fit_gate.format(threshold=options.retrieved_threshold)
+        if not math.isnan(reply.confidence) and reply.provenance != "fallback":
+            text += self.confidence.format(confidence=reply.confidence)
+        return text.strip()
 
     def fallback_reply(self, message: str, chat: str, turn: int) -> str:
         """The safe line for `message`, the `turn`-th reply of `chat`: a question's or a
@@ -326,8 +332,10 @@ higher is wilder)
     ),
     fit=(
         "That post was \"{post}\"; for how well it matches your message, this reply's share of "
-        "its and my own reply's expected ratings is {fit:.2f} (sent from 0.5)."
+        "its and my own reply's expected ratings is {fit:.2f}."
     ),
+    fit_gate=" Retrieved replies are sent from {threshold:.2f}.",
+    confidence=" The chance that it fits, as calibrated, is {confidence:.2f}.",
     refined=(
         "I wrote this reply reading your message together with a person's reply to the "
         "training post nearest it ({pair})."
@@ -452,8 +460,10 @@ CHINESE = Messages(
     fallback="我找到或写出的回复看起来都不太对得上你的消息，所以我说了一句稳妥的话。",
     fit=(
         "那条帖子是“{post}”；按它与你的消息的相近程度，这条回复在它与我自己的回复的预期评分中"
-        "占 {fit:.2f}（0.5 起发送）。"
+        "占 {fit:.2f}。"
     ),
+    fit_gate="检索到的回复从 {threshold:.2f} 起发送。",
+    confidence="经校准，它对得上的概率是 {confidence:.2f}。",
     rating_not_kept="谢谢！（对话记录没有开启，所以评分不会保存。）",
     nothing_to_rate="没有我的新回复可以评分。",
     rated_good="谢谢，记下了。",

@@ -343,7 +343,7 @@ class ChatResponder:
         words = self.messages(chat)
         if last is None:
             return Reply(words.nothing_to_explain)
-        note = words.provenance(last)
+        note = words.provenance(last, self._usable_options(chat))
         if last.provenance == "fallback":  # the chat's own line: the model chose nothing
             return Reply(note)
         looked = words.looked_at

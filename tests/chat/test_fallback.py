@@ -198,3 +198,11 @@ def test_a_fitting_retrieved_reply_short_of_confidence_leaves_the_model_s_confid
     chosen = choose_reply(ReplyRanker(), "c", [own, confident], "do you like music?",
                           threshold=0.5, fallback="Tell me more.", retrieved_threshold=0.5)
     assert chosen is not None and chosen[1].provenance == "retrieved"
+
+
+async def test_why_gives_a_reply_s_calibrated_confidence() -> None:
+    """The confidence that decides under a fallback threshold was never shown by /why."""
+    chat = responder(ConfidentGenerator(0.7), threshold(0.5))
+    await chat.respond("1", "the weather was strange today")
+    assert "calibrated, is 0.70" in (await chat.respond("1", "/why")).text
+    await chat.aclose()

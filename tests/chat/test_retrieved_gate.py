@@ -141,6 +141,16 @@ async def test_why_names_the_training_pair_its_post_and_the_fit() -> None:
     await chat.respond("1", "hello there")
     why = await chat.respond("1", "/why")
     assert "chat.jsonl:7" in why.text and '"a post"' in why.text and "0.72" in why.text
+    assert "sent from 0.50" in why.text
+    await chat.aclose()
+    # the threshold the chat's reply was sent under, not a fixed 0.5; none without the gate
+    chat = responder(MixedGenerator(0.72), DecodeOptions(retrieved_threshold=0.7))
+    await chat.respond("1", "hello there")
+    assert "sent from 0.70" in (await chat.respond("1", "/why")).text
+    await chat.aclose()
+    chat = responder(MixedGenerator(0.72), DecodeOptions(retrieved_threshold=0.0))
+    await chat.respond("1", "hello there")
+    assert "sent from" not in (await chat.respond("1", "/why")).text
     await chat.aclose()
 
 
