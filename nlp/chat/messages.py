@@ -237,7 +237,7 @@ Hmm, I'm not sure what to say to that. Go on?""",
 I am a small neural chatbot (an attention seq2seq model). Just write to me.
 
 /reset - forget our conversation so far
-/settings - show how I pick my replies
+/settings - show how I pick my replies (/settings default: back to the model's own)
 /beam N - beam search with N beams ({beam_low}-{beam_high})
 /greedy - greedy search (fastest)
 /sample T - random sampling at temperature T ({temperature_low:g}-{temperature_high:g}; \
@@ -390,7 +390,7 @@ CHINESE = Messages(
 我是一个小小的神经网络聊天机器人（带注意力机制的 seq2seq 模型）。直接给我发消息就好。
 
 /reset - 忘掉我们到目前为止的对话
-/settings - 看看我是怎样挑选回复的
+/settings - 看看我是怎样挑选回复的（/settings default：回到模型自己的设置）
 /beam N - 用宽度为 N 的束搜索（{beam_low}-{beam_high}）
 /greedy - 贪心搜索（最快）
 /sample T - 以温度 T 随机采样（{temperature_low:g}-{temperature_high:g}；越高越天马行空）

@@ -261,8 +261,7 @@ class ChatResponder:
         setting would make every later message of the chat fail, across restarts."""
         settings = self.store.get(chat).replace(**changes)
         self._generator.check(settings.decode_options(self.base_options))
-        self.store.set(chat, settings)
-        return settings
+        return self.store.update(chat, **changes)
 
     def _update(self, chat: str, **changes: object) -> Reply:
         words = self.messages(chat)
@@ -301,6 +300,8 @@ class ChatResponder:
         self._user_languages.pop(chat, None)
 
     async def _cmd_settings(self, chat: str, command: Command, is_admin: bool) -> Reply:
+        if command.args[:1] == ("default",):  # back to the model's own settings
+            self.store.forget(chat)
         turns, words = self.context.turns, self.messages(chat)
         memory = words.memory.format(turns=turns) if turns else words.no_memory
         options = self.store.get(chat).decode_options(self.base_options)

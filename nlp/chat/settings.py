@@ -116,6 +116,16 @@ class ChatSettings:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
 
+def _own_fields(raw: str) -> dict[str, Any]:
+    """The known fields of a stored row (older rows hold every field; unreadable: none)."""
+    try:
+        stored = json.loads(raw)
+    except ValueError:
+        return {}
+    known = {f.name for f in dataclasses.fields(ChatSettings)}
+    return {k: v for k, v in stored.items() if k in known} if isinstance(stored, dict) else {}
+
+
 def _clip(value: float, bounds: tuple[float, float]) -> Any:
     low, high = bounds
     return type(value)(min(max(value, low), high))
@@ -176,13 +186,23 @@ class SettingsStore:
         self.defaults = defaults
         self._cache.clear()  # chats without a row of their own cached the old defaults
 
-    def set(self, chat: str, settings: ChatSettings) -> None:
+    def update(self, chat: str, **changes: Any) -> ChatSettings:
+        """`chat`'s settings with `changes`, kept: only the fields the chat itself set are
+        stored, so the others follow the defaults (a retuned or reloaded model's) rather than
+        staying as they were when the chat changed one."""
+        row = self._db.execute(
+            "SELECT settings FROM chat_settings WHERE chat = ?", (chat,)
+        ).fetchone()
+        own = _own_fields(row[0]) if row else {}
+        own |= changes
+        settings = self.defaults.replace(**own)  # validates
         self._db.execute(
             "INSERT INTO chat_settings (chat, settings) VALUES (?, ?) "
             "ON CONFLICT(chat) DO UPDATE SET settings = excluded.settings",
-            (chat, settings.to_json()),
+            (chat, json.dumps(own, sort_keys=True)),
         )
         self._cache[chat] = settings
+        return settings
 
     def forget(self, chat: str) -> None:
         """Back to the defaults for `chat`, and its row gone from the file."""

@@ -19,7 +19,7 @@ from bot.config import (
 )
 from bot.handlers import Admission, ChatQueues
 from bot.redaction import REDACTED, install_redaction
-from nlp.chat.settings import ChatSettings, SettingsStore
+from nlp.chat.settings import SettingsStore
 from nlp.util.ratelimit import ChatRateLimiter, Verdict
 
 TOKEN = "123456:TEST-token-secret-abcdefghij"
@@ -162,7 +162,7 @@ def test_the_settings_cache_is_bounded_and_evicted_chats_read_back_from_the_file
     groups, every member) ever seen; now it is bounded like the other per-chat state."""
     store = SettingsStore(":memory:", max_cached=3)
     for chat in range(10):
-        store.set(str(chat), ChatSettings(beam_size=1 + chat))
+        store.update(str(chat), beam_size=1 + chat)
         store.get(str(chat))
     assert len(store._cache) <= 3
     assert [store.get(str(chat)).beam_size for chat in range(10)] == list(range(1, 11))

@@ -167,10 +167,9 @@ async def test_settings_stored_under_another_model_give_way_to_the_defaults() ->
     onto one whose calibration holds for the default beam only: every message of that chat
     failed ("something went wrong") until it changed its settings back. Its settings give
     way to the defaults, and it is answered."""
-    from nlp.chat.settings import ChatSettings
 
     chat = responder(ConfidentGenerator(0.8, step=0.5), threshold(0.5))
-    chat.store.set("1", ChatSettings(beam_size=3))  # stored before the reload
+    chat.store.update("1", beam_size=3)  # stored before the reload
     reply = await chat.respond("1", "hello there")
     assert reply.text == reply_for("hello there") and reply.provenance == "generated"
     assert chat.store.get("1") == chat.store.defaults

@@ -161,7 +161,7 @@ def test_s2s_chat_says_the_settings_its_terminal_chat_kept(
 
     state = tmp_path / "s.db"
     store = SettingsStore(state)
-    store.set(TERMINAL_CHAT, store.get(TERMINAL_CHAT).replace(beam_size=2))
+    store.update(TERMINAL_CHAT, beam_size=2)
     store.close()
     parser = argparse.ArgumentParser()
     add_responder_arguments(parser, state_name="chat.sqlite")

@@ -53,7 +53,7 @@ def test_out_of_range_settings_are_refused_with_a_readable_message(changes: dict
 def test_settings_survive_reopening_the_store(tmp_path: Path) -> None:
     path = tmp_path / "state" / "bot.sqlite"
     store = SettingsStore(path)
-    store.set("42", ChatSettings(strategy="sample", temperature=0.5))
+    store.update("42", strategy="sample", temperature=0.5)
     salt = store.secret("log_salt")
     store.close()
     reopened = SettingsStore(path)
@@ -61,6 +61,40 @@ def test_settings_survive_reopening_the_store(tmp_path: Path) -> None:
     assert reopened.get("7") == ChatSettings()
     assert reopened.secret("log_salt") == salt
     reopened.close()
+
+
+def test_a_chat_keeps_what_it_set_and_follows_the_defaults_in_the_rest(tmp_path: Path) -> None:
+    """`/length 20` stored strategy, beam and temperature too, as they were: after a retune
+    or a /reload to sampling defaults the chat stayed on the old beam for good, and nothing
+    led back to the defaults. Only what the chat set is kept now; `/settings default`
+    forgets it."""
+    import asyncio
+
+    from nlp.chat.responder import ChatResponder
+    from nlp.decoding import DecodeOptions
+    from tests.fakes.fake_generators import fake_model
+
+    path = tmp_path / "bot.sqlite"
+    store = SettingsStore(path)
+    store.update("alice", max_length=20)
+    store.close()
+    sampling = ChatSettings(strategy="sample", temperature=0.7)
+    reopened = SettingsStore(path, sampling)
+    assert reopened.get("alice") == ChatSettings(strategy="sample", temperature=0.7,
+                                                 max_length=20)
+    reopened.close()
+
+    async def back_to_defaults() -> str:
+        chat = ChatResponder(fake_model(), store=SettingsStore(":memory:"),
+                             base_options=DecodeOptions())
+        await chat.respond("1", "/beam 3")
+        assert chat.store.get("1").beam_size == 3
+        said = (await chat.respond("1", "/settings default")).text
+        assert chat.store.get("1") == chat.store.defaults
+        await chat.aclose()
+        return said
+
+    assert "beam size 5" in asyncio.run(back_to_defaults())
 
 
 def test_unreadable_stored_settings_fall_back_to_defaults() -> None:
