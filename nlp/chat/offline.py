@@ -19,7 +19,9 @@ from nlp.chat.settings import ChatSettings
 from nlp.decoding import DecodeOptions
 from nlp.generation.text_generator import Generation, TextGenerator
 from nlp.text.cleaning import clean_message
+from nlp.text.normalize import last_turn_text
 from nlp.text.scripts import script_languages
+from nlp.util.config import DataConfig
 
 
 def bot_options(options: DecodeOptions) -> DecodeOptions:
@@ -79,20 +81,24 @@ def bot_choices(
     options: DecodeOptions,
     batch_size: int = 64,
     ranker: ReplyRanker | None = None,
+    separator: str = DataConfig.turn_separator,
 ) -> list[SentReply]:
     """What the bot sends to each post, in order (its apology where no candidate is usable),
-    with each reply's provenance."""
+    with each reply's provenance. A post may hold its earlier turns before `separator` (the
+    model's input): the bot's choice, its fallback line and its echo penalty read the
+    message alone, as the chat does (`ChatResponder.respond`)."""
     decode = bot_options(options)
     ranker = ranker or ReplyRanker()
     replies: list[SentReply] = []
     for chat, post, n_best in bot_candidates(generator, posts, options, batch_size):
-        fallback = (post_messages(post).fallback_reply(post, chat, 0)
+        message = last_turn_text(post, separator)
+        fallback = (post_messages(message).fallback_reply(message, chat, 0)
                     if falls_back(decode) else None)
-        chosen = choose_reply(ranker, chat, n_best, post,
+        chosen = choose_reply(ranker, chat, n_best, message,
                               threshold=decode.fallback_threshold, fallback=fallback,
                               retrieved_threshold=decode.retrieved_threshold)
         if chosen is None:
-            replies.append(SentReply(post_messages(post).no_idea, "apology"))
+            replies.append(SentReply(post_messages(message).no_idea, "apology"))
         else:
             text, best = chosen
             replies.append(SentReply(text, best.provenance, best.pair, best.post))

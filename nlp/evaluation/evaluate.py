@@ -134,7 +134,8 @@ def reply_metrics(
     from nlp.chat.offline import bot_choices
 
     posts = [normalize_text(p.source) for p in pairs]
-    sent = bot_choices(generator, posts, options, batch_size)
+    sent = bot_choices(generator, posts, options, batch_size,
+                       separator=generator.bundle.config.data.turn_separator)
     return score_replies(
         generator.codec, pairs, [reply.text for reply in sent],
         provenances=[reply.provenance for reply in sent], similarity=similarity,

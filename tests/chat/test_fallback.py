@@ -205,3 +205,12 @@ async def test_why_gives_a_reply_s_calibrated_confidence() -> None:
     await chat.respond("1", "the weather was strange today")
     assert "calibrated, is 0.70" in (await chat.respond("1", "/why")).text
     await chat.aclose()
+
+
+def test_bot_choices_read_the_message_not_the_turns_joined_before_it() -> None:
+    """A model with earlier turns reads them joined before the message; the offline bot gave
+    the joined text to the choice (its echo penalty counted the earlier turns' words) and to
+    the fallback and apology, where the chat gives the message alone."""
+    empty = ScriptedGenerator(candidates=lambda message: [])
+    sent = bot_choices(empty, ["今天天气怎么样 __eot__ how is the weather"], DecodeOptions())
+    assert [reply.text for reply in sent] == [ENGLISH.no_idea]
