@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.chat_quality import MODEL, TEST, score
-from benchmarks.common import RESULTS_DIR, format_table
+from benchmarks.common import RESULTS_DIR, format_table, read_results
 
 ENGLISH = ("chat-en", "dailydialog-en")
 COLUMNS = [
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(ENGLISH),
                         help="work directories of the models scored (default: the recipes')")
     args = parser.parse_args()
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = read_results(args.out)  # other models' entries stay
     rows = []
     for model in args.models:
         for test in ENGLISH:

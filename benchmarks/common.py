@@ -113,6 +113,12 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
+def read_results(path: Path) -> dict[str, Any]:
+    """A results file's entries, to add to (empty when there is none yet): a run of some of a
+    benchmark's cases (`--only`, `--models`) keeps the others' results."""
+    return dict(json.loads(path.read_text("utf-8"))) if path.exists() else {}
+
+
 def write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

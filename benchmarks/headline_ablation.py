@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS_DIR, format_table, write_json
+from benchmarks.common import RESULTS_DIR, format_table, read_results, write_json
 from benchmarks.headline_quality import MODEL, RUNS, UNTUNED, RecipeRun, score, training_info
 from benchmarks.recipes import read_recipe, run_script, with_budget
 
@@ -61,7 +61,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("runs") / "headline_ablation")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "headline_ablation.json")
     args = parser.parse_args()
-    results: dict[str, Any] = {}
+    # the other corpora's and variants' results stay when re-running some (`--only`)
+    results: dict[str, Any] = read_results(args.out)
     rows = []
     for run in RUNS:
         if args.only and run.name not in args.only:
