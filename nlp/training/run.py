@@ -1,4 +1,4 @@
-"""`s2s train` and `s2s retrain`: from corpora to a model bundle, resumable.
+"""`s2s train` and `s2s retrain`: from corpora to a model bundle (a training resumable).
 
 A run directory holds: `model/` (the best bundle so far, replaced atomically), `checkpoint/`
 (the latest resumable state), `logs/` (TensorBoard), `run/` (the config and text pipeline
@@ -104,6 +104,7 @@ PRETRAINED_FILE = "pretrained_embeddings.json"  # run/: what the embedding start
 PRETRAINED_MODEL_FILE = "pretrained_model.json"  # run/: the weights the model started from
 INPUTS_FILE = "inputs.json"  # run/: the training files' sha256, which --resume checks
 DRAFTS_FILE = "drafts.json"  # run/: a retrieve-and-refine run's drafts, which --resume reads
+RETRAIN_FILE = "retrained.json"  # run/: the run is a retrain's, which `train --resume` refuses
 CARRIED_DIR = "carried"  # run/: a resumed bundle's index, companions... while it trains on
 
 
@@ -192,6 +193,13 @@ def train(
     chief = options is given  # the one process that writes --out
     run_dir = options.out / RUN_SUBDIR
     if options.resume:
+        if (run_dir / RETRAIN_FILE).exists():
+            # a retrain trains on its new pairs with old ones mixed in, keeps the old
+            # bundle's index and says what it was retrained from: `train --resume` would
+            # go on as a plain training of the corpus given, losing all three
+            marker = run_dir / RETRAIN_FILE
+            raise ValueError(f"--resume: {options.out} is a retrain's run ({marker}); run the "
+                             "same s2s retrain again")
         config, changes = resume_settings(saved_config(options.out), config)
         check_settings(config)  # before the changes are saved: a refused one stays unsaved
         if changes:
@@ -232,6 +240,7 @@ def train(
     if not options.resume:
         config = replace(config, model=replace(config.model, vocab_size=len(codec.vocab)))
         _write_run(run_dir, config, codec)
+        (run_dir / RETRAIN_FILE).unlink(missing_ok=True)  # a new run, not the retrain's
         write_pairs(valid_pairs, options.out / VALID_FILE)
         write_text_atomic(run_dir / INPUTS_FILE, json.dumps({"train": fingerprint}, indent=1))
     with strategy.scope(), policy_scope(precision.policy):
@@ -670,6 +679,8 @@ def retrain(
             "pairs are held out to measure forgetting",
         )
     _write_run(options.out / RUN_SUBDIR, config, codec)
+    write_text_atomic(options.out / RUN_SUBDIR / RETRAIN_FILE,
+                      json.dumps({"from": str(source)}) + "\n")
     write_pairs(pairs.written_valid, options.out / VALID_FILE)
     write_pairs(pairs.written_old, options.out / OLD_VALID_FILE)
     old_examples = encode_examples(codec, old_tokens)

@@ -80,6 +80,13 @@ def test_retrain_measures_losses_on_pairs_it_never_trained_on(
     assert after.metadata["retrained_from"] == str(tiny_bundle)
     companions = {kind: path.resolve() for kind, path in after.companions.items()}
     assert companions == {"lm": (tmp_path / "lm").resolve()}
+    # `s2s train --resume` went on with a retrain's run as a plain training, without its
+    # old pairs, index or origin: refused, naming what to run
+    from s2s.cli import main
+
+    corpus = _corpus(tmp_path, _pairs(known))
+    assert main(["train", "--corpus", *map(str, corpus.paths), "--out", str(tmp_path / "re"),
+                 "--quiet", "--resume"]) == 1
 
 
 def test_old_pairs_split_into_a_pool_and_a_disjoint_held_out_part() -> None:
