@@ -23,7 +23,7 @@ from nlp.api.errors import OptionError
 from nlp.generation.decode_settings import DecodeSettings
 from nlp.generation.loading import recommended_decoding
 from nlp.training.corpus_io import CorpusSpec
-from nlp.util.config import ExperimentConfig, task_preset
+from nlp.util.config import ExperimentConfig, check_file_or_task, task_preset
 
 PathLike = str | os.PathLike[str]
 Corpus = CorpusSpec | PathLike | Sequence[PathLike]
@@ -56,6 +56,7 @@ def training_config(
     if run is not None and config_file is not None:
         raise OptionError("give config_file or run, not both")
     if config_file is not None:
+        check_file_or_task(config_file, task)
         base = ExperimentConfig.load(Path(config_file))
     elif run is not None:
         base = ExperimentConfig.load(Path(run) / RUN_CONFIG)

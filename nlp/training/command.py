@@ -11,8 +11,8 @@ from nlp.corpus.command import add_reader_arguments, reader_options
 from nlp.util.config import (
     DUAL_ENCODER_KINDS,
     TASK_PRESETS,
-    ConfigError,
     ExperimentConfig,
+    check_file_or_task,
     task_preset,
 )
 
@@ -96,12 +96,7 @@ def experiment_config(args: argparse.Namespace) -> ExperimentConfig:
     """--config (else, with --resume, the run's saved config; else the defaults) with
     `_overrides` on top: one reading of the config flags for every command."""
     if getattr(args, "config", None):
-        if getattr(args, "task", None):
-            # the preset went on top of the file, silently replacing what the file set
-            raise ConfigError(
-                f"--config {args.config} and --task {args.task}: give one (a task's preset "
-                "would replace settings the file holds); --set changes single settings on "
-                "top of either")
+        check_file_or_task(args.config, getattr(args, "task", None))
         base = ExperimentConfig.load(args.config)
     elif getattr(args, "resume", False):
         from nlp.training.run import saved_config

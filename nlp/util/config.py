@@ -372,6 +372,16 @@ def task_preset(task: str) -> tuple[str, ...]:
         ) from None
 
 
+def check_file_or_task(config_file: object, task: str | None) -> None:
+    """A ConfigError for a config file and a task preset given together: the preset would go
+    on top of the file, silently replacing what it sets (`s2s train` and `nlp.api` alike)."""
+    if config_file and task:
+        raise ConfigError(
+            f"config {config_file} and task {task}: give one (a task's preset would replace "
+            "settings the file holds); overrides (--set) change single settings on top of "
+            "either")
+
+
 def dataclass_from_json(cls: type[T], text: str, origin: str) -> T:
     """The dataclass `cls` saved as JSON `text`, by the rules of every config file here: a
     missing key takes its default (a file from before the key existed), an unknown key or a

@@ -190,6 +190,9 @@ def test_training_config_is_the_one_s2s_train_builds(tmp_path: Path) -> None:
     assert training_config(config_file=config_file) == expected
     with pytest.raises(ConfigError, match=r"unknown setting 'model\.unitz'"):
         training_config("chat", ["model.unitz=3"])
+    # a file and a task: the preset went silently on top of the file, which s2s train refuses
+    with pytest.raises(ConfigError, match="give one"):
+        training_config("chat", config_file=config_file)
 
 
 def test_a_closed_models_conversations_say_the_model_is_closed() -> None:
