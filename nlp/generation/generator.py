@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from nlp.decoding import DecodeOptions, Decoder, Hypothesis
 from nlp.decoding.options import POST_RANKERS, SENTENCE_ENCODER, XLA_BY_DEFAULT
-from nlp.generation.bundle import Bundle, BundleFiles, load_bundle
+from nlp.generation.bundle import COMPANION_KINDS, Bundle, BundleFiles, load_bundle
 from nlp.generation.candidates import Candidates
 from nlp.generation.codec import Source
 from nlp.generation.confidence import require_calibration
@@ -75,6 +75,11 @@ class Generator:
 
         bundle = load_bundle(directory)
         scorers = [CompanionScorer(path) for path in companions]
+        for path, scorer in zip(companions, scorers, strict=True):
+            if scorer.kind not in COMPANION_KINDS:  # else every message failed, unexplained
+                raise ValueError(f"{path}: a {scorer.kind} model, not a companion: MMI reads "
+                                 f"an {' or a '.join(COMPANION_KINDS)} model (s2s train --task "
+                                 "lm, or --reverse)")
         given = {scorer.kind for scorer in scorers}
         for kind, path in bundle.companions.items():
             if kind not in given:

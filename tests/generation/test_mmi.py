@@ -127,6 +127,8 @@ def test_generator_reranks_every_candidate_in_one_companion_call(tiny_bundle: Pa
         assert after[0].score == pytest.approx(before[-1].score + 1000.0)
         assert (after[0].text, after[0].tokens) == (before[-1].text, before[-1].tokens)
         assert [g.score for g in after] == sorted((g.score for g in after), reverse=True)
+    with pytest.raises(ValueError, match="not a companion"):  # a chat bundle as --mmi-model
+        Generator.from_bundle(tiny_bundle, companions=[tiny_bundle])
     with pytest.raises(ValueError, match="needs a companion reverse model"):
         Generator(bundle, companions=[companion]).generate(
             ["hello"], DecodeOptions(n_best=2, rerank="mmi-bidi")
