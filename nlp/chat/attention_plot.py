@@ -86,10 +86,14 @@ class PlotText:
     title: str = "Attention of the last reply"
     source: str = "input tokens"
     output: str = "reply tokens"
+    # where a long input is cropped from: a chat input ends with the message the reply
+    # answers (earlier turns first, the codec keeps its tail), an article starts with its lead
+    keeps_end: bool = False
 
 
 TASK_TEXT: dict[str, PlotText] = {
-    "chat": PlotText("Attention while writing the reply", "message tokens", "reply tokens"),
+    "chat": PlotText("Attention while writing the reply", "message tokens", "reply tokens",
+                     keeps_end=True),
     "headline": PlotText(
         "Attention while writing the headline", "article tokens", "headline tokens"
     ),
@@ -100,7 +104,8 @@ TASK_TEXT: dict[str, PlotText] = {
 # attention while it reads the message and is fed the reply's tokens one by one (teacher
 # forcing), as it does when it scores the reply (`TextGenerator.with_attention`).
 SCORED_TEXT = PlotText(
-    "Attention while scoring a retrieved reply (teacher-forced)", "message tokens", "reply tokens"
+    "Attention while scoring a retrieved reply (teacher-forced)", "message tokens", "reply tokens",
+    keeps_end=True,
 )
 
 
@@ -159,8 +164,12 @@ def attention_figure(
     if weights.ndim != 2:
         raise ValueError(f"attention must be [output, source], got shape {weights.shape}")
     rows = min(len(output_tokens), weights.shape[0], MAX_OUTPUT_TOKENS)
-    cols = min(len(source_tokens), weights.shape[1], MAX_SOURCE_TOKENS)
-    weights = weights[:rows, :cols]
+    shown = min(len(source_tokens), weights.shape[1])
+    cols = min(shown, MAX_SOURCE_TOKENS)
+    start = shown - cols if text.keeps_end else 0
+    weights = weights[:rows, start:start + cols]
+    all_source = len(source_tokens)
+    source_tokens = source_tokens[start:start + cols]
     family = cjk_font_family()
     needs_wide = any(map(_is_wide, [*source_tokens[:cols], *output_tokens[:rows]]))
     font: dict[str, Any] = {"fontfamily": [family, "DejaVu Sans"]} if family else {}
@@ -180,8 +189,9 @@ def attention_figure(
     axes.set_xlabel(text.source)
     axes.set_ylabel(text.output)
     title = text.title
-    if rows < len(output_tokens) or cols < len(source_tokens):
-        title += f" (first {rows} of {len(output_tokens)} x {cols} of {len(source_tokens)})"
+    if rows < len(output_tokens) or cols < all_source:
+        which = "last" if start else "first"
+        title += f" (first {rows} of {len(output_tokens)} x {which} {cols} of {all_source})"
     axes.set_title(title, fontsize=10, **font)
     if needs_wide and family is None:
         note = "No CJK font found (install mplfonts): wide tokens are shown as \\u escapes."

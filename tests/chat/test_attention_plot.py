@@ -30,6 +30,21 @@ def test_long_sequences_are_cropped_to_stay_phone_sized() -> None:
     assert width <= 3000 and height <= 2500
 
 
+
+def test_a_long_chat_input_keeps_its_end_where_the_message_is() -> None:
+    """A chat input holds earlier turns first and the message last: the crop kept the first
+    80 tokens and cut the message the reply answers; an article keeps its lead."""
+    from nlp.chat.attention_plot import attention_figure, plot_text
+
+    source = [f"s{i}" for i in range(100)]
+    chat = attention_figure(source, ["o"], np.ones((1, 100)), text=plot_text("chat"))
+    labels = [tick.get_text() for tick in chat.axes[0].get_xticklabels()]
+    assert labels[-1] == "s99" and labels[0] == "s20"
+    assert "last 80 of 100" in chat.axes[0].get_title()
+    article = attention_figure(source, ["o"], np.ones((1, 100)), text=plot_text("headline"))
+    assert [tick.get_text() for tick in article.axes[0].get_xticklabels()][0] == "s0"
+
+
 @pytest.mark.filterwarnings("ignore:Glyph")  # DejaVu stands in for a CJK font here
 @pytest.mark.parametrize("font", [None, "DejaVu Sans"])
 def test_cjk_tokens_render_with_or_without_a_cjk_font(
