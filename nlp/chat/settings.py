@@ -52,22 +52,27 @@ class ChatSettings:
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGY_NAMES:  # no command sets one: a stored value
             raise ValueError(f"unknown strategy {self.strategy!r}")
-        _check_range("beam_size", self.beam_size, BEAM_RANGE)
-        _check_range("max_length", self.max_length, LENGTH_RANGE)
-        _check_range("temperature", self.temperature, TEMPERATURE_RANGE)
 
     @classmethod
     def from_options(cls, options: DecodeOptions) -> ChatSettings:
-        """The per-chat defaults matching the model's decode options (clipped to the ranges a
-        user may set, so a /settings reply never shows a value /beam would refuse)."""
+        """The per-chat defaults matching the model's decode options, as the owner set them
+        (the command line's, a bundle's tuned ones): the ranges bound what users set, not
+        what the machine's owner chose (`option_maximums`)."""
         return cls(
             strategy=options.strategy,
-            beam_size=_clip(options.beam_size, BEAM_RANGE),
-            temperature=_clip(options.temperature, TEMPERATURE_RANGE),
-            max_length=_clip(options.max_length, LENGTH_RANGE),
+            beam_size=options.beam_size,
+            temperature=options.temperature,
+            max_length=options.max_length,
         )
 
     def replace(self, **changes: Any) -> ChatSettings:
+        """These settings with `changes` a user asked for (or a chat stored): SettingsError
+        for a value outside the range users may set."""
+        ranges = {"beam_size": BEAM_RANGE, "max_length": LENGTH_RANGE,
+                  "temperature": TEMPERATURE_RANGE}
+        for name, value in changes.items():
+            if name in ranges:
+                _check_range(name, value, ranges[name])
         return dataclasses.replace(self, **changes)
 
     def decode_options(self, base: DecodeOptions) -> DecodeOptions:
@@ -124,11 +129,6 @@ def _own_fields(raw: str) -> dict[str, Any]:
         return {}
     known = {f.name for f in dataclasses.fields(ChatSettings)}
     return {k: v for k, v in stored.items() if k in known} if isinstance(stored, dict) else {}
-
-
-def _clip(value: float, bounds: tuple[float, float]) -> Any:
-    low, high = bounds
-    return type(value)(min(max(value, low), high))
 
 
 def _check_range(field: str, value: float, bounds: tuple[float, float]) -> None:

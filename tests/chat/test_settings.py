@@ -102,3 +102,15 @@ def test_unreadable_stored_settings_fall_back_to_defaults() -> None:
     assert ChatSettings.from_json("{not json", defaults) == defaults
     assert ChatSettings.from_json('{"beam_size": 500}', defaults) == defaults
     assert ChatSettings.from_json('{"beam_size": 4, "future": 1}', defaults).beam_size == 4
+
+
+def test_the_owner_s_settings_are_not_clipped_to_what_users_may_set() -> None:
+    """`s2s chat --beam 32 --max-length 300` printed beam 32 and decoded with 16 and 200:
+    the ranges bound what a user sets (`/beam 32` is refused), not the owner's defaults."""
+    from nlp.decoding import DecodeOptions
+
+    owner = ChatSettings.from_options(DecodeOptions(beam_size=32, max_length=300))
+    options = owner.decode_options(DecodeOptions(beam_size=32, max_length=300))
+    assert (options.beam_size, options.max_length) == (32, 300)
+    with pytest.raises(SettingsError):
+        owner.replace(beam_size=32)
