@@ -57,10 +57,28 @@ async def running(application: Application, config: BotConfig) -> AsyncIterator[
     On exit: stop receiving, wait for the updates in flight, shut down, then run the
     post-shutdown hook that closes the responder (as PTB's `run_polling` would).
     """
-    async with application:
-        await application.start()
-        updater = application.updater
-        assert updater is not None
+    try:
+        async with application:
+            await application.start()
+            try:
+                async with _receiving(application, config):
+                    yield
+            finally:
+                # also when receiving never started (a busy webhook port): a running
+                # application refuses to shut down, and that error would hide the cause
+                await application.stop()
+    finally:
+        if application.post_shutdown is not None:  # the responder closed whatever happened
+            await application.post_shutdown(application)
+
+
+@contextlib.asynccontextmanager
+async def _receiving(application: Application, config: BotConfig) -> AsyncIterator[None]:
+    """The updater receiving updates for the block; stopped after it, or after a start that
+    failed half-way (`start_webhook` registers the webhook before it binds the port)."""
+    updater = application.updater
+    assert updater is not None
+    try:
         hook = config.webhook
         if hook is not None:
             log.info("webhook mode: listening on %s:%d/%s", hook.listen, hook.port, hook.path)
@@ -81,10 +99,7 @@ async def running(application: Application, config: BotConfig) -> AsyncIterator[
                 allowed_updates=list(ALLOWED_UPDATES),
                 bootstrap_retries=3,
             )
-        try:
-            yield
-        finally:
+        yield
+    finally:
+        if updater.running:
             await updater.stop()
-            await application.stop()
-    if application.post_shutdown is not None:
-        await application.post_shutdown(application)

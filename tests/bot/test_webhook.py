@@ -51,3 +51,40 @@ async def test_updates_the_bot_api_posts_to_the_webhook_are_answered_in_order() 
         await server.wait_for_replies(len(texts))
     assert [s.text for s in server.replies(7)] == [reply_for(t) for t in texts]
     assert not server.calls_of("getUpdates")
+
+
+async def test_a_busy_webhook_port_is_the_error_the_command_reports() -> None:
+    """The port taken: PTB registered the webhook, then raised OSError, and shutting down a
+    still running application replaced it with "This Application is still running!", which
+    `s2s bot` does not catch (a traceback, the responder never closed)."""
+    import socket
+
+    import pytest
+
+    from bot.app import build_application
+    from bot.service import running
+    from tests.fakes.fake_telegram import TEST_TOKEN, FakeTelegram, fast_config
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    responder = ChatResponder(fake_model(), store=SettingsStore(":memory:"))
+    closed: list[bool] = []
+    real_close = responder.aclose
+
+    async def close() -> None:
+        closed.append(True)
+        await real_close()
+
+    responder.aclose = close  # type: ignore[method-assign]
+    try:
+        async with FakeTelegram(TEST_TOKEN) as server:
+            hook = WebhookConfig(f"http://127.0.0.1:{port}/tg", "127.0.0.1", port, SECRET)
+            config = fast_config(server.base_url, webhook=hook)
+            with pytest.raises(OSError):
+                async with running(build_application(config, responder), config):
+                    pass
+    finally:
+        busy.close()
+    assert closed

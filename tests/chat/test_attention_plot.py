@@ -42,7 +42,7 @@ def test_a_long_chat_input_keeps_its_end_where_the_message_is() -> None:
     assert labels[-1] == "s99" and labels[0] == "s20"
     assert "last 80 of 100" in chat.axes[0].get_title()
     article = attention_figure(source, ["o"], np.ones((1, 100)), text=plot_text("headline"))
-    assert [tick.get_text() for tick in article.axes[0].get_xticklabels()][0] == "s0"
+    assert article.axes[0].get_xticklabels()[0].get_text() == "s0"
 
 
 @pytest.mark.filterwarnings("ignore:Glyph")  # DejaVu stands in for a CJK font here
