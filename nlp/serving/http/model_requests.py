@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import fields
+from pathlib import Path
 
 from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
@@ -44,6 +46,19 @@ def request_options(model: ServedModel, overrides: BaseModel | None) -> DecodeOp
             [{"loc": loc, "msg": message, "type": "value_error"}]
         ) from exc
 
+
+
+# A command the server's owner would run ("build one with `s2s index --model ...`")
+_OWNER_COMMAND = re.compile(r";?\s*\(?(?:build|rebuild|train|name|give)[^;`]*`s2s [^`]*`\)?")
+
+
+def public_message(message: str, model: ServedModel) -> str:
+    """A generator's error as a client reads it: the model by its name, not its directory on
+    the server's disk (which `/v1/models` keeps private too), and without the command the
+    server's owner would run to change it."""
+    for path in {str(model.directory), str(Path(model.directory).resolve())}:
+        message = message.replace(path, f"model {model.name!r}")
+    return _OWNER_COMMAND.sub("", message).strip()
 
 class ModelRequests:
     """The served models, each one's conversations, and the clients' decoding budget."""
@@ -97,7 +112,7 @@ class ModelRequests:
         try:
             n_best = list(await model.responder.batcher.submit(text, options, options.seed))
         except ValueError as exc:
-            raise invalid("decoding", str(exc)) from exc
+            raise invalid("decoding", public_message(str(exc), model)) from exc
         if not all(math.isfinite(generation.score) for generation in n_best):
             raise invalid("decoding", "these options leave the model no output with a finite "
                           "score: lower min_length, no_repeat_ngram or the penalties")
