@@ -567,6 +567,9 @@ async def test_a_requests_decoding_work_is_bounded_and_one_client_cannot_take_it
         assert (await greedy.post("/v1/models/news/headlines", json=small)).status_code == 200
         reply = await other.post("/v1/models/chat/chat", json={"message": "hello"})
         assert reply.status_code == 200 and reply.json()["reply"]  # the others are served
+        # a spent budget counts as rate-limited, as the gate's own limit does (client_error)
+        text = (await other.get("/metrics")).text
+        assert metric(text, "s2s_http_errors_total", kind="rate_limited") >= 1
     for model in (news, chat):
         await model.responder.aclose()
 

@@ -192,8 +192,12 @@ class AdmissionGate:
 
 
 def _error_kind(status: int) -> str:
+    """The metrics kind of an error a route answered: 429 is a client's budget spent, as the
+    gate's own rate limit is; 413 a body or a request's cost too large."""
     if status == 413:
         return "too_large"
+    if status == 429:
+        return "rate_limited"
     return "server_error" if status >= 500 else "client_error"
 
 

@@ -35,8 +35,9 @@ class ServeMetrics:
         )
         self.errors = Counter(
             "s2s_http_errors",
-            "requests not served: unauthorized, rate_limited, saturated, too_large, "
-            "client_error (other 4xx), server_error (5xx)",
+            "requests not served: unauthorized, rate_limited (the rate or the cost budget "
+            "spent), saturated, too_large (the body or a request's cost), client_error (other "
+            "4xx), server_error (5xx)",
             ["endpoint", "kind"], registry=self.registry,
         )
         self.batch_size = Histogram(
