@@ -141,7 +141,8 @@ def split(pairs: Iterable[Pair], fraction: float, seed: int) -> tuple[list[Pair]
     """
     unique = dedupe(pairs)
     kept, held = _sides(unique, fraction, seed)
-    if fraction > 0 and unique and not (kept and held) and any(p.group for p in unique):
+    # (all held out, `fraction` 1, as a retrain without mixing asks, is no split to warn of)
+    if 0 < fraction < 1 and unique and not (kept and held) and any(p.group for p in unique):
         conversations = len({p.group for p in unique})
         print(
             f"corpus: {len(unique)} pairs from {conversations} conversation"

@@ -97,6 +97,18 @@ def test_old_pairs_split_into_a_pool_and_a_disjoint_held_out_part() -> None:
     assert not {(p.source, p.target) for p in pool} & {(p.source, p.target) for p in held}
 
 
+
+def test_holding_every_old_pair_out_says_nothing_of_a_split(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`s2s retrain` without --old-share holds every old pair out: with conversation ids the
+    split noted "too few to hold out whole conversations: split pair by pair"."""
+    old = [Pair(f"old {i}", f"reply {i}", group=f"c{i % 10}") for i in range(30)]
+    pool, held = split_old_pairs(old, [], 1.0, seed=3)
+    assert (len(pool), len(held)) == (0, 30)
+    assert "split pair by pair" not in capsys.readouterr().err
+
+
 def test_extend_vocab_grows_matrices_and_keeps_learned_rows(
     tiny_bundle: Path, tmp_path: Path
 ) -> None:
