@@ -126,6 +126,7 @@ def recipe_arguments(
 
 
 R = TypeVar("R", bound=NamedRecipe)
+RAN_FILE = "recipe.json"  # in a recipe's work directory: the script that ran, and if verbatim
 
 
 def run_recipes(
@@ -145,9 +146,16 @@ def run_recipes(
         work = args.work / run.name
         script = with_budget(read_recipe(run.name), args.minutes)
         entry: dict[str, Any] = {"recipe": script, "verbatim": args.minutes is None}
-        if not (args.reuse and (work / model / "model").exists()):
+        ran = work / RAN_FILE  # what trained the model in `work`, for a later --reuse
+        if args.reuse and (work / model / "model").exists():
+            # the model's own recipe, not this call's: a --minutes 1 smoke run reused without
+            # --minutes is no verbatim recipe
+            entry = (json.loads(ran.read_text("utf-8")) if ran.exists()
+                     else {"recipe": None, "verbatim": None})
+        else:
             minutes = run_script(script, work, run.data, work / "recipe.log")
             entry["recipe_minutes"] = round(minutes, 1)
+            write_json(ran, entry)
         entry.update(score(run, work))
         results[run.name] = entry
         write_json(args.out, results)

@@ -38,3 +38,34 @@ def test_chitchat_trains_as_the_chat_en_recipe_does() -> None:
     recipe = training_settings("chat-en")
     assert "train.contrastive_weight=1" in chitchat.settings
     assert set(chitchat.settings) == {s for s in recipe if "pretrained_embeddings" not in s}
+
+
+def test_a_reused_model_is_recorded_with_the_recipe_that_trained_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--reuse recorded the call's recipe and `verbatim` (no --minutes: true) for a model a
+    `--minutes 1` smoke run had trained."""
+    import argparse
+    import dataclasses
+
+    from benchmarks import recipes
+
+    monkeypatch.setattr(recipes, "run_script", lambda *args, **kwargs: 0.5)
+    monkeypatch.setattr(recipes, "read_recipe", lambda name: "s2s train --set train.max_minutes=20")
+    @dataclasses.dataclass
+    class Run:
+        name: str
+        data: dict[str, Path]
+
+    run = Run("chat-en", {})
+
+    def score(recipe: object, work: Path) -> dict[str, float]:
+        (work / "runs" / "chat" / "model").mkdir(parents=True, exist_ok=True)
+        return {"hits": 0.1}
+
+    out = tmp_path / "out.json"
+    smoke = argparse.Namespace(only=None, work=tmp_path, out=out, minutes=1.0, reuse=False)
+    recipes.run_recipes([run], smoke, "runs/chat", score)
+    reused = argparse.Namespace(only=None, work=tmp_path, out=out, minutes=None, reuse=True)
+    entry = recipes.run_recipes([run], reused, "runs/chat", score)["chat-en"]
+    assert entry["verbatim"] is False and "max_minutes=1" in entry["recipe"]
