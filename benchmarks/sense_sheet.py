@@ -484,17 +484,19 @@ def gate(args: argparse.Namespace) -> None:
     usable = [p for p in valid + also if p.retrieved is not None]
     calibration = fit_calibration([p.similarity for p in usable],
                                [p.retrieved[0] for p in usable if p.retrieved is not None])
-    grid = [round(0.05 * i, 2) for i in range(21)]
-    def probability(similarity: float) -> float:
-        return float(calibration.probability(similarity))
+    from nlp.generation.retrieved_fit import RatedGate
 
-    table = [gated(valid, probability, t) for t in grid]
+    grid = [round(0.05 * i, 2) for i in range(21)]
+    fitted = rated_gate(valid + also, calibration, args.signal)
+    # the grid on the product's scale: the fit `retrieved_threshold` reads (the share of the
+    # two expected ratings), not P(sensible), so the threshold chosen is the one to set
+    fit = RatedGate.from_json(fitted).fit
+    table = [gated(valid, fit, t) for t in grid]
     best = max(table, key=lambda row: (row["ssa"], -row["threshold"]))
     print(f"calibration on {len(usable)} rated retrieved replies: P(sensible) = "
           f"sigmoid({calibration.slope:.4f} x similarity + {calibration.intercept:.4f})")
     print(format_table(table, [(k, k) for k in table[0]]))
-    print(f"chosen on validation: threshold {best['threshold']} (SSA {best['ssa']})")
-    fitted = rated_gate(valid + also, calibration, args.signal)
+    print(f"chosen on validation: retrieved_threshold {best['threshold']} (SSA {best['ssa']})")
     print(f"the gate these ratings give (retrieved_fit.RatedGate): {json.dumps(fitted)}")
     result: dict[str, Any] = {"calibration": calibration.to_json(), "validation": table,
                               "threshold": best["threshold"], "rated_gate": fitted}
@@ -503,7 +505,7 @@ def gate(args: argparse.Namespace) -> None:
                                            strict=True):
             test = gate_posts(test_keys, test_ratings, args.retrieved, args.generated,
                               args.signal)
-            rows = [gated(test, probability, t) for t in (0.0, best["threshold"], 1.01)]
+            rows = [gated(test, fit, t) for t in (0.0, best["threshold"], 1.01)]
             for row, name in zip(rows, ("retrieved only", "gated", "generated only"),
                                  strict=True):
                 row["sent"] = name

@@ -305,3 +305,30 @@ def test_compare_counts_posts_each_source_rated_better_and_by_provenance(
     assert (by["retrieved"]["posts"], by["retrieved"]["now"], by["retrieved"]["beam"]) == (
         2, 0.5, 0.5)
     assert (by["generated"]["posts"], by["generated"]["now"]) == (1, 0.5)
+
+
+def test_the_gate_is_chosen_on_the_scale_the_product_thresholds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The grid thresholded P(sensible), while the product sends a retrieved reply where its
+    fit (its share of the two expected ratings) reaches `retrieved_threshold`: the chosen
+    number was not the one to set. Each row now sends retrieved replies where the fit the
+    fitted gate gives reaches the row's threshold."""
+    import argparse
+    import json as json_module
+
+    from nlp.generation.retrieved_fit import RatedGate
+
+    posts = [sense_sheet.GatePost(s / 10, (int(s > 4), int(s > 6)), (1, 0)) for s in range(10)]
+    monkeypatch.setattr(sense_sheet, "gate_posts", lambda *args: posts)
+    out = tmp_path / "gate.json"
+    args = argparse.Namespace(shipped=None, key="k.json", ratings="r.tsv", also_key=[],
+                              also_ratings=[], test_key=[], test_ratings=[],
+                              retrieved="retrieved", generated="beam",
+                              signal="sentence-encoder", json=str(out))
+    sense_sheet.gate(args)
+    result = json_module.loads(out.read_text())
+    fit = RatedGate.from_json(result["rated_gate"]).fit
+    for row in result["validation"]:
+        sent = sum(fit(post.similarity) >= row["threshold"] for post in posts)
+        assert row["retrieved replies"] == sent
