@@ -34,7 +34,7 @@ import sentencepiece as spm
 
 from nlp.text.placeholders import placeholder_tokens
 from nlp.tokenizers.base import SP_SPACE, clean_text
-from nlp.tokenizers.words import WordTokenizer
+from nlp.tokenizers.words import MARKER_PATTERN, WordTokenizer
 from nlp.util.config import TokenizerConfig
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ SPM_UNK = "<spm-unk>"  # sentencepiece's own unknown piece; never one of our spe
 MODEL_TYPES = ("unigram", "bpe")
 _SEED = 1234
 _MAX_TRAINING_SENTENCES = 2_000_000  # sampled reproducibly (seeded) beyond this
+_MARKER_RE = re.compile(MARKER_PATTERN)
+_MARKER_SPLIT_RE = re.compile(f"({MARKER_PATTERN})")
 _TOO_HIGH_RE = re.compile(r"Vocabulary size too high \(\d+\)\. Please set it to a value <= (\d+)")
 
 
@@ -77,17 +79,29 @@ class SentencePieceTokenizer:
         return self._model
 
     def fit(self, texts: Iterable[str]) -> None:
-        """Train sentencepiece on the texts, shrinking the vocabulary if the corpus is small."""
-        sentences = [prepared for text in texts if (prepared := self._prepare(text))]
+        """Train sentencepiece on the texts, shrinking the vocabulary if the corpus is small
+        (the reserved markers left out: they are whole tokens, never pieces)."""
+        sentences = [stripped for text in texts
+                     if (stripped := " ".join(_MARKER_RE.sub(" ", self._prepare(text)).split()))]
         if not sentences:
             raise ValueError(f"cannot train the {self.name} tokenizer: no non-empty texts")
         self._use_model(_train(sentences, self.config))
 
     def tokenize(self, text: str) -> list[str]:
+        """Sentencepiece's pieces, a reserved marker (the turn separator `__eot__`, a
+        specificity marker) one whole token as in every tokenizer kind: cut into pieces, the
+        model never saw its marker and retrieval never found a turn."""
         prepared = self._prepare(text)
         if not prepared:
             return []
-        return self._require_processor().encode(prepared, out_type=str)
+        processor = self._require_processor()
+        tokens: list[str] = []
+        for index, part in enumerate(_MARKER_SPLIT_RE.split(prepared)):
+            if index % 2:
+                tokens.append(part)
+            elif part.strip():
+                tokens.extend(processor.encode(part.strip(), out_type=str))
+        return tokens
 
     def detokenize(self, tokens: Sequence[str]) -> str:
         """Undo sentencepiece's space escaping, then (with a word step) re-join the words.
@@ -97,7 +111,8 @@ class SentencePieceTokenizer:
         (returns them with the "▁" marks left in): our "<unk>" and the out-of-model character
         stretches that `tokenize` keeps as text.
         """
-        text = "".join(tokens).replace(SP_SPACE, " ").strip()
+        spaced = (f" {token} " if _MARKER_RE.fullmatch(token) else token for token in tokens)
+        text = " ".join("".join(spaced).replace(SP_SPACE, " ").split())
         if self.words is None:
             return text
         return self.words.detokenize(text.split())

@@ -175,6 +175,16 @@ def test_words_tokenizer_choices(text: str, tokens: list[str]) -> None:
     assert make("words").tokenize(text) == tokens
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_reserved_marker_is_one_token_in_every_kind(kind: tuple[str, str]) -> None:
+    """The sentencepiece kinds cut "__eot__" and "__spec7__" into pieces: a model trained on
+    a specificity marker never read it, and retrieval never found a turn."""
+    tokenizer = make(*kind)
+    tokens = tokenizer.tokenize("how are you __eot__ fine thanks __spec7__")
+    assert "__eot__" in tokens and "__spec7__" in tokens
+    assert tokenizer.detokenize(tokens) == "how are you __eot__ fine thanks __spec7__"
+
+
 @pytest.mark.parametrize("kind", ["words", "jieba", "chars"])
 def test_emoji_cut_into_code_points_come_back_whole(kind: str) -> None:
     """A flag, a skin tone and a family are cut into their code points; written apart they
