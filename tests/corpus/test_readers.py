@@ -170,6 +170,15 @@ def test_csv_by_header_name_with_quoted_multiline_record(tmp_path: Path) -> None
     assert sides(pairs)[0] == ("1", "First")
 
 
+def test_a_quote_never_closed_says_which_lines_it_took(tmp_path: Path) -> None:
+    """One record's unbalanced quote took the five good records after it into one field:
+    reported as one record of the wrong width at its first line, the lost lines unnamed."""
+    path = write(tmp_path / "q.csv", 'source,target\na,b\n"c,d\ne,f\ng,h\ni,j\n')
+    pairs, report = read(path)
+    assert sides(pairs) == [("a", "b")]
+    assert "spans lines 3-6" in problem_lines(report)[3]
+
+
 def test_csv_without_header(tmp_path: Path) -> None:
     path = write(tmp_path / "c.csv", "q;a\nx;y\n")
     pairs, _ = read(path, "csv", header=False, delimiter=";")

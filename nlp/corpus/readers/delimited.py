@@ -35,9 +35,13 @@ def split_rows(
 
 
 def check_width(
-    src: RecordSource, line: int, width: int, min_fields: int, max_fields: int | None
+    src: RecordSource, line: int, width: int, min_fields: int, max_fields: int | None,
+    last_line: int | None = None,
 ) -> bool:
-    """True when `width` is in range; otherwise the record is reported and False returned."""
+    """True when `width` is in range; otherwise the record is reported and False returned.
+    `last_line`: where a record that spans lines ends; a wrong width then most likely comes
+    of a quote opened and never closed, which took every line up to there into one field, so
+    the report says which lines went (they were one "skipped" record)."""
     if width >= min_fields and (max_fields is None or width <= max_fields):
         return True
     if max_fields is None:
@@ -46,7 +50,9 @@ def check_width(
         expected = str(min_fields)
     else:
         expected = f"{min_fields} to {max_fields}"
-    src.reject(line, WRONG_COLUMNS, f"expected {expected}, got {width}")
+    spans = (f"; the record spans lines {line}-{last_line} (a quote never closed?), all of "
+             "them lost" if last_line is not None and last_line > line else "")
+    src.reject(line, WRONG_COLUMNS, f"expected {expected}, got {width}{spans}")
     return False
 
 
@@ -149,6 +155,7 @@ def read_csv(
             consumed.clear()
             continue
         line = consumed[0] if consumed else 0
+        last = consumed[-1] if consumed else 0
         consumed.clear()
         if not fields:
             continue
@@ -156,7 +163,7 @@ def read_csv(
             indexes = _index_columns(src, source_column, target_column, fields)
             min_fields = max_fields = len(fields)
             continue
-        if not check_width(src, line, len(fields), min_fields, max_fields):
+        if not check_width(src, line, len(fields), min_fields, max_fields, last):
             continue
         if pair := src.pair(line, fields[indexes[0]], fields[indexes[1]]):
             yield pair
