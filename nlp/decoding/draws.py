@@ -26,9 +26,10 @@ def sampling_draws(
 ) -> np.ndarray:
     """[len(sources) * width, steps] float32 uniforms in [0, 1), rows in decoder order (an
     input's `width` samples adjacent). With a seed, an input's rows depend only on
-    (seed, its token ids, width, steps). `seeds` gives each input its own seed instead (None
-    entries fall back to `seed`): the chat responder seeds each chat's turn, so a chat's
-    replies repeat while chats sharing one batch still sample independently."""
+    (seed, its token ids, width, steps). `seeds` gives each input its own seed instead (a None
+    entry draws fresh numbers, as a None `seed` does): the chat responder seeds each chat's
+    turn, so a chat's replies repeat while chats sharing one batch still sample
+    independently."""
     per_input = list(seeds) if seeds is not None else [seed] * len(sources)
     if len(per_input) != len(sources):
         raise ValueError(f"{len(per_input)} seeds for {len(sources)} inputs")

@@ -77,10 +77,10 @@ CPUINFO = Path("/proc/cpuinfo")
 def cpu_multiplies_bfloat16(cpuinfo: Path = CPUINFO) -> bool:
     """Whether the CPU has bfloat16 matrix instructions, read from Linux' /proc/cpuinfo.
 
-    Why the flags rather than timing a product: the choice must be the same in every run on
-    one machine (a seeded run is reproduced exactly), and a timing on a shared machine is
-    not. Elsewhere (no /proc/cpuinfo: macOS, Windows) the answer is no, so `auto` keeps
-    float32 there.
+    Why the flags first: without them bfloat16 is emulated and never the faster, so `auto`
+    races the two dtypes only on a CPU that lists them (`precision_for`), and keeps the race's
+    winner per machine (`PrecisionCache`) so every run there computes alike. Elsewhere (no
+    /proc/cpuinfo: macOS, Windows) the answer is no, so `auto` keeps float32 there.
     """
     try:
         text = cpuinfo.read_text(encoding="utf-8", errors="replace")

@@ -134,7 +134,8 @@ def training_precision(
     read, so a wrong value fails at once), and kept in the run directory: `--resume` computes
     as the run it continues even where a new race would choose the other dtype (a deleted
     cache, another user's, another machine, a near tie), since otherwise the resumed weights
-    would drift from the uninterrupted run's. A dtype named on resume is taken as named.
+    would drift from the uninterrupted run's (a resume cannot name another: `train.precision`
+    is not among the settings a resume may change).
     Under `--multi-worker` every worker computes as the chief chose (`the_chiefs`)."""
     recorded = options.out / RUN_SUBDIR / PRECISION_FILE
     if options.resume and config.train.precision == "auto" and recorded.is_file():
