@@ -348,7 +348,7 @@ class Model:
 
     def describe(self, **overrides: object) -> str:
         """The one line the commands print about their decoding ("beam 5, ...")."""
-        return describe_options(self.options(**overrides))
+        return describe_options(self.options(**overrides), ModelReads.of(self._loaded.data))
 
     def replies(self, **overrides: object) -> str:
         """What chooses a chat model's replies, in the words `/settings` uses ("Replies: one

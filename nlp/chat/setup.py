@@ -22,6 +22,7 @@ from nlp.chat.settings import ChatSettings, SettingsStore, default_state_path
 from nlp.decoding import DecodeOptions
 from nlp.generation.decode_args import add_decode_arguments, resolve_decoding
 from nlp.generation.loading import LoadedModel, ModelLoader, load_model
+from nlp.generation.reply_choice import ModelReads
 
 
 def add_responder_arguments(parser: argparse.ArgumentParser, *, state_name: str) -> None:
@@ -109,7 +110,7 @@ def build_responder(
         raise ValueError("--context-turns must be >= 0")
     model = loader()
     decoding = resolve_decoding(args, model.decoding)
-    print(decoding.describe(), file=sys.stderr)
+    print(decoding.describe(ModelReads.of(model.data)), file=sys.stderr)
     responder = make_responder(
         model,
         decoding.options,

@@ -21,7 +21,7 @@ from nlp.decoding.options import (
     beam_in_groups,
 )
 from nlp.generation.decode_settings import DecodeSettings
-from nlp.generation.reply_choice import reply_choice
+from nlp.generation.reply_choice import PLAIN, ModelReads, reply_choice
 
 _TYPES = {"int": int, "float": float, "str": str}
 
@@ -205,9 +205,10 @@ class ResolvedDecoding:
     source: str
     overridden: tuple[str, ...]
 
-    def describe(self) -> str:
-        """One line: "decoding: bundle settings (tuned ...): beam 5, ...; overridden: --beam 3"."""
-        line = f"decoding: {self.source}: {describe_options(self.options)}"
+    def describe(self, reads: ModelReads = PLAIN) -> str:
+        """One line: "decoding: bundle settings (tuned ...): beam 5, ...; overridden: --beam 3"
+        (`reads`: what the model reads beside the message, which decides whether it decodes)."""
+        line = f"decoding: {self.source}: {describe_options(self.options, reads)}"
         if self.overridden:
             line += f"; overridden: {' '.join(self.overridden)}"
         return line
@@ -222,10 +223,12 @@ def resolve_decoding(args: argparse.Namespace, settings: DecodeSettings | None) 
     return ResolvedDecoding(decode_options(args, base), source, tuple(given_flags(args)))
 
 
-def describe_options(options: DecodeOptions) -> str:
+def describe_options(options: DecodeOptions, reads: ModelReads = PLAIN) -> str:
     """Compact summary: the strategy, then every setting that is switched on (where the
-    decoder does not run, `reply_choice`, only what picks among the retrieved replies)."""
-    if not reply_choice(options).decodes:
+    decoder does not run for a model that `reads` what it reads, `reply_choice`, only what
+    picks among the retrieved replies: a retrieve-and-refine model decodes whatever
+    `generated` says)."""
+    if not reply_choice(options, reads).decodes:
         parts = [f"{options.retrieve} retrieved replies only (none generated)"]
         if options.rerank != "none":
             parts.append(f"ranked by {options.rerank}")

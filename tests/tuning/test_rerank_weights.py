@@ -107,6 +107,11 @@ def test_a_decoding_summary_names_the_reranking_and_its_weights() -> None:
     retrieved = DecodeOptions(retrieve=10, generated=False, rerank="dual-encoder")
     assert describe_options(retrieved) == (
         "10 retrieved replies only (none generated), ranked by dual-encoder")
+    # ... unless the model refines what it retrieves: its decoder writes every reply
+    from nlp.generation.reply_choice import ModelReads
+
+    refining = describe_options(retrieved, ModelReads(refines=True))
+    assert "none generated" not in refining and refining.startswith("beam")
 
 
 def test_weights_stay_default_when_replies_differ_only_in_capitals(

@@ -22,6 +22,7 @@ from nlp.decoding.options import XLA_BY_DEFAULT, option_maximums
 from nlp.generation.decode_args import describe_options
 from nlp.generation.decode_settings import DecodeSettings, recommended_options
 from nlp.generation.loading import load_model
+from nlp.generation.reply_choice import ModelReads
 from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import GuardedGenerator, TextGenerator
 from nlp.serving.http.budget import REPLY_TOKENS, request_cost
@@ -113,7 +114,7 @@ class ServedModel:
         decode options matter depends on it)."""
         decoding = {
             "origin": self.settings.origin if self.settings else "built-in defaults",
-            "summary": describe_options(self.options),
+            "summary": describe_options(self.options, ModelReads(refines=self.refines)),
             "options": dataclasses.asdict(self.options),
             "maximums": option_maximums(),  # what a request's `decoding` may ask at most
         }
