@@ -291,6 +291,10 @@ def test_attention_draws_text_and_conversation_outputs(client: httpx.Client) -> 
     both = client.post("/v1/models/chat/attention",
                        json={"text": "hi", "conversation": att["conversation"]})
     assert both.status_code == 422 and "exactly one" in both.text
+    # options that neither write nor retrieve: said of the options, not blamed on the text
+    nothing = client.post("/v1/models/chat/attention", json={
+        "text": "hello, how are you?", "decoding": {"generated": False, "retrieve": 0}})
+    assert nothing.status_code == 422 and "neither write nor retrieve" in nothing.text
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nlp.chat.attention_plot import plot_text, render_attention_png
+from nlp.generation.reply_choice import ModelReads, reply_choice
 from nlp.serving.http.budget import chat_options
 from nlp.serving.http.config import ServeConfig
 from nlp.serving.http.gate import client_address
@@ -84,6 +85,10 @@ def add_attention_routes(app: FastAPI, requests: ModelRequests, config: ServeCon
         requests.budget.charge(client_address(request.scope), model.cost(options))
         n_best = await requests.decode(model, body.text, options)
         if not n_best:
+            if not (reply_choice(options, ModelReads(refines=model.refines)).decodes
+                    or options.retrieve):  # the options, not the text, left nothing
+                raise invalid("decoding", "these options neither write nor retrieve a reply "
+                              "(generated false, retrieve 0): there is nothing to draw")
             raise invalid("text", "the text has no tokens the model can read")
         best = await model.responder.with_attention(n_best[0])  # a retrieved reply's: scored
         draw = functools.partial(
