@@ -20,6 +20,14 @@ from nlp.metrics.rouge import resolve_unit, units
 from nlp.text.normalize import words_only
 
 
+def chat_unit(posts: Sequence[str], references: Sequence[str], unit: str = "auto") -> str:
+    """The unit chat replies are counted in ("char" or "word"), `unit` "auto" deciding from
+    the posts and the people's replies together: one rule for the figures, the tuner's
+    objective and its word vectors, so a distinct-2 floor means the same on validation as on
+    test."""
+    return resolve_unit([*posts, *references], unit)
+
+
 def distinct_n(replies: Sequence[str], n: int, unit: str) -> float:
     """Distinct n-grams over all n-grams of all replies (Li et al., 2016)."""
     grams: list[tuple[str, ...]] = []
@@ -111,7 +119,7 @@ def chat_metrics(
 ) -> dict[str, float | str]:
     """All reply metrics; BLEU only when the reference replies are given. `unit` "auto"
     looks at the posts and references (mostly Han, kana or Hangul: "char", as for ROUGE)."""
-    resolved = resolve_unit([*posts, *(references or [])], unit)
+    resolved = chat_unit(posts, references or [], unit)
     bleu: dict[str, float | str] = {}
     if references is not None:
         if len(references) != len(replies):

@@ -322,12 +322,13 @@ def _fit_measure(generator: Generator, pairs: Sequence[Pair]) -> Any:
     """The chat objective's fit: the mean embedding-average similarity of replies to their
     references, with the vectors `nlp.vectors.similarity` picks for the language (None when
     there are none, e.g. Chinese without a vectors file)."""
+    from nlp.metrics.chat_metrics import chat_unit
     from nlp.metrics.embedding_similarity import embedding_similarities
-    from nlp.metrics.rouge import resolve_unit
     from nlp.vectors.similarity import similarity_lookup, similarity_vectors
 
     codec = generator.codec
-    name = similarity_vectors("auto", resolve_unit([p.target for p in pairs], "auto"))
+    name = similarity_vectors("auto", chat_unit([p.source for p in pairs],
+                                                [p.target for p in pairs]))
     if not name:
         print("fit: no word vectors for this language; BLEU-2 alone", file=sys.stderr)
         return None

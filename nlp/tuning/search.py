@@ -30,13 +30,14 @@ from nlp.generation.mmi import COMPANION_KIND
 from nlp.metrics.chat_metrics import (
     DIVERSITY_BLOCK,
     bleu_tokenize,
+    chat_unit,
     corpus_bleu,
     distinct_n,
     per_block,
     top_reply_repeats,
 )
 from nlp.metrics.repetition import repetition_shares
-from nlp.metrics.rouge import mean_rouge_l, resolve_unit
+from nlp.metrics.rouge import mean_rouge_l
 from nlp.text.normalize import normalize_text
 
 Generate = Callable[[Sequence[str], DecodeOptions], list[str]]
@@ -103,7 +104,7 @@ def chat_objective(context: TuningContext) -> Objective:
     """The replies closest to people's (in words and in meaning) among diverse-enough
     configurations, else the most diverse."""
     posts = [pair.source for pair in context.pairs]
-    unit = resolve_unit(posts, "auto")
+    unit = chat_unit(posts, [pair.target for pair in context.pairs])
 
     def objective(outputs: Sequence[str], pairs: Sequence[Pair]) -> float:
         distinct = per_block(outputs, lambda block: distinct_n(block, 2, unit))

@@ -133,3 +133,13 @@ def test_per_block_measures_do_not_move_with_the_sample_size() -> None:
     assert per_block(["a", "a", "a", "b"], lambda b: top_reply_share(b, 1), block=2) == 0.75
     assert per_block(["a", "b", "c"], lambda b: top_reply_share(b, 1), block=2) == 0.5
     assert per_block(["a"], lambda b: top_reply_share(b, 1), block=2) == 1.0
+
+
+def test_one_rule_decides_the_unit_for_figures_and_the_tuner() -> None:
+    """The tuner's objective read the posts, its word vectors the references, the figures
+    both: Chinese posts with English replies got "char", "word" and "char" in three places."""
+    from nlp.metrics.chat_metrics import chat_unit
+
+    posts, references = ["你好吗", "今天天气怎么样"], ["fine", "it is sunny"]
+    assert chat_unit(posts, references) == "char"
+    assert chat_unit(["hello there, my friend"], ["很好"]) == "word"
