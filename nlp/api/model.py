@@ -58,6 +58,7 @@ from nlp.generation.decode_args import describe_options, merge_options
 from nlp.generation.decode_settings import recommended_options
 from nlp.generation.loading import LoadedModel, load_model
 from nlp.generation.reply_choice import ModelReads, reply_choice
+from nlp.generation.retrieved_fit import first_sent
 from nlp.generation.text_generator import GuardedGenerator
 from nlp.headlines.job import decode_batch
 from nlp.headlines.readers import make_article
@@ -425,7 +426,7 @@ class Model:
         [n_best] = self._generator.generate([text], options)
         if not n_best:
             raise InputError(f"{text!r} has no tokens to attend to")
-        best = self._generator.with_attention(n_best[0])
+        best = self._generator.with_attention(first_sent(n_best, options.retrieved_threshold))
         return Attention(
             best.text,
             tuple(shown_tokens(best.source_tokens, best.slots)),

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nlp.generation.decode_args import ResolvedDecoding, add_decode_arguments, resolve_decoding
+from nlp.generation.retrieved_fit import first_sent
 from nlp.metrics.hits import DEFAULT_K, HitsDraw
 from nlp.training.command import add_corpus_arguments, corpus_spec
 
@@ -107,11 +108,12 @@ def run_attention(args: argparse.Namespace) -> int:
     from nlp.generation.loading import load_generator
 
     generator = load_generator(args.model, jit_compile=args.xla)
-    [n_best] = generator.generate([args.text], _decoding(args, generator).options)
+    options = _decoding(args, generator).options
+    [n_best] = generator.generate([args.text], options)
     if not n_best:
         print(f"s2s attention: {args.text!r} has no tokens to attend to", file=sys.stderr)
         return 1
-    best = generator.with_attention(n_best[0])
+    best = generator.with_attention(first_sent(n_best, options.retrieved_threshold))
     text = plot_text(generator.config.data.task, best.provenance)
     png = render_attention_png(
         best.source_tokens, best.tokens, best.attention, slots=best.slots, text=text

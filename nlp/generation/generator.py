@@ -21,7 +21,7 @@ from nlp.generation.candidates import Candidates
 from nlp.generation.codec import Source
 from nlp.generation.confidence import require_calibration
 from nlp.generation.rankers import Companion, Rankers
-from nlp.generation.retrieved_fit import decides_before_decoding, fitting
+from nlp.generation.retrieved_fit import decides_before_decoding, first_sent, fitting
 from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import Generation
 from nlp.tokenizers.specials import BOS_ID
@@ -240,6 +240,7 @@ def generate_all(
     outputs: list[str] = []
     for batch in _batches(sources, batch_size):
         outputs.extend(
-            n_best[0].text if n_best else "" for n_best in generator.generate(batch, options)
+            first_sent(n_best, options.retrieved_threshold).text if n_best else ""
+            for n_best in generator.generate(batch, options)
         )
     return outputs

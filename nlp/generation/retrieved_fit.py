@@ -145,6 +145,13 @@ def competing(candidates: Sequence[Generation], threshold: float) -> list[Genera
     return fitting(usable, threshold) or own or usable
 
 
+def first_sent(candidates: Sequence[Generation], threshold: float) -> Generation:
+    """The best-ranked candidate the gate lets through (`competing`; the first of all where
+    none is left): what a single output (a heatmap, `evaluate --metric bleu`) must be, not a
+    retrieved reply the gate turned away, which the rankers of posts put first."""
+    return (competing(candidates, threshold) or list(candidates))[0]
+
+
 def decides_before_decoding(options: DecodeOptions) -> bool:
     """Whether, under `options`, a message with a fitting retrieved reply needs no reply of
     the model's: with a gate (`retrieve` and `retrieved_threshold`) the model's replies do

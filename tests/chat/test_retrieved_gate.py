@@ -216,6 +216,31 @@ def test_competing_keeps_the_fitting_retrieved_replies_else_the_model_s_own() ->
     assert competing([fits, weak, blank, own], 0.0) == [fits, weak, own]  # no gate
 
 
+
+def test_a_single_output_is_what_the_gate_lets_through_first() -> None:
+    """Heatmaps and `evaluate --metric bleu` took the first candidate: under the gate's
+    rankers of posts, a retrieved reply the gate turned away, which the chat never sends."""
+    from nlp.decoding import DecodeOptions
+    from nlp.generation.generator import generate_all
+    from nlp.generation.retrieved_fit import first_sent
+    from nlp.generation.text_generator import Generation
+
+    def reply(text: str, provenance: str, fit: float = math.nan) -> Generation:
+        return Generation(text, 0.0, text.split(), [], np.zeros((0, 0), np.float32),
+                          provenance=provenance, fit=fit)  # type: ignore[arg-type]
+
+    weak, own = reply("sometimes .", "retrieved", 0.2), reply("i like it .", "generated")
+    assert first_sent([weak, own], 0.5) is own
+    assert first_sent([weak, own], 0.0) is weak  # no gate: the ranking's first
+
+    class Ranked:
+        def generate(self, texts: list[str], options: DecodeOptions) -> list[list[Generation]]:
+            return [[weak, own] for _ in texts]
+
+    gated = DecodeOptions(retrieve=10, retrieved_threshold=0.5)
+    assert generate_all(Ranked(), ["do you like it?"], gated, 8) == ["i like it ."]  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(("changes", "decides"), [
     ({}, True), ({"rerank": "sentence-encoder"}, True), ({"rerank": "dual-encoder+bm25"}, False),
     ({"rerank": "dual-encoder"}, False), ({"rerank": "likelihood"}, False),

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nlp.chat.attention_plot import plot_text, render_attention_png
 from nlp.generation.reply_choice import ModelReads, reply_choice
+from nlp.generation.retrieved_fit import first_sent
 from nlp.serving.http.budget import chat_options
 from nlp.serving.http.config import ServeConfig
 from nlp.serving.http.gate import client_address
@@ -90,7 +91,9 @@ def add_attention_routes(app: FastAPI, requests: ModelRequests, config: ServeCon
                 raise invalid("decoding", "these options neither write nor retrieve a reply "
                               "(generated false, retrieve 0): there is nothing to draw")
             raise invalid("text", "the text has no tokens the model can read")
-        best = await model.responder.with_attention(n_best[0])  # a retrieved reply's: scored
+        # what the gate lets through first; a retrieved reply's attention: while scoring it
+        best = await model.responder.with_attention(
+            first_sent(n_best, options.retrieved_threshold))
         draw = functools.partial(
             render_attention_png, slots=best.slots, text=plot_text(model.task, best.provenance)
         )
