@@ -207,6 +207,12 @@ def train(
             print("resuming with " + ", ".join(changes), file=sys.stderr, flush=True)
             config.save(run_dir / CONFIG_FILE)
     check_settings(config)  # before minutes of tokenizing, and before --out is written
+    if config.model.pretrained_embeddings and not options.resume:
+        # a new run reads the vectors (a resume reads its run's record of them, a retrain
+        # goes on without them if they moved): there, before --out is written
+        from nlp.vectors.files import locate  # (gensim and the vectors' readers: lazily)
+
+        locate(config.model.pretrained_embeddings)
     seed_everything(config.train.seed)
     precision = training_precision(config, options, strategy, chief)
     pretrained = None
@@ -267,22 +273,24 @@ def train(
         set_aside_parts(options.out / MODEL_SUBDIR, run_dir / CARRIED_DIR)
     elif chief:  # a new run: nothing of an old run's bundle is carried into it
         shutil.rmtree(run_dir / CARRIED_DIR, ignore_errors=True)
-    state = _fit(
-        config,
-        codec,
-        model,
-        train_examples,
-        valid_examples,
-        options,
-        metadata,
-        strategy,
-        task_defaults(config.data.task),
-        model_valid,
-        rows,
-        heads,
-    )
-    carried = (restore_parts(options.out / MODEL_SUBDIR, run_dir / CARRIED_DIR)
-               if chief and options.resume else [])
+    try:
+        state = _fit(
+            config,
+            codec,
+            model,
+            train_examples,
+            valid_examples,
+            options,
+            metadata,
+            strategy,
+            task_defaults(config.data.task),
+            model_valid,
+            rows,
+            heads,
+        )
+    finally:  # a resume stopped after a better epoch's bare bundle: its parts back all the same
+        carried = (restore_parts(options.out / MODEL_SUBDIR, run_dir / CARRIED_DIR)
+                   if chief and options.resume else [])
     saved = state.best_epoch >= 0 and (options.out / MODEL_SUBDIR).is_dir()
     if chief and _replies_chat(config.data) and saved:  # a bundle to add them to
         store_rankers(  # what a resumed run's bundle had (`s2s index`'s corpus...) stays
@@ -425,10 +433,6 @@ def check_settings(config: ExperimentConfig) -> None:
     check_objective(config.train)
     check_with_model(config.train, config.model)
     check_schedule(config.train)
-    if config.model.pretrained_embeddings:
-        from nlp.vectors.files import locate  # (gensim and the vectors' readers: lazily)
-
-        locate(config.model.pretrained_embeddings)  # the file, or the package installed
     if config.train.epochs < 1:
         raise ValueError(f"train.epochs must be >= 1, got {config.train.epochs}")
     if config.train.select_by not in SELECT_BY:

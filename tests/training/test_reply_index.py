@@ -696,3 +696,27 @@ def test_a_resumed_run_keeps_what_was_added_to_its_bundle(tmp_path: Path) -> Non
     decoding = load_bundle(tmp_path / "model").decoding
     assert decoding is not None and decoding.origin == "tuned by a test"
     assert not (tmp_path / "run" / "carried").exists()
+
+
+def test_a_resume_that_stops_still_leaves_its_bundle_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parts set aside came back only after training ended well: a resume stopped after a
+    better epoch (Ctrl-C, a NaN) left a bundle of the model alone, without its index."""
+    from nlp.training import run
+    from s2s.cli import main
+
+    config = ExperimentConfig().with_overrides(tiny_overrides(**{
+        "retrieval.dual_encoder_minutes": 0}))
+    train(config, CorpusSpec((CORPUS,)), RunOptions(tmp_path, verbose=0))
+    kept = len(indexed(tmp_path / "model"))
+    real_fit = run._fit
+
+    def stopped(*args: Any, **kwargs: Any) -> Any:
+        real_fit(*args, **kwargs)  # better epochs saved as bare bundles
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "_fit", stopped)
+    assert main(["train", "--corpus", str(CORPUS), "--out", str(tmp_path), "--quiet",
+                 "--resume", "--epochs", "3"]) != 0  # the command reports the interruption
+    assert len(indexed(tmp_path / "model")) == kept
