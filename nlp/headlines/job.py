@@ -8,6 +8,7 @@ tests drive it with a fake.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections import Counter
@@ -99,6 +100,10 @@ def generate_headlines(
     if options.resume and destination == STDIO:
         raise ValueError("--resume needs an output file, not stdout")
     options.decode.validate()
+    if STDIO not in (source, destination) and Path(destination).exists() \
+            and Path(source).exists() and os.path.samefile(source, destination):
+        # opening the output empties it before a single article is read
+        raise ValueError(f"{destination}: the output is the input file; write elsewhere")
     formatter = writers.FORMATTERS[writers.detect_format(destination, options.output_format)]
     readers.detect_format(source, options.reader.format)  # fail early on a bad format name
     summary = JobSummary()

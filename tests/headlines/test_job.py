@@ -344,3 +344,13 @@ def test_real_generator_through_the_job_with_resume(tiny_bundle: Path, tmp_path:
     options = HeadlineJobOptions(decode=decode, batch_size=2, resume=True)
     assert generate_headlines(generator, source, out, options).resumed == 3
     assert _jsonl(out) == first  # beam search is deterministic
+
+
+def test_the_input_as_output_is_refused_before_it_is_emptied(tmp_path: Path) -> None:
+    """`s2s headlines same.jsonl -o same.jsonl` opened the output first: the articles were
+    gone, and the job said "0 records written", exit 0."""
+    source = tmp_path / "same.jsonl"
+    source.write_bytes(b'{"article": "the body text"}\n')
+    with pytest.raises(ValueError, match="the output is the input file"):
+        generate_headlines(FakeGenerator(words=3), source, source, HeadlineJobOptions())
+    assert source.read_bytes() == b'{"article": "the body text"}\n'
