@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from nlp.chat.question import is_question
 from nlp.chat.settings import (
@@ -503,3 +506,19 @@ def chat_messages(model_languages: Sequence[str], user_language: str | None = No
     if user_language:
         return table_for(user_language) or ENGLISH
     return TABLES[ours[0]] if ours else ENGLISH
+
+
+# A command the machine's owner would run ("build one with `s2s index --model ...`", "run
+# `s2s tune-decoding`"): nothing a chat's user or an HTTP client can do
+_OWNER_COMMAND = re.compile(
+    r";?\s*\(?(?:build|rebuild|train|name|give|run)[^;`]*`s2s [^`]*`\)?", re.IGNORECASE)
+
+
+def public_reason(message: str, directory: str | os.PathLike[str] | None, name: str) -> str:
+    """An error's text as someone other than the machine's owner reads it: the model called
+    `name`, not by its directory on the server's disk, and without the command the owner
+    would run to change it."""
+    if directory is not None:
+        for path in {str(directory), str(Path(directory).resolve())}:
+            message = message.replace(path, name)
+    return _OWNER_COMMAND.sub("", message).strip()

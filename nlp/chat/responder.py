@@ -22,7 +22,7 @@ from nlp.chat.attention_plot import plot_text, render_attention_png
 from nlp.chat.batcher import BatchLimits, MicroBatcher
 from nlp.chat.context import DialogueContext
 from nlp.chat.conversation_log import ConversationLog, Rating
-from nlp.chat.messages import Messages, chat_messages
+from nlp.chat.messages import Messages, chat_messages, public_reason
 from nlp.chat.rerank import ReplyRanker
 from nlp.chat.settings import ChatSettings, SettingsError, SettingsStore
 from nlp.chat.slash_commands import COMMAND_NAMES, Command, parse_command
@@ -93,6 +93,7 @@ class ChatResponder:
         self._generator: TextGenerator = model.generator
         self.languages = model.languages  # what the model reads: the chat's own words follow
         self.model_reads = ModelReads.of(model.data)  # what it reads beside the message
+        self._directory = model.directory  # kept out of what a chat is told
         self._turns_override = context_turns
         self.context = self._make_context(model)
         self.store = store
@@ -269,8 +270,9 @@ class ChatResponder:
             settings = self.change_settings(chat, **changes)
         except SettingsError as exc:
             return Reply(words.refused_setting(exc))
-        except OptionError as exc:
-            return Reply(words.refused_options.format(reason=exc))
+        except OptionError as exc:  # a stranger's chat: the model by name, not its path
+            reason = public_reason(str(exc), self._directory, "the model")
+            return Reply(words.refused_options.format(reason=reason))
         options = settings.decode_options(self.base_options)
         return Reply(words.changed_text(options, self.model_reads))
 

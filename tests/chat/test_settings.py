@@ -114,3 +114,35 @@ def test_the_owner_s_settings_are_not_clipped_to_what_users_may_set() -> None:
     assert (options.beam_size, options.max_length) == (32, 300)
     with pytest.raises(SettingsError):
         owner.replace(beam_size=32)
+
+
+def test_a_refused_setting_tells_a_chat_no_server_path() -> None:
+    """/beam 3 on a bundle whose calibration holds for the default beam only was refused
+    with the bundle's directory and "run `s2s tune-decoding`": a Telegram stranger's reply."""
+    import asyncio
+    import dataclasses
+    from pathlib import Path
+
+    from nlp.chat.responder import ChatResponder
+    from nlp.decoding import DecodeOptions
+    from nlp.decoding.options import OptionError
+    from tests.fakes.fake_generators import ScriptedGenerator, fake_model
+
+    directory = Path("/srv/models/chat-en/model")
+
+    class Calibrated(ScriptedGenerator):
+        def check(self, options: DecodeOptions) -> None:
+            if options.beam_size != 5:
+                raise OptionError(f"fallback_threshold holds for beam 5 alone and {directory} "
+                                  "has no calibration of it: run `s2s tune-decoding` first")
+
+    model = dataclasses.replace(fake_model(Calibrated()), directory=directory)
+
+    async def refused() -> str:
+        chat = ChatResponder(model, store=SettingsStore(":memory:"), base_options=DecodeOptions())
+        said = (await chat.respond("1", "/beam 3")).text
+        await chat.aclose()
+        return said
+
+    said = asyncio.run(refused())
+    assert "beam 5 alone" in said and "/srv" not in said and "s2s" not in said

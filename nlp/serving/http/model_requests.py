@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import fields
-from pathlib import Path
 
 from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
+from nlp.chat.messages import public_reason
 from nlp.decoding import DecodeOptions
 from nlp.generation.decode_args import merge_options
 from nlp.generation.text_generator import Generation
@@ -48,17 +47,11 @@ def request_options(model: ServedModel, overrides: BaseModel | None) -> DecodeOp
 
 
 
-# A command the server's owner would run ("build one with `s2s index --model ...`")
-_OWNER_COMMAND = re.compile(r";?\s*\(?(?:build|rebuild|train|name|give)[^;`]*`s2s [^`]*`\)?")
-
-
 def public_message(message: str, model: ServedModel) -> str:
-    """A generator's error as a client reads it: the model by its name, not its directory on
-    the server's disk (which `/v1/models` keeps private too), and without the command the
-    server's owner would run to change it."""
-    for path in {str(model.directory), str(Path(model.directory).resolve())}:
-        message = message.replace(path, f"model {model.name!r}")
-    return _OWNER_COMMAND.sub("", message).strip()
+    """A generator's error as a client reads it (`public_reason`): the model by its name,
+    not its directory on the server's disk (which `/v1/models` keeps private too)."""
+    return public_reason(message, model.directory, f"model {model.name!r}")
+
 
 class ModelRequests:
     """The served models, each one's conversations, and the clients' decoding budget."""
