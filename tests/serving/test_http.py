@@ -640,6 +640,9 @@ def test_the_cost_counts_each_pass_that_runs() -> None:
             - request_cost(DecodeOptions(n_best=5))) == 17 * 5 * 30
     assert (request_cost(DecodeOptions(n_best=5, fallback_threshold=0.5))
             - request_cost(DecodeOptions(n_best=5))) == 5 * 30
+    mmi = DecodeOptions(n_best=5, rerank="mmi-antilm")  # the companion's pass, then the chat
+    assert (request_cost(dataclasses.replace(mmi, fallback_threshold=0.5))  # model's too
+            - request_cost(mmi)) == 5 * 30
     encoder = DecodeOptions(generated=False, retrieve=10, rerank="sentence-encoder")
     assert request_cost(encoder) == 10 + 2 * 10 * 30
     gated = dataclasses.replace(encoder, generated=True, retrieved_threshold=0.5)

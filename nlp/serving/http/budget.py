@@ -74,19 +74,22 @@ def request_cost(
     lookups = options.retrieve + refines
     passes = 0
     rerank = options.rerank
+    # the chat model's teacher-forced pass (`rankers.teacher_forced`): the likelihood, any
+    # ranker of the chat model's scores where retrieved replies compete, a fallback threshold,
+    # and MMI under PMI (whose scores replaced the decoder's)
+    chat_model_pass = rerank not in (*DUAL_ENCODER_RANKERS, SENTENCE_ENCODER, RETRIEVAL) and (
+        rerank == "likelihood" or options.fallback_threshold > 0
+        or (options.retrieve > 0 and rerank in ("none", *COMPANION_KIND))
+        or (rerank in COMPANION_KIND and options.pmi_weight > 0))
+    if chat_model_pass:
+        passes += 1
     if rerank != "none" or options.retrieve:  # else the decoder's order stands, unscored
-        if rerank == "likelihood" or (options.retrieve and rerank in ("none", *COMPANION_KIND)):
-            passes += 1  # the chat model, teacher-forced
         if rerank in COMPANION_KIND:
             passes += 1  # the companion
         if rerank in DUAL_ENCODER_RANKERS:
             passes += 1  # the dual encoder
         if rerank in (RETRIEVAL, FUSED):
             lookups += written + options.retrieve  # BM25 scores
-    chat_model_pass = passes > 0 and rerank not in (*DUAL_ENCODER_RANKERS, SENTENCE_ENCODER,
-                                                    RETRIEVAL)
-    if options.fallback_threshold > 0 and not chat_model_pass:
-        passes += 1  # the calibrated confidence reads the chat model's scores
     candidate_tokens = written * options.max_length + options.retrieve * reply_tokens
     retrieved_tokens = options.retrieve * reply_tokens
     encoder = ((2 if rerank == SENTENCE_ENCODER else 0)
