@@ -156,8 +156,7 @@ def make(args: argparse.Namespace) -> None:
     shown = written_form(bots)
     references = [shown(reference) for reference in references]
     for name, (generator, options, inputs) in bots.items():
-        said = bot_choices(generator, inputs, options,
-                           separator=generator.bundle.config.data.turn_separator)
+        said = bot_choices(generator, inputs, options)
         sent[name] = [(shown(r.text), r.provenance) for r in said]
         answered[name] = [r.post for r in said]
         if args.pool and POOL not in pools:
@@ -350,8 +349,7 @@ def rank_pool(args: argparse.Namespace) -> None:
                 rated.setdefault(row["post_index"], {})[text] = marks[identifier]
     table = []
     for name, (generator, options, inputs) in bots.items():
-        said = bot_choices(generator, inputs, options,
-                           separator=generator.bundle.config.data.turn_separator)
+        said = bot_choices(generator, inputs, options)
         picked = {i: rated.get(i, {}).get(shown(reply.text)) for i, reply in enumerate(said)}
         found = {str(i): mark for i, mark in picked.items() if mark is not None}
         own = rates({index: {"sources": [name], "post_index": index} for index in found},

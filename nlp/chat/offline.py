@@ -81,14 +81,17 @@ def bot_choices(
     options: DecodeOptions,
     batch_size: int = 64,
     ranker: ReplyRanker | None = None,
-    separator: str = DataConfig.turn_separator,
+    separator: str | None = None,
 ) -> list[SentReply]:
     """What the bot sends to each post, in order (its apology where no candidate is usable),
     with each reply's provenance. A post may hold its earlier turns before `separator` (the
-    model's input): the bot's choice, its fallback line and its echo penalty read the
-    message alone, as the chat does (`ChatResponder.respond`)."""
+    model's input; None: the model's own separator): the bot's choice, its fallback line and
+    its echo penalty read the message alone, as the chat does (`ChatResponder.respond`)."""
     decode = bot_options(options)
     ranker = ranker or ReplyRanker()
+    if separator is None:  # the model's own (a test double has none: the default)
+        bundle = getattr(generator, "bundle", None)
+        separator = bundle.config.data.turn_separator if bundle else DataConfig.turn_separator
     replies: list[SentReply] = []
     for chat, post, n_best in bot_candidates(generator, posts, options, batch_size):
         message = last_turn_text(post, separator)

@@ -26,7 +26,6 @@ from nlp.metrics.hits import HitsDraw, hits_at_1
 from nlp.metrics.repetition import repetition_shares
 from nlp.metrics.rouge import resolve_unit, rouge
 from nlp.text.normalize import normalize_text
-from nlp.util.config import DataConfig
 from nlp.vectors.similarity import similarity_lookup, similarity_vectors
 
 
@@ -135,9 +134,7 @@ def reply_metrics(
     from nlp.chat.offline import bot_choices
 
     posts = [normalize_text(p.source) for p in pairs]
-    bundle = getattr(generator, "bundle", None)  # (test doubles have none: the default)
-    separator = bundle.config.data.turn_separator if bundle else DataConfig.turn_separator
-    sent = bot_choices(generator, posts, options, batch_size, separator=separator)
+    sent = bot_choices(generator, posts, options, batch_size)
     return score_replies(
         generator.codec, pairs, [reply.text for reply in sent],
         provenances=[reply.provenance for reply in sent], similarity=similarity,

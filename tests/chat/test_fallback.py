@@ -214,3 +214,15 @@ def test_bot_choices_read_the_message_not_the_turns_joined_before_it() -> None:
     empty = ScriptedGenerator(candidates=lambda message: [])
     sent = bot_choices(empty, ["今天天气怎么样 __eot__ how is the weather"], DecodeOptions())
     assert [reply.text for reply in sent] == [ENGLISH.no_idea]
+
+
+def test_bot_choices_read_the_model_s_own_turn_separator() -> None:
+    """The tuner and chat_quality called the offline bot without a separator: a model with
+    its own read the whole joined context as the message."""
+    from types import SimpleNamespace
+
+    empty = ScriptedGenerator(candidates=lambda message: [])
+    empty.bundle = SimpleNamespace(  # type: ignore[attr-defined]
+        config=SimpleNamespace(data=SimpleNamespace(turn_separator=" || ")))
+    sent = bot_choices(empty, ["今天天气怎么样 || how is the weather"], DecodeOptions())
+    assert [reply.text for reply in sent] == [ENGLISH.no_idea]
