@@ -243,13 +243,22 @@ def test_tune_decoding_for_chat_stores_the_winner_the_chat_uses(
 
     from nlp.chat.offline import bot_options
     from nlp.decoding.options import OptionError
+    from nlp.generation.bundle import store_decoding
     from nlp.generation.confidence import stored_calibration
     from nlp.generation.decode_args import describe_options
+    from nlp.generation.decode_settings import DecodeSettings
     from nlp.generation.generator import Generator
+    from nlp.generation.retrieved_fit import DEFAULT_FIT, RETRIEVED_FIT
     from nlp.tuning.search import chat_candidates
 
     model = tmp_path / "model"
     shutil.copytree(tiny_bundle, model)
+    # the bundle's own gate (`sense_sheet gate`): the tuner does not choose it, and wiped it
+    own_gate = {"en": DEFAULT_FIT["en"].to_json()}
+    before = load_bundle(model).decoding
+    assert before is not None
+    store_decoding(model, DecodeSettings(before.options, before.origin,
+                                         {**before.details, RETRIEVED_FIT: own_gate}))
     corpus = REPO / "corpora" / "dialogue-en.jsonl"
     argv = ["tune-decoding", "--model", str(model), "--corpus", str(corpus),
             "--max-pairs", "6", "--minutes", "5"]
@@ -258,6 +267,7 @@ def test_tune_decoding_for_chat_stores_the_winner_the_chat_uses(
     assert "distinct-2 - top-5 repeats" in out and "best:" in out
     stored = load_bundle(model).decoding
     assert stored is not None and stored.origin.startswith("tuned")
+    assert stored.details[RETRIEVED_FIT] == own_gate
     # no companions: no MMI candidates; the bundle's index and dual encoder: Hits chooses a
     # ranker of replies (and calibrates each), which `--rerank` and Hits offer; the bot
     # sends in the retrieval's own order
