@@ -57,7 +57,7 @@ from nlp.decoding.options import DecodeOptions
 from nlp.generation.decode_args import describe_options, merge_options
 from nlp.generation.decode_settings import recommended_options
 from nlp.generation.loading import LoadedModel, load_model
-from nlp.generation.reply_choice import ModelReads, reply_choice
+from nlp.generation.reply_choice import NOTHING_TO_SEND, ModelReads, reply_choice, yields_nothing
 from nlp.generation.retrieved_fit import first_sent
 from nlp.generation.text_generator import GuardedGenerator
 from nlp.headlines.job import decode_batch
@@ -425,6 +425,8 @@ class Model:
         options = self.options(**decoding)
         [n_best] = self._generator.generate([text], options)
         if not n_best:
+            if yields_nothing(options, ModelReads.of(self._loaded.data)):
+                raise OptionError(NOTHING_TO_SEND)
             raise InputError(f"{text!r} has no tokens to attend to")
         best = self._generator.with_attention(first_sent(n_best, options.retrieved_threshold))
         return Attention(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nlp.generation.decode_args import ResolvedDecoding, add_decode_arguments, resolve_decoding
+from nlp.generation.reply_choice import NOTHING_TO_SEND, ModelReads, yields_nothing
 from nlp.generation.retrieved_fit import first_sent
 from nlp.metrics.hits import DEFAULT_K, HitsDraw
 from nlp.training.command import add_corpus_arguments, corpus_spec
@@ -111,7 +112,10 @@ def run_attention(args: argparse.Namespace) -> int:
     options = _decoding(args, generator).options
     [n_best] = generator.generate([args.text], options)
     if not n_best:
-        print(f"s2s attention: {args.text!r} has no tokens to attend to", file=sys.stderr)
+        reads = ModelReads.of(generator.config.data)
+        why = NOTHING_TO_SEND if yields_nothing(options, reads) else (
+            f"{args.text!r} has no tokens to attend to")
+        print(f"s2s attention: {why}", file=sys.stderr)
         return 1
     best = generator.with_attention(first_sent(n_best, options.retrieved_threshold))
     text = plot_text(generator.config.data.task, best.provenance)

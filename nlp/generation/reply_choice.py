@@ -86,3 +86,14 @@ def reply_choice(options: DecodeOptions, reads: ModelReads = PLAIN) -> ReplyChoi
         mode = RETRIEVED if options.retrieve else NOTHING
     return ReplyChoice(mode, options.retrieve, options.rerank, options.fallback_threshold,
                        refines, options.retrieved_threshold if mode == GATED else 0.0)
+
+
+# Said where the options, not the text, leave no output (a heatmap of nothing)
+NOTHING_TO_SEND = ("these options neither write nor retrieve a reply (generated false, "
+                   "retrieve 0): there is nothing to draw")
+
+
+def yields_nothing(options: DecodeOptions, reads: ModelReads = PLAIN) -> bool:
+    """Whether `options` can give no candidate whatever the text: no decoding for a model
+    that `reads` what it reads, and nothing retrieved."""
+    return not reply_choice(options, reads).decodes and not options.retrieve

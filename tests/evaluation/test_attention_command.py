@@ -29,6 +29,10 @@ def test_attention_without_tokens_is_a_clear_error(
 ) -> None:
     assert attention(tiny_bundle, "   ", tmp_path / "a.png") == 1
     assert "no tokens" in capsys.readouterr().err
+    # options that neither write nor retrieve: said of the options, not blamed on the text
+    assert attention(tiny_bundle, "how are you?", tmp_path / "b.png", "--no-generated",
+                     "--retrieve", "0") == 1
+    assert "neither write nor retrieve" in capsys.readouterr().err
 
 
 def test_attention_titles_the_picture_by_the_models_task(

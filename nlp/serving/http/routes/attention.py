@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nlp.chat.attention_plot import plot_text, render_attention_png
-from nlp.generation.reply_choice import ModelReads, reply_choice
+from nlp.generation.reply_choice import NOTHING_TO_SEND, ModelReads, yields_nothing
 from nlp.generation.retrieved_fit import first_sent
 from nlp.serving.http.budget import chat_options
 from nlp.serving.http.config import ServeConfig
@@ -86,10 +86,8 @@ def add_attention_routes(app: FastAPI, requests: ModelRequests, config: ServeCon
         requests.budget.charge(client_address(request.scope), model.cost(options))
         n_best = await requests.decode(model, body.text, options)
         if not n_best:
-            if not (reply_choice(options, ModelReads(refines=model.refines)).decodes
-                    or options.retrieve):  # the options, not the text, left nothing
-                raise invalid("decoding", "these options neither write nor retrieve a reply "
-                              "(generated false, retrieve 0): there is nothing to draw")
+            if yields_nothing(options, ModelReads(refines=model.refines)):
+                raise invalid("decoding", NOTHING_TO_SEND)  # the options, not the text
             raise invalid("text", "the text has no tokens the model can read")
         # what the gate lets through first; a retrieved reply's attention: while scoring it
         best = await model.responder.with_attention(
