@@ -47,10 +47,11 @@ def training_config(
     config_file: PathLike | None = None,
     run: PathLike | None = None,
 ) -> ExperimentConfig:
-    """The config `s2s train [--config FILE] [--task TASK] [--set K=V ...]` trains with:
-    the file's (or the defaults), then the task's preset (`TASK_PRESETS`), then each
-    `section.key=value` override (`ConfigError` for a misspelt key or a bad value). `run`:
-    start from the config a run directory started with, as `s2s train --resume` does."""
+    """The config `s2s train [--config FILE | --task TASK] [--set K=V ...]` trains with: the
+    file's, or the defaults with the task's preset (`TASK_PRESETS`; a file and a task together
+    are refused, as by the command), then each `section.key=value` override (`ConfigError`
+    for a misspelt key or a bad value). `run`: start from the config a run directory started
+    with, as `s2s train --resume` does."""
     if isinstance(overrides, str):
         raise TypeError("overrides: a list of 'section.key=value' strings, not one string")
     if run is not None and config_file is not None:

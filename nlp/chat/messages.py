@@ -188,7 +188,8 @@ class Messages:
         return how
 
     def provenance(self, reply: Generation, options: DecodeOptions | None = None) -> str:
-        """Where `reply` came from, in one sentence ("" for a reply the model wrote alone).
+        """Where `reply` came from and how sure the choice was ("" for a reply the model wrote
+        alone without a calibrated confidence).
         Why say it: a retrieved reply is a sentence another person wrote, and people should
         be able to tell it from what the model wrote."""
         note = {"retrieved": self.retrieved, "refined": self.refined,

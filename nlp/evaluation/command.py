@@ -14,6 +14,7 @@ from nlp.generation.reply_choice import NOTHING_TO_SEND, ModelReads, yields_noth
 from nlp.generation.retrieved_fit import first_sent
 from nlp.metrics.hits import DEFAULT_K, HitsDraw
 from nlp.training.command import add_corpus_arguments, corpus_spec
+from nlp.util.arguments import positive_int
 
 if TYPE_CHECKING:
     from nlp.generation.generator import Generator
@@ -60,7 +61,8 @@ def register(subparsers: Any) -> None:
         help=f"hits: candidates per post (default {DEFAULT_K})",
     )
     evaluate.add_argument("--hits-seed", type=int, default=0, help="hits: seed of the draw")
-    evaluate.add_argument("--batch-size", type=int, default=64, help="inputs per decoder call")
+    evaluate.add_argument("--batch-size", type=positive_int, default=64,
+                          help="inputs per decoder call")
     evaluate.add_argument("--json", type=Path, help="also write the results to this JSON file")
     add_decode_arguments(evaluate)
     evaluate.set_defaults(func=run_evaluate)

@@ -273,4 +273,6 @@ def describe_options(options: DecodeOptions, reads: ModelReads = PLAIN) -> str:
         parts += [f"length_bonus {options.length_bonus:g}"] * bool(options.length_bonus)
     elif options.rerank != "none":
         parts.append(f"ranked by {options.rerank}")
+    if options.fallback_threshold:  # said where the decoder runs too, not only without it
+        parts.append(f"fallback below {options.fallback_threshold:g}")
     return ", ".join(parts)

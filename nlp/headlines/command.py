@@ -22,6 +22,7 @@ from nlp.generation.loading import LoadedModel, load_model, recommended_decoding
 from nlp.headlines import readers, writers
 from nlp.headlines.job import HeadlineJobOptions, generate_headlines
 from nlp.headlines.readers import ReaderOptions
+from nlp.util.arguments import positive_int
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 RUNNERS = ("in-process", "beam")
@@ -59,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--column", default="-1", help="TSV/CSV article column: 0-based index or header name"
     )
     io.add_argument("--id-column", help="TSV/CSV id column: index or header name")
-    io.add_argument("--batch-size", type=int, default=64, help="articles per decoder call")
+    io.add_argument("--batch-size", type=positive_int, default=64, help="articles per decoder call")
     io.add_argument("--strict", action="store_true", help="stop at the first bad record")
     io.add_argument("--resume", action="store_true", help="complete an interrupted output file")
     io.add_argument(

@@ -48,6 +48,7 @@ from nlp.decoding.options import DecodeOptions
 from nlp.metrics.sampling import sample_rows
 from nlp.training.command import add_corpus_arguments
 from nlp.training.corpus_io import run_validation_file
+from nlp.util.arguments import positive_int
 
 if TYPE_CHECKING:
     from nlp.generation.bundle import Bundle
@@ -74,7 +75,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--minutes", type=float, default=10.0, help="time budget of the search (default 10)"
     )
-    parser.add_argument("--batch-size", type=int, default=64, help="inputs per decoder call")
+    parser.add_argument("--batch-size", type=positive_int, default=64,
+                        help="inputs per decoder call")
     parser.add_argument(
         "--dry-run", action="store_true", help="print the table but leave the model unchanged"
     )

@@ -110,6 +110,8 @@ def test_a_decoding_summary_names_the_reranking_and_its_weights() -> None:
     # ... unless the model refines what it retrieves: its decoder writes every reply
     from nlp.generation.reply_choice import ModelReads
 
+    assert describe_options(DecodeOptions(rerank="likelihood", retrieve=10,
+                                          fallback_threshold=0.4)).endswith("fallback below 0.4")
     refining = describe_options(retrieved, ModelReads(refines=True))
     assert "none generated" not in refining and refining.startswith("beam")
 
