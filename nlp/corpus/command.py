@@ -31,6 +31,7 @@ from nlp.corpus.pipeline import (
 from nlp.corpus.readers import (
     ANY_FORMAT_OPTIONS,
     FORMATS,
+    LOG_FORMAT,
     detect_format,
     format_options,
     read_pairs,
@@ -383,7 +384,16 @@ def run_convert(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
 
-    return _run(args, ReadReport(), consume, written, excluded)
+    report = ReadReport()
+    code = _run(args, report, consume, written, excluded)
+    logs = [path for path, fmt in report.formats.items() if fmt.startswith(LOG_FORMAT)]
+    if code == 0 and logs:
+        # read as a log, a file's pairs stay out of retrieval indexes unless asked; the
+        # output is plain pairs, and an index built from it would send them to others
+        print(f"note: {', '.join(logs)} held what people wrote to the bot; {args.output} no "
+              "longer says so: keep it out of the corpora you index (s2s index, or train "
+              "with retrieval.index=false), or train on the log itself", file=sys.stderr)
+    return code
 
 
 class NothingKept(Exception):

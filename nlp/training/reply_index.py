@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from nlp.corpus.readers import detect_format
+from nlp.corpus.readers import LOG_FORMAT, detect_format
 from nlp.corpus.records import Pair
 from nlp.generation.bundle import (
     COMPANIONS_FILE,
@@ -50,7 +50,6 @@ from nlp.training.prepare import tokenize_pairs
 from nlp.util.config import DataConfig, RetrievalConfig
 from nlp.util.fsutil import link_or_copy_tree
 
-LOG_FORMAT = "conversation-log"
 # Hard negatives offered for a training post (`hard_negatives`): this many of the replies
 # BM25 retrieves for it, and this many of its conversation's other replies.
 HARD_DEPTH = 5

@@ -468,3 +468,20 @@ def test_an_excluded_file_written_by_convert_is_read_as_written(
     assert cli("convert", "--input", str(raw), "--output", str(tmp_path / "t2.jsonl"), *fields,
                "--exclude-corpus", str(empty)) != 0
     assert "exclude nothing" in capsys.readouterr().err
+
+
+def test_converting_a_conversation_log_says_its_pairs_are_people_s_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Read as a log, a file's pairs stay out of retrieval indexes unless asked; converted,
+    they are plain pairs an index would send to other people, and nothing said so."""
+    from nlp.chat.conversation_log import ConversationLog
+
+    log_file = tmp_path / "bot-log.jsonl"
+    log = ConversationLog(log_file, salt="s")
+    log.user("1", "my phone number is five five five")
+    log.bot("1", "hello")
+    log.user("1", "call me at home tonight please")
+    log.close()
+    assert cli("convert", "--input", str(log_file), "--output", str(tmp_path / "out.jsonl")) == 0
+    assert "held what people wrote to the bot" in capsys.readouterr().err

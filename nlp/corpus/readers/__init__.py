@@ -29,7 +29,7 @@ from nlp.corpus.readers.delimited import (
     read_tatoeba,
     read_tsv,
 )
-from nlp.corpus.readers.detect import detect_format
+from nlp.corpus.readers.detect import LOG_FORMAT, detect_format
 from nlp.corpus.readers.json_array import read_json
 from nlp.corpus.readers.jsonl import read_jsonl
 from nlp.corpus.readers.lcsts_xml import read_lcsts_xml
@@ -76,7 +76,7 @@ FORMATS: dict[str, Format] = {
         Format("dailydialog", read_dailydialog, "one dialogue per line, __eou__ turns"),
         Format("lccc", read_lccc, "space-separated post<TAB>reply"),
         Format(
-            "conversation-log",
+            LOG_FORMAT,
             read_conversation_log,
             "s2s chat/bot --log-conversations JSONL: what people wrote, replies rated /good",
         ),
@@ -207,5 +207,6 @@ ANY_FORMAT_OPTIONS = tuple(
     if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name not in ("report", "strict"))
 
 __all__ = [
-    "ANY_FORMAT_OPTIONS", "FORMATS", "Format", "detect_format", "format_options", "read_pairs",
+    "ANY_FORMAT_OPTIONS", "FORMATS", "LOG_FORMAT", "Format", "detect_format", "format_options",
+    "read_pairs",
 ]

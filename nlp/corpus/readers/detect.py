@@ -15,6 +15,9 @@ from nlp.corpus.readers.cornell import CONVERSATIONS_FILE, LINES_FILE
 from nlp.corpus.records import FormatError
 from nlp.text.scripts import has_han
 
+# The format of `s2s chat` / `s2s bot --log-conversations` files: people's own words, which
+# an index must not send to other people unless asked (`nlp.training.reply_index`)
+LOG_FORMAT = "conversation-log"
 SAMPLE_BYTES = 64 * 1024
 SAMPLE_LINES = 20
 
@@ -42,7 +45,7 @@ def detect_format(path: Path) -> tuple[str, str]:
     if path.suffix.lower() in _BY_SUFFIX:
         found = _BY_SUFFIX[path.suffix.lower()]
         if found == "jsonl" and _is_conversation_log(_sample_lines(path)):
-            return "conversation-log", f"extension {path.suffix}, records with conversation/turn"
+            return LOG_FORMAT, f"extension {path.suffix}, records with conversation/turn"
         return found, f"extension {path.suffix}"
     if path.suffix.lower() == ".json":
         return _detect_json(_sample_lines(path))
@@ -124,7 +127,7 @@ def _detect_content(path: Path) -> tuple[str, str]:
     # Majorities, not unanimity: the sample may contain the malformed lines to be reported.
     if _majority(line.lstrip().startswith("{") for line in lines):
         if _is_conversation_log(lines):  # `--log-conversations chats.log`: any name
-            return "conversation-log", "lines are conversation/turn records"
+            return LOG_FORMAT, "lines are conversation/turn records"
         return "jsonl", "lines are JSON objects"
     tabbed = [line for line in lines if "\t" in line]
     if _majority("\t" in line for line in lines):
