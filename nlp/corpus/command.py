@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import re
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 from nlp.corpus.pipeline import (
@@ -29,11 +27,9 @@ from nlp.corpus.pipeline import (
     split_pairs,
 )
 from nlp.corpus.readers import (
-    ANY_FORMAT_OPTIONS,
     FORMATS,
     LOG_FORMAT,
-    detect_format,
-    format_options,
+    options_for_file,
     read_pairs,
 )
 from nlp.corpus.records import CorpusError, FormatError, Pair, ReadReport
@@ -284,7 +280,7 @@ def _pairs(
     seen = set()
     for path in args.exclude_corpus:
         own = ReadReport()
-        fmt, own_options = applying(path, options)
+        fmt, own_options = options_for_file(path, options)
         seen |= pair_keys(
             process(read_pairs(path, fmt, report=own, **own_options), pipeline_options(args), own)
         )
@@ -297,34 +293,6 @@ def _pairs(
             raise FormatError(path, 0, "--exclude-corpus: no pair read from it, so it would "
                               "exclude nothing (see above)")
     return exclude_seen(pairs, seen, report, excluded)
-
-
-def applying(path: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The format detected for `path` and the reader options of the inputs that apply to it
-    (an excluded corpus may be in another format): read with the same fields, turns and
-    cleaning, its pairs have the keys the inputs' equal pairs have."""
-    if not Path(path).exists():
-        return "auto", options  # read_pairs says so, naming it
-    fmt, _ = detect_format(Path(path))
-    own = {*format_options(fmt), *ANY_FORMAT_OPTIONS}
-    if fmt == "jsonl" and _written_here(Path(path)):
-        # this command's own output (the usual excluded file): UTF-8, source and target,
-        # whatever fields and encoding the raw inputs needed
-        own -= {"source_field", "target_field", "encoding"}
-    return fmt, {name: value for name, value in options.items() if name in own}
-
-
-def _written_here(path: Path) -> bool:
-    """Whether a JSONL file's first record has the fields `corpus convert` writes."""
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            if line.strip():
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    return False
-                return isinstance(record, dict) and {"source", "target"} <= set(record)
-    return False
 
 
 def run_stats(args: argparse.Namespace) -> int:

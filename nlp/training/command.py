@@ -38,12 +38,13 @@ def add_corpus_arguments(
     add_reader_arguments(parser)
 
 
-def corpus_spec(paths: list[Path], args: argparse.Namespace) -> Any:
-    """Paths, format and the reader options given (they apply to every corpus of the run)."""
+def corpus_spec(paths: list[Path], args: argparse.Namespace, beside: bool = False) -> Any:
+    """Paths, format and the reader options given. `beside`: files read beside the corpus
+    (`--valid`, `--old-corpus`), which take the options their own format does."""
     from nlp.training.corpus_io import CorpusSpec
 
     options = tuple(reader_options(args).items())
-    return CorpusSpec(tuple(paths), args.format, args.strict, options)
+    return CorpusSpec(tuple(paths), args.format, args.strict, options, beside)
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -266,7 +267,7 @@ def run_index(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> int:
     from nlp.training.run import RunOptions, train
 
-    valid = corpus_spec(args.valid, args) if args.valid else None
+    valid = corpus_spec(args.valid, args, beside=True) if args.valid else None
     options = RunOptions(
         args.out, resume=args.resume, verbose=0 if args.quiet else 1,
         multi_worker=args.multi_worker,
@@ -285,7 +286,7 @@ def run_train(args: argparse.Namespace) -> int:
 def run_retrain(args: argparse.Namespace) -> int:
     from nlp.training.run import RetrainOptions, RunOptions, retrain
 
-    old = corpus_spec(args.old_corpus, args) if args.old_corpus else None
+    old = corpus_spec(args.old_corpus, args, beside=True) if args.old_corpus else None
     losses = retrain(
         args.source,
         corpus_spec(args.corpus, args),

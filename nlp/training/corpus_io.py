@@ -17,7 +17,13 @@ from nlp.corpus.pipeline import (
     seen_key,
     split_pairs,
 )
-from nlp.corpus.readers import FORMATS, detect_format, format_options, read_pairs
+from nlp.corpus.readers import (
+    FORMATS,
+    detect_format,
+    format_options,
+    options_for_file,
+    read_pairs,
+)
 from nlp.corpus.records import Pair, ReadReport
 from nlp.generation.bundle import file_sha256
 from nlp.text.normalize import separator_count
@@ -32,6 +38,9 @@ class CorpusSpec:
     fmt: str = "auto"
     strict: bool = False
     options: tuple[tuple[str, Any], ...] = ()
+    # the options were given for other files (the training corpus): each file takes those
+    # its own format does (`options_for_file`), where the corpus's own refuses the rest
+    options_follow_format: bool = False
 
 
 def load_pairs(spec: CorpusSpec, data: DataConfig | None = None) -> list[Pair]:
@@ -55,11 +64,15 @@ def load_pairs(spec: CorpusSpec, data: DataConfig | None = None) -> list[Pair]:
     report = ReadReport()
     pairs: list[Pair] = []
     for path in spec.paths:
-        options = dict(given)
+        # files read beside a corpus (`--valid`, `--old-corpus`) get the reader options their
+        # format takes: a raw corpus's fields or encoding mis-read a convert output
+        fmt, options = (options_for_file(path, dict(given))
+                        if spec.fmt == "auto" and spec.options_follow_format
+                        else (spec.fmt, dict(given)))
         if data is not None and _takes_context(path, spec.fmt):
             options.setdefault("context_turns", data.context_turns)
             options.setdefault("turn_separator", data.turn_separator)
-        pairs.extend(read_pairs(path, spec.fmt, report=report, strict=spec.strict, **options))
+        pairs.extend(read_pairs(path, fmt, report=report, strict=spec.strict, **options))
     print(f"{_describe(spec)}: {report.details()}", file=sys.stderr)
     if not pairs:
         raise ValueError(f"{_describe(spec)}: no usable pairs")

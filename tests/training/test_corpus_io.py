@@ -130,3 +130,21 @@ def test_a_validation_pair_written_otherwise_than_its_training_twin_is_left_out(
     valid = [Pair("i see.Do you like it?", "Yes, a lot."), Pair("new post", "new reply")]
     _, held = train_valid(train, valid, 0.05, 1)
     assert [(p.source, p.target) for p in held] == [("new post", "new reply")]
+
+
+def test_a_validation_file_beside_a_raw_corpus_takes_only_its_own_options(
+    tmp_path: Path,
+) -> None:
+    """`--corpus raw.jsonl --source-field content --target-field title --valid valid.jsonl`:
+    the convert output was read with the raw file's field names ("missing field 'content'",
+    then "no usable pairs"); with `--encoding latin-1` a UTF-8 one was silently mis-read."""
+    import json
+
+    from nlp.training.corpus_io import CorpusSpec, load_pairs
+
+    valid = tmp_path / "valid.jsonl"
+    valid.write_text(json.dumps({"source": "café au lait", "target": "oui"}) + "\n", "utf-8")
+    for options in ((("source_field", "content"), ("target_field", "title")),
+                    (("encoding", "latin-1"),)):
+        pairs = load_pairs(CorpusSpec((valid,), "auto", False, options, True))
+        assert [(p.source, p.target) for p in pairs] == [("café au lait", "oui")]

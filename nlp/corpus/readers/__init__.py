@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import inspect
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from os import PathLike
@@ -206,7 +207,37 @@ ANY_FORMAT_OPTIONS = tuple(
     name for name, parameter in inspect.signature(read_pairs).parameters.items()
     if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name not in ("report", "strict"))
 
+def options_for_file(
+    path: str | PathLike[str], options: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The format detected for `path` and the reader options given for a run's files that
+    apply to it: the rest belong to other files of the run (a raw corpus's field names or
+    encoding do not apply to a `corpus convert` output beside it, UTF-8 with source and
+    target, which they made unreadable or mis-read). What `--exclude-corpus` and training's
+    `--corpus` / `--valid` lists read each file with."""
+    if not Path(path).exists():
+        return "auto", options  # read_pairs says so, naming it
+    fmt, _ = detect_format(Path(path))
+    own = {*format_options(fmt), *ANY_FORMAT_OPTIONS}
+    if fmt == "jsonl" and _written_by_convert(Path(path)):
+        own -= {"source_field", "target_field", "encoding"}
+    return fmt, {name: value for name, value in options.items() if name in own}
+
+
+def _written_by_convert(path: Path) -> bool:
+    """Whether a JSONL file's first record has the fields `corpus convert` writes."""
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if line.strip():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    return False
+                return isinstance(record, dict) and {"source", "target"} <= set(record)
+    return False
+
+
 __all__ = [
     "ANY_FORMAT_OPTIONS", "FORMATS", "LOG_FORMAT", "Format", "detect_format", "format_options",
-    "read_pairs",
+    "options_for_file", "read_pairs",
 ]
