@@ -19,6 +19,7 @@ Everything here is loaded from the chat bundle: its index (`INDEX_DIR`) and dual
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from itertools import zip_longest
 from typing import Any
@@ -350,7 +351,9 @@ class Candidates:
                 source_tokens=source.tokens,
                 attention=np.zeros((len(tokens), len(source.tokens)), np.float32),
                 slots=source.slots, provenance="retrieved", pair=hit.pair, post=hit.post,
-                fit=retrieved_fit(similarity, gate),
+                # an index built before posts were kept has none to match: no fit (the
+                # message's likeness to "" is not one), so the gate sends the model's reply
+                fit=retrieved_fit(similarity, gate) if hit.post else math.nan,
             ))
         return out
 

@@ -195,6 +195,11 @@ def test_a_retrieved_reply_s_fit_reads_the_similarity_its_gate_calibrates(
             query, candidates.query_tokens(g.post))) for g in retrieved]
         assert encoder.batches == []
     assert [g.fit for g in retrieved] == pytest.approx(expected)
+    # an index built before posts were kept: no post to match, no fit (the message's cosine
+    # with "" let every hit of some messages through and none of others)
+    postless = [dataclasses.replace(hit, post="") for hit in hits]
+    candidates._sentence_encoder = AxisEncoder({text: (1.0, 0.0), "": (1.0, 0.0)})  # type: ignore[assignment]
+    assert all(math.isnan(g.fit) for g in candidates.retrieved(text, postless))
 
 
 def test_competing_keeps_the_fitting_retrieved_replies_else_the_model_s_own() -> None:
