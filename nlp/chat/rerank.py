@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from nlp.generation.text_generator import Generation
 from nlp.text.normalize import words_only
+from nlp.text.scripts import has_han
 from nlp.util.lru import MAX_CHATS, LruDict
 
 
@@ -78,9 +79,9 @@ class ReplyRanker:
         if not words:
             return w.empty
         penalty = 0.0
-        reply_words = words.split()
-        message_words = set(words_only(message).split())
-        copied = sum(word in message_words for word in reply_words) / len(reply_words)
+        reply_words = _units(words)
+        message_words = set(_units(words_only(message)))
+        copied = sum(word in message_words for word in reply_words) / max(len(reply_words), 1)
         if written and copied >= w.echo_threshold:
             penalty += w.echo * copied
         recent = self._chats.get(chat)
@@ -108,3 +109,10 @@ class ReplyRanker:
     def forget(self, chat: str) -> None:
         """Drop a chat's history (after /reset); the global frequencies stay."""
         self._chats.pop(chat, None)
+
+
+def _units(words: str) -> list[str]:
+    """What a reply copies from a message is counted in: words, and the characters of a Han
+    run, which Chinese writes without spaces ("我喜欢看电影" is one "word" to a split on
+    spaces, so a near-parrot of "你喜欢看电影吗" copied nothing)."""
+    return [unit for word in words.split() for unit in (list(word) if has_han(word) else [word])]

@@ -21,6 +21,16 @@ def test_an_echo_of_the_message_loses_to_a_real_reply() -> None:
     assert best.text == "i am fine ."
 
 
+def test_a_chinese_near_parrot_is_an_echo_too() -> None:
+    """Split on spaces, "我喜欢看电影" was one word that "你喜欢看电影吗" did not hold: the
+    echo penalty never fired on Chinese. Counted by character, it does."""
+    ranker = ReplyRanker()
+    assert ranker.penalty("c", "我喜欢看电影", "你喜欢看电影吗") > 0
+    assert ranker.penalty("c", "是的，周末常去", "你喜欢看电影吗") == 0
+    best = ranker.choose("c", candidates("我喜欢看电影", "是的，周末常去"), "你喜欢看电影吗")
+    assert best.text == "是的，周末常去"
+
+
 def test_a_person_s_retrieved_answer_taking_up_the_message_s_words_is_no_echo() -> None:
     """The echo penalty is the decoder's: a retrieved reply that takes up the message's
     words answers it, and keeps its lead over a lower-scored one."""
