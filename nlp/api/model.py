@@ -345,7 +345,10 @@ class Model:
     def options(self, **overrides: object) -> DecodeOptions:
         """`decoding` with `overrides` merged as a decoding flag would merge them
         (`OptionError` for an unknown name, a bad value or a contradiction)."""
-        return _merge(self._options, overrides)
+        base, settings = self._options, self._loaded.decoding
+        if settings is not None and overrides.get("rerank") not in (None, base.rerank):
+            base = settings.base_for(overrides)  # the re-ranking's tuned weights
+        return _merge(base, overrides)
 
     def describe(self, **overrides: object) -> str:
         """The one line the commands print about their decoding ("beam 5, ...")."""

@@ -62,6 +62,7 @@ def _field_flags() -> tuple[_FieldFlag, ...]:
 
 
 _FIELD_FLAGS = _field_flags()
+_RERANK_FLAG = next(flag for flag in _FIELD_FLAGS if flag.name == "rerank")
 
 
 def switch_sets(name: str) -> bool:
@@ -218,8 +219,10 @@ def resolve_decoding(args: argparse.Namespace, settings: DecodeSettings | None) 
     """The bundle's settings (or the decoder's defaults) with the given flags on top."""
     if settings is None:
         source, base = "built-in defaults (the model stores no decoding settings)", None
-    else:
-        source, base = f"bundle settings ({settings.origin})", settings.options
+    else:  # a --rerank picks its tuned weights (its flags still win)
+        rerank = getattr(args, _RERANK_FLAG.dest, None)
+        source = f"bundle settings ({settings.origin})"
+        base = settings.base_for({} if rerank is None else {"rerank": rerank})
     return ResolvedDecoding(decode_options(args, base), source, tuple(given_flags(args)))
 
 

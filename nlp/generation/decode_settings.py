@@ -94,6 +94,15 @@ class DecodeSettings:
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{where}: unusable decoding settings: {exc}") from exc
 
+    def base_for(self, changes: Mapping[str, object]) -> DecodeOptions:
+        """The options `changes` go on top of: these, or where the changes pick another
+        re-ranking, these with the weights chosen for it (`rerank_options`: what Hits scored
+        it with) rather than the decoder's defaults; weights the changes give still win."""
+        rerank = changes.get("rerank")
+        if isinstance(rerank, str) and rerank != self.options.rerank:
+            return self.rerank_options(rerank)
+        return self.options
+
     def rerank_options(self, rerank: str) -> DecodeOptions:
         """Options that re-rank by `rerank` with the weights chosen for it: these options'
         own when they re-rank that way, else those `s2s tune-decoding` chose by Hits@1

@@ -94,6 +94,27 @@ def test_bundle_settings_give_each_rerank_its_chosen_or_default_weights() -> Non
         tuned.rerank_options("mmi")
 
 
+
+def test_picking_a_re_ranking_by_hand_takes_its_tuned_weights() -> None:
+    """`--rerank mmi-bidi` (the CLI, HTTP `decoding`, `Model.options`) merged the flag over
+    the bundle's options: the decoder's default weights, not those Hits chose (which
+    `evaluate --metric hits` scored it with); a weight given by hand still wins."""
+    import argparse
+
+    from nlp.generation.decode_args import add_decode_arguments, resolve_decoding
+
+    tuned = DecodeSettings(default_decode_options("chat"), "tuned",
+                           {RERANK_WEIGHTS: {"mmi-bidi": {"mmi_lambda": 8.0, "mmi_gamma": 0}}})
+    parser = argparse.ArgumentParser()
+    add_decode_arguments(parser)
+    chosen = resolve_decoding(parser.parse_args(["--rerank", "mmi-bidi"]), tuned).options
+    assert (chosen.rerank, chosen.mmi_lambda, chosen.mmi_per_token) == ("mmi-bidi", 8.0, True)
+    given = resolve_decoding(parser.parse_args(["--rerank", "mmi-bidi", "--mmi-lambda", "2"]),
+                             tuned).options
+    assert given.mmi_lambda == 2.0
+    assert tuned.base_for({"rerank": "mmi-bidi"}).mmi_lambda == 8.0
+
+
 def test_a_decoding_summary_names_the_reranking_and_its_weights() -> None:
     options = DecodeOptions(
         strategy="sample", n_best=8, top_p=0.9, rerank="mmi-antilm", mmi_lambda=1.0,

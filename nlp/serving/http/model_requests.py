@@ -33,8 +33,11 @@ def request_options(model: ServedModel, overrides: BaseModel | None) -> DecodeOp
     """The model's tuned options with the request's overrides; 422 naming the field when the
     result is invalid (a value out of range, or fields contradicting each other)."""
     changes = overrides.model_dump(exclude_unset=True) if overrides is not None else {}
+    base = model.options
+    if model.settings is not None and changes.get("rerank") not in (None, base.rerank):
+        base = model.settings.base_for(changes)  # the re-ranking's tuned weights
     try:
-        return merge_options(model.options, changes)
+        return merge_options(base, changes)
     except (ValueError, TypeError) as exc:
         message = str(exc)
         first = message.split(" ")[0]
