@@ -360,9 +360,11 @@ class Candidates:
     def post_similarities(self, text: str, posts: Sequence[str], signal: str) -> list[float]:
         """The similarity of the message in `text` (its last turn) and each post by `signal`
         (`nlp.generation.retrieved_fit.SIGNALS`), what a gate's calibration reads."""
-        if signal == SENTENCE_ENCODER:
-            message = last_turn_text(text, self.bundle.config.data.turn_separator)
-            vectors = self.sentence_encoder.encode([message, *posts])
+        if signal == SENTENCE_ENCODER:  # the last turns: as BM25 and tf-idf read them
+            separator = self.bundle.config.data.turn_separator
+            message = last_turn_text(text, separator)
+            vectors = self.sentence_encoder.encode(
+                [message, *(last_turn_text(post, separator) for post in posts)])
             return (vectors[1:] @ vectors[0]).astype(float).tolist()
         query = self.query_tokens(text)
         return [self.index.post_similarity(query, self.query_tokens(p)) for p in posts]

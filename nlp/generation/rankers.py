@@ -58,6 +58,8 @@ from nlp.generation.confidence import confidences
 from nlp.generation.mmi import COMPANION_KIND, mmi_score
 from nlp.generation.text_generator import Generation
 from nlp.ranking.sentence_encoder import SentenceEncoder
+from nlp.text.normalize import last_turn_text
+from nlp.util.config import DataConfig
 
 # A fit of exactly 0 or 1 (a calibration's sigmoid saturated) still has finite log-odds.
 FIT_FLOOR = 1e-9
@@ -231,7 +233,9 @@ class Rankers:
         decoder's candidates at WRITTEN_BELOW and among them in the decoder's order (as
         `_retrieval_scores` puts them); and those sums (the raw values)."""
         with self.clock.stage("sentence encoder"):
-            sums = [sentence_encoder_sums(self.candidates.sentence_encoder, text, n_best)
+            separator = self.bundle.config.data.turn_separator
+            sums = [sentence_encoder_sums(self.candidates.sentence_encoder, text, n_best,
+                                          separator)
                     for text, n_best in zip(texts, results, strict=True)]
         ranked = _log_softmax_rows([SENTENCE_ENCODER_SCALE * row for row in sums])
         below = [value for n_best in results for value in _below_best_written(n_best)]
@@ -270,15 +274,18 @@ class Rankers:
 
 
 def sentence_encoder_sums(
-    encoder: SentenceEncoder, message: str, candidates: Sequence[Generation]
+    encoder: SentenceEncoder, message: str, candidates: Sequence[Generation],
+    separator: str = DataConfig.turn_separator,
 ) -> np.ndarray:
     """Per candidate, cosine(message, reply) + cosine(message, the post it answered) for a
-    retrieved reply, WRITTEN_BELOW for any other; one batch through the encoder."""
+    retrieved reply, WRITTEN_BELOW for any other; one batch through the encoder. The message
+    and the posts are their last turns (`separator`): a context model's input and training
+    posts hold earlier turns, and the same post with one before it read as another post."""
     retrieved = [g for g in candidates if g.provenance == "retrieved"]
     if not retrieved:
         return np.full(len(candidates), WRITTEN_BELOW)
-    vectors = encoder.encode(
-        [message, *(g.text for g in retrieved), *(g.post for g in retrieved)])
+    vectors = encoder.encode([last_turn_text(message, separator), *(g.text for g in retrieved),
+                              *(last_turn_text(g.post, separator) for g in retrieved)])
     cosines = vectors[1:] @ vectors[0]
     per_reply = iter((cosines[: len(retrieved)] + cosines[len(retrieved):]).tolist())
     return np.array([next(per_reply) if g.provenance == "retrieved" else WRITTEN_BELOW

@@ -45,6 +45,7 @@ from nlp.generation.decode_settings import (
 from nlp.retrieval import INDEX_DIR, ReplyIndex, message_tokens
 from nlp.retrieval.dense import POST_VECTORS, REPLY_VECTORS, VectorIndex, files
 from nlp.retrieval.refine import refined_source
+from nlp.text.normalize import last_turn_text
 from nlp.training.corpus_io import CorpusSpec
 from nlp.training.prepare import tokenize_pairs
 from nlp.util.config import DataConfig, RetrievalConfig
@@ -354,6 +355,9 @@ def store_post_vectors(
         if (index_dir / files(POST_VECTORS)[0]).exists():
             _store_vectors(bundle_files.path, index_dir, None, POST_VECTORS)
         return
+    # the posts' last turns, which the message's last turn searches them with
+    separator = bundle_files.config.data.turn_separator
+    posts = [last_turn_text(post, separator) for post in posts]
     distinct = list(dict.fromkeys(posts))
     encoder = SentenceEncoder(cached=0)  # each post once, in batches; none read again
     encoded = np.concatenate([encoder.encode(distinct[start:start + POSTS_A_BATCH])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from nlp.decoding.options import RETRIEVAL
 from nlp.generation.rankers import Rankers, _log_softmax_rows
 from nlp.generation.stage_clock import StageClock
 from nlp.retrieval import ReplyIndex
+from nlp.util.config import ExperimentConfig
 from tests.generation.test_candidates import PAIRS, candidates_of
 
 
@@ -147,10 +149,16 @@ def test_the_sentence_encoder_ranks_retrieved_replies_by_both_cosines_and_keeps_
     assert encoder.batches == [["msg", "near", "across", "far", "same"]]  # one batch
     assert sentence_encoder_sums(encoder, "msg", row[:1]) == pytest.approx(  # type: ignore[arg-type]
         [WRITTEN_BELOW])
+    # a context model: its input and its training posts hold earlier turns, and the same
+    # post with a turn before it read as another post; compared by their last turns now
+    with_turns = [candidate("near", 5.0, "retrieved", post="earlier __eot__ far")]
+    assert sentence_encoder_sums(encoder, "before __eot__ msg", with_turns) == pytest.approx(  # type: ignore[arg-type]
+        [0.8])
 
     class Holder:  # what `Rankers` reads of its candidates here
         sentence_encoder = encoder
         clock = StageClock()
+        bundle = SimpleNamespace(config=ExperimentConfig())
 
     rankers = Rankers(Holder(), {})  # type: ignore[arg-type]
     scores, raw = rankers._sentence_encoder_scores(["msg"], [row])
