@@ -13,8 +13,13 @@ from collections.abc import Sequence
 
 from nlp.metrics.rouge import resolve_unit
 
-_SENTENCE_END = re.compile(r"[。！？!?]+[”’」』\"')）]*|(?<!\d)\.(?!\d)[\"')]*|\n")
-"""A sentence ends at 。！？!? (with closing quotes), at "." not inside a number, or a newline."""
+# A point after a lone capital ("U.S.", "J. Smith") or a common title ends no sentence
+_NOT_AN_END = "".join(rf"(?<!\b{word})" for word in (
+    "[A-Z]", "Mr", "Mrs", "Ms", "Dr", "St", "Corp", "Inc", "Co", "Ltd", "Jr", "No", "vs"))
+_SENTENCE_END = re.compile(
+    rf"[。！？!?]+[”’」』\"')）]*|{_NOT_AN_END}(?<!\d)\.(?!\d)[\"')]*|\n")
+"""A sentence ends at 。！？!? (with closing quotes), at "." not inside a number nor after an
+abbreviation (the lead baseline was "The U." of "The U.S. Agriculture..."), or a newline."""
 
 
 def split_sentences(text: str) -> list[str]:

@@ -124,6 +124,9 @@ def tokenizing_codec(args: argparse.Namespace) -> Any:
     from nlp.tokenizers.vocab import Vocabulary
 
     if args.like is not None:
+        if args.task or args.config or args.set:  # the run's tokenizer is the one: no other
+            raise ValueError("--like takes the run's own tokenizer; --task, --config and --set "
+                             "would set another: give --like alone, or those without it")
         directory = _codec_directory(args.like)
         return TextCodec.load(ExperimentConfig.load(directory / "config.json"), directory)
     config = ExperimentConfig.load(args.config) if args.config else ExperimentConfig()

@@ -211,6 +211,10 @@ def test_sentence_splitting_and_lead_sentence() -> None:
     ]
     assert first_sentence("No end here") == "No end here"
     assert lead_sentence_baseline(["一。二。", ""]) == ["一。", ""]
+    # an abbreviation ends no sentence ("The U." and "Mr." were lead sentences)
+    assert first_sentence("The U.S. Agriculture Department said so. Then more.") == (
+        "The U.S. Agriculture Department said so.")
+    assert first_sentence("Mr. Smith of NEC Corp. left. Fine.") == "Mr. Smith of NEC Corp. left."
 
 
 def test_lead_n_uses_mean_reference_length() -> None:
