@@ -107,7 +107,7 @@ def run_with_loader(args: argparse.Namespace, loader: ModelLoader) -> int:
         responder = build_responder(args, loader)
     except (OSError, ValueError) as exc:
         print(
-            f"s2s bot: cannot load the model: {redact(str(exc), config.secrets)}", file=sys.stderr
+            f"s2s bot: cannot start: {redact(str(exc), config.secrets)}", file=sys.stderr
         )
         return 1
     try:

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         # the terminal's chat keeps its settings (/beam, /sample...) across sessions: say those
         responder = build_responder(args, model_loader(args), TERMINAL_CHAT)
     except (OSError, ValueError) as exc:
-        print(f"s2s chat: cannot load the model: {exc}", file=sys.stderr)
+        print(f"s2s chat: cannot start: {exc}", file=sys.stderr)  # the model, --state, the log...
         return 1
     try:
         chat_loop(responder, sys.stdin, sys.stdout, why_dir=args.why_dir)

@@ -63,7 +63,10 @@ class ConversationLog:
         self._salt = salt
         self._clock = clock
         self._chats: LruDict[str, _Conversation] = LruDict(max_chats)
-        self._file: TextIO | None = None
+        # opened now: a path that cannot be written fails the command at start-up, not the
+        # first message of a chat (which ended `s2s chat` and made the bot apologise to all)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: TextIO | None = path.open("a", encoding="utf-8")
 
     def chat_hash(self, chat: str) -> str:
         return hashlib.sha256(f"{self._salt}:{chat}".encode()).hexdigest()

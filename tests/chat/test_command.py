@@ -87,4 +87,18 @@ def test_a_missing_model_is_a_clear_error(tmp_path: Path, capsys) -> None:  # ty
         ["chat", "--model", str(tmp_path / "nope"), "--state", str(tmp_path / "s.sqlite")]
     )
     assert command.run(args) == 1
-    assert "cannot load the model" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "cannot start" in err and "nope" in err
+
+
+def test_a_conversation_log_that_cannot_be_written_fails_at_start(tmp_path: Path) -> None:
+    """A bad --log-conversations path passed start-up and the warm-up, then ended the chat at
+    its first message (the bot apologised to every message)."""
+    import pytest
+
+    from nlp.chat.conversation_log import ConversationLog
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(OSError):
+        ConversationLog(blocker / "log.jsonl", salt="s")
