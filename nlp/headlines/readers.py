@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from nlp.corpus.readers.delimited import allow_long_fields
+
 FORMATS: tuple[str, ...] = ("text", "jsonl", "tsv", "csv")
 DEFAULT_FIELDS: tuple[str, ...] = ("article", "source", "text")
 """JSONL fields tried in order when no field is named."""
@@ -158,8 +160,15 @@ def _table_records(
 ) -> Iterator[Article]:
     """TSV (plain tab split, no quoting: LCSTS-style files) or CSV (RFC 4180 quoting, where a
     quoted field may span lines: a record's line is the line where it starts)."""
-    reader: _TsvRows | Any = (_TsvRows(lines) if fmt == "tsv" else
-                              csv.reader(text + "\n" for _, text in lines))
+    ended: list[bool] = []  # the lines ran out while the CSV reader still wanted more
+
+    def feed() -> Iterator[str]:
+        for _, text in lines:
+            yield text + "\n"
+        ended.append(True)
+
+    allow_long_fields()  # an article past the csv module's 128 KiB is still one article
+    reader: _TsvRows | Any = _TsvRows(lines) if fmt == "tsv" else csv.reader(feed())
     specs = [options.column] + ([options.id_column] if options.id_column is not None else [])
     header: list[str] | None = None
     if any(not _INDEX.fullmatch(s) for s in specs):
@@ -184,6 +193,10 @@ def _table_records(
         line, start = start, reader.line_num + 1
         if isinstance(row, csv.Error):  # one bad record costs that record, not the rest
             yield Article(line, line, error=f"unreadable {fmt.upper()} record: {row}")
+            continue
+        if ended and start - 1 > line:  # it ran to the end of the file: a quote left open
+            yield Article(line, line, error=f"a quote opened here is never closed: lines "
+                          f"{line}-{start - 1}, to the end of the file, were read as one")
             continue
         if any(_undecodable(f) for f in row):
             yield Article(line, line, error=_UNDECODABLE)

@@ -176,7 +176,16 @@ def test_a_quote_never_closed_says_which_lines_it_took(tmp_path: Path) -> None:
     path = write(tmp_path / "q.csv", 'source,target\na,b\n"c,d\ne,f\ng,h\ni,j\n')
     pairs, report = read(path)
     assert sides(pairs) == [("a", "b")]
-    assert "spans lines 3-6" in problem_lines(report)[3]
+    assert "lines 3-6" in problem_lines(report)[3]
+
+
+def test_a_quote_left_open_in_the_last_column_is_reported(tmp_path: Path) -> None:
+    """Opened in the last column, the quote made a record as wide as the header: the lines up
+    to the end of the file became one field of a pair, nothing reported."""
+    path = write(tmp_path / "q.csv", 'source,target\na,b\nc,"d said ""hi\ne,f\ng,h\n')
+    pairs, report = read(path)
+    assert sides(pairs) == [("a", "b")]
+    assert "never closed" in problem_lines(report)[3]
 
 
 def test_csv_without_header(tmp_path: Path) -> None:

@@ -119,6 +119,16 @@ def join_spaced_tokens(text: str) -> str:
     return "".join(parts)
 
 
+# An article may be longer than the csv module's default field limit (128 KiB), which made
+# it an error and, inside quotes, cut it into records of its own
+FIELD_LIMIT = 2**31 - 1
+
+
+def allow_long_fields() -> None:
+    """Raise the csv module's process-wide field limit to `FIELD_LIMIT` (never lower it)."""
+    csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
+
+
 def read_csv(
     src: RecordSource,
     *,
@@ -133,12 +143,15 @@ def read_csv(
     post/reply) picks those, otherwise the first two columns are used.
     """
     consumed: list[int] = []
+    ended: list[bool] = []  # the lines ran out while the reader still wanted more
 
     def feed() -> Iterator[str]:
         for number, text in src.lines():
             consumed.append(number)
             yield text + "\n"
+        ended.append(True)
 
+    allow_long_fields()
     reader = csv.reader(feed(), delimiter=delimiter)
     indexes: tuple[int, int] | None = None
     min_fields, max_fields = 0, None
@@ -157,6 +170,10 @@ def read_csv(
         line = consumed[0] if consumed else 0
         last = consumed[-1] if consumed else 0
         consumed.clear()
+        if ended and last > line:  # a record that ran to the end of the file: a quote left open
+            src.reject(line, CSV_ERROR, f"a quote opened here is never closed: lines {line}-"
+                       f"{last}, to the end of the file, were read as one field")
+            continue
         if not fields:
             continue
         if indexes is None:  # the header: every row must be as wide as it
