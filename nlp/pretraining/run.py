@@ -74,14 +74,25 @@ def pretrain(
     (one document a line), or resume the run in `options.out`."""
     run_dir = options.out / RUN_SUBDIR
     objectives = check_objectives(options.objectives)
+    inputs = sorted(f["sha256"] for f in [
+        *(corpus_fingerprint(corpus) if corpus is not None else []),
+        *({"sha256": file_sha256(p)} for p in text_files)])
     if options.resume:
         config, changes = resume_settings(saved_config(options.out), config)
+        started = json.loads((run_dir / PRETRAINING_FILE).read_text("utf-8"))
+        if "inputs" in started and started["inputs"] != inputs:
+            # the split, the windows and the batch plan follow the texts, and the best epoch
+            # is chosen by validation losses that must be over the same held-out texts
+            raise ValueError(f"--resume: the texts differ from those {options.out} started "
+                             "with (their files' sha256); give the same --text and --corpus "
+                             "files, unchanged, or pretrain into a new --out")
+        if options.objectives not in (OBJECTIVES, tuple(started["objectives"])):
+            raise ValueError(f"--resume: objectives {', '.join(options.objectives)} differ "
+                             f"from the run's {', '.join(started['objectives'])}")
         if changes:
             _say(options, "resuming with " + ", ".join(changes))
             config.save(run_dir / CONFIG_FILE)
-        objectives = tuple(json.loads((run_dir / PRETRAINING_FILE).read_text("utf-8"))[
-            "objectives"
-        ])
+        objectives = tuple(started["objectives"])
     if config.model.pretrained:
         raise ValueError("model.pretrained is for `s2s train`: pretraining starts from scratch")
     if not corpus and not text_files:
@@ -114,7 +125,8 @@ def pretrain(
         config.save(run_dir / CONFIG_FILE)
         codec.save(run_dir)
         write_text_atomic(
-            run_dir / PRETRAINING_FILE, json.dumps({"objectives": list(objectives)}) + "\n"
+            run_dir / PRETRAINING_FILE,
+            json.dumps({"objectives": list(objectives), "inputs": inputs}) + "\n",
         )
     length = config.train.max_target_length
     train_source, train_target, train_count = windows(codec, train_tokens, length)

@@ -88,6 +88,22 @@ def test_pretrain_then_train_from_it_starts_from_its_weights(
     assert "model.units 8 there, 16 here" in error
 
 
+def test_a_resumed_pretraining_reads_the_texts_it_started_with(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Changed --text files were re-split and re-windowed on resume with the old vocabulary,
+    and the best epoch chosen across different held-out texts."""
+    text = tmp_path / "news.txt"
+    text.write_text("".join(f"the market rose {i} points on monday\n" for i in range(40)),
+                    "utf-8")
+    out = tmp_path / "pre"
+    base = ["pretrain", "--text", str(text), "--out", str(out), "--quiet", *_sets()]
+    assert main([*base, "--epochs", "1"]) == 0
+    text.write_text(text.read_text("utf-8") + "a new line of news\n", "utf-8")
+    assert main([*base, "--epochs", "2", "--resume"]) != 0
+    assert "texts differ" in capsys.readouterr().err
+
+
 def _pretrain_command(out: Path, *extra: str) -> list[str]:
     return [
         sys.executable, "-m", "s2s.cli", "pretrain", "--corpus", str(CORPUS), "--out", str(out),
