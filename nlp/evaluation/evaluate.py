@@ -169,8 +169,8 @@ def score_replies(
             1, len(provenances))
     name = similarity_vectors(similarity, report["unit"])
     if name:
-        reply_tokens = [codec.text_tokens(reply) for reply in replies]
-        reference_tokens = [codec.text_tokens(reference) for reference in references]
+        reply_tokens = [codec.word_tokens(reply) for reply in replies]
+        reference_tokens = [codec.word_tokens(reference) for reference in references]
         lookup = similarity_lookup(name, {t for ts in (*reply_tokens, *reference_tokens)
                                           for t in ts})
         report |= embedding_similarities(reply_tokens, reference_tokens, lookup)

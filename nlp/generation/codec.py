@@ -18,6 +18,7 @@ from nlp.text.normalize import normalize_text
 from nlp.text.truecase import TRUECASE_FILE, TruecaseCounts, Truecaser
 from nlp.tokenizers import Tokenizer, build_tokenizer, load_tokenizer
 from nlp.tokenizers.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from nlp.tokenizers.subword import SentencePieceTokenizer
 from nlp.tokenizers.vocab import Vocabulary
 from nlp.tokenizers.words import WordTokenizer
 from nlp.util.config import ExperimentConfig
@@ -140,6 +141,15 @@ class TextCodec:
         """One text's tokens as the model sees them (normalised, masked, tokenized, not cut),
         for training word vectors whose words are this model's tokens (`s2s embeddings`)."""
         return self.tokenizer.tokenize(self._mask(normalize_text(text)).text)
+
+    def word_tokens(self, text: str) -> list[str]:
+        """One text's words, for measuring with pretrained word vectors: the model's tokens
+        where they are words, the word step of a sentencepiece tokenizer where they are pieces
+        (jieba's words, or the word rules), since no pretrained vectors know "▁good"."""
+        if not isinstance(self.tokenizer, SentencePieceTokenizer):
+            return self.text_tokens(text)
+        words = self.tokenizer.words or WordTokenizer(self.config.tokenizer.lowercase)
+        return words.tokenize(self._mask(normalize_text(text)).text)
 
     # --- encoding ------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from nlp.corpus.records import Pair
 from nlp.decoding.options import DecodeOptions
 from nlp.metrics.sampling import sample_rows
+from nlp.tokenizers.base import SP_SPACE
 from nlp.training.command import add_corpus_arguments
 from nlp.training.corpus_io import run_validation_file
 from nlp.util.arguments import positive_int
@@ -340,12 +341,15 @@ def _fit_measure(generator: Generator, pairs: Sequence[Pair]) -> Any:
     if not name:
         print("fit: no word vectors for this language; BLEU-2 alone", file=sys.stderr)
         return None
-    words = set(codec.vocab.tokens) | {t for p in pairs for t in codec.text_tokens(p.target)}
+    # the words replies can hold: the vocabulary's (a sentencepiece piece without its space
+    # mark is most often a whole word) and the references'
+    words = ({t.lstrip(SP_SPACE) for t in codec.vocab.tokens}
+             | {t for p in pairs for t in codec.word_tokens(p.target)})
     lookup = similarity_lookup(name, words)
 
     def fit(outputs: Sequence[str], references: Sequence[str]) -> float:
-        scores = embedding_similarities([codec.text_tokens(o) for o in outputs],
-                                        [codec.text_tokens(r) for r in references], lookup)
+        scores = embedding_similarities([codec.word_tokens(o) for o in outputs],
+                                        [codec.word_tokens(r) for r in references], lookup)
         return scores["embedding_average"]
 
     print(f"fit: embedding average with {name}", file=sys.stderr)

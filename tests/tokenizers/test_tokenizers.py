@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import sentencepiece as spm
 
+from nlp.corpus.records import Pair
 from nlp.text.normalize import normalize_text
 from nlp.tokenizers import (
     TOKENIZER_KINDS,
@@ -416,3 +417,18 @@ def test_a_jieba_tokenizer_loads_the_dictionary_when_made_not_at_the_first_han_t
     jieba_segmenter.cache_clear()
     JiebaTokenizer()
     assert jieba_segmenter.cache_info().currsize == 1
+
+
+def test_a_sentencepiece_model_is_measured_in_words() -> None:
+    """Embedding similarity (evaluate --metric chat, the tuner's fit) read the model's tokens:
+    for sentencepiece "▁good ▁morning !", of which GloVe knows only "!"."""
+    from nlp.generation.codec import TextCodec
+    from nlp.util.config import ExperimentConfig
+
+    config = ExperimentConfig().with_overrides(["tokenizer.kind=sentencepiece",
+                                                "tokenizer.sp_vocab_size=300"])
+    codec = TextCodec.untrained(config, [Pair(text, text) for text in CORPUS])
+    assert codec.word_tokens("Good morning! Did you sleep well?") == [
+        "good", "morning", "!", "did", "you", "sleep", "well", "?"]
+    words = TextCodec.untrained(ExperimentConfig(), [Pair(text, text) for text in CORPUS])
+    assert words.word_tokens("Good morning!") == words.text_tokens("Good morning!")
