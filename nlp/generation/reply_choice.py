@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nlp.decoding.options import DecodeOptions
+from nlp.decoding.options import POST_RANKERS, DecodeOptions
 from nlp.util.config import DataConfig
 
 # The model's own replies only (its n-best or samples, ranked).
@@ -84,7 +84,10 @@ def reply_choice(options: DecodeOptions, reads: ModelReads = PLAIN) -> ReplyChoi
         mode = EITHER if options.retrieve else GENERATED
     else:
         mode = RETRIEVED if options.retrieve else NOTHING
-    return ReplyChoice(mode, options.retrieve, options.rerank, options.fallback_threshold,
+    # a ranker of the posts retrieved replies answered orders nothing among the model's own
+    # replies alone: there the decoder's order stands (`rankers`), and is what is said
+    ranker = "none" if not options.retrieve and options.rerank in POST_RANKERS else options.rerank
+    return ReplyChoice(mode, options.retrieve, ranker, options.fallback_threshold,
                        refines, options.retrieved_threshold if mode == GATED else 0.0)
 
 

@@ -123,6 +123,17 @@ def test_the_bundles_calibration_wins_over_the_default_per_language() -> None:
     assert gate_for("hello", details) == gate_for("hello")
 
 
+def test_settings_do_not_say_a_ranker_of_posts_orders_the_model_s_own_replies() -> None:
+    """`s2s chat --retrieve 0` on a default bundle said its replies were ranked "by a
+    pretrained sentence encoder", which never scores the model's own: the decoder's order
+    stands, and is said."""
+    from nlp.chat.messages import ENGLISH
+
+    said = ENGLISH.replies_text(DecodeOptions(retrieve=0, rerank="sentence-encoder",
+                                              retrieved_threshold=0.5))
+    assert "sentence encoder" not in said and "the model's own" in said
+
+
 def test_settings_say_what_chooses_the_reply_under_the_gate() -> None:
     from nlp.chat.messages import CHINESE, ENGLISH
     from nlp.generation.reply_choice import GATED, reply_choice
