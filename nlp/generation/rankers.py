@@ -111,6 +111,17 @@ def teacher_forced(options: DecodeOptions, candidates: Sequence[Generation]) -> 
             or any(g.provenance == "retrieved" for g in candidates))
 
 
+def reads_chat_model(options: DecodeOptions) -> bool:
+    """Whether ranking under `options` reads the candidates with the chat model, teacher-forced
+    (`teacher_forced`, and MMI under `pmi_weight`, whose candidates' scores are their PMI): what
+    a request's cost charges (`nlp.serving.http.budget`). The rankers of posts and the dual
+    encoder never do."""
+    if options.rerank in (RETRIEVAL, SENTENCE_ENCODER, "dual-encoder", FUSED):
+        return False
+    return teacher_forced(options, ()) or (
+        options.rerank in COMPANION_KIND and options.pmi_weight > 0)
+
+
 class Rankers:
     """The rankers of one chat bundle's candidates (`Candidates`: its index, dual encoder and
     teacher-forced scorer), with the companions MMI reads."""
@@ -168,9 +179,8 @@ class Rankers:
         if rerank in ("dual-encoder", FUSED):  # the texts only: no chat-model score needed
             return self._dual_encoder_scores(texts, results, options)
         # MMI's forward term is the likelihood: under `pmi_weight` a written candidate's
-        # score is its PMI, so the likelihood is read teacher-forced
-        pmi_scored = rerank in COMPANION_KIND and options.pmi_weight > 0
-        if pmi_scored or teacher_forced(options, [g for _, g in flat]):
+        # score is its PMI, so the likelihood is read teacher-forced (`reads_chat_model`)
+        if reads_chat_model(options) or teacher_forced(options, [g for _, g in flat]):
             forward = self.candidates.forward.token_log_probs(
                 [Pair(inputs[row], g.text) for row, g in flat])
             sums = [float(np.sum(row)) for row in forward]

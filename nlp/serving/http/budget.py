@@ -21,7 +21,7 @@ from nlp.chat.responder import ChatResponder
 from nlp.decoding.options import RETRIEVAL, SENTENCE_ENCODER, DecodeOptions, rows_per_input
 from nlp.generation.mmi import COMPANION_KIND
 from nlp.generation.pmi import MARGINAL_POSTS
-from nlp.generation.rankers import FUSED
+from nlp.generation.rankers import FUSED, reads_chat_model
 from nlp.serving.http.config import ServeConfig
 from nlp.util.config import TrainConfig
 from nlp.util.ratelimit import ChatRateLimiter, Verdict
@@ -74,14 +74,7 @@ def request_cost(
     lookups = options.retrieve + refines
     passes = 0
     rerank = options.rerank
-    # the chat model's teacher-forced pass (`rankers.teacher_forced`): the likelihood, any
-    # ranker of the chat model's scores where retrieved replies compete, a fallback threshold,
-    # and MMI under PMI (whose scores replaced the decoder's)
-    chat_model_pass = rerank not in (*DUAL_ENCODER_RANKERS, SENTENCE_ENCODER, RETRIEVAL) and (
-        rerank == "likelihood" or options.fallback_threshold > 0
-        or (options.retrieve > 0 and rerank in ("none", *COMPANION_KIND))
-        or (rerank in COMPANION_KIND and options.pmi_weight > 0))
-    if chat_model_pass:
+    if reads_chat_model(options):  # the chat model's teacher-forced pass
         passes += 1
     if rerank != "none" or options.retrieve:  # else the decoder's order stands, unscored
         if rerank in COMPANION_KIND:
