@@ -12,6 +12,7 @@ of the file instead of producing garbage replies.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -27,6 +28,7 @@ from typing import Any
 from nlp import __version__
 from nlp.generation.codec import TextCodec
 from nlp.generation.decode_settings import DECODING_FILE, DecodeSettings
+from nlp.generation.retrieved_fit import RETRIEVED_FIT
 from nlp.util.config import ConfigError, ExperimentConfig
 from nlp.util.fsutil import atomic_directory, link_or_copy_tree, recover
 
@@ -129,8 +131,17 @@ def _write_metadata(directory: Path, meta: dict[str, Any]) -> None:
 
 
 def store_decoding(path: Path, settings: DecodeSettings) -> Path:
-    """Replace the bundle's recommended decode options, atomically; returns the bundle dir."""
-    return _replace_file(path, DECODING_FILE, settings.to_json())
+    """Replace the bundle's recommended decode options, atomically; returns the bundle dir.
+    The bundle's own retrieved-or-generated gate (`details[RETRIEVED_FIT]`, from rated
+    sheets) stays unless `settings` bring one: no decoding choice (the tuner's, an index's
+    defaults) decides it."""
+    directory = resolve(Path(path))
+    before = read_decoding(directory, read_metadata(directory))
+    if before is not None and RETRIEVED_FIT in before.details \
+            and RETRIEVED_FIT not in settings.details:
+        settings = dataclasses.replace(
+            settings, details={**settings.details, RETRIEVED_FIT: before.details[RETRIEVED_FIT]})
+    return _replace_file(directory, DECODING_FILE, settings.to_json())
 
 
 def store_companions(path: Path, companions: dict[str, Path]) -> Path:

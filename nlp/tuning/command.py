@@ -248,18 +248,11 @@ def _store(
     found."""
     from nlp.generation.bundle import store_decoding
     from nlp.generation.decode_settings import DecodeSettings
-    from nlp.generation.retrieved_fit import RETRIEVED_FIT
-
     best = result.best
-    # what the bundle holds that the tuner does not choose: its own retrieved-or-generated
-    # gate (`sense_sheet gate`), which the bot reads in place of the shipped one
-    kept = {key: value for key, value in (bundle.decoding.details if bundle.decoding else {}
-                                          ).items() if key == RETRIEVED_FIT}
     settings = DecodeSettings(
         best.options,
         f"tuned by s2s tune-decoding: {metric} {best.score:.4f} on {len(pairs)} pairs",
         {
-            **kept,
             "metric": metric,
             "score": best.score,
             "start_score": result.start.score,
