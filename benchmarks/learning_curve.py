@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.chat_quality import RUNS as CHAT_RUNS
-from benchmarks.common import RESULTS_DIR, format_table, write_json
+from benchmarks.common import RESULTS_DIR, format_table, read_results, write_json
 from benchmarks.headline_quality import RUNS as HEADLINE_RUNS
 from benchmarks.headline_quality import training_info
 from benchmarks.recipes import (
@@ -189,7 +189,7 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
 
-    results = json.loads(args.out.read_text("utf-8")) if args.out.exists() else {}
+    results = read_results(args.out)
     # verbatim: the README's budget, and every model trained by it (not a reused smoke run's)
     verbatim = args.minutes is None and all(row["trained_by_this_recipe"] for row in rows)
     results[run.name] = {"recipe": script, "verbatim": verbatim,

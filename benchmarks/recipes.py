@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from benchmarks.common import RESULTS_DIR, write_json
+from benchmarks.common import RESULTS_DIR, read_results, write_json
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 _BLOCK = re.compile(r"<!-- recipe: (?P<name>[\w-]+) -->\s*```sh\n(?P<body>.*?)```", re.S)
@@ -137,9 +137,7 @@ def run_recipes(
 ) -> dict[str, Any]:
     """Run each selected recipe in its own work directory (unless --reuse finds its model),
     score it, and write the JSON after each so a long job keeps what it has measured."""
-    results: dict[str, Any] = {}
-    if args.out.exists():  # keep the other corpora's results when re-running one
-        results = json.loads(args.out.read_text("utf-8"))
+    results = read_results(args.out)  # the other corpora's results stay when re-running one
     for run in runs:
         if args.only and run.name not in args.only:
             continue

@@ -259,7 +259,7 @@ def compare(args: argparse.Namespace) -> None:
         raise SystemExit(f"no post has replies of both {first!r} and {second!r}")
 
     def ssa(marks: tuple[int, int]) -> float:
-        return (marks[0] + marks[0] * marks[1]) / 2
+        return sum(marks) / 2  # (specific only where sensible: `read_ratings`)
 
     def mean(values: Sequence[float]) -> float:
         return round(sum(values) / len(values), 4) if values else float("nan")
@@ -343,7 +343,7 @@ def rank_pool(args: argparse.Namespace) -> None:
         lines = (Path(ratings).parent / "sheet.jsonl").read_text("utf-8").splitlines()
         texts = {row["id"]: row["reply"] for row in map(json.loads, lines)}
         for identifier, row in key["rows"].items():
-            if identifier in marks and POOL_SOURCE in row["sources"]:
+            if POOL_SOURCE in row["sources"]:  # (every id is rated: `key_ratings`)
                 # in the written form (pools rated before db4920c hold replies as sent)
                 text = shown(texts[identifier])
                 rated.setdefault(row["post_index"], {})[text] = marks[identifier]
@@ -389,7 +389,7 @@ def gate_posts(keys: Sequence[Path], ratings: Sequence[Path], retrieved: str,
         for identifier, row in key["rows"].items():
             for source in row["sources"]:
                 name, _, provenance = source.partition(" ")
-                if identifier in marks and (name, provenance) in (
+                if (name, provenance) in (
                         (retrieved, "retrieved"), (generated, "generated")):
                     by_post.setdefault(row["post_index"], {})[name] = marks[identifier]
     candidates = Candidates(load_bundle(meta["model"]))  # the index and codec: no decoder
@@ -541,7 +541,7 @@ def rated_retrieved(keys: Sequence[Path], ratings: Sequence[Path]) -> list[Rated
             names = [source.partition(" ")[0] for source in row["sources"]  # not a pool's:
                      if source.endswith(" retrieved")                      # no post kept
                      and source.partition(" ")[0] in meta["answered"]]
-            if not names or identifier not in marks:
+            if not names:
                 continue
             text = sheet[identifier]
             post = meta["answered"][names[0]][row["post_index"]]

@@ -115,7 +115,7 @@ def bot_replies_of(work: Path, limit: int) -> tuple[list[str], str]:
     from nlp.corpus.readers import read_pairs
     from nlp.corpus.records import ReadReport
     from nlp.generation.generator import Generator
-    from nlp.metrics.rouge import resolve_unit
+    from nlp.metrics.chat_metrics import chat_unit
     from nlp.text.normalize import normalize_text
 
     generator = Generator.from_bundle(work / MODEL)
@@ -127,7 +127,7 @@ def bot_replies_of(work: Path, limit: int) -> tuple[list[str], str]:
     posts = [normalize_text(p.source) for p in pairs]
     references = [normalize_text(p.target) for p in pairs]
     replies = bot_replies(generator, posts, settings.options)
-    return replies, resolve_unit([*posts, *references], "auto")
+    return replies, chat_unit(posts, references)
 
 
 def sign_tests(results: Path) -> list[dict[str, Any]]:

@@ -99,9 +99,7 @@ class DecodeSettings:
         re-ranking, these with the weights chosen for it (`rerank_options`: what Hits scored
         it with) rather than the decoder's defaults; weights the changes give still win."""
         rerank = changes.get("rerank")
-        if isinstance(rerank, str) and rerank != self.options.rerank:
-            return self.rerank_options(rerank)
-        return self.options
+        return self.rerank_options(rerank) if isinstance(rerank, str) else self.options
 
     def rerank_options(self, rerank: str) -> DecodeOptions:
         """Options that re-rank by `rerank` with the weights chosen for it: these options'

@@ -99,4 +99,4 @@ NOTHING_TO_SEND = ("these options neither write nor retrieve a reply (generated 
 def yields_nothing(options: DecodeOptions, reads: ModelReads = PLAIN) -> bool:
     """Whether `options` can give no candidate whatever the text: no decoding for a model
     that `reads` what it reads, and nothing retrieved."""
-    return not reply_choice(options, reads).decodes and not options.retrieve
+    return reply_choice(options, reads).mode == NOTHING

@@ -74,9 +74,9 @@ def pretrain(
     (one document a line), or resume the run in `options.out`."""
     run_dir = options.out / RUN_SUBDIR
     objectives = check_objectives(options.objectives)
-    inputs = sorted(f["sha256"] for f in [
-        *(corpus_fingerprint(corpus) if corpus is not None else []),
-        *({"sha256": file_sha256(p)} for p in text_files)])
+    corpus_files = corpus_fingerprint(corpus) if corpus is not None else []
+    text_fingerprints = [{"path": str(p), "sha256": file_sha256(p)} for p in text_files]
+    inputs = sorted(f["sha256"] for f in [*corpus_files, *text_fingerprints])
     if options.resume:
         config, changes = resume_settings(saved_config(options.out), config)
         started = json.loads((run_dir / PRETRAINING_FILE).read_text("utf-8"))
@@ -156,8 +156,8 @@ def pretrain(
         "task": config.data.task,
         "pretraining": {
             "objectives": list(objectives),
-            "corpus": corpus_fingerprint(corpus) if corpus is not None else [],
-            "text_files": [{"path": str(p), "sha256": file_sha256(p)} for p in text_files],
+            "corpus": corpus_files,
+            "text_files": text_fingerprints,
             "texts": {"train": len(train_texts), "valid": len(valid_texts)},
             "train_tokens": train_count,
             "windows": {"train": len(training), "valid": len(validation), "length": length},

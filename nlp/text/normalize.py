@@ -25,25 +25,24 @@ import functools
 import re
 import unicodedata
 
-from nlp.text.scripts import EMOJI_JOINING_CLASS
+from nlp.text.scripts import is_emoji_joining
 
 # Chinese punctuation that NFKC would fold to ASCII; kept as is (see the module docstring).
 KEPT_FULL_WIDTH = "，！？；：（）～…"
 
 _KEPT = re.compile(f"([{re.escape(KEPT_FULL_WIDTH)}]+)")
 _REMOVED_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
-# Format characters that are parts of emoji, kept: the joiner of sequences (families, 👩‍💻) and
-# the tags of subdivision flags; removed, an emoji sequence falls apart into its pieces
-_EMOJI_FORMAT = re.compile(f"[{EMOJI_JOINING_CLASS}]")
 
 
 def _in_emoji(text: str, index: int) -> bool:
-    """Whether the format character at `index` is part of an emoji: an emoji joiner or tag
+    """Whether the format character at `index` is part of an emoji (kept: the joiner of
+    sequences such as families and the tags of subdivision flags; removed, an emoji falls
+    apart into its pieces): an emoji joiner or tag
     after a symbol (or after another part of the emoji), not a joiner between letters."""
-    if not _EMOJI_FORMAT.match(text[index]):
+    if not is_emoji_joining(text[index]):
         return False
     before = index - 1
-    while before >= 0 and _EMOJI_FORMAT.match(text[before]):
+    while before >= 0 and is_emoji_joining(text[before]):
         before -= 1
     return before >= 0 and unicodedata.category(text[before]) == "So"
 

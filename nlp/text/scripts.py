@@ -66,12 +66,17 @@ def is_cjk_letter(char: str) -> bool:
     return _CJK_LETTER_RE.match(char) is not None
 
 
+def is_emoji_joining(char: str) -> bool:
+    """Whether `char` joins the characters around it into one emoji (`EMOJI_JOINING_CLASS`)."""
+    return _EMOJI_JOINING_RE.match(char) is not None
+
+
 def joins_emoji(left: str, right: str) -> bool:
     """True where the last character of `left` and the first of `right` belong to one emoji
     (a joiner or modifier between them, or two regional indicators of a flag): a space there
     would show the emoji's parts ("👍 🏻", "🇨 🇳") instead of the emoji."""
     return (
-        _EMOJI_JOINING_RE.match(right[0]) is not None
+        is_emoji_joining(right[0])
         or left[-1] == "\u200d"
         or (
             _REGIONAL_INDICATOR_RE.match(left[-1]) is not None

@@ -202,11 +202,12 @@ def train(
             raise ValueError(f"--resume: {options.out} is a retrain's run ({marker}); run the "
                              "same s2s retrain again")
         config, changes = resume_settings(saved_config(options.out), config)
-        check_settings(config)  # before the changes are saved: a refused one stays unsaved
-        if changes:
-            print("resuming with " + ", ".join(changes), file=sys.stderr, flush=True)
-            config.save(run_dir / CONFIG_FILE)
-    check_settings(config)  # before minutes of tokenizing, and before --out is written
+    # before minutes of tokenizing, before --out is written, and before a resume's changes
+    # are saved (a refused one stays unsaved)
+    check_settings(config)
+    if options.resume and changes:
+        print("resuming with " + ", ".join(changes), file=sys.stderr, flush=True)
+        config.save(run_dir / CONFIG_FILE)
     if config.model.pretrained_embeddings and not options.resume:
         # a new run reads the vectors (a resume reads its run's record of them, a retrain
         # goes on without them if they moved): there, before --out is written

@@ -87,8 +87,8 @@ def people_reply(generator: Generator, reply: str) -> Generation:
     (so every candidate beside it is scored teacher-forced, `rankers.teacher_forced`), and
     in the form a retrieved one has (`Candidates.retrieved`: `as_output`), so a ranker that
     reads the text (the sentence encoder) sees every candidate of the pool alike."""
-    return Generation(generator.codec.as_output(reply), math.nan,
-                      generator.codec.text_tokens(reply), [], np.zeros((0, 0), np.float32),
+    tokens, text = generator.codec.tokens_and_output(reply)  # one tokenizing pass
+    return Generation(text, math.nan, tokens, [], np.zeros((0, 0), np.float32),
                       provenance="retrieved")
 
 

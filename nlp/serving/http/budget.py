@@ -83,8 +83,8 @@ def request_cost(
             passes += 1  # the dual encoder
         if rerank in (RETRIEVAL, FUSED):
             lookups += written + options.retrieve  # BM25 scores
-    candidate_tokens = written * options.max_length + options.retrieve * reply_tokens
     retrieved_tokens = options.retrieve * reply_tokens
+    candidate_tokens = written * options.max_length + retrieved_tokens
     encoder = ((2 if rerank == SENTENCE_ENCODER else 0)
                + (1 if options.retrieved_threshold > 0 else 0)) * retrieved_tokens
     pmi = (1 + MARGINAL_POSTS) * written * options.max_length if options.pmi_weight > 0 else 0
