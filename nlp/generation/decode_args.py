@@ -240,8 +240,11 @@ def describe_options(options: DecodeOptions, reads: ModelReads = PLAIN) -> str:
     decoder does not run for a model that `reads` what it reads, `reply_choice`, only what
     picks among the retrieved replies: a retrieve-and-refine model decodes whatever
     `generated` says)."""
-    if not reply_choice(options, reads).decodes:
+    choice = reply_choice(options, reads)
+    if not choice.decodes:
         parts = [f"{options.retrieve} retrieved replies only (none generated)"]
+        if choice.retrieved_threshold:
+            parts.append(f"those whose fit reaches {choice.retrieved_threshold:g} where any does")
         if options.rerank != "none":
             parts.append(f"ranked by {options.rerank}")
         if options.fallback_threshold:
