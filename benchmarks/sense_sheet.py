@@ -619,7 +619,11 @@ def main() -> None:
     maker = commands.add_parser("make", help="write a blinded sheet and its key")
     maker.add_argument("--model", required=True)
     maker.add_argument("--corpus", required=True, help="test (or validation) pairs, JSONL")
-    maker.add_argument("--posts", type=int, default=100)
+    maker.add_argument(
+        "--posts", type=int, default=100,
+        help="posts to answer, drawn one a conversation (`nlp.metrics.sampling`); asked for "
+        "more than the file has conversations, a second round only once every conversation "
+        "has one (a later post's turns may then hold an earlier one's reply)")
     maker.add_argument("--seed", type=int, default=0,
                        help="the sample's seed (the sheet's ids and order are never seeded)")
     maker.add_argument(

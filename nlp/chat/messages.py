@@ -30,7 +30,7 @@ from nlp.chat.settings import (
     SettingsError,
 )
 from nlp.decoding.options import RERANK_NAMES, DecodeOptions
-from nlp.generation.reply_choice import PLAIN, REPLY_MODES, ModelReads, reply_choice
+from nlp.generation.reply_choice import PLAIN, REPLY_MODES, RETRIEVED, ModelReads, reply_choice
 from nlp.generation.text_generator import Generation
 
 
@@ -65,12 +65,14 @@ class Messages:
     # What chooses a reply (`replies_text`): per mode of `nlp.generation.reply_choice`, one
     # sentence ({own} {how} {length} {count} {ranking}); per `DecodeOptions.rerank`, how the
     # ranker chooses; the model's own replies, plain and refined; the fallback threshold
-    # ({threshold}); and the decoder's settings where the decoder does not run ({how} {length})
+    # ({threshold}); with retrieved replies only, that those that fit go first ({fit}); and
+    # the decoder's settings where the decoder does not run ({how} {length})
     replies: Mapping[str, str]
     rankings: Mapping[str, str]
     own: str
     own_refined: str
     fallback_below: str
+    fitting_first: str
     unused: str
     greedy: str
     beam: str  # {size}
@@ -154,6 +156,8 @@ class Messages:
             length=options.max_length, count=choice.retrieved,
             ranking=self.rankings[choice.ranker], fit=choice.retrieved_threshold,
         )
+        if choice.mode == RETRIEVED and choice.retrieved_threshold:
+            text += " " + self.fitting_first.format(fit=choice.retrieved_threshold)
         if choice.fallback_threshold:
             text += " " + self.fallback_below.format(threshold=choice.fallback_threshold)
         return text
@@ -304,6 +308,10 @@ higher is wilder)
         "If none is likely enough to fit (a calibrated probability below {threshold:g}), I "
         "say something safe instead."
     ),
+    fitting_first=(
+        "Where the posts of some match your message well enough that they probably make sense "
+        "(a fit of at least {fit:g}), I choose among those only."
+    ),
     unused=(
         "The decoder's settings ({how}, longest reply {length} tokens) are kept, but have no "
         "effect while the model does not write replies of its own."
@@ -442,6 +450,9 @@ CHINESE = Messages(
     own_refined="模型参考训练数据中与你的消息最接近的帖子的真人回复写出的回复",
     fallback_below=(
         "如果没有一条足够可能对得上（校准后的概率低于 {threshold:g}），我就改说一句稳妥的话。"
+    ),
+    fitting_first=(
+        "如果其中有些回复的帖子与你的消息足够相近（契合度至少 {fit:g}），我只在这些里挑。"
     ),
     unused="解码设置（{how}，回复最长 {length} 个词元）已保存，但在模型不自己写回复时不起作用。",
     greedy="贪心搜索",

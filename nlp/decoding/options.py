@@ -207,17 +207,22 @@ class DecodeOptions:
     # to send but the fallback (`nlp.chat.responder.choose_reply`).
     generated: bool = option(
         True, "let replies the decoder wrote alone compete (--no-generated: only retrieved "
-        "replies, and a retrieve-and-refine model's refined ones, compete; with none, the "
-        "fallback reply)",
+        "replies, and a retrieve-and-refine model's refined ones, compete; with "
+        "--retrieved-threshold P, only the retrieved ones reaching P where any does; with "
+        "none, the fallback reply)",
     )
     # Retrieved or generated: a retrieved reply fits where its post says what the message
     # says, and elsewhere the model's own reply is the more sensible one
-    # (`nlp.generation.retrieved_fit`, `nlp.chat.responder.choose_reply`).
+    # (`nlp.generation.retrieved_fit`, `nlp.chat.responder.choose_reply`). Without the model's
+    # own (`generated` off), the fit still says which retrieved replies probably make sense,
+    # so those go first; turning every one away would leave the fallback, which is
+    # `fallback_threshold`'s to decide.
     retrieved_threshold: float = option(
         0.0, "chat: send a retrieved reply only when its fit (its share of its and the model's "
         "own reply's expected ratings, from how well its post matches the message, calibrated "
-        "on rated replies; 0.5: equal) reaches P, else the model's own reply (0: the ranking "
-        "alone decides)",
+        "on rated replies; 0.5: equal) reaches P, else the model's own reply; with "
+        "--no-generated, the retrieved replies that reach P where any does, else any of them "
+        "(0: the ranking alone decides)",
         metavar="P", minimum=0.0, maximum=1.0,
     )
     fallback_threshold: float = option(

@@ -77,10 +77,14 @@ def add_decode_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "decoding", "Unset flags keep the model's recommended settings (decoding.json)."
     )
-    choice = group.add_mutually_exclusive_group()
-    choice.add_argument(
-        "--beam", type=int, metavar="K", help=f"beam search of width K ({MODEL_SETTING})"
+    # --beam is outside the exclusive group: it also sets a diverse beam's width
+    # (`decode_options` refuses it beside --greedy or --sample)
+    group.add_argument(
+        "--beam", type=int, metavar="K",
+        help=f"beam search of width K ({MODEL_SETTING}); with --diverse-beam G, the diverse "
+        "beam's width (a multiple of G)",
     )
+    choice = group.add_mutually_exclusive_group()
     choice.add_argument("--greedy", action="store_true", help="greedy search")
     choice.add_argument(
         "--sample",
@@ -92,8 +96,8 @@ def add_decode_arguments(parser: argparse.ArgumentParser) -> None:
         "--diverse-beam",
         type=int,
         metavar="G",
-        help="diverse beam search: G groups sharing the beam (its width rounded to a multiple "
-        "of G), kept apart by --diversity-penalty",
+        help="diverse beam search: G groups sharing the beam (--beam K's width, else the "
+        "model's rounded down to a multiple of G), kept apart by --diversity-penalty",
     )
     fields = {f.name: f for f in dataclasses.fields(DecodeOptions)}
     for flag in _FIELD_FLAGS:
@@ -142,14 +146,19 @@ def decode_options(args: argparse.Namespace, base: DecodeOptions | None = None) 
     """`base` (default: the decoder's defaults) with the flags the user gave on top (see
     `merge_options`; ValueError if explicit flags contradict each other)."""
     changes: dict[str, object] = {}
+    if args.beam is not None and (args.greedy or args.sample is not None):
+        raise OptionError("--beam: greedy search and sampling have no beam (--beam K goes "
+                          "alone or with --diverse-beam G)")
     if args.greedy:
         changes.update(strategy="greedy")
     elif args.sample is not None:
         changes.update(strategy="sample", temperature=args.sample)
-    elif args.beam is not None:
-        changes.update(strategy="beam", beam_size=args.beam)
     elif args.diverse_beam is not None:
         changes.update(strategy="diverse_beam", beam_groups=args.diverse_beam)
+        if args.beam is not None:
+            changes.update(beam_size=args.beam)
+    elif args.beam is not None:
+        changes.update(strategy="beam", beam_size=args.beam)
     for flag in _FIELD_FLAGS:
         value = getattr(args, flag.dest)
         if value is not None:
@@ -231,8 +240,11 @@ def describe_options(options: DecodeOptions, reads: ModelReads = PLAIN) -> str:
     decoder does not run for a model that `reads` what it reads, `reply_choice`, only what
     picks among the retrieved replies: a retrieve-and-refine model decodes whatever
     `generated` says)."""
-    if not reply_choice(options, reads).decodes:
+    choice = reply_choice(options, reads)
+    if not choice.decodes:
         parts = [f"{options.retrieve} retrieved replies only (none generated)"]
+        if choice.retrieved_threshold:
+            parts.append(f"those whose fit reaches {choice.retrieved_threshold:g} where any does")
         if options.rerank != "none":
             parts.append(f"ranked by {options.rerank}")
         if options.fallback_threshold:

@@ -22,6 +22,8 @@ from nlp.util.config import DataConfig
 # The model's own replies only (its n-best or samples, ranked).
 GENERATED = "generated"
 # Only what people wrote to the training posts nearest the message: the decoder never runs.
+# With a `retrieved_threshold` the ones whose fit reaches it compete where any does, else all
+# (`nlp.generation.retrieved_fit.competing`, with no reply of the model's to fall back on).
 RETRIEVED = "retrieved"
 # Both compete, and the ranker chooses among them.
 EITHER = "either"
@@ -58,7 +60,8 @@ class ReplyChoice:
     """What chooses the reply: the `mode`, how many retrieved replies compete, which ranker
     orders the candidates (`DecodeOptions.rerank`), the fallback threshold (0: none), and
     whether the model's own replies are written by reading a retrieved one (`refines`), and
-    the fit a retrieved reply needs to be sent (`GATED`; 0 elsewhere)."""
+    the fit from which a retrieved reply is preferred (`GATED`: to the model's own;
+    `RETRIEVED`: to the retrieved replies below it; 0 elsewhere)."""
 
     mode: str
     retrieved: int
@@ -88,7 +91,8 @@ def reply_choice(options: DecodeOptions, reads: ModelReads = PLAIN) -> ReplyChoi
     # replies alone: there the decoder's order stands (`rankers`), and is what is said
     ranker = "none" if not options.retrieve and options.rerank in POST_RANKERS else options.rerank
     return ReplyChoice(mode, options.retrieve, ranker, options.fallback_threshold,
-                       refines, options.retrieved_threshold if mode == GATED else 0.0)
+                       refines,
+                       options.retrieved_threshold if mode in (GATED, RETRIEVED) else 0.0)
 
 
 # Said where the options, not the text, leave no output (a heatmap of nothing)

@@ -80,6 +80,25 @@ def test_every_mode_is_said(options: DecodeOptions, said: str) -> None:
     assert said in ENGLISH.replies_text(options)
 
 
+def test_retrieved_replies_only_under_a_threshold_say_the_fitting_ones_are_chosen_first() -> None:
+    """With `--no-generated` a retrieved threshold still keeps the retrieved replies that fit
+    where any does (`competing`); /settings and the decoding line said the ranking alone
+    chose among all of them."""
+    from nlp.generation.decode_args import describe_options
+    from nlp.generation.reply_choice import RETRIEVED, reply_choice
+
+    gated = dataclasses.replace(RETRIEVED_ONLY, retrieved_threshold=0.45)
+    assert (reply_choice(gated).mode, reply_choice(gated).retrieved_threshold) == (RETRIEVED, 0.45)
+    assert ENGLISH.replies_text(gated).startswith(SAID_RETRIEVED)
+    assert "(a fit of at least 0.45), I choose among those only" in ENGLISH.replies_text(gated)
+    assert "契合度至少 0.45" in CHINESE.replies_text(gated)
+    assert "fit reaches 0.45 where any does" in describe_options(gated)
+    for said in (ENGLISH.replies_text(RETRIEVED_ONLY), describe_options(RETRIEVED_ONLY)):
+        assert "fit" not in said  # no threshold: the ranking alone
+    nothing = dataclasses.replace(gated, retrieve=0)  # nothing retrieved: no fit to reach
+    assert "fit" not in ENGLISH.replies_text(nothing) + describe_options(nothing)
+
+
 def test_a_refining_model_writes_its_own_replies_even_without_generated_ones() -> None:
     text = ENGLISH.replies_text(RETRIEVED_ONLY, ModelReads(refines=True))
     assert "written reading a person's reply" in text and "does not generate" not in text

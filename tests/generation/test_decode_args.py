@@ -58,3 +58,22 @@ def test_overrides_ask_for_what_they_name_on_any_bundle() -> None:
     assert merge_options(DecodeOptions(beam_size=8), {"strategy": "beam"}).beam_size == 8
     short = merge_options(DecodeOptions(no_repeat_ngram=3, min_length=2), {"max_length": 2})
     assert (short.no_repeat_ngram, short.min_length, short.max_length) == (2, 2, 2)
+
+
+def test_a_diverse_beam_takes_its_width_from_beam() -> None:
+    """`--diverse-beam G` could only round the bundle's beam to whole groups: `--beam` was
+    refused beside it, so no width but the bundle's was possible from the command line."""
+    from nlp.decoding.options import OptionError
+
+    args = parsed("--beam", "6", "--diverse-beam", "3")
+    options = decode_options(args, DecodeOptions(beam_size=5, n_best=5))
+    assert (options.strategy, options.beam_size, options.beam_groups) == ("diverse_beam", 6, 3)
+    assert options.n_best == 5
+    assert given_flags(args) == ["--beam 6", "--diverse-beam 3"]
+    rounded = decode_options(parsed("--diverse-beam", "2"), DecodeOptions(beam_size=5))
+    assert (rounded.beam_size, rounded.beam_groups) == (4, 2)  # the bundle's, in whole groups
+    with pytest.raises(OptionError, match="multiple of beam_groups"):
+        decode_options(parsed("--beam", "5", "--diverse-beam", "2"))
+    for other in (("--greedy",), ("--sample", "0.7")):
+        with pytest.raises(OptionError, match="--beam"):
+            decode_options(parsed("--beam", "3", *other))

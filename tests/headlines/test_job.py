@@ -320,8 +320,10 @@ def test_decode_flags_are_the_shared_ones() -> None:
     diverse = parse("--diverse-beam", "2", "--diversity-penalty", "0.5")
     assert (diverse.strategy, diverse.beam_groups, diverse.beam_size) == ("diverse_beam", 2, 4)
     assert diverse.diversity_penalty == 0.5
+    with pytest.raises(ValueError, match="--beam"):  # greedy search has no beam
+        parse("--greedy", "--beam", "3")
     with pytest.raises(SystemExit):
-        parser.parse_args(["--model", "m", "--greedy", "--beam", "3"])
+        parser.parse_args(["--model", "m", "--greedy", "--sample", "0.7"])
 
 
 def test_real_generator_through_the_job_with_resume(tiny_bundle: Path, tmp_path: Path) -> None:
