@@ -97,6 +97,7 @@ class Messages:
     fallback: str  # no candidate was likely to fit: one of the lines above was sent
     fit: str  # {post} {fit}: the post a retrieved reply answered, and its fit
     fit_gate: str  # {threshold}: the fit from which a retrieved reply is sent
+    fit_under_gate: str  # {threshold}: sent below it, as no reply reached it or was written
     confidence: str  # {confidence}: a reply's calibrated probability of fitting
     # /good, /bad
     rating_not_kept: str
@@ -201,8 +202,10 @@ class Messages:
         text = note.format(pair=reply.pair or "?") if note else ""
         if reply.provenance == "retrieved" and not math.isnan(reply.fit):
             text += " " + self.fit.format(post=reply.post, fit=reply.fit)
-            if options is not None and options.retrieved_threshold > 0:  # the gate sent it
-                text += self.fit_gate.format(threshold=options.retrieved_threshold)
+            if options is not None and options.retrieved_threshold > 0:
+                gate = self.fit_gate if reply.fit >= options.retrieved_threshold else (
+                    self.fit_under_gate)  # retrieved only, or the model wrote nothing usable
+                text += gate.format(threshold=options.retrieved_threshold)
         if not math.isnan(reply.confidence) and reply.provenance != "fallback":
             text += self.confidence.format(confidence=reply.confidence)
         return text.strip()
@@ -347,6 +350,10 @@ higher is wilder)
         "its and my own reply's expected ratings is {fit:.2f}."
     ),
     fit_gate=" Retrieved replies are sent from {threshold:.2f}.",
+    fit_under_gate=(
+        " Retrieved replies are sent from {threshold:.2f}; this one was sent below it, as no "
+        "reply reached it."
+    ),
     confidence=" The chance that it fits, as calibrated, is {confidence:.2f}.",
     refined=(
         "I wrote this reply reading your message together with a person's reply to the "
@@ -478,6 +485,9 @@ CHINESE = Messages(
         "占 {fit:.2f}。"
     ),
     fit_gate="检索到的回复从 {threshold:.2f} 起发送。",
+    fit_under_gate=(
+        "检索到的回复从 {threshold:.2f} 起发送；没有回复达到它，所以发送了这条低于它的回复。"
+    ),
     confidence="经校准，它对得上的概率是 {confidence:.2f}。",
     rating_not_kept="谢谢！（对话记录没有开启，所以评分不会保存。）",
     nothing_to_rate="没有我的新回复可以评分。",

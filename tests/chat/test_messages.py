@@ -94,3 +94,24 @@ def test_every_table_fills_the_same_blanks_as_english() -> None:
             assert blanks(other) == blanks(english), (table.language, item.name)
         assert str(LENGTH_RANGE[1]) in table.help_text()
         assert table.replies_text(DecodeOptions(strategy="sample", temperature=0.8))
+
+
+@pytest.mark.parametrize("words", [ENGLISH, CHINESE])
+def test_why_says_a_retrieved_reply_under_the_gate_was_sent_below_it(words) -> None:
+    """A retrieved reply sent below the threshold (retrieved replies only, or the model
+    wrote nothing usable) is not said to have been sent because it reached it."""
+    import numpy as np
+
+    from nlp.generation.text_generator import Generation
+
+    def retrieved(fit: float) -> Generation:
+        return Generation("sure .", 0.0, ["sure", "."], ["hi"], np.zeros((2, 1)),
+                          provenance="retrieved", pair="dd.jsonl:3", post="hi", fit=fit)
+
+    options = DecodeOptions(retrieved_threshold=0.5)
+    above = words.provenance(retrieved(0.7), options)
+    below = words.provenance(retrieved(0.3), options)
+    gate, under = (text.format(threshold=0.5).strip()
+                   for text in (words.fit_gate, words.fit_under_gate))
+    assert above.endswith(gate) and under not in above
+    assert below.endswith(under)
