@@ -282,9 +282,7 @@ class TextCodec:
             text = self.truecaser.apply(text)
         if not self.config.tokenizer.placeholders:
             return text
-        # a word tokenizer spaces each restored value as its own rules space the value
-        spaced = self.tokenizer.spaced if isinstance(self.tokenizer, WordTokenizer) else None
-        return placeholders.restore(text, source.slots, spaced)
+        return placeholders.restore(text, source.slots, self.tokenizer.spaced)
 
     def as_output(self, text: str) -> str:
         """`text` as this model would write it: normalised, masked, tokenised, and turned

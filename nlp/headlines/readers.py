@@ -8,16 +8,15 @@ the requested column) raises, because then every record would be bad.
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
-from nlp.corpus.readers.delimited import allow_long_fields
+from nlp.corpus.readers.delimited import CsvRecord, csv_records
 
 FORMATS: tuple[str, ...] = ("text", "jsonl", "tsv", "csv")
 DEFAULT_FIELDS: tuple[str, ...] = ("article", "source", "text")
@@ -158,45 +157,36 @@ def _json_record(line: int, text: str, options: ReaderOptions) -> Article:
 def _table_records(
     lines: Iterable[tuple[int, str]], path: str, fmt: str, options: ReaderOptions
 ) -> Iterator[Article]:
-    """TSV (plain tab split, no quoting: LCSTS-style files) or CSV (RFC 4180 quoting, where a
-    quoted field may span lines: a record's line is the line where it starts)."""
-    ended: list[bool] = []  # the lines ran out while the CSV reader still wanted more
-
-    def feed() -> Iterator[str]:
-        for _, text in lines:
-            yield text + "\n"
-        ended.append(True)
-
-    allow_long_fields()  # an article past the csv module's 128 KiB is still one article
-    reader: _TsvRows | Any = _TsvRows(lines) if fmt == "tsv" else csv.reader(feed())
+    """TSV (plain tab split, no quoting: LCSTS-style files, so a stray carriage return or a
+    long article is text like any other) or CSV (RFC 4180 quoting, where a quoted field may
+    span lines: a record's line is the line where it starts)."""
+    records = (
+        (CsvRecord(n, n, text.split("\t")) for n, text in lines) if fmt == "tsv"
+        else csv_records(lines)
+    )
     specs = [options.column] + ([options.id_column] if options.id_column is not None else [])
     header: list[str] | None = None
     if any(not _INDEX.fullmatch(s) for s in specs):
-        header = next(reader, None)
-        if header is None:
+        first = next(records, None)
+        if first is None:
             return
+        if first.error:
+            raise HeadlineInputError(path, first.line, f"unreadable header: {first.error}")
+        header = first.fields
     column = _column_index(options.column, header, path)
     id_column = (
         None if options.id_column is None else _column_index(options.id_column, header, path)
     )
-    rows: Iterator[list[str] | csv.Error] = _rows_or_errors(reader)
-    start = reader.line_num + 1
     if header is None:
-        first = next(rows, None)
+        first = next(records, None)
         if first is None:
             return
-        if isinstance(first, list) and is_header(first, column):
-            start = reader.line_num + 1
-        else:
-            rows = itertools.chain([first], rows)
-    for row in rows:
-        line, start = start, reader.line_num + 1
-        if isinstance(row, csv.Error):  # one bad record costs that record, not the rest
-            yield Article(line, line, error=f"unreadable {fmt.upper()} record: {row}")
-            continue
-        if ended and start - 1 > line:  # it ran to the end of the file: a quote left open
-            yield Article(line, line, error=f"a quote opened here is never closed: lines "
-                          f"{line}-{start - 1}, to the end of the file, were read as one")
+        if first.error or not is_header(first.fields, column):
+            records = itertools.chain([first], records)
+    for record in records:
+        row, line = record.fields, record.line
+        if record.error:  # one bad record costs that record, not the rest
+            yield Article(line, line, error=f"unreadable {fmt.upper()} record: {record.error}")
             continue
         if any(_undecodable(f) for f in row):
             yield Article(line, line, error=_UNDECODABLE)
@@ -208,35 +198,6 @@ def _table_records(
             yield Article(line, record_id, error=f"missing column {options.column}")
             continue
         yield make_article(line, record_id, row[column])
-
-
-class _TsvRows:
-    """A TSV file's rows: each line cut at its tabs, nothing quoted (LCSTS-style files), so a
-    stray carriage return or a long article is text like any other; counts lines as
-    `csv.reader` does."""
-
-    def __init__(self, lines: Iterable[tuple[int, str]]) -> None:
-        self._lines = iter(lines)
-        self.line_num = 0
-
-    def __iter__(self) -> _TsvRows:
-        return self
-
-    def __next__(self) -> list[str]:
-        self.line_num, text = next(self._lines)
-        return text.split("\t")
-
-
-def _rows_or_errors(reader: Any) -> Iterator[list[str] | csv.Error]:
-    """The reader's rows, a `csv.Error` in place of a row it cannot read (a field past the
-    size limit, a newline inside an unquoted field): the reader goes on after it."""
-    while True:
-        try:
-            yield next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:
-            yield error
 
 
 def is_header(row: list[str], column: int) -> bool:

@@ -185,28 +185,6 @@ def mask_like(text: str, slots: Mapping[str, str]) -> str:
 _PLACEHOLDER_IN_TEXT = re.compile(rf"(?:{PLACEHOLDER_RE.pattern})(?!\d)", re.IGNORECASE)
 
 
-def _restore_spaced(text: str, slots: Mapping[str, str], spaced: Callable[[str, str], bool]
-                    ) -> str:
-    """`restore` with each space beside a restored value decided by `spaced`."""
-    chunks: list[tuple[str, bool, bool]] = []  # text, starts / ends with a restored value
-    for chunk in text.split(" "):
-        pieces = _PLACEHOLDER_IN_TEXT.split(chunk)
-        found = _PLACEHOLDER_IN_TEXT.findall(chunk)
-        written = pieces[0] + "".join(slots.get(token.lower(), "") + after
-                                      for token, after in zip(found, pieces[1:], strict=True))
-        if written:
-            chunks.append((written, bool(found) and not pieces[0],
-                           bool(found) and not pieces[-1]))
-    out = ""
-    for index, (written, starts, _) in enumerate(chunks):
-        if index:
-            before, _, ended = chunks[index - 1]
-            touches = ended or starts
-            out += " " if not touches or spaced(before, written) else ""
-        out += written
-    return out
-
-
 def _kind_of(token: str) -> str:
     return token[len(_PREFIX) :].rstrip("0123456789").lower()
 
@@ -246,44 +224,53 @@ def _spaced(before: str, token: str, after: str) -> str:
     return f"{left}{token}{right}"
 
 
+def spaced_unless_chinese(left: str, right: str) -> bool:
+    """Whether a space stays between the texts `left` and `right` when neither a Chinese
+    character nor CJK punctuation meets anything but a Latin letter across it.
+
+    The fallback spacing of `restore`, for text whose tokenizer has no rules of its own (plain
+    sentencepiece keeps the spaces it was given): canonical Chinese text spaces only Latin
+    words, so "营收 2.4亿元" comes out as "营收2.4亿元" while "iPhone 发布" keeps its space.
+    """
+    last, first = left[-1], right[0]
+    return not (
+        (_CHINESE_SIDE.match(last) and not _LATIN_EDGE.match(first))
+        or (_CHINESE_SIDE.match(first) and not _LATIN_EDGE.match(last))
+    )
+
+
 def restore(
-    text: str, slots: Mapping[str, str], spaced: Callable[[str, str], bool] | None = None
+    text: str, slots: Mapping[str, str],
+    spaced: Callable[[str, str], bool] = spaced_unless_chinese,
 ) -> str:
     """Put the original strings back; drop placeholders the source article does not have.
 
     A placeholder is read with all its digits ("phnum12" is placeholder 12, never "phnum1"
     followed by "2"): a prefix read as a known placeholder would print the wrong number.
     A dropped placeholder takes one neighbouring space with it, so no double space remains.
-    The word detokenizer spaces placeholders like Latin words ("营收 phmoney1，"); a restored
-    value that does not begin (end) with a Latin letter loses the space between it and a
-    Chinese neighbour, so "营收 2.4亿元" comes out as the canonical "营收2.4亿元" while
-    "iPhone 发布" keeps its space.
 
     `spaced(left, right)`: whether the tokenizer's canonical text writes a space between two
-    texts (`WordTokenizer.spaced`). Given, each space next to a restored value is decided by
-    it on the value itself: the detokenizer spaced a placeholder as a Latin word, so "2024年
-    1-5月", "999元 /吨" and "50亿元 (约…)" came back spaced where the values, written out,
-    take none.
+    texts (`Tokenizer.spaced`). Each space next to a restored value is decided by it on the
+    value itself: the detokenizer spaced a placeholder as a Latin word, so "2024年1-5月",
+    "999元 /吨" and "50亿元 (约…)" came back spaced where the values, written out, take none.
     """
     if not PLACEHOLDER_RE.search(text):
         return text
     lowered = {k.lower(): v for k, v in slots.items()}
-    if spaced is not None:
-        return _restore_spaced(text, lowered, spaced)
-    pattern = re.compile(rf"( ?)(?:{PLACEHOLDER_RE.pattern})(?!\d)( ?)", re.IGNORECASE)
-
-    def replace(match: re.Match[str]) -> str:
-        left, right = match.group(1), match.group(2)
-        token = match.group()[len(left) : len(match.group()) - len(right)].lower()
-        value = lowered.get(token)
-        if value is None:
-            return " " if left and right else ""
-        before = text[match.start() - 1] if match.start() > 0 else ""
-        after = text[match.end()] if match.end() < len(text) else ""
-        if left and _CHINESE_SIDE.match(before) and not _LATIN_EDGE.match(value[0]):
-            left = ""
-        if right and _CHINESE_SIDE.match(after) and not _LATIN_EDGE.match(value[-1]):
-            right = ""
-        return f"{left}{value}{right}"
-
-    return pattern.sub(replace, text).strip()
+    chunks: list[tuple[str, bool, bool]] = []  # text, starts / ends with a restored value
+    for chunk in text.split(" "):
+        pieces = _PLACEHOLDER_IN_TEXT.split(chunk)
+        found = _PLACEHOLDER_IN_TEXT.findall(chunk)
+        written = pieces[0] + "".join(lowered.get(token.lower(), "") + after
+                                      for token, after in zip(found, pieces[1:], strict=True))
+        if written:
+            chunks.append((written, bool(found) and not pieces[0],
+                           bool(found) and not pieces[-1]))
+    out = ""
+    for index, (written, starts, _) in enumerate(chunks):
+        if index:
+            before, _, ended = chunks[index - 1]
+            touches = ended or starts
+            out += " " if not touches or spaced(before, written) else ""
+        out += written
+    return out

@@ -44,6 +44,11 @@ class Tokenizer(Protocol):
         """Join tokens back into natural text."""
         ...
 
+    def spaced(self, left: str, right: str) -> bool:
+        """Whether `detokenize` writes a space between the texts `left` and `right` (what
+        restoring a placeholder's value asks of its neighbours)."""
+        ...
+
     def save(self, directory: Path) -> None:
         """Write whatever `load_tokenizer` needs into `directory` (nothing for rule-based kinds)."""
         ...

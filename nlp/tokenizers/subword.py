@@ -32,7 +32,7 @@ from typing import Any
 
 import sentencepiece as spm
 
-from nlp.text.placeholders import placeholder_tokens
+from nlp.text.placeholders import placeholder_tokens, spaced_unless_chinese
 from nlp.tokenizers.base import SP_SPACE, clean_text
 from nlp.tokenizers.words import MARKER_PATTERN, WordTokenizer
 from nlp.util.config import TokenizerConfig
@@ -116,6 +116,14 @@ class SentencePieceTokenizer:
         if self.words is None:
             return text
         return self.words.detokenize(text.split())
+
+    def spaced(self, left: str, right: str) -> bool:
+        """Whether the text has a space between `left` and `right`: the word step's rule, by
+        which `detokenize` re-joins the words; without one the text keeps the spaces it was
+        given, and only a space beside Chinese is not written (`spaced_unless_chinese`)."""
+        if self.words is not None:
+            return self.words.spaced(left, right)
+        return spaced_unless_chinese(left, right)
 
     def save(self, directory: Path) -> None:
         """Write the model as `directory/spm.model` (creating the directory)."""

@@ -19,7 +19,8 @@ from nlp.corpus.pipeline import (
 )
 from nlp.corpus.readers import (
     FORMATS,
-    detect_format,
+    Detection,
+    detect,
     format_options,
     options_for_file,
     read_pairs,
@@ -66,10 +67,14 @@ def load_pairs(spec: CorpusSpec, data: DataConfig | None = None) -> list[Pair]:
     for path in spec.paths:
         # files read beside a corpus (`--valid`, `--old-corpus`) get the reader options their
         # format takes: a raw corpus's fields or encoding mis-read a convert output
-        fmt, options = (options_for_file(path, dict(given))
-                        if spec.fmt == "auto" and spec.options_follow_format
-                        else (spec.fmt, dict(given)))
-        if data is not None and _takes_context(path, spec.fmt):
+        # (each file's format is detected once, here, and handed to read_pairs)
+        fmt: str | Detection = spec.fmt
+        options = dict(given)
+        if spec.fmt == "auto" and spec.options_follow_format:
+            fmt, options = options_for_file(path, options)
+        elif spec.fmt == "auto" and path.exists():
+            fmt = detect(path)
+        if data is not None and _takes_context(fmt):
             options.setdefault("context_turns", data.context_turns)
             options.setdefault("turn_separator", data.turn_separator)
         pairs.extend(read_pairs(path, fmt, report=report, strict=spec.strict, **options))
@@ -79,10 +84,9 @@ def load_pairs(spec: CorpusSpec, data: DataConfig | None = None) -> list[Pair]:
     return pairs
 
 
-def _takes_context(path: Path, fmt: str) -> bool:
-    if fmt == "auto" and path.exists():
-        fmt, _ = detect_format(path)
-    return fmt in FORMATS and "context_turns" in format_options(fmt)
+def _takes_context(fmt: str | Detection) -> bool:
+    name = fmt.fmt if isinstance(fmt, Detection) else fmt
+    return name in FORMATS and "context_turns" in format_options(name)
 
 
 def earlier_turns(pairs: Iterable[Pair], separator: str) -> int:

@@ -49,3 +49,20 @@ def test_only_a_target_that_ended_within_the_limit_gets_an_end_token() -> None:
     assert codec.pair_ids(Pair("a b", "x y z"))[1] == [x, y]  # cut: no end
     assert codec.pair_ids(Pair("c", "x y"))[1] == [x, y, EOS_ID]  # ended at the limit
     assert codec.pair_ids(Pair("c", "x"))[1] == [x, EOS_ID]
+
+
+def test_a_sentencepiece_word_step_spaces_restored_values_as_the_word_model_does() -> None:
+    """Restoring placeholders in a jieba+sentencepiece model's output used a rule of its own,
+    not its word step's: "GPT-4 发布" came back "GPT-4发布", and two values the masking had
+    spaced apart ("2.4亿元37.5%") stayed apart, where the jieba model writes the text as given."""
+    pairs = [Pair("苹果公司今天发布了新手机", "新手机发布"), Pair("GPT-4发布了新模型", "新模型"),
+             Pair("营收增长了很多", "增长")] * 5
+    texts = ("GPT-4发布了新模型", "营收2.4亿元37.5%")
+    outputs = []
+    for kind in ("jieba", "jieba+sentencepiece"):
+        config = ExperimentConfig().with_overrides(
+            [f"tokenizer.kind={kind}", "tokenizer.placeholders=true", "tokenizer.sp_vocab_size=200"]
+        )
+        codec = TextCodec.fit(config, pairs)
+        outputs.append([codec.as_output(text) for text in texts])
+    assert outputs[0] == outputs[1] == ["GPT-4 发布了新模型", "营收2.4亿元37.5%"]

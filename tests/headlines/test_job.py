@@ -167,6 +167,14 @@ def test_one_unreadable_table_record_costs_that_record_only(tmp_path: Path) -> N
     assert records[0]["headline"] == "first" and "never closed" in records[1]["error"]
 
 
+def test_an_unreadable_csv_header_names_the_file_and_line(tmp_path: Path) -> None:
+    """A header row the csv module cannot read (a stray carriage return) raised `_csv.Error`
+    out of the job, a traceback naming neither the file nor the line."""
+    table = b"id,arti\rcle\nx1,first article\n"
+    with pytest.raises(HeadlineInputError, match=r"in\.csv:1: unreadable header"):
+        _run(tmp_path, table, "in.csv", reader=ReaderOptions(column="article"))
+
+
 def test_a_named_field_reads_json_records_without_an_extension(tmp_path: Path) -> None:
     """On stdin (no extension) or an .ndjson file, `--field body` was ignored and each raw
     JSON line became the article; a table's --column on plain text is refused."""

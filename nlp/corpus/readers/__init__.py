@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import codecs
 import inspect
-import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from os import PathLike
@@ -30,7 +29,7 @@ from nlp.corpus.readers.delimited import (
     read_tatoeba,
     read_tsv,
 )
-from nlp.corpus.readers.detect import LOG_FORMAT, detect_format
+from nlp.corpus.readers.detect import LOG_FORMAT, Detection, detect, detect_format
 from nlp.corpus.readers.json_array import read_json
 from nlp.corpus.readers.jsonl import read_jsonl
 from nlp.corpus.readers.lcsts_xml import read_lcsts_xml
@@ -127,7 +126,7 @@ def check_encoding(path: str, encoding: str) -> None:
 
 def read_pairs(
     path: str | PathLike[str],
-    fmt: str = "auto",
+    fmt: str | Detection = "auto",
     *,
     report: ReadReport,
     strict: bool = False,
@@ -137,7 +136,8 @@ def read_pairs(
     skip_patterns: Iterable[str | SidePattern] = (),
     **options: Any,
 ) -> Iterator[Pair]:
-    """Stream the pairs of a corpus file (or corpus directory) in format `fmt`.
+    """Stream the pairs of a corpus file (or corpus directory) in format `fmt`: a format's
+    name, "auto", or the `Detection` already made for `path` (`options_for_file`).
 
     `strip_html` (None: the format's default) turns markup in the text into visible text
     (`nlp.text.html`); the report counts the fields it changed. `strip_patterns` and
@@ -153,8 +153,10 @@ def read_pairs(
     if not location.exists():
         raise FormatError(str(location), 0, "no such file or directory")
     if fmt == "auto":
-        fmt, why = detect_format(location)
-        report.formats[str(location)] = f"{fmt} (detected: {why})"
+        fmt = detect(location)
+    if isinstance(fmt, Detection):
+        report.formats[str(location)] = f"{fmt.fmt} (detected: {fmt.why})"
+        fmt = fmt.fmt
     elif fmt in FORMATS:
         report.formats[str(location)] = fmt
     else:
@@ -209,35 +211,24 @@ ANY_FORMAT_OPTIONS = tuple(
 
 def options_for_file(
     path: str | PathLike[str], options: dict[str, Any]
-) -> tuple[str, dict[str, Any]]:
-    """The format detected for `path` and the reader options given for a run's files that
+) -> tuple[Detection | str, dict[str, Any]]:
+    """The format detected for `path` (for `read_pairs`, which then need not detect it again)
+    and the reader options given for a run's files that
     apply to it: the rest belong to other files of the run (a raw corpus's field names or
     encoding do not apply to a `corpus convert` output beside it, UTF-8 with source and
     target, which they made unreadable or mis-read). What `--exclude-corpus` and training's
     `--corpus` / `--valid` lists read each file with."""
     if not Path(path).exists():
         return "auto", options  # read_pairs says so, naming it
-    fmt, _ = detect_format(Path(path))
-    own = {*format_options(fmt), *ANY_FORMAT_OPTIONS}
-    if fmt == "jsonl" and _written_by_convert(Path(path)):
+    found = detect(Path(path))
+    own = {*format_options(found.fmt), *ANY_FORMAT_OPTIONS}
+    if found.written_by_convert:
         own -= {"source_field", "target_field", "encoding"}
-    return fmt, {name: value for name, value in options.items() if name in own}
-
-
-def _written_by_convert(path: Path) -> bool:
-    """Whether a JSONL file's first record has the fields `corpus convert` writes."""
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            if line.strip():
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    return False
-                return isinstance(record, dict) and {"source", "target"} <= set(record)
-    return False
+    return found, {name: value for name, value in options.items() if name in own}
 
 
 __all__ = [
-    "ANY_FORMAT_OPTIONS", "FORMATS", "LOG_FORMAT", "Format", "detect_format", "format_options",
+    "ANY_FORMAT_OPTIONS", "FORMATS", "LOG_FORMAT", "Detection", "Format", "detect",
+    "detect_format", "format_options",
     "options_for_file", "read_pairs",
 ]

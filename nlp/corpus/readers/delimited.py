@@ -9,7 +9,8 @@ from __future__ import annotations
 import csv
 import itertools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 from nlp.corpus.readers.base import KNOWN_FIELD_PAIRS, RecordSource
 from nlp.corpus.records import Pair
@@ -120,13 +121,52 @@ def join_spaced_tokens(text: str) -> str:
 
 
 # An article may be longer than the csv module's default field limit (128 KiB), which made
-# it an error and, inside quotes, cut it into records of its own
-FIELD_LIMIT = 2**31 - 1
+# it an error and, inside quotes, cut it into records of its own. The limit is process-wide;
+# it is raised (never lowered) here, once, for every reader of this module's records.
+csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
 
 
-def allow_long_fields() -> None:
-    """Raise the csv module's process-wide field limit to `FIELD_LIMIT` (never lower it)."""
-    csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
+@dataclass(frozen=True)
+class CsvRecord:
+    """One CSV record: the lines it spans, and its fields or why it has none."""
+
+    line: int  # where it starts
+    last: int  # where it ends: past `line` when a quoted field spans lines
+    fields: list[str]
+    error: str = ""
+
+
+def csv_records(lines: Iterable[tuple[int, str]], delimiter: str = ",") -> Iterator[CsvRecord]:
+    """Every record of `lines` (numbered, without their newlines), blank ones included.
+
+    Why errors are records rather than exceptions: `csv.reader` goes on after a record it
+    cannot read (a stray carriage return), so that record costs only itself. A quote never
+    closed takes every later line into one field; that shows only at the end of the file,
+    where the record is reported as an error instead of being read as data.
+    """
+    consumed: list[int] = []
+    ended: list[bool] = []  # the lines ran out while the reader still wanted more
+
+    def feed() -> Iterator[str]:
+        for number, text in lines:
+            consumed.append(number)
+            yield text + "\n"
+        ended.append(True)
+
+    reader = csv.reader(feed(), delimiter=delimiter)
+    while True:
+        try:
+            fields, error = next(reader), ""
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            fields, error = [], str(exc)
+        line, last = (consumed[0], consumed[-1]) if consumed else (0, 0)
+        consumed.clear()
+        if not error and ended and last > line:
+            fields, error = [], (f"a quote opened here is never closed: lines {line}-{last}, "
+                                 "to the end of the file, were read as one field")
+        yield CsvRecord(line, last, fields, error)
 
 
 def read_csv(
@@ -142,45 +182,23 @@ def read_csv(
     Without explicit columns a header naming a known pair (source/target, article/headline,
     post/reply) picks those, otherwise the first two columns are used.
     """
-    consumed: list[int] = []
-    ended: list[bool] = []  # the lines ran out while the reader still wanted more
-
-    def feed() -> Iterator[str]:
-        for number, text in src.lines():
-            consumed.append(number)
-            yield text + "\n"
-        ended.append(True)
-
-    allow_long_fields()
-    reader = csv.reader(feed(), delimiter=delimiter)
     indexes: tuple[int, int] | None = None
     min_fields, max_fields = 0, None
     if not header:
         indexes = _index_columns(src, source_column, target_column, None)
         min_fields = max(indexes) + 1
-    while True:
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            src.reject(consumed[0] if consumed else 0, CSV_ERROR, str(exc))
-            consumed.clear()
+    for record in csv_records(src.lines(), delimiter):
+        if record.error:
+            src.reject(record.line, CSV_ERROR, record.error)
             continue
-        line = consumed[0] if consumed else 0
-        last = consumed[-1] if consumed else 0
-        consumed.clear()
-        if ended and last > line:  # a record that ran to the end of the file: a quote left open
-            src.reject(line, CSV_ERROR, f"a quote opened here is never closed: lines {line}-"
-                       f"{last}, to the end of the file, were read as one field")
-            continue
+        fields, line = record.fields, record.line
         if not fields:
             continue
         if indexes is None:  # the header: every row must be as wide as it
             indexes = _index_columns(src, source_column, target_column, fields)
             min_fields = max_fields = len(fields)
             continue
-        if not check_width(src, line, len(fields), min_fields, max_fields, last):
+        if not check_width(src, line, len(fields), min_fields, max_fields, record.last):
             continue
         if pair := src.pair(line, fields[indexes[0]], fields[indexes[1]]):
             yield pair

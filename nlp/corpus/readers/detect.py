@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from nlp.corpus.readers.cornell import CONVERSATIONS_FILE, LINES_FILE
@@ -35,21 +36,48 @@ _CHITCHAT = re.compile(r'\s*\{\s*"[^"]*"\s*:\s*\{\s*"messages"\s*:\s*\[\s*\[')
 _CONV_LINE = re.compile(r"E\s*|M(\s.*)?")
 
 
+@dataclass(frozen=True)
+class Detection:
+    """A detected format, why, and the sampled first record (read once, for every question
+    about the file that follows from its opening)."""
+
+    fmt: str
+    why: str
+    first: object = None  # the first sampled line as JSON; None: not JSON, or not sampled
+
+    @property
+    def written_by_convert(self) -> bool:
+        """A JSONL file whose first record has the fields `corpus convert` writes."""
+        return (self.fmt == "jsonl" and isinstance(self.first, dict)
+                and {"source", "target"} <= set(self.first))
+
+
 def detect_format(path: Path) -> tuple[str, str]:
     """(format name, why) for a file or corpus directory; FormatError when nothing fits."""
+    found = detect(path)
+    return found.fmt, found.why
+
+
+def detect(path: Path) -> Detection:
+    """`detect_format` with the sampled first record kept (`Detection`)."""
     if path.is_dir():
-        return _detect_directory(path)
+        return Detection(*_detect_directory(path))
     name = path.name.lower()
     if name in (LINES_FILE, CONVERSATIONS_FILE):
-        return "cornell", f"file name {path.name}"
-    if path.suffix.lower() in _BY_SUFFIX:
-        found = _BY_SUFFIX[path.suffix.lower()]
-        if found == "jsonl" and _is_conversation_log(_sample_lines(path)):
-            return LOG_FORMAT, f"extension {path.suffix}, records with conversation/turn"
-        return found, f"extension {path.suffix}"
-    if path.suffix.lower() == ".json":
-        return _detect_json(_sample_lines(path))
-    return _detect_content(path)
+        return Detection("cornell", f"file name {path.name}")
+    suffix = path.suffix.lower()
+    if suffix in _BY_SUFFIX and _BY_SUFFIX[suffix] != "jsonl":
+        return Detection(_BY_SUFFIX[suffix], f"extension {path.suffix}")
+    lines = _sample_lines(path)
+    first = _first_record(lines)
+    if suffix in _BY_SUFFIX:
+        if _is_conversation_log(first):
+            return Detection(LOG_FORMAT, f"extension {path.suffix}, records with conversation/turn",
+                             first)
+        return Detection("jsonl", f"extension {path.suffix}", first)
+    if suffix == ".json":
+        return Detection(*_detect_json(lines), first)
+    return Detection(*_detect_content(path, lines, first), first)
 
 
 def _detect_json(lines: list[str]) -> tuple[str, str]:
@@ -66,12 +94,16 @@ def _detect_json(lines: list[str]) -> tuple[str, str]:
     return "json", "extension .json, one document"
 
 
-def _is_conversation_log(lines: list[str]) -> bool:
-    """The first record is a `--log-conversations` turn (fields conversation, turn, speaker)."""
+def _first_record(lines: list[str]) -> object:
+    """The first sampled line as JSON; None when there is none or it is not JSON."""
     try:
-        first = json.loads(lines[0]) if lines else None
+        return json.loads(lines[0]) if lines else None
     except json.JSONDecodeError:
-        return False
+        return None
+
+
+def _is_conversation_log(first: object) -> bool:
+    """The first record is a `--log-conversations` turn (fields conversation, turn, speaker)."""
     return isinstance(first, dict) and {"conversation", "turn", "speaker"} <= set(first)
 
 
@@ -107,8 +139,7 @@ def _detect_directory(path: Path) -> tuple[str, str]:
     raise FormatError(str(path), 0, "cannot detect the corpus format of this directory; give fmt")
 
 
-def _detect_content(path: Path) -> tuple[str, str]:
-    lines = _sample_lines(path)
+def _detect_content(path: Path, lines: list[str], first: object) -> tuple[str, str]:
     joined = "\n".join(lines)
     if "<REUTERS" in joined:
         return "reuters", "content has <REUTERS> records"
@@ -126,7 +157,7 @@ def _detect_content(path: Path) -> tuple[str, str]:
         return "json", "content is a JSON array"
     # Majorities, not unanimity: the sample may contain the malformed lines to be reported.
     if _majority(line.lstrip().startswith("{") for line in lines):
-        if _is_conversation_log(lines):  # `--log-conversations chats.log`: any name
+        if _is_conversation_log(first):  # `--log-conversations chats.log`: any name
             return LOG_FORMAT, "lines are conversation/turn records"
         return "jsonl", "lines are JSON objects"
     tabbed = [line for line in lines if "\t" in line]
