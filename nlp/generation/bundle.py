@@ -19,7 +19,7 @@ import logging
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -30,7 +30,7 @@ from nlp.generation.codec import TextCodec
 from nlp.generation.decode_settings import DECODING_FILE, DecodeSettings
 from nlp.generation.retrieved_fit import RETRIEVED_FIT
 from nlp.util.config import ConfigError, ExperimentConfig
-from nlp.util.fsutil import atomic_directory, link_or_copy_tree, recover
+from nlp.util.fsutil import atomic_directory, link_or_copy, link_or_copy_tree, recover
 
 BUNDLE_FORMAT = 1
 CONFIG_FILE = "config.json"
@@ -107,13 +107,25 @@ def save_bundle(
     model: Any,
     extra: dict[str, Any] | None = None,
     decoding: DecodeSettings | None = None,
+    keep: Collection[str] = (),
+    keep_from: Path | None = None,
 ) -> None:
-    """Write the bundle into a temporary sibling and rename it into place."""
+    """Write the bundle into a temporary sibling and rename it into place.
+
+    `keep`: the parts (`Bundle.part`) of the bundle at `keep_from` (default: the one at
+    `directory`, which the new one replaces) that the new bundle holds as they are, so that
+    what a bundle gained after training (its index, a tuned decoding.json) outlives each
+    better epoch's weights. They are linked, not copied (`link_or_copy`), from a verified
+    bundle: a corrupt part is refused, not given fresh checksums. A kept decoding.json
+    stands instead of `decoding`."""
+    kept = _listed_parts(keep_from or directory, keep)
     with atomic_directory(directory) as tmp:
+        for part in kept:
+            link_or_copy(part, tmp / part.name)
         config.save(tmp / CONFIG_FILE)
         codec.save(tmp)
         model.save_weights(tmp / WEIGHTS_FILE)
-        if decoding is not None:
+        if decoding is not None and not (tmp / DECODING_FILE).exists():
             (tmp / DECODING_FILE).write_text(decoding.to_json(), "utf-8")
         meta = {
             "format": BUNDLE_FORMAT,
@@ -122,6 +134,16 @@ def save_bundle(
             **(extra or {}),
         }
         _write_metadata(tmp, meta)
+
+
+def _listed_parts(directory: Path, names: Collection[str]) -> list[Path]:
+    """The parts `names` that the bundle at `directory` lists; none without a bundle there
+    (a run whose first better epoch is yet to come)."""
+    directory = recover(Path(directory))
+    if not names or not directory.is_dir():
+        return []
+    meta = read_metadata(directory)
+    return [part for name in names if (part := bundle_part(directory, meta, name)) is not None]
 
 
 def _write_metadata(directory: Path, meta: dict[str, Any]) -> None:

@@ -196,6 +196,8 @@ def check(config: TrainConfig) -> None:
                         "the exact softmax it is the model's own argmax: leave it at model)")
     if config.lm_loss_weight < 0:
         problems.append(f"train.lm_loss_weight must be >= 0, got {config.lm_loss_weight}")
+    if config.ema_decay != 0 and not 0.0 < config.ema_decay < 1.0:
+        problems.append(f"train.ema_decay must be in (0, 1) or 0 for none, got {config.ema_decay}")
     if problems:
         raise ValueError("; ".join(problems))
 
@@ -216,9 +218,7 @@ def check_with_model(config: TrainConfig, model: ModelConfig) -> None:
     if config.lm_loss_weight > 0 and model.architecture != "recurrent":
         raise ValueError("train.lm_loss_weight needs model.architecture=recurrent: its "
                          "language models read the encoder's two directions")
-    if config.ema_decay != 0 and not 0.0 < config.ema_decay < 1.0:
-        raise ValueError(f"train.ema_decay must be in (0, 1) or 0 for none, not "
-                         f"{config.ema_decay}")
+
 
 class Objective:
     """The seq2seq objective of `s2s train`: masked cross-entropy (label smoothing, coverage

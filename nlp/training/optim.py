@@ -160,9 +160,8 @@ class WeightAverage:
 
     def __init__(self, trained: Mapping[str, tf.Variable], decay: float) -> None:
         """`trained`: as for `Rewind`; only the model's weights (keys `model/...`) are
-        averaged, not the optimizer's slots."""
-        if not 0.0 < decay < 1.0:
-            raise ValueError(f"train.ema_decay must be in (0, 1) or 0 for none, not {decay}")
+        averaged, not the optimizer's slots. `decay`: in (0, 1), which `objective.check`
+        holds `train.ema_decay` to."""
         self.decay = decay
         # ONLY_FIRST_REPLICA: under a distribution strategy every replica holds the same
         # weights, so one replica's update of the average is everyone's.

@@ -15,8 +15,6 @@ retrain` indexes none of its new pairs.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,7 +26,6 @@ from nlp.corpus.readers import LOG_FORMAT, detect_format
 from nlp.corpus.records import Pair
 from nlp.generation.bundle import (
     COMPANIONS_FILE,
-    Bundle,
     bundle_part,
     load_bundle,
     open_bundle,
@@ -263,13 +260,20 @@ def store_rankers(
     seed: int,
     verbose: int = 1,
     post_vectors: bool | None = None,
+    add_only: bool = False,
 ) -> None:
     """Build the index of `index_pairs` (None: none), with its posts' sentence vectors where
     `post_vectors` (None: `retrieval.post_vectors`), and train the dual encoder of `kind`
     for `minutes` (0: none) on `train_pairs`, and store them in the bundle. The dual
     encoder's hard negatives come from an index of `train_pairs`: the stored one when it
-    holds just those, else one built for the purpose and not kept."""
+    holds just those, else one built for the purpose and not kept. `add_only`: a part the
+    bundle has stays as it is (training's: a resumed run's bundle keeps what `s2s index`
+    put there), where `s2s index` replaces it."""
     bundle = load_bundle(bundle_dir)
+    if add_only:
+        index_part, encoder_part = ranker_parts()
+        index_pairs = None if bundle.part(index_part) else index_pairs
+        minutes = 0 if bundle.part(encoder_part) else minutes
     index = None
     if index_pairs is not None:
         if not index_pairs:
@@ -385,61 +389,20 @@ def _store_vectors(
     store_part(bundle_dir, INDEX_DIR, write)
 
 
-def copy_rankers(source: Bundle, bundle_dir: Path) -> None:
-    """`s2s retrain`: the retrained bundle keeps the old one's index and dual encoder as they
-    were. The new pairs are not indexed: they may be a conversation log (what people wrote to
-    the bot), and `s2s index` adds a corpus to the index only when asked."""
+def ranker_parts() -> tuple[str, ...]:
+    """A chat bundle's parts for choosing replies beyond its decoder: its index and its dual
+    encoder (what `s2s retrain` keeps of the old bundle: the new pairs are not indexed, since
+    they may be a conversation log, what people wrote to the bot)."""
     from nlp.ranking import DUAL_ENCODER_DIR
 
-    for name in (INDEX_DIR, DUAL_ENCODER_DIR):
-        part = source.part(name)
-        if part is not None:
-            store_part(bundle_dir, name, functools.partial(_copy_tree, part))
-
-
-def _copy_tree(source: Path, target: Path) -> None:
-    if source.is_dir():
-        shutil.copytree(source, target)
-    else:
-        shutil.copy2(source, target)
+    return (INDEX_DIR, DUAL_ENCODER_DIR)
 
 
 def added_parts() -> tuple[str, ...]:
     """What a chat bundle gains after training, by `s2s index`, `s2s companion` and `s2s
-    tune-decoding` (or training's own index): its index, dual encoder, companions and tuned
-    decoding."""
-    from nlp.ranking import DUAL_ENCODER_DIR
-
-    return (INDEX_DIR, DUAL_ENCODER_DIR, COMPANIONS_FILE, DECODING_FILE)
-
-
-def set_aside_parts(bundle_dir: Path, keep: Path) -> None:
-    """Before `--resume` trains on: copy the bundle's `added_parts` to `keep`, since saving a
-    better epoch writes a bundle of the model alone. What an interrupted resume set aside
-    stays (its bundle may already lack the parts)."""
-    if not bundle_dir.is_dir():
-        return
-    bundle = load_bundle(bundle_dir)
-    for name in added_parts():
-        part = bundle.part(name)
-        if part is not None and not (keep / name).exists():
-            keep.mkdir(parents=True, exist_ok=True)
-            _copy_tree(part, keep / name)
-
-
-def restore_parts(bundle_dir: Path, keep: Path) -> list[str]:
-    """After `--resume`: put the parts `set_aside_parts` kept back into the bundle where it
-    lacks them (the model was saved anew) and drop `keep`; the names of the parts kept."""
-    if not keep.is_dir():
-        return []
-    names = [name for name in added_parts() if (keep / name).exists()]
-    if bundle_dir.is_dir():
-        bundle = load_bundle(bundle_dir)
-        for name in names:
-            if bundle.part(name) is None or name == DECODING_FILE:  # saved anew: defaults
-                store_part(bundle_dir, name, functools.partial(_copy_tree, keep / name))
-    shutil.rmtree(keep)
-    return names
+    tune-decoding` (or training's own index): its rankers, companions and tuned decoding,
+    which `--resume` keeps in each better epoch's bundle."""
+    return (*ranker_parts(), COMPANIONS_FILE, DECODING_FILE)
 
 
 def index_bundle(

@@ -12,7 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +37,6 @@ from nlp.generation.decode_settings import DecodeSettings, task_defaults
 from nlp.model import Seq2Seq
 from nlp.model.language_models import EncoderLMHeads
 from nlp.model.seq2seq import check_config
-from nlp.ranking import DUAL_ENCODER_DIR
 from nlp.retrieval import INDEX_DIR, ReplyIndex
 from nlp.tokenizers.specials import UNK_ID
 from nlp.training.checkpoint import TrainState, variable_paths
@@ -73,11 +72,10 @@ from nlp.training.pretrained import (
     pretrained_codec,
 )
 from nlp.training.reply_index import (
+    added_parts,
     build_index,
-    copy_rankers,
     draft_replies,
-    restore_parts,
-    set_aside_parts,
+    ranker_parts,
     store_rankers,
     with_drafts,
     without_logs,
@@ -105,7 +103,6 @@ PRETRAINED_MODEL_FILE = "pretrained_model.json"  # run/: the weights the model s
 INPUTS_FILE = "inputs.json"  # run/: the training files' sha256, which --resume checks
 DRAFTS_FILE = "drafts.json"  # run/: a retrieve-and-refine run's drafts, which --resume reads
 RETRAIN_FILE = "retrained.json"  # run/: the run is a retrain's, which `train --resume` refuses
-CARRIED_DIR = "carried"  # run/: a resumed bundle's index, companions... while it trains on
 
 
 @dataclass
@@ -270,40 +267,34 @@ def train(
     if config.model.pretrained_embeddings:
         rows, record = _pretrained(config, codec, model, run_dir, options)
         metadata["pretrained_embeddings"] = record
-    if options.resume and chief:
-        set_aside_parts(options.out / MODEL_SUBDIR, run_dir / CARRIED_DIR)
-    elif chief:  # a new run: nothing of an old run's bundle is carried into it
-        shutil.rmtree(run_dir / CARRIED_DIR, ignore_errors=True)
-    try:
-        state = _fit(
-            config,
-            codec,
-            model,
-            train_examples,
-            valid_examples,
-            options,
-            metadata,
-            strategy,
-            task_defaults(config.data.task),
-            model_valid,
-            rows,
-            heads,
-        )
-    finally:  # a resume stopped after a better epoch's bare bundle: its parts back all the same
-        carried = (restore_parts(options.out / MODEL_SUBDIR, run_dir / CARRIED_DIR)
-                   if chief and options.resume else [])
+    state = _fit(
+        config,
+        codec,
+        model,
+        train_examples,
+        valid_examples,
+        options,
+        metadata,
+        strategy,
+        task_defaults(config.data.task),
+        model_valid,
+        rows,
+        heads,
+        # a new run's bundle keeps nothing of an old run's in --out
+        keep=added_parts() if options.resume else (),
+    )
     saved = state.best_epoch >= 0 and (options.out / MODEL_SUBDIR).is_dir()
     if chief and _replies_chat(config.data) and saved:  # a bundle to add them to
-        store_rankers(  # what a resumed run's bundle had (`s2s index`'s corpus...) stays
+        store_rankers(
             options.out / MODEL_SUBDIR,
-            None if INDEX_DIR in carried else
             index_pairs if config.retrieval.index or config.data.retrieve_refine else None,
             train_pairs,
             valid_pairs,
-            0 if DUAL_ENCODER_DIR in carried else config.retrieval.dual_encoder_minutes,
+            config.retrieval.dual_encoder_minutes,
             kind=config.retrieval.dual_encoder_kind,
             seed=config.train.seed,
             verbose=options.verbose,
+            add_only=True,
         )
     return state
 
@@ -543,10 +534,13 @@ def _fit(
     valid_pairs: Sequence[Pair],
     pretrained_rows: np.ndarray | None = None,
     heads: EncoderLMHeads | None = None,
+    keep: Collection[str] = (),
+    keep_from: Path | None = None,
 ) -> TrainState:
     """Train and keep the best bundle, which recommends `decoding` to generating commands.
     `pretrained_rows`: see `Trainer`; `heads`: the encoder's language-model projections that
-    `train.lm_loss_weight` trains (made here when it asks for them and none are given)."""
+    `train.lm_loss_weight` trains (made here when it asks for them and none are given);
+    `keep`, `keep_from`: the parts each better epoch's bundle keeps (`save_bundle`)."""
     if not train_examples or not valid_examples:
         raise ValueError("no training or validation pairs left after tokenization")
     selection = _selection(config, codec, model, decoding, valid_pairs)
@@ -580,7 +574,8 @@ def _fit(
 
     def save_best(state: TrainState) -> None:
         extra = {**metadata, "metrics": state.history[-1], "history": state.history}
-        save_bundle(options.out / MODEL_SUBDIR, config, codec, model, extra, decoding)
+        save_bundle(options.out / MODEL_SUBDIR, config, codec, model, extra, decoding,
+                    keep=keep, keep_from=keep_from)
 
     hooks = Hooks(on_improved=save_best, selection=selection)
     state = trainer.fit(train_examples, valid_examples, resume=options.resume, hooks=hooks)
@@ -654,8 +649,7 @@ def retrain(
     bundle = load_bundle(source)
     held = (options.out / MODEL_SUBDIR).resolve()
     if bundle.path.resolve() == held:
-        # the new bundle replaces --out/model, which the old one's index and companions
-        # are read from after it is written
+        # the new bundle would replace, at its first better epoch, the one it comes from
         raise ValueError(f"--out {options.out} holds the bundle it retrains ({source}); "
                          "retrain into a new --out")
     config = _retrain_config(bundle, overrides)
@@ -706,8 +700,9 @@ def retrain(
         strategy,
         bundle.decoding or task_defaults(config.data.task),  # tuned settings survive retraining
         pairs.valid,
+        keep=ranker_parts(),
+        keep_from=bundle.path,
     )
-    copy_rankers(bundle, options.out / MODEL_SUBDIR)
     if bundle.companions:  # the decoding kept above may re-rank with them (MMI)
         store_companions(options.out / MODEL_SUBDIR, bundle.companions)
     best = load_bundle(options.out / MODEL_SUBDIR)

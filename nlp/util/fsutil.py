@@ -122,10 +122,22 @@ def link_or_copy_tree(source: Path, destination: Path, skip: Collection[str] = (
         for name in files:
             if relative == Path(".") and name in skip:
                 continue
-            try:
-                os.link(os.path.join(current, name), target / name)
-            except OSError:
-                shutil.copy2(os.path.join(current, name), target / name)
+            _link_or_copy_file(Path(current, name), target / name)
+
+
+def link_or_copy(source: Path, destination: Path) -> None:
+    """`source`, a file or a directory, at `destination` as `link_or_copy_tree` puts it."""
+    if source.is_dir():
+        link_or_copy_tree(source, destination)
+    else:
+        _link_or_copy_file(source, destination)
+
+
+def _link_or_copy_file(source: Path, destination: Path) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
 
 
 def recover(directory: Path) -> Path:

@@ -43,7 +43,7 @@ def _training_sources(
         return real_tokenize_pairs(codec, groups, **options)
 
     monkeypatch.setattr(prepare, "tokenize_pairs", tokenize_pairs)
-    monkeypatch.setattr(run, "_fit", lambda *args: TrainState())
+    monkeypatch.setattr(run, "_fit", lambda *args, **named: TrainState())
     config = ExperimentConfig().with_overrides(
         tiny_overrides(**{"data.context_turns": turns, "train.valid_fraction": 0.2})
     )

@@ -29,7 +29,7 @@ def _examples_given_to_training(
         encoded.extend({(p.source, p.target) for p in pairs} for pairs in groups)
         return real_tokenize_pairs(codec, groups, **options)
 
-    def fit(*args):  # type: ignore[no-untyped-def]
+    def fit(*args, **named):  # type: ignore[no-untyped-def]
         return TrainState()
 
     monkeypatch.setattr(prepare, "tokenize_pairs", tokenize_pairs)

@@ -695,7 +695,6 @@ def test_a_resumed_run_keeps_what_was_added_to_its_bundle(tmp_path: Path) -> Non
     assert len(indexed(tmp_path / "model")) == kept
     decoding = load_bundle(tmp_path / "model").decoding
     assert decoding is not None and decoding.origin == "tuned by a test"
-    assert not (tmp_path / "run" / "carried").exists()
 
 
 def test_a_resume_that_stops_still_leaves_its_bundle_whole(
@@ -713,7 +712,7 @@ def test_a_resume_that_stops_still_leaves_its_bundle_whole(
     real_fit = run._fit
 
     def stopped(*args: Any, **kwargs: Any) -> Any:
-        real_fit(*args, **kwargs)  # better epochs saved as bare bundles
+        real_fit(*args, **kwargs)  # better epochs saved
         raise KeyboardInterrupt
 
     monkeypatch.setattr(run, "_fit", stopped)

@@ -51,9 +51,9 @@ def test_retrain_measures_losses_on_pairs_it_never_trained_on(
     measured: list[tuple[Sequence[Example], Sequence[Example]]] = []
     real_fit, real_losses = run._fit, run._old_new_losses
 
-    def fit(config, codec, model, train_examples, *rest):  # type: ignore[no-untyped-def]
+    def fit(config, codec, model, train_examples, *rest, **named):  # type: ignore[no-untyped-def]
         trained.append(train_examples)
-        return real_fit(config, codec, model, train_examples, *rest)
+        return real_fit(config, codec, model, train_examples, *rest, **named)
 
     def losses(meter, old, new):  # type: ignore[no-untyped-def]
         measured.append((old, new))
