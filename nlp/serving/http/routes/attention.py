@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nlp.chat.attention_plot import plot_text, render_attention_png
 from nlp.generation.reply_choice import NOTHING_TO_SEND, ModelReads, yields_nothing
-from nlp.generation.retrieved_fit import first_sent
 from nlp.serving.http.budget import chat_options
 from nlp.serving.http.config import ServeConfig
 from nlp.serving.http.gate import client_address
@@ -89,9 +88,8 @@ def add_attention_routes(app: FastAPI, requests: ModelRequests, config: ServeCon
             if yields_nothing(options, ModelReads(refines=model.refines)):
                 raise invalid("decoding", NOTHING_TO_SEND)  # the options, not the text
             raise invalid("text", "the text has no tokens the model can read")
-        # what the gate lets through first; a retrieved reply's attention: while scoring it
-        best = await model.responder.with_attention(
-            first_sent(n_best, options.retrieved_threshold))
+        # a retrieved reply's attention: while scoring it
+        best = await model.responder.with_attention(n_best[0])
         draw = functools.partial(
             render_attention_png, slots=best.slots, text=plot_text(model.task, best.provenance)
         )
