@@ -40,14 +40,20 @@ from typing import Any
 from benchmarks.common import format_table
 from benchmarks.recipes import recipe_arguments, run_recipes
 from nlp.corpus.records import Pair
+from nlp.metrics.hits import HitsDraw
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
-def scored_pairs(every: Sequence[Pair], limit: int) -> list[Pair]:
-    """The test pairs this benchmark scores: `limit` posts drawn at random across
-    conversations (Hits@1/20's draw), not the file's first ones."""
-    from nlp.metrics.hits import HitsDraw
 
-    return [every[row] for row in HitsDraw(k=20, limit=limit).rows([p.group for p in every])]
+
+def scored_draw(limit: int) -> HitsDraw:
+    """What this benchmark scores: `limit` posts drawn at random across conversations, not
+    the file's first ones, and Hits@1/20 of each."""
+    return HitsDraw(k=20, limit=limit)
+
+
+def scored_pairs(every: Sequence[Pair], draw: HitsDraw) -> list[Pair]:
+    """The test pairs of `every` whose posts `draw` (`scored_draw`) scores."""
+    return [every[row] for row in draw.rows([p.group for p in every])]
 
 
 MODEL = "runs/chat"  # where the recipes leave the chat model, relative to their work directory
@@ -135,14 +141,13 @@ def score(work: Path, limit: int, test: Path | None = None,
     from nlp.evaluation.evaluate import hits_metrics, loss_metrics, score_replies
     from nlp.generation.decode_settings import RERANK_WEIGHTS
     from nlp.generation.generator import Generator
-    from nlp.metrics.hits import HitsDraw
     from nlp.text.normalize import normalize_text
     from nlp.tuning.search import PLAIN_BEAM, chat_candidates
 
     generator = Generator.from_bundle(work / MODEL)
     every = list(read_pairs(test or work / TEST, "jsonl", report=ReadReport()))
-    draw = HitsDraw(k=20, limit=limit)
-    pairs = scored_pairs(every, limit)
+    draw = scored_draw(limit)
+    pairs = scored_pairs(every, draw)
     posts = [normalize_text(p.source) for p in pairs]
     references = [normalize_text(p.target) for p in pairs]  # the samples show them as written
     settings = generator.bundle.decoding

@@ -56,7 +56,7 @@ from nlp.evaluation.sense import (
     sheet_rows,
     write_sheet,
 )
-from nlp.generation.retrieved_fit import SENTENCE_ENCODER, SIGNALS
+from nlp.generation.retrieved_fit import SENTENCE_ENCODER, SIGNALS, RatedGate
 from nlp.metrics.calibration import Calibration
 from nlp.text.normalize import last_turn_text, normalize_text
 from nlp.util.config import DataConfig
@@ -403,20 +403,16 @@ def gate_posts(keys: Sequence[Path], ratings: Sequence[Path], retrieved: str,
     return posts
 
 
-def rated_gate(posts: Sequence[GatePost], calibration: Calibration,
-               signal: str) -> dict[str, Any]:
-    """The `nlp.generation.retrieved_fit.RatedGate` these rated posts give, as JSON (what
+def rated_gate(posts: Sequence[GatePost], calibration: Calibration, signal: str) -> RatedGate:
+    """The `nlp.generation.retrieved_fit.RatedGate` these rated posts give (what
     `DEFAULT_FIT` or a bundle's details hold): the calibration, P(specific | sensible) of
     the retrieved replies, and the generated replies' SSA."""
-    from nlp.generation.retrieved_fit import RatedGate
-
     retrieved = [p.retrieved for p in posts if p.retrieved is not None]
     generated = [p.generated for p in posts if p.generated is not None]
     sensible = sum(m[0] for m in retrieved)
     specific = sum(m[1] for m in retrieved)
     ssa = sum(m[0] + m[1] for m in generated) / (2 * max(1, len(generated)))
-    return RatedGate(calibration, round(specific / max(1, sensible), 4), round(ssa, 4),
-                     signal).to_json()
+    return RatedGate(calibration, round(specific / max(1, sensible), 4), round(ssa, 4), signal)
 
 
 def _sheets(values: Sequence[str]) -> list[list[Path]]:
@@ -482,22 +478,20 @@ def gate(args: argparse.Namespace) -> None:
     usable = [p for p in valid + also if p.retrieved is not None]
     calibration = fit_calibration([p.similarity for p in usable],
                                [p.retrieved[0] for p in usable if p.retrieved is not None])
-    from nlp.generation.retrieved_fit import RatedGate
-
     grid = [round(0.05 * i, 2) for i in range(21)]
     fitted = rated_gate(valid + also, calibration, args.signal)
     # the grid on the product's scale: the fit `retrieved_threshold` reads (the share of the
     # two expected ratings), not P(sensible), so the threshold chosen is the one to set
-    fit = RatedGate.from_json(fitted).fit
+    fit = fitted.fit
     table = [gated(valid, fit, t) for t in grid]
     best = max(table, key=lambda row: (row["ssa"], -row["threshold"]))
     print(f"calibration on {len(usable)} rated retrieved replies: P(sensible) = "
           f"sigmoid({calibration.slope:.4f} x similarity + {calibration.intercept:.4f})")
     print(format_table(table, [(k, k) for k in table[0]]))
     print(f"chosen on validation: retrieved_threshold {best['threshold']} (SSA {best['ssa']})")
-    print(f"the gate these ratings give (retrieved_fit.RatedGate): {json.dumps(fitted)}")
+    print(f"the gate these ratings give (retrieved_fit.RatedGate): {json.dumps(fitted.to_json())}")
     result: dict[str, Any] = {"calibration": calibration.to_json(), "validation": table,
-                              "threshold": best["threshold"], "rated_gate": fitted}
+                              "threshold": best["threshold"], "rated_gate": fitted.to_json()}
     if args.test_key:
         for test_keys, test_ratings in zip(_sheets(args.test_key), _sheets(args.test_ratings),
                                            strict=True):

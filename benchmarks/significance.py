@@ -110,7 +110,7 @@ def bot_replies_of(work: Path, limit: int) -> tuple[list[str], str]:
     `benchmarks.chat_quality` work directory, on the posts that benchmark scores (drawn
     across conversations by `HitsDraw`, not the file's first ones, which cluster in a few
     conversations), generated as it generates them."""
-    from benchmarks.chat_quality import MODEL, TEST, scored_pairs
+    from benchmarks.chat_quality import MODEL, TEST, scored_draw, scored_pairs
     from nlp.chat.offline import bot_replies
     from nlp.corpus.readers import read_pairs
     from nlp.corpus.records import ReadReport
@@ -123,7 +123,7 @@ def bot_replies_of(work: Path, limit: int) -> tuple[list[str], str]:
     if settings is None:
         raise ValueError(f"{work / MODEL}: no decoding settings (did s2s tune-decoding run?)")
     every = list(read_pairs(work / TEST, "jsonl", report=ReadReport()))
-    pairs = scored_pairs(every, limit)
+    pairs = scored_pairs(every, scored_draw(limit))
     posts = [normalize_text(p.source) for p in pairs]
     references = [normalize_text(p.target) for p in pairs]
     replies = bot_replies(generator, posts, settings.options)

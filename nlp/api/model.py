@@ -58,7 +58,6 @@ from nlp.generation.decode_args import describe_options, merge_options
 from nlp.generation.decode_settings import recommended_options
 from nlp.generation.loading import LoadedModel, load_model
 from nlp.generation.reply_choice import NOTHING_TO_SEND, ModelReads, reply_choice, yields_nothing
-from nlp.generation.retrieved_fit import first_sent
 from nlp.generation.text_generator import GuardedGenerator
 from nlp.headlines.job import decode_batch
 from nlp.headlines.readers import make_article
@@ -431,7 +430,7 @@ class Model:
             if yields_nothing(options, ModelReads.of(self._loaded.data)):
                 raise OptionError(NOTHING_TO_SEND)
             raise InputError(f"{text!r} has no tokens to attend to")
-        best = self._generator.with_attention(first_sent(n_best, options.retrieved_threshold))
+        best = self._generator.with_attention(n_best[0])
         return Attention(
             best.text,
             tuple(shown_tokens(best.source_tokens, best.slots)),

@@ -171,7 +171,7 @@ def attention_figure(
     all_source = len(source_tokens)
     source_tokens = source_tokens[start:start + cols]
     family = cjk_font_family()
-    needs_wide = any(map(_is_wide, [*source_tokens[:cols], *output_tokens[:rows]]))
+    needs_wide = any(map(_is_wide, [*source_tokens, *output_tokens[:rows]]))
     font: dict[str, Any] = {"fontfamily": [family, "DejaVu Sans"]} if family else {}
     if rows == 0 or cols == 0:
         raise ValueError("nothing to draw: the reply or the input has no tokens")
@@ -183,7 +183,7 @@ def attention_figure(
     figure.colorbar(image, ax=axes, fraction=0.04)
     can_draw_wide = family is not None
     axes.set_xticks(
-        range(cols), _labels(source_tokens[:cols], can_draw_wide), rotation=90, fontsize=8, **font
+        range(cols), _labels(source_tokens, can_draw_wide), rotation=90, fontsize=8, **font
     )
     axes.set_yticks(range(rows), _labels(output_tokens[:rows], can_draw_wide), fontsize=8, **font)
     axes.set_xlabel(text.source)

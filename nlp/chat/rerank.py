@@ -74,14 +74,25 @@ class ReplyRanker:
         `written`: a person's retrieved reply that takes up the message's words ("Is he
         married?" -> "Yes, he's married.") answers it, and one that only repeats a turn of
         the conversation never becomes a candidate (`nlp.retrieval.turns.repeats_a_turn`)."""
+        return self._penalty(chat, reply, _message_units(message), written)
+
+    def choose(self, chat: str, candidates: Sequence[Generation], message: str) -> Generation:
+        """The candidate with the best score minus penalty (earlier candidates win ties)."""
+        if not candidates:
+            raise ValueError("no candidates to choose from")
+        heard = _message_units(message)
+        return max(candidates, key=lambda c: float(c.score) - self._penalty(
+            chat, c.text, heard, c.provenance != "retrieved"))
+
+    def _penalty(self, chat: str, reply: str, heard: frozenset[str], written: bool) -> float:
+        """`penalty`, with the message's units (`_message_units`) read once per message."""
         w = self.weights
         words = words_only(reply)
         if not words:
             return w.empty
         penalty = 0.0
         reply_words = _units(words)
-        message_words = set(_units(words_only(message)))
-        copied = sum(word in message_words for word in reply_words) / max(len(reply_words), 1)
+        copied = sum(word in heard for word in reply_words) / max(len(reply_words), 1)
         if written and copied >= w.echo_threshold:
             penalty += w.echo * copied
         recent = self._chats.get(chat)
@@ -91,13 +102,6 @@ class ReplyRanker:
             penalty += w.chat_frequency * recent.counts[words]
         penalty += w.global_frequency * math.log1p(self._global.counts[words])
         return penalty
-
-    def choose(self, chat: str, candidates: Sequence[Generation], message: str) -> Generation:
-        """The candidate with the best score minus penalty (earlier candidates win ties)."""
-        if not candidates:
-            raise ValueError("no candidates to choose from")
-        return max(candidates, key=lambda c: float(c.score) - self.penalty(
-            chat, c.text, message, written=c.provenance != "retrieved"))
 
     def remember(self, chat: str, reply: str) -> None:
         words = words_only(reply)
@@ -116,3 +120,8 @@ def _units(words: str) -> list[str]:
     run, which Chinese writes without spaces ("我喜欢看电影" is one "word" to a split on
     spaces, so a near-parrot of "你喜欢看电影吗" copied nothing)."""
     return [unit for word in words.split() for unit in (list(word) if has_han(word) else [word])]
+
+
+def _message_units(message: str) -> frozenset[str]:
+    """The units (`_units`) of a message that a reply's echo penalty looks for."""
+    return frozenset(_units(words_only(message)))

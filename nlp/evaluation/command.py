@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from nlp.generation.decode_args import ResolvedDecoding, add_decode_arguments, resolve_decoding
 from nlp.generation.reply_choice import NOTHING_TO_SEND, ModelReads, yields_nothing
-from nlp.generation.retrieved_fit import first_sent
 from nlp.metrics.hits import DEFAULT_K, HitsDraw
 from nlp.training.command import add_corpus_arguments, corpus_spec
 from nlp.util.arguments import positive_int
@@ -119,7 +118,7 @@ def run_attention(args: argparse.Namespace) -> int:
             f"{args.text!r} has no tokens to attend to")
         print(f"s2s attention: {why}", file=sys.stderr)
         return 1
-    best = generator.with_attention(first_sent(n_best, options.retrieved_threshold))
+    best = generator.with_attention(n_best[0])
     text = plot_text(generator.config.data.task, best.provenance)
     png = render_attention_png(
         best.source_tokens, best.tokens, best.attention, slots=best.slots, text=text

@@ -21,7 +21,7 @@ from nlp.generation.candidates import Candidates
 from nlp.generation.codec import Source
 from nlp.generation.confidence import require_calibration
 from nlp.generation.rankers import Companion, Rankers
-from nlp.generation.retrieved_fit import decides_before_decoding, first_sent, fitting
+from nlp.generation.retrieved_fit import decides_before_decoding, fitting, gate_first
 from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import Generation
 from nlp.tokenizers.specials import BOS_ID
@@ -36,7 +36,9 @@ class Generator:
     and `options.rerank` scores every candidate (`nlp.generation.rankers`: likelihood,
     MMI with the companions, an LM and/or a reverse bundle, or the dual encoder) and returns
     the list sorted by that score, each candidate with its calibrated `confidence` where the
-    ranker has a calibration that holds for the options (`nlp.generation.confidence`). A
+    ranker has a calibration that holds for the options (`nlp.generation.confidence`), those
+    the retrieved-or-generated gate lets through first (`gate_first`), so every list's first
+    candidate is the one a single output sends. A
     retrieve-and-refine model reads each text with its nearest training post's reply
     (`data.retrieve_refine`). Without `options.generated` a plain model decodes nothing: the
     retrieved replies are the only candidates.
@@ -113,7 +115,7 @@ class Generator:
         if options.rerank != "none" or options.retrieve or options.fallback_threshold:
             with self.clock.stage("rank"):
                 results = self.rankers.rank(texts, inputs, results, options)
-        return results
+        return [gate_first(n_best, options.retrieved_threshold) for n_best in results]
 
     def check(self, options: DecodeOptions) -> None:
         """Raise OptionError where this bundle cannot serve `options`: a fallback threshold
@@ -240,7 +242,6 @@ def generate_all(
     outputs: list[str] = []
     for batch in _batches(sources, batch_size):
         outputs.extend(
-            first_sent(n_best, options.retrieved_threshold).text if n_best else ""
-            for n_best in generator.generate(batch, options)
+            n_best[0].text if n_best else "" for n_best in generator.generate(batch, options)
         )
     return outputs

@@ -27,8 +27,9 @@ Each language's numbers were rated on validation posts (`benchmarks/sense_sheet.
 a bundle may carry its own (`DecodeSettings.details["retrieved_fit"]`).
 
 What competes under the gate (`competing`) is defined here once: the chat chooses among it
-(`nlp.chat.responder.choose_reply`), and the generator reads it to leave the decoder out for a
-message whose retrieved replies already decide (`decides_before_decoding`).
+(`nlp.chat.responder.choose_reply`), the generator puts it first in every n-best list
+(`gate_first`), and reads it to leave the decoder out for a message whose retrieved replies
+already decide (`decides_before_decoding`).
 """
 
 from __future__ import annotations
@@ -145,22 +146,25 @@ def competing(candidates: Sequence[Generation], threshold: float) -> list[Genera
     return fitting(usable, threshold) or own or usable
 
 
-def first_sent(candidates: Sequence[Generation], threshold: float) -> Generation:
-    """The best-ranked candidate the gate lets through (`competing`; the first of all where
-    none is left): what a single output (a heatmap, `evaluate --metric bleu`) must be, not a
-    retrieved reply the gate turned away, which the rankers of posts put first."""
-    return (competing(candidates, threshold) or list(candidates))[0]
+def gate_first(candidates: Sequence[Generation], threshold: float) -> list[Generation]:
+    """`candidates` with those a chat chooses among (`competing`) ahead of the rest, each
+    part in its own order: `Generator.generate`'s order, so that a list's first candidate is
+    what a single output (a heatmap, `evaluate --metric bleu`, a headline) must be, not a
+    retrieved reply the gate turned away, which the rankers of posts score above the model's
+    own. Where nothing competes (nothing left to send) the order is the ranking's."""
+    chosen = competing(candidates, threshold)
+    kept = {id(c) for c in chosen}
+    return [*chosen, *(c for c in candidates if id(c) not in kept)]
 
 
 def decides_before_decoding(options: DecodeOptions) -> bool:
     """Whether, under `options`, a message with a fitting retrieved reply needs no reply of
     the model's: with a gate (`retrieve` and `retrieved_threshold`) the model's replies do
     not compete there (`competing`). Only under the rankers that read the posts
-    (`POST_RANKERS`): they put every retrieved reply above the model's, so the list's first
-    candidate (what `s2s attention` and `s2s evaluate` read) stays what it was, and they
-    score each retrieved reply by itself, its message's scores shifted by one constant when
-    the model's replies are left out, so the choice among them stays too; the dual encoder
-    with BM25 divides by the best BM25 score of the whole list, and a fallback threshold reads
-    a calibrated confidence of those scores."""
+    (`POST_RANKERS`): they score each retrieved reply by itself, its message's scores
+    shifted by one constant when the model's replies are left out, so the order among them
+    stays, and with it the list's first candidate (`gate_first`) and the chat's choice; the
+    dual encoder with BM25 divides by the best BM25 score of the whole list, and a fallback
+    threshold reads a calibrated confidence of those scores."""
     return bool(options.retrieve and options.retrieved_threshold > 0
                 and options.rerank in POST_RANKERS and not options.fallback_threshold)

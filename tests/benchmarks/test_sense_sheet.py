@@ -264,10 +264,10 @@ def test_the_rated_gate_is_what_the_ratings_say() -> None:
              sense_sheet.GatePost(0.1, (0, 0), (1, 1)), sense_sheet.GatePost(0.5, None, (1, 0))]
     calibration = Calibration(slope=2.0, intercept=-1.0, pairs=3, positives=2)
     gate = sense_sheet.rated_gate(posts, calibration, "sentence-encoder")
-    assert gate["signal"] == "sentence-encoder"  # what the calibration read
-    assert gate["specific_if_sensible"] == 0.5  # 1 specific of 2 sensible
-    assert gate["generated_ssa"] == pytest.approx((3 / 4 + 1 / 4) / 2)
-    assert gate["sensible"] == calibration.to_json()
+    assert gate.signal == "sentence-encoder"  # what the calibration read
+    assert gate.specific_if_sensible == 0.5  # 1 specific of 2 sensible
+    assert gate.generated_ssa == pytest.approx((3 / 4 + 1 / 4) / 2)
+    assert gate.sensible == calibration
     assert sense_sheet.auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == pytest.approx(0.75)
     assert sense_sheet._sheets(["a.part1.json,a.part2.json", "b.json"]) == [
         [Path("a.part1.json"), Path("a.part2.json")], [Path("b.json")]]

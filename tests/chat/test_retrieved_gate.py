@@ -233,28 +233,60 @@ def test_competing_keeps_the_fitting_retrieved_replies_else_the_model_s_own() ->
 
 
 
-def test_a_single_output_is_what_the_gate_lets_through_first() -> None:
-    """Heatmaps and `evaluate --metric bleu` took the first candidate: under the gate's
-    rankers of posts, a retrieved reply the gate turned away, which the chat never sends."""
-    from nlp.decoding import DecodeOptions
-    from nlp.generation.generator import generate_all
-    from nlp.generation.retrieved_fit import first_sent
+def test_what_the_gate_lets_through_comes_first_each_part_in_its_order() -> None:
+    """A single output (a heatmap, `evaluate --metric bleu`) is a list's first candidate:
+    under the rankers of posts, it was a retrieved reply the gate turned away, which the
+    chat never sends."""
+    from nlp.generation.retrieved_fit import gate_first
     from nlp.generation.text_generator import Generation
 
     def reply(text: str, provenance: str, fit: float = math.nan) -> Generation:
         return Generation(text, 0.0, text.split(), [], np.zeros((0, 0), np.float32),
                           provenance=provenance, fit=fit)  # type: ignore[arg-type]
 
-    weak, own = reply("sometimes .", "retrieved", 0.2), reply("i like it .", "generated")
-    assert first_sent([weak, own], 0.5) is own
-    assert first_sent([weak, own], 0.0) is weak  # no gate: the ranking's first
+    weak, fits = reply("sometimes .", "retrieved", 0.2), reply("yes , twice .", "retrieved", 0.8)
+    own, blank = reply("i like it .", "generated"), reply("\u200b", "generated")
+    assert gate_first([weak, blank, own], 0.5) == [own, weak, blank]
+    assert gate_first([weak, own, fits], 0.5) == [fits, weak, own]
+    assert gate_first([blank, weak, own], 0.0) == [weak, own, blank]  # no gate: the ranking's
+    assert gate_first([blank], 0.5) == [blank]  # nothing to send: as ranked
 
-    class Ranked:
-        def generate(self, texts: list[str], options: DecodeOptions) -> list[list[Generation]]:
-            return [[weak, own] for _ in texts]
 
-    gated = DecodeOptions(retrieve=10, retrieved_threshold=0.5)
-    assert generate_all(Ranked(), ["do you like it?"], gated, 8) == ["i like it ."]  # type: ignore[arg-type]
+def test_every_n_best_list_puts_what_the_gate_lets_through_first(
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
+    """`generate`'s first candidate is what the chat chooses among, whatever the ranker: the
+    retrieval ranker scores every retrieved reply above the model's own, even one the gate
+    turns away."""
+    import shutil
+
+    from nlp.generation.bundle import store_decoding
+    from nlp.generation.decode_settings import DecodeSettings
+    from nlp.generation.generator import Generator, generate_all
+    from nlp.generation.retrieved_fit import RETRIEVED_FIT, TF_IDF, competing
+
+    copy = Path(shutil.copytree(tiny_bundle, tmp_path / "model"))
+    gate = RatedGate(Calibration(slope=20.0, intercept=-15.0), 0.5, 0.3, signal=TF_IDF)
+    options = DecodeOptions(retrieve=10, rerank="retrieval", retrieved_threshold=0.5)
+    store_decoding(copy, DecodeSettings(options, "test", {RETRIEVED_FIT: {"en": gate.to_json()}}))
+    generator = Generator.from_bundle(copy)
+    written = generator._written  # the one-epoch model's own replies are empty: give it words
+
+    def wordy(*args: object) -> object:
+        return dataclasses.replace(written(*args), text="i like it .")  # type: ignore[arg-type]
+
+    generator._written = wordy  # type: ignore[method-assign,assignment]
+    posts = ["Hi, how are you?", "how are things at work", "what did you do at the weekend"]
+    inputs, pools = generator.pools(posts, options)
+    ranked = generator.rankers.rank(posts, inputs, pools, options)
+    turned_away = [n_best[0].provenance == "retrieved" and n_best[0].fit < 0.5
+                   for n_best in ranked]
+    assert any(turned_away)  # the ranking alone would put a reply the gate refuses first
+    sent = generator.generate(posts, options)
+    for n_best, away in zip(sent, turned_away, strict=True):
+        assert n_best[0] is competing(n_best, 0.5)[0]
+        assert n_best[0].provenance == ("generated" if away else "retrieved")
+    assert generate_all(generator, posts, options, 8) == [n_best[0].text for n_best in sent]
 
 
 @pytest.mark.parametrize(("changes", "decides"), [

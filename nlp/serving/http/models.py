@@ -22,7 +22,6 @@ from nlp.decoding.options import XLA_BY_DEFAULT, option_maximums
 from nlp.generation.decode_args import describe_options
 from nlp.generation.decode_settings import DecodeSettings, recommended_options
 from nlp.generation.loading import load_model
-from nlp.generation.reply_choice import ModelReads
 from nlp.generation.stage_clock import StageClock
 from nlp.generation.text_generator import GuardedGenerator, TextGenerator
 from nlp.serving.http.budget import REPLY_TOKENS, request_cost
@@ -87,10 +86,7 @@ class ServedModel:
     metadata: dict[str, Any] = field(default_factory=dict)
     languages: tuple[str, ...] = ()
     clock: StageClock | None = None  # the generator's time per stage (/metrics)
-    # What of the model sets a request's cost beyond its options (`request_cost`): whether
-    # it is a retrieve-and-refine model (`data.retrieve_refine`: it decodes whatever
-    # `generated` says), and the most tokens it scores a retrieved reply with
-    refines: bool = False
+    # The most tokens it scores a retrieved reply with: a request's cost reads it
     reply_tokens: int = REPLY_TOKENS
 
     @property
@@ -99,10 +95,10 @@ class ServedModel:
         return self.responder.base_options
 
     def cost(self, options: DecodeOptions, inputs: int = 1) -> int:
-        """What `inputs` texts generated with `options` cost this model (`request_cost`)."""
-        return request_cost(
-            options, inputs, refines=self.refines, reply_tokens=self.reply_tokens
-        )
+        """What `inputs` texts generated with `options` cost this model (`request_cost`): a
+        retrieve-and-refine model decodes whatever `generated` says."""
+        return request_cost(options, inputs, refines=self.responder.model_reads.refines,
+                            reply_tokens=self.reply_tokens)
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -114,7 +110,7 @@ class ServedModel:
         decode options matter depends on it)."""
         decoding = {
             "origin": self.settings.origin if self.settings else "built-in defaults",
-            "summary": describe_options(self.options, ModelReads(refines=self.refines)),
+            "summary": describe_options(self.options, self.responder.model_reads),
             "options": dataclasses.asdict(self.options),
             "maximums": option_maximums(),  # what a request's `decoding` may ask at most
         }
@@ -176,8 +172,7 @@ def load_served_model(
     )
     return ServedModel(
         spec.name, directory, task, loaded.decoding, responder, loaded.generator,
-        dict(loaded.metadata), loaded.languages, clock,
-        refines=loaded.data.retrieve_refine, reply_tokens=reply_tokens,
+        dict(loaded.metadata), loaded.languages, clock, reply_tokens=reply_tokens,
     )
 
 

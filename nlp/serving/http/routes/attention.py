@@ -14,8 +14,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nlp.chat.attention_plot import plot_text, render_attention_png
-from nlp.generation.reply_choice import NOTHING_TO_SEND, ModelReads, yields_nothing
-from nlp.generation.retrieved_fit import first_sent
+from nlp.generation.reply_choice import NOTHING_TO_SEND, yields_nothing
 from nlp.serving.http.budget import chat_options
 from nlp.serving.http.config import ServeConfig
 from nlp.serving.http.gate import client_address
@@ -86,12 +85,11 @@ def add_attention_routes(app: FastAPI, requests: ModelRequests, config: ServeCon
         requests.budget.charge(client_address(request.scope), model.cost(options))
         n_best = await requests.decode(model, body.text, options)
         if not n_best:
-            if yields_nothing(options, ModelReads(refines=model.refines)):
+            if yields_nothing(options, model.responder.model_reads):
                 raise invalid("decoding", NOTHING_TO_SEND)  # the options, not the text
             raise invalid("text", "the text has no tokens the model can read")
-        # what the gate lets through first; a retrieved reply's attention: while scoring it
-        best = await model.responder.with_attention(
-            first_sent(n_best, options.retrieved_threshold))
+        # a retrieved reply's attention: while scoring it
+        best = await model.responder.with_attention(n_best[0])
         draw = functools.partial(
             render_attention_png, slots=best.slots, text=plot_text(model.task, best.provenance)
         )
