@@ -558,7 +558,7 @@ class Model:
     async def _unused(self, name: str) -> str | None:
         """What a change of `name`'s decoding settings is, where it has no effect (the
         decoder does not run), else None."""
-        options = self._responder.store.get(name).decode_options(self._responder.base_options)
+        options = self._responder.chat_options(name)
         if reply_choice(options, ModelReads.of(self._loaded.data)).decodes:
             return None
         return self._responder.messages(name).unused_text(options)

@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from nlp.chat.attention_plot import plot_text, render_attention_png
 from nlp.generation.reply_choice import NOTHING_TO_SEND, ModelReads, yields_nothing
 from nlp.generation.retrieved_fit import first_sent
-from nlp.serving.http.budget import chat_options
 from nlp.serving.http.config import ServeConfig
 from nlp.serving.http.gate import client_address
 from nlp.serving.http.model_requests import ModelRequests, invalid, request_options
@@ -75,7 +74,7 @@ def add_attention_routes(app: FastAPI, requests: ModelRequests, config: ServeCon
             # the chat's /why, charged as the chat route charges it: a teacher-forced pass
             # and a drawing on the model's thread
             requests.budget.charge(client_address(request.scope),
-                                   model.cost(chat_options(model.responder, body.conversation)))
+                                   model.cost(model.responder.chat_options(body.conversation)))
             async with requests.conversation_lock(name, body.conversation):
                 reply = await model.responder.respond(body.conversation, "/why")
             if reply.photo is None:
