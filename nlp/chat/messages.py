@@ -82,6 +82,8 @@ class Messages:
     sample: str  # {temperature}
     out_of_range: str  # {name} {low} {high}
     refused_options: str  # {reason}: why the model cannot decode with the settings asked for
+    # {how} {length}: a chat's stored settings the model (reloaded) cannot decode with, gone
+    gave_way: str
     beam_size: str  # the settings' names in `out_of_range`
     length: str
     temperature: str
@@ -175,6 +177,11 @@ class Messages:
 
     def unused_text(self, options: DecodeOptions) -> str:
         return self.unused.format(how=self._how(options), length=options.max_length)
+
+    def gave_way_text(self, dropped: DecodeOptions) -> str:
+        """That the chat's own settings (decoding with `dropped`) were reset to the
+        defaults: a chat that set /beam 3 should not find out from its replies alone."""
+        return self.gave_way.format(how=self._how(dropped), length=dropped.max_length)
 
     def _how(self, options: DecodeOptions) -> str:
         how = {
@@ -320,6 +327,10 @@ higher is wilder)
     sample="sampling, temperature {temperature:g}",
     out_of_range="The {name} must be between {low:g} and {high:g}.",
     refused_options="I kept the settings as they were: this bot cannot answer that way. {reason}",
+    gave_way=(
+        "Your settings ({how}, longest reply {length} tokens) do not work with the model "
+        "reloaded since, so I went back to the model's own (see /settings)."
+    ),
     beam_size="beam size",
     length="length",
     temperature="temperature",
@@ -452,6 +463,10 @@ CHINESE = Messages(
     sample="随机采样，温度 {temperature:g}",
     out_of_range="{name}必须在 {low:g} 到 {high:g} 之间。",
     refused_options="设置没有改：这个机器人不能这样回答。{reason}",
+    gave_way=(
+        "你的设置（{how}，回复最长 {length} 个词元）不适用于重新加载后的模型，"
+        "所以我改回了模型自己的设置（见 /settings）。"
+    ),
     beam_size="束宽",
     length="长度",
     temperature="温度",

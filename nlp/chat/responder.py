@@ -110,6 +110,8 @@ class ChatResponder:
         self._turns: LruDict[str, int] = LruDict(self.limits.max_chats)  # replies since /reset
         self._user_languages: LruDict[str, str] = LruDict(self.limits.max_chats)
         self._serving: LruDict[ChatSettings, None] = LruDict(self.limits.max_chats)
+        # a chat's stored settings the model could not decode with: its next reply says so
+        self._gave_way: LruDict[str, DecodeOptions] = LruDict(self.limits.max_chats)
         self._commands: dict[str, Callable[[str, Command, bool], Awaitable[Reply]]] = {
             name: getattr(self, f"_cmd_{name}") for name in COMMAND_NAMES
         }
@@ -172,6 +174,14 @@ class ChatResponder:
         language_code), kept for the chat."""
         if language:
             self._user_languages[chat] = language
+        reply = await self._answer(chat, text, is_admin)
+        gave_way = self._gave_way.pop(chat, None)
+        if gave_way is None:
+            return reply
+        notice = self.messages(chat).gave_way_text(gave_way)
+        return replace(reply, text=f"{notice}\n\n{reply.text}")
+
+    async def _answer(self, chat: str, text: str, is_admin: bool) -> Reply:
         cleaned = clean_message(text)
         command = parse_command(cleaned)
         if command is not None:
@@ -236,7 +246,8 @@ class ChatResponder:
         over the base options. Where the model cannot decode with its stored settings (set
         under another model: a `/reload`ed bundle whose fallback threshold's calibration
         holds for the default beam only), the defaults, and the stored settings dropped, so
-        the chat is answered rather than failing every message until it changes them."""
+        the chat is answered rather than failing every message until it changes them; its
+        next reply says which settings gave way (`respond`)."""
         settings = self.store.get(chat) if chat is not None else self.store.defaults
         try:
             self._check(settings)
@@ -244,6 +255,7 @@ class ChatResponder:
             assert chat is not None  # the defaults are never refused (`_check`)
             log.info("a chat's stored settings do not serve the model (%s): defaults used", exc)
             self.store.forget(chat)
+            self._gave_way[chat] = settings.decode_options(self.base_options)
             settings = self.store.defaults
         return settings.decode_options(self.base_options)
 
@@ -306,6 +318,7 @@ class ChatResponder:
         self._forget_conversation(chat)
         self.store.forget(chat)
         self._user_languages.pop(chat, None)
+        self._gave_way.pop(chat, None)
 
     async def _cmd_settings(self, chat: str, command: Command, is_admin: bool) -> Reply:
         if command.args[:1] == ("default",):  # back to the model's own settings
