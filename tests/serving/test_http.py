@@ -287,7 +287,10 @@ def test_attention_draws_text_and_conversation_outputs(client: httpx.Client) -> 
     never = client.post("/v1/models/chat/chat", json={"message": "/settings"}).json()
     none_yet = client.post("/v1/models/chat/attention",
                            json={"conversation": never["conversation"]})
-    assert none_yet.status_code == 404 and "no reply" in none_yet.json()["detail"]
+    # a 409, as the schema says: the conversation exists (a 404 says it does not)
+    assert none_yet.status_code == 409 and "no reply" in none_yet.json()["detail"]
+    documented = client.get("/openapi.json").json()["paths"]["/v1/models/{name}/attention"]
+    assert "409" in documented["post"]["responses"]
     both = client.post("/v1/models/chat/attention",
                        json={"text": "hi", "conversation": att["conversation"]})
     assert both.status_code == 422 and "exactly one" in both.text

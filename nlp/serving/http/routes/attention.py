@@ -64,7 +64,7 @@ def add_attention_routes(app: FastAPI, requests: ModelRequests, config: ServeCon
     @app.post(
         "/v1/models/{name}/attention",
         response_class=Response,
-        responses={200: {"content": {"image/png": {}}}, **refusals(*MODEL_REFUSALS)},
+        responses={200: {"content": {"image/png": {}}}, **refusals(*MODEL_REFUSALS, 409)},
         summary="Attention heatmap (PNG) of the output for one input",
     )
     async def attention(name: str, body: AttentionRequest, request: Request) -> Response:
@@ -77,8 +77,8 @@ def add_attention_routes(app: FastAPI, requests: ModelRequests, config: ServeCon
                                    model.cost(model.responder.chat_options(body.conversation)))
             async with requests.conversation_lock(name, body.conversation):
                 reply = await model.responder.respond(body.conversation, "/why")
-            if reply.photo is None:
-                raise HTTPException(404, reply.text)
+            if reply.photo is None:  # the conversation exists: its state, not a missing one
+                raise HTTPException(409, reply.text)
             return Response(reply.photo, media_type="image/png")
         assert body.text is not None
         options = request_options(model, body.decoding)
