@@ -51,7 +51,7 @@ from nlp.chat.context import DialogueContext
 from nlp.chat.messages import chat_messages
 from nlp.chat.rerank import ReplyRanker, RerankWeights
 from nlp.chat.responder import ChatResponder
-from nlp.chat.settings import ChatSettings
+from nlp.chat.settings import SETTING_NAMES, ChatSettings
 from nlp.chat.setup import make_responder
 from nlp.decoding.options import DecodeOptions
 from nlp.generation.decode_args import describe_options, merge_options
@@ -541,10 +541,10 @@ class Model:
         settings = store.get(name)
         if not changes:
             return settings
-        known = {item.name for item in dataclasses.fields(ChatSettings)}
-        unknown = sorted(set(changes) - known)
+        unknown = sorted(set(changes) - set(SETTING_NAMES))
         if unknown:
-            raise OptionError(f"unknown chat setting {unknown[0]!r}; known: {', '.join(known)}")
+            raise OptionError(
+                f"unknown chat setting {unknown[0]!r}; known: {', '.join(SETTING_NAMES)}")
         try:
             return self._responder.change_settings(name, **changes)
         except OptionError:

@@ -97,11 +97,33 @@ def test_a_chat_keeps_what_it_set_and_follows_the_defaults_in_the_rest(tmp_path:
     assert "beam size 5" in asyncio.run(back_to_defaults())
 
 
-def test_unreadable_stored_settings_fall_back_to_defaults() -> None:
+def stored(tmp_path: Path, rows: dict[str, str], defaults: ChatSettings) -> SettingsStore:
+    """A store over a state file whose rows hold `rows` as written (an older version's)."""
+    import sqlite3
+
+    path = tmp_path / "bot.sqlite"
+    SettingsStore(path).close()
+    with sqlite3.connect(path) as db:
+        db.executemany("INSERT INTO chat_settings (chat, settings) VALUES (?, ?)", rows.items())
+    db.close()
+    return SettingsStore(path, defaults)
+
+
+def test_unreadable_stored_settings_fall_back_to_defaults(tmp_path: Path) -> None:
     defaults = ChatSettings(beam_size=3)
-    assert ChatSettings.from_json("{not json", defaults) == defaults
-    assert ChatSettings.from_json('{"beam_size": 500}', defaults) == defaults
-    assert ChatSettings.from_json('{"beam_size": 4, "future": 1}', defaults).beam_size == 4
+    store = stored(tmp_path, {"broken": "{not json", "list": "[1]", "wide": '{"beam_size": 500}',
+                              "newer": '{"beam_size": 4, "future": 1}'}, defaults)
+    assert store.get("broken") == store.get("list") == store.get("wide") == defaults
+    assert store.get("newer").beam_size == 4
+    store.close()
+
+
+def test_a_stored_value_out_of_range_does_not_refuse_a_change_of_another(tmp_path: Path) -> None:
+    """A row holding beam 500 (from when the range was wider) is read as the defaults, yet
+    `/length 20` in that chat was refused for the beam size: the change re-read the row."""
+    store = stored(tmp_path, {"old": '{"beam_size": 500}'}, ChatSettings())
+    assert store.update("old", max_length=20) == ChatSettings(max_length=20)
+    store.close()
 
 
 def test_the_owner_s_settings_are_not_clipped_to_what_users_may_set() -> None:
