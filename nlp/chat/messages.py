@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from nlp.chat.settings import (
     TEMPERATURE_RANGE,
     SettingsError,
 )
-from nlp.decoding.options import RERANK_NAMES, DecodeOptions
+from nlp.decoding.options import RERANK_NAMES, DecodeOptions, OptionError
 from nlp.generation.reply_choice import PLAIN, REPLY_MODES, ModelReads, reply_choice
 from nlp.generation.text_generator import Generation
 
@@ -524,17 +523,12 @@ def chat_messages(model_languages: Sequence[str], user_language: str | None = No
     return TABLES[ours[0]] if ours else ENGLISH
 
 
-# A command the machine's owner would run ("build one with `s2s index --model ...`", "run
-# `s2s tune-decoding`"): nothing a chat's user or an HTTP client can do
-_OWNER_COMMAND = re.compile(
-    r";?\s*\(?(?:build|rebuild|train|name|give|run)[^;`]*`s2s [^`]*`\)?", re.IGNORECASE)
-
-
-def public_reason(message: str, directory: str | os.PathLike[str] | None, name: str) -> str:
+def public_reason(error: Exception, directory: str | os.PathLike[str] | None, name: str) -> str:
     """An error's text as someone other than the machine's owner reads it: the model called
-    `name`, not by its directory on the server's disk, and without the command the owner
-    would run to change it."""
+    `name`, not by its directory on the server's disk, and an `OptionError`'s reason without
+    its remedy (the command the owner would run to change it)."""
+    message = error.reason if isinstance(error, OptionError) else str(error)
     if directory is not None:
         for path in {str(directory), str(Path(directory).resolve())}:
             message = message.replace(path, name)
-    return _OWNER_COMMAND.sub("", message).strip()
+    return message

@@ -283,14 +283,14 @@ class ChatResponder:
         self._check(self.store.get(chat).replace(**changes))
         return self.store.update(chat, **changes)
 
-    def _update(self, chat: str, **changes: object) -> Reply:
+    def _update(self, chat: str, is_admin: bool, **changes: object) -> Reply:
         words = self.messages(chat)
         try:
             self.change_settings(chat, **changes)
         except SettingsError as exc:
             return Reply(words.refused_setting(exc))
-        except OptionError as exc:  # a stranger's chat: the model by name, not its path
-            reason = public_reason(str(exc), self._directory, "the model")
+        except OptionError as exc:  # the owner runs the remedy; a stranger reads the reason
+            reason = str(exc) if is_admin else public_reason(exc, self._directory, "the model")
             return Reply(words.refused_options.format(reason=reason))
         return Reply(words.changed_text(self.chat_options(chat), self.model_reads))
 
@@ -332,24 +332,24 @@ class ChatResponder:
         size = _parse_number(command.args, int)
         if size is None:
             return Reply(self.messages(chat).usage_beam)
-        return self._update(chat, strategy="beam", beam_size=size)
+        return self._update(chat, is_admin, strategy="beam", beam_size=size)
 
     async def _cmd_greedy(self, chat: str, command: Command, is_admin: bool) -> Reply:
-        return self._update(chat, strategy="greedy")
+        return self._update(chat, is_admin, strategy="greedy")
 
     async def _cmd_sample(self, chat: str, command: Command, is_admin: bool) -> Reply:
         if not command.args:
-            return self._update(chat, strategy="sample")
+            return self._update(chat, is_admin, strategy="sample")
         temperature = _parse_number(command.args, float)
         if temperature is None:
             return Reply(self.messages(chat).usage_sample)
-        return self._update(chat, strategy="sample", temperature=temperature)
+        return self._update(chat, is_admin, strategy="sample", temperature=temperature)
 
     async def _cmd_length(self, chat: str, command: Command, is_admin: bool) -> Reply:
         length = _parse_number(command.args, int)
         if length is None:
             return Reply(self.messages(chat).usage_length)
-        return self._update(chat, max_length=length)
+        return self._update(chat, is_admin, max_length=length)
 
     async def with_attention(self, reply: Generation) -> Generation:
         """`reply` with the attention to draw (`TextGenerator.with_attention`: a retrieved

@@ -156,7 +156,7 @@ def test_a_refused_setting_tells_a_chat_no_server_path() -> None:
         def check(self, options: DecodeOptions) -> None:
             if options.beam_size != 5:
                 raise OptionError(f"fallback_threshold holds for beam 5 alone and {directory} "
-                                  "has no calibration of it: run `s2s tune-decoding` first")
+                                  "has no calibration of it", "run `s2s tune-decoding` first")
 
     model = dataclasses.replace(fake_model(Calibrated()), directory=directory)
 
@@ -168,3 +168,39 @@ def test_a_refused_setting_tells_a_chat_no_server_path() -> None:
 
     said = asyncio.run(refused())
     assert "beam 5 alone" in said and "/srv" not in said and "s2s" not in said
+
+
+def test_the_remedy_of_a_refused_setting_is_told_to_the_owner_alone() -> None:
+    """An error's remedy (the command the machine's owner would run) was cut from its text
+    by a pattern, for everyone alike: the owner, who can run it, never read it either. It
+    is now the error's own field: the owner (an admin, the terminal) reads it, others not."""
+    import asyncio
+    import dataclasses
+    from pathlib import Path
+
+    from nlp.chat.responder import ChatResponder
+    from nlp.decoding import DecodeOptions
+    from nlp.decoding.options import OptionError
+    from tests.fakes.fake_generators import ScriptedGenerator, fake_model
+
+    directory = Path("/srv/models/chat-en/model")
+    remedy = f"build one with `s2s index --model {directory} --corpus TRAINING-CORPUS`"
+
+    class Unindexed(ScriptedGenerator):
+        def check(self, options: DecodeOptions) -> None:
+            if options.beam_size != 5:
+                raise OptionError(f"{directory}: no retrieval index in the bundle", remedy)
+
+    model = dataclasses.replace(fake_model(Unindexed()), directory=directory)
+
+    async def refused() -> tuple[str, str]:
+        chat = ChatResponder(model, store=SettingsStore(":memory:"), base_options=DecodeOptions())
+        owner = (await chat.respond("1", "/beam 3", is_admin=True)).text
+        stranger = (await chat.respond("2", "/beam 3")).text
+        await chat.aclose()
+        return owner, stranger
+
+    owner, stranger = asyncio.run(refused())
+    assert remedy in owner
+    assert stranger.endswith("the model: no retrieval index in the bundle")
+    assert "s2s" not in stranger and "/srv" not in stranger

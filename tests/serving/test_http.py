@@ -771,11 +771,12 @@ async def test_a_conversations_attention_is_charged_to_the_clients_budget() -> N
 def test_a_decoding_error_names_the_model_not_its_directory() -> None:
     """A 422 passed the generator's message on: the bundle's directory on the server's disk
     (which /v1/models keeps private) and the command its owner would run."""
+    from nlp.decoding.options import OptionError
     from nlp.serving.http.model_requests import public_message
 
     model = dataclasses.replace(fake_served("headline"), directory=Path("/srv/models/news"))
-    message = (f"{model.directory}: no retrieval index in the bundle; build one with "
-               f"`s2s index --model {model.directory} --corpus TRAINING-CORPUS`")
-    said = public_message(message, model)
+    error = OptionError(f"{model.directory}: no retrieval index in the bundle", "build one with "
+                        f"`s2s index --model {model.directory} --corpus TRAINING-CORPUS`")
+    said = public_message(error, model)
     assert str(model.directory) not in said and "s2s" not in said
     assert said == f"model {model.name!r}: no retrieval index in the bundle"
