@@ -94,10 +94,10 @@ def _route_group(
     is_reply_to_me = (
         replied is not None and replied.from_user is not None and replied.from_user.id == bot_id
     )
+    mention = re.compile(rf"@{re.escape(bot_username)}\b", re.IGNORECASE)
     text = message.text
     if text is None:
-        caption = message.caption or ""
-        mentioned = re.search(rf"@{re.escape(bot_username)}\b", caption, re.IGNORECASE)
+        mentioned = mention.search(message.caption or "")
         if (is_reply_to_me or mentioned) and message.effective_attachment is not None:
             return Route(Action.UNSUPPORTED)  # a picture asked about: say what the bot reads
         return _ignore("group message without text for me")
@@ -108,7 +108,6 @@ def _route_group(
         if command.target is None and command.name not in known_commands:
             return _ignore("a command we don't have, without @botname: another bot's")
         return Route(Action.RESPOND, text)
-    mention = re.compile(rf"@{re.escape(bot_username)}\b", re.IGNORECASE)
     if mention.search(text):
         return Route(Action.RESPOND, mention.sub(" ", text))
     if is_reply_to_me:

@@ -51,7 +51,7 @@ from nlp.chat.context import DialogueContext
 from nlp.chat.messages import chat_messages
 from nlp.chat.rerank import ReplyRanker, RerankWeights
 from nlp.chat.responder import ChatResponder
-from nlp.chat.settings import ChatSettings
+from nlp.chat.settings import SETTING_NAMES, ChatSettings
 from nlp.chat.setup import make_responder
 from nlp.decoding.options import DecodeOptions
 from nlp.generation.decode_args import describe_options, merge_options
@@ -540,10 +540,10 @@ class Model:
         settings = store.get(name)
         if not changes:
             return settings
-        known = {item.name for item in dataclasses.fields(ChatSettings)}
-        unknown = sorted(set(changes) - known)
+        unknown = sorted(set(changes) - set(SETTING_NAMES))
         if unknown:
-            raise OptionError(f"unknown chat setting {unknown[0]!r}; known: {', '.join(known)}")
+            raise OptionError(
+                f"unknown chat setting {unknown[0]!r}; known: {', '.join(SETTING_NAMES)}")
         try:
             return self._responder.change_settings(name, **changes)
         except OptionError:
@@ -557,7 +557,7 @@ class Model:
     async def _unused(self, name: str) -> str | None:
         """What a change of `name`'s decoding settings is, where it has no effect (the
         decoder does not run), else None."""
-        options = self._responder.store.get(name).decode_options(self._responder.base_options)
+        options = self._responder.chat_options(name)
         if reply_choice(options, ModelReads.of(self._loaded.data)).decodes:
             return None
         return self._responder.messages(name).unused_text(options)

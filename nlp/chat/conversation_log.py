@@ -65,8 +65,7 @@ class ConversationLog:
         self._chats: LruDict[str, _Conversation] = LruDict(max_chats)
         # opened now: a path that cannot be written fails the command at start-up, not the
         # first message of a chat (which ended `s2s chat` and made the bot apologise to all)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: TextIO | None = path.open("a", encoding="utf-8")
+        self._file: TextIO | None = self._open()
 
     def chat_hash(self, chat: str) -> str:
         return hashlib.sha256(f"{self._salt}:{chat}".encode()).hexdigest()
@@ -109,8 +108,11 @@ class ConversationLog:
         stamp = datetime.fromtimestamp(self._clock(), UTC).isoformat(timespec="seconds")
         record = {"chat": self.chat_hash(chat), CONVERSATION: conversation.id, **fields,
                   "time": stamp}
-        if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("a", encoding="utf-8")
+        if self._file is None:  # closed: a record after `close` reopens the log
+            self._file = self._open()
         self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._file.flush()
+
+    def _open(self) -> TextIO:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return self.path.open("a", encoding="utf-8")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from nlp.chat.settings import (
     TEMPERATURE_RANGE,
     SettingsError,
 )
-from nlp.decoding.options import RERANK_NAMES, DecodeOptions
+from nlp.decoding.options import RERANK_NAMES, DecodeOptions, OptionError
 from nlp.generation.reply_choice import PLAIN, REPLY_MODES, RETRIEVED, ModelReads, reply_choice
 from nlp.generation.text_generator import Generation
 
@@ -84,6 +83,8 @@ class Messages:
     sample: str  # {temperature}
     out_of_range: str  # {name} {low} {high}
     refused_options: str  # {reason}: why the model cannot decode with the settings asked for
+    # {how} {length}: a chat's stored settings the model (reloaded) cannot decode with, gone
+    gave_way: str
     beam_size: str  # the settings' names in `out_of_range`
     length: str
     temperature: str
@@ -180,6 +181,11 @@ class Messages:
 
     def unused_text(self, options: DecodeOptions) -> str:
         return self.unused.format(how=self._how(options), length=options.max_length)
+
+    def gave_way_text(self, dropped: DecodeOptions) -> str:
+        """That the chat's own settings (decoding with `dropped`) were reset to the
+        defaults: a chat that set /beam 3 should not find out from its replies alone."""
+        return self.gave_way.format(how=self._how(dropped), length=dropped.max_length)
 
     def _how(self, options: DecodeOptions) -> str:
         how = {
@@ -331,6 +337,10 @@ higher is wilder)
     sample="sampling, temperature {temperature:g}",
     out_of_range="The {name} must be between {low:g} and {high:g}.",
     refused_options="I kept the settings as they were: this bot cannot answer that way. {reason}",
+    gave_way=(
+        "Your settings ({how}, longest reply {length} tokens) do not work with the model "
+        "reloaded since, so I went back to the model's own (see /settings)."
+    ),
     beam_size="beam size",
     length="length",
     temperature="temperature",
@@ -470,6 +480,10 @@ CHINESE = Messages(
     sample="随机采样，温度 {temperature:g}",
     out_of_range="{name}必须在 {low:g} 到 {high:g} 之间。",
     refused_options="设置没有改：这个机器人不能这样回答。{reason}",
+    gave_way=(
+        "你的设置（{how}，回复最长 {length} 个词元）不适用于重新加载后的模型，"
+        "所以我改回了模型自己的设置（见 /settings）。"
+    ),
     beam_size="束宽",
     length="长度",
     temperature="温度",
@@ -530,17 +544,12 @@ def chat_messages(model_languages: Sequence[str], user_language: str | None = No
     return TABLES[ours[0]] if ours else ENGLISH
 
 
-# A command the machine's owner would run ("build one with `s2s index --model ...`", "run
-# `s2s tune-decoding`"): nothing a chat's user or an HTTP client can do
-_OWNER_COMMAND = re.compile(
-    r";?\s*\(?(?:build|rebuild|train|name|give|run)[^;`]*`s2s [^`]*`\)?", re.IGNORECASE)
-
-
-def public_reason(message: str, directory: str | os.PathLike[str] | None, name: str) -> str:
+def public_reason(error: Exception, directory: str | os.PathLike[str] | None, name: str) -> str:
     """An error's text as someone other than the machine's owner reads it: the model called
-    `name`, not by its directory on the server's disk, and without the command the owner
-    would run to change it."""
+    `name`, not by its directory on the server's disk, and an `OptionError`'s reason without
+    its remedy (the command the owner would run to change it)."""
+    message = error.reason if isinstance(error, OptionError) else str(error)
     if directory is not None:
         for path in {str(directory), str(Path(directory).resolve())}:
             message = message.replace(path, name)
-    return _OWNER_COMMAND.sub("", message).strip()
+    return message

@@ -109,6 +109,9 @@ class ChatResponder:
         self._last: LruDict[str, Generation] = LruDict(self.limits.max_chats)
         self._turns: LruDict[str, int] = LruDict(self.limits.max_chats)  # replies since /reset
         self._user_languages: LruDict[str, str] = LruDict(self.limits.max_chats)
+        self._serving: LruDict[ChatSettings, None] = LruDict(self.limits.max_chats)
+        # a chat's stored settings the model could not decode with: its next reply says so
+        self._gave_way: LruDict[str, DecodeOptions] = LruDict(self.limits.max_chats)
         self._commands: dict[str, Callable[[str, Command, bool], Awaitable[Reply]]] = {
             name: getattr(self, f"_cmd_{name}") for name in COMMAND_NAMES
         }
@@ -171,6 +174,14 @@ class ChatResponder:
         language_code), kept for the chat."""
         if language:
             self._user_languages[chat] = language
+        reply = await self._answer(chat, text, is_admin)
+        gave_way = self._gave_way.pop(chat, None)
+        if gave_way is None:
+            return reply
+        notice = self.messages(chat).gave_way_text(gave_way)
+        return replace(reply, text=f"{notice}\n\n{reply.text}")
+
+    async def _answer(self, chat: str, text: str, is_admin: bool) -> Reply:
         cleaned = clean_message(text)
         command = parse_command(cleaned)
         if command is not None:
@@ -207,7 +218,7 @@ class ChatResponder:
         encoder_input = self.context.encoder_input(chat, message)
         if self.log is not None:
             self.log.user(chat, message)
-        options = self._usable_options(chat)
+        options = self.chat_options(chat)
         turn = self._turns.get(chat) or 0
         seed = chat_seed(chat, turn, options.seed) if options.strategy == "sample" else None
         try:
@@ -230,29 +241,38 @@ class ChatResponder:
         self._turns[chat] = turn + 1
         return Reply(reply, provenance=best.provenance, pair=best.pair)
 
-    def _usable_options(self, chat: str) -> DecodeOptions:
-        """`chat`'s decode options; where the model cannot decode with its stored settings
-        (set under another model: a `/reload`ed bundle whose fallback threshold's calibration
+    def chat_options(self, chat: str | None) -> DecodeOptions:
+        """The options a message of `chat` (None: a new chat) is answered with: its settings
+        over the base options. Where the model cannot decode with its stored settings (set
+        under another model: a `/reload`ed bundle whose fallback threshold's calibration
         holds for the default beam only), the defaults, and the stored settings dropped, so
-        the chat is answered rather than failing every message until it changes them."""
-        settings = self.store.get(chat)
-        options = settings.decode_options(self.base_options)
-        if settings == self.store.defaults:  # warmed up with them: the model takes them
-            return options
+        the chat is answered rather than failing every message until it changes them; its
+        next reply says which settings gave way (`respond`)."""
+        settings = self.store.get(chat) if chat is not None else self.store.defaults
         try:
-            self._generator.check(options)
+            self._check(settings)
         except OptionError as exc:
+            assert chat is not None  # the defaults are never refused (`_check`)
             log.info("a chat's stored settings do not serve the model (%s): defaults used", exc)
             self.store.forget(chat)
-            options = self.store.defaults.decode_options(self.base_options)
-        return options
+            self._gave_way[chat] = settings.decode_options(self.base_options)
+            settings = self.store.defaults
+        return settings.decode_options(self.base_options)
+
+    def _check(self, settings: ChatSettings) -> None:
+        """Raise OptionError where the model cannot decode with `settings`. The defaults
+        always serve (the warm-up decodes with them); any other value is checked once per
+        model and base options (`_serving`, emptied by /reload), not at every message."""
+        if settings == self.store.defaults or settings in self._serving:
+            return
+        self._generator.check(settings.decode_options(self.base_options))
+        self._serving[settings] = None
 
     def replies_text(self, chat: str | None = None) -> str:
         """What chooses the replies of `chat` (None: a new chat's), in its words
         (`Messages.replies_text`): what `s2s chat` and `s2s bot` say at start."""
-        settings = self.store.get(chat) if chat is not None else self.store.defaults
         words = self.messages(chat) if chat is not None else chat_messages(self.languages)
-        return words.replies_text(settings.decode_options(self.base_options), self.model_reads)
+        return words.replies_text(self.chat_options(chat), self.model_reads)
 
     def change_settings(self, chat: str, **changes: object) -> ChatSettings:
         """`chat`'s settings with `changes`, kept. Raises SettingsError for a value out of
@@ -260,21 +280,19 @@ class ChatResponder:
         (`TextGenerator.check`: a fallback threshold calibrated for the default beam's
         n-best holds for no other), keeping the old ones. Why refuse now: stored, such a
         setting would make every later message of the chat fail, across restarts."""
-        settings = self.store.get(chat).replace(**changes)
-        self._generator.check(settings.decode_options(self.base_options))
+        self._check(self.store.get(chat).replace(**changes))
         return self.store.update(chat, **changes)
 
-    def _update(self, chat: str, **changes: object) -> Reply:
+    def _update(self, chat: str, is_admin: bool, **changes: object) -> Reply:
         words = self.messages(chat)
         try:
-            settings = self.change_settings(chat, **changes)
+            self.change_settings(chat, **changes)
         except SettingsError as exc:
             return Reply(words.refused_setting(exc))
-        except OptionError as exc:  # a stranger's chat: the model by name, not its path
-            reason = public_reason(str(exc), self._directory, "the model")
+        except OptionError as exc:  # the owner runs the remedy; a stranger reads the reason
+            reason = str(exc) if is_admin else public_reason(exc, self._directory, "the model")
             return Reply(words.refused_options.format(reason=reason))
-        options = settings.decode_options(self.base_options)
-        return Reply(words.changed_text(options, self.model_reads))
+        return Reply(words.changed_text(self.chat_options(chat), self.model_reads))
 
     async def _cmd_start(self, chat: str, command: Command, is_admin: bool) -> Reply:
         return Reply(self.messages(chat).start_text())
@@ -300,38 +318,38 @@ class ChatResponder:
         self._forget_conversation(chat)
         self.store.forget(chat)
         self._user_languages.pop(chat, None)
+        self._gave_way.pop(chat, None)
 
     async def _cmd_settings(self, chat: str, command: Command, is_admin: bool) -> Reply:
         if command.args[:1] == ("default",):  # back to the model's own settings
             self.store.forget(chat)
         turns, words = self.context.turns, self.messages(chat)
         memory = words.memory.format(turns=turns) if turns else words.no_memory
-        options = self.store.get(chat).decode_options(self.base_options)
-        described = words.settings_text(options, self.model_reads)
+        described = words.settings_text(self.chat_options(chat), self.model_reads)
         return Reply(f"{described} {memory}")
 
     async def _cmd_beam(self, chat: str, command: Command, is_admin: bool) -> Reply:
         size = _parse_number(command.args, int)
         if size is None:
             return Reply(self.messages(chat).usage_beam)
-        return self._update(chat, strategy="beam", beam_size=size)
+        return self._update(chat, is_admin, strategy="beam", beam_size=size)
 
     async def _cmd_greedy(self, chat: str, command: Command, is_admin: bool) -> Reply:
-        return self._update(chat, strategy="greedy")
+        return self._update(chat, is_admin, strategy="greedy")
 
     async def _cmd_sample(self, chat: str, command: Command, is_admin: bool) -> Reply:
         if not command.args:
-            return self._update(chat, strategy="sample")
+            return self._update(chat, is_admin, strategy="sample")
         temperature = _parse_number(command.args, float)
         if temperature is None:
             return Reply(self.messages(chat).usage_sample)
-        return self._update(chat, strategy="sample", temperature=temperature)
+        return self._update(chat, is_admin, strategy="sample", temperature=temperature)
 
     async def _cmd_length(self, chat: str, command: Command, is_admin: bool) -> Reply:
         length = _parse_number(command.args, int)
         if length is None:
             return Reply(self.messages(chat).usage_length)
-        return self._update(chat, max_length=length)
+        return self._update(chat, is_admin, max_length=length)
 
     async def with_attention(self, reply: Generation) -> Generation:
         """`reply` with the attention to draw (`TextGenerator.with_attention`: a retrieved
@@ -346,7 +364,7 @@ class ChatResponder:
         words = self.messages(chat)
         if last is None:
             return Reply(words.nothing_to_explain)
-        note = words.provenance(last, self._usable_options(chat))
+        note = words.provenance(last, self.chat_options(chat))
         if last.provenance == "fallback":  # the chat's own line: the model chose nothing
             return Reply(note)
         looked = words.looked_at
@@ -401,6 +419,7 @@ class ChatResponder:
                 log.exception("reloading the model failed")
                 return Reply(words.reload_failed.format(error=type(exc).__name__))
             self._generator = model.generator
+            self._serving.clear()  # checked against the old model
             if base != self.base_options:  # the new bundle's decoding settings (tuned anew)
                 self.base_options = base
                 self.store.change_defaults(ChatSettings.from_options(base))

@@ -105,30 +105,30 @@ class ChatSettings:
             n_best=n_best,
         )
 
-    @classmethod
-    def from_json(cls, raw: str, defaults: ChatSettings) -> ChatSettings:
-        """Stored settings over `defaults`; unknown or invalid stored values fall back quietly,
-        so a settings file written by an older version never stops the bot."""
-        try:
-            stored = json.loads(raw)
-            known = {f.name for f in dataclasses.fields(cls)}
-            return defaults.replace(**{k: v for k, v in stored.items() if k in known})
-        except (ValueError, TypeError, AttributeError) as exc:
-            log.warning("ignoring unreadable stored settings %r: %s", raw[:200], exc)
-            return defaults
 
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+# The fields a chat may set, the one list of them (the state file's rows, `nlp.api`)
+SETTING_NAMES = tuple(field.name for field in dataclasses.fields(ChatSettings))
 
 
-def _own_fields(raw: str) -> dict[str, Any]:
-    """The known fields of a stored row (older rows hold every field; unreadable: none)."""
+@dataclass(frozen=True)
+class _Stored:
+    """A chat's row: the fields the chat set itself, and its settings over the defaults."""
+
+    own: dict[str, Any]
+    settings: ChatSettings
+
+
+def _read_row(raw: str, defaults: ChatSettings) -> _Stored:
+    """A stored row over `defaults`: unknown fields are skipped, and an unreadable row or an
+    invalid value gives the defaults, quietly, so a settings file written by an older
+    version never stops the bot (nor a later change of another field)."""
     try:
         stored = json.loads(raw)
-    except ValueError:
-        return {}
-    known = {f.name for f in dataclasses.fields(ChatSettings)}
-    return {k: v for k, v in stored.items() if k in known} if isinstance(stored, dict) else {}
+        own = {k: v for k, v in stored.items() if k in SETTING_NAMES}
+        return _Stored(own, defaults.replace(**own))
+    except (ValueError, TypeError, AttributeError) as exc:
+        log.warning("ignoring unreadable stored settings %r: %s", raw[:200], exc)
+        return _Stored({}, defaults)
 
 
 def _check_range(field: str, value: float, bounds: tuple[float, float]) -> None:
@@ -168,15 +168,18 @@ class SettingsStore:
         self._db.execute("CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT)")
         # Bounded: a bot in many groups meets ever more chats and members; an evicted chat's
         # settings are one indexed read away.
-        self._cache: LruDict[str, ChatSettings] = LruDict(max_cached)
+        self._cache: LruDict[str, _Stored] = LruDict(max_cached)
 
     def get(self, chat: str) -> ChatSettings:
+        return self._stored(chat).settings
+
+    def _stored(self, chat: str) -> _Stored:
         if chat not in self._cache:
             row = self._db.execute(
                 "SELECT settings FROM chat_settings WHERE chat = ?", (chat,)
             ).fetchone()
             self._cache[chat] = (
-                ChatSettings.from_json(row[0], self.defaults) if row else self.defaults
+                _read_row(row[0], self.defaults) if row else _Stored({}, self.defaults)
             )
         return self._cache[chat]
 
@@ -190,18 +193,14 @@ class SettingsStore:
         """`chat`'s settings with `changes`, kept: only the fields the chat itself set are
         stored, so the others follow the defaults (a retuned or reloaded model's) rather than
         staying as they were when the chat changed one."""
-        row = self._db.execute(
-            "SELECT settings FROM chat_settings WHERE chat = ?", (chat,)
-        ).fetchone()
-        own = _own_fields(row[0]) if row else {}
-        own |= changes
+        own = self._stored(chat).own | changes  # the row a `get` just read, cached
         settings = self.defaults.replace(**own)  # validates
         self._db.execute(
             "INSERT INTO chat_settings (chat, settings) VALUES (?, ?) "
             "ON CONFLICT(chat) DO UPDATE SET settings = excluded.settings",
             (chat, json.dumps(own, sort_keys=True)),
         )
-        self._cache[chat] = settings
+        self._cache[chat] = _Stored(own, settings)
         return settings
 
     def forget(self, chat: str) -> None:

@@ -43,9 +43,20 @@ SERVED_MAX_LENGTH = 200
 
 
 class OptionError(ValueError):
-    """A decoding option that is unknown, out of range or contradicts another, the message
-    naming it: the command line prints it, the HTTP server answers it as a 422 and `nlp.api`
-    raises it to its caller."""
+    """A decoding option that is unknown, out of range, contradicts another or asks for what
+    the model lacks, the message naming it: the command line prints it, the HTTP server
+    answers it as a 422 and `nlp.api` raises it to its caller.
+
+    `reason` is what is wrong, for anyone; `remedy` (may be empty) is what the machine's
+    owner would run to change it (`s2s index ...`), which a chat's user or an HTTP client
+    cannot do, so they read the reason alone (`nlp.chat.messages.public_reason`)."""
+
+    def __init__(self, reason: str, remedy: str = "") -> None:
+        super().__init__(f"{reason}; {remedy}" if remedy else reason)
+        self.reason, self.remedy = reason, remedy
+
+    def __reduce__(self) -> tuple[type[OptionError], tuple[str, str]]:
+        return type(self), (self.reason, self.remedy)  # across processes (Beam workers)
 
 
 def option(

@@ -28,7 +28,7 @@ import numpy as np
 
 from nlp.control import controlled_source, wanted_bucket
 from nlp.corpus.records import Pair
-from nlp.decoding.options import RETRIEVAL, DecodeOptions
+from nlp.decoding.options import RETRIEVAL, DecodeOptions, OptionError
 from nlp.generation.bundle import Bundle
 from nlp.generation.codec import Source, TextCodec
 from nlp.generation.decode_settings import recommended_options
@@ -95,10 +95,10 @@ class Candidates:
         if self._index is None:
             directory = self.bundle.part(INDEX_DIR)
             if directory is None:
-                raise ValueError(
-                    f"{self.bundle.path}: no retrieval index in the bundle; build one with "
-                    f"`s2s index --model {self.bundle.path} --corpus TRAINING-CORPUS`"
-                )
+                raise OptionError(
+                    f"{self.bundle.path}: no retrieval index in the bundle",
+                    f"build one with `s2s index --model {self.bundle.path} --corpus "
+                    "TRAINING-CORPUS`")
             self._index = ReplyIndex.load(directory)
         return self._index
 
@@ -137,11 +137,10 @@ class Candidates:
 
             directory = self.bundle.part(DUAL_ENCODER_DIR)
             if directory is None:
-                raise ValueError(
+                raise OptionError(
                     f"{self.bundle.path}: rerank=dual-encoder, but the bundle has no dual "
-                    f"encoder; train one with `s2s index --model {self.bundle.path} --corpus "
-                    "TRAINING-CORPUS`"
-                )
+                    "encoder", f"train one with `s2s index --model {self.bundle.path} --corpus "
+                    "TRAINING-CORPUS`")
             self._dual_encoder = DualEncoder.load(directory)
         return self._dual_encoder
 
@@ -173,10 +172,10 @@ class Candidates:
         model reads them (`nlp.generation.pmi`)."""
         if self._marginal is None:
             if self.index.posts is None:
-                raise ValueError(
+                raise OptionError(
                     f"{self.bundle.path}: pmi_weight averages the model over its training "
                     "posts, which this retrieval index does not keep (it was built before "
-                    f"they were kept); rebuild it with `s2s index --model {self.bundle.path} "
+                    "they were kept)", f"rebuild it with `s2s index --model {self.bundle.path} "
                     "--corpus TRAINING-CORPUS`")
             inputs, _ = self.model_inputs(marginal_posts(self.index.posts))
             self._marginal = MarginalScorer(self.forward, inputs)
@@ -376,12 +375,13 @@ class Candidates:
         return self.has_index and self.index.posts is not None
 
     def check_retrieval(self, rerank: str = RETRIEVAL) -> None:
-        """Raise ValueError unless the bundle's index can rank by the posts replies answered
+        """Raise OptionError unless the bundle's index can rank by the posts replies answered
         (`keeps_posts`: `POST_RANKERS`); without an index, the error `index` raises."""
         if self.index.posts is None:
-            raise ValueError(
+            raise OptionError(
                 f"{self.bundle.path}: rerank={rerank} ranks replies by the posts they "
                 "answered, which this retrieval index does not keep (it was built before "
-                f"they were); rebuild it with `s2s index --model {self.bundle.path} --corpus "
-                "TRAINING-CORPUS`, or choose another --rerank")
+                "they were): choose another --rerank",
+                f"or rebuild it with `s2s index --model {self.bundle.path} --corpus "
+                "TRAINING-CORPUS`")
 

@@ -87,26 +87,25 @@ def require_calibration(bundle: Bundle, options: DecodeOptions, decodes: bool) -
     (what `fallback_threshold` compares), saying why and what to do."""
     settings = bundle.decoding
     calibrated = sorted((settings.details.get(CALIBRATION) or {}) if settings else {})
-    choose = (f"choose a calibrated ranker (--rerank {' or '.join(calibrated)})" if calibrated
-              else "run `s2s tune-decoding` (it calibrates the rankers)")
+    choose = f"choose a calibrated ranker (--rerank {' or '.join(calibrated)})"
+    tune = "" if calibrated else "run `s2s tune-decoding` (it calibrates the rankers)"
     if options.rerank in POST_RANKERS:
         raise OptionError(
             f"fallback_threshold: rerank={options.rerank}'s score cannot be calibrated: it "
-            "scores a "
-            "reply by how well the post it answered matches the message, and the one reply "
-            "known to fit a validation post answered that post itself; "
-            f"{choose}, or drop fallback_threshold")
+            "scores a reply by how well the post it answered matches the message, and the "
+            "one reply known to fit a validation post answered that post itself; "
+            f"{choose + ', or ' if calibrated else ''}drop fallback_threshold", tune)
     fitted = stored_calibration(settings, options.rerank)
     if fitted is None:
         raise OptionError(
             f"fallback_threshold needs rerank={options.rerank}'s score calibrated, and "
-            f"{bundle.path} has no calibration of it: {choose}")
+            f"{bundle.path} has no calibration of it{': ' + choose if calibrated else ''}", tune)
     differences = fitted.differences(options, decodes)
     if differences:
         raise OptionError(
             f"fallback_threshold: {bundle.path}'s calibration of rerank={options.rerank} holds "
             f"for the options it was fitted with, and these differ: {'; '.join(differences)}. "
-            "Set those options, or run `s2s tune-decoding` again")
+            "Set those options", "or run `s2s tune-decoding` again")
 
 
 def confidences(

@@ -51,7 +51,7 @@ from scipy.special import log_softmax
 
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
-from nlp.decoding.options import RETRIEVAL, SENTENCE_ENCODER
+from nlp.decoding.options import RETRIEVAL, SENTENCE_ENCODER, OptionError
 from nlp.generation.bundle import Bundle
 from nlp.generation.candidates import Candidates, token_ranking_ids
 from nlp.generation.confidence import confidences
@@ -209,10 +209,9 @@ class Rankers:
         kind = COMPANION_KIND[options.rerank]
         companion = self.companions.get(kind)
         if companion is None:
-            raise ValueError(
-                f"rerank={options.rerank} needs a companion {kind} model; none was loaded "
-                f"(train one with `s2s train {'--task lm' if kind == 'lm' else '--reverse'}`)"
-            )
+            raise OptionError(
+                f"rerank={options.rerank} needs a companion {kind} model; none was loaded",
+                f"train one with `s2s train {'--task lm' if kind == 'lm' else '--reverse'}`")
         with self.clock.stage("companions"):
             extra = companion.token_log_probs([Pair(texts[row], g.text) for row, g in flat])
         return [mmi_score(total, scores, length, options)

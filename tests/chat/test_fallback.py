@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -16,6 +17,7 @@ from nlp.chat.offline import bot_choices
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
 from nlp.decoding import DecodeOptions
+from nlp.generation.text_generator import Generation
 from tests.fakes.fake_generators import (
     CALIBRATED_RANKER,
     ConfidentGenerator,
@@ -171,8 +173,26 @@ async def test_settings_stored_under_another_model_give_way_to_the_defaults() ->
     chat = responder(ConfidentGenerator(0.8, step=0.5), threshold(0.5))
     chat.store.update("1", beam_size=3)  # stored before the reload
     reply = await chat.respond("1", "hello there")
-    assert reply.text == reply_for("hello there") and reply.provenance == "generated"
+    assert reply.text.endswith(reply_for("hello there")) and reply.provenance == "generated"
     assert chat.store.get("1") == chat.store.defaults
+    await chat.aclose()
+
+
+async def test_a_chat_is_told_once_that_its_settings_gave_way_to_a_reloaded_model() -> None:
+    """The stored settings of a chat the reloaded model cannot decode with were dropped in
+    silence: the chat that had asked for /beam 3 got beam 5's replies and no word why."""
+    calibrated = ConfidentGenerator(0.8, step=0.5)
+    chat = ChatResponder(fake_model(ScriptedGenerator()), store=SettingsStore(":memory:"),
+                         loader=lambda: fake_model(calibrated),
+                         options_for=lambda model: threshold(0.5))
+    await chat.respond("1", "/beam 3")
+    assert "Reloaded" in (await chat.respond("2", "/reload", is_admin=True)).text
+    told = await chat.respond("1", "hello there")
+    notice, reply = told.text.split("\n\n")
+    assert ENGLISH.gave_way_text(DecodeOptions(beam_size=3)) == notice
+    assert "beam size 3" in notice and reply == reply_for("hello there")
+    assert (await chat.respond("1", "hello again")).text == reply_for("hello again")
+    assert (await chat.respond("2", "hello there")).text == reply_for("hello there")
     await chat.aclose()
 
 
@@ -226,3 +246,47 @@ def test_bot_choices_read_the_model_s_own_turn_separator() -> None:
         config=SimpleNamespace(data=SimpleNamespace(turn_separator=" || ")))
     sent = bot_choices(empty, ["今天天气怎么样 || how is the weather"], DecodeOptions())
     assert [reply.text for reply in sent] == [ENGLISH.no_idea]
+
+
+class CountedChecks(ConfidentGenerator):
+    """`ConfidentGenerator` counting the responder's checks (its own, in `generate`, aside)."""
+
+    def __init__(self, confidence: float, step: float = 0.0) -> None:
+        super().__init__(confidence, step)
+        self.checks = 0
+
+    def check(self, options: DecodeOptions) -> None:
+        self.checks += 1
+        super().check(options)
+
+    def generate(self, texts: Sequence[str], options: DecodeOptions,
+                 seeds: Sequence[int | None] | None = None) -> list[list[Generation]]:
+        checks = self.checks
+        try:
+            return super().generate(texts, options, seeds)
+        finally:
+            self.checks = checks
+
+
+async def test_a_chat_s_settings_are_checked_once_not_at_every_message() -> None:
+    """The responder asked the model whether it could decode with a chat's stored settings
+    at every message; they change only with the chat's settings or the model."""
+    generator = CountedChecks(0.8, step=0.5)
+    chat = responder(generator, threshold(0.5))
+    await chat.respond("1", "/beam 6")
+    for message in ("hello there", "and again", "once more"):
+        await chat.respond("1", message)
+    await chat.respond("2", "/beam 6")  # the same settings in another chat: known to serve
+    await chat.respond("2", "hello there")
+    assert generator.checks == 1
+    await chat.aclose()
+
+
+async def test_settings_say_what_a_chat_is_answered_with_after_its_own_gave_way() -> None:
+    """After a reload made a chat's stored settings unusable, /settings still showed them
+    (beam size 3) while its messages were answered with the defaults (beam size 5)."""
+    chat = responder(ConfidentGenerator(0.8, step=0.5), threshold(0.5))
+    chat.store.update("1", beam_size=3)  # stored before the reload
+    said = (await chat.respond("1", "/settings")).text.split("\n\n")[-1]
+    assert "beam size 5" in said and "beam size 3" not in said
+    await chat.aclose()

@@ -97,11 +97,33 @@ def test_a_chat_keeps_what_it_set_and_follows_the_defaults_in_the_rest(tmp_path:
     assert "beam size 5" in asyncio.run(back_to_defaults())
 
 
-def test_unreadable_stored_settings_fall_back_to_defaults() -> None:
+def stored(tmp_path: Path, rows: dict[str, str], defaults: ChatSettings) -> SettingsStore:
+    """A store over a state file whose rows hold `rows` as written (an older version's)."""
+    import sqlite3
+
+    path = tmp_path / "bot.sqlite"
+    SettingsStore(path).close()
+    with sqlite3.connect(path) as db:
+        db.executemany("INSERT INTO chat_settings (chat, settings) VALUES (?, ?)", rows.items())
+    db.close()
+    return SettingsStore(path, defaults)
+
+
+def test_unreadable_stored_settings_fall_back_to_defaults(tmp_path: Path) -> None:
     defaults = ChatSettings(beam_size=3)
-    assert ChatSettings.from_json("{not json", defaults) == defaults
-    assert ChatSettings.from_json('{"beam_size": 500}', defaults) == defaults
-    assert ChatSettings.from_json('{"beam_size": 4, "future": 1}', defaults).beam_size == 4
+    store = stored(tmp_path, {"broken": "{not json", "list": "[1]", "wide": '{"beam_size": 500}',
+                              "newer": '{"beam_size": 4, "future": 1}'}, defaults)
+    assert store.get("broken") == store.get("list") == store.get("wide") == defaults
+    assert store.get("newer").beam_size == 4
+    store.close()
+
+
+def test_a_stored_value_out_of_range_does_not_refuse_a_change_of_another(tmp_path: Path) -> None:
+    """A row holding beam 500 (from when the range was wider) is read as the defaults, yet
+    `/length 20` in that chat was refused for the beam size: the change re-read the row."""
+    store = stored(tmp_path, {"old": '{"beam_size": 500}'}, ChatSettings())
+    assert store.update("old", max_length=20) == ChatSettings(max_length=20)
+    store.close()
 
 
 def test_the_owner_s_settings_are_not_clipped_to_what_users_may_set() -> None:
@@ -134,7 +156,7 @@ def test_a_refused_setting_tells_a_chat_no_server_path() -> None:
         def check(self, options: DecodeOptions) -> None:
             if options.beam_size != 5:
                 raise OptionError(f"fallback_threshold holds for beam 5 alone and {directory} "
-                                  "has no calibration of it: run `s2s tune-decoding` first")
+                                  "has no calibration of it", "run `s2s tune-decoding` first")
 
     model = dataclasses.replace(fake_model(Calibrated()), directory=directory)
 
@@ -146,3 +168,39 @@ def test_a_refused_setting_tells_a_chat_no_server_path() -> None:
 
     said = asyncio.run(refused())
     assert "beam 5 alone" in said and "/srv" not in said and "s2s" not in said
+
+
+def test_the_remedy_of_a_refused_setting_is_told_to_the_owner_alone() -> None:
+    """An error's remedy (the command the machine's owner would run) was cut from its text
+    by a pattern, for everyone alike: the owner, who can run it, never read it either. It
+    is now the error's own field: the owner (an admin, the terminal) reads it, others not."""
+    import asyncio
+    import dataclasses
+    from pathlib import Path
+
+    from nlp.chat.responder import ChatResponder
+    from nlp.decoding import DecodeOptions
+    from nlp.decoding.options import OptionError
+    from tests.fakes.fake_generators import ScriptedGenerator, fake_model
+
+    directory = Path("/srv/models/chat-en/model")
+    remedy = f"build one with `s2s index --model {directory} --corpus TRAINING-CORPUS`"
+
+    class Unindexed(ScriptedGenerator):
+        def check(self, options: DecodeOptions) -> None:
+            if options.beam_size != 5:
+                raise OptionError(f"{directory}: no retrieval index in the bundle", remedy)
+
+    model = dataclasses.replace(fake_model(Unindexed()), directory=directory)
+
+    async def refused() -> tuple[str, str]:
+        chat = ChatResponder(model, store=SettingsStore(":memory:"), base_options=DecodeOptions())
+        owner = (await chat.respond("1", "/beam 3", is_admin=True)).text
+        stranger = (await chat.respond("2", "/beam 3")).text
+        await chat.aclose()
+        return owner, stranger
+
+    owner, stranger = asyncio.run(refused())
+    assert remedy in owner
+    assert stranger.endswith("the model: no retrieval index in the bundle")
+    assert "s2s" not in stranger and "/srv" not in stranger

@@ -287,7 +287,10 @@ def test_attention_draws_text_and_conversation_outputs(client: httpx.Client) -> 
     never = client.post("/v1/models/chat/chat", json={"message": "/settings"}).json()
     none_yet = client.post("/v1/models/chat/attention",
                            json={"conversation": never["conversation"]})
-    assert none_yet.status_code == 404 and "no reply" in none_yet.json()["detail"]
+    # a 409, as the schema says: the conversation exists (a 404 says it does not)
+    assert none_yet.status_code == 409 and "no reply" in none_yet.json()["detail"]
+    documented = client.get("/openapi.json").json()["paths"]["/v1/models/{name}/attention"]
+    assert "409" in documented["post"]["responses"]
     both = client.post("/v1/models/chat/attention",
                        json={"text": "hi", "conversation": att["conversation"]})
     assert both.status_code == 422 and "exactly one" in both.text
@@ -768,11 +771,12 @@ async def test_a_conversations_attention_is_charged_to_the_clients_budget() -> N
 def test_a_decoding_error_names_the_model_not_its_directory() -> None:
     """A 422 passed the generator's message on: the bundle's directory on the server's disk
     (which /v1/models keeps private) and the command its owner would run."""
+    from nlp.decoding.options import OptionError
     from nlp.serving.http.model_requests import public_message
 
     model = dataclasses.replace(fake_served("headline"), directory=Path("/srv/models/news"))
-    message = (f"{model.directory}: no retrieval index in the bundle; build one with "
-               f"`s2s index --model {model.directory} --corpus TRAINING-CORPUS`")
-    said = public_message(message, model)
+    error = OptionError(f"{model.directory}: no retrieval index in the bundle", "build one with "
+                        f"`s2s index --model {model.directory} --corpus TRAINING-CORPUS`")
+    said = public_message(error, model)
     assert str(model.directory) not in said and "s2s" not in said
     assert said == f"model {model.name!r}: no retrieval index in the bundle"

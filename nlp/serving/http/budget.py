@@ -17,7 +17,6 @@ from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
 
-from nlp.chat.responder import ChatResponder
 from nlp.decoding.options import RETRIEVAL, SENTENCE_ENCODER, DecodeOptions, rows_per_input
 from nlp.generation.mmi import COMPANION_KIND
 from nlp.generation.pmi import MARGINAL_POSTS
@@ -90,13 +89,6 @@ def request_cost(
     pmi = (1 + MARGINAL_POSTS) * written * options.max_length if options.pmi_weight > 0 else 0
     return inputs * (decoding + passes * candidate_tokens + encoder + pmi
                      + RETRIEVAL_COST * lookups)
-
-
-def chat_options(responder: ChatResponder, conversation: str | None) -> DecodeOptions:
-    """The options one message in `conversation` (None: a new one) is answered with."""
-    store = responder.store
-    settings = store.get(conversation) if conversation else store.defaults
-    return settings.decode_options(responder.base_options)
 
 
 class CostBudget:

@@ -50,10 +50,10 @@ def request_options(model: ServedModel, overrides: BaseModel | None) -> DecodeOp
 
 
 
-def public_message(message: str, model: ServedModel) -> str:
+def public_message(error: Exception, model: ServedModel) -> str:
     """A generator's error as a client reads it (`public_reason`): the model by its name,
     not its directory on the server's disk (which `/v1/models` keeps private too)."""
-    return public_reason(message, model.directory, f"model {model.name!r}")
+    return public_reason(error, model.directory, f"model {model.name!r}")
 
 
 class ModelRequests:
@@ -108,7 +108,7 @@ class ModelRequests:
         try:
             n_best = list(await model.responder.batcher.submit(text, options, options.seed))
         except ValueError as exc:
-            raise invalid("decoding", public_message(str(exc), model)) from exc
+            raise invalid("decoding", public_message(exc, model)) from exc
         if not all(math.isfinite(generation.score) for generation in n_best):
             raise invalid("decoding", "these options leave the model no output with a finite "
                           "score: lower min_length, no_repeat_ngram or the penalties")

@@ -95,6 +95,8 @@ _REFUSALS: dict[int, str] = {
     401: "missing or wrong bearer token (when the server has one)",
     404: "unknown model, a model of another task, or an unknown conversation",
     405: "the path answers another method",
+    409: "the conversation's last reply has no picture: none yet, the fallback line, or one "
+    "that cannot be drawn",
     413: "the body is larger than the server's limit",
     429: "too many requests from this client; Retry-After says when to try again",
     503: "the model requests in progress are at the server's limit; retry after Retry-After",

@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nlp.chat.attention_plot import plot_text, render_attention_png
 from nlp.generation.reply_choice import NOTHING_TO_SEND, yields_nothing
-from nlp.serving.http.budget import chat_options
 from nlp.serving.http.config import ServeConfig
 from nlp.serving.http.gate import client_address
 from nlp.serving.http.model_requests import ModelRequests, invalid, request_options
@@ -64,7 +63,7 @@ def add_attention_routes(app: FastAPI, requests: ModelRequests, config: ServeCon
     @app.post(
         "/v1/models/{name}/attention",
         response_class=Response,
-        responses={200: {"content": {"image/png": {}}}, **refusals(*MODEL_REFUSALS)},
+        responses={200: {"content": {"image/png": {}}}, **refusals(*MODEL_REFUSALS, 409)},
         summary="Attention heatmap (PNG) of the output for one input",
     )
     async def attention(name: str, body: AttentionRequest, request: Request) -> Response:
@@ -74,11 +73,11 @@ def add_attention_routes(app: FastAPI, requests: ModelRequests, config: ServeCon
             # the chat's /why, charged as the chat route charges it: a teacher-forced pass
             # and a drawing on the model's thread
             requests.budget.charge(client_address(request.scope),
-                                   model.cost(chat_options(model.responder, body.conversation)))
+                                   model.cost(model.responder.chat_options(body.conversation)))
             async with requests.conversation_lock(name, body.conversation):
                 reply = await model.responder.respond(body.conversation, "/why")
-            if reply.photo is None:
-                raise HTTPException(404, reply.text)
+            if reply.photo is None:  # the conversation exists: its state, not a missing one
+                raise HTTPException(409, reply.text)
             return Response(reply.photo, media_type="image/png")
         assert body.text is not None
         options = request_options(model, body.decoding)

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict
 
-from nlp.serving.http.budget import chat_options
 from nlp.serving.http.config import ServeConfig
 from nlp.serving.http.gate import client_address
 from nlp.serving.http.model_requests import ModelRequests
@@ -50,7 +49,7 @@ def add_chat_routes(app: FastAPI, requests: ModelRequests, config: ServeConfig) 
         if body.conversation is not None:
             # an unknown id: 404 before any charge
             requests.conversation_lock(name, body.conversation)
-        cost = model.cost(chat_options(model.responder, body.conversation))
+        cost = model.cost(model.responder.chat_options(body.conversation))
         requests.budget.charge(client, cost)
         conversation = body.conversation or requests.conversations[name].open(client)
         async with requests.conversation_lock(name, conversation):
