@@ -242,9 +242,11 @@ class Model:
         """Use `Model.load`; this wraps a model `load_model` already loaded."""
         self._loaded = loaded
         self._options = options
-        self._lock = threading.Lock()
+        self._lock = lock = threading.Lock()
         # the responder's worker thread and the callers' threads never run the network at once
-        self._generator = GuardedGenerator(loaded.generator, lambda _: self._lock)
+        # (`lock`, not `self`: the loop thread holds the guard, and a guard holding the model
+        # would keep an unclosed model from ever being collected and its thread stopped)
+        self._generator = GuardedGenerator(loaded.generator, lambda _: lock)
         self._chat_locks: dict[str, _ChatLock] = {}  # touched in the loop thread only
         self._closed = False
         self._loop = _Portal()

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import json
 import subprocess
 import sys
 import threading
+import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -128,6 +131,18 @@ def test_a_model_shuts_its_thread_down_when_closed_or_collected() -> None:
     assert threading.active_count() == before + 1
     model.close()
     model.close()  # twice is harmless
+    assert threading.active_count() == before
+
+    collected = chat_model()  # never closed: its thread stops when nothing holds it
+    assert threading.active_count() == before + 1
+    held = weakref.ref(collected)
+    del collected
+    gc.collect()
+    assert held() is None
+    for _ in range(100):  # the loop thread ends once the finalizer has stopped it
+        if threading.active_count() == before:
+            break
+        time.sleep(0.01)
     assert threading.active_count() == before
 
 
