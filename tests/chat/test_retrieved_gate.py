@@ -120,7 +120,8 @@ def test_the_bundles_calibration_wins_over_the_default_per_language() -> None:
     details = {"retrieved_fit": {"zh": own.to_json()}}
     assert message_language("你喜欢足球吗") == "zh" and message_language("hello") == "en"
     assert gate_for("你喜欢足球吗", details) == own
-    assert gate_for("hello", details) == gate_for("hello")
+    assert gate_for("hello", details) == DEFAULT_FIT["en"]  # no English one: the default's
+    assert gate_for("你喜欢足球吗") == DEFAULT_FIT["zh"] != own
 
 
 def test_settings_do_not_say_a_ranker_of_posts_orders_the_model_s_own_replies() -> None:

@@ -36,6 +36,17 @@ class RecordingScorer:
 
 
 @dataclass
+class RecordingCompanion:
+    """Stands in for a companion (an LM or reverse model): records the pairs it scores."""
+
+    seen: list[Pair] = field(default_factory=list)
+
+    def token_log_probs(self, pairs: Sequence[Pair]) -> list[np.ndarray]:
+        self.seen += pairs
+        return [np.full(2, -1.0) for _ in pairs]
+
+
+@dataclass
 class CodecOnly:
     """What `score_candidates` reads of a generator: its codec (a lowercasing one), its
     companions (none) and its `Candidates` over the bundle's parts (the model's scorer is
@@ -123,7 +134,9 @@ def test_a_refine_model_is_scored_on_the_input_it_reads(
     codec = TextCodec.fit(config, PAIRS)
     index = build_index(codec, [Pair(f"question {i} again", f"draft {i}") for i in range(10)])
     index.save(tmp_path / INDEX_DIR)
-    generator = CodecOnly(codec, FakeBundle(codec, config, {INDEX_DIR: tmp_path / INDEX_DIR}))
+    lm = RecordingCompanion()
+    generator = CodecOnly(codec, FakeBundle(codec, config, {INDEX_DIR: tmp_path / INDEX_DIR}),
+                          companions={"lm": lm})
     monkeypatch.setattr("nlp.generation.candidates.CompanionScorer", RecordingScorer)
 
     def read(post: str) -> str:
@@ -138,6 +151,8 @@ def test_a_refine_model_is_scored_on_the_input_it_reads(
     )
     assert scored.posts == len(PAIRS) and "bm25" in scored.others
     assert {c.source for c in RecordingScorer.seen} == {read(p.source) for p in PAIRS}
-    RecordingScorer.seen = []
+    assert {c.source for c in lm.seen} == {p.source for p in PAIRS}  # the bare posts
+    RecordingScorer.seen, lm.seen = [], []
     reply_scores.score_replies(generator, "question 3", ["yes", "no"])  # type: ignore[arg-type]
     assert RecordingScorer.seen == [Pair(read("question 3"), "yes"), Pair(read("question 3"), "no")]
+    assert lm.seen == [Pair("question 3", "yes"), Pair("question 3", "no")]
