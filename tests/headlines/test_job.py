@@ -368,3 +368,19 @@ def test_the_input_as_output_is_refused_before_it_is_emptied(tmp_path: Path) -> 
     with pytest.raises(ValueError, match="the output is the input file"):
         generate_headlines(FakeGenerator(words=3), source, source, HeadlineJobOptions())
     assert source.read_bytes() == b'{"article": "the body text"}\n'
+
+
+def test_an_error_before_the_first_result_keeps_the_existing_output(tmp_path: Path) -> None:
+    """The output was opened (emptied) before the reader looked at the input: a header
+    without the named column, or --strict on a bad first record, wiped the last run's
+    headlines."""
+    previous = b'{"id": 1, "headline": "from the last run", "score": 0.0}\n'
+    (tmp_path / "out.jsonl").write_bytes(previous)
+    with pytest.raises(HeadlineInputError, match="header has no column 'body'"):
+        _run(tmp_path, b"id,article\nx1,text\n", "in.csv", reader=ReaderOptions(column="body"))
+    assert (tmp_path / "out.jsonl").read_bytes() == previous
+    with pytest.raises(HeadlineInputError, match="invalid JSON"):
+        _run(tmp_path, b'{oops\n{"text": "fine"}\n', "in.jsonl", strict=True)
+    assert (tmp_path / "out.jsonl").read_bytes() == previous
+    _, out = _run(tmp_path, b"", "empty.txt")
+    assert out.read_bytes() == b""  # a run that completes replaces it, even with no records
