@@ -54,7 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--output-format", default="auto", choices=("auto", *writers.FORMATS),
         help="results as JSONL or TSV (default: from the output extension; JSONL otherwise)",
     )
-    io.add_argument("--field", help="JSONL article field (default: article, source, text)")
+    io.add_argument(
+        "--field", help="JSONL article field (default: the one of "
+        f"{', '.join(readers.ARTICLE_FIELDS)} there, or the first of a corpus pair such as "
+        "description+title)",
+    )
     io.add_argument("--id-field", default="id", help="JSONL id field (default: id)")
     io.add_argument(
         "--column", default="-1", help="TSV/CSV article column: 0-based index or header name"

@@ -11,22 +11,24 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from nlp.corpus.readers.base import KNOWN_FIELD_PAIRS
 from nlp.corpus.readers.delimited import CsvRecord, csv_records
 
 FORMATS: tuple[str, ...] = ("text", "jsonl", "tsv", "csv")
-DEFAULT_FIELDS: tuple[str, ...] = ("article", "source", "text")
-"""JSONL fields tried in order when no field is named."""
+ARTICLE_FIELDS: tuple[str, ...] = (*(article for article, _ in KNOWN_FIELD_PAIRS), "text")
+"""Where a record keeps its article when no field is named: the article side of the corpus
+readers' field pairs, or `text` (a record that is an article alone)."""
 
 _EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".tsv": "tsv",
                ".csv": "csv"}
 _INDEX = re.compile(r"-?\d+")
 # What a table's article column is called in its header row (`is_header`)
-HEADER_NAMES = frozenset({*DEFAULT_FIELDS, "content", "body", "story", "document", "news",
+HEADER_NAMES = frozenset({*ARTICLE_FIELDS, "content", "body", "story", "document", "news",
                           "articles", "texts", "正文", "内容", "新闻"})
 
 
@@ -58,7 +60,7 @@ class ReaderOptions:
     """
 
     format: str = "auto"  # auto | text | jsonl | tsv | csv
-    field: str | None = None  # JSONL article field; None tries DEFAULT_FIELDS
+    field: str | None = None  # JSONL article field; None: `article_field` chooses
     id_field: str = "id"
     column: str = "-1"
     id_column: str | None = None
@@ -144,14 +146,36 @@ def _json_record(line: int, text: str, options: ReaderOptions) -> Article:
     record_id = record.get(options.id_field, line)
     if not _usable_id(record_id):
         record_id = line
-    names = (options.field,) if options.field else DEFAULT_FIELDS
-    name = next((n for n in names if n in record), None)
-    if name is None:
-        return Article(line, record_id, error=f"missing field {' / '.join(map(repr, names))}")
+    if options.field is not None:
+        name, problem = options.field, "" if options.field in record else (
+            f"missing field {options.field!r}")
+    else:
+        name, problem = article_field(record)
+    if problem:
+        return Article(line, record_id, error=problem)
     value = record[name]
     if not isinstance(value, str):
         return Article(line, record_id, error=f"field {name!r} is not a string")
     return make_article(line, record_id, value)
+
+
+def article_field(names: Collection[str]) -> tuple[str, str]:
+    """(the field holding the article, "") among a record's field `names`, or ("", why not).
+
+    The corpus readers' rule first: the article side of the first known pair whose both
+    fields are there (a feed item's `source` is its feed's URL: `source` is the article only
+    beside a `target`). Otherwise the one `ARTICLE_FIELDS` name there; two of them (a feed
+    item without a title has `source` and `description`) are ambiguous, not guessed.
+    """
+    for article, other in KNOWN_FIELD_PAIRS:
+        if article in names and other in names:
+            return article, ""
+    present = [name for name in ARTICLE_FIELDS if name in names]
+    if len(present) == 1:
+        return present[0], ""
+    if present:
+        return "", f"ambiguous fields {' / '.join(map(repr, present))}: give --field"
+    return "", f"missing field {' / '.join(map(repr, ARTICLE_FIELDS))}"
 
 
 def _table_records(

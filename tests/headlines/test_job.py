@@ -92,7 +92,8 @@ def test_jsonl_bad_records_become_error_records(tmp_path: Path) -> None:
     assert [r["id"] for r in records] == ["a1", 2, "a3", "a4", "a5", 6, 7, 8, 9]
     assert records[0] == {"id": "a1", "headline": "first article here", "score": 0.0}
     assert records[1]["error"].startswith("invalid JSON") and records[1]["line"] == 2
-    assert records[2]["error"] == "missing field 'article' / 'source' / 'text'"
+    assert records[2]["error"] == (
+        "missing field 'source' / 'article' / 'post' / 'description' / 'text'")
     assert records[3]["headline"] == "from the source"
     assert records[4]["error"] == "empty article"
     assert records[5]["error"] == "undecodable bytes (not UTF-8)"
@@ -384,3 +385,18 @@ def test_an_error_before_the_first_result_keeps_the_existing_output(tmp_path: Pa
     assert (tmp_path / "out.jsonl").read_bytes() == previous
     _, out = _run(tmp_path, b"", "empty.txt")
     assert out.read_bytes() == b""  # a run that completes replaces it, even with no records
+
+
+def test_a_feed_item_gets_a_headline_of_its_description_not_its_feed_url(tmp_path: Path) -> None:
+    """Feed exports have `"source": "https://.../rss"`: `source` was tried before the item's
+    text, so every headline was the feed's URL. The article field now follows the corpus
+    readers' pairs (`source` with `target`, else `description` with `title`)."""
+    items = [
+        {"title": "A", "description": "Council approves budget", "source": "https://x.org/rss"},
+        {"source": "the article", "target": "its headline", "text": "a note"},
+        {"source": "https://x.org/rss", "description": "no title here"},
+    ]
+    content = "".join(json.dumps(item) + "\n" for item in items).encode()
+    records = _jsonl(_run(tmp_path, content, "in.jsonl")[1])
+    assert [r.get("headline") for r in records[:2]] == ["Council approves budget", "the article"]
+    assert records[2]["error"] == "ambiguous fields 'source' / 'description': give --field"
