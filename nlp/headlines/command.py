@@ -19,7 +19,7 @@ from typing import Any
 from nlp.decoding import DecodeOptions
 from nlp.generation.decode_args import add_decode_arguments, resolve_decoding
 from nlp.generation.loading import LoadedModel, load_model, recommended_decoding
-from nlp.headlines import readers, writers
+from nlp.headlines import input_format, readers, writers
 from nlp.headlines.job import HeadlineJobOptions, generate_headlines
 from nlp.headlines.readers import ReaderOptions
 from nlp.util.arguments import positive_int
@@ -47,8 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", default="-", help="results file, - for stdout")
     io = parser.add_argument_group("input and output")
     io.add_argument(
-        "--input-format", default="auto", choices=("auto", *readers.FORMATS),
-        help="how INPUT is laid out (default: from its extension; plain text otherwise)",
+        "--input-format", default="auto", choices=("auto", *input_format.FORMATS),
+        help="how INPUT is laid out (default: detected from its name and content, as corpora "
+        "are; .gz/.bz2/.xz are decompressed)",
     )
     io.add_argument(
         "--output-format", default="auto", choices=("auto", *writers.FORMATS),

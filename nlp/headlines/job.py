@@ -21,7 +21,8 @@ from typing import BinaryIO, TextIO
 
 from nlp.decoding import DecodeOptions
 from nlp.generation.text_generator import Generation, TextGenerator
-from nlp.headlines import readers, resume, writers
+from nlp.headlines import input_format, readers, resume, writers
+from nlp.headlines.input_format import Readable
 from nlp.headlines.readers import Article, HeadlineInputError, ReaderOptions
 from nlp.headlines.writers import Candidate, Result
 from nlp.util.progress import Progress
@@ -105,7 +106,7 @@ def generate_headlines(
         # opening the output empties it before a single article is read
         raise ValueError(f"{destination}: the output is the input file; write elsewhere")
     formatter = writers.FORMATTERS[writers.detect_format(destination, options.output_format)]
-    readers.detect_format(source, options.reader.format)  # fail early on a bad format name
+    input_format.check_format(options.reader.format)  # fail early on a bad format name
     summary = JobSummary()
     if options.resume:
         summary.resumed = resume.records_done(Path(destination))
@@ -137,10 +138,10 @@ def generate_headlines(
     return summary
 
 
-def _open_input(source: str, stack: ExitStack) -> BinaryIO:
+def _open_input(source: str, stack: ExitStack) -> Readable:
     if source == STDIO:
         return sys.stdin.buffer
-    return stack.enter_context(Path(source).open("rb"))
+    return stack.enter_context(input_format.open_input(source))
 
 
 class _LazyOutput:

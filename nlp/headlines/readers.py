@@ -1,4 +1,5 @@
-"""Articles in: plain text, JSONL, TSV or CSV, one record at a time, bad records included.
+"""Articles in: plain text, JSONL, a JSON array, TSV or CSV, one record at a time, bad
+records included.
 
 Why bad records are yielded rather than skipped: the output must stay aligned with the input
 (record N of the output answers record N of the input), so a bad record becomes an error
@@ -13,38 +14,29 @@ import json
 import re
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO
+
+import ijson
 
 from nlp.corpus.readers.base import KNOWN_FIELD_PAIRS
 from nlp.corpus.readers.delimited import CsvRecord, csv_records
+from nlp.corpus.readers.json_array import json_error_message
+from nlp.headlines.input_format import HeadlineInputError, Readable, Replay, detect_input
 
-FORMATS: tuple[str, ...] = ("text", "jsonl", "tsv", "csv")
 ARTICLE_FIELDS: tuple[str, ...] = (*(article for article, _ in KNOWN_FIELD_PAIRS), "text")
 """Where a record keeps its article when no field is named: the article side of the corpus
 readers' field pairs, or `text` (a record that is an article alone)."""
 
-_EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".tsv": "tsv",
-               ".csv": "csv"}
 _INDEX = re.compile(r"-?\d+")
 # What a table's article column is called in its header row (`is_header`)
 HEADER_NAMES = frozenset({*ARTICLE_FIELDS, "content", "body", "story", "document", "news",
                           "articles", "texts", "正文", "内容", "新闻"})
 
 
-class HeadlineInputError(ValueError):
-    """A record (or the input's layout) that cannot be used; str() is "path:line: reason"."""
-
-    def __init__(self, path: str, line: int, reason: str) -> None:
-        super().__init__(f"{path}:{line}: {reason}")
-        self.path, self.line, self.reason = path, line, reason
-
-
 @dataclass(frozen=True)
 class Article:
     """One input record: its text, or the reason it has none."""
 
-    line: int  # 1-based line where the record starts
+    line: int  # 1-based line where the record starts (a JSON array's: its record number)
     id: object  # the record's id (str/int from the input), else its line number
     text: str = ""
     error: str = ""
@@ -59,33 +51,24 @@ class ReaderOptions:
     name means the first row is a header.
     """
 
-    format: str = "auto"  # auto | text | jsonl | tsv | csv
+    format: str = "auto"  # auto (detected) or one of input_format.FORMATS
     field: str | None = None  # JSONL article field; None: `article_field` chooses
     id_field: str = "id"
     column: str = "-1"
     id_column: str | None = None
 
 
-def detect_format(path: str, requested: str) -> str:
-    """`requested`, or the format implied by the file extension (stdin and others: text)."""
-    if requested != "auto":
-        if requested not in FORMATS:
-            raise ValueError(f"unknown input format {requested!r}; choose from {FORMATS}")
-        return requested
-    return _EXTENSIONS.get(Path(path).suffix.lower(), "text")
-
-
-def read_articles(
-    stream: Iterable[bytes] | BinaryIO, path: str, options: ReaderOptions
-) -> Iterator[Article]:
-    """Lazily parse `stream` (bytes, so that one undecodable line costs only that record)."""
-    fmt = detect_format(path, options.format)
-    if fmt == "text" and options.format == "auto" and options.field is not None:
-        fmt = "jsonl"  # a named field is a JSON record's (stdin has no extension to say so)
+def read_articles(stream: Readable, path: str, options: ReaderOptions) -> Iterator[Article]:
+    """Lazily parse `stream` (bytes, so that one undecodable line costs only that record),
+    in the format given or detected from its name (`path`) and first bytes."""
+    replay = Replay(stream)
+    fmt = detect_input(path, replay.sample, options.format).fmt
     if fmt == "text" and (options.column != ReaderOptions.column or options.id_column):
         raise HeadlineInputError(path, 0, "--column and --id-column are a table's: give "
                                  "--format tsv or csv (the input reads as plain text)")
-    lines = _decoded_lines(stream)
+    if fmt == "json":
+        return _json_array_records(replay, path, options)
+    lines = _decoded_lines(replay.lines())
     if fmt == "text":
         return (_text_record(n, text) for n, text in lines)
     if fmt == "jsonl":
@@ -96,7 +79,7 @@ def read_articles(
 _UNDECODABLE = "undecodable bytes (not UTF-8)"
 
 
-def _decoded_lines(stream: Iterable[bytes] | BinaryIO) -> Iterator[tuple[int, str]]:
+def _decoded_lines(stream: Iterable[bytes]) -> Iterator[tuple[int, str]]:
     """(line number, text without its newline); undecodable bytes become lone surrogates."""
     for number, raw in enumerate(stream, 1):
         text = raw.decode("utf-8", errors="surrogateescape").rstrip("\r\n")
@@ -141,6 +124,33 @@ def _json_record(line: int, text: str, options: ReaderOptions) -> Article:
         record = json.loads(text)
     except json.JSONDecodeError as exc:
         return Article(line, line, error=f"invalid JSON: {exc.msg} (column {exc.colno})")
+    return _record_article(line, record, options)
+
+
+def _json_array_records(stream: Replay, path: str, options: ReaderOptions) -> Iterator[Article]:
+    """The records of a JSON array (`[{...}, ...]`, as feed readers export), streamed with
+    `ijson` (such a file may be one line larger than memory), numbered from 1. A syntax error
+    ends the array (a streaming parser cannot resynchronise): it is the next record's error."""
+    if not stream.sample.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+        raise HeadlineInputError(path, 1, "a JSON document that is not an array of records: "
+                                 "give the array, or JSON Lines (one record a line)")
+    number = 0
+    records = ijson.items(stream, "item", use_float=True)
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            return
+        except ijson.JSONError as exc:
+            yield Article(number + 1, number + 1,
+                          error=f"invalid JSON: {json_error_message(exc)}; the rest is lost")
+            return
+        number += 1
+        yield _record_article(number, record, options)
+
+
+def _record_article(line: int, record: object, options: ReaderOptions) -> Article:
+    """The article of one parsed JSON record (a line of JSONL, an item of a JSON array)."""
     if not isinstance(record, dict):
         return Article(line, line, error="not a JSON object")
     record_id = record.get(options.id_field, line)

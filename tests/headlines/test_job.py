@@ -191,8 +191,9 @@ def test_a_named_field_reads_json_records_without_an_extension(tmp_path: Path) -
 def test_tsv_output_has_four_clean_columns(tmp_path: Path) -> None:
     generator = FakeGenerator(words=3)
     source = tmp_path / "in.txt"
-    source.write_text("a\tb c d\n\n", "utf-8")
-    generate_headlines(generator, source, tmp_path / "out.tsv", HeadlineJobOptions())
+    source.write_text("a\tb c d\n\n", "utf-8")  # lines with tabs would be detected as TSV
+    options = HeadlineJobOptions(reader=ReaderOptions(format="text"))
+    generate_headlines(generator, source, tmp_path / "out.tsv", options)
     rows = [line.split("\t") for line in (tmp_path / "out.tsv").read_text("utf-8").splitlines()]
     assert rows == [["1", "a b c", "0.0", ""], ["2", "", "", "empty article"]]
 

@@ -1,0 +1,92 @@
+"""`s2s headlines` inputs: the format detected from name and content (the corpus readers'
+detection), JSON arrays, corpora of pairs refused, compressed files read by both runners."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nlp.headlines import HeadlineInputError, HeadlineJobOptions, generate_headlines
+from nlp.headlines.readers import Article, ReaderOptions, read_articles
+from tests.fakes.fake_generators import FakeGenerator
+
+FEED = [
+    {"title": "A", "description": "The council approved the budget", "source": "https://x/rss"},
+    {"title": "B", "description": "Heavy rain flooded roads"},
+]
+
+
+def _headlines(tmp_path: Path, name: str, content: bytes, **reader: Any) -> list[dict[str, Any]]:
+    source, out = tmp_path / name, tmp_path / f"{name}.out.jsonl"
+    source.write_bytes(content)
+    options = HeadlineJobOptions(reader=ReaderOptions(**reader))
+    generate_headlines(FakeGenerator(words=3), source, out, options)
+    return [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+
+
+def test_a_json_array_is_read_record_by_record(tmp_path: Path) -> None:
+    """A .json array (the corpus `json` format, feed exports) was read as JSON Lines: every
+    record "invalid JSON". Pretty-printed, on one line or without an extension, its records
+    are numbered from 1; a syntax error costs the rest of the array, reported once."""
+    expected = [
+        {"id": 1, "headline": "The council approved", "score": 0.0},
+        {"id": 2, "headline": "Heavy rain flooded", "score": 0.0},
+    ]
+    assert _headlines(tmp_path, "feed.json", json.dumps(FEED, indent=2).encode()) == expected
+    assert _headlines(tmp_path, "feed", json.dumps(FEED).encode()) == expected
+    broken = json.dumps(FEED).encode()[:-30]
+    records = _headlines(tmp_path, "broken.json", broken)
+    assert records[0] == expected[0]
+    assert records[1]["line"] == 2 and records[1]["error"].startswith("invalid JSON")
+    with pytest.raises(HeadlineInputError, match="not an array of records"):
+        _headlines(tmp_path, "doc.json", b'{"items": [{"article": "x"}]}')
+
+
+def test_text_that_starts_with_a_bracket_is_still_text(tmp_path: Path) -> None:
+    records = _headlines(tmp_path, "in.txt", "[视频]央行下调准备金率\n[1] second one\n".encode())
+    assert [r["headline"] for r in records] == ["[视频]央行", "[1] second one"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fmt"),
+    [
+        ("PART_III.txt", '<doc id=1>\n<human_label>5</human_label>\n<summary>\n标题\n'
+         "</summary>\n<short_text>\n正文\n</short_text>\n</doc>\n", "lcsts-xml"),
+        ("reut2-000.sgm", '<REUTERS NEWID="1">\n<TITLE>T</TITLE><BODY>b</BODY></REUTERS>\n',
+         "reuters"),
+    ],
+)
+def test_a_corpus_of_pairs_is_refused_saying_how_to_get_its_articles(
+    tmp_path: Path, name: str, content: str, fmt: str
+) -> None:
+    """An LCSTS PART_III.txt or a Reuters .sgm got a headline for each markup line."""
+    with pytest.raises(HeadlineInputError, match=rf"{name}:0: this is a {fmt} corpus .*"
+                       rf"s2s corpus convert --format {fmt} --input \S*{name}"):
+        _headlines(tmp_path, name, content.encode())
+
+
+def test_compressed_input_is_read_alike_by_both_runners(tmp_path: Path) -> None:
+    """A .gz input: the in-process job read the compressed bytes ("undecodable bytes"), the
+    Beam runner the decompressed ones as plain text (its name ends in .gz, not .jsonl); both
+    now detect the format of the decompressed content."""
+    content = "".join(json.dumps(item) + "\n" for item in FEED).encode()
+    plain = _headlines(tmp_path, "feed.jsonl", content)
+    assert plain[0]["headline"] == "The council approved"
+    (tmp_path / "feed.jsonl.gz").write_bytes(gzip.compress(content))
+    out = tmp_path / "gz.out.jsonl"
+    generate_headlines(FakeGenerator(words=3), tmp_path / "feed.jsonl.gz", out,
+                       HeadlineJobOptions())
+    assert [json.loads(line) for line in out.read_text("utf-8").splitlines()] == plain
+    pytest.importorskip("apache_beam", reason="the Beam runner needs the beam extra")
+    from nlp.headlines.beam_runner import ReadArticles
+
+    beam_read = list(ReadArticles(ReaderOptions(), strict=False).process(
+        str(tmp_path / "feed.jsonl.gz")))
+    with (tmp_path / "feed.jsonl").open("rb") as handle:
+        in_process = list(read_articles(handle, str(tmp_path / "feed.jsonl"), ReaderOptions()))
+    assert beam_read == in_process
+    assert beam_read[0] == Article(1, 1, "The council approved the budget")
