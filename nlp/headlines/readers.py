@@ -37,7 +37,7 @@ class Article:
     """One input record: its text, or the reason it has none."""
 
     line: int  # 1-based line where the record starts (a JSON array's: its record number)
-    id: object  # the record's id (str/int from the input), else its line number
+    id: object  # the record's id as the input has it (`_record_id`), else its line number
     text: str = ""
     error: str = ""
 
@@ -104,11 +104,24 @@ def make_article(line: int, record_id: object, text: str) -> Article:
     return Article(line, record_id, text.strip())
 
 
-def _usable_id(value: object) -> bool:
-    """A string (writable as UTF-8: not a lone "\\ud800" escape) or an integer."""
-    if isinstance(value, str):
-        return not _undecodable(value)
-    return isinstance(value, int) and not isinstance(value, bool)
+def _record_id(record: dict[str, object], name: str, line: int) -> tuple[object, str]:
+    """(the record's id, "") or (its line number, why its id cannot be used).
+
+    The id is carried through as written, so that a join on it finds its own record: only a
+    missing id is replaced by the line number (which may equal another record's id). A float
+    with an integral value is the integer (pandas writes an integer column with gaps as
+    3.0); a null stays null.
+    """
+    if name not in record:
+        return line, ""
+    value = record[name]
+    if isinstance(value, float) and value.is_integer():
+        return int(value), ""
+    if isinstance(value, dict | list):
+        return line, f"id is a JSON {'object' if isinstance(value, dict) else 'array'}"
+    if isinstance(value, str) and _undecodable(value):
+        return line, "id is not UTF-8 text (a lone surrogate escape)"
+    return value, ""
 
 
 def _text_record(line: int, text: str) -> Article:
@@ -153,9 +166,9 @@ def _record_article(line: int, record: object, options: ReaderOptions) -> Articl
     """The article of one parsed JSON record (a line of JSONL, an item of a JSON array)."""
     if not isinstance(record, dict):
         return Article(line, line, error="not a JSON object")
-    record_id = record.get(options.id_field, line)
-    if not _usable_id(record_id):
-        record_id = line
+    record_id, problem = _record_id(record, options.id_field, line)
+    if problem:
+        return Article(line, record_id, error=problem)
     if options.field is not None:
         name, problem = options.field, "" if options.field in record else (
             f"missing field {options.field!r}")

@@ -90,3 +90,25 @@ def test_compressed_input_is_read_alike_by_both_runners(tmp_path: Path) -> None:
         in_process = list(read_articles(handle, str(tmp_path / "feed.jsonl"), ReaderOptions()))
     assert beam_read == in_process
     assert beam_read[0] == Article(1, 1, "The council approved the budget")
+
+
+def test_json_ids_are_carried_through_as_written(tmp_path: Path) -> None:
+    """Ids other than str/int (3.0, as pandas writes an integer column with gaps; null) were
+    replaced by line numbers, which may be other records' ids: a join swapped headlines."""
+    lines = [
+        {"id": 3.0, "article": "article three"},
+        {"id": None, "article": "article without an id"},
+        {"id": 1.0, "article": "article one"},
+        {"article": "no id field"},
+        {"id": 2.5, "article": "a fractional id"},
+        {"id": [1], "article": "an array as id"},
+    ]
+    content = "".join(json.dumps(line) + "\n" for line in lines).encode()
+    records = _headlines(tmp_path, "in.jsonl", content)
+    assert [r["id"] for r in records] == [3, None, 1, 4, 2.5, 6]
+    assert records[5]["error"] == "id is a JSON array"
+    (tmp_path / "in.jsonl").write_bytes(content)
+    generate_headlines(FakeGenerator(words=2), tmp_path / "in.jsonl", tmp_path / "out.tsv",
+                       HeadlineJobOptions())
+    ids = [line.split("\t")[0] for line in (tmp_path / "out.tsv").read_text().splitlines()]
+    assert ids == ["3", "null", "1", "4", "2.5", "6"]
