@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from nlp.corpus.command import add_cleaning_arguments
+from nlp.corpus.readers.base import side_patterns
 from nlp.decoding import DecodeOptions
 from nlp.generation.decode_args import add_decode_arguments, resolve_decoding
 from nlp.generation.loading import LoadedModel, load_model, recommended_decoding
@@ -65,6 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--column", default="-1", help="TSV/CSV article column: 0-based index or header name"
     )
     io.add_argument("--id-column", help="TSV/CSV id column: index or header name")
+    add_cleaning_arguments(parser)
     io.add_argument("--batch-size", type=positive_int, default=64, help="articles per decoder call")
     io.add_argument("--strict", action="store_true", help="stop at the first bad record")
     io.add_argument("--resume", action="store_true", help="complete an interrupted output file")
@@ -108,6 +111,8 @@ def job_options(args: argparse.Namespace, decode: DecodeOptions) -> HeadlineJobO
             id_field=args.id_field,
             column=args.column,
             id_column=args.id_column,
+            strip_html=args.strip_html,
+            strip_patterns=side_patterns(args.strip_pattern or ()),
         ),
         output_format=args.output_format,
         batch_size=args.batch_size,

@@ -17,10 +17,14 @@ from dataclasses import dataclass
 
 import ijson
 
-from nlp.corpus.readers.base import KNOWN_FIELD_PAIRS
+from nlp.corpus.readers import FORMATS as CORPUS_FORMATS
+from nlp.corpus.readers.base import KNOWN_FIELD_PAIRS, SIDES, SidePattern, strip_side
 from nlp.corpus.readers.delimited import CsvRecord, csv_records
 from nlp.corpus.readers.json_array import json_error_message
 from nlp.headlines.input_format import HeadlineInputError, Readable, Replay, detect_input
+from nlp.text.html import html_to_text
+
+ARTICLE_SIDE = SIDES[0]  # an article is what a corpus pair's source is
 
 ARTICLE_FIELDS: tuple[str, ...] = (*(article for article, _ in KNOWN_FIELD_PAIRS), "text")
 """Where a record keeps its article when no field is named: the article side of the corpus
@@ -56,6 +60,14 @@ class ReaderOptions:
     id_field: str = "id"
     column: str = "-1"
     id_column: str | None = None
+    strip_html: bool | None = None  # markup to visible text; None: as the corpus format does
+    strip_patterns: tuple[SidePattern, ...] = ()  # `source=REGEX`: removed from each article
+
+    def __post_init__(self) -> None:
+        for rule in self.strip_patterns:
+            if rule.side != ARTICLE_SIDE:
+                raise ValueError(f"strip pattern {rule}: an article is a pair's {ARTICLE_SIDE}; "
+                                 f"give {ARTICLE_SIDE}=REGEX")
 
 
 def read_articles(stream: Readable, path: str, options: ReaderOptions) -> Iterator[Article]:
@@ -66,6 +78,17 @@ def read_articles(stream: Readable, path: str, options: ReaderOptions) -> Iterat
     if fmt == "text" and (options.column != ReaderOptions.column or options.id_column):
         raise HeadlineInputError(path, 0, "--column and --id-column are a table's: give "
                                  "--format tsv or csv (the input reads as plain text)")
+    articles = _records(replay, path, fmt, options)
+    strip_html = (
+        CORPUS_FORMATS[fmt].strip_html if options.strip_html is None and fmt in CORPUS_FORMATS
+        else bool(options.strip_html)
+    )
+    if strip_html or options.strip_patterns:
+        return (_cleaned(a, strip_html, options.strip_patterns) for a in articles)
+    return articles
+
+
+def _records(replay: Replay, path: str, fmt: str, options: ReaderOptions) -> Iterator[Article]:
     if fmt == "json":
         return _json_array_records(replay, path, options)
     lines = _decoded_lines(replay.lines())
@@ -74,6 +97,15 @@ def read_articles(stream: Readable, path: str, options: ReaderOptions) -> Iterat
     if fmt == "jsonl":
         return (_json_record(n, text, options) for n, text in lines)
     return _table_records(lines, path, fmt, options)
+
+
+def _cleaned(article: Article, strip_html: bool, rules: Iterable[SidePattern]) -> Article:
+    """The article cleaned as a corpus reader cleans a pair's source (`RecordSource.pair`):
+    markup to visible text, then the strip patterns; what is left may be empty."""
+    if article.error:
+        return article
+    text = html_to_text(article.text) if strip_html else article.text
+    return make_article(article.line, article.id, strip_side(text, ARTICLE_SIDE, rules))
 
 
 _UNDECODABLE = "undecodable bytes (not UTF-8)"

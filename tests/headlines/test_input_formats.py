@@ -112,3 +112,30 @@ def test_json_ids_are_carried_through_as_written(tmp_path: Path) -> None:
                        HeadlineJobOptions())
     ids = [line.split("\t")[0] for line in (tmp_path / "out.tsv").read_text().splitlines()]
     assert ids == ["3", "null", "1", "4", "2.5", "6"]
+
+
+def test_articles_are_cleaned_of_markup_as_the_corpus_format_is(tmp_path: Path) -> None:
+    """Training read json/csv with HTML stripped (and the xwlb recipe adds --strip-html and
+    --strip-pattern), but the articles kept their markup: headlines like "p < to rise >"."""
+    import argparse
+
+    from nlp.corpus.readers.base import SidePattern
+    from nlp.decoding import DecodeOptions
+    from nlp.headlines.command import add_arguments, job_options
+
+    table = b'id,article\n1,"<p>Oil &amp; gas <b>prices</b></p><br>rose"\n'
+    assert _headlines(tmp_path, "in.csv", table)[0]["headline"] == "Oil & gas"
+    jsonl = json.dumps({"id": 1, "text": "[Video] <p>Stocks fell</p>"}).encode()
+    assert _headlines(tmp_path, "in.jsonl", jsonl)[0]["headline"] == "[Video] <p>Stocks fell</p>"
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(
+        ["--model", "m", "--strip-html", "--strip-pattern", r"source=^\[\w+\]"])
+    reader = job_options(args, DecodeOptions()).reader
+    assert reader.strip_html is True and [str(p) for p in reader.strip_patterns] == [
+        r"source=^\[\w+\]"]
+    records = _headlines(tmp_path, "in.jsonl", jsonl, strip_html=True,
+                         strip_patterns=reader.strip_patterns)
+    assert records[0]["headline"] == "Stocks fell"
+    with pytest.raises(ValueError, match="an article is a pair's source"):
+        ReaderOptions(strip_patterns=(SidePattern.parse("target=x"),))
