@@ -260,7 +260,10 @@ def _table_records(
         first = next(records, None)
         if first is None:
             return
-        if first.error or not is_header(first.fields, column):
+        named = _pair_column(first.fields) if options.column == ReaderOptions.column else None
+        if named is not None and not first.error:
+            column = named
+        elif first.error or not is_header(first.fields, column):
             records = itertools.chain([first], records)
     for record in records:
         row, line = record.fields, record.line
@@ -286,6 +289,15 @@ def is_header(row: list[str], column: int) -> bool:
     article is a single such word."""
     cell = row[column].strip().lower() if -len(row) <= column < len(row) else ""
     return cell in HEADER_NAMES
+
+
+def _pair_column(row: list[str]) -> int | None:
+    """The article column of a header row that names the corpus readers' fields (`article_field`:
+    `description` beside `title`, `source` beside `target`, ...), any case; None otherwise.
+    Why: the default column, the last, is the headline in such tables (`source,target`)."""
+    names = [cell.strip().lower() for cell in row]
+    name = article_field(names)[0]
+    return names.index(name) if name else None
 
 
 def _column_index(spec: str, header: list[str] | None, path: str) -> int:

@@ -139,3 +139,15 @@ def test_articles_are_cleaned_of_markup_as_the_corpus_format_is(tmp_path: Path) 
     assert records[0]["headline"] == "Stocks fell"
     with pytest.raises(ValueError, match="an article is a pair's source"):
         ReaderOptions(strip_patterns=(SidePattern.parse("target=x"),))
+
+
+@pytest.mark.parametrize("header", ["description,title", "source,target", "Text,id"])
+def test_a_header_naming_corpus_fields_chooses_the_article_column(
+    tmp_path: Path, header: str
+) -> None:
+    """A header the reader did not know (`description,title`, a corpus's `source,target`)
+    was read as an article, and the last column, the headline, as every article."""
+    article_first = header.split(",")[0].lower() in ("description", "source", "text")
+    row = "Heavy rain flooded roads,Rain" if article_first else "Rain,Heavy rain flooded roads"
+    records = _headlines(tmp_path, "in.csv", f"{header}\n{row}\n".encode())
+    assert records == [{"id": 2, "headline": "Heavy rain flooded", "score": 0.0}]
