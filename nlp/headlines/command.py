@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", default="-", help="results file, - for stdout")
     io = parser.add_argument_group("input and output")
     io.add_argument(
-        "--input-format", default="auto", choices=("auto", *input_format.FORMATS),
+        readers.FLAGS["format"], default="auto", choices=("auto", *input_format.FORMATS),
         help="how INPUT is laid out (default: detected from its name and content, as corpora "
         "are; .gz/.bz2/.xz are decompressed)",
     )
@@ -58,15 +58,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="results as JSONL or TSV (default: from the output extension; JSONL otherwise)",
     )
     io.add_argument(
-        "--field", help="JSONL article field (default: the one of "
+        readers.FLAGS["field"], help="JSONL article field (default: the one of "
         f"{', '.join(readers.ARTICLE_FIELDS)} there, or the first of a corpus pair such as "
         "description+title)",
     )
-    io.add_argument("--id-field", default="id", help="JSONL id field (default: id)")
-    io.add_argument(
-        "--column", default="-1", help="TSV/CSV article column: 0-based index or header name"
-    )
-    io.add_argument("--id-column", help="TSV/CSV id column: index or header name")
+    io.add_argument(readers.FLAGS["id_field"], default=ReaderOptions.id_field,
+                    help="JSONL id field (default: %(default)s)")
+    io.add_argument(readers.FLAGS["column"], default=ReaderOptions.column,
+                    help="TSV/CSV article column: 0-based index or header name")
+    io.add_argument(readers.FLAGS["id_column"], help="TSV/CSV id column: index or header name")
     add_cleaning_arguments(parser)
     io.add_argument("--batch-size", type=positive_int, default=64, help="articles per decoder call")
     io.add_argument("--strict", action="store_true", help="stop at the first bad record")

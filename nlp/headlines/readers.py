@@ -70,14 +70,32 @@ class ReaderOptions:
                                  f"give {ARTICLE_SIDE}=REGEX")
 
 
+FLAGS: dict[str, str] = {
+    "format": "--input-format", "field": "--field", "id_field": "--id-field",
+    "column": "--column", "id_column": "--id-column",
+}
+"""The `s2s headlines` flag of each `ReaderOptions` field (the parser is built with them)."""
+# The formats each option is for: given for another, it would be silently ignored
+_FORMATS_OF = {
+    "field": ("jsonl", "json"), "id_field": ("jsonl", "json"),
+    "column": ("tsv", "csv"), "id_column": ("tsv", "csv"),
+}
+_DEFAULTS = ReaderOptions()
+
+
 def read_articles(stream: Readable, path: str, options: ReaderOptions) -> Iterator[Article]:
     """Lazily parse `stream` (bytes, so that one undecodable line costs only that record),
     in the format given or detected from its name (`path`) and first bytes."""
     replay = Replay(stream)
-    fmt = detect_input(path, replay.sample, options.format).fmt
-    if fmt == "text" and (options.column != ReaderOptions.column or options.id_column):
-        raise HeadlineInputError(path, 0, "--column and --id-column are a table's: give "
-                                 "--format tsv or csv (the input reads as plain text)")
+    found = detect_input(path, replay.sample, options.format)
+    fmt = found.fmt
+    foreign = [name for name, formats in _FORMATS_OF.items()
+               if getattr(options, name) != getattr(_DEFAULTS, name) and fmt not in formats]
+    if foreign:
+        flags = " and ".join(FLAGS[name] for name in foreign)
+        raise HeadlineInputError(path, 0, f"{flags} {'does' if len(foreign) == 1 else 'do'} not "
+                                 f"apply to {fmt} input ({found.why}); {FLAGS['format']} "
+                                 "gives the format")
     articles = _records(replay, path, fmt, options)
     strip_html = (
         CORPUS_FORMATS[fmt].strip_html if options.strip_html is None and fmt in CORPUS_FORMATS
@@ -229,7 +247,7 @@ def article_field(names: Collection[str]) -> tuple[str, str]:
     if len(present) == 1:
         return present[0], ""
     if present:
-        return "", f"ambiguous fields {' / '.join(map(repr, present))}: give --field"
+        return "", f"ambiguous fields {' / '.join(map(repr, present))}: give {FLAGS['field']}"
     return "", f"missing field {' / '.join(map(repr, ARTICLE_FIELDS))}"
 
 

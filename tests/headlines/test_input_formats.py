@@ -151,3 +151,21 @@ def test_a_header_naming_corpus_fields_chooses_the_article_column(
     row = "Heavy rain flooded roads,Rain" if article_first else "Rain,Heavy rain flooded roads"
     records = _headlines(tmp_path, "in.csv", f"{header}\n{row}\n".encode())
     assert records == [{"id": 2, "headline": "Heavy rain flooded", "score": 0.0}]
+
+
+def test_options_of_another_format_are_refused(tmp_path: Path) -> None:
+    """--field was silently ignored for CSV/TSV and --column for JSONL; the refusal of a
+    table option on text named a flag that does not exist (--format, not --input-format)."""
+    import argparse
+
+    from nlp.headlines.command import add_arguments
+
+    table = b"id,article\n1,an article\n"
+    with pytest.raises(HeadlineInputError, match=r"in\.csv:0: --field does not apply to csv "
+                       r"input \(detected: extension \.csv\); --input-format gives the format"):
+        _headlines(tmp_path, "in.csv", table, field="body")
+    with pytest.raises(HeadlineInputError, match="--column and --id-column do not apply to jsonl"):
+        _headlines(tmp_path, "in.jsonl", b'{"text": "x"}\n', column="0", id_column="1")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert parser.parse_args(["--model", "m", "--input-format", "csv"]).input_format == "csv"

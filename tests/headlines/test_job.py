@@ -184,7 +184,7 @@ def test_a_named_field_reads_json_records_without_an_extension(tmp_path: Path) -
         _, out = _run(tmp_path, content, name, out=f"{name}.out",
                       reader=ReaderOptions(field="body"))
         assert _jsonl(out) == [{"id": "a1", "headline": "the body text", "score": 0.0}]
-    with pytest.raises(HeadlineInputError, match="give --format tsv or csv"):
+    with pytest.raises(HeadlineInputError, match="--column does not apply to text input"):
         _run(tmp_path, b"an article\n", "in.txt", out="t.out", reader=ReaderOptions(column="2"))
 
 
