@@ -122,9 +122,9 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     add_reader_arguments(parser)
 
 
-def add_reader_arguments(parser: argparse.ArgumentParser) -> None:
-    """The reader options, for every command that reads corpora (see `reader_options`)."""
-    parser.add_argument("--encoding", help="file encoding (default: the format's own)")
+def add_cleaning_arguments(parser: argparse.ArgumentParser) -> None:
+    """--strip-html and --strip-pattern: how text is cleaned as it is read (also by
+    `s2s headlines`, so that articles are cleaned as the training sources were)."""
     parser.add_argument(
         "--strip-html",
         action=argparse.BooleanOptionalAction,
@@ -136,8 +136,14 @@ def add_reader_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="SIDE=REGEX",
         help="remove every match of REGEX from the source or target (after --strip-html), "
-        "e.g. 'target=^\\[视频\\]'; repeatable, applied in order",
+        "e.g. 'target=^\\[视频\\]'; repeatable, applied in order (an article is a source)",
     )
+
+
+def add_reader_arguments(parser: argparse.ArgumentParser) -> None:
+    """The reader options, for every command that reads corpora (see `reader_options`)."""
+    parser.add_argument("--encoding", help="file encoding (default: the format's own)")
+    add_cleaning_arguments(parser)
     parser.add_argument(
         "--skip-pattern",
         action="append",

@@ -1,4 +1,4 @@
-"""Batch headline generation: articles in (text/JSONL/TSV/CSV), headlines out (JSONL/TSV).
+"""Batch headline generation: articles in (text/JSONL/JSON/TSV/CSV), headlines out (JSONL/TSV).
 
 `generate_headlines(generator, source, destination, options)` is the one entry point; the
 `s2s headlines` command and `scripts/generate_headlines.py` only parse options and call it.

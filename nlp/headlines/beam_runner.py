@@ -43,7 +43,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInf
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from nlp.decoding import DecodeOptions
-from nlp.headlines import readers, writers
+from nlp.headlines import input_format, readers, writers
 from nlp.headlines.job import MAX_PROBLEMS, JobSummary, decode_batch, error_reason
 from nlp.headlines.readers import Article, HeadlineInputError, ReaderOptions
 from nlp.headlines.writers import Result
@@ -141,7 +141,7 @@ class ReadArticles(beam.DoFn):
 
     def process(self, path: str) -> Iterator[Article]:
         with FileSystems.open(path) as handle:
-            for article in readers.read_articles(iter(handle.readline, b""), path, self.options):
+            for article in readers.read_articles(handle, path, self.options):
                 if self.strict and article.error:
                     raise HeadlineInputError(path, article.line, article.error)
                 yield article
@@ -250,7 +250,7 @@ def run_pipeline(source: str, destination: str, options: BeamJobOptions) -> JobS
         raise ValueError(f"num_shards must be >= 0, got {options.num_shards}")
     options.decode.validate()
     writers.detect_format(destination, options.output_format)
-    readers.detect_format(source, options.reader.format)
+    input_format.check_format(options.reader.format)
     if not FileSystems.exists(source):
         raise FileNotFoundError(f"{source}: no such file")
     started = time.perf_counter()

@@ -16,10 +16,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from nlp.corpus.command import add_cleaning_arguments
+from nlp.corpus.readers.base import side_patterns
 from nlp.decoding import DecodeOptions
 from nlp.generation.decode_args import add_decode_arguments, resolve_decoding
 from nlp.generation.loading import LoadedModel, load_model, recommended_decoding
-from nlp.headlines import readers, writers
+from nlp.headlines import input_format, readers, writers
 from nlp.headlines.job import HeadlineJobOptions, generate_headlines
 from nlp.headlines.readers import ReaderOptions
 from nlp.util.arguments import positive_int
@@ -47,19 +49,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", default="-", help="results file, - for stdout")
     io = parser.add_argument_group("input and output")
     io.add_argument(
-        "--input-format", default="auto", choices=("auto", *readers.FORMATS),
-        help="how INPUT is laid out (default: from its extension; plain text otherwise)",
+        readers.FLAGS["format"], default="auto", choices=("auto", *input_format.FORMATS),
+        help="how INPUT is laid out (default: detected from its name and content, as corpora "
+        "are; .gz/.bz2/.xz are decompressed)",
     )
     io.add_argument(
         "--output-format", default="auto", choices=("auto", *writers.FORMATS),
         help="results as JSONL or TSV (default: from the output extension; JSONL otherwise)",
     )
-    io.add_argument("--field", help="JSONL article field (default: article, source, text)")
-    io.add_argument("--id-field", default="id", help="JSONL id field (default: id)")
     io.add_argument(
-        "--column", default="-1", help="TSV/CSV article column: 0-based index or header name"
+        readers.FLAGS["field"], help="JSONL article field (default: the one of "
+        f"{', '.join(readers.ARTICLE_FIELDS)} there, or the first of a corpus pair such as "
+        "description+title)",
     )
-    io.add_argument("--id-column", help="TSV/CSV id column: index or header name")
+    io.add_argument(readers.FLAGS["id_field"], default=ReaderOptions.id_field,
+                    help="JSONL id field (default: %(default)s)")
+    io.add_argument(readers.FLAGS["column"], default=ReaderOptions.column,
+                    help="TSV/CSV article column: 0-based index or header name")
+    io.add_argument(readers.FLAGS["id_column"], help="TSV/CSV id column: index or header name")
+    add_cleaning_arguments(parser)
     io.add_argument("--batch-size", type=positive_int, default=64, help="articles per decoder call")
     io.add_argument("--strict", action="store_true", help="stop at the first bad record")
     io.add_argument("--resume", action="store_true", help="complete an interrupted output file")
@@ -103,6 +111,8 @@ def job_options(args: argparse.Namespace, decode: DecodeOptions) -> HeadlineJobO
             id_field=args.id_field,
             column=args.column,
             id_column=args.id_column,
+            strip_html=args.strip_html,
+            strip_patterns=side_patterns(args.strip_pattern or ()),
         ),
         output_format=args.output_format,
         batch_size=args.batch_size,

@@ -21,7 +21,8 @@ from typing import BinaryIO, TextIO
 
 from nlp.decoding import DecodeOptions
 from nlp.generation.text_generator import Generation, TextGenerator
-from nlp.headlines import readers, resume, writers
+from nlp.headlines import input_format, readers, resume, writers
+from nlp.headlines.input_format import Readable
 from nlp.headlines.readers import Article, HeadlineInputError, ReaderOptions
 from nlp.headlines.writers import Candidate, Result
 from nlp.util.progress import Progress
@@ -105,7 +106,7 @@ def generate_headlines(
         # opening the output empties it before a single article is read
         raise ValueError(f"{destination}: the output is the input file; write elsewhere")
     formatter = writers.FORMATTERS[writers.detect_format(destination, options.output_format)]
-    readers.detect_format(source, options.reader.format)  # fail early on a bad format name
+    input_format.check_format(options.reader.format)  # fail early on a bad format name
     summary = JobSummary()
     if options.resume:
         summary.resumed = resume.records_done(Path(destination))
@@ -113,7 +114,7 @@ def generate_headlines(
     progress = Progress(options.progress)
     with ExitStack() as stack:
         inp = _open_input(source, stack)
-        out = _open_output(destination, append=options.resume, stack=stack)
+        out = _LazyOutput(destination, append=options.resume, stack=stack)
         articles = readers.read_articles(inp, source, options.reader)
         _skip(articles, summary.resumed, source)
         try:
@@ -123,30 +124,49 @@ def generate_headlines(
                 for result in results:
                     if result.error:
                         summary.record_error(result)
-                out.write(
-                    "".join(formatter(r, options.decode.n_best) + "\n" for r in results).encode()
-                )
-                out.flush()
+                if results:  # none when --strict stops at a batch's first record
+                    out.write("".join(formatter(r, options.decode.n_best) + "\n"
+                                      for r in results).encode())
                 summary.written += len(results)
                 progress.update(summary.written, f"{summary.error_count:,} errors")
                 if bad is not None:
                     raise HeadlineInputError(source, batch[bad].line, batch[bad].error)
+            out.write(b"")  # an input without records still gets its (empty) output
         finally:
             summary.seconds = time.perf_counter() - started
             progress.close(summary.written, f"{summary.error_count:,} errors")
     return summary
 
 
-def _open_input(source: str, stack: ExitStack) -> BinaryIO:
+def _open_input(source: str, stack: ExitStack) -> Readable:
     if source == STDIO:
         return sys.stdin.buffer
-    return stack.enter_context(Path(source).open("rb"))
+    return stack.enter_context(input_format.open_input(source))
 
 
-def _open_output(destination: str, *, append: bool, stack: ExitStack) -> BinaryIO:
-    if destination == STDIO:
-        return sys.stdout.buffer
-    return stack.enter_context(Path(destination).open("ab" if append else "wb"))
+class _LazyOutput:
+    """The output, opened at the first write.
+
+    Why not at the start: opening empties an existing file, and the errors that come before
+    any result (a header without the named column, options that do not fit the input, a
+    model that fails on the first batch) would destroy the previous run's output for
+    nothing. From the first write on the file is this run's, and --resume completes it.
+    """
+
+    def __init__(self, destination: str, *, append: bool, stack: ExitStack) -> None:
+        self.destination, self.append, self.stack = destination, append, stack
+        self.handle: BinaryIO | None = None
+
+    def write(self, data: bytes) -> None:
+        """Write and flush `data` (so a killed run leaves whole batches), opening if needed."""
+        if self.handle is None:
+            if self.destination == STDIO:
+                self.handle = sys.stdout.buffer
+            else:
+                path = Path(self.destination)
+                self.handle = self.stack.enter_context(path.open("ab" if self.append else "wb"))
+        self.handle.write(data)
+        self.handle.flush()
 
 
 def _skip(articles: Iterator[Article], count: int, source: str) -> None:

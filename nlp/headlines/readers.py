@@ -1,4 +1,5 @@
-"""Articles in: plain text, JSONL, TSV or CSV, one record at a time, bad records included.
+"""Articles in: plain text, JSONL, a JSON array, TSV or CSV, one record at a time, bad
+records included.
 
 Why bad records are yielded rather than skipped: the output must stay aligned with the input
 (record N of the output answers record N of the input), so a bad record becomes an error
@@ -11,39 +12,36 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO
 
+import ijson
+
+from nlp.corpus.readers import FORMATS as CORPUS_FORMATS
+from nlp.corpus.readers.base import KNOWN_FIELD_PAIRS, SIDES, SidePattern, strip_side
 from nlp.corpus.readers.delimited import CsvRecord, csv_records
+from nlp.corpus.readers.json_array import json_error_message
+from nlp.headlines.input_format import HeadlineInputError, Readable, Replay, detect_input
+from nlp.text.html import html_to_text
 
-FORMATS: tuple[str, ...] = ("text", "jsonl", "tsv", "csv")
-DEFAULT_FIELDS: tuple[str, ...] = ("article", "source", "text")
-"""JSONL fields tried in order when no field is named."""
+ARTICLE_SIDE = SIDES[0]  # an article is what a corpus pair's source is
 
-_EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".tsv": "tsv",
-               ".csv": "csv"}
+ARTICLE_FIELDS: tuple[str, ...] = (*(article for article, _ in KNOWN_FIELD_PAIRS), "text")
+"""Where a record keeps its article when no field is named: the article side of the corpus
+readers' field pairs, or `text` (a record that is an article alone)."""
+
 _INDEX = re.compile(r"-?\d+")
 # What a table's article column is called in its header row (`is_header`)
-HEADER_NAMES = frozenset({*DEFAULT_FIELDS, "content", "body", "story", "document", "news",
+HEADER_NAMES = frozenset({*ARTICLE_FIELDS, "content", "body", "story", "document", "news",
                           "articles", "texts", "正文", "内容", "新闻"})
-
-
-class HeadlineInputError(ValueError):
-    """A record (or the input's layout) that cannot be used; str() is "path:line: reason"."""
-
-    def __init__(self, path: str, line: int, reason: str) -> None:
-        super().__init__(f"{path}:{line}: {reason}")
-        self.path, self.line, self.reason = path, line, reason
 
 
 @dataclass(frozen=True)
 class Article:
     """One input record: its text, or the reason it has none."""
 
-    line: int  # 1-based line where the record starts
-    id: object  # the record's id (str/int from the input), else its line number
+    line: int  # 1-based line where the record starts (a JSON array's: its record number)
+    id: object  # the record's id as the input has it (`_record_id`), else its line number
     text: str = ""
     error: str = ""
 
@@ -57,33 +55,61 @@ class ReaderOptions:
     name means the first row is a header.
     """
 
-    format: str = "auto"  # auto | text | jsonl | tsv | csv
-    field: str | None = None  # JSONL article field; None tries DEFAULT_FIELDS
+    format: str = "auto"  # auto (detected) or one of input_format.FORMATS
+    field: str | None = None  # JSONL article field; None: `article_field` chooses
     id_field: str = "id"
     column: str = "-1"
     id_column: str | None = None
+    strip_html: bool | None = None  # markup to visible text; None: as the corpus format does
+    strip_patterns: tuple[SidePattern, ...] = ()  # `source=REGEX`: removed from each article
+
+    def __post_init__(self) -> None:
+        for rule in self.strip_patterns:
+            if rule.side != ARTICLE_SIDE:
+                raise ValueError(f"strip pattern {rule}: an article is a pair's {ARTICLE_SIDE}; "
+                                 f"give {ARTICLE_SIDE}=REGEX")
 
 
-def detect_format(path: str, requested: str) -> str:
-    """`requested`, or the format implied by the file extension (stdin and others: text)."""
-    if requested != "auto":
-        if requested not in FORMATS:
-            raise ValueError(f"unknown input format {requested!r}; choose from {FORMATS}")
-        return requested
-    return _EXTENSIONS.get(Path(path).suffix.lower(), "text")
+FLAGS: dict[str, str] = {
+    "format": "--input-format", "field": "--field", "id_field": "--id-field",
+    "column": "--column", "id_column": "--id-column",
+}
+"""The `s2s headlines` flag of each `ReaderOptions` field (the parser is built with them)."""
+# The formats each option is for: given for another, it would be silently ignored
+_FORMATS_OF = {
+    "field": ("jsonl", "json"), "id_field": ("jsonl", "json"),
+    "column": ("tsv", "csv"), "id_column": ("tsv", "csv"),
+}
+_DEFAULTS = ReaderOptions()
 
 
-def read_articles(
-    stream: Iterable[bytes] | BinaryIO, path: str, options: ReaderOptions
-) -> Iterator[Article]:
-    """Lazily parse `stream` (bytes, so that one undecodable line costs only that record)."""
-    fmt = detect_format(path, options.format)
-    if fmt == "text" and options.format == "auto" and options.field is not None:
-        fmt = "jsonl"  # a named field is a JSON record's (stdin has no extension to say so)
-    if fmt == "text" and (options.column != ReaderOptions.column or options.id_column):
-        raise HeadlineInputError(path, 0, "--column and --id-column are a table's: give "
-                                 "--format tsv or csv (the input reads as plain text)")
-    lines = _decoded_lines(stream)
+def read_articles(stream: Readable, path: str, options: ReaderOptions) -> Iterator[Article]:
+    """Lazily parse `stream` (bytes, so that one undecodable line costs only that record),
+    in the format given or detected from its name (`path`) and first bytes."""
+    replay = Replay(stream)
+    found = detect_input(path, replay.sample, options.format)
+    fmt = found.fmt
+    foreign = [name for name, formats in _FORMATS_OF.items()
+               if getattr(options, name) != getattr(_DEFAULTS, name) and fmt not in formats]
+    if foreign:
+        flags = " and ".join(FLAGS[name] for name in foreign)
+        raise HeadlineInputError(path, 0, f"{flags} {'does' if len(foreign) == 1 else 'do'} not "
+                                 f"apply to {fmt} input ({found.why}); {FLAGS['format']} "
+                                 "gives the format")
+    articles = _records(replay, path, fmt, options)
+    strip_html = (
+        CORPUS_FORMATS[fmt].strip_html if options.strip_html is None and fmt in CORPUS_FORMATS
+        else bool(options.strip_html)
+    )
+    if strip_html or options.strip_patterns:
+        return (_cleaned(a, strip_html, options.strip_patterns) for a in articles)
+    return articles
+
+
+def _records(replay: Replay, path: str, fmt: str, options: ReaderOptions) -> Iterator[Article]:
+    if fmt == "json":
+        return _json_array_records(replay, path, options)
+    lines = _decoded_lines(replay.lines())
     if fmt == "text":
         return (_text_record(n, text) for n, text in lines)
     if fmt == "jsonl":
@@ -91,10 +117,19 @@ def read_articles(
     return _table_records(lines, path, fmt, options)
 
 
+def _cleaned(article: Article, strip_html: bool, rules: Iterable[SidePattern]) -> Article:
+    """The article cleaned as a corpus reader cleans a pair's source (`RecordSource.pair`):
+    markup to visible text, then the strip patterns; what is left may be empty."""
+    if article.error:
+        return article
+    text = html_to_text(article.text) if strip_html else article.text
+    return make_article(article.line, article.id, strip_side(text, ARTICLE_SIDE, rules))
+
+
 _UNDECODABLE = "undecodable bytes (not UTF-8)"
 
 
-def _decoded_lines(stream: Iterable[bytes] | BinaryIO) -> Iterator[tuple[int, str]]:
+def _decoded_lines(stream: Iterable[bytes]) -> Iterator[tuple[int, str]]:
     """(line number, text without its newline); undecodable bytes become lone surrogates."""
     for number, raw in enumerate(stream, 1):
         text = raw.decode("utf-8", errors="surrogateescape").rstrip("\r\n")
@@ -119,11 +154,24 @@ def make_article(line: int, record_id: object, text: str) -> Article:
     return Article(line, record_id, text.strip())
 
 
-def _usable_id(value: object) -> bool:
-    """A string (writable as UTF-8: not a lone "\\ud800" escape) or an integer."""
-    if isinstance(value, str):
-        return not _undecodable(value)
-    return isinstance(value, int) and not isinstance(value, bool)
+def _record_id(record: dict[str, object], name: str, line: int) -> tuple[object, str]:
+    """(the record's id, "") or (its line number, why its id cannot be used).
+
+    The id is carried through as written, so that a join on it finds its own record: only a
+    missing id is replaced by the line number (which may equal another record's id). A float
+    with an integral value is the integer (pandas writes an integer column with gaps as
+    3.0); a null stays null.
+    """
+    if name not in record:
+        return line, ""
+    value = record[name]
+    if isinstance(value, float) and value.is_integer():
+        return int(value), ""
+    if isinstance(value, dict | list):
+        return line, f"id is a JSON {'object' if isinstance(value, dict) else 'array'}"
+    if isinstance(value, str) and _undecodable(value):
+        return line, "id is not UTF-8 text (a lone surrogate escape)"
+    return value, ""
 
 
 def _text_record(line: int, text: str) -> Article:
@@ -139,19 +187,68 @@ def _json_record(line: int, text: str, options: ReaderOptions) -> Article:
         record = json.loads(text)
     except json.JSONDecodeError as exc:
         return Article(line, line, error=f"invalid JSON: {exc.msg} (column {exc.colno})")
+    return _record_article(line, record, options)
+
+
+def _json_array_records(stream: Replay, path: str, options: ReaderOptions) -> Iterator[Article]:
+    """The records of a JSON array (`[{...}, ...]`, as feed readers export), streamed with
+    `ijson` (such a file may be one line larger than memory), numbered from 1. A syntax error
+    ends the array (a streaming parser cannot resynchronise): it is the next record's error."""
+    if not stream.sample.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+        raise HeadlineInputError(path, 1, "a JSON document that is not an array of records: "
+                                 "give the array, or JSON Lines (one record a line)")
+    number = 0
+    records = ijson.items(stream, "item", use_float=True)
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            return
+        except ijson.JSONError as exc:
+            yield Article(number + 1, number + 1,
+                          error=f"invalid JSON: {json_error_message(exc)}; the rest is lost")
+            return
+        number += 1
+        yield _record_article(number, record, options)
+
+
+def _record_article(line: int, record: object, options: ReaderOptions) -> Article:
+    """The article of one parsed JSON record (a line of JSONL, an item of a JSON array)."""
     if not isinstance(record, dict):
         return Article(line, line, error="not a JSON object")
-    record_id = record.get(options.id_field, line)
-    if not _usable_id(record_id):
-        record_id = line
-    names = (options.field,) if options.field else DEFAULT_FIELDS
-    name = next((n for n in names if n in record), None)
-    if name is None:
-        return Article(line, record_id, error=f"missing field {' / '.join(map(repr, names))}")
+    record_id, problem = _record_id(record, options.id_field, line)
+    if problem:
+        return Article(line, record_id, error=problem)
+    if options.field is not None:
+        name, problem = options.field, "" if options.field in record else (
+            f"missing field {options.field!r}")
+    else:
+        name, problem = article_field(record)
+    if problem:
+        return Article(line, record_id, error=problem)
     value = record[name]
     if not isinstance(value, str):
         return Article(line, record_id, error=f"field {name!r} is not a string")
     return make_article(line, record_id, value)
+
+
+def article_field(names: Collection[str]) -> tuple[str, str]:
+    """(the field holding the article, "") among a record's field `names`, or ("", why not).
+
+    The corpus readers' rule first: the article side of the first known pair whose both
+    fields are there (a feed item's `source` is its feed's URL: `source` is the article only
+    beside a `target`). Otherwise the one `ARTICLE_FIELDS` name there; two of them (a feed
+    item without a title has `source` and `description`) are ambiguous, not guessed.
+    """
+    for article, other in KNOWN_FIELD_PAIRS:
+        if article in names and other in names:
+            return article, ""
+    present = [name for name in ARTICLE_FIELDS if name in names]
+    if len(present) == 1:
+        return present[0], ""
+    if present:
+        return "", f"ambiguous fields {' / '.join(map(repr, present))}: give {FLAGS['field']}"
+    return "", f"missing field {' / '.join(map(repr, ARTICLE_FIELDS))}"
 
 
 def _table_records(
@@ -181,7 +278,10 @@ def _table_records(
         first = next(records, None)
         if first is None:
             return
-        if first.error or not is_header(first.fields, column):
+        named = _pair_column(first.fields) if options.column == ReaderOptions.column else None
+        if named is not None and not first.error:
+            column = named
+        elif first.error or not is_header(first.fields, column):
             records = itertools.chain([first], records)
     for record in records:
         row, line = record.fields, record.line
@@ -207,6 +307,15 @@ def is_header(row: list[str], column: int) -> bool:
     article is a single such word."""
     cell = row[column].strip().lower() if -len(row) <= column < len(row) else ""
     return cell in HEADER_NAMES
+
+
+def _pair_column(row: list[str]) -> int | None:
+    """The article column of a header row that names the corpus readers' fields (`article_field`:
+    `description` beside `title`, `source` beside `target`, ...), any case; None otherwise.
+    Why: the default column, the last, is the headline in such tables (`source,target`)."""
+    names = [cell.strip().lower() for cell in row]
+    name = article_field(names)[0]
+    return names.index(name) if name else None
 
 
 def _column_index(spec: str, header: list[str] | None, path: str) -> int:

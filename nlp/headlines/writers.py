@@ -77,11 +77,12 @@ def tsv_line(result: Result, n_best: int) -> str:
     score empty on error rows), so a TSV reader sees a rectangular table. Only the best
     headline is written; use JSONL for n-best lists."""
     del n_best
+    record_id = result.id if isinstance(result.id, str) else json.dumps(result.id)
     if result.error:
-        fields = [str(result.id), "", "", result.error]
+        fields = [record_id, "", "", result.error]
     else:
         best = result.candidates[0]
-        fields = [str(result.id), best.headline, f"{_score(best.score)}", ""]
+        fields = [record_id, best.headline, f"{_score(best.score)}", ""]
     return "\t".join(_one_line(f) for f in fields)
 
 

@@ -92,7 +92,8 @@ def test_jsonl_bad_records_become_error_records(tmp_path: Path) -> None:
     assert [r["id"] for r in records] == ["a1", 2, "a3", "a4", "a5", 6, 7, 8, 9]
     assert records[0] == {"id": "a1", "headline": "first article here", "score": 0.0}
     assert records[1]["error"].startswith("invalid JSON") and records[1]["line"] == 2
-    assert records[2]["error"] == "missing field 'article' / 'source' / 'text'"
+    assert records[2]["error"] == (
+        "missing field 'source' / 'article' / 'post' / 'description' / 'text'")
     assert records[3]["headline"] == "from the source"
     assert records[4]["error"] == "empty article"
     assert records[5]["error"] == "undecodable bytes (not UTF-8)"
@@ -183,15 +184,16 @@ def test_a_named_field_reads_json_records_without_an_extension(tmp_path: Path) -
         _, out = _run(tmp_path, content, name, out=f"{name}.out",
                       reader=ReaderOptions(field="body"))
         assert _jsonl(out) == [{"id": "a1", "headline": "the body text", "score": 0.0}]
-    with pytest.raises(HeadlineInputError, match="give --format tsv or csv"):
+    with pytest.raises(HeadlineInputError, match="--column does not apply to text input"):
         _run(tmp_path, b"an article\n", "in.txt", out="t.out", reader=ReaderOptions(column="2"))
 
 
 def test_tsv_output_has_four_clean_columns(tmp_path: Path) -> None:
     generator = FakeGenerator(words=3)
     source = tmp_path / "in.txt"
-    source.write_text("a\tb c d\n\n", "utf-8")
-    generate_headlines(generator, source, tmp_path / "out.tsv", HeadlineJobOptions())
+    source.write_text("a\tb c d\n\n", "utf-8")  # lines with tabs would be detected as TSV
+    options = HeadlineJobOptions(reader=ReaderOptions(format="text"))
+    generate_headlines(generator, source, tmp_path / "out.tsv", options)
     rows = [line.split("\t") for line in (tmp_path / "out.tsv").read_text("utf-8").splitlines()]
     assert rows == [["1", "a b c", "0.0", ""], ["2", "", "", "empty article"]]
 
@@ -368,3 +370,34 @@ def test_the_input_as_output_is_refused_before_it_is_emptied(tmp_path: Path) -> 
     with pytest.raises(ValueError, match="the output is the input file"):
         generate_headlines(FakeGenerator(words=3), source, source, HeadlineJobOptions())
     assert source.read_bytes() == b'{"article": "the body text"}\n'
+
+
+def test_an_error_before_the_first_result_keeps_the_existing_output(tmp_path: Path) -> None:
+    """The output was opened (emptied) before the reader looked at the input: a header
+    without the named column, or --strict on a bad first record, wiped the last run's
+    headlines."""
+    previous = b'{"id": 1, "headline": "from the last run", "score": 0.0}\n'
+    (tmp_path / "out.jsonl").write_bytes(previous)
+    with pytest.raises(HeadlineInputError, match="header has no column 'body'"):
+        _run(tmp_path, b"id,article\nx1,text\n", "in.csv", reader=ReaderOptions(column="body"))
+    assert (tmp_path / "out.jsonl").read_bytes() == previous
+    with pytest.raises(HeadlineInputError, match="invalid JSON"):
+        _run(tmp_path, b'{oops\n{"text": "fine"}\n', "in.jsonl", strict=True)
+    assert (tmp_path / "out.jsonl").read_bytes() == previous
+    _, out = _run(tmp_path, b"", "empty.txt")
+    assert out.read_bytes() == b""  # a run that completes replaces it, even with no records
+
+
+def test_a_feed_item_gets_a_headline_of_its_description_not_its_feed_url(tmp_path: Path) -> None:
+    """Feed exports have `"source": "https://.../rss"`: `source` was tried before the item's
+    text, so every headline was the feed's URL. The article field now follows the corpus
+    readers' pairs (`source` with `target`, else `description` with `title`)."""
+    items = [
+        {"title": "A", "description": "Council approves budget", "source": "https://x.org/rss"},
+        {"source": "the article", "target": "its headline", "text": "a note"},
+        {"source": "https://x.org/rss", "description": "no title here"},
+    ]
+    content = "".join(json.dumps(item) + "\n" for item in items).encode()
+    records = _jsonl(_run(tmp_path, content, "in.jsonl")[1])
+    assert [r.get("headline") for r in records[:2]] == ["Council approves budget", "the article"]
+    assert records[2]["error"] == "ambiguous fields 'source' / 'description': give --field"

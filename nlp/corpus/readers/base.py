@@ -79,6 +79,15 @@ def side_patterns(texts: Iterable[str | SidePattern]) -> tuple[SidePattern, ...]
     return tuple(t if isinstance(t, SidePattern) else SidePattern.parse(t) for t in texts)
 
 
+def strip_side(text: str, side: str, rules: Iterable[SidePattern]) -> str:
+    """`text` (a `side` of a pair) without the matches of that side's rules, applied in order,
+    each result stripped of surrounding space."""
+    for rule in rules:
+        if rule.side == side:
+            text = rule.regex.sub("", text).strip()
+    return text
+
+
 @dataclass
 class RecordSource:
     """One file being read: where its problems go and whether the first one is fatal.
@@ -128,9 +137,10 @@ class RecordSource:
         """
         if self.strip_html:
             source, target = self._visible(source), self._visible(target)
-        sides = {"source": source.strip(), "target": target.strip()}
-        for rule in self.strip_patterns:
-            sides[rule.side] = rule.regex.sub("", sides[rule.side]).strip()
+        sides = {
+            side: strip_side(text.strip(), side, self.strip_patterns)
+            for side, text in zip(SIDES, (source, target), strict=True)
+        }
         for rule in self.skip_patterns:
             if rule.regex.search(sides[rule.side]):
                 self.drop(f"skip pattern {rule}", line)

@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from nlp.corpus.readers.cornell import CONVERSATIONS_FILE, LINES_FILE
 from nlp.corpus.records import FormatError
@@ -34,6 +34,9 @@ _BY_SUFFIX = {
 # The opening of chitchat-dataset's file: an object of conversations holding message lists.
 _CHITCHAT = re.compile(r'\s*\{\s*"[^"]*"\s*:\s*\{\s*"messages"\s*:\s*\[\s*\[')
 _CONV_LINE = re.compile(r"E\s*|M(\s.*)?")
+# An array of records opens with `[` and then `{`, `]` or a line break; text that merely
+# starts with a bracket ("[视频] ...", "[1] ...") does not.
+_ARRAY_START = re.compile(r"\s*\[\s*(\{|\]|$)")
 
 
 @dataclass(frozen=True)
@@ -62,22 +65,30 @@ def detect(path: Path) -> Detection:
     """`detect_format` with the sampled first record kept (`Detection`)."""
     if path.is_dir():
         return Detection(*_detect_directory(path))
-    name = path.name.lower()
-    if name in (LINES_FILE, CONVERSATIONS_FILE):
-        return Detection("cornell", f"file name {path.name}")
-    suffix = path.suffix.lower()
+    if path.suffix.lower() in _BY_SUFFIX and _BY_SUFFIX[path.suffix.lower()] != "jsonl":
+        return detect_sample(path.name, [], str(path))  # the extension says it all
+    return detect_sample(path.name, _sample_lines(path), str(path))
+
+
+def detect_sample(name: str, lines: list[str], where: str) -> Detection:
+    """The format of a file called `name` that begins with `lines` (`sample_lines`), for a
+    stream that is no local file to open (stdin, a decompressed or remote file); `where`
+    names it in a FormatError."""
+    if name.lower() in (LINES_FILE, CONVERSATIONS_FILE):
+        return Detection("cornell", f"file name {name}")
+    extension = PurePath(name).suffix
+    suffix = extension.lower()
     if suffix in _BY_SUFFIX and _BY_SUFFIX[suffix] != "jsonl":
-        return Detection(_BY_SUFFIX[suffix], f"extension {path.suffix}")
-    lines = _sample_lines(path)
+        return Detection(_BY_SUFFIX[suffix], f"extension {extension}")
     first = _first_record(lines)
     if suffix in _BY_SUFFIX:
         if _is_conversation_log(first):
-            return Detection(LOG_FORMAT, f"extension {path.suffix}, records with conversation/turn",
+            return Detection(LOG_FORMAT, f"extension {extension}, records with conversation/turn",
                              first)
-        return Detection("jsonl", f"extension {path.suffix}", first)
+        return Detection("jsonl", f"extension {extension}", first)
     if suffix == ".json":
         return Detection(*_detect_json(lines), first)
-    return Detection(*_detect_content(path, lines, first), first)
+    return Detection(*_detect_content(where, lines, first), first)
 
 
 def _detect_json(lines: list[str]) -> tuple[str, str]:
@@ -117,10 +128,14 @@ def _holds_array(text: str) -> bool:
 
 
 def _sample_lines(path: Path) -> list[str]:
-    """The first non-blank lines of the file's first SAMPLE_BYTES (BOM removed)."""
     with path.open("rb") as handle:
-        sample = handle.read(SAMPLE_BYTES).decode("utf-8", errors="replace").lstrip("\ufeff")
-    return [line for line in sample.splitlines() if line.strip()][:SAMPLE_LINES]
+        return sample_lines(handle.read(SAMPLE_BYTES))
+
+
+def sample_lines(sample: bytes) -> list[str]:
+    """The first non-blank lines of a file's first SAMPLE_BYTES (BOM removed)."""
+    text = sample.decode("utf-8", errors="replace").lstrip("\ufeff")
+    return [line for line in text.splitlines() if line.strip()][:SAMPLE_LINES]
 
 
 def _detect_directory(path: Path) -> tuple[str, str]:
@@ -139,7 +154,7 @@ def _detect_directory(path: Path) -> tuple[str, str]:
     raise FormatError(str(path), 0, "cannot detect the corpus format of this directory; give fmt")
 
 
-def _detect_content(path: Path, lines: list[str], first: object) -> tuple[str, str]:
+def _detect_content(where: str, lines: list[str], first: object) -> tuple[str, str]:
     joined = "\n".join(lines)
     if "<REUTERS" in joined:
         return "reuters", "content has <REUTERS> records"
@@ -153,7 +168,7 @@ def _detect_content(path: Path, lines: list[str], first: object) -> tuple[str, s
         and _majority(bool(_CONV_LINE.fullmatch(x)) for x in lines)
     ):
         return "conv", "content is E blocks of M lines"
-    if lines and lines[0].lstrip().startswith("["):
+    if lines and _ARRAY_START.match(lines[0]):
         return "json", "content is a JSON array"
     # Majorities, not unanimity: the sample may contain the malformed lines to be reported.
     if _majority(line.lstrip().startswith("{") for line in lines):
@@ -163,7 +178,7 @@ def _detect_content(path: Path, lines: list[str], first: object) -> tuple[str, s
     tabbed = [line for line in lines if "\t" in line]
     if _majority("\t" in line for line in lines):
         return _detect_tabular(tabbed)
-    raise FormatError(str(path), 0, "cannot detect the corpus format from the content; give fmt")
+    raise FormatError(where, 0, "cannot detect the corpus format from the content; give fmt")
 
 
 def _detect_tabular(lines: list[str]) -> tuple[str, str]:
