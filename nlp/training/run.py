@@ -100,6 +100,7 @@ SAFE_ON_RESUME = (
     "train.epochs", "train.max_minutes", "train.patience", "train.log_every", "model.recurrence"
 )
 OLD_VALID_FILE = "old_valid.jsonl"  # retrain: old pairs held out to measure forgetting
+OLD_HOLDOUT_PURPOSE = "old-holdout"  # salts the split of the old pairs (`split_old_pairs`)
 PRETRAINED_FILE = "pretrained_embeddings.json"  # run/: what the embedding started from
 PRETRAINED_MODEL_FILE = "pretrained_model.json"  # run/: the weights the model started from
 INPUTS_FILE = "inputs.json"  # run/: the training files' sha256, which --resume checks
@@ -771,11 +772,15 @@ def _retrain_pairs(
         retrain_options.old_holdout if retrain_options.old_share > 0 else 1.0,
         config.train.seed,
     )
-    mixing = bool(mix_pool) and retrain_options.old_share > 0
     mixed_old: list[Pair] = []
-    if mixing:
+    if retrain_options.old_share > 0:
         count = round(len(new_train) * retrain_options.old_share)
         mixed_old = sample(mix_pool, count, config.train.seed)
+        if not mixed_old:
+            print(f"warning: --old-share {retrain_options.old_share} mixes in no old pairs "
+                  f"({len(mix_pool)} to draw from, {len(old_held)} held out, "
+                  f"{len(new_train)} new training pairs)", file=sys.stderr, flush=True)
+    mixing = bool(mixed_old)
     written_valid, written_old = new_valid, old_held  # the files hold what a person wrote
     if config.data.retrieve_refine:
         new_train, new_valid, old_held, mixed_old = _drafted(
@@ -918,8 +923,11 @@ def split_old_pairs(
 
     Why: old pairs that are trained on (mixed in, or also in the new data) say nothing about
     forgetting; only held-out ones do. Pairs also in the new data are left out of both.
+    The split has its own purpose salt: the old pairs are by default the old run's
+    validation pairs, chosen by the same hash and seed below `train.valid_fraction`, so
+    split unsalted they would all be held out and none mixed in.
     """
-    return split(without(old, new), holdout, seed)
+    return split(without(old, new), holdout, seed, purpose=OLD_HOLDOUT_PURPOSE)
 
 
 def _old_pairs(
