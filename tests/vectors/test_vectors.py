@@ -115,6 +115,31 @@ def test_narrower_vectors_fill_the_first_columns_and_wider_ones_are_projected() 
     assert kept > 0.99
 
 
+def test_new_rows_of_a_grown_vocabulary_are_projected_as_a_full_fit_projects_them(
+    tmp_path: Path,
+) -> None:
+    """`retrain --extend-vocab` fills only the new rows (`only`); wider vectors are projected
+    and rescaled as over the whole vocabulary, not by a PCA of the few new rows alone (a
+    basis unrelated to the other rows', with columns left zero past their count)."""
+    from nlp.tokenizers.specials import SPECIAL_TOKENS
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(40)]
+    path = tmp_path / "vectors.txt"
+    path.write_text(f"{len(words)} 16\n" + "".join(
+        w + " " + " ".join(f"{x:.6f}" for x in rng.normal(size=16)) + "\n" for w in words))
+    grown = [*SPECIAL_TOKENS, *words[:33]]
+    new = range(len(grown) - 3, len(grown))
+    start = np.zeros((len(grown), 8), dtype=np.float32)
+    for rescale in (False, True):
+        full = pretrained_rows(str(path), grown, start, lowercase=True, rescale=rescale)
+        rows = pretrained_rows(str(path), grown, start, lowercase=True, only=new,
+                               rescale=rescale)
+        np.testing.assert_allclose(rows.matrix[new.start:], full.matrix[new.start:], atol=1e-6)
+        assert not rows.matrix[: new.start].any()  # the other rows as they were
+        assert rows.found.sum() == 3 and rows.vocab_coverage == 1.0
+
+
 def test_rows_onto_another_table_change_only_the_found_rows_and_filled_columns(
     tmp_path: Path,
 ) -> None:
