@@ -99,7 +99,8 @@ def pretrain(
         raise ValueError("give --corpus and/or --text: the unlabelled text to pretrain on")
     _one_op_at_a_time()
     seed_everything(config.train.seed)
-    precision = training_precision(config, RunOptions(options.out, verbose=options.verbose))
+    precision = training_precision(  # a resume computes in the dtypes the run started in
+        config, RunOptions(options.out, resume=options.resume, verbose=options.verbose))
     texts = read_texts(corpus, text_files)
     train_texts, valid_texts = split_texts(
         texts, config.train.valid_fraction, config.train.seed, options.valid_most
