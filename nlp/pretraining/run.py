@@ -86,8 +86,9 @@ def pretrain(
             raise ValueError(f"--resume: the texts differ from those {options.out} started "
                              "with (their files' sha256); give the same --text and --corpus "
                              "files, unchanged, or pretrain into a new --out")
-        if options.objectives not in (OBJECTIVES, tuple(started["objectives"])):
-            raise ValueError(f"--resume: objectives {', '.join(options.objectives)} differ "
+        # both in check_objectives' order: the same objectives given in another order agree
+        if objectives not in (OBJECTIVES, check_objectives(started["objectives"])):
+            raise ValueError(f"--resume: objectives {', '.join(objectives)} differ "
                              f"from the run's {', '.join(started['objectives'])}")
         if changes:
             _say(options, "resuming with " + ", ".join(changes))

@@ -51,3 +51,23 @@ def test_a_resumed_pretraining_computes_in_the_dtypes_it_started_with(
     with pytest.raises(Stop):
         pretrain(ExperimentConfig(), None, [text], PretrainOptions(out, resume=True, verbose=0))
     assert json.loads(recorded.read_text())["products"] == "bfloat16"
+
+
+@pytest.mark.parametrize("given", [("autoencoder", "lm"), ("lm", "autoencoder")])
+def test_resuming_with_the_same_objectives_in_another_order_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: tuple[str, ...]
+) -> None:
+    """The run records its objectives in a fixed order; the same ones given otherwise
+    (`--objectives autoencoder lm`) were refused as different."""
+    out, text = _started_run(tmp_path, ["lm", "autoencoder"])
+    _stop_at_the_texts(monkeypatch)
+    with pytest.raises(Stop):
+        pretrain(ExperimentConfig(), None, [text],
+                 PretrainOptions(out, given, resume=True, verbose=0))
+
+
+def test_resuming_with_other_objectives_is_refused(tmp_path: Path) -> None:
+    out, text = _started_run(tmp_path, ["autoencoder"])
+    with pytest.raises(ValueError, match="objectives lm differ from the run's autoencoder"):
+        pretrain(ExperimentConfig(), None, [text],
+                 PretrainOptions(out, ("lm",), resume=True, verbose=0))
