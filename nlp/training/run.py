@@ -190,9 +190,22 @@ def train(
 ) -> TrainState:
     """Train a new model (or resume an interrupted run) and leave the best bundle in out/model."""
     strategy = training_strategy(options.multi_worker)
-    given = options
-    options = _worker_options(options, strategy)
-    chief = options is given  # the one process that writes --out
+    worker = _worker_options(options, strategy)
+    try:
+        return _train(config, corpus, worker, valid_corpus, strategy, chief=worker is options)
+    finally:
+        if worker is not options:  # a non-chief's private directory is for the run only
+            shutil.rmtree(worker.out, ignore_errors=True)
+
+
+def _train(
+    config: ExperimentConfig,
+    corpus: CorpusSpec,
+    options: RunOptions,
+    valid_corpus: CorpusSpec | None,
+    strategy: tf.distribute.Strategy,
+    chief: bool,  # the one process that writes --out
+) -> TrainState:
     run_dir = options.out / RUN_SUBDIR
     if options.resume:
         if (run_dir / RETRAIN_FILE).exists():
@@ -511,8 +524,9 @@ def _flat(config: ExperimentConfig) -> dict[str, Any]:
 
 def _worker_options(options: RunOptions, strategy: tf.distribute.Strategy) -> RunOptions:
     """Only the chief writes into --out: other workers still run every save (checkpoints may
-    need all workers) but into a private temporary directory. Resuming reads --out, so every
-    worker needs it (a shared filesystem) and copies its run files from there."""
+    need all workers) but into a private temporary directory, which `train` removes at its
+    end. Resuming reads --out, so every worker needs it (a shared filesystem) and copies its
+    run files from there."""
     resolver = strategy.cluster_resolver if options.multi_worker else None
     if resolver is None or resolver.task_type in (None, "chief") or (
         resolver.task_type == "worker" and resolver.task_id == 0
