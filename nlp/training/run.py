@@ -692,7 +692,12 @@ def retrain(
     with strategy.scope(), policy_scope(precision.policy):
         model = rebuild_model(bundle.model, config, precision.products)
     grown = range(bundle.config.model.vocab_size, config.model.vocab_size)
-    vectors = _grown_rows(config, codec, model, grown, options) if grown else None
+    new_rows = _grown_rows(config, codec, model, grown, options) if grown else None
+    vectors = new_rows.record() if new_rows is not None else None
+    if config.train.freeze_pretrained_epochs:
+        _say(options, f"train.freeze_pretrained_epochs={config.train.freeze_pretrained_epochs}:"
+             f" {int(new_rows.found.sum()) if new_rows is not None else 0} new rows taken "
+             "from the vectors are frozen; the model's other rows train as learned rows")
     if pairs.mixing:
         _say(
             options,
@@ -721,6 +726,7 @@ def retrain(
         strategy,
         bundle.decoding or task_defaults(config.data.task),  # tuned settings survive retraining
         pairs.valid,
+        new_rows.found if new_rows is not None else None,  # train.freeze_pretrained_epochs
     )
     copy_rankers(bundle, options.out / MODEL_SUBDIR)
     if bundle.companions:  # the decoding kept above may re-rank with them (MMI)
@@ -886,7 +892,7 @@ def _index_dir(bundle: Bundle) -> Path:
 
 def _grown_rows(
     config: ExperimentConfig, codec: TextCodec, model: Seq2Seq, grown: range, options: RunOptions
-) -> dict[str, Any] | None:
+) -> PretrainedRows | None:
     """`--extend-vocab` on a model initialised from word vectors: the new rows start from the
     same vectors (the old rows keep what they learned). Vectors no longer at hand leave the
     new rows random, with a warning: retraining must not depend on a file that moved."""
@@ -900,7 +906,7 @@ def _grown_rows(
         print(f"warning: new rows keep a random start: {exc}", file=sys.stderr, flush=True)
         return None
     _say(options, f"new rows: {rows.describe()}")
-    return rows.record()
+    return rows
 
 
 def _load_rows(

@@ -125,7 +125,8 @@ class TrainConfig:
     contrastive_weight: float = 0.0
     contrastive_margin: float = 1.0
     # epochs in which the embedding rows taken from model.pretrained_embeddings stay as
-    # loaded (the other rows and weights train); -1: never trained
+    # loaded (the other rows and weights train); -1: never trained. A retrain takes only
+    # its new rows (--extend-vocab) from them: those are the ones frozen
     freeze_pretrained_epochs: int = 0
     clip_norm: float = 5.0
     max_source_length: int = 100

@@ -386,3 +386,30 @@ def test_retraining_with_a_grown_vocabulary_starts_new_rows_from_the_vectors(
     grown = bundle.metadata["pretrained_embeddings_new_rows"]
     np.testing.assert_allclose(table[index], [0.5 * grown["scale"]] * 16, rtol=1e-4)
     assert grown["rows_found"] >= 1
+
+
+def test_a_retrain_keeps_the_new_rows_it_took_from_vectors_frozen(
+    tmp_path: Path, en_vectors: Path
+) -> None:
+    """`train.freeze_pretrained_epochs=-1` (kept from the bundle's training): the rows a
+    retrain takes from the vectors (`--extend-vocab`) stay as loaded; they trained, the
+    setting silently ignored."""
+    from nlp.generation.bundle import load_bundle
+    from nlp.training.corpus_io import CorpusSpec
+    from nlp.training.run import RetrainOptions, RunOptions, retrain
+
+    vectors = tmp_path / "more.vec"
+    vectors.write_text(en_vectors.read_text("utf-8") + "zanzibar " + " ".join(["0.5"] * 16)
+                       + "\n", "utf-8")
+    run = _train(tmp_path, vectors, freeze=-1)
+    corpus = write_jsonl(
+        tmp_path / "new.jsonl", [(f"zanzibar trip {i}", "zanzibar is far") for i in range(30)]
+    )
+    retrain(run / "model", CorpusSpec((corpus,)), RunOptions(tmp_path / "re", verbose=0),
+            RetrainOptions(extend_vocab=True, extend_min_freq=2),
+            ["train.epochs=1", "train.learning_rate=0.05"])
+    bundle = load_bundle(tmp_path / "re" / "model")
+    index = bundle.codec.vocab.tokens.index("zanzibar")
+    table = np.asarray(bundle.model.source_embedding.embeddings.numpy())
+    scale = bundle.metadata["pretrained_embeddings_new_rows"]["scale"]
+    np.testing.assert_allclose(table[index], [0.5 * scale] * 16, rtol=1e-6)
