@@ -197,6 +197,24 @@ def test_the_stated_initialiser_is_keras_embedding_default() -> None:
     assert norms.mean() == pytest.approx(initial_row_norm(256), rel=0.01)
 
 
+@pytest.mark.parametrize("suffix", [".kv", ".model", ".wv", ".bin", ".txt"])
+def test_vectors_saved_under_any_suffix_load_back(tmp_path: Path, suffix: str) -> None:
+    """`s2s embeddings --out X.wv` (or `.model`) wrote word2vec text where the reader takes
+    those suffixes for a gensim pickle: one suffix rule for both."""
+    from gensim.models import KeyedVectors
+
+    from nlp.vectors.training import save_vectors
+
+    vectors = KeyedVectors(3)
+    vectors.add_vectors(list(VECTORS), np.array(list(VECTORS.values()), dtype=np.float32))
+    out = tmp_path / f"vectors{suffix}"
+    save_vectors(vectors, out)
+    read = dict(read_vectors(locate(str(out)), lambda word: True))
+    assert list(read) == list(VECTORS)
+    for word, vector in VECTORS.items():
+        np.testing.assert_allclose(read[word], vector, rtol=1e-6)
+
+
 def test_a_vectors_file_with_a_short_line_names_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.txt"
     path.write_text("cat 1 2 3\ndog 1 2\n", "utf-8")
