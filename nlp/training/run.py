@@ -83,7 +83,7 @@ from nlp.training.reply_index import (
     without_logs,
 )
 from nlp.training.trainer import Hooks, LossMeter, Selection, Trainer, batching_for
-from nlp.util.config import DataConfig, ExperimentConfig
+from nlp.util.config import SAFE_ON_RESUME, DataConfig, ExperimentConfig
 from nlp.util.fsutil import write_text_atomic
 
 if TYPE_CHECKING:
@@ -94,11 +94,6 @@ VALID_FILE = "valid.jsonl"
 SELECT_BY = ("loss", "rouge", "last")  # train.select_by
 CONFIG_FILE = "config.json"
 PRECISION_FILE = "precision.json"  # the dtypes the run computes in (training_precision)
-# What `--resume` may change: limits of the run and its reporting, not what it trains or how.
-# model.recurrence: both recurrences run the same weights, so a run may go on on another device
-SAFE_ON_RESUME = (
-    "train.epochs", "train.max_minutes", "train.patience", "train.log_every", "model.recurrence"
-)
 OLD_VALID_FILE = "old_valid.jsonl"  # retrain: old pairs held out to measure forgetting
 OLD_HOLDOUT_PURPOSE = "old-holdout"  # salts the split of the old pairs (`split_old_pairs`)
 PRETRAINED_FILE = "pretrained_embeddings.json"  # run/: what the embedding started from

@@ -20,6 +20,13 @@ from nlp.util.fsutil import write_text_atomic
 T = TypeVar("T")
 
 
+# What `--resume` may change: limits of the run and its reporting, not what it trains or how.
+# model.recurrence: both recurrences run the same weights, so a run may go on on another device
+SAFE_ON_RESUME = (
+    "train.epochs", "train.max_minutes", "train.patience", "train.log_every", "model.recurrence"
+)
+
+
 class ConfigError(ValueError):
     """A configuration file or override that does not fit the schema."""
 
