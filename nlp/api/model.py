@@ -5,7 +5,7 @@ headline `s2s headlines` writes and a reply the reply `s2s chat` and the bot sen
 model is loaded by `nlp.generation.loading.load_model` (the one loader), headlines are
 decoded by the batch job's `decode_batch` in the job's batches, replies come from the
 `ChatResponder` that `s2s chat`, `s2s bot` and `s2s serve` use (built by the same
-`nlp.chat.setup.make_responder`), decoding overrides are merged by `merge_options` (the rule
+`nlp.chat.setup.make_responder`), decoding overrides are resolved by `layered_options` (the rule
 behind every decoding flag and the server's `decoding` objects), and reply scores are the
 ones Hits@1 ranks by (`nlp.generation.reply_scores`).
 
@@ -54,8 +54,7 @@ from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SETTING_NAMES, ChatSettings
 from nlp.chat.setup import make_responder
 from nlp.decoding.options import DecodeOptions
-from nlp.generation.decode_args import describe_options, merge_options
-from nlp.generation.decode_settings import recommended_options
+from nlp.generation.decode_args import describe_options, layered_options, merge_options
 from nlp.generation.loading import LoadedModel, load_model
 from nlp.generation.reply_choice import NOTHING_TO_SEND, ModelReads, reply_choice, yields_nothing
 from nlp.generation.text_generator import GuardedGenerator
@@ -208,10 +207,10 @@ class _ChatLock:
     users: int = 0
 
 
-def _merge(base: DecodeOptions, changes: Mapping[str, object]) -> DecodeOptions:
-    """`merge_options`, every mistake an `OptionError` naming the option."""
+def _checked(resolve: Callable[[], DecodeOptions]) -> DecodeOptions:
+    """`resolve()`, every mistake an `OptionError` naming the option."""
     try:
-        return merge_options(base, changes)
+        return resolve()
     except OptionError:
         raise
     except (TypeError, ValueError) as exc:  # a value of the wrong type
@@ -238,10 +237,13 @@ class Model:
         max_batch: int = BatchLimits.max_batch,
         max_wait: float = BatchLimits.max_wait_ms / 1000.0,
         shared_reply_memory: bool = True,
+        overrides: Mapping[str, object] | None = None,
     ) -> None:
-        """Use `Model.load`; this wraps a model `load_model` already loaded."""
+        """Use `Model.load`; this wraps a model `load_model` already loaded, `options` being
+        what the bundle's settings and the load's `overrides` resolved to."""
         self._loaded = loaded
         self._options = options
+        self._overrides = dict(overrides or {})
         self._lock = lock = threading.Lock()
         # the responder's worker thread and the callers' threads never run the network at once
         # (`lock`, not `self`: the loop thread holds the guard, and a guard holding the model
@@ -298,11 +300,10 @@ class Model:
         override.
         """
         loaded = load_model(Path(path), [Path(c) for c in companions], jit_compile=xla)
-        base = recommended_options(loaded.decoding)
-        options = _merge(base, decoding or {})
+        options = _checked(lambda: layered_options(loaded.decoding, decoding or {}))
         return cls(
             loaded, options, state=state, context_turns=context_turns, max_batch=max_batch,
-            max_wait=max_wait, shared_reply_memory=shared_reply_memory,
+            max_wait=max_wait, shared_reply_memory=shared_reply_memory, overrides=decoding,
         )
 
     # what the model is
@@ -345,11 +346,12 @@ class Model:
 
     def options(self, **overrides: object) -> DecodeOptions:
         """`decoding` with `overrides` merged as a decoding flag would merge them
-        (`OptionError` for an unknown name, a bad value or a contradiction)."""
-        base, settings = self._options, self._loaded.decoding
-        if settings is not None and overrides.get("rerank") not in (None, base.rerank):
-            base = settings.base_for(overrides)  # the re-ranking's tuned weights
-        return _merge(base, overrides)
+        (`OptionError` for an unknown name, a bad value or a contradiction): the bundle's
+        settings, the load's overrides, then these (`layered_options`)."""
+        settings = self._loaded.decoding
+        if settings is None:  # nothing tuned a re-ranking could start from
+            return _checked(lambda: merge_options(self._options, overrides))
+        return _checked(lambda: layered_options(settings, self._overrides, overrides))
 
     def describe(self, **overrides: object) -> str:
         """The one line the commands print about their decoding ("beam 5, ...")."""

@@ -162,29 +162,36 @@ def _length_problem(source: str, target: str, options: PipelineOptions) -> str:
     return ""
 
 
-def assign_split(pair: Pair, valid_fraction: float, seed: int) -> str:
-    """TRAIN or VALID, decided by the pair's content (its conversation's, when it has one)
-    and the seed alone.
+def assign_split(pair: Pair, valid_fraction: float, seed: int, purpose: str = "") -> str:
+    """TRAIN or VALID, decided by the pair's content (its conversation's, when it has one),
+    the seed and the split's `purpose` alone.
 
     A pair that stands alone is placed by its own content, so identical pairs always land on
     the same side. Pairs cut from one conversation are placed by the conversation: the reply
     of one pair is the post of the next, so splitting a conversation would put the same
     utterance in training and in the held-out pairs. (Exact repeats across conversations are
     removed by `process` before the split.)
+
+    `purpose` salts the hash apart from the seed: a split of pairs another split with the
+    same seed chose (a run's held-out pairs, split again by `s2s retrain --old-holdout`)
+    would otherwise put every pair on one side. The default, no purpose, is the
+    training/validation split `s2s corpus convert` and `s2s train` share.
     """
     key = (GROUP_FIELD, pair.group) if pair.group else (pair.source, pair.target)
-    position = pair_hash(*key, salt=str(seed)) / 2.0**64
+    salt = f"{purpose}:{seed}" if purpose else str(seed)
+    position = pair_hash(*key, salt=salt) / 2.0**64
     return VALID if position < valid_fraction else TRAIN
 
 
 def split_pairs(
-    pairs: Iterable[Pair], valid_fraction: float, seed: int
+    pairs: Iterable[Pair], valid_fraction: float, seed: int, purpose: str = ""
 ) -> Iterator[tuple[str, Pair]]:
-    """(TRAIN | VALID, pair) for each pair, streaming; about `valid_fraction` are VALID."""
+    """(TRAIN | VALID, pair) for each pair, streaming; about `valid_fraction` are VALID
+    (`assign_split`)."""
     if not 0.0 <= valid_fraction <= 1.0:
         raise ValueError(f"valid_fraction must be in [0, 1], got {valid_fraction}")
     for pair in pairs:
-        yield assign_split(pair, valid_fraction, seed), pair
+        yield assign_split(pair, valid_fraction, seed, purpose), pair
 
 
 class JsonlWriter:

@@ -62,7 +62,6 @@ def _field_flags() -> tuple[_FieldFlag, ...]:
 
 
 _FIELD_FLAGS = _field_flags()
-_RERANK_FLAG = next(flag for flag in _FIELD_FLAGS if flag.name == "rerank")
 
 
 def switch_sets(name: str) -> bool:
@@ -145,6 +144,12 @@ def _shown(value: object) -> str:
 def decode_options(args: argparse.Namespace, base: DecodeOptions | None = None) -> DecodeOptions:
     """`base` (default: the decoder's defaults) with the flags the user gave on top (see
     `merge_options`; ValueError if explicit flags contradict each other)."""
+    return merge_options(base, flag_changes(args))
+
+
+def flag_changes(args: argparse.Namespace) -> dict[str, object]:
+    """The decoding flags the user gave, as `DecodeOptions` changes (OptionError if they
+    contradict each other)."""
     changes: dict[str, object] = {}
     if args.beam is not None and (args.greedy or args.sample is not None):
         raise OptionError("--beam: greedy search and sampling have no beam (--beam K goes "
@@ -163,7 +168,7 @@ def decode_options(args: argparse.Namespace, base: DecodeOptions | None = None) 
         value = getattr(args, flag.dest)
         if value is not None:
             changes[flag.name] = (flag.sets if value else not flag.sets) if flag.switch else value
-    return merge_options(base, changes)
+    return changes
 
 
 def merge_options(base: DecodeOptions | None, changes: Mapping[str, object]) -> DecodeOptions:
@@ -207,6 +212,23 @@ def merge_options(base: DecodeOptions | None, changes: Mapping[str, object]) -> 
     return DecodeOptions(**merged)
 
 
+def layered_options(
+    settings: DecodeSettings | None, *layers: Mapping[str, object]
+) -> DecodeOptions:
+    """The bundle's `settings` (or the decoder's defaults) with each layer of changes merged
+    on top in turn (`merge_options`): a `Model.load`'s overrides, then a call's; a
+    command's flags. A re-ranking any layer picks (the last that names one) starts from the
+    weights tuned for it (`DecodeSettings.base_for`), under every layer's own values. Why
+    one function: the flags, the Python API's load and per-call overrides must resolve
+    alike, and a layer resolved apart lost the others (a per-call `rerank` rebuilt the base
+    without the load's overrides; a load's `rerank` went without its tuned weights)."""
+    union = {name: value for layer in layers for name, value in layer.items()}
+    options = settings.base_for(union) if settings is not None else None
+    for layer in layers:
+        options = merge_options(options, layer)
+    return options if options is not None else DecodeOptions()
+
+
 @dataclass(frozen=True)
 class ResolvedDecoding:
     """The options a command will use, and how they came about (for the stderr line)."""
@@ -226,13 +248,10 @@ class ResolvedDecoding:
 
 def resolve_decoding(args: argparse.Namespace, settings: DecodeSettings | None) -> ResolvedDecoding:
     """The bundle's settings (or the decoder's defaults) with the given flags on top."""
-    if settings is None:
-        source, base = "built-in defaults (the model stores no decoding settings)", None
-    else:  # a --rerank picks its tuned weights (its flags still win)
-        rerank = getattr(args, _RERANK_FLAG.dest, None)
-        source = f"bundle settings ({settings.origin})"
-        base = settings.base_for({} if rerank is None else {"rerank": rerank})
-    return ResolvedDecoding(decode_options(args, base), source, tuple(given_flags(args)))
+    source = ("built-in defaults (the model stores no decoding settings)" if settings is None
+              else f"bundle settings ({settings.origin})")
+    options = layered_options(settings, flag_changes(args))  # --rerank: its tuned weights
+    return ResolvedDecoding(options, source, tuple(given_flags(args)))
 
 
 def describe_options(options: DecodeOptions, reads: ModelReads = PLAIN) -> str:

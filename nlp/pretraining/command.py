@@ -14,6 +14,7 @@ from nlp.training.command import (
     corpus_spec,
     experiment_config,
 )
+from nlp.util.config import SAFE_ON_RESUME
 
 OBJECTIVE_NAMES = ("lm", "autoencoder")  # nlp.pretraining.objective.OBJECTIVES, without TF
 
@@ -56,7 +57,7 @@ def register(subparsers: Any) -> None:
         "--resume",
         action="store_true",
         help="continue the run in --out from its last checkpoint (after a kill or a budget); "
-        "--minutes, --epochs and --set train.patience|log_every may change",
+        f"--minutes, --epochs and --set {'|'.join(SAFE_ON_RESUME)} may change",
     )
     parser.set_defaults(func=run_pretrain)
 

@@ -86,8 +86,9 @@ def pretrain(
             raise ValueError(f"--resume: the texts differ from those {options.out} started "
                              "with (their files' sha256); give the same --text and --corpus "
                              "files, unchanged, or pretrain into a new --out")
-        if options.objectives not in (OBJECTIVES, tuple(started["objectives"])):
-            raise ValueError(f"--resume: objectives {', '.join(options.objectives)} differ "
+        # both in check_objectives' order: the same objectives given in another order agree
+        if objectives not in (OBJECTIVES, check_objectives(started["objectives"])):
+            raise ValueError(f"--resume: objectives {', '.join(objectives)} differ "
                              f"from the run's {', '.join(started['objectives'])}")
         if changes:
             _say(options, "resuming with " + ", ".join(changes))
@@ -99,7 +100,8 @@ def pretrain(
         raise ValueError("give --corpus and/or --text: the unlabelled text to pretrain on")
     _one_op_at_a_time()
     seed_everything(config.train.seed)
-    precision = training_precision(config, RunOptions(options.out, verbose=options.verbose))
+    precision = training_precision(  # a resume computes in the dtypes the run started in
+        config, RunOptions(options.out, resume=options.resume, verbose=options.verbose))
     texts = read_texts(corpus, text_files)
     train_texts, valid_texts = split_texts(
         texts, config.train.valid_fraction, config.train.seed, options.valid_most

@@ -10,6 +10,7 @@ from typing import Any
 from nlp.corpus.command import add_reader_arguments, reader_options
 from nlp.util.config import (
     DUAL_ENCODER_KINDS,
+    SAFE_ON_RESUME,
     TASK_PRESETS,
     ExperimentConfig,
     check_file_or_task,
@@ -128,8 +129,8 @@ def register(subparsers: Any) -> None:
         "--resume",
         action="store_true",
         help="continue the run in --out (same config, vocabulary, optimizer state and "
-        "batch position); --epochs and --set train.epochs|max_minutes|patience may change "
-        "its limits, any other changed setting is an error",
+        f"batch position); --epochs and --set {'|'.join(SAFE_ON_RESUME)} may change, any "
+        "other changed setting is an error",
     )
     train.add_argument(
         "--reverse",

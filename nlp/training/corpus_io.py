@@ -147,8 +147,11 @@ def without(pairs: Iterable[Pair], others: Iterable[Pair]) -> list[Pair]:
     return [p for p in pairs if seen_key(p) not in seen]
 
 
-def split(pairs: Iterable[Pair], fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
-    """(kept, held out): de-duplicated, then the corpus pipeline's content-hash split.
+def split(
+    pairs: Iterable[Pair], fraction: float, seed: int, purpose: str = ""
+) -> tuple[list[Pair], list[Pair]]:
+    """(kept, held out): de-duplicated, then the corpus pipeline's content-hash split
+    (`nlp.corpus.pipeline.assign_split`, whose `purpose` salts it).
 
     A pair's side depends on its content (or its conversation's) and the seed only, so
     identical pairs can never be on both sides, and the split is the one `s2s corpus convert
@@ -157,7 +160,7 @@ def split(pairs: Iterable[Pair], fraction: float, seed: int) -> tuple[list[Pair]
     on them beats refusing to, and the note says what the validation loss then means.
     """
     unique = dedupe(pairs)
-    kept, held = _sides(unique, fraction, seed)
+    kept, held = _sides(unique, fraction, seed, purpose)
     # (all held out, `fraction` 1, as a retrain without mixing asks, is no split to warn of)
     if 0 < fraction < 1 and unique and not (kept and held) and any(p.group for p in unique):
         conversations = len({p.group for p in unique})
@@ -167,14 +170,16 @@ def split(pairs: Iterable[Pair], fraction: float, seed: int) -> tuple[list[Pair]
             "pair by pair (validation pairs may share turns with training pairs)",
             file=sys.stderr,
         )
-        kept, held = _sides([replace(p, group="") for p in unique], fraction, seed)
+        kept, held = _sides([replace(p, group="") for p in unique], fraction, seed, purpose)
     return kept, held
 
 
-def _sides(pairs: list[Pair], fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
+def _sides(
+    pairs: list[Pair], fraction: float, seed: int, purpose: str
+) -> tuple[list[Pair], list[Pair]]:
     kept: list[Pair] = []
     held: list[Pair] = []
-    for side, pair in split_pairs(pairs, fraction, seed):
+    for side, pair in split_pairs(pairs, fraction, seed, purpose):
         (held if side == VALID else kept).append(pair)
     return kept, held
 

@@ -81,7 +81,7 @@ from nlp.training.reply_index import (
     without_logs,
 )
 from nlp.training.trainer import Hooks, LossMeter, Selection, Trainer, batching_for
-from nlp.util.config import DataConfig, ExperimentConfig
+from nlp.util.config import SAFE_ON_RESUME, DataConfig, ExperimentConfig
 from nlp.util.fsutil import write_text_atomic
 
 if TYPE_CHECKING:
@@ -92,12 +92,8 @@ VALID_FILE = "valid.jsonl"
 SELECT_BY = ("loss", "rouge", "last")  # train.select_by
 CONFIG_FILE = "config.json"
 PRECISION_FILE = "precision.json"  # the dtypes the run computes in (training_precision)
-# What `--resume` may change: limits of the run and its reporting, not what it trains or how.
-# model.recurrence: both recurrences run the same weights, so a run may go on on another device
-SAFE_ON_RESUME = (
-    "train.epochs", "train.max_minutes", "train.patience", "train.log_every", "model.recurrence"
-)
 OLD_VALID_FILE = "old_valid.jsonl"  # retrain: old pairs held out to measure forgetting
+OLD_HOLDOUT_PURPOSE = "old-holdout"  # salts the split of the old pairs (`split_old_pairs`)
 PRETRAINED_FILE = "pretrained_embeddings.json"  # run/: what the embedding started from
 PRETRAINED_MODEL_FILE = "pretrained_model.json"  # run/: the weights the model started from
 INPUTS_FILE = "inputs.json"  # run/: the training files' sha256, which --resume checks
@@ -186,9 +182,22 @@ def train(
 ) -> TrainState:
     """Train a new model (or resume an interrupted run) and leave the best bundle in out/model."""
     strategy = training_strategy(options.multi_worker)
-    given = options
-    options = _worker_options(options, strategy)
-    chief = options is given  # the one process that writes --out
+    worker = _worker_options(options, strategy)
+    try:
+        return _train(config, corpus, worker, valid_corpus, strategy, chief=worker is options)
+    finally:
+        if worker is not options:  # a non-chief's private directory is for the run only
+            shutil.rmtree(worker.out, ignore_errors=True)
+
+
+def _train(
+    config: ExperimentConfig,
+    corpus: CorpusSpec,
+    options: RunOptions,
+    valid_corpus: CorpusSpec | None,
+    strategy: tf.distribute.Strategy,
+    chief: bool,  # the one process that writes --out
+) -> TrainState:
     run_dir = options.out / RUN_SUBDIR
     if options.resume:
         if (run_dir / RETRAIN_FILE).exists():
@@ -501,8 +510,9 @@ def _flat(config: ExperimentConfig) -> dict[str, Any]:
 
 def _worker_options(options: RunOptions, strategy: tf.distribute.Strategy) -> RunOptions:
     """Only the chief writes into --out: other workers still run every save (checkpoints may
-    need all workers) but into a private temporary directory. Resuming reads --out, so every
-    worker needs it (a shared filesystem) and copies its run files from there."""
+    need all workers) but into a private temporary directory, which `train` removes at its
+    end. Resuming reads --out, so every worker needs it (a shared filesystem) and copies its
+    run files from there."""
     resolver = strategy.cluster_resolver if options.multi_worker else None
     if resolver is None or resolver.task_type in (None, "chief") or (
         resolver.task_type == "worker" and resolver.task_id == 0
@@ -671,7 +681,12 @@ def retrain(
     with strategy.scope(), policy_scope(precision.policy):
         model = rebuild_model(bundle.model, config, precision.products)
     grown = range(bundle.config.model.vocab_size, config.model.vocab_size)
-    vectors = _grown_rows(config, codec, model, grown, options) if grown else None
+    new_rows = _grown_rows(config, codec, model, grown, options) if grown else None
+    vectors = new_rows.record() if new_rows is not None else None
+    if config.train.freeze_pretrained_epochs:
+        _say(options, f"train.freeze_pretrained_epochs={config.train.freeze_pretrained_epochs}:"
+             f" {int(new_rows.found.sum()) if new_rows is not None else 0} new rows taken "
+             "from the vectors are frozen; the model's other rows train as learned rows")
     if pairs.mixing:
         _say(
             options,
@@ -700,6 +715,7 @@ def retrain(
         strategy,
         bundle.decoding or task_defaults(config.data.task),  # tuned settings survive retraining
         pairs.valid,
+        new_rows.found if new_rows is not None else None,  # train.freeze_pretrained_epochs
         keep=ranker_parts(),
         keep_from=bundle.path,
     )
@@ -766,11 +782,15 @@ def _retrain_pairs(
         retrain_options.old_holdout if retrain_options.old_share > 0 else 1.0,
         config.train.seed,
     )
-    mixing = bool(mix_pool) and retrain_options.old_share > 0
     mixed_old: list[Pair] = []
-    if mixing:
+    if retrain_options.old_share > 0:
         count = round(len(new_train) * retrain_options.old_share)
         mixed_old = sample(mix_pool, count, config.train.seed)
+        if not mixed_old:
+            print(f"warning: --old-share {retrain_options.old_share} mixes in no old pairs "
+                  f"({len(mix_pool)} to draw from, {len(old_held)} held out, "
+                  f"{len(new_train)} new training pairs)", file=sys.stderr, flush=True)
+    mixing = bool(mixed_old)
     written_valid, written_old = new_valid, old_held  # the files hold what a person wrote
     if config.data.retrieve_refine:
         new_train, new_valid, old_held, mixed_old = _drafted(
@@ -862,7 +882,7 @@ def _index_dir(bundle: Bundle) -> Path:
 
 def _grown_rows(
     config: ExperimentConfig, codec: TextCodec, model: Seq2Seq, grown: range, options: RunOptions
-) -> dict[str, Any] | None:
+) -> PretrainedRows | None:
     """`--extend-vocab` on a model initialised from word vectors: the new rows start from the
     same vectors (the old rows keep what they learned). Vectors no longer at hand leave the
     new rows random, with a warning: retraining must not depend on a file that moved."""
@@ -876,7 +896,7 @@ def _grown_rows(
         print(f"warning: new rows keep a random start: {exc}", file=sys.stderr, flush=True)
         return None
     _say(options, f"new rows: {rows.describe()}")
-    return rows.record()
+    return rows
 
 
 def _load_rows(
@@ -913,8 +933,11 @@ def split_old_pairs(
 
     Why: old pairs that are trained on (mixed in, or also in the new data) say nothing about
     forgetting; only held-out ones do. Pairs also in the new data are left out of both.
+    The split has its own purpose salt: the old pairs are by default the old run's
+    validation pairs, chosen by the same hash and seed below `train.valid_fraction`, so
+    split unsalted they would all be held out and none mixed in.
     """
-    return split(without(old, new), holdout, seed)
+    return split(without(old, new), holdout, seed, purpose=OLD_HOLDOUT_PURPOSE)
 
 
 def _old_pairs(

@@ -12,7 +12,6 @@ import math
 import os
 import shutil
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from nlp.training.checkpoint import (
     trained_variables,
     variable_paths,
 )
+from nlp.training.clock import RunClock
 from nlp.training.data import (
     BATCH_SPEC,
     Batching,
@@ -325,32 +325,34 @@ class Trainer:
             bar = Progress(sys.stdout if self.verbose else None, "steps", total, interval=0.05,
                            start=state.step_in_epoch)
             bar.update(state.step_in_epoch)
-            started = time.monotonic() - state.train_seconds
+            clock = RunClock(state.train_seconds, self.strategy)
+            timed = bool(cfg.max_minutes) or cfg.lr_schedule == "linear"
+            spent = state.train_seconds  # the clock as every worker agreed on it, after a step
             pending: list[tf.Tensor] = []  # losses not yet read back to the host
             out_of_time = False
             for batch in batches:
                 if cfg.lr_schedule == "linear":
-                    progress = run_progress(
-                        cfg, time.monotonic() - started, state.global_step, total
-                    )
+                    progress = run_progress(cfg, spent, state.global_step, total)
                     set_rate(self.optimizer, linear_rate(cfg, progress, state.global_step))
                 pending.append(self.train_batch(*batch))
                 state.step_in_epoch += 1
                 state.global_step += 1
+                if timed:
+                    spent = clock.seconds(state.global_step)
                 saving = state.global_step % max(1, cfg.checkpoint_every) == 0
                 if len(pending) >= every or saving:
                     self._report(pending, state, bar, writer)
                     pending = []
-                    state.train_seconds = time.monotonic() - started
+                    state.train_seconds = clock.local()
                 if saving:
                     self._save(checkpoint, state)
-                if cfg.max_minutes and time.monotonic() - started >= 60 * cfg.max_minutes:
+                if cfg.max_minutes and spent >= 60 * cfg.max_minutes:
                     self._log(f"  time budget of {cfg.max_minutes} min reached")
                     state.finished = out_of_time = True
                     break
             if pending:
                 self._report(pending, state, bar, writer)
-            state.train_seconds = time.monotonic() - started
+            state.train_seconds = spent if out_of_time else clock.local()
             if out_of_time and state.step_in_epoch < total:
                 # Stopped mid-epoch: the epoch is not counted (a resumed run goes on from
                 # this batch, as the uninterrupted run would) and no schedule or early

@@ -20,6 +20,13 @@ from nlp.util.fsutil import write_text_atomic
 T = TypeVar("T")
 
 
+# What `--resume` may change: limits of the run and its reporting, not what it trains or how.
+# model.recurrence: both recurrences run the same weights, so a run may go on on another device
+SAFE_ON_RESUME = (
+    "train.epochs", "train.max_minutes", "train.patience", "train.log_every", "model.recurrence"
+)
+
+
 class ConfigError(ValueError):
     """A configuration file or override that does not fit the schema."""
 
@@ -125,7 +132,8 @@ class TrainConfig:
     contrastive_weight: float = 0.0
     contrastive_margin: float = 1.0
     # epochs in which the embedding rows taken from model.pretrained_embeddings stay as
-    # loaded (the other rows and weights train); -1: never trained
+    # loaded (the other rows and weights train); -1: never trained. A retrain takes only
+    # its new rows (--extend-vocab) from them: those are the ones frozen
     freeze_pretrained_epochs: int = 0
     clip_norm: float = 5.0
     max_source_length: int = 100

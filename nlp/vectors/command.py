@@ -11,6 +11,7 @@ from typing import Any
 
 from nlp.corpus.command import add_reader_arguments, reader_options
 from nlp.util.config import TASK_PRESETS, ExperimentConfig, task_preset
+from nlp.vectors.files import GENSIM_SUFFIXES
 from nlp.vectors.training import ALGORITHMS, VectorSettings
 
 SENTENCEPIECE_KINDS = ("sentencepiece", "jieba+sentencepiece")
@@ -24,7 +25,8 @@ def register(subparsers: Any) -> None:
         "tokenized exactly as a model config tokenizes (the same --task, --config and --set as "
         "`s2s train`, or --like an existing run), so the vectors' words are the model's "
         "tokens. Pass the output to `s2s train --set model.pretrained_embeddings=OUT`. "
-        "Output by suffix: .kv gensim KeyedVectors, .bin word2vec binary, else word2vec text.",
+        f"Output by suffix: {'/'.join(GENSIM_SUFFIXES)} gensim KeyedVectors, .bin word2vec "
+        "binary, else word2vec text.",
     )
     parser.add_argument("--out", type=Path, required=True, help="vectors file to write")
     parser.add_argument(

@@ -122,14 +122,17 @@ def pretrained_rows(
 
     `initial`: the model's current rows (kept where no vector is found). `counts`: corpus
     token counts, for the token coverage. `only`: the ids to fill (retraining with a grown
-    vocabulary fills the new rows only); default every non-special id. `rescale`: scale
-    the vectors to the initialiser's norm (see the module docstring); no default here, the
-    product's is `model.rescale_pretrained`.
+    vocabulary fills the new rows only); default every non-special id. The width fit (PCA)
+    and the rescaling are computed over every non-special id's vector all the same: fitted
+    on a few new rows alone, the projection would be a basis of their own, unrelated to the
+    one the other rows were given. `rescale`: scale the vectors to the initialiser's norm
+    (see the module docstring); no default here, the product's is `model.rescale_pretrained`.
     """
     source = locate(name)
-    ids = range(len(SPECIAL_TOKENS), len(tokens)) if only is None else only
+    every = range(len(SPECIAL_TOKENS), len(tokens))
+    ids = every if only is None else only
     wanted: dict[str, list[int]] = {}
-    for index in ids:
+    for index in every:
         token = tokens[index]
         wanted.setdefault(token, []).append(index)
         if token.startswith(SUBWORD_MARK) and len(token) > 1:
@@ -142,13 +145,16 @@ def pretrained_rows(
     found = np.zeros(len(tokens), dtype=bool)
     matrix = np.array(initial, dtype=np.float32, copy=True)
     fit, scale = "as is", 1.0
+    filled = set(ids)
     if vectors:
         rows = sorted(vectors)
         fitted, fit = fit_width(np.stack([vectors[i] for i in rows]), matrix.shape[1])
         if rescale:
             scale = scale_to_initial(fitted)
             fitted = fitted * np.float32(scale)
-        matrix[rows, : fitted.shape[1]] = fitted
+        kept = [k for k, index in enumerate(rows) if index in filled]
+        rows = [rows[k] for k in kept]
+        matrix[rows, : fitted.shape[1]] = fitted[kept]
         found[rows] = True
     eligible = len(ids)
     token_coverage = None

@@ -24,6 +24,7 @@ from typing import Any
 from nlp.generation.codec import TextCodec
 from nlp.util.processes import worker_context
 from nlp.util.progress import Progress
+from nlp.vectors.files import GENSIM_SUFFIXES
 
 ALGORITHMS = ("word2vec", "fasttext")
 CHUNK = 512  # texts per task handed to a tokenizing worker
@@ -130,10 +131,11 @@ def train_vectors(tokenized: TokenizedText, settings: VectorSettings) -> Any:
 
 
 def save_vectors(vectors: Any, out: Path) -> None:
-    """By suffix: `.kv` gensim's own format (fastText keeps its subword buckets there),
-    `.bin` word2vec binary, anything else word2vec text (readable by every tool)."""
+    """By suffix: the names the reader takes for gensim's own format (`GENSIM_SUFFIXES`;
+    fastText keeps its subword buckets there), `.bin` word2vec binary, anything else
+    word2vec text (readable by every tool)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".kv":
+    if out.suffix in GENSIM_SUFFIXES:
         vectors.save(str(out))
     else:
         vectors.save_word2vec_format(str(out), binary=out.suffix == ".bin")

@@ -222,3 +222,30 @@ def test_a_closed_models_conversations_say_the_model_is_closed() -> None:
     for use in uses:
         with pytest.raises(RuntimeError, match="the model is closed"):
             use()
+
+
+def test_load_and_call_overrides_resolve_as_the_decoding_flags_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The bundle's settings, then `Model.load(decoding=...)`, then a call's overrides, with
+    a re-ranking picked in either taking its tuned weights (`layered_options`, as
+    `--rerank` does): a per-call `rerank` dropped the load's overrides, and a load's
+    `rerank` went without the tuned weights."""
+    from nlp.api import model as api_model
+    from nlp.generation.decode_settings import RERANK_WEIGHTS, DecodeSettings
+
+    tuned = DecodeSettings(DecodeOptions(beam_size=5, n_best=5), "tuned", {RERANK_WEIGHTS: {
+        "mmi-bidi": {"mmi_lambda": 8.0, "mmi_gamma": 0},
+        "mmi-antilm": {"mmi_lambda": 0.25, "mmi_gamma": 2},
+    }})
+    loaded = dataclasses.replace(fake_model(), decoding=tuned)
+    monkeypatch.setattr(api_model, "load_model", lambda *args, **kwargs: loaded)
+    with Model.load("bundle", decoding={"beam_size": 3, "no_repeat_ngram": 2}) as model:
+        call = model.options(rerank="mmi-bidi")
+        assert (call.beam_size, call.no_repeat_ngram) == (3, 2)
+        assert (call.rerank, call.mmi_lambda, call.mmi_per_token) == ("mmi-bidi", 8.0, True)
+        assert model.options(rerank="mmi-bidi", mmi_lambda=2.0).mmi_lambda == 2.0
+    with Model.load("bundle", decoding={"rerank": "mmi-antilm"}) as model:
+        loaded_options = model.decoding
+        assert (loaded_options.mmi_lambda, loaded_options.mmi_gamma) == (0.25, 2)
+        assert model.options(n_best=2).mmi_lambda == 0.25

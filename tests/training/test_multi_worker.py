@@ -117,3 +117,61 @@ def test_two_workers_train_like_one_process(tmp_path: Path) -> None:
     assert reference["losses"][-1] < reference["losses"][0]
     assert [o["precision"] for o in outputs] == ["bfloat16", "bfloat16"]  # the chief's choice
     assert reference["precision"] == "bfloat16"  # one process: its own
+
+
+BUDGET_WORKER = """
+import json, sys, tempfile, time
+from pathlib import Path
+
+from nlp.training.run import training_strategy
+strategy = training_strategy(multi_worker=True)
+
+import keras
+from nlp.util.config import ModelConfig, TrainConfig
+from nlp.model import Seq2Seq
+from nlp.tokenizers.specials import EOS_ID
+from nlp.training.trainer import Trainer
+
+keras.utils.set_random_seed(7)
+with strategy.scope():
+    model = Seq2Seq(ModelConfig(vocab_size=40, embedding_dim=8, units=8, dropout=0.0))
+pairs = [([4 + i % 30, 5 + i % 20, 6 + i % 7], [6 + i % 11, 5 + i % 20, EOS_ID])
+         for i in range(40000)]  # an epoch far longer than the budget
+config = TrainConfig(batch_size=16, epochs=1, learning_rate=0.01, seed=3, max_minutes=0.1,
+                     lr_schedule="linear")
+trainer = Trainer(model, config, Path(tempfile.mkdtemp()), verbose=0, strategy=strategy)
+trainer.fit(pairs[:16], pairs[:16])  # one step: the steps are traced before the clocks start
+if sys.argv[1] == "1":
+    time.sleep(3)  # reaches the loop later (a slower machine): its clock starts later
+state = trainer.fit(pairs, pairs[:16])
+print(json.dumps({"step": state.global_step, "seconds": state.train_seconds,
+                  "rate": float(trainer.optimizer.learning_rate.numpy())}))
+"""
+
+
+def test_a_time_budget_ends_every_worker_at_the_same_step(tmp_path: Path) -> None:
+    """`train.max_minutes` under --multi-worker: the workers start their loops seconds
+    apart, so their clocks differ; each stopping on its own clock left the later one
+    blocked in the next step's all-reduce. They stop at the step their agreed clock
+    (`nlp.training.clock`) reaches the budget, with the same `linear` rate."""
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", BUDGET_WORKER, str(i)],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=_env({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}}),
+        )
+        for i in range(2)
+    ]
+    outputs = []
+    for process in processes:
+        try:
+            stdout, stderr = process.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            stdout, stderr = "", "timed out: a worker still waits for the other"
+        finally:
+            process.kill()
+        assert process.returncode == 0, stderr[-3000:]
+        outputs.append(json.loads(stdout.strip().splitlines()[-1]))
+    assert outputs[0] == outputs[1]
+    assert 0 < outputs[0]["step"] < 2500 and outputs[0]["seconds"] >= 0.1 * 60

@@ -164,3 +164,19 @@ def test_a_config_file_and_a_task_preset_together_are_refused(
                  "--config", str(config_file), "--task", "headline"])
     assert code != 0 and "give one" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "pretrain"])
+def test_the_resume_help_names_every_setting_a_resume_may_change(command: str) -> None:
+    """The help listed some of them (train.epochs|max_minutes|patience), not what
+    `resume_settings` allows."""
+    import argparse
+
+    from nlp.training.run import SAFE_ON_RESUME
+    from s2s.cli import build_parser
+
+    commands = next(action for action in build_parser()._actions
+                    if isinstance(action, argparse._SubParsersAction))
+    resume = next(action for action in commands.choices[command]._actions
+                  if "--resume" in action.option_strings)
+    assert all(setting in str(resume.help) for setting in SAFE_ON_RESUME), resume.help

@@ -98,6 +98,38 @@ def test_old_pairs_split_into_a_pool_and_a_disjoint_held_out_part() -> None:
 
 
 
+def test_the_readme_old_share_mixes_in_the_old_runs_validation_pairs() -> None:
+    """`--old-share 0.3` with the default old pairs, the old run's validation file: those
+    pairs were chosen by the content hash with train.seed, and the old-holdout split reused
+    hash and seed, so every one was held out and none mixed in."""
+    from nlp.training.corpus_io import train_valid
+    from nlp.util.config import ExperimentConfig
+
+    train = ExperimentConfig().train
+    everything = [Pair(f"post number {i}", f"reply number {i}") for i in range(2000)]
+    _, old_valid = train_valid(everything, None, train.valid_fraction, train.seed)
+    new = [Pair(f"new post {i}", f"new reply {i}") for i in range(100)]
+    pool, held = split_old_pairs(old_valid, new, 0.5, train.seed)
+    assert len(old_valid) // 4 < len(pool) < 3 * len(old_valid) // 4
+    assert len(pool) + len(held) == len(old_valid)
+
+
+def test_an_old_share_that_mixes_nothing_in_says_so(
+    tiny_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Old pairs that are all in the new corpus leave none to mix: --old-share is not
+    silently ignored."""
+    pairs = _pairs(NONSENSE)
+    old = CorpusSpec((write_jsonl(tmp_path / "old.jsonl", pairs),))
+    bundle = load_bundle(tiny_bundle)
+    config = bundle.config.with_overrides(["train.valid_fraction=0.3"])
+    retrain_pairs = run._retrain_pairs(bundle, _corpus(tmp_path, pairs), config,
+                                       RunOptions(tmp_path / "re", verbose=0),
+                                       RetrainOptions(old_corpus=old, old_share=0.3))
+    assert not retrain_pairs.mixing and not retrain_pairs.mixed_old
+    assert "--old-share 0.3 mixes in no old pairs" in capsys.readouterr().err
+
+
 def test_holding_every_old_pair_out_says_nothing_of_a_split(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

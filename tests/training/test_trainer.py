@@ -268,8 +268,9 @@ def test_compiled_update_is_one_program_for_every_batch_shape(
 
 
 class StepClock:
-    """A stand-in for the `time` module whose clock moves one minute per call: the budget
-    runs out after a number of steps fixed by the loop's own calls, not by the machine."""
+    """A stand-in for `nlp.training.clock`'s `time` module whose clock moves one minute per
+    call: the budget runs out after a number of steps fixed by the loop's own calls, not by
+    the machine."""
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -286,7 +287,7 @@ def test_a_run_stopped_by_its_time_budget_resumes_as_an_uninterrupted_one(
     position (no epoch count, no plateau rewind or halving of a partial epoch), the part-epoch
     is validated but, worse than the best epoch, not kept, and `--resume` with a larger
     budget ends with the weights and optimizer state of a run never stopped."""
-    from nlp.training import trainer as trainer_module
+    from nlp.training import clock
     from nlp.training.data import EncodedExamples
     from nlp.training.trainer import Hooks
 
@@ -301,7 +302,7 @@ def test_a_run_stopped_by_its_time_budget_resumes_as_an_uninterrupted_one(
     scripted_validation(straight, monkeypatch, list(losses))
     straight_state = straight.fit(data, data[:8])
 
-    monkeypatch.setattr(trainer_module, "time", StepClock())
+    monkeypatch.setattr(clock, "time", StepClock())
     saved: list[int] = []
     cut = make_trainer(tmp_path / "cut", max_minutes=15, **settings)
     scripted_validation(cut, monkeypatch, [3.0, 3.05])  # epoch 1, then the part of epoch 2
@@ -328,7 +329,7 @@ def test_a_budget_that_ends_inside_the_first_epoch_still_leaves_a_model(
     """A large corpus on a slow machine: the budget runs out before the first epoch ends.
     The model as it stands is validated and saved (recorded as part of an epoch), and the run
     still resumes from the exact batch as if never stopped."""
-    from nlp.training import trainer as trainer_module
+    from nlp.training import clock
     from nlp.training.data import EncodedExamples
     from nlp.training.trainer import Hooks
 
@@ -342,7 +343,7 @@ def test_a_budget_that_ends_inside_the_first_epoch_still_leaves_a_model(
     scripted_validation(straight, monkeypatch, [3.0, 2.9])
     straight_state = straight.fit(data, data[:8])
 
-    monkeypatch.setattr(trainer_module, "time", StepClock())
+    monkeypatch.setattr(clock, "time", StepClock())
     saved: list[dict] = []
     cut = make_trainer(tmp_path / "cut", max_minutes=2, **settings)
     scripted_validation(cut, monkeypatch, [3.5])
@@ -372,7 +373,7 @@ def test_a_part_epoch_that_validates_better_is_the_bundle_and_resume_is_unchange
     fraction). Early stopping still compares with complete epochs only: under a selection
     score and patience 1, a resumed run whose next epoch beats epoch 1 but not the kept
     part-epoch goes on, as the uninterrupted run did, to the same weights."""
-    from nlp.training import trainer as trainer_module
+    from nlp.training import clock
     from nlp.training.trainer import Hooks, Selection
 
     data = examples(48)
@@ -391,7 +392,7 @@ def test_a_part_epoch_that_validates_better_is_the_bundle_and_resume_is_unchange
     straight_state = straight.fit(data, data[:8], hooks=Hooks(selection=scores(rouge)))
     assert straight_state.epoch == 3  # every epoch improved the score: no early stop
 
-    monkeypatch.setattr(trainer_module, "time", StepClock())
+    monkeypatch.setattr(clock, "time", StepClock())
     saved: list[dict] = []
     cut = make_trainer(tmp_path / "cut", max_minutes=15, **settings)
     scripted_validation(cut, monkeypatch, [3.0, 3.05])

@@ -135,14 +135,14 @@ def test_a_part_epoch_kept_by_the_budget_is_the_average(
 ) -> None:
     """The time budget ends inside the first epoch: the model validated and saved there is
     the moving average of the steps trained so far, and the raw weights come back after."""
-    from nlp.training import trainer as trainer_module
+    from nlp.training import clock
     from tests.training.test_trainer import StepClock
 
     data = examples(48)
     trainer = make_trainer(tmp_path, epochs=2, learning_rate=0.01, ema_decay=DECAY,
                            max_minutes=3)
     trajectory = recording(trainer, monkeypatch)
-    monkeypatch.setattr(trainer_module, "time", StepClock())
+    monkeypatch.setattr(clock, "time", StepClock())
     kept: list[tuple[int, list[np.ndarray]]] = []
 
     def keep(state) -> None:  # type: ignore[no-untyped-def]

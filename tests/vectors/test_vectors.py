@@ -115,6 +115,31 @@ def test_narrower_vectors_fill_the_first_columns_and_wider_ones_are_projected() 
     assert kept > 0.99
 
 
+def test_new_rows_of_a_grown_vocabulary_are_projected_as_a_full_fit_projects_them(
+    tmp_path: Path,
+) -> None:
+    """`retrain --extend-vocab` fills only the new rows (`only`); wider vectors are projected
+    and rescaled as over the whole vocabulary, not by a PCA of the few new rows alone (a
+    basis unrelated to the other rows', with columns left zero past their count)."""
+    from nlp.tokenizers.specials import SPECIAL_TOKENS
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(40)]
+    path = tmp_path / "vectors.txt"
+    path.write_text(f"{len(words)} 16\n" + "".join(
+        w + " " + " ".join(f"{x:.6f}" for x in rng.normal(size=16)) + "\n" for w in words))
+    grown = [*SPECIAL_TOKENS, *words[:33]]
+    new = range(len(grown) - 3, len(grown))
+    start = np.zeros((len(grown), 8), dtype=np.float32)
+    for rescale in (False, True):
+        full = pretrained_rows(str(path), grown, start, lowercase=True, rescale=rescale)
+        rows = pretrained_rows(str(path), grown, start, lowercase=True, only=new,
+                               rescale=rescale)
+        np.testing.assert_allclose(rows.matrix[new.start:], full.matrix[new.start:], atol=1e-6)
+        assert not rows.matrix[: new.start].any()  # the other rows as they were
+        assert rows.found.sum() == 3 and rows.vocab_coverage == 1.0
+
+
 def test_rows_onto_another_table_change_only_the_found_rows_and_filled_columns(
     tmp_path: Path,
 ) -> None:
@@ -170,6 +195,24 @@ def test_the_stated_initialiser_is_keras_embedding_default() -> None:
     table.build((None, None))
     norms = np.linalg.norm(np.asarray(table.embeddings.numpy()), axis=1)
     assert norms.mean() == pytest.approx(initial_row_norm(256), rel=0.01)
+
+
+@pytest.mark.parametrize("suffix", [".kv", ".model", ".wv", ".bin", ".txt"])
+def test_vectors_saved_under_any_suffix_load_back(tmp_path: Path, suffix: str) -> None:
+    """`s2s embeddings --out X.wv` (or `.model`) wrote word2vec text where the reader takes
+    those suffixes for a gensim pickle: one suffix rule for both."""
+    from gensim.models import KeyedVectors
+
+    from nlp.vectors.training import save_vectors
+
+    vectors = KeyedVectors(3)
+    vectors.add_vectors(list(VECTORS), np.array(list(VECTORS.values()), dtype=np.float32))
+    out = tmp_path / f"vectors{suffix}"
+    save_vectors(vectors, out)
+    read = dict(read_vectors(locate(str(out)), lambda word: True))
+    assert list(read) == list(VECTORS)
+    for word, vector in VECTORS.items():
+        np.testing.assert_allclose(read[word], vector, rtol=1e-6)
 
 
 def test_a_vectors_file_with_a_short_line_names_file_and_line(tmp_path: Path) -> None:
@@ -361,3 +404,30 @@ def test_retraining_with_a_grown_vocabulary_starts_new_rows_from_the_vectors(
     grown = bundle.metadata["pretrained_embeddings_new_rows"]
     np.testing.assert_allclose(table[index], [0.5 * grown["scale"]] * 16, rtol=1e-4)
     assert grown["rows_found"] >= 1
+
+
+def test_a_retrain_keeps_the_new_rows_it_took_from_vectors_frozen(
+    tmp_path: Path, en_vectors: Path
+) -> None:
+    """`train.freeze_pretrained_epochs=-1` (kept from the bundle's training): the rows a
+    retrain takes from the vectors (`--extend-vocab`) stay as loaded; they trained, the
+    setting silently ignored."""
+    from nlp.generation.bundle import load_bundle
+    from nlp.training.corpus_io import CorpusSpec
+    from nlp.training.run import RetrainOptions, RunOptions, retrain
+
+    vectors = tmp_path / "more.vec"
+    vectors.write_text(en_vectors.read_text("utf-8") + "zanzibar " + " ".join(["0.5"] * 16)
+                       + "\n", "utf-8")
+    run = _train(tmp_path, vectors, freeze=-1)
+    corpus = write_jsonl(
+        tmp_path / "new.jsonl", [(f"zanzibar trip {i}", "zanzibar is far") for i in range(30)]
+    )
+    retrain(run / "model", CorpusSpec((corpus,)), RunOptions(tmp_path / "re", verbose=0),
+            RetrainOptions(extend_vocab=True, extend_min_freq=2),
+            ["train.epochs=1", "train.learning_rate=0.05"])
+    bundle = load_bundle(tmp_path / "re" / "model")
+    index = bundle.codec.vocab.tokens.index("zanzibar")
+    table = np.asarray(bundle.model.source_embedding.embeddings.numpy())
+    scale = bundle.metadata["pretrained_embeddings_new_rows"]["scale"]
+    np.testing.assert_allclose(table[index], [0.5 * scale] * 16, rtol=1e-6)
