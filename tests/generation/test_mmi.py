@@ -18,6 +18,7 @@ from tests.conftest import REPO, tiny_overrides
 
 if TYPE_CHECKING:
     from nlp.generation.bundle import Bundle
+    from nlp.generation.text_generator import Generation
 
 # Candidate -> (forward log p(T|S), companion per-token log-probs). "i'm sorry" is the
 # likeliest reply (forward) but also likely for any message (LM), the MMI failure case.
@@ -110,23 +111,35 @@ class ScriptedCompanion:
         return [np.array([score]) for score in self.scores]
 
 
+def assert_by_score_with_text_first(n_best: Sequence[Generation]) -> None:
+    """An n-best list as `Generator.generate` orders it without a gate: the candidates with
+    text by score, then any empty one (nothing to send: never a single output's first)."""
+    has_text = [bool(g.text.strip()) for g in n_best]
+    assert has_text == sorted(has_text, reverse=True)
+    scores = [g.score for g in n_best if g.text.strip()]
+    assert scores == sorted(scores, reverse=True)
+
+
 def test_generator_reranks_every_candidate_in_one_companion_call(tiny_bundle: Path) -> None:
     from nlp.generation.bundle import load_bundle
     from nlp.generation.generator import Generator
 
     bundle = load_bundle(tiny_bundle)
     plain = Generator(bundle).generate(["how are you?", "hello"], DecodeOptions(n_best=4))
-    # Script the LM so that each input's last (worst) candidate is very unlikely under the
-    # LM (the least generic), hence the MMI winner by a margin of 1000 nats.
-    companion = ScriptedCompanion([-1000.0 * (i == 3) for _ in plain for i in range(4)])
+    # The companion scores each input's candidates in the beam's order (by score); script it
+    # so that the worst of them with text is very unlikely under the LM (the least generic),
+    # hence the MMI winner by a margin of 1000 nats (an empty one is never sent first).
+    beams = [sorted(n_best, key=lambda g: g.score, reverse=True) for n_best in plain]
+    worst = [max(i for i, g in enumerate(beam) if g.text.strip()) for beam in beams]
+    companion = ScriptedCompanion([-1000.0 * (i == w) for w in worst for i in range(4)])
     reranked = Generator(bundle, companions=[companion]).generate(
         ["how are you?", "hello"], DecodeOptions(n_best=4, rerank="mmi-antilm", mmi_lambda=1.0)
     )
     assert companion.calls == 1
-    for before, after in zip(plain, reranked, strict=True):
-        assert after[0].score == pytest.approx(before[-1].score + 1000.0)
-        assert (after[0].text, after[0].tokens) == (before[-1].text, before[-1].tokens)
-        assert [g.score for g in after] == sorted((g.score for g in after), reverse=True)
+    for beam, w, after in zip(beams, worst, reranked, strict=True):
+        assert after[0].score == pytest.approx(beam[w].score + 1000.0)
+        assert (after[0].text, after[0].tokens) == (beam[w].text, beam[w].tokens)
+        assert_by_score_with_text_first(after)
     with pytest.raises(ValueError, match="not a companion"):  # a chat bundle as --mmi-model
         Generator.from_bundle(tiny_bundle, companions=[tiny_bundle])
     with pytest.raises(ValueError, match="needs a companion reverse model"):
@@ -194,7 +207,7 @@ def test_lm_and_reverse_models_train_and_load_through_the_cli(
     for rerank in ("mmi-antilm", "mmi-bidi"):
         (n_best,) = generator.generate(["how are you?"], DecodeOptions(n_best=3, rerank=rerank))
         assert len(n_best) == 3
-        assert [g.score for g in n_best] == sorted((g.score for g in n_best), reverse=True)
+        assert_by_score_with_text_first(n_best)
 
 
 @pytest.mark.slow
