@@ -20,7 +20,7 @@ import ijson
 from nlp.corpus.readers import FORMATS as CORPUS_FORMATS
 from nlp.corpus.readers.base import KNOWN_FIELD_PAIRS, SIDES, SidePattern, strip_side
 from nlp.corpus.readers.delimited import CsvRecord, csv_records
-from nlp.corpus.readers.json_array import json_error_message
+from nlp.corpus.readers.json_array import InvalidJson, numbered
 from nlp.headlines.input_format import HeadlineInputError, Readable, Replay, detect_input
 from nlp.text.html import html_to_text
 
@@ -197,19 +197,11 @@ def _json_array_records(stream: Replay, path: str, options: ReaderOptions) -> It
     if not stream.sample.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
         raise HeadlineInputError(path, 1, "a JSON document that is not an array of records: "
                                  "give the array, or JSON Lines (one record a line)")
-    number = 0
-    records = ijson.items(stream, "item", use_float=True)
-    while True:
-        try:
-            record = next(records)
-        except StopIteration:
-            return
-        except ijson.JSONError as exc:
-            yield Article(number + 1, number + 1,
-                          error=f"invalid JSON: {json_error_message(exc)}; the rest is lost")
-            return
-        number += 1
-        yield _record_article(number, record, options)
+    for number, record in numbered(ijson.items(stream, "item", use_float=True)):
+        if isinstance(record, InvalidJson):
+            yield Article(number, number, error=f"invalid JSON: {record.reason}; the rest is lost")
+        else:
+            yield _record_article(number, record, options)
 
 
 def _record_article(line: int, record: object, options: ReaderOptions) -> Article:
