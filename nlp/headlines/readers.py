@@ -20,6 +20,7 @@ import ijson
 from nlp.corpus.readers import FORMATS as CORPUS_FORMATS
 from nlp.corpus.readers.base import KNOWN_FIELD_PAIRS, SIDES, SidePattern, strip_side
 from nlp.corpus.readers.delimited import CsvRecord, csv_records
+from nlp.corpus.readers.detect import opens_array, sample_lines
 from nlp.corpus.readers.json_array import InvalidJson, numbered
 from nlp.headlines.input_format import HeadlineInputError, Readable, Replay, detect_input
 from nlp.text.html import html_to_text
@@ -194,7 +195,7 @@ def _json_array_records(stream: Replay, path: str, options: ReaderOptions) -> It
     """The records of a JSON array (`[{...}, ...]`, as feed readers export), streamed with
     `ijson` (such a file may be one line larger than memory), numbered from 1. A syntax error
     ends the array (a streaming parser cannot resynchronise): it is the next record's error."""
-    if not stream.sample.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+    if not opens_array(sample_lines(stream.sample)):
         raise HeadlineInputError(path, 1, "a JSON document that is not an array of records: "
                                  "give the array, or JSON Lines (one record a line)")
     for number, record in numbered(ijson.items(stream, "item", use_float=True)):

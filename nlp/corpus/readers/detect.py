@@ -96,13 +96,20 @@ def _detect_json(lines: list[str]) -> tuple[str, str]:
     of conversations) or JSON Lines under that name."""
     if lines and _CHITCHAT.match(lines[0]):
         return "chitchat", "extension .json, an object of conversations with messages lists"
-    if not lines or lines[0].lstrip().startswith("["):
+    if not lines or opens_array(lines):
         return "json", "extension .json, an array"
     if len(lines) > 1 and all(line.lstrip().startswith("{") for line in lines):
         return "jsonl", "extension .json, but every line is an object"
     if len(lines) == 1 and not _holds_array(lines[0]):
         return "jsonl", "extension .json, one object per line"
     return "json", "extension .json, one document"
+
+
+def opens_array(lines: list[str]) -> bool:
+    """Whether sampled lines (`sample_lines`) open with `[`: how a document known to be JSON
+    shows it is an array. Content of unknown kind must match the stricter `_ARRAY_START`
+    ("[视频] ..." is text)."""
+    return bool(lines) and lines[0].lstrip().startswith("[")
 
 
 def _first_record(lines: list[str]) -> object:
