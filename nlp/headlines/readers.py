@@ -21,7 +21,7 @@ from nlp.corpus.readers import FORMATS as CORPUS_FORMATS
 from nlp.corpus.readers.base import KNOWN_FIELD_PAIRS, SIDES, SidePattern, strip_side
 from nlp.corpus.readers.delimited import CsvRecord, csv_records
 from nlp.corpus.readers.detect import opens_array, sample_lines
-from nlp.corpus.readers.json_array import InvalidJson, numbered
+from nlp.corpus.readers.json_array import BOM, InvalidJson, numbered
 from nlp.headlines.input_format import HeadlineInputError, Readable, Replay, detect_input
 from nlp.text.html import html_to_text
 
@@ -198,6 +198,8 @@ def _json_array_records(stream: Replay, path: str, options: ReaderOptions) -> It
     if not opens_array(sample_lines(stream.sample)):
         raise HeadlineInputError(path, 1, "a JSON document that is not an array of records: "
                                  "give the array, or JSON Lines (one record a line)")
+    if stream.sample.startswith(BOM):  # ijson takes it for a stray character
+        stream.read(len(BOM))
     for number, record in numbered(ijson.items(stream, "item", use_float=True)):
         if isinstance(record, InvalidJson):
             yield Article(number, number, error=f"invalid JSON: {record.reason}; the rest is lost")

@@ -22,7 +22,7 @@ from nlp.corpus.records import Pair
 
 NO_RECORDS = "no records array"
 
-_BOM = b"\xef\xbb\xbf"
+BOM = b"\xef\xbb\xbf"
 
 T = TypeVar("T")
 
@@ -61,7 +61,7 @@ def open_json(src: RecordSource) -> IO[bytes]:
     if src.encoding.replace("-", "").replace("_", "").lower() not in ("utf8", "utf8sig"):
         raise src.fail(f"json files are read as UTF-8, not {src.encoding}")
     handle = src.path.open("rb")
-    if handle.read(len(_BOM)) != _BOM:
+    if handle.read(len(BOM)) != BOM:
         handle.seek(0)
     return handle
 
