@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import ijson
 
 from nlp.corpus.readers import FORMATS as CORPUS_FORMATS
-from nlp.corpus.readers.base import KNOWN_FIELD_PAIRS, SIDES, SidePattern, strip_side
+from nlp.corpus.readers.base import KNOWN_FIELD_PAIRS, SIDES, SidePattern, known_pair, strip_side
 from nlp.corpus.readers.delimited import CsvRecord, csv_records
 from nlp.corpus.readers.detect import opens_array, sample_lines
 from nlp.corpus.readers.json_array import BOM, InvalidJson, numbered
@@ -235,9 +235,8 @@ def article_field(names: Collection[str]) -> tuple[str, str]:
     beside a `target`). Otherwise the one `ARTICLE_FIELDS` name there; two of them (a feed
     item without a title has `source` and `description`) are ambiguous, not guessed.
     """
-    for article, other in KNOWN_FIELD_PAIRS:
-        if article in names and other in names:
-            return article, ""
+    if pair := known_pair(names):
+        return pair[0], ""
     present = [name for name in ARTICLE_FIELDS if name in names]
     if len(present) == 1:
         return present[0], ""
