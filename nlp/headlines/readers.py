@@ -98,10 +98,8 @@ def read_articles(stream: Readable, path: str, options: ReaderOptions) -> Iterat
                                  f"apply to {fmt} input ({found.why}); {FLAGS['format']} "
                                  "gives the format")
     articles = _records(replay, path, fmt, options)
-    strip_html = (
-        CORPUS_FORMATS[fmt].strip_html if options.strip_html is None and fmt in CORPUS_FORMATS
-        else bool(options.strip_html)
-    )
+    spec = CORPUS_FORMATS.get(fmt)  # none for plain text
+    strip_html = spec.cleaning(options.strip_html) if spec else bool(options.strip_html)
     if strip_html or options.strip_patterns:
         return (_cleaned(a, strip_html, options.strip_patterns) for a in articles)
     return articles
