@@ -12,7 +12,7 @@ import bz2
 import gzip
 import lzma
 from collections.abc import Callable, Iterator
-from io import BufferedIOBase
+from io import BufferedIOBase, BytesIO
 from pathlib import Path, PurePath
 from typing import Protocol
 
@@ -97,20 +97,15 @@ class Replay:
 
     def __init__(self, stream: Readable) -> None:
         self.stream = stream
-        self.sample = self._head = stream.read(SAMPLE_BYTES)
+        self.sample = stream.read(SAMPLE_BYTES)
+        self._head = BytesIO(self.sample)
 
     def read(self, size: int = -1) -> bytes:
-        if not self._head:
-            return self.stream.read(size)
-        cut = len(self._head) if size < 0 else size
-        data, self._head = self._head[:cut], self._head[cut:]
-        return data
+        return self._head.read(size) or self.stream.read(size)
 
     def readline(self) -> bytes:
-        if not self._head:
-            return self.stream.readline()
-        line, newline, self._head = self._head.partition(b"\n")
-        return line + newline if newline else line + self.stream.readline()
+        line = self._head.readline()
+        return line if line.endswith(b"\n") else line + self.stream.readline()
 
     def lines(self) -> Iterator[bytes]:
         """Lines with their newlines (split at b"\\n" only, as a binary file is)."""
