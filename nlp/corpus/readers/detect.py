@@ -65,8 +65,8 @@ def detect(path: Path) -> Detection:
     """`detect_format` with the sampled first record kept (`Detection`)."""
     if path.is_dir():
         return Detection(*_detect_directory(path))
-    if path.suffix.lower() in _BY_SUFFIX and _BY_SUFFIX[path.suffix.lower()] != "jsonl":
-        return detect_sample(path.name, [], str(path))  # the extension says it all
+    if _suffix_decides(path.name):
+        return detect_sample(path.name, [], str(path))
     return detect_sample(path.name, _sample_lines(path), str(path))
 
 
@@ -78,7 +78,7 @@ def detect_sample(name: str, lines: list[str], where: str) -> Detection:
         return Detection("cornell", f"file name {name}")
     extension = PurePath(name).suffix
     suffix = extension.lower()
-    if suffix in _BY_SUFFIX and _BY_SUFFIX[suffix] != "jsonl":
+    if _suffix_decides(name):
         return Detection(_BY_SUFFIX[suffix], f"extension {extension}")
     first = _first_record(lines)
     if suffix in _BY_SUFFIX:
@@ -89,6 +89,12 @@ def detect_sample(name: str, lines: list[str], where: str) -> Detection:
     if suffix == ".json":
         return Detection(*_detect_json(lines), first)
     return Detection(*_detect_content(where, lines, first), first)
+
+
+def _suffix_decides(name: str) -> bool:
+    """Whether the extension of `name` alone names its format: every one `_BY_SUFFIX` knows
+    but JSON Lines', whose content tells a conversation log apart."""
+    return _BY_SUFFIX.get(PurePath(name).suffix.lower(), "jsonl") != "jsonl"
 
 
 def _detect_json(lines: list[str]) -> tuple[str, str]:
