@@ -12,12 +12,17 @@ import bz2
 import gzip
 import lzma
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from io import BufferedIOBase
+from io import BufferedIOBase, BytesIO
 from pathlib import Path, PurePath
 from typing import Protocol
 
-from nlp.corpus.readers.detect import LOG_FORMAT, SAMPLE_BYTES, detect_sample, sample_lines
+from nlp.corpus.readers.detect import (
+    LOG_FORMAT,
+    SAMPLE_BYTES,
+    Detection,
+    detect_sample,
+    sample_lines,
+)
 from nlp.corpus.records import FormatError
 
 FORMATS: tuple[str, ...] = ("text", "jsonl", "json", "tsv", "csv")
@@ -48,14 +53,6 @@ class Readable(Protocol):
     def readline(self) -> bytes: ...
 
 
-@dataclass(frozen=True)
-class InputFormat:
-    """A format of `FORMATS` and why it was chosen (for messages)."""
-
-    fmt: str
-    why: str
-
-
 def open_input(path: str) -> BufferedIOBase:
     """The file's bytes, decompressed when its extension names a compression."""
     opener = COMPRESSIONS.get(PurePath(path).suffix.lower())
@@ -74,19 +71,20 @@ def check_format(requested: str) -> None:
         raise ValueError(f"unknown input format {requested!r}; choose from {FORMATS}")
 
 
-def detect_input(path: str, sample: bytes, requested: str) -> InputFormat:
-    """`requested`, or the format the corpus readers detect from the name and the `sample`
-    (content nothing else fits is plain text). Corpora of pairs or dialogues whose articles
-    need their corpus reader (LCSTS XML, Reuters SGML ...) are refused, saying what to do."""
+def detect_input(path: str, sample: bytes, requested: str) -> Detection:
+    """A format of `FORMATS` and why: `requested`, or the format the corpus readers detect
+    from the name and the `sample` (content nothing else fits is plain text). Corpora of
+    pairs or dialogues whose articles need their corpus reader (LCSTS XML, Reuters SGML ...)
+    are refused, saying what to do."""
     check_format(requested)
     if requested != "auto":
-        return InputFormat(requested, "as given")
+        return Detection(requested, "as given")
     try:
         found = detect_sample(PurePath(uncompressed_name(path)).name, sample_lines(sample), path)
     except FormatError:
-        return InputFormat("text", "no other format fits its content")
+        return Detection("text", "no other format fits its content")
     if found.fmt in _FROM_CORPUS:
-        return InputFormat(_FROM_CORPUS[found.fmt], f"detected: {found.why}")
+        return Detection(_FROM_CORPUS[found.fmt], f"detected: {found.why}")
     raise HeadlineInputError(
         path, 0, f"this is a {found.fmt} corpus ({found.why}), not a file of articles: take "
         f"its articles out with `s2s corpus convert --format {found.fmt} --input {path} "
@@ -99,20 +97,15 @@ class Replay:
 
     def __init__(self, stream: Readable) -> None:
         self.stream = stream
-        self.sample = self._head = stream.read(SAMPLE_BYTES)
+        self.sample = stream.read(SAMPLE_BYTES)
+        self._head = BytesIO(self.sample)
 
     def read(self, size: int = -1) -> bytes:
-        if not self._head:
-            return self.stream.read(size)
-        cut = len(self._head) if size < 0 else size
-        data, self._head = self._head[:cut], self._head[cut:]
-        return data
+        return self._head.read(size) or self.stream.read(size)
 
     def readline(self) -> bytes:
-        if not self._head:
-            return self.stream.readline()
-        line, newline, self._head = self._head.partition(b"\n")
-        return line + newline if newline else line + self.stream.readline()
+        line = self._head.readline()
+        return line if line.endswith(b"\n") else line + self.stream.readline()
 
     def lines(self) -> Iterator[bytes]:
         """Lines with their newlines (split at b"\\n" only, as a binary file is)."""

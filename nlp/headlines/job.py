@@ -131,7 +131,7 @@ def generate_headlines(
                 progress.update(summary.written, f"{summary.error_count:,} errors")
                 if bad is not None:
                     raise HeadlineInputError(source, batch[bad].line, batch[bad].error)
-            out.write(b"")  # an input without records still gets its (empty) output
+            out.open()  # an input without records still gets its (empty) output
         finally:
             summary.seconds = time.perf_counter() - started
             progress.close(summary.written, f"{summary.error_count:,} errors")
@@ -157,16 +157,21 @@ class _LazyOutput:
         self.destination, self.append, self.stack = destination, append, stack
         self.handle: BinaryIO | None = None
 
-    def write(self, data: bytes) -> None:
-        """Write and flush `data` (so a killed run leaves whole batches), opening if needed."""
+    def open(self) -> BinaryIO:
+        """The output, opened now if it is not yet."""
         if self.handle is None:
             if self.destination == STDIO:
                 self.handle = sys.stdout.buffer
             else:
                 path = Path(self.destination)
                 self.handle = self.stack.enter_context(path.open("ab" if self.append else "wb"))
-        self.handle.write(data)
-        self.handle.flush()
+        return self.handle
+
+    def write(self, data: bytes) -> None:
+        """Write and flush `data` (so a killed run leaves whole batches)."""
+        handle = self.open()
+        handle.write(data)
+        handle.flush()
 
 
 def _skip(articles: Iterator[Article], count: int, source: str) -> None:

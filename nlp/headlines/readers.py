@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import ijson
 
 from nlp.corpus.readers import FORMATS as CORPUS_FORMATS
-from nlp.corpus.readers.base import KNOWN_FIELD_PAIRS, SIDES, SidePattern, strip_side
+from nlp.corpus.readers.base import KNOWN_FIELD_PAIRS, SIDES, SidePattern, known_pair, strip_side
 from nlp.corpus.readers.delimited import CsvRecord, csv_records
-from nlp.corpus.readers.json_array import json_error_message
+from nlp.corpus.readers.detect import opens_array, sample_lines
+from nlp.corpus.readers.json_array import BOM, InvalidJson, numbered
 from nlp.headlines.input_format import HeadlineInputError, Readable, Replay, detect_input
 from nlp.text.html import html_to_text
 
@@ -97,10 +98,8 @@ def read_articles(stream: Readable, path: str, options: ReaderOptions) -> Iterat
                                  f"apply to {fmt} input ({found.why}); {FLAGS['format']} "
                                  "gives the format")
     articles = _records(replay, path, fmt, options)
-    strip_html = (
-        CORPUS_FORMATS[fmt].strip_html if options.strip_html is None and fmt in CORPUS_FORMATS
-        else bool(options.strip_html)
-    )
+    spec = CORPUS_FORMATS.get(fmt)  # none for plain text
+    strip_html = spec.cleaning(options.strip_html) if spec else bool(options.strip_html)
     if strip_html or options.strip_patterns:
         return (_cleaned(a, strip_html, options.strip_patterns) for a in articles)
     return articles
@@ -194,22 +193,16 @@ def _json_array_records(stream: Replay, path: str, options: ReaderOptions) -> It
     """The records of a JSON array (`[{...}, ...]`, as feed readers export), streamed with
     `ijson` (such a file may be one line larger than memory), numbered from 1. A syntax error
     ends the array (a streaming parser cannot resynchronise): it is the next record's error."""
-    if not stream.sample.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+    if not opens_array(sample_lines(stream.sample)):
         raise HeadlineInputError(path, 1, "a JSON document that is not an array of records: "
                                  "give the array, or JSON Lines (one record a line)")
-    number = 0
-    records = ijson.items(stream, "item", use_float=True)
-    while True:
-        try:
-            record = next(records)
-        except StopIteration:
-            return
-        except ijson.JSONError as exc:
-            yield Article(number + 1, number + 1,
-                          error=f"invalid JSON: {json_error_message(exc)}; the rest is lost")
-            return
-        number += 1
-        yield _record_article(number, record, options)
+    if stream.sample.startswith(BOM):  # ijson takes it for a stray character
+        stream.read(len(BOM))
+    for number, record in numbered(ijson.items(stream, "item", use_float=True)):
+        if isinstance(record, InvalidJson):
+            yield Article(number, number, error=f"invalid JSON: {record.reason}; the rest is lost")
+        else:
+            yield _record_article(number, record, options)
 
 
 def _record_article(line: int, record: object, options: ReaderOptions) -> Article:
@@ -240,9 +233,8 @@ def article_field(names: Collection[str]) -> tuple[str, str]:
     beside a `target`). Otherwise the one `ARTICLE_FIELDS` name there; two of them (a feed
     item without a title has `source` and `description`) are ambiguous, not guessed.
     """
-    for article, other in KNOWN_FIELD_PAIRS:
-        if article in names and other in names:
-            return article, ""
+    if pair := known_pair(names):
+        return pair[0], ""
     present = [name for name in ARTICLE_FIELDS if name in names]
     if len(present) == 1:
         return present[0], ""

@@ -35,7 +35,7 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
-from nlp.text.scripts import CJK_PUNCTUATION_CLASS, HAN_CLASS, NUMBER_SIGN_PATTERN, has_han
+from nlp.text.scripts import NUMBER_SIGN_PATTERN, has_han
 
 KINDS: tuple[str, ...] = ("url", "date", "money", "pct", "num", "lat")
 """All kinds, in matching priority (a URL may contain a date, a date contains numbers...)."""
@@ -43,9 +43,6 @@ KINDS: tuple[str, ...] = ("url", "date", "money", "pct", "num", "lat")
 DEFAULT_KINDS: frozenset[str] = frozenset(KINDS)
 
 _PREFIX = "ph"
-
-_CHINESE_SIDE = re.compile(f"[{HAN_CLASS}{CJK_PUNCTUATION_CLASS}]")  # Han or CJK punctuation
-_LATIN_EDGE = re.compile("[A-Za-z]")
 
 # Building blocks (no capturing groups: the kind is found from the named outer group).
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
@@ -224,25 +221,7 @@ def _spaced(before: str, token: str, after: str) -> str:
     return f"{left}{token}{right}"
 
 
-def spaced_unless_chinese(left: str, right: str) -> bool:
-    """Whether a space stays between the texts `left` and `right` when neither a Chinese
-    character nor CJK punctuation meets anything but a Latin letter across it.
-
-    The fallback spacing of `restore`, for text whose tokenizer has no rules of its own (plain
-    sentencepiece keeps the spaces it was given): canonical Chinese text spaces only Latin
-    words, so "营收 2.4亿元" comes out as "营收2.4亿元" while "iPhone 发布" keeps its space.
-    """
-    last, first = left[-1], right[0]
-    return not (
-        (_CHINESE_SIDE.match(last) and not _LATIN_EDGE.match(first))
-        or (_CHINESE_SIDE.match(first) and not _LATIN_EDGE.match(last))
-    )
-
-
-def restore(
-    text: str, slots: Mapping[str, str],
-    spaced: Callable[[str, str], bool] = spaced_unless_chinese,
-) -> str:
+def restore(text: str, slots: Mapping[str, str], spaced: Callable[[str, str], bool]) -> str:
     """Put the original strings back; drop placeholders the source article does not have.
 
     A placeholder is read with all its digits ("phnum12" is placeholder 12, never "phnum1"

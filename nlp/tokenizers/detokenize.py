@@ -30,9 +30,12 @@ word tokenizers produce (a property test checks this).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 from nlp.text.scripts import (
+    CJK_PUNCTUATION_CLASS,
+    HAN_CLASS,
     OPENING_CHARS,
     STRAIGHT_QUOTES,
     is_cjk,
@@ -98,6 +101,26 @@ def spaced_between(left: str, right: str, split: Callable[[str], list[str]]) -> 
     restoring a placeholder's value asks of its neighbours)."""
     ends, starts = split(left), split(right)
     return bool(ends and starts) and " " in detokenize([ends[-1], starts[0]], split)
+
+
+_CHINESE_SIDE = re.compile(f"[{HAN_CLASS}{CJK_PUNCTUATION_CLASS}]")  # Han or CJK punctuation
+_LATIN_EDGE = re.compile("[A-Za-z]")
+
+
+def spaced_unless_chinese(left: str, right: str) -> bool:
+    """Whether a space stays between the texts `left` and `right` when neither a Chinese
+    character nor CJK punctuation meets anything but a Latin letter across it.
+
+    The spacing of text whose tokenizer has no word rules (plain sentencepiece keeps the
+    spaces it was given), as restoring a placeholder's value asks of its neighbours:
+    canonical Chinese text spaces only Latin words, so "营收 2.4亿元" comes out as
+    "营收2.4亿元" while "iPhone 发布" keeps its space.
+    """
+    last, first = left[-1], right[0]
+    return not (
+        (_CHINESE_SIDE.match(last) and not _LATIN_EDGE.match(first))
+        or (_CHINESE_SIDE.match(first) and not _LATIN_EDGE.match(last))
+    )
 
 
 # A point ends an English sentence; "!" and "?" are what NFKC leaves of Chinese "！？" too

@@ -32,8 +32,9 @@ from typing import Any
 
 import sentencepiece as spm
 
-from nlp.text.placeholders import placeholder_tokens, spaced_unless_chinese
+from nlp.text.placeholders import placeholder_tokens
 from nlp.tokenizers.base import SP_SPACE, clean_text
+from nlp.tokenizers.detokenize import spaced_unless_chinese
 from nlp.tokenizers.words import MARKER_PATTERN, WordTokenizer
 from nlp.util.config import TokenizerConfig
 

@@ -46,6 +46,13 @@ def test_a_json_array_is_read_record_by_record(tmp_path: Path) -> None:
         _headlines(tmp_path, "doc.json", b'{"items": [{"article": "x"}]}')
 
 
+def test_a_json_array_after_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """The reader saw past the BOM that Windows tools write, the parser did not: the whole
+    array was one "invalid JSON" record."""
+    records = _headlines(tmp_path, "feed.json", b"\xef\xbb\xbf" + json.dumps(FEED).encode())
+    assert [r.get("headline") for r in records] == ["The council approved", "Heavy rain flooded"]
+
+
 def test_text_that_starts_with_a_bracket_is_still_text(tmp_path: Path) -> None:
     records = _headlines(tmp_path, "in.txt", "[视频]央行下调准备金率\n[1] second one\n".encode())
     assert [r["headline"] for r in records] == ["[视频]央行", "[1] second one"]

@@ -4,6 +4,7 @@ token shape survives jieba and a word tokenizer."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import jieba
 import pytest
@@ -16,8 +17,15 @@ from nlp.text.placeholders import (
     placeholder_tokens,
     restore,
 )
+from nlp.tokenizers.detokenize import spaced_unless_chinese
 
 jieba.setLogLevel(60)
+
+
+def _restore(text: str, slots: Mapping[str, str]) -> str:
+    """`restore` with the spacing of a tokenizer without word rules (plain sentencepiece)."""
+    return restore(text, slots, spaced_unless_chinese)
+
 
 ZH_ARTICLE = (
     "苹果公司2026年3月5日发布iPhone 17，营收2.4亿元，同比增长37.5%，"
@@ -66,7 +74,7 @@ def test_each_kind_is_masked_whole(text: str, kind: str, value: str) -> None:
     masked = mask(text)
     assert masked.slots == {f"ph{kind}1": value}
     assert value not in masked.text
-    assert restore(masked.text, masked.slots) == text
+    assert _restore(masked.text, masked.slots) == text
 
 
 @pytest.mark.parametrize("kind", ["words", "jieba"])
@@ -81,7 +89,7 @@ def test_signed_numbers_scores_and_ranges_come_back_as_written(kind: str) -> Non
     masked = mask(text)
     tokens = tokenizer.tokenize(masked.text)
     assert all(is_placeholder(t) or not t.startswith("ph") for t in tokens), tokens
-    assert restore(tokenizer.detokenize(tokens), masked.slots) == text
+    assert _restore(tokenizer.detokenize(tokens), masked.slots) == text
     assert mask("v1.2, COVID-19 and 2015-03-14").slots == {"phdate1": "2015-03-14"}
 
 
@@ -101,7 +109,7 @@ def test_same_value_same_placeholder_numbered_per_kind_in_order() -> None:
 def test_round_trip_restores_realistic_text_exactly(article: str) -> None:
     masked = mask(article)
     assert not re.search(r"\d", PLACEHOLDER_RE.sub("", masked.text))
-    assert restore(masked.text, masked.slots) == article
+    assert _restore(masked.text, masked.slots) == article
 
 
 def test_headline_reproduces_money_and_percentage_exactly() -> None:
@@ -109,27 +117,27 @@ def test_headline_reproduces_money_and_percentage_exactly() -> None:
     money = next(k for k, v in masked.slots.items() if v == "2.4亿元")
     pct = next(k for k, v in masked.slots.items() if v == "37.5%")
     fake_model_output = f"苹果营收{money}增长{pct}"
-    assert restore(fake_model_output, masked.slots) == "苹果营收2.4亿元增长37.5%"
+    assert _restore(fake_model_output, masked.slots) == "苹果营收2.4亿元增长37.5%"
 
 
 def test_unknown_placeholders_are_removed_cleanly() -> None:
     slots = mask(EN_ARTICLE).slots
-    assert restore("revenue rose phpct9 to phmoney1", slots) == "revenue rose to $2.4 billion"
-    assert restore("phnum7 apple up", slots) == "apple up"
-    assert restore("营收phmoney5增长", {}) == "营收增长"
-    assert not PLACEHOLDER_RE.search(restore("phdate3phlat2 x PHNUM4", {}))
+    assert _restore("revenue rose phpct9 to phmoney1", slots) == "revenue rose to $2.4 billion"
+    assert _restore("phnum7 apple up", slots) == "apple up"
+    assert _restore("营收phmoney5增长", {}) == "营收增长"
+    assert not PLACEHOLDER_RE.search(_restore("phdate3phlat2 x PHNUM4", {}))
 
 
 def test_longest_known_placeholder_wins() -> None:
     slots = {f"phnum{i}": str(i * 100) for i in range(1, 13)}
-    assert restore("a phnum12 b phnum1", slots) == "a 1200 b 100"
+    assert _restore("a phnum12 b phnum1", slots) == "a 1200 b 100"
 
 
 def test_an_unknown_placeholder_is_never_read_as_a_known_prefix() -> None:
     """"phnum12" with only "phnum1" in the source is dropped, not printed as "500" + "2"."""
-    assert restore("phnum12 员工", {"phnum1": "500"}) == "员工"
-    assert restore("裁员 phnum12 人", {"phnum1": "500"}) == "裁员 人"
-    assert restore("up phpct10 now", {"phpct1": "5%"}) == "up now"
+    assert _restore("phnum12 员工", {"phnum1": "500"}) == "员工"
+    assert _restore("裁员 phnum12 人", {"phnum1": "500"}) == "裁员 人"
+    assert _restore("up phpct10 now", {"phpct1": "5%"}) == "up now"
 
 
 def test_placeholders_survive_jieba_and_a_word_tokenizer() -> None:
@@ -148,7 +156,7 @@ def test_adjacent_placeholders_are_kept_apart_for_jieba() -> None:
     masked = mask("融资2.4亿元AI芯片")
     assert "phmoney1 phlat1" in masked.text
     assert {"phmoney1", "phlat1"} <= set(jieba.lcut(masked.text))
-    assert restore(masked.text, masked.slots) == "融资2.4亿元 AI芯片"
+    assert _restore(masked.text, masked.slots) == "融资2.4亿元 AI芯片"
 
 
 def test_helpers() -> None:
@@ -178,8 +186,9 @@ def test_mask_like_uses_only_the_source_slots() -> None:
 def test_restore_respaces_values_the_detokenizer_spaced_like_latin_words() -> None:
     masked = mask("营收2.4亿元，增长37.5%，iPhone于2026年3月5日发布")
     detokenized = "营收 phmoney1，增长 phpct1，phlat1 于 phdate1 发布"  # nlp.tokenizers style
-    assert restore(detokenized, masked.slots) == "营收2.4亿元，增长37.5%，iPhone 于2026年3月5日发布"
-    assert restore("rose phpct1 to phmoney1", mask("up 5% to $3").slots) == "rose 5% to $3"
+    expected = "营收2.4亿元，增长37.5%，iPhone 于2026年3月5日发布"
+    assert _restore(detokenized, masked.slots) == expected
+    assert _restore("rose phpct1 to phmoney1", mask("up 5% to $3").slots) == "rose 5% to $3"
 
 
 def test_values_the_masking_spaced_apart_come_back_as_the_source_wrote_them() -> None:
@@ -188,7 +197,7 @@ def test_values_the_masking_spaced_apart_come_back_as_the_source_wrote_them() ->
     so "2.4亿元37.5%" came back "2.4亿元 37.5%" and "2024年1-5月" as "2024年 1-5月"."""
     for text in ("营收2.4亿元37.5%", "2019年-2023年", "2024年1-5月"):
         masked = mask(text)
-        assert restore(masked.text, masked.slots) == text
+        assert _restore(masked.text, masked.slots) == text
 
 
 @pytest.mark.parametrize("kind", ["words", "jieba"])
@@ -203,7 +212,7 @@ def test_project_tokenizers_keep_placeholders_whole(kind: str) -> None:
         assert set(masked.slots) <= set(tokens)
         # A model that emits the placeholders: the values come back exactly.
         output = [t for t in tokens if is_placeholder(t)]
-        restored = restore(tokenizer.detokenize(output), masked.slots)
+        restored = _restore(tokenizer.detokenize(output), masked.slots)
         values = "".join(masked.slots[t] for t in output)
         assert restored.replace(" ", "") == values.replace(" ", "")
 

@@ -56,6 +56,10 @@ class Format:
     strip_html: bool = False
     unit: str = LINE
 
+    def cleaning(self, strip_html: bool | None) -> bool:
+        """Whether markup is stripped when the user asked for `strip_html` (None: not asked)."""
+        return self.strip_html if strip_html is None else strip_html
+
 
 FORMATS: dict[str, Format] = {
     spec.name: spec
@@ -177,10 +181,10 @@ def read_pairs(
     if encoding is not None:
         check_encoding(str(location), encoding)
     files = _files(location, spec)
-    cleaning = spec.strip_html if strip_html is None else strip_html
     sources = [
         RecordSource(
-            file, report, strict, encoding or spec.encoding, spec.unit, cleaning, strip, skip
+            file, report, strict, encoding or spec.encoding, spec.unit,
+            spec.cleaning(strip_html), strip, skip,
         )
         for file in files
     ]

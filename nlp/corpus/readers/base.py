@@ -8,7 +8,7 @@ on its own, so memory stays bounded by the longest line.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +28,12 @@ KNOWN_FIELD_PAIRS: tuple[tuple[str, str], ...] = (
     ("post", "reply"),
     ("description", "title"),  # RSS/Atom items as exported by feed readers
 )
+
+
+def known_pair(names: Collection[str]) -> tuple[str, str] | None:
+    """The first `KNOWN_FIELD_PAIRS` pair whose both names are among `names`, else None."""
+    return next((pair for pair in KNOWN_FIELD_PAIRS if pair[0] in names and pair[1] in names),
+                None)
 
 
 def decoded_lines(path: Path, encoding: str) -> Iterator[tuple[int, str | None]]:

@@ -27,7 +27,7 @@ from typing import Any
 import ijson
 
 from nlp.corpus.readers.base import RecordSource
-from nlp.corpus.readers.json_array import json_error_message, open_json
+from nlp.corpus.readers.json_array import InvalidJson, numbered, open_json
 from nlp.corpus.readers.jsonl import INVALID_JSON
 from nlp.corpus.readers.turns import (
     DEFAULT_TURN_SEPARATOR,
@@ -50,16 +50,11 @@ def read_chitchat(
     check_context_turns(src, context_turns)
     count = 0
     with open_json(src) as handle:
-        conversations = ijson.kvitems(handle, "", use_float=True)
-        while True:
-            try:
-                key, value = next(conversations)
-            except StopIteration:
-                break
-            except ijson.JSONError as exc:  # syntax, truncation or bytes that are not UTF-8
-                src.reject(count + 1, INVALID_JSON, f"{json_error_message(exc)}; rest lost")
+        for count, item in numbered(ijson.kvitems(handle, "", use_float=True)):
+            if isinstance(item, InvalidJson):
+                src.reject(count, INVALID_JSON, f"{item.reason}; rest lost")
                 return
-            count += 1
+            key, value = item
             turns = _turns(src, count, key, value)
             if turns is None:
                 continue

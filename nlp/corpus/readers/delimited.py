@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from nlp.corpus.readers.base import KNOWN_FIELD_PAIRS, RecordSource
+from nlp.corpus.readers.base import RecordSource, known_pair
 from nlp.corpus.records import Pair
 from nlp.text.scripts import CJK_CLASS
 
@@ -209,9 +209,8 @@ def _index_columns(
 ) -> tuple[int, int]:
     """Resolve the selected columns to indexes, using the header names when there are any."""
     if source is None and target is None:
-        known = [pair for pair in KNOWN_FIELD_PAIRS if names and set(pair) <= set(names)]
-        if known and names is not None:
-            return names.index(known[0][0]), names.index(known[0][1])
+        if names is not None and (pair := known_pair(names)):
+            return names.index(pair[0]), names.index(pair[1])
         return 0, 1
     if source is None or target is None:
         raise src.fail("select both the source and the target column")

@@ -65,8 +65,8 @@ def detect(path: Path) -> Detection:
     """`detect_format` with the sampled first record kept (`Detection`)."""
     if path.is_dir():
         return Detection(*_detect_directory(path))
-    if path.suffix.lower() in _BY_SUFFIX and _BY_SUFFIX[path.suffix.lower()] != "jsonl":
-        return detect_sample(path.name, [], str(path))  # the extension says it all
+    if _suffix_decides(path.name):
+        return detect_sample(path.name, [], str(path))
     return detect_sample(path.name, _sample_lines(path), str(path))
 
 
@@ -78,7 +78,7 @@ def detect_sample(name: str, lines: list[str], where: str) -> Detection:
         return Detection("cornell", f"file name {name}")
     extension = PurePath(name).suffix
     suffix = extension.lower()
-    if suffix in _BY_SUFFIX and _BY_SUFFIX[suffix] != "jsonl":
+    if _suffix_decides(name):
         return Detection(_BY_SUFFIX[suffix], f"extension {extension}")
     first = _first_record(lines)
     if suffix in _BY_SUFFIX:
@@ -91,18 +91,31 @@ def detect_sample(name: str, lines: list[str], where: str) -> Detection:
     return Detection(*_detect_content(where, lines, first), first)
 
 
+def _suffix_decides(name: str) -> bool:
+    """Whether the extension of `name` alone names its format: every one `_BY_SUFFIX` knows
+    but JSON Lines', whose content tells a conversation log apart."""
+    return _BY_SUFFIX.get(PurePath(name).suffix.lower(), "jsonl") != "jsonl"
+
+
 def _detect_json(lines: list[str]) -> tuple[str, str]:
     """A `.json` file is either one JSON document (`json`, or `chitchat` when it is an object
     of conversations) or JSON Lines under that name."""
     if lines and _CHITCHAT.match(lines[0]):
         return "chitchat", "extension .json, an object of conversations with messages lists"
-    if not lines or lines[0].lstrip().startswith("["):
+    if not lines or opens_array(lines):
         return "json", "extension .json, an array"
     if len(lines) > 1 and all(line.lstrip().startswith("{") for line in lines):
         return "jsonl", "extension .json, but every line is an object"
     if len(lines) == 1 and not _holds_array(lines[0]):
         return "jsonl", "extension .json, one object per line"
     return "json", "extension .json, one document"
+
+
+def opens_array(lines: list[str]) -> bool:
+    """Whether sampled lines (`sample_lines`) open with `[`: how a document known to be JSON
+    shows it is an array. Content of unknown kind must match the stricter `_ARRAY_START`
+    ("[视频] ..." is text)."""
+    return bool(lines) and lines[0].lstrip().startswith("[")
 
 
 def _first_record(lines: list[str]) -> object:

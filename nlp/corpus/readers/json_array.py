@@ -11,7 +11,8 @@ the error is reported at the record where it happened, and the other files are s
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import IO
+from dataclasses import dataclass
+from typing import IO, TypeVar
 
 import ijson
 
@@ -21,7 +22,16 @@ from nlp.corpus.records import Pair
 
 NO_RECORDS = "no records array"
 
-_BOM = b"\xef\xbb\xbf"
+BOM = b"\xef\xbb\xbf"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class InvalidJson:
+    """Where a streamed document stops parsing: the parser's message (`json_error_message`)."""
+
+    reason: str
 
 
 def read_json(
@@ -35,16 +45,10 @@ def read_json(
     prefix = f"{records_field}.item" if records_field else "item"
     count = 0
     with open_json(src) as handle:
-        records = ijson.items(handle, prefix, use_float=True)
-        while True:
-            try:
-                record = next(records)
-            except StopIteration:
-                break
-            except ijson.JSONError as exc:  # syntax, truncation or bytes that are not UTF-8
-                src.reject(count + 1, INVALID_JSON, f"{json_error_message(exc)}; rest of file lost")
+        for count, record in numbered(ijson.items(handle, prefix, use_float=True)):
+            if isinstance(record, InvalidJson):
+                src.reject(count, INVALID_JSON, f"{record.reason}; rest of file lost")
                 return
-            count += 1
             if pair := pair_from_record(src, count, record, source_field, target_field):
                 yield pair
     if count == 0 and (problem := _no_array(src, records_field)):
@@ -57,9 +61,26 @@ def open_json(src: RecordSource) -> IO[bytes]:
     if src.encoding.replace("-", "").replace("_", "").lower() not in ("utf8", "utf8sig"):
         raise src.fail(f"json files are read as UTF-8, not {src.encoding}")
     handle = src.path.open("rb")
-    if handle.read(len(_BOM)) != _BOM:
+    if handle.read(len(BOM)) != BOM:
         handle.seek(0)
     return handle
+
+
+def numbered(parsed: Iterator[T]) -> Iterator[tuple[int, T | InvalidJson]]:
+    """(number from 1, item) for each item an `ijson` iterator parses; a syntax error,
+    truncation or bytes that are not UTF-8 become the next number's `InvalidJson`, and end
+    the items (a streaming parser cannot resynchronise)."""
+    number = 0
+    while True:
+        try:
+            item = next(parsed)
+        except StopIteration:
+            return
+        except ijson.JSONError as exc:
+            yield number + 1, InvalidJson(json_error_message(exc))
+            return
+        number += 1
+        yield number, item
 
 
 def json_error_message(error: ijson.JSONError) -> str:

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from nlp.corpus.readers.base import KNOWN_FIELD_PAIRS, RecordSource
+from nlp.corpus.readers.base import KNOWN_FIELD_PAIRS, RecordSource, known_pair
 from nlp.corpus.records import GROUP_FIELD, Pair
 
 INVALID_JSON = "invalid json"
@@ -89,7 +89,4 @@ def _fields(record: dict[str, Any], source: str | None, target: str | None) -> t
     """The chosen field names, or the first known pair present (source/target if none is)."""
     if source is not None and target is not None:
         return source, target
-    for pair in KNOWN_FIELD_PAIRS:
-        if pair[0] in record and pair[1] in record:
-            return pair
-    return KNOWN_FIELD_PAIRS[0]
+    return known_pair(record) or KNOWN_FIELD_PAIRS[0]
