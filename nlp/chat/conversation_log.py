@@ -71,11 +71,13 @@ class ConversationLog:
         return hashlib.sha256(f"{self._salt}:{chat}".encode()).hexdigest()
 
     def user(self, chat: str, text: str) -> None:
-        """A message the person wrote (as the model saw it, cleaned)."""
-        self._turn(chat, USER, text)
+        """A message the person wrote (as the model saw it, cleaned). It ends the rating of
+        the bot's previous reply: a /good now means the reply to this message, and when
+        none is sent (no candidate, a failure) an old reply must not become its target."""
+        self._turn(chat, USER, text).last_bot = None
 
     def bot(self, chat: str, text: str) -> None:
-        """The reply the bot sent; it can be rated until the next bot reply."""
+        """The reply the bot sent; it can be rated until the person's next message."""
         conversation = self._turn(chat, BOT, text)
         conversation.last_bot = conversation.turns - 1
 

@@ -14,7 +14,12 @@ from nlp.chat.settings import SettingsStore
 from nlp.corpus.readers import read_pairs
 from nlp.corpus.records import ReadReport
 from tests.conftest import tiny_overrides
-from tests.fakes.fake_generators import fake_model, reply_for
+from tests.fakes.fake_generators import (
+    ScriptedGenerator,
+    default_candidates,
+    fake_model,
+    reply_for,
+)
 
 
 def lines(path: Path) -> list[dict]:
@@ -52,6 +57,23 @@ async def test_turns_speakers_ratings_and_anonymised_chats(tmp_path: Path) -> No
     assert first["chat"] == log.chat_hash("11") != other["chat"] == log.chat_hash("22")
     assert "11" not in first["chat"] and len(first["chat"]) == 64
     assert first["time"] == "1970-01-01T00:00:00+00:00"
+
+
+async def test_a_rating_after_an_unanswered_message_rates_nothing(tmp_path: Path) -> None:
+    # the message is logged before its reply is chosen: with no reply ("no words for that
+    # one"), /good rated the previous reply, and the reader made it the new message's target
+    path = tmp_path / "talk.jsonl"
+    silent = ScriptedGenerator(candidates=lambda m: [] if m == "asdf qwer" else
+                               default_candidates(m))
+    responder = ChatResponder(fake_model(silent), store=SettingsStore(":memory:"),
+                              conversation_log=ConversationLog(path, salt="s"))
+    await responder.respond("1", "how are you")
+    await responder.respond("1", "asdf qwer")
+    assert "no new reply" in (await responder.respond("1", "/good")).text
+    await responder.aclose()
+    assert not [r for r in lines(path) if "rating" in r]
+    assert [(p.source, p.target) for p in read_pairs(path, report=ReadReport())] == [
+        (reply_for("how are you"), "asdf qwer")]
 
 
 def test_the_reader_takes_only_what_people_wrote_and_good_replies(tmp_path: Path) -> None:
