@@ -12,7 +12,8 @@ One JSON object per line, written at once (a crash loses nothing already said):
 `conversation` is a random id, new at a chat's first message and after /reset; `turn` counts
 from 0 within it. Chat ids are never written: `chat` is sha256(salt + ":" + chat id), with a
 salt kept in the bot's state file so one chat hashes the same across restarts but the hash
-cannot be looked up.
+cannot be looked up. The log and the state file are created readable by their owner only
+(`nlp.util.private`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from nlp.corpus.conversation_fields import (
     USER,
 )
 from nlp.util.lru import LruDict
+from nlp.util.private import open_private_append
 
 Rating = Literal["good", "bad"]
 Speaker = Literal["user", "bot"]
@@ -116,5 +118,4 @@ class ConversationLog:
         self._file.flush()
 
     def _open(self) -> TextIO:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        return self.path.open("a", encoding="utf-8")
+        return open_private_append(self.path)

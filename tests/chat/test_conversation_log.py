@@ -3,6 +3,8 @@ corpus whose targets a person wrote or rated /good."""
 
 import io
 import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +76,28 @@ async def test_a_rating_after_an_unanswered_message_rates_nothing(tmp_path: Path
     assert not [r for r in lines(path) if "rating" in r]
     assert [(p.source, p.target) for p in read_pairs(path, report=ReadReport())] == [
         (reply_for("how are you"), "asdf qwer")]
+
+
+async def test_the_log_and_the_salt_are_private(tmp_path: Path) -> None:
+    # with the usual umask both were world-readable (0644, directories 0755), and with the
+    # salt readable a hashed Telegram id is a brute-force away
+    from nlp.chat.setup import make_responder
+    from nlp.decoding import DecodeOptions
+
+    log, state = tmp_path / "logs" / "chats" / "talk.jsonl", tmp_path / "state" / "s.sqlite"
+    umask = os.umask(0o022)
+    try:
+        responder = make_responder(fake_model(), DecodeOptions(), state=state, log_path=log,
+                                   warm_up=False)
+        await responder.respond("1", "hello")
+        files = [log, state, *state.parent.glob("s.sqlite-*")]  # the WAL's, while open
+        assert len(files) > 2 and {oct(stat.S_IMODE(f.stat().st_mode)) for f in files} == {
+            "0o600"}
+        await responder.aclose()
+    finally:
+        os.umask(umask)
+    for directory in (log.parent, log.parent.parent, state.parent):
+        assert oct(stat.S_IMODE(directory.stat().st_mode)) == "0o700"
 
 
 def test_the_reader_takes_only_what_people_wrote_and_good_replies(tmp_path: Path) -> None:
