@@ -6,7 +6,8 @@ answer to the bot's message) and the bot replies a person rated /good; to pick t
 log must keep who said what, in which order, and the ratings. The corpus reader
 `conversation-log` (`nlp.corpus.readers.conversation_log`) turns the log into pairs.
 
-One JSON object per line, written at once (a crash loses nothing already said):
+One JSON object per line, written at once (a crash loses nothing already said), to the file
+the path names at the time (it can be rotated by renaming it):
 - a turn:   {"chat", "conversation", "turn", "speaker": "user"|"bot", "text", "time"}
 - a rating: {"chat", "conversation", "turn", "rating": "good"|"bad", "time"} (of that bot turn)
 `conversation` is a random id, new at a chat's first message and after /reset; `turn` counts
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -112,10 +114,25 @@ class ConversationLog:
         stamp = datetime.fromtimestamp(self._clock(), UTC).isoformat(timespec="seconds")
         record = {"chat": self.chat_hash(chat), CONVERSATION: conversation.id, **fields,
                   "time": stamp}
-        if self._file is None:  # closed: a record after `close` reopens the log
+        if self._file is not None and not _names(self.path, self._file):
+            self._file.close()  # rotated (renamed, or removed): go on in a file at the path
+            self._file = None
+        if self._file is None:  # closed or rotated
             self._file = self._open()
         self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._file.flush()
 
     def _open(self) -> TextIO:
         return open_private_append(self.path)
+
+
+def _names(path: Path, file: TextIO) -> bool:
+    """Whether `path` still names the open `file`: logrotate renames the log and creates a
+    new one, and a log that kept writing to the renamed file could never be rotated. The rule
+    of `logging.handlers.WatchedFileHandler`: the same device and inode."""
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(file.fileno())
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)

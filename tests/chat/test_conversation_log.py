@@ -100,6 +100,23 @@ async def test_the_log_and_the_salt_are_private(tmp_path: Path) -> None:
         assert oct(stat.S_IMODE(directory.stat().st_mode)) == "0o700"
 
 
+def test_the_log_can_be_rotated_by_renaming_it(tmp_path: Path) -> None:
+    # the file was opened once: after logrotate's rename (and create) every record went on
+    # into the renamed file, and the new one stayed empty
+    path = tmp_path / "talk.jsonl"
+    log = ConversationLog(path, salt="s")
+    log.user("1", "hi")
+    path.rename(tmp_path / "talk.jsonl.1")
+    path.touch()  # logrotate's `create`
+    log.bot("1", "hello")
+    (tmp_path / "talk.jsonl").rename(tmp_path / "talk.jsonl.2")  # and without `create`
+    log.rate("1", "good")
+    log.close()
+    assert [r.get("text") for r in lines(tmp_path / "talk.jsonl.1")] == ["hi"]
+    assert [r.get("text") for r in lines(tmp_path / "talk.jsonl.2")] == ["hello"]
+    assert [r.get("rating") for r in lines(path)] == ["good"]
+
+
 def test_the_reader_takes_only_what_people_wrote_and_good_replies(tmp_path: Path) -> None:
     path = tmp_path / "talk.jsonl"
     log = ConversationLog(path, salt="s")
