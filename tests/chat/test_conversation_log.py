@@ -13,7 +13,7 @@ import pytest
 from nlp.chat.conversation_log import ConversationLog
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
-from nlp.corpus.readers import read_pairs
+from nlp.corpus.readers import detect_format, read_pairs
 from nlp.corpus.records import ReadReport
 from tests.conftest import tiny_overrides
 from tests.fakes.fake_generators import (
@@ -115,6 +115,10 @@ def test_the_log_can_be_rotated_by_renaming_it(tmp_path: Path) -> None:
     assert [r.get("text") for r in lines(tmp_path / "talk.jsonl.1")] == ["hi"]
     assert [r.get("text") for r in lines(tmp_path / "talk.jsonl.2")] == ["hello"]
     assert [r.get("rating") for r in lines(path)] == ["good"]
+    # a piece that opens with a rating is still read as a log, under any name
+    for name in ("talk.jsonl", "talk.jsonl.3"):
+        piece = path.rename(tmp_path / name)
+        assert detect_format(piece)[0] == "conversation-log"
 
 
 def test_the_reader_takes_only_what_people_wrote_and_good_replies(tmp_path: Path) -> None:
