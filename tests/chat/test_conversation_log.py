@@ -14,6 +14,8 @@ from nlp.chat.conversation_log import ConversationLog
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
 from nlp.corpus.readers import detect_format, read_pairs
+from nlp.corpus.readers.conversation_log import NOT_GOOD, UNRATED
+from nlp.corpus.readers.turns import TOO_FEW_TURNS
 from nlp.corpus.records import ReadReport
 from tests.conftest import tiny_overrides
 from tests.fakes.fake_generators import (
@@ -135,6 +137,7 @@ def test_the_reader_takes_only_what_people_wrote_and_good_replies(tmp_path: Path
     log.user("1", "i agree")
     log.user("1", "and dogs?")  # the bot did not answer: the previous user turn is the source
     log.user("2", "that was wrong")
+    log.user("3", "hello?")  # never answered: one turn, no pair
     log.close()
     report = ReadReport()
     pairs = list(read_pairs(path, "auto", report=report))
@@ -145,7 +148,9 @@ def test_the_reader_takes_only_what_people_wrote_and_good_replies(tmp_path: Path
         ("i agree", "and dogs?"),
         ("bad reply", "that was wrong"),
     ]
-    assert not report.skipped
+    # the replies never learned and the lone turn are counted, so the report adds up
+    assert report.skipped == {UNRATED: 1, NOT_GOOD: 1, TOO_FEW_TURNS: 1}
+    assert report.kept == 5
     with_context = list(read_pairs(path, "conversation-log", report=ReadReport(), context_turns=1))
     assert with_context[1].source.endswith("tell me about cats")
     assert with_context[1].source.startswith("stock line")
