@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import locale
 import sys
 from pathlib import Path
 from typing import TextIO
 
 from nlp.chat.responder import ChatResponder
 from nlp.chat.setup import add_responder_arguments, build_responder, model_loader
+from nlp.text.cleaning import undecodable
 
 TERMINAL_CHAT = "terminal"
 QUIT_COMMANDS = frozenset({"/quit", "/exit"})
@@ -64,6 +66,9 @@ def chat_loop(responder: ChatResponder, lines: TextIO, out: TextIO, *, why_dir: 
                 line = lines.readline()
                 if not line or line.strip() in QUIT_COMMANDS:
                     break
+                if undecodable(line):  # read, its bad bytes would be dropped, then logged
+                    out.write(f"     ({not_decodable(lines)})\n")
+                    continue
                 reply = runner.run(responder.respond(TERMINAL_CHAT, line, is_admin=True))
                 out.write(f"bot> {reply.text}\n")
                 if reply.provenance in ("retrieved", "refined"):
@@ -82,3 +87,12 @@ def chat_loop(responder: ChatResponder, lines: TextIO, out: TextIO, *, why_dir: 
                 out.flush()
         finally:
             runner.run(responder.aclose())
+
+
+def not_decodable(lines: TextIO) -> str:
+    """What to say of an input line with bytes `lines` cannot decode: the terminal sends
+    another encoding than its locale says (Latin-1 or GBK under a UTF-8 locale)."""
+    encoding = getattr(lines, "encoding", None) or "UTF-8"
+    return (f"not read: the line is not {encoding}, which the locale "
+            f"({locale.setlocale(locale.LC_CTYPE)}) says the terminal sends; set the terminal "
+            f"to {encoding}, or the locale to what it sends")

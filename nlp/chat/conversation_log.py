@@ -6,19 +6,22 @@ answer to the bot's message) and the bot replies a person rated /good; to pick t
 log must keep who said what, in which order, and the ratings. The corpus reader
 `conversation-log` (`nlp.corpus.readers.conversation_log`) turns the log into pairs.
 
-One JSON object per line, written at once (a crash loses nothing already said):
+One JSON object per line, written at once (a crash loses nothing already said), to the file
+the path names at the time (it can be rotated by renaming it):
 - a turn:   {"chat", "conversation", "turn", "speaker": "user"|"bot", "text", "time"}
 - a rating: {"chat", "conversation", "turn", "rating": "good"|"bad", "time"} (of that bot turn)
 `conversation` is a random id, new at a chat's first message and after /reset; `turn` counts
 from 0 within it. Chat ids are never written: `chat` is sha256(salt + ":" + chat id), with a
 salt kept in the bot's state file so one chat hashes the same across restarts but the hash
-cannot be looked up.
+cannot be looked up. The log and the state file are created readable by their owner only
+(`nlp.util.private`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -37,6 +40,7 @@ from nlp.corpus.conversation_fields import (
     USER,
 )
 from nlp.util.lru import LruDict
+from nlp.util.private import open_private_append
 
 Rating = Literal["good", "bad"]
 Speaker = Literal["user", "bot"]
@@ -71,11 +75,13 @@ class ConversationLog:
         return hashlib.sha256(f"{self._salt}:{chat}".encode()).hexdigest()
 
     def user(self, chat: str, text: str) -> None:
-        """A message the person wrote (as the model saw it, cleaned)."""
-        self._turn(chat, USER, text)
+        """A message the person wrote (as the model saw it, cleaned). It ends the rating of
+        the bot's previous reply: a /good now means the reply to this message, and when
+        none is sent (no candidate, a failure) an old reply must not become its target."""
+        self._turn(chat, USER, text).last_bot = None
 
     def bot(self, chat: str, text: str) -> None:
-        """The reply the bot sent; it can be rated until the next bot reply."""
+        """The reply the bot sent; it can be rated until the person's next message."""
         conversation = self._turn(chat, BOT, text)
         conversation.last_bot = conversation.turns - 1
 
@@ -108,11 +114,25 @@ class ConversationLog:
         stamp = datetime.fromtimestamp(self._clock(), UTC).isoformat(timespec="seconds")
         record = {"chat": self.chat_hash(chat), CONVERSATION: conversation.id, **fields,
                   "time": stamp}
-        if self._file is None:  # closed: a record after `close` reopens the log
+        if self._file is not None and not _names(self.path, self._file):
+            self._file.close()  # rotated (renamed, or removed): go on in a file at the path
+            self._file = None
+        if self._file is None:  # closed or rotated
             self._file = self._open()
         self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._file.flush()
 
     def _open(self) -> TextIO:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        return self.path.open("a", encoding="utf-8")
+        return open_private_append(self.path)
+
+
+def _names(path: Path, file: TextIO) -> bool:
+    """Whether `path` still names the open `file`: logrotate renames the log and creates a
+    new one, and a log that kept writing to the renamed file could never be rotated. The rule
+    of `logging.handlers.WatchedFileHandler`: the same device and inode."""
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(file.fileno())
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)

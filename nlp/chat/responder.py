@@ -66,7 +66,7 @@ class Reply:
 class ResponderLimits:
     max_input_chars: int = 1000  # longer messages keep their last part (see keep_tail)
     max_reply_chars: int = TELEGRAM_TEXT_LIMIT
-    max_chats: int = MAX_CHATS  # chats whose last reply is kept for /why
+    max_chats: int = MAX_CHATS  # chats remembered: context, recent replies, /why's reply
 
 
 class ChatResponder:
@@ -95,14 +95,14 @@ class ChatResponder:
         self.model_reads = ModelReads.of(model.data)  # what it reads beside the message
         self._directory = model.directory  # kept out of what a chat is told
         self._turns_override = context_turns
+        self.limits = limits or ResponderLimits()
         self.context = self._make_context(model)
         self.store = store
-        self.ranker = ranker or ReplyRanker()
+        self.ranker = ranker or ReplyRanker(max_chats=self.limits.max_chats)
         self.base_options = base_options or DecodeOptions()
         self.log = conversation_log
         self._loader = loader
         self._reload_lock = asyncio.Lock()
-        self.limits = limits or ResponderLimits()
         self.batcher: MicroBatcher[Generation] = MicroBatcher(
             self._generate, batching
         )
@@ -141,7 +141,7 @@ class ChatResponder:
                 f"--context-turns {turns}: the model was trained with {trained} earlier turns "
                 "(data.context_turns in its config.json) and cannot read more"
             )
-        return DialogueContext(turns, model.data.turn_separator)
+        return DialogueContext(turns, model.data.turn_separator, max_chats=self.limits.max_chats)
 
     def _generate(
         self, texts: list[str], options: DecodeOptions, seeds: list[int | None]

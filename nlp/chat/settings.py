@@ -19,6 +19,7 @@ from typing import Any
 from nlp.decoding import STRATEGY_NAMES, DecodeOptions
 from nlp.decoding.options import beam_in_groups, option_maximums
 from nlp.util.lru import MAX_CHATS, LruDict
+from nlp.util.private import create_private
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +156,8 @@ class SettingsStore:
         self, path: Path | str, defaults: ChatSettings | None = None, *, max_cached: int = MAX_CHATS
     ) -> None:
         self.defaults = defaults or ChatSettings()
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if str(path) != ":memory:":  # it holds the log's salt: private (`nlp.util.private`)
+            create_private(Path(path))
         # check_same_thread=False: the store is built before the event loop that uses it
         # starts, and `s2s serve`'s loop may run in another thread (tests); it is still used
         # by one thread at a time, the loop's.

@@ -23,6 +23,7 @@ from nlp.corpus.readers.delimited import CsvRecord, csv_records
 from nlp.corpus.readers.detect import opens_array, sample_lines
 from nlp.corpus.readers.json_array import BOM, InvalidJson, numbered
 from nlp.headlines.input_format import HeadlineInputError, Readable, Replay, detect_input
+from nlp.text.cleaning import undecodable
 from nlp.text.html import html_to_text
 
 ARTICLE_SIDE = SIDES[0]  # an article is what a corpus pair's source is
@@ -135,18 +136,10 @@ def _decoded_lines(stream: Iterable[bytes]) -> Iterator[tuple[int, str]]:
         yield number, text.removeprefix("\ufeff") if number == 1 else text
 
 
-def _undecodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
 def make_article(line: int, record_id: object, text: str) -> Article:
     """The record for one article's text, or an error record saying why it has none (also
     how the HTTP server turns each posted article into a record)."""
-    if _undecodable(text):
+    if undecodable(text):
         return Article(line, record_id, error=_UNDECODABLE)
     if not text.strip():
         return Article(line, record_id, error="empty article")
@@ -168,7 +161,7 @@ def _record_id(record: dict[str, object], name: str, line: int) -> tuple[object,
         return int(value), ""
     if isinstance(value, dict | list):
         return line, f"id is a JSON {'object' if isinstance(value, dict) else 'array'}"
-    if isinstance(value, str) and _undecodable(value):
+    if isinstance(value, str) and undecodable(value):
         return line, "id is not UTF-8 text (a lone surrogate escape)"
     return value, ""
 
@@ -178,7 +171,7 @@ def _text_record(line: int, text: str) -> Article:
 
 
 def _json_record(line: int, text: str, options: ReaderOptions) -> Article:
-    if _undecodable(text):
+    if undecodable(text):
         return Article(line, line, error=_UNDECODABLE)
     if not text.strip():
         return Article(line, line, error="empty line")
@@ -280,7 +273,7 @@ def _table_records(
         if record.error:  # one bad record costs that record, not the rest
             yield Article(line, line, error=f"unreadable {fmt.upper()} record: {record.error}")
             continue
-        if any(_undecodable(f) for f in row):
+        if any(undecodable(f) for f in row):
             yield Article(line, line, error=_UNDECODABLE)
             continue
         record_id: object = line

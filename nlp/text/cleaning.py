@@ -31,3 +31,14 @@ def clean_message(text: str) -> str:
     text = text.translate(_INVISIBLE)
     text = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
     return _SPACES.sub(" ", text).strip()
+
+
+def undecodable(text: str) -> bool:
+    """Whether `text` holds bytes its reader could not decode: lone surrogates, which only
+    `errors="surrogateescape"` (stdin's, and line readers that keep the line) makes. Cleaning
+    drops them, so such text must be refused rather than read without those letters."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

@@ -3,6 +3,7 @@
 import argparse
 import dataclasses
 import io
+import json
 from pathlib import Path
 
 from nlp.chat import command
@@ -102,3 +103,25 @@ def test_a_conversation_log_that_cannot_be_written_fails_at_start(tmp_path: Path
     blocker.write_text("")
     with pytest.raises(OSError):
         ConversationLog(blocker / "log.jsonl", salt="s")
+
+
+def test_a_line_the_terminal_sent_in_another_encoding_is_refused_not_mangled(
+    tmp_path: Path,
+) -> None:
+    # stdin decodes with surrogateescape: "café" in Latin-1 was read (and logged) as "caf",
+    # GBK Chinese as no words at all
+    from nlp.chat.conversation_log import ConversationLog
+
+    log = tmp_path / "talk.jsonl"
+    responder = ChatResponder(fake_model(), store=SettingsStore(":memory:"),
+                              conversation_log=ConversationLog(log, salt="s"))
+    sent = "café\n".encode("latin-1") + "你好\n".encode("gbk") + b"hello\n"
+    lines = io.TextIOWrapper(io.BytesIO(sent), encoding="utf-8", errors="surrogateescape")
+    out = io.StringIO()
+    command.chat_loop(responder, lines, out, why_dir=tmp_path)
+    said = out.getvalue().splitlines()
+    assert len(said) == 3 and said[2] == f"bot> {reply_for('hello')}"
+    assert all("not read: the line is not utf-8" in line and "locale" in line
+               for line in said[:2])
+    assert [json.loads(record)["text"] for record in log.read_text("utf-8").splitlines()] == [
+        "hello", reply_for("hello")]

@@ -3,6 +3,8 @@ corpus whose targets a person wrote or rated /good."""
 
 import io
 import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +13,17 @@ import pytest
 from nlp.chat.conversation_log import ConversationLog
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
-from nlp.corpus.readers import read_pairs
+from nlp.corpus.readers import detect_format, read_pairs
+from nlp.corpus.readers.conversation_log import NOT_GOOD, UNRATED
+from nlp.corpus.readers.turns import TOO_FEW_TURNS
 from nlp.corpus.records import ReadReport
 from tests.conftest import tiny_overrides
-from tests.fakes.fake_generators import fake_model, reply_for
+from tests.fakes.fake_generators import (
+    ScriptedGenerator,
+    default_candidates,
+    fake_model,
+    reply_for,
+)
 
 
 def lines(path: Path) -> list[dict]:
@@ -54,6 +63,66 @@ async def test_turns_speakers_ratings_and_anonymised_chats(tmp_path: Path) -> No
     assert first["time"] == "1970-01-01T00:00:00+00:00"
 
 
+async def test_a_rating_after_an_unanswered_message_rates_nothing(tmp_path: Path) -> None:
+    # the message is logged before its reply is chosen: with no reply ("no words for that
+    # one"), /good rated the previous reply, and the reader made it the new message's target
+    path = tmp_path / "talk.jsonl"
+    silent = ScriptedGenerator(candidates=lambda m: [] if m == "asdf qwer" else
+                               default_candidates(m))
+    responder = ChatResponder(fake_model(silent), store=SettingsStore(":memory:"),
+                              conversation_log=ConversationLog(path, salt="s"))
+    await responder.respond("1", "how are you")
+    await responder.respond("1", "asdf qwer")
+    assert "no new reply" in (await responder.respond("1", "/good")).text
+    await responder.aclose()
+    assert not [r for r in lines(path) if "rating" in r]
+    assert [(p.source, p.target) for p in read_pairs(path, report=ReadReport())] == [
+        (reply_for("how are you"), "asdf qwer")]
+
+
+async def test_the_log_and_the_salt_are_private(tmp_path: Path) -> None:
+    # with the usual umask both were world-readable (0644, directories 0755), and with the
+    # salt readable a hashed Telegram id is a brute-force away
+    from nlp.chat.setup import make_responder
+    from nlp.decoding import DecodeOptions
+
+    log, state = tmp_path / "logs" / "chats" / "talk.jsonl", tmp_path / "state" / "s.sqlite"
+    umask = os.umask(0o022)
+    try:
+        responder = make_responder(fake_model(), DecodeOptions(), state=state, log_path=log,
+                                   warm_up=False)
+        await responder.respond("1", "hello")
+        files = [log, state, *state.parent.glob("s.sqlite-*")]  # the WAL's, while open
+        assert len(files) > 2 and {oct(stat.S_IMODE(f.stat().st_mode)) for f in files} == {
+            "0o600"}
+        await responder.aclose()
+    finally:
+        os.umask(umask)
+    for directory in (log.parent, log.parent.parent, state.parent):
+        assert oct(stat.S_IMODE(directory.stat().st_mode)) == "0o700"
+
+
+def test_the_log_can_be_rotated_by_renaming_it(tmp_path: Path) -> None:
+    # the file was opened once: after logrotate's rename (and create) every record went on
+    # into the renamed file, and the new one stayed empty
+    path = tmp_path / "talk.jsonl"
+    log = ConversationLog(path, salt="s")
+    log.user("1", "hi")
+    path.rename(tmp_path / "talk.jsonl.1")
+    path.touch()  # logrotate's `create`
+    log.bot("1", "hello")
+    (tmp_path / "talk.jsonl").rename(tmp_path / "talk.jsonl.2")  # and without `create`
+    log.rate("1", "good")
+    log.close()
+    assert [r.get("text") for r in lines(tmp_path / "talk.jsonl.1")] == ["hi"]
+    assert [r.get("text") for r in lines(tmp_path / "talk.jsonl.2")] == ["hello"]
+    assert [r.get("rating") for r in lines(path)] == ["good"]
+    # a piece that opens with a rating is still read as a log, under any name
+    for name in ("talk.jsonl", "talk.jsonl.3"):
+        piece = path.rename(tmp_path / name)
+        assert detect_format(piece)[0] == "conversation-log"
+
+
 def test_the_reader_takes_only_what_people_wrote_and_good_replies(tmp_path: Path) -> None:
     path = tmp_path / "talk.jsonl"
     log = ConversationLog(path, salt="s")
@@ -68,6 +137,7 @@ def test_the_reader_takes_only_what_people_wrote_and_good_replies(tmp_path: Path
     log.user("1", "i agree")
     log.user("1", "and dogs?")  # the bot did not answer: the previous user turn is the source
     log.user("2", "that was wrong")
+    log.user("3", "hello?")  # never answered: one turn, no pair
     log.close()
     report = ReadReport()
     pairs = list(read_pairs(path, "auto", report=report))
@@ -78,7 +148,9 @@ def test_the_reader_takes_only_what_people_wrote_and_good_replies(tmp_path: Path
         ("i agree", "and dogs?"),
         ("bad reply", "that was wrong"),
     ]
-    assert not report.skipped
+    # the replies never learned and the lone turn are counted, so the report adds up
+    assert report.skipped == {UNRATED: 1, NOT_GOOD: 1, TOO_FEW_TURNS: 1}
+    assert report.kept == 5
     with_context = list(read_pairs(path, "conversation-log", report=ReadReport(), context_turns=1))
     assert with_context[1].source.endswith("tell me about cats")
     assert with_context[1].source.startswith("stock line")

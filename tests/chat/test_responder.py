@@ -51,6 +51,20 @@ async def test_context_turns_feed_previous_turns_to_the_model() -> None:
     await responder.aclose()
 
 
+async def test_the_chats_limit_bounds_every_memory_of_a_conversation() -> None:
+    # the context and the ranker kept a fixed 10,000 chats: `s2s serve --max-conversations`
+    # above it dropped live conversations' context, below it kept more than asked
+    responder = make(turns=2, limits=ResponderLimits(max_chats=2))
+    await responder.respond("old", "first")
+    assert responder.context.previous("old")
+    fresh = responder.ranker.penalty("new", reply_for("first"), "first")
+    for chat in ("a", "b"):
+        await responder.respond(chat, "hello")
+    assert responder.context.previous("old") == []
+    assert responder.ranker.penalty("old", reply_for("first"), "first") == fresh
+    await responder.aclose()
+
+
 async def test_context_turns_flag_overrides_the_model_config() -> None:
     generator = ScriptedGenerator()
     responder = make(generator, turns=4, context_turns=0)

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
+from nlp.corpus.conversation_fields import CONVERSATION, RATING, SPEAKER, TURN
 from nlp.corpus.readers.cornell import CONVERSATIONS_FILE, LINES_FILE
 from nlp.corpus.records import FormatError
 from nlp.text.scripts import has_han
@@ -127,8 +128,10 @@ def _first_record(lines: list[str]) -> object:
 
 
 def _is_conversation_log(first: object) -> bool:
-    """The first record is a `--log-conversations` turn (fields conversation, turn, speaker)."""
-    return isinstance(first, dict) and {"conversation", "turn", "speaker"} <= set(first)
+    """The first record is a `--log-conversations` turn or rating (fields conversation, turn,
+    and speaker or rating): a rotated log's later piece may open with a rating."""
+    return (isinstance(first, dict) and {CONVERSATION, TURN} <= set(first)
+            and bool({SPEAKER, RATING} & set(first)))
 
 
 def _holds_array(text: str) -> bool:
