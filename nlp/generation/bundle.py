@@ -230,16 +230,20 @@ def store_part(path: Path, name: str, write: Callable[[Path], None]) -> Path:
     is given the path to create. Returns the bundle dir.
 
     The bundle is verified, linked into a temporary sibling (no data copied) with the new
-    part and fresh checksums of every file, and renamed into place: a crash leaves the old
-    bundle or the new one, never one whose checksums disagree with its files. What a chat
-    model adds after training (its retrieval index, its dual encoder) goes in this way.
+    part, the new part's checksums and the verified ones of the other files (not hashed
+    again), and renamed into place: a crash leaves the old bundle or the new one, never one
+    whose checksums disagree with its files. What a chat model adds after training (its
+    retrieval index, its dual encoder) goes in this way.
     """
     directory = resolve(Path(path))
     meta = read_metadata(directory)
+    replaced = part_files(meta, (name,))
+    verified = {file: sha for file, sha in meta["files"].items() if file not in replaced}
     with atomic_directory(directory) as tmp:
         link_or_copy_tree(directory, tmp, skip=(name, METADATA_FILE))
         write(tmp / name)
-        _write_metadata(tmp, {key: value for key, value in meta.items() if key != "files"})
+        _write_metadata(tmp, {key: value for key, value in meta.items() if key != "files"},
+                        verified)
     return directory
 
 
