@@ -92,12 +92,15 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _manifest(directory: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(directory)): file_sha256(p)
-        for p in sorted(directory.rglob("*"))
-        if p.is_file() and p.name != METADATA_FILE
-    }
+def _manifest(directory: Path, known: dict[str, str]) -> dict[str, str]:
+    """The sha256 of every file in `directory` but metadata.json, taken from `known` for
+    the files it names (linked from a verified bundle), computed for the others."""
+    manifest = {}
+    for path in sorted(directory.rglob("*")):
+        name = str(path.relative_to(directory))
+        if path.is_file() and path.name != METADATA_FILE:
+            manifest[name] = known[name] if name in known else file_sha256(path)
+    return manifest
 
 
 def save_bundle(
@@ -115,13 +118,15 @@ def save_bundle(
     `keep`: the parts (`Bundle.part`) of the bundle at `keep_from` (default: the one at
     `directory`, which the new one replaces) that the new bundle holds as they are, so that
     what a bundle gained after training (its index, a tuned decoding.json) outlives each
-    better epoch's weights. They are linked, not copied (`link_or_copy`), from a verified
-    bundle: a corrupt part is refused, not given fresh checksums. A kept decoding.json
+    better epoch's weights. Their files are linked, not copied (`link_or_copy`), and keep
+    the checksums they are verified against: a corrupt part is refused, not given fresh
+    checksums, and the rest of that bundle (its weights) is not read. A kept decoding.json
     stands instead of `decoding`."""
-    kept = _listed_parts(keep_from or directory, keep)
+    source, kept = _kept_files(keep_from or directory, keep)
     with atomic_directory(directory) as tmp:
-        for part in kept:
-            link_or_copy(part, tmp / part.name)
+        for name in kept:
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            link_or_copy(source / name, tmp / name)
         config.save(tmp / CONFIG_FILE)
         codec.save(tmp)
         model.save_weights(tmp / WEIGHTS_FILE)
@@ -133,22 +138,24 @@ def save_bundle(
             "versions": library_versions(),
             **(extra or {}),
         }
-        _write_metadata(tmp, meta)
+        _write_metadata(tmp, meta, kept)
 
 
-def _listed_parts(directory: Path, names: Collection[str]) -> list[Path]:
-    """The parts `names` that the bundle at `directory` lists; none without a bundle there
-    (a run whose first better epoch is yet to come)."""
+def _kept_files(directory: Path, names: Collection[str]) -> tuple[Path, dict[str, str]]:
+    """The bundle at `directory` and the files (with their verified sha256) of its parts
+    `names`; none without a bundle there (a run whose first better epoch is yet to come)."""
     directory = recover(Path(directory))
     if not names or not directory.is_dir():
-        return []
-    meta = read_metadata(directory)
-    return [part for name in names if (part := bundle_part(directory, meta, name)) is not None]
+        return directory, {}
+    meta = read_metadata(directory, only=names)
+    return directory, part_files(meta, names)
 
 
-def _write_metadata(directory: Path, meta: dict[str, Any]) -> None:
-    """metadata.json with the sha256 of every other file now in `directory`."""
-    meta = {**meta, "files": _manifest(directory)}
+def _write_metadata(
+    directory: Path, meta: dict[str, Any], known: dict[str, str] | None = None
+) -> None:
+    """metadata.json with the sha256 of every other file now in `directory` (`_manifest`)."""
+    meta = {**meta, "files": _manifest(directory, known or {})}
     (directory / METADATA_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), "utf-8")
 
 
@@ -223,26 +230,36 @@ def store_part(path: Path, name: str, write: Callable[[Path], None]) -> Path:
     is given the path to create. Returns the bundle dir.
 
     The bundle is verified, linked into a temporary sibling (no data copied) with the new
-    part and fresh checksums of every file, and renamed into place: a crash leaves the old
-    bundle or the new one, never one whose checksums disagree with its files. What a chat
-    model adds after training (its retrieval index, its dual encoder) goes in this way.
+    part, the new part's checksums and the verified ones of the other files (not hashed
+    again), and renamed into place: a crash leaves the old bundle or the new one, never one
+    whose checksums disagree with its files. What a chat model adds after training (its
+    retrieval index, its dual encoder) goes in this way.
     """
     directory = resolve(Path(path))
     meta = read_metadata(directory)
+    replaced = part_files(meta, (name,))
+    verified = {file: sha for file, sha in meta["files"].items() if file not in replaced}
     with atomic_directory(directory) as tmp:
         link_or_copy_tree(directory, tmp, skip=(name, METADATA_FILE))
         write(tmp / name)
-        _write_metadata(tmp, {key: value for key, value in meta.items() if key != "files"})
+        _write_metadata(tmp, {key: value for key, value in meta.items() if key != "files"},
+                        verified)
     return directory
 
 
 def bundle_part(directory: Path, meta: dict[str, Any], name: str) -> Path | None:
     """`directory / name` if the verified bundle (`meta` from `read_metadata`) lists it as a
     file or as a sub-directory holding files; None otherwise."""
-    files = meta.get("files", {})
-    if name in files or any(key.startswith(f"{name}/") for key in files):
-        return directory / name
-    return None
+    return directory / name if part_files(meta, (name,)) else None
+
+
+def part_files(meta: dict[str, Any], names: Collection[str]) -> dict[str, str]:
+    """The files (name -> sha256) the metadata lists for the parts `names`: a part is a
+    file or a sub-directory of files."""
+    return {
+        key: sha for key, sha in meta.get("files", {}).items()
+        if any(key == name or key.startswith(f"{name}/") for name in names)
+    }
 
 
 def read_decoding(directory: Path, meta: dict[str, Any]) -> DecodeSettings | None:
@@ -264,8 +281,9 @@ def resolve(path: Path) -> Path:
     return path
 
 
-def read_metadata(directory: Path) -> dict[str, Any]:
-    """Metadata after checking presence, format and every file's checksum."""
+def read_metadata(directory: Path, only: Collection[str] | None = None) -> dict[str, Any]:
+    """Metadata after checking presence, format and every file's checksum (of the parts
+    `only` names, when given: the rest of the bundle is not about to be used)."""
     if not directory.is_dir():
         raise BundleNotFoundError(f"{directory}: no such model directory")
     meta_path = directory / METADATA_FILE
@@ -279,7 +297,8 @@ def read_metadata(directory: Path) -> dict[str, Any]:
         raise BundleError(
             f"{meta_path}: bundle format {meta.get('format')!r}, this version reads {BUNDLE_FORMAT}"
         )
-    for name, expected in meta.get("files", {}).items():
+    listed = meta.get("files", {}) if only is None else part_files(meta, only)
+    for name, expected in listed.items():
         file = directory / name
         if not file.exists():
             raise ChecksumError(f"{file}: missing from the bundle")

@@ -6,28 +6,16 @@ import time
 
 import tensorflow as tf
 
+from nlp.training.workers import per_worker
+
 AGREE_EVERY_SECONDS = 5.0  # how often multi-worker runs agree on the clock (`RunClock`)
-
-
-def agreed_max(value: float, strategy: tf.distribute.Strategy | None) -> float:
-    """The largest of every worker's `value` under a multi-worker strategy; `value` as it is
-    under any other (or none), whose replicas share one process and so one value.
-
-    Why: a decision each worker takes on a value of its own (its clock) may come out
-    otherwise on another, and a worker that leaves the loop while the others step on blocks
-    them in their next all-reduce. Every worker must call this at the same point."""
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return value
-    values = strategy.experimental_distribute_values_from_function(
-        lambda _: tf.constant([value], tf.float64))
-    return float(tf.reduce_max(strategy.gather(values, axis=0)).numpy())
 
 
 class RunClock:
     """Seconds spent training: those of earlier (resumed) runs, then this process's clock.
 
     Under a multi-worker strategy `seconds` is the largest count over the workers
-    (`agreed_max`): the time budget (`train.max_minutes`) ends the run at the same step on
+    (`per_worker`): the time budget (`train.max_minutes`) ends the run at the same step on
     every worker, and the `linear` schedule gives every worker the same rate. Agreeing is a
     collective operation that costs several steps of a small model, so it is renewed about
     every `AGREE_EVERY_SECONDS`, at a step chosen from agreed values alone (the same on every
@@ -35,7 +23,6 @@ class RunClock:
 
     def __init__(self, spent: float, strategy: tf.distribute.Strategy | None = None) -> None:
         self._started = time.monotonic() - spent
-        self._workers = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
         self._strategy = strategy
         self._due = 0  # the step at which the workers agree next
         self._last: tuple[int, float] | None = None  # (step, seconds) of the last agreement
@@ -47,15 +34,18 @@ class RunClock:
     def seconds(self, step: int) -> float:
         """The count every worker shares after `step` steps; every worker calls it after
         every step."""
-        if not self._workers:
-            return self.local()
-        if step >= self._due or self._last is None:
-            agreed = agreed_max(self.local(), self._strategy)
-            gap = 1
-            if self._last is not None:
-                last_step, last_seconds = self._last
-                per_step = max(agreed - last_seconds, 1e-6) / max(1, step - last_step)
-                gap = max(1, int(AGREE_EVERY_SECONDS / per_step))
-            self._due = step + gap
-            self._last = (step, agreed)
-        return self._last[1]
+        if self._last is not None and step < self._due:
+            return self._last[1]
+        local = self.local()
+        everyone = per_worker(self._strategy, [local], tf.float64)
+        if everyone is None:
+            return local
+        agreed = float(everyone.max())
+        gap = 1
+        if self._last is not None:
+            last_step, last_seconds = self._last
+            per_step = max(agreed - last_seconds, 1e-6) / max(1, step - last_step)
+            gap = max(1, int(AGREE_EVERY_SECONDS / per_step))
+        self._due = step + gap
+        self._last = (step, agreed)
+        return agreed

@@ -20,7 +20,6 @@ from nlp.corpus.pipeline import (
 from nlp.corpus.readers import (
     FORMATS,
     Detection,
-    detect,
     format_options,
     options_for_file,
     read_pairs,
@@ -70,11 +69,11 @@ def load_pairs(spec: CorpusSpec, data: DataConfig | None = None) -> list[Pair]:
         # (each file's format is detected once, here, and handed to read_pairs)
         fmt: str | Detection = spec.fmt
         options = dict(given)
-        if spec.fmt == "auto" and spec.options_follow_format:
-            fmt, options = options_for_file(path, options)
-        elif spec.fmt == "auto" and path.exists():
-            fmt = detect(path)
-        if data is not None and _takes_context(fmt):
+        if spec.fmt == "auto":
+            fmt, own = options_for_file(path, options)
+            if spec.options_follow_format:
+                options = own
+        if data is not None and _takes_context(fmt.fmt if isinstance(fmt, Detection) else fmt):
             options.setdefault("context_turns", data.context_turns)
             options.setdefault("turn_separator", data.turn_separator)
         pairs.extend(read_pairs(path, fmt, report=report, strict=spec.strict, **options))
@@ -84,9 +83,8 @@ def load_pairs(spec: CorpusSpec, data: DataConfig | None = None) -> list[Pair]:
     return pairs
 
 
-def _takes_context(fmt: str | Detection) -> bool:
-    name = fmt.fmt if isinstance(fmt, Detection) else fmt
-    return name in FORMATS and "context_turns" in format_options(name)
+def _takes_context(fmt: str) -> bool:
+    return fmt in FORMATS and "context_turns" in format_options(fmt)
 
 
 def earlier_turns(pairs: Iterable[Pair], separator: str) -> int:

@@ -51,6 +51,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from nlp.training.workers import per_worker
 from nlp.util.config import ExperimentConfig
 from nlp.util.fsutil import write_text_atomic
 
@@ -236,15 +237,10 @@ def the_chiefs(precision: Precision, strategy: tf.distribute.Strategy | None,
     own race, cache and CPU flags), and a near tie can split them; workers whose products
     round to different dtypes compute the same step differently, so their replicas drift
     apart. Every worker calls this once, whichever way it chose: each of the chief's replicas
-    votes for its choice, the others' for none, and one all-reduce sums the votes."""
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return precision
+    votes for its choice, the others' for none (`per_worker`), and the most votes win."""
     choices = list(NAMED.values())
-    vote = [float(chief and choice == precision) for choice in choices]
-    votes = strategy.experimental_distribute_values_from_function(
-        lambda _: tf.constant(vote, tf.float32))
-    total = strategy.reduce(tf.distribute.ReduceOp.SUM, votes, axis=None).numpy()
-    return choices[int(total.argmax())]
+    votes = per_worker(strategy, [float(chief and c == precision) for c in choices], tf.float32)
+    return precision if votes is None else choices[int(votes.sum(axis=0).argmax())]
 
 
 def precision_for(

@@ -681,12 +681,11 @@ def retrain(
     with strategy.scope(), policy_scope(precision.policy):
         model = rebuild_model(bundle.model, config, precision.products)
     grown = range(bundle.config.model.vocab_size, config.model.vocab_size)
-    new_rows = _grown_rows(config, codec, model, grown, options) if grown else None
-    vectors = new_rows.record() if new_rows is not None else None
+    found, vectors = _grown_rows(config, codec, model, grown, options) if grown else (None, None)
     if config.train.freeze_pretrained_epochs:
-        _say(options, f"train.freeze_pretrained_epochs={config.train.freeze_pretrained_epochs}:"
-             f" {int(new_rows.found.sum()) if new_rows is not None else 0} new rows taken "
-             "from the vectors are frozen; the model's other rows train as learned rows")
+        _say(options, f"train.freeze_pretrained_epochs={config.train.freeze_pretrained_epochs} "
+             "freezes only the new rows taken from the vectors; the model's other rows train "
+             "as learned rows")
     if pairs.mixing:
         _say(
             options,
@@ -715,7 +714,7 @@ def retrain(
         strategy,
         bundle.decoding or task_defaults(config.data.task),  # tuned settings survive retraining
         pairs.valid,
-        new_rows.found if new_rows is not None else None,  # train.freeze_pretrained_epochs
+        found,  # the rows train.freeze_pretrained_epochs freezes
         keep=ranker_parts(),
         keep_from=bundle.path,
     )
@@ -882,21 +881,22 @@ def _index_dir(bundle: Bundle) -> Path:
 
 def _grown_rows(
     config: ExperimentConfig, codec: TextCodec, model: Seq2Seq, grown: range, options: RunOptions
-) -> PretrainedRows | None:
+) -> tuple[np.ndarray, dict[str, Any]] | tuple[None, None]:
     """`--extend-vocab` on a model initialised from word vectors: the new rows start from the
-    same vectors (the old rows keep what they learned). Vectors no longer at hand leave the
-    new rows random, with a warning: retraining must not depend on a file that moved."""
+    same vectors (the old rows keep what they learned): (the rows taken from the vectors, the
+    metadata record), as `_pretrained`. Vectors no longer at hand leave the new rows random,
+    with a warning: retraining must not depend on a file that moved."""
     from nlp.vectors.files import VectorsError
 
     if not config.model.pretrained_embeddings:
-        return None
+        return None, None
     try:
         rows = _load_rows(config, codec, model, only=grown)
     except VectorsError as exc:
         print(f"warning: new rows keep a random start: {exc}", file=sys.stderr, flush=True)
-        return None
+        return None, None
     _say(options, f"new rows: {rows.describe()}")
-    return rows
+    return rows.found, rows.record()
 
 
 def _load_rows(

@@ -122,18 +122,11 @@ def link_or_copy_tree(source: Path, destination: Path, skip: Collection[str] = (
         for name in files:
             if relative == Path(".") and name in skip:
                 continue
-            _link_or_copy_file(Path(current, name), target / name)
+            link_or_copy(Path(current, name), target / name)
 
 
 def link_or_copy(source: Path, destination: Path) -> None:
-    """`source`, a file or a directory, at `destination` as `link_or_copy_tree` puts it."""
-    if source.is_dir():
-        link_or_copy_tree(source, destination)
-    else:
-        _link_or_copy_file(source, destination)
-
-
-def _link_or_copy_file(source: Path, destination: Path) -> None:
+    """The file `source` at `destination` as `link_or_copy_tree` puts each of its files."""
     try:
         os.link(source, destination)
     except OSError:

@@ -145,17 +145,15 @@ def pretrained_rows(
     found = np.zeros(len(tokens), dtype=bool)
     matrix = np.array(initial, dtype=np.float32, copy=True)
     fit, scale = "as is", 1.0
-    filled = set(ids)
     if vectors:
-        rows = sorted(vectors)
+        rows = np.array(sorted(vectors))
         fitted, fit = fit_width(np.stack([vectors[i] for i in rows]), matrix.shape[1])
         if rescale:
             scale = scale_to_initial(fitted)
             fitted = fitted * np.float32(scale)
-        kept = [k for k, index in enumerate(rows) if index in filled]
-        rows = [rows[k] for k in kept]
-        matrix[rows, : fitted.shape[1]] = fitted[kept]
-        found[rows] = True
+        kept = np.isin(rows, ids)  # fitted over every row found, written into `ids` only
+        matrix[rows[kept], : fitted.shape[1]] = fitted[kept]
+        found[rows[kept]] = True
     eligible = len(ids)
     token_coverage = None
     if counts:

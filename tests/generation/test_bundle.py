@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from nlp.generation.bundle import BundleError, load_bundle, read_metadata, save_bundle
+from nlp.generation.bundle import (
+    BundleError,
+    ChecksumError,
+    load_bundle,
+    read_metadata,
+    save_bundle,
+    store_part,
+)
 
 
 @pytest.fixture
@@ -82,3 +89,27 @@ def test_failed_save_keeps_the_previous_bundle(tiny_bundle: Path, tmp_path: Path
         save_bundle(target, good.config, good.codec, Exploding(), {"note": "second"})
     assert read_metadata(target)["note"] == "first"
     assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temporary left behind
+
+
+def test_a_kept_part_comes_with_its_checksums_and_a_corrupt_one_is_refused(
+    bundle_copy: Path, tmp_path: Path
+) -> None:
+    def write(directory: Path) -> None:
+        (directory / "deep").mkdir(parents=True)
+        (directory / "deep" / "rows.txt").write_text("one\n", "utf-8")
+
+    store_part(bundle_copy, "extra", write)
+    good = load_bundle(bundle_copy)
+    target = tmp_path / "next"
+    save_bundle(target, good.config, good.codec, good.model, keep=("extra", "absent"),
+                keep_from=bundle_copy)
+    assert (target / "extra" / "deep" / "rows.txt").read_text("utf-8") == "one\n"
+    assert read_metadata(target)["files"]["extra/deep/rows.txt"] == \
+        good.metadata["files"]["extra/deep/rows.txt"]
+    kept = bundle_copy / "extra" / "deep" / "rows.txt"
+    kept.unlink()  # not written in place: the new bundle's link shares its data
+    kept.write_text("two\n", "utf-8")
+    with pytest.raises(ChecksumError, match=r"rows.txt: corrupt"):
+        save_bundle(target, good.config, good.codec, good.model, keep=("extra",),
+                    keep_from=bundle_copy)
+    assert read_metadata(target)["files"]["extra/deep/rows.txt"]  # the bundle stays as it was
