@@ -194,6 +194,41 @@ def test_each_model_has_its_own_conversation(server: str, browser: Any) -> None:
     assert shown_log(driver) == other  # "New" starts over for the selected model only
 
 
+def test_the_heatmap_is_of_the_reply_the_server_says_the_model_chose(
+    server: str, browser: Any
+) -> None:
+    """The page guessed from a leading "/" whether an answer was the model's reply: a notice
+    (to a message of symbols alone) labelled the heatmap, "/ hello there" (a message to the
+    model) was not remembered, "/RESET" left a reply the server had forgotten, and so did a
+    409 from the attention endpoint."""
+    driver = browser
+    model = open_page(driver, server)
+    model.select_by_value("chat")
+
+    def labelled() -> str:
+        return driver.find_element(By.ID, "attention-of").text
+
+    reply = send(driver, "hello there")[-1][1]
+    assert labelled() == f"chat · {reply}"
+    assert send(driver, "☺☺")[-1][1] == ENGLISH.no_words
+    assert labelled() == f"chat · {reply}"  # the notice is not the model's reply
+    send(driver, "/RESET")
+    assert labelled() == ""
+    assert driver.find_element(By.ID, "attention-go").get_attribute("disabled") is not None
+    reply = send(driver, "/ hello there")[-1][1]
+    assert labelled() == f"chat · {reply}"
+
+    driver.execute_async_script(  # another client of the conversation resets it
+        "const done = arguments[arguments.length - 1];"
+        "fetch('/v1/models/chat/chat', {method: 'POST', headers: headers(), body:"
+        "  JSON.stringify({conversation: state.conversations.get('chat'), message: '/reset'})})"
+        "  .then(() => done());"
+    )
+    driver.find_element(By.ID, "attention-go").click()
+    WebDriverWait(driver, 60).until(lambda d: "409" in d.find_element(By.ID, "status").text)
+    assert labelled() == ""
+
+
 def test_the_header_keeps_its_line_and_the_articles_limit_is_said(
     server: str, browser: Any
 ) -> None:

@@ -15,6 +15,9 @@ const state = {
   logs: new Map(),
   limits: {},  // what a request may hold, the server's own figures (/v1/models)
 };
+// The provenances of a chat reply the model chose, whose attention the server can draw; a
+// fallback is the chat's own line, and a notice or a command's answer has none ("").
+const DRAWN_REPLIES = new Set(["generated", "retrieved", "refined"]);
 
 function headers() {
   const h = { "Content-Type": "application/json" };
@@ -43,7 +46,11 @@ async function explain(response) {
 async function post(path, body) {
   const response = await fetch(path, { method: "POST", headers: headers(),
                                        body: JSON.stringify(body) });
-  if (!response.ok) throw new Error(await explain(response));
+  if (!response.ok) {
+    const error = new Error(await explain(response));
+    error.status = response.status;
+    throw error;
+  }
   return response;
 }
 
@@ -72,9 +79,16 @@ function showModel() {
 
 function remember(model, body, text, picture = null) {
   // A model's new output: its earlier heatmap is stale, so it goes.
+  forget(model);
+  state.outputs.set(model, { body, text, picture });
+  if (model === $("model").value) showOutput();
+}
+
+function forget(model) {
+  // The model has no output to draw (any more): no button, no heatmap.
   const old = state.outputs.get(model);
   if (old && old.picture && old.picture.startsWith("blob:")) URL.revokeObjectURL(old.picture);
-  state.outputs.set(model, { body, text, picture });
+  state.outputs.delete(model);
   if (model === $("model").value) showOutput();
 }
 
@@ -157,16 +171,19 @@ async function sendMessage(event) {
   try {
     const body = await chat(message);
     addMessage(model, "bot", body.reply);
-    const command = message.trim().startsWith("/");
+    // What the server says the answer is (its provenance), not a guess from the message:
+    // "/ hi" is a message to the model, "/RESET" a command.
     const output = state.outputs.get(model);
     if (body.picture_png_base64 && output) {  // /why: the heatmap of the last reply
       output.picture = "data:image/png;base64," + body.picture_png_base64;
       showOutput();
-    } else if (!command) {  // a reply: what the heatmap button draws next
+    } else if (DRAWN_REPLIES.has(body.provenance)) {  // what the heatmap button draws next
       remember(model, { conversation: body.conversation }, body.reply);
-    } else if (message.trim().startsWith("/reset")) {  // no last reply any more
-      state.outputs.delete(model);
-      showOutput();
+    } else if (body.provenance || message.trim().startsWith("/")) {
+      // A fallback replaced the last reply, and a command (/reset) may have: forgotten, so
+      // that the button never names a reply the server no longer draws. A notice ("" to a
+      // message) left it as it was.
+      forget(model);
     }
   } catch (error) {
     say("Chat · 聊天: " + error.message);
@@ -243,6 +260,8 @@ async function showAttention() {
     output.picture = URL.createObjectURL(blob);
     showOutput();
   } catch (error) {
+    // 409: the conversation has no reply to draw (reset, or a fallback's)
+    if (error.status === 409 && state.outputs.get(model) === output) forget(model);
     say("Attention · 注意力: " + error.message);
   }
 }
