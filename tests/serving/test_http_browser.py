@@ -45,6 +45,18 @@ MODELS = ("chat", "news", "other")  # two chat models (the same bundle) and a he
 CJK_SHARE = 0.9
 HEATMAP_SHOWN = ("const img = document.getElementById('attention-img');"
                  "return !img.hidden && img.complete && img.naturalWidth > 100;")
+# Holds the page's chat requests until `release()`, as a slow server would, and counts them.
+HOLD_CHAT = """
+window.chatBodies = []; window.held = []; window.answered = 0;
+const realFetch = window.fetch;
+window.fetch = (url, init) => {
+  if (!String(url).endsWith('/chat')) return realFetch(url, init);
+  window.chatBodies.push(JSON.parse(init.body));
+  return new Promise((resolve, reject) => window.held.push(() => realFetch(url, init)
+    .then((answer) => { window.answered += 1; return answer; }).then(resolve, reject)));
+};
+window.release = () => window.held.splice(0).forEach((go) => go());
+"""
 NARROW_HAN = """
 const han = /\\p{Script=Han}/u;
 const narrow = [];
@@ -227,6 +239,46 @@ def test_the_heatmap_is_of_the_reply_the_server_says_the_model_chose(
     driver.find_element(By.ID, "attention-go").click()
     WebDriverWait(driver, 60).until(lambda d: "409" in d.find_element(By.ID, "status").text)
     assert labelled() == ""
+
+
+def test_a_late_reply_neither_undoes_new_nor_opens_a_second_conversation(
+    server: str, browser: Any
+) -> None:
+    """Late replies overwrote the page's chat: "New" clicked while a reply was on its way was
+    undone (the late reply's conversation continued, its bubble in the new log), and a
+    second message sent before the first one's reply opened a second conversation."""
+    driver = browser
+    model = open_page(driver, server)
+    model.select_by_value("chat")
+    driver.execute_script(HOLD_CHAT)
+
+    def release() -> None:  # and let the page take in the answers
+        driver.execute_async_script("setTimeout(arguments[0], 300)")
+        driver.execute_script("release()")
+        WebDriverWait(driver, 60).until(
+            lambda d: d.execute_script("return window.answered === window.chatBodies.length"))
+        driver.execute_async_script("setTimeout(arguments[0], 300)")
+
+    driver.find_element(By.ID, "chat-input").send_keys("hello")
+    driver.find_element(By.ID, "chat-send").click()
+    driver.find_element(By.ID, "chat-new").click()
+    release()
+    assert shown_log(driver) == []
+    assert driver.execute_script("return state.conversations.get('chat')") is None
+
+    driver.find_element(By.ID, "chat-input").send_keys("my name is alice")
+    driver.find_element(By.ID, "chat-send").click()
+    driver.execute_script(  # the next message, before the reply
+        "document.getElementById('chat-input').value = 'what is my name';"
+        "document.getElementById('chat-send').click();")
+    release()
+    driver.find_element(By.ID, "chat-send").click()  # now, if it is still to send
+    release()
+    sent = driver.execute_script("return window.chatBodies")[1:]
+    conversation = driver.execute_script("return state.conversations.get('chat')")
+    assert [body["message"] for body in sent] == ["my name is alice", "what is my name"]
+    assert "conversation" not in sent[0] and sent[1]["conversation"] == conversation
+    assert [who for who, _ in shown_log(driver)] == ["you", "bot", "you", "bot"]
 
 
 def test_the_header_keeps_its_line_and_the_articles_limit_is_said(
