@@ -38,6 +38,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
 ARTICLE = "国家统计局今天发布数据，一季度国内生产总值同比增长百分之五点三，经济运行开局良好。"
 WIDTH, HEIGHT = 1280, 1000  # a laptop's window, as the page was reviewed in
 MODELS = ("chat", "news", "other")  # two chat models (the same bundle) and a headline one
+MAX_TEXT_CHARS = 3000  # the server's limit, not its default, to see that the page reads it
 # Every Han character of the page's own text, drawn narrower than CJK_SHARE of its font size:
 # a CJK font draws an ideograph one em wide, a missing glyph's box is some 0.6 em. (Checked on
 # the layout, where the browser bug was: a canvas would measure the loaded font, not what the
@@ -87,7 +88,8 @@ def server(tiny_bundle: Path, tiny_headline_bundle: Path) -> Iterator[str]:
     from nlp.serving.http.command import build_app
 
     args = serve_args("--model", f"chat={tiny_bundle}", "--model", f"news={tiny_headline_bundle}",
-                      "--model", f"other={tiny_bundle}")
+                      "--model", f"other={tiny_bundle}",
+                      "--max-text-chars", str(MAX_TEXT_CHARS))
     with serving(build_app(args)) as url:
         yield url
 
@@ -266,6 +268,7 @@ def test_a_late_reply_neither_undoes_new_nor_opens_a_second_conversation(
     assert shown_log(driver) == []
     assert driver.execute_script("return state.conversations.get('chat')") is None
 
+    driver.find_element(By.ID, "chat-input").clear()  # "hello" waits there, not sent
     driver.find_element(By.ID, "chat-input").send_keys("my name is alice")
     driver.find_element(By.ID, "chat-send").click()
     driver.execute_script(  # the next message, before the reply
@@ -279,6 +282,27 @@ def test_a_late_reply_neither_undoes_new_nor_opens_a_second_conversation(
     assert [body["message"] for body in sent] == ["my name is alice", "what is my name"]
     assert "conversation" not in sent[0] and sent[1]["conversation"] == conversation
     assert [who for who, _ in shown_log(driver)] == ["you", "bot", "you", "bot"]
+
+
+def test_the_chat_input_takes_the_servers_limit_and_keeps_a_refused_message(
+    server: str, browser: Any
+) -> None:
+    """The input's maxlength was 10,000 whatever the server's limit, and a message the server
+    refused (422, 429, 503) was gone from the input, to be written again."""
+    driver = browser
+    model = open_page(driver, server)
+    model.select_by_value("chat")
+    field = driver.find_element(By.ID, "chat-input")
+    assert field.get_attribute("maxLength") == str(MAX_TEXT_CHARS)
+    too_long = "a" * (MAX_TEXT_CHARS + 1)  # typed, the browser would cut it
+    driver.execute_script("arguments[0].value = arguments[1];", field, too_long)
+    driver.find_element(By.ID, "chat-send").click()
+    WebDriverWait(driver, 60).until(lambda d: "422" in d.find_element(By.ID, "status").text)
+    assert field.get_attribute("value") == too_long and field.is_enabled()
+    assert shown_log(driver) == []  # nothing was said
+    field.clear()
+    assert send(driver, "hello there")[0] == ("you", "hello there")
+    assert field.get_attribute("value") == ""
 
 
 def test_the_header_keeps_its_line_and_the_articles_limit_is_said(

@@ -116,6 +116,9 @@ async function loadModels() {
   if (!response.ok) { say("Models · 模型: " + await explain(response)); return; }
   const { models, limits } = await response.json();
   state.limits = limits || {};
+  const input = $("chat-input");
+  if (state.limits.max_text_chars) input.maxLength = state.limits.max_text_chars;
+  else input.removeAttribute("maxlength");
   const most = state.limits.max_articles;
   $("articles-limit").textContent =
     most ? `At most ${most} articles at a time · 一次最多 ${most} 篇` : "";
@@ -170,8 +173,6 @@ async function sendMessage(event) {
   const message = $("chat-input").value;
   const model = $("model").value;
   if (!message.trim() || state.sending.has(model)) return;
-  $("chat-input").value = "";
-  addMessage(model, "you", message);
   say("");
   const sent = generation(model);
   state.sending.add(model);
@@ -185,11 +186,13 @@ async function sendMessage(event) {
   if (generation(model) !== sent) return;  // "New" was clicked meanwhile
   state.sending.delete(model);
   showModel();
-  if (failure) {
+  if (failure) {  // the message stays in the input, to send again or change
     say("Chat · 聊天: " + failure.message);
     return;
   }
+  if ($("chat-input").value === message) $("chat-input").value = "";
   state.conversations.set(model, body.conversation);
+  addMessage(model, "you", message);
   addMessage(model, "bot", body.reply);
   // What the server says the answer is (its provenance), not a guess from the message:
   // "/ hi" is a message to the model, "/RESET" a command.
