@@ -112,6 +112,9 @@ class ChatResponder:
         self._serving: LruDict[ChatSettings, None] = LruDict(self.limits.max_chats)
         # a chat's stored settings the model could not decode with: its next reply says so
         self._gave_way: LruDict[str, DecodeOptions] = LruDict(self.limits.max_chats)
+        # a front end's bound on the options a chat may set (the HTTP server's cost of one
+        # request): raises OptionError, so `change_settings` refuses what exceeds it
+        self.settings_bound: Callable[[DecodeOptions], None] | None = None
         self._commands: dict[str, Callable[[str, Command, bool], Awaitable[Reply]]] = {
             name: getattr(self, f"_cmd_{name}") for name in COMMAND_NAMES
         }
@@ -157,7 +160,8 @@ class ChatResponder:
         self.store.close()
 
     def is_slow(self, text: str) -> bool:
-        """Whether answering `text` takes model or drawing time (worth a typing indicator)."""
+        """Whether answering `text` takes model or drawing time (worth a typing indicator,
+        and the only answers the HTTP server charges to a client's budget)."""
         command = parse_command(clean_message(text))
         return command is None or command.name in SLOW_COMMANDS
 
@@ -278,9 +282,13 @@ class ChatResponder:
         """`chat`'s settings with `changes`, kept. Raises SettingsError for a value out of
         the range users may set, and OptionError for settings the model cannot decode with
         (`TextGenerator.check`: a fallback threshold calibrated for the default beam's
-        n-best holds for no other), keeping the old ones. Why refuse now: stored, such a
-        setting would make every later message of the chat fail, across restarts."""
-        self._check(self.store.get(chat).replace(**changes))
+        n-best holds for no other) or beyond `settings_bound`, keeping the old ones. Why
+        refuse now: stored, such a setting would make every later message of the chat fail,
+        across restarts."""
+        settings = self.store.get(chat).replace(**changes)
+        self._check(settings)
+        if self.settings_bound is not None:
+            self.settings_bound(settings.decode_options(self.base_options))
         return self.store.update(chat, **changes)
 
     def _update(self, chat: str, is_admin: bool, **changes: object) -> Reply:

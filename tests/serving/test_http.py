@@ -598,6 +598,37 @@ async def test_a_retrieval_only_message_costs_less_than_one_that_generates() -> 
         await model.responder.aclose()
 
 
+async def test_a_chat_cannot_set_itself_beyond_the_cost_limit_and_commands_are_free() -> None:
+    """`/beam 16` and `/length 200` were accepted under a lower --max-request-cost, and every
+    message after them was refused with 413, `/beam 1`, `/settings default` and `/reset`
+    included, since each was charged the decoding of the chat's settings."""
+    chat = fake_served("chat")  # beam 5 and 30 tokens: 150 a message
+    config = ServeConfig(max_request_cost=3000, cost_per_minute=60, rate_burst=100)
+    app = gated_app({"chat": chat}, config, ServeMetrics())
+    async with from_address(app, "10.0.0.1") as client:
+
+        async def send(message: str) -> httpx.Response:
+            return await client.post("/v1/models/chat/chat",
+                                     json={"conversation": conversation, "message": message})
+
+        first = await client.post("/v1/models/chat/chat", json={"message": "hello"})
+        conversation = first.json()["conversation"]
+        assert (await send("/beam 16")).status_code == 200  # 16 x 30 = 480
+        refused = await send("/length 200")  # 16 x 200 = 3,200
+        assert refused.status_code == 200
+        assert "kept the settings" in refused.json()["reply"]
+        assert "3,200" in refused.json()["reply"] and "3,000" in refused.json()["reply"]
+        assert "at most 30 tokens" in (await send("/settings")).json()["reply"]
+        assert (await send("hi")).status_code == 200  # 480 of the 3,000 - 150 left
+        for _ in range(5):
+            await send("hi")
+        assert (await send("hi")).status_code == 429  # the budget is spent
+        assert (await send("/why")).status_code == 429  # it reads the reply with the model
+        for command in ("/beam 1", "/settings default", "/reset", "/help"):
+            assert (await send(command)).status_code == 200, command
+    await chat.responder.aclose()
+
+
 async def test_retrieving_more_replies_for_a_ranker_that_reads_them_costs_more() -> None:
     """`retrieve` 50 with the likelihood ranker scores 50 replies with the chat model: it
     was charged as if nothing but the decoder ran, the same as `retrieve` 10."""

@@ -38,6 +38,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
 ARTICLE = "国家统计局今天发布数据，一季度国内生产总值同比增长百分之五点三，经济运行开局良好。"
 WIDTH, HEIGHT = 1280, 1000  # a laptop's window, as the page was reviewed in
 MODELS = ("chat", "news", "other")  # two chat models (the same bundle) and a headline one
+MAX_TEXT_CHARS = 3000  # the server's limit, not its default, to see that the page reads it
 # Every Han character of the page's own text, drawn narrower than CJK_SHARE of its font size:
 # a CJK font draws an ideograph one em wide, a missing glyph's box is some 0.6 em. (Checked on
 # the layout, where the browser bug was: a canvas would measure the loaded font, not what the
@@ -45,6 +46,18 @@ MODELS = ("chat", "news", "other")  # two chat models (the same bundle) and a he
 CJK_SHARE = 0.9
 HEATMAP_SHOWN = ("const img = document.getElementById('attention-img');"
                  "return !img.hidden && img.complete && img.naturalWidth > 100;")
+# Holds the page's chat requests until `release()`, as a slow server would, and counts them.
+HOLD_CHAT = """
+window.chatBodies = []; window.held = []; window.answered = 0;
+const realFetch = window.fetch;
+window.fetch = (url, init) => {
+  if (!String(url).endsWith('/chat')) return realFetch(url, init);
+  window.chatBodies.push(JSON.parse(init.body));
+  return new Promise((resolve, reject) => window.held.push(() => realFetch(url, init)
+    .then((answer) => { window.answered += 1; return answer; }).then(resolve, reject)));
+};
+window.release = () => window.held.splice(0).forEach((go) => go());
+"""
 NARROW_HAN = """
 const han = /\\p{Script=Han}/u;
 const narrow = [];
@@ -75,7 +88,8 @@ def server(tiny_bundle: Path, tiny_headline_bundle: Path) -> Iterator[str]:
     from nlp.serving.http.command import build_app
 
     args = serve_args("--model", f"chat={tiny_bundle}", "--model", f"news={tiny_headline_bundle}",
-                      "--model", f"other={tiny_bundle}")
+                      "--model", f"other={tiny_bundle}",
+                      "--max-text-chars", str(MAX_TEXT_CHARS))
     with serving(build_app(args)) as url:
         yield url
 
@@ -192,6 +206,103 @@ def test_each_model_has_its_own_conversation(server: str, browser: Any) -> None:
     driver.find_element(By.ID, "chat-new").click()
     model.select_by_value("other")
     assert shown_log(driver) == other  # "New" starts over for the selected model only
+
+
+def test_the_heatmap_is_of_the_reply_the_server_says_the_model_chose(
+    server: str, browser: Any
+) -> None:
+    """The page guessed from a leading "/" whether an answer was the model's reply: a notice
+    (to a message of symbols alone) labelled the heatmap, "/ hello there" (a message to the
+    model) was not remembered, "/RESET" left a reply the server had forgotten, and so did a
+    409 from the attention endpoint."""
+    driver = browser
+    model = open_page(driver, server)
+    model.select_by_value("chat")
+
+    def labelled() -> str:
+        return driver.find_element(By.ID, "attention-of").text
+
+    reply = send(driver, "hello there")[-1][1]
+    assert labelled() == f"chat · {reply}"
+    assert send(driver, "☺☺")[-1][1] == ENGLISH.no_words
+    assert labelled() == f"chat · {reply}"  # the notice is not the model's reply
+    send(driver, "/RESET")
+    assert labelled() == ""
+    assert driver.find_element(By.ID, "attention-go").get_attribute("disabled") is not None
+    reply = send(driver, "/ hello there")[-1][1]
+    assert labelled() == f"chat · {reply}"
+
+    driver.execute_async_script(  # another client of the conversation resets it
+        "const done = arguments[arguments.length - 1];"
+        "fetch('/v1/models/chat/chat', {method: 'POST', headers: headers(), body:"
+        "  JSON.stringify({conversation: state.conversations.get('chat'), message: '/reset'})})"
+        "  .then(() => done());"
+    )
+    driver.find_element(By.ID, "attention-go").click()
+    WebDriverWait(driver, 60).until(lambda d: "409" in d.find_element(By.ID, "status").text)
+    assert labelled() == ""
+
+
+def test_a_late_reply_neither_undoes_new_nor_opens_a_second_conversation(
+    server: str, browser: Any
+) -> None:
+    """Late replies overwrote the page's chat: "New" clicked while a reply was on its way was
+    undone (the late reply's conversation continued, its bubble in the new log), and a
+    second message sent before the first one's reply opened a second conversation."""
+    driver = browser
+    model = open_page(driver, server)
+    model.select_by_value("chat")
+    driver.execute_script(HOLD_CHAT)
+
+    def release() -> None:  # and let the page take in the answers
+        driver.execute_async_script("setTimeout(arguments[0], 300)")
+        driver.execute_script("release()")
+        WebDriverWait(driver, 60).until(
+            lambda d: d.execute_script("return window.answered === window.chatBodies.length"))
+        driver.execute_async_script("setTimeout(arguments[0], 300)")
+
+    driver.find_element(By.ID, "chat-input").send_keys("hello")
+    driver.find_element(By.ID, "chat-send").click()
+    driver.find_element(By.ID, "chat-new").click()
+    release()
+    assert shown_log(driver) == []
+    assert driver.execute_script("return state.conversations.get('chat')") is None
+
+    driver.find_element(By.ID, "chat-input").clear()  # "hello" waits there, not sent
+    driver.find_element(By.ID, "chat-input").send_keys("my name is alice")
+    driver.find_element(By.ID, "chat-send").click()
+    driver.execute_script(  # the next message, before the reply
+        "document.getElementById('chat-input').value = 'what is my name';"
+        "document.getElementById('chat-send').click();")
+    release()
+    driver.find_element(By.ID, "chat-send").click()  # now, if it is still to send
+    release()
+    sent = driver.execute_script("return window.chatBodies")[1:]
+    conversation = driver.execute_script("return state.conversations.get('chat')")
+    assert [body["message"] for body in sent] == ["my name is alice", "what is my name"]
+    assert "conversation" not in sent[0] and sent[1]["conversation"] == conversation
+    assert [who for who, _ in shown_log(driver)] == ["you", "bot", "you", "bot"]
+
+
+def test_the_chat_input_takes_the_servers_limit_and_keeps_a_refused_message(
+    server: str, browser: Any
+) -> None:
+    """The input's maxlength was 10,000 whatever the server's limit, and a message the server
+    refused (422, 429, 503) was gone from the input, to be written again."""
+    driver = browser
+    model = open_page(driver, server)
+    model.select_by_value("chat")
+    field = driver.find_element(By.ID, "chat-input")
+    assert field.get_attribute("maxLength") == str(MAX_TEXT_CHARS)
+    too_long = "a" * (MAX_TEXT_CHARS + 1)  # typed, the browser would cut it
+    driver.execute_script("arguments[0].value = arguments[1];", field, too_long)
+    driver.find_element(By.ID, "chat-send").click()
+    WebDriverWait(driver, 60).until(lambda d: "422" in d.find_element(By.ID, "status").text)
+    assert field.get_attribute("value") == too_long and field.is_enabled()
+    assert shown_log(driver) == []  # nothing was said
+    field.clear()
+    assert send(driver, "hello there")[0] == ("you", "hello there")
+    assert field.get_attribute("value") == ""
 
 
 def test_the_header_keeps_its_line_and_the_articles_limit_is_said(

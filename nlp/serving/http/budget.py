@@ -17,7 +17,13 @@ from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
 
-from nlp.decoding.options import RETRIEVAL, SENTENCE_ENCODER, DecodeOptions, rows_per_input
+from nlp.decoding.options import (
+    RETRIEVAL,
+    SENTENCE_ENCODER,
+    DecodeOptions,
+    OptionError,
+    rows_per_input,
+)
 from nlp.generation.mmi import COMPANION_KIND
 from nlp.generation.pmi import MARGINAL_POSTS
 from nlp.generation.rankers import FUSED, reads_chat_model
@@ -102,6 +108,16 @@ class CostBudget:
         self._buckets = ChatRateLimiter(
             config.max_request_cost, config.cost_per_minute / 60.0, clock=clock
         )
+
+    def check_settings(self, cost: int) -> None:
+        """OptionError when a conversation's settings would make each of its messages cost
+        `cost`, more than one request may: refused when set (`ChatResponder.change_settings`)
+        because, stored, they would have every later message refused with 413."""
+        if cost > self.max_request_cost:
+            raise OptionError(
+                f"each message would cost {cost:,} {COST_UNIT}, and this server takes at most "
+                f"{self.max_request_cost:,} in one request: a smaller beam or length fits"
+            )
 
     def charge(self, client: str, cost: int) -> None:
         """Take `cost` from `client`'s budget; HTTPException 413 or 429 if it cannot."""

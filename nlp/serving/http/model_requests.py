@@ -5,6 +5,7 @@ through the model's micro-batcher, each turned into the HTTP answer its failure 
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import fields
@@ -71,6 +72,11 @@ class ModelRequests:
             for name, model in models.items()
         }
         self.budget = CostBudget(config)
+        for model in models.values():  # a chat's settings must leave its messages affordable
+            model.responder.settings_bound = functools.partial(self._affordable, model)
+
+    def _affordable(self, model: ServedModel, options: DecodeOptions) -> None:
+        self.budget.check_settings(model.cost(options))
 
     def served(self, name: str, endpoint: str) -> ServedModel:
         model = self.models.get(name)

@@ -49,8 +49,9 @@ def add_chat_routes(app: FastAPI, requests: ModelRequests, config: ServeConfig) 
         if body.conversation is not None:
             # an unknown id: 404 before any charge
             requests.conversation_lock(name, body.conversation)
-        cost = model.cost(model.responder.chat_options(body.conversation))
-        requests.budget.charge(client, cost)
+        if model.responder.is_slow(body.message):  # a command that decodes nothing is free
+            cost = model.cost(model.responder.chat_options(body.conversation))
+            requests.budget.charge(client, cost)
         conversation = body.conversation or requests.conversations[name].open(client)
         async with requests.conversation_lock(name, conversation):
             reply = await model.responder.respond(conversation, body.message)

@@ -13,8 +13,17 @@ const state = {
   // model name -> its chat log (the message elements): each model its own conversation, so
   // switching models never shows one model's exchange above another's replies.
   logs: new Map(),
+  // model name -> how many times "New" was clicked: a late reply belongs to a conversation
+  // left, and is dropped
+  generations: new Map(),
+  // models whose message awaits its reply: their input waits too, so that the next message
+  // continues the conversation the reply names rather than opening another
+  sending: new Set(),
   limits: {},  // what a request may hold, the server's own figures (/v1/models)
 };
+// The provenances of a chat reply the model chose, whose attention the server can draw; a
+// fallback is the chat's own line, and a notice or a command's answer has none ("").
+const DRAWN_REPLIES = new Set(["generated", "retrieved", "refined"]);
 
 function headers() {
   const h = { "Content-Type": "application/json" };
@@ -43,7 +52,11 @@ async function explain(response) {
 async function post(path, body) {
   const response = await fetch(path, { method: "POST", headers: headers(),
                                        body: JSON.stringify(body) });
-  if (!response.ok) throw new Error(await explain(response));
+  if (!response.ok) {
+    const error = new Error(await explain(response));
+    error.status = response.status;
+    throw error;
+  }
   return response;
 }
 
@@ -59,12 +72,13 @@ function showModel() {
     `${model.task} · ${model.languages.join(", ") || "?"} · ${model.decoding.summary}`;
   $("chat-log").replaceChildren(...(state.logs.get(model.name) || []));
   $("chat-log").scrollTop = $("chat-log").scrollHeight;
+  const waiting = state.sending.has(model.name);
   for (const [section, endpoint] of [["chat-section", "chat"],
                                      ["headlines-section", "headlines"]]) {
     const on = model.endpoints.includes(endpoint);
     $(section).classList.toggle("off", !on);
     for (const control of $(section).querySelectorAll("input, textarea, button")) {
-      control.disabled = !on;
+      control.disabled = !on || (waiting && control.id !== "chat-new");
     }
   }
   showOutput();
@@ -72,9 +86,16 @@ function showModel() {
 
 function remember(model, body, text, picture = null) {
   // A model's new output: its earlier heatmap is stale, so it goes.
+  forget(model);
+  state.outputs.set(model, { body, text, picture });
+  if (model === $("model").value) showOutput();
+}
+
+function forget(model) {
+  // The model has no output to draw (any more): no button, no heatmap.
   const old = state.outputs.get(model);
   if (old && old.picture && old.picture.startsWith("blob:")) URL.revokeObjectURL(old.picture);
-  state.outputs.set(model, { body, text, picture });
+  state.outputs.delete(model);
   if (model === $("model").value) showOutput();
 }
 
@@ -95,6 +116,9 @@ async function loadModels() {
   if (!response.ok) { say("Models · 模型: " + await explain(response)); return; }
   const { models, limits } = await response.json();
   state.limits = limits || {};
+  const input = $("chat-input");
+  if (state.limits.max_text_chars) input.maxLength = state.limits.max_text_chars;
+  else input.removeAttribute("maxlength");
   const most = state.limits.max_articles;
   $("articles-limit").textContent =
     most ? `At most ${most} articles at a time · 一次最多 ${most} 篇` : "";
@@ -127,49 +151,62 @@ function addMessage(model, who, text) {
   return div;
 }
 
-async function chat(message) {
+async function chat(model, message) {
   // The server issues the conversation's id with its first answer (ids are unguessable, and
   // it answers only to the ids it issued); one it has forgotten (an hour idle) starts anew.
-  const model = $("model").value;
+  const path = `/v1/models/${encodeURIComponent(model)}/chat`;
   const known = state.conversations.get(model);
   let response;
   try {
-    response = await post(modelPath("chat"), known ? { conversation: known, message }
-                                                   : { message });
+    response = await post(path, known ? { conversation: known, message } : { message });
   } catch (error) {
     if (!known || !error.message.startsWith("404 unknown conversation")) throw error;
-    state.conversations.delete(model);
-    response = await post(modelPath("chat"), { message });
+    response = await post(path, { message });
   }
-  const body = await response.json();
-  state.conversations.set(model, body.conversation);
-  return body;
+  return response.json();
 }
+
+function generation(model) { return state.generations.get(model) || 0; }
 
 async function sendMessage(event) {
   event.preventDefault();
   const message = $("chat-input").value;
-  if (!message.trim()) return;
-  $("chat-input").value = "";
   const model = $("model").value;
-  addMessage(model, "you", message);
+  if (!message.trim() || state.sending.has(model)) return;
   say("");
+  const sent = generation(model);
+  state.sending.add(model);
+  showModel();
+  let body, failure;
   try {
-    const body = await chat(message);
-    addMessage(model, "bot", body.reply);
-    const command = message.trim().startsWith("/");
-    const output = state.outputs.get(model);
-    if (body.picture_png_base64 && output) {  // /why: the heatmap of the last reply
-      output.picture = "data:image/png;base64," + body.picture_png_base64;
-      showOutput();
-    } else if (!command) {  // a reply: what the heatmap button draws next
-      remember(model, { conversation: body.conversation }, body.reply);
-    } else if (message.trim().startsWith("/reset")) {  // no last reply any more
-      state.outputs.delete(model);
-      showOutput();
-    }
+    body = await chat(model, message);
   } catch (error) {
-    say("Chat · 聊天: " + error.message);
+    failure = error;
+  }
+  if (generation(model) !== sent) return;  // "New" was clicked meanwhile
+  state.sending.delete(model);
+  showModel();
+  if (failure) {  // the message stays in the input, to send again or change
+    say("Chat · 聊天: " + failure.message);
+    return;
+  }
+  if ($("chat-input").value === message) $("chat-input").value = "";
+  state.conversations.set(model, body.conversation);
+  addMessage(model, "you", message);
+  addMessage(model, "bot", body.reply);
+  // What the server says the answer is (its provenance), not a guess from the message:
+  // "/ hi" is a message to the model, "/RESET" a command.
+  const output = state.outputs.get(model);
+  if (body.picture_png_base64 && output) {  // /why: the heatmap of the last reply
+    output.picture = "data:image/png;base64," + body.picture_png_base64;
+    showOutput();
+  } else if (DRAWN_REPLIES.has(body.provenance)) {  // what the heatmap button draws next
+    remember(model, { conversation: body.conversation }, body.reply);
+  } else if (body.provenance || message.trim().startsWith("/")) {
+    // A fallback replaced the last reply, and a command (/reset) may have: forgotten, so
+    // that the button never names a reply the server no longer draws. A notice ("" to a
+    // message) left it as it was.
+    forget(model);
   }
 }
 
@@ -243,6 +280,8 @@ async function showAttention() {
     output.picture = URL.createObjectURL(blob);
     showOutput();
   } catch (error) {
+    // 409: the conversation has no reply to draw (reset, or a fallback's)
+    if (error.status === 409 && state.outputs.get(model) === output) forget(model);
     say("Attention · 注意力: " + error.message);
   }
 }
@@ -254,9 +293,12 @@ $("token").addEventListener("change", () => {
 });
 $("chat-form").addEventListener("submit", sendMessage);
 $("chat-new").addEventListener("click", () => {
-  state.conversations.delete($("model").value);
-  state.logs.delete($("model").value);
-  $("chat-log").replaceChildren();
+  const model = $("model").value;
+  state.generations.set(model, generation(model) + 1);
+  state.sending.delete(model);
+  state.conversations.delete(model);
+  state.logs.delete(model);
+  showModel();
 });
 $("headlines-go").addEventListener("click", generateHeadlines);
 $("attention-go").addEventListener("click", showAttention);
