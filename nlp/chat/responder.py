@@ -283,13 +283,14 @@ class ChatResponder:
     def _update(self, chat: str, is_admin: bool, **changes: object) -> Reply:
         words = self.messages(chat)
         try:
-            self.change_settings(chat, **changes)
+            settings = self.change_settings(chat, **changes)  # checked: they serve
         except SettingsError as exc:
             return Reply(words.refused_setting(exc))
         except OptionError as exc:  # the owner runs the remedy; a stranger reads the reason
             reason = str(exc) if is_admin else public_reason(exc, self._directory, "the model")
             return Reply(words.refused_options.format(reason=reason))
-        return Reply(words.changed_text(self.chat_options(chat), self.model_reads))
+        options = settings.decode_options(self.base_options)
+        return Reply(words.changed_text(options, self.model_reads))
 
     async def _cmd_start(self, chat: str, command: Command, is_admin: bool) -> Reply:
         return Reply(self.messages(chat).start_text())
