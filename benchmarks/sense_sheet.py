@@ -103,7 +103,7 @@ def _read(corpus: str) -> DialogueFile:
 def _bots(configs: dict[str, tuple[str, dict[str, Any]]], model: str, test: DialogueFile,
           rows: Sequence[int]) -> dict[str, tuple[Any, Any, list[str]]]:
     """Per configuration its generator, its decode options and what it reads for each row."""
-    from nlp.generation.decode_args import merge_options
+    from nlp.generation.decode_args import layered_options
     from nlp.generation.loading import load_generator
 
     generators = {path: load_generator(path)
@@ -114,7 +114,7 @@ def _bots(configs: dict[str, tuple[str, dict[str, Any]]], model: str, test: Dial
         settings = generator.bundle.decoding
         data = generator.bundle.config.data
         bots[name] = (
-            generator, merge_options(settings.options if settings else None, changes),
+            generator, layered_options(settings, changes),  # a `rerank`: its tuned weights
             [bot_input(test, row, data.context_turns, data.turn_separator) for row in rows])
     return bots
 

@@ -54,7 +54,8 @@ from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SETTING_NAMES, ChatSettings
 from nlp.chat.setup import make_responder
 from nlp.decoding.options import DecodeOptions
-from nlp.generation.decode_args import describe_options, layered_options, merge_options
+from nlp.generation.decode_args import describe_options, layered_options
+from nlp.generation.decode_settings import DecodeSettings
 from nlp.generation.loading import LoadedModel, load_model
 from nlp.generation.reply_choice import NOTHING_TO_SEND, ModelReads, reply_choice, yields_nothing
 from nlp.generation.text_generator import GuardedGenerator
@@ -207,10 +208,10 @@ class _ChatLock:
     users: int = 0
 
 
-def _checked(resolve: Callable[[], DecodeOptions]) -> DecodeOptions:
-    """`resolve()`, every mistake an `OptionError` naming the option."""
+def _resolved(settings: DecodeSettings | None, *layers: Mapping[str, object]) -> DecodeOptions:
+    """`layered_options`, every mistake an `OptionError` naming the option."""
     try:
-        return resolve()
+        return layered_options(settings, *layers)
     except OptionError:
         raise
     except (TypeError, ValueError) as exc:  # a value of the wrong type
@@ -230,20 +231,19 @@ class Model:
     def __init__(
         self,
         loaded: LoadedModel,
-        options: DecodeOptions,
         *,
+        overrides: Mapping[str, object] | None = None,
         state: PathLike = ":memory:",
         context_turns: int | None = None,
         max_batch: int = BatchLimits.max_batch,
         max_wait: float = BatchLimits.max_wait_ms / 1000.0,
         shared_reply_memory: bool = True,
-        overrides: Mapping[str, object] | None = None,
     ) -> None:
-        """Use `Model.load`; this wraps a model `load_model` already loaded, `options` being
-        what the bundle's settings and the load's `overrides` resolved to."""
+        """Use `Model.load`; this wraps a model `load_model` already loaded, with the load's
+        decoding `overrides` (`OptionError` for a bad one)."""
         self._loaded = loaded
-        self._options = options
         self._overrides = dict(overrides or {})
+        self._options = _resolved(loaded.decoding, self._overrides)
         self._lock = lock = threading.Lock()
         # the responder's worker thread and the callers' threads never run the network at once
         # (`lock`, not `self`: the loop thread holds the guard, and a guard holding the model
@@ -255,7 +255,7 @@ class Model:
         make = functools.partial(
             make_responder,
             dataclasses.replace(loaded, generator=self._generator),
-            options,
+            self._options,
             state=os.fspath(state),
             context_turns=context_turns,
             batching=BatchLimits(max_batch, max_wait * 1000.0),
@@ -300,10 +300,9 @@ class Model:
         override.
         """
         loaded = load_model(Path(path), [Path(c) for c in companions], jit_compile=xla)
-        options = _checked(lambda: layered_options(loaded.decoding, decoding or {}))
         return cls(
-            loaded, options, state=state, context_turns=context_turns, max_batch=max_batch,
-            max_wait=max_wait, shared_reply_memory=shared_reply_memory, overrides=decoding,
+            loaded, overrides=decoding, state=state, context_turns=context_turns,
+            max_batch=max_batch, max_wait=max_wait, shared_reply_memory=shared_reply_memory,
         )
 
     # what the model is
@@ -348,10 +347,7 @@ class Model:
         """`decoding` with `overrides` merged as a decoding flag would merge them
         (`OptionError` for an unknown name, a bad value or a contradiction): the bundle's
         settings, the load's overrides, then these (`layered_options`)."""
-        settings = self._loaded.decoding
-        if settings is None:  # nothing tuned a re-ranking could start from
-            return _checked(lambda: merge_options(self._options, overrides))
-        return _checked(lambda: layered_options(settings, self._overrides, overrides))
+        return _resolved(self._loaded.decoding, self._overrides, overrides)
 
     def describe(self, **overrides: object) -> str:
         """The one line the commands print about their decoding ("beam 5, ...")."""

@@ -109,7 +109,6 @@ class ChatResponder:
         self._last: LruDict[str, Generation] = LruDict(self.limits.max_chats)
         self._turns: LruDict[str, int] = LruDict(self.limits.max_chats)  # replies since /reset
         self._user_languages: LruDict[str, str] = LruDict(self.limits.max_chats)
-        self._serving: LruDict[ChatSettings, None] = LruDict(self.limits.max_chats)
         # a chat's stored settings the model could not decode with: its next reply says so
         self._gave_way: LruDict[str, DecodeOptions] = LruDict(self.limits.max_chats)
         # a front end's bound on the options a chat may set (the HTTP server's cost of one
@@ -264,13 +263,11 @@ class ChatResponder:
         return settings.decode_options(self.base_options)
 
     def _check(self, settings: ChatSettings) -> None:
-        """Raise OptionError where the model cannot decode with `settings`. The defaults
-        always serve (the warm-up decodes with them); any other value is checked once per
-        model and base options (`_serving`, emptied by /reload), not at every message."""
-        if settings == self.store.defaults or settings in self._serving:
-            return
-        self._generator.check(settings.decode_options(self.base_options))
-        self._serving[settings] = None
+        """Raise OptionError where the model cannot decode with `settings`; the defaults
+        always serve (the warm-up decodes with them). Not remembered: the check is a few
+        lookups, and `generate` repeats it for every batch anyway."""
+        if settings != self.store.defaults:
+            self._generator.check(settings.decode_options(self.base_options))
 
     def replies_text(self, chat: str | None = None) -> str:
         """What chooses the replies of `chat` (None: a new chat's), in its words
@@ -294,13 +291,14 @@ class ChatResponder:
     def _update(self, chat: str, is_admin: bool, **changes: object) -> Reply:
         words = self.messages(chat)
         try:
-            self.change_settings(chat, **changes)
+            settings = self.change_settings(chat, **changes)  # checked: they serve
         except SettingsError as exc:
             return Reply(words.refused_setting(exc))
         except OptionError as exc:  # the owner runs the remedy; a stranger reads the reason
             reason = str(exc) if is_admin else public_reason(exc, self._directory, "the model")
             return Reply(words.refused_options.format(reason=reason))
-        return Reply(words.changed_text(self.chat_options(chat), self.model_reads))
+        options = settings.decode_options(self.base_options)
+        return Reply(words.changed_text(options, self.model_reads))
 
     async def _cmd_start(self, chat: str, command: Command, is_admin: bool) -> Reply:
         return Reply(self.messages(chat).start_text())
@@ -427,7 +425,6 @@ class ChatResponder:
                 log.exception("reloading the model failed")
                 return Reply(words.reload_failed.format(error=type(exc).__name__))
             self._generator = model.generator
-            self._serving.clear()  # checked against the old model
             if base != self.base_options:  # the new bundle's decoding settings (tuned anew)
                 self.base_options = base
                 self.store.change_defaults(ChatSettings.from_options(base))

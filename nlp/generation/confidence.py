@@ -87,19 +87,22 @@ def require_calibration(bundle: Bundle, options: DecodeOptions, decodes: bool) -
     (what `fallback_threshold` compares), saying why and what to do."""
     settings = bundle.decoding
     calibrated = sorted((settings.details.get(CALIBRATION) or {}) if settings else {})
-    choose = f"choose a calibrated ranker (--rerank {' or '.join(calibrated)})"
-    tune = "" if calibrated else "run `s2s tune-decoding` (it calibrates the rankers)"
+    if calibrated:
+        choose = f"choose a calibrated ranker (--rerank {' or '.join(calibrated)})"
+        drop, instead, tune = f"{choose}, or drop", f": {choose}", ""
+    else:  # nothing to choose from until the rankers are calibrated
+        drop, instead, tune = "drop", "", "run `s2s tune-decoding` (it calibrates the rankers)"
     if options.rerank in POST_RANKERS:
         raise OptionError(
             f"fallback_threshold: rerank={options.rerank}'s score cannot be calibrated: it "
             "scores a reply by how well the post it answered matches the message, and the "
-            "one reply known to fit a validation post answered that post itself; "
-            f"{choose + ', or ' if calibrated else ''}drop fallback_threshold", tune)
+            f"one reply known to fit a validation post answered that post itself; {drop} "
+            "fallback_threshold", tune)
     fitted = stored_calibration(settings, options.rerank)
     if fitted is None:
         raise OptionError(
             f"fallback_threshold needs rerank={options.rerank}'s score calibrated, and "
-            f"{bundle.path} has no calibration of it{': ' + choose if calibrated else ''}", tune)
+            f"{bundle.path} has no calibration of it{instead}", tune)
     differences = fitted.differences(options, decodes)
     if differences:
         raise OptionError(

@@ -77,7 +77,7 @@ def add_decode_arguments(parser: argparse.ArgumentParser) -> None:
         "decoding", "Unset flags keep the model's recommended settings (decoding.json)."
     )
     # --beam is outside the exclusive group: it also sets a diverse beam's width
-    # (`decode_options` refuses it beside --greedy or --sample)
+    # (`flag_changes` refuses it beside --greedy or --sample)
     group.add_argument(
         "--beam", type=int, metavar="K",
         help=f"beam search of width K ({MODEL_SETTING}); with --diverse-beam G, the diverse "
@@ -139,12 +139,6 @@ def given_flags(args: argparse.Namespace) -> list[str]:
 
 def _shown(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def decode_options(args: argparse.Namespace, base: DecodeOptions | None = None) -> DecodeOptions:
-    """`base` (default: the decoder's defaults) with the flags the user gave on top (see
-    `merge_options`; ValueError if explicit flags contradict each other)."""
-    return merge_options(base, flag_changes(args))
 
 
 def flag_changes(args: argparse.Namespace) -> dict[str, object]:

@@ -46,7 +46,7 @@ def chat_model(probe: OverlapProbe | None = None, **kwargs: object) -> Model:
     loaded = fake_model(context_turns=1)
     if probe is not None:
         loaded = dataclasses.replace(loaded, generator=probe)
-    return Model(loaded, DecodeOptions(), max_wait=0.001, **kwargs)  # type: ignore[arg-type]
+    return Model(loaded, max_wait=0.001, **kwargs)  # type: ignore[arg-type]
 
 
 def test_a_conversation_replies_keeps_context_and_its_own_settings() -> None:
@@ -105,7 +105,7 @@ def test_shared_reply_memory_is_the_bots_and_can_be_turned_off() -> None:
 
 def test_headlines_keep_bad_articles_in_place_and_merge_overrides_as_flags_do() -> None:
     loaded = LoadedModel(FakeGenerator(words=3), DataConfig(task="headline"))
-    with Model(loaded, DecodeOptions(beam_size=4, n_best=1)) as model:
+    with Model(loaded, overrides={"beam_size": 4, "n_best": 1}) as model:
         results = model.headlines(["one two three four", "", "five six"], n_best=2)
         assert [r.headline for r in results] == ["one two three", "", "five six"]
         assert results[1].error == "empty article" and results[1].score == float("-inf")
@@ -150,9 +150,9 @@ def test_a_program_that_never_closes_its_model_still_exits() -> None:
     """The model's thread must not keep the interpreter from exiting (it is a daemon, and
     the finalizer stops it at exit)."""
     program = (
-        "from nlp.api import DecodeOptions, Model\n"
+        "from nlp.api import Model\n"
         "from tests.fakes.fake_generators import fake_model\n"
-        "model = Model(fake_model(context_turns=1), DecodeOptions(), max_wait=0.001)\n"
+        "model = Model(fake_model(context_turns=1), max_wait=0.001)\n"
         "print(model.conversation('a').reply('hello').text)\n"
     )
     done = subprocess.run([sys.executable, "-c", program], cwd=REPO, capture_output=True,

@@ -332,3 +332,27 @@ def test_the_gate_is_chosen_on_the_scale_the_product_thresholds(
     for row in result["validation"]:
         sent = sum(fit(post.similarity) >= row["threshold"] for post in posts)
         assert row["retrieved replies"] == sent
+
+
+def test_a_configuration_that_names_another_re_ranking_takes_its_tuned_weights(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sheet's `{"rerank": "mmi-bidi"}` merged over the bundle's options took the
+    decoder's default weights, not those Hits chose for it, which the bot and every
+    command use: the sheet rated another bot than the one it names."""
+    from types import SimpleNamespace
+
+    import nlp.generation.loading
+    from nlp.decoding import DecodeOptions
+    from nlp.generation.decode_settings import RERANK_WEIGHTS, DecodeSettings
+    from nlp.util.config import DataConfig
+
+    tuned = DecodeSettings(DecodeOptions(), "tuned",
+                           {RERANK_WEIGHTS: {"mmi-bidi": {"mmi_lambda": 8.0, "mmi_gamma": 0}}})
+    bundle = SimpleNamespace(decoding=tuned, config=SimpleNamespace(data=DataConfig()))
+    monkeypatch.setattr(nlp.generation.loading, "load_generator",
+                        lambda path: SimpleNamespace(bundle=bundle))
+    empty = sense_sheet.DialogueFile([], [], [], [])
+    bots = sense_sheet._bots({"bidi": ("", {"rerank": "mmi-bidi"})}, "model", empty, [])
+    options = bots["bidi"][1]
+    assert (options.rerank, options.mmi_lambda, options.mmi_per_token) == ("mmi-bidi", 8.0, True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -248,37 +247,14 @@ def test_bot_choices_read_the_model_s_own_turn_separator() -> None:
     assert [reply.text for reply in sent] == [ENGLISH.no_idea]
 
 
-class CountedChecks(ConfidentGenerator):
-    """`ConfidentGenerator` counting the responder's checks (its own, in `generate`, aside)."""
-
-    def __init__(self, confidence: float, step: float = 0.0) -> None:
-        super().__init__(confidence, step)
-        self.checks = 0
-
-    def check(self, options: DecodeOptions) -> None:
-        self.checks += 1
-        super().check(options)
-
-    def generate(self, texts: Sequence[str], options: DecodeOptions,
-                 seeds: Sequence[int | None] | None = None) -> list[list[Generation]]:
-        checks = self.checks
-        try:
-            return super().generate(texts, options, seeds)
-        finally:
-            self.checks = checks
-
-
-async def test_a_chat_s_settings_are_checked_once_not_at_every_message() -> None:
-    """The responder asked the model whether it could decode with a chat's stored settings
-    at every message; they change only with the chat's settings or the model."""
-    generator = CountedChecks(0.8, step=0.5)
-    chat = responder(generator, threshold(0.5))
+async def test_a_chat_s_own_settings_that_serve_answer_every_message_of_it() -> None:
+    """Checked again at every message (a /reload may have made them unusable), a chat's
+    settings that the model serves are kept: each message is answered with them."""
+    chat = responder(ConfidentGenerator(0.8, step=0.5), threshold(0.5))
     await chat.respond("1", "/beam 6")
     for message in ("hello there", "and again", "once more"):
-        await chat.respond("1", message)
-    await chat.respond("2", "/beam 6")  # the same settings in another chat: known to serve
-    await chat.respond("2", "hello there")
-    assert generator.checks == 1
+        assert (await chat.respond("1", message)).provenance == "generated"
+    assert chat.chat_options("1").beam_size == 6 and chat.store.get("1").beam_size == 6
     await chat.aclose()
 
 

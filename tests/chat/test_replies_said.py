@@ -143,7 +143,8 @@ async def test_the_servers_model_list_says_what_chooses_the_reply() -> None:
 
 
 def test_the_api_says_what_chooses_the_reply_and_warns_of_a_setting_without_effect() -> None:
-    with Model(fake_model(), RETRIEVED_ONLY, max_wait=0.001) as model:
+    tuned = DecodeSettings(RETRIEVED_ONLY, "tuned to retrieved replies")
+    with Model(dataclasses.replace(fake_model(), decoding=tuned), max_wait=0.001) as model:
         assert model.replies() == SAID_RETRIEVED
         assert model.replies(generated=True).startswith("Replies: the model's own (by beam")
         conversation = model.conversation("a")
@@ -151,7 +152,7 @@ def test_the_api_says_what_chooses_the_reply_and_warns_of_a_setting_without_effe
             conversation.configure(beam_size=3)
         assert conversation.settings.beam_size == 3  # kept all the same
         assert conversation.replies.startswith(SAID_RETRIEVED)
-    with Model(fake_model(), DecodeOptions(), max_wait=0.001) as model, warnings.catch_warnings():
+    with Model(fake_model(), max_wait=0.001) as model, warnings.catch_warnings():
         warnings.simplefilter("error")
         model.conversation("b").configure(beam_size=3)  # no warning: it decodes
 

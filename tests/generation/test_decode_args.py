@@ -8,7 +8,12 @@ import argparse
 import pytest
 
 from nlp.decoding import DecodeOptions
-from nlp.generation.decode_args import add_decode_arguments, decode_options, given_flags
+from nlp.generation.decode_args import (
+    add_decode_arguments,
+    flag_changes,
+    given_flags,
+    merge_options,
+)
 
 # What `s2s tune-decoding` stores for a chat model with an index: retrieved replies only.
 RETRIEVED_ONLY = DecodeOptions(retrieve=10, generated=False, rerank="retrieval")
@@ -29,7 +34,7 @@ def test_generated_replies_can_be_turned_on_and_off_over_the_bundles_setting(
     flags: tuple[str, ...], base: DecodeOptions, generated: bool
 ) -> None:
     args = parsed(*flags)
-    assert decode_options(args, base).generated is generated
+    assert merge_options(base, flag_changes(args)).generated is generated
     assert given_flags(args) == list(flags)
 
 
@@ -37,10 +42,10 @@ def test_every_switch_goes_both_ways_in_its_own_sense() -> None:
     """`--allow-unk` (named otherwise than `suppress_unk`) still lets the decoder emit <unk>
     and `--no-allow-unk` forbids it again; `--no-mmi-per-token` undoes a tuned per-token MMI."""
     tuned = DecodeOptions(suppress_unk=False, mmi_per_token=True)
-    assert decode_options(parsed("--allow-unk")).suppress_unk is False
-    assert decode_options(parsed("--no-allow-unk"), tuned).suppress_unk is True
-    assert decode_options(parsed("--no-mmi-per-token"), tuned).mmi_per_token is False
-    assert decode_options(parsed(), tuned) == tuned
+    assert merge_options(None, flag_changes(parsed("--allow-unk"))).suppress_unk is False
+    assert merge_options(tuned, flag_changes(parsed("--no-allow-unk"))).suppress_unk is True
+    assert merge_options(tuned, flag_changes(parsed("--no-mmi-per-token"))).mmi_per_token is False
+    assert merge_options(tuned, flag_changes(parsed())) == tuned
 
 
 def test_overrides_ask_for_what_they_name_on_any_bundle() -> None:
@@ -48,8 +53,6 @@ def test_overrides_ask_for_what_they_name_on_any_bundle() -> None:
     name of beam search; `{"max_length": 2}` on a bundle that blocks repeated 3-grams was
     refused naming `no_repeat_ngram`, which nobody set. The chat's /beam and /length do
     both right; the HTTP `decoding` objects and `nlp.api` now do too."""
-    from nlp.generation.decode_args import merge_options
-
     sampling = merge_options(DecodeOptions(), {"strategy": "sample"})
     assert sampling.beam_size == 1
     beam = merge_options(sampling, {"strategy": "beam"})
@@ -66,14 +69,14 @@ def test_a_diverse_beam_takes_its_width_from_beam() -> None:
     from nlp.decoding.options import OptionError
 
     args = parsed("--beam", "6", "--diverse-beam", "3")
-    options = decode_options(args, DecodeOptions(beam_size=5, n_best=5))
+    options = merge_options(DecodeOptions(beam_size=5, n_best=5), flag_changes(args))
     assert (options.strategy, options.beam_size, options.beam_groups) == ("diverse_beam", 6, 3)
     assert options.n_best == 5
     assert given_flags(args) == ["--beam 6", "--diverse-beam 3"]
-    rounded = decode_options(parsed("--diverse-beam", "2"), DecodeOptions(beam_size=5))
+    rounded = merge_options(DecodeOptions(beam_size=5), flag_changes(parsed("--diverse-beam", "2")))
     assert (rounded.beam_size, rounded.beam_groups) == (4, 2)  # the bundle's, in whole groups
     with pytest.raises(OptionError, match="multiple of beam_groups"):
-        decode_options(parsed("--beam", "5", "--diverse-beam", "2"))
+        merge_options(None, flag_changes(parsed("--beam", "5", "--diverse-beam", "2")))
     for other in (("--greedy",), ("--sample", "0.7")):
         with pytest.raises(OptionError, match="--beam"):
-            decode_options(parsed("--beam", "3", *other))
+            flag_changes(parsed("--beam", "3", *other))

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from nlp.decoding import DecodeOptions
-from nlp.generation.decode_args import decode_options
+from nlp.generation.decode_args import flag_changes, merge_options
 from nlp.generation.text_generator import Generation
 from nlp.headlines import (
     HeadlineInputError,
@@ -318,7 +318,7 @@ def test_decode_flags_are_the_shared_ones() -> None:
     add_arguments(parser)
 
     def parse(*flags: str) -> DecodeOptions:
-        return decode_options(parser.parse_args(["--model", "fake://", *flags]))
+        return merge_options(None, flag_changes(parser.parse_args(["--model", "fake://", *flags])))
 
     assert parse() == DecodeOptions()
     beam = parse("--beam", "8", "--n-best", "3", "--length-penalty", "0.6", "--max-length", "20")

@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import ChatSettings, SettingsStore
 from nlp.decoding import DecodeOptions
+from nlp.generation.decode_settings import DecodeSettings, recommended_options
 from nlp.generation.loading import LoadedModel
 from nlp.serving.http.api import gated_app
 from nlp.serving.http.budget import CostBudget
@@ -540,12 +541,13 @@ def fake_served(task: str, options: DecodeOptions | None = None) -> ServedModel:
     defaults); build it in the test's event loop."""
     loaded = fake_model() if task == "chat" else LoadedModel(
         FakeGenerator(words=3), DataConfig(task="headline"))
-    options = options or DecodeOptions()
+    settings = DecodeSettings(options, "tests") if options is not None else None
+    base = recommended_options(settings)  # as `load_served_model` starts every request
     responder = ChatResponder(
-        loaded, store=SettingsStore(":memory:", ChatSettings.from_options(options)),
-        base_options=options,
+        loaded, store=SettingsStore(":memory:", ChatSettings.from_options(base)),
+        base_options=base,
     )
-    return ServedModel(task, Path(task), task, None, responder, loaded.generator)
+    return ServedModel(task, Path(task), task, settings, responder, loaded.generator)
 
 
 def from_address(app: object, address: str) -> httpx.AsyncClient:

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from nlp.chat.messages import public_reason
 from nlp.decoding import DecodeOptions
-from nlp.generation.decode_args import merge_options
+from nlp.generation.decode_args import layered_options
 from nlp.generation.text_generator import Generation
 from nlp.serving.http.budget import CostBudget
 from nlp.serving.http.config import ServeConfig
@@ -34,11 +34,8 @@ def request_options(model: ServedModel, overrides: BaseModel | None) -> DecodeOp
     """The model's tuned options with the request's overrides; 422 naming the field when the
     result is invalid (a value out of range, or fields contradicting each other)."""
     changes = overrides.model_dump(exclude_unset=True) if overrides is not None else {}
-    base = model.options
-    if model.settings is not None and changes.get("rerank") not in (None, base.rerank):
-        base = model.settings.base_for(changes)  # the re-ranking's tuned weights
     try:
-        return merge_options(base, changes)
+        return layered_options(model.settings, changes)  # a `rerank`: its tuned weights
     except (ValueError, TypeError) as exc:
         message = str(exc)
         first = message.split(" ")[0]
@@ -48,7 +45,6 @@ def request_options(model: ServedModel, overrides: BaseModel | None) -> DecodeOp
         raise RequestValidationError(
             [{"loc": loc, "msg": message, "type": "value_error"}]
         ) from exc
-
 
 
 def public_message(error: Exception, model: ServedModel) -> str:
