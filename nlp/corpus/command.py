@@ -32,6 +32,7 @@ from nlp.corpus.readers import (
     options_for_file,
     read_pairs,
 )
+from nlp.corpus.readers.base import KNOWN_FIELD_PAIRS, SIDES
 from nlp.corpus.records import CorpusError, FormatError, Pair, ReadReport
 from nlp.text.scripts import HAN_CLASS
 
@@ -152,12 +153,17 @@ def add_reader_arguments(parser: argparse.ArgumentParser) -> None:
         "(re.search), e.g. 'target=完整版'; repeatable, counted by pattern",
     )
     group = parser.add_argument_group("format options (only where the format has them)")
-    group.add_argument(
-        "--source-field", help="jsonl/json: field holding the source (dotted path if nested)"
-    )
-    group.add_argument(
-        "--target-field", help="jsonl/json: field holding the target (dotted path if nested)"
-    )
+    for side, other in (("source", "target"), ("target", "source")):
+        partners = ", ".join(
+            f"{pair[SIDES.index(side)]} -> {pair[SIDES.index(other)]}"
+            for pair in KNOWN_FIELD_PAIRS[1:]
+        )
+        group.add_argument(
+            f"--{side}-field",
+            help=f"jsonl/json: field holding the {side} (dotted path if nested); given alone, "
+            f"the {other} field is its known partner ({partners}), else "
+            f"'{KNOWN_FIELD_PAIRS[0][SIDES.index(other)]}'",
+        )
     group.add_argument(
         "--records-field",
         metavar="PATH",

@@ -319,3 +319,22 @@ def test_no_strip_html_on_the_command_line(tmp_path: Path) -> None:
     code = run_corpus(["convert", "--input", str(path), "--no-strip-html", "--output", str(out)])
     assert code == 0
     assert json.loads(out.read_text("utf-8"))["source"] == "<p>Body</p>"
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_one_field_given_takes_its_known_partner(tmp_path: Path, fmt: str) -> None:
+    """The feed URL in `source` must not become every pair's source when only the target
+    field is named: `title` pairs with `description`, as without options."""
+    records = [item("Snow closes York schools", "Heavy snow closed schools across York.")]
+    path = tmp_path / f"feed.{fmt}"
+    if fmt == "json":
+        dump(path, records)
+    else:
+        path.write_text("".join(json.dumps(record) + "\n" for record in records), "utf-8")
+    pairs, _ = read(path, fmt, target_field="title")
+    assert sides(pairs) == [("Heavy snow closed schools across York.", "Snow closes York schools")]
+    pairs, _ = read(path, fmt, source_field="description")
+    assert sides(pairs) == [("Heavy snow closed schools across York.", "Snow closes York schools")]
+    # a name in no known pair keeps the default name for the other side
+    pairs, _ = read(path, fmt, target_field="language")
+    assert sides(pairs) == [(FEED, "en-GB")]

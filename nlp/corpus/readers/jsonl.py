@@ -47,13 +47,14 @@ def pair_from_record(
     """The pair held by one parsed JSON record, or None after reporting why there is none.
 
     Field names may be dotted paths into nested objects (`body.text`); a key that itself
-    contains the dot wins. Giving only one field keeps the other at its default name. A
-    `conversation` string (written by `s2s corpus convert` for dialogue formats) is the
-    pair's group, so a second split keeps conversations whole too.
+    contains the dot wins. Giving only one field takes the other from the known pair that
+    has it on the same side (`title` -> `description`), else from the default pair: feed
+    exports hold a `source` field that is the feed URL, not the article. A `conversation`
+    string (written by `s2s corpus convert` for dialogue formats) is the pair's group, so a
+    second split keeps conversations whole too.
     """
     if (source_field is None) != (target_field is None):
-        source_field = source_field or "source"
-        target_field = target_field or "target"
+        source_field, target_field = _completed_fields(source_field, target_field)
     if not isinstance(record, dict):
         src.reject(number, NOT_OBJECT, type(record).__name__)
         return None
@@ -71,6 +72,18 @@ def pair_from_record(
         return None
     group = record.get(GROUP_FIELD)
     return src.pair(number, values[0], values[1], group if isinstance(group, str) else "")
+
+
+def _completed_fields(source: str | None, target: str | None) -> tuple[str, str]:
+    """Both field names when one may be missing: the known pair with the given name on its
+    side, else the given name with the default pair's other side."""
+    side = 0 if source is not None else 1
+    given = source if source is not None else target
+    pair = next((pair for pair in KNOWN_FIELD_PAIRS if pair[side] == given), None)
+    if pair is not None:
+        return pair
+    default = KNOWN_FIELD_PAIRS[0]
+    return (source or default[0], target or default[1])
 
 
 def field_value(record: dict[str, Any], path: str) -> Any:
