@@ -35,6 +35,7 @@ from nlp.corpus.readers import (
 from nlp.corpus.readers.base import KNOWN_FIELD_PAIRS, SIDES
 from nlp.corpus.records import CorpusError, FormatError, Pair, ReadReport
 from nlp.text.scripts import HAN_CLASS
+from nlp.util.fsutil import same_path
 
 PERCENTILES = (50, 90, 95, 99)
 # `corpus convert`'s split seed: not train.seed's default (an output split again by `s2s
@@ -337,7 +338,7 @@ def run_stats(args: argparse.Namespace) -> int:
 
 def run_convert(args: argparse.Namespace) -> int:
     """Write the processed pairs (and an optional validation split) as JSONL, atomically."""
-    if args.valid_output and args.valid_output == args.output:
+    if args.valid_output and same_path(args.valid_output, args.output):
         print("error: --valid-output must differ from --output", file=sys.stderr)
         return 2
     written: list[str] = []

@@ -8,7 +8,6 @@ tests drive it with a fake.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections import Counter
@@ -25,6 +24,7 @@ from nlp.headlines import input_format, readers, resume, writers
 from nlp.headlines.input_format import Readable
 from nlp.headlines.readers import Article, HeadlineInputError, ReaderOptions
 from nlp.headlines.writers import Candidate, Result
+from nlp.util.fsutil import same_path
 from nlp.util.progress import Progress
 
 STDIO = "-"
@@ -101,8 +101,7 @@ def generate_headlines(
     if options.resume and destination == STDIO:
         raise ValueError("--resume needs an output file, not stdout")
     options.decode.validate()
-    if STDIO not in (source, destination) and Path(destination).exists() \
-            and Path(source).exists() and os.path.samefile(source, destination):
+    if STDIO not in (source, destination) and same_path(source, destination):
         # opening the output empties it before a single article is read
         raise ValueError(f"{destination}: the output is the input file; write elsewhere")
     formatter = writers.FORMATTERS[writers.detect_format(destination, options.output_format)]

@@ -82,7 +82,7 @@ from nlp.training.reply_index import (
 )
 from nlp.training.trainer import Hooks, LossMeter, Selection, Trainer, batching_for
 from nlp.util.config import SAFE_ON_RESUME, DataConfig, ExperimentConfig
-from nlp.util.fsutil import write_text_atomic
+from nlp.util.fsutil import same_path, write_text_atomic
 
 if TYPE_CHECKING:
     from nlp.vectors.rows import PretrainedRows
@@ -657,8 +657,7 @@ def retrain(
 ) -> dict[str, float]:
     """Continue training a bundle on new data, keeping its tokenizer (and learned rows)."""
     bundle = load_bundle(source)
-    held = (options.out / MODEL_SUBDIR).resolve()
-    if bundle.path.resolve() == held:
+    if same_path(bundle.path, options.out / MODEL_SUBDIR):
         # the new bundle would replace, at its first better epoch, the one it comes from
         raise ValueError(f"--out {options.out} holds the bundle it retrains ({source}); "
                          "retrain into a new --out")

@@ -43,6 +43,16 @@ def fsync_tree(root: Path) -> None:
         fsync_directory(Path(current))
 
 
+def same_path(first: str | Path, second: str | Path) -> bool:
+    """Whether two names are one file or directory: `out.jsonl` and `./out.jsonl`, or a
+    symlink and its target, are, so an output named either way would replace the other. Paths
+    that exist are compared by identity (hard links too); otherwise the resolved paths are."""
+    first, second = Path(first), Path(second)
+    if first.exists() and second.exists():
+        return os.path.samefile(first, second)
+    return first.resolve() == second.resolve()
+
+
 def _sibling(path: Path) -> Path:
     """A fresh temporary name next to `path`, hidden, on the same file system."""
     return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")

@@ -292,6 +292,22 @@ def test_cli_usage_errors(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert cli("convert", "--input", str(corpus), "--output", out, "--valid-output", out) == 2
 
 
+def test_cli_valid_output_naming_the_output_otherwise_is_refused(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--output out.jsonl --valid-output ./out.jsonl` passed the string comparison, and the
+    validation pairs were replaced by the training pairs."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "link.jsonl").symlink_to(tmp_path / "out.jsonl")
+    for valid in ("./out.jsonl", str(tmp_path / "out.jsonl"), "link.jsonl"):
+        code = cli("convert", "--input", str(corpus), "--output", "out.jsonl",
+                   "--valid-output", valid)
+        assert code == 2, valid
+        assert "--valid-output must differ from --output" in capsys.readouterr().err
+    assert not (tmp_path / "out.jsonl").exists()
+
+
 def test_cli_tsv_columns_and_length_filter(tmp_path: Path) -> None:
     path = tmp_path / "c.tsv"
     path.write_text("x\tshort\tfirst\ny\ta much longer source\tsecond\n", "utf-8")

@@ -97,3 +97,17 @@ def test_changing_one_file_of_a_bundle_copies_none_of_the_others(tmp_path: Path)
     assert (bundle / WEIGHTS_FILE).stat().st_ino == weights.st_ino
     assert '"beam_size": 3' in (bundle / DECODING_FILE).read_text()
     read_metadata(bundle)  # every checksum matches its file
+
+
+def test_same_path_sees_one_file_under_two_names(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert fsutil.same_path("out.jsonl", "./out.jsonl")  # neither exists yet
+    assert fsutil.same_path("out.jsonl", tmp_path / "sub" / ".." / "out.jsonl")
+    assert not fsutil.same_path("out.jsonl", "valid.jsonl")
+    (tmp_path / "out.jsonl").write_text("x", "utf-8")
+    os.link(tmp_path / "out.jsonl", tmp_path / "hard.jsonl")
+    (tmp_path / "soft.jsonl").symlink_to(tmp_path / "out.jsonl")
+    assert fsutil.same_path("hard.jsonl", "out.jsonl")
+    assert fsutil.same_path("soft.jsonl", "./out.jsonl")
+    assert not fsutil.same_path("out.jsonl", "other.jsonl")
