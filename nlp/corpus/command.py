@@ -191,7 +191,10 @@ def add_reader_arguments(parser: argparse.ArgumentParser) -> None:
         help="lcsts-xml: keep records with human_label >= K",
     )
     group.add_argument(
-        "--title-case", action="store_true", help="reuters: turn ALL CAPS titles into Title Case"
+        "--title-case",
+        action="store_true",
+        help="reuters: turn ALL CAPS titles into Title Case (tickers, dotted abbreviations and "
+        "words the article also writes in capitals, such as USDA, kept)",
     )
 
 

@@ -482,6 +482,34 @@ def test_reuters_titles_bodies_and_skips(tmp_path: Path) -> None:
     assert pairs[1].target == "Cocoa Review"
 
 
+@pytest.mark.parametrize(
+    ("title", "body", "expected"),
+    [
+        ("USX <X> DEBT DOWGRADED", "Moody's downgraded USX Corp's debt.",
+         "USX <X> Debt Dowgraded"),
+        ("U.S. SUGAR IMPORTS DOWN IN WEEK - USDA",
+         "Sugar imports fell in the week, the Agriculture Department (USDA) said.",
+         "U.S. Sugar Imports Down In Week - USDA"),
+        ("OPEC OUTPUT ABOVE CEILING, GM SAYS", "OPEC pumped more; GM economists said so.",
+         "OPEC Output Above Ceiling, GM Says"),
+        ("<FRANKLIN TAX-FREE FUND> SETS 4TH PAYOUT", "The fund set a payout.",
+         "<FRANKLIN TAX-FREE FUND> Sets 4th Payout"),
+        ("BROWN-FORMAN, DUFF/PHELPS IN TALKS", "The companies are in talks.",
+         "Brown-Forman, Duff/Phelps In Talks"),
+    ],
+)
+def test_reuters_title_case_keeps_acronyms_tickers_and_abbreviations(
+    tmp_path: Path, title: str, body: str, expected: str
+) -> None:
+    """string.capwords lowercased them all: "Usx <x> Debt Dowgraded", "U.s. ... - Usda"."""
+    path = tmp_path / "reut2-000.sgm"
+    escaped = title.replace("<", "&lt;")
+    path.write_text(f"<REUTERS NEWID=\"1\"><TEXT><TITLE>{escaped}</TITLE><BODY>{body}\n Reuter"
+                    "\n&#3;</BODY></TEXT></REUTERS>\n", "ascii")
+    pairs, _ = read(path, "reuters", title_case=True)
+    assert [pair.target for pair in pairs] == [expected]
+
+
 # --- auto detection -------------------------------------------------------------------------
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import re
-import string
 from collections.abc import Iterator
 
 from nlp.corpus.readers.base import RecordSource
@@ -21,13 +20,16 @@ NO_BODY = "no body"
 _START = re.compile(r"<REUTERS\b")
 _END = "</REUTERS>"
 _SIGNATURE = re.compile(r"\s*\bReuter\s*$", re.IGNORECASE)
+_TICKER = re.compile(r"(<[^>]*>)")
+_JOINED_PART = re.compile(r"[^-/]+")  # BROWN-FORMAN, DUFF/PHELPS
+_EDGE_PUNCTUATION = "\"'()[].,;:!?"
 
 
 def read_reuters(src: RecordSource, *, title_case: bool = False) -> Iterator[Pair]:
     """Headline pairs; entities unescaped, the closing `Reuter` signature removed.
 
     Titles are ALL CAPS in the original; `title_case=True` turns all-caps titles into
-    `Title Case` (off by default: a lowercasing tokenizer makes it moot).
+    `Title Case` (`title_cased`; off by default: a lowercasing tokenizer makes it moot).
     """
     for record in tagged_records(src, _START, _END):
         text = element_text(record.text, "TEXT") or ""
@@ -41,7 +43,7 @@ def read_reuters(src: RecordSource, *, title_case: bool = False) -> Iterator[Pai
             continue
         body = _SIGNATURE.sub("", body)
         if title_case and title.isupper():
-            title = string.capwords(title.lower())
+            title = title_cased(title, body)
         if pair := src.pair(record.line, body, title):
             yield pair
 
@@ -49,3 +51,26 @@ def read_reuters(src: RecordSource, *, title_case: bool = False) -> Iterator[Pai
 def _clean(raw: str | None) -> str:
     """Entities unescaped (`&lt;` -> `<`; the `&#3;` control markers vanish), edges stripped."""
     return "" if raw is None else html.unescape(raw).strip()
+
+
+def title_cased(title: str, body: str) -> str:
+    """`title` (ALL CAPS) in Title Case, keeping what case would garble.
+
+    An all-caps title cannot tell an acronym from a word, its body can: a word the body also
+    writes in capitals (USX, USDA, OPEC) stays as written, as do tickers (`<SRD>`,
+    `<FRANKLIN TAX-FREE FUND>`) and dotted abbreviations (U.S., N.Z.). Each part of the other
+    words joined by `-` or `/` is capitalised (`BROWN-FORMAN` -> `Brown-Forman`, `4TH` -> `4th`).
+    """
+    capitals = {word for word in map(_bare, body.split()) if word.isupper()}
+    parts = _TICKER.split(title)
+    for index in range(0, len(parts), 2):  # odd indices are the tickers
+        parts[index] = " ".join(
+            word if _bare(word) in capitals or "." in word.rstrip(".")
+            else _JOINED_PART.sub(lambda part: part[0].capitalize(), word)
+            for word in parts[index].split(" ")
+        )
+    return "".join(parts)
+
+
+def _bare(word: str) -> str:
+    return word.strip(_EDGE_PUNCTUATION)
