@@ -510,6 +510,28 @@ def test_reuters_title_case_keeps_acronyms_tickers_and_abbreviations(
     assert [pair.target for pair in pairs] == [expected]
 
 
+@pytest.mark.parametrize(
+    ("ending", "kept"),
+    [
+        ("\n REUTER...", ""),
+        ("\n Reuter...", ""),
+        ("\nREUTER...^M", ""),
+        ("\nreuter^M", ""),
+        ("\n REUTERS", ""),
+        ("\nREUTER\n Reuter", ""),
+        (" Noranda said. Reuter", " Noranda said."),
+        (" a spokesman told\nReuters.", " a spokesman told\nReuters."),
+    ],
+)
+def test_reuters_signature_endings_are_removed(tmp_path: Path, ending: str, kept: str) -> None:
+    """Only a bare `Reuter` was stripped: bodies kept "REUTER..." and "REUTER^M" endings."""
+    path = tmp_path / "reut2-000.sgm"
+    path.write_text(f"<REUTERS NEWID=\"1\"><TEXT><TITLE>GOLD OUTPUT UP</TITLE><BODY>Output rose."
+                    f"{ending}\n&#3;</BODY></TEXT></REUTERS>\n", "ascii")
+    pairs, _ = read(path, "reuters")
+    assert [pair.source for pair in pairs] == ["Output rose." + kept]
+
+
 # --- auto detection -------------------------------------------------------------------------
 
 

@@ -19,7 +19,12 @@ NO_BODY = "no body"
 
 _START = re.compile(r"<REUTERS\b")
 _END = "</REUTERS>"
-_SIGNATURE = re.compile(r"\s*\bReuter\s*$", re.IGNORECASE)
+# The closing signature as the files write it: `Reuter`, `REUTER...`, `REUTER^M` (a literal
+# caret-M), sometimes twice, or `REUTERS` on a line of its own (a sentence may end "told
+# Reuters.", so `Reuters` counts only alone on its line).
+_SIGNATURE = re.compile(
+    r"(?:\s*(?:\bReuter\b(?:\^M|\W)*|^[ \t]*Reuters\s*))+\Z", re.IGNORECASE | re.MULTILINE
+)
 _TICKER = re.compile(r"(<[^>]*>)")
 _JOINED_PART = re.compile(r"[^-/]+")  # BROWN-FORMAN, DUFF/PHELPS
 _EDGE_PUNCTUATION = "\"'()[].,;:!?"
