@@ -13,6 +13,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 
+from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot.app import build_application
@@ -93,11 +94,18 @@ async def _receiving(application: Application, config: BotConfig) -> AsyncIterat
             )
         else:
             log.info("long-polling %s", config.api_base_url)
+
+            def polling_error(error: TelegramError) -> None:
+                # to the error handlers, as `run_polling` does: PTB alone logs each retried
+                # network hiccup as an ERROR with a traceback
+                application.create_task(application.process_error(update=None, error=error))
+
             await updater.start_polling(
                 poll_interval=0,
                 timeout=int(config.timeouts.poll),
                 allowed_updates=list(ALLOWED_UPDATES),
                 bootstrap_retries=3,
+                error_callback=polling_error,
             )
         yield
     finally:
