@@ -112,6 +112,6 @@ def run_with_loader(args: argparse.Namespace, loader: ModelLoader) -> int:
         return 1
     try:
         return serve(config, responder)
-    except (TelegramError, OSError) as exc:  # e.g. a revoked token or a busy webhook port
+    except (TelegramError, OSError) as exc:  # e.g. a token refused at start, a busy webhook port
         log.error("the bot stopped: %s: %s", type(exc).__name__, exc)  # redacted by the filter
         return 1

@@ -1,4 +1,5 @@
-"""Running the bot: long polling, or a webhook with a secret token, until SIGINT/SIGTERM.
+"""Running the bot: long polling, or a webhook with a secret token, until SIGINT/SIGTERM
+(or until Telegram refuses the token, which leaves nothing to serve).
 
 One start/stop sequence (`running`) serves the CLI, the tests and the benchmark alike. On a
 stop signal it stops fetching updates, waits for the updates being processed (our replies in
@@ -33,7 +34,7 @@ def configure_logging(secrets: list[str], level: int = logging.INFO) -> None:
 
 
 def serve(config: BotConfig, responder: ChatResponder) -> int:
-    """Run until SIGINT or SIGTERM; returns the process exit status."""
+    """Run until SIGINT or SIGTERM (status 0), or until Telegram refuses the token (1)."""
     return asyncio.run(_serve_until_signal(config, responder))
 
 
@@ -43,12 +44,25 @@ async def _serve_until_signal(config: BotConfig, responder: ChatResponder) -> in
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
     application = build_application(config, responder)
+    refused = application.bot.token_refused
     async with running(application, config):
         log.info("bot running; stop with Ctrl-C or SIGTERM")
-        await stop.wait()
-        log.info("stopping: finishing replies in flight")
+        await _either(stop, refused)
+        if refused.is_set():
+            log.error("Telegram refused the bot token (revoked?): stopping")
+        else:
+            log.info("stopping: finishing replies in flight")
     log.info("stopped")
-    return 0
+    return 1 if refused.is_set() else 0
+
+
+async def _either(*events: asyncio.Event) -> None:
+    waits = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 @contextlib.asynccontextmanager
