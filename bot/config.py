@@ -150,6 +150,8 @@ def config_from_args(
         extra = {"secret": secret} if secret else {}
         webhook = WebhookConfig(args.webhook_url, args.listen, args.port, **extra)
     allowed = parse_ids(args.allow)
+    if args.allow is not None and not allowed:  # an empty allowlist must not mean "everyone"
+        raise BotConfigError("--allow names no ids (leave it out to let everyone chat)")
     if args.rate_burst < 1 or args.rate_per_minute <= 0:
         raise BotConfigError("--rate-burst must be >= 1 and --rate-per-minute > 0")
     return BotConfig(

@@ -87,6 +87,8 @@ def test_config_from_flags_and_environment() -> None:
         (["--webhook-url", "http://example.org/x"], {}, "must be https"),
         (["--webhook-url", "https://e.org/x"], {"TELEGRAM_WEBHOOK_SECRET": "bad secret"}, "1-256"),
         (["--allow", "12,abc"], {}, "not a chat or user id"),
+        (["--allow", ""], {}, "--allow names no ids"),  # not "everyone may chat"
+        (["--allow", ",", "--admin", "7"], {}, "--allow names no ids"),
         (["--rate-burst", "0"], {}, "--rate-burst"),
     ],
 )
