@@ -65,7 +65,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--allow",
         action="append",
         metavar="IDS",
-        help="only these chat or user ids may chat (repeatable, comma-separated)",
+        help="only these chat or user ids may chat (repeatable, comma-separated; a list "
+        "starting with a negative group id takes '=': --allow=-100123,-100456)",
     )
     parser.add_argument(
         "--admin",

@@ -81,6 +81,15 @@ def test_config_from_flags_and_environment() -> None:
     assert polling.api_base_url == "http://127.0.0.1:1"
 
 
+def test_the_help_s_form_of_a_list_of_negative_group_ids_parses() -> None:
+    # argparse takes "-100123,-100456" after a space for an option, hence the '=' form
+    subparsers = argparse.ArgumentParser(prog="s2s").add_subparsers()
+    command.register(subparsers)
+    assert "--allow=-100123,-100456" in " ".join(subparsers.choices["bot"].format_help().split())
+    config = config_from_args(parse("--allow=-100123,-100456"), {"TELEGRAM_BOT_TOKEN": TOKEN})
+    assert config.access.allowed == frozenset({-100123, -100456})
+
+
 @pytest.mark.parametrize(
     ("argv", "environ", "message"),
     [
