@@ -109,13 +109,16 @@ def read_token(token_file: Path | None, environ: Mapping[str, str]) -> str:
     return token
 
 
-def normalize_api_base(url: str) -> str:
-    """Accept `http://host:8081`, `.../` or `.../bot` alike; PTB wants the part before /bot."""
+def normalize_api_base(url: str, source: str) -> str:
+    """Accept `http://host:8081`, `.../` or `.../bot` alike; PTB wants the part before /bot.
+
+    `source` names where `url` came from, for the error message: the user must find it.
+    """
     url = url.strip().rstrip("/")
     url = url.removesuffix("/bot")
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise BotConfigError(f"--api-base-url must be an http(s) URL, got {url!r}")
+        raise BotConfigError(f"{source} must be an http(s) URL, got {url!r}")
     return url
 
 
@@ -136,9 +139,12 @@ def config_from_args(
     args: argparse.Namespace, environ: Mapping[str, str] = os.environ
 ) -> BotConfig:
     token = read_token(args.token_file, environ)
-    api_base = normalize_api_base(
-        args.api_base_url or environ.get(API_BASE_ENV) or DEFAULT_API_BASE
-    )
+    if args.api_base_url:
+        api_base = normalize_api_base(args.api_base_url, "--api-base-url")
+    elif environ.get(API_BASE_ENV):
+        api_base = normalize_api_base(environ[API_BASE_ENV], API_BASE_ENV)
+    else:
+        api_base = DEFAULT_API_BASE
     webhook = None
     if args.webhook_url:
         parsed = urlparse(args.webhook_url)

@@ -96,6 +96,8 @@ def test_the_help_s_form_of_a_list_of_negative_group_ids_parses() -> None:
         (["--webhook-url", "http://example.org/x"], {}, "must be https"),
         (["--webhook-url", "https://e.org/x"], {"TELEGRAM_WEBHOOK_SECRET": "bad secret"}, "1-256"),
         (["--allow", "12,abc"], {}, "not a chat or user id"),
+        (["--api-base-url", "localhost:8081"], {}, "^--api-base-url must be"),
+        ([], {"TELEGRAM_API_BASE_URL": "localhost:8081"}, "^TELEGRAM_API_BASE_URL must be"),
         (["--allow", ""], {}, "--allow names no ids"),  # not "everyone may chat"
         (["--allow", ",", "--admin", "7"], {}, "--allow names no ids"),
         (["--rate-burst", "0"], {}, "--rate-burst"),
@@ -113,7 +115,7 @@ def test_run_without_a_token_exits_2_with_a_hint(capsys: pytest.CaptureFixture[s
 
 def test_api_base_url_must_be_http() -> None:
     with pytest.raises(BotConfigError):
-        normalize_api_base("ftp://x")
+        normalize_api_base("ftp://x", "--api-base-url")
     assert parse_ids(None) == frozenset()
 
 
