@@ -101,6 +101,8 @@ def test_the_help_s_form_of_a_list_of_negative_group_ids_parses() -> None:
         (["--allow", ""], {}, "--allow names no ids"),  # not "everyone may chat"
         (["--allow", ",", "--admin", "7"], {}, "--allow names no ids"),
         (["--rate-burst", "0"], {}, "--rate-burst"),
+        (["--port", "9000"], {}, "need --webhook-url"),  # not silently polling instead
+        (["--listen", "0.0.0.0"], {}, "need --webhook-url"),
     ],
 )
 def test_bad_flags_are_config_errors(argv: list[str], environ: dict, message: str) -> None:
