@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from telegram import Update
-from telegram.ext import Application, ApplicationBuilder, TypeHandler
+from telegram.error import InvalidToken
+from telegram.ext import Application, ApplicationBuilder, ExtBot, TypeHandler
 
 from bot.config import BotConfig
 from bot.delivery import Sender
@@ -14,9 +18,33 @@ from nlp.chat.responder import ChatResponder
 from nlp.util.ratelimit import ChatRateLimiter
 
 
+class ServiceBot(ExtBot[int]):
+    """An `ExtBot` that notes Telegram refusing its token to getUpdates (a token revoked while
+    the bot runs): PTB then ends its polling loop for good but leaves the application running,
+    deaf, and its `error_callback` never sees that error. `token_refused` lets the service
+    stop with a failure a supervisor can see instead."""
+
+    __slots__ = ("_token_refused",)  # PTB freezes its bots' public attributes
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._token_refused = asyncio.Event()
+
+    @property
+    def token_refused(self) -> asyncio.Event:
+        return self._token_refused
+
+    async def get_updates(self, *args: Any, **kwargs: Any) -> tuple[Update, ...]:
+        try:
+            return await super().get_updates(*args, **kwargs)
+        except InvalidToken:
+            self._token_refused.set()
+            raise
+
+
 def build_application(
     config: BotConfig, responder: ChatResponder, *, flood: FloodControl | None = None
-) -> Application:
+) -> Application[ServiceBot, Any, Any, Any, Any, Any]:
     """An Application that routes every update through `BotHandlers` and closes the responder
     (finishing decodes in flight and flushing logs) when it shuts down.
 
@@ -37,15 +65,18 @@ def build_application(
     async def close_responder(_: Application) -> None:
         await responder.aclose()
 
+    bot = ServiceBot(
+        config.token,
+        base_url=config.bot_api_url,
+        base_file_url=config.file_api_url,
+        request=request,
+        get_updates_request=updates_request,
+        rate_limiter=flood,
+    )
     application = (
         ApplicationBuilder()
-        .token(config.token)
-        .base_url(config.bot_api_url)
-        .base_file_url(config.file_api_url)
-        .request(request)
-        .get_updates_request(updates_request)
+        .bot(bot)
         .concurrent_updates(config.concurrency)
-        .rate_limiter(flood)
         .post_shutdown(close_responder)
         .build()
     )

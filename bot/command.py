@@ -10,7 +10,15 @@ from pathlib import Path
 
 from telegram.error import TelegramError
 
-from bot.config import API_BASE_ENV, TOKEN_ENV, WEBHOOK_SECRET_ENV, BotConfigError, config_from_args
+from bot.config import (
+    API_BASE_ENV,
+    DEFAULT_LISTEN,
+    DEFAULT_WEBHOOK_PORT,
+    TOKEN_ENV,
+    WEBHOOK_SECRET_ENV,
+    BotConfigError,
+    config_from_args,
+)
 from bot.redaction import redact
 from bot.service import configure_logging, serve
 from nlp.chat.setup import add_responder_arguments, build_responder, model_loader
@@ -55,17 +63,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="public https URL Telegram posts updates to (webhook mode); "
         f"the secret token comes from {WEBHOOK_SECRET_ENV} or is random",
     )
+    # None when not given: config_from_args refuses them without --webhook-url
     parser.add_argument(
         "--listen",
-        default="127.0.0.1",
-        help="webhook listen address (plain HTTP: keep it local, behind a TLS proxy)",
+        default=None,
+        help=f"webhook listen address (default {DEFAULT_LISTEN}; plain HTTP: keep it local, "
+        "behind a TLS proxy)",
     )
-    parser.add_argument("--port", type=int, default=8443, help="webhook listen port")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=f"webhook listen port (default {DEFAULT_WEBHOOK_PORT})",
+    )
     parser.add_argument(
         "--allow",
         action="append",
         metavar="IDS",
-        help="only these chat or user ids may chat (repeatable, comma-separated)",
+        help="only these chat or user ids may chat (repeatable, comma-separated; a list "
+        "starting with a negative group id takes '=': --allow=-100123,-100456)",
     )
     parser.add_argument(
         "--admin",
@@ -112,6 +128,6 @@ def run_with_loader(args: argparse.Namespace, loader: ModelLoader) -> int:
         return 1
     try:
         return serve(config, responder)
-    except (TelegramError, OSError) as exc:  # e.g. a revoked token or a busy webhook port
+    except (TelegramError, OSError) as exc:  # e.g. a token refused at start, a busy webhook port
         log.error("the bot stopped: %s: %s", type(exc).__name__, exc)  # redacted by the filter
         return 1

@@ -23,6 +23,8 @@ TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
 API_BASE_ENV = "TELEGRAM_API_BASE_URL"
 WEBHOOK_SECRET_ENV = "TELEGRAM_WEBHOOK_SECRET"
 DEFAULT_API_BASE = "https://api.telegram.org"
+DEFAULT_LISTEN = "127.0.0.1"  # the webhook serves plain HTTP: local, behind a TLS proxy
+DEFAULT_WEBHOOK_PORT = 8443
 SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what setWebhook accepts
 
 
@@ -44,8 +46,8 @@ class Timeouts:
 @dataclass(frozen=True)
 class WebhookConfig:
     url: str
-    listen: str = "127.0.0.1"
-    port: int = 8443
+    listen: str = DEFAULT_LISTEN
+    port: int = DEFAULT_WEBHOOK_PORT
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
 
     @property
@@ -109,13 +111,16 @@ def read_token(token_file: Path | None, environ: Mapping[str, str]) -> str:
     return token
 
 
-def normalize_api_base(url: str) -> str:
-    """Accept `http://host:8081`, `.../` or `.../bot` alike; PTB wants the part before /bot."""
+def normalize_api_base(url: str, source: str) -> str:
+    """Accept `http://host:8081`, `.../` or `.../bot` alike; PTB wants the part before /bot.
+
+    `source` names where `url` came from, for the error message: the user must find it.
+    """
     url = url.strip().rstrip("/")
     url = url.removesuffix("/bot")
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise BotConfigError(f"--api-base-url must be an http(s) URL, got {url!r}")
+        raise BotConfigError(f"{source} must be an http(s) URL, got {url!r}")
     return url
 
 
@@ -136,9 +141,12 @@ def config_from_args(
     args: argparse.Namespace, environ: Mapping[str, str] = os.environ
 ) -> BotConfig:
     token = read_token(args.token_file, environ)
-    api_base = normalize_api_base(
-        args.api_base_url or environ.get(API_BASE_ENV) or DEFAULT_API_BASE
-    )
+    if args.api_base_url:
+        api_base = normalize_api_base(args.api_base_url, "--api-base-url")
+    elif environ.get(API_BASE_ENV):
+        api_base = normalize_api_base(environ[API_BASE_ENV], API_BASE_ENV)
+    else:
+        api_base = DEFAULT_API_BASE
     webhook = None
     if args.webhook_url:
         parsed = urlparse(args.webhook_url)
@@ -147,9 +155,17 @@ def config_from_args(
         secret = environ.get(WEBHOOK_SECRET_ENV)
         if secret is not None and not SECRET_PATTERN.fullmatch(secret):
             raise BotConfigError(f"{WEBHOOK_SECRET_ENV} must be 1-256 of A-Z a-z 0-9 _ -")
-        extra = {"secret": secret} if secret else {}
-        webhook = WebhookConfig(args.webhook_url, args.listen, args.port, **extra)
+        webhook = WebhookConfig(
+            args.webhook_url,
+            args.listen or DEFAULT_LISTEN,
+            DEFAULT_WEBHOOK_PORT if args.port is None else args.port,
+            **({"secret": secret} if secret else {}),
+        )
+    elif args.listen is not None or args.port is not None:
+        raise BotConfigError("--listen and --port set up webhook mode: they need --webhook-url")
     allowed = parse_ids(args.allow)
+    if args.allow is not None and not allowed:  # an empty allowlist must not mean "everyone"
+        raise BotConfigError("--allow names no ids (leave it out to let everyone chat)")
     if args.rate_burst < 1 or args.rate_per_minute <= 0:
         raise BotConfigError("--rate-burst must be >= 1 and --rate-per-minute > 0")
     return BotConfig(

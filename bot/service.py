@@ -1,4 +1,5 @@
-"""Running the bot: long polling, or a webhook with a secret token, until SIGINT/SIGTERM.
+"""Running the bot: long polling, or a webhook with a secret token, until SIGINT/SIGTERM
+(or until Telegram refuses the token, which leaves nothing to serve).
 
 One start/stop sequence (`running`) serves the CLI, the tests and the benchmark alike. On a
 stop signal it stops fetching updates, waits for the updates being processed (our replies in
@@ -13,6 +14,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 
+from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot.app import build_application
@@ -32,7 +34,7 @@ def configure_logging(secrets: list[str], level: int = logging.INFO) -> None:
 
 
 def serve(config: BotConfig, responder: ChatResponder) -> int:
-    """Run until SIGINT or SIGTERM; returns the process exit status."""
+    """Run until SIGINT or SIGTERM (status 0), or until Telegram refuses the token (1)."""
     return asyncio.run(_serve_until_signal(config, responder))
 
 
@@ -42,12 +44,25 @@ async def _serve_until_signal(config: BotConfig, responder: ChatResponder) -> in
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
     application = build_application(config, responder)
+    refused = application.bot.token_refused
     async with running(application, config):
         log.info("bot running; stop with Ctrl-C or SIGTERM")
-        await stop.wait()
-        log.info("stopping: finishing replies in flight")
+        await _either(stop, refused)
+        if refused.is_set():
+            log.error("Telegram refused the bot token (revoked?): stopping")
+        else:
+            log.info("stopping: finishing replies in flight")
     log.info("stopped")
-    return 0
+    return 1 if refused.is_set() else 0
+
+
+async def _either(*events: asyncio.Event) -> None:
+    waits = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 @contextlib.asynccontextmanager
@@ -93,11 +108,18 @@ async def _receiving(application: Application, config: BotConfig) -> AsyncIterat
             )
         else:
             log.info("long-polling %s", config.api_base_url)
+
+            def polling_error(error: TelegramError) -> None:
+                # to the error handlers, as `run_polling` does: PTB alone logs each retried
+                # network hiccup as an ERROR with a traceback
+                application.create_task(application.process_error(update=None, error=error))
+
             await updater.start_polling(
                 poll_interval=0,
                 timeout=int(config.timeouts.poll),
                 allowed_updates=list(ALLOWED_UPDATES),
                 bootstrap_retries=3,
+                error_callback=polling_error,
             )
         yield
     finally:

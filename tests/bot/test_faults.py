@@ -6,6 +6,9 @@ count those duplicates exactly rather than hide them.
 """
 
 import asyncio
+import logging
+
+import pytest
 
 from nlp.chat.responder import ChatResponder
 from nlp.chat.settings import SettingsStore
@@ -69,6 +72,21 @@ async def test_polling_survives_getupdates_faults_without_losing_or_repeating_up
     assert sorted((s.chat_id, s.reply_to) for s in server.replies()) == [(1, first), (2, second)]
     faults = [c.fault for c in server.calls_of("getUpdates") if c.fault]
     assert faults == ["http500", "malformed", "slow", "retry_after"]
+
+
+async def test_a_getupdates_failure_is_one_warning_line_from_the_error_handler(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING)
+    async with bot_on_fake_telegram(responder(), timeouts=FAST_TIMEOUTS) as server:
+        server.inject("getUpdates", Fault("http500"))
+        server.push_message(1, "hi")
+        await server.wait_for(lambda: len(server.replies()) == 1, timeout=20)
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [(r.name, r.getMessage()) for r in problems] == [
+        ("bot.handlers", "Bot API network problem: NetworkError: Internal Server Error")
+    ]
+    assert problems[0].exc_info is None
 
 
 async def test_a_slow_answer_within_the_time_out_is_one_delivery() -> None:

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+from asyncio.subprocess import Process
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,21 @@ sys.exit(run_with_loader(args, lambda: fake_model(held)))
 """
 
 
+async def start_bot(server: FakeTelegram, tmp_path: Path, gate: Path) -> Process:
+    """BOT_SCRIPT in a subprocess serving `server`; its stderr (the log) piped."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        BOT_SCRIPT,
+        str(tmp_path / "state.sqlite"),
+        server.base_url,
+        str(gate),
+        cwd=ROOT,
+        env={**os.environ, "TELEGRAM_BOT_TOKEN": TEST_TOKEN},
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
 def test_the_adapter_and_the_responder_import_without_tensorflow() -> None:
     code = (
         "import sys, pkgutil, importlib, bot\n"
@@ -52,17 +68,7 @@ async def test_a_stop_signal_finishes_the_reply_in_flight(
 ) -> None:
     gate = tmp_path / "decode may finish"
     async with FakeTelegram(TEST_TOKEN) as server:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            BOT_SCRIPT,
-            str(tmp_path / "state.sqlite"),
-            server.base_url,
-            str(gate),
-            cwd=ROOT,
-            env={**os.environ, "TELEGRAM_BOT_TOKEN": TEST_TOKEN},
-            stderr=asyncio.subprocess.PIPE,
-        )
+        process = await start_bot(server, tmp_path, gate)
         try:
             message_id = server.push_message(3, "answer me before you go")
             await server.wait_for(lambda: bool(server.calls_of("sendChatAction")), timeout=30)
@@ -80,3 +86,22 @@ async def test_a_stop_signal_finishes_the_reply_in_flight(
     ]
     assert "finishing replies in flight" in log
     assert TEST_TOKEN not in log and TEST_TOKEN.split(":")[1] not in log
+
+
+async def test_a_token_revoked_while_serving_stops_the_bot_with_status_1(tmp_path: Path) -> None:
+    gate = tmp_path / "decode may finish"
+    gate.touch()
+    async with FakeTelegram(TEST_TOKEN) as server:
+        process = await start_bot(server, tmp_path, gate)
+        try:
+            server.push_message(3, "hello there")
+            await server.wait_for(lambda: bool(server.replies()), timeout=30)
+            server.token = "123456:revoked"  # every call is 401 Unauthorized from now on
+            server.push_message(3, "are you there?")  # ends the long poll in progress
+            _, stderr = await asyncio.wait_for(process.communicate(), timeout=10)
+        finally:
+            if process.returncode is None:
+                process.kill()
+    log = stderr.decode()
+    assert process.returncode == 1, log
+    assert "Telegram refused the bot token" in log

@@ -81,13 +81,28 @@ def test_config_from_flags_and_environment() -> None:
     assert polling.api_base_url == "http://127.0.0.1:1"
 
 
+def test_the_help_s_form_of_a_list_of_negative_group_ids_parses() -> None:
+    # argparse takes "-100123,-100456" after a space for an option, hence the '=' form
+    subparsers = argparse.ArgumentParser(prog="s2s").add_subparsers()
+    command.register(subparsers)
+    assert "--allow=-100123,-100456" in " ".join(subparsers.choices["bot"].format_help().split())
+    config = config_from_args(parse("--allow=-100123,-100456"), {"TELEGRAM_BOT_TOKEN": TOKEN})
+    assert config.access.allowed == frozenset({-100123, -100456})
+
+
 @pytest.mark.parametrize(
     ("argv", "environ", "message"),
     [
         (["--webhook-url", "http://example.org/x"], {}, "must be https"),
         (["--webhook-url", "https://e.org/x"], {"TELEGRAM_WEBHOOK_SECRET": "bad secret"}, "1-256"),
         (["--allow", "12,abc"], {}, "not a chat or user id"),
+        (["--api-base-url", "localhost:8081"], {}, "^--api-base-url must be"),
+        ([], {"TELEGRAM_API_BASE_URL": "localhost:8081"}, "^TELEGRAM_API_BASE_URL must be"),
+        (["--allow", ""], {}, "--allow names no ids"),  # not "everyone may chat"
+        (["--allow", ",", "--admin", "7"], {}, "--allow names no ids"),
         (["--rate-burst", "0"], {}, "--rate-burst"),
+        (["--port", "9000"], {}, "need --webhook-url"),  # not silently polling instead
+        (["--listen", "0.0.0.0"], {}, "need --webhook-url"),
     ],
 )
 def test_bad_flags_are_config_errors(argv: list[str], environ: dict, message: str) -> None:
@@ -102,7 +117,7 @@ def test_run_without_a_token_exits_2_with_a_hint(capsys: pytest.CaptureFixture[s
 
 def test_api_base_url_must_be_http() -> None:
     with pytest.raises(BotConfigError):
-        normalize_api_base("ftp://x")
+        normalize_api_base("ftp://x", "--api-base-url")
     assert parse_ids(None) == frozenset()
 
 
