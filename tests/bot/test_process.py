@@ -1,11 +1,13 @@
 """The bot as a process: no TensorFlow in the adapter, clean stop on signals, no token in logs."""
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 from asyncio.subprocess import Process
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -37,9 +39,11 @@ sys.exit(run_with_loader(args, lambda: fake_model(held)))
 """
 
 
-async def start_bot(server: FakeTelegram, tmp_path: Path, gate: Path) -> Process:
-    """BOT_SCRIPT in a subprocess serving `server`; its stderr (the log) piped."""
-    return await asyncio.create_subprocess_exec(
+@contextlib.asynccontextmanager
+async def running_bot(server: FakeTelegram, tmp_path: Path, gate: Path) -> AsyncIterator[Process]:
+    """BOT_SCRIPT in a subprocess serving `server`, its stderr (the log) piped; killed on the
+    way out if a failed test left it running."""
+    process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
         BOT_SCRIPT,
@@ -50,6 +54,11 @@ async def start_bot(server: FakeTelegram, tmp_path: Path, gate: Path) -> Process
         env={**os.environ, "TELEGRAM_BOT_TOKEN": TEST_TOKEN},
         stderr=asyncio.subprocess.PIPE,
     )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
 
 
 def test_the_adapter_and_the_responder_import_without_tensorflow() -> None:
@@ -67,18 +76,16 @@ async def test_a_stop_signal_finishes_the_reply_in_flight(
     tmp_path: Path, stop_signal: signal.Signals
 ) -> None:
     gate = tmp_path / "decode may finish"
-    async with FakeTelegram(TEST_TOKEN) as server:
-        process = await start_bot(server, tmp_path, gate)
-        try:
-            message_id = server.push_message(3, "answer me before you go")
-            await server.wait_for(lambda: bool(server.calls_of("sendChatAction")), timeout=30)
-            process.send_signal(stop_signal)  # while the decode is held
-            assert not server.replies()
-            gate.touch()
-            _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
-        finally:
-            if process.returncode is None:
-                process.kill()
+    async with (
+        FakeTelegram(TEST_TOKEN) as server,
+        running_bot(server, tmp_path, gate) as process,
+    ):
+        message_id = server.push_message(3, "answer me before you go")
+        await server.wait_for(lambda: bool(server.calls_of("sendChatAction")), timeout=30)
+        process.send_signal(stop_signal)  # while the decode is held
+        assert not server.replies()
+        gate.touch()
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
     log = stderr.decode()
     assert process.returncode == 0, log
     assert [(s.reply_to, s.text) for s in server.replies()] == [
@@ -91,17 +98,15 @@ async def test_a_stop_signal_finishes_the_reply_in_flight(
 async def test_a_token_revoked_while_serving_stops_the_bot_with_status_1(tmp_path: Path) -> None:
     gate = tmp_path / "decode may finish"
     gate.touch()
-    async with FakeTelegram(TEST_TOKEN) as server:
-        process = await start_bot(server, tmp_path, gate)
-        try:
-            server.push_message(3, "hello there")
-            await server.wait_for(lambda: bool(server.replies()), timeout=30)
-            server.token = "123456:revoked"  # every call is 401 Unauthorized from now on
-            server.push_message(3, "are you there?")  # ends the long poll in progress
-            _, stderr = await asyncio.wait_for(process.communicate(), timeout=10)
-        finally:
-            if process.returncode is None:
-                process.kill()
+    async with (
+        FakeTelegram(TEST_TOKEN) as server,
+        running_bot(server, tmp_path, gate) as process,
+    ):
+        server.push_message(3, "hello there")
+        await server.wait_for(lambda: bool(server.replies()), timeout=30)
+        server.token = "123456:revoked"  # every call is 401 Unauthorized from now on
+        server.push_message(3, "are you there?")  # ends the long poll in progress
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=10)
     log = stderr.decode()
     assert process.returncode == 1, log
     assert "Telegram refused the bot token" in log
