@@ -81,7 +81,12 @@ class PretrainingObjective(Objective):
         return total, count
 
     def loss(
-        self, source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor, step: tf.Tensor
+        self,
+        source: tf.Tensor,
+        target_in: tf.Tensor,
+        target_out: tf.Tensor,
+        step: tf.Tensor,
+        ranking: bool = True,
     ) -> tf.Tensor:
         total, count = self.sums(source, target_in, target_out, training=True)
         return total / tf.maximum(count, 1.0)

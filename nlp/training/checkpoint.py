@@ -65,6 +65,8 @@ class TrainState:
     bad_epochs: int = 0  # epochs in a row that improved neither the selection nor the loss
     finished: bool = False
     train_seconds: float = 0.0  # time spent in training steps, across resumed runs
+    # the global step at which the ranking loss joined (train.contrastive_from); -1: not yet
+    ranking_step: int = -1
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def reopen(self, epochs: int, patience: int, max_minutes: float) -> None:

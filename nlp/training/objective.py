@@ -185,6 +185,9 @@ def check(config: TrainConfig) -> None:
     if config.contrastive_weight < 0 or config.contrastive_margin < 0:
         problems.append("train.contrastive_weight and train.contrastive_margin must be >= 0, "
                         f"got {config.contrastive_weight} and {config.contrastive_margin}")
+    if not 0.0 <= config.contrastive_from < 1.0:
+        problems.append(
+            f"train.contrastive_from must be in [0, 1), got {config.contrastive_from}")
     if config.unlikelihood_weight < 0:
         problems.append(
             f"train.unlikelihood_weight must be >= 0, got {config.unlikelihood_weight}")
@@ -258,9 +261,15 @@ class Objective:
         return [v for layer in self.layers.values() for v in layer.trainable_variables]
 
     def loss(
-        self, source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor, step: tf.Tensor
+        self,
+        source: tf.Tensor,
+        target_in: tf.Tensor,
+        target_out: tf.Tensor,
+        step: tf.Tensor,
+        ranking: bool = True,
     ) -> tf.Tensor:
-        """The training loss of a batch (dropout on) at optimizer step `step`."""
+        """The training loss of a batch (dropout on) at optimizer step `step`; `ranking`
+        False leaves the ranking loss out (before `train.contrastive_from`)."""
         model, config = self.model, self.config
         state, context, first = model.encode_with_first_layer(source, training=True)
         inputs = target_in
@@ -282,7 +291,7 @@ class Objective:
                 pick=config.unlikelihood_pick)
             # the mean over this replica's penalised positions (one process: the batch's)
             loss += config.unlikelihood_weight * penalty / tf.maximum(count, 1.0)
-        if config.contrastive_weight > 0:
+        if config.contrastive_weight > 0 and ranking:
             # the neighbour's reply read as the own one was (the same word dropout or
             # scheduled sampling), so the two losses compare like with like
             loss += config.contrastive_weight * self.contrastive_loss(

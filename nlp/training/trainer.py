@@ -232,16 +232,28 @@ class Trainer:
             )
         self.batching = batching_for(config)
         self.evaluate_loss = LossMeter(model, self.batching, self.objective.validation_sums)
+        # the step of the whole objective, and (train.contrastive_from) the likelihood's
+        # alone, which runs until the ranking loss joins: its own graph, without the ranking
+        # loss's second decoder pass
+        self.ranking_from = config.contrastive_from if config.contrastive_weight > 0 else 0.0
+        self.train_batch = self._compiled(ranking=True)
+        self.likelihood_batch = (
+            self._compiled(ranking=False) if self.ranking_from > 0 else self.train_batch
+        )
+
+    def _compiled(self, ranking: bool) -> Callable[..., tf.Tensor]:
+        """The compiled training step, with or without the ranking loss."""
+
+        def step(source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor) -> tf.Tensor:
+            return self._distributed_step(source, target_in, target_out, ranking)
+
         if self.strategy.num_replicas_in_sync == 1:
             # One trace for every batch shape: bucketing gives many (batch, length) shapes.
-            self.train_batch = tf.function(
-                self._distributed_step, input_signature=list(BATCH_SPEC),
-                jit_compile=config.jit_compile,
+            return tf.function(
+                step, input_signature=list(BATCH_SPEC), jit_compile=self.config.jit_compile
             )
-        else:  # per-replica inputs do not fit a TensorSpec signature
-            self.train_batch = tf.function(
-                self._distributed_step, reduce_retracing=True, jit_compile=config.jit_compile
-            )
+        # per-replica inputs do not fit a TensorSpec signature
+        return tf.function(step, reduce_retracing=True, jit_compile=self.config.jit_compile)
 
     @property
     def checkpoint_extras(self) -> dict[str, tf.Variable]:
@@ -261,15 +273,21 @@ class Trainer:
         save_checkpoint(checkpoint, self.model, self.optimizer, state, self.checkpoint_extras)
 
     def _distributed_step(
-        self, source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor
+        self, source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor, ranking: bool
     ) -> tf.Tensor:
         """One batch, split over the strategy's replicas; returns the mean loss."""
-        per_replica = self.strategy.run(self._step, args=(source, target_in, target_out))
+        per_replica = self.strategy.run(
+            self._step, args=(source, target_in, target_out), kwargs={"ranking": ranking}
+        )
         return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
-    def _step(self, source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor) -> tf.Tensor:
+    def _step(
+        self, source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor, ranking: bool
+    ) -> tf.Tensor:
         with tf.GradientTape() as tape:
-            loss = self.objective.loss(source, target_in, target_out, self.optimizer.iterations)
+            loss = self.objective.loss(
+                source, target_in, target_out, self.optimizer.iterations, ranking=ranking
+            )
             # The replicas' gradients are summed: weight each replica's mean by its share of
             # the global batch's target tokens, so the sum is the mean over the whole batch
             # (equal to one process training on that batch; replicas' halves differ in tokens).
@@ -326,15 +344,21 @@ class Trainer:
                            start=state.step_in_epoch)
             bar.update(state.step_in_epoch)
             clock = RunClock(state.train_seconds, self.strategy)
-            timed = bool(cfg.max_minutes) or cfg.lr_schedule == "linear"
+            staged = self.ranking_from > 0
+            timed = bool(cfg.max_minutes) or cfg.lr_schedule == "linear" or staged
             spent = state.train_seconds  # the clock as every worker agreed on it, after a step
             pending: list[tf.Tensor] = []  # losses not yet read back to the host
             out_of_time = False
             for batch in batches:
-                if cfg.lr_schedule == "linear":
+                if cfg.lr_schedule == "linear" or staged:
                     progress = run_progress(cfg, spent, state.global_step, total)
+                if cfg.lr_schedule == "linear":
                     set_rate(self.optimizer, linear_rate(cfg, progress, state.global_step))
-                pending.append(self.train_batch(*batch))
+                if staged and state.ranking_step < 0 and progress >= self.ranking_from:
+                    self._ranking_joins(state)
+                alone = staged and state.ranking_step < 0
+                step = self.likelihood_batch if alone else self.train_batch
+                pending.append(step(*batch))
                 state.step_in_epoch += 1
                 state.global_step += 1
                 if timed:
@@ -366,6 +390,22 @@ class Trainer:
         state.finished = True
         self._save(checkpoint, state)
         return state
+
+    def _ranking_joins(self, state: TrainState) -> None:
+        """The ranking loss joins the likelihood from this step on (`train.contrastive_from`).
+        What was validated before it was trained for another objective, whose validation loss
+        the ranking loss raises: every comparison starts afresh here (the bundle's pick, the
+        plateau schedule's rewind, early stopping), so the first validation after it is kept
+        and the rewind never goes back to weights the ranking loss has not seen."""
+        state.ranking_step = state.global_step
+        state.best_valid_loss = state.epochs_best_valid_loss = float("inf")
+        state.lowest_valid_loss = float("inf")
+        state.best_score = state.epochs_best_score = float("-inf")
+        state.bad_epochs = 0
+        self._log(
+            f"  the ranking loss joins at step {state.global_step} "
+            f"({self.ranking_from:.0%} of the run): the bundle is chosen from here on"
+        )
 
     def _report(
         self, losses: list[tf.Tensor], state: TrainState, bar: Progress, writer: Any

@@ -131,6 +131,11 @@ class TrainConfig:
     # (the batch's previous row's), weighted by contrastive_weight; 0: none
     contrastive_weight: float = 0.0
     contrastive_margin: float = 1.0
+    # the share of the run (of train.max_minutes, or of train.epochs' batches without a
+    # budget) trained before the ranking loss joins: likelihood alone first, at its faster
+    # step, then the ranking loss as a fine-tuning (Liu et al. 2022, BRIO); the bundle is
+    # chosen among what validates after it joined (nlp.training.trainer). 0: from the start
+    contrastive_from: float = 0.0
     # epochs in which the embedding rows taken from model.pretrained_embeddings stay as
     # loaded (the other rows and weights train); -1: never trained. A retrain takes only
     # its new rows (--extend-vocab) from them: those are the ones frozen

@@ -191,6 +191,12 @@ def test_the_contrastive_loss_is_the_mean_margin_shortfall_over_distinct_neighbo
     assert float(Objective(network, off).loss(source, target_in, target_out, step)) == plain
     with pytest.raises(ValueError, match=r"train\.contrastive_weight and "):
         Objective(network, TrainConfig(contrastive_weight=-1.0))
+    # before train.contrastive_from the trainer asks for the likelihood alone
+    alone = Objective(network, config).loss(source, target_in, target_out, step, ranking=False)
+    assert float(alone) == plain
+    for share in (-0.1, 1.0):
+        with pytest.raises(ValueError, match=r"train\.contrastive_from must be in \[0, 1\)"):
+            Objective(network, TrainConfig(contrastive_weight=1.0, contrastive_from=share))
 
 
 def test_the_ranking_loss_reads_the_neighbour_as_the_own_reply_was_read(

@@ -180,6 +180,72 @@ def test_plateau_rewinds_to_the_lowest_loss_epoch_before_lowering_the_rate(
     assert [v.name for v in trainer.optimizer.variables[:2]] == ["iteration", "learning_rate"]
 
 
+def recorded_steps(trainer: Trainer, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Which compiled step trained each batch: "ranking" (the whole objective) or
+    "likelihood" (before train.contrastive_from)."""
+    used: list[str] = []
+    for name, label in (("train_batch", "ranking"), ("likelihood_batch", "likelihood")):
+        compiled = getattr(trainer, name)
+
+        def step(*batch: tf.Tensor, compiled=compiled, label=label) -> tf.Tensor:  # type: ignore[no-untyped-def]
+            used.append(label)
+            return compiled(*batch)
+
+        monkeypatch.setattr(trainer, name, step)
+    return used
+
+
+def test_the_ranking_loss_joins_at_its_share_and_the_pick_starts_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`train.contrastive_from=0.5` of 4 epochs: the first two epochs train the likelihood
+    alone, the last two the whole objective. Epoch 3, the first validated with the ranking
+    loss, raises the validation loss (as the ranking loss does) and is still kept; the
+    plateau schedule neither rewinds to epoch 2's weights nor lowers the rate for it."""
+    from nlp.training.trainer import Hooks
+
+    trainer = make_trainer(tmp_path, contrastive_weight=1.0, contrastive_from=0.5, epochs=4,
+                           lr_schedule="plateau", learning_rate=0.01, patience=2)
+    scripted_validation(trainer, monkeypatch, [3.0, 2.9, 3.2, 3.1])
+    used = recorded_steps(trainer, monkeypatch)
+    kept: list[int] = []
+    data = examples(48)
+    state = trainer.fit(data, data[:8], hooks=Hooks(on_improved=lambda s: kept.append(s.epoch)))
+    half = state.global_step // 2
+    assert state.epoch == 4 and state.ranking_step == half
+    assert used == ["likelihood"] * half + ["ranking"] * half
+    assert kept == [1, 2, 3, 4] and state.best_epoch == 4
+    assert float(trainer.optimizer.learning_rate.numpy()) == pytest.approx(0.01)
+    # without it, the same validation losses keep epoch 2 and lower the rate after epoch 3
+    plain = make_trainer(tmp_path / "plain", contrastive_weight=1.0, epochs=4,
+                         lr_schedule="plateau", learning_rate=0.01, patience=2)
+    scripted_validation(plain, monkeypatch, [3.0, 2.9, 3.2, 3.1])
+    used = recorded_steps(plain, monkeypatch)
+    state = plain.fit(data, data[:8])
+    assert set(used) == {"ranking"} and state.best_epoch == 2 and state.ranking_step == -1
+    assert float(plain.optimizer.learning_rate.numpy()) < 0.01
+
+
+def test_a_resumed_run_keeps_the_ranking_loss_it_had_joined(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The step the ranking loss joined at is in the checkpoint: a run resumed with more
+    epochs (a smaller share done) goes on with the whole objective, and its comparisons do
+    not start afresh again."""
+    settings = {"contrastive_weight": 1.0, "contrastive_from": 0.5}
+    data = examples(48)
+    first = make_trainer(tmp_path, epochs=2, **settings)
+    scripted_validation(first, monkeypatch, [3.0, 2.9])
+    joined = first.fit(data, data[:8]).ranking_step
+    assert joined > 0
+    resumed = make_trainer(tmp_path, epochs=4, **settings)
+    scripted_validation(resumed, monkeypatch, [3.2, 2.8])
+    used = recorded_steps(resumed, monkeypatch)
+    state = resumed.fit(data, data[:8], resume=True)
+    assert state.ranking_step == joined and set(used) == {"ranking"}
+    assert state.best_epoch == 4 and state.best_valid_loss == 2.8  # epoch 3 (3.2) not kept
+
+
 def test_a_resumed_run_rewinds_as_an_uninterrupted_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
