@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -172,7 +173,9 @@ class BotHandlers:
         to = Destination.answering(message)
         async with self.queues.hold(chat_id):  # no await between admit and hold
             if reply is None:
-                reply = await self._respond(to, key, user_id, language, decision.text, context)
+                private = message.chat.type == Chat.PRIVATE
+                reply = await self._respond(
+                    to, key, user_id, language, decision.text, context, private=private)
             if await self.sender.reply(bot, to, reply):
                 self._answered[update.update_id] = True
 
@@ -201,12 +204,17 @@ class BotHandlers:
         language: str | None,
         text: str,
         context: ContextTypes.DEFAULT_TYPE,
+        *,
+        private: bool,
     ) -> Reply:
-        admin = self.access.is_admin(user_id)
+        """The responder's reply; `private`: a private chat, read by the sender alone."""
+        respond = functools.partial(
+            self.responder.respond, chat, text, is_admin=self.access.is_admin(user_id),
+            language=language, private=private)
         if not self.responder.is_slow(text):
-            return await self.responder.respond(chat, text, is_admin=admin, language=language)
+            return await respond()
         async with self.sender.typing(context.bot, to):
-            return await self.responder.respond(chat, text, is_admin=admin, language=language)
+            return await respond()
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the error (the log handlers redact the token) and apologise once per update."""

@@ -63,6 +63,20 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class Caller:
+    """Who sent a command, as the reply's wording depends on it."""
+
+    admin: bool = False  # administers the bot: /reload
+    private: bool = True  # the reply is read by the sender alone, not a group
+
+    @property
+    def owner(self) -> bool:
+        """May read what only the machine's owner should: an `OptionError`'s remedy, which
+        may name the server's directories."""
+        return self.admin and self.private
+
+
+@dataclass(frozen=True)
 class ResponderLimits:
     max_input_chars: int = 1000  # longer messages keep their last part (see keep_tail)
     max_reply_chars: int = TELEGRAM_TEXT_LIMIT
@@ -170,28 +184,37 @@ class ChatResponder:
         return chat_messages(self.languages, user_language or self._user_languages.get(chat))
 
     async def respond(
-        self, chat: str, text: str, *, is_admin: bool = False, language: str | None = None
+        self,
+        chat: str,
+        text: str,
+        *,
+        is_admin: bool = False,
+        language: str | None = None,
+        private: bool = True,
     ) -> Reply:
         """The reply to one message or command from `chat`. Never raises for bad input.
+        `is_admin`: the sender administers the bot (/reload); `private`: the reply is read by
+        the sender alone (False in a group chat, where an admin's refused setting must not
+        show the owner's remedy, which may name the server's directories, to everyone).
         `language`: the user's app language if the front end knows it (Telegram's
         language_code), kept for the chat."""
         if language:
             self._user_languages[chat] = language
-        reply = await self._answer(chat, text, is_admin)
+        reply = await self._answer(chat, text, Caller(admin=is_admin, private=private))
         gave_way = self._gave_way.pop(chat, None)
         if gave_way is None:
             return reply
         notice = self.messages(chat).gave_way_text(gave_way)
         return replace(reply, text=f"{notice}\n\n{reply.text}")
 
-    async def _answer(self, chat: str, text: str, is_admin: bool) -> Reply:
+    async def _answer(self, chat: str, text: str, caller: Caller) -> Reply:
         cleaned = clean_message(text)
         command = parse_command(cleaned)
         if command is not None:
             handler = self._commands.get(command.name)
             if handler is None:
                 return Reply(self.messages(chat).unknown_command.format(name=command.name))
-            return await handler(chat, command, is_admin)
+            return await handler(chat, command, caller)
         kind = classify(cleaned)
         if kind is InputKind.EMPTY:
             return Reply(self.messages(chat).empty)
@@ -288,25 +311,25 @@ class ChatResponder:
             self.settings_bound(settings.decode_options(self.base_options))
         return self.store.update(chat, **changes)
 
-    def _update(self, chat: str, is_admin: bool, **changes: object) -> Reply:
+    def _update(self, chat: str, caller: Caller, **changes: object) -> Reply:
         words = self.messages(chat)
         try:
             settings = self.change_settings(chat, **changes)  # checked: they serve
         except SettingsError as exc:
             return Reply(words.refused_setting(exc))
-        except OptionError as exc:  # the owner runs the remedy; a stranger reads the reason
-            reason = str(exc) if is_admin else public_reason(exc, self._directory, "the model")
+        except OptionError as exc:  # the owner runs the remedy; anyone else reads the reason
+            reason = str(exc) if caller.owner else public_reason(exc, self._directory, "the model")
             return Reply(words.refused_options.format(reason=reason))
         options = settings.decode_options(self.base_options)
         return Reply(words.changed_text(options, self.model_reads))
 
-    async def _cmd_start(self, chat: str, command: Command, is_admin: bool) -> Reply:
+    async def _cmd_start(self, chat: str, command: Command, caller: Caller) -> Reply:
         return Reply(self.messages(chat).start_text())
 
-    async def _cmd_help(self, chat: str, command: Command, is_admin: bool) -> Reply:
+    async def _cmd_help(self, chat: str, command: Command, caller: Caller) -> Reply:
         return Reply(self.messages(chat).help_text())
 
-    async def _cmd_reset(self, chat: str, command: Command, is_admin: bool) -> Reply:
+    async def _cmd_reset(self, chat: str, command: Command, caller: Caller) -> Reply:
         self._forget_conversation(chat)
         if self.log is not None:
             self.log.reset(chat)
@@ -326,7 +349,7 @@ class ChatResponder:
         self._user_languages.pop(chat, None)
         self._gave_way.pop(chat, None)
 
-    async def _cmd_settings(self, chat: str, command: Command, is_admin: bool) -> Reply:
+    async def _cmd_settings(self, chat: str, command: Command, caller: Caller) -> Reply:
         if command.args[:1] == ("default",):  # back to the model's own settings
             self.store.forget(chat)
         turns, words = self.context.turns, self.messages(chat)
@@ -334,28 +357,28 @@ class ChatResponder:
         described = words.settings_text(self.chat_options(chat), self.model_reads)
         return Reply(f"{described} {memory}")
 
-    async def _cmd_beam(self, chat: str, command: Command, is_admin: bool) -> Reply:
+    async def _cmd_beam(self, chat: str, command: Command, caller: Caller) -> Reply:
         size = _parse_number(command.args, int)
         if size is None:
             return Reply(self.messages(chat).usage_beam)
-        return self._update(chat, is_admin, strategy="beam", beam_size=size)
+        return self._update(chat, caller, strategy="beam", beam_size=size)
 
-    async def _cmd_greedy(self, chat: str, command: Command, is_admin: bool) -> Reply:
-        return self._update(chat, is_admin, strategy="greedy")
+    async def _cmd_greedy(self, chat: str, command: Command, caller: Caller) -> Reply:
+        return self._update(chat, caller, strategy="greedy")
 
-    async def _cmd_sample(self, chat: str, command: Command, is_admin: bool) -> Reply:
+    async def _cmd_sample(self, chat: str, command: Command, caller: Caller) -> Reply:
         if not command.args:
-            return self._update(chat, is_admin, strategy="sample")
+            return self._update(chat, caller, strategy="sample")
         temperature = _parse_number(command.args, float)
         if temperature is None:
             return Reply(self.messages(chat).usage_sample)
-        return self._update(chat, is_admin, strategy="sample", temperature=temperature)
+        return self._update(chat, caller, strategy="sample", temperature=temperature)
 
-    async def _cmd_length(self, chat: str, command: Command, is_admin: bool) -> Reply:
+    async def _cmd_length(self, chat: str, command: Command, caller: Caller) -> Reply:
         length = _parse_number(command.args, int)
         if length is None:
             return Reply(self.messages(chat).usage_length)
-        return self._update(chat, is_admin, max_length=length)
+        return self._update(chat, caller, max_length=length)
 
     async def with_attention(self, reply: Generation) -> Generation:
         """`reply` with the attention to draw (`TextGenerator.with_attention`: a retrieved
@@ -365,7 +388,7 @@ class ChatResponder:
             return reply
         return await self.batcher.call(functools.partial(self._generator.with_attention, reply))
 
-    async def _cmd_why(self, chat: str, command: Command, is_admin: bool) -> Reply:
+    async def _cmd_why(self, chat: str, command: Command, caller: Caller) -> Reply:
         last = self._last.get(chat)
         words = self.messages(chat)
         if last is None:
@@ -395,10 +418,10 @@ class ChatResponder:
         )
         return Reply(caption, photo=png)
 
-    async def _cmd_good(self, chat: str, command: Command, is_admin: bool) -> Reply:
+    async def _cmd_good(self, chat: str, command: Command, caller: Caller) -> Reply:
         return self._rate(chat, "good")
 
-    async def _cmd_bad(self, chat: str, command: Command, is_admin: bool) -> Reply:
+    async def _cmd_bad(self, chat: str, command: Command, caller: Caller) -> Reply:
         return self._rate(chat, "bad")
 
     def _rate(self, chat: str, rating: Rating) -> Reply:
@@ -409,9 +432,9 @@ class ChatResponder:
             return Reply(words.nothing_to_rate)
         return Reply(words.rated_good if rating == "good" else words.rated_bad)
 
-    async def _cmd_reload(self, chat: str, command: Command, is_admin: bool) -> Reply:
+    async def _cmd_reload(self, chat: str, command: Command, caller: Caller) -> Reply:
         words = self.messages(chat)
-        if not is_admin:
+        if not caller.admin:
             return Reply(words.reload_admins_only)
         if self._loader is None:
             return Reply(words.reload_unavailable)

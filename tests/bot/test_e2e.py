@@ -383,3 +383,35 @@ async def test_anonymous_admins_and_people_writing_as_their_channel_are_answered
         sep.join(["I like tea", reply_for("I like tea"), "and you"]),
     ]
     assert len(server.replies(-100)) == 3
+
+
+async def test_an_admins_refused_setting_shows_the_remedy_in_private_only() -> None:
+    """An admin's refused setting told the owner's remedy (which may name the server's
+    directories) to whoever read the chat: in a group, everyone. The remedy is now told in
+    the admin's private chat alone; the group reads the reason, the model by its name."""
+    import dataclasses
+
+    from nlp.decoding import DecodeOptions
+    from nlp.decoding.options import OptionError
+
+    directory = "/srv/models/chat-en/model"
+    remedy = f"build one with `s2s index --model {directory} --corpus TRAINING-CORPUS`"
+
+    class Unindexed(ScriptedGenerator):
+        def check(self, options: DecodeOptions) -> None:
+            if options.beam_size != 5:
+                raise OptionError(f"{directory}: no retrieval index in the bundle", remedy)
+
+    model = dataclasses.replace(fake_model(Unindexed()), directory=Path(directory))
+    bot_responder = ChatResponder(model, store=SettingsStore(":memory:"),
+                                  base_options=DecodeOptions())
+    access = AccessPolicy(admins=frozenset({99}))
+    group = {"chat_type": "supergroup", "user_id": 99}
+    async with bot_on_fake_telegram(bot_responder, access=access) as server:
+        server.push_message(-100, f"/beam@{BOT_USERNAME} 3", **group)
+        server.push_message(99, "/beam 3")
+        await server.wait_for_replies(2)
+    in_group = server.replies(-100)[0].text or ""
+    assert "no retrieval index" in in_group
+    assert "/srv" not in in_group and "s2s" not in in_group
+    assert remedy in (server.replies(99)[0].text or "")

@@ -173,7 +173,8 @@ def test_a_refused_setting_tells_a_chat_no_server_path() -> None:
 def test_the_remedy_of_a_refused_setting_is_told_to_the_owner_alone() -> None:
     """An error's remedy (the command the machine's owner would run) was cut from its text
     by a pattern, for everyone alike: the owner, who can run it, never read it either. It
-    is now the error's own field: the owner (an admin, the terminal) reads it, others not."""
+    is now the error's own field: the owner (an admin in a private chat, the terminal) reads
+    it; others, and everyone in a group where an admin asked, do not."""
     import asyncio
     import dataclasses
     from pathlib import Path
@@ -193,14 +194,17 @@ def test_the_remedy_of_a_refused_setting_is_told_to_the_owner_alone() -> None:
 
     model = dataclasses.replace(fake_model(Unindexed()), directory=directory)
 
-    async def refused() -> tuple[str, str]:
+    async def refused() -> tuple[str, str, str]:
         chat = ChatResponder(model, store=SettingsStore(":memory:"), base_options=DecodeOptions())
         owner = (await chat.respond("1", "/beam 3", is_admin=True)).text
         stranger = (await chat.respond("2", "/beam 3")).text
+        # an admin in a group: everyone in it reads the reply
+        group = (await chat.respond("-3", "/beam 3", is_admin=True, private=False)).text
         await chat.aclose()
-        return owner, stranger
+        return owner, stranger, group
 
-    owner, stranger = asyncio.run(refused())
+    owner, stranger, group = asyncio.run(refused())
     assert remedy in owner
-    assert stranger.endswith("the model: no retrieval index in the bundle")
-    assert "s2s" not in stranger and "/srv" not in stranger
+    for public in (stranger, group):
+        assert public.endswith("the model: no retrieval index in the bundle")
+        assert "s2s" not in public and "/srv" not in public
