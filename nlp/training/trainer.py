@@ -234,8 +234,9 @@ class Trainer:
         self.evaluate_loss = LossMeter(model, self.batching, self.objective.validation_sums)
         # the step of the whole objective, and (train.contrastive_from) the likelihood's
         # alone, which runs until the ranking loss joins: its own graph, without the ranking
-        # loss's second decoder pass
-        self.ranking_from = config.contrastive_from if config.contrastive_weight > 0 else 0.0
+        # loss's second decoder pass (the objective's own settings: pretraining has none)
+        ranks = self.objective.config.contrastive_weight > 0
+        self.ranking_from = config.contrastive_from if ranks else 0.0
         self.train_batch = self._compiled(ranking=True)
         self.likelihood_batch = (
             self._compiled(ranking=False) if self.ranking_from > 0 else self.train_batch
