@@ -128,7 +128,7 @@ class ChatResponder:
         # a front end's bound on the options a chat may set (the HTTP server's cost of one
         # request): raises OptionError, so `change_settings` refuses what exceeds it
         self.settings_bound: Callable[[DecodeOptions], None] | None = None
-        self._commands: dict[str, Callable[[str, Command, bool], Awaitable[Reply]]] = {
+        self._commands: dict[str, Callable[[str, Command, Caller], Awaitable[Reply]]] = {
             name: getattr(self, f"_cmd_{name}") for name in COMMAND_NAMES
         }
 
