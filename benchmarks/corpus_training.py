@@ -77,11 +77,15 @@ def measure(corpus: Corpus, steps: int, extra: Sequence[str] = ()) -> dict[str, 
     built = [training.batch(indices) for indices in plan]
     every = max(1, config.train.log_every)
 
+    # the first batches' step as `Trainer.fit` runs it: before a staged ranking loss joins
+    # (train.contrastive_from), the likelihood's alone
+    step = trainer.likelihood_batch
+
     def run(batches: Any) -> float:
         start = time.perf_counter()
         pending = []
         for batch in batches:
-            pending.append(trainer.train_batch(*batch))
+            pending.append(step(*batch))
             if len(pending) >= every:  # read back, as `Trainer.fit` reports them
                 read_back(pending)
                 pending = []

@@ -36,7 +36,7 @@ def test_chitchat_trains_as_the_chat_en_recipe_does() -> None:
 
     chitchat = next(corpus for corpus in corpora() if corpus.name == "chitchat")
     recipe = training_settings("chat-en")
-    assert "train.contrastive_weight=1" in chitchat.settings
+    assert any(s.startswith("train.contrastive_weight=") for s in chitchat.settings)
     assert set(chitchat.settings) == {s for s in recipe if "pretrained_embeddings" not in s}
 
 
