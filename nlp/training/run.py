@@ -25,6 +25,7 @@ from nlp.control import SpecificityBuckets, marked_groups
 from nlp.corpus.pipeline import write_jsonl
 from nlp.corpus.records import Pair
 from nlp.decoding import DecodeOptions
+from nlp.filtering import EntropyFilter
 from nlp.generation.bundle import (
     MODEL_SUBDIR,
     Bundle,
@@ -237,10 +238,11 @@ def _train(
         check_same_inputs(options.out, fingerprint, valid_pairs)
     earlier = check_context(train_pairs, config.data)
     index_pairs = _index_pairs(config, corpus, train_pairs)
-    model_train, model_valid = train_pairs, valid_pairs
+    filtered = _entropy_filtered(train_pairs, config, options)
+    model_train, model_valid = filtered.kept, valid_pairs
     if config.data.retrieve_refine:
         model_train, model_valid = _refined(config, run_dir, options, index_pairs,
-                                            train_pairs, valid_pairs, pretrained)
+                                            filtered.kept, valid_pairs, pretrained)
     codec, train_examples, valid_examples, specificity = prepare_examples(
         config,
         model_train,
@@ -270,6 +272,8 @@ def _train(
     }
     if specificity is not None:
         metadata["specificity"] = specificity.record()
+    if filtered.dropped or config.data.entropy_filter != "off":
+        metadata["entropy_filter"] = filtered.record()
     if config.model.pretrained:
         metadata["pretrained"] = _start_from(run_dir, model, heads, pretrained, options)
     rows = None
@@ -306,6 +310,17 @@ def _train(
             add_only=True,
         )
     return state
+
+
+def _entropy_filtered(
+    pairs: Sequence[Pair], config: ExperimentConfig, options: RunOptions
+) -> EntropyFilter:
+    """The training pairs the model learns from (`data.entropy_filter`), said on the run's
+    output when the filter is on."""
+    filtered = EntropyFilter.apply(pairs, config.data)
+    if config.data.entropy_filter != "off":
+        _say(options, filtered.summary())
+    return filtered
 
 
 def _replies_chat(data: DataConfig) -> bool:
@@ -789,6 +804,11 @@ def _retrain_pairs(
                   f"({len(mix_pool)} to draw from, {len(old_held)} held out, "
                   f"{len(new_train)} new training pairs)", file=sys.stderr, flush=True)
     mixing = bool(mixed_old)
+    # the filter reads the pairs the model is now trained on, new and old together
+    filtered = _entropy_filtered([*new_train, *mixed_old], config, options)
+    new_keep, old_keep = filtered.mask[:len(new_train)], filtered.mask[len(new_train):]
+    new_train = [p for p, keep in zip(new_train, new_keep, strict=True) if keep]
+    mixed_old = [p for p, keep in zip(mixed_old, old_keep, strict=True) if keep]
     written_valid, written_old = new_valid, old_held  # the files hold what a person wrote
     if config.data.retrieve_refine:
         new_train, new_valid, old_held, mixed_old = _drafted(

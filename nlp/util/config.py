@@ -177,6 +177,10 @@ class TrainConfig:
     seed: int = 1234
 
 
+# Which side of a training pair `data.entropy_filter` reads (`nlp.filtering.entropy`).
+ENTROPY_FILTERS = ("off", "reply", "post", "both")
+
+
 @dataclass
 class DataConfig:
     """What the model reads: single pairs or multi-turn context."""
@@ -204,8 +208,21 @@ class DataConfig:
     # post with what every post gets ("I don't know."). 0: off. Only a chat model that
     # answers uses it (not its companions: data.task=lm, data.reverse).
     specificity_buckets: int = 0
+    # Entropy-based data filtering (Csáky, Purgai & Recski 2019; `nlp.filtering.entropy`):
+    # the model does not train on the pairs whose reply (`reply`), post (`post`) or either
+    # (`both`) has more than `entropy_max_bits` of entropy over what it is paired with: the
+    # replies that follow any post ("Yeah.", "I don't know."). The index, the rankers and
+    # validation keep every pair. 1 bit is the paper's threshold for its IDENTITY variant.
+    entropy_filter: str = "off"  # one of ENTROPY_FILTERS
+    entropy_max_bits: float = 1.0
 
     def __post_init__(self) -> None:
+        if self.entropy_filter not in ENTROPY_FILTERS:
+            raise ValueError(f"data.entropy_filter must be one of {', '.join(ENTROPY_FILTERS)}, "
+                             f"got {self.entropy_filter!r}")
+        if not self.entropy_max_bits >= 0:
+            raise ValueError(
+                f"data.entropy_max_bits must be 0 or more, got {self.entropy_max_bits}")
         if not 0.0 <= self.refine_gold_share <= 1.0:
             raise ValueError(
                 f"data.refine_gold_share must be within [0, 1], got {self.refine_gold_share}")
