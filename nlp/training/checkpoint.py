@@ -69,6 +69,15 @@ class TrainState:
     ranking_step: int = -1
     history: list[dict[str, Any]] = field(default_factory=list)
 
+    def start_afresh(self) -> None:
+        """Forget every comparison with what was validated so far (the bundle's pick, the
+        plateau schedule's rewind, early stopping): the next validation is kept, as a new
+        run's first would be. The epoch counters and the history stay."""
+        self.best_valid_loss = self.epochs_best_valid_loss = float("inf")
+        self.lowest_valid_loss = float("inf")
+        self.best_score = self.epochs_best_score = float("-inf")
+        self.bad_epochs = 0
+
     def reopen(self, epochs: int, patience: int, max_minutes: float) -> None:
         """Recompute `finished` for (possibly changed) limits when a run is resumed.
 

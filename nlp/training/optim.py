@@ -34,10 +34,34 @@ LR_SCHEDULES = (*STEPPED_SCHEDULES, "inverse_sqrt", "exponential")
 
 
 def check_schedule(config: TrainConfig) -> None:
-    """A ValueError for an `lr_schedule` no optimizer here has, naming those there are."""
+    """A ValueError for an `lr_schedule` no optimizer here has, naming those there are, and
+    for a warm-up the schedule would not do (`exponential` has none)."""
     if config.lr_schedule not in LR_SCHEDULES:
         raise ValueError(
             f"unknown lr_schedule {config.lr_schedule!r}; use {', '.join(LR_SCHEDULES)}")
+    if config.warmup_steps < 0:
+        raise ValueError(f"train.warmup_steps must be >= 0, got {config.warmup_steps}")
+    if config.warmup_steps and config.lr_schedule == "exponential":
+        raise ValueError("train.warmup_steps: the exponential schedule has no warm-up; use "
+                         f"one of {', '.join((*STEPPED_SCHEDULES, 'inverse_sqrt'))}")
+
+
+def warm_share(config: TrainConfig, step: int) -> float:
+    """The share of its rate the step after `step` steps takes under a linear warm-up of
+    `warmup_steps` (1 without one, and from the warm-up's last step on). Why a warm-up: Adam's
+    first steps divide by second moments estimated from a handful of gradients (Liu et al.
+    2020, "On the Variance of the Adaptive Learning Rate and Beyond"), and at a high rate a
+    loss with a sharp term (the vocabulary unlikelihood's -ln(1 - p)) can leave the basin
+    the likelihood is descending before those estimates settle."""
+    return min(1.0, (step + 1) / max(1, config.warmup_steps))
+
+
+def warming_up(config: TrainConfig, step: int) -> bool:
+    """Whether the trainer sets the rate of the step after `step` steps for a warm-up: a
+    schedule the trainer steps itself, inside `warmup_steps` (its last step sets the full
+    rate). `linear` sets every step's rate anyway (`linear_rate`)."""
+    return (config.lr_schedule in ("constant", "plateau") and config.warmup_steps > 0
+            and step < config.warmup_steps)
 
 
 def learning_rate(config: TrainConfig) -> float | keras.optimizers.schedules.LearningRateSchedule:
@@ -72,8 +96,7 @@ def linear_rate(config: TrainConfig, progress: float, step: int) -> float:
     whose step count nobody knows in advance. No preset uses it: on the chat-en recipe it
     ended higher than the constant rate with a moving average of the weights
     (docs/BENCHMARKS.md, "A ranking loss beside the likelihood")."""
-    warm = min(1.0, (step + 1) / max(1, config.warmup_steps))
-    return config.learning_rate * warm * (1.0 - progress)
+    return config.learning_rate * warm_share(config, step) * (1.0 - progress)
 
 
 def _rated(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:

@@ -50,6 +50,8 @@ from nlp.training.optim import (
     plateau_decay,
     run_progress,
     set_rate,
+    warm_share,
+    warming_up,
 )
 from nlp.util.config import TrainConfig
 from nlp.util.progress import Progress
@@ -355,6 +357,9 @@ class Trainer:
                     progress = run_progress(cfg, spent, state.global_step, total)
                 if cfg.lr_schedule == "linear":
                     set_rate(self.optimizer, linear_rate(cfg, progress, state.global_step))
+                elif warming_up(cfg, state.global_step):
+                    set_rate(self.optimizer,
+                             cfg.learning_rate * warm_share(cfg, state.global_step))
                 if staged and state.ranking_step < 0 and progress >= self.ranking_from:
                     self._ranking_joins(state)
                 alone = staged and state.ranking_step < 0
@@ -399,10 +404,7 @@ class Trainer:
         plateau schedule's rewind, early stopping), so the first validation after it is kept
         and the rewind never goes back to weights the ranking loss has not seen."""
         state.ranking_step = state.global_step
-        state.best_valid_loss = state.epochs_best_valid_loss = float("inf")
-        state.lowest_valid_loss = float("inf")
-        state.best_score = state.epochs_best_score = float("-inf")
-        state.bad_epochs = 0
+        state.start_afresh()
         self._log(
             f"  the ranking loss joins at step {state.global_step} "
             f"({self.ranking_from:.0%} of the run): the bundle is chosen from here on"

@@ -105,6 +105,8 @@ class TrainConfig:
     # constant | plateau | linear (to 0 where train.max_minutes or train.epochs ends) |
     # inverse_sqrt | exponential (nlp.training.optim)
     lr_schedule: str = "constant"
+    # a linear warm-up of the rate over the first steps (constant, plateau, linear,
+    # inverse_sqrt; `nlp.training.optim.warm_share`); 0: none
     warmup_steps: int = 0
     decay_rate: float = 0.5  # exponential: per decay_steps; plateau: per stalled epoch
     plateau_rewind: bool = True  # plateau: back to the lowest-loss epoch's weights first

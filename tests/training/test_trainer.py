@@ -525,3 +525,37 @@ def test_linear_schedule_follows_the_time_budget_and_the_warm_up() -> None:
     assert linear_rate(config, 1.0, step=100) == 0.0
     untimed = TrainConfig(epochs=2, max_minutes=0.0)
     assert run_progress(untimed, train_seconds=1e6, step=50, epoch_batches=100) == 0.25
+
+
+@pytest.mark.parametrize("schedule", ["constant", "plateau"])
+def test_a_warm_up_raises_the_rate_linearly_then_holds_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, schedule: str
+) -> None:
+    """`train.warmup_steps` under the schedules the trainer steps itself: step k of the first
+    N takes (k + 1) / N of the rate, every later step the full rate (before, the setting
+    was silently ignored there)."""
+    from nlp.training.optim import current_rate
+
+    trainer = make_trainer(tmp_path, lr_schedule=schedule, learning_rate=0.01, warmup_steps=4)
+    rates: list[float] = []
+    original = trainer.train_batch
+
+    def recording(*batch):  # type: ignore[no-untyped-def]
+        rates.append(current_rate(trainer.optimizer))
+        return original(*batch)
+
+    monkeypatch.setattr(trainer, "train_batch", recording)
+    data = examples(160)
+    trainer.fit(data, data[:16])
+    assert len(rates) > 6
+    assert rates[:5] == pytest.approx([0.0025, 0.005, 0.0075, 0.01, 0.01])
+    assert rates[5:] == pytest.approx([0.01] * (len(rates) - 5))
+
+
+def test_a_warm_up_the_schedule_cannot_do_is_refused() -> None:
+    from nlp.training.optim import check_schedule
+
+    config = ExperimentConfig().with_overrides(
+        ["train.lr_schedule=exponential", "train.warmup_steps=10"]).train
+    with pytest.raises(ValueError, match="exponential schedule has no warm-up"):
+        check_schedule(config)
