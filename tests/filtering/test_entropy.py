@@ -109,3 +109,38 @@ def test_a_run_trains_on_the_kept_pairs_and_indexes_every_pair(tmp_path: Path) -
     assert bundle.codec.vocab.encode(["dude"])[0] == bundle.codec.vocab.encode(["zzzq"])[0]
     assert bundle.codec.vocab.encode(["lovely"])[0] != bundle.codec.vocab.encode(["zzzq"])[0]
     assert len(ReplyIndex.load(tmp_path / "run" / "model" / INDEX_DIR)) == 24
+
+
+@pytest.mark.slow
+def test_a_retrain_filters_the_new_and_the_old_pairs_it_trains_on(
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
+    """`s2s retrain` trains on new pairs with old ones mixed in: the filter reads them
+    together, and neither group keeps a reply that follows any post; validation keeps all."""
+    from nlp.generation.bundle import load_bundle
+    from nlp.training import run
+    from nlp.training.corpus_io import CorpusSpec
+    from tests.conftest import write_jsonl
+
+    posts = [f"what about the {thing} then" for thing in
+             ("weather", "garden", "river", "market", "station", "library", "harbour", "bakery")]
+    pairs = [(post, "whatever dude") for post in posts]
+    pairs += [(post, f"the {post.split()[3]} is fine {when}") for post in posts
+              for when in ("today", "again")]
+    corpus = CorpusSpec((write_jsonl(tmp_path / "new.jsonl", pairs),))
+    config = ExperimentConfig().with_overrides(tiny_overrides(**{
+        "data.entropy_filter": "reply", "train.valid_fraction": 0.25}))
+    split = run._retrain_pairs(load_bundle(tiny_bundle), corpus, config,
+                               run.RunOptions(tmp_path / "re", verbose=0),
+                               run.RetrainOptions(old_share=1.0))
+    trained = [*split.train, *split.mixed_old]
+    assert split.train and split.mixed_old
+    assert all(identity_key(p.target) != "whatever dude" for p in trained)
+    every = [*split.train, *split.valid]
+    assert len(every) < len(pairs)  # the filter left some new training pairs out
+    unfiltered = run._retrain_pairs(
+        load_bundle(tiny_bundle), corpus, ExperimentConfig().with_overrides(tiny_overrides(**{
+            "train.valid_fraction": 0.25})),
+        run.RunOptions(tmp_path / "re2", verbose=0), run.RetrainOptions(old_share=1.0))
+    assert len(unfiltered.valid) == len(split.valid)  # validation is not filtered
+    assert any(identity_key(p.target) == "whatever dude" for p in unfiltered.train)
