@@ -214,7 +214,7 @@ class DataConfig:
     # the model does not train on the pairs whose reply (`reply`), post (`post`) or either
     # (`both`) has more than `entropy_max_bits` of entropy over what it is paired with: the
     # replies that follow any post ("Yeah.", "I don't know."). The index, the rankers and
-    # validation keep every pair. 1 bit is the paper's threshold for its IDENTITY variant.
+    # validation keep every pair. 1 bit: a reply evenly spread over more than two posts.
     entropy_filter: str = "off"  # one of ENTROPY_FILTERS
     entropy_max_bits: float = 1.0
 
