@@ -74,6 +74,11 @@ class EntropyFilter:
     top: list[tuple[str, int]] = field(default_factory=list)
 
     @property
+    def on(self) -> bool:
+        """Whether a filter was asked for (what a bundle's metadata then records)."""
+        return self.side != "off"
+
+    @property
     def dropped(self) -> int:
         """How many pairs the filter left out."""
         return len(self.mask) - len(self.kept)

@@ -272,7 +272,7 @@ def _train(
     }
     if specificity is not None:
         metadata["specificity"] = specificity.record()
-    if filtered.dropped or config.data.entropy_filter != "off":
+    if filtered.on:
         metadata["entropy_filter"] = filtered.record()
     if config.model.pretrained:
         metadata["pretrained"] = _start_from(run_dir, model, heads, pretrained, options)
@@ -318,7 +318,7 @@ def _entropy_filtered(
     """The training pairs the model learns from (`data.entropy_filter`), said on the run's
     output when the filter is on."""
     filtered = EntropyFilter.apply(pairs, config.data)
-    if config.data.entropy_filter != "off":
+    if filtered.on:
         _say(options, filtered.summary())
     return filtered
 
@@ -724,7 +724,7 @@ def retrain(
         new_examples,
         options,
         _retrain_metadata(bundle, config, corpus, options, pairs.earlier, vectors,
-                          specificity),
+                          specificity, pairs.filtered),
         strategy,
         bundle.decoding or task_defaults(config.data.task),  # tuned settings survive retraining
         pairs.valid,
@@ -774,6 +774,7 @@ class _RetrainPairs:
     written_old: list[Pair]  # `old_held` likewise, for OLD_VALID_FILE
     earlier: int  # the most earlier turns a new training source held (`check_context`)
     mixing: bool  # old pairs were asked for (`old_share`) and there were some to mix
+    filtered: EntropyFilter  # `data.entropy_filter` on the new and mixed-in old pairs together
 
 
 def _retrain_pairs(
@@ -815,7 +816,7 @@ def _retrain_pairs(
             bundle, bundle.codec, config.data, new_train, new_valid, old_held, mixed_old,
             config.train.seed)
     return _RetrainPairs(new_train, new_valid, old_held, mixed_old, written_valid, written_old,
-                         earlier, mixing)
+                         earlier, mixing, filtered)
 
 
 def _drafted(
@@ -869,9 +870,10 @@ def _retrain_metadata(
     earlier: int,
     vectors: dict[str, Any] | None,
     specificity: SpecificityBuckets | None = None,
+    filtered: EntropyFilter | None = None,
 ) -> dict[str, Any]:
     """The retrained bundle's metadata: where it came from, its data, its word vectors, the
-    specificity buckets of the replies it was retrained on."""
+    specificity buckets of the replies it was retrained on, what the entropy filter left out."""
     metadata = {
         "task": config.data.task,
         "retrained_from": str(bundle.path),
@@ -888,6 +890,8 @@ def _retrain_metadata(
         metadata["pretrained_embeddings_new_rows"] = vectors
     if specificity is not None:
         metadata["specificity"] = specificity.record()
+    if filtered is not None and filtered.on:
+        metadata["entropy_filter"] = filtered.record()
     return metadata
 
 

@@ -136,6 +136,11 @@ def test_a_retrain_filters_the_new_and_the_old_pairs_it_trains_on(
     trained = [*split.train, *split.mixed_old]
     assert split.train and split.mixed_old
     assert all(identity_key(p.target) != "whatever dude" for p in trained)
+    assert split.filtered.on and split.filtered.top[0][0] == "whatever dude"
+    metadata = run._retrain_metadata(load_bundle(tiny_bundle), config, corpus,
+                                     run.RunOptions(tmp_path / "re", verbose=0), 0, None,
+                                     filtered=split.filtered)
+    assert metadata["entropy_filter"]["dropped"] == split.filtered.dropped > 0
     every = [*split.train, *split.valid]
     assert len(every) < len(pairs)  # the filter left some new training pairs out
     unfiltered = run._retrain_pairs(
