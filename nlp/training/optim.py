@@ -56,12 +56,15 @@ def warm_share(config: TrainConfig, step: int) -> float:
     return min(1.0, (step + 1) / max(1, config.warmup_steps))
 
 
-def warming_up(config: TrainConfig, step: int) -> bool:
-    """Whether the trainer sets the rate of the step after `step` steps for a warm-up: a
-    schedule the trainer steps itself, inside `warmup_steps` (its last step sets the full
-    rate). `linear` sets every step's rate anyway (`linear_rate`)."""
-    return (config.lr_schedule in ("constant", "plateau") and config.warmup_steps > 0
-            and step < config.warmup_steps)
+def warmup_rate(config: TrainConfig, step: int) -> float | None:
+    """The rate the trainer sets for the step after `step` steps to warm up a schedule it
+    steps itself (`constant`, `plateau`), or None where it sets none: outside
+    `warmup_steps` (whose last step sets the full rate), and under `linear`, which sets every
+    step's rate anyway (`linear_rate`)."""
+    warms = config.lr_schedule in STEPPED_SCHEDULES and config.lr_schedule != "linear"
+    if not warms or step >= config.warmup_steps:
+        return None
+    return config.learning_rate * warm_share(config, step)
 
 
 def learning_rate(config: TrainConfig) -> float | keras.optimizers.schedules.LearningRateSchedule:

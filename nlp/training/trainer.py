@@ -50,8 +50,7 @@ from nlp.training.optim import (
     plateau_decay,
     run_progress,
     set_rate,
-    warm_share,
-    warming_up,
+    warmup_rate,
 )
 from nlp.util.config import TrainConfig
 from nlp.util.progress import Progress
@@ -357,9 +356,8 @@ class Trainer:
                     progress = run_progress(cfg, spent, state.global_step, total)
                 if cfg.lr_schedule == "linear":
                     set_rate(self.optimizer, linear_rate(cfg, progress, state.global_step))
-                elif warming_up(cfg, state.global_step):
-                    set_rate(self.optimizer,
-                             cfg.learning_rate * warm_share(cfg, state.global_step))
+                elif (warm := warmup_rate(cfg, state.global_step)) is not None:
+                    set_rate(self.optimizer, warm)
                 if staged and state.ranking_step < 0 and progress >= self.ranking_from:
                     self._ranking_joins(state)
                 alone = staged and state.ranking_step < 0
