@@ -67,6 +67,9 @@ class TrainState:
     train_seconds: float = 0.0  # time spent in training steps, across resumed runs
     # the global step at which the ranking loss joined (train.contrastive_from); -1: not yet
     ranking_step: int = -1
+    # where a ranking stage that early stopping brought forward ends (-1: none; the budget or
+    # the epochs end the run as usual)
+    ranking_until: int = -1
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def start_afresh(self) -> None:
@@ -83,10 +86,14 @@ class TrainState:
 
         Why: a run stopped by its epoch count, its time budget or early stopping is marked
         finished; resuming it with more epochs, a larger budget or more patience must go on
-        training, and resuming with smaller limits must not.
+        training, and resuming with smaller limits must not. A ranking stage that early
+        stopping brought forward ends where it was set to (`ranking_until`), whatever the
+        limits: early stopping has already ended the likelihood's part of the run.
         """
         out_of_time = max_minutes > 0 and self.train_seconds >= 60 * max_minutes
-        self.finished = self.epoch >= epochs or self.bad_epochs >= patience or out_of_time
+        staged_out = 0 <= self.ranking_until <= self.global_step
+        self.finished = (self.epoch >= epochs or self.bad_epochs >= patience or out_of_time
+                         or staged_out)
 
 
 class _Counters(tf.train.experimental.PythonState):

@@ -48,6 +48,7 @@ from nlp.training.optim import (
     linear_rate,
     make_optimizer,
     plateau_decay,
+    ranking_stage_steps,
     run_progress,
     set_rate,
     warmup_rate,
@@ -378,6 +379,10 @@ class Trainer:
                     self._log(f"  time budget of {cfg.max_minutes} min reached")
                     state.finished = out_of_time = True
                     break
+                if 0 <= state.ranking_until <= state.global_step:
+                    self._log("  the ranking loss has trained its share of the run")
+                    state.finished = out_of_time = True
+                    break
             if pending:
                 self._report(pending, state, bar, writer)
             state.train_seconds = spent if out_of_time else clock.local()
@@ -426,13 +431,14 @@ class Trainer:
     def _part_epoch(
         self, state: TrainState, valid: EncodedExamples, hooks: Hooks, total: int, writer: Any
     ) -> None:
-        """The budget ended inside an epoch: validate the weights as they stand and keep them
-        in the bundle when they beat its model (always, inside the first epoch, where there
-        is none yet). Why: on a budget-bound recipe the last part-epoch is up to a third of
-        the training, and a model that has trained longer usually validates better. The
-        history records it as a part-epoch (`partial_epoch`, a fractional `epoch`); the
-        epoch count, the schedule and early stopping never see it, so `--resume` still
-        goes on from this batch exactly as the uninterrupted run would."""
+        """The budget (or a ranking stage brought forward) ended inside an epoch: validate
+        the weights as they stand and keep them in the bundle when they beat its model
+        (always, inside the first epoch, where there is none yet). Why: on a budget-bound
+        recipe the last part-epoch is up to a third of the training, and a model that has
+        trained longer usually validates better. The history records it as a part-epoch
+        (`partial_epoch`, a fractional `epoch`); the epoch count, the schedule and early
+        stopping never see it, so `--resume` still goes on from this batch exactly as the
+        uninterrupted run would."""
         valid_loss, score = self._validate(valid, hooks)
         position = state.epoch + round(state.step_in_epoch / max(1, total), 3)
         record: dict[str, Any] = {
@@ -452,7 +458,7 @@ class Trainer:
         writer.flush()
         kept = self._beats(valid_loss, score, state.best_valid_loss, state.best_score)
         self._log(
-            f"  the budget ended {state.step_in_epoch} of {total} batches into epoch "
+            f"  the run ended {state.step_in_epoch} of {total} batches into epoch "
             f"{state.epoch + 1}: valid loss {valid_loss:.4f}"
             + (f"  {selected.name} {score:.4f}" if selected is not None and score is not None
                else "")
@@ -482,17 +488,36 @@ class Trainer:
         with self._averaged():  # validated, kept for the rewind and saved: the average, if any
             improved, lowered = self._judge_epoch(state, valid, hooks, writer)
         state.bad_epochs = 0 if improved or lowered else state.bad_epochs + 1
-        if state.bad_epochs >= self.config.patience:
+        if state.bad_epochs >= self.config.patience and self._ranking_due(state):
+            self._log(f"  no improvement for {state.bad_epochs} epochs, before the ranking "
+                      "loss joined:")
+            self._rewind(state)
+            self._ranking_joins(state)
+            state.ranking_until = state.global_step + ranking_stage_steps(
+                self.config, state.global_step)
+            self._log(f"  it trains {state.ranking_until - state.global_step} steps, its "
+                      "share of the run, and the run ends")
+        elif state.bad_epochs >= self.config.patience:
             self._log(f"  early stop: no improvement for {state.bad_epochs} epochs")
             state.finished = True
         elif not lowered and self.config.lr_schedule == "plateau":
-            if self.rewind is not None and state.lowest_epoch > 0:
-                self.rewind.restore()
-                if self.average is not None:
-                    self.average.reset()
-                self._log(f"  weights back to epoch {state.lowest_epoch}")
+            self._rewind(state)
             rate = plateau_decay(self.optimizer, self.config)
             self._log(f"  learning rate lowered to {rate:.3g}")
+
+    def _ranking_due(self, state: TrainState) -> bool:
+        """Whether the run has a ranking stage (`train.contrastive_from`) still to come. Early
+        stopping must not end such a run: its bundle would lack the stage that teaches the
+        model which reply fits which message, the longer budget giving the worse model."""
+        return self.ranking_from > 0 and state.ranking_step < 0
+
+    def _rewind(self, state: TrainState) -> None:
+        """Back to the lowest-loss epoch's weights (`train.plateau_rewind`), if kept."""
+        if self.rewind is not None and state.lowest_epoch > 0:
+            self.rewind.restore()
+            if self.average is not None:
+                self.average.reset()
+            self._log(f"  weights back to epoch {state.lowest_epoch}")
 
     def _judge_epoch(
         self, state: TrainState, valid: EncodedExamples, hooks: Hooks, writer: Any

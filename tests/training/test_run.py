@@ -126,7 +126,8 @@ CHECKPOINT_EVERY = 12
 
 
 def _train_command(out: Path, *extra: str) -> list[str]:
-    """`s2s train` on the shipped dialogue sample: 44 batches an epoch, dropout on."""
+    """`s2s train` on the shipped dialogue sample: 44 batches an epoch, dropout on; no index
+    or dual encoder: the resume compared here does not touch them, and three runs built them."""
     return [
         sys.executable,
         "-m",
@@ -146,6 +147,7 @@ def _train_command(out: Path, *extra: str) -> list[str]:
                     "model.dropout": 0.2,
                     "train.checkpoint_every": CHECKPOINT_EVERY,
                     "train.log_every": 1,  # the progress bar shows every step
+                    **NOT_A_CHAT_BOT,
                 }
             )
         ),

@@ -3,6 +3,7 @@ back from the device once every `train.log_every` steps rather than every step."
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
@@ -244,6 +245,75 @@ def test_a_resumed_run_keeps_the_ranking_loss_it_had_joined(
     state = resumed.fit(data, data[:8], resume=True)
     assert state.ranking_step == joined and set(used) == {"ranking"}
     assert state.best_epoch == 4 and state.best_valid_loss == 2.8  # epoch 3 (3.2) not kept
+
+
+STAGED = {"contrastive_weight": 1.0, "contrastive_from": 0.9, "epochs": 10,
+          "lr_schedule": "plateau", "learning_rate": 0.01, "patience": 2}
+
+
+def test_early_stopping_before_the_ranking_loss_joined_brings_its_stage_forward(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`train.contrastive_from=0.9` of 10 epochs, patience 2: epochs 3 and 4 lower nothing,
+    so early stopping would end the run at 40%, before the ranking loss joined, and the
+    bundle would lack it. Instead the weights go back to epoch 2's, the ranking loss joins
+    there and trains its share of the run as it ran (a ninth of the steps so far), and the
+    run ends inside epoch 5, keeping those weights; resumed, it stays finished."""
+    trainer = make_trainer(tmp_path, **STAGED)
+    scripted_validation(trainer, monkeypatch, [3.0, 2.9, 3.0, 3.1, 3.4])
+    used = recorded_steps(trainer, monkeypatch)
+    assert trainer.rewind is not None
+    restore, rewinds = trainer.rewind.restore, []
+    monkeypatch.setattr(trainer.rewind, "restore", lambda: (rewinds.append(1), restore())[1])
+    data = examples(48)
+    state = trainer.fit(data, data[:8])
+    joined = state.ranking_step
+    per_epoch, stage = joined // 4, math.ceil(joined / 9)
+    assert joined == 4 * per_epoch and state.epoch == 4 and stage < per_epoch
+    assert used == ["likelihood"] * joined + ["ranking"] * stage
+    assert len(rewinds) == 2  # after epoch 3 (the plateau's) and before the stage
+    assert state.finished and state.global_step == state.ranking_until == joined + stage
+    assert state.history[-1]["partial_epoch"] and state.best_valid_loss == 3.4
+    assert state.best_epoch == pytest.approx(4 + stage / per_epoch, abs=1e-3)
+
+    again = make_trainer(tmp_path, **STAGED)
+    scripted_validation(again, monkeypatch, [])
+    more = recorded_steps(again, monkeypatch)
+    assert again.fit(data, data[:8], resume=True).global_step == state.global_step
+    assert more == []
+
+
+def test_a_ranking_stage_brought_forward_resumes_to_the_same_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed two steps into a ranking stage that early stopping brought forward, a resumed
+    run trains the rest of that stage (its end is in the checkpoint) and no more."""
+    data = examples(48)
+    straight = make_trainer(tmp_path / "straight", **STAGED)
+    scripted_validation(straight, monkeypatch, [3.0, 2.9, 3.0, 3.1, 3.4])
+    end = straight.fit(data, data[:8])
+
+    cut = make_trainer(tmp_path / "cut", **STAGED, checkpoint_every=1)
+    scripted_validation(cut, monkeypatch, [3.0, 2.9, 3.0, 3.1])
+    compiled = cut.train_batch
+    ranked: list[int] = []
+
+    def dies(*batch: tf.Tensor) -> tf.Tensor:
+        if len(ranked) == 2:
+            raise KeyboardInterrupt
+        ranked.append(1)
+        return compiled(*batch)
+
+    monkeypatch.setattr(cut, "train_batch", dies)
+    with pytest.raises(KeyboardInterrupt):
+        cut.fit(data, data[:8])
+    resumed = make_trainer(tmp_path / "cut", **STAGED, checkpoint_every=1)
+    scripted_validation(resumed, monkeypatch, [3.4])
+    used = recorded_steps(resumed, monkeypatch)
+    state = resumed.fit(data, data[:8], resume=True)
+    assert used == ["ranking"] * (end.global_step - end.ranking_step - 2)
+    assert (state.global_step, state.ranking_until) == (end.global_step, end.ranking_until)
+    assert state.finished and state.best_valid_loss == 3.4
 
 
 def test_a_resumed_run_rewinds_as_an_uninterrupted_one(
