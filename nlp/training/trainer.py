@@ -325,6 +325,10 @@ class Trainer:
             else TrainState()
         )
         if resume:  # the limits may have changed (s2s train --resume --epochs N)
+            if state.bad_epochs >= self.config.patience and self._ranking_due(state):
+                # stopped early before its ranking stage (by a version that let early
+                # stopping end such a run, or resumed with less patience): the stage comes now
+                self._out_of_patience(state)
             state.reopen(self.config.epochs, self.config.patience, self.config.max_minutes)
         writer = tf.summary.create_file_writer(str(self.run_dir / LOG_DIR))
         cfg = self.config
@@ -488,22 +492,29 @@ class Trainer:
         with self._averaged():  # validated, kept for the rewind and saved: the average, if any
             improved, lowered = self._judge_epoch(state, valid, hooks, writer)
         state.bad_epochs = 0 if improved or lowered else state.bad_epochs + 1
-        if state.bad_epochs >= self.config.patience and self._ranking_due(state):
-            self._log(f"  no improvement for {state.bad_epochs} epochs, before the ranking "
-                      "loss joined:")
-            self._rewind(state)
-            self._ranking_joins(state)
-            state.ranking_until = state.global_step + ranking_stage_steps(
-                self.config, state.global_step)
-            self._log(f"  it trains {state.ranking_until - state.global_step} steps, its "
-                      "share of the run, and the run ends")
-        elif state.bad_epochs >= self.config.patience:
-            self._log(f"  early stop: no improvement for {state.bad_epochs} epochs")
-            state.finished = True
+        if state.bad_epochs >= self.config.patience:
+            self._out_of_patience(state)
         elif not lowered and self.config.lr_schedule == "plateau":
             self._rewind(state)
             rate = plateau_decay(self.optimizer, self.config)
             self._log(f"  learning rate lowered to {rate:.3g}")
+
+    def _out_of_patience(self, state: TrainState) -> None:
+        """Early stopping ends the run, or brings its ranking stage forward when that is still
+        to come: back to the lowest-loss weights, the ranking loss joins there and trains its
+        share of the run as it ran (`ranking_stage_steps`), then the run ends."""
+        if not self._ranking_due(state):
+            self._log(f"  early stop: no improvement for {state.bad_epochs} epochs")
+            state.finished = True
+            return
+        self._log(f"  no improvement for {state.bad_epochs} epochs, before the ranking loss "
+                  "joined:")
+        self._rewind(state)
+        self._ranking_joins(state)
+        state.ranking_until = state.global_step + ranking_stage_steps(
+            self.config, state.global_step)
+        self._log(f"  it trains {state.ranking_until - state.global_step} steps, its share of "
+                  "the run, and the run ends")
 
     def _ranking_due(self, state: TrainState) -> bool:
         """Whether the run has a ranking stage (`train.contrastive_from`) still to come. Early

@@ -316,6 +316,31 @@ def test_a_ranking_stage_brought_forward_resumes_to_the_same_end(
     assert state.finished and state.best_valid_loss == 3.4
 
 
+def test_a_run_resumed_out_of_patience_before_its_ranking_stage_trains_the_stage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint that early stopping ended before the ranking loss joined (an older
+    version's, or here one resumed with less patience) trains the stage on resume: the
+    same steps as the run that had that patience throughout."""
+    from nlp.training.checkpoint import read_state
+
+    data = examples(48)
+    first = make_trainer(tmp_path, **{**STAGED, "patience": 3})
+    scripted_validation(first, monkeypatch, [3.0, 2.9, 3.0, 3.1])  # none for epoch 5: ends
+    with pytest.raises(StopIteration):
+        first.fit(data, data[:8])
+    stalled = read_state(tmp_path / "checkpoint")  # saved after epoch 4
+    assert (stalled.epoch, stalled.bad_epochs, stalled.ranking_step) == (4, 2, -1)
+    resumed = make_trainer(tmp_path, **STAGED)
+    scripted_validation(resumed, monkeypatch, [3.4])
+    used = recorded_steps(resumed, monkeypatch)
+    state = resumed.fit(data, data[:8], resume=True)
+    stage = math.ceil(stalled.global_step / 9)
+    assert state.ranking_step == stalled.global_step and used == ["ranking"] * stage
+    assert state.finished and state.global_step == state.ranking_until
+    assert state.history[-1]["partial_epoch"] and state.best_valid_loss == 3.4
+
+
 def test_a_resumed_run_rewinds_as_an_uninterrupted_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
