@@ -404,7 +404,7 @@ class Trainer:
         self._save(checkpoint, state)
         return state
 
-    def _ranking_joins(self, state: TrainState) -> None:
+    def _ranking_joins(self, state: TrainState, when: str = "") -> None:
         """The ranking loss joins the likelihood from this step on (`train.contrastive_from`).
         What was validated before it was trained for another objective, whose validation loss
         the ranking loss raises: every comparison starts afresh here (the bundle's pick, the
@@ -412,9 +412,10 @@ class Trainer:
         and the rewind never goes back to weights the ranking loss has not seen."""
         state.ranking_step = state.global_step
         state.start_afresh()
+        when = when or f"{self.ranking_from:.0%} of the run"
         self._log(
             f"  the ranking loss joins at step {state.global_step} "
-            f"({self.ranking_from:.0%} of the run): the bundle is chosen from here on"
+            f"({when}): the bundle is chosen from here on"
         )
 
     def _report(
@@ -510,7 +511,7 @@ class Trainer:
         self._log(f"  no improvement for {state.bad_epochs} epochs, before the ranking loss "
                   "joined:")
         self._rewind(state)
-        self._ranking_joins(state)
+        self._ranking_joins(state, "brought forward by early stopping")
         state.ranking_until = state.global_step + ranking_stage_steps(
             self.config, state.global_step)
         self._log(f"  it trains {state.ranking_until - state.global_step} steps, its share of "
