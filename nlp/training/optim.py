@@ -93,8 +93,8 @@ def run_progress(config: TrainConfig, train_seconds: float, step: int, epoch_bat
 
 def ranking_stage_steps(config: TrainConfig, steps_so_far: int) -> int:
     """How many steps the ranking loss trains when early stopping ends the likelihood's part
-    of a run before `train.contrastive_from` was reached: its share of the run as it ran
-    (`steps_so_far` being the other `contrastive_from`). Why not the share of the budget
+    of a run before `train.contrastive_from` was reached: its share of the run as it ran,
+    `steps_so_far` standing for the share `contrastive_from`. Why not the share of the budget
     left: a run that stopped early at half of a long budget would then spend half of it on
     a stage the chat recipes give 0.15 / 0.85 of the likelihood's time."""
     share = config.contrastive_from
