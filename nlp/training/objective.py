@@ -121,6 +121,25 @@ def reply_means(losses: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(losses, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
 
 
+def neighbours(rows: tf.Tensor) -> tf.Tensor:
+    """Each row's neighbour in the batch, the previous row (the ranking loss's other reply):
+    a length bucket's rows have replies of about one length."""
+    return tf.roll(rows, 1, axis=0)
+
+
+def ranking_sums(
+    own: tf.Tensor, other: tf.Tensor, target_out: tf.Tensor, margin: float
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """The ranking loss's sum over a batch and the rows it counts: max(0, margin - (other -
+    own)) per row, `own` [B] the row's reply's mean token loss and `other` [B] its
+    neighbour's read after the row's message; rows whose neighbour has the same reply are
+    left out."""
+    gaps = tf.nn.relu(margin - (other - own))
+    distinct = tf.cast(
+        tf.reduce_any(tf.not_equal(target_out, neighbours(target_out)), axis=1), gaps.dtype)
+    return tf.reduce_sum(gaps * distinct), tf.reduce_sum(distinct)
+
+
 def sampling_probability(config: TrainConfig, step: tf.Tensor) -> tf.Tensor:
     """The probability of feeding the model's prediction at training step `step` (0-based):
     `linear` rises from 0 to `train.sampling_max` over `train.sampling_steps` steps;
@@ -348,13 +367,11 @@ class Objective:
         teaches the ranking itself (Liu et al. 2022, BRIO; An et al. 2022, CoNT) and lowers
         the generic replies that would win it for any message. It costs a second decoder
         pass over the batch."""
-        other_in, other_out = tf.roll(target_in, 1, axis=0), tf.roll(target_out, 1, axis=0)
+        other_in, other_out = neighbours(target_in), neighbours(target_out)
         terms = self.token_terms(state, context, other_in, other_out, step)
         other = reply_means(terms.losses, terms.mask)
-        gaps = tf.nn.relu(self.config.contrastive_margin - (other - own))
-        distinct = tf.cast(tf.reduce_any(tf.not_equal(target_out, other_out), axis=1),
-                           gaps.dtype)
-        return tf.reduce_sum(gaps * distinct) / tf.maximum(tf.reduce_sum(distinct), 1.0)
+        total, rows = ranking_sums(own, other, target_out, self.config.contrastive_margin)
+        return total / tf.maximum(rows, 1.0)
 
     def lm_loss(
         self,
@@ -418,3 +435,21 @@ class Objective:
         outputs = self.model.teacher_forcing(source, target_in, training=False)
         losses, mask = token_losses(outputs, target_out, self.model.config.vocab_size)
         return tf.reduce_sum(losses), tf.reduce_sum(mask)
+
+    def validation_ranked_sums(
+        self, source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        """`validation_sums` and the ranking loss's (`contrastive_loss` without dropout or
+        sampling: summed margin losses and the rows counted), from one encoding: what
+        validates a run once its ranking loss has joined (`Trainer`)."""
+        model, vocab = self.model, self.model.config.vocab_size
+        state, context = model.encode(source, training=False)
+        outputs = model.teacher_forcing_encoded(state, context, target_in, training=False)
+        losses, mask = token_losses(outputs, target_out, vocab)
+        others = model.teacher_forcing_encoded(
+            state, context, neighbours(target_in), training=False)
+        other_losses, other_mask = token_losses(others, neighbours(target_out), vocab)
+        total, rows = ranking_sums(
+            reply_means(losses, mask), reply_means(other_losses, other_mask), target_out,
+            self.config.contrastive_margin)
+        return tf.reduce_sum(losses), tf.reduce_sum(mask), total, rows

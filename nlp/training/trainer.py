@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
@@ -88,6 +88,15 @@ class Selection:
     score: Callable[[], float]  # called at each epoch end, on the current weights
 
 
+class Validation(NamedTuple):
+    """One validation of the weights in the model."""
+
+    loss: float  # what the run compares (bundle, schedule, early stopping)
+    cross_entropy: float  # per target token: the perplexity's
+    ranking: float | None  # the ranking loss, once it is trained (`Trainer._ranks_now`)
+    score: float | None  # the selection score (`train.select_by`), if any
+
+
 @dataclass
 class Hooks:
     """Calls out of the loop; `on_improved` saves the best model (the bundle)."""
@@ -98,16 +107,24 @@ class Hooks:
 
 class LossMeter:
     """Mean cross-entropy per target token of a model on examples (no smoothing, no dropout),
-    or the mean of another per-token loss: `sums` (an `Objective`'s `validation_sums`)."""
+    or the mean of another per-token loss: `sums` (an `Objective`'s `validation_sums`), whose
+    first two values are a loss's sum and count; `totals` adds up every value it returns.
+    `seed`: the examples are batched in the corpus order (None) or in this seed's shuffle,
+    the same at every call (a ranking loss compares a batch's rows with each other: in the
+    corpus order a row's neighbour is often the turn before it in its conversation, whose
+    reply is the row's own message)."""
 
     def __init__(
         self,
         model: keras.Model,
         batching: Batching,
-        sums: Callable[[tf.Tensor, tf.Tensor, tf.Tensor], Sums] | None = None,
+        sums: Callable[[tf.Tensor, tf.Tensor, tf.Tensor], Sums | tuple[tf.Tensor, ...]]
+        | None = None,
+        seed: int | None = None,
     ) -> None:
         self.model = model
         self.batching = batching
+        self.seed = seed
         self._sums = tf.function(sums or self._batch_sums, input_signature=list(BATCH_SPEC))
 
     def _batch_sums(
@@ -120,12 +137,16 @@ class LossMeter:
     def __call__(self, examples: Sequence[Example] | EncodedExamples) -> float:
         """`examples` may come encoded already: the trainer encodes its validation set once
         for every epoch's measurement."""
-        total, count = 0.0, 0.0
-        for batch in encoded(examples).batches(self.batching, seed=None):
-            loss_sum, tokens = self._sums(*batch)
-            total += float(loss_sum)
-            count += float(tokens)
+        total, count = self.totals(examples)[:2]
         return total / max(count, 1.0)
+
+    def totals(self, examples: Sequence[Example] | EncodedExamples) -> list[float]:
+        """Each value `sums` returns, summed over the batches of `examples`."""
+        totals: list[float] = []
+        for batch in encoded(examples).batches(self.batching, seed=self.seed):
+            values = [float(value) for value in self._sums(*batch)]
+            totals = [a + b for a, b in zip(totals, values, strict=True)] if totals else values
+        return totals or [0.0, 0.0]
 
 
 def batching_for(config: TrainConfig) -> Batching:
@@ -234,10 +255,14 @@ class Trainer:
             )
         self.batching = batching_for(config)
         self.evaluate_loss = LossMeter(model, self.batching, self.objective.validation_sums)
+        ranks = self.objective.config.contrastive_weight > 0
+        self.evaluate_ranked = (
+            LossMeter(model, self.batching, self.objective.validation_ranked_sums,
+                      seed=config.seed)
+            if ranks else None)
         # the step of the whole objective, and (train.contrastive_from) the likelihood's
         # alone, which runs until the ranking loss joins: its own graph, without the ranking
         # loss's second decoder pass (the objective's own settings: pretraining has none)
-        ranks = self.objective.config.contrastive_weight > 0
         self.ranking_from = config.contrastive_from if ranks else 0.0
         self.train_batch = self._compiled(ranking=True)
         self.likelihood_batch = (
@@ -405,11 +430,12 @@ class Trainer:
         return state
 
     def _ranking_joins(self, state: TrainState, when: str = "") -> None:
-        """The ranking loss joins the likelihood from this step on (`train.contrastive_from`).
-        What was validated before it was trained for another objective, whose validation loss
-        the ranking loss raises: every comparison starts afresh here (the bundle's pick, the
-        plateau schedule's rewind, early stopping), so the first validation after it is kept
-        and the rewind never goes back to weights the ranking loss has not seen."""
+        """The ranking loss joins the likelihood from this step on (`train.contrastive_from`),
+        and the validation loss from here on adds it at its weight (`_validate`). What was
+        validated before was trained for, and measured by, another objective: every
+        comparison starts afresh here (the bundle's pick, the plateau schedule's rewind,
+        early stopping), so the first validation after it is kept and the rewind never goes
+        back to weights the ranking loss has not seen."""
         state.ranking_step = state.global_step
         state.start_afresh()
         when = when or f"{self.ranking_from:.0%} of the run"
@@ -444,19 +470,11 @@ class Trainer:
         (`partial_epoch`, a fractional `epoch`); the epoch count, the schedule and early
         stopping never see it, so `--resume` still goes on from this batch exactly as the
         uninterrupted run would."""
-        valid_loss, score = self._validate(valid, hooks)
+        measured = self._validate(valid, hooks, state)
+        valid_loss, score = measured.loss, measured.score
         position = state.epoch + round(state.step_in_epoch / max(1, total), 3)
-        record: dict[str, Any] = {
-            "epoch": position,
-            "step": state.global_step,
-            "train_seconds": round(state.train_seconds, 1),
-            "valid_loss": round(valid_loss, 5),
-            "valid_perplexity": round(math.exp(min(valid_loss, 50.0)), 3),
-            "partial_epoch": True,
-        }
-        selected = hooks.selection
-        if selected is not None and score is not None:
-            record[f"valid_{selected.name}"] = round(score, 5)
+        record = self._record(state, position, measured, hooks)
+        record["partial_epoch"] = True
         state.history.append(record)
         with writer.as_default(step=state.global_step):
             tf.summary.scalar("valid/part_epoch_loss", valid_loss)
@@ -464,9 +482,7 @@ class Trainer:
         kept = self._beats(valid_loss, score, state.best_valid_loss, state.best_score)
         self._log(
             f"  the run ended {state.step_in_epoch} of {total} batches into epoch "
-            f"{state.epoch + 1}: valid loss {valid_loss:.4f}"
-            + (f"  {selected.name} {score:.4f}" if selected is not None and score is not None
-               else "")
+            f"{state.epoch + 1}: {self._described(measured, hooks)}"
             + ("  (best so far: the bundle keeps these weights)" if kept else
                f"  (the bundle keeps epoch {state.best_epoch:g})")
         )
@@ -536,26 +552,17 @@ class Trainer:
     ) -> tuple[bool, bool]:
         """Validate the epoch's weights, record them, keep them for the rewind when they lower
         the loss and in the bundle when they are the best: (improved, lowered)."""
-        valid_loss, score = self._validate(valid, hooks)
-        record = {
-            "epoch": state.epoch + 1,
-            "step": state.global_step,
-            # time in training steps so far (validation excluded, resumed runs included): how
-            # long a run took to reach this loss, for learning curves against wall-clock time
-            "train_seconds": round(state.train_seconds, 1),
-            "valid_loss": round(valid_loss, 5),
-            "valid_perplexity": round(math.exp(min(valid_loss, 50.0)), 3),
-        }
-        selected = hooks.selection
-        name = selected.name if selected is not None else ""
-        if score is not None:
-            record[f"valid_{name}"] = round(score, 5)
+        measured = self._validate(valid, hooks, state)
+        valid_loss, score = measured.loss, measured.score
+        record = self._record(state, state.epoch + 1, measured, hooks)
         state.history.append(record)
         with writer.as_default(step=state.epoch + 1):
             tf.summary.scalar("valid/loss", valid_loss)
             tf.summary.scalar("valid/perplexity", record["valid_perplexity"])
-            if score is not None:
-                tf.summary.scalar(f"valid/{name}", score)
+            if measured.ranking is not None:
+                tf.summary.scalar("valid/ranking", measured.ranking)
+            if score is not None and hooks.selection is not None:
+                tf.summary.scalar(f"valid/{hooks.selection.name}", score)
         writer.flush()
         state.epoch += 1
         state.step_in_epoch = 0
@@ -566,11 +573,7 @@ class Trainer:
             valid_loss, score, state.epochs_best_valid_loss, state.epochs_best_score
         )
         kept = self._beats(valid_loss, score, state.best_valid_loss, state.best_score)
-        self._log(
-            f"  valid loss {valid_loss:.4f}  perplexity {record['valid_perplexity']:.2f}"
-            + (f"  {name} {score:.4f}" if score is not None else "")
-            + ("  (best so far)" if kept else "")
-        )
+        self._log(f"  {self._described(measured, hooks)}" + ("  (best so far)" if kept else ""))
         # The plateau schedule follows the validation loss (what the optimizer lowers);
         # early stopping waits for epochs that improve neither the loss nor the selection.
         # Why not the selection score for both: ROUGE on a 200-pair sample is noisy, and
@@ -594,12 +597,59 @@ class Trainer:
                 hooks.on_improved(state)
         return improved, lowered
 
-    def _validate(self, valid: EncodedExamples, hooks: Hooks) -> tuple[float, float | None]:
-        """The validation loss and the selection score (None without one) of the weights in
-        the model (the callers put the moving average there, if the run keeps one)."""
-        loss = self.evaluate_loss(valid)
+    def _validate(self, valid: EncodedExamples, hooks: Hooks, state: TrainState) -> Validation:
+        """The validation of the weights in the model (the callers put the moving average
+        there, if the run keeps one): the cross-entropy, plus the ranking loss at its weight
+        while the run trains it. Why both: the ranking loss trades likelihood for which reply
+        fits which message, so the cross-entropy alone rises as the ranking stage goes on
+        and would keep the weights that trained it least, the ranking the stage is for
+        measured nowhere; the loss the run lowers, measured on validation, weighs the two as
+        training does."""
         score = hooks.selection.score() if hooks.selection is not None else None
-        return loss, score
+        if self.evaluate_ranked is None or not self._ranks_now(state):
+            loss = self.evaluate_loss(valid)
+            return Validation(loss, loss, None, score)
+        loss_sum, tokens, ranking_sum, rows = self.evaluate_ranked.totals(valid)
+        cross_entropy, ranking = loss_sum / max(tokens, 1.0), ranking_sum / max(rows, 1.0)
+        weight = self.objective.config.contrastive_weight
+        return Validation(cross_entropy + weight * ranking, cross_entropy, ranking, score)
+
+    def _ranks_now(self, state: TrainState) -> bool:
+        """Whether the ranking loss trains at this point of the run: from the start, or
+        since it joined (`train.contrastive_from`)."""
+        return self.ranking_from == 0 or state.ranking_step >= 0
+
+    @staticmethod
+    def _record(
+        state: TrainState, epoch: float, measured: Validation, hooks: Hooks
+    ) -> dict[str, Any]:
+        """The history's entry of a validation at `epoch` (fractional: a part-epoch)."""
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "step": state.global_step,
+            # time in training steps so far (validation excluded, resumed runs included): how
+            # long a run took to reach this loss, for learning curves against wall-clock time
+            "train_seconds": round(state.train_seconds, 1),
+            "valid_loss": round(measured.loss, 5),
+            "valid_perplexity": round(math.exp(min(measured.cross_entropy, 50.0)), 3),
+        }
+        if measured.ranking is not None:
+            record["valid_cross_entropy"] = round(measured.cross_entropy, 5)
+            record["valid_ranking"] = round(measured.ranking, 5)
+        if measured.score is not None and hooks.selection is not None:
+            record[f"valid_{hooks.selection.name}"] = round(measured.score, 5)
+        return record
+
+    @staticmethod
+    def _described(measured: Validation, hooks: Hooks) -> str:
+        """A validation as the log shows it."""
+        text = f"valid loss {measured.loss:.4f}"
+        if measured.ranking is not None:
+            text += f" (cross-entropy {measured.cross_entropy:.4f}, ranking {measured.ranking:.4f})"
+        text += f"  perplexity {math.exp(min(measured.cross_entropy, 50.0)):.2f}"
+        if measured.score is not None and hooks.selection is not None:
+            text += f"  {hooks.selection.name} {measured.score:.4f}"
+        return text
 
     @contextlib.contextmanager
     def _averaged(self) -> Iterator[None]:

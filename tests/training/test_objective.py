@@ -160,7 +160,8 @@ def test_the_contrastive_loss_is_the_mean_margin_shortfall_over_distinct_neighbo
     """train.contrastive_weight adds weight x mean over rows of max(0, margin - (the previous
     row's reply's mean token loss - the row's own)), both given the row's message, hand-
     computed here from the model's exact log-probabilities; a row whose neighbour has the
-    same reply is left out; 0 is the plain loss; negative settings are refused."""
+    same reply is left out; 0 is the plain loss; negative settings are refused. Validation
+    sums the same margin shortfalls."""
     network = model()
     source, target_in, target_out = batch(size=5)
     # row 3 gets row 2's reply: its neighbour's reply is its own, so it is left out
@@ -187,6 +188,14 @@ def test_the_contrastive_loss_is_the_mean_margin_shortfall_over_distinct_neighbo
     config = TrainConfig(contrastive_weight=0.5, contrastive_margin=2.0)
     total = float(Objective(network, config).loss(source, target_in, target_out, step))
     assert total == pytest.approx(plain + 0.5 * contrast, rel=1e-5)
+    # the validation of a run that trains it: the same sums, without dropout or sampling
+    ce_sum, tokens, ranking_sum, rows = (
+        float(x) for x in Objective(network, config).validation_ranked_sums(
+            source, target_in, target_out))
+    assert (ce_sum, tokens) == pytest.approx(
+        [float(x) for x in Objective(network, config).validation_sums(
+            source, target_in, target_out)], rel=1e-6)
+    assert (ranking_sum, rows) == pytest.approx((float(gaps[kept].sum()), 4.0), rel=1e-5)
     off = TrainConfig(contrastive_weight=0.0, contrastive_margin=2.0)
     assert float(Objective(network, off).loss(source, target_in, target_out, step)) == plain
     with pytest.raises(ValueError, match=r"train\.contrastive_weight and "):

@@ -78,9 +78,13 @@ def test_select_by_last_keeps_every_epoch(tmp_path: Path) -> None:
 def scripted_validation(
     trainer: Trainer, monkeypatch: pytest.MonkeyPatch, losses: list[float]
 ) -> None:
-    """Validation losses given per epoch, so the test says which epochs improved them."""
+    """Validation losses given per epoch, so the test says which epochs improved them (a
+    ranking loss validated beside the cross-entropy: 0)."""
     remaining = iter(losses)
     monkeypatch.setattr(trainer, "evaluate_loss", lambda valid: next(remaining))
+    if trainer.evaluate_ranked is not None:
+        monkeypatch.setattr(trainer.evaluate_ranked, "totals",
+                            lambda valid: [next(remaining), 1.0, 0.0, 1.0])
 
 
 def test_plateau_schedule_lowers_the_rate_after_each_stalled_epoch(
@@ -245,6 +249,55 @@ def test_a_resumed_run_keeps_the_ranking_loss_it_had_joined(
     state = resumed.fit(data, data[:8], resume=True)
     assert state.ranking_step == joined and set(used) == {"ranking"}
     assert state.best_epoch == 4 and state.best_valid_loss == 2.8  # epoch 3 (3.2) not kept
+
+
+def test_once_the_ranking_loss_joins_validation_weighs_it_as_training_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ranking loss trades likelihood for ranking: in its stage the cross-entropy rises
+    as the ranking loss falls. Validated by the cross-entropy alone, epoch 3 (the fewest
+    ranking steps) would stay the bundle; the validation loss adds the ranking loss at its
+    weight once it trains (3.4 + 3 x 0.4 < 3.2 + 3 x 0.6), so epoch 4 is kept. The history
+    keeps both parts; the perplexity stays the cross-entropy's."""
+    from nlp.training.trainer import Hooks
+
+    trainer = make_trainer(tmp_path, contrastive_weight=3.0, contrastive_from=0.5, epochs=4)
+    measured = iter([3.0, 2.9])
+    monkeypatch.setattr(trainer, "evaluate_loss", lambda valid: next(measured))
+    assert trainer.evaluate_ranked is not None
+    # the sums of the cross-entropy and its tokens, of the ranking loss and its rows
+    ranked = iter([[32.0, 10.0, 3.0, 5.0], [34.0, 10.0, 2.0, 5.0]])
+    monkeypatch.setattr(trainer.evaluate_ranked, "totals", lambda valid: next(ranked))
+    kept: list[int] = []
+    data = examples(48)
+    state = trainer.fit(data, data[:8], hooks=Hooks(on_improved=lambda s: kept.append(s.epoch)))
+    assert kept == [1, 2, 3, 4] and state.best_epoch == 4
+    assert state.best_valid_loss == pytest.approx(3.4 + 3 * 0.4)
+    third, fourth = state.history[2:]
+    assert "valid_ranking" not in state.history[1]
+    assert (third["valid_cross_entropy"], third["valid_ranking"]) == (3.2, 0.6)
+    assert third["valid_loss"] == pytest.approx(5.0)
+    assert fourth["valid_perplexity"] == pytest.approx(math.exp(3.4), rel=1e-4)
+
+
+def test_the_ranking_loss_is_validated_against_a_fixed_shuffle_of_neighbours(
+    tmp_path: Path,
+) -> None:
+    """In the corpus order a row's neighbour is often the turn before it, whose reply is the
+    row's message: the ranked validation batches a seeded shuffle instead, the same at every
+    validation, its cross-entropy the same as in the corpus order."""
+    from nlp.training.trainer import LossMeter
+
+    trainer = make_trainer(tmp_path, contrastive_weight=1.0)
+    assert trainer.evaluate_ranked is not None
+    data = examples(40)
+    ranked = trainer.evaluate_ranked.totals(data)
+    assert trainer.evaluate_ranked.totals(data) == ranked
+    in_order = LossMeter(trainer.model, trainer.batching,
+                         trainer.objective.validation_ranked_sums).totals(data)
+    assert ranked[:2] == pytest.approx(in_order[:2], rel=1e-6)
+    assert ranked[2:] != pytest.approx(in_order[2:])
+    assert ranked[0] / ranked[1] == pytest.approx(trainer.evaluate_loss(data), rel=1e-6)
 
 
 STAGED = {"contrastive_weight": 1.0, "contrastive_from": 0.9, "epochs": 10,
