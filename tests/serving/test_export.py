@@ -15,24 +15,32 @@ import pytest
 
 pytestmark = pytest.mark.slow  # trains models, loads the export in a process
 
-# Imports only TensorFlow; reads requests (ids + options) and prints the signatures' outputs.
+# Imports only TensorFlow; reads [[export, requests (ids + options)], ...] and prints each
+# request's signature outputs, or the error a refused one raised. One process serves every
+# export a test makes: a process that imports TensorFlow takes seconds to start.
 LOADER = """
 import json, sys
 import tensorflow as tf
 assert not any(name == "nlp" or name.startswith("nlp.") for name in sys.modules)
-served = tf.saved_model.load(sys.argv[1])
-requests = json.loads(sys.stdin.read())
-answers = []
-for request in requests:
-    ids = tf.constant(request.pop("source_ids"), tf.int32)
-    targets = request.pop("target_ids")
+results = []
+for path, requests in json.loads(sys.stdin.read()):
+    served = tf.saved_model.load(path)
     dtypes = {spec.name: spec.dtype
               for spec in served.signatures["generate"].structured_input_signature[1].values()}
-    options = {k: tf.constant(v, dtypes[k]) for k, v in request.items()}
-    out = served.signatures["generate"](source_ids=ids, **options)
-    scored = served.signatures["score"](source_ids=ids, target_ids=tf.constant(targets, tf.int32))
-    answers.append({k: v.numpy().tolist() for k, v in {**out, **scored}.items()})
-print(json.dumps(answers))
+    answers = []
+    for request in requests:
+        ids = tf.constant(request.pop("source_ids"), tf.int32)
+        targets = tf.constant(request.pop("target_ids"), tf.int32)
+        options = {k: tf.constant(v, dtypes[k]) for k, v in request.items()}
+        try:
+            out = served.signatures["generate"](source_ids=ids, **options)
+        except tf.errors.InvalidArgumentError as error:
+            answers.append({"error": error.message})
+            continue
+        scored = served.signatures["score"](source_ids=ids, target_ids=targets)
+        answers.append({k: v.numpy().tolist() for k, v in {**out, **scored}.items()})
+    results.append(answers)
+print(json.dumps(results))
 """
 
 TEXTS = [
@@ -90,17 +98,27 @@ def _bundle(directory: Path, settings: dict[str, str]) -> Path:
     return directory
 
 
-def _serve(export: Path, requests: list[dict]) -> list[dict]:
+def _serve(jobs: list[tuple[Path, list[dict]]]) -> list[list[dict]]:
+    """Each export's answers to its requests, from one process that imports only TensorFlow."""
     result = subprocess.run(
-        [sys.executable, "-c", LOADER, str(export)], input=json.dumps(requests),
-        capture_output=True, text=True, timeout=300, cwd="/",
+        [sys.executable, "-c", LOADER], input=json.dumps([[str(e), r] for e, r in jobs]),
+        capture_output=True, text=True, timeout=600, cwd="/",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout)
 
 
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_saved_model_decodes_like_the_generator(tmp_path: Path, variant: str) -> None:
+CASES = [  # what each variant's export decodes, and the generator beside it
+    {"strategy": "greedy", "max_length": 12},
+    {"strategy": "beam", "beam_size": 3, "n_best": 2, "max_length": 10, "length_penalty": 0.6,
+     "no_repeat_ngram": 2, "min_length": 2},
+    {"strategy": "beam", "beam_size": 3, "max_length": 10, "rare_word_weight": 3.0},
+]
+
+
+def _exported(directory: Path, variant: str) -> tuple[Path, list[dict], list[list]]:
+    """A variant's bundle exported, the requests for `CASES` and the decoder's hypotheses
+    for them (checked against `Generator.generate` on the way)."""
     from nlp.decoding import DecodeOptions
     from nlp.generation.generator import Generator
     from nlp.serving.export import (
@@ -111,9 +129,8 @@ def test_saved_model_decodes_like_the_generator(tmp_path: Path, variant: str) ->
         generate_inputs,
     )
 
-    copy = variant == "copy"
-    bundle = _bundle(tmp_path / "bundle", VARIANTS[variant])
-    export = export_bundle(bundle, tmp_path / "export",
+    bundle = _bundle(directory / "bundle", VARIANTS[variant])
+    export = export_bundle(bundle, directory / "export",
                            ExportLimits(beam_sizes=(3,), sample_counts=(), max_no_repeat_ngram=2))
     assets = json.loads((export / "assets" / "serving.json").read_text())
     vocab_lines = (export / "assets" / "vocab.txt").read_text("utf-8").splitlines()
@@ -127,50 +144,60 @@ def test_saved_model_decodes_like_the_generator(tmp_path: Path, variant: str) ->
     sources = [generator.codec.source(text) for text in TEXTS]
     width = max(len(s.ids) for s in sources)
     source_ids = [s.ids + [0] * (width - len(s.ids)) for s in sources]
-    if copy:  # the test means nothing unless some sources hold extended (copy) ids
+    if variant == "copy":  # the test means nothing unless some sources hold extended ids
         assert max(max(row) for row in source_ids) >= assets["vocab_size"]
-
-    cases = [
-        DecodeOptions(strategy="greedy", max_length=12),
-        DecodeOptions(strategy="beam", beam_size=3, n_best=2, max_length=10,
-                      length_penalty=0.6, no_repeat_ngram=2, min_length=2),
-        DecodeOptions(strategy="beam", beam_size=3, max_length=10, rare_word_weight=3.0),
-    ]
     requests, expected = [], []
-    for options in cases:
+    for case in CASES:
+        options = DecodeOptions(**case)
         hypotheses = generator.decoder.decode([s.ids for s in sources], options,
                                               return_attention=False)
         generations = generator.generate(TEXTS, options)
         for n_best, generated in zip(hypotheses, generations, strict=True):
-            assert [g.score for g in generated] == [h.score for h in n_best]
+            assert [g.score for g in generated] == [h.score for h in n_best], variant
         served_options = {name: getattr(options, name) for name in generate_inputs()}
-        request = {**served_options, "seed": -1, "source_ids": source_ids,
-                   "target_ids": [h[0].ids + [0] * (12 - len(h[0].ids)) for h in hypotheses]}
-        requests.append(request)
+        requests.append({**served_options, "seed": -1, "source_ids": source_ids,
+                         "target_ids": [h[0].ids + [0] * (12 - len(h[0].ids))
+                                        for h in hypotheses]})
         expected.append(hypotheses)
-
-    for options, hypotheses, served in zip(cases, expected, _serve(export, requests),
-                                           strict=True):
-        ids, lengths = np.array(served["ids"]), np.array(served["lengths"])
-        assert ids.shape[:2] == (len(TEXTS), options.n_best)
-        for row, n_best in enumerate(hypotheses):
-            for rank, hypothesis in enumerate(n_best):
-                tokens = ids[row, rank, : lengths[row, rank]].tolist()
-                if tokens and tokens[-1] == 2:
-                    tokens.pop()
-                assert tokens == hypothesis.ids, (options.strategy, row, rank)
-                assert served["scores"][row][rank] == pytest.approx(hypothesis.score, abs=1e-4)
-            if not options.length_penalty and not options.rare_word_weight:
-                # a plain sum of log-probabilities: the likelihood
-                # of the tokens produced (end token included when produced), from `score`
-                produced = served["token_log_probs"][row][: lengths[row, 0]]
-                assert sum(produced) == pytest.approx(n_best[0].score, abs=1e-3)
+    return export, requests, expected
 
 
-def test_the_export_has_no_xla_cluster_and_samples_in_plain_tensorflow(tmp_path: Path) -> None:
-    # TensorFlow Serving refuses XLA clusters on a CPU unless told otherwise, so the export
-    # keeps the sampler's pick and the scoring's log softmax unfused (the Python decoder and
-    # the training loss fuse them).
+def test_saved_models_decode_like_the_generator(tmp_path: Path) -> None:
+    """Every variant's export, served in one plain TensorFlow process."""
+    from nlp.decoding import DecodeOptions
+
+    variants = sorted(VARIANTS)
+    made = [_exported(tmp_path / variant, variant) for variant in variants]
+    answers = _serve([(export, requests) for export, requests, _ in made])
+    for variant, (_, _, expected), served_cases in zip(variants, made, answers, strict=True):
+        for case, hypotheses, served in zip(CASES, expected, served_cases, strict=True):
+            options = DecodeOptions(**case)
+            where = (variant, options.strategy)
+            ids, lengths = np.array(served["ids"]), np.array(served["lengths"])
+            assert ids.shape[:2] == (len(TEXTS), options.n_best), where
+            for row, n_best in enumerate(hypotheses):
+                for rank, hypothesis in enumerate(n_best):
+                    tokens = ids[row, rank, : lengths[row, rank]].tolist()
+                    if tokens and tokens[-1] == 2:
+                        tokens.pop()
+                    assert tokens == hypothesis.ids, (*where, row, rank)
+                    assert served["scores"][row][rank] == pytest.approx(
+                        hypothesis.score, abs=1e-4), (*where, row, rank)
+                if not options.length_penalty and not options.rare_word_weight:
+                    # a plain sum of log-probabilities: the likelihood
+                    # of the tokens produced (end token included when produced), from `score`
+                    produced = served["token_log_probs"][row][: lengths[row, 0]]
+                    assert sum(produced) == pytest.approx(n_best[0].score, abs=1e-3), where
+
+
+def test_the_export_has_no_xla_cluster_samples_and_refuses_what_the_decoder_refuses(
+    tmp_path: Path,
+) -> None:
+    """TensorFlow Serving refuses XLA clusters on a CPU unless told otherwise, so the export
+    keeps the sampler's pick and the scoring's log softmax unfused (the Python decoder and
+    the training loss fuse them). A temperature of 0 (a common client's "deterministic")
+    sampled ids of 0 scored -inf, and a NaN penalty gave a NaN score: refused now, naming
+    the option."""
     from tensorflow.core.protobuf import saved_model_pb2
 
     from nlp.decoding import DecodeOptions
@@ -178,8 +205,8 @@ def test_the_export_has_no_xla_cluster_and_samples_in_plain_tensorflow(tmp_path:
     from nlp.serving.export import ExportLimits, export_bundle, generate_inputs
 
     bundle = _bundle(tmp_path / "bundle", {})
-    export = export_bundle(bundle, tmp_path / "export",
-                           ExportLimits(beam_sizes=(3,), sample_counts=(2,)))
+    limits = ExportLimits(beam_sizes=(3,), sample_counts=(1, 2), max_no_repeat_ngram=2)
+    export = export_bundle(bundle, tmp_path / "export", limits)
     saved = saved_model_pb2.SavedModel()
     saved.ParseFromString((export / "saved_model.pb").read_bytes())
     functions = [f for graph in saved.meta_graphs for f in graph.graph_def.library.function]
@@ -194,10 +221,18 @@ def test_the_export_has_no_xla_cluster_and_samples_in_plain_tensorflow(tmp_path:
     request = {name: getattr(options, name) for name in generate_inputs()}
     request.update(source_ids=[ids + [0] * (width - len(ids)) for ids in sources],
                    target_ids=[[3] * 4 for _ in sources])
-    first, again = _serve(export, [dict(request), dict(request)])
+    single = {name: getattr(DecodeOptions(strategy="sample", max_length=8), name)
+              for name in generate_inputs()}
+    refused = [("temperature", 0.0), ("length_penalty", float("nan"))]
+    [[first, again, *errors]] = _serve([(export, [
+        dict(request), dict(request),
+        *({**single, name: value, "seed": 1, "source_ids": [sources[0]], "target_ids": [[4, 5]]}
+          for name, value in refused)])])
     assert np.array(first["ids"]).shape[:2] == (len(TEXTS), 2)
     assert np.array(first["lengths"]).min() >= 1
     assert first["ids"] == again["ids"]  # seeded
+    for (name, _), error in zip(refused, errors, strict=True):
+        assert f"{name} outside the exported range" in error["error"]
 
     # an earlier export may be replaced; anything else that holds files is refused untouched
     from nlp.serving.export import check_replaceable
@@ -250,27 +285,3 @@ def test_exporting_a_retrieving_bundle_warns_that_the_savedmodel_generates(
     assert main(["export", "--model", str(grouped), "--out", str(tmp_path / "e3")]) == 0
     assert ("the bundle's strategy=diverse_beam, beam_groups=3, diversity_penalty=0.5 are not "
             "exported") in capsys.readouterr().err
-
-
-def test_the_export_refuses_numbers_the_decoder_refuses(tmp_path: Path) -> None:
-    """A temperature of 0 (a common client's "deterministic") sampled ids of 0 scored -inf,
-    and a NaN penalty gave a NaN score: refused now, naming the option."""
-    from nlp.decoding import DecodeOptions
-    from nlp.generation.generator import Generator
-    from nlp.serving.export import ExportLimits, export_bundle, generate_inputs
-
-    bundle = _bundle(tmp_path / "bundle", {})
-    export = export_bundle(bundle, tmp_path / "export",
-                           ExportLimits(beam_sizes=(3,), sample_counts=(1,), max_no_repeat_ngram=2))
-    source = Generator.from_bundle(bundle).codec.source(TEXTS[0]).ids
-    options = DecodeOptions(strategy="sample", max_length=8)
-    base = {name: getattr(options, name) for name in generate_inputs()}
-    for name, value in (("temperature", 0.0), ("length_penalty", float("nan"))):
-        request = {**base, name: value, "seed": 1, "source_ids": [source],
-                   "target_ids": [[4, 5]]}
-        result = subprocess.run(
-            [sys.executable, "-c", LOADER, str(export)], input=json.dumps([request]),
-            capture_output=True, text=True, timeout=300, cwd="/",
-        )
-        assert result.returncode != 0
-        assert f"{name} outside the exported range" in result.stderr
