@@ -277,6 +277,10 @@ def run_train(args: argparse.Namespace) -> int:
     picked = ""
     if math.isfinite(state.best_score):  # train.select_by picked the epoch, not the loss
         picked = f" (selected by validation score {state.best_score:.4f})"
+    kept = [r for r in state.history if r["epoch"] == state.best_epoch and "valid_ranking" in r]
+    if kept:  # the loss adds the ranking loss to the cross-entropy (`Trainer._validate`)
+        picked += (f" (cross-entropy {kept[-1]['valid_cross_entropy']:.4f} with the ranking "
+                   f"loss {kept[-1]['valid_ranking']:.4f} at its weight)")
     print(
         f"best validation loss {state.best_valid_loss:.4f} at epoch {state.best_epoch:g}{picked}; "
         f"model in {args.out / 'model'}"

@@ -28,7 +28,9 @@
   each reply's mean token loss given its message must be `train.contrastive_margin` below that
   of the batch's neighbouring reply. Set by the chat-en recipe, where it ranked true replies
   first more often and its replies rated more sensible (docs/BENCHMARKS.md, "A ranking loss
-  beside the likelihood"); not in the chat preset, unmeasured elsewhere.
+  beside the likelihood"); not in the chat preset, unmeasured elsewhere. While it trains,
+  validation adds it too (`validation_ranked_sums`): it trades likelihood for ranking, so the
+  cross-entropy alone would prefer the weights that trained it least.
 - **Inverse token frequency** (Nakamura et al. 2019; `train.itf_power`): each target token's
   loss is weighted by its word's training-target count to the power -p
   (`inverse_frequency_weights`), so the frequent words of generic replies teach less and the

@@ -180,3 +180,24 @@ def test_the_resume_help_names_every_setting_a_resume_may_change(command: str) -
     resume = next(action for action in commands.choices[command]._actions
                   if "--resume" in action.option_strings)
     assert all(setting in str(resume.help) for setting in SAFE_ON_RESUME), resume.help
+
+
+def test_a_ranking_run_says_what_its_validation_loss_adds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the ranking loss trained, the validation loss that picks the bundle is the
+    cross-entropy plus the ranking loss at its weight: `s2s train` and the history say both
+    parts (the number alone read as a cross-entropy, perplexity e^6)."""
+    settings = tiny_overrides(**{"model.units": 8, "model.embedding_dim": 8,
+                                 "train.batch_size": 32, "train.contrastive_weight": 2,
+                                 "retrieval.index": "false", "retrieval.dual_encoder_minutes": 0})
+    out = tmp_path / "run"
+    assert main(["train", "--corpus", str(CORPUS), "--out", str(out),
+                 *[f"--set={item}" for item in settings]]) == 0
+    said = capsys.readouterr().out
+    [record] = json.loads((out / "model" / "metadata.json").read_text())["history"]
+    loss, cross_entropy, ranking = (record[f"valid_{k}"]
+                                    for k in ("loss", "cross_entropy", "ranking"))
+    assert loss == pytest.approx(cross_entropy + 2 * ranking, abs=1e-4)
+    assert (f"best validation loss {loss:.4f} at epoch 1 (cross-entropy {cross_entropy:.4f} "
+            f"with the ranking loss {ranking:.4f} at its weight)") in said
