@@ -28,7 +28,7 @@ more settings, measured in the same run (a row with `train.sampled_softmax` does
 the FLOPs counted, so compare its epochs, not its GFLOP/s).
 
     python -m benchmarks.corpus_training [--only NAME] [--steps 60] [--set K=V ...]
-        [--variant NAME=K=V,K=V ...]
+        [--variant NAME=K=V,K=V ...] [--profile N]
 
 Writes benchmarks/results/corpus_training.json.
 """
@@ -50,8 +50,12 @@ from benchmarks.train_throughput import matmul_peak, train_flops_per_sample
 RESULTS = RESULTS_DIR / "corpus_training.json"
 
 
-def measure(corpus: Corpus, steps: int, extra: Sequence[str] = ()) -> dict[str, Any]:
-    """Steps 1-4 of the module docstring for one corpus (run in a fresh process)."""
+def measure(
+    corpus: Corpus, steps: int, extra: Sequence[str] = (), profile: int = 0
+) -> dict[str, Any]:
+    """Steps 1-4 of the module docstring for one corpus (run in a fresh process), and with
+    `profile` N, N of those steps traced once more (after the timed runs, so the trace's own
+    cost is in none of their figures)."""
     from nlp.model import Seq2Seq
     from nlp.training.corpus_io import train_valid
     from nlp.training.data import EncodedExamples
@@ -95,6 +99,14 @@ def measure(corpus: Corpus, steps: int, extra: Sequence[str] = ()) -> dict[str, 
     run(built)  # compiles every batch shape
     alone = run(built)
     fed = run(training.batch(indices) for indices in plan)
+    traced = {}
+    if profile:
+        from benchmarks.op_profile import breakdown, trace
+
+        start = time.perf_counter()
+        xplane = trace(lambda: read_back([step(*batch) for batch in built[:profile]]))
+        traced = {"profile": breakdown(xplane, time.perf_counter() - start,
+                                       len(built[:profile]))}
     tokens = sum(int((target_out != 0).sum()) for _, _, target_out in built)
     flops = sum(
         len(source) * train_flops_per_sample(config.model, source.shape[1], target.shape[1] - 1)
@@ -121,6 +133,7 @@ def measure(corpus: Corpus, steps: int, extra: Sequence[str] = ()) -> dict[str, 
         # what a recipe's 20-minute budget trains at this rate: the epochs `--set` changes
         "batches_per_epoch": len(whole),
         "epochs_in_20_min": 1200 / (fed / len(built)) / len(whole),
+        **traced,
     }
 
 
@@ -138,6 +151,9 @@ def main() -> None:
                         help="a setting of every corpus's config (repeat it); with --variant "
                              "NAME=K=V,K=V more rows with other settings, in the same run")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=SETTINGS")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="also trace N of the steps with tf.profiler and print where "
+                             "their time goes by kind of op (benchmarks.op_profile)")
     args = parser.parse_args()
     chosen = [c for c in corpora() if not args.only or c.name in args.only]
     peaks = [run_isolated(matmul_peak, 2048, 10, "float32")]
@@ -151,7 +167,8 @@ def main() -> None:
             print(f"{corpus.name}: not found, skipped")
             continue
         for name, extra in variants:
-            rows.append({"variant": name, **run_isolated(measure, corpus, args.steps, extra)})
+            measured = run_isolated(measure, corpus, args.steps, extra, args.profile)
+            rows.append({"variant": name, **measured})
             print(rows[-1], flush=True)
     peaks.append(run_isolated(matmul_peak, 2048, 10, "float32"))
     peak = max(peaks)  # the shares are then lower bounds
@@ -167,6 +184,11 @@ def main() -> None:
         ("achieved_gflops", "GFLOP/s"), ("peak_share", "peak share"),
         ("epochs_in_20_min", "epochs in 20 min"),
     ]))
+    profiled = [row for row in rows if "profile" in row]
+    if profiled:
+        from benchmarks.op_profile import print_profiles
+
+        print_profiles(profiled, [("corpus", "corpus"), ("variant", "variant")])
     write_json(args.out, {"matmul_peak_gflops": peaks, "steps": args.steps, "rows": rows})
 
 

@@ -194,3 +194,25 @@ def flatten(profile: dict[str, Any]) -> dict[str, float]:
     flat["profile_ops_per_step"] = profile["ops_per_step"]
     flat["profile_matmul_share"] = profile["kinds_share"].get("matmul", 0.0)
     return flat
+
+
+def print_profiles(rows: list[dict[str, Any]], labels: list[tuple[str, str]]) -> None:
+    """Each profiled row's traced steps, its `labels` columns (key, heading) first: ms per
+    step by kind of op (exclusive time on the executor threads), the executor's own
+    overhead, and the largest op types."""
+    from benchmarks.common import format_table
+
+    print("\nwhere the traced steps' time goes (ms per step; ops on two threads can "
+          "sum to more than the wall time)")
+    table = [{**row, **flatten(row["profile"])} for row in rows]
+    print(format_table(table, [
+        *labels,
+        ("profile_wall", "wall ms"), ("profile_ops", "ops ms"),
+        ("profile_overhead", "executor overhead ms"), *kind_columns(rows),
+        ("profile_matmul_share", "matmul share of ops"),
+        ("profile_ops_per_step", "ops/step"),
+    ]))
+    for row in rows:
+        top = ", ".join(f"{op} {ms:.1f}" for op, ms in row["profile"]["top_ops_ms"].items())
+        named = ", ".join(f"{heading} {row[key]}" for key, heading in labels)
+        print(f"largest op types, {named} (ms/step): {top}")

@@ -509,7 +509,10 @@ def main() -> None:
             ]))
     profiled = [row for row in rows if "profile" in row]
     if profiled:
-        print_profiles(profiled)
+        from benchmarks.op_profile import print_profiles
+
+        print_profiles(profiled, [("cell", "cell"), ("input_feeding", "input feeding"),
+                                  ("copy", "copy")])
     write_json(
         out,
         {
@@ -526,27 +529,6 @@ def main() -> None:
             "rows": rows,
         },
     )
-
-
-def print_profiles(rows: list[dict[str, Any]]) -> None:
-    """Each profiled row's traced step: ms per step by kind of op (exclusive time on the
-    executor threads), the executor's own overhead, and the largest op types."""
-    from benchmarks.op_profile import flatten, kind_columns
-
-    print("\nwhere the traced steps' time goes (ms per step; ops on two threads can "
-          "sum to more than the wall time)")
-    table = [{**row, **flatten(row["profile"])} for row in rows]
-    print(format_table(table, [
-        ("cell", "cell"), ("input_feeding", "input feeding"), ("copy", "copy"),
-        ("profile_wall", "wall ms"), ("profile_ops", "ops ms"),
-        ("profile_overhead", "executor overhead ms"), *kind_columns(rows),
-        ("profile_matmul_share", "matmul share of ops"),
-        ("profile_ops_per_step", "ops/step"),
-    ]))
-    for row in rows:
-        top = ", ".join(f"{op} {ms:.1f}" for op, ms in row["profile"]["top_ops_ms"].items())
-        print(f"largest op types, {row['cell']} feeding {row['input_feeding']} copy "
-              f"{row['copy']} (ms/step): {top}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ TINY = ("tokenizer.kind=words", "vocab.max_size=300", "model.embedding_dim=16",
 
 @pytest.mark.slow
 def test_it_times_the_corpus_batches_both_ways() -> None:
-    row = measure(Corpus("sample", (Source((str(SAMPLE),), "jsonl"),), TINY, "chat"), 4)
+    row = measure(Corpus("sample", (Source((str(SAMPLE),), "jsonl"),), TINY, "chat"), 4,
+                  profile=2)
     assert row["steps"] == 4 and row["training_examples"] > 250
     assert row["vocabulary"] <= 300
     assert row["ms_per_step_alone"] > 0 and row["ms_per_step_fed"] > 0
@@ -25,6 +26,8 @@ def test_it_times_the_corpus_batches_both_ways() -> None:
     assert row["target_tokens_per_s"] > 0 and row["achieved_gflops"] > 0
     source_width, target_width = row["mean_batch_shape"]
     assert source_width >= 1 and target_width >= 2  # target_in: BOS and at least one token
+    # the traced steps: the recurrent loops' products are found among the ops
+    assert row["profile"]["steps"] == 2 and row["profile"]["kinds_ms"]["matmul"] > 0
 
 
 def test_chitchat_trains_as_the_chat_en_recipe_does() -> None:
