@@ -103,10 +103,10 @@ def measure(
     if profile:
         from benchmarks.op_profile import breakdown, trace
 
+        profiled = built[:profile]
         start = time.perf_counter()
-        xplane = trace(lambda: read_back([step(*batch) for batch in built[:profile]]))
-        traced = {"profile": breakdown(xplane, time.perf_counter() - start,
-                                       len(built[:profile]))}
+        xplane = trace(lambda: read_back([step(*batch) for batch in profiled]))
+        traced = {"profile": breakdown(xplane, time.perf_counter() - start, len(profiled))}
     tokens = sum(int((target_out != 0).sum()) for _, _, target_out in built)
     flops = sum(
         len(source) * train_flops_per_sample(config.model, source.shape[1], target.shape[1] - 1)

@@ -89,7 +89,7 @@ class RatedGate:
 # "Retrieved or generated", with the commands): the reply the retrieval's order puts first
 # against the sentence encoder's cosine of its post and the message (both sheets: it depends
 # on the index, not the model), and the recipe's model's beam replies (the newer sheet; in
-# English the model the recipe trains now, with its ranking loss, on three sheets of 100). A
+# English an earlier recipe's model with its ranking loss, on three sheets of 100). A
 # language without one here (or in the bundle) sends no retrieved reply under the gate.
 DEFAULT_FIT: dict[str, RatedGate] = {
     # chat-en: 97 of 200 retrieved replies sensible, 72 specific; beam replies SSA 0.2967
