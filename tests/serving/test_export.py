@@ -149,8 +149,8 @@ def _exported(directory: Path, variant: str) -> tuple[Path, list[dict], list[lis
     requests, expected = [], []
     for case in CASES:
         options = DecodeOptions(**case)
-        hypotheses = generator.decoder.decode([s.ids for s in sources], options,
-                                              return_attention=False)
+        # with attention, as `generate` decodes: the two share one traced decoder
+        hypotheses = generator.decoder.decode([s.ids for s in sources], options)
         generations = generator.generate(TEXTS, options)
         for n_best, generated in zip(hypotheses, generations, strict=True):
             assert [g.score for g in generated] == [h.score for h in n_best], variant
