@@ -9,7 +9,8 @@ and the terminal chat.
 from __future__ import annotations
 
 import enum
-import unicodedata
+
+from nlp.text.cleaning import has_words
 
 TELEGRAM_TEXT_LIMIT = 4096
 TELEGRAM_CAPTION_LIMIT = 1024
@@ -27,7 +28,7 @@ def classify(text: str) -> InputKind:
     """EMPTY, NO_WORDS (nothing a word-level model can read) or TEXT. Expects cleaned text."""
     if not text:
         return InputKind.EMPTY
-    if any(unicodedata.category(ch)[0] in "LN" for ch in text):
+    if has_words(text):
         return InputKind.TEXT
     return InputKind.NO_WORDS
 

@@ -33,6 +33,17 @@ def clean_message(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+def has_words(text: str) -> bool:
+    """Whether `text` holds a letter or a digit: something a word-level model can read.
+
+    One definition for both sides of a conversation: the chat answers a message of emoji or
+    punctuation alone without a model call (`nlp.chat.text_input.classify`), and the reply
+    index never matches a training post without a word (`nlp.training.reply_index`), since
+    what people said after "!!!" or ":)" answered the turns before it, not the mark.
+    """
+    return any(unicodedata.category(ch)[0] in "LN" for ch in text)
+
+
 def undecodable(text: str) -> bool:
     """Whether `text` holds bytes its reader could not decode: lone surrogates, which only
     `errors="surrogateescape"` (stdin's, and line readers that keep the line) makes. Cleaning

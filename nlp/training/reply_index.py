@@ -42,6 +42,7 @@ from nlp.generation.decode_settings import (
 from nlp.retrieval import INDEX_DIR, ReplyIndex, message_tokens
 from nlp.retrieval.dense import POST_VECTORS, REPLY_VECTORS, VectorIndex, files
 from nlp.retrieval.refine import refined_source
+from nlp.text.cleaning import has_words
 from nlp.text.normalize import last_turn_text
 from nlp.training.corpus_io import CorpusSpec
 from nlp.training.prepare import tokenize_pairs
@@ -103,12 +104,17 @@ def pair_name(origin: str) -> str:
 def build_index(codec: TextCodec, pairs: Sequence[Pair]) -> ReplyIndex:
     """A BM25 index of `pairs`' posts in the model's tokens, answering with their replies;
     a post with earlier turns is indexed by its message (`nlp.retrieval.turns`), as the
-    chat searches it. The posts' texts are kept too: rerank="retrieval" compares the post a
-    reply answered with the message (`nlp.generation.candidates`)."""
+    chat searches it. A message without a word ("!!!", ":)") is indexed with no tokens, so
+    it never matches (`has_words`): its reply answered the turns before it, and BM25 would
+    find it for any message that ends in the same marks. The posts' texts are kept too:
+    rerank="retrieval" compares the post a reply answered with the message
+    (`nlp.generation.candidates`)."""
     tokens = tokenize_pairs(codec, [pairs]).groups[0]
     separator = codec.config.data.turn_separator
     return ReplyIndex.build(
-        [message_tokens(source, separator) for source, _ in tokens],
+        [message_tokens(source, separator)
+         if has_words(last_turn_text(pair.source, separator)) else []
+         for (source, _), pair in zip(tokens, pairs, strict=True)],
         [pair.target for pair in pairs],
         [pair_name(pair.origin) for pair in pairs],
         [pair.source for pair in pairs],

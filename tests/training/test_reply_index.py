@@ -341,6 +341,22 @@ def test_refine_pairs_never_draft_from_their_own_pair() -> None:
     assert [p.target for p in refined] == [p.target for p in pairs]
 
 
+def test_a_post_without_a_word_is_never_found() -> None:
+    """A training post of marks alone ("!!!", ":)") answered the turns before it: BM25
+    found it for any message ending in the same marks ("HELLO!!!" got a reply about melted
+    crayons). It stays a row, so rows and pairs keep aligned, and matches nothing."""
+    config = ExperimentConfig()
+    pairs = [Pair("!!!", "then i melted crayons", "c:1"), Pair("hello there", "hi", "c:2"),
+             Pair(":) :)", "what a day", "c:3"), Pair("how are you", "fine", "c:4"),
+             Pair("hello !!! 2", "two", "c:5")]
+    codec = TextCodec.untrained(config, pairs)
+    index = build_index(codec, pairs)
+    assert len(index) == len(pairs)
+    (found,) = index.search([codec.text_tokens("HELLO!!! :)")], 5)
+    assert [hit.reply for hit in found] == ["two", "hi"]
+    assert [hit.pair for hit in found] == ["c:5", "c:2"]
+
+
 def test_alpha_blending_gives_a_seeded_share_of_training_pairs_their_own_reply() -> None:
     """Roller et al. 2020: part of the training pairs read the gold reply as the draft, so
     the model learns that a draft can be used; held-out pairs never do."""
