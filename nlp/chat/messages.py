@@ -346,10 +346,9 @@ higher is wilder)
     temperature="temperature",
     nothing_to_explain="There is no reply of mine to explain yet. Send me a message first.",
     cannot_draw="I can't draw that one: {error}.",
-    looked_at="What I looked at while writing: {reply}",
+    looked_at="What I looked at while writing \"{reply}\".",
     read_retrieved=(
-        "What I looked at while reading this reply, fed to me word by word (teacher-forced): "
-        "{reply}"
+        "What I looked at while reading \"{reply}\", fed to me word by word (teacher-forced)."
     ),
     retrieved=(
         "I did not write this reply: it is a person's reply to the training post nearest "
@@ -489,8 +488,8 @@ CHINESE = Messages(
     temperature="温度",
     nothing_to_explain="我还没有可以解释的回复。先给我发一条消息吧。",
     cannot_draw="这条我画不出来：{error}。",
-    looked_at="我写这条回复时关注的内容：{reply}",
-    read_retrieved="把这条回复逐词喂给我读时（教师强制）我关注的内容：{reply}",
+    looked_at="我写“{reply}”时关注的内容。",
+    read_retrieved="把“{reply}”逐词喂给我读时（教师强制）我关注的内容。",
     retrieved="这条回复不是我写的：它是训练数据中与你的消息最接近的那条帖子的真人回复（{pair}），用原话发出。",
     refined="这条回复是我在读你的消息的同时，参考训练数据中与之最接近的帖子的真人回复（{pair}）写出的。",
     fallback="我找到或写出的回复看起来都不太对得上你的消息，所以我说了一句稳妥的话。",

@@ -274,6 +274,9 @@ async def test_replies_say_where_they_came_from() -> None:
     assert why.photo is not None and generator.attended == [reply.text]
     assert "I did not write this reply" in why.text and "chat.jsonl:42" in why.text
     assert "teacher-forced" in why.text
+    # the reply quoted: "...(teacher-forced): Hi I did not write this reply" ran it into the
+    # note when it had no full stop of its own
+    assert f'"{reply.text}"' in why.text
     await retrieved.aclose()
 
     refined = make(ProvenanceGenerator("refined"))
@@ -287,6 +290,7 @@ async def test_replies_say_where_they_came_from() -> None:
     assert reply.provenance == "generated" and reply.pair == ""
     why = await plain.respond("1", "/why")
     assert "training post" not in why.text
+    assert why.text.startswith(f'What I looked at while writing "{reply.text}".')
     await plain.aclose()
 
 
