@@ -37,7 +37,7 @@ def has_words(text: str) -> bool:
     """Whether `text` holds a letter or a digit: something a word-level model can read.
 
     One definition for both sides of a conversation: the chat answers a message of emoji or
-    punctuation alone without a model call (`nlp.chat.text_input.classify`), and the reply
+    punctuation alone without a model call (`nlp.chat.text_input.classify`), and BM25's reply
     index never matches a training post without a word (`nlp.training.reply_index`), since
     what people said after "!!!" or ":)" answered the turns before it, not the mark.
     """
