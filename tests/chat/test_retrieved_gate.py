@@ -6,6 +6,7 @@ probability that it makes sense, from how well its post matches the message) rea
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import math
 from pathlib import Path
@@ -405,3 +406,87 @@ def test_the_index_is_searched_for_messages_with_tokens_and_each_message_read_on
     assert searched == [[posts[0], posts[2]]]
     assert pools[1] == [] and any(g.provenance == "retrieved" for g in pools[0])
     assert len(reads) == len(posts)
+
+
+SURFACES = ("bot", "s2s chat", "s2s serve", "api")
+
+
+async def sent_through(
+    surface: str, fit: float, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """The reply a bundle tuned to the gate (threshold 0.5), whose best retrieved reply fits
+    `fit`, sends to `message` through `surface`, each built by its own command's code around
+    the loaded model: `s2s bot`'s and `s2s chat`'s responder from their parsed flags (the
+    bot on real python-telegram-bot against the fake Bot API; the terminal's line with the
+    source it notes), `s2s serve`'s model loader and app behind its gate (JSON over ASGI),
+    and `nlp.api`'s reply."""
+    import io
+
+    import httpx
+
+    from nlp.api import Model
+    from nlp.chat import command
+    from nlp.chat.setup import build_responder
+    from nlp.generation.decode_settings import DecodeSettings
+    from nlp.serving.http import models
+    from nlp.serving.http.api import gated_app
+    from nlp.serving.http.config import ServeConfig
+    from nlp.serving.http.metrics import ServeMetrics
+    from s2s.cli import build_parser
+
+    loaded = dataclasses.replace(
+        fake_model(MixedGenerator(fit)),
+        decoding=DecodeSettings(DecodeOptions(retrieved_threshold=0.5), "tests"),
+    )
+
+    def responder(command_name: str) -> ChatResponder:
+        args = build_parser().parse_args([command_name, "--model", "bundle", "--state", ":memory:"])
+        return build_responder(args, lambda: loaded)
+
+    if surface == "bot":
+        from tests.fakes.fake_telegram import bot_on_fake_telegram
+
+        async with bot_on_fake_telegram(responder("bot")) as server:
+            server.push_message(601, message)
+            (sent,) = await server.wait_for_replies(1)
+        return sent.text or ""
+    if surface == "s2s chat":
+        out = io.StringIO()
+        await asyncio.to_thread(command.chat_loop, responder("chat"),
+                                io.StringIO(message + "\n"), out, why_dir=tmp_path)
+        return out.getvalue()
+    if surface == "s2s serve":
+        monkeypatch.setattr(models, "load_model", lambda *args, **kwargs: loaded)
+        config = ServeConfig(rate_burst=100)
+        served = models.load_served_model(models.parse_model_spec("chat=bundle"), config)
+        app = gated_app({"chat": served}, config, ServeMetrics())
+        transport = httpx.ASGITransport(app=app, client=("10.0.0.1", 1234))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            answer = await client.post("/v1/models/chat/chat", json={"message": message})
+        await served.responder.aclose()
+        body = answer.json()
+        return f"{body['reply']} ({body['provenance']})"
+
+    def api() -> str:
+        with Model(loaded, max_wait=0.001) as model:
+            reply = model.conversation("c").reply(message)
+        return f"{reply.text} ({reply.provenance})"
+
+    return await asyncio.to_thread(api)
+
+
+@pytest.mark.parametrize("surface", SURFACES)
+async def test_every_surface_sends_the_retrieved_reply_above_the_threshold_and_the_model_s_below(
+    surface: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bundle's gate, not the surface, decides: above the threshold the retrieved reply
+    (its training pair named where the surface names sources), below it the decoder's."""
+    message = "do you have a favorite player?"
+    above = await sent_through(surface, 0.7, message, tmp_path, monkeypatch)
+    below = await sent_through(surface, 0.3, message, tmp_path, monkeypatch)
+    assert retrieved_for(message) in above and "i don't know ." not in above
+    assert "i don't know ." in below and retrieved_for(message) not in below
+    if surface == "s2s chat":
+        assert "(retrieved: training pair chat.jsonl:7)" in above
+    if surface in ("s2s serve", "api"):
+        assert above.endswith("(retrieved)") and below.endswith("(generated)")
