@@ -559,20 +559,28 @@ def auc(scores: Sequence[float], labels: Sequence[int]) -> float:
 
 
 def retrieved_signals(rows: Sequence[RatedRetrieved]) -> dict[str, list[float]]:
-    """Each candidate signal of whether a retrieved reply fits, per rated reply: the tf-idf
-    cosine of message and post (the gate's now), the sentence encoder's cosines of the
-    message with the post, with the reply, and their sum (`rerank=sentence-encoder`), and the
-    chat model's log-probability of the reply per token."""
+    """Each candidate signal of whether a retrieved reply fits, per rated reply: how well the
+    post the reply answered matches the message (the tf-idf cosine; BM25 normalised by the
+    message's score against itself, so that it is on one scale for every message; the share
+    of the message's words the post holds, coverage; the sentence encoder's cosine, the
+    gate's signal), the encoder's cosine of message and reply and the sum of the two
+    (`rerank=sentence-encoder`), the bundle's dual encoder's cosine of message and reply
+    (where every bundle has one), and the chat model's log-probability of the reply per
+    token."""
     from nlp.corpus.records import Pair
     from nlp.generation.bundle import load_bundle
-    from nlp.generation.candidates import Candidates
+    from nlp.generation.candidates import Candidates, ranking_ids
     from nlp.ranking.sentence_encoder import DIMENSION, SentenceEncoder
 
     encoder = SentenceEncoder()
-    signals: dict[str, list[float]] = {name: [] for name in (
-        "tf-idf cosine (message, post)", "encoder cosine (message, post)",
-        "encoder cosine (message, reply)", "encoder sum", "likelihood per token")}
     pools = {model: Candidates(load_bundle(model)) for model in {row.model for row in rows}}
+    dual = all(pool.has_dual_encoder for pool in pools.values())
+    signals: dict[str, list[float]] = {name: [] for name in (
+        "tf-idf cosine (message, post)", "BM25 normalised (message, post)",
+        "coverage (message's words in the post)", "encoder cosine (message, post)",
+        "encoder cosine (message, reply)", "encoder sum",
+        *(("dual encoder cosine (message, reply)",) if dual else ()),
+        "likelihood per token")}
     likelihood = {model: iter(pool.forward.token_log_probs(
         [Pair(row.message, row.reply) for row in rows if row.model == model]))
         for model, pool in pools.items()}  # one scoring pass a model
@@ -580,11 +588,25 @@ def retrieved_signals(rows: Sequence[RatedRetrieved]) -> dict[str, list[float]]:
     triples = vectors.reshape(len(rows), 3, DIMENSION)  # message, post, reply
     for row, (message, post, reply) in zip(rows, triples, strict=True):
         candidates = pools[row.model]
-        signals["tf-idf cosine (message, post)"].append(candidates.index.post_similarity(
-            candidates.query_tokens(row.message), candidates.query_tokens(row.post)))
+        message_words = candidates.query_tokens(row.message)
+        post_words = candidates.query_tokens(row.post)
+        signals["tf-idf cosine (message, post)"].append(
+            candidates.index.post_similarity(message_words, post_words))
+        itself, matched = candidates.index.candidate_scores(
+            message_words, [message_words, post_words])
+        signals["BM25 normalised (message, post)"].append(
+            float(matched / itself) if itself > 0 else 0.0)
+        distinct = set(message_words)
+        signals["coverage (message's words in the post)"].append(
+            len(distinct & set(post_words)) / len(distinct) if distinct else 0.0)
         signals["encoder cosine (message, post)"].append(float(message @ post))
         signals["encoder cosine (message, reply)"].append(float(message @ reply))
         signals["encoder sum"].append(float(message @ post + message @ reply))
+        if dual:
+            codec = candidates.bundle.codec
+            (cosines,) = candidates.dual_encoder.scores(
+                [ranking_ids(codec, row.message)], [[ranking_ids(codec, row.reply)]])
+            signals["dual encoder cosine (message, reply)"].append(float(cosines[0]))
         signals["likelihood per token"].append(float(np.mean(next(likelihood[row.model]))))
     return signals
 

@@ -250,8 +250,13 @@ def test_a_rated_pool_ranks_configurations_without_rating_again(
     _main(monkeypatch, "signals", "--key", str(key), "--ratings", str(ratings),
           "--json", str(signals))
     rows = json.loads(signals.read_text())["rows"]
-    assert [row["signal"] for row in rows][:2] == [
-        "tf-idf cosine (message, post)", "encoder cosine (message, post)"]
+    names = [row["signal"] for row in rows]
+    assert names[:4] == ["tf-idf cosine (message, post)", "BM25 normalised (message, post)",
+                         "coverage (message's words in the post)",
+                         "encoder cosine (message, post)"]
+    assert "dual encoder cosine (message, reply)" in names  # the tiny bundle has one
+    assert all(0.0 <= auc <= 1.0 for row in rows for auc in (row["AUC sensible"],
+                                                             row["AUC specific"]))
     assert {row["replies"] for row in rows} == {len(sense_sheet.rated_retrieved([key], [ratings]))}
 
 
