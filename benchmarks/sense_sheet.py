@@ -584,6 +584,13 @@ def retrieved_signals(rows: Sequence[RatedRetrieved]) -> dict[str, list[float]]:
     likelihood = {model: iter(pool.forward.token_log_probs(
         [Pair(row.message, row.reply) for row in rows if row.model == model]))
         for model, pool in pools.items()}  # one scoring pass a model
+    dual_cosines: dict[str, Any] = {}  # one batched pass a model, read in the rows' order
+    for model, pool in pools.items() if dual else ():
+        mine = [row for row in rows if row.model == model]
+        codec = pool.bundle.codec
+        dual_cosines[model] = iter(float(cosines[0]) for cosines in pool.dual_encoder.scores(
+            [ranking_ids(codec, row.message) for row in mine],
+            [[ranking_ids(codec, row.reply)] for row in mine]))
     vectors = encoder.encode([text for row in rows for text in (row.message, row.post, row.reply)])
     triples = vectors.reshape(len(rows), 3, DIMENSION)  # message, post, reply
     for row, (message, post, reply) in zip(rows, triples, strict=True):
@@ -603,10 +610,7 @@ def retrieved_signals(rows: Sequence[RatedRetrieved]) -> dict[str, list[float]]:
         signals["encoder cosine (message, reply)"].append(float(message @ reply))
         signals["encoder sum"].append(float(message @ post + message @ reply))
         if dual:
-            codec = candidates.bundle.codec
-            (cosines,) = candidates.dual_encoder.scores(
-                [ranking_ids(codec, row.message)], [[ranking_ids(codec, row.reply)]])
-            signals["dual encoder cosine (message, reply)"].append(float(cosines[0]))
+            signals["dual encoder cosine (message, reply)"].append(next(dual_cosines[row.model]))
         signals["likelihood per token"].append(float(np.mean(next(likelihood[row.model]))))
     return signals
 
